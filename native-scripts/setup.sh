@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian machine (run as root): Debian packages, npm deps, build.
+# Called by `npm start` and `npm test` (prestart/pretest). Each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(iproute2 nftables ipvsadm iptables conntrack dnsutils tcpdump iperf3 procps psmisc busybox-static ${MESHD_EXTRA_PKGS:-})
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then echo "setup: need root to install: ${missing[*]}" >&2; exit 1; fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq || true
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm deps: install when node_modules is missing or older than the lockfile.
+if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+  echo "setup: installing npm dependencies"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+fi
+
+# build when any source is newer than the last build stamp.
+stamp=dist/.build-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name tsconfig.json 2>/dev/null | head -1)" ]; then
+  echo "setup: building"
+  npx tsc -p tsconfig.json
+  touch "$stamp"
+fi

@@ -1,0 +1,61 @@
+/**
+ * The agent's typed, validated configuration. One schema; units in names; every
+ * default documented. Subsystems (gossip, overlay, lb, dns) own their own presets
+ * and are referenced here by preset name plus overrides.
+ */
+import { z } from 'zod';
+import { MeshError } from './errors.js';
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+export const nodeNameSchema = z.string().regex(NAME_RE, 'must be a DNS label of at most 32 chars: [a-z0-9-]');
+const ipv4Re = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+export const ipv4Schema = z.string().regex(ipv4Re, 'must be an IPv4 address');
+export const hostPortSchema = z.string().refine((s) => {
+  const m = /^(.+):(\d{1,5})$/.exec(s);
+  return !!m && ipv4Re.test(m[1]!) && Number(m[2]) > 0 && Number(m[2]) < 65536;
+}, 'must be IPV4:PORT');
+
+export const agentConfigSchema = z.object({
+  /** Node name, unique in the cluster; also the gossip member name. */
+  nodeName: nodeNameSchema,
+  /** Underlay address other nodes reach us on (gossip, VXLAN). */
+  advertiseAddr: ipv4Schema,
+  /** Unix socket for the control API (dockerd-style). */
+  controlSocket: z.string().min(1).default('/run/meshd/meshd.sock'),
+  /** Directory for state that must survive restarts (keyring, certificates, store). */
+  dataDir: z.string().min(1).default('/var/lib/meshd'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Lab name when the agent runs inside a lab host namespace (names carry the prefix). */
+  lab: z.string().optional(),
+  gossip: z
+    .object({
+      /** `lan` (memberlist's LAN defaults, the reference), `wan`, or `local` (fast, for labs/tests). */
+      preset: z.enum(['lan', 'wan', 'local']).default('lan'),
+      /** UDP and TCP port for gossip (memberlist's default 7946, same as Docker's). */
+      bindPort: z.number().int().min(1).max(65535).default(7946),
+      /** Addresses (IPV4:PORT) of members to join at start; retried until one answers. */
+      seeds: z.array(hostPortSchema).max(64).default([]),
+      /** Cluster name, bound into encrypted packets as associated data. */
+      clusterName: z.string().min(1).max(64).default('meshd'),
+      /** Per-parameter overrides of the preset (validated by the gossip config). */
+      overrides: z.record(z.string(), z.number()).default({}),
+    })
+    .strict()
+    .default({}),
+}).strict();
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+/** Validates raw config (parsed JSON, CLI flags) and returns a typed config or a MESHD_BAD_CONFIG error. */
+export function parseAgentConfig(raw: unknown): AgentConfig {
+  const r = agentConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    const path = first.path.join('.') || '(root)';
+    throw new MeshError('MESHD_BAD_CONFIG', `config ${path}: ${first.message}`, {
+      issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return r.data;
+}

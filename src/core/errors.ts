@@ -1,0 +1,82 @@
+/**
+ * Errors with stable codes (undici style) and one table (fastify style) mapping each
+ * kind to an HTTP status and a CLI exit code. Never log-and-drop: throw a MeshError,
+ * and let the edge (API handler, CLI) turn it into a status / exit code.
+ */
+
+export type ErrorKind = 'BadRequest' | 'NotFound' | 'Conflict' | 'Unavailable' | 'Forbidden' | 'Internal';
+
+/** kind → HTTP status and CLI exit code. The single source of truth for both. */
+export const ERROR_KINDS: Readonly<Record<ErrorKind, { status: number; exitCode: number }>> = Object.freeze({
+  BadRequest: { status: 400, exitCode: 2 },
+  Forbidden: { status: 403, exitCode: 4 },
+  NotFound: { status: 404, exitCode: 3 },
+  Conflict: { status: 409, exitCode: 5 },
+  Unavailable: { status: 503, exitCode: 6 },
+  Internal: { status: 500, exitCode: 1 },
+});
+
+/** Every stable error code, its kind and its message template. Codes never change meaning. */
+export const ERROR_CODES = Object.freeze({
+  MESHD_BAD_ARGUMENT: { kind: 'BadRequest', message: 'invalid argument' },
+  MESHD_BAD_CONFIG: { kind: 'BadRequest', message: 'invalid configuration' },
+  MESHD_BAD_JSON: { kind: 'BadRequest', message: 'request body is not valid JSON' },
+  MESHD_BODY_TOO_LARGE: { kind: 'BadRequest', message: 'request body too large' },
+  MESHD_UNKNOWN_ROUTE: { kind: 'NotFound', message: 'no such API route' },
+  MESHD_NOT_FOUND: { kind: 'NotFound', message: 'not found' },
+  MESHD_LAB_NOT_FOUND: { kind: 'NotFound', message: 'no such lab' },
+  MESHD_LAB_EXISTS: { kind: 'Conflict', message: 'lab already exists' },
+  MESHD_NODE_NOT_FOUND: { kind: 'NotFound', message: 'no such node' },
+  MESHD_AGENT_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the agent' },
+  MESHD_NOT_READY: { kind: 'Unavailable', message: 'not ready' },
+  MESHD_EXEC_FAILED: { kind: 'Internal', message: 'command failed' },
+  MESHD_NOT_ROOT: { kind: 'Forbidden', message: 'this needs root' },
+  MESHD_INTERNAL: { kind: 'Internal', message: 'internal error' },
+} as const satisfies Record<string, { kind: ErrorKind; message: string }>);
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class MeshError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code].message, options);
+    this.name = 'MeshError';
+    this.code = code;
+    this.kind = ERROR_CODES[code].kind;
+    this.details = details;
+  }
+  get status(): number {
+    return ERROR_KINDS[this.kind].status;
+  }
+  get exitCode(): number {
+    return ERROR_KINDS[this.kind].exitCode;
+  }
+  toJSON(): { code: ErrorCode; kind: ErrorKind; message: string; details?: Readonly<Record<string, unknown>> } {
+    return { code: this.code, kind: this.kind, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export function isMeshError(e: unknown): e is MeshError {
+  return e instanceof MeshError;
+}
+
+/** Wraps anything thrown into a MeshError; unknown failures are Internal. */
+export function toMeshError(e: unknown): MeshError {
+  if (e instanceof MeshError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new MeshError('MESHD_INTERNAL', msg, undefined, { cause: e });
+}
+
+/** Rebuilds a MeshError from its JSON form (API responses); unknown codes become Internal. */
+export function fromErrorJSON(body: unknown): MeshError {
+  if (body && typeof body === 'object' && 'code' in body && typeof (body as { code: unknown }).code === 'string') {
+    const b = body as { code: string; message?: unknown; details?: unknown };
+    if (Object.prototype.hasOwnProperty.call(ERROR_CODES, b.code)) {
+      return new MeshError(b.code as ErrorCode, typeof b.message === 'string' ? b.message : undefined,
+        b.details && typeof b.details === 'object' ? (b.details as Record<string, unknown>) : undefined);
+    }
+  }
+  return new MeshError('MESHD_INTERNAL', `unexpected error response: ${JSON.stringify(body)?.slice(0, 200)}`);
+}
