@@ -1,0 +1,177 @@
+/**
+ * The manager's object model: services (desired state), nodes, and tasks (one
+ * scheduled instance of a service). Shapes follow swarmkit's api types closely
+ * enough that the `docker service` mental model carries over, trimmed to what the
+ * mesh needs. All times are milliseconds on the manager's monotonic clock; all
+ * sizes are bytes; CPU is in milli-CPUs (1000 = one core).
+ */
+
+export type PortProto = 'tcp' | 'udp';
+/** `ingress`: routing mesh on every node; `host`: bound only on the node running the task. */
+export type PublishMode = 'ingress' | 'host';
+/** `local` keeps the client IP by only balancing to tasks on the receiving node. */
+export type PortPolicy = 'cluster' | 'local';
+
+export interface PortSpec {
+  /** Port published on nodes; 0 means none (only `target` inside the task). */
+  published: number;
+  target: number;
+  proto: PortProto;
+  mode: PublishMode;
+  policy: PortPolicy;
+}
+
+export interface Resources {
+  /** Milli-CPUs (1000 = 1 core). */
+  cpuMilli: number;
+  memoryBytes: number;
+}
+
+export type RestartCondition = 'any' | 'on-failure' | 'none';
+export interface RestartPolicy {
+  condition: RestartCondition;
+  /** Wait between the task ending and its replacement starting. */
+  delayMs: number;
+  /** 0 = unlimited. Counted within `windowMs` (0 = window is forever). */
+  maxAttempts: number;
+  windowMs: number;
+}
+
+export type FailureAction = 'pause' | 'continue' | 'rollback';
+export type UpdateOrder = 'stop-first' | 'start-first';
+export interface UpdateConfig {
+  /** Slots updated at once; 0 = all at once (swarmkit's meaning). */
+  parallelism: number;
+  /** Pause of each update worker between two slots. */
+  delayMs: number;
+  failureAction: FailureAction;
+  /** After a new task runs, a failure within this period still counts against the update. */
+  monitorMs: number;
+  /** Fraction 0..1 of updated slots allowed to fail before `failureAction` applies. */
+  maxFailureRatio: number;
+  order: UpdateOrder;
+}
+
+export interface PlacementPreference {
+  /** Spread over the values of this descriptor, e.g. `node.labels.zone`. */
+  spread: string;
+}
+
+export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
+
+export interface ServiceSpec {
+  /** DNS label, at most 63 chars: [a-z0-9-], not starting or ending with '-'. */
+  name: string;
+  image: string;
+  command?: string[] | undefined;
+  env: Record<string, string>;
+  mode: ServiceMode;
+  endpointMode: 'vip' | 'dnsrr';
+  ports: PortSpec[];
+  networks: string[];
+  /** Constraint expressions, e.g. `node.labels.zone==a`, all must hold. */
+  constraints: string[];
+  /** Hierarchical: the first preference splits the nodes, the next one splits each group, ... */
+  preferences: PlacementPreference[];
+  /** Reservations: the scheduler only places a task where this much is still unreserved. */
+  resources: Resources;
+  restartPolicy: RestartPolicy;
+  updateConfig: UpdateConfig;
+  rollbackConfig: UpdateConfig;
+}
+
+/** A service as stored: a spec, its version (bumped on every update) and the previous spec for rollback. */
+export interface Service {
+  id: string;
+  version: number;
+  spec: ServiceSpec;
+  previous?: { version: number; spec: ServiceSpec } | undefined;
+}
+
+export type NodeRole = 'manager' | 'worker';
+/** `pause`: keep running tasks, take no new ones; `drain`: move every task away. */
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+/** From gossip membership: `down` once the member is declared dead. */
+export type NodeState = 'ready' | 'down';
+
+export interface Node {
+  id: string;
+  hostname: string;
+  role: NodeRole;
+  availability: NodeAvailability;
+  state: NodeState;
+  labels: Record<string, string>;
+  /** Total schedulable resources of the node. */
+  resources: Resources;
+}
+
+/** Task lifecycle, in order; the last five are terminal. */
+export const TASK_STATES = ['new', 'pending', 'assigned', 'running', 'failed', 'complete', 'shutdown', 'rejected', 'orphaned'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+/**
+ * What the manager wants of the task. `ready`: created but must not start yet (stop-first
+ * update waiting for the old task to stop); `running`; `shutdown`: stop it.
+ */
+export type DesiredState = 'ready' | 'running' | 'shutdown';
+
+/** The part of a service spec a task is created from (shared by reference between tasks). */
+export interface TaskSpec {
+  image: string;
+  command?: string[] | undefined;
+  env: Record<string, string>;
+  networks: string[];
+  ports: PortSpec[];
+  constraints: string[];
+  preferences: PlacementPreference[];
+  resources: Resources;
+}
+
+export interface TaskTimestamps {
+  created: number;
+  /** Last change of `state`. */
+  updated: number;
+}
+
+export interface Task {
+  id: string;
+  serviceId: string;
+  /** Replicated services: the slot (1-based) this task fills. Global services: undefined. */
+  slot?: number | undefined;
+  /** Node the task is (to be) on; global tasks have it from creation, replicated ones after scheduling. */
+  nodeId?: string | undefined;
+  specVersion: number;
+  spec: TaskSpec;
+  desiredState: DesiredState;
+  state: TaskState;
+  /** Why the task is in its state (scheduler reason, exit error, ...). */
+  message?: string | undefined;
+  timestamps: TaskTimestamps;
+  /** Times of the restarts that led to this task, within the restart window (oldest first). */
+  restarts?: number[] | undefined;
+}
+
+export function isTerminal(s: TaskState): boolean {
+  return s === 'failed' || s === 'complete' || s === 'shutdown' || s === 'rejected' || s === 'orphaned';
+}
+
+/** The task spec a service's tasks are created from. */
+export function taskSpecOf(spec: ServiceSpec): TaskSpec {
+  return {
+    image: spec.image,
+    command: spec.command,
+    env: spec.env,
+    networks: spec.networks,
+    ports: spec.ports,
+    constraints: spec.constraints,
+    preferences: spec.preferences,
+    resources: spec.resources,
+  };
+}
+
+export function isGlobal(spec: ServiceSpec): boolean {
+  return 'global' in spec.mode;
+}
+
+export function replicasOf(spec: ServiceSpec): number {
+  return 'replicated' in spec.mode ? spec.mode.replicated.replicas : 0;
+}

@@ -1,0 +1,186 @@
+/**
+ * Validation of everything that enters the manager from outside (API bodies, store
+ * rows): zod schemas plus a pre-scan for prototype-polluting keys. Every failure is a
+ * MeshError('MESHD_BAD_ARGUMENT') whose message names the offending field, so the API
+ * answers 400 with a stable code and never 500.
+ *
+ * Number rules everywhere: finite, integer where it counts things, non-negative, and
+ * at most 2^31 - 1 (no 2^53 surprises downstream).
+ */
+import { z } from 'zod';
+import { MeshError } from '../errors.js';
+import { parseConstraint } from '../scheduler/constraint.js';
+import type { Node, ServiceSpec, Task } from './types.js';
+import { TASK_STATES } from './types.js';
+
+/** Largest count/duration accepted: 2^31 - 1. */
+export const MAX_INT = 2 ** 31 - 1;
+const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const LABEL_KEY_RE = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$/;
+const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,255}$/;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+const count = (max = MAX_INT) => z.number().int().min(0).max(max);
+const millis = count();
+const port = z.number().int().min(0).max(65535);
+
+/** The name rule for services: a DNS label of at most 63 chars. */
+export const dnsLabelSchema = z.string().max(63).regex(DNS_LABEL_RE, 'must be a DNS label: [a-z0-9-], at most 63 chars, not starting or ending with -');
+
+const resourcesSchema = z.object({
+  cpuMilli: count(),
+  /** Up to 2^53 would overflow nothing, but we keep one ceiling: 2^31-1 MiB worth of bytes is plenty. */
+  memoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+}).strict();
+
+const portSchema = z.object({
+  published: port.default(0),
+  target: port.refine((p) => p > 0, 'must be 1..65535'),
+  proto: z.enum(['tcp', 'udp']).default('tcp'),
+  mode: z.enum(['ingress', 'host']).default('ingress'),
+  policy: z.enum(['cluster', 'local']).default('cluster'),
+}).strict();
+
+const restartPolicySchema = z.object({
+  condition: z.enum(['any', 'on-failure', 'none']).default('any'),
+  delayMs: millis.default(5000),
+  maxAttempts: count().default(0),
+  windowMs: millis.default(0),
+}).strict();
+
+const ratio = z.number().min(0).max(1);
+/** Docker's defaults: parallelism 1, no delay, pause on failure, 5 s monitor, ratio 0, stop-first. */
+const updateConfigSchema = z.object({
+  parallelism: count().default(1),
+  delayMs: millis.default(0),
+  failureAction: z.enum(['pause', 'continue', 'rollback']).default('pause'),
+  monitorMs: millis.default(5000),
+  maxFailureRatio: ratio.default(0),
+  order: z.enum(['stop-first', 'start-first']).default('stop-first'),
+}).strict();
+
+const constraintSchema = z.string().max(512).superRefine((s, ctx) => {
+  try {
+    parseConstraint(s);
+  } catch (e) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: e instanceof Error ? e.message : String(e) });
+  }
+});
+
+const preferenceSchema = z.object({
+  spread: z.string().regex(/^node\.labels\.[A-Za-z0-9._/-]+$/, 'must be node.labels.<key>'),
+}).strict();
+
+const modeSchema = z.union([
+  z.object({ replicated: z.object({ replicas: count(10000) }).strict() }).strict(),
+  z.object({ global: z.object({}).strict() }).strict(),
+]);
+
+export const serviceSpecSchema = z.object({
+  name: dnsLabelSchema,
+  image: z.string().min(1).max(512),
+  command: z.array(z.string().max(4096)).max(256).optional(),
+  env: z.record(z.string().regex(ENV_KEY_RE, 'invalid environment variable name'), z.string().max(32768)).default({}),
+  mode: modeSchema.default({ replicated: { replicas: 1 } }),
+  endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),
+  ports: z.array(portSchema).max(256).default([]),
+  networks: z.array(dnsLabelSchema).max(64).default([]),
+  constraints: z.array(constraintSchema).max(64).default([]),
+  preferences: z.array(preferenceSchema).max(8).default([]),
+  resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
+  restartPolicy: restartPolicySchema.default({}),
+  updateConfig: updateConfigSchema.default({}),
+  rollbackConfig: updateConfigSchema.default({}),
+}).strict().superRefine((s, ctx) => {
+  const seen = new Set<string>();
+  s.ports.forEach((p, i) => {
+    if (p.published === 0) return;
+    const k = `${p.published}/${p.proto}`;
+    if (seen.has(k)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['ports', i, 'published'], message: `port ${k} published twice` });
+    seen.add(k);
+  });
+  if (s.endpointMode === 'dnsrr' && s.ports.some((p) => p.mode === 'ingress' && p.published > 0)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpointMode'], message: 'dnsrr cannot publish ingress ports (use mode host)' });
+  }
+});
+
+export const nodeSchema = z.object({
+  id: z.string().min(1).max(128),
+  hostname: z.string().min(1).max(253),
+  role: z.enum(['manager', 'worker']),
+  availability: z.enum(['active', 'pause', 'drain']).default('active'),
+  state: z.enum(['ready', 'down']).default('ready'),
+  labels: z.record(z.string().regex(LABEL_KEY_RE, 'invalid label key'), z.string().max(1024)).default({}),
+  resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
+}).strict();
+
+const taskSpecSchema = z.object({
+  image: z.string().min(1),
+  command: z.array(z.string()).optional(),
+  env: z.record(z.string()),
+  networks: z.array(z.string()),
+  ports: z.array(portSchema),
+  constraints: z.array(constraintSchema),
+  preferences: z.array(preferenceSchema),
+  resources: resourcesSchema,
+}).strict();
+
+export const taskSchema = z.object({
+  id: z.string().min(1).max(128),
+  serviceId: z.string().min(1).max(128),
+  slot: count(10000).refine((n) => n >= 1, 'must be >= 1').optional(),
+  nodeId: z.string().min(1).max(128).optional(),
+  specVersion: count(),
+  spec: taskSpecSchema,
+  desiredState: z.enum(['ready', 'running', 'shutdown']),
+  state: z.enum(TASK_STATES),
+  message: z.string().max(4096).optional(),
+  timestamps: z.object({ created: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), updated: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict(),
+  restarts: z.array(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).max(10000).optional(),
+}).strict();
+
+export type ServiceSpecInput = z.input<typeof serviceSpecSchema>;
+export type NodeInput = z.input<typeof nodeSchema>;
+
+/**
+ * Throws MESHD_BAD_ARGUMENT naming the path of the first key that could pollute a
+ * prototype (`__proto__`, `constructor`, `prototype`). JSON.parse makes `__proto__` an
+ * own key, and zod's record would then assign it — so this runs before the schema.
+ */
+export function rejectForbiddenKeys(v: unknown, path = ''): void {
+  if (v === null || typeof v !== 'object') return;
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => rejectForbiddenKeys(x, `${path}[${i}]`));
+    return;
+  }
+  for (const k of Object.keys(v)) {
+    const p = path ? `${path}.${k}` : k;
+    if (FORBIDDEN_KEYS.has(k)) throw new MeshError('MESHD_BAD_ARGUMENT', `${p}: forbidden key`, { field: p });
+    rejectForbiddenKeys((v as Record<string, unknown>)[k], p);
+  }
+}
+
+function parseWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, what: string, raw: unknown): T {
+  rejectForbiddenKeys(raw);
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  const field = first.path.join('.') || '(root)';
+  throw new MeshError('MESHD_BAD_ARGUMENT', `${what} ${field}: ${first.message}`, {
+    field,
+    issues: r.error.issues.slice(0, 20).map((i) => ({ field: i.path.join('.'), message: i.message })),
+  });
+}
+
+/** Validates a service spec (API body), filling documented defaults. */
+export function parseServiceSpec(raw: unknown): ServiceSpec {
+  return parseWith(serviceSpecSchema, 'service spec', raw) as ServiceSpec;
+}
+
+export function parseNode(raw: unknown): Node {
+  return parseWith(nodeSchema, 'node', raw) as Node;
+}
+
+export function parseTask(raw: unknown): Task {
+  return parseWith(taskSchema, 'task', raw) as Task;
+}
