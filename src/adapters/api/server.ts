@@ -1,0 +1,117 @@
+/**
+ * The agent's control API: HTTP/1.1 + JSON on a unix socket, like dockerd's socket.
+ * A tiny router; every error becomes a JSON body {code, kind, message} with the status
+ * from the one error table. Bodies are bounded; nothing thrown escapes as a crash.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MeshError, toMeshError } from '../../core/errors.js';
+import { MAX_BODY_BYTES, parseJsonBody } from './json.js';
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: unknown;
+}
+export type ApiResult = { status?: number; json?: unknown; text?: string; contentType?: string };
+export type Handler = (req: ApiRequest) => Promise<ApiResult> | ApiResult;
+
+interface Route {
+  method: string;
+  parts: string[];
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+  add(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler });
+    return this;
+  }
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } | undefined {
+    const segs = path.split('/').filter(Boolean);
+    for (const r of this.routes) {
+      if (r.method !== method || r.parts.length !== segs.length) continue;
+      const params: Record<string, string> = Object.create(null);
+      let ok = true;
+      for (let i = 0; i < segs.length; i++) {
+        const p = r.parts[i]!;
+        const s = segs[i]!;
+        if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(s);
+        else if (p !== s) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) return { handler: r.handler, params };
+    }
+    return undefined;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      reject(new MeshError('MESHD_BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+      req.resume();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new MeshError('MESHD_BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: string, type: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export async function handle(router: Router, req: IncomingMessage, res: ServerResponse, onError?: (e: MeshError) => void): Promise<void> {
+  try {
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const m = router.match(req.method ?? 'GET', url.pathname);
+    if (!m) throw new MeshError('MESHD_UNKNOWN_ROUTE', `no route ${req.method} ${url.pathname}`);
+    const raw = await readBody(req);
+    const body = raw.length ? parseJsonBody(raw) : undefined;
+    const out = await m.handler({ method: req.method ?? 'GET', path: url.pathname, params: m.params, query: url.searchParams, body });
+    if (out.text !== undefined) send(res, out.status ?? 200, out.text, out.contentType ?? 'text/plain; charset=utf-8');
+    else send(res, out.status ?? 200, JSON.stringify(out.json ?? null), 'application/json');
+  } catch (e) {
+    const err = toMeshError(e);
+    if (err.kind === 'Internal') onError?.(err);
+    send(res, err.status, JSON.stringify(err.toJSON()), 'application/json');
+  }
+}
+
+/** Listens on a unix socket path (stale socket files from a crash are replaced; mode 0660). */
+export function listenUnix(router: Router, socketPath: string, onError?: (e: MeshError) => void): Promise<Server> {
+  mkdirSync(dirname(socketPath), { recursive: true });
+  rmSync(socketPath, { force: true });
+  const server = createServer((req, res) => void handle(router, req, res, onError));
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 60_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      chmodSync(socketPath, 0o660);
+      resolve(server);
+    });
+  });
+}

@@ -1,0 +1,114 @@
+/** `netctl lab ...`: a cluster of namespace hosts on this machine (see src/lab). */
+import { Command } from 'commander';
+import { realExec } from '../adapters/exec.js';
+import { labDown, labDownAll, labList, labNodeNs, labRun, labSignalAgent, labStartAgent, labUp, requireState } from '../lab/lab.js';
+import { parseNodeCount, validateLabName } from '../lab/plan.js';
+import { MeshError } from '../core/errors.js';
+import { DEFAULT_LAB } from './context.js';
+import { parseFormat, printJson, table } from './format.js';
+
+const SIGNALS = new Set(['SIGKILL', 'SIGTERM', 'SIGSTOP', 'SIGCONT', 'SIGINT']);
+
+export function labCommand(setExit: (code: number) => void): Command {
+  const lab = new Command('lab').description('a multi-node cluster of network namespaces on this machine');
+
+  lab
+    .command('up')
+    .description('create N host namespaces on an underlay switch and start one meshd in each')
+    .requiredOption('--nodes <n>', 'number of nodes (1-250)')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .option('--preset <preset>', 'gossip preset for the agents: local|lan|wan', 'local')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExamples:\n  netctl lab up --nodes 3\n  netctl lab up --nodes 5 --name x --format json')
+    .action(async (o: { nodes: string; name: string; preset: string; format?: string }) => {
+      const nodes = parseNodeCount(o.nodes);
+      const fmt = parseFormat(o.format);
+      if (!['local', 'lan', 'wan'].includes(o.preset)) throw new MeshError('MESHD_BAD_ARGUMENT', `unknown --preset ${o.preset}: use local, lan or wan`);
+      const s = await labUp(realExec, {
+        name: validateLabName(o.name),
+        nodes,
+        gossipPreset: o.preset as 'local',
+        onProgress: fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined,
+      });
+      const out = { name: s.name, client: s.client, nodes: s.nodes.map((n) => ({ name: n.name, namespace: n.netns, underlay: n.underlay, socket: n.socket, pid: n.pid })) };
+      if (fmt === 'json') printJson(out);
+      else process.stdout.write(table(['NODE', 'NAMESPACE', 'UNDERLAY', 'SOCKET'], out.nodes.map((n) => [n.name, n.namespace, n.underlay, n.socket])));
+    });
+
+  lab
+    .command('down')
+    .description('remove a lab: processes, containers, namespaces, links, nft tables, sockets')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .option('--all', 'remove every lab on this machine, also leftovers of crashed runs')
+    .action(async (o: { name: string; all?: boolean }) => {
+      if (o.all) {
+        const labs = await labDownAll(realExec);
+        process.stdout.write(labs.length ? `removed: ${labs.join(', ')}\n` : 'no labs\n');
+        return;
+      }
+      const r = await labDown(realExec, validateLabName(o.name));
+      if (r.namespaces === 0) throw new MeshError('MESHD_LAB_NOT_FOUND', `no lab named ${o.name}`);
+      process.stdout.write(`removed lab ${o.name}: ${r.namespaces} namespaces, ${r.processes} processes\n`);
+    });
+
+  lab
+    .command('ls')
+    .description('list labs and their agents')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const labs = await labList(realExec);
+      if (parseFormat(o.format) === 'json') return printJson(labs);
+      const rows = labs.flatMap((l) =>
+        l.nodes.length
+          ? l.nodes.map((n) => [l.name, n.name, n.underlay, n.running ? 'running' : 'stopped', n.pid, n.socket])
+          : [[l.name, '-', '-', l.stale ? 'stale (run: netctl lab down --all)' : '-', null, null]],
+      );
+      process.stdout.write(table(['LAB', 'NODE', 'UNDERLAY', 'AGENT', 'PID', 'SOCKET'], rows));
+    });
+
+  lab
+    .command('exec')
+    .description('run a command in a node\'s host namespace')
+    .argument('<node>', 'node name (n1, n2, ...)')
+    .argument('<cmd...>', 'command and arguments, after --')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .addHelpText('after', '\nExample:\n  netctl lab exec n2 -- ip addr')
+    .action((node: string, cmd: string[], o: { name: string }) => {
+      setExit(labRun(labNodeNs(validateLabName(o.name), node), cmd));
+    });
+
+  lab
+    .command('client')
+    .description('run a command in the lab\'s client namespace (a laptop on the underlay, outside the cluster)')
+    .argument('<cmd...>', 'command and arguments, after --')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .addHelpText('after', '\nExample:\n  netctl lab client -- ping -c1 10.99.1.2')
+    .action((cmd: string[], o: { name: string }) => {
+      setExit(labRun(requireState(validateLabName(o.name)).client.netns, cmd));
+    });
+
+  lab
+    .command('start')
+    .description('start (or restart after a kill) one node\'s agent')
+    .argument('<node>')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .action(async (node: string, o: { name: string }) => {
+      const n = await labStartAgent(validateLabName(o.name), node);
+      process.stdout.write(`${n.name} started (pid ${n.pid})\n`);
+    });
+
+  lab
+    .command('kill')
+    .description('send a signal to one node\'s agent (fault injection)')
+    .argument('<node>')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .option('-s, --signal <sig>', 'SIGKILL|SIGTERM|SIGSTOP|SIGCONT', 'SIGKILL')
+    .action((node: string, o: { name: string; signal: string }) => {
+      const sig = o.signal.startsWith('SIG') ? o.signal : `SIG${o.signal}`;
+      if (!SIGNALS.has(sig)) throw new MeshError('MESHD_BAD_ARGUMENT', `unsupported signal ${o.signal}`);
+      const pid = labSignalAgent(validateLabName(o.name), node, sig as NodeJS.Signals);
+      process.stdout.write(`sent ${sig} to ${node} (pid ${pid})\n`);
+    });
+
+  return lab;
+}

@@ -1,0 +1,74 @@
+/**
+ * netctl — the CLI for people. Docker conventions: -H/--host, tables by default and
+ * --format json, one clear line on error, exit codes from the error table.
+ */
+import { Command, CommanderError } from 'commander';
+import { toMeshError } from '../core/errors.js';
+import { VERSION } from '../version.js';
+import { clientFor, type GlobalOpts } from './context.js';
+import { labCommand } from './lab-commands.js';
+import { demoCommand } from './demo.js';
+import { parseFormat, printJson, table } from './format.js';
+
+export interface RunResult {
+  code: number;
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('netctl');
+  program
+    .description('netctl: drive and debug a meshd cluster')
+    .version(VERSION, '-v, --version')
+    .option('-H, --host <url>', 'agent control socket, unix:///path/to.sock (default $MESHD_HOST or /run/meshd/meshd.sock)')
+    .option('--lab <lab>', 'talk to an agent of this lab (with --node)')
+    .option('--node <node>', 'lab node to talk to (default n1)')
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `netctl: ${s.slice(7)}` : s),
+    });
+
+  program.addCommand(labCommand(setExit));
+  program.addCommand(demoCommand());
+
+  program
+    .command('info')
+    .description('show the agent\'s view of itself (like docker info)')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const info = await clientFor(program.opts<GlobalOpts>()).call<Record<string, unknown>>('GET', '/v1/info');
+      if (parseFormat(o.format) === 'json') return printJson(info);
+      process.stdout.write(table(['KEY', 'VALUE'], Object.entries(info).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)])));
+    });
+
+  for (const c of program.commands) propagate(c);
+  return program;
+}
+
+/** Subcommands added via addCommand don't inherit settings; copy the error behaviour down. */
+function propagate(c: Command): void {
+  c.exitOverride();
+  c.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `netctl: ${s.slice(7)}` : s) });
+  c.showSuggestionAfterError(true);
+  for (const s of c.commands) propagate(s);
+}
+
+export async function runNetctl(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; usage errors already printed one line by commander
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      if (e.code === 'commander.executeSubCommandAsync') return e.exitCode;
+      return 2;
+    }
+    const err = toMeshError(e);
+    process.stderr.write(`netctl: ${err.message}\n`);
+    return err.exitCode;
+  }
+}

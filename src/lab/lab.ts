@@ -1,0 +1,275 @@
+/**
+ * Lab lifecycle on one machine: namespaces as hosts, a switch namespace as the underlay,
+ * one meshd per host. Everything it makes is named by src/lab/plan.ts so `down` can find
+ * it from the names alone, even when the state file is gone or the agents were SIGKILLed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MeshError } from '../core/errors.js';
+import type { Exec } from '../adapters/exec.js';
+import { ApiClient } from '../adapters/api/client.js';
+import {
+  CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
+  renderHost, renderSwitch, switchNs, validateLabName, type LabNodePlan,
+} from './plan.js';
+
+export interface LabNodeState extends LabNodePlan {
+  pid: number | null;
+  log: string;
+  config: string;
+}
+export interface LabState {
+  name: string;
+  createdAt: string;
+  switchNs: string;
+  client: { netns: string; underlay: string };
+  nodes: LabNodeState[];
+  gossipPreset: string;
+}
+
+const MESHD_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshd.js');
+const stateFile = (lab: string): string => join(labRunDir(lab), 'lab.json');
+
+export async function listNamespaces(exec: Exec): Promise<string[]> {
+  const out = await exec.check('ip', ['netns', 'list']);
+  return out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter(Boolean);
+}
+
+export function readState(lab: string): LabState | undefined {
+  const f = stateFile(validateLabName(lab));
+  if (!existsSync(f)) return undefined;
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as LabState;
+  } catch {
+    return undefined; // a torn state file must not stop `down`; names are enough to clean up
+  }
+}
+
+function writeState(s: LabState): void {
+  mkdirSync(labRunDir(s.name), { recursive: true });
+  writeFileSync(stateFile(s.name) + '.tmp', JSON.stringify(s, null, 2));
+  // rename is atomic: readers never see half a file
+  spawnSync('mv', [stateFile(s.name) + '.tmp', stateFile(s.name)]);
+}
+
+export function requireState(lab: string): LabState {
+  const s = readState(lab);
+  if (!s) throw new MeshError('MESHD_LAB_NOT_FOUND', `no lab named ${lab} (see: netctl lab ls)`);
+  return s;
+}
+
+function alive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('meshd');
+  } catch {
+    return false;
+  }
+}
+
+export interface LabUpOptions {
+  name: string;
+  nodes: number;
+  gossipPreset?: 'lan' | 'wan' | 'local';
+  logLevel?: string;
+  readyTimeoutMs?: number;
+  onProgress?: (msg: string) => void;
+}
+
+export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
+  const lab = validateLabName(opts.name);
+  const plan = planLab(lab, opts.nodes);
+  const existing = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
+  if (existing.length || readState(lab)) {
+    throw new MeshError('MESHD_LAB_EXISTS', `lab ${lab} already exists (netctl lab down --name ${lab})`);
+  }
+  const progress = opts.onProgress ?? (() => undefined);
+  try {
+    progress(`creating ${plan.length} host namespaces, a switch and a client`);
+    await exec.check('ip', ['-batch', '-'], { input: renderCreateNamespaces(lab, plan) });
+    await exec.check('ip', ['-n', switchNs(lab), '-batch', '-'], { input: renderSwitch(plan) });
+    await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(CLIENT_ADDR) });
+    await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(n.underlay) })));
+    const state: LabState = {
+      name: lab,
+      createdAt: new Date().toISOString(),
+      switchNs: switchNs(lab),
+      client: { netns: clientNs(lab), underlay: CLIENT_ADDR },
+      nodes: plan.map((n) => ({ ...n, pid: null, log: join(labRunDir(lab), `${n.name}.log`), config: join(labRunDir(lab), `${n.name}.json`) })),
+      gossipPreset: opts.gossipPreset ?? 'local',
+    };
+    writeState(state);
+    progress(`starting ${plan.length} agents`);
+    for (const n of state.nodes) n.pid = startAgentProcess(state, n, opts.logLevel ?? 'info');
+    writeState(state);
+    await Promise.all(state.nodes.map((n) => waitReady(n, opts.readyTimeoutMs ?? 30_000)));
+    progress(`lab ${lab} is up`);
+    return state;
+  } catch (e) {
+    await labDown(exec, lab).catch(() => undefined);
+    throw e;
+  }
+}
+
+function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): number {
+  mkdirSync(join(labRunDir(state.name), n.name, 'data'), { recursive: true });
+  const config = {
+    nodeName: n.name,
+    advertiseAddr: n.underlay,
+    controlSocket: n.socket,
+    dataDir: join(labRunDir(state.name), n.name, 'data'),
+    logLevel,
+    lab: state.name,
+    gossip: { preset: state.gossipPreset, seeds: n.seeds },
+  };
+  writeFileSync(n.config, JSON.stringify(config, null, 2));
+  const fd = openSync(n.log, 'a');
+  const child = spawn('ip', ['netns', 'exec', n.netns, process.execPath, MESHD_BIN, '--config', n.config], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.unref();
+  if (!child.pid) throw new MeshError('MESHD_EXEC_FAILED', `could not start meshd for ${n.name}`);
+  return child.pid;
+}
+
+async function waitReady(n: LabNodeState, timeoutMs: number): Promise<void> {
+  const client = new ApiClient({ socketPath: n.socket, timeoutMs: 2000 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const h = await client.call<{ ready: boolean }>('GET', '/v1/health');
+      if (h.ready) return;
+    } catch {
+      /* not up yet */
+    }
+    if (!alive(n.pid)) {
+      const tail = existsSync(n.log) ? readFileSync(n.log, 'utf8').split('\n').slice(-5).join('\n') : '';
+      throw new MeshError('MESHD_NOT_READY', `agent ${n.name} exited during start: ${tail}`);
+    }
+    if (Date.now() > deadline) throw new MeshError('MESHD_NOT_READY', `agent ${n.name} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Starts (or restarts after a kill) one node's agent and waits until it is ready. */
+export async function labStartAgent(lab: string, node: string, logLevel = 'info'): Promise<LabNodeState> {
+  const state = requireState(lab);
+  const n = state.nodes.find((x) => x.name === node);
+  if (!n) throw new MeshError('MESHD_NODE_NOT_FOUND', `lab ${lab} has no node ${node}`);
+  if (alive(n.pid)) throw new MeshError('MESHD_BAD_ARGUMENT', `agent ${node} is already running (pid ${n.pid})`);
+  n.pid = startAgentProcess(state, n, logLevel);
+  writeState(state);
+  await waitReady(n, 30_000);
+  return n;
+}
+
+/** Signals one node's agent (SIGKILL, SIGSTOP, SIGCONT, SIGTERM) — fault injection for tests. */
+export function labSignalAgent(lab: string, node: string, signal: NodeJS.Signals): number {
+  const state = requireState(lab);
+  const n = state.nodes.find((x) => x.name === node);
+  if (!n) throw new MeshError('MESHD_NODE_NOT_FOUND', `lab ${lab} has no node ${node}`);
+  if (!alive(n.pid)) throw new MeshError('MESHD_NOT_FOUND', `agent ${node} is not running`);
+  process.kill(n.pid!, signal);
+  return n.pid!;
+}
+
+/** Removes every process, container, namespace (and with it every link and nft table) and file of a lab. */
+export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: number; processes: number }> {
+  validateLabName(lab);
+  const state = readState(lab);
+  const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
+  let processes = 0;
+  const pids = new Set<number>();
+  for (const n of state?.nodes ?? []) if (alive(n.pid)) pids.add(n.pid!);
+  for (const ns of nss) {
+    const r = await exec.run('ip', ['netns', 'pids', ns]);
+    for (const p of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(p));
+  }
+  for (const pid of pids) {
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      processes++;
+    } catch {
+      /* already gone */
+    }
+  }
+  await removeLabContainers(exec, lab);
+  if (nss.length) {
+    // deleting a namespace deletes its links and nft tables with it
+    await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
+  }
+  rmSync(labRunDir(lab), { recursive: true, force: true });
+  const left = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
+  if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
+  return { namespaces: nss.length, processes };
+}
+
+/** Docker containers started for a lab carry the label meshd.lab=<lab>. */
+async function removeLabContainers(exec: Exec, lab: string): Promise<void> {
+  if (!existsSync('/var/run/docker.sock')) return;
+  const r = await exec.run('docker', ['ps', '-aq', '--filter', `label=meshd.lab=${lab}`], { timeoutMs: 10_000 }).catch(() => undefined);
+  const ids = r && r.code === 0 ? r.stdout.split(/\s+/).filter(Boolean) : [];
+  if (ids.length) await exec.run('docker', ['rm', '-f', ...ids], { timeoutMs: 30_000 });
+}
+
+export function knownLabs(): string[] {
+  const dir = '/run/meshd';
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'lab.json')));
+}
+
+export async function labDownAll(exec: Exec): Promise<string[]> {
+  const labs = new Set<string>(knownLabs());
+  for (const ns of await listNamespaces(exec)) {
+    const l = labOfNamespace(ns);
+    if (l) labs.add(l);
+  }
+  for (const l of labs) await labDown(exec, l);
+  return [...labs];
+}
+
+export interface LabSummary {
+  name: string;
+  nodes: Array<{ name: string; netns: string; underlay: string; socket: string; pid: number | null; running: boolean }>;
+  namespaces: number;
+  stale: boolean;
+}
+
+export async function labList(exec: Exec): Promise<LabSummary[]> {
+  const nss = await listNamespaces(exec);
+  const labs = new Set<string>(knownLabs());
+  for (const ns of nss) {
+    const l = labOfNamespace(ns);
+    if (l) labs.add(l);
+  }
+  return [...labs].sort().map((name) => {
+    const s = readState(name);
+    const nodes = (s?.nodes ?? []).map((n) => ({ name: n.name, netns: n.netns, underlay: n.underlay, socket: n.socket, pid: n.pid, running: alive(n.pid) }));
+    return { name, nodes, namespaces: nss.filter((ns) => labOfNamespace(ns) === name).length, stale: !s };
+  });
+}
+
+export function labNodeNs(lab: string, node: string): string {
+  const s = requireState(lab);
+  if (node === 'client') return s.client.netns;
+  const n = s.nodes.find((x) => x.name === node);
+  if (!n) throw new MeshError('MESHD_NODE_NOT_FOUND', `lab ${lab} has no node ${node}`);
+  return hostNs(lab, node);
+}
+
+/** Runs argv inside a lab namespace with the terminal attached; returns its exit code. */
+export function labRun(netns: string, argv: string[]): number {
+  if (!argv.length) throw new MeshError('MESHD_BAD_ARGUMENT', 'no command given (use: -- CMD ARGS...)');
+  const r = spawnSync('ip', ['netns', 'exec', netns, ...argv], { stdio: 'inherit' });
+  if (r.error) throw new MeshError('MESHD_EXEC_FAILED', `${argv[0]}: ${r.error.message}`);
+  return r.status ?? 128;
+}
+
+export { LAB_NS_PREFIX };

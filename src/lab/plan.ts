@@ -1,0 +1,97 @@
+/**
+ * Lab naming and addressing: pure functions, so tests and teardown agree on every name.
+ *
+ * A lab L is: a switch namespace `mlab-L-sw` with bridge `br0`; host namespaces
+ * `mlab-L-nI` (node `nI`), each with `eth0` (veth to the switch, port `nI`) on the
+ * underlay 10.99.0.0/16; a client namespace `mlab-L-client` (a user's laptop on the
+ * underlay, outside the cluster). Every lab uses the same underlay subnet: labs are
+ * isolated from each other and from the root namespace, which gets no address or route.
+ * Anything an agent creates in a lab (sandboxes, task namespaces) is named with the
+ * node's prefix `mlab-L-nI-`, so `lab down` finds it by prefix even after a crash.
+ */
+import { MeshError } from '../core/errors.js';
+
+export const LAB_NS_PREFIX = 'mlab-';
+export const LAB_NAME_RE = /^[a-z][a-z0-9]{0,11}$/;
+export const MAX_LAB_NODES = 250;
+export const UNDERLAY_PREFIX_LEN = 16;
+export const GOSSIP_PORT = 7946;
+
+export function validateLabName(name: string): string {
+  if (!LAB_NAME_RE.test(name)) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `invalid lab name ${JSON.stringify(name)}: 1-12 chars [a-z0-9], starting with a letter`);
+  }
+  return name;
+}
+
+export function parseNodeCount(raw: string | number): number {
+  const s = String(raw).trim();
+  if (!/^\d+$/.test(s)) throw new MeshError('MESHD_BAD_ARGUMENT', `--nodes must be a whole number from 1 to ${MAX_LAB_NODES}, got ${JSON.stringify(String(raw))}`);
+  const n = Number(s);
+  if (n < 1 || n > MAX_LAB_NODES) throw new MeshError('MESHD_BAD_ARGUMENT', `--nodes must be from 1 to ${MAX_LAB_NODES}, got ${n}`);
+  return n;
+}
+
+export const nodeName = (i: number): string => `n${i}`;
+export const switchNs = (lab: string): string => `${LAB_NS_PREFIX}${lab}-sw`;
+export const clientNs = (lab: string): string => `${LAB_NS_PREFIX}${lab}-client`;
+export const hostNs = (lab: string, node: string): string => `${LAB_NS_PREFIX}${lab}-${node}`;
+/** Prefix for namespaces an agent creates on node `node` of lab `lab`. */
+export const nodeObjectPrefix = (lab: string, node: string): string => `${LAB_NS_PREFIX}${lab}-${node}-`;
+/** Underlay address of node i (1-based): 10.99.1.i for i ≤ 250. */
+export const nodeAddr = (i: number): string => `10.99.${1 + Math.floor((i - 1) / 250)}.${((i - 1) % 250) + 1}`;
+export const CLIENT_ADDR = '10.99.0.2';
+export const labRunDir = (lab: string): string => `/run/meshd/${lab}`;
+export const nodeSocket = (lab: string, node: string): string => `${labRunDir(lab)}/${node}.sock`;
+
+/** Which lab (if any) a namespace belongs to. */
+export function labOfNamespace(ns: string): string | undefined {
+  if (!ns.startsWith(LAB_NS_PREFIX)) return undefined;
+  const m = /^mlab-([a-z][a-z0-9]{0,11})-/.exec(ns);
+  return m?.[1];
+}
+
+export interface LabNodePlan {
+  name: string;
+  index: number;
+  netns: string;
+  underlay: string;
+  socket: string;
+  /** Seeds this node joins through: up to 3 lower-numbered nodes (n1 seeds nobody). */
+  seeds: string[];
+}
+
+export function planLab(lab: string, nodes: number): LabNodePlan[] {
+  validateLabName(lab);
+  parseNodeCount(nodes);
+  const out: LabNodePlan[] = [];
+  for (let i = 1; i <= nodes; i++) {
+    const name = nodeName(i);
+    const seeds: string[] = [];
+    for (let j = 1; j < i && seeds.length < 3; j++) seeds.push(`${nodeAddr(j)}:${GOSSIP_PORT}`);
+    out.push({ name, index: i, netns: hostNs(lab, name), underlay: nodeAddr(i), socket: nodeSocket(lab, name), seeds });
+  }
+  return out;
+}
+
+/** `ip -batch` for the root side: namespaces and veths (created directly in their namespaces). */
+export function renderCreateNamespaces(lab: string, plan: LabNodePlan[]): string {
+  const sw = switchNs(lab);
+  const lines = [`netns add ${sw}`, `netns add ${clientNs(lab)}`];
+  for (const n of plan) lines.push(`netns add ${n.netns}`);
+  lines.push(`link add client netns ${sw} type veth peer name eth0 netns ${clientNs(lab)}`);
+  for (const n of plan) lines.push(`link add ${n.name} netns ${sw} type veth peer name eth0 netns ${n.netns}`);
+  return lines.join('\n') + '\n';
+}
+
+/** `ip -n SWITCH -batch`: bridge and ports. */
+export function renderSwitch(plan: LabNodePlan[]): string {
+  const lines = ['link set lo up', 'link add br0 type bridge', 'link set br0 type bridge stp_state 0 forward_delay 0', 'link set br0 up'];
+  for (const port of ['client', ...plan.map((n) => n.name)]) lines.push(`link set ${port} master br0`, `link set ${port} up`);
+  return lines.join('\n') + '\n';
+}
+
+/** `ip -n HOST -batch`: loopback and underlay address. */
+export function renderHost(addr: string): string {
+  return ['link set lo up', `addr add ${addr}/${UNDERLAY_PREFIX_LEN} dev eth0`, 'link set eth0 up'].join('\n') + '\n';
+}

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { labOfNamespace, nodeAddr, parseNodeCount, planLab, renderCreateNamespaces, renderHost, renderSwitch, validateLabName } from '../../../src/lab/plan.js';
+import { MeshError } from '../../../src/core/errors.js';
+
+test('node addresses are unique and on the underlay', () => {
+  const seen = new Set<string>();
+  for (let i = 1; i <= 250; i++) {
+    const a = nodeAddr(i);
+    assert.match(a, /^10\.99\.\d+\.\d+$/);
+    assert.ok(!seen.has(a));
+    seen.add(a);
+  }
+  assert.equal(nodeAddr(1), '10.99.1.1');
+  assert.equal(nodeAddr(250), '10.99.1.250');
+});
+
+for (const [input, ok] of [['1', 1], ['3', 3], ['250', 250], ['0', null], ['251', null], ['abc', null], ['-1', null], ['1.5', null], ['', null], [' 2 ', 2]] as const) {
+  test(`--nodes ${JSON.stringify(input)}`, () => {
+    if (ok === null) assert.throws(() => parseNodeCount(input), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
+    else assert.equal(parseNodeCount(input), ok);
+  });
+}
+
+test('lab names are validated and recovered from namespace names', () => {
+  assert.equal(validateLabName('demo'), 'demo');
+  for (const bad of ['', 'Demo', '1abc', 'a-b', 'abcdefghijklm', '../x']) assert.throws(() => validateLabName(bad));
+  assert.equal(labOfNamespace('mlab-demo-n1'), 'demo');
+  assert.equal(labOfNamespace('mlab-x-n2-ov-abc'), 'x');
+  assert.equal(labOfNamespace('other-ns'), undefined);
+});
+
+test('plan: seeds point at earlier nodes only; golden batch scripts', () => {
+  const p = planLab('x', 5);
+  assert.deepEqual(p[0]!.seeds, []);
+  assert.deepEqual(p[4]!.seeds, ['10.99.1.1:7946', '10.99.1.2:7946', '10.99.1.3:7946']);
+  assert.equal(
+    renderCreateNamespaces('x', p.slice(0, 2)),
+    [
+      'netns add mlab-x-sw',
+      'netns add mlab-x-client',
+      'netns add mlab-x-n1',
+      'netns add mlab-x-n2',
+      'link add client netns mlab-x-sw type veth peer name eth0 netns mlab-x-client',
+      'link add n1 netns mlab-x-sw type veth peer name eth0 netns mlab-x-n1',
+      'link add n2 netns mlab-x-sw type veth peer name eth0 netns mlab-x-n2',
+      '',
+    ].join('\n'),
+  );
+  assert.match(renderSwitch(p.slice(0, 1)), /link set n1 master br0\nlink set n1 up\n$/);
+  assert.equal(renderHost('10.99.1.1'), 'link set lo up\naddr add 10.99.1.1/16 dev eth0\nlink set eth0 up\n');
+});
