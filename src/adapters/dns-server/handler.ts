@@ -1,0 +1,170 @@
+/**
+ * Per-packet logic of the embedded DNS server, independent of sockets (the fuzz tests drive it directly):
+ * decode (strict) → map the source to its sandbox's networks → cached encoded answer, or resolve + encode +
+ * cache, or forward upstream (bounded) → reply.
+ *
+ * TTL: default 5 s. Docker's embedded DNS answers with a fixed 600 s (moby#30029): any client that caches
+ * (nginx `resolver`, JVM, Go's cgo-less resolver with a cache layer...) keeps a dead task's address for ten
+ * minutes. Our answers come from a local in-memory table, so asking again is cheap; 5 s bounds staleness
+ * to about the gossip propagation time while still absorbing bursts in caching clients. Configurable.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Rng } from '../../core/clock.js';
+import { MeshError } from '../../core/errors.js';
+import type { DnsRegistry } from '../../core/dns/registry.js';
+import { resolve } from '../../core/dns/resolver.js';
+import { decodeQuery, encodeAnswer, encodeError, encodeQueryError, EDNS_DEFAULT_MAX, questionKey, questionName, patchReply, RCODE, responseLimit, type Query } from '../../core/dns/wire.js';
+import { AnswerCache, ipPool, shuffleInto } from './cache.js';
+import type { Forwarder } from './forwarder.js';
+import { countAnswer, countDrop, emptyStats, observeLatency, type DnsServerStats } from './stats.js';
+
+export type Transport = 'udp' | 'tcp';
+
+/**
+ * Maps the asking source to the networks of its sandbox, in preference order (injected by the agent,
+ * which knows every local sandbox's addresses). undefined → the source is not one of ours: REFUSED
+ * (we must not become an open resolver for whoever reaches the port).
+ */
+export type NetworksOf = (address: string, port: number, transport: Transport) => readonly string[] | undefined;
+
+export interface HandlerOptions {
+  readonly registry: DnsRegistry;
+  readonly forwarder: Forwarder;
+  /** Default: every source is on `defaultNetworks`. */
+  readonly networksOf?: NetworksOf;
+  /** Networks used by the default `networksOf` (default ['default']). */
+  readonly defaultNetworks?: readonly string[];
+  /** TTL of our records in seconds (default 5; 0 allowed: clients must not cache). */
+  readonly ttlSec?: number;
+  /** Largest UDP reply we send and the size we advertise in EDNS (default 1232, range 512..4096). */
+  readonly maxUdpPayload?: number;
+  /** Bound on cached answers (default 10 000). */
+  readonly cacheMaxEntries?: number;
+  /** Randomness for shuffling load-spreading answers (default Math.random). */
+  readonly rng?: Rng;
+}
+
+/** Where a reply goes; called at most once per packet (never for drops). */
+export type Reply = (buf: Buffer) => void;
+
+export class DnsHandler {
+  readonly stats: DnsServerStats = emptyStats();
+  readonly ttlSec: number;
+  readonly maxUdpPayload: number;
+  private readonly registry: DnsRegistry;
+  private readonly forwarder: Forwarder;
+  private readonly networksOf: NetworksOf;
+  private readonly cache: AnswerCache;
+  private readonly rng: Rng;
+  private readonly netKeys = new WeakMap<readonly string[], string>();
+
+  constructor(opts: HandlerOptions) {
+    this.registry = opts.registry;
+    this.forwarder = opts.forwarder;
+    const defaults = Object.freeze([...(opts.defaultNetworks ?? ['default'])]);
+    this.networksOf = opts.networksOf ?? (() => defaults);
+    this.ttlSec = opts.ttlSec ?? 5;
+    this.maxUdpPayload = opts.maxUdpPayload ?? EDNS_DEFAULT_MAX;
+    if (!Number.isInteger(this.ttlSec) || this.ttlSec < 0 || this.ttlSec > 86_400) throw new MeshError('MESHD_BAD_CONFIG', `dns: ttlSec must be an integer in 0..86400, got ${this.ttlSec}`);
+    if (!Number.isInteger(this.maxUdpPayload) || this.maxUdpPayload < 512 || this.maxUdpPayload > 4096) throw new MeshError('MESHD_BAD_CONFIG', `dns: maxUdpPayload must be in 512..4096, got ${this.maxUdpPayload}`);
+    this.rng = opts.rng ?? Math.random;
+    this.cache = new AnswerCache(opts.cacheMaxEntries ?? 10_000, this.rng);
+  }
+
+  /** Snapshot of the counters (cache and pending figures refreshed). */
+  snapshot(): DnsServerStats {
+    const s = this.stats;
+    s.pending = this.forwarder.pending;
+    s.cache = { ...this.cache.stats, size: this.cache.size };
+    return structuredClone(s);
+  }
+
+  /**
+   * Handles one DNS message (UDP datagram or TCP frame). Never throws for any input bytes. Returns false
+   * when the packet is dropped (no reply will ever come), true when `reply` was or will be called once.
+   */
+  handle(buf: Buffer, address: string, port: number, transport: Transport, reply: Reply): boolean {
+    const t0 = performance.now();
+    const s = this.stats;
+    if (transport === 'udp') s.queries.udp++;
+    else s.queries.tcp++;
+    const send = (out: Buffer, rcode: number): void => {
+      countAnswer(s, rcode);
+      observeLatency(s, Math.round((performance.now() - t0) * 1000));
+      reply(out);
+    };
+    const d = decodeQuery(buf);
+    if (!d.ok) {
+      if (d.drop) {
+        countDrop(s, d.reason);
+        return false;
+      }
+      send(encodeError(d.id, d.flags, d.rcode), d.rcode);
+      return true;
+    }
+    const q = d.query;
+    const networks = this.networksOf(address, port, transport);
+    if (!networks) {
+      send(encodeQueryError(buf, q, RCODE.REFUSED, this.maxUdpPayload), RCODE.REFUSED);
+      return true;
+    }
+    const tcp = transport === 'tcp';
+    const limit = responseLimit(q, tcp, this.maxUdpPayload);
+    const key = `${this.netKey(networks)}\u0000${q.edns ? 'e' : 'n'}${limit}\u0000${questionKey(buf, q)}`;
+    const gen = this.registry.generation;
+    const hit = this.cache.get(key, gen);
+    if (hit) {
+      patchReply(hit.buf, buf, q);
+      if (hit.rcode === RCODE.NOERROR) s.local.answer++;
+      send(hit.buf, hit.rcode);
+      return true;
+    }
+    const r = resolve(this.registry, networks, questionName(buf, q), q.qtype, q.qclass);
+    if (r.kind !== 'forward') {
+      const records = r.kind === 'answer' ? r.records : [];
+      const enc = encodeAnswer({ query: buf, q, rcode: RCODE.NOERROR, records, ttlSec: this.ttlSec, maxSize: limit, ednsUdpSize: this.maxUdpPayload });
+      const pool = r.kind === 'answer' && r.shuffle ? ipPool(records.map((x) => x.data)) : undefined;
+      this.cache.set(key, gen, { buf: Buffer.from(enc.buf), rcode: RCODE.NOERROR, pool, aOffsets: enc.aOffsets });
+      if (r.kind === 'answer') s.local.answer++;
+      else s.local.nodata++;
+      // The first reply is shuffled exactly like every cached one (enc.buf is ours: the cache holds a copy).
+      if (pool) shuffleInto(enc.buf, pool, enc.aOffsets, this.rng);
+      send(enc.buf, RCODE.NOERROR);
+      return true;
+    }
+    this.forward(buf, q, tcp, send);
+    return true;
+  }
+
+  private forward(buf: Buffer, q: Query, tcp: boolean, send: (out: Buffer, rcode: number) => void): void {
+    const s = this.stats;
+    if (!this.forwarder.hasUpstreams) {
+      s.forwards.noUpstream++;
+      send(encodeQueryError(buf, q, RCODE.SERVFAIL, this.maxUdpPayload), RCODE.SERVFAIL);
+      return;
+    }
+    const started = this.forwarder.forward(buf, q, tcp, (reply) => {
+      if (reply) {
+        s.forwards.answered++;
+        send(reply, reply.length >= 4 ? (reply[3]! & 0x0f) : RCODE.SERVFAIL);
+      } else {
+        s.forwards.failed++;
+        send(encodeQueryError(buf, q, RCODE.SERVFAIL, this.maxUdpPayload), RCODE.SERVFAIL);
+      }
+    });
+    if (started) s.forwards.started++;
+    else {
+      s.forwards.overflow++;
+      send(encodeQueryError(buf, q, RCODE.SERVFAIL, this.maxUdpPayload), RCODE.SERVFAIL);
+    }
+  }
+
+  private netKey(networks: readonly string[]): string {
+    let k = this.netKeys.get(networks);
+    if (k === undefined) {
+      k = networks.join(',');
+      this.netKeys.set(networks, k);
+    }
+    return k;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The embedded DNS server's sockets: UDP and TCP on each configured address (one server per node; the
+ * agent redirects 127.0.0.11:53 of every sandbox here). Packet logic lives in DnsHandler.
+ *
+ * TCP (RFC 7766): 2-byte length framing, several queries per connection (pipelined, replies in completion
+ * order), idle timeout, a bound on connections (excess connections are closed at once) and on frames in
+ * flight per connection (excess frames are dropped and counted).
+ *
+ * Port 0 binds TCP first on an ephemeral port and then UDP on the same number, so one port serves both
+ * (what clients like dig expect when retrying over TCP).
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { Rng } from '../../core/clock.js';
+import { MeshError } from '../../core/errors.js';
+import type { DnsRegistry } from '../../core/dns/registry.js';
+import { explain, type Explanation } from '../../core/dns/resolver.js';
+import type { Clock } from '../../core/clock.js';
+import { systemClock } from '../clock.js';
+import { Forwarder, parseResolvConf, type Upstream } from './forwarder.js';
+import { DnsHandler, type NetworksOf } from './handler.js';
+import { countDrop, type DnsServerStats } from './stats.js';
+
+export interface ListenAddress {
+  readonly address: string;
+  /** 0 = ephemeral (the same number for UDP and TCP). */
+  readonly port: number;
+}
+
+export interface DnsServerOptions {
+  readonly registry: DnsRegistry;
+  /** Where to listen, UDP and TCP on each (default 127.0.0.1:53). */
+  readonly listen?: readonly ListenAddress[];
+  readonly networksOf?: NetworksOf;
+  readonly defaultNetworks?: readonly string[];
+  readonly ttlSec?: number;
+  readonly maxUdpPayload?: number;
+  readonly cacheMaxEntries?: number;
+  /** Upstream resolvers; when absent, read from `resolvConfPath`. Our own listen addresses are skipped. */
+  readonly upstreams?: readonly Upstream[];
+  /** resolv.conf to read upstreams from when `upstreams` is absent (default none: no forwarding). */
+  readonly resolvConfPath?: string;
+  readonly forwardTimeoutMs?: number;
+  readonly maxPendingForwards?: number;
+  /** Max simultaneous TCP connections (default 256). */
+  readonly maxTcpConnections?: number;
+  /** Close idle TCP connections after this many ms (default 10 000). */
+  readonly tcpIdleTimeoutMs?: number;
+  /** Socket receive buffer for UDP (bytes, default 4 MiB: absorbs bursts). */
+  readonly udpRecvBufferBytes?: number;
+  readonly rng?: Rng;
+  /** Clock for `explain` ages (default the process monotonic clock; must match the registry's `now`). */
+  readonly clock?: Clock;
+}
+
+const MAX_TCP_INFLIGHT = 64;
+
+export class DnsServer {
+  readonly handler: DnsHandler;
+  readonly forwarder: Forwarder;
+  private readonly opts: DnsServerOptions;
+  private readonly udp: UdpSocket[] = [];
+  private readonly tcp: TcpServer[] = [];
+  private readonly conns = new Set<Socket>();
+  private bound: ListenAddress[] = [];
+  private closing = false;
+
+  constructor(opts: DnsServerOptions) {
+    this.opts = opts;
+    const listen = opts.listen ?? [{ address: '127.0.0.1', port: 53 }];
+    let upstreams: Upstream[] = [...(opts.upstreams ?? [])];
+    if (!opts.upstreams && opts.resolvConfPath) {
+      let text: string;
+      try {
+        text = readFileSync(opts.resolvConfPath, 'utf8');
+      } catch (e) {
+        throw new MeshError('MESHD_BAD_CONFIG', `dns: cannot read ${opts.resolvConfPath}: ${(e as Error).message}`, undefined, { cause: e });
+      }
+      upstreams = parseResolvConf(text).map((address) => ({ address, port: 53 }));
+    }
+    // Never forward to ourselves (a resolv.conf pointing at our own listener would loop).
+    upstreams = upstreams.filter((u) => !listen.some((l) => l.address === u.address && l.port === u.port));
+    this.forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs, maxPending: opts.maxPendingForwards });
+    this.handler = new DnsHandler({
+      registry: opts.registry,
+      forwarder: this.forwarder,
+      networksOf: opts.networksOf,
+      defaultNetworks: opts.defaultNetworks,
+      ttlSec: opts.ttlSec,
+      maxUdpPayload: opts.maxUdpPayload,
+      cacheMaxEntries: opts.cacheMaxEntries,
+      rng: opts.rng,
+    });
+  }
+
+  /** Binds every listen address (UDP + TCP). Rejects with MESHD_BAD_CONFIG when a bind fails. */
+  async start(): Promise<ListenAddress[]> {
+    const listen = this.opts.listen ?? [{ address: '127.0.0.1', port: 53 }];
+    try {
+      for (const l of listen) this.bound.push(await this.bindPair(l));
+    } catch (e) {
+      await this.close();
+      throw e instanceof MeshError ? e : new MeshError('MESHD_BAD_CONFIG', `dns: cannot listen: ${(e as Error).message}`, undefined, { cause: e });
+    }
+    return [...this.bound];
+  }
+
+  /** Bound addresses (ports resolved). */
+  addresses(): ListenAddress[] {
+    return [...this.bound];
+  }
+
+  stats(): DnsServerStats {
+    return this.handler.snapshot();
+  }
+
+  /** `netctl debug dns`: how a sandbox on `networks` would see `name` (registry entries, owner, age). */
+  explain(networks: readonly string[], name: string, qtype: number): Explanation {
+    return explain(this.opts.registry, networks, name, qtype, (this.opts.clock ?? systemClock).now());
+  }
+
+  private async bindPair(l: ListenAddress): Promise<ListenAddress> {
+    for (let tries = 0; ; tries++) {
+      const srv = await this.listenTcp(l.address, l.port);
+      const port = (srv.address() as { port: number }).port;
+      try {
+        const sock = await this.listenUdp(l.address, port);
+        this.tcp.push(srv);
+        this.udp.push(sock);
+        return { address: l.address, port };
+      } catch (e) {
+        await new Promise<void>((r) => srv.close(() => r()));
+        if (l.port !== 0 || tries >= 20) throw e;
+      }
+    }
+  }
+
+  private listenTcp(address: string, port: number): Promise<TcpServer> {
+    return new Promise((resolve, reject) => {
+      const srv = createServer((c) => this.onConnection(c));
+      srv.maxConnections = this.opts.maxTcpConnections ?? 256;
+      srv.once('error', reject);
+      srv.listen({ host: address, port, exclusive: true }, () => {
+        srv.off('error', reject);
+        srv.on('error', () => countDrop(this.handler.stats, 'tcp-server-error'));
+        resolve(srv);
+      });
+    });
+  }
+
+  private listenUdp(address: string, port: number): Promise<UdpSocket> {
+    return new Promise((resolve, reject) => {
+      const sock = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', recvBufferSize: this.opts.udpRecvBufferBytes ?? 4 << 20, sendBufferSize: 1 << 20 });
+      sock.once('error', reject);
+      sock.bind({ address, port, exclusive: true }, () => {
+        sock.off('error', reject);
+        sock.on('error', () => countDrop(this.handler.stats, 'udp-socket-error'));
+        const h = this.handler;
+        const onSent = (err: Error | null): void => {
+          if (err) countDrop(h.stats, 'send-error');
+        };
+        sock.on('message', (msg, rinfo) => {
+          h.handle(msg, rinfo.address, rinfo.port, 'udp', (out) => {
+            if (!this.closing) sock.send(out, rinfo.port, rinfo.address, onSent);
+          });
+        });
+        resolve(sock);
+      });
+    });
+  }
+
+  private onConnection(c: Socket): void {
+    if (this.closing) {
+      c.destroy();
+      return;
+    }
+    this.conns.add(c);
+    c.setNoDelay(true);
+    c.setTimeout(this.opts.tcpIdleTimeoutMs ?? 10_000, () => {
+      countDrop(this.handler.stats, 'tcp-idle');
+      c.destroy();
+    });
+    let buf: Buffer = Buffer.alloc(0);
+    let inflight = 0;
+    c.on('error', () => countDrop(this.handler.stats, 'tcp-error'));
+    c.on('close', () => this.conns.delete(c));
+    c.on('data', (d: Buffer) => {
+      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (buf.length < 2 + len) break;
+        const frame = Buffer.from(buf.subarray(2, 2 + len));
+        buf = buf.subarray(2 + len);
+        if (inflight >= MAX_TCP_INFLIGHT) {
+          countDrop(this.handler.stats, 'tcp-inflight');
+          continue;
+        }
+        inflight++;
+        const replies = this.handler.handle(frame, c.remoteAddress ?? '', c.remotePort ?? 0, 'tcp', (out) => {
+          inflight--;
+          if (c.destroyed || this.closing) return;
+          const framed = Buffer.allocUnsafe(out.length + 2);
+          framed.writeUInt16BE(out.length, 0);
+          out.copy(framed, 2);
+          c.write(framed);
+        });
+        if (!replies) inflight--; // dropped: no reply will come
+      }
+    });
+  }
+
+  /** Stops listening, closes every connection, fails pending forwards. Idempotent. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.forwarder.close();
+    for (const c of this.conns) c.destroy();
+    this.conns.clear();
+    await Promise.all([
+      ...this.udp.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))),
+      ...this.tcp.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))),
+    ]);
+    this.bound = [];
+  }
+}

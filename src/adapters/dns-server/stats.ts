@@ -1,0 +1,58 @@
+/**
+ * Counters of the embedded DNS server, shaped for Prometheus: plain monotonic counters, one gauge
+ * (`pending`) and a latency histogram (per-bucket counts — cumulate them for Prometheus — bucket upper bounds in µs, a last +Inf slot, `sumUs`, `count`).
+ * Latency is measured from packet receipt to reply handed to the socket (local answers: handler time;
+ * forwards: including the upstream round trip).
+ */
+
+export const LATENCY_BUCKETS_US: readonly number[] = Object.freeze([50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000]);
+
+export const RCODE_NAMES: Readonly<Record<number, string>> = Object.freeze({ 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 16: 'BADVERS' });
+
+export interface DnsServerStats {
+  queries: { udp: number; tcp: number };
+  /** Replies sent, by rcode name (upstream rcodes we do not name appear as `RCODE<n>`). */
+  answers: Record<string, number>;
+  /** Packets answered with nothing, by reason (short-header, qr-set, tcp-*, send-error, closing...). */
+  drops: Record<string, number>;
+  /** Local answers by outcome. */
+  local: { answer: number; nodata: number };
+  /** Forwards: started, answered by upstream, SERVFAIL'd (timeout / overflow / no upstream). */
+  forwards: { started: number; answered: number; failed: number; overflow: number; noUpstream: number };
+  /** Queries waiting for an upstream right now (gauge). */
+  pending: number;
+  cache: { hits: number; misses: number; flushes: number; evictions: number; size: number };
+  latency: { count: number; sumUs: number; bucketsUs: readonly number[]; counts: number[] };
+}
+
+export function emptyStats(): DnsServerStats {
+  return {
+    queries: { udp: 0, tcp: 0 },
+    answers: {},
+    drops: {},
+    local: { answer: 0, nodata: 0 },
+    forwards: { started: 0, answered: 0, failed: 0, overflow: 0, noUpstream: 0 },
+    pending: 0,
+    cache: { hits: 0, misses: 0, flushes: 0, evictions: 0, size: 0 },
+    latency: { count: 0, sumUs: 0, bucketsUs: LATENCY_BUCKETS_US, counts: LATENCY_BUCKETS_US.map(() => 0).concat([0]) },
+  };
+}
+
+export function countAnswer(s: DnsServerStats, rcode: number): void {
+  const name = RCODE_NAMES[rcode] ?? `RCODE${rcode}`;
+  s.answers[name] = (s.answers[name] ?? 0) + 1;
+}
+
+export function countDrop(s: DnsServerStats, reason: string): void {
+  s.drops[reason] = (s.drops[reason] ?? 0) + 1;
+}
+
+/** Adds one latency sample (µs) to the histogram (last slot = +Inf). */
+export function observeLatency(s: DnsServerStats, us: number): void {
+  s.latency.count++;
+  s.latency.sumUs += us;
+  const b = LATENCY_BUCKETS_US;
+  let i = 0;
+  while (i < b.length && us > b[i]!) i++;
+  s.latency.counts[i]!++;
+}

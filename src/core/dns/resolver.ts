@@ -1,0 +1,219 @@
+/**
+ * Pure resolver over the DNS registry (issue 6). Given the networks of the asking sandbox and a question,
+ * it decides: answer (A / PTR records), NODATA (known name, other type: NOERROR with no answer — never
+ * NXDOMAIN, so a stub resolver asking A and AAAA in parallel does not conclude the name is gone), or
+ * forward (not ours: the host's upstream resolvers decide).
+ *
+ * Names it knows, in each of the sandbox's networks (first network that knows a name wins):
+ *   `<svc>` / `<alias>`        → the VIP (vip mode) or every healthy task IP (dnsrr mode)
+ *   `tasks.<svc>` / `tasks.<alias>` → every healthy task IP (whatever the mode)
+ *   `<task-name>`              → that task's IP (also when unhealthy: it names one container)
+ *   any of the above + `.<network>` → the same, looked up only in that network (if the sandbox is on it)
+ *   `d.c.b.a.in-addr.arpa` PTR → `<svc>.<network>` for a VIP, `<task-name>.<network>` for a task IP
+ * Case-insensitive, trailing dot optional. Classes other than IN/ANY are forwarded.
+ *
+ * Records come back in a canonical (sorted) order with `shuffle: true` when the set is a load-spreading
+ * set (several addresses): callers shuffle per query (`shuffleInPlace`), which lets the server cache the
+ * encoded answer and still hand out a fresh order every time.
+ */
+import type { Rng } from '../clock.js';
+import type { DnsRegistry, NameTarget, NetworkView, ServiceEntry, TaskEntry } from './registry.js';
+
+export const QTYPE = Object.freeze({ A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 });
+export const QCLASS = Object.freeze({ IN: 1, CH: 3, ANY: 255 });
+
+export interface DnsRecord {
+  /** QTYPE.A (data = dotted IPv4) or QTYPE.PTR (data = dotted name without trailing dot). */
+  readonly type: 1 | 12;
+  readonly data: string;
+}
+
+/** Where an answer came from (for `netctl debug dns`). */
+export interface SourceInfo {
+  readonly kind: 'service' | 'alias' | 'task' | 'vip-ptr' | 'task-ptr';
+  readonly network: string;
+  readonly name: string;
+  readonly owner: string | undefined;
+  /** `now` of the entry's last change (ms, injected clock). */
+  readonly updatedAt: number;
+  readonly detail?: string;
+}
+
+export type Resolution =
+  | { readonly kind: 'answer'; readonly records: readonly DnsRecord[]; readonly shuffle: boolean; readonly sources: readonly SourceInfo[] }
+  | { readonly kind: 'nodata'; readonly sources: readonly SourceInfo[]; readonly reason: string }
+  | { readonly kind: 'forward'; readonly reason: string };
+
+/** Lowercases and strips one trailing dot. */
+export function normalizeName(name: string): string {
+  const n = name.endsWith('.') ? name.slice(0, -1) : name;
+  return n.toLowerCase();
+}
+
+/** `4.3.2.1.in-addr.arpa` → `1.2.3.4`; undefined when it is not exactly one IPv4 reverse name. */
+export function parseReverseV4(lowerName: string): string | undefined {
+  const suffix = '.in-addr.arpa';
+  if (!lowerName.endsWith(suffix)) return undefined;
+  const parts = lowerName.slice(0, -suffix.length).split('.');
+  if (parts.length !== 4) return undefined;
+  for (const p of parts) if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return undefined;
+  return `${parts[3]}.${parts[2]}.${parts[1]}.${parts[0]}`;
+}
+
+export function reverseNameV4(ip: string): string {
+  const p = ip.split('.');
+  return `${p[3]}.${p[2]}.${p[1]}.${p[0]}.in-addr.arpa`;
+}
+
+/** Fisher–Yates in place with an injected rng; returns the array. */
+export function shuffleInPlace<T>(a: T[], rng: Rng): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+  return a;
+}
+
+function svcSource(s: ServiceEntry, kind: 'service' | 'alias'): SourceInfo {
+  return { kind, network: s.network, name: s.name, owner: s.owner, updatedAt: s.updatedAt, detail: s.mode === 'vip' ? `vip ${s.vip ?? '(none)'}` : 'dnsrr' };
+}
+
+function taskSource(t: TaskEntry, kind: 'task' | 'task-ptr' = 'task'): SourceInfo {
+  return { kind, network: t.network, name: t.name, owner: t.owner, updatedAt: t.updatedAt, detail: `${t.ip}${t.healthy ? '' : ' (unhealthy)'}` };
+}
+
+function ipCompare(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < 4; i++) if (x[i]! !== y[i]!) return x[i]! - y[i]!;
+  return 0;
+}
+
+interface Found {
+  ips: string[];
+  sources: SourceInfo[];
+  multi: boolean;
+}
+
+function healthyTaskIps(view: NetworkView, services: readonly ServiceEntry[] | string, sources: SourceInfo[]): string[] {
+  const ips = new Set<string>();
+  const names = typeof services === 'string' ? [services] : services.map((s) => s.name);
+  for (const n of names) {
+    for (const t of view.tasksOf(n)) {
+      if (!t.healthy) continue;
+      ips.add(t.ip);
+      sources.push(taskSource(t));
+    }
+  }
+  return [...ips].sort(ipCompare);
+}
+
+/** Resolves a lowercased relative name inside one network; undefined when the network does not know it. */
+function lookupIn(view: NetworkView, name: string): Found | undefined {
+  if (name.startsWith('tasks.')) {
+    const rest = name.slice(6);
+    const target = view.name(rest);
+    const sources: SourceInfo[] = [];
+    if (target?.kind === 'service') {
+      for (const s of target.services) sources.push(svcSource(s, target.via === 'name' ? 'service' : 'alias'));
+      return { ips: healthyTaskIps(view, target.services, sources), sources, multi: true };
+    }
+    // Tasks can arrive (gossip) before their service entry: still answer `tasks.<svc>` from them.
+    if (target === undefined && view.tasksOf(rest).length > 0) return { ips: healthyTaskIps(view, rest, sources), sources, multi: true };
+    // otherwise fall through: `tasks.x` might itself be a task or alias name (unlikely, but exact names win)
+  }
+  const target: NameTarget | undefined = view.name(name);
+  if (!target) return undefined;
+  if (target.kind === 'task') return { ips: [target.task.ip], sources: [taskSource(target.task)], multi: false };
+  const sources: SourceInfo[] = [];
+  const ips = new Set<string>();
+  for (const s of target.services) {
+    sources.push(svcSource(s, target.via === 'name' ? 'service' : 'alias'));
+    if (s.mode === 'vip') {
+      if (s.vip !== undefined) ips.add(s.vip);
+    } else {
+      for (const ip of healthyTaskIps(view, [s], sources)) ips.add(ip);
+    }
+  }
+  return { ips: [...ips].sort(ipCompare), sources, multi: true };
+}
+
+export interface ResolveOptions {
+  /** When given, load-spreading answers come back shuffled (else canonical order with shuffle: true). */
+  rng?: Rng;
+}
+
+/**
+ * Resolves one question for a sandbox attached to `networks` (in preference order).
+ * `qname` may be null when the wire name cannot be represented as text (a label holding a dot or a
+ * non-printable byte): such a name is never ours and is forwarded.
+ */
+export function resolve(registry: DnsRegistry, networks: readonly string[], qname: string | null, qtype: number, qclass: number, opts: ResolveOptions = {}): Resolution {
+  if (qname === null) return { kind: 'forward', reason: 'name not representable as text' };
+  if (qclass !== QCLASS.IN && qclass !== QCLASS.ANY) return { kind: 'forward', reason: `class ${qclass}` };
+  const name = normalizeName(qname);
+  if (name.length === 0) return { kind: 'forward', reason: 'root' };
+  const views: NetworkView[] = [];
+  for (const n of networks) {
+    const v = registry.view(n);
+    if (v) views.push(v);
+  }
+  if (views.length === 0) return { kind: 'forward', reason: 'no registered names on the sandbox networks' };
+
+  const rev = parseReverseV4(name);
+  if (rev !== undefined) {
+    for (const v of views) {
+      const p = v.ptr(rev);
+      if (!p) continue;
+      const target = p.kind === 'vip' ? `${p.service.name}.${v.network}` : `${p.task.name}.${v.network}`;
+      const sources = [p.kind === 'vip' ? { ...svcSource(p.service, 'service'), kind: 'vip-ptr' as const } : taskSource(p.task, 'task-ptr')];
+      if (qtype === QTYPE.PTR || qtype === QTYPE.ANY) return { kind: 'answer', records: [{ type: QTYPE.PTR, data: target }], shuffle: false, sources };
+      return { kind: 'nodata', sources, reason: `type ${qtype} for a reverse name` };
+    }
+    return { kind: 'forward', reason: 'address not in the registry' };
+  }
+
+  let found: Found | undefined;
+  for (const v of views) {
+    found = lookupIn(v, name);
+    if (found) break;
+  }
+  if (!found) {
+    // `<name>.<network>`: only networks the sandbox is attached to.
+    for (const v of views) {
+      const suffix = `.${v.network}`;
+      if (name.length > suffix.length && name.endsWith(suffix)) {
+        found = lookupIn(v, name.slice(0, -suffix.length));
+        if (found) break;
+      }
+    }
+  }
+  if (!found) return { kind: 'forward', reason: 'not a registered name' };
+  if (qtype !== QTYPE.A && qtype !== QTYPE.ANY) return { kind: 'nodata', sources: found.sources, reason: `type ${qtype} for a name with IPv4 addresses only` };
+  if (found.ips.length === 0) return { kind: 'nodata', sources: found.sources, reason: 'no healthy address (no VIP / no healthy task)' };
+  const records: DnsRecord[] = found.ips.map((ip) => ({ type: QTYPE.A, data: ip }));
+  const shuffle = found.multi && records.length > 1;
+  if (shuffle && opts.rng) shuffleInPlace(records, opts.rng);
+  return { kind: 'answer', records, shuffle, sources: found.sources };
+}
+
+/** `netctl debug dns` view of one resolution: what, from which entries, owned by which node, how old. */
+export interface Explanation {
+  readonly question: { readonly name: string; readonly type: number; readonly networks: readonly string[] };
+  readonly outcome: 'answer' | 'nodata' | 'forward';
+  readonly records: readonly DnsRecord[];
+  readonly sources: readonly (SourceInfo & { readonly ageMs: number })[];
+  readonly note: string;
+  readonly generation: number;
+}
+
+export function explain(registry: DnsRegistry, networks: readonly string[], qname: string, qtype: number, now: number): Explanation {
+  const r = resolve(registry, networks, qname, qtype, QCLASS.IN);
+  const question = { name: normalizeName(qname), type: qtype, networks: [...networks] };
+  const age = (s: SourceInfo): SourceInfo & { ageMs: number } => ({ ...s, ageMs: Math.max(0, now - s.updatedAt) });
+  if (r.kind === 'forward') return { question, outcome: 'forward', records: [], sources: [], note: `forwarded upstream: ${r.reason}`, generation: registry.generation };
+  if (r.kind === 'nodata') return { question, outcome: 'nodata', records: [], sources: r.sources.map(age), note: `NOERROR, no answer: ${r.reason}`, generation: registry.generation };
+  return { question, outcome: 'answer', records: r.records, sources: r.sources.map(age), note: r.shuffle ? 'address order is shuffled per query' : 'single answer', generation: registry.generation };
+}
