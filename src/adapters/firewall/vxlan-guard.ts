@@ -1,0 +1,154 @@
+/**
+ * VXLAN guard (lesson of CVE-2023-28840/28841/28842): on each host namespace, UDP to the
+ * VXLAN port is accepted only from current members' underlay addresses. The rule sits in
+ * an nftables `prerouting` chain at priority `raw` (-300): before conntrack, before any
+ * `filter`-priority chain an admin may add, so no later accept can re-open the port.
+ * Everything else to that port (IPv4 non-members, any IPv6) is counted and dropped.
+ *
+ * Membership changes rewrite only the set's elements, in ONE `nft -f -` transaction
+ * (flush + add is atomic: there is no instant with an empty set). Failure to install or
+ * verify throws MeshError, and callers must not bring the overlay up (fail closed).
+ */
+import { MeshError } from '../../core/errors.js';
+import { isIp } from '../../core/ipam/addr.js';
+import type { Exec } from '../exec.js';
+
+export const GUARD_TABLE = 'meshd-vxlan';
+
+export interface GuardState {
+  installed: boolean;
+  port: number | null;
+  /** Sorted allowed source addresses. */
+  allow: string[];
+  /** Packets dropped by the guard since install. */
+  droppedPackets: number;
+}
+
+export interface VxlanGuard {
+  /** Installs or updates the guard so that exactly `allow` may send to `port`; verifies. */
+  ensure(port: number, allow: readonly string[]): Promise<void>;
+  read(): Promise<GuardState>;
+  remove(): Promise<void>;
+}
+
+function checkArgs(port: number, allow: readonly string[]): string[] {
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid VXLAN port ${port}`);
+  for (const a of allow) if (!isIp(a)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid member address ${JSON.stringify(a)}`);
+  return [...new Set(allow)].sort();
+}
+
+const elements = (allow: readonly string[]): string => (allow.length ? `elements = { ${allow.join(', ')} }` : '');
+
+/** Full install script: create-if-missing, delete, recreate — one atomic transaction. */
+export function renderGuardInstall(port: number, allowIn: readonly string[]): string {
+  const allow = checkArgs(port, allowIn);
+  return [
+    `table inet ${GUARD_TABLE} {}`,
+    `delete table inet ${GUARD_TABLE}`,
+    `table inet ${GUARD_TABLE} {`,
+    '  counter dropped {}',
+    '  set members {',
+    '    type ipv4_addr',
+    ...(allow.length ? [`    ${elements(allow)}`] : []),
+    '  }',
+    '  chain guard {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    `    ip saddr @members udp dport ${port} accept`,
+    `    udp dport ${port} counter name "dropped" drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Membership update: only the set's elements, atomically; the drop counter is kept. */
+export function renderGuardUpdate(allowIn: readonly string[]): string {
+  const allow = checkArgs(1, allowIn);
+  return [
+    `flush set inet ${GUARD_TABLE} members`,
+    ...(allow.length ? [`add element inet ${GUARD_TABLE} members { ${allow.join(', ')} }`] : []),
+    '',
+  ].join('\n');
+}
+
+interface NftJson {
+  nftables?: Array<{
+    set?: { name?: string; elem?: unknown[] };
+    counter?: { name?: string; packets?: number };
+    rule?: { chain?: string; expr?: Array<{ match?: { left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } }> };
+  }>;
+}
+
+/** Parses `nft -j list table inet meshd-vxlan` into GuardState (pure; unit-tested). */
+export function parseGuard(text: string): GuardState {
+  const doc = JSON.parse(text) as NftJson;
+  let port: number | null = null;
+  let allow: string[] = [];
+  let dropped = 0;
+  for (const o of doc.nftables ?? []) {
+    if (o.set?.name === 'members') allow = (o.set.elem ?? []).filter((e): e is string => typeof e === 'string').sort();
+    if (o.counter?.name === 'dropped') dropped = o.counter.packets ?? 0;
+    if (o.rule?.chain === 'guard') {
+      for (const x of o.rule.expr ?? []) {
+        const p = x.match?.left?.payload;
+        if (p?.protocol === 'udp' && p.field === 'dport' && typeof x.match?.right === 'number') port = x.match.right;
+      }
+    }
+  }
+  return { installed: true, port, allow, droppedPackets: dropped };
+}
+
+export class NftVxlanGuard implements VxlanGuard {
+  constructor(private readonly exec: Exec, private readonly hostNs: string | null) {}
+
+  private nft(args: readonly string[], input?: string): Promise<string> {
+    const ns = this.hostNs ?? undefined;
+    return this.exec.check('nft', args, { ...(input !== undefined ? { input } : {}), ...(ns ? { netns: ns } : {}) });
+  }
+
+  async read(): Promise<GuardState> {
+    const r = await this.exec.run('nft', ['-j', 'list', 'table', 'inet', GUARD_TABLE], this.hostNs ? { netns: this.hostNs } : {});
+    if (r.code !== 0) return { installed: false, port: null, allow: [], droppedPackets: 0 };
+    return parseGuard(r.stdout);
+  }
+
+  async ensure(port: number, allowIn: readonly string[]): Promise<void> {
+    const allow = checkArgs(port, allowIn);
+    try {
+      const cur = await this.read();
+      if (cur.installed && cur.port === port) {
+        if (cur.allow.join(',') !== allow.join(',')) await this.nft(['-f', '-'], renderGuardUpdate(allow));
+      } else {
+        await this.nft(['-f', '-'], renderGuardInstall(port, allow));
+      }
+      const after = await this.read();
+      if (!after.installed || after.port !== port || after.allow.join(',') !== allow.join(',')) {
+        throw new MeshError('MESHD_INTERNAL', `VXLAN guard verification failed: port ${after.port}, members [${after.allow.join(', ')}]`);
+      }
+    } catch (e) {
+      throw new MeshError('MESHD_NOT_READY', `cannot install the VXLAN guard (table inet ${GUARD_TABLE}) on ${this.hostNs ?? 'this host'}: ` +
+        `${(e as Error).message}; overlay stays down (fail closed)`, { hostNs: this.hostNs }, { cause: e });
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.nft(['-f', '-'], `table inet ${GUARD_TABLE} {}\ndelete table inet ${GUARD_TABLE}\n`);
+  }
+}
+
+/** In-memory guard for unit tests and --dry-run; `failWith` simulates an nft failure. */
+export class FakeVxlanGuard implements VxlanGuard {
+  state: GuardState = { installed: false, port: null, allow: [], droppedPackets: 0 };
+  failWith: string | null = null;
+  async ensure(port: number, allow: readonly string[]): Promise<void> {
+    const a = checkArgs(port, allow);
+    if (this.failWith) throw new MeshError('MESHD_NOT_READY', `cannot install the VXLAN guard: ${this.failWith}; overlay stays down (fail closed)`);
+    this.state = { installed: true, port, allow: a, droppedPackets: this.state.port === port ? this.state.droppedPackets : 0 };
+  }
+  async read(): Promise<GuardState> {
+    return { ...this.state, allow: [...this.state.allow] };
+  }
+  async remove(): Promise<void> {
+    this.state = { installed: false, port: null, allow: [], droppedPackets: 0 };
+  }
+}
