@@ -1,0 +1,119 @@
+/**
+ * IPVS dataplane (Docker's way, see core/lb/ipvs-render.ts): per apply at most one
+ * `ip -batch -force -` (VIP addresses on lo), one `nft -f -` (fwmark table) and one `ipvsadm-restore`;
+ * on full syncs also `ipvsadm --set` (idle timeouts, moby#31208) and the IPVS sysctls. Read back with
+ * `ipvsadm -S -n` joined with the mark table.
+ *
+ * This kernel has no ip_vs, so this backend is covered here by golden tests of what it renders and
+ * by unit tests with a recording Exec; the shared compliance suite runs it inside the VM harness.
+ */
+import { performance } from 'node:perf_hooks';
+import { MeshError, toMeshError } from '../../core/errors.js';
+import type { KernelFrontend, KernelLbState } from '../../core/lb/kernel.js';
+import { IPVS_NFT_TABLE } from '../../core/lb/ipvs-render.js';
+import type { LbDesired, Target } from '../../core/lb/model.js';
+import { LbSyncer } from '../../core/lb/syncer.js';
+import { DEFAULT_IDLE_TIMEOUTS, IPVS_SYSCTLS, ipvsTimeoutArgs } from '../../core/lb/timeouts.js';
+import { realExec, type Exec } from '../exec.js';
+import { parseNftMarks, type MarkInfo } from './nft-parse.js';
+import type { ApplyResult, Dataplane, DataplaneOptions, NetnsOptions } from './types.js';
+
+export interface IpvsService {
+  fwmark: number;
+  reals: { ip: string; port: number; weight: number }[];
+}
+
+/** Parses `ipvsadm -S -n` (restore format): fwmark services and their real servers. */
+export function parseIpvsSave(text: string): Map<number, IpvsService> {
+  const out = new Map<number, IpvsService>();
+  for (const line of text.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    const f = t.indexOf('-f');
+    if (f < 0) continue;
+    const mark = Number(t[f + 1]);
+    if (!Number.isInteger(mark)) continue;
+    if (t[0] === '-A') out.set(mark, out.get(mark) ?? { fwmark: mark, reals: [] });
+    if (t[0] === '-a') {
+      const r = t[t.indexOf('-r') + 1] ?? '';
+      const w = Number(t[t.indexOf('-w') + 1] ?? '1');
+      const i = r.lastIndexOf(':');
+      const svc = out.get(mark) ?? { fwmark: mark, reals: [] };
+      svc.reals.push({ ip: r.slice(0, i), port: Number(r.slice(i + 1)), weight: Number.isFinite(w) ? w : 1 });
+      out.set(mark, svc);
+    }
+  }
+  return out;
+}
+
+export class IpvsDataplane implements Dataplane {
+  readonly kind = 'ipvs' as const;
+  private readonly syncers = new Map<string, LbSyncer>();
+
+  constructor(private readonly exec: Exec = realExec, private readonly opts: DataplaneOptions = {}) {}
+
+  private syncer(netns: string | undefined): LbSyncer {
+    const k = netns ?? '';
+    let s = this.syncers.get(k);
+    if (!s) {
+      s = new LbSyncer('ipvs');
+      this.syncers.set(k, s);
+    }
+    return s;
+  }
+
+  async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {
+    const t0 = performance.now();
+    const s = this.syncer(opts.netns);
+    const plan = s.plan(desired);
+    const netns = opts.netns;
+    try {
+      if (plan.mode === 'full') {
+        await this.exec.check('ipvsadm', ipvsTimeoutArgs(this.opts.timeouts ?? DEFAULT_IDLE_TIMEOUTS), { netns });
+        await this.exec.check('sysctl', ['-q', '-w', ...IPVS_SYSCTLS], { netns });
+      }
+      if (plan.addrs) await this.exec.check('ip', ['-batch', '-force', '-'], { input: plan.addrs, netns });
+      if (plan.ipvs) await this.exec.check('ipvsadm-restore', [], { input: plan.ipvs, netns });
+      if (plan.nft) await this.exec.check('nft', ['-f', '-'], { input: plan.nft, netns });
+    } catch (e) {
+      s.failed();
+      const err = toMeshError(e);
+      throw new MeshError('MESHD_EXEC_FAILED', `ipvs ${plan.mode} sync failed${netns ? ` in ${netns}` : ''}: ${err.message}`, { netns, mode: plan.mode }, { cause: e });
+    }
+    s.committed(plan);
+    return { backend: 'ipvs', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length + plan.ipvs.length + plan.addrs.length, durationMs: performance.now() - t0 };
+  }
+
+  async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
+    const save = await this.exec.check('ipvsadm', ['-S', '-n'], { netns: opts.netns });
+    const r = await this.exec.run('nft', ['-j', 'list', 'table', 'ip', IPVS_NFT_TABLE], { netns: opts.netns });
+    let marks = new Map<number, MarkInfo>();
+    if (r.code === 0) {
+      try {
+        marks = parseNftMarks(JSON.parse(r.stdout));
+      } catch (e) {
+        throw new MeshError('MESHD_INTERNAL', 'nft -j printed invalid JSON', { netns: opts.netns }, { cause: e });
+      }
+    } else if (!/No such file or directory/.test(r.stderr)) {
+      throw new MeshError('MESHD_EXEC_FAILED', `nft list table failed: ${r.stderr.trim().slice(0, 300)}`, { netns: opts.netns });
+    }
+    const frontends: KernelFrontend[] = [];
+    for (const [mark, svc] of parseIpvsSave(save)) {
+      const m = marks.get(mark);
+      if (!m) continue; // a service we did not program (or whose mark rule is gone): not ours to report
+      const pick = (w: (x: number) => boolean): Target[] => svc.reals.filter((x) => w(x.weight)).map((x) => ({ ip: x.ip, port: x.port }));
+      frontends.push({ ...m, targets: pick((w) => w > 0), draining: pick((w) => w === 0) });
+    }
+    return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
+  }
+
+  async flush(opts: NetnsOptions = {}): Promise<void> {
+    const s = this.syncer(opts.netns);
+    const last = s.lastApplied();
+    s.failed();
+    await this.exec.check('ipvsadm', ['-C'], { netns: opts.netns });
+    await this.exec.check('nft', ['-f', '-'], { input: `table ip ${IPVS_NFT_TABLE}\ndelete table ip ${IPVS_NFT_TABLE}\n`, netns: opts.netns });
+    const vips = new Set<string>();
+    for (const f of last?.values() ?? []) if (f.vip) vips.add(f.vip);
+    if (vips.size) await this.exec.check('ip', ['-batch', '-force', '-'], { input: [...vips].map((v) => `address del ${v}/32 dev lo`).join('\n') + '\n', netns: opts.netns });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * In-memory dataplane for unit tests and `--dry-run`: same validation and full/incremental planning
+ * as the nftables backend (it renders the nft script and keeps it for inspection), no kernel.
+ */
+import { MeshError } from '../../core/errors.js';
+import { expectedKernel, type KernelLbState } from '../../core/lb/kernel.js';
+import type { Compiled, LbDesired } from '../../core/lb/model.js';
+import { LbSyncer } from '../../core/lb/syncer.js';
+import type { ApplyResult, Dataplane, NetnsOptions } from './types.js';
+
+export class MemoryDataplane implements Dataplane {
+  readonly kind = 'memory' as const;
+  private readonly syncers = new Map<string, LbSyncer>();
+  private readonly kernel = new Map<string, Compiled>();
+  private readonly scripts = new Map<string, string>();
+  private failures = 0;
+
+  private syncer(k: string): LbSyncer {
+    let s = this.syncers.get(k);
+    if (!s) {
+      s = new LbSyncer('nftables');
+      this.syncers.set(k, s);
+    }
+    return s;
+  }
+
+  /** The next `n` applies fail with MESHD_EXEC_FAILED (kernel left as it was). */
+  failNextApplies(n = 1): void {
+    this.failures = n;
+  }
+
+  /** The nft script the last apply in this namespace would have sent (dry-run output). */
+  lastScript(opts: NetnsOptions = {}): string {
+    return this.scripts.get(opts.netns ?? '') ?? '';
+  }
+
+  async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {
+    const k = opts.netns ?? '';
+    const s = this.syncer(k);
+    const plan = s.plan(desired);
+    if (this.failures > 0) {
+      this.failures--;
+      s.failed();
+      throw new MeshError('MESHD_EXEC_FAILED', `memory dataplane: injected ${plan.mode} failure`, { netns: opts.netns, mode: plan.mode });
+    }
+    s.committed(plan);
+    this.kernel.set(k, plan.next);
+    this.scripts.set(k, plan.nft);
+    return { backend: 'memory', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length, durationMs: 0 };
+  }
+
+  async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
+    const c = this.kernel.get(opts.netns ?? '');
+    return c ? { ...expectedKernel(c, 'memory') } : { backend: 'memory', frontends: [] };
+  }
+
+  async flush(opts: NetnsOptions = {}): Promise<void> {
+    const k = opts.netns ?? '';
+    this.syncer(k).failed();
+    this.kernel.delete(k);
+  }
+}

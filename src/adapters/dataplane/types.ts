@@ -1,0 +1,44 @@
+/**
+ * The dataplane edge: programs the desired load-balancing state of one network namespace into the
+ * kernel (nftables or IPVS) and reads back what the kernel actually holds.
+ */
+import type { KernelLbState } from '../../core/lb/kernel.js';
+import type { LbDesired } from '../../core/lb/model.js';
+import type { IdleTimeouts } from '../../core/lb/timeouts.js';
+
+export interface NetnsOptions {
+  /** Named network namespace (`ip netns`); undefined = the daemon's own namespace. */
+  netns?: string;
+}
+
+export interface ApplyResult {
+  backend: 'nftables' | 'ipvs' | 'memory';
+  mode: 'full' | 'incremental' | 'noop';
+  /** Frontends (VIP:port or published port) touched by this transaction. */
+  changed: number;
+  /** Frontends in force after it. */
+  frontends: number;
+  /** Bytes of script sent to the kernel tools. */
+  bytes: number;
+  /** Wall time of the apply, milliseconds. */
+  durationMs: number;
+}
+
+export interface Dataplane {
+  readonly kind: 'nftables' | 'ipvs' | 'memory';
+  /**
+   * Makes the kernel hold `desired` in one transaction. Throws MESHD_BAD_ARGUMENT for an invalid
+   * desired state (nothing applied) and MESHD_EXEC_FAILED when the kernel tools fail; after any
+   * failure the next apply for that namespace is a full resync.
+   */
+  apply(desired: LbDesired, opts?: NetnsOptions): Promise<ApplyResult>;
+  /** What the kernel holds now, in the backend-neutral shape (empty when nothing is programmed). */
+  readKernel(opts?: NetnsOptions): Promise<KernelLbState>;
+  /** Removes everything this dataplane programmed in the namespace; next apply is full. */
+  flush(opts?: NetnsOptions): Promise<void>;
+}
+
+export interface DataplaneOptions {
+  /** Idle timeouts set on full syncs (see core/lb/timeouts.ts); default DEFAULT_IDLE_TIMEOUTS. */
+  timeouts?: IdleTimeouts;
+}

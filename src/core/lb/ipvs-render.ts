@@ -1,0 +1,166 @@
+/**
+ * Desired (compiled) state → IPVS, the way Docker's libnetwork does it (service_linux.go): each
+ * frontend gets a firewall mark; a small nftables table marks packets by `ip daddr . l4proto . dport`
+ * (VIP) or `l4proto . dport` on local addresses (ingress), and IPVS holds one fwmark virtual service
+ * per frontend (`-A -f MARK -s rr`) with its tasks as masqueraded real servers
+ * (`-a -f MARK -r IP:PORT -m -w 1`). Draining tasks stay at weight 0: IPVS sends them no new
+ * connections but keeps existing ones (what Docker does on task removal). A virtual service with no
+ * usable real server answers new connections with ICMP port unreachable (connection refused at once).
+ *
+ * VIPs must be local addresses for IPVS (it hooks LOCAL_IN); the adapter adds them to `lo` with the
+ * `ip -batch` script rendered here. Ingress `cluster` marks are listed in `snat-marks` and masqueraded
+ * in postrouting (needs `net.ipv4.vs.conntrack=1`, set by the adapter).
+ *
+ * `ipvsadm-restore` is a batch, not a transaction: a failure part-way leaves a partial state, which
+ * the syncer treats like any failure — the next apply is a full resync starting with `-C`.
+ * Pure; golden-tested.
+ */
+import { diffCompiled, diffSets } from './diff.js';
+import type { Compiled, Frontend, Target } from './model.js';
+import { elementKey } from './nftables-render.js';
+
+export const IPVS_NFT_TABLE = 'meshd-ipvs';
+/** First firewall mark handed out (Docker also starts its fwmarks at 256). */
+export const FWMARK_BASE = 0x100;
+export const FWMARK_MAX = 0x0fffffff;
+
+export type MarkTable = ReadonlyMap<string, number>;
+
+/**
+ * Keeps the marks of frontends that still exist (a mark must not move under live connections) and
+ * gives each new frontend the lowest free mark ≥ FWMARK_BASE, in key order (deterministic).
+ */
+export function assignMarks(prev: MarkTable, c: Compiled): Map<string, number> {
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  for (const k of c.keys()) {
+    const m = prev.get(k);
+    if (m !== undefined) {
+      out.set(k, m);
+      used.add(m);
+    }
+  }
+  let next = FWMARK_BASE;
+  for (const k of c.keys()) {
+    if (out.has(k)) continue;
+    while (used.has(next)) next++;
+    if (next > FWMARK_MAX) throw new RangeError('fwmark space exhausted');
+    out.set(k, next);
+    used.add(next);
+  }
+  return out;
+}
+
+export interface IpvsPlan {
+  /** `ipvsadm-restore` input. Empty string = nothing to do. */
+  ipvs: string;
+  /** nftables script for the companion mark table. Empty string = nothing to do. */
+  nft: string;
+  /** `ip -batch -force` script adding/removing VIP addresses on `lo`. */
+  addrs: string;
+  /** Marks in force after this plan is applied. */
+  marks: Map<string, number>;
+}
+
+function mark(marks: MarkTable, f: Frontend): number {
+  const m = marks.get(f.key);
+  if (m === undefined) throw new RangeError(`no fwmark for ${f.key}`);
+  return m;
+}
+
+function real(m: number, t: Target, w: number, op: '-a' | '-e' = '-a'): string {
+  return `${op} -f ${m} -r ${t.ip}:${t.port} -m -w ${w}`;
+}
+
+function serviceLines(m: number, f: Frontend): string[] {
+  return [`-A -f ${m} -s rr`, ...f.targets.map((t) => real(m, t, 1)), ...f.draining.map((t) => real(m, t, 0))];
+}
+
+function vipAddrs(c: Compiled): Set<string> {
+  const s = new Set<string>();
+  for (const f of c.values()) if (f.kind === 'vip' && f.vip) s.add(f.vip);
+  return s;
+}
+
+function markElem(f: Frontend, m: number): string {
+  return `${elementKey(f)} : ${m}`;
+}
+
+const T = `ip ${IPVS_NFT_TABLE}`;
+
+export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): IpvsPlan {
+  const marks = assignMarks(prevMarks, c);
+  const fs = [...c.values()];
+  const ipvs = ['-C', ...fs.flatMap((f) => serviceLines(mark(marks, f), f))].join('\n') + '\n';
+  const els = (kind: Frontend['kind']): string => {
+    const e = fs.filter((f) => f.kind === kind).map((f) => markElem(f, mark(marks, f)));
+    return e.length ? `\t\telements = { ${e.join(', ')} }\n` : '';
+  };
+  const snat = fs.filter((f) => f.masquerade).map((f) => String(mark(marks, f)));
+  const markRules = '\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n';
+  const nft = [
+    `table ${T}`,
+    `delete table ${T}`,
+    `table ${T} {`,
+    `\tmap vip-marks {\n\t\ttype ipv4_addr . inet_proto . inet_service : mark\n${els('vip')}\t}`,
+    `\tmap ingress-marks {\n\t\ttype inet_proto . inet_service : mark\n${els('ingress')}\t}`,
+    `\tset snat-marks {\n\t\ttype mark\n${snat.length ? `\t\telements = { ${snat.join(', ')} }\n` : ''}\t}`,
+    `\tchain mangle-pre {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n${markRules}\t}`,
+    `\tchain mangle-out {\n\t\ttype route hook output priority mangle; policy accept;\n${markRules}\t}`,
+    '\tchain nat-post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t}',
+    '}',
+    '',
+  ].join('\n');
+  const addrs = [...vipAddrs(c)].sort().map((a) => `address replace ${a}/32 dev lo`).join('\n');
+  return { ipvs, nft, addrs: addrs ? addrs + '\n' : '', marks };
+}
+
+function weights(f: Frontend): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const t of f.targets) m.set(`${t.ip}:${t.port}`, 1);
+  for (const t of f.draining) m.set(`${t.ip}:${t.port}`, 0);
+  return m;
+}
+
+function parseTarget(s: string): Target {
+  const i = s.lastIndexOf(':');
+  return { ip: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
+
+/** Only the changed virtual services, real servers, mark elements and VIP addresses. */
+export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks: MarkTable): IpvsPlan {
+  const marks = assignMarks(prevMarks, next);
+  const d = diffCompiled(prev, next);
+  const ipvs: string[] = [];
+  const nftAdd: string[] = [];
+  const nftDel: string[] = [];
+  const mapOf = (f: Frontend): string => (f.kind === 'vip' ? 'vip-marks' : 'ingress-marks');
+  for (const f of d.removed) {
+    const m = mark(prevMarks, f);
+    ipvs.push(`-D -f ${m}`);
+    nftDel.push(`delete element ${T} ${mapOf(f)} { ${elementKey(f)} }`);
+    if (f.masquerade) nftDel.push(`delete element ${T} snat-marks { ${m} }`);
+  }
+  for (const f of d.added) {
+    const m = mark(marks, f);
+    ipvs.push(...serviceLines(m, f));
+    nftAdd.push(`add element ${T} ${mapOf(f)} { ${markElem(f, m)} }`);
+    if (f.masquerade) nftAdd.push(`add element ${T} snat-marks { ${m} }`);
+  }
+  for (const { before, after } of d.changed) {
+    const m = mark(marks, after);
+    const wb = weights(before);
+    const wa = weights(after);
+    for (const [k, w] of wa) {
+      const old = wb.get(k);
+      if (old === undefined) ipvs.push(real(m, parseTarget(k), w));
+      else if (old !== w) ipvs.push(real(m, parseTarget(k), w, '-e'));
+    }
+    for (const k of wb.keys()) if (!wa.has(k)) ipvs.push(`-d -f ${m} -r ${k}`);
+    if (before.masquerade !== after.masquerade) (after.masquerade ? nftAdd : nftDel).push(`${after.masquerade ? 'add' : 'delete'} element ${T} snat-marks { ${m} }`);
+  }
+  const a = diffSets(vipAddrs(prev), vipAddrs(next));
+  const addrs = [...a.add.sort().map((x) => `address replace ${x}/32 dev lo`), ...a.del.sort().map((x) => `address del ${x}/32 dev lo`)];
+  const nft = [...nftAdd, ...nftDel];
+  return { ipvs: ipvs.length ? ipvs.join('\n') + '\n' : '', nft: nft.length ? nft.join('\n') + '\n' : '', addrs: addrs.length ? addrs.join('\n') + '\n' : '', marks };
+}

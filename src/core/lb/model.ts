@@ -1,0 +1,235 @@
+/**
+ * Desired load-balancing state for ONE network namespace (a container/overlay sandbox, or the
+ * node's ingress sandbox), and its compiled form: a flat list of "frontends" (what the kernel
+ * matches on) each with the backends new connections may be sent to.
+ *
+ * The agent builds an `LbDesired` from the gossip tables (services × tasks) and the manager's VIPs;
+ * the dataplane renders it. Pure: no I/O. Validation throws MeshError('MESHD_BAD_ARGUMENT') with
+ * `details.path` naming the offending field, so `netctl` can point at it.
+ */
+import { MeshError } from '../errors.js';
+
+export type Proto = 'tcp' | 'udp';
+export const PROTOS: readonly Proto[] = ['tcp', 'udp'];
+
+/**
+ * One task behind a service. `draining` tasks get no NEW connections (they are removed from the
+ * selection), but connections already established keep flowing: NAT is decided on a flow's first
+ * packet and conntrack (or the IPVS connection table) keeps it.
+ */
+export interface Backend {
+  /** Task id; unique within a service. */
+  id: string;
+  /** IPv4 address of the task on the service's network. */
+  ip: string;
+  state: 'active' | 'draining';
+  /** True when the task runs on this node (used by ingress `policy: 'local'`). */
+  local?: boolean;
+}
+
+export interface ServicePort {
+  proto: Proto;
+  /** Port on the VIP that clients connect to. */
+  port: number;
+  /** Port the task listens on. */
+  targetPort: number;
+}
+
+/** VIP balancing inside a sandbox: VIP:port → one of the service's active tasks. */
+export interface VipService {
+  id: string;
+  name: string;
+  /** No VIP = dnsrr mode: nothing is programmed (DNS answers with task IPs). */
+  vip?: string;
+  ports: ServicePort[];
+  backends: Backend[];
+}
+
+/**
+ * Routing mesh (ingress sandbox): any local address:publishedPort → a task.
+ * `cluster`: all active tasks anywhere, DNAT + SNAT (masquerade) so replies come back through this
+ *   sandbox whichever node the task is on; the task sees the sandbox's address.
+ * `local`: only tasks with `local: true`, DNAT only — the task sees the client's real source IP
+ *   (moby#25526); replies must route back via this sandbox (the task's default route does so).
+ */
+export interface IngressPublish {
+  /** Service id (for comments and debug output). */
+  service: string;
+  publishedPort: number;
+  proto: Proto;
+  targetPort: number;
+  policy: 'cluster' | 'local';
+  backends: Backend[];
+}
+
+export interface LbDesired {
+  services: VipService[];
+  ingress: IngressPublish[];
+}
+
+export const EMPTY_DESIRED: LbDesired = Object.freeze({ services: [], ingress: [] }) as LbDesired;
+
+export interface Target {
+  ip: string;
+  port: number;
+}
+
+/**
+ * What the kernel matches on, and where it may send new connections. `targets` are in a
+ * deterministic order (by ip, then port) so renders are stable and diffs are minimal.
+ */
+export interface Frontend {
+  /** Stable identity: `vip 10.9.0.10 tcp 80` or `ingress tcp 8080`. */
+  key: string;
+  kind: 'vip' | 'ingress';
+  /** Only for kind 'vip'. */
+  vip?: string;
+  proto: Proto;
+  port: number;
+  /** Active backends: candidates for new connections. Empty → new connections are rejected. */
+  targets: Target[];
+  /** Draining backends: no new connections; kept so IPVS can hold them at weight 0. */
+  draining: Target[];
+  /** SNAT (masquerade) new connections — ingress with policy 'cluster'. */
+  masquerade: boolean;
+  /** Human label: service name/id and port. */
+  comment: string;
+}
+
+export type Compiled = ReadonlyMap<string, Frontend>;
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
+export function isIPv4(s: string): boolean {
+  return IPV4.test(s);
+}
+
+function bad(path: string, msg: string): never {
+  throw new MeshError('MESHD_BAD_ARGUMENT', `lb: ${path}: ${msg}`, { path });
+}
+
+function checkPort(path: string, p: unknown): void {
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) bad(path, `port must be an integer 1..65535, got ${String(p)}`);
+}
+
+function checkProto(path: string, p: unknown): void {
+  if (p !== 'tcp' && p !== 'udp') bad(path, `proto must be tcp or udp, got ${String(p)}`);
+}
+
+function checkBackends(path: string, backends: readonly Backend[]): void {
+  if (!Array.isArray(backends)) bad(path, 'backends must be an array');
+  const ids = new Set<string>();
+  const ips = new Set<string>();
+  backends.forEach((b, i) => {
+    const p = `${path}[${i}]`;
+    if (typeof b.id !== 'string' || !ID.test(b.id)) bad(`${p}.id`, `invalid task id ${JSON.stringify(b.id)}`);
+    if (ids.has(b.id)) bad(`${p}.id`, `duplicate task id ${b.id}`);
+    ids.add(b.id);
+    if (typeof b.ip !== 'string' || !isIPv4(b.ip)) bad(`${p}.ip`, `not an IPv4 address: ${JSON.stringify(b.ip)}`);
+    if (ips.has(b.ip)) bad(`${p}.ip`, `two tasks share the address ${b.ip}`);
+    ips.add(b.ip);
+    if (b.state !== 'active' && b.state !== 'draining') bad(`${p}.state`, `must be active or draining, got ${String(b.state)}`);
+  });
+}
+
+/** Throws MESHD_BAD_ARGUMENT on the first problem found; returns the input unchanged otherwise. */
+export function validateDesired(d: LbDesired): LbDesired {
+  if (!d || !Array.isArray(d.services) || !Array.isArray(d.ingress)) bad('desired', 'must have services[] and ingress[]');
+  const svcIds = new Set<string>();
+  d.services.forEach((s, i) => {
+    const p = `services[${i}]`;
+    if (typeof s.id !== 'string' || !ID.test(s.id)) bad(`${p}.id`, `invalid service id ${JSON.stringify(s.id)}`);
+    if (svcIds.has(s.id)) bad(`${p}.id`, `duplicate service id ${s.id}`);
+    svcIds.add(s.id);
+    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 200) bad(`${p}.name`, 'name must be 1..200 characters');
+    if (s.name.includes('"')) bad(`${p}.name`, 'name must not contain a double quote');
+    if (s.vip !== undefined && (typeof s.vip !== 'string' || !isIPv4(s.vip))) bad(`${p}.vip`, `not an IPv4 address: ${JSON.stringify(s.vip)}`);
+    if (s.vip === '0.0.0.0' || s.vip === '255.255.255.255') bad(`${p}.vip`, `unusable VIP ${s.vip}`);
+    if (!Array.isArray(s.ports)) bad(`${p}.ports`, 'must be an array');
+    const seen = new Set<string>();
+    s.ports.forEach((pt, j) => {
+      checkProto(`${p}.ports[${j}].proto`, pt.proto);
+      checkPort(`${p}.ports[${j}].port`, pt.port);
+      checkPort(`${p}.ports[${j}].targetPort`, pt.targetPort);
+      const k = `${pt.proto}/${pt.port}`;
+      if (seen.has(k)) bad(`${p}.ports[${j}]`, `duplicate port ${k}`);
+      seen.add(k);
+    });
+    checkBackends(`${p}.backends`, s.backends);
+  });
+  d.ingress.forEach((g, i) => {
+    const p = `ingress[${i}]`;
+    if (typeof g.service !== 'string' || !ID.test(g.service)) bad(`${p}.service`, `invalid service id ${JSON.stringify(g.service)}`);
+    checkProto(`${p}.proto`, g.proto);
+    checkPort(`${p}.publishedPort`, g.publishedPort);
+    checkPort(`${p}.targetPort`, g.targetPort);
+    if (g.policy !== 'cluster' && g.policy !== 'local') bad(`${p}.policy`, `must be cluster or local, got ${String(g.policy)}`);
+    checkBackends(`${p}.backends`, g.backends);
+  });
+  return d;
+}
+
+function cmpTarget(a: Target, b: Target): number {
+  const ka = a.ip.split('.').map(Number);
+  const kb = b.ip.split('.').map(Number);
+  for (let i = 0; i < 4; i++) {
+    const d = (ka[i] ?? 0) - (kb[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return a.port - b.port;
+}
+
+function split(backends: readonly Backend[], port: number, filter: (b: Backend) => boolean): { targets: Target[]; draining: Target[] } {
+  const targets: Target[] = [];
+  const draining: Target[] = [];
+  for (const b of backends) {
+    if (!filter(b)) continue;
+    (b.state === 'active' ? targets : draining).push({ ip: b.ip, port });
+  }
+  return { targets: targets.sort(cmpTarget), draining: draining.sort(cmpTarget) };
+}
+
+export function vipKey(vip: string, proto: Proto, port: number): string {
+  return `vip ${vip} ${proto} ${port}`;
+}
+export function ingressKey(proto: Proto, port: number): string {
+  return `ingress ${proto} ${port}`;
+}
+
+/**
+ * Validates, then flattens services × ports and ingress publishes into frontends keyed by what the
+ * kernel matches. Two services claiming the same VIP:port, or two publishes of the same port, are
+ * a conflict (MESHD_BAD_ARGUMENT). Services without a VIP (dnsrr) produce nothing.
+ */
+export function compile(d: LbDesired): Compiled {
+  validateDesired(d);
+  const out = new Map<string, Frontend>();
+  const put = (f: Frontend, path: string): void => {
+    const prev = out.get(f.key);
+    if (prev) bad(path, `conflict: ${f.key} is already used by ${prev.comment}`);
+    out.set(f.key, f);
+  };
+  d.services.forEach((s, i) => {
+    if (s.vip === undefined) return;
+    const vip = s.vip;
+    s.ports.forEach((pt, j) => {
+      const { targets, draining } = split(s.backends, pt.targetPort, () => true);
+      put({ key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}` }, `services[${i}].ports[${j}]`);
+    });
+  });
+  d.ingress.forEach((g, i) => {
+    const { targets, draining } = split(g.backends, g.targetPort, (b) => g.policy === 'cluster' || b.local === true);
+    put({ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.policy}` }, `ingress[${i}]`);
+  });
+  return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export function sameTargets(a: readonly Target[], b: readonly Target[]): boolean {
+  return a.length === b.length && a.every((t, i) => t.ip === b[i]?.ip && t.port === b[i]?.port);
+}
+
+/** True when two frontends render identically (same key assumed). */
+export function sameFrontend(a: Frontend, b: Frontend): boolean {
+  return a.masquerade === b.masquerade && a.comment === b.comment && sameTargets(a.targets, b.targets) && sameTargets(a.draining, b.draining);
+}

@@ -1,0 +1,74 @@
+/**
+ * The sync state machine of one sandbox (kube-proxy's proxier loop, minus the timers): remembers
+ * the compiled state last applied SUCCESSFULLY and plans the next transaction against it.
+ *
+ * - first apply, after any failure, or on request → full resync (whole table / `-C` + everything);
+ * - otherwise → incremental (only changed frontends), or noop when nothing changed.
+ *
+ * The adapter calls `plan()`, runs the scripts, then `committed(plan)` or `failed()`. Pure.
+ */
+import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
+import { renderIpvsFull, renderIpvsIncremental, type MarkTable } from './ipvs-render.js';
+import { compile, type Compiled, type LbDesired } from './model.js';
+import { renderNftFull, renderNftIncremental } from './nftables-render.js';
+
+export type DataplaneKind = 'nftables' | 'ipvs';
+
+export interface SyncPlan {
+  kind: DataplaneKind;
+  mode: 'full' | 'incremental' | 'noop';
+  /** nftables script (`nft -f -`): the LB table for nftables, the mark table for ipvs. */
+  nft: string;
+  /** ipvsadm-restore input (ipvs only). */
+  ipvs: string;
+  /** `ip -batch -force` script for VIP addresses on lo (ipvs only). */
+  addrs: string;
+  /** Frontends touched (all of them for a full sync). */
+  changed: number;
+  /** Total frontends after this plan. */
+  frontends: number;
+  next: Compiled;
+  marks: MarkTable;
+}
+
+export class LbSyncer {
+  private last: Compiled | null = null;
+  private marks: MarkTable = new Map();
+
+  constructor(readonly kind: DataplaneKind) {}
+
+  /** Validates (MESHD_BAD_ARGUMENT) and plans; does not change state. */
+  plan(desired: LbDesired): SyncPlan {
+    const next = compile(desired);
+    const base = { kind: this.kind, next, frontends: next.size };
+    if (this.last === null) {
+      if (this.kind === 'nftables') return { ...base, mode: 'full', nft: renderNftFull(next), ipvs: '', addrs: '', changed: next.size, marks: new Map() };
+      const p = renderIpvsFull(next, this.marks);
+      return { ...base, mode: 'full', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: next.size, marks: p.marks };
+    }
+    const d = diffCompiled(this.last, next);
+    if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', ipvs: '', addrs: '', changed: 0, marks: this.marks };
+    if (this.kind === 'nftables') return { ...base, mode: 'incremental', nft: renderNftIncremental(this.last, next, d), ipvs: '', addrs: '', changed: diffSize(d), marks: new Map() };
+    const p = renderIpvsIncremental(this.last, next, this.marks);
+    return { ...base, mode: 'incremental', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: diffSize(d), marks: p.marks };
+  }
+
+  committed(plan: SyncPlan): void {
+    this.last = plan.next;
+    this.marks = plan.marks;
+  }
+
+  /** Any failure: forget what we think the kernel holds; the next plan is a full resync. */
+  failed(): void {
+    this.last = null;
+  }
+
+  /** Periodic safety net (kube-proxy resyncs fully every hour): next plan is full. */
+  requestFullResync(): void {
+    this.last = null;
+  }
+
+  lastApplied(): Compiled | null {
+    return this.last;
+  }
+}
