@@ -1,0 +1,110 @@
+/**
+ * Stream (TCP) exchanges of the SWIM engine: the client side (TCP fallback ping, push-pull, join) as
+ * `stream` outbox items answered through `response()`, and the server side (`request()`), which answers
+ * a ping with an ack and a push-pull with our own full state. Pending exchanges are forgotten after tcpTimeoutMs.
+ */
+import type { Swim } from './swim.js';
+import { decodeStream, encode } from './wire.js';
+
+type Kind = 'ping' | 'push-pull' | 'join';
+interface Pending {
+  kind: Kind;
+  to: string;
+  seq: number;
+  deadline: number;
+}
+
+export class SwimStreams {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(private readonly swim: Swim) {}
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  open(kind: Kind, to: string, bytes: Uint8Array, now: number, seq = 0): number {
+    const id = this.nextId++;
+    this.pending.set(id, { kind, to, seq, deadline: now + this.swim.cfg.tcpTimeoutMs });
+    this.swim.pushStream(id, to, bytes);
+    return id;
+  }
+
+  pushPull(to: string, join: boolean, now: number): number {
+    const bytes = encode({ type: 'push-pull', state: this.swim.localState(join) });
+    return this.open(join ? 'join' : 'push-pull', to, bytes, now);
+  }
+
+  /** Server side: one request in, one reply out (empty = nothing to say; close the stream). */
+  request(from: string, bytes: Uint8Array, now: number): Uint8Array {
+    const s = this.swim;
+    s.metrics.streamsIn++;
+    s.metrics.bytesIn += bytes?.length ?? 0;
+    const d = decodeStream(bytes, s.cfg.maxPushPullBytes);
+    if (!d.ok) {
+      s.drop(d.reason);
+      return new Uint8Array(0);
+    }
+    const m = d.msg;
+    let reply: Uint8Array;
+    if (m.type === 'ping') {
+      if (m.target !== s.self.name) {
+        s.drop('wrong-target');
+        return new Uint8Array(0);
+      }
+      reply = encode({ type: 'ack', seq: m.seq });
+    } else if (m.type === 'push-pull') {
+      s.mergeRemote(m.state, now);
+      reply = encode({ type: 'push-pull', state: s.localState(false) });
+    } else {
+      s.drop('bad-type');
+      return new Uint8Array(0);
+    }
+    s.metrics.bytesOut += reply.length;
+    return reply;
+  }
+
+  /** Client side: the reply to stream `id`, or null when it failed (refused, reset, timed out). */
+  response(id: number, bytes: Uint8Array | null, now: number): void {
+    const s = this.swim;
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    if (bytes === null || bytes.length === 0) return this.fail(p);
+    s.metrics.bytesIn += bytes.length;
+    const d = decodeStream(bytes, s.cfg.maxPushPullBytes);
+    if (!d.ok) {
+      s.drop(d.reason);
+      return this.fail(p);
+    }
+    const m = d.msg;
+    if (p.kind === 'ping' && m.type === 'ack' && m.seq === p.seq) return s.tcpAck(p.seq);
+    if (p.kind !== 'ping' && m.type === 'push-pull') {
+      s.mergeRemote(m.state, now);
+      if (p.kind === 'join') s.emit({ type: 'join-ok', addr: p.to });
+      return;
+    }
+    s.drop('bad-type');
+    this.fail(p);
+  }
+
+  private fail(p: Pending): void {
+    this.swim.metrics.streamFailures++;
+    if (p.kind === 'join') this.swim.emit({ type: 'join-failed', addr: p.to });
+  }
+
+  expire(now: number): void {
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(id);
+      this.fail(p);
+    }
+  }
+
+  nextDeadline(): number {
+    let d = Infinity;
+    for (const p of this.pending.values()) d = Math.min(d, p.deadline);
+    return d;
+  }
+}

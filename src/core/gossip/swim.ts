@@ -1,0 +1,405 @@
+/**
+ * The SWIM engine (memberlist's probe/gossip/push-pull loops as a pure state machine).
+ * Drive it from an event loop: feed `handlePacket` (UDP), `handleStreamRequest` (TCP server side) and
+ * `handleStreamResponse` (TCP client side, for the `stream` items it put in the outbox), call `tick(now)`
+ * at `nextDeadline()`, and after each call send what `drain()` returns and consume `drainEvents()`.
+ */
+import { BroadcastQueue, type BroadcastItem } from './broadcast.js';
+import type { GossipConfig } from './config.js';
+import { pushPullScale, retransmitLimit } from './formulas.js';
+import { Membership, type Member, type MemberEvent } from './members.js';
+import { SwimStreams } from './streams.js';
+import type { Rng } from '../clock.js';
+import type { NetworkEvent, TableEvent } from './tables.js';
+import {
+  COMPOUND_HEADER, COMPOUND_PART_OVERHEAD, LIMITS, decodePacket, encode, encodeCompound,
+  type Msg, type NetworkRecordWire, type PushPullState, type TableEntryWire,
+} from './wire.js';
+
+/** Something to send. `udp`: one datagram. `stream`: open TCP to `to`, write bytes, read one reply, call handleStreamResponse(id, reply|null). */
+export type Outgoing =
+  | { kind: 'udp'; to: string; bytes: Uint8Array }
+  | { kind: 'stream'; id: number; to: string; bytes: Uint8Array };
+
+export type GossipEvent = MemberEvent | TableEvent | NetworkEvent | { type: 'join-ok' | 'join-failed'; addr: string };
+
+/** Table state the engine carries in push-pull and routes broadcasts to. */
+export interface SwimDelegate {
+  snapshot(): { networks: NetworkRecordWire[]; entries: TableEntryWire[] };
+  merge(s: PushPullState, now: number): void;
+  applyBroadcast(m: Extract<Msg, { type: 'table' | 'network' }>, now: number): void;
+  memberDown(name: string, now: number): void;
+  inNetwork(node: string, network: string): boolean;
+  reap(now: number): void;
+}
+
+export interface GossipMetrics {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  streamsIn: number;
+  streamsOut: number;
+  streamFailures: number;
+  probes: number;
+  probeFailures: number;
+  staleAcks: number;
+  broadcastsEvicted: number;
+  drops: Record<string, number>;
+}
+
+interface Probe {
+  seq: number;
+  target: Member;
+  directDeadline: number;
+  finalDeadline: number;
+  indirect: boolean;
+  expectedNacks: number;
+  nacks: number;
+  tcpOk: boolean;
+}
+interface Relay {
+  origSeq: number;
+  requester: string;
+  requesterAddr: string;
+  wantNack: boolean;
+  deadline: number;
+}
+
+const REAP_EVERY_MS = 1000;
+
+export class Swim {
+  readonly members: Membership;
+  readonly queue: BroadcastQueue;
+  readonly streams: SwimStreams;
+  readonly events: GossipEvent[] = [];
+  readonly metrics: GossipMetrics = {
+    packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamsIn: 0, streamsOut: 0, streamFailures: 0,
+    probes: 0, probeFailures: 0, staleAcks: 0, broadcastsEvicted: 0, drops: {},
+  };
+  private outbox: Outgoing[] = [];
+  private probeList: string[] = [];
+  private probeIdx = 0;
+  private seq = 0;
+  private probe: Probe | undefined;
+  private readonly relays = new Map<number, Relay>();
+  private nextProbeAt: number;
+  private nextGossipAt: number;
+  private nextPushPullAt: number;
+  private nextReconnectAt: number;
+  private nextReapAt: number;
+  private urgentSync: string | undefined;
+  private lastUrgentAt = -Infinity;
+  private lastNow: number;
+
+  constructor(readonly cfg: GossipConfig, name: string, addr: string, readonly rng: Rng, private readonly delegate: SwimDelegate, now: number) {
+    this.lastNow = now;
+    this.queue = new BroadcastQueue(cfg.maxBroadcastQueue);
+    this.members = new Membership(cfg, name, addr, {
+      broadcast: (b) => this.queue.queue(b),
+      emitMember: (ev) => this.events.push(ev),
+      memberDown: (n, t) => this.delegate.memberDown(n, t),
+      memberAdded: (n) => this.probeList.splice(Math.floor(this.rng() * (this.probeList.length + 1)), 0, n),
+      memberRevived: (n) => this.syncWith(n),
+    }, now);
+    this.streams = new SwimStreams(this);
+    this.nextProbeAt = now + Math.floor(rng() * cfg.probeIntervalMs);
+    this.nextGossipAt = now + cfg.gossipIntervalMs;
+    this.nextPushPullAt = now + Math.floor(rng() * cfg.pushPullIntervalMs);
+    this.nextReconnectAt = now + Math.floor(rng() * cfg.reconnectIntervalMs);
+    this.nextReapAt = now + REAP_EVERY_MS;
+  }
+
+  get self(): Member {
+    return this.members.self;
+  }
+  drop(reason: string): void {
+    this.metrics.drops[reason] = (this.metrics.drops[reason] ?? 0) + 1;
+  }
+  drain(): Outgoing[] {
+    const o = this.outbox;
+    this.outbox = [];
+    return o;
+  }
+  emit(ev: GossipEvent): void {
+    this.events.push(ev);
+  }
+  broadcast(item: BroadcastItem): void {
+    this.queue.queue(item);
+  }
+  retransmits(): number {
+    return retransmitLimit(this.cfg.retransmitMult, this.members.byName.size);
+  }
+  pushStream(id: number, to: string, bytes: Uint8Array): void {
+    this.metrics.streamsOut++;
+    this.outbox.push({ kind: 'stream', id, to, bytes });
+  }
+
+  private acceptFor(node: string | undefined): (b: BroadcastItem) => boolean {
+    return (b) => b.network === undefined || (node !== undefined && this.delegate.inNetwork(node, b.network));
+  }
+  /** Sends one message over UDP with queued broadcasts piggybacked up to maxPacketBytes. */
+  sendUdp(to: string, msg: Uint8Array, toName: string | undefined): void {
+    let bytes = msg;
+    if (this.queue.size > 0) {
+      const budget = this.cfg.maxPacketBytes - msg.length - COMPOUND_HEADER - 2 * COMPOUND_PART_OVERHEAD;
+      const extra = this.queue.take(budget, COMPOUND_PART_OVERHEAD, this.retransmits(), LIMITS.compoundParts - 1, this.acceptFor(toName));
+      if (extra.length) bytes = encodeCompound([msg, ...extra]);
+    }
+    this.metrics.packetsOut++;
+    this.metrics.bytesOut += bytes.length;
+    this.outbox.push({ kind: 'udp', to, bytes });
+  }
+
+  handlePacket(from: string, bytes: Uint8Array, now: number): void {
+    this.lastNow = now;
+    this.metrics.packetsIn++;
+    this.metrics.bytesIn += bytes?.length ?? 0;
+    const d = decodePacket(bytes);
+    if (!d.ok) return this.drop(d.reason);
+    if (d.msg.type !== 'compound') return this.handleMsg(from, d.msg, now);
+    for (const part of d.msg.parts) {
+      const p = decodePacket(part, false);
+      if (p.ok) this.handleMsg(from, p.msg, now);
+      else this.drop(p.reason);
+    }
+  }
+
+  private handleMsg(from: string, m: Msg, now: number): void {
+    const me = this.self;
+    switch (m.type) {
+      case 'ping':
+        if (m.target !== me.name) return this.drop('wrong-target');
+        return this.sendUdp(from, encode({ type: 'ack', seq: m.seq }), m.source);
+      case 'indirect-ping': {
+        if (m.target === me.name) return this.sendUdp(from, encode({ type: 'ack', seq: m.seq }), m.source);
+        const seq = this.nextSeq();
+        this.relays.set(seq, { origSeq: m.seq, requester: m.source, requesterAddr: from, wantNack: m.nack, deadline: now + this.cfg.probeTimeoutMs });
+        return this.sendUdp(m.targetAddr, encode({ type: 'ping', seq, target: m.target, source: me.name, sourceAddr: me.addr }), m.target);
+      }
+      case 'ack': {
+        const p = this.probe;
+        if (p && p.seq === m.seq) {
+          this.probe = undefined;
+          if (!p.indirect) this.members.applyHealth(-1);
+          return;
+        }
+        const r = this.relays.get(m.seq);
+        if (r) {
+          this.relays.delete(m.seq);
+          return this.sendUdp(r.requesterAddr, encode({ type: 'ack', seq: r.origSeq }), r.requester);
+        }
+        this.metrics.staleAcks++;
+        return;
+      }
+      case 'nack':
+        if (this.probe && this.probe.seq === m.seq) this.probe.nacks++;
+        return;
+      case 'alive':
+        this.members.alive(m.incarnation, m.node, m.addr, now);
+        return;
+      case 'suspect':
+        this.members.suspect(m.incarnation, m.node, m.from, now);
+        return;
+      case 'dead':
+        this.members.dead(m.incarnation, m.node, m.from, m.left, now);
+        return;
+      case 'table':
+      case 'network':
+        if (me.state !== 'left') this.delegate.applyBroadcast(m, now);
+        return;
+      default:
+        return this.drop('bad-type');
+    }
+  }
+
+  nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  /** Merges a peer's full state (memberlist mergeState: a remote "dead" only makes us suspect). */
+  mergeRemote(s: PushPullState, now: number): void {
+    for (const r of s.members) {
+      if (r.state === 'alive') this.members.alive(r.incarnation, r.name, r.addr, now);
+      else if (r.state === 'left') this.members.dead(r.incarnation, r.name, r.name, true, now);
+      else this.members.suspect(r.incarnation, r.name, s.from, now);
+    }
+    if (this.self.state !== 'left') this.delegate.merge(s, now);
+  }
+
+  /** Our full state for a push-pull. */
+  localState(join: boolean): PushPullState {
+    const members = [...this.members.byName.values()].map((m) => ({ name: m.name, addr: m.addr, incarnation: m.incarnation, state: m.state }));
+    const t = this.self.state === 'left' ? { networks: [], entries: [] } : this.delegate.snapshot();
+    return { from: this.self.name, join, members, ...t };
+  }
+
+  /** Ask for a prompt push-pull with `name` (revived member, or a member of a network we just joined). */
+  syncWith(name: string): void {
+    if (this.lastNow - this.lastUrgentAt < this.cfg.probeIntervalMs && this.urgentSync === undefined) return;
+    this.urgentSync = name;
+    this.nextPushPullAt = Math.min(this.nextPushPullAt, this.lastNow);
+  }
+
+  /** Random members matching `pred`, at most k, distinct, never us. */
+  sample(k: number, pred: (m: Member) => boolean): Member[] {
+    const out: Member[] = [];
+    if (k <= 0) return out;
+    const list = this.probeList;
+    if (list.length <= 64) {
+      const all = list.map((n) => this.members.byName.get(n)).filter((m): m is Member => !!m && m !== this.self && pred(m));
+      const uniq = [...new Set(all)];
+      for (let i = 0; i < uniq.length && out.length < k; i++) {
+        const j = i + Math.floor(this.rng() * (uniq.length - i));
+        [uniq[i], uniq[j]] = [uniq[j]!, uniq[i]!];
+        out.push(uniq[i]!);
+      }
+      return out;
+    }
+    const seen = new Set<string>();
+    for (let tries = 0; tries < 8 * k + 16 && out.length < k; tries++) {
+      const n = list[Math.floor(this.rng() * list.length)]!;
+      if (seen.has(n)) continue;
+      seen.add(n);
+      const m = this.members.byName.get(n);
+      if (m && m !== this.self && pred(m)) out.push(m);
+    }
+    return out;
+  }
+
+  private nextProbeTarget(): Member | undefined {
+    for (let tries = 0; tries <= this.probeList.length + 1; tries++) {
+      if (this.probeIdx >= this.probeList.length) {
+        const names = [...this.members.byName.keys()].filter((n) => n !== this.self.name);
+        for (let i = names.length - 1; i > 0; i--) {
+          const j = Math.floor(this.rng() * (i + 1));
+          [names[i], names[j]] = [names[j]!, names[i]!];
+        }
+        this.probeList = names;
+        this.probeIdx = 0;
+        if (names.length === 0) return undefined;
+      }
+      const m = this.members.byName.get(this.probeList[this.probeIdx++]!);
+      if (m && m !== this.self && (m.state === 'alive' || m.state === 'suspect')) return m;
+    }
+    return undefined;
+  }
+
+  private startProbe(now: number): void {
+    this.nextProbeAt = now + this.members.scale(this.cfg.probeIntervalMs);
+    const t = this.nextProbeTarget();
+    if (!t) return;
+    const seq = this.nextSeq();
+    this.metrics.probes++;
+    this.probe = {
+      seq, target: t, indirect: false, expectedNacks: 0, nacks: 0, tcpOk: false,
+      directDeadline: now + this.members.scale(this.cfg.probeTimeoutMs), finalDeadline: this.nextProbeAt,
+    };
+    this.sendUdp(t.addr, encode({ type: 'ping', seq, target: t.name, source: this.self.name, sourceAddr: this.self.addr }), t.name);
+  }
+
+  /** No direct ack in time: ask k others (they nack if they hear nothing) and try TCP. */
+  private escalateProbe(p: Probe, now: number): void {
+    p.indirect = true;
+    const me = this.self;
+    const helpers = this.sample(this.cfg.indirectChecks, (m) => m.state === 'alive' && m !== p.target);
+    for (const h of helpers) {
+      this.sendUdp(h.addr, encode({
+        type: 'indirect-ping', seq: p.seq, target: p.target.name, targetAddr: p.target.addr, source: me.name, sourceAddr: me.addr, nack: true,
+      }), h.name);
+    }
+    p.expectedNacks = helpers.length;
+    if (this.cfg.tcpFallback) {
+      const ping = encode({ type: 'ping', seq: p.seq, target: p.target.name, source: me.name, sourceAddr: me.addr });
+      this.streams.open('ping', p.target.addr, ping, now, p.seq);
+    }
+  }
+
+  /** Called by the stream layer when the TCP fallback ping was acked. */
+  tcpAck(seq: number): void {
+    if (this.probe && this.probe.seq === seq) this.probe.tcpOk = true;
+  }
+
+  private finishProbe(p: Probe, now: number): void {
+    this.probe = undefined;
+    if (p.tcpOk) return; // reachable over TCP only: not a failure (memberlist warns about the network).
+    this.metrics.probeFailures++;
+    this.members.applyHealth(p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1);
+    const t = p.target;
+    if (this.members.byName.get(t.name) === t && (t.state === 'alive' || t.state === 'suspect')) {
+      this.members.suspect(t.incarnation, t.name, this.self.name, now);
+    }
+  }
+
+  private gossip(): void {
+    const now = this.lastNow;
+    const targets = this.sample(this.cfg.gossipNodes, (m) =>
+      m.state === 'alive' || m.state === 'suspect' || (m.state === 'dead' && now - m.stateChangeAt < this.cfg.gossipToTheDeadMs));
+    const limit = this.retransmits();
+    for (const t of targets) {
+      if (this.queue.size === 0) break;
+      const parts = this.queue.take(this.cfg.maxPacketBytes - COMPOUND_HEADER, COMPOUND_PART_OVERHEAD, limit, LIMITS.compoundParts, this.acceptFor(t.name), true);
+      if (parts.length === 0) continue;
+      const bytes = parts.length === 1 ? parts[0]! : encodeCompound(parts);
+      this.metrics.packetsOut++;
+      this.metrics.bytesOut += bytes.length;
+      this.outbox.push({ kind: 'udp', to: t.addr, bytes });
+    }
+  }
+
+  tick(now: number): void {
+    this.lastNow = now;
+    const left = this.self.state === 'left';
+    const p = this.probe;
+    if (p && !p.indirect && now >= p.directDeadline) this.escalateProbe(p, now);
+    if (p && now >= p.finalDeadline) this.finishProbe(p, now);
+    if (!left && now >= this.nextProbeAt) {
+      if (this.probe) this.finishProbe(this.probe, now);
+      this.startProbe(now);
+    }
+    for (const [seq, r] of this.relays) {
+      if (r.deadline > now) continue;
+      this.relays.delete(seq);
+      if (r.wantNack) this.sendUdp(r.requesterAddr, encode({ type: 'nack', seq: r.origSeq }), r.requester);
+    }
+    this.streams.expire(now);
+    this.members.tickSuspicions(now);
+    if (now >= this.nextGossipAt) {
+      this.nextGossipAt = now + this.cfg.gossipIntervalMs;
+      if (this.queue.size > 0) this.gossip();
+    }
+    if (!left && now >= this.nextPushPullAt) {
+      this.nextPushPullAt = now + pushPullScale(this.cfg.pushPullIntervalMs, this.members.liveCount());
+      const urgent = this.urgentSync !== undefined ? this.members.byName.get(this.urgentSync) : undefined;
+      if (urgent) this.lastUrgentAt = now;
+      this.urgentSync = undefined;
+      const target = urgent && urgent.state !== 'left' ? urgent : this.sample(1, (m) => m.state === 'alive')[0];
+      if (target) this.streams.pushPull(target.addr, false, now);
+    }
+    if (!left && now >= this.nextReconnectAt) {
+      this.nextReconnectAt = now + this.cfg.reconnectIntervalMs;
+      const dead = [...this.members.byName.values()].filter((m) => m.state === 'dead');
+      const t = dead[Math.floor(this.rng() * dead.length)];
+      if (t) this.streams.pushPull(t.addr, false, now);
+    }
+    if (now >= this.nextReapAt) {
+      this.nextReapAt = now + REAP_EVERY_MS;
+      this.members.reap(now);
+      this.delegate.reap(now);
+    }
+    this.metrics.broadcastsEvicted = this.queue.evicted;
+  }
+
+  /** The earliest time tick() has work to do. */
+  nextDeadline(): number {
+    const left = this.self.state === 'left';
+    let d = Math.min(this.nextReapAt, this.members.nextSuspicionDeadline(), this.streams.nextDeadline());
+    if (!left) d = Math.min(d, this.nextProbeAt, this.nextPushPullAt, this.nextReconnectAt);
+    if (this.queue.size > 0) d = Math.min(d, this.nextGossipAt);
+    const p = this.probe;
+    if (p) d = Math.min(d, p.indirect ? p.finalDeadline : p.directDeadline);
+    for (const r of this.relays.values()) d = Math.min(d, r.deadline);
+    return d;
+  }
+}

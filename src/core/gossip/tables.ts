@@ -1,0 +1,309 @@
+/**
+ * NetworkDB-style replicated tables: per network, table → key → value, owned by the node that wrote it.
+ * Ordering is a Lamport clock with last-writer-wins, ties broken by the greater owner name (deterministic).
+ * Deletes are tombstones, reaped after tombstoneReapMs. A node stores only networks it joined; which node
+ * is on which network is itself replicated (per node × network, LWW). Entries of a dead/left node, or of a
+ * node that left the network, are removed everywhere (no tombstone: the owner is gone). A node that hears
+ * stale news about itself (e.g. after a restart) re-asserts its actual state with a newer Lamport time.
+ */
+import type { BroadcastItem } from './broadcast.js';
+import type { GossipConfig } from './config.js';
+import { MeshError } from '../errors.js';
+import { encode, LIMITS, type MemberState, type NetworkRecordWire, type TableEntryWire } from './wire.js';
+
+export interface TableEvent {
+  type: 'create' | 'update' | 'delete';
+  network: string;
+  table: string;
+  key: string;
+  value: Uint8Array;
+  owner: string;
+}
+export interface NetworkEvent {
+  type: 'network-join' | 'network-leave';
+  node: string;
+  network: string;
+}
+
+export interface TablesHost {
+  broadcast(item: BroadcastItem): void;
+  emitTable(ev: TableEvent | NetworkEvent): void;
+  memberState(name: string): MemberState | undefined;
+  /** Ask for a prompt push-pull with some member of `network` (we just joined it). */
+  requestSync(network: string): void;
+}
+
+interface Entry {
+  value: Uint8Array;
+  ltime: number;
+  owner: string;
+  deleted: boolean;
+  /** Local time the tombstone was learnt, for reaping. */
+  deletedAt: number;
+}
+interface NetRecord {
+  ltime: number;
+  leave: boolean;
+  changedAt: number;
+}
+
+const SEP = '\u0000';
+const utf8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+function checkName(what: string, s: string, max: number): void {
+  const n = utf8.encode(s).length;
+  if (n === 0 || n > max) throw new MeshError('MESHD_BAD_ARGUMENT', `${what} must be 1..${max} bytes`, { [what]: s.slice(0, 80) });
+}
+
+export class Tables {
+  private clock = 0;
+  /** network → "table\0key" → entry */
+  private readonly entries = new Map<string, Map<string, Entry>>();
+  /** network → node → record */
+  private readonly nets = new Map<string, Map<string, NetRecord>>();
+
+  constructor(private readonly cfg: GossipConfig, private readonly self: string, private readonly host: TablesHost) {}
+
+  get lamport(): number {
+    return this.clock;
+  }
+  private tick(seen = 0): number {
+    this.clock = Math.max(this.clock, seen) + 1;
+    return this.clock;
+  }
+  private witness(t: number): void {
+    if (t > this.clock) this.clock = t;
+  }
+
+  joined(network: string, node = this.self): boolean {
+    const r = this.nets.get(network)?.get(node);
+    return !!r && !r.leave;
+  }
+  /** Nodes currently on `network` (per our view), sorted. */
+  networkNodes(network: string): string[] {
+    const out: string[] = [];
+    for (const [node, r] of this.nets.get(network) ?? []) if (!r.leave) out.push(node);
+    return out.sort();
+  }
+  /** Networks we are on, sorted. */
+  myNetworks(): string[] {
+    return [...this.nets.keys()].filter((n) => this.joined(n)).sort();
+  }
+
+  private setRecord(network: string, node: string, ltime: number, leave: boolean, now: number): NetRecord | undefined {
+    let m = this.nets.get(network);
+    if (!m) this.nets.set(network, (m = new Map()));
+    const prev = m.get(node);
+    m.set(node, { ltime, leave, changedAt: now });
+    return prev;
+  }
+  private announce(network: string, ltime: number, leave: boolean): void {
+    this.host.broadcast({ key: `n:${this.self}/${network}`, bytes: encode({ type: 'network', node: this.self, network, ltime, leave }), local: true });
+  }
+
+  joinNetwork(network: string, now: number): void {
+    checkName('network', network, LIMITS.name);
+    if (this.joined(network)) return;
+    const lt = this.tick();
+    this.setRecord(network, this.self, lt, false, now);
+    this.announce(network, lt, false);
+    this.host.emitTable({ type: 'network-join', node: this.self, network });
+    this.host.requestSync(network);
+  }
+
+  leaveNetwork(network: string, now: number): void {
+    if (!this.joined(network)) return;
+    const lt = this.tick();
+    this.setRecord(network, this.self, lt, true, now);
+    this.announce(network, lt, true);
+    this.dropNetwork(network);
+    this.host.emitTable({ type: 'network-leave', node: this.self, network });
+  }
+
+  /** We left: forget every entry of the network (we no longer store it), with delete events. */
+  private dropNetwork(network: string): void {
+    const m = this.entries.get(network);
+    if (!m) return;
+    this.entries.delete(network);
+    for (const [tk, e] of m) if (!e.deleted) this.emitEntry('delete', network, tk, e);
+  }
+
+  private emitEntry(type: TableEvent['type'], network: string, tk: string, e: Entry): void {
+    const i = tk.indexOf(SEP);
+    this.host.emitTable({ type, network, table: tk.slice(0, i), key: tk.slice(i + 1), value: e.value, owner: e.owner });
+  }
+
+  private write(network: string, table: string, key: string, value: Uint8Array, deleted: boolean, now: number): void {
+    const lt = this.tick();
+    const e: Entry = { value, ltime: lt, owner: this.self, deleted, deletedAt: now };
+    const m = this.entries.get(network) ?? new Map<string, Entry>();
+    this.entries.set(network, m);
+    const tk = table + SEP + key;
+    const prev = m.get(tk);
+    m.set(tk, e);
+    if (!deleted) this.emitEntry(prev && !prev.deleted ? 'update' : 'create', network, tk, e);
+    else if (prev && !prev.deleted) this.emitEntry('delete', network, tk, e);
+    this.host.broadcast({
+      key: `t:${network}/${tk}`, local: true, network,
+      bytes: encode({ type: 'table', network, table, key, value, ltime: lt, owner: this.self, deleted }),
+    });
+  }
+
+  tableSet(network: string, table: string, key: string, value: Uint8Array, now: number): void {
+    checkName('table', table, LIMITS.name);
+    checkName('key', key, LIMITS.key);
+    if (value.length > LIMITS.value) throw new MeshError('MESHD_BAD_ARGUMENT', `value must be ≤ ${LIMITS.value} bytes`);
+    if (!this.joined(network)) throw new MeshError('MESHD_NOT_FOUND', `not on network ${network}`, { network });
+    this.write(network, table, key, value.slice(), false, now);
+  }
+
+  tableDelete(network: string, table: string, key: string, now: number): boolean {
+    if (!this.joined(network)) throw new MeshError('MESHD_NOT_FOUND', `not on network ${network}`, { network });
+    const cur = this.entries.get(network)?.get(table + SEP + key);
+    if (!cur || cur.deleted) return false;
+    this.write(network, table, key, EMPTY, true, now);
+    return true;
+  }
+
+  tableGet(network: string, table: string, key: string): { value: Uint8Array; owner: string; ltime: number } | undefined {
+    const e = this.entries.get(network)?.get(table + SEP + key);
+    return e && !e.deleted ? { value: e.value, owner: e.owner, ltime: e.ltime } : undefined;
+  }
+
+  /** Live entries of a network (optionally one table), sorted by table then key. */
+  tableEntries(network: string, table?: string): { table: string; key: string; value: Uint8Array; owner: string; ltime: number }[] {
+    const out: { table: string; key: string; value: Uint8Array; owner: string; ltime: number }[] = [];
+    for (const [tk, e] of this.entries.get(network) ?? []) {
+      if (e.deleted) continue;
+      const i = tk.indexOf(SEP);
+      const t = tk.slice(0, i);
+      if (table !== undefined && t !== table) continue;
+      out.push({ table: t, key: tk.slice(i + 1), value: e.value, owner: e.owner, ltime: e.ltime });
+    }
+    return out.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Applies a table event (broadcast or push-pull). Returns true when it changed our state. */
+  applyEntry(w: TableEntryWire, now: number, rebroadcast: boolean): boolean {
+    this.witness(w.ltime);
+    if (!this.joined(w.network)) return false;
+    const tk = w.table + SEP + w.key;
+    const m = this.entries.get(w.network) ?? new Map<string, Entry>();
+    const cur = m.get(tk);
+    const wins = !cur || w.ltime > cur.ltime || (w.ltime === cur.ltime && w.owner > cur.owner);
+    if (!wins) return false;
+    if (w.owner === this.self) {
+      // Live news about our own entry that we do not hold (we restarted): re-assert it deleted, newer.
+      if (!w.deleted) {
+        this.entries.set(w.network, m);
+        this.write(w.network, w.table, w.key, EMPTY, true, now);
+        return true;
+      }
+    } else {
+      const os = this.host.memberState(w.owner);
+      if (os === 'dead' || os === 'left') return false;
+      const rec = this.nets.get(w.network)?.get(w.owner);
+      if (rec && rec.leave && rec.ltime > w.ltime) return false;
+    }
+    const e: Entry = { value: w.deleted ? EMPTY : w.value, ltime: w.ltime, owner: w.owner, deleted: w.deleted, deletedAt: now };
+    this.entries.set(w.network, m);
+    m.set(tk, e);
+    if (w.deleted) {
+      if (cur && !cur.deleted) this.emitEntry('delete', w.network, tk, e);
+    } else {
+      this.emitEntry(cur && !cur.deleted ? 'update' : 'create', w.network, tk, e);
+    }
+    if (rebroadcast) {
+      this.host.broadcast({ key: `t:${w.network}/${tk}`, local: false, network: w.network, bytes: encode({ type: 'table', ...w }) });
+    }
+    return true;
+  }
+
+  /** Applies a network membership record. Returns true when it changed our state. */
+  applyNetwork(r: NetworkRecordWire, now: number, rebroadcast: boolean): boolean {
+    this.witness(r.ltime);
+    if (r.node === this.self) {
+      const mine = this.nets.get(r.network)?.get(this.self);
+      if (mine && mine.ltime >= r.ltime) return false;
+      if (!mine && r.leave) return false;
+      // Stale news about us (restart): re-assert our actual state, newer.
+      const joinedNow = !!mine && !mine.leave;
+      const lt = this.tick();
+      this.setRecord(r.network, this.self, lt, !joinedNow, now);
+      this.announce(r.network, lt, !joinedNow);
+      return true;
+    }
+    const ns = this.host.memberState(r.node);
+    if (ns === 'dead' || ns === 'left') return false;
+    const cur = this.nets.get(r.network)?.get(r.node);
+    if (cur && cur.ltime >= r.ltime) return false;
+    this.setRecord(r.network, r.node, r.ltime, r.leave, now);
+    if (r.leave) {
+      this.purgeOwner(r.node, r.network);
+      if (cur && !cur.leave) this.host.emitTable({ type: 'network-leave', node: r.node, network: r.network });
+    } else if (!cur || cur.leave) {
+      this.host.emitTable({ type: 'network-join', node: r.node, network: r.network });
+    }
+    if (rebroadcast) {
+      this.host.broadcast({ key: `n:${r.node}/${r.network}`, local: false, bytes: encode({ type: 'network', ...r }) });
+    }
+    return true;
+  }
+
+  /** Removes (no tombstone) the entries `owner` wrote, in one network or all, with delete events. */
+  private purgeOwner(owner: string, network?: string): void {
+    for (const [net, m] of this.entries) {
+      if (network !== undefined && net !== network) continue;
+      for (const [tk, e] of m) {
+        if (e.owner !== owner) continue;
+        m.delete(tk);
+        if (!e.deleted) this.emitEntry('delete', net, tk, e);
+      }
+    }
+  }
+
+  /** A member died or left the cluster: its network records and entries go. */
+  memberDown(name: string): void {
+    for (const [net, m] of this.nets) {
+      const r = m.get(name);
+      if (!r) continue;
+      m.delete(name);
+      if (!r.leave) this.host.emitTable({ type: 'network-leave', node: name, network: net });
+    }
+    this.purgeOwner(name);
+  }
+
+  /** Reaps tombstones and network-leave records older than tombstoneReapMs; returns how many. */
+  reap(now: number): number {
+    let n = 0;
+    for (const m of this.entries.values()) {
+      for (const [tk, e] of m) if (e.deleted && now - e.deletedAt >= this.cfg.tombstoneReapMs) (m.delete(tk), n++);
+    }
+    for (const m of this.nets.values()) {
+      for (const [node, r] of m) if (r.leave && node !== this.self && now - r.changedAt >= this.cfg.tombstoneReapMs) (m.delete(node), n++);
+    }
+    return n;
+  }
+
+  /** Our full table state for push-pull: every network record, and entries (with tombstones) of our networks. */
+  snapshot(): { networks: NetworkRecordWire[]; entries: TableEntryWire[] } {
+    const networks: NetworkRecordWire[] = [];
+    for (const [network, m] of this.nets) for (const [node, r] of m) networks.push({ node, network, ltime: r.ltime, leave: r.leave });
+    const entries: TableEntryWire[] = [];
+    for (const [network, m] of this.entries) {
+      if (!this.joined(network)) continue;
+      for (const [tk, e] of m) {
+        const i = tk.indexOf(SEP);
+        entries.push({ network, table: tk.slice(0, i), key: tk.slice(i + 1), value: e.value, ltime: e.ltime, owner: e.owner, deleted: e.deleted });
+      }
+    }
+    return { networks, entries };
+  }
+
+  /** Merges a peer's push-pull table state (records first, so entry acceptance sees them). */
+  merge(s: { networks: readonly NetworkRecordWire[]; entries: readonly TableEntryWire[] }, now: number): void {
+    for (const r of s.networks) this.applyNetwork(r, now, false);
+    for (const e of s.entries) this.applyEntry(e, now, false);
+  }
+}
