@@ -1,0 +1,369 @@
+/**
+ * Rolling update and rollback of one service (swarmkit's updater), as a state machine:
+ * handle(event, now) / tick(now) / nextDeadline() / drain() of actions.
+ *
+ * `parallelism` workers (0 = one per slot) each take a slot whose task runs an older
+ * spec, replace its task, then wait `delayMs` before taking the next slot. Replacing:
+ * - stop-first:  drainTask(old) → taskDrained → shutdownTask(old) + createTask(new, desired
+ *   `ready`) → taskStopped(old) → startTask(new) → taskRunning(new)
+ * - start-first: createTask(new) → taskRunning(new) → drainTask(old) → taskDrained → shutdownTask(old)
+ * The drain step is confirmed by the agents (LB and DNS dropped the task on all nodes,
+ * seen through the tables), not a fixed sleep; only after `drainTimeoutMs` does it go on
+ * unconfirmed (and says so in the state message). Old tasks that are not running skip it.
+ *
+ * A new task that fails before running, or within `monitorMs` of running, counts as a
+ * failure; once failures / slots > maxFailureRatio, failureAction applies: `pause`
+ * (stop taking slots, state `paused`), `continue`, or `rollback` (state
+ * `rollback_started`, setServiceSpec(previous), then the slots now on the new spec are
+ * replaced back with the new spec's rollbackConfig; state `rollback_completed`). The
+ * update is `completed` only when every slot is done and every monitor period elapsed.
+ * Rollback failures pause (`rollback_paused`) unless the action is `continue`.
+ */
+import type { ServiceSpec, Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
+import { isTerminal, taskSpecOf } from '../spec/types.js';
+import type { Action, UpdateState } from './actions.js';
+import { newTask } from './reconcile.js';
+
+export interface SpecVersion {
+  version: number;
+  spec: ServiceSpec;
+}
+
+export interface RollingUpdateInit {
+  serviceId: string;
+  from: SpecVersion;
+  to: SpecVersion;
+  /** The service's tasks now (live ones — desired not shutdown — are the slots). */
+  tasks: readonly Task[];
+  now: number;
+  newId: () => string;
+  /** Go on without the agents' drain confirmation after this long. Default 30 s. */
+  drainTimeoutMs?: number;
+  /** Start the new task (stop-first) even if the old never reported stopped. Default 30 s. */
+  stopTimeoutMs?: number;
+}
+
+export type UpdateEvent =
+  | { type: 'taskRunning'; taskId: string }
+  | { type: 'taskFailed'; taskId: string; message?: string }
+  | { type: 'taskStopped'; taskId: string }
+  | { type: 'taskDrained'; taskId: string }
+  /** The orchestrator replaced `oldTaskId` (restart): follow the slot's new task. */
+  | { type: 'taskReplaced'; oldTaskId: string; task: Task };
+
+type Step = 'queued' | 'draining' | 'stopping' | 'starting' | 'done';
+
+interface Item {
+  key: string;
+  old: Task | undefined;
+  next: Task | undefined;
+  step: Step;
+  deadline: number | undefined;
+  /** The drain was not confirmed in time. */
+  unconfirmed: boolean;
+  worker: number;
+  /** The phase, config and target version the item started under (a rollback may begin mid-item). */
+  phase: 'forward' | 'rollback';
+  cfg: UpdateConfig;
+  version: number;
+}
+
+const ACTIVE: ReadonlySet<UpdateState> = new Set(['updating', 'rollback_started']);
+
+function slotKey(t: Task): string {
+  return t.slot !== undefined ? `s${t.slot}` : `n${t.nodeId ?? ''}`;
+}
+
+export class RollingUpdate {
+  private readonly out: Action[] = [];
+  private readonly current = new Map<string, Task>();
+  private readonly monitors = new Map<string, number>();
+  private readonly inFlight = new Map<string, Item>(); // by task id (old and new)
+  private queue: Item[] = [];
+  private workers: number[] = []; // time each worker may take a slot again
+  private busy = new Set<number>();
+  private phase: 'forward' | 'rollback' = 'forward';
+  private pendingRollbackBuild = false;
+  private failures = 0;
+  private total = 0;
+  private unconfirmedDrains = 0;
+  private st: UpdateState = 'updating';
+  private readonly specs = new Map<number, TaskSpec>();
+
+  constructor(private readonly init: RollingUpdateInit) {
+    for (const t of init.tasks) {
+      if (t.desiredState === 'shutdown') continue;
+      const k = slotKey(t);
+      const prev = this.current.get(k);
+      if (!prev || t.timestamps.created > prev.timestamps.created) this.current.set(k, t);
+    }
+    this.buildQueue(init.to.version, init.to.spec.updateConfig);
+    this.emitState(`updating to version ${init.to.version}: ${this.total} slot(s)`);
+    this.pump(init.now);
+  }
+
+  get state(): UpdateState {
+    return this.st;
+  }
+  get failureCount(): number {
+    return this.failures;
+  }
+  drain(): Action[] {
+    return this.out.splice(0);
+  }
+
+  handle(ev: UpdateEvent, now: number): void {
+    if (ev.type === 'taskRunning') this.noteState(ev.taskId, 'running');
+    else if (ev.type === 'taskFailed') this.noteState(ev.taskId, 'failed');
+    else if (ev.type === 'taskStopped') this.noteState(ev.taskId, 'shutdown');
+    if (ev.type === 'taskReplaced') {
+      for (const [k, t] of this.current) if (t.id === ev.oldTaskId) this.current.set(k, ev.task);
+      this.monitors.delete(ev.oldTaskId);
+    } else if (ev.type === 'taskFailed' && this.monitors.has(ev.taskId)) {
+      const until = this.monitors.get(ev.taskId)!;
+      this.monitors.delete(ev.taskId);
+      if (now <= until) this.fail(now, `task ${ev.taskId} failed within the monitor period${ev.message ? `: ${ev.message}` : ''}`);
+    } else {
+      const item = this.inFlight.get(ev.taskId);
+      if (item) this.advance(item, ev, now);
+    }
+    this.tick(now);
+  }
+
+  tick(now: number): void {
+    for (const item of [...new Set(this.inFlight.values())]) {
+      if (item.deadline !== undefined && now >= item.deadline) {
+        if (item.step === 'draining') {
+          item.unconfirmed = true;
+          this.unconfirmedDrains++;
+          this.afterDrain(item, now);
+        } else if (item.step === 'stopping') {
+          this.startNew(item, now);
+        }
+      }
+    }
+    for (const [id, until] of this.monitors) if (now > until) this.monitors.delete(id);
+    this.pump(now);
+  }
+
+  nextDeadline(): number | undefined {
+    let d: number | undefined;
+    const min = (t: number | undefined): void => {
+      if (t !== undefined && (d === undefined || t < d)) d = t;
+    };
+    for (const item of this.inFlight.values()) min(item.deadline);
+    if (ACTIVE.has(this.st) && this.queue.length > 0) {
+      this.workers.forEach((free, w) => {
+        if (!this.busy.has(w)) min(free);
+      });
+    }
+    // A monitor ends one ms after `until` (failures at exactly `until` still count).
+    for (const until of this.monitors.values()) min(until + 1);
+    return d;
+  }
+
+  /** Manual rollback (`netctl service rollback`), also after completion. */
+  rollback(now: number): void {
+    if (this.phase === 'rollback') return;
+    this.startRollback(now, 'manual rollback');
+  }
+
+  /** Resumes a paused update (or rollback); failures start counting from zero. */
+  resume(now: number): void {
+    if (this.st === 'paused') this.setState('updating', 'update resumed');
+    else if (this.st === 'rollback_paused') this.setState('rollback_started', 'rollback resumed');
+    else return;
+    this.failures = 0;
+    this.pump(now);
+  }
+
+  /** Keeps our copies of tasks' observed states current (decides drain / wait-for-stop later). */
+  private noteState(taskId: string, state: TaskState): void {
+    for (const [k, t] of this.current) if (t.id === taskId) this.current.set(k, { ...t, state });
+    const item = this.inFlight.get(taskId);
+    if (item?.old?.id === taskId) item.old = { ...item.old, state };
+    if (item?.next?.id === taskId) item.next = { ...item.next, state };
+  }
+
+  private config(): UpdateConfig {
+    return this.phase === 'forward' ? this.init.to.spec.updateConfig : this.init.to.spec.rollbackConfig;
+  }
+  private target(): SpecVersion {
+    return this.phase === 'forward' ? this.init.to : this.init.from;
+  }
+  private taskSpec(sv: SpecVersion): TaskSpec {
+    let s = this.specs.get(sv.version);
+    if (!s) {
+      s = taskSpecOf(sv.spec);
+      this.specs.set(sv.version, s);
+    }
+    return s;
+  }
+
+  private buildQueue(version: number, cfg: UpdateConfig): void {
+    const keys = [...this.current.keys()].filter((k) => this.current.get(k)!.specVersion !== version).sort((a, b) => {
+      const sa = this.current.get(a)!.slot ?? 0;
+      const sb = this.current.get(b)!.slot ?? 0;
+      return sa - sb || (a < b ? -1 : a > b ? 1 : 0);
+    });
+    const phase = this.phase;
+    this.queue = keys.map((key) => ({ key, old: this.current.get(key), next: undefined, step: 'queued', deadline: undefined, unconfirmed: false, worker: -1, phase, cfg, version }));
+    this.total = this.queue.length;
+    this.failures = 0;
+    const n = cfg.parallelism === 0 ? Math.max(1, this.queue.length) : cfg.parallelism;
+    this.workers = new Array<number>(n).fill(-Infinity);
+    this.busy = new Set();
+  }
+
+  private emit(a: Action): void {
+    this.out.push(a);
+  }
+  private emitState(message: string): void {
+    this.emit({ type: 'updateState', serviceId: this.init.serviceId, state: this.st, message });
+  }
+  private setState(s: UpdateState, message: string): void {
+    if (this.st === s) return;
+    this.st = s;
+    this.emitState(message);
+  }
+
+  private pump(now: number): void {
+    if (this.pendingRollbackBuild && this.busy.size === 0) {
+      this.pendingRollbackBuild = false;
+      this.buildQueue(this.init.from.version, this.config());
+    }
+    if (ACTIVE.has(this.st)) {
+      for (let w = 0; w < this.workers.length && this.queue.length > 0; w++) {
+        if (this.busy.has(w) || this.workers[w]! > now) continue;
+        const item = this.queue.shift()!;
+        item.worker = w;
+        this.busy.add(w);
+        this.startItem(item, now);
+      }
+    }
+    if (ACTIVE.has(this.st) && !this.pendingRollbackBuild && this.queue.length === 0 && this.busy.size === 0 && this.monitors.size === 0) {
+      const note = this.unconfirmedDrains ? ` (${this.unconfirmedDrains} drain(s) not confirmed in time)` : '';
+      if (this.phase === 'forward') this.setState('completed', `update to version ${this.init.to.version} completed${note}`);
+      else this.setState('rollback_completed', `rolled back to version ${this.init.from.version}${note}`);
+    }
+  }
+
+  private track(item: Item, t: Task | undefined): void {
+    if (t) this.inFlight.set(t.id, item);
+  }
+
+  private startItem(item: Item, now: number): void {
+    const sv = this.target();
+    const old = item.old;
+    const where = old ? { slot: old.slot, nodeId: old.slot === undefined ? old.nodeId : undefined } : {};
+    const svc = { id: this.init.serviceId, version: sv.version, spec: sv.spec };
+    item.next = newTask(svc, this.taskSpec(sv), this.init.newId(), now, where as { slot?: number; nodeId?: string });
+    this.track(item, old);
+    this.track(item, item.next);
+    if (item.cfg.order === 'start-first' || !old) {
+      item.step = 'starting';
+      item.deadline = undefined;
+      this.emit({ type: 'createTask', task: item.next });
+      return;
+    }
+    this.drainOrSkip(item, now);
+  }
+
+  private drainOrSkip(item: Item, now: number): void {
+    if (item.old && item.old.state === 'running') {
+      item.step = 'draining';
+      item.deadline = now + (this.init.drainTimeoutMs ?? 30_000);
+      this.emit({ type: 'drainTask', taskId: item.old.id });
+    } else {
+      this.afterDrain(item, now);
+    }
+  }
+
+  /** Old task is out of LB/DNS (or needs no draining). */
+  private afterDrain(item: Item, now: number): void {
+    const old = item.old;
+    if (old) this.emit({ type: 'shutdownTask', taskId: old.id, reason: `${item.phase === 'forward' ? 'rolling update' : 'rollback'} to version ${item.version}` });
+    if (item.cfg.order === 'start-first') {
+      this.done(item, now);
+      return;
+    }
+    if (old && !isTerminal(old.state)) {
+      item.step = 'stopping';
+      item.deadline = now + (this.init.stopTimeoutMs ?? 30_000);
+      this.emit({ type: 'createTask', task: { ...item.next!, desiredState: 'ready' } });
+    } else {
+      item.step = 'starting';
+      item.deadline = undefined;
+      this.emit({ type: 'createTask', task: item.next! });
+    }
+  }
+
+  private startNew(item: Item, _now: number): void {
+    item.step = 'starting';
+    item.deadline = undefined;
+    this.emit({ type: 'startTask', taskId: item.next!.id });
+  }
+
+  private advance(item: Item, ev: UpdateEvent, now: number): void {
+    const isOld = item.old !== undefined && ev.type !== 'taskReplaced' && ev.taskId === item.old.id;
+    const isNew = item.next !== undefined && ev.type !== 'taskReplaced' && ev.taskId === item.next.id;
+    if (isOld && ev.type === 'taskDrained' && item.step === 'draining') {
+      item.deadline = undefined;
+      this.afterDrain(item, now);
+    } else if (isOld && (ev.type === 'taskStopped' || ev.type === 'taskFailed') && item.step === 'stopping') {
+      this.startNew(item, now);
+    } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting') {
+      if (item.phase === this.phase) this.monitors.set(item.next!.id, now + item.cfg.monitorMs);
+      if (item.cfg.order === 'start-first' && item.old) this.drainOrSkip(item, now);
+      else this.done(item, now);
+    } else if (isNew && ev.type === 'taskFailed' && (item.step === 'starting' || item.step === 'stopping')) {
+      if (item.cfg.order === 'start-first' && item.old) {
+        // Keep the old task serving; withdraw the failed new one.
+        this.emit({ type: 'shutdownTask', taskId: item.next!.id, reason: 'new task failed during start-first update' });
+        item.next = undefined;
+      }
+      this.done(item, now);
+      if (item.phase === this.phase) this.fail(now, `task ${ev.taskId} failed to start${ev.message ? `: ${ev.message}` : ''}`);
+    }
+  }
+
+  private done(item: Item, now: number): void {
+    item.step = 'done';
+    item.deadline = undefined;
+    if (item.old) this.inFlight.delete(item.old.id);
+    if (item.next) {
+      this.inFlight.delete(item.next.id);
+      this.current.set(item.key, item.next);
+    }
+    this.busy.delete(item.worker);
+    if (item.phase === this.phase) this.workers[item.worker] = now + item.cfg.delayMs;
+  }
+
+  private fail(now: number, why: string): void {
+    this.failures++;
+    const cfg = this.config();
+    const ratio = this.total > 0 ? this.failures / this.total : 1;
+    if (ratio <= cfg.maxFailureRatio) return;
+    const msg = `${why}; failure ratio ${this.failures}/${this.total} exceeds ${cfg.maxFailureRatio}`;
+    if (cfg.failureAction === 'continue') return;
+    if (this.phase === 'rollback') {
+      this.setState('rollback_paused', `rollback paused: ${msg}`);
+    } else if (cfg.failureAction === 'pause') {
+      this.setState('paused', `update paused: ${msg}`);
+    } else if (this.st === 'updating' || this.st === 'completed') {
+      this.startRollback(now, msg);
+    }
+  }
+
+  private startRollback(now: number, why: string): void {
+    this.phase = 'rollback';
+    this.queue = [];
+    this.monitors.clear();
+    this.pendingRollbackBuild = true;
+    this.unconfirmedDrains = 0;
+    this.emit({ type: 'setServiceSpec', serviceId: this.init.serviceId, version: this.init.from.version, spec: this.init.from.spec });
+    this.st = 'rollback_started';
+    this.emitState(`rollback to version ${this.init.from.version} started: ${why}`);
+    this.pump(now);
+  }
+}
