@@ -1,0 +1,35 @@
+/**
+ * Built-in demo task `whoami`: a tiny HTTP server answering `GET /` with
+ *   task: <MESHD_TASK_NAME>
+ *   ip: <MESHD_TASK_IP>
+ *   node: <MESHD_NODE>
+ * on port MESHD_WHOAMI_PORT (default 80). Run as `node dist/src/adapters/runtime/whoami.js`
+ * inside the task's namespace. Exits cleanly on SIGTERM (so `stop` needs no SIGKILL).
+ */
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+
+export function whoamiBody(env: NodeJS.ProcessEnv): string {
+  return `task: ${env.MESHD_TASK_NAME ?? ''}\nip: ${env.MESHD_TASK_IP ?? ''}\nnode: ${env.MESHD_NODE ?? ''}\n`;
+}
+
+function main(): void {
+  const port = Number(process.env.MESHD_WHOAMI_PORT ?? 80);
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url === '/' || req.url?.startsWith('/?'))) {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(whoamiBody(process.env));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  server.listen(port, '0.0.0.0');
+  const bye = (): void => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  };
+  process.on('SIGTERM', bye);
+  process.on('SIGINT', bye);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
