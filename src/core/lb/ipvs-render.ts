@@ -28,16 +28,17 @@ export type MarkTable = ReadonlyMap<string, number>;
 
 /**
  * Keeps the marks of frontends that still exist (a mark must not move under live connections) and
- * gives each new frontend the lowest free mark ≥ FWMARK_BASE, in key order (deterministic).
+ * gives each new frontend the lowest free mark ≥ FWMARK_BASE, in key order (deterministic). Marks
+ * released by this very transition are not reused in it, so one transaction never gives a mark two
+ * meanings; they become free on the next sync.
  */
 export function assignMarks(prev: MarkTable, c: Compiled): Map<string, number> {
   const out = new Map<string, number>();
-  const used = new Set<number>();
+  const used = new Set<number>(prev.values());
   for (const k of c.keys()) {
     const m = prev.get(k);
     if (m !== undefined) {
       out.set(k, m);
-      used.add(m);
     }
   }
   let next = FWMARK_BASE;
@@ -105,9 +106,9 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): I
     `\tmap vip-marks {\n\t\ttype ipv4_addr . inet_proto . inet_service : mark\n${els('vip')}\t}`,
     `\tmap ingress-marks {\n\t\ttype inet_proto . inet_service : mark\n${els('ingress')}\t}`,
     `\tset snat-marks {\n\t\ttype mark\n${snat.length ? `\t\telements = { ${snat.join(', ')} }\n` : ''}\t}`,
-    `\tchain mangle-pre {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n${markRules}\t}`,
-    `\tchain mangle-out {\n\t\ttype route hook output priority mangle; policy accept;\n${markRules}\t}`,
-    '\tchain nat-post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t}',
+    `\tchain mangle-pre {\n\t\ttype filter hook prerouting priority -150; policy accept;\n${markRules}\t}`,
+    `\tchain mangle-out {\n\t\ttype route hook output priority -150; policy accept;\n${markRules}\t}`,
+    '\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t}',
     '}',
     '',
   ].join('\n');

@@ -83,12 +83,12 @@ function skeleton(c: Compiled): string {
     `\tset hairpin {\n\t\ttype ipv4_addr . ipv4_addr\n${elemBlock(sorted(hairpinSet(c)))}\t}`,
     '\tchain reject-empty {\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}',
     '\tchain empty-check {\n\t\tip daddr . meta l4proto . th dport vmap @empty-vips\n\t\tfib daddr type local meta l4proto . th dport vmap @empty-ingress\n\t}',
-    '\tchain filter-pre {\n\t\ttype filter hook prerouting priority dstnat - 10; policy accept;\n\t\tct state new jump empty-check\n\t}',
-    '\tchain filter-out {\n\t\ttype filter hook output priority dstnat - 10; policy accept;\n\t\tct state new jump empty-check\n\t}',
+    '\tchain filter-pre {\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
+    '\tchain filter-out {\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
     '\tchain dispatch {\n\t\tip daddr . meta l4proto . th dport vmap @vips\n\t\tfib daddr type local meta l4proto . th dport vmap @ingress\n\t}',
-    '\tchain nat-pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tjump dispatch\n\t}',
-    '\tchain nat-out {\n\t\ttype nat hook output priority dstnat; policy accept;\n\t\tjump dispatch\n\t}',
-    `\tchain nat-post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\tmeta mark & 0x${MASQ_MARK.toString(16)} == 0x${MASQ_MARK.toString(16)} masquerade\n\t\tip saddr . ip daddr @hairpin masquerade\n\t}`,
+    '\tchain nat-pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump dispatch\n\t}',
+    '\tchain nat-out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump dispatch\n\t}',
+    `\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark & 0x${MASQ_MARK.toString(16)} == 0x${MASQ_MARK.toString(16)} masquerade\n\t\tip saddr . ip daddr @hairpin masquerade\n\t}`,
   ].join('\n');
 }
 

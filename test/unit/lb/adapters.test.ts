@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Exec, ExecOptions, ExecResult } from '../../../src/adapters/exec.js';
+import { MeshError, isMeshError } from '../../../src/core/errors.js';
+import { createDataplane, detectDataplaneKind } from '../../../src/adapters/dataplane/detect.js';
+import { IpvsDataplane, parseIpvsSave } from '../../../src/adapters/dataplane/ipvs.js';
+import { MemoryDataplane } from '../../../src/adapters/dataplane/memory.js';
+import { parseNftLb, parseNftMarks } from '../../../src/adapters/dataplane/nft-parse.js';
+import { NftablesDataplane } from '../../../src/adapters/dataplane/nftables.js';
+import { compareKernel, expectedKernel } from '../../../src/core/lb/kernel.js';
+import { compile } from '../../../src/core/lb/model.js';
+import { base, changed } from './fixtures.js';
+import * as G from './golden.js';
+import { NFT_IPVS_MARKS_LISTING, NFT_LB_LISTING } from './listing.js';
+
+interface Call {
+  cmd: string;
+  args: readonly string[];
+  opts: ExecOptions | undefined;
+}
+
+/** Records calls; `respond` decides each result (default: success, empty output). */
+class RecordingExec implements Exec {
+  calls: Call[] = [];
+  constructor(public respond: (c: Call) => ExecResult = () => ({ code: 0, stdout: '', stderr: '' })) {}
+  async run(cmd: string, args: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
+    const c = { cmd, args, opts };
+    this.calls.push(c);
+    return this.respond(c);
+  }
+  async check(cmd: string, args: readonly string[], opts?: ExecOptions): Promise<string> {
+    const r = await this.run(cmd, args, opts);
+    if (r.code !== 0) throw new MeshError('MESHD_EXEC_FAILED', `${cmd}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+}
+
+describe('nft -j read-back parser', () => {
+  test('real listing of base() parses to exactly the expected kernel state', () => {
+    const got = { backend: 'nftables' as const, frontends: parseNftLb(NFT_LB_LISTING) };
+    assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'nftables'), got), []);
+    assert.deepEqual(got.frontends.find((f) => f.key === 'ingress tcp 8080')?.masquerade, true);
+    assert.deepEqual(got.frontends.find((f) => f.key === 'vip 10.9.0.12 tcp 443')?.targets, []);
+  });
+  test('garbage → nothing', () => {
+    assert.deepEqual(parseNftLb({}), []);
+    assert.deepEqual(parseNftLb({ nftables: [{ map: { name: 'vips', elem: [[{ concat: [1, 2] }, 'x']] } }] }), []);
+  });
+  test('ipvs mark table', () => {
+    const m = parseNftMarks(NFT_IPVS_MARKS_LISTING);
+    assert.deepEqual(m.get(256), { key: 'ingress tcp 8080', kind: 'ingress', proto: 'tcp', port: 8080, masquerade: true });
+    assert.equal(m.get(258)?.key, 'vip 10.9.0.10 tcp 80');
+    assert.equal(m.size, 6);
+  });
+  test('ipvsadm -S -n', () => {
+    const s = parseIpvsSave('-A -f 256 -s rr\n-a -f 256 -r 10.0.1.2:8080 -m -w 1\n-a -f 256 -r 10.0.1.3:8080 -m -w 0\n-A -t 1.2.3.4:80 -s rr\n-A -f 257 -s rr\n');
+    assert.deepEqual(s.get(256)?.reals, [{ ip: '10.0.1.2', port: 8080, weight: 1 }, { ip: '10.0.1.3', port: 8080, weight: 0 }]);
+    assert.deepEqual(s.get(257)?.reals, []);
+    assert.equal(s.size, 2);
+  });
+});
+
+describe('NftablesDataplane (recording exec)', () => {
+  test('one nft -f - per apply; full sync also sets conntrack timeouts; noop runs nothing', async () => {
+    const ex = new RecordingExec();
+    const dp = new NftablesDataplane(ex);
+    const r1 = await dp.apply(base(), { netns: 'mtlb-x' });
+    assert.equal(r1.mode, 'full');
+    assert.deepEqual(ex.calls.map((c) => c.cmd), ['nft', 'sysctl']);
+    assert.equal(ex.calls[0]!.opts?.input, G.NFT_FULL);
+    assert.equal(ex.calls[0]!.opts?.netns, 'mtlb-x');
+    ex.calls = [];
+    assert.equal((await dp.apply(base(), { netns: 'mtlb-x' })).mode, 'noop');
+    assert.equal(ex.calls.length, 0);
+    const r3 = await dp.apply(changed(), { netns: 'mtlb-x' });
+    assert.equal(r3.mode, 'incremental');
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, c.opts?.input]), [['nft', G.NFT_INCREMENTAL]]);
+    // another namespace has its own sync state
+    assert.equal((await dp.apply(base(), { netns: 'mtlb-y' })).mode, 'full');
+  });
+  test('failure → MESHD_EXEC_FAILED, next apply is a full resync', async () => {
+    let fail = false;
+    const ex = new RecordingExec(() => (fail ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' } : { code: 0, stdout: '', stderr: '' }));
+    const dp = new NftablesDataplane(ex);
+    await dp.apply(base());
+    fail = true;
+    await assert.rejects(dp.apply(changed()), (e: unknown) => isMeshError(e) && e.code === 'MESHD_EXEC_FAILED' && /incremental/.test(e.message));
+    fail = false;
+    ex.calls = [];
+    const r = await dp.apply(changed());
+    assert.equal(r.mode, 'full');
+    assert.match(String(ex.calls[0]!.opts?.input), /^table ip meshd-lb\ndelete table ip meshd-lb\n/);
+  });
+  test('readKernel: absent table → empty state', async () => {
+    const dp = new NftablesDataplane(new RecordingExec(() => ({ code: 1, stdout: '', stderr: 'Error: No such file or directory; did you mean table' })));
+    assert.deepEqual(await dp.readKernel(), { backend: 'nftables', frontends: [] });
+  });
+  test('readKernel parses nft -j', async () => {
+    const dp = new NftablesDataplane(new RecordingExec(() => ({ code: 0, stdout: JSON.stringify(NFT_LB_LISTING), stderr: '' })));
+    assert.equal((await dp.readKernel()).frontends.length, 6);
+  });
+});
+
+describe('IpvsDataplane (recording exec)', () => {
+  test('full: timeouts, sysctls, addresses, ipvsadm-restore, mark table; incremental: only what changed', async () => {
+    const ex = new RecordingExec();
+    const dp = new IpvsDataplane(ex);
+    await dp.apply(base(), { netns: 'mtlb-v' });
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1', 'ip -batch -force -', 'ipvsadm-restore', 'nft -f -']);
+    assert.equal(ex.calls[3]!.opts?.input, G.IPVS_FULL);
+    assert.equal(ex.calls[4]!.opts?.input, G.IPVS_FULL_NFT);
+    ex.calls = [];
+    const r = await dp.apply(changed(), { netns: 'mtlb-v' });
+    assert.equal(r.mode, 'incremental');
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, c.opts?.input]), [['ip', G.IPVS_INCREMENTAL_ADDRS], ['ipvsadm-restore', G.IPVS_INCREMENTAL], ['nft', G.IPVS_INCREMENTAL_NFT]]);
+  });
+  test('readKernel joins ipvsadm -S with the mark table; weight 0 = draining', async () => {
+    const save = G.IPVS_FULL.replace('-C\n', '');
+    const dp = new IpvsDataplane(new RecordingExec((c) => ({ code: 0, stdout: c.cmd === 'ipvsadm' ? save : JSON.stringify(NFT_IPVS_MARKS_LISTING), stderr: '' })));
+    const k = await dp.readKernel();
+    assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'ipvs'), k), []);
+    assert.deepEqual(k.frontends.find((f) => f.key === 'vip 10.9.0.10 tcp 80')?.draining, [{ ip: '10.0.1.3', port: 8080 }]);
+  });
+  test('failure → next apply full', async () => {
+    let fail = false;
+    const dp = new IpvsDataplane(new RecordingExec((c) => (fail && c.cmd === 'ipvsadm-restore' ? { code: 1, stdout: '', stderr: 'Memory allocation problem' } : { code: 0, stdout: '', stderr: '' })));
+    await dp.apply(base());
+    fail = true;
+    await assert.rejects(dp.apply(changed()), /ipvs incremental sync failed/);
+    fail = false;
+    assert.equal((await dp.apply(changed())).mode, 'full');
+  });
+});
+
+describe('MemoryDataplane', () => {
+  test('apply / readKernel / injected failure / flush', async () => {
+    const dp = new MemoryDataplane();
+    assert.equal((await dp.apply(base(), { netns: 'a' })).mode, 'full');
+    assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'memory'), await dp.readKernel({ netns: 'a' })), []);
+    assert.equal(dp.lastScript({ netns: 'a' }), G.NFT_FULL);
+    dp.failNextApplies(1);
+    await assert.rejects(dp.apply(changed(), { netns: 'a' }), (e: unknown) => isMeshError(e) && e.code === 'MESHD_EXEC_FAILED');
+    assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'memory'), await dp.readKernel({ netns: 'a' })), [], 'kernel unchanged by a failed apply');
+    assert.equal((await dp.apply(changed(), { netns: 'a' })).mode, 'full');
+    await dp.flush({ netns: 'a' });
+    assert.deepEqual((await dp.readKernel({ netns: 'a' })).frontends, []);
+  });
+});
+
+describe('detect', () => {
+  test('auto: /proc/net/ip_vs → ipvs, else nftables; override wins; unknown rejected', () => {
+    assert.equal(detectDataplaneKind('auto', () => true), 'ipvs');
+    assert.equal(detectDataplaneKind('auto', () => false), 'nftables');
+    assert.equal(detectDataplaneKind('nftables', () => true), 'nftables');
+    assert.equal(detectDataplaneKind('ipvs', () => false), 'ipvs');
+    assert.throws(() => detectDataplaneKind('xdp' as 'auto'), (e: unknown) => isMeshError(e) && e.code === 'MESHD_BAD_CONFIG');
+    assert.equal(createDataplane('auto', { exists: () => false }).kind, 'nftables');
+    assert.equal(createDataplane('memory').kind, 'memory');
+  });
+});
