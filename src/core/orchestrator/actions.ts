@@ -8,8 +8,12 @@ import type { ServiceSpec, Task } from '../spec/types.js';
 export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
 
 export type Action =
-  /** Insert this task (state `pending`; `nodeId` already set for global services). */
-  | { type: 'createTask'; task: Task }
+  /**
+   * Insert this task (state `pending`; `nodeId` already set for global services).
+   * `replaces`: the task it takes over from (restart, node loss) — forward it to a
+   * running RollingUpdate as a `taskReplaced` event.
+   */
+  | { type: 'createTask'; task: Task; replaces?: string }
   /** Set the task's desired state to `shutdown` (the agent stops it). */
   | { type: 'shutdownTask'; taskId: string; reason: string }
   /** Delete the task record (history beyond the retention limit, or of a removed service). */

@@ -87,41 +87,45 @@ class Pass {
     this.shut.add(t.id);
     this.actions.push({ type: 'shutdownTask', taskId: t.id, reason });
   }
-  create(task: Task): void {
-    this.actions.push({ type: 'createTask', task });
+  create(task: Task, replaces?: string): void {
+    this.actions.push(replaces === undefined ? { type: 'createTask', task } : { type: 'createTask', task, replaces });
   }
   wake(at: number): void {
     if (this.deadline === undefined || at < this.deadline) this.deadline = at;
   }
 
-  /** Keeps the best of several live tasks in one slot/node: running, newest spec, newest. */
+  /** Keeps the best of several live tasks in one slot/node: on the current spec, running, newest. */
   dedupe(live: Task[], service: Service): Task[] {
     if (live.length <= 1 || this.input.updating?.has(service.id)) return live;
+    const cur = (t: Task): number => Number(t.specVersion === service.version);
     const sorted = [...live].sort((a, b) =>
-      Number(b.state === 'running') - Number(a.state === 'running') || b.specVersion - a.specVersion || b.timestamps.created - a.timestamps.created);
+      cur(b) - cur(a) || Number(b.state === 'running') - Number(a.state === 'running') || b.timestamps.created - a.timestamps.created);
     for (const t of sorted.slice(1)) this.shutdown(t, 'duplicate task in slot');
     return sorted.slice(0, 1);
   }
 
-  /** Node lost → replace now; ended → restart policy. Returns true if `t` is being replaced. */
+  /** Node lost → replace now; ended → restart policy. */
   heal(t: Task, service: Service, spec: TaskSpec, where: { slot?: number; nodeId?: string }, replaceOnLoss: boolean): void {
     if (t.nodeId !== undefined) {
       const why = nodeLossReason(this.nodes.get(t.nodeId));
       if (why) {
         this.shutdown(t, why);
-        if (replaceOnLoss) this.create(newTask(service, spec, this.input.newId(), this.input.now, { ...where, restarts: t.restarts }));
+        if (replaceOnLoss) this.create(newTask(service, spec, this.input.newId(), this.input.now, { ...where, restarts: t.restarts }), t.id);
         return;
       }
     }
     if (t.desiredState !== 'running' || !isTerminal(t.state)) return;
     const d = restartDecision(service.spec.restartPolicy, t, this.input.now);
-    if (!d.restart) return;
+    if (!d.restart) {
+      if (d.retryAt !== undefined) this.wake(d.retryAt);
+      return;
+    }
     if (d.at > this.input.now) {
       this.wake(d.at);
       return;
     }
     this.shutdown(t, 'restarting');
-    this.create(newTask(service, spec, this.input.newId(), this.input.now, { ...where, restarts: d.history }));
+    this.create(newTask(service, spec, this.input.newId(), this.input.now, { ...where, restarts: d.history }), t.id);
   }
 
   replicated(service: Service, tasks: Task[]): void {

@@ -21,12 +21,15 @@ export function restartsInWindow(restarts: readonly number[] | undefined, now: n
 }
 
 export type RestartDecision =
-  | { restart: false; why: string }
+  /** `retryAt`: with a window, attempts free up when the oldest restart leaves it. */
+  | { restart: false; why: string; retryAt?: number }
   | { restart: true; at: number; history: number[] };
 
 /**
  * Decides for a task that ended (terminal state, still desired running): restart now,
- * restart at `at` (delay after it ended), or never (condition / attempts exhausted).
+ * restart at `at` (delay after it ended), not before `retryAt` (attempts exhausted within
+ * the window: the window acts as a rate limit), or never (condition; attempts exhausted
+ * with no window).
  * `history` is the new task's `restarts` (bounded by maxAttempts when set, else 100).
  */
 export function restartDecision(policy: RestartPolicy, task: Pick<Task, 'state' | 'timestamps' | 'restarts'>, now: number): RestartDecision {
@@ -34,7 +37,8 @@ export function restartDecision(policy: RestartPolicy, task: Pick<Task, 'state' 
   const at = task.timestamps.updated + policy.delayMs;
   const recent = restartsInWindow(task.restarts, Math.max(now, at), policy.windowMs);
   if (policy.maxAttempts > 0 && recent.length >= policy.maxAttempts) {
-    return { restart: false, why: `restart attempts exhausted (${recent.length}/${policy.maxAttempts})` };
+    const why = `restart attempts exhausted (${recent.length}/${policy.maxAttempts})`;
+    return policy.windowMs > 0 ? { restart: false, why, retryAt: recent[recent.length - policy.maxAttempts]! + policy.windowMs } : { restart: false, why };
   }
   const bound = policy.maxAttempts > 0 ? policy.maxAttempts : 100;
   const history = [...recent, Math.max(now, at)].slice(-bound);
