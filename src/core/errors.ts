@@ -32,6 +32,16 @@ export const ERROR_CODES = Object.freeze({
   MESHD_EXEC_FAILED: { kind: 'Internal', message: 'command failed' },
   MESHD_NOT_ROOT: { kind: 'Forbidden', message: 'this needs root' },
   MESHD_INTERNAL: { kind: 'Internal', message: 'internal error' },
+  MESHD_FORBIDDEN: { kind: 'Forbidden', message: 'this role may not call this endpoint' },
+  MESHD_BAD_TOKEN: { kind: 'BadRequest', message: 'malformed join token' },
+  MESHD_TOKEN_REJECTED: { kind: 'Forbidden', message: 'join token rejected' },
+  MESHD_CA_MISMATCH: { kind: 'Forbidden', message: 'the manager CA does not match the join token digest' },
+  MESHD_CERT_REJECTED: { kind: 'Forbidden', message: 'client certificate rejected' },
+  MESHD_STORE_CORRUPT: { kind: 'Internal', message: 'the state store is corrupt' },
+  MESHD_STORE_CONFLICT: { kind: 'Conflict', message: 'store revision conflict' },
+  MESHD_STORE_UNAVAILABLE: { kind: 'Unavailable', message: 'the state store is unavailable' },
+  MESHD_CLUSTER_EXISTS: { kind: 'Conflict', message: 'a cluster already exists in this data directory' },
+  MESHD_MANAGER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the manager' },
 } as const satisfies Record<string, { kind: ErrorKind; message: string }>);
 
 export type ErrorCode = keyof typeof ERROR_CODES;
