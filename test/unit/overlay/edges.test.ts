@@ -1,0 +1,110 @@
+/**
+ * Pure parts of the kernel edge: parsers of captured iproute2/nft JSON, the guard's
+ * nft scripts (golden), and the runtime's attach scripts (golden).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFdb, parseNeigh, parseNetnsList, parseSandboxLinks, parseStrayHostLinks } from '../../../src/adapters/netlink/read.js';
+import { parseGuard, renderGuardInstall, renderGuardUpdate } from '../../../src/adapters/firewall/vxlan-guard.js';
+import { attachScripts, vethName } from '../../../src/adapters/runtime/attach.js';
+import { whoamiBody } from '../../../src/adapters/runtime/whoami.js';
+
+// Captured from `ip -j -d -n NS addr show` (trimmed to the fields we read).
+const ADDR = JSON.stringify([
+  { ifname: 'lo', flags: ['LOOPBACK', 'UP'], mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] },
+  {
+    ifname: 'vx-4100', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, master: 'br0',
+    linkinfo: { info_kind: 'vxlan', info_data: { id: 4100, local: '192.168.213.1', port: 4789, learning: false, proxy: true } }, addr_info: [],
+  },
+  {
+    ifname: 'br0', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, linkinfo: { info_kind: 'bridge' },
+    addr_info: [{ family: 'inet6', local: 'fe80::1', prefixlen: 64 }, { family: 'inet', local: '10.77.1.1', prefixlen: 24 }],
+  },
+  { ifname: 'vt-task0', flags: ['UP'], mtu: 1450, master: 'br0', linkinfo: { info_kind: 'veth' }, addr_info: [] },
+]);
+const FDB = '[{"mac":"fe:f2:54:8c:3c:cf","ifname":"vx-4100","flags":[],"master":"br0","state":"permanent"},' +
+  '{"mac":"02:42:0A:4D:01:0C","ifname":"vx-4100","dst":"192.168.213.2","linkNetNsId":0,"flags":["self"],"state":"permanent"},' +
+  '{"mac":"00:00:00:00:00:00","ifname":"vx-4100","dst":"192.168.213.3","flags":["self"],"state":"permanent"},' +
+  '{"mac":"33:33:00:00:00:01","ifname":"br0","flags":["self"],"state":"permanent"}]';
+const NEIGH = '[{"dst":"10.77.1.12","dev":"vx-4100","lladdr":"02:42:0a:4d:01:0c","state":["PERMANENT"]},' +
+  '{"dst":"10.77.1.2","dev":"vx-4100","lladdr":"02:42:0a:4d:01:02","state":["PERMANENT"]},' +
+  '{"dst":"10.77.1.50","dev":"br0","lladdr":"02:42:0a:4d:01:32","state":["PERMANENT"]},' +
+  '{"dst":"10.77.1.51","dev":"vx-4100","lladdr":"02:42:0a:4d:01:33","state":["REACHABLE"]}]';
+
+describe('read parsers', () => {
+  test('sandbox links: bridge (IPv4 only) and our VXLAN device; task veths ignored', () => {
+    assert.deepEqual(parseSandboxLinks(ADDR), {
+      bridge: { name: 'br0', mtu: 1450, up: true, addrs: ['10.77.1.1/24'] },
+      vxlan: { name: 'vx-4100', vni: 4100, port: 4789, local: '192.168.213.1', learning: false, proxy: true, mtu: 1450, master: 'br0', up: true },
+    });
+    assert.deepEqual(parseSandboxLinks(''), { bridge: null, vxlan: null });
+  });
+  test('fdb: only the device remote entries, lower-cased, no all-zero default', () => {
+    assert.deepEqual(parseFdb(FDB, 'vx-4100'), [{ mac: '02:42:0a:4d:01:0c', dst: '192.168.213.2' }]);
+  });
+  test('neigh: only permanent IPv4 entries on the device, numeric order', () => {
+    assert.deepEqual(parseNeigh(NEIGH, 'vx-4100'), [{ ip: '10.77.1.2', mac: '02:42:0a:4d:01:02' }, { ip: '10.77.1.12', mac: '02:42:0a:4d:01:0c' }]);
+  });
+  test('netns list and stray host links', () => {
+    assert.deepEqual(parseNetnsList('a (id: 3)\nb\n\n'), ['a', 'b']);
+    assert.deepEqual(parseStrayHostLinks(JSON.stringify([{ ifname: 'vx-9', linkinfo: { info_kind: 'vxlan' } }, { ifname: 'flannel.1', linkinfo: { info_kind: 'vxlan' } }])), ['vx-9']);
+  });
+  test('garbage JSON → MeshError', () => {
+    assert.throws(() => parseFdb('{oops', 'x'), /cannot parse bridge fdb JSON/);
+  });
+});
+
+describe('VXLAN guard scripts (golden)', () => {
+  test('install', () => {
+    assert.equal(renderGuardInstall(4789, ['192.168.1.3', '192.168.1.2', '192.168.1.3']), [
+      'table inet meshd-vxlan {}',
+      'delete table inet meshd-vxlan',
+      'table inet meshd-vxlan {',
+      '  counter dropped {}',
+      '  set members {',
+      '    type ipv4_addr',
+      '    elements = { 192.168.1.2, 192.168.1.3 }',
+      '  }',
+      '  chain guard {',
+      '    type filter hook prerouting priority raw; policy accept;',
+      '    ip saddr @members udp dport 4789 accept',
+      '    udp dport 4789 counter name "dropped" drop',
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+    assert.doesNotMatch(renderGuardInstall(8472, []), /elements/);
+  });
+  test('update is one flush + add (atomic in one nft -f)', () => {
+    assert.equal(renderGuardUpdate(['10.0.0.2']), 'flush set inet meshd-vxlan members\nadd element inet meshd-vxlan members { 10.0.0.2 }\n');
+    assert.equal(renderGuardUpdate([]), 'flush set inet meshd-vxlan members\n');
+  });
+  test('bad input', () => {
+    assert.throws(() => renderGuardInstall(0, []), /invalid VXLAN port/);
+    assert.throws(() => renderGuardUpdate(['1.2.3.4; flush ruleset']), /invalid member address/);
+  });
+  test('parse nft -j output', () => {
+    const j = JSON.stringify({ nftables: [
+      { metainfo: {} },
+      { counter: { family: 'inet', name: 'dropped', table: 'meshd-vxlan', packets: 7, bytes: 700 } },
+      { set: { name: 'members', elem: ['192.168.1.3', '192.168.1.2'] } },
+      { rule: { chain: 'guard', expr: [{ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 4789 } }, { accept: null }] } },
+    ] });
+    assert.deepEqual(parseGuard(j), { installed: true, port: 4789, allow: ['192.168.1.2', '192.168.1.3'], droppedPackets: 7 });
+  });
+});
+
+describe('runtime attach scripts (golden)', () => {
+  test('veth born in the sandbox, peer eth0 in the task namespace', () => {
+    const s = attachScripts('3f9a0c1d2e3b4a5c', 'meshd-t-3f9a0c1d2e3b', {
+      sandboxNs: 'meshd-ov-aaaa', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450,
+    });
+    assert.equal(s.sandbox, 'link add vt-3f9a0c1d2e3b mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-3f9a0c1d2e3b\nlink set vt-3f9a0c1d2e3b master br0 up\n');
+    assert.equal(s.task, 'link set lo up\nlink set eth0 address 02:42:0a:00:01:05 up\naddr add 10.0.1.5/24 dev eth0\nroute add default via 10.0.1.1 dev eth0\n');
+    assert.ok(vethName('x'.repeat(40)).length <= 15);
+    assert.throws(() => vethName('a b'), /invalid task id/);
+  });
+  test('whoami body', () => {
+    assert.equal(whoamiBody({ MESHD_TASK_NAME: 'web.1', MESHD_TASK_IP: '10.0.1.5', MESHD_NODE: 'n1' }), 'task: web.1\nip: 10.0.1.5\nnode: n1\n');
+  });
+});
