@@ -6,7 +6,14 @@ import type { AgentConfig } from '../core/config.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Agent } from './agent.js';
+import { GossipSubsystem } from './gossip.js';
 
-export function addSubsystems(_agent: Agent, _config: AgentConfig, _clock: Clock, _log: Logger): void {
-  // Subsystems (gossip, overlay, lb, dns) register here as they land.
+export interface Subsystems {
+  gossip: GossipSubsystem;
+}
+
+export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, log: Logger): Subsystems {
+  const gossip = new GossipSubsystem(config, clock, log.child({ sub: 'gossip' }));
+  agent.add(gossip);
+  return { gossip };
 }
