@@ -20,7 +20,7 @@
  * Rollback failures pause (`rollback_paused`) unless the action is `continue`.
  */
 import type { ServiceSpec, Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
-import { isTerminal, taskSpecOf } from '../spec/types.js';
+import { isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
 import type { Action, UpdateState } from './actions.js';
 import { newTask } from './reconcile.js';
 
@@ -41,6 +41,8 @@ export interface RollingUpdateInit {
   drainTimeoutMs?: number;
   /** Start the new task (stop-first) even if the old never reported stopped. Default 30 s. */
   stopTimeoutMs?: number;
+  /** Replace tasks even when their task spec already equals the target (`--force`). */
+  force?: boolean;
 }
 
 export type UpdateEvent =
@@ -200,8 +202,13 @@ export class RollingUpdate {
     return s;
   }
 
+  /** Slots whose task runs another spec than `version`'s (by content unless forced). */
   private buildQueue(version: number, cfg: UpdateConfig): void {
-    const keys = [...this.current.keys()].filter((k) => this.current.get(k)!.specVersion !== version).sort((a, b) => {
+    const sv = version === this.init.to.version ? this.init.to : this.init.from;
+    const want = this.taskSpec(sv);
+    const force = this.init.force === true && this.phase === 'forward';
+    const dirty = (t: Task): boolean => t.specVersion !== version && (force || !taskSpecEqual(t.spec, want));
+    const keys = [...this.current.keys()].filter((k) => dirty(this.current.get(k)!)).sort((a, b) => {
       const sa = this.current.get(a)!.slot ?? 0;
       const sb = this.current.get(b)!.slot ?? 0;
       return sa - sb || (a < b ? -1 : a > b ? 1 : 0);

@@ -175,3 +175,21 @@ export function isGlobal(spec: ServiceSpec): boolean {
 export function replicasOf(spec: ServiceSpec): number {
   return 'replicated' in spec.mode ? spec.mode.replicated.replicas : 0;
 }
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => [k, canonical(o[k])]);
+  }
+  return v;
+}
+
+/**
+ * Same task spec (content, not version)? A service update that changes nothing a task
+ * runs with (e.g. only replicas or updateConfig) must not replace tasks (Docker's
+ * behaviour; `force` redeploys anyway).
+ */
+export function taskSpecEqual(a: TaskSpec, b: TaskSpec): boolean {
+  return a === b || JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
