@@ -1,0 +1,167 @@
+/**
+ * The ONE shared compliance suite every Dataplane implementation must pass, in real namespaces
+ * (js-libp2p style: a function taking a factory). Run here against nftables
+ * (nftables.test.ts); written so the IPVS backend runs it unchanged inside the VM harness
+ * (`runDataplaneCompliance({ name: 'ipvs', make: () => new IpvsDataplane(), tamper: ... })`):
+ * it only needs `ip`, `node` and the backend's own tools.
+ *
+ * Traffic never leaves the test namespaces (PREFIX-*), which are deleted in `after` even on failure.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Dataplane } from '../../../src/adapters/dataplane/types.js';
+import { isMeshError } from '../../../src/core/errors.js';
+import { compareKernel, expectedKernel } from '../../../src/core/lb/kernel.js';
+import { compile, type Backend, type LbDesired } from '../../../src/core/lb/model.js';
+import { hold, many, names, setup, teardown, type ProbeResult, type Topology } from './topology.js';
+
+export interface ComplianceOptions {
+  /** Label, e.g. 'nftables'. */
+  name: string;
+  make: () => Dataplane;
+  /** Breaks the backend's kernel state behind its back (so the next incremental apply fails). */
+  tamper: (netns: string) => Promise<void>;
+  /** Namespace prefix (must be the caller's assigned prefix). */
+  prefix: string;
+}
+
+const VIP = '10.96.0.10';
+const PORT = 8080;
+
+function counts(rs: ProbeResult[]): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const r of rs) {
+    const k = r.ok ? (r.name ?? '?') : `error:${r.err}`;
+    c[k] = (c[k] ?? 0) + 1;
+  }
+  return c;
+}
+
+export function runDataplaneCompliance(opts: ComplianceOptions): void {
+  describe(`dataplane compliance: ${opts.name}`, () => {
+    const t: Topology = names(opts.prefix, 5);
+    const dp = opts.make();
+    const be = (i: number, state: Backend['state'] = 'active', local?: boolean): Backend => {
+      const b = t.backends[i - 1]!;
+      return { id: `task-${b.name}`, ip: b.ip, state, ...(local !== undefined ? { local } : {}) };
+    };
+    const vipOnly = (backends: Backend[]): LbDesired => ({ services: [{ id: 'svc-web', name: 'web', vip: VIP, ports: [{ proto: 'tcp', port: 80, targetPort: PORT }], backends }], ingress: [] });
+    const apply = async (d: LbDesired): Promise<void> => {
+      await dp.apply(d, { netns: t.lb });
+      const diffs = compareKernel(expectedKernel(compile(d), dp.kind), await dp.readKernel({ netns: t.lb }));
+      assert.deepEqual(diffs, [], `kernel differs from desired after apply:\n${diffs.join('\n')}`);
+    };
+
+    before(async () => {
+      await setup(t, PORT);
+    });
+    after(async () => {
+      try {
+        await dp.flush({ netns: t.lb });
+      } finally {
+        await teardown(t);
+      }
+    });
+
+    test('VIP → 3 backends: 30 connections from the client reach all 3; readKernel matches desired', async () => {
+      await apply(vipOnly([be(1), be(2), be(3)]));
+      const rs = await many(t.client, VIP, 80, 30);
+      const c = counts(rs);
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], JSON.stringify(c));
+      // plain VIP is DNAT only: the task sees the client's address
+      assert.ok(rs.every((r) => r.peer === t.clientIp), JSON.stringify(rs.slice(0, 3)));
+    });
+
+    test('VIP from a process inside the sandbox itself (output hook) reaches all 3', async () => {
+      const c = counts(await many(t.lb, VIP, 80, 30));
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], JSON.stringify(c));
+    });
+
+    test('drain: a draining backend gets no new connections, its established connection keeps working; scale 3 → 1 → 5', async () => {
+      const held = await hold(t.client, VIP, 80);
+      try {
+        const heldOn = held.greeting.split(' ')[0]!;
+        const idx = Number(heldOn.slice(1));
+        const others = [1, 2, 3].filter((i) => i !== idx);
+        // drain the backend holding our connection
+        await apply(vipOnly([1, 2, 3].map((i) => be(i, i === idx ? 'draining' : 'active'))));
+        const c1 = counts(await many(t.client, VIP, 80, 30));
+        assert.deepEqual(Object.keys(c1).sort(), others.map((i) => `b${i}`), JSON.stringify(c1));
+        assert.equal(await held.ping(), `${heldOn} echo ping`, 'established flow to a draining task continues');
+        // scale to 1: only b1 (others removed after their drain)
+        await apply(vipOnly([be(1)]));
+        const c2 = counts(await many(t.client, VIP, 80, 20));
+        assert.deepEqual(c2, { b1: 20 });
+        // scale to 5
+        await apply(vipOnly([be(1), be(2), be(3), be(4), be(5)]));
+        const c3 = counts(await many(t.client, VIP, 80, 60));
+        assert.deepEqual(Object.keys(c3).sort(), ['b1', 'b2', 'b3', 'b4', 'b5'], JSON.stringify(c3));
+      } finally {
+        held.close();
+      }
+    });
+
+    test('empty service: connection refused at once (< 500 ms), from the client and from inside the sandbox', async () => {
+      await apply(vipOnly([]));
+      for (const ns of [t.client, t.lb]) {
+        const rs = await many(ns, VIP, 80, 5, 3000);
+        for (const r of rs) {
+          assert.equal(r.err, 'ECONNREFUSED', `${ns}: ${JSON.stringify(r)}`);
+          assert.ok(r.ms < 500, `${ns}: refused after ${r.ms} ms`);
+        }
+      }
+      // all tasks draining = no backend for new connections: also refused
+      await apply(vipOnly([be(1, 'draining')]));
+      const rs = await many(t.client, VIP, 80, 3, 3000);
+      assert.ok(rs.every((r) => r.err === 'ECONNREFUSED' && r.ms < 500), JSON.stringify(rs));
+    });
+
+    test('ingress cluster policy: published port on the sandbox address, DNAT + SNAT, all tasks', async () => {
+      await apply({ services: [], ingress: [{ service: 'svc-web', publishedPort: 80, proto: 'tcp', targetPort: PORT, policy: 'cluster', backends: [be(1), be(2), be(3)] }] });
+      const rs = await many(t.client, t.lbClientSideIp, 80, 30);
+      const c = counts(rs);
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], JSON.stringify(c));
+      assert.ok(rs.every((r) => r.peer === t.lbBackendSideIp), `SNAT expected: ${JSON.stringify(rs.slice(0, 3))}`);
+    });
+
+    test('ingress local policy: only local tasks, the task sees the client\'s real source address', async () => {
+      await apply({ services: [], ingress: [
+        { service: 'svc-web', publishedPort: 81, proto: 'tcp', targetPort: PORT, policy: 'local', backends: [be(1, 'active', false), be(2, 'active', true), be(3, 'active', false)] },
+        { service: 'svc-none', publishedPort: 82, proto: 'tcp', targetPort: PORT, policy: 'local', backends: [be(1, 'active', false)] },
+      ] });
+      const rs = await many(t.client, t.lbClientSideIp, 81, 20);
+      assert.deepEqual(counts(rs), { b2: 20 });
+      assert.ok(rs.every((r) => r.peer === t.clientIp), `client IP expected: ${JSON.stringify(rs.slice(0, 3))}`);
+      const none = await many(t.client, t.lbClientSideIp, 82, 2, 3000);
+      assert.ok(none.every((r) => r.err === 'ECONNREFUSED' && r.ms < 500), `no local task → refused: ${JSON.stringify(none)}`);
+    });
+
+    test('VIP and ingress together, then a forced failure: the next apply is a full resync that repairs the kernel', async () => {
+      const both = (n: number): LbDesired => ({
+        services: vipOnly(Array.from({ length: n }, (_, i) => be(i + 1))).services,
+        ingress: [{ service: 'svc-web', publishedPort: 80, proto: 'tcp', targetPort: PORT, policy: 'cluster', backends: [be(1), be(2)] }],
+      });
+      await apply(both(3));
+      await opts.tamper(t.lb);
+      await assert.rejects(dp.apply(both(2), { netns: t.lb }), (e: unknown) => isMeshError(e) && e.code === 'MESHD_EXEC_FAILED');
+      const r = await dp.apply(both(2), { netns: t.lb });
+      assert.equal(r.mode, 'full');
+      assert.deepEqual(compareKernel(expectedKernel(compile(both(2)), dp.kind), await dp.readKernel({ netns: t.lb })), []);
+      const c = counts(await many(t.client, VIP, 80, 30));
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2'], JSON.stringify(c));
+      assert.equal((await dp.apply(both(2), { netns: t.lb })).mode, 'noop');
+    });
+
+    test('invalid desired state is refused before touching the kernel', async () => {
+      const before = await dp.readKernel({ netns: t.lb });
+      await assert.rejects(dp.apply(vipOnly([{ id: 'x', ip: '999.1.1.1', state: 'active' }]), { netns: t.lb }), (e: unknown) => isMeshError(e) && e.code === 'MESHD_BAD_ARGUMENT');
+      assert.deepEqual(await dp.readKernel({ netns: t.lb }), before);
+    });
+
+    test('flush removes everything', async () => {
+      await dp.flush({ netns: t.lb });
+      assert.deepEqual((await dp.readKernel({ netns: t.lb })).frontends, []);
+      assert.equal((await dp.apply(vipOnly([be(1)]), { netns: t.lb })).mode, 'full');
+    });
+  });
+}

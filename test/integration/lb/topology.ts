@@ -1,0 +1,171 @@
+/**
+ * Test topology in real namespaces (all named PREFIX-*; deleting them removes every link, nft table
+ * and conntrack entry made inside):
+ *
+ *   client (10.78.0.2) ──cl0── lb sandbox ──be0 (10.77.0.1)── bridge br0 in "sw" ── b1..bN (10.77.0.1x)
+ *                      10.78.0.1
+ *
+ * The lb sandbox forwards; backends and client route through it, so replies always cross the
+ * sandbox's conntrack (needed for DNAT without SNAT: the `local` policy and plain VIP from client).
+ * VIPs (10.96.0.0/16) are routed out of be0 in the lb sandbox, as a container's default route would.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { realExec } from '../../../src/adapters/exec.js';
+
+export const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
+
+export interface Topology {
+  prefix: string;
+  sw: string;
+  lb: string;
+  client: string;
+  backends: { name: string; ns: string; ip: string }[];
+  lbClientSideIp: string;
+  lbBackendSideIp: string;
+  clientIp: string;
+  servers: ChildProcess[];
+}
+
+export function names(prefix: string, nBackends: number): Topology {
+  return {
+    prefix,
+    sw: `${prefix}-sw`,
+    lb: `${prefix}-lb`,
+    client: `${prefix}-cl`,
+    backends: Array.from({ length: nBackends }, (_, i) => ({ name: `b${i + 1}`, ns: `${prefix}-b${i + 1}`, ip: `10.77.0.${11 + i}` })),
+    lbClientSideIp: '10.78.0.1',
+    lbBackendSideIp: '10.77.0.1',
+    clientIp: '10.78.0.2',
+    servers: [],
+  };
+}
+
+function allNs(t: Topology): string[] {
+  return [t.sw, t.lb, t.client, ...t.backends.map((b) => b.ns)];
+}
+
+export async function teardown(t: Topology): Promise<void> {
+  for (const s of t.servers) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
+  t.servers = [];
+  await realExec.run('ip', ['-force', '-batch', '-'], { input: allNs(t).map((n) => `netns del ${n}`).join('\n') + '\n' });
+}
+
+function waitReady(child: ChildProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${what}: not ready after 10 s`)), 10_000);
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited ${code}`));
+    });
+  });
+}
+
+export async function setup(t: Topology, port = 8080): Promise<void> {
+  await teardown(t); // leftovers of an interrupted run
+  const root = [
+    ...allNs(t).map((n) => `netns add ${n}`),
+    `link add be0 netns ${t.lb} type veth peer name lb0 netns ${t.sw}`,
+    `link add eth0 netns ${t.client} type veth peer name cl0 netns ${t.lb}`,
+    ...t.backends.map((b) => `link add eth0 netns ${b.ns} type veth peer name ${b.name} netns ${t.sw}`),
+  ];
+  await realExec.check('ip', ['-batch', '-'], { input: root.join('\n') + '\n' });
+  const batch = async (ns: string, lines: string[]): Promise<void> => {
+    await realExec.check('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' });
+  };
+  await batch(t.sw, ['link set lo up', 'link add br0 type bridge', 'link set br0 up', 'link set lb0 master br0', 'link set lb0 up', ...t.backends.flatMap((b) => [`link set ${b.name} master br0`, `link set ${b.name} up`])]);
+  await batch(t.lb, ['link set lo up', `addr add ${t.lbBackendSideIp}/24 dev be0`, 'link set be0 up', `addr add ${t.lbClientSideIp}/24 dev cl0`, 'link set cl0 up', 'route add 10.96.0.0/16 dev be0']);
+  await batch(t.client, ['link set lo up', `addr add ${t.clientIp}/24 dev eth0`, 'link set eth0 up', `route add default via ${t.lbClientSideIp}`]);
+  for (const b of t.backends) await batch(b.ns, ['link set lo up', `addr add ${b.ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${t.lbBackendSideIp}`]);
+  await realExec.check('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: t.lb });
+  for (const b of t.backends) {
+    const child = spawn('ip', ['netns', 'exec', b.ns, process.execPath, PROBE, 'serve', b.name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.servers.push(child);
+    await waitReady(child, `server ${b.name}`);
+  }
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  name?: string;
+  peer?: string;
+  ms: number;
+  err?: string;
+}
+
+/** N sequential connections from inside `ns`. */
+export async function many(ns: string, host: string, port: number, n: number, timeoutMs = 2000): Promise<ProbeResult[]> {
+  const out = await realExec.check(process.execPath, [PROBE, 'many', host, String(port), String(n), String(timeoutMs)], { netns: ns, timeoutMs: n * timeoutMs + 10_000 });
+  return (JSON.parse(out) as { results: ProbeResult[] }).results;
+}
+
+export interface Held {
+  greeting: string;
+  /** Sends a line on the held connection and resolves with the reply line. */
+  ping(): Promise<string>;
+  close(): void;
+}
+
+/** One long-lived connection from inside `ns` (to test that established flows survive a drain). */
+export function hold(ns: string, host: string, port: number): Promise<Held> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, PROBE, 'hold', host, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let waiter: ((l: string) => void) | null = null;
+  let buf = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (waiter) {
+        const w = waiter;
+        waiter = null;
+        w(l);
+      } else lines.push(l);
+    }
+  });
+  const next = (ms: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const l = lines.shift();
+      if (l !== undefined) return resolve(l);
+      const timer = setTimeout(() => reject(new Error('hold: no answer')), ms);
+      waiter = (x) => {
+        clearTimeout(timer);
+        resolve(x);
+      };
+    });
+  const close = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  return next(3000).then(
+    (first) => {
+      const j = JSON.parse(first) as { greeting?: string; error?: string };
+      if (!j.greeting) {
+        close();
+        throw new Error(`hold: ${j.error ?? first}`);
+      }
+      return {
+        greeting: j.greeting,
+        ping: async () => {
+          child.stdin.write('\n');
+          const r = JSON.parse(await next(3000)) as { reply?: string };
+          return r.reply ?? '';
+        },
+        close,
+      };
+    },
+    (e: unknown) => {
+      close();
+      throw e;
+    },
+  );
+}
