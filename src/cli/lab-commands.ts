@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { realExec } from '../adapters/exec.js';
 import { labDown, labDownAll, labList, labNodeNs, labRun, labSignalAgent, labStartAgent, labUp, requireState } from '../lab/lab.js';
 import { parseNodeCount, validateLabName } from '../lab/plan.js';
+import { labBlock, labHeal, labPartition } from '../lab/faults.js';
 import { MeshError } from '../core/errors.js';
 import { DEFAULT_LAB } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
@@ -108,6 +109,49 @@ export function labCommand(setExit: (code: number) => void): Command {
       if (!SIGNALS.has(sig)) throw new MeshError('MESHD_BAD_ARGUMENT', `unsupported signal ${o.signal}`);
       const pid = labSignalAgent(validateLabName(o.name), node, sig as NodeJS.Signals);
       process.stdout.write(`sent ${sig} to ${node} (pid ${pid})\n`);
+    });
+
+  const fault = lab.command('fault').description('inject network faults with nftables inside the lab (no netem needed)');
+  const proto = (p?: string): 'udp' | 'tcp' | undefined => {
+    if (p === undefined) return undefined;
+    if (p !== 'udp' && p !== 'tcp') throw new MeshError('MESHD_BAD_ARGUMENT', `--proto must be udp or tcp, got ${p}`);
+    return p;
+  };
+  const nodeList = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  fault
+    .command('partition')
+    .description('cut the lab into groups; nothing crosses between groups')
+    .argument('<groups...>', 'comma-separated node lists, e.g. n1,n2 n3,n4,n5')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .option('--proto <p>', 'only udp or tcp')
+    .addHelpText('after', '\nExample:\n  netctl lab fault partition n1,n2 n3,n4,n5')
+    .action(async (groups: string[], o: { name: string; proto?: string }) => {
+      if (groups.length < 2) throw new MeshError('MESHD_BAD_ARGUMENT', 'give at least two groups');
+      await labPartition(realExec, validateLabName(o.name), groups.map(nodeList), proto(o.proto));
+      process.stdout.write(`partitioned: ${groups.join(' | ')}\n`);
+    });
+  fault
+    .command('block')
+    .description('drop traffic of one node: all, udp-only, inbound-only (one-way) or a random share')
+    .argument('<node>')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .option('--proto <p>', 'only udp or tcp')
+    .option('--one-way', 'drop only what the node receives')
+    .option('--loss <percent>', 'drop this percentage (numgen random)')
+    .option('--from <nodes>', 'only traffic with these nodes (comma-separated)')
+    .action(async (node: string, o: { name: string; proto?: string; oneWay?: boolean; loss?: string; from?: string }) => {
+      const loss = o.loss === undefined ? undefined : Number(o.loss);
+      if (loss !== undefined && !Number.isFinite(loss)) throw new MeshError('MESHD_BAD_ARGUMENT', `--loss must be a number, got ${o.loss}`);
+      await labBlock(realExec, validateLabName(o.name), node, { proto: proto(o.proto), oneWay: !!o.oneWay, lossPercent: loss, from: o.from ? nodeList(o.from) : undefined });
+      process.stdout.write(`blocked ${node}\n`);
+    });
+  fault
+    .command('heal')
+    .description('remove every injected fault')
+    .option('--name <lab>', 'lab name', DEFAULT_LAB)
+    .action(async (o: { name: string }) => {
+      await labHeal(realExec, validateLabName(o.name));
+      process.stdout.write('healed\n');
     });
 
   return lab;

@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { labCommand } from './lab-commands.js';
 import { demoCommand } from './demo.js';
+import { debugCommand } from './debug-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 
 export interface RunResult {
@@ -31,6 +32,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program.addCommand(labCommand(setExit));
   program.addCommand(demoCommand());
+  program.addCommand(debugCommand(() => program.opts<GlobalOpts>()));
 
   program
     .command('info')

@@ -1,18 +1,19 @@
 /**
- * Labs for tests, with guaranteed cleanup: the lab is removed in an `after` hook (also when
- * the test fails), and leftovers of a crashed earlier run with the same name are removed first.
+ * Labs for tests, with guaranteed cleanup: call `destroyLab` from a top-level `after` hook
+ * (it runs also when the test fails); leftovers of a crashed earlier run with the same name
+ * are removed by `createLab` first.
  */
-import { after } from 'node:test';
 import { realExec } from '../../src/adapters/exec.js';
 import { labDown, labUp, type LabState, type LabUpOptions } from '../../src/lab/lab.js';
 import { ApiClient } from '../../src/adapters/api/client.js';
 
 export async function createLab(opts: LabUpOptions): Promise<LabState> {
   await labDown(realExec, opts.name).catch(() => undefined);
-  after(async () => {
-    await labDown(realExec, opts.name).catch(() => undefined);
-  });
   return labUp(realExec, opts);
+}
+
+export async function destroyLab(name: string): Promise<void> {
+  await labDown(realExec, name).catch(() => undefined);
 }
 
 export function agentClient(lab: LabState, node: string): ApiClient {

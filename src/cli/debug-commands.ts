@@ -1,0 +1,62 @@
+/** `netctl debug ...`: what the mesh believes, per node. */
+import { Command } from 'commander';
+import { clientFor, type GlobalOpts } from './context.js';
+import { parseFormat, printJson, table } from './format.js';
+
+interface MemberRow {
+  name: string;
+  addr: string;
+  state: string;
+  incarnation: number;
+  health?: number;
+}
+interface TableDump {
+  network: string;
+  nodes: string[];
+  entries: Array<{ table: string; key: string; value: string; owner: string; ltime: number }>;
+}
+
+export function debugCommand(globals: () => GlobalOpts): Command {
+  const debug = new Command('debug').description('show what the mesh believes and what the kernel holds, on one node');
+
+  debug
+    .command('members')
+    .description('gossip membership as this node sees it')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExample:\n  netctl --node n2 debug members --format json')
+    .action(async (o: { format?: string }) => {
+      const rows = await clientFor(globals()).call<MemberRow[]>('GET', '/v1/gossip/members');
+      if (parseFormat(o.format) === 'json') return printJson(rows);
+      process.stdout.write(table(['NAME', 'ADDRESS', 'STATE', 'INCARNATION', 'HEALTH'], rows.map((m) => [m.name, m.addr, m.state, m.incarnation, m.health ?? ''])));
+    });
+
+  debug
+    .command('tables')
+    .description('replicated per-network tables as this node holds them')
+    .option('--network <net>', 'only this network')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { network?: string; format?: string }) => {
+      const q = o.network ? `?network=${encodeURIComponent(o.network)}` : '';
+      const dump = await clientFor(globals()).call<TableDump[]>('GET', `/v1/gossip/tables${q}`);
+      if (parseFormat(o.format) === 'json') return printJson(dump);
+      const rows = dump.flatMap((d) => (d.entries.length ? d.entries.map((e) => [d.network, e.table, e.key, e.owner, e.ltime, e.value.length > 60 ? e.value.slice(0, 57) + '...' : e.value]) : [[d.network, '-', '-', '-', '-', `(no entries; nodes: ${d.nodes.join(',')})`]]));
+      process.stdout.write(table(['NETWORK', 'TABLE', 'KEY', 'OWNER', 'LTIME', 'VALUE'], rows));
+    });
+
+  debug
+    .command('gossip')
+    .description('gossip counters: packets, bytes, streams, probes, drops by reason')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const m = await clientFor(globals()).call<Record<string, unknown>>('GET', '/v1/gossip/metrics');
+      if (parseFormat(o.format) === 'json') return printJson(m);
+      const flat: Array<[string, unknown]> = [];
+      for (const [k, v] of Object.entries(m)) {
+        if (v && typeof v === 'object') for (const [k2, v2] of Object.entries(v)) flat.push([`${k}.${k2}`, v2]);
+        else flat.push([k, v]);
+      }
+      process.stdout.write(table(['COUNTER', 'VALUE'], flat.map(([k, v]) => [k, String(v)])));
+    });
+
+  return debug;
+}

@@ -1,0 +1,117 @@
+/**
+ * Issue 3, real: 16 agents on UDP/TCP in a lab. Kill -9, SIGSTOP below the suspicion
+ * timeout, a partition beyond it and its heal, UDP-only and one-way blocks — with bounds
+ * taken from the formulas of the `local` preset, plus slack for a busy 2-core machine.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { realExec } from '../../../src/adapters/exec.js';
+import { labHeal, labPartition, labBlock } from '../../../src/lab/faults.js';
+import { labSignalAgent, labStartAgent, type LabState } from '../../../src/lab/lab.js';
+import { resolveGossipConfig } from '../../../src/core/gossip/config.js';
+import { detectionBoundMs, suspicionTimeout } from '../../../src/core/gossip/formulas.js';
+import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+
+const LAB = 'itgsp';
+const N = 16;
+const cfg = resolveGossipConfig('local');
+const minSuspicionMs = suspicionTimeout(cfg.suspicionMult, N, cfg.probeIntervalMs);
+const maxSuspicionMs = minSuspicionMs * cfg.suspicionMaxTimeoutMult;
+/** Real processes on 2 shared cores: event loops stall; allow 2× the formula plus 2 s. */
+const SLACK = (ms: number) => ms * 2 + 2000;
+
+interface M {
+  name: string;
+  state: string;
+  incarnation: number;
+}
+let lab: LabState;
+const live = new Set<string>();
+
+async function views(): Promise<Map<string, M[]>> {
+  const out = new Map<string, M[]>();
+  await Promise.all([...live].map(async (n) => out.set(n, await agentClient(lab, n).call<M[]>('GET', '/v1/gossip/members'))));
+  return out;
+}
+const stateOf = (view: M[], name: string) => view.find((m) => m.name === name)?.state;
+
+/** Watches every live node's view and records any member seen dead/suspect-dead that should not be. */
+function watchFalseDeaths(healthy: () => Set<string>): { stop: () => Promise<string[]> } {
+  const bad = new Set<string>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const [viewer, view] of await views()) {
+        for (const m of view) if (m.state === 'dead' && healthy().has(m.name)) bad.add(`${viewer} saw ${m.name} dead`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return [...bad];
+    },
+  };
+}
+
+before(async () => {
+  lab = await createLab({ name: LAB, nodes: N, gossipPreset: 'local', readyTimeoutMs: 60_000 });
+  for (const n of lab.nodes) live.add(n.name);
+  const { ms } = await waitFor('full membership on every node', async () => {
+    const v = await views();
+    return [...v.values()].every((view) => view.filter((m) => m.state === 'alive').length === N);
+  }, 30_000);
+  console.log(`${N} agents converged to full membership in ${ms} ms`);
+});
+after(async () => {
+  await destroyLab(LAB);
+});
+
+test('SIGSTOP one node below the suspicion timeout: it refutes, zero false deaths', async () => {
+  const pauseMs = Math.floor(minSuspicionMs * 0.5);
+  const w = watchFalseDeaths(() => live);
+  labSignalAgent(LAB, 'n15', 'SIGSTOP');
+  await new Promise((r) => setTimeout(r, pauseMs));
+  labSignalAgent(LAB, 'n15', 'SIGCONT');
+  await new Promise((r) => setTimeout(r, 3000));
+  const bad = await w.stop();
+  assert.deepEqual(bad, [], `paused ${pauseMs} ms (min suspicion ${minSuspicionMs} ms)`);
+  const v = await views();
+  for (const [viewer, view] of v) assert.equal(stateOf(view, 'n15'), 'alive', `${viewer} sees n15`);
+});
+
+test('kill -9 a node: declared dead by all within the bound; restart rejoins', async () => {
+  const bound = SLACK(detectionBoundMs(cfg.probeIntervalMs, maxSuspicionMs, cfg.gossipIntervalMs, N));
+  labSignalAgent(LAB, 'n16', 'SIGKILL');
+  live.delete('n16');
+  const { ms } = await waitFor('n16 dead everywhere', async () => [...(await views()).values()].every((view) => stateOf(view, 'n16') === 'dead'), bound);
+  console.log(`SIGKILL detected by all ${N - 1} in ${ms} ms (bound ${bound} ms)`);
+  await labStartAgent(LAB, 'n16');
+  live.add('n16');
+  await waitFor('n16 alive again everywhere', async () => [...(await views()).values()].every((view) => stateOf(view, 'n16') === 'alive'), 20_000);
+});
+
+test('UDP-only block: TCP fallback keeps the member alive; one-way block: indirect probes do', async () => {
+  const w = watchFalseDeaths(() => live);
+  await labBlock(realExec, LAB, 'n14', { proto: 'udp' });
+  await labBlock(realExec, LAB, 'n13', { oneWay: true, from: ['n1', 'n2'] });
+  await new Promise((r) => setTimeout(r, Math.max(8000, maxSuspicionMs + 2000)));
+  await labHeal(realExec, LAB);
+  const bad = await w.stop();
+  assert.deepEqual(bad, [], 'no member declared dead while it was reachable by another path');
+});
+
+test('partition 6|10 beyond the suspicion timeout, then heal: merges with no manual step', async () => {
+  const left = lab.nodes.slice(0, 6).map((n) => n.name);
+  const right = lab.nodes.slice(6).map((n) => n.name);
+  await labPartition(realExec, LAB, [left, right]);
+  await waitFor('each side sees the other dead', async () => {
+    const v = await views();
+    return left.every((a) => right.every((b) => stateOf(v.get(a)!, b) === 'dead')) && right.every((a) => left.every((b) => stateOf(v.get(a)!, b) === 'dead'));
+  }, SLACK(maxSuspicionMs + detectionBoundMs(cfg.probeIntervalMs, 0, cfg.gossipIntervalMs, N)));
+  await labHeal(realExec, LAB);
+  const { ms } = await waitFor('merged: everyone alive everywhere', async () => [...(await views()).values()].every((view) => view.filter((m) => m.state === 'alive').length === N), SLACK(cfg.reconnectIntervalMs * 3 + cfg.pushPullIntervalMs));
+  console.log(`partition healed: merged in ${ms} ms`);
+});
