@@ -71,10 +71,15 @@ const preferenceSchema = z.object({
   spread: z.string().regex(/^node\.labels\.[A-Za-z0-9._/-]+$/, 'must be node.labels.<key>'),
 }).strict();
 
-const modeSchema = z.union([
-  z.object({ replicated: z.object({ replicas: count(10000) }).strict() }).strict(),
-  z.object({ global: z.object({}).strict() }).strict(),
-]);
+/** Exactly one of `replicated` / `global` (an object, not a union, so errors name the exact field). */
+const modeSchema = z.object({
+  replicated: z.object({ replicas: count(10000) }).strict().optional(),
+  global: z.object({}).strict().optional(),
+}).strict().superRefine((m, ctx) => {
+  if ((m.replicated === undefined) === (m.global === undefined)) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'exactly one of replicated or global' });
+  }
+}).transform((m) => (m.global !== undefined ? { global: {} } : { replicated: m.replicated! }));
 
 export const serviceSpecSchema = z.object({
   name: dnsLabelSchema,
