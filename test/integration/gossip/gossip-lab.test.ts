@@ -115,3 +115,20 @@ test('partition 6|10 beyond the suspicion timeout, then heal: merges with no man
   const { ms } = await waitFor('merged: everyone alive everywhere', async () => [...(await views()).values()].every((view) => view.filter((m) => m.state === 'alive').length === N), SLACK(cfg.reconnectIntervalMs * 3 + cfg.pushPullIntervalMs));
   console.log(`partition healed: merged in ${ms} ms`);
 });
+
+test('tables: an entry reaches every node of its network (and only those); a dead owner\'s entries vanish everywhere', async () => {
+  const members = lab.nodes.map((n) => n.name).filter((n) => n !== 'n10');
+  await Promise.all(members.map((n) => agentClient(lab, n).call('POST', '/v1/gossip/networks/app')));
+  await agentClient(lab, 'n3').call('POST', '/v1/gossip/tables', { network: 'app', table: 'endpoints', key: 'web.1', value: '{"ip":"10.0.1.3"}' });
+  await agentClient(lab, 'n5').call('POST', '/v1/gossip/tables', { network: 'app', table: 'endpoints', key: 'web.2', value: '{"ip":"10.0.1.5"}' });
+  type Dump = Array<{ network: string; entries: Array<{ key: string; owner: string }> }>;
+  const keysOn = async (n: string) => ((await agentClient(lab, n).call<Dump>('GET', '/v1/gossip/tables?network=app'))[0]?.entries ?? []).map((e) => e.key).sort().join(',');
+  const { ms } = await waitFor('both entries on every member of app', async () => (await Promise.all(members.map(keysOn))).every((k) => k === 'web.1,web.2'), 15_000);
+  console.log(`table entries reached all ${members.length} members of the network in ${ms} ms`);
+  assert.equal(await keysOn('n10'), '', 'a node that did not join the network holds none of its entries');
+  labSignalAgent(LAB, 'n5', 'SIGKILL');
+  live.delete('n5');
+  const others = members.filter((n) => n !== 'n5');
+  const r = await waitFor('n5\'s entry gone everywhere', async () => (await Promise.all(others.map(keysOn))).every((k) => k === 'web.1'), SLACK(detectionBoundMs(cfg.probeIntervalMs, maxSuspicionMs, cfg.gossipIntervalMs, N)));
+  console.log(`a killed owner's entries were removed everywhere in ${r.ms} ms`);
+});
