@@ -5,7 +5,7 @@
 
 export type DecodeReason =
   | 'empty' | 'bad-version' | 'truncated' | 'bad-type' | 'length' | 'oversized' | 'bad-string'
-  | 'trailing' | 'nested-compound' | 'bad-incarnation' | 'bad-flag';
+  | 'trailing' | 'nested-compound' | 'bad-incarnation' | 'bad-flag' | 'malformed';
 
 /** Internal: thrown by Reader, converted to `{ok:false, reason}` by the decoders. */
 export class WireError extends Error {
@@ -62,11 +62,14 @@ export class Writer {
     this.pos += b.length;
     return this;
   }
-  /** String with a u8 length prefix; `max` bytes at most (callers validate before encoding). */
+  /** String with a u8 length prefix; `max` bytes at most (callers validate before encoding). Encodes in place. */
   str8(s: string, max: number): this {
-    const b = utf8.encode(s);
-    if (b.length > max || b.length > 255) throw new RangeError(`string too long (${b.length} > ${max})`);
-    return this.u8(b.length).raw(b);
+    this.ensure(1 + s.length * 3);
+    const r = utf8.encodeInto(s, this.buf.subarray(this.pos + 1, this.pos + 1 + Math.min(max, 255)));
+    if (r.read !== s.length) throw new RangeError(`string too long (> ${max} bytes)`);
+    this.buf[this.pos] = r.written;
+    this.pos += 1 + r.written;
+    return this;
   }
   /** String with a u16 length prefix. */
   str16(s: string, max: number): this {
@@ -120,6 +123,13 @@ export class Reader {
   raw(n: number): Uint8Array {
     this.need(n);
     const out = this.buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  /** A view (no copy) of the next n bytes: for transient data such as compound parts. */
+  sub(n: number): Uint8Array {
+    this.need(n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }

@@ -121,6 +121,7 @@ export class GossipNode {
     for (const m of list) {
       if (m.name !== this.name && !this.swim.members.byName.has(m.name)) this.swim.members.alive(m.incarnation ?? 0, m.name, m.addr, now, false);
     }
+    this.swim.staggerPushPull(now);
   }
   /** Graceful leave: broadcasts our departure; keep driving until pendingBroadcasts() is 0 (or a timeout), then stop. */
   leave(now: number): void {

@@ -44,6 +44,10 @@ export class Membership {
   readonly byName = new Map<string, Member>();
   private readonly suspicions = new Map<string, Suspicion>();
   private healthScore = 0;
+  /** Members alive or suspect (us included), kept incrementally: the formulas need it on hot paths. */
+  private live = 1;
+  /** Names of dead/left members (reaping, reconnects) without scanning the whole table. */
+  readonly down = new Set<string>();
 
   constructor(private readonly cfg: GossipConfig, name: string, addr: string, private readonly host: MembershipHost, now: number) {
     this.self = { name, addr, incarnation: 0, state: 'alive', stateChangeAt: now };
@@ -52,9 +56,22 @@ export class Membership {
 
   /** Members counted for the formulas (everyone not dead or left, including us). */
   liveCount(): number {
-    let n = 0;
-    for (const m of this.byName.values()) if (m.state === 'alive' || m.state === 'suspect') n++;
-    return n;
+    return this.live;
+  }
+
+  /** Every state change goes through here so the live count and down set stay exact. */
+  private setState(m: Member, next: MemberState, now: number): void {
+    const wasLive = m.state === 'alive' || m.state === 'suspect';
+    const isLive = next === 'alive' || next === 'suspect';
+    if (wasLive && !isLive) {
+      this.live--;
+      this.down.add(m.name);
+    } else if (!wasLive && isLive) {
+      this.live++;
+      this.down.delete(m.name);
+    }
+    m.state = next;
+    m.stateChangeAt = now;
   }
 
   get health(): number {
@@ -101,6 +118,7 @@ export class Membership {
     if (!m) {
       const fresh: Member = { name, addr, incarnation: inc, state: 'alive', stateChangeAt: now };
       this.byName.set(name, fresh);
+      this.live++;
       this.host.memberAdded(name);
       this.emit('member-join', fresh);
     } else {
@@ -111,8 +129,7 @@ export class Membership {
       m.addr = addr;
       this.suspicions.delete(name);
       if (prev !== 'alive') {
-        m.state = 'alive';
-        m.stateChangeAt = now;
+        this.setState(m, 'alive', now);
         this.emit(prev === 'suspect' ? 'member-alive' : 'member-join', m);
         if (prev !== 'suspect') this.host.memberRevived(name);
       } else if (moved) {
@@ -147,8 +164,7 @@ export class Membership {
     this.suspicions.set(name, new Suspicion(inc, from, now, expectedConfirmations(this.cfg.suspicionMult, n), min, max));
     m.incarnation = inc;
     if (m.state !== 'suspect') {
-      m.state = 'suspect';
-      m.stateChangeAt = now;
+      this.setState(m, 'suspect', now);
       this.emit('member-suspect', m);
     }
     this.send(name, bytes, from === s.name);
@@ -168,8 +184,7 @@ export class Membership {
     if (m.state === 'left' || (m.state === 'dead' && next === 'dead')) return false;
     this.suspicions.delete(name);
     m.incarnation = inc;
-    m.state = next;
-    m.stateChangeAt = now;
+    this.setState(m, next, now);
     this.emit(next === 'left' ? 'member-left' : 'member-dead', m);
     this.send(name, encode({ type: 'dead', incarnation: inc, node: name, from, left: next === 'left' }), from === s.name);
     this.host.memberDown(name, now);
@@ -180,8 +195,8 @@ export class Membership {
   leave(now: number): void {
     const s = this.self;
     if (s.state === 'left') return;
-    s.state = 'left';
-    s.stateChangeAt = now;
+    this.setState(s, 'left', now);
+    this.down.delete(s.name);
     this.send(s.name, encode({ type: 'dead', incarnation: s.incarnation, node: s.name, from: s.name, left: true }), true);
   }
 
@@ -211,10 +226,11 @@ export class Membership {
   /** Forgets dead/left members older than deadNodeReclaimMs. */
   reap(now: number): string[] {
     const gone: string[] = [];
-    for (const m of this.byName.values()) {
-      if (m === this.self || (m.state !== 'dead' && m.state !== 'left')) continue;
-      if (now - m.stateChangeAt < this.cfg.deadNodeReclaimMs) continue;
-      this.byName.delete(m.name);
+    for (const name of this.down) {
+      const m = this.byName.get(name);
+      if (!m || now - m.stateChangeAt < this.cfg.deadNodeReclaimMs) continue;
+      this.byName.delete(name);
+      this.down.delete(name);
       this.emit('member-reaped', m);
       gone.push(m.name);
     }

@@ -68,6 +68,15 @@ interface Relay {
 
 const REAP_EVERY_MS = 1000;
 
+/**
+ * A relay nacks after 80% of the probe timeout (memberlist waits the full timeout): the prober escalates at
+ * probeTimeout and gives up at probeInterval, often 2×probeTimeout, so the nack must leave early enough to land
+ * before that deadline — a nack that arrives late counts as missing and wrongly lowers the prober's health.
+ */
+export function nackDelayMs(probeTimeoutMs: number): number {
+  return Math.max(1, Math.floor(probeTimeoutMs * 0.8));
+}
+
 export class Swim {
   readonly members: Membership;
   readonly queue: BroadcastQueue;
@@ -174,7 +183,7 @@ export class Swim {
       case 'indirect-ping': {
         if (m.target === me.name) return this.sendUdp(from, encode({ type: 'ack', seq: m.seq }), m.source);
         const seq = this.nextSeq();
-        this.relays.set(seq, { origSeq: m.seq, requester: m.source, requesterAddr: from, wantNack: m.nack, deadline: now + this.cfg.probeTimeoutMs });
+        this.relays.set(seq, { origSeq: m.seq, requester: m.source, requesterAddr: from, wantNack: m.nack, deadline: now + nackDelayMs(this.cfg.probeTimeoutMs) });
         return this.sendUdp(m.targetAddr, encode({ type: 'ping', seq, target: m.target, source: me.name, sourceAddr: me.addr }), m.target);
       }
       case 'ack': {
@@ -233,6 +242,11 @@ export class Swim {
     const members = [...this.members.byName.values()].map((m) => ({ name: m.name, addr: m.addr, incarnation: m.incarnation, state: m.state }));
     const t = this.self.state === 'left' ? { networks: [], entries: [] } : this.delegate.snapshot();
     return { from: this.self.name, join, members, ...t };
+  }
+
+  /** Re-spreads the first push-pull over the (size-scaled) interval, after a bulk bootstrap. */
+  staggerPushPull(now: number): void {
+    this.nextPushPullAt = now + Math.floor(this.rng() * pushPullScale(this.cfg.pushPullIntervalMs, this.members.liveCount()));
   }
 
   /** Ask for a prompt push-pull with `name` (revived member, or a member of a network we just joined). */
@@ -379,7 +393,11 @@ export class Swim {
     }
     if (!left && now >= this.nextReconnectAt) {
       this.nextReconnectAt = now + this.cfg.reconnectIntervalMs;
-      const dead = [...this.members.byName.values()].filter((m) => m.state === 'dead');
+      const dead: Member[] = [];
+      for (const n of this.members.down) {
+        const m = this.members.byName.get(n);
+        if (m && m.state === 'dead') dead.push(m);
+      }
       const t = dead[Math.floor(this.rng() * dead.length)];
       if (t) this.streams.pushPull(t.addr, false, now);
     }
