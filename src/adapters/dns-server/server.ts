@@ -155,14 +155,12 @@ export class DnsServer {
       sock.once('error', reject);
       sock.bind({ address, port, exclusive: true }, () => {
         sock.off('error', reject);
-        sock.on('error', () => countDrop(this.handler.stats, 'udp-socket-error'));
+        // No per-send callback: a synchronous send then costs no extra tick; send errors arrive as 'error'.
+        sock.on('error', () => countDrop(this.handler.stats, 'udp-send-or-socket-error'));
         const h = this.handler;
-        const onSent = (err: Error | null): void => {
-          if (err) countDrop(h.stats, 'send-error');
-        };
         sock.on('message', (msg, rinfo) => {
           h.handle(msg, rinfo.address, rinfo.port, 'udp', (out) => {
-            if (!this.closing) sock.send(out, rinfo.port, rinfo.address, onSent);
+            if (!this.closing) sock.send(out, rinfo.port, rinfo.address);
           });
         });
         resolve(sock);

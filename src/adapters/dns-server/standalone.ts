@@ -1,0 +1,67 @@
+/**
+ * Runs one embedded DNS server in its own process, for benchmarks and manual checks (so a load generator
+ * never shares its event loop). Not the agent's entry point: the agent composes DnsServer itself.
+ *
+ *   node dist/src/adapters/dns-server/standalone.js --hosts FILE [--address 127.0.0.1] [--port 0]
+ *        [--network default] [--ttl 5] [--upstream IP:PORT]...
+ *
+ * FILE has hosts(5) lines `IP NAME...`: each NAME becomes a vip-mode service with that IP as VIP (the same
+ * file dnsmasq reads with --addn-hosts, so both serve the same record set). Prints `listening ADDR PORT`
+ * on stdout once bound; exits cleanly on SIGTERM/SIGINT, printing the server's counters as JSON to stderr.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { DnsRegistry } from '../../core/dns/registry.js';
+import { DnsServer } from './server.js';
+import type { Upstream } from './forwarder.js';
+
+function parseArgs(argv: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    if (!k.startsWith('--') || i + 1 >= argv.length) throw new Error(`bad argument ${k}`);
+    const v = argv[++i]!;
+    m.set(k.slice(2), [...(m.get(k.slice(2)) ?? []), v]);
+  }
+  return m;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const one = (k: string, d: string): string => args.get(k)?.at(-1) ?? d;
+  const network = one('network', 'default');
+  const registry = new DnsRegistry();
+  const hosts = args.get('hosts')?.at(-1);
+  if (hosts) {
+    for (const line of readFileSync(hosts, 'utf8').split('\n')) {
+      const f = line.replace(/#.*/, '').trim().split(/\s+/);
+      if (f.length < 2) continue;
+      for (const name of f.slice(1)) registry.upsertService({ name, network, mode: 'vip', vip: f[0]! }, performance.now());
+    }
+  }
+  const upstreams: Upstream[] = (args.get('upstream') ?? []).map((s) => {
+    const i = s.lastIndexOf(':');
+    return { address: s.slice(0, i), port: Number(s.slice(i + 1)) };
+  });
+  const server = new DnsServer({
+    registry,
+    listen: [{ address: one('address', '127.0.0.1'), port: Number(one('port', '0')) }],
+    defaultNetworks: [network],
+    ttlSec: Number(one('ttl', '5')),
+    upstreams,
+  });
+  const [bound] = await server.start();
+  process.stdout.write(`listening ${bound!.address} ${bound!.port} names ${registry.size()}\n`);
+  const stop = async (): Promise<void> => {
+    await server.close();
+    process.stderr.write(JSON.stringify(server.stats()) + '\n');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
