@@ -183,12 +183,29 @@ export class NetnsCluster {
   }
 
   /**
-   * Makes every member ready to receive a replicated write (meshd: join the bench network, since a node only
-   * receives tables of networks it joined; memberlist: nothing to do).
+   * Makes every member ready to receive a replicated write and waits until every view agrees (meshd: each
+   * agent joins the bench network, since a node only receives tables of networks it joined, and the
+   * network's node list must reach everyone; memberlist: nothing to do).
    */
-  async prepareBroadcast(): Promise<void> {
+  async prepareBroadcast(timeoutMs = 30_000): Promise<void> {
     if (this.kind === 'memberlist') return;
-    await Promise.all(this.responsive().map((n) => this.client(n.name).call('POST', '/v1/gossip/networks', { network: MESHD_TABLE.network })));
+    const net = encodeURIComponent(MESHD_TABLE.network);
+    await Promise.all(this.responsive().map((n) => this.client(n.name).call('POST', `/v1/gossip/networks/${net}`)));
+    const want = this.responsive().map((n) => n.name);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const dumps = await Promise.all(want.map((n) => this.tables(n).catch(() => undefined)));
+      if (dumps.every((d) => d && want.every((w) => d.nodes.includes(w)))) return;
+      if (Date.now() > deadline) throw new MeshError('MESHD_NOT_READY', `${this.opts.lab}: network ${MESHD_TABLE.network} membership not converged after ${timeoutMs} ms`);
+      await sleep(200);
+    }
+  }
+
+  private async tables(name: string): Promise<{ nodes: string[]; entries: Array<{ table: string; key: string; value: string }> }> {
+    const dump = await this.client(name).call<Array<{ network: string; nodes: string[]; entries: Array<{ table: string; key: string; value: string }> }>>(
+      'GET', `/v1/gossip/tables?network=${encodeURIComponent(MESHD_TABLE.network)}`,
+    );
+    return dump.find((d) => d.network === MESHD_TABLE.network) ?? { nodes: [], entries: [] };
   }
 
   /** A replicated write originated on `name`: meshd table write / memberlist user broadcast. */
@@ -200,9 +217,8 @@ export class NetnsCluster {
   /** The value `name` holds for `key`, or null. */
   async read(name: string, key: string): Promise<string | null> {
     if (this.kind === 'meshd') {
-      const q = `?network=${encodeURIComponent(MESHD_TABLE.network)}&table=${encodeURIComponent(MESHD_TABLE.table)}`;
-      const rows = await this.client(name).call<Array<{ key: string; value: string }>>('GET', `/v1/gossip/tables${q}`);
-      return rows.find((r) => r.key === key)?.value ?? null;
+      const t = await this.tables(name);
+      return t.entries.find((e) => e.table === MESHD_TABLE.table && e.key === key)?.value ?? null;
     }
     const r = await this.client(name).call<{ value: string | null }>('GET', `/kv?key=${encodeURIComponent(key)}`);
     return r.value;
