@@ -3,11 +3,41 @@
  * in O(log n) (`update`) and any item removed in O(log n). The scheduler keeps one per
  * decision-tree level instead of re-sorting nodes for every task (swarmkit re-sorts
  * per batch; incremental keys are what makes 100k tasks cheap).
+ *
+ * Positions live in a Map by default; items that sit in exactly one heap at a time can
+ * carry their own `heapIndex` (pass `intrusive: true`), which is ~2x faster.
  */
+export interface HeapIndexed {
+  heapIndex: number;
+}
+
+class IntrusivePos<T extends HeapIndexed> {
+  get(x: T): number | undefined {
+    return x.heapIndex >= 0 ? x.heapIndex : undefined;
+  }
+  set(x: T, i: number): void {
+    x.heapIndex = i;
+  }
+  has(x: T): boolean {
+    return x.heapIndex >= 0;
+  }
+  delete(x: T): void {
+    x.heapIndex = -1;
+  }
+}
+
+interface PosMap<T> {
+  get(x: T): number | undefined;
+  set(x: T, i: number): unknown;
+  has(x: T): boolean;
+  delete(x: T): unknown;
+}
+
 export class IndexedHeap<T> {
   private readonly items: T[] = [];
-  private readonly pos = new Map<T, number>();
-  constructor(private readonly less: (a: T, b: T) => boolean, init: Iterable<T> = []) {
+  private readonly pos: PosMap<T>;
+  constructor(private readonly less: (a: T, b: T) => boolean, init: Iterable<T> = [], intrusive = false) {
+    this.pos = intrusive ? (new IntrusivePos() as unknown as PosMap<T>) : new Map<T, number>();
     for (const x of init) {
       this.pos.set(x, this.items.length);
       this.items.push(x);

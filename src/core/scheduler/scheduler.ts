@@ -22,7 +22,7 @@ import type { CompiledFilters, FilterName } from './filters.js';
 import { compileFilters, countFailures, explainFailures } from './filters.js';
 import { IndexedHeap } from './heap.js';
 import type { NodeInfo } from './nodeinfo.js';
-import { addTask, buildNodeInfos, isPotentiallyFaulty } from './nodeinfo.js';
+import { addTask, buildNodeInfos, hostPortKeys, isPotentiallyFaulty } from './nodeinfo.js';
 import type { Leaf, LeafPicker, StrategyName } from './strategy.js';
 import { makePicker } from './strategy.js';
 
@@ -50,6 +50,7 @@ export interface ScheduleResult {
 
 interface Branch {
   key: string;
+  heapIndex: number;
   /** Tasks of the group's service on eligible nodes of this subtree. */
   svc: number;
   children?: IndexedHeap<Branch>;
@@ -73,7 +74,7 @@ export function preferenceValue(descriptor: string, node: Node): string {
 
 function buildTree(key: string, leaves: Leaf[], prefs: readonly string[], depth: number, strategy: StrategyName, rng?: Rng): Branch {
   const svc = leaves.reduce((s, l) => s + l.svc, 0);
-  if (depth >= prefs.length) return { key, svc, leaves: makePicker(strategy, leaves, rng) };
+  if (depth >= prefs.length) return { key, svc, heapIndex: -1, leaves: makePicker(strategy, leaves, rng) };
   const groups = new Map<string, Leaf[]>();
   for (const l of leaves) {
     const v = preferenceValue(prefs[depth]!, l.ni.node);
@@ -82,7 +83,7 @@ function buildTree(key: string, leaves: Leaf[], prefs: readonly string[], depth:
     else groups.set(v, [l]);
   }
   const kids = [...groups].map(([v, ls]) => buildTree(v, ls, prefs, depth + 1, strategy, rng));
-  return { key, svc, children: new IndexedHeap(branchLess, kids) };
+  return { key, svc, heapIndex: -1, children: new IndexedHeap(branchLess, kids, true) };
 }
 
 /** Places one task in the subtree; returns the leaf used (undefined if the subtree is empty). */
@@ -91,7 +92,7 @@ function placeOne(b: Branch, group: Group): Leaf | undefined {
     const leaf = b.leaves.choose();
     if (!leaf) return undefined;
     leaf.svc++;
-    addTask(leaf.ni, group.proto);
+    reserve(leaf.ni, group);
     b.leaves.placed(leaf, group.filters.dynamicFail(leaf.ni) === null);
     b.svc++;
     return leaf;
@@ -114,17 +115,34 @@ interface Group {
   serviceId: string;
   tasks: Task[];
   filters: CompiledFilters;
-  /** A representative task (for accounting: same service, spec, desired state). */
+  /** A representative task (same service and spec). */
   proto: Task;
+  /** Host-mode `PORT/proto` keys of the spec, computed once. */
+  hostPorts: string[];
+}
+
+/** Accounts one placed task of the group on the node (what addTask does, minus re-deriving the spec). */
+function reserve(ni: NodeInfo, g: Group): void {
+  ni.cpuReserved += g.proto.spec.resources.cpuMilli;
+  ni.memReserved += g.proto.spec.resources.memoryBytes;
+  for (const k of g.hostPorts) ni.hostPorts.add(k);
+  ni.total++;
+  ni.byService.set(g.serviceId, (ni.byService.get(g.serviceId) ?? 0) + 1);
 }
 
 function groupTasks(pending: readonly Task[]): { groups: Group[]; pinned: Task[] } {
   const byKey = new Map<string, Group>();
   const pinned: Task[] = [];
   const filterCache = new Map<Task['spec'], CompiledFilters>();
+  let last: Group | undefined;
   for (const t of pending) {
     if (t.nodeId !== undefined) {
       pinned.push(t);
+      continue;
+    }
+    // Tasks of one service usually come in a run: skip the key string and map lookup.
+    if (last && last.serviceId === t.serviceId && last.proto.specVersion === t.specVersion) {
+      last.tasks.push(t);
       continue;
     }
     const k = `${t.serviceId}\u0000${t.specVersion}`;
@@ -135,10 +153,11 @@ function groupTasks(pending: readonly Task[]): { groups: Group[]; pinned: Task[]
         filters = compileFilters(t.spec);
         filterCache.set(t.spec, filters);
       }
-      g = { serviceId: t.serviceId, tasks: [], filters, proto: { ...t, desiredState: 'running', state: 'assigned' } };
+      g = { serviceId: t.serviceId, tasks: [], filters, proto: t, hostPorts: hostPortKeys(t.spec) };
       byKey.set(k, g);
     }
     g.tasks.push(t);
+    last = g;
   }
   return { groups: [...byKey.values()], pinned };
 }
@@ -174,7 +193,7 @@ export function schedule(pending: readonly Task[], nodes: readonly Node[], exist
     const leaves: Leaf[] = [];
     for (const ni of infos.values()) {
       if (g.filters.firstFail(ni) !== null) continue;
-      leaves.push({ ni, svc: ni.byService.get(g.serviceId) ?? 0, faulty: isPotentiallyFaulty(ni, g.serviceId) });
+      leaves.push({ ni, svc: ni.byService.get(g.serviceId) ?? 0, faulty: isPotentiallyFaulty(ni, g.serviceId), heapIndex: -1 });
     }
     const root = buildTree('', leaves, g.proto.spec.preferences.map((p) => p.spread), 0, strategy, opts.rng);
     let i = 0;

@@ -22,6 +22,8 @@ export interface Leaf {
   svc: number;
   /** Recent failures of this service here (swarmkit's "potentially faulty"). */
   faulty: boolean;
+  /** Position in its picker's heap (-1 = none). */
+  heapIndex: number;
 }
 
 export interface LeafPicker {
@@ -59,7 +61,7 @@ export function binpackLess(a: Leaf, b: Leaf): boolean {
 class HeapPicker implements LeafPicker {
   private readonly heap: IndexedHeap<Leaf>;
   constructor(less: (a: Leaf, b: Leaf) => boolean, leaves: Leaf[]) {
-    this.heap = new IndexedHeap(less, leaves);
+    this.heap = new IndexedHeap(less, leaves, true);
   }
   get size(): number {
     return this.heap.size;
