@@ -3,9 +3,12 @@
  * registry generation. Any registry change moves the generation, and the first lookup after it drops the
  * whole cache (simple and obviously correct: table changes are rare next to queries).
  *
- * A hit costs one Map lookup and one copy of ~50–500 bytes; then only the 2-byte ID, the RD bit and the
- * question's letter case are patched (patchReply). Copying matters: dgram may still hold the previous
- * reply while we build the next one.
+ * No strings on the hot path: the key is a 32-bit FNV-1a hash of the question bytes (name lowercased,
+ * type, class), the size class (reply limit + whether the query had EDNS) and the networks' hash; entries
+ * with the same hash are chained and checked byte for byte, so a collision costs a compare, never a wrong
+ * answer. A hit costs one Map lookup, one compare and one copy of ~50–500 bytes; then only the 2-byte ID,
+ * the RD bit and the question's letter case are patched. Copying matters: dgram may still hold the
+ * previous reply while we build the next one.
  *
  * Shuffling: answers that spread load (dnsrr services, `tasks.<svc>`, aliases over several services)
  * must come in a fresh random order per query, cached or not. The entry keeps every address (`pool`) and
@@ -14,6 +17,7 @@
  * (partial Fisher–Yates), so a truncated answer still hands out every address over time.
  */
 import type { Rng } from '../../core/clock.js';
+import { HEADER_LEN, patchReply, type Query } from '../../core/dns/wire.js';
 
 export interface CachedAnswer {
   readonly buf: Buffer;
@@ -21,6 +25,12 @@ export interface CachedAnswer {
   /** Every address of a load-spreading answer (4 bytes each), or undefined for fixed answers. */
   readonly pool: Uint32Array | undefined;
   readonly aOffsets: readonly number[];
+}
+
+/** The networks of an asking sandbox, with a precomputed hash. */
+export interface NetKey {
+  readonly key: string;
+  readonly hash: number;
 }
 
 export interface AnswerCacheStats {
@@ -32,28 +42,83 @@ export interface AnswerCacheStats {
   evictions: number;
 }
 
+interface Entry extends CachedAnswer {
+  readonly net: string;
+  readonly limit: number;
+  readonly edns: boolean;
+  /** Lowercased question bytes (name, type, class). */
+  readonly question: Buffer;
+  next: Entry | undefined;
+}
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+export function fnv1a(s: string): number {
+  let h = FNV_OFFSET;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ (s.charCodeAt(i) & 0xff), FNV_PRIME);
+  return h >>> 0;
+}
+
+export function netKey(networks: readonly string[]): NetKey {
+  const key = networks.join(',');
+  return { key, hash: fnv1a(key) };
+}
+
+/** Hash of the question (ASCII-lowercased name, type, class), the size class and the networks. */
+export function questionHash(buf: Uint8Array, q: Query, limit: number, net: NetKey): number {
+  let h = net.hash ^ Math.imul(limit + (q.edns ? 0x10000 : 0), FNV_PRIME);
+  for (let i = HEADER_LEN; i < q.questionEnd; i++) {
+    let c = buf[i]!;
+    if (i < q.nameEnd && c >= 0x41 && c <= 0x5a) c += 0x20;
+    h = Math.imul(h ^ c, FNV_PRIME);
+  }
+  return h >>> 0;
+}
+
+function sameQuestionLower(e: Entry, buf: Uint8Array, q: Query): boolean {
+  const n = q.questionEnd - HEADER_LEN;
+  const s = e.question;
+  if (s.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    let c = buf[HEADER_LEN + i]!;
+    if (HEADER_LEN + i < q.nameEnd && c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== s[i]) return false;
+  }
+  return true;
+}
+
 export class AnswerCache {
-  private readonly map = new Map<string, CachedAnswer>();
+  private readonly map = new Map<number, Entry>();
   private gen = -1;
+  private count = 0;
+  /** rcode of the reply the last successful `get` returned. */
+  lastRcode = 0;
   readonly stats: AnswerCacheStats = { hits: 0, misses: 0, flushes: 0, evictions: 0 };
 
-  /** @param maxEntries bound on entries; the oldest entry goes first when full (insertion order). */
+  /** @param maxEntries bound on entries; the oldest hash chain goes first when full (insertion order). */
   constructor(private readonly maxEntries: number, private readonly rng: Rng) {}
 
   get size(): number {
-    return this.map.size;
+    return this.count;
   }
 
-  /** Returns a fresh copy of the cached reply (shuffled when needed) or undefined. */
-  get(key: string, generation: number): { buf: Buffer; rcode: number } | undefined {
+  /**
+   * The cached reply for this query, already copied, shuffled (when needed) and patched for it (ID, RD,
+   * question case); undefined on a miss. `hash` is questionHash(query, q, limit, net).
+   */
+  get(hash: number, net: NetKey, limit: number, query: Uint8Array, q: Query, generation: number): Buffer | undefined {
     if (generation !== this.gen) {
-      if (this.map.size > 0) this.stats.flushes++;
+      if (this.count > 0) this.stats.flushes++;
       this.map.clear();
+      this.count = 0;
       this.gen = generation;
       this.stats.misses++;
       return undefined;
     }
-    const e = this.map.get(key);
+    let e = this.map.get(hash);
+    const edns = q.edns !== undefined;
+    while (e && !(e.limit === limit && e.edns === edns && e.net === net.key && sameQuestionLower(e, query, q))) e = e.next;
     if (!e) {
       this.stats.misses++;
       return undefined;
@@ -62,27 +127,36 @@ export class AnswerCache {
     const out = Buffer.allocUnsafe(e.buf.length);
     e.buf.copy(out);
     if (e.pool) shuffleInto(out, e.pool, e.aOffsets, this.rng);
-    return { buf: out, rcode: e.rcode };
+    patchReply(out, query, q);
+    this.lastRcode = e.rcode;
+    return out;
   }
 
-  set(key: string, generation: number, entry: CachedAnswer): void {
+  set(hash: number, net: NetKey, limit: number, query: Uint8Array, q: Query, generation: number, answer: CachedAnswer): void {
     if (generation !== this.gen) {
       this.map.clear();
+      this.count = 0;
       this.gen = generation;
     }
     if (this.maxEntries <= 0) return;
-    if (this.map.size >= this.maxEntries) {
+    if (this.count >= this.maxEntries) {
       const oldest = this.map.keys().next();
       if (!oldest.done) {
+        for (let x = this.map.get(oldest.value); x; x = x.next) this.count--;
         this.map.delete(oldest.value);
         this.stats.evictions++;
       }
     }
-    this.map.set(key, entry);
+    const question = Buffer.from(query.subarray(HEADER_LEN, q.questionEnd));
+    for (let i = 0; i < q.nameEnd - HEADER_LEN; i++) if (question[i]! >= 0x41 && question[i]! <= 0x5a) question[i]! += 0x20;
+    const entry: Entry = { ...answer, buf: Buffer.from(answer.buf), net: net.key, limit, edns: q.edns !== undefined, question, next: this.map.get(hash) };
+    this.map.set(hash, entry);
+    this.count++;
   }
 
   clear(): void {
     this.map.clear();
+    this.count = 0;
   }
 }
 

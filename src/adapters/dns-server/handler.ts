@@ -13,8 +13,8 @@ import type { Rng } from '../../core/clock.js';
 import { MeshError } from '../../core/errors.js';
 import type { DnsRegistry } from '../../core/dns/registry.js';
 import { resolve } from '../../core/dns/resolver.js';
-import { decodeQuery, encodeAnswer, encodeError, encodeQueryError, EDNS_DEFAULT_MAX, questionKey, questionName, patchReply, RCODE, responseLimit, type Query } from '../../core/dns/wire.js';
-import { AnswerCache, ipPool, shuffleInto } from './cache.js';
+import { decodeQuery, encodeAnswer, encodeError, encodeQueryError, EDNS_DEFAULT_MAX, questionName, RCODE, responseLimit, type Query } from '../../core/dns/wire.js';
+import { AnswerCache, ipPool, netKey, questionHash, shuffleInto, type NetKey } from './cache.js';
 import type { Forwarder } from './forwarder.js';
 import { countAnswer, countDrop, emptyStats, observeLatency, type DnsServerStats } from './stats.js';
 
@@ -56,7 +56,7 @@ export class DnsHandler {
   private readonly networksOf: NetworksOf;
   private readonly cache: AnswerCache;
   private readonly rng: Rng;
-  private readonly netKeys = new WeakMap<readonly string[], string>();
+  private readonly netKeys = new WeakMap<readonly string[], NetKey>();
 
   constructor(opts: HandlerOptions) {
     this.registry = opts.registry;
@@ -88,35 +88,30 @@ export class DnsHandler {
     const s = this.stats;
     if (transport === 'udp') s.queries.udp++;
     else s.queries.tcp++;
-    const send = (out: Buffer, rcode: number): void => {
-      countAnswer(s, rcode);
-      observeLatency(s, Math.round((performance.now() - t0) * 1000));
-      reply(out);
-    };
     const d = decodeQuery(buf);
     if (!d.ok) {
       if (d.drop) {
         countDrop(s, d.reason);
         return false;
       }
-      send(encodeError(d.id, d.flags, d.rcode), d.rcode);
+      this.send(reply, encodeError(d.id, d.flags, d.rcode), d.rcode, t0);
       return true;
     }
     const q = d.query;
     const networks = this.networksOf(address, port, transport);
     if (!networks) {
-      send(encodeQueryError(buf, q, RCODE.REFUSED, this.maxUdpPayload), RCODE.REFUSED);
+      this.send(reply, encodeQueryError(buf, q, RCODE.REFUSED, this.maxUdpPayload), RCODE.REFUSED, t0);
       return true;
     }
-    const tcp = transport === 'tcp';
-    const limit = responseLimit(q, tcp, this.maxUdpPayload);
-    const key = `${this.netKey(networks)}\u0000${q.edns ? 'e' : 'n'}${limit}\u0000${questionKey(buf, q)}`;
+    const limit = responseLimit(q, transport === 'tcp', this.maxUdpPayload);
+    const net = this.netKey(networks);
+    const hash = questionHash(buf, q, limit, net);
     const gen = this.registry.generation;
-    const hit = this.cache.get(key, gen);
+    const hit = this.cache.get(hash, net, limit, buf, q, gen);
     if (hit) {
-      patchReply(hit.buf, buf, q);
-      if (hit.rcode === RCODE.NOERROR) s.local.answer++;
-      send(hit.buf, hit.rcode);
+      const rcode = this.cache.lastRcode;
+      if (rcode === RCODE.NOERROR) s.local.answer++;
+      this.send(reply, hit, rcode, t0);
       return true;
     }
     const r = resolve(this.registry, networks, questionName(buf, q), q.qtype, q.qclass);
@@ -124,16 +119,22 @@ export class DnsHandler {
       const records = r.kind === 'answer' ? r.records : [];
       const enc = encodeAnswer({ query: buf, q, rcode: RCODE.NOERROR, records, ttlSec: this.ttlSec, maxSize: limit, ednsUdpSize: this.maxUdpPayload });
       const pool = r.kind === 'answer' && r.shuffle ? ipPool(records.map((x) => x.data)) : undefined;
-      this.cache.set(key, gen, { buf: Buffer.from(enc.buf), rcode: RCODE.NOERROR, pool, aOffsets: enc.aOffsets });
+      this.cache.set(hash, net, limit, buf, q, gen, { buf: enc.buf, rcode: RCODE.NOERROR, pool, aOffsets: enc.aOffsets });
       if (r.kind === 'answer') s.local.answer++;
       else s.local.nodata++;
-      // The first reply is shuffled exactly like every cached one (enc.buf is ours: the cache holds a copy).
+      // The first reply is shuffled exactly like every cached one (the cache keeps its own copy).
       if (pool) shuffleInto(enc.buf, pool, enc.aOffsets, this.rng);
-      send(enc.buf, RCODE.NOERROR);
+      this.send(reply, enc.buf, RCODE.NOERROR, t0);
       return true;
     }
-    this.forward(buf, q, tcp, send);
+    this.forward(buf, q, transport === 'tcp', (out, rcode) => this.send(reply, out, rcode, t0));
     return true;
+  }
+
+  private send(reply: Reply, out: Buffer, rcode: number, t0: number): void {
+    countAnswer(this.stats, rcode);
+    observeLatency(this.stats, Math.round((performance.now() - t0) * 1000));
+    reply(out);
   }
 
   private forward(buf: Buffer, q: Query, tcp: boolean, send: (out: Buffer, rcode: number) => void): void {
@@ -159,10 +160,10 @@ export class DnsHandler {
     }
   }
 
-  private netKey(networks: readonly string[]): string {
+  private netKey(networks: readonly string[]): NetKey {
     let k = this.netKeys.get(networks);
     if (k === undefined) {
-      k = networks.join(',');
+      k = netKey(networks);
       this.netKeys.set(networks, k);
     }
     return k;

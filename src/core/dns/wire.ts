@@ -371,7 +371,7 @@ export function patchReply(reply: Buffer, query: Uint8Array, q: Query): void {
   reply[0] = query[0]!;
   reply[1] = query[1]!;
   reply[2] = (reply[2]! & ~0x01) | (q.rd ? 0x01 : 0);
-  reply.set(query.subarray(HEADER_LEN, q.nameEnd), HEADER_LEN);
+  for (let i = HEADER_LEN; i < q.nameEnd; i++) reply[i] = query[i]!; // names are short: a loop beats subarray+set
 }
 
 /** Reads the ID of a message (caller checked length ≥ 2). */

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import DNS from 'dns2';
 import { seededRng } from '../../../src/core/clock.js';
 import { DnsRegistry } from '../../../src/core/dns/registry.js';
-import { RCODE } from '../../../src/core/dns/wire.js';
-import { AnswerCache, ipPool, shuffleInto } from '../../../src/adapters/dns-server/cache.js';
+import { decodeQuery, RCODE } from '../../../src/core/dns/wire.js';
+import { AnswerCache, ipPool, netKey, questionHash, shuffleInto } from '../../../src/adapters/dns-server/cache.js';
 import { Forwarder } from '../../../src/adapters/dns-server/forwarder.js';
 import { DnsHandler, type NetworksOf } from '../../../src/adapters/dns-server/handler.js';
 import { buildQuery, optRecord } from './helpers.js';
@@ -123,18 +123,48 @@ describe('dns handler (fast path + resolver + codec)', () => {
 });
 
 describe('answer cache', () => {
-  test('evicts the oldest entry when full and flushes on a new generation', () => {
+  test('evicts the oldest entry when full, flushes on a new generation, survives hash collisions', () => {
     const c = new AnswerCache(2, seededRng(1));
-    const e = { buf: Buffer.from([1, 2, 3]), rcode: 0, pool: undefined, aOffsets: [] };
-    c.set('a', 1, e);
-    c.set('b', 1, e);
-    c.set('c', 1, e);
-    assert.equal(c.get('a', 1), undefined);
-    assert.ok(c.get('c', 1));
+    const net = netKey(['app']);
+    const qa = buildQuery({ name: ['a'] });
+    const qb = buildQuery({ name: ['b'] });
+    const qc = buildQuery({ name: ['c'] });
+    const dq = (b: Buffer) => {
+      const d = decodeQuery(b);
+      assert.ok(d.ok);
+      return d.query;
+    };
+    const e = (n: number) => ({ buf: Buffer.concat([Buffer.alloc(12), Buffer.from([1, 0x61, 0, 0, 1, 0, 1]), Buffer.from([n])]), rcode: 0, pool: undefined, aOffsets: [] });
+    c.set(1, net, 512, qa, dq(qa), 1, e(1));
+    c.set(2, net, 512, qb, dq(qb), 1, e(2));
+    c.set(3, net, 512, qc, dq(qc), 1, e(3));
+    assert.equal(c.get(1, net, 512, qa, dq(qa), 1), undefined);
+    assert.equal(c.get(3, net, 512, qc, dq(qc), 1)!.at(-1), 3);
     assert.equal(c.stats.evictions, 1);
-    assert.equal(c.get('c', 2), undefined);
+    // same hash, different question / size class / networks: a compare, never a wrong answer
+    assert.equal(c.get(3, net, 512, qb, dq(qb), 1), undefined);
+    assert.equal(c.get(3, net, 1232, qc, dq(qc), 1), undefined);
+    assert.equal(c.get(3, netKey(['other']), 512, qc, dq(qc), 1), undefined);
+    assert.equal(c.get(2, net, 512, qb, dq(qb), 1)!.at(-1), 2);
+    // the copy is patched with the asker's ID
+    const qc2 = buildQuery({ id: 0x5555, name: ['C'] });
+    const hit = c.get(3, net, 512, qc2, dq(qc2), 1)!;
+    assert.equal(hit.readUInt16BE(0), 0x5555);
+    assert.equal(c.get(3, net, 512, qc, dq(qc), 2), undefined);
     assert.equal(c.size, 0);
     assert.equal(c.stats.flushes, 1);
+  });
+
+  test('questionHash ignores name case only', () => {
+    const net = netKey(['app']);
+    const h = (b: Buffer, limit = 512) => {
+      const d = decodeQuery(b);
+      assert.ok(d.ok);
+      return questionHash(b, d.query, limit, net);
+    };
+    assert.equal(h(buildQuery({ name: ['WEB'] })), h(buildQuery({ name: ['web'] })));
+    assert.notEqual(h(buildQuery({ name: ['web'], type: 0x41 })), h(buildQuery({ name: ['web'], type: 0x61 })));
+    assert.notEqual(h(buildQuery({ name: ['web'] })), h(buildQuery({ name: ['web'] }), 1232));
   });
 
   test('shuffleInto draws each address into the first slot about equally often', () => {
