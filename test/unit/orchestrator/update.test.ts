@@ -27,8 +27,9 @@ class Harness {
   maxLive = 0;
   private seen = new Map<string, TaskState>();
 
-  constructor(replicas: number, update: Partial<ServiceSpecInput>) {
-    this.sim = new Sim([node('n1'), node('n2'), node('n3')], [service('web', { mode: { replicated: { replicas } }, ...update })]);
+  constructor(replicas: number | 'global', update: Partial<ServiceSpecInput>) {
+    const mode = replicas === 'global' ? { global: {} } : { replicated: { replicas } };
+    this.sim = new Sim([node('n1'), node('n2'), node('n3')], [service('web', { mode, ...update })]);
     // A crashing image fails as soon as it is assigned.
     const agents = this.sim.agents.bind(this.sim);
     this.sim.agents = () => {
@@ -241,6 +242,44 @@ describe('rolling update', () => {
     h.runUntil(60_000);
     assert.equal(h.ru.state, 'rollback_completed');
     assert.deepEqual(h.versions(), { 1: 3 });
+  });
+
+  test('global service: each node\'s task is replaced on the same node', () => {
+    const h = new Harness('global', cfg({ parallelism: 1, delayMs: 500 }));
+    const before = new Map(h.sim.running('web').map((t) => [t.nodeId!, t.id]));
+    h.start({ image: 'whoami:2' });
+    h.runUntil(60_000);
+    assert.equal(h.ru.state, 'completed');
+    assert.deepEqual(h.creates().map((c) => [c.at, c.task.nodeId]), [[0, 'n1'], [500, 'n2'], [1000, 'n3']]);
+    assert.deepEqual(h.sim.perNode('web'), { n1: 1, n2: 1, n3: 1 });
+    for (const t of h.sim.running('web')) {
+      assert.equal(t.specVersion, 2);
+      assert.notEqual(before.get(t.nodeId!), t.id);
+    }
+  });
+
+  test('a new task failing within the monitor period after running counts as a failure', () => {
+    const h = new Harness(3, { ...cfg({ parallelism: 1, delayMs: 1000, monitorMs: 10_000, failureAction: 'rollback' }), rollbackConfig: { monitorMs: 0 } });
+    h.start({ image: 'whoami:2' });
+    h.runUntil(500);
+    const first = h.sim.running('web').find((t) => t.specVersion === 2)!;
+    assert.ok(first);
+    h.sim.setTask(first.id, 'failed');
+    h.runUntil(60_000);
+    assert.deepEqual(h.states.map((s) => s.state), ['updating', 'rollback_started', 'rollback_completed']);
+    h.sim.updating.delete('web');
+    h.sim.settle();
+    assert.deepEqual(h.versions(), { 1: 3 });
+  });
+
+  test('a failure after the monitor period does not count', () => {
+    const h = new Harness(1, cfg({ parallelism: 1, monitorMs: 1000, failureAction: 'pause' }));
+    h.start({ image: 'whoami:2' });
+    h.runUntil(5000);
+    assert.equal(h.ru.state, 'completed');
+    h.ru.handle({ type: 'taskFailed', taskId: h.sim.running('web')[0]!.id }, 5000);
+    assert.equal(h.ru.state, 'completed');
+    assert.equal(h.ru.failureCount, 0);
   });
 
   test('an update that changes no task spec replaces nothing and completes at once', () => {
