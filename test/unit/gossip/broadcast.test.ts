@@ -1,0 +1,62 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BroadcastQueue } from '../../../src/core/gossip/broadcast.js';
+
+const b = (s: string): Uint8Array => new TextEncoder().encode(s);
+const str = (u: Uint8Array[]): string[] => u.map((x) => new TextDecoder().decode(x));
+
+describe('transmit-limited broadcast queue', () => {
+  test('each message is sent at most `limit` times, then retired', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: 'm:a', bytes: b('a'), local: false });
+    for (let i = 0; i < 3; i++) assert.deepEqual(str(q.take(1000, 2, 3, 64)), ['a']);
+    assert.deepEqual(q.take(1000, 2, 3, 64), []);
+    assert.equal(q.size, 0);
+  });
+  test('a newer message with the same key replaces the older one', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: 'm:a', bytes: b('old'), local: false });
+    q.take(1000, 2, 5, 64);
+    q.queue({ key: 'm:a', bytes: b('new'), local: false });
+    assert.equal(q.size, 1);
+    assert.deepEqual(str(q.take(1000, 2, 5, 64)), ['new']);
+  });
+  test('local updates go before rebroadcasts; then fewest transmits; then newest', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: '1', bytes: b('r-old'), local: false });
+    q.queue({ key: '2', bytes: b('r-new'), local: false });
+    q.queue({ key: '3', bytes: b('local'), local: true });
+    assert.deepEqual(str(q.take(1000, 2, 10, 64)), ['local', 'r-new', 'r-old']);
+    q.queue({ key: '4', bytes: b('fresh'), local: false });
+    assert.deepEqual(str(q.take(1000, 2, 10, 64)), ['local', 'fresh', 'r-new', 'r-old']);
+  });
+  test('respects the byte budget (with per-item overhead) and item cap', () => {
+    const q = new BroadcastQueue(100);
+    for (let i = 0; i < 10; i++) q.queue({ key: `k${i}`, bytes: new Uint8Array(98), local: false });
+    assert.equal(q.take(500, 2, 10, 64).length, 5);
+    assert.equal(q.take(5000, 2, 10, 3).length, 3);
+  });
+  test('oversized message goes alone only when asked', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: 'big', bytes: new Uint8Array(3000), local: true });
+    assert.equal(q.take(1400, 2, 10, 64).length, 0);
+    assert.equal(q.take(1400, 2, 10, 64, undefined, true).length, 1);
+  });
+  test('per-destination filter (network scope)', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: 't1', bytes: b('t1'), local: true, network: 'blue' });
+    q.queue({ key: 'm', bytes: b('m'), local: false });
+    assert.deepEqual(str(q.take(1000, 2, 10, 64, (x) => x.network === undefined)), ['m']);
+    assert.deepEqual(str(q.take(1000, 2, 10, 64, () => true)), ['t1', 'm']);
+  });
+  test('bounded: the most-transmitted messages are evicted first', () => {
+    const q = new BroadcastQueue(2);
+    q.queue({ key: 'a', bytes: b('a'), local: false });
+    q.take(1000, 2, 10, 64);
+    q.queue({ key: 'b', bytes: b('b'), local: false });
+    q.queue({ key: 'c', bytes: b('c'), local: false });
+    assert.equal(q.size, 2);
+    assert.equal(q.evicted, 1);
+    assert.deepEqual(str(q.take(1000, 2, 10, 64)).sort(), ['b', 'c']);
+  });
+});
