@@ -4,6 +4,7 @@ import { desiredNode } from '../../../src/core/overlay/desired.js';
 import { canonical, diff, renderBatches, toBatches } from '../../../src/core/overlay/diff.js';
 import type { NodeState, OverlayConfig, OverlayNetwork, RemoteEndpoint } from '../../../src/core/overlay/model.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
+import { fdbRows, sandboxRows } from '../../../src/core/overlay/debug.js';
 
 const config: OverlayConfig = { prefix: 'meshd-', hostNs: 'host1', underlayIp: '192.168.1.1', underlayMtu: 1500, vxlanPort: 4789 };
 const A: OverlayNetwork = { id: 'a1b2c3d4e5f6a7b8', name: 'app', vni: 4096, subnet: '10.0.1.0/24', gateway: '10.0.1.1' };
@@ -139,5 +140,32 @@ describe('diff + render (golden)', () => {
     const ops = diff(st, EMPTY);
     assert.equal(toBatches(ops).length, 4);
     assert.equal(ops.length, 1 + 2 + 4 + 2000);
+  });
+});
+
+describe('debug views (netctl debug fdb / sandbox)', () => {
+  const want = desiredNode({ config, networks: [A], remote, members }).state;
+  test('fdb rows mark ok / missing / extra / wrong', () => {
+    const actual = JSON.parse(JSON.stringify(want)) as NodeState;
+    const sb = actual.sandboxes[0]!;
+    sb.fdb = [{ mac: '02:42:0a:00:01:09', dst: '192.168.1.99' }, { mac: '02:42:0a:00:01:63', dst: '192.168.1.2' }];
+    sb.neigh = [{ ip: '10.0.1.9', mac: '02:42:0a:00:01:09' }];
+    assert.deepEqual(fdbRows(want, actual).map((r) => [r.ip, r.mac, r.want, r.have, r.fdb, r.neigh]), [
+      ['10.0.1.9', '02:42:0a:00:01:09', '192.168.1.3', '192.168.1.99', 'wrong', 'ok'],
+      ['10.0.1.10', '02:42:0a:00:01:0a', '192.168.1.2', null, 'missing', 'missing'],
+      [null, '02:42:0a:00:01:63', null, '192.168.1.2', 'extra', 'ok'],
+    ]);
+    assert.deepEqual(fdbRows(want, actual, 'nope'), []);
+    assert.ok(fdbRows(want, want).every((r) => r.fdb === 'ok' && r.neigh === 'ok'));
+  });
+  test('sandbox rows spell out link drift', () => {
+    const actual = JSON.parse(JSON.stringify(want)) as NodeState;
+    actual.sandboxes[0]!.vxlan!.mtu = 1500;
+    actual.sandboxes.push({ ns: 'meshd-ov-zzz', network: '', bridge: null, vxlan: null, fdb: [], neigh: [] });
+    assert.deepEqual(sandboxRows(want, actual).map((r) => [r.sandbox, r.state, r.details]), [
+      ['meshd-ov-a1b2c3d4e5f6', 'wrong', ['vxlan mtu 1500 ≠ 1450']],
+      ['meshd-ov-zzz', 'extra', []],
+    ]);
+    assert.deepEqual(sandboxRows(want, { sandboxes: [], strayHostLinks: [] }).map((r) => r.state), ['missing']);
   });
 });
