@@ -4,7 +4,7 @@
  * elements; anything not recognised is ignored rather than guessed.
  */
 import type { KernelFrontend } from '../../core/lb/kernel.js';
-import { ingressKey, vipKey, type Proto, type Target } from '../../core/lb/model.js';
+import { ingressKey, PROTOS, vipKey, type Proto, type Target } from '../../core/lb/model.js';
 import { MASQ_MARK } from '../../core/lb/nftables-render.js';
 
 type J = Record<string, unknown>;
@@ -51,9 +51,9 @@ function concat(x: unknown): unknown[] | undefined {
   return Array.isArray(c) ? c : undefined;
 }
 
-/** Targets of `dnat to numgen random mod N map { i : ip . port }` rules in a chain. */
-function chainTargets(exprs: J[][]): { targets: Target[]; masquerade: boolean } {
-  const targets: Target[] = [];
+/** Slot count (numgen modulus) and masquerade flag of a frontend chain's rules. */
+function chainInfo(exprs: J[][]): { slots: number; masquerade: boolean } {
+  let slots = 0;
   let masquerade = false;
   for (const rule of exprs) {
     for (const e of rule) {
@@ -62,18 +62,50 @@ function chainTargets(exprs: J[][]): { targets: Target[]; masquerade: boolean } 
         const v = obj(mangle.value)?.['|'];
         if (Array.isArray(v) && v.includes(MASQ_MARK)) masquerade = true;
       }
-      const dnat = obj(e.dnat);
-      const set = obj(obj(dnat?.addr)?.map)?.data;
-      const elems = obj(set)?.set;
-      if (Array.isArray(elems)) {
-        for (const pair of elems) {
-          const c = Array.isArray(pair) ? concat(pair[1]) : undefined;
-          if (c && typeof c[0] === 'string' && typeof c[1] === 'number') targets.push({ ip: c[0], port: c[1] });
-        }
+      const key = concat(obj(obj(obj(e.dnat)?.addr)?.map)?.key);
+      for (const k of key ?? []) {
+        const mod = obj(obj(k)?.numgen)?.mod;
+        if (typeof mod === 'number') slots = mod;
       }
     }
   }
-  return { targets, masquerade };
+  return { slots, masquerade };
+}
+
+/**
+ * `vip-targets-PROTO` / `ingress-targets-PROTO` elements → frontend element key
+ * ("10.9.0.10 . tcp . 80" / "tcp . 8080") → slot → target.
+ */
+function slotTable(maps: Map<string, unknown[]>): Map<string, Map<number, Target>> {
+  const out = new Map<string, Map<number, Target>>();
+  for (const kind of ['vip', 'ingress'] as const) {
+    for (const proto of PROTOS) {
+      for (const el of maps.get(`${kind}-targets-${proto}`) ?? []) {
+        if (!Array.isArray(el)) continue;
+        const k = concat(el[0]);
+        const v = concat(el[1]);
+        const keyLen = kind === 'vip' ? 2 : 1;
+        if (!k || !v || k.length !== keyLen + 1 || typeof v[0] !== 'string' || typeof v[1] !== 'number') continue;
+        const slot = k[keyLen];
+        if (typeof slot !== 'number') continue;
+        const fk = kind === 'vip' ? `${String(k[0])} . ${proto} . ${String(k[1])}` : `${proto} . ${String(k[0])}`;
+        const m = out.get(fk) ?? new Map<number, Target>();
+        m.set(slot, { ip: v[0], port: v[1] });
+        out.set(fk, m);
+      }
+    }
+  }
+  return out;
+}
+
+function pickSlots(table: Map<string, Map<number, Target>>, key: string, n: number): Target[] {
+  const m = table.get(key);
+  const out: Target[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = m?.get(i);
+    if (t) out.push(t);
+  }
+  return out;
 }
 
 function gotoTarget(x: unknown): string | undefined {
@@ -85,6 +117,7 @@ function gotoTarget(x: unknown): string | undefined {
 /** Frontends from the meshd-lb table listing. */
 export function parseNftLb(doc: unknown): KernelFrontend[] {
   const { maps, rules } = indexListing(doc);
+  const slots = slotTable(maps);
   const out: KernelFrontend[] = [];
   const visit = (name: string, kind: 'vip' | 'ingress', empty: boolean): void => {
     for (const el of maps.get(name) ?? []) {
@@ -92,15 +125,17 @@ export function parseNftLb(doc: unknown): KernelFrontend[] {
       const k = concat(el[0]);
       if (!k) continue;
       const chain = gotoTarget(el[1]);
-      const { targets, masquerade } = !empty && chain ? chainTargets(rules.get(chain) ?? []) : { targets: [], masquerade: false };
+      const info = !empty && chain ? chainInfo(rules.get(chain) ?? []) : { slots: 0, masquerade: false };
       if (kind === 'vip') {
         const proto = protoOf(k[1]);
         if (typeof k[0] !== 'string' || !proto || typeof k[2] !== 'number') continue;
-        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], targets, draining: [], masquerade });
+        const targets = pickSlots(slots, `${k[0]} . ${proto} . ${k[2]}`, info.slots);
+        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], targets, draining: [], masquerade: info.masquerade });
       } else {
         const proto = protoOf(k[0]);
         if (!proto || typeof k[1] !== 'number') continue;
-        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], targets, draining: [], masquerade });
+        const targets = pickSlots(slots, `${proto} . ${k[1]}`, info.slots);
+        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], targets, draining: [], masquerade: info.masquerade });
       }
     }
   };

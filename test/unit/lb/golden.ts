@@ -24,11 +24,24 @@ table ip meshd-lb {
 	map empty-ingress {
 		type inet_proto . inet_service : verdict
 	}
-	set hairpin {
-		type ipv4_addr . ipv4_addr
-		elements = { 10.0.1.2 . 10.0.1.2,
-			     10.0.1.20 . 10.0.1.20,
-			     10.0.1.4 . 10.0.1.4 }
+	map vip-targets-tcp {
+		typeof ip daddr . tcp dport . numgen random mod 1 : ip daddr . tcp dport
+		elements = { 10.9.0.10 . 80 . 0 : 10.0.1.2 . 8080,
+			     10.9.0.10 . 80 . 1 : 10.0.1.4 . 8080,
+			     10.9.0.11 . 53 . 0 : 10.0.1.20 . 53 }
+	}
+	map ingress-targets-tcp {
+		typeof tcp dport . numgen random mod 1 : ip daddr . tcp dport
+		elements = { 8080 . 0 : 10.0.1.2 . 8080,
+			     8080 . 1 : 10.0.1.4 . 8080,
+			     8081 . 0 : 10.0.1.2 . 8080 }
+	}
+	map vip-targets-udp {
+		typeof ip daddr . udp dport . numgen random mod 1 : ip daddr . udp dport
+		elements = { 10.9.0.11 . 53 . 0 : 10.0.1.20 . 53 }
+	}
+	map ingress-targets-udp {
+		typeof udp dport . numgen random mod 1 : ip daddr . udp dport
 	}
 	chain reject-empty {
 		meta l4proto tcp reject with tcp reset
@@ -61,43 +74,46 @@ table ip meshd-lb {
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark & 0x4000 == 0x4000 masquerade
-		ip saddr . ip daddr @hairpin masquerade
 	}
 	chain ing-tcp-8080 {
 		meta mark set meta mark | 0x4000
-		meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.0.1.2 . 8080, 1 : 10.0.1.4 . 8080 } comment "svc-web tcp/8080 cluster"
+		meta l4proto tcp dnat to tcp dport . numgen random mod 2 map @ingress-targets-tcp comment "svc-web tcp/8080 cluster"
 	}
 	chain ing-tcp-8081 {
-		meta l4proto tcp dnat to numgen random mod 1 map { 0 : 10.0.1.2 . 8080 } comment "svc-web tcp/8081 local"
+		meta l4proto tcp dnat to tcp dport . numgen random mod 1 map @ingress-targets-tcp comment "svc-web tcp/8081 local"
 	}
 	chain vip-10.9.0.10-tcp-80 {
-		meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.0.1.2 . 8080, 1 : 10.0.1.4 . 8080 } comment "web tcp/80"
+		meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 2 map @vip-targets-tcp comment "web tcp/80"
 	}
 	chain vip-10.9.0.11-tcp-53 {
-		meta l4proto tcp dnat to numgen random mod 1 map { 0 : 10.0.1.20 . 53 } comment "dns tcp/53"
+		meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 1 map @vip-targets-tcp comment "dns tcp/53"
 	}
 	chain vip-10.9.0.11-udp-53 {
-		meta l4proto udp dnat to numgen random mod 1 map { 0 : 10.0.1.20 . 53 } comment "dns udp/53"
+		meta l4proto udp dnat to ip daddr . udp dport . numgen random mod 1 map @vip-targets-udp comment "dns udp/53"
 	}
 }
 `;
 
 export const NFT_INCREMENTAL = `add chain ip meshd-lb vip-10.9.0.13-tcp-5000
-add rule ip meshd-lb vip-10.9.0.13-tcp-5000 meta l4proto tcp dnat to numgen random mod 1 map { 0 : 10.0.1.50 . 5000 } comment "new tcp/5000"
+add rule ip meshd-lb vip-10.9.0.13-tcp-5000 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 1 map @vip-targets-tcp comment "new tcp/5000"
 flush chain ip meshd-lb vip-10.9.0.10-tcp-80
-add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta l4proto tcp dnat to numgen random mod 3 map { 0 : 10.0.1.2 . 8080, 1 : 10.0.1.4 . 8080, 2 : 10.0.1.5 . 8080 } comment "web tcp/80"
+add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 3 map @vip-targets-tcp comment "web tcp/80"
 add chain ip meshd-lb vip-10.9.0.12-tcp-443
-add rule ip meshd-lb vip-10.9.0.12-tcp-443 meta l4proto tcp dnat to numgen random mod 1 map { 0 : 10.0.1.40 . 8443 } comment "api tcp/443"
+add rule ip meshd-lb vip-10.9.0.12-tcp-443 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 1 map @vip-targets-tcp comment "api tcp/443"
+delete element ip meshd-lb vips { 10.9.0.11 . tcp . 53 }
+delete element ip meshd-lb vip-targets-tcp { 10.9.0.11 . 53 . 0 }
+delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }
+delete element ip meshd-lb vip-targets-udp { 10.9.0.11 . 53 . 0 }
+delete element ip meshd-lb empty-vips { 10.9.0.12 . tcp . 443 }
+delete element ip meshd-lb ingress { tcp . 8081 }
+delete element ip meshd-lb ingress-targets-tcp { 8081 . 0 }
+add element ip meshd-lb vip-targets-tcp { 10.9.0.13 . 5000 . 0 : 10.0.1.50 . 5000 }
 add element ip meshd-lb vips { 10.9.0.13 . tcp . 5000 : goto vip-10.9.0.13-tcp-5000 }
+add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.5 . 8080 }
 add element ip meshd-lb empty-vips { 10.9.0.11 . tcp . 53 : goto reject-empty }
 add element ip meshd-lb empty-vips { 10.9.0.11 . udp . 53 : goto reject-empty }
 add element ip meshd-lb vips { 10.9.0.12 . tcp . 443 : goto vip-10.9.0.12-tcp-443 }
-add element ip meshd-lb hairpin { 10.0.1.40 . 10.0.1.40, 10.0.1.5 . 10.0.1.5, 10.0.1.50 . 10.0.1.50 }
-delete element ip meshd-lb vips { 10.9.0.11 . tcp . 53 }
-delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }
-delete element ip meshd-lb empty-vips { 10.9.0.12 . tcp . 443 }
-delete element ip meshd-lb ingress { tcp . 8081 }
-delete element ip meshd-lb hairpin { 10.0.1.20 . 10.0.1.20 }
+add element ip meshd-lb vip-targets-tcp { 10.9.0.12 . 443 . 0 : 10.0.1.40 . 8443 }
 flush chain ip meshd-lb vip-10.9.0.11-tcp-53
 delete chain ip meshd-lb vip-10.9.0.11-tcp-53
 flush chain ip meshd-lb vip-10.9.0.11-udp-53

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { assignMarks, FWMARK_BASE, renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { chainName, elementKey, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
+import { chainName, elementKey, slotKey, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
 import { b, base, changed } from './fixtures.js';
 import * as G from './golden.js';
 
@@ -16,14 +16,24 @@ describe('nftables render (golden)', () => {
   test('no change → empty script', () => {
     assert.equal(renderNftIncremental(compile(base()), compile(base())), '');
   });
-  test('one endpoint change rewrites exactly one chain (cost ∝ change)', () => {
+  test('one endpoint added: the chain rule (new modulus) and one slot element', () => {
     const d = base();
     d.services[0]!.backends.push(b('t9', '10.0.1.9'));
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
       'flush chain ip meshd-lb vip-10.9.0.10-tcp-80',
-      'add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta l4proto tcp dnat to numgen random mod 3 map { 0 : 10.0.1.2 . 8080, 1 : 10.0.1.4 . 8080, 2 : 10.0.1.9 . 8080 } comment "web tcp/80"',
-      'add element ip meshd-lb hairpin { 10.0.1.9 . 10.0.1.9 }',
+      'add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 3 map @vip-targets-tcp comment "web tcp/80"',
+      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.9 . 8080 }',
+      '',
+    ].join('\n'));
+  });
+  test('one endpoint replaced (same count): element changes only, no rule rewrite (cost ∝ change)', () => {
+    const d = base();
+    d.services[0]!.backends[0] = b('t5', '10.0.1.7'); // 10.0.1.4 → 10.0.1.7, both sort after 10.0.1.2
+    const s = renderNftIncremental(compile(base()), compile(d));
+    assert.equal(s, [
+      'delete element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 }',
+      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 : 10.0.1.7 . 8080 }',
       '',
     ].join('\n'));
   });
@@ -31,9 +41,14 @@ describe('nftables render (golden)', () => {
     const d = base();
     d.services[0]!.backends[0]!.state = 'draining'; // t3 10.0.1.4
     const s = renderNftIncremental(compile(base()), compile(d));
-    assert.match(s, /mod 1 map \{ 0 : 10\.0\.1\.2 \. 8080 \}/);
-    assert.match(s, /delete element ip meshd-lb hairpin \{ 10\.0\.1\.4 \. 10\.0\.1\.4 \}/);
+    assert.match(s, /numgen random mod 1 map @vip-targets-tcp/);
+    assert.match(s, /delete element ip meshd-lb vip-targets-tcp \{ 10\.9\.0\.10 \. 80 \. 1 \}/);
     assert.doesNotMatch(s, /delete chain/);
+  });
+  test('only draining backends changed → nothing to send', () => {
+    const d = base();
+    d.services[0]!.backends = d.services[0]!.backends.filter((x) => x.state === 'active');
+    assert.equal(renderNftIncremental(compile(base()), compile(d)), '');
   });
   test('last backend drains → frontend moves to empty-vips and its chain goes', () => {
     const d = base();
@@ -46,6 +61,8 @@ describe('nftables render (golden)', () => {
   test('names and keys', () => {
     assert.equal(chainName({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), 'vip-10.1.2.3-udp-53');
     assert.equal(chainName({ kind: 'ingress', proto: 'tcp', port: 8080 }), 'ing-tcp-8080');
+    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53 }, 4), '53 . 4');
+    assert.equal(slotKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }, 0), '10.1.2.3 . 53 . 0');
     assert.equal(elementKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), '10.1.2.3 . udp . 53');
     assert.equal(renderNftFlush(), 'table ip meshd-lb\ndelete table ip meshd-lb\n');
   });
