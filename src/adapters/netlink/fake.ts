@@ -78,7 +78,11 @@ export class FakeOverlayKernel implements OverlayKernel {
     }
     if (w[0] === 'link' && w[1] === 'add') s.bridge = { name: w[2] ?? '', mtu: 1500, up: false, addrs: [] };
     else if (w[0] === 'link' && w[1] === 'del') {
-      if (s.vxlan?.name === w[2]) s.vxlan = null, s.fdb = [], s.neigh = [];
+      if (s.vxlan?.name === w[2]) {
+        s.vxlan = null;
+        s.fdb = [];
+        s.neigh = [];
+      }
     } else if (w[0] === 'link' && w[1] === 'set') {
       const l = s.bridge?.name === w[2] ? s.bridge : s.vxlan?.name === w[2] ? s.vxlan : null;
       if (!l) throw new MeshError('MESHD_EXEC_FAILED', `fake: no link ${w[2]} in ${ns}`);
