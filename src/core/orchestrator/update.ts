@@ -72,6 +72,11 @@ interface Item {
 
 const ACTIVE: ReadonlySet<UpdateState> = new Set(['updating', 'rollback_started']);
 
+/** Could an agent be running it? Not if terminal, or never handed to an agent (new/pending, no node). */
+function mayBeRunning(t: Task): boolean {
+  return !isTerminal(t.state) && t.nodeId !== undefined && t.state !== 'new' && t.state !== 'pending';
+}
+
 function slotKey(t: Task): string {
   return t.slot !== undefined ? `s${t.slot}` : `n${t.nodeId ?? ''}`;
 }
@@ -294,7 +299,7 @@ export class RollingUpdate {
       this.done(item, now);
       return;
     }
-    if (old && !isTerminal(old.state)) {
+    if (old && mayBeRunning(old)) {
       item.step = 'stopping';
       item.deadline = now + (this.init.stopTimeoutMs ?? 30_000);
       this.emit({ type: 'createTask', task: { ...item.next!, desiredState: 'ready' } });
@@ -320,7 +325,7 @@ export class RollingUpdate {
     } else if (isOld && (ev.type === 'taskStopped' || ev.type === 'taskFailed') && item.step === 'stopping') {
       this.startNew(item, now);
     } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting') {
-      if (item.phase === this.phase) this.monitors.set(item.next!.id, now + item.cfg.monitorMs);
+      if (item.phase === this.phase && item.cfg.monitorMs > 0) this.monitors.set(item.next!.id, now + item.cfg.monitorMs);
       if (item.cfg.order === 'start-first' && item.old) this.drainOrSkip(item, now);
       else this.done(item, now);
     } else if (isNew && ev.type === 'taskFailed' && (item.step === 'starting' || item.step === 'stopping')) {

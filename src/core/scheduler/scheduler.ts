@@ -130,10 +130,20 @@ function reserve(ni: NodeInfo, g: Group): void {
   ni.byService.set(g.serviceId, (ni.byService.get(g.serviceId) ?? 0) + 1);
 }
 
-function groupTasks(pending: readonly Task[]): { groups: Group[]; pinned: Task[] } {
+type FilterCache = Map<Task['spec'], CompiledFilters>;
+
+function filtersFor(cache: FilterCache, spec: Task['spec']): CompiledFilters {
+  let f = cache.get(spec);
+  if (!f) {
+    f = compileFilters(spec);
+    cache.set(spec, f);
+  }
+  return f;
+}
+
+function groupTasks(pending: readonly Task[], filterCache: FilterCache): { groups: Group[]; pinned: Task[] } {
   const byKey = new Map<string, Group>();
   const pinned: Task[] = [];
-  const filterCache = new Map<Task['spec'], CompiledFilters>();
   let last: Group | undefined;
   for (const t of pending) {
     if (t.nodeId !== undefined) {
@@ -148,11 +158,7 @@ function groupTasks(pending: readonly Task[]): { groups: Group[]; pinned: Task[]
     const k = `${t.serviceId}\u0000${t.specVersion}`;
     let g = byKey.get(k);
     if (!g) {
-      let filters = filterCache.get(t.spec);
-      if (!filters) {
-        filters = compileFilters(t.spec);
-        filterCache.set(t.spec, filters);
-      }
+      const filters = filtersFor(filterCache, t.spec);
       g = { serviceId: t.serviceId, tasks: [], filters, proto: t, hostPorts: hostPortKeys(t.spec) };
       byKey.set(k, g);
     }
@@ -172,7 +178,8 @@ export function schedule(pending: readonly Task[], nodes: readonly Node[], exist
   const infos = buildNodeInfos(nodes, existing, opts.now);
   const assignments: Assignment[] = [];
   const unschedulable: Unschedulable[] = [];
-  const { groups, pinned } = groupTasks(pending);
+  const filterCache: FilterCache = new Map();
+  const { groups, pinned } = groupTasks(pending, filterCache);
 
   for (const t of pinned) {
     const ni = infos.get(t.nodeId!);
@@ -180,7 +187,7 @@ export function schedule(pending: readonly Task[], nodes: readonly Node[], exist
       unschedulable.push({ taskId: t.id, reason: `node ${t.nodeId} not found` });
       continue;
     }
-    const f = compileFilters(t.spec).firstFail(ni);
+    const f = filtersFor(filterCache, t.spec).firstFail(ni);
     if (f) {
       unschedulable.push({ taskId: t.id, reason: explainFailures(new Map<FilterName, number>([[f, 1]]), 1) });
       continue;

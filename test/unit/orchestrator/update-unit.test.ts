@@ -1,0 +1,62 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RollingUpdate } from '../../../src/core/orchestrator/update.js';
+import type { Task } from '../../../src/core/spec/types.js';
+import { taskSpecOf } from '../../../src/core/spec/types.js';
+import { idGen, spec } from './fixtures.js';
+
+const v1 = spec({ image: 'app:1', updateConfig: { parallelism: 1, monitorMs: 0 } });
+const v2 = spec({ image: 'app:2', updateConfig: { parallelism: 1, monitorMs: 0 } });
+const task = (id: string, slot: number, state: Task['state'], nodeId?: string): Task => ({
+  id, serviceId: 'web', slot, nodeId, specVersion: 1, spec: taskSpecOf(v1), desiredState: 'running', state, timestamps: { created: 0, updated: 0 },
+});
+const make = (tasks: Task[]) => new RollingUpdate({ serviceId: 'web', from: { version: 1, spec: v1 }, to: { version: 2, spec: v2 }, tasks, now: 0, newId: idGen('n') });
+const types = (ru: RollingUpdate) => ru.drain().map((a) => a.type + (a.type === 'createTask' ? `:${a.task.desiredState}` : a.type === 'updateState' ? `:${a.state}` : ''));
+
+describe('RollingUpdate steps', () => {
+  test('an old task never handed to an agent is replaced at once (no drain, no stop wait)', () => {
+    const ru = make([task('o1', 1, 'pending')]);
+    assert.deepEqual(types(ru), ['updateState:updating', 'shutdownTask', 'createTask:running']);
+    ru.handle({ type: 'taskRunning', taskId: 'n1' }, 10);
+    assert.deepEqual(types(ru), ['updateState:completed']);
+  });
+
+  test('a running old task is drained first; an assigned one is only stopped', () => {
+    const ru = make([task('o1', 1, 'running', 'a'), task('o2', 2, 'assigned', 'b')]);
+    assert.deepEqual(types(ru), ['updateState:updating', 'drainTask']);
+    ru.handle({ type: 'taskDrained', taskId: 'o1' }, 1);
+    assert.deepEqual(types(ru), ['shutdownTask', 'createTask:ready']);
+    assert.equal(ru.nextDeadline(), 1 + 30_000, 'stop timeout');
+    ru.handle({ type: 'taskStopped', taskId: 'o1' }, 2);
+    assert.deepEqual(types(ru), ['startTask']);
+    ru.handle({ type: 'taskRunning', taskId: 'n1' }, 3);
+    assert.deepEqual(types(ru), ['shutdownTask', 'createTask:ready']);
+    ru.handle({ type: 'taskStopped', taskId: 'o2' }, 4);
+    ru.handle({ type: 'taskRunning', taskId: 'n2' }, 5);
+    assert.deepEqual(types(ru), ['startTask', 'updateState:completed']);
+  });
+
+  test('events for unknown tasks are ignored; nextDeadline is undefined when idle', () => {
+    const ru = make([task('o1', 1, 'running', 'a')]);
+    ru.drain();
+    ru.handle({ type: 'taskDrained', taskId: 'nope' }, 1);
+    ru.handle({ type: 'taskRunning', taskId: 'nope' }, 1);
+    assert.deepEqual(ru.drain(), []);
+    assert.equal(ru.nextDeadline(), 30_000, 'drain timeout only');
+  });
+
+  test('taskReplaced makes rollback follow the slot\'s new task', () => {
+    const ru = make([task('o1', 1, 'running', 'a')]);
+    ru.handle({ type: 'taskDrained', taskId: 'o1' }, 1);
+    ru.handle({ type: 'taskStopped', taskId: 'o1' }, 2);
+    ru.handle({ type: 'taskRunning', taskId: 'n1' }, 3);
+    assert.equal(ru.state, 'completed');
+    const restarted: Task = { ...task('r1', 1, 'running', 'b'), specVersion: 2, spec: taskSpecOf(v2) };
+    ru.handle({ type: 'taskReplaced', oldTaskId: 'n1', task: restarted }, 4);
+    ru.drain();
+    ru.rollback(5);
+    const acts = ru.drain();
+    assert.deepEqual(acts.map((a) => a.type), ['setServiceSpec', 'updateState', 'drainTask']);
+    assert.deepEqual(acts[2], { type: 'drainTask', taskId: 'r1' });
+  });
+});
