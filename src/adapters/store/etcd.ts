@@ -10,7 +10,7 @@
  * the leader's lease dies (crash, partition longer than the TTL, revoke) the next
  * candidate is elected.
  */
-import { Etcd3, type Campaign, type ElectionObserver, type IKeyValue, type IOptions, type IRequestOp, type ICompare, type Watcher } from 'etcd3';
+import { Etcd3, type Campaign, type IKeyValue, type IOptions, type IRequestOp, type ICompare, type Watcher } from 'etcd3';
 import { MeshError } from '../../core/errors.js';
 import { checkKey, checkOps, checkPrefix, checkRevision, conflict, encodeValue, type KV, type Store, type TxnOp, type Unwatch, type WatchEvent } from './store.js';
 
@@ -223,16 +223,41 @@ export class EtcdStore implements Store {
 
   /**
    * Calls `cb` with the current leader's candidate id whenever it changes (undefined:
-   * no leader). Returns a function that stops observing.
+   * no leader). Returns a function that stops observing. (We watch the election prefix
+   * and re-read the leader on every change, serialized; etcd3's ElectionObserver loses
+   * track of the leader when it starts with no candidate.)
    */
   async onLeaderChange(cb: (leader: string | undefined) => void): Promise<() => Promise<void>> {
     this.open();
-    const election = this.client.namespace(this.root).election(ELECTION_NAME);
-    const obs: ElectionObserver = await election.observe().catch((e: unknown) => Promise.reject(unavailable(e, 'observe election')));
-    obs.on('change', (v) => cb(v));
-    obs.on('error', (e) => this.onWatchError(unavailable(e, 'observe election')));
-    cb(obs.leader());
-    return () => obs.cancel();
+    const w = await this.client.watch().prefix(`${this.root}election/${ELECTION_NAME}/`).create()
+      .catch((e: unknown) => Promise.reject(unavailable(e, 'observe election')));
+    this.watchers.add(w);
+    let current: string | undefined | null = null;
+    let chain = Promise.resolve();
+    let stopped = false;
+    const refresh = (): void => {
+      chain = chain.then(async () => {
+        if (stopped) return;
+        try {
+          const l = await this.leader();
+          if (!stopped && l !== current) {
+            current = l;
+            cb(l);
+          }
+        } catch (e) {
+          this.onWatchError(e);
+        }
+      });
+    };
+    w.on('data', () => refresh());
+    w.on('error', (e) => this.onWatchError(unavailable(e, 'observe election')));
+    refresh();
+    await chain;
+    return async () => {
+      stopped = true;
+      this.watchers.delete(w);
+      await w.cancel();
+    };
   }
 
   /** The current leader's candidate id, if any. */
