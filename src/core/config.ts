@@ -37,6 +37,11 @@ export const agentConfigSchema = z.object({
       seeds: z.array(hostPortSchema).max(64).default([]),
       /** Cluster name, bound into encrypted packets as associated data. */
       clusterName: z.string().min(1).max(64).default('meshd'),
+      /**
+       * File with base64 AES-256 keys, one per line, the first one primary. Gossip is encrypted
+       * when a keyring exists (this file, or the keyring persisted in dataDir after key changes).
+       */
+      keyFile: z.string().min(1).optional(),
       /** Per-parameter overrides of the preset (validated by the gossip config). */
       overrides: z.record(z.string(), z.number()).default({}),
     })

@@ -4,6 +4,7 @@
  * it from the names alone, even when the state file is gone or the agents were SIGKILLed.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,8 @@ export interface LabState {
   client: { netns: string; underlay: string };
   nodes: LabNodeState[];
   gossipPreset: string;
+  /** Base64 AES-256 gossip key file shared by the lab's agents (0600), or null when unencrypted. */
+  keyFile: string | null;
 }
 
 const MESHD_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshd.js');
@@ -75,6 +78,8 @@ export interface LabUpOptions {
   name: string;
   nodes: number;
   gossipPreset?: 'lan' | 'wan' | 'local';
+  /** Encrypt gossip with a fresh per-lab key (default true). */
+  encrypt?: boolean;
   logLevel?: string;
   readyTimeoutMs?: number;
   onProgress?: (msg: string) => void;
@@ -101,7 +106,10 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
       client: { netns: clientNs(lab), underlay: CLIENT_ADDR },
       nodes: plan.map((n) => ({ ...n, pid: null, log: join(labRunDir(lab), `${n.name}.log`), config: join(labRunDir(lab), `${n.name}.json`) })),
       gossipPreset: opts.gossipPreset ?? 'local',
+      keyFile: opts.encrypt === false ? null : join(labRunDir(lab), 'gossip.key'),
     };
+    mkdirSync(labRunDir(lab), { recursive: true });
+    if (state.keyFile) writeFileSync(state.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
     writeState(state);
     progress(`starting ${plan.length} agents`);
     for (const n of state.nodes) n.pid = startAgentProcess(state, n, opts.logLevel ?? 'info');
@@ -124,7 +132,7 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
     dataDir: join(labRunDir(state.name), n.name, 'data'),
     logLevel,
     lab: state.name,
-    gossip: { preset: state.gossipPreset, seeds: n.seeds },
+    gossip: { preset: state.gossipPreset, seeds: n.seeds, ...(state.keyFile ? { keyFile: state.keyFile } : {}) },
   };
   writeFileSync(n.config, JSON.stringify(config, null, 2));
   const fd = openSync(n.log, 'a');
