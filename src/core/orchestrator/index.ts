@@ -6,3 +6,4 @@ export type { RollingUpdateInit, UpdateEvent, SpecVersion } from './update.js';
 export { restartDecision, conditionAllows, restartsInWindow } from './restart.js';
 export type { RestartDecision } from './restart.js';
 export type { Action, UpdateState } from './actions.js';
+export { eventsForTaskChange, replacementEvents } from './events.js';

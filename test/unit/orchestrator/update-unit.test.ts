@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RollingUpdate } from '../../../src/core/orchestrator/update.js';
+import { eventsForTaskChange, replacementEvents } from '../../../src/core/orchestrator/events.js';
 import type { Task } from '../../../src/core/spec/types.js';
 import { taskSpecOf } from '../../../src/core/spec/types.js';
 import { idGen, spec } from './fixtures.js';
@@ -58,5 +59,36 @@ describe('RollingUpdate steps', () => {
     const acts = ru.drain();
     assert.deepEqual(acts.map((a) => a.type), ['setServiceSpec', 'updateState', 'drainTask']);
     assert.deepEqual(acts[2], { type: 'drainTask', taskId: 'r1' });
+  });
+});
+
+describe('events glue', () => {
+  test('eventsForTaskChange table', () => {
+    const t = (state: Task['state']) => ({ ...task('x', 1, state, 'a'), message: 'boom' });
+    const table: Array<[Task['state'] | undefined, Task['state'], string[]]> = [
+      ['assigned', 'running', ['taskRunning']],
+      ['running', 'running', []],
+      ['running', 'failed', ['taskFailed']],
+      ['assigned', 'rejected', ['taskFailed']],
+      ['running', 'shutdown', ['taskStopped']],
+      ['running', 'orphaned', ['taskStopped']],
+      ['running', 'complete', ['taskStopped', 'taskFailed']],
+      [undefined, 'pending', []],
+      [undefined, 'running', ['taskRunning']],
+    ];
+    for (const [prev, next, want] of table) {
+      assert.deepEqual(eventsForTaskChange(prev ? { state: prev } : undefined, t(next)).map((e) => e.type), want, `${prev} → ${next}`);
+    }
+    assert.deepEqual(eventsForTaskChange({ state: 'running' }, t('failed')), [{ type: 'taskFailed', taskId: 'x', message: 'boom' }]);
+  });
+
+  test('replacementEvents picks createTask.replaces of the service', () => {
+    const a = task('new', 1, 'pending');
+    assert.deepEqual(replacementEvents([
+      { type: 'createTask', task: a, replaces: 'old' },
+      { type: 'createTask', task: { ...a, id: 'other', serviceId: 'db' }, replaces: 'x' },
+      { type: 'createTask', task: { ...a, id: 'fresh' } },
+      { type: 'shutdownTask', taskId: 'old', reason: 'restarting' },
+    ], 'web'), [{ type: 'taskReplaced', oldTaskId: 'old', task: a }]);
   });
 });

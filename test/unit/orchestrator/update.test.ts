@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Action, UpdateState } from '../../../src/core/orchestrator/actions.js';
 import { reconcile } from '../../../src/core/orchestrator/reconcile.js';
 import { RollingUpdate } from '../../../src/core/orchestrator/update.js';
+import { eventsForTaskChange, replacementEvents } from '../../../src/core/orchestrator/events.js';
 import type { UpdateEvent } from '../../../src/core/orchestrator/update.js';
 import type { Service, Task, TaskState } from '../../../src/core/spec/types.js';
 import type { ServiceSpecInput } from '../../../src/core/spec/validate.js';
@@ -78,15 +79,12 @@ class Harness {
     if (r.actions.length) busy = true;
     this.sim.scheduleNow();
     this.sim.agents();
-    const events: UpdateEvent[] = [];
-    for (const a of r.actions) if (a.type === 'createTask' && a.replaces) events.push({ type: 'taskReplaced', oldTaskId: a.replaces, task: a.task });
+    const events: UpdateEvent[] = replacementEvents(r.actions, 'web');
     for (const t of this.sim.tasks.values()) {
       const before = this.seen.get(t.id);
       if (before === t.state) continue;
       this.seen.set(t.id, t.state);
-      if (t.state === 'running') events.push({ type: 'taskRunning', taskId: t.id });
-      else if (t.state === 'failed') events.push({ type: 'taskFailed', taskId: t.id, message: 'exit 1' });
-      else if (t.state === 'shutdown') events.push({ type: 'taskStopped', taskId: t.id });
+      events.push(...eventsForTaskChange(before === undefined ? undefined : { state: before }, t));
     }
     if (this.autoDrain) for (const id of this.pendingDrains.splice(0)) events.push({ type: 'taskDrained', taskId: id });
     for (const ev of events) this.ru.handle(ev, now);
@@ -113,7 +111,7 @@ class Harness {
       const r = reconcile({ services: [...this.sim.services.values()], nodes: [...this.sim.nodes.values()], tasks: [...this.sim.tasks.values()], now: next, newId: this.sim.newId, updating: this.sim.updating });
       this.sim.lastDeadline = r.nextDeadline;
       this.sim.apply(r.actions);
-      for (const a of r.actions) if (a.type === 'createTask' && a.replaces) this.ru.handle({ type: 'taskReplaced', oldTaskId: a.replaces, task: a.task }, next);
+      for (const ev of replacementEvents(r.actions, 'web')) this.ru.handle(ev, next);
       this.ru.tick(next);
     }
   }
