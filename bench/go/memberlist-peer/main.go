@@ -333,7 +333,8 @@ type timings struct {
 
 // presetLAN is memberlist.DefaultLANConfig; presetLocal is meshd's `local` preset
 // (src/core/gossip/config.ts LOCAL), NOT memberlist.DefaultLocalConfig, so both peers run the same timings.
-// The harness passes every value explicitly from config.ts anyway, so the two cannot drift.
+// (values as of meshd commit 7b0a09a). The harness passes every value explicitly from the compiled config.ts
+// (bench/lib/netns-cluster.ts memberlistFlags), so the two cannot drift in a benchmark run.
 // Not mapped: meshd's deadNodeReclaimMs/tombstoneReapMs/reconnectIntervalMs (memberlist's DeadNodeReclaimTime
 // means something else — when a dead name may rejoin from a new address — and stays at its default 0).
 var presetLAN = timings{1000, 500, 3, 4, 4, 6, 200, 3, 30_000, 30_000, 8, 10_000, 1400, 1}
