@@ -1,0 +1,53 @@
+/**
+ * What the manager tells a node to run (Docker's dispatcher assignments): the full list of
+ * tasks for this node, each with its network attachments (addresses allocated centrally by
+ * the manager's IPAM) and its service's VIPs and ports. The agent's worker converges the node
+ * to the list; a task absent from the list, or with desiredState 'shutdown', is drained and
+ * stopped.
+ */
+import { z } from 'zod';
+import { endpointPortSchema } from './endpoints.js';
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
+const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+
+export const attachmentSchema = z.object({
+  network: z.object({
+    id: z.string().regex(/^[A-Za-z0-9]{1,64}$/),
+    name: label,
+    vni: z.number().int().min(1).max(16_777_215),
+    subnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/),
+    gateway: ipv4,
+    mtu: z.number().int().min(68).max(65535).optional(),
+  }).strict(),
+  ip: ipv4,
+  prefix: z.number().int().min(8).max(30),
+  mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+  /** The service's VIP on this network (vip mode), else null. */
+  vip: ipv4.nullable(),
+  aliases: z.array(label).max(32).default([]),
+}).strict();
+
+export const assignmentSchema = z.object({
+  task: z.object({
+    id: z.string().regex(/^[A-Za-z0-9]{1,64}$/),
+    /** e.g. web.1.<id> */
+    name: z.string().min(1).max(128),
+    serviceId: z.string().min(1).max(64),
+    serviceName: label,
+    slot: z.number().int().min(0).optional(),
+    /** 'whoami' = the built-in demo server; otherwise an image (docker) or argv (netns). */
+    image: z.string().min(1).max(256),
+    argv: z.array(z.string().max(4096)).max(256).default([]),
+    env: z.record(z.string(), z.string().max(4096)).default({}),
+    runtime: z.enum(['netns', 'docker']).default('netns'),
+  }).strict(),
+  desiredState: z.enum(['running', 'shutdown']),
+  endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),
+  attachments: z.array(attachmentSchema).min(1).max(16),
+  ports: z.array(endpointPortSchema).max(64).default([]),
+}).strict();
+
+export type Attachment = z.infer<typeof attachmentSchema>;
+export type Assignment = z.infer<typeof assignmentSchema>;
+export type AssignmentInput = z.input<typeof assignmentSchema>;

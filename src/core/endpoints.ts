@@ -1,0 +1,70 @@
+/**
+ * The endpoint record: what a node publishes into the gossip table `endpoints` of each
+ * network for every task it runs (key = task id), and what every other subsystem consumes —
+ * the overlay (FDB/neighbours), the load balancer (VIP and ingress backends) and DNS (names).
+ * Records arrive from the network, so decoding validates everything and never throws:
+ * a bad record is reported (and counted by the caller), not applied.
+ */
+import { z } from 'zod';
+
+export const ENDPOINT_TABLE = 'endpoints';
+/** The gossip network every node joins: ingress endpoints (published ports) live there. */
+export const INGRESS_NETWORK = 'ingress';
+
+const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
+const label = z.string().min(1).max(63);
+
+export const endpointPortSchema = z.object({
+  proto: z.enum(['tcp', 'udp']),
+  /** Port the task listens on. */
+  target: z.number().int().min(1).max(65535),
+  /** Published port on every node (ingress) or on the task's node (host); absent = VIP only. */
+  published: z.number().int().min(1).max(65535).optional(),
+  mode: z.enum(['ingress', 'host']).optional(),
+  policy: z.enum(['cluster', 'local']).optional(),
+}).strict();
+
+export const endpointRecordSchema = z.object({
+  v: z.literal(1),
+  taskId: z.string().min(1).max(64),
+  taskName: z.string().min(1).max(128),
+  serviceId: z.string().min(1).max(64),
+  serviceName: label,
+  /** Network id (the gossip network name) and its human name. */
+  network: z.string().min(1).max(64),
+  networkName: label,
+  ip: ipv4,
+  mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
+  node: z.string().min(1).max(64),
+  /** The hosting node's underlay address (VXLAN destination). */
+  nodeIp: ipv4,
+  vip: ipv4.nullable(),
+  endpointMode: z.enum(['vip', 'dnsrr']),
+  aliases: z.array(label).max(32),
+  ports: z.array(endpointPortSchema).max(64),
+  /** 'draining': keep established connections, take no new ones, drop from DNS. */
+  state: z.enum(['running', 'draining']),
+}).strict();
+
+export type EndpointRecord = z.infer<typeof endpointRecordSchema>;
+export type EndpointPort = z.infer<typeof endpointPortSchema>;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeEndpoint(r: EndpointRecord): Uint8Array {
+  return enc.encode(JSON.stringify(endpointRecordSchema.parse(r)));
+}
+
+export type DecodedEndpoint = { ok: true; record: EndpointRecord } | { ok: false; reason: string };
+
+export function decodeEndpoint(bytes: Uint8Array): DecodedEndpoint {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(dec.decode(bytes), (k, v: unknown) => (k === '__proto__' ? undefined : v));
+  } catch {
+    return { ok: false, reason: 'endpoint-json' };
+  }
+  const r = endpointRecordSchema.safeParse(raw);
+  return r.success ? { ok: true, record: r.data } : { ok: false, reason: 'endpoint-schema' };
+}
