@@ -90,7 +90,6 @@ const LOCAL: GossipConfig = Object.freeze({
   probeIntervalMs: 200, // one machine: probing 5×/s is cheap and detects in ~a second
   probeTimeoutMs: 100, // loopback/veth RTT is < 1 ms; 100 ms leaves room for a busy event loop
   indirectChecks: 3, // keep SWIM's k: labs inject loss
-  retransmitMult: 3, // a little less redundancy than LAN: links are clean unless a test makes them lossy
   suspicionMult: 4, // same refutation window in probe periods as LAN
   gossipIntervalMs: 100, // memberlist Local GossipInterval 100ms
   gossipToTheDeadMs: 15_000, // memberlist Local GossipToTheDeadTime 15s

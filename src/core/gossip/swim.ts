@@ -110,6 +110,7 @@ export class Swim {
       memberDown: (n, t) => this.delegate.memberDown(n, t),
       memberAdded: (n) => this.probeList.splice(Math.floor(this.rng() * (this.probeList.length + 1)), 0, n),
       memberRevived: (n) => this.syncWith(n),
+      suspicionStarted: (m) => this.buddyPing(m),
     }, now);
     this.streams = new SwimStreams(this);
     this.nextProbeAt = now + Math.floor(rng() * cfg.probeIntervalMs);
@@ -147,14 +148,17 @@ export class Swim {
   private acceptFor(node: string | undefined): (b: BroadcastItem) => boolean {
     return (b) => b.network === undefined || (node !== undefined && this.delegate.inNetwork(node, b.network));
   }
-  /** Sends one message over UDP with queued broadcasts piggybacked up to maxPacketBytes. */
-  sendUdp(to: string, msg: Uint8Array, toName: string | undefined): void {
-    let bytes = msg;
+  /** Sends one or a few messages in one UDP packet, with queued broadcasts piggybacked up to maxPacketBytes. */
+  sendUdp(to: string, msg: Uint8Array | readonly Uint8Array[], toName: string | undefined): void {
+    const msgs = msg instanceof Uint8Array ? [msg] : msg;
+    let parts = msgs;
     if (this.queue.size > 0) {
-      const budget = this.cfg.maxPacketBytes - msg.length - COMPOUND_HEADER - 2 * COMPOUND_PART_OVERHEAD;
-      const extra = this.queue.take(budget, COMPOUND_PART_OVERHEAD, this.retransmits(), LIMITS.compoundParts - 1, this.acceptFor(toName));
-      if (extra.length) bytes = encodeCompound([msg, ...extra]);
+      const own = msgs.reduce((a, m) => a + m.length + COMPOUND_PART_OVERHEAD, 0);
+      const budget = this.cfg.maxPacketBytes - own - COMPOUND_HEADER - COMPOUND_PART_OVERHEAD;
+      const extra = this.queue.take(budget, COMPOUND_PART_OVERHEAD, this.retransmits(), LIMITS.compoundParts - msgs.length, this.acceptFor(toName));
+      if (extra.length) parts = [...msgs, ...extra];
     }
+    const bytes = parts.length === 1 ? parts[0]! : encodeCompound(parts);
     this.metrics.packetsOut++;
     this.metrics.bytesOut += bytes.length;
     this.outbox.push({ kind: 'udp', to, bytes });
@@ -167,10 +171,23 @@ export class Swim {
     const d = decodePacket(bytes);
     if (!d.ok) return this.drop(d.reason);
     if (d.msg.type !== 'compound') return this.handleMsg(from, d.msg, now);
+    const msgs: Msg[] = [];
     for (const part of d.msg.parts) {
       const p = decodePacket(part, false);
-      if (p.ok) this.handleMsg(from, p.msg, now);
+      if (p.ok) msgs.push(p.msg);
       else this.drop(p.reason);
+    }
+    // A ping that carries an accusation against us (the buddy system) gets our alive in the ack itself,
+    // even when the refutation's broadcast budget is already spent on others.
+    const me = this.self;
+    const accused = me.state !== 'left' && msgs.some((m) => (m.type === 'suspect' || m.type === 'dead') && m.node === me.name);
+    for (const m of accused ? [...msgs].sort((a, b) => Number(a.type === 'ping') - Number(b.type === 'ping')) : msgs) {
+      if (accused && m.type === 'ping' && m.target === me.name) {
+        const alive = encode({ type: 'alive', incarnation: me.incarnation, node: me.name, addr: me.addr });
+        this.sendUdp(from, [encode({ type: 'ack', seq: m.seq }), alive], m.source);
+      } else {
+        this.handleMsg(from, m, now);
+      }
     }
   }
 
@@ -310,7 +327,24 @@ export class Swim {
       seq, target: t, indirect: false, expectedNacks: 0, nacks: 0, tcpOk: false,
       directDeadline: now + this.members.scale(this.cfg.probeTimeoutMs), finalDeadline: this.nextProbeAt,
     };
-    this.sendUdp(t.addr, encode({ type: 'ping', seq, target: t.name, source: this.self.name, sourceAddr: this.self.addr }), t.name);
+    const ping = encode({ type: 'ping', seq, target: t.name, source: this.self.name, sourceAddr: this.self.addr });
+    if (t.state !== 'suspect') return this.sendUdp(t.addr, ping, t.name);
+    // Lifeguard's buddy system: tell a suspect directly, so it can refute (its ack piggybacks the alive).
+    const suspect = encode({ type: 'suspect', incarnation: t.incarnation, node: t.name, from: this.self.name });
+    this.sendUdp(t.addr, [ping, suspect], t.name);
+  }
+
+  /**
+   * Lifeguard's buddy system, extended: when we start suspecting a member on someone else's word, we ping it
+   * once with the suspicion attached. A live (or just-resumed) member refutes, and its ack carries the alive
+   * straight back to us (local updates go first), so a refutation cannot miss a suspecter by gossip bad luck.
+   * The ack itself is not awaited (it counts as stale); this costs one packet per suspecter per suspicion.
+   */
+  private buddyPing(m: Member): void {
+    const me = this.self;
+    const ping = encode({ type: 'ping', seq: this.nextSeq(), target: m.name, source: me.name, sourceAddr: me.addr });
+    const suspect = encode({ type: 'suspect', incarnation: m.incarnation, node: m.name, from: me.name });
+    this.sendUdp(m.addr, [ping, suspect], m.name);
   }
 
   /** No direct ack in time: ask k others (they nack if they hear nothing) and try TCP. */
