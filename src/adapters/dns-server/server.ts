@@ -12,6 +12,9 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import DNS from 'dns2';
 import type { Rng } from '../../core/clock.js';
 import { MeshError } from '../../core/errors.js';
 import type { DnsRegistry } from '../../core/dns/registry.js';
@@ -20,7 +23,10 @@ import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../clock.js';
 import { Forwarder, parseResolvConf, type Upstream } from './forwarder.js';
 import { DnsHandler, type NetworksOf } from './handler.js';
-import { countDrop, type DnsServerStats } from './stats.js';
+import { countDrop, RCODE_NAMES, type DnsServerStats } from './stats.js';
+import { decodeQuery } from '../../core/dns/wire.js';
+
+const { Packet } = DNS;
 
 export interface ListenAddress {
   readonly address: string;
@@ -55,6 +61,16 @@ export interface DnsServerOptions {
 }
 
 const MAX_TCP_INFLIGHT = 64;
+
+export interface DebugReport extends Explanation {
+  /** Set when the name is not ours: what the upstream said (or why nobody did). */
+  readonly upstream: { address: string | undefined; port: number | undefined; ms: number; rcode: string; answers: string[]; note: string | undefined } | undefined;
+}
+
+/** Sources seen on a dual-stack socket come as ::ffff:a.b.c.d; the agent's mapping wants a.b.c.d. */
+function plainAddress(a: string): string {
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
 
 export class DnsServer {
   readonly handler: DnsHandler;
@@ -115,9 +131,48 @@ export class DnsServer {
     return this.handler.snapshot();
   }
 
-  /** `netctl debug dns`: how a sandbox on `networks` would see `name` (registry entries, owner, age). */
+  /** How a sandbox on `networks` would see `name` from the registry alone (entries, owner node, age). */
   explain(networks: readonly string[], name: string, qtype: number): Explanation {
     return explain(this.opts.registry, networks, name, qtype, (this.opts.clock ?? systemClock).now());
+  }
+
+  /**
+   * `netctl debug dns NAME [--from TASK] [--type T]`: resolves exactly as that sandbox would. A registry
+   * answer is explained (entries, owner, age); a name that is not ours is really forwarded (same
+   * forwarder, same bound and timeout) and the report says which upstream answered and what it said.
+   * dns2 builds the query and decodes the upstream's answer (not a hot path).
+   */
+  async debug(networks: readonly string[], name: string, qtype: number): Promise<DebugReport> {
+    const e = this.explain(networks, name, qtype);
+    if (e.outcome !== 'forward') return { ...e, upstream: undefined };
+    const p = new Packet();
+    p.header.id = randomInt(0x10000);
+    p.header.rd = 1;
+    p.questions.push({ name: e.question.name, type: qtype, class: 1 } as never);
+    const buf = p.toBuffer();
+    const d = decodeQuery(buf);
+    if (!d.ok) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: cannot build a query for ${JSON.stringify(name)}: ${d.drop ? d.reason : d.reason}`);
+    const t0 = performance.now();
+    const upstream = await new Promise<DebugReport['upstream']>((resolve) => {
+      const started = this.forwarder.forward(buf, d.query, false, (reply, up) => {
+        const ms = Math.round((performance.now() - t0) * 100) / 100;
+        if (!reply || !up) return resolve({ address: undefined, port: undefined, ms, rcode: 'SERVFAIL', answers: [], note: 'no upstream answered within the forward timeout' });
+        const r = Packet.parse(reply);
+        resolve({
+          address: up.address,
+          port: up.port,
+          ms,
+          rcode: RCODE_NAMES[r.header.rcode] ?? `RCODE${r.header.rcode}`,
+          answers: r.answers.map((a) => {
+            const x = a as unknown as { name: string; type: number; ttl: number; address?: string; domain?: string; data?: unknown };
+            return `${x.name} ${x.ttl} ${x.type} ${x.address ?? x.domain ?? JSON.stringify(x.data ?? '')}`;
+          }),
+          note: undefined,
+        });
+      });
+      if (!started) resolve({ address: undefined, port: undefined, ms: 0, rcode: 'SERVFAIL', answers: [], note: this.forwarder.hasUpstreams ? 'pending-forward bound reached' : 'no upstream resolvers configured' });
+    });
+    return { ...e, upstream };
   }
 
   private async bindPair(l: ListenAddress): Promise<ListenAddress> {
@@ -159,7 +214,7 @@ export class DnsServer {
         sock.on('error', () => countDrop(this.handler.stats, 'udp-send-or-socket-error'));
         const h = this.handler;
         sock.on('message', (msg, rinfo) => {
-          h.handle(msg, rinfo.address, rinfo.port, 'udp', (out) => {
+          h.handle(msg, plainAddress(rinfo.address), rinfo.port, 'udp', (out) => {
             if (!this.closing) sock.send(out, rinfo.port, rinfo.address);
           });
         });
@@ -195,7 +250,7 @@ export class DnsServer {
           continue;
         }
         inflight++;
-        const replies = this.handler.handle(frame, c.remoteAddress ?? '', c.remotePort ?? 0, 'tcp', (out) => {
+        const replies = this.handler.handle(frame, plainAddress(c.remoteAddress ?? ''), c.remotePort ?? 0, 'tcp', (out) => {
           inflight--;
           if (c.destroyed || this.closing) return;
           const framed = Buffer.allocUnsafe(out.length + 2);
