@@ -135,6 +135,13 @@ export class Sim {
   join(name: string, seeds: string[]): void {
     this.act(name, (n, now) => n.join(seeds.map((x) => this.get(x).addr), now));
   }
+  /** Kills `name` and starts a fresh process under the same name (new address, empty state). */
+  restart(name: string): SimNode {
+    const old = this.get(name);
+    old.killed = true;
+    this.nodes.delete(name);
+    return this.add(name);
+  }
   kill(name: string): void {
     this.get(name).killed = true;
   }
