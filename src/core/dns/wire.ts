@@ -181,14 +181,6 @@ export function questionName(buf: Uint8Array, q: Query): string | null {
   return s;
 }
 
-/** Cache key part for the question: name lowercased (ASCII) + type and class, as a latin1 string. */
-export function questionKey(buf: Uint8Array, q: Query): string {
-  const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  let key = b.toString('latin1', HEADER_LEN, q.nameEnd).toLowerCase();
-  for (let i = q.nameEnd; i < q.questionEnd; i++) key += String.fromCharCode(buf[i]!);
-  return key;
-}
-
 /** Max response size for a query: TCP 65535; UDP 512 without EDNS, else the requestor's size capped at `udpCap`. */
 export function responseLimit(q: Query, tcp: boolean, udpCap: number = EDNS_DEFAULT_MAX): number {
   if (tcp) return 65535;
