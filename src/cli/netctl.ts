@@ -9,6 +9,7 @@ import { clientFor, type GlobalOpts } from './context.js';
 import { labCommand } from './lab-commands.js';
 import { demoCommand } from './demo.js';
 import { debugCommand } from './debug-commands.js';
+import { keysCommand } from './keys-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 
 export interface RunResult {
@@ -33,6 +34,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program.addCommand(labCommand(setExit));
   program.addCommand(demoCommand());
   program.addCommand(debugCommand(() => program.opts<GlobalOpts>()));
+  program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));
 
   program
     .command('info')
