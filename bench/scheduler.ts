@@ -4,9 +4,9 @@
  * objects are built outside the timed region). Also: placement preferences, 100
  * services, and swarmkit's own shape (no constraints, one service).
  *
- * Peer: swarmkit's BenchmarkScheduler1kNodes{1k,10k,100k}Tasks. Go and swarmkit are not
- * packaged for this offline machine (no `golang-github-docker-swarmkit-dev`, no `go`),
- * so the peer column holds swarmkit's PUBLISHED figures, not a run here — see `note`.
+ * Peer: swarmkit's BenchmarkScheduler1kNodes{1k,10k,100k}Tasks. Debian packages no
+ * swarmkit (`apt-cache search swarmkit` is empty), so it cannot be built offline here and
+ * the peer column holds swarmkit's PUBLISHED figures, not a run here — see `note`.
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -84,7 +84,7 @@ const loadBefore = loadavg()[0];
 const nodes = makeNodes();
 const eligibleC = (n: Node) => n.role === 'worker' && n.labels.zone !== 'z9';
 const rows: BenchRow[] = [];
-const peerNote = 'peer = swarmkit\'s PUBLISHED figure (BenchmarkScheduler1kNodes*Tasks), NOT run here: Go/swarmkit are not installable offline on this machine (apt has no golang-github-docker-swarmkit-dev and no go toolchain was available). swarmkit\'s run also includes its memory store and watch round-trip, uses no constraints and a different machine; ours is the pure core only, with constraints and spread.';
+const peerNote = 'peer = swarmkit\'s PUBLISHED figure (BenchmarkScheduler1kNodes*Tasks), NOT run here: Debian packages no swarmkit (apt-cache search swarmkit finds nothing), so its scheduler benchmark cannot be built offline from Debian's Go packages. swarmkit\'s run also includes its memory store and watch round-trip, uses no constraints and a different machine; ours is the pure core only, with constraints and spread.';
 for (const n of [1000, 10000, 100000]) {
   const ms = measure(`constraints+spread ${n}`, nodes, () => makeTasks(constrained, 'web', n, 't'), n >= 100000 ? 7 : 21, eligibleC);
   rows.push(row(`place ${n / 1000}k tasks on 1k nodes (2 constraints, spread)`, 'ms', ms, SWARMKIT_PUBLISHED_MS[n]!, 'swarmkit (published)', 'lower', peerNote));
