@@ -51,25 +51,17 @@ function concat(x: unknown): unknown[] | undefined {
   return Array.isArray(c) ? c : undefined;
 }
 
-/** Slot count (numgen modulus) and masquerade flag of a frontend chain's rules. */
-function chainInfo(exprs: J[][]): { slots: number; masquerade: boolean } {
-  let slots = 0;
-  let masquerade = false;
+/** Slot count and first slot (`meta mark set numgen random mod N offset B`) of a frontend chain. */
+function chainInfo(exprs: J[][]): { slots: number; base: number } {
   for (const rule of exprs) {
     for (const e of rule) {
       const mangle = obj(e.mangle);
-      if (mangle && obj(obj(mangle.key)?.meta)?.key === 'mark') {
-        const v = obj(mangle.value)?.['|'];
-        if (Array.isArray(v) && v.includes(MASQ_MARK)) masquerade = true;
-      }
-      const key = concat(obj(obj(obj(e.dnat)?.addr)?.map)?.key);
-      for (const k of key ?? []) {
-        const mod = obj(obj(k)?.numgen)?.mod;
-        if (typeof mod === 'number') slots = mod;
-      }
+      if (!mangle || obj(obj(mangle.key)?.meta)?.key !== 'mark') continue;
+      const ng = obj(obj(mangle.value)?.numgen);
+      if (ng && typeof ng.mod === 'number') return { slots: ng.mod, base: typeof ng.offset === 'number' ? ng.offset : 0 };
     }
   }
-  return { slots, masquerade };
+  return { slots: 0, base: 0 };
 }
 
 /**
@@ -98,11 +90,11 @@ function slotTable(maps: Map<string, unknown[]>): Map<string, Map<number, Target
   return out;
 }
 
-function pickSlots(table: Map<string, Map<number, Target>>, key: string, n: number): Target[] {
+function pickSlots(table: Map<string, Map<number, Target>>, key: string, n: number, base: number): Target[] {
   const m = table.get(key);
   const out: Target[] = [];
   for (let i = 0; i < n; i++) {
-    const t = m?.get(i);
+    const t = m?.get(base + i);
     if (t) out.push(t);
   }
   return out;
@@ -125,17 +117,18 @@ export function parseNftLb(doc: unknown): KernelFrontend[] {
       const k = concat(el[0]);
       if (!k) continue;
       const chain = gotoTarget(el[1]);
-      const info = !empty && chain ? chainInfo(rules.get(chain) ?? []) : { slots: 0, masquerade: false };
+      const info = !empty && chain ? chainInfo(rules.get(chain) ?? []) : { slots: 0, base: 0 };
+      const masquerade = (info.base & MASQ_MARK) !== 0;
       if (kind === 'vip') {
         const proto = protoOf(k[1]);
         if (typeof k[0] !== 'string' || !proto || typeof k[2] !== 'number') continue;
-        const targets = pickSlots(slots, `${k[0]} . ${proto} . ${k[2]}`, info.slots);
-        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], targets, draining: [], masquerade: info.masquerade });
+        const targets = pickSlots(slots, `${k[0]} . ${proto} . ${k[2]}`, info.slots, info.base);
+        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], targets, draining: [], masquerade });
       } else {
         const proto = protoOf(k[0]);
         if (!proto || typeof k[1] !== 'number') continue;
-        const targets = pickSlots(slots, `${proto} . ${k[1]}`, info.slots);
-        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], targets, draining: [], masquerade: info.masquerade });
+        const targets = pickSlots(slots, `${proto} . ${k[1]}`, info.slots, info.base);
+        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], targets, draining: [], masquerade });
       }
     }
   };

@@ -101,6 +101,9 @@ export type Compiled = ReadonlyMap<string, Frontend>;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
+/** Backends per service or publish (the nftables slot number must stay below the 0x4000 mark bit). */
+export const MAX_BACKENDS = 4096;
+
 export function isIPv4(s: string): boolean {
   return IPV4.test(s);
 }
@@ -119,6 +122,7 @@ function checkProto(path: string, p: unknown): void {
 
 function checkBackends(path: string, backends: readonly Backend[]): void {
   if (!Array.isArray(backends)) bad(path, 'backends must be an array');
+  if (backends.length > MAX_BACKENDS) bad(path, `at most ${MAX_BACKENDS} backends, got ${backends.length}`);
   const ids = new Set<string>();
   const ips = new Set<string>();
   backends.forEach((b, i) => {

@@ -25,23 +25,35 @@ table ip meshd-lb {
 		type inet_proto . inet_service : verdict
 	}
 	map vip-targets-tcp {
-		typeof ip daddr . tcp dport . numgen random mod 1 : ip daddr . tcp dport
+		typeof ip daddr . tcp dport . meta mark : ip daddr . tcp dport
 		elements = { 10.9.0.10 . 80 . 0 : 10.0.1.2 . 8080,
 			     10.9.0.10 . 80 . 1 : 10.0.1.4 . 8080,
 			     10.9.0.11 . 53 . 0 : 10.0.1.20 . 53 }
 	}
 	map ingress-targets-tcp {
-		typeof tcp dport . numgen random mod 1 : ip daddr . tcp dport
-		elements = { 8080 . 0 : 10.0.1.2 . 8080,
-			     8080 . 1 : 10.0.1.4 . 8080,
+		typeof tcp dport . meta mark : ip daddr . tcp dport
+		elements = { 8080 . 16384 : 10.0.1.2 . 8080,
+			     8080 . 16385 : 10.0.1.4 . 8080,
 			     8081 . 0 : 10.0.1.2 . 8080 }
 	}
 	map vip-targets-udp {
-		typeof ip daddr . udp dport . numgen random mod 1 : ip daddr . udp dport
+		typeof ip daddr . udp dport . meta mark : ip daddr . udp dport
 		elements = { 10.9.0.11 . 53 . 0 : 10.0.1.20 . 53 }
 	}
 	map ingress-targets-udp {
-		typeof udp dport . numgen random mod 1 : ip daddr . udp dport
+		typeof udp dport . meta mark : ip daddr . udp dport
+	}
+	chain vip-dnat-tcp {
+		meta l4proto tcp dnat to ip daddr . tcp dport . meta mark map @vip-targets-tcp
+	}
+	chain ingress-dnat-tcp {
+		meta l4proto tcp dnat to tcp dport . meta mark map @ingress-targets-tcp
+	}
+	chain vip-dnat-udp {
+		meta l4proto udp dnat to ip daddr . udp dport . meta mark map @vip-targets-udp
+	}
+	chain ingress-dnat-udp {
+		meta l4proto udp dnat to udp dport . meta mark map @ingress-targets-udp
 	}
 	chain reject-empty {
 		meta l4proto tcp reject with tcp reset
@@ -76,30 +88,29 @@ table ip meshd-lb {
 		meta mark & 0x4000 == 0x4000 masquerade
 	}
 	chain ing-tcp-8080 {
-		meta mark set meta mark | 0x4000
-		meta l4proto tcp dnat to tcp dport . numgen random mod 2 map @ingress-targets-tcp comment "svc-web tcp/8080 cluster"
+		meta mark set numgen random mod 2 offset 16384 goto ingress-dnat-tcp comment "svc-web tcp/8080 cluster"
 	}
 	chain ing-tcp-8081 {
-		meta l4proto tcp dnat to tcp dport . numgen random mod 1 map @ingress-targets-tcp comment "svc-web tcp/8081 local"
+		meta mark set numgen random mod 1 goto ingress-dnat-tcp comment "svc-web tcp/8081 local"
 	}
 	chain vip-10.9.0.10-tcp-80 {
-		meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 2 map @vip-targets-tcp comment "web tcp/80"
+		meta mark set numgen random mod 2 goto vip-dnat-tcp comment "web tcp/80"
 	}
 	chain vip-10.9.0.11-tcp-53 {
-		meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 1 map @vip-targets-tcp comment "dns tcp/53"
+		meta mark set numgen random mod 1 goto vip-dnat-tcp comment "dns tcp/53"
 	}
 	chain vip-10.9.0.11-udp-53 {
-		meta l4proto udp dnat to ip daddr . udp dport . numgen random mod 1 map @vip-targets-udp comment "dns udp/53"
+		meta mark set numgen random mod 1 goto vip-dnat-udp comment "dns udp/53"
 	}
 }
 `;
 
 export const NFT_INCREMENTAL = `add chain ip meshd-lb vip-10.9.0.13-tcp-5000
-add rule ip meshd-lb vip-10.9.0.13-tcp-5000 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 1 map @vip-targets-tcp comment "new tcp/5000"
+add rule ip meshd-lb vip-10.9.0.13-tcp-5000 meta mark set numgen random mod 1 goto vip-dnat-tcp comment "new tcp/5000"
 flush chain ip meshd-lb vip-10.9.0.10-tcp-80
-add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 3 map @vip-targets-tcp comment "web tcp/80"
+add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta mark set numgen random mod 3 goto vip-dnat-tcp comment "web tcp/80"
 add chain ip meshd-lb vip-10.9.0.12-tcp-443
-add rule ip meshd-lb vip-10.9.0.12-tcp-443 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 1 map @vip-targets-tcp comment "api tcp/443"
+add rule ip meshd-lb vip-10.9.0.12-tcp-443 meta mark set numgen random mod 1 goto vip-dnat-tcp comment "api tcp/443"
 delete element ip meshd-lb vips { 10.9.0.11 . tcp . 53 }
 delete element ip meshd-lb vip-targets-tcp { 10.9.0.11 . 53 . 0 }
 delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }

@@ -26,6 +26,7 @@ describe('lb model validation', () => {
     ['bad state', (d) => ((d.services[0]!.backends[0] as { state: string }).state = 'gone'), /backends\[0\]\.state/],
     ['bad policy', (d) => ((d.ingress[0] as { policy: string }).policy = 'any'), /ingress\[0\]\.policy/],
     ['bad published port', (d) => (d.ingress[0]!.publishedPort = -1), /ingress\[0\]\.publishedPort/],
+    ['too many backends', (d) => (d.services[0]!.backends = Array.from({ length: 4097 }, (_, i) => b(`x${i}`, `10.1.${i >> 8}.${i & 255}`))), /services\[0\]\.backends/],
     ['VIP:port conflict', (d) => (d.services[1]!.vip = '10.9.0.10', d.services[1]!.ports = [{ proto: 'tcp', port: 80, targetPort: 80 }]), /services\[1\]\.ports\[0\]/],
     ['published port conflict', (d) => (d.ingress[1]!.publishedPort = 8080), /ingress\[1\]/],
   ];

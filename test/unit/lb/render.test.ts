@@ -22,7 +22,7 @@ describe('nftables render (golden)', () => {
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
       'flush chain ip meshd-lb vip-10.9.0.10-tcp-80',
-      'add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta l4proto tcp dnat to ip daddr . tcp dport . numgen random mod 3 map @vip-targets-tcp comment "web tcp/80"',
+      'add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta mark set numgen random mod 3 goto vip-dnat-tcp comment "web tcp/80"',
       'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.9 . 8080 }',
       '',
     ].join('\n'));
@@ -41,7 +41,7 @@ describe('nftables render (golden)', () => {
     const d = base();
     d.services[0]!.backends[0]!.state = 'draining'; // t3 10.0.1.4
     const s = renderNftIncremental(compile(base()), compile(d));
-    assert.match(s, /numgen random mod 1 map @vip-targets-tcp/);
+    assert.match(s, /numgen random mod 1 goto vip-dnat-tcp/);
     assert.match(s, /delete element ip meshd-lb vip-targets-tcp \{ 10\.9\.0\.10 \. 80 \. 1 \}/);
     assert.doesNotMatch(s, /delete chain/);
   });
@@ -58,17 +58,31 @@ describe('nftables render (golden)', () => {
     assert.match(s, /delete element ip meshd-lb vips \{ 10\.9\.0\.11 \. udp \. 53 \}\n/);
     assert.ok(s.indexOf('delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }') < s.indexOf('delete chain ip meshd-lb vip-10.9.0.11-udp-53'));
   });
+  test('ingress policy flip cluster → local re-keys every slot and rewrites the rule without offset', () => {
+    const d = base();
+    d.ingress[0]!.policy = 'local';
+    d.ingress[0]!.backends = d.ingress[0]!.backends.map((x) => ({ ...x, local: true }));
+    const s = renderNftIncremental(compile(base()), compile(d));
+    assert.equal(s, [
+      'flush chain ip meshd-lb ing-tcp-8080',
+      'add rule ip meshd-lb ing-tcp-8080 meta mark set numgen random mod 2 goto ingress-dnat-tcp comment "svc-web tcp/8080 local"',
+      'delete element ip meshd-lb ingress-targets-tcp { 8080 . 16384, 8080 . 16385 }',
+      'add element ip meshd-lb ingress-targets-tcp { 8080 . 0 : 10.0.1.2 . 8080, 8080 . 1 : 10.0.1.4 . 8080 }',
+      '',
+    ].join('\n'));
+  });
   test('names and keys', () => {
     assert.equal(chainName({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), 'vip-10.1.2.3-udp-53');
     assert.equal(chainName({ kind: 'ingress', proto: 'tcp', port: 8080 }), 'ing-tcp-8080');
-    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53 }, 4), '53 . 4');
-    assert.equal(slotKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }, 0), '10.1.2.3 . 53 . 0');
+    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53, masquerade: false }, 4), '53 . 4');
+    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53, masquerade: true }, 4), '53 . 16388', 'cluster slots carry the masquerade bit');
+    assert.equal(slotKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53, masquerade: false }, 0), '10.1.2.3 . 53 . 0');
     assert.equal(elementKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), '10.1.2.3 . udp . 53');
     assert.equal(renderNftFlush(), 'table ip meshd-lb\ndelete table ip meshd-lb\n');
   });
   test('empty desired state renders a valid skeleton with no frontend chains', () => {
     const s = renderNftFull(compile({ services: [], ingress: [] }));
-    assert.doesNotMatch(s, /chain (vip|ing)-/);
+    assert.doesNotMatch(s, /chain (vip-\d|ing-)/);
     assert.doesNotMatch(s, /elements/);
   });
 });
