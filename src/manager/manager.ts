@@ -1,0 +1,290 @@
+/**
+ * The manager service: cluster identity (root CA, join tokens), node membership and the
+ * HTTPS API over which nodes join, renew certificates and (for managers) administer the
+ * cluster. State lives in a Store (sqlite by default, etcd for several managers); the CA
+ * key is kept in the store so any manager of the cluster can sign.
+ *
+ * No process globals: time (`now`), the store and the logger are passed in; the agent
+ * composes it (src/manager/index.ts). Other routes (services, networks, tasks) are added
+ * with `route()` before `listen()`.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { MeshError } from '../core/errors.js';
+import {
+  formatJoinToken, grantedRole, isJoinRole, newTokenSecrets, parseTokenSecrets, roleForToken, rotateSecret,
+  SECRET_BYTES, type JoinRole, type TokenSecrets,
+} from '../core/tokens/tokens.js';
+import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
+import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
+import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
+import { RevocationList } from '../adapters/pki/revocation.js';
+import type { Store } from '../adapters/store/store.js';
+import { ManagerApi, type Access, type ManagerHandler } from './server.js';
+import {
+  applyNodeUpdate, joinRequestSchema, KEYS, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
+  type ClusterInfo, type ManagedNode, type StoredCa,
+} from './model.js';
+
+/** Swarm's manager port. */
+export const DEFAULT_MANAGER_PORT = 2377;
+
+export interface ManagerOptions {
+  store: Store;
+  /** This manager's own node identity (its certificate serves TLS). */
+  identity: NodeIdentity;
+  /** Wall clock (certificate validity is wall-clock time). */
+  now?: () => Date;
+  /** Validity of issued node certificates (ms); default 90 days. */
+  certValidityMs?: number;
+  onInternalError?: (e: MeshError) => void;
+}
+
+export interface InitClusterOptions {
+  dataDir: string;
+  store: Store;
+  nodeName: string;
+  /** IP the other nodes reach this manager at (put in its certificate SAN). */
+  advertiseAddr: string;
+  port?: number;
+  now?: () => Date;
+  certValidityMs?: number;
+  onInternalError?: (e: MeshError) => void;
+}
+
+/** A fresh node id: 24 lowercase hex chars (96 random bits). */
+export function newNodeId(): string {
+  return randomBytes(12).toString('hex');
+}
+
+export class Manager {
+  readonly api: ManagerApi;
+  private readonly now: () => Date;
+
+  private constructor(
+    readonly store: Store,
+    readonly ca: CertificateAuthority,
+    readonly identity: NodeIdentity,
+    private readonly opts: ManagerOptions,
+  ) {
+    this.now = opts.now ?? (() => new Date());
+    this.api = new ManagerApi((der) => this.verifyPeer(der), opts.onInternalError);
+    this.addCoreRoutes();
+  }
+
+  /**
+   * Creates a cluster: root CA, join tokens, this node as its first manager (identity
+   * files in `dataDir`). Refuses with MESHD_CLUSTER_EXISTS if the store or dataDir already
+   * hold one — a cluster is never overwritten.
+   */
+  static async initCluster(o: InitClusterOptions): Promise<Manager> {
+    if (hasNodeIdentity(o.dataDir)) throw new MeshError('MESHD_CLUSTER_EXISTS', `${o.dataDir} already holds a node identity: leave the cluster first`);
+    if (await o.store.get(KEYS.ca)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'the store already holds a cluster');
+    const now = (o.now ?? (() => new Date()))();
+    const ca = await CertificateAuthority.create({ now });
+    const tokens = newTokenSecrets(randomSecretBytes(SECRET_BYTES), randomSecretBytes(SECRET_BYTES));
+    const nodeId = newNodeId();
+    const { keyPem, csrPem } = await createNodeKeyAndCsr(o.nodeName);
+    const issued = await ca.issue({ csrPem, nodeId, role: 'manager', sans: [o.advertiseAddr, '127.0.0.1'], now, validityMs: o.certValidityMs });
+    const node: ManagedNode = {
+      id: nodeId, hostname: o.nodeName, role: 'manager', availability: 'active', state: 'ready', labels: {},
+      resources: { cpuMilli: 0, memoryBytes: 0 }, addr: o.advertiseAddr, certSerial: issued.serial,
+      certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
+    };
+    const info: ClusterInfo = { id: newNodeId(), createdAt: now.getTime(), caDigest: ca.digest };
+    const stored: StoredCa = { certPem: ca.certPem, keyPem: await ca.keyPem() };
+    await o.store.txn([
+      { op: 'put', key: KEYS.ca, value: stored, ifRevision: 0 },
+      { op: 'put', key: KEYS.tokens, value: tokens, ifRevision: 0 },
+      { op: 'put', key: KEYS.info, value: info, ifRevision: 0 },
+      { op: 'put', key: KEYS.node(nodeId), value: node, ifRevision: 0 },
+    ]);
+    const identity: NodeIdentity = {
+      nodeId, role: 'manager', managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
+      caPem: ca.certPem, certPem: issued.certPem, keyPem,
+    };
+    saveNodeIdentity(o.dataDir, identity);
+    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError });
+  }
+
+  /** Opens the manager of an existing cluster (restart): CA from the store, identity from dataDir. */
+  static async open(o: { dataDir: string; store: Store; now?: () => Date; certValidityMs?: number; onInternalError?: (e: MeshError) => void }): Promise<Manager> {
+    if (!existsSync(o.dataDir)) throw new MeshError('MESHD_NOT_FOUND', `data directory ${o.dataDir} does not exist: initialize or join a cluster first`);
+    const identity = loadNodeIdentity(o.dataDir);
+    if (identity.role !== 'manager') throw new MeshError('MESHD_FORBIDDEN', `node ${identity.nodeId} is a ${identity.role}, not a manager`);
+    const stored = (await o.store.get<StoredCa>(KEYS.ca))?.value;
+    if (!stored || typeof stored.certPem !== 'string' || typeof stored.keyPem !== 'string') {
+      throw new MeshError('MESHD_STORE_CORRUPT', 'the store holds no cluster CA although this node is a manager');
+    }
+    const ca = await CertificateAuthority.load(stored.certPem, stored.keyPem);
+    if (ca.certPem.trim() !== identity.caPem.trim()) throw new MeshError('MESHD_CA_MISMATCH', 'the store belongs to another cluster than this node identity');
+    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError });
+  }
+
+  /** Adds an API route (services, networks, tasks, ...). */
+  route(method: string, pattern: string, access: Access, handler: ManagerHandler): this {
+    this.api.route(method, pattern, access, handler);
+    return this;
+  }
+
+  listen(host: string, port = DEFAULT_MANAGER_PORT): Promise<{ host: string; port: number }> {
+    return this.api.listen({ caPem: this.ca.certPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, host, port);
+  }
+
+  close(): Promise<void> {
+    return this.api.close();
+  }
+
+  // ---- identity checks -------------------------------------------------------------
+
+  /** A caller's certificate: ours, valid, not revoked, and its node still a member. */
+  async verifyPeer(der: Uint8Array | undefined): Promise<PeerIdentity> {
+    const revoked = await this.revocations();
+    const peer = await this.ca.verifyPeer(der, this.now(), revoked.list);
+    if (!(await this.store.get(KEYS.node(peer.nodeId)))) {
+      throw new MeshError('MESHD_CERT_REJECTED', `node ${peer.nodeId} is no longer a member of this cluster`, { reason: 'revoked', nodeId: peer.nodeId });
+    }
+    return peer;
+  }
+
+  private async revocations(): Promise<{ list: RevocationList; revision: number }> {
+    const kv = await this.store.get(KEYS.revocations);
+    return { list: RevocationList.fromJSON(kv?.value), revision: kv?.revision ?? 0 };
+  }
+
+  // ---- tokens ----------------------------------------------------------------------
+
+  private async secrets(): Promise<{ secrets: TokenSecrets; revision: number }> {
+    const kv = await this.store.get(KEYS.tokens);
+    if (!kv) throw new MeshError('MESHD_STORE_CORRUPT', 'the store holds no join tokens');
+    return { secrets: parseTokenSecrets(kv.value), revision: kv.revision };
+  }
+
+  async joinToken(role: JoinRole): Promise<string> {
+    return formatJoinToken(this.ca.digest, (await this.secrets()).secrets[role]);
+  }
+
+  /** Replaces `role`'s secret: old tokens of that role stop working, members are unaffected. */
+  async rotateJoinToken(role: JoinRole): Promise<string> {
+    const { secrets, revision } = await this.secrets();
+    const next = rotateSecret(secrets, role, randomSecretBytes(SECRET_BYTES));
+    await this.store.compareAndPut(KEYS.tokens, next, revision);
+    return formatJoinToken(this.ca.digest, next[role]);
+  }
+
+  // ---- membership ------------------------------------------------------------------
+
+  /** Admits a node: token → role, CSR → certificate, record in the store. */
+  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string }> {
+    const r = parseBody(joinRequestSchema, 'join request', body);
+    const role = grantedRole(roleForToken(r.token, this.ca.digest, (await this.secrets()).secrets, secretEquals), r.role);
+    const addr = r.addr ?? normalizeRemote(remoteAddress);
+    const now = this.now();
+    const nodeId = newNodeId();
+    const issued = await this.ca.issue({ csrPem: r.csr, nodeId, role, sans: addr ? [addr] : [], now, validityMs: this.opts.certValidityMs });
+    const node: ManagedNode = {
+      id: nodeId, hostname: r.name, role, availability: 'active', state: 'ready', labels: {},
+      resources: { cpuMilli: 0, memoryBytes: 0 }, addr: addr ?? '', certSerial: issued.serial,
+      certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
+    };
+    await this.store.compareAndPut(KEYS.node(nodeId), node, 0);
+    return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem };
+  }
+
+  async listNodes(): Promise<Record<string, unknown>[]> {
+    return (await this.store.list<ManagedNode>(KEYS.nodes)).map((kv) => nodeView(kv.value, kv.revision));
+  }
+
+  /** Finds a node by id, or by hostname when that is unique. */
+  async findNode(ref: string): Promise<{ node: ManagedNode; revision: number }> {
+    const byId = await this.store.get<ManagedNode>(KEYS.node(ref)).catch((e: unknown) => {
+      if (e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT') return undefined; // not a valid id: try the name
+      throw e;
+    });
+    if (byId) return { node: byId.value, revision: byId.revision };
+    const byName = (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.hostname === ref);
+    if (byName.length === 1) return { node: byName[0]!.value, revision: byName[0]!.revision };
+    if (byName.length > 1) throw new MeshError('MESHD_BAD_ARGUMENT', `node name ${ref} is ambiguous (${byName.length} nodes): use the node id`);
+    throw new MeshError('MESHD_NODE_NOT_FOUND', `no node ${ref}`);
+  }
+
+  async updateNode(ref: string, body: unknown): Promise<Record<string, unknown>> {
+    const u = parseBody(nodeUpdateSchema, 'node update', body);
+    const { node, revision } = await this.findNode(ref);
+    if (u.version !== undefined && u.version !== revision) {
+      throw new MeshError('MESHD_STORE_CONFLICT', `node ${node.id} is at version ${revision}, not ${u.version}`, { key: KEYS.node(node.id), expected: u.version, actual: revision });
+    }
+    const next = applyNodeUpdate(node, u, this.now().getTime());
+    const rev = await this.store.compareAndPut(KEYS.node(node.id), next, revision);
+    return nodeView(next, rev);
+  }
+
+  /**
+   * Removes a node and revokes its certificates (by node id). A manager is removed only
+   * with `force`; this manager never removes itself.
+   */
+  async removeNode(ref: string, force: boolean): Promise<{ removed: string }> {
+    const { node, revision } = await this.findNode(ref);
+    if (node.id === this.identity.nodeId) throw new MeshError('MESHD_BAD_ARGUMENT', 'a manager cannot remove itself: use cluster leave on it');
+    if (node.role === 'manager' && !force) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.id} is a manager: pass force to remove it`);
+    const { list, revision: rrev } = await this.revocations();
+    const now = this.now().getTime();
+    list.prune(now);
+    list.revokeNode(node.id, node.certNotAfter, now);
+    await this.store.txn([
+      { op: 'delete', key: KEYS.node(node.id), ifRevision: revision },
+      { op: 'put', key: KEYS.revocations, value: list.toJSON(), ifRevision: rrev },
+    ]);
+    return { removed: node.id };
+  }
+
+  /** Issues a fresh certificate to a member (same id and role) for a new key. */
+  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string }> {
+    const r = parseBody(renewRequestSchema, 'renew request', body);
+    const { node, revision } = await this.findNode(peer.nodeId);
+    const now = this.now();
+    const issued = await this.ca.issue({ csrPem: r.csr, nodeId: node.id, role: node.role, sans: node.addr ? [node.addr] : [], now, validityMs: this.opts.certValidityMs });
+    await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);
+    return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString() };
+  }
+
+  private addCoreRoutes(): void {
+    const roleParam = (v: string | undefined): JoinRole => {
+      if (!isJoinRole(v)) throw new MeshError('MESHD_BAD_ARGUMENT', `role must be worker or manager, got ${JSON.stringify(v)}`);
+      return v;
+    };
+    const flag = (q: URLSearchParams, name: string): boolean => {
+      const v = q.get(name);
+      if (v === null || v === '0' || v === 'false') return false;
+      if (v === '1' || v === 'true' || v === '') return true;
+      throw new MeshError('MESHD_BAD_ARGUMENT', `${name} must be 1 or 0`);
+    };
+    this.route('GET', '/v1/ca', 'public', () => ({ text: this.ca.certPem, contentType: 'application/x-pem-file' }));
+    this.route('POST', '/v1/join', 'public', async (req, ctx) => ({ status: 201, json: await this.join(req.body, ctx.remoteAddress) }));
+    this.route('GET', '/v1/whoami', 'node', (_req, ctx) => ({ json: { nodeId: ctx.peer!.nodeId, role: ctx.peer!.role, notAfter: ctx.peer!.notAfter.toISOString() } }));
+    this.route('POST', '/v1/certs/renew', 'node', async (req, ctx) => ({ json: await this.renewCert(ctx.peer!, req.body) }));
+    this.route('GET', '/v1/nodes', 'manager', async () => ({ json: await this.listNodes() }));
+    this.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
+      const { node, revision } = await this.findNode(req.params.id!);
+      return { json: nodeView(node, revision) };
+    });
+    this.route('POST', '/v1/nodes/:id', 'manager', async (req) => ({ json: await this.updateNode(req.params.id!, req.body) }));
+    this.route('DELETE', '/v1/nodes/:id', 'manager', async (req) => ({ json: await this.removeNode(req.params.id!, flag(req.query, 'force')) }));
+    this.route('GET', '/v1/cluster/join-token/:role', 'manager', async (req) => {
+      const role = roleParam(req.params.role);
+      if (flag(req.query, 'rotate')) throw new MeshError('MESHD_BAD_ARGUMENT', 'use POST to rotate a join token');
+      return { json: { role, token: await this.joinToken(role) } };
+    });
+    this.route('POST', '/v1/cluster/join-token/:role', 'manager', async (req) => {
+      const role = roleParam(req.params.role);
+      const rotate = flag(req.query, 'rotate');
+      return { json: { role, rotated: rotate, token: rotate ? await this.rotateJoinToken(role) : await this.joinToken(role) } };
+    });
+  }
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`; undefined stays undefined. */
+export function normalizeRemote(a: string | undefined): string | undefined {
+  if (!a) return undefined;
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}

@@ -1,0 +1,92 @@
+/**
+ * The manager's records in the store and the validation of API bodies that change them.
+ * A node record extends the scheduler's Node (src/core/spec) with what the manager knows
+ * about its membership: address and current certificate.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { MeshError } from '../core/errors.js';
+import type { Node } from '../core/spec/types.js';
+import { dnsLabelSchema, rejectForbiddenKeys } from '../core/spec/validate.js';
+
+/** Store keys (namespaced, see src/adapters/store/store.ts). */
+export const KEYS = {
+  ca: 'cluster/ca',
+  tokens: 'cluster/tokens',
+  info: 'cluster/info',
+  revocations: 'cluster/revocations',
+  node: (id: string): string => `nodes/${id}`,
+  nodes: 'nodes/',
+} as const;
+
+export interface ManagedNode extends Node {
+  /** Advertise address (IP) the node joined with. */
+  addr: string;
+  certSerial: string;
+  /** Epoch ms. */
+  certNotAfter: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClusterInfo {
+  id: string;
+  createdAt: number;
+  caDigest: string;
+}
+
+export interface StoredCa {
+  certPem: string;
+  keyPem: string;
+}
+
+/** Label keys as the scheduler's node schema accepts them. */
+const LABEL_KEY_RE = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$/;
+const labelsSchema = z.record(z.string().regex(LABEL_KEY_RE, 'invalid label key'), z.string().max(1024))
+  .refine((o) => Object.keys(o).length <= 256, 'at most 256 labels');
+/** Store revision used for optimistic concurrency (docker's --version). */
+const revisionSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const joinRequestSchema = z.object({
+  token: z.string().min(1).max(256),
+  csr: z.string().min(1).max(16 * 1024),
+  name: dnsLabelSchema,
+  role: z.enum(['worker', 'manager']).optional(),
+  addr: z.string().max(64).refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
+}).strict();
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+
+export const nodeUpdateSchema = z.object({
+  availability: z.enum(['active', 'pause', 'drain']).optional(),
+  labels: labelsSchema.optional(),
+  labelAdd: labelsSchema.optional(),
+  labelRm: z.array(z.string().regex(LABEL_KEY_RE, 'invalid label key')).max(256).optional(),
+  version: revisionSchema.optional(),
+}).strict();
+export type NodeUpdate = z.infer<typeof nodeUpdateSchema>;
+
+export const renewRequestSchema = z.object({ csr: z.string().min(1).max(16 * 1024) }).strict();
+
+/** Validates an API body against a schema; failures are MESHD_BAD_ARGUMENT naming the field. */
+export function parseBody<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, what: string, raw: unknown): T {
+  if (raw === undefined) throw new MeshError('MESHD_BAD_ARGUMENT', `${what}: request body required`);
+  rejectForbiddenKeys(raw);
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  const field = first.path.join('.') || '(root)';
+  throw new MeshError('MESHD_BAD_ARGUMENT', `${what} ${field}: ${first.message}`, { field });
+}
+
+/** Applies an update to a node record (pure). */
+export function applyNodeUpdate(n: ManagedNode, u: NodeUpdate, now: number): ManagedNode {
+  const labels: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, u.labels ?? n.labels);
+  for (const [k, v] of Object.entries(u.labelAdd ?? {})) labels[k] = v;
+  for (const k of u.labelRm ?? []) delete labels[k];
+  return { ...n, availability: u.availability ?? n.availability, labels: { ...labels }, updatedAt: now };
+}
+
+/** What the API shows of a node (no secrets here, but keep the shape explicit). */
+export function nodeView(n: ManagedNode, version: number): Record<string, unknown> {
+  return { ...n, certNotAfter: new Date(n.certNotAfter).toISOString(), version };
+}
