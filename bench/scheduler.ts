@@ -84,7 +84,7 @@ const loadBefore = loadavg()[0];
 const nodes = makeNodes();
 const eligibleC = (n: Node) => n.role === 'worker' && n.labels.zone !== 'z9';
 const rows: BenchRow[] = [];
-const peerNote = 'peer = swarmkit\'s PUBLISHED figure (BenchmarkScheduler1kNodes*Tasks), NOT run here: Debian packages no swarmkit (apt-cache search swarmkit finds nothing), so its scheduler benchmark cannot be built offline from Debian's Go packages. swarmkit\'s run also includes its memory store and watch round-trip, uses no constraints and a different machine; ours is the pure core only, with constraints and spread.';
+const peerNote = 'peer = swarmkit\'s PUBLISHED figure (BenchmarkScheduler1kNodes*Tasks), NOT run here: Debian packages no swarmkit (apt-cache search swarmkit finds nothing), so its scheduler benchmark cannot be built offline from Debian Go packages. swarmkit\'s run also includes its memory store and watch round-trip, uses no constraints and a different machine; ours is the pure core only, with constraints and spread.';
 for (const n of [1000, 10000, 100000]) {
   const ms = measure(`constraints+spread ${n}`, nodes, () => makeTasks(constrained, 'web', n, 't'), n >= 100000 ? 7 : 21, eligibleC);
   rows.push(row(`place ${n / 1000}k tasks on 1k nodes (2 constraints, spread)`, 'ms', ms, SWARMKIT_PUBLISHED_MS[n]!, 'swarmkit (published)', 'lower', peerNote));
