@@ -98,14 +98,41 @@ export interface Frontend {
 
 export type Compiled = ReadonlyMap<string, Frontend>;
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 /** Backends per service or publish (the nftables slot number must stay below the 0x4000 mark bit). */
 export const MAX_BACKENDS = 4096;
 
+/**
+ * Dotted-quad IPv4 → unsigned 32-bit number, or -1 when not canonical (no leading zeros, no
+ * spaces). Hand-written: it runs for every backend on every sync (100k at 10k services × 10).
+ */
+export function ipv4ToInt(s: string): number {
+  if (typeof s !== 'string' || s.length < 7 || s.length > 15) return -1;
+  let out = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      out = out * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return -1;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return out * 256 + part;
+}
+
 export function isIPv4(s: string): boolean {
-  return IPV4.test(s);
+  return ipv4ToInt(s) >= 0;
 }
 
 function bad(path: string, msg: string): never {
@@ -174,24 +201,22 @@ export function validateDesired(d: LbDesired): LbDesired {
   return d;
 }
 
-function cmpTarget(a: Target, b: Target): number {
-  const ka = a.ip.split('.').map(Number);
-  const kb = b.ip.split('.').map(Number);
-  for (let i = 0; i < 4; i++) {
-    const d = (ka[i] ?? 0) - (kb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return a.port - b.port;
+/** Sorts by numeric address (all targets of one frontend share the port). */
+function byAddress(bs: Backend[], port: number): Target[] {
+  return bs
+    .map((b) => ({ k: ipv4ToInt(b.ip), ip: b.ip }))
+    .sort((x, y) => x.k - y.k)
+    .map((x) => ({ ip: x.ip, port }));
 }
 
 function split(backends: readonly Backend[], port: number, filter: (b: Backend) => boolean): { targets: Target[]; draining: Target[] } {
-  const targets: Target[] = [];
-  const draining: Target[] = [];
+  const active: Backend[] = [];
+  const drain: Backend[] = [];
   for (const b of backends) {
     if (!filter(b)) continue;
-    (b.state === 'active' ? targets : draining).push({ ip: b.ip, port });
+    (b.state === 'active' ? active : drain).push(b);
   }
-  return { targets: targets.sort(cmpTarget), draining: draining.sort(cmpTarget) };
+  return { targets: byAddress(active, port), draining: byAddress(drain, port) };
 }
 
 export function vipKey(vip: string, proto: Proto, port: number): string {
