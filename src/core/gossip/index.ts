@@ -107,8 +107,12 @@ export class GossipNode {
   }
 
   // ---- membership ----
-  /** Push-pull with each seed (join=true); watch for 'join-ok'/'join-failed' events and retry as you see fit. */
+  /**
+   * Push-pull with each seed (join=true); watch for 'join-ok'/'join-failed' events and retry as you see fit.
+   * The seeds are remembered: while we know no live peer, the reconnect timer retries one of them.
+   */
   join(seeds: readonly string[], now: number): number[] {
+    this.swim.seeds = seeds.filter((s) => s !== this.addr);
     this.swim.tick(now);
     this.swim.members.announceSelf();
     return seeds.filter((s) => s !== this.addr).map((s) => this.swim.streams.pushPull(s, true, now));

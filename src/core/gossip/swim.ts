@@ -100,6 +100,8 @@ export class Swim {
   private urgentSync: string | undefined;
   private lastUrgentAt = -Infinity;
   private lastNow: number;
+  /** Addresses given to join(); retried by the reconnect timer while we know no live peer. */
+  seeds: readonly string[] = [];
 
   constructor(readonly cfg: GossipConfig, name: string, addr: string, readonly rng: Rng, private readonly delegate: SwimDelegate, now: number) {
     this.lastNow = now;
@@ -434,6 +436,9 @@ export class Swim {
       }
       const t = dead[Math.floor(this.rng() * dead.length)];
       if (t) this.streams.pushPull(t.addr, false, now);
+      // Alone (every known peer dead or gone): retry the join seeds too, or an island never merges back.
+      const seed = this.members.liveCount() <= 1 ? this.seeds[Math.floor(this.rng() * this.seeds.length)] : undefined;
+      if (seed !== undefined && seed !== t?.addr) this.streams.pushPull(seed, true, now);
     }
     if (now >= this.nextReapAt) {
       this.nextReapAt = now + REAP_EVERY_MS;

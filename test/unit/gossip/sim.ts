@@ -107,9 +107,10 @@ export class Sim {
     return this.latMin + this.rng() * (this.latMax - this.latMin);
   }
 
-  add(name: string, config: GossipConfig = this.o.config): SimNode {
+  /** A new node; `addr` reuses an address (a restarted process on the same host). */
+  add(name: string, config: GossipConfig = this.o.config, addr?: string): SimNode {
     const i = this.nodes.size + this.seq;
-    const addr = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7946#${name}`;
+    addr ??= `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7946#${name}`;
     const node = new GossipNode({ name, addr, config, rng: seededRng(this.o.seed * 7919 + i), now: this.now });
     const s: SimNode = { name, addr, node, killed: false, paused: false, held: [], scheduled: Infinity, group: 0 };
     this.nodes.set(name, s);
@@ -140,7 +141,7 @@ export class Sim {
     const old = this.get(name);
     old.killed = true;
     this.nodes.delete(name);
-    return this.add(name);
+    return this.add(name, this.o.config, old.addr);
   }
   kill(name: string): void {
     this.get(name).killed = true;
