@@ -10,6 +10,9 @@ if (!name || !avail.includes(name)) {
   console.error(`usage: npm run bench -- NAME   (available: ${avail.join(', ') || 'none'})`);
   process.exit(2);
 }
-spawnSync('bash', [join(root, 'native-scripts/setup.sh')], { stdio: 'inherit' });
+// benchmarks need their real peers too: dnsperf + dnsmasq (dns), wrk (lb), Go + memberlist (gossip)
+const BENCH_PKGS = 'dnsperf dnsmasq wrk curl golang-go golang-github-hashicorp-memberlist-dev';
+const setup = spawnSync('bash', [join(root, 'native-scripts/setup.sh')], { stdio: 'inherit', env: { ...process.env, MESHD_EXTRA_PKGS: BENCH_PKGS } });
+if (setup.status !== 0) process.exit(setup.status ?? 1);
 const r = spawnSync(process.execPath, [join(root, 'dist/bench', name + '.js'), ...rest], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);
