@@ -27,7 +27,7 @@ export function parseManagerAddr(addr: string, defaultPort = 2377): ManagerEndpo
 export function checkManagerIdentity(_host: string, cert: PeerCertificate): Error | undefined {
   const ou = cert.subject?.OU;
   const ous = Array.isArray(ou) ? ou : [ou];
-  if (!ous.includes('manager')) return new Error(`the server certificate is not a manager's (OU=${String(ou)})`);
+  if (!ous.includes('manager')) return Object.assign(new Error(`the server certificate is not a manager's (OU=${String(ou)})`), { code: 'ERR_MESHD_NOT_A_MANAGER' });
   return undefined;
 }
 
@@ -71,6 +71,12 @@ export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method:
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e instanceof MeshError) return reject(e);
       const tlsCodes = ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'];
+      if (e.code === 'ERR_MESHD_NOT_A_MANAGER') {
+        return reject(new MeshError('MESHD_CERT_REJECTED', `${ep.host}:${ep.port} is a node of the cluster but not a manager: ${e.message}`, { reason: 'server-not-manager' }));
+      }
+      if (e.code === 'CERT_HAS_EXPIRED' || e.code === 'CERT_NOT_YET_VALID') {
+        return reject(new MeshError('MESHD_CERT_REJECTED', `manager ${ep.host}:${ep.port} presented a certificate outside its validity: ${e.message}`, { reason: 'server-expired' }));
+      }
       if (e.code && tlsCodes.includes(e.code)) {
         return reject(new MeshError('MESHD_CA_MISMATCH', `manager ${ep.host}:${ep.port} is not a manager of the pinned cluster: ${e.message}`, { reason: e.code }));
       }

@@ -15,6 +15,7 @@ import { DEFAULT_MANAGER_PORT, Manager } from './manager.js';
 export { Manager, DEFAULT_MANAGER_PORT } from './manager.js';
 export { ManagerClient, parseManagerAddr } from './client.js';
 export { joinCluster, renewNodeCertificate, certificateRenewalDue } from './join.js';
+export { soleLeadership, etcdLeadership, type Leadership } from './leadership.js';
 export type { Access, ManagerHandler, RequestContext } from './server.js';
 
 export const STORE_FILE = 'state.db';
@@ -57,6 +58,10 @@ export function managerSubsystem(o: ManagerSubsystemOptions): ManagerSubsystem {
           : await Manager.open({ dataDir: o.dataDir, store, onInternalError: o.onInternalError });
         o.configure?.(manager);
         port = (await manager.listen(o.listenHost, listenPort)).port;
+        if (listenPort === 0 && o.init) {
+          // An ephemeral port (tests): record the real one so local clients find the manager.
+          manager.setManagerAddr(o.dataDir, `${o.init.advertiseAddr}:${port}`);
+        }
       } catch (e) {
         await store.close();
         store = undefined;

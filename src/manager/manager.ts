@@ -64,7 +64,7 @@ export class Manager {
   private constructor(
     readonly store: Store,
     readonly ca: CertificateAuthority,
-    readonly identity: NodeIdentity,
+    private ident: NodeIdentity,
     private readonly opts: ManagerOptions,
   ) {
     this.now = opts.now ?? (() => new Date());
@@ -121,6 +121,34 @@ export class Manager {
     return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError });
   }
 
+  /** This manager's own node identity (its certificate serves TLS). */
+  get identity(): NodeIdentity {
+    return this.ident;
+  }
+
+  /**
+   * Renews this manager's own certificate with a new key (signed locally), saves it in
+   * `dataDir` and serves it on new connections. The agent calls it when
+   * certificateRenewalDue() says so.
+   */
+  async renewOwnCertificate(dataDir: string, managerAddr?: string): Promise<NodeIdentity> {
+    const { node, revision } = await this.findNode(this.ident.nodeId);
+    const { keyPem, csrPem } = await createNodeKeyAndCsr(node.hostname);
+    const now = this.now();
+    const issued = await this.ca.issue({ csrPem, nodeId: node.id, role: 'manager', sans: node.addr ? [node.addr, '127.0.0.1'] : ['127.0.0.1'], now, validityMs: this.opts.certValidityMs });
+    await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);
+    this.ident = { ...this.ident, certPem: issued.certPem, keyPem, managerAddr: managerAddr ?? this.ident.managerAddr };
+    saveNodeIdentity(dataDir, this.ident);
+    this.api.updateTls({ caPem: this.ca.certPem, certPem: this.ident.certPem, keyPem: this.ident.keyPem });
+    return this.ident;
+  }
+
+  /** Rewrites the manager address saved in `dataDir` (e.g. once an ephemeral port is bound). */
+  setManagerAddr(dataDir: string, managerAddr: string): void {
+    this.ident = { ...this.ident, managerAddr };
+    saveNodeIdentity(dataDir, this.ident);
+  }
+
   /** Adds an API route (services, networks, tasks, ...). */
   route(method: string, pattern: string, access: Access, handler: ManagerHandler): this {
     this.api.route(method, pattern, access, handler);
@@ -128,7 +156,7 @@ export class Manager {
   }
 
   listen(host: string, port = DEFAULT_MANAGER_PORT): Promise<{ host: string; port: number }> {
-    return this.api.listen({ caPem: this.ca.certPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, host, port);
+    return this.api.listen({ caPem: this.ca.certPem, certPem: this.ident.certPem, keyPem: this.ident.keyPem }, host, port);
   }
 
   close(): Promise<void> {
@@ -225,7 +253,7 @@ export class Manager {
    */
   async removeNode(ref: string, force: boolean): Promise<{ removed: string }> {
     const { node, revision } = await this.findNode(ref);
-    if (node.id === this.identity.nodeId) throw new MeshError('MESHD_BAD_ARGUMENT', 'a manager cannot remove itself: use cluster leave on it');
+    if (node.id === this.ident.nodeId) throw new MeshError('MESHD_BAD_ARGUMENT', 'a manager cannot remove itself: use cluster leave on it');
     if (node.role === 'manager' && !force) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.id} is a manager: pass force to remove it`);
     const { list, revision: rrev } = await this.revocations();
     const now = this.now().getTime();

@@ -118,6 +118,11 @@ export class ManagerApi {
     });
   }
 
+  /** Swaps the server certificate (after renewal) for new connections. */
+  updateTls(tls: TlsMaterial): void {
+    this.server?.setSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: [tls.caPem] });
+  }
+
   async close(): Promise<void> {
     const s = this.server;
     this.server = undefined;

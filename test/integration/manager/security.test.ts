@@ -17,6 +17,7 @@ import { Manager } from '../../../src/manager/manager.js';
 import { httpsRequest, ManagerClient, type ManagerEndpoint } from '../../../src/manager/client.js';
 import { joinCluster, renewNodeCertificate } from '../../../src/manager/join.js';
 import { managerSubsystem } from '../../../src/manager/index.js';
+import { ManagerApi } from '../../../src/manager/server.js';
 
 const root = mkdtempSync(join(tmpdir(), 'meshd-mgr-'));
 let dirN = 0;
@@ -148,6 +149,17 @@ describe('client certificates', () => {
     await assert.rejects(clientOf(w1, otherAddr).whoami(), code('MESHD_CA_MISMATCH'));
   });
 
+  test('a node that is not a manager cannot pose as one (server OU check)', async () => {
+    const fake = new ManagerApi(() => Promise.reject(new Error('unused')));
+    fake.route('GET', '/v1/whoami', 'public', () => ({ json: { nodeId: 'fake', role: 'manager' } }));
+    const { port } = await fake.listen({ caPem: w1.caPem, certPem: w1.certPem, keyPem: w1.keyPem }, '127.0.0.1', 0);
+    try {
+      await assert.rejects(clientOf(w1, `127.0.0.1:${port}`).whoami(), code('MESHD_CERT_REJECTED', 'server-not-manager'));
+    } finally {
+      await fake.close();
+    }
+  });
+
   test('expired client certificate → MESHD_CERT_REJECTED (expired)', async () => {
     const { keyPem, csrPem } = await createNodeKeyAndCsr('w1');
     const past = new Date(Date.now() - 10 * 86_400_000);
@@ -273,12 +285,21 @@ describe('lifecycle', () => {
     }
   });
 
+  test('the manager renews its own certificate and serves it on new connections', async () => {
+    const before = mgr.identity;
+    const next = await mgr.renewOwnCertificate(mgrDir);
+    assert.notEqual(next.certPem, before.certPem);
+    assert.deepEqual(loadNodeIdentity(mgrDir), next);
+    assert.equal((await clientOf(w1).whoami()).nodeId, w1.nodeId, 'workers still verify the manager');
+    assert.equal((await ManagerClient.fromDataDir(mgrDir, addr).whoami()).role, 'manager');
+  });
+
   test('managerSubsystem: init, serve, stop, start again on the same data directory', async () => {
     const d = dir('sub');
     const sub = managerSubsystem({ dataDir: d, listenHost: '127.0.0.1', listenPort: 0, init: { nodeName: 'sub1', advertiseAddr: '127.0.0.1' } });
     await sub.start();
-    const port = sub.port()!;
-    const mc = ManagerClient.fromDataDir(d, `127.0.0.1:${port}`);
+    const mc = ManagerClient.fromDataDir(d);
+    assert.equal(mc.endpoint.port, sub.port());
     assert.equal((await mc.listNodes()).length, 1);
     await sub.stop();
     await assert.rejects(mc.listNodes(), code('MESHD_MANAGER_UNREACHABLE'));

@@ -1,0 +1,123 @@
+/**
+ * The manager's control plane: networks, services, tasks and the dispatcher, served on the
+ * Manager's mTLS API, and the reconcile loop that drives the pure cores (scheduler,
+ * orchestrator, rolling updates, IPAM). Every change — an API call, a node's status
+ * report, a loop step — runs serialized (one at a time) on a fresh ControlState loaded
+ * from the store and committed back, so the store is the single source of truth.
+ *
+ * The loop runs on events (API changes, status reports, gossip membership changes) and on
+ * a periodic tick (update delays, restart delays, liveness grace). With several managers
+ * on etcd only the leader (`isLeader`) runs it; the API still answers on every manager.
+ */
+import { MeshError, toMeshError } from '../../core/errors.js';
+import type { RollingUpdate } from '../../core/orchestrator/index.js';
+import type { Manager } from '../manager.js';
+import { type Liveness, step } from './engine.js';
+import { registerRoutes } from './routes.js';
+import { ControlState, newId } from './state.js';
+import { CKEYS, INGRESS, type NetworkRecord } from './model.js';
+
+export interface ControlPlaneOptions {
+  manager: Manager;
+  /** Gossip membership of this manager's agent (node name → member state). */
+  liveness: Liveness;
+  /** Wall-clock ms (task timestamps are persisted and shown). */
+  now?: () => number;
+  /** Period of the background step (ms); default 500. */
+  tickMs?: number;
+  /** A node that never appears in gossip is down after this long (ms); default 15000. */
+  absentGraceMs?: number;
+  isLeader?: () => boolean;
+  onError?: (e: MeshError) => void;
+}
+
+export class ControlPlane {
+  readonly updaters = new Map<string, RollingUpdate>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private kicked = false;
+  private readonly since: number;
+  stepCount = 0;
+
+  constructor(readonly o: ControlPlaneOptions) {
+    this.since = this.now();
+  }
+
+  now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+  get store() {
+    return this.o.manager.store;
+  }
+
+  /** Adds the routes to the manager's API (call before the manager listens). */
+  register(): void {
+    registerRoutes(this);
+  }
+
+  /** Runs `fn` on a fresh state after every earlier change finished, then commits what it changed. */
+  serialize<T>(fn: (st: ControlState) => T | Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      const st = await ControlState.load(this.store);
+      const out = await fn(st);
+      await st.commit(this.store);
+      return out;
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Creates the built-in ingress network if the cluster has none; starts the loop. */
+  async start(): Promise<void> {
+    await this.serialize((st) => {
+      if (st.networkByName(INGRESS)) return;
+      const a = st.ipam.create({ name: INGRESS });
+      const rec: NetworkRecord = { id: newId(), name: INGRESS, driver: 'overlay', subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: false, ingress: true, createdAt: this.now() };
+      st.putNetwork(rec);
+    });
+    const tick = this.o.tickMs ?? 500;
+    this.timer = setInterval(() => this.kick(), tick);
+    this.kick();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Asks for a reconcile step soon (coalesced: at most one waits behind a running one). */
+  kick(): void {
+    if (this.kicked || !this.timer) return;
+    if (this.o.isLeader && !this.o.isLeader()) return;
+    this.kicked = true;
+    void this.serialize((st) => {
+      this.kicked = false;
+      this.stepCount++;
+      step(st, {
+        now: this.now(), newId, updaters: this.updaters, liveness: this.o.liveness, selfId: this.o.manager.identity.nodeId,
+        absentGraceMs: this.o.absentGraceMs ?? 15_000, since: this.since,
+      });
+    }).catch((e: unknown) => {
+      this.kicked = false;
+      this.o.onError?.(toMeshError(e));
+    });
+  }
+
+  /** Resolves a service reference (id, or unique name). */
+  static findService(st: ControlState, ref: string) {
+    const byId = st.services.get(ref);
+    if (byId) return byId;
+    const byName = [...st.services.values()].filter((s) => s.spec.name === ref);
+    if (byName.length === 1) return byName[0]!;
+    throw new MeshError('MESHD_NOT_FOUND', `no such service: ${ref}`);
+  }
+
+  static findNetwork(st: ControlState, ref: string) {
+    const n = st.networks.get(ref) ?? st.networkByName(ref);
+    if (!n) throw new MeshError('MESHD_NOT_FOUND', `no such network: ${ref}`);
+    return n;
+  }
+}
+
+export { CKEYS };

@@ -1,0 +1,67 @@
+/**
+ * The dispatcher's pure half: which tasks a node is told about and the Assignment each
+ * becomes (src/core/assignments.ts). A task is handed to its node once scheduled
+ * (`assigned`/`running`) and desired running; a task the manager wants stopped stays in
+ * the list with desiredState `shutdown` until the node reports it ended, then it drops out
+ * (the worker also stops tasks that vanish from the list). Desired `ready` (stop-first
+ * update waiting for the old task to stop) is not handed out yet.
+ */
+import { assignmentSchema, type Assignment } from '../../core/assignments.js';
+import { macFromIp } from '../../core/ipam/addr.js';
+import { isTerminal } from '../../core/spec/types.js';
+import type { NetworkRecord, ServiceRecord, TaskRecord } from './model.js';
+import { attachNetworks, taskName } from './model.js';
+
+/** Should `nodeId` hear about this task now? */
+export function dispatchable(t: TaskRecord, nodeId: string): boolean {
+  if (t.nodeId !== nodeId || isTerminal(t.state)) return false;
+  if (t.state !== 'assigned' && t.state !== 'running') return false;
+  return t.desiredState === 'running' || t.desiredState === 'shutdown';
+}
+
+/**
+ * One task's assignment. Returns undefined when something it needs is gone (service or
+ * network removed, no address yet) — the task then simply is not handed out.
+ */
+export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>): Assignment | undefined {
+  const spec = svc?.spec;
+  const name = spec?.name;
+  if (!svc || !spec || !name) return undefined;
+  const attachments = [];
+  for (const netName of attachNetworks({ ...spec, networks: t.spec.networks })) {
+    const n = netsByName.get(netName);
+    const ip = n ? t.addresses[n.id] : undefined;
+    if (!n || !ip) return undefined;
+    attachments.push({
+      network: { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}) },
+      ip, prefix: Number(n.subnet.split('/')[1]), mac: macFromIp(ip),
+      vip: spec.endpointMode === 'vip' ? svc.vips[n.id] ?? null : null,
+      aliases: [],
+    });
+  }
+  const ports = t.spec.ports.map((p) => ({
+    proto: p.proto, target: p.target, ...(p.published > 0 ? { published: p.published } : {}), mode: p.mode, policy: p.policy,
+  }));
+  return assignmentSchema.parse({
+    task: {
+      id: t.id, name: taskName(name, t), serviceId: svc.id, serviceName: name,
+      ...(t.slot !== undefined ? { slot: t.slot } : {}),
+      image: t.spec.image, argv: t.spec.command ?? [], env: t.spec.env, runtime: 'netns',
+    },
+    desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
+    endpointMode: spec.endpointMode,
+    attachments,
+    ports,
+  });
+}
+
+/** The whole list for one node, in task-id order (stable for the worker's diff). */
+export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>): Assignment[] {
+  const out: Assignment[] = [];
+  for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    if (!dispatchable(t, nodeId)) continue;
+    const a = assignmentFor(t, services.get(t.serviceId), netsByName);
+    if (a) out.push(a);
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+/**
+ * The reconcile step of the control plane, on one ControlState: node liveness from gossip
+ * → reconcile() actions → rolling-update machines → schedule() of pending tasks with
+ * central address allocation. Pure over its inputs except for the in-memory
+ * RollingUpdate machines it is given (they survive between steps; a new leader starts
+ * without them and the orchestrator keeps the service converging on its current spec).
+ *
+ * Draining: the worker itself republishes a task as `draining` and waits before it stops
+ * it, so a `drainTask` request is answered at once with `taskDrained`.
+ */
+import { eventsForTaskChange, reconcile, replacementEvents, RollingUpdate, type Action, type UpdateEvent } from '../../core/orchestrator/index.js';
+import { schedule } from '../../core/scheduler/index.js';
+import type { Node, NodeState, Task } from '../../core/spec/types.js';
+import { isTerminal } from '../../core/spec/types.js';
+import { attachNetworks, coreService, type TaskRecord } from './model.js';
+import type { ControlState } from './state.js';
+
+/** Gossip state of a member by node name (undefined: not a member at all). */
+export type Liveness = (hostname: string) => 'alive' | 'suspect' | 'dead' | 'left' | undefined;
+
+export interface StepContext {
+  now: number;
+  newId: () => string;
+  updaters: Map<string, RollingUpdate>;
+  liveness: Liveness;
+  /** This manager's node id: always ready (it is running this code). */
+  selfId: string;
+  /** A node missing from gossip is declared down only once this much time passed since `since`. */
+  absentGraceMs: number;
+  /** When the control plane started (its gossip view may still be filling). */
+  since: number;
+}
+
+const ACTIVE = new Set(['updating', 'rollback_started', 'paused', 'rollback_paused']);
+
+/** A node's state from its gossip membership. */
+export function nodeStateFrom(member: ReturnType<Liveness>, createdAt: number, ctx: Pick<StepContext, 'now' | 'since' | 'absentGraceMs'>): NodeState {
+  if (member === 'alive' || member === 'suspect') return 'ready';
+  if (member === 'dead' || member === 'left') return 'down';
+  return ctx.now - Math.max(createdAt, ctx.since) < ctx.absentGraceMs ? 'ready' : 'down';
+}
+
+/** Applies orchestrator/updater actions; returns the update events they cause. */
+export function applyActions(st: ControlState, actions: readonly Action[], ctx: StepContext): Array<{ serviceId: string; ev: UpdateEvent }> {
+  const events: Array<{ serviceId: string; ev: UpdateEvent }> = [];
+  const now = ctx.now;
+  for (const a of actions) {
+    switch (a.type) {
+      case 'createTask':
+        st.putTask({ ...a.task, addresses: {} });
+        break;
+      case 'shutdownTask': {
+        const t = st.tasks.get(a.taskId);
+        if (!t) break;
+        let next: TaskRecord = { ...t, desiredState: 'shutdown', message: a.reason };
+        const node = t.nodeId ? st.nodes.get(t.nodeId) : undefined;
+        if (!isTerminal(t.state)) {
+          if (t.nodeId === undefined || t.state === 'new' || t.state === 'pending') next = st.releaseTask({ ...next, state: 'shutdown', timestamps: { ...t.timestamps, updated: now } });
+          else if (!node || node.state === 'down') next = st.releaseTask({ ...next, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } });
+        }
+        st.putTask(next);
+        for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
+        break;
+      }
+      case 'removeTask':
+        st.deleteTask(a.taskId);
+        break;
+      case 'startTask': {
+        const t = st.tasks.get(a.taskId);
+        if (t) st.putTask({ ...t, desiredState: 'running' });
+        break;
+      }
+      case 'drainTask': {
+        const t = st.tasks.get(a.taskId);
+        if (t) events.push({ serviceId: t.serviceId, ev: { type: 'taskDrained', taskId: t.id } });
+        break;
+      }
+      case 'setServiceSpec': {
+        const s = st.services.get(a.serviceId);
+        if (!s) break;
+        const next = { ...s, version: a.version, spec: a.spec, previous: { version: s.version, spec: s.spec }, updatedAt: now };
+        next.vips = a.spec.endpointMode === 'vip' ? st.setVips(s, attachNetworks(a.spec).map((n) => st.networkByName(n)?.id ?? '').filter(Boolean)) : st.setVips(s, []);
+        st.putService(next);
+        break;
+      }
+      case 'updateState': {
+        const s = st.services.get(a.serviceId);
+        if (s) st.putService({ ...s, update: { state: a.state, message: a.message, at: now } });
+        break;
+      }
+    }
+  }
+  return events;
+}
+
+/** Feeds events to the services' update machines and applies what they answer, until quiet. */
+export function pumpUpdaters(st: ControlState, events: Array<{ serviceId: string; ev: UpdateEvent }>, ctx: StepContext): void {
+  let queue = events;
+  for (let round = 0; round < 20; round++) {
+    for (const { serviceId, ev } of queue) ctx.updaters.get(serviceId)?.handle(ev, ctx.now);
+    const more: Array<{ serviceId: string; ev: UpdateEvent }> = [];
+    for (const [id, u] of ctx.updaters) {
+      u.tick(ctx.now);
+      const acts = u.drain();
+      if (acts.length) more.push(...applyActions(st, acts, ctx));
+      if (!st.services.has(id) || !ACTIVE.has(u.state)) {
+        if (!u.drain().length) ctx.updaters.delete(id);
+      }
+    }
+    if (!more.length) return;
+    queue = more;
+  }
+}
+
+/** One reconcile step; returns when reconcile wants to run again (restart delays), if at all. */
+export function step(st: ControlState, ctx: StepContext): number | undefined {
+  // 1. liveness
+  for (const n of st.nodes.values()) {
+    const want: NodeState = n.id === ctx.selfId ? 'ready' : nodeStateFrom(ctx.liveness(n.hostname), n.createdAt, ctx);
+    if (n.state !== want) st.putNode({ ...n, state: want, updatedAt: ctx.now });
+  }
+  // 2. orchestrate
+  const updating = new Set([...ctx.updaters].filter(([, u]) => ACTIVE.has(u.state)).map(([id]) => id));
+  const r = reconcile({
+    services: [...st.services.values()].map(coreService), nodes: [...st.nodes.values()], tasks: [...st.tasks.values()],
+    now: ctx.now, newId: ctx.newId, updating,
+  });
+  const events = applyActions(st, r.actions, ctx);
+  for (const id of updating) events.push(...replacementEvents(r.actions, id).map((ev) => ({ serviceId: id, ev })));
+  pumpUpdaters(st, events, ctx);
+  // 3. schedule
+  scheduleTasks(st, ctx.now);
+  return r.nextDeadline;
+}
+
+/** Places pending tasks and gives them addresses; unschedulable ones keep a reason. */
+export function scheduleTasks(st: ControlState, now: number): void {
+  const pending = [...st.tasks.values()].filter((t) => t.state === 'pending' && t.desiredState !== 'shutdown');
+  if (!pending.length) return;
+  const nodes: Node[] = [...st.nodes.values()];
+  const res = schedule(pending, nodes, [...st.tasks.values()] as Task[], { now });
+  for (const a of res.assignments) {
+    const t = st.tasks.get(a.taskId)!;
+    const svc = st.services.get(t.serviceId);
+    const netIds = attachNetworks({ ...(svc?.spec ?? { networks: [] }), networks: t.spec.networks } as never).map((n) => st.networkByName(n)?.id);
+    if (netIds.some((x) => x === undefined)) {
+      st.putTask({ ...t, message: `network missing: ${attachNetworks({ networks: t.spec.networks } as never).join(',')}` });
+      continue;
+    }
+    try {
+      const addresses = st.allocateTask(t, netIds as string[]);
+      st.putTask({ ...t, nodeId: a.nodeId, state: 'assigned', addresses, released: false, message: 'assigned', timestamps: { ...t.timestamps, updated: now } });
+    } catch (e) {
+      st.putTask({ ...t, message: `no address: ${(e as Error).message}` });
+    }
+  }
+  for (const u of res.unschedulable) {
+    const t = st.tasks.get(u.taskId);
+    if (t && t.message !== u.reason) st.putTask({ ...t, message: u.reason });
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The control plane's records in the store (networks, services, tasks), the validation of
+ * the API bodies that change them, and what the API shows of them. Store keys live in the
+ * namespaces `networks/`, `services/` and `tasks/` next to the manager's own `nodes/` and
+ * `cluster/` (src/manager/model.ts).
+ */
+import { z } from 'zod';
+import { MeshError } from '../../core/errors.js';
+import type { Service, ServiceSpec, Task } from '../../core/spec/types.js';
+import { isGlobal, replicasOf } from '../../core/spec/types.js';
+import { dnsLabelSchema } from '../../core/spec/validate.js';
+import type { UpdateState } from '../../core/orchestrator/actions.js';
+
+export const CKEYS = {
+  network: (id: string): string => `networks/${id}`,
+  networks: 'networks/',
+  service: (id: string): string => `services/${id}`,
+  services: 'services/',
+  task: (id: string): string => `tasks/${id}`,
+  tasks: 'tasks/',
+} as const;
+
+/** The built-in network that carries published ports (Docker's `ingress`). */
+export const INGRESS = 'ingress';
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: 'overlay';
+  subnet: string;
+  gateway: string;
+  vni: number;
+  mtu?: number | undefined;
+  attachable: boolean;
+  /** The built-in routing-mesh network. */
+  ingress: boolean;
+  createdAt: number;
+}
+
+export interface ServiceRecord {
+  id: string;
+  version: number;
+  spec: ServiceSpec;
+  previous?: { version: number; spec: ServiceSpec } | undefined;
+  /** Virtual IP per network id (endpoint mode vip). */
+  vips: Record<string, string>;
+  createdAt: number;
+  updatedAt: number;
+  update?: { state: UpdateState; message: string; at: number } | undefined;
+}
+
+/** A task as stored: the core Task plus its addresses (network id → IP). */
+export interface TaskRecord extends Task {
+  addresses: Record<string, string>;
+  /** The addresses went back to the pool (the task ended); kept for `service ps`. */
+  released?: boolean | undefined;
+  /** Last error the node reported. */
+  error?: string | undefined;
+}
+
+export function coreService(r: ServiceRecord): Service {
+  return { id: r.id, version: r.version, spec: r.spec, previous: r.previous };
+}
+
+/** `netctl network create` body. Names are DNS labels (they become DNS suffixes and gossip network names). */
+export const networkCreateSchema = z.object({
+  name: dnsLabelSchema,
+  driver: z.literal('overlay').default('overlay'),
+  subnet: z.string().max(32).optional(),
+  gateway: z.string().max(15).optional(),
+  mtu: z.number().int().min(68).max(65535).optional(),
+  attachable: z.boolean().default(false),
+}).strict();
+
+/** `POST /v1/services/:id/update` body: the full new spec, optional optimistic version and force. */
+export const serviceUpdateSchema = z.object({
+  spec: z.unknown(),
+  version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  force: z.boolean().default(false),
+}).strict();
+
+/** What a node reports: its tasks and their states (the worker's names). */
+export const statusReportSchema = z.object({
+  tasks: z.array(z.object({
+    id: z.string().regex(/^[A-Za-z0-9]{1,64}$/),
+    state: z.enum(['new', 'starting', 'running', 'draining', 'stopped', 'failed']),
+    error: z.string().max(4096).nullable().optional(),
+  }).passthrough()).max(10_000),
+}).strict();
+export type StatusReport = z.infer<typeof statusReportSchema>;
+
+/**
+ * Worker state → task state. `new`/`starting` are still `assigned`; `draining` is still
+ * `running` (it serves established connections); `stopped` is `shutdown` when the manager
+ * asked for it, `complete` otherwise (the process exited by itself).
+ */
+export function taskStateFromWorker(s: StatusReport['tasks'][number]['state'], desired: Task['desiredState']): Task['state'] | undefined {
+  switch (s) {
+    case 'new': return desired === 'shutdown' ? 'shutdown' : undefined; // never started, now unwanted
+    case 'starting': return undefined;
+    case 'running':
+    case 'draining': return 'running';
+    case 'stopped': return desired === 'shutdown' ? 'shutdown' : 'complete';
+    case 'failed': return 'failed';
+  }
+}
+
+/** Forward-only task state changes (a late report never resurrects a terminal task). */
+export function stateAdvances(from: Task['state'], to: Task['state']): boolean {
+  const order: Record<Task['state'], number> = { new: 0, pending: 1, assigned: 2, running: 3, failed: 4, complete: 4, shutdown: 4, rejected: 4, orphaned: 4 };
+  return order[to] > order[from];
+}
+
+/** Task name as `docker service ps` shows it: `svc.slot` or `svc.<node id>`, then the task id. */
+export function taskName(service: string, t: Pick<Task, 'slot' | 'nodeId' | 'id'>): string {
+  return `${service}.${t.slot !== undefined ? String(t.slot) : t.nodeId ?? '0'}.${t.id}`;
+}
+
+/** The networks a service's tasks attach to (names): its networks, or `ingress` when it names none. */
+export function attachNetworks(spec: ServiceSpec): string[] {
+  return spec.networks.length ? [...spec.networks] : [INGRESS];
+}
+
+export function networkView(n: NetworkRecord): Record<string, unknown> {
+  return { ...n, scope: 'swarm', createdAt: new Date(n.createdAt).toISOString() };
+}
+
+export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netName: (id: string) => string): Record<string, unknown> {
+  const mine = tasks.filter((t) => t.serviceId === s.id && t.desiredState !== 'shutdown');
+  const running = mine.filter((t) => t.state === 'running' && t.specVersion === s.version).length;
+  const vips: Record<string, string> = {};
+  for (const [id, ip] of Object.entries(s.vips)) vips[netName(id)] = ip;
+  return {
+    id: s.id, name: s.spec.name, version: s.version,
+    mode: isGlobal(s.spec) ? 'global' : 'replicated',
+    replicas: { running, desired: isGlobal(s.spec) ? mine.length : replicasOf(s.spec) },
+    image: s.spec.image, ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips,
+    update: s.update ? { ...s.update, at: new Date(s.update.at).toISOString() } : null,
+    createdAt: new Date(s.createdAt).toISOString(), updatedAt: new Date(s.updatedAt).toISOString(),
+    spec: s.spec, previousSpec: s.previous?.spec ?? null,
+  };
+}
+
+export function taskView(t: TaskRecord, service: string, nodeName: (id: string) => string | undefined, netName: (id: string) => string): Record<string, unknown> {
+  const addresses: Record<string, string> = {};
+  for (const [id, ip] of Object.entries(t.addresses)) addresses[netName(id)] = ip;
+  return {
+    id: t.id, name: taskName(service, t), serviceId: t.serviceId, service, slot: t.slot ?? null,
+    nodeId: t.nodeId ?? null, node: t.nodeId ? nodeName(t.nodeId) ?? t.nodeId : null,
+    desiredState: t.desiredState, state: t.state, message: t.message ?? null, error: t.error ?? null,
+    specVersion: t.specVersion, image: t.spec.image, addresses,
+    createdAt: new Date(t.timestamps.created).toISOString(), updatedAt: new Date(t.timestamps.updated).toISOString(),
+  };
+}
+
+export function notFound(what: string, ref: string): MeshError {
+  return new MeshError('MESHD_NOT_FOUND', `no such ${what}: ${ref}`);
+}

@@ -1,0 +1,210 @@
+/**
+ * The control plane's HTTP routes on the manager API (mTLS; managers administer, every
+ * node may use the dispatcher for itself — the node is the one in its certificate, never
+ * a parameter). Bodies are validated before anything changes; failures are 4xx with a
+ * stable code.
+ */
+import { MeshError } from '../../core/errors.js';
+import { RollingUpdate } from '../../core/orchestrator/index.js';
+import { parseServiceSpec } from '../../core/spec/validate.js';
+import type { ServiceSpec } from '../../core/spec/types.js';
+import { isTerminal, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
+import { eventsForTaskChange } from '../../core/orchestrator/events.js';
+import { parseBody } from '../model.js';
+import type { ControlPlane } from './control.js';
+import { ControlPlane as CP } from './control.js';
+import { assignmentsFor } from './dispatch.js';
+import { pumpUpdaters } from './engine.js';
+import {
+  attachNetworks, INGRESS, networkCreateSchema, networkView, serviceUpdateSchema, serviceView, stateAdvances,
+  statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
+} from './model.js';
+import { newId, type ControlState } from './state.js';
+
+/** Checks a spec against the cluster: networks exist, published ingress ports are free. Returns network ids. */
+function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string[] {
+  const ids = attachNetworks(spec).map((name) => {
+    const n = st.networkByName(name);
+    if (!n) throw new MeshError('MESHD_NOT_FOUND', `service ${spec.name}: no such network: ${name}`, { field: 'networks' });
+    return n.id;
+  });
+  if (spec.ports.some((p) => p.mode === 'ingress' && p.published > 0) && !st.networkByName(INGRESS)) {
+    throw new MeshError('MESHD_NOT_READY', 'the ingress network is missing: published ports are unavailable');
+  }
+  for (const s of st.services.values()) {
+    if (s.id === selfId) continue;
+    if (s.spec.name === spec.name) throw new MeshError('MESHD_BAD_ARGUMENT', `service name ${spec.name} is already in use by ${s.id}`, { field: 'name' });
+    for (const p of spec.ports) {
+      if (p.mode !== 'ingress' || p.published === 0) continue;
+      if (s.spec.ports.some((q) => q.mode === 'ingress' && q.published === p.published && q.proto === p.proto)) {
+        throw new MeshError('MESHD_BAD_ARGUMENT', `port ${p.published}/${p.proto} is already published by service ${s.spec.name}`, { field: 'ports' });
+      }
+    }
+  }
+  return ids;
+}
+
+function tasksOf(st: ControlState, serviceId: string): TaskRecord[] {
+  return [...st.tasks.values()].filter((t) => t.serviceId === serviceId);
+}
+
+/** Starts a rolling update from the record's current spec to `next` (when tasks need replacing). */
+function startUpdate(cp: ControlPlane, st: ControlState, from: ServiceRecord, to: ServiceRecord, force: boolean): void {
+  cp.updaters.delete(from.id);
+  if (!force && taskSpecEqual(taskSpecOf(from.spec), taskSpecOf(to.spec))) return;
+  const u = new RollingUpdate({
+    serviceId: to.id, from: { version: from.version, spec: from.spec }, to: { version: to.version, spec: to.spec },
+    tasks: tasksOf(st, to.id), now: cp.now(), newId, force,
+  });
+  cp.updaters.set(to.id, u);
+  pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
+}
+
+export function registerRoutes(cp: ControlPlane): void {
+  const m = cp.o.manager;
+  const changed = <T>(p: Promise<T>): Promise<T> => p.then((v) => {
+    cp.kick();
+    return v;
+  });
+
+  // ---- networks -------------------------------------------------------------------------
+  m.route('POST', '/v1/networks', 'manager', async (req) => {
+    const b = parseBody(networkCreateSchema, 'network', req.body);
+    return { status: 201, json: await changed(cp.serialize((st) => {
+      if (st.networkByName(b.name)) throw new MeshError('MESHD_BAD_ARGUMENT', `network ${b.name} already exists`, { field: 'name' });
+      const a = st.ipam.create({ name: b.name, attachable: b.attachable, ...(b.subnet !== undefined ? { subnet: b.subnet } : {}), ...(b.gateway !== undefined ? { gateway: b.gateway } : {}), ...(b.mtu !== undefined ? { mtu: b.mtu } : {}) });
+      const rec: NetworkRecord = { id: newId(), name: a.name, driver: 'overlay', subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: a.attachable, ingress: false, createdAt: cp.now(), ...(a.mtu !== undefined ? { mtu: a.mtu } : {}) };
+      st.putNetwork(rec);
+      return networkView(rec);
+    })) };
+  });
+  m.route('GET', '/v1/networks', 'node', async () => ({ json: await cp.serialize((st) => [...st.networks.values()].sort((a, b) => a.name.localeCompare(b.name)).map(networkView)) }));
+  m.route('GET', '/v1/networks/:id', 'node', async (req) => ({ json: await cp.serialize((st) => networkView(CP.findNetwork(st, req.params.id!))) }));
+  m.route('DELETE', '/v1/networks/:id', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
+    const n = CP.findNetwork(st, req.params.id!);
+    if (n.ingress) throw new MeshError('MESHD_BAD_ARGUMENT', `network ${n.name} is the built-in ingress network and cannot be removed`);
+    const users = [...st.services.values()].filter((s) => attachNetworks(s.spec).includes(n.name)).map((s) => s.spec.name);
+    if (users.length) throw new MeshError('MESHD_BAD_ARGUMENT', `network ${n.name} is in use by service(s) ${users.join(', ')}`, { services: users });
+    if ([...st.tasks.values()].some((t) => !t.released && t.addresses[n.id] !== undefined)) {
+      throw new MeshError('MESHD_NOT_READY', `network ${n.name} still has tasks attached (they are stopping): retry shortly`);
+    }
+    st.deleteNetwork(n.id);
+    return { removed: n.id, name: n.name };
+  })) }));
+
+  // ---- services -------------------------------------------------------------------------
+  m.route('POST', '/v1/services', 'manager', async (req) => {
+    const spec = parseServiceSpec(req.body);
+    return { status: 201, json: await changed(cp.serialize((st) => {
+      const netIds = checkSpec(st, spec);
+      const now = cp.now();
+      const rec: ServiceRecord = { id: newId(), version: 1, spec, vips: {}, createdAt: now, updatedAt: now };
+      rec.vips = spec.endpointMode === 'vip' ? st.setVips(rec, netIds) : {};
+      st.putService(rec);
+      return serviceView(rec, [], st.netName);
+    })) };
+  });
+  m.route('GET', '/v1/services', 'manager', async () => ({
+    json: await cp.serialize((st) => {
+      const tasks = [...st.tasks.values()];
+      return [...st.services.values()].sort((a, b) => a.spec.name.localeCompare(b.spec.name)).map((s) => serviceView(s, tasks, st.netName));
+    }),
+  }));
+  m.route('GET', '/v1/services/:id', 'manager', async (req) => ({
+    json: await cp.serialize((st) => serviceView(CP.findService(st, req.params.id!), [...st.tasks.values()], st.netName)),
+  }));
+  m.route('POST', '/v1/services/:id/update', 'manager', async (req) => {
+    const b = parseBody(serviceUpdateSchema, 'service update', req.body);
+    const spec = parseServiceSpec(b.spec);
+    return { json: await changed(cp.serialize((st) => {
+      const cur = CP.findService(st, req.params.id!);
+      if (b.version !== undefined && b.version !== cur.version) {
+        throw new MeshError('MESHD_STORE_CONFLICT', `service ${cur.spec.name} is at version ${cur.version}, not ${b.version}`, { expected: b.version, actual: cur.version });
+      }
+      if (spec.name !== cur.spec.name) throw new MeshError('MESHD_BAD_ARGUMENT', 'a service cannot be renamed', { field: 'name' });
+      const netIds = checkSpec(st, spec, cur.id);
+      const next: ServiceRecord = { ...cur, version: cur.version + 1, spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now() };
+      next.vips = st.setVips(cur, spec.endpointMode === 'vip' ? netIds : []);
+      st.putService(next);
+      startUpdate(cp, st, cur, next, b.force);
+      return serviceView(st.services.get(cur.id)!, [...st.tasks.values()], st.netName);
+    })) };
+  });
+  m.route('POST', '/v1/services/:id/rollback', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
+    const cur = CP.findService(st, req.params.id!);
+    const u = cp.updaters.get(cur.id);
+    if (u && u.state !== 'completed') {
+      u.rollback(cp.now());
+      pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
+    } else {
+      if (!cur.previous) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${cur.spec.name} has no previous spec to roll back to`);
+      const prevSpec = { ...cur.previous.spec, updateConfig: cur.previous.spec.rollbackConfig };
+      const next: ServiceRecord = { ...cur, version: cur.version + 1, spec: cur.previous.spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now() };
+      next.vips = st.setVips(cur, cur.previous.spec.endpointMode === 'vip' ? checkSpec(st, cur.previous.spec, cur.id) : []);
+      st.putService(next);
+      startUpdate(cp, st, cur, { ...next, spec: prevSpec }, false);
+    }
+    return serviceView(st.services.get(cur.id)!, [...st.tasks.values()], st.netName);
+  })) }));
+  m.route('DELETE', '/v1/services/:id', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
+    const cur = CP.findService(st, req.params.id!);
+    cp.updaters.delete(cur.id);
+    st.deleteService(cur.id);
+    return { removed: cur.id, name: cur.spec.name };
+  })) }));
+
+  // ---- tasks ----------------------------------------------------------------------------
+  m.route('GET', '/v1/tasks', 'manager', async (req) => ({ json: await cp.serialize((st) => {
+    const svcRef = req.query.get('service');
+    const nodeRef = req.query.get('node');
+    const svc = svcRef ? CP.findService(st, svcRef) : undefined;
+    const node = nodeRef ? [...st.nodes.values()].find((n) => n.id === nodeRef || n.hostname === nodeRef) : undefined;
+    if (nodeRef && !node) throw new MeshError('MESHD_NODE_NOT_FOUND', `no node ${nodeRef}`);
+    return [...st.tasks.values()]
+      .filter((t) => (!svc || t.serviceId === svc.id) && (!node || t.nodeId === node.id))
+      .sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0) || b.timestamps.created - a.timestamps.created)
+      .map((t) => taskView(t, st.services.get(t.serviceId)?.spec.name ?? t.serviceId, st.nodeName, st.netName));
+  }) }));
+
+  // ---- dispatcher -----------------------------------------------------------------------
+  m.route('GET', '/v1/dispatcher/assignments', 'node', async (_req, ctx) => ({
+    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName())),
+  }));
+  m.route('POST', '/v1/dispatcher/status', 'node', async (req, ctx) => {
+    const r = parseBody(statusReportSchema, 'status report', req.body);
+    const nodeId = ctx.peer!.nodeId;
+    return { json: await cp.serialize((st) => {
+      const now = cp.now();
+      const events = [];
+      let updated = 0;
+      for (const rep of r.tasks) {
+        const t = st.tasks.get(rep.id);
+        if (!t || t.nodeId !== nodeId) continue; // not this node's task: ignore, never trust the body's claim
+        const state = taskStateFromWorker(rep.state, t.desiredState);
+        const error = rep.error ?? undefined;
+        if (!state || !stateAdvances(t.state, state)) {
+          if (error && error !== t.error) st.putTask({ ...t, error });
+          continue;
+        }
+        let next: TaskRecord = { ...t, state, error, timestamps: { ...t.timestamps, updated: now }, ...(state === 'failed' && error ? { message: error } : {}) };
+        if (isTerminal(state)) next = st.releaseTask(next);
+        st.putTask(next);
+        updated++;
+        for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
+      }
+      // Tasks the manager wants stopped that the node does not hold at all: nothing left to stop.
+      const reported = new Set(r.tasks.map((x) => x.id));
+      for (const t of st.tasks.values()) {
+        if (t.nodeId !== nodeId || t.desiredState !== 'shutdown' || isTerminal(t.state) || reported.has(t.id)) continue;
+        if (t.state !== 'assigned' && t.state !== 'running') continue;
+        const next = st.releaseTask({ ...t, state: 'shutdown', timestamps: { ...t.timestamps, updated: now } });
+        st.putTask(next);
+        updated++;
+        for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
+      }
+      if (events.length) pumpUpdaters(st, events, { now, newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
+      if (updated) cp.kick();
+      return { updated };
+    }) };
+  });
+}

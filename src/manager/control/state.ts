@@ -1,0 +1,167 @@
+/**
+ * One working copy of the control plane's state for a single serialized step: loaded
+ * from the store, changed in memory (tasks, services, nodes), and written back as one
+ * batch of store transactions. IPAM lives here too: the NetworkIpam core is rebuilt
+ * from the records (networks, service VIPs, addresses of tasks that have not ended), so
+ * the store is the only source of truth and a restarted manager allocates consistently.
+ */
+import { randomBytes } from 'node:crypto';
+import { NetworkIpam } from '../../core/ipam/networks.js';
+import type { Store, TxnOp } from '../../adapters/store/store.js';
+import { KEYS, type ManagedNode } from '../model.js';
+import { CKEYS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
+
+/** A fresh id: 24 lowercase hex chars (unique in its first 12, which names namespaces). */
+export function newId(): string {
+  return randomBytes(12).toString('hex');
+}
+
+const vipOwner = (svc: string): string => `vip:${svc}`;
+const taskOwner = (task: string): string => `task:${task}`;
+
+export class ControlState {
+  readonly networks = new Map<string, NetworkRecord>();
+  readonly services = new Map<string, ServiceRecord>();
+  readonly tasks = new Map<string, TaskRecord>();
+  readonly nodes = new Map<string, ManagedNode>();
+  readonly ipam = new NetworkIpam();
+  private readonly dirty = new Map<string, unknown | null>();
+
+  static async load(store: Store): Promise<ControlState> {
+    const s = new ControlState();
+    const [nets, svcs, tasks, nodes] = await Promise.all([
+      store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
+      store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes),
+    ]);
+    for (const kv of nets) {
+      const n = kv.value;
+      s.networks.set(n.id, n);
+      s.ipam.create({ name: n.name, subnet: n.subnet, gateway: n.gateway, vni: n.vni, attachable: n.attachable, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}) });
+    }
+    for (const kv of nodes) s.nodes.set(kv.value.id, kv.value);
+    for (const kv of svcs) {
+      s.services.set(kv.value.id, kv.value);
+      for (const [netId, ip] of Object.entries(kv.value.vips)) s.claim(netId, vipOwner(kv.value.id), ip);
+    }
+    for (const kv of tasks) {
+      s.tasks.set(kv.value.id, kv.value);
+      if (!kv.value.released) for (const [netId, ip] of Object.entries(kv.value.addresses)) s.claim(netId, taskOwner(kv.value.id), ip);
+    }
+    return s;
+  }
+
+  /** Re-registers a persisted address; a clash (should not happen) is left to the first holder. */
+  private claim(netId: string, owner: string, ip: string): void {
+    const n = this.networks.get(netId);
+    if (!n) return;
+    try {
+      this.ipam.allocateAddress(n.name, owner, ip);
+    } catch {
+      /* already held or outside the subnet: the record is stale; the holder keeps it */
+    }
+  }
+
+  networkByName(name: string): NetworkRecord | undefined {
+    for (const n of this.networks.values()) if (n.name === name) return n;
+    return undefined;
+  }
+  netsByName(): Map<string, NetworkRecord> {
+    return new Map([...this.networks.values()].map((n) => [n.name, n] as const));
+  }
+  netName = (id: string): string => this.networks.get(id)?.name ?? id;
+  nodeName = (id: string): string | undefined => this.nodes.get(id)?.hostname;
+
+  // ---- changes --------------------------------------------------------------------------
+
+  putNetwork(n: NetworkRecord): void {
+    this.networks.set(n.id, n);
+    this.dirty.set(CKEYS.network(n.id), n);
+  }
+  deleteNetwork(id: string): void {
+    const n = this.networks.get(id);
+    if (n) this.ipam.remove(n.name);
+    this.networks.delete(id);
+    this.dirty.set(CKEYS.network(id), null);
+  }
+  putService(s: ServiceRecord): void {
+    this.services.set(s.id, s);
+    this.dirty.set(CKEYS.service(s.id), s);
+  }
+  deleteService(id: string): void {
+    const s = this.services.get(id);
+    if (s) this.setVips(s, []);
+    this.services.delete(id);
+    this.dirty.set(CKEYS.service(id), null);
+  }
+  putTask(t: TaskRecord): void {
+    this.tasks.set(t.id, t);
+    this.dirty.set(CKEYS.task(t.id), t);
+  }
+  deleteTask(id: string): void {
+    const t = this.tasks.get(id);
+    if (t) this.releaseTask(t);
+    this.tasks.delete(id);
+    this.dirty.set(CKEYS.task(id), null);
+  }
+  putNode(n: ManagedNode): void {
+    this.nodes.set(n.id, n);
+    this.dirty.set(KEYS.node(n.id), n);
+  }
+
+  /** Makes `s.vips` hold exactly one VIP on each network id in `netIds` (allocating/releasing). */
+  setVips(s: ServiceRecord, netIds: readonly string[]): Record<string, string> {
+    const want = new Set(netIds);
+    const vips: Record<string, string> = {};
+    for (const [id, ip] of Object.entries(s.vips)) {
+      const n = this.networks.get(id);
+      if (want.has(id) && n) vips[id] = ip;
+      else if (n) this.ipam.releaseAddress(n.name, ip);
+    }
+    for (const id of want) {
+      if (vips[id]) continue;
+      const n = this.networks.get(id);
+      if (n) vips[id] = this.ipam.allocateAddress(n.name, vipOwner(s.id));
+    }
+    return vips;
+  }
+
+  /** Gives a task one address per network it attaches to; all or none (throws on exhaustion). */
+  allocateTask(t: TaskRecord, netIds: readonly string[]): Record<string, string> {
+    const got: Record<string, string> = {};
+    try {
+      for (const id of netIds) {
+        const n = this.networks.get(id);
+        if (!n) throw new Error(`network ${id} is gone`);
+        got[id] = this.ipam.allocateAddress(n.name, taskOwner(t.id));
+      }
+      return got;
+    } catch (e) {
+      for (const [id, ip] of Object.entries(got)) this.ipam.releaseAddress(this.networks.get(id)!.name, ip);
+      throw e;
+    }
+  }
+
+  /** Returns a task's addresses to the pools (kept on the record for `service ps`). */
+  releaseTask(t: TaskRecord): TaskRecord {
+    if (t.released) return t;
+    for (const [id, ip] of Object.entries(t.addresses)) {
+      const n = this.networks.get(id);
+      if (n) this.ipam.releaseAddress(n.name, ip);
+    }
+    return { ...t, released: true };
+  }
+
+  /** Writes every change in transactions of at most 500 ops. */
+  async commit(store: Store): Promise<number> {
+    const ops: TxnOp[] = [...this.dirty].map(([key, v]) => (v === null ? { op: 'delete', key } : { op: 'put', key, value: v }));
+    this.dirty.clear();
+    for (let i = 0; i < ops.length; i += 500) {
+      const chunk = ops.slice(i, i + 500);
+      // A delete of a key that was never written (created and removed in one step) is a no-op.
+      const existing = await Promise.all(chunk.map((o) => (o.op === 'delete' ? store.get(o.key) : Promise.resolve(true))));
+      const real = chunk.filter((_, k) => existing[k]);
+      if (real.length) await store.txn(real);
+    }
+    return ops.length;
+  }
+}
