@@ -164,40 +164,41 @@ function checkBackends(path: string, backends: readonly Backend[]): void {
   });
 }
 
+function validateService(s: VipService, p: string): void {
+  if (typeof s.id !== 'string' || !ID.test(s.id)) bad(`${p}.id`, `invalid service id ${JSON.stringify(s.id)}`);
+  if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 200) bad(`${p}.name`, 'name must be 1..200 characters');
+  if (s.name.includes('"')) bad(`${p}.name`, 'name must not contain a double quote');
+  if (s.vip !== undefined && (typeof s.vip !== 'string' || !isIPv4(s.vip))) bad(`${p}.vip`, `not an IPv4 address: ${JSON.stringify(s.vip)}`);
+  if (s.vip === '0.0.0.0' || s.vip === '255.255.255.255') bad(`${p}.vip`, `unusable VIP ${s.vip}`);
+  if (!Array.isArray(s.ports)) bad(`${p}.ports`, 'must be an array');
+  const seen = new Set<string>();
+  s.ports.forEach((pt, j) => {
+    checkProto(`${p}.ports[${j}].proto`, pt.proto);
+    checkPort(`${p}.ports[${j}].port`, pt.port);
+    checkPort(`${p}.ports[${j}].targetPort`, pt.targetPort);
+    const k = `${pt.proto}/${pt.port}`;
+    if (seen.has(k)) bad(`${p}.ports[${j}]`, `duplicate port ${k}`);
+    seen.add(k);
+  });
+  checkBackends(`${p}.backends`, s.backends);
+}
+
+function validateIngress(g: IngressPublish, p: string): void {
+  if (typeof g.service !== 'string' || !ID.test(g.service)) bad(`${p}.service`, `invalid service id ${JSON.stringify(g.service)}`);
+  checkProto(`${p}.proto`, g.proto);
+  checkPort(`${p}.publishedPort`, g.publishedPort);
+  checkPort(`${p}.targetPort`, g.targetPort);
+  if (g.policy !== 'cluster' && g.policy !== 'local') bad(`${p}.policy`, `must be cluster or local, got ${String(g.policy)}`);
+  checkBackends(`${p}.backends`, g.backends);
+}
+
+function checkShape(d: LbDesired): void {
+  if (!d || !Array.isArray(d.services) || !Array.isArray(d.ingress)) bad('desired', 'must have services[] and ingress[]');
+}
+
 /** Throws MESHD_BAD_ARGUMENT on the first problem found; returns the input unchanged otherwise. */
 export function validateDesired(d: LbDesired): LbDesired {
-  if (!d || !Array.isArray(d.services) || !Array.isArray(d.ingress)) bad('desired', 'must have services[] and ingress[]');
-  const svcIds = new Set<string>();
-  d.services.forEach((s, i) => {
-    const p = `services[${i}]`;
-    if (typeof s.id !== 'string' || !ID.test(s.id)) bad(`${p}.id`, `invalid service id ${JSON.stringify(s.id)}`);
-    if (svcIds.has(s.id)) bad(`${p}.id`, `duplicate service id ${s.id}`);
-    svcIds.add(s.id);
-    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 200) bad(`${p}.name`, 'name must be 1..200 characters');
-    if (s.name.includes('"')) bad(`${p}.name`, 'name must not contain a double quote');
-    if (s.vip !== undefined && (typeof s.vip !== 'string' || !isIPv4(s.vip))) bad(`${p}.vip`, `not an IPv4 address: ${JSON.stringify(s.vip)}`);
-    if (s.vip === '0.0.0.0' || s.vip === '255.255.255.255') bad(`${p}.vip`, `unusable VIP ${s.vip}`);
-    if (!Array.isArray(s.ports)) bad(`${p}.ports`, 'must be an array');
-    const seen = new Set<string>();
-    s.ports.forEach((pt, j) => {
-      checkProto(`${p}.ports[${j}].proto`, pt.proto);
-      checkPort(`${p}.ports[${j}].port`, pt.port);
-      checkPort(`${p}.ports[${j}].targetPort`, pt.targetPort);
-      const k = `${pt.proto}/${pt.port}`;
-      if (seen.has(k)) bad(`${p}.ports[${j}]`, `duplicate port ${k}`);
-      seen.add(k);
-    });
-    checkBackends(`${p}.backends`, s.backends);
-  });
-  d.ingress.forEach((g, i) => {
-    const p = `ingress[${i}]`;
-    if (typeof g.service !== 'string' || !ID.test(g.service)) bad(`${p}.service`, `invalid service id ${JSON.stringify(g.service)}`);
-    checkProto(`${p}.proto`, g.proto);
-    checkPort(`${p}.publishedPort`, g.publishedPort);
-    checkPort(`${p}.targetPort`, g.targetPort);
-    if (g.policy !== 'cluster' && g.policy !== 'local') bad(`${p}.policy`, `must be cluster or local, got ${String(g.policy)}`);
-    checkBackends(`${p}.backends`, g.backends);
-  });
+  compile(d);
   return d;
 }
 
@@ -227,29 +228,67 @@ export function ingressKey(proto: Proto, port: number): string {
 }
 
 /**
+ * Per-object memo of validated, compiled frontends (see `compile`). Keys are the caller's service /
+ * publish objects, so nothing outlives them.
+ */
+export type CompileMemo = WeakMap<VipService | IngressPublish, readonly Frontend[]>;
+
+function serviceFrontends(s: VipService, p: string): Frontend[] {
+  validateService(s, p);
+  if (s.vip === undefined) return [];
+  const vip = s.vip;
+  return s.ports.map((pt) => {
+    const { targets, draining } = split(s.backends, pt.targetPort, () => true);
+    return { key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}` };
+  });
+}
+
+function ingressFrontends(g: IngressPublish, p: string): Frontend[] {
+  validateIngress(g, p);
+  const { targets, draining } = split(g.backends, g.targetPort, (b) => g.policy === 'cluster' || b.local === true);
+  return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.policy}` }];
+}
+
+/**
  * Validates, then flattens services × ports and ingress publishes into frontends keyed by what the
  * kernel matches. Two services claiming the same VIP:port, or two publishes of the same port, are
  * a conflict (MESHD_BAD_ARGUMENT). Services without a VIP (dnsrr) produce nothing.
+ *
+ * With a `memo`, a service / publish object seen before is not validated or compiled again and
+ * yields the very same Frontend objects, so planning an endpoint change costs O(change) plus a
+ * cheap pass over the rest. Contract: treat desired-state objects as immutable once passed in
+ * (replace a changed service object, never mutate it in place).
  */
-export function compile(d: LbDesired): Compiled {
-  validateDesired(d);
+export function compile(d: LbDesired, memo?: CompileMemo): Compiled {
+  checkShape(d);
   const out = new Map<string, Frontend>();
-  const put = (f: Frontend, path: string): void => {
-    const prev = out.get(f.key);
-    if (prev) bad(path, `conflict: ${f.key} is already used by ${prev.comment}`);
-    out.set(f.key, f);
+  const ids = new Set<string>();
+  const put = (fs: readonly Frontend[], path: string): void => {
+    for (const f of fs) {
+      const prev = out.get(f.key);
+      if (prev) bad(path, `conflict: ${f.key} is already used by ${prev.comment}`);
+      out.set(f.key, f);
+    }
   };
   d.services.forEach((s, i) => {
-    if (s.vip === undefined) return;
-    const vip = s.vip;
-    s.ports.forEach((pt, j) => {
-      const { targets, draining } = split(s.backends, pt.targetPort, () => true);
-      put({ key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}` }, `services[${i}].ports[${j}]`);
-    });
+    const p = `services[${i}]`;
+    let fs = memo?.get(s);
+    if (!fs) {
+      fs = serviceFrontends(s, p);
+      memo?.set(s, fs);
+    }
+    if (ids.has(s.id)) bad(`${p}.id`, `duplicate service id ${s.id}`);
+    ids.add(s.id);
+    put(fs, p);
   });
   d.ingress.forEach((g, i) => {
-    const { targets, draining } = split(g.backends, g.targetPort, (b) => g.policy === 'cluster' || b.local === true);
-    put({ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.policy}` }, `ingress[${i}]`);
+    const p = `ingress[${i}]`;
+    let fs = memo?.get(g);
+    if (!fs) {
+      fs = ingressFrontends(g, p);
+      memo?.set(g, fs);
+    }
+    put(fs, p);
   });
   return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -260,5 +299,6 @@ export function sameTargets(a: readonly Target[], b: readonly Target[]): boolean
 
 /** True when two frontends render identically (same key assumed). */
 export function sameFrontend(a: Frontend, b: Frontend): boolean {
+  if (a === b) return true;
   return a.masquerade === b.masquerade && a.comment === b.comment && sameTargets(a.targets, b.targets) && sameTargets(a.draining, b.draining);
 }

@@ -9,7 +9,7 @@
  */
 import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
 import { renderIpvsFull, renderIpvsIncremental, type MarkTable } from './ipvs-render.js';
-import { compile, type Compiled, type LbDesired } from './model.js';
+import { compile, type Compiled, type CompileMemo, type LbDesired } from './model.js';
 import { renderNftFull, renderNftIncremental } from './nftables-render.js';
 
 export type DataplaneKind = 'nftables' | 'ipvs';
@@ -34,12 +34,14 @@ export interface SyncPlan {
 export class LbSyncer {
   private last: Compiled | null = null;
   private marks: MarkTable = new Map();
+  /** Compiled frontends per service object: unchanged objects are not re-validated or recompiled. */
+  private readonly memo: CompileMemo = new WeakMap();
 
   constructor(readonly kind: DataplaneKind) {}
 
   /** Validates (MESHD_BAD_ARGUMENT) and plans; does not change state. */
   plan(desired: LbDesired): SyncPlan {
-    const next = compile(desired);
+    const next = compile(desired, this.memo);
     const base = { kind: this.kind, next, frontends: next.size };
     if (this.last === null) {
       if (this.kind === 'nftables') return { ...base, mode: 'full', nft: renderNftFull(next), ipvs: '', addrs: '', changed: next.size, marks: new Map() };

@@ -27,7 +27,7 @@ describe('lb model validation', () => {
     ['bad policy', (d) => ((d.ingress[0] as { policy: string }).policy = 'any'), /ingress\[0\]\.policy/],
     ['bad published port', (d) => (d.ingress[0]!.publishedPort = -1), /ingress\[0\]\.publishedPort/],
     ['too many backends', (d) => (d.services[0]!.backends = Array.from({ length: 4097 }, (_, i) => b(`x${i}`, `10.1.${i >> 8}.${i & 255}`))), /services\[0\]\.backends/],
-    ['VIP:port conflict', (d) => (d.services[1]!.vip = '10.9.0.10', d.services[1]!.ports = [{ proto: 'tcp', port: 80, targetPort: 80 }]), /services\[1\]\.ports\[0\]/],
+    ['VIP:port conflict', (d) => (d.services[1]!.vip = '10.9.0.10', d.services[1]!.ports = [{ proto: 'tcp', port: 80, targetPort: 80 }]), /^services\[1\]$/],
     ['published port conflict', (d) => (d.ingress[1]!.publishedPort = 8080), /ingress\[1\]/],
   ];
   for (const [name, mutate, path] of cases) {
@@ -66,6 +66,29 @@ describe('lb compile', () => {
     const d = base();
     d.services[0]!.backends = [b('t1', '10.0.1.2', 'draining')];
     assert.deepEqual(compile(d).get('vip 10.9.0.10 tcp 80')!.targets, []);
+  });
+});
+
+describe('lb compile memo', () => {
+  test('unchanged service objects yield the same frontend objects; a replaced one is recompiled and revalidated', () => {
+    const memo = new WeakMap();
+    const d1 = base();
+    const c1 = compile(d1, memo);
+    const d2 = { ...d1, services: [...d1.services] };
+    d2.services[0] = { ...d1.services[0]!, backends: [b('t1', '10.0.1.2')] };
+    const c2 = compile(d2, memo);
+    assert.equal(c2.get('vip 10.9.0.11 udp 53'), c1.get('vip 10.9.0.11 udp 53'));
+    assert.notEqual(c2.get('vip 10.9.0.10 tcp 80'), c1.get('vip 10.9.0.10 tcp 80'));
+    assert.deepEqual(diffCompiled(c1, c2).changed.map((x) => x.after.key), ['vip 10.9.0.10 tcp 80']);
+    d2.services[1] = { ...d1.services[1]!, vip: 'bad' };
+    throwsAt(d2, /services\[1\]\.vip/);
+    assert.throws(() => compile(d2, memo), /services\[1\]\.vip/);
+  });
+  test('cross-service checks still run for memoized services', () => {
+    const memo = new WeakMap();
+    const d = base();
+    compile(d, memo);
+    assert.throws(() => compile({ ...d, services: [...d.services, d.services[0]!] }, memo), /duplicate service id/);
   });
 });
 
