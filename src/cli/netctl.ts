@@ -10,6 +10,10 @@ import { labCommand } from './lab-commands.js';
 import { demoCommand } from './demo.js';
 import { debugCommand } from './debug-commands.js';
 import { keysCommand } from './keys-commands.js';
+import { clusterCommand } from './cluster-commands.js';
+import { networkCommand } from './network-commands.js';
+import { nodeCommand } from './node-commands.js';
+import { serviceCommand } from './service-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 
 export interface RunResult {
@@ -35,6 +39,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program.addCommand(demoCommand());
   program.addCommand(debugCommand(() => program.opts<GlobalOpts>()));
   program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));
+  for (const make of [clusterCommand, networkCommand, nodeCommand, serviceCommand]) program.addCommand(make(() => program.opts<GlobalOpts>()));
 
   program
     .command('info')

@@ -1,0 +1,102 @@
+/**
+ * `netctl cluster ...` (docker swarm init/join/join-token/leave). Join tokens are secrets:
+ * they are read from a file or stdin, never from argv (ps and shell history would show them).
+ * Also the shared helpers of the cluster commands (manager calls through the agent proxy).
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import type { ApiClient } from '../adapters/api/client.js';
+import { MeshError } from '../core/errors.js';
+import { clientFor, type GlobalOpts } from './context.js';
+import { parseFormat, printJson, table } from './format.js';
+
+/** A client whose paths go to the manager through the local agent (`/v1/manager/...`). */
+export function managerCall(globals: () => GlobalOpts): <T = unknown>(method: string, path: string, body?: unknown) => Promise<T> {
+  let c: ApiClient | undefined;
+  return <T>(method: string, path: string, body?: unknown) => {
+    c ??= clientFor(globals());
+    return c.call<T>(method, `/v1/manager${path}`, body);
+  };
+}
+
+export function readTokenFrom(file: string | undefined): string {
+  const src = file ?? '-';
+  let text: string;
+  try {
+    text = readFileSync(src === '-' ? 0 : src, 'utf8');
+  } catch (e) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `cannot read the join token from ${src === '-' ? 'stdin' : src}: ${(e as Error).message}`);
+  }
+  const token = text.trim().split('\n')[0]?.trim() ?? '';
+  if (!token) throw new MeshError('MESHD_BAD_ARGUMENT', `no join token in ${src === '-' ? 'stdin' : src}`);
+  return token;
+}
+
+interface ClusterStatus {
+  joined: boolean;
+  nodeId: string | null;
+  role: string | null;
+  managerAddr: string | null;
+  manager: boolean;
+  lastError: string | null;
+}
+
+export function clusterCommand(globals: () => GlobalOpts): Command {
+  const cluster = new Command('cluster').description('create, join and leave a cluster (like docker swarm)');
+  const agent = () => clientFor(globals());
+  cluster
+    .command('init')
+    .description('make this node the manager of a new cluster (root CA, join tokens, ingress network)')
+    .option('--listen-port <port>', 'manager API port (default 2377)')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExample:\n  netctl --node n1 cluster init\n  netctl --node n1 cluster join-token worker -q > worker.token')
+    .action(async (o: { listenPort?: string; format?: string }) => {
+      const port = o.listenPort === undefined ? undefined : Number(o.listenPort);
+      const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/init', port === undefined ? {} : { listenPort: port });
+      if (parseFormat(o.format) === 'json') return printJson(s);
+      process.stdout.write(`Cluster initialized: node ${s.nodeId} is now a manager at ${s.managerAddr}.\n\nTo add a worker, get its token on this node:\n    netctl cluster join-token worker -q > worker.token\nthen on the new node:\n    netctl cluster join --token-file worker.token ${s.managerAddr}\n`);
+    });
+  cluster
+    .command('join')
+    .description('join a cluster as a worker; the token is read from --token-file or stdin')
+    .argument('<addr>', 'manager address host:port')
+    .option('--token-file <file>', 'file holding the join token (default: stdin)')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExample:\n  netctl --node n2 cluster join --token-file worker.token 10.99.1.1:2377')
+    .action(async (addr: string, o: { tokenFile?: string; format?: string }) => {
+      const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/join', { token: readTokenFrom(o.tokenFile), addr });
+      if (parseFormat(o.format) === 'json') return printJson(s);
+      process.stdout.write(`This node joined the cluster as a ${s.role} (node ${s.nodeId}).\n`);
+    });
+  cluster
+    .command('join-token')
+    .description('print the join token of a role (manager only)')
+    .argument('<role>', 'worker|manager')
+    .option('--rotate', 'replace the token: old tokens stop working, members are unaffected')
+    .option('-q, --quiet', 'only the token')
+    .action(async (role: string, o: { rotate?: boolean; quiet?: boolean }) => {
+      if (role !== 'worker' && role !== 'manager') throw new MeshError('MESHD_BAD_ARGUMENT', `role must be worker or manager, got ${JSON.stringify(role)}`);
+      const r = await agent().call<{ token: string }>('GET', `/v1/cluster/join-token/${role}${o.rotate ? '?rotate=1' : ''}`);
+      if (o.quiet) return void process.stdout.write(`${r.token}\n`);
+      const me = await agent().call<ClusterStatus>('GET', '/v1/cluster');
+      process.stdout.write(`${o.rotate ? `Rotated the ${role} join token.\n` : ''}To add a ${role} to this cluster, save this token in a file (mode 0600) on the new node:\n\n    ${r.token}\n\nand run:\n    netctl cluster join --token-file FILE ${me.managerAddr}\n`);
+    });
+  cluster
+    .command('leave')
+    .description('leave the cluster (the worker stops its tasks); the manager needs --force')
+    .option('-f, --force', 'leave even if this node is the manager (deletes the cluster state)')
+    .action(async (o: { force?: boolean }) => {
+      const r = await agent().call<{ nodeId: string | null }>('POST', '/v1/cluster/leave', { force: o.force === true });
+      process.stdout.write(`Node ${r.nodeId ?? ''} left the cluster.\n`);
+    });
+  cluster
+    .command('status')
+    .description('this node\'s view of its cluster membership')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const s = await agent().call<Record<string, unknown>>('GET', '/v1/cluster');
+      if (parseFormat(o.format) === 'json') return printJson(s);
+      process.stdout.write(table(['KEY', 'VALUE'], Object.entries(s).map(([k, v]) => [k, v === null ? '-' : String(v)])));
+    });
+  return cluster;
+}

@@ -1,0 +1,85 @@
+/** `netctl node ...` (docker node ls/inspect/update/rm), through the local agent to the manager. */
+import { Command } from 'commander';
+import { MeshError } from '../core/errors.js';
+import { clientFor, type GlobalOpts } from './context.js';
+import { managerCall } from './cluster-commands.js';
+import { parseFormat, printJson, table } from './format.js';
+
+interface NodeView {
+  id: string;
+  hostname: string;
+  role: string;
+  availability: string;
+  state: string;
+  addr: string;
+  labels: Record<string, string>;
+}
+
+/** `k=v` pairs into a record (a bare `k` gets the empty value, as docker does). */
+export function parseKv(list: string[] | undefined, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of list ?? []) {
+    const i = s.indexOf('=');
+    const k = i < 0 ? s : s.slice(0, i);
+    if (!k) throw new MeshError('MESHD_BAD_ARGUMENT', `${what}: empty key in ${JSON.stringify(s)}`);
+    out[k] = i < 0 ? '' : s.slice(i + 1);
+  }
+  return out;
+}
+
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+export function nodeCommand(globals: () => GlobalOpts): Command {
+  const call = managerCall(globals);
+  const node = new Command('node').description('nodes of the cluster (manager only)');
+  node
+    .command('ls')
+    .description('list nodes; STATUS comes from gossip membership (Down = declared dead)')
+    .option('-q, --quiet', 'only ids')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { quiet?: boolean; format?: string }) => {
+      const list = await call<NodeView[]>('GET', '/nodes');
+      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (o.quiet) return void process.stdout.write(list.map((n) => `${n.id}\n`).join(''));
+      const me = await clientFor(globals()).call<{ nodeId: string | null }>('GET', '/v1/cluster').catch(() => ({ nodeId: null }));
+      const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+      process.stdout.write(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS'],
+        list.sort((a, b) => a.hostname.localeCompare(b.hostname)).map((n) => [`${n.id.slice(0, 12)}${n.id === me.nodeId ? ' *' : ''}`, n.hostname, cap(n.state), cap(n.availability), n.role, n.addr])));
+    });
+  node
+    .command('inspect')
+    .description('show nodes as JSON')
+    .argument('<node...>', 'ids or hostnames')
+    .action(async (refs: string[]) => {
+      printJson(await Promise.all(refs.map((r) => call('GET', `/nodes/${encodeURIComponent(r)}`))));
+    });
+  node
+    .command('update')
+    .description('change availability or labels of a node')
+    .argument('<node>', 'id or hostname')
+    .option('--availability <a>', 'active|pause|drain (drain moves every task away)')
+    .option('--label-add <k=v>', 'add or set a label (repeatable)', collect)
+    .option('--label-rm <k>', 'remove a label (repeatable)', collect)
+    .addHelpText('after', '\nExamples:\n  netctl node update --availability drain n3\n  netctl node update --label-add zone=a n2')
+    .action(async (ref: string, o: { availability?: string; labelAdd?: string[]; labelRm?: string[] }) => {
+      const body: Record<string, unknown> = {};
+      if (o.availability !== undefined) body.availability = o.availability;
+      if (o.labelAdd) body.labelAdd = parseKv(o.labelAdd, '--label-add');
+      if (o.labelRm) body.labelRm = o.labelRm;
+      if (!Object.keys(body).length) throw new MeshError('MESHD_BAD_ARGUMENT', 'nothing to update: give --availability, --label-add or --label-rm');
+      const n = await call<NodeView>('POST', `/nodes/${encodeURIComponent(ref)}`, body);
+      process.stdout.write(`${n.id}\n`);
+    });
+  node
+    .command('rm')
+    .description('remove nodes from the cluster (their certificates are revoked)')
+    .argument('<node...>', 'ids or hostnames')
+    .option('-f, --force', 'also remove a manager')
+    .action(async (refs: string[], o: { force?: boolean }) => {
+      for (const r of refs) {
+        await call('DELETE', `/nodes/${encodeURIComponent(r)}${o.force ? '?force=1' : ''}`);
+        process.stdout.write(`${r}\n`);
+      }
+    });
+  return node;
+}

@@ -1,0 +1,256 @@
+/**
+ * `netctl service ...` (docker service create/ls/ps/inspect/scale/update/rollback/rm).
+ * Specs are shaped here from flags and validated by the manager, whose error names the
+ * field. Create, update, scale and rollback follow the service until it converged (like
+ * `docker service create`'s "verify: Service converged") unless --detach.
+ */
+import { Command } from 'commander';
+import { MeshError } from '../core/errors.js';
+import type { GlobalOpts } from './context.js';
+import { managerCall } from './cluster-commands.js';
+import { parseFormat, printJson, table } from './format.js';
+import { collect, parseKv } from './node-commands.js';
+import { parseCount, parseDuration, parsePublish, parseScale, publishKey, type PortInput } from './service-flags.js';
+
+type Spec = Record<string, unknown> & {
+  name: string;
+  image: string;
+  command?: string[];
+  env: Record<string, string>;
+  mode: { replicated?: { replicas: number }; global?: Record<string, never> };
+  ports: PortInput[];
+  constraints: string[];
+  updateConfig: Record<string, unknown>;
+};
+interface ServiceView {
+  id: string;
+  name: string;
+  version: number;
+  mode: string;
+  replicas: { running: number; desired: number };
+  image: string;
+  ports: PortInput[];
+  update: { state: string; message: string } | null;
+  spec: Spec;
+}
+interface TaskView {
+  id: string;
+  name: string;
+  slot: number | null;
+  node: string | null;
+  desiredState: string;
+  state: string;
+  message: string | null;
+  error: string | null;
+  image: string;
+  addresses: Record<string, string>;
+  updatedAt: string;
+}
+
+interface UpdateFlags {
+  updateParallelism?: string;
+  updateDelay?: string;
+  updateFailureAction?: string;
+  updateMonitor?: string;
+  updateMaxFailureRatio?: string;
+  updateOrder?: string;
+}
+
+function updateConfigFrom(o: UpdateFlags, base: Record<string, unknown> = {}): Record<string, unknown> {
+  const u = { ...base };
+  if (o.updateParallelism !== undefined) u.parallelism = parseCount(o.updateParallelism, '--update-parallelism');
+  if (o.updateDelay !== undefined) u.delayMs = parseDuration(o.updateDelay, '--update-delay');
+  if (o.updateFailureAction !== undefined) u.failureAction = o.updateFailureAction;
+  if (o.updateMonitor !== undefined) u.monitorMs = parseDuration(o.updateMonitor, '--update-monitor');
+  if (o.updateMaxFailureRatio !== undefined) u.maxFailureRatio = Number(o.updateMaxFailureRatio);
+  if (o.updateOrder !== undefined) u.order = o.updateOrder;
+  return u;
+}
+
+function addUpdateOptions(c: Command): Command {
+  return c
+    .option('--update-parallelism <n>', 'tasks updated at once (0 = all)')
+    .option('--update-delay <d>', 'delay between updates of one worker, e.g. 1s')
+    .option('--update-failure-action <a>', 'pause|continue|rollback')
+    .option('--update-monitor <d>', 'a task failing within this time after start counts as a failure')
+    .option('--update-max-failure-ratio <r>', 'failures tolerated, 0..1')
+    .option('--update-order <o>', 'stop-first|start-first')
+    .option('-d, --detach', 'return at once instead of waiting for convergence')
+    .option('--timeout <d>', 'how long to wait for convergence', '120s');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Follows a service until its tasks run on the current spec and no update is in flight. */
+async function converge(call: ReturnType<typeof managerCall>, id: string, timeout: string): Promise<void> {
+  const deadline = Date.now() + parseDuration(timeout, '--timeout');
+  let last = '';
+  for (;;) {
+    const s = await call<ServiceView>('GET', `/services/${encodeURIComponent(id)}`);
+    const u = s.update?.state;
+    const line = `overall progress: ${s.replicas.running} out of ${s.replicas.desired} tasks${u && u !== 'completed' ? ` (${u})` : ''}`;
+    if (line !== last) process.stderr.write(`${line}\n`);
+    last = line;
+    if (u === 'paused' || u === 'rollback_paused') throw new MeshError('MESHD_NOT_READY', `update ${u}: ${s.update!.message}`);
+    const settled = !u || u === 'completed' || u === 'rollback_completed';
+    if (settled && s.replicas.running === s.replicas.desired) {
+      if (u === 'rollback_completed') process.stderr.write(`rollback: ${s.update!.message}\n`);
+      process.stderr.write('verify: Service converged\n');
+      return;
+    }
+    if (Date.now() > deadline) throw new MeshError('MESHD_NOT_READY', `service ${s.name} did not converge within ${timeout} (${s.replicas.running}/${s.replicas.desired} running): see netctl service ps ${s.name}`);
+    await sleep(500);
+  }
+}
+
+export function serviceCommand(globals: () => GlobalOpts): Command {
+  const call = managerCall(globals);
+  const svc = new Command('service').description('services of the cluster (manager only)');
+  const get = (ref: string) => call<ServiceView>('GET', `/services/${encodeURIComponent(ref)}`);
+  const update = (s: ServiceView, spec: Spec, force = false) =>
+    call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
+
+  addUpdateOptions(svc
+    .command('create')
+    .description('create a service; image `whoami` is the built-in demo server')
+    .argument('<image>', 'image (whoami = built-in demo server)')
+    .argument('[args...]', 'command arguments')
+    .requiredOption('--name <name>', 'service name (DNS label)')
+    .option('--replicas <n>', 'number of tasks (replicated mode)')
+    .option('--mode <mode>', 'replicated|global', 'replicated')
+    .option('-p, --publish <spec>', 'publish a port: 8080:80[/udp] or mode=ingress,published=8080,target=80,policy=local (repeatable)', collect)
+    .option('--network <net>', 'attach to a network (repeatable)', collect)
+    .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
+    .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
+    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect))
+    .addHelpText('after', '\nExamples:\n  netctl service create --name web --replicas 3 -p 8080:80 whoami\n  netctl service create --name agent --mode global whoami')
+    .action(async (image: string, args: string[], o: UpdateFlags & { name: string; replicas?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+      if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
+      if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
+      const spec = {
+        name: o.name, image, ...(args.length ? { command: args } : {}), env: parseKv(o.env, '--env'),
+        mode: o.mode === 'global' ? { global: {} } : { replicated: { replicas: o.replicas === undefined ? 1 : parseCount(o.replicas, '--replicas') } },
+        endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: o.network ?? [], constraints: o.constraint ?? [],
+        updateConfig: updateConfigFrom(o),
+      };
+      const s = await call<ServiceView>('POST', '/services', spec);
+      process.stdout.write(`${s.id}\n`);
+      if (!o.detach) await converge(call, s.id, o.timeout);
+    });
+
+  svc
+    .command('ls')
+    .description('list services')
+    .option('-q, --quiet', 'only ids')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { quiet?: boolean; format?: string }) => {
+      const list = await call<ServiceView[]>('GET', '/services');
+      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (o.quiet) return void process.stdout.write(list.map((s) => `${s.id}\n`).join(''));
+      process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
+        s.id.slice(0, 12), s.name, s.mode, `${s.replicas.running}/${s.replicas.desired}`, s.image,
+        s.ports.filter((p) => p.published > 0).map((p) => `*:${p.published}->${p.target}/${p.proto}`).join(', ') || null,
+      ])));
+    });
+
+  svc
+    .command('ps')
+    .description('tasks of a service, with history (older tasks of a slot shown with \\_)')
+    .argument('<service>', 'name or id')
+    .option('-q, --quiet', 'only ids')
+    .option('--format <fmt>', 'table|json')
+    .action(async (ref: string, o: { quiet?: boolean; format?: string }) => {
+      const list = await call<TaskView[]>('GET', `/tasks?service=${encodeURIComponent(ref)}`);
+      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (o.quiet) return void process.stdout.write(list.map((t) => `${t.id}\n`).join(''));
+      const seen = new Set<string>();
+      process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESSES', 'ERROR'], list.map((t) => {
+        const short = t.name.slice(0, t.name.lastIndexOf('.'));
+        const hist = seen.has(short);
+        seen.add(short);
+        return [t.id.slice(0, 12), `${hist ? ' \\_ ' : ''}${short}`, t.image, t.node, t.desiredState, `${t.state} (${t.updatedAt})`,
+          Object.entries(t.addresses).map(([n, ip]) => `${n}=${ip}`).join(',') || null, t.error ?? (t.state === 'pending' ? t.message : null)];
+      })));
+    });
+
+  svc
+    .command('inspect')
+    .description('show services as JSON')
+    .argument('<service...>', 'names or ids')
+    .action(async (refs: string[]) => printJson(await Promise.all(refs.map(get))));
+
+  svc
+    .command('scale')
+    .description('set the replicas of replicated services')
+    .argument('<service=replicas...>', 'e.g. web=9')
+    .option('-d, --detach', 'do not wait for convergence')
+    .option('--timeout <d>', 'how long to wait for convergence', '120s')
+    .action(async (pairs: string[], o: { detach?: boolean; timeout: string }) => {
+      for (const [ref, n] of pairs.map(parseScale)) {
+        const s = await get(ref);
+        if (!s.spec.mode.replicated) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${s.name} is global: it cannot be scaled`);
+        await update(s, { ...s.spec, mode: { replicated: { replicas: n } } });
+        process.stdout.write(`${s.name} scaled to ${n}\n`);
+        if (!o.detach) await converge(call, s.id, o.timeout);
+      }
+    });
+
+  addUpdateOptions(svc
+    .command('update')
+    .description('change a service; task changes roll out per its update config')
+    .argument('<service>', 'name or id')
+    .option('--image <image>', 'new image')
+    .option('--args <args...>', 'new command arguments')
+    .option('--replicas <n>', 'number of tasks')
+    .option('--env-add <k=v>', 'add or set an environment variable (repeatable)', collect)
+    .option('--env-rm <k>', 'remove an environment variable (repeatable)', collect)
+    .option('--publish-add <spec>', 'publish a port (repeatable)', collect)
+    .option('--publish-rm <port>', 'unpublish a port, e.g. 8080 or 8080/udp (repeatable)', collect)
+    .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
+    .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
+    .option('--force', 'replace every task even if nothing changed'))
+    .addHelpText('after', '\nExample:\n  netctl service update --image whoami --env-add V=2 --update-parallelism 2 --update-delay 1s web')
+    .action(async (ref: string, o: UpdateFlags & { image?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+      const s = await get(ref);
+      const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
+      if (o.image !== undefined) spec.image = o.image;
+      if (o.args !== undefined) spec.command = o.args;
+      if (o.replicas !== undefined) {
+        if (!spec.mode.replicated) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${s.name} is global: --replicas does not apply`);
+        spec.mode = { replicated: { replicas: parseCount(o.replicas, '--replicas') } };
+      }
+      Object.assign(spec.env, parseKv(o.envAdd, '--env-add'));
+      for (const k of o.envRm ?? []) delete spec.env[k];
+      const rm = (o.publishRm ?? []).map(publishKey);
+      spec.ports = [...spec.ports.filter((p) => !rm.some((r) => r.published === p.published && r.proto === p.proto)), ...(o.publishAdd ?? []).map(parsePublish)];
+      spec.constraints = [...spec.constraints.filter((c) => !(o.constraintRm ?? []).includes(c)), ...(o.constraintAdd ?? [])];
+      spec.updateConfig = updateConfigFrom(o, spec.updateConfig);
+      await update(s, spec, o.force === true);
+      process.stdout.write(`${s.name}\n`);
+      if (!o.detach) await converge(call, s.id, o.timeout);
+    });
+
+  svc
+    .command('rollback')
+    .description('return to the previous spec (or reverse a running update)')
+    .argument('<service>', 'name or id')
+    .option('-d, --detach', 'do not wait for convergence')
+    .option('--timeout <d>', 'how long to wait for convergence', '120s')
+    .action(async (ref: string, o: { detach?: boolean; timeout: string }) => {
+      const s = await call<ServiceView>('POST', `/services/${encodeURIComponent(ref)}/rollback`, {});
+      process.stdout.write(`${s.name}\n`);
+      if (!o.detach) await converge(call, s.id, o.timeout);
+    });
+
+  svc
+    .command('rm')
+    .description('remove services (their tasks are drained and stopped)')
+    .argument('<service...>', 'names or ids')
+    .action(async (refs: string[]) => {
+      for (const r of refs) {
+        await call('DELETE', `/services/${encodeURIComponent(r)}`);
+        process.stdout.write(`${r}\n`);
+      }
+    });
+  return svc;
+}

@@ -1,0 +1,85 @@
+/**
+ * Pure parsers of `netctl service` flags (docker's syntax). They only shape input; the
+ * manager validates the resulting spec (ranges, names) and answers with the field at fault.
+ */
+import { MeshError } from '../core/errors.js';
+
+export interface PortInput {
+  published: number;
+  target: number;
+  proto: 'tcp' | 'udp';
+  mode: 'ingress' | 'host';
+  policy: 'cluster' | 'local';
+}
+
+function port(s: string, what: string): number {
+  if (!/^\d{1,5}$/.test(s) || Number(s) > 65535) throw new MeshError('MESHD_BAD_ARGUMENT', `${what}: invalid port ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+/**
+ * `-p 8080:80`, `-p 8080:80/udp`, `-p 80` (target only) or the long form
+ * `mode=ingress,published=8080,target=80,protocol=tcp,policy=local`.
+ */
+export function parsePublish(s: string): PortInput {
+  const out: PortInput = { published: 0, target: 0, proto: 'tcp', mode: 'ingress', policy: 'cluster' };
+  if (s.includes('=')) {
+    for (const part of s.split(',')) {
+      const i = part.indexOf('=');
+      const k = part.slice(0, i).trim();
+      const v = part.slice(i + 1).trim();
+      if (i < 0) throw new MeshError('MESHD_BAD_ARGUMENT', `--publish: ${JSON.stringify(part)} is not key=value`);
+      if (k === 'published') out.published = port(v, '--publish published');
+      else if (k === 'target') out.target = port(v, '--publish target');
+      else if (k === 'protocol' || k === 'proto') {
+        if (v !== 'tcp' && v !== 'udp') throw new MeshError('MESHD_BAD_ARGUMENT', `--publish protocol must be tcp or udp, got ${JSON.stringify(v)}`);
+        out.proto = v;
+      } else if (k === 'mode') {
+        if (v !== 'ingress' && v !== 'host') throw new MeshError('MESHD_BAD_ARGUMENT', `--publish mode must be ingress or host, got ${JSON.stringify(v)}`);
+        out.mode = v;
+      } else if (k === 'policy') {
+        if (v !== 'cluster' && v !== 'local') throw new MeshError('MESHD_BAD_ARGUMENT', `--publish policy must be cluster or local, got ${JSON.stringify(v)}`);
+        out.policy = v;
+      } else throw new MeshError('MESHD_BAD_ARGUMENT', `--publish: unknown key ${JSON.stringify(k)}`);
+    }
+  } else {
+    const m = /^(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(s.trim());
+    if (!m) throw new MeshError('MESHD_BAD_ARGUMENT', `--publish: ${JSON.stringify(s)} is not PUBLISHED:TARGET[/PROTO]`);
+    if (m[1] !== undefined) out.published = port(m[1], '--publish');
+    out.target = port(m[2]!, '--publish');
+    if (m[3]) out.proto = m[3] as 'tcp' | 'udp';
+  }
+  if (out.target === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `--publish ${JSON.stringify(s)}: target port required`);
+  return out;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Go-style durations: `500ms`, `1s`, `1.5m`, `2h`, `0`. Returns milliseconds. */
+export function parseDuration(s: string, what: string): number {
+  if (s === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
+  if (!m) throw new MeshError('MESHD_BAD_ARGUMENT', `${what}: invalid duration ${JSON.stringify(s)} (use e.g. 500ms, 1s, 2m)`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+}
+
+/** `--replicas` and friends: a decimal integer as typed (range checks are the manager's). */
+export function parseCount(s: string, what: string): number {
+  if (!/^-?\d+$/.test(s.trim())) throw new MeshError('MESHD_BAD_ARGUMENT', `${what} must be an integer, got ${JSON.stringify(s)}`);
+  return Number(s);
+}
+
+/** `web=9` → ['web', 9]. */
+export function parseScale(s: string): [string, number] {
+  const i = s.indexOf('=');
+  if (i <= 0) throw new MeshError('MESHD_BAD_ARGUMENT', `scale: ${JSON.stringify(s)} is not SERVICE=REPLICAS`);
+  return [s.slice(0, i), parseCount(s.slice(i + 1), `scale ${s.slice(0, i)}`)];
+}
+
+/** The publish key a `--publish-rm` names: `8080`, `8080/udp` or a full spec. */
+export function publishKey(s: string): { published: number; proto: 'tcp' | 'udp' } {
+  const m = /^(\d+)(?:\/(tcp|udp))?$/.exec(s.trim());
+  if (m) return { published: port(m[1]!, '--publish-rm'), proto: (m[2] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
+  const p = parsePublish(s);
+  return { published: p.published, proto: p.proto };
+}
