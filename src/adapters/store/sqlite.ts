@@ -126,11 +126,14 @@ export class SqliteStore implements Store {
     return this.txn([{ op: 'put', key, value }]);
   }
 
-  async delete(key: string): Promise<boolean> {
-    const before = await this.get(key);
-    if (!before) return false;
-    await this.txn([{ op: 'delete', key }]);
-    return true;
+  delete(key: string): Promise<boolean> {
+    return attempt(() => {
+      this.open();
+      checkKey(key);
+      const existed = this.db.prepare('SELECT 1 FROM kv WHERE key = ?').get(key) !== undefined;
+      if (existed) this.applySync([{ op: 'delete', key }]);
+      return existed;
+    });
   }
 
   list<T = unknown>(prefix: string): Promise<KV<T>[]> {
@@ -148,46 +151,49 @@ export class SqliteStore implements Store {
   }
 
   txn(ops: TxnOp[]): Promise<number> {
-    return attempt(() => {
-      this.open();
-      checkOps(ops);
-      const encoded = ops.map((o) => (o.op === 'put' ? encodeValue(o.value) : undefined));
-      const events: WatchEvent[] = [];
-      const run = this.db.transaction(() => {
-        const getRow = this.db.prepare('SELECT value, revision FROM kv WHERE key = ?');
-        for (const o of ops) {
-          if (o.ifRevision === undefined) continue;
-          const actual = (getRow.get(o.key) as { revision: number } | undefined)?.revision ?? 0;
-          if (actual !== o.ifRevision) throw conflict(o.key, o.ifRevision, actual);
+    return attempt(() => this.applySync(ops));
+  }
+
+  /** Checks and applies a transaction synchronously (better-sqlite3 is synchronous). */
+  private applySync(ops: TxnOp[]): number {
+    this.open();
+    checkOps(ops);
+    const encoded = ops.map((o) => (o.op === 'put' ? encodeValue(o.value) : undefined));
+    const events: WatchEvent[] = [];
+    const run = this.db.transaction(() => {
+      const getRow = this.db.prepare('SELECT value, revision FROM kv WHERE key = ?');
+      for (const o of ops) {
+        if (o.ifRevision === undefined) continue;
+        const actual = (getRow.get(o.key) as { revision: number } | undefined)?.revision ?? 0;
+        if (actual !== o.ifRevision) throw conflict(o.key, o.ifRevision, actual);
+      }
+      const meta = readMeta(this.db);
+      const rev = meta.revision + 1;
+      let sum = meta.checksum;
+      let changed = false;
+      ops.forEach((o, i) => {
+        const prev = getRow.get(o.key) as { value: string; revision: number } | undefined;
+        if (prev) sum = xorHex(sum, rowHash(o.key, prev.value, prev.revision));
+        if (o.op === 'put') {
+          this.db.prepare('INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision').run(o.key, encoded[i]!, rev);
+          sum = xorHex(sum, rowHash(o.key, encoded[i]!, rev));
+          events.push({ type: 'put', key: o.key, value: JSON.parse(encoded[i]!), revision: rev });
+          changed = true;
+        } else if (prev) {
+          this.db.prepare('DELETE FROM kv WHERE key = ?').run(o.key);
+          events.push({ type: 'delete', key: o.key, revision: rev });
+          changed = true;
         }
-        const meta = readMeta(this.db);
-        const rev = meta.revision + 1;
-        let sum = meta.checksum;
-        let changed = false;
-        ops.forEach((o, i) => {
-          const prev = getRow.get(o.key) as { value: string; revision: number } | undefined;
-          if (prev) sum = xorHex(sum, rowHash(o.key, prev.value, prev.revision));
-          if (o.op === 'put') {
-            this.db.prepare('INSERT INTO kv(key, value, revision) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, revision = excluded.revision').run(o.key, encoded[i]!, rev);
-            sum = xorHex(sum, rowHash(o.key, encoded[i]!, rev));
-            events.push({ type: 'put', key: o.key, value: JSON.parse(encoded[i]!), revision: rev });
-            changed = true;
-          } else if (prev) {
-            this.db.prepare('DELETE FROM kv WHERE key = ?').run(o.key);
-            events.push({ type: 'delete', key: o.key, revision: rev });
-            changed = true;
-          }
-        });
-        if (!changed) return meta.revision;
-        const setMeta = this.db.prepare('UPDATE meta SET v = ? WHERE k = ?');
-        setMeta.run(String(rev), 'revision');
-        setMeta.run(sum, 'checksum');
-        return rev;
       });
-      const rev = run();
-      this.watchers.emit(events);
+      if (!changed) return meta.revision;
+      const setMeta = this.db.prepare('UPDATE meta SET v = ? WHERE k = ?');
+      setMeta.run(String(rev), 'revision');
+      setMeta.run(sum, 'checksum');
       return rev;
     });
+    const rev = run();
+    this.watchers.emit(events);
+    return rev;
   }
 
   watch(prefix: string, cb: (ev: WatchEvent) => void): Promise<Unwatch> {
