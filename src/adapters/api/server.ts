@@ -40,7 +40,13 @@ export class Router {
       for (let i = 0; i < segs.length; i++) {
         const p = r.parts[i]!;
         const s = segs[i]!;
-        if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(s);
+        if (p.startsWith(':')) {
+          try {
+            params[p.slice(1)] = decodeURIComponent(s);
+          } catch {
+            throw new MeshError('MESHD_BAD_ARGUMENT', `bad percent-encoding in path segment ${JSON.stringify(s.slice(0, 64))}`);
+          }
+        }
         else if (p !== s) {
           ok = false;
           break;

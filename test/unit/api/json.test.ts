@@ -32,6 +32,7 @@ test('API server over a unix socket: routes, errors with codes, body limit, neve
     assert.deepEqual(await c.call('GET', '/v1/echo/x%20y'), { name: 'x y' });
     assert.deepEqual(await c.call('POST', '/v1/body', { a: [1, 2] }), { got: { a: [1, 2] } });
     await assert.rejects(c.call('GET', '/v1/missing'), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_NOT_FOUND');
+    await assert.rejects(c.call('GET', '/v1/echo/%E0%A4%A'), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
     await assert.rejects(c.call('GET', '/nope'), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_UNKNOWN_ROUTE');
     const huge = await c.raw('POST', '/v1/body', { x: 'a'.repeat(2 << 20) }).catch((e: Error) => ({ status: -1, body: e.message }));
     assert.ok(huge.status === 400 || huge.status === -1, `huge body → 400 or reset, got ${huge.status}`);
