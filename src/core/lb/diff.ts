@@ -16,7 +16,7 @@ export interface LbDiff {
   changed: FrontendChange[];
 }
 
-/** Frontends are compared by key; order of each list follows key order (deterministic). */
+/** Frontends are compared by key (identical objects short-cut); each list is in key order. */
 export function diffCompiled(prev: Compiled, next: Compiled): LbDiff {
   const added: Frontend[] = [];
   const removed: Frontend[] = [];
@@ -27,7 +27,9 @@ export function diffCompiled(prev: Compiled, next: Compiled): LbDiff {
     else if (!sameFrontend(p, f)) changed.push({ before: p, after: f });
   }
   for (const [k, f] of prev) if (!next.has(k)) removed.push(f);
-  return { added, removed, changed };
+  const byKey = (a: Frontend, b: Frontend): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  changed.sort((a, b) => byKey(a.after, b.after));
+  return { added: added.sort(byKey), removed: removed.sort(byKey), changed };
 }
 
 export function isEmptyDiff(d: LbDiff): boolean {

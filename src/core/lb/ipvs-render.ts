@@ -16,7 +16,7 @@
  * Pure; golden-tested.
  */
 import { diffCompiled, diffSets } from './diff.js';
-import type { Compiled, Frontend, Target } from './model.js';
+import { sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
 import { elementKey } from './nftables-render.js';
 
 export const IPVS_NFT_TABLE = 'meshd-ipvs';
@@ -42,7 +42,7 @@ export function assignMarks(prev: MarkTable, c: Compiled): Map<string, number> {
     }
   }
   let next = FWMARK_BASE;
-  for (const k of c.keys()) {
+  for (const k of [...c.keys()].filter((x) => !out.has(x)).sort()) {
     if (out.has(k)) continue;
     while (used.has(next)) next++;
     if (next > FWMARK_MAX) throw new RangeError('fwmark space exhausted');
@@ -91,7 +91,7 @@ const T = `ip ${IPVS_NFT_TABLE}`;
 
 export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): IpvsPlan {
   const marks = assignMarks(prevMarks, c);
-  const fs = [...c.values()];
+  const fs = sortedFrontends(c);
   const ipvs = ['-C', ...fs.flatMap((f) => serviceLines(mark(marks, f), f))].join('\n') + '\n';
   const els = (kind: Frontend['kind']): string => {
     const e = fs.filter((f) => f.kind === kind).map((f) => markElem(f, mark(marks, f)));

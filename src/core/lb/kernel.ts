@@ -3,7 +3,7 @@
  * `Dataplane.readKernel` (from `nft -j list table` or `ipvsadm -S -n`), and the comparison with
  * what the desired state says it should hold. Used by the compliance suite and `netctl debug lb`.
  */
-import type { Compiled, Proto, Target } from './model.js';
+import { sortedFrontends, type Compiled, type Proto, type Target } from './model.js';
 
 export interface KernelFrontend {
   key: string;
@@ -27,7 +27,7 @@ export interface KernelLbState {
 export function expectedKernel(c: Compiled, backend: KernelLbState['backend']): KernelLbState {
   return {
     backend,
-    frontends: [...c.values()].map((f) => ({
+    frontends: sortedFrontends(c).map((f) => ({
       key: f.key,
       kind: f.kind,
       ...(f.vip !== undefined ? { vip: f.vip } : {}),

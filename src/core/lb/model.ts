@@ -96,6 +96,7 @@ export interface Frontend {
   comment: string;
 }
 
+/** Frontends by key, in no particular order (use `sortedFrontends` where order matters). */
 export type Compiled = ReadonlyMap<string, Frontend>;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
@@ -263,34 +264,42 @@ export function compile(d: LbDesired, memo?: CompileMemo): Compiled {
   checkShape(d);
   const out = new Map<string, Frontend>();
   const ids = new Set<string>();
-  const put = (fs: readonly Frontend[], path: string): void => {
+  // paths are built only on error: this loop runs over every service on every sync
+  const put = (fs: readonly Frontend[], path: () => string): void => {
     for (const f of fs) {
       const prev = out.get(f.key);
-      if (prev) bad(path, `conflict: ${f.key} is already used by ${prev.comment}`);
+      if (prev) bad(path(), `conflict: ${f.key} is already used by ${prev.comment}`);
       out.set(f.key, f);
     }
   };
-  d.services.forEach((s, i) => {
-    const p = `services[${i}]`;
+  const services = d.services;
+  for (let i = 0; i < services.length; i++) {
+    const s = services[i]!;
     let fs = memo?.get(s);
     if (!fs) {
-      fs = serviceFrontends(s, p);
+      fs = serviceFrontends(s, `services[${i}]`);
       memo?.set(s, fs);
     }
-    if (ids.has(s.id)) bad(`${p}.id`, `duplicate service id ${s.id}`);
+    if (ids.has(s.id)) bad(`services[${i}].id`, `duplicate service id ${s.id}`);
     ids.add(s.id);
-    put(fs, p);
-  });
-  d.ingress.forEach((g, i) => {
-    const p = `ingress[${i}]`;
+    put(fs, () => `services[${i}]`);
+  }
+  const ingress = d.ingress;
+  for (let i = 0; i < ingress.length; i++) {
+    const g = ingress[i]!;
     let fs = memo?.get(g);
     if (!fs) {
-      fs = ingressFrontends(g, p);
+      fs = ingressFrontends(g, `ingress[${i}]`);
       memo?.set(g, fs);
     }
-    put(fs, p);
-  });
-  return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    put(fs, () => `ingress[${i}]`);
+  }
+  return out;
+}
+
+/** Frontends in key order (renders that list everything must be deterministic). */
+export function sortedFrontends(c: Compiled): Frontend[] {
+  return [...c.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 export function sameTargets(a: readonly Target[], b: readonly Target[]): boolean {

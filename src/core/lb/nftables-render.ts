@@ -34,7 +34,7 @@
  * Pure: strings in, strings out; golden-tested.
  */
 import { diffCompiled, type LbDiff } from './diff.js';
-import { PROTOS, type Compiled, type Frontend } from './model.js';
+import { PROTOS, sortedFrontends, type Compiled, type Frontend } from './model.js';
 
 export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'meshd-lb';
@@ -105,8 +105,7 @@ function elemBlock(elems: string[]): string {
 }
 
 /** Static skeleton: maps (with their elements), hooks, reject chain. Frontend chains come after. */
-function skeleton(c: Compiled): string {
-  const fs = [...c.values()];
+function skeleton(fs: readonly Frontend[]): string {
   const live = (kind: Frontend['kind']): Frontend[] => fs.filter((f) => f.kind === kind && f.targets.length > 0);
   const empty = (kind: Frontend['kind']): string[] => fs.filter((f) => f.kind === kind && f.targets.length === 0).map((f) => `${elementKey(f)} : goto reject-empty`);
   const vipType = 'type ipv4_addr . inet_proto . inet_service : verdict';
@@ -140,8 +139,9 @@ function skeleton(c: Compiled): string {
  * services disappear with it). The leading `table` line makes the delete valid on first apply.
  */
 export function renderNftFull(c: Compiled): string {
-  const chains = [...c.values()].filter((f) => f.targets.length > 0).map((f) => `\tchain ${chainName(f)} {\n${frontendRules(f).map((r) => `\t\t${r}\n`).join('')}\t}`);
-  return [`table ${T}`, `delete table ${T}`, `table ${T} {`, skeleton(c), ...chains, '}', ''].join('\n');
+  const fs = sortedFrontends(c);
+  const chains = fs.filter((f) => f.targets.length > 0).map((f) => `\tchain ${chainName(f)} {\n${frontendRules(f).map((r) => `\t\t${r}\n`).join('')}\t}`);
+  return [`table ${T}`, `delete table ${T}`, `table ${T} {`, skeleton(fs), ...chains, '}', ''].join('\n');
 }
 
 /** `delete table` for Dataplane.flush (with the leading `table` so it never fails). */

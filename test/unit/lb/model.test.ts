@@ -48,7 +48,7 @@ describe('lb model validation', () => {
 describe('lb compile', () => {
   const c = compile(base());
   test('frontends keyed and sorted; dnsrr service produces none', () => {
-    assert.deepEqual([...c.keys()], ['ingress tcp 8080', 'ingress tcp 8081', 'vip 10.9.0.10 tcp 80', 'vip 10.9.0.11 tcp 53', 'vip 10.9.0.11 udp 53', 'vip 10.9.0.12 tcp 443']);
+    assert.deepEqual([...c.keys()].sort(), ['ingress tcp 8080', 'ingress tcp 8081', 'vip 10.9.0.10 tcp 80', 'vip 10.9.0.11 tcp 53', 'vip 10.9.0.11 udp 53', 'vip 10.9.0.12 tcp 443']);
   });
   test('active targets sorted by address, draining split out, targetPort applied', () => {
     const web = c.get('vip 10.9.0.10 tcp 80')!;
