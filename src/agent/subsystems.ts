@@ -8,9 +8,23 @@ import type { Logger } from '../adapters/logger.js';
 import type { Agent } from './agent.js';
 import { GossipSubsystem } from './gossip.js';
 import { KeyStore } from './keys.js';
+import { ManagerLink } from './manager-link.js';
+import { OverlaySubsystem } from './overlay.js';
+import { WorkerSubsystem } from './worker.js';
+import { DnsSubsystem } from './dns.js';
+import { realExec } from '../adapters/exec.js';
+import { nodeObjectPrefix } from '../lab/plan.js';
 
 export interface Subsystems {
   gossip: GossipSubsystem;
+  overlay: OverlaySubsystem;
+  worker: WorkerSubsystem;
+  dns: DnsSubsystem;
+}
+
+/** Names of everything the agent creates: `mlab-<lab>-<node>-` in a lab (so `lab down` finds it), else `meshd-`. */
+export function objectPrefix(config: AgentConfig): string {
+  return config.lab ? nodeObjectPrefix(config.lab, config.nodeName) : 'meshd-';
 }
 
 export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, log: Logger): Subsystems {
@@ -19,5 +33,23 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   const gossip = new GossipSubsystem(config, clock, log.child({ sub: 'gossip' }), keys.cipher());
   agent.add({ name: 'keys', start: async () => undefined, stop: async () => undefined, routes: (r) => keys.routes(r) });
   agent.add(gossip);
-  return { gossip };
+  const prefix = objectPrefix(config);
+  const exec = realExec;
+  const overlay = new OverlaySubsystem({
+    nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, gossip, clock, log: log.child({ sub: 'overlay' }), exec,
+  });
+  const worker = new WorkerSubsystem({
+    nodeName: config.nodeName, nodeIp: config.advertiseAddr, dataDir: config.dataDir, prefix, exec, clock,
+    log: log.child({ sub: 'worker' }), gossip, overlay,
+  });
+  agent.add(overlay);
+  agent.add(worker);
+  const dns = new DnsSubsystem({
+    nodeName: config.nodeName, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
+    assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
+  });
+  agent.add(dns);
+  // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
+  agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker }));
+  return { gossip, overlay, worker, dns };
 }

@@ -1,0 +1,369 @@
+/**
+ * The worker: converges this node to its assignment list (Docker's agent/worker). It
+ * starts tasks on a runtime, attaches them to overlay networks, publishes their endpoint
+ * records in gossip, and drains and stops tasks that are no longer assigned.
+ *
+ * Converge is serialized: one run at a time; a change during a run marks the worker dirty
+ * and another run follows. Starting a task: join the gossip network of each attachment,
+ * define the network on the overlay and add the local endpoint (the sandbox appears),
+ * wait for that reconcile, start the process, publish records (state 'running').
+ * Stopping: republish records as 'draining', wait `drainMs`, stop the process with a grace
+ * period, delete the records, remove the local endpoint (the sandbox goes with the last one),
+ * leave the gossip network when no task of it is left.
+ *
+ * drainMs (default 2000 ms) is the time a table update needs to reach every node under the
+ * `local` and `lan` gossip presets (a few gossip intervals × ⌈log N⌉ hops, plus push-pull as
+ * a backstop in `local`), so peers stop sending new connections before the task goes.
+ * Confirming the drain through the tables (every peer acknowledging) is future work.
+ *
+ * Restart safety: assignments are persisted in dataDir/assignments.json; on start, tasks
+ * the runtimes still hold (task processes outlive the agent) are adopted when still
+ * assigned and stopped otherwise, and only then is the overlay activated.
+ *
+ * Limitation: the runtimes plumb one interface (eth0) per task, so a task with more than
+ * one attachment fails with a clear error instead of running half-attached.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Router } from '../adapters/api/server.js';
+import type { Exec } from '../adapters/exec.js';
+import type { Logger } from '../adapters/logger.js';
+import { DockerRuntime } from '../adapters/runtime/docker.js';
+import { NetnsRuntime } from '../adapters/runtime/netns.js';
+import { BRIDGE_NAME, sandboxName } from '../core/overlay/model.js';
+import type { Runtime, TaskInfo, TaskSpec } from '../adapters/runtime/types.js';
+import type { Clock } from '../core/clock.js';
+import type { Assignment } from '../core/assignments.js';
+import { ENDPOINT_TABLE, encodeEndpoint } from '../core/endpoints.js';
+import { MeshError, toMeshError } from '../core/errors.js';
+import type { Subsystem } from './agent.js';
+import type { GossipSubsystem } from './gossip.js';
+import type { OverlaySubsystem } from './overlay.js';
+import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
+
+export type TaskState = 'new' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface WorkerOptions {
+  nodeName: string;
+  nodeIp: string;
+  dataDir: string;
+  /** Namespace/container prefix (lab: mlab-<lab>-<node>-, else meshd-). */
+  prefix: string;
+  exec: Exec;
+  clock: Clock;
+  log: Logger;
+  gossip: GossipSubsystem;
+  overlay: OverlaySubsystem;
+  /** Drain period before a task is stopped (ms), default 2000. */
+  drainMs?: number;
+  /** SIGTERM → SIGKILL grace when stopping a task (ms), default 5000. */
+  stopGraceMs?: number;
+  /** Period of the background converge that retries failed starts (ms), default 5000. */
+  retryMs?: number;
+  /** Local docker image used for docker tasks with image 'whoami' (needs busybox). */
+  dockerWhoamiImage?: string;
+  /** Test seams. */
+  netnsRuntime?: Runtime;
+  dockerRuntime?: (image: string) => Runtime;
+}
+
+export interface TaskView {
+  id: string;
+  name: string;
+  service: string;
+  runtime: 'netns' | 'docker';
+  state: TaskState;
+  desiredState: 'running' | 'shutdown';
+  /** network name → address */
+  ips: Record<string, string>;
+  networks: string[];
+  netns: string | null;
+  container: string | null;
+  pid: number | null;
+  error: string | null;
+  adopted: boolean;
+}
+
+interface Held {
+  a: Assignment;
+  state: TaskState;
+  info: TaskInfo | null;
+  error: string | null;
+  adopted: boolean;
+}
+
+export const DEFAULT_DRAIN_MS = 2000;
+export const DEFAULT_WHOAMI_IMAGE = 'meshd-busybox:test';
+
+export class WorkerSubsystem implements Subsystem {
+  readonly name = 'worker';
+  private desired = new Map<string, Assignment>();
+  private readonly tasks = new Map<string, Held>();
+  private readonly netns: Runtime;
+  private readonly dockers = new Map<string, Runtime>();
+  private running: Promise<void> | null = null;
+  private dirty = false;
+  private stopped = false;
+  private ready = false;
+  private timer: NodeJS.Timeout | null = null;
+  converges = 0;
+
+  constructor(private readonly o: WorkerOptions) {
+    this.netns = o.netnsRuntime ?? new NetnsRuntime({ prefix: o.prefix, exec: o.exec, node: o.nodeName, logDir: join(o.dataDir, 'tasks') });
+  }
+
+  private get file(): string {
+    return join(this.o.dataDir, 'assignments.json');
+  }
+
+  private docker(image: string): Runtime {
+    let r = this.dockers.get(image);
+    if (!r) {
+      r = this.o.dockerRuntime?.(image) ?? new DockerRuntime({ prefix: this.o.prefix, exec: this.o.exec, node: this.o.nodeName, image });
+      this.dockers.set(image, r);
+    }
+    return r;
+  }
+
+  private runtimeOf(a: Assignment): Runtime {
+    if (a.task.runtime !== 'docker') return this.netns;
+    return this.docker(a.task.image === 'whoami' ? (this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE) : a.task.image);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.desired = new Map(this.load().map((a) => [a.task.id, a]));
+    await this.adopt();
+    // Activation waits for gossip to sync; do it in the background so the agent gets ready.
+    void this.o.overlay.activate().then(() => {
+      this.ready = true;
+      this.kick();
+      this.arm();
+    }, (e) => this.o.log.error({ err: e }, 'overlay activation failed'));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // Tasks keep running: they are separate processes and are adopted at the next start.
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Replaces the node's whole assignment list (the manager link calls this). Throws 4xx on bad input. */
+  setAssignments(list: unknown): { tasks: number } {
+    const valid = validateAssignments(list);
+    this.desired = new Map(valid.map((a) => [a.task.id, a]));
+    this.save(valid);
+    this.kick();
+    return { tasks: valid.length };
+  }
+
+  /** Resolves when no converge is running or pending (tests, CLI). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private load(): Assignment[] {
+    if (!existsSync(this.file)) return [];
+    try {
+      return validateAssignments(JSON.parse(readFileSync(this.file, 'utf8')));
+    } catch (e) {
+      this.o.log.error({ err: e, file: this.file }, 'saved assignments unreadable; starting with none (tasks not assigned will be stopped)');
+      return [];
+    }
+  }
+
+  private save(list: Assignment[]): void {
+    mkdirSync(this.o.dataDir, { recursive: true });
+    writeFileSync(this.file + '.tmp', JSON.stringify(list));
+    renameSync(this.file + '.tmp', this.file);
+  }
+
+  /** Adopts tasks the runtimes still hold and that are still assigned; stops the others. */
+  private async adopt(): Promise<void> {
+    const found: Array<{ rt: Runtime; info: TaskInfo }> = [];
+    for (const info of await this.netns.list()) found.push({ rt: this.netns, info });
+    if (existsSync('/var/run/docker.sock')) {
+      try {
+        for (const info of await this.docker(this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE).list()) found.push({ rt: this.docker(this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE), info });
+      } catch (e) {
+        this.o.log.warn({ err: e }, 'cannot list docker tasks');
+      }
+    }
+    for (const { rt, info } of found) {
+      const a = [...this.desired.values()].find((x) => x.task.id.slice(0, SHORT_ID_LEN) === info.id.slice(0, SHORT_ID_LEN));
+      if (a && a.desiredState === 'running' && info.running && a.attachments.length === 1 && rt.kind === (a.task.runtime ?? 'netns')) {
+        this.tasks.set(a.task.id, { a, state: 'running', info: { ...info, id: a.task.id, name: a.task.name }, error: null, adopted: true });
+        this.attachLocal(a);
+        this.publish(a, 'running');
+        this.o.log.info({ task: a.task.id, netns: info.netns, pid: info.pid }, 'adopted running task');
+      } else {
+        this.o.log.info({ task: info.id, netns: info.netns }, 'stopping task that is no longer assigned (or not running)');
+        await rt.stop(info.id, this.o.stopGraceMs ?? 5000).catch((e) => this.o.log.error({ err: e, task: info.id }, 'stop failed'));
+      }
+    }
+  }
+
+  /** Requests a converge; runs now unless one is running (then once more after it). */
+  kick(): void {
+    if (!this.ready || this.stopped) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.dirty = false;
+        try {
+          await this.converge();
+        } catch (e) {
+          this.o.log.error({ err: e }, 'converge failed');
+        }
+      } while (this.dirty && !this.stopped);
+      this.running = null;
+    })();
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick();
+      this.arm();
+    }, this.o.retryMs ?? 5000);
+    this.timer.unref();
+  }
+
+  private async converge(): Promise<void> {
+    this.converges++;
+    const want = new Map([...this.desired].filter(([, a]) => a.desiredState === 'running'));
+    const going = [...this.tasks.values()].filter((h) => !want.has(h.a.task.id) && h.state !== 'stopped');
+    if (going.length) await this.remove(going);
+    for (const a of want.values()) {
+      const h = this.tasks.get(a.task.id);
+      if (h && (h.state === 'running' || h.state === 'starting')) continue;
+      await this.startTask(a);
+    }
+    // Forget stopped tasks that are no longer assigned at all.
+    for (const [id, h] of this.tasks) if (h.state === 'stopped' && !this.desired.has(id)) this.tasks.delete(id);
+  }
+
+  private attachLocal(a: Assignment): void {
+    for (const att of a.attachments) {
+      this.o.gossip.core.joinNetwork(att.network.id, this.o.clock.now());
+      this.o.overlay.defineNetwork(overlayNetworkOf(att));
+      this.o.overlay.addLocal(a.task.id, { network: att.network.id, ip: att.ip, mac: att.mac });
+    }
+    this.o.gossip.pump();
+  }
+
+  private publish(a: Assignment, state: 'running' | 'draining'): void {
+    const now = this.o.clock.now();
+    for (const att of a.attachments) {
+      this.o.gossip.core.tableSet(att.network.id, ENDPOINT_TABLE, a.task.id, encodeEndpoint(endpointRecord(a, att, this.o.nodeName, this.o.nodeIp, state)), now);
+    }
+    this.o.gossip.pump();
+  }
+
+  private async startTask(a: Assignment): Promise<void> {
+    const held: Held = { a, state: 'starting', info: null, error: null, adopted: false };
+    this.tasks.set(a.task.id, held);
+    const rt = this.runtimeOf(a);
+    try {
+      if (a.attachments.length !== 1) {
+        throw new MeshError('MESHD_BAD_ARGUMENT', `task ${a.task.id} has ${a.attachments.length} attachments; the runtimes attach one network per task`);
+      }
+      const att = a.attachments[0]!;
+      const spec: TaskSpec = { id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a) };
+      this.attachLocal(a);
+      await this.o.overlay.settled();
+      const net = overlayNetworkOf(att);
+      held.info = await rt.start(spec, {
+        sandboxNs: sandboxName(this.o.overlay.prefix, net.id), bridge: BRIDGE_NAME,
+        ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: this.o.overlay.mtuOf(net),
+      });
+      held.state = 'running';
+      this.publish(a, 'running');
+      this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ip: att.ip }, 'task running');
+    } catch (e) {
+      const err = toMeshError(e);
+      held.state = 'failed';
+      held.error = err.message;
+      this.o.log.error({ err, task: a.task.id }, 'task start failed (retried later)');
+      await rt.stop(a.task.id, 0).catch(() => undefined);
+      this.detachLocal(a);
+    }
+  }
+
+  private async remove(list: Held[]): Promise<void> {
+    const live = list.filter((h) => h.state === 'running');
+    for (const h of live) {
+      h.state = 'draining';
+      this.publish(h.a, 'draining');
+    }
+    if (live.length) await new Promise((r) => setTimeout(r, this.o.drainMs ?? DEFAULT_DRAIN_MS));
+    for (const h of list) {
+      try {
+        await this.runtimeOf(h.a).stop(h.a.task.id, this.o.stopGraceMs ?? 5000);
+        h.state = 'stopped';
+        h.error = null;
+      } catch (e) {
+        h.state = 'failed';
+        h.error = `stop: ${toMeshError(e).message}`;
+        this.o.log.error({ err: e, task: h.a.task.id }, 'task stop failed (retried later)');
+        continue;
+      }
+      this.detachLocal(h.a);
+    }
+  }
+
+  /** Deletes the task's records and local endpoint; leaves networks no task uses any more. */
+  private detachLocal(a: Assignment): void {
+    const now = this.o.clock.now();
+    this.o.overlay.removeLocal(a.task.id);
+    for (const att of a.attachments) {
+      this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
+      const used = [...this.tasks.values()].some((h) => h.a.task.id !== a.task.id && (h.state === 'running' || h.state === 'starting' || h.state === 'draining')
+        && h.a.attachments.some((x) => x.network.id === att.network.id));
+      if (!used) {
+        this.o.gossip.core.leaveNetwork(att.network.id, now);
+        this.o.overlay.forgetNetwork(att.network.id);
+      }
+    }
+    this.o.gossip.pump();
+  }
+
+  tasksView(): TaskView[] {
+    const ids = new Set([...this.tasks.keys(), ...this.desired.keys()]);
+    return [...ids].sort().map((id) => {
+      const h = this.tasks.get(id);
+      const a = h?.a ?? this.desired.get(id)!;
+      const rt = a.task.runtime ?? 'netns';
+      const netnsName = h?.info?.netns ?? null;
+      return {
+        id, name: a.task.name, service: a.task.serviceName, runtime: rt,
+        state: h?.state ?? 'new',
+        desiredState: this.desired.get(id)?.desiredState ?? 'shutdown',
+        ips: Object.fromEntries(a.attachments.map((x) => [x.network.name, x.ip])),
+        networks: a.attachments.map((x) => x.network.name),
+        netns: netnsName,
+        container: rt === 'docker' && h?.info ? `${this.o.prefix}c-${id.slice(0, SHORT_ID_LEN)}` : null,
+        pid: h?.info?.pid ?? null,
+        error: h?.error ?? null,
+        adopted: h?.adopted ?? false,
+      };
+    });
+  }
+
+  routes(router: Router): void {
+    router.add('PUT', '/v1/assignments', (r) => ({ json: this.setAssignments(r.body) }));
+    router.add('GET', '/v1/assignments', () => ({ json: [...this.desired.values()] }));
+    router.add('GET', '/v1/tasks', () => ({ json: this.tasksView() }));
+    router.add('GET', '/v1/tasks/:task', (r) => {
+      const t = this.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task);
+      if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${r.params.task} on ${this.o.nodeName}`);
+      return { json: t };
+    });
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Worker CLI: `netctl exec TASK -- CMD...`, `netctl task ls`, and the overlay debug views
+ * `netctl debug fdb [--network N]` and `netctl debug sandbox` (added to the `debug` command).
+ * All of them ask the agent (GET /v1/tasks, GET /v1/overlay/status); exec then runs the
+ * command with `ip netns exec` in the task's namespace (both runtimes name it), with the
+ * terminal attached, and exits with the command's status.
+ */
+import { spawnSync } from 'node:child_process';
+import { Command } from 'commander';
+import { MeshError } from '../core/errors.js';
+import { clientFor, type GlobalOpts } from './context.js';
+import { parseFormat, printJson, table } from './format.js';
+
+interface TaskRow {
+  id: string;
+  name: string;
+  service: string;
+  runtime: string;
+  state: string;
+  ips: Record<string, string>;
+  netns: string | null;
+  container: string | null;
+  pid: number | null;
+  error: string | null;
+}
+
+interface FdbRow {
+  sandbox: string;
+  network: string;
+  ip: string | null;
+  mac: string;
+  want: string | null;
+  have: string | null;
+  fdb: string;
+  neigh: string;
+}
+interface SandboxRow {
+  sandbox: string;
+  network: string;
+  state: string;
+  details: string[];
+  fdbEntries: number;
+  neighEntries: number;
+}
+interface OverlayStatusView {
+  node: string;
+  active: boolean;
+  drift: number;
+  lastError: { message?: string } | null;
+  guardAllow: string[];
+  fdb: FdbRow[];
+  sandboxes: SandboxRow[];
+  strayHostLinks: string[];
+}
+
+/** Finds a task by id, id prefix (≥ 4 chars, unique) or name. */
+export function findTask(rows: readonly TaskRow[], key: string): TaskRow {
+  const exact = rows.find((t) => t.id === key || t.name === key);
+  if (exact) return exact;
+  const pre = key.length >= 4 ? rows.filter((t) => t.id.startsWith(key)) : [];
+  if (pre.length === 1) return pre[0]!;
+  if (pre.length > 1) throw new MeshError('MESHD_BAD_ARGUMENT', `task prefix ${key} is ambiguous: ${pre.map((t) => t.id).join(', ')}`);
+  throw new MeshError('MESHD_NOT_FOUND', `no task ${key} on this node (see: netctl task ls)`);
+}
+
+const driftMark = (s: string): string => (s === 'ok' ? 'ok' : s.toUpperCase());
+
+/** `exec` and `task` for the top level. */
+export function workerCommands(globals: () => GlobalOpts, setExit: (code: number) => void): Command[] {
+  const exec = new Command('exec')
+    .description('run a command in a task\'s network namespace (either runtime)')
+    .argument('<task>', 'task id, id prefix or name')
+    .argument('<cmd...>', 'command and arguments, after --')
+    .addHelpText('after', '\nExample:\n  netctl --lab demo --node n2 exec web.1 -- ping -c1 10.30.0.11')
+    .action(async (task: string, cmd: string[]) => {
+      if (!cmd.length) throw new MeshError('MESHD_BAD_ARGUMENT', 'no command given (use: -- CMD ARGS...)');
+      const rows = await clientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
+      const t = findTask(rows, task);
+      if (!t.netns || t.state === 'stopped') throw new MeshError('MESHD_NOT_READY', `task ${t.name} is ${t.state}; it has no namespace`);
+      const r = spawnSync('ip', ['netns', 'exec', t.netns, ...cmd], { stdio: 'inherit' });
+      if (r.error) throw new MeshError('MESHD_EXEC_FAILED', `${cmd[0]}: ${r.error.message}`);
+      setExit(r.status ?? 128);
+    });
+
+  const task = new Command('task').description('tasks on one node');
+  task
+    .command('ls')
+    .description('tasks this node runs or was assigned, with state and addresses')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const rows = await clientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
+      if (parseFormat(o.format) === 'json') return printJson(rows);
+      process.stdout.write(table(['ID', 'NAME', 'SERVICE', 'RUNTIME', 'STATE', 'ADDRESSES', 'PID', 'ERROR'],
+        rows.map((t) => [t.id.slice(0, 12), t.name, t.service, t.runtime, t.state,
+          Object.entries(t.ips).map(([n, ip]) => `${n}=${ip}`).join(','), t.pid, t.error])));
+    });
+  return [exec, task];
+}
+
+/** `fdb` and `sandbox`, to add to the existing `debug` command. */
+export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
+  const fdb = new Command('fdb')
+    .description('overlay FDB and neighbour entries: desired vs kernel, drift marked')
+    .option('--network <net>', 'only this network (name or id)')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExample:\n  netctl --node n2 debug fdb --network app')
+    .action(async (o: { network?: string; format?: string }) => {
+      const q = o.network ? `?network=${encodeURIComponent(o.network)}` : '';
+      const st = await clientFor(globals()).call<OverlayStatusView>('GET', `/v1/overlay/status${q}`);
+      if (parseFormat(o.format) === 'json') return printJson({ node: st.node, drift: st.drift, fdb: st.fdb });
+      process.stdout.write(table(['SANDBOX', 'NETWORK', 'IP', 'MAC', 'WANT', 'HAVE', 'FDB', 'NEIGH'],
+        st.fdb.map((r) => [r.sandbox, r.network, r.ip, r.mac, r.want, r.have, driftMark(r.fdb), driftMark(r.neigh)])));
+      process.stdout.write(st.drift ? `drift: ${st.drift} operation(s) pending; the next reconcile repairs them\n` : 'no drift\n');
+    });
+
+  const sandbox = new Command('sandbox')
+    .description('overlay sandboxes (one per network): desired vs kernel, VXLAN guard members')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const st = await clientFor(globals()).call<OverlayStatusView>('GET', '/v1/overlay/status');
+      if (parseFormat(o.format) === 'json') {
+        return printJson({ node: st.node, active: st.active, drift: st.drift, lastError: st.lastError, guardAllow: st.guardAllow, sandboxes: st.sandboxes, strayHostLinks: st.strayHostLinks });
+      }
+      process.stdout.write(table(['SANDBOX', 'NETWORK', 'STATE', 'FDB', 'NEIGH', 'DETAILS'],
+        st.sandboxes.map((s) => [s.sandbox, s.network, driftMark(s.state), s.fdbEntries, s.neighEntries, s.details.join('; ')])));
+      process.stdout.write(`vxlan guard allows: ${st.guardAllow.join(', ') || '(nobody)'}\n`);
+      if (st.strayHostLinks.length) process.stdout.write(`stray host links: ${st.strayHostLinks.join(', ')}\n`);
+      if (!st.active) process.stdout.write('overlay not active yet (waiting for gossip to sync)\n');
+      if (st.lastError) process.stdout.write(`last reconcile failed: ${st.lastError.message ?? ''}\n`);
+    });
+  return [fdb, sandbox];
+}
