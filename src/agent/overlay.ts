@@ -29,12 +29,19 @@ import { OverlayService } from '../adapters/netlink/service.js';
 import type { Clock } from '../core/clock.js';
 import { ENDPOINT_TABLE, decodeEndpoint } from '../core/endpoints.js';
 import { MeshError } from '../core/errors.js';
-import type { GossipEvent } from '../core/gossip/index.js';
+import type { GossipEvent, GossipNode } from '../core/gossip/index.js';
 import { fdbRows, sandboxRows } from '../core/overlay/debug.js';
 import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork, type RemoteEndpoint } from '../core/overlay/model.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent, type OverlayTimers } from '../core/overlay/state.js';
 import type { Subsystem } from './agent.js';
-import type { GossipSubsystem } from './gossip.js';
+
+/** What the overlay and the worker use of the gossip subsystem (GossipSubsystem satisfies it). */
+export interface GossipPort {
+  readonly core: Pick<GossipNode, 'members' | 'member' | 'networks' | 'tableEntries' | 'networkNodes' | 'joinNetwork' | 'leaveNetwork' | 'tableSet' | 'tableDelete'>;
+  onEvent(listener: (ev: GossipEvent) => void): void;
+  /** Flushes what direct core calls queued (sends, events). */
+  pump(): void;
+}
 
 export interface OverlaySubsystemOptions {
   nodeName: string;
@@ -42,7 +49,7 @@ export interface OverlaySubsystemOptions {
   underlayIp: string;
   /** Namespace prefix for sandboxes (`<prefix>ov-<net>`). */
   prefix: string;
-  gossip: GossipSubsystem;
+  gossip: GossipPort;
   clock: Clock;
   log: Logger;
   exec: Exec;
@@ -200,7 +207,7 @@ export class OverlaySubsystem implements Subsystem {
   }
 
   /** Joined the cluster (if we have seeds) and every live peer of our networks has entries here. */
-  private synced(gossip: GossipSubsystem): boolean {
+  private synced(gossip: GossipPort): boolean {
     const members = gossip.core.members();
     const alive = new Set(members.filter((m) => m.state === 'alive' && m.name !== this.opts.nodeName).map((m) => m.name));
     if (!this.joined && alive.size === 0 && gossip.core.networks().length > 0) return false;

@@ -37,8 +37,7 @@ import type { Assignment } from '../core/assignments.js';
 import { ENDPOINT_TABLE, encodeEndpoint } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { Subsystem } from './agent.js';
-import type { GossipSubsystem } from './gossip.js';
-import type { OverlaySubsystem } from './overlay.js';
+import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
 
 export type TaskState = 'new' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
@@ -52,7 +51,7 @@ export interface WorkerOptions {
   exec: Exec;
   clock: Clock;
   log: Logger;
-  gossip: GossipSubsystem;
+  gossip: GossipPort;
   overlay: OverlaySubsystem;
   /** Drain period before a task is stopped (ms), default 2000. */
   drainMs?: number;
