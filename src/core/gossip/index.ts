@@ -63,6 +63,12 @@ export class GossipNode {
       memberDown: (n) => tables.memberDown(n),
       inNetwork: (node, net) => tables.joined(net, node),
       reap: (now) => tables.reap(now),
+      networkPeer: (rng) => {
+        const nets = tables.myNetworks();
+        const net = nets[Math.floor(rng() * nets.length)];
+        const peers = net === undefined ? [] : tables.networkNodes(net).filter((n) => n !== o.name);
+        return peers[Math.floor(rng() * peers.length)];
+      },
     }, o.now);
     ref.swim = swim;
     this.swim = swim;
@@ -109,10 +115,11 @@ export class GossipNode {
   // ---- membership ----
   /**
    * Push-pull with each seed (join=true); watch for 'join-ok'/'join-failed' events and retry as you see fit.
-   * The seeds are remembered: while we know no live peer, the reconnect timer retries one of them.
+   * The seeds are remembered: until one answers (and whenever we know no live peer) the reconnect timer retries one.
    */
   join(seeds: readonly string[], now: number): number[] {
     this.swim.seeds = seeds.filter((s) => s !== this.addr);
+    this.swim.seedAnswered = false;
     this.swim.tick(now);
     this.swim.members.announceSelf();
     return seeds.filter((s) => s !== this.addr).map((s) => this.swim.streams.pushPull(s, true, now));

@@ -240,3 +240,31 @@ export class Membership {
     return gone;
   }
 }
+
+/**
+ * Up to k distinct random members matching `pred`, never ourselves. Small lists are shuffled exactly; large
+ * ones are rejection-sampled (bounded tries) so a gossip round costs O(k), not O(N).
+ */
+export function sampleMembers(names: readonly string[], ms: Membership, k: number, pred: (m: Member) => boolean, rng: () => number): Member[] {
+  const out: Member[] = [];
+  if (k <= 0) return out;
+  if (names.length <= 64) {
+    const all = names.map((n) => ms.byName.get(n)).filter((m): m is Member => !!m && m !== ms.self && pred(m));
+    const uniq = [...new Set(all)];
+    for (let i = 0; i < uniq.length && out.length < k; i++) {
+      const j = i + Math.floor(rng() * (uniq.length - i));
+      [uniq[i], uniq[j]] = [uniq[j]!, uniq[i]!];
+      out.push(uniq[i]!);
+    }
+    return out;
+  }
+  const seen = new Set<string>();
+  for (let tries = 0; tries < 8 * k + 16 && out.length < k; tries++) {
+    const n = names[Math.floor(rng() * names.length)]!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    const m = ms.byName.get(n);
+    if (m && m !== ms.self && pred(m)) out.push(m);
+  }
+  return out;
+}

@@ -4,7 +4,7 @@
  * a ping with an ack and a push-pull with our own full state. Pending exchanges are forgotten after tcpTimeoutMs.
  */
 import type { Swim } from './swim.js';
-import { decodeStream, encode } from './wire.js';
+import { decodeStream, encode, type PushPullState } from './wire.js';
 
 type Kind = 'ping' | 'push-pull' | 'join';
 interface Pending {
@@ -32,7 +32,7 @@ export class SwimStreams {
   }
 
   pushPull(to: string, join: boolean, now: number): number {
-    const bytes = encode({ type: 'push-pull', state: this.swim.localState(join) });
+    const bytes = encode({ type: 'push-pull', state: this.state(join) });
     return this.open(join ? 'join' : 'push-pull', to, bytes, now);
   }
 
@@ -55,8 +55,8 @@ export class SwimStreams {
       }
       reply = encode({ type: 'ack', seq: m.seq });
     } else if (m.type === 'push-pull') {
-      s.mergeRemote(m.state, now);
-      reply = encode({ type: 'push-pull', state: s.localState(false) });
+      this.merge(m.state, now);
+      reply = encode({ type: 'push-pull', state: this.state(false) });
     } else {
       s.drop('bad-type');
       return new Uint8Array(0);
@@ -81,12 +81,32 @@ export class SwimStreams {
     const m = d.msg;
     if (p.kind === 'ping' && m.type === 'ack' && m.seq === p.seq) return s.tcpAck(p.seq);
     if (p.kind !== 'ping' && m.type === 'push-pull') {
-      s.mergeRemote(m.state, now);
-      if (p.kind === 'join') s.emit({ type: 'join-ok', addr: p.to });
+      this.merge(m.state, now);
+      if (p.kind === 'join') {
+        s.seedAnswered = true;
+        s.emit({ type: 'join-ok', addr: p.to });
+      }
       return;
     }
     s.drop('bad-type');
     this.fail(p);
+  }
+
+  /** Merges a peer's full state (memberlist mergeState: a remote "dead" only makes us suspect). */
+  merge(s: PushPullState, now: number): void {
+    for (const r of s.members) {
+      if (r.state === 'alive') this.swim.members.alive(r.incarnation, r.name, r.addr, now);
+      else if (r.state === 'left') this.swim.members.dead(r.incarnation, r.name, r.name, true, now);
+      else this.swim.members.suspect(r.incarnation, r.name, s.from, now);
+    }
+    if (this.swim.self.state !== 'left') this.swim.delegate.merge(s, now);
+  }
+
+  /** Our full state for a push-pull. */
+  state(join: boolean): PushPullState {
+    const members = [...this.swim.members.byName.values()].map((m) => ({ name: m.name, addr: m.addr, incarnation: m.incarnation, state: m.state }));
+    const t = this.swim.self.state === 'left' ? { networks: [], entries: [] } : this.swim.delegate.snapshot();
+    return { from: this.swim.self.name, join, members, ...t };
   }
 
   private fail(p: Pending): void {

@@ -7,7 +7,7 @@
 import { BroadcastQueue, type BroadcastItem } from './broadcast.js';
 import type { GossipConfig } from './config.js';
 import { pushPullScale, retransmitLimit } from './formulas.js';
-import { Membership, type Member, type MemberEvent } from './members.js';
+import { Membership, sampleMembers, type Member, type MemberEvent } from './members.js';
 import { SwimStreams } from './streams.js';
 import type { Rng } from '../clock.js';
 import type { NetworkEvent, TableEvent } from './tables.js';
@@ -31,6 +31,8 @@ export interface SwimDelegate {
   memberDown(name: string, now: number): void;
   inNetwork(node: string, network: string): boolean;
   reap(now: number): void;
+  /** A random other node sharing one of our networks, if any. */
+  networkPeer(rng: Rng): string | undefined;
 }
 
 export interface GossipMetrics {
@@ -100,10 +102,13 @@ export class Swim {
   private urgentSync: string | undefined;
   private lastUrgentAt = -Infinity;
   private lastNow: number;
+  private networkRound = false;
   /** Addresses given to join(); retried by the reconnect timer while we know no live peer. */
   seeds: readonly string[] = [];
+  /** A join push-pull succeeded since join() was called. */
+  seedAnswered = false;
 
-  constructor(readonly cfg: GossipConfig, name: string, addr: string, readonly rng: Rng, private readonly delegate: SwimDelegate, now: number) {
+  constructor(readonly cfg: GossipConfig, name: string, addr: string, readonly rng: Rng, readonly delegate: SwimDelegate, now: number) {
     this.lastNow = now;
     this.queue = new BroadcastQueue(cfg.maxBroadcastQueue);
     this.members = new Membership(cfg, name, addr, {
@@ -246,23 +251,6 @@ export class Swim {
     return this.seq;
   }
 
-  /** Merges a peer's full state (memberlist mergeState: a remote "dead" only makes us suspect). */
-  mergeRemote(s: PushPullState, now: number): void {
-    for (const r of s.members) {
-      if (r.state === 'alive') this.members.alive(r.incarnation, r.name, r.addr, now);
-      else if (r.state === 'left') this.members.dead(r.incarnation, r.name, r.name, true, now);
-      else this.members.suspect(r.incarnation, r.name, s.from, now);
-    }
-    if (this.self.state !== 'left') this.delegate.merge(s, now);
-  }
-
-  /** Our full state for a push-pull. */
-  localState(join: boolean): PushPullState {
-    const members = [...this.members.byName.values()].map((m) => ({ name: m.name, addr: m.addr, incarnation: m.incarnation, state: m.state }));
-    const t = this.self.state === 'left' ? { networks: [], entries: [] } : this.delegate.snapshot();
-    return { from: this.self.name, join, members, ...t };
-  }
-
   /** Re-spreads the first push-pull over the (size-scaled) interval, after a bulk bootstrap. */
   staggerPushPull(now: number): void {
     this.nextPushPullAt = now + Math.floor(this.rng() * pushPullScale(this.cfg.pushPullIntervalMs, this.members.liveCount()));
@@ -277,28 +265,7 @@ export class Swim {
 
   /** Random members matching `pred`, at most k, distinct, never us. */
   sample(k: number, pred: (m: Member) => boolean): Member[] {
-    const out: Member[] = [];
-    if (k <= 0) return out;
-    const list = this.probeList;
-    if (list.length <= 64) {
-      const all = list.map((n) => this.members.byName.get(n)).filter((m): m is Member => !!m && m !== this.self && pred(m));
-      const uniq = [...new Set(all)];
-      for (let i = 0; i < uniq.length && out.length < k; i++) {
-        const j = i + Math.floor(this.rng() * (uniq.length - i));
-        [uniq[i], uniq[j]] = [uniq[j]!, uniq[i]!];
-        out.push(uniq[i]!);
-      }
-      return out;
-    }
-    const seen = new Set<string>();
-    for (let tries = 0; tries < 8 * k + 16 && out.length < k; tries++) {
-      const n = list[Math.floor(this.rng() * list.length)]!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      const m = this.members.byName.get(n);
-      if (m && m !== this.self && pred(m)) out.push(m);
-    }
-    return out;
+    return sampleMembers(this.probeList, this.members, k, pred, this.rng);
   }
 
   private nextProbeTarget(): Member | undefined {
@@ -424,7 +391,13 @@ export class Swim {
       const urgent = this.urgentSync !== undefined ? this.members.byName.get(this.urgentSync) : undefined;
       if (urgent) this.lastUrgentAt = now;
       this.urgentSync = undefined;
-      const target = urgent && urgent.state !== 'left' ? urgent : this.sample(1, (m) => m.state === 'alive')[0];
+      // Every other round, a peer sharing one of our networks (NetworkDB's per-network bulk sync): a small
+      // network in a big cluster would otherwise rarely get an anti-entropy round with anyone who stores it.
+      this.networkRound = !this.networkRound;
+      const peer = this.networkRound ? this.delegate.networkPeer(this.rng) : undefined;
+      const netPeer = peer !== undefined ? this.members.byName.get(peer) : undefined;
+      const target = urgent && urgent.state !== 'left' ? urgent
+        : netPeer && netPeer.state === 'alive' ? netPeer : this.sample(1, (m) => m.state === 'alive')[0];
       if (target) this.streams.pushPull(target.addr, false, now);
     }
     if (!left && now >= this.nextReconnectAt) {
@@ -436,8 +409,10 @@ export class Swim {
       }
       const t = dead[Math.floor(this.rng() * dead.length)];
       if (t) this.streams.pushPull(t.addr, false, now);
-      // Alone (every known peer dead or gone): retry the join seeds too, or an island never merges back.
-      const seed = this.members.liveCount() <= 1 ? this.seeds[Math.floor(this.rng() * this.seeds.length)] : undefined;
+      // Until a seed has answered, or when alone again (every known peer dead or gone): retry the join seeds,
+      // or an island formed during a partition never merges back.
+      const retry = !this.seedAnswered || this.members.liveCount() <= 1;
+      const seed = retry ? this.seeds[Math.floor(this.rng() * this.seeds.length)] : undefined;
       if (seed !== undefined && seed !== t?.addr) this.streams.pushPull(seed, true, now);
     }
     if (now >= this.nextReapAt) {

@@ -201,8 +201,10 @@ export class Tables {
         return true;
       }
     } else {
+      // Only owners we know as members: a record about an unknown node (dead before we joined, say) would
+      // never be purged here, because news of that node's death is ignored by whoever never knew it.
       const os = this.host.memberState(w.owner);
-      if (os === 'dead' || os === 'left') return false;
+      if (os !== 'alive' && os !== 'suspect') return false;
       const rec = this.nets.get(w.network)?.get(w.owner);
       if (rec && rec.leave && rec.ltime > w.ltime) return false;
     }
@@ -235,7 +237,7 @@ export class Tables {
       return true;
     }
     const ns = this.host.memberState(r.node);
-    if (ns === 'dead' || ns === 'left') return false;
+    if (ns !== 'alive' && ns !== 'suspect') return false;
     const cur = this.nets.get(r.network)?.get(r.node);
     if (cur && cur.ltime >= r.ltime) return false;
     this.setRecord(r.network, r.node, r.ltime, r.leave, now);
