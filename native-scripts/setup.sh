@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(iproute2 iputils-ping curl nftables ipvsadm iptables conntrack dnsutils tcpdump iperf3 procps psmisc busybox-static docker.io ${MESHD_EXTRA_PKGS:-})
+PKGS=(iproute2 iputils-ping curl nftables ipvsadm iptables conntrack dnsutils tcpdump iperf3 procps psmisc busybox-static docker.io etcd-server ${MESHD_EXTRA_PKGS:-})
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
