@@ -236,6 +236,7 @@ export class WorkerSubsystem implements Subsystem {
 
   private async converge(): Promise<void> {
     this.converges++;
+    await this.reapExited();
     const want = new Map([...this.desired].filter(([, a]) => a.desiredState === 'running'));
     const going = [...this.tasks.values()].filter((h) => !want.has(h.a.task.id) && h.state !== 'stopped');
     if (going.length) await this.remove(going);
@@ -246,6 +247,28 @@ export class WorkerSubsystem implements Subsystem {
     }
     // Forget stopped tasks that are no longer assigned at all.
     for (const [id, h] of this.tasks) if (h.state === 'stopped' && !this.desired.has(id)) this.tasks.delete(id);
+  }
+
+  /**
+   * A running task whose process is gone is marked failed, its records deleted (peers stop
+   * sending to it) and its namespace removed; the converge then starts it again (every
+   * retryMs at most), until the manager link reports task states and decides restarts.
+   */
+  private async reapExited(): Promise<void> {
+    const running = [...this.tasks.values()].filter((h) => h.state === 'running');
+    if (running.length === 0) return;
+    const alive = new Set<string>();
+    for (const rt of new Set(running.map((h) => this.runtimeOf(h.a)))) {
+      for (const i of await rt.list()) if (i.running) alive.add(i.id.slice(0, SHORT_ID_LEN));
+    }
+    for (const h of running) {
+      if (alive.has(h.a.task.id.slice(0, SHORT_ID_LEN))) continue;
+      h.state = 'failed';
+      h.error = 'task process exited';
+      this.o.log.warn({ task: h.a.task.id }, 'task process exited');
+      await this.runtimeOf(h.a).stop(h.a.task.id, 0).catch((e) => this.o.log.error({ err: e, task: h.a.task.id }, 'cleanup after exit failed'));
+      this.detachLocal(h.a);
+    }
   }
 
   private attachLocal(a: Assignment): void {

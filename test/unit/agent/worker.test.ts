@@ -211,6 +211,31 @@ describe('worker + overlay with fakes', () => {
     }
   });
 
+  test('a task whose process exits is cleaned up and started again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
+    try {
+      const r = rig(dir);
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      r.worker.setAssignments([task('e1', '10.30.0.11')]);
+      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      const pid = r.runtime.tasks.get('e1')!.pid;
+      r.runtime.tasks.delete('e1'); // the process died
+      r.worker.kick();
+      await r.worker.idle();
+      // Reaped (cleanup stop with no grace), then started again in the same converge.
+      assert.deepEqual(r.runtime.stopped.map((x) => [x.id, x.graceMs]), [['e1', 0]]);
+      assert.equal(r.worker.tasksView()[0]!.state, 'running');
+      assert.equal(r.gossip.record('net1', 'e1')?.state, 'running', 'republished');
+      assert.notEqual(r.runtime.tasks.get('e1')!.pid, pid);
+      await r.worker.stop();
+      await r.overlay.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a failing start is reported on the task, not thrown', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
     try {
