@@ -74,8 +74,9 @@ export function runSeed(seed: number, quietMs = 40_000): Sim {
       up.delete(who);
       log.push(`graceful leave ${who}`);
     } else if (r < 0.82) {
-      // fresh names: a same-name restart racing a partition is a known gap (see tables.test.ts for the covered case)
-      const name = spawn();
+      // half the time a killed node comes back under its old name and address (a restarted agent)
+      const back = [...sim.nodes.values()].find((x) => x.killed)?.name;
+      const name = spawn(back && rng() < 0.5 ? back : undefined);
       log.push(`spawn ${name}`);
     }
     sim.runFor(Math.floor(rng() * 1500));

@@ -221,6 +221,20 @@ describe('SWIM rules on one node', () => {
     assert.equal(nacks.length, 1);
   });
 
+  test('gossip packets are compound packets filled up to maxPacketBytes, never above', () => {
+    const g = mk(0);
+    for (let i = 0; i < 150; i++) g.handlePacket('a:1', pkt({ type: 'alive', incarnation: 1, node: `new-node-${i}`, addr: `10.1.${i}.1:7946` }), 0);
+    g.drain();
+    const sizes: number[] = [];
+    for (let t = 1; t < 2000; t += 10) {
+      g.tick(t);
+      for (const o of g.drain()) if (o.kind === 'udp') sizes.push(o.bytes.length);
+    }
+    assert.ok(sizes.length > 0);
+    assert.ok(Math.max(...sizes) <= cfg.maxPacketBytes, `max ${Math.max(...sizes)}`);
+    assert.ok(sizes.filter((x) => x > cfg.maxPacketBytes - 64).length >= 3, 'full packets were built');
+  });
+
   test('lan preset on a single node: nothing to probe, deadlines finite', () => {
     const g = new GossipNode({ name: 'solo', addr: 'solo:1', config: GOSSIP_PRESETS.lan, rng: seededRng(1), now: 0 });
     assert.ok(Number.isFinite(g.nextDeadline()));
