@@ -9,6 +9,9 @@ import { clientFor, type GlobalOpts } from './context.js';
 import { labCommand } from './lab-commands.js';
 import { demoCommand } from './demo.js';
 import { debugCommand } from './debug-commands.js';
+import { dnsDebugCommands } from './dns-commands.js';
+import { lbDebugCommand } from './lb-commands.js';
+import { workerCommands, workerDebugCommands } from './worker-commands.js';
 import { keysCommand } from './keys-commands.js';
 import { clusterCommand } from './cluster-commands.js';
 import { networkCommand } from './network-commands.js';
@@ -37,7 +40,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program.addCommand(labCommand(setExit));
   program.addCommand(demoCommand());
-  program.addCommand(debugCommand(() => program.opts<GlobalOpts>()));
+  const debug = debugCommand(() => program.opts<GlobalOpts>());
+  for (const c of dnsDebugCommands(() => program.opts<GlobalOpts>())) debug.addCommand(c);
+  debug.addCommand(lbDebugCommand(() => program.opts<GlobalOpts>()));
+  for (const c of workerDebugCommands(() => program.opts<GlobalOpts>())) debug.addCommand(c);
+  program.addCommand(debug);
+  for (const c of workerCommands(() => program.opts<GlobalOpts>(), setExit)) program.addCommand(c);
   program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));
   for (const make of [clusterCommand, networkCommand, nodeCommand, serviceCommand]) program.addCommand(make(() => program.opts<GlobalOpts>()));
 

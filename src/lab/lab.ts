@@ -136,7 +136,10 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
   };
   writeFileSync(n.config, JSON.stringify(config, null, 2));
   const fd = openSync(n.log, 'a');
-  const child = spawn('ip', ['netns', 'exec', n.netns, process.execPath, MESHD_BIN, '--config', n.config], {
+  // nsenter --net, not `ip netns exec`: the latter gives the agent a private mount namespace
+  // (slave propagation), so namespaces the agent creates (sandboxes, tasks) would be invisible
+  // to everyone else — to netctl exec, to lab down, and to the agent's own next incarnation.
+  const child = spawn('nsenter', [`--net=/run/netns/${n.netns}`, '--', process.execPath, MESHD_BIN, '--config', n.config], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });
@@ -214,6 +217,8 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
     await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
   }
   rmSync(labRunDir(lab), { recursive: true, force: true });
+  // per-namespace /etc files (task resolv.conf) that `ip netns exec` bind-mounts
+  for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (labOfNamespace(d) === lab) rmSync(join('/etc/netns', d), { recursive: true, force: true });
   const left = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
   return { namespaces: nss.length, processes };
