@@ -19,7 +19,7 @@ test(`N=${N}, 10% loss: SIGKILLed member declared dead by all; a broadcast reach
   const roster = names.map((n) => ({ name: n, addr: sim.get(n).addr }));
   for (const n of names) sim.act(n, (g, now) => g.bootstrap(roster, now));
   let falseDeaths = 0;
-  let victimDeadAt = new Map<string, number>();
+  const victimDeadAt = new Map<string, number>();
   const victim = `node-${Math.floor(N / 2)}`;
   sim.onEvent = (node, ev, now) => {
     if (ev.type === 'member-dead' && ev.name !== victim) falseDeaths++;
@@ -60,5 +60,4 @@ test(`N=${N}, 10% loss: SIGKILLed member declared dead by all; a broadcast reach
   console.log(`broadcast reached all in ${spread} ms (bound retransmitLimit×gossipInterval = ${spreadBound} ms); wall ${Date.now() - wall} ms; delivered ${sim.delivered}`);
   assert.ok(spread <= spreadBound, `dissemination ${spread} > ${spreadBound}`);
   assert.equal(falseDeaths, 0);
-  victimDeadAt = new Map();
 });
