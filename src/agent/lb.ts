@@ -1,0 +1,440 @@
+/**
+ * The agent's load balancer: from the `endpoints` gossip tables to the kernel.
+ *
+ * - VIP balancing: every LOCAL task namespace (a record on a non-ingress network owned by this
+ *   node) gets the VipService set of all services on that task's networks, applied with the
+ *   dataplane inside the task's namespace (output hook: the client's own sandbox picks the task).
+ * - Routing mesh: once this node has an ingress address (`PUT /v1/ingress`), it hosts an ingress
+ *   sandbox on the `ingress` overlay (see lb-ingress.ts); published ports of services whose tasks
+ *   are attached to `ingress` are balanced there, and the host namespace DNATs
+ *   underlay:published → the sandbox. Task ingress attachments are requested per task
+ *   (`PUT /v1/ingress/tasks/:task`; the manager will put them in assignments later); this
+ *   subsystem plumbs them (eth1) and publishes their records on `ingress`, mirroring the task's
+ *   running/draining state.
+ *
+ * Scheduling: changes mark namespaces dirty; a debounced, serialized loop applies one dataplane
+ * transaction per dirty namespace. A failed apply is retried (the dataplane makes it a full
+ * resync); every `checkMs` the kernel is read back and a namespace whose kernel drifted from the
+ * desired state is fully resynced (the safety net).
+ *
+ * Restart: nothing is applied before the overlay is active (which waits for the worker's adoption
+ * and gossip sync): the kernel keeps the old rules meanwhile, and the first apply per namespace is
+ * a full, atomic replace computed from the re-synced tables.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Router } from '../adapters/api/server.js';
+import type { Exec } from '../adapters/exec.js';
+import type { Logger } from '../adapters/logger.js';
+import { createDataplane } from '../adapters/dataplane/detect.js';
+import type { ApplyResult, Dataplane } from '../adapters/dataplane/types.js';
+import type { Clock } from '../core/clock.js';
+import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, encodeEndpoint, type EndpointRecord } from '../core/endpoints.js';
+import { MeshError, toMeshError } from '../core/errors.js';
+import type { GossipEvent } from '../core/gossip/index.js';
+import { cidrContains, lastOf, macFromIp, parseCidr, parseIp } from '../core/ipam/addr.js';
+import { EMPTY_DESIRED, type LbDesired } from '../core/lb/model.js';
+import type { Subsystem } from './agent.js';
+import type { GossipPort, OverlaySubsystem } from './overlay.js';
+import { IngressPlumber, type IngressAddr } from './lb-ingress.js';
+import { HOST_NFT_TABLE, INGRESS_NET, SBOX_SERVICE, dropIngressConflicts, dropVipConflicts, renderHostIngress, taskNetnsName } from './lb-plan.js';
+import { LbState } from './lb-state.js';
+import { lbStatus, type LbNsStatus } from './lb-status.js';
+
+export interface LbSubsystemOptions {
+  nodeName: string;
+  underlayIp: string;
+  prefix: string;
+  dataDir: string;
+  gossip: GossipPort;
+  overlay: OverlaySubsystem;
+  clock: Clock;
+  log: Logger;
+  exec: Exec;
+  dataplane?: Dataplane;
+  /** Namespace of a local task (the worker knows); default `<prefix>t-<id[0:12]>`. */
+  taskNetns?: (taskId: string) => string | null | undefined;
+  /** Burst coalescing (ms), default 30. */
+  debounceMs?: number;
+  /** Kernel drift check and plumbing repair period (ms), default 10000. */
+  checkMs?: number;
+}
+
+/** What the loop last applied to one namespace. */
+export interface NsEntry {
+  netns: string;
+  kind: 'task' | 'ingress';
+  taskId: string | null;
+  desired: LbDesired;
+  conflicts: string[];
+  last: ApplyResult | null;
+  lastAt: number | null;
+  error: string | null;
+}
+
+interface Persisted {
+  node: IngressAddr | null;
+  tasks: Record<string, IngressAddr & { seen?: boolean }>;
+}
+
+const SBOX_KEY = 'ingress-sbox';
+const RETRY_MS = 1000;
+
+export class LbSubsystem implements Subsystem {
+  readonly name = 'lb';
+  readonly dp: Dataplane;
+  private readonly state: LbState;
+  private readonly plumber: IngressPlumber;
+  private readonly ns = new Map<string, NsEntry>();
+  private readonly dirty = new Set<string>();
+  private cfg: Persisted = { node: null, tasks: {} };
+  private active = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private plumbed = false;
+  private hostRendered: string | null = null;
+  private badRecords = 0;
+  applies = 0;
+
+  constructor(private readonly o: LbSubsystemOptions) {
+    this.dp = o.dataplane ?? createDataplane('auto', { exec: o.exec });
+    this.state = new LbState(o.nodeName);
+    this.plumber = new IngressPlumber(o.exec, o.prefix);
+    o.gossip.onEvent((ev) => this.onGossip(ev));
+  }
+
+  private get file(): string {
+    return join(this.o.dataDir, 'lb-ingress.json');
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    if (existsSync(this.file)) {
+      try {
+        this.cfg = JSON.parse(readFileSync(this.file, 'utf8')) as Persisted;
+      } catch (e) {
+        this.o.log.error({ err: e, file: this.file }, 'lb-ingress.json unreadable; ingress not configured');
+      }
+    }
+    if (this.cfg.node) this.defineIngress(this.cfg.node);
+    for (const net of this.o.gossip.core.networks()) {
+      for (const e of this.o.gossip.core.tableEntries(net, ENDPOINT_TABLE)) this.onTable('create', net, e.key, e.value);
+    }
+    void this.waitActive();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.checkTimer) clearTimeout(this.checkTimer);
+    this.timer = this.checkTimer = null;
+    await this.running?.catch(() => undefined);
+    // Rules stay in the kernel: tasks keep being balanced while the agent is away.
+  }
+
+  /** Starts applying once the overlay is active (worker adopted, gossip synced). */
+  private async waitActive(): Promise<void> {
+    while (!this.stopped && !this.o.overlay.active) await new Promise((r) => setTimeout(r, 100));
+    if (this.stopped) return;
+    this.active = true;
+    this.o.log.info({ backend: this.dp.kind, local: this.state.localTasks().size }, 'lb active');
+    this.markAll();
+    this.armCheck();
+  }
+
+  private save(): void {
+    mkdirSync(this.o.dataDir, { recursive: true });
+    writeFileSync(this.file + '.tmp', JSON.stringify(this.cfg));
+    renameSync(this.file + '.tmp', this.file);
+  }
+
+  // ---- gossip input ----
+  private onGossip(ev: GossipEvent): void {
+    if ((ev.type === 'create' || ev.type === 'update' || ev.type === 'delete') && ev.table === ENDPOINT_TABLE) {
+      this.onTable(ev.type, ev.network, ev.key, ev.value);
+    }
+  }
+
+  private onTable(type: 'create' | 'update' | 'delete', network: string, key: string, value: Uint8Array): void {
+    let rec: EndpointRecord | null = null;
+    if (type !== 'delete') {
+      const d = decodeEndpoint(value);
+      if (!d.ok || d.record.network !== network) {
+        this.badRecords++;
+        return;
+      }
+      rec = d.record;
+    }
+    const c = this.state.set(network, key, rec);
+    if (!c) return;
+    if (network === INGRESS_NETWORK) this.mark('#ingress');
+    for (const [taskId, t] of this.state.localTasks()) if (t.networks.has(network)) this.mark(`t:${taskId}`);
+    if (c.node === this.o.nodeName) {
+      this.mark(`t:${c.taskId}`);
+      if (this.cfg.tasks[c.taskId]) this.mark('#ingress');
+    }
+  }
+
+  // ---- scheduling ----
+  private mark(k: string): void {
+    this.dirty.add(k);
+    this.schedule(this.o.debounceMs ?? 30);
+  }
+
+  private markAll(): void {
+    for (const t of this.state.localTasks().keys()) this.dirty.add(`t:${t}`);
+    for (const e of this.ns.values()) if (e.taskId) this.dirty.add(`t:${e.taskId}`);
+    this.dirty.add('#ingress');
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.active || this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.kick();
+    }, ms);
+  }
+
+  private kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        const work = [...this.dirty];
+        this.dirty.clear();
+        for (const k of work) {
+          try {
+            if (k === '#ingress') await this.syncIngress();
+            else await this.syncTask(k.slice(2));
+          } catch (e) {
+            this.dirty.add(k);
+            this.o.log.error({ err: e, what: k }, 'lb sync failed (retrying)');
+          }
+        }
+      } while (this.again && !this.stopped);
+      this.running = null;
+      if (this.dirty.size) this.schedule(RETRY_MS);
+    })();
+  }
+
+  /** Resolves when nothing is dirty and no sync runs (tests). */
+  async idle(): Promise<void> {
+    while (this.running || this.timer) await (this.running ?? new Promise((r) => setTimeout(r, 10)));
+  }
+
+  private netnsOf(taskId: string): string {
+    return this.o.taskNetns?.(taskId) ?? taskNetnsName(this.o.prefix, taskId);
+  }
+
+  private async applyNs(e: NsEntry): Promise<void> {
+    try {
+      e.last = await this.dp.apply(e.desired, { netns: e.netns });
+      e.lastAt = this.o.clock.now();
+      e.error = null;
+      this.applies++;
+    } catch (err) {
+      e.error = toMeshError(err).message;
+      throw err;
+    }
+  }
+
+  private async syncTask(taskId: string): Promise<void> {
+    const t = this.state.localTasks().get(taskId);
+    const key = `t:${taskId}`;
+    if (!t) {
+      const gone = this.ns.get(key);
+      if (gone) {
+        this.ns.delete(key);
+        this.forgetNs(gone.netns);
+      }
+      return;
+    }
+    const all = [...t.networks].sort().flatMap((n) => this.state.vipServices(n));
+    const { services, conflicts } = dropVipConflicts(all);
+    const e: NsEntry = this.ns.get(key) ?? { netns: this.netnsOf(taskId), kind: 'task', taskId, desired: EMPTY_DESIRED, conflicts: [], last: null, lastAt: null, error: null };
+    e.netns = this.netnsOf(taskId);
+    e.desired = { services, ingress: [] };
+    e.conflicts = conflicts;
+    this.ns.set(key, e);
+    await this.applyNs(e);
+  }
+
+  /** The dataplane keeps per-namespace sync state; make it forget a namespace that is gone. */
+  private forgetNs(netns: string): void {
+    (this.dp as { requestFullResync?: (o: { netns: string }) => void }).requestFullResync?.({ netns });
+  }
+
+  // ---- ingress ----
+  /** Joins `ingress` (gossip + overlay sandbox held by the ingress sandbox's endpoint). */
+  private defineIngress(addr: IngressAddr): void {
+    this.o.gossip.core.joinNetwork(INGRESS_NETWORK, this.o.clock.now());
+    this.o.gossip.pump();
+    this.o.overlay.defineNetwork({ ...INGRESS_NET });
+    this.o.overlay.addLocal(SBOX_KEY, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
+  }
+
+  private sboxRecord(addr: IngressAddr): EndpointRecord {
+    const node = this.o.nodeName;
+    return {
+      v: 1, taskId: `sbox-${node}`.slice(0, 64), taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
+      network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, mac: addr.mac, node, nodeIp: this.o.underlayIp,
+      vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
+    };
+  }
+
+  private publishIfChanged(rec: EndpointRecord, key: string): void {
+    const cur = this.state.records(INGRESS_NETWORK).find((r) => r.taskId === rec.taskId && r.node === this.o.nodeName);
+    if (cur && JSON.stringify(cur) === JSON.stringify(rec)) return;
+    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, key, encodeEndpoint(rec), this.o.clock.now());
+    this.o.gossip.pump();
+  }
+
+  private async syncIngress(): Promise<void> {
+    const addr = this.cfg.node;
+    if (!addr) return;
+    const mtu = this.o.overlay.mtuOf(INGRESS_NET);
+    if (!this.plumbed) {
+      await this.o.overlay.settled();
+      const r = await this.plumber.ensureSandbox(addr, mtu);
+      if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
+      this.plumbed = true;
+    }
+    this.publishIfChanged(this.sboxRecord(addr), SBOX_KEY);
+    await this.syncAttachments(mtu);
+    const { ingress, conflicts } = dropIngressConflicts(this.state.ingress());
+    const key = '#ingress';
+    const e: NsEntry = this.ns.get(key) ?? { netns: this.plumber.sbox, kind: 'ingress', taskId: null, desired: EMPTY_DESIRED, conflicts: [], last: null, lastAt: null, error: null };
+    e.desired = { services: [], ingress };
+    e.conflicts = conflicts;
+    this.ns.set(key, e);
+    await this.applyNs(e);
+    const host = renderHostIngress(this.o.underlayIp, ingress.map((g) => ({ proto: g.proto, port: g.publishedPort })));
+    if (host !== this.hostRendered) {
+      this.hostRendered = null;
+      await this.o.exec.check('nft', ['-f', '-'], { input: host });
+      this.hostRendered = host;
+    }
+  }
+
+  /** Plumbs requested task attachments, mirrors their records, retires those of gone tasks. */
+  private async syncAttachments(mtu: number): Promise<void> {
+    let changed = false;
+    for (const [taskId, a] of Object.entries(this.cfg.tasks)) {
+      const main = this.state.localRecord(taskId);
+      if (!main) {
+        if (!a.seen) continue; // requested before the task started
+        if (this.state.records(INGRESS_NETWORK).some((r) => r.taskId === taskId && r.node === this.o.nodeName)) {
+          this.o.gossip.core.tableDelete(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, this.o.clock.now());
+          this.o.gossip.pump();
+        }
+        await this.plumber.removeTask(taskId);
+        delete this.cfg.tasks[taskId];
+        changed = true;
+        continue;
+      }
+      if (!a.seen) {
+        a.seen = true;
+        changed = true;
+      }
+      if (main.state === 'running') await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu);
+      this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] }, taskId);
+    }
+    if (changed) this.save();
+  }
+
+  private checkAddr(body: unknown): IngressAddr {
+    const b = (body ?? {}) as { ip?: unknown; mac?: unknown };
+    if (typeof b.ip !== 'string') throw new MeshError('MESHD_BAD_ARGUMENT', 'ip must be an IPv4 address in 10.255.0.0/16');
+    const net = parseCidr(INGRESS_NET.subnet);
+    let ip: number;
+    try {
+      ip = parseIp(b.ip);
+    } catch {
+      throw new MeshError('MESHD_BAD_ARGUMENT', `ip: not an IPv4 address: ${JSON.stringify(b.ip)}`);
+    }
+    if (!cidrContains(net, ip) || ip === net.base || ip === lastOf(net) || b.ip === INGRESS_NET.gateway) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', `ip ${b.ip} must be a host address of ${INGRESS_NET.subnet} other than the gateway ${INGRESS_NET.gateway}`);
+    }
+    if (b.mac !== undefined && (typeof b.mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac))) throw new MeshError('MESHD_BAD_ARGUMENT', 'mac must look like 02:42:0a:ff:00:05');
+    return { ip: b.ip, mac: (b.mac as string | undefined) ?? macFromIp(b.ip) };
+  }
+
+  // ---- periodic drift check ----
+  private armCheck(): void {
+    if (this.stopped) return;
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = null;
+      void this.check().finally(() => this.armCheck());
+    }, this.o.checkMs ?? 10_000);
+    this.checkTimer.unref();
+  }
+
+  private async check(): Promise<void> {
+    for (const [k, s] of await this.statusRows()) {
+      if (s.drift.length === 0 && !s.error) continue;
+      this.o.log.warn({ netns: s.netns, drift: s.drift, error: s.error }, 'lb drift: full resync');
+      this.forgetNs(s.netns);
+      this.dirty.add(k);
+    }
+    if (this.cfg.node && !(await this.plumber.sandboxExists())) this.plumbed = false;
+    if (this.cfg.node) {
+      this.plumbed = false; // re-check the plumbing (cheap, idempotent)
+      this.hostRendered = null;
+      this.dirty.add('#ingress');
+    }
+    if (this.dirty.size) this.schedule(0);
+  }
+
+  private async statusRows(service?: string): Promise<Array<[string, LbNsStatus]>> {
+    const out: Array<[string, LbNsStatus]> = [];
+    for (const [k, e] of this.ns) {
+      const s = await lbStatus(this.dp, e, service);
+      if (s) out.push([k, s]);
+    }
+    return out;
+  }
+
+  routes(router: Router): void {
+    router.add('GET', '/v1/lb/status', async (r) => {
+      const service = r.query.get('service') ?? undefined;
+      const rows = (await this.statusRows(service)).map(([, s]) => s);
+      if (service && rows.length === 0 && !this.state.networks().some((n) => this.state.records(n).some((x) => x.serviceId === service || x.serviceName === service))) {
+        throw new MeshError('MESHD_NOT_FOUND', `service ${service} is not known on ${this.o.nodeName}`);
+      }
+      return {
+        json: {
+          node: this.o.nodeName, backend: this.dp.kind, active: this.active, applies: this.applies, badRecords: this.badRecords,
+          ingress: this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks } : null,
+          namespaces: rows,
+        },
+      };
+    });
+    router.add('GET', '/v1/ingress', () => ({ json: { node: this.cfg.node, tasks: this.cfg.tasks } }));
+    router.add('PUT', '/v1/ingress', (r) => {
+      const addr = this.checkAddr(r.body);
+      this.cfg.node = addr;
+      this.save();
+      this.plumbed = false;
+      this.defineIngress(addr);
+      this.mark('#ingress');
+      return { json: { ok: true, ...addr } };
+    });
+    router.add('PUT', '/v1/ingress/tasks/:task', (r) => {
+      const addr = this.checkAddr(r.body);
+      const taken = Object.entries(this.cfg.tasks).find(([id, a]) => a.ip === addr.ip && id !== r.params.task);
+      if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
+      const id = r.params.task!;
+      this.cfg.tasks[id] = { ...addr, seen: this.state.localRecord(id) !== undefined };
+      this.save();
+      this.mark('#ingress');
+      return { json: { ok: true, task: id, ...addr } };
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * `netctl debug lb [--service S] [--format json]`: the node's load balancer, desired vs kernel
+ * per namespace (task sandboxes with VIPs, the ingress sandbox with published ports), tied to
+ * services and tasks. Exit code 0 even with drift: drift is information, shown per line.
+ * A subcommand of `netctl debug` (added there by netctl.ts).
+ */
+import { Command } from 'commander';
+import type { LbNsStatus } from '../agent/lb-status.js';
+import { clientFor, type GlobalOpts } from './context.js';
+import { parseFormat, printJson, table } from './format.js';
+
+export interface LbStatusReply {
+  node: string;
+  backend: string;
+  active: boolean;
+  applies: number;
+  badRecords: number;
+  ingress: { ip: string; mac: string; sandbox: string; hostTable: string; attachments: Record<string, { ip: string }> } | null;
+  namespaces: LbNsStatus[];
+}
+
+/** Human rendering (pure). */
+export function renderLbStatus(r: LbStatusReply): string {
+  const out: string[] = [];
+  out.push(`node ${r.node}: ${r.backend} dataplane, ${r.active ? 'active' : 'NOT ACTIVE (waiting for the overlay)'}, ${r.namespaces.length} namespace(s), ${r.applies} applies`);
+  if (r.ingress) out.push(`ingress: sandbox ${r.ingress.sandbox} at ${r.ingress.ip}, ${Object.keys(r.ingress.attachments).length} local task attachment(s)`);
+  else out.push('ingress: not configured on this node (PUT /v1/ingress)');
+  const rows: Array<Array<string>> = [];
+  for (const ns of r.namespaces) {
+    const where = ns.kind === 'ingress' ? `ingress ${ns.netns}` : `task ${ns.task} (${ns.netns})`;
+    if (ns.frontends.length === 0) rows.push([where, '-', '-', '-', '-', ns.drift.length ? 'DRIFT' : 'ok']);
+    for (const f of ns.frontends) {
+      const want = f.backends.map((b) => `${b.target}${b.state === 'draining' ? '(draining)' : ''}`).join(' ') || '(none: reject)';
+      const have = f.kernel === null ? '(absent)' : f.kernel.join(' ') || '(none: reject)';
+      const drift = ns.drift.some((d) => d.includes(f.key)) ? 'DRIFT' : 'ok';
+      rows.push([where, f.key, f.service, want, have, drift]);
+    }
+  }
+  out.push('');
+  out.push(table(['NAMESPACE', 'FRONTEND', 'SERVICE', 'DESIRED', 'KERNEL', 'STATE'], rows).trimEnd());
+  const problems = r.namespaces.flatMap((ns) => [
+    ...ns.drift.map((d) => `${ns.netns}: ${d}`),
+    ...(ns.error ? [`${ns.netns}: last apply failed: ${ns.error}`] : []),
+    ...ns.conflicts.map((c) => `${ns.netns}: conflict, not programmed: ${c}`),
+  ]);
+  if (problems.length) out.push('', ...problems);
+  return out.join('\n') + '\n';
+}
+
+export function lbDebugCommand(globals: () => GlobalOpts): Command {
+  return new Command('lb')
+    .description('load balancer: desired vs kernel per namespace (VIPs in task sandboxes, published ports in the ingress sandbox)')
+    .option('--service <s>', 'only this service (id or name)')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExamples:\n  netctl --lab demo --node n2 debug lb --service web\n  netctl debug lb --format json')
+    .action(async (o: { service?: string; format?: string }) => {
+      const q = o.service ? `?${new URLSearchParams({ service: o.service }).toString()}` : '';
+      const r = await clientFor(globals()).call<LbStatusReply>('GET', `/v1/lb/status${q}`);
+      if (parseFormat(o.format) === 'json') return printJson(r);
+      process.stdout.write(renderLbStatus(r));
+    });
+}
