@@ -45,7 +45,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   agent.add(overlay);
   agent.add(worker);
   const dns = new DnsSubsystem({
-    nodeName: config.nodeName, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
+    nodeName: config.nodeName, lab: config.lab, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
   });
   agent.add(dns);

@@ -82,8 +82,11 @@ export class DnsHandler {
   /**
    * Handles one DNS message (UDP datagram or TCP frame). Never throws for any input bytes. Returns false
    * when the packet is dropped (no reply will ever come), true when `reply` was or will be called once.
+   * `sandboxNetworks`, when given, are the networks of the sandbox the packet arrived in (a socket bound
+   * inside that sandbox: every source there is 127.0.0.1, so the address cannot tell sandboxes apart);
+   * it replaces `networksOf`. Keep the same array object while the networks are unchanged (cache key).
    */
-  handle(buf: Buffer, address: string, port: number, transport: Transport, reply: Reply): boolean {
+  handle(buf: Buffer, address: string, port: number, transport: Transport, reply: Reply, sandboxNetworks?: readonly string[]): boolean {
     const t0 = performance.now();
     const s = this.stats;
     if (transport === 'udp') s.queries.udp++;
@@ -98,7 +101,7 @@ export class DnsHandler {
       return true;
     }
     const q = d.query;
-    const networks = this.networksOf(address, port, transport);
+    const networks = sandboxNetworks ?? this.networksOf(address, port, transport);
     if (!networks) {
       this.send(reply, encodeQueryError(buf, q, RCODE.REFUSED, this.maxUdpPayload), RCODE.REFUSED, t0);
       return true;

@@ -62,6 +62,12 @@ export interface DnsServerOptions {
 
 const MAX_TCP_INFLIGHT = 64;
 
+/** Networks of the sandbox a set of attached sockets lives in (mutable holder; see attachSandbox). */
+export interface SandboxTag {
+  /** undefined = not known yet: the server's `networksOf` decides (REFUSED by default in the agent). */
+  networks: readonly string[] | undefined;
+}
+
 export interface DebugReport extends Explanation {
   /** Set when the name is not ours: what the upstream said (or why nobody did). */
   readonly upstream: { address: string | undefined; port: number | undefined; ms: number; rcode: string; answers: string[]; note: string | undefined } | undefined;
@@ -81,6 +87,7 @@ export class DnsServer {
   private readonly conns = new Set<Socket>();
   private bound: ListenAddress[] = [];
   private closing = false;
+  private sandboxes = 0;
 
   constructor(opts: DnsServerOptions) {
     this.opts = opts;
@@ -210,20 +217,63 @@ export class DnsServer {
       sock.once('error', reject);
       sock.bind({ address, port, exclusive: true }, () => {
         sock.off('error', reject);
-        // No per-send callback: a synchronous send then costs no extra tick; send errors arrive as 'error'.
-        sock.on('error', () => countDrop(this.handler.stats, 'udp-send-or-socket-error'));
-        const h = this.handler;
-        sock.on('message', (msg, rinfo) => {
-          h.handle(msg, plainAddress(rinfo.address), rinfo.port, 'udp', (out) => {
-            if (!this.closing) sock.send(out, rinfo.port, rinfo.address);
-          });
-        });
+        this.serveUdp(sock, undefined);
         resolve(sock);
       });
     });
   }
 
-  private onConnection(c: Socket): void {
+  /** Answers datagrams arriving on a bound UDP socket (`tag`: the networks of the sandbox it lives in). */
+  private serveUdp(sock: UdpSocket, tag: SandboxTag | undefined): void {
+    // No per-send callback: a synchronous send then costs no extra tick; send errors arrive as 'error'.
+    sock.on('error', () => countDrop(this.handler.stats, 'udp-send-or-socket-error'));
+    const h = this.handler;
+    sock.on('message', (msg, rinfo) => {
+      h.handle(msg, plainAddress(rinfo.address), rinfo.port, 'udp', (out) => {
+        if (!this.closing) sock.send(out, rinfo.port, rinfo.address);
+      }, tag?.networks);
+    });
+  }
+
+  /**
+   * Serves sockets bound somewhere else — typically 127.0.0.11:53 inside a task's network namespace,
+   * created there by a helper process and passed to us (netns-sockets.ts) — as part of this server: same
+   * registry, cache, forwarder and counters. Every query arriving on them is resolved for `tag.networks`
+   * (read per packet: the caller may replace the array when the sandbox's networks change). Returns a
+   * function that stops serving them, closes them and their TCP connections (idempotent).
+   */
+  attachSandbox(sockets: { udp: UdpSocket; tcp: TcpServer }, tag: SandboxTag): () => Promise<void> {
+    if (this.closing) throw new MeshError('MESHD_NOT_READY', 'dns: server is closed');
+    const conns = new Set<Socket>();
+    this.serveUdp(sockets.udp, tag);
+    sockets.tcp.maxConnections = this.opts.maxTcpConnections ?? 256;
+    sockets.tcp.on('error', () => countDrop(this.handler.stats, 'tcp-server-error'));
+    sockets.tcp.on('connection', (c: Socket) => {
+      conns.add(c);
+      c.on('close', () => conns.delete(c));
+      this.onConnection(c, tag);
+    });
+    this.sandboxes++;
+    let closed: Promise<void> | undefined;
+    return () => {
+      closed ??= (async () => {
+        this.sandboxes--;
+        for (const c of conns) c.destroy();
+        await Promise.all([
+          new Promise<void>((r) => { try { sockets.udp.close(() => r()); } catch { r(); } }),
+          new Promise<void>((r) => sockets.tcp.close(() => r())),
+        ]);
+      })();
+      return closed;
+    };
+  }
+
+  /** Sandboxes currently attached (attachSandbox calls not yet closed). */
+  get attachedSandboxes(): number {
+    return this.sandboxes;
+  }
+
+  private onConnection(c: Socket, tag?: SandboxTag): void {
     if (this.closing) {
       c.destroy();
       return;
@@ -257,7 +307,7 @@ export class DnsServer {
           framed.writeUInt16BE(out.length, 0);
           out.copy(framed, 2);
           c.write(framed);
-        });
+        }, tag?.networks);
         if (!replies) inflight--; // dropped: no reply will come
       }
     });

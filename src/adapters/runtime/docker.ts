@@ -67,6 +67,8 @@ export class DockerRuntime implements Runtime {
     try {
       await this.dockerCheck([
         'run', '-d', '--pull', 'never', '--name', c, '--network', 'none', '--hostname', task.name.slice(0, 63) || c,
+        // The node's embedded DNS answers at 127.0.0.11 inside the task namespace (Docker's ndots:0).
+        '--dns', '127.0.0.11', '--dns-option', 'ndots:0',
         '--label', `meshd.prefix=${this.opts.prefix}`, '--label', `meshd.task=${task.id}`, '--label', `meshd.name=${task.name}`,
         ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
         this.opts.image, ...argv,

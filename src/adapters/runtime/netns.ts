@@ -6,7 +6,7 @@
  * (`ip netns list` / `ip netns pids`), so an agent restart adopts running tasks.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../../core/errors.js';
@@ -22,7 +22,16 @@ export interface NetnsRuntimeOptions {
   node: string;
   /** Directory for task stdout/stderr logs (`<id>.log`); none = discarded. */
   logDir?: string;
+  /**
+   * Where `ip netns exec` looks for per-namespace /etc files (default /etc/netns): the task's
+   * resolv.conf is written to `<dir>/<ns>/resolv.conf` before the process starts, so the task
+   * resolves through the embedded DNS at 127.0.0.11; the directory goes when the task goes.
+   */
+  etcNetnsDir?: string;
 }
+
+/** The task's resolv.conf: the node's embedded DNS (served inside the task namespace), Docker's ndots:0. */
+export const TASK_RESOLV_CONF = 'nameserver 127.0.0.11\noptions ndots:0\n';
 
 interface Held {
   spec: TaskSpec;
@@ -51,6 +60,10 @@ export class NetnsRuntime implements Runtime {
 
   constructor(private readonly opts: NetnsRuntimeOptions) {}
 
+  private get etcDir(): string {
+    return this.opts.etcNetnsDir ?? '/etc/netns';
+  }
+
   taskNs(taskId: string): string {
     return `${this.opts.prefix}t-${shortId(taskId)}`;
   }
@@ -73,6 +86,9 @@ export class NetnsRuntime implements Runtime {
         MESHD_WHOAMI_PORT: String(WHOAMI_PORT),
         ...task.env,
       };
+      // iproute2 bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf for `ip netns exec`.
+      mkdirSync(join(this.etcDir, ns), { recursive: true });
+      writeFileSync(join(this.etcDir, ns, 'resolv.conf'), TASK_RESOLV_CONF);
       const pid = await this.spawnDetached(task.id, ns, argv, env);
       const held: Held = { spec: task, attach: a, pid, exited: false };
       this.tasks.set(task.id, held);
@@ -80,6 +96,7 @@ export class NetnsRuntime implements Runtime {
     } catch (e) {
       await detach(this.opts.exec, task.id, a.sandboxNs);
       await this.opts.exec.run('ip', ['netns', 'del', ns]);
+      rmSync(join(this.etcDir, ns), { recursive: true, force: true });
       throw e;
     }
   }
@@ -118,6 +135,7 @@ export class NetnsRuntime implements Runtime {
     while ([...pids].some(alive) && Date.now() < killDeadline) await sleep(20);
     if (held) await detach(this.opts.exec, taskId, held.attach.sandboxNs);
     if ((await this.nsList()).includes(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
+    rmSync(join(this.etcDir, ns), { recursive: true, force: true });
     this.tasks.delete(taskId);
   }
 
