@@ -79,6 +79,16 @@ function addUpdateOptions(c: Command): Command {
     .option('--timeout <d>', 'how long to wait for convergence', '120s');
 }
 
+/** `5 seconds ago` (docker's CURRENT STATE style). */
+export function ago(iso: string, now = Date.now()): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'} ago`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'} ago`;
+  const h = Math.round(m / 60);
+  return `${h} hour${h === 1 ? '' : 's'} ago`;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Follows a service until its tasks run on the current spec and no update is in flight. */
@@ -168,7 +178,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         const short = t.name.slice(0, t.name.lastIndexOf('.'));
         const hist = seen.has(short);
         seen.add(short);
-        return [t.id.slice(0, 12), `${hist ? ' \\_ ' : ''}${short}`, t.image, t.node, t.desiredState, `${t.state} (${t.updatedAt})`,
+        return [t.id.slice(0, 12), `${hist ? ' \\_ ' : ''}${short}`, t.image, t.node, t.desiredState, `${t.state} ${ago(t.updatedAt)}`,
           Object.entries(t.addresses).map(([n, ip]) => `${n}=${ip}`).join(',') || null, t.error ?? (t.state === 'pending' ? t.message : null)];
       })));
     });

@@ -56,7 +56,10 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
         const node = t.nodeId ? st.nodes.get(t.nodeId) : undefined;
         if (!isTerminal(t.state)) {
           if (t.nodeId === undefined || t.state === 'new' || t.state === 'pending') next = st.releaseTask({ ...next, state: 'shutdown', timestamps: { ...t.timestamps, updated: now } });
-          else if (!node || node.state === 'down') next = st.releaseTask({ ...next, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } });
+          // Lost with its node: the process may still hold its address there (an agent that
+          // comes back adopts it until told otherwise), so the address is kept until the
+          // record is reaped or the node reports the task ended.
+          else if (!node || node.state === 'down') next = { ...next, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } };
         }
         st.putTask(next);
         for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MeshError } from '../../core/errors.js';
 import type { Service, ServiceSpec, Task } from '../../core/spec/types.js';
-import { isGlobal, replicasOf } from '../../core/spec/types.js';
+import { isGlobal, replicasOf, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
 import { dnsLabelSchema } from '../../core/spec/validate.js';
 import type { UpdateState } from '../../core/orchestrator/actions.js';
 
@@ -127,7 +127,9 @@ export function networkView(n: NetworkRecord): Record<string, unknown> {
 
 export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netName: (id: string) => string): Record<string, unknown> {
   const mine = tasks.filter((t) => t.serviceId === s.id && t.desiredState !== 'shutdown');
-  const running = mine.filter((t) => t.state === 'running' && t.specVersion === s.version).length;
+  // Current = same task spec (a replicas-only change bumps the version without replacing tasks).
+  const want = taskSpecOf(s.spec);
+  const running = mine.filter((t) => t.state === 'running' && (t.specVersion === s.version || taskSpecEqual(t.spec, want))).length;
   const vips: Record<string, string> = {};
   for (const [id, ip] of Object.entries(s.vips)) vips[netName(id)] = ip;
   return {

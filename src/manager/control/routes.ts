@@ -182,6 +182,10 @@ export function registerRoutes(cp: ControlPlane): void {
         if (!t || t.nodeId !== nodeId) continue; // not this node's task: ignore, never trust the body's claim
         const state = taskStateFromWorker(rep.state, t.desiredState);
         const error = rep.error ?? undefined;
+        if (t.state === 'orphaned' && state && isTerminal(state) && !t.released) {
+          st.putTask(st.releaseTask(t)); // the node is back and the lost task has ended there
+          continue;
+        }
         if (!state || !stateAdvances(t.state, state)) {
           if (error && error !== t.error) st.putTask({ ...t, error });
           continue;
@@ -195,8 +199,12 @@ export function registerRoutes(cp: ControlPlane): void {
       // Tasks the manager wants stopped that the node does not hold at all: nothing left to stop.
       const reported = new Set(r.tasks.map((x) => x.id));
       for (const t of st.tasks.values()) {
-        if (t.nodeId !== nodeId || t.desiredState !== 'shutdown' || isTerminal(t.state) || reported.has(t.id)) continue;
-        if (t.state !== 'assigned' && t.state !== 'running') continue;
+        if (t.nodeId !== nodeId || t.desiredState !== 'shutdown' || reported.has(t.id)) continue;
+        if (t.state === 'orphaned' && !t.released) {
+          st.putTask(st.releaseTask(t));
+          continue;
+        }
+        if (isTerminal(t.state) || (t.state !== 'assigned' && t.state !== 'running')) continue;
         const next = st.releaseTask({ ...t, state: 'shutdown', timestamps: { ...t.timestamps, updated: now } });
         st.putTask(next);
         updated++;
