@@ -89,7 +89,7 @@ test('bad input: non-zero exit and one clear line', async () => {
 });
 
 test('npm start main job (netctl demo) comes up and tears down cleanly', async () => {
-  const r = await netctl(['demo', '--name', 'itdemo', '--exit-after', '1'], { timeoutMs: 120_000 });
+  const r = await netctl(['demo', '--name', 'itdemo', '--lab-only', '--exit-after', '1'], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /lab itdemo is up/);
   assert.match(r.stdout, /removed lab itdemo/);
