@@ -16,6 +16,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { ApiClient } from '../adapters/api/client.js';
 import type { ApiResult, Router } from '../adapters/api/server.js';
 import type { Logger } from '../adapters/logger.js';
 import { hasNodeIdentity, loadNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
@@ -46,6 +47,11 @@ export interface ManagerLinkOptions {
   pollMs?: number;
   /** Manager API port when this node initializes a cluster; default 2377. */
   managerPort?: number;
+  /**
+   * The agent's own control socket: the routing-mesh addresses the manager allocates for this
+   * node are handed to the load balancer through its API (`PUT /v1/ingress...`). Unset: not done.
+   */
+  controlSocket?: string;
 }
 
 const initSchema = z.object({ listenPort: z.number().int().min(0).max(65535).optional() }).strict();
@@ -61,6 +67,7 @@ export class ManagerLink implements Subsystem {
   private identity: NodeIdentity | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastList = '';
+  private lastIngress = '';
   private lastError: string | null = null;
   private polls = 0;
   private lastRenewCheck = 0;
@@ -137,6 +144,7 @@ export class ManagerLink implements Subsystem {
       }
       const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error }));
       await client.call('POST', '/v1/dispatcher/status', { tasks });
+      await this.syncIngress(client);
       this.polls++;
       if (this.lastError) this.o.log.info('manager reachable again');
       this.lastError = null;
@@ -149,6 +157,21 @@ export class ManagerLink implements Subsystem {
       this.busy = false;
       if (this.client === client) this.arm(this.o.pollMs ?? 1000);
     }
+  }
+
+  /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */
+  private async syncIngress(client: ManagerClient): Promise<void> {
+    if (!this.o.controlSocket) return;
+    const cfg = await client.call<{ node: { ip: string; mac: string } | null; tasks: Record<string, { ip: string; mac: string }> }>('GET', '/v1/dispatcher/ingress');
+    const text = JSON.stringify(cfg);
+    if (text === this.lastIngress) return;
+    const prev = this.lastIngress ? JSON.parse(this.lastIngress) as typeof cfg : { node: null, tasks: {} };
+    const agent = new ApiClient({ socketPath: this.o.controlSocket, timeoutMs: 10_000 });
+    if (cfg.node && JSON.stringify(cfg.node) !== JSON.stringify(prev.node)) await agent.call('PUT', '/v1/ingress', cfg.node);
+    for (const [id, a] of Object.entries(cfg.tasks)) {
+      if (JSON.stringify(prev.tasks[id]) !== JSON.stringify(a)) await agent.call('PUT', `/v1/ingress/tasks/${encodeURIComponent(id)}`, a);
+    }
+    this.lastIngress = text;
   }
 
   private async maybeRenew(): Promise<void> {
@@ -219,6 +242,7 @@ export class ManagerLink implements Subsystem {
       await this.deactivate();
       this.o.worker.setAssignments([]);
       this.lastList = '';
+      this.lastIngress = '';
       const id = this.identity;
       this.identity = undefined;
       rmSync(this.dir, { recursive: true, force: true });

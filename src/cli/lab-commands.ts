@@ -4,6 +4,7 @@ import { realExec } from '../adapters/exec.js';
 import { labDown, labDownAll, labList, labNodeNs, labRun, labSignalAgent, labStartAgent, labUp, requireState } from '../lab/lab.js';
 import { parseNodeCount, validateLabName } from '../lab/plan.js';
 import { labBlock, labHeal, labPartition } from '../lab/faults.js';
+import { labInitCluster } from '../lab/cluster.js';
 import { MeshError } from '../core/errors.js';
 import { DEFAULT_LAB } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
@@ -19,9 +20,10 @@ export function labCommand(setExit: (code: number) => void): Command {
     .requiredOption('--nodes <n>', 'number of nodes (1-250)')
     .option('--name <lab>', 'lab name', DEFAULT_LAB)
     .option('--preset <preset>', 'gossip preset for the agents: local|lan|wan', 'local')
+    .option('--cluster', 'also make it a cluster: cluster init on n1, the others join as workers')
     .option('--format <fmt>', 'table|json')
-    .addHelpText('after', '\nExamples:\n  netctl lab up --nodes 3\n  netctl lab up --nodes 5 --name x --format json')
-    .action(async (o: { nodes: string; name: string; preset: string; format?: string }) => {
+    .addHelpText('after', '\nExamples:\n  netctl lab up --nodes 3\n  netctl lab up --nodes 3 --cluster\n  netctl lab up --nodes 5 --name x --format json')
+    .action(async (o: { nodes: string; name: string; preset: string; cluster?: boolean; format?: string }) => {
       const nodes = parseNodeCount(o.nodes);
       const fmt = parseFormat(o.format);
       if (!['local', 'lan', 'wan'].includes(o.preset)) throw new MeshError('MESHD_BAD_ARGUMENT', `unknown --preset ${o.preset}: use local, lan or wan`);
@@ -31,6 +33,7 @@ export function labCommand(setExit: (code: number) => void): Command {
         gossipPreset: o.preset as 'local',
         onProgress: fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined,
       });
+      if (o.cluster) await labInitCluster(s, fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined);
       const out = { name: s.name, client: s.client, nodes: s.nodes.map((n) => ({ name: n.name, namespace: n.netns, underlay: n.underlay, socket: n.socket, pid: n.pid })) };
       if (fmt === 'json') printJson(out);
       else process.stdout.write(table(['NODE', 'NAMESPACE', 'UNDERLAY', 'SOCKET'], out.nodes.map((n) => [n.name, n.namespace, n.underlay, n.socket])));

@@ -15,7 +15,7 @@ import type { Manager } from '../manager.js';
 import { type Liveness, step } from './engine.js';
 import { registerRoutes } from './routes.js';
 import { ControlState, newId } from './state.js';
-import { CKEYS, INGRESS, type NetworkRecord } from './model.js';
+import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
 export interface ControlPlaneOptions {
   manager: Manager;
@@ -72,8 +72,8 @@ export class ControlPlane {
   async start(): Promise<void> {
     await this.serialize((st) => {
       if (st.networkByName(INGRESS)) return;
-      const a = st.ipam.create({ name: INGRESS });
-      const rec: NetworkRecord = { id: newId(), name: INGRESS, driver: 'overlay', subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: false, ingress: true, createdAt: this.now() };
+      const a = st.ipam.create({ name: INGRESS, subnet: INGRESS_DEF.subnet, gateway: INGRESS_DEF.gateway, vni: INGRESS_DEF.vni });
+      const rec: NetworkRecord = { id: INGRESS_DEF.id, name: INGRESS, driver: 'overlay', subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: false, ingress: true, createdAt: this.now() };
       st.putNetwork(rec);
     });
     const tick = this.o.tickMs ?? 500;

@@ -12,7 +12,7 @@ import { eventsForTaskChange, reconcile, replacementEvents, RollingUpdate, type 
 import { schedule } from '../../core/scheduler/index.js';
 import type { Node, NodeState, Task } from '../../core/spec/types.js';
 import { isTerminal } from '../../core/spec/types.js';
-import { attachNetworks, coreService, type TaskRecord } from './model.js';
+import { addressNetworks, attachNetworks, coreService, type TaskRecord } from './model.js';
 import type { ControlState } from './state.js';
 
 /** Gossip state of a member by node name (undefined: not a member at all). */
@@ -144,10 +144,10 @@ export function scheduleTasks(st: ControlState, now: number): void {
   const res = schedule(pending, nodes, [...st.tasks.values()] as Task[], { now });
   for (const a of res.assignments) {
     const t = st.tasks.get(a.taskId)!;
-    const svc = st.services.get(t.serviceId);
-    const netIds = attachNetworks({ ...(svc?.spec ?? { networks: [] }), networks: t.spec.networks } as never).map((n) => st.networkByName(n)?.id);
+    const names = addressNetworks(t.spec);
+    const netIds = names.map((n) => st.networkByName(n)?.id);
     if (netIds.some((x) => x === undefined)) {
-      st.putTask({ ...t, message: `network missing: ${attachNetworks({ networks: t.spec.networks } as never).join(',')}` });
+      if (t.message !== `network missing: ${names.join(',')}`) st.putTask({ ...t, message: `network missing: ${names.join(',')}` });
       continue;
     }
     try {

@@ -18,10 +18,19 @@ export const CKEYS = {
   services: 'services/',
   task: (id: string): string => `tasks/${id}`,
   tasks: 'tasks/',
+  /** A node's ingress-sandbox address on the ingress network (routing mesh). */
+  sbox: (nodeId: string): string => `ingress-sbox/${nodeId}`,
+  sboxes: 'ingress-sbox/',
 } as const;
 
 /** The built-in network that carries published ports (Docker's `ingress`). */
 export const INGRESS = 'ingress';
+/**
+ * Its fixed definition: the agents' load balancer plumbs the ingress sandbox on exactly this
+ * network (src/agent/lb-plan.ts INGRESS_NET — keep the two equal), so it is not allocated
+ * from the pool like user networks.
+ */
+export const INGRESS_DEF = { id: 'ingress', subnet: '10.255.0.0/16', gateway: '10.255.0.1', vni: 4096 } as const;
 
 export interface NetworkRecord {
   id: string;
@@ -117,8 +126,19 @@ export function taskName(service: string, t: Pick<Task, 'slot' | 'nodeId' | 'id'
 }
 
 /** The networks a service's tasks attach to (names): its networks, or `ingress` when it names none. */
-export function attachNetworks(spec: ServiceSpec): string[] {
+export function attachNetworks(spec: Pick<ServiceSpec, 'networks'>): string[] {
   return spec.networks.length ? [...spec.networks] : [INGRESS];
+}
+
+/**
+ * Networks a task gets an address on: its attachments, plus `ingress` when it publishes
+ * ports in ingress mode without being attached there (that extra address is plumbed by the
+ * node's load balancer as a second interface, not by the worker).
+ */
+export function addressNetworks(spec: Pick<ServiceSpec, 'networks' | 'ports'>): string[] {
+  const nets = attachNetworks(spec);
+  if (spec.ports.some((p) => p.mode === 'ingress' && p.published > 0) && !nets.includes(INGRESS)) nets.push(INGRESS);
+  return nets;
 }
 
 export function networkView(n: NetworkRecord): Record<string, unknown> {

@@ -13,7 +13,8 @@ import { eventsForTaskChange } from '../../core/orchestrator/events.js';
 import { parseBody } from '../model.js';
 import type { ControlPlane } from './control.js';
 import { ControlPlane as CP } from './control.js';
-import { assignmentsFor } from './dispatch.js';
+import { assignmentsFor, dispatchable } from './dispatch.js';
+import { macFromIp } from '../../core/ipam/addr.js';
 import { pumpUpdaters } from './engine.js';
 import {
   attachNetworks, INGRESS, networkCreateSchema, networkView, serviceUpdateSchema, serviceView, stateAdvances,
@@ -169,6 +170,22 @@ export function registerRoutes(cp: ControlPlane): void {
   // ---- dispatcher -----------------------------------------------------------------------
   m.route('GET', '/v1/dispatcher/assignments', 'node', async (_req, ctx) => ({
     json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName())),
+  }));
+  // The routing mesh of a node: its ingress-sandbox address and the ingress addresses of its
+  // tasks that publish ports without being attached to ingress (plumbed by the node's LB).
+  m.route('GET', '/v1/dispatcher/ingress', 'node', async (_req, ctx) => ({
+    json: await cp.serialize((st) => {
+      const nodeId = ctx.peer!.nodeId;
+      const ingress = st.networkByName(INGRESS);
+      const sbox = st.sboxAddress(nodeId);
+      const tasks: Record<string, { ip: string; mac: string }> = {};
+      for (const t of st.tasks.values()) {
+        if (!ingress || !dispatchable(t, nodeId) || t.desiredState !== 'running') continue;
+        const ip = t.addresses[ingress.id];
+        if (ip && !attachNetworks(t.spec).includes(INGRESS)) tasks[t.id] = { ip, mac: macFromIp(ip) };
+      }
+      return { node: sbox ? { ip: sbox, mac: macFromIp(sbox) } : null, tasks };
+    }),
   }));
   m.route('POST', '/v1/dispatcher/status', 'node', async (req, ctx) => {
     const r = parseBody(statusReportSchema, 'status report', req.body);

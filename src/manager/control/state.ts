@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { NetworkIpam } from '../../core/ipam/networks.js';
 import type { Store, TxnOp } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
-import { CKEYS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
+import { CKEYS, INGRESS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
 
 /** A fresh id: 24 lowercase hex chars (unique in its first 12, which names namespaces). */
 export function newId(): string {
@@ -24,14 +24,16 @@ export class ControlState {
   readonly services = new Map<string, ServiceRecord>();
   readonly tasks = new Map<string, TaskRecord>();
   readonly nodes = new Map<string, ManagedNode>();
+  /** Ingress-sandbox address per node id. */
+  readonly sboxes = new Map<string, string>();
   readonly ipam = new NetworkIpam();
   private readonly dirty = new Map<string, unknown | null>();
 
   static async load(store: Store): Promise<ControlState> {
     const s = new ControlState();
-    const [nets, svcs, tasks, nodes] = await Promise.all([
+    const [nets, svcs, tasks, nodes, sboxes] = await Promise.all([
       store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
-      store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes),
+      store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes), store.list<{ ip: string }>(CKEYS.sboxes),
     ]);
     for (const kv of nets) {
       const n = kv.value;
@@ -42,6 +44,12 @@ export class ControlState {
     for (const kv of svcs) {
       s.services.set(kv.value.id, kv.value);
       for (const [netId, ip] of Object.entries(kv.value.vips)) s.claim(netId, vipOwner(kv.value.id), ip);
+    }
+    const ingress = s.networkByName(INGRESS);
+    for (const kv of sboxes) {
+      const nodeId = kv.key.slice(CKEYS.sboxes.length);
+      s.sboxes.set(nodeId, kv.value.ip);
+      if (ingress) s.claim(ingress.id, `sbox:${nodeId}`, kv.value.ip);
     }
     for (const kv of tasks) {
       s.tasks.set(kv.value.id, kv.value);
@@ -106,6 +114,18 @@ export class ControlState {
   putNode(n: ManagedNode): void {
     this.nodes.set(n.id, n);
     this.dirty.set(KEYS.node(n.id), n);
+  }
+
+  /** This node's ingress-sandbox address, allocated on first use (undefined without ingress). */
+  sboxAddress(nodeId: string): string | undefined {
+    const have = this.sboxes.get(nodeId);
+    if (have) return have;
+    const ingress = this.networkByName(INGRESS);
+    if (!ingress || !this.nodes.has(nodeId)) return undefined;
+    const ip = this.ipam.allocateAddress(ingress.name, `sbox:${nodeId}`);
+    this.sboxes.set(nodeId, ip);
+    this.dirty.set(CKEYS.sbox(nodeId), { ip });
+    return ip;
   }
 
   /** Makes `s.vips` hold exactly one VIP on each network id in `netIds` (allocating/releasing). */
