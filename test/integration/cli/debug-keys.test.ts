@@ -79,3 +79,12 @@ test('lab fault partition / heal through the CLI; bad input is one clear line', 
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
+
+test('agents expose Prometheus metrics on the control API (gossip, tables, DNS, LB)', async () => {
+  const { ApiClient } = await import('../../../src/adapters/api/client.js');
+  const text = await new ApiClient({ socketPath: `/run/meshd/${LAB}/n2.sock` }).text('/metrics');
+  for (const name of ['meshd_gossip_packets_total', 'meshd_gossip_bytes_total', 'meshd_gossip_members', 'meshd_gossip_health_score', 'meshd_dns_queries_total', 'meshd_dns_answer_latency_seconds_bucket', 'meshd_lb_last_sync_seconds']) {
+    assert.match(text, new RegExp(`^${name}\\{`, 'm'), name);
+  }
+  assert.match(text, /meshd_gossip_members\{state="alive",node="n2"\} 3/);
+});

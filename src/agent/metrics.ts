@@ -1,0 +1,166 @@
+/**
+ * Prometheus metrics (prom-client) on the agent's control API: `GET /metrics`. Values are
+ * read from the subsystems at scrape time (collect callbacks), so nothing is double-counted
+ * and no subsystem depends on prom-client.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Router } from '../adapters/api/server.js';
+import type { GossipNode } from '../core/gossip/index.js';
+import type { DnsServerStats } from '../adapters/dns-server/stats.js';
+import type { Subsystem } from './agent.js';
+
+export interface MetricSources {
+  gossip?: () => GossipNode;
+  dns?: () => DnsServerStats | undefined;
+  /** Load-balancer syncs: count, failures and the duration of the last one per namespace kind. */
+  lb?: () => { syncs: number; failures: number; lastSyncMs: number; namespaces: number } | undefined;
+}
+
+/** A counter whose value is owned elsewhere (monotonic in its subsystem): copied at collect time. */
+function mirror(c: Counter<string>, labels: Record<string, string>, value: number): void {
+  c.remove(labels);
+  c.inc(labels, Math.max(0, value));
+}
+
+export class MetricsSubsystem implements Subsystem {
+  readonly name = 'metrics';
+  readonly registry = new Registry();
+
+  constructor(private readonly node: string, private readonly src: MetricSources) {
+    const r = this.registry;
+    r.setDefaultLabels({ node });
+    new Counter({
+      name: 'meshd_gossip_packets_total', help: 'Gossip UDP packets, by direction', labelNames: ['direction'], registers: [r],
+      collect() {
+        const m = src.gossip?.().metrics();
+        if (!m) return;
+        mirror(this, { direction: 'in' }, m.packetsIn);
+        mirror(this, { direction: 'out' }, m.packetsOut);
+      },
+    });
+    new Counter({
+      name: 'meshd_gossip_bytes_total', help: 'Gossip UDP payload bytes, by direction', labelNames: ['direction'], registers: [r],
+      collect() {
+        const m = src.gossip?.().metrics();
+        if (!m) return;
+        mirror(this, { direction: 'in' }, m.bytesIn);
+        mirror(this, { direction: 'out' }, m.bytesOut);
+      },
+    });
+    new Counter({
+      name: 'meshd_gossip_drops_total', help: 'Gossip input dropped (malformed, decrypt, oversized...), by reason', labelNames: ['reason'], registers: [r],
+      collect() {
+        const m = src.gossip?.().metrics();
+        if (!m) return;
+        for (const [reason, v] of Object.entries(m.drops)) mirror(this, { reason }, v);
+      },
+    });
+    new Counter({
+      name: 'meshd_gossip_probe_failures_total', help: 'Probes that got no ack', registers: [r],
+      collect() {
+        const m = src.gossip?.().metrics();
+        if (m) mirror(this, {}, m.probeFailures);
+      },
+    });
+    new Gauge({
+      name: 'meshd_gossip_members', help: 'Members known, by state', labelNames: ['state'], registers: [r],
+      collect() {
+        const g = src.gossip?.();
+        if (!g) return;
+        const by: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+        for (const m of g.members()) by[m.state] = (by[m.state] ?? 0) + 1;
+        for (const [state, v] of Object.entries(by)) this.set({ state }, v);
+      },
+    });
+    new Gauge({
+      name: 'meshd_gossip_health_score', help: 'Lifeguard local health score (0 = healthy)', registers: [r],
+      collect() {
+        const g = src.gossip?.();
+        if (g) this.set(g.health());
+      },
+    });
+    new Gauge({
+      name: 'meshd_table_entries', help: 'Replicated table entries held, by network', labelNames: ['network'], registers: [r],
+      collect() {
+        const g = src.gossip?.();
+        if (!g) return;
+        this.reset();
+        for (const net of g.networks()) this.set({ network: net }, g.tableEntries(net).length);
+      },
+    });
+    new Counter({
+      name: 'meshd_dns_queries_total', help: 'DNS queries, by transport', labelNames: ['transport'], registers: [r],
+      collect() {
+        const s = src.dns?.();
+        if (!s) return;
+        mirror(this, { transport: 'udp' }, s.queries.udp);
+        mirror(this, { transport: 'tcp' }, s.queries.tcp);
+      },
+    });
+    new Counter({
+      name: 'meshd_dns_responses_total', help: 'DNS responses, by rcode', labelNames: ['rcode'], registers: [r],
+      collect() {
+        const s = src.dns?.();
+        if (!s) return;
+        for (const [rcode, v] of Object.entries(s.answers)) mirror(this, { rcode }, v);
+      },
+    });
+    new Counter({
+      name: 'meshd_dns_drops_total', help: 'DNS packets dropped without an answer, by reason', labelNames: ['reason'], registers: [r],
+      collect() {
+        const s = src.dns?.();
+        if (!s) return;
+        for (const [reason, v] of Object.entries(s.drops)) mirror(this, { reason }, v);
+      },
+    });
+    new Gauge({
+      name: 'meshd_dns_forwards_pending', help: 'Queries waiting for an upstream resolver', registers: [r],
+      collect() {
+        const s = src.dns?.();
+        if (s) this.set(s.pending);
+      },
+    });
+    new Counter({
+      name: 'meshd_lb_syncs_total', help: 'Load-balancer dataplane transactions, by result', labelNames: ['result'], registers: [r],
+      collect() {
+        const s = src.lb?.();
+        if (!s) return;
+        mirror(this, { result: 'ok' }, s.syncs - s.failures);
+        mirror(this, { result: 'failed' }, s.failures);
+      },
+    });
+    new Gauge({
+      name: 'meshd_lb_last_sync_seconds', help: 'Duration of the last load-balancer transaction', registers: [r],
+      collect() {
+        const s = src.lb?.();
+        if (s) this.set(s.lastSyncMs / 1000);
+      },
+    });
+  }
+
+  /** The DNS server keeps its own bucketed histogram; render it in Prometheus form. */
+  private dnsHistogramText(s: DnsServerStats | undefined, node: string): string {
+    if (!s) return '';
+    const lines = ['# HELP meshd_dns_answer_latency_seconds DNS answer latency measured by the server', '# TYPE meshd_dns_answer_latency_seconds histogram'];
+    let cum = 0;
+    s.latency.bucketsUs.forEach((b, i) => {
+      cum += s.latency.counts[i] ?? 0;
+      lines.push(`meshd_dns_answer_latency_seconds_bucket{le="${b / 1e6}",node="${node}"} ${cum}`);
+    });
+    cum += s.latency.counts[s.latency.bucketsUs.length] ?? 0;
+    lines.push(`meshd_dns_answer_latency_seconds_bucket{le="+Inf",node="${node}"} ${cum}`);
+    lines.push(`meshd_dns_answer_latency_seconds_sum{node="${node}"} ${s.latency.sumUs / 1e6}`);
+    lines.push(`meshd_dns_answer_latency_seconds_count{node="${node}"} ${s.latency.count}`);
+    return lines.join('\n') + '\n';
+  }
+
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+
+  routes(router: Router): void {
+    router.add('GET', '/metrics', async () => ({
+      text: (await this.registry.metrics()) + this.dnsHistogramText(this.src.dns?.(), this.node),
+      contentType: this.registry.contentType,
+    }));
+  }
+}
