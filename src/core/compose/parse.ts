@@ -1,0 +1,324 @@
+/**
+ * The Compose file subset swarm users write for `docker stack deploy`, parsed with the
+ * `yaml` package (YAML 1.2 core schema, so `8080:80` stays a string; `<<` merge keys
+ * on for the usual `x-defaults: &d` anchors) into a checked model. Every error names the
+ * key path (`services.web.deploy.replicaz: unknown key (did you mean replicas?)`).
+ *
+ * Supported: `version` (ignored), `services.<name>.{image, command, environment, ports,
+ * networks, deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
+ * rollback_config, restart_policy, endpoint_mode}}`, top-level `networks.<name>.{driver:
+ * overlay, ipam.config[0].subnet, attachable, external, name}`. Valid Compose keys meshd
+ * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
+ * Not supported: variable interpolation (`${VAR}`), multiple files, `env_file`.
+ */
+import { parseDocument } from 'yaml';
+import { MeshError } from '../errors.js';
+import type { FailureAction, PlacementPreference, RestartCondition, UpdateOrder } from '../spec/types.js';
+import {
+  asBool, asEnum, asList, asNumber, asObj, asString, asStringList, asWhole, at, checkKeys, describe, fail, isObj,
+  parseComposeDuration, shellSplit, type Obj,
+} from './fields.js';
+
+export interface ComposePort {
+  /** 0 = not published (target only). */
+  published: number;
+  target: number;
+  proto: 'tcp' | 'udp';
+  mode: 'ingress' | 'host';
+}
+
+/** Present keys only: the translator fills the rest with the manager's defaults. */
+export interface ComposeUpdateConfig {
+  parallelism?: number;
+  delayMs?: number;
+  failureAction?: FailureAction;
+  monitorMs?: number;
+  maxFailureRatio?: number;
+  order?: UpdateOrder;
+}
+export interface ComposeRestartPolicy {
+  condition?: RestartCondition;
+  delayMs?: number;
+  maxAttempts?: number;
+  windowMs?: number;
+}
+
+export interface ComposeService {
+  /** The key under `services:` (not yet prefixed with the stack name). */
+  name: string;
+  image: string;
+  command?: string[];
+  env: Record<string, string>;
+  ports: ComposePort[];
+  /** Keys of top-level `networks` (or `default`), in file order. */
+  networks: string[];
+  mode: 'replicated' | 'global';
+  /** Only for replicated; undefined = 1. */
+  replicas?: number;
+  constraints: string[];
+  preferences: PlacementPreference[];
+  endpointMode?: 'vip' | 'dnsrr';
+  updateConfig: ComposeUpdateConfig;
+  rollbackConfig: ComposeUpdateConfig;
+  restartPolicy: ComposeRestartPolicy;
+}
+
+export interface ComposeNetwork {
+  key: string;
+  /** `name:` override (used as is, not prefixed); for external networks the existing network's name. */
+  name?: string;
+  external: boolean;
+  subnet?: string;
+  attachable: boolean;
+}
+
+export interface ComposeFile {
+  services: ComposeService[];
+  networks: ComposeNetwork[];
+  /** Keys that were ignored, one line each (`services.web.build: ignored (not supported by meshd)`). */
+  warnings: string[];
+}
+
+const TOP_KEYS = ['version', 'services', 'networks'];
+const TOP_IGNORED = ['name', 'volumes', 'secrets', 'configs'];
+const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy'];
+const SERVICE_IGNORED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'labels', 'logging', 'healthcheck',
+  'volumes', 'secrets', 'configs', 'stop_grace_period', 'stop_signal', 'hostname', 'init', 'tty', 'stdin_open',
+  'working_dir', 'user', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts', 'entrypoint'];
+const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode'];
+const DEPLOY_IGNORED = ['resources', 'labels'];
+const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'];
+const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
+const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
+const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name'];
+const NETWORK_IGNORED = ['driver_opts', 'labels', 'internal', 'enable_ipv6'];
+/** Compose's own rule for service and network keys. */
+const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
+
+/** YAML text → checked model. Throws MESHD_BAD_ARGUMENT naming the line (syntax) or key path (content). */
+export function parseCompose(text: string): ComposeFile {
+  const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
+  const err = doc.errors[0];
+  if (err) {
+    const pos = err.linePos?.[0];
+    const first = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new MeshError('MESHD_BAD_ARGUMENT', `compose file${pos ? ` line ${pos.line}, column ${pos.col}` : ''}: ${first}`, pos ? { line: pos.line, column: pos.col } : undefined);
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `compose file: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return composeFromObject(raw);
+}
+
+/** The model from an already-parsed value (what `parseCompose` does after YAML). */
+export function composeFromObject(raw: unknown): ComposeFile {
+  const warnings: string[] = [];
+  const top = asObj(raw, '');
+  checkKeys(top, '', TOP_KEYS, TOP_IGNORED, warnings);
+  if (top.version !== undefined && typeof top.version !== 'string' && typeof top.version !== 'number') fail('version', `expected a string, got ${describe(top.version)}`);
+  const netsRaw = top.networks === undefined || top.networks === null ? {} : asObj(top.networks, 'networks');
+  const networks = Object.entries(netsRaw).map(([k, v]) => network(k, v, warnings));
+  const svcsRaw = asObj(top.services, 'services');
+  if (Object.keys(svcsRaw).length === 0) fail('services', 'at least one service is needed');
+  const declared = new Set(networks.map((n) => n.key));
+  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, warnings));
+  return { services, networks, warnings };
+}
+
+function network(key: string, v: unknown, warnings: string[]): ComposeNetwork {
+  const path = `networks.${key}`;
+  if (!KEY_RE.test(key)) fail(path, 'network keys are [a-zA-Z0-9._-], starting with a letter or digit');
+  const out: ComposeNetwork = { key, external: false, attachable: false };
+  if (v === null || v === undefined) return out;
+  const o = asObj(v, path);
+  checkKeys(o, path, NETWORK_KEYS, NETWORK_IGNORED, warnings);
+  if (o.driver !== undefined && o.driver !== 'overlay') fail(at(path, 'driver'), `only "overlay" is supported, got ${describe(o.driver)}`);
+  if (o.attachable !== undefined) out.attachable = asBool(o.attachable, at(path, 'attachable'));
+  if (o.name !== undefined) out.name = asString(o.name, at(path, 'name'));
+  if (o.external !== undefined) {
+    // `external: {name: x}` is the old (v3.4-) spelling of `external: true` + `name: x`.
+    if (isObj(o.external)) {
+      checkKeys(o.external, at(path, 'external'), ['name'], [], warnings);
+      out.external = true;
+      if (o.external.name !== undefined) out.name = asString(o.external.name, at(path, 'external.name'));
+    } else out.external = asBool(o.external, at(path, 'external'));
+  }
+  if (o.ipam !== undefined) {
+    const ipam = asObj(o.ipam, at(path, 'ipam'));
+    checkKeys(ipam, at(path, 'ipam'), ['driver', 'config'], [], warnings);
+    if (ipam.driver !== undefined && ipam.driver !== 'default') fail(at(path, 'ipam.driver'), `only "default" is supported, got ${describe(ipam.driver)}`);
+    if (ipam.config !== undefined) {
+      const cfg = asList(ipam.config, at(path, 'ipam.config'));
+      if (cfg.length > 1) fail(at(path, 'ipam.config'), 'at most one subnet per network');
+      if (cfg.length === 1) {
+        const c = asObj(cfg[0], at(path, 'ipam.config[0]'));
+        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet'], ['gateway', 'ip_range', 'aux_addresses'], warnings);
+        if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(path, 'ipam.config[0].subnet'));
+      }
+    }
+  }
+  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined)) {
+    fail(path, 'an external network takes only `name` (it already exists)');
+  }
+  return out;
+}
+
+function cidr(v: unknown, path: string): string {
+  const s = asString(v, path);
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32) fail(path, `${JSON.stringify(s)} is not an IPv4 CIDR like 10.10.0.0/24`);
+  return s;
+}
+
+function service(name: string, v: unknown, declared: ReadonlySet<string>, warnings: string[]): ComposeService {
+  const path = `services.${name}`;
+  if (!KEY_RE.test(name)) fail(path, 'service keys are [a-zA-Z0-9._-], starting with a letter or digit');
+  const o = asObj(v, path);
+  checkKeys(o, path, SERVICE_KEYS, SERVICE_IGNORED, warnings);
+  if (o.image === undefined) fail(at(path, 'image'), 'required (meshd does not build images)');
+  const image = asString(o.image, at(path, 'image'));
+  if (!image.trim()) fail(at(path, 'image'), 'must not be empty');
+  const s: ComposeService = {
+    name, image, env: environment(o.environment, at(path, 'environment')),
+    ports: o.ports === undefined ? [] : asList(o.ports, at(path, 'ports')).map((p, i) => port(p, `${path}.ports[${i}]`, warnings)),
+    networks: serviceNetworks(o.networks, at(path, 'networks'), declared, warnings),
+    mode: 'replicated', constraints: [], preferences: [], updateConfig: {}, rollbackConfig: {}, restartPolicy: {},
+  };
+  if (o.command !== undefined && o.command !== null) {
+    const cp = at(path, 'command');
+    s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);
+    if (s.command.length === 0) fail(cp, 'must not be empty');
+  }
+  if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'), warnings);
+  return s;
+}
+
+const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,255}$/;
+
+/** `environment` as a list (`A=1`) or a mapping (`A: 1`); values become strings. */
+function environment(v: unknown, path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (v === undefined || v === null) return env;
+  const put = (k: string, val: string, p: string) => {
+    if (!ENV_KEY_RE.test(k)) fail(p, `${JSON.stringify(k)} is not a valid variable name`);
+    if (k === '__proto__') fail(p, 'forbidden variable name');
+    env[k] = val;
+  };
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      const p = `${path}[${i}]`;
+      const s = asString(x, p);
+      const eq = s.indexOf('=');
+      if (eq < 0) fail(p, `${JSON.stringify(s)} has no value: write NAME=VALUE (netctl does not read variables from your shell)`);
+      put(s.slice(0, eq), s.slice(eq + 1), p);
+    });
+    return env;
+  }
+  for (const [k, x] of Object.entries(asObj(v, path))) {
+    const p = at(path, k);
+    if (x === null || x === undefined) fail(p, 'has no value (netctl does not read variables from your shell)');
+    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') fail(p, `expected a string, number or boolean, got ${describe(x)}`);
+    put(k, String(x), p);
+  }
+  return env;
+}
+
+function portNumber(s: string | number, path: string, whole: unknown): number {
+  const n = typeof s === 'number' ? s : /^\d{1,5}$/.test(s) ? Number(s) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 65535) fail(path, `${describe(whole)} is not a port mapping (ports are 1..65535; use PUBLISHED:TARGET[/PROTO], e.g. "8080:80")`);
+  return n;
+}
+
+/** Short syntax `"8080:80"`, `"8080:80/udp"`, `"80"`, `80`, or the long form mapping. */
+function port(v: unknown, path: string, warnings: string[]): ComposePort {
+  if (typeof v === 'number') return { published: 0, target: portNumber(v, path, v), proto: 'tcp', mode: 'ingress' };
+  if (typeof v === 'string') {
+    const m = /^(?:([^:/]+):)?([^:/]+)(?:\/(.*))?$/.exec(v.trim());
+    if (!m) fail(path, `${describe(v)} is not a port mapping (use PUBLISHED:TARGET[/PROTO], e.g. "8080:80"; host IPs and ranges are not supported)`);
+    const proto = m[3] ?? 'tcp';
+    if (proto !== 'tcp' && proto !== 'udp') fail(path, `${describe(v)} is not a port mapping (protocol must be tcp or udp)`);
+    return { published: m[1] === undefined ? 0 : portNumber(m[1], path, v), target: portNumber(m[2]!, path, v), proto, mode: 'ingress' };
+  }
+  const o = asObj(v, path);
+  checkKeys(o, path, PORT_KEYS, ['host_ip', 'name', 'app_protocol'], warnings);
+  if (o.target === undefined) fail(at(path, 'target'), 'required');
+  const num = (x: unknown, p: string) => asWhole(x, p, 1, 65535);
+  return {
+    target: num(o.target, at(path, 'target')),
+    published: o.published === undefined ? 0 : num(o.published, at(path, 'published')),
+    proto: o.protocol === undefined ? 'tcp' : asEnum(o.protocol, at(path, 'protocol'), ['tcp', 'udp'] as const),
+    mode: o.mode === undefined ? 'ingress' : asEnum(o.mode, at(path, 'mode'), ['ingress', 'host'] as const),
+  };
+}
+
+/** A list of network keys, or a mapping key → null | {aliases}; each must be declared (or be `default`). */
+function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>, warnings: string[]): string[] {
+  if (v === undefined || v === null) return ['default'];
+  const check = (k: string, p: string) => {
+    if (k !== 'default' && !declared.has(k)) fail(p, `network ${JSON.stringify(k)} is not declared in the top-level networks`);
+    return k;
+  };
+  if (Array.isArray(v)) {
+    const out = v.map((x, i) => check(asString(x, `${path}[${i}]`), `${path}[${i}]`));
+    if (out.length === 0) fail(path, 'must not be empty (leave it out for the stack\'s default network)');
+    return [...new Set(out)];
+  }
+  const o = asObj(v, path);
+  const out = Object.entries(o).map(([k, x]) => {
+    if (x !== null && x !== undefined) checkKeys(asObj(x, at(path, k)), at(path, k), [], ['aliases', 'ipv4_address', 'priority'], warnings);
+    return check(k, at(path, k));
+  });
+  if (out.length === 0) fail(path, 'must not be empty (leave it out for the stack\'s default network)');
+  return out;
+}
+
+function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): void {
+  checkKeys(o, path, DEPLOY_KEYS, DEPLOY_IGNORED, warnings);
+  if (o.mode !== undefined) s.mode = asEnum(o.mode, at(path, 'mode'), ['replicated', 'global'] as const);
+  if (o.replicas !== undefined) {
+    if (s.mode === 'global') fail(at(path, 'replicas'), 'cannot be used with mode global');
+    s.replicas = asWhole(o.replicas, at(path, 'replicas'), 0, 10000);
+  }
+  if (o.endpoint_mode !== undefined) s.endpointMode = asEnum(o.endpoint_mode, at(path, 'endpoint_mode'), ['vip', 'dnsrr'] as const);
+  if (o.placement !== undefined && o.placement !== null) {
+    const pp = at(path, 'placement');
+    const p = asObj(o.placement, pp);
+    checkKeys(p, pp, ['constraints', 'preferences'], ['max_replicas_per_node'], warnings);
+    if (p.constraints !== undefined) s.constraints = asStringList(p.constraints, at(pp, 'constraints'));
+    if (p.preferences !== undefined) {
+      s.preferences = asList(p.preferences, at(pp, 'preferences')).map((x, i) => {
+        const xp = `${pp}.preferences[${i}]`;
+        const po = asObj(x, xp);
+        checkKeys(po, xp, ['spread'], [], warnings);
+        return { spread: asString(po.spread, at(xp, 'spread')) };
+      });
+    }
+  }
+  if (o.update_config !== undefined && o.update_config !== null) s.updateConfig = updateConfig(o.update_config, at(path, 'update_config'), warnings);
+  if (o.rollback_config !== undefined && o.rollback_config !== null) s.rollbackConfig = updateConfig(o.rollback_config, at(path, 'rollback_config'), warnings);
+  if (o.restart_policy !== undefined && o.restart_policy !== null) {
+    const rp = at(path, 'restart_policy');
+    const r = asObj(o.restart_policy, rp);
+    checkKeys(r, rp, RESTART_KEYS, [], warnings);
+    if (r.condition !== undefined) s.restartPolicy.condition = asEnum(r.condition, at(rp, 'condition'), ['none', 'on-failure', 'any'] as const);
+    if (r.delay !== undefined) s.restartPolicy.delayMs = parseComposeDuration(r.delay, at(rp, 'delay'));
+    if (r.max_attempts !== undefined) s.restartPolicy.maxAttempts = asWhole(r.max_attempts, at(rp, 'max_attempts'));
+    if (r.window !== undefined) s.restartPolicy.windowMs = parseComposeDuration(r.window, at(rp, 'window'));
+  }
+}
+
+function updateConfig(v: unknown, path: string, warnings: string[]): ComposeUpdateConfig {
+  const o = asObj(v, path);
+  checkKeys(o, path, UPDATE_KEYS, [], warnings);
+  const u: ComposeUpdateConfig = {};
+  if (o.parallelism !== undefined) u.parallelism = asWhole(o.parallelism, at(path, 'parallelism'));
+  if (o.delay !== undefined) u.delayMs = parseComposeDuration(o.delay, at(path, 'delay'));
+  if (o.failure_action !== undefined) u.failureAction = asEnum(o.failure_action, at(path, 'failure_action'), ['pause', 'continue', 'rollback'] as const);
+  if (o.monitor !== undefined) u.monitorMs = parseComposeDuration(o.monitor, at(path, 'monitor'));
+  if (o.max_failure_ratio !== undefined) u.maxFailureRatio = asNumber(o.max_failure_ratio, at(path, 'max_failure_ratio'), 0, 1);
+  if (o.order !== undefined) u.order = asEnum(o.order, at(path, 'order'), ['stop-first', 'start-first'] as const);
+  return u;
+}
