@@ -1,0 +1,35 @@
+/** netctl service flag parsers (docker syntax). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MeshError } from '../../../src/core/errors.js';
+import { parseCount, parseDuration, parsePublish, parseScale, publishKey } from '../../../src/cli/service-flags.js';
+
+const bad = (f: () => unknown) => assert.throws(f, (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
+
+test('publish: short and long forms', () => {
+  assert.deepEqual(parsePublish('8080:80'), { published: 8080, target: 80, proto: 'tcp', mode: 'ingress', policy: 'cluster' });
+  assert.deepEqual(parsePublish('53:53/udp'), { published: 53, target: 53, proto: 'udp', mode: 'ingress', policy: 'cluster' });
+  assert.deepEqual(parsePublish('80'), { published: 0, target: 80, proto: 'tcp', mode: 'ingress', policy: 'cluster' });
+  assert.deepEqual(parsePublish('mode=ingress,published=8080,target=80,policy=local'), { published: 8080, target: 80, proto: 'tcp', mode: 'ingress', policy: 'local' });
+  assert.deepEqual(parsePublish('mode=host,published=9000,target=90,protocol=udp'), { published: 9000, target: 90, proto: 'udp', mode: 'host', policy: 'cluster' });
+  for (const s of ['', '8080:', 'a:b', '70000:80', '8080:80/sctp', 'published=80', 'mode=x,target=1', 'foo=1,target=2', 'target']) bad(() => parsePublish(s));
+});
+
+test('durations', () => {
+  assert.equal(parseDuration('0', 'd'), 0);
+  assert.equal(parseDuration('500ms', 'd'), 500);
+  assert.equal(parseDuration('1s', 'd'), 1000);
+  assert.equal(parseDuration('1.5m', 'd'), 90_000);
+  assert.equal(parseDuration('2h', 'd'), 7_200_000);
+  for (const s of ['1', '-1s', 's', '1d', '1 s']) bad(() => parseDuration(s, 'd'));
+});
+
+test('counts and scale', () => {
+  assert.equal(parseCount('9', 'n'), 9);
+  assert.equal(parseCount('-1', 'n'), -1); // range is the manager's to judge
+  for (const s of ['NaN', '1.5', '', '0x10', '1e3']) bad(() => parseCount(s, 'n'));
+  assert.deepEqual(parseScale('web=9'), ['web', 9]);
+  for (const s of ['web', '=3', 'web=x']) bad(() => parseScale(s));
+  assert.deepEqual(publishKey('8080'), { published: 8080, proto: 'tcp' });
+  assert.deepEqual(publishKey('53/udp'), { published: 53, proto: 'udp' });
+});
