@@ -72,12 +72,17 @@ export function ingressOf(records: readonly EndpointRecord[], node: string): Ing
   return [...seen.values()];
 }
 
-/** Keeps the first service per VIP:proto:port (inputs are in service-id order); returns dropped ids. */
+/**
+ * Keeps the first service per VIP:proto:port (inputs are in service-id order), services with
+ * tasks before remembered empty ones (a VIP reused by a new service wins over the old one);
+ * returns the dropped ids.
+ */
 export function dropVipConflicts(services: readonly VipService[]): { services: VipService[]; conflicts: string[] } {
   const used = new Set<string>();
   const out: VipService[] = [];
   const conflicts: string[] = [];
-  for (const s of services) {
+  const ordered = [...services.filter((s) => s.backends.length > 0), ...services.filter((s) => s.backends.length === 0)];
+  for (const s of ordered) {
     const keys = s.ports.map((p) => `${s.vip} ${p.proto} ${p.port}`);
     if (keys.some((k) => used.has(k))) {
       conflicts.push(s.id);
@@ -119,8 +124,8 @@ export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ pro
     `delete table ip ${HOST_NFT_TABLE}`,
     `table ip ${HOST_NFT_TABLE} {`,
     `\tset published {\n\t\ttype inet_proto . inet_service\n${set}\t}`,
-    `\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
-    `\tchain out {\n\t\ttype nat hook output priority dstnat; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
+    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
+    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
     '}',
     '',
   ].join('\n');

@@ -22,6 +22,13 @@ export class LbState {
   /** `${network}\0${serviceId}` → memo */
   private readonly vipMemo = new Map<string, VipService | null>();
   private readonly ingMemo = new Map<string, IngressPublish[]>();
+  /**
+   * `${network}\0${serviceId}` → last VIP service seen with records. When a service's last task
+   * record is deleted (scaled to 0), the gossip tables no longer know it, but its VIP must keep
+   * rejecting at once instead of timing out: it stays programmed with no backend until the
+   * network is left. (Once the manager feeds service definitions, those replace this memory.)
+   */
+  private readonly known = new Map<string, VipService>();
 
   constructor(private readonly node: string) {}
 
@@ -42,6 +49,8 @@ export class LbState {
       this.recs.set(network, m);
     }
     m.set(key, rec);
+    const kept = rec.serviceId !== SBOX_SERVICE ? vipServiceOf([rec], this.node) : null;
+    if (kept) this.known.set(`${network}\0${rec.serviceId}`, { ...kept, backends: [] });
     if (prev && prev.serviceId !== rec.serviceId) this.invalidate(network, prev.serviceId);
     this.invalidate(network, rec.serviceId);
     return { network, serviceId: rec.serviceId, node: rec.node, taskId: rec.taskId };
@@ -51,6 +60,7 @@ export class LbState {
   dropNetwork(network: string): Change[] {
     const m = this.recs.get(network);
     if (!m) return [];
+    for (const k of [...this.known.keys()]) if (k.startsWith(`${network}\0`)) this.known.delete(k);
     return [...m.keys()].map((k) => this.set(network, k, null)).filter((c): c is Change => c !== null);
   }
 
@@ -68,8 +78,9 @@ export class LbState {
     return [...this.recs.keys()].sort();
   }
 
-  private serviceIds(network: string): string[] {
+  private serviceIds(network: string, withKnown = false): string[] {
     const ids = new Set<string>();
+    if (withKnown) for (const k of this.known.keys()) if (k.startsWith(`${network}\0`)) ids.add(k.slice(network.length + 1));
     for (const r of this.recs.get(network)?.values() ?? []) if (r.serviceId !== SBOX_SERVICE) ids.add(r.serviceId);
     return [...ids].sort();
   }
@@ -82,11 +93,12 @@ export class LbState {
   vipServices(network: string): VipService[] {
     if (network === INGRESS_NETWORK) return [];
     const out: VipService[] = [];
-    for (const id of this.serviceIds(network)) {
+    for (const id of this.serviceIds(network, true)) {
       const k = `${network}\0${id}`;
       let s = this.vipMemo.get(k);
       if (s === undefined) {
-        s = vipServiceOf(this.recordsOf(network, id), this.node);
+        const recs = this.recordsOf(network, id);
+        s = recs.length ? vipServiceOf(recs, this.node) : (this.known.get(k) ?? null);
         this.vipMemo.set(k, s);
       }
       if (s) out.push(s);

@@ -41,7 +41,7 @@ interface Entry {
 }
 
 /** Rows of one namespace's desired state, optionally only one service (id or name). */
-export function desiredRows(d: LbDesired, service?: string): LbFrontendRow[] {
+export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: string) => string | undefined = () => undefined): LbFrontendRow[] {
   const rows: LbFrontendRow[] = [];
   for (const s of d.services) {
     if (service && s.id !== service && s.name !== service) continue;
@@ -54,9 +54,10 @@ export function desiredRows(d: LbDesired, service?: string): LbFrontendRow[] {
     }
   }
   for (const g of d.ingress) {
-    if (service && g.service !== service) continue;
+    const name = nameOf(g.service) ?? g.service;
+    if (service && g.service !== service && name !== service) continue;
     rows.push({
-      key: `ingress ${g.proto} ${g.publishedPort}`, service: g.service, serviceId: g.service,
+      key: `ingress ${g.proto} ${g.publishedPort}`, service: name, serviceId: g.service,
       backends: g.backends.map((b) => ({ task: b.id, target: `${b.ip}:${g.targetPort}`, state: b.state, local: b.local === true })), kernel: null,
     });
   }
@@ -67,8 +68,8 @@ function only(k: KernelLbState, keys: Set<string> | null): KernelLbState {
   return keys ? { ...k, frontends: k.frontends.filter((f) => keys.has(f.key)) } : k;
 }
 
-export async function lbStatus(dp: Dataplane, e: Entry, service?: string): Promise<LbNsStatus | null> {
-  const rows = desiredRows(e.desired, service);
+export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf?: (serviceId: string) => string | undefined): Promise<LbNsStatus | null> {
+  const rows = desiredRows(e.desired, service, nameOf);
   if (service && rows.length === 0) return null;
   const keys = service ? new Set(rows.map((r) => r.key)) : null;
   let drift: string[];

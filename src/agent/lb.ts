@@ -77,7 +77,6 @@ interface Persisted {
   tasks: Record<string, IngressAddr & { seen?: boolean }>;
 }
 
-const SBOX_KEY = 'ingress-sbox';
 const RETRY_MS = 1000;
 
 export class LbSubsystem implements Subsystem {
@@ -277,22 +276,29 @@ export class LbSubsystem implements Subsystem {
     this.o.gossip.core.joinNetwork(INGRESS_NETWORK, this.o.clock.now());
     this.o.gossip.pump();
     this.o.overlay.defineNetwork({ ...INGRESS_NET });
-    this.o.overlay.addLocal(SBOX_KEY, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
+    this.o.overlay.addLocal(this.sboxKey, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
+    // At once, not after plumbing: peers' overlays wait for our entry on `ingress` before activating.
+    this.publishIfChanged(this.sboxRecord(addr));
+  }
+
+  /** Table key (= taskId) of this node's ingress sandbox record. */
+  private get sboxKey(): string {
+    return `sbox-${this.o.nodeName}`.slice(0, 64);
   }
 
   private sboxRecord(addr: IngressAddr): EndpointRecord {
     const node = this.o.nodeName;
     return {
-      v: 1, taskId: `sbox-${node}`.slice(0, 64), taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
+      v: 1, taskId: this.sboxKey, taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
       network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, mac: addr.mac, node, nodeIp: this.o.underlayIp,
       vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
     };
   }
 
-  private publishIfChanged(rec: EndpointRecord, key: string): void {
+  private publishIfChanged(rec: EndpointRecord): void {
     const cur = this.state.records(INGRESS_NETWORK).find((r) => r.taskId === rec.taskId && r.node === this.o.nodeName);
     if (cur && JSON.stringify(cur) === JSON.stringify(rec)) return;
-    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, key, encodeEndpoint(rec), this.o.clock.now());
+    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, rec.taskId, encodeEndpoint(rec), this.o.clock.now());
     this.o.gossip.pump();
   }
 
@@ -306,7 +312,7 @@ export class LbSubsystem implements Subsystem {
       if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
       this.plumbed = true;
     }
-    this.publishIfChanged(this.sboxRecord(addr), SBOX_KEY);
+    this.publishIfChanged(this.sboxRecord(addr));
     await this.syncAttachments(mtu);
     const { ingress, conflicts } = dropIngressConflicts(this.state.ingress());
     const key = '#ingress';
@@ -344,7 +350,7 @@ export class LbSubsystem implements Subsystem {
         changed = true;
       }
       if (main.state === 'running') await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu);
-      this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] }, taskId);
+      this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] });
     }
     if (changed) this.save();
   }
@@ -394,8 +400,10 @@ export class LbSubsystem implements Subsystem {
 
   private async statusRows(service?: string): Promise<Array<[string, LbNsStatus]>> {
     const out: Array<[string, LbNsStatus]> = [];
+    const names = new Map<string, string>();
+    for (const n of this.state.networks()) for (const r of this.state.records(n)) names.set(r.serviceId, r.serviceName);
     for (const [k, e] of this.ns) {
-      const s = await lbStatus(this.dp, e, service);
+      const s = await lbStatus(this.dp, e, service, (id) => names.get(id));
       if (s) out.push([k, s]);
     }
     return out;

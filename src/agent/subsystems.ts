@@ -12,6 +12,7 @@ import { ManagerLink } from './manager-link.js';
 import { OverlaySubsystem } from './overlay.js';
 import { WorkerSubsystem } from './worker.js';
 import { DnsSubsystem } from './dns.js';
+import { LbSubsystem } from './lb.js';
 import { realExec } from '../adapters/exec.js';
 import { nodeObjectPrefix } from '../lab/plan.js';
 
@@ -20,6 +21,7 @@ export interface Subsystems {
   overlay: OverlaySubsystem;
   worker: WorkerSubsystem;
   dns: DnsSubsystem;
+  lb: LbSubsystem;
 }
 
 /** Names of everything the agent creates: `mlab-<lab>-<node>-` in a lab (so `lab down` finds it), else `meshd-`. */
@@ -49,7 +51,13 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
   });
   agent.add(dns);
+  // Load balancer: VIPs in local task namespaces, routing mesh (ingress sandbox + host DNAT).
+  const lb = new LbSubsystem({
+    nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, dataDir: config.dataDir, gossip, overlay, clock,
+    log: log.child({ sub: 'lb' }), exec, taskNetns: (id) => worker.tasksView().find((t) => t.id === id)?.netns,
+  });
+  agent.add(lb);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
   agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker }));
-  return { gossip, overlay, worker, dns };
+  return { gossip, overlay, worker, dns, lb };
 }
