@@ -61,6 +61,8 @@ test('keys: generate, install, use, remove (from files and stdin, never argv); p
     const bad = await on('n1', 'keys', 'install', '--key-file', join(dir, 'bad'));
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr.trim().split('\n').length, 1);
+    // back to the lab's key as primary, so the rest of the cluster can read n1 again
+    assert.equal((await on('n1', 'keys', 'use', '--key-file', `/run/meshd/${LAB}/gossip.key`)).code, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -82,7 +84,9 @@ test('lab fault partition / heal through the CLI; bad input is one clear line', 
 
 test('agents expose Prometheus metrics on the control API (gossip, tables, DNS, LB)', async () => {
   const { ApiClient } = await import('../../../src/adapters/api/client.js');
-  const text = await new ApiClient({ socketPath: `/run/meshd/${LAB}/n2.sock` }).text('/metrics');
+  const c = new ApiClient({ socketPath: `/run/meshd/${LAB}/n2.sock` });
+  await waitFor('n2 sees 3 alive members', async () => /meshd_gossip_members\{state="alive",node="n2"\} 3/.test(await c.text('/metrics')), 20_000);
+  const text = await c.text('/metrics');
   for (const name of ['meshd_gossip_packets_total', 'meshd_gossip_bytes_total', 'meshd_gossip_members', 'meshd_gossip_health_score', 'meshd_dns_queries_total', 'meshd_dns_answer_latency_seconds_bucket', 'meshd_lb_last_sync_seconds']) {
     assert.match(text, new RegExp(`^${name}\\{`, 'm'), name);
   }
