@@ -66,8 +66,10 @@ export class DockerRuntime implements Runtime {
     const argv = task.builtin === 'whoami' ? ['sh', '-c', DOCKER_WHOAMI_SH] : [...(task.argv ?? [])];
     try {
       await this.dockerCheck([
-        'run', '-d', '--pull', 'never', '--name', c, '--network', 'none', '--hostname', task.name.slice(0, 63) || c,
+        'run', '-d', '--pull', 'never', '--name', c, '--network', 'none', '--hostname', shortId(task.id),
         // The node's embedded DNS answers at 127.0.0.11 inside the task namespace (Docker's ndots:0).
+        // Hostname without dots (Docker's short-id style): a hostname like `web.1` makes resolvers
+        // derive the search domain `1`, and then `web` resolves as `web.1` — another task's name.
         '--dns', '127.0.0.11', '--dns-option', 'ndots:0',
         '--label', `meshd.prefix=${this.opts.prefix}`, '--label', `meshd.task=${task.id}`, '--label', `meshd.name=${task.name}`,
         ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
