@@ -17,6 +17,7 @@ import { clusterCommand } from './cluster-commands.js';
 import { networkCommand } from './network-commands.js';
 import { nodeCommand } from './node-commands.js';
 import { serviceCommand } from './service-commands.js';
+import { stackCommand } from './stack-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 
 export interface RunResult {
@@ -48,6 +49,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   for (const c of workerCommands(() => program.opts<GlobalOpts>(), setExit)) program.addCommand(c);
   program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));
   for (const make of [clusterCommand, networkCommand, nodeCommand, serviceCommand]) program.addCommand(make(() => program.opts<GlobalOpts>()));
+  program.addCommand(stackCommand(() => program.opts<GlobalOpts>()));
 
   program
     .command('info')
