@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs CMD as root inside a qemu VM booting Debian's stock kernel (which has ip_vs), with this machine's
+# root filesystem mounted read-only over virtio-9p, cwd = the repo root. Streams the VM's console to
+# stdout and exits with CMD's exit code.
+#
+#   native-scripts/vm/run.sh [--] CMD [ARGS...]
+#
+# Exit codes: CMD's own; 124 = hard timeout (MESHD_VM_TIMEOUT seconds, default 600); 125 = harness failure
+# (prepare failed, the VM died before printing its exit sentinel, or init failed: see MESHD-VM-ERROR).
+# Env: MESHD_VM_TIMEOUT, MESHD_VM_TRACE (1 = print init stage times), MESHD_VM_MEM (MiB, 1024), MESHD_VM_SMP (2), MESHD_VM_KVM (0 = TCG, default | 1 = KVM),
+#      MESHD_VM_MODS (comma list of modules to load; default: init's IPVS test set), MESHD_VM_DIR.
+# The VM has no network device (-nic none): nothing it does can reach the host's or any other network.
+# Prints "vm: boot-to-ready S s, total S s (accel)" on stderr at the end.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+[ "${1:-}" = "--" ] && shift
+[ $# -gt 0 ] || { echo "usage: $0 [--] CMD [ARGS...]" >&2; exit 125; }
+
+vars=$("$ROOT/native-scripts/vm/prepare.sh") || { echo "vm: prepare failed" >&2; exit 125; }
+KERNEL=$(sed -n 's/^KERNEL=//p' <<<"$vars")
+INITRD=$(sed -n 's/^INITRD=//p' <<<"$vars")
+VM=${MESHD_VM_DIR:-$ROOT/.vm}
+case "$VM$ROOT" in *[[:space:]]*) echo "vm: paths with spaces are not supported ($VM)" >&2; exit 125 ;; esac
+
+mkdir -p "$VM/run"
+id="$$-$(date +%s%N)"
+cmdfile="$VM/run/cmd-$id.sh"
+log="$VM/run/console-$id.log"
+{
+  echo "set -o pipefail"
+  printf 'cd %q || exit 125\n' "$PWD"
+  printf '%q ' "$@"
+  echo
+} > "$cmdfile"
+cleanup() { rm -f "$cmdfile" "$log"; }
+trap cleanup EXIT
+
+# TCG by default: on the development machine /dev/kvm exists but a KVM guest never prints a byte (nested
+# virtualisation inside a microVM), so "use KVM when /dev/kvm exists" would hang. MESHD_VM_KVM=1 opts in.
+accel=(-accel tcg -cpu max)
+[ "${MESHD_VM_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
+
+append="console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init meshd_vm=$VM meshd_cmd=$cmdfile"
+[ -n "${MESHD_VM_MODS:-}" ] && append="$append meshd_mods=$MESHD_VM_MODS"
+[ -n "${MESHD_VM_TRACE:-}" ] && append="$append meshd_trace=1"
+
+t0=$(date +%s%N)
+timeout -k 5 "${MESHD_VM_TIMEOUT:-600}" qemu-system-x86_64 \
+  "${accel[@]}" -m "${MESHD_VM_MEM:-1024}" -smp "${MESHD_VM_SMP:-2}" \
+  -display none -monitor none -serial stdio -no-reboot -nic none \
+  -kernel "$KERNEL" -initrd "$INITRD" -append "$append" \
+  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+  </dev/null 2>&1 | while IFS= read -r line; do
+    line=${line%$'\r'}
+    case "$line" in MESHD-VM-READY*) echo "$line $(( ($(date +%s%N) - t0) / 1000000 ))ms" ;; *) echo "$line" ;; esac
+  done | tee "$log"
+qrc=${PIPESTATUS[0]}
+t1=$(date +%s%N)
+
+ready=$(sed -n 's/^MESHD-VM-READY uptime=\([0-9.]*\) \([0-9]*\)ms$/\2/p' "$log" | head -1)
+echo "vm: boot-to-ready ${ready:-?} ms, total $(( (t1 - t0) / 1000000 )) ms (${accel[1]})" >&2
+rc=$(sed -n 's/^MESHD-VM-EXIT=\([0-9]*\)$/\1/p' "$log" | tail -1)
+if [ -n "$rc" ]; then exit "$rc"; fi
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then echo "vm: hard timeout after ${MESHD_VM_TIMEOUT:-600} s" >&2; exit 124; fi
+echo "vm: qemu exited $qrc without the exit sentinel" >&2
+exit 125
