@@ -74,6 +74,7 @@ export function sameNetworks(a: readonly string[] | undefined, b: readonly strin
 export class SandboxBinder {
   private readonly bound = new Map<string, Bound>();
   private readonly failures = new Map<string, Failure>();
+  private readonly binding = new Map<string, Promise<void>>();
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
@@ -204,7 +205,32 @@ export class SandboxBinder {
     }
   }
 
-  private async bindOne(ns: string): Promise<void> {
+  /**
+   * Serves `netns` now if it is a task namespace of ours not served yet, and resolves true once it
+   * is. A runtime can call this between plumbing a task and starting its process, so that even the
+   * first lookup the program makes at startup finds the server (instead of a port-unreachable).
+   */
+  async ensure(netns: string): Promise<boolean> {
+    if (this.stopped || !netns.startsWith(this.o.taskNsPrefix) || netns.length === this.o.taskNsPrefix.length) return false;
+    if (!this.bound.has(netns)) {
+      this.failures.delete(netns);
+      await this.bindOne(netns);
+    }
+    return this.bound.has(netns);
+  }
+
+  /** One bind per namespace at a time (the watcher, the rescan and ensure() may race). */
+  private bindOne(ns: string): Promise<void> {
+    let p = this.binding.get(ns);
+    if (!p) {
+      p = this.doBind(ns).finally(() => this.binding.delete(ns));
+      this.binding.set(ns, p);
+    }
+    return p;
+  }
+
+  private async doBind(ns: string): Promise<void> {
+    if (this.bound.has(ns)) return;
     const shortId = ns.slice(this.o.taskNsPrefix.length);
     const t0 = Date.now();
     try {

@@ -162,6 +162,14 @@ export class DnsSubsystem implements Subsystem {
     this.timer.unref();
   }
 
+  /**
+   * Makes sure the embedded DNS answers inside task namespace `netns` (idempotent; false when it is not
+   * one of this node's task namespaces or the bind failed — the background scan keeps retrying).
+   */
+  ensureSandbox(netns: string): Promise<boolean> {
+    return this.sandboxes.ensure(netns);
+  }
+
   /** Networks of a task by short id: its records' networks, else its assignment's (local tasks). */
   networksOfTask(shortId: string): readonly string[] | undefined {
     const fromRecords = taskNetworks([...this.held.values()].map((h) => h.rec), (r) => r.taskId.slice(0, TASK_ID_SHORT) === shortId);

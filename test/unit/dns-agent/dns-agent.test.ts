@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -235,6 +235,46 @@ describe('DnsServer.attachSandbox', () => {
       client.close();
       await close();
       await server.close();
+    }
+  });
+});
+
+describe('SandboxBinder via DnsSubsystem', () => {
+  test('ensure() binds a task namespace once (concurrent callers share it); a namespace that goes is closed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnsagent-ns-'));
+    let binds = 0;
+    const bind = async (): Promise<{ udp: UdpSocket; tcp: Server }> => {
+      binds++;
+      const tcp = createServer();
+      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+      const udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+      return { udp, tcp };
+    };
+    const g = new FakeGossip();
+    const s = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock: new ManualClock(0), log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind,
+      assignedNetworks: (id) => (id === 'abcdefabcdef' ? ['app'] : undefined),
+    });
+    await s.start();
+    try {
+      assert.equal(await s.ensureSandbox('other-ns'), false);
+      writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
+      const [a, b] = await Promise.all([s.ensureSandbox('mtest-n1-t-abcdefabcdef'), s.ensureSandbox('mtest-n1-t-abcdefabcdef')]);
+      assert.equal(a && b, true);
+      await s.sandboxes.idle();
+      assert.equal(binds, 1);
+      assert.deepEqual(s.sandboxes.view(0).bound.map((x) => [x.netns, x.networks]), [['mtest-n1-t-abcdefabcdef', ['app']]]);
+      // the record arrives: its networks win over the assignment's
+      g.set(rec({ taskId: 'abcdefabcdefXYZ', networkName: 'front', node: 'n1' }), 'n1');
+      assert.deepEqual(s.sandboxes.view(0).bound[0]!.networks, ['front']);
+      rmSync(join(dir, 'mtest-n1-t-abcdefabcdef'));
+      s.sandboxes.kick();
+      await s.sandboxes.idle();
+      assert.equal(s.server.attachedSandboxes, 0);
+    } finally {
+      await s.stop();
     }
   });
 });
