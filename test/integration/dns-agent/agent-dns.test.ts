@@ -185,6 +185,7 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     assert.equal(stats.sandboxes.bound.length, 2);
     assert.ok(stats.sandboxes.bound.every((b) => b.networks.join() === 'app'));
     assert.ok(stats.server.queries.udp > 0);
+    console.log(`# n1 serves ${stats.sandboxes.bound.length} task namespaces; last bind took ${(stats.sandboxes as unknown as { lastBindMs: number }).lastBindMs} ms`);
   });
 
   test('inside a Docker container: busybox nslookup and wget by service and task name', async (t) => {
