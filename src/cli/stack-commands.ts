@@ -119,12 +119,12 @@ export function stackCommand(globals: () => GlobalOpts): Command {
       const text = readCompose(o.composeFile);
       let plan;
       try {
-        plan = translateStack(name, parseCompose(text));
+        plan = translateStack(name, parseCompose(text, { env: (k) => process.env[k] }));
       } catch (e) {
         if (isMeshError(e)) throw new MeshError(e.code, `${o.composeFile === '-' ? '(stdin)' : o.composeFile}: ${e.message}`, e.details ? { ...e.details } : undefined);
         throw e;
       }
-      for (const w of plan.warnings) err(`Ignoring unsupported option ${w.replace(/: ignored \(not supported by meshd\)$/, '')}`);
+      for (const w of plan.warnings) err(`warning: ${w}`);
       const [services, networks] = await Promise.all([call<ServiceView[]>('GET', '/services'), call<NetworkView[]>('GET', '/networks')]);
       const steps = planDeploy(plan, services, networks.map((n) => n.name), o.prune === true);
       for (const s of steps) {

@@ -9,7 +9,8 @@
  * rollback_config, restart_policy, endpoint_mode}}`, top-level `networks.<name>.{driver:
  * overlay, ipam.config[0].subnet, attachable, external, name}`. Valid Compose keys meshd
  * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
- * Not supported: variable interpolation (`${VAR}`), multiple files, `env_file`.
+ * Variables (`${VAR}`, `$$`) are interpolated first (interpolate.ts). Not supported:
+ * multiple files, `env_file`, `extends`.
  */
 import { parseDocument } from 'yaml';
 import { MeshError } from '../errors.js';
@@ -18,6 +19,7 @@ import {
   asBool, asEnum, asList, asNumber, asObj, asString, asStringList, asWhole, at, checkKeys, describe, fail, isObj,
   parseComposeDuration, shellSplit, type Obj,
 } from './fields.js';
+import { interpolate, type EnvLookup } from './interpolate.js';
 
 export interface ComposePort {
   /** 0 = not published (target only). */
@@ -95,8 +97,13 @@ const NETWORK_IGNORED = ['driver_opts', 'labels', 'internal', 'enable_ipv6'];
 /** Compose's own rule for service and network keys. */
 const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 
+export interface ParseOptions {
+  /** Variables for `${VAR}` interpolation (the CLI passes its environment); default: none set. */
+  env?: EnvLookup;
+}
+
 /** YAML text → checked model. Throws MESHD_BAD_ARGUMENT naming the line (syntax) or key path (content). */
-export function parseCompose(text: string): ComposeFile {
+export function parseCompose(text: string, opts: ParseOptions = {}): ComposeFile {
   const doc = parseDocument(text, { merge: true, uniqueKeys: true, prettyErrors: true });
   const err = doc.errors[0];
   if (err) {
@@ -110,7 +117,9 @@ export function parseCompose(text: string): ComposeFile {
   } catch (e) {
     throw new MeshError('MESHD_BAD_ARGUMENT', `compose file: ${(e as Error).message.split('\n')[0]}`);
   }
-  return composeFromObject(raw);
+  const early: string[] = [];
+  const file = composeFromObject(interpolate(raw, opts.env ?? (() => undefined), early));
+  return { ...file, warnings: [...early, ...file.warnings] };
 }
 
 /** The model from an already-parsed value (what `parseCompose` does after YAML). */

@@ -38,7 +38,7 @@ services:
         delay: 0s
   client:
     image: busybox
-    command: ["sh", "-c", 'while true; do curl -s -m 2 http://${STACK}-web/ > "$OUT.tmp" && mv "$OUT.tmp" "$OUT"; sleep 1; done']
+    command: ["sh", "-c", 'while true; do curl -s -m 2 http://${STACK}-web/ > "$$OUT.tmp" && mv "$$OUT.tmp" "$$OUT"; sleep 1; done']
     environment:
       OUT: ${OUT}
     networks:

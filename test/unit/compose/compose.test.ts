@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshError } from '../../../src/core/errors.js';
 import {
-  editDistance, parseCompose, parseComposeDuration, planDeploy, sameServiceSpec, shellSplit, stackOf, STACK_ENV,
+  editDistance, interpolateString, parseCompose, parseComposeDuration, planDeploy, sameServiceSpec, shellSplit, stackOf, STACK_ENV,
   translateStack, validateStackName,
 } from '../../../src/core/compose/index.js';
 
@@ -255,5 +255,46 @@ describe('planDeploy', () => {
     const ext = translateStack('s', parseCompose('services:\n  a:\n    image: whoami\n    networks: [e]\nnetworks:\n  e:\n    external: true\n'));
     badArg(() => planDeploy(ext, [], []), /^networks\.e: external network e does not exist$/);
     assert.deepEqual(planDeploy(ext, [], ['e']).map((s) => s.kind), ['create-service']);
+  });
+});
+
+describe('interpolation', () => {
+  const env: Record<string, string> = { TAG: 'v2', EMPTY: '', PORT: '8080' };
+  const lookup = (k: string) => env[k];
+
+  test('table', () => {
+    const rows: Array<[string, string]> = [
+      ['plain', 'plain'],
+      ['$$HOME and $$', '$HOME and $'],
+      ['img:$TAG', 'img:v2'],
+      ['img:${TAG}-x', 'img:v2-x'],
+      ['${EMPTY:-d}|${EMPTY-d}|${NOPE-d}|${NOPE:-d}', 'd||d|d'],
+      ['${TAG:+yes}|${EMPTY:+yes}|${EMPTY+yes}|${NOPE+yes}', 'yes||yes|'],
+      ['${TAG:?need}', 'v2'],
+      ['cost $5', 'cost $5'],
+    ];
+    for (const [s, want] of rows) assert.equal(interpolateString(s, 'p', lookup, []), want, s);
+  });
+
+  test('unset without default: "" and a warning naming the key', () => {
+    const w: string[] = [];
+    assert.equal(interpolateString('a${NOPE}b', 'services.web.image', lookup, w), 'ab');
+    assert.deepEqual(w, ['services.web.image: variable NOPE is not set, using ""']);
+  });
+
+  test('errors name the key', () => {
+    badArg(() => interpolateString('${NOPE:?set it}', 'services.web.image', lookup, []), /^services\.web\.image: required variable NOPE is not set: set it$/);
+    badArg(() => interpolateString('${EMPTY:?}', 'x', lookup, []), /^x: required variable EMPTY is empty$/);
+    badArg(() => interpolateString('${1bad}', 'services.web.command[2]', lookup, []), /^services\.web\.command\[2\]: invalid interpolation "\$\{1bad\}"/);
+  });
+
+  test('applied to values (not keys) of the whole file before checks', () => {
+    const f = parseCompose('services:\n  web:\n    image: whoami:${TAG}\n    command: ["sh", "-c", "echo $$HOME"]\n    ports: ["${PORT}:80"]\n    deploy:\n      replicas: ${N:-2}\n', { env: lookup });
+    const s = f.services[0]!;
+    assert.equal(s.image, 'whoami:v2');
+    assert.deepEqual(s.command, ['sh', '-c', 'echo $HOME']);
+    assert.deepEqual(s.ports, [{ published: 8080, target: 80, proto: 'tcp', mode: 'ingress' }]);
+    assert.equal(s.replicas, 2, '"2" from a default is a whole number');
+    badArg(() => parseCompose('services:\n  web:\n    image: x\n    ports: ["${NOPE}:80"]\n'), /^services\.web\.ports\[0\]: ":80" is not a port mapping/);
   });
 });
