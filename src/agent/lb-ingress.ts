@@ -5,7 +5,10 @@
  *   host ns ── meshd-ing0 172.31.255.1/30 ═ veth ═ ehost 172.31.255.2/30 ── ingress sandbox
  *   ingress sandbox eth0 (node's unique ingress address /16) ═ veth ═ vi-sbox on br0 of the
  *     overlay sandbox of network `ingress` (VXLAN to the other nodes)
- *   task ns eth1 (task's ingress address /16) ═ veth ═ vi-<task> on the same br0
+ *   task ns eth1 (task's ingress address /16) ═ veth ═ vi-<task> on the same br0; replies FROM
+ *     the ingress address use table 4096: the ingress subnet on eth1, default via this node's
+ *     ingress sandbox (policy `local` connections are not masqueraded: the reply to the client's
+ *     address must go back through the sandbox and the host that NATed it)
  *
  * The host table DNATs underlay:published → 172.31.255.2; the ingress sandbox's LB picks a task
  * ingress address and masquerades to the node's unique ingress address, so replies come back
@@ -14,7 +17,7 @@
 import type { Exec } from '../adapters/exec.js';
 import { MeshError } from '../core/errors.js';
 import { BRIDGE_NAME, sandboxName } from '../core/overlay/model.js';
-import { HOST_LINK, INGRESS_NET, INGRESS_PREFIX_LEN, ingressSboxName, ingressVethName } from './lb-plan.js';
+import { HOST_LINK, INGRESS_NET, INGRESS_PREFIX_LEN, INGRESS_REPLY_TABLE, ingressSboxName, ingressVethName } from './lb-plan.js';
 
 export const SBOX_VETH = 'vi-sbox';
 
@@ -87,17 +90,33 @@ export class IngressPlumber {
     return { created };
   }
 
-  /** Attaches a task namespace to `ingress` as eth1; no-op when eth1 is already there. */
-  async ensureTask(taskId: string, taskNs: string, addr: IngressAddr, mtu: number): Promise<boolean> {
+  /**
+   * Attaches a task namespace to `ingress` as eth1 (skipped when eth1 is there) and (re)sets the
+   * reply routing for its ingress address via `gatewayIp` (this node's ingress sandbox).
+   */
+  async ensureTask(taskId: string, taskNs: string, addr: IngressAddr, mtu: number, gatewayIp: string): Promise<boolean> {
     const { exec } = this;
-    if (await linkExists(exec, 'eth1', taskNs)) return false;
-    const veth = ingressVethName(taskId);
-    await exec.run('ip', ['-n', this.overlayNs, 'link', 'del', veth]);
-    await exec.check('ip', ['-n', this.overlayNs, '-batch', '-'], {
-      input: `link add ${veth} mtu ${mtu} type veth peer name eth1 mtu ${mtu} netns ${taskNs}\nlink set ${veth} master ${BRIDGE_NAME} up\n`,
+    let created = false;
+    if (!(await linkExists(exec, 'eth1', taskNs))) {
+      const veth = ingressVethName(taskId);
+      await exec.run('ip', ['-n', this.overlayNs, 'link', 'del', veth]);
+      await exec.check('ip', ['-n', this.overlayNs, '-batch', '-'], {
+        input: `link add ${veth} mtu ${mtu} type veth peer name eth1 mtu ${mtu} netns ${taskNs}\nlink set ${veth} master ${BRIDGE_NAME} up\n`,
+      });
+      await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: `link set eth1 address ${addr.mac} up\naddr add ${addr.ip}/${INGRESS_PREFIX_LEN} dev eth1\n` });
+      created = true;
+    }
+    const rules = await exec.run('ip', ['-n', taskNs, 'rule', 'show', 'from', addr.ip, 'lookup', String(INGRESS_REPLY_TABLE)]);
+    const t = INGRESS_REPLY_TABLE;
+    await exec.check('ip', ['-n', taskNs, '-batch', '-'], {
+      input: [
+        ...(rules.stdout.trim() ? [] : [`rule add from ${addr.ip} lookup ${t} priority ${t}`]),
+        `route replace ${INGRESS_NET.subnet} dev eth1 table ${t}`,
+        `route replace default via ${gatewayIp} dev eth1 table ${t}`,
+        '',
+      ].join('\n'),
     });
-    await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: `link set eth1 address ${addr.mac} up\naddr add ${addr.ip}/${INGRESS_PREFIX_LEN} dev eth1\n` });
-    return true;
+    return created;
   }
 
   /** Removes a task's ingress veth (absent is fine: it goes with the task namespace). */

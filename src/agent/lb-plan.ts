@@ -54,8 +54,9 @@ export function vipServiceOf(records: readonly EndpointRecord[], node: string): 
 
 /**
  * Ingress publishes of one service from its records on network `ingress` (backend address =
- * the task's ingress address). `policy: local` is not supported by this topology yet (the task's
- * default route does not go back through the ingress sandbox) and is served as `cluster`.
+ * the task's ingress address). `policy: local` balances over this node's tasks only and does not
+ * masquerade (the task sees the client's address); the task's replies come back through this
+ * node's ingress sandbox by source-based routing set up at attachment (see lb-ingress.ts).
  */
 export function ingressOf(records: readonly EndpointRecord[], node: string): IngressPublish[] {
   if (records.length === 0) return [];
@@ -66,7 +67,7 @@ export function ingressOf(records: readonly EndpointRecord[], node: string): Ing
       if (p.published === undefined || (p.mode ?? 'ingress') !== 'ingress') continue;
       const k = `${p.proto}/${p.published}`;
       if (seen.has(k)) continue;
-      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: 'cluster', backends });
+      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: p.policy ?? 'cluster', backends });
     }
   }
   return [...seen.values()];
@@ -130,6 +131,9 @@ export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ pro
     '',
   ].join('\n');
 }
+
+/** Routing table (in task namespaces) for replies from a task's ingress address. */
+export const INGRESS_REPLY_TABLE = 4096;
 
 /** Network namespace of a local task under the netns runtime. */
 export function taskNetnsName(prefix: string, taskId: string): string {

@@ -94,6 +94,8 @@ export class LbSubsystem implements Subsystem {
   private running: Promise<void> | null = null;
   private again = false;
   private plumbed = false;
+  /** Tasks whose ingress attachment was checked since the last periodic check. */
+  private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
   private badRecords = 0;
   applies = 0;
@@ -172,6 +174,7 @@ export class LbSubsystem implements Subsystem {
     if (network === INGRESS_NETWORK) this.mark('#ingress');
     for (const [taskId, t] of this.state.localTasks()) if (t.networks.has(network)) this.mark(`t:${taskId}`);
     if (c.node === this.o.nodeName) {
+      if (type === 'create') this.attached.delete(c.taskId);
       this.mark(`t:${c.taskId}`);
       if (this.cfg.tasks[c.taskId]) this.mark('#ingress');
     }
@@ -341,6 +344,7 @@ export class LbSubsystem implements Subsystem {
           this.o.gossip.pump();
         }
         await this.plumber.removeTask(taskId);
+        this.attached.delete(taskId);
         delete this.cfg.tasks[taskId];
         changed = true;
         continue;
@@ -349,7 +353,10 @@ export class LbSubsystem implements Subsystem {
         a.seen = true;
         changed = true;
       }
-      if (main.state === 'running') await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu);
+      if (main.state === 'running' && !this.attached.has(taskId)) {
+        await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu, this.cfg.node!.ip);
+        this.attached.add(taskId);
+      }
       this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] });
     }
     if (changed) this.save();
@@ -392,6 +399,7 @@ export class LbSubsystem implements Subsystem {
     if (this.cfg.node && !(await this.plumber.sandboxExists())) this.plumbed = false;
     if (this.cfg.node) {
       this.plumbed = false; // re-check the plumbing (cheap, idempotent)
+      this.attached.clear();
       this.hostRendered = null;
       this.dirty.add('#ingress');
     }
@@ -440,6 +448,7 @@ export class LbSubsystem implements Subsystem {
       if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
       const id = r.params.task!;
       this.cfg.tasks[id] = { ...addr, seen: this.state.localRecord(id) !== undefined };
+      this.attached.delete(id);
       this.save();
       this.mark('#ingress');
       return { json: { ok: true, task: id, ...addr } };

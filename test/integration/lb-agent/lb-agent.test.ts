@@ -43,6 +43,14 @@ const WEB: Record<string, [string, string, string]> = {
   web5aaaaaaaa: ['n3', '10.40.0.15', '10.255.0.15'],
 };
 const webTask = (id: string): AssignmentInput => task(id, `web.${id[3]}`, 'web', WEB[id]![1], true);
+/** Service `loc`: one task on n2, published 8081 with policy local (client address preserved). */
+const LOC: AssignmentInput = {
+  task: { id: 'loc1aaaaaaaa', name: 'loc.1', serviceId: 'svcloc', serviceName: 'loc', image: 'whoami' },
+  desiredState: 'running',
+  attachments: [{ network: APP, ip: '10.40.0.31', prefix: 24, mac: macFromIp('10.40.0.31'), vip: '10.40.0.3' }],
+  ports: [{ proto: 'tcp', target: 80, published: 8081, mode: 'ingress', policy: 'local' }],
+};
+let withLoc = false;
 
 let lab: LabState;
 const t0 = Date.now();
@@ -57,13 +65,15 @@ async function assign(webIds: string[]): Promise<void> {
   for (const n of NODES) {
     const mine = webIds.filter((id) => WEB[id]![0] === n);
     for (const id of mine) await agentClient(lab, n).call('PUT', `/v1/ingress/tasks/${id}`, { ip: WEB[id]![2] });
-    await agentClient(lab, n).call('PUT', '/v1/assignments', { assignments: [...(n === 'n1' ? [PROBE] : []), ...mine.map(webTask)] });
+    const loc = withLoc && n === 'n2' ? [LOC] : [];
+    if (loc.length) await agentClient(lab, n).call('PUT', '/v1/ingress/tasks/loc1aaaaaaaa', { ip: '10.255.0.31' });
+    await agentClient(lab, n).call('PUT', '/v1/assignments', { assignments: [...(n === 'n1' ? [PROBE] : []), ...mine.map(webTask), ...loc] });
   }
 }
 
 async function allRunning(webIds: string[]): Promise<void> {
   for (const n of NODES) {
-    const want = webIds.filter((id) => WEB[id]![0] === n).length + (n === 'n1' ? 1 : 0);
+    const want = webIds.filter((id) => WEB[id]![0] === n).length + (n === 'n1' ? 1 : 0) + (withLoc && n === 'n2' ? 1 : 0);
     await waitFor(`tasks running on ${n}`, async () => {
       const ts = (await tasks(n)).filter((t) => t.desiredState === 'running');
       return ts.length === want && ts.every((t) => t.state === 'running');
@@ -129,6 +139,22 @@ describe('lb: VIPs and the routing mesh in a 3-node lab', { timeout: 300_000 }, 
       console.log(`# ingress via ${n.name} (${n.underlay}) balanced over 3 tasks, converged in ${took} ms`);
     }
     for (const n of NODES) assert.ok(await noDrift(n), `${n}: desired == kernel`);
+  });
+
+  test('policy local: only the node\'s own task answers, and it sees the client\'s real address', async () => {
+    withLoc = true;
+    await assign(['web1aaaaaaaa', 'web2aaaaaaaa', 'web3aaaaaaaa']);
+    await allRunning(['web1aaaaaaaa', 'web2aaaaaaaa', 'web3aaaaaaaa']);
+    const [, n2, n3] = lab.nodes;
+    const { ms: took } = await waitFor('loc answers on n2:8081', async () => (await loopFromClient(`http://${n2!.underlay}:8081/`, 1))[0] === 'loc.1', 30_000, 300);
+    const answers = await loopFromClient(`http://${n2!.underlay}:8081/`, 10);
+    assert.deepEqual(distinct(answers), ['loc.1'], answers.join(' '));
+    const ct = await realExec.run('conntrack', ['-L', '-p', 'tcp', '--dport', '80'], { netns: `mlab-${LAB}-n2-t-loc1aaaaaaaa` });
+    assert.match(ct.stdout, new RegExp(`src=${lab.client.underlay.replace(/\./g, '\\.')} dst=10\\.255\\.0\\.31 `), `task sees the client's address:\n${ct.stdout}`);
+    // n3 has no task of `loc`: policy local rejects there (no cross-node hop).
+    const far = await loopFromClient(`http://${n3!.underlay}:8081/`, 2);
+    assert.deepEqual(far, ['ERR7', 'ERR7']);
+    console.log(`# policy local: answered on n2 after ${took} ms, client address ${lab.client.underlay} seen by the task; n3 refuses`);
   });
 
   test('ingress survives an agent restart: rules stay meanwhile, damage repaired from kernel state after', async () => {

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointRecord } from '../../../src/core/endpoints.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { backendsOf, dropIngressConflicts, dropVipConflicts, renderHostIngress, vipServiceOf } from '../../../src/agent/lb-plan.js';
+import { backendsOf, dropIngressConflicts, dropVipConflicts, ingressOf, renderHostIngress, vipServiceOf } from '../../../src/agent/lb-plan.js';
 import { LbState } from '../../../src/agent/lb-state.js';
 
 function rec(taskId: string, over: Partial<EndpointRecord> = {}): EndpointRecord {
@@ -42,6 +42,14 @@ describe('lb-plan', () => {
     assert.deepEqual(r.conflicts, ['other']);
     const g = { service: 's1', publishedPort: 8080, proto: 'tcp' as const, targetPort: 80, policy: 'cluster' as const, backends: [] };
     assert.deepEqual(dropIngressConflicts([g, { ...g, service: 's2' }, { ...g, proto: 'udp' }]).conflicts, ['s2 tcp/8080']);
+  });
+
+  test('ingress publishes: policy passes through (default cluster); host mode and unpublished ports are not ingress', () => {
+    const ports = [{ proto: 'tcp' as const, target: 80, published: 8080 }, { proto: 'tcp' as const, target: 81, published: 8081, policy: 'local' as const },
+      { proto: 'tcp' as const, target: 82, published: 8082, mode: 'host' as const }, { proto: 'tcp' as const, target: 83 }];
+    const g = ingressOf([rec('a', { network: 'ingress', ports })], 'n1');
+    assert.deepEqual(g.map((x) => [x.publishedPort, x.targetPort, x.policy]), [[8080, 80, 'cluster'], [8081, 81, 'local']]);
+    assert.equal(g[0]!.backends[0]!.local, true);
   });
 
   test('host ingress table: atomic replace, one element per published port', () => {
