@@ -23,8 +23,14 @@ udp.bind(port, addr, () => {
   const tcp = createServer();
   tcp.once('error', fail);
   tcp.listen(port, addr, () => {
+    // disconnect (not exit) after both sends: the parent sees 'disconnect' only after it has
+    // received every message, so it can never mistake a fast exit for a failure
     process.send!({ kind: 'udp' }, udp, {}, () => {
-      process.send!({ kind: 'tcp' }, tcp, {}, () => process.exit(0));
+      process.send!({ kind: 'tcp' }, tcp, {}, () => {
+        udp.close();
+        tcp.close();
+        process.disconnect();
+      });
     });
   });
 });

@@ -22,29 +22,40 @@ export function bindInNetns(netns: string, addr: string, port: number, timeoutMs
     const child = spawn('ip', ['netns', 'exec', netns, process.execPath, CHILD, addr, String(port)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     let udp: UdpSocket | undefined;
     let tcp: Server | undefined;
+    let settled = false;
     let stderr = '';
+    const fail = (e: MeshError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // a handle that arrived before the failure must not stay bound in the namespace
+      udp?.close();
+      tcp?.close();
+      reject(e);
+    };
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns} timed out`));
+      fail(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns} timed out`));
     }, timeoutMs);
     child.on('message', (m: { kind: string; message?: string }, handle: unknown) => {
+      if (settled) {
+        (handle as { close?: () => void } | undefined)?.close?.();
+        return;
+      }
       if (m.kind === 'udp') udp = handle as UdpSocket;
       else if (m.kind === 'tcp') tcp = handle as Server;
-      else if (m.kind === 'error') {
-        clearTimeout(timer);
-        reject(new MeshError('MESHD_EXEC_FAILED', `cannot bind ${addr}:${port} in ${netns}: ${m.message}`));
-      }
-      if (udp && tcp) {
+      else if (m.kind === 'error') fail(new MeshError('MESHD_EXEC_FAILED', `cannot bind ${addr}:${port} in ${netns}: ${m.message}`));
+      if (udp && tcp && !settled) {
+        settled = true;
         clearTimeout(timer);
         resolve({ udp, tcp });
       }
     });
-    child.on('exit', (code) => {
-      if (!(udp && tcp)) {
-        clearTimeout(timer);
-        reject(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns} failed (exit ${code}): ${stderr.trim().slice(0, 300)}`));
-      }
+    // 'disconnect' comes after every message sent before it: only then is a missing socket a failure
+    child.on('disconnect', () => {
+      if (!(udp && tcp)) fail(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns} failed: ${stderr.trim().slice(0, 300) || 'no sockets received'}`));
     });
+    child.on('error', (e) => fail(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns}: ${e.message}`)));
   });
 }
