@@ -13,6 +13,8 @@
  */
 import type { Backend, IngressPublish, Proto, VipService } from '../core/lb/model.js';
 import { INGRESS_NETWORK, type EndpointRecord } from '../core/endpoints.js';
+import { MeshError } from '../core/errors.js';
+import { cidrContains, lastOf, macFromIp, parseCidr, parseIp } from '../core/ipam/addr.js';
 
 /** The fixed routing-mesh overlay network every node joins (Docker's `ingress`). */
 export const INGRESS_NET = { id: INGRESS_NETWORK, name: 'ingress', vni: 4096, subnet: '10.255.0.0/16', gateway: '10.255.0.1' } as const;
@@ -148,4 +150,34 @@ export function ingressSboxName(prefix: string): string {
 /** Overlay-sandbox side of a task's ingress veth (≤ 15 chars). */
 export function ingressVethName(taskId: string): string {
   return `vi-${taskId.slice(0, 12)}`;
+}
+
+/** An ingress address (node sandbox or task attachment): an ingress host address other than the gateway. */
+export function parseIngressAddr(body: unknown): { ip: string; mac: string } {
+  const b = (body ?? {}) as { ip?: unknown; mac?: unknown };
+  if (typeof b.ip !== 'string') throw new MeshError('MESHD_BAD_ARGUMENT', `ip must be an IPv4 address in ${INGRESS_NET.subnet}`);
+  const net = parseCidr(INGRESS_NET.subnet);
+  let ip: number;
+  try {
+    ip = parseIp(b.ip);
+  } catch {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `ip: not an IPv4 address: ${JSON.stringify(b.ip)}`);
+  }
+  if (!cidrContains(net, ip) || ip === net.base || ip === lastOf(net) || b.ip === INGRESS_NET.gateway) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `ip ${b.ip} must be a host address of ${INGRESS_NET.subnet} other than the gateway ${INGRESS_NET.gateway}`);
+  }
+  if (b.mac !== undefined && (typeof b.mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac))) throw new MeshError('MESHD_BAD_ARGUMENT', 'mac must look like 02:42:0a:ff:00:05');
+  return { ip: b.ip, mac: (b.mac as string | undefined) ?? macFromIp(b.ip) };
+}
+
+/**
+ * The record of a node's ingress sandbox on `ingress` (key = taskId `sbox-<node>`): peers program
+ * FDB/neighbour entries for it, so replies to its masqueraded connections find their way back.
+ */
+export function sboxRecord(node: string, nodeIp: string, addr: { ip: string; mac: string }): EndpointRecord {
+  return {
+    v: 1, taskId: `sbox-${node}`.slice(0, 64), taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
+    network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, mac: addr.mac, node, nodeIp,
+    vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
+  };
 }

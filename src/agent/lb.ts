@@ -32,12 +32,11 @@ import type { Clock } from '../core/clock.js';
 import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, encodeEndpoint, type EndpointRecord } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { GossipEvent } from '../core/gossip/index.js';
-import { cidrContains, lastOf, macFromIp, parseCidr, parseIp } from '../core/ipam/addr.js';
 import { EMPTY_DESIRED, type LbDesired } from '../core/lb/model.js';
 import type { Subsystem } from './agent.js';
 import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { IngressPlumber, type IngressAddr } from './lb-ingress.js';
-import { HOST_NFT_TABLE, INGRESS_NET, SBOX_SERVICE, dropIngressConflicts, dropVipConflicts, renderHostIngress, taskNetnsName } from './lb-plan.js';
+import { HOST_NFT_TABLE, INGRESS_NET, dropIngressConflicts, dropVipConflicts, parseIngressAddr, renderHostIngress, sboxRecord, taskNetnsName } from './lb-plan.js';
 import { LbState } from './lb-state.js';
 import { lbStatus, type LbNsStatus } from './lb-status.js';
 
@@ -281,21 +280,11 @@ export class LbSubsystem implements Subsystem {
     this.o.overlay.defineNetwork({ ...INGRESS_NET });
     this.o.overlay.addLocal(this.sboxKey, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
     // At once, not after plumbing: peers' overlays wait for our entry on `ingress` before activating.
-    this.publishIfChanged(this.sboxRecord(addr));
+    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
   }
 
-  /** Table key (= taskId) of this node's ingress sandbox record. */
   private get sboxKey(): string {
-    return `sbox-${this.o.nodeName}`.slice(0, 64);
-  }
-
-  private sboxRecord(addr: IngressAddr): EndpointRecord {
-    const node = this.o.nodeName;
-    return {
-      v: 1, taskId: this.sboxKey, taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
-      network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, mac: addr.mac, node, nodeIp: this.o.underlayIp,
-      vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
-    };
+    return sboxRecord(this.o.nodeName, this.o.underlayIp, this.cfg.node ?? { ip: '0.0.0.0', mac: '' }).taskId;
   }
 
   private publishIfChanged(rec: EndpointRecord): void {
@@ -315,7 +304,7 @@ export class LbSubsystem implements Subsystem {
       if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
       this.plumbed = true;
     }
-    this.publishIfChanged(this.sboxRecord(addr));
+    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
     await this.syncAttachments(mtu);
     const { ingress, conflicts } = dropIngressConflicts(this.state.ingress());
     const key = '#ingress';
@@ -360,23 +349,6 @@ export class LbSubsystem implements Subsystem {
       this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] });
     }
     if (changed) this.save();
-  }
-
-  private checkAddr(body: unknown): IngressAddr {
-    const b = (body ?? {}) as { ip?: unknown; mac?: unknown };
-    if (typeof b.ip !== 'string') throw new MeshError('MESHD_BAD_ARGUMENT', 'ip must be an IPv4 address in 10.255.0.0/16');
-    const net = parseCidr(INGRESS_NET.subnet);
-    let ip: number;
-    try {
-      ip = parseIp(b.ip);
-    } catch {
-      throw new MeshError('MESHD_BAD_ARGUMENT', `ip: not an IPv4 address: ${JSON.stringify(b.ip)}`);
-    }
-    if (!cidrContains(net, ip) || ip === net.base || ip === lastOf(net) || b.ip === INGRESS_NET.gateway) {
-      throw new MeshError('MESHD_BAD_ARGUMENT', `ip ${b.ip} must be a host address of ${INGRESS_NET.subnet} other than the gateway ${INGRESS_NET.gateway}`);
-    }
-    if (b.mac !== undefined && (typeof b.mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac))) throw new MeshError('MESHD_BAD_ARGUMENT', 'mac must look like 02:42:0a:ff:00:05');
-    return { ip: b.ip, mac: (b.mac as string | undefined) ?? macFromIp(b.ip) };
   }
 
   // ---- periodic drift check ----
@@ -434,7 +406,7 @@ export class LbSubsystem implements Subsystem {
     });
     router.add('GET', '/v1/ingress', () => ({ json: { node: this.cfg.node, tasks: this.cfg.tasks } }));
     router.add('PUT', '/v1/ingress', (r) => {
-      const addr = this.checkAddr(r.body);
+      const addr = parseIngressAddr(r.body);
       this.cfg.node = addr;
       this.save();
       this.plumbed = false;
@@ -443,7 +415,7 @@ export class LbSubsystem implements Subsystem {
       return { json: { ok: true, ...addr } };
     });
     router.add('PUT', '/v1/ingress/tasks/:task', (r) => {
-      const addr = this.checkAddr(r.body);
+      const addr = parseIngressAddr(r.body);
       const taken = Object.entries(this.cfg.tasks).find(([id, a]) => a.ip === addr.ip && id !== r.params.task);
       if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
       const id = r.params.task!;

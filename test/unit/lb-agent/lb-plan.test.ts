@@ -7,7 +7,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointRecord } from '../../../src/core/endpoints.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { backendsOf, dropIngressConflicts, dropVipConflicts, ingressOf, renderHostIngress, vipServiceOf } from '../../../src/agent/lb-plan.js';
+import { backendsOf, dropIngressConflicts, dropVipConflicts, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../src/agent/lb-plan.js';
+import { encodeEndpoint } from '../../../src/core/endpoints.js';
+import { MeshError } from '../../../src/core/errors.js';
 import { LbState } from '../../../src/agent/lb-state.js';
 
 function rec(taskId: string, over: Partial<EndpointRecord> = {}): EndpointRecord {
@@ -114,5 +116,21 @@ describe('lb-state: scaled to zero', () => {
     assert.deepEqual(kept.conflicts, ['svcweb']);
     st.dropNetwork('app');
     assert.deepEqual(st.vipServices('app'), []);
+  });
+});
+
+describe('ingress addresses', () => {
+  test('parseIngressAddr: host addresses of 10.255.0.0/16 except the gateway; MAC derived', () => {
+    assert.deepEqual(parseIngressAddr({ ip: '10.255.255.1' }), { ip: '10.255.255.1', mac: '02:42:0a:ff:ff:01' });
+    assert.equal(parseIngressAddr({ ip: '10.255.0.9', mac: '02:00:00:00:00:01' }).mac, '02:00:00:00:00:01');
+    for (const bad of [null, {}, { ip: 5 }, { ip: 'x' }, { ip: '10.254.0.1' }, { ip: '10.255.0.0' }, { ip: '10.255.255.255' }, { ip: '10.255.0.1' }, { ip: '10.255.0.9', mac: 'AA:BB' }]) {
+      assert.throws(() => parseIngressAddr(bad), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT', JSON.stringify(bad));
+    }
+  });
+
+  test('sbox record is a valid endpoint record keyed by its task id', () => {
+    const r = sboxRecord('n1', '10.99.1.1', { ip: '10.255.255.1', mac: '02:42:0a:ff:ff:01' });
+    assert.equal(r.taskId, 'sbox-n1');
+    assert.ok(encodeEndpoint(r).length > 0);
   });
 });
