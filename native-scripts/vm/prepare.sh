@@ -93,6 +93,10 @@ if [ ! -f "$VMLINUX" ]; then
   mv "$VMLINUX.tmp" "$VMLINUX"
 fi
 
+# Loaded at boot (dependencies resolved from modules.dep): IPVS with the schedulers the renderers use,
+# conntrack/NAT, the nftables expressions both dataplanes render, veth and bridge for the test topology.
+TEST_MODULES="ip_vs ip_vs_rr ip_vs_wrr nf_conntrack nf_nat nf_tables nft_chain_nat nft_ct nft_fib_ipv4 nft_fib_inet nft_masq nft_nat nft_numgen nft_reject_inet veth bridge"
+
 # --- 3. initramfs ----------------------------------------------------------------------------------------
 # Rebuilt when missing or older than the init script.
 INITRD="$VM/initramfs.cpio"
@@ -120,6 +124,13 @@ if [ ! -f "$INITRD" ] || [ "$INIT_SRC" -nt "$INITRD" ] || [ "$0" -nt "$INITRD" ]
   if echo "$order" | grep -q '^MISSING'; then die "modules not in $KPKG: $(echo "$order" | sed -n 's/^MISSING //p' | tr '\n' ' ')"; fi
   : > "$STAGE/mods/order"
   for k in $order; do cp "$MODDIR/$k" "$STAGE/mods/"; basename "$k" >> "$STAGE/mods/order"; done
+  # The test set, loaded by init with insmod from the package tree over 9p in this precomputed order
+  # (busybox modprobe re-parses the 1.3 MB modules.alias per call: seconds under TCG). Modules needed
+  # later (an nft expression nobody listed) still autoload through /sbin/modprobe.
+  extra=$(resolve $TEST_MODULES)
+  if echo "$extra" | grep -q '^MISSING'; then die "modules not in $KPKG: $(echo "$extra" | sed -n 's/^MISSING //p' | tr '\n' ' ')"; fi
+  echo "$extra" > "$STAGE/mods/extra"
+  for k in $order; do sed -i "\|^$k\$|d" "$STAGE/mods/extra"; done
   (cd "$STAGE" && find . | "$BB" cpio -o -H newc > "$INITRD.tmp" 2>/dev/null) || die "cpio failed"
   mv "$INITRD.tmp" "$INITRD"
   rm -rf "$STAGE"

@@ -41,7 +41,7 @@ trap cleanup EXIT
 accel=(-accel tcg -cpu max)
 [ "${MESHD_VM_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
 
-append="console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init meshd_vm=$VM meshd_cmd=$cmdfile"
+append="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off rdinit=/init meshd_vm=$VM meshd_cmd=$cmdfile"
 [ -n "${MESHD_VM_MODS:-}" ] && append="$append meshd_mods=$MESHD_VM_MODS"
 [ -n "${MESHD_VM_TRACE:-}" ] && append="$append meshd_trace=1"
 
