@@ -13,6 +13,7 @@ import { dnsDebugCommands } from './dns-commands.js';
 import { lbDebugCommand } from './lb-commands.js';
 import { workerCommands, workerDebugCommands } from './worker-commands.js';
 import { keysCommand } from './keys-commands.js';
+import { traceCommand } from './trace-commands.js';
 import { clusterCommand } from './cluster-commands.js';
 import { networkCommand } from './network-commands.js';
 import { nodeCommand } from './node-commands.js';
@@ -45,6 +46,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   for (const c of dnsDebugCommands(() => program.opts<GlobalOpts>())) debug.addCommand(c);
   debug.addCommand(lbDebugCommand(() => program.opts<GlobalOpts>()));
   for (const c of workerDebugCommands(() => program.opts<GlobalOpts>())) debug.addCommand(c);
+  debug.addCommand(traceCommand(() => program.opts<GlobalOpts>()));
   program.addCommand(debug);
   for (const c of workerCommands(() => program.opts<GlobalOpts>(), setExit)) program.addCommand(c);
   program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));

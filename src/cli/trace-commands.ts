@@ -1,0 +1,134 @@
+/**
+ * `netctl debug trace --to NODE:PORT [--from client|TASK]`: walks the path a new connection
+ * would take — published port → ingress rule → backends chosen by the kernel → VXLAN peer →
+ * task — from the state actually programmed on each node (what the agents read back from the
+ * kernel), and flags every hop where desired and actual differ. With `--from TASK` and
+ * `--to SERVICE:PORT` it walks the VIP path from inside that task instead.
+ */
+import { Command } from 'commander';
+import { ApiClient } from '../adapters/api/client.js';
+import { MeshError } from '../core/errors.js';
+import { nodeSocket, validateLabName } from '../lab/plan.js';
+import { DEFAULT_LAB, socketFor, type GlobalOpts } from './context.js';
+import { parseFormat, printJson } from './format.js';
+
+interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null }
+interface LbNs { netns: string; kind: 'task' | 'ingress'; task: string | null; frontends: LbRow[]; drift: string[]; error: string | null }
+interface LbStatus { node: string; backend: string; namespaces: LbNs[] }
+interface FdbRow { sandbox: string; network: string; mac: string; ip: string; want: string | null; have: string | null; fdb: string; neigh: string }
+interface OverlayStatus { node: string; fdb: FdbRow[] }
+interface Member { name: string; addr: string; state: string }
+interface TaskView { id: string; name: string; state: string; netns: string | null; networks: string[] }
+
+export interface Hop {
+  hop: string;
+  where: string;
+  detail: string;
+  ok: boolean;
+}
+
+function parseTo(to: string): { target: string; port: number } {
+  const m = /^([^:]+):(\d{1,5})$/.exec(to);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new MeshError('MESHD_BAD_ARGUMENT', `--to must be NODE:PORT or SERVICE:PORT, got ${JSON.stringify(to)}`);
+  return { target: m[1]!, port: Number(m[2]) };
+}
+
+/** Agents by node name: in a lab from the lab's sockets; otherwise only the one -H points at. */
+function agentFor(g: GlobalOpts, node: string): ApiClient {
+  if (g.host) return new ApiClient({ socketPath: socketFor(g) });
+  return new ApiClient({ socketPath: nodeSocket(validateLabName(g.lab ?? DEFAULT_LAB), node) });
+}
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+/** Backend hops shared by both paths: kernel choice, VXLAN peer on the entry node, the task on its node. */
+async function backendHops(g: GlobalOpts, entry: ApiClient, entryNode: string, row: LbRow, network: string | null, hops: Hop[]): Promise<void> {
+  const want = row.backends.filter((b) => b.state === 'active').map((b) => b.target);
+  const kernel = row.kernel ?? [];
+  const missing = want.filter((t) => !kernel.includes(t));
+  const extra = kernel.filter((t) => !want.includes(t));
+  hops.push({
+    hop: 'backends', where: entryNode,
+    detail: `kernel picks among ${kernel.length ? kernel.join(', ') : '(none)'}` + (row.kernel === null ? ' — frontend ABSENT from the kernel' : '') + (missing.length ? ` — MISSING ${missing.join(', ')}` : '') + (extra.length ? ` — EXTRA ${extra.join(', ')}` : ''),
+    ok: row.kernel !== null && sameSet(want, kernel),
+  });
+  const overlay = await entry.call<OverlayStatus>('GET', network ? `/v1/overlay/status?network=${encodeURIComponent(network)}` : '/v1/overlay/status');
+  const members = await entry.call<Member[]>('GET', '/v1/gossip/members');
+  const byAddr = new Map(members.map((m) => [m.addr.split(':')[0]!, m]));
+  for (const b of row.backends) {
+    const ip = b.target.split(':')[0]!;
+    if (b.state !== 'active') {
+      hops.push({ hop: 'backend', where: entryNode, detail: `${b.target} task ${b.task.slice(0, 12)} is draining: no new connections`, ok: true });
+      continue;
+    }
+    let node = entryNode;
+    if (b.local) {
+      hops.push({ hop: 'vxlan', where: entryNode, detail: `${ip} is local (same bridge, no VXLAN hop)`, ok: true });
+    } else {
+      const f = overlay.fdb.find((r) => r.ip === ip);
+      const peer = f?.want ? byAddr.get(f.want) : undefined;
+      node = peer?.name ?? '?';
+      const ok = !!f && f.fdb === 'ok' && f.neigh === 'ok';
+      hops.push({
+        hop: 'vxlan', where: entryNode,
+        detail: f ? `${ip} (${f.mac}) → VXLAN peer ${f.want ?? '?'} (${node})${f.fdb !== 'ok' ? ` — FDB ${f.fdb.toUpperCase()}${f.have ? ` (kernel has ${f.have})` : ''}` : ''}${f.neigh !== 'ok' ? ` — NEIGH ${f.neigh.toUpperCase()}` : ''}` : `${ip}: no FDB/neighbour row on ${entryNode} — MISSING`,
+        ok,
+      });
+    }
+    if (node === '?') continue;
+    try {
+      const t = await agentFor(g, node).call<TaskView>('GET', `/v1/tasks/${encodeURIComponent(b.task)}`);
+      hops.push({ hop: 'task', where: node, detail: `${t.name} ${t.state}${t.netns ? ` in ${t.netns}` : ''}`, ok: t.state === 'running' });
+    } catch (e) {
+      hops.push({ hop: 'task', where: node, detail: `task ${b.task.slice(0, 12)}: ${(e as Error).message}`, ok: false });
+    }
+  }
+}
+
+export async function traceMesh(g: GlobalOpts, node: string, port: number, proto: string): Promise<Hop[]> {
+  const entry = agentFor(g, node);
+  const lb = await entry.call<LbStatus>('GET', '/v1/lb/status');
+  const hops: Hop[] = [];
+  const key = `ingress ${proto} ${port}`;
+  const ns = lb.namespaces.find((n) => n.kind === 'ingress' && n.frontends.some((f) => f.key === key));
+  if (!ns) throw new MeshError('MESHD_NOT_FOUND', `no service publishes ${proto}/${port} on ${node} (see: netctl service ls)`);
+  const row = ns.frontends.find((f) => f.key === key)!;
+  hops.push({ hop: 'published port', where: node, detail: `${node}:${port}/${proto} → service ${row.service} (host DNAT to ingress sandbox ${ns.netns}, dataplane ${lb.backend})`, ok: ns.error === null });
+  const nsDrift = ns.drift.filter((d) => d.includes(String(port)));
+  hops.push({ hop: 'ingress rule', where: ns.netns, detail: `${key}: ${row.backends.length} desired backend(s)${nsDrift.length ? ` — DRIFT: ${nsDrift.join('; ')}` : ''}`, ok: nsDrift.length === 0 && row.kernel !== null });
+  await backendHops(g, entry, node, row, 'ingress', hops);
+  return hops;
+}
+
+export async function traceVip(g: GlobalOpts, fromTask: string, service: string, port: number, proto: string): Promise<Hop[]> {
+  const local = new ApiClient({ socketPath: socketFor(g) });
+  const task = await local.call<TaskView>('GET', `/v1/tasks/${encodeURIComponent(fromTask)}`);
+  const lb = await local.call<LbStatus & { node: string }>('GET', `/v1/lb/status?service=${encodeURIComponent(service)}`);
+  const ns = lb.namespaces.find((n) => n.kind === 'task' && n.task === task.id);
+  if (!ns) throw new MeshError('MESHD_NOT_FOUND', `task ${task.name} has no load-balancer state on ${lb.node}`);
+  const row = ns.frontends.find((f) => f.service === service && f.key.endsWith(` ${proto} ${port}`));
+  if (!row) throw new MeshError('MESHD_NOT_FOUND', `service ${service} has no VIP ${proto}/${port} on the networks of ${task.name}`);
+  const hops: Hop[] = [{ hop: 'VIP rule', where: ns.netns, detail: `${row.key} → service ${service} (DNAT inside the task's own namespace, dataplane ${lb.backend})${ns.drift.length ? ` — DRIFT: ${ns.drift.join('; ')}` : ''}`, ok: ns.drift.length === 0 && row.kernel !== null }];
+  await backendHops({ ...g }, local, lb.node, row, task.networks[0] ?? null, hops);
+  return hops;
+}
+
+export function traceCommand(globals: () => GlobalOpts): Command {
+  return new Command('trace')
+    .description('walk the path of a new connection from the kernel state on each node, flagging drift')
+    .requiredOption('--to <target>', 'NODE:PORT (routing mesh) or SERVICE:PORT (VIP, with --from TASK)')
+    .option('--from <src>', 'client (default: from outside, through the mesh) or a task name/id on the -H/--node agent')
+    .option('--proto <p>', 'tcp|udp', 'tcp')
+    .option('--format <fmt>', 'table|json')
+    .addHelpText('after', '\nExamples:\n  netctl debug trace --to n3:8080\n  netctl --node n1 debug trace --from whoami.1 --to whoami:80')
+    .action(async (o: { to: string; from?: string; proto: string; format?: string }) => {
+      if (o.proto !== 'tcp' && o.proto !== 'udp') throw new MeshError('MESHD_BAD_ARGUMENT', `--proto must be tcp or udp, got ${o.proto}`);
+      const { target, port } = parseTo(o.to);
+      const g = globals();
+      const hops = !o.from || o.from === 'client' ? await traceMesh(g, target, port, o.proto) : await traceVip(g, o.from, target, port, o.proto);
+      const drift = hops.some((h) => !h.ok);
+      if (parseFormat(o.format) === 'json') return printJson({ to: o.to, from: o.from ?? 'client', drift, hops });
+      hops.forEach((h, i) => process.stdout.write(`${String(i + 1).padStart(2)}. ${h.ok ? 'ok   ' : 'DRIFT'} ${h.hop.padEnd(15)} ${h.where.padEnd(28)} ${h.detail}\n`));
+      process.stdout.write(drift ? 'drift found: desired and kernel state differ on the hops marked DRIFT\n' : 'path consistent: every hop matches the desired state\n');
+    });
+}

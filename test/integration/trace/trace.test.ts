@@ -1,0 +1,85 @@
+/**
+ * Issue 8: `netctl debug trace` on a 3-node cluster names the right backend set and VXLAN
+ * peers, and flags a deliberately deleted FDB entry and a deleted nft map element as drift.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { netctl } from '../../helpers/cli.js';
+import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import type { LabState } from '../../../src/lab/lab.js';
+
+const LAB = 'ittrc';
+let lab: LabState;
+const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
+interface Hop { hop: string; where: string; detail: string; ok: boolean }
+
+before(async () => {
+  lab = await createLab({ name: LAB, nodes: 3 });
+  assert.equal((await on('n1', 'cluster', 'init')).code, 0);
+  const token = (await on('n1', 'cluster', 'join-token', 'worker', '-q')).stdout.trim();
+  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
+  for (const n of ['n2', 'n3']) assert.equal((await on(n, 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377')).code, 0);
+  assert.equal((await on('n1', 'network', 'create', '-d', 'overlay', 'app')).code, 0);
+  const c = await on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--network', 'app', 'whoami');
+  assert.equal(c.code, 0, c.stderr);
+  await waitFor('the mesh answers on n3', () => spawnSync('ip', ['netns', 'exec', lab.client.netns, 'curl', '-s', '-m', '2', 'http://10.99.1.3:8080/'], { encoding: 'utf8' }).stdout.includes('task: web.'), 60_000, 500);
+});
+after(async () => {
+  await destroyLab(LAB);
+});
+
+async function traceJson(args: string[]): Promise<{ drift: boolean; hops: Hop[] }> {
+  const r = await netctl(['--lab', LAB, ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { drift: boolean; hops: Hop[] };
+}
+
+test('trace through the mesh names every backend, its VXLAN peer and its task', async () => {
+  const t = await waitFor('a consistent path', async () => {
+    const x = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+    return x.drift ? undefined : x;
+  }, 20_000);
+  const hops = t.value.hops;
+  assert.equal(hops[0]!.hop, 'published port');
+  const backends = hops.find((h) => h.hop === 'backends')!;
+  assert.equal((backends.detail.match(/10\.255\.\d+\.\d+:80/g) ?? []).length, 3, backends.detail);
+  const tasks = hops.filter((h) => h.hop === 'task');
+  assert.deepEqual(tasks.map((h) => h.where).sort(), ['n1', 'n2', 'n3'], 'one task on each node (spread)');
+  const peers = hops.filter((h) => h.hop === 'vxlan' && /VXLAN peer/.test(h.detail));
+  assert.equal(peers.length, 2, 'two remote backends, each through its node\'s underlay address');
+  for (const p of peers) assert.match(p.detail, /VXLAN peer 10\.99\.1\.[12] \(n[12]\)/);
+  const table = await netctl(['--lab', LAB, 'debug', 'trace', '--to', 'n3:8080']);
+  assert.match(table.stdout, /path consistent/);
+});
+
+test('a deleted FDB entry and a deleted nft element show up as drift', async () => {
+  // the VXLAN peer of one remote ingress backend on n3
+  const before = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+  const peer = before.hops.find((h) => h.hop === 'vxlan' && /VXLAN peer/.test(h.detail))!;
+  const [, ip, mac, dst] = /^(\S+) \((\S+)\) → VXLAN peer (\S+)/.exec(peer.detail)!;
+  const sbox = 'mlab-ittrc-n3-ov-ingress';
+  const dev = spawnSync('ip', ['-n', sbox, '-br', 'link'], { encoding: 'utf8' }).stdout.split('\n').find((l) => l.startsWith('vx-'))!.split(/[\s@]/)[0]!;
+  assert.equal(spawnSync('bridge', ['-n', sbox, 'fdb', 'del', mac!, 'dev', dev, 'dst', dst!, 'self']).status, 0);
+  const t1 = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+  assert.equal(t1.drift, true);
+  assert.ok(t1.hops.some((h) => !h.ok && h.hop === 'vxlan' && h.detail.includes(ip!) && /FDB MISSING/.test(h.detail)), JSON.stringify(t1.hops));
+
+  // an nft map element of the ingress rule on n3, deleted behind the agent's back
+  const ruleset = spawnSync('ip', ['netns', 'exec', 'mlab-ittrc-n3-ingress', 'nft', 'list', 'map', 'ip', 'meshd-lb', 'ingress-targets-tcp'], { encoding: 'utf8' }).stdout;
+  const m = /(8080 \. 0x[0-9a-f]+) : (10\.255\.\d+\.\d+) \. 80/.exec(ruleset)!;
+  assert.ok(m, ruleset);
+  assert.equal(spawnSync('ip', ['netns', 'exec', 'mlab-ittrc-n3-ingress', 'nft', 'delete', 'element', 'ip', 'meshd-lb', 'ingress-targets-tcp', `{ ${m[1]} }`]).status, 0);
+  const t2 = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+  assert.equal(t2.drift, true);
+  assert.ok(t2.hops.some((h) => !h.ok && h.hop === 'backends' && h.detail.includes(`MISSING ${m[2]}:80`)), JSON.stringify(t2.hops));
+});
+
+test('bad input: unknown port, malformed --to', async () => {
+  const r = await netctl(['--lab', LAB, 'debug', 'trace', '--to', 'n3:9999']);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /^netctl: no service publishes tcp\/9999 on n3/);
+  const b = await netctl(['--lab', LAB, 'debug', 'trace', '--to', 'n3']);
+  assert.equal(b.code, 2);
+});
