@@ -58,7 +58,7 @@ export class ControlPlane {
   /** Runs `fn` on a fresh state after every earlier change finished, then commits what it changed. */
   serialize<T>(fn: (st: ControlState) => T | Promise<T>): Promise<T> {
     const run = async (): Promise<T> => {
-      const st = await ControlState.load(this.store);
+      const st = await ControlState.load(this.store, this.now());
       const out = await fn(st);
       await st.commit(this.store);
       return out;

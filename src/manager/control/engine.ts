@@ -115,6 +115,26 @@ export function pumpUpdaters(st: ControlState, events: Array<{ serviceId: string
   }
 }
 
+/**
+ * While a rolling update (or rollback) is actively working a service, a failed task is the
+ * updater's to handle (count the failure, replace the slot, roll back): the restart policy
+ * would race it with a second task in the same slot. Node-loss replacements still happen.
+ */
+export function withoutRestartsDuringUpdate(actions: readonly Action[], st: ControlState, updaters: ReadonlyMap<string, RollingUpdate>): Action[] {
+  const working = (serviceId: string): boolean => {
+    const u = updaters.get(serviceId);
+    return u !== undefined && (u.state === 'updating' || u.state === 'rollback_started');
+  };
+  const held = new Set<string>();
+  for (const a of actions) {
+    if (a.type !== 'shutdownTask' || a.reason !== 'restarting') continue;
+    const t = st.tasks.get(a.taskId);
+    if (t && working(t.serviceId)) held.add(a.taskId);
+  }
+  if (!held.size) return [...actions];
+  return actions.filter((a) => !(a.type === 'shutdownTask' && held.has(a.taskId)) && !(a.type === 'createTask' && a.replaces !== undefined && held.has(a.replaces)));
+}
+
 /** One reconcile step; returns when reconcile wants to run again (restart delays), if at all. */
 export function step(st: ControlState, ctx: StepContext): number | undefined {
   // 1. liveness
@@ -128,8 +148,9 @@ export function step(st: ControlState, ctx: StepContext): number | undefined {
     services: [...st.services.values()].map(coreService), nodes: [...st.nodes.values()], tasks: [...st.tasks.values()],
     now: ctx.now, newId: ctx.newId, updating,
   });
-  const events = applyActions(st, r.actions, ctx);
-  for (const id of updating) events.push(...replacementEvents(r.actions, id).map((ev) => ({ serviceId: id, ev })));
+  const actions = withoutRestartsDuringUpdate(r.actions, st, ctx.updaters);
+  const events = applyActions(st, actions, ctx);
+  for (const id of updating) events.push(...replacementEvents(actions, id).map((ev) => ({ serviceId: id, ev })));
   pumpUpdaters(st, events, ctx);
   // 3. schedule
   scheduleTasks(st, ctx.now);

@@ -139,7 +139,8 @@ export function registerRoutes(cp: ControlPlane): void {
       pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
     } else {
       if (!cur.previous) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${cur.spec.name} has no previous spec to roll back to`);
-      const prevSpec = { ...cur.previous.spec, updateConfig: cur.previous.spec.rollbackConfig };
+      // Docker: a manual rollback rolls out with the current spec's rollback config.
+      const prevSpec = { ...cur.previous.spec, updateConfig: cur.spec.rollbackConfig };
       const next: ServiceRecord = { ...cur, version: cur.version + 1, spec: cur.previous.spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now() };
       next.vips = st.setVips(cur, cur.previous.spec.endpointMode === 'vip' ? checkSpec(st, cur.previous.spec, cur.id) : []);
       st.putService(next);

@@ -16,6 +16,9 @@ export function newId(): string {
   return randomBytes(12).toString('hex');
 }
 
+/** How long a released task address stays unallocatable (ms). */
+export const QUARANTINE_MS = 30_000;
+
 const vipOwner = (svc: string): string => `vip:${svc}`;
 const taskOwner = (task: string): string => `task:${task}`;
 
@@ -29,7 +32,8 @@ export class ControlState {
   readonly ipam = new NetworkIpam();
   private readonly dirty = new Map<string, unknown | null>();
 
-  static async load(store: Store): Promise<ControlState> {
+  /** `now` (wall-clock ms) enables the address quarantine. */
+  static async load(store: Store, now?: number): Promise<ControlState> {
     const s = new ControlState();
     const [nets, svcs, tasks, nodes, sboxes] = await Promise.all([
       store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
@@ -52,8 +56,12 @@ export class ControlState {
       if (ingress) s.claim(ingress.id, `sbox:${nodeId}`, kv.value.ip);
     }
     for (const kv of tasks) {
-      s.tasks.set(kv.value.id, kv.value);
-      if (!kv.value.released) for (const [netId, ip] of Object.entries(kv.value.addresses)) s.claim(netId, taskOwner(kv.value.id), ip);
+      const t = kv.value;
+      s.tasks.set(t.id, t);
+      // Held, or released less than QUARANTINE_MS ago: a just-freed address is not handed out
+      // again at once (stale neighbour/LB entries elsewhere could still point at it).
+      const held = !t.released || (now !== undefined && now - t.timestamps.updated < QUARANTINE_MS);
+      if (held) for (const [netId, ip] of Object.entries(t.addresses)) s.claim(netId, taskOwner(t.id), ip);
     }
     return s;
   }

@@ -55,7 +55,7 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('cluster on a 3-node lab', { timeout: 240_000 }, () => {
+describe('cluster on a 3-node lab', { timeout: 360_000 }, () => {
   test('init on n1, join n2 and n3 with the worker token from a file', async () => {
     const init = await on('n1', 'cluster', 'init');
     assert.equal(init.code, 0, init.stderr);
@@ -86,7 +86,7 @@ describe('cluster on a 3-node lab', { timeout: 240_000 }, () => {
     const ts = running(await ps('web'));
     assert.equal(ts.length, 6);
     assert.deepEqual(perNode(ts), { n1: 2, n2: 2, n3: 2 });
-    for (const t of ts) assert.match(t.addresses.ingress!, /^10\.0\.0\.\d+$/);
+    for (const t of ts) assert.match(t.addresses.ingress!, /^10\.255\.\d+\.\d+$/);
     const ls = await on('n1', 'service', 'ls');
     assert.match(ls.stdout, /web\s+replicated\s+6\/6\s+whoami/);
   });
@@ -95,6 +95,23 @@ describe('cluster on a 3-node lab', { timeout: 240_000 }, () => {
     const r = await on('n1', 'service', 'scale', 'web=9', '--timeout', '60s');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(perNode(running(await ps('web'))), { n1: 3, n2: 3, n3: 3 });
+  });
+
+  test('rolling update (parallelism 3, delay 1s) converges; a failing version rolls back by itself', async () => {
+    const up = await on('n1', 'service', 'update', '--env-add', 'V=2', '--update-parallelism', '3', '--update-delay', '1s', '--update-monitor', '1s', '--timeout', '90s', 'web');
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, /verify: Service converged/);
+    const ts = running(await ps('web'));
+    assert.equal(ts.length, 9);
+    const bad = await on('n1', 'service', 'update', '--image', 'busybox', '--args', '/bin/false', '--update-failure-action', 'rollback',
+      '--update-monitor', '2s', '--update-parallelism', '3', '--timeout', '90s', 'web');
+    assert.equal(bad.code, 0, bad.stderr);
+    assert.match(bad.stderr, /rollback: rolled back/);
+    const s = JSON.parse((await on('n1', 'service', 'inspect', 'web')).stdout) as Array<{ spec: { image: string; env: Record<string, string> }; update: { state: string } }>;
+    assert.equal(s[0]!.update.state, 'rollback_completed');
+    assert.equal(s[0]!.spec.image, 'whoami');
+    assert.deepEqual(s[0]!.spec.env, { V: '2' });
+    assert.equal(running(await ps('web')).length, 9);
   });
 
   test('kill -9 of n3\'s agent: its tasks run elsewhere, service ps keeps the history', async () => {

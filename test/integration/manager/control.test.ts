@@ -142,7 +142,7 @@ describe('control plane', () => {
 
   test('rolling update replaces every task with the new spec, and rollback returns', async () => {
     const s = await admin.call<{ id: string; version: number; spec: Record<string, unknown> }>('GET', '/v1/services/web');
-    const spec = { ...s.spec, env: { V: '2' }, updateConfig: { parallelism: 3, delayMs: 0, monitorMs: 0 } };
+    const spec = { ...s.spec, env: { V: '2' }, updateConfig: { parallelism: 3, delayMs: 0, monitorMs: 0 }, rollbackConfig: { parallelism: 0, delayMs: 0, monitorMs: 0 } };
     await admin.call('POST', `/v1/services/${s.id}/update`, { spec });
     await waitFor('update completed', async () => {
       await nodesRun();
