@@ -7,8 +7,8 @@
 #
 # Exit codes: CMD's own; 124 = hard timeout (MESHD_VM_TIMEOUT seconds, default 600); 125 = harness failure
 # (prepare failed, the VM died before printing its exit sentinel, or init failed: see MESHD-VM-ERROR).
-# Env: MESHD_VM_TIMEOUT, MESHD_VM_TRACE (1 = print init stage times), MESHD_VM_MEM (MiB, 1024), MESHD_VM_SMP (2), MESHD_VM_KVM (0 = TCG, default | 1 = KVM),
-#      MESHD_VM_MODS (comma list of modules to load; default: init's IPVS test set), MESHD_VM_DIR.
+# Env: MESHD_VM_TIMEOUT, MESHD_VM_TRACE (1 = print init stage times), MESHD_VM_CPU (TCG cpu model, max), MESHD_VM_MEM (MiB, 1024), MESHD_VM_SMP (2), MESHD_VM_KVM (0 = TCG, default | 1 = KVM),
+#      MESHD_VM_MODS (comma list to modprobe instead of prepare.sh's TEST_MODULES), MESHD_VM_DIR.
 # The VM has no network device (-nic none): nothing it does can reach the host's or any other network.
 # Prints "vm: boot-to-ready S s, total S s (accel)" on stderr at the end.
 set -uo pipefail
@@ -38,7 +38,7 @@ trap cleanup EXIT
 
 # TCG by default: on the development machine /dev/kvm exists but a KVM guest never prints a byte (nested
 # virtualisation inside a microVM), so "use KVM when /dev/kvm exists" would hang. MESHD_VM_KVM=1 opts in.
-accel=(-accel tcg -cpu max)
+accel=(-accel tcg -cpu "${MESHD_VM_CPU:-max}")
 [ "${MESHD_VM_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
 
 append="console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off rdinit=/init meshd_vm=$VM meshd_cmd=$cmdfile"
