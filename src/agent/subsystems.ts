@@ -58,6 +58,6 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   });
   agent.add(lb);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
-  agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker }));
+  agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket }));
   return { gossip, overlay, worker, dns, lb };
 }
