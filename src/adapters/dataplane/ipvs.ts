@@ -1,6 +1,6 @@
 /**
  * IPVS dataplane (Docker's way, see core/lb/ipvs-render.ts): per apply at most one
- * `ip -batch -force -` (VIP addresses on lo), one `nft -f -` (fwmark table) and one `ipvsadm-restore`;
+ * `ip -force -batch -` (VIP addresses on lo), one `nft -f -` (fwmark table) and one `ipvsadm -R`;
  * on full syncs also `ipvsadm --set` (idle timeouts, moby#31208) and the IPVS sysctls. Read back with
  * `ipvsadm -S -n` joined with the mark table.
  *
@@ -71,8 +71,10 @@ export class IpvsDataplane implements Dataplane {
         await this.exec.check('ipvsadm', ipvsTimeoutArgs(this.opts.timeouts ?? DEFAULT_IDLE_TIMEOUTS), { netns });
         await this.exec.check('sysctl', ['-q', '-w', ...IPVS_SYSCTLS], { netns });
       }
-      if (plan.addrs) await this.exec.check('ip', ['-batch', '-force', '-'], { input: plan.addrs, netns });
-      if (plan.ipvs) await this.exec.check('ipvsadm-restore', [], { input: plan.ipvs, netns });
+      if (plan.addrs) await this.exec.check('ip', ['-force', '-batch', '-'], { input: plan.addrs, netns });
+      // `ipvsadm -R`, not Debian's `ipvsadm-restore` script: that one runs `ipvsadm -C` first, which would
+      // wipe every service before an incremental plan (full plans start with their own -C).
+      if (plan.ipvs) await this.exec.check('ipvsadm', ['-R'], { input: plan.ipvs, netns });
       if (plan.nft) await this.exec.check('nft', ['-f', '-'], { input: plan.nft, netns });
     } catch (e) {
       s.failed();
@@ -114,6 +116,6 @@ export class IpvsDataplane implements Dataplane {
     await this.exec.check('nft', ['-f', '-'], { input: `table ip ${IPVS_NFT_TABLE}\ndelete table ip ${IPVS_NFT_TABLE}\n`, netns: opts.netns });
     const vips = new Set<string>();
     for (const f of last?.values() ?? []) if (f.vip) vips.add(f.vip);
-    if (vips.size) await this.exec.check('ip', ['-batch', '-force', '-'], { input: [...vips].map((v) => `address del ${v}/32 dev lo`).join('\n') + '\n', netns: opts.netns });
+    if (vips.size) await this.exec.check('ip', ['-force', '-batch', '-'], { input: [...vips].map((v) => `address del ${v}/32 dev lo`).join('\n') + '\n', netns: opts.netns });
   }
 }

@@ -106,13 +106,13 @@ describe('IpvsDataplane (recording exec)', () => {
     const ex = new RecordingExec();
     const dp = new IpvsDataplane(ex);
     await dp.apply(base(), { netns: 'mtlb-v' });
-    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1', 'ip -batch -force -', 'ipvsadm-restore', 'nft -f -']);
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1', 'ip -force -batch -', 'ipvsadm -R', 'nft -f -']);
     assert.equal(ex.calls[3]!.opts?.input, G.IPVS_FULL);
     assert.equal(ex.calls[4]!.opts?.input, G.IPVS_FULL_NFT);
     ex.calls = [];
     const r = await dp.apply(changed(), { netns: 'mtlb-v' });
     assert.equal(r.mode, 'incremental');
-    assert.deepEqual(ex.calls.map((c) => [c.cmd, c.opts?.input]), [['ip', G.IPVS_INCREMENTAL_ADDRS], ['ipvsadm-restore', G.IPVS_INCREMENTAL], ['nft', G.IPVS_INCREMENTAL_NFT]]);
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, c.opts?.input]), [['ip', G.IPVS_INCREMENTAL_ADDRS], ['ipvsadm', G.IPVS_INCREMENTAL], ['nft', G.IPVS_INCREMENTAL_NFT]]);
   });
   test('readKernel joins ipvsadm -S with the mark table; weight 0 = draining', async () => {
     const save = G.IPVS_FULL.replace('-C\n', '');
@@ -123,7 +123,7 @@ describe('IpvsDataplane (recording exec)', () => {
   });
   test('failure → next apply full', async () => {
     let fail = false;
-    const dp = new IpvsDataplane(new RecordingExec((c) => (fail && c.cmd === 'ipvsadm-restore' ? { code: 1, stdout: '', stderr: 'Memory allocation problem' } : { code: 0, stdout: '', stderr: '' })));
+    const dp = new IpvsDataplane(new RecordingExec((c) => (fail && c.cmd === 'ipvsadm' && c.args[0] === '-R' ? { code: 1, stdout: '', stderr: 'Memory allocation problem' } : { code: 0, stdout: '', stderr: '' })));
     await dp.apply(base());
     fail = true;
     await assert.rejects(dp.apply(changed()), /ipvs incremental sync failed/);
