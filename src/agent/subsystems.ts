@@ -13,6 +13,7 @@ import { OverlaySubsystem } from './overlay.js';
 import { WorkerSubsystem } from './worker.js';
 import { DnsSubsystem } from './dns.js';
 import { LbSubsystem } from './lb.js';
+import { MetricsSubsystem } from './metrics.js';
 import { realExec } from '../adapters/exec.js';
 import { nodeObjectPrefix } from '../lab/plan.js';
 
@@ -59,5 +60,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   agent.add(lb);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
   agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket }));
+  // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
+  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats() }));
   return { gossip, overlay, worker, dns, lb };
 }
