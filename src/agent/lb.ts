@@ -269,7 +269,7 @@ export class LbSubsystem implements Subsystem {
 
   /** The dataplane keeps per-namespace sync state; make it forget a namespace that is gone. */
   private forgetNs(netns: string): void {
-    (this.dp as { requestFullResync?: (o: { netns: string }) => void }).requestFullResync?.({ netns });
+    this.dp.requestFullResync({ netns });
   }
 
   // ---- ingress ----

@@ -80,6 +80,23 @@ function addUpdateOptions(c: Command): Command {
 }
 
 /** `5 seconds ago` (docker's CURRENT STATE style). */
+/** The `service ls` table (or ids with -q); `stack services` prints the same. */
+export interface ServiceRow {
+  id: string;
+  name: string;
+  mode: string;
+  image: string;
+  replicas: { running: number; desired: number };
+  ports: Array<{ published: number; target: number; proto: string }>;
+}
+export function printServiceList(list: readonly ServiceRow[], quiet?: boolean): void {
+  if (quiet) return void process.stdout.write(list.map((s) => `${s.id}\n`).join(''));
+  process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
+    s.id.slice(0, 12), s.name, s.mode, `${s.replicas.running}/${s.replicas.desired}`, s.image,
+    s.ports.filter((p) => p.published > 0).map((p) => `*:${p.published}->${p.target}/${p.proto}`).join(', ') || null,
+  ])));
+}
+
 export function ago(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (s < 60) return `${s} second${s === 1 ? '' : 's'} ago`;
@@ -156,11 +173,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const list = await call<ServiceView[]>('GET', '/services');
       if (parseFormat(o.format) === 'json') return printJson(list);
-      if (o.quiet) return void process.stdout.write(list.map((s) => `${s.id}\n`).join(''));
-      process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
-        s.id.slice(0, 12), s.name, s.mode, `${s.replicas.running}/${s.replicas.desired}`, s.image,
-        s.ports.filter((p) => p.published > 0).map((p) => `*:${p.published}->${p.target}/${p.proto}`).join(', ') || null,
-      ])));
+      printServiceList(list, o.quiet);
     });
 
   svc

@@ -17,7 +17,7 @@ import {
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
-import { ago } from './service-commands.js';
+import { ago, printServiceList } from './service-commands.js';
 import { parseDuration } from './service-flags.js';
 
 interface ServiceView extends ExistingService {
@@ -178,11 +178,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
       const list = await stackServices(call, validateStackName(name));
       if (list.length === 0) throw new MeshError('MESHD_NOT_FOUND', `nothing found in stack: ${name}`);
       if (parseFormat(o.format) === 'json') return printJson(list);
-      if (o.quiet) return void process.stdout.write(list.map((s) => `${s.id}\n`).join(''));
-      process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
-        s.id.slice(0, 12), s.name, s.mode, `${s.replicas.running}/${s.replicas.desired}`, s.image,
-        s.ports.filter((p) => p.published > 0).map((p) => `*:${p.published}->${p.target}/${p.proto}`).join(', ') || null,
-      ])));
+      printServiceList(list, o.quiet);
     });
 
   stack

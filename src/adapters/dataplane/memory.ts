@@ -5,23 +5,23 @@
 import { MeshError } from '../../core/errors.js';
 import { expectedKernel, type KernelLbState } from '../../core/lb/kernel.js';
 import type { Compiled, LbDesired } from '../../core/lb/model.js';
-import { LbSyncer } from '../../core/lb/syncer.js';
+import type { LbSyncer } from '../../core/lb/syncer.js';
+import { SyncerPool } from './syncers.js';
 import type { ApplyResult, Dataplane, NetnsOptions } from './types.js';
 
 export class MemoryDataplane implements Dataplane {
   readonly kind = 'memory' as const;
-  private readonly syncers = new Map<string, LbSyncer>();
+  private readonly syncers = new SyncerPool('nftables');
   private readonly kernel = new Map<string, Compiled>();
   private readonly scripts = new Map<string, string>();
   private failures = 0;
 
   private syncer(k: string): LbSyncer {
-    let s = this.syncers.get(k);
-    if (!s) {
-      s = new LbSyncer('nftables');
-      this.syncers.set(k, s);
-    }
-    return s;
+    return this.syncers.get(k);
+  }
+
+  requestFullResync(opts: NetnsOptions = {}): void {
+    this.syncer(opts.netns ?? '').requestFullResync();
   }
 
   /** The next `n` applies fail with MESHD_EXEC_FAILED (kernel left as it was). */

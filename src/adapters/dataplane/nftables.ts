@@ -8,7 +8,8 @@ import { MeshError, toMeshError } from '../../core/errors.js';
 import type { KernelLbState } from '../../core/lb/kernel.js';
 import type { LbDesired } from '../../core/lb/model.js';
 import { NFT_FAMILY, NFT_TABLE, renderNftFlush } from '../../core/lb/nftables-render.js';
-import { LbSyncer } from '../../core/lb/syncer.js';
+import type { LbSyncer } from '../../core/lb/syncer.js';
+import { SyncerPool } from './syncers.js';
 import { conntrackSysctls, DEFAULT_IDLE_TIMEOUTS } from '../../core/lb/timeouts.js';
 import { realExec, type Exec } from '../exec.js';
 import { parseNftLb } from './nft-parse.js';
@@ -16,18 +17,12 @@ import type { ApplyResult, Dataplane, DataplaneOptions, NetnsOptions } from './t
 
 export class NftablesDataplane implements Dataplane {
   readonly kind = 'nftables' as const;
-  private readonly syncers = new Map<string, LbSyncer>();
+  private readonly syncers = new SyncerPool('nftables');
 
   constructor(private readonly exec: Exec = realExec, private readonly opts: DataplaneOptions = {}) {}
 
   private syncer(netns: string | undefined): LbSyncer {
-    const k = netns ?? '';
-    let s = this.syncers.get(k);
-    if (!s) {
-      s = new LbSyncer('nftables');
-      this.syncers.set(k, s);
-    }
-    return s;
+    return this.syncers.get(netns);
   }
 
   /** Forces the next apply in this namespace to be a full resync. */

@@ -36,6 +36,8 @@ export interface Dataplane {
   readKernel(opts?: NetnsOptions): Promise<KernelLbState>;
   /** Removes everything this dataplane programmed in the namespace; next apply is full. */
   flush(opts?: NetnsOptions): Promise<void>;
+  /** Drift was found behind our back: the next apply for the namespace is a full resync. */
+  requestFullResync(opts?: NetnsOptions): void;
 }
 
 export interface DataplaneOptions {
