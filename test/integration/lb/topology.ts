@@ -146,7 +146,8 @@ export function hold(ns: string, host: string, port: number): Promise<Held> {
   const close = (): void => {
     if (child.exitCode === null) child.kill('SIGKILL');
   };
-  return next(3000).then(
+  // generous: this wait includes starting node in the namespace, ~1–3 s under qemu TCG on a busy host
+  return next(15_000).then(
     (first) => {
       const j = JSON.parse(first) as { greeting?: string; error?: string };
       if (!j.greeting) {
@@ -157,7 +158,7 @@ export function hold(ns: string, host: string, port: number): Promise<Held> {
         greeting: j.greeting,
         ping: async () => {
           child.stdin.write('\n');
-          const r = JSON.parse(await next(3000)) as { reply?: string };
+          const r = JSON.parse(await next(10_000)) as { reply?: string };
           return r.reply ?? '';
         },
         close,
