@@ -5,7 +5,7 @@
  * key path (`services.web.deploy.replicaz: unknown key (did you mean replicas?)`).
  *
  * Supported: `version` (ignored), `services.<name>.{image, command, environment, ports,
- * networks, deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
+ * networks (list, or map with `aliases`), deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
  * rollback_config, restart_policy, endpoint_mode}}`, top-level `networks.<name>.{driver:
  * overlay, ipam.config[0].subnet, attachable, external, name}`. Valid Compose keys meshd
  * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
@@ -54,6 +54,8 @@ export interface ComposeService {
   ports: ComposePort[];
   /** Keys of top-level `networks` (or `default`), in file order. */
   networks: string[];
+  /** `networks.<key>.aliases` of the map form, by network key (only keys that have some). */
+  aliases: Record<string, string[]>;
   mode: 'replicated' | 'global';
   /** Only for replicated; undefined = 1. */
   replicas?: number;
@@ -193,7 +195,7 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, warnin
   const s: ComposeService = {
     name, image, env: environment(o.environment, at(path, 'environment')),
     ports: o.ports === undefined ? [] : asList(o.ports, at(path, 'ports')).map((p, i) => port(p, `${path}.ports[${i}]`, warnings)),
-    networks: serviceNetworks(o.networks, at(path, 'networks'), declared, warnings),
+    ...serviceNetworks(o.networks, at(path, 'networks'), declared, warnings),
     mode: 'replicated', constraints: [], preferences: [], updateConfig: {}, rollbackConfig: {}, restartPolicy: {},
   };
   if (o.command !== undefined && o.command !== null) {
@@ -263,9 +265,13 @@ function port(v: unknown, path: string, warnings: string[]): ComposePort {
   };
 }
 
-/** A list of network keys, or a mapping key → null | {aliases}; each must be declared (or be `default`). */
-function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>, warnings: string[]): string[] {
-  if (v === undefined || v === null) return ['default'];
+/**
+ * A list of network keys, or a mapping key → null | {aliases}; each must be declared (or be
+ * `default`). Aliases are kept as written; the translator checks them as DNS labels.
+ */
+function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>, warnings: string[]): { networks: string[]; aliases: Record<string, string[]> } {
+  const aliases: Record<string, string[]> = {};
+  if (v === undefined || v === null) return { networks: ['default'], aliases };
   const check = (k: string, p: string) => {
     if (k !== 'default' && !declared.has(k)) fail(p, `network ${JSON.stringify(k)} is not declared in the top-level networks`);
     return k;
@@ -273,15 +279,23 @@ function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>
   if (Array.isArray(v)) {
     const out = v.map((x, i) => check(asString(x, `${path}[${i}]`), `${path}[${i}]`));
     if (out.length === 0) fail(path, 'must not be empty (leave it out for the stack\'s default network)');
-    return [...new Set(out)];
+    return { networks: [...new Set(out)], aliases };
   }
   const o = asObj(v, path);
   const out = Object.entries(o).map(([k, x]) => {
-    if (x !== null && x !== undefined) checkKeys(asObj(x, at(path, k)), at(path, k), [], ['aliases', 'ipv4_address', 'priority'], warnings);
-    return check(k, at(path, k));
+    const p = at(path, k);
+    if (x !== null && x !== undefined) {
+      const n = asObj(x, p);
+      checkKeys(n, p, ['aliases'], ['ipv4_address', 'priority'], warnings);
+      if (n.aliases !== undefined && n.aliases !== null) {
+        const list = asStringList(n.aliases, at(p, 'aliases'));
+        if (list.length) aliases[k] = list;
+      }
+    }
+    return check(k, p);
   });
   if (out.length === 0) fail(path, 'must not be empty (leave it out for the stack\'s default network)');
-  return out;
+  return { networks: out, aliases };
 }
 
 function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): void {

@@ -9,6 +9,10 @@
  * first `-`. ServiceSpec has no labels, so ownership is also recorded in the env var
  * STACK_ENV (the task sees `MESHD_STACK_NAMESPACE=<stack>`, like docker's
  * `com.docker.stack.namespace` label); `stack ls` groups by it.
+ *
+ * Short names: like docker, every service also gets its Compose key (`web`) as a network
+ * alias on each network it joins, plus the file's own `networks.<net>.aliases`, so
+ * `http://web/` works inside the stack while `<stack>-web` keeps working everywhere.
  */
 import { MeshError, isMeshError } from '../errors.js';
 import { parseConstraint } from '../scheduler/constraint.js';
@@ -123,7 +127,11 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     mode: s.mode === 'global' ? { global: {} } : { replicated: { replicas: s.replicas ?? 1 } },
     endpointMode: s.endpointMode ?? 'vip',
     ports: s.ports.map((p) => ({ published: p.published, target: p.target, proto: p.proto, mode: p.mode, policy: 'cluster' })),
-    networks: s.networks.map((k, i) => netName(k, k === 'default' ? path : `${path}.networks[${i}]`)),
+    networks: s.networks.map((k, i) => ({
+      target: netName(k, k === 'default' ? path : `${path}.networks[${i}]`),
+      aliases: [dnsName(s.name, path, 'service key (its short name, a network alias)'),
+        ...(s.aliases[k] ?? []).map((a, j) => dnsName(a, `${path}.networks.${k}.aliases[${j}]`, 'alias'))],
+    })),
     constraints: s.constraints,
     preferences: s.preferences,
     restartPolicy: s.restartPolicy,

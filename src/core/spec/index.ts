@@ -1,4 +1,4 @@
 /** Manager object model (services, nodes, tasks) and its validation. */
 export * from './types.js';
-export { parseServiceSpec, parseNode, parseTask, rejectForbiddenKeys, serviceSpecSchema, nodeSchema, taskSchema, dnsLabelSchema, MAX_INT } from './validate.js';
+export { parseServiceSpec, parseNode, parseTask, rejectForbiddenKeys, serviceSpecSchema, nodeSchema, taskSchema, dnsLabelSchema, normalizeNetworks, MAX_ALIASES, MAX_INT } from './validate.js';
 export type { ServiceSpecInput, NodeInput } from './validate.js';

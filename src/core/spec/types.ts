@@ -68,7 +68,15 @@ export interface ServiceSpec {
   mode: ServiceMode;
   endpointMode: 'vip' | 'dnsrr';
   ports: PortSpec[];
+  /** Network names the tasks attach to (none: `ingress`). */
   networks: string[];
+  /**
+   * Extra DNS names of the service per network name (docker's `Networks[].Aliases`): each
+   * resolves like the service itself on that network, `tasks.<alias>` included. Every key
+   * is one of `networks`; absent when there are none. The API also takes docker's long form
+   * `networks: [{ target, aliases }]`, normalized to this (see validate.ts).
+   */
+  networkAliases?: Record<string, string[]> | undefined;
   /** Constraint expressions, e.g. `node.labels.zone==a`, all must hold. */
   constraints: string[];
   /** Hierarchical: the first preference splits the nodes, the next one splits each group, ... */
@@ -120,6 +128,8 @@ export interface TaskSpec {
   command?: string[] | undefined;
   env: Record<string, string>;
   networks: string[];
+  /** As ServiceSpec.networkAliases: an alias change replaces tasks (their endpoint records carry the names). */
+  networkAliases?: Record<string, string[]> | undefined;
   ports: PortSpec[];
   constraints: string[];
   preferences: PlacementPreference[];
@@ -161,6 +171,7 @@ export function taskSpecOf(spec: ServiceSpec): TaskSpec {
     command: spec.command,
     env: spec.env,
     networks: spec.networks,
+    ...(spec.networkAliases !== undefined ? { networkAliases: spec.networkAliases } : {}),
     ports: spec.ports,
     constraints: spec.constraints,
     preferences: spec.preferences,

@@ -81,6 +81,40 @@ const modeSchema = z.object({
   }
 }).transform((m) => (m.global !== undefined ? { global: {} } : { replicated: m.replicated! }));
 
+/** At most this many aliases per network (the assignment and endpoint schemas hold 32). */
+export const MAX_ALIASES = 32;
+const aliasListSchema = z.array(dnsLabelSchema).max(MAX_ALIASES);
+
+/**
+ * One `networks` entry: a network name, or docker's long form `{ target, aliases }`. A bare
+ * name is read as `{ target: name }`, so errors name `networks.<i>.target`.
+ */
+const networkAttachmentSchema = z.preprocess(
+  (x) => (typeof x === 'string' ? { target: x } : x),
+  z.object({ target: dnsLabelSchema, aliases: aliasListSchema.default([]) }).strict(),
+);
+
+/**
+ * Normalized attachments: names in first-seen order (duplicates dropped), aliases merged
+ * per network from both input forms, duplicates dropped; no aliases → no map.
+ */
+export function normalizeNetworks(
+  attachments: ReadonlyArray<{ target: string; aliases: readonly string[] }>,
+  extra: Readonly<Record<string, readonly string[]>> | undefined,
+): { networks: string[]; networkAliases?: Record<string, string[]> } {
+  const networks = [...new Set(attachments.map((a) => a.target))];
+  const merged = new Map<string, string[]>();
+  const add = (net: string, list: readonly string[]) => {
+    const cur = merged.get(net) ?? [];
+    for (const a of list) if (!cur.includes(a)) cur.push(a);
+    if (cur.length) merged.set(net, cur);
+  };
+  for (const a of attachments) add(a.target, a.aliases);
+  for (const [net, list] of Object.entries(extra ?? {})) add(net, list);
+  if (merged.size === 0) return { networks };
+  return { networks, networkAliases: Object.fromEntries([...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) };
+}
+
 export const serviceSpecSchema = z.object({
   name: dnsLabelSchema,
   image: z.string().min(1).max(512),
@@ -89,7 +123,8 @@ export const serviceSpecSchema = z.object({
   mode: modeSchema.default({ replicated: { replicas: 1 } }),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),
   ports: z.array(portSchema).max(256).default([]),
-  networks: z.array(dnsLabelSchema).max(64).default([]),
+  networks: z.array(networkAttachmentSchema).max(64).default([]),
+  networkAliases: z.record(dnsLabelSchema, aliasListSchema).optional(),
   constraints: z.array(constraintSchema).max(64).default([]),
   preferences: z.array(preferenceSchema).max(8).default([]),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
@@ -97,6 +132,14 @@ export const serviceSpecSchema = z.object({
   updateConfig: updateConfigSchema.default({}),
   rollbackConfig: updateConfigSchema.default({}),
 }).strict().superRefine((s, ctx) => {
+  const targets = new Set(s.networks.map((n) => n.target));
+  for (const net of Object.keys(s.networkAliases ?? {})) {
+    if (!targets.has(net)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['networkAliases', net], message: `network ${net} is not in networks` });
+  }
+  const { networkAliases } = normalizeNetworks(s.networks, s.networkAliases);
+  for (const [net, list] of Object.entries(networkAliases ?? {})) {
+    if (list.length > MAX_ALIASES) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['networkAliases', net], message: `at most ${MAX_ALIASES} aliases per network` });
+  }
   const seen = new Set<string>();
   s.ports.forEach((p, i) => {
     if (p.published === 0) return;
@@ -107,7 +150,7 @@ export const serviceSpecSchema = z.object({
   if (s.endpointMode === 'dnsrr' && s.ports.some((p) => p.mode === 'ingress' && p.published > 0)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpointMode'], message: 'dnsrr cannot publish ingress ports (use mode host)' });
   }
-});
+}).transform(({ networks, networkAliases, ...rest }) => ({ ...rest, ...normalizeNetworks(networks, networkAliases) }));
 
 export const nodeSchema = z.object({
   id: z.string().min(1).max(128),
@@ -124,6 +167,7 @@ const taskSpecSchema = z.object({
   command: z.array(z.string()).optional(),
   env: z.record(z.string()),
   networks: z.array(z.string()),
+  networkAliases: z.record(z.array(z.string())).optional(),
   ports: z.array(portSchema),
   constraints: z.array(constraintSchema),
   preferences: z.array(preferenceSchema),

@@ -36,7 +36,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       network: { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}) },
       ip, prefix: Number(n.subnet.split('/')[1]), mac: macFromIp(ip),
       vip: spec.endpointMode === 'vip' ? svc.vips[n.id] ?? null : null,
-      aliases: [],
+      // The task's own spec (not the service's): during a rolling update old tasks keep their names.
+      aliases: t.spec.networkAliases?.[netName] ?? [],
     });
   }
   const ports = t.spec.ports.map((p) => ({

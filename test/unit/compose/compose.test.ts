@@ -142,7 +142,17 @@ describe('parseCompose + translateStack: the supported subset', () => {
     const p = translateStack('s', parseCompose('services:\n  a:\n    image: whoami\n    networks:\n      ext:\n      mine: {aliases: [x]}\nnetworks:\n  ext:\n    external: true\n    name: shared\n  mine:\n    name: custom-net\n'));
     assert.deepEqual(p.networks.map((n) => [n.key, n.name, n.external]), [['ext', 'shared', true], ['mine', 'custom-net', false]]);
     assert.deepEqual(p.services[0]!.networks, ['shared', 'custom-net']);
-    assert.deepEqual(p.warnings, ['services.a.networks.mine.aliases: ignored (not supported by meshd)']);
+    assert.deepEqual(p.warnings, []);
+    assert.deepEqual(p.services[0]!.networkAliases, { 'custom-net': ['a', 'x'], shared: ['a'] });
+  });
+
+  test('network aliases: the short name on every network (docker stack deploy), plus the file\'s own', () => {
+    const web = plan.services[0]!;
+    assert.deepEqual(web.networkAliases, { 'shop-back': ['web'], 'shop-front': ['web'] });
+    assert.deepEqual(plan.services[1]!.networkAliases, { 'shop-default': ['client'] });
+    const p = translateStack('s', parseCompose('services:\n  api:\n    image: whoami\n    networks:\n      n: {aliases: [api, backend, v1], ipv4_address: 10.0.0.9}\nnetworks:\n  n: {}\n'));
+    assert.deepEqual(p.services[0]!.networkAliases, { 's-n': ['api', 'backend', 'v1'] }, 'duplicate of the short name dropped');
+    assert.deepEqual(p.warnings, ['services.api.networks.n.ipv4_address: ignored (not supported by meshd)']);
   });
 });
 
@@ -173,6 +183,9 @@ describe('error families name the key path', () => {
     ['replicas with global', svc('    deploy:\n      mode: global\n      replicas: 2\n'), /^services\.web\.deploy\.replicas: cannot be used with mode global$/],
     ['bad constraint', svc('    deploy:\n      placement:\n        constraints: ["zone is a"]\n'), /^services\.web\.deploy\.placement\.constraints\[0\]: /],
     ['undeclared network', svc('    networks: [nope]\n'), /^services\.web\.networks\[0\]: network "nope" is not declared in the top-level networks$/],
+    ['alias not a DNS label', svc('    networks:\n      n: {aliases: [Bad_Name]}\nnetworks:\n  n: {}\n'), /^services\.web\.networks\.n\.aliases\[0\]: alias "Bad_Name" is not a DNS label/],
+    ['aliases not a list', svc('    networks:\n      n: {aliases: x}\nnetworks:\n  n: {}\n'), /^services\.web\.networks\.n\.aliases: expected a list, got "x"$/],
+    ['unknown key in a service network', svc('    networks:\n      n: {alias: [x]}\nnetworks:\n  n: {}\n'), /^services\.web\.networks\.n\.alias: unknown key \(did you mean aliases\?\)$/],
     ['network driver', svc('networks:\n  n:\n    driver: bridge\n'), /^networks\.n\.driver: only "overlay" is supported, got "bridge"$/],
     ['bad subnet', svc('networks:\n  n:\n    ipam:\n      config:\n        - subnet: 10.0.0.0/33\n'), /^networks\.n\.ipam\.config\[0\]\.subnet: "10\.0\.0\.0\/33" is not an IPv4 CIDR/],
     ['env without value (list)', svc('    environment: [FOO]\n'), /^services\.web\.environment\[0\]: "FOO" has no value/],
