@@ -170,6 +170,15 @@ export class DnsSubsystem implements Subsystem {
     return this.sandboxes.ensure(netns);
   }
 
+  /**
+   * Drain-ack query (src/agent/drain-ack.ts): does the registry still serve `taskId` (key of the
+   * `endpoints` table) as healthy on gossip network `network`? The registry is updated in the
+   * gossip event handler itself, so the answer is current once the event was delivered.
+   */
+  servesTask(network: string, taskId: string): boolean {
+    return this.held.get(`${network}\0${taskId}`)?.rec.state === 'running';
+  }
+
   /** Networks of a task by short id: its records' networks, else its assignment's (local tasks). */
   networksOfTask(shortId: string): readonly string[] | undefined {
     const fromRecords = taskNetworks([...this.held.values()].map((h) => h.rec), (r) => r.taskId.slice(0, TASK_ID_SHORT) === shortId);

@@ -57,6 +57,11 @@ export interface LbSubsystemOptions {
   debounceMs?: number;
   /** Kernel drift check and plumbing repair period (ms), default 10000. */
   checkMs?: number;
+  /**
+   * Drain-ack hook (src/agent/drain-ack.ts): called each time the apply loop ends with nothing
+   * dirty, i.e. every namespace's desired state is in the kernel. Pair with `drained()`.
+   */
+  onSettled?: () => void;
 }
 
 /** What the loop last applied to one namespace. */
@@ -222,7 +227,19 @@ export class LbSubsystem implements Subsystem {
       } while (this.again && !this.stopped);
       this.running = null;
       if (this.dirty.size) this.schedule(RETRY_MS);
+      else this.o.onSettled?.(); // drain-ack hook
     })();
+  }
+
+  /**
+   * Drain-ack query (src/agent/drain-ack.ts): true when this node's kernel sends no NEW
+   * connection to `taskId` on `network` — no record of it there is `running` AND the apply loop
+   * is idle (active, nothing dirty or debouncing, no retry pending: a failed apply stays dirty),
+   * so what the table says is what the kernel holds. Self-contained: reads state, changes none.
+   */
+  drained(network: string, taskId: string): boolean {
+    if (!this.active || this.running || this.timer || this.dirty.size) return false;
+    return !this.state.records(network).some((r) => r.taskId === taskId && r.state === 'running');
   }
 
   /** Resolves when nothing is dirty and no sync runs (tests). */

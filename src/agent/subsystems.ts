@@ -14,6 +14,8 @@ import { WorkerSubsystem } from './worker.js';
 import { DnsSubsystem } from './dns.js';
 import { LbSubsystem } from './lb.js';
 import { MetricsSubsystem } from './metrics.js';
+import { DrainAcker } from './drain-ack.js';
+import { DrainWaiter } from './drain-wait.js';
 import { realExec } from '../adapters/exec.js';
 import { nodeObjectPrefix } from '../lab/plan.js';
 
@@ -41,9 +43,11 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   const overlay = new OverlaySubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, gossip, clock, log: log.child({ sub: 'overlay' }), exec,
   });
+  // Confirmed drains: the worker waits for every member's ack (drain-wait), every node acks (drain-ack).
+  const drainWait = new DrainWaiter({ nodeName: config.nodeName, gossip, clock, log: log.child({ sub: 'drain' }) });
   const worker = new WorkerSubsystem({
     nodeName: config.nodeName, nodeIp: config.advertiseAddr, dataDir: config.dataDir, prefix, exec, clock,
-    log: log.child({ sub: 'worker' }), gossip, overlay,
+    log: log.child({ sub: 'worker' }), gossip, overlay, drain: drainWait,
   });
   agent.add(overlay);
   agent.add(worker);
@@ -56,8 +60,15 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   const lb = new LbSubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, dataDir: config.dataDir, gossip, overlay, clock,
     log: log.child({ sub: 'lb' }), exec, taskNetns: (id) => worker.tasksView().find((t) => t.id === id)?.netns,
+    onSettled: () => drainAck.kick(),
   });
   agent.add(lb);
+  const drainAck = new DrainAcker({
+    nodeName: config.nodeName, gossip, clock, log: log.child({ sub: 'drain' }),
+    lbApplied: (net, task) => lb.drained(net, task), dnsServes: (net, task) => dns.servesTask(net, task),
+  });
+  agent.add(drainAck);
+  agent.add(drainWait);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
   agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.

@@ -7,14 +7,19 @@
  * and another run follows. Starting a task: join the gossip network of each attachment,
  * define the network on the overlay and add the local endpoint (the sandbox appears),
  * wait for that reconcile, start the process, publish records (state 'running').
- * Stopping: republish records as 'draining', wait `drainMs`, stop the process with a grace
- * period, delete the records, remove the local endpoint (the sandbox goes with the last one),
- * leave the gossip network when no task of it is left.
+ * Stopping: republish records as 'draining', wait until the drain is confirmed, stop the
+ * process with a grace period (established connections finish), delete the records, remove
+ * the local endpoint (the sandbox goes with the last one), leave the gossip network when no
+ * task of it is left.
  *
- * drainMs (default 2000 ms) is the time a table update needs to reach every node under the
- * `local` and `lan` gossip presets (a few gossip intervals × ⌈log N⌉ hops, plus push-pull as
- * a backstop in `local`), so peers stop sending new connections before the task goes.
- * Confirming the drain through the tables (every peer acknowledging) is future work.
+ * Confirmed drain (the agent wires `drain`, src/agent/drain-wait.ts; design in
+ * src/core/drain/acks.ts): every live member of each of the task's networks acks in table
+ * `drain-acks` once its LB dataplane applied the draining state and its DNS dropped the task;
+ * the worker stops the task when all acked, or after the waiter's timeout (10 s default,
+ * logged at warn and counted). Tasks stopping in one converge are drained together.
+ * Without `drain` (unit tests, embedders) the worker falls back to a fixed `drainMs` sleep
+ * (default 2000 ms, the time a table update needs to reach every node under the `local` and
+ * `lan` presets).
  *
  * Restart safety: assignments are persisted in dataDir/assignments.json; on start, tasks
  * the runtimes still hold (task processes outlive the agent) are adopted when still
@@ -37,6 +42,7 @@ import type { Assignment } from '../core/assignments.js';
 import { ENDPOINT_TABLE, encodeEndpoint } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { Subsystem } from './agent.js';
+import type { DrainResult, DrainWait } from './drain-wait.js';
 import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
 
@@ -53,7 +59,9 @@ export interface WorkerOptions {
   log: Logger;
   gossip: GossipPort;
   overlay: OverlaySubsystem;
-  /** Drain period before a task is stopped (ms), default 2000. */
+  /** Confirms drains through the tables (acks from every live member); see drain-wait.ts. */
+  drain?: DrainWait;
+  /** Fixed drain period when `drain` is not given (ms), default 2000. */
   drainMs?: number;
   /** SIGTERM → SIGKILL grace when stopping a task (ms), default 5000. */
   stopGraceMs?: number;
@@ -81,6 +89,8 @@ export interface TaskView {
   pid: number | null;
   error: string | null;
   adopted: boolean;
+  /** How the task's last drain ended (confirmed drains only): acked by every member, or timed out. */
+  drain: { outcome: DrainResult['outcome']; ms: number } | null;
 }
 
 interface Held {
@@ -105,6 +115,8 @@ export class WorkerSubsystem implements Subsystem {
   private stopped = false;
   private ready = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Outcome of each task's last drain (task id → result), for tasksView. */
+  private readonly lastDrains = new Map<string, DrainResult>();
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
@@ -246,7 +258,12 @@ export class WorkerSubsystem implements Subsystem {
       await this.startTask(a);
     }
     // Forget stopped tasks that are no longer assigned at all.
-    for (const [id, h] of this.tasks) if (h.state === 'stopped' && !this.desired.has(id)) this.tasks.delete(id);
+    for (const [id, h] of this.tasks) {
+      if (h.state === 'stopped' && !this.desired.has(id)) {
+        this.tasks.delete(id);
+        this.lastDrains.delete(id);
+      }
+    }
   }
 
   /**
@@ -324,7 +341,7 @@ export class WorkerSubsystem implements Subsystem {
       h.state = 'draining';
       this.publish(h.a, 'draining');
     }
-    if (live.length) await new Promise((r) => setTimeout(r, this.o.drainMs ?? DEFAULT_DRAIN_MS));
+    if (live.length) await this.drain(live);
     for (const h of list) {
       try {
         await this.runtimeOf(h.a).stop(h.a.task.id, this.o.stopGraceMs ?? 5000);
@@ -338,6 +355,17 @@ export class WorkerSubsystem implements Subsystem {
       }
       this.detachLocal(h.a);
     }
+  }
+
+  /** Waits until the draining tasks are confirmed out of every node's LB and DNS (or the fixed period). */
+  private async drain(live: Held[]): Promise<void> {
+    const d = this.o.drain;
+    if (!d) {
+      await new Promise((r) => setTimeout(r, this.o.drainMs ?? DEFAULT_DRAIN_MS));
+      return;
+    }
+    const results: DrainResult[] = await Promise.all(live.map((h) => d.wait(h.a.task.id, h.a.attachments.map((x) => x.network.id))));
+    for (const r of results) this.lastDrains.set(r.taskId, r);
   }
 
   /** Deletes the task's records and local endpoint; leaves networks no task uses any more. */
@@ -374,8 +402,14 @@ export class WorkerSubsystem implements Subsystem {
         pid: h?.info?.pid ?? null,
         error: h?.error ?? null,
         adopted: h?.adopted ?? false,
+        drain: this.drainOf(id),
       };
     });
+  }
+
+  private drainOf(id: string): TaskView['drain'] {
+    const r = this.lastDrains.get(id);
+    return r ? { outcome: r.outcome, ms: r.ms } : null;
   }
 
   routes(router: Router): void {
