@@ -1,8 +1,9 @@
 /**
  * `netctl stack` end to end on a 3-node lab (`itstk`), driving the real binary: a Compose
  * file with `web` (whoami ×2, published 8080:80) and `client` (an argv task — the netns
- * runtime runs any program — looping `curl http://itstk-web/` and writing the last answer
- * to a file). Asserts the client reaches web by name, web answers through the routing
+ * runtime runs any program — looping `curl http://web/` and writing the last answer to a
+ * file). Asserts the client reaches web by its short name (the network alias docker stack
+ * deploy also adds; `tasks.web` too) and by its full name `itstk-web`, web answers through the routing
  * mesh from the lab client on every node, `stack ls/services/ps` list it, a redeploy
  * updates only the changed service, `stack rm` removes services and networks, and invalid
  * Compose files exit non-zero with a one-line message naming the key.
@@ -38,7 +39,7 @@ services:
         delay: 0s
   client:
     image: busybox
-    command: ["sh", "-c", 'while true; do curl -s -m 2 http://${STACK}-web/ > "$$OUT.tmp" && mv "$$OUT.tmp" "$$OUT"; sleep 1; done']
+    command: ["sh", "-c", 'while true; do curl -s -m 2 http://web/ > "$$OUT.tmp" && mv "$$OUT.tmp" "$$OUT"; sleep 1; done']
     environment:
       OUT: ${OUT}
     networks:
@@ -110,15 +111,25 @@ describe('netctl stack on a 3-node lab', { timeout: 300_000 }, () => {
     assert.match(table.stdout, /itstk-web\.1\s+whoami\s+n\d\s+running\s+running/);
   });
 
-  test('the client service reaches web by name (DNS → VIP → a web task)', async () => {
+  test('the client service reaches web by its short name and its full name (DNS → VIP → a web task)', async () => {
+    // The client's own loop uses http://web/ (the alias).
     const { value } = await waitFor('client output', () => (existsSync(OUT) ? readFileSync(OUT, 'utf8') : undefined), 60_000, 500);
     assert.match(value, /task: itstk-web\.\d/);
-    // And from inside a client task with netctl exec, on the node that runs it.
+    // And from inside a client task with netctl exec, on the node that runs it: the full name too.
     const tasks = JSON.parse((await on('n1', 'stack', 'ps', STACK, '--format', 'json')).stdout) as TaskJ[];
     const c = tasks.find((t) => t.name.startsWith(`${STACK}-client.`) && t.state === 'running')!;
-    const r = await on(c.node!, 'exec', c.name, '--', 'curl', '-s', '-m', '3', `http://${STACK}-web/`);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /task: itstk-web\.\d/);
+    for (const host of ['web', `${STACK}-web`]) {
+      const r = await on(c.node!, 'exec', c.name, '--', 'curl', '-s', '-m', '3', `http://${host}/`);
+      assert.equal(r.code, 0, `${host}: ${r.stderr}`);
+      assert.match(r.stdout, /task: itstk-web\.\d/, host);
+    }
+    // tasks.<alias> lists every web task, like tasks.<service>.
+    const webIps = tasks.filter((t) => t.name.startsWith(`${STACK}-web.`) && t.state === 'running').length;
+    for (const name of ['tasks.web', `tasks.${STACK}-web`]) {
+      const d = await on(c.node!, 'exec', c.name, '--', 'dig', '+short', '+time=2', '+tries=2', '@127.0.0.11', name);
+      assert.equal(d.code, 0, d.stderr);
+      assert.equal(d.stdout.trim().split('\n').filter(Boolean).length, webIps, `${name}: ${d.stdout}`);
+    }
   });
 
   test('web answers through the routing mesh on every node', async () => {
