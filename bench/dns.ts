@@ -13,7 +13,11 @@
  *   for p50/p99. CPU cost: server CPU time per answered query at the fixed rate (/proc/PID/stat) — the
  *   figure least disturbed by other load on a shared machine.
  *
- *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--no-docker]
+ * - Ours runs with `--workers W` processes, W = the agent's default (defaultDnsWorkers(CPUs)); the same
+ *   server with one process is measured alongside (sets[n]['meshd-1proc'], not a peer row) so the gain
+ *   from the workers stays visible. Our CPU cost adds up every serving process.
+ *
+ *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--no-docker] [--workers W]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +25,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpus } from 'node:os';
 import { realExec } from '../src/adapters/exec.js';
+import { defaultDnsWorkers } from '../src/core/dns/snapshot.js';
 import { row, writeResults, type BenchRow } from './lib/results.js';
 
 const args = process.argv.slice(2);
@@ -32,6 +38,7 @@ const opt = (k: string, d: number): number => {
 const SECS = opt('secs', 4);
 const RATE = opt('rate', 5000);
 const ROUNDS = 3;
+const WORKERS = opt('workers', defaultDnsWorkers(cpus().length));
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 interface Target {
@@ -40,6 +47,8 @@ interface Target {
   port: number;
   /** Process whose CPU time is the server's. */
   pid: number;
+  /** More processes of the same server (our DNS workers). */
+  morePids?: number[];
   /** Run dnsperf inside this process's network namespace. */
   netnsPid?: number;
 }
@@ -98,11 +107,12 @@ async function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<st
   });
 }
 
-async function startOurs(hosts: string): Promise<{ target: Target; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(root, 'dist/src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await waitLine(child, /listening (\S+) (\d+)/, 15_000);
-  const port = Number(line.split(' ')[2]);
-  return { target: { name: 'meshd', host: '127.0.0.1', port, pid: child.pid! }, child };
+async function startOurs(hosts: string, workers: number, name: string): Promise<{ target: Target; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(root, 'dist/src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0', '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await waitLine(child, /listening (\S+) (\d+) names \d+ pids ([\d,]+)/, 30_000);
+  const f = line.split(' ');
+  const pids = f[6]!.split(',').map(Number);
+  return { target: { name, host: '127.0.0.1', port: Number(f[2]), pid: pids[0]!, morePids: pids.slice(1) }, child };
 }
 
 async function startDnsmasq(hosts: string): Promise<{ target: Target; child: ChildProcess }> {
@@ -168,9 +178,11 @@ async function measure(targets: Target[], qfile: string): Promise<Map<string, Fi
   }
   const out = new Map<string, Figures>();
   for (const t of targets) {
-    const before = cpuTicks(t.pid);
+    const pids = [t.pid, ...(t.morePids ?? [])];
+    const ticksNow = (): number => pids.reduce((a, p) => a + cpuTicks(p), 0);
+    const before = ticksNow();
     const fixed = await dnsperf(t, qfile, 3, ['-Q', String(RATE), '-v']);
-    const ticks = cpuTicks(t.pid) - before;
+    const ticks = ticksNow() - before;
     const lat = fixed.latencies ?? [];
     const m = median(runs.get(t.name)!, (x) => x.qps);
     out.set(t.name, {
@@ -193,7 +205,7 @@ async function main(): Promise<void> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'mtdns-bench-'));
   const rows: BenchRow[] = [];
-  const extra: Record<string, unknown> = { secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, sets: {} };
+  const extra: Record<string, unknown> = { secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, sets: {} };
   const dnsmasqVersion = (await realExec.run('dnsmasq', ['-v'])).stdout.split('\n')[0]!.replace(/\s+Copyright.*/, '');
   let dockerNote: string | undefined = args.includes('--no-docker') ? 'skipped (--no-docker)' : undefined;
   let dockerVersion = '';
@@ -205,7 +217,8 @@ async function main(): Promise<void> {
       writeFileSync(hosts, names.map((n, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255} ${n}`).join('\n') + '\n');
       writeFileSync(qfile, names.map((n) => `${n} A`).join('\n') + '\n');
       console.log(`\n# ${size} name(s)`);
-      const ours = await startOurs(hosts);
+      const ours = await startOurs(hosts, WORKERS, 'meshd');
+      const one = WORKERS > 1 ? await startOurs(hosts, 1, 'meshd-1proc') : undefined;
       const dm = await startDnsmasq(hosts);
       let docker: DockerPeer | undefined;
       if (!dockerNote) {
@@ -217,7 +230,7 @@ async function main(): Promise<void> {
         }
       }
       try {
-        const targets = [ours.target, dm.target, ...(docker ? [docker.target] : [])];
+        const targets = [ours.target, ...(one ? [one.target] : []), dm.target, ...(docker ? [docker.target] : [])];
         const f = await measure(targets, qfile);
         (extra.sets as Record<string, unknown>)[String(size)] = Object.fromEntries(f);
         const o = f.get('meshd')!;
@@ -236,6 +249,7 @@ async function main(): Promise<void> {
         }
       } finally {
         ours.child.kill('SIGTERM');
+        one?.child.kill('SIGTERM');
         dm.child.kill('SIGTERM');
         await docker?.cleanup();
       }

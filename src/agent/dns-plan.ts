@@ -30,3 +30,11 @@ export function qtypeName(t: number): string {
 export function taskNetworks(records: readonly EndpointRecord[], match: (r: EndpointRecord) => boolean): string[] {
   return [...new Set(records.filter(match).map((r) => r.networkName))].sort();
 }
+
+/** `IPV4:PORT` (validated by the config schema) → an upstream. */
+export function parseUpstream(hostPort: string): { address: string; port: number } {
+  const i = hostPort.lastIndexOf(':');
+  const port = Number(hostPort.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new MeshError('MESHD_BAD_CONFIG', `dns upstream ${JSON.stringify(hostPort)}: IPV4:PORT expected`);
+  return { address: hostPort.slice(0, i), port };
+}

@@ -111,7 +111,9 @@ export class SandboxBinder {
   refreshNetworks(): void {
     for (const b of this.bound.values()) {
       const nets = this.o.networksOf(b.shortId);
-      if (!sameNetworks(nets, b.tag.networks)) b.tag.networks = nets ? Object.freeze([...nets]) : undefined;
+      if (sameNetworks(nets, b.tag.networks)) continue;
+      b.tag.networks = nets ? Object.freeze([...nets]) : undefined;
+      this.o.server.retagSandbox(b.tag);
     }
   }
 

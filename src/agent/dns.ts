@@ -56,8 +56,15 @@ export interface DnsSubsystemOptions {
   /** Lab name when the agent runs in a lab host namespace (selects that namespace's resolv.conf). */
   lab?: string | undefined;
   forwardTimeoutMs?: number;
+  /** Node-wide bound (split between the worker processes). */
   maxPendingForwards?: number;
   resyncMs?: number;
+  /** Processes serving the DNS sockets, this one included (default 1; the agent passes config.dns.workers). */
+  workers?: number;
+  /** Largest UDP reply / advertised EDNS size, bytes (default the server's, 1232). */
+  maxUdpPayload?: number;
+  /** Bound on cached answers per process (default the server's, 10 000). */
+  cacheMaxEntries?: number;
   /** Test seams. */
   netnsDir?: string;
   bind?: (netns: string) => Promise<NetnsSockets>;
@@ -123,6 +130,10 @@ export class DnsSubsystem implements Subsystem {
       upstreams: this.upstreams,
       ...(o.forwardTimeoutMs !== undefined ? { forwardTimeoutMs: o.forwardTimeoutMs } : {}),
       ...(o.maxPendingForwards !== undefined ? { maxPendingForwards: o.maxPendingForwards } : {}),
+      ...(o.maxUdpPayload !== undefined ? { maxUdpPayload: o.maxUdpPayload } : {}),
+      ...(o.cacheMaxEntries !== undefined ? { cacheMaxEntries: o.cacheMaxEntries } : {}),
+      workers: o.workers ?? 1,
+      onWorkerEvent: (event, detail) => o.log.warn(detail, event),
       clock: o.clock,
     });
     this.sandboxes = new SandboxBinder({
@@ -143,7 +154,7 @@ export class DnsSubsystem implements Subsystem {
     this.resync();
     this.sandboxes.start();
     this.arm();
-    this.o.log.info({ upstreams: this.upstreams, resolvConf: this.resolvConf, ttlSec: this.server.handler.ttlSec }, 'dns ready');
+    this.o.log.info({ upstreams: this.upstreams, resolvConf: this.resolvConf, ttlSec: this.server.handler.ttlSec, workers: this.o.workers ?? 1 }, 'dns ready');
   }
 
   async stop(): Promise<void> {
@@ -318,12 +329,14 @@ export class DnsSubsystem implements Subsystem {
       const report = await this.server.debug(networks, name, qtype);
       return { json: { node: this.o.nodeName, from, type: qtypeName(qtype), ...report } };
     });
-    router.add('GET', '/v1/dns/stats', () => {
+    router.add('GET', '/v1/dns/stats', async () => {
+      const server = await this.server.collectStats();
       const now = this.o.clock.now();
       return {
         json: {
           node: this.o.nodeName,
-          server: this.server.stats(),
+          server,
+          workers: { processes: this.o.workers ?? 1, pids: this.server.workerPids() },
           registry: { entries: this.registry.size(), generation: this.registry.generation, networks: this.registry.networks() },
           records: this.held.size,
           feed: { ...this.counters },

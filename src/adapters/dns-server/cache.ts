@@ -17,7 +17,7 @@
  * (partial Fisher–Yates), so a truncated answer still hands out every address over time.
  */
 import type { Rng } from '../../core/clock.js';
-import { HEADER_LEN, patchReply, type Query } from '../../core/dns/wire.js';
+import { HEADER_LEN, type Query } from '../../core/dns/wire.js';
 
 export interface CachedAnswer {
   readonly buf: Buffer;
@@ -67,24 +67,32 @@ export function netKey(networks: readonly string[]): NetKey {
 
 /** Hash of the question (ASCII-lowercased name, type, class), the size class and the networks. */
 export function questionHash(buf: Uint8Array, q: Query, limit: number, net: NetKey): number {
-  let h = net.hash ^ Math.imul(limit + (q.edns ? 0x10000 : 0), FNV_PRIME);
-  for (let i = HEADER_LEN; i < q.questionEnd; i++) {
+  return questionHashRaw(buf, q.nameEnd, q.questionEnd, limit, q.edns !== undefined, net.hash);
+}
+
+/** questionHash from the raw offsets (the fast path has no Query object). */
+export function questionHashRaw(buf: Uint8Array, nameEnd: number, questionEnd: number, limit: number, edns: boolean, netHash: number): number {
+  let h = netHash ^ Math.imul(limit + (edns ? 0x10000 : 0), FNV_PRIME);
+  let i = HEADER_LEN;
+  for (; i < nameEnd; i++) {
     let c = buf[i]!;
-    if (i < q.nameEnd && c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
     h = Math.imul(h ^ c, FNV_PRIME);
   }
+  for (; i < questionEnd; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
   return h >>> 0;
 }
 
-function sameQuestionLower(e: Entry, buf: Uint8Array, q: Query): boolean {
-  const n = q.questionEnd - HEADER_LEN;
+function sameQuestionLower(e: Entry, buf: Uint8Array, nameEnd: number, questionEnd: number): boolean {
   const s = e.question;
-  if (s.length !== n) return false;
-  for (let i = 0; i < n; i++) {
-    let c = buf[HEADER_LEN + i]!;
-    if (HEADER_LEN + i < q.nameEnd && c >= 0x41 && c <= 0x5a) c += 0x20;
-    if (c !== s[i]) return false;
+  if (s.length !== questionEnd - HEADER_LEN) return false;
+  let i = HEADER_LEN;
+  for (; i < nameEnd; i++) {
+    let c = buf[i]!;
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== s[i - HEADER_LEN]) return false;
   }
+  for (; i < questionEnd; i++) if (buf[i] !== s[i - HEADER_LEN]) return false;
   return true;
 }
 
@@ -108,26 +116,31 @@ export class AnswerCache {
    * question case); undefined on a miss. `hash` is questionHash(query, q, limit, net).
    */
   get(hash: number, net: NetKey, limit: number, query: Uint8Array, q: Query, generation: number): Buffer | undefined {
+    const out = this.lookup(hash, net, limit, query, q.nameEnd, q.questionEnd, q.edns !== undefined, q.rd, generation);
+    if (!out) this.stats.misses++;
+    return out;
+  }
+
+  /**
+   * The allocation-free core of `get` (the fast path calls it with raw offsets): the patched copy on a
+   * hit, undefined on a miss — misses are not counted here (the caller's full path counts them once).
+   */
+  lookup(hash: number, net: NetKey, limit: number, query: Uint8Array, nameEnd: number, questionEnd: number, edns: boolean, rd: boolean, generation: number): Buffer | undefined {
     if (generation !== this.gen) {
       if (this.count > 0) this.stats.flushes++;
       this.map.clear();
       this.count = 0;
       this.gen = generation;
-      this.stats.misses++;
       return undefined;
     }
     let e = this.map.get(hash);
-    const edns = q.edns !== undefined;
-    while (e && !(e.limit === limit && e.edns === edns && e.net === net.key && sameQuestionLower(e, query, q))) e = e.next;
-    if (!e) {
-      this.stats.misses++;
-      return undefined;
-    }
+    while (e && !(e.limit === limit && e.edns === edns && e.net === net.key && sameQuestionLower(e, query, nameEnd, questionEnd))) e = e.next;
+    if (!e) return undefined;
     this.stats.hits++;
     const out = Buffer.allocUnsafe(e.buf.length);
     e.buf.copy(out);
     if (e.pool) shuffleInto(out, e.pool, e.aOffsets, this.rng);
-    patchReply(out, query, q);
+    patchReplyRaw(out, query, nameEnd, rd);
     this.lastRcode = e.rcode;
     return out;
   }
@@ -183,4 +196,12 @@ export function shuffleInto(out: Buffer, pool: Uint32Array, offsets: readonly nu
     a[j] = t;
     out.writeUInt32BE(a[i]!, offsets[i]!);
   }
+}
+
+/** Patches a cached reply for a new query: ID, RD bit and the question's original letter case. */
+function patchReplyRaw(reply: Buffer, query: Uint8Array, nameEnd: number, rd: boolean): void {
+  reply[0] = query[0]!;
+  reply[1] = query[1]!;
+  reply[2] = (reply[2]! & ~0x01) | (rd ? 0x01 : 0);
+  for (let i = HEADER_LEN; i < nameEnd; i++) reply[i] = query[i]!;
 }

@@ -14,7 +14,8 @@ import { MeshError } from '../../core/errors.js';
 import type { DnsRegistry } from '../../core/dns/registry.js';
 import { resolve } from '../../core/dns/resolver.js';
 import { decodeQuery, encodeAnswer, encodeError, encodeQueryError, EDNS_DEFAULT_MAX, questionName, RCODE, responseLimit, type Query } from '../../core/dns/wire.js';
-import { AnswerCache, ipPool, netKey, questionHash, shuffleInto, type NetKey } from './cache.js';
+import { AnswerCache, ipPool, netKey, questionHash, questionHashRaw, shuffleInto, type NetKey } from './cache.js';
+import { FastQuery } from './fastpath.js';
 import type { Forwarder } from './forwarder.js';
 import { countAnswer, countDrop, emptyStats, observeLatency, type DnsServerStats } from './stats.js';
 
@@ -57,6 +58,8 @@ export class DnsHandler {
   private readonly cache: AnswerCache;
   private readonly rng: Rng;
   private readonly netKeys = new WeakMap<readonly string[], NetKey>();
+  /** Scratch of the fast path (reused per packet: no allocation on a cache hit). */
+  private readonly fq = new FastQuery();
 
   constructor(opts: HandlerOptions) {
     this.registry = opts.registry;
@@ -91,6 +94,22 @@ export class DnsHandler {
     const s = this.stats;
     if (transport === 'udp') s.queries.udp++;
     else s.queries.tcp++;
+    // Fast path: a plain query whose answer is cached → copy, patch, send; no decode objects, no strings.
+    const f = this.fq;
+    if (f.parse(buf)) {
+      const networks = sandboxNetworks ?? this.networksOf(address, port, transport);
+      if (networks) {
+        const limit = f.limit(transport === 'tcp', this.maxUdpPayload);
+        const net = this.netKey(networks);
+        const hit = this.cache.lookup(questionHashRaw(buf, f.nameEnd, f.questionEnd, limit, f.edns, net.hash), net, limit, buf, f.nameEnd, f.questionEnd, f.edns, f.rd, this.registry.generation);
+        if (hit) {
+          const rcode = this.cache.lastRcode;
+          if (rcode === RCODE.NOERROR) s.local.answer++;
+          this.send(reply, hit, rcode, t0);
+          return true;
+        }
+      }
+    }
     const d = decodeQuery(buf);
     if (!d.ok) {
       if (d.drop) {

@@ -9,7 +9,7 @@
  * Port 0 binds TCP first on an ephemeral port and then UDP on the same number, so one port serves both
  * (what clients like dig expect when retrying over TCP).
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
@@ -23,8 +23,11 @@ import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../clock.js';
 import { Forwarder, parseResolvConf, type Upstream } from './forwarder.js';
 import { DnsHandler, type NetworksOf } from './handler.js';
-import { countDrop, RCODE_NAMES, type DnsServerStats } from './stats.js';
+import { countDrop, RCODE_NAMES, sumStats, type DnsServerStats } from './stats.js';
+import { DnsWorkerPool } from './workers.js';
+import { perWorkerPendingBound } from '../../core/dns/snapshot.js';
 import { decodeQuery } from '../../core/dns/wire.js';
+import { createDnsUdpSocket, plainAddress, serveUdp, useLiteralLookup } from './udp.js';
 
 const { Packet } = DNS;
 
@@ -58,7 +61,22 @@ export interface DnsServerOptions {
   readonly rng?: Rng;
   /** Clock for `explain` ages (default the process monotonic clock; must match the registry's `now`). */
   readonly clock?: Clock;
+  /**
+   * Processes serving the UDP sockets, this one included (default 1: no extra process). N > 1 forks N − 1
+   * DNS workers (workers.ts) that read the same sockets; `maxPendingForwards` is then split between the
+   * processes (⌈max / N⌉ each). TCP is served by this process only.
+   */
+  readonly workers?: number;
+  /** How often workers pick up registry changes, ms (default 20). */
+  readonly workerSyncMs?: number;
+  /** How often workers report counters, ms (default 1000). */
+  readonly workerStatsMs?: number;
+  /** Worker trouble (start failures, exits, respawns): for the agent's log. */
+  readonly onWorkerEvent?: (event: string, detail: Record<string, unknown>) => void;
 }
+
+/** The Forwarder's own default bound on pending forwards (node-wide figure split between workers). */
+const DEFAULT_MAX_PENDING = 256;
 
 const MAX_TCP_INFLIGHT = 64;
 
@@ -73,11 +91,6 @@ export interface DebugReport extends Explanation {
   readonly upstream: { address: string | undefined; port: number | undefined; ms: number; rcode: string; answers: string[]; note: string | undefined } | undefined;
 }
 
-/** Sources seen on a dual-stack socket come as ::ffff:a.b.c.d; the agent's mapping wants a.b.c.d. */
-function plainAddress(a: string): string {
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
 export class DnsServer {
   readonly handler: DnsHandler;
   readonly forwarder: Forwarder;
@@ -88,6 +101,12 @@ export class DnsServer {
   private bound: ListenAddress[] = [];
   private closing = false;
   private sandboxes = 0;
+  private readonly processes: number;
+  private pool: DnsWorkerPool | undefined;
+  private poolStarted: Promise<void> = Promise.resolve();
+  /** UDP sockets served by the workers too: socket → pool id. */
+  private readonly sharedIds = new Map<UdpSocket, number>();
+  private readonly tagSockets = new Map<SandboxTag, UdpSocket>();
 
   constructor(opts: DnsServerOptions) {
     this.opts = opts;
@@ -104,7 +123,10 @@ export class DnsServer {
     }
     // Never forward to ourselves (a resolv.conf pointing at our own listener would loop).
     upstreams = upstreams.filter((u) => !listen.some((l) => l.address === u.address && l.port === u.port));
-    this.forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs, maxPending: opts.maxPendingForwards });
+    this.processes = opts.workers ?? 1;
+    if (!Number.isInteger(this.processes) || this.processes < 1 || this.processes > 64) throw new MeshError('MESHD_BAD_CONFIG', `dns: workers must be an integer in 1..64, got ${this.processes}`);
+    const maxPending = perWorkerPendingBound(opts.maxPendingForwards ?? DEFAULT_MAX_PENDING, this.processes);
+    this.forwarder = new Forwarder({ upstreams, timeoutMs: opts.forwardTimeoutMs, maxPending });
     this.handler = new DnsHandler({
       registry: opts.registry,
       forwarder: this.forwarder,
@@ -115,6 +137,25 @@ export class DnsServer {
       cacheMaxEntries: opts.cacheMaxEntries,
       rng: opts.rng,
     });
+    if (this.processes > 1) {
+      this.pool = new DnsWorkerPool({
+        count: this.processes - 1,
+        registry: opts.registry,
+        syncMs: opts.workerSyncMs,
+        onEvent: opts.onWorkerEvent,
+        init: {
+          ttlSec: this.handler.ttlSec,
+          maxUdpPayload: this.handler.maxUdpPayload,
+          cacheMaxEntries: opts.cacheMaxEntries,
+          upstreams,
+          forwardTimeoutMs: opts.forwardTimeoutMs,
+          maxPendingForwards: maxPending,
+          // A custom networksOf cannot cross processes: workers then refuse what it would have had to map.
+          defaultNetworks: opts.networksOf ? null : [...(opts.defaultNetworks ?? ['default'])],
+          statsMs: opts.workerStatsMs ?? 1000,
+        },
+      });
+    }
   }
 
   /** Binds every listen address (UDP + TCP). Rejects with MESHD_BAD_CONFIG when a bind fails. */
@@ -126,7 +167,22 @@ export class DnsServer {
       await this.close();
       throw e instanceof MeshError ? e : new MeshError('MESHD_BAD_CONFIG', `dns: cannot listen: ${(e as Error).message}`, undefined, { cause: e });
     }
+    if (this.pool) {
+      // Node listeners are shared only when the workers can map their sources (default networksOf).
+      if (!this.opts.networksOf) for (const u of this.udp) this.sharedIds.set(u, this.pool.share(u, undefined));
+      this.poolStarted = this.pool.start();
+    }
     return [...this.bound];
+  }
+
+  /** Resolves once every worker process started (or failed and was left to respawn). */
+  workersReady(): Promise<void> {
+    return this.poolStarted;
+  }
+
+  /** Worker pids (empty with workers = 1). */
+  workerPids(): number[] {
+    return this.pool?.pids() ?? [];
   }
 
   /** Bound addresses (ports resolved). */
@@ -134,8 +190,14 @@ export class DnsServer {
     return [...this.bound];
   }
 
+  /** Counters of every process serving this server's sockets (workers: as of their last report, ≤ 1 s old). */
   stats(): DnsServerStats {
-    return this.handler.snapshot();
+    return this.pool ? sumStats([this.handler.snapshot(), this.pool.stats()]) : this.handler.snapshot();
+  }
+
+  /** Like stats(), after asking every worker for fresh counters (waits ≤ 500 ms). */
+  async collectStats(): Promise<DnsServerStats> {
+    return this.pool ? sumStats([this.handler.snapshot(), await this.pool.collect()]) : this.handler.snapshot();
   }
 
   /** How a sandbox on `networks` would see `name` from the registry alone (entries, owner node, age). */
@@ -213,7 +275,7 @@ export class DnsServer {
 
   private listenUdp(address: string, port: number): Promise<UdpSocket> {
     return new Promise((resolve, reject) => {
-      const sock = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', recvBufferSize: this.opts.udpRecvBufferBytes ?? 4 << 20, sendBufferSize: 1 << 20 });
+      const sock = createDnsUdpSocket(isIPv6(address) ? 'udp6' : 'udp4', this.opts.udpRecvBufferBytes ?? 4 << 20);
       sock.once('error', reject);
       sock.bind({ address, port, exclusive: true }, () => {
         sock.off('error', reject);
@@ -225,14 +287,7 @@ export class DnsServer {
 
   /** Answers datagrams arriving on a bound UDP socket (`tag`: the networks of the sandbox it lives in). */
   private serveUdp(sock: UdpSocket, tag: SandboxTag | undefined): void {
-    // No per-send callback: a synchronous send then costs no extra tick; send errors arrive as 'error'.
-    sock.on('error', () => countDrop(this.handler.stats, 'udp-send-or-socket-error'));
-    const h = this.handler;
-    sock.on('message', (msg, rinfo) => {
-      h.handle(msg, plainAddress(rinfo.address), rinfo.port, 'udp', (out) => {
-        if (!this.closing) sock.send(out, rinfo.port, rinfo.address);
-      }, tag?.networks);
-    });
+    serveUdp(sock, this.handler, tag, () => this.closing);
   }
 
   /**
@@ -245,7 +300,11 @@ export class DnsServer {
   attachSandbox(sockets: { udp: UdpSocket; tcp: TcpServer }, tag: SandboxTag): () => Promise<void> {
     if (this.closing) throw new MeshError('MESHD_NOT_READY', 'dns: server is closed');
     const conns = new Set<Socket>();
+    useLiteralLookup(sockets.udp);
     this.serveUdp(sockets.udp, tag);
+    const id = this.pool?.share(sockets.udp, tag.networks);
+    if (id !== undefined) this.sharedIds.set(sockets.udp, id);
+    this.tagSockets.set(tag, sockets.udp);
     sockets.tcp.maxConnections = this.opts.maxTcpConnections ?? 256;
     sockets.tcp.on('error', () => countDrop(this.handler.stats, 'tcp-server-error'));
     sockets.tcp.on('connection', (c: Socket) => {
@@ -258,6 +317,10 @@ export class DnsServer {
     return () => {
       closed ??= (async () => {
         this.sandboxes--;
+        this.tagSockets.delete(tag);
+        const shared = this.sharedIds.get(sockets.udp);
+        this.sharedIds.delete(sockets.udp);
+        if (shared !== undefined) await this.pool?.unshare(shared);
         for (const c of conns) c.destroy();
         await Promise.all([
           new Promise<void>((r) => { try { sockets.udp.close(() => r()); } catch { r(); } }),
@@ -266,6 +329,13 @@ export class DnsServer {
       })();
       return closed;
     };
+  }
+
+  /** Call after changing `tag.networks` of an attached sandbox: worker processes learn the new networks. */
+  retagSandbox(tag: SandboxTag): void {
+    const sock = this.tagSockets.get(tag);
+    const id = sock ? this.sharedIds.get(sock) : undefined;
+    if (id !== undefined) this.pool?.retag(id, tag.networks);
   }
 
   /** Sandboxes currently attached (attachSandbox calls not yet closed). */
@@ -316,6 +386,8 @@ export class DnsServer {
   /** Stops listening, closes every connection, fails pending forwards. Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
+    await this.pool?.close();
+    this.sharedIds.clear();
     this.forwarder.close();
     for (const c of this.conns) c.destroy();
     this.conns.clear();

@@ -3,11 +3,11 @@
  * never shares its event loop). Not the agent's entry point: the agent composes DnsServer itself.
  *
  *   node dist/src/adapters/dns-server/standalone.js --hosts FILE [--address 127.0.0.1] [--port 0]
- *        [--network default] [--ttl 5] [--upstream IP:PORT]...
+ *        [--network default] [--ttl 5] [--upstream IP:PORT]... [--workers N]
  *
  * FILE has hosts(5) lines `IP NAME...`: each NAME becomes a vip-mode service with that IP as VIP (the same
  * file dnsmasq reads with --addn-hosts, so both serve the same record set). Prints `listening ADDR PORT`
- * on stdout once bound; exits cleanly on SIGTERM/SIGINT, printing the server's counters as JSON to stderr.
+ * on stdout once bound and every worker process is up (`--workers N`: N processes in all, default 1); exits cleanly on SIGTERM/SIGINT, printing the server's counters as JSON to stderr.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -49,12 +49,17 @@ async function main(): Promise<void> {
     defaultNetworks: [network],
     ttlSec: Number(one('ttl', '5')),
     upstreams,
+    workers: Number(one('workers', '1')),
+    onWorkerEvent: (event, detail) => process.stderr.write(`${event} ${JSON.stringify(detail)}\n`),
   });
   const [bound] = await server.start();
-  process.stdout.write(`listening ${bound!.address} ${bound!.port} names ${registry.size()}\n`);
+  await server.workersReady();
+  // `pids` lists every serving process (this one first) so a benchmark can add up their CPU time.
+  process.stdout.write(`listening ${bound!.address} ${bound!.port} names ${registry.size()} pids ${[process.pid, ...server.workerPids()].join(',')}\n`);
   const stop = async (): Promise<void> => {
+    const stats = await server.collectStats();
     await server.close();
-    process.stderr.write(JSON.stringify(server.stats()) + '\n');
+    process.stderr.write(JSON.stringify(stats) + '\n');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());

@@ -56,3 +56,30 @@ export function observeLatency(s: DnsServerStats, us: number): void {
   while (i < b.length && us > b[i]!) i++;
   s.latency.counts[i]!++;
 }
+
+/**
+ * Sum of several processes' counters (the agent's own handler plus each DNS worker's last report):
+ * counters and histogram counts add up; `pending` is the node-wide gauge (sum of each process's).
+ * Histograms must share bucket bounds (they do: every process uses LATENCY_BUCKETS_US).
+ */
+export function sumStats(parts: readonly DnsServerStats[]): DnsServerStats {
+  const s = emptyStats();
+  const addRec = (into: Record<string, number>, from: Record<string, number>): void => {
+    for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  };
+  for (const p of parts) {
+    s.queries.udp += p.queries.udp;
+    s.queries.tcp += p.queries.tcp;
+    addRec(s.answers, p.answers);
+    addRec(s.drops, p.drops);
+    s.local.answer += p.local.answer;
+    s.local.nodata += p.local.nodata;
+    for (const k of ['started', 'answered', 'failed', 'overflow', 'noUpstream'] as const) s.forwards[k] += p.forwards[k];
+    s.pending += p.pending;
+    for (const k of ['hits', 'misses', 'flushes', 'evictions', 'size'] as const) s.cache[k] += p.cache[k];
+    s.latency.count += p.latency.count;
+    s.latency.sumUs += p.latency.sumUs;
+    for (let i = 0; i < s.latency.counts.length; i++) s.latency.counts[i]! += p.latency.counts[i] ?? 0;
+  }
+  return s;
+}

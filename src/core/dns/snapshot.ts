@@ -1,0 +1,94 @@
+/**
+ * Registry replication for the DNS worker processes (issue 6, "scale across cores").
+ *
+ * The agent owns the one authoritative DnsRegistry (fed by gossip). Each extra worker process that shares
+ * the node's DNS sockets keeps a replica: the agent sends a full snapshot (plain JSON data, structured-clone
+ * safe) after a change and the worker applies it as a diff, so its generation — and therefore its answer
+ * cache — moves only when something really changed. Full snapshots rather than deltas: a snapshot is
+ * O(entries) (≈ 100 bytes per entry; 10⁴ names ≈ 1 MB) and is sent at most once per coalescing interval,
+ * while deltas would need ordering/resync logic for a replica that restarts or misses a message.
+ *
+ * Also the small formulas of the worker layout (table-tested in test/unit/dns/snapshot.test.ts).
+ */
+import type { DnsRegistry, ServiceMode } from './registry.js';
+
+export interface ServiceSnap {
+  readonly name: string;
+  readonly network: string;
+  readonly mode: ServiceMode;
+  readonly vip?: string;
+  readonly aliases: readonly string[];
+  readonly owner?: string;
+}
+
+export interface TaskSnap {
+  readonly name: string;
+  readonly network: string;
+  readonly service: string;
+  readonly ip: string;
+  readonly healthy: boolean;
+  readonly owner: string;
+}
+
+export interface RegistrySnapshot {
+  /** The source registry's generation when the snapshot was taken (diagnostics only). */
+  readonly generation: number;
+  readonly services: readonly ServiceSnap[];
+  readonly tasks: readonly TaskSnap[];
+}
+
+/** Every entry of `reg` as plain data. */
+export function snapshotRegistry(reg: DnsRegistry): RegistrySnapshot {
+  const services: ServiceSnap[] = [];
+  const tasks: TaskSnap[] = [];
+  for (const net of reg.networks()) {
+    for (const s of reg.services(net)) {
+      services.push({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), aliases: [...s.aliases], ...(s.owner !== undefined ? { owner: s.owner } : {}) });
+    }
+    for (const t of reg.tasks(net)) tasks.push({ name: t.name, network: t.network, service: t.service, ip: t.ip, healthy: t.healthy, owner: t.owner });
+  }
+  return { generation: reg.generation, services, tasks };
+}
+
+/**
+ * Makes `reg` hold exactly the snapshot's entries: upserts every entry (a no-op when unchanged) and
+ * removes the entries the snapshot no longer has. Returns true when the registry changed. Entries that
+ * fail validation throw (MESHD_BAD_ARGUMENT) — they came from a registry that validated them already.
+ */
+export function applySnapshot(reg: DnsRegistry, snap: RegistrySnapshot, now: number): boolean {
+  const before = reg.generation;
+  const keepSvc = new Set<string>();
+  const keepTask = new Set<string>();
+  for (const s of snap.services) {
+    reg.upsertService({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), aliases: s.aliases, ...(s.owner !== undefined ? { owner: s.owner } : {}) }, now);
+    keepSvc.add(`${s.network}\0${s.name}`);
+  }
+  for (const t of snap.tasks) {
+    reg.upsertTask(t, now);
+    keepTask.add(`${t.network}\0${t.name}`);
+  }
+  for (const net of reg.networks()) {
+    for (const s of reg.services(net)) if (!keepSvc.has(`${s.network}\0${s.name}`)) reg.removeService(s.network, s.name);
+    for (const t of reg.tasks(net)) if (!keepTask.has(`${t.network}\0${t.name}`)) reg.removeTask(t.network, t.name);
+  }
+  return reg.generation !== before;
+}
+
+/**
+ * Default number of processes serving the node's DNS sockets for `cpus` CPUs: one per CPU, at most 4.
+ * One CPU → 1 (a second process would only add context switches and IPC). Capped at 4: each process costs
+ * ~40 MB of memory and its own answer cache, the agent's other work (gossip, LB syncs) needs a core too,
+ * and one process already serves > 20k qps — far above what the tasks of one node ask.
+ */
+export function defaultDnsWorkers(cpus: number): number {
+  if (!Number.isFinite(cpus) || cpus <= 1) return 1;
+  return Math.min(4, Math.floor(cpus));
+}
+
+/**
+ * Per-process bound on pending forwards when `workers` processes share a node-wide bound of `total`:
+ * ⌈total / workers⌉, at least 1 — the node-wide figure can exceed `total` by at most workers − 1.
+ */
+export function perWorkerPendingBound(total: number, workers: number): number {
+  return Math.max(1, Math.ceil(total / Math.max(1, workers)));
+}
