@@ -18,6 +18,9 @@ import { DrainAcker } from './drain-ack.js';
 import { DrainWaiter } from './drain-wait.js';
 import { realExec } from '../adapters/exec.js';
 import { nodeObjectPrefix } from '../lab/plan.js';
+import { cpus } from 'node:os';
+import { defaultDnsWorkers } from '../core/dns/snapshot.js';
+import { parseUpstream } from './dns-plan.js';
 
 export interface Subsystems {
   gossip: GossipSubsystem;
@@ -54,6 +57,10 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   const dns = new DnsSubsystem({
     nodeName: config.nodeName, lab: config.lab, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
+    ttlSec: config.dns.ttlSeconds, forwardTimeoutMs: config.dns.forwardTimeoutMs, maxPendingForwards: config.dns.maxPendingForwards,
+    maxUdpPayload: config.dns.maxUdpPayload, cacheMaxEntries: config.dns.cacheMaxEntries, resyncMs: config.dns.resyncMs,
+    workers: config.dns.workers ?? defaultDnsWorkers(cpus().length),
+    ...(config.dns.upstreams ? { upstreams: config.dns.upstreams.map(parseUpstream) } : {}),
   });
   agent.add(dns);
   // Load balancer: VIPs in local task namespaces, routing mesh (ingress sandbox + host DNAT).

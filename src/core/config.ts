@@ -47,6 +47,42 @@ export const agentConfigSchema = z.object({
     })
     .strict()
     .default({}),
+  /** Embedded DNS (127.0.0.11 in every task namespace). Every default below says why. */
+  dns: z
+    .object({
+      /**
+       * TTL of our records, s. 5: answers come from an in-memory table, so asking again is cheap, and a
+       * short TTL bounds how long a caching client keeps a dead task's address to about the gossip
+       * propagation time (Docker's fixed 600 s is moby#30029). 0 = clients must not cache.
+       */
+      ttlSeconds: z.number().int().min(0).max(86_400).default(5),
+      /**
+       * Upstream resolvers (IPV4:PORT) for names that are not ours. Absent: the host's resolv.conf as the
+       * agent sees it, which is what containers would have used without us.
+       */
+      upstreams: z.array(hostPortSchema).min(1).max(8).optional(),
+      /** Total budget per forwarded query, ms. 3000: under glibc's 5 s so clients see SERVFAIL, not a timeout. */
+      forwardTimeoutMs: z.number().int().min(100).max(30_000).default(3000),
+      /**
+       * Node-wide bound on queries waiting for an upstream. 256: a slow upstream can pile up at most this
+       * much (≈ 256 × 1 KB) and local names never wait on it; split between worker processes (⌈n / workers⌉ each).
+       */
+      maxPendingForwards: z.number().int().min(1).max(65_536).default(256),
+      /**
+       * Processes serving the DNS sockets, the agent's own included. Absent: one per CPU, at most 4, and 1 on
+       * a single CPU (defaultDnsWorkers: one process already serves > 20k qps; more than 4 adds memory and
+       * IPC for throughput no node's tasks need; on one CPU a second process only adds context switches).
+       */
+      workers: z.number().int().min(1).max(64).optional(),
+      /** Largest UDP reply and the EDNS size we advertise, bytes. 1232: DNS flag day 2020, no IP fragmentation. */
+      maxUdpPayload: z.number().int().min(512).max(4096).default(1232),
+      /** Bound on cached encoded answers per process. 10 000: every name of a large network, ≈ 1–5 MB. */
+      cacheMaxEntries: z.number().int().min(0).max(1_000_000).default(10_000),
+      /** Full rebuild of the DNS view from the gossip tables, ms. 10 000: a safety net; events do the real work. */
+      resyncMs: z.number().int().min(1000).max(600_000).default(10_000),
+    })
+    .strict()
+    .default({}),
 }).strict();
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
