@@ -43,6 +43,7 @@ import { ENDPOINT_TABLE, encodeEndpoint } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { Subsystem } from './agent.js';
 import type { DrainResult, DrainWait } from './drain-wait.js';
+import { waitServing, type PortRef, type Readiness } from './worker-ready.js';
 import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
 
@@ -65,6 +66,13 @@ export interface WorkerOptions {
   drainMs?: number;
   /** SIGTERM → SIGKILL grace when stopping a task (ms), default 5000. */
   stopGraceMs?: number;
+  /**
+   * Longest wait for a started task to listen on its target ports before its records say
+   * `running` (ms), default 10000; 0 disables. See worker-ready.ts.
+   */
+  readyTimeoutMs?: number;
+  /** Readiness probe; default: /proc socket tables for the built-in netns runtime, none otherwise. */
+  readiness?: (pid: number, ports: readonly PortRef[], timeoutMs: number) => Promise<Readiness>;
   /** Period of the background converge that retries failed starts (ms), default 5000. */
   retryMs?: number;
   /** Local docker image used for docker tasks with image 'whoami' (needs busybox). */
@@ -322,6 +330,7 @@ export class WorkerSubsystem implements Subsystem {
         sandboxNs: sandboxName(this.o.overlay.prefix, net.id), bridge: BRIDGE_NAME,
         ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: this.o.overlay.mtuOf(net),
       });
+      await this.untilServing(a, rt, held.info);
       held.state = 'running';
       this.publish(a, 'running');
       this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ip: att.ip }, 'task running');
@@ -333,6 +342,17 @@ export class WorkerSubsystem implements Subsystem {
       await rt.stop(a.task.id, 0).catch(() => undefined);
       this.detachLocal(a);
     }
+  }
+
+  /** Waits until a started task serves its target ports (throws when it exited first). */
+  private async untilServing(a: Assignment, rt: Runtime, info: TaskInfo): Promise<void> {
+    const ms = this.o.readyTimeoutMs ?? 10_000;
+    const probe = this.o.readiness ?? (rt === this.netns && !this.o.netnsRuntime ? waitServing : undefined);
+    const ports = a.ports.map((p) => ({ proto: p.proto, port: p.target }));
+    if (!probe || ms <= 0 || ports.length === 0 || info.pid === null || info.pid <= 0) return;
+    const r = await probe(info.pid, ports, ms);
+    if (r === 'exited') throw new MeshError('MESHD_EXEC_FAILED', `task ${a.task.id} exited before serving ${ports.map((p) => `${p.port}/${p.proto}`).join(', ')}`);
+    if (r === 'timeout') this.o.log.warn({ task: a.task.id, ports, ms }, 'task does not serve its target ports yet: published as running anyway');
   }
 
   private async remove(list: Held[]): Promise<void> {
