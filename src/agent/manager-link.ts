@@ -9,11 +9,19 @@
  * manager over mTLS with this node's certificate (so a worker node gets the manager's 403
  * for manager-only routes, like `docker service ls` on a worker).
  *
- * The identity lives in <dataDir>/cluster; the node that ran `init` also keeps the
- * manager's store there (state.db). Joining as a second manager needs a shared store
- * (etcd), which this link does not set up yet: joins are worker joins.
+ * The identity lives in <dataDir>/cluster; a node that hosts a manager also keeps its store
+ * config there (store.json: etcd endpoints) or the embedded store itself (state.db).
+ * `init` with an etcd store makes a cluster that more managers can join: a join with a
+ * manager token gets the etcd endpoints in the join answer and runs a manager on the same
+ * store, campaigning for leadership (src/manager/leadership.ts).
+ *
+ * Several managers: the link keeps every manager's API address (<dataDir>/cluster/
+ * managers.json, from the join and refreshed from `GET /v1/managers`) and talks through a
+ * ManagerPool — an unreachable manager is skipped, a follower's "not the leader" answer is
+ * followed to the leader — so assignments, status reports and forwarded netctl calls carry
+ * on through whichever manager leads. A manager node prefers its own manager for reads.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ApiClient } from '../adapters/api/client.js';
@@ -23,7 +31,10 @@ import { hasNodeIdentity, loadNodeIdentity, type NodeIdentity } from '../adapter
 import type { Clock } from '../core/clock.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import { parseBody } from '../manager/model.js';
-import { certificateRenewalDue, joinCluster, managerSubsystem, ManagerClient, renewNodeCertificate, STORE_FILE, type ManagerSubsystem } from '../manager/index.js';
+import {
+  certificateRenewalDue, checkStoreConfig, hostsManagerStore, joinCluster, loadStoreConfig, managerSubsystem, ManagerPool,
+  renewNodeCertificate, saveStoreConfig, STORE_CONFIG_FILE, type ManagerSubsystem, type StoreConfig,
+} from '../manager/index.js';
 import { ControlPlane } from '../manager/control/index.js';
 import type { Subsystem } from './agent.js';
 import type { GossipSubsystem } from './gossip.js';
@@ -54,7 +65,14 @@ export interface ManagerLinkOptions {
   controlSocket?: string;
 }
 
-const initSchema = z.object({ listenPort: z.number().int().min(0).max(65535).optional() }).strict();
+const initSchema = z.object({
+  listenPort: z.number().int().min(0).max(65535).optional(),
+  /** `{ kind: 'etcd', endpoints: [...] }` for a cluster several managers can share; default sqlite. */
+  store: z.unknown().optional(),
+}).strict();
+const MANAGERS_FILE = 'managers.json';
+/** Refresh the manager list every this many dispatcher rounds. */
+const REFRESH_EVERY = 5;
 const joinSchema = z.object({ token: z.string().min(1).max(256), addr: z.string().min(1).max(300) }).strict();
 const leaveSchema = z.object({ force: z.boolean().default(false) }).strict();
 
@@ -63,7 +81,8 @@ export class ManagerLink implements Subsystem {
   private readonly dir: string;
   private mgr: ManagerSubsystem | undefined;
   private control: ControlPlane | undefined;
-  private client: ManagerClient | undefined;
+  private client: ManagerPool | undefined;
+  private localManager: string | undefined;
   private identity: NodeIdentity | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastList = '';
@@ -88,31 +107,74 @@ export class ManagerLink implements Subsystem {
     await this.deactivate();
   }
 
-  /** Starts what this node's identity calls for: the manager (if it holds the store) and the poll loop. */
-  private async activate(init?: { listenPort?: number | undefined }): Promise<void> {
-    const hostsManager = init !== undefined || existsSync(join(this.dir, STORE_FILE));
+  /** Starts what this node's identity calls for: the manager (if it holds a store) and the poll loop. */
+  private async activate(init?: { listenPort?: number | undefined; store?: StoreConfig | undefined }): Promise<void> {
+    const hostsManager = init !== undefined || hostsManagerStore(this.dir);
+    this.localManager = undefined;
     if (hostsManager) {
+      const storeConfig = init?.store ?? loadStoreConfig(this.dir);
       const mgr = managerSubsystem({
         dataDir: this.dir, listenHost: this.o.advertiseAddr, listenPort: init?.listenPort ?? this.o.managerPort ?? 2377,
+        storeConfig, advertiseAddr: this.o.advertiseAddr,
         ...(init ? { init: { nodeName: this.o.nodeName, advertiseAddr: this.o.advertiseAddr } } : {}),
         onInternalError: (e) => this.o.log.error({ err: e }, 'manager internal error'),
         configure: (m) => {
           this.control = new ControlPlane({
             manager: m,
             liveness: (host) => (host === this.o.nodeName ? 'alive' : this.o.gossip.core.member(host)?.state),
+            isLeader: () => m.isLeader(),
             onError: (e) => this.o.log.error({ err: e }, 'control plane step failed'),
+            onResume: (ids) => this.o.log.info({ services: ids }, 'resumed rolling updates of the previous leader'),
           });
           this.control.register();
         },
+        onLeadershipChange: (leader) => {
+          this.o.log.info({ leader }, leader ? 'this manager is now the leader' : 'this manager is no longer the leader');
+          this.control?.leadershipChanged(leader);
+        },
+        onLeadershipError: (e) => this.o.log.warn({ err: toMeshError(e).message }, 'leadership lost or campaign failed; campaigning again'),
       });
       await mgr.start();
       this.mgr = mgr;
       await this.control!.start();
+      const port = mgr.port()!;
+      this.localManager = `${this.o.advertiseAddr.includes(':') ? `[${this.o.advertiseAddr}]` : this.o.advertiseAddr}:${port}`;
     }
     this.identity = loadNodeIdentity(this.dir);
-    this.client = new ManagerClient(this.identity.managerAddr, { caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, 10_000);
+    const known = this.loadManagers();
+    const addrs = [...(this.localManager ? [this.localManager] : []), ...known, this.identity.managerAddr];
+    this.client = new ManagerPool({ caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, addrs, {
+      timeoutMs: 10_000,
+      onSwitch: (from, to, why) => this.o.log.info({ from, to, why }, 'switched manager'),
+    });
     this.arm(0);
-    this.o.log.info({ nodeId: this.identity.nodeId, role: this.identity.role, manager: this.identity.managerAddr }, 'cluster link active');
+    this.o.log.info({ nodeId: this.identity.nodeId, role: this.identity.role, manager: this.client.current, managers: this.client.addresses() }, 'cluster link active');
+  }
+
+  private loadManagers(): string[] {
+    const path = join(this.dir, MANAGERS_FILE);
+    if (!existsSync(path)) return [];
+    try {
+      const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+      return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length < 300) : [];
+    } catch (e) {
+      // A damaged cache only costs the failover targets until the next refresh: say so and go on with the join address.
+      this.o.log.warn({ err: (e as Error).message, path }, 'manager list unreadable; using the join address until refreshed');
+      return [];
+    }
+  }
+
+  /** Re-reads the manager list from the cluster (leader first) and caches it. */
+  private async refreshManagers(pool: ManagerPool): Promise<void> {
+    const list = await pool.call<Array<{ addr: string; status: string }>>('GET', '/v1/managers');
+    const addrs = list.filter((m) => typeof m.addr === 'string').map((m) => m.addr);
+    if (!addrs.length) return;
+    // A manager node reads from itself; a worker keeps its current manager first (it works).
+    const order = [...(this.localManager ? [this.localManager] : []), pool.current, ...addrs];
+    pool.setAddresses(order.filter((a) => a === this.localManager || addrs.includes(a)));
+    const text = JSON.stringify(addrs);
+    const path = join(this.dir, MANAGERS_FILE);
+    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text, { mode: 0o600 });
   }
 
   private async deactivate(): Promise<void> {
@@ -136,6 +198,7 @@ export class ManagerLink implements Subsystem {
     if (!client || this.busy) return;
     this.busy = true;
     try {
+      if (this.polls % REFRESH_EVERY === 0) await this.refreshManagers(client);
       const list = await client.call<unknown[]>('GET', '/v1/dispatcher/assignments');
       const text = JSON.stringify(list);
       if (text !== this.lastList) {
@@ -160,7 +223,7 @@ export class ManagerLink implements Subsystem {
   }
 
   /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */
-  private async syncIngress(client: ManagerClient): Promise<void> {
+  private async syncIngress(client: ManagerPool): Promise<void> {
     if (!this.o.controlSocket) return;
     const cfg = await client.call<{ node: { ip: string; mac: string } | null; tasks: Record<string, { ip: string; mac: string }> }>('GET', '/v1/dispatcher/ingress');
     const text = JSON.stringify(cfg);
@@ -179,12 +242,13 @@ export class ManagerLink implements Subsystem {
     if (now - this.lastRenewCheck < 60_000 || !this.identity) return;
     this.lastRenewCheck = now;
     if (!certificateRenewalDue(this.identity, new Date(now), Math.random())) return;
-    this.identity = await renewNodeCertificate(this.dir);
-    this.client = new ManagerClient(this.identity.managerAddr, { caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, 10_000);
+    const pool = this.client;
+    this.identity = await renewNodeCertificate(this.dir, 10_000, pool?.current);
+    pool?.setCredentials({ caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem });
     this.o.log.info('node certificate renewed');
   }
 
-  private need(): ManagerClient {
+  private need(): ManagerPool {
     if (!this.client) throw new MeshError('MESHD_NOT_READY', 'this node is not part of a cluster: run netctl cluster init or cluster join');
     return this.client;
   }
@@ -203,9 +267,11 @@ export class ManagerLink implements Subsystem {
 
   status(): Record<string, unknown> {
     const id = this.identity;
+    const m = this.mgr?.manager();
     return {
-      joined: !!id, nodeId: id?.nodeId ?? null, role: id?.role ?? null, managerAddr: id?.managerAddr ?? null,
-      manager: !!this.mgr, managerPort: this.mgr?.port() ?? null, polls: this.polls, lastError: this.lastError,
+      joined: !!id, nodeId: id?.nodeId ?? null, role: id?.role ?? null, managerAddr: this.client?.current ?? id?.managerAddr ?? null,
+      manager: !!this.mgr, managerPort: this.mgr?.port() ?? null, leader: m ? m.isLeader() : null,
+      store: m ? m.store.backend : null, managers: this.client?.addresses() ?? [], polls: this.polls, lastError: this.lastError,
     };
   }
 
@@ -214,10 +280,16 @@ export class ManagerLink implements Subsystem {
     r.add('POST', '/v1/cluster/init', async (req) => {
       const b = parseBody(initSchema, 'cluster init', req.body ?? {});
       if (this.client || hasNodeIdentity(this.dir)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'this node is already part of a cluster (netctl cluster leave first)');
+      const store = b.store === undefined ? undefined : checkStoreConfig(b.store);
       try {
-        await this.activate({ listenPort: b.listenPort });
+        if (store?.kind === 'etcd') {
+          mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+          saveStoreConfig(this.dir, store);
+        }
+        await this.activate({ listenPort: b.listenPort, store });
       } catch (e) {
         await this.deactivate();
+        if (!hasNodeIdentity(this.dir)) rmSync(join(this.dir, STORE_CONFIG_FILE), { force: true });
         throw e;
       }
       return { status: 201, json: this.status() };
@@ -225,7 +297,8 @@ export class ManagerLink implements Subsystem {
     r.add('POST', '/v1/cluster/join', async (req) => {
       const b = parseBody(joinSchema, 'cluster join', req.body);
       if (this.client || hasNodeIdentity(this.dir)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'this node is already part of a cluster (netctl cluster leave first)');
-      await joinCluster({ addr: b.addr, token: b.token, nodeName: this.o.nodeName, dataDir: this.dir, advertiseAddr: this.o.advertiseAddr, role: 'worker' });
+      const joined = await joinCluster({ addr: b.addr, token: b.token, nodeName: this.o.nodeName, dataDir: this.dir, advertiseAddr: this.o.advertiseAddr, hostManager: true });
+      if (joined.role === 'manager' && joined.store) saveStoreConfig(this.dir, joined.store);
       await this.activate();
       return { status: 201, json: this.status() };
     });
@@ -237,7 +310,9 @@ export class ManagerLink implements Subsystem {
       const b = parseBody(leaveSchema, 'cluster leave', req.body ?? {});
       if (!hasNodeIdentity(this.dir) && !this.client) throw new MeshError('MESHD_NOT_READY', 'this node is not part of a cluster');
       if (this.mgr && !b.force) {
-        throw new MeshError('MESHD_BAD_ARGUMENT', 'this node runs the cluster\'s only manager: leaving deletes the cluster state; use --force');
+        throw new MeshError('MESHD_BAD_ARGUMENT', this.mgr.manager()?.store.backend === 'etcd'
+          ? 'this node runs a manager of the cluster: leaving without removing it from the cluster first leaves a manager record behind; use --force'
+          : 'this node runs the cluster\'s only manager: leaving deletes the cluster state; use --force');
       }
       await this.deactivate();
       this.o.worker.setAssignments([]);

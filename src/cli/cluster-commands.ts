@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError } from '../core/errors.js';
+import { parseEndpoints } from '../manager/store-config.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
 
@@ -48,17 +49,25 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
     .command('init')
     .description('make this node the manager of a new cluster (root CA, join tokens, ingress network)')
     .option('--listen-port <port>', 'manager API port (default 2377)')
+    .option('--store <kind>', 'sqlite (embedded, one manager; default) or etcd (shared: more managers can join)')
+    .option('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated (with --store etcd)')
+    .option('--etcd-root <prefix>', 'key prefix of this cluster in etcd (default /meshd/)')
     .option('--format <fmt>', 'table|json')
-    .addHelpText('after', '\nExample:\n  netctl --node n1 cluster init\n  netctl --node n1 cluster join-token worker -q > worker.token')
-    .action(async (o: { listenPort?: string; format?: string }) => {
+    .addHelpText('after', '\nExamples:\n  netctl --node n1 cluster init\n  netctl --node n1 cluster join-token worker -q > worker.token\n  netctl --node n1 cluster init --store etcd --etcd-endpoints http://10.99.0.2:2379\n  netctl --node n1 cluster join-token manager -q > manager.token   # then cluster join on n2, n3\n\nWith etcd, the root CA key is kept in etcd: whoever can read it can issue node certificates.\nKeep etcd reachable by the managers only.')
+    .action(async (o: { listenPort?: string; format?: string; store?: string; etcdEndpoints?: string; etcdRoot?: string }) => {
       const port = o.listenPort === undefined ? undefined : Number(o.listenPort);
-      const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/init', port === undefined ? {} : { listenPort: port });
+      const kind = o.store ?? (o.etcdEndpoints !== undefined ? 'etcd' : 'sqlite');
+      if (kind !== 'sqlite' && kind !== 'etcd') throw new MeshError('MESHD_BAD_ARGUMENT', `--store must be sqlite or etcd, got ${JSON.stringify(kind)}`);
+      if (kind === 'etcd' && !o.etcdEndpoints) throw new MeshError('MESHD_BAD_ARGUMENT', '--store etcd needs --etcd-endpoints URL[,URL]');
+      if (kind === 'sqlite' && o.etcdRoot !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--etcd-root needs --store etcd');
+      const store = kind === 'etcd' ? { kind, endpoints: parseEndpoints(o.etcdEndpoints!), ...(o.etcdRoot !== undefined ? { root: o.etcdRoot } : {}) } : undefined;
+      const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/init', { ...(port === undefined ? {} : { listenPort: port }), ...(store ? { store } : {}) });
       if (parseFormat(o.format) === 'json') return printJson(s);
       process.stdout.write(`Cluster initialized: node ${s.nodeId} is now a manager at ${s.managerAddr}.\n\nTo add a worker, get its token on this node:\n    netctl cluster join-token worker -q > worker.token\nthen on the new node:\n    netctl cluster join --token-file worker.token ${s.managerAddr}\n`);
     });
   cluster
     .command('join')
-    .description('join a cluster as a worker; the token is read from --token-file or stdin')
+    .description('join a cluster (a manager token on an etcd cluster makes this node a manager too); the token is read from --token-file or stdin')
     .argument('<addr>', 'manager address host:port')
     .option('--token-file <file>', 'file holding the join token (default: stdin)')
     .option('--format <fmt>', 'table|json')
@@ -80,6 +89,16 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
       if (o.quiet) return void process.stdout.write(`${r.token}\n`);
       const me = await agent().call<ClusterStatus>('GET', '/v1/cluster');
       process.stdout.write(`${o.rotate ? `Rotated the ${role} join token.\n` : ''}To add a ${role} to this cluster, save this token in a file (mode 0600) on the new node:\n\n    ${r.token}\n\nand run:\n    netctl cluster join --token-file FILE ${me.managerAddr}\n`);
+    });
+  cluster
+    .command('managers')
+    .description('the cluster\'s managers and which one leads (docker node ls MANAGER STATUS)')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const list = await agent().call<Array<{ id: string; hostname: string; addr: string; status: string }>>('GET', '/v1/manager/managers');
+      if (parseFormat(o.format) === 'json') return printJson(list);
+      const cap = (v: string): string => v.charAt(0).toUpperCase() + v.slice(1);
+      process.stdout.write(table(['ID', 'HOSTNAME', 'ADDRESS', 'MANAGER STATUS'], list.map((m) => [m.id, m.hostname, m.addr, cap(m.status)])));
     });
   cluster
     .command('leave')

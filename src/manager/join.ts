@@ -15,6 +15,7 @@ import { parseJoinToken, type JoinRole } from '../core/tokens/tokens.js';
 import { certDigestOfPem, createNodeKeyAndCsr, importPrivateKeyPem, parseCertPem, wcrypto } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { renewalDue } from '../adapters/pki/renewal.js';
+import { checkStoreConfig, type StoreConfig } from './store-config.js';
 import { httpsRequest, ManagerClient, parseManagerAddr, responseError, type ManagerEndpoint } from './client.js';
 
 export interface JoinOptions {
@@ -28,6 +29,11 @@ export interface JoinOptions {
   /** This node's advertise IP, written in its certificate SAN. */
   advertiseAddr?: string;
   timeoutMs?: number;
+  /**
+   * This node will run a manager if granted the role: the manager refuses the join up front
+   * when its store cannot be shared, and answers with the shared store's config otherwise.
+   */
+  hostManager?: boolean;
 }
 
 /** Fetches the manager's CA and returns it only if its digest is `expectedDigest`. */
@@ -57,8 +63,11 @@ async function checkIssued(certPem: string, caPem: string, keyPem: string, nodeI
   }
 }
 
-/** Joins a cluster; returns the saved identity. Refuses if dataDir already holds one. */
-export async function joinCluster(o: JoinOptions): Promise<NodeIdentity> {
+/**
+ * Joins a cluster; returns the saved identity (and, for a manager of an etcd cluster, the
+ * store to run on). Refuses if dataDir already holds one.
+ */
+export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { store?: StoreConfig }> {
   const token = parseJoinToken(o.token);
   if (hasNodeIdentity(o.dataDir)) throw new MeshError('MESHD_CLUSTER_EXISTS', `${o.dataDir} already holds a node identity: leave the current cluster first`);
   const ep = parseManagerAddr(o.addr);
@@ -66,21 +75,22 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity> {
   const { keyPem, csrPem } = await createNodeKeyAndCsr(o.nodeName);
   const r = await httpsRequest(ep, { caPem }, 'POST', '/v1/join', {
     token: o.token.trim(), csr: csrPem, name: o.nodeName,
-    ...(o.role ? { role: o.role } : {}), ...(o.advertiseAddr ? { addr: o.advertiseAddr } : {}),
+    ...(o.role ? { role: o.role } : {}), ...(o.advertiseAddr ? { addr: o.advertiseAddr } : {}), ...(o.hostManager ? { hostManager: true } : {}),
   }, o.timeoutMs);
   if (r.status >= 400) throw responseError(r);
-  const res = JSON.parse(r.body) as { nodeId: string; role: JoinRole; certPem: string; caPem: string };
+  const res = JSON.parse(r.body) as { nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: unknown };
+  const store = res.role === 'manager' && res.store !== undefined ? checkStoreConfig(res.store) : undefined;
   if (res.caPem.trim() !== caPem.trim()) throw new MeshError('MESHD_CA_MISMATCH', 'the manager answered the join with another CA than the pinned one');
   await checkIssued(res.certPem, caPem, keyPem, res.nodeId);
   const identity: NodeIdentity = { nodeId: res.nodeId, role: res.role, managerAddr: `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}`, caPem, certPem: res.certPem, keyPem };
   saveNodeIdentity(o.dataDir, identity);
-  return identity;
+  return store ? { ...identity, store } : identity;
 }
 
-/** Renews this node's certificate with a new key and saves it; returns the new identity. */
-export async function renewNodeCertificate(dataDir: string, timeoutMs?: number): Promise<NodeIdentity> {
+/** Renews this node's certificate with a new key and saves it (at `managerAddr`, default the saved one); returns the new identity. */
+export async function renewNodeCertificate(dataDir: string, timeoutMs?: number, managerAddr?: string): Promise<NodeIdentity> {
   const id = loadNodeIdentity(dataDir);
-  const client = new ManagerClient(id.managerAddr, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem }, timeoutMs);
+  const client = new ManagerClient(managerAddr ?? id.managerAddr, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem }, timeoutMs);
   const { keyPem, csrPem } = await createNodeKeyAndCsr(id.nodeId);
   const res = await client.call<{ certPem: string; caPem: string }>('POST', '/v1/certs/renew', { csr: csrPem });
   await checkIssued(res.certPem, id.caPem, keyPem, id.nodeId);

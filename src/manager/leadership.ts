@@ -6,16 +6,39 @@
  */
 import type { EtcdStore, LeaderCampaign } from '../adapters/store/etcd.js';
 
+/** Who leads: the manager's node id and its API address (host:port), when known. */
+export interface LeaderInfo {
+  nodeId: string;
+  addr: string | undefined;
+}
+
+/**
+ * The value a manager campaigns with: `<nodeId>@<host:port>`, so followers can tell
+ * clients where the leader's API is without another lookup. A bare node id (older
+ * candidates, tests) parses with no address.
+ */
+export function candidateValue(nodeId: string, addr: string | undefined): string {
+  return addr ? `${nodeId}@${addr}` : nodeId;
+}
+
+export function parseCandidate(v: string | undefined): LeaderInfo | undefined {
+  if (!v) return undefined;
+  const at = v.indexOf('@');
+  return at < 0 ? { nodeId: v, addr: undefined } : { nodeId: v.slice(0, at), addr: v.slice(at + 1) || undefined };
+}
+
 export interface Leadership {
   isLeader(): boolean;
+  /** The current leader as the store sees it (a store read; undefined: none elected). */
+  leader(): Promise<LeaderInfo | undefined>;
   /** Called with the new state on every change; returns an unsubscribe function. */
   onChange(cb: (leader: boolean) => void): () => void;
   stop(): Promise<void>;
 }
 
 /** A single manager: leader from the start, forever. */
-export function soleLeadership(): Leadership {
-  return { isLeader: () => true, onChange: () => () => undefined, stop: () => Promise.resolve() };
+export function soleLeadership(self?: LeaderInfo): Leadership {
+  return { isLeader: () => true, leader: () => Promise.resolve(self), onChange: () => () => undefined, stop: () => Promise.resolve() };
 }
 
 export function etcdLeadership(store: EtcdStore, candidate: string, opts: { ttlSeconds?: number; retryMs?: number; onError?: (e: unknown) => void } = {}): Leadership {
@@ -49,6 +72,7 @@ export function etcdLeadership(store: EtcdStore, candidate: string, opts: { ttlS
   run();
   return {
     isLeader: () => leader,
+    leader: async () => parseCandidate(await store.leader()),
     onChange(cb) {
       subs.add(cb);
       return () => subs.delete(cb);

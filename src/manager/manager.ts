@@ -4,6 +4,17 @@
  * cluster. State lives in a Store (sqlite by default, etcd for several managers); the CA
  * key is kept in the store so any manager of the cluster can sign.
  *
+ * Several managers (etcd): every manager serves the API and answers reads from the shared
+ * store; only the elected leader (Leadership, set with setLeadership) accepts writes — a
+ * follower refuses any non-GET manager/node route except certificate renewal with 503
+ * MESHD_NOT_READY, details `{ reason: 'not-leader', leader: 'host:port' | null, leaderId }`,
+ * so a client retries at the leader (the agent's manager link does this by itself). Only
+ * the leader's control plane schedules, orchestrates and changes task state, so two
+ * managers never write the control state concurrently.
+ *
+ * Trust: the root CA key sits in the store (StoredCa), so whoever reads the store can issue
+ * certificates; see src/manager/store-config.ts for how the etcd endpoints are handed out.
+ *
  * No process globals: time (`now`), the store and the logger are passed in; the agent
  * composes it (src/manager/index.ts). Other routes (services, networks, tasks) are added
  * with `route()` before `listen()`.
@@ -21,10 +32,24 @@ import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity 
 import { RevocationList } from '../adapters/pki/revocation.js';
 import type { Store } from '../adapters/store/store.js';
 import { ManagerApi, type Access, type ManagerHandler } from './server.js';
+import { soleLeadership, type LeaderInfo, type Leadership } from './leadership.js';
+import { shareableStore, type StoreConfig } from './store-config.js';
 import {
-  applyNodeUpdate, joinRequestSchema, KEYS, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
-  type ClusterInfo, type ManagedNode, type StoredCa,
+  applyNodeUpdate, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
+  type ClusterInfo, type ManagedNode, type ManagerStatus, type StoredCa,
 } from './model.js';
+
+/** Writes a follower still serves: they touch one node record with compare-and-put. */
+const FOLLOWER_WRITES = new Set(['/v1/certs/renew']);
+
+/** One manager of the cluster as `GET /v1/managers` lists it. */
+export interface ManagerEntry {
+  id: string;
+  hostname: string;
+  /** API address host:port. */
+  addr: string;
+  status: ManagerStatus;
+}
 
 /** Swarm's manager port. */
 export const DEFAULT_MANAGER_PORT = 2377;
@@ -38,6 +63,8 @@ export interface ManagerOptions {
   /** Validity of issued node certificates (ms); default 90 days. */
   certValidityMs?: number;
   onInternalError?: (e: MeshError) => void;
+  /** The store this manager runs on; etcd's is handed to managers that join. Default sqlite. */
+  storeConfig?: StoreConfig;
 }
 
 export interface InitClusterOptions {
@@ -50,6 +77,7 @@ export interface InitClusterOptions {
   now?: () => Date;
   certValidityMs?: number;
   onInternalError?: (e: MeshError) => void;
+  storeConfig?: StoreConfig;
 }
 
 /** A fresh node id: 24 lowercase hex chars (96 random bits). */
@@ -60,6 +88,7 @@ export function newNodeId(): string {
 export class Manager {
   readonly api: ManagerApi;
   private readonly now: () => Date;
+  private leadership: Leadership;
 
   private constructor(
     readonly store: Store,
@@ -68,8 +97,49 @@ export class Manager {
     private readonly opts: ManagerOptions,
   ) {
     this.now = opts.now ?? (() => new Date());
+    this.leadership = soleLeadership({ nodeId: ident.nodeId, addr: undefined });
     this.api = new ManagerApi((der) => this.verifyPeer(der), opts.onInternalError);
+    this.api.setGuard((method, path, access) => this.leaderGuard(method, path, access));
     this.addCoreRoutes();
+  }
+
+  /** Who leads (default: this manager alone). Set before the API serves writes. */
+  setLeadership(l: Leadership): void {
+    this.leadership = l;
+  }
+
+  isLeader(): boolean {
+    return this.leadership.isLeader();
+  }
+
+  /** The elected leader (store read); undefined while none is elected. */
+  leader(): Promise<LeaderInfo | undefined> {
+    return this.leadership.leader();
+  }
+
+  /** A follower refuses writes, naming the leader (see the file comment). */
+  private async leaderGuard(method: string, path: string, access: Access): Promise<void> {
+    if (access === 'public' || method === 'GET' || method === 'HEAD' || FOLLOWER_WRITES.has(path) || this.leadership.isLeader()) return;
+    const l = await this.leadership.leader().catch(() => undefined);
+    throw new MeshError('MESHD_NOT_READY', l?.addr
+      ? `this manager is not the leader: send ${method} ${path} to the leader at ${l.addr}`
+      : 'this manager is not the leader and no leader is elected yet: retry shortly', { reason: 'not-leader', leader: l?.addr ?? null, leaderId: l?.nodeId ?? null });
+  }
+
+  /** Records this manager's API address in its node record (other nodes find managers there). */
+  async publishManagerAddr(addr: string): Promise<void> {
+    const { node, revision } = await this.findNode(this.ident.nodeId);
+    if (node.managerAddr === addr) return;
+    await this.store.compareAndPut(KEYS.node(node.id), { ...node, managerAddr: addr, updatedAt: this.now().getTime() }, revision);
+  }
+
+  /** Every manager of the cluster, the leader first. */
+  async listManagers(): Promise<ManagerEntry[]> {
+    const leaderId = (await this.leadership.leader().catch(() => undefined))?.nodeId;
+    const rank = { leader: 0, reachable: 1, unreachable: 2 } as const;
+    return (await this.store.list<ManagedNode>(KEYS.nodes)).map((kv) => kv.value).filter((n) => n.role === 'manager')
+      .map((n) => ({ id: n.id, hostname: n.hostname, addr: n.managerAddr ?? `${n.addr.includes(':') ? `[${n.addr}]` : n.addr}:${DEFAULT_MANAGER_PORT}`, status: managerStatusOf(n, leaderId)! }))
+      .sort((a, b) => rank[a.status] - rank[b.status] || a.hostname.localeCompare(b.hostname));
   }
 
   /**
@@ -90,6 +160,7 @@ export class Manager {
       id: nodeId, hostname: o.nodeName, role: 'manager', availability: 'active', state: 'ready', labels: {},
       resources: { cpuMilli: 0, memoryBytes: 0 }, addr: o.advertiseAddr, certSerial: issued.serial,
       certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
+      managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
     };
     const info: ClusterInfo = { id: newNodeId(), createdAt: now.getTime(), caDigest: ca.digest };
     const stored: StoredCa = { certPem: ca.certPem, keyPem: await ca.keyPem() };
@@ -104,11 +175,11 @@ export class Manager {
       caPem: ca.certPem, certPem: issued.certPem, keyPem,
     };
     saveNodeIdentity(o.dataDir, identity);
-    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError });
+    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError, storeConfig: o.storeConfig });
   }
 
   /** Opens the manager of an existing cluster (restart): CA from the store, identity from dataDir. */
-  static async open(o: { dataDir: string; store: Store; now?: () => Date; certValidityMs?: number; onInternalError?: (e: MeshError) => void }): Promise<Manager> {
+  static async open(o: { dataDir: string; store: Store; now?: () => Date; certValidityMs?: number; onInternalError?: (e: MeshError) => void; storeConfig?: StoreConfig }): Promise<Manager> {
     if (!existsSync(o.dataDir)) throw new MeshError('MESHD_NOT_FOUND', `data directory ${o.dataDir} does not exist: initialize or join a cluster first`);
     const identity = loadNodeIdentity(o.dataDir);
     if (identity.role !== 'manager') throw new MeshError('MESHD_FORBIDDEN', `node ${identity.nodeId} is a ${identity.role}, not a manager`);
@@ -118,7 +189,7 @@ export class Manager {
     }
     const ca = await CertificateAuthority.load(stored.certPem, stored.keyPem);
     if (ca.certPem.trim() !== identity.caPem.trim()) throw new MeshError('MESHD_CA_MISMATCH', 'the store belongs to another cluster than this node identity');
-    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError });
+    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError, storeConfig: o.storeConfig });
   }
 
   /** This manager's own node identity (its certificate serves TLS). */
@@ -203,9 +274,13 @@ export class Manager {
   // ---- membership ------------------------------------------------------------------
 
   /** Admits a node: token → role, CSR → certificate, record in the store. */
-  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string }> {
+  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig }> {
     const r = parseBody(joinRequestSchema, 'join request', body);
     const role = grantedRole(roleForToken(r.token, this.ca.digest, (await this.secrets()).secrets, secretEquals), r.role);
+    const shared = role === 'manager' ? shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) : undefined;
+    if (role === 'manager' && r.hostManager && !shared) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', 'this cluster keeps its state in the embedded store of one manager: a second manager needs a shared etcd store (cluster init --store etcd); join with a worker token instead', { reason: 'store-not-shared' });
+    }
     const addr = r.addr ?? normalizeRemote(remoteAddress);
     const now = this.now();
     const nodeId = newNodeId();
@@ -216,11 +291,12 @@ export class Manager {
       certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
     };
     await this.store.compareAndPut(KEYS.node(nodeId), node, 0);
-    return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem };
+    return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem, ...(shared ? { store: shared } : {}) };
   }
 
   async listNodes(): Promise<Record<string, unknown>[]> {
-    return (await this.store.list<ManagedNode>(KEYS.nodes)).map((kv) => nodeView(kv.value, kv.revision));
+    const leaderId = (await this.leadership.leader().catch(() => undefined))?.nodeId;
+    return (await this.store.list<ManagedNode>(KEYS.nodes)).map((kv) => nodeView(kv.value, kv.revision, leaderId));
   }
 
   /** Finds a node by id, or by hostname when that is unique. */
@@ -292,9 +368,11 @@ export class Manager {
     this.route('GET', '/v1/whoami', 'node', (_req, ctx) => ({ json: { nodeId: ctx.peer!.nodeId, role: ctx.peer!.role, notAfter: ctx.peer!.notAfter.toISOString() } }));
     this.route('POST', '/v1/certs/renew', 'node', async (req, ctx) => ({ json: await this.renewCert(ctx.peer!, req.body) }));
     this.route('GET', '/v1/nodes', 'manager', async () => ({ json: await this.listNodes() }));
+    // Every node may learn the managers' addresses (agents fail over between them).
+    this.route('GET', '/v1/managers', 'node', async () => ({ json: await this.listManagers() }));
     this.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
       const { node, revision } = await this.findNode(req.params.id!);
-      return { json: nodeView(node, revision) };
+      return { json: nodeView(node, revision, (await this.leadership.leader().catch(() => undefined))?.nodeId) };
     });
     this.route('POST', '/v1/nodes/:id', 'manager', async (req) => ({ json: await this.updateNode(req.params.id!, req.body) }));
     this.route('DELETE', '/v1/nodes/:id', 'manager', async (req) => ({ json: await this.removeNode(req.params.id!, flag(req.query, 'force')) }));

@@ -22,6 +22,8 @@ export const KEYS = {
 export interface ManagedNode extends Node {
   /** Advertise address (IP) the node joined with. */
   addr: string;
+  /** A manager's API address (host:port), published by the manager when it starts serving. */
+  managerAddr?: string | undefined;
   certSerial: string;
   /** Epoch ms. */
   certNotAfter: number;
@@ -53,6 +55,11 @@ export const joinRequestSchema = z.object({
   name: dnsLabelSchema,
   role: z.enum(['worker', 'manager']).optional(),
   addr: z.string().max(64).refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
+  /**
+   * The joining node will run a manager itself if granted the manager role: the join is
+   * refused (before anything is recorded) when the cluster's store cannot be shared.
+   */
+  hostManager: z.boolean().optional(),
 }).strict();
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
@@ -86,7 +93,17 @@ export function applyNodeUpdate(n: ManagedNode, u: NodeUpdate, now: number): Man
   return { ...n, availability: u.availability ?? n.availability, labels: { ...labels }, updatedAt: now };
 }
 
+/** docker's MANAGER STATUS column: Leader / Reachable / Unreachable (managers only). */
+export type ManagerStatus = 'leader' | 'reachable' | 'unreachable';
+
+/** A manager's status from the elected leader's id and the node's liveness (pure). */
+export function managerStatusOf(n: Pick<ManagedNode, 'id' | 'role' | 'state'>, leaderId: string | undefined): ManagerStatus | null {
+  if (n.role !== 'manager') return null;
+  if (n.id === leaderId) return 'leader';
+  return n.state === 'down' ? 'unreachable' : 'reachable';
+}
+
 /** What the API shows of a node (no secrets here, but keep the shape explicit). */
-export function nodeView(n: ManagedNode, version: number): Record<string, unknown> {
-  return { ...n, certNotAfter: new Date(n.certNotAfter).toISOString(), version };
+export function nodeView(n: ManagedNode, version: number, leaderId?: string): Record<string, unknown> {
+  return { ...n, certNotAfter: new Date(n.certNotAfter).toISOString(), version, managerStatus: managerStatusOf(n, leaderId) };
 }

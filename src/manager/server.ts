@@ -29,6 +29,12 @@ export type ManagerHandler = (req: ApiRequest, ctx: RequestContext) => Promise<A
 /** Verifies the DER of a peer certificate (undefined: none presented). */
 export type PeerVerifier = (der: Uint8Array | undefined) => Promise<PeerIdentity>;
 
+/**
+ * Runs after the caller is authenticated and before the handler: throws to refuse (a
+ * follower manager refuses writes this way, naming the leader).
+ */
+export type RouteGuard = (method: string, pathname: string, access: Access) => Promise<void> | void;
+
 export interface TlsMaterial {
   caPem: string;
   certPem: string;
@@ -40,6 +46,7 @@ export class ManagerApi {
   private readonly access = new WeakMap<Handler, Access>();
   private readonly ctx = new AsyncLocalStorage<RequestContext>();
   private server: Server | undefined;
+  private guard: RouteGuard | undefined;
 
   constructor(
     private readonly verify: PeerVerifier,
@@ -56,6 +63,11 @@ export class ManagerApi {
     this.access.set(h, access);
     this.router.add(method, pattern, h);
     return this;
+  }
+
+  /** Sets the guard every matched request passes (one; a later call replaces it). */
+  setGuard(g: RouteGuard | undefined): void {
+    this.guard = g;
   }
 
   /** The role check of a route (exported for tests of the table). */
@@ -83,6 +95,7 @@ export class ManagerApi {
       } else if (raw && raw.length) {
         peer = await this.verify(new Uint8Array(raw)).catch(() => undefined);
       }
+      if (m && this.guard) await this.guard(req.method ?? 'GET', url.pathname, access);
     } catch (e) {
       const err = toMeshError(e);
       if (err.kind === 'Internal') this.onInternalError(err);

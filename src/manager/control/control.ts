@@ -7,12 +7,16 @@
  *
  * The loop runs on events (API changes, status reports, gossip membership changes) and on
  * a periodic tick (update delays, restart delays, liveness grace). With several managers
- * on etcd only the leader (`isLeader`) runs it; the API still answers on every manager.
+ * on etcd only the leader (`isLeader`) runs it; the API still answers on every manager
+ * (writes only on the leader, see Manager). The first step of every leadership term (and
+ * of a restart) resumes the updates the store says were working (failover.ts); losing
+ * leadership drops the in-memory update machines.
  */
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { RollingUpdate } from '../../core/orchestrator/index.js';
 import type { Manager } from '../manager.js';
 import { type Liveness, step } from './engine.js';
+import { resumeUpdates, startStrandedTasks } from './failover.js';
 import { registerRoutes } from './routes.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
@@ -29,6 +33,8 @@ export interface ControlPlaneOptions {
   absentGraceMs?: number;
   isLeader?: () => boolean;
   onError?: (e: MeshError) => void;
+  /** Told which services' updates a new leadership term resumed (for the log). */
+  onResume?: (serviceIds: string[]) => void;
 }
 
 export class ControlPlane {
@@ -36,7 +42,9 @@ export class ControlPlane {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private kicked = false;
-  private readonly since: number;
+  /** The next step is the first of a leadership term: resume working updates. */
+  private resumePending = true;
+  private since: number;
   stepCount = 0;
 
   constructor(readonly o: ControlPlaneOptions) {
@@ -86,6 +94,20 @@ export class ControlPlane {
     this.timer = undefined;
   }
 
+  /**
+   * Leadership changed (etcd). Gaining it: the next step resumes updates and starts from a
+   * fresh liveness grace (this manager's gossip view is complete, but a node that is absent
+   * gets the grace period from now). Losing it: the update machines are another manager's now.
+   */
+  leadershipChanged(leader: boolean): void {
+    this.updaters.clear();
+    this.resumePending = true;
+    if (leader) {
+      this.since = this.now();
+      this.kick();
+    }
+  }
+
   /** Asks for a reconcile step soon (coalesced: at most one waits behind a running one). */
   kick(): void {
     if (this.kicked || !this.timer) return;
@@ -93,7 +115,14 @@ export class ControlPlane {
     this.kicked = true;
     void this.serialize((st) => {
       this.kicked = false;
+      if (this.o.isLeader && !this.o.isLeader()) return;
       this.stepCount++;
+      if (this.resumePending) {
+        this.resumePending = false;
+        const ids = resumeUpdates(st, this.updaters, this.now(), newId);
+        if (ids.length) this.o.onResume?.(ids);
+      }
+      startStrandedTasks(st);
       step(st, {
         now: this.now(), newId, updaters: this.updaters, liveness: this.o.liveness, selfId: this.o.manager.identity.nodeId,
         absentGraceMs: this.o.absentGraceMs ?? 15_000, since: this.since,
