@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
@@ -44,9 +44,29 @@ export function readState(lab: string): LabState | undefined {
   const f = stateFile(validateLabName(lab));
   if (!existsSync(f)) return undefined;
   try {
-    return JSON.parse(readFileSync(f, 'utf8')) as LabState;
+    const s = JSON.parse(readFileSync(f, 'utf8')) as LabState;
+    for (const n of s.nodes) n.pid = readPidFile(s.name, n.name) ?? n.pid;
+    return s;
   } catch {
     return undefined; // a torn state file must not stop `down`; names are enough to clean up
+  }
+}
+
+/**
+ * Each agent's pid lives in its own file, written by whoever started it: `lab start` of
+ * several nodes at once (a test restarting every agent together) would otherwise race on
+ * the shared state file, and the last writer would erase the others' pids.
+ */
+function pidFile(lab: string, node: string): string {
+  return join(labRunDir(lab), `${node}.pid`);
+}
+
+function readPidFile(lab: string, node: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(lab, node), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -54,7 +74,7 @@ function writeState(s: LabState): void {
   mkdirSync(labRunDir(s.name), { recursive: true });
   writeFileSync(stateFile(s.name) + '.tmp', JSON.stringify(s, null, 2));
   // rename is atomic: readers never see half a file
-  spawnSync('mv', [stateFile(s.name) + '.tmp', stateFile(s.name)]);
+  renameSync(stateFile(s.name) + '.tmp', stateFile(s.name));
 }
 
 export function requireState(lab: string): LabState {
@@ -146,6 +166,8 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
   closeSync(fd);
   child.unref();
   if (!child.pid) throw new MeshError('MESHD_EXEC_FAILED', `could not start meshd for ${n.name}`);
+  writeFileSync(pidFile(state.name, n.name) + '.tmp', `${child.pid}\n`);
+  renameSync(pidFile(state.name, n.name) + '.tmp', pidFile(state.name, n.name));
   return child.pid;
 }
 
@@ -175,7 +197,6 @@ export async function labStartAgent(lab: string, node: string, logLevel = 'info'
   if (!n) throw new MeshError('MESHD_NODE_NOT_FOUND', `lab ${lab} has no node ${node}`);
   if (alive(n.pid)) throw new MeshError('MESHD_BAD_ARGUMENT', `agent ${node} is already running (pid ${n.pid})`);
   n.pid = startAgentProcess(state, n, logLevel);
-  writeState(state);
   await waitReady(n, 30_000);
   return n;
 }
