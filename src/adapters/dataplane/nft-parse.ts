@@ -51,7 +51,7 @@ function concat(x: unknown): unknown[] | undefined {
   return Array.isArray(c) ? c : undefined;
 }
 
-/** Slot count and first slot (`meta mark set numgen random mod N offset B`) of a frontend chain. */
+/** Slot count and first slot (`meta mark set numgen random mod N offset B`) of a pick chain. */
 function chainInfo(exprs: J[][]): { slots: number; base: number } {
   for (const rule of exprs) {
     for (const e of rule) {
@@ -74,7 +74,7 @@ function slotTable(maps: Map<string, unknown[]>): Map<string, Map<number, Target
     for (const proto of PROTOS) {
       for (const el of maps.get(`${kind}-targets-${proto}`) ?? []) {
         if (!Array.isArray(el)) continue;
-        const k = concat(el[0]);
+        const k = concat(elemKey(el[0]));
         const v = concat(el[1]);
         const keyLen = kind === 'vip' ? 2 : 1;
         if (!k || !v || k.length !== keyLen + 1 || typeof v[0] !== 'string' || typeof v[1] !== 'number') continue;
@@ -106,18 +106,34 @@ function gotoTarget(x: unknown): string | undefined {
   return typeof g?.target === 'string' ? g.target : undefined;
 }
 
-/** Frontends from the meshd-lb table listing. */
+/** An element key as listed: the key itself, or `{elem: {val: KEY, comment}}` when commented. */
+function elemKey(x: unknown): unknown {
+  const e = obj(obj(x)?.elem);
+  return e ? e.val : x;
+}
+
+/**
+ * Frontends from the meshd-lb table listing: `vips`/`ingress` (key → pick number) → `pick`
+ * (pick number → shared chain) → that chain's `numgen mod N offset B` → slots B..B+N-1 of the
+ * targets map. What the kernel does, not what the pick number claims. `empty-*` sets: no targets.
+ */
 export function parseNftLb(doc: unknown): KernelFrontend[] {
   const { maps, rules } = indexListing(doc);
   const slots = slotTable(maps);
+  const pickChains = new Map<number, string>();
+  for (const el of maps.get('pick') ?? []) {
+    if (!Array.isArray(el) || typeof el[0] !== 'number') continue;
+    const chain = gotoTarget(el[1]);
+    if (chain) pickChains.set(el[0], chain);
+  }
   const out: KernelFrontend[] = [];
   const visit = (name: string, kind: 'vip' | 'ingress', empty: boolean): void => {
     for (const el of maps.get(name) ?? []) {
-      if (!Array.isArray(el)) continue;
-      const k = concat(el[0]);
+      const k = concat(elemKey(empty ? el : Array.isArray(el) ? el[0] : undefined));
       if (!k) continue;
-      const chain = gotoTarget(el[1]);
-      const info = !empty && chain ? chainInfo(rules.get(chain) ?? []) : { slots: 0, base: 0 };
+      const pick = !empty && Array.isArray(el) ? el[1] : undefined;
+      const chain = typeof pick === 'number' ? pickChains.get(pick) : undefined;
+      const info = chain ? chainInfo(rules.get(chain) ?? []) : { slots: 0, base: 0 };
       const masquerade = (info.base & MASQ_MARK) !== 0;
       if (kind === 'vip') {
         const proto = protoOf(k[1]);

@@ -41,7 +41,8 @@ describe('renders load into the real nftables', () => {
     await nft(renderNftFull(c));
     await check(changed());
     const chains = await realExec.check('nft', ['list', 'table', 'ip', 'meshd-lb'], { netns: NS });
-    assert.doesNotMatch(chains, /ing-tcp-8081/, 'full sync leaves no stale chain behind');
+    assert.doesNotMatch(chains, /pick-ing-tcp-1|tcp \. 8081/, 'full sync leaves no stale chain or element behind');
+    assert.match(chains, /chain pick-vip-tcp-1 \{/);
   });
 
   test('IPVS companion mark table: full then incremental', async () => {

@@ -7,22 +7,30 @@ export const NFT_FULL = `table ip meshd-lb
 delete table ip meshd-lb
 table ip meshd-lb {
 	map vips {
-		type ipv4_addr . inet_proto . inet_service : verdict
-		elements = { 10.9.0.10 . tcp . 80 : goto vip-10.9.0.10-tcp-80,
-			     10.9.0.11 . tcp . 53 : goto vip-10.9.0.11-tcp-53,
-			     10.9.0.11 . udp . 53 : goto vip-10.9.0.11-udp-53 }
+		type ipv4_addr . inet_proto . inet_service : mark
+		elements = { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000002,
+			     10.9.0.11 . tcp . 53 comment "dns tcp/53" : 0x00000001,
+			     10.9.0.11 . udp . 53 comment "dns udp/53" : 0x00010001 }
 	}
-	map empty-vips {
-		type ipv4_addr . inet_proto . inet_service : verdict
-		elements = { 10.9.0.12 . tcp . 443 : goto reject-empty }
+	set empty-vips {
+		type ipv4_addr . inet_proto . inet_service
+		elements = { 10.9.0.12 . tcp . 443 comment "api tcp/443" }
 	}
 	map ingress {
-		type inet_proto . inet_service : verdict
-		elements = { tcp . 8080 : goto ing-tcp-8080,
-			     tcp . 8081 : goto ing-tcp-8081 }
+		type inet_proto . inet_service : mark
+		elements = { tcp . 8080 comment "svc-web tcp/8080 cluster" : 0x00024002,
+			     tcp . 8081 comment "svc-web tcp/8081 local" : 0x00020001 }
 	}
-	map empty-ingress {
-		type inet_proto . inet_service : verdict
+	set empty-ingress {
+		type inet_proto . inet_service
+	}
+	map pick {
+		type mark : verdict
+		elements = { 0x00000001 : goto pick-vip-tcp-1,
+			     0x00000002 : goto pick-vip-tcp-2,
+			     0x00010001 : goto pick-vip-udp-1,
+			     0x00020001 : goto pick-ing-tcp-1,
+			     0x00024002 : goto pick-ing-tcp-2-masq }
 	}
 	map vip-targets-tcp {
 		typeof ip daddr . tcp dport . meta mark : ip daddr . tcp dport
@@ -60,8 +68,8 @@ table ip meshd-lb {
 		reject
 	}
 	chain empty-check {
-		ip daddr . meta l4proto . th dport vmap @empty-vips
-		fib daddr type local meta l4proto . th dport vmap @empty-ingress
+		ip daddr . meta l4proto . th dport @empty-vips goto reject-empty
+		fib daddr type local meta l4proto . th dport @empty-ingress goto reject-empty
 	}
 	chain filter-pre {
 		type filter hook prerouting priority -110; policy accept;
@@ -72,8 +80,8 @@ table ip meshd-lb {
 		ct state new jump empty-check
 	}
 	chain dispatch {
-		ip daddr . meta l4proto . th dport vmap @vips
-		fib daddr type local meta l4proto . th dport vmap @ingress
+		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark vmap @pick
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark vmap @pick
 	}
 	chain nat-pre {
 		type nat hook prerouting priority -100; policy accept;
@@ -87,30 +95,28 @@ table ip meshd-lb {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark & 0x4000 == 0x4000 masquerade
 	}
-	chain ing-tcp-8080 {
-		meta mark set numgen random mod 2 offset 16384 goto ingress-dnat-tcp comment "svc-web tcp/8080 cluster"
+	chain pick-vip-tcp-1 {
+		meta mark set numgen random mod 1 goto vip-dnat-tcp
 	}
-	chain ing-tcp-8081 {
-		meta mark set numgen random mod 1 goto ingress-dnat-tcp comment "svc-web tcp/8081 local"
+	chain pick-vip-tcp-2 {
+		meta mark set numgen random mod 2 goto vip-dnat-tcp
 	}
-	chain vip-10.9.0.10-tcp-80 {
-		meta mark set numgen random mod 2 goto vip-dnat-tcp comment "web tcp/80"
+	chain pick-vip-udp-1 {
+		meta mark set numgen random mod 1 goto vip-dnat-udp
 	}
-	chain vip-10.9.0.11-tcp-53 {
-		meta mark set numgen random mod 1 goto vip-dnat-tcp comment "dns tcp/53"
+	chain pick-ing-tcp-1 {
+		meta mark set numgen random mod 1 goto ingress-dnat-tcp
 	}
-	chain vip-10.9.0.11-udp-53 {
-		meta mark set numgen random mod 1 goto vip-dnat-udp comment "dns udp/53"
+	chain pick-ing-tcp-2-masq {
+		meta mark set numgen random mod 2 offset 16384 goto ingress-dnat-tcp
 	}
 }
 `;
 
-export const NFT_INCREMENTAL = `add chain ip meshd-lb vip-10.9.0.13-tcp-5000
-add rule ip meshd-lb vip-10.9.0.13-tcp-5000 meta mark set numgen random mod 1 goto vip-dnat-tcp comment "new tcp/5000"
-flush chain ip meshd-lb vip-10.9.0.10-tcp-80
-add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta mark set numgen random mod 3 goto vip-dnat-tcp comment "web tcp/80"
-add chain ip meshd-lb vip-10.9.0.12-tcp-443
-add rule ip meshd-lb vip-10.9.0.12-tcp-443 meta mark set numgen random mod 1 goto vip-dnat-tcp comment "api tcp/443"
+export const NFT_INCREMENTAL = `add chain ip meshd-lb pick-vip-tcp-3
+add rule ip meshd-lb pick-vip-tcp-3 meta mark set numgen random mod 3 goto vip-dnat-tcp
+add element ip meshd-lb pick { 0x00000003 : goto pick-vip-tcp-3 }
+delete element ip meshd-lb vips { 10.9.0.10 . tcp . 80 }
 delete element ip meshd-lb vips { 10.9.0.11 . tcp . 53 }
 delete element ip meshd-lb vip-targets-tcp { 10.9.0.11 . 53 . 0 }
 delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }
@@ -118,19 +124,23 @@ delete element ip meshd-lb vip-targets-udp { 10.9.0.11 . 53 . 0 }
 delete element ip meshd-lb empty-vips { 10.9.0.12 . tcp . 443 }
 delete element ip meshd-lb ingress { tcp . 8081 }
 delete element ip meshd-lb ingress-targets-tcp { 8081 . 0 }
+add element ip meshd-lb vips { 10.9.0.13 . tcp . 5000 comment "new tcp/5000" : 0x00000001 }
 add element ip meshd-lb vip-targets-tcp { 10.9.0.13 . 5000 . 0 : 10.0.1.50 . 5000 }
-add element ip meshd-lb vips { 10.9.0.13 . tcp . 5000 : goto vip-10.9.0.13-tcp-5000 }
+add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000003 }
 add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.5 . 8080 }
-add element ip meshd-lb empty-vips { 10.9.0.11 . tcp . 53 : goto reject-empty }
-add element ip meshd-lb empty-vips { 10.9.0.11 . udp . 53 : goto reject-empty }
-add element ip meshd-lb vips { 10.9.0.12 . tcp . 443 : goto vip-10.9.0.12-tcp-443 }
+add element ip meshd-lb empty-vips { 10.9.0.11 . tcp . 53 comment "dns tcp/53" }
+add element ip meshd-lb empty-vips { 10.9.0.11 . udp . 53 comment "dns udp/53" }
+add element ip meshd-lb vips { 10.9.0.12 . tcp . 443 comment "api tcp/443" : 0x00000001 }
 add element ip meshd-lb vip-targets-tcp { 10.9.0.12 . 443 . 0 : 10.0.1.40 . 8443 }
-flush chain ip meshd-lb vip-10.9.0.11-tcp-53
-delete chain ip meshd-lb vip-10.9.0.11-tcp-53
-flush chain ip meshd-lb vip-10.9.0.11-udp-53
-delete chain ip meshd-lb vip-10.9.0.11-udp-53
-flush chain ip meshd-lb ing-tcp-8081
-delete chain ip meshd-lb ing-tcp-8081
+delete element ip meshd-lb pick { 0x00000002 }
+flush chain ip meshd-lb pick-vip-tcp-2
+delete chain ip meshd-lb pick-vip-tcp-2
+delete element ip meshd-lb pick { 0x00010001 }
+flush chain ip meshd-lb pick-vip-udp-1
+delete chain ip meshd-lb pick-vip-udp-1
+delete element ip meshd-lb pick { 0x00020001 }
+flush chain ip meshd-lb pick-ing-tcp-1
+delete chain ip meshd-lb pick-ing-tcp-1
 `;
 
 export const IPVS_FULL = `-C

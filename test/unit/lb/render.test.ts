@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { assignMarks, FWMARK_BASE, renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { chainName, elementKey, slotKey, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
+import { elementKey, hexMark, pickChain, pickValue, slotKey, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
 import { b, base, changed } from './fixtures.js';
 import * as G from './golden.js';
 
@@ -10,24 +10,38 @@ describe('nftables render (golden)', () => {
   test('full sync: one transaction that deletes and redefines the table', () => {
     assert.equal(renderNftFull(compile(base())), G.NFT_FULL);
   });
-  test('incremental: only changed chains and elements', () => {
+  test('incremental: only changed elements and pick chains', () => {
     assert.equal(renderNftIncremental(compile(base()), compile(changed())), G.NFT_INCREMENTAL);
   });
   test('no change → empty script', () => {
     assert.equal(renderNftIncremental(compile(base()), compile(base())), '');
   });
-  test('one endpoint added: the chain rule (new modulus) and one slot element', () => {
+  test('one endpoint added: the frontend element moves to the next pick chain, plus one slot', () => {
     const d = base();
     d.services[0]!.backends.push(b('t9', '10.0.1.9'));
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
-      'flush chain ip meshd-lb vip-10.9.0.10-tcp-80',
-      'add rule ip meshd-lb vip-10.9.0.10-tcp-80 meta mark set numgen random mod 3 goto vip-dnat-tcp comment "web tcp/80"',
+      'add chain ip meshd-lb pick-vip-tcp-3',
+      'add rule ip meshd-lb pick-vip-tcp-3 meta mark set numgen random mod 3 goto vip-dnat-tcp',
+      'add element ip meshd-lb pick { 0x00000003 : goto pick-vip-tcp-3 }',
+      'delete element ip meshd-lb vips { 10.9.0.10 . tcp . 80 }',
+      'add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000003 }',
       'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.9 . 8080 }',
+      'delete element ip meshd-lb pick { 0x00000002 }',
+      'flush chain ip meshd-lb pick-vip-tcp-2',
+      'delete chain ip meshd-lb pick-vip-tcp-2',
       '',
     ].join('\n'));
   });
-  test('one endpoint replaced (same count): element changes only, no rule rewrite (cost ∝ change)', () => {
+  test('a pick chain still used by another frontend is neither added nor removed', () => {
+    const d = base();
+    d.services[0]!.backends = [b('t3', '10.0.1.4'), b('t2', '10.0.1.3', 'draining')]; // web: 2 → 1, like dns tcp/53
+    const s = renderNftIncremental(compile(base()), compile(d));
+    assert.doesNotMatch(s, /add chain|add element ip meshd-lb pick/);
+    assert.match(s, /delete chain ip meshd-lb pick-vip-tcp-2\n$/);
+    assert.match(s, /add element ip meshd-lb vips \{ 10\.9\.0\.10 \. tcp \. 80 comment "web tcp\/80" : 0x00000001 \}/);
+  });
+  test('one endpoint replaced (same count): slot element changes only (cost ∝ change)', () => {
     const d = base();
     d.services[0]!.backends[0] = b('t5', '10.0.1.7'); // 10.0.1.4 → 10.0.1.7, both sort after 10.0.1.2
     const s = renderNftIncremental(compile(base()), compile(d));
@@ -41,39 +55,49 @@ describe('nftables render (golden)', () => {
     const d = base();
     d.services[0]!.backends[0]!.state = 'draining'; // t3 10.0.1.4
     const s = renderNftIncremental(compile(base()), compile(d));
-    assert.match(s, /numgen random mod 1 goto vip-dnat-tcp/);
+    assert.match(s, /vips \{ 10\.9\.0\.10 \. tcp \. 80 comment "web tcp\/80" : 0x00000001 \}/);
     assert.match(s, /delete element ip meshd-lb vip-targets-tcp \{ 10\.9\.0\.10 \. 80 \. 1 \}/);
-    assert.doesNotMatch(s, /delete chain/);
   });
   test('only draining backends changed → nothing to send', () => {
     const d = base();
     d.services[0]!.backends = d.services[0]!.backends.filter((x) => x.state === 'active');
     assert.equal(renderNftIncremental(compile(base()), compile(d)), '');
   });
-  test('last backend drains → frontend moves to empty-vips and its chain goes', () => {
+  test('last backend drains → frontend moves to empty-vips, its now unused pick chain goes', () => {
     const d = base();
     d.services[1]!.backends = [b('d1', '10.0.1.20', 'draining')];
     const s = renderNftIncremental(compile(base()), compile(d));
-    assert.match(s, /add element ip meshd-lb empty-vips \{ 10\.9\.0\.11 \. udp \. 53 : goto reject-empty \}/);
+    assert.match(s, /add element ip meshd-lb empty-vips \{ 10\.9\.0\.11 \. udp \. 53 comment "dns udp\/53" \}/);
     assert.match(s, /delete element ip meshd-lb vips \{ 10\.9\.0\.11 \. udp \. 53 \}\n/);
-    assert.ok(s.indexOf('delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }') < s.indexOf('delete chain ip meshd-lb vip-10.9.0.11-udp-53'));
+    assert.ok(s.indexOf('delete element ip meshd-lb pick { 0x00010001 }') < s.indexOf('delete chain ip meshd-lb pick-vip-udp-1'));
+    assert.match(s, /delete chain ip meshd-lb pick-vip-tcp-1\n/, 'dns tcp/53 was the only frontend with one tcp target');
+    assert.doesNotMatch(s, /pick-vip-tcp-2/, 'web keeps its pick chain');
   });
-  test('ingress policy flip cluster → local re-keys every slot and rewrites the rule without offset', () => {
+  test('ingress policy flip cluster → local re-keys every slot and moves to the pick chain without offset', () => {
     const d = base();
     d.ingress[0]!.policy = 'local';
     d.ingress[0]!.backends = d.ingress[0]!.backends.map((x) => ({ ...x, local: true }));
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
-      'flush chain ip meshd-lb ing-tcp-8080',
-      'add rule ip meshd-lb ing-tcp-8080 meta mark set numgen random mod 2 goto ingress-dnat-tcp comment "svc-web tcp/8080 local"',
+      'add chain ip meshd-lb pick-ing-tcp-2',
+      'add rule ip meshd-lb pick-ing-tcp-2 meta mark set numgen random mod 2 goto ingress-dnat-tcp',
+      'add element ip meshd-lb pick { 0x00020002 : goto pick-ing-tcp-2 }',
+      'delete element ip meshd-lb ingress { tcp . 8080 }',
       'delete element ip meshd-lb ingress-targets-tcp { 8080 . 16384, 8080 . 16385 }',
+      'add element ip meshd-lb ingress { tcp . 8080 comment "svc-web tcp/8080 local" : 0x00020002 }',
       'add element ip meshd-lb ingress-targets-tcp { 8080 . 0 : 10.0.1.2 . 8080, 8080 . 1 : 10.0.1.4 . 8080 }',
+      'delete element ip meshd-lb pick { 0x00024002 }',
+      'flush chain ip meshd-lb pick-ing-tcp-2-masq',
+      'delete chain ip meshd-lb pick-ing-tcp-2-masq',
       '',
     ].join('\n'));
   });
-  test('names and keys', () => {
-    assert.equal(chainName({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), 'vip-10.1.2.3-udp-53');
-    assert.equal(chainName({ kind: 'ingress', proto: 'tcp', port: 8080 }), 'ing-tcp-8080');
+  test('names, keys and pick numbers', () => {
+    assert.equal(pickChain({ kind: 'vip', proto: 'udp', masquerade: false, targets: { length: 3 } }), 'pick-vip-udp-3');
+    assert.equal(pickChain({ kind: 'ingress', proto: 'tcp', masquerade: true, targets: { length: 2 } }), 'pick-ing-tcp-2-masq');
+    assert.equal(pickValue({ kind: 'vip', proto: 'tcp', masquerade: false, targets: { length: 1 } }), 1);
+    assert.equal(pickValue({ kind: 'ingress', proto: 'udp', masquerade: true, targets: { length: 4096 } }), 0x20000 | 0x10000 | 0x4000 | 4096);
+    assert.equal(hexMark(0x24002), '0x00024002');
     assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53, masquerade: false }, 4), '53 . 4');
     assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53, masquerade: true }, 4), '53 . 16388', 'cluster slots carry the masquerade bit');
     assert.equal(slotKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53, masquerade: false }, 0), '10.1.2.3 . 53 . 0');
@@ -82,7 +106,7 @@ describe('nftables render (golden)', () => {
   });
   test('empty desired state renders a valid skeleton with no frontend chains', () => {
     const s = renderNftFull(compile({ services: [], ingress: [] }));
-    assert.doesNotMatch(s, /chain (vip-\d|ing-)/);
+    assert.doesNotMatch(s, /chain pick-/);
     assert.doesNotMatch(s, /elements/);
   });
 });
