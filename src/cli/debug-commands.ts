@@ -23,7 +23,6 @@ export function debugCommand(globals: () => GlobalOpts): Command {
     .command('members')
     .description('gossip membership as this node sees it')
     .option('--format <fmt>', 'table|json')
-    .addHelpText('after', '\nExample:\n  netctl --node n2 debug members --format json')
     .action(async (o: { format?: string }) => {
       const rows = await clientFor(globals()).call<MemberRow[]>('GET', '/v1/gossip/members');
       if (parseFormat(o.format) === 'json') return printJson(rows);

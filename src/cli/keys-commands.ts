@@ -43,7 +43,6 @@ export function keysCommand(globals: () => GlobalOpts): Command {
       .command(op)
       .description(op === 'install' ? 'accept a key for decryption' : op === 'use' ? 'make an installed key the primary' : 'remove a non-primary key')
       .option('--key-file <file>', 'file holding the base64 key (default: read stdin)')
-      .addHelpText('after', `\nRotation, on every node in turn: install → use → remove the old key.\nExample:\n  netctl keys generate > k && netctl --node n1 keys ${op} --key-file k`)
       .action(async (o: { keyFile?: string }) => {
         const r = await clientFor(globals()).call<{ keys: Array<{ fingerprint: string; primary: boolean }> }>('POST', '/v1/gossip/keys', { op, key: readSecret(o.keyFile) });
         process.stdout.write(table(['FINGERPRINT', 'PRIMARY'], r.keys.map((k) => [k.fingerprint, k.primary ? '*' : ''])));

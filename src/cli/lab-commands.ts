@@ -22,7 +22,6 @@ export function labCommand(setExit: (code: number) => void): Command {
     .option('--preset <preset>', 'gossip preset for the agents: local|lan|wan', 'local')
     .option('--cluster', 'also make it a cluster: cluster init on n1, the others join as workers')
     .option('--format <fmt>', 'table|json')
-    .addHelpText('after', '\nExamples:\n  netctl lab up --nodes 3\n  netctl lab up --nodes 3 --cluster\n  netctl lab up --nodes 5 --name x --format json')
     .action(async (o: { nodes: string; name: string; preset: string; cluster?: boolean; format?: string }) => {
       const nodes = parseNodeCount(o.nodes);
       const fmt = parseFormat(o.format);
@@ -76,7 +75,6 @@ export function labCommand(setExit: (code: number) => void): Command {
     .argument('<node>', 'node name (n1, n2, ...)')
     .argument('<cmd...>', 'command and arguments, after --')
     .option('--name <lab>', 'lab name', DEFAULT_LAB)
-    .addHelpText('after', '\nExample:\n  netctl lab exec n2 -- ip addr')
     .action((node: string, cmd: string[], o: { name: string }) => {
       setExit(labRun(labNodeNs(validateLabName(o.name), node), cmd));
     });
@@ -86,7 +84,6 @@ export function labCommand(setExit: (code: number) => void): Command {
     .description('run a command in the lab\'s client namespace (a laptop on the underlay, outside the cluster)')
     .argument('<cmd...>', 'command and arguments, after --')
     .option('--name <lab>', 'lab name', DEFAULT_LAB)
-    .addHelpText('after', '\nExample:\n  netctl lab client -- ping -c1 10.99.1.2')
     .action((cmd: string[], o: { name: string }) => {
       setExit(labRun(requireState(validateLabName(o.name)).client.netns, cmd));
     });
@@ -127,7 +124,6 @@ export function labCommand(setExit: (code: number) => void): Command {
     .argument('<groups...>', 'comma-separated node lists, e.g. n1,n2 n3,n4,n5')
     .option('--name <lab>', 'lab name', DEFAULT_LAB)
     .option('--proto <p>', 'only udp or tcp')
-    .addHelpText('after', '\nExample:\n  netctl lab fault partition n1,n2 n3,n4,n5')
     .action(async (groups: string[], o: { name: string; proto?: string }) => {
       if (groups.length < 2) throw new MeshError('MESHD_BAD_ARGUMENT', 'give at least two groups');
       await labPartition(realExec, validateLabName(o.name), groups.map(nodeList), proto(o.proto));

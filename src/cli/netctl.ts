@@ -20,6 +20,7 @@ import { nodeCommand } from './node-commands.js';
 import { serviceCommand } from './service-commands.js';
 import { stackCommand } from './stack-commands.js';
 import { parseFormat, printJson, table } from './format.js';
+import { applyHelp } from './help-examples.js';
 
 export interface RunResult {
   code: number;
@@ -63,6 +64,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       process.stdout.write(table(['KEY', 'VALUE'], Object.entries(info).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)])));
     });
 
+  applyHelp(program);
   for (const c of program.commands) propagate(c);
   return program;
 }

@@ -30,7 +30,6 @@ export function networkCommand(globals: () => GlobalOpts): Command {
     .option('--gateway <ip>', 'gateway address in the subnet (default: first address)')
     .option('--mtu <bytes>', 'overlay MTU (default: underlay MTU - 50)')
     .option('--attachable', 'allow standalone tasks to attach')
-    .addHelpText('after', '\nExample:\n  netctl network create -d overlay --subnet 10.10.0.0/24 app')
     .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; mtu?: string; attachable?: boolean }) => {
       if (o.driver !== 'overlay') throw new MeshError('MESHD_BAD_ARGUMENT', `unsupported driver ${JSON.stringify(o.driver)}: only overlay`);
       const mtu = o.mtu === undefined ? undefined : Number(o.mtu);

@@ -60,7 +60,6 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
     .option('--availability <a>', 'active|pause|drain (drain moves every task away)')
     .option('--label-add <k=v>', 'add or set a label (repeatable)', collect)
     .option('--label-rm <k>', 'remove a label (repeatable)', collect)
-    .addHelpText('after', '\nExamples:\n  netctl node update --availability drain n3\n  netctl node update --label-add zone=a n2')
     .action(async (ref: string, o: { availability?: string; labelAdd?: string[]; labelRm?: string[] }) => {
       const body: Record<string, unknown> = {};
       if (o.availability !== undefined) body.availability = o.availability;

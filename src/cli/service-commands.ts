@@ -10,7 +10,7 @@ import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 import { collect, parseKv } from './node-commands.js';
-import { parseCount, parseDuration, parsePublish, parseScale, publishKey, type PortInput } from './service-flags.js';
+import { parseCount, parseDuration, parseNetwork, parsePublish, parseScale, publishKey, type PortInput } from './service-flags.js';
 
 type Spec = Record<string, unknown> & {
   name: string;
@@ -19,6 +19,8 @@ type Spec = Record<string, unknown> & {
   env: Record<string, string>;
   mode: { replicated?: { replicas: number }; global?: Record<string, never> };
   ports: PortInput[];
+  networks: Array<string | { target: string; aliases: string[] }>;
+  networkAliases?: Record<string, string[]>;
   constraints: string[];
   updateConfig: Record<string, unknown>;
 };
@@ -106,6 +108,19 @@ export function ago(iso: string, now = Date.now()): string {
   return `${h} hour${h === 1 ? '' : 's'} ago`;
 }
 
+/**
+ * `--network-rm` then `--network-add` on a stored (normalized) spec: removed networks lose
+ * their aliases; added ones go in docker's long form, which the manager normalizes again.
+ */
+export function editNetworks(spec: Pick<Spec, 'networks' | 'networkAliases'>, rm: readonly string[], add: ReadonlyArray<{ target: string; aliases: string[] }>): Pick<Spec, 'networks' | 'networkAliases'> {
+  const name = (n: Spec['networks'][number]) => (typeof n === 'string' ? n : n.target);
+  const gone = new Set([...rm, ...add.map((a) => a.target)]);
+  const keep = spec.networks.filter((n) => !gone.has(name(n)));
+  const aliases = Object.fromEntries(Object.entries(spec.networkAliases ?? {}).filter(([n]) => !gone.has(n)));
+  // A re-added network replaces its old aliases with the new ones (docker's behaviour).
+  return { networks: [...keep, ...add], networkAliases: aliases };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Follows a service until its tasks run on the current spec and no update is in flight. */
@@ -132,7 +147,8 @@ async function converge(call: ReturnType<typeof managerCall>, id: string, timeou
 
 export function serviceCommand(globals: () => GlobalOpts): Command {
   const call = managerCall(globals);
-  const svc = new Command('service').description('services of the cluster (manager only)');
+  // Positional options: what follows IMAGE belongs to the task's command (`busybox sh -c ...`), as in docker.
+  const svc = new Command('service').description('services of the cluster (manager only)').enablePositionalOptions();
   const get = (ref: string) => call<ServiceView>('GET', `/services/${encodeURIComponent(ref)}`);
   const update = (s: ServiceView, spec: Spec, force = false) =>
     call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
@@ -141,23 +157,23 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .command('create')
     .description('create a service; image `whoami` is the built-in demo server')
     .argument('<image>', 'image (whoami = built-in demo server)')
-    .argument('[args...]', 'command arguments')
+    .argument('[args...]', 'command arguments (options after IMAGE are passed to the command)')
+    .passThroughOptions()
     .requiredOption('--name <name>', 'service name (DNS label)')
     .option('--replicas <n>', 'number of tasks (replicated mode)')
     .option('--mode <mode>', 'replicated|global', 'replicated')
     .option('-p, --publish <spec>', 'publish a port: 8080:80[/udp] or mode=ingress,published=8080,target=80,policy=local (repeatable)', collect)
-    .option('--network <net>', 'attach to a network (repeatable)', collect)
+    .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
     .option('-e, --env <k=v>', 'environment variable (repeatable)', collect))
-    .addHelpText('after', '\nExamples:\n  netctl service create --name web --replicas 3 -p 8080:80 whoami\n  netctl service create --name agent --mode global whoami')
     .action(async (image: string, args: string[], o: UpdateFlags & { name: string; replicas?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
       const spec = {
         name: o.name, image, ...(args.length ? { command: args } : {}), env: parseKv(o.env, '--env'),
         mode: o.mode === 'global' ? { global: {} } : { replicated: { replicas: o.replicas === undefined ? 1 : parseCount(o.replicas, '--replicas') } },
-        endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: o.network ?? [], constraints: o.constraint ?? [],
+        endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: (o.network ?? []).map(parseNetwork), constraints: o.constraint ?? [],
         updateConfig: updateConfigFrom(o),
       };
       const s = await call<ServiceView>('POST', '/services', spec);
@@ -229,11 +245,12 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--env-rm <k>', 'remove an environment variable (repeatable)', collect)
     .option('--publish-add <spec>', 'publish a port (repeatable)', collect)
     .option('--publish-rm <port>', 'unpublish a port, e.g. 8080 or 8080/udp (repeatable)', collect)
+    .option('--network-add <net>', 'attach to a network: app, or name=app,alias=NAME (repeatable)', collect)
+    .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
     .option('--force', 'replace every task even if nothing changed'))
-    .addHelpText('after', '\nExample:\n  netctl service update --image whoami --env-add V=2 --update-parallelism 2 --update-delay 1s web')
-    .action(async (ref: string, o: UpdateFlags & { image?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .action(async (ref: string, o: UpdateFlags & { image?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -246,6 +263,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       for (const k of o.envRm ?? []) delete spec.env[k];
       const rm = (o.publishRm ?? []).map(publishKey);
       spec.ports = [...spec.ports.filter((p) => !rm.some((r) => r.published === p.published && r.proto === p.proto)), ...(o.publishAdd ?? []).map(parsePublish)];
+      if (o.networkAdd || o.networkRm) Object.assign(spec, editNetworks(spec, o.networkRm ?? [], (o.networkAdd ?? []).map(parseNetwork)));
       spec.constraints = [...spec.constraints.filter((c) => !(o.constraintRm ?? []).includes(c)), ...(o.constraintAdd ?? [])];
       spec.updateConfig = updateConfigFrom(o, spec.updateConfig);
       await update(s, spec, o.force === true);

@@ -53,6 +53,36 @@ export function parsePublish(s: string): PortInput {
   return out;
 }
 
+/** One `--network` value: a name, or docker's long form `name=app,alias=web,alias=api`. */
+export interface NetworkInput {
+  target: string;
+  aliases: string[];
+}
+
+/**
+ * `--network app` or `--network name=app,alias=web` (`target=` is taken for `name=`;
+ * `alias` may repeat). Names and aliases are checked by the manager (DNS labels).
+ */
+export function parseNetwork(s: string): NetworkInput {
+  if (!s.includes('=')) {
+    if (!s.trim()) throw new MeshError('MESHD_BAD_ARGUMENT', '--network: empty network name');
+    return { target: s.trim(), aliases: [] };
+  }
+  const out: NetworkInput = { target: '', aliases: [] };
+  for (const part of s.split(',')) {
+    const i = part.indexOf('=');
+    if (i < 0) throw new MeshError('MESHD_BAD_ARGUMENT', `--network: ${JSON.stringify(part)} is not key=value`);
+    const k = part.slice(0, i).trim();
+    const v = part.slice(i + 1).trim();
+    if (!v) throw new MeshError('MESHD_BAD_ARGUMENT', `--network: ${k} has no value`);
+    if (k === 'name' || k === 'target') out.target = v;
+    else if (k === 'alias') out.aliases.push(v);
+    else throw new MeshError('MESHD_BAD_ARGUMENT', `--network: unknown key ${JSON.stringify(k)} (use name=NET,alias=NAME)`);
+  }
+  if (!out.target) throw new MeshError('MESHD_BAD_ARGUMENT', `--network ${JSON.stringify(s)}: name=NET required`);
+  return out;
+}
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Go-style durations: `500ms`, `1s`, `1.5m`, `2h`, `0`. Returns milliseconds. */

@@ -112,7 +112,6 @@ export function stackCommand(globals: () => GlobalOpts): Command {
     .option('--prune', 'remove services of the stack that are no longer in the file')
     .option('-d, --detach', 'return at once instead of waiting for convergence')
     .option('--timeout <d>', 'how long to wait for convergence', '180s')
-    .addHelpText('after', '\nExamples:\n  netctl stack deploy -c compose.yml shop\n  netctl stack deploy -c compose.yml --prune --detach shop\n\nServices are named <stack>-<service>; a service without networks joins <stack>-default.')
     .action(async (name: string, o: { composeFile: string; prune?: boolean; detach?: boolean; timeout: string }) => {
       validateStackName(name);
       parseDuration(o.timeout, '--timeout');

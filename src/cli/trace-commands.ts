@@ -120,7 +120,6 @@ export function traceCommand(globals: () => GlobalOpts): Command {
     .option('--from <src>', 'client (default: from outside, through the mesh) or a task name/id on the -H/--node agent')
     .option('--proto <p>', 'tcp|udp', 'tcp')
     .option('--format <fmt>', 'table|json')
-    .addHelpText('after', '\nExamples:\n  netctl debug trace --to n3:8080\n  netctl --node n1 debug trace --from whoami.1 --to whoami:80')
     .action(async (o: { to: string; from?: string; proto: string; format?: string }) => {
       if (o.proto !== 'tcp' && o.proto !== 'udp') throw new MeshError('MESHD_BAD_ARGUMENT', `--proto must be tcp or udp, got ${o.proto}`);
       const { target, port } = parseTo(o.to);

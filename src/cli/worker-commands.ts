@@ -71,7 +71,6 @@ export function workerCommands(globals: () => GlobalOpts, setExit: (code: number
     .description('run a command in a task\'s network namespace (either runtime)')
     .argument('<task>', 'task id, id prefix or name')
     .argument('<cmd...>', 'command and arguments, after --')
-    .addHelpText('after', '\nExample:\n  netctl --lab demo --node n2 exec web.1 -- ping -c1 10.30.0.11')
     .action(async (task: string, cmd: string[]) => {
       if (!cmd.length) throw new MeshError('MESHD_BAD_ARGUMENT', 'no command given (use: -- CMD ARGS...)');
       const rows = await clientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
@@ -103,7 +102,6 @@ export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
     .description('overlay FDB and neighbour entries: desired vs kernel, drift marked')
     .option('--network <net>', 'only this network (name or id)')
     .option('--format <fmt>', 'table|json')
-    .addHelpText('after', '\nExample:\n  netctl --node n2 debug fdb --network app')
     .action(async (o: { network?: string; format?: string }) => {
       const q = o.network ? `?network=${encodeURIComponent(o.network)}` : '';
       const st = await clientFor(globals()).call<OverlayStatusView>('GET', `/v1/overlay/status${q}`);

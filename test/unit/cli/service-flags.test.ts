@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshError } from '../../../src/core/errors.js';
-import { parseCount, parseDuration, parsePublish, parseScale, publishKey } from '../../../src/cli/service-flags.js';
+import { parseCount, parseDuration, parseNetwork, parsePublish, parseScale, publishKey } from '../../../src/cli/service-flags.js';
+import { editNetworks } from '../../../src/cli/service-commands.js';
 
 const bad = (f: () => unknown) => assert.throws(f, (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
 
@@ -32,4 +33,18 @@ test('counts and scale', () => {
   for (const s of ['web', '=3', 'web=x']) bad(() => parseScale(s));
   assert.deepEqual(publishKey('8080'), { published: 8080, proto: 'tcp' });
   assert.deepEqual(publishKey('53/udp'), { published: 53, proto: 'udp' });
+});
+
+test('network: name or docker long form name=NET,alias=A[,alias=B]', () => {
+  assert.deepEqual(parseNetwork('app'), { target: 'app', aliases: [] });
+  assert.deepEqual(parseNetwork('name=app,alias=web,alias=api'), { target: 'app', aliases: ['web', 'api'] });
+  assert.deepEqual(parseNetwork('alias=web,target=app'), { target: 'app', aliases: ['web'] });
+  for (const s of ['', 'alias=web', 'name=app,alias', 'name=app,alias=', 'name=app,driver-opt=x']) bad(() => parseNetwork(s));
+});
+
+test('service update --network-rm / --network-add on a stored spec', () => {
+  const spec = { networks: ['a', 'b'], networkAliases: { a: ['x'], b: ['y'] } };
+  assert.deepEqual(editNetworks(spec, ['b'], []), { networks: ['a'], networkAliases: { a: ['x'] } });
+  assert.deepEqual(editNetworks(spec, [], [{ target: 'c', aliases: ['z'] }]), { networks: ['a', 'b', { target: 'c', aliases: ['z'] }], networkAliases: { a: ['x'], b: ['y'] } });
+  assert.deepEqual(editNetworks(spec, [], [{ target: 'a', aliases: ['w'] }]), { networks: ['b', { target: 'a', aliases: ['w'] }], networkAliases: { b: ['y'] } }, 're-adding replaces the aliases');
 });
