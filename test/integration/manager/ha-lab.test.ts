@@ -1,0 +1,164 @@
+/**
+ * Three managers on etcd in a 3-node lab, end to end through the real netctl and meshd:
+ * etcd (Debian's etcd-server) runs inside the lab's client namespace on its underlay
+ * address; n1 initializes the cluster on it, n2 and n3 join with the manager token and run
+ * managers on the same store. A replicated service is rolled (parallelism 1, delay 2 s);
+ * mid-update the leader's meshd is SIGKILLed: another manager must lead within a bound, the
+ * update must finish (every live task on the new spec) or roll back, `service ps` must work
+ * from a surviving node, and at no sample do two managers claim leadership.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inNs, netctl } from '../../helpers/cli.js';
+import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import type { LabState } from '../../../src/lab/lab.js';
+
+const LAB = 'mha';
+const tmp = mkdtempSync(join(tmpdir(), 'meshd-mha-'));
+let lab: LabState;
+let etcd: ChildProcess | undefined;
+let etcdUrl = '';
+const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
+
+interface TaskJ { id: string; node: string | null; desiredState: string; state: string; specVersion: number }
+interface ManagerJ { id: string; hostname: string; addr: string; status: string }
+interface StatusJ { leader: boolean | null; manager: boolean; store: string | null; managers: string[] }
+
+async function json<T>(node: string, ...args: string[]): Promise<T> {
+  const r = await on(node, ...args, '--format', 'json');
+  if (r.code !== 0) throw new Error(`netctl ${args.join(' ')} on ${node}: exit ${r.code}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** Starts etcd in the lab's client namespace (lab down kills it with the namespace's processes). */
+async function startLabEtcd(): Promise<void> {
+  const ip = lab.client.underlay;
+  etcdUrl = `http://${ip}:2379`;
+  etcd = spawn('nsenter', [`--net=/run/netns/${lab.client.netns}`, '--', 'etcd',
+    '--name', 'mha', '--data-dir', join(tmp, 'etcd'),
+    '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
+    '--listen-peer-urls', `http://${ip}:2380`, '--initial-advertise-peer-urls', `http://${ip}:2380`,
+    '--initial-cluster', `mha=http://${ip}:2380`, '--initial-cluster-state', 'new',
+    '--heartbeat-interval', '100', '--election-timeout', '1000', '--log-level', 'error',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  etcd.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+  const probe = `fetch(${JSON.stringify(`${etcdUrl}/health`)}).then(r=>r.json()).then(j=>process.exit(j.health==='true'?0:1),()=>process.exit(1))`;
+  await waitFor('etcd healthy in the lab', () => {
+    if (etcd!.exitCode !== null) throw new Error(`etcd exited: ${stderr}`);
+    return inNs(lab.client.netns, [process.execPath, '-e', probe], 5000).code === 0;
+  }, 30_000, 200);
+}
+
+before(async () => {
+  lab = await createLab({ name: LAB, nodes: 3 });
+  await startLabEtcd();
+});
+after(async () => {
+  if (etcd && etcd.exitCode === null && etcd.signalCode === null) {
+    const gone = new Promise((r) => etcd!.once('exit', r));
+    etcd.kill('SIGKILL');
+    await gone;
+  }
+  await destroyLab(LAB);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Node names whose agent says its manager leads. */
+async function leaders(nodes: string[]): Promise<string[]> {
+  const st = await Promise.all(nodes.map(async (n) => ({ n, s: await json<StatusJ>(n, 'cluster', 'status').catch(() => undefined) })));
+  return st.filter((x) => x.s?.leader === true).map((x) => x.n);
+}
+
+describe('three managers on etcd (lab)', { timeout: 420_000 }, () => {
+  let leader = '';
+
+  test('init on etcd; n2 and n3 join with the manager token and run managers; one leads', async () => {
+    const init = await on('n1', 'cluster', 'init', '--store', 'etcd', '--etcd-endpoints', etcdUrl, '--etcd-root', '/mha/');
+    assert.equal(init.code, 0, init.stderr);
+    const tok = await on('n1', 'cluster', 'join-token', 'manager', '-q');
+    assert.equal(tok.code, 0, tok.stderr);
+    const file = join(tmp, 'manager.token');
+    writeFileSync(file, tok.stdout, { mode: 0o600 });
+    for (const n of ['n2', 'n3']) {
+      const j = await on(n, 'cluster', 'join', '--token-file', file, '10.99.1.1:2377');
+      assert.equal(j.code, 0, j.stderr);
+      assert.match(j.stdout, /as a manager/);
+    }
+    const { value: mgrs } = await waitFor('3 managers, one leader', async () => {
+      const l = await json<ManagerJ[]>('n2', 'cluster', 'managers');
+      return l.length === 3 && l.filter((m) => m.status === 'leader').length === 1 && l.every((m) => m.status !== 'unreachable') && l;
+    }, 30_000, 250);
+    leader = mgrs.find((m) => m.status === 'leader')!.hostname;
+    for (const n of ['n1', 'n2', 'n3']) {
+      const s = await json<StatusJ>(n, 'cluster', 'status');
+      assert.equal(s.manager, true, `${n} runs a manager`);
+      assert.equal(s.store, 'etcd');
+      assert.equal(s.leader, n === leader, `${n}: leader flag`);
+    }
+    const nodes = await json<Array<{ hostname: string; managerStatus: string | null }>>('n3', 'node', 'ls');
+    assert.deepEqual(nodes.map((n) => [n.hostname, n.managerStatus]).sort(), ['n1', 'n2', 'n3'].map((n) => [n, n === leader ? 'leader' : 'reachable']));
+  });
+
+  test('a follower refuses writes naming the leader; netctl on a follower node still writes (the link follows)', async () => {
+    const follower = ['n1', 'n2', 'n3'].find((n) => n !== leader)!;
+    const r = await on(follower, 'service', 'create', '--name', 'web', '--replicas', '3', '--update-parallelism', '1', '--update-delay', '2s', '--timeout', '120s', 'whoami');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /verify: Service converged/);
+  });
+
+  test('SIGKILL the leader mid rolling update: another leads in bound, the update finishes, service ps works', async () => {
+    const survivors = ['n1', 'n2', 'n3'].filter((n) => n !== leader);
+    const up = await on(survivors[0]!, 'service', 'update', '--env-add', 'V=2', '--update-parallelism', '1', '--update-delay', '2s', '--detach', 'web');
+    assert.equal(up.code, 0, up.stderr);
+    const target = (JSON.parse((await on(survivors[0]!, 'service', 'inspect', 'web')).stdout) as Array<{ version: number }>)[0]!.version;
+    // Mid-update: at least one task replaced, at least one still on the old spec.
+    await waitFor('first task replaced', async () => {
+      const ts = (await json<TaskJ[]>(survivors[0]!, 'service', 'ps', 'web')).filter((t) => t.desiredState !== 'shutdown');
+      return ts.some((t) => t.specVersion === target && t.state === 'running') && ts.some((t) => t.specVersion !== target);
+    }, 60_000, 200);
+
+    const k = await netctl(['lab', 'kill', leader, '--name', LAB]);
+    assert.equal(k.code, 0, k.stderr);
+    const killedAt = Date.now();
+
+    // Sample leadership on the survivors until a new leader is seen; never two at once.
+    let newLeader = '';
+    let maxAtOnce = 0;
+    const { ms: electedMs } = await waitFor('a new leader', async () => {
+      const ls = await leaders(survivors);
+      maxAtOnce = Math.max(maxAtOnce, ls.length);
+      if (ls.length !== 1) return false;
+      newLeader = ls[0]!;
+      return true;
+    }, 45_000, 250);
+    assert.equal(maxAtOnce, 1, 'never two leaders at one sample');
+    assert.notEqual(newLeader, leader);
+    assert.ok(electedMs < 30_000, `new leader after ${electedMs} ms`);
+    process.stdout.write(`# leader ${leader} killed; ${newLeader} leads ${Date.now() - killedAt} ms later\n`);
+
+    const { ms: doneMs, value: svc } = await waitFor('update finished or rolled back', async () => {
+      maxAtOnce = Math.max(maxAtOnce, (await leaders(survivors)).length);
+      const s = (JSON.parse((await on(newLeader, 'service', 'inspect', 'web')).stdout) as Array<{ version: number; update: { state: string } | null; replicas: { running: number; desired: number } }>)[0]!;
+      if (!s.update || !['completed', 'rollback_completed'].includes(s.update.state)) return false;
+      const live = (await json<TaskJ[]>(newLeader, 'service', 'ps', 'web')).filter((t) => t.desiredState === 'running');
+      const running = live.filter((t) => t.state === 'running' && t.node !== leader);
+      return running.length === 3 && running.every((t) => t.specVersion === s.version) && s;
+    }, 150_000, 500);
+    assert.equal(maxAtOnce, 1, 'never two leaders at one sample');
+    process.stdout.write(`# update ${svc.update!.state} ${doneMs + electedMs} ms after the kill (version ${svc.version})\n`);
+
+    const ps = await on(survivors[1]!, 'service', 'ps', 'web');
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout, /web\.\d/);
+    const mgrs = await waitFor('killed manager unreachable', async () => {
+      const l = await json<ManagerJ[]>(survivors[1]!, 'cluster', 'managers');
+      return l.find((m) => m.hostname === leader)?.status === 'unreachable' && l;
+    }, 60_000, 500);
+    assert.deepEqual(mgrs.value.filter((m) => m.status === 'leader').map((m) => m.hostname), [newLeader]);
+  });
+});
