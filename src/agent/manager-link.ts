@@ -83,6 +83,8 @@ export class ManagerLink implements Subsystem {
   private control: ControlPlane | undefined;
   private client: ManagerPool | undefined;
   private localManager: string | undefined;
+  /** Wall-clock ms this node's manager last became the leader (etcd); null when it is not. */
+  private leaderSince: number | null = null;
   private identity: NodeIdentity | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastList = '';
@@ -129,6 +131,7 @@ export class ManagerLink implements Subsystem {
           this.control.register();
         },
         onLeadershipChange: (leader) => {
+          this.leaderSince = leader ? Date.now() : null;
           this.o.log.info({ leader }, leader ? 'this manager is now the leader' : 'this manager is no longer the leader');
           this.control?.leadershipChanged(leader);
         },
@@ -178,6 +181,7 @@ export class ManagerLink implements Subsystem {
   }
 
   private async deactivate(): Promise<void> {
+    this.leaderSince = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.client = undefined;
@@ -270,7 +274,7 @@ export class ManagerLink implements Subsystem {
     const m = this.mgr?.manager();
     return {
       joined: !!id, nodeId: id?.nodeId ?? null, role: id?.role ?? null, managerAddr: this.client?.current ?? id?.managerAddr ?? null,
-      manager: !!this.mgr, managerPort: this.mgr?.port() ?? null, leader: m ? m.isLeader() : null,
+      manager: !!this.mgr, managerPort: this.mgr?.port() ?? null, leader: m ? m.isLeader() : null, leaderSince: this.leaderSince,
       store: m ? m.store.backend : null, managers: this.client?.addresses() ?? [], polls: this.polls, lastError: this.lastError,
     };
   }

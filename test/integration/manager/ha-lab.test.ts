@@ -26,7 +26,7 @@ const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', 
 
 interface TaskJ { id: string; node: string | null; desiredState: string; state: string; specVersion: number }
 interface ManagerJ { id: string; hostname: string; addr: string; status: string }
-interface StatusJ { leader: boolean | null; manager: boolean; store: string | null; managers: string[] }
+interface StatusJ { leader: boolean | null; leaderSince: number | null; manager: boolean; store: string | null; managers: string[] }
 
 async function json<T>(node: string, ...args: string[]): Promise<T> {
   const r = await on(node, ...args, '--format', 'json');
@@ -138,8 +138,11 @@ describe('three managers on etcd (lab)', { timeout: 420_000 }, () => {
     }, 45_000, 250);
     assert.equal(maxAtOnce, 1, 'never two leaders at one sample');
     assert.notEqual(newLeader, leader);
-    assert.ok(electedMs < 30_000, `new leader after ${electedMs} ms`);
-    process.stdout.write(`# leader ${leader} killed; ${newLeader} leads ${Date.now() - killedAt} ms later\n`);
+    // The bound: etcd lease TTL (5 s) + keepalive period + campaign retry, doubled for a loaded host.
+    const since = (await json<StatusJ>(newLeader, 'cluster', 'status')).leaderSince!;
+    const takeoverMs = since - killedAt;
+    assert.ok(takeoverMs > 0 && takeoverMs < 20_000, `new leader ${takeoverMs} ms after the kill`);
+    process.stdout.write(`# leader ${leader} killed; ${newLeader} elected ${takeoverMs} ms later (seen by netctl after ${electedMs} ms)\n`);
 
     const { ms: doneMs, value: svc } = await waitFor('update finished or rolled back', async () => {
       maxAtOnce = Math.max(maxAtOnce, (await leaders(survivors)).length);
