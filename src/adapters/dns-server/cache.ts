@@ -42,13 +42,24 @@ export interface AnswerCacheStats {
   evictions: number;
 }
 
-interface Entry extends CachedAnswer {
-  readonly net: string;
-  readonly limit: number;
-  readonly edns: boolean;
-  /** Lowercased question bytes (name, type, class). */
-  readonly question: Buffer;
-  next: Entry | undefined;
+/**
+ * A cached answer. A class, not an object literal built by spreading: every entry then has one fixed
+ * hidden class, so the hot loop's property reads are monomorphic (spread-built literals measured ~4×
+ * slower per hit here, the field checks dominating the whole handler).
+ */
+class Entry implements CachedAnswer {
+  constructor(
+    readonly buf: Buffer,
+    readonly rcode: number,
+    readonly pool: Uint32Array | undefined,
+    readonly aOffsets: readonly number[],
+    readonly net: string,
+    readonly limit: number,
+    readonly edns: boolean,
+    /** Lowercased question bytes (name, type, class). */
+    readonly question: Buffer,
+    public next: Entry | undefined,
+  ) {}
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -162,7 +173,7 @@ export class AnswerCache {
     }
     const question = Buffer.from(query.subarray(HEADER_LEN, q.questionEnd));
     for (let i = 0; i < q.nameEnd - HEADER_LEN; i++) if (question[i]! >= 0x41 && question[i]! <= 0x5a) question[i]! += 0x20;
-    const entry: Entry = { ...answer, buf: Buffer.from(answer.buf), net: net.key, limit, edns: q.edns !== undefined, question, next: this.map.get(hash) };
+    const entry = new Entry(Buffer.from(answer.buf), answer.rcode, answer.pool, answer.aOffsets, net.key, limit, q.edns !== undefined, question, this.map.get(hash));
     this.map.set(hash, entry);
     this.count++;
   }
