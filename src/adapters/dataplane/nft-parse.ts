@@ -72,11 +72,19 @@ function slotTable(maps: Map<string, unknown[]>): Map<string, Map<number, Target
   const out = new Map<string, Map<number, Target>>();
   for (const kind of ['vip', 'ingress'] as const) {
     for (const proto of PROTOS) {
+      // VIP slots hold a bare address; the port is per frontend in vip-ports-PROTO
+      const ports = new Map<string, number>();
+      for (const el of maps.get(`vip-ports-${proto}`) ?? []) {
+        if (!Array.isArray(el)) continue;
+        const k = concat(elemKey(el[0]));
+        const port: unknown = el[1];
+        if (k && k.length === 2 && typeof port === 'number') ports.set(`${String(k[0])} . ${String(k[1])}`, port);
+      }
       for (const el of maps.get(`${kind}-targets-${proto}`) ?? []) {
         if (!Array.isArray(el)) continue;
         const k = concat(elemKey(el[0]));
-        const v = concat(el[1]);
         const keyLen = kind === 'vip' ? 2 : 1;
+        const v = typeof el[1] === 'string' && k ? [el[1], ports.get(`${String(k[0])} . ${String(k[1])}`)] : concat(el[1]);
         if (!k || !v || k.length !== keyLen + 1 || typeof v[0] !== 'string' || typeof v[1] !== 'number') continue;
         const slot = k[keyLen];
         if (typeof slot !== 'number') continue;

@@ -140,6 +140,10 @@ function bad(path: string, msg: string): never {
   throw new MeshError('MESHD_BAD_ARGUMENT', `lb: ${path}: ${msg}`, { path });
 }
 
+function validPort(p: unknown): boolean {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}
+
 function checkPort(path: string, p: unknown): void {
   if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) bad(path, `port must be an integer 1..65535, got ${String(p)}`);
 }
@@ -148,49 +152,67 @@ function checkProto(path: string, p: unknown): void {
   if (p !== 'tcp' && p !== 'udp') bad(path, `proto must be tcp or udp, got ${String(p)}`);
 }
 
-function checkBackends(path: string, backends: readonly Backend[]): void {
+/**
+ * Validates backends and returns their addresses as numbers (same order). Paths for error
+ * messages are built only on error: this runs for every backend of every changed service (100k
+ * at 10k services × 10 on a full sync). Small lists use linear duplicate checks (no Set churn).
+ */
+function checkBackends(path: string, backends: readonly Backend[]): number[] {
   if (!Array.isArray(backends)) bad(path, 'backends must be an array');
-  if (backends.length > MAX_BACKENDS) bad(path, `at most ${MAX_BACKENDS} backends, got ${backends.length}`);
-  const ids = new Set<string>();
-  const ips = new Set<string>();
-  backends.forEach((b, i) => {
-    const p = `${path}[${i}]`;
-    if (typeof b.id !== 'string' || !ID.test(b.id)) bad(`${p}.id`, `invalid task id ${JSON.stringify(b.id)}`);
-    if (ids.has(b.id)) bad(`${p}.id`, `duplicate task id ${b.id}`);
-    ids.add(b.id);
-    if (typeof b.ip !== 'string' || !isIPv4(b.ip)) bad(`${p}.ip`, `not an IPv4 address: ${JSON.stringify(b.ip)}`);
-    if (ips.has(b.ip)) bad(`${p}.ip`, `two tasks share the address ${b.ip}`);
-    ips.add(b.ip);
-    if (b.state !== 'active' && b.state !== 'draining') bad(`${p}.state`, `must be active or draining, got ${String(b.state)}`);
-  });
+  const n = backends.length;
+  if (n > MAX_BACKENDS) bad(path, `at most ${MAX_BACKENDS} backends, got ${n}`);
+  const ints = new Array<number>(n);
+  const small = n <= 32;
+  const ids = small ? null : new Set<string>();
+  const ips = small ? null : new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const b = backends[i]!;
+    if (typeof b.id !== 'string' || !ID.test(b.id)) bad(`${path}[${i}].id`, `invalid task id ${JSON.stringify(b.id)}`);
+    let dupId = false;
+    if (ids) {
+      dupId = ids.has(b.id);
+      ids.add(b.id);
+    } else for (let j = 0; j < i && !dupId; j++) dupId = backends[j]!.id === b.id;
+    if (dupId) bad(`${path}[${i}].id`, `duplicate task id ${b.id}`);
+    const ip = typeof b.ip === 'string' ? ipv4ToInt(b.ip) : -1;
+    if (ip < 0) bad(`${path}[${i}].ip`, `not an IPv4 address: ${JSON.stringify(b.ip)}`);
+    let dupIp = false;
+    if (ips) {
+      dupIp = ips.has(ip);
+      ips.add(ip);
+    } else for (let j = 0; j < i && !dupIp; j++) dupIp = ints[j] === ip;
+    if (dupIp) bad(`${path}[${i}].ip`, `two tasks share the address ${b.ip}`);
+    ints[i] = ip;
+    if (b.state !== 'active' && b.state !== 'draining') bad(`${path}[${i}].state`, `must be active or draining, got ${String(b.state)}`);
+  }
+  return ints;
 }
 
-function validateService(s: VipService, p: string): void {
+function validateService(s: VipService, p: string): number[] {
   if (typeof s.id !== 'string' || !ID.test(s.id)) bad(`${p}.id`, `invalid service id ${JSON.stringify(s.id)}`);
   if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 200) bad(`${p}.name`, 'name must be 1..200 characters');
   if (s.name.includes('"')) bad(`${p}.name`, 'name must not contain a double quote');
   if (s.vip !== undefined && (typeof s.vip !== 'string' || !isIPv4(s.vip))) bad(`${p}.vip`, `not an IPv4 address: ${JSON.stringify(s.vip)}`);
   if (s.vip === '0.0.0.0' || s.vip === '255.255.255.255') bad(`${p}.vip`, `unusable VIP ${s.vip}`);
   if (!Array.isArray(s.ports)) bad(`${p}.ports`, 'must be an array');
-  const seen = new Set<string>();
-  s.ports.forEach((pt, j) => {
-    checkProto(`${p}.ports[${j}].proto`, pt.proto);
-    checkPort(`${p}.ports[${j}].port`, pt.port);
-    checkPort(`${p}.ports[${j}].targetPort`, pt.targetPort);
-    const k = `${pt.proto}/${pt.port}`;
-    if (seen.has(k)) bad(`${p}.ports[${j}]`, `duplicate port ${k}`);
-    seen.add(k);
-  });
-  checkBackends(`${p}.backends`, s.backends);
+  const ports = s.ports;
+  for (let j = 0; j < ports.length; j++) {
+    const pt = ports[j]!;
+    if (pt.proto !== 'tcp' && pt.proto !== 'udp') checkProto(`${p}.ports[${j}].proto`, pt.proto);
+    if (!validPort(pt.port)) checkPort(`${p}.ports[${j}].port`, pt.port);
+    if (!validPort(pt.targetPort)) checkPort(`${p}.ports[${j}].targetPort`, pt.targetPort);
+    for (let k = 0; k < j; k++) if (ports[k]!.proto === pt.proto && ports[k]!.port === pt.port) bad(`${p}.ports[${j}]`, `duplicate port ${pt.proto}/${pt.port}`);
+  }
+  return checkBackends(`${p}.backends`, s.backends);
 }
 
-function validateIngress(g: IngressPublish, p: string): void {
+function validateIngress(g: IngressPublish, p: string): number[] {
   if (typeof g.service !== 'string' || !ID.test(g.service)) bad(`${p}.service`, `invalid service id ${JSON.stringify(g.service)}`);
   checkProto(`${p}.proto`, g.proto);
   checkPort(`${p}.publishedPort`, g.publishedPort);
   checkPort(`${p}.targetPort`, g.targetPort);
   if (g.policy !== 'cluster' && g.policy !== 'local') bad(`${p}.policy`, `must be cluster or local, got ${String(g.policy)}`);
-  checkBackends(`${p}.backends`, g.backends);
+  return checkBackends(`${p}.backends`, g.backends);
 }
 
 function checkShape(d: LbDesired): void {
@@ -203,22 +225,43 @@ export function validateDesired(d: LbDesired): LbDesired {
   return d;
 }
 
-/** Sorts by numeric address (all targets of one frontend share the port). */
-function byAddress(bs: Backend[], port: number): Target[] {
-  return bs
-    .map((b) => ({ k: ipv4ToInt(b.ip), ip: b.ip }))
-    .sort((x, y) => x.k - y.k)
-    .map((x) => ({ ip: x.ip, port }));
+interface Picked {
+  active: string[];
+  draining: string[];
 }
 
-function split(backends: readonly Backend[], port: number, filter: (b: Backend) => boolean): { targets: Target[]; draining: Target[] } {
-  const active: Backend[] = [];
-  const drain: Backend[] = [];
-  for (const b of backends) {
+/**
+ * Active and draining addresses of the backends passing `filter`, each sorted by numeric address
+ * (`ints` = the addresses as numbers, from validation). Insertion sort: lists are short, and
+ * usually already sorted.
+ */
+function split(backends: readonly Backend[], ints: readonly number[], filter: (b: Backend) => boolean): Picked {
+  const a: number[] = [];
+  const d: number[] = [];
+  for (let i = 0; i < backends.length; i++) {
+    const b = backends[i]!;
     if (!filter(b)) continue;
-    (b.state === 'active' ? active : drain).push(b);
+    (b.state === 'active' ? a : d).push(i);
   }
-  return { targets: byAddress(active, port), draining: byAddress(drain, port) };
+  const sorted = (idx: number[]): string[] => {
+    for (let i = 1; i < idx.length; i++) {
+      const x = idx[i]!;
+      let j = i - 1;
+      while (j >= 0 && ints[idx[j]!]! > ints[x]!) {
+        idx[j + 1] = idx[j]!;
+        j--;
+      }
+      idx[j + 1] = x;
+    }
+    return idx.map((i) => backends[i]!.ip);
+  };
+  return { active: sorted(a), draining: sorted(d) };
+}
+
+function targetsAt(ips: readonly string[], port: number): Target[] {
+  const out = new Array<Target>(ips.length);
+  for (let i = 0; i < ips.length; i++) out[i] = { ip: ips[i]!, port };
+  return out;
 }
 
 export function vipKey(vip: string, proto: Proto, port: number): string {
@@ -234,19 +277,25 @@ export function ingressKey(proto: Proto, port: number): string {
  */
 export type CompileMemo = WeakMap<VipService | IngressPublish, readonly Frontend[]>;
 
+const ALL = (): boolean => true;
+
 function serviceFrontends(s: VipService, p: string): Frontend[] {
-  validateService(s, p);
+  const ints = validateService(s, p);
   if (s.vip === undefined) return [];
   const vip = s.vip;
+  const picked = split(s.backends, ints, ALL);
   return s.ports.map((pt) => {
-    const { targets, draining } = split(s.backends, pt.targetPort, () => true);
+    const targets = targetsAt(picked.active, pt.targetPort);
+    const draining = targetsAt(picked.draining, pt.targetPort);
     return { key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}` };
   });
 }
 
 function ingressFrontends(g: IngressPublish, p: string): Frontend[] {
-  validateIngress(g, p);
-  const { targets, draining } = split(g.backends, g.targetPort, (b) => g.policy === 'cluster' || b.local === true);
+  const ints = validateIngress(g, p);
+  const picked = split(g.backends, ints, (b) => g.policy === 'cluster' || b.local === true);
+  const targets = targetsAt(picked.active, g.targetPort);
+  const draining = targetsAt(picked.draining, g.targetPort);
   return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.policy}` }];
 }
 

@@ -33,10 +33,15 @@ table ip meshd-lb {
 			     0x00024002 : goto pick-ing-tcp-2-masq }
 	}
 	map vip-targets-tcp {
-		typeof ip daddr . tcp dport . meta mark : ip daddr . tcp dport
-		elements = { 10.9.0.10 . 80 . 0 : 10.0.1.2 . 8080,
-			     10.9.0.10 . 80 . 1 : 10.0.1.4 . 8080,
-			     10.9.0.11 . 53 . 0 : 10.0.1.20 . 53 }
+		typeof ip daddr . tcp dport . meta mark : ip daddr
+		elements = { 10.9.0.10 . 80 . 0 : 10.0.1.2,
+			     10.9.0.10 . 80 . 1 : 10.0.1.4,
+			     10.9.0.11 . 53 . 0 : 10.0.1.20 }
+	}
+	map vip-ports-tcp {
+		typeof ip daddr . tcp dport : tcp dport
+		elements = { 10.9.0.10 . 80 : 8080,
+			     10.9.0.11 . 53 : 53 }
 	}
 	map ingress-targets-tcp {
 		typeof tcp dport . meta mark : ip daddr . tcp dport
@@ -45,20 +50,24 @@ table ip meshd-lb {
 			     8081 . 0 : 10.0.1.2 . 8080 }
 	}
 	map vip-targets-udp {
-		typeof ip daddr . udp dport . meta mark : ip daddr . udp dport
-		elements = { 10.9.0.11 . 53 . 0 : 10.0.1.20 . 53 }
+		typeof ip daddr . udp dport . meta mark : ip daddr
+		elements = { 10.9.0.11 . 53 . 0 : 10.0.1.20 }
+	}
+	map vip-ports-udp {
+		typeof ip daddr . udp dport : udp dport
+		elements = { 10.9.0.11 . 53 : 53 }
 	}
 	map ingress-targets-udp {
 		typeof udp dport . meta mark : ip daddr . udp dport
 	}
 	chain vip-dnat-tcp {
-		meta l4proto tcp dnat to ip daddr . tcp dport . meta mark map @vip-targets-tcp
+		meta l4proto tcp dnat ip to ip daddr . tcp dport . meta mark map @vip-targets-tcp : ip daddr . tcp dport map @vip-ports-tcp
 	}
 	chain ingress-dnat-tcp {
 		meta l4proto tcp dnat to tcp dport . meta mark map @ingress-targets-tcp
 	}
 	chain vip-dnat-udp {
-		meta l4proto udp dnat to ip daddr . udp dport . meta mark map @vip-targets-udp
+		meta l4proto udp dnat ip to ip daddr . udp dport . meta mark map @vip-targets-udp : ip daddr . udp dport map @vip-ports-udp
 	}
 	chain ingress-dnat-udp {
 		meta l4proto udp dnat to udp dport . meta mark map @ingress-targets-udp
@@ -117,21 +126,25 @@ export const NFT_INCREMENTAL = `add chain ip meshd-lb pick-vip-tcp-3
 add rule ip meshd-lb pick-vip-tcp-3 meta mark set numgen random mod 3 goto vip-dnat-tcp
 add element ip meshd-lb pick { 0x00000003 : goto pick-vip-tcp-3 }
 delete element ip meshd-lb vips { 10.9.0.10 . tcp . 80 }
+delete element ip meshd-lb vip-ports-tcp { 10.9.0.11 . 53 }
 delete element ip meshd-lb vips { 10.9.0.11 . tcp . 53 }
 delete element ip meshd-lb vip-targets-tcp { 10.9.0.11 . 53 . 0 }
+delete element ip meshd-lb vip-ports-udp { 10.9.0.11 . 53 }
 delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }
 delete element ip meshd-lb vip-targets-udp { 10.9.0.11 . 53 . 0 }
 delete element ip meshd-lb empty-vips { 10.9.0.12 . tcp . 443 }
 delete element ip meshd-lb ingress { tcp . 8081 }
 delete element ip meshd-lb ingress-targets-tcp { 8081 . 0 }
 add element ip meshd-lb vips { 10.9.0.13 . tcp . 5000 comment "new tcp/5000" : 0x00000001 }
-add element ip meshd-lb vip-targets-tcp { 10.9.0.13 . 5000 . 0 : 10.0.1.50 . 5000 }
+add element ip meshd-lb vip-targets-tcp { 10.9.0.13 . 5000 . 0 : 10.0.1.50 }
+add element ip meshd-lb vip-ports-tcp { 10.9.0.13 . 5000 : 5000 }
 add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000003 }
-add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.5 . 8080 }
+add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.5 }
 add element ip meshd-lb empty-vips { 10.9.0.11 . tcp . 53 comment "dns tcp/53" }
 add element ip meshd-lb empty-vips { 10.9.0.11 . udp . 53 comment "dns udp/53" }
+add element ip meshd-lb vip-ports-tcp { 10.9.0.12 . 443 : 8443 }
 add element ip meshd-lb vips { 10.9.0.12 . tcp . 443 comment "api tcp/443" : 0x00000001 }
-add element ip meshd-lb vip-targets-tcp { 10.9.0.12 . 443 . 0 : 10.0.1.40 . 8443 }
+add element ip meshd-lb vip-targets-tcp { 10.9.0.12 . 443 . 0 : 10.0.1.40 }
 delete element ip meshd-lb pick { 0x00000002 }
 flush chain ip meshd-lb pick-vip-tcp-2
 delete chain ip meshd-lb pick-vip-tcp-2

@@ -26,7 +26,7 @@ describe('nftables render (golden)', () => {
       'add element ip meshd-lb pick { 0x00000003 : goto pick-vip-tcp-3 }',
       'delete element ip meshd-lb vips { 10.9.0.10 . tcp . 80 }',
       'add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000003 }',
-      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.9 . 8080 }',
+      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.9 }',
       'delete element ip meshd-lb pick { 0x00000002 }',
       'flush chain ip meshd-lb pick-vip-tcp-2',
       'delete chain ip meshd-lb pick-vip-tcp-2',
@@ -47,9 +47,15 @@ describe('nftables render (golden)', () => {
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
       'delete element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 }',
-      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 : 10.0.1.7 . 8080 }',
+      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 : 10.0.1.7 }',
       '',
     ].join('\n'));
+  });
+  test('target port change on a VIP: one vip-ports element, no slot rewrite', () => {
+    const d = base();
+    d.services[0]!.ports = [{ proto: 'tcp', port: 80, targetPort: 9090 }];
+    const s = renderNftIncremental(compile(base()), compile(d));
+    assert.equal(s, 'delete element ip meshd-lb vip-ports-tcp { 10.9.0.10 . 80 }\nadd element ip meshd-lb vip-ports-tcp { 10.9.0.10 . 80 : 9090 }\n');
   });
   test('draining a backend removes it from selection only', () => {
     const d = base();
