@@ -5,12 +5,13 @@
  * managers on the same store. A replicated service is rolled (parallelism 1, delay 2 s);
  * mid-update the leader's meshd is SIGKILLed: another manager must lead within a bound, the
  * update must finish (every live task on the new spec) or roll back, `service ps` must work
- * from a surviving node, and at no sample do two managers claim leadership.
+ * from a surviving node, and at no sample do two managers claim leadership. The killed
+ * node's agent then restarts and rejoins as a follower.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl } from '../../helpers/cli.js';
@@ -163,5 +164,21 @@ describe('three managers on etcd (lab)', { timeout: 420_000 }, () => {
       return l.find((m) => m.hostname === leader)?.status === 'unreachable' && l;
     }, 60_000, 500);
     assert.deepEqual(mgrs.value.filter((m) => m.status === 'leader').map((m) => m.hostname), [newLeader]);
+  });
+
+  test('the killed manager restarts as a follower of the new leader (its store config survives)', async () => {
+    const killed = leader;
+    const st = await netctl(['lab', 'start', killed, '--name', LAB]);
+    const log = lab.nodes.find((n) => n.name === killed)!.log;
+    assert.equal(st.code, 0, `${st.stderr}\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-3000) : ''}`);
+    await waitFor(`${killed} back as a reachable manager`, async () => {
+      const l = await json<ManagerJ[]>(killed, 'cluster', 'managers');
+      return l.length === 3 && l.filter((m) => m.status === 'leader').length === 1 && l.every((m) => m.status !== 'unreachable');
+    }, 60_000, 500);
+    const s = await json<StatusJ>(killed, 'cluster', 'status');
+    assert.equal(s.manager, true);
+    assert.equal(s.store, 'etcd');
+    assert.equal(s.leader, false, 'the restarted manager does not take leadership back');
+    assert.deepEqual(await leaders(['n1', 'n2', 'n3']), (await json<ManagerJ[]>(killed, 'cluster', 'managers')).filter((m) => m.status === 'leader').map((m) => m.hostname));
   });
 });
