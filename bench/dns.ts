@@ -8,7 +8,7 @@
  * - Docker: a busybox container (image from `docker import`, never pulled) on a user-defined network with
  *   the same names as network aliases; dnsperf runs in its namespace (nsenter -n) against 127.0.0.11,
  *   which Docker DNATs to dockerd's resolver. Skipped (peer null) when dockerd cannot run here.
- * - Throughput: 3 alternating rounds of saturating runs (dnsperf default: 100 outstanding), median qps,
+ * - Throughput: 5 (--rounds) alternating rounds of saturating runs (dnsperf default: 100 outstanding), median qps,
  *   with that run's average latency and loss. Latency: a fixed-rate run (-Q) with per-query output (-v)
  *   for p50/p99. CPU cost: server CPU time per answered query at the fixed rate (/proc/PID/stat) — the
  *   figure least disturbed by other load on a shared machine.
@@ -17,7 +17,7 @@
  *   server with one process is measured alongside (sets[n]['meshd-1proc'], not a peer row) so the gain
  *   from the workers stays visible. Our CPU cost adds up every serving process.
  *
- *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--no-docker] [--workers W]
+ *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--rounds 5] [--no-docker] [--workers W]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,7 +37,8 @@ const opt = (k: string, d: number): number => {
 };
 const SECS = opt('secs', 4);
 const RATE = opt('rate', 5000);
-const ROUNDS = 3;
+/** Alternating saturating rounds per target; the median is kept (5: the machine is shared and noisy). */
+const ROUNDS = opt('rounds', 5);
 const WORKERS = opt('workers', defaultDnsWorkers(cpus().length));
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -159,6 +160,8 @@ async function startDocker(names: string[], tag: string): Promise<DockerPeer> {
 
 interface Figures {
   qps: number;
+  /** Every saturating round's qps, in run order (the spread shows how noisy the machine was). */
+  qpsRounds: number[];
   avgMs: number;
   lossPct: number;
   p50Ms: number;
@@ -187,6 +190,7 @@ async function measure(targets: Target[], qfile: string): Promise<Map<string, Fi
     const m = median(runs.get(t.name)!, (x) => x.qps);
     out.set(t.name, {
       qps: Math.round(m.qps),
+      qpsRounds: runs.get(t.name)!.map((x) => Math.round(x.qps)),
       avgMs: r2(m.avgMs),
       lossPct: m.lossPct,
       p50Ms: r2(pct(lat, 50)),
@@ -203,6 +207,7 @@ async function main(): Promise<void> {
   for (const tool of ['dnsperf', 'dnsmasq']) {
     if ((await realExec.run('which', [tool])).code !== 0) throw new Error(`${tool} missing: apt-get install -y dnsperf dnsmasq`);
   }
+  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').trim();
   const dir = mkdtempSync(join(tmpdir(), 'mtdns-bench-'));
   const rows: BenchRow[] = [];
   const extra: Record<string, unknown> = { secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, sets: {} };
@@ -265,7 +270,7 @@ async function main(): Promise<void> {
     qpsVsDocker: ratio(`qps, ${n} name(s)`, 'docker'),
     p99VsDocker: ratio(`p99 latency at ${RATE} qps, ${n} name(s)`, 'docker'),
   })).map((g) => ({ ...g, dnsmasqGoalMet: g.qpsVsDnsmasq != null && g.qpsVsDnsmasq >= 0.8, dockerGoalMet: g.qpsVsDocker != null && g.qpsVsDocker >= 1.2 && (g.p99VsDocker ?? 0) >= 1 }));
-  writeResults('dns', rows, { ...extra, loadavgAtEnd: load, dockerNote: dockerNote ?? null, goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse', goalStatus: goals });
+  writeResults('dns', rows, { ...extra, loadavgAtStart: loadAtStart, loadavgAtEnd: load, dockerNote: dockerNote ?? null, goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse', goalStatus: goals });
 }
 
 main().catch((e: unknown) => {

@@ -19,6 +19,8 @@ import { labSignalAgent, labStartAgent, labUp, type LabState } from '../../../sr
 import { CLIENT_ADDR, clientNs, hostNs } from '../../../src/lab/plan.js';
 import type { TaskView } from '../../../src/agent/worker.js';
 import { agentClient, destroyLab, waitFor } from '../../helpers/lab.js';
+import { cpus } from 'node:os';
+import { defaultDnsWorkers } from '../../../src/core/dns/snapshot.js';
 import { buildBusyboxImage, ensureDockerd } from '../../helpers/docker.js';
 
 const LAB = 'itdns1';
@@ -185,6 +187,10 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     assert.equal(stats.sandboxes.bound.length, 2);
     assert.ok(stats.sandboxes.bound.every((b) => b.networks.join() === 'app'));
     assert.ok(stats.server.queries.udp > 0);
+    // config.dns.workers defaults to defaultDnsWorkers(CPUs): every extra process is up and counted.
+    const w = (stats as unknown as { workers: { processes: number; pids: number[] } }).workers;
+    assert.equal(w.processes, defaultDnsWorkers(cpus().length));
+    assert.equal(w.pids.length, w.processes - 1);
     console.log(`# n1 serves ${stats.sandboxes.bound.length} task namespaces; last bind took ${(stats.sandboxes as unknown as { lastBindMs: number }).lastBindMs} ms`);
   });
 
