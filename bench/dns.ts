@@ -270,7 +270,15 @@ async function main(): Promise<void> {
     qpsVsDocker: ratio(`qps, ${n} name(s)`, 'docker'),
     p99VsDocker: ratio(`p99 latency at ${RATE} qps, ${n} name(s)`, 'docker'),
   })).map((g) => ({ ...g, dnsmasqGoalMet: g.qpsVsDnsmasq != null && g.qpsVsDnsmasq >= 0.8, dockerGoalMet: g.qpsVsDocker != null && g.qpsVsDocker >= 1.2 && (g.p99VsDocker ?? 0) >= 1 }));
-  writeResults('dns', rows, { ...extra, loadavgAtStart: loadAtStart, loadavgAtEnd: load, dockerNote: dockerNote ?? null, goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse', goalStatus: goals });
+  // The machine is shared and noisy: keep the previous run's figures next to this one's (one level deep).
+  let previousRun: unknown = null;
+  try {
+    const prev = JSON.parse(readFileSync(join(root, 'bench', 'results', 'dns.json'), 'utf8')) as Record<string, unknown>;
+    previousRun = { date: prev.date, meshdWorkers: prev.meshdWorkers, loadavgAtStart: prev.loadavgAtStart, loadavgAtEnd: prev.loadavgAtEnd, goalStatus: prev.goalStatus, sets: prev.sets };
+  } catch {
+    /* first run */
+  }
+  writeResults('dns', rows, { ...extra, previousRun, loadavgAtStart: loadAtStart, loadavgAtEnd: load, dockerNote: dockerNote ?? null, goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse', goalStatus: goals });
 }
 
 main().catch((e: unknown) => {
