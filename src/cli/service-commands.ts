@@ -23,6 +23,7 @@ type Spec = Record<string, unknown> & {
   networkAliases?: Record<string, string[]>;
   constraints: string[];
   updateConfig: Record<string, unknown>;
+  rollbackConfig: Record<string, unknown>;
 };
 interface ServiceView {
   id: string;
@@ -49,34 +50,36 @@ interface TaskView {
   updatedAt: string;
 }
 
-interface UpdateFlags {
-  updateParallelism?: string;
-  updateDelay?: string;
-  updateFailureAction?: string;
-  updateMonitor?: string;
-  updateMaxFailureRatio?: string;
-  updateOrder?: string;
-}
+type Phase = 'update' | 'rollback';
+const CONFIG_FLAGS = ['Parallelism', 'Delay', 'FailureAction', 'Monitor', 'MaxFailureRatio', 'Order'] as const;
+/** `--update-*` and `--rollback-*` flags as commander names them (`updateDelay`, `rollbackOrder`, ...). */
+type UpdateFlags = { [K in `${Phase}${(typeof CONFIG_FLAGS)[number]}`]?: string };
 
-function updateConfigFrom(o: UpdateFlags, base: Record<string, unknown> = {}): Record<string, unknown> {
+/** The update (or rollback) config from its flags, over `base` (the stored config on update). */
+function updateConfigFrom(o: UpdateFlags, phase: Phase, base: Record<string, unknown> = {}): Record<string, unknown> {
   const u = { ...base };
-  if (o.updateParallelism !== undefined) u.parallelism = parseCount(o.updateParallelism, '--update-parallelism');
-  if (o.updateDelay !== undefined) u.delayMs = parseDuration(o.updateDelay, '--update-delay');
-  if (o.updateFailureAction !== undefined) u.failureAction = o.updateFailureAction;
-  if (o.updateMonitor !== undefined) u.monitorMs = parseDuration(o.updateMonitor, '--update-monitor');
-  if (o.updateMaxFailureRatio !== undefined) u.maxFailureRatio = Number(o.updateMaxFailureRatio);
-  if (o.updateOrder !== undefined) u.order = o.updateOrder;
+  const f = (k: (typeof CONFIG_FLAGS)[number]) => o[`${phase}${k}`];
+  const flag = (k: string) => `--${phase}-${k}`;
+  if (f('Parallelism') !== undefined) u.parallelism = parseCount(f('Parallelism')!, flag('parallelism'));
+  if (f('Delay') !== undefined) u.delayMs = parseDuration(f('Delay')!, flag('delay'));
+  if (f('FailureAction') !== undefined) u.failureAction = f('FailureAction');
+  if (f('Monitor') !== undefined) u.monitorMs = parseDuration(f('Monitor')!, flag('monitor'));
+  if (f('MaxFailureRatio') !== undefined) u.maxFailureRatio = Number(f('MaxFailureRatio'));
+  if (f('Order') !== undefined) u.order = f('Order');
   return u;
 }
 
 function addUpdateOptions(c: Command): Command {
+  for (const phase of ['update', 'rollback'] as const) {
+    const what = phase === 'update' ? 'updated' : 'rolled back';
+    c.option(`--${phase}-parallelism <n>`, `tasks ${what} at once (0 = all)`)
+      .option(`--${phase}-delay <d>`, `delay between two tasks ${what} by one worker, e.g. 1s`)
+      .option(`--${phase}-failure-action <a>`, phase === 'update' ? 'pause|continue|rollback' : 'pause|continue')
+      .option(`--${phase}-monitor <d>`, 'a task failing within this time after start counts as a failure, e.g. 5s')
+      .option(`--${phase}-max-failure-ratio <r>`, 'failures tolerated, 0..1')
+      .option(`--${phase}-order <o>`, 'stop-first|start-first');
+  }
   return c
-    .option('--update-parallelism <n>', 'tasks updated at once (0 = all)')
-    .option('--update-delay <d>', 'delay between updates of one worker, e.g. 1s')
-    .option('--update-failure-action <a>', 'pause|continue|rollback')
-    .option('--update-monitor <d>', 'a task failing within this time after start counts as a failure')
-    .option('--update-max-failure-ratio <r>', 'failures tolerated, 0..1')
-    .option('--update-order <o>', 'stop-first|start-first')
     .option('-d, --detach', 'return at once instead of waiting for convergence')
     .option('--timeout <d>', 'how long to wait for convergence', '120s');
 }
@@ -174,7 +177,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         name: o.name, image, ...(args.length ? { command: args } : {}), env: parseKv(o.env, '--env'),
         mode: o.mode === 'global' ? { global: {} } : { replicated: { replicas: o.replicas === undefined ? 1 : parseCount(o.replicas, '--replicas') } },
         endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: (o.network ?? []).map(parseNetwork), constraints: o.constraint ?? [],
-        updateConfig: updateConfigFrom(o),
+        updateConfig: updateConfigFrom(o, 'update'), rollbackConfig: updateConfigFrom(o, 'rollback'),
       };
       const s = await call<ServiceView>('POST', '/services', spec);
       process.stdout.write(`${s.id}\n`);
@@ -265,7 +268,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       spec.ports = [...spec.ports.filter((p) => !rm.some((r) => r.published === p.published && r.proto === p.proto)), ...(o.publishAdd ?? []).map(parsePublish)];
       if (o.networkAdd || o.networkRm) Object.assign(spec, editNetworks(spec, o.networkRm ?? [], (o.networkAdd ?? []).map(parseNetwork)));
       spec.constraints = [...spec.constraints.filter((c) => !(o.constraintRm ?? []).includes(c)), ...(o.constraintAdd ?? [])];
-      spec.updateConfig = updateConfigFrom(o, spec.updateConfig);
+      spec.updateConfig = updateConfigFrom(o, 'update', spec.updateConfig);
+      spec.rollbackConfig = updateConfigFrom(o, 'rollback', spec.rollbackConfig);
       await update(s, spec, o.force === true);
       process.stdout.write(`${s.name}\n`);
       if (!o.detach) await converge(call, s.id, o.timeout);

@@ -11,9 +11,10 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { MeshError, isMeshError } from '../core/errors.js';
-import {
-  isStackNetworkName, parseCompose, planDeploy, stackOf, translateStack, validateStackName, type ExistingService,
-} from '../core/compose/index.js';
+// Not the compose index: parse.ts loads the YAML library, which only `stack deploy` needs
+// (imported there on demand, so every other netctl call starts faster).
+import { planDeploy, type ExistingService } from '../core/compose/diff.js';
+import { isStackNetworkName, stackOf, translateStack, validateStackName } from '../core/compose/translate.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
@@ -116,6 +117,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
       validateStackName(name);
       parseDuration(o.timeout, '--timeout');
       const text = readCompose(o.composeFile);
+      const { parseCompose } = await import('../core/compose/parse.js');
       let plan;
       try {
         plan = translateStack(name, parseCompose(text, { env: (k) => process.env[k] }));

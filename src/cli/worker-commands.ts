@@ -53,10 +53,17 @@ interface OverlayStatusView {
   strayHostLinks: string[];
 }
 
-/** Finds a task by id, id prefix (≥ 4 chars, unique) or name. */
+/**
+ * Finds a task by id, full name (`web.1.<id>`), short name (`web.1`, as `service ps` shows
+ * it; the running one when a slot also has stopped tasks here) or id prefix (≥ 4 chars, unique).
+ */
 export function findTask(rows: readonly TaskRow[], key: string): TaskRow {
   const exact = rows.find((t) => t.id === key || t.name === key);
   if (exact) return exact;
+  const short = rows.filter((t) => t.name === `${key}.${t.id}`);
+  const live = short.filter((t) => t.state !== 'stopped');
+  if (live.length === 1 || (live.length === 0 && short.length === 1)) return live[0] ?? short[0]!;
+  if (short.length > 1) throw new MeshError('MESHD_BAD_ARGUMENT', `task name ${key} is ambiguous on this node: ${short.map((t) => t.id).join(', ')}`);
   const pre = key.length >= 4 ? rows.filter((t) => t.id.startsWith(key)) : [];
   if (pre.length === 1) return pre[0]!;
   if (pre.length > 1) throw new MeshError('MESHD_BAD_ARGUMENT', `task prefix ${key} is ambiguous: ${pre.map((t) => t.id).join(', ')}`);
