@@ -181,3 +181,49 @@ export function sboxRecord(node: string, nodeIp: string, addr: { ip: string; mac
     vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
   };
 }
+
+/** Host publish mode: the host-side veth of a task (≤ 15 chars) and its peer in the task's namespace. */
+export function hostVethName(taskId: string): string {
+  return `vh-${taskId.slice(0, 12)}`;
+}
+export const HOST_MODE = {
+  taskIf: 'mhost0',
+  /** On every host-side veth (a /32, link-local): the task's gateway for host-mode replies. */
+  hostIp: '169.254.255.1',
+  /** Connection mark (task namespace) of connections that came in over `taskIf`. */
+  ctMark: 0x4d48,
+  /** Routing table (task namespace) for their replies: default via `hostIp` on `taskIf`. */
+  replyTable: 4097,
+  nftTable: 'meshd-hostmode',
+} as const;
+
+/**
+ * Host-mode publishes (`--publish mode=host`) of THIS node from its local task records: per
+ * service and proto/published port, the node's own tasks (each by its address on its first
+ * network, in network-id order — the host routes that /32 to the task's host veth). Ports of other
+ * modes are ignored; nothing is returned for a port no local task publishes, so the port stays
+ * closed on nodes without a task. Not on `ingress` (host mode has no ingress involvement).
+ */
+export function hostPublishesOf(records: readonly EndpointRecord[], node: string): IngressPublish[] {
+  const byTask = new Map<string, EndpointRecord>();
+  for (const r of records) {
+    if (r.node !== node || r.network === INGRESS_NETWORK) continue;
+    const prev = byTask.get(r.taskId);
+    if (!prev || r.network < prev.network) byTask.set(r.taskId, r);
+  }
+  const pubs = new Map<string, { g: Omit<IngressPublish, 'backends'>; recs: EndpointRecord[] }>();
+  for (const r of [...byTask.values()].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))) {
+    for (const p of r.ports) {
+      if (p.mode !== 'host' || p.published === undefined) continue;
+      const k = `${p.proto}/${p.published}`;
+      const cur = pubs.get(k) ?? { g: { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: 'local', mode: 'host' }, recs: [] };
+      if (cur.g.service !== r.serviceId) continue; // the scheduler keeps host ports unique per node; first service wins
+      if (!cur.recs.some((x) => x.taskId === r.taskId)) cur.recs.push(r);
+      pubs.set(k, cur);
+    }
+  }
+  return [...pubs.keys()].sort().map((k) => {
+    const { g, recs } = pubs.get(k)!;
+    return { ...g, backends: backendsOf(recs, node) };
+  });
+}

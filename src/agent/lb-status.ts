@@ -20,7 +20,7 @@ export interface LbFrontendRow {
 
 export interface LbNsStatus {
   netns: string;
-  kind: 'task' | 'ingress';
+  kind: 'task' | 'ingress' | 'host';
   task: string | null;
   lastApply: { mode: string; changed: number; frontends: number; durationMs: number; at: number | null } | null;
   error: string | null;
@@ -31,7 +31,7 @@ export interface LbNsStatus {
 
 interface Entry {
   netns: string;
-  kind: 'task' | 'ingress';
+  kind: 'task' | 'ingress' | 'host';
   taskId: string | null;
   desired: LbDesired;
   conflicts: string[];

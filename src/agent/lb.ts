@@ -36,7 +36,8 @@ import { EMPTY_DESIRED, type LbDesired } from '../core/lb/model.js';
 import type { Subsystem } from './agent.js';
 import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { IngressPlumber, type IngressAddr } from './lb-ingress.js';
-import { HOST_NFT_TABLE, INGRESS_NET, dropIngressConflicts, dropVipConflicts, parseIngressAddr, renderHostIngress, sboxRecord, taskNetnsName } from './lb-plan.js';
+import { HOST_NFT_TABLE, INGRESS_NET, dropIngressConflicts, dropVipConflicts, hostPublishesOf, parseIngressAddr, renderHostIngress, sboxRecord, taskNetnsName } from './lb-plan.js';
+import { HostModePlumber } from './lb-host.js';
 import { LbState } from './lb-state.js';
 import { lbStatus, type LbNsStatus } from './lb-status.js';
 
@@ -67,7 +68,8 @@ export interface LbSubsystemOptions {
 /** What the loop last applied to one namespace. */
 export interface NsEntry {
   netns: string;
-  kind: 'task' | 'ingress';
+  /** `host`: the node's own namespace (netns ''), host publish mode. */
+  kind: 'task' | 'ingress' | 'host';
   taskId: string | null;
   desired: LbDesired;
   conflicts: string[];
@@ -79,6 +81,26 @@ export interface NsEntry {
 interface Persisted {
   node: IngressAddr | null;
   tasks: Record<string, IngressAddr & { seen?: boolean }>;
+}
+
+/** `LbSubsystem.stats()`. */
+export interface LbStats {
+  /** Transactions applied (incremental + full; noops not counted). */
+  syncs: number;
+  /** Of which full resyncs (first apply, after a failure, drift repair). */
+  fullResyncs: number;
+  /** Failed applies (each makes the next apply of its namespace a full resync). */
+  failures: number;
+  /** Wall time of the last transaction and of all of them, milliseconds. */
+  lastSyncMs: number;
+  totalSyncMs: number;
+  /** Namespaces programmed (task sandboxes, ingress sandbox, the node's own for host mode). */
+  namespaces: number;
+  /** Frontends (VIP:port, published ports) in force, summed over namespaces. */
+  services: number;
+  /** Active backends behind them, summed over frontends and namespaces. */
+  backends: number;
+  backend: 'nftables' | 'ipvs' | 'memory';
 }
 
 const RETRY_MS = 1000;
@@ -101,6 +123,10 @@ export class LbSubsystem implements Subsystem {
   /** Tasks whose ingress attachment was checked since the last periodic check. */
   private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
+  private readonly hostPlumber: HostModePlumber;
+  /** Tasks plumbed for host publish mode since the last periodic check. */
+  private readonly hostAttached = new Set<string>();
+  private readonly totals = { syncs: 0, fullResyncs: 0, failures: 0, totalSyncMs: 0, lastSyncMs: 0 };
   private badRecords = 0;
   applies = 0;
 
@@ -108,6 +134,7 @@ export class LbSubsystem implements Subsystem {
     this.dp = o.dataplane ?? createDataplane('auto', { exec: o.exec });
     this.state = new LbState(o.nodeName);
     this.plumber = new IngressPlumber(o.exec, o.prefix);
+    this.hostPlumber = new HostModePlumber(o.exec);
     o.gossip.onEvent((ev) => this.onGossip(ev));
   }
 
@@ -178,6 +205,7 @@ export class LbSubsystem implements Subsystem {
     if (network === INGRESS_NETWORK) this.mark('#ingress');
     for (const [taskId, t] of this.state.localTasks()) if (t.networks.has(network)) this.mark(`t:${taskId}`);
     if (c.node === this.o.nodeName) {
+      if (network !== INGRESS_NETWORK) this.mark('#host');
       if (type === 'create') this.attached.delete(c.taskId);
       this.mark(`t:${c.taskId}`);
       if (this.cfg.tasks[c.taskId]) this.mark('#ingress');
@@ -194,6 +222,7 @@ export class LbSubsystem implements Subsystem {
     for (const t of this.state.localTasks().keys()) this.dirty.add(`t:${t}`);
     for (const e of this.ns.values()) if (e.taskId) this.dirty.add(`t:${e.taskId}`);
     this.dirty.add('#ingress');
+    this.dirty.add('#host');
     this.schedule(0);
   }
 
@@ -218,6 +247,7 @@ export class LbSubsystem implements Subsystem {
         for (const k of work) {
           try {
             if (k === '#ingress') await this.syncIngress();
+            else if (k === '#host') await this.syncHostMode();
             else await this.syncTask(k.slice(2));
           } catch (e) {
             this.dirty.add(k);
@@ -253,12 +283,14 @@ export class LbSubsystem implements Subsystem {
 
   private async applyNs(e: NsEntry): Promise<void> {
     try {
-      e.last = await this.dp.apply(e.desired, { netns: e.netns });
+      e.last = await this.dp.apply(e.desired, { netns: e.netns, ...(e.kind === 'host' ? { sysctls: false } : {}) });
       e.lastAt = this.o.clock.now();
       e.error = null;
       this.applies++;
+      this.count(e.last);
     } catch (err) {
       e.error = toMeshError(err).message;
+      this.totals.failures++;
       throw err;
     }
   }
@@ -368,6 +400,55 @@ export class LbSubsystem implements Subsystem {
     if (changed) this.save();
   }
 
+  // ---- host publish mode ----
+  /** Plumbs local tasks that publish in host mode, then programs the node's own namespace. */
+  private async syncHostMode(): Promise<void> {
+    const local = this.state.networks().filter((n) => n !== INGRESS_NETWORK).flatMap((n) => this.state.records(n).filter((r) => r.node === this.o.nodeName));
+    const pubs = hostPublishesOf(local, this.o.nodeName);
+    const want = new Map<string, string>();
+    for (const g of pubs) for (const b of g.backends) want.set(b.id, b.ip);
+    for (const [taskId, ip] of want) {
+      if (this.hostAttached.has(taskId)) continue;
+      await this.hostPlumber.ensureTask(taskId, this.netnsOf(taskId), ip);
+      this.hostAttached.add(taskId);
+    }
+    for (const taskId of [...this.hostAttached]) {
+      if (want.has(taskId)) continue;
+      await this.hostPlumber.removeTask(taskId);
+      this.hostAttached.delete(taskId);
+    }
+    const prev = this.ns.get('#host');
+    if (!prev && pubs.length === 0) return; // never had host-mode ports: leave the node's namespace alone
+    const e: NsEntry = prev ?? { netns: '', kind: 'host', taskId: null, desired: EMPTY_DESIRED, conflicts: [], last: null, lastAt: null, error: null };
+    e.desired = { services: [], ingress: pubs };
+    this.ns.set('#host', e);
+    await this.applyNs(e);
+  }
+
+  private count(r: ApplyResult): void {
+    if (r.mode === 'noop') return;
+    this.totals.syncs++;
+    if (r.mode === 'full') this.totals.fullResyncs++;
+    this.totals.lastSyncMs = r.durationMs;
+    this.totals.totalSyncMs += r.durationMs;
+  }
+
+  /**
+   * Counters for metrics (meshd_lb_*): transactions sent (noops not counted), of which full
+   * resyncs; failed applies; last and total transaction wall time (ms); and what the namespaces
+   * hold now: VIP/published-port frontends and active backends (summed over namespaces).
+   */
+  stats(): LbStats {
+    let services = 0;
+    let backends = 0;
+    for (const e of this.ns.values()) {
+      services += e.last?.frontends ?? 0;
+      for (const s of e.desired.services) backends += s.vip ? s.ports.length * s.backends.filter((b) => b.state === 'active').length : 0;
+      for (const g of e.desired.ingress) backends += g.backends.filter((b) => b.state === 'active' && (g.policy === 'cluster' || b.local)).length;
+    }
+    return { ...this.totals, namespaces: this.ns.size, services, backends, backend: this.dp.kind };
+  }
+
   // ---- periodic drift check ----
   private armCheck(): void {
     if (this.stopped) return;
@@ -392,6 +473,8 @@ export class LbSubsystem implements Subsystem {
       this.hostRendered = null;
       this.dirty.add('#ingress');
     }
+    this.hostAttached.clear();
+    this.dirty.add('#host');
     if (this.dirty.size) this.schedule(0);
   }
 
@@ -415,7 +498,7 @@ export class LbSubsystem implements Subsystem {
       }
       return {
         json: {
-          node: this.o.nodeName, backend: this.dp.kind, active: this.active, applies: this.applies, badRecords: this.badRecords,
+          node: this.o.nodeName, backend: this.dp.kind, active: this.active, applies: this.applies, badRecords: this.badRecords, stats: this.stats(),
           ingress: this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks } : null,
           namespaces: rows,
         },

@@ -67,7 +67,7 @@ export class IpvsDataplane implements Dataplane {
     const plan = s.plan(desired);
     const netns = opts.netns;
     try {
-      if (plan.mode === 'full') {
+      if (plan.mode === 'full' && opts.sysctls !== false) {
         await this.exec.check('ipvsadm', ipvsTimeoutArgs(this.opts.timeouts ?? DEFAULT_IDLE_TIMEOUTS), { netns });
         await this.exec.check('sysctl', ['-q', '-w', ...IPVS_SYSCTLS], { netns });
       }

@@ -36,7 +36,7 @@ export class NftablesDataplane implements Dataplane {
     const plan = s.plan(desired); // throws MESHD_BAD_ARGUMENT before touching anything
     try {
       if (plan.nft) await this.exec.check('nft', ['-f', '-'], { input: plan.nft, netns: opts.netns });
-      if (plan.mode === 'full') {
+      if (plan.mode === 'full' && opts.sysctls !== false) {
         // conntrack is loaded by now (the table has NAT chains); timeouts are per namespace.
         await this.exec.check('sysctl', ['-q', '-w', ...conntrackSysctls(this.opts.timeouts ?? DEFAULT_IDLE_TIMEOUTS)], { netns: opts.netns });
       }

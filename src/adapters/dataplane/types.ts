@@ -9,6 +9,11 @@ import type { IdleTimeouts } from '../../core/lb/timeouts.js';
 export interface NetnsOptions {
   /** Named network namespace (`ip netns`); undefined = the daemon's own namespace. */
   netns?: string;
+  /**
+   * Set the per-namespace idle timeouts and sysctls on full syncs (default true). False for the
+   * node's own namespace (host publish mode), whose conntrack settings belong to the host.
+   */
+  sysctls?: boolean;
 }
 
 export interface ApplyResult {

@@ -59,6 +59,13 @@ export interface IngressPublish {
   proto: Proto;
   targetPort: number;
   policy: 'cluster' | 'local';
+  /**
+   * `ingress` (default): programmed in the node's ingress sandbox. `host` (`--publish mode=host`):
+   * programmed in the node's own namespace, straight to this node's tasks (policy must be `local`:
+   * only `local: true` backends, no masquerade, the task sees the client's address). A node with
+   * no local task gets no frontend at all for it: the port is simply not open (connection refused).
+   */
+  mode?: 'ingress' | 'host';
   backends: Backend[];
 }
 
@@ -212,6 +219,8 @@ function validateIngress(g: IngressPublish, p: string): number[] {
   checkPort(`${p}.publishedPort`, g.publishedPort);
   checkPort(`${p}.targetPort`, g.targetPort);
   if (g.policy !== 'cluster' && g.policy !== 'local') bad(`${p}.policy`, `must be cluster or local, got ${String(g.policy)}`);
+  if (g.mode !== undefined && g.mode !== 'ingress' && g.mode !== 'host') bad(`${p}.mode`, `must be ingress or host, got ${String(g.mode)}`);
+  if (g.mode === 'host' && g.policy !== 'local') bad(`${p}.policy`, 'host mode goes to local tasks only: policy must be local');
   return checkBackends(`${p}.backends`, g.backends);
 }
 
@@ -296,7 +305,7 @@ function ingressFrontends(g: IngressPublish, p: string): Frontend[] {
   const picked = split(g.backends, ints, (b) => g.policy === 'cluster' || b.local === true);
   const targets = targetsAt(picked.active, g.targetPort);
   const draining = targetsAt(picked.draining, g.targetPort);
-  return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.policy}` }];
+  return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.mode === 'host' ? 'host' : g.policy}` }];
 }
 
 /**

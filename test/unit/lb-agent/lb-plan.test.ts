@@ -7,7 +7,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointRecord } from '../../../src/core/endpoints.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { backendsOf, dropIngressConflicts, dropVipConflicts, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../src/agent/lb-plan.js';
+import { backendsOf, dropIngressConflicts, dropVipConflicts, hostPublishesOf, hostVethName, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../src/agent/lb-plan.js';
+import { renderHostModeTaskTable } from '../../../src/agent/lb-host.js';
+import { INGRESS_NETWORK } from '../../../src/core/endpoints.js';
 import { encodeEndpoint } from '../../../src/core/endpoints.js';
 import { MeshError } from '../../../src/core/errors.js';
 import { LbState } from '../../../src/agent/lb-state.js';
@@ -132,5 +134,37 @@ describe('ingress addresses', () => {
     const r = sboxRecord('n1', '10.99.1.1', { ip: '10.255.255.1', mac: '02:42:0a:ff:ff:01' });
     assert.equal(r.taskId, 'sbox-n1');
     assert.ok(encodeEndpoint(r).length > 0);
+  });
+});
+
+describe('host publish mode plan', () => {
+  const hp = (p: Partial<EndpointRecord['ports'][number]> = {}): EndpointRecord['ports'] => [{ proto: 'tcp', target: 80, published: 8080, mode: 'host', ...p }];
+  test('only this node\'s tasks, only host-mode ports; one address per task (first network); local policy', () => {
+    const recs = [
+      rec('a', { ports: hp(), network: 'net2', ip: '10.31.0.5' }),
+      rec('a', { ports: hp(), network: 'net1', ip: '10.30.0.5' }),
+      rec('b', { ports: hp(), ip: '10.30.0.6', state: 'draining' }),
+      rec('c', { ports: hp(), ip: '10.30.0.7', node: 'n2' }),
+      rec('d', { ports: [{ proto: 'tcp', target: 80, published: 9090, mode: 'ingress' }], ip: '10.30.0.8' }),
+      rec('e', { ports: hp(), network: INGRESS_NETWORK, ip: '10.255.0.9' }),
+    ];
+    const pubs = hostPublishesOf(recs, 'n1');
+    assert.deepEqual(pubs, [{ service: 'svcweb', publishedPort: 8080, proto: 'tcp', targetPort: 80, policy: 'local', mode: 'host', backends: [{ id: 'a', ip: '10.30.0.5', state: 'active', local: true }, { id: 'b', ip: '10.30.0.6', state: 'draining', local: true }] }]);
+    assert.equal(compile({ services: [], ingress: pubs }).get('ingress tcp 8080')!.targets.length, 1);
+  });
+  test('a node without a host-mode task publishes nothing (the port stays closed)', () => {
+    assert.deepEqual(hostPublishesOf([rec('c', { ports: hp(), node: 'n2' })], 'n1'), []);
+  });
+  test('two services on one host port (the scheduler forbids it): first by task id wins, never a mix', () => {
+    const pubs = hostPublishesOf([rec('a', { ports: hp() }), rec('b', { ports: hp(), serviceId: 'svcother', ip: '10.30.0.6' })], 'n1');
+    assert.equal(pubs.length, 1);
+    assert.deepEqual(pubs[0]!.backends.map((x) => x.id), ['a']);
+  });
+  test('task namespace table: marks connections from the host veth, replies carry the mark', () => {
+    const t = renderHostModeTaskTable();
+    assert.match(t, /^table ip meshd-hostmode\ndelete table ip meshd-hostmode\n/);
+    assert.match(t, /iifname "mhost0" ct state new ct mark set 0x4d48/);
+    assert.match(t, /type route hook output .*\n\t\tct mark 0x4d48 meta mark set 0x4d48/);
+    assert.equal(hostVethName('0123456789abcdef'), 'vh-0123456789ab');
   });
 });

@@ -31,3 +31,14 @@ export function changed(): LbDesired {
   d.ingress = d.ingress.slice(0, 1);
   return d;
 }
+
+/**
+ * A node's own namespace with `--publish mode=host,published=8080,target=80`: two local tasks of
+ * `svc-h` (their overlay addresses, routed from the host) and a draining one; no VIPs there.
+ */
+export function hostMode(): LbDesired {
+  return {
+    services: [],
+    ingress: [{ service: 'svc-h', publishedPort: 8080, proto: 'tcp', targetPort: 80, policy: 'local', mode: 'host', backends: [b('h2', '10.0.1.61', 'active', true), b('h1', '10.0.1.60', 'active', true), b('h3', '10.0.1.62', 'draining', true)] }],
+  };
+}

@@ -227,3 +227,131 @@ delete element ip meshd-ipvs ingress-marks { tcp . 8081 }
 export const IPVS_INCREMENTAL_ADDRS = `address replace 10.9.0.13/32 dev lo
 `;
 
+
+/** hostMode(): a node's own namespace with one host-mode publish (DNAT only, local tasks). */
+export const NFT_HOST_FULL = `table ip meshd-lb
+delete table ip meshd-lb
+table ip meshd-lb {
+	map vips {
+		type ipv4_addr . inet_proto . inet_service : mark
+	}
+	set empty-vips {
+		type ipv4_addr . inet_proto . inet_service
+	}
+	map ingress {
+		type inet_proto . inet_service : mark
+		elements = { tcp . 8080 comment "svc-h tcp/8080 host" : 0x00020002 }
+	}
+	set empty-ingress {
+		type inet_proto . inet_service
+	}
+	map pick {
+		type mark : verdict
+		elements = { 0x00020002 : goto pick-ing-tcp-2 }
+	}
+	map vip-targets-tcp {
+		typeof ip daddr . tcp dport . meta mark : ip daddr
+	}
+	map vip-ports-tcp {
+		typeof ip daddr . tcp dport : tcp dport
+	}
+	map ingress-targets-tcp {
+		typeof tcp dport . meta mark : ip daddr . tcp dport
+		elements = { 8080 . 0 : 10.0.1.60 . 80,
+			     8080 . 1 : 10.0.1.61 . 80 }
+	}
+	map vip-targets-udp {
+		typeof ip daddr . udp dport . meta mark : ip daddr
+	}
+	map vip-ports-udp {
+		typeof ip daddr . udp dport : udp dport
+	}
+	map ingress-targets-udp {
+		typeof udp dport . meta mark : ip daddr . udp dport
+	}
+	chain vip-dnat-tcp {
+		meta l4proto tcp dnat ip to ip daddr . tcp dport . meta mark map @vip-targets-tcp : ip daddr . tcp dport map @vip-ports-tcp
+	}
+	chain ingress-dnat-tcp {
+		meta l4proto tcp dnat to tcp dport . meta mark map @ingress-targets-tcp
+	}
+	chain vip-dnat-udp {
+		meta l4proto udp dnat ip to ip daddr . udp dport . meta mark map @vip-targets-udp : ip daddr . udp dport map @vip-ports-udp
+	}
+	chain ingress-dnat-udp {
+		meta l4proto udp dnat to udp dport . meta mark map @ingress-targets-udp
+	}
+	chain reject-empty {
+		meta l4proto tcp reject with tcp reset
+		reject
+	}
+	chain empty-check {
+		ip daddr . meta l4proto . th dport @empty-vips goto reject-empty
+		fib daddr type local meta l4proto . th dport @empty-ingress goto reject-empty
+	}
+	chain filter-pre {
+		type filter hook prerouting priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain filter-out {
+		type filter hook output priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain dispatch {
+		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark vmap @pick
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark vmap @pick
+	}
+	chain nat-pre {
+		type nat hook prerouting priority -100; policy accept;
+		jump dispatch
+	}
+	chain nat-out {
+		type nat hook output priority -100; policy accept;
+		jump dispatch
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		meta mark & 0x4000 == 0x4000 masquerade
+	}
+	chain pick-ing-tcp-2 {
+		meta mark set numgen random mod 2 goto ingress-dnat-tcp
+	}
+}
+`;
+
+export const IPVS_HOST_FULL = `-C
+-A -f 256 -s rr
+-a -f 256 -r 10.0.1.60:80 -m -w 1
+-a -f 256 -r 10.0.1.61:80 -m -w 1
+-a -f 256 -r 10.0.1.62:80 -m -w 0
+`;
+
+export const IPVS_HOST_FULL_NFT = `table ip meshd-ipvs
+delete table ip meshd-ipvs
+table ip meshd-ipvs {
+	map vip-marks {
+		type ipv4_addr . inet_proto . inet_service : mark
+	}
+	map ingress-marks {
+		type inet_proto . inet_service : mark
+		elements = { tcp . 8080 : 256 }
+	}
+	set snat-marks {
+		type mark
+	}
+	chain mangle-pre {
+		type filter hook prerouting priority -150; policy accept;
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+	}
+	chain mangle-out {
+		type route hook output priority -150; policy accept;
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		meta mark @snat-marks masquerade
+	}
+}
+`;

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { assignMarks, FWMARK_BASE, renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
 import { compile } from '../../../src/core/lb/model.js';
 import { elementKey, hexMark, pickChain, pickValue, slotKey, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
-import { b, base, changed } from './fixtures.js';
+import { b, base, changed, hostMode } from './fixtures.js';
 import * as G from './golden.js';
 
 describe('nftables render (golden)', () => {
@@ -149,5 +149,27 @@ describe('ipvs render (golden)', () => {
     assert.equal(m2.get('vip 10.9.0.13 tcp 5000'), FWMARK_BASE + 6);
     const m3 = assignMarks(m2, compile({ ...changed(), services: [...changed().services, { id: 'x', name: 'x', vip: '10.9.0.99', ports: [{ proto: 'tcp', port: 1, targetPort: 1 }], backends: [] }] }));
     assert.equal(m3.get('vip 10.9.0.99 tcp 1'), FWMARK_BASE + 1, 'mark 257 free again one sync later');
+  });
+});
+
+describe('host publish mode (golden): the node namespace DNATs straight to its local tasks', () => {
+  test('nftables: a local-only ingress frontend, no masquerade bit, draining task left out', () => {
+    const s = renderNftFull(compile(hostMode()));
+    assert.equal(s, G.NFT_HOST_FULL);
+    assert.doesNotMatch(s, /offset 16384|8080 \. 1638\d/, 'host mode never masquerades: the task sees the client');
+  });
+  test('ipvs: a fwmark service with the local tasks (draining at weight 0), not in snat-marks', () => {
+    const p = renderIpvsFull(compile(hostMode()));
+    assert.equal(p.ipvs, G.IPVS_HOST_FULL);
+    assert.equal(p.nft, G.IPVS_HOST_FULL_NFT);
+    assert.equal(p.addrs, '', 'no VIP address on lo');
+  });
+  test('host mode must be local; remote tasks are never picked', () => {
+    const d = hostMode();
+    d.ingress[0]!.policy = 'cluster';
+    assert.throws(() => compile(d), /policy must be local/);
+    const e = hostMode();
+    e.ingress[0]!.backends.push(b('far', '10.0.1.70', 'active', false));
+    assert.deepEqual(compile(e).get('ingress tcp 8080')!.targets.map((t) => t.ip), ['10.0.1.60', '10.0.1.61']);
   });
 });
