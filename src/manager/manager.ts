@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { MeshError } from '../core/errors.js';
+import { MeshError, toMeshError } from '../core/errors.js';
 import {
   formatJoinToken, grantedRole, isJoinRole, newTokenSecrets, parseTokenSecrets, roleForToken, rotateSecret,
   SECRET_BYTES, type JoinRole, type TokenSecrets,
@@ -120,20 +120,40 @@ export class Manager {
   /** A follower refuses writes, naming the leader (see the file comment). */
   private async leaderGuard(method: string, path: string, access: Access): Promise<void> {
     if (access === 'public' || method === 'GET' || method === 'HEAD' || FOLLOWER_WRITES.has(path) || this.leadership.isLeader()) return;
-    const l = await this.leadership.leader().catch(() => undefined);
+    let l: LeaderInfo | undefined;
+    let why = 'no leader is elected yet';
+    try {
+      l = await this.leadership.leader();
+    } catch (e) {
+      why = `the leader is unknown (${toMeshError(e).message})`;
+    }
     throw new MeshError('MESHD_NOT_READY', l?.addr
       ? `this manager is not the leader: send ${method} ${path} to the leader at ${l.addr}`
-      : 'this manager is not the leader and no leader is elected yet: retry shortly', { reason: 'not-leader', leader: l?.addr ?? null, leaderId: l?.nodeId ?? null });
+      : `this manager is not the leader and ${why}: retry shortly`, { reason: 'not-leader', leader: l?.addr ?? null, leaderId: l?.nodeId ?? null });
   }
 
-  /** Records this manager's API address in its node record (other nodes find managers there). */
+  /**
+   * Records this manager's API address in its node record (other nodes find managers there).
+   * The leader may write the same record at the same moment (node state from gossip, e.g.
+   * when this restarted node reappears), so a revision conflict is retried on a fresh read.
+   */
   async publishManagerAddr(addr: string): Promise<void> {
-    const { node, revision } = await this.findNode(this.ident.nodeId);
-    if (node.managerAddr === addr) return;
-    await this.store.compareAndPut(KEYS.node(node.id), { ...node, managerAddr: addr, updatedAt: this.now().getTime() }, revision);
+    for (let attempt = 1; ; attempt++) {
+      const { node, revision } = await this.findNode(this.ident.nodeId);
+      if (node.managerAddr === addr) return;
+      try {
+        await this.store.compareAndPut(KEYS.node(node.id), { ...node, managerAddr: addr, updatedAt: this.now().getTime() }, revision);
+        return;
+      } catch (e) {
+        if (!(e instanceof MeshError && e.code === 'MESHD_STORE_CONFLICT') || attempt >= 10) throw e;
+      }
+    }
   }
 
-  /** Every manager of the cluster, the leader first. */
+  /**
+   * Every manager of the cluster, the leader first. If the election cannot be read the list
+   * shows no leader (a view, not a decision); a store that is down fails the list read itself.
+   */
   async listManagers(): Promise<ManagerEntry[]> {
     const leaderId = (await this.leadership.leader().catch(() => undefined))?.nodeId;
     const rank = { leader: 0, reachable: 1, unreachable: 2 } as const;
