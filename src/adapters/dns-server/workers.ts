@@ -20,6 +20,11 @@
  * - Counters: workers report every `statsMs` (default 1 s) and on request (`collect()`); a worker that
  *   exits leaves its last report in a retired total, so node-wide counters never go backwards (the
  *   queries it answered after its last report are lost from the figures, at most statsMs worth).
+ * - Cost: readers of one socket all wake for each datagram and all but one find it gone (no
+ *   SO_REUSEPORT in Node 20's dgram, so no per-process queues). At low rates that is pure overhead —
+ *   bench at 5000 qps: ~45–58 µs CPU per query with 2 processes vs ~27–45 µs with 1 — and it only pays
+ *   at saturation when a core is free (bench/results/dns.json keeps both figures; on the loaded 2-CPU
+ *   bench host 2 processes beat 1 in 3 of 4 set×run pairs). Set config dns.workers = 1 to opt out.
  * - Failure: a worker that exits is respawned with exponential backoff (0.5 s → 30 s); meanwhile the
  *   agent and the other workers serve the sockets, so a crash costs no availability. Workers exit by
  *   themselves when the agent goes (IPC disconnect).
