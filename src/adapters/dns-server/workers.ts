@@ -22,7 +22,7 @@
  *   queries it answered after its last report are lost from the figures, at most statsMs worth).
  * - Cost: readers of one socket all wake for each datagram and all but one find it gone (no
  *   SO_REUSEPORT in Node 20's dgram, so no per-process queues). At low rates that is pure overhead —
- *   bench at 5000 qps: ~45–58 µs CPU per query with 2 processes vs ~27–45 µs with 1 — and it only pays
+ *   bench at 5000 qps: ~43–57 µs CPU per query with 2 processes vs ~27–45 µs with 1 — and it only pays
  *   at saturation when a core is free (bench/results/dns.json keeps both figures; on the loaded 2-CPU
  *   bench host 2 processes beat 1 in 3 of 4 set×run pairs). Set config dns.workers = 1 to opt out.
  * - Failure: a worker that exits is respawned with exponential backoff (0.5 s → 30 s); meanwhile the
