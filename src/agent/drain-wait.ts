@@ -23,6 +23,8 @@ export interface DrainResult {
   outcome: 'acked' | 'timeout' | 'aborted';
   /** Wait duration (ms): publish of `draining` → last ack (or timeout). */
   ms: number;
+  /** Wall-clock time the wait ended (epoch ms), to correlate with logs and request traces. */
+  endedAt: number;
   networks: string[];
   /** Who had acked, with each node's own latency from seeing the drain to acking (ms). */
   acks: Array<{ network: string; node: string; ms: number | null }>;
@@ -137,7 +139,7 @@ export class DrainWaiter implements Subsystem, DrainWait {
     clearTimeout(w.timer);
     this.waits.delete(w.taskId);
     const { nets, pending, acks } = this.view(w);
-    const r: DrainResult = { taskId: w.taskId, outcome, ms: Math.round(this.o.clock.now() - w.startedAt), networks: nets, acks, pending: outcome === 'acked' ? [] : pending };
+    const r: DrainResult = { taskId: w.taskId, outcome, ms: Math.round(this.o.clock.now() - w.startedAt), endedAt: Date.now(), networks: nets, acks, pending: outcome === 'acked' ? [] : pending };
     if (outcome === 'acked') {
       this.counters.acked++;
       this.o.log.info({ task: w.taskId, ms: r.ms, acks: acks.length, networks: nets }, 'drain confirmed by every member');

@@ -59,8 +59,8 @@ export interface LbSubsystemOptions {
   /** Kernel drift check and plumbing repair period (ms), default 10000. */
   checkMs?: number;
   /**
-   * Drain-ack hook (src/agent/drain-ack.ts): called each time the apply loop ends with nothing
-   * dirty, i.e. every namespace's desired state is in the kernel. Pair with `drained()`.
+   * Drain-ack hook (src/agent/drain-ack.ts): called after each successful namespace apply.
+   * Pair with `drained()`.
    */
   onSettled?: () => void;
 }
@@ -111,6 +111,8 @@ export class LbSubsystem implements Subsystem {
   private readonly state: LbState;
   private readonly plumber: IngressPlumber;
   private readonly ns = new Map<string, NsEntry>();
+  /** Drain acks: the desired state last applied with success per namespace entry. */
+  private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
   private readonly dirty = new Set<string>();
   private cfg: Persisted = { node: null, tasks: {} };
   private active = false;
@@ -257,19 +259,25 @@ export class LbSubsystem implements Subsystem {
       } while (this.again && !this.stopped);
       this.running = null;
       if (this.dirty.size) this.schedule(RETRY_MS);
-      else this.o.onSettled?.(); // drain-ack hook
     })();
   }
 
   /**
    * Drain-ack query (src/agent/drain-ack.ts): true when this node's kernel sends no NEW
-   * connection to `taskId` on `network` — no record of it there is `running` AND the apply loop
-   * is idle (active, nothing dirty or debouncing, no retry pending: a failed apply stays dirty),
-   * so what the table says is what the kernel holds. Self-contained: reads state, changes none.
+   * connection to task `taskId`: in the state last APPLIED with success to each namespace it is
+   * not an active backend (draining or absent); a namespace never applied yet counts by its
+   * desired state (edge: kernel rules left from before an agent restart are not read back here).
+   * Per namespace, so unrelated pending or failing work does not hold an ack back. Backend ids
+   * are task ids on every network (`_network` is informative).
    */
-  drained(network: string, taskId: string): boolean {
-    if (!this.active || this.running || this.timer || this.dirty.size) return false;
-    return !this.state.records(network).some((r) => r.taskId === taskId && r.state === 'running');
+  drained(_network: string, taskId: string): boolean {
+    if (!this.active) return false;
+    const active = (d: LbDesired): boolean => d.services.some((x) => x.backends.some((b) => b.id === taskId && b.state === 'active'))
+      || d.ingress.some((x) => x.backends.some((b) => b.id === taskId && b.state === 'active'));
+    for (const e of this.ns.values()) {
+      if (active(this.appliedOf.get(e) ?? e.desired)) return false;
+    }
+    return true;
   }
 
   /** Resolves when nothing is dirty and no sync runs (tests). */
@@ -283,7 +291,10 @@ export class LbSubsystem implements Subsystem {
 
   private async applyNs(e: NsEntry): Promise<void> {
     try {
-      e.last = await this.dp.apply(e.desired, { netns: e.netns, ...(e.kind === 'host' ? { sysctls: false } : {}) });
+      const want = e.desired;
+      e.last = await this.dp.apply(want, { netns: e.netns, ...(e.kind === 'host' ? { sysctls: false } : {}) });
+      this.appliedOf.set(e, want); // drain-ack: what the kernel holds
+      this.o.onSettled?.(); // drain-ack hook
       e.lastAt = this.o.clock.now();
       e.error = null;
       this.applies++;

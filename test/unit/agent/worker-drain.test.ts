@@ -123,7 +123,7 @@ describe('worker: confirmed drain and start readiness', () => {
       assert.equal(r.gossip.state('a2'), 'draining');
       await sleep(300); // far beyond any fixed drain of the fake setup: still up
       assert.ok(r.runtime.tasks.has('a2'), 'not stopped before the acks');
-      drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
+      drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, endedAt: Date.now(), networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
       await until('stopped', () => !r.runtime.tasks.has('a2'));
       assert.equal(r.gossip.state('a2'), undefined, 'records deleted after the stop');
     } finally {
