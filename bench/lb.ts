@@ -1,6 +1,6 @@
 /**
  * Load-balancing benchmark (`npm run bench -- lb` → bench/results/lb.json):
- *  1. Rule sync time for 1k and 10k services × 10 endpoints, applied for real in `mtlb-b*`
+ *  1. Rule sync time for 1k and 10k services × 10 endpoints, applied for real in `lbh-b*`
  *     namespaces: full sync and a one-endpoint change, through NftablesDataplane (compile + render
  *     + one `nft -f -`) vs an equivalent kube-proxy-iptables-style ruleset (KUBE-SERVICES /
  *     KUBE-SVC-* with `statistic --probability` / KUBE-SEP-* DNAT) loaded with iptables-restore
@@ -16,6 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { NftablesDataplane } from '../src/adapters/dataplane/nftables.js';
@@ -29,8 +30,8 @@ const EPS = 10;
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const NFT_NS = 'mtlb-bn';
-const IPT_NS = 'mtlb-bi';
+const NFT_NS = 'lbh-bn';
+const IPT_NS = 'lbh-bi';
 
 function ip4(base: number, n: number): string {
   return `10.${base + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}`;
@@ -125,6 +126,26 @@ async function timed(f: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * CPU time (ms) of this process plus its reaped children (nft, iptables-restore run through
+ * `ip netns exec`, which execs them: same process): load-independent, unlike wall time on a
+ * shared machine. Children's time comes from /proc/self/stat (cutime + cstime, clock ticks).
+ */
+function cpuNow(): { self: number; children: number } {
+  const f = readFileSync('/proc/self/stat', 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  const u = process.cpuUsage();
+  return { self: (u.user + u.system) / 1000, children: (Number(rest[13]) + Number(rest[14])) * tick };
+}
+
+async function cpuOf(f: () => Promise<unknown>): Promise<{ wall: number; self: number; children: number }> {
+  const c0 = cpuNow();
+  const wall = await timed(f);
+  const c1 = cpuNow();
+  return { wall, self: c1.self - c0.self, children: c1.children - c0.children };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -144,16 +165,20 @@ async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unkn
   const dp = new NftablesDataplane();
   const label = `${n / 1000}k svc × ${EPS} ep`;
   // ours: cold full sync, then forced full resync over the existing table
-  const cold = await dp.apply(desired(svcs), { netns: NFT_NS });
+  let cold = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
+  const coldCpu = await cpuOf(async () => (cold = await dp.apply(desired(svcs), { netns: NFT_NS })));
   dp.requestFullResync({ netns: NFT_NS });
   const resync = await dp.apply(desired(svcs), { netns: NFT_NS });
   // peer: full iptables-restore
   const full = iptFull(svcs);
-  const iptCold = await timed(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: IPT_NS, timeoutMs: 900_000 }));
+  const iptColdCpu = await cpuOf(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: IPT_NS, timeoutMs: 900_000 }));
+  const iptCold = iptColdCpu.wall;
   const iptResync = await timed(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: IPT_NS, timeoutMs: 900_000 }));
   // one-endpoint changes
   const oursOne: number[] = [];
   const peerOne: number[] = [];
+  const oursOneCpu: number[] = [];
+  const peerOneCpu: number[] = [];
   let oneBytes = 0;
   // The agent keeps unchanged service objects between syncs (immutable updates), so the syncer's
   // compile memo makes planning O(change); only the changed service object is new.
@@ -168,12 +193,16 @@ async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unkn
     services[k] = desired([s]).services[0]!;
     services[k] = { ...services[k]!, id: `svc-${k}`, name: `svc-${k}`, backends: services[k]!.backends.map((b, j) => ({ ...b, id: `t-${k}-${j}` })) };
     current = { services, ingress: [] };
-    const res = await dp.apply(current, { netns: NFT_NS });
+    let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
+    const c = await cpuOf(async () => (res = await dp.apply(current, { netns: NFT_NS })));
     if (res.mode !== 'incremental' || res.changed !== 1) throw new Error(`expected an incremental change of 1 frontend, got ${res.mode}/${res.changed}`);
     oursOne.push(res.durationMs);
+    oursOneCpu.push(c.self + c.children);
     oneBytes = res.bytes;
     const script = iptOneChange(svcs, k, oldIp);
-    peerOne.push(await timed(() => realExec.check('iptables-restore', ['-w', '--noflush'], { input: script, netns: IPT_NS, timeoutMs: 300_000 })));
+    const p = await cpuOf(() => realExec.check('iptables-restore', ['-w', '--noflush'], { input: script, netns: IPT_NS, timeoutMs: 300_000 }));
+    peerOne.push(p.wall);
+    peerOneCpu.push(p.children);
   }
   // sanity: both rulesets hold what we think
   const kernel = await dp.readKernel({ netns: NFT_NS });
@@ -182,10 +211,12 @@ async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unkn
   if (iptRules !== n * EPS) throw new Error(`iptables holds ${iptRules} KUBE-SVC rules, want ${n * EPS}`);
   rows.push(
     row(`full sync, cold, ${label}`, 'ms', r1(cold.durationMs), r1(iptCold), 'kube-proxy-iptables-style iptables-restore (iptables-nft)', 'lower'),
+    row(`full sync, cold, ${label}: CPU time (ours: node + nft; peer: iptables-restore)`, 'ms', r1(coldCpu.self + coldCpu.children), r1(iptColdCpu.children), 'kube-proxy-iptables-style iptables-restore (iptables-nft)', 'lower', 'load-independent: wall time on this shared 2-core machine is inflated by other work'),
     row(`full resync over existing, ${label}`, 'ms', r1(resync.durationMs), r1(iptResync), 'kube-proxy-iptables-style iptables-restore (iptables-nft)', 'lower'),
     row(`one-endpoint change, ${label} (median of ${REPS})`, 'ms', r1(median(oursOne)), r1(median(peerOne)), 'kube-proxy ≥1.26 minimal iptables-restore --noflush', 'lower'),
+    row(`one-endpoint change, ${label}: CPU time (median of ${REPS})`, 'ms', r1(median(oursOneCpu)), r1(median(peerOneCpu)), 'kube-proxy ≥1.26 minimal iptables-restore --noflush', 'lower', 'load-independent; children CPU has 10 ms resolution'),
   );
-  extra[`sync_${n}`] = { oursFullBytes: cold.bytes, peerFullBytes: full.length, oursOneChangeBytes: oneBytes, oursOne: oursOne.map(r1), peerOne: peerOne.map(r1) };
+  extra[`sync_${n}`] = { oursFullCpuMs: { node: r1(coldCpu.self), nft: r1(coldCpu.children) }, peerFullCpuMs: r1(iptColdCpu.children), oursFullBytes: cold.bytes, peerFullBytes: full.length, oursOneChangeBytes: oneBytes, oursOne: oursOne.map(r1), peerOne: peerOne.map(r1) };
   await realExec.run('ip', ['netns', 'del', NFT_NS]);
   await realExec.run('ip', ['netns', 'del', IPT_NS]);
 }
@@ -206,7 +237,7 @@ async function wrk(ns: string, url: string, close: boolean, seconds = SECONDS): 
 }
 
 async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>): Promise<void> {
-  const t = names('mtlb-bt', 1);
+  const t = names('lbh-bt', 1);
   const dp = new NftablesDataplane();
   try {
     await setup(t, 8080);

@@ -11,7 +11,7 @@ import { renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs
 import { compareKernel, expectedKernel } from '../../../src/core/lb/kernel.js';
 import { compile } from '../../../src/core/lb/model.js';
 import { renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
-import { base, changed } from '../../unit/lb/fixtures.js';
+import { base, changed, hostMode } from '../../unit/lb/fixtures.js';
 
 const NS = 'mtlb-rk';
 
@@ -43,6 +43,13 @@ describe('renders load into the real nftables', () => {
     const chains = await realExec.check('nft', ['list', 'table', 'ip', 'meshd-lb'], { netns: NS });
     assert.doesNotMatch(chains, /pick-ing-tcp-1|tcp \. 8081/, 'full sync leaves no stale chain or element behind');
     assert.match(chains, /chain pick-vip-tcp-1 \{/);
+  });
+
+  test('host publish mode golden loads and reads back as a local-only, unmasqueraded frontend', async () => {
+    await nft(renderNftFull(compile(hostMode())));
+    await check(hostMode());
+    const k = await read.readKernel({ netns: NS });
+    assert.deepEqual(k.frontends.map((f) => [f.key, f.masquerade, f.targets.length]), [['ingress tcp 8080', false, 2]]);
   });
 
   test('IPVS companion mark table: full then incremental', async () => {
