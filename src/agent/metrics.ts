@@ -8,12 +8,13 @@ import type { Router } from '../adapters/api/server.js';
 import type { GossipNode } from '../core/gossip/index.js';
 import type { DnsServerStats } from '../adapters/dns-server/stats.js';
 import type { Subsystem } from './agent.js';
+import type { LbStats } from './lb.js';
 
 export interface MetricSources {
   gossip?: () => GossipNode;
   dns?: () => DnsServerStats | undefined;
-  /** Load-balancer syncs: count, failures and the duration of the last one per namespace kind. */
-  lb?: () => { syncs: number; failures: number; lastSyncMs: number; namespaces: number } | undefined;
+  /** Load-balancer transactions and what is programmed (`LbSubsystem.stats()`). */
+  lb?: () => LbStats | undefined;
 }
 
 /** A counter whose value is owned elsewhere (monotonic in its subsystem): copied at collect time. */
@@ -121,12 +122,23 @@ export class MetricsSubsystem implements Subsystem {
       },
     });
     new Counter({
-      name: 'meshd_lb_syncs_total', help: 'Load-balancer dataplane transactions, by result', labelNames: ['result'], registers: [r],
+      name: 'meshd_lb_syncs_total', help: 'Load-balancer dataplane transactions, by result and mode (full resync or incremental)', labelNames: ['result', 'mode'], registers: [r],
       collect() {
         const s = src.lb?.();
         if (!s) return;
-        mirror(this, { result: 'ok' }, s.syncs - s.failures);
-        mirror(this, { result: 'failed' }, s.failures);
+        // `syncs` counts applied transactions (full ones included); failures are counted apart.
+        mirror(this, { result: 'ok', mode: 'full' }, s.fullResyncs);
+        mirror(this, { result: 'ok', mode: 'incremental' }, s.syncs - s.fullResyncs);
+        mirror(this, { result: 'failed', mode: 'any' }, s.failures);
+      },
+    });
+    new Counter({
+      name: 'meshd_lb_sync_seconds_total', help: 'Wall time spent in load-balancer transactions', registers: [r],
+      collect() {
+        const s = src.lb?.();
+        if (!s) return;
+        this.reset();
+        this.inc(Math.max(0, s.totalSyncMs / 1000));
       },
     });
     new Gauge({
@@ -134,6 +146,17 @@ export class MetricsSubsystem implements Subsystem {
       collect() {
         const s = src.lb?.();
         if (s) this.set(s.lastSyncMs / 1000);
+      },
+    });
+    new Gauge({
+      name: 'meshd_lb_programmed', help: 'What the dataplane holds: namespaces, frontends (VIP:port and published ports) and active backends', labelNames: ['kind', 'dataplane'], registers: [r],
+      collect() {
+        const s = src.lb?.();
+        if (!s) return;
+        this.reset();
+        this.set({ kind: 'namespaces', dataplane: s.backend }, s.namespaces);
+        this.set({ kind: 'frontends', dataplane: s.backend }, s.services);
+        this.set({ kind: 'backends', dataplane: s.backend }, s.backends);
       },
     });
   }

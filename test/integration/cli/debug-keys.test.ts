@@ -75,6 +75,14 @@ test('lab fault partition / heal through the CLI; bad input is one clear line', 
   assert.notEqual(ping.code, 0, 'n2 cannot reach n1 across the partition');
   assert.equal((await netctl(['lab', 'fault', 'heal', '--name', LAB])).code, 0);
   assert.equal((await netctl(['lab', 'exec', 'n2', '--name', LAB, '--', 'ping', '-c1', '-W2', '10.99.1.1'])).code, 0);
+  // block: one node's traffic with the nodes named in --from (n3 keeps reaching n1).
+  const b = await netctl(['lab', 'fault', 'block', 'n2', '--name', LAB, '--from', 'n1']);
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout, 'blocked n2\n');
+  assert.notEqual((await netctl(['lab', 'exec', 'n2', '--name', LAB, '--', 'ping', '-c1', '-W1', '10.99.1.1'])).code, 0, 'n2 ↛ n1 while blocked');
+  assert.equal((await netctl(['lab', 'exec', 'n3', '--name', LAB, '--', 'ping', '-c1', '-W2', '10.99.1.1'])).code, 0, 'n3 → n1 unaffected');
+  assert.equal((await netctl(['lab', 'fault', 'heal', '--name', LAB])).code, 0);
+  await waitFor('n2 → n1 after heal', async () => (await netctl(['lab', 'exec', 'n2', '--name', LAB, '--', 'ping', '-c1', '-W2', '10.99.1.1'])).code === 0, 15_000, 500);
   for (const args of [['lab', 'fault', 'partition', '--name', LAB, 'n1'], ['lab', 'fault', 'block', 'n9', '--name', LAB], ['lab', 'fault', 'block', 'n1', '--name', LAB, '--proto', 'icmp'], ['--lab', LAB, '--node', 'n7', 'debug', 'members']]) {
     const r = await netctl(args);
     assert.notEqual(r.code, 0, args.join(' '));
@@ -87,7 +95,7 @@ test('agents expose Prometheus metrics on the control API (gossip, tables, DNS, 
   const c = new ApiClient({ socketPath: `/run/meshd/${LAB}/n2.sock` });
   await waitFor('n2 sees 3 alive members', async () => /meshd_gossip_members\{state="alive",node="n2"\} 3/.test(await c.text('/metrics')), 20_000);
   const text = await c.text('/metrics');
-  for (const name of ['meshd_gossip_packets_total', 'meshd_gossip_bytes_total', 'meshd_gossip_members', 'meshd_gossip_health_score', 'meshd_dns_queries_total', 'meshd_dns_answer_latency_seconds_bucket', 'meshd_lb_last_sync_seconds']) {
+  for (const name of ['meshd_gossip_packets_total', 'meshd_gossip_bytes_total', 'meshd_gossip_members', 'meshd_gossip_health_score', 'meshd_dns_queries_total', 'meshd_dns_answer_latency_seconds_bucket', 'meshd_lb_last_sync_seconds', 'meshd_lb_syncs_total', 'meshd_lb_programmed']) {
     assert.match(text, new RegExp(`^${name}\\{`, 'm'), name);
   }
   assert.match(text, /meshd_gossip_members\{state="alive",node="n2"\} 3/);
