@@ -355,6 +355,20 @@ export function compile(d: LbDesired, memo?: CompileMemo): Compiled {
   return out;
 }
 
+/**
+ * Validated, compiled frontends of one service or publish object (memoized like `compile`).
+ * `path` names it in errors, e.g. `services[3]`.
+ */
+export function compileOne(x: { kind: 'service'; s: VipService } | { kind: 'ingress'; g: IngressPublish }, path: string, memo?: CompileMemo): readonly Frontend[] {
+  const o = x.kind === 'service' ? x.s : x.g;
+  let fs = memo?.get(o);
+  if (!fs) {
+    fs = x.kind === 'service' ? serviceFrontends(x.s, path) : ingressFrontends(x.g, path);
+    memo?.set(o, fs);
+  }
+  return fs;
+}
+
 /** Frontends in key order (renders that list everything must be deterministic). */
 export function sortedFrontends(c: Compiled): Frontend[] {
   return [...c.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -8,6 +8,7 @@
  * The adapter calls `plan()`, runs the scripts, then `committed(plan)` or `failed()`. Pure.
  */
 import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
+import { fastPlan } from './fastpath.js';
 import { renderIpvsFull, renderIpvsIncremental, type MarkTable } from './ipvs-render.js';
 import { compile, type Compiled, type CompileMemo, type LbDesired } from './model.js';
 import { renderNftFull, renderNftIncremental } from './nftables-render.js';
@@ -29,10 +30,13 @@ export interface SyncPlan {
   frontends: number;
   next: Compiled;
   marks: MarkTable;
+  /** The desired state planned (kept on commit: the next plan's fast path compares objects). */
+  desired: LbDesired;
 }
 
 export class LbSyncer {
   private last: Compiled | null = null;
+  private lastDesired: LbDesired | null = null;
   private marks: MarkTable = new Map();
   /** Compiled frontends per service object: unchanged objects are not re-validated or recompiled. */
   private readonly memo: CompileMemo = new WeakMap();
@@ -41,14 +45,15 @@ export class LbSyncer {
 
   /** Validates (MESHD_BAD_ARGUMENT) and plans; does not change state. */
   plan(desired: LbDesired): SyncPlan {
-    const next = compile(desired, this.memo);
-    const base = { kind: this.kind, next, frontends: next.size };
+    const fast = this.last !== null && this.lastDesired !== null && this.kind === 'nftables' ? fastPlan(this.lastDesired, this.last, desired, this.memo) : null;
+    const next = fast ? fast.compiled : compile(desired, this.memo);
+    const base = { kind: this.kind, next, frontends: next.size, desired };
     if (this.last === null) {
       if (this.kind === 'nftables') return { ...base, mode: 'full', nft: renderNftFull(next), ipvs: '', addrs: '', changed: next.size, marks: new Map() };
       const p = renderIpvsFull(next, this.marks);
       return { ...base, mode: 'full', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: next.size, marks: p.marks };
     }
-    const d = diffCompiled(this.last, next);
+    const d = fast ? fast.diff : diffCompiled(this.last, next);
     if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', ipvs: '', addrs: '', changed: 0, marks: this.marks };
     if (this.kind === 'nftables') return { ...base, mode: 'incremental', nft: renderNftIncremental(this.last, next, d), ipvs: '', addrs: '', changed: diffSize(d), marks: new Map() };
     const p = renderIpvsIncremental(this.last, next, this.marks);
@@ -57,6 +62,7 @@ export class LbSyncer {
 
   committed(plan: SyncPlan): void {
     this.last = plan.next;
+    this.lastDesired = plan.desired;
     this.marks = plan.marks;
   }
 
