@@ -94,8 +94,10 @@ if [ ! -f "$VMLINUX" ]; then
 fi
 
 # Loaded at boot (dependencies resolved from modules.dep): IPVS with the schedulers the renderers use,
-# conntrack/NAT, the nftables expressions both dataplanes render, veth and bridge for the test topology.
-TEST_MODULES="ip_vs ip_vs_rr ip_vs_wrr nf_conntrack nf_nat nf_tables nft_chain_nat nft_ct nft_fib_ipv4 nft_fib_inet nft_masq nft_nat nft_numgen nft_reject_inet veth bridge"
+# conntrack/NAT, the nftables expressions both dataplanes render, veth and bridge for the test topology;
+# for the 3-node lab inside the VM (test/vm/lb-ipvs-mesh.test.ts): vxlan (the overlay), nft_reject_ipv4
+# (the agents' `table ip` rejects), nf_conntrack_netlink (`conntrack`), overlay (init's writable /etc).
+TEST_MODULES="ip_vs ip_vs_rr ip_vs_wrr nf_conntrack nf_nat nf_tables nft_chain_nat nft_ct nft_fib_ipv4 nft_fib_inet nft_masq nft_nat nft_numgen nft_reject_inet veth bridge vxlan nft_reject_ipv4 nf_conntrack_netlink overlay"
 
 # --- 3. initramfs ----------------------------------------------------------------------------------------
 # Rebuilt when missing or older than the init script.

@@ -30,6 +30,8 @@ export interface LabState {
   gossipPreset: string;
   /** Base64 AES-256 gossip key file shared by the lab's agents (0600), or null when unencrypted. */
   keyFile: string | null;
+  /** Extra agent config for every node (LabUpOptions.agentConfig); absent in older state files. */
+  agentConfig?: Record<string, unknown>;
 }
 
 const MESHD_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshd.js');
@@ -103,6 +105,12 @@ export interface LabUpOptions {
   logLevel?: string;
   readyTimeoutMs?: number;
   onProgress?: (msg: string) => void;
+  /**
+   * Extra agent config merged into every node's config file (validated by the agent's schema at start),
+   * e.g. `{ dns: { workers: 1 } }`; `gossip` is merged into the lab's gossip section (preset, seeds and
+   * key stay the lab's). Kept in the lab state, so `lab start` after a kill uses it too.
+   */
+  agentConfig?: Record<string, unknown>;
 }
 
 export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
@@ -127,6 +135,7 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
       nodes: plan.map((n) => ({ ...n, pid: null, log: join(labRunDir(lab), `${n.name}.log`), config: join(labRunDir(lab), `${n.name}.json`) })),
       gossipPreset: opts.gossipPreset ?? 'local',
       keyFile: opts.encrypt === false ? null : join(labRunDir(lab), 'gossip.key'),
+      ...(opts.agentConfig ? { agentConfig: opts.agentConfig } : {}),
     };
     mkdirSync(labRunDir(lab), { recursive: true });
     if (state.keyFile) writeFileSync(state.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
@@ -145,14 +154,17 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
 
 function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): number {
   mkdirSync(join(labRunDir(state.name), n.name, 'data'), { recursive: true });
+  const extra = state.agentConfig ?? {};
+  const extraGossip = typeof extra.gossip === 'object' && extra.gossip !== null ? (extra.gossip as Record<string, unknown>) : {};
   const config = {
+    ...extra,
     nodeName: n.name,
     advertiseAddr: n.underlay,
     controlSocket: n.socket,
     dataDir: join(labRunDir(state.name), n.name, 'data'),
     logLevel,
     lab: state.name,
-    gossip: { preset: state.gossipPreset, seeds: n.seeds, ...(state.keyFile ? { keyFile: state.keyFile } : {}) },
+    gossip: { ...extraGossip, preset: state.gossipPreset, seeds: n.seeds, ...(state.keyFile ? { keyFile: state.keyFile } : {}) },
   };
   writeFileSync(n.config, JSON.stringify(config, null, 2));
   const fd = openSync(n.log, 'a');
