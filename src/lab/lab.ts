@@ -156,8 +156,12 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
   mkdirSync(join(labRunDir(state.name), n.name, 'data'), { recursive: true });
   const extra = state.agentConfig ?? {};
   const extraGossip = typeof extra.gossip === 'object' && extra.gossip !== null ? (extra.gossip as Record<string, unknown>) : {};
+  const extraDns = typeof extra.dns === 'object' && extra.dns !== null ? (extra.dns as Record<string, unknown>) : {};
   const config = {
     ...extra,
+    // Lab agents share one machine's CPUs: extra DNS worker processes per agent (the per-node
+    // default on a real host) only add processes and wakeups here. A lab may still ask for more.
+    dns: { workers: 1, ...extraDns },
     nodeName: n.name,
     advertiseAddr: n.underlay,
     controlSocket: n.socket,

@@ -19,8 +19,6 @@ import { labSignalAgent, labStartAgent, labUp, type LabState } from '../../../sr
 import { CLIENT_ADDR, clientNs, hostNs } from '../../../src/lab/plan.js';
 import type { TaskView } from '../../../src/agent/worker.js';
 import { agentClient, destroyLab, waitFor } from '../../helpers/lab.js';
-import { cpus } from 'node:os';
-import { defaultDnsWorkers } from '../../../src/core/dns/snapshot.js';
 import { buildBusyboxImage, ensureDockerd } from '../../helpers/docker.js';
 
 const LAB = 'itdns1';
@@ -107,7 +105,8 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
       writeFileSync(`/etc/netns/${hostNs(LAB, n)}/resolv.conf`, `nameserver ${CLIENT_ADDR}\n`);
     }
     withDocker = (await ensureDockerd().catch(() => false)) && !!buildBusyboxImage();
-    lab = await labUp(realExec, { name: LAB, nodes: 3 });
+    // Labs default to one DNS process per agent; this one runs the node default's multi-process path.
+    lab = await labUp(realExec, { name: LAB, nodes: 3, agentConfig: { dns: { workers: 2 } } });
     upstream = spawn('ip', ['netns', 'exec', clientNs(LAB), process.execPath, join(HERE, 'upstream-main.js'), CLIENT_ADDR, '53'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       upstream!.stdout!.once('data', () => resolve());
@@ -187,9 +186,9 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     assert.equal(stats.sandboxes.bound.length, 2);
     assert.ok(stats.sandboxes.bound.every((b) => b.networks.join() === 'app'));
     assert.ok(stats.server.queries.udp > 0);
-    // config.dns.workers defaults to defaultDnsWorkers(CPUs): every extra process is up and counted.
+    // config.dns.workers = 2 (a real node's default is defaultDnsWorkers(CPUs)): the extra process is up and counted.
     const w = (stats as unknown as { workers: { processes: number; pids: number[] } }).workers;
-    assert.equal(w.processes, defaultDnsWorkers(cpus().length));
+    assert.equal(w.processes, 2);
     assert.equal(w.pids.length, w.processes - 1);
     console.log(`# n1 serves ${stats.sandboxes.bound.length} task namespaces; last bind took ${(stats.sandboxes as unknown as { lastBindMs: number }).lastBindMs} ms`);
   });
