@@ -15,6 +15,8 @@ export interface MetricSources {
   dns?: () => DnsServerStats | undefined;
   /** Load-balancer transactions and what is programmed (`LbSubsystem.stats()`). */
   lb?: () => LbStats | undefined;
+  /** Confirmed drains of this node's stopping tasks (`DrainWaiter.counters`). */
+  drain?: () => { started: number; acked: number; timedOut: number; aborted: number } | undefined;
 }
 
 /** A counter whose value is owned elsewhere (monotonic in its subsystem): copied at collect time. */
@@ -146,6 +148,16 @@ export class MetricsSubsystem implements Subsystem {
       collect() {
         const s = src.lb?.();
         if (s) this.set(s.lastSyncMs / 1000);
+      },
+    });
+    new Counter({
+      name: 'meshd_drain_total', help: 'Drains of stopping tasks by outcome: acked by every live member, timed out (stopped anyway), aborted', labelNames: ['outcome'], registers: [r],
+      collect() {
+        const s = src.drain?.();
+        if (!s) return;
+        mirror(this, { outcome: 'acked' }, s.acked);
+        mirror(this, { outcome: 'timeout' }, s.timedOut);
+        mirror(this, { outcome: 'aborted' }, s.aborted);
       },
     });
     new Gauge({

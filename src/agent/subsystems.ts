@@ -79,6 +79,6 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
   agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
-  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats() }));
+  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };
 }

@@ -95,7 +95,7 @@ test('agents expose Prometheus metrics on the control API (gossip, tables, DNS, 
   const c = new ApiClient({ socketPath: `/run/meshd/${LAB}/n2.sock` });
   await waitFor('n2 sees 3 alive members', async () => /meshd_gossip_members\{state="alive",node="n2"\} 3/.test(await c.text('/metrics')), 20_000);
   const text = await c.text('/metrics');
-  for (const name of ['meshd_gossip_packets_total', 'meshd_gossip_bytes_total', 'meshd_gossip_members', 'meshd_gossip_health_score', 'meshd_dns_queries_total', 'meshd_dns_answer_latency_seconds_bucket', 'meshd_lb_last_sync_seconds', 'meshd_lb_syncs_total', 'meshd_lb_programmed']) {
+  for (const name of ['meshd_gossip_packets_total', 'meshd_gossip_bytes_total', 'meshd_gossip_members', 'meshd_gossip_health_score', 'meshd_dns_queries_total', 'meshd_dns_answer_latency_seconds_bucket', 'meshd_lb_last_sync_seconds', 'meshd_lb_syncs_total', 'meshd_lb_programmed', 'meshd_drain_total']) {
     assert.match(text, new RegExp(`^${name}\\{`, 'm'), name);
   }
   assert.match(text, /meshd_gossip_members\{state="alive",node="n2"\} 3/);
