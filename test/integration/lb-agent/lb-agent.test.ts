@@ -13,7 +13,7 @@ import { realExec } from '../../../src/adapters/exec.js';
 import type { AssignmentInput } from '../../../src/core/assignments.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
-import { DEFAULT_DRAIN_MS, type TaskView } from '../../../src/agent/worker.js';
+import type { TaskView } from '../../../src/agent/worker.js';
 import type { LbStatusReply } from '../../../src/cli/lb-commands.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { netctl } from '../../helpers/cli.js';
@@ -183,30 +183,40 @@ describe('lb: VIPs and the routing mesh in a 3-node lab', { timeout: 300_000 }, 
     // Routing-mesh loop from the lab client to n3 (which loses its only task), timestamped in the shell.
     const n3url = `http://${lab.nodes.find((x) => x.name === 'n3')!.underlay}:8080/`;
     const mesh = spawn('ip', ['netns', 'exec', lab.client.netns, 'sh', '-c',
-      `while :; do r=$(curl -s -m 2 ${n3url}) || r="ERR$?"; echo "$(date +%s%3N) $(echo "$r" | head -1)"; sleep 0.02; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      `while :; do t=$(date +%s%3N); r=$(curl -s -m 2 ${n3url}) || r="ERR$?"; echo "$t $(echo "$r" | head -1)"; sleep 0.02; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
     let meshOut = '';
     mesh.stdout.on('data', (b: Buffer) => (meshOut += b.toString()));
     const loop = (async () => {
       while (!stop) {
+        // t = when the request started: a connection opened before a drain was confirmed may finish after it.
+        const t = Date.now();
         const r = await realExec.run('curl', ['-s', '-m', '2', `http://${VIP}/`], { netns: probeNs(), timeoutMs: 5000 });
-        log.push({ t: Date.now(), a: r.code === 0 ? (r.stdout.split('\n')[0] ?? '').replace(/^task: /, '') : `ERR${r.code}` });
+        log.push({ t, a: r.code === 0 ? (r.stdout.split('\n')[0] ?? '').replace(/^task: /, '') : `ERR${r.code}` });
       }
     })();
     try {
       await new Promise((r) => setTimeout(r, 1000));
       const down = Date.now();
       await assign(['web1aaaaaaaa']);
-      // After the drain period no new connection may land on a removed task (the records said
-      // 'draining' from the PUT on; the measured last answer is printed below).
-      const cutoff = down + DEFAULT_DRAIN_MS;
       await waitFor('web.2 and web.3 stopped', async () => {
         const ts = [...(await tasks('n2')), ...(await tasks('n3'))].filter((x) => x.name === 'web.2' || x.name === 'web.3');
         return ts.every((x) => x.state === 'stopped');
       }, 30_000);
       const stoppedAt = Date.now();
+      // Once a removed task's drain is confirmed (every member acked that its LB and DNS dropped
+      // it), no new connection may land on it: the cutoff is the confirmation time on its node.
+      const confirmed = Math.max(...await Promise.all([['n2', 'web2aaaaaaaa'], ['n3', 'web3aaaaaaaa']].map(async ([node, id]) => {
+        const w = await agentClient(lab, node!).call<{ recent: Array<{ taskId: string; outcome: string; endedAt: number }> }>('GET', '/v1/drain/waits');
+        const r = w.recent.filter((x) => x.taskId === id).pop();
+        assert.ok(r, `${node} has a drain result for ${id}`);
+        assert.equal(r.outcome, 'acked', `${id}: drain confirmed by every member`);
+        return r.endedAt;
+      })));
+      const cutoff = confirmed;
+      console.log(`# scaled to 1: drains confirmed ${confirmed - down} ms after the PUT`);
       await new Promise((r) => setTimeout(r, 1500));
       const late = log.filter((x) => x.t > cutoff && (x.a === 'web.2' || x.a === 'web.3'));
-      assert.deepEqual(late, [], 'answers from removed tasks after their drain started');
+      assert.deepEqual(late, [], 'answers from removed tasks to requests started after their drain was confirmed');
       console.log(`# scaled to 1: removed tasks stopped ${stoppedAt - down} ms after the PUT; last answer from them ${Math.max(...log.filter((x) => x.a === 'web.2' || x.a === 'web.3').map((x) => x.t)) - down} ms after it`);
       // n3 has no task left: its routing mesh still answers (from web.1).
       const n3 = lab.nodes.find((x) => x.name === 'n3')!;
