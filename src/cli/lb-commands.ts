@@ -27,7 +27,7 @@ export function renderLbStatus(r: LbStatusReply): string {
   else out.push('ingress: not configured on this node (PUT /v1/ingress)');
   const rows: Array<Array<string>> = [];
   for (const ns of r.namespaces) {
-    const where = ns.kind === 'ingress' ? `ingress ${ns.netns}` : `task ${ns.task} (${ns.netns})`;
+    const where = ns.kind === 'ingress' ? `ingress ${ns.netns}` : ns.kind === 'host' ? `host-mode ports in the node's namespace` : `task ${ns.task} (${ns.netns})`;
     if (ns.frontends.length === 0) rows.push([where, '-', '-', '-', '-', ns.drift.length ? 'DRIFT' : 'ok']);
     for (const f of ns.frontends) {
       const want = f.backends.map((b) => `${b.target}${b.state === 'draining' ? '(draining)' : ''}`).join(' ') || '(none: reject)';
