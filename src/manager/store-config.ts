@@ -42,10 +42,8 @@ export const storeConfigSchema = z.discriminatedUnion('kind', [
 ]);
 export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
-/** Parses a comma-separated endpoint list (`--etcd-endpoints`); validation is the schema's. */
-export function parseEndpoints(list: string): string[] {
-  return list.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => s.replace(/\/+$/, ''));
-}
+/** `--etcd-endpoints` parsing (validation is the schema's), from a light module netctl imports directly. */
+export { parseEndpoints } from './etcd-endpoints.js';
 
 /** Validates a store config; failures are MESHD_BAD_CONFIG naming the field. */
 export function checkStoreConfig(raw: unknown): StoreConfig {
