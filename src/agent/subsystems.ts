@@ -13,6 +13,7 @@ import { OverlaySubsystem } from './overlay.js';
 import { WorkerSubsystem } from './worker.js';
 import { DnsSubsystem } from './dns.js';
 import { LbSubsystem } from './lb.js';
+import { createDataplane } from '../adapters/dataplane/detect.js';
 import { MetricsSubsystem } from './metrics.js';
 import { DrainAcker } from './drain-ack.js';
 import { DrainWaiter } from './drain-wait.js';
@@ -47,7 +48,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, gossip, clock, log: log.child({ sub: 'overlay' }), exec,
   });
   // Confirmed drains: the worker waits for every member's ack (drain-wait), every node acks (drain-ack).
-  const drainWait = new DrainWaiter({ nodeName: config.nodeName, gossip, clock, log: log.child({ sub: 'drain' }) });
+  const drainWait = new DrainWaiter({ nodeName: config.nodeName, gossip, clock, log: log.child({ sub: 'drain' }), timeoutMs: config.drain.ackTimeoutMs });
   const worker = new WorkerSubsystem({
     nodeName: config.nodeName, nodeIp: config.advertiseAddr, dataDir: config.dataDir, prefix, exec, clock,
     log: log.child({ sub: 'worker' }), gossip, overlay, drain: drainWait,
@@ -68,6 +69,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, dataDir: config.dataDir, gossip, overlay, clock,
     log: log.child({ sub: 'lb' }), exec, taskNetns: (id) => worker.tasksView().find((t) => t.id === id)?.netns,
     onSettled: () => drainAck.kick(),
+    dataplane: createDataplane(config.lb.dataplane, { exec }),
   });
   agent.add(lb);
   const drainAck = new DrainAcker({

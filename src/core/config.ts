@@ -83,6 +83,31 @@ export const agentConfigSchema = z.object({
     })
     .strict()
     .default({}),
+  /** Load balancing (service VIPs, routing mesh, host-mode ports). */
+  lb: z
+    .object({
+      /**
+       * `auto`: IPVS when the kernel has ip_vs loaded (/proc/net/ip_vs), else nftables — both pass one
+       * compliance suite, and IPVS is what Docker users know from `ipvsadm -Ln`. Force one to compare
+       * them or when a host tool owns the other.
+       */
+      dataplane: z.enum(['auto', 'nftables', 'ipvs']).default('auto'),
+    })
+    .strict()
+    .default({}),
+  /** Draining a stopping task: its endpoint is withdrawn everywhere before it is stopped. */
+  drain: z
+    .object({
+      /**
+       * Longest wait for every live member to confirm (through the gossip table) that its LB and DNS
+       * dropped the task, ms. 10 000: confirmations take ~0.5–2 s in a loaded lab (gossip propagation plus
+       * one LB transaction); a member that has not answered in 10 s is more likely sick than slow, and a
+       * stop (scale down, update) must not hang on it. After it the task stops anyway (logged, counted).
+       */
+      ackTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+    })
+    .strict()
+    .default({}),
 }).strict();
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

@@ -10,6 +10,8 @@ test('defaults are applied and documented values kept', () => {
   assert.equal(c.gossip.preset, 'lan');
   assert.equal(c.gossip.bindPort, 7946);
   assert.deepEqual(c.gossip.seeds, []);
+  assert.equal(c.lb.dataplane, 'auto');
+  assert.equal(c.drain.ackTimeoutMs, 10_000);
 });
 
 const bad: Array<[string, unknown, RegExp]> = [
@@ -21,6 +23,8 @@ const bad: Array<[string, unknown, RegExp]> = [
   ['bad preset', { nodeName: 'n1', advertiseAddr: '10.0.0.1', gossip: { preset: 'fast' } }, /preset/],
   ['unknown key', { nodeName: 'n1', advertiseAddr: '10.0.0.1', bogus: 1 }, /Unrecognized key/],
   ['not an object', 42, /root/],
+  ['bad dataplane', { nodeName: 'n1', advertiseAddr: '10.0.0.1', lb: { dataplane: 'iptables' } }, /lb.dataplane/],
+  ['negative drain timeout', { nodeName: 'n1', advertiseAddr: '10.0.0.1', drain: { ackTimeoutMs: -1 } }, /drain.ackTimeoutMs/],
 ];
 for (const [name, raw, re] of bad) {
   test(`config rejects: ${name}`, () => {
