@@ -104,8 +104,6 @@ export interface LbStats {
 }
 
 const RETRY_MS = 1000;
-/** Longest an apply that adds a remote backend waits for the overlay (ms): never stall the LB on a sick overlay. */
-const OVERLAY_WAIT_MS = 5000;
 
 export class LbSubsystem implements Subsystem {
   readonly name = 'lb';
@@ -294,7 +292,6 @@ export class LbSubsystem implements Subsystem {
   private async applyNs(e: NsEntry): Promise<void> {
     try {
       const want = e.desired;
-      if (addsRemoteBackend(want, this.appliedOf.get(e))) await this.overlayCaughtUp();
       e.last = await this.dp.apply(want, { netns: e.netns, ...(e.kind === 'host' ? { sysctls: false } : {}) });
       this.appliedOf.set(e, want); // drain-ack: what the kernel holds
       this.o.onSettled?.(); // drain-ack hook
@@ -306,28 +303,6 @@ export class LbSubsystem implements Subsystem {
       e.error = toMeshError(err).message;
       this.totals.failures++;
       throw err;
-    }
-  }
-
-  /**
-   * A new backend on another node must not get connections before this node's overlay holds its
-   * FDB and neighbour entries: the LB and the overlay hear the same table event, but the overlay
-   * reconciles after a debounce (and under load seconds later), and a SYN sent meanwhile is
-   * lost (ARP for a remote address fails) — a request that times out. So an apply that adds a
-   * remote backend first waits for the overlay to settle everything handed to it so far
-   * (bounded inside `settled()`); a failed reconcile does not block the LB (it retries itself).
-   * Removals and drains never wait.
-   */
-  private async overlayCaughtUp(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(() => {
-      this.o.log.warn({ waitedMs: OVERLAY_WAIT_MS }, 'overlay still reconciling; applying the LB change anyway');
-      resolve();
-    }, OVERLAY_WAIT_MS)));
-    try {
-      await Promise.race([this.o.overlay.settled().catch((err: unknown) => this.o.log.warn({ err }, 'overlay not settled; applying the LB change anyway')), bound]);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -562,16 +537,4 @@ export class LbSubsystem implements Subsystem {
       return { json: { ok: true, task: id, ...addr } };
     });
   }
-}
-
-/** True when `want` has an active backend on another node that `applied` did not have active. */
-export function addsRemoteBackend(want: LbDesired, applied: LbDesired | undefined): boolean {
-  const had = new Set<string>();
-  if (applied) {
-    for (const x of [...applied.services, ...applied.ingress]) for (const b of x.backends) if (b.state === 'active') had.add(`${b.id}/${b.ip}`);
-  }
-  for (const x of [...want.services, ...want.ingress]) {
-    for (const b of x.backends) if (b.state === 'active' && !b.local && !had.has(`${b.id}/${b.ip}`)) return true;
-  }
-  return false;
 }
