@@ -89,6 +89,18 @@ function markElem(f: Frontend, m: number): string {
 
 const T = `ip ${IPVS_NFT_TABLE}`;
 
+/**
+ * Frontends whose traffic leaves with a masqueraded source. Ingress: replies must come back
+ * through this node (SNAT). VIP: IPVS needs the VIP on the task's own `lo`, so a task's
+ * connection to the VIP takes the VIP as its source address; IPVS rewrites only the
+ * destination, and the chosen task (which also holds the VIP on `lo`) would answer itself —
+ * the connection hangs. Masquerading sets the source to the task's own network address, as
+ * Docker's IPVS mesh does.
+ */
+function snatted(f: Frontend): boolean {
+  return f.masquerade || f.kind === 'vip';
+}
+
 export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): IpvsPlan {
   const marks = assignMarks(prevMarks, c);
   const fs = sortedFrontends(c);
@@ -97,7 +109,7 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): I
     const e = fs.filter((f) => f.kind === kind).map((f) => markElem(f, mark(marks, f)));
     return e.length ? `\t\telements = { ${e.join(', ')} }\n` : '';
   };
-  const snat = fs.filter((f) => f.masquerade).map((f) => String(mark(marks, f)));
+  const snat = fs.filter(snatted).map((f) => String(mark(marks, f)));
   const markRules = '\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n';
   const nft = [
     `table ${T}`,
@@ -140,13 +152,13 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
     const m = mark(prevMarks, f);
     ipvs.push(`-D -f ${m}`);
     nftDel.push(`delete element ${T} ${mapOf(f)} { ${elementKey(f)} }`);
-    if (f.masquerade) nftDel.push(`delete element ${T} snat-marks { ${m} }`);
+    if (snatted(f)) nftDel.push(`delete element ${T} snat-marks { ${m} }`);
   }
   for (const f of d.added) {
     const m = mark(marks, f);
     ipvs.push(...serviceLines(m, f));
     nftAdd.push(`add element ${T} ${mapOf(f)} { ${markElem(f, m)} }`);
-    if (f.masquerade) nftAdd.push(`add element ${T} snat-marks { ${m} }`);
+    if (snatted(f)) nftAdd.push(`add element ${T} snat-marks { ${m} }`);
   }
   for (const { before, after } of d.changed) {
     const m = mark(marks, after);
@@ -158,7 +170,7 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
       else if (old !== w) ipvs.push(real(m, parseTarget(k), w, '-e'));
     }
     for (const k of wb.keys()) if (!wa.has(k)) ipvs.push(`-d -f ${m} -r ${k}`);
-    if (before.masquerade !== after.masquerade) (after.masquerade ? nftAdd : nftDel).push(`${after.masquerade ? 'add' : 'delete'} element ${T} snat-marks { ${m} }`);
+    if (snatted(before) !== snatted(after)) (snatted(after) ? nftAdd : nftDel).push(`${snatted(after) ? 'add' : 'delete'} element ${T} snat-marks { ${m} }`);
   }
   const a = diffSets(vipAddrs(prev), vipAddrs(next));
   const addrs = [...a.add.sort().map((x) => `address replace ${x}/32 dev lo`), ...a.del.sort().map((x) => `address del ${x}/32 dev lo`)];

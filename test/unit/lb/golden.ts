@@ -186,7 +186,7 @@ table ip meshd-ipvs {
 	}
 	set snat-marks {
 		type mark
-		elements = { 256 }
+		elements = { 256, 258, 259, 260, 261 }
 	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
@@ -221,6 +221,7 @@ export const IPVS_INCREMENTAL = `-D -f 257
 `;
 
 export const IPVS_INCREMENTAL_NFT = `add element ip meshd-ipvs vip-marks { 10.9.0.13 . tcp . 5000 : 262 }
+add element ip meshd-ipvs snat-marks { 262 }
 delete element ip meshd-ipvs ingress-marks { tcp . 8081 }
 `;
 
