@@ -90,15 +90,17 @@ function markElem(f: Frontend, m: number): string {
 const T = `ip ${IPVS_NFT_TABLE}`;
 
 /**
- * Frontends whose traffic leaves with a masqueraded source. Ingress: replies must come back
- * through this node (SNAT). VIP: IPVS needs the VIP on the task's own `lo`, so a task's
- * connection to the VIP takes the VIP as its source address; IPVS rewrites only the
- * destination, and the chosen task (which also holds the VIP on `lo`) would answer itself —
- * the connection hangs. Masquerading sets the source to the task's own network address, as
- * Docker's IPVS mesh does.
+ * The nft set a frontend's mark belongs to, if any. `snat-marks`: ingress `cluster` frontends,
+ * always masqueraded (replies must come back through this node). `vip-snat-marks`: VIPs,
+ * masqueraded only when the packet's source is an address of this namespace (`fib saddr type
+ * local`): IPVS needs the VIP on each task's `lo`, so a task's own connection to its VIP takes
+ * the VIP as its source; IPVS rewrites only the destination, and the chosen task (which also
+ * holds the VIP) would answer itself — the connection hangs. Masquerading gives it the task's
+ * network address, as Docker's IPVS mesh does. Forwarded VIP traffic keeps its client address.
  */
-function snatted(f: Frontend): boolean {
-  return f.masquerade || f.kind === 'vip';
+function snatSet(f: Frontend): 'snat-marks' | 'vip-snat-marks' | null {
+  if (f.masquerade) return 'snat-marks';
+  return f.kind === 'vip' ? 'vip-snat-marks' : null;
 }
 
 export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): IpvsPlan {
@@ -109,7 +111,10 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): I
     const e = fs.filter((f) => f.kind === kind).map((f) => markElem(f, mark(marks, f)));
     return e.length ? `\t\telements = { ${e.join(', ')} }\n` : '';
   };
-  const snat = fs.filter(snatted).map((f) => String(mark(marks, f)));
+  const inSet = (set: string): string => {
+    const e = fs.filter((f) => snatSet(f) === set).map((f) => String(mark(marks, f)));
+    return `\tset ${set} {\n\t\ttype mark\n${e.length ? `\t\telements = { ${e.join(', ')} }\n` : ''}\t}`;
+  };
   const markRules = '\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n';
   const nft = [
     `table ${T}`,
@@ -117,10 +122,11 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): I
     `table ${T} {`,
     `\tmap vip-marks {\n\t\ttype ipv4_addr . inet_proto . inet_service : mark\n${els('vip')}\t}`,
     `\tmap ingress-marks {\n\t\ttype inet_proto . inet_service : mark\n${els('ingress')}\t}`,
-    `\tset snat-marks {\n\t\ttype mark\n${snat.length ? `\t\telements = { ${snat.join(', ')} }\n` : ''}\t}`,
+    inSet('snat-marks'),
+    inSet('vip-snat-marks'),
     `\tchain mangle-pre {\n\t\ttype filter hook prerouting priority -150; policy accept;\n${markRules}\t}`,
     `\tchain mangle-out {\n\t\ttype route hook output priority -150; policy accept;\n${markRules}\t}`,
-    '\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t}',
+    '\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t\tmeta mark @vip-snat-marks fib saddr type local masquerade\n\t}',
     '}',
     '',
   ].join('\n');
@@ -152,13 +158,15 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
     const m = mark(prevMarks, f);
     ipvs.push(`-D -f ${m}`);
     nftDel.push(`delete element ${T} ${mapOf(f)} { ${elementKey(f)} }`);
-    if (snatted(f)) nftDel.push(`delete element ${T} snat-marks { ${m} }`);
+    const ds = snatSet(f);
+    if (ds) nftDel.push(`delete element ${T} ${ds} { ${m} }`);
   }
   for (const f of d.added) {
     const m = mark(marks, f);
     ipvs.push(...serviceLines(m, f));
     nftAdd.push(`add element ${T} ${mapOf(f)} { ${markElem(f, m)} }`);
-    if (snatted(f)) nftAdd.push(`add element ${T} snat-marks { ${m} }`);
+    const as = snatSet(f);
+    if (as) nftAdd.push(`add element ${T} ${as} { ${m} }`);
   }
   for (const { before, after } of d.changed) {
     const m = mark(marks, after);
@@ -170,7 +178,12 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
       else if (old !== w) ipvs.push(real(m, parseTarget(k), w, '-e'));
     }
     for (const k of wb.keys()) if (!wa.has(k)) ipvs.push(`-d -f ${m} -r ${k}`);
-    if (snatted(before) !== snatted(after)) (snatted(after) ? nftAdd : nftDel).push(`${snatted(after) ? 'add' : 'delete'} element ${T} snat-marks { ${m} }`);
+    const sb = snatSet(before);
+    const sa = snatSet(after);
+    if (sb !== sa) {
+      if (sb) nftDel.push(`delete element ${T} ${sb} { ${m} }`);
+      if (sa) nftAdd.push(`add element ${T} ${sa} { ${m} }`);
+    }
   }
   const a = diffSets(vipAddrs(prev), vipAddrs(next));
   const addrs = [...a.add.sort().map((x) => `address replace ${x}/32 dev lo`), ...a.del.sort().map((x) => `address del ${x}/32 dev lo`)];

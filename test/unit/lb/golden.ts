@@ -186,7 +186,11 @@ table ip meshd-ipvs {
 	}
 	set snat-marks {
 		type mark
-		elements = { 256, 258, 259, 260, 261 }
+		elements = { 256 }
+	}
+	set vip-snat-marks {
+		type mark
+		elements = { 258, 259, 260, 261 }
 	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
@@ -201,6 +205,7 @@ table ip meshd-ipvs {
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark @snat-marks masquerade
+		meta mark @vip-snat-marks fib saddr type local masquerade
 	}
 }
 `;
@@ -221,7 +226,7 @@ export const IPVS_INCREMENTAL = `-D -f 257
 `;
 
 export const IPVS_INCREMENTAL_NFT = `add element ip meshd-ipvs vip-marks { 10.9.0.13 . tcp . 5000 : 262 }
-add element ip meshd-ipvs snat-marks { 262 }
+add element ip meshd-ipvs vip-snat-marks { 262 }
 delete element ip meshd-ipvs ingress-marks { tcp . 8081 }
 `;
 
@@ -340,6 +345,9 @@ table ip meshd-ipvs {
 	set snat-marks {
 		type mark
 	}
+	set vip-snat-marks {
+		type mark
+	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
 		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
@@ -353,6 +361,7 @@ table ip meshd-ipvs {
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark @snat-marks masquerade
+		meta mark @vip-snat-marks fib saddr type local masquerade
 	}
 }
 `;
