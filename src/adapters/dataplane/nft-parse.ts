@@ -182,7 +182,7 @@ export function parseNftMarks(doc: unknown): Map<number, MarkInfo> {
     const m = Array.isArray(el) ? el[1] : undefined;
     const proto = k ? protoOf(k[1]) : undefined;
     if (!k || !proto || typeof k[0] !== 'string' || typeof k[2] !== 'number' || typeof m !== 'number') continue;
-    // VIP marks are always in snat-marks (ipvs-render.ts `snatted`: the task's own source, not the VIP); the
+    // VIP marks live in vip-snat-marks (ipvs-render.ts `snatSet`: masqueraded only when locally originated); the
     // model's `masquerade` is the ingress SNAT choice only, so a VIP reads back as `false`.
     out.set(m, { key: vipKey(k[0], proto, k[2]), kind: 'vip', vip: k[0], proto, port: k[2], masquerade: false });
   }
