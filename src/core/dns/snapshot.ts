@@ -10,7 +10,7 @@
  *
  * Also the small formulas of the worker layout (table-tested in test/unit/dns/snapshot.test.ts).
  */
-import type { DnsRegistry, ServiceMode } from './registry.js';
+import type { DnsRegistry, ServiceMode, TaskEntry } from './registry.js';
 
 export interface ServiceSnap {
   readonly name: string;
@@ -21,14 +21,8 @@ export interface ServiceSnap {
   readonly owner?: string;
 }
 
-export interface TaskSnap {
-  readonly name: string;
-  readonly network: string;
-  readonly service: string;
-  readonly ip: string;
-  readonly healthy: boolean;
-  readonly owner: string;
-}
+/** A registry task entry as carried to worker processes (their own clock stamps `updatedAt`). */
+export type TaskSnap = Omit<TaskEntry, 'updatedAt'>;
 
 export interface RegistrySnapshot {
   /** The source registry's generation when the snapshot was taken (diagnostics only). */
