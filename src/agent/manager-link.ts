@@ -56,6 +56,8 @@ export interface ManagerLinkOptions {
   worker: AssignmentSink;
   /** Dispatcher poll period (ms), default 1000. */
   pollMs?: number;
+  /** When this node runs a manager: how long a node stays dead in gossip before it is down (config `manager.nodeDownGraceMs`). */
+  nodeDownGraceMs?: number;
   /** Manager API port when this node initializes a cluster; default 2377. */
   managerPort?: number;
   /**
@@ -124,6 +126,11 @@ export class ManagerLink implements Subsystem {
           this.control = new ControlPlane({
             manager: m,
             liveness: (host) => (host === this.o.nodeName ? 'alive' : this.o.gossip.core.member(host)?.state),
+            stateAge: (host) => {
+              const m = this.o.gossip.core.member(host);
+              return m ? this.o.clock.now() - m.stateChangeAt : undefined;
+            },
+            downGraceMs: this.o.nodeDownGraceMs ?? 0,
             isLeader: () => m.isLeader(),
             onError: (e) => this.o.log.error({ err: e }, 'control plane step failed'),
             onResume: (ids) => this.o.log.info({ services: ids }, 'resumed rolling updates of the previous leader'),

@@ -2,7 +2,7 @@
  * Which subsystems an agent runs, in start order. The one place where the agent's
  * parts are chosen; each subsystem gets its edges injected here.
  */
-import type { AgentConfig } from '../core/config.js';
+import { defaultNodeDownGraceMs, type AgentConfig } from '../core/config.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Agent } from './agent.js';
@@ -79,7 +79,8 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   agent.add(drainAck);
   agent.add(drainWait);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
-  agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket }));
+  agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket,
+    nodeDownGraceMs: config.manager.nodeDownGraceMs ?? defaultNodeDownGraceMs(config.gossip.preset) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
   agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };

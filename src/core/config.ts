@@ -95,6 +95,24 @@ export const agentConfigSchema = z.object({
     })
     .strict()
     .default({}),
+  /** The manager's control loop (used only on nodes that run a manager). */
+  manager: z
+    .object({
+      /**
+       * How long a node must stay dead in gossip before the manager calls it down and reschedules its
+       * tasks, ms. Gossip declares an unreachable AGENT dead, not its tasks: with the netns and docker
+       * runtimes they keep running and keep serving through the kernel's overlay and LB state while the
+       * agent restarts (upgrade, crash, OOM kill), and the agent adopts them when it is back. Without a
+       * grace every agent restart would duplicate and then kill its tasks. Absent: by gossip preset —
+       * `local` 5000 (an agent restarts in 1–3 s on a loaded lab machine), `lan` 10 000 and `wan` 30 000
+       * (with memberlist's detection times this reschedules ~15 s / ~60 s after a node vanishes, close to
+       * swarmkit's 3 × 5 s heartbeat grace). 0 = reschedule as soon as gossip says dead. A node that
+       * leaves gracefully (`cluster leave`) is down at once.
+       */
+      nodeDownGraceMs: z.number().int().min(0).max(3_600_000).optional(),
+    })
+    .strict()
+    .default({}),
   /** Draining a stopping task: its endpoint is withdrawn everywhere before it is stopped. */
   drain: z
     .object({
@@ -111,6 +129,11 @@ export const agentConfigSchema = z.object({
 }).strict();
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;
+
+/** `manager.nodeDownGraceMs` when the config leaves it out (see the schema for why). */
+export function defaultNodeDownGraceMs(preset: AgentConfig['gossip']['preset']): number {
+  return preset === 'local' ? 5000 : preset === 'wan' ? 30_000 : 10_000;
+}
 export type AgentConfigInput = z.input<typeof agentConfigSchema>;
 
 /** Validates raw config (parsed JSON, CLI flags) and returns a typed config or a MESHD_BAD_CONFIG error. */

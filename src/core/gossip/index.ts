@@ -21,6 +21,8 @@ export interface MemberView {
   addr: string;
   state: MemberState;
   incarnation: number;
+  /** When the member entered its current state (ms, the core's clock). */
+  stateChangeAt: number;
   /** Only on our own row: Lifeguard local health score (0 = healthy; timeouts × (score+1)). */
   health?: number;
 }
@@ -146,7 +148,7 @@ export class GossipNode {
   members(): MemberView[] {
     const out: MemberView[] = [];
     for (const m of this.swim.members.byName.values()) {
-      const v: MemberView = { name: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation };
+      const v: MemberView = { name: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation, stateChangeAt: m.stateChangeAt };
       if (m === this.swim.self) v.health = this.swim.members.health;
       out.push(v);
     }
@@ -154,7 +156,7 @@ export class GossipNode {
   }
   member(name: string): MemberView | undefined {
     const m = this.swim.members.byName.get(name);
-    return m && { name: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation };
+    return m && { name: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation, stateChangeAt: m.stateChangeAt };
   }
   /** Lifeguard local health score (0 healthy .. awarenessMaxMultiplier-1). */
   health(): number {

@@ -31,6 +31,10 @@ export interface ControlPlaneOptions {
   tickMs?: number;
   /** A node that never appears in gossip is down after this long (ms); default 15000. */
   absentGraceMs?: number;
+  /** How long gossip has held each member in its state (ms); with `downGraceMs`, delays "down" for dead members. */
+  stateAge?: (hostname: string) => number | undefined;
+  /** A node dead in gossip is down (tasks rescheduled) only after this long (ms); default 0. */
+  downGraceMs?: number;
   isLeader?: () => boolean;
   onError?: (e: MeshError) => void;
   /** Told which services' updates a new leadership term resumed (for the log). */
@@ -126,6 +130,7 @@ export class ControlPlane {
       step(st, {
         now: this.now(), newId, updaters: this.updaters, liveness: this.o.liveness, selfId: this.o.manager.identity.nodeId,
         absentGraceMs: this.o.absentGraceMs ?? 15_000, since: this.since,
+        downGraceMs: this.o.downGraceMs ?? 0, ...(this.o.stateAge ? { stateAge: this.o.stateAge } : {}),
       });
     }).catch((e: unknown) => {
       this.kicked = false;

@@ -22,6 +22,8 @@ import type { ControlState } from './state.js';
 
 /** Gossip state of a member by node name (undefined: not a member at all). */
 export type Liveness = (hostname: string) => 'alive' | 'suspect' | 'dead' | 'left' | undefined;
+/** How long (ms) gossip has held a member in its current state (undefined: unknown). */
+export type StateAge = (hostname: string) => number | undefined;
 
 export interface StepContext {
   now: number;
@@ -34,14 +36,20 @@ export interface StepContext {
   absentGraceMs: number;
   /** When the control plane started (its gossip view may still be filling). */
   since: number;
+  /** A node dead in gossip is down only after it has been dead this long (ms); see `manager.nodeDownGraceMs`. */
+  downGraceMs?: number;
+  /** Age of each member's gossip state; without it a dead member is down at once. */
+  stateAge?: StateAge;
 }
 
 const ACTIVE = new Set(['updating', 'rollback_started', 'paused', 'rollback_paused']);
 
 /** A node's state from its gossip membership. */
-export function nodeStateFrom(member: ReturnType<Liveness>, createdAt: number, ctx: Pick<StepContext, 'now' | 'since' | 'absentGraceMs'>): NodeState {
+export function nodeStateFrom(member: ReturnType<Liveness>, createdAt: number, ctx: Pick<StepContext, 'now' | 'since' | 'absentGraceMs' | 'downGraceMs'>, deadForMs?: number): NodeState {
   if (member === 'alive' || member === 'suspect') return 'ready';
-  if (member === 'dead' || member === 'left') return 'down';
+  if (member === 'left') return 'down';
+  // Dead: the agent is unreachable, its tasks may well be running and serving; wait out the grace.
+  if (member === 'dead') return deadForMs !== undefined && deadForMs < (ctx.downGraceMs ?? 0) ? 'ready' : 'down';
   return ctx.now - Math.max(createdAt, ctx.since) < ctx.absentGraceMs ? 'ready' : 'down';
 }
 
@@ -144,7 +152,7 @@ export function withoutRestartsDuringUpdate(actions: readonly Action[], st: Cont
 export function step(st: ControlState, ctx: StepContext): number | undefined {
   // 1. liveness
   for (const n of st.nodes.values()) {
-    const want: NodeState = n.id === ctx.selfId ? 'ready' : nodeStateFrom(ctx.liveness(n.hostname), n.createdAt, ctx);
+    const want: NodeState = n.id === ctx.selfId ? 'ready' : nodeStateFrom(ctx.liveness(n.hostname), n.createdAt, ctx, ctx.stateAge?.(n.hostname));
     if (n.state !== want) st.putNode({ ...n, state: want, updatedAt: ctx.now });
   }
   // 2. orchestrate

@@ -185,6 +185,7 @@ describe('cluster faults on a 5-node lab', { timeout: 600_000 }, () => {
       return all.size === 5;
     }, 60_000, 200);
 
+    const beforeStagger = new Set(running(await ps()).map((x) => x.id));
     const t1 = Date.now();
     for (const n of NODES) {
       assert.equal((await netctl(['lab', 'kill', n, '--name', LAB])).code, 0);
@@ -195,7 +196,18 @@ describe('cluster faults on a 5-node lab', { timeout: 600_000 }, () => {
     await membership(NODES, NODES, 60_000);
     process.stdout.write(`# staggered: full membership ${Date.now() - t1} ms after the first kill\n`);
     await meshEverywhere(NODES, 60_000);
-    assert.equal(running(await ps()).length, 5);
+    // Each agent is away for ~1–3 s: gossip declares it dead, but its task keeps serving and the
+    // manager waits `manager.nodeDownGraceMs` (5 s in the lab preset) before rescheduling, so a
+    // restart should not churn tasks. Only a restart slower than the grace (a heavily loaded
+    // machine) may replace one; the service converges to 5 running either way.
+    let lastPs: TaskJ[] = [];
+    const conv = await waitFor('exactly 5 running tasks again', async () => {
+      lastPs = running(await ps());
+      return lastPs.length === 5;
+    }, 60_000, 500).catch((e: Error) => { throw new Error(`${e.message}; running: ${lastPs.map((x) => `${x.name}@${x.node}`).join(' ')}`); });
+    const replaced = lastPs.filter((x) => !beforeStagger.has(x.id)).length;
+    process.stdout.write(`# staggered: 5 running ${conv.ms} ms after the mesh answered; ${replaced} task(s) replaced during the restarts\n`);
+    assert.ok(replaced <= 2, `agent restarts within the down grace replaced ${replaced} of 5 tasks`);
     // Names resolve inside a task on the network, through the overlay to a task on another node.
     const t = running(await ps()).find((x) => x.node === 'n2')!;
     await waitFor('web resolves and answers from inside a task', async () => {

@@ -48,6 +48,21 @@ test('liveness: alive/suspect ready, dead/left down, absent down after the grace
   assert.equal(nodeStateFrom(undefined, 0, ctx), 'down');
 });
 
+test('liveness: a dead member is down only after the down grace; a graceful leave is down at once', () => {
+  const ctx = { now: 100_000, since: 0, absentGraceMs: 15_000, downGraceMs: 5000 };
+  const cases: Array<[Parameters<typeof nodeStateFrom>[0], number | undefined, string]> = [
+    ['dead', 0, 'ready'], // just declared dead: an agent restart, its tasks still serve
+    ['dead', 4999, 'ready'],
+    ['dead', 5000, 'down'],
+    ['dead', undefined, 'down'], // age unknown: no grace
+    ['left', 0, 'down'],
+    ['alive', 60_000, 'ready'],
+    ['suspect', 60_000, 'ready'],
+  ];
+  for (const [state, age, want] of cases) assert.equal(nodeStateFrom(state, 0, ctx, age), want, `${state} for ${age} ms`);
+  assert.equal(nodeStateFrom('dead', 0, { ...ctx, downGraceMs: 0 }, 0), 'down');
+});
+
 describe('dispatch', () => {
   const spec = parseServiceSpec({ name: 'web', image: 'whoami', networks: ['app'], ports: [{ published: 8080, target: 80 }] });
   const net: NetworkRecord = { id: 'n1d', name: 'app', driver: 'overlay', subnet: '10.10.0.0/24', gateway: '10.10.0.1', vni: 4097, attachable: false, ingress: false, createdAt: 0 };
