@@ -42,6 +42,7 @@ export const ERROR_CODES = Object.freeze({
   MESHD_STORE_UNAVAILABLE: { kind: 'Unavailable', message: 'the state store is unavailable' },
   MESHD_CLUSTER_EXISTS: { kind: 'Conflict', message: 'a cluster already exists in this data directory' },
   MESHD_MANAGER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the manager' },
+  MESHD_NOT_LEADER: { kind: 'Unavailable', message: 'this manager is not the leader' },
 } as const satisfies Record<string, { kind: ErrorKind; message: string }>);
 
 export type ErrorCode = keyof typeof ERROR_CODES;
