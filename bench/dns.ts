@@ -8,24 +8,34 @@
  * - Docker: a busybox container (image from `docker import`, never pulled) on a user-defined network with
  *   the same names as network aliases; dnsperf runs in its namespace (nsenter -n) against 127.0.0.11,
  *   which Docker DNATs to dockerd's resolver. Skipped (peer null) when dockerd cannot run here.
- * - Throughput: 5 (--rounds) alternating rounds of saturating runs (dnsperf default: 100 outstanding), median qps,
- *   with that run's average latency and loss. Latency: a fixed-rate run (-Q) with per-query output (-v)
- *   for p50/p99. CPU cost: server CPU time per answered query at the fixed rate (/proc/PID/stat) — the
- *   figure least disturbed by other load on a shared machine.
  *
- * - Ours runs with `--workers W` processes, W = the agent's default (defaultDnsWorkers(CPUs)); the same
- *   server with one process is measured alongside (sets[n]['meshd-1proc'], not a peer row) so the gain
- *   from the workers stays visible. Our CPU cost adds up every serving process.
+ * Fairness on a small shared machine (2 CPUs, other people's labs running):
+ * - CPUs: dnsperf is pinned to CPU 0 (--client-cpu) and each server to CPU 1 (--server-cpu) with taskset, so a
+ *   server never competes with its own load generator. dockerd is NOT pinned (other people's containers
+ *   use it); only dnsperf is, when it queries Docker.
+ * - Rounds: --rounds interleaved rounds (every target once per round, the starting target rotating), median
+ *   kept, so a burst of outside load hits every target alike.
+ * - The load-independent headline: server CPU time per answered query at saturation (utime + stime from
+ *   /proc/PID/stat of every serving process, over each saturating run; median over the rounds). qps and
+ *   latency depend on what else the machine runs; CPU per query far less. `uptime` is recorded at start
+ *   and end (and per round in sets[n].load).
+ * - Throughput: dnsperf default (100 outstanding), --secs per run. Latency: fixed-rate runs (-Q --rate)
+ *   with per-query output (-v) for p50/p99, one per round, median.
+ * - `meshd` is our server as the agent runs it on this machine (--workers W, W = defaultDnsWorkers(CPUs)),
+ *   pinned like the others. `meshd-Nproc` (N > 1, unpinned: the layout the agent had before) and
+ *   `node-floor` (a Node UDP echo with our send path and no DNS work at all: what Node's receive/send
+ *   costs before any DNS logic) are measured alongside in sets[n], not as peer rows — they bound what a
+ *   Node server can reach here.
  *
- *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--rounds 5] [--no-docker] [--workers W]
+ *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--rounds 3] [--no-docker] [--workers W]
+ *                          [--client-cpu 0] [--server-cpu 1]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpus } from 'node:os';
 import { realExec } from '../src/adapters/exec.js';
 import { defaultDnsWorkers } from '../src/core/dns/snapshot.js';
 import { row, writeResults, type BenchRow } from './lib/results.js';
@@ -37,9 +47,13 @@ const opt = (k: string, d: number): number => {
 };
 const SECS = opt('secs', 4);
 const RATE = opt('rate', 5000);
-/** Alternating saturating rounds per target; the median is kept (5: the machine is shared and noisy). */
-const ROUNDS = opt('rounds', 5);
-const WORKERS = opt('workers', defaultDnsWorkers(cpus().length));
+/** Interleaved rounds per target; the median is kept. */
+const ROUNDS = opt('rounds', 3);
+const NCPU = cpus().length;
+const WORKERS = opt('workers', defaultDnsWorkers(NCPU));
+/** taskset CPU lists (empty: no pinning, e.g. on one CPU). */
+const CLIENT_CPU = NCPU > 1 ? String(opt('client-cpu', 0)) : '';
+const SERVER_CPU = NCPU > 1 ? String(opt('server-cpu', 1)) : '';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 interface Target {
@@ -60,6 +74,8 @@ interface PerfResult {
   lossPct: number;
   completed: number;
   latencies?: number[];
+  /** Server CPU time over the run, µs per completed query. */
+  cpuUs: number;
 }
 
 async function freePort(): Promise<number> {
@@ -72,25 +88,37 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function dnsperf(t: Target, file: string, secs: number, extra: string[] = []): Promise<PerfResult> {
-  const argv = ['-s', t.host, '-p', String(t.port), '-d', file, '-l', String(secs), ...extra];
-  const r = t.netnsPid ? await realExec.run('nsenter', ['-t', String(t.netnsPid), '-n', 'dnsperf', ...argv], { timeoutMs: (secs + 30) * 1000 }) : await realExec.run('dnsperf', argv, { timeoutMs: (secs + 30) * 1000 });
-  const out = r.stdout;
-  const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
-  const res: PerfResult = { qps: num(/Queries per second:\s+([\d.]+)/), avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000, lossPct: num(/Queries lost:\s+\d+ \(([\d.]+)%\)/), completed: num(/Queries completed:\s+(\d+)/) };
-  if (extra.includes('-v')) res.latencies = [...out.matchAll(/^> \S+ \S+ \S+ ([\d.]+)$/gm)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
-  if (!Number.isFinite(res.qps)) throw new Error(`dnsperf failed against ${t.name}: ${r.stderr.slice(0, 400)} ${out.slice(-400)}`);
-  return res;
-}
+/** argv prefix pinning a command to `cpu` (nothing when unpinned). */
+const pin = (cpu: string): string[] => (cpu ? ['taskset', '-c', cpu] : []);
 
 function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15), clock ticks (100/s)
 }
 
+const serverTicks = (t: Target): number => [t.pid, ...(t.morePids ?? [])].reduce((a, p) => a + cpuTicks(p), 0);
+
+/** One dnsperf run (pinned to CLIENT_CPU), with the server's CPU time over it. */
+async function dnsperf(t: Target, file: string, secs: number, extra: string[] = []): Promise<PerfResult> {
+  const argv = [...pin(CLIENT_CPU), 'dnsperf', '-s', t.host, '-p', String(t.port), '-d', file, '-l', String(secs), ...extra];
+  const cmd = t.netnsPid ? ['nsenter', '-t', String(t.netnsPid), '-n', ...argv] : argv;
+  const before = serverTicks(t);
+  const r = await realExec.run(cmd[0]!, cmd.slice(1), { timeoutMs: (secs + 30) * 1000 });
+  const ticks = serverTicks(t) - before;
+  const out = r.stdout;
+  const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
+  const completed = num(/Queries completed:\s+(\d+)/);
+  const res: PerfResult = { qps: num(/Queries per second:\s+([\d.]+)/), avgMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000, lossPct: num(/Queries lost:\s+\d+ \(([\d.]+)%\)/), completed, cpuUs: (ticks * 10_000) / Math.max(1, completed) };
+  if (extra.includes('-v')) res.latencies = [...out.matchAll(/^> \S+ \S+ \S+ ([\d.]+)$/gm)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b);
+  if (!Number.isFinite(res.qps)) throw new Error(`dnsperf failed against ${t.name}: ${r.stderr.slice(0, 400)} ${out.slice(-400)}`);
+  return res;
+}
+
 const pct = (a: number[], p: number): number => a[Math.min(a.length - 1, Math.floor((a.length * p) / 100))] ?? NaN;
 const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
+const medianOf = (xs: number[]): number => median(xs, (x) => x);
 const r2 = (x: number): number => Math.round(x * 100) / 100;
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').trim();
 
 async function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -108,17 +136,42 @@ async function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<st
   });
 }
 
-async function startOurs(hosts: string, workers: number, name: string): Promise<{ target: Target; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(root, 'dist/src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0', '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Spawns `argv` pinned to `cpu` (taskset execs: the pid is the program's). */
+function spawnPinned(cpu: string, argv: string[], stdout: 'pipe' | 'ignore'): ChildProcess {
+  const full = [...pin(cpu), ...argv];
+  return spawn(full[0]!, full.slice(1), { stdio: ['ignore', stdout, 'inherit'] });
+}
+
+async function startOurs(hosts: string, workers: number, name: string, cpu: string): Promise<{ target: Target; child: ChildProcess }> {
+  const child = spawnPinned(cpu, [process.execPath, join(root, 'dist/src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0', '--workers', String(workers)], 'pipe');
   const line = await waitLine(child, /listening (\S+) (\d+) names \d+ pids ([\d,]+)/, 30_000);
   const f = line.split(' ');
   const pids = f[6]!.split(',').map(Number);
   return { target: { name, host: '127.0.0.1', port: Number(f[2]), pid: pids[0]!, morePids: pids.slice(1) }, child };
 }
 
-async function startDnsmasq(hosts: string): Promise<{ target: Target; child: ChildProcess }> {
+/**
+ * The floor of a Node UDP server here: answers every datagram with itself (QR bit set, so dnsperf counts a
+ * response) through our send path (udp.ts directSender), with no DNS work at all.
+ */
+async function startNodeFloor(cpu: string): Promise<{ target: Target; child: ChildProcess }> {
+  const udp = join(root, 'dist/src/adapters/dns-server/udp.js');
+  const src = `import { createDnsUdpSocket, directSender } from ${JSON.stringify(udp)};
+const s = createDnsUdpSocket('udp4', 4 << 20);
+s.bind(0, '127.0.0.1', () => {
+  const send = directSender(s, () => {}) ?? ((b, p, a) => s.send(b, p, a));
+  s.on('message', (m, ri) => { m[2] |= 0x80; send(m, ri.port, ri.address); });
+  process.stdout.write('listening 127.0.0.1 ' + s.address().port + ' pid ' + process.pid + '\\n');
+});`;
+  const child = spawnPinned(cpu, [process.execPath, '--input-type=module', '-e', src], 'pipe');
+  const line = await waitLine(child, /listening \S+ (\d+) pid (\d+)/, 30_000);
+  const f = line.split(' ');
+  return { target: { name: 'node-floor', host: '127.0.0.1', port: Number(f[2]), pid: Number(f[4]) }, child };
+}
+
+async function startDnsmasq(hosts: string, cpu: string): Promise<{ target: Target; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn('dnsmasq', ['-k', '-C', '/dev/null', '-u', 'root', '-p', String(port), '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local-ttl=5', '--cache-size=10000', '--pid-file='], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawnPinned(cpu, ['dnsmasq', '-k', '-C', '/dev/null', '-u', 'root', '-p', String(port), '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local-ttl=5', '--cache-size=10000', '--pid-file='], 'ignore');
   // ready when it answers
   for (let i = 0; i < 50; i++) {
     const r = await realExec.run('dig', ['@127.0.0.1', '-p', String(port), '+short', '+time=1', '+tries=1', 'svc0']);
@@ -138,8 +191,8 @@ async function startDocker(names: string[], tag: string): Promise<DockerPeer> {
   const { ensureDockerd, buildBusyboxImage } = await import('../test/helpers/docker.js');
   if (!(await ensureDockerd(90_000))) throw new Error('docker is not installed');
   const image = buildBusyboxImage();
-  const net = `mtdns-bench-${tag}`;
-  const ctr = `mtdns-bench-${tag}-c`;
+  const net = `h2dns-bench-${tag}`;
+  const ctr = `h2dns-bench-${tag}-c`;
   const cleanup = async (): Promise<void> => {
     await realExec.run('docker', ['rm', '-f', ctr]);
     await realExec.run('docker', ['network', 'rm', net]);
@@ -164,53 +217,69 @@ interface Figures {
   qpsRounds: number[];
   avgMs: number;
   lossPct: number;
+  /** Server CPU µs per query at saturation: median over the rounds, and each round's. */
+  cpuUsPerQuerySat: number;
+  cpuUsRounds: number[];
   p50Ms: number;
   p99Ms: number;
+  p99Rounds: number[];
   fixedAvgMs: number;
+  /** Server CPU µs per query at the fixed rate (median over the rounds). */
   cpuUsPerQuery: number;
 }
 
-async function measure(targets: Target[], qfile: string): Promise<Map<string, Figures>> {
-  const runs = new Map<string, PerfResult[]>(targets.map((t) => [t.name, []]));
+/** Interleaved rounds: each round runs every target once (saturating, then fixed-rate), starting target rotating. */
+async function measure(targets: Target[], qfile: string, loads: string[]): Promise<Map<string, Figures>> {
+  const sat = new Map<string, PerfResult[]>(targets.map((t) => [t.name, []]));
+  const fixed = new Map<string, PerfResult[]>(targets.map((t) => [t.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const t of targets) {
+    loads.push(loadavg());
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+    for (const t of order) {
       const r = await dnsperf(t, qfile, SECS);
-      runs.get(t.name)!.push(r);
-      console.log(`  ${t.name.padEnd(8)} round ${round + 1}: ${Math.round(r.qps)} qps, avg ${r2(r.avgMs)} ms, loss ${r.lossPct}%`);
+      sat.get(t.name)!.push(r);
+      const f = await dnsperf(t, qfile, 2, ['-Q', String(RATE), '-v']);
+      fixed.get(t.name)!.push(f);
+      const lat = f.latencies ?? [];
+      console.log(`  ${t.name.padEnd(11)} round ${round + 1}: ${Math.round(r.qps)} qps, avg ${r2(r.avgMs)} ms, loss ${r.lossPct}%, cpu ${r2(r.cpuUs)} µs/q | at ${RATE} qps: p99 ${r2(pct(lat, 99))} ms, cpu ${r2(f.cpuUs)} µs/q`);
     }
   }
+  loads.push(loadavg());
   const out = new Map<string, Figures>();
   for (const t of targets) {
-    const pids = [t.pid, ...(t.morePids ?? [])];
-    const ticksNow = (): number => pids.reduce((a, p) => a + cpuTicks(p), 0);
-    const before = ticksNow();
-    const fixed = await dnsperf(t, qfile, 3, ['-Q', String(RATE), '-v']);
-    const ticks = ticksNow() - before;
-    const lat = fixed.latencies ?? [];
-    const m = median(runs.get(t.name)!, (x) => x.qps);
+    const runs = sat.get(t.name)!;
+    const fx = fixed.get(t.name)!;
+    const m = median(runs, (x) => x.qps);
+    const p99s = fx.map((f) => pct(f.latencies ?? [], 99));
+    const mf = median(fx, (f) => pct(f.latencies ?? [], 99));
+    const lat = mf.latencies ?? [];
     out.set(t.name, {
       qps: Math.round(m.qps),
-      qpsRounds: runs.get(t.name)!.map((x) => Math.round(x.qps)),
+      qpsRounds: runs.map((x) => Math.round(x.qps)),
       avgMs: r2(m.avgMs),
       lossPct: m.lossPct,
+      cpuUsPerQuerySat: r2(medianOf(runs.map((x) => x.cpuUs))),
+      cpuUsRounds: runs.map((x) => r2(x.cpuUs)),
       p50Ms: r2(pct(lat, 50)),
       p99Ms: r2(pct(lat, 99)),
+      p99Rounds: p99s.map(r2),
       fixedAvgMs: r2(lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length)),
-      cpuUsPerQuery: r2((ticks * 10_000) / Math.max(1, fixed.completed)),
+      cpuUsPerQuery: r2(medianOf(fx.map((f) => f.cpuUs))),
     });
-    console.log(`  ${t.name.padEnd(8)} fixed ${RATE} qps: p50 ${r2(pct(lat, 50))} ms, p99 ${r2(pct(lat, 99))} ms, cpu ${out.get(t.name)!.cpuUsPerQuery} µs/query`);
   }
   return out;
 }
 
 async function main(): Promise<void> {
-  for (const tool of ['dnsperf', 'dnsmasq']) {
-    if ((await realExec.run('which', [tool])).code !== 0) throw new Error(`${tool} missing: apt-get install -y dnsperf dnsmasq`);
+  for (const tool of ['dnsperf', 'dnsmasq', 'taskset']) {
+    if ((await realExec.run('which', [tool])).code !== 0) throw new Error(`${tool} missing: apt-get install -y dnsperf dnsmasq util-linux`);
   }
-  const loadAtStart = readFileSync('/proc/loadavg', 'utf8').trim();
-  const dir = mkdtempSync(join(tmpdir(), 'mtdns-bench-'));
+  const uptimeAtStart = (await realExec.run('uptime', [])).stdout.trim();
+  const loadAtStart = loadavg();
+  const dir = mkdtempSync(join(tmpdir(), 'h2dns-bench-'));
   const rows: BenchRow[] = [];
-  const extra: Record<string, unknown> = { secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, sets: {} };
+  const multi = Math.max(2, WORKERS);
+  const extra: Record<string, unknown> = { secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, [`meshd-${multi}proc`]: null }, sets: {} };
   const dnsmasqVersion = (await realExec.run('dnsmasq', ['-v'])).stdout.split('\n')[0]!.replace(/\s+Copyright.*/, '');
   let dockerNote: string | undefined = args.includes('--no-docker') ? 'skipped (--no-docker)' : undefined;
   let dockerVersion = '';
@@ -222,29 +291,38 @@ async function main(): Promise<void> {
       writeFileSync(hosts, names.map((n, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255} ${n}`).join('\n') + '\n');
       writeFileSync(qfile, names.map((n) => `${n} A`).join('\n') + '\n');
       console.log(`\n# ${size} name(s)`);
-      const ours = await startOurs(hosts, WORKERS, 'meshd');
-      const one = WORKERS > 1 ? await startOurs(hosts, 1, 'meshd-1proc') : undefined;
-      const dm = await startDnsmasq(hosts);
+      const started: ChildProcess[] = [];
       let docker: DockerPeer | undefined;
-      if (!dockerNote) {
-        try {
-          docker = await startDocker(names, String(size));
-          dockerVersion = docker.version;
-        } catch (e) {
-          dockerNote = `docker peer unavailable: ${(e as Error).message.slice(0, 200)}`;
-        }
-      }
       try {
-        const targets = [ours.target, ...(one ? [one.target] : []), dm.target, ...(docker ? [docker.target] : [])];
-        const f = await measure(targets, qfile);
-        (extra.sets as Record<string, unknown>)[String(size)] = Object.fromEntries(f);
+        const ours = await startOurs(hosts, WORKERS, 'meshd', SERVER_CPU);
+        started.push(ours.child);
+        // The multi-process layout, unpinned (it shares CPU 0 with dnsperf: what the agent did before).
+        const many = WORKERS === multi ? undefined : await startOurs(hosts, multi, `meshd-${multi}proc`, '');
+        if (many) started.push(many.child);
+        const floor = await startNodeFloor(SERVER_CPU);
+        started.push(floor.child);
+        const dm = await startDnsmasq(hosts, SERVER_CPU);
+        started.push(dm.child);
+        if (!dockerNote) {
+          try {
+            docker = await startDocker(names, String(size));
+            dockerVersion = docker.version;
+          } catch (e) {
+            dockerNote = `docker peer unavailable: ${(e as Error).message.slice(0, 200)}`;
+          }
+        }
+        const targets = [ours.target, dm.target, ...(docker ? [docker.target] : []), ...(many ? [many.target] : []), floor.target];
+        const loads: string[] = [];
+        const f = await measure(targets, qfile, loads);
+        (extra.sets as Record<string, unknown>)[String(size)] = { ...Object.fromEntries(f), load: loads };
         const o = f.get('meshd')!;
-        const peers: [string, string, Figures | undefined, string | undefined][] = [
-          ['dnsmasq', dnsmasqVersion, f.get('dnsmasq'), undefined],
-          ['docker', `docker embedded DNS ${dockerVersion}`.trim(), f.get('docker'), dockerNote ?? 'queried from the container namespace at 127.0.0.11 (iptables DNAT), others on 127.0.0.1; CPU = whole dockerd'],
+        const peers: [string, Figures | undefined, string | undefined][] = [
+          [dnsmasqVersion, f.get('dnsmasq'), SERVER_CPU ? `dnsperf on CPU ${CLIENT_CPU}, server on CPU ${SERVER_CPU}` : undefined],
+          [`docker embedded DNS ${dockerVersion}`.trim(), f.get('docker'), dockerNote ?? `queried from the container namespace at 127.0.0.11 (iptables DNAT), others on 127.0.0.1; CPU = whole dockerd (shared, unpinned); dnsperf on CPU ${CLIENT_CPU || 'any'}`],
         ];
-        for (const [, peerName, p, note] of peers) {
+        for (const [peerName, p, note] of peers) {
           const n = p ? note : note ?? 'peer did not run';
+          rows.push(row(`server CPU per query at saturation, ${size} name(s)`, 'µs', o.cpuUsPerQuerySat, p?.cpuUsPerQuerySat ?? null, peerName, 'lower', n));
           rows.push(row(`qps, ${size} name(s)`, 'queries/s', o.qps, p?.qps ?? null, peerName, 'higher', n));
           rows.push(row(`avg latency at saturation, ${size} name(s)`, 'ms', o.avgMs, p?.avgMs ?? null, peerName, 'lower', n));
           rows.push(row(`p99 latency at ${RATE} qps, ${size} name(s)`, 'ms', o.p99Ms, p?.p99Ms ?? null, peerName, 'lower', n));
@@ -253,32 +331,43 @@ async function main(): Promise<void> {
           rows.push(row(`server CPU per query at ${RATE} qps, ${size} name(s)`, 'µs', o.cpuUsPerQuery, p?.cpuUsPerQuery ?? null, peerName, 'lower', n));
         }
       } finally {
-        ours.child.kill('SIGTERM');
-        one?.child.kill('SIGTERM');
-        dm.child.kill('SIGTERM');
+        for (const c of started) c.kill('SIGTERM');
         await docker?.cleanup();
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const load = readFileSync('/proc/loadavg', 'utf8').trim();
   const ratio = (metric: string, peer: string): number | null => rows.find((r) => r.metric === metric && r.peerName.toLowerCase().includes(peer))?.ratio ?? null;
   const goals = [1, 1000].map((n) => ({
     names: n,
     qpsVsDnsmasq: ratio(`qps, ${n} name(s)`, 'dnsmasq'),
+    cpuPerQueryVsDnsmasq: ratio(`server CPU per query at saturation, ${n} name(s)`, 'dnsmasq'),
     qpsVsDocker: ratio(`qps, ${n} name(s)`, 'docker'),
     p99VsDocker: ratio(`p99 latency at ${RATE} qps, ${n} name(s)`, 'docker'),
+    cpuPerQueryVsDocker: ratio(`server CPU per query at saturation, ${n} name(s)`, 'docker'),
   })).map((g) => ({ ...g, dnsmasqGoalMet: g.qpsVsDnsmasq != null && g.qpsVsDnsmasq >= 0.8, dockerGoalMet: g.qpsVsDocker != null && g.qpsVsDocker >= 1.2 && (g.p99VsDocker ?? 0) >= 1 }));
   // The machine is shared and noisy: keep the previous run's figures next to this one's (one level deep).
   let previousRun: unknown = null;
   try {
     const prev = JSON.parse(readFileSync(join(root, 'bench', 'results', 'dns.json'), 'utf8')) as Record<string, unknown>;
-    previousRun = { date: prev.date, meshdWorkers: prev.meshdWorkers, loadavgAtStart: prev.loadavgAtStart, loadavgAtEnd: prev.loadavgAtEnd, goalStatus: prev.goalStatus, sets: prev.sets };
+    previousRun = { date: prev.date, meshdWorkers: prev.meshdWorkers, uptimeAtStart: prev.uptimeAtStart, loadavgAtStart: prev.loadavgAtStart, loadavgAtEnd: prev.loadavgAtEnd, goalStatus: prev.goalStatus, sets: prev.sets };
   } catch {
     /* first run */
   }
-  writeResults('dns', rows, { ...extra, previousRun, loadavgAtStart: loadAtStart, loadavgAtEnd: load, dockerNote: dockerNote ?? null, goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse', goalStatus: goals });
+  const uptimeAtEnd = (await realExec.run('uptime', [])).stdout.trim();
+  writeResults('dns', rows, {
+    ...extra,
+    headline: 'server CPU per query at saturation (load-independent; qps and latency move with the outside load — see uptime and sets[n].load)',
+    uptimeAtStart,
+    uptimeAtEnd,
+    loadavgAtStart: loadAtStart,
+    loadavgAtEnd: loadavg(),
+    dockerNote: dockerNote ?? null,
+    goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse',
+    goalStatus: goals,
+    previousRun,
+  });
 }
 
 main().catch((e: unknown) => {

@@ -69,13 +69,20 @@ export function applySnapshot(reg: DnsRegistry, snap: RegistrySnapshot, now: num
 }
 
 /**
- * Default number of processes serving the node's DNS sockets for `cpus` CPUs: one per CPU, at most 4.
- * One CPU → 1 (a second process would only add context switches and IPC). Capped at 4: each process costs
- * ~40 MB of memory and its own answer cache, the agent's other work (gossip, LB syncs) needs a core too,
- * and one process already serves > 20k qps — far above what the tasks of one node ask.
+ * Default number of processes serving the node's DNS sockets for `cpus` CPUs: 1 up to 2 CPUs, then one
+ * per CPU, at most 4.
+ *
+ * Why 1 on 2 CPUs: every process reads the same socket, and the kernel wakes every reader blocked on it
+ * for each datagram (no EPOLLEXCLUSIVE / SO_REUSEPORT in Node 20's dgram) — all but one find nothing. At the
+ * rates a node's tasks actually ask, each query then pays one wakeup per process: measured here (bench/dns.ts,
+ * 5000 qps) 2 processes cost ~55 µs of CPU per query against ~44 µs for one, with a worse p99 (4–9 ms
+ * against 1–3.5 ms) since the processes also compete with the agent and the tasks for the same 2 cores. One
+ * process serves ~50–60k qps from one core, far above what the tasks of one node ask. With more CPUs a
+ * spare core absorbs the extra wakeups and more processes keep answering while the agent's loop is busy.
+ * Capped at 4: each process costs ~40 MB of memory and its own answer cache.
  */
 export function defaultDnsWorkers(cpus: number): number {
-  if (!Number.isFinite(cpus) || cpus <= 1) return 1;
+  if (!Number.isFinite(cpus) || cpus <= 2) return 1;
   return Math.min(4, Math.floor(cpus));
 }
 

@@ -52,7 +52,7 @@ describe('dns registry snapshots', () => {
 });
 
 describe('dns worker formulas', () => {
-  const workers: Array<[number, number]> = [[0, 1], [1, 1], [2, 2], [3, 3], [4, 4], [8, 4], [64, 4], [NaN, 1]];
+  const workers: Array<[number, number]> = [[0, 1], [1, 1], [2, 1], [3, 3], [4, 4], [8, 4], [64, 4], [NaN, 1]];
   for (const [cpus, want] of workers) test(`defaultDnsWorkers(${cpus}) = ${want}`, () => assert.equal(defaultDnsWorkers(cpus), want));
 
   const bounds: Array<[number, number, number]> = [[256, 1, 256], [256, 2, 128], [256, 3, 86], [1, 4, 1], [10, 4, 3]];
