@@ -28,7 +28,7 @@
  *   Node server can reach here.
  *
  *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--rounds 3] [--no-docker] [--workers W]
- *                          [--client-cpu 0] [--server-cpu 1]
+ *                          [--client-cpu 0] [--server-cpu 1] [--baseline OTHER_BUILD/dist]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +55,8 @@ const WORKERS = opt('workers', defaultDnsWorkers(NCPU));
 const CLIENT_CPU = NCPU > 1 ? String(opt('client-cpu', 0)) : '';
 const SERVER_CPU = NCPU > 1 ? String(opt('server-cpu', 1)) : '';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Another build's dist/ (e.g. of the previous commit) measured alongside as `meshd-baseline` (same workers, pinned). */
+const BASELINE = args.includes('--baseline') ? args[args.indexOf('--baseline') + 1] : undefined;
 
 interface Target {
   name: string;
@@ -142,8 +144,8 @@ function spawnPinned(cpu: string, argv: string[], stdout: 'pipe' | 'ignore'): Ch
   return spawn(full[0]!, full.slice(1), { stdio: ['ignore', stdout, 'inherit'] });
 }
 
-async function startOurs(hosts: string, workers: number, name: string, cpu: string): Promise<{ target: Target; child: ChildProcess }> {
-  const child = spawnPinned(cpu, [process.execPath, join(root, 'dist/src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0', '--workers', String(workers)], 'pipe');
+async function startOurs(hosts: string, workers: number, name: string, cpu: string, dist = join(root, 'dist')): Promise<{ target: Target; child: ChildProcess }> {
+  const child = spawnPinned(cpu, [process.execPath, join(dist, 'src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0', '--workers', String(workers)], 'pipe');
   const line = await waitLine(child, /listening (\S+) (\d+) names \d+ pids ([\d,]+)/, 30_000);
   const f = line.split(' ');
   const pids = f[6]!.split(',').map(Number);
@@ -279,7 +281,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'h2dns-bench-'));
   const rows: BenchRow[] = [];
   const multi = Math.max(2, WORKERS);
-  const extra: Record<string, unknown> = { secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, [`meshd-${multi}proc`]: null }, sets: {} };
+  const extra: Record<string, unknown> = { baseline: BASELINE ?? null, secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, [`meshd-${multi}proc`]: null }, sets: {} };
   const dnsmasqVersion = (await realExec.run('dnsmasq', ['-v'])).stdout.split('\n')[0]!.replace(/\s+Copyright.*/, '');
   let dockerNote: string | undefined = args.includes('--no-docker') ? 'skipped (--no-docker)' : undefined;
   let dockerVersion = '';
@@ -299,6 +301,8 @@ async function main(): Promise<void> {
         // The multi-process layout, unpinned (it shares CPU 0 with dnsperf: what the agent did before).
         const many = WORKERS === multi ? undefined : await startOurs(hosts, multi, `meshd-${multi}proc`, '');
         if (many) started.push(many.child);
+        const base = BASELINE ? await startOurs(hosts, WORKERS, 'meshd-baseline', SERVER_CPU, BASELINE) : undefined;
+        if (base) started.push(base.child);
         const floor = await startNodeFloor(SERVER_CPU);
         started.push(floor.child);
         const dm = await startDnsmasq(hosts, SERVER_CPU);
@@ -311,7 +315,7 @@ async function main(): Promise<void> {
             dockerNote = `docker peer unavailable: ${(e as Error).message.slice(0, 200)}`;
           }
         }
-        const targets = [ours.target, dm.target, ...(docker ? [docker.target] : []), ...(many ? [many.target] : []), floor.target];
+        const targets = [ours.target, dm.target, ...(docker ? [docker.target] : []), ...(many ? [many.target] : []), ...(base ? [base.target] : []), floor.target];
         const loads: string[] = [];
         const f = await measure(targets, qfile, loads);
         (extra.sets as Record<string, unknown>)[String(size)] = { ...Object.fromEntries(f), load: loads };
