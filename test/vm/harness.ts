@@ -1,13 +1,13 @@
 /**
  * Host side of the VM harness, shared by the tests that run something inside the IPVS VM
- * (test/integration/lb/ipvs-vm.test.ts, test/integration/lb/ipvs-mesh-vm.test.ts): prepare the VM
+ * (test/integration/lb/ipvs-vm.test.ts, test/integration/lb/ipvs-vm-mesh.test.ts): prepare the VM
  * (native-scripts/vm/prepare.sh), run a command in it (native-scripts/vm/run.sh) while streaming the
  * guest's console to our stdout with a prefix, and report boot and run times.
  *
  * Runs on the host; never imported by code that runs inside the VM.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -103,9 +103,11 @@ const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, 
  * a guest process then loads a half-written module ("SyntaxError: Unexpected token" in an agent).
  * The copy is taken when dist/ has been quiet for `quietMs` and is kept only if nothing changed while
  * copying (else it retries, up to `limitMs`; then it fails loudly). `rel` turns a repo-relative dist
- * path into the snapshot's; `remove` deletes the copy.
+ * path into the snapshot's; `remove` deletes the copy. `stubs` (package name → ESM source) are written
+ * as packages into the snapshot's own node_modules, which Node's resolution finds before the repo's
+ * (see LAB_AGENT_STUBS).
  */
-export async function snapshotDist(quietMs = 3000, limitMs = 180_000): Promise<{ dir: string; rel: (p: string) => string; remove: () => void }> {
+export async function snapshotDist(quietMs = 3000, limitMs = 180_000, stubs: Record<string, string> = {}): Promise<{ dir: string; rel: (p: string) => string; remove: () => void }> {
   const dir = join(ROOT, '.vm', 'run', `dist-${process.pid}-${Date.now()}`);
   const deadline = Date.now() + limitMs;
   for (;;) {
@@ -122,9 +124,36 @@ export async function snapshotDist(quietMs = 3000, limitMs = 180_000): Promise<{
     }
     await sleepMs(1000);
   }
+  writeStubs(join(dir, 'node_modules'), stubs);
   return {
     dir,
     rel: (p: string) => relative(ROOT, join(dir, p)),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * Packages that every meshd process imports statically (the agent links the embedded manager:
+ * agent/manager-link → manager → store-config → store/etcd → etcd3 → @grpc/grpc-js + protobufjs, and
+ * manager → pki/ca → @peculiar/x509 + asn1js) but that a lab agent WITHOUT a manager never calls: no
+ * etcd store, no certificates (a lab node has no identity). Under qemu TCG parsing them is most of an
+ * agent's start: ~70 % of the bytes it loads, ~0.85 → ~0.45 s CPU natively, tens of seconds in the
+ * guest. The IPVS mesh test's snapshot replaces them with these stubs, which fail loudly when used:
+ * `new Etcd3()` throws; the x509 namespace is empty, so any call through it throws a TypeError (there is
+ * no top-level use). Everything the mesh test exercises (worker, gossip, overlay, LB, DNS, drain) is the
+ * real code. The nftables twin of the test runs the agents unstubbed.
+ */
+export const LAB_AGENT_STUBS: Record<string, string> = {
+  'etcd3': 'export class Etcd3 { constructor() { throw new Error("etcd3 is stubbed in the IPVS VM lab (test/vm/harness.ts LAB_AGENT_STUBS): lab agents run no manager store"); } }\n',
+  '@peculiar/x509': '// @peculiar/x509 is stubbed in the IPVS VM lab (test/vm/harness.ts LAB_AGENT_STUBS): lab agents have no certificates.\nexport {};\n',
+};
+
+/** Writes each stub as node_modules/<name>/{package.json,index.js} (an ESM package) under `dir`. */
+function writeStubs(dir: string, stubs: Record<string, string>): void {
+  for (const [name, source] of Object.entries(stubs)) {
+    const pkg = join(dir, name);
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name, version: '0.0.0-vm-stub', type: 'module', main: 'index.js' }));
+    writeFileSync(join(pkg, 'index.js'), source);
+  }
 }

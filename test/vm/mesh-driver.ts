@@ -1,35 +1,41 @@
 /**
  * The routing mesh and VIP balancing on REAL IPVS: boots Debian's stock kernel under qemu (this
  * machine's kernel has no ip_vs) and runs dist/test/vm/lb-ipvs-mesh.test.js inside — a 3-node lab whose
- * agents run the IPVS dataplane (whoami × 3 published on 8080: every node's :8080 and the VIP reach
- * all 3 tasks, scale 3 → 1 drains without errors, scale to 0 refuses at once; kernel state asserted
- * with `ipvsadm -Ln`). The nftables twin is test/integration/lb-agent/lb-agent.test.ts.
+ * agents run the IPVS dataplane (see that file for the cases: every node's :8080 and the VIP reach all
+ * 3 tasks, policy local keeps the client address, scale 3 → 1 with confirmed drains, scale to 0
+ * refuses at once; kernel state asserted with `ipvsadm -Ln`). The nftables twin is
+ * test/integration/lb-agent/lb-agent.test.ts.
  *
  * Never skips: if qemu or the kernel package are missing, prepare.sh fails and so does this test. The
  * VM has no network device; the lab lives in its own kernel.
  *
- * Budget: boot 5-35 s and the lab ~2-4 min under TCG (no usable KVM here) on a busy 2-core host. The
- * VM gets 2 GiB (3 agents, 4 tasks, DNS bind helpers: all node processes). Hard limits: prepare
- * 10 min, VM 15 min.
+ * Cost cuts for TCG (each is said where it is made): the guest runs a private snapshot of dist/ whose
+ * node_modules stubs the manager's etcd/PKI packages lab agents never call (harness.ts
+ * LAB_AGENT_STUBS); every node process preloads v8-flags.js (no JIT tiers); the test file runs in the
+ * test runner's own process (`node --test-reporter=spec FILE`, not `node --test FILE`, which spawns a
+ * second node process to run it).
+ *
+ * Budget: boot 5-20 s and the lab ~3-6 min under TCG (no usable KVM here) on a 2-core host. The VM
+ * gets 2 GiB (3 agents, 5 tasks: all node processes). Hard limits: prepare 10 min, VM 12 min.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { run, snapshotDist, summary, timings } from './harness.js';
+import { LAB_AGENT_STUBS, run, snapshotDist, summary, timings } from './harness.js';
 
-const VM_TIMEOUT_S = 900;
+const VM_TIMEOUT_S = 720;
 test('routing mesh and VIPs on the IPVS dataplane: 3-node lab inside a VM with ip_vs', { timeout: (VM_TIMEOUT_S + 660) * 1000 }, async () => {
   const prep = await run('native-scripts/vm/prepare.sh', [], {}, 600_000, '[vm-prepare] ');
   assert.equal(prep.code, 0, `VM prepare failed (qemu-system-x86 / linux-image-*-amd64 from the Debian archive):\n${prep.err.slice(-3000)}`);
 
-  const snap = await snapshotDist();
+  const snap = await snapshotDist(3000, 180_000, LAB_AGENT_STUBS);
   try {
     // Every node process in the guest (test runner, agents, their helpers inherit NODE_OPTIONS) preloads
     // test/vm/v8-flags.ts: no JIT tiers above the interpreter, which under TCG cost more than they save.
     const nodeOptions = `--import=${join(snap.dir, 'dist/test/vm/v8-flags.js')}`;
-    const vm = await run('native-scripts/vm/run.sh', ['env', `NODE_OPTIONS=${nodeOptions}`, 'node', '--test', '--test-reporter=spec', snap.rel('dist/test/vm/lb-ipvs-mesh.test.js')],
+    const vm = await run('native-scripts/vm/run.sh', ['env', `NODE_OPTIONS=${nodeOptions}`, 'node', '--test-reporter=spec', snap.rel('dist/test/vm/lb-ipvs-mesh.test.js')],
       { MESHD_VM_TIMEOUT: String(VM_TIMEOUT_S), MESHD_VM_MEM: process.env.MESHD_VM_MEM ?? '2048' }, (VM_TIMEOUT_S + 30) * 1000, '[vm] ');
-    console.log(`ipvs-mesh-vm: ${timings(vm)}`);
+    console.log(`ipvs-vm-mesh: ${timings(vm)}`);
     assert.equal(vm.code, 0, `the IPVS mesh test inside the VM exited ${vm.code} (124 = VM timeout, 125 = harness failure):\n${summary(vm.out)}\n${vm.err.slice(-2000)}`);
   } finally {
     snap.remove();
