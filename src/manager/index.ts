@@ -10,14 +10,14 @@ import { hasNodeIdentity } from '../adapters/pki/files.js';
 import type { EtcdStore } from '../adapters/store/etcd.js';
 import type { Store } from '../adapters/store/store.js';
 import { DEFAULT_MANAGER_PORT, Manager } from './manager.js';
-import { candidateValue, etcdLeadership, soleLeadership, type Leadership } from './leadership.js';
+import { candidateValue, etcdLeadership, followerLeadership, soleLeadership, type Leadership } from './leadership.js';
 import { openStore, type StoreConfig } from './store-config.js';
 
 export { Manager, DEFAULT_MANAGER_PORT } from './manager.js';
 export { ManagerClient, parseManagerAddr } from './client.js';
 export { ManagerPool, notLeaderTarget, nextManager } from './pool.js';
 export { joinCluster, renewNodeCertificate, certificateRenewalDue } from './join.js';
-export { soleLeadership, etcdLeadership, candidateValue, parseCandidate, type Leadership, type LeaderInfo } from './leadership.js';
+export { soleLeadership, etcdLeadership, followerLeadership, candidateValue, parseCandidate, type Leadership, type LeaderInfo } from './leadership.js';
 export type { Access, ManagerHandler, RequestContext } from './server.js';
 export {
   STORE_FILE, STORE_CONFIG_FILE, checkStoreConfig, hostsManagerStore, loadStoreConfig, parseEndpoints, saveStoreConfig,
@@ -82,7 +82,7 @@ export function managerSubsystem(o: ManagerSubsystemOptions): ManagerSubsystem {
         const m = manager;
         if (store.backend === 'etcd') {
           // Campaign only once the API can answer (port known); until elected this manager is a follower.
-          m.setLeadership({ isLeader: () => false, leader: () => Promise.resolve(undefined), onChange: () => () => undefined, stop: () => Promise.resolve() });
+          m.setLeadership(followerLeadership());
         }
         port = (await m.listen(o.listenHost, listenPort)).port;
         if (listenPort === 0 && o.init) {

@@ -5,6 +5,7 @@
  * again after `retryMs`.
  */
 import type { EtcdStore, LeaderCampaign } from '../adapters/store/etcd.js';
+import type { LeaderFence } from '../adapters/store/store.js';
 
 /** Who leads: the manager's node id and its API address (host:port), when known. */
 export interface LeaderInfo {
@@ -33,12 +34,33 @@ export interface Leadership {
   leader(): Promise<LeaderInfo | undefined>;
   /** Called with the new state on every change; returns an unsubscribe function. */
   onChange(cb: (leader: boolean) => void): () => void;
+  /**
+   * The current term's write fence (etcd: election key + create revision); undefined for a
+   * sole manager, which needs none, and while not leading.
+   */
+  fence(): LeaderFence | undefined;
+  /**
+   * A fenced write was refused (this manager was deposed without noticing): stop leading at
+   * once, give up the candidacy and campaign again. No-op for a sole manager.
+   */
+  stepDown(reason: Error): void;
   stop(): Promise<void>;
 }
 
 /** A single manager: leader from the start, forever. */
 export function soleLeadership(self?: LeaderInfo): Leadership {
-  return { isLeader: () => true, leader: () => Promise.resolve(self), onChange: () => () => undefined, stop: () => Promise.resolve() };
+  return {
+    isLeader: () => true, leader: () => Promise.resolve(self), onChange: () => () => undefined, fence: () => undefined,
+    stepDown: () => undefined, stop: () => Promise.resolve(),
+  };
+}
+
+/** Not leading, not campaigning (an etcd manager before its campaign starts). */
+export function followerLeadership(): Leadership {
+  return {
+    isLeader: () => false, leader: () => Promise.resolve(undefined), onChange: () => () => undefined, fence: () => undefined,
+    stepDown: () => undefined, stop: () => Promise.resolve(),
+  };
 }
 
 export function etcdLeadership(store: EtcdStore, candidate: string, opts: { ttlSeconds?: number; retryMs?: number; onError?: (e: unknown) => void } = {}): Leadership {
@@ -52,17 +74,19 @@ export function etcdLeadership(store: EtcdStore, candidate: string, opts: { ttlS
     leader = v;
     for (const cb of [...subs]) cb(v);
   };
+  /** Ends the campaign `c` (lost lease, or deposed) and campaigns again after retryMs. */
+  const end = (c: LeaderCampaign, e: Error): void => {
+    if (campaign !== c) return;
+    opts.onError?.(e);
+    set(false);
+    campaign = undefined;
+    if (!stopped) retry = setTimeout(run, opts.retryMs ?? 1000);
+  };
   const run = (): void => {
     if (stopped) return;
-    const c = store.campaign(candidate, {
+    const c: LeaderCampaign = store.campaign(candidate, {
       ttlSeconds: opts.ttlSeconds,
-      onLost: (e) => {
-        if (campaign !== c) return;
-        opts.onError?.(e);
-        set(false);
-        campaign = undefined;
-        if (!stopped) retry = setTimeout(run, opts.retryMs ?? 1000);
-      },
+      onLost: (e) => end(c, e),
     });
     campaign = c;
     void c.elected().then(() => {
@@ -76,6 +100,15 @@ export function etcdLeadership(store: EtcdStore, candidate: string, opts: { ttlS
     onChange(cb) {
       subs.add(cb);
       return () => subs.delete(cb);
+    },
+    fence: () => (leader ? campaign?.fence() : undefined),
+    stepDown(reason) {
+      const c = campaign;
+      if (!c) return;
+      end(c, reason);
+      // The lease is most likely gone already; if not, revoking it lets the real leader (or
+      // the next candidate) proceed at once instead of after the TTL.
+      void c.resign().catch((e: unknown) => opts.onError?.(e));
     },
     async stop() {
       stopped = true;

@@ -7,10 +7,16 @@
  * Several managers (etcd): every manager serves the API and answers reads from the shared
  * store; only the elected leader (Leadership, set with setLeadership) accepts writes — a
  * follower refuses any non-GET manager/node route except certificate renewal with 503
- * MESHD_NOT_READY, details `{ reason: 'not-leader', leader: 'host:port' | null, leaderId }`,
+ * MESHD_NOT_LEADER, details `{ reason: 'not-leader', leader: 'host:port' | null, leaderId }`,
  * so a client retries at the leader (the agent's manager link does this by itself). Only
  * the leader's control plane schedules, orchestrates and changes task state, so two
  * managers never write the control state concurrently.
+ *
+ * Fencing: a leader whose lease expired may not have noticed yet, so the leader's writes
+ * (leaderTxn, and the control plane's commits) carry the term's fence (LeaderFence: etcd
+ * commits them only while this manager's election key is the one it was elected with).
+ * A refused write (MESHD_NOT_LEADER, reason `deposed`) is dropped and the manager steps
+ * down at once (stepDown): it stops scheduling and campaigns again.
  *
  * Trust: the root CA key sits in the store (StoredCa), so whoever reads the store can issue
  * certificates; see src/manager/store-config.ts for how the etcd endpoints are handed out.
@@ -30,7 +36,7 @@ import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
 import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
-import type { Store } from '../adapters/store/store.js';
+import type { LeaderFence, Store, TxnOp } from '../adapters/store/store.js';
 import { ManagerApi, type Access, type ManagerHandler } from './server.js';
 import { soleLeadership, type LeaderInfo, type Leadership } from './leadership.js';
 import { shareableStore, type StoreConfig } from './store-config.js';
@@ -120,6 +126,11 @@ export class Manager {
   /** A follower refuses writes, naming the leader (see the file comment). */
   private async leaderGuard(method: string, path: string, access: Access): Promise<void> {
     if (access === 'public' || method === 'GET' || method === 'HEAD' || FOLLOWER_WRITES.has(path) || this.leadership.isLeader()) return;
+    throw await this.notLeaderError(`${method} ${path}`);
+  }
+
+  /** MESHD_NOT_LEADER naming the current leader (a store read), for a refused `what`. */
+  async notLeaderError(what: string): Promise<MeshError> {
     let l: LeaderInfo | undefined;
     let why = 'no leader is elected yet';
     try {
@@ -127,9 +138,53 @@ export class Manager {
     } catch (e) {
       why = `the leader is unknown (${toMeshError(e).message})`;
     }
-    throw new MeshError('MESHD_NOT_READY', l?.addr
-      ? `this manager is not the leader: send ${method} ${path} to the leader at ${l.addr}`
-      : `this manager is not the leader and ${why}: retry shortly`, { reason: 'not-leader', leader: l?.addr ?? null, leaderId: l?.nodeId ?? null });
+    if (l?.nodeId === this.ident.nodeId) {
+      // The store still names us (a term that just ended, its key not yet gone).
+      l = undefined;
+      why = 'its own leadership term just ended';
+    }
+    const hostname = l ? (await this.store.get<ManagedNode>(KEYS.node(l.nodeId)).catch(() => undefined))?.value.hostname : undefined;
+    const name = l ? `${hostname ?? `node ${l.nodeId.slice(0, 12)}`}${l.addr ? ` at ${l.addr}` : ''}` : '';
+    return new MeshError('MESHD_NOT_LEADER', l
+      ? `this manager is not the leader: send ${what} to the leader, ${name}`
+      : `this manager is not the leader and ${why}: retry shortly`,
+    { reason: 'not-leader', leader: l?.addr ?? null, leaderId: l?.nodeId ?? null, leaderName: hostname ?? null });
+  }
+
+  /** The fence of the current leadership term (undefined: a sole manager, or not leading). */
+  fence(): LeaderFence | undefined {
+    return this.leadership.fence();
+  }
+
+  /**
+   * A fenced write was refused: this manager lost leadership without noticing. Stop leading
+   * now (the control plane drops its update machines through the leadership change) and
+   * campaign again. Any other error is ignored here.
+   */
+  deposedBy(e: unknown): void {
+    if (!(e instanceof MeshError) || e.code !== 'MESHD_NOT_LEADER' || e.details?.reason !== 'deposed') return;
+    // Only the term the refused write was fenced with: a newer term (lost and won again
+    // while the write was in flight) is not ended by an old write's refusal.
+    // Not leading (already noticed, maybe campaigning again): nothing to end.
+    if (!this.leadership.isLeader()) return;
+    const refused = e.details.fence as LeaderFence | undefined;
+    const cur = this.leadership.fence();
+    if (cur && refused && (cur.key !== refused.key || cur.createRevision !== refused.createRevision)) return;
+    this.leadership.stepDown(e);
+  }
+
+  /**
+   * A leader-only write: refused with MESHD_NOT_LEADER unless this manager leads, and
+   * fenced with the term (a deposed leader's write never lands; it steps down).
+   */
+  async leaderTxn(ops: TxnOp[]): Promise<number> {
+    if (!this.leadership.isLeader()) throw await this.notLeaderError('this write');
+    try {
+      return await this.store.txn(ops, { fence: this.leadership.fence() });
+    } catch (e) {
+      this.deposedBy(e);
+      throw e;
+    }
   }
 
   /**
@@ -287,7 +342,7 @@ export class Manager {
   async rotateJoinToken(role: JoinRole): Promise<string> {
     const { secrets, revision } = await this.secrets();
     const next = rotateSecret(secrets, role, randomSecretBytes(SECRET_BYTES));
-    await this.store.compareAndPut(KEYS.tokens, next, revision);
+    await this.leaderTxn([{ op: 'put', key: KEYS.tokens, value: next, ifRevision: revision }]);
     return formatJoinToken(this.ca.digest, next[role]);
   }
 
@@ -339,8 +394,8 @@ export class Manager {
       throw new MeshError('MESHD_STORE_CONFLICT', `node ${node.id} is at version ${revision}, not ${u.version}`, { key: KEYS.node(node.id), expected: u.version, actual: revision });
     }
     const next = applyNodeUpdate(node, u, this.now().getTime());
-    const rev = await this.store.compareAndPut(KEYS.node(node.id), next, revision);
-    return nodeView(next, rev);
+    const rev = await this.leaderTxn([{ op: 'put', key: KEYS.node(node.id), value: next, ifRevision: revision }]);
+    return nodeView(next, rev, (await this.leadership.leader().catch(() => undefined))?.nodeId);
   }
 
   /**
@@ -355,7 +410,7 @@ export class Manager {
     const now = this.now().getTime();
     list.prune(now);
     list.revokeNode(node.id, node.certNotAfter, now);
-    await this.store.txn([
+    await this.leaderTxn([
       { op: 'delete', key: KEYS.node(node.id), ifRevision: revision },
       { op: 'put', key: KEYS.revocations, value: list.toJSON(), ifRevision: rrev },
     ]);

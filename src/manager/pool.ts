@@ -2,7 +2,7 @@
  * A node's client of a cluster with several managers (swarm agents keep the manager list
  * and reconnect to another one). Requests go to the current manager; when it cannot be
  * reached the next known one is tried, and a follower's "not the leader" answer (503
- * MESHD_NOT_READY, reason `not-leader`, see Manager) sends the request on to the leader
+ * MESHD_NOT_LEADER, see Manager) sends the request on to the leader
  * it names. The manager that answered becomes the current one, so a node ends up talking
  * to the leader and stays there until it fails.
  *
@@ -12,10 +12,15 @@
 import { MeshError, toMeshError } from '../core/errors.js';
 import { ManagerClient, responseError, type RawResponse, type TlsCredentials } from './client.js';
 
-/** A follower's refusal: the leader's address (null while none is elected), else undefined. */
+/**
+ * A follower's refusal (MESHD_NOT_LEADER; also a deposed leader's, and an older manager's
+ * MESHD_NOT_READY with reason `not-leader`): the leader's address (null while none is
+ * elected or it is unknown), else undefined.
+ */
 export function notLeaderTarget(e: unknown): { leader: string | null } | undefined {
-  if (!(e instanceof MeshError) || e.code !== 'MESHD_NOT_READY' || e.details?.reason !== 'not-leader') return undefined;
-  const l = e.details.leader;
+  if (!(e instanceof MeshError)) return undefined;
+  if (e.code !== 'MESHD_NOT_LEADER' && !(e.code === 'MESHD_NOT_READY' && e.details?.reason === 'not-leader')) return undefined;
+  const l = e.details?.leader;
   return { leader: typeof l === 'string' && l.length > 0 ? l : null };
 }
 

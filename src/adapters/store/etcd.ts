@@ -12,7 +12,10 @@
  */
 import { Etcd3, type Campaign, type IKeyValue, type IOptions, type IRequestOp, type ICompare, type Watcher } from 'etcd3';
 import { MeshError } from '../../core/errors.js';
-import { checkKey, checkOps, checkPrefix, checkRevision, conflict, encodeValue, type KV, type Store, type TxnOp, type Unwatch, type WatchEvent } from './store.js';
+import {
+  checkFence, checkKey, checkOps, checkPrefix, checkRevision, conflict, deposed, encodeValue,
+  type KV, type LeaderFence, type Store, type TxnOp, type TxnOptions, type Unwatch, type WatchEvent,
+} from './store.js';
 
 export interface EtcdStoreOptions {
   /** etcd client URLs, e.g. ['http://127.0.0.1:2379']. */
@@ -32,6 +35,12 @@ export interface LeaderCampaign {
   isLeader(): boolean;
   /** Resolves once this candidate is elected. */
   elected(): Promise<void>;
+  /**
+   * The fence of this term (its election key and that key's create revision), set when it
+   * is elected; undefined before and after (lost, resigned). Writes that must only land
+   * while this candidate leads pass it to `txn(ops, { fence })`.
+   */
+  fence(): LeaderFence | undefined;
   /** The id of the lease that keeps this candidacy alive. */
   leaseId(): Promise<string>;
   /** Steps down (deletes the candidacy key and revokes its lease). */
@@ -127,12 +136,19 @@ export class EtcdStore implements Store {
     return this.txn([{ op: 'put', key, value, ifRevision: expected }]);
   }
 
-  async txn(ops: TxnOp[]): Promise<number> {
+  async txn(ops: TxnOp[], opts?: TxnOptions): Promise<number> {
     this.open();
     checkOps(ops);
+    const fence = checkFence(opts?.fence);
     const compare: ICompare[] = [];
     const failure: IRequestOp[] = [];
     const conditional: TxnOp[] = [];
+    if (fence) {
+      // First compare and first failure read: the election key still has this term's create revision.
+      const fk = Buffer.from(fence.key);
+      compare.push({ key: fk, target: 'Create', result: 'Equal', create_revision: fence.createRevision });
+      failure.push({ request_range: { key: fk } });
+    }
     const success: IRequestOp[] = ops.map((o) => {
       if (o.ifRevision !== undefined) {
         compare.push(o.ifRevision === 0
@@ -147,11 +163,17 @@ export class EtcdStore implements Store {
     });
     const r = await this.client.kv.txn({ compare, success, failure }).catch((e: unknown) => Promise.reject(unavailable(e, 'txn')));
     if (!r.succeeded) {
+      const off = fence ? 1 : 0;
+      if (fence) {
+        const actual = Number(r.responses[0]?.response_range?.kvs[0]?.create_revision ?? 0);
+        if (actual !== fence.createRevision) throw deposed(fence, actual);
+      }
       for (let i = 0; i < conditional.length; i++) {
         const o = conditional[i]!;
-        const actual = Number(r.responses[i]?.response_range?.kvs[0]?.mod_revision ?? 0);
+        const actual = Number(r.responses[i + off]?.response_range?.kvs[0]?.mod_revision ?? 0);
         if (actual !== o.ifRevision) throw conflict(o.key, o.ifRevision!, actual);
       }
+      if (!conditional.length) throw new MeshError('MESHD_STORE_CONFLICT', 'etcd txn failed its compares, but none differs on re-read', { key: null });
       throw conflict(conditional[0]!.key, conditional[0]!.ifRevision!, -1);
     }
     return Number(r.header.revision);
@@ -196,26 +218,50 @@ export class EtcdStore implements Store {
     const election = this.client.namespace(this.root).election(ELECTION_NAME, opts.ttlSeconds ?? DEFAULT_LEADER_TTL_S);
     const c: Campaign = election.campaign(candidate);
     let leader = false;
+    let over = false;
+    let fence: LeaderFence | undefined;
     let resolveElected!: () => void;
     const electedP = new Promise<void>((r) => (resolveElected = r));
-    c.on('elected', () => {
-      leader = true;
-      resolveElected();
-    });
-    c.on('error', (e) => {
+    const lost = (e: Error): void => {
+      if (over) return;
+      over = true;
       leader = false;
+      fence = undefined;
       opts.onLost?.(e);
+    };
+    c.on('elected', () => {
+      // The term's fence: our election key's create revision, read back (a key already gone
+      // means the lease died between the election and now: the term is over before it began).
+      void (async () => {
+        const key = await c.getCampaignKey();
+        const r = await this.client.kv.range({ key: Buffer.from(key) });
+        const kv = r.kvs[0];
+        if (!kv) throw new MeshError('MESHD_NOT_LEADER', `elected, but the election key ${key} is already gone (lease lost)`, { reason: 'deposed', leader: null });
+        return { key, createRevision: Number(kv.create_revision) };
+      })().then((f) => {
+        if (over) return;
+        fence = f;
+        leader = true;
+        resolveElected();
+      }, (e: unknown) => {
+        lost(unavailable(e, 'read election key'));
+        void c.resign().catch(() => undefined);
+      });
     });
+    c.on('error', (e) => lost(e));
     return {
       candidate,
       isLeader: () => leader,
       elected: () => electedP,
+      fence: () => (leader ? fence : undefined),
       leaseId: async () => {
         const key = await c.getCampaignKey();
         return key.slice(key.lastIndexOf('/') + 1);
       },
       resign: async () => {
+        over = true;
         leader = false;
+        fence = undefined;
         await c.resign();
       },
     };

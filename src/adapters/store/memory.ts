@@ -4,7 +4,7 @@
  * stored encoded so callers can never mutate stored state through a returned object.
  */
 import { MeshError } from '../../core/errors.js';
-import { checkKey, checkOps, checkPrefix, checkRevision, conflict, encodeValue, type KV, type Store, type TxnOp, type Unwatch, type WatchEvent } from './store.js';
+import { checkFence, checkKey, checkOps, checkPrefix, checkRevision, conflict, encodeValue, type KV, type Store, type TxnOp, type TxnOptions, type Unwatch, type WatchEvent } from './store.js';
 import { Watchers } from './watchers.js';
 
 export class MemoryStore implements Store {
@@ -55,10 +55,12 @@ export class MemoryStore implements Store {
     return this.txn([{ op: 'put', key, value, ifRevision: expected }]);
   }
 
-  txn(ops: TxnOp[]): Promise<number> {
+  /** One writer (no election): a fence always holds; its shape is still checked. */
+  txn(ops: TxnOp[], opts?: TxnOptions): Promise<number> {
     try {
       this.open();
       checkOps(ops);
+      checkFence(opts?.fence);
       const encoded = ops.map((o) => (o.op === 'put' ? encodeValue(o.value) : undefined));
       for (const o of ops) {
         if (o.ifRevision === undefined) continue;

@@ -20,7 +20,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, statSy
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { MeshError } from '../../core/errors.js';
-import { checkKey, checkOps, checkPrefix, checkRevision, conflict, encodeValue, type KV, type Store, type TxnOp, type Unwatch, type WatchEvent } from './store.js';
+import { checkFence, checkKey, checkOps, checkPrefix, checkRevision, conflict, encodeValue, type KV, type Store, type TxnOp, type TxnOptions, type Unwatch, type WatchEvent } from './store.js';
 import { Watchers } from './watchers.js';
 
 /** The part of better-sqlite3's API we use (the package ships no types). */
@@ -150,8 +150,12 @@ export class SqliteStore implements Store {
     return attempt(() => checkRevision(expected, 'expected revision')).then(() => this.txn([{ op: 'put', key, value, ifRevision: expected }]));
   }
 
-  txn(ops: TxnOp[]): Promise<number> {
-    return attempt(() => this.applySync(ops));
+  /** The embedded store has one manager, which always leads: a fence always holds (shape still checked). */
+  txn(ops: TxnOp[], opts?: TxnOptions): Promise<number> {
+    return attempt(() => {
+      checkFence(opts?.fence);
+      return this.applySync(ops);
+    });
   }
 
   /** Checks and applies a transaction synchronously (better-sqlite3 is synchronous). */

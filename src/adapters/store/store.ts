@@ -29,6 +29,27 @@ export type TxnOp =
   | { op: 'put'; key: string; value: unknown; ifRevision?: number }
   | { op: 'delete'; key: string; ifRevision?: number };
 
+/**
+ * Leadership fence for a write (etcd's election recipe). A leader whose lease expired may
+ * not have noticed yet (a long GC or SIGSTOP pause, a partition shorter than its keepalive
+ * retry): its next write must not land after another manager was elected. A fenced write
+ * commits only while `key` — the writer's election key, a raw backend key outside the KV
+ * namespace — still exists with the create revision it had when the writer was elected
+ * (the key dies with the lease, and a new candidacy gets a new key, so "same key, same
+ * create revision" is "still the same term"). Otherwise the write fails with
+ * MESHD_NOT_LEADER, details `{ reason: 'deposed', fence }`, and nothing is written.
+ * Single-writer backends (memory, sqlite: one manager that always leads) hold every fence.
+ */
+export interface LeaderFence {
+  key: string;
+  createRevision: number;
+}
+
+export interface TxnOptions {
+  /** Commit only while the writer still leads (see LeaderFence). */
+  fence?: LeaderFence | undefined;
+}
+
 export interface WatchEvent {
   type: 'put' | 'delete';
   key: string;
@@ -53,8 +74,11 @@ export interface Store {
    * otherwise MESHD_STORE_CONFLICT with details {key, expected, actual}. Returns the new revision.
    */
   compareAndPut(key: string, value: unknown, expected: number): Promise<number>;
-  /** Applies all ops atomically if every condition holds, else MESHD_STORE_CONFLICT and no change. */
-  txn(ops: TxnOp[]): Promise<number>;
+  /**
+   * Applies all ops atomically if every condition holds, else MESHD_STORE_CONFLICT and no
+   * change; with `opts.fence`, only while the writer still leads (else MESHD_NOT_LEADER).
+   */
+  txn(ops: TxnOp[], opts?: TxnOptions): Promise<number>;
   /** Calls `cb` for every change under `prefix` after this call, in revision order. */
   watch(prefix: string, cb: (ev: WatchEvent) => void): Promise<Unwatch>;
   /** The current store revision (0 for an empty store). */
@@ -116,6 +140,25 @@ export function checkOps(ops: unknown): TxnOp[] {
     if (o.ifRevision !== undefined) checkRevision(o.ifRevision, 'ifRevision');
   }
   return ops as TxnOp[];
+}
+
+/** Validates a fence's shape (every backend, even those that hold it trivially). */
+export function checkFence(f: unknown): LeaderFence | undefined {
+  if (f === undefined) return undefined;
+  const o = f as Partial<LeaderFence> | null;
+  if (!o || typeof o.key !== 'string' || !o.key.length || o.key.length > MAX_KEY_LENGTH || typeof o.createRevision !== 'number'
+    || !Number.isSafeInteger(o.createRevision) || o.createRevision <= 0) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', 'a leader fence needs an election key and its create revision (a positive integer)');
+  }
+  return o as LeaderFence;
+}
+
+/** The refusal of a fenced write whose writer no longer leads. */
+export function deposed(fence: LeaderFence, actualCreateRevision: number): MeshError {
+  return new MeshError('MESHD_NOT_LEADER', actualCreateRevision === 0
+    ? `write refused: this manager's leadership ended (its election key ${fence.key} is gone: the lease expired or was revoked); another manager may lead now`
+    : `write refused: this manager's election key ${fence.key} is from another term (create revision ${actualCreateRevision}, elected at ${fence.createRevision})`,
+  { reason: 'deposed', leader: null, fence: { ...fence }, actualCreateRevision });
 }
 
 export function conflict(key: string, expected: number, actual: number): MeshError {

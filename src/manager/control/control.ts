@@ -67,12 +67,30 @@ export class ControlPlane {
     registerRoutes(this);
   }
 
-  /** Runs `fn` on a fresh state after every earlier change finished, then commits what it changed. */
+  /**
+   * Runs `fn` on a fresh state after every earlier change finished, then commits what it changed.
+   *
+   * Fencing: a change asked for while this manager leads (every API write — followers refuse
+   * them before they get here — and every reconcile step) must still be the leader's when it
+   * runs: if leadership ended meanwhile it fails with MESHD_NOT_LEADER, and its commit carries
+   * the term's fence, so a leader deposed without noticing cannot write either; that refusal
+   * drops the change and makes the manager step down. A change asked for on a follower (its
+   * start, a node's ingress-address allocation) is written unfenced, as before.
+   */
   serialize<T>(fn: (st: ControlState) => T | Promise<T>): Promise<T> {
+    const m = this.o.manager;
+    const leading = (this.o.isLeader ?? (() => m.isLeader()))();
     const run = async (): Promise<T> => {
+      const fence = m.fence();
+      if (leading && !(this.o.isLeader ?? (() => m.isLeader()))()) throw await m.notLeaderError('this change');
       const st = await ControlState.load(this.store, this.now());
       const out = await fn(st);
-      await st.commit(this.store);
+      try {
+        await st.commit(this.store, { fence });
+      } catch (e) {
+        m.deposedBy(e);
+        throw e;
+      }
       return out;
     };
     const p = this.chain.then(run, run);
@@ -134,7 +152,10 @@ export class ControlPlane {
       });
     }).catch((e: unknown) => {
       this.kicked = false;
-      this.o.onError?.(toMeshError(e));
+      const err = toMeshError(e);
+      // Leadership ended before the step ran: nothing was computed or dropped (the change is logged by the leadership).
+      if (err.code === 'MESHD_NOT_LEADER' && err.details?.reason === 'not-leader') return;
+      this.o.onError?.(err);
     });
   }
 

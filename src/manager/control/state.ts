@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NetworkIpam } from '../../core/ipam/networks.js';
-import type { Store, TxnOp } from '../../adapters/store/store.js';
+import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
 import { CKEYS, INGRESS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
 
@@ -179,8 +179,13 @@ export class ControlState {
     return { ...t, released: true };
   }
 
-  /** Writes every change in transactions of at most 500 ops. */
-  async commit(store: Store): Promise<number> {
+  /**
+   * Writes every change in transactions of at most 500 ops, each with `opts` (the leader's
+   * fence: a deposed leader's step is refused, see Manager). Chunks are not atomic with each
+   * other: a refusal after the first chunk leaves the earlier ones written (each is a
+   * consistent set of records; the next leader's step reconciles from what is stored).
+   */
+  async commit(store: Store, opts?: TxnOptions): Promise<number> {
     const ops: TxnOp[] = [...this.dirty].map(([key, v]) => (v === null ? { op: 'delete', key } : { op: 'put', key, value: v }));
     this.dirty.clear();
     for (let i = 0; i < ops.length; i += 500) {
@@ -188,7 +193,7 @@ export class ControlState {
       // A delete of a key that was never written (created and removed in one step) is a no-op.
       const existing = await Promise.all(chunk.map((o) => (o.op === 'delete' ? store.get(o.key) : Promise.resolve(true))));
       const real = chunk.filter((_, k) => existing[k]);
-      if (real.length) await store.txn(real);
+      if (real.length) await store.txn(real, opts);
     }
     return ops.length;
   }

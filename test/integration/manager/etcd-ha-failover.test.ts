@@ -4,9 +4,11 @@
  * manager-token join gets the etcd store; the follower refuses writes naming the leader
  * and a pool that starts at the follower follows it; the leader stops mid rolling update
  * (parallelism 1) → the follower leads, resumes the update from the store and finishes it,
- * and the nodes' pools move to it by themselves.
+ * and the nodes' pools move to it by themselves. Fencing: a leader deposed behind its back
+ * (its election key deleted while its lease lives on) cannot write and steps down.
  */
 import { after, before, test } from 'node:test';
+import { Etcd3 } from 'etcd3';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -78,8 +80,9 @@ test('leader stops mid rolling update: the follower leads, resumes and finishes 
   const r = await direct.raw('POST', '/v1/networks', { name: 'app' });
   assert.equal(r.status, 503);
   const err = responseError(r);
-  assert.ok(err instanceof MeshError && err.code === 'MESHD_NOT_READY');
-  assert.deepEqual({ reason: err.details?.reason, leader: err.details?.leader }, { reason: 'not-leader', leader: a.addr });
+  assert.ok(err instanceof MeshError && err.code === 'MESHD_NOT_LEADER', err.message);
+  assert.deepEqual({ reason: err.details?.reason, leader: err.details?.leader, leaderName: err.details?.leaderName }, { reason: 'not-leader', leader: a.addr, leaderName: 'a' });
+  assert.match(err.message, new RegExp(`not the leader: send POST /v1/networks to the leader, a at ${a.addr}`));
   const mgrs = await direct.call<Array<{ hostname: string; addr: string; status: string }>>('GET', '/v1/managers');
   assert.deepEqual(mgrs.map((m) => [m.hostname, m.addr, m.status]), [['a', a.addr, 'leader'], ['b', b.addr, 'reachable']]);
 
@@ -132,4 +135,50 @@ test('leader stops mid rolling update: the follower leads, resumes and finishes 
   for (const p of Object.values(pools)) assert.equal(p.current, b.addr, 'every pool moved to the new leader');
   const after = await admin.call<Array<{ hostname: string; status: string }>>('GET', '/v1/managers');
   assert.equal(after.find((m) => m.status === 'leader')?.hostname, 'b');
+});
+
+test('a leader deposed without noticing (its election key gone, its lease alive): its writes are refused and it steps down', { timeout: 60_000 }, async () => {
+  const cfg: StoreConfig = { kind: 'etcd', endpoints: [etcd!.url], root: `/meshd-fence-${process.pid}/` };
+  const a = await startManager('da', cfg, true);
+  await waitFor('a leads', () => a.sub.leadership()!.isLeader(), 10_000, 25);
+  const adminA = a.sub.manager()!;
+  const joinedB = await joinCluster({ addr: a.addr, token: await adminA.joinToken('manager'), nodeName: 'db', dataDir: join(dir, 'db'), hostManager: true });
+  const b = await startManager('db', joinedB.store!, false);
+  await waitFor('b campaigns behind a', async () => (await b.sub.manager()!.leader())?.nodeId === adminA.identity.nodeId, 10_000, 25);
+
+  // End a's term behind its back: delete its election key. Its lease keeps being renewed, so
+  // nothing tells a; b, next in line, is elected. Two managers now believe they lead.
+  const fence = a.sub.leadership()!.fence()!;
+  assert.ok(fence, 'the leader has a fence');
+  const raw = new Etcd3({ hosts: [etcd!.url] });
+  try {
+    assert.equal((await raw.delete().key(fence.key)).deleted, '1');
+  } finally {
+    raw.close();
+  }
+  await waitFor('b leads', () => b.sub.leadership()!.isLeader(), 10_000, 25);
+  assert.equal(a.sub.leadership()!.isLeader(), true, 'a has not noticed');
+
+  // a's write (a network create through its own API) is fenced out: nothing lands, a steps down.
+  const toA = new ManagerClient(a.addr, creds(adminA.identity));
+  const r = await toA.raw('POST', '/v1/networks', { name: 'fenced' });
+  const err = responseError(r);
+  assert.equal(r.status, 503);
+  assert.ok(err instanceof MeshError && err.code === 'MESHD_NOT_LEADER' && err.details?.reason === 'deposed', err.message);
+  assert.equal(a.sub.leadership()!.isLeader(), false, 'a stepped down at once');
+  const toB = new ManagerClient(b.addr, creds(adminA.identity));
+  assert.ok(!(await toB.call<Array<{ name: string }>>('GET', '/v1/networks')).some((n) => n.name === 'fenced'), 'the deposed write did not land');
+  // A leader-only manager write (node update) likewise, now refused as a follower naming b.
+  const nl = responseError(await toA.raw('POST', `/v1/nodes/da`, { labelAdd: { x: '1' } }));
+  assert.ok(nl instanceof MeshError && nl.code === 'MESHD_NOT_LEADER' && nl.details?.reason === 'not-leader', nl.message);
+  assert.equal(nl.details?.leader, b.addr);
+  assert.match(nl.message, new RegExp(`the leader, db at ${b.addr}`));
+
+  // b writes; a campaigns again and follows b.
+  assert.equal((await toB.raw('POST', '/v1/networks', { name: 'fenced' })).status, 201);
+  await waitFor('a campaigns again behind b', async () => {
+    const mgrs = await toB.call<Array<{ hostname: string; status: string }>>('GET', '/v1/managers');
+    return mgrs.find((m) => m.status === 'leader')?.hostname === 'db' && mgrs.some((m) => m.hostname === 'da' && m.status === 'reachable');
+  }, 10_000, 50);
+  assert.equal(a.sub.leadership()!.isLeader(), false);
 });

@@ -5,7 +5,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshError } from '../../../src/core/errors.js';
-import type { Store, WatchEvent } from '../../../src/adapters/store/store.js';
+import type { LeaderFence, Store, WatchEvent } from '../../../src/adapters/store/store.js';
+
+/**
+ * How a backend's leader fence is obtained for the suite. `hold` elects the store's writer
+ * and returns its fence; `depose` (backends with an election) ends that term behind the
+ * writer's back, as a lease expiry does. Without `fencing`, the backend has a single writer
+ * and holds any well-formed fence.
+ */
+export interface Fencing {
+  hold(s: Store): Promise<{ fence: LeaderFence; depose?: () => Promise<void> }>;
+}
+
+const singleWriter: Fencing = { hold: () => Promise.resolve({ fence: { key: '/election/sole', createRevision: 1 } }) };
 
 function code(c: string) {
   return (e: unknown): boolean => e instanceof MeshError && e.code === c;
@@ -19,7 +31,7 @@ async function eventually(cond: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
-export function storeCompliance(name: string, factory: () => Promise<Store>): void {
+export function storeCompliance(name: string, factory: () => Promise<Store>, fencing: Fencing = singleWriter): void {
   describe(`Store compliance: ${name}`, () => {
     const withStore = (title: string, fn: (s: Store) => Promise<void>): void => {
       test(title, async () => {
@@ -150,6 +162,31 @@ export function storeCompliance(name: string, factory: () => Promise<Store>): vo
       await s.put('tasks/4', 'd');
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(seen.length, 5);
+    });
+
+    withStore('a fenced txn commits while its writer leads; a deposed writer\'s txn is MESHD_NOT_LEADER and changes nothing', async (s) => {
+      const { fence, depose } = await fencing.hold(s);
+      const r1 = await s.txn([{ op: 'put', key: 'services/a', value: 1 }, { op: 'put', key: 'tasks/t', value: 2, ifRevision: 0 }], { fence });
+      assert.equal((await s.get('services/a'))!.revision, r1);
+      assert.equal(await s.revision(), r1);
+      // A malformed fence is a caller bug on every backend.
+      for (const bad of [{ key: '', createRevision: 1 }, { key: '/e/x', createRevision: 0 }, { key: '/e/x', createRevision: 1.5 }, { key: 1, createRevision: 1 }]) {
+        await assert.rejects(s.txn([{ op: 'put', key: 'services/b', value: 1 }], { fence: bad as unknown as LeaderFence }), code('MESHD_BAD_ARGUMENT'));
+      }
+      assert.equal(await s.get('services/b'), undefined);
+      if (!depose) return;
+      await depose();
+      const before = await s.revision();
+      const deposed = (e: unknown): boolean => code('MESHD_NOT_LEADER')(e) && (e as MeshError).details?.reason === 'deposed';
+      // Refused as deposed even when the op's own condition holds, or fails too (the fence is checked first).
+      await assert.rejects(s.txn([{ op: 'put', key: 'services/a', value: 9, ifRevision: r1 }, { op: 'delete', key: 'tasks/t' }], { fence }), deposed);
+      await assert.rejects(s.txn([{ op: 'put', key: 'services/a', value: 9, ifRevision: r1 + 100 }], { fence }), deposed);
+      assert.deepEqual(await s.get('services/a'), { key: 'services/a', value: 1, revision: r1 });
+      assert.equal((await s.get('tasks/t'))?.value, 2);
+      assert.equal(await s.revision(), before);
+      // Unfenced writes are not affected.
+      await s.put('services/a', 3);
+      assert.equal((await s.get('services/a'))!.value, 3);
     });
 
     withStore('a closed store refuses calls with MESHD_STORE_UNAVAILABLE', async (s) => {

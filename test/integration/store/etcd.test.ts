@@ -19,7 +19,25 @@ after(async () => {
 let n = 0;
 const open = (root = `/meshd-test-${process.pid}-${n++}/`): EtcdStore => new EtcdStore({ hosts: [etcd!.url], root });
 
-storeCompliance('etcd', () => Promise.resolve(open()));
+// The fence of a real election on the store; deposed by revoking the leader's lease (what its expiry does).
+storeCompliance('etcd', () => Promise.resolve(open()), {
+  async hold(s) {
+    const store = s as EtcdStore;
+    const c = store.campaign('writer', { ttlSeconds: 30 });
+    await c.elected();
+    const fence = c.fence();
+    assert.ok(fence && fence.createRevision > 0, 'an elected campaign has a fence');
+    return {
+      fence,
+      depose: async () => {
+        await store.revokeLease(await c.leaseId());
+        // The candidate's own lease object learns it only at its next keepalive; stop it now
+        // (its timers would keep the test process alive), the fence captured above stays stale.
+        await c.resign().catch(() => undefined);
+      },
+    };
+  },
+});
 
 async function eventually(cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -45,6 +63,8 @@ describe('etcd leader election', () => {
       assert.equal(leaders.length, 1, 'exactly one leader');
       const first = leaders[0]!;
       assert.equal(await observer.leader(), first.candidate);
+      assert.ok(first.fence()?.key.endsWith(await first.leaseId()), 'the leader\'s fence is its election key');
+      assert.ok(campaigns.every((c) => c === first || c.fence() === undefined), 'followers have no fence');
       await eventually(() => seen.at(-1) === first.candidate, 3000);
 
       // Kill the leader's lease, as if its manager died: another contender takes over.
@@ -53,6 +73,7 @@ describe('etcd leader election', () => {
       const next = campaigns.filter((c) => c !== first && c.isLeader());
       assert.equal(next.length, 1, 'exactly one new leader');
       await eventually(() => !first.isLeader() && lost.includes(first.candidate), 5000);
+      assert.equal(first.fence(), undefined, 'a lost term has no fence');
       await eventually(async () => (await observer.leader()) === next[0]!.candidate, 3000);
       await eventually(() => seen.at(-1) === next[0]!.candidate, 3000);
 

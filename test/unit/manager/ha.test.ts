@@ -41,13 +41,21 @@ test('manager status table (docker MANAGER STATUS)', () => {
 });
 
 describe('manager failover choice', () => {
-  const notLeader = (leader: string | null) => new MeshError('MESHD_NOT_READY', 'not the leader', { reason: 'not-leader', leader, leaderId: leader ? 'x' : null });
+  const notLeader = (leader: string | null) => new MeshError('MESHD_NOT_LEADER', 'not the leader', { reason: 'not-leader', leader, leaderId: leader ? 'x' : null });
+  /** A leader that found out from a refused fenced write: it names no leader. */
+  const deposedLeader = new MeshError('MESHD_NOT_LEADER', 'write refused: leadership ended', { reason: 'deposed', leader: null });
+  /** What managers before MESHD_NOT_LEADER answered. */
+  const legacy = (leader: string | null) => new MeshError('MESHD_NOT_READY', 'not the leader', { reason: 'not-leader', leader, leaderId: leader ? 'x' : null });
   const down = new MeshError('MESHD_MANAGER_UNREACHABLE', 'refused');
   const addrs = ['a:1', 'b:1', 'c:1'];
   test('classification', () => {
     assert.deepEqual(notLeaderTarget(notLeader('b:1')), { leader: 'b:1' });
     assert.deepEqual(notLeaderTarget(notLeader(null)), { leader: null });
     assert.equal(notLeaderTarget(new MeshError('MESHD_NOT_READY', 'other')), undefined);
+    assert.deepEqual(notLeaderTarget(deposedLeader), { leader: null });
+    assert.deepEqual(notLeaderTarget(legacy('b:1')), { leader: 'b:1' });
+    const e = notLeader('b:1');
+    assert.deepEqual([e.status, e.exitCode, e.kind], [503, 6, 'Unavailable'], 'MESHD_NOT_LEADER is Unavailable: 503, exit 6');
     assert.ok(isFailover(down));
     assert.ok(!isFailover(new MeshError('MESHD_FORBIDDEN', 'no')));
     assert.ok(!isFailover(new Error('x')));
@@ -59,6 +67,8 @@ describe('manager failover choice', () => {
     ['follower names an unknown leader → go there', ['a:1'], 'a:1', notLeader('d:1'), 'd:1'],
     ['named leader already tried → next untried', ['a:1', 'c:1'], 'a:1', notLeader('c:1'), 'b:1'],
     ['no leader elected → next untried', ['a:1'], 'a:1', notLeader(null), 'b:1'],
+    ['deposed leader → next untried', ['a:1'], 'a:1', deposedLeader, 'b:1'],
+    ['older manager\'s not-leader answer is followed too', ['a:1'], 'a:1', legacy('c:1'), 'c:1'],
     ['a real error is not failed over', ['a:1'], 'a:1', new MeshError('MESHD_NOT_FOUND', 'no such service'), undefined],
   ];
   for (const [name, tried, failed, e, want] of cases) test(name, () => assert.equal(nextManager(addrs, new Set(tried), failed, e), want));
