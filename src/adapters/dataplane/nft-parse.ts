@@ -4,8 +4,8 @@
  * elements; anything not recognised is ignored rather than guessed.
  */
 import type { KernelFrontend } from '../../core/lb/kernel.js';
-import { ingressKey, PROTOS, vipKey, type Proto, type Target } from '../../core/lb/model.js';
-import { MASQ_MARK } from '../../core/lb/nftables-render.js';
+import { ingressKey, vipKey, type Proto, type Target } from '../../core/lb/model.js';
+import { FRONT_MASK, MASQ_MARK, PICK_MASK } from '../../core/lb/nftables-render.js';
 
 type J = Record<string, unknown>;
 
@@ -51,59 +51,22 @@ function concat(x: unknown): unknown[] | undefined {
   return Array.isArray(c) ? c : undefined;
 }
 
-/** Slot count and first slot (`meta mark set numgen random mod N offset B`) of a pick chain. */
-function chainInfo(exprs: J[][]): { slots: number; base: number } {
+/** Slot count of a pick chain: its `numgen random mod N vmap @slots`. */
+function chainSlots(exprs: J[][]): number {
   for (const rule of exprs) {
     for (const e of rule) {
-      const mangle = obj(e.mangle);
-      if (!mangle || obj(obj(mangle.key)?.meta)?.key !== 'mark') continue;
-      const ng = obj(obj(mangle.value)?.numgen);
-      if (ng && typeof ng.mod === 'number') return { slots: ng.mod, base: typeof ng.offset === 'number' ? ng.offset : 0 };
+      const ng = obj(obj(obj(e.vmap)?.key)?.numgen);
+      if (ng && typeof ng.mod === 'number') return ng.mod;
     }
   }
-  return { slots: 0, base: 0 };
+  return 0;
 }
 
-/**
- * `vip-targets-PROTO` / `ingress-targets-PROTO` elements → frontend element key
- * ("10.9.0.10 . tcp . 80" / "tcp . 8080") → slot → target.
- */
-function slotTable(maps: Map<string, unknown[]>): Map<string, Map<number, Target>> {
-  const out = new Map<string, Map<number, Target>>();
-  for (const kind of ['vip', 'ingress'] as const) {
-    for (const proto of PROTOS) {
-      // VIP slots hold a bare address; the port is per frontend in vip-ports-PROTO
-      const ports = new Map<string, number>();
-      for (const el of maps.get(`vip-ports-${proto}`) ?? []) {
-        if (!Array.isArray(el)) continue;
-        const k = concat(elemKey(el[0]));
-        const port: unknown = el[1];
-        if (k && k.length === 2 && typeof port === 'number') ports.set(`${String(k[0])} . ${String(k[1])}`, port);
-      }
-      for (const el of maps.get(`${kind}-targets-${proto}`) ?? []) {
-        if (!Array.isArray(el)) continue;
-        const k = concat(elemKey(el[0]));
-        const keyLen = kind === 'vip' ? 2 : 1;
-        const v = typeof el[1] === 'string' && k ? [el[1], ports.get(`${String(k[0])} . ${String(k[1])}`)] : concat(el[1]);
-        if (!k || !v || k.length !== keyLen + 1 || typeof v[0] !== 'string' || typeof v[1] !== 'number') continue;
-        const slot = k[keyLen];
-        if (typeof slot !== 'number') continue;
-        const fk = kind === 'vip' ? `${String(k[0])} . ${proto} . ${String(k[1])}` : `${proto} . ${String(k[0])}`;
-        const m = out.get(fk) ?? new Map<number, Target>();
-        m.set(slot, { ip: v[0], port: v[1] });
-        out.set(fk, m);
-      }
-    }
-  }
-  return out;
-}
-
-function pickSlots(table: Map<string, Map<number, Target>>, key: string, n: number, base: number): Target[] {
-  const m = table.get(key);
-  const out: Target[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = m?.get(base + i);
-    if (t) out.push(t);
+/** A number-keyed map's elements: key → value. */
+function numberMap(maps: Map<string, unknown[]>, name: string): Map<number, unknown> {
+  const out = new Map<number, unknown>();
+  for (const el of maps.get(name) ?? []) {
+    if (Array.isArray(el) && typeof el[0] === 'number') out.set(el[0] >>> 0, el[1]);
   }
   return out;
 }
@@ -121,38 +84,54 @@ function elemKey(x: unknown): unknown {
 }
 
 /**
- * Frontends from the meshd-lb table listing: `vips`/`ingress` (key → pick number) → `pick`
- * (pick number → shared chain) → that chain's `numgen mod N offset B` → slots B..B+N-1 of the
- * targets map. What the kernel does, not what the pick number claims. `empty-*` sets: no targets.
+ * Frontends from the meshd-lb table listing: `vips`/`ingress` (key → front mark | N) → `pick`
+ * (low 16 bits → shared chain) → that chain's `numgen random mod N` → slots 0..N-1 keyed by
+ * `front mark | slot` in the targets map (VIP ports by front mark in `vip-ports-PROTO`). What the
+ * kernel does, not what the element value claims. `empty-*` sets: no targets.
  */
 export function parseNftLb(doc: unknown): KernelFrontend[] {
   const { maps, rules } = indexListing(doc);
-  const slots = slotTable(maps);
   const pickChains = new Map<number, string>();
   for (const el of maps.get('pick') ?? []) {
     if (!Array.isArray(el) || typeof el[0] !== 'number') continue;
     const chain = gotoTarget(el[1]);
     if (chain) pickChains.set(el[0], chain);
   }
+  const tables = new Map<string, Map<number, unknown>>();
+  const table = (name: string): Map<number, unknown> => {
+    let t = tables.get(name);
+    if (!t) tables.set(name, (t = numberMap(maps, name)));
+    return t;
+  };
+  const targetsOf = (kind: 'vip' | 'ingress', proto: Proto, mark: unknown): { targets: Target[]; masquerade: boolean } => {
+    if (typeof mark !== 'number') return { targets: [], masquerade: false };
+    const chain = pickChains.get(mark & PICK_MASK);
+    const n = chain ? chainSlots(rules.get(chain) ?? []) : 0;
+    const front = (mark & FRONT_MASK) >>> 0;
+    const slots = table(`${kind}-targets-${proto}`);
+    const port = kind === 'vip' ? table(`vip-ports-${proto}`).get(front) : undefined;
+    const targets: Target[] = [];
+    for (let i = 0; i < n; i++) {
+      const v = slots.get((front | i) >>> 0);
+      const t = kind === 'vip' ? [v, port] : concat(v);
+      if (t && typeof t[0] === 'string' && typeof t[1] === 'number') targets.push({ ip: t[0], port: t[1] });
+    }
+    return { targets, masquerade: (mark & MASQ_MARK) !== 0 };
+  };
   const out: KernelFrontend[] = [];
   const visit = (name: string, kind: 'vip' | 'ingress', empty: boolean): void => {
     for (const el of maps.get(name) ?? []) {
       const k = concat(elemKey(empty ? el : Array.isArray(el) ? el[0] : undefined));
       if (!k) continue;
-      const pick = !empty && Array.isArray(el) ? el[1] : undefined;
-      const chain = typeof pick === 'number' ? pickChains.get(pick) : undefined;
-      const info = chain ? chainInfo(rules.get(chain) ?? []) : { slots: 0, base: 0 };
-      const masquerade = (info.base & MASQ_MARK) !== 0;
+      const mark = !empty && Array.isArray(el) ? el[1] : undefined;
       if (kind === 'vip') {
         const proto = protoOf(k[1]);
         if (typeof k[0] !== 'string' || !proto || typeof k[2] !== 'number') continue;
-        const targets = pickSlots(slots, `${k[0]} . ${proto} . ${k[2]}`, info.slots, info.base);
-        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], targets, draining: [], masquerade });
+        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], ...targetsOf(kind, proto, mark), draining: [] });
       } else {
         const proto = protoOf(k[0]);
         if (!proto || typeof k[1] !== 'number') continue;
-        const targets = pickSlots(slots, `${proto} . ${k[1]}`, info.slots, info.base);
-        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], targets, draining: [], masquerade });
+        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], ...targetsOf(kind, proto, mark), draining: [] });
       }
     }
   };

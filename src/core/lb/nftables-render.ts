@@ -1,30 +1,36 @@
 /**
  * Desired (compiled) state → nftables script, in the shape of kube-proxy's nftables proxier, tuned
- * so a sync costs time linear in what it sends, and an endpoint change costs O(change):
+ * so a full sync costs little per element and an endpoint change costs O(change):
  *
  * - one table `ip meshd-lb` per sandbox (family `ip`: overlay addressing is IPv4 only, and an `inet`
  *   table would make every IPv6 packet walk these hooks for nothing);
+ * - every frontend has a 16-bit id (nft-state.ts). Its "front mark" is `id << 16 | flags` (flags:
+ *   0x2000 ingress, 0x4000 masquerade, 0x8000 udp);
  * - DATA maps keyed by what the kernel matches — `vips`: `ip daddr . meta l4proto . th dport`,
- *   `ingress`: `meta l4proto . th dport` on local addresses (`fib daddr type local`) — whose value
- *   is a "pick" number: kind, protocol, masquerade bit and backend count N (`pickValue`);
- * - `dispatch` sets the packet mark to that number and looks it up in the small verdict map `pick`,
- *   which jumps to one SHARED chain per pick number in use (`pick-vip-tcp-3`: `meta mark set numgen
- *   random mod 3 goto vip-dnat-tcp`), which picks a slot 0..N-1; four shared chains then `dnat ip
- *   to ip daddr . tcp dport . meta mark map @vip-targets-tcp : ip daddr . tcp dport map
- *   @vip-ports-tcp` (ingress: `tcp dport . meta mark` → `ip . port`). VIP slots map to a bare
- *   address and the port comes from a per-frontend element: a concatenated value per slot cost nft
- *   1.0.6 a quarter of its parse time on a 100k-slot full sync;
- * - why not one chain per service (the previous shape) or `dnat to numgen ... map { ... }`: nft 1.0.6
- *   dumps EVERY chain of the table into its cache before any element command, and the kernel
- *   re-validates every jump reachable from a base chain whenever a verdict element or a rule with
- *   a jump is added — both O(services) per endpoint change (10k services: ~70 ms). With data maps
- *   and a handful of shared chains, an endpoint change is a few data-map elements: no verdict,
- *   nothing to re-validate, a tiny cache. Anonymous sets per service are worse still (anonymous
- *   set name allocation scans all sets);
+ *   `ingress`: `meta l4proto . th dport` on local addresses (`fib daddr type local`) — map a live
+ *   frontend to its front mark plus its backend count N (N ≤ 4096 in the low 13 bits);
+ * - `dispatch` sets the packet mark to that value and looks its low 16 bits (flags | N, the "pick
+ *   number") up in the small verdict map `pick`, which jumps to one SHARED chain per pick number in
+ *   use (`pick-vip-tcp-3`: `numgen random mod 3 vmap @slots`, then `goto vip-dnat-tcp`). `slots`
+ *   jumps to the shared chain `slot-R`, which replaces the low 13 bits of the mark with R: the mark
+ *   is now `front mark | R`, a single 32-bit key;
+ * - four shared chains `dnat ip to meta mark map @vip-targets-tcp : meta mark & 0xffffe000 map
+ *   @vip-ports-tcp` (ingress: `meta mark map @ingress-targets-tcp` → `ip . port`). VIP slots map to
+ *   a bare address and the port comes from a per-frontend element;
+ * - why single-integer keys: nft 1.0.6 spends about twice the userspace time on an element with a
+ *   concatenated key (`ip . port . mark`, the previous shape) as on one with a plain `mark` key;
+ *   at 10k services × 10 endpoints that was half of a full sync. Why sized sets: `size` makes the
+ *   kernel allocate the hash table once instead of growing it under a 100k-element insert (the
+ *   rhashtable slow path was ~15% of nft's CPU); `size` is a cap, see nft-state.ts;
+ * - why not one chain per service or `dnat to numgen ... map { ... }`: nft 1.0.6 dumps EVERY chain
+ *   of the table into its cache before any element command, and the kernel re-validates every jump
+ *   reachable from a base chain whenever a verdict element or a rule with a jump is added — both
+ *   O(services) per endpoint change. With data maps and a handful of shared chains (pick chains per
+ *   pick number, slot chains up to the largest N), an endpoint change is a few data-map elements;
  * - slots follow the sorted target order; an incremental sync rewrites only slots whose target
- *   changed, plus the frontend's `vips`/`ingress` element when N changes;
- * - ingress `cluster` slots are numbered from 0x4000 (`numgen ... offset 16384`): the same mark bit
- *   tells `nat-post` to masquerade (DNAT+SNAT); `local` slots start at 0 (client IP preserved);
+ *   changed, plus the frontend's `vips`/`ingress` element when N changes (slot keys do not hold N);
+ * - ingress `cluster` front marks carry the masquerade bit 0x4000: `nat-post` masquerades them
+ *   (DNAT+SNAT); `local` ones do not (client IP preserved);
  * - the packet mark of a NEW connection's first packet to a VIP / published port is overwritten
  *   (later packets never traverse nat chains). Sandboxes must not rely on marks for that packet;
  * - draining backends are simply left out of the slots: NAT is decided on a flow's first packet, so
@@ -32,50 +38,57 @@
  * - frontends with no active backend sit in the SETS `empty-vips` / `empty-ingress` instead, checked
  *   for `ct state new` in filter chains at priority -110 (before DNAT at -100) → `reject` (TCP reset
  *   or ICMP port unreachable): a VIP without backends refuses at once instead of timing out;
- * - element comments carry the service name and port (what `nft list` shows a human).
+ * - `vips`/`ingress` element comments carry the service name and port (what `nft list` shows a human).
  *
  * No hairpin SNAT: VIP balancing runs in the client task's own sandbox (output hook), where a task
  * reaching itself through its VIP is plain local delivery; ingress `cluster` already masquerades.
  *
  * A full render deletes and redefines the whole table in ONE transaction (`nft -f -` is atomic),
  * which also removes stale state. An incremental render touches only changed elements, plus pick
- * chains that come into use or fall out of use. Pure: strings in, strings out; golden-tested.
+ * and slot chains that come into use (or pick chains that fall out of use). Pure: strings in,
+ * strings out; golden-tested.
  */
 import { diffCompiled, type LbDiff } from './diff.js';
 import { PROTOS, sortedFrontends, type Compiled, type Frontend } from './model.js';
+import { freshIds, IdPlanner, setSize, type NftDelta, type NftState } from './nft-state.js';
 
 export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'meshd-lb';
+/** Low bits of the mark: N in a pick number, then the slot R (N ≤ 4096, R < 4096). */
+export const SLOT_MASK = 0x1fff;
+export const PICK_INGRESS = 0x2000;
 /** Packet mark bit asking nat-post to masquerade (same bit kube-proxy uses, in our own netns). */
 export const MASQ_MARK = 0x4000;
-/** Slots per frontend must stay below the masquerade bit. */
-export const MAX_SLOTS = MASQ_MARK;
-/** Pick-number bits (above the slot and masquerade bits). */
-export const PICK_UDP = 0x10000;
-export const PICK_INGRESS = 0x20000;
+export const PICK_UDP = 0x8000;
+/** The pick number is the low half of the mark; the frontend id is the high half. */
+export const PICK_MASK = 0xffff;
+export const ID_SHIFT = 16;
+/** Front mark = mark without the N/R bits. */
+export const FRONT_MASK = 0xffffe000;
 
-type FrontendId = Pick<Frontend, 'kind' | 'vip' | 'proto' | 'port'>;
 type PickId = Pick<Frontend, 'kind' | 'proto' | 'masquerade'> & { targets: { length: number } };
-
-/** First slot number of a frontend: cluster-ingress slots carry the masquerade bit. */
-export function slotBase(f: Pick<Frontend, 'masquerade'>): number {
-  return f.masquerade ? MASQ_MARK : 0;
-}
 
 const T = `${NFT_FAMILY} ${NFT_TABLE}`;
 const HEX_MARK = `0x${MASQ_MARK.toString(16)}`;
 
-/**
- * The value of a live frontend's `vips`/`ingress` element: which shared pick chain handles it.
- * Bits: 0x20000 ingress, 0x10000 udp, 0x4000 masquerade, low bits N (1..4096).
- */
-export function pickValue(f: PickId): number {
-  return (f.kind === 'ingress' ? PICK_INGRESS : 0) | (f.proto === 'udp' ? PICK_UDP : 0) | slotBase(f) | f.targets.length;
-}
-
 /** nft prints marks as 8 hex digits; rendering them the same way keeps listings and scripts alike. */
 export function hexMark(v: number): string {
-  return `0x${v.toString(16).padStart(8, '0')}`;
+  return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** Flag bits of a frontend (kind, protocol, masquerade). */
+export function flagsOf(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>): number {
+  return (f.kind === 'ingress' ? PICK_INGRESS : 0) | (f.proto === 'udp' ? PICK_UDP : 0) | (f.masquerade ? MASQ_MARK : 0);
+}
+
+/** The `pick` key of a live frontend: which shared pick chain handles it (flags | N). */
+export function pickValue(f: PickId): number {
+  return flagsOf(f) | f.targets.length;
+}
+
+/** Mark of a frontend without slot bits: id in the high half, flags. Keys its ports element. */
+export function frontMark(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>, id: number): number {
+  return ((id << ID_SHIFT) | flagsOf(f)) >>> 0;
 }
 
 /** The shared chain of a pick number: `pick-vip-tcp-3`, `pick-ing-udp-2-masq`. */
@@ -84,7 +97,7 @@ export function pickChain(f: PickId): string {
 }
 
 /** Element key in `vips`/`empty-vips` or `ingress`/`empty-ingress`. */
-export function elementKey(f: FrontendId): string {
+export function elementKey(f: Pick<Frontend, 'kind' | 'vip' | 'proto' | 'port'>): string {
   return f.kind === 'vip' ? `${f.vip ?? ''} . ${f.proto} . ${f.port}` : `${f.proto} . ${f.port}`;
 }
 
@@ -92,54 +105,55 @@ function setName(f: Pick<Frontend, 'kind'>, empty: boolean): string {
   return (empty ? 'empty-' : '') + (f.kind === 'vip' ? 'vips' : 'ingress');
 }
 
-/**
- * Slot maps (and their dnat chains) are per protocol: nft 1.0.6 cannot add a rule that uses a
- * `typeof ... th dport` map once that map exists in the kernel ("conflicting protocols
- * specified"), so each map is typed with `tcp dport` or `udp dport`.
- */
+/** Slot map of a frontend; also its id pool (ids are unique per slot map). */
 export function targetsMap(f: Pick<Frontend, 'kind' | 'proto'>): string {
   return `${f.kind === 'vip' ? 'vip' : 'ingress'}-targets-${f.proto}`;
 }
+
+const poolOf = (f: { key: string }): string => targetsMap(f as Frontend);
 
 function dnatChain(f: Pick<Frontend, 'kind' | 'proto'>): string {
   return `${f.kind === 'vip' ? 'vip' : 'ingress'}-dnat-${f.proto}`;
 }
 
-/** Key of slot `i` of a frontend in its targets map: `10.9.0.10 . 80 . 0` or `8080 . 16384`. */
-export function slotKey(f: Pick<Frontend, 'kind' | 'vip' | 'proto' | 'port' | 'masquerade'>, i: number): string {
-  const slot = slotBase(f) + i;
-  return f.kind === 'vip' ? `${f.vip ?? ''} . ${f.port} . ${slot}` : `${f.port} . ${slot}`;
+/** Key of slot `i` of a frontend in its targets map: the mark after `slot-i`. */
+export function slotKey(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>, id: number, i: number): string {
+  return hexMark(frontMark(f, id) | i);
 }
 
 /** VIP slots map to an address (the port comes from `vip-ports-PROTO`); ingress slots to `ip . port`. */
-function slotElem(f: Frontend, i: number): string {
+function slotElem(f: Frontend, id: number, i: number): string {
   const t = f.targets[i];
   if (!t) throw new RangeError(`${f.key}: no slot ${i}`);
-  return f.kind === 'vip' ? `${slotKey(f, i)} : ${t.ip}` : `${slotKey(f, i)} : ${t.ip} . ${t.port}`;
+  return f.kind === 'vip' ? `${slotKey(f, id, i)} : ${t.ip}` : `${slotKey(f, id, i)} : ${t.ip} . ${t.port}`;
 }
 
-/** `vip-ports-PROTO` element of a live VIP frontend: VIP . port → the tasks' port. */
-function portElem(f: Frontend): string {
-  return `${f.vip ?? ''} . ${f.port} : ${f.targets[0]?.port ?? 0}`;
+/** `vip-ports-PROTO` element of a live VIP frontend: front mark → the tasks' port. */
+function portElem(f: Frontend, id: number): string {
+  return `${hexMark(frontMark(f, id))} : ${f.targets[0]?.port ?? 0}`;
 }
 
-/** The one rule of a shared pick chain. */
-export function pickRule(f: PickId): string {
-  const off = slotBase(f) ? ` offset ${slotBase(f)}` : '';
-  return `meta mark set numgen random mod ${f.targets.length}${off} goto ${dnatChain(f)}`;
+/** The rules of a shared pick chain. */
+export function pickRules(f: PickId): string[] {
+  return [`numgen random mod ${f.targets.length} vmap @slots`, `goto ${dnatChain(f)}`];
+}
+
+/** The rule of shared slot chain `slot-r`: replace N (or a previous slot) with r. */
+export function slotRule(r: number): string {
+  return `meta mark set meta mark & ${hexMark(FRONT_MASK)} | ${r}`;
 }
 
 /** `vips`/`ingress` element (live frontend) or `empty-*` element (no active target). */
-function frontendElem(f: Frontend): string {
+function frontendElem(f: Frontend, id: number): string {
   const c = ` comment "${f.comment}"`;
-  return f.targets.length ? `${elementKey(f)}${c} : ${hexMark(pickValue(f))}` : `${elementKey(f)}${c}`;
+  return f.targets.length ? `${elementKey(f)}${c} : ${hexMark(frontMark(f, id) | f.targets.length)}` : `${elementKey(f)}${c}`;
 }
 
 function elemBlock(elems: readonly string[]): string {
   return elems.length ? `\t\telements = { ${elems.join(',\n\t\t\t     ')} }\n` : '';
 }
 
-/** Pick numbers in use → one frontend using each (for its chain's name and rule). */
+/** Pick numbers in use → one frontend using each (for its chain's name and rules). */
 function picksOf(fs: Iterable<Frontend>): Map<number, Frontend> {
   const out = new Map<number, Frontend>();
   for (const f of fs) if (f.targets.length && !out.has(pickValue(f))) out.set(pickValue(f), f);
@@ -150,60 +164,84 @@ function pickElem(f: Frontend): string {
   return `${hexMark(pickValue(f))} : goto ${pickChain(f)}`;
 }
 
-/** Static skeleton with elements; pick chains come after. */
-function skeleton(fs: readonly Frontend[], picks: readonly Frontend[]): string {
-  const vips: string[] = [];
-  const emptyVips: string[] = [];
-  const ing: string[] = [];
-  const emptyIng: string[] = [];
-  const slots: Record<string, string[]> = { 'vip-targets-tcp': [], 'vip-targets-udp': [], 'ingress-targets-tcp': [], 'ingress-targets-udp': [] };
-  const ports: Record<string, string[]> = { tcp: [], udp: [] };
+function slotsElem(r: number): string {
+  return `${r} : jump slot-${r}`;
+}
+
+/** Sets and maps that hold per-frontend or per-slot elements: declared with a `size`. */
+export const SIZED_SETS = ['vips', 'empty-vips', 'ingress', 'empty-ingress', ...PROTOS.flatMap((p) => [`vip-targets-${p}`, `vip-ports-${p}`, `ingress-targets-${p}`])];
+
+const VIP_TYPE = 'ipv4_addr . inet_proto . inet_service';
+const ING_TYPE = 'inet_proto . inet_service';
+
+function setDecl(kind: 'map' | 'set', name: string, type: string, elems: readonly string[], size: number): string {
+  return `\t${kind} ${name} {\n\t\ttype ${type}\n\t\tsize ${size}\n${elemBlock(elems)}\t}`;
+}
+
+export interface NftFullPlan {
+  script: string;
+  state: NftState;
+}
+
+/**
+ * Full sync: one atomic transaction that deletes and redefines the table (stale state of removed
+ * services disappears with it). The leading `table` line makes the delete valid on first apply.
+ * Returns the state to keep for incremental syncs.
+ */
+export function planNftFull(c: Compiled): NftFullPlan {
+  const fs = sortedFrontends(c);
+  const { ids, next } = freshIds(fs, poolOf);
+  const picks = [...picksOf(fs)].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
+  const el: Record<string, string[]> = Object.fromEntries(SIZED_SETS.map((s) => [s, []]));
+  let maxN = 0;
   for (const f of fs) {
-    const live = f.targets.length > 0;
-    (f.kind === 'vip' ? (live ? vips : emptyVips) : live ? ing : emptyIng).push(frontendElem(f));
-    if (!live) continue;
-    if (f.kind === 'vip') ports[f.proto]!.push(portElem(f));
-    const s = slots[targetsMap(f)]!;
-    for (let i = 0; i < f.targets.length; i++) s.push(slotElem(f, i));
+    const id = ids.get(f.key)!;
+    const n = f.targets.length;
+    el[setName(f, n === 0)]!.push(frontendElem(f, id));
+    if (n === 0) continue;
+    if (n > maxN) maxN = n;
+    if (f.kind === 'vip') el[`vip-ports-${f.proto}`]!.push(portElem(f, id));
+    const s = el[targetsMap(f)]!;
+    for (let i = 0; i < n; i++) s.push(slotElem(f, id, i));
   }
-  const vipType = 'ipv4_addr . inet_proto . inet_service';
-  const ingType = 'inet_proto . inet_service';
-  return [
-    `\tmap vips {\n\t\ttype ${vipType} : mark\n${elemBlock(vips)}\t}`,
-    `\tset empty-vips {\n\t\ttype ${vipType}\n${elemBlock(emptyVips)}\t}`,
-    `\tmap ingress {\n\t\ttype ${ingType} : mark\n${elemBlock(ing)}\t}`,
-    `\tset empty-ingress {\n\t\ttype ${ingType}\n${elemBlock(emptyIng)}\t}`,
+  const counts = new Map(SIZED_SETS.map((s) => [s, el[s]!.length]));
+  const sizes = new Map(SIZED_SETS.map((s) => [s, setSize(el[s]!.length)]));
+  const decl = (kind: 'map' | 'set', name: string, type: string): string => setDecl(kind, name, type, el[name]!, sizes.get(name)!);
+  const slotIdx = Array.from({ length: maxN }, (_, r) => r);
+  const body = [
+    decl('map', 'vips', `${VIP_TYPE} : mark`),
+    decl('set', 'empty-vips', VIP_TYPE),
+    decl('map', 'ingress', `${ING_TYPE} : mark`),
+    decl('set', 'empty-ingress', ING_TYPE),
     `\tmap pick {\n\t\ttype mark : verdict\n${elemBlock(picks.map(pickElem))}\t}`,
+    `\tmap slots {\n\t\ttypeof numgen random mod 2 : verdict\n${elemBlock(slotIdx.map(slotsElem))}\t}`,
     ...PROTOS.flatMap((p) => [
-      `\tmap vip-targets-${p} {\n\t\ttypeof ip daddr . ${p} dport . meta mark : ip daddr\n${elemBlock(slots[`vip-targets-${p}`]!)}\t}`,
-      `\tmap vip-ports-${p} {\n\t\ttypeof ip daddr . ${p} dport : ${p} dport\n${elemBlock(ports[p]!)}\t}`,
-      `\tmap ingress-targets-${p} {\n\t\ttypeof ${p} dport . meta mark : ip daddr . ${p} dport\n${elemBlock(slots[`ingress-targets-${p}`]!)}\t}`,
+      decl('map', `vip-targets-${p}`, 'mark : ipv4_addr'),
+      decl('map', `vip-ports-${p}`, 'mark : inet_service'),
+      decl('map', `ingress-targets-${p}`, 'mark : ipv4_addr . inet_service'),
     ]),
     ...PROTOS.flatMap((p) => [
-      `\tchain vip-dnat-${p} {\n\t\tmeta l4proto ${p} dnat ip to ip daddr . ${p} dport . meta mark map @vip-targets-${p} : ip daddr . ${p} dport map @vip-ports-${p}\n\t}`,
-      `\tchain ingress-dnat-${p} {\n\t\tmeta l4proto ${p} dnat to ${p} dport . meta mark map @ingress-targets-${p}\n\t}`,
+      `\tchain vip-dnat-${p} {\n\t\tmeta l4proto ${p} dnat ip to meta mark map @vip-targets-${p} : meta mark & ${hexMark(FRONT_MASK)} map @vip-ports-${p}\n\t}`,
+      `\tchain ingress-dnat-${p} {\n\t\tmeta l4proto ${p} dnat ip to meta mark map @ingress-targets-${p}\n\t}`,
     ]),
     '\tchain reject-empty {\n\t\tmeta l4proto tcp reject with tcp reset\n\t\treject\n\t}',
     '\tchain empty-check {\n\t\tip daddr . meta l4proto . th dport @empty-vips goto reject-empty\n\t\tfib daddr type local meta l4proto . th dport @empty-ingress goto reject-empty\n\t}',
     '\tchain filter-pre {\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
     '\tchain filter-out {\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
     // a missed `map` lookup ends the rule, so the vmap only ever sees a pick number we set
-    '\tchain dispatch {\n\t\tmeta mark set ip daddr . meta l4proto . th dport map @vips meta mark vmap @pick\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark vmap @pick\n\t}',
+    `\tchain dispatch {\n\t\tmeta mark set ip daddr . meta l4proto . th dport map @vips meta mark & ${hexMark(PICK_MASK)} vmap @pick\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & ${hexMark(PICK_MASK)} vmap @pick\n\t}`,
     '\tchain nat-pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump dispatch\n\t}',
     '\tchain nat-out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump dispatch\n\t}',
     `\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark & ${HEX_MARK} == ${HEX_MARK} masquerade\n\t}`,
-  ].join('\n');
+    ...slotIdx.map((r) => `\tchain slot-${r} {\n\t\t${slotRule(r)}\n\t}`),
+    ...picks.map((f) => `\tchain ${pickChain(f)} {\n${pickRules(f).map((r) => `\t\t${r}\n`).join('')}\t}`),
+  ];
+  const script = [`table ${T}`, `delete table ${T}`, `table ${T} {`, ...body, '}', ''].join('\n');
+  return { script, state: { ids, next, free: new Map(), slotChains: maxN, counts, sizes } };
 }
 
-/**
- * Full sync: one atomic transaction that deletes and redefines the table (stale state of removed
- * services disappears with it). The leading `table` line makes the delete valid on first apply.
- */
 export function renderNftFull(c: Compiled): string {
-  const fs = sortedFrontends(c);
-  const picks = [...picksOf(fs)].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
-  const chains = picks.map((f) => `\tchain ${pickChain(f)} {\n\t\t${pickRule(f)}\n\t}`);
-  return [`table ${T}`, `delete table ${T}`, `table ${T} {`, skeleton(fs, picks), ...chains, '}', ''].join('\n');
+  return planNftFull(c).script;
 }
 
 /** `delete table` for Dataplane.flush (with the leading `table` so it never fails). */
@@ -216,57 +254,74 @@ function usesPick(c: Compiled, v: number): boolean {
   return false;
 }
 
+export interface NftIncrementalPlan {
+  script: string;
+  delta: NftDelta;
+}
+
 /**
- * Incremental sync from `prev` (what was last applied successfully) to `next`. Returns '' when
- * nothing changed. Order inside the transaction: new pick chains and their `pick` elements,
- * element deletes, element adds (a replaced element is deleted then re-added), then pick elements
- * and chains no longer used (a chain must lose its map reference before it can go). Whether a pick
- * number is still used elsewhere is checked only for pick numbers this diff touches.
+ * Incremental sync from `prev` (what was last applied successfully, with its `state`) to `next`.
+ * Returns null when a sized set would overflow its declared size (the caller does a full sync).
+ * `script` is '' when nothing changed. Order inside the transaction: new slot chains, new pick
+ * chains and their `pick` elements, element deletes, element adds (a replaced element is deleted
+ * then re-added), then pick elements and chains no longer used (a chain must lose its map
+ * reference before it can go). Whether a pick number is still used elsewhere is checked only for
+ * pick numbers this diff touches. Slot chains are never removed incrementally (a full sync trims).
  */
-export function renderNftIncremental(prev: Compiled, next: Compiled, diff: LbDiff = diffCompiled(prev, next)): string {
+export function planNftIncremental(prev: Compiled, next: Compiled, state: NftState, diff: LbDiff = diffCompiled(prev, next)): NftIncrementalPlan | null {
+  const ids = new IdPlanner(state);
   const adds: string[] = [];
   const dels: string[] = [];
   const gained = new Map<number, Frontend>();
   const lost = new Map<number, Frontend>();
-  const addSlots = (f: Frontend, idx: number[]): void => {
-    if (idx.length) adds.push(`add element ${T} ${targetsMap(f)} { ${idx.map((i) => slotElem(f, i)).join(', ')} }`);
+  const add = (set: string, elems: string[]): void => {
+    if (!elems.length) return;
+    adds.push(`add element ${T} ${set} { ${elems.join(', ')} }`);
+    ids.count(set, elems.length);
   };
-  const delSlots = (f: Frontend, idx: number[]): void => {
-    if (idx.length) dels.push(`delete element ${T} ${targetsMap(f)} { ${idx.map((i) => slotKey(f, i)).join(', ')} }`);
+  const del = (set: string, keys: string[]): void => {
+    if (!keys.length) return;
+    dels.push(`delete element ${T} ${set} { ${keys.join(', ')} }`);
+    ids.count(set, -keys.length);
   };
+  const addSlots = (f: Frontend, id: number, idx: number[]): void => add(targetsMap(f), idx.map((i) => slotElem(f, id, i)));
+  const delSlots = (f: Frontend, id: number, idx: number[]): void => del(targetsMap(f), idx.map((i) => slotKey(f, id, i)));
   const all = (f: Frontend): number[] => f.targets.map((_, i) => i);
-  const addElem = (f: Frontend): void => {
-    adds.push(`add element ${T} ${setName(f, f.targets.length === 0)} { ${frontendElem(f)} }`);
+  const addElem = (f: Frontend, id: number): void => {
+    add(setName(f, f.targets.length === 0), [frontendElem(f, id)]);
     if (f.targets.length) gained.set(pickValue(f), f);
   };
   const delElem = (f: Frontend): void => {
-    dels.push(`delete element ${T} ${setName(f, f.targets.length === 0)} { ${elementKey(f)} }`);
+    del(setName(f, f.targets.length === 0), [elementKey(f)]);
     if (f.targets.length) lost.set(pickValue(f), f);
   };
   const portOf = (f: Frontend): number | undefined => (f.kind === 'vip' ? f.targets[0]?.port : undefined);
+  const ports = (f: Frontend): string => `vip-ports-${f.proto}`;
   for (const f of diff.added) {
-    addElem(f);
-    addSlots(f, all(f));
-    if (portOf(f) !== undefined) adds.push(`add element ${T} vip-ports-${f.proto} { ${portElem(f)} }`);
+    const id = ids.assign(f.key, poolOf(f));
+    addElem(f, id);
+    addSlots(f, id, all(f));
+    if (portOf(f) !== undefined) add(ports(f), [portElem(f, id)]);
   }
   for (const { before, after } of diff.changed) {
+    const id = ids.id(before.key);
     const nb = before.targets.length;
     const na = after.targets.length;
     const pb = portOf(before);
     const pa = portOf(after);
     if (pb !== pa) {
-      if (pb !== undefined) dels.push(`delete element ${T} vip-ports-${before.proto} { ${before.vip ?? ''} . ${before.port} }`);
-      if (pa !== undefined) adds.push(`add element ${T} vip-ports-${after.proto} { ${portElem(after)} }`);
+      if (pb !== undefined) del(ports(before), [hexMark(frontMark(before, id))]);
+      if (pa !== undefined) add(ports(after), [portElem(after, id)]);
     }
     const elemChanged = nb !== na || before.masquerade !== after.masquerade || before.comment !== after.comment;
     if (elemChanged) {
       delElem(before);
-      addElem(after);
+      addElem(after, id);
     }
     if (nb === 0 || na === 0 || before.masquerade !== after.masquerade) {
-      // slot numbers carry the masquerade bit: re-key every slot
-      delSlots(before, all(before));
-      addSlots(after, all(after));
+      // slot keys carry the masquerade bit: re-key every slot
+      delSlots(before, id, all(before));
+      addSlots(after, id, all(after));
       continue;
     }
     const replaced: number[] = [];
@@ -277,24 +332,48 @@ export function renderNftIncremental(prev: Compiled, next: Compiled, diff: LbDif
     }
     const grown = Array.from({ length: Math.max(0, na - nb) }, (_, k) => nb + k);
     const shrunk = Array.from({ length: Math.max(0, nb - na) }, (_, k) => na + k);
-    delSlots(before, [...replaced, ...shrunk]);
-    addSlots(after, [...replaced, ...grown]);
+    delSlots(before, id, [...replaced, ...shrunk]);
+    addSlots(after, id, [...replaced, ...grown]);
   }
   for (const f of diff.removed) {
+    const id = ids.id(f.key);
     delElem(f);
-    delSlots(f, all(f));
-    if (portOf(f) !== undefined) dels.push(`delete element ${T} vip-ports-${f.proto} { ${f.vip ?? ''} . ${f.port} }`);
+    delSlots(f, id, all(f));
+    if (portOf(f) !== undefined) del(ports(f), [hexMark(frontMark(f, id))]);
+    ids.release(f.key, poolOf(f));
   }
+  if (!ids.fits()) return null;
   const head: string[] = [];
   const tail: string[] = [];
   for (const [v, f] of [...gained].sort((a, b) => a[0] - b[0])) {
     if (lost.has(v) || usesPick(prev, v)) continue;
-    head.push(`add chain ${T} ${pickChain(f)}`, `add rule ${T} ${pickChain(f)} ${pickRule(f)}`, `add element ${T} pick { ${pickElem(f)} }`);
+    const n = f.targets.length;
+    if (n > ids.delta.slotChains) {
+      const rs = Array.from({ length: n - ids.delta.slotChains }, (_, k) => ids.delta.slotChains + k);
+      for (const r of rs) head.push(`add chain ${T} slot-${r}`, `add rule ${T} slot-${r} ${slotRule(r)}`);
+      head.push(`add element ${T} slots { ${rs.map(slotsElem).join(', ')} }`);
+      ids.delta.slotChains = n;
+    }
+  }
+  for (const [v, f] of [...gained].sort((a, b) => a[0] - b[0])) {
+    if (lost.has(v) || usesPick(prev, v)) continue;
+    head.push(`add chain ${T} ${pickChain(f)}`, ...pickRules(f).map((r) => `add rule ${T} ${pickChain(f)} ${r}`), `add element ${T} pick { ${pickElem(f)} }`);
   }
   for (const [v, f] of [...lost].sort((a, b) => a[0] - b[0])) {
     if (gained.has(v) || usesPick(next, v)) continue;
     tail.push(`delete element ${T} pick { ${hexMark(v)} }`, `flush chain ${T} ${pickChain(f)}`, `delete chain ${T} ${pickChain(f)}`);
   }
   const lines = [...head, ...dels, ...adds, ...tail];
-  return lines.length ? lines.join('\n') + '\n' : '';
+  return { script: lines.length ? lines.join('\n') + '\n' : '', delta: ids.delta };
+}
+
+/**
+ * The incremental script from `prev` to `next`, assuming the kernel holds what a full sync of
+ * `prev` made (tests and one-off tools; the syncer keeps the real state). Throws when a sized set
+ * would overflow.
+ */
+export function renderNftIncremental(prev: Compiled, next: Compiled, diff: LbDiff = diffCompiled(prev, next), state: NftState = planNftFull(prev).state): string {
+  const p = planNftIncremental(prev, next, state, diff);
+  if (!p) throw new RangeError('nft: incremental sync would overflow a sized set; a full sync is needed');
+  return p.script;
 }

@@ -11,7 +11,8 @@ import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
 import { fastPlan } from './fastpath.js';
 import { renderIpvsFull, renderIpvsIncremental, type MarkTable } from './ipvs-render.js';
 import { compile, type Compiled, type CompileMemo, type LbDesired } from './model.js';
-import { renderNftFull, renderNftIncremental } from './nftables-render.js';
+import { applyNftDelta, type NftDelta, type NftState } from './nft-state.js';
+import { planNftFull, planNftIncremental } from './nftables-render.js';
 
 export type DataplaneKind = 'nftables' | 'ipvs';
 
@@ -32,12 +33,17 @@ export interface SyncPlan {
   marks: MarkTable;
   /** The desired state planned (kept on commit: the next plan's fast path compares objects). */
   desired: LbDesired;
+  /** nftables: the table state after a full plan, or the change to it of an incremental one. */
+  nftState?: NftState;
+  nftDelta?: NftDelta;
 }
 
 export class LbSyncer {
   private last: Compiled | null = null;
   private lastDesired: LbDesired | null = null;
   private marks: MarkTable = new Map();
+  /** nftables: frontend ids, slot chains and set sizes in the kernel table (nft-state.ts). */
+  private nftState: NftState | null = null;
   /** Compiled frontends per service object: unchanged objects are not re-validated or recompiled. */
   private readonly memo: CompileMemo = new WeakMap();
 
@@ -48,14 +54,22 @@ export class LbSyncer {
     const fast = this.last !== null && this.lastDesired !== null && this.kind === 'nftables' ? fastPlan(this.lastDesired, this.last, desired, this.memo) : null;
     const next = fast ? fast.compiled : compile(desired, this.memo);
     const base = { kind: this.kind, next, frontends: next.size, desired };
-    if (this.last === null) {
-      if (this.kind === 'nftables') return { ...base, mode: 'full', nft: renderNftFull(next), ipvs: '', addrs: '', changed: next.size, marks: new Map() };
+    const nftFull = (): SyncPlan => {
+      const p = planNftFull(next);
+      return { ...base, mode: 'full', nft: p.script, ipvs: '', addrs: '', changed: next.size, marks: new Map(), nftState: p.state };
+    };
+    if (this.last === null || (this.kind === 'nftables' && this.nftState === null)) {
+      if (this.kind === 'nftables') return nftFull();
       const p = renderIpvsFull(next, this.marks);
       return { ...base, mode: 'full', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: next.size, marks: p.marks };
     }
     const d = fast ? fast.diff : diffCompiled(this.last, next);
     if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', ipvs: '', addrs: '', changed: 0, marks: this.marks };
-    if (this.kind === 'nftables') return { ...base, mode: 'incremental', nft: renderNftIncremental(this.last, next, d), ipvs: '', addrs: '', changed: diffSize(d), marks: new Map() };
+    if (this.kind === 'nftables') {
+      // a sized set would overflow → full sync (it sizes the sets anew)
+      const p = planNftIncremental(this.last, next, this.nftState!, d);
+      return p ? { ...base, mode: 'incremental', nft: p.script, ipvs: '', addrs: '', changed: diffSize(d), marks: new Map(), nftDelta: p.delta } : nftFull();
+    }
     const p = renderIpvsIncremental(this.last, next, this.marks);
     return { ...base, mode: 'incremental', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: diffSize(d), marks: p.marks };
   }
@@ -64,16 +78,20 @@ export class LbSyncer {
     this.last = plan.next;
     this.lastDesired = plan.desired;
     this.marks = plan.marks;
+    if (plan.nftState) this.nftState = plan.nftState;
+    else if (plan.nftDelta && this.nftState) applyNftDelta(this.nftState, plan.nftDelta);
   }
 
   /** Any failure: forget what we think the kernel holds; the next plan is a full resync. */
   failed(): void {
     this.last = null;
+    this.nftState = null;
   }
 
   /** Periodic safety net (kube-proxy resyncs fully every hour): next plan is full. */
   requestFullResync(): void {
     this.last = null;
+    this.nftState = null;
   }
 
   lastApplied(): Compiled | null {

@@ -10,7 +10,8 @@ import { realExec } from '../../../src/adapters/exec.js';
 import { renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
 import { compareKernel, expectedKernel } from '../../../src/core/lb/kernel.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
+import { applyNftDelta } from '../../../src/core/lb/nft-state.js';
+import { planNftFull, planNftIncremental, renderNftFull } from '../../../src/core/lb/nftables-render.js';
 import { base, changed, hostMode } from '../../unit/lb/fixtures.js';
 
 const NS = 'mtlb-rk';
@@ -32,11 +33,17 @@ describe('renders load into the real nftables', () => {
   test('full → incremental → inverse incremental → full', async () => {
     const a = compile(base());
     const c = compile(changed());
-    await nft(renderNftFull(a));
+    const full = planNftFull(a);
+    await nft(full.script);
     await check(base());
-    await nft(renderNftIncremental(a, c));
+    // the table state (frontend ids, slot chains) carries over from one incremental sync to the next
+    const fwd = planNftIncremental(a, c, full.state)!;
+    await nft(fwd.script);
+    applyNftDelta(full.state, fwd.delta);
     await check(changed());
-    await nft(renderNftIncremental(c, a));
+    const back = planNftIncremental(c, a, full.state)!;
+    await nft(back.script);
+    applyNftDelta(full.state, back.delta);
     await check(base());
     await nft(renderNftFull(c));
     await check(changed());

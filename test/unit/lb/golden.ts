@@ -8,69 +8,84 @@ delete table ip meshd-lb
 table ip meshd-lb {
 	map vips {
 		type ipv4_addr . inet_proto . inet_service : mark
-		elements = { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000002,
-			     10.9.0.11 . tcp . 53 comment "dns tcp/53" : 0x00000001,
-			     10.9.0.11 . udp . 53 comment "dns udp/53" : 0x00010001 }
+		size 256
+		elements = { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00010002,
+			     10.9.0.11 . tcp . 53 comment "dns tcp/53" : 0x00020001,
+			     10.9.0.11 . udp . 53 comment "dns udp/53" : 0x00018001 }
 	}
 	set empty-vips {
 		type ipv4_addr . inet_proto . inet_service
+		size 256
 		elements = { 10.9.0.12 . tcp . 443 comment "api tcp/443" }
 	}
 	map ingress {
 		type inet_proto . inet_service : mark
-		elements = { tcp . 8080 comment "svc-web tcp/8080 cluster" : 0x00024002,
-			     tcp . 8081 comment "svc-web tcp/8081 local" : 0x00020001 }
+		size 256
+		elements = { tcp . 8080 comment "svc-web tcp/8080 cluster" : 0x00016002,
+			     tcp . 8081 comment "svc-web tcp/8081 local" : 0x00022001 }
 	}
 	set empty-ingress {
 		type inet_proto . inet_service
+		size 256
 	}
 	map pick {
 		type mark : verdict
 		elements = { 0x00000001 : goto pick-vip-tcp-1,
 			     0x00000002 : goto pick-vip-tcp-2,
-			     0x00010001 : goto pick-vip-udp-1,
-			     0x00020001 : goto pick-ing-tcp-1,
-			     0x00024002 : goto pick-ing-tcp-2-masq }
+			     0x00002001 : goto pick-ing-tcp-1,
+			     0x00006002 : goto pick-ing-tcp-2-masq,
+			     0x00008001 : goto pick-vip-udp-1 }
+	}
+	map slots {
+		typeof numgen random mod 2 : verdict
+		elements = { 0 : jump slot-0,
+			     1 : jump slot-1 }
 	}
 	map vip-targets-tcp {
-		typeof ip daddr . tcp dport . meta mark : ip daddr
-		elements = { 10.9.0.10 . 80 . 0 : 10.0.1.2,
-			     10.9.0.10 . 80 . 1 : 10.0.1.4,
-			     10.9.0.11 . 53 . 0 : 10.0.1.20 }
+		type mark : ipv4_addr
+		size 256
+		elements = { 0x00010000 : 10.0.1.2,
+			     0x00010001 : 10.0.1.4,
+			     0x00020000 : 10.0.1.20 }
 	}
 	map vip-ports-tcp {
-		typeof ip daddr . tcp dport : tcp dport
-		elements = { 10.9.0.10 . 80 : 8080,
-			     10.9.0.11 . 53 : 53 }
+		type mark : inet_service
+		size 256
+		elements = { 0x00010000 : 8080,
+			     0x00020000 : 53 }
 	}
 	map ingress-targets-tcp {
-		typeof tcp dport . meta mark : ip daddr . tcp dport
-		elements = { 8080 . 16384 : 10.0.1.2 . 8080,
-			     8080 . 16385 : 10.0.1.4 . 8080,
-			     8081 . 0 : 10.0.1.2 . 8080 }
+		type mark : ipv4_addr . inet_service
+		size 256
+		elements = { 0x00016000 : 10.0.1.2 . 8080,
+			     0x00016001 : 10.0.1.4 . 8080,
+			     0x00022000 : 10.0.1.2 . 8080 }
 	}
 	map vip-targets-udp {
-		typeof ip daddr . udp dport . meta mark : ip daddr
-		elements = { 10.9.0.11 . 53 . 0 : 10.0.1.20 }
+		type mark : ipv4_addr
+		size 256
+		elements = { 0x00018000 : 10.0.1.20 }
 	}
 	map vip-ports-udp {
-		typeof ip daddr . udp dport : udp dport
-		elements = { 10.9.0.11 . 53 : 53 }
+		type mark : inet_service
+		size 256
+		elements = { 0x00018000 : 53 }
 	}
 	map ingress-targets-udp {
-		typeof udp dport . meta mark : ip daddr . udp dport
+		type mark : ipv4_addr . inet_service
+		size 256
 	}
 	chain vip-dnat-tcp {
-		meta l4proto tcp dnat ip to ip daddr . tcp dport . meta mark map @vip-targets-tcp : ip daddr . tcp dport map @vip-ports-tcp
+		meta l4proto tcp dnat ip to meta mark map @vip-targets-tcp : meta mark & 0xffffe000 map @vip-ports-tcp
 	}
 	chain ingress-dnat-tcp {
-		meta l4proto tcp dnat to tcp dport . meta mark map @ingress-targets-tcp
+		meta l4proto tcp dnat ip to meta mark map @ingress-targets-tcp
 	}
 	chain vip-dnat-udp {
-		meta l4proto udp dnat ip to ip daddr . udp dport . meta mark map @vip-targets-udp : ip daddr . udp dport map @vip-ports-udp
+		meta l4proto udp dnat ip to meta mark map @vip-targets-udp : meta mark & 0xffffe000 map @vip-ports-udp
 	}
 	chain ingress-dnat-udp {
-		meta l4proto udp dnat to udp dport . meta mark map @ingress-targets-udp
+		meta l4proto udp dnat ip to meta mark map @ingress-targets-udp
 	}
 	chain reject-empty {
 		meta l4proto tcp reject with tcp reset
@@ -89,8 +104,8 @@ table ip meshd-lb {
 		ct state new jump empty-check
 	}
 	chain dispatch {
-		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark vmap @pick
-		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark vmap @pick
+		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark & 0x0000ffff vmap @pick
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & 0x0000ffff vmap @pick
 	}
 	chain nat-pre {
 		type nat hook prerouting priority -100; policy accept;
@@ -104,56 +119,71 @@ table ip meshd-lb {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark & 0x4000 == 0x4000 masquerade
 	}
+	chain slot-0 {
+		meta mark set meta mark & 0xffffe000 | 0
+	}
+	chain slot-1 {
+		meta mark set meta mark & 0xffffe000 | 1
+	}
 	chain pick-vip-tcp-1 {
-		meta mark set numgen random mod 1 goto vip-dnat-tcp
+		numgen random mod 1 vmap @slots
+		goto vip-dnat-tcp
 	}
 	chain pick-vip-tcp-2 {
-		meta mark set numgen random mod 2 goto vip-dnat-tcp
-	}
-	chain pick-vip-udp-1 {
-		meta mark set numgen random mod 1 goto vip-dnat-udp
+		numgen random mod 2 vmap @slots
+		goto vip-dnat-tcp
 	}
 	chain pick-ing-tcp-1 {
-		meta mark set numgen random mod 1 goto ingress-dnat-tcp
+		numgen random mod 1 vmap @slots
+		goto ingress-dnat-tcp
 	}
 	chain pick-ing-tcp-2-masq {
-		meta mark set numgen random mod 2 offset 16384 goto ingress-dnat-tcp
+		numgen random mod 2 vmap @slots
+		goto ingress-dnat-tcp
+	}
+	chain pick-vip-udp-1 {
+		numgen random mod 1 vmap @slots
+		goto vip-dnat-udp
 	}
 }
 `;
 
-export const NFT_INCREMENTAL = `add chain ip meshd-lb pick-vip-tcp-3
-add rule ip meshd-lb pick-vip-tcp-3 meta mark set numgen random mod 3 goto vip-dnat-tcp
+export const NFT_INCREMENTAL = `add chain ip meshd-lb slot-2
+add rule ip meshd-lb slot-2 meta mark set meta mark & 0xffffe000 | 2
+add element ip meshd-lb slots { 2 : jump slot-2 }
+add chain ip meshd-lb pick-vip-tcp-3
+add rule ip meshd-lb pick-vip-tcp-3 numgen random mod 3 vmap @slots
+add rule ip meshd-lb pick-vip-tcp-3 goto vip-dnat-tcp
 add element ip meshd-lb pick { 0x00000003 : goto pick-vip-tcp-3 }
 delete element ip meshd-lb vips { 10.9.0.10 . tcp . 80 }
-delete element ip meshd-lb vip-ports-tcp { 10.9.0.11 . 53 }
+delete element ip meshd-lb vip-ports-tcp { 0x00020000 }
 delete element ip meshd-lb vips { 10.9.0.11 . tcp . 53 }
-delete element ip meshd-lb vip-targets-tcp { 10.9.0.11 . 53 . 0 }
-delete element ip meshd-lb vip-ports-udp { 10.9.0.11 . 53 }
+delete element ip meshd-lb vip-targets-tcp { 0x00020000 }
+delete element ip meshd-lb vip-ports-udp { 0x00018000 }
 delete element ip meshd-lb vips { 10.9.0.11 . udp . 53 }
-delete element ip meshd-lb vip-targets-udp { 10.9.0.11 . 53 . 0 }
+delete element ip meshd-lb vip-targets-udp { 0x00018000 }
 delete element ip meshd-lb empty-vips { 10.9.0.12 . tcp . 443 }
 delete element ip meshd-lb ingress { tcp . 8081 }
-delete element ip meshd-lb ingress-targets-tcp { 8081 . 0 }
-add element ip meshd-lb vips { 10.9.0.13 . tcp . 5000 comment "new tcp/5000" : 0x00000001 }
-add element ip meshd-lb vip-targets-tcp { 10.9.0.13 . 5000 . 0 : 10.0.1.50 }
-add element ip meshd-lb vip-ports-tcp { 10.9.0.13 . 5000 : 5000 }
-add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000003 }
-add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.5 }
+delete element ip meshd-lb ingress-targets-tcp { 0x00022000 }
+add element ip meshd-lb vips { 10.9.0.13 . tcp . 5000 comment "new tcp/5000" : 0x00040001 }
+add element ip meshd-lb vip-targets-tcp { 0x00040000 : 10.0.1.50 }
+add element ip meshd-lb vip-ports-tcp { 0x00040000 : 5000 }
+add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00010003 }
+add element ip meshd-lb vip-targets-tcp { 0x00010002 : 10.0.1.5 }
 add element ip meshd-lb empty-vips { 10.9.0.11 . tcp . 53 comment "dns tcp/53" }
 add element ip meshd-lb empty-vips { 10.9.0.11 . udp . 53 comment "dns udp/53" }
-add element ip meshd-lb vip-ports-tcp { 10.9.0.12 . 443 : 8443 }
-add element ip meshd-lb vips { 10.9.0.12 . tcp . 443 comment "api tcp/443" : 0x00000001 }
-add element ip meshd-lb vip-targets-tcp { 10.9.0.12 . 443 . 0 : 10.0.1.40 }
+add element ip meshd-lb vip-ports-tcp { 0x00030000 : 8443 }
+add element ip meshd-lb vips { 10.9.0.12 . tcp . 443 comment "api tcp/443" : 0x00030001 }
+add element ip meshd-lb vip-targets-tcp { 0x00030000 : 10.0.1.40 }
 delete element ip meshd-lb pick { 0x00000002 }
 flush chain ip meshd-lb pick-vip-tcp-2
 delete chain ip meshd-lb pick-vip-tcp-2
-delete element ip meshd-lb pick { 0x00010001 }
-flush chain ip meshd-lb pick-vip-udp-1
-delete chain ip meshd-lb pick-vip-udp-1
-delete element ip meshd-lb pick { 0x00020001 }
+delete element ip meshd-lb pick { 0x00002001 }
 flush chain ip meshd-lb pick-ing-tcp-1
 delete chain ip meshd-lb pick-ing-tcp-1
+delete element ip meshd-lb pick { 0x00008001 }
+flush chain ip meshd-lb pick-vip-udp-1
+delete chain ip meshd-lb pick-vip-udp-1
 `;
 
 export const IPVS_FULL = `-C
@@ -240,52 +270,67 @@ delete table ip meshd-lb
 table ip meshd-lb {
 	map vips {
 		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
 	}
 	set empty-vips {
 		type ipv4_addr . inet_proto . inet_service
+		size 256
 	}
 	map ingress {
 		type inet_proto . inet_service : mark
-		elements = { tcp . 8080 comment "svc-h tcp/8080 host" : 0x00020002 }
+		size 256
+		elements = { tcp . 8080 comment "svc-h tcp/8080 host" : 0x00012002 }
 	}
 	set empty-ingress {
 		type inet_proto . inet_service
+		size 256
 	}
 	map pick {
 		type mark : verdict
-		elements = { 0x00020002 : goto pick-ing-tcp-2 }
+		elements = { 0x00002002 : goto pick-ing-tcp-2 }
+	}
+	map slots {
+		typeof numgen random mod 2 : verdict
+		elements = { 0 : jump slot-0,
+			     1 : jump slot-1 }
 	}
 	map vip-targets-tcp {
-		typeof ip daddr . tcp dport . meta mark : ip daddr
+		type mark : ipv4_addr
+		size 256
 	}
 	map vip-ports-tcp {
-		typeof ip daddr . tcp dport : tcp dport
+		type mark : inet_service
+		size 256
 	}
 	map ingress-targets-tcp {
-		typeof tcp dport . meta mark : ip daddr . tcp dport
-		elements = { 8080 . 0 : 10.0.1.60 . 80,
-			     8080 . 1 : 10.0.1.61 . 80 }
+		type mark : ipv4_addr . inet_service
+		size 256
+		elements = { 0x00012000 : 10.0.1.60 . 80,
+			     0x00012001 : 10.0.1.61 . 80 }
 	}
 	map vip-targets-udp {
-		typeof ip daddr . udp dport . meta mark : ip daddr
+		type mark : ipv4_addr
+		size 256
 	}
 	map vip-ports-udp {
-		typeof ip daddr . udp dport : udp dport
+		type mark : inet_service
+		size 256
 	}
 	map ingress-targets-udp {
-		typeof udp dport . meta mark : ip daddr . udp dport
+		type mark : ipv4_addr . inet_service
+		size 256
 	}
 	chain vip-dnat-tcp {
-		meta l4proto tcp dnat ip to ip daddr . tcp dport . meta mark map @vip-targets-tcp : ip daddr . tcp dport map @vip-ports-tcp
+		meta l4proto tcp dnat ip to meta mark map @vip-targets-tcp : meta mark & 0xffffe000 map @vip-ports-tcp
 	}
 	chain ingress-dnat-tcp {
-		meta l4proto tcp dnat to tcp dport . meta mark map @ingress-targets-tcp
+		meta l4proto tcp dnat ip to meta mark map @ingress-targets-tcp
 	}
 	chain vip-dnat-udp {
-		meta l4proto udp dnat ip to ip daddr . udp dport . meta mark map @vip-targets-udp : ip daddr . udp dport map @vip-ports-udp
+		meta l4proto udp dnat ip to meta mark map @vip-targets-udp : meta mark & 0xffffe000 map @vip-ports-udp
 	}
 	chain ingress-dnat-udp {
-		meta l4proto udp dnat to udp dport . meta mark map @ingress-targets-udp
+		meta l4proto udp dnat ip to meta mark map @ingress-targets-udp
 	}
 	chain reject-empty {
 		meta l4proto tcp reject with tcp reset
@@ -304,8 +349,8 @@ table ip meshd-lb {
 		ct state new jump empty-check
 	}
 	chain dispatch {
-		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark vmap @pick
-		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark vmap @pick
+		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark & 0x0000ffff vmap @pick
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & 0x0000ffff vmap @pick
 	}
 	chain nat-pre {
 		type nat hook prerouting priority -100; policy accept;
@@ -319,8 +364,15 @@ table ip meshd-lb {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark & 0x4000 == 0x4000 masquerade
 	}
+	chain slot-0 {
+		meta mark set meta mark & 0xffffe000 | 0
+	}
+	chain slot-1 {
+		meta mark set meta mark & 0xffffe000 | 1
+	}
 	chain pick-ing-tcp-2 {
-		meta mark set numgen random mod 2 goto ingress-dnat-tcp
+		numgen random mod 2 vmap @slots
+		goto ingress-dnat-tcp
 	}
 }
 `;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { assignMarks, FWMARK_BASE, renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
 import { compile } from '../../../src/core/lb/model.js';
-import { elementKey, hexMark, pickChain, pickValue, slotKey, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
+import { elementKey, frontMark, hexMark, pickChain, pickValue, planNftFull, planNftIncremental, slotKey, slotRule, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
+import { applyNftDelta, MAX_FRONTEND_ID, setSize } from '../../../src/core/lb/nft-state.js';
 import { b, base, changed, hostMode } from './fixtures.js';
 import * as G from './golden.js';
 
@@ -16,17 +17,21 @@ describe('nftables render (golden)', () => {
   test('no change → empty script', () => {
     assert.equal(renderNftIncremental(compile(base()), compile(base())), '');
   });
-  test('one endpoint added: the frontend element moves to the next pick chain, plus one slot', () => {
+  test('one endpoint added: the frontend element moves to the next pick chain, plus one slot (and its slot chain)', () => {
     const d = base();
     d.services[0]!.backends.push(b('t9', '10.0.1.9'));
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
+      'add chain ip meshd-lb slot-2',
+      'add rule ip meshd-lb slot-2 meta mark set meta mark & 0xffffe000 | 2',
+      'add element ip meshd-lb slots { 2 : jump slot-2 }',
       'add chain ip meshd-lb pick-vip-tcp-3',
-      'add rule ip meshd-lb pick-vip-tcp-3 meta mark set numgen random mod 3 goto vip-dnat-tcp',
+      'add rule ip meshd-lb pick-vip-tcp-3 numgen random mod 3 vmap @slots',
+      'add rule ip meshd-lb pick-vip-tcp-3 goto vip-dnat-tcp',
       'add element ip meshd-lb pick { 0x00000003 : goto pick-vip-tcp-3 }',
       'delete element ip meshd-lb vips { 10.9.0.10 . tcp . 80 }',
-      'add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00000003 }',
-      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 2 : 10.0.1.9 }',
+      'add element ip meshd-lb vips { 10.9.0.10 . tcp . 80 comment "web tcp/80" : 0x00010003 }',
+      'add element ip meshd-lb vip-targets-tcp { 0x00010002 : 10.0.1.9 }',
       'delete element ip meshd-lb pick { 0x00000002 }',
       'flush chain ip meshd-lb pick-vip-tcp-2',
       'delete chain ip meshd-lb pick-vip-tcp-2',
@@ -39,15 +44,15 @@ describe('nftables render (golden)', () => {
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.doesNotMatch(s, /add chain|add element ip meshd-lb pick/);
     assert.match(s, /delete chain ip meshd-lb pick-vip-tcp-2\n$/);
-    assert.match(s, /add element ip meshd-lb vips \{ 10\.9\.0\.10 \. tcp \. 80 comment "web tcp\/80" : 0x00000001 \}/);
+    assert.match(s, /add element ip meshd-lb vips \{ 10\.9\.0\.10 \. tcp \. 80 comment "web tcp\/80" : 0x00010001 \}/);
   });
   test('one endpoint replaced (same count): slot element changes only (cost ∝ change)', () => {
     const d = base();
     d.services[0]!.backends[0] = b('t5', '10.0.1.7'); // 10.0.1.4 → 10.0.1.7, both sort after 10.0.1.2
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
-      'delete element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 }',
-      'add element ip meshd-lb vip-targets-tcp { 10.9.0.10 . 80 . 1 : 10.0.1.7 }',
+      'delete element ip meshd-lb vip-targets-tcp { 0x00010001 }',
+      'add element ip meshd-lb vip-targets-tcp { 0x00010001 : 10.0.1.7 }',
       '',
     ].join('\n'));
   });
@@ -55,14 +60,14 @@ describe('nftables render (golden)', () => {
     const d = base();
     d.services[0]!.ports = [{ proto: 'tcp', port: 80, targetPort: 9090 }];
     const s = renderNftIncremental(compile(base()), compile(d));
-    assert.equal(s, 'delete element ip meshd-lb vip-ports-tcp { 10.9.0.10 . 80 }\nadd element ip meshd-lb vip-ports-tcp { 10.9.0.10 . 80 : 9090 }\n');
+    assert.equal(s, 'delete element ip meshd-lb vip-ports-tcp { 0x00010000 }\nadd element ip meshd-lb vip-ports-tcp { 0x00010000 : 9090 }\n');
   });
   test('draining a backend removes it from selection only', () => {
     const d = base();
     d.services[0]!.backends[0]!.state = 'draining'; // t3 10.0.1.4
     const s = renderNftIncremental(compile(base()), compile(d));
-    assert.match(s, /vips \{ 10\.9\.0\.10 \. tcp \. 80 comment "web tcp\/80" : 0x00000001 \}/);
-    assert.match(s, /delete element ip meshd-lb vip-targets-tcp \{ 10\.9\.0\.10 \. 80 \. 1 \}/);
+    assert.match(s, /vips \{ 10\.9\.0\.10 \. tcp \. 80 comment "web tcp\/80" : 0x00010001 \}/);
+    assert.match(s, /delete element ip meshd-lb vip-targets-tcp \{ 0x00010001 \}/);
   });
   test('only draining backends changed → nothing to send', () => {
     const d = base();
@@ -75,24 +80,25 @@ describe('nftables render (golden)', () => {
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.match(s, /add element ip meshd-lb empty-vips \{ 10\.9\.0\.11 \. udp \. 53 comment "dns udp\/53" \}/);
     assert.match(s, /delete element ip meshd-lb vips \{ 10\.9\.0\.11 \. udp \. 53 \}\n/);
-    assert.ok(s.indexOf('delete element ip meshd-lb pick { 0x00010001 }') < s.indexOf('delete chain ip meshd-lb pick-vip-udp-1'));
+    assert.ok(s.indexOf('delete element ip meshd-lb pick { 0x00008001 }') < s.indexOf('delete chain ip meshd-lb pick-vip-udp-1'));
     assert.match(s, /delete chain ip meshd-lb pick-vip-tcp-1\n/, 'dns tcp/53 was the only frontend with one tcp target');
     assert.doesNotMatch(s, /pick-vip-tcp-2/, 'web keeps its pick chain');
   });
-  test('ingress policy flip cluster → local re-keys every slot and moves to the pick chain without offset', () => {
+  test('ingress policy flip cluster → local re-keys every slot (front mark without the masquerade bit) and moves pick chain', () => {
     const d = base();
     d.ingress[0]!.policy = 'local';
     d.ingress[0]!.backends = d.ingress[0]!.backends.map((x) => ({ ...x, local: true }));
     const s = renderNftIncremental(compile(base()), compile(d));
     assert.equal(s, [
       'add chain ip meshd-lb pick-ing-tcp-2',
-      'add rule ip meshd-lb pick-ing-tcp-2 meta mark set numgen random mod 2 goto ingress-dnat-tcp',
-      'add element ip meshd-lb pick { 0x00020002 : goto pick-ing-tcp-2 }',
+      'add rule ip meshd-lb pick-ing-tcp-2 numgen random mod 2 vmap @slots',
+      'add rule ip meshd-lb pick-ing-tcp-2 goto ingress-dnat-tcp',
+      'add element ip meshd-lb pick { 0x00002002 : goto pick-ing-tcp-2 }',
       'delete element ip meshd-lb ingress { tcp . 8080 }',
-      'delete element ip meshd-lb ingress-targets-tcp { 8080 . 16384, 8080 . 16385 }',
-      'add element ip meshd-lb ingress { tcp . 8080 comment "svc-web tcp/8080 local" : 0x00020002 }',
-      'add element ip meshd-lb ingress-targets-tcp { 8080 . 0 : 10.0.1.2 . 8080, 8080 . 1 : 10.0.1.4 . 8080 }',
-      'delete element ip meshd-lb pick { 0x00024002 }',
+      'delete element ip meshd-lb ingress-targets-tcp { 0x00016000, 0x00016001 }',
+      'add element ip meshd-lb ingress { tcp . 8080 comment "svc-web tcp/8080 local" : 0x00012002 }',
+      'add element ip meshd-lb ingress-targets-tcp { 0x00012000 : 10.0.1.2 . 8080, 0x00012001 : 10.0.1.4 . 8080 }',
+      'delete element ip meshd-lb pick { 0x00006002 }',
       'flush chain ip meshd-lb pick-ing-tcp-2-masq',
       'delete chain ip meshd-lb pick-ing-tcp-2-masq',
       '',
@@ -102,11 +108,14 @@ describe('nftables render (golden)', () => {
     assert.equal(pickChain({ kind: 'vip', proto: 'udp', masquerade: false, targets: { length: 3 } }), 'pick-vip-udp-3');
     assert.equal(pickChain({ kind: 'ingress', proto: 'tcp', masquerade: true, targets: { length: 2 } }), 'pick-ing-tcp-2-masq');
     assert.equal(pickValue({ kind: 'vip', proto: 'tcp', masquerade: false, targets: { length: 1 } }), 1);
-    assert.equal(pickValue({ kind: 'ingress', proto: 'udp', masquerade: true, targets: { length: 4096 } }), 0x20000 | 0x10000 | 0x4000 | 4096);
+    assert.equal(pickValue({ kind: 'ingress', proto: 'udp', masquerade: true, targets: { length: 4096 } }), 0x2000 | 0x8000 | 0x4000 | 4096);
     assert.equal(hexMark(0x24002), '0x00024002');
-    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53, masquerade: false }, 4), '53 . 4');
-    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', port: 53, masquerade: true }, 4), '53 . 16388', 'cluster slots carry the masquerade bit');
-    assert.equal(slotKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53, masquerade: false }, 0), '10.1.2.3 . 53 . 0');
+    assert.equal(hexMark(0xffff0000), '0xffff0000', 'ids ≥ 0x8000 stay unsigned');
+    assert.equal(frontMark({ kind: 'vip', proto: 'tcp', masquerade: false }, 0xffff), 0xffff0000);
+    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', masquerade: false }, 2, 4), '0x0002a004');
+    assert.equal(slotKey({ kind: 'ingress', proto: 'udp', masquerade: true }, 2, 4), '0x0002e004', 'cluster slots carry the masquerade bit');
+    assert.equal(slotKey({ kind: 'vip', proto: 'tcp', masquerade: false }, 1, 0), '0x00010000');
+    assert.equal(slotRule(3), 'meta mark set meta mark & 0xffffe000 | 3');
     assert.equal(elementKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), '10.1.2.3 . udp . 53');
     assert.equal(renderNftFlush(), 'table ip meshd-lb\ndelete table ip meshd-lb\n');
   });
@@ -114,6 +123,56 @@ describe('nftables render (golden)', () => {
     const s = renderNftFull(compile({ services: [], ingress: [] }));
     assert.doesNotMatch(s, /chain pick-/);
     assert.doesNotMatch(s, /elements/);
+  });
+});
+
+describe('nftables state: frontend ids and sized sets', () => {
+  test('full sync numbers ids per pool in key order and sizes sets with room to double', () => {
+    const { state } = planNftFull(compile(base()));
+    assert.equal(state.ids.get('ingress tcp 8080'), 1);
+    assert.equal(state.ids.get('vip 10.9.0.10 tcp 80'), 1);
+    assert.equal(state.ids.get('vip 10.9.0.12 tcp 443'), 3);
+    assert.equal(state.ids.get('vip 10.9.0.11 udp 53'), 1, 'ids are per pool (vip-targets-udp)');
+    assert.equal(state.slotChains, 2);
+    assert.equal(state.counts.get('vip-targets-tcp'), 3);
+    assert.equal(state.sizes.get('vip-targets-tcp'), 256);
+    assert.deepEqual([setSize(0), setSize(128), setSize(129), setSize(100_000)], [256, 256, 512, 262_144]);
+  });
+  test('a removed frontend releases its id; it is reused by a later sync, never in the same one', () => {
+    const a = compile(base());
+    const { state } = planNftFull(a);
+    const d = base();
+    d.services = d.services.filter((s) => s.id !== 'svc-api');
+    const c = compile(d);
+    const p1 = planNftIncremental(a, c, state)!;
+    assert.deepEqual(p1.delta.released, [{ key: 'vip 10.9.0.12 tcp 443', pool: 'vip-targets-tcp', id: 3 }]);
+    applyNftDelta(state, p1.delta);
+    assert.equal(state.ids.has('vip 10.9.0.12 tcp 443'), false);
+    const d2 = base();
+    d2.services[2] = { ...d2.services[2]!, id: 'svc-api2', vip: '10.9.0.14', backends: [b('x1', '10.0.1.70')] };
+    const p2 = planNftIncremental(c, compile(d2), state)!;
+    assert.match(p2.script, /add element ip meshd-lb vip-targets-tcp \{ 0x00030000 : 10\.0\.1\.70 \}/);
+    applyNftDelta(state, p2.delta);
+    assert.equal(state.ids.get('vip 10.9.0.14 tcp 443'), 3);
+    assert.deepEqual(state.free.get('vip-targets-tcp'), []);
+  });
+  test('an incremental sync that would overflow a sized set returns null (the syncer then syncs fully)', () => {
+    const a = compile(base());
+    const { state } = planNftFull(a);
+    state.sizes.set('vip-targets-tcp', 3); // full: exactly 3 tcp VIP slots
+    const d = base();
+    d.services[0]!.backends.push(b('t9', '10.0.1.9'));
+    assert.equal(planNftIncremental(a, compile(d), state), null);
+    assert.throws(() => renderNftIncremental(a, compile(d), undefined, state), RangeError);
+  });
+  test('frontend ids run out at 16 bits', () => {
+    assert.equal(MAX_FRONTEND_ID, 0xffff);
+    const a = compile(base());
+    const { state } = planNftFull(a);
+    state.next.set('vip-targets-tcp', MAX_FRONTEND_ID + 1);
+    const d = base();
+    d.services.push({ id: 'svc-x', name: 'x', vip: '10.9.0.99', ports: [{ proto: 'tcp', port: 1, targetPort: 1 }], backends: [] });
+    assert.throws(() => planNftIncremental(a, compile(d), state), /more than 65535 frontends in vip-targets-tcp/);
   });
 });
 
