@@ -137,6 +137,15 @@ export class LbState {
     return out;
   }
 
+  /** The record of task `taskId` on `network` (records are keyed by task id; any key is accepted). */
+  recordOf(network: string, taskId: string): EndpointRecord | undefined {
+    const m = this.recs.get(network);
+    const r = m?.get(taskId);
+    if (r?.taskId === taskId) return r;
+    for (const x of m?.values() ?? []) if (x.taskId === taskId) return x;
+    return undefined;
+  }
+
   /** The local record of a task on one of its (non-ingress) networks. */
   localRecord(taskId: string): EndpointRecord | undefined {
     for (const [net, m] of this.recs) {

@@ -7,6 +7,7 @@ import type { Dataplane } from '../adapters/dataplane/types.js';
 import { toMeshError } from '../core/errors.js';
 import { compareKernel, expectedKernel, type KernelFrontend, type KernelLbState } from '../core/lb/kernel.js';
 import { compile, type LbDesired } from '../core/lb/model.js';
+import { describeHeld, type HeldBackend } from '../core/lb/overlay-gate.js';
 
 export interface LbFrontendRow {
   key: string;
@@ -16,6 +17,8 @@ export interface LbFrontendRow {
   backends: Array<{ task: string; target: string; state: 'active' | 'draining'; local: boolean }>;
   /** What the kernel sends new connections to (null: frontend absent from the kernel). */
   kernel: string[] | null;
+  /** Remote backends not selected yet: this node's overlay has not programmed them (core/lb/overlay-gate.ts). */
+  held: Array<{ task: string; target: string; reason: HeldBackend['reason'] }>;
 }
 
 export interface LbNsStatus {
@@ -25,6 +28,8 @@ export interface LbNsStatus {
   lastApply: { mode: string; changed: number; frontends: number; durationMs: number; at: number | null } | null;
   error: string | null;
   conflicts: string[];
+  /** One line per backend held back waiting for the overlay (with the overlay's last error, if any). */
+  held: string[];
   frontends: LbFrontendRow[];
   drift: string[];
 }
@@ -35,14 +40,16 @@ interface Entry {
   taskId: string | null;
   desired: LbDesired;
   conflicts: string[];
+  held?: readonly HeldBackend[];
   last: { mode: string; changed: number; frontends: number; durationMs: number } | null;
   lastAt: number | null;
   error: string | null;
 }
 
 /** Rows of one namespace's desired state, optionally only one service (id or name). */
-export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: string) => string | undefined = () => undefined): LbFrontendRow[] {
+export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: string) => string | undefined = () => undefined, held: readonly HeldBackend[] = []): LbFrontendRow[] {
   const rows: LbFrontendRow[] = [];
+  const heldOf = (serviceId: string, targetPort: number) => held.filter((h) => h.service === serviceId).map((h) => ({ task: h.id, target: `${h.ip}:${targetPort}`, reason: h.reason }));
   for (const s of d.services) {
     if (service && s.id !== service && s.name !== service) continue;
     if (!s.vip) continue;
@@ -50,6 +57,7 @@ export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: 
       rows.push({
         key: `vip ${s.vip} ${p.proto} ${p.port}`, service: s.name, serviceId: s.id,
         backends: s.backends.map((b) => ({ task: b.id, target: `${b.ip}:${p.targetPort}`, state: b.state, local: b.local === true })), kernel: null,
+        held: heldOf(s.id, p.targetPort),
       });
     }
   }
@@ -59,6 +67,7 @@ export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: 
     rows.push({
       key: `ingress ${g.proto} ${g.publishedPort}`, service: name, serviceId: g.service,
       backends: g.backends.map((b) => ({ task: b.id, target: `${b.ip}:${g.targetPort}`, state: b.state, local: b.local === true })), kernel: null,
+      held: heldOf(g.service, g.targetPort),
     });
   }
   return rows;
@@ -68,8 +77,12 @@ function only(k: KernelLbState, keys: Set<string> | null): KernelLbState {
   return keys ? { ...k, frontends: k.frontends.filter((f) => keys.has(f.key)) } : k;
 }
 
-export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf?: (serviceId: string) => string | undefined): Promise<LbNsStatus | null> {
-  const rows = desiredRows(e.desired, service, nameOf);
+/**
+ * `overlayError`: the overlay's last reconcile error (null when it succeeded), named next to
+ * held backends so a backend stuck waiting is explained.
+ */
+export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf?: (serviceId: string) => string | undefined, overlayError: string | null = null): Promise<LbNsStatus | null> {
+  const rows = desiredRows(e.desired, service, nameOf, e.held);
   if (service && rows.length === 0) return null;
   const keys = service ? new Set(rows.map((r) => r.key)) : null;
   let drift: string[];
@@ -92,6 +105,12 @@ export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf
   return {
     netns: e.netns, kind: e.kind, task: e.taskId,
     lastApply: e.last ? { mode: e.last.mode, changed: e.last.changed, frontends: e.last.frontends, durationMs: Math.round(e.last.durationMs * 10) / 10, at: e.lastAt } : null,
-    error, conflicts: e.conflicts, frontends: rows, drift,
+    error, conflicts: e.conflicts, held: heldLines((e.held ?? []).filter((h) => !service || rows.some((r) => r.serviceId === h.service)), overlayError), frontends: rows, drift,
   };
+}
+
+/** Status lines of held backends. */
+export function heldLines(held: readonly HeldBackend[], overlayError: string | null): string[] {
+  const why = overlayError ? ` (the overlay's last reconcile failed: ${overlayError})` : '';
+  return held.map((h) => describeHeld(h) + why);
 }

@@ -5,7 +5,7 @@
  *   node) gets the VipService set of all services on that task's networks, applied with the
  *   dataplane inside the task's namespace (output hook: the client's own sandbox picks the task).
  * - Routing mesh: once this node has an ingress address (`PUT /v1/ingress`), it hosts an ingress
- *   sandbox on the `ingress` overlay (see lb-ingress.ts); published ports of services whose tasks
+ *   sandbox on the `ingress` overlay (lb-ingress-side.ts, lb-ingress.ts); published ports of services whose tasks
  *   are attached to `ingress` are balanced there, and the host namespace DNATs
  *   underlay:published → the sandbox. Task ingress attachments are requested per task
  *   (`PUT /v1/ingress/tasks/:task`; the manager will put them in assignments later); this
@@ -17,91 +17,34 @@
  * resync); every `checkMs` the kernel is read back and a namespace whose kernel drifted from the
  * desired state is fully resynced (the safety net).
  *
+ * Overlay gate: a NEW remote backend is left out of a namespace's plan until this node's overlay
+ * reports its FDB/neighbour entries programmed (core/lb/overlay-gate.ts, lb-gate.ts): otherwise a
+ * connection DNATed to it in the 1-2 s before the overlay catches up is lost. The overlay's
+ * progress events re-plan the namespaces holding a backend back; the apply loop itself never
+ * waits for the overlay, and drains / removals are never gated. Status lists held backends.
+ *
  * Restart: nothing is applied before the overlay is active (which waits for the worker's adoption
- * and gossip sync): the kernel keeps the old rules meanwhile, and the first apply per namespace is
- * a full, atomic replace computed from the re-synced tables.
+ * and gossip sync) and has finished its first reconcile: the kernel keeps the old rules
+ * meanwhile, and the first apply per namespace is a full, atomic replace computed from the
+ * re-synced tables.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Router } from '../adapters/api/server.js';
-import type { Exec } from '../adapters/exec.js';
-import type { Logger } from '../adapters/logger.js';
 import { createDataplane } from '../adapters/dataplane/detect.js';
 import type { ApplyResult, Dataplane } from '../adapters/dataplane/types.js';
-import type { Clock } from '../core/clock.js';
-import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, encodeEndpoint, type EndpointRecord } from '../core/endpoints.js';
+import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, type EndpointRecord } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { GossipEvent } from '../core/gossip/index.js';
-import { EMPTY_DESIRED, type LbDesired } from '../core/lb/model.js';
+import type { LbDesired } from '../core/lb/model.js';
 import type { Subsystem } from './agent.js';
-import type { GossipPort, OverlaySubsystem } from './overlay.js';
-import { IngressPlumber, type IngressAddr } from './lb-ingress.js';
-import { HOST_NFT_TABLE, INGRESS_NET, dropIngressConflicts, dropVipConflicts, hostPublishesOf, parseIngressAddr, renderHostIngress, sboxRecord, taskNetnsName } from './lb-plan.js';
+import { IngressSide } from './lb-ingress-side.js';
+import { gateContext, gatedIngress, gatedVipServices } from './lb-gate.js';
+import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './lb-types.js';
+import { dropIngressConflicts, dropVipConflicts, hostPublishesOf, taskNetnsName } from './lb-plan.js';
 import { HostModePlumber } from './lb-host.js';
 import { LbState } from './lb-state.js';
 import { lbStatus, type LbNsStatus } from './lb-status.js';
 
-export interface LbSubsystemOptions {
-  nodeName: string;
-  underlayIp: string;
-  prefix: string;
-  dataDir: string;
-  gossip: GossipPort;
-  overlay: OverlaySubsystem;
-  clock: Clock;
-  log: Logger;
-  exec: Exec;
-  dataplane?: Dataplane;
-  /** Namespace of a local task (the worker knows); default `<prefix>t-<id[0:12]>`. */
-  taskNetns?: (taskId: string) => string | null | undefined;
-  /** Burst coalescing (ms), default 30. */
-  debounceMs?: number;
-  /** Kernel drift check and plumbing repair period (ms), default 10000. */
-  checkMs?: number;
-  /**
-   * Drain-ack hook (src/agent/drain-ack.ts): called after each successful namespace apply.
-   * Pair with `drained()`.
-   */
-  onSettled?: () => void;
-}
-
-/** What the loop last applied to one namespace. */
-export interface NsEntry {
-  netns: string;
-  /** `host`: the node's own namespace (netns ''), host publish mode. */
-  kind: 'task' | 'ingress' | 'host';
-  taskId: string | null;
-  desired: LbDesired;
-  conflicts: string[];
-  last: ApplyResult | null;
-  lastAt: number | null;
-  error: string | null;
-}
-
-interface Persisted {
-  node: IngressAddr | null;
-  tasks: Record<string, IngressAddr & { seen?: boolean }>;
-}
-
-/** `LbSubsystem.stats()`. */
-export interface LbStats {
-  /** Transactions applied (incremental + full; noops not counted). */
-  syncs: number;
-  /** Of which full resyncs (first apply, after a failure, drift repair). */
-  fullResyncs: number;
-  /** Failed applies (each makes the next apply of its namespace a full resync). */
-  failures: number;
-  /** Wall time of the last transaction and of all of them, milliseconds. */
-  lastSyncMs: number;
-  totalSyncMs: number;
-  /** Namespaces programmed (task sandboxes, ingress sandbox, the node's own for host mode). */
-  namespaces: number;
-  /** Frontends (VIP:port, published ports) in force, summed over namespaces. */
-  services: number;
-  /** Active backends behind them, summed over frontends and namespaces. */
-  backends: number;
-  backend: 'nftables' | 'ipvs' | 'memory';
-}
+export type { LbStats, LbSubsystemOptions, NsEntry } from './lb-types.js';
 
 const RETRY_MS = 1000;
 
@@ -109,22 +52,17 @@ export class LbSubsystem implements Subsystem {
   readonly name = 'lb';
   readonly dp: Dataplane;
   private readonly state: LbState;
-  private readonly plumber: IngressPlumber;
+  private readonly ing: IngressSide;
   private readonly ns = new Map<string, NsEntry>();
   /** Drain acks: the desired state last applied with success per namespace entry. */
   private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
   private readonly dirty = new Set<string>();
-  private cfg: Persisted = { node: null, tasks: {} };
   private active = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private checkTimer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
-  private plumbed = false;
-  /** Tasks whose ingress attachment was checked since the last periodic check. */
-  private readonly attached = new Set<string>();
-  private hostRendered: string | null = null;
   private readonly hostPlumber: HostModePlumber;
   /** Tasks plumbed for host publish mode since the last periodic check. */
   private readonly hostAttached = new Set<string>();
@@ -135,25 +73,15 @@ export class LbSubsystem implements Subsystem {
   constructor(private readonly o: LbSubsystemOptions) {
     this.dp = o.dataplane ?? createDataplane('auto', { exec: o.exec });
     this.state = new LbState(o.nodeName);
-    this.plumber = new IngressPlumber(o.exec, o.prefix);
+    this.ing = new IngressSide(o, this.state, (id) => this.netnsOf(id), () => this.mark('#ingress'));
     this.hostPlumber = new HostModePlumber(o.exec);
     o.gossip.onEvent((ev) => this.onGossip(ev));
-  }
-
-  private get file(): string {
-    return join(this.o.dataDir, 'lb-ingress.json');
+    o.overlay.onProgress(() => this.onOverlayProgress());
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    if (existsSync(this.file)) {
-      try {
-        this.cfg = JSON.parse(readFileSync(this.file, 'utf8')) as Persisted;
-      } catch (e) {
-        this.o.log.error({ err: e, file: this.file }, 'lb-ingress.json unreadable; ingress not configured');
-      }
-    }
-    if (this.cfg.node) this.defineIngress(this.cfg.node);
+    this.ing.load();
     for (const net of this.o.gossip.core.networks()) {
       for (const e of this.o.gossip.core.tableEntries(net, ENDPOINT_TABLE)) this.onTable('create', net, e.key, e.value);
     }
@@ -169,20 +97,19 @@ export class LbSubsystem implements Subsystem {
     // Rules stay in the kernel: tasks keep being balanced while the agent is away.
   }
 
-  /** Starts applying once the overlay is active (worker adopted, gossip synced). */
+  /**
+   * Starts applying once the overlay is active (worker adopted, gossip synced) and its first
+   * reconcile finished: from then on its programmed view is known (or, if that reconcile
+   * failed, known to be unknown: nothing is gated), so the first full apply neither withholds
+   * backends the kernel still serves nor selects ones the overlay has not programmed.
+   */
   private async waitActive(): Promise<void> {
-    while (!this.stopped && !this.o.overlay.active) await new Promise((r) => setTimeout(r, 100));
+    while (!this.stopped && !(this.o.overlay.active && this.o.overlay.reconciledOnce)) await new Promise((r) => setTimeout(r, 100));
     if (this.stopped) return;
     this.active = true;
     this.o.log.info({ backend: this.dp.kind, local: this.state.localTasks().size }, 'lb active');
     this.markAll();
     this.armCheck();
-  }
-
-  private save(): void {
-    mkdirSync(this.o.dataDir, { recursive: true });
-    writeFileSync(this.file + '.tmp', JSON.stringify(this.cfg));
-    renameSync(this.file + '.tmp', this.file);
   }
 
   // ---- gossip input ----
@@ -208,10 +135,18 @@ export class LbSubsystem implements Subsystem {
     for (const [taskId, t] of this.state.localTasks()) if (t.networks.has(network)) this.mark(`t:${taskId}`);
     if (c.node === this.o.nodeName) {
       if (network !== INGRESS_NETWORK) this.mark('#host');
-      if (type === 'create') this.attached.delete(c.taskId);
+      if (type === 'create') this.ing.taskCreated(c.taskId);
       this.mark(`t:${c.taskId}`);
-      if (this.cfg.tasks[c.taskId]) this.mark('#ingress');
+      if (this.ing.attaches(c.taskId)) this.mark('#ingress');
     }
+  }
+
+  /**
+   * The overlay programmed (or dropped) remote endpoints: replan the namespaces holding a
+   * backend back. Only those: a plan with nothing held does not depend on the overlay.
+   */
+  private onOverlayProgress(): void {
+    for (const [k, e] of this.ns) if (e.held.length) this.mark(k);
   }
 
   // ---- scheduling ----
@@ -317,14 +252,19 @@ export class LbSubsystem implements Subsystem {
       }
       return;
     }
-    const all = [...t.networks].sort().flatMap((n) => this.state.vipServices(n));
-    const { services, conflicts } = dropVipConflicts(all);
-    const e: NsEntry = this.ns.get(key) ?? { netns: this.netnsOf(taskId), kind: 'task', taskId, desired: EMPTY_DESIRED, conflicts: [], last: null, lastAt: null, error: null };
+    const e = this.ns.get(key) ?? newNsEntry(this.netnsOf(taskId), 'task', taskId);
+    const perNetwork = [...t.networks].sort().map((network) => ({ network, services: this.state.vipServices(network) }));
+    const { services, conflicts, held } = gatedVipServices(perNetwork, dropVipConflicts, this.gateOf(e), e.gate);
     e.netns = this.netnsOf(taskId);
     e.desired = { services, ingress: [] };
     e.conflicts = conflicts;
+    e.held = held;
     this.ns.set(key, e);
     await this.applyNs(e);
+  }
+
+  private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
+    return gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
   }
 
   /** The dataplane keeps per-namespace sync state; make it forget a namespace that is gone. */
@@ -332,83 +272,19 @@ export class LbSubsystem implements Subsystem {
     this.dp.requestFullResync({ netns });
   }
 
-  // ---- ingress ----
-  /** Joins `ingress` (gossip + overlay sandbox held by the ingress sandbox's endpoint). */
-  private defineIngress(addr: IngressAddr): void {
-    this.o.gossip.core.joinNetwork(INGRESS_NETWORK, this.o.clock.now());
-    this.o.gossip.pump();
-    this.o.overlay.defineNetwork({ ...INGRESS_NET });
-    this.o.overlay.addLocal(this.sboxKey, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
-    // At once, not after plumbing: peers' overlays wait for our entry on `ingress` before activating.
-    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
-  }
-
-  private get sboxKey(): string {
-    return sboxRecord(this.o.nodeName, this.o.underlayIp, this.cfg.node ?? { ip: '0.0.0.0', mac: '' }).taskId;
-  }
-
-  private publishIfChanged(rec: EndpointRecord): void {
-    const cur = this.state.records(INGRESS_NETWORK).find((r) => r.taskId === rec.taskId && r.node === this.o.nodeName);
-    if (cur && JSON.stringify(cur) === JSON.stringify(rec)) return;
-    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, rec.taskId, encodeEndpoint(rec), this.o.clock.now());
-    this.o.gossip.pump();
-  }
-
+  // ---- ingress (routing mesh; plumbing and configuration in lb-ingress-side.ts) ----
   private async syncIngress(): Promise<void> {
-    const addr = this.cfg.node;
-    if (!addr) return;
-    const mtu = this.o.overlay.mtuOf(INGRESS_NET);
-    if (!this.plumbed) {
-      await this.o.overlay.settled();
-      const r = await this.plumber.ensureSandbox(addr, mtu);
-      if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
-      this.plumbed = true;
-    }
-    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
-    await this.syncAttachments(mtu);
+    if (!(await this.ing.prepare())) return;
     const { ingress, conflicts } = dropIngressConflicts(this.state.ingress());
     const key = '#ingress';
-    const e: NsEntry = this.ns.get(key) ?? { netns: this.plumber.sbox, kind: 'ingress', taskId: null, desired: EMPTY_DESIRED, conflicts: [], last: null, lastAt: null, error: null };
-    e.desired = { services: [], ingress };
+    const e = this.ns.get(key) ?? newNsEntry(this.ing.plumber.sbox, 'ingress', null);
+    const gated = gatedIngress(ingress, this.gateOf(e), e.gate);
+    e.desired = { services: [], ingress: gated.ingress };
     e.conflicts = conflicts;
+    e.held = gated.held;
     this.ns.set(key, e);
     await this.applyNs(e);
-    const host = renderHostIngress(this.o.underlayIp, ingress.map((g) => ({ proto: g.proto, port: g.publishedPort })));
-    if (host !== this.hostRendered) {
-      this.hostRendered = null;
-      await this.o.exec.check('nft', ['-f', '-'], { input: host });
-      this.hostRendered = host;
-    }
-  }
-
-  /** Plumbs requested task attachments, mirrors their records, retires those of gone tasks. */
-  private async syncAttachments(mtu: number): Promise<void> {
-    let changed = false;
-    for (const [taskId, a] of Object.entries(this.cfg.tasks)) {
-      const main = this.state.localRecord(taskId);
-      if (!main) {
-        if (!a.seen) continue; // requested before the task started
-        if (this.state.records(INGRESS_NETWORK).some((r) => r.taskId === taskId && r.node === this.o.nodeName)) {
-          this.o.gossip.core.tableDelete(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, this.o.clock.now());
-          this.o.gossip.pump();
-        }
-        await this.plumber.removeTask(taskId);
-        this.attached.delete(taskId);
-        delete this.cfg.tasks[taskId];
-        changed = true;
-        continue;
-      }
-      if (!a.seen) {
-        a.seen = true;
-        changed = true;
-      }
-      if (main.state === 'running' && !this.attached.has(taskId)) {
-        await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu, this.cfg.node!.ip);
-        this.attached.add(taskId);
-      }
-      this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] });
-    }
-    if (changed) this.save();
+    await this.ing.programHost(ingress);
   }
 
   // ---- host publish mode ----
@@ -430,7 +306,8 @@ export class LbSubsystem implements Subsystem {
     }
     const prev = this.ns.get('#host');
     if (!prev && pubs.length === 0) return; // never had host-mode ports: leave the node's namespace alone
-    const e: NsEntry = prev ?? { netns: '', kind: 'host', taskId: null, desired: EMPTY_DESIRED, conflicts: [], last: null, lastAt: null, error: null };
+    // Host mode balances over this node's own tasks only: nothing to wait for in the overlay.
+    const e = prev ?? newNsEntry('', 'host', null);
     e.desired = { services: [], ingress: pubs };
     this.ns.set('#host', e);
     await this.applyNs(e);
@@ -452,12 +329,14 @@ export class LbSubsystem implements Subsystem {
   stats(): LbStats {
     let services = 0;
     let backends = 0;
+    let heldBackends = 0;
     for (const e of this.ns.values()) {
       services += e.last?.frontends ?? 0;
+      heldBackends += e.held.length;
       for (const s of e.desired.services) backends += s.vip ? s.ports.length * s.backends.filter((b) => b.state === 'active').length : 0;
       for (const g of e.desired.ingress) backends += g.backends.filter((b) => b.state === 'active' && (g.policy === 'cluster' || b.local)).length;
     }
-    return { ...this.totals, namespaces: this.ns.size, services, backends, backend: this.dp.kind };
+    return { ...this.totals, namespaces: this.ns.size, services, backends, heldBackends, backend: this.dp.kind };
   }
 
   // ---- periodic drift check ----
@@ -477,13 +356,7 @@ export class LbSubsystem implements Subsystem {
       this.forgetNs(s.netns);
       this.dirty.add(k);
     }
-    if (this.cfg.node && !(await this.plumber.sandboxExists())) this.plumbed = false;
-    if (this.cfg.node) {
-      this.plumbed = false; // re-check the plumbing (cheap, idempotent)
-      this.attached.clear();
-      this.hostRendered = null;
-      this.dirty.add('#ingress');
-    }
+    if (this.ing.recheck()) this.dirty.add('#ingress');
     this.hostAttached.clear();
     this.dirty.add('#host');
     if (this.dirty.size) this.schedule(0);
@@ -494,7 +367,7 @@ export class LbSubsystem implements Subsystem {
     const names = new Map<string, string>();
     for (const n of this.state.networks()) for (const r of this.state.records(n)) names.set(r.serviceId, r.serviceName);
     for (const [k, e] of this.ns) {
-      const s = await lbStatus(this.dp, e, service, (id) => names.get(id));
+      const s = await lbStatus(this.dp, e, service, (id) => names.get(id), this.o.overlay.lastErrorMessage);
       if (s) out.push([k, s]);
     }
     return out;
@@ -510,31 +383,11 @@ export class LbSubsystem implements Subsystem {
       return {
         json: {
           node: this.o.nodeName, backend: this.dp.kind, active: this.active, applies: this.applies, badRecords: this.badRecords, stats: this.stats(),
-          ingress: this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks } : null,
+          ingress: this.ing.status(),
           namespaces: rows,
         },
       };
     });
-    router.add('GET', '/v1/ingress', () => ({ json: { node: this.cfg.node, tasks: this.cfg.tasks } }));
-    router.add('PUT', '/v1/ingress', (r) => {
-      const addr = parseIngressAddr(r.body);
-      this.cfg.node = addr;
-      this.save();
-      this.plumbed = false;
-      this.defineIngress(addr);
-      this.mark('#ingress');
-      return { json: { ok: true, ...addr } };
-    });
-    router.add('PUT', '/v1/ingress/tasks/:task', (r) => {
-      const addr = parseIngressAddr(r.body);
-      const taken = Object.entries(this.cfg.tasks).find(([id, a]) => a.ip === addr.ip && id !== r.params.task);
-      if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
-      const id = r.params.task!;
-      this.cfg.tasks[id] = { ...addr, seen: this.state.localRecord(id) !== undefined };
-      this.attached.delete(id);
-      this.save();
-      this.mark('#ingress');
-      return { json: { ok: true, task: id, ...addr } };
-    });
+    this.ing.routes(router);
   }
 }

@@ -19,6 +19,11 @@
  * a delete by the owner) are therefore held for `deadGraceMs`, and the dead member stays
  * in the guard's allow-list for as long: if it comes back and republishes, nothing was
  * ever removed. The cost: for deadGraceMs, packets to a really dead node go nowhere.
+ *
+ * Progress for the LB. `programmed()` is what the last successful reconcile left in the
+ * kernel (overlay-programmed.ts) and `onProgress` fires when it changes: the LB selects a new
+ * remote backend only once its entries are there (core/lb/overlay-gate.ts), without waiting
+ * for the overlay in its own apply loop.
  */
 import type { Router } from '../adapters/api/server.js';
 import type { Logger } from '../adapters/logger.js';
@@ -34,6 +39,7 @@ import { fdbRows, sandboxRows } from '../core/overlay/debug.js';
 import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork, type RemoteEndpoint } from '../core/overlay/model.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent, type OverlayTimers } from '../core/overlay/state.js';
 import type { Subsystem } from './agent.js';
+import { ProgrammedView } from './overlay-programmed.js';
 
 /** What the overlay and the worker use of the gossip subsystem (GossipSubsystem satisfies it). */
 export interface GossipPort {
@@ -89,6 +95,8 @@ export class OverlaySubsystem implements Subsystem {
   private joined = false;
   private stopped = false;
   reconciles = 0;
+  /** What successful reconciles left in the kernel (the LB's overlay gate reads it). */
+  private readonly view: ProgrammedView;
 
   constructor(private readonly opts: OverlaySubsystemOptions) {
     this.config = {
@@ -96,6 +104,7 @@ export class OverlaySubsystem implements Subsystem {
       underlayMtu: opts.underlayMtu ?? 1500, vxlanPort: opts.vxlanPort ?? DEFAULT_VXLAN_PORT,
     };
     this.reconciler = opts.reconciler ?? null;
+    this.view = new ProgrammedView(this.config, opts.log);
     opts.gossip.onEvent((ev) => this.onGossip(ev));
   }
 
@@ -163,6 +172,35 @@ export class OverlaySubsystem implements Subsystem {
     return this.service !== null;
   }
 
+  /**
+   * The remote endpoints the kernel holds as of the last SUCCESSFUL reconcile, `network ip` →
+   * `mac@nodeIp`; null before the first one (see overlay-programmed.ts). The LB selects a new
+   * remote backend only once it is here.
+   */
+  programmed(): ReadonlyMap<string, string> | null {
+    return this.view.get();
+  }
+
+  /** Bumped whenever `programmed()` changes. */
+  get programmedVersion(): number {
+    return this.view.version;
+  }
+
+  /** True once the first reconcile since activate() finished (successfully or not). */
+  get reconciledOnce(): boolean {
+    return this.view.reconciledOnce;
+  }
+
+  /** Message of the last reconcile's error, or null when it succeeded. */
+  get lastErrorMessage(): string | null {
+    return this.service?.lastError?.message ?? null;
+  }
+
+  /** Called when `programmed()` changed, and after the first finished reconcile whatever its outcome. */
+  onProgress(listener: () => void): void {
+    this.view.onProgress(listener);
+  }
+
   /** Creates the service once gossip has synced (or syncTimeoutMs passed); idempotent. */
   async activate(): Promise<void> {
     if (this.service || this.stopped) return;
@@ -170,7 +208,7 @@ export class OverlaySubsystem implements Subsystem {
     if (this.stopped) return;
     this.seedFromTables();
     const s = new OverlayService({
-      reconciler: this.reconciler!,
+      reconciler: this.view.tracking(this.reconciler!),
       clock: this.opts.clock,
       timers: this.opts.timers ?? DEFAULT_OVERLAY_TIMERS,
       onReconciled: (r, reason) => {
@@ -362,6 +400,7 @@ export class OverlaySubsystem implements Subsystem {
           lastError: st.lastError,
           badRecords: st.badRecords,
           guardAllow: st.desired.guardAllow,
+          programmed: this.view.get()?.size ?? null,
           fdb: fdbRows(st.desired.state, st.actual, byName?.id),
           sandboxes: sandboxRows(st.desired.state, st.actual),
           strayHostLinks: st.actual.strayHostLinks,
