@@ -22,7 +22,8 @@
  * - Throughput: dnsperf default (100 outstanding), --secs per run. Latency: fixed-rate runs (-Q --rate)
  *   with per-query output (-v) for p50/p99, one per round, median.
  * - `meshd` is our server as the agent runs it on this machine (--workers W, W = defaultDnsWorkers(CPUs)),
- *   pinned like the others. `meshd-Nproc` (N > 1, unpinned: the layout the agent had before) and
+ *   pinned like the others. `meshd-Wproc-unpinned` and `meshd-Nproc-unpinned` (N = max(2, W): the layout
+ *   the agent had before on 2 CPUs) compare process counts as a real node runs them (nothing pinned), and
  *   `node-floor` (a Node UDP echo with our send path and no DNS work at all: what Node's receive/send
  *   costs before any DNS logic) are measured alongside in sets[n], not as peer rows — they bound what a
  *   Node server can reach here.
@@ -243,7 +244,7 @@ async function measure(targets: Target[], qfile: string, loads: string[]): Promi
       const f = await dnsperf(t, qfile, 2, ['-Q', String(RATE), '-v']);
       fixed.get(t.name)!.push(f);
       const lat = f.latencies ?? [];
-      console.log(`  ${t.name.padEnd(11)} round ${round + 1}: ${Math.round(r.qps)} qps, avg ${r2(r.avgMs)} ms, loss ${r.lossPct}%, cpu ${r2(r.cpuUs)} µs/q | at ${RATE} qps: p99 ${r2(pct(lat, 99))} ms, cpu ${r2(f.cpuUs)} µs/q`);
+      console.log(`  ${t.name.padEnd(20)} round ${round + 1}: ${Math.round(r.qps)} qps, avg ${r2(r.avgMs)} ms, loss ${r.lossPct}%, cpu ${r2(r.cpuUs)} µs/q | at ${RATE} qps: p99 ${r2(pct(lat, 99))} ms, cpu ${r2(f.cpuUs)} µs/q`);
     }
   }
   loads.push(loadavg());
@@ -281,7 +282,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'h2dns-bench-'));
   const rows: BenchRow[] = [];
   const multi = Math.max(2, WORKERS);
-  const extra: Record<string, unknown> = { baseline: BASELINE ?? null, secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, [`meshd-${multi}proc`]: null }, sets: {} };
+  const extra: Record<string, unknown> = { baseline: BASELINE ?? null, secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, unpinned: [`meshd-${WORKERS}proc-unpinned`, `meshd-${multi}proc-unpinned`] }, sets: {} };
   const dnsmasqVersion = (await realExec.run('dnsmasq', ['-v'])).stdout.split('\n')[0]!.replace(/\s+Copyright.*/, '');
   let dockerNote: string | undefined = args.includes('--no-docker') ? 'skipped (--no-docker)' : undefined;
   let dockerVersion = '';
@@ -298,8 +299,11 @@ async function main(): Promise<void> {
       try {
         const ours = await startOurs(hosts, WORKERS, 'meshd', SERVER_CPU);
         started.push(ours.child);
-        // The multi-process layout, unpinned (it shares CPU 0 with dnsperf: what the agent did before).
-        const many = WORKERS === multi ? undefined : await startOurs(hosts, multi, `meshd-${multi}proc`, '');
+        // The multi-process layout the agent had before on 2 CPUs, unpinned (it shares CPU 0 with dnsperf), next
+        // to the default layout unpinned too: like for like, as a real node runs it.
+        const unpinned = await startOurs(hosts, WORKERS, `meshd-${WORKERS}proc-unpinned`, '');
+        started.push(unpinned.child);
+        const many = WORKERS === multi ? undefined : await startOurs(hosts, multi, `meshd-${multi}proc-unpinned`, '');
         if (many) started.push(many.child);
         const base = BASELINE ? await startOurs(hosts, WORKERS, 'meshd-baseline', SERVER_CPU, BASELINE) : undefined;
         if (base) started.push(base.child);
@@ -315,7 +319,7 @@ async function main(): Promise<void> {
             dockerNote = `docker peer unavailable: ${(e as Error).message.slice(0, 200)}`;
           }
         }
-        const targets = [ours.target, dm.target, ...(docker ? [docker.target] : []), ...(many ? [many.target] : []), ...(base ? [base.target] : []), floor.target];
+        const targets = [ours.target, dm.target, ...(docker ? [docker.target] : []), unpinned.target, ...(many ? [many.target] : []), ...(base ? [base.target] : []), floor.target];
         const loads: string[] = [];
         const f = await measure(targets, qfile, loads);
         (extra.sets as Record<string, unknown>)[String(size)] = { ...Object.fromEntries(f), load: loads };
