@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { toMeshError } from '../core/errors.js';
+import { notLeaderHint } from '../manager/not-leader.js';
 import { VERSION } from '../version.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { labCommand } from './lab-commands.js';
@@ -91,7 +92,8 @@ export async function runNetctl(argv: string[]): Promise<number> {
       return 2;
     }
     const err = toMeshError(e);
-    process.stderr.write(`netctl: ${err.message}\n`);
+    const hint = notLeaderHint(err);
+    process.stderr.write(`netctl: ${err.message}\n${hint ? `netctl: ${hint}\n` : ''}`);
     return err.exitCode;
   }
 }

@@ -13,7 +13,24 @@ interface NodeView {
   state: string;
   addr: string;
   labels: Record<string, string>;
+  /** docker's MANAGER STATUS from the manager (leader / reachable / unreachable); null for workers. */
+  managerStatus?: 'leader' | 'reachable' | 'unreachable' | null;
 }
+
+const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+/**
+ * The `node ls` table rows (pure): sorted by hostname, this node marked `*`, MANAGER STATUS
+ * as docker shows it (Leader / Reachable / Unreachable; empty for workers).
+ */
+export function nodeRows(list: readonly NodeView[], selfId: string | null): string[][] {
+  return [...list].sort((a, b) => a.hostname.localeCompare(b.hostname)).map((n) => [
+    `${n.id.slice(0, 12)}${n.id === selfId ? ' *' : ''}`, n.hostname, cap(n.state), cap(n.availability),
+    n.managerStatus ? cap(n.managerStatus) : '', n.role, n.addr,
+  ]);
+}
+
+export const NODE_LS_HEADERS = ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ROLE', 'ADDRESS'];
 
 /** `k=v` pairs into a record (a bare `k` gets the empty value, as docker does). */
 export function parseKv(list: string[] | undefined, what: string): Record<string, string> {
@@ -34,7 +51,7 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
   const node = new Command('node').description('nodes of the cluster (manager only)');
   node
     .command('ls')
-    .description('list nodes; STATUS comes from gossip membership (Down = declared dead)')
+    .description('list nodes; STATUS comes from gossip membership (Down = declared dead); MANAGER STATUS: Leader / Reachable / Unreachable (managers only; JSON field managerStatus)')
     .option('-q, --quiet', 'only ids')
     .option('--format <fmt>', 'table|json')
     .action(async (o: { quiet?: boolean; format?: string }) => {
@@ -42,9 +59,7 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
       if (parseFormat(o.format) === 'json') return printJson(list);
       if (o.quiet) return void process.stdout.write(list.map((n) => `${n.id}\n`).join(''));
       const me = await clientFor(globals()).call<{ nodeId: string | null }>('GET', '/v1/cluster').catch(() => ({ nodeId: null }));
-      const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
-      process.stdout.write(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS'],
-        list.sort((a, b) => a.hostname.localeCompare(b.hostname)).map((n) => [`${n.id.slice(0, 12)}${n.id === me.nodeId ? ' *' : ''}`, n.hostname, cap(n.state), cap(n.availability), n.role, n.addr])));
+      process.stdout.write(table(NODE_LS_HEADERS, nodeRows(list, me.nodeId)));
     });
   node
     .command('inspect')

@@ -11,18 +11,9 @@
  */
 import { MeshError, toMeshError } from '../core/errors.js';
 import { ManagerClient, responseError, type RawResponse, type TlsCredentials } from './client.js';
+import { notLeaderTarget } from './not-leader.js';
 
-/**
- * A follower's refusal (MESHD_NOT_LEADER; also a deposed leader's, and an older manager's
- * MESHD_NOT_READY with reason `not-leader`): the leader's address (null while none is
- * elected or it is unknown), else undefined.
- */
-export function notLeaderTarget(e: unknown): { leader: string | null } | undefined {
-  if (!(e instanceof MeshError)) return undefined;
-  if (e.code !== 'MESHD_NOT_LEADER' && !(e.code === 'MESHD_NOT_READY' && e.details?.reason === 'not-leader')) return undefined;
-  const l = e.details?.leader;
-  return { leader: typeof l === 'string' && l.length > 0 ? l : null };
-}
+export { notLeaderHint, notLeaderTarget } from './not-leader.js';
 
 /** Whether `e` means "this manager cannot serve now, another one may". */
 export function isFailover(e: unknown): boolean {

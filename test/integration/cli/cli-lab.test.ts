@@ -111,8 +111,10 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const [lsq, ls, i2, i13] = await all([() => m('node', 'ls', '-q'), () => m('node', 'ls'), () => m('node', 'inspect', 'n2'), () => m('node', 'inspect', 'n1', 'n3')]);
     assert.equal(ok(lsq!, 'ls -q').stdout.trim().split('\n').length, 3);
     const table = ok(ls!, 'ls').stdout;
-    assert.match(table, /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+ROLE\s+ADDRESS\n\w{12} \*\s+n1\s+Ready\s+Active\s+manager\s+10\.99\.1\.1\n/);
-    assert.match(table, /\w{12}\s+n3\s+Ready\s+Active\s+worker\s+10\.99\.1\.3\n$/);
+    assert.match(table, /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+MANAGER STATUS\s+ROLE\s+ADDRESS\n\w{12} \*\s+n1\s+Ready\s+Active\s+Leader\s+manager\s+10\.99\.1\.1\n/);
+    assert.match(table, /\w{12}\s+n3\s+Ready\s+Active\s+worker\s+10\.99\.1\.3\n$/, 'a worker has an empty MANAGER STATUS');
+    const lsj = await json<Array<NodeJ & { managerStatus: string | null }>>('node', 'ls', '--format', 'json');
+    assert.deepEqual(lsj.map((n) => [n.hostname, n.managerStatus]).sort(), [['n1', 'leader'], ['n2', null], ['n3', null]]);
     const [n2] = JSON.parse(ok(i2!, 'inspect n2').stdout) as NodeJ[];
     assert.equal(n2!.hostname, 'n2');
     assert.deepEqual(n2!.labels, {});

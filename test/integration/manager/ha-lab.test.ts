@@ -103,6 +103,10 @@ describe('three managers on etcd (lab)', { timeout: 420_000 }, () => {
     }
     const nodes = await json<Array<{ hostname: string; managerStatus: string | null }>>('n3', 'node', 'ls');
     assert.deepEqual(nodes.map((n) => [n.hostname, n.managerStatus]).sort(), ['n1', 'n2', 'n3'].map((n) => [n, n === leader ? 'leader' : 'reachable']));
+    const t = await on('n3', 'node', 'ls');
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+MANAGER STATUS\s+ROLE\s+ADDRESS\n/);
+    for (const n of ['n1', 'n2', 'n3']) assert.match(t.stdout, new RegExp(`\\s${n}\\s+Ready\\s+Active\\s+${n === leader ? 'Leader' : 'Reachable'}\\s+manager\\s`), `${n} in ${t.stdout}`);
   });
 
   test('a follower refuses writes naming the leader; netctl on a follower node still writes (the link follows)', async () => {

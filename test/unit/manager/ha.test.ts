@@ -13,7 +13,8 @@ import { parseServiceSpec } from '../../../src/core/spec/validate.js';
 import { taskSpecOf, type ServiceSpec } from '../../../src/core/spec/types.js';
 import { candidateValue, parseCandidate } from '../../../src/manager/leadership.js';
 import { managerStatusOf } from '../../../src/manager/model.js';
-import { isFailover, nextManager, notLeaderTarget } from '../../../src/manager/pool.js';
+import { NODE_LS_HEADERS, nodeRows } from '../../../src/cli/node-commands.js';
+import { isFailover, nextManager, notLeaderHint, notLeaderTarget } from '../../../src/manager/pool.js';
 import { checkStoreConfig, hostsManagerStore, loadStoreConfig, parseEndpoints, saveStoreConfig, shareableStore } from '../../../src/manager/store-config.js';
 import { resumeUpdates, startStrandedTasks } from '../../../src/manager/control/failover.js';
 import { ControlState } from '../../../src/manager/control/state.js';
@@ -38,6 +39,20 @@ test('manager status table (docker MANAGER STATUS)', () => {
     ['a', 'worker', 'ready', 'a', null],
   ];
   for (const [id, role, state, leader, want] of cases) assert.equal(managerStatusOf({ id, role, state }, leader), want, `${id} ${role} ${state} leader=${String(leader)}`);
+});
+
+test('netctl node ls rows: MANAGER STATUS capitalized for managers, empty for workers; sorted; self marked', () => {
+  const n = (id: string, hostname: string, role: string, state: string, managerStatus: 'leader' | 'reachable' | 'unreachable' | null) =>
+    ({ id: id.repeat(24), hostname, role, state, availability: 'active', addr: `10.0.0.${hostname.slice(1)}`, labels: {}, managerStatus });
+  const list = [n('c', 'n3', 'worker', 'ready', null), n('a', 'n1', 'manager', 'ready', 'leader'), n('b', 'n2', 'manager', 'down', 'unreachable'), n('d', 'n4', 'manager', 'ready', 'reachable')];
+  assert.deepEqual(NODE_LS_HEADERS, ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ROLE', 'ADDRESS']);
+  assert.deepEqual(nodeRows(list, 'b'.repeat(24)), [
+    ['aaaaaaaaaaaa', 'n1', 'Ready', 'Active', 'Leader', 'manager', '10.0.0.1'],
+    ['bbbbbbbbbbbb *', 'n2', 'Down', 'Active', 'Unreachable', 'manager', '10.0.0.2'],
+    ['cccccccccccc', 'n3', 'Ready', 'Active', '', 'worker', '10.0.0.3'],
+    ['dddddddddddd', 'n4', 'Ready', 'Active', 'Reachable', 'manager', '10.0.0.4'],
+  ]);
+  assert.deepEqual(nodeRows([{ ...list[1]!, managerStatus: undefined }], null)[0]![4], '', 'an older manager without the field: empty');
 });
 
 describe('manager failover choice', () => {
@@ -72,6 +87,15 @@ describe('manager failover choice', () => {
     ['a real error is not failed over', ['a:1'], 'a:1', new MeshError('MESHD_NOT_FOUND', 'no such service'), undefined],
   ];
   for (const [name, tried, failed, e, want] of cases) test(name, () => assert.equal(nextManager(addrs, new Set(tried), failed, e), want));
+  test('netctl hint names the leader (hostname and address) when the refusal does', () => {
+    const named = new MeshError('MESHD_NOT_LEADER', 'x', { reason: 'not-leader', leader: '10.0.0.2:2377', leaderId: 'id2', leaderName: 'n2' });
+    assert.equal(notLeaderHint(named), 'the leader is n2 (10.0.0.2:2377), but this node could not get it to serve the request: retry shortly, or run netctl on n2');
+    assert.match(notLeaderHint(notLeader('c:1'))!, /^the leader is c:1, /);
+    assert.match(notLeaderHint(notLeader(null))!, /^no manager leads right now/);
+    assert.match(notLeaderHint(deposedLeader)!, /lost its leadership while writing: nothing was changed/);
+    assert.equal(notLeaderHint(down), undefined);
+    assert.equal(notLeaderHint(new Error('x')), undefined);
+  });
 });
 
 describe('store config', () => {
