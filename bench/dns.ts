@@ -323,12 +323,16 @@ async function main(): Promise<void> {
         const loads: string[] = [];
         const f = await measure(targets, qfile, loads);
         (extra.sets as Record<string, unknown>)[String(size)] = { ...Object.fromEntries(f), load: loads };
-        const o = f.get('meshd')!;
-        const peers: [string, Figures | undefined, string | undefined][] = [
-          [dnsmasqVersion, f.get('dnsmasq'), SERVER_CPU ? `dnsperf on CPU ${CLIENT_CPU}, server on CPU ${SERVER_CPU}` : undefined],
-          [`docker embedded DNS ${dockerVersion}`.trim(), f.get('docker'), dockerNote ?? `queried from the container namespace at 127.0.0.11 (iptables DNAT), others on 127.0.0.1; CPU = whole dockerd (shared, unpinned); dnsperf on CPU ${CLIENT_CPU || 'any'}`],
+        // Like for like: dnsmasq is pinned like `meshd`; dockerd cannot be pinned (shared), so Docker is compared
+        // with our default layout unpinned too. On a loaded machine a pinned server only gets what is left of its
+        // CPU, so its qps there follows its CPU cost per query.
+        const pinned = f.get('meshd')!;
+        const free = f.get(`meshd-${WORKERS}proc-unpinned`)!;
+        const peers: [string, Figures, Figures | undefined, string | undefined][] = [
+          [dnsmasqVersion, pinned, f.get('dnsmasq'), SERVER_CPU ? `both servers pinned to CPU ${SERVER_CPU}, dnsperf to CPU ${CLIENT_CPU}` : undefined],
+          [`docker embedded DNS ${dockerVersion}`.trim(), free, f.get('docker'), dockerNote ?? `both servers unpinned (dockerd is shared: not pinned; ours: meshd-${WORKERS}proc-unpinned), dnsperf on CPU ${CLIENT_CPU || 'any'}; Docker queried from the container namespace at 127.0.0.11 (iptables DNAT), ours on 127.0.0.1; Docker CPU = whole dockerd`],
         ];
-        for (const [peerName, p, note] of peers) {
+        for (const [peerName, o, p, note] of peers) {
           const n = p ? note : note ?? 'peer did not run';
           rows.push(row(`server CPU per query at saturation, ${size} name(s)`, 'µs', o.cpuUsPerQuerySat, p?.cpuUsPerQuerySat ?? null, peerName, 'lower', n));
           rows.push(row(`qps, ${size} name(s)`, 'queries/s', o.qps, p?.qps ?? null, peerName, 'higher', n));

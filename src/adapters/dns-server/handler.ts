@@ -58,6 +58,9 @@ export class DnsHandler {
   private readonly cache: AnswerCache;
   private readonly rng: Rng;
   private readonly netKeys = new WeakMap<readonly string[], NetKey>();
+  /** The last networks array seen and its key (a strong reference to one array: bounded). */
+  private lastNetworks: readonly string[] | undefined;
+  private lastNetKey: NetKey | undefined;
   /** Scratch of the fast path (reused per packet: no allocation on a cache hit). */
   private readonly fq = new FastQuery();
 
@@ -183,11 +186,16 @@ export class DnsHandler {
   }
 
   private netKey(networks: readonly string[]): NetKey {
+    // Nearly every query comes with the same networks array as the one before (one sandbox, or the
+    // defaults): skip the WeakMap probe then.
+    if (networks === this.lastNetworks) return this.lastNetKey!;
     let k = this.netKeys.get(networks);
     if (k === undefined) {
       k = netKey(networks);
       this.netKeys.set(networks, k);
     }
+    this.lastNetworks = networks;
+    this.lastNetKey = k;
     return k;
   }
 }
