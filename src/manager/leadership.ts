@@ -4,8 +4,10 @@
  * A leader that loses its lease is told at once (it must stop scheduling) and campaigns
  * again after `retryMs`.
  */
+import { MeshError, toMeshError } from '../core/errors.js';
 import type { EtcdStore, LeaderCampaign } from '../adapters/store/etcd.js';
-import type { LeaderFence } from '../adapters/store/store.js';
+import type { LeaderFence, Store } from '../adapters/store/store.js';
+import { KEYS, type ManagedNode } from './model.js';
 
 /** Who leads: the manager's node id and its API address (host:port), when known. */
 export interface LeaderInfo {
@@ -119,4 +121,45 @@ export function etcdLeadership(store: EtcdStore, candidate: string, opts: { ttlS
       await c?.resign().catch((e: unknown) => opts.onError?.(e));
     },
   };
+}
+
+/**
+ * The refusal of a write on a manager that does not lead: MESHD_NOT_LEADER naming the
+ * leader by hostname (its node record) and API address, details `{ reason: 'not-leader',
+ * leader: addr | null, leaderId, leaderName }`. `what` names the refused request.
+ */
+export async function notLeaderError(l: Leadership, store: Store, selfId: string, what: string): Promise<MeshError> {
+  let info: LeaderInfo | undefined;
+  let why = 'no leader is elected yet';
+  try {
+    info = await l.leader();
+  } catch (e) {
+    why = `the leader is unknown (${toMeshError(e).message})`;
+  }
+  if (info?.nodeId === selfId) {
+    // The store still names us: a term that just ended, its election key not yet gone.
+    info = undefined;
+    why = 'its own leadership term just ended';
+  }
+  const hostname = info ? (await store.get<ManagedNode>(KEYS.node(info.nodeId)).catch(() => undefined))?.value.hostname : undefined;
+  const name = info ? `${hostname ?? `node ${info.nodeId.slice(0, 12)}`}${info.addr ? ` at ${info.addr}` : ''}` : '';
+  return new MeshError('MESHD_NOT_LEADER', info
+    ? `this manager is not the leader: send ${what} to the leader, ${name}`
+    : `this manager is not the leader and ${why}: retry shortly`,
+  { reason: 'not-leader', leader: info?.addr ?? null, leaderId: info?.nodeId ?? null, leaderName: hostname ?? null });
+}
+
+/**
+ * A fenced write was refused: the manager lost leadership without noticing. It stops
+ * leading now (the control plane drops its update machines through the leadership change)
+ * and campaigns again. Ignored: other errors; a manager that already noticed (not leading,
+ * maybe campaigning again); a refusal of an older term's fence while a newer term leads.
+ */
+export function stepDownIfDeposed(l: Leadership, e: unknown): void {
+  if (!(e instanceof MeshError) || e.code !== 'MESHD_NOT_LEADER' || e.details?.reason !== 'deposed') return;
+  if (!l.isLeader()) return;
+  const refused = e.details.fence as LeaderFence | undefined;
+  const cur = l.fence();
+  if (cur && refused && (cur.key !== refused.key || cur.createRevision !== refused.createRevision)) return;
+  l.stepDown(e);
 }

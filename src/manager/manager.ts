@@ -38,7 +38,7 @@ import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity 
 import { RevocationList } from '../adapters/pki/revocation.js';
 import type { LeaderFence, Store, TxnOp } from '../adapters/store/store.js';
 import { ManagerApi, type Access, type ManagerHandler } from './server.js';
-import { soleLeadership, type LeaderInfo, type Leadership } from './leadership.js';
+import { notLeaderError, soleLeadership, stepDownIfDeposed, type LeaderInfo, type Leadership } from './leadership.js';
 import { shareableStore, type StoreConfig } from './store-config.js';
 import {
   applyNodeUpdate, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
@@ -129,26 +129,9 @@ export class Manager {
     throw await this.notLeaderError(`${method} ${path}`);
   }
 
-  /** MESHD_NOT_LEADER naming the current leader (a store read), for a refused `what`. */
-  async notLeaderError(what: string): Promise<MeshError> {
-    let l: LeaderInfo | undefined;
-    let why = 'no leader is elected yet';
-    try {
-      l = await this.leadership.leader();
-    } catch (e) {
-      why = `the leader is unknown (${toMeshError(e).message})`;
-    }
-    if (l?.nodeId === this.ident.nodeId) {
-      // The store still names us (a term that just ended, its key not yet gone).
-      l = undefined;
-      why = 'its own leadership term just ended';
-    }
-    const hostname = l ? (await this.store.get<ManagedNode>(KEYS.node(l.nodeId)).catch(() => undefined))?.value.hostname : undefined;
-    const name = l ? `${hostname ?? `node ${l.nodeId.slice(0, 12)}`}${l.addr ? ` at ${l.addr}` : ''}` : '';
-    return new MeshError('MESHD_NOT_LEADER', l
-      ? `this manager is not the leader: send ${what} to the leader, ${name}`
-      : `this manager is not the leader and ${why}: retry shortly`,
-    { reason: 'not-leader', leader: l?.addr ?? null, leaderId: l?.nodeId ?? null, leaderName: hostname ?? null });
+  /** MESHD_NOT_LEADER naming the current leader (hostname and address), for a refused `what`. */
+  notLeaderError(what: string): Promise<MeshError> {
+    return notLeaderError(this.leadership, this.store, this.ident.nodeId, what);
   }
 
   /** The fence of the current leadership term (undefined: a sole manager, or not leading). */
@@ -156,21 +139,9 @@ export class Manager {
     return this.leadership.fence();
   }
 
-  /**
-   * A fenced write was refused: this manager lost leadership without noticing. Stop leading
-   * now (the control plane drops its update machines through the leadership change) and
-   * campaign again. Any other error is ignored here.
-   */
+  /** A fenced write was refused (MESHD_NOT_LEADER, reason deposed): step down if it was this term's. */
   deposedBy(e: unknown): void {
-    if (!(e instanceof MeshError) || e.code !== 'MESHD_NOT_LEADER' || e.details?.reason !== 'deposed') return;
-    // Only the term the refused write was fenced with: a newer term (lost and won again
-    // while the write was in flight) is not ended by an old write's refusal.
-    // Not leading (already noticed, maybe campaigning again): nothing to end.
-    if (!this.leadership.isLeader()) return;
-    const refused = e.details.fence as LeaderFence | undefined;
-    const cur = this.leadership.fence();
-    if (cur && refused && (cur.key !== refused.key || cur.createRevision !== refused.createRevision)) return;
-    this.leadership.stepDown(e);
+    stepDownIfDeposed(this.leadership, e);
   }
 
   /**
