@@ -166,7 +166,8 @@ async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unkn
   const label = `${n / 1000}k svc × ${EPS} ep`;
   // ours: cold full sync, then forced full resync over the existing table
   let cold = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
-  const coldCpu = await cpuOf(async () => (cold = await dp.apply(desired(svcs), { netns: NFT_NS })));
+  const d0 = desired(svcs); // building the input is not part of the sync (the agent has it already)
+  const coldCpu = await cpuOf(async () => (cold = await dp.apply(d0, { netns: NFT_NS })));
   dp.requestFullResync({ netns: NFT_NS });
   const resync = await dp.apply(desired(svcs), { netns: NFT_NS });
   // peer: full iptables-restore

@@ -108,7 +108,7 @@ export type Compiled = ReadonlyMap<string, Frontend>;
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
-/** Backends per service or publish (the nftables slot number must stay below the 0x4000 mark bit). */
+/** Backends per service or publish (nftables: N and the slot number live in the 13 low bits of the mark). */
 export const MAX_BACKENDS = 4096;
 
 /**

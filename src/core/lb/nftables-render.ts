@@ -76,6 +76,13 @@ export function hexMark(v: number): string {
   return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+const HEX = '0123456789abcdef';
+
+/** 4 lowercase hex digits of the low 16 bits of `v` (`hexMark` without toString/padStart). */
+function hex4(v: number): string {
+  return HEX[(v >>> 12) & 15]! + HEX[(v >>> 8) & 15]! + HEX[(v >>> 4) & 15]! + HEX[v & 15]!;
+}
+
 /** Flag bits of a frontend (kind, protocol, masquerade). */
 export function flagsOf(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>): number {
   return (f.kind === 'ingress' ? PICK_INGRESS : 0) | (f.proto === 'udp' ? PICK_UDP : 0) | (f.masquerade ? MASQ_MARK : 0);
@@ -202,7 +209,13 @@ export function planNftFull(c: Compiled): NftFullPlan {
     if (n > maxN) maxN = n;
     if (f.kind === 'vip') el[`vip-ports-${f.proto}`]!.push(portElem(f, id));
     const s = el[targetsMap(f)]!;
-    for (let i = 0; i < n; i++) s.push(slotElem(f, id, i));
+    // the bulk of a full sync (100k slots at 10k services × 10): hex digits built by hand
+    const fm = frontMark(f, id);
+    const pre = `0x${hex4(fm >>> 16)}`;
+    const lo = fm & 0xffff;
+    const ts = f.targets;
+    if (f.kind === 'vip') for (let i = 0; i < n; i++) s.push(`${pre}${hex4(lo | i)} : ${ts[i]!.ip}`);
+    else for (let i = 0; i < n; i++) s.push(`${pre}${hex4(lo | i)} : ${ts[i]!.ip} . ${ts[i]!.port}`);
   }
   const counts = new Map(SIZED_SETS.map((s) => [s, el[s]!.length]));
   const sizes = new Map(SIZED_SETS.map((s) => [s, setSize(el[s]!.length)]));
