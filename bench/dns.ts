@@ -351,6 +351,18 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const ratio = (metric: string, peer: string): number | null => rows.find((r) => r.metric === metric && r.peerName.toLowerCase().includes(peer))?.ratio ?? null;
+  /**
+   * What bounds qps against dnsmasq when both are CPU-bound (each gets a CPU, or the same share of a loaded one):
+   * qps ≈ CPU share / CPU per query. `nodeFloorQpsBound` = dnsmasq's CPU/query over the Node echo floor's —
+   * the best qps ratio any Node server doing this receive/send could reach, before any DNS work.
+   */
+  const bound = (n: number): Record<string, number | null> => {
+    const s = (extra.sets as Record<string, Record<string, Figures | undefined>>)[String(n)];
+    const dm = s?.dnsmasq?.cpuUsPerQuerySat;
+    const fl = s?.['node-floor']?.cpuUsPerQuerySat;
+    const us = s?.meshd?.cpuUsPerQuerySat;
+    return { nodeFloorCpuUs: fl ?? null, dnsmasqCpuUs: dm ?? null, oursCpuUs: us ?? null, nodeFloorQpsBound: dm && fl ? r2(dm / fl) : null, oursCpuBoundQpsRatio: dm && us ? r2(dm / us) : null };
+  };
   const goals = [1, 1000].map((n) => ({
     names: n,
     qpsVsDnsmasq: ratio(`qps, ${n} name(s)`, 'dnsmasq'),
@@ -358,6 +370,7 @@ async function main(): Promise<void> {
     qpsVsDocker: ratio(`qps, ${n} name(s)`, 'docker'),
     p99VsDocker: ratio(`p99 latency at ${RATE} qps, ${n} name(s)`, 'docker'),
     cpuPerQueryVsDocker: ratio(`server CPU per query at saturation, ${n} name(s)`, 'docker'),
+    ...bound(n),
   })).map((g) => ({ ...g, dnsmasqGoalMet: g.qpsVsDnsmasq != null && g.qpsVsDnsmasq >= 0.8, dockerGoalMet: g.qpsVsDocker != null && g.qpsVsDocker >= 1.2 && (g.p99VsDocker ?? 0) >= 1 }));
   // The machine is shared and noisy: keep the previous run's figures next to this one's (one level deep).
   let previousRun: unknown = null;
