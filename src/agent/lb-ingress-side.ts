@@ -20,6 +20,8 @@ export class IngressSide {
   readonly plumber: IngressPlumber;
   private cfg: Persisted = { node: null, tasks: {} };
   private plumbed = false;
+  /** Plumbed once since start (the overlay had created its `ingress` sandbox by then). */
+  private everPlumbed = false;
   /** Tasks whose ingress attachment was checked since the last periodic check. */
   private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
@@ -93,10 +95,14 @@ export class IngressSide {
     if (!addr) return false;
     const mtu = this.o.overlay.mtuOf(INGRESS_NET);
     if (!this.plumbed) {
-      await this.o.overlay.settled();
+      // Only before the first plumbing does the LB wait for the overlay (its sandbox for `ingress`
+      // must exist). The periodic re-check does not: under churn an overlay settle can take
+      // seconds, and every LB change (drains included) would queue behind it. If the overlay
+      // sandbox went away meanwhile, ensureSandbox fails (MESHD_NOT_READY) and the loop retries.
+      if (!this.everPlumbed) await this.o.overlay.settled();
       const r = await this.plumber.ensureSandbox(addr, mtu);
       if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
-      this.plumbed = true;
+      this.plumbed = this.everPlumbed = true;
     }
     this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
     await this.syncAttachments(mtu);
