@@ -72,19 +72,20 @@ export class ControlPlane {
    *
    * Fencing: a change asked for while this manager leads (every API write — followers refuse
    * them before they get here — and every reconcile step) must still be the leader's when it
-   * runs: if leadership ended meanwhile it fails with MESHD_NOT_LEADER, and its commit carries
-   * the term's fence, so a leader deposed without noticing cannot write either; that refusal
-   * drops the change and makes the manager step down. A change asked for on a follower (its
-   * start, a node's ingress-address allocation) is written unfenced, as before.
+   * commits: if leadership ended meanwhile it fails with MESHD_NOT_LEADER (a read-only call
+   * still answers), and its commit carries the term's fence, so a leader deposed without
+   * noticing cannot write either; that refusal drops the change and makes the manager step
+   * down. A change asked for on a follower (its start, a node's ingress-address allocation)
+   * is written unfenced unless it leads by then, as before.
    */
   serialize<T>(fn: (st: ControlState) => T | Promise<T>): Promise<T> {
     const m = this.o.manager;
     const leading = (this.o.isLeader ?? (() => m.isLeader()))();
     const run = async (): Promise<T> => {
       const fence = m.fence();
-      if (leading && !(this.o.isLeader ?? (() => m.isLeader()))()) throw await m.notLeaderError('this change');
       const st = await ControlState.load(this.store, this.now());
       const out = await fn(st);
+      if (st.pending() && leading && !(this.o.isLeader ?? (() => m.isLeader()))()) throw await m.notLeaderError('this change');
       try {
         await st.commit(this.store, { fence });
       } catch (e) {

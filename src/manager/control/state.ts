@@ -179,6 +179,11 @@ export class ControlState {
     return { ...t, released: true };
   }
 
+  /** How many records this step changed (0: nothing to commit). */
+  pending(): number {
+    return this.dirty.size;
+  }
+
   /**
    * Writes every change in transactions of at most 500 ops, each with `opts` (the leader's
    * fence: a deposed leader's step is refused, see Manager). Chunks are not atomic with each
