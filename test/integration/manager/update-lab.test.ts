@@ -8,22 +8,22 @@
  * adds `version: v2` (a script file, argv of the service), so every answer names its version.
  *
  * The loop: from the lab client, one curl per node's underlay :8080 per round, a round every
- * 50 ms, each request stamped with its start time in the shell. Error policy (per case):
- * - zero refused (curl 7), reset / empty reply (56, 52) or HTTP errors (22): the failures a
- *   drain that is too short causes (a stopped task still chosen by some node);
- * - at most MAX_TIMEOUTS (2) timeouts (28), each printed. Measured cause, outside the drain path:
- *   under heavy host load a node's LB may select a NEW remote backend before that node's
- *   overlay has programmed the backend's neighbour/FDB entry (seen: n1's overlay 1.6-1.8 s
- *   behind its LB and the other nodes), so that SYN is lost. Fix belongs to lb/overlay (select a
- *   remote backend only once the local overlay holds it); on an idle host the loop sees none.
+ * 50 ms, each request stamped with its start time in the shell. Error policy (per case): NO
+ * failed request at all —
+ * - no refused (curl 7), reset / empty reply (56, 52) or HTTP error (22): the failures a drain
+ *   that is too short causes (a stopped task still chosen by some node);
+ * - no timeout (28): a node's LB selects a NEW remote backend only once that node's overlay has
+ *   programmed its neighbour/FDB entries (core/lb/overlay-gate.ts). Before that gate, under heavy
+ *   host load the LB ran 1-2 s ahead of its overlay and 1-2 requests per case timed out (their
+ *   SYN went to a neighbour the kernel could not resolve yet). Each failure is printed.
  *
- * 1. update --image web:v2 --update-parallelism 2 --update-delay 1s: converges, the loop's
- *    errors within the policy, at the end every answer comes from a v2 task (and only from running v2 tasks), and
+ * 1. update --image web:v2 --update-parallelism 2 --update-delay 1s: converges, no failed request in the loop,
+ *    at the end every answer comes from a v2 task (and only from running v2 tasks), and
  *    the old tasks' drains were confirmed by acks of every member (GET /v1/drain/waits on the
  *    nodes: outcome `acked`, latency per task printed).
  * 2. update to a version that exits at once, --update-failure-action rollback --update-monitor
  *    2s: the service returns to v2 by itself (inspect shows v2's spec, state
- *    rollback_completed, all running tasks v2), the loop's errors within the policy.
+ *    rollback_completed, all running tasks v2), no failed request in the loop.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,14 +115,11 @@ async function noAnswersAfterDrain(hits: Hit[], drains: DrainResult[]): Promise<
   return checked;
 }
 
-/** See the error policy in the header: timeouts bounded, every other failure forbidden. */
-const MAX_TIMEOUTS = 2;
+/** See the error policy in the header: no failed request (refused, reset, HTTP error or timeout). */
 function checkErrors(hits: Hit[], what: string): void {
   const errors = hits.filter((h) => h.body.startsWith('ERR'));
-  const timeouts = errors.filter((h) => h.body === 'ERR28');
-  for (const e of timeouts) console.log(`# ${what}: timeout (curl 28) via ${e.url} started at ${e.t}`);
-  assert.deepEqual(errors.filter((h) => h.body !== 'ERR28'), [], `${what}: no refused, reset or HTTP-error request`);
-  assert.ok(timeouts.length <= MAX_TIMEOUTS, `${what}: ${timeouts.length} timeouts > ${MAX_TIMEOUTS}: ${JSON.stringify(timeouts)}`);
+  for (const e of errors) console.log(`# ${what}: failed request (curl ${e.body.slice(3)}) via ${e.url} started at ${e.t}`);
+  assert.deepEqual(errors, [], `${what}: no refused, reset, HTTP-error or timed-out request`);
 }
 
 before(async () => {
@@ -177,7 +174,7 @@ describe('rolling update and rollback under a steady request loop (3-node lab)',
     console.log(`# web: 6 tasks reachable through every node's :8080 (${ms} ms after convergence)`);
   });
 
-  test('update to v2 (parallelism 2, delay 1s): no request refused or reset (timeouts bounded), every answer from v2 at the end, drains confirmed by acks', async () => {
+  test('update to v2 (parallelism 2, delay 1s): no failed request, every answer from v2 at the end, drains confirmed by acks', async () => {
     const urls = lab.nodes.map((n) => `http://${n.underlay}:8080/`);
     loop = new Loop(urls);
     try {
@@ -222,7 +219,7 @@ describe('rolling update and rollback under a steady request loop (3-node lab)',
     }
   });
 
-  test('a version that exits at once, failure action rollback: back to v2 by itself, no request refused or reset (timeouts bounded)', async () => {
+  test('a version that exits at once, failure action rollback: back to v2 by itself, no failed request', async () => {
     const urls = lab.nodes.map((n) => `http://${n.underlay}:8080/`);
     const before = JSON.parse((await on('n1', 'service', 'inspect', 'web')).stdout) as Array<{ spec: { image: string; command?: string[] } }>;
     loop = new Loop(urls);
