@@ -74,9 +74,10 @@ export function applySnapshot(reg: DnsRegistry, snap: RegistrySnapshot, now: num
  *
  * Why 1 on 2 CPUs: every process reads the same socket, and the kernel wakes every reader blocked on it
  * for each datagram (no EPOLLEXCLUSIVE / SO_REUSEPORT in Node 20's dgram) — all but one find nothing. At the
- * rates a node's tasks actually ask, each query then pays one wakeup per process: measured here (bench/dns.ts,
- * 5000 qps) 2 processes cost ~55 µs of CPU per query against ~44 µs for one, with a worse p99 (4–9 ms
- * against 1–3.5 ms) since the processes also compete with the agent and the tasks for the same 2 cores. One
+ * rates a node's tasks actually ask, each query then pays one wakeup per process: bench/dns.ts at 5000 qps,
+ * both layouts unpinned in the same runs, 2 CPUs: one process spent less CPU per query in 8 of 10 comparisons
+ * (e.g. 44 vs 55 µs, 30 vs 46 µs) and had the better p99 in 9 of 10, the processes also competing with the
+ * agent and the tasks for the same 2 cores. One
  * process serves ~50–60k qps from one core, far above what the tasks of one node ask. With more CPUs a
  * spare core absorbs the extra wakeups and more processes keep answering while the agent's loop is busy.
  * Capped at 4: each process costs ~40 MB of memory and its own answer cache.
