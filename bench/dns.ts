@@ -155,14 +155,14 @@ async function startOurs(hosts: string, workers: number, name: string, cpu: stri
 
 /**
  * The floor of a Node UDP server here: answers every datagram with itself (QR bit set, so dnsperf counts a
- * response) through our send path (udp.ts directSender), with no DNS work at all.
+ * response) through dgram's send, as our server does, with no DNS work at all.
  */
 async function startNodeFloor(cpu: string): Promise<{ target: Target; child: ChildProcess }> {
   const udp = join(root, 'dist/src/adapters/dns-server/udp.js');
-  const src = `import { createDnsUdpSocket, directSender } from ${JSON.stringify(udp)};
+  const src = `import { createDnsUdpSocket } from ${JSON.stringify(udp)};
 const s = createDnsUdpSocket('udp4', 4 << 20);
 s.bind(0, '127.0.0.1', () => {
-  const send = directSender(s, () => {}) ?? ((b, p, a) => s.send(b, p, a));
+  const send = (b, p, a) => s.send(b, p, a);
   s.on('message', (m, ri) => { m[2] |= 0x80; send(m, ri.port, ri.address); });
   process.stdout.write('listening 127.0.0.1 ' + s.address().port + ' pid ' + process.pid + '\\n');
 });`;

@@ -69,9 +69,10 @@ export const agentConfigSchema = z.object({
        */
       maxPendingForwards: z.number().int().min(1).max(65_536).default(256),
       /**
-       * Processes serving the DNS sockets, the agent's own included. Absent: one per CPU, at most 4, and 1 on
-       * a single CPU (defaultDnsWorkers: one process already serves > 20k qps; more than 4 adds memory and
-       * IPC for throughput no node's tasks need; on one CPU a second process only adds context switches).
+       * Processes serving the DNS sockets, the agent's own included. Absent: 1 up to 2 CPUs, else one per
+       * CPU, at most 4 (defaultDnsWorkers: one process already serves > 20k qps; every process reading a
+       * shared socket is woken per datagram, which on 2 CPUs cost more CPU per query and a worse p99 than
+       * it gained; more than 4 adds memory and IPC for throughput no node's tasks need).
        */
       workers: z.number().int().min(1).max(64).optional(),
       /** Largest UDP reply and the EDNS size we advertise, bytes. 1232: DNS flag day 2020, no IP fragmentation. */

@@ -37,76 +37,13 @@ export interface NetworksRef {
 /** Answers datagrams arriving on `sock` with `handler` until the socket closes or `closing()` says so. */
 export function serveUdp(sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean): void {
   sock.on('error', () => countDrop(handler.stats, 'udp-send-or-socket-error'));
-  const direct = directSender(sock, () => countDrop(handler.stats, 'udp-send-error'));
-  const send: RawSend = direct ?? ((buf, port, address) => void sock.send(buf, port, address));
   sock.on('message', (msg, rinfo) => {
     const address = rinfo.address;
     const port = rinfo.port;
     handler.handle(msg, plainAddress(address), port, 'udp', (out) => {
-      if (!closing()) send(out, port, address);
+      if (!closing()) sock.send(out, port, address);
     }, ref?.networks);
   });
-}
-
-/** Sends one datagram to a numeric address (no callback: failures are counted, never thrown). */
-export type RawSend = (buf: Buffer, port: number, address: string) => void;
-
-interface UdpHandle {
-  send(req: object, list: Buffer[], count: number, port: number, address: string, hasCallback: boolean): number;
-  send6(req: object, list: Buffer[], count: number, port: number, address: string, hasCallback: boolean): number;
-}
-type SendWrapCtor = new () => { list?: Buffer[] };
-
-/** Node's native SendWrap constructor, or undefined when this Node does not expose it. */
-function sendWrapCtor(): SendWrapCtor | undefined {
-  try {
-    const b = (process as unknown as { binding(name: string): { SendWrap?: unknown } }).binding('udp_wrap');
-    return typeof b.SendWrap === 'function' ? (b.SendWrap as SendWrapCtor) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * A send that calls the socket's native handle directly, skipping dgram's JS layer (argument
- * normalisation, validation, the lookup indirection, an async-id scope and a fresh SendWrap per datagram).
- * At saturation that layer was a visible share of our per-query CPU, and a reply's destination is always
- * the numeric address the query came from, so none of it does anything for us.
- *
- * How: dgram's own doSend calls `handle.send(req, list, count, port, ip, hasCallback)`; the handle tries a
- * synchronous sendmsg first and returns bytes + 1 when it went out (the common case), 0 when the datagram
- * was queued (socket buffer full: then `req` becomes the pending request and keeps `list` — hence the
- * buffer — alive; we take a fresh req for the next send), or a negative errno (counted by `onError`).
- * The socket's handle is read per send from dgram's state, so a closed socket sends nothing.
- *
- * Reaches Node internals (process.binding('udp_wrap').SendWrap and the `state symbol` of dgram, stable
- * since Node 12); when either is missing (or the socket is not bound), returns undefined and the caller
- * keeps `sock.send` — slower, never wrong.
- */
-export function directSender(sock: UdpSocket, onError: () => void): RawSend | undefined {
-  const SendWrap = sendWrapCtor();
-  const sym = Object.getOwnPropertySymbols(sock).find((s) => s.description === 'state symbol');
-  if (!SendWrap || !sym) return undefined;
-  const state = (sock as unknown as Record<symbol, { handle?: UdpHandle | null } | undefined>)[sym];
-  if (!state?.handle || typeof state.handle.send !== 'function') return undefined;
-  let v6: boolean;
-  try {
-    v6 = sock.address().family === 'IPv6';
-  } catch {
-    return undefined; // not bound
-  }
-  let req = new SendWrap();
-  const list: Buffer[] = [Buffer.alloc(0)];
-  return (buf, port, address) => {
-    const h = state.handle;
-    if (!h) return; // closed
-    list[0] = buf;
-    const r = v6 ? h.send6(req, list, 1, port, address, false) : h.send(req, list, 1, port, address, false);
-    if (r === 0) {
-      req.list = [buf];
-      req = new SendWrap();
-    } else if (r < 0) onError();
-  };
 }
 
 /**
