@@ -270,11 +270,11 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     }
   });
 
-  test('link of n2 down 10 s, then up: names resolve again everywhere without restarts', async () => {
+  test('link of n2 down 20 s (ARCHITECTURE reliability case 5), then up: names resolve again everywhere without restarts', async () => {
     const n1ns = nsOfTask.get('client.1')!;
     const n2ns = nsOfTask.get('rr.1')!;
     await realExec.check('ip', ['-n', hostNs(LAB, 'n2'), 'link', 'set', 'eth0', 'down']);
-    await new Promise((r) => setTimeout(r, 10_000));
+    await new Promise((r) => setTimeout(r, 20_000));
     const during = await dig(n2ns, 'rr.1');
     await realExec.check('ip', ['-n', hostNs(LAB, 'n2'), 'link', 'set', 'eth0', 'up']);
     const t0 = Date.now();
@@ -282,7 +282,7 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     await resolvesTo(n1ns, 'tasks.rr', ['10.40.0.31', '10.40.0.32'], 30_000);
     await resolvesTo(n2ns, 'tasks.web', ['10.40.0.11'], 30_000);
     await resolvesTo(nsOfTask.get('rr.2')!, 'tasks.rr', ['10.40.0.31', '10.40.0.32'], 30_000);
-    console.log(`# after the 10 s link blip, every node resolves every name again ${Date.now() - t0} ms after link up`);
+    console.log(`# after the 20 s link blip, every node resolves every name again ${Date.now() - t0} ms after link up`);
     const log = readFileSync(lab.nodes.find((n) => n.name === 'n1')!.log, 'utf8');
     assert.doesNotMatch(log, /dns: endpoint record dropped/);
   });
