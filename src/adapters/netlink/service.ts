@@ -23,6 +23,10 @@ export class OverlayService {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  /** Bumped by every handle(): "everything handed in so far" is a generation number. */
+  private handedIn = 0;
+  /** Generation of the input of the last reconcile that finished (ok or not). */
+  private finishedGen = -1;
   lastReport: ReconcileReport | null = null;
   lastError: MeshError | null = null;
 
@@ -43,6 +47,7 @@ export class OverlayService {
   }
 
   handle(ev: OverlayEvent): void {
+    this.handedIn++;
     this.state.handle(ev, this.opts.clock.now());
     this.pump();
   }
@@ -57,9 +62,17 @@ export class OverlayService {
     return this.opts.reconciler.status(this.state.input());
   }
 
-  /** Waits until no reconcile is running or due before `now + withinMs` (tests, shutdown). */
+  /**
+   * Waits until a reconcile whose input includes every event handed in before this call has
+   * finished (ok or not), or until no reconcile is running or due before `now + withinMs`,
+   * whichever comes first. The first condition bounds the wait under steady churn: waiting
+   * for quiet alone never ends while events keep arriving faster than a reconcile takes (on a
+   * loaded node that starved the LB's ingress plumbing for minutes).
+   */
   async settle(withinMs = 0): Promise<void> {
+    const target = this.handedIn;
     for (;;) {
+      if (this.finishedGen >= target) return;
       if (this.running) {
         await this.running;
         continue;
@@ -74,7 +87,8 @@ export class OverlayService {
     if (this.stopped) return;
     const now = this.opts.clock.now();
     this.state.tick(now);
-    for (const a of this.state.drain()) this.running = this.run(a.input, a.reason);
+    const gen = this.handedIn; // tick() above took the input with every event handled so far
+    for (const a of this.state.drain()) this.running = this.run(a.input, a.reason, gen);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const d = this.state.nextDeadline();
@@ -84,7 +98,7 @@ export class OverlayService {
     }
   }
 
-  private async run(input: ReconcileInput, reason: string): Promise<void> {
+  private async run(input: ReconcileInput, reason: string, gen: number): Promise<void> {
     let ok = false;
     try {
       const r = await this.opts.reconciler.reconcile(input);
@@ -97,6 +111,7 @@ export class OverlayService {
       this.opts.onError(this.lastError);
     } finally {
       this.state.reconciled(ok, this.opts.clock.now());
+      this.finishedGen = Math.max(this.finishedGen, gen);
       this.running = null;
       this.pump();
     }

@@ -74,6 +74,27 @@ describe('OverlayState', () => {
 });
 
 describe('OverlayService (fakes, real timers)', () => {
+  test('settle() returns under steady churn once a reconcile that includes the call\'s events finished', async () => {
+    let reconciles = 0;
+    const slow = { reconcile: async () => { reconciles++; await new Promise((r) => setTimeout(r, 30)); return { created: [], removed: [], fixed: [] } as never; }, status: async () => ({}) as never };
+    const svc = new OverlayService({ reconciler: slow as never, clock: { now: () => performance.now() }, timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 20, retryMaxMs: 40 }, onError: () => undefined });
+    svc.start();
+    let i = 0;
+    const churn = setInterval(() => svc.handle({ type: 'members', underlayIps: [`192.168.1.${(i++ % 200) + 1}`] }), 5);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = performance.now();
+      const before = reconciles;
+      await svc.settle(100);
+      const took = performance.now() - t0;
+      assert.ok(took < 1000, `settle took ${took} ms under churn`);
+      assert.ok(reconciles - before >= 1 && reconciles - before <= 3, `${reconciles - before} reconciles while settling`);
+    } finally {
+      clearInterval(churn);
+      svc.stop();
+    }
+  });
+
   test('events → reconcile on the fake kernel; errors go to onError and are retried', async () => {
     const kernel = new FakeOverlayKernel();
     const guard = new FakeVxlanGuard();
