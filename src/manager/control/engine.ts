@@ -155,6 +155,11 @@ export function step(st: ControlState, ctx: StepContext): number | undefined {
     const want: NodeState = n.id === ctx.selfId ? 'ready' : nodeStateFrom(ctx.liveness(n.hostname), n.createdAt, ctx, ctx.stateAge?.(n.hostname));
     if (n.state !== want) st.putNode({ ...n, state: want, updatedAt: ctx.now });
   }
+  // 1b. stops that can no longer be confirmed: a task told to shut down whose node went down
+  // before it reported (with the down grace, a dead node keeps getting orders for a while)
+  // is orphaned, as a shutdown issued to an already-down node is, so a rolling update waiting
+  // for its taskStopped goes on instead of waiting for a node that may never return.
+  const lostStops = orphanLostStops(st, ctx.now);
   // 2. orchestrate
   const updating = new Set([...ctx.updaters].filter(([, u]) => ACTIVE.has(u.state)).map(([id]) => id));
   const r = reconcile({
@@ -162,12 +167,27 @@ export function step(st: ControlState, ctx: StepContext): number | undefined {
     now: ctx.now, newId: ctx.newId, updating,
   });
   const actions = withoutRestartsDuringUpdate(r.actions, st, ctx.updaters);
-  const events = applyActions(st, actions, ctx);
+  const events = [...lostStops, ...applyActions(st, actions, ctx)];
   for (const id of updating) events.push(...replacementEvents(actions, id).map((ev) => ({ serviceId: id, ev })));
   pumpUpdaters(st, events, ctx);
   // 3. schedule
   scheduleTasks(st, ctx.now);
   return r.nextDeadline;
+}
+
+/** Orphans tasks whose stop was ordered but whose node is now down or gone; returns their update events. */
+export function orphanLostStops(st: ControlState, now: number): Array<{ serviceId: string; ev: UpdateEvent }> {
+  const events: Array<{ serviceId: string; ev: UpdateEvent }> = [];
+  for (const t of [...st.tasks.values()]) {
+    if (t.desiredState !== 'shutdown' || isTerminal(t.state) || t.nodeId === undefined) continue;
+    const node = st.nodes.get(t.nodeId);
+    if (node && node.state !== 'down') continue;
+    if (t.state === 'new' || t.state === 'pending') continue; // never sent to the node: applyActions released it
+    const next: TaskRecord = { ...t, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } };
+    st.putTask(next);
+    for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
+  }
+  return events;
 }
 
 /** Places pending tasks and gives them addresses; unschedulable ones keep a reason. */

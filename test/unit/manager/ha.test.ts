@@ -18,6 +18,7 @@ import { isFailover, nextManager, notLeaderHint, notLeaderTarget } from '../../.
 import { checkStoreConfig, hostsManagerStore, loadStoreConfig, parseEndpoints, saveStoreConfig, shareableStore } from '../../../src/manager/store-config.js';
 import { resumeUpdates, startStrandedTasks } from '../../../src/manager/control/failover.js';
 import { ControlState } from '../../../src/manager/control/state.js';
+import { orphanLostStops } from '../../../src/manager/control/engine.js';
 import type { ServiceRecord, TaskRecord } from '../../../src/manager/control/model.js';
 import type { RollingUpdate } from '../../../src/core/orchestrator/index.js';
 
@@ -165,6 +166,23 @@ describe('a new leader takes over a half-done update', () => {
       assert.deepEqual(resumeUpdates(state([task('b1', 2, 1, v1)], update), updaters, 0, () => 'x'), []);
       assert.equal(updaters.size, 0);
     }
+  });
+
+  test('a stop ordered while the node was in its down grace is orphaned once the node is down (the update gets taskStopped)', () => {
+    const st = state([
+      task('s1', 1, 1, v1, { desiredState: 'shutdown', state: 'running' }), // ordered to stop, node went down before it reported
+      task('s2', 2, 1, v1, { desiredState: 'shutdown', state: 'running', nodeId: 'n2' }), // node up: wait for its report
+      task('s3', 3, 1, v1, { desiredState: 'shutdown', state: 'shutdown' }), // already ended
+      task('r1', 1, 2, v2, { desiredState: 'running', state: 'running' }), // not told to stop: the orchestrator's business
+    ], { state: 'updating', message: '', at: 0 });
+    const node = (id: string, state: 'ready' | 'down') => ({ id, hostname: id, role: 'worker' as const, availability: 'active' as const, state, labels: {}, resources: { nanoCpus: 0, memoryBytes: 0 }, createdAt: 0, updatedAt: 0 });
+    st.nodes.set('n1', node('n1', 'down') as never);
+    st.nodes.set('n2', node('n2', 'ready') as never);
+    assert.deepEqual(orphanLostStops(st, 5000), [{ serviceId: 'svc', ev: { type: 'taskStopped', taskId: 's1' } }]);
+    assert.equal(st.tasks.get('s1')!.state, 'orphaned');
+    assert.equal(st.tasks.get('s2')!.state, 'running');
+    assert.equal(st.tasks.get('r1')!.state, 'running');
+    assert.deepEqual(orphanLostStops(st, 6000), [], 'idempotent');
   });
 
   test('a stop-first replacement left `ready` starts once its slot has nothing that may run', () => {
