@@ -42,6 +42,7 @@ export function renderLbStatus(r: LbStatusReply): string {
     ...ns.drift.map((d) => `${ns.netns}: ${d}`),
     ...(ns.error ? [`${ns.netns}: last apply failed: ${ns.error}`] : []),
     ...ns.conflicts.map((c) => `${ns.netns}: conflict, not programmed: ${c}`),
+    ...(ns.held ?? []).map((h) => `${ns.netns}: held back until the overlay programs it: ${h}`),
   ]);
   if (problems.length) out.push('', ...problems);
   return out.join('\n') + '\n';
