@@ -62,19 +62,43 @@ test('a deleted FDB entry and a deleted nft element show up as drift', async () 
   const [, ip, mac, dst] = /^(\S+) \((\S+)\) → VXLAN peer (\S+)/.exec(peer.detail)!;
   const sbox = 'mlab-ittrc-n3-ov-ingress';
   const dev = spawnSync('ip', ['-n', sbox, '-br', 'link'], { encoding: 'utf8' }).stdout.split('\n').find((l) => l.startsWith('vx-'))!.split(/[\s@]/)[0]!;
-  assert.equal(spawnSync('bridge', ['-n', sbox, 'fdb', 'del', mac!, 'dev', dev, 'dst', dst!, 'self']).status, 0);
-  const t1 = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
-  assert.equal(t1.drift, true);
-  assert.ok(t1.hops.some((h) => !h.ok && h.hop === 'vxlan' && h.detail.includes(ip!) && /FDB MISSING/.test(h.detail)), JSON.stringify(t1.hops));
+  // Any overlay reconcile (table events trigger them) repairs the FDB from kernel state; if one
+  // lands between the delete and the trace, the entry is back and the attempt is repeated (at most 3).
+  let fdbSeen = false;
+  let fdbLast = '';
+  for (let attempt = 1; attempt <= 3 && !fdbSeen; attempt++) {
+    assert.equal(spawnSync('bridge', ['-n', sbox, 'fdb', 'del', mac!, 'dev', dev, 'dst', dst!, 'self']).status, 0);
+    const t1 = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+    fdbLast = JSON.stringify(t1.hops);
+    fdbSeen = t1.drift === true && t1.hops.some((h) => !h.ok && h.hop === 'vxlan' && h.detail.includes(ip!) && /FDB MISSING/.test(h.detail));
+    if (!fdbSeen) {
+      const fdb = spawnSync('bridge', ['-n', sbox, 'fdb', 'show', 'dev', dev], { encoding: 'utf8' }).stdout;
+      assert.ok(fdb.includes(`${mac} dst ${dst}`), `trace saw no drift, yet the deleted FDB entry was not repaired either: ${fdbLast}`);
+      process.stdout.write(`# attempt ${attempt}: an overlay reconcile repaired the FDB entry before the trace looked; again\n`);
+    }
+  }
+  assert.ok(fdbSeen, fdbLast);
 
-  // an nft map element of the ingress rule on n3, deleted behind the agent's back
-  const ruleset = spawnSync('ip', ['netns', 'exec', 'mlab-ittrc-n3-ingress', 'nft', 'list', 'map', 'ip', 'meshd-lb', 'ingress-targets-tcp'], { encoding: 'utf8' }).stdout;
-  const m = /(0x[0-9a-f]+) : (10\.255\.\d+\.\d+) \. 80/.exec(ruleset)!; // slot mark → task address . port
-  assert.ok(m, ruleset);
-  assert.equal(spawnSync('ip', ['netns', 'exec', 'mlab-ittrc-n3-ingress', 'nft', 'delete', 'element', 'ip', 'meshd-lb', 'ingress-targets-tcp', `{ ${m[1]} }`]).status, 0);
-  const t2 = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
-  assert.equal(t2.drift, true);
-  assert.ok(t2.hops.some((h) => !h.ok && h.hop === 'backends' && h.detail.includes(`MISSING ${m[2]}:80`)), JSON.stringify(t2.hops));
+  // an nft map element of the ingress rule on n3, deleted behind the agent's back. The agent's own
+  // drift check (every 10 s) repairs it by itself; if that repair lands between the delete and the
+  // trace, the element is back in the kernel and the attempt is repeated (at most 3).
+  const listMap = () => spawnSync('ip', ['netns', 'exec', 'mlab-ittrc-n3-ingress', 'nft', 'list', 'map', 'ip', 'meshd-lb', 'ingress-targets-tcp'], { encoding: 'utf8' }).stdout;
+  let seen = false;
+  let last = '';
+  for (let attempt = 1; attempt <= 3 && !seen; attempt++) {
+    const ruleset = listMap();
+    const m = /(0x[0-9a-f]+) : (10\.255\.\d+\.\d+) \. 80/.exec(ruleset)!; // slot mark → task address . port
+    assert.ok(m, ruleset);
+    assert.equal(spawnSync('ip', ['netns', 'exec', 'mlab-ittrc-n3-ingress', 'nft', 'delete', 'element', 'ip', 'meshd-lb', 'ingress-targets-tcp', `{ ${m[1]} }`]).status, 0);
+    const t2 = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+    last = JSON.stringify(t2.hops);
+    seen = t2.drift === true && t2.hops.some((h) => !h.ok && h.hop === 'backends' && h.detail.includes(`MISSING ${m[2]}:80`));
+    if (!seen) {
+      assert.ok(listMap().includes(`${m[1]} : ${m[2]} . 80`), `trace saw no drift, yet the deleted element ${m[1]} was not repaired either: ${last}`);
+      process.stdout.write(`# attempt ${attempt}: the agent's drift check repaired the element before the trace looked; again\n`);
+    }
+  }
+  assert.ok(seen, last);
 });
 
 test('bad input: unknown port, malformed --to', async () => {
