@@ -37,11 +37,16 @@ async function traceJson(args: string[]): Promise<{ drift: boolean; hops: Hop[] 
 }
 
 test('trace through the mesh names every backend, its VXLAN peer and its task', async () => {
+  let lastTrace = '';
   const t = await waitFor('a consistent path over all 3 tasks', async () => {
     const x = await traceJson(['debug', 'trace', '--to', 'n3:8080', '--format', 'json']);
+    lastTrace = JSON.stringify(x);
     const backends = x.hops.find((h) => h.hop === 'backends')?.detail ?? '';
     return !x.drift && (backends.match(/10\.255\.\d+\.\d+:80/g) ?? []).length === 3 ? x : undefined;
-  }, 60_000, 500);
+  }, 90_000, 500).catch(async (e: Error) => {
+    const lb = await netctl(['--lab', LAB, '--node', 'n3', 'debug', 'lb']);
+    throw new Error(`${e.message}\nlast trace: ${lastTrace}\nn3 debug lb:\n${lb.stdout}${lb.stderr}`);
+  });
   const hops = t.value.hops;
   assert.equal(hops[0]!.hop, 'published port');
   const backends = hops.find((h) => h.hop === 'backends')!;
