@@ -48,6 +48,9 @@ export type { LbStats, LbSubsystemOptions, NsEntry } from './lb-types.js';
 
 const RETRY_MS = 1000;
 
+/** Longest an LB plan holds a remote backend back waiting for the overlay (ms); see gateOf. */
+const MAX_HOLD_MS = 5000;
+
 export class LbSubsystem implements Subsystem {
   readonly name = 'lb';
   readonly dp: Dataplane;
@@ -259,12 +262,35 @@ export class LbSubsystem implements Subsystem {
     e.desired = { services, ingress: [] };
     e.conflicts = conflicts;
     e.held = held;
+    this.noteHeld(key, e);
     this.ns.set(key, e);
     await this.applyNs(e);
   }
 
+  /**
+   * The gate is bounded: a namespace that has held backends back for MAX_HOLD_MS selects them
+   * anyway (the overlay's view is ignored for that plan; once applied they stay in force). A
+   * backend the overlay never reports (a bug, a lost event) must not be left out of the mesh
+   * forever: at worst this is the behaviour before the gate (a new remote backend may be picked
+   * before its FDB entry exists). Seen once in a trace test: an ingress backend held > 90 s.
+   */
   private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
-    return gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
+    const ctx = gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
+    if (e.heldSince !== null && this.o.clock.now() - e.heldSince >= MAX_HOLD_MS) {
+      this.o.log.warn({ netns: e.netns, held: e.held.map((h) => `${h.network}/${h.ip}`) }, 'lb: backends held back by the overlay gate too long; selecting them anyway');
+      return { ...ctx, programmed: null, version: `${ctx.version}/open${this.o.clock.now()}` };
+    }
+    return ctx;
+  }
+
+  private noteHeld(key: string, e: NsEntry): void {
+    if (!e.held.length) {
+      e.heldSince = null;
+      return;
+    }
+    if (e.heldSince !== null) return;
+    e.heldSince = this.o.clock.now();
+    setTimeout(() => this.mark(key), MAX_HOLD_MS + 50).unref();
   }
 
   /** The dataplane keeps per-namespace sync state; make it forget a namespace that is gone. */
@@ -282,6 +308,7 @@ export class LbSubsystem implements Subsystem {
     e.desired = { services: [], ingress: gated.ingress };
     e.conflicts = conflicts;
     e.held = gated.held;
+    this.noteHeld(key, e);
     this.ns.set(key, e);
     await this.applyNs(e);
     await this.ing.programHost(ingress);
