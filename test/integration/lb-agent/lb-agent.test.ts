@@ -17,23 +17,10 @@ import type { TaskView } from '../../../src/agent/worker.js';
 import type { LbStatusReply } from '../../../src/cli/lb-commands.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { netctl } from '../../helpers/cli.js';
+import { APP, NODES, PROBE, VIP, task } from '../../vm/lb-mesh-fixture.js';
 
 const LAB = 'itlb1';
-const APP = { id: 'lbnet00001', name: 'app', vni: 4201, subnet: '10.40.0.0/24', gateway: '10.40.0.1' };
-const VIP = '10.40.0.2';
-const NODES = ['n1', 'n2', 'n3'] as const;
-
-function task(id: string, name: string, service: string, ip: string, published: boolean): AssignmentInput {
-  return {
-    task: { id, name, serviceId: `svc${service}`, serviceName: service, image: 'whoami' },
-    desiredState: 'running',
-    endpointMode: service === 'web' ? 'vip' : 'dnsrr',
-    attachments: [{ network: APP, ip, prefix: 24, mac: macFromIp(ip), vip: service === 'web' ? VIP : null }],
-    ports: published ? [{ proto: 'tcp', target: 80, published: 8080, mode: 'ingress' }] : [{ proto: 'tcp', target: 80 }],
-  };
-}
-
-const PROBE = task('probe1aaaaaa', 'probe.1', 'probe', '10.40.0.50', false);
+// The lab workload (network app, its VIP, the task shape) is shared with the IPVS mesh test in the VM.
 /** web task id → [node, app ip, ingress ip] */
 const WEB: Record<string, [string, string, string]> = {
   web1aaaaaaaa: ['n1', '10.40.0.11', '10.255.0.11'],
