@@ -85,12 +85,21 @@ export function requireState(lab: string): LabState {
   return s;
 }
 
+/**
+ * Whether `pid` is a running meshd. A zombie (an agent we spawned that died and nobody reaped)
+ * is dead. The command line guards against pid reuse; it is empty for a moment while the
+ * process is inside execve (nsenter becoming node), which counts as alive — CI once read that
+ * window and called a starting agent dead.
+ */
 function alive(pid: number | null): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'Z' || state === 'X' || state === 'x') return false;
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes('meshd');
+    return cmd === '' || cmd.includes('meshd');
   } catch {
     return false;
   }
