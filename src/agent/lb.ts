@@ -37,7 +37,7 @@ import type { GossipEvent } from '../core/gossip/index.js';
 import type { LbDesired } from '../core/lb/model.js';
 import type { Subsystem } from './agent.js';
 import { IngressSide } from './lb-ingress-side.js';
-import { gateContext, gatedIngress, gatedVipServices } from './lb-gate.js';
+import { gateContext, gatedIngress, gatedVipServices, heldForLog } from './lb-gate.js';
 import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './lb-types.js';
 import { dropIngressConflicts, dropVipConflicts, hostPublishesOf, taskNetnsName } from './lb-plan.js';
 import { HostModePlumber } from './lb-host.js';
@@ -277,7 +277,7 @@ export class LbSubsystem implements Subsystem {
   private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
     const ctx = gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
     if (e.heldSince !== null && this.o.clock.now() - e.heldSince >= MAX_HOLD_MS) {
-      this.o.log.warn({ netns: e.netns, held: e.held.map((h) => `${h.network}/${h.ip}`) }, 'lb: backends held back by the overlay gate too long; selecting them anyway');
+      this.o.log.warn({ netns: e.netns, held: heldForLog(e.held, this.o.overlay, this.state), overlayError: this.o.overlay.lastErrorMessage }, 'lb: backends held back by the overlay gate too long; selecting them anyway');
       return { ...ctx, programmed: null, version: `${ctx.version}/open${this.o.clock.now()}` };
     }
     return ctx;

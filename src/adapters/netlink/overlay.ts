@@ -47,6 +47,22 @@ export interface ReconcileReport {
   processes: number;
   /** The plan that was applied, rendered as shell-like text (empty when converged). */
   plan: string;
+  /** The kernel state read back at the end (what the overlay holds now). */
+  actual?: NodeState;
+}
+
+/**
+ * A failed reconcile's error carries the kernel state read back after the attempt when one
+ * could be read (`actual`): a partial apply still programmed most entries, and the LB's overlay
+ * gate should see those (one persistently failing sandbox must not freeze what it knows).
+ */
+export function actualOfError(e: unknown): NodeState | undefined {
+  return e !== null && typeof e === 'object' ? ((e as { actual?: NodeState }).actual ?? undefined) : undefined;
+}
+
+function withActual<E>(e: E, actual: NodeState | null): E {
+  if (actual && e !== null && typeof e === 'object' && Object.isExtensible(e)) Object.defineProperty(e, 'actual', { value: actual, enumerable: false });
+  return e;
 }
 
 export interface OverlayStatus {
@@ -75,17 +91,22 @@ export class OverlayReconciler {
     await this.guard.ensure(this.config.vxlanPort, desired.guardAllow);
     const actual = await this.kernel.read();
     const ops = diff(desired.state, actual);
-    if (ops.length === 0) return { ops: 0, processes: 0, plan: '' };
+    if (ops.length === 0) return { ops: 0, processes: 0, plan: '', actual };
     const plan = renderBatches(toBatches(ops), this.config.hostNs);
-    const stats = await this.kernel.apply(ops);
+    let stats: { processes: number };
+    try {
+      stats = await this.kernel.apply(ops);
+    } catch (e) {
+      throw withActual(e, await this.kernel.read().catch(() => null));
+    }
     const after = await this.kernel.read();
     const left = diff(desired.state, after);
     if (left.length > 0 || canonical(after) !== canonical(desired.state)) {
-      throw new MeshError('MESHD_INTERNAL', `overlay did not converge: ${left.length} operation(s) still pending`, {
+      throw withActual(new MeshError('MESHD_INTERNAL', `overlay did not converge: ${left.length} operation(s) still pending`, {
         pending: renderBatches(toBatches(left), this.config.hostNs),
-      });
+      }), after);
     }
-    return { ops: ops.length, processes: stats.processes, plan };
+    return { ops: ops.length, processes: stats.processes, plan, actual: after };
   }
 
   private desired(input: OverlayInput): DesiredNode {

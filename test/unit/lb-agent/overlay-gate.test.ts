@@ -16,6 +16,7 @@ import { dropVipConflicts } from '../../../src/agent/lb-plan.js';
 import { LbState } from '../../../src/agent/lb-state.js';
 import { ProgrammedView } from '../../../src/agent/overlay-programmed.js';
 import type { OverlayInput, OverlayReconciler, ReconcileReport } from '../../../src/adapters/netlink/overlay.js';
+import type { NodeState } from '../../../src/core/overlay/model.js';
 import type { EndpointRecord } from '../../../src/core/endpoints.js';
 import type { Logger } from '../../../src/adapters/logger.js';
 
@@ -197,5 +198,36 @@ describe('overlay programmed view (overlay-programmed.ts)', () => {
     await assert.rejects(r.reconcile(input([{ network: 'app', ip: '10.30.0.13', mac: MAC(13), nodeIp: N2 }])));
     assert.equal(v.get()!.has(endpointKey('app', '10.30.0.13')), false, 'a failed reconcile adds nothing');
     assert.equal(v.version, 1);
+  });
+
+  test('a read-back kernel state is the view: on success, and on a failure that read the kernel back after a partial apply', async () => {
+    const ns = 'x-ov-app';
+    const kernel = (entries: Array<[number, string]>, extraNs = false): NodeState => ({
+      strayHostLinks: [],
+      sandboxes: [
+        { ns, network: '', bridge: null, vxlan: null, fdb: entries.map(([m, dst]) => ({ mac: MAC(m), dst })), neigh: entries.map(([m]) => ({ ip: `10.30.0.${m}`, mac: MAC(m) })) },
+        ...(extraNs ? [{ ns: 'x-ov-other', network: '', bridge: null, vxlan: null, fdb: [{ mac: MAC(40), dst: N2 }], neigh: [{ ip: '10.40.0.40', mac: MAC(40) }] }] : []),
+      ],
+    });
+    let next: { fail: boolean; actual: NodeState } = { fail: false, actual: kernel([]) };
+    const inner = { reconcile: async (): Promise<ReconcileReport> => {
+      if (next.fail) throw Object.defineProperty(new Error('did not converge'), 'actual', { value: next.actual });
+      return { ops: 1, processes: 1, plan: '', actual: next.actual };
+    } } as unknown as OverlayReconciler;
+    const v = new ProgrammedView(config, log);
+    const r = v.tracking(inner);
+    const remote = [11, 12].map((m) => ({ network: 'app', ip: `10.30.0.${m}`, mac: MAC(m), nodeIp: N2 }));
+    // Success, but the kernel holds .11 only (and a namespace of another network, ignored).
+    next = { fail: false, actual: kernel([[11, N2]], true) };
+    await r.reconcile(input(remote));
+    assert.deepEqual([...v.get()!.keys()], [endpointKey('app', '10.30.0.11')]);
+    // A failed reconcile whose partial apply programmed .12: the view follows the kernel.
+    next = { fail: true, actual: kernel([[11, N2], [12, N2]]) };
+    await assert.rejects(r.reconcile(input(remote)), /did not converge/);
+    assert.deepEqual([...v.get()!.keys()].sort(), [endpointKey('app', '10.30.0.11'), endpointKey('app', '10.30.0.12')]);
+    // The kernel still points .12 at another node: the view says so (the gate calls it stale).
+    next = { fail: true, actual: kernel([[11, N2], [12, '10.99.1.9']]) };
+    await assert.rejects(r.reconcile(input(remote)));
+    assert.equal(v.get()!.get(endpointKey('app', '10.30.0.12')), `${MAC(12)}@10.99.1.9`);
   });
 });
