@@ -29,7 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { MeshError, toMeshError } from '../core/errors.js';
 import {
-  formatJoinToken, grantedRole, isJoinRole, newTokenSecrets, parseTokenSecrets, roleForToken, rotateSecret,
+  formatJoinToken, grantedRole, newTokenSecrets, parseTokenSecrets, roleForToken, rotateSecret,
   SECRET_BYTES, type JoinRole, type TokenSecrets,
 } from '../core/tokens/tokens.js';
 import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
@@ -37,6 +37,7 @@ import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapter
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
 import type { LeaderFence, Store, TxnOp } from '../adapters/store/store.js';
+import { addCoreRoutes } from './core-routes.js';
 import { ManagerApi, type Access, type ManagerHandler } from './server.js';
 import { notLeaderError, soleLeadership, stepDownIfDeposed, type LeaderInfo, type Leadership } from './leadership.js';
 import { shareableStore, type StoreConfig } from './store-config.js';
@@ -106,7 +107,7 @@ export class Manager {
     this.leadership = soleLeadership({ nodeId: ident.nodeId, addr: undefined });
     this.api = new ManagerApi((der) => this.verifyPeer(der), opts.onInternalError);
     this.api.setGuard((method, path, access) => this.leaderGuard(method, path, access));
-    this.addCoreRoutes();
+    addCoreRoutes(this);
   }
 
   /** Who leads (default: this manager alone). Set before the API serves writes. */
@@ -396,42 +397,6 @@ export class Manager {
     const issued = await this.ca.issue({ csrPem: r.csr, nodeId: node.id, role: node.role, sans: node.addr ? [node.addr] : [], now, validityMs: this.opts.certValidityMs });
     await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);
     return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString() };
-  }
-
-  private addCoreRoutes(): void {
-    const roleParam = (v: string | undefined): JoinRole => {
-      if (!isJoinRole(v)) throw new MeshError('MESHD_BAD_ARGUMENT', `role must be worker or manager, got ${JSON.stringify(v)}`);
-      return v;
-    };
-    const flag = (q: URLSearchParams, name: string): boolean => {
-      const v = q.get(name);
-      if (v === null || v === '0' || v === 'false') return false;
-      if (v === '1' || v === 'true' || v === '') return true;
-      throw new MeshError('MESHD_BAD_ARGUMENT', `${name} must be 1 or 0`);
-    };
-    this.route('GET', '/v1/ca', 'public', () => ({ text: this.ca.certPem, contentType: 'application/x-pem-file' }));
-    this.route('POST', '/v1/join', 'public', async (req, ctx) => ({ status: 201, json: await this.join(req.body, ctx.remoteAddress) }));
-    this.route('GET', '/v1/whoami', 'node', (_req, ctx) => ({ json: { nodeId: ctx.peer!.nodeId, role: ctx.peer!.role, notAfter: ctx.peer!.notAfter.toISOString() } }));
-    this.route('POST', '/v1/certs/renew', 'node', async (req, ctx) => ({ json: await this.renewCert(ctx.peer!, req.body) }));
-    this.route('GET', '/v1/nodes', 'manager', async () => ({ json: await this.listNodes() }));
-    // Every node may learn the managers' addresses (agents fail over between them).
-    this.route('GET', '/v1/managers', 'node', async () => ({ json: await this.listManagers() }));
-    this.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
-      const { node, revision } = await this.findNode(req.params.id!);
-      return { json: nodeView(node, revision, (await this.leadership.leader().catch(() => undefined))?.nodeId) };
-    });
-    this.route('POST', '/v1/nodes/:id', 'manager', async (req) => ({ json: await this.updateNode(req.params.id!, req.body) }));
-    this.route('DELETE', '/v1/nodes/:id', 'manager', async (req) => ({ json: await this.removeNode(req.params.id!, flag(req.query, 'force')) }));
-    this.route('GET', '/v1/cluster/join-token/:role', 'manager', async (req) => {
-      const role = roleParam(req.params.role);
-      if (flag(req.query, 'rotate')) throw new MeshError('MESHD_BAD_ARGUMENT', 'use POST to rotate a join token');
-      return { json: { role, token: await this.joinToken(role) } };
-    });
-    this.route('POST', '/v1/cluster/join-token/:role', 'manager', async (req) => {
-      const role = roleParam(req.params.role);
-      const rotate = flag(req.query, 'rotate');
-      return { json: { role, rotated: rotate, token: rotate ? await this.rotateJoinToken(role) : await this.joinToken(role) } };
-    });
   }
 }
 

@@ -1,0 +1,45 @@
+/**
+ * The manager's own routes: CA, join, whoami, certificate renewal, nodes, managers and join
+ * tokens (services, networks and tasks are the control plane's, src/manager/control). Access
+ * levels are ManagerApi's: public, any node, managers only.
+ */
+import { MeshError } from '../core/errors.js';
+import { isJoinRole, type JoinRole } from '../core/tokens/tokens.js';
+import type { Manager } from './manager.js';
+import { nodeView } from './model.js';
+
+export function addCoreRoutes(m: Manager): void {
+  const roleParam = (v: string | undefined): JoinRole => {
+    if (!isJoinRole(v)) throw new MeshError('MESHD_BAD_ARGUMENT', `role must be worker or manager, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const flag = (q: URLSearchParams, name: string): boolean => {
+    const v = q.get(name);
+    if (v === null || v === '0' || v === 'false') return false;
+    if (v === '1' || v === 'true' || v === '') return true;
+    throw new MeshError('MESHD_BAD_ARGUMENT', `${name} must be 1 or 0`);
+  };
+  m.route('GET', '/v1/ca', 'public', () => ({ text: m.ca.certPem, contentType: 'application/x-pem-file' }));
+  m.route('POST', '/v1/join', 'public', async (req, ctx) => ({ status: 201, json: await m.join(req.body, ctx.remoteAddress) }));
+  m.route('GET', '/v1/whoami', 'node', (_req, ctx) => ({ json: { nodeId: ctx.peer!.nodeId, role: ctx.peer!.role, notAfter: ctx.peer!.notAfter.toISOString() } }));
+  m.route('POST', '/v1/certs/renew', 'node', async (req, ctx) => ({ json: await m.renewCert(ctx.peer!, req.body) }));
+  m.route('GET', '/v1/nodes', 'manager', async () => ({ json: await m.listNodes() }));
+  // Every node may learn the managers' addresses (agents fail over between them).
+  m.route('GET', '/v1/managers', 'node', async () => ({ json: await m.listManagers() }));
+  m.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
+    const { node, revision } = await m.findNode(req.params.id!);
+    return { json: nodeView(node, revision, (await m.leader().catch(() => undefined))?.nodeId) };
+  });
+  m.route('POST', '/v1/nodes/:id', 'manager', async (req) => ({ json: await m.updateNode(req.params.id!, req.body) }));
+  m.route('DELETE', '/v1/nodes/:id', 'manager', async (req) => ({ json: await m.removeNode(req.params.id!, flag(req.query, 'force')) }));
+  m.route('GET', '/v1/cluster/join-token/:role', 'manager', async (req) => {
+    const role = roleParam(req.params.role);
+    if (flag(req.query, 'rotate')) throw new MeshError('MESHD_BAD_ARGUMENT', 'use POST to rotate a join token');
+    return { json: { role, token: await m.joinToken(role) } };
+  });
+  m.route('POST', '/v1/cluster/join-token/:role', 'manager', async (req) => {
+    const role = roleParam(req.params.role);
+    const rotate = flag(req.query, 'rotate');
+    return { json: { role, rotated: rotate, token: rotate ? await m.rotateJoinToken(role) : await m.joinToken(role) } };
+  });
+}
