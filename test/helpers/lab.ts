@@ -3,6 +3,7 @@
  * (it runs also when the test fails); leftovers of a crashed earlier run with the same name
  * are removed by `createLab` first.
  */
+import { readFileSync } from 'node:fs';
 import { realExec } from '../../src/adapters/exec.js';
 import { labDown, labUp, type LabState, type LabUpOptions } from '../../src/lab/lab.js';
 import { ApiClient } from '../../src/adapters/api/client.js';
@@ -36,4 +37,33 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/**
+ * What a node's agent says about itself, for a test that times out: LB namespaces (errors,
+ * drift, held backends), overlay status, and its last warnings/errors from the log. Never throws.
+ */
+export async function diagnose(lab: LabState, node: string): Promise<string> {
+  const out: string[] = [`--- diagnosis of ${node}`];
+  const c = agentClient(lab, node);
+  try {
+    const lb = await c.call<{ namespaces: Array<{ netns: string; error: string | null; drift: unknown[]; held?: unknown[]; desired?: unknown }> }>('GET', '/v1/lb/status');
+    for (const n of lb.namespaces) out.push(`lb ${n.netns}: error=${n.error ?? 'none'} drift=${JSON.stringify(n.drift)} held=${JSON.stringify(n.held ?? [])}`);
+  } catch (e) {
+    out.push(`lb status: ${(e as Error).message}`);
+  }
+  try {
+    const s = await c.call<{ active: boolean; drift: unknown[]; lastError?: unknown }>('GET', '/v1/overlay/status');
+    out.push(`overlay: active=${s.active} drift=${JSON.stringify(s.drift)} lastError=${JSON.stringify(s.lastError ?? null)}`);
+  } catch (e) {
+    out.push(`overlay status: ${(e as Error).message}`);
+  }
+  const n = lab.nodes.find((x) => x.name === node);
+  try {
+    const lines = n ? readFileSync(n.log, 'utf8').split('\n').filter((l) => /"level":(4|5|6)\d/.test(l)).slice(-25) : [];
+    out.push(...lines.map((l) => `log: ${l.slice(0, 600)}`));
+  } catch (e) {
+    out.push(`log: ${(e as Error).message}`);
+  }
+  return out.join('\n');
 }

@@ -15,7 +15,7 @@ import { macFromIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import type { TaskView } from '../../../src/agent/worker.js';
 import type { LbStatusReply } from '../../../src/cli/lb-commands.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, createLab, destroyLab, diagnose, waitFor } from '../../helpers/lab.js';
 import { netctl } from '../../helpers/cli.js';
 import { APP, NODES, PROBE, VIP, task } from '../../vm/lb-mesh-fixture.js';
 
@@ -120,7 +120,11 @@ describe('lb: VIPs and the routing mesh in a 3-node lab', { timeout: 300_000 }, 
   test('routing mesh: 30 requests to EACH node\'s underlay address from the lab client reach all 3 tasks', async () => {
     for (const n of lab.nodes) {
       const url = `http://${n.underlay}:8080/`;
-      const { ms: took } = await waitFor(`ingress on ${n.name}`, async () => distinct(await loopFromClient(url, 12)).join() === 'web.1,web.2,web.3', 30_000, 300);
+      let seen: string[] = [];
+      const { ms: took } = await waitFor(`ingress on ${n.name}`, async () => distinct(seen = await loopFromClient(url, 12)).join() === 'web.1,web.2,web.3', 30_000, 300)
+        .catch(async (e: Error) => {
+          throw new Error(`${e.message}; last answers: ${seen.join(' ')}\n${await diagnose(lab, n.name)}`);
+        });
       const answers = await loopFromClient(url, 30);
       assert.deepEqual(distinct(answers), ['web.1', 'web.2', 'web.3'], `${n.name}: ${answers.join(' ')}`);
       console.log(`# ingress via ${n.name} (${n.underlay}) balanced over 3 tasks, converged in ${took} ms`);
