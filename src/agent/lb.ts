@@ -180,6 +180,12 @@ export class LbSubsystem implements Subsystem {
       return;
     }
     this.running = (async () => {
+      // Yield first: with nothing dirty (a timer armed by a mark whose key an earlier pass already
+      // took) the loop below does not await, so without this it would finish — and reset
+      // `running` — before the assignment above stores its promise: `running` then stayed set
+      // for good and every later kick only set `again`. The LB stopped applying anything until
+      // the agent restarted (seen in CI: a node's mesh and VIPs frozen, drains never acked).
+      await Promise.resolve();
       do {
         this.again = false;
         const work = [...this.dirty];
@@ -272,7 +278,8 @@ export class LbSubsystem implements Subsystem {
    * anyway (the overlay's view is ignored for that plan; once applied they stay in force). A
    * backend the overlay never reports (a bug, a lost event) must not be left out of the mesh
    * forever: at worst this is the behaviour before the gate (a new remote backend may be picked
-   * before its FDB entry exists). Seen once in a trace test: an ingress backend held > 90 s.
+   * before its FDB entry exists). An ingress backend once held > 90 s in a trace test was the
+   * wedged apply loop (see kick), not the overlay; the bound stays as a defence.
    */
   private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
     const ctx = gateContext(this.o.overlay, this.state, this.appliedOf.get(e));

@@ -47,8 +47,12 @@ export async function diagnose(lab: LabState, node: string): Promise<string> {
   const out: string[] = [`--- diagnosis of ${node}`];
   const c = agentClient(lab, node);
   try {
-    const lb = await c.call<{ namespaces: Array<{ netns: string; error: string | null; drift: unknown[]; held?: unknown[]; desired?: unknown }> }>('GET', '/v1/lb/status');
-    for (const n of lb.namespaces) out.push(`lb ${n.netns}: error=${n.error ?? 'none'} drift=${JSON.stringify(n.drift)} held=${JSON.stringify(n.held ?? [])}`);
+    type Row = { key: string; backends: Array<{ target: string; state: string }>; kernel: string[] | null };
+    const lb = await c.call<{ namespaces: Array<{ netns: string; error: string | null; drift: unknown[]; held?: unknown[]; lastApply: unknown; frontends: Row[] }> }>('GET', '/v1/lb/status');
+    for (const n of lb.namespaces) {
+      out.push(`lb ${n.netns}: error=${n.error ?? 'none'} drift=${JSON.stringify(n.drift)} held=${JSON.stringify(n.held ?? [])} lastApply=${JSON.stringify(n.lastApply)}`);
+      for (const f of n.frontends) out.push(`  ${f.key}: desired=${f.backends.map((b) => `${b.target}${b.state === 'active' ? '' : `(${b.state})`}`).join(',')} kernel=${f.kernel?.join(',') ?? 'absent'}`);
+    }
   } catch (e) {
     out.push(`lb status: ${(e as Error).message}`);
   }
@@ -57,6 +61,12 @@ export async function diagnose(lab: LabState, node: string): Promise<string> {
     out.push(`overlay: active=${s.active} drift=${JSON.stringify(s.drift)} lastError=${JSON.stringify(s.lastError ?? null)}`);
   } catch (e) {
     out.push(`overlay status: ${(e as Error).message}`);
+  }
+  try {
+    const t = await c.call<Array<{ network: string; nodes: string[]; entries: Array<{ key: string; owner: string; ltime: number }> }>>('GET', '/v1/gossip/tables');
+    for (const x of t) out.push(`table ${x.network} nodes=${x.nodes.join(',')}: ${x.entries.map((e) => `${e.key}@${e.owner}:${e.ltime}`).join(' ')}`);
+  } catch (e) {
+    out.push(`tables: ${(e as Error).message}`);
   }
   const n = lab.nodes.find((x) => x.name === node);
   try {

@@ -80,6 +80,25 @@ async function until(what: string, fn: () => Promise<boolean> | boolean): Promis
   assert.fail(`timed out: ${what}`);
 }
 
+describe('LB apply loop', () => {
+  test('a kick with nothing dirty does not wedge the loop: later changes are still applied', async () => {
+    const { lb, overlay, put, targets } = setup();
+    await lb.start();
+    const local = rec('local1', 20, { node: 'n1', nodeIp: '10.99.1.1' });
+    put(local);
+    await until('lb active', async () => (await targets()).join() === '10.30.0.20');
+    await lb.idle();
+    // What a timer does when an earlier pass already took its key: kick with an empty dirty set.
+    (lb as unknown as { kick(): void }).kick();
+    await new Promise((r) => setTimeout(r, 20)); // not idle(): it would spin for ever on a wedged loop
+    const remote = rec('r1', 11);
+    overlay.program(remote);
+    put(remote);
+    await until('a later change is applied', async () => (await targets()).join() === '10.30.0.11,10.30.0.20');
+    await lb.stop();
+  });
+});
+
 describe('LB subsystem with the overlay gate', () => {
   test('remote backend held until the overlay programs it; drain applied at once meanwhile; status explains', async () => {
     const { lb, overlay, dp, put, targets } = setup();
