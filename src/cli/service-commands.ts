@@ -36,7 +36,8 @@ interface ServiceView {
   update: { state: string; message: string } | null;
   spec: Spec;
 }
-interface TaskView {
+/** A task as the manager's `GET /tasks` returns it (service ps, stack ps). */
+export interface TaskView {
   id: string;
   name: string;
   slot: number | null;

@@ -18,7 +18,7 @@ import { isStackNetworkName, stackOf, translateStack, validateStackName } from '
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
-import { ago, printServiceList } from './service-commands.js';
+import { ago, printServiceList, type TaskView } from './service-commands.js';
 import { parseDuration } from './service-flags.js';
 
 interface ServiceView extends ExistingService {
@@ -28,18 +28,6 @@ interface ServiceView extends ExistingService {
   replicas: { running: number; desired: number };
   update: { state: string; message: string } | null;
   ports: Array<{ published: number; target: number; proto: string }>;
-}
-interface TaskView {
-  id: string;
-  name: string;
-  node: string | null;
-  desiredState: string;
-  state: string;
-  message: string | null;
-  error: string | null;
-  image: string;
-  addresses: Record<string, string>;
-  updatedAt: string;
 }
 interface NetworkView {
   id: string;

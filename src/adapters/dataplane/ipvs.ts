@@ -12,8 +12,7 @@ import { MeshError, toMeshError } from '../../core/errors.js';
 import type { KernelFrontend, KernelLbState } from '../../core/lb/kernel.js';
 import { IPVS_NFT_TABLE } from '../../core/lb/ipvs-render.js';
 import type { LbDesired, Target } from '../../core/lb/model.js';
-import type { LbSyncer } from '../../core/lb/syncer.js';
-import { SyncerPool } from './syncers.js';
+import { SyncedDataplane } from './syncers.js';
 import { DEFAULT_IDLE_TIMEOUTS, IPVS_SYSCTLS, ipvsTimeoutArgs } from '../../core/lb/timeouts.js';
 import { realExec, type Exec } from '../exec.js';
 import { parseNftMarks, type MarkInfo } from './nft-parse.js';
@@ -46,19 +45,11 @@ export function parseIpvsSave(text: string): Map<number, IpvsService> {
   return out;
 }
 
-export class IpvsDataplane implements Dataplane {
+export class IpvsDataplane extends SyncedDataplane implements Dataplane {
   readonly kind = 'ipvs' as const;
-  private readonly syncers = new SyncerPool('ipvs');
 
-  constructor(private readonly exec: Exec = realExec, private readonly opts: DataplaneOptions = {}) {}
-
-  private syncer(netns: string | undefined): LbSyncer {
-    return this.syncers.get(netns);
-  }
-
-  /** Drift found elsewhere (e.g. a periodic check): the next apply is a full `-C` + restore. */
-  requestFullResync(opts: NetnsOptions = {}): void {
-    this.syncer(opts.netns).requestFullResync();
+  constructor(exec: Exec = realExec, opts: DataplaneOptions = {}) {
+    super('ipvs', exec, opts);
   }
 
   async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {

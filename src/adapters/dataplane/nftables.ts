@@ -8,26 +8,17 @@ import { MeshError, toMeshError } from '../../core/errors.js';
 import type { KernelLbState } from '../../core/lb/kernel.js';
 import type { LbDesired } from '../../core/lb/model.js';
 import { NFT_FAMILY, NFT_TABLE, renderNftFlush } from '../../core/lb/nftables-render.js';
-import type { LbSyncer } from '../../core/lb/syncer.js';
-import { SyncerPool } from './syncers.js';
+import { SyncedDataplane } from './syncers.js';
 import { conntrackSysctls, DEFAULT_IDLE_TIMEOUTS } from '../../core/lb/timeouts.js';
 import { realExec, type Exec } from '../exec.js';
 import { parseNftLb } from './nft-parse.js';
 import type { ApplyResult, Dataplane, DataplaneOptions, NetnsOptions } from './types.js';
 
-export class NftablesDataplane implements Dataplane {
+export class NftablesDataplane extends SyncedDataplane implements Dataplane {
   readonly kind = 'nftables' as const;
-  private readonly syncers = new SyncerPool('nftables');
 
-  constructor(private readonly exec: Exec = realExec, private readonly opts: DataplaneOptions = {}) {}
-
-  private syncer(netns: string | undefined): LbSyncer {
-    return this.syncers.get(netns);
-  }
-
-  /** Forces the next apply in this namespace to be a full resync. */
-  requestFullResync(opts: NetnsOptions = {}): void {
-    this.syncer(opts.netns).requestFullResync();
+  constructor(exec: Exec = realExec, opts: DataplaneOptions = {}) {
+    super('nftables', exec, opts);
   }
 
   async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {
