@@ -229,7 +229,9 @@ export class ManagerLink implements Subsystem {
       this.lastError = msg;
     } finally {
       this.busy = false;
-      if (this.client === client) this.arm(this.o.pollMs ?? 1000);
+      // Re-arm for whichever link is current: a link re-activated (leave, then join) while this
+      // round ran had its first round refused as busy, and would otherwise never poll.
+      if (this.client) this.arm(this.client === client ? (this.o.pollMs ?? 1000) : 0);
     }
   }
 
