@@ -66,13 +66,12 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
         const t = st.tasks.get(a.taskId);
         if (!t) break;
         let next: TaskRecord = { ...t, desiredState: 'shutdown', message: a.reason };
-        const node = t.nodeId ? st.nodes.get(t.nodeId) : undefined;
         if (!isTerminal(t.state)) {
           if (t.nodeId === undefined || t.state === 'new' || t.state === 'pending') next = st.releaseTask({ ...next, state: 'shutdown', timestamps: { ...t.timestamps, updated: now } });
           // Lost with its node: the process may still hold its address there (an agent that
           // comes back adopts it until told otherwise), so the address is kept until the
           // record is reaped or the node reports the task ended.
-          else if (!node || node.state === 'down') next = { ...next, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } };
+          else if (nodeLost(st, t)) next = { ...next, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } };
         }
         st.putTask(next);
         for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
@@ -175,13 +174,17 @@ export function step(st: ControlState, ctx: StepContext): number | undefined {
   return r.nextDeadline;
 }
 
+/** True when the task's node is down or removed: its task can no longer report that it stopped. */
+function nodeLost(st: ControlState, t: TaskRecord): boolean {
+  const node = t.nodeId === undefined ? undefined : st.nodes.get(t.nodeId);
+  return !node || node.state === 'down';
+}
+
 /** Orphans tasks whose stop was ordered but whose node is now down or gone; returns their update events. */
 export function orphanLostStops(st: ControlState, now: number): Array<{ serviceId: string; ev: UpdateEvent }> {
   const events: Array<{ serviceId: string; ev: UpdateEvent }> = [];
   for (const t of [...st.tasks.values()]) {
-    if (t.desiredState !== 'shutdown' || isTerminal(t.state) || t.nodeId === undefined) continue;
-    const node = st.nodes.get(t.nodeId);
-    if (node && node.state !== 'down') continue;
+    if (t.desiredState !== 'shutdown' || isTerminal(t.state) || t.nodeId === undefined || !nodeLost(st, t)) continue;
     if (t.state === 'new' || t.state === 'pending') continue; // never sent to the node: applyActions released it
     const next: TaskRecord = { ...t, state: 'orphaned', timestamps: { ...t.timestamps, updated: now } };
     st.putTask(next);
