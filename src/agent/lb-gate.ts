@@ -6,7 +6,7 @@
  */
 import { INGRESS_NETWORK } from '../core/endpoints.js';
 import type { IngressPublish, LbDesired, VipService } from '../core/lb/model.js';
-import { gateIngress, gateServices, type GateContext, type GateMemo, type HeldBackend } from '../core/lb/overlay-gate.js';
+import { endpointKey, gateIngress, gateServices, type GateContext, type GateMemo, type HeldBackend } from '../core/lb/overlay-gate.js';
 import type { LbState } from './lb-state.js';
 import type { OverlaySubsystem } from './overlay.js';
 
@@ -54,3 +54,14 @@ export function gatedIngress(ingress: readonly IngressPublish[], ctx: GateContex
   return gateIngress(ingress, INGRESS_NETWORK, ctx, memo);
 }
 
+/**
+ * Held backends for the warning logged when the gate's bound opens: what the overlay's view and
+ * the table each say of the location (diagnosis of a backend the overlay never reported).
+ */
+export function heldForLog(held: readonly HeldBackend[], overlay: OverlayView, state: LbState): string[] {
+  const view = overlay.programmed();
+  return held.map((h) => {
+    const r = state.recordOf(h.network, h.id);
+    return `${h.network}/${h.ip} ${h.reason} overlay=${view?.get(endpointKey(h.network, h.ip)) ?? 'none'} table=${r ? `${r.mac}@${r.nodeIp}` : 'none'}`;
+  });
+}

@@ -47,6 +47,8 @@ export interface NsEntry {
   held: HeldBackend[];
   /** Gated copies of service objects, reused while unchanged (the dataplane memoizes by identity). */
   gate: GateMemo;
+  /** When the namespace started holding backends back (clock ms); null when it holds none. */
+  heldSince: number | null;
   last: ApplyResult | null;
   lastAt: number | null;
   error: string | null;
@@ -54,7 +56,7 @@ export interface NsEntry {
 
 /** A namespace entry before its first plan. */
 export function newNsEntry(netns: string, kind: NsEntry['kind'], taskId: string | null): NsEntry {
-  return { netns, kind, taskId, desired: EMPTY_DESIRED, conflicts: [], held: [], gate: newGateMemo(), last: null, lastAt: null, error: null };
+  return { netns, kind, taskId, desired: EMPTY_DESIRED, conflicts: [], held: [], gate: newGateMemo(), heldSince: null, last: null, lastAt: null, error: null };
 }
 
 export interface Persisted {

@@ -37,7 +37,7 @@ import type { GossipEvent } from '../core/gossip/index.js';
 import type { LbDesired } from '../core/lb/model.js';
 import type { Subsystem } from './agent.js';
 import { IngressSide } from './lb-ingress-side.js';
-import { gateContext, gatedIngress, gatedVipServices } from './lb-gate.js';
+import { gateContext, gatedIngress, gatedVipServices, heldForLog } from './lb-gate.js';
 import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './lb-types.js';
 import { dropIngressConflicts, dropVipConflicts, hostPublishesOf, taskNetnsName } from './lb-plan.js';
 import { HostModePlumber } from './lb-host.js';
@@ -47,6 +47,9 @@ import { lbStatus, type LbNsStatus } from './lb-status.js';
 export type { LbStats, LbSubsystemOptions, NsEntry } from './lb-types.js';
 
 const RETRY_MS = 1000;
+
+/** Longest an LB plan holds a remote backend back waiting for the overlay (ms); see gateOf. */
+const MAX_HOLD_MS = 5000;
 
 export class LbSubsystem implements Subsystem {
   readonly name = 'lb';
@@ -265,12 +268,36 @@ export class LbSubsystem implements Subsystem {
     e.desired = { services, ingress: [] };
     e.conflicts = conflicts;
     e.held = held;
+    this.noteHeld(key, e);
     this.ns.set(key, e);
     await this.applyNs(e);
   }
 
+  /**
+   * The gate is bounded: a namespace that has held backends back for MAX_HOLD_MS selects them
+   * anyway (the overlay's view is ignored for that plan; once applied they stay in force). A
+   * backend the overlay never reports (a bug, a lost event) must not be left out of the mesh
+   * forever: at worst this is the behaviour before the gate (a new remote backend may be picked
+   * before its FDB entry exists). An ingress backend once held > 90 s in a trace test was the
+   * wedged apply loop (see kick), not the overlay; the bound stays as a defence.
+   */
   private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
-    return gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
+    const ctx = gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
+    if (e.heldSince !== null && this.o.clock.now() - e.heldSince >= MAX_HOLD_MS) {
+      this.o.log.warn({ netns: e.netns, held: heldForLog(e.held, this.o.overlay, this.state), overlayError: this.o.overlay.lastErrorMessage }, 'lb: backends held back by the overlay gate too long; selecting them anyway');
+      return { ...ctx, programmed: null, version: `${ctx.version}/open${this.o.clock.now()}` };
+    }
+    return ctx;
+  }
+
+  private noteHeld(key: string, e: NsEntry): void {
+    if (!e.held.length) {
+      e.heldSince = null;
+      return;
+    }
+    if (e.heldSince !== null) return;
+    e.heldSince = this.o.clock.now();
+    setTimeout(() => this.mark(key), MAX_HOLD_MS + 50).unref();
   }
 
   /** The dataplane keeps per-namespace sync state; make it forget a namespace that is gone. */
@@ -288,6 +315,7 @@ export class LbSubsystem implements Subsystem {
     e.desired = { services: [], ingress: gated.ingress };
     e.conflicts = conflicts;
     e.held = gated.held;
+    this.noteHeld(key, e);
     this.ns.set(key, e);
     await this.applyNs(e);
     await this.ing.programHost(ingress);
