@@ -279,7 +279,9 @@ export class LbSubsystem implements Subsystem {
    * backend the overlay never reports (a bug, a lost event) must not be left out of the mesh
    * forever: at worst this is the behaviour before the gate (a new remote backend may be picked
    * before its FDB entry exists). An ingress backend once held > 90 s in a trace test was the
-   * wedged apply loop (see kick), not the overlay; the bound stays as a defence.
+   * wedged apply loop (see kick), not the overlay. The bound is still load-bearing: without it
+   * ha-lab's leader kill mid-update never finished (a dead node's endpoints, still recorded during
+   * the manager's down grace, are not programmed by the overlay, which programs members only).
    */
   private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
     const ctx = gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
