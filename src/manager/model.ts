@@ -100,7 +100,7 @@ export type ManagerStatus = 'leader' | 'reachable' | 'unreachable';
 export function managerStatusOf(n: Pick<ManagedNode, 'id' | 'role' | 'state'>, leaderId: string | undefined): ManagerStatus | null {
   if (n.role !== 'manager') return null;
   if (n.id === leaderId) return 'leader';
-  return n.state === 'down' ? 'unreachable' : 'reachable';
+  return n.state === 'ready' ? 'reachable' : 'unreachable';
 }
 
 /** What the API shows of a node (no secrets here, but keep the shape explicit). */

@@ -55,7 +55,8 @@ export function isLive(t: Task): boolean {
 /** Why a node can no longer keep tasks, or null when it can. */
 export function nodeLossReason(node: Node | undefined): string | null {
   if (!node) return 'node removed';
-  if (node.state !== 'ready') return 'node down';
+  // `disconnected`: dead in gossip but inside the down grace — its tasks stay (they may serve).
+  if (node.state === 'down') return 'node down';
   if (node.availability === 'drain') return 'node drained';
   return null;
 }

@@ -18,6 +18,16 @@
  * replaced back with the new spec's rollbackConfig; state `rollback_completed`). The
  * update is `completed` only when every slot is done and every monitor period elapsed.
  * Rollback failures pause (`rollback_paused`) unless the action is `continue`.
+ *
+ * The orchestrator may replace a task under the update's feet (its node went down, it was
+ * restarted): `taskReplaced` moves the slot to the replacement. A queued slot reads its old
+ * task only when a worker takes it, and is skipped when the replacement already runs the
+ * target spec; an in-flight slot whose new task was replaced follows the replacement, and
+ * one whose old task was replaced by a task on the target spec adopts it (withdrawing its
+ * own new task), so a slot never ends with two live tasks. A task known to be ended is
+ * never started. `starting` is bounded by `startTimeoutMs`: a new task that never runs is
+ * a failure (the failure action applies), never a hang. A machine created by a new leader
+ * waits out the update delay after the last slot the previous leader finished.
  */
 import type { ServiceSpec, Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
 import { isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
@@ -41,6 +51,12 @@ export interface RollingUpdateInit {
   drainTimeoutMs?: number;
   /** Start the new task (stop-first) even if the old never reported stopped. Default 30 s. */
   stopTimeoutMs?: number;
+  /**
+   * A new task that has not reported running this long after it was told to start is a
+   * failure (shut down, counted; the failure action applies). Default 120 s: a local image
+   * starts in seconds; two minutes is a task that will not start, not a slow one.
+   */
+  startTimeoutMs?: number;
   /** Replace tasks even when their task spec already equals the target (`--force`). */
   force?: boolean;
 }
@@ -77,6 +93,16 @@ function mayBeRunning(t: Task): boolean {
   return !isTerminal(t.state) && t.nodeId !== undefined && t.state !== 'new' && t.state !== 'pending';
 }
 
+/** When the last live task on `version` reported running (its state's last change), if any. */
+function lastRunningOn(tasks: readonly Task[], version: number): number | undefined {
+  let last: number | undefined;
+  for (const t of tasks) {
+    if (t.desiredState === 'shutdown' || t.state !== 'running' || t.specVersion !== version) continue;
+    if (last === undefined || t.timestamps.updated > last) last = t.timestamps.updated;
+  }
+  return last;
+}
+
 function slotKey(t: Task): string {
   return t.slot !== undefined ? `s${t.slot}` : `n${t.nodeId ?? ''}`;
 }
@@ -105,6 +131,9 @@ export class RollingUpdate {
       if (!prev || t.timestamps.created > prev.timestamps.created) this.current.set(k, t);
     }
     this.buildQueue(init.to.version, init.to.spec.updateConfig);
+    // Resumed by a new leader: the previous leader's last finished slot started its delay.
+    const lastDone = lastRunningOn(init.tasks, init.to.version);
+    if (lastDone !== undefined) this.workers.fill(lastDone + init.to.spec.updateConfig.delayMs);
     this.emitState(`updating to version ${init.to.version}: ${this.total} slot(s)`);
     this.pump(init.now);
   }
@@ -126,6 +155,8 @@ export class RollingUpdate {
     if (ev.type === 'taskReplaced') {
       for (const [k, t] of this.current) if (t.id === ev.oldTaskId) this.current.set(k, ev.task);
       this.monitors.delete(ev.oldTaskId);
+      const item = this.inFlight.get(ev.oldTaskId);
+      if (item) this.followReplacement(item, ev.oldTaskId, ev.task, now);
     } else if (ev.type === 'taskFailed' && this.monitors.has(ev.taskId)) {
       const until = this.monitors.get(ev.taskId)!;
       this.monitors.delete(ev.taskId);
@@ -146,6 +177,8 @@ export class RollingUpdate {
           this.afterDrain(item, now);
         } else if (item.step === 'stopping') {
           this.startNew(item, now);
+        } else if (item.step === 'starting') {
+          this.startTimedOut(item, now);
         }
       }
     }
@@ -251,6 +284,7 @@ export class RollingUpdate {
         item.worker = w;
         this.busy.add(w);
         this.startItem(item, now);
+        if (!this.busy.has(w)) w--; // the slot needed nothing: the same worker takes the next
       }
     }
     if (ACTIVE.has(this.st) && !this.pendingRollbackBuild && this.queue.length === 0 && this.busy.size === 0 && this.monitors.size === 0) {
@@ -266,7 +300,15 @@ export class RollingUpdate {
 
   private startItem(item: Item, now: number): void {
     const sv = this.target();
-    const old = item.old;
+    // The slot's task now: the orchestrator may have replaced the one the queue was built with.
+    const old = this.current.get(item.key) ?? item.old;
+    item.old = old;
+    if (old && !isTerminal(old.state) && old.desiredState !== 'shutdown' && !this.dirty(old, item.version)) {
+      // Already on the target (a replacement made from the current spec): nothing to do.
+      item.step = 'done';
+      this.busy.delete(item.worker);
+      return;
+    }
     const where = old ? { slot: old.slot, nodeId: old.slot === undefined ? old.nodeId : undefined } : {};
     const svc = { id: this.init.serviceId, version: sv.version, spec: sv.spec };
     item.next = newTask(svc, this.taskSpec(sv), this.init.newId(), now, where as { slot?: number; nodeId?: string });
@@ -274,7 +316,7 @@ export class RollingUpdate {
     this.track(item, item.next);
     if (item.cfg.order === 'start-first' || !old) {
       item.step = 'starting';
-      item.deadline = undefined;
+      item.deadline = now + this.startTimeout();
       this.emit({ type: 'createTask', task: item.next });
       return;
     }
@@ -305,15 +347,63 @@ export class RollingUpdate {
       this.emit({ type: 'createTask', task: { ...item.next!, desiredState: 'ready' } });
     } else {
       item.step = 'starting';
-      item.deadline = undefined;
+      item.deadline = now + this.startTimeout();
       this.emit({ type: 'createTask', task: item.next! });
     }
   }
 
-  private startNew(item: Item, _now: number): void {
+  private startNew(item: Item, now: number): void {
     item.step = 'starting';
-    item.deadline = undefined;
-    this.emit({ type: 'startTask', taskId: item.next!.id });
+    item.deadline = now + this.startTimeout();
+    // A new task known to have ended (its node was lost) is never started again: the
+    // orchestrator's replacement (taskReplaced) or the start bound moves the slot on.
+    if (!isTerminal(item.next!.state)) this.emit({ type: 'startTask', taskId: item.next!.id });
+  }
+
+  private startTimeout(): number {
+    return this.init.startTimeoutMs ?? 120_000;
+  }
+
+  /** True when `t` does not run `version`'s spec (by content unless forced). */
+  private dirty(t: Task, version: number): boolean {
+    const sv = version === this.init.to.version ? this.init.to : this.init.from;
+    const force = this.init.force === true && this.phase === 'forward';
+    return t.specVersion !== version && (force || !taskSpecEqual(t.spec, this.taskSpec(sv)));
+  }
+
+  /**
+   * The orchestrator replaced one of an in-flight slot's tasks (its node went down, or a
+   * restart). New task replaced: follow the replacement (it is made from the current spec).
+   * Old task replaced: if the replacement already runs the target, adopt it as the slot's
+   * new task and withdraw ours (two live tasks in one slot otherwise); else it is the
+   * slot's old task now.
+   */
+  private followReplacement(item: Item, oldId: string, repl: Task, now: number): void {
+    this.inFlight.delete(oldId);
+    const onTarget = !this.dirty(repl, item.version);
+    if (item.next?.id === oldId || (item.old?.id === oldId && onTarget)) {
+      if (item.old?.id === oldId) {
+        // Our own new task is redundant now: withdraw it (it never served, or is not yet needed).
+        if (item.next && item.next.id !== repl.id) {
+          this.inFlight.delete(item.next.id);
+          if (!isTerminal(item.next.state)) this.emit({ type: 'shutdownTask', taskId: item.next.id, reason: 'slot replaced by the orchestrator during the update' });
+        }
+        item.old = undefined;
+      }
+      item.next = repl;
+      this.track(item, repl);
+      if (item.step === 'starting' || item.step === 'stopping' || item.old === undefined || isTerminal(item.old.state)) {
+        // The replacement is created to run (desired running): wait for it, bounded.
+        item.step = 'starting';
+        item.deadline = now + this.startTimeout();
+        if (repl.state === 'running') this.advance(item, { type: 'taskRunning', taskId: repl.id }, now);
+      }
+      return;
+    }
+    if (item.old?.id === oldId) {
+      item.old = repl;
+      this.track(item, repl);
+    }
   }
 
   private advance(item: Item, ev: UpdateEvent, now: number): void {
@@ -337,6 +427,16 @@ export class RollingUpdate {
       this.done(item, now);
       if (item.phase === this.phase) this.fail(now, `task ${ev.taskId} failed to start${ev.message ? `: ${ev.message}` : ''}`);
     }
+  }
+
+  /** The new task did not run within the start bound: withdraw it and count a failure. */
+  private startTimedOut(item: Item, now: number): void {
+    const id = item.next?.id ?? '?';
+    const secs = Math.round(this.startTimeout() / 1000);
+    if (item.next) this.emit({ type: 'shutdownTask', taskId: item.next.id, reason: `not running ${secs} s after its start` });
+    if (item.cfg.order === 'start-first' && item.old) item.next = undefined; // the old one keeps serving
+    this.done(item, now);
+    if (item.phase === this.phase) this.fail(now, `task ${id} not running ${secs} s after its start`);
   }
 
   private done(item: Item, now: number): void {

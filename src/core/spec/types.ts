@@ -99,8 +99,13 @@ export interface Service {
 export type NodeRole = 'manager' | 'worker';
 /** `pause`: keep running tasks, take no new ones; `drain`: move every task away. */
 export type NodeAvailability = 'active' | 'pause' | 'drain';
-/** From gossip membership: `down` once the member is declared dead. */
-export type NodeState = 'ready' | 'down';
+/**
+ * From gossip membership (swarmkit's node states): `ready` while alive or suspect;
+ * `disconnected` while gossip holds it dead but the manager still waits out
+ * `manager.nodeDownGraceMs` — its tasks stay where they are (they may well be serving), but
+ * it is given no new task, since nothing sent to it can start until it is back; `down` after.
+ */
+export type NodeState = 'ready' | 'disconnected' | 'down';
 
 export interface Node {
   id: string;

@@ -157,7 +157,7 @@ export const nodeSchema = z.object({
   hostname: z.string().min(1).max(253),
   role: z.enum(['manager', 'worker']),
   availability: z.enum(['active', 'pause', 'drain']).default('active'),
-  state: z.enum(['ready', 'down']).default('ready'),
+  state: z.enum(['ready', 'disconnected', 'down']).default('ready'),
   labels: z.record(z.string().regex(LABEL_KEY_RE, 'invalid label key'), z.string().max(1024)).default({}),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
 }).strict();

@@ -48,8 +48,9 @@ const ACTIVE = new Set(['updating', 'rollback_started', 'paused', 'rollback_paus
 export function nodeStateFrom(member: ReturnType<Liveness>, createdAt: number, ctx: Pick<StepContext, 'now' | 'since' | 'absentGraceMs' | 'downGraceMs'>, deadForMs?: number): NodeState {
   if (member === 'alive' || member === 'suspect') return 'ready';
   if (member === 'left') return 'down';
-  // Dead: the agent is unreachable, its tasks may well be running and serving; wait out the grace.
-  if (member === 'dead') return deadForMs !== undefined && deadForMs < (ctx.downGraceMs ?? 0) ? 'ready' : 'down';
+  // Dead: the agent is unreachable, its tasks may well be running and serving; wait out the
+  // grace with its tasks kept, but give it nothing new (it could not start it): disconnected.
+  if (member === 'dead') return deadForMs !== undefined && deadForMs < (ctx.downGraceMs ?? 0) ? 'disconnected' : 'down';
   return ctx.now - Math.max(createdAt, ctx.since) < ctx.absentGraceMs ? 'ready' : 'down';
 }
 
@@ -81,8 +82,10 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
         st.deleteTask(a.taskId);
         break;
       case 'startTask': {
+        // Only a task held back (`ready`) starts: one already told to shut down (its node was
+        // lost, the orchestrator replaced it) must never come back to life.
         const t = st.tasks.get(a.taskId);
-        if (t) st.putTask({ ...t, desiredState: 'running' });
+        if (t && t.desiredState === 'ready' && !isTerminal(t.state)) st.putTask({ ...t, desiredState: 'running' });
         break;
       }
       case 'drainTask': {

@@ -48,11 +48,11 @@ test('liveness: alive/suspect ready, dead/left down, absent down after the grace
   assert.equal(nodeStateFrom(undefined, 0, ctx), 'down');
 });
 
-test('liveness: a dead member is down only after the down grace; a graceful leave is down at once', () => {
+test('liveness: a dead member is disconnected (keeps its tasks, gets no new ones) until the down grace ends; a graceful leave is down at once', () => {
   const ctx = { now: 100_000, since: 0, absentGraceMs: 15_000, downGraceMs: 5000 };
   const cases: Array<[Parameters<typeof nodeStateFrom>[0], number | undefined, string]> = [
-    ['dead', 0, 'ready'], // just declared dead: an agent restart, its tasks still serve
-    ['dead', 4999, 'ready'],
+    ['dead', 0, 'disconnected'], // just declared dead: an agent restart, its tasks still serve
+    ['dead', 4999, 'disconnected'],
     ['dead', 5000, 'down'],
     ['dead', undefined, 'down'], // age unknown: no grace
     ['left', 0, 'down'],
