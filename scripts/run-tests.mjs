@@ -25,14 +25,21 @@ const filters = args.filter((a) => a !== 'unit' && a !== 'integration');
 const pick = (files) => (filters.length ? files.filter((f) => filters.some((x) => f.includes(x))) : files);
 
 let failed = false;
+let ran = 0;
 const suites = [
   ['unit', pick(walk(join(root, 'dist/test/unit'))), ['--test-concurrency=2']],
   ['integration', pick(walk(join(root, 'dist/test/integration'))), ['--test-concurrency=1']],
 ];
 for (const [kind, files, extra] of suites) {
   if (!(want(kind) || filters.length) || files.length === 0) continue;
+  ran += files.length;
   console.log(`\n# ${kind}: ${files.length} file(s)`);
   const r = spawnSync(process.execPath, ['--test', ...extra, '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) failed = true;
+}
+if (ran === 0) {
+  // A filter that selects nothing is a typo, not a green run.
+  console.error(`run-tests: no test file matches ${args.join(' ') || '(all)'}`);
+  process.exit(2);
 }
 process.exit(failed ? 1 : 0);

@@ -10,7 +10,7 @@ import { endpointKey, gateIngress, gateServices, type GateContext, type GateMemo
 import type { LbState } from './lb-state.js';
 import type { OverlaySubsystem } from './overlay.js';
 
-export type OverlayView = Pick<OverlaySubsystem, 'programmed' | 'programmedVersion'>;
+export type OverlayView = Pick<OverlaySubsystem, 'programmed' | 'programmedVersion' | 'memberIps'>;
 
 /** Backend keys (`id/ip`) active in a desired state. */
 export function activeKeys(d: LbDesired | undefined): Set<string> {
@@ -28,6 +28,8 @@ export function activeKeys(d: LbDesired | undefined): Set<string> {
  */
 export function gateContext(overlay: OverlayView, state: LbState, applied: LbDesired | undefined): GateContext {
   let inForce: Set<string> | null = null;
+  const live = overlay.memberIps();
+  const liveSet = new Set(live);
   return {
     programmed: overlay.programmed(),
     locate: (network, b) => {
@@ -35,7 +37,9 @@ export function gateContext(overlay: OverlayView, state: LbState, applied: LbDes
       return r && r.ip === b.ip ? { mac: r.mac, nodeIp: r.nodeIp } : undefined;
     },
     inForce: (b) => (inForce ??= activeKeys(applied)).has(`${b.id}/${b.ip}`),
-    version: String(overlay.programmedVersion),
+    nodeLive: (ip) => liveSet.has(ip),
+    // Membership is part of the answer (node-dead): a change of it is a new version.
+    version: `${overlay.programmedVersion}|${live.join(',')}`,
   };
 }
 
@@ -55,8 +59,8 @@ export function gatedIngress(ingress: readonly IngressPublish[], ctx: GateContex
 }
 
 /**
- * Held backends for the warning logged when the gate's bound opens: what the overlay's view and
- * the table each say of the location (diagnosis of a backend the overlay never reported).
+ * Held backends for a log line: what the overlay's view and the table each say of the location
+ * (diagnosis of a backend the overlay has not reported).
  */
 export function heldForLog(held: readonly HeldBackend[], overlay: OverlayView, state: LbState): string[] {
   const view = overlay.programmed();

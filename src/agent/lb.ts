@@ -48,9 +48,6 @@ export type { LbStats, LbSubsystemOptions, NsEntry } from './lb-types.js';
 
 const RETRY_MS = 1000;
 
-/** Longest an LB plan holds a remote backend back waiting for the overlay (ms); see gateOf. */
-const MAX_HOLD_MS = 5000;
-
 export class LbSubsystem implements Subsystem {
   readonly name = 'lb';
   readonly dp: Dataplane;
@@ -274,32 +271,23 @@ export class LbSubsystem implements Subsystem {
   }
 
   /**
-   * The gate is bounded: a namespace that has held backends back for MAX_HOLD_MS selects them
-   * anyway (the overlay's view is ignored for that plan; once applied they stay in force). A
-   * backend the overlay never reports (a bug, a lost event) must not be left out of the mesh
-   * forever: at worst this is the behaviour before the gate (a new remote backend may be picked
-   * before its FDB entry exists). An ingress backend once held > 90 s in a trace test was the
-   * wedged apply loop (see kick), not the overlay. The bound is still load-bearing: without it
-   * ha-lab's leader kill mid-update never finished (a dead node's endpoints, still recorded during
-   * the manager's down grace, are not programmed by the overlay, which programs members only).
+   * The gate has no timer: a held backend waits for an event that moves it — the overlay
+   * programming it (onOverlayProgress replans), its node coming back, or its record going away
+   * (the manager rescheduled the task). `node-dead` makes the one case that used to need a bound
+   * explicit (see core/lb/overlay-gate.ts). What is held, and why, is in `netctl debug lb`.
    */
   private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
-    const ctx = gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
-    if (e.heldSince !== null && this.o.clock.now() - e.heldSince >= MAX_HOLD_MS) {
-      this.o.log.warn({ netns: e.netns, held: heldForLog(e.held, this.o.overlay, this.state), overlayError: this.o.overlay.lastErrorMessage }, 'lb: backends held back by the overlay gate too long; selecting them anyway');
-      return { ...ctx, programmed: null, version: `${ctx.version}/open${this.o.clock.now()}` };
-    }
-    return ctx;
+    return gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
   }
 
-  private noteHeld(key: string, e: NsEntry): void {
+  private noteHeld(_key: string, e: NsEntry): void {
     if (!e.held.length) {
       e.heldSince = null;
       return;
     }
     if (e.heldSince !== null) return;
     e.heldSince = this.o.clock.now();
-    setTimeout(() => this.mark(key), MAX_HOLD_MS + 50).unref();
+    this.o.log.info({ netns: e.netns, held: heldForLog(e.held, this.o.overlay, this.state) }, 'lb: remote backends held back until the overlay programs them');
   }
 
   /** The dataplane keeps per-namespace sync state; make it forget a namespace that is gone. */

@@ -8,12 +8,21 @@ import { realExec } from '../../src/adapters/exec.js';
 import { labDown, labUp, type LabState, type LabUpOptions } from '../../src/lab/lab.js';
 import { ApiClient } from '../../src/adapters/api/client.js';
 
+/**
+ * Labs alive in this test process: a waitFor that times out prints what their agents say
+ * (diagnose) by default, so a failure shows the state it waited on, not just "timed out".
+ */
+const liveLabs = new Map<string, LabState>();
+
 export async function createLab(opts: LabUpOptions): Promise<LabState> {
   await labDown(realExec, opts.name).catch(() => undefined);
-  return labUp(realExec, opts);
+  const lab = await labUp(realExec, opts);
+  liveLabs.set(lab.name, lab);
+  return lab;
 }
 
 export async function destroyLab(name: string): Promise<void> {
+  liveLabs.delete(name);
   await labDown(realExec, name).catch(() => undefined);
 }
 
@@ -23,18 +32,44 @@ export function agentClient(lab: LabState, node: string): ApiClient {
   return new ApiClient({ socketPath: n.socket });
 }
 
-/** Polls `fn` until it returns a truthy value or the deadline passes; returns the value and elapsed ms. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, stepMs = 100): Promise<{ value: T; ms: number }> {
+/** A value as a short string for a timeout message. */
+function show(v: unknown): string {
+  try {
+    const s = typeof v === 'string' ? v : JSON.stringify(v);
+    return s === undefined ? String(v) : s.length > 1500 ? `${s.slice(0, 1500)}…` : s;
+  } catch {
+    return String(v);
+  }
+}
+
+/**
+ * Polls `fn` until it returns a truthy value or the deadline passes; returns the value and
+ * elapsed ms. On timeout the error names the last value `fn` returned and the last error it
+ * threw, then what `diag` says (default: `diagnose` of every node of every live lab).
+ */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, stepMs = 100, diag?: () => Promise<string> | string): Promise<{ value: T; ms: number }> {
   const start = Date.now();
   let last: unknown;
+  let lastValue: unknown = '(none yet)';
   for (;;) {
     try {
       const v = await fn();
       if (v) return { value: v, ms: Date.now() - start };
+      lastValue = v;
     } catch (e) {
       last = e;
     }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() - start > timeoutMs) {
+      let extra = '';
+      try {
+        // Each node's diagnosis is bounded: a stopped (SIGSTOP) agent must not hang the report.
+        const bounded = (p: Promise<string>, who: string) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`--- diagnosis of ${who}: no answer in 5 s`), 5000).unref())]);
+        extra = diag ? await diag() : (await Promise.all([...liveLabs.values()].flatMap((lab) => lab.nodes.map((n) => bounded(diagnose(lab, n.name), n.name))))).join('\n');
+      } catch (e) {
+        extra = `diagnosis failed: ${(e as Error).message}`;
+      }
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${show(lastValue)}${last ? `; last error: ${(last as Error).message}` : ''}${extra ? `\n${extra}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }

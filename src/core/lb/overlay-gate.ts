@@ -17,6 +17,11 @@
  *   is rebuilt, or while an overlay reconcile fails: the entries it held stay in the kernel);
  * - when the overlay's view is unknown (`programmed === null`: no successful reconcile since
  *   the agent started) nothing is gated: withholding would remove serving backends.
+ * - a backend whose record places it on a node that is not a live member (dead in gossip, past
+ *   the overlay's dead grace, or unknown) is held with reason `node-dead`: the overlay programs
+ *   members only, so waiting for it would be waiting for the node, and the node's return (or
+ *   the manager rescheduling the task) is what moves it on — both are events, so the gate needs
+ *   no timer. Without this case a plan waited on the overlay for something it will never do.
  *
  * The location matters, not just the address: IPAM reuses a freed address for a new task on
  * another node, and the entry the kernel still holds then points at the OLD node. Keys are
@@ -82,6 +87,8 @@ export interface GateContext {
   locate(network: string, b: Backend): EndpointLocation | undefined;
   /** True when `b` (id and address) is active in the state last applied with success here. */
   inForce(b: Backend): boolean;
+  /** True when the node at underlay address `nodeIp` is a member the overlay programs (alive, suspect, or in its dead grace). */
+  nodeLive(nodeIp: string): boolean;
   /**
    * Opaque version of everything above except `locate` (which follows the records, and a
    * record change replaces its service object): equal versions give equal answers for the
@@ -97,7 +104,9 @@ export type HoldReason =
   /** The overlay holds the address at another MAC / node (a reused address, not re-programmed yet). */
   | 'overlay-stale'
   /** No table record locates the backend. */
-  | 'no-record';
+  | 'no-record'
+  /** The record places it on a node that is not a live member: the overlay will not program it. */
+  | 'node-dead';
 
 /** The decision for one backend on one network: null = may be selected. */
 export function holdReason(network: string, b: Backend, ctx: GateContext): HoldReason | null {
@@ -107,6 +116,7 @@ export function holdReason(network: string, b: Backend, ctx: GateContext): HoldR
   if (loc && have === locationKey(loc)) return null;
   if (ctx.inForce(b)) return null;
   if (!loc) return 'no-record';
+  if (!ctx.nodeLive(loc.nodeIp)) return 'node-dead';
   return have === undefined ? 'overlay-pending' : 'overlay-stale';
 }
 
@@ -176,6 +186,7 @@ export function gateIngress(pubs: readonly IngressPublish[], network: string, ct
 export function describeHeld(h: HeldBackend): string {
   const why = h.reason === 'overlay-pending' ? 'the overlay has not programmed it yet'
     : h.reason === 'overlay-stale' ? 'the overlay still holds its address at another node'
-      : 'no endpoint record locates it';
+      : h.reason === 'node-dead' ? 'its node is not a live member (the overlay programs members only)'
+        : 'no endpoint record locates it';
   return `backend ${h.ip} (task ${h.id.slice(0, 12)}, service ${h.service}) held back: ${why}`;
 }

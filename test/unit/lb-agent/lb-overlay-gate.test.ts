@@ -41,6 +41,9 @@ class FakeOverlay {
   programmed(): ReadonlyMap<string, string> {
     return this.view;
   }
+  memberIps(): string[] {
+    return ['10.99.1.1', '10.99.1.2', '10.99.1.3'];
+  }
   onProgress(l: () => void): void {
     this.listeners.push(l);
   }

@@ -25,11 +25,12 @@ const N2 = '10.99.1.2';
 const MAC = (last: number) => `02:42:0a:1e:00:${last.toString(16).padStart(2, '0')}`;
 
 /** A context over a literal view: `where` maps ip → location (table records). */
-function ctx(programmed: Record<string, string> | null, where: Record<string, { mac: string; nodeIp: string }>, inForce: string[] = [], version = '1'): GateContext {
+function ctx(programmed: Record<string, string> | null, where: Record<string, { mac: string; nodeIp: string }>, inForce: string[] = [], version = '1', live: string[] = [N1, N2]): GateContext {
   return {
     programmed: programmed ? new Map(Object.entries(programmed)) : null,
     locate: (_net, b) => where[b.ip],
     inForce: (b) => inForce.includes(`${b.id}/${b.ip}`),
+    nodeLive: (ip) => live.includes(ip),
     version,
   };
 }
@@ -47,6 +48,9 @@ describe('holdReason', () => {
     ['remote, address held at the OLD node (reused IP) → held', remote, ctx({ [endpointKey('app', '10.30.0.11')]: locationKey({ mac: MAC(11), nodeIp: N1 }) }, here), 'overlay-stale'],
     ['remote, address held with an old MAC → held', remote, ctx({ [endpointKey('app', '10.30.0.11')]: locationKey({ mac: MAC(99), nodeIp: N2 }) }, here), 'overlay-stale'],
     ['remote, no record → held', remote, ctx({}, {}), 'no-record'],
+    ['remote, its node dead (not a member the overlay programs) → held, explicitly', remote, ctx({}, here, [], '1', [N1]), 'node-dead'],
+    ['remote, node dead but programmed (inside the overlay\'s dead grace) → selected', remote, ctx(prog, here, [], '1', [N1]), null],
+    ['remote, node dead, in force → never withdrawn (its tasks may still serve)', remote, ctx({}, here, ['t1/10.30.0.11'], '1', [N1]), null],
     ['local backend: never gated', { ...remote, local: true }, ctx({}, here), null],
     ['draining backend: never gated (drains are not delayed)', { ...remote, state: 'draining' }, ctx({}, here), null],
     ['in force (applied before): never withdrawn', remote, ctx({}, here, ['t1/10.30.0.11']), null],
@@ -145,10 +149,10 @@ describe('agent wiring (lb-gate.ts)', () => {
     st.set('app', 'l', rec('l', { ip: '10.30.0.20', mac: MAC(20), node: 'n1', nodeIp: N1 }));
     // A second service on the same VIP whose only task is remote and not programmed: the first service keeps the VIP.
     st.set('app', 'z', rec('z', { serviceId: 'svczzz', serviceName: 'zzz', ip: '10.30.0.30', mac: MAC(30) }));
-    const overlay = { programmed: () => new Map([[endpointKey('app', '10.30.0.11'), `${MAC(11)}@${N2}`]]), programmedVersion: 3 };
+    const overlay = { programmed: () => new Map([[endpointKey('app', '10.30.0.11'), `${MAC(11)}@${N2}`]]), programmedVersion: 3, memberIps: () => [N1, N2] };
     const applied = { services: [svc('svcweb', [{ id: 'b', ip: '10.30.0.12', state: 'active' }])], ingress: [] };
     const c = gateContext(overlay, st, applied);
-    assert.equal(c.version, '3');
+    assert.equal(c.version, `3|${N1},${N2}`);
     assert.deepEqual(c.locate('app', { id: 'a', ip: '10.30.0.11', state: 'active' }), { mac: MAC(11), nodeIp: N2 });
     assert.equal(c.locate('app', { id: 'a', ip: '10.30.0.99', state: 'active' }), undefined, 'address must match the record');
     const g = gatedVipServices([{ network: 'app', services: st.vipServices('app') }], dropVipConflicts, c, newGateMemo());

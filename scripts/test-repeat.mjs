@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Runs one compiled test file N times in a row and reports pass/fail counts and durations.
+// Usage: npm run test:repeat -- FILE N   (FILE: a path fragment, e.g. manager/ha-lab)
+// A test that fails by chance is a bug: this is how to count how often it does.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const [frag, nArg] = process.argv.slice(2);
+const n = Number(nArg ?? '1');
+if (!frag || !Number.isInteger(n) || n < 1) {
+  console.error('usage: npm run test:repeat -- FILE N   (FILE: a test path fragment, N ≥ 1)');
+  process.exit(2);
+}
+function walk(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? walk(p) : p.endsWith('.test.js') ? [p] : [];
+  });
+}
+const files = walk(join(root, 'dist/test')).filter((f) => f.includes(frag));
+if (files.length !== 1) {
+  console.error(`test:repeat: "${frag}" selects ${files.length} test files${files.length ? `: ${files.map((f) => f.slice(root.length)).join(', ')}` : ''}; name exactly one`);
+  process.exit(2);
+}
+const file = files[0];
+const runs = [];
+for (let i = 1; i <= n; i++) {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const ms = Date.now() - t0;
+  const ok = r.status === 0;
+  runs.push({ ok, ms });
+  console.log(`# run ${i}/${n}: ${ok ? 'pass' : 'FAIL'} in ${(ms / 1000).toFixed(1)} s`);
+  if (!ok) console.log((r.stdout + r.stderr).split('\n').filter((l) => /✖|Error|timed out|#/.test(l)).slice(0, 60).join('\n'));
+}
+const passed = runs.filter((r) => r.ok).length;
+const secs = runs.map((r) => r.ms / 1000).sort((a, b) => a - b);
+console.log(`# ${file.slice(root.length)}: ${passed}/${n} passed; duration min ${secs[0].toFixed(1)} s, median ${secs[Math.floor(secs.length / 2)].toFixed(1)} s, max ${secs.at(-1).toFixed(1)} s`);
+console.log(`${passed} passed, ${n - passed} failed`);
+process.exit(passed === n ? 0 : 1);
