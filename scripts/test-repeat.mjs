@@ -33,7 +33,9 @@ for (let i = 1; i <= n; i++) {
   const ms = Date.now() - t0;
   const ok = r.status === 0;
   runs.push({ ok, ms });
-  console.log(`# run ${i}/${n}: ${ok ? 'pass' : 'FAIL'} in ${(ms / 1000).toFixed(1)} s`);
+  // The test's own figures (lines it prints as `# ...`), then the verdict.
+  const notes = (r.stdout ?? '').split('\n').filter((l) => /^\s*# (?!(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms|Subtest)\b)/.test(l)).map((l) => `    ${l.trim()}`);
+  console.log(`# run ${i}/${n}: ${ok ? 'pass' : 'FAIL'} in ${(ms / 1000).toFixed(1)} s${notes.length ? `\n${notes.join('\n')}` : ''}`);
   if (!ok) console.log((r.stdout + r.stderr).split('\n').filter((l) => /✖|Error|timed out|#/.test(l)).slice(0, 60).join('\n'));
 }
 const passed = runs.filter((r) => r.ok).length;

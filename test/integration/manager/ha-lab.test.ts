@@ -30,7 +30,7 @@ let etcd: ChildProcess | undefined;
 let etcdUrl = '';
 const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
 
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; specVersion: number; message?: string; error?: string }
+interface TaskJ { id: string; name: string; slot?: number; node: string | null; desiredState: string; state: string; specVersion: number; message?: string; error?: string }
 interface ManagerJ { id: string; hostname: string; addr: string; status: string }
 interface StatusJ { leader: boolean | null; leaderSince: number | null; manager: boolean; store: string | null; managers: string[] }
 
@@ -123,7 +123,7 @@ describe('three managers on etcd (lab)', { timeout: 420_000 }, () => {
 
   test('SIGKILL the leader mid rolling update: another leads in bound, the update finishes, service ps works', async () => {
     const survivors = ['n1', 'n2', 'n3'].filter((n) => n !== leader);
-    const slotOf = (t: TaskJ) => Number(/\.(\d+)$/.exec(t.name)?.[1]);
+    const slotOf = (t: TaskJ) => t.slot ?? 0;
     const before = (await json<TaskJ[]>(survivors[0]!, 'service', 'ps', 'web')).filter((t) => t.desiredState === 'running');
     const leaderSlot = slotOf(before.find((t) => t.node === leader)!);
     assert.ok(leaderSlot > 0, `the leader ${leader} runs a task of web: ${JSON.stringify(before)}`);
