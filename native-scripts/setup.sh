@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh Debian machine (run as root): Debian packages, npm deps, build.
+# Idempotent setup for a fresh Debian machine (run as root): Debian packages, Docker images, npm deps, build.
 # Called by `npm start` and `npm test` (prestart/pretest). Each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,10 @@ if ((${#missing[@]})); then
   apt-get update -qq || true
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Local images of real servers (nginx, redis) and the task sandbox, from Debian packages with `docker
+# import` (never pulled); starts dockerd via native-scripts/dockerd.sh. Skipped per image when up to date.
+bash native-scripts/images.sh
 
 # npm deps: install when node_modules is missing or older than the lockfile.
 if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
