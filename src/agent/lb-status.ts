@@ -80,8 +80,14 @@ function only(k: KernelLbState, keys: Set<string> | null): KernelLbState {
 /**
  * `overlayError`: the overlay's last reconcile error (null when it succeeded), named next to
  * held backends so a backend stuck waiting is explained.
+ *
+ * `applied`: the state the loop last applied with success to this namespace. Drift is the
+ * kernel against THAT, never against `e.desired`, which the loop sets before its apply
+ * returns: comparing with it flagged every change still being applied as drift (and the
+ * periodic check answered it with a full resync). Without an applied state yet (first apply
+ * pending or failed) the kernel is compared with the desired state.
  */
-export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf?: (serviceId: string) => string | undefined, overlayError: string | null = null): Promise<LbNsStatus | null> {
+export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf?: (serviceId: string) => string | undefined, overlayError: string | null = null, applied?: LbDesired): Promise<LbNsStatus | null> {
   const rows = desiredRows(e.desired, service, nameOf, e.held);
   if (service && rows.length === 0) return null;
   const keys = service ? new Set(rows.map((r) => r.key)) : null;
@@ -91,7 +97,7 @@ export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf
   try {
     const kernel = await dp.readKernel({ netns: e.netns });
     actual = kernel.frontends;
-    const want = expectedKernel(compile(e.desired), kernel.backend);
+    const want = expectedKernel(compile(applied ?? e.desired), kernel.backend);
     drift = compareKernel(only(want, keys), only(kernel, keys));
   } catch (err) {
     drift = [`cannot read the kernel: ${toMeshError(err).message}`];

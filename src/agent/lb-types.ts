@@ -72,6 +72,8 @@ export interface LbStats {
   fullResyncs: number;
   /** Failed applies (each makes the next apply of its namespace a full resync). */
   failures: number;
+  /** Full resyncs started by the periodic drift check (the kernel differed from what was applied). */
+  driftResyncs: number;
   /** Wall time of the last transaction and of all of them, milliseconds. */
   lastSyncMs: number;
   totalSyncMs: number;

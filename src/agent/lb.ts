@@ -57,6 +57,11 @@ export class LbSubsystem implements Subsystem {
   /** Drain acks: the desired state last applied with success per namespace entry. */
   private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
   private readonly dirty = new Set<string>();
+  /** Namespaces whose apply is in flight, and a count of applies started per namespace (drift check). */
+  private readonly applying = new Set<NsEntry>();
+  private readonly applyGen = new WeakMap<NsEntry, number>();
+  /** Full resyncs the periodic check started because the kernel differed from what was applied. */
+  private driftResyncs = 0;
   private active = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
@@ -231,6 +236,8 @@ export class LbSubsystem implements Subsystem {
   }
 
   private async applyNs(e: NsEntry): Promise<void> {
+    this.applying.add(e);
+    this.applyGen.set(e, (this.applyGen.get(e) ?? 0) + 1);
     try {
       const want = e.desired;
       e.last = await this.dp.apply(want, { netns: e.netns, ...(e.kind === 'host' ? { sysctls: false } : {}) });
@@ -244,6 +251,8 @@ export class LbSubsystem implements Subsystem {
       e.error = toMeshError(err).message;
       this.totals.failures++;
       throw err;
+    } finally {
+      this.applying.delete(e);
     }
   }
 
@@ -360,7 +369,7 @@ export class LbSubsystem implements Subsystem {
       for (const s of e.desired.services) backends += s.vip ? s.ports.length * s.backends.filter((b) => b.state === 'active').length : 0;
       for (const g of e.desired.ingress) backends += g.backends.filter((b) => b.state === 'active' && (g.policy === 'cluster' || b.local)).length;
     }
-    return { ...this.totals, namespaces: this.ns.size, services, backends, heldBackends, backend: this.dp.kind };
+    return { ...this.totals, driftResyncs: this.driftResyncs, namespaces: this.ns.size, services, backends, heldBackends, backend: this.dp.kind };
   }
 
   // ---- periodic drift check ----
@@ -373,9 +382,17 @@ export class LbSubsystem implements Subsystem {
     this.checkTimer.unref();
   }
 
+  /**
+   * Drift is judged against what was last applied, and only for namespaces with no apply in
+   * flight during the read-back (a transaction that commits while we read would look like drift).
+   */
   private async check(): Promise<void> {
+    const gen = new Map([...this.ns.values()].map((e) => [e, this.applyGen.get(e) ?? 0]));
     for (const [k, s] of await this.statusRows()) {
+      const e = this.ns.get(k);
+      if (!e || this.applying.has(e) || (this.applyGen.get(e) ?? 0) !== gen.get(e)) continue;
       if (s.drift.length === 0 && !s.error) continue;
+      this.driftResyncs++;
       this.o.log.warn({ netns: s.netns, drift: s.drift, error: s.error }, 'lb drift: full resync');
       this.forgetNs(s.netns);
       this.dirty.add(k);
@@ -391,7 +408,7 @@ export class LbSubsystem implements Subsystem {
     const names = new Map<string, string>();
     for (const n of this.state.networks()) for (const r of this.state.records(n)) names.set(r.serviceId, r.serviceName);
     for (const [k, e] of this.ns) {
-      const s = await lbStatus(this.dp, e, service, (id) => names.get(id), this.o.overlay.lastErrorMessage);
+      const s = await lbStatus(this.dp, e, service, (id) => names.get(id), this.o.overlay.lastErrorMessage, this.appliedOf.get(e));
       if (s) out.push([k, s]);
     }
     return out;

@@ -286,4 +286,14 @@ describe('lb: VIPs and the routing mesh in a 3-node lab', { timeout: 300_000 }, 
     assert.ok(ingMs < 1000, `published port refused in ${ingMs} ms`);
     console.log(`# empty service: VIP refused in ${vipMs} ms, published port refused in ${ingMs} ms`);
   });
+
+  test('the periodic drift check never resynced on its own: every change it saw was applied, none was drift', async () => {
+    // Since the check compares the kernel with what was last applied (not with a plan still being
+    // applied), a full resync from it means real drift; nothing in this file changes the kernel by hand.
+    for (const n of lab.nodes) {
+      const s = (await lbStatus(n.name)) as unknown as { stats: { driftResyncs: number; fullResyncs: number } };
+      process.stdout.write(`# ${n.name}: driftResyncs=${s.stats.driftResyncs} fullResyncs=${s.stats.fullResyncs}\n`);
+      assert.equal(s.stats.driftResyncs, 0, `${n.name} resynced on drift`);
+    }
+  });
 });
