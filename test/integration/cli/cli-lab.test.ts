@@ -140,7 +140,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const [cw, cl] = await all([
       () => m('service', 'create', '--name', 'web', '--replicas', '2', '--network', 'name=app,alias=frontend', '-e', 'V=1',
         '--update-parallelism', '2', '--update-monitor', '500ms', '--rollback-parallelism', '2', '--rollback-monitor', '500ms', 'whoami'),
-      () => m('service', 'create', '--name', 'loop', '--network', 'app', '--constraint', 'node.labels.zone==a', '--update-monitor', '500ms', 'busybox', 'sleep', '3600'),
+      () => m('service', 'create', '--name', 'loop', '--network', 'app', '--constraint', 'node.labels.zone==a', '--update-monitor', '500ms', '--runtime', 'netns', 'busybox', 'sleep', '3600'),
     ]);
     const c = ok(cw!, 'create web');
     assert.match(c.stdout, /^[0-9a-f]{12,}\n$/);
