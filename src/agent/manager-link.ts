@@ -107,6 +107,8 @@ export class ManagerLink implements Subsystem {
   private description: NodeDescription | undefined;
   private describedAt = -Infinity;
   private lastDescribed = '';
+  /** Consecutive detections that lost a runtime the node had (see describe()). */
+  private losses = 0;
 
   constructor(private readonly o: ManagerLinkOptions) {
     this.dir = join(o.dataDir, 'cluster');
@@ -251,6 +253,7 @@ export class ManagerLink implements Subsystem {
   /**
    * This node's description, re-detected every `describeEveryMs` (cheap: one local request).
    * Sent on every report, so a new leader learns it on the next round; logged when it changes.
+   * A lost runtime is re-checked on the next round before it is reported.
    */
   private async describe(): Promise<NodeDescription | undefined> {
     const detect = this.o.describeNode;
@@ -258,6 +261,11 @@ export class ManagerLink implements Subsystem {
     const now = this.o.clock.now();
     if (this.description && now - this.describedAt < (this.o.describeEveryMs ?? 10_000)) return this.description;
     const d = await detect();
+    // Losing a runtime is confirmed by a second detection on the next round (a busy engine
+    // may miss one short deadline); gaining one is taken at once.
+    const lost = this.description?.runtimes.some((r) => !d.description.runtimes.includes(r)) ?? false;
+    if (lost && this.losses++ === 0) return this.description;
+    this.losses = 0;
     this.description = d.description;
     this.describedAt = now;
     const text = JSON.stringify(d.description);

@@ -9,6 +9,7 @@ import { taskSpecOf, taskSpecEqual, type Node, type RuntimeKind } from '../../..
 import { schedule } from '../../../src/core/scheduler/scheduler.js';
 import { explainFailures } from '../../../src/core/scheduler/filters.js';
 import { countBy, node, pendingTasks, service } from '../orchestrator/fixtures.js';
+import { Sim } from '../orchestrator/sim.js';
 
 describe('automatic runtime', () => {
   const table: Array<[string, RuntimeKind | undefined, RuntimeKind]> = [
@@ -118,5 +119,21 @@ describe('scheduler: runtime filter', () => {
   test('phrases without context still read', () => {
     assert.equal(explainFailures(new Map([['runtime', 2]]), 3), 'no suitable node (2 nodes without the task\'s runtime)');
     assert.equal(explainFailures(new Map([['image', 1]]), 3), 'no suitable node (image not present on 1 node)');
+  });
+});
+
+describe('global services and runtimes', () => {
+  test('a node without the runtime gets no task; gaining it adds one; losing it keeps the running task', () => {
+    const sim = new Sim([node('d1', { runtimes: ['netns', 'docker'] }), node('p1', { runtimes: ['netns'] })], [service('agent', { image: 'nginx', runtime: undefined, mode: { global: {} } })]);
+    sim.settle();
+    assert.deepEqual(sim.perNode('agent'), { d1: 1 });
+    assert.equal(sim.live('agent').length, 1, 'no task waits on p1');
+    sim.setNode('p1', { runtimes: ['netns', 'docker'] });
+    sim.settle();
+    assert.deepEqual(sim.perNode('agent'), { d1: 1, p1: 1 });
+    // One missed detection (a busy dockerd) must not stop a node's containers.
+    sim.setNode('p1', { runtimes: ['netns'] });
+    sim.settle();
+    assert.deepEqual(sim.perNode('agent'), { d1: 1, p1: 1 });
   });
 });
