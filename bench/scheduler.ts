@@ -44,12 +44,12 @@ function makeTasks(spec: ServiceSpec, serviceId: string, n: number, prefix: stri
 }
 
 const constrained = parseServiceSpec({
-  name: 'web', image: 'whoami:1', mode: { replicated: { replicas: 10000 } },
+  name: 'web', image: 'whoami:1', runtime: 'netns', mode: { replicated: { replicas: 10000 } },
   constraints: ['node.role==worker', 'node.labels.zone!=z9'],
   resources: { cpuMilli: 10, memoryBytes: 16 * 2 ** 20 },
 });
 const withPrefs = parseServiceSpec({ ...constrained, preferences: [{ spread: 'node.labels.zone' }, { spread: 'node.labels.rack' }] });
-const bare = parseServiceSpec({ name: 'web', image: 'whoami:1' });
+const bare = parseServiceSpec({ name: 'web', image: 'whoami:1', runtime: 'netns' });
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -36,6 +36,8 @@ import {
   renewNodeCertificate, saveStoreConfig, STORE_CONFIG_FILE, type ManagerSubsystem, type StoreConfig,
 } from '../manager/index.js';
 import { ControlPlane } from '../manager/control/index.js';
+import type { RuntimeDetection } from '../adapters/runtime/detect.js';
+import type { NodeDescription } from '../core/spec/runtime.js';
 import type { Subsystem } from './agent.js';
 import type { GossipSubsystem } from './gossip.js';
 
@@ -65,6 +67,13 @@ export interface ManagerLinkOptions {
    * node are handed to the load balancer through its API (`PUT /v1/ingress...`). Unset: not done.
    */
   controlSocket?: string;
+  /**
+   * Detects this node's runtimes (src/adapters/runtime/detect.ts); the description rides on
+   * every status report. Unset: the node reports nothing (the manager assumes netns only).
+   */
+  describeNode?: () => Promise<RuntimeDetection>;
+  /** Re-detect at most this often (ms), default 10000: a dockerd started later is picked up. */
+  describeEveryMs?: number;
 }
 
 const initSchema = z.object({
@@ -95,6 +104,11 @@ export class ManagerLink implements Subsystem {
   private polls = 0;
   private lastRenewCheck = 0;
   private busy = false;
+  private description: NodeDescription | undefined;
+  private describedAt = -Infinity;
+  private lastDescribed = '';
+  /** Consecutive detections that lost a runtime the node had (see describe()). */
+  private losses = 0;
 
   constructor(private readonly o: ManagerLinkOptions) {
     this.dir = join(o.dataDir, 'cluster');
@@ -217,7 +231,8 @@ export class ManagerLink implements Subsystem {
         this.lastList = text;
       }
       const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error }));
-      await client.call('POST', '/v1/dispatcher/status', { tasks });
+      const description = await this.describe();
+      await client.call('POST', '/v1/dispatcher/status', { tasks, ...(description ? { description } : {}) });
       await this.syncIngress(client);
       this.polls++;
       if (this.lastError) this.o.log.info('manager reachable again');
@@ -233,6 +248,32 @@ export class ManagerLink implements Subsystem {
       // round ran had its first round refused as busy, and would otherwise never poll.
       if (this.client) this.arm(this.client === client ? (this.o.pollMs ?? 1000) : 0);
     }
+  }
+
+  /**
+   * This node's description, re-detected every `describeEveryMs` (cheap: one local request).
+   * Sent on every report, so a new leader learns it on the next round; logged when it changes.
+   * A lost runtime is re-checked on the next round before it is reported.
+   */
+  private async describe(): Promise<NodeDescription | undefined> {
+    const detect = this.o.describeNode;
+    if (!detect) return undefined;
+    const now = this.o.clock.now();
+    if (this.description && now - this.describedAt < (this.o.describeEveryMs ?? 10_000)) return this.description;
+    const d = await detect();
+    // Losing a runtime is confirmed by a second detection on the next round (a busy engine
+    // may miss one short deadline); gaining one is taken at once.
+    const lost = this.description?.runtimes.some((r) => !d.description.runtimes.includes(r)) ?? false;
+    if (lost && this.losses++ === 0) return this.description;
+    this.losses = 0;
+    this.description = d.description;
+    this.describedAt = now;
+    const text = JSON.stringify(d.description);
+    if (text !== this.lastDescribed) {
+      this.o.log.info({ runtimes: d.description.runtimes, engine: d.description.engine ?? null, ...(d.dockerProblem ? { docker: d.dockerProblem } : {}) }, 'node runtimes');
+      this.lastDescribed = text;
+    }
+    return d.description;
   }
 
   /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */

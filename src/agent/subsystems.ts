@@ -18,6 +18,7 @@ import { MetricsSubsystem } from './metrics.js';
 import { DrainAcker } from './drain-ack.js';
 import { DrainWaiter } from './drain-wait.js';
 import { realExec } from '../adapters/exec.js';
+import { detectRuntimes } from '../adapters/runtime/detect.js';
 import { nodeObjectPrefix } from '../lab/plan.js';
 import { cpus } from 'node:os';
 import { defaultDnsWorkers } from '../core/dns/snapshot.js';
@@ -80,7 +81,9 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   agent.add(drainWait);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
   agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket,
-    nodeDownGraceMs: config.manager.nodeDownGraceMs ?? defaultNodeDownGraceMs(config.gossip.preset) }));
+    nodeDownGraceMs: config.manager.nodeDownGraceMs ?? defaultNodeDownGraceMs(config.gossip.preset),
+    // The node's runtimes ride on its status reports (docker: the engine answers on its socket).
+    describeNode: () => detectRuntimes() }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
   agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };

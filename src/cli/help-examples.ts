@@ -99,9 +99,14 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service create --name web --replicas 3 -p 8080:80 whoami',
       'netctl service create --name web --network app --network name=back,alias=api whoami',
       'netctl service create --name agent --mode global whoami',
-      'netctl service create --name pinger --network app --constraint node.labels.zone==a -e TARGET=web busybox sh -c "ping web"',
+      'netctl service create --name pinger --network app --constraint node.labels.zone==a -e TARGET=web --runtime netns busybox sh -c "ping web"',
+      'netctl service create --name cache --network app --runtime docker redis:7',
     ],
-    notes: ['Image whoami is the built-in demo server. Without --detach, the command follows the service until it converged.'],
+    notes: [
+      'Image whoami is the built-in demo server (netns runtime); any other image runs in Docker unless --runtime netns, '
+      + 'where the image is only a label and the command runs from the host\'s filesystem in its own namespace. '
+      + 'Without --detach, the command follows the service until it converged.',
+    ],
   },
   'service ls': { examples: ['netctl service ls', 'netctl service ls -q', 'netctl service ls --format json'] },
   'service ps': { examples: ['netctl service ps web', 'netctl service ps -q web', 'netctl service ps web --format json'] },
@@ -113,6 +118,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service update --replicas 5 web',
       'netctl service update --publish-add 9090:80 --publish-rm 8080 web',
       'netctl service update --force --detach web',
+      'netctl service update --runtime auto web',
     ],
     notes: ['Task changes roll out per the update config; without --detach the command follows the update until it converged.'],
   },

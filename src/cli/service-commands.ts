@@ -10,11 +10,12 @@ import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 import { collect, parseKv } from './node-commands.js';
-import { parseCount, parseDuration, parseNetwork, parsePublish, parseScale, publishKey, type PortInput } from './service-flags.js';
+import { parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey, type PortInput } from './service-flags.js';
 
 type Spec = Record<string, unknown> & {
   name: string;
   image: string;
+  runtime?: string;
   command?: string[];
   env: Record<string, string>;
   mode: { replicated?: { replicas: number }; global?: Record<string, never> };
@@ -29,6 +30,8 @@ interface ServiceView {
   id: string;
   name: string;
   version: number;
+  /** The runtime its tasks run on (the spec's, or automatic from the image). */
+  runtime?: string;
   mode: string;
   replicas: { running: number; desired: number };
   image: string;
@@ -125,6 +128,10 @@ export function editNetworks(spec: Pick<Spec, 'networks' | 'networkAliases'>, rm
   return { networks: [...keep, ...add], networkAliases: aliases };
 }
 
+/** `--runtime`'s help: what netns means for IMAGE is the surprise worth stating. */
+export const RUNTIME_HELP = 'netns|docker|auto (default auto: image whoami → netns, any other image → docker). '
+  + 'With netns the IMAGE is only a label: the command runs from the host\'s filesystem in its own network namespace';
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Follows a service until its tasks run on the current spec and no update is in flight. */
@@ -159,23 +166,25 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
 
   addUpdateOptions(svc
     .command('create')
-    .description('create a service; image `whoami` is the built-in demo server')
+    .description('create a service; image `whoami` is the built-in demo server, any other image runs in Docker')
     .argument('<image>', 'image (whoami = built-in demo server)')
     .argument('[args...]', 'command arguments (options after IMAGE are passed to the command)')
     .passThroughOptions()
     .requiredOption('--name <name>', 'service name (DNS label)')
     .option('--replicas <n>', 'number of tasks (replicated mode)')
+    .option('--runtime <r>', RUNTIME_HELP)
     .option('--mode <mode>', 'replicated|global', 'replicated')
     .option('-p, --publish <spec>', 'publish a port: 8080:80[/udp] or mode=ingress,published=8080,target=80,policy=local (repeatable)', collect)
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
     .option('-e, --env <k=v>', 'environment variable (repeatable)', collect))
-    .action(async (image: string, args: string[], o: UpdateFlags & { name: string; replicas?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+    .action(async (image: string, args: string[], o: UpdateFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
+      const runtime = o.runtime === undefined ? undefined : parseRuntime(o.runtime);
       const spec = {
-        name: o.name, image, ...(args.length ? { command: args } : {}), env: parseKv(o.env, '--env'),
+        name: o.name, image, ...(runtime ? { runtime } : {}), ...(args.length ? { command: args } : {}), env: parseKv(o.env, '--env'),
         mode: o.mode === 'global' ? { global: {} } : { replicated: { replicas: o.replicas === undefined ? 1 : parseCount(o.replicas, '--replicas') } },
         endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: (o.network ?? []).map(parseNetwork), constraints: o.constraint ?? [],
         updateConfig: updateConfigFrom(o, 'update'), rollbackConfig: updateConfigFrom(o, 'rollback'),
@@ -243,6 +252,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
     .option('--image <image>', 'new image')
+    .option('--runtime <r>', RUNTIME_HELP)
     .option('--args <args...>', 'new command arguments')
     .option('--replicas <n>', 'number of tasks')
     .option('--env-add <k=v>', 'add or set an environment variable (repeatable)', collect)
@@ -254,10 +264,15 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
     .option('--force', 'replace every task even if nothing changed'))
-    .action(async (ref: string, o: UpdateFlags & { image?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .action(async (ref: string, o: UpdateFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
+      if (o.runtime !== undefined) {
+        const r = parseRuntime(o.runtime);
+        if (r) spec.runtime = r;
+        else delete spec.runtime;
+      }
       if (o.args !== undefined) spec.command = o.args;
       if (o.replicas !== undefined) {
         if (!spec.mode.replicated) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${s.name} is global: --replicas does not apply`);

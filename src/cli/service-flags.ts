@@ -3,6 +3,8 @@
  * manager validates the resulting spec (ranges, names) and answers with the field at fault.
  */
 import { MeshError } from '../core/errors.js';
+import { runtimeKind } from '../core/spec/runtime.js';
+import type { RuntimeKind } from '../core/spec/types.js';
 
 export interface PortInput {
   published: number;
@@ -112,4 +114,16 @@ export function publishKey(s: string): { published: number; proto: 'tcp' | 'udp'
   if (m) return { published: port(m[1]!, '--publish-rm'), proto: (m[2] as 'tcp' | 'udp' | undefined) ?? 'tcp' };
   const p = parsePublish(s);
   return { published: p.published, proto: p.proto };
+}
+
+/**
+ * `--runtime netns|docker|auto`: the runtime, or undefined for `auto` (chosen from the
+ * image: `whoami` → netns, any other image → docker).
+ */
+export function parseRuntime(s: string, what = '--runtime'): RuntimeKind | undefined {
+  const v = s.trim().toLowerCase();
+  if (v === 'auto') return undefined;
+  const k = runtimeKind(v);
+  if (!k) throw new MeshError('MESHD_BAD_ARGUMENT', `${what} must be netns, docker or auto, got ${JSON.stringify(s)}`);
+  return k;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
 import type { Node } from '../core/spec/types.js';
 import { dnsLabelSchema, rejectForbiddenKeys } from '../core/spec/validate.js';
+import { nodeRuntimes } from '../core/spec/runtime.js';
 
 /** Store keys (namespaced, see src/adapters/store/store.ts). */
 export const KEYS = {
@@ -103,7 +104,15 @@ export function managerStatusOf(n: Pick<ManagedNode, 'id' | 'role' | 'state'>, l
   return n.state === 'ready' ? 'reachable' : 'unreachable';
 }
 
-/** What the API shows of a node (no secrets here, but keep the shape explicit). */
+/**
+ * What the API shows of a node (no secrets here, but keep the shape explicit). `runtimes` is
+ * always there (a node that never reported has the built-in netns); `engine` with docker.
+ */
 export function nodeView(n: ManagedNode, version: number, leaderId?: string): Record<string, unknown> {
-  return { ...n, certNotAfter: new Date(n.certNotAfter).toISOString(), version, managerStatus: managerStatusOf(n, leaderId) };
+  const { descriptionAt, ...rest } = n;
+  return {
+    ...rest, runtimes: [...nodeRuntimes(n)], engine: n.engine ?? null,
+    descriptionAt: descriptionAt !== undefined ? new Date(descriptionAt).toISOString() : null,
+    certNotAfter: new Date(n.certNotAfter).toISOString(), version, managerStatus: managerStatusOf(n, leaderId),
+  };
 }

@@ -11,10 +11,17 @@
  * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
  * Variables (`${VAR}`, `$$`) are interpolated first (interpolate.ts). Not supported:
  * multiple files, `env_file`, `extends`.
+ *
+ * meshd's own extension keys under a service (Compose's `x-` prefix, so docker ignores them):
+ * `x-meshd-runtime: netns | docker` (absent: automatic from the image, see
+ * spec/runtime.ts; with netns the image is only a label and the command runs from the
+ * host's filesystem). Any other `x-meshd-*` key is refused (a typo would silently change
+ * where the service runs); other `x-*` keys pass as the Compose spec says.
  */
 import { parseDocument } from 'yaml';
 import { MeshError } from '../errors.js';
-import type { FailureAction, PlacementPreference, RestartCondition, UpdateOrder } from '../spec/types.js';
+import type { FailureAction, PlacementPreference, RestartCondition, RuntimeKind, UpdateOrder } from '../spec/types.js';
+import { RUNTIME_KINDS } from '../spec/types.js';
 import {
   asBool, asEnum, asList, asNumber, asObj, asString, asStringList, asWhole, at, checkKeys, describe, fail, isObj,
   parseComposeDuration, shellSplit, type Obj,
@@ -49,6 +56,8 @@ export interface ComposeService {
   /** The key under `services:` (not yet prefixed with the stack name). */
   name: string;
   image: string;
+  /** `x-meshd-runtime`; absent = automatic. */
+  runtime?: RuntimeKind;
   command?: string[];
   env: Record<string, string>;
   ports: ComposePort[];
@@ -96,6 +105,9 @@ const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
 const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name'];
 const NETWORK_IGNORED = ['driver_opts', 'labels', 'internal', 'enable_ipv6'];
+/** meshd's extension keys under a service (see the header). */
+export const RUNTIME_KEY = 'x-meshd-runtime';
+const SERVICE_EXTENSIONS = [RUNTIME_KEY];
 /** Compose's own rule for service and network keys. */
 const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 
@@ -198,6 +210,10 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, warnin
     ...serviceNetworks(o.networks, at(path, 'networks'), declared, warnings),
     mode: 'replicated', constraints: [], preferences: [], updateConfig: {}, rollbackConfig: {}, restartPolicy: {},
   };
+  for (const k of Object.keys(o)) {
+    if (k.startsWith('x-meshd-') && !SERVICE_EXTENSIONS.includes(k)) fail(at(path, k), `unknown meshd key (known: ${SERVICE_EXTENSIONS.join(', ')})`);
+  }
+  if (o[RUNTIME_KEY] !== undefined) s.runtime = asEnum(o[RUNTIME_KEY], at(path, RUNTIME_KEY), RUNTIME_KINDS);
   if (o.command !== undefined && o.command !== null) {
     const cp = at(path, 'command');
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);

@@ -21,6 +21,7 @@
  * `updating` (start-first updates run two tasks in a slot on purpose).
  */
 import { compileConstraints } from '../scheduler/constraint.js';
+import { nodeRuntimes, resolveRuntime } from '../spec/runtime.js';
 import type { Node, Service, Task, TaskSpec } from '../spec/types.js';
 import { isGlobal, isTerminal, replicasOf, taskSpecOf } from '../spec/types.js';
 import type { Action } from './actions.js';
@@ -175,6 +176,10 @@ class Pass {
   global(service: Service, tasks: Task[]): void {
     const spec = taskSpecOf(service.spec);
     const matches = compileConstraints(service.spec.constraints);
+    // A node without the service's runtime gets no task (rather than one that waits forever).
+    // Unlike a constraint, a running task is not taken away when the node stops reporting the
+    // runtime: one failed detection (a busy dockerd) must not stop a node's containers.
+    const runtime = resolveRuntime(spec);
     const byNode = new Map<string, Task[]>();
     for (const t of tasks) {
       if (!isLive(t)) continue;
@@ -194,7 +199,7 @@ class Pass {
         continue;
       }
       for (const t of this.dedupe(live, service)) this.heal(t, service, spec, { nodeId: node.id }, false);
-      if (live.length === 0 && node.availability === 'active') {
+      if (live.length === 0 && node.availability === 'active' && nodeRuntimes(node).includes(runtime)) {
         this.create(newTask(service, spec, this.input.newId(), this.input.now, { nodeId: node.id }));
       }
     }

@@ -1,21 +1,26 @@
 /**
- * The filter pipeline, in swarmkit's order: node ready and active → constraints →
+ * The filter pipeline, in swarmkit's order: node ready and active → the task's runtime
+ * (swarmkit's platform filter) → its image not reported missing there → constraints →
  * resources → host-mode port conflicts. A node is eligible for a task when every
  * filter passes; the first one to fail is the node's reason, and the reasons are
  * summed up in an "unschedulable" message like swarmkit's
  * `no suitable node (2 nodes not available for new tasks; 1 node not satisfying constraints)`.
  */
-import type { TaskSpec } from '../spec/types.js';
+import type { Node, RuntimeKind, TaskSpec } from '../spec/types.js';
+import { nodeRuntimes, resolveRuntime } from '../spec/runtime.js';
 import { compileConstraints } from './constraint.js';
 import type { NodeInfo } from './nodeinfo.js';
 import { hostPortKeys } from './nodeinfo.js';
 
-export type FilterName = 'availability' | 'constraints' | 'resources' | 'hostPorts';
-export const FILTER_ORDER: readonly FilterName[] = ['availability', 'constraints', 'resources', 'hostPorts'];
+export type FilterName = 'availability' | 'runtime' | 'image' | 'constraints' | 'resources' | 'hostPorts';
+export const FILTER_ORDER: readonly FilterName[] = ['availability', 'runtime', 'image', 'constraints', 'resources', 'hostPorts'];
 
 /** One task spec's filters, compiled once and applied to many nodes. */
 export interface CompiledFilters {
-  /** Filters that do not change while placing (availability, constraints). */
+  /** The runtime the spec's tasks need (resolved: a spec may leave it automatic). */
+  runtime: RuntimeKind;
+  image: string;
+  /** Filters that do not change while placing (availability, runtime, image, constraints). */
   staticFail(ni: NodeInfo): FilterName | null;
   /** Filters that change as tasks are placed (resources, host ports). */
   dynamicFail(ni: NodeInfo): FilterName | null;
@@ -29,8 +34,11 @@ export function compileFilters(spec: TaskSpec): CompiledFilters {
   const ports = hostPortKeys(spec);
   const cpu = spec.resources.cpuMilli;
   const mem = spec.resources.memoryBytes;
+  const runtime = resolveRuntime(spec);
   const staticFail = (ni: NodeInfo): FilterName | null => {
     if (ni.node.state !== 'ready' || ni.node.availability !== 'active') return 'availability';
+    if (!nodeRuntimes(ni.node).includes(runtime)) return 'runtime';
+    if (ni.missingImages.has(spec.image)) return 'image';
     if (!constraints(ni.node)) return 'constraints';
     return null;
   };
@@ -41,6 +49,8 @@ export function compileFilters(spec: TaskSpec): CompiledFilters {
     return null;
   };
   return {
+    runtime,
+    image: spec.image,
     staticFail,
     dynamicFail,
     firstFail: (ni) => staticFail(ni) ?? dynamicFail(ni),
@@ -48,17 +58,37 @@ export function compileFilters(spec: TaskSpec): CompiledFilters {
   };
 }
 
-const PHRASE: Record<FilterName, (n: number) => string> = {
+/** What the runtime and image phrases name; without it they only count nodes. */
+export interface ExplainContext {
+  runtime: RuntimeKind;
+  image: string;
+  /** Nodes (of all) that have the runtime, whatever else they fail. */
+  runtimeNodes: number;
+}
+
+const nodes = (n: number): string => `${n} ${n === 1 ? 'node' : 'nodes'}`;
+
+const PHRASE: Record<FilterName, (n: number, total: number, c?: ExplainContext) => string> = {
   availability: (n) => `${n} ${n === 1 ? 'node' : 'nodes'} not available for new tasks`,
+  // `runtime docker on 0/3 nodes`: how many nodes have it at all, which says what to fix.
+  runtime: (n, total, c) => (c ? `runtime ${c.runtime} on ${c.runtimeNodes}/${total} nodes` : `${nodes(n)} without the task's runtime`),
+  image: (n, _total, c) => (c ? `image ${c.image} not present on ${nodes(n)}` : `image not present on ${nodes(n)}`),
   constraints: (n) => `${n} ${n === 1 ? 'node' : 'nodes'} not satisfying constraints`,
   resources: (n) => `insufficient resources on ${n} ${n === 1 ? 'node' : 'nodes'}`,
   hostPorts: (n) => `host-mode port already in use on ${n} ${n === 1 ? 'node' : 'nodes'}`,
 };
 
+/** How many of `nodes` have the runtime (for the runtime phrase). */
+export function countRuntime(runtime: RuntimeKind, all: Iterable<Node>): number {
+  let n = 0;
+  for (const node of all) if (nodeRuntimes(node).includes(runtime)) n++;
+  return n;
+}
+
 /** Human explanation of why no node fits, from per-filter failure counts. */
-export function explainFailures(counts: ReadonlyMap<FilterName, number>, nodeCount: number): string {
+export function explainFailures(counts: ReadonlyMap<FilterName, number>, nodeCount: number, ctx?: ExplainContext): string {
   if (nodeCount === 0) return 'no suitable node (no nodes)';
-  const parts = FILTER_ORDER.filter((f) => (counts.get(f) ?? 0) > 0).map((f) => PHRASE[f](counts.get(f)!));
+  const parts = FILTER_ORDER.filter((f) => (counts.get(f) ?? 0) > 0).map((f) => PHRASE[f](counts.get(f)!, nodeCount, ctx));
   return parts.length ? `no suitable node (${parts.join('; ')})` : 'no suitable node';
 }
 

@@ -6,6 +6,7 @@
  */
 import type { Node, Task, TaskSpec } from '../spec/types.js';
 import { isTerminal } from '../spec/types.js';
+import { missingImageOf } from './image.js';
 
 /** swarmkit's values: a node with this many failures of a service ... */
 export const MAX_RECENT_FAILURES = 5;
@@ -23,6 +24,8 @@ export interface NodeInfo {
   hostPorts: Set<string>;
   /** serviceId → times of recent task failures on this node. */
   failures: Map<string, number[]>;
+  /** Images the node recently reported it does not have (see image.ts). */
+  missingImages: Set<string>;
 }
 
 export function hostPortKeys(spec: TaskSpec): string[] {
@@ -32,7 +35,7 @@ export function hostPortKeys(spec: TaskSpec): string[] {
 }
 
 export function newNodeInfo(node: Node): NodeInfo {
-  return { node, total: 0, byService: new Map(), cpuReserved: 0, memReserved: 0, hostPorts: new Set(), failures: new Map() };
+  return { node, total: 0, byService: new Map(), cpuReserved: 0, memReserved: 0, hostPorts: new Set(), failures: new Map(), missingImages: new Set() };
 }
 
 /** Accounts a task placed on (or found on) this node. */
@@ -48,8 +51,9 @@ export function addTask(ni: NodeInfo, t: Pick<Task, 'serviceId' | 'spec' | 'desi
 }
 
 /**
- * Builds NodeInfos for all nodes. `now` (optional) enables the recent-failure penalty:
- * failed tasks updated within FAILURE_WINDOW_MS before `now` are counted.
+ * Builds NodeInfos for all nodes. `now` (optional) enables the recent-failure penalty
+ * (failed tasks updated within FAILURE_WINDOW_MS before `now` are counted) and the memory of
+ * images a node reported missing (image.ts).
  */
 export function buildNodeInfos(nodes: readonly Node[], tasks: Iterable<Task>, now?: number): Map<string, NodeInfo> {
   const m = new Map<string, NodeInfo>();
@@ -59,7 +63,10 @@ export function buildNodeInfos(nodes: readonly Node[], tasks: Iterable<Task>, no
     const ni = m.get(t.nodeId);
     if (!ni) continue;
     addTask(ni, t);
-    if (now !== undefined && (t.state === 'failed' || t.state === 'rejected') && now - t.timestamps.updated <= FAILURE_WINDOW_MS) {
+    if (now === undefined) continue;
+    const missing = missingImageOf(t, ni.node, now);
+    if (missing !== undefined) ni.missingImages.add(missing);
+    if ((t.state === 'failed' || t.state === 'rejected') && now - t.timestamps.updated <= FAILURE_WINDOW_MS) {
       const l = ni.failures.get(t.serviceId);
       if (l) l.push(t.timestamps.updated);
       else ni.failures.set(t.serviceId, [t.timestamps.updated]);

@@ -19,7 +19,7 @@
 import type { Rng } from '../clock.js';
 import type { Node, Task } from '../spec/types.js';
 import type { CompiledFilters, FilterName } from './filters.js';
-import { compileFilters, countFailures, explainFailures } from './filters.js';
+import { compileFilters, countFailures, countRuntime, explainFailures } from './filters.js';
 import { IndexedHeap } from './heap.js';
 import type { NodeInfo } from './nodeinfo.js';
 import { addTask, buildNodeInfos, hostPortKeys, isPotentiallyFaulty } from './nodeinfo.js';
@@ -187,9 +187,11 @@ export function schedule(pending: readonly Task[], nodes: readonly Node[], exist
       unschedulable.push({ taskId: t.id, reason: `node ${t.nodeId} not found` });
       continue;
     }
-    const f = filtersFor(filterCache, t.spec).firstFail(ni);
+    const filters = filtersFor(filterCache, t.spec);
+    const f = filters.firstFail(ni);
     if (f) {
-      unschedulable.push({ taskId: t.id, reason: explainFailures(new Map<FilterName, number>([[f, 1]]), 1) });
+      const ctx = { runtime: filters.runtime, image: filters.image, runtimeNodes: countRuntime(filters.runtime, [ni.node]) };
+      unschedulable.push({ taskId: t.id, reason: explainFailures(new Map<FilterName, number>([[f, 1]]), 1, ctx) });
       continue;
     }
     addTask(ni, { ...t, desiredState: 'running', state: 'assigned' });
@@ -211,7 +213,8 @@ export function schedule(pending: readonly Task[], nodes: readonly Node[], exist
       assignments.push({ taskId: g.tasks[i]!.id, nodeId: leaf.ni.node.id });
     }
     if (i < g.tasks.length) {
-      const reason = explainFailures(countFailures(g.filters, infos.values()), infos.size);
+      const ctx = { runtime: g.filters.runtime, image: g.filters.image, runtimeNodes: countRuntime(g.filters.runtime, nodes) };
+      const reason = explainFailures(countFailures(g.filters, infos.values()), infos.size, ctx);
       for (; i < g.tasks.length; i++) unschedulable.push({ taskId: g.tasks[i]!.id, reason });
     }
   }

@@ -2,3 +2,8 @@
 export * from './types.js';
 export { parseServiceSpec, parseNode, parseTask, rejectForbiddenKeys, serviceSpecSchema, nodeSchema, taskSchema, dnsLabelSchema, normalizeNetworks, MAX_ALIASES, MAX_INT } from './validate.js';
 export type { ServiceSpecInput, NodeInput } from './validate.js';
+export {
+  BUILTIN_IMAGE, resolveRuntime, nodeRuntimes, runtimeKind, nodeDescriptionSchema, normalizeDescription, describedAs,
+  imageMissingMessage, isImageMissing,
+} from './runtime.js';
+export type { NodeDescription } from './runtime.js';

@@ -59,10 +59,20 @@ export interface PlacementPreference {
 
 export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
 
+/**
+ * How a task runs: `docker` runs the service's image in the Docker Engine; `netns` (built in)
+ * runs the command from the host's filesystem in its own network namespace, the image being
+ * only a label. Chosen automatically when a spec names none (src/core/spec/runtime.ts).
+ */
+export type RuntimeKind = 'netns' | 'docker';
+export const RUNTIME_KINDS: readonly RuntimeKind[] = ['netns', 'docker'];
+
 export interface ServiceSpec {
   /** DNS label, at most 63 chars: [a-z0-9-], not starting or ending with '-'. */
   name: string;
   image: string;
+  /** Absent: automatic (image `whoami` → netns, any other image → docker), see resolveRuntime. */
+  runtime?: RuntimeKind | undefined;
   command?: string[] | undefined;
   env: Record<string, string>;
   mode: ServiceMode;
@@ -116,6 +126,26 @@ export interface Node {
   labels: Record<string, string>;
   /** Total schedulable resources of the node. */
   resources: Resources;
+  /**
+   * Runtimes the node reported (its agent detects them); absent on records written before
+   * nodes reported them, which means `['netns']` (see nodeRuntimes).
+   */
+  runtimes?: RuntimeKind[] | undefined;
+  /** The Docker Engine the node reported, when it has the docker runtime. */
+  engine?: EngineInfo | undefined;
+  /**
+   * When the node's description (runtimes, engine) last changed (manager clock, ms): images
+   * reported missing on the node before then are forgotten (a new engine may have them).
+   */
+  descriptionAt?: number | undefined;
+}
+
+/** A Docker Engine as `GET /version` describes it. */
+export interface EngineInfo {
+  /** Engine version, e.g. `20.10.24+dfsg1`. */
+  version: string;
+  /** Engine API version, e.g. `1.41`. */
+  apiVersion: string;
 }
 
 /** Task lifecycle, in order; the last five are terminal. */
@@ -130,6 +160,8 @@ export type DesiredState = 'ready' | 'running' | 'shutdown';
 /** The part of a service spec a task is created from (shared by reference between tasks). */
 export interface TaskSpec {
   image: string;
+  /** As ServiceSpec.runtime (absent: automatic). */
+  runtime?: RuntimeKind | undefined;
   command?: string[] | undefined;
   env: Record<string, string>;
   networks: string[];
@@ -160,6 +192,11 @@ export interface Task {
   state: TaskState;
   /** Why the task is in its state (scheduler reason, exit error, ...). */
   message?: string | undefined;
+  /**
+   * Last error its node reported (kept when `message` moves on, e.g. to `restarting`): the
+   * scheduler reads `image X not present on node N` from it (src/core/scheduler/image.ts).
+   */
+  error?: string | undefined;
   timestamps: TaskTimestamps;
   /** Times of the restarts that led to this task, within the restart window (oldest first). */
   restarts?: number[] | undefined;
@@ -173,6 +210,7 @@ export function isTerminal(s: TaskState): boolean {
 export function taskSpecOf(spec: ServiceSpec): TaskSpec {
   return {
     image: spec.image,
+    ...(spec.runtime !== undefined ? { runtime: spec.runtime } : {}),
     command: spec.command,
     env: spec.env,
     networks: spec.networks,

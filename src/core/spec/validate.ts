@@ -118,6 +118,8 @@ export function normalizeNetworks(
 export const serviceSpecSchema = z.object({
   name: dnsLabelSchema,
   image: z.string().min(1).max(512),
+  /** Absent: automatic from the image (resolveRuntime). */
+  runtime: z.enum(['netns', 'docker']).optional(),
   command: z.array(z.string().max(4096)).max(256).optional(),
   env: z.record(z.string().regex(ENV_KEY_RE, 'invalid environment variable name'), z.string().max(32768)).default({}),
   mode: modeSchema.default({ replicated: { replicas: 1 } }),
@@ -160,10 +162,14 @@ export const nodeSchema = z.object({
   state: z.enum(['ready', 'disconnected', 'down']).default('ready'),
   labels: z.record(z.string().regex(LABEL_KEY_RE, 'invalid label key'), z.string().max(1024)).default({}),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
+  runtimes: z.array(z.enum(['netns', 'docker'])).max(2).optional(),
+  engine: z.object({ version: z.string().min(1).max(128), apiVersion: z.string().min(1).max(16) }).strict().optional(),
+  descriptionAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 }).strict();
 
 const taskSpecSchema = z.object({
   image: z.string().min(1),
+  runtime: z.enum(['netns', 'docker']).optional(),
   command: z.array(z.string()).optional(),
   env: z.record(z.string()),
   networks: z.array(z.string()),
@@ -184,6 +190,7 @@ export const taskSchema = z.object({
   desiredState: z.enum(['ready', 'running', 'shutdown']),
   state: z.enum(TASK_STATES),
   message: z.string().max(4096).optional(),
+  error: z.string().max(4096).optional(),
   timestamps: z.object({ created: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), updated: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict(),
   restarts: z.array(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).max(10000).optional(),
 }).strict();

@@ -4,11 +4,13 @@
  * (`assigned`/`running`) and desired running; a task the manager wants stopped stays in
  * the list with desiredState `shutdown` until the node reports it ended, then it drops out
  * (the worker also stops tasks that vanish from the list). Desired `ready` (stop-first
- * update waiting for the old task to stop) is not handed out yet.
+ * update waiting for the old task to stop) is not handed out yet. The runtime is the task's
+ * (its spec's choice, or automatic from the image: spec/runtime.ts).
  */
 import { assignmentSchema, type Assignment } from '../../core/assignments.js';
 import { macFromIp } from '../../core/ipam/addr.js';
 import { isTerminal } from '../../core/spec/types.js';
+import { resolveRuntime } from '../../core/spec/runtime.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from './model.js';
 import { attachNetworks, taskName } from './model.js';
 
@@ -47,7 +49,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
     task: {
       id: t.id, name: taskName(name, t), serviceId: svc.id, serviceName: name,
       ...(t.slot !== undefined ? { slot: t.slot } : {}),
-      image: t.spec.image, argv: t.spec.command ?? [], env: t.spec.env, runtime: 'netns',
+      // The task's own spec: a task keeps the runtime it was scheduled for (the node has it).
+      image: t.spec.image, argv: t.spec.command ?? [], env: t.spec.env, runtime: resolveRuntime(t.spec),
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,

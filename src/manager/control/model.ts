@@ -9,6 +9,7 @@ import { MeshError } from '../../core/errors.js';
 import type { Service, ServiceSpec, Task } from '../../core/spec/types.js';
 import { isGlobal, replicasOf, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
 import { dnsLabelSchema } from '../../core/spec/validate.js';
+import { nodeDescriptionSchema, resolveRuntime } from '../../core/spec/runtime.js';
 import type { UpdateState } from '../../core/orchestrator/actions.js';
 
 export const CKEYS = {
@@ -63,8 +64,6 @@ export interface TaskRecord extends Task {
   addresses: Record<string, string>;
   /** The addresses went back to the pool (the task ended); kept for `service ps`. */
   released?: boolean | undefined;
-  /** Last error the node reported. */
-  error?: string | undefined;
 }
 
 export function coreService(r: ServiceRecord): Service {
@@ -88,13 +87,17 @@ export const serviceUpdateSchema = z.object({
   force: z.boolean().default(false),
 }).strict();
 
-/** What a node reports: its tasks and their states (the worker's names). */
+/**
+ * What a node reports: its tasks and their states (the worker's names), and what it is
+ * (runtimes, engine; absent from agents that predate it — the record keeps what it had).
+ */
 export const statusReportSchema = z.object({
   tasks: z.array(z.object({
     id: z.string().regex(/^[A-Za-z0-9]{1,64}$/),
     state: z.enum(['new', 'starting', 'running', 'draining', 'stopped', 'failed']),
     error: z.string().max(4096).nullable().optional(),
   }).passthrough()).max(10_000),
+  description: nodeDescriptionSchema.optional(),
 }).strict();
 export type StatusReport = z.infer<typeof statusReportSchema>;
 
@@ -156,7 +159,7 @@ export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netN
     id: s.id, name: s.spec.name, version: s.version,
     mode: isGlobal(s.spec) ? 'global' : 'replicated',
     replicas: { running, desired: isGlobal(s.spec) ? mine.length : replicasOf(s.spec) },
-    image: s.spec.image, ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips,
+    image: s.spec.image, runtime: resolveRuntime(s.spec), ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips,
     update: s.update ? { ...s.update, at: new Date(s.update.at).toISOString() } : null,
     createdAt: new Date(s.createdAt).toISOString(), updatedAt: new Date(s.updatedAt).toISOString(),
     spec: s.spec, previousSpec: s.previous?.spec ?? null,
@@ -170,7 +173,7 @@ export function taskView(t: TaskRecord, service: string, nodeName: (id: string) 
     id: t.id, name: taskName(service, t), serviceId: t.serviceId, service, slot: t.slot ?? null,
     nodeId: t.nodeId ?? null, node: t.nodeId ? nodeName(t.nodeId) ?? t.nodeId : null,
     desiredState: t.desiredState, state: t.state, message: t.message ?? null, error: t.error ?? null,
-    specVersion: t.specVersion, image: t.spec.image, addresses,
+    specVersion: t.specVersion, image: t.spec.image, runtime: resolveRuntime(t.spec), addresses,
     createdAt: new Date(t.timestamps.created).toISOString(), updatedAt: new Date(t.timestamps.updated).toISOString(),
   };
 }

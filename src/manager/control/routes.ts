@@ -21,6 +21,21 @@ import {
   statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
 } from './model.js';
 import { newId, type ControlState } from './state.js';
+import { describedAs, normalizeDescription, type NodeDescription } from '../../core/spec/runtime.js';
+
+/**
+ * Records a node's reported description when it differs from its record; returns whether it
+ * did. `descriptionAt` then makes the scheduler forget the images the node reported missing.
+ */
+export function recordDescription(st: ControlState, nodeId: string, reported: NodeDescription, now: number): boolean {
+  const n = st.nodes.get(nodeId);
+  if (!n) return false;
+  const d = normalizeDescription(reported);
+  if (describedAs(n, d)) return false;
+  const { engine: _old, ...rest } = n;
+  st.putNode({ ...rest, runtimes: d.runtimes, ...(d.engine ? { engine: d.engine } : {}), descriptionAt: now, updatedAt: now });
+  return true;
+}
 
 /** Checks a spec against the cluster: networks exist, published ingress ports are free. Returns network ids. */
 function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string[] {
@@ -195,6 +210,8 @@ export function registerRoutes(cp: ControlPlane): void {
       const now = cp.now();
       const events = [];
       let updated = 0;
+      // A node that gained a runtime may take tasks that wait for it: kick.
+      const described = r.description !== undefined && recordDescription(st, nodeId, r.description, now);
       for (const rep of r.tasks) {
         const t = st.tasks.get(rep.id);
         if (!t || t.nodeId !== nodeId) continue; // not this node's task: ignore, never trust the body's claim
@@ -229,7 +246,7 @@ export function registerRoutes(cp: ControlPlane): void {
         for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
       }
       if (events.length) pumpUpdaters(st, events, { now, newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
-      if (updated) cp.kick();
+      if (updated || described) cp.kick();
       return { updated };
     }) };
   });

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { netctl, type CliResult } from '../../helpers/cli.js';
 import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { detectRuntimes } from '../../../src/adapters/runtime/detect.js';
 
 const LAB = 'cli';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-cli-'));
@@ -32,7 +33,7 @@ interface ServiceJ {
   spec: { env: Record<string, string>; image: string; networks: string[]; networkAliases?: Record<string, string[]>; updateConfig: { monitorMs: number }; mode: { replicated?: { replicas: number } } };
   previousSpec: { env: Record<string, string> } | null;
 }
-interface NodeJ { id: string; hostname: string; labels: Record<string, string>; state: string }
+interface NodeJ { id: string; hostname: string; labels: Record<string, string>; state: string; runtimes: string[]; engine: { version: string; apiVersion: string } | null }
 
 function ok(r: CliResult, what: string): CliResult {
   assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr}`);
@@ -119,6 +120,17 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     assert.equal(n2!.hostname, 'n2');
     assert.deepEqual(n2!.labels, {});
     assert.equal((JSON.parse(ok(i13!, 'inspect n1 n3').stdout) as NodeJ[]).map((n) => n.hostname).join(), 'n1,n3');
+    // Every node reports its runtimes: netns, and docker with the engine's versions when the
+    // engine answers on the default socket (lab nodes share this host's filesystem, so they
+    // see what the root namespace sees).
+    const here = (await detectRuntimes()).description;
+    const described = (ns: NodeJ[]) => ns.map((n) => `${n.hostname}:${n.runtimes.join('+')}:${n.engine?.apiVersion ?? '-'}`).sort().join(' ');
+    const want = ['n1', 'n2', 'n3'].map((h) => `${h}:${here.runtimes.join('+')}:${here.engine?.apiVersion ?? '-'}`).join(' ');
+    await waitFor(`node ls --format json to show runtimes ${want}`, async () => {
+      const seen = described(await json<NodeJ[]>('node', 'ls', '--format', 'json'));
+      if (seen !== want) throw new Error(`nodes say ${seen}`);
+      return true;
+    }, 20_000, 500);
 
     const add = ok(await m('node', 'update', '--label-add', 'zone=a', '--label-add', 'rack=r1', 'n2'), 'label-add');
     assert.equal(add.stdout, `${n2!.id}\n`);
@@ -140,7 +152,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const [cw, cl] = await all([
       () => m('service', 'create', '--name', 'web', '--replicas', '2', '--network', 'name=app,alias=frontend', '-e', 'V=1',
         '--update-parallelism', '2', '--update-monitor', '500ms', '--rollback-parallelism', '2', '--rollback-monitor', '500ms', 'whoami'),
-      () => m('service', 'create', '--name', 'loop', '--network', 'app', '--constraint', 'node.labels.zone==a', '--update-monitor', '500ms', 'busybox', 'sleep', '3600'),
+      () => m('service', 'create', '--name', 'loop', '--network', 'app', '--constraint', 'node.labels.zone==a', '--update-monitor', '500ms', '--runtime', 'netns', 'busybox', 'sleep', '3600'),
     ]);
     const c = ok(cw!, 'create web');
     assert.match(c.stdout, /^[0-9a-f]{12,}\n$/);
@@ -261,6 +273,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
       [['service', 'update', '--update-delay', '3 seconds', 'web'], 2, /--update-delay: invalid duration "3 seconds"/],
       [['service', 'create', '--name', 'bad', '-p', '80:abc', 'whoami'], 2, /--publish: "80:abc" is not PUBLISHED:TARGET/],
       [['service', 'create', '--name', 'Bad_Name', 'whoami'], 2, /name: must be a DNS label/],
+      [['service', 'create', '--name', 'x', '--runtime', 'lxc', 'whoami'], 2, /--runtime must be netns, docker or auto, got "lxc"/],
       [['service', 'create', '--name', 'x', '--network', 'name=app,alias=Bad_A', 'whoami'], 2, /networks\.0\.aliases\.0: must be a DNS label/],
       [['service', 'create', '--name', 'x', '--network', 'nosuchnet', 'whoami'], 3, /no such network: nosuchnet/],
       [['service', 'create', '--name', 'web', 'whoami'], 2, /service name web is already in use/],

@@ -17,7 +17,7 @@
  *   host load the LB ran 1-2 s ahead of its overlay and 1-2 requests per case timed out (their
  *   SYN went to a neighbour the kernel could not resolve yet). Each failure is printed.
  *
- * 1. update --image web:v2 --update-parallelism 2 --update-delay 1s: converges, no failed request in the loop,
+ * 1. update --image web:v2 --runtime netns (the image is a label: tasks stay host processes) --update-parallelism 2 --update-delay 1s: converges, no failed request in the loop,
  *    at the end every answer comes from a v2 task (and only from running v2 tasks), and
  *    the old tasks' drains were confirmed by acks of every member (GET /v1/drain/waits on the
  *    nodes: outcome `acked`, latency per task printed).
@@ -182,7 +182,7 @@ describe('rolling update and rollback under a steady request loop (3-node lab)',
     try {
       await new Promise((r) => setTimeout(r, 1500));
       const t0 = Date.now();
-      const up = await on('n1', 'service', 'update', 'web', '--image', 'web:v2', '--update-parallelism', '2', '--update-delay', '1s', '--timeout', '240s', '--args', V2);
+      const up = await on('n1', 'service', 'update', 'web', '--image', 'web:v2', '--runtime', 'netns', '--update-parallelism', '2', '--update-delay', '1s', '--timeout', '240s', '--args', V2);
       assert.equal(up.code, 0, up.stderr);
       assert.match(up.stderr, /verify: Service converged/);
       const took = Date.now() - t0;
@@ -228,7 +228,7 @@ describe('rolling update and rollback under a steady request loop (3-node lab)',
     try {
       await new Promise((r) => setTimeout(r, 1500));
       const t0 = Date.now();
-      const bad = await on('n1', 'service', 'update', 'web', '--image', 'web:v3', '--update-failure-action', 'rollback', '--update-monitor', '2s',
+      const bad = await on('n1', 'service', 'update', 'web', '--image', 'web:v3', '--runtime', 'netns', '--update-failure-action', 'rollback', '--update-monitor', '2s',
         '--update-parallelism', '2', '--update-delay', '1s', '--timeout', '240s', '--args', '/bin/false');
       assert.equal(bad.code, 0, bad.stderr);
       assert.match(bad.stderr, /rollback: /);

@@ -39,6 +39,7 @@ services:
         delay: 0s
   client:
     image: busybox
+    x-meshd-runtime: netns
     command: ["sh", "-c", 'while true; do curl -s -m 2 http://web/ > "$$OUT.tmp" && mv "$$OUT.tmp" "$$OUT"; sleep 1; done']
     environment:
       OUT: ${OUT}

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshError } from '../../../src/core/errors.js';
-import { parseCount, parseDuration, parseNetwork, parsePublish, parseScale, publishKey } from '../../../src/cli/service-flags.js';
-import { editNetworks } from '../../../src/cli/service-commands.js';
+import { parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey } from '../../../src/cli/service-flags.js';
+import { editNetworks, RUNTIME_HELP } from '../../../src/cli/service-commands.js';
 
 const bad = (f: () => unknown) => assert.throws(f, (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
 
@@ -47,4 +47,15 @@ test('service update --network-rm / --network-add on a stored spec', () => {
   assert.deepEqual(editNetworks(spec, ['b'], []), { networks: ['a'], networkAliases: { a: ['x'] } });
   assert.deepEqual(editNetworks(spec, [], [{ target: 'c', aliases: ['z'] }]), { networks: ['a', 'b', { target: 'c', aliases: ['z'] }], networkAliases: { a: ['x'], b: ['y'] } });
   assert.deepEqual(editNetworks(spec, [], [{ target: 'a', aliases: ['w'] }]), { networks: ['b', { target: 'a', aliases: ['w'] }], networkAliases: { b: ['y'] } }, 're-adding replaces the aliases');
+});
+
+test('runtime: netns | docker | auto (auto = chosen from the image)', () => {
+  assert.equal(parseRuntime('netns'), 'netns');
+  assert.equal(parseRuntime('docker'), 'docker');
+  assert.equal(parseRuntime(' Docker '), 'docker');
+  assert.equal(parseRuntime('auto'), undefined);
+  for (const s of ['', 'lxc', 'process', 'net ns']) bad(() => parseRuntime(s));
+  assert.throws(() => parseRuntime('lxc'), /--runtime must be netns, docker or auto, got "lxc"/);
+  // The help says what netns means for IMAGE.
+  assert.match(RUNTIME_HELP, /With netns the IMAGE is only a label: the command runs from the host's filesystem in its own network namespace/);
 });

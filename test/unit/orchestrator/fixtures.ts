@@ -17,8 +17,9 @@ export function node(id: string, over: Partial<Node> = {}): Node {
   };
 }
 
+/** A service spec; `whoami:1` is not the built-in image, so it says `runtime: netns` (nodes here have only netns). */
 export function spec(over: Partial<ServiceSpecInput> = {}): ServiceSpec {
-  return parseServiceSpec({ name: 'web', image: 'whoami:1', ...over });
+  return parseServiceSpec({ name: 'web', image: 'whoami:1', runtime: 'netns', ...over });
 }
 
 export function service(id: string, over: Partial<ServiceSpecInput> = {}, version = 1): Service {
