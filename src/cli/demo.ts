@@ -69,7 +69,23 @@ async function walkthrough(lab: LabState): Promise<void> {
     netctl(on('n1', 'exec', t.name, '--', 'dig', '+short', '@127.0.0.11', 'tasks.whoami'), { allowFail: true });
     netctl(on('n1', 'exec', t.name, '--', 'curl', '-s', '-m', '3', 'http://whoami/'), { allowFail: true });
   }
+
+  say('\nA real image: Debian\'s nginx in Docker (built locally by native-scripts/images.sh, never pulled).');
+  netctl(on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '-p', '8081:80', '--network', 'demo', NGINX_IMAGE));
+  netctl(on('n1', 'service', 'ps', 'web'));
+  for (const n of lab.nodes) {
+    let out = '';
+    for (let attempt = 0; attempt < 20 && !out; attempt++) {
+      const r = spawnSync('ip', ['netns', 'exec', lab.client.netns, 'curl', '-s', '-m', '3', `http://${n.underlay}:8081/`], { encoding: 'utf8' });
+      out = r.status === 0 ? r.stdout.trim() : '';
+      if (!out) await sleep(500);
+    }
+    say(`  client → ${n.name} (${n.underlay}:8081)  ${out || '(no answer)'}`);
+  }
 }
+
+/** The real-image service of the demo (native-scripts/images.sh builds it). */
+const NGINX_IMAGE = 'meshd/nginx:1';
 
 export function demoCommand(): Command {
   return new Command('demo')
@@ -94,13 +110,15 @@ export function demoCommand(): Command {
       }
       say('\nTry, in another terminal (the lab is called ' + name + '):');
       say('  npx netctl lab ls');
-      say('  npx netctl --node n2 service ps whoami        # or: service ls, node ls, network ls');
-      say('  npx netctl --node n2 service scale whoami=5');
+      say('  npx netctl --node n1 service ps web           # or: service ls, node ls, network ls (n1 is the manager)');
+      say('  npx netctl --node n1 service scale whoami=5');
+      say('  npx netctl --node n1 service update --image meshd/nginx:2 web   # rolling update to another tag');
       say('  npx netctl --node n3 debug members');
       say('  npx netctl --node n3 debug lb --service whoami');
       say('  npx netctl --node n3 debug fdb');
       say('  npx netctl --node n2 debug dns whoami');
       say(`  npx netctl lab client --name ${name} -- curl -s http://${s.nodes[2]!.underlay}:8080/`);
+      say(`  npx netctl lab client --name ${name} -- curl -s http://${s.nodes[1]!.underlay}:8081/`);
       say('\nPress Ctrl-C to tear the lab down.');
       await new Promise<void>((resolve) => {
         // an interval keeps the event loop alive while we wait for a signal

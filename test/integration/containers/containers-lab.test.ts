@@ -1,0 +1,195 @@
+/**
+ * Services run real images through the cluster (issue 12), end to end through netctl on a
+ * 3-node lab with Debian's docker.io: nginx, redis and busybox images built locally from
+ * Debian packages (native-scripts/images.sh; never pulled). Nothing here names a runtime:
+ * a non-`whoami` image goes to Docker by itself.
+ *
+ * - nginx on `front`, published on 8080: every node's :8080 answers and all 3 tasks are reached;
+ * - redis on `back`; `app` on `front` AND `back` (two interfaces) reaches redis by name (PING →
+ *   PONG) and web by name; `tasks.web` has 3 addresses;
+ * - 20 containers whose first instruction resolves a name all start on the first try (the
+ *   sandbox holds the network before the application starts);
+ * - scale 3→1 and a rolling update nginx:1 → nginx:2 under a request loop: no failed request;
+ * - `docker kill` of a task's container: the agent hears it from the events stream (time to the
+ *   task's `failed` state printed), the replacement serves; requests that failed are printed and
+ *   bounded by the window between the kill and the LB dropping the task (a connection to a
+ *   process that was just killed cannot be answered by any balancer without retries);
+ * - teardown leaves no container behind (also the sandboxes).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
+import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import type { LabState } from '../../../src/lab/lab.js';
+
+const LAB = 'mctr';
+const tmp = mkdtempSync(join(tmpdir(), 'meshd-ctr-'));
+let lab: LabState;
+const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
+const m = (...args: string[]) => on('n1', ...args);
+function ok(r: CliResult, what: string): CliResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+interface TaskJ { id: string; name: string; slot?: number; node: string | null; desiredState: string; state: string; error?: string | null; message?: string; image: string; runtime?: string; updatedAt: string }
+async function ps(service: string): Promise<TaskJ[]> {
+  return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
+}
+/** Labelled containers of this lab (agents label them with their prefix). */
+function labContainers(): string[] {
+  const r = spawnSync('docker', ['ps', '-aq', '--filter', `label=meshd.prefix`], { encoding: 'utf8' });
+  const ids = r.stdout.split('\n').filter(Boolean);
+  if (!ids.length) return [];
+  const ins = spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' });
+  return ins.stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`));
+}
+/** One HTTP GET from the lab client namespace (curl, bounded). */
+function get(url: string): string | null {
+  const r = inNs(lab.client.netns, ['curl', '-s', '-m', '2', url], 5000);
+  return r.code === 0 ? r.stdout.trim() : null;
+}
+/** `exec` in a task of `service` (on whichever node runs it). */
+async function execIn(service: string, argv: string[]): Promise<CliResult> {
+  const t = (await ps(service)).find((x) => x.desiredState === 'running' && x.state === 'running');
+  assert.ok(t, `a running task of ${service}`);
+  return on(t.node!, 'exec', t.name, '--', ...argv);
+}
+
+/** A steady request loop from the client to one node's published port; returns what happened. */
+function requestLoop(url: string): { stop: () => Promise<{ sent: number; failed: Array<{ at: number; why: string }>; answers: Map<string, number> }> } {
+  let running = true;
+  const failed: Array<{ at: number; why: string }> = [];
+  const answers = new Map<string, number>();
+  let sent = 0;
+  const loop = (async () => {
+    while (running) {
+      sent++;
+      const r = await new Promise<CliResult>((resolve) => {
+        const c = spawnSync('ip', ['netns', 'exec', lab.client.netns, 'curl', '-s', '-m', '2', url], { encoding: 'utf8', timeout: 5000 });
+        resolve({ code: c.status ?? 128, stdout: c.stdout ?? '', stderr: c.stderr ?? '' });
+      });
+      if (r.code === 0 && r.stdout.startsWith('nginx')) answers.set(r.stdout.trim(), (answers.get(r.stdout.trim()) ?? 0) + 1);
+      else failed.push({ at: Date.now(), why: `curl exit ${r.code} ${r.stdout.slice(0, 80)}` });
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  })();
+  return { stop: async () => { running = false; await loop; return { sent, failed, answers }; } };
+}
+
+before(async () => {
+  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
+  await ensureImages();
+  lab = await createLab({ name: LAB, nodes: 3 });
+  ok(await m('cluster', 'init'), 'init');
+  const file = join(tmp, 'worker.token');
+  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
+  for (const n of ['n2', 'n3']) ok(await on(n, 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), `join ${n}`);
+  await waitFor('3 nodes report the docker runtime', async () => {
+    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
+    return nodes.length === 3 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
+  }, 30_000, 250);
+  for (const net of ['front', 'back']) ok(await m('network', 'create', '-d', 'overlay', net), `network ${net}`);
+});
+after(async () => {
+  await destroyLab(LAB);
+  rmSync(tmp, { recursive: true, force: true });
+  const left = labContainers();
+  if (left.length) spawnSync('docker', ['rm', '-f', ...left.map((l) => l.split(' ')[1]!.replace(/^\//, ''))]);
+});
+
+describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
+  test('nginx published on 8080: every node answers, all 3 tasks reached, tasks run in docker', async () => {
+    ok(await m('service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--network', 'front', '--timeout', '180s', IMAGES.nginx1), 'create web');
+    const tasks = (await ps('web')).filter((t) => t.desiredState === 'running');
+    assert.equal(tasks.length, 3);
+    assert.ok(tasks.every((t) => t.runtime === undefined || t.runtime === 'docker'), JSON.stringify(tasks));
+    for (const n of lab.nodes) {
+      const { value: seen } = await waitFor(`${n.name}:8080 reaches 3 distinct nginx tasks`, () => {
+        const s = new Set<string>();
+        for (let i = 0; i < 15; i++) {
+          const a = get(`http://${n.underlay}:8080/`);
+          if (a?.startsWith('nginx v1 ')) s.add(a);
+        }
+        return s.size === 3 && s;
+      }, 60_000, 500);
+      process.stdout.write(`# ${n.name}:8080 → ${[...seen].join(' | ')}\n`);
+    }
+  });
+
+  test('redis on back, app on front and back: app reaches redis (PING → PONG) and web by name; tasks.web has 3 addresses', async () => {
+    ok(await m('service', 'create', '--name', 'redis', '--network', 'back', '--timeout', '180s', IMAGES.redis), 'create redis');
+    ok(await m('service', 'create', '--name', 'app', '--network', 'front', '--network', 'back', '--timeout', '180s', IMAGES.busybox, 'sleep', '3600'), 'create app');
+    const ifs = ok(await execIn('app', ['ip', '-o', '-4', 'addr', 'show']), 'ip addr in app').stdout;
+    assert.match(ifs, /eth0/);
+    assert.match(ifs, /eth1/, `two interfaces in app:\n${ifs}`);
+    await waitFor('app: redis answers PONG by name', async () => {
+      const r = await execIn('app', ['sh', '-c', "printf 'PING\\r\\n' | nc -w 2 redis 6379"]);
+      return r.code === 0 && r.stdout.includes('+PONG') && r;
+    }, 30_000, 500);
+    await waitFor('app: web answers by name', async () => {
+      const r = await execIn('app', ['sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 web 80']);
+      return r.code === 0 && /nginx v1 /.test(r.stdout) && r;
+    }, 30_000, 500);
+    const { value: addrs } = await waitFor('tasks.web: 3 addresses', async () => {
+      const r = await execIn('app', ['nslookup', 'tasks.web', '127.0.0.11']);
+      const ips = [...r.stdout.matchAll(/Address(?: \d+)?:\s*(\d+\.\d+\.\d+\.\d+)/g)].map((x) => x[1]!).filter((ip) => ip !== '127.0.0.11');
+      return new Set(ips).size === 3 && ips;
+    }, 30_000, 500);
+    process.stdout.write(`# tasks.web → ${addrs.join(', ')}\n`);
+  });
+
+  test('20 containers whose first instruction resolves a name all start first time (the network exists before the app)', async () => {
+    ok(await m('service', 'create', '--name', 'first', '--replicas', '20', '--network', 'front', '--restart-condition', 'none', '--timeout', '300s',
+      IMAGES.busybox, 'sh', '-c', 'grep -q "^nameserver 127.0.0.11" /etc/resolv.conf && nslookup web 127.0.0.11 >/dev/null && exec sleep 3600 || exit 7'), 'create first');
+    const tasks = await ps('first');
+    const bad = tasks.filter((t) => t.state !== 'running');
+    assert.deepEqual(bad.map((t) => `${t.name} ${t.state} ${t.error ?? ''}`), [], 'every start succeeded');
+    assert.equal(tasks.length, 20, 'no task was replaced');
+    ok(await m('service', 'rm', 'first'), 'rm first');
+  });
+
+  test('scale 3→1→3 and a rolling update nginx:1 → nginx:2 under a request loop: no failed request', async () => {
+    const loop = requestLoop(`http://${lab.nodes[1]!.underlay}:8080/`);
+    await new Promise((r) => setTimeout(r, 1000));
+    ok(await m('service', 'scale', 'web=1'), 'scale 1');
+    ok(await m('service', 'scale', 'web=3'), 'scale 3');
+    ok(await m('service', 'update', '--image', IMAGES.nginx2, '--update-parallelism', '1', '--update-delay', '1s', '--timeout', '240s', 'web'), 'update');
+    await waitFor('every answer from nginx v2', () => [0, 1, 2, 3, 4].every(() => get(`http://${lab.nodes[2]!.underlay}:8080/`)?.startsWith('nginx v2 ')), 30_000, 500);
+    const r = await loop.stop();
+    process.stdout.write(`# loop: ${r.sent} requests, ${r.failed.length} failed; answers by task: ${[...r.answers].map(([k, v]) => `${k.split(' ').slice(1).join(' ')}=${v}`).join(' ')}\n`);
+    assert.deepEqual(r.failed, [], 'no failed request during scale and rolling update');
+  });
+
+  test('docker kill of a task: the events stream reports it at once, the replacement serves', async () => {
+    const victim = (await ps('web')).find((t) => t.desiredState === 'running' && t.state === 'running')!;
+    const name = spawnSync('docker', ['ps', '-q', '--filter', `label=meshd.task=${victim.id}`, '--filter', 'label=meshd.role=app'], { encoding: 'utf8' }).stdout.trim();
+    assert.ok(name, `container of ${victim.name}`);
+    const loop = requestLoop(`http://${lab.nodes[0]!.underlay}:8080/`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const killedAt = Date.now();
+    assert.equal(spawnSync('docker', ['kill', name]).status, 0);
+    const { ms } = await waitFor(`${victim.name} reported failed`, async () => (await ps('web')).find((t) => t.id === victim.id && ['failed', 'shutdown', 'complete'].includes(t.state)), 30_000, 100);
+    process.stdout.write(`# docker kill → task ${victim.name} failed after ${ms} ms (events stream)\n`);
+    await waitFor('3 tasks running again, all serving', async () => {
+      const live = (await ps('web')).filter((t) => t.desiredState === 'running' && t.state === 'running');
+      if (live.length !== 3) return false;
+      const s = new Set<string>();
+      for (let i = 0; i < 15; i++) s.add(get(`http://${lab.nodes[0]!.underlay}:8080/`) ?? '');
+      return s.size === 3 && !s.has('') && s;
+    }, 60_000, 500);
+    const r = await loop.stop();
+    const late = r.failed.filter((f) => f.at > killedAt + ms + 2000);
+    process.stdout.write(`# loop around the kill: ${r.sent} requests, ${r.failed.length} failed (${r.failed.map((f) => `+${f.at - killedAt} ms ${f.why}`).join('; ')})\n`);
+    assert.deepEqual(late, [], 'no request fails once the death was reported and the LB had time to drop it');
+  });
+
+  test('teardown: removing the services leaves no container or sandbox of this lab', async () => {
+    for (const s of ['app', 'redis', 'web']) ok(await m('service', 'rm', s), `rm ${s}`);
+    await waitFor('no container left', () => labContainers().length === 0, 60_000, 500);
+  });
+});
