@@ -30,7 +30,7 @@ describe('overlay with docker containers on two hosts', { timeout: 120_000 }, ()
     const remote = nodes.map((n, i) => endpoint(N, ip(i), n));
     const members = lab.hosts.map((h) => h.ip);
     for (const n of nodes) await n.overlay().reconcile({ networks: [N], remote, members });
-    for (const [i, rt] of rts.entries()) await rt.start({ id: `d${i}`, name: `web.${i}`, builtin: 'whoami' }, attachment(nodes[i]!, N, ip(i)));
+    for (const [i, rt] of rts.entries()) await rt.start({ id: `d${i}`, name: `web.${i}`, builtin: 'whoami' }, [attachment(nodes[i]!, N, ip(i))]);
   });
 
   after(async () => {
