@@ -56,3 +56,16 @@ export async function attach(exec: Exec, taskId: string, taskNs: string, list: r
 export async function detach(exec: Exec, taskId: string, list: readonly Pick<Attachment, 'sandboxNs'>[]): Promise<void> {
   for (const a of list) await exec.run('ip', ['-n', a.sandboxNs, 'link', 'del', vethName(taskId)]);
 }
+
+/**
+ * Deletes every veth inside a task namespace (its eth<i> and whatever else was plumbed into it),
+ * which removes the peers in the network sandboxes at once. Deleting the namespace alone leaves
+ * them to the kernel's asynchronous namespace cleanup, visible for a while after stop; and after
+ * an agent restart the runtime no longer knows which sandboxes the task was attached to.
+ */
+export async function detachAll(exec: Exec, taskNs: string): Promise<void> {
+  const r = await exec.run('ip', ['-j', '-n', taskNs, 'link', 'show', 'type', 'veth']);
+  if (r.code !== 0) return; // namespace absent
+  const names = (JSON.parse(r.stdout || '[]') as { ifname?: string }[]).map((l) => l.ifname).filter((n): n is string => !!n);
+  if (names.length) await exec.run('ip', ['-n', taskNs, '-batch', '-'], { input: names.map((n) => `link del ${n}`).join('\n') + '\n' });
+}

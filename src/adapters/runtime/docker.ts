@@ -22,7 +22,7 @@ import Docker from 'dockerode';
 import { MeshError } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../exec.js';
 import type { Logger } from '../logger.js';
-import { attach, shortId } from './attach.js';
+import { attach, detachAll, shortId } from './attach.js';
 import { DockerEvents } from './docker-events.js';
 import { FrameDemuxer } from './docker-stream.js';
 import { stopSignalOf } from './signal.js';
@@ -145,19 +145,23 @@ export class DockerRuntime implements Runtime {
           Dns: ['127.0.0.11'], DnsOptions: ['ndots:0'],
         },
       });
-      await sandbox.start();
-      const pid = (await sandbox.inspect()).State.Pid;
-      if (!(pid > 0)) throw new MeshError('MESHD_EXEC_FAILED', `sandbox ${sb} is not running`);
-      await this.opts.exec.check('ip', ['netns', 'attach', ns, String(pid)]);
-      await attach(this.opts.exec, task.id, ns, list);
-      await sopts.beforeApp?.(ns);
-      const app = await this.docker.createContainer({
+      // Creating the app container (a copy of its image's filesystem: the slow part on vfs) runs
+      // while the sandbox starts and is plumbed; it only starts once the network is complete.
+      const creating = this.docker.createContainer({
         name: c, Image: image, Labels: this.labels(task, 'app'),
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...(cmd.length ? { Cmd: cmd } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         HostConfig: { NetworkMode: `container:${sb}` },
       });
+      creating.catch(() => undefined); // awaited below; a failure of the plumbing must not leave it unhandled
+      await sandbox.start();
+      const pid = (await sandbox.inspect()).State.Pid;
+      if (!(pid > 0)) throw new MeshError('MESHD_EXEC_FAILED', `sandbox ${sb} is not running`);
+      await this.opts.exec.check('ip', ['netns', 'attach', ns, String(pid)]);
+      await attach(this.opts.exec, task.id, ns, list);
+      await sopts.beforeApp?.(ns);
+      const app = await creating;
       await app.start();
       const st = (await app.inspect()).State;
       return { id: task.id, name: task.name, netns: ns, pid: st.Pid > 0 ? st.Pid : null, running: st.Running, ip: first.ip };
@@ -171,6 +175,7 @@ export class DockerRuntime implements Runtime {
   /** Removes both containers (SIGKILL) and the named namespace; absent parts are fine. */
   private async remove(taskId: string): Promise<void> {
     await unless404(this.docker.getContainer(this.container(taskId)).remove({ force: true, v: true }), `rm ${this.container(taskId)}`, [409]);
+    await detachAll(this.opts.exec, this.taskNs(taskId));
     await unless404(this.docker.getContainer(this.sandbox(taskId)).remove({ force: true, v: true }), `rm ${this.sandbox(taskId)}`, [409]);
     await this.opts.exec.run('ip', ['netns', 'del', this.taskNs(taskId)]);
   }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { MeshError } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../exec.js';
-import { attach, detach, shortId } from './attach.js';
+import { attach, detach, detachAll, shortId } from './attach.js';
 import { stopSignalOf } from './signal.js';
 import { WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec } from './types.js';
 
@@ -152,6 +152,7 @@ export class NetnsRuntime implements Runtime {
     const killDeadline = Date.now() + 2000;
     while ([...pids].some(alive) && Date.now() < killDeadline) await sleep(20);
     if (held) await detach(this.opts.exec, taskId, held.attach);
+    else await detachAll(this.opts.exec, ns); // adopted after a restart: the sandboxes are not known
     if ((await this.nsList()).includes(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
     rmSync(join(this.etcDir, ns), { recursive: true, force: true });
     this.tasks.delete(taskId);

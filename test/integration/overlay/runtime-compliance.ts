@@ -90,6 +90,8 @@ export function runtimeCompliance(name: string, prefix: string, factory: (prefix
       const r = await rt.exec('rc1', ['sh', '-c', 'echo hi; exit 3']);
       assert.equal(r.code, 3);
       assert.equal(r.stdout, 'hi\n');
+      assert.equal((await rt.exec('rc1', ['sh', '-c', 'echo err >&2; cat'], { input: 'from stdin\n' })).stdout, 'from stdin\n', 'stdin input');
+      assert.equal((await rt.exec('rc1', ['sh', '-c', 'echo err >&2'])).stderr, 'err\n');
       await assert.rejects(rt.exec('nope', ['true']), (e: unknown) => isMeshError(e) && e.code === 'MESHD_NOT_FOUND');
     });
 
