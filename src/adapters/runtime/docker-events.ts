@@ -70,6 +70,7 @@ export class DockerEvents {
     }
     this.stream = s;
     this.connects++;
+    if (this.attempts > 0) this.log?.info({ attempts: this.attempts }, 'docker events stream reconnected');
     this.attempts = 0;
     const lines = new JsonLines();
     s.on('data', (chunk: Buffer | string) => {
@@ -113,7 +114,9 @@ export class DockerEvents {
     this.lastTimeSec ??= Math.floor(Date.now() / 1000) - 1;
     this.attempts++;
     const ms = reconnectDelayMs(this.attempts);
-    this.log?.warn({ err: e instanceof Error ? e.message : String(e), retryMs: ms }, 'docker events stream broken; reconnecting');
+    // Warn on the first failure and then once a minute or so (the engine may be down for long).
+    const level = this.attempts === 1 || this.attempts % 12 === 0 ? 'warn' : 'debug';
+    this.log?.[level]({ err: e instanceof Error ? e.message : String(e), retryMs: ms, attempts: this.attempts }, 'docker events stream broken; reconnecting');
     this.timer = setTimeout(() => {
       this.timer = null;
       if (!this.closed) this.connect();
