@@ -52,8 +52,8 @@ async function main(): Promise<void> {
     const remote = [endpoint(net, '10.94.0.11', n1), endpoint(net, '10.94.0.12', n2)];
     for (const n of [n1, n2]) await n.overlay().reconcile({ networks: [net], remote, members });
     const sleeper = ['sh', '-c', 'while :; do sleep 1; done'];
-    await n1.runtime.start({ id: 'bench1', name: 'c', argv: sleeper }, attachment(n1, net, '10.94.0.11'));
-    await n2.runtime.start({ id: 'bench2', name: 's', argv: sleeper }, attachment(n2, net, '10.94.0.12'));
+    await n1.runtime.start({ id: 'bench1', name: 'c', argv: sleeper }, [attachment(n1, net, '10.94.0.11')]);
+    await n2.runtime.start({ id: 'bench2', name: 's', argv: sleeper }, [attachment(n2, net, '10.94.0.12')]);
     const t1 = n1.runtime.taskNs('bench1');
     const t2 = n2.runtime.taskNs('bench2');
 

@@ -5,8 +5,8 @@
  *   host ns ── meshd-ing0 172.31.255.1/30 ═ veth ═ ehost 172.31.255.2/30 ── ingress sandbox
  *   ingress sandbox eth0 (node's unique ingress address /16) ═ veth ═ vi-sbox on br0 of the
  *     overlay sandbox of network `ingress` (VXLAN to the other nodes)
- *   task ns eth1 (task's ingress address /16) ═ veth ═ vi-<task> on the same br0; replies FROM
- *     the ingress address use table 4096: the ingress subnet on eth1, default via this node's
+ *   task ns ing0 (task's ingress address /16) ═ veth ═ vi-<task> on the same br0; replies FROM
+ *     the ingress address use table 4096: the ingress subnet on ing0, default via this node's
  *     ingress sandbox (policy `local` connections are not masqueraded: the reply to the client's
  *     address must go back through the sandbox and the host that NATed it)
  *
@@ -20,6 +20,8 @@ import { BRIDGE_NAME, sandboxName } from '../core/overlay/model.js';
 import { HOST_LINK, INGRESS_NET, INGRESS_PREFIX_LEN, INGRESS_REPLY_TABLE, ingressSboxName, ingressVethName } from './lb-plan.js';
 
 export const SBOX_VETH = 'vi-sbox';
+/** The routing mesh's interface in a task namespace (the task's own networks are eth0, eth1, …). */
+export const INGRESS_TASK_IF = 'ing0';
 
 export interface IngressAddr {
   ip: string;
@@ -91,19 +93,20 @@ export class IngressPlumber {
   }
 
   /**
-   * Attaches a task namespace to `ingress` as eth1 (skipped when eth1 is there) and (re)sets the
+   * Attaches a task namespace to `ingress` as `ing0` (skipped when it is there; not `ethN`: those
+   * are the task's own networks, one per attachment, plumbed by the runtime) and (re)sets the
    * reply routing for its ingress address via `gatewayIp` (this node's ingress sandbox).
    */
   async ensureTask(taskId: string, taskNs: string, addr: IngressAddr, mtu: number, gatewayIp: string): Promise<boolean> {
     const { exec } = this;
     let created = false;
-    if (!(await linkExists(exec, 'eth1', taskNs))) {
+    if (!(await linkExists(exec, INGRESS_TASK_IF, taskNs))) {
       const veth = ingressVethName(taskId);
       await exec.run('ip', ['-n', this.overlayNs, 'link', 'del', veth]);
       await exec.check('ip', ['-n', this.overlayNs, '-batch', '-'], {
-        input: `link add ${veth} mtu ${mtu} type veth peer name eth1 mtu ${mtu} netns ${taskNs}\nlink set ${veth} master ${BRIDGE_NAME} up\n`,
+        input: `link add ${veth} mtu ${mtu} type veth peer name ${INGRESS_TASK_IF} mtu ${mtu} netns ${taskNs}\nlink set ${veth} master ${BRIDGE_NAME} up\n`,
       });
-      await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: `link set eth1 address ${addr.mac} up\naddr add ${addr.ip}/${INGRESS_PREFIX_LEN} dev eth1\n` });
+      await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: `link set ${INGRESS_TASK_IF} address ${addr.mac} up\naddr add ${addr.ip}/${INGRESS_PREFIX_LEN} dev ${INGRESS_TASK_IF}\n` });
       created = true;
     }
     const rules = await exec.run('ip', ['-n', taskNs, 'rule', 'show', 'from', addr.ip, 'lookup', String(INGRESS_REPLY_TABLE)]);
@@ -111,8 +114,8 @@ export class IngressPlumber {
     await exec.check('ip', ['-n', taskNs, '-batch', '-'], {
       input: [
         ...(rules.stdout.trim() ? [] : [`rule add from ${addr.ip} lookup ${t} priority ${t}`]),
-        `route replace ${INGRESS_NET.subnet} dev eth1 table ${t}`,
-        `route replace default via ${gatewayIp} dev eth1 table ${t}`,
+        `route replace ${INGRESS_NET.subnet} dev ${INGRESS_TASK_IF} table ${t}`,
+        `route replace default via ${gatewayIp} dev ${INGRESS_TASK_IF} table ${t}`,
         '',
       ].join('\n'),
     });

@@ -9,7 +9,7 @@
  *   are attached to `ingress` are balanced there, and the host namespace DNATs
  *   underlay:published → the sandbox. Task ingress attachments are requested per task
  *   (`PUT /v1/ingress/tasks/:task`; the manager will put them in assignments later); this
- *   subsystem plumbs them (eth1) and publishes their records on `ingress`, mirroring the task's
+ *   subsystem plumbs them (ing0) and publishes their records on `ingress`, mirroring the task's
  *   running/draining state.
  *
  * Scheduling: changes mark namespaces dirty; a debounced, serialized loop applies one dataplane

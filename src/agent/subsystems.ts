@@ -53,6 +53,11 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   const worker = new WorkerSubsystem({
     nodeName: config.nodeName, nodeIp: config.advertiseAddr, dataDir: config.dataDir, prefix, exec, clock,
     log: log.child({ sub: 'worker' }), gossip, overlay, drain: drainWait,
+    dockerSocket: config.docker.socketPath, dockerSandboxImage: config.docker.sandboxImage, dockerWhoamiImage: config.docker.whoamiImage,
+    // 127.0.0.11 answers before the task's process starts (its first lookup must not race the bind).
+    beforeApp: async (netns) => {
+      if (!(await dns.ensureSandbox(netns))) log.warn({ netns }, 'dns not bound in the task namespace before start; the background scan retries');
+    },
   });
   agent.add(overlay);
   agent.add(worker);

@@ -25,18 +25,22 @@
  * the runtimes still hold (task processes outlive the agent) are adopted when still
  * assigned and stopped otherwise, and only then is the overlay activated.
  *
- * Limitation: the runtimes plumb one interface (eth0) per task, so a task with more than
- * one attachment fails with a clear error instead of running half-attached.
+ * Several networks per task: the runtimes plumb one interface per attachment (eth0, eth1, …
+ * in assignment order; default route via the first). Exits: a runtime's onExit (docker: the
+ * events stream; netns: its own children) marks a running task failed at once and kicks a
+ * converge that cleans it up; the periodic list() poll remains only for netns tasks (adopted
+ * netns processes are not the agent's children). One DockerRuntime (one Engine API client)
+ * per agent, created when first needed.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Router } from '../adapters/api/server.js';
 import type { Exec } from '../adapters/exec.js';
 import type { Logger } from '../adapters/logger.js';
-import { DockerRuntime } from '../adapters/runtime/docker.js';
+import { DEFAULT_DOCKER_SOCKET, DockerRuntime } from '../adapters/runtime/docker.js';
 import { NetnsRuntime } from '../adapters/runtime/netns.js';
 import { BRIDGE_NAME, sandboxName } from '../core/overlay/model.js';
-import type { Runtime, TaskInfo, TaskSpec } from '../adapters/runtime/types.js';
+import type { Attachment as RuntimeAttachment, Runtime, TaskInfo, TaskSpec } from '../adapters/runtime/types.js';
 import type { Clock } from '../core/clock.js';
 import type { Assignment } from '../core/assignments.js';
 import { ENDPOINT_TABLE, encodeEndpoint } from '../core/endpoints.js';
@@ -77,9 +81,18 @@ export interface WorkerOptions {
   retryMs?: number;
   /** Local docker image used for docker tasks with image 'whoami' (needs busybox). */
   dockerWhoamiImage?: string;
+  /** Docker Engine API socket (default /var/run/docker.sock). */
+  dockerSocket?: string;
+  /** Local image of the per-task sandbox container (default meshd/sandbox:local). */
+  dockerSandboxImage?: string;
+  /**
+   * Runs when a task's namespace is plumbed, before its process starts (the agent waits for
+   * the 127.0.0.11 sockets there); a failure fails the start.
+   */
+  beforeApp?: (netns: string) => Promise<void>;
   /** Test seams. */
   netnsRuntime?: Runtime;
-  dockerRuntime?: (image: string) => Runtime;
+  dockerRuntime?: Runtime;
 }
 
 export interface TaskView {
@@ -117,7 +130,12 @@ export class WorkerSubsystem implements Subsystem {
   private desired = new Map<string, Assignment>();
   private readonly tasks = new Map<string, Held>();
   private readonly netns: Runtime;
-  private readonly dockers = new Map<string, Runtime>();
+  private dockerRt: Runtime | null = null;
+  /** Tasks whose exit a runtime reported; the next converge cleans them up. */
+  private readonly exited = new Set<string>();
+  /** Exits reported while the task was starting (before it was published), by task id. */
+  private readonly startExits = new Map<string, number | null>();
+  private readonly unsubscribe: Array<() => void> = [];
   private running: Promise<void> | null = null;
   private dirty = false;
   private stopped = false;
@@ -135,23 +153,47 @@ export class WorkerSubsystem implements Subsystem {
     return join(this.o.dataDir, 'assignments.json');
   }
 
-  private docker(image: string): Runtime {
-    let r = this.dockers.get(image);
-    if (!r) {
-      r = this.o.dockerRuntime?.(image) ?? new DockerRuntime({ prefix: this.o.prefix, exec: this.o.exec, node: this.o.nodeName, image });
-      this.dockers.set(image, r);
+  /** The agent's one Docker runtime (one Engine API client, one events stream). */
+  private docker(): Runtime {
+    if (!this.dockerRt) {
+      this.dockerRt = this.o.dockerRuntime ?? new DockerRuntime({
+        prefix: this.o.prefix, exec: this.o.exec, node: this.o.nodeName, image: this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE,
+        socketPath: this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET, log: this.o.log,
+        ...(this.o.dockerSandboxImage ? { sandboxImage: this.o.dockerSandboxImage } : {}),
+      });
+      this.watchExits(this.dockerRt);
     }
-    return r;
+    return this.dockerRt;
   }
 
   private runtimeOf(a: Assignment): Runtime {
-    if (a.task.runtime !== 'docker') return this.netns;
-    return this.docker(a.task.image === 'whoami' ? (this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE) : a.task.image);
+    return a.task.runtime === 'docker' ? this.docker() : this.netns;
+  }
+
+  private watchExits(rt: Runtime): void {
+    const off = rt.onExit?.((taskId, code) => this.exitedNow(taskId, code));
+    if (off) this.unsubscribe.push(off);
+  }
+
+  /** A runtime saw a task's process exit: a running task is failed at once; the converge cleans up. */
+  private exitedNow(taskId: string, code: number | null): void {
+    const h = this.tasks.get(taskId) ?? [...this.tasks.values()].find((x) => x.a.task.id.slice(0, SHORT_ID_LEN) === taskId.slice(0, SHORT_ID_LEN));
+    if (h?.state === 'starting') {
+      this.startExits.set(h.a.task.id, code);
+      return;
+    }
+    if (!h || h.state !== 'running') return;
+    h.state = 'failed';
+    h.error = code === null ? 'task process exited' : `task process exited with code ${code}`;
+    this.exited.add(h.a.task.id);
+    this.o.log.warn({ task: h.a.task.id, code }, 'task process exited');
+    this.kick();
   }
 
   async start(): Promise<void> {
     this.stopped = false;
     this.desired = new Map(this.load().map((a) => [a.task.id, a]));
+    if (this.unsubscribe.length === 0) this.watchExits(this.netns);
     await this.adopt();
     // Activation waits for gossip to sync; do it in the background so the agent gets ready.
     void this.o.overlay.activate().then(() => {
@@ -167,6 +209,9 @@ export class WorkerSubsystem implements Subsystem {
     this.timer = null;
     // Tasks keep running: they are separate processes and are adopted at the next start.
     await this.running?.catch(() => undefined);
+    for (const off of this.unsubscribe.splice(0)) off();
+    await this.dockerRt?.close?.();
+    this.dockerRt = null;
   }
 
   /** Replaces the node's whole assignment list (the manager link calls this). Throws 4xx on bad input. */
@@ -203,16 +248,16 @@ export class WorkerSubsystem implements Subsystem {
   private async adopt(): Promise<void> {
     const found: Array<{ rt: Runtime; info: TaskInfo }> = [];
     for (const info of await this.netns.list()) found.push({ rt: this.netns, info });
-    if (existsSync('/var/run/docker.sock')) {
+    if (this.o.dockerRuntime || existsSync(this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET)) {
       try {
-        for (const info of await this.docker(this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE).list()) found.push({ rt: this.docker(this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE), info });
+        for (const info of await this.docker().list()) found.push({ rt: this.docker(), info });
       } catch (e) {
         this.o.log.warn({ err: e }, 'cannot list docker tasks');
       }
     }
     for (const { rt, info } of found) {
       const a = [...this.desired.values()].find((x) => x.task.id.slice(0, SHORT_ID_LEN) === info.id.slice(0, SHORT_ID_LEN));
-      if (a && a.desiredState === 'running' && info.running && a.attachments.length === 1 && rt.kind === (a.task.runtime ?? 'netns')) {
+      if (a && a.desiredState === 'running' && info.running && a.attachments.length > 0 && rt.kind === (a.task.runtime ?? 'netns')) {
         this.tasks.set(a.task.id, { a, state: 'running', info: { ...info, id: a.task.id, name: a.task.name }, error: null, adopted: true });
         this.attachLocal(a);
         this.publish(a, 'running');
@@ -263,6 +308,7 @@ export class WorkerSubsystem implements Subsystem {
     for (const a of want.values()) {
       const h = this.tasks.get(a.task.id);
       if (h && (h.state === 'running' || h.state === 'starting')) continue;
+      if (this.exited.has(a.task.id)) continue; // exited during this run: cleaned up by the next one (kicked)
       await this.startTask(a);
     }
     // Forget stopped tasks that are no longer assigned at all.
@@ -280,18 +326,26 @@ export class WorkerSubsystem implements Subsystem {
    * retryMs at most), until the manager link reports task states and decides restarts.
    */
   private async reapExited(): Promise<void> {
-    const running = [...this.tasks.values()].filter((h) => h.state === 'running');
-    if (running.length === 0) return;
-    const alive = new Set<string>();
-    for (const rt of new Set(running.map((h) => this.runtimeOf(h.a)))) {
-      for (const i of await rt.list()) if (i.running) alive.add(i.id.slice(0, SHORT_ID_LEN));
+    // Poll (fallback): runtimes without exit events, and netns tasks adopted after a restart.
+    const polled = [...this.tasks.values()].filter((h) => h.state === 'running' && (!this.runtimeOf(h.a).onExit || this.runtimeOf(h.a) === this.netns));
+    if (polled.length) {
+      const alive = new Set<string>();
+      for (const rt of new Set(polled.map((h) => this.runtimeOf(h.a)))) {
+        for (const i of await rt.list()) if (i.running) alive.add(i.id.slice(0, SHORT_ID_LEN));
+      }
+      for (const h of polled) {
+        if (alive.has(h.a.task.id.slice(0, SHORT_ID_LEN)) || h.state !== 'running') continue;
+        h.state = 'failed';
+        h.error = 'task process exited';
+        this.exited.add(h.a.task.id);
+        this.o.log.warn({ task: h.a.task.id }, 'task process exited');
+      }
     }
-    for (const h of running) {
-      if (alive.has(h.a.task.id.slice(0, SHORT_ID_LEN))) continue;
-      h.state = 'failed';
-      h.error = 'task process exited';
-      this.o.log.warn({ task: h.a.task.id }, 'task process exited');
-      await this.runtimeOf(h.a).stop(h.a.task.id, 0).catch((e) => this.o.log.error({ err: e, task: h.a.task.id }, 'cleanup after exit failed'));
+    for (const id of [...this.exited]) {
+      this.exited.delete(id);
+      const h = this.tasks.get(id);
+      if (!h || h.state !== 'failed') continue;
+      await this.runtimeOf(h.a).stop(id, 0).catch((e) => this.o.log.error({ err: e, task: id }, 'cleanup after exit failed'));
       this.detachLocal(h.a);
     }
   }
@@ -315,25 +369,33 @@ export class WorkerSubsystem implements Subsystem {
 
   private async startTask(a: Assignment): Promise<void> {
     const held: Held = { a, state: 'starting', info: null, error: null, adopted: false };
+    this.startExits.delete(a.task.id);
     this.tasks.set(a.task.id, held);
     const rt = this.runtimeOf(a);
     try {
-      if (a.attachments.length !== 1) {
-        throw new MeshError('MESHD_BAD_ARGUMENT', `task ${a.task.id} has ${a.attachments.length} attachments; the runtimes attach one network per task`);
-      }
-      const att = a.attachments[0]!;
-      const spec: TaskSpec = { id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a) };
+      if (a.attachments.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${a.task.id} has no network attachment`);
+      const spec: TaskSpec = {
+        id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a),
+        ...(a.task.runtime === 'docker' && a.task.image !== 'whoami' ? { image: a.task.image } : {}),
+      };
       this.attachLocal(a);
       await this.o.overlay.settled();
-      const net = overlayNetworkOf(att);
-      held.info = await rt.start(spec, {
-        sandboxNs: sandboxName(this.o.overlay.prefix, net.id), bridge: BRIDGE_NAME,
-        ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: this.o.overlay.mtuOf(net),
+      const list: RuntimeAttachment[] = a.attachments.map((att) => {
+        const net = overlayNetworkOf(att);
+        return {
+          sandboxNs: sandboxName(this.o.overlay.prefix, net.id), bridge: BRIDGE_NAME,
+          ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: this.o.overlay.mtuOf(net),
+        };
       });
+      held.info = await rt.start(spec, list, this.o.beforeApp ? { beforeApp: this.o.beforeApp } : {});
       await this.untilServing(a, rt, held.info);
+      if (this.startExits.has(a.task.id)) {
+        const code = this.startExits.get(a.task.id);
+        throw new MeshError('MESHD_EXEC_FAILED', `task ${a.task.id} exited during start${code === null || code === undefined ? '' : ` with code ${code}`}`);
+      }
       held.state = 'running';
       this.publish(a, 'running');
-      this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ip: att.ip }, 'task running');
+      this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ips: a.attachments.map((x) => x.ip) }, 'task running');
     } catch (e) {
       const err = toMeshError(e);
       held.state = 'failed';
@@ -347,7 +409,9 @@ export class WorkerSubsystem implements Subsystem {
   /** Waits until a started task serves its target ports (throws when it exited first). */
   private async untilServing(a: Assignment, rt: Runtime, info: TaskInfo): Promise<void> {
     const ms = this.o.readyTimeoutMs ?? 10_000;
-    const probe = this.o.readiness ?? (rt === this.netns && !this.o.netnsRuntime ? waitServing : undefined);
+    // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
+    const real = (rt === this.netns && !this.o.netnsRuntime) || (rt === this.dockerRt && !this.o.dockerRuntime);
+    const probe = this.o.readiness ?? (real ? waitServing : undefined);
     const ports = a.ports.map((p) => ({ proto: p.proto, port: p.target }));
     if (!probe || ms <= 0 || ports.length === 0 || info.pid === null || info.pid <= 0) return;
     const r = await probe(info.pid, ports, ms);

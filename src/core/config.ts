@@ -127,6 +127,22 @@ export const agentConfigSchema = z.object({
     })
     .strict()
     .default({}),
+  /** The `docker` runtime (src/adapters/runtime/docker.ts): one Engine API client per agent. */
+  docker: z
+    .object({
+      /** Docker Engine API unix socket. */
+      socketPath: z.string().min(1).default('/var/run/docker.sock'),
+      /**
+       * Local image of the per-task sandbox container that holds the task's network namespace (like
+       * Kubernetes' pause); made at setup by native-scripts, never pulled. Its command must sleep
+       * until SIGTERM and then exit 0.
+       */
+      sandboxImage: z.string().min(1).max(256).default('meshd/sandbox:local'),
+      /** Local image (with busybox) that runs the built-in `whoami` in Docker. */
+      whoamiImage: z.string().min(1).max(256).default('meshd-busybox:test'),
+    })
+    .strict()
+    .default({}),
 }).strict();
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

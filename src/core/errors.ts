@@ -24,6 +24,8 @@ export const ERROR_CODES = Object.freeze({
   MESHD_BODY_TOO_LARGE: { kind: 'BadRequest', message: 'request body too large' },
   MESHD_UNKNOWN_ROUTE: { kind: 'NotFound', message: 'no such API route' },
   MESHD_NOT_FOUND: { kind: 'NotFound', message: 'not found' },
+  /** A task's image is not on the node (images are never pulled); message `image X not present on node N`. */
+  MESHD_IMAGE_NOT_FOUND: { kind: 'BadRequest', message: 'image not present on this node' },
   MESHD_LAB_NOT_FOUND: { kind: 'NotFound', message: 'no such lab' },
   MESHD_LAB_EXISTS: { kind: 'Conflict', message: 'lab already exists' },
   MESHD_NODE_NOT_FOUND: { kind: 'NotFound', message: 'no such node' },

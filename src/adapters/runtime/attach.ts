@@ -1,8 +1,13 @@
 /**
- * Plumbs a task namespace into a network sandbox, shared by the netns and docker
- * runtimes: a veth pair created in the sandbox (`vt-<task>`, enslaved to the bridge)
- * whose peer is born directly inside the task namespace as `eth0`; then address, MAC,
- * MTU, default route via the gateway and `lo` up. Two `ip -batch` processes in all.
+ * Plumbs a task namespace into its networks' sandboxes, shared by the netns and docker
+ * runtimes. One interface per attachment, named eth0, eth1, … in attachment order (the
+ * order the manager assigned, like Docker's): a veth pair is created in that network's
+ * sandbox (`vt-<task>`, enslaved to the bridge) whose peer is born directly inside the task
+ * namespace as `eth<i>`; then address (which brings the route to its subnet), MAC, MTU,
+ * `lo` up, and the default route via the FIRST attachment's gateway. The host-side name can
+ * be the same for every network: each network has its own sandbox namespace, and a task is
+ * attached to a network at most once (worker-plan.ts refuses duplicates).
+ * One `ip -batch` per network sandbox plus one for the task namespace.
  */
 import { MeshError } from '../../core/errors.js';
 import type { Exec } from '../exec.js';
@@ -18,32 +23,49 @@ export function shortId(taskId: string): string {
   return taskId.slice(0, 12);
 }
 
-/** The two batch scripts (sandbox side, task side); pure, golden-tested. */
-export function attachScripts(taskId: string, taskNs: string, a: Attachment): { sandbox: string; task: string } {
-  const veth = vethName(taskId);
-  return {
-    sandbox: [
-      `link add ${veth} mtu ${a.mtu} type veth peer name eth0 mtu ${a.mtu} netns ${taskNs}`,
-      `link set ${veth} master ${a.bridge} up`,
-      '',
-    ].join('\n'),
-    task: [
-      'link set lo up',
-      `link set eth0 address ${a.mac} up`,
-      `addr add ${a.ip}/${a.prefix} dev eth0`,
-      `route add default via ${a.gateway} dev eth0`,
-      '',
-    ].join('\n'),
-  };
+/** Task-side interface of the i-th attachment (0-based). */
+export function taskIfName(i: number): string {
+  return `eth${i}`;
 }
 
-export async function attach(exec: Exec, taskId: string, taskNs: string, a: Attachment): Promise<void> {
-  const s = attachScripts(taskId, taskNs, a);
-  await exec.check('ip', ['-n', a.sandboxNs, '-batch', '-'], { input: s.sandbox });
+/** The batch scripts: one per attachment for its sandbox (same order), one for the task; pure, golden-tested. */
+export function attachScripts(taskId: string, taskNs: string, list: readonly Attachment[]): { sandboxes: string[]; task: string } {
+  if (list.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${taskId}: no network attachment`);
+  const veth = vethName(taskId);
+  const sandboxes = list.map((a, i) => [
+    `link add ${veth} mtu ${a.mtu} type veth peer name ${taskIfName(i)} mtu ${a.mtu} netns ${taskNs}`,
+    `link set ${veth} master ${a.bridge} up`,
+    '',
+  ].join('\n'));
+  const task = [
+    'link set lo up',
+    ...list.flatMap((a, i) => [`link set ${taskIfName(i)} address ${a.mac} up`, `addr add ${a.ip}/${a.prefix} dev ${taskIfName(i)}`]),
+    `route add default via ${list[0]!.gateway} dev ${taskIfName(0)}`,
+    '',
+  ].join('\n');
+  return { sandboxes, task };
+}
+
+export async function attach(exec: Exec, taskId: string, taskNs: string, list: readonly Attachment[]): Promise<void> {
+  const s = attachScripts(taskId, taskNs, list);
+  for (const [i, a] of list.entries()) await exec.check('ip', ['-n', a.sandboxNs, '-batch', '-'], { input: s.sandboxes[i]! });
   await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: s.task });
 }
 
-/** Removes the sandbox end (and so the pair); absent is fine. */
-export async function detach(exec: Exec, taskId: string, sandboxNs: string): Promise<void> {
-  await exec.run('ip', ['-n', sandboxNs, 'link', 'del', vethName(taskId)]);
+/** Removes the sandbox ends (and so the pairs); absent is fine. */
+export async function detach(exec: Exec, taskId: string, list: readonly Pick<Attachment, 'sandboxNs'>[]): Promise<void> {
+  for (const a of list) await exec.run('ip', ['-n', a.sandboxNs, 'link', 'del', vethName(taskId)]);
+}
+
+/**
+ * Deletes every veth inside a task namespace (its eth<i> and whatever else was plumbed into it),
+ * which removes the peers in the network sandboxes at once. Deleting the namespace alone leaves
+ * them to the kernel's asynchronous namespace cleanup, visible for a while after stop; and after
+ * an agent restart the runtime no longer knows which sandboxes the task was attached to.
+ */
+export async function detachAll(exec: Exec, taskNs: string): Promise<void> {
+  const r = await exec.run('ip', ['-j', '-n', taskNs, 'link', 'show', 'type', 'veth']);
+  if (r.code !== 0) return; // namespace absent
+  const names = (JSON.parse(r.stdout || '[]') as { ifname?: string }[]).map((l) => l.ifname).filter((n): n is string => !!n);
+  if (names.length) await exec.run('ip', ['-n', taskNs, '-batch', '-'], { input: names.map((n) => `link del ${n}`).join('\n') + '\n' });
 }

@@ -1,27 +1,49 @@
 /**
- * The `docker` runtime, through the docker CLI (dockerode is not a dependency yet; the
- * calls map 1:1 onto its API: create/start with NetworkMode none, inspect, exec, stop,
- * remove). The container starts with network `none`; meshd then names its network
- * namespace (`ip netns attach <prefix>t-<task> <pid>`) and plumbs a veth into it exactly
- * as the netns runtime does (attach.ts). Containers carry labels so list() works after
- * an agent restart. Images are never pulled: `pull=never`, a local image is required.
+ * The `docker` runtime, on the Docker Engine API through dockerode: one long-lived client per
+ * agent over the unix socket, no docker CLI. Each task is two containers, like a Kubernetes pod:
  *
- * The built-in `whoami` runs busybox httpd from a page written at start, under a shell
- * that traps SIGTERM (PID 1 ignores signals it has no handler for).
+ * 1. a sandbox container `<prefix>s-<task>` from a local pause-like image (NetworkMode none,
+ *    Dns 127.0.0.11 with ndots:0, hostname = short task id) holds the task's network namespace;
+ *    meshd names it (`ip netns attach <prefix>t-<task> <pid>`) and plumbs one veth per network
+ *    (attach.ts: eth0, eth1, …), then runs the caller's `beforeApp` hook (DNS sockets);
+ * 2. only then the application container `<prefix>c-<task>` starts with NetworkMode
+ *    `container:<sandbox>`: it shares the complete network, resolv.conf, hosts and hostname from
+ *    its first instruction, and the namespace outlives an application restart.
+ *
+ * Images are never pulled: a missing image fails the start with MESHD_IMAGE_NOT_FOUND
+ * (`image X not present on node N`, matched by the manager to place the task elsewhere).
+ * Containers carry labels (meshd.prefix, meshd.task, meshd.name, meshd.role) so list() works
+ * after an agent restart; deaths arrive through the events stream (docker-events.ts).
+ * The built-in `whoami` runs busybox httpd under a shell that traps SIGTERM (PID 1 ignores
+ * signals it has no handler for).
  */
+import { PassThrough, Readable } from 'node:stream';
+import Docker from 'dockerode';
 import { MeshError } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../exec.js';
-import { attach, shortId } from './attach.js';
-import { WHOAMI_PORT, type Attachment, type RunOptions, type Runtime, type TaskInfo, type TaskSpec } from './types.js';
+import type { Logger } from '../logger.js';
+import { attach, detachAll, shortId } from './attach.js';
+import { DockerEvents } from './docker-events.js';
+import { FrameDemuxer } from './docker-stream.js';
+import { stopSignalOf } from './signal.js';
+import {
+  WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec,
+} from './types.js';
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+export const DEFAULT_SANDBOX_IMAGE = 'meshd/sandbox:local';
 
 export interface DockerRuntimeOptions {
   prefix: string;
   exec: Exec;
   node: string;
-  /** Local image with busybox (sh, httpd) used for `builtin: 'whoami'` and as default. */
+  /** Local image with busybox (sh, httpd) for `builtin: 'whoami'` and for tasks that name no image. */
   image: string;
-  /** Extra global docker CLI args, e.g. ['-H', 'unix:///run/docker.sock']. */
-  dockerArgs?: string[];
+  /** Engine API socket (default /var/run/docker.sock). */
+  socketPath?: string;
+  /** Local pause-like image of the sandbox containers (default meshd/sandbox:local). */
+  sandboxImage?: string;
+  log?: Logger;
 }
 
 /** Shell program of the docker whoami: same three lines as the netns whoami. */
@@ -29,95 +51,269 @@ export const DOCKER_WHOAMI_SH =
   'mkdir -p /tmp/www && printf "task: %s\\nip: %s\\nnode: %s\\n" "$MESHD_TASK_NAME" "$MESHD_TASK_IP" "$MESHD_NODE" > /tmp/www/index.html || exit 1; ' +
   'trap \'kill $p 2>/dev/null; exit 0\' TERM; busybox httpd -f -p "${MESHD_WHOAMI_PORT:-80}" -h /tmp/www & p=$!; wait $p';
 
+/** HTTP status of a dockerode error (404 no such container/image, 409 conflict / not running). */
+function statusOf(e: unknown): number | undefined {
+  return (e as { statusCode?: number } | null)?.statusCode;
+}
+
+function engineError(what: string, e: unknown): MeshError {
+  const msg = (e as { json?: { message?: string } } | null)?.json?.message ?? (e instanceof Error ? e.message : String(e));
+  return new MeshError('MESHD_EXEC_FAILED', `docker ${what}: ${String(msg).trim().slice(0, 400)}`, undefined, { cause: e });
+}
+
+/** Awaits a call whose 404 means "already gone" (idempotent removal). */
+async function unless404<T>(p: Promise<T>, what: string, also: number[] = []): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (e) {
+    const s = statusOf(e);
+    if (s === 404 || (s !== undefined && also.includes(s))) return undefined;
+    throw engineError(what, e);
+  }
+}
+
+type Labels = Record<string, string>;
+
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
+  readonly docker: Docker;
+  private readonly events: DockerEvents;
 
-  constructor(private readonly opts: DockerRuntimeOptions) {}
-
-  private docker(args: readonly string[], timeoutMs?: number): Promise<ExecResult> {
-    return this.opts.exec.run('docker', [...(this.opts.dockerArgs ?? []), ...args], timeoutMs ? { timeoutMs } : {});
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.docker = new Docker({ socketPath: opts.socketPath ?? DEFAULT_DOCKER_SOCKET });
+    this.events = new DockerEvents(this.docker, opts.prefix, opts.log);
   }
 
-  private async dockerCheck(args: readonly string[]): Promise<string> {
-    const r = await this.docker(args);
-    if (r.code !== 0) throw new MeshError('MESHD_EXEC_FAILED', `docker ${args.slice(0, 2).join(' ')}: ${r.stderr.trim().slice(0, 400)}`, { args: [...args] });
-    return r.stdout;
-  }
-
+  /** Application container name. */
   container(taskId: string): string {
     return `${this.opts.prefix}c-${shortId(taskId)}`;
+  }
+
+  sandbox(taskId: string): string {
+    return `${this.opts.prefix}s-${shortId(taskId)}`;
   }
 
   taskNs(taskId: string): string {
     return `${this.opts.prefix}t-${shortId(taskId)}`;
   }
 
-  async start(task: TaskSpec, a: Attachment): Promise<TaskInfo> {
+  private labels(task: TaskSpec, role: 'sandbox' | 'app'): Labels {
+    return { 'meshd.prefix': this.opts.prefix, 'meshd.task': task.id, 'meshd.name': task.name, 'meshd.role': role };
+  }
+
+  /** Throws MESHD_IMAGE_NOT_FOUND (exact message the manager matches) when the image is not local. */
+  async requireImage(image: string): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+    } catch (e) {
+      if (statusOf(e) === 404) throw new MeshError('MESHD_IMAGE_NOT_FOUND', `image ${image} not present on node ${this.opts.node}`, { image, node: this.opts.node });
+      throw engineError(`image inspect ${image}`, e);
+    }
+  }
+
+  async start(task: TaskSpec, list: readonly Attachment[], sopts: StartOptions = {}): Promise<TaskInfo> {
     if ((task.argv === undefined) === (task.builtin === undefined)) {
       throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: give exactly one of argv or builtin`);
     }
+    const first = list[0];
+    if (!first) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: no network attachment`);
     const c = this.container(task.id);
+    const sb = this.sandbox(task.id);
     const ns = this.taskNs(task.id);
-    if ((await this.docker(['container', 'inspect', c])).code === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${c})`);
+    const stopSignal = task.stopSignal !== undefined ? String(stopSignalOf(task.stopSignal)) : undefined;
+    for (const name of [sb, c]) {
+      if (await unless404(this.docker.getContainer(name).inspect(), `inspect ${name}`)) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${name})`);
+    }
+    const image = task.builtin === 'whoami' ? this.opts.image : (task.image ?? this.opts.image);
+    const sandboxImage = this.opts.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
+    await this.requireImage(image);
+    await this.requireImage(sandboxImage);
     const env: Record<string, string> = {
-      MESHD_TASK_ID: task.id, MESHD_TASK_NAME: task.name, MESHD_TASK_IP: a.ip, MESHD_NODE: this.opts.node,
+      MESHD_TASK_ID: task.id, MESHD_TASK_NAME: task.name, MESHD_TASK_IP: first.ip, MESHD_NODE: this.opts.node,
       MESHD_WHOAMI_PORT: String(WHOAMI_PORT), ...task.env,
     };
-    const argv = task.builtin === 'whoami' ? ['sh', '-c', DOCKER_WHOAMI_SH] : [...(task.argv ?? [])];
+    const cmd = task.builtin === 'whoami' ? ['sh', '-c', DOCKER_WHOAMI_SH] : [...(task.argv ?? [])];
     try {
-      await this.dockerCheck([
-        'run', '-d', '--pull', 'never', '--name', c, '--network', 'none', '--hostname', shortId(task.id),
-        // The node's embedded DNS answers at 127.0.0.11 inside the task namespace (Docker's ndots:0).
+      const sandbox = await this.docker.createContainer({
+        name: sb, Image: sandboxImage, Labels: this.labels(task, 'sandbox'),
         // Hostname without dots (Docker's short-id style): a hostname like `web.1` makes resolvers
         // derive the search domain `1`, and then `web` resolves as `web.1` — another task's name.
-        '--dns', '127.0.0.11', '--dns-option', 'ndots:0',
-        '--label', `meshd.prefix=${this.opts.prefix}`, '--label', `meshd.task=${task.id}`, '--label', `meshd.name=${task.name}`,
-        ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-        this.opts.image, ...argv,
-      ]);
-      const pid = Number((await this.dockerCheck(['inspect', '-f', '{{.State.Pid}}', c])).trim());
-      if (!(pid > 0)) throw new MeshError('MESHD_EXEC_FAILED', `container ${c} is not running`);
+        Hostname: shortId(task.id),
+        HostConfig: {
+          NetworkMode: 'none',
+          // The node's embedded DNS answers at 127.0.0.11 inside the task namespace (Docker's ndots:0).
+          Dns: ['127.0.0.11'], DnsOptions: ['ndots:0'],
+        },
+      });
+      // Creating the app container (a copy of its image's filesystem: the slow part on vfs) runs
+      // while the sandbox starts and is plumbed; it only starts once the network is complete.
+      const creating = this.docker.createContainer({
+        name: c, Image: image, Labels: this.labels(task, 'app'),
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        ...(cmd.length ? { Cmd: cmd } : {}),
+        ...(stopSignal ? { StopSignal: stopSignal } : {}),
+        HostConfig: { NetworkMode: `container:${sb}` },
+      });
+      creating.catch(() => undefined); // awaited below; a failure of the plumbing must not leave it unhandled
+      await sandbox.start();
+      const pid = (await sandbox.inspect()).State.Pid;
+      if (!(pid > 0)) throw new MeshError('MESHD_EXEC_FAILED', `sandbox ${sb} is not running`);
       await this.opts.exec.check('ip', ['netns', 'attach', ns, String(pid)]);
-      await attach(this.opts.exec, task.id, ns, a);
-      return { id: task.id, name: task.name, netns: ns, pid, running: true, ip: a.ip };
+      await attach(this.opts.exec, task.id, ns, list);
+      await sopts.beforeApp?.(ns);
+      const app = await creating;
+      await app.start();
+      const st = (await app.inspect()).State;
+      return { id: task.id, name: task.name, netns: ns, pid: st.Pid > 0 ? st.Pid : null, running: st.Running, ip: first.ip };
     } catch (e) {
-      await this.docker(['rm', '-f', c]);
-      await this.opts.exec.run('ip', ['netns', 'del', ns]);
-      throw e;
+      await this.remove(task.id).catch(() => undefined);
+      if (e instanceof MeshError) throw e;
+      throw engineError(`start task ${task.id}`, e);
     }
   }
 
-  async stop(taskId: string, graceMs: number): Promise<void> {
-    const c = this.container(taskId);
-    const secs = Math.max(0, Math.ceil(graceMs / 1000));
-    await this.docker(['stop', '-t', String(secs), c], (secs + 30) * 1000);
-    const rm = await this.docker(['rm', '-f', c]);
-    if (rm.code !== 0 && !/No such container/i.test(rm.stderr)) throw new MeshError('MESHD_EXEC_FAILED', `docker rm ${c}: ${rm.stderr.trim()}`);
+  /** Removes both containers (SIGKILL) and the named namespace; absent parts are fine. */
+  private async remove(taskId: string): Promise<void> {
+    await unless404(this.docker.getContainer(this.container(taskId)).remove({ force: true, v: true }), `rm ${this.container(taskId)}`, [409]);
+    await detachAll(this.opts.exec, this.taskNs(taskId));
+    await unless404(this.docker.getContainer(this.sandbox(taskId)).remove({ force: true, v: true }), `rm ${this.sandbox(taskId)}`, [409]);
     await this.opts.exec.run('ip', ['netns', 'del', this.taskNs(taskId)]);
   }
 
+  async stop(taskId: string, graceMs: number, signal?: string): Promise<void> {
+    const app = this.docker.getContainer(this.container(taskId));
+    const info = await unless404(app.inspect(), `inspect ${this.container(taskId)}`);
+    if (info?.State.Running) {
+      const sig = String(stopSignalOf(signal ?? ((info.Config as { StopSignal?: string }).StopSignal || undefined)));
+      const exited = app.wait({ condition: 'not-running' }).then(() => true, () => true);
+      await unless404(app.kill({ signal: sig }), `kill ${this.container(taskId)}`, [409]);
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), Math.max(0, graceMs));
+      });
+      await Promise.race([exited, graceOver]);
+      clearTimeout(timer);
+    }
+    // force: SIGKILL whatever is left after the grace, then remove.
+    await this.remove(taskId);
+    if ((await this.opts.exec.run('ip', ['netns', 'list'])).stdout.split('\n').some((l) => l.split(' ')[0] === this.taskNs(taskId))) {
+      await this.opts.exec.check('ip', ['netns', 'del', this.taskNs(taskId)]);
+    }
+  }
+
   async list(): Promise<TaskInfo[]> {
-    const ids = (await this.dockerCheck(['ps', '-aq', '--filter', `label=meshd.prefix=${this.opts.prefix}`])).split('\n').filter(Boolean);
-    if (ids.length === 0) return [];
-    const rows = JSON.parse(await this.dockerCheck(['inspect', ...ids])) as { Config: { Labels: Record<string, string> }; State: { Pid: number; Running: boolean } }[];
-    const out: TaskInfo[] = [];
+    let rows: Docker.ContainerInfo[];
+    try {
+      rows = await this.docker.listContainers({ all: true, filters: { label: [`meshd.prefix=${this.opts.prefix}`] } });
+    } catch (e) {
+      throw engineError('list containers', e);
+    }
+    const byTask = new Map<string, { name: string; app?: Docker.ContainerInfo }>();
     for (const r of rows) {
-      const id = r.Config.Labels['meshd.task'] ?? '';
+      const id = r.Labels['meshd.task'];
+      if (!id) continue;
+      const t = byTask.get(id) ?? { name: r.Labels['meshd.name'] ?? '' };
+      if (r.Labels['meshd.role'] !== 'sandbox') t.app = r;
+      byTask.set(id, t);
+    }
+    const out: TaskInfo[] = [];
+    for (const [id, t] of byTask) {
       const ns = this.taskNs(id);
+      const running = t.app?.State === 'running';
+      let pid: number | null = null;
+      if (running && t.app) pid = (await unless404(this.docker.getContainer(t.app.Id).inspect(), 'inspect'))?.State.Pid || null;
       const addr = await this.opts.exec.run('ip', ['-j', '-n', ns, '-4', 'addr', 'show', 'dev', 'eth0']);
       let ip: string | null = null;
       if (addr.code === 0) ip = (JSON.parse(addr.stdout || '[]') as { addr_info?: { local?: string }[] }[])[0]?.addr_info?.[0]?.local ?? null;
-      out.push({ id, name: r.Config.Labels['meshd.name'] ?? '', netns: ns, pid: r.State.Pid || null, running: r.State.Running, ip });
+      out.push({ id, name: t.name, netns: ns, pid, running, ip });
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
+  private async appOf(taskId: string): Promise<Docker.Container> {
+    const c = this.docker.getContainer(this.container(taskId));
+    if (!(await unless404(c.inspect(), `inspect ${this.container(taskId)}`))) throw new MeshError('MESHD_NOT_FOUND', `no such task: ${taskId}`);
+    return c;
+  }
+
+  /**
+   * Runs argv in the application container (stdout/stderr demuxed, exit code). On timeout the
+   * stream is dropped and code 124 returned; the Engine API cannot kill an exec'd process, so a
+   * command that ignores its closed output may linger until the container stops.
+   */
   async exec(taskId: string, argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', 'exec needs a command');
-    const c = this.container(taskId);
-    if ((await this.docker(['container', 'inspect', c])).code !== 0) throw new MeshError('MESHD_NOT_FOUND', `no such task: ${taskId}`);
-    return this.opts.exec.run('docker', [...(this.opts.dockerArgs ?? []), 'exec', ...(opts.input !== undefined ? ['-i'] : []), c, ...argv], {
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.input !== undefined ? { input: opts.input } : {}),
+    const c = await this.appOf(taskId);
+    const stdin = opts.input !== undefined;
+    let stream: NodeJS.ReadWriteStream;
+    let ex: Docker.Exec;
+    try {
+      ex = await c.exec({ Cmd: [...argv], AttachStdout: true, AttachStderr: true, AttachStdin: stdin });
+      stream = (await ex.start({ hijack: true, stdin })) as unknown as NodeJS.ReadWriteStream;
+    } catch (e) {
+      throw engineError(`exec in ${this.container(taskId)}`, e);
+    }
+    const demux = new FrameDemuxer();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const timedOut = await new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        (stream as unknown as { destroy(): void }).destroy();
+        resolve(true);
+      }, timeoutMs);
+      stream.on('data', (chunk: Buffer) => {
+        for (const f of demux.push(chunk)) (f.stream === 'stderr' ? err : out).push(f.data);
+      });
+      stream.once('end', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      stream.once('error', (e) => {
+        clearTimeout(timer);
+        reject(engineError(`exec in ${this.container(taskId)}`, e));
+      });
+      if (opts.input !== undefined) stream.end(opts.input);
     });
+    const stderr = Buffer.concat(err).toString();
+    if (timedOut) return { code: 124, stdout: Buffer.concat(out).toString(), stderr: `${stderr}exec timed out after ${timeoutMs} ms\n` };
+    const code = (await ex.inspect()).ExitCode;
+    return { code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr };
+  }
+
+  /** The application container's log (stdout and stderr merged in order). Destroy a follow stream to stop it. */
+  async logs(taskId: string, o: LogOptions = {}): Promise<Readable> {
+    const c = await this.appOf(taskId);
+    const base = { stdout: true, stderr: true, timestamps: o.timestamps ?? false, ...(o.tail !== undefined ? { tail: o.tail } : {}) };
+    const demux = new FrameDemuxer();
+    const text = (b: Buffer): string => demux.push(b).map((f) => f.data.toString()).join('');
+    try {
+      if (!o.follow) return Readable.from([text(await c.logs({ ...base, follow: false }))]);
+      const src = await c.logs({ ...base, follow: true });
+      const out = new PassThrough();
+      src.on('data', (b: Buffer) => out.write(text(b)));
+      src.once('end', () => out.end());
+      src.once('error', (e) => out.destroy(engineError(`logs ${this.container(taskId)}`, e)));
+      out.once('close', () => (src as unknown as { destroy(): void }).destroy());
+      return out;
+    } catch (e) {
+      throw engineError(`logs ${this.container(taskId)}`, e);
+    }
+  }
+
+  /** Application container deaths, from the events stream (subscribed once, reconnected on break). */
+  onExit(cb: ExitListener): () => void {
+    return this.events.subscribe((e) => {
+      if (e.role === 'app') cb(e.taskId, e.exitCode);
+    });
+  }
+
+  /** Resolves once the events stream is open (tests measure from here). */
+  eventsOpened(timeoutMs?: number): Promise<void> {
+    return this.events.opened(timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    this.events.close();
   }
 }

@@ -6,13 +6,15 @@
  * (`ip netns list` / `ip netns pids`), so an agent restart adopts running tasks.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import { MeshError } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../exec.js';
-import { attach, detach, shortId } from './attach.js';
-import { WHOAMI_PORT, type Attachment, type RunOptions, type Runtime, type TaskInfo, type TaskSpec } from './types.js';
+import { attach, detach, detachAll, shortId } from './attach.js';
+import { stopSignalOf } from './signal.js';
+import { WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec } from './types.js';
 
 export interface NetnsRuntimeOptions {
   /** Namespace prefix (e.g. "meshd-", or a test prefix); task namespaces are `<prefix>t-<id>`. */
@@ -35,7 +37,7 @@ export const TASK_RESOLV_CONF = 'nameserver 127.0.0.11\noptions ndots:0\n';
 
 interface Held {
   spec: TaskSpec;
-  attach: Attachment;
+  attach: readonly Attachment[];
   pid: number | null;
   exited: boolean;
 }
@@ -57,8 +59,18 @@ function alive(pid: number): boolean {
 export class NetnsRuntime implements Runtime {
   readonly kind = 'netns' as const;
   private readonly tasks = new Map<string, Held>();
+  private readonly exitListeners = new Set<ExitListener>();
 
   constructor(private readonly opts: NetnsRuntimeOptions) {}
+
+  /**
+   * Exits of the processes this instance started (their 'exit' event). Tasks adopted after an
+   * agent restart are not our children: the worker's periodic list() covers those.
+   */
+  onExit(cb: ExitListener): () => void {
+    this.exitListeners.add(cb);
+    return () => this.exitListeners.delete(cb);
+  }
 
   private get etcDir(): string {
     return this.opts.etcNetnsDir ?? '/etc/netns';
@@ -68,8 +80,10 @@ export class NetnsRuntime implements Runtime {
     return `${this.opts.prefix}t-${shortId(taskId)}`;
   }
 
-  async start(task: TaskSpec, a: Attachment): Promise<TaskInfo> {
+  async start(task: TaskSpec, list: readonly Attachment[], opts: StartOptions = {}): Promise<TaskInfo> {
     const ns = this.taskNs(task.id);
+    if (list.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: no network attachment`);
+    const a = list[0]!;
     if ((task.argv === undefined) === (task.builtin === undefined)) {
       throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: give exactly one of argv or builtin`);
     }
@@ -79,7 +93,7 @@ export class NetnsRuntime implements Runtime {
     const argv = task.builtin === 'whoami' ? [process.execPath, WHOAMI_JS] : [...(task.argv ?? [])];
     await this.opts.exec.check('ip', ['netns', 'add', ns]);
     try {
-      await attach(this.opts.exec, task.id, ns, a);
+      await attach(this.opts.exec, task.id, ns, list);
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         MESHD_TASK_ID: task.id, MESHD_TASK_NAME: task.name, MESHD_TASK_IP: a.ip, MESHD_NODE: this.opts.node,
@@ -89,12 +103,13 @@ export class NetnsRuntime implements Runtime {
       // iproute2 bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf for `ip netns exec`.
       mkdirSync(join(this.etcDir, ns), { recursive: true });
       writeFileSync(join(this.etcDir, ns, 'resolv.conf'), TASK_RESOLV_CONF);
+      await opts.beforeApp?.(ns);
       const pid = await this.spawnDetached(task.id, ns, argv, env);
-      const held: Held = { spec: task, attach: a, pid, exited: false };
+      const held: Held = { spec: task, attach: list, pid, exited: false };
       this.tasks.set(task.id, held);
       return { id: task.id, name: task.name, netns: ns, pid, running: true, ip: a.ip };
     } catch (e) {
-      await detach(this.opts.exec, task.id, a.sandboxNs);
+      await detach(this.opts.exec, task.id, list);
       await this.opts.exec.run('ip', ['netns', 'del', ns]);
       rmSync(join(this.etcDir, ns), { recursive: true, force: true });
       throw e;
@@ -115,31 +130,35 @@ export class NetnsRuntime implements Runtime {
         child.unref();
         resolve(child.pid ?? -1);
       });
-      child.once('exit', () => {
+      child.once('exit', (code) => {
         const h = this.tasks.get(taskId);
-        if (h) h.exited = true;
+        if (!h || h.pid !== child.pid) return; // stopped (forgotten) or a later start of the same id
+        h.exited = true;
+        for (const cb of this.exitListeners) cb(taskId, code);
       });
     });
   }
 
-  async stop(taskId: string, graceMs: number): Promise<void> {
+  async stop(taskId: string, graceMs: number, signal?: string): Promise<void> {
     const ns = this.taskNs(taskId);
     const held = this.tasks.get(taskId);
+    const sig = stopSignalOf(signal ?? held?.spec.stopSignal);
     const pids = new Set(await this.pids(ns));
     if (held?.pid && alive(held.pid)) pids.add(held.pid);
-    for (const p of pids) this.signal(p, 'SIGTERM');
+    for (const p of pids) this.signal(p, sig);
     const deadline = Date.now() + Math.max(0, graceMs);
     while ([...pids].some(alive) && Date.now() < deadline) await sleep(20);
     for (const p of pids) if (alive(p)) this.signal(p, 'SIGKILL');
     const killDeadline = Date.now() + 2000;
     while ([...pids].some(alive) && Date.now() < killDeadline) await sleep(20);
-    if (held) await detach(this.opts.exec, taskId, held.attach.sandboxNs);
+    if (held) await detach(this.opts.exec, taskId, held.attach);
+    else await detachAll(this.opts.exec, ns); // adopted after a restart: the sandboxes are not known
     if ((await this.nsList()).includes(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
     rmSync(join(this.etcDir, ns), { recursive: true, force: true });
     this.tasks.delete(taskId);
   }
 
-  private signal(pid: number, sig: NodeJS.Signals): void {
+  private signal(pid: number, sig: NodeJS.Signals | number): void {
     try {
       process.kill(pid, sig);
     } catch {
@@ -164,6 +183,22 @@ export class NetnsRuntime implements Runtime {
       out.push({ id: held?.spec.id ?? ns.slice(prefix.length), name: held?.spec.name ?? '', netns: ns, pid, running: pids.length > 0, ip });
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  /**
+   * The task's log file (stdout and stderr as written), through `tail` (`-F` to follow: destroy
+   * the stream to stop it). Needs `logDir`; no timestamps (the file has none).
+   */
+  async logs(taskId: string, o: LogOptions = {}): Promise<Readable> {
+    if (!this.opts.logDir) throw new MeshError('MESHD_NOT_FOUND', `no logs for task ${taskId}: the netns runtime runs without a log directory`);
+    if (o.timestamps) throw new MeshError('MESHD_BAD_ARGUMENT', 'the netns runtime keeps no timestamps in its task logs');
+    shortId(taskId); // validates: the id becomes a file name
+    const file = join(this.opts.logDir, `${taskId}.log`);
+    if (!existsSync(file)) throw new MeshError('MESHD_NOT_FOUND', `no logs for task ${taskId}`);
+    const child = spawn('tail', ['-n', o.tail !== undefined ? String(Math.max(0, o.tail)) : '+1', ...(o.follow ? ['-F'] : []), file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = child.stdout;
+    out.once('close', () => child.kill('SIGTERM'));
+    return out;
   }
 
   async exec(taskId: string, argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {

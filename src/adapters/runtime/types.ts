@@ -1,8 +1,10 @@
 /**
- * Runtime: runs a task's process in its own network namespace and plumbs it into an
- * overlay network's sandbox. One interface for the `netns` runtime (built in) and the
- * `docker` runtime (later); both pass test/integration/overlay/runtime-compliance.ts.
+ * Runtime: runs a task's process in its own network namespace and plumbs it into one
+ * overlay network sandbox per attachment (eth0, eth1, … in attachment order). One interface
+ * for the `netns` runtime (built in) and the `docker` runtime; both pass
+ * test/integration/overlay/runtime-compliance.ts.
  */
+import type { Readable } from 'node:stream';
 import type { ExecResult } from '../exec.js';
 
 export interface TaskSpec {
@@ -14,6 +16,10 @@ export interface TaskSpec {
   /** Built-in demo program: `whoami` answers `GET /` with task, ip and node lines. */
   builtin?: 'whoami';
   env?: Readonly<Record<string, string>>;
+  /** Docker image of the task (docker runtime; never pulled). Absent: the runtime's default image. */
+  image?: string;
+  /** Signal that asks the task to stop (default SIGTERM); stop() escalates to SIGKILL after the grace. */
+  stopSignal?: string;
 }
 
 export interface Attachment {
@@ -46,16 +52,46 @@ export interface RunOptions {
   input?: string;
 }
 
+export interface StartOptions {
+  /**
+   * Runs once the task's namespace is fully plumbed and before the application starts (the
+   * agent waits here for the 127.0.0.11 sockets, so the application's first lookup answers).
+   */
+  beforeApp?: (netns: string) => Promise<void>;
+}
+
+export interface LogOptions {
+  /** Last N lines only. */
+  tail?: number;
+  /** Keep the stream open and deliver new output until the caller destroys it. */
+  follow?: boolean;
+  /** Prefix each line with its RFC 3339 timestamp (docker's `-t`). */
+  timestamps?: boolean;
+}
+
+/** Called when a task's application exits by itself (or is killed); exitCode null when unknown. */
+export type ExitListener = (taskId: string, exitCode: number | null) => void;
+
 export interface Runtime {
   readonly kind: 'netns' | 'docker';
-  /** Creates the task namespace, attaches it, starts the process detached. */
-  start(task: TaskSpec, attach: Attachment): Promise<TaskInfo>;
-  /** SIGTERM, SIGKILL after graceMs, then removes the veth and namespace. Idempotent. */
-  stop(taskId: string, graceMs: number): Promise<void>;
+  /**
+   * Creates the task namespace, plumbs one interface per attachment (eth0, eth1, … in order;
+   * default route via the first one's gateway), then starts the process detached. At least
+   * one attachment.
+   */
+  start(task: TaskSpec, attachments: readonly Attachment[], opts?: StartOptions): Promise<TaskInfo>;
+  /** `signal` (default the task's stop signal, else SIGTERM), SIGKILL after graceMs, then removes the veths and namespace. Idempotent. */
+  stop(taskId: string, graceMs: number, signal?: string): Promise<void>;
   /** Tasks this runtime holds, read from the kernel (survives an agent restart). */
   list(): Promise<TaskInfo[]>;
   /** Runs argv inside the task's network namespace and returns its result (any exit code). */
   exec(taskId: string, argv: readonly string[], opts?: RunOptions): Promise<ExecResult>;
+  /** The task's output (stdout and stderr in order); a follow stream ends when the caller destroys it. */
+  logs?(taskId: string, opts?: LogOptions): Promise<Readable>;
+  /** Registers a listener for task exits noticed at once (docker: the events stream); returns an unsubscribe. */
+  onExit?(cb: ExitListener): () => void;
+  /** Releases clients and streams (agent shutdown). Tasks keep running. */
+  close?(): Promise<void>;
 }
 
 /** Default port of the built-in whoami server. */

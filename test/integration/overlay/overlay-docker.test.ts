@@ -8,6 +8,7 @@ import { realExec } from '../../../src/adapters/exec.js';
 import { DockerRuntime } from '../../../src/adapters/runtime/docker.js';
 import type { OverlayNetwork } from '../../../src/core/overlay/model.js';
 import { ensureDockerd } from '../../helpers/docker.js';
+import { buildSandboxImage } from '../../helpers/sandbox-image.js';
 import { IMAGE, buildImage, ncHttpGet, removeContainers } from './docker-image.js';
 import { attachment, endpoint, makeNode, type Node } from './helpers.js';
 import { type Lab, eventually, labUp, listNetns } from './lab.js';
@@ -24,13 +25,14 @@ describe('overlay with docker containers on two hosts', { timeout: 120_000 }, ()
   before(async () => {
     if (!(await ensureDockerd())) throw new Error('docker.io is not installed (native-scripts/setup.sh installs it)');
     buildImage();
+    buildSandboxImage(); // the agents' default sandbox image (a stand-in when setup did not make it)
     lab = await labUp(PREFIX, 2, [], 215);
     nodes = lab.hosts.map((h) => makeNode(PREFIX, h));
     rts = nodes.map((n) => new DockerRuntime({ prefix: n.config.prefix, exec: realExec, node: n.host.name, image: IMAGE }));
     const remote = nodes.map((n, i) => endpoint(N, ip(i), n));
     const members = lab.hosts.map((h) => h.ip);
     for (const n of nodes) await n.overlay().reconcile({ networks: [N], remote, members });
-    for (const [i, rt] of rts.entries()) await rt.start({ id: `d${i}`, name: `web.${i}`, builtin: 'whoami' }, attachment(nodes[i]!, N, ip(i)));
+    for (const [i, rt] of rts.entries()) await rt.start({ id: `d${i}`, name: `web.${i}`, builtin: 'whoami' }, [attachment(nodes[i]!, N, ip(i))]);
   });
 
   after(async () => {

@@ -38,8 +38,8 @@ describe('overlay on 3 namespace hosts', { timeout: 120_000 }, () => {
     ];
     await reconcileAll();
     for (const [i, n] of nodes.entries()) {
-      await n.runtime.start({ id: `a${i}`, name: `web.${i}`, builtin: 'whoami' }, attachment(n, A, aIp(i)));
-      if (i < 2) await n.runtime.start({ id: `b${i}`, name: `other.${i}`, builtin: 'whoami' }, attachment(n, B, bIp(i)));
+      await n.runtime.start({ id: `a${i}`, name: `web.${i}`, builtin: 'whoami' }, [attachment(n, A, aIp(i))]);
+      if (i < 2) await n.runtime.start({ id: `b${i}`, name: `other.${i}`, builtin: 'whoami' }, [attachment(n, B, bIp(i))]);
     }
     // whoami listening everywhere
     for (const [i, n] of nodes.entries()) {

@@ -14,6 +14,7 @@ import { macFromIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import type { TaskView } from '../../../src/agent/worker.js';
 import { buildBusyboxImage, ensureDockerd } from '../../helpers/docker.js';
+import { buildSandboxImage } from '../../helpers/sandbox-image.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { restartAgentsInRootMounts } from './agents.js';
 
@@ -44,6 +45,7 @@ describe('worker: docker tasks on two nodes', { timeout: 180_000 }, () => {
   before(async () => {
     if (!(await ensureDockerd())) throw new Error('docker.io is not installed (native-scripts/setup.sh installs it)');
     buildBusyboxImage();
+    buildSandboxImage(); // the agents' default sandbox image (a stand-in when setup did not make it)
     lab = await createLab({ name: LAB, nodes: 2 });
     await restartAgentsInRootMounts(lab);
   });
@@ -71,6 +73,19 @@ describe('worker: docker tasks on two nodes', { timeout: 180_000 }, () => {
     const ex = spawnSync(process.execPath, [CLI, '--lab', LAB, '--node', 'n2', 'exec', 'dweb.2', '--', 'curl', '-s', '-m', '3', 'http://10.32.0.11/'], { encoding: 'utf8' });
     assert.equal(ex.status, 0, ex.stderr);
     assert.match(ex.stdout, /task: dweb\.1/);
+    // `docker kill` of n2's application container: the agent learns it from the events stream (docker
+    // tasks are not polled) and replaces it — a new container with the same name, running.
+    const name = `mlab-${LAB}-n2-c-dweb2aaaaaaa`;
+    const oldId = (await realExec.check('docker', ['inspect', '-f', '{{.Id}}', name])).trim();
+    const k0 = Date.now();
+    await realExec.check('docker', ['kill', name]);
+    await waitFor('replacement container running', async () => {
+      const r = await realExec.run('docker', ['inspect', '-f', '{{.Id}} {{.State.Running}}', name]);
+      const [id, running] = r.stdout.trim().split(' ');
+      return r.code === 0 && id !== oldId && running === 'true';
+    }, 10_000, 50);
+    console.log(`# docker kill → replacement container running: ${Date.now() - k0} ms`);
+    await waitFor('replacement task running', async () => (await tasks('n2'))[0]?.state === 'running', 10_000, 50);
     await agentClient(lab!, 'n1').call('PUT', '/v1/assignments', []);
     await waitFor('container removed', async () => {
       const ids = (await realExec.run('docker', ['ps', '-aq', '--filter', `label=meshd.prefix=mlab-${LAB}-n1-`])).stdout.trim();

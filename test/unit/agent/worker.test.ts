@@ -74,7 +74,7 @@ class FakeGossip implements GossipPort {
   }
 }
 
-function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new FakeOverlayKernel(), gossip = new FakeGossip()) {
+function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new FakeOverlayKernel(), gossip = new FakeGossip(), dockerRuntime?: FakeRuntime) {
   const log = pino({ level: 'silent' });
   const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
   const overlay = new OverlaySubsystem({
@@ -84,7 +84,7 @@ function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new Fa
   });
   const worker = new WorkerSubsystem({
     nodeName: 'n1', nodeIp: '10.99.1.1', dataDir, prefix: 'pfx-', exec: realExec, clock: systemClock, log, gossip, overlay,
-    drainMs: 100, stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime,
+    drainMs: 100, stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime, ...(dockerRuntime ? { dockerRuntime } : {}),
   });
   return { overlay, worker, runtime, kernel, gossip };
 }
@@ -187,7 +187,7 @@ describe('worker + overlay with fakes', () => {
       // Restart: a new agent adopts a1 (no restart of the process) and stops the unassigned stray.
       await r.worker.stop();
       await r.overlay.stop();
-      await r.runtime.start({ id: 'stray', name: 'stray', builtin: 'whoami' }, started.attach);
+      await r.runtime.start({ id: 'stray', name: 'stray', builtin: 'whoami' }, started.attachments);
       const pid = r.runtime.tasks.get('a1')!.pid;
       const r2 = rig(dir, r.runtime, r.kernel);
       await r2.overlay.start();
@@ -246,6 +246,76 @@ describe('worker + overlay with fakes', () => {
       r.worker.setAssignments([{ ...task('c1', '10.30.0.11'), task: { id: 'c1', name: 'c.1', serviceId: 's', serviceName: 'c', image: 'busybox' } }]);
       await until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
       assert.match(r.worker.tasksView()[0]!.error ?? '', /netns runtime needs argv/);
+      await r.worker.stop();
+      await r.overlay.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a task on two networks gets both attachments in assignment order and records on both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
+    const NET2 = { id: 'net2', name: 'back', vni: 4102, subnet: '10.31.0.0/24', gateway: '10.31.0.1' };
+    try {
+      const r = rig(dir);
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      const t = task('m1', '10.30.0.11');
+      r.worker.setAssignments([{ ...t, attachments: [...t.attachments!, { network: NET2, ip: '10.31.0.11', prefix: 24, mac: macFromIp('10.31.0.11'), vip: null }] }]);
+      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      assert.deepEqual(r.runtime.tasks.get('m1')!.attachments.map((x) => [x.sandboxNs, x.ip, x.gateway]), [
+        ['pfx-ov-net1', '10.30.0.11', '10.30.0.1'], ['pfx-ov-net2', '10.31.0.11', '10.31.0.1'],
+      ]);
+      assert.equal(r.gossip.record('net1', 'm1')?.state, 'running');
+      assert.equal(r.gossip.record('net2', 'm1')?.ip, '10.31.0.11');
+      assert.deepEqual(r.worker.tasksView()[0]!.ips, { app: '10.30.0.11', back: '10.31.0.11' });
+      await r.worker.stop();
+      await r.overlay.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a runtime exit event fails a running docker task at once; the converge cleans up and restarts it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
+    try {
+      const docker = new FakeRuntime('pfx-');
+      const r = rig(dir, undefined, undefined, undefined, docker);
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      const t = task('x1', '10.30.0.11');
+      r.worker.setAssignments([{ ...t, task: { ...t.task, runtime: 'docker', image: 'nginx:local' } }]);
+      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      assert.equal(docker.tasks.get('x1')!.spec.image, 'nginx:local');
+      docker.exit('x1', 137);
+      assert.equal(r.worker.tasksView()[0]!.state, 'failed', 'failed synchronously, before any poll');
+      assert.equal(r.worker.tasksView()[0]!.error, 'task process exited with code 137');
+      await until('cleaned', () => docker.stopped.some((x) => x.id === 'x1' && x.graceMs === 0));
+      await until('restarted', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.worker.stop();
+      await r.overlay.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a start error reaches the task unchanged (the manager matches the image-missing message)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
+    try {
+      const docker = new FakeRuntime('pfx-');
+      docker.start = async () => {
+        throw new MeshError('MESHD_IMAGE_NOT_FOUND', 'image nginx:9 not present on node n1');
+      };
+      const r = rig(dir, undefined, undefined, undefined, docker);
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      const t = task('i1', '10.30.0.11');
+      r.worker.setAssignments([{ ...t, task: { ...t.task, runtime: 'docker', image: 'nginx:9' } }]);
+      await until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
+      assert.equal(r.worker.tasksView()[0]!.error, 'image nginx:9 not present on node n1');
       await r.worker.stop();
       await r.overlay.stop();
     } finally {

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFdb, parseNeigh, parseNetnsList, parseSandboxLinks, parseStrayHostLinks } from '../../../src/adapters/netlink/read.js';
 import { parseGuard, renderGuardInstall, renderGuardUpdate } from '../../../src/adapters/firewall/vxlan-guard.js';
-import { attachScripts, vethName } from '../../../src/adapters/runtime/attach.js';
+import { attachScripts, taskIfName, vethName } from '../../../src/adapters/runtime/attach.js';
 import { whoamiBody } from '../../../src/adapters/runtime/whoami.js';
 
 // Captured from `ip -j -d -n NS addr show` (trimmed to the fields we read).
@@ -96,13 +96,31 @@ describe('VXLAN guard scripts (golden)', () => {
 
 describe('runtime attach scripts (golden)', () => {
   test('veth born in the sandbox, peer eth0 in the task namespace', () => {
-    const s = attachScripts('3f9a0c1d2e3b4a5c', 'meshd-t-3f9a0c1d2e3b', {
+    const s = attachScripts('3f9a0c1d2e3b4a5c', 'meshd-t-3f9a0c1d2e3b', [{
       sandboxNs: 'meshd-ov-aaaa', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450,
-    });
-    assert.equal(s.sandbox, 'link add vt-3f9a0c1d2e3b mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-3f9a0c1d2e3b\nlink set vt-3f9a0c1d2e3b master br0 up\n');
+    }]);
+    assert.deepEqual(s.sandboxes, ['link add vt-3f9a0c1d2e3b mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-3f9a0c1d2e3b\nlink set vt-3f9a0c1d2e3b master br0 up\n']);
     assert.equal(s.task, 'link set lo up\nlink set eth0 address 02:42:0a:00:01:05 up\naddr add 10.0.1.5/24 dev eth0\nroute add default via 10.0.1.1 dev eth0\n');
     assert.ok(vethName('x'.repeat(40)).length <= 15);
     assert.throws(() => vethName('a b'), /invalid task id/);
+  });
+  test('several networks: eth0, eth1 in attachment order, one veth per network sandbox, default route via the first', () => {
+    const s = attachScripts('t2', 'meshd-t-t2', [
+      { sandboxNs: 'meshd-ov-front', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450 },
+      { sandboxNs: 'meshd-ov-back', bridge: 'br0', ip: '10.0.2.7', prefix: 16, gateway: '10.0.0.1', mac: '02:42:0a:00:02:07', mtu: 1400 },
+    ]);
+    assert.deepEqual(s.sandboxes, [
+      'link add vt-t2 mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-t2\nlink set vt-t2 master br0 up\n',
+      'link add vt-t2 mtu 1400 type veth peer name eth1 mtu 1400 netns meshd-t-t2\nlink set vt-t2 master br0 up\n',
+    ]);
+    assert.equal(s.task, [
+      'link set lo up',
+      'link set eth0 address 02:42:0a:00:01:05 up', 'addr add 10.0.1.5/24 dev eth0',
+      'link set eth1 address 02:42:0a:00:02:07 up', 'addr add 10.0.2.7/16 dev eth1',
+      'route add default via 10.0.1.1 dev eth0', '',
+    ].join('\n'));
+    assert.equal(taskIfName(3), 'eth3');
+    assert.throws(() => attachScripts('t3', 'ns', []), /no network attachment/);
   });
   test('whoami body', () => {
     assert.equal(whoamiBody({ MESHD_TASK_NAME: 'web.1', MESHD_TASK_IP: '10.0.1.5', MESHD_NODE: 'n1' }), 'task: web.1\nip: 10.0.1.5\nnode: n1\n');
