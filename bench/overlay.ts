@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { realExec } from '../src/adapters/exec.js';
-import { FakeVxlanGuard } from '../src/adapters/firewall/vxlan-guard.js';
+import { FakeVxlanGuard } from '../test/helpers/fake-vxlan-guard.js';
 import { macFromIp } from '../src/core/ipam/addr.js';
 import type { OverlayNetwork, RemoteEndpoint } from '../src/core/overlay/model.js';
 import { sandboxName } from '../src/core/overlay/model.js';

@@ -5,6 +5,13 @@
  * `filter`-priority chain an admin may add, so no later accept can re-open the port.
  * Everything else to that port (IPv4 non-members, any IPv6) is counted and dropped.
  *
+ * Non-first IPv4 fragments pass first: they carry no UDP header, yet nft (without conntrack's
+ * defragmentation in the namespace) reads "dport" from their payload, so the drop rule ate the
+ * middle of any fragmented datagram whose data happened to hold 4789 at that offset (gossip-security
+ * fuzz: one 1500-byte fragment of a 40 KB datagram to the gossip port, every run with seed 42). A
+ * non-member's fragmented VXLAN packet is still stopped: its first fragment has the UDP header and is
+ * dropped, so the rest never reassembles.
+ *
  * Membership changes rewrite only the set's elements, in ONE `nft -f -` transaction
  * (flush + add is atomic: there is no instant with an empty set). Failure to install or
  * verify throws MeshError, and callers must not bring the overlay up (fail closed).
@@ -22,6 +29,8 @@ export interface GuardState {
   allow: string[];
   /** Packets dropped by the guard since install. */
   droppedPackets: number;
+  /** The rule letting non-first fragments through is in place (older installs lack it: reinstalled). */
+  fragmentsPass: boolean;
 }
 
 export interface VxlanGuard {
@@ -31,7 +40,8 @@ export interface VxlanGuard {
   remove(): Promise<void>;
 }
 
-function checkArgs(port: number, allow: readonly string[]): string[] {
+/** Validates a port and member list; returns the members deduplicated and sorted. */
+export function checkGuardArgs(port: number, allow: readonly string[]): string[] {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid VXLAN port ${port}`);
   for (const a of allow) if (!isIp(a)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid member address ${JSON.stringify(a)}`);
   return [...new Set(allow)].sort();
@@ -41,7 +51,7 @@ const elements = (allow: readonly string[]): string => (allow.length ? `elements
 
 /** Full install script: create-if-missing, delete, recreate — one atomic transaction. */
 export function renderGuardInstall(port: number, allowIn: readonly string[]): string {
-  const allow = checkArgs(port, allowIn);
+  const allow = checkGuardArgs(port, allowIn);
   return [
     `table inet ${GUARD_TABLE} {}`,
     `delete table inet ${GUARD_TABLE}`,
@@ -53,6 +63,7 @@ export function renderGuardInstall(port: number, allowIn: readonly string[]): st
     '  }',
     '  chain guard {',
     '    type filter hook prerouting priority raw; policy accept;',
+    '    ip frag-off & 0x1fff != 0 accept',
     `    ip saddr @members udp dport ${port} accept`,
     `    udp dport ${port} counter name "dropped" drop`,
     '  }',
@@ -63,7 +74,7 @@ export function renderGuardInstall(port: number, allowIn: readonly string[]): st
 
 /** Membership update: only the set's elements, atomically; the drop counter is kept. */
 export function renderGuardUpdate(allowIn: readonly string[]): string {
-  const allow = checkArgs(1, allowIn);
+  const allow = checkGuardArgs(1, allowIn);
   return [
     `flush set inet ${GUARD_TABLE} members`,
     ...(allow.length ? [`add element inet ${GUARD_TABLE} members { ${allow.join(', ')} }`] : []),
@@ -75,7 +86,7 @@ interface NftJson {
   nftables?: Array<{
     set?: { name?: string; elem?: unknown[] };
     counter?: { name?: string; packets?: number };
-    rule?: { chain?: string; expr?: Array<{ match?: { left?: { payload?: { protocol?: string; field?: string } }; right?: unknown } }> };
+    rule?: { chain?: string; expr?: Array<{ match?: { left?: { payload?: { protocol?: string; field?: string }; '&'?: unknown[] }; right?: unknown } }> };
   }>;
 }
 
@@ -85,6 +96,7 @@ export function parseGuard(text: string): GuardState {
   let port: number | null = null;
   let allow: string[] = [];
   let dropped = 0;
+  let fragmentsPass = false;
   for (const o of doc.nftables ?? []) {
     if (o.set?.name === 'members') allow = (o.set.elem ?? []).filter((e): e is string => typeof e === 'string').sort();
     if (o.counter?.name === 'dropped') dropped = o.counter.packets ?? 0;
@@ -92,10 +104,13 @@ export function parseGuard(text: string): GuardState {
       for (const x of o.rule.expr ?? []) {
         const p = x.match?.left?.payload;
         if (p?.protocol === 'udp' && p.field === 'dport' && typeof x.match?.right === 'number') port = x.match.right;
+        const masked = x.match?.left?.['&'];
+        const fp = (masked?.[0] as { payload?: { protocol?: string; field?: string } } | undefined)?.payload;
+        if (fp?.protocol === 'ip' && fp.field === 'frag-off' && masked?.[1] === 0x1fff) fragmentsPass = true;
       }
     }
   }
-  return { installed: true, port, allow, droppedPackets: dropped };
+  return { installed: true, port, allow, droppedPackets: dropped, fragmentsPass };
 }
 
 export class NftVxlanGuard implements VxlanGuard {
@@ -108,21 +123,21 @@ export class NftVxlanGuard implements VxlanGuard {
 
   async read(): Promise<GuardState> {
     const r = await this.exec.run('nft', ['-j', 'list', 'table', 'inet', GUARD_TABLE], this.hostNs ? { netns: this.hostNs } : {});
-    if (r.code !== 0) return { installed: false, port: null, allow: [], droppedPackets: 0 };
+    if (r.code !== 0) return { installed: false, port: null, allow: [], droppedPackets: 0, fragmentsPass: false };
     return parseGuard(r.stdout);
   }
 
   async ensure(port: number, allowIn: readonly string[]): Promise<void> {
-    const allow = checkArgs(port, allowIn);
+    const allow = checkGuardArgs(port, allowIn);
     try {
       const cur = await this.read();
-      if (cur.installed && cur.port === port) {
+      if (cur.installed && cur.port === port && cur.fragmentsPass) {
         if (cur.allow.join(',') !== allow.join(',')) await this.nft(['-f', '-'], renderGuardUpdate(allow));
       } else {
         await this.nft(['-f', '-'], renderGuardInstall(port, allow));
       }
       const after = await this.read();
-      if (!after.installed || after.port !== port || after.allow.join(',') !== allow.join(',')) {
+      if (!after.installed || after.port !== port || !after.fragmentsPass || after.allow.join(',') !== allow.join(',')) {
         throw new MeshError('MESHD_INTERNAL', `VXLAN guard verification failed: port ${after.port}, members [${after.allow.join(', ')}]`);
       }
     } catch (e) {
@@ -133,22 +148,5 @@ export class NftVxlanGuard implements VxlanGuard {
 
   async remove(): Promise<void> {
     await this.nft(['-f', '-'], `table inet ${GUARD_TABLE} {}\ndelete table inet ${GUARD_TABLE}\n`);
-  }
-}
-
-/** In-memory guard for unit tests and --dry-run; `failWith` simulates an nft failure. */
-export class FakeVxlanGuard implements VxlanGuard {
-  state: GuardState = { installed: false, port: null, allow: [], droppedPackets: 0 };
-  failWith: string | null = null;
-  async ensure(port: number, allow: readonly string[]): Promise<void> {
-    const a = checkArgs(port, allow);
-    if (this.failWith) throw new MeshError('MESHD_NOT_READY', `cannot install the VXLAN guard: ${this.failWith}; overlay stays down (fail closed)`);
-    this.state = { installed: true, port, allow: a, droppedPackets: this.state.port === port ? this.state.droppedPackets : 0 };
-  }
-  async read(): Promise<GuardState> {
-    return { ...this.state, allow: [...this.state.allow] };
-  }
-  async remove(): Promise<void> {
-    this.state = { installed: false, port: null, allow: [], droppedPackets: 0 };
   }
 }

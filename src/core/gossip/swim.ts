@@ -46,6 +46,12 @@ export interface GossipMetrics {
   probes: number;
   probeFailures: number;
   staleAcks: number;
+  /** Probes that got no direct ack in time and were escalated (indirect pings + TCP fallback). */
+  indirectProbes: number;
+  /** Escalated probes answered over UDP: an ack relayed by a helper (or a late direct one). */
+  indirectAcks: number;
+  /** Escalated probes answered by the TCP fallback ping (the target is reachable over TCP only). */
+  tcpFallbackAcks: number;
   broadcastsEvicted: number;
   drops: Record<string, number>;
 }
@@ -86,7 +92,7 @@ export class Swim {
   readonly events: GossipEvent[] = [];
   readonly metrics: GossipMetrics = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamsIn: 0, streamsOut: 0, streamFailures: 0,
-    probes: 0, probeFailures: 0, staleAcks: 0, broadcastsEvicted: 0, drops: {},
+    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, broadcastsEvicted: 0, drops: {},
   };
   private outbox: Outgoing[] = [];
   private probeList: string[] = [];
@@ -215,6 +221,7 @@ export class Swim {
         if (p && p.seq === m.seq) {
           this.probe = undefined;
           if (!p.indirect) this.members.applyHealth(-1);
+          else if (!p.tcpOk) this.metrics.indirectAcks++;
           return;
         }
         const r = this.relays.get(m.seq);
@@ -319,6 +326,7 @@ export class Swim {
   /** No direct ack in time: ask k others (they nack if they hear nothing) and try TCP. */
   private escalateProbe(p: Probe, now: number): void {
     p.indirect = true;
+    this.metrics.indirectProbes++;
     const me = this.self;
     const helpers = this.sample(this.cfg.indirectChecks, (m) => m.state === 'alive' && m !== p.target);
     for (const h of helpers) {
@@ -335,7 +343,10 @@ export class Swim {
 
   /** Called by the stream layer when the TCP fallback ping was acked. */
   tcpAck(seq: number): void {
-    if (this.probe && this.probe.seq === seq) this.probe.tcpOk = true;
+    if (this.probe && this.probe.seq === seq && !this.probe.tcpOk) {
+      this.probe.tcpOk = true;
+      this.metrics.tcpFallbackAcks++;
+    }
   }
 
   private finishProbe(p: Probe, now: number): void {

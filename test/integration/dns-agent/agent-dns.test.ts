@@ -18,7 +18,7 @@ import { macFromIp } from '../../../src/core/ipam/addr.js';
 import { labSignalAgent, labStartAgent, labUp, type LabState } from '../../../src/lab/lab.js';
 import { CLIENT_ADDR, clientNs, hostNs } from '../../../src/lab/plan.js';
 import type { TaskView } from '../../../src/agent/worker.js';
-import { agentClient, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, destroyLab, diagnose, waitFor } from '../../helpers/lab.js';
 import { buildBusyboxImage, ensureDockerd } from '../../helpers/docker.js';
 
 const LAB = 'itdns1';
@@ -104,7 +104,10 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
       mkdirSync(`/etc/netns/${hostNs(LAB, n)}`, { recursive: true });
       writeFileSync(`/etc/netns/${hostNs(LAB, n)}/resolv.conf`, `nameserver ${CLIENT_ADDR}\n`);
     }
-    withDocker = (await ensureDockerd().catch(() => false)) && !!buildBusyboxImage();
+    // Docker is part of the suite (native-scripts/setup.sh installs docker.io): no Docker is a failure, not a skip.
+    if (!(await ensureDockerd())) throw new Error('docker.io is not installed (native-scripts/setup.sh installs it)');
+    withDocker = !!buildBusyboxImage();
+    assert.ok(withDocker, 'the local busybox test image could not be built');
     // Labs default to one DNS process per agent; this one runs the node default's multi-process path.
     lab = await labUp(realExec, { name: LAB, nodes: 3, agentConfig: { dns: { workers: 2 } } });
     upstream = spawn('ip', ['netns', 'exec', clientNs(LAB), process.execPath, join(HERE, 'upstream-main.js'), CLIENT_ADDR, '53'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -149,9 +152,14 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     const c = await realExec.run('curl', ['-s', '-m', '5', 'http://web.3/'], { netns: ns, timeoutMs: 10_000 });
     assert.equal(c.code, 0, `curl http://web.3/ failed: ${c.stderr}`);
     assert.match(c.stdout, /task: web\.3/);
-    // through the VIP (only when the load balancer is wired; logged, not asserted)
-    const v = await realExec.run('curl', ['-s', '-m', '3', 'http://web/'], { netns: ns, timeoutMs: 10_000 });
-    console.log(`# curl http://web/ (VIP ${WEB_VIP}): ${v.code === 0 ? v.stdout.split('\n')[0] : `not reachable (exit ${v.code}: VIP load balancing not wired here)`}`);
+    // The service name reaches a task through its VIP (the agent's load balancer in the task's sandbox).
+    let last = '';
+    const { ms: vipMs } = await waitFor(`curl http://web/ (VIP ${WEB_VIP}) answered by a web task`, async () => {
+      const v = await realExec.run('curl', ['-s', '-m', '3', 'http://web/'], { netns: ns, timeoutMs: 10_000 });
+      last = `exit ${v.code}: ${v.stdout.split('\n')[0]}${v.stderr}`;
+      return v.code === 0 && /task: web\.[123]/.test(v.stdout);
+    }, 20_000, 300, async () => `last curl: ${last}\n${await diagnose(lab, 'n1')}`);
+    console.log(`# curl http://web/ through the VIP ${WEB_VIP}: ${last} (${vipMs} ms)`);
   });
 
   test('a name outside the cluster is forwarded to the host upstream (stub in the lab)', async () => {
@@ -193,8 +201,7 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     console.log(`# n1 serves ${stats.sandboxes.bound.length} task namespaces; last bind took ${(stats.sandboxes as unknown as { lastBindMs: number }).lastBindMs} ms`);
   });
 
-  test('inside a Docker container: busybox nslookup and wget by service and task name', async (t) => {
-    if (!withDocker) return t.skip('docker is not installed');
+  test('inside a Docker container: busybox nslookup and wget by service and task name', async () => {
     const c = (await tasks('n3')).find((x) => x.name === 'dcl.1')?.container;
     assert.ok(c, 'the docker task has a container');
     const run = (argv: string[]): { code: number; out: string } => {
@@ -224,16 +231,38 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     }
     const wn = run(['wget', '-q', '-O', '-', 'http://web/']);
     console.log(`# docker: wget http://web/ (VIP): ${wn.code === 0 ? wn.out.split('\n')[0] : `exit ${wn.code}`}`);
+    if (wn.code !== 139) assert.match(wn.out, /task: web\.[123]/, `wget http://web/ through the VIP: exit ${wn.code} ${wn.out}`);
     assert.match(run(['nslookup', 'outside.example']).out, /192\.0\.2\.7/);
   });
 
-  test('query latency inside a task namespace', async () => {
+  test('query latency inside a task namespace, against a UDP echo floor measured alongside', async () => {
     const ns = nsOfTask.get('client.1')!;
-    for (const name of ['web', 'tasks.web']) {
-      const r = await realExec.run(process.execPath, [join(HERE, 'qlat-main.js'), name, '2000'], { netns: ns, timeoutMs: 60_000 });
-      const j = JSON.parse(r.stdout) as { n: number; ok: number; p50Us: number; p99Us: number; maxUs: number };
-      console.log(`# ${name}: ${j.n} sequential UDP queries from a task namespace: p50 ${j.p50Us} µs, p99 ${j.p99Us} µs, max ${j.maxUs} µs, ok ${j.ok}`);
-      assert.equal(j.ok, j.n);
+    const echo = spawn('ip', ['netns', 'exec', ns, process.execPath, join(HERE, 'echo-main.js'), '5300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        echo.stdout!.once('data', () => resolve());
+        echo.once('exit', (c) => reject(new Error(`echo exited ${c}`)));
+      });
+      for (const name of ['web', 'tasks.web']) {
+        const r = await realExec.run(process.execPath, [join(HERE, 'qlat-main.js'), name, '2000', '5300'], { netns: ns, timeoutMs: 120_000 });
+        const j = JSON.parse(r.stdout) as { n: number; ok: number; p50Us: number; p99Us: number; maxUs: number; rcodes: Record<string, number>; floor: { ok: number; p50Us: number; p99Us: number; maxUs: number }; extraP50Us: number };
+        console.log(`# ${name}: ${j.n} sequential UDP queries from a task namespace: p50 ${j.p50Us} µs, p99 ${j.p99Us} µs, max ${j.maxUs} µs, ok ${j.ok}; ` +
+          `echo floor (interleaved): p50 ${j.floor.p50Us} µs, p99 ${j.floor.p99Us} µs, max ${j.floor.maxUs} µs; DNS − echo per pair, median ${j.extraP50Us} µs`);
+        assert.equal(j.ok, j.n, JSON.stringify(j.rcodes));
+        assert.equal(j.floor.ok, j.n, 'the echo floor answered every datagram');
+        // Bounds from the floor measured in this run (a do-nothing Node process answering the same datagrams in
+        // the same namespace, interleaved, so it shares the machine's load at each moment):
+        // - at the median, answering from memory costs less than one more bare round trip (first runs on the
+        //   loaded 2-core host: +14/+15 µs over floors of 35/27 µs; bench: ~19 µs CPU per query);
+        // - the tail stays within the machine's own noise: 99 % of answers are faster than the slowest echo
+        //   (first runs: p99 1716/2592 µs vs echo max 6471/5572 µs). The agent is a busy process (gossip, LB,
+        //   2 DNS processes waking per datagram); a forward, a retry or a blocking call per query breaks both.
+        assert.ok(j.extraP50Us <= j.floor.p50Us, `${name}: the median DNS answer costs ${j.extraP50Us} µs over a bare round trip of ${j.floor.p50Us} µs`);
+        assert.ok(j.p99Us <= j.floor.maxUs, `${name}: DNS p99 ${j.p99Us} µs above the slowest echo ${j.floor.maxUs} µs in the same run`);
+
+      }
+    } finally {
+      echo.kill('SIGTERM');
     }
   });
 
@@ -256,9 +285,20 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
   test('agent SIGKILL + restart: names keep resolving (no NXDOMAIN after the blip)', async () => {
     const n1ns = nsOfTask.get('client.1')!;
     const n2ns = nsOfTask.get('rr.1')!;
-    labSignalAgent(LAB, 'n2', 'SIGKILL');
+    const pid = labSignalAgent(LAB, 'n2', 'SIGKILL');
     // n2's own sandbox has no server while its agent is down; other nodes keep n2's names meanwhile
     assert.deepEqual(await dig(n1ns, 'tasks.rr'), { status: 'NOERROR', answers: ['10.40.0.31', '10.40.0.32'] });
+    // SIGKILL is asynchronous: a loaded host can take a while to tear the process down, and a start
+    // before it is gone is refused ("already running"). Wait for it to be gone or a zombie.
+    let st = '';
+    await waitFor(`the killed agent (pid ${pid}) exited`, () => {
+      try {
+        st = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').slice(0, 1);
+        return st === 'Z' || st === 'X';
+      } catch {
+        return true;
+      }
+    }, 10_000, 50, () => `last state: ${st}`);
     const t0 = Date.now();
     await labStartAgent(LAB, 'n2');
     const back = await resolvesTo(n2ns, 'tasks.web', ['10.40.0.11'], 30_000);

@@ -80,6 +80,8 @@ function makeCase(i: number): [string, Uint8Array] {
 const sock = createSocket('udp4');
 const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
 const families: Record<string, number> = {};
+/** Sends the kernel refused (by error code): not sent, so not counted in `sent`. */
+const failed: Record<string, number> = {};
 let sent = 0;
 async function main(): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -94,11 +96,12 @@ async function main(): Promise<void> {
     }
     families[label] = (families[label] ?? 0) + 1;
     if (out.length > 65_000) out = out.slice(0, 65_000);
-    await new Promise<void>((r) => sock.send(out, port, host, () => r()));
-    sent++;
+    const err = await new Promise<NodeJS.ErrnoException | null>((r) => sock.send(out, port, host, (e) => r(e)));
+    if (err) failed[err.code ?? err.message] = (failed[err.code ?? err.message] ?? 0) + 1;
+    else sent++;
     if (i % 200 === 0) await new Promise((r) => setTimeout(r, 5)); // let the receiver breathe; this is fuzz, not a flood
   }
   sock.close();
-  console.log(JSON.stringify({ sent, families }));
+  console.log(JSON.stringify({ sent, failed, families }));
 }
 void main();

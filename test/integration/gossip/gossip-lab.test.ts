@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { realExec } from '../../../src/adapters/exec.js';
-import { labHeal, labPartition, labBlock } from '../../../src/lab/faults.js';
+import { FAULT_TABLE, labHeal, labPartition, labBlock } from '../../../src/lab/faults.js';
 import { labSignalAgent, labStartAgent, type LabState } from '../../../src/lab/lab.js';
 import { resolveGossipConfig } from '../../../src/core/gossip/config.js';
 import { detectionBoundMs, suspicionTimeout } from '../../../src/core/gossip/formulas.js';
@@ -34,6 +34,20 @@ async function views(): Promise<Map<string, M[]>> {
   return out;
 }
 const stateOf = (view: M[], name: string) => view.find((m) => m.name === name)?.state;
+
+type Counters = { tcpFallbackAcks: number; indirectAcks: number; indirectProbes: number };
+async function gossipMetrics(): Promise<Map<string, Counters>> {
+  const out = new Map<string, Counters>();
+  await Promise.all([...live].map(async (n) => out.set(n, await agentClient(lab, n).call<Counters>('GET', '/v1/gossip/metrics'))));
+  return out;
+}
+
+/** Packets the lab's fault table on `node` dropped so far (sum of its rule counters). */
+async function faultDrops(node: string): Promise<number> {
+  const r = await realExec.run('nft', ['list', 'table', 'inet', FAULT_TABLE], { netns: lab.nodes.find((n) => n.name === node)!.netns });
+  assert.equal(r.code, 0, r.stderr);
+  return [...r.stdout.matchAll(/counter packets (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+}
 
 /** Watches every live node's view and records any member seen dead/suspect-dead that should not be. */
 function watchFalseDeaths(healthy: () => Set<string>): { stop: () => Promise<string[]> } {
@@ -95,12 +109,33 @@ test('kill -9 a node: declared dead by all within the bound; restart rejoins', a
 
 test('UDP-only block: TCP fallback keeps the member alive; one-way block: indirect probes do', async () => {
   const w = watchFalseDeaths(() => live);
+  const m0 = await gossipMetrics();
   await labBlock(realExec, LAB, 'n14', { proto: 'udp' });
   await labBlock(realExec, LAB, 'n13', { oneWay: true, from: ['n1', 'n2'] });
   await new Promise((r) => setTimeout(r, Math.max(8000, maxSuspicionMs + 2000)));
+  // Read before the heal: the heal deletes the fault tables and their counters.
+  const dropped = { n14: await faultDrops('n14'), n13: await faultDrops('n13') };
+  const m1 = await gossipMetrics();
   await labHeal(realExec, LAB);
   const bad = await w.stop();
+  const d = (n: string, k: 'tcpFallbackAcks' | 'indirectAcks' | 'indirectProbes') => m1.get(n)![k] - m0.get(n)![k];
+  const others = [...m1.keys()].filter((n) => n !== 'n14');
+  const othersTcp = others.reduce((a, n) => a + d(n, 'tcpFallbackAcks'), 0);
+  console.log(`blocks: n14 dropped ${dropped.n14} UDP packets, n13 dropped ${dropped.n13} packets from n1/n2; ` +
+    `TCP fallback acks: n14 ${d('n14', 'tcpFallbackAcks')}, others ${othersTcp}; indirect acks: n13 ${d('n13', 'indirectAcks')}, n1 ${d('n1', 'indirectAcks')}, n2 ${d('n2', 'indirectAcks')}`);
   assert.deepEqual(bad, [], 'no member declared dead while it was reachable by another path');
+  // The blocks took effect: the drop rules matched traffic.
+  assert.ok(dropped.n14 > 0, 'n14\'s UDP block dropped nothing');
+  assert.ok(dropped.n13 > 0, 'n13\'s one-way block dropped nothing');
+  // The fallbacks were what kept them alive. With probes every 200 ms over 15 members, each node
+  // probes every other about twice per 8 s block (health scaling can halve that; still ≥ 1):
+  // - n14 reaches nobody over UDP, so each of its own probes ends by TCP, and others' probes of n14 too;
+  // - n13 hears nothing from n1/n2 (TCP included), so its probes of them and theirs of it are answered
+  //   only through a helper relaying the ack.
+  assert.ok(d('n14', 'tcpFallbackAcks') > 0, 'n14\'s probes were answered by the TCP fallback');
+  assert.ok(othersTcp > 0, 'probes of n14 were answered by the TCP fallback');
+  assert.ok(d('n13', 'indirectAcks') > 0, 'n13\'s probes of n1/n2 were answered through helpers');
+  assert.ok(d('n1', 'indirectAcks') + d('n2', 'indirectAcks') > 0, 'n1/n2\'s probes of n13 were answered through helpers');
 });
 
 test('partition 6|10 beyond the suspicion timeout, then heal: merges with no manual step', async () => {

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { realExec } from '../../../src/adapters/exec.js';
-import { FakeVxlanGuard } from '../../../src/adapters/firewall/vxlan-guard.js';
+import { FakeVxlanGuard } from '../../helpers/fake-vxlan-guard.js';
 import { NetworkIpam } from '../../../src/core/ipam/networks.js';
 import { isMeshError } from '../../../src/core/errors.js';
 import type { OverlayNetwork, RemoteEndpoint } from '../../../src/core/overlay/model.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { FakeVxlanGuard } from '../../../src/adapters/firewall/vxlan-guard.js';
+import { FakeVxlanGuard } from '../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../src/adapters/netlink/overlay.js';
 import { FakeRuntime } from '../../../src/adapters/runtime/fake.js';

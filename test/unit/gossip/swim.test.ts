@@ -80,11 +80,19 @@ describe('SWIM state machine (simulated network)', () => {
     sim.onEvent = (_n, e) => {
       if (e.type === 'member-suspect' || e.type === 'member-dead') suspects++;
     };
+    const m0 = names.map((n) => sim.get(n).node.metrics());
     sim.udpBlocked = true;
     sim.runFor(15_000);
     assert.equal(suspects, 0);
     assert.ok(allSee(sim, names, names, 'alive'));
     sim.udpBlocked = false;
+    // The counters say which path saved them: every node's escalated probes were answered over TCP, none over UDP.
+    names.forEach((n, i) => {
+      const m = sim.get(n).node.metrics();
+      assert.ok(m.tcpFallbackAcks - m0[i]!.tcpFallbackAcks > 0, `${n}: TCP fallback acks`);
+      assert.equal(m.indirectAcks, m0[i]!.indirectAcks, `${n}: no UDP ack while UDP is blocked`);
+      assert.ok(m.indirectProbes - m0[i]!.indirectProbes >= m.tcpFallbackAcks - m0[i]!.tcpFallbackAcks, `${n}: only escalated probes use TCP`);
+    });
   });
 
   test('without the TCP fallback the same block brings deaths (the fallback is what saves them)', () => {
@@ -219,6 +227,26 @@ describe('SWIM rules on one node', () => {
     g.tick(cfg.probeTimeoutMs);
     const nacks = g.drain().filter((o) => o.to === 'a:1').map((o) => decodePacket(o.bytes)).filter((d) => d.ok && (d.msg.type === 'nack' || (d.msg.type === 'compound' && d.msg.parts.some((p) => { const q = decodePacket(p); return q.ok && q.msg.type === 'nack'; }))));
     assert.equal(nacks.length, 1);
+  });
+
+  test('an escalated probe answered through a helper counts as an indirect ack, not a TCP one', () => {
+    const g = mk(0);
+    let seq: number | undefined;
+    let target = '';
+    let sentAt = 0;
+    for (let t = 0; seq === undefined && t < 5000; t += 5) {
+      g.tick((sentAt = t));
+      for (const o of g.drain()) {
+        const d = o.kind === 'udp' ? decodePacket(o.bytes) : undefined;
+        const msgs = !d?.ok ? [] : d.msg.type === 'compound' ? d.msg.parts.map((p) => decodePacket(p)) : [d];
+        for (const m of msgs) if (m.ok && m.msg.type === 'ping') ({ seq, target } = m.msg);
+      }
+    }
+    assert.ok(seq !== undefined, 'a probe was sent');
+    g.tick(sentAt + cfg.probeTimeoutMs); // no direct ack: escalate
+    assert.equal(g.metrics().indirectProbes, 1);
+    g.handlePacket('a:1', pkt({ type: 'ack', seq }), sentAt + cfg.probeTimeoutMs + 1); // relayed by helper a
+    assert.deepEqual([g.metrics().indirectAcks, g.metrics().tcpFallbackAcks, g.metrics().probeFailures], [1, 0, 0], `probe of ${target}`);
   });
 
   test('gossip packets are compound packets filled up to maxPacketBytes, never above', () => {

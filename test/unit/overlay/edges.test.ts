@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFdb, parseNeigh, parseNetnsList, parseSandboxLinks, parseStrayHostLinks } from '../../../src/adapters/netlink/read.js';
-import { parseGuard, renderGuardInstall, renderGuardUpdate } from '../../../src/adapters/firewall/vxlan-guard.js';
+import { NftVxlanGuard, parseGuard, renderGuardInstall, renderGuardUpdate } from '../../../src/adapters/firewall/vxlan-guard.js';
+import type { Exec } from '../../../src/adapters/exec.js';
 import { attachScripts, taskIfName, vethName } from '../../../src/adapters/runtime/attach.js';
 import { whoamiBody } from '../../../src/adapters/runtime/whoami.js';
 
@@ -67,6 +68,7 @@ describe('VXLAN guard scripts (golden)', () => {
       '  }',
       '  chain guard {',
       '    type filter hook prerouting priority raw; policy accept;',
+      '    ip frag-off & 0x1fff != 0 accept',
       '    ip saddr @members udp dport 4789 accept',
       '    udp dport 4789 counter name "dropped" drop',
       '  }',
@@ -90,7 +92,31 @@ describe('VXLAN guard scripts (golden)', () => {
       { set: { name: 'members', elem: ['192.168.1.3', '192.168.1.2'] } },
       { rule: { chain: 'guard', expr: [{ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 4789 } }, { accept: null }] } },
     ] });
-    assert.deepEqual(parseGuard(j), { installed: true, port: 4789, allow: ['192.168.1.2', '192.168.1.3'], droppedPackets: 7 });
+    assert.deepEqual(parseGuard(j), { installed: true, port: 4789, allow: ['192.168.1.2', '192.168.1.3'], droppedPackets: 7, fragmentsPass: false });
+    // The rule that lets non-first fragments through (as `nft -j` prints `ip frag-off & 0x1fff != 0 accept`).
+    const withFrag = JSON.parse(j) as { nftables: unknown[] };
+    withFrag.nftables.push({ rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'ip', field: 'frag-off' } }, 8191] }, right: 0 } }, { accept: null }] } });
+    assert.equal(parseGuard(JSON.stringify(withFrag)).fragmentsPass, true);
+  });
+  test('an installed guard without the fragment rule (older version) is reinstalled, not just updated', async () => {
+    const scripts: string[] = [];
+    let installed = false;
+    const listing = () => JSON.stringify({ nftables: [
+      { set: { name: 'members', elem: ['10.0.0.2'] } },
+      { rule: { chain: 'guard', expr: [{ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 4789 } }, { accept: null }] } },
+      ...(installed ? [{ rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'ip', field: 'frag-off' } }, 8191] }, right: 0 } }, { accept: null }] } }] : []),
+    ] });
+    const exec = {
+      run: async () => ({ code: 0, stdout: listing(), stderr: '' }),
+      check: async (_c: string, _a: readonly string[], o?: { input?: string }) => {
+        scripts.push(o?.input ?? '');
+        installed = /frag-off/.test(o?.input ?? '');
+        return '';
+      },
+    } as unknown as Exec;
+    await new NftVxlanGuard(exec, null).ensure(4789, ['10.0.0.2']);
+    assert.equal(scripts.length, 1);
+    assert.match(scripts[0]!, /delete table inet meshd-vxlan[\s\S]*ip frag-off & 0x1fff != 0 accept/);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeVxlanGuard } from '../../../src/adapters/firewall/vxlan-guard.js';
+import { FakeVxlanGuard } from '../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../src/adapters/netlink/overlay.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';

@@ -5,7 +5,7 @@ import type { OverlayNetwork } from '../../../src/core/overlay/model.js';
 import { OverlayService } from '../../../src/adapters/netlink/service.js';
 import { OverlayReconciler } from '../../../src/adapters/netlink/overlay.js';
 import { FakeOverlayKernel } from '../../../src/adapters/netlink/fake.js';
-import { FakeVxlanGuard } from '../../../src/adapters/firewall/vxlan-guard.js';
+import { FakeVxlanGuard } from '../../helpers/fake-vxlan-guard.js';
 import type { MeshError } from '../../../src/core/errors.js';
 
 const timers = { debounceMs: 50, resyncMs: 10_000, retryMinMs: 500, retryMaxMs: 4000 };

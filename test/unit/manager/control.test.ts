@@ -3,7 +3,8 @@
  * and two joined workers (identities on disk, no agents), gossip liveness faked by a map.
  * The test plays the nodes' part of the dispatcher (fetch assignments, report states), so
  * placement, scaling, drain, node loss, rolling updates and bad input are checked without
- * a kernel.
+ * a kernel. A unit test (in-process, MemoryStore, no agents): the same paths on etcd with real
+ * agents are covered by the lab tests (test/integration/manager/*-lab.test.ts).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
