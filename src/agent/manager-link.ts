@@ -43,7 +43,7 @@ import type { GossipSubsystem } from './gossip.js';
 
 /** What the link needs of the worker (src/agent/worker.ts). */
 export interface AssignmentSink {
-  setAssignments(list: unknown): unknown;
+  setAssignments(list: unknown, opts?: { managed?: boolean }): unknown;
   tasksView(): Array<{ id: string; state: string; error: string | null }>;
 }
 
@@ -227,7 +227,7 @@ export class ManagerLink implements Subsystem {
       const list = await client.call<unknown[]>('GET', '/v1/dispatcher/assignments');
       const text = JSON.stringify(list);
       if (text !== this.lastList) {
-        this.o.worker.setAssignments(list);
+        this.o.worker.setAssignments(list, { managed: true });
         this.lastList = text;
       }
       const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error }));

@@ -51,6 +51,11 @@ import { waitServing, type PortRef, type Readiness } from './worker-ready.js';
 import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
 
+/** The overlay's key of a task's endpoint on one network. */
+export function localKey(taskId: string, networkId: string): string {
+  return `${taskId} ${networkId}`;
+}
+
 export type TaskState = 'new' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 export interface WorkerOptions {
@@ -128,6 +133,8 @@ export const DEFAULT_WHOAMI_IMAGE = 'meshd-busybox:test';
 export class WorkerSubsystem implements Subsystem {
   readonly name = 'worker';
   private desired = new Map<string, Assignment>();
+  /** The assignments come from a manager, which owns restarts (see setAssignments). */
+  private managed = false;
   private readonly tasks = new Map<string, Held>();
   private readonly netns: Runtime;
   private dockerRt: Runtime | null = null;
@@ -214,9 +221,17 @@ export class WorkerSubsystem implements Subsystem {
     this.dockerRt = null;
   }
 
-  /** Replaces the node's whole assignment list (the manager link calls this). Throws 4xx on bad input. */
-  setAssignments(list: unknown): { tasks: number } {
+  /**
+   * Replaces the node's whole assignment list (the manager link calls this). Throws 4xx on bad
+   * input. `managed`: the list comes from a manager, which owns restarts (swarm's model): a task
+   * that failed stays failed — reported, never restarted here — until the manager shuts it down
+   * and places a replacement by its restart policy. Restarting it in place hid the failure from
+   * the manager (the worker restarted a `docker kill`ed task before the next status report).
+   * Lists handed in directly (PUT /v1/assignments, no manager) keep the retry in place.
+   */
+  setAssignments(list: unknown, opts: { managed?: boolean } = {}): { tasks: number } {
     const valid = validateAssignments(list);
+    this.managed = opts.managed === true;
     this.desired = new Map(valid.map((a) => [a.task.id, a]));
     this.save(valid);
     this.kick();
@@ -247,14 +262,20 @@ export class WorkerSubsystem implements Subsystem {
   /** Adopts tasks the runtimes still hold and that are still assigned; stops the others. */
   private async adopt(): Promise<void> {
     const found: Array<{ rt: Runtime; info: TaskInfo }> = [];
-    for (const info of await this.netns.list()) found.push({ rt: this.netns, info });
+    const inDocker = new Set<string>();
     if (this.o.dockerRuntime || existsSync(this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET)) {
       try {
-        for (const info of await this.docker().list()) found.push({ rt: this.docker(), info });
+        for (const info of await this.docker().list()) {
+          found.push({ rt: this.docker(), info });
+          inDocker.add(info.id.slice(0, SHORT_ID_LEN));
+        }
       } catch (e) {
         this.o.log.warn({ err: e }, 'cannot list docker tasks');
       }
     }
+    // A docker task's namespace is named like a netns task's: it is Docker's, not an orphan of the
+    // netns runtime (stopping it as one killed the sandbox, and the application with it).
+    for (const info of await this.netns.list()) if (!inDocker.has(info.id.slice(0, SHORT_ID_LEN))) found.push({ rt: this.netns, info });
     for (const { rt, info } of found) {
       const a = [...this.desired.values()].find((x) => x.task.id.slice(0, SHORT_ID_LEN) === info.id.slice(0, SHORT_ID_LEN));
       if (a && a.desiredState === 'running' && info.running && a.attachments.length > 0 && rt.kind === (a.task.runtime ?? 'netns')) {
@@ -308,6 +329,7 @@ export class WorkerSubsystem implements Subsystem {
     for (const a of want.values()) {
       const h = this.tasks.get(a.task.id);
       if (h && (h.state === 'running' || h.state === 'starting')) continue;
+      if (h?.state === 'failed' && this.managed) continue; // the manager decides (see setAssignments)
       if (this.exited.has(a.task.id)) continue; // exited during this run: cleaned up by the next one (kicked)
       await this.startTask(a);
     }
@@ -354,7 +376,9 @@ export class WorkerSubsystem implements Subsystem {
     for (const att of a.attachments) {
       this.o.gossip.core.joinNetwork(att.network.id, this.o.clock.now());
       this.o.overlay.defineNetwork(overlayNetworkOf(att));
-      this.o.overlay.addLocal(a.task.id, { network: att.network.id, ip: att.ip, mac: att.mac });
+      // One local endpoint per attachment: keyed by task AND network (a task on `front` and
+      // `back` needs both sandboxes; keyed by task alone the second replaced the first).
+      this.o.overlay.addLocal(localKey(a.task.id, att.network.id), { network: att.network.id, ip: att.ip, mac: att.mac });
     }
     this.o.gossip.pump();
   }
@@ -362,7 +386,8 @@ export class WorkerSubsystem implements Subsystem {
   private publish(a: Assignment, state: 'running' | 'draining'): void {
     const now = this.o.clock.now();
     for (const att of a.attachments) {
-      this.o.gossip.core.tableSet(att.network.id, ENDPOINT_TABLE, a.task.id, encodeEndpoint(endpointRecord(a, att, this.o.nodeName, this.o.nodeIp, state)), now);
+      const exposed = this.tasks.get(a.task.id)?.info?.exposed ?? [];
+      this.o.gossip.core.tableSet(att.network.id, ENDPOINT_TABLE, a.task.id, encodeEndpoint(endpointRecord(a, att, this.o.nodeName, this.o.nodeIp, state, exposed)), now);
     }
     this.o.gossip.pump();
   }
@@ -455,8 +480,8 @@ export class WorkerSubsystem implements Subsystem {
   /** Deletes the task's records and local endpoint; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
     const now = this.o.clock.now();
-    this.o.overlay.removeLocal(a.task.id);
     for (const att of a.attachments) {
+      this.o.overlay.removeLocal(localKey(a.task.id, att.network.id));
       this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
       const used = [...this.tasks.values()].some((h) => h.a.task.id !== a.task.id && (h.state === 'running' || h.state === 'starting' || h.state === 'draining')
         && h.a.attachments.some((x) => x.network.id === att.network.id));
@@ -504,6 +529,19 @@ export class WorkerSubsystem implements Subsystem {
       const t = this.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task);
       if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${r.params.task} on ${this.o.nodeName}`);
       return { json: t };
+    });
+    // Runs a command INSIDE a task through its runtime (docker: an Engine API exec in the
+    // application container, so the image's own filesystem and tools; netns: in its namespace).
+    router.add('POST', '/v1/tasks/:task/exec', async (r) => {
+      const t = this.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task);
+      if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${r.params.task} on ${this.o.nodeName}`);
+      const h = this.tasks.get(t.id);
+      if (!h || (h.state !== 'running' && h.state !== 'draining')) throw new MeshError('MESHD_NOT_READY', `task ${t.name} is ${t.state}`);
+      const body = (r.body ?? {}) as { argv?: unknown; input?: unknown; timeoutMs?: unknown };
+      if (!Array.isArray(body.argv) || body.argv.length === 0 || !body.argv.every((x) => typeof x === 'string')) throw new MeshError('MESHD_BAD_ARGUMENT', 'exec: argv must be a non-empty list of strings');
+      const timeoutMs = typeof body.timeoutMs === 'number' && body.timeoutMs > 0 ? Math.min(body.timeoutMs, 600_000) : 60_000;
+      const res = await this.runtimeOf(h.a).exec(t.id, body.argv as string[], { timeoutMs, ...(typeof body.input === 'string' ? { input: body.input } : {}) });
+      return { json: res };
     });
   }
 }

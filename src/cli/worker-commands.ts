@@ -75,7 +75,7 @@ const driftMark = (s: string): string => (s === 'ok' ? 'ok' : s.toUpperCase());
 /** `exec` and `task` for the top level. */
 export function workerCommands(globals: () => GlobalOpts, setExit: (code: number) => void): Command[] {
   const exec = new Command('exec')
-    .description('run a command in a task\'s network namespace (either runtime)')
+    .description('run a command in a task: inside its container (docker runtime; output returned when it ends) or in its network namespace (netns runtime, terminal attached)')
     .argument('<task>', 'task id, id prefix or name')
     .argument('<cmd...>', 'command and arguments, after --')
     .action(async (task: string, cmd: string[]) => {
@@ -83,6 +83,14 @@ export function workerCommands(globals: () => GlobalOpts, setExit: (code: number
       const rows = await clientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
       const t = findTask(rows, task);
       if (!t.netns || t.state === 'stopped') throw new MeshError('MESHD_NOT_READY', `task ${t.name} is ${t.state}; it has no namespace`);
+      if (t.runtime === 'docker') {
+        // Inside the container (its image's filesystem), through the agent's Engine API client.
+        const res = await clientFor(globals()).call<{ code: number; stdout: string; stderr: string }>('POST', `/v1/tasks/${encodeURIComponent(t.id)}/exec`, { argv: cmd });
+        process.stdout.write(res.stdout);
+        process.stderr.write(res.stderr);
+        setExit(res.code);
+        return;
+      }
       const r = spawnSync('ip', ['netns', 'exec', t.netns, ...cmd], { stdio: 'inherit' });
       if (r.error) throw new MeshError('MESHD_EXEC_FAILED', `${cmd[0]}: ${r.error.message}`);
       setExit(r.status ?? 128);

@@ -101,10 +101,11 @@ export class DockerRuntime implements Runtime {
     return { 'meshd.prefix': this.opts.prefix, 'meshd.task': task.id, 'meshd.name': task.name, 'meshd.role': role };
   }
 
-  /** Throws MESHD_IMAGE_NOT_FOUND (exact message the manager matches) when the image is not local. */
-  async requireImage(image: string): Promise<void> {
+  /** Throws MESHD_IMAGE_NOT_FOUND (exact message the manager matches) when the image is not local; returns its exposed ports. */
+  async requireImage(image: string): Promise<Array<{ proto: 'tcp' | 'udp'; port: number }>> {
     try {
-      await this.docker.getImage(image).inspect();
+      const info = await this.docker.getImage(image).inspect();
+      return exposedPorts((info.Config as { ExposedPorts?: Record<string, unknown> } | undefined)?.ExposedPorts);
     } catch (e) {
       if (statusOf(e) === 404) throw new MeshError('MESHD_IMAGE_NOT_FOUND', `image ${image} not present on node ${this.opts.node}`, { image, node: this.opts.node });
       throw engineError(`image inspect ${image}`, e);
@@ -126,7 +127,7 @@ export class DockerRuntime implements Runtime {
     }
     const image = task.builtin === 'whoami' ? this.opts.image : (task.image ?? this.opts.image);
     const sandboxImage = this.opts.sandboxImage ?? DEFAULT_SANDBOX_IMAGE;
-    await this.requireImage(image);
+    const exposed = await this.requireImage(image);
     await this.requireImage(sandboxImage);
     const env: Record<string, string> = {
       MESHD_TASK_ID: task.id, MESHD_TASK_NAME: task.name, MESHD_TASK_IP: first.ip, MESHD_NODE: this.opts.node,
@@ -164,7 +165,7 @@ export class DockerRuntime implements Runtime {
       const app = await creating;
       await app.start();
       const st = (await app.inspect()).State;
-      return { id: task.id, name: task.name, netns: ns, pid: st.Pid > 0 ? st.Pid : null, running: st.Running, ip: first.ip };
+      return { id: task.id, name: task.name, netns: ns, pid: st.Pid > 0 ? st.Pid : null, running: st.Running, ip: first.ip, exposed };
     } catch (e) {
       await this.remove(task.id).catch(() => undefined);
       if (e instanceof MeshError) throw e;
@@ -221,11 +222,16 @@ export class DockerRuntime implements Runtime {
       const ns = this.taskNs(id);
       const running = t.app?.State === 'running';
       let pid: number | null = null;
-      if (running && t.app) pid = (await unless404(this.docker.getContainer(t.app.Id).inspect(), 'inspect'))?.State.Pid || null;
+      let exposed: Array<{ proto: 'tcp' | 'udp'; port: number }> = [];
+      if (running && t.app) {
+        const ins = await unless404(this.docker.getContainer(t.app.Id).inspect(), 'inspect');
+        pid = ins?.State.Pid || null;
+        exposed = exposedPorts((ins?.Config as { ExposedPorts?: Record<string, unknown> } | undefined)?.ExposedPorts);
+      }
       const addr = await this.opts.exec.run('ip', ['-j', '-n', ns, '-4', 'addr', 'show', 'dev', 'eth0']);
       let ip: string | null = null;
       if (addr.code === 0) ip = (JSON.parse(addr.stdout || '[]') as { addr_info?: { local?: string }[] }[])[0]?.addr_info?.[0]?.local ?? null;
-      out.push({ id, name: t.name, netns: ns, pid, running, ip });
+      out.push({ id, name: t.name, netns: ns, pid, running, ip, exposed });
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
@@ -316,4 +322,15 @@ export class DockerRuntime implements Runtime {
   async close(): Promise<void> {
     this.events.close();
   }
+}
+
+/** `{"6379/tcp": {}, "53/udp": {}}` (Config.ExposedPorts) → ports; ranges and other protocols are left out. */
+export function exposedPorts(m: Record<string, unknown> | undefined): Array<{ proto: 'tcp' | 'udp'; port: number }> {
+  const out: Array<{ proto: 'tcp' | 'udp'; port: number }> = [];
+  for (const k of Object.keys(m ?? {})) {
+    const x = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(k);
+    const port = x ? Number(x[1]) : 0;
+    if (x && port >= 1 && port <= 65535) out.push({ proto: (x[2] ?? 'tcp') as 'tcp' | 'udp', port });
+  }
+  return out.sort((a, b) => a.port - b.port || (a.proto < b.proto ? -1 : 1));
 }

@@ -45,6 +45,12 @@ export interface TaskInfo {
   pid: number | null;
   running: boolean;
   ip: string | null;
+  /**
+   * Ports the image declares (docker: `EXPOSE`, Config.ExposedPorts). The worker adds them to the
+   * task's endpoint records so the service VIP forwards them, as swarm's VIP does for any port a
+   * task listens on; a port neither exposed nor declared with `-p` is not forwarded by the VIP.
+   */
+  exposed?: Array<{ proto: 'tcp' | 'udp'; port: number }>;
 }
 
 export interface RunOptions {
