@@ -43,7 +43,7 @@ import { BRIDGE_NAME, sandboxName } from '../core/overlay/model.js';
 import type { Attachment as RuntimeAttachment, Runtime, TaskInfo, TaskSpec } from '../adapters/runtime/types.js';
 import type { Clock } from '../core/clock.js';
 import type { Assignment } from '../core/assignments.js';
-import { ENDPOINT_TABLE, encodeEndpoint } from '../core/endpoints.js';
+import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { Subsystem } from './agent.js';
 import type { DrainResult, DrainWait } from './drain-wait.js';
@@ -485,7 +485,10 @@ export class WorkerSubsystem implements Subsystem {
       this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
       const used = [...this.tasks.values()].some((h) => h.a.task.id !== a.task.id && (h.state === 'running' || h.state === 'starting' || h.state === 'draining')
         && h.a.attachments.some((x) => x.network.id === att.network.id));
-      if (!used) {
+      // Never leave `ingress`: the node's ingress sandbox (routing mesh) lives on it for the node's
+      // whole life (lb-ingress-side joins it at start). Leaving it with the last local task attached
+      // there made the node's published ports stop reaching remote tasks (found by the chaos soak).
+      if (!used && att.network.id !== INGRESS_NETWORK) {
         this.o.gossip.core.leaveNetwork(att.network.id, now);
         this.o.overlay.forgetNetwork(att.network.id);
       }

@@ -236,6 +236,51 @@ describe('worker + overlay with fakes', () => {
     }
   });
 
+  test('managed (the list came from a manager): a task whose process exits stays failed for the manager to replace', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
+    try {
+      const r = rig(dir);
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      r.worker.setAssignments([task('m1', '10.30.0.11')], { managed: true });
+      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      r.runtime.tasks.delete('m1'); // the process died
+      r.worker.kick();
+      await r.worker.idle();
+      r.worker.kick();
+      await r.worker.idle();
+      assert.equal(r.worker.tasksView()[0]!.state, 'failed', 'reported failed, not restarted in place');
+      assert.ok(!r.runtime.tasks.has('m1'));
+      assert.equal(r.gossip.record('net1', 'm1'), undefined, 'its records are gone');
+      await r.worker.stop();
+      await r.overlay.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the last local task on `ingress` going away never makes the node leave ingress (its routing-mesh sandbox lives there)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
+    try {
+      const r = rig(dir);
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      const ING = { id: 'ingress', name: 'ingress', vni: 4096, subnet: '10.255.0.0/16', gateway: '10.255.0.1' };
+      r.gossip.core.joinNetwork('ingress', 0); // what lb-ingress-side does at start
+      r.worker.setAssignments([task('i1', '10.255.0.11', { attachments: [{ network: ING, ip: '10.255.0.11', prefix: 16, mac: macFromIp('10.255.0.11'), vip: null }] })]);
+      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      r.worker.setAssignments([]);
+      await until('gone', () => r.worker.tasksView().length === 0);
+      assert.ok(r.gossip.joined.has('ingress'), 'still on ingress');
+      await r.worker.stop();
+      await r.overlay.stop();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a failing start is reported on the task, not thrown', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
     try {
