@@ -480,8 +480,13 @@ export class WorkerSubsystem implements Subsystem {
   /** Deletes the task's records and local endpoint; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
     const now = this.o.clock.now();
+    // Idempotent: a task that failed was detached when it exited, and is detached again when the
+    // manager then removes it; by then the node may have left the network (tableDelete would throw
+    // "not on network", failing the converge that must start the replacement).
+    const joined = new Set(this.o.gossip.core.networks());
     for (const att of a.attachments) {
       this.o.overlay.removeLocal(localKey(a.task.id, att.network.id));
+      if (!joined.has(att.network.id)) continue;
       this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
       const used = [...this.tasks.values()].some((h) => h.a.task.id !== a.task.id && (h.state === 'running' || h.state === 'starting' || h.state === 'draining')
         && h.a.attachments.some((x) => x.network.id === att.network.id));

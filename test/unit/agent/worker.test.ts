@@ -56,7 +56,10 @@ class FakeGossip implements GossipPort {
       m.set(key, value);
       this.tables.set(net, m);
     },
-    tableDelete: (net: string, _t: string, key: string) => this.tables.get(net)?.delete(key) ?? false,
+    tableDelete: (net: string, _t: string, key: string) => {
+      if (!this.joined.has(net)) throw new Error(`not on network ${net}`); // as the real tables do
+      return this.tables.get(net)?.delete(key) ?? false;
+    },
   } as unknown as GossipPort['core'];
   onEvent(l: (ev: GossipEvent) => void): void {
     this.listeners.push(l);
@@ -253,6 +256,11 @@ describe('worker + overlay with fakes', () => {
       assert.equal(r.worker.tasksView()[0]!.state, 'failed', 'reported failed, not restarted in place');
       assert.ok(!r.runtime.tasks.has('m1'));
       assert.equal(r.gossip.record('net1', 'm1'), undefined, 'its records are gone');
+      // The manager shuts it down and places a replacement here: the removal of the already
+      // detached task must not fail the converge that starts the replacement.
+      r.worker.setAssignments([task('m2', '10.30.0.12')], { managed: true });
+      await until('replacement running', () => r.worker.tasksView().some((t) => t.id === 'm2' && t.state === 'running'));
+      assert.equal(r.gossip.record('net1', 'm2')?.state, 'running');
       await r.worker.stop();
       await r.overlay.stop();
     } finally {
