@@ -176,11 +176,13 @@ describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
     const { ms } = await waitFor(`${victim.name} reported failed`, async () => (await ps('web')).find((t) => t.id === victim.id && ['failed', 'shutdown', 'complete'].includes(t.state)), 30_000, 100);
     process.stdout.write(`# docker kill → task ${victim.name} failed after ${ms} ms (events stream)\n`);
     await waitFor('3 tasks running again, all serving', async () => {
-      const live = (await ps('web')).filter((t) => t.desiredState === 'running' && t.state === 'running');
-      if (live.length !== 3) return false;
+      const all = await ps('web');
+      const live = all.filter((t) => t.desiredState === 'running' && t.state === 'running');
       const s = new Set<string>();
-      for (let i = 0; i < 15; i++) s.add(get(`http://${lab.nodes[0]!.underlay}:8080/`) ?? '');
-      return s.size === 3 && !s.has('') && s;
+      for (let i = 0; i < 15; i++) s.add(get(`http://${lab.nodes[0]!.underlay}:8080/`) ?? '(failed)');
+      if (live.length === 3 && s.size === 3 && !s.has('(failed)')) return s;
+      // Thrown, so the timeout names what was seen last.
+      throw new Error(`tasks ${all.map((t) => `${t.name.split('.').slice(0, 2).join('.')}:${t.id.slice(0, 6)}:${t.desiredState}/${t.state}`).join(' ')}; answers ${[...s].join(' | ')}`);
     }, 60_000, 500);
     const r = await loop.stop();
     const late = r.failed.filter((f) => f.at > killedAt + ms + 2000);
