@@ -74,6 +74,8 @@ export interface LbStats {
   failures: number;
   /** Full resyncs started by the periodic drift check (the kernel differed from what was applied). */
   driftResyncs: number;
+  /** The namespace and differences of the last counted drift resync (empty when none). */
+  lastDrift: string[];
   /** Wall time of the last transaction and of all of them, milliseconds. */
   lastSyncMs: number;
   totalSyncMs: number;

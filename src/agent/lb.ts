@@ -62,6 +62,8 @@ export class LbSubsystem implements Subsystem {
   private readonly applyGen = new WeakMap<NsEntry, number>();
   /** Full resyncs the periodic check started because the kernel differed from what was applied. */
   private driftResyncs = 0;
+  /** What the last counted drift was (namespace, then the differences), for status and tests. */
+  private lastDrift: string[] = [];
   private active = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
@@ -369,7 +371,7 @@ export class LbSubsystem implements Subsystem {
       for (const s of e.desired.services) backends += s.vip ? s.ports.length * s.backends.filter((b) => b.state === 'active').length : 0;
       for (const g of e.desired.ingress) backends += g.backends.filter((b) => b.state === 'active' && (g.policy === 'cluster' || b.local)).length;
     }
-    return { ...this.totals, driftResyncs: this.driftResyncs, namespaces: this.ns.size, services, backends, heldBackends, backend: this.dp.kind };
+    return { ...this.totals, driftResyncs: this.driftResyncs, lastDrift: this.lastDrift, namespaces: this.ns.size, services, backends, heldBackends, backend: this.dp.kind };
   }
 
   // ---- periodic drift check ----
@@ -392,7 +394,12 @@ export class LbSubsystem implements Subsystem {
       const e = this.ns.get(k);
       if (!e || this.applying.has(e) || (this.applyGen.get(e) ?? 0) !== gen.get(e)) continue;
       if (s.drift.length === 0 && !s.error) continue;
-      this.driftResyncs++;
+      // Counted as drift only when the kernel was read and differs from what was applied; a failed
+      // apply (e.g. a task namespace already gone) or an unreadable namespace resyncs uncounted.
+      if (s.drift.some((d) => !d.startsWith('cannot read the kernel'))) {
+        this.driftResyncs++;
+        this.lastDrift = [`${s.netns}:`, ...s.drift];
+      }
       this.o.log.warn({ netns: s.netns, drift: s.drift, error: s.error }, 'lb drift: full resync');
       this.forgetNs(s.netns);
       this.dirty.add(k);

@@ -44,10 +44,20 @@ export function conntrackSysctls(t: IdleTimeouts): string[] {
   ];
 }
 
-/** IPVS sysctls Docker also sets: conntrack for SNAT of ingress, expire conns of removed reals. */
+/**
+ * IPVS sysctls Docker also sets: conntrack for SNAT of ingress, expire conns of removed reals. Plus
+ * one of ours: IPVS refuses a connection to a service with no usable real server (empty, or every
+ * task draining) with ICMP port unreachable, and the kernel rate-limits that ICMP (per peer: a burst
+ * of 6, then 1/s; icmp_ratemask bit 3). A client opening a few connections in a row then had its SYN
+ * dropped silently and saw "refused" only after its 1 s SYN retransmit (seen in the IPVS compliance
+ * run: 56, 9, 1042 ms). Exempting destination-unreachable in the LB's own namespace keeps "an empty
+ * VIP refuses at once" true under bursts; it amplifies nothing (one ICMP per SYN received).
+ * 6160 = the default mask 6168 (0x1818) without bit 3.
+ */
 export const IPVS_SYSCTLS: readonly string[] = Object.freeze([
   'net.ipv4.vs.conntrack=1',
   'net.ipv4.vs.expire_nodest_conn=1',
   'net.ipv4.vs.expire_quiescent_template=1',
   'net.ipv4.ip_forward=1',
+  'net.ipv4.icmp_ratemask=6160',
 ]);

@@ -291,9 +291,9 @@ describe('lb: VIPs and the routing mesh in a 3-node lab', { timeout: 300_000 }, 
     // Since the check compares the kernel with what was last applied (not with a plan still being
     // applied), a full resync from it means real drift; nothing in this file changes the kernel by hand.
     for (const n of lab.nodes) {
-      const s = (await lbStatus(n.name)) as unknown as { stats: { driftResyncs: number; fullResyncs: number } };
+      const s = (await lbStatus(n.name)) as unknown as { stats: { driftResyncs: number; fullResyncs: number; lastDrift: string[] } };
       process.stdout.write(`# ${n.name}: driftResyncs=${s.stats.driftResyncs} fullResyncs=${s.stats.fullResyncs}\n`);
-      assert.equal(s.stats.driftResyncs, 0, `${n.name} resynced on drift`);
+      assert.equal(s.stats.driftResyncs, 0, `${n.name} resynced on drift: ${s.stats.lastDrift.join(' ')}`);
     }
   });
 });

@@ -70,7 +70,8 @@ describe('worker: docker tasks on two nodes', { timeout: 180_000 }, () => {
     const h = await realExec.run('curl', ['-s', '-m', '3', 'http://10.32.0.12/'], { netns: t1.netns! });
     assert.match(h.stdout, /task: dweb\.2/);
     assert.match(h.stdout, /node: n2/);
-    const ex = spawnSync(process.execPath, [CLI, '--lab', LAB, '--node', 'n2', 'exec', 'dweb.2', '--', 'curl', '-s', '-m', '3', 'http://10.32.0.11/'], { encoding: 'utf8' });
+    // exec runs INSIDE the container (its image: busybox only), so the request uses busybox's nc.
+    const ex = spawnSync(process.execPath, [CLI, '--lab', LAB, '--node', 'n2', 'exec', 'dweb.2', '--', '/bin/busybox', 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | /bin/busybox nc -w 3 10.32.0.11 80'], { encoding: 'utf8' });
     assert.equal(ex.status, 0, ex.stderr);
     assert.match(ex.stdout, /task: dweb\.1/);
     // `docker kill` of n2's application container: the agent learns it from the events stream (docker

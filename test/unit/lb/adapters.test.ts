@@ -106,7 +106,7 @@ describe('IpvsDataplane (recording exec)', () => {
     const ex = new RecordingExec();
     const dp = new IpvsDataplane(ex);
     await dp.apply(base(), { netns: 'mtlb-v' });
-    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1', 'ip -force -batch -', 'ipvsadm -R', 'nft -f -']);
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1 net.ipv4.icmp_ratemask=6160', 'ip -force -batch -', 'ipvsadm -R', 'nft -f -']);
     assert.equal(ex.calls[3]!.opts?.input, G.IPVS_FULL);
     assert.equal(ex.calls[4]!.opts?.input, G.IPVS_FULL_NFT);
     ex.calls = [];
