@@ -104,7 +104,8 @@ export class IngressPlumber {
       const veth = ingressVethName(taskId);
       await exec.run('ip', ['-n', this.overlayNs, 'link', 'del', veth]);
       await exec.check('ip', ['-n', this.overlayNs, '-batch', '-'], {
-        input: `link add ${veth} mtu ${mtu} type veth peer name ${INGRESS_TASK_IF} mtu ${mtu} netns ${taskNs}\nlink set ${veth} master ${BRIDGE_NAME} up\n`,
+        // fdb_flush: a reused ingress address's MAC may be learned behind the VXLAN port (see runtime/attach.ts).
+        input: `link add ${veth} mtu ${mtu} type veth peer name ${INGRESS_TASK_IF} mtu ${mtu} netns ${taskNs}\nlink set ${veth} master ${BRIDGE_NAME} up\nlink set ${BRIDGE_NAME} type bridge fdb_flush\n`,
       });
       await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: `link set ${INGRESS_TASK_IF} address ${addr.mac} up\naddr add ${addr.ip}/${INGRESS_PREFIX_LEN} dev ${INGRESS_TASK_IF}\n` });
       created = true;

@@ -35,6 +35,12 @@ export function attachScripts(taskId: string, taskNs: string, list: readonly Att
   const sandboxes = list.map((a, i) => [
     `link add ${veth} mtu ${a.mtu} type veth peer name ${taskIfName(i)} mtu ${a.mtu} netns ${taskNs}`,
     `link set ${veth} master ${a.bridge} up`,
+    // IPAM reuses a freed address (and its MAC) on another node. A bridge that learned that MAC
+    // behind the VXLAN port while it lived elsewhere would keep sending its frames back out there
+    // (dropped: never out of the port they came in) until the entry ages out (300 s): the new task
+    // was unreachable from other nodes for minutes. Flush the learned entries when a task arrives;
+    // static entries stay, and the bridge relearns in a packet.
+    `link set ${a.bridge} type bridge fdb_flush`,
     '',
   ].join('\n'));
   const task = [

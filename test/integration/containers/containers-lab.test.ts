@@ -96,6 +96,7 @@ before(async () => {
   for (const net of ['front', 'back']) ok(await m('network', 'create', '-d', 'overlay', net), `network ${net}`);
 });
 after(async () => {
+  if (process.env.CTR_KEEP_LAB) return; // debugging: leave the lab up (netctl lab down --name mctr)
   await destroyLab(LAB);
   rmSync(tmp, { recursive: true, force: true });
   const left = labContainers();

@@ -125,7 +125,7 @@ describe('runtime attach scripts (golden)', () => {
     const s = attachScripts('3f9a0c1d2e3b4a5c', 'meshd-t-3f9a0c1d2e3b', [{
       sandboxNs: 'meshd-ov-aaaa', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450,
     }]);
-    assert.deepEqual(s.sandboxes, ['link add vt-3f9a0c1d2e3b mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-3f9a0c1d2e3b\nlink set vt-3f9a0c1d2e3b master br0 up\n']);
+    assert.deepEqual(s.sandboxes, ['link add vt-3f9a0c1d2e3b mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-3f9a0c1d2e3b\nlink set vt-3f9a0c1d2e3b master br0 up\nlink set br0 type bridge fdb_flush\n']);
     assert.equal(s.task, 'link set lo up\nlink set eth0 address 02:42:0a:00:01:05 up\naddr add 10.0.1.5/24 dev eth0\nroute add default via 10.0.1.1 dev eth0\n');
     assert.ok(vethName('x'.repeat(40)).length <= 15);
     assert.throws(() => vethName('a b'), /invalid task id/);
@@ -136,8 +136,8 @@ describe('runtime attach scripts (golden)', () => {
       { sandboxNs: 'meshd-ov-back', bridge: 'br0', ip: '10.0.2.7', prefix: 16, gateway: '10.0.0.1', mac: '02:42:0a:00:02:07', mtu: 1400 },
     ]);
     assert.deepEqual(s.sandboxes, [
-      'link add vt-t2 mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-t2\nlink set vt-t2 master br0 up\n',
-      'link add vt-t2 mtu 1400 type veth peer name eth1 mtu 1400 netns meshd-t-t2\nlink set vt-t2 master br0 up\n',
+      'link add vt-t2 mtu 1450 type veth peer name eth0 mtu 1450 netns meshd-t-t2\nlink set vt-t2 master br0 up\nlink set br0 type bridge fdb_flush\n',
+      'link add vt-t2 mtu 1400 type veth peer name eth1 mtu 1400 netns meshd-t-t2\nlink set vt-t2 master br0 up\nlink set br0 type bridge fdb_flush\n',
     ]);
     assert.equal(s.task, [
       'link set lo up',
