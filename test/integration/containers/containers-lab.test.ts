@@ -156,11 +156,15 @@ describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
 
   test('scale 3→1→3 and a rolling update nginx:1 → nginx:2 under a request loop: no failed request', async () => {
     const loop = requestLoop(`http://${lab.nodes[1]!.underlay}:8080/`);
-    await new Promise((r) => setTimeout(r, 1000));
-    ok(await m('service', 'scale', 'web=1'), 'scale 1');
-    ok(await m('service', 'scale', 'web=3'), 'scale 3');
-    ok(await m('service', 'update', '--image', IMAGES.nginx2, '--update-parallelism', '1', '--update-delay', '1s', '--timeout', '240s', 'web'), 'update');
-    await waitFor('every answer from nginx v2', () => [0, 1, 2, 3, 4].every(() => get(`http://${lab.nodes[2]!.underlay}:8080/`)?.startsWith('nginx v2 ')), 30_000, 500);
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      ok(await m('service', 'scale', 'web=1'), 'scale 1');
+      ok(await m('service', 'scale', 'web=3'), 'scale 3');
+      ok(await m('service', 'update', '--image', IMAGES.nginx2, '--update-parallelism', '1', '--update-delay', '1s', '--timeout', '240s', 'web'), 'update');
+      await waitFor('every answer from nginx v2', () => [0, 1, 2, 3, 4].every(() => get(`http://${lab.nodes[2]!.underlay}:8080/`)?.startsWith('nginx v2 ')), 30_000, 500);
+    } finally {
+      await loop.stop(); // also when a step fails: a loop left running keeps the test process alive
+    }
     const r = await loop.stop();
     process.stdout.write(`# loop: ${r.sent} requests, ${r.failed.length} failed; answers by task: ${[...r.answers].map(([k, v]) => `${k.split(' ').slice(1).join(' ')}=${v}`).join(' ')}\n`);
     assert.deepEqual(r.failed, [], 'no failed request during scale and rolling update');
@@ -171,6 +175,13 @@ describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
     const name = spawnSync('docker', ['ps', '-q', '--filter', `label=meshd.task=${victim.id}`, '--filter', 'label=meshd.role=app'], { encoding: 'utf8' }).stdout.trim();
     assert.ok(name, `container of ${victim.name}`);
     const loop = requestLoop(`http://${lab.nodes[0]!.underlay}:8080/`);
+    let stopped = false;
+    const stopLoop = async () => {
+      const x = await loop.stop();
+      stopped = true;
+      return x;
+    };
+    try {
     await new Promise((r) => setTimeout(r, 1000));
     const killedAt = Date.now();
     assert.equal(spawnSync('docker', ['kill', name]).status, 0);
@@ -185,10 +196,13 @@ describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
       // Thrown, so the timeout names what was seen last.
       throw new Error(`tasks ${all.map((t) => `${t.name.split('.').slice(0, 2).join('.')}:${t.id.slice(0, 6)}:${t.desiredState}/${t.state}`).join(' ')}; answers ${[...s].join(' | ')}`);
     }, 60_000, 500);
-    const r = await loop.stop();
+    const r = await stopLoop();
     const late = r.failed.filter((f) => f.at > killedAt + ms + 2000);
     process.stdout.write(`# loop around the kill: ${r.sent} requests, ${r.failed.length} failed (${r.failed.map((f) => `+${f.at - killedAt} ms ${f.why}`).join('; ')})\n`);
     assert.deepEqual(late, [], 'no request fails once the death was reported and the LB had time to drop it');
+    } finally {
+      if (!stopped) await loop.stop();
+    }
   });
 
   test('teardown: removing the services leaves no container or sandbox of this lab', async () => {
