@@ -7,6 +7,7 @@
  * Not scheduled: `docker kill` of a task container — the soak's tasks run on the netns runtime
  * until the Docker runtime is finished (issue 13 item 5 names it for "once Docker tasks exist").
  */
+import { seededRng } from '../../src/core/clock.js';
 import { realExec } from '../../src/adapters/exec.js';
 import { labBlock, labHeal, labPartition } from '../../src/lab/faults.js';
 import { labSignalAgent, labStartAgent, type LabState } from '../../src/lab/lab.js';
@@ -20,16 +21,9 @@ const WEIGHTS: Record<Kind, number> = { 'agent-kill': 2, 'leader-kill': 1, sigst
 /** Kinds that cut nodes off: gossip must notice (detection is measured for these). */
 const NODE_LOSS = new Set<Kind>(['agent-kill', 'leader-kill', 'partition', 'oneway', 'link-down']);
 
-/** mulberry32: tiny, fast, good enough for a schedule; the same seed gives the same sequence. */
+/** The schedule's PRNG: the project's seeded mulberry32 (src/core/clock.ts); the same seed gives the same sequence. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRng(seed);
 }
 
 export interface Fault {
