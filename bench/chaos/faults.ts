@@ -12,12 +12,12 @@ import { realExec } from '../../src/adapters/exec.js';
 import { labBlock, labHeal, labPartition } from '../../src/lab/faults.js';
 import { labSignalAgent, labStartAgent, type LabState } from '../../src/lab/lab.js';
 import { ApiClient } from '../../src/adapters/api/client.js';
-import { MESH_SVC, NAME_SVC, netctlOk } from './setup.js';
-import type { Member } from './view.js';
+import { MESH_SVC, NAME_IMAGES, NAME_SVC, netctlOk } from './setup.js';
+import { managerView, type Member } from './view.js';
 
-export const KINDS = ['agent-kill', 'leader-kill', 'sigstop', 'partition', 'oneway', 'link-down', 'scale', 'update'] as const;
+export const KINDS = ['agent-kill', 'leader-kill', 'sigstop', 'partition', 'oneway', 'link-down', 'scale', 'update', 'docker-kill'] as const;
 export type Kind = (typeof KINDS)[number];
-const WEIGHTS: Record<Kind, number> = { 'agent-kill': 2, 'leader-kill': 1, sigstop: 2, partition: 1.5, oneway: 1, 'link-down': 1.5, scale: 2, update: 1.5 };
+const WEIGHTS: Record<Kind, number> = { 'agent-kill': 2, 'leader-kill': 1, sigstop: 2, partition: 1.5, oneway: 1, 'link-down': 1.5, scale: 2, update: 1.5, 'docker-kill': 1.5 };
 /** Kinds that cut nodes off: gossip must notice (detection is measured for these). */
 const NODE_LOSS = new Set<Kind>(['agent-kill', 'leader-kill', 'partition', 'oneway', 'link-down']);
 
@@ -107,6 +107,8 @@ export class Faults {
     const svc = this.pick([MESH_SVC, NAME_SVC]);
     const replicas = svc === MESH_SVC ? 1 + Math.floor(this.rnd() * 5) : 1 + Math.floor(this.rnd() * 4);
     const nonLeaderPick = this.rnd();
+    const managerPick = this.pick(['n1', 'n2', 'n3']);
+    const taskPick = this.rnd();
     try {
       switch (kind) {
         case 'agent-kill': case 'leader-kill': {
@@ -174,16 +176,43 @@ export class Faults {
           f.what = `scale ${svc}=${replicas}`;
           this.log(`fault ${f.id}: ${f.what}`);
           f.start = Date.now();
-          await netctlOk(this.lab.name, this.pick(['n1', 'n2', 'n3']), ['service', 'scale', '--detach', `${svc}=${replicas}`], 60_000);
+          await netctlOk(this.lab.name, managerPick, ['service', 'scale', '--detach', `${svc}=${replicas}`], 60_000);
           f.end = Date.now();
           break;
         }
         case 'update': {
           const gen = ++this.gen;
-          f.what = `rolling update ${svc} --env-add CHAOS=${gen}`;
+          // api (Docker) switches image tag; whoami (netns) changes its environment
+          const change = svc === NAME_SVC ? ['--image', NAME_IMAGES[gen % 2]!] : ['--env-add', `CHAOS=${gen}`];
+          f.what = `rolling update ${svc} ${change.join(' ')}`;
           this.log(`fault ${f.id}: ${f.what}`);
           f.start = Date.now();
-          await netctlOk(this.lab.name, this.pick(['n1', 'n2', 'n3']), ['service', 'update', '--detach', '--env-add', `CHAOS=${gen}`, svc], 60_000);
+          await netctlOk(this.lab.name, managerPick, ['service', 'update', '--detach', ...change, svc], 60_000);
+          f.end = Date.now();
+          break;
+        }
+        case 'docker-kill': {
+          // SIGKILL of a running api task's application container, behind meshd's back: the agent
+          // learns it from Docker's events stream; the manager replaces the task.
+          const view = await managerView(this.lab);
+          const x = view[NAME_SVC];
+          const running = x && !('error' in x) ? x.tasks.filter((t) => t.state === 'running' && t.desiredState === 'running' && t.node) : [];
+          if (!running.length) throw new Error(`no running ${NAME_SVC} task to kill`);
+          const t = running[Math.floor(taskPick * running.length)]!;
+          f.nodes = [];
+          f.what = `docker kill the container of ${t.name} on ${t.node}`;
+          this.log(`fault ${f.id}: ${f.what}`);
+          f.start = Date.now();
+          const ids = (await realExec.check('docker', ['ps', '-q', '--filter', `label=meshd.task=${t.id}`, '--filter', 'label=meshd.role=app'])).trim();
+          if (!ids) throw new Error(`no container of ${t.name} (${t.id}) in docker ps`);
+          await realExec.check('docker', ['kill', ...ids.split(/\s+/)]);
+          // Detected = the manager reports the task no longer running (the events stream → agent → manager).
+          for (const until = f.start + 10_000; Date.now() < until && !f.detectedAt;) {
+            const v = (await managerView(this.lab))[NAME_SVC];
+            const now = v && !('error' in v) ? v.tasks.find((y) => y.id === t.id) : undefined;
+            if (now && now.state !== 'running') f.detectedAt = Date.now();
+            else await sleep(100);
+          }
           f.end = Date.now();
           break;
         }
@@ -193,7 +222,7 @@ export class Faults {
       f.end ||= Date.now();
       this.log(`fault ${f.id} (${kind}): ${f.error}`);
     }
-    if (NODE_LOSS.has(kind) && f.detectedAt) this.log(`fault ${f.id}: detected after ${f.detectedAt - f.start} ms`);
+    if ((NODE_LOSS.has(kind) || kind === 'docker-kill') && f.detectedAt) this.log(`fault ${f.id}: detected after ${f.detectedAt - f.start} ms`);
     return f;
   }
 

@@ -24,6 +24,7 @@ export interface Req {
   /** Target node (mesh loop) or the node the name loop ran on. */
   node: string;
   kind: string;
+  /** Task that answered: its name, or `id:SHORTID` from an nginx image (the driver maps it). */
   task: string;
   detail?: string;
 }
@@ -44,6 +45,8 @@ export class Load {
     publishedPort: number;
     meshService: string;
     nameService: string;
+    /** What the name service answers: its name for whoami (the default), `nginx` for the nginx images. */
+    nameExpect?: string;
     meshIntervalMs: number;
     nameIntervalMs: number;
     timeoutMs: number;
@@ -67,7 +70,7 @@ export class Load {
     }
     if (!netns || !node) return;
     this.o.log(`name loop now runs in ${netns} on ${node}`);
-    this.name = this.spawn('name', netns, key, [`http://${this.o.nameService}/`], this.o.nameService, this.o.nameIntervalMs, () => node);
+    this.name = this.spawn('name', netns, key, [`http://${this.o.nameService}/`], this.o.nameExpect ?? this.o.nameService, this.o.nameIntervalMs, () => node);
   }
 
   get nameNode(): string | undefined {

@@ -27,7 +27,7 @@ function parse(argv: string[]): Opts {
     else if (k === '--max-inflight') o.maxInflight = Number(v);
     else if (k === '--max') o.max = Number(v);
     else if (k === '--max-ms') o.maxMs = Number(v);
-    else if (k === '--expect') o.expect = v;
+    else if (k === '--expect') o.expect = v; // a service name (whoami answers `task: SERVICE.N`), or `nginx`
     else throw new Error(`loader: unknown option ${k}`);
   }
   if (!o.targets.length || !o.expect || !(o.intervalMs > 0) || !(o.timeoutMs > 0)) throw new Error('loader: --targets, --expect, --interval-ms and --timeout-ms are required');
@@ -60,8 +60,12 @@ function one(url: string, idx: number, o: Opts, done: () => void): void {
     res.setEncoding('utf8');
     res.on('data', (c: string) => (body += c));
     res.on('end', () => {
-      const task = /^task: (\S+)/.exec(body)?.[1] ?? '';
-      if (res.statusCode === 200 && task.startsWith(`${o.expect}.`)) end('ok', task);
+      // whoami answers `task: NAME`; the nginx images answer `nginx vN HOSTNAME` (hostname = the
+      // task id's first 12 characters, mapped back to the task's name by the driver).
+      const whoami = /^task: (\S+)/.exec(body)?.[1];
+      const nginx = /^nginx v\d+ ([A-Za-z0-9_-]{12})\b/.exec(body)?.[1];
+      const task = whoami ?? (nginx ? `id:${nginx}` : '');
+      if (res.statusCode === 200 && (o.expect === 'nginx' ? !!nginx : task.startsWith(`${o.expect}.`))) end('ok', task);
       else end('wrong', task, `status ${res.statusCode} body ${JSON.stringify(body.slice(0, 80))}`);
     });
     res.on('error', (e: NodeJS.ErrnoException) => end(kindOf(e), '', e.code ?? e.message));

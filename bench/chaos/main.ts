@@ -17,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { Load } from './load.js';
 import { Faults, KINDS, sleep, type Fault } from './faults.js';
-import { classify, summarize, type TaskEvent } from './report.js';
-import { CLIENT_SVC, MESH_SVC, NAME_SVC, PORT, setupCluster, teardown } from './setup.js';
+import { classify, summarize, type EmptyPeriods, type TaskEvent } from './report.js';
+import { CLIENT_SVC, MESH_SVC, NAME_IMAGES, NAME_SVC, PORT, setupCluster, teardown } from './setup.js';
 import { apiSnapshot, cliSnapshot, live, managerView, problems } from './view.js';
 
 const LAB = 'mchaos';
@@ -51,7 +51,6 @@ async function main(): Promise<number> {
   };
   const load0 = loadavg();
   log(`chaos soak: lab ${LAB}, ${o.minutes} min, seed ${o.seed} (replay: npm run chaos -- --minutes ${o.minutes} --seed ${o.seed}); load ${load0.map((x) => x.toFixed(2)).join(' ')}`);
-  log('docker kill is not scheduled: soak tasks run on the netns runtime until the Docker runtime lands');
   const tmp = mkdtempSync(join(tmpdir(), 'meshd-chaos-'));
   let etcd: ChildProcess | undefined;
   let loadRun: Load | undefined;
@@ -75,11 +74,14 @@ async function main(): Promise<number> {
     faults = new Faults(lab, o.seed, log);
     const load = (loadRun = new Load({
       clientNs: lab.client.netns, nodes: lab.nodes.map((n) => ({ name: n.name, addr: n.underlay })), publishedPort: PORT,
-      meshService: MESH_SVC, nameService: NAME_SVC, meshIntervalMs: 100, nameIntervalMs: 200, timeoutMs: 2000, log,
+      meshService: MESH_SVC, nameService: NAME_SVC, nameExpect: 'nginx', meshIntervalMs: 100, nameIntervalMs: 200, timeoutMs: 2000, log,
     }));
 
     // Task history (drains, stops) and where the client task runs, once a second.
     const tasks = new Map<string, TaskEvent>();
+    const empty: EmptyPeriods = new Map();
+    /** The nginx images answer with their hostname, the task id's first 12 characters. */
+    const byShortId = new Map<string, string>();
     let polling = true;
     const poll = (async () => {
       while (polling) {
@@ -88,12 +90,19 @@ async function main(): Promise<number> {
         for (const [svc, x] of Object.entries(v ?? {})) {
           if ('error' in x) continue;
           for (const t of x.tasks) {
+            byShortId.set(t.id.slice(0, 12), t.name);
             const e = tasks.get(t.name) ?? { name: t.name, service: svc, drainAt: null, stoppedAt: null };
             if (t.desiredState !== 'running') e.drainAt ??= now;
             // confirmed stopped by its agent ('orphaned' is the manager's verdict on a lost node: it may still run)
             if (['shutdown', 'complete', 'failed', 'rejected'].includes(t.state)) e.stoppedAt ??= now;
             tasks.set(t.name, e);
           }
+          const periods = empty.get(svc) ?? [];
+          empty.set(svc, periods);
+          const open = periods.at(-1)?.[1] === null;
+          const running = x.tasks.filter((t) => t.state === 'running' && t.desiredState === 'running').length;
+          if (running === 0 && !open) periods.push([now, null]);
+          else if (running > 0 && open) periods.at(-1)![1] = now;
           if (svc === CLIENT_SVC) {
             const c = live(x.tasks).find((t) => t.state === 'running' && t.node);
             const ns = c ? `mlab-${LAB}-${c.node}-t-${c.id.slice(0, 12)}` : undefined;
@@ -153,7 +162,8 @@ async function main(): Promise<number> {
     const load1 = loadavg();
     log(`load ${load1.map((x) => x.toFixed(2)).join(' ')}`);
 
-    const cls = classify(load.reqs, done, tasks, { mesh: MESH_SVC, name: NAME_SVC });
+    for (const r of load.reqs) if (r.task.startsWith('id:')) r.task = byShortId.get(r.task.slice(3)) ?? r.task;
+    const cls = classify(load.reqs, done, tasks, { mesh: MESH_SVC, name: NAME_SVC }, empty);
     const sum = summarize(cls, done);
     const notConverged = done.filter((f) => !f.convergedAt);
     const invariants = [
@@ -171,13 +181,12 @@ async function main(): Promise<number> {
       minutes: o.minutes,
       seed: o.seed,
       replay: `npm run chaos -- --minutes ${o.minutes} --seed ${o.seed}`,
-      lab: { nodes: 5, managers: 3, store: 'etcd', services: { [MESH_SVC]: `3 replicas, published ${PORT} (routing mesh)`, [NAME_SVC]: '2 replicas, by name on overlay app', [CLIENT_SVC]: '1 replica on app: the name loop runs in its namespace' } },
-      load: { mesh: 'lab client → every node:8080 round robin, 10/s, 2 s timeout, one connection per request', name: 'inside the client task → http://api/ (embedded DNS + VIP), 5/s, 2 s timeout', skippedTicks: load.skipped },
-      notScheduled: ['docker kill: soak tasks run on the netns runtime until the Docker runtime lands'],
+      lab: { nodes: 5, managers: 3, store: 'etcd', services: { [MESH_SVC]: `3 replicas, published ${PORT} (routing mesh)`, [NAME_SVC]: `2 replicas of ${NAME_IMAGES.join(' / ')} on the Docker runtime, by name on overlay app`, [CLIENT_SVC]: '1 replica on app: the name loop runs in its namespace' } },
+      load: { mesh: 'lab client → every node:8080 round robin, 10/s, 2 s timeout, one connection per request', name: 'inside the client task → http://api/ (embedded DNS + VIP; nginx on Docker), 5/s, 2 s timeout', skippedTicks: load.skipped },
       faults: faultCount,
       requests: {
         sent: sum.total.sent, failed: sum.total.failed, failedAfterDrain: sum.failedAfterDrain,
-        expected: (sum.total.byClass['faulted-node'] ?? 0) + (sum.total.byClass.onset ?? 0),
+        expected: (sum.total.byClass['faulted-node'] ?? 0) + (sum.total.byClass.onset ?? 0) + (sum.total.byClass['no-backend'] ?? 0),
         unexpected: sum.unexpected.length,
         byKind: sum.total.byKind, byClass: sum.total.byClass, byLoop: sum.total.byLoop,
         outsideFaults: sum.quiet,
@@ -224,7 +233,7 @@ function printSummary(doc: { faults: Record<string, number>; requests: { sent: n
     fault: kind, n: k.faults, sent: k.sent, failed: k.failed,
     timeout: k.byKind.timeout ?? 0, refused: k.byKind.refused ?? 0, reset: k.byKind.reset ?? 0, dns: k.byKind.dns ?? 0,
     wrong: (k.byKind.wrong ?? 0) + (k.byKind['wrong (stale task)'] ?? 0), other: (k.byKind.other ?? 0) + (k.byKind.unreachable ?? 0),
-    expected: (k.byClass['faulted-node'] ?? 0) + (k.byClass.onset ?? 0), unexpected: (k.byClass['after-drain'] ?? 0) + (k.byClass.unexplained ?? 0),
+    expected: (k.byClass['faulted-node'] ?? 0) + (k.byClass.onset ?? 0) + (k.byClass['no-backend'] ?? 0), unexpected: (k.byClass['after-drain'] ?? 0) + (k.byClass.unexplained ?? 0),
     'conv p50 ms': k.convergeMs.p50, 'conv p99 ms': k.convergeMs.p99,
   }));
   rows.push({ fault: '(no fault)', n: 0, sent: sum.quiet.sent, failed: sum.quiet.failed, timeout: sum.quiet.byKind.timeout ?? 0, refused: sum.quiet.byKind.refused ?? 0, reset: sum.quiet.byKind.reset ?? 0, dns: sum.quiet.byKind.dns ?? 0, wrong: sum.quiet.byKind.wrong ?? 0, other: sum.quiet.byKind.other ?? 0, expected: 0, unexpected: sum.quiet.failed, 'conv p50 ms': null, 'conv p99 ms': null });

@@ -11,6 +11,10 @@
  *   declaring the node dead (+2 s for the LB to apply), or, when nothing was declared dead (a
  *   SIGSTOP below the suspicion timeout), until 1 s after the fault ended: connections in flight
  *   to, or balanced onto, a task behind the fault.
+ * - `no-backend`: refused at once while the target service had no running task at all (a stop-first
+ *   update of a single replica: Docker's default order; nothing can answer then, and an empty VIP
+ *   must reject at once — a timeout there stays unexpected). Empty periods come from the driver's
+ *   1 s poll of the manager, each extended by EMPTY_TAIL_MS for the new task's LB programming.
  * Anything else is UNEXPECTED, and of those `after-drain` when a task of the target service
  * was drained (desired shutdown / stopped) in the 10 s before or during the request, or when the
  * answer came from a task that had already stopped: `failedAfterDrain` — must be 0.
@@ -19,8 +23,11 @@ import type { Fault, Kind } from './faults.js';
 import type { Req } from './load.js';
 
 export interface TaskEvent { name: string; service: string; drainAt: number | null; stoppedAt: number | null }
-export type Klass = 'faulted-node' | 'onset' | 'after-drain' | 'unexplained';
-const EXPECTED = new Set<Klass>(['faulted-node', 'onset']);
+export type Klass = 'faulted-node' | 'onset' | 'no-backend' | 'after-drain' | 'unexplained';
+const EXPECTED = new Set<Klass>(['faulted-node', 'onset', 'no-backend']);
+export const EMPTY_TAIL_MS = 2000;
+/** service → [from, to] periods in which the manager reported no running task (to = null: still empty). */
+export type EmptyPeriods = Map<string, Array<[number, number | null]>>;
 const DRAIN_WINDOW_MS = 10_000;
 
 export interface Classified extends Req {
@@ -36,7 +43,7 @@ export function windowOf(faults: Fault[], i: number): [number, number] {
   return [f.start, Math.min(next, f.convergedAt ?? next)];
 }
 
-export function classify(reqs: Req[], faults: Fault[], tasks: Map<string, TaskEvent>, services: { mesh: string; name: string }): Classified[] {
+export function classify(reqs: Req[], faults: Fault[], tasks: Map<string, TaskEvent>, services: { mesh: string; name: string }, empty: EmptyPeriods = new Map()): Classified[] {
   return reqs.map((r) => {
     const i = faults.findIndex((_, j) => {
       const [a, b] = windowOf(faults, j);
@@ -51,7 +58,9 @@ export function classify(reqs: Req[], faults: Fault[], tasks: Map<string, TaskEv
     const svc = r.loop === 'mesh' ? services.mesh : services.name;
     const onsetEnd = f ? (f.detectedAt ? f.detectedAt + 2000 : f.nodes.length ? f.end + 1000 : f.start) : 0;
     const drained = [...tasks.values()].some((t) => t.service === svc && [t.drainAt, t.stoppedAt].some((x) => x !== null && x >= r.s - DRAIN_WINDOW_MS && x <= r.s + r.d));
+    const wasEmpty = (empty.get(svc) ?? []).some(([a, b]) => r.s >= a && r.s <= (b === null ? Infinity : b + EMPTY_TAIL_MS));
     if (f && f.nodes.includes(r.node)) klass = 'faulted-node';
+    else if (r.kind === 'refused' && wasEmpty) klass = 'no-backend';
     else if (f && r.s < onsetEnd && !stale) klass = 'onset';
     else if (stale || drained) klass = 'after-drain';
     else klass = 'unexplained';

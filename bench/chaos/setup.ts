@@ -4,8 +4,8 @@
  * traffic and dies with the lab), n1 initialises the cluster on etcd, n2 and n3 join as
  * managers, n4 and n5 as workers; an overlay network and three services:
  * - `whoami` ×3 published on 8080 through the routing mesh (reached from the lab client);
- * - `api` ×2 on the overlay, reached by name only (`-p 80`: its target port is exposed on its
- *   VIP, nothing is published — a VIP gets frontends only for the service's ports);
+ * - `api` ×2 on the overlay, reached by name only: meshd/nginx on the Docker runtime (the image's
+ *   EXPOSE 80 gives its VIP a frontend; nothing is published);
  * - `client` ×1 on the overlay: the task whose namespace the name loop runs in.
  * Tokens go through 0600 files, never argv.
  */
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realExec } from '../../src/adapters/exec.js';
 import { labDown, labUp, type LabState } from '../../src/lab/lab.js';
+import { ensureDockerd, ensureImages } from '../../test/helpers/docker.js';
 
 export const NETCTL = join(fileURLToPath(import.meta.url), '..', '..', '..', 'src', 'bin', 'netctl.js');
 export const PORT = 8080;
@@ -22,6 +23,8 @@ export const MESH_SVC = 'whoami';
 export const NAME_SVC = 'api';
 export const CLIENT_SVC = 'client';
 export const NETWORK = 'app';
+/** The api service's images (made by native-scripts/images.sh; never pulled): updates alternate. */
+export const NAME_IMAGES = ['meshd/nginx:1', 'meshd/nginx:2'] as const;
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
@@ -79,7 +82,9 @@ async function startEtcd(lab: LabState, tmp: string, log: (m: string) => void): 
 }
 
 export async function setupCluster(name: string, tmp: string, log: (m: string) => void, onEtcd: (c: ChildProcess) => void): Promise<Cluster> {
-  await labDown(realExec, name).catch(() => undefined);
+  await labDown(realExec, name).catch((e: Error) => log(`removing a previous lab ${name}: ${e.message}`));
+  if (!(await ensureDockerd())) throw new Error('the soak needs Docker (Debian\'s docker.io): dockerd is not installed');
+  await ensureImages();
   const lab = await labUp(realExec, { name, nodes: 5, onProgress: log });
   const etcd = await startEtcd(lab, tmp, log);
   onEtcd(etcd);
@@ -97,7 +102,9 @@ export async function setupCluster(name: string, tmp: string, log: (m: string) =
   await netctlOk(name, 'n1', ['network', 'create', '-d', 'overlay', '--subnet', '10.62.0.0/24', NETWORK]);
   const upd = ['--update-parallelism', '1', '--update-delay', '1s', '--update-failure-action', 'rollback', '--timeout', '120s'];
   await netctlOk(name, 'n2', ['service', 'create', '--name', MESH_SVC, '--replicas', '3', '-p', `${PORT}:80`, ...upd, 'whoami']);
-  await netctlOk(name, 'n2', ['service', 'create', '--name', NAME_SVC, '--replicas', '2', '--network', NETWORK, '-p', '80', ...upd, 'whoami']);
+  // api runs a real image on the Docker runtime (the `docker kill` fault's target; its updates switch
+  // between two image tags); the other two stay on the netns runtime.
+  await netctlOk(name, 'n2', ['service', 'create', '--name', NAME_SVC, '--replicas', '2', '--network', NETWORK, ...upd, NAME_IMAGES[0]]);
   await netctlOk(name, 'n2', ['service', 'create', '--name', CLIENT_SVC, '--replicas', '1', '--network', NETWORK, '--timeout', '120s', 'whoami']);
   log(`services ${MESH_SVC} ×3 (published ${PORT}), ${NAME_SVC} ×2 (by name on ${NETWORK}), ${CLIENT_SVC} ×1 converged`);
   return { lab, etcd, tmp };

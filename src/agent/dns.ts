@@ -6,7 +6,8 @@
  * Feeding: each endpoint record (key = task id) becomes a task entry on its network — registry
  * network = the network's *name*, so `web.<network>` works with the name users know — healthy while
  * `running`, unhealthy (out of `tasks.x` and dnsrr answers) while `draining`, gone on delete; and
- * keeps the service entry (VIP or dnsrr, aliases) alive while at least one record of it exists.
+ * keeps the service entry (VIP or dnsrr, aliases) alive while at least one record of it exists
+ * (a VIP service a little longer: see `remembered`).
  * A member declared dead or gone loses its entries (the gossip core purges them too; doing it here
  * as well keeps DNS right even if an event were missed). A periodic resync (default 10 s) and one
  * after every member join/alive rebuild the view from the tables themselves, so a node that blips
@@ -114,6 +115,16 @@ export class DnsSubsystem implements Subsystem {
   private readonly held = new Map<string, Held>();
   /** `<network name>\0<service>` → entry keys of its records. */
   private readonly svcRefs = new Map<string, Set<string>>();
+  /**
+   * `<network name>\0<service>` → a VIP service whose last record went (scaled to 0, a stop-first
+   * update of one replica, its only node lost). Its name keeps answering the VIP, as Docker's does,
+   * because the LB keeps that VIP programmed to reject at once (lb-state.ts `known`): a client gets
+   * "connection refused" at once instead of a forward upstream for a name that exists (which timed
+   * out in the lab: chaos seed 13). Same lifetime as the LB's memory: until this node leaves the
+   * network, or another service takes the name or the VIP. (Once the manager feeds service
+   * definitions to agents, a deleted service can go at once; today the tables cannot tell.)
+   */
+  private readonly remembered = new Map<string, { gossipNet: string; network: string; name: string; vip: string }>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   readonly counters = { applied: 0, removed: 0, badRecords: 0, resyncs: 0, ownerPurges: 0 };
@@ -211,6 +222,10 @@ export class DnsSubsystem implements Subsystem {
       case 'member-reaped':
         if (ev.name !== this.o.nodeName) this.purgeOwner(ev.name);
         break;
+      case 'network-leave':
+        if (ev.node !== this.o.nodeName) return;
+        for (const [k, r] of this.remembered) if (r.gossipNet === ev.network) (this.remembered.delete(k), this.registry.removeService(r.network, r.name));
+        break;
       case 'member-join':
       case 'member-alive':
         // Entries come back by push-pull as events; a resync shortly after is the safety net.
@@ -244,6 +259,10 @@ export class DnsSubsystem implements Subsystem {
     }
     this.held.set(key, { rec, owner, raw: dec.decode(value) });
     const sk = `${rec.networkName}\0${rec.serviceName}`;
+    this.remembered.delete(sk);
+    for (const [k, r] of this.remembered) {
+      if (r.network === rec.networkName && r.vip === rec.vip) (this.remembered.delete(k), this.registry.removeService(r.network, r.name));
+    }
     let refs = this.svcRefs.get(sk);
     if (!refs) this.svcRefs.set(sk, (refs = new Set()));
     refs.add(key);
@@ -263,7 +282,8 @@ export class DnsSubsystem implements Subsystem {
     refs?.delete(key);
     if (!refs || refs.size === 0) {
       this.svcRefs.delete(sk);
-      this.registry.removeService(rec.networkName, rec.serviceName);
+      if (rec.endpointMode === 'vip' && rec.vip) this.remembered.set(sk, { gossipNet: key.split('\0')[0]!, network: rec.networkName, name: rec.serviceName, vip: rec.vip });
+      else this.registry.removeService(rec.networkName, rec.serviceName);
     } else {
       const r = this.held.get([...refs].at(-1)!)!.rec;
       this.registry.upsertService({ name: r.serviceName, network: r.networkName, mode: r.endpointMode, ...(r.vip ? { vip: r.vip } : {}), aliases: r.aliases }, this.o.clock.now());

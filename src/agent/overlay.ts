@@ -139,6 +139,7 @@ export class OverlaySubsystem implements Subsystem {
   forgetNetwork(id: string): void {
     this.networks.delete(id);
     for (const k of [...this.remote.keys()]) if (k.startsWith(id + '/')) this.remote.delete(k);
+    for (const k of [...this.pendingRemoval.keys()]) if (k.startsWith(id + '/')) this.pendingRemoval.delete(k);
     this.send({ type: 'network-forget', networkId: id });
   }
 

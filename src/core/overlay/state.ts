@@ -78,8 +78,12 @@ export class OverlayState {
         this.networks.set(ev.network.id, ev.network);
         break;
       case 'network-forget':
+        // Its remote endpoints go with it: once we leave a network, gossip no longer tells us about
+        // its entries, so a remote kept here would be programmed again, stale, when the network is
+        // defined anew (a task lands here again) and would never be removed (chaos seed 13).
         this.networks.delete(ev.networkId);
         this.attached.delete(ev.networkId);
+        for (const [k, e] of this.remote) if (e.network === ev.networkId) this.remote.delete(k);
         break;
       case 'network-attach':
         this.attached.add(ev.networkId);

@@ -144,8 +144,32 @@ describe('DnsSubsystem feed from the endpoints table', () => {
       assert.deepEqual(ips(s, a.taskName), ['forward']);
       assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
       g.del(b);
-      assert.deepEqual(ips(s, 'web'), ['forward']);
+      // The LB keeps the VIP rejecting at once; the name keeps answering it (not forwarded upstream).
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
+      assert.deepEqual(ips(s, 'tasks.web'), ['nodata']);
+      g.emit({ type: 'network-leave', node: 'n2', network: 'net1' });
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100'], 'another node leaving changes nothing');
+      g.emit({ type: 'network-leave', node: 'n1', network: 'net1' });
+      assert.deepEqual(ips(s, 'web'), ['forward'], 'we left the network: forgotten');
       assert.equal(s.registry.size(), 0);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('a remembered empty VIP service gives way to a new service with its name or its VIP', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      const a = rec({ ip: '10.0.0.11' });
+      g.set(a);
+      g.del(a);
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
+      g.set(rec({ taskId: 't9', serviceName: 'api', taskName: 'api.1', ip: '10.0.0.21' }));
+      assert.deepEqual(ips(s, 'api'), ['10.0.0.100']);
+      assert.deepEqual(ips(s, 'web'), ['forward'], 'the VIP now belongs to api');
+      g.set(rec({ taskId: 't10', serviceName: 'api', taskName: 'api.2', ip: '10.0.0.22', vip: '10.0.0.101' }));
+      assert.deepEqual(ips(s, 'api'), ['10.0.0.101'], 'the last record names the VIP');
     } finally {
       await s.stop();
     }
@@ -171,7 +195,7 @@ describe('DnsSubsystem feed from the endpoints table', () => {
       g.set(a);
       g.set(a, 'n2', new TextEncoder().encode('{"v":1,"not":"a record"}'));
       assert.equal(s.counters.badRecords, 1);
-      assert.deepEqual(ips(s, 'tasks.web'), ['forward']);
+      assert.deepEqual(ips(s, 'tasks.web'), ['nodata'], 'no task left; the VIP service is remembered');
       g.set(rec({ taskId: 'other', network: 'net1' }), 'n2', encodeEndpoint(rec({ taskId: 'mismatch' })));
       assert.equal(s.counters.badRecords, 2);
     } finally {
@@ -191,7 +215,7 @@ describe('DnsSubsystem feed from the endpoints table', () => {
       assert.deepEqual(ips(s, 'tasks.web'), ['10.0.0.11', '10.0.0.12']);
       g.tables.get('net1')!.clear();
       s.resync();
-      assert.deepEqual(ips(s, 'tasks.web'), ['forward']);
+      assert.deepEqual(ips(s, 'tasks.web'), ['nodata'], 'no task left; the VIP service is remembered');
     } finally {
       await s.stop();
     }

@@ -51,6 +51,21 @@ describe('OverlayState', () => {
     s.handle({ type: 'network-detach', networkId: 'aaaa' }, 0);
     assert.deepEqual(s.hosted(), []);
   });
+  test('forgetting a network drops its remote endpoints: defined anew, it never programs stale ones (chaos seed 13)', () => {
+    // The node's last task on A left (leave the gossip network, forget the overlay network); while it was
+    // away, gossip told it nothing about A, so the remotes it held are unknown-stale. A task lands here
+    // again: only what gossip sends from now on may be programmed.
+    const s = new OverlayState(0, timers);
+    s.handle({ type: 'network-define', network: A }, 0);
+    s.handle({ type: 'network-define', network: B }, 0);
+    s.handle({ type: 'remote-add', key: 'aaaa/t7', endpoint: { network: 'aaaa', ip: '10.0.1.7', mac: '02:42:0a:00:01:07', nodeIp: '192.168.1.5' } }, 0);
+    s.handle({ type: 'remote-add', key: 'bbbb/t8', endpoint: { network: 'bbbb', ip: '10.0.2.8', mac: '02:42:0a:00:02:08', nodeIp: '192.168.1.3' } }, 0);
+    s.handle({ type: 'network-forget', networkId: 'aaaa' }, 1);
+    s.handle({ type: 'network-define', network: A }, 2);
+    s.handle({ type: 'local-add', taskId: 't1', endpoint: { network: 'aaaa', ip: '10.0.1.2', mac: '02:42:0a:00:01:02' } }, 2);
+    s.handle({ type: 'remote-add', key: 'aaaa/t6', endpoint: { network: 'aaaa', ip: '10.0.1.6', mac: '02:42:0a:00:01:06', nodeIp: '192.168.1.2' } }, 3);
+    assert.deepEqual(s.input().remote.map((e) => e.ip).sort(), ['10.0.1.6', '10.0.2.8'], 'B keeps its remote; A only what came after');
+  });
   test('failure → backoff retries; success resets; periodic resync', () => {
     const s = new OverlayState(0, timers);
     s.tick(0);
