@@ -274,7 +274,15 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
   };
   for (const n of state?.nodes ?? []) if (alive(n.pid)) kill(n.pid!);
   const sockets = engineSockets((state?.nodes ?? []).map((n) => extraConfig(state!, n.name)));
-  const containers = await removeLabContainers(exec, lab, sockets);
+  // A refused removal must not stop the rest of the teardown; it is reported at the end, and the
+  // state file (which names the node engines) is kept so a second `lab down` can retry.
+  let containers = 0;
+  let containerError: unknown;
+  try {
+    containers = await removeLabContainers(exec, lab, sockets);
+  } catch (e) {
+    containerError = e;
+  }
   const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   const pids = new Set<number>();
   for (const ns of nss) {
@@ -286,11 +294,12 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
     // deleting a namespace deletes its links and nft tables with it
     await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
   }
-  rmSync(labRunDir(lab), { recursive: true, force: true });
+  if (!containerError) rmSync(labRunDir(lab), { recursive: true, force: true });
   // per-namespace /etc files (task resolv.conf) that `ip netns exec` bind-mounts
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (labOfNamespace(d) === lab) rmSync(join('/etc/netns', d), { recursive: true, force: true });
   const left = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
+  if (containerError) throw containerError;
   return { namespaces: nss.length, processes, containers };
 }
 
