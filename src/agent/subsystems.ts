@@ -88,7 +88,9 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket,
     nodeDownGraceMs: config.manager.nodeDownGraceMs ?? defaultNodeDownGraceMs(config.gossip.preset),
     // The node's runtimes ride on its status reports (docker: the engine answers on its socket).
-    describeNode: () => detectRuntimes() }));
+    // Ask the engine this agent's runtime uses (docker.socketPath), not dockerd's default socket: a
+    // node with its own engine must report what THAT engine has.
+    describeNode: () => detectRuntimes({ socketPath: config.docker.socketPath }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
   agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };

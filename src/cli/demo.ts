@@ -133,7 +133,7 @@ export function demoCommand(): Command {
       });
       say('\ntearing down…');
       const r = await labDown(realExec, name);
-      say(`removed lab ${name}: ${r.namespaces} namespaces, ${r.processes} processes`);
+      say(`removed lab ${name}: ${r.namespaces} namespaces, ${r.processes} processes, ${r.containers} containers`);
       if (failed) throw failed;
     });
 }

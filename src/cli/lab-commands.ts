@@ -50,8 +50,8 @@ export function labCommand(setExit: (code: number) => void): Command {
         return;
       }
       const r = await labDown(realExec, validateLabName(o.name));
-      if (r.namespaces === 0) throw new MeshError('MESHD_LAB_NOT_FOUND', `no lab named ${o.name}`);
-      process.stdout.write(`removed lab ${o.name}: ${r.namespaces} namespaces, ${r.processes} processes\n`);
+      if (r.namespaces === 0 && r.containers === 0 && r.processes === 0) throw new MeshError('MESHD_LAB_NOT_FOUND', `no lab named ${o.name}`);
+      process.stdout.write(`removed lab ${o.name}: ${r.namespaces} namespaces, ${r.processes} processes, ${r.containers} containers\n`);
     });
 
   lab

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
 import type { Exec } from '../adapters/exec.js';
 import { ApiClient } from '../adapters/api/client.js';
+import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig, removeLabContainers } from './containers.js';
 import {
   CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
   renderHost, renderSwitch, switchNs, validateLabName, type LabNodePlan,
@@ -32,6 +33,8 @@ export interface LabState {
   keyFile: string | null;
   /** Extra agent config for every node (LabUpOptions.agentConfig); absent in older state files. */
   agentConfig?: Record<string, unknown>;
+  /** Per-node agent config over agentConfig (LabUpOptions.nodeConfig); absent in older state files. */
+  nodeConfig?: Record<string, Record<string, unknown>>;
 }
 
 const MESHD_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshd.js');
@@ -120,11 +123,19 @@ export interface LabUpOptions {
    * key stay the lab's). Kept in the lab state, so `lab start` after a kill uses it too.
    */
   agentConfig?: Record<string, unknown>;
+  /**
+   * Agent config for single nodes, merged over agentConfig section by section (mergeAgentConfig),
+   * e.g. `{ n3: { docker: { socketPath: '/run/meshd-lab/x/n3-docker/docker.sock' } } }` for a node
+   * with its own Docker engine. Kept in the lab state; `lab down` removes the lab's containers
+   * from every engine named here.
+   */
+  nodeConfig?: Record<string, Record<string, unknown>>;
 }
 
 export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
   const lab = validateLabName(opts.name);
   const plan = planLab(lab, opts.nodes);
+  checkNodeConfig(opts.nodeConfig, plan.map((n) => n.name));
   const existing = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (existing.length || readState(lab)) {
     throw new MeshError('MESHD_LAB_EXISTS', `lab ${lab} already exists (netctl lab down --name ${lab})`);
@@ -145,6 +156,7 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
       gossipPreset: opts.gossipPreset ?? 'local',
       keyFile: opts.encrypt === false ? null : join(labRunDir(lab), 'gossip.key'),
       ...(opts.agentConfig ? { agentConfig: opts.agentConfig } : {}),
+      ...(opts.nodeConfig ? { nodeConfig: opts.nodeConfig } : {}),
     };
     mkdirSync(labRunDir(lab), { recursive: true });
     if (state.keyFile) writeFileSync(state.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
@@ -161,9 +173,14 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
   }
 }
 
+/** The extra agent config of one node: the lab's, then the node's own on top. */
+function extraConfig(state: LabState, node: string): Record<string, unknown> {
+  return mergeAgentConfig(state.agentConfig ?? {}, state.nodeConfig?.[node] ?? {});
+}
+
 function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): number {
   mkdirSync(join(labRunDir(state.name), n.name, 'data'), { recursive: true });
-  const extra = state.agentConfig ?? {};
+  const extra = extraConfig(state, n.name);
   const extraGossip = typeof extra.gossip === 'object' && extra.gossip !== null ? (extra.gossip as Record<string, unknown>) : {};
   const extraDns = typeof extra.dns === 'object' && extra.dns !== null ? (extra.dns as Record<string, unknown>) : {};
   const config = {
@@ -236,46 +253,54 @@ export function labSignalAgent(lab: string, node: string, signal: NodeJS.Signals
   return n.pid!;
 }
 
-/** Removes every process, container, namespace (and with it every link and nft table) and file of a lab. */
-export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: number; processes: number }> {
+/**
+ * Removes every process, container, namespace (and with it every link and nft table) and file of a lab.
+ * Order: agents first (none may start a task while we remove it), then the lab's containers on every
+ * engine its agents used (containers.ts), then whatever else runs in the lab's namespaces, then the
+ * namespaces.
+ */
+export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: number; processes: number; containers: number }> {
   validateLabName(lab);
   const state = readState(lab);
-  const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   let processes = 0;
-  const pids = new Set<number>();
-  for (const n of state?.nodes ?? []) if (alive(n.pid)) pids.add(n.pid!);
-  for (const ns of nss) {
-    const r = await exec.run('ip', ['netns', 'pids', ns]);
-    for (const p of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(p));
-  }
-  for (const pid of pids) {
-    if (pid === process.pid) continue;
+  const kill = (pid: number): void => {
+    if (pid === process.pid) return;
     try {
       process.kill(pid, 'SIGKILL');
       processes++;
     } catch {
       /* already gone */
     }
+  };
+  for (const n of state?.nodes ?? []) if (alive(n.pid)) kill(n.pid!);
+  const sockets = engineSockets((state?.nodes ?? []).map((n) => extraConfig(state!, n.name)));
+  // A refused removal must not stop the rest of the teardown; it is reported at the end, and the
+  // state file (which names the node engines) is kept so a second `lab down` can retry.
+  let containers = 0;
+  let containerError: unknown;
+  try {
+    containers = await removeLabContainers(exec, lab, sockets);
+  } catch (e) {
+    containerError = e;
   }
-  await removeLabContainers(exec, lab);
+  const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
+  const pids = new Set<number>();
+  for (const ns of nss) {
+    const r = await exec.run('ip', ['netns', 'pids', ns]);
+    for (const p of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(p));
+  }
+  for (const pid of pids) kill(pid);
   if (nss.length) {
     // deleting a namespace deletes its links and nft tables with it
     await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
   }
-  rmSync(labRunDir(lab), { recursive: true, force: true });
+  if (!containerError) rmSync(labRunDir(lab), { recursive: true, force: true });
   // per-namespace /etc files (task resolv.conf) that `ip netns exec` bind-mounts
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (labOfNamespace(d) === lab) rmSync(join('/etc/netns', d), { recursive: true, force: true });
   const left = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
-  return { namespaces: nss.length, processes };
-}
-
-/** Docker containers started for a lab carry the label meshd.lab=<lab>. */
-async function removeLabContainers(exec: Exec, lab: string): Promise<void> {
-  if (!existsSync('/var/run/docker.sock')) return;
-  const r = await exec.run('docker', ['ps', '-aq', '--filter', `label=meshd.lab=${lab}`], { timeoutMs: 10_000 }).catch(() => undefined);
-  const ids = r && r.code === 0 ? r.stdout.split(/\s+/).filter(Boolean) : [];
-  if (ids.length) await exec.run('docker', ['rm', '-f', ...ids], { timeoutMs: 30_000 });
+  if (containerError) throw containerError;
+  return { namespaces: nss.length, processes, containers };
 }
 
 export function knownLabs(): string[] {
@@ -290,6 +315,7 @@ export async function labDownAll(exec: Exec): Promise<string[]> {
     const l = labOfNamespace(ns);
     if (l) labs.add(l);
   }
+  for (const l of await labsWithContainers(exec)) labs.add(l);
   for (const l of labs) await labDown(exec, l);
   return [...labs];
 }
