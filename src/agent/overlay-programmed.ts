@@ -44,10 +44,10 @@ export class ProgrammedView {
    */
   tracking(inner: OverlayReconciler): OverlayReconciler {
     const wrapped = Object.create(inner) as OverlayReconciler;
-    wrapped.reconcile = async (input: OverlayInput): Promise<ReconcileReport> => {
+    wrapped.reconcile = async (input: OverlayInput, opts?: { additionsOnly?: boolean }): Promise<ReconcileReport> => {
       let r: ReconcileReport;
       try {
-        r = await inner.reconcile(input);
+        r = await inner.reconcile(input, opts);
       } catch (e) {
         const actual = actualOfError(e);
         this.finished(actual ? { input, actual } : null);

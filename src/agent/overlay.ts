@@ -94,6 +94,15 @@ export class OverlaySubsystem implements Subsystem {
   private sweepTimer: NodeJS.Timeout | null = null;
   private joined = false;
   private stopped = false;
+  private activated = false;
+  /**
+   * Until gossip has synced after a (re)start, reconciles only add and repair (core/overlay/diff.ts
+   * `additionsOnly`): nothing an adopted task uses is removed on partial knowledge, yet what changed
+   * while the agent was down (a client or backend that appeared on another node) is programmed as
+   * soon as gossip tells us, not after the sync wait — the adopted tasks are published at once and
+   * must be able to answer (chaos seed 21: timeouts to a restarted node's tasks for 5 s).
+   */
+  private additionsOnly = true;
   reconciles = 0;
   /** What successful reconciles left in the kernel (the LB's overlay gate reads it). */
   private readonly view: ProgrammedView;
@@ -169,8 +178,9 @@ export class OverlaySubsystem implements Subsystem {
     if (s.lastError) throw s.lastError;
   }
 
+  /** True once activate() finished: gossip synced (or the bound passed) and removals are allowed. */
   get active(): boolean {
-    return this.service !== null;
+    return this.activated;
   }
 
   /**
@@ -202,14 +212,17 @@ export class OverlaySubsystem implements Subsystem {
     this.view.onProgress(listener);
   }
 
-  /** Creates the service once gossip has synced (or syncTimeoutMs passed); idempotent. */
+  /**
+   * Starts the service in additions-only mode, waits until gossip has synced (or syncTimeoutMs
+   * passed), then allows removals and reconciles in full; idempotent.
+   */
   async activate(): Promise<void> {
     if (this.service || this.stopped) return;
-    const waited = await this.waitForSync();
-    if (this.stopped) return;
-    this.seedFromTables();
+    const tracked = this.view.tracking(this.reconciler!);
+    const modal = Object.create(tracked) as OverlayReconciler;
+    modal.reconcile = (input, opts) => tracked.reconcile(input, { ...opts, additionsOnly: this.additionsOnly });
     const s = new OverlayService({
-      reconciler: this.view.tracking(this.reconciler!),
+      reconciler: modal,
       clock: this.opts.clock,
       timers: this.opts.timers ?? DEFAULT_OVERLAY_TIMERS,
       onReconciled: (r, reason) => {
@@ -226,8 +239,14 @@ export class OverlaySubsystem implements Subsystem {
     for (const [key, e] of this.remote) s.handle({ type: 'remote-add', key, endpoint: e });
     s.handle({ type: 'members', underlayIps: this.memberIps() });
     this.service = s;
-    this.opts.log.info({ waitedMs: waited, networks: this.networks.size, local: this.local.size, remote: this.remote.size }, 'overlay active');
     s.start();
+    const waited = await this.waitForSync();
+    if (this.stopped) return;
+    this.seedFromTables();
+    this.additionsOnly = false;
+    this.activated = true;
+    s.handle({ type: 'members', underlayIps: this.memberIps() });
+    this.opts.log.info({ waitedMs: waited, networks: this.networks.size, local: this.local.size, remote: this.remote.size }, 'overlay active');
   }
 
   private send(ev: OverlayEvent): void {

@@ -9,7 +9,7 @@
  */
 import { MeshError } from '../../core/errors.js';
 import { desiredNode, type DesiredNode } from '../../core/overlay/desired.js';
-import { canonical, diff, type Op, renderBatches, toBatches } from '../../core/overlay/diff.js';
+import { additionsOnly, canonical, diff, type Op, renderBatches, toBatches } from '../../core/overlay/diff.js';
 import type { NodeState, OverlayConfig, OverlayNetwork, RemoteEndpoint } from '../../core/overlay/model.js';
 import type { Exec } from '../exec.js';
 import type { VxlanGuard } from '../firewall/vxlan-guard.js';
@@ -86,11 +86,17 @@ export class OverlayReconciler {
     return { desired, actual, drift: diff(desired.state, actual) };
   }
 
-  async reconcile(input: OverlayInput): Promise<ReconcileReport> {
+  /**
+   * Makes the kernel match `input`; with `additionsOnly`, only adds and repairs (core/overlay/diff.ts
+   * `additionsOnly`): what an agent may do before gossip has synced after a restart.
+   */
+  async reconcile(input: OverlayInput, opts: { additionsOnly?: boolean } = {}): Promise<ReconcileReport> {
     const desired = this.desired(input);
-    await this.guard.ensure(this.config.vxlanPort, desired.guardAllow);
+    // Before gossip has synced the member list is partial: the guard keeps the allow-list it had.
+    if (!opts.additionsOnly) await this.guard.ensure(this.config.vxlanPort, desired.guardAllow);
     const actual = await this.kernel.read();
-    const ops = diff(desired.state, actual);
+    const planOf = (a: NodeState): Op[] => (opts.additionsOnly ? additionsOnly(diff(desired.state, a)) : diff(desired.state, a));
+    const ops = planOf(actual);
     if (ops.length === 0) return { ops: 0, processes: 0, plan: '', actual };
     const plan = renderBatches(toBatches(ops), this.config.hostNs);
     let stats: { processes: number };
@@ -100,8 +106,8 @@ export class OverlayReconciler {
       throw withActual(e, await this.kernel.read().catch(() => null));
     }
     const after = await this.kernel.read();
-    const left = diff(desired.state, after);
-    if (left.length > 0 || canonical(after) !== canonical(desired.state)) {
+    const left = planOf(after);
+    if (left.length > 0 || (!opts.additionsOnly && canonical(after) !== canonical(desired.state))) {
       throw withActual(new MeshError('MESHD_INTERNAL', `overlay did not converge: ${left.length} operation(s) still pending`, {
         pending: renderBatches(toBatches(left), this.config.hostNs),
       }), after);

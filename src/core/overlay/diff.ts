@@ -157,3 +157,24 @@ export function canonical(s: NodeState): string {
     })),
   });
 }
+
+/**
+ * An operation that takes something away that a running task may use: a sandbox, a stray host VXLAN
+ * link, a bridge address, a neighbour or FDB entry. (A sandbox's VXLAN device with the wrong identity
+ * is deleted only to be re-created in the same plan: that is a repair, not a removal.)
+ */
+export function isRemoval(op: Op): boolean {
+  if (op.kind === 'netns-del') return true;
+  if (op.kind === 'netns-add') return false;
+  if (op.kind === 'ip' && op.ns === null) return /^link del /.test(op.line);
+  return /^(addr|neigh|fdb) del /.test(op.line);
+}
+
+/**
+ * The plan without removals: what an agent that just restarted may apply before gossip has synced
+ * (it must not delete what its adopted tasks still use, but it must program what changed while it
+ * was away, or its tasks cannot answer peers that appeared meanwhile: chaos seed 21).
+ */
+export function additionsOnly(ops: readonly Op[]): Op[] {
+  return ops.filter((op) => !isRemoval(op));
+}

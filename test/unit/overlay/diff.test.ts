@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { desiredNode } from '../../../src/core/overlay/desired.js';
-import { canonical, diff, renderBatches, toBatches } from '../../../src/core/overlay/diff.js';
+import { additionsOnly, canonical, diff, isRemoval, renderBatches, toBatches, type Op } from '../../../src/core/overlay/diff.js';
 import type { NodeState, OverlayConfig, OverlayNetwork, RemoteEndpoint } from '../../../src/core/overlay/model.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
 import { fdbRows, sandboxRows } from '../../../src/core/overlay/debug.js';
@@ -167,5 +167,24 @@ describe('debug views (netctl debug fdb / sandbox)', () => {
       ['meshd-ov-zzz', 'extra', []],
     ]);
     assert.deepEqual(sandboxRows(want, { sandboxes: [], strayHostLinks: [] }).map((r) => r.state), ['missing']);
+  });
+});
+
+describe('additionsOnly / isRemoval', () => {
+  const cases: Array<[Op, boolean]> = [
+    [{ kind: 'netns-del', ns: 'x' }, true],
+    [{ kind: 'netns-add', ns: 'x' }, false],
+    [{ kind: 'ip', ns: null, line: 'link del vx-4096' }, true],
+    [{ kind: 'ip', ns: null, line: 'link add vx-4096 mtu 1450 type vxlan id 4096' }, false],
+    [{ kind: 'ip', ns: 'x', line: 'link del vx-4096' }, false],
+    [{ kind: 'ip', ns: 'x', line: 'addr del 10.0.0.1/24 dev br0' }, true],
+    [{ kind: 'ip', ns: 'x', line: 'neigh del 10.0.0.7 dev vx-4096' }, true],
+    [{ kind: 'ip', ns: 'x', line: 'neigh replace 10.0.0.7 lladdr 02:42:0a:00:00:07 dev vx-4096 nud permanent' }, false],
+    [{ kind: 'bridge', ns: 'x', line: 'fdb del 02:42:0a:00:00:07 dev vx-4096 dst 10.99.1.5 self' }, true],
+    [{ kind: 'bridge', ns: 'x', line: 'fdb replace 02:42:0a:00:00:07 dev vx-4096 dst 10.99.1.5 self permanent' }, false],
+  ];
+  for (const [op, want] of cases) test(`${op.kind} ${'line' in op ? op.line : op.ns} → ${want ? 'removal' : 'kept'}`, () => assert.equal(isRemoval(op), want));
+  test('additionsOnly keeps order and drops removals', () => {
+    assert.deepEqual(additionsOnly(cases.map(([op]) => op)), cases.filter(([, r]) => !r).map(([op]) => op));
   });
 });

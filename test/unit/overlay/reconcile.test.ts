@@ -54,6 +54,25 @@ describe('OverlayReconciler (fakes)', () => {
     await rec.reconcile({ networks: [A], remote, members });
     assert.deepEqual(k.state.sandboxes.map((s) => s.ns), ['meshd-ov-aaaa']);
   });
+  test('additions only (restarted agent before gossip synced): adds what appeared, removes nothing, leaves the guard; then full', async () => {
+    const k = new FakeOverlayKernel();
+    const g = new FakeVxlanGuard();
+    await new OverlayReconciler(config, k, g).reconcile({ networks: [A, B], remote, members });
+    // Restarted: it knows only network A so far, one old remote is gone and a new one appeared; a
+    // member is missing from its partial list (the guard must not follow it yet).
+    const input = { networks: [A], remote: [ep(A, '10.0.1.2', '192.168.1.2'), ep(A, '10.0.1.9', '192.168.1.2')], members: ['192.168.1.1', '192.168.1.2'] };
+    const r = await new OverlayReconciler(config, k, g).reconcile(input, { additionsOnly: true });
+    assert.equal(r.ops, 2, r.plan);
+    assert.match(r.plan, /neigh replace 10\.0\.1\.9 /);
+    assert.doesNotMatch(r.plan, / del /);
+    assert.deepEqual(k.state.sandboxes.map((x) => x.ns), ['meshd-ov-aaaa', 'meshd-ov-bbbb'], 'B kept');
+    assert.deepEqual(k.state.sandboxes[0]!.neigh.map((n) => n.ip).sort(), ['10.0.1.2', '10.0.1.3', '10.0.1.9'], 'stale 10.0.1.3 kept for now');
+    assert.deepEqual(g.state.allow, ['192.168.1.2', '192.168.1.3'], 'guard untouched on partial membership');
+    assert.deepEqual(k.state.sandboxes[0]!.fdb.map((f) => f.dst).sort(), ['192.168.1.2', '192.168.1.2', '192.168.1.3'], 'FDB of the missing member kept');
+    const full = await new OverlayReconciler(config, k, g).reconcile(input);
+    assert.match(full.plan, /ip netns del meshd-ov-bbbb/);
+    assert.deepEqual(k.state.sandboxes[0]!.neigh.map((n) => n.ip).sort(), ['10.0.1.2', '10.0.1.9']);
+  });
   test('guard failure → nothing created (fail closed)', async () => {
     const k = new FakeOverlayKernel();
     const g = new FakeVxlanGuard();
