@@ -75,8 +75,12 @@ export class Agent {
         this.log.error({ err: e, subsystem: s.name }, 'stop failed');
       }
     }
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
+    // close() waits for open connections: a client left on a streamed response must not hold the stop up.
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections?.();
+    });
     rmSync(this.config.controlSocket, { force: true });
     this.log.info('agent stopped');
   }

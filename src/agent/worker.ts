@@ -48,6 +48,7 @@ import { MeshError, toMeshError } from '../core/errors.js';
 import type { Subsystem } from './agent.js';
 import type { DrainResult, DrainWait } from './drain-wait.js';
 import { waitServing, type PortRef, type Readiness } from './worker-ready.js';
+import { TaskLogStreams } from './task-logs.js';
 import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
 
@@ -150,6 +151,8 @@ export class WorkerSubsystem implements Subsystem {
   private timer: NodeJS.Timeout | null = null;
   /** Outcome of each task's last drain (task id → result), for tasksView. */
   private readonly lastDrains = new Map<string, DrainResult>();
+  /** Open `GET /v1/tasks/:task/logs` streams (closed at stop, so a follow never holds the agent up). */
+  private readonly logStreams = new TaskLogStreams();
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
@@ -212,6 +215,7 @@ export class WorkerSubsystem implements Subsystem {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.logStreams.closeAll();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // Tasks keep running: they are separate processes and are adopted at the next start.
@@ -551,5 +555,13 @@ export class WorkerSubsystem implements Subsystem {
       const res = await this.runtimeOf(h.a).exec(t.id, body.argv as string[], { timeoutMs, ...(typeof body.input === 'string' ? { input: body.input } : {}) });
       return { json: res };
     });
+    // The task's output through its runtime, streamed (task-logs.ts); any task the worker holds,
+    // also a failed one whose container is still there.
+    router.add('GET', '/v1/tasks/:task/logs', (r) => this.logStreams.handle(r, (ref) => {
+      const t = this.tasksView().find((x) => x.id === ref || x.name === ref);
+      const h = t && this.tasks.get(t.id);
+      if (!t || !h) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${this.o.nodeName}`);
+      return { id: t.id, name: t.name, runtime: this.runtimeOf(h.a) };
+    }));
   }
 }

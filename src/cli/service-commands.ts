@@ -9,6 +9,7 @@ import { MeshError } from '../core/errors.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
+import { logsCommand } from './logs-commands.js';
 import { collect, parseKv } from './node-commands.js';
 import { parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey, type PortInput } from './service-flags.js';
 
@@ -313,5 +314,6 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         process.stdout.write(`${r}\n`);
       }
     });
+  svc.addCommand(logsCommand(globals, call));
   return svc;
 }

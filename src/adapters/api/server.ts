@@ -4,6 +4,7 @@
  * from the one error table. Bodies are bounded; nothing thrown escapes as a crash.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MeshError, toMeshError } from '../../core/errors.js';
@@ -16,7 +17,42 @@ export interface ApiRequest {
   query: URLSearchParams;
   body: unknown;
 }
-export type ApiResult = { status?: number; json?: unknown; text?: string; contentType?: string };
+/**
+ * `stream`: a body of unknown length sent chunked as it comes (task logs, `-f`); destroyed when
+ * the client goes away. An error after the first byte cannot change the status any more: it is
+ * sent as the `x-meshd-error` trailer (JSON {code, kind, message}), so the client can still tell a
+ * broken stream from a finished one.
+ */
+export type ApiResult = { status?: number; json?: unknown; text?: string; contentType?: string; stream?: Readable };
+
+/** Trailer that carries the error of a stream that broke after its headers were sent. */
+export const STREAM_ERROR_TRAILER = 'x-meshd-error';
+
+function sendStream(res: ServerResponse, status: number, body: Readable, type: string): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', trailer: STREAM_ERROR_TRAILER });
+  res.flushHeaders();
+  let done = false;
+  const finish = (err?: unknown) => {
+    if (done) return;
+    done = true;
+    // A header value must be visible ASCII: JSON's \u escapes keep it valid JSON.
+    if (err !== undefined) res.addTrailers({ [STREAM_ERROR_TRAILER]: JSON.stringify(toMeshError(err).toJSON()).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) });
+    res.end();
+  };
+  body.on('data', (c: Buffer | string) => {
+    if (!res.write(c)) body.pause();
+  });
+  res.on('drain', () => body.resume());
+  body.once('end', () => finish());
+  body.once('error', (e) => finish(e));
+  // Destroyed without an end (the agent stops and closes its follow streams): say so.
+  body.once('close', () => finish(new MeshError('MESHD_NOT_READY', 'the stream was closed at its source before its end (agent stopping?)')));
+  // The client left (Ctrl-C on `logs -f`): stop the source (docker's follow request, `tail -F`).
+  res.once('close', () => {
+    done = true;
+    body.destroy();
+  });
+}
 export type Handler = (req: ApiRequest) => Promise<ApiResult> | ApiResult;
 
 interface Route {
@@ -96,7 +132,8 @@ export async function handle(router: Router, req: IncomingMessage, res: ServerRe
     const raw = await readBody(req);
     const body = raw.length ? parseJsonBody(raw) : undefined;
     const out = await m.handler({ method: req.method ?? 'GET', path: url.pathname, params: m.params, query: url.searchParams, body });
-    if (out.text !== undefined) send(res, out.status ?? 200, out.text, out.contentType ?? 'text/plain; charset=utf-8');
+    if (out.stream !== undefined) sendStream(res, out.status ?? 200, out.stream, out.contentType ?? 'text/plain; charset=utf-8');
+    else if (out.text !== undefined) send(res, out.status ?? 200, out.text, out.contentType ?? 'text/plain; charset=utf-8');
     else send(res, out.status ?? 200, JSON.stringify(out.json ?? null), 'application/json');
   } catch (e) {
     const err = toMeshError(e);
