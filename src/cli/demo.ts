@@ -112,6 +112,7 @@ export function demoCommand(): Command {
       say('  npx netctl lab ls');
       say('  npx netctl --node n1 service ps web           # or: service ls, node ls, network ls (n1 is the manager)');
       say('  npx netctl --node n1 service scale whoami=5');
+      say('  npx netctl --node n1 service logs --tail 3 web   # every task\'s output, prefixed with the task (-f follows)');
       say('  npx netctl --node n1 service update --image meshd/nginx:2 web   # rolling update to another tag');
       say('  npx netctl --node n3 debug members');
       say('  npx netctl --node n3 debug lb --service whoami');
