@@ -109,15 +109,17 @@ export function demoCommand(): Command {
         say(`\n${(e as Error).message} — the lab stays up so you can look around.`);
       }
       say('\nTry, in another terminal (the lab is called ' + name + '):');
+      // Every line below works as printed (test/integration/lab/demo.test.ts runs them all).
+      const L = name === 'demo' ? '' : ` --lab ${name}`;
       say('  npx netctl lab ls');
-      say('  npx netctl --node n1 service ps web           # or: service ls, node ls, network ls (n1 is the manager)');
-      say('  npx netctl --node n1 service scale whoami=5');
-      say('  npx netctl --node n1 service logs --tail 3 web   # every task\'s output, prefixed with the task (-f follows)');
-      say('  npx netctl --node n1 service update --image meshd/nginx:2 web   # rolling update to another tag');
-      say('  npx netctl --node n3 debug members');
-      say('  npx netctl --node n3 debug lb --service whoami');
-      say('  npx netctl --node n3 debug fdb');
-      say('  npx netctl --node n2 debug dns whoami');
+      say(`  npx netctl${L} --node n1 service ps web           # or: service ls, node ls, network ls (n1 is the manager)`);
+      say(`  npx netctl${L} --node n1 service scale whoami=5`);
+      say(`  npx netctl${L} --node n1 service logs --tail 3 web   # every task's output, prefixed with the task (-f follows)`);
+      say(`  npx netctl${L} --node n1 service update --image meshd/nginx:2 web   # rolling update to another tag`);
+      say(`  npx netctl${L} --node n3 debug members`);
+      say(`  npx netctl${L} --node n3 debug lb --service whoami`);
+      say(`  npx netctl${L} --node n3 debug fdb`);
+      say(`  npx netctl${L} --node n2 debug dns whoami`);
       say(`  npx netctl lab client --name ${name} -- curl -s http://${s.nodes[2]!.underlay}:8080/`);
       say(`  npx netctl lab client --name ${name} -- curl -s http://${s.nodes[1]!.underlay}:8081/`);
       say('\nPress Ctrl-C to tear the lab down.');
