@@ -19,7 +19,7 @@ import { Load } from './load.js';
 import { Faults, KINDS, sleep, type Fault } from './faults.js';
 import { classify, summarize, type EmptyPeriods, type TaskEvent } from './report.js';
 import { CLIENT_SVC, MESH_SVC, NAME_IMAGES, NAME_SVC, PORT, setupCluster, teardown } from './setup.js';
-import { apiSnapshot, cliSnapshot, live, managerView, problems } from './view.js';
+import { apiSnapshot, cliSnapshot, live, managerNodes, managerView, problems } from './view.js';
 
 const LAB = 'mchaos';
 const CONVERGE_BOUND_MS = 120_000;
@@ -85,7 +85,8 @@ async function main(): Promise<number> {
     let polling = true;
     const poll = (async () => {
       while (polling) {
-        const v = await managerView(lab).catch(() => undefined);
+        const v = await managerView(lab).catch((e: Error) => void log(`poll: manager view failed: ${e.message}`));
+        const nodeState = await managerNodes(lab);
         const now = Date.now();
         for (const [svc, x] of Object.entries(v ?? {})) {
           if ('error' in x) continue;
@@ -100,7 +101,8 @@ async function main(): Promise<number> {
           const periods = empty.get(svc) ?? [];
           empty.set(svc, periods);
           const open = periods.at(-1)?.[1] === null;
-          const running = x.tasks.filter((t) => t.state === 'running' && t.desiredState === 'running').length;
+          // a task on a node the manager holds as disconnected (dead in gossip, inside its down grace) serves nobody
+          const running = x.tasks.filter((t) => t.state === 'running' && t.desiredState === 'running' && (!t.node || nodeState.get(t.node) !== 'disconnected')).length;
           if (running === 0 && !open) periods.push([now, null]);
           else if (running > 0 && open) periods.at(-1)![1] = now;
           if (svc === CLIENT_SVC) {

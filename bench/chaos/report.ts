@@ -11,9 +11,10 @@
  *   declaring the node dead (+2 s for the LB to apply), or, when nothing was declared dead (a
  *   SIGSTOP below the suspicion timeout), until 1 s after the fault ended: connections in flight
  *   to, or balanced onto, a task behind the fault.
- * - `no-backend`: refused at once while the target service had no running task at all (a stop-first
- *   update of a single replica: Docker's default order; nothing can answer then, and an empty VIP
- *   must reject at once — a timeout there stays unexpected). Empty periods come from the driver's
+ * - `no-backend`: refused at once while the target service had no running task on a reachable node
+ *   (a stop-first update of a single replica — Docker's default order —, or the node of its only task
+ *   killed: nothing can answer until the replacement runs, and an empty VIP must reject at once — a
+ *   timeout there stays unexpected). Empty periods come from the driver's
  *   1 s poll of the manager, each extended by EMPTY_TAIL_MS for the new task's LB programming.
  * Anything else is UNEXPECTED, and of those `after-drain` when a task of the target service
  * was drained (desired shutdown / stopped) in the 10 s before or during the request, or when the

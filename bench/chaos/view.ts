@@ -61,6 +61,19 @@ export async function managerView(lab: LabState, prefer: string[] = []): Promise
   return out;
 }
 
+/** The manager's node list (hostname → state: ready | disconnected | down), from the first node that answers. */
+export async function managerNodes(lab: LabState): Promise<Map<string, string>> {
+  for (const n of lab.nodes) {
+    try {
+      const list = await client(lab, n.name).call<Array<{ hostname: string; state: string }>>('GET', '/v1/manager/nodes');
+      return new Map(list.map((x) => [x.hostname, x.state]));
+    } catch {
+      // not a manager, or not reachable now: ask the next node
+    }
+  }
+  return new Map();
+}
+
 /** Every node's view through its agent API (used while waiting for convergence). */
 export async function apiSnapshot(lab: LabState): Promise<Snapshot> {
   const nodes = await Promise.all(lab.nodes.map(async (n): Promise<NodeView> => {
