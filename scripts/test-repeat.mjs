@@ -3,8 +3,9 @@
 // Usage: npm run test:repeat -- FILE N   (FILE: a path fragment, e.g. manager/ha-lab)
 // A test that fails by chance is a bug: this is how to count how often it does.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const [frag, nArg] = process.argv.slice(2);
@@ -36,7 +37,13 @@ for (let i = 1; i <= n; i++) {
   // The test's own figures (lines it prints as `# ...`), then the verdict.
   const notes = (r.stdout ?? '').split('\n').filter((l) => /^\s*# (?!(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms|Subtest)\b)/.test(l)).map((l) => `    ${l.trim()}`);
   console.log(`# run ${i}/${n}: ${ok ? 'pass' : 'FAIL'} in ${(ms / 1000).toFixed(1)} s${notes.length ? `\n${notes.join('\n')}` : ''}`);
-  if (!ok) console.log((r.stdout + r.stderr).split('\n').filter((l) => /✖|Error|timed out|#/.test(l)).slice(0, 60).join('\n'));
+  if (!ok) {
+    // The whole output of a failing run is kept: a failure that happens by chance must be readable afterwards.
+    const keep = join(tmpdir(), `test-repeat-${basename(file, '.test.js')}-${Date.now()}-run${i}.log`);
+    writeFileSync(keep, `${r.stdout ?? ''}\n--- stderr ---\n${r.stderr ?? ''}`);
+    console.log((r.stdout + r.stderr).split('\n').filter((l) => /✖|Error|timed out|#/.test(l)).slice(0, 60).join('\n'));
+    console.log(`# run ${i}: full output kept in ${keep}`);
+  }
 }
 const passed = runs.filter((r) => r.ok).length;
 const secs = runs.map((r) => r.ms / 1000).sort((a, b) => a - b);
