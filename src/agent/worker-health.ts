@@ -48,10 +48,10 @@ export class HealthShell {
 
   /** Subscribes to a runtime that checks by itself (docker); returns the unsubscribe, if any. */
   watch(rt: Runtime): (() => void) | undefined {
-    return rt.onHealth?.((taskId, status) => this.fromRuntime(taskId, status));
+    return rt.onHealth?.((taskId, status, detail) => this.fromRuntime(taskId, status, detail));
   }
 
-  private fromRuntime(taskId: string, status: HealthStatus): void {
+  private fromRuntime(taskId: string, status: HealthStatus, detail?: string): void {
     const t = this.tracked.get(taskId);
     if (!t) {
       this.early.delete(taskId);
@@ -61,7 +61,7 @@ export class HealthShell {
     }
     if (t.probe || t.status === status) return;
     t.status = status;
-    t.reason = status === 'unhealthy' ? 'health check failed (docker)' : '';
+    t.reason = status === 'unhealthy' ? `health check failed (docker${detail ? `; last: ${detail}` : ''})` : '';
     this.o.log.info({ task: taskId, health: status }, 'task health changed');
     this.o.onChange(taskId, status);
   }

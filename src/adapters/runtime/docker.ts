@@ -327,7 +327,14 @@ export class DockerRuntime implements Runtime {
 
   /** Health changes of the Engine's checks (the spec's or the image's HEALTHCHECK), from the events stream. */
   onHealth(cb: HealthListener): () => void {
-    return this.events.subscribeHealth((e) => cb(e.taskId, e.status));
+    return this.events.subscribeHealth((e) => {
+      if (e.status !== 'unhealthy') return cb(e.taskId, e.status);
+      // The Engine's last probe says why (exit code and output), for the task's error.
+      void this.docker.getContainer(e.containerId).inspect().then((i) => {
+        const last = (i.State as { Health?: { Log?: Array<{ ExitCode?: number; Output?: string }> } }).Health?.Log?.at(-1);
+        return last ? `exit ${last.ExitCode ?? '?'}${last.Output?.trim() ? `: ${last.Output.trim().slice(0, 200)}` : ''}` : undefined;
+      }, () => undefined).then((detail) => cb(e.taskId, e.status, detail));
+    });
   }
 
   /** Resolves once the events stream is open (tests measure from here). */

@@ -91,7 +91,7 @@ export interface LogOptions {
 /** Called when a task's application exits by itself (or is killed); exitCode null when unknown. */
 export type ExitListener = (taskId: string, exitCode: number | null) => void;
 /** Called when the runtime's own health check of a task changes status (docker: health_status events). */
-export type HealthListener = (taskId: string, status: HealthStatus) => void;
+export type HealthListener = (taskId: string, status: HealthStatus, detail?: string) => void;
 
 export interface Runtime {
   readonly kind: 'netns' | 'docker';
