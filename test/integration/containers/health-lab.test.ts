@@ -12,7 +12,10 @@
  * (b) a task that turns unhealthy is drained out of every node's LB and DNS with the confirmed
  *     drain (every member acked: the worker's drain outcome `acked`) before it is stopped and
  *     reported failed; a request loop through both nodes sees no failure, and no answer from it
- *     after it was reported; its replacement is no backend and no DNS answer until healthy.
+ *     after it was reported; its replacement is no backend and no DNS answer until healthy;
+ * (c) the netns runtime runs the same check itself (the agent's health shell, a command in the
+ *     task's namespace from the host's filesystem): `running (starting)` until a host file exists,
+ *     then `running (healthy)`.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +32,8 @@ import type { TaskView as AgentTask } from '../../../src/agent/worker.js';
 const LAB = 'mhlt';
 const CHECK = 'test -f /tmp/ready && test ! -f /tmp/unhealthy';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-hlt-'));
+/** The netns task's check looks for this host file (netns tasks run from the host's filesystem). */
+const NETNS_READY = join(tmp, 'netns-ready');
 let lab: LabState;
 const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
 const m = (...args: string[]) => on('n1', ...args);
@@ -189,5 +194,15 @@ describe('health checks drive the mesh (docker lab)', { timeout: 300_000 }, () =
     }, 30_000, 300);
     const want = [a.addresses.front!, repl.addresses.front!].sort();
     await waitFor('every node\'s DNS: a and the replacement', async () => (await dnsTasks()).every((ips) => same(ips, want)), 15_000, 300);
+  });
+
+  test('(c) netns runtime: the agent runs the check in the task\'s namespace; starting until it passes', async () => {
+    ok(await m('service', 'create', '--name', 'hnet', '--runtime', 'netns', '--network', 'front', '-d',
+      '--health-cmd', `test -f ${NETNS_READY}`, '--health-interval', '300ms', '--health-retries', '2', '--health-start-period', '5m', 'whoami'), 'create hnet');
+    await waitFor('hnet running (starting)', async () => (await live('hnet')).find((t) => t.health === 'starting'), 60_000, 300);
+    writeFileSync(NETNS_READY, '');
+    await waitFor('hnet running (healthy)', async () => (await live('hnet')).find((t) => t.health === 'healthy'), 15_000, 300);
+    assert.match(ok(await m('service', 'ps', 'hnet'), 'ps').stdout, /running \(healthy\)/);
+    ok(await m('service', 'rm', 'hnet'), 'rm hnet');
   });
 });
