@@ -139,7 +139,8 @@ export class IngressSide {
         a.seen = true;
         changed = true;
       }
-      if (main.state === 'running' && !this.attached.has(taskId)) {
+      // A `starting` task (health check pending) is plumbed too: it is ready the moment it turns healthy.
+      if (main.state !== 'draining' && !this.attached.has(taskId)) {
         await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu, this.cfg.node!.ip);
         this.attached.add(taskId);
       }

@@ -29,10 +29,14 @@ function backendOf(r: EndpointRecord, node: string): Backend {
   return { id: r.taskId, ip: r.ip, state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}) };
 }
 
-/** Backends of a set of records, one per address (an active record wins over a draining one). */
+/**
+ * Backends of a set of records, one per address (an active record wins over a draining one).
+ * A `starting` record (health check not passed yet) is no backend at all.
+ */
 export function backendsOf(records: readonly EndpointRecord[], node: string): Backend[] {
   const byIp = new Map<string, Backend>();
   for (const r of [...records].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))) {
+    if (r.state === 'starting') continue;
     const prev = byIp.get(r.ip);
     if (prev && (prev.state === 'active' || r.state !== 'running')) continue;
     byIp.set(r.ip, backendOf(r, node));

@@ -44,7 +44,7 @@ import type { GossipSubsystem } from './gossip.js';
 /** What the link needs of the worker (src/agent/worker.ts). */
 export interface AssignmentSink {
   setAssignments(list: unknown, opts?: { managed?: boolean }): unknown;
-  tasksView(): Array<{ id: string; state: string; error: string | null }>;
+  tasksView(): Array<{ id: string; state: string; error: string | null; health?: string | null }>;
 }
 
 export interface ManagerLinkOptions {
@@ -230,7 +230,8 @@ export class ManagerLink implements Subsystem {
         this.o.worker.setAssignments(list, { managed: true });
         this.lastList = text;
       }
-      const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error }));
+      // Health only for tasks with a check (`service ps`: running (healthy)).
+      const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error, ...(t.health ? { health: t.health } : {}) }));
       const description = await this.describe();
       await client.call('POST', '/v1/dispatcher/status', { tasks, ...(description ? { description } : {}) });
       await this.syncIngress(client);

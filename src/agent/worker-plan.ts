@@ -90,7 +90,7 @@ export function overlayNetworkOf(att: Attachment): OverlayNetwork {
  * `exposed`: ports the image declares (TaskInfo.exposed); each one the spec does not already
  * name as a target is added VIP-only (no published port), so the VIP forwards it.
  */
-export function endpointRecord(a: Assignment, att: Attachment, node: string, nodeIp: string, state: 'running' | 'draining', exposed: ReadonlyArray<{ proto: 'tcp' | 'udp'; port: number }> = []): EndpointRecord {
+export function endpointRecord(a: Assignment, att: Attachment, node: string, nodeIp: string, state: EndpointRecord['state'], exposed: ReadonlyArray<{ proto: 'tcp' | 'udp'; port: number }> = []): EndpointRecord {
   const named = new Set(a.ports.map((p) => `${p.proto}/${p.target}`));
   const extra = exposed.filter((e) => !named.has(`${e.proto}/${e.port}`)).slice(0, Math.max(0, 64 - a.ports.length)).map((e) => ({ proto: e.proto, target: e.port }));
   return {

@@ -21,6 +21,11 @@
  * (default 2000 ms, the time a table update needs to reach every node under the `local` and
  * `lan` presets).
  *
+ * Health checks (worker-health.ts): a task with a check is published `starting` (on the overlay,
+ * neither a backend nor a DNS answer) and republished `running` once healthy; an unhealthy task
+ * is removed like a scale-down (records `draining`, confirmed drain, stop) and only then marked
+ * failed with `unhealthy: …`, which the manager link reports so the manager replaces it.
+ *
  * Restart safety: assignments are persisted in dataDir/assignments.json; on start, tasks
  * the runtimes still hold (task processes outlive the agent) are adopted when still
  * assigned and stopped otherwise, and only then is the overlay activated.
@@ -35,21 +40,20 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Router } from '../adapters/api/server.js';
-import type { Exec } from '../adapters/exec.js';
-import type { Logger } from '../adapters/logger.js';
 import { DEFAULT_DOCKER_SOCKET, DockerRuntime } from '../adapters/runtime/docker.js';
 import { NetnsRuntime } from '../adapters/runtime/netns.js';
 import { BRIDGE_NAME, sandboxName } from '../core/overlay/model.js';
 import type { Attachment as RuntimeAttachment, Runtime, TaskInfo, TaskSpec } from '../adapters/runtime/types.js';
-import type { Clock } from '../core/clock.js';
 import type { Assignment } from '../core/assignments.js';
-import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint } from '../core/endpoints.js';
+import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } from '../core/endpoints.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { Subsystem } from './agent.js';
-import type { DrainResult, DrainWait } from './drain-wait.js';
-import { waitServing, type PortRef, type Readiness } from './worker-ready.js';
+import type { DrainResult } from './drain-wait.js';
+import { waitServing } from './worker-ready.js';
+import { HealthShell } from './worker-health.js';
+import type { HealthStatus } from '../core/health/policy.js';
+import type { TaskState, TaskView, WorkerOptions } from './worker-types.js';
 import { TaskLogStreams } from './task-logs.js';
-import type { GossipPort, OverlaySubsystem } from './overlay.js';
 import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './worker-plan.js';
 
 /** The overlay's key of a task's endpoint on one network. */
@@ -57,68 +61,7 @@ export function localKey(taskId: string, networkId: string): string {
   return `${taskId} ${networkId}`;
 }
 
-export type TaskState = 'new' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
-
-export interface WorkerOptions {
-  nodeName: string;
-  nodeIp: string;
-  dataDir: string;
-  /** Namespace/container prefix (lab: mlab-<lab>-<node>-, else meshd-). */
-  prefix: string;
-  exec: Exec;
-  clock: Clock;
-  log: Logger;
-  gossip: GossipPort;
-  overlay: OverlaySubsystem;
-  /** Confirms drains through the tables (acks from every live member); see drain-wait.ts. */
-  drain?: DrainWait;
-  /** Fixed drain period when `drain` is not given (ms), default 2000. */
-  drainMs?: number;
-  /** SIGTERM → SIGKILL grace when stopping a task (ms), default 5000. */
-  stopGraceMs?: number;
-  /**
-   * Longest wait for a started task to listen on its target ports before its records say
-   * `running` (ms), default 10000; 0 disables. See worker-ready.ts.
-   */
-  readyTimeoutMs?: number;
-  /** Readiness probe; default: /proc socket tables for the built-in netns runtime, none otherwise. */
-  readiness?: (pid: number, ports: readonly PortRef[], timeoutMs: number) => Promise<Readiness>;
-  /** Period of the background converge that retries failed starts (ms), default 5000. */
-  retryMs?: number;
-  /** Local docker image used for docker tasks with image 'whoami' (needs busybox). */
-  dockerWhoamiImage?: string;
-  /** Docker Engine API socket (default /var/run/docker.sock). */
-  dockerSocket?: string;
-  /** Local image of the per-task sandbox container (default meshd/sandbox:local). */
-  dockerSandboxImage?: string;
-  /**
-   * Runs when a task's namespace is plumbed, before its process starts (the agent waits for
-   * the 127.0.0.11 sockets there); a failure fails the start.
-   */
-  beforeApp?: (netns: string) => Promise<void>;
-  /** Test seams. */
-  netnsRuntime?: Runtime;
-  dockerRuntime?: Runtime;
-}
-
-export interface TaskView {
-  id: string;
-  name: string;
-  service: string;
-  runtime: 'netns' | 'docker';
-  state: TaskState;
-  desiredState: 'running' | 'shutdown';
-  /** network name → address */
-  ips: Record<string, string>;
-  networks: string[];
-  netns: string | null;
-  container: string | null;
-  pid: number | null;
-  error: string | null;
-  adopted: boolean;
-  /** How the task's last drain ended (confirmed drains only): acked by every member, or timed out. */
-  drain: { outcome: DrainResult['outcome']; ms: number } | null;
-}
+export type { TaskState, TaskView, WorkerOptions } from './worker-types.js';
 
 interface Held {
   a: Assignment;
@@ -126,6 +69,9 @@ interface Held {
   info: TaskInfo | null;
   error: string | null;
   adopted: boolean;
+  /** Health (null: no check) and whether it was ever published as a backend (then it is drained). */
+  health?: HealthStatus | null;
+  served?: boolean;
 }
 
 export const DEFAULT_DRAIN_MS = 2000;
@@ -153,10 +99,13 @@ export class WorkerSubsystem implements Subsystem {
   private readonly lastDrains = new Map<string, DrainResult>();
   /** Open `GET /v1/tasks/:task/logs` streams (closed at stop, so a follow never holds the agent up). */
   private readonly logStreams = new TaskLogStreams();
+  /** Health checks of running tasks (worker-health.ts). */
+  private readonly health: HealthShell;
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
     this.netns = o.netnsRuntime ?? new NetnsRuntime({ prefix: o.prefix, exec: o.exec, node: o.nodeName, logDir: join(o.dataDir, 'tasks') });
+    this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
   }
 
   private get file(): string {
@@ -183,6 +132,27 @@ export class WorkerSubsystem implements Subsystem {
   private watchExits(rt: Runtime): void {
     const off = rt.onExit?.((taskId, code) => this.exitedNow(taskId, code));
     if (off) this.unsubscribe.push(off);
+    const offHealth = this.health.watch(rt);
+    if (offHealth) this.unsubscribe.push(offHealth);
+  }
+
+  /**
+   * A running task's check changed: healthy → it becomes a backend (and DNS answer); unhealthy →
+   * the next converge drains it out of every node's LB and DNS, stops it and reports it failed.
+   */
+  private healthChanged(taskId: string, status: HealthStatus): void {
+    const h = this.tasks.get(taskId);
+    if (!h || h.state !== 'running') return;
+    h.health = status;
+    if (status === 'healthy') this.publishRunning(h);
+    if (status === 'unhealthy') this.kick();
+  }
+
+  /** Publishes a running task: a backend unless its check has not passed yet (`starting`). */
+  private publishRunning(h: Held): void {
+    const serving = h.health === null || h.health === undefined || h.health === 'healthy';
+    if (serving) h.served = true;
+    this.publish(h.a, serving ? 'running' : 'starting');
   }
 
   /** A runtime saw a task's process exit: a running task is failed at once; the converge cleans up. */
@@ -216,6 +186,7 @@ export class WorkerSubsystem implements Subsystem {
   async stop(): Promise<void> {
     this.stopped = true;
     this.logStreams.closeAll();
+    this.health.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     // Tasks keep running: they are separate processes and are adopted at the next start.
@@ -283,9 +254,11 @@ export class WorkerSubsystem implements Subsystem {
     for (const { rt, info } of found) {
       const a = [...this.desired.values()].find((x) => x.task.id.slice(0, SHORT_ID_LEN) === info.id.slice(0, SHORT_ID_LEN));
       if (a && a.desiredState === 'running' && info.running && a.attachments.length > 0 && rt.kind === (a.task.runtime ?? 'netns')) {
-        this.tasks.set(a.task.id, { a, state: 'running', info: { ...info, id: a.task.id, name: a.task.name }, error: null, adopted: true });
+        const h: Held = { a, state: 'running', info: { ...info, id: a.task.id, name: a.task.name }, error: null, adopted: true };
+        this.tasks.set(a.task.id, h);
         this.attachLocal(a);
-        this.publish(a, 'running');
+        h.health = this.health.begin(a.task.id, rt, h.info!, a.task.healthcheck);
+        this.publishRunning(h);
         this.o.log.info({ task: a.task.id, netns: info.netns, pid: info.pid }, 'adopted running task');
       } else {
         this.o.log.info({ task: info.id, netns: info.netns }, 'stopping task that is no longer assigned (or not running)');
@@ -330,6 +303,9 @@ export class WorkerSubsystem implements Subsystem {
     const want = new Map([...this.desired].filter(([, a]) => a.desiredState === 'running'));
     const going = [...this.tasks.values()].filter((h) => !want.has(h.a.task.id) && h.state !== 'stopped');
     if (going.length) await this.remove(going);
+    // Unhealthy tasks: drained like a scale-down, stopped, and only then reported failed.
+    const sick = [...this.tasks.values()].filter((h) => h.state === 'running' && h.health === 'unhealthy');
+    if (sick.length) await this.remove(sick, new Map(sick.map((h) => [h.a.task.id, `unhealthy: ${this.health.reason(h.a.task.id) || 'health check failed'}`])));
     for (const a of want.values()) {
       const h = this.tasks.get(a.task.id);
       if (h && (h.state === 'running' || h.state === 'starting')) continue;
@@ -387,7 +363,7 @@ export class WorkerSubsystem implements Subsystem {
     this.o.gossip.pump();
   }
 
-  private publish(a: Assignment, state: 'running' | 'draining'): void {
+  private publish(a: Assignment, state: EndpointRecord['state']): void {
     const now = this.o.clock.now();
     for (const att of a.attachments) {
       const exposed = this.tasks.get(a.task.id)?.info?.exposed ?? [];
@@ -406,6 +382,7 @@ export class WorkerSubsystem implements Subsystem {
       const spec: TaskSpec = {
         id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a),
         ...(a.task.runtime === 'docker' && a.task.image !== 'whoami' ? { image: a.task.image } : {}),
+        ...(a.task.healthcheck ? { healthcheck: a.task.healthcheck } : {}),
       };
       this.attachLocal(a);
       await this.o.overlay.settled();
@@ -423,7 +400,8 @@ export class WorkerSubsystem implements Subsystem {
         throw new MeshError('MESHD_EXEC_FAILED', `task ${a.task.id} exited during start${code === null || code === undefined ? '' : ` with code ${code}`}`);
       }
       held.state = 'running';
-      this.publish(a, 'running');
+      held.health = this.health.begin(a.task.id, rt, held.info, a.task.healthcheck);
+      this.publishRunning(held);
       this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ips: a.attachments.map((x) => x.ip) }, 'task running');
     } catch (e) {
       const err = toMeshError(e);
@@ -448,8 +426,11 @@ export class WorkerSubsystem implements Subsystem {
     if (r === 'timeout') this.o.log.warn({ task: a.task.id, ports, ms }, 'task does not serve its target ports yet: published as running anyway');
   }
 
-  private async remove(list: Held[]): Promise<void> {
-    const live = list.filter((h) => h.state === 'running');
+  /** Drains (tasks that were backends), stops; `failed` names tasks that end failed, with their error. */
+  private async remove(list: Held[], failed?: ReadonlyMap<string, string>): Promise<void> {
+    for (const h of list) this.health.end(h.a.task.id);
+    const live = list.filter((h) => h.state === 'running' && h.served === true);
+    for (const h of list) if (h.state === 'running' && !live.includes(h)) h.state = 'draining'; // never a backend: nothing to drain
     for (const h of live) {
       h.state = 'draining';
       this.publish(h.a, 'draining');
@@ -458,8 +439,9 @@ export class WorkerSubsystem implements Subsystem {
     for (const h of list) {
       try {
         await this.runtimeOf(h.a).stop(h.a.task.id, this.o.stopGraceMs ?? 5000);
-        h.state = 'stopped';
-        h.error = null;
+        const why = failed?.get(h.a.task.id);
+        h.state = why === undefined ? 'stopped' : 'failed';
+        h.error = why ?? null;
       } catch (e) {
         h.state = 'failed';
         h.error = `stop: ${toMeshError(e).message}`;
@@ -483,6 +465,7 @@ export class WorkerSubsystem implements Subsystem {
 
   /** Deletes the task's records and local endpoint; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
+    this.health.end(a.task.id);
     const now = this.o.clock.now();
     // Idempotent: a task that failed was detached when it exited, and is detached again when the
     // manager then removes it; by then the node may have left the network (tableDelete would throw
@@ -524,6 +507,7 @@ export class WorkerSubsystem implements Subsystem {
         error: h?.error ?? null,
         adopted: h?.adopted ?? false,
         drain: this.drainOf(id),
+        health: h?.health ?? null,
       };
     });
   }

@@ -11,7 +11,9 @@ import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
 import { logsCommand } from './logs-commands.js';
 import { collect, parseKv } from './node-commands.js';
-import { parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey, type PortInput } from './service-flags.js';
+import {
+  healthcheckFrom, parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey, type HealthFlags, type PortInput,
+} from './service-flags.js';
 
 type Spec = Record<string, unknown> & {
   name: string;
@@ -50,6 +52,8 @@ export interface TaskView {
   state: string;
   message: string | null;
   error: string | null;
+  /** Tasks with a health check: starting | healthy | unhealthy (null without a check). */
+  health?: string | null;
   image: string;
   addresses: Record<string, string>;
   updatedAt: string;
@@ -72,6 +76,17 @@ function updateConfigFrom(o: UpdateFlags, phase: Phase, base: Record<string, unk
   if (f('MaxFailureRatio') !== undefined) u.maxFailureRatio = Number(f('MaxFailureRatio'));
   if (f('Order') !== undefined) u.order = f('Order');
   return u;
+}
+
+/** Docker's health flags (create and update). */
+function addHealthOptions(c: Command): Command {
+  return c
+    .option('--health-cmd <cmd>', 'command run (by sh -c) in the task to check its health; the task is a backend only once healthy')
+    .option('--health-interval <d>', 'time between checks, e.g. 5s (default 30s)')
+    .option('--health-timeout <d>', 'longest a check may run, e.g. 2s (default 30s)')
+    .option('--health-retries <n>', 'consecutive failures that make a task unhealthy (default 3)')
+    .option('--health-start-period <d>', 'failures during this time after start do not count, e.g. 10s')
+    .option('--no-healthcheck', 'disable any health check, the image\'s HEALTHCHECK included');
 }
 
 function addUpdateOptions(c: Command): Command {
@@ -129,6 +144,11 @@ export function editNetworks(spec: Pick<Spec, 'networks' | 'networkAliases'>, rm
   return { networks: [...keep, ...add], networkAliases: aliases };
 }
 
+/** CURRENT STATE of a task: `running (healthy)` for a running task with a health check (docker ps style). */
+export function stateWithHealth(t: Pick<TaskView, 'state' | 'health'>): string {
+  return t.state === 'running' && t.health ? `running (${t.health})` : t.state;
+}
+
 /** `--runtime`'s help: what netns means for IMAGE is the surprise worth stating. */
 export const RUNTIME_HELP = 'netns|docker|auto (default auto: image whoami → netns, any other image → docker). '
   + 'With netns the IMAGE is only a label: the command runs from the host\'s filesystem in its own network namespace';
@@ -165,7 +185,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
   const update = (s: ServiceView, spec: Spec, force = false) =>
     call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
 
-  addUpdateOptions(svc
+  addUpdateOptions(addHealthOptions(svc
     .command('create')
     .description('create a service; image `whoami` is the built-in demo server, any other image runs in Docker')
     .argument('<image>', 'image (whoami = built-in demo server)')
@@ -179,15 +199,17 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
-    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect))
-    .action(async (image: string, args: string[], o: UpdateFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect)))
+    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
       const runtime = o.runtime === undefined ? undefined : parseRuntime(o.runtime);
+      const healthcheck = healthcheckFrom(o);
       const spec = {
         name: o.name, image, ...(runtime ? { runtime } : {}), ...(args.length ? { command: args } : {}), env: parseKv(o.env, '--env'),
         mode: o.mode === 'global' ? { global: {} } : { replicated: { replicas: o.replicas === undefined ? 1 : parseCount(o.replicas, '--replicas') } },
         endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: (o.network ?? []).map(parseNetwork), constraints: o.constraint ?? [],
+        ...(healthcheck ? { healthcheck } : {}),
         updateConfig: updateConfigFrom(o, 'update'), rollbackConfig: updateConfigFrom(o, 'rollback'),
       };
       const s = await call<ServiceView>('POST', '/services', spec);
@@ -221,7 +243,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         const short = t.name.slice(0, t.name.lastIndexOf('.'));
         const hist = seen.has(short);
         seen.add(short);
-        return [t.id.slice(0, 12), `${hist ? ' \\_ ' : ''}${short}`, t.image, t.node, t.desiredState, `${t.state} ${ago(t.updatedAt)}`,
+        return [t.id.slice(0, 12), `${hist ? ' \\_ ' : ''}${short}`, t.image, t.node, t.desiredState, `${stateWithHealth(t)} ${ago(t.updatedAt)}`,
           Object.entries(t.addresses).map(([n, ip]) => `${n}=${ip}`).join(',') || null, t.error ?? (t.state === 'pending' ? t.message : null)];
       })));
     });
@@ -248,7 +270,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       }
     });
 
-  addUpdateOptions(svc
+  addUpdateOptions(addHealthOptions(svc
     .command('update')
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
@@ -264,8 +286,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
-    .option('--force', 'replace every task even if nothing changed'))
-    .action(async (ref: string, o: UpdateFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .option('--force', 'replace every task even if nothing changed')))
+    .action(async (ref: string, o: UpdateFlags & HealthFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -285,6 +307,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       spec.ports = [...spec.ports.filter((p) => !rm.some((r) => r.published === p.published && r.proto === p.proto)), ...(o.publishAdd ?? []).map(parsePublish)];
       if (o.networkAdd || o.networkRm) Object.assign(spec, editNetworks(spec, o.networkRm ?? [], (o.networkAdd ?? []).map(parseNetwork)));
       spec.constraints = [...spec.constraints.filter((c) => !(o.constraintRm ?? []).includes(c)), ...(o.constraintAdd ?? [])];
+      const healthcheck = healthcheckFrom(o, spec.healthcheck as Record<string, unknown> | undefined);
+      if (healthcheck) spec.healthcheck = healthcheck;
       spec.updateConfig = updateConfigFrom(o, 'update', spec.updateConfig);
       spec.rollbackConfig = updateConfigFrom(o, 'rollback', spec.rollbackConfig);
       await update(s, spec, o.force === true);

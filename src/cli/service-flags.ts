@@ -127,3 +127,44 @@ export function parseRuntime(s: string, what = '--runtime'): RuntimeKind | undef
   if (!k) throw new MeshError('MESHD_BAD_ARGUMENT', `${what} must be netns, docker or auto, got ${JSON.stringify(s)}`);
   return k;
 }
+
+/** Docker's health flags as commander names them (`--no-healthcheck` sets `healthcheck: false`). */
+export interface HealthFlags {
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string;
+  healthStartPeriod?: string;
+  healthcheck?: boolean;
+}
+
+/**
+ * The spec's `healthcheck` from docker's flags, over `base` (the stored check on update), or
+ * undefined when no flag is given and there is no base. `--health-cmd` is a shell command
+ * (docker: CMD-SHELL); a duration or count of 0 removes that override (the image's or the
+ * default applies, as in docker). `--no-healthcheck` disables every check, the image's too,
+ * and conflicts with the other flags (docker refuses the mix too). Ranges are the manager's.
+ */
+export function healthcheckFrom(o: HealthFlags, base?: Readonly<Record<string, unknown>>): Record<string, unknown> | undefined {
+  const given = (['healthCmd', 'healthInterval', 'healthTimeout', 'healthRetries', 'healthStartPeriod'] as const).filter((k) => o[k] !== undefined);
+  if (o.healthcheck === false) {
+    if (given.length) throw new MeshError('MESHD_BAD_ARGUMENT', `--no-healthcheck conflicts with --${given[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+    return { disable: true };
+  }
+  if (!given.length) return base ? { ...base } : undefined;
+  const h: Record<string, unknown> = { ...(base ?? {}) };
+  delete h.disable;
+  const set = (k: string, v: number) => {
+    if (v === 0) delete h[k];
+    else h[k] = v;
+  };
+  if (o.healthCmd !== undefined) {
+    if (!o.healthCmd.trim()) throw new MeshError('MESHD_BAD_ARGUMENT', '--health-cmd must not be empty');
+    h.test = ['CMD-SHELL', o.healthCmd];
+  }
+  if (o.healthInterval !== undefined) set('intervalMs', parseDuration(o.healthInterval, '--health-interval'));
+  if (o.healthTimeout !== undefined) set('timeoutMs', parseDuration(o.healthTimeout, '--health-timeout'));
+  if (o.healthRetries !== undefined) set('retries', parseCount(o.healthRetries, '--health-retries'));
+  if (o.healthStartPeriod !== undefined) set('startPeriodMs', parseDuration(o.healthStartPeriod, '--health-start-period'));
+  return h;
+}

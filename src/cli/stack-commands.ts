@@ -18,7 +18,7 @@ import { isStackNetworkName, stackOf, translateStack, validateStackName } from '
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
-import { ago, printServiceList, type TaskView } from './service-commands.js';
+import { ago, printServiceList, stateWithHealth, type TaskView } from './service-commands.js';
 import { parseDuration } from './service-flags.js';
 
 interface ServiceView extends ExistingService {
@@ -183,7 +183,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
       if (parseFormat(o.format) === 'json') return printJson(tasks);
       if (o.quiet) return void process.stdout.write(tasks.map((t) => `${t.id}\n`).join(''));
       process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], tasks.map((t) => [
-        t.id.slice(0, 12), t.name.slice(0, t.name.lastIndexOf('.')), t.image, t.node, t.desiredState, `${t.state} ${ago(t.updatedAt)}`,
+        t.id.slice(0, 12), t.name.slice(0, t.name.lastIndexOf('.')), t.image, t.node, t.desiredState, `${stateWithHealth(t)} ${ago(t.updatedAt)}`,
         t.error ?? (t.state === 'pending' ? t.message : null),
       ])));
     });

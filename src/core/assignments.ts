@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { endpointPortSchema } from './endpoints.js';
+import { storedHealthcheckSchema } from './health/spec.js';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
 const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
@@ -41,6 +42,8 @@ export const assignmentSchema = z.object({
     argv: z.array(z.string().max(4096)).max(256).default([]),
     env: z.record(z.string(), z.string().max(4096)).default({}),
     runtime: z.enum(['netns', 'docker']).default('netns'),
+    /** The service's health check (core/health/spec.ts); absent: the image's (docker) or none. */
+    healthcheck: storedHealthcheckSchema.optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

@@ -42,8 +42,13 @@ export const endpointRecordSchema = z.object({
   endpointMode: z.enum(['vip', 'dnsrr']),
   aliases: z.array(label).max(32),
   ports: z.array(endpointPortSchema).max(64),
-  /** 'draining': keep established connections, take no new ones, drop from DNS. */
-  state: z.enum(['running', 'draining']),
+  /**
+   * 'running': a backend and a DNS answer. 'draining': keep established connections, take no
+   * new ones, drop from DNS. 'starting': a task with a health check that is not healthy yet —
+   * on the overlay (reachable, it may need peers to get healthy) but neither a backend nor a
+   * DNS answer (docker's disabled service binding).
+   */
+  state: z.enum(['starting', 'running', 'draining']),
 }).strict();
 
 export type EndpointRecord = z.infer<typeof endpointRecordSchema>;

@@ -1,7 +1,8 @@
 /**
  * The Docker events stream of one runtime: one subscription (`GET /events`, filtered by the
- * engine to container `die` events carrying label meshd.prefix=<prefix>) that tells the agent
- * at once that an application container died — no polling.
+ * engine to container `die` and `health_status` events carrying label meshd.prefix=<prefix>)
+ * that tells the agent at once that an application container died or changed health — no
+ * polling.
  *
  * The stream is a long-lived HTTP response; when it breaks (engine restart, socket error) it is
  * reopened with back-off (docker-stream.ts reconnectDelayMs) and `since` the last event seen, so
@@ -10,7 +11,7 @@
  */
 import type Docker from 'dockerode';
 import type { Logger } from '../logger.js';
-import { JsonLines, parseDieEvent, reconnectDelayMs, type DieEvent } from './docker-stream.js';
+import { JsonLines, parseDieEvent, parseHealthEvent, reconnectDelayMs, type DieEvent, type HealthEvent } from './docker-stream.js';
 
 type Stream = NodeJS.ReadableStream & { destroy?: () => void };
 
@@ -18,7 +19,10 @@ const SEEN_MAX = 1024;
 
 export class DockerEvents {
   private readonly listeners = new Set<(e: DieEvent) => void>();
+  private readonly healthListeners = new Set<(e: HealthEvent) => void>();
   private stream: Stream | null = null;
+  /** A connect is under way (a second subscriber must not open a second stream). */
+  private connecting = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private attempts = 0;
@@ -33,8 +37,15 @@ export class DockerEvents {
   /** Adds a listener; the stream opens with the first one. Returns an unsubscribe. */
   subscribe(cb: (e: DieEvent) => void): () => void {
     this.listeners.add(cb);
-    if (!this.stream && !this.timer && !this.closed) this.connect();
+    this.ensureConnected();
     return () => this.listeners.delete(cb);
+  }
+
+  /** Adds a listener of health_status events (same stream). Returns an unsubscribe. */
+  subscribeHealth(cb: (e: HealthEvent) => void): () => void {
+    this.healthListeners.add(cb);
+    this.ensureConnected();
+    return () => this.healthListeners.delete(cb);
   }
 
   /** Resolves once the stream is open (tests: a kill after this is seen). */
@@ -57,10 +68,21 @@ export class DockerEvents {
     s?.destroy?.();
   }
 
+  private ensureConnected(): void {
+    if (!this.stream && !this.timer && !this.closed && !this.connecting) this.connect();
+  }
+
   private connect(): void {
-    const opts: Docker.GetEventsOptions = { filters: { type: ['container'], event: ['die'], label: [`meshd.prefix=${this.prefix}`] } };
+    this.connecting = true;
+    const opts: Docker.GetEventsOptions = { filters: { type: ['container'], event: ['die', 'health_status'], label: [`meshd.prefix=${this.prefix}`] } };
     if (this.lastTimeSec !== null) opts.since = this.lastTimeSec;
-    this.docker.getEvents(opts).then((s) => this.opened_(s as unknown as Stream), (e: unknown) => this.broken(e));
+    this.docker.getEvents(opts).then((s) => {
+      this.connecting = false;
+      this.opened_(s as unknown as Stream);
+    }, (e: unknown) => {
+      this.connecting = false;
+      this.broken(e);
+    });
   }
 
   private opened_(s: Stream): void {
@@ -82,6 +104,8 @@ export class DockerEvents {
         }
         const e = parseDieEvent(r.value, this.prefix);
         if (e) this.deliver(e);
+        const h = e ? null : parseHealthEvent(r.value, this.prefix);
+        if (h) this.deliverHealth(h);
       }
     });
     s.once('error', (e: unknown) => this.broken(e));
@@ -99,6 +123,21 @@ export class DockerEvents {
         cb(e);
       } catch (err) {
         this.log?.error({ err, task: e.taskId }, 'docker events: exit listener failed');
+      }
+    }
+  }
+
+  private deliverHealth(e: HealthEvent): void {
+    const key = `${e.containerId}/${e.timeNano}/${e.status}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.values().next().value as string);
+    if (e.timeNano > 0) this.lastTimeSec = Math.floor(e.timeNano / 1e9);
+    for (const cb of this.healthListeners) {
+      try {
+        cb(e);
+      } catch (err) {
+        this.log?.error({ err, task: e.taskId }, 'docker events: health listener failed');
       }
     }
   }

@@ -88,6 +88,32 @@ export function parseDieEvent(ev: unknown, prefix: string): DieEvent | null {
   return { taskId, role, exitCode: code, containerId: typeof e.Actor?.ID === 'string' ? e.Actor.ID : '', timeNano };
 }
 
+/** A `health_status` event of an application container: Docker's health check said so. */
+export interface HealthEvent {
+  taskId: string;
+  status: 'starting' | 'healthy' | 'unhealthy';
+  containerId: string;
+  timeNano: number;
+}
+
+/**
+ * A `health_status: healthy|unhealthy|starting` event of one of this runtime's application
+ * containers, else null. Docker puts the status in the Action itself (`health_status: healthy`).
+ */
+export function parseHealthEvent(ev: unknown, prefix: string): HealthEvent | null {
+  if (!ev || typeof ev !== 'object') return null;
+  const e = ev as { Type?: unknown; Action?: unknown; Actor?: { ID?: unknown; Attributes?: Record<string, unknown> }; time?: unknown; timeNano?: unknown };
+  if (e.Type !== 'container' || typeof e.Action !== 'string') return null;
+  const m = /^health_status: (starting|healthy|unhealthy)$/.exec(e.Action);
+  if (!m) return null;
+  const attrs = e.Actor?.Attributes ?? {};
+  if (attrs['meshd.prefix'] !== prefix || attrs['meshd.role'] === 'sandbox') return null;
+  const taskId = attrs['meshd.task'];
+  if (typeof taskId !== 'string' || taskId === '') return null;
+  const timeNano = typeof e.timeNano === 'number' ? e.timeNano : typeof e.time === 'number' ? e.time * 1e9 : 0;
+  return { taskId, status: m[1] as HealthEvent['status'], containerId: typeof e.Actor?.ID === 'string' ? e.Actor.ID : '', timeNano };
+}
+
 /** Delay before the n-th consecutive reconnect of the events stream (n ≥ 1), ms: 100 → 5000. */
 export function reconnectDelayMs(attempt: number): number {
   return Math.min(5000, 100 * 2 ** Math.max(0, Math.min(attempt - 1, 16)));

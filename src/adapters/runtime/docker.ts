@@ -14,12 +14,17 @@
  * (`image X not present on node N`, matched by the manager to place the task elsewhere).
  * Containers carry labels (meshd.prefix, meshd.task, meshd.name, meshd.role) so list() works
  * after an agent restart; deaths arrive through the events stream (docker-events.ts).
+ * Health: the spec's check goes to the Engine as Config.Healthcheck (merged by it with the image's
+ * HEALTHCHECK; `disable` → Test NONE), so the Engine runs it; start() and list() report
+ * State.Health, onHealth() its `health_status` events.
  * The built-in `whoami` runs busybox httpd under a shell that traps SIGTERM (PID 1 ignores
  * signals it has no handler for).
  */
 import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { MeshError } from '../../core/errors.js';
+import type { HealthStatus } from '../../core/health/policy.js';
+import { dockerHealthConfig } from '../../core/health/spec.js';
 import type { Exec, ExecResult } from '../exec.js';
 import type { Logger } from '../logger.js';
 import { attach, detachAll, shortId } from './attach.js';
@@ -27,7 +32,7 @@ import { DockerEvents } from './docker-events.js';
 import { FrameDemuxer } from './docker-stream.js';
 import { stopSignalOf } from './signal.js';
 import {
-  WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec,
+  WHOAMI_PORT, type Attachment, type ExitListener, type HealthListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec,
 } from './types.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -134,6 +139,8 @@ export class DockerRuntime implements Runtime {
       MESHD_WHOAMI_PORT: String(WHOAMI_PORT), ...task.env,
     };
     const cmd = task.builtin === 'whoami' ? ['sh', '-c', DOCKER_WHOAMI_SH] : [...(task.argv ?? [])];
+    // The Engine runs the check and merges it with the image's HEALTHCHECK field by field.
+    const healthcheck = dockerHealthConfig(task.healthcheck);
     try {
       const sandbox = await this.docker.createContainer({
         name: sb, Image: sandboxImage, Labels: this.labels(task, 'sandbox'),
@@ -153,6 +160,7 @@ export class DockerRuntime implements Runtime {
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...(cmd.length ? { Cmd: cmd } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
+        ...(healthcheck ? { Healthcheck: healthcheck } : {}),
         HostConfig: { NetworkMode: `container:${sb}` },
       });
       creating.catch(() => undefined); // awaited below; a failure of the plumbing must not leave it unhandled
@@ -165,7 +173,8 @@ export class DockerRuntime implements Runtime {
       const app = await creating;
       await app.start();
       const st = (await app.inspect()).State;
-      return { id: task.id, name: task.name, netns: ns, pid: st.Pid > 0 ? st.Pid : null, running: st.Running, ip: first.ip, exposed };
+      const health = healthOf(st);
+      return { id: task.id, name: task.name, netns: ns, pid: st.Pid > 0 ? st.Pid : null, running: st.Running, ip: first.ip, exposed, ...(health ? { health } : {}) };
     } catch (e) {
       await this.remove(task.id).catch(() => undefined);
       if (e instanceof MeshError) throw e;
@@ -223,15 +232,17 @@ export class DockerRuntime implements Runtime {
       const running = t.app?.State === 'running';
       let pid: number | null = null;
       let exposed: Array<{ proto: 'tcp' | 'udp'; port: number }> = [];
+      let health: HealthStatus | undefined;
       if (running && t.app) {
         const ins = await unless404(this.docker.getContainer(t.app.Id).inspect(), 'inspect');
         pid = ins?.State.Pid || null;
+        health = ins ? healthOf(ins.State) : undefined;
         exposed = exposedPorts((ins?.Config as { ExposedPorts?: Record<string, unknown> } | undefined)?.ExposedPorts);
       }
       const addr = await this.opts.exec.run('ip', ['-j', '-n', ns, '-4', 'addr', 'show', 'dev', 'eth0']);
       let ip: string | null = null;
       if (addr.code === 0) ip = (JSON.parse(addr.stdout || '[]') as { addr_info?: { local?: string }[] }[])[0]?.addr_info?.[0]?.local ?? null;
-      out.push({ id, name: t.name, netns: ns, pid, running, ip, exposed });
+      out.push({ id, name: t.name, netns: ns, pid, running, ip, exposed, ...(health ? { health } : {}) });
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
@@ -314,6 +325,18 @@ export class DockerRuntime implements Runtime {
     });
   }
 
+  /** Health changes of the Engine's checks (the spec's or the image's HEALTHCHECK), from the events stream. */
+  onHealth(cb: HealthListener): () => void {
+    return this.events.subscribeHealth((e) => {
+      if (e.status !== 'unhealthy') return cb(e.taskId, e.status);
+      // The Engine's last probe says why (exit code and output), for the task's error.
+      void this.docker.getContainer(e.containerId).inspect().then((i) => {
+        const last = (i.State as { Health?: { Log?: Array<{ ExitCode?: number; Output?: string }> } }).Health?.Log?.at(-1);
+        return last ? `exit ${last.ExitCode ?? '?'}${last.Output?.trim() ? `: ${last.Output.trim().slice(0, 200)}` : ''}` : undefined;
+      }, () => undefined).then((detail) => cb(e.taskId, e.status, detail));
+    });
+  }
+
   /** Resolves once the events stream is open (tests measure from here). */
   eventsOpened(timeoutMs?: number): Promise<void> {
     return this.events.opened(timeoutMs);
@@ -322,6 +345,12 @@ export class DockerRuntime implements Runtime {
   async close(): Promise<void> {
     this.events.close();
   }
+}
+
+/** State.Health.Status of an inspected container; undefined when it has no check (none, or Test NONE). */
+export function healthOf(state: { Health?: { Status?: string } } | undefined): HealthStatus | undefined {
+  const s = state?.Health?.Status;
+  return s === 'starting' || s === 'healthy' || s === 'unhealthy' ? s : undefined;
 }
 
 /** `{"6379/tcp": {}, "53/udp": {}}` (Config.ExposedPorts) → ports; ranges and other protocols are left out. */

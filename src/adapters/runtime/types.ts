@@ -5,6 +5,8 @@
  * test/integration/overlay/runtime-compliance.ts.
  */
 import type { Readable } from 'node:stream';
+import type { HealthStatus } from '../../core/health/policy.js';
+import type { HealthcheckSpec } from '../../core/health/spec.js';
 import type { ExecResult } from '../exec.js';
 
 export interface TaskSpec {
@@ -18,6 +20,12 @@ export interface TaskSpec {
   env?: Readonly<Record<string, string>>;
   /** Docker image of the task (docker runtime; never pulled). Absent: the runtime's default image. */
   image?: string;
+  /**
+   * Health check (normalized, core/health/spec.ts). docker: handed to the Engine
+   * (Config.Healthcheck, merged by it with the image's HEALTHCHECK; `disable` → Test NONE).
+   * netns: not run by the runtime — the agent probes through exec() on its own schedule.
+   */
+  healthcheck?: HealthcheckSpec;
   /** Signal that asks the task to stop (default SIGTERM); stop() escalates to SIGKILL after the grace. */
   stopSignal?: string;
 }
@@ -51,6 +59,11 @@ export interface TaskInfo {
    * task listens on; a port neither exposed nor declared with `-p` is not forwarded by the VIP.
    */
   exposed?: Array<{ proto: 'tcp' | 'udp'; port: number }>;
+  /**
+   * Health as the runtime itself checks it (docker: State.Health, the spec's or the image's
+   * check); absent when the runtime runs no check for this task.
+   */
+  health?: HealthStatus;
 }
 
 export interface RunOptions {
@@ -77,6 +90,8 @@ export interface LogOptions {
 
 /** Called when a task's application exits by itself (or is killed); exitCode null when unknown. */
 export type ExitListener = (taskId: string, exitCode: number | null) => void;
+/** Called when the runtime's own health check of a task changes status (docker: health_status events). */
+export type HealthListener = (taskId: string, status: HealthStatus, detail?: string) => void;
 
 export interface Runtime {
   readonly kind: 'netns' | 'docker';
@@ -96,6 +111,8 @@ export interface Runtime {
   logs?(taskId: string, opts?: LogOptions): Promise<Readable>;
   /** Registers a listener for task exits noticed at once (docker: the events stream); returns an unsubscribe. */
   onExit?(cb: ExitListener): () => void;
+  /** Registers a listener for health changes of checks the runtime runs itself (docker); returns an unsubscribe. */
+  onHealth?(cb: HealthListener): () => void;
   /** Releases clients and streams (agent shutdown). Tasks keep running. */
   close?(): Promise<void>;
 }

@@ -5,7 +5,7 @@
  * key path (`services.web.deploy.replicaz: unknown key (did you mean replicas?)`).
  *
  * Supported: `version` (ignored), `services.<name>.{image, command, environment, ports,
- * networks (list, or map with `aliases`), deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
+ * networks (list, or map with `aliases`), healthcheck, deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
  * rollback_config, restart_policy, endpoint_mode}}`, top-level `networks.<name>.{driver:
  * overlay, ipam.config[0].subnet, attachable, external, name}`. Valid Compose keys meshd
  * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
@@ -27,6 +27,8 @@ import {
   parseComposeDuration, shellSplit, type Obj,
 } from './fields.js';
 import { interpolate, type EnvLookup } from './interpolate.js';
+import { composeHealthcheck } from './healthcheck.js';
+import type { HealthcheckSpec } from '../health/spec.js';
 
 export interface ComposePort {
   /** 0 = not published (target only). */
@@ -74,6 +76,8 @@ export interface ComposeService {
   updateConfig: ComposeUpdateConfig;
   rollbackConfig: ComposeUpdateConfig;
   restartPolicy: ComposeRestartPolicy;
+  /** `healthcheck` (compose/healthcheck.ts); absent = the image's own. */
+  healthcheck?: HealthcheckSpec;
 }
 
 export interface ComposeNetwork {
@@ -94,8 +98,8 @@ export interface ComposeFile {
 
 const TOP_KEYS = ['version', 'services', 'networks'];
 const TOP_IGNORED = ['name', 'volumes', 'secrets', 'configs'];
-const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy'];
-const SERVICE_IGNORED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'labels', 'logging', 'healthcheck',
+const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy', 'healthcheck'];
+const SERVICE_IGNORED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'labels', 'logging',
   'volumes', 'secrets', 'configs', 'stop_grace_period', 'stop_signal', 'hostname', 'init', 'tty', 'stdin_open',
   'working_dir', 'user', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts', 'entrypoint'];
 const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode'];
@@ -219,6 +223,7 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, warnin
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);
     if (s.command.length === 0) fail(cp, 'must not be empty');
   }
+  if (o.healthcheck !== undefined && o.healthcheck !== null) s.healthcheck = composeHealthcheck(o.healthcheck, at(path, 'healthcheck'), warnings);
   if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'), warnings);
   return s;
 }

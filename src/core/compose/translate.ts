@@ -133,6 +133,7 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
       aliases: [dnsName(s.name, path, 'service key (its short name, a network alias)'),
         ...(s.aliases[k] ?? []).map((a, j) => dnsName(a, `${path}.networks.${k}.aliases[${j}]`, 'alias'))],
     })),
+    ...(s.healthcheck ? { healthcheck: s.healthcheck } : {}),
     constraints: s.constraints,
     preferences: s.preferences,
     restartPolicy: s.restartPolicy,

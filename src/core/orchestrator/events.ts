@@ -5,15 +5,16 @@
  * - a reconcile `createTask` with `replaces` → taskReplaced.
  * `taskDrained` comes from the agents' confirmations (tables on all nodes), not from here.
  */
-import type { Task } from '../spec/types.js';
+import { isServing, type Task } from '../spec/types.js';
 import type { Action } from './actions.js';
 import type { UpdateEvent } from './update.js';
 
 /** Events for one task's state change (`prev` undefined: the task is new to the caller). */
-export function eventsForTaskChange(prev: Pick<Task, 'state'> | undefined, next: Task): UpdateEvent[] {
+export function eventsForTaskChange(prev: Pick<Task, 'state' | 'health'> | undefined, next: Task): UpdateEvent[] {
+  // A task with a health check is `running` for the update only once healthy (isServing).
+  if (next.state === 'running') return isServing(next) && !(prev && isServing(prev)) ? [{ type: 'taskRunning', taskId: next.id }] : [];
   if (prev && prev.state === next.state) return [];
   switch (next.state) {
-    case 'running': return [{ type: 'taskRunning', taskId: next.id }];
     case 'failed':
     case 'rejected':
       return [{ type: 'taskFailed', taskId: next.id, ...(next.message ? { message: next.message } : {}) }];

@@ -30,7 +30,7 @@
  * waits out the update delay after the last slot the previous leader finished.
  */
 import type { ServiceSpec, Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
-import { isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
+import { isServing, isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
 import type { Action, UpdateState } from './actions.js';
 import { newTask } from './reconcile.js';
 
@@ -396,7 +396,7 @@ export class RollingUpdate {
         // The replacement is created to run (desired running): wait for it, bounded.
         item.step = 'starting';
         item.deadline = now + this.startTimeout();
-        if (repl.state === 'running') this.advance(item, { type: 'taskRunning', taskId: repl.id }, now);
+        if (isServing(repl)) this.advance(item, { type: 'taskRunning', taskId: repl.id }, now);
       }
       return;
     }

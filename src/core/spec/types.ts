@@ -5,6 +5,8 @@
  * mesh needs. All times are milliseconds on the manager's monotonic clock; all
  * sizes are bytes; CPU is in milli-CPUs (1000 = one core).
  */
+import type { HealthcheckSpec } from '../health/spec.js';
+import type { HealthStatus } from '../health/policy.js';
 
 export type PortProto = 'tcp' | 'udp';
 /** `ingress`: routing mesh on every node; `host`: bound only on the node running the task. */
@@ -87,6 +89,11 @@ export interface ServiceSpec {
    * `networks: [{ target, aliases }]`, normalized to this (see validate.ts).
    */
   networkAliases?: Record<string, string[]> | undefined;
+  /**
+   * Health check (docker's HEALTHCHECK): absent = the image's own (docker runtime) or none
+   * (netns); a task with a check is a backend and a DNS answer only once healthy.
+   */
+  healthcheck?: HealthcheckSpec | undefined;
   /** Constraint expressions, e.g. `node.labels.zone==a`, all must hold. */
   constraints: string[];
   /** Hierarchical: the first preference splits the nodes, the next one splits each group, ... */
@@ -168,6 +175,8 @@ export interface TaskSpec {
   /** As ServiceSpec.networkAliases: an alias change replaces tasks (their endpoint records carry the names). */
   networkAliases?: Record<string, string[]> | undefined;
   ports: PortSpec[];
+  /** As ServiceSpec.healthcheck: a changed check replaces tasks (docker's behaviour). */
+  healthcheck?: HealthcheckSpec | undefined;
   constraints: string[];
   preferences: PlacementPreference[];
   resources: Resources;
@@ -198,8 +207,18 @@ export interface Task {
    */
   error?: string | undefined;
   timestamps: TaskTimestamps;
+  /** Health its node last reported (tasks with a check only); `service ps` shows `running (healthy)`. */
+  health?: HealthStatus | undefined;
   /** Times of the restarts that led to this task, within the restart window (oldest first). */
   restarts?: number[] | undefined;
+}
+
+/**
+ * Running and serving: a task with a health check counts only once healthy (swarm keeps such a
+ * task STARTING until then), so a rolling update waits for it and `service ls` does not count it.
+ */
+export function isServing(t: Pick<Task, 'state' | 'health'>): boolean {
+  return t.state === 'running' && t.health !== 'starting' && t.health !== 'unhealthy';
 }
 
 export function isTerminal(s: TaskState): boolean {
@@ -216,6 +235,7 @@ export function taskSpecOf(spec: ServiceSpec): TaskSpec {
     networks: spec.networks,
     ...(spec.networkAliases !== undefined ? { networkAliases: spec.networkAliases } : {}),
     ports: spec.ports,
+    ...(spec.healthcheck !== undefined ? { healthcheck: spec.healthcheck } : {}),
     constraints: spec.constraints,
     preferences: spec.preferences,
     resources: spec.resources,

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { MeshError } from '../errors.js';
 import { parseConstraint } from '../scheduler/constraint.js';
+import { healthcheckSchema, storedHealthcheckSchema } from '../health/spec.js';
 import type { Node, ServiceSpec, Task } from './types.js';
 import { TASK_STATES } from './types.js';
 
@@ -127,6 +128,7 @@ export const serviceSpecSchema = z.object({
   ports: z.array(portSchema).max(256).default([]),
   networks: z.array(networkAttachmentSchema).max(64).default([]),
   networkAliases: z.record(dnsLabelSchema, aliasListSchema).optional(),
+  healthcheck: healthcheckSchema.optional(),
   constraints: z.array(constraintSchema).max(64).default([]),
   preferences: z.array(preferenceSchema).max(8).default([]),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
@@ -175,6 +177,7 @@ const taskSpecSchema = z.object({
   networks: z.array(z.string()),
   networkAliases: z.record(z.array(z.string())).optional(),
   ports: z.array(portSchema),
+  healthcheck: storedHealthcheckSchema.optional(),
   constraints: z.array(constraintSchema),
   preferences: z.array(preferenceSchema),
   resources: resourcesSchema,
@@ -191,6 +194,7 @@ export const taskSchema = z.object({
   state: z.enum(TASK_STATES),
   message: z.string().max(4096).optional(),
   error: z.string().max(4096).optional(),
+  health: z.enum(['starting', 'healthy', 'unhealthy']).optional(),
   timestamps: z.object({ created: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), updated: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict(),
   restarts: z.array(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)).max(10000).optional(),
 }).strict();

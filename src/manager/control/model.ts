@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MeshError } from '../../core/errors.js';
 import type { Service, ServiceSpec, Task } from '../../core/spec/types.js';
-import { isGlobal, replicasOf, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
+import { isGlobal, isServing, replicasOf, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
 import { dnsLabelSchema } from '../../core/spec/validate.js';
 import { nodeDescriptionSchema, resolveRuntime } from '../../core/spec/runtime.js';
 import type { UpdateState } from '../../core/orchestrator/actions.js';
@@ -96,6 +96,8 @@ export const statusReportSchema = z.object({
     id: z.string().regex(/^[A-Za-z0-9]{1,64}$/),
     state: z.enum(['new', 'starting', 'running', 'draining', 'stopped', 'failed']),
     error: z.string().max(4096).nullable().optional(),
+    /** Tasks with a health check only. */
+    health: z.enum(['starting', 'healthy', 'unhealthy']).nullable().optional(),
   }).passthrough()).max(10_000),
   description: nodeDescriptionSchema.optional(),
 }).strict();
@@ -152,7 +154,7 @@ export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netN
   const mine = tasks.filter((t) => t.serviceId === s.id && t.desiredState !== 'shutdown');
   // Current = same task spec (a replicas-only change bumps the version without replacing tasks).
   const want = taskSpecOf(s.spec);
-  const running = mine.filter((t) => t.state === 'running' && (t.specVersion === s.version || taskSpecEqual(t.spec, want))).length;
+  const running = mine.filter((t) => isServing(t) && (t.specVersion === s.version || taskSpecEqual(t.spec, want))).length;
   const vips: Record<string, string> = {};
   for (const [id, ip] of Object.entries(s.vips)) vips[netName(id)] = ip;
   return {
@@ -172,7 +174,7 @@ export function taskView(t: TaskRecord, service: string, nodeName: (id: string) 
   return {
     id: t.id, name: taskName(service, t), serviceId: t.serviceId, service, slot: t.slot ?? null,
     nodeId: t.nodeId ?? null, node: t.nodeId ? nodeName(t.nodeId) ?? t.nodeId : null,
-    desiredState: t.desiredState, state: t.state, message: t.message ?? null, error: t.error ?? null,
+    desiredState: t.desiredState, state: t.state, message: t.message ?? null, error: t.error ?? null, health: t.health ?? null,
     specVersion: t.specVersion, image: t.spec.image, runtime: resolveRuntime(t.spec), addresses,
     createdAt: new Date(t.timestamps.created).toISOString(), updatedAt: new Date(t.timestamps.updated).toISOString(),
   };

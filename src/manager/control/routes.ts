@@ -217,15 +217,21 @@ export function registerRoutes(cp: ControlPlane): void {
         if (!t || t.nodeId !== nodeId) continue; // not this node's task: ignore, never trust the body's claim
         const state = taskStateFromWorker(rep.state, t.desiredState);
         const error = rep.error ?? undefined;
+        const health = rep.health ?? undefined;
         if (t.state === 'orphaned' && state && isTerminal(state) && !t.released) {
           st.putTask(st.releaseTask(t)); // the node is back and the lost task has ended there
           continue;
         }
         if (!state || !stateAdvances(t.state, state)) {
-          if (error && error !== t.error) st.putTask({ ...t, error });
+          if ((error && error !== t.error) || health !== t.health) {
+            const next: TaskRecord = { ...t, ...(error ? { error } : {}), health };
+            st.putTask(next);
+            // running (starting) → running (healthy): the rolling update may move on now.
+            for (const ev of eventsForTaskChange(t, next)) events.push({ serviceId: t.serviceId, ev });
+          }
           continue;
         }
-        let next: TaskRecord = { ...t, state, error, timestamps: { ...t.timestamps, updated: now }, ...(state === 'failed' && error ? { message: error } : {}) };
+        let next: TaskRecord = { ...t, state, error, health, timestamps: { ...t.timestamps, updated: now }, ...(state === 'failed' && error ? { message: error } : {}) };
         if (isTerminal(state)) next = st.releaseTask(next);
         st.putTask(next);
         updated++;

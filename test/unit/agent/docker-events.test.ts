@@ -40,7 +40,7 @@ describe('DockerEvents', () => {
     const got: string[] = [];
     ev.subscribe((e) => got.push(`${e.taskId}/${e.role}/${e.exitCode}`));
     await ev.opened();
-    assert.deepEqual(eng.calls[0], { filters: { type: ['container'], event: ['die'], label: ['meshd.prefix=p-'] } });
+    assert.deepEqual(eng.calls[0], { filters: { type: ['container'], event: ['die', 'health_status'], label: ['meshd.prefix=p-'] } });
     const a = die('t1', 'c1', 1700000000);
     eng.streams[0]!.write(a.slice(0, 20));
     eng.streams[0]!.write(a.slice(20) + die('t1', 's1', 1700000001, 'sandbox'));

@@ -1,7 +1,7 @@
 /** Pure parsers of the docker runtime: stdcopy framing, events lines, die events, back-off, signals. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameDemuxer, JsonLines, parseDieEvent, reconnectDelayMs, tailLines } from '../../../src/adapters/runtime/docker-stream.js';
+import { FrameDemuxer, JsonLines, parseDieEvent, parseHealthEvent, reconnectDelayMs, tailLines } from '../../../src/adapters/runtime/docker-stream.js';
 import { stopSignalOf } from '../../../src/adapters/runtime/signal.js';
 
 const frame = (type: number, text: string): Buffer => {
@@ -38,6 +38,18 @@ describe('events', () => {
     const j = new JsonLines();
     assert.deepEqual(j.push('{"a":1}\n{"b"'), [{ ok: true, value: { a: 1 } }]);
     assert.deepEqual(j.push(':2}\n\nnot json\n'), [{ ok: true, value: { b: 2 } }, { ok: false, line: 'not json' }]);
+  });
+  test('parseHealthEvent: health_status of our application containers only', () => {
+    const hs = (status: string, attrs: Record<string, string> = { 'meshd.prefix': 'p-', 'meshd.task': 't1', 'meshd.role': 'app' }) => die(attrs, { Action: `health_status: ${status}` });
+    assert.deepEqual(parseHealthEvent(hs('healthy'), 'p-'), { taskId: 't1', status: 'healthy', containerId: 'c0ffee', timeNano: 1700000000123456789 });
+    assert.equal(parseHealthEvent(hs('unhealthy'), 'p-')?.status, 'unhealthy');
+    assert.equal(parseHealthEvent(hs('starting'), 'p-')?.status, 'starting');
+    assert.equal(parseHealthEvent(hs('sick'), 'p-'), null);
+    assert.equal(parseHealthEvent(hs('healthy', { 'meshd.prefix': 'other-', 'meshd.task': 't1' }), 'p-'), null);
+    assert.equal(parseHealthEvent(hs('healthy', { 'meshd.prefix': 'p-', 'meshd.task': 't1', 'meshd.role': 'sandbox' }), 'p-'), null);
+    assert.equal(parseHealthEvent(hs('healthy', { 'meshd.prefix': 'p-' }), 'p-'), null);
+    assert.equal(parseHealthEvent(die({ 'meshd.prefix': 'p-', 'meshd.task': 't1' }), 'p-'), null, 'a die event is not a health event');
+    assert.equal(parseHealthEvent(null, 'p-'), null);
   });
   test('parseDieEvent: only die events of our prefix with a task label; role and exit code', () => {
     assert.deepEqual(parseDieEvent(die({ 'meshd.prefix': 'p-', 'meshd.task': 't1', 'meshd.role': 'app', exitCode: '137' }), 'p-'),

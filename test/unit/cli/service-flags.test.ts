@@ -59,3 +59,31 @@ test('runtime: netns | docker | auto (auto = chosen from the image)', () => {
   // The help says what netns means for IMAGE.
   assert.match(RUNTIME_HELP, /With netns the IMAGE is only a label: the command runs from the host's filesystem in its own network namespace/);
 });
+
+test('health flags: docker spelling and durations; 0 removes an override; --no-healthcheck disables and conflicts', async () => {
+  const { healthcheckFrom } = await import('../../../src/cli/service-flags.js');
+  assert.equal(healthcheckFrom({}), undefined, 'no flag, no check in the spec (the image\'s applies)');
+  assert.deepEqual(healthcheckFrom({ healthCmd: 'test ! -f /tmp/unhealthy', healthInterval: '500ms', healthTimeout: '2s', healthRetries: '2', healthStartPeriod: '1m' }),
+    { test: ['CMD-SHELL', 'test ! -f /tmp/unhealthy'], intervalMs: 500, timeoutMs: 2000, retries: 2, startPeriodMs: 60_000 });
+  assert.deepEqual(healthcheckFrom({ healthcheck: false }), { disable: true });
+  assert.deepEqual(healthcheckFrom({ healthcheck: true }), undefined, 'commander\'s default for --no-healthcheck');
+  // update: over the stored check.
+  const base = { test: ['CMD-SHELL', 'true'], intervalMs: 1000, retries: 3 };
+  assert.deepEqual(healthcheckFrom({ healthInterval: '5s' }, base), { test: ['CMD-SHELL', 'true'], intervalMs: 5000, retries: 3 });
+  assert.deepEqual(healthcheckFrom({ healthRetries: '0' }, base), { test: ['CMD-SHELL', 'true'], intervalMs: 1000 });
+  assert.deepEqual(healthcheckFrom({}, base), base);
+  assert.deepEqual(healthcheckFrom({ healthCmd: 'exit 0' }, { disable: true }), { test: ['CMD-SHELL', 'exit 0'] }, 'a new command re-enables');
+  bad(() => healthcheckFrom({ healthcheck: false, healthCmd: 'true' }));
+  bad(() => healthcheckFrom({ healthInterval: '5' }));
+  bad(() => healthcheckFrom({ healthRetries: 'many' }));
+  bad(() => healthcheckFrom({ healthCmd: ' ' }));
+  assert.throws(() => healthcheckFrom({ healthcheck: false, healthStartPeriod: '1s' }), /--no-healthcheck conflicts with --health-start-period/);
+});
+
+test('service ps shows the health of running tasks', async () => {
+  const { stateWithHealth } = await import('../../../src/cli/service-commands.js');
+  assert.equal(stateWithHealth({ state: 'running', health: 'healthy' }), 'running (healthy)');
+  assert.equal(stateWithHealth({ state: 'running', health: 'starting' }), 'running (starting)');
+  assert.equal(stateWithHealth({ state: 'running', health: null }), 'running');
+  assert.equal(stateWithHealth({ state: 'failed', health: 'unhealthy' }), 'failed');
+});

@@ -192,6 +192,34 @@ describe('control plane', () => {
     assert.equal(again.state, 'running');
   });
 
+  test('health: the check reaches the assignment; reported health shows in ps and counts only once healthy', async () => {
+    await assert.rejects(admin.call('POST', '/v1/services', { name: 'hc', image: 'whoami', healthcheck: { intervalMs: 0 } }), code('MESHD_BAD_ARGUMENT'));
+    await admin.call('POST', '/v1/services', { name: 'hc', image: 'whoami', healthcheck: { test: 'test -f /tmp/ok', intervalMs: 500, retries: 2 } });
+    const { value: found } = await waitFor('hc assigned', async () => {
+      for (const n of Object.keys(clients)) {
+        const a = (await clients[n]!.call<Assignment[]>('GET', '/v1/dispatcher/assignments')).find((x) => x.task.serviceName === 'hc');
+        if (a) return { n, a };
+      }
+      return undefined;
+    }, 8000, 50);
+    assert.deepEqual(found.a.task.healthcheck, { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 500, retries: 2 });
+    const report = (health: string) => clients[found.n]!.call('POST', '/v1/dispatcher/status', { tasks: [{ id: found.a.task.id, state: 'running', error: null, health }] });
+    await report('starting');
+    const view = async () => ({
+      task: (await admin.call<Array<TaskV & { health: string | null }>>('GET', '/v1/tasks?service=hc'))[0]!,
+      svc: await admin.call<{ replicas: { running: number } }>('GET', '/v1/services/hc'),
+    });
+    let v = await view();
+    assert.equal(v.task.state, 'running');
+    assert.equal(v.task.health, 'starting');
+    assert.equal(v.svc.replicas.running, 0, 'not counted until healthy');
+    await report('healthy');
+    v = await view();
+    assert.equal(v.task.health, 'healthy');
+    assert.equal(v.svc.replicas.running, 1);
+    await admin.call('DELETE', '/v1/services/hc');
+  });
+
   test('service rm shuts its tasks down and releases addresses; then the network can go', async () => {
     await admin.call('DELETE', '/v1/services/web');
     await waitFor('web tasks gone', async () => {

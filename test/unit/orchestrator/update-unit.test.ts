@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { RollingUpdate } from '../../../src/core/orchestrator/update.js';
 import { eventsForTaskChange, replacementEvents } from '../../../src/core/orchestrator/events.js';
 import type { Task } from '../../../src/core/spec/types.js';
-import { taskSpecOf } from '../../../src/core/spec/types.js';
+import { isServing, taskSpecOf } from '../../../src/core/spec/types.js';
 import { idGen, spec } from './fixtures.js';
 
 const v1 = spec({ image: 'app:1', updateConfig: { parallelism: 1, monitorMs: 0 } });
@@ -80,6 +80,24 @@ describe('events glue', () => {
       assert.deepEqual(eventsForTaskChange(prev ? { state: prev } : undefined, t(next)).map((e) => e.type), want, `${prev} → ${next}`);
     }
     assert.deepEqual(eventsForTaskChange({ state: 'running' }, t('failed')), [{ type: 'taskFailed', taskId: 'x', message: 'boom' }]);
+  });
+
+  test('a task with a health check is running for the update only once healthy (isServing)', () => {
+    const t = (state: Task['state'], health?: Task['health']) => ({ ...task('x', 1, state, 'a'), ...(health ? { health } : {}) });
+    const table: Array<[Pick<Task, 'state' | 'health'> | undefined, Task, string[]]> = [
+      [{ state: 'assigned' }, t('running', 'starting'), []],
+      [{ state: 'running', health: 'starting' }, t('running', 'healthy'), ['taskRunning']],
+      [{ state: 'assigned' }, t('running', 'healthy'), ['taskRunning']],
+      [{ state: 'running', health: 'healthy' }, t('running', 'healthy'), []],
+      [{ state: 'running', health: 'healthy' }, t('running', 'unhealthy'), []],
+      [{ state: 'running', health: 'unhealthy' }, t('failed', 'unhealthy'), ['taskFailed']],
+    ];
+    for (const [prev, next, want] of table) {
+      assert.deepEqual(eventsForTaskChange(prev, next).map((e) => e.type), want, `${JSON.stringify(prev)} → ${next.state}/${next.health}`);
+    }
+    for (const [st, h, want] of [['running', undefined, true], ['running', 'healthy', true], ['running', 'starting', false], ['running', 'unhealthy', false], ['assigned', undefined, false]] as const) {
+      assert.equal(isServing({ state: st, health: h }), want, `${st}/${h}`);
+    }
   });
 
   test('replacementEvents picks createTask.replaces of the service', () => {
