@@ -383,6 +383,7 @@ export class WorkerSubsystem implements Subsystem {
         id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a),
         ...(a.task.runtime === 'docker' && a.task.image !== 'whoami' ? { image: a.task.image } : {}),
         ...(a.task.healthcheck ? { healthcheck: a.task.healthcheck } : {}),
+        ...(a.task.stopSignal ? { stopSignal: a.task.stopSignal } : {}),
       };
       this.attachLocal(a);
       await this.o.overlay.settled();
@@ -438,7 +439,7 @@ export class WorkerSubsystem implements Subsystem {
     if (live.length) await this.drain(live);
     for (const h of list) {
       try {
-        await this.runtimeOf(h.a).stop(h.a.task.id, this.o.stopGraceMs ?? 5000);
+        await this.runtimeOf(h.a).stop(h.a.task.id, h.a.task.stopGraceMs ?? this.o.stopGraceMs ?? 5000, h.a.task.stopSignal);
         const why = failed?.get(h.a.task.id);
         h.state = why === undefined ? 'stopped' : 'failed';
         h.error = why ?? null;

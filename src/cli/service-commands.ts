@@ -86,7 +86,17 @@ function addHealthOptions(c: Command): Command {
     .option('--health-timeout <d>', 'longest a check may run, e.g. 2s (default 30s)')
     .option('--health-retries <n>', 'consecutive failures that make a task unhealthy (default 3)')
     .option('--health-start-period <d>', 'failures during this time after start do not count, e.g. 10s')
-    .option('--no-healthcheck', 'disable any health check, the image\'s HEALTHCHECK included');
+    .option('--no-healthcheck', 'disable any health check, the image\'s HEALTHCHECK included')
+    .option('--stop-grace-period <d>', 'time a task gets after its stop signal before SIGKILL, e.g. 30s (default 5s)')
+    .option('--stop-signal <sig>', 'signal that asks a task to stop, e.g. SIGQUIT (default: the image\'s STOPSIGNAL, else SIGTERM)');
+}
+
+/** `--stop-grace-period` / `--stop-signal` → spec fields (the manager validates the signal's name). */
+function stopFrom(o: { stopGracePeriod?: string; stopSignal?: string }): { stopGracePeriodMs?: number; stopSignal?: string } {
+  return {
+    ...(o.stopGracePeriod !== undefined ? { stopGracePeriodMs: parseDuration(o.stopGracePeriod, '--stop-grace-period') } : {}),
+    ...(o.stopSignal !== undefined ? { stopSignal: o.stopSignal } : {}),
+  };
 }
 
 function addUpdateOptions(c: Command): Command {
@@ -210,6 +220,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         mode: o.mode === 'global' ? { global: {} } : { replicated: { replicas: o.replicas === undefined ? 1 : parseCount(o.replicas, '--replicas') } },
         endpointMode: o.endpointMode, ports: (o.publish ?? []).map(parsePublish), networks: (o.network ?? []).map(parseNetwork), constraints: o.constraint ?? [],
         ...(healthcheck ? { healthcheck } : {}),
+        ...stopFrom(o),
         updateConfig: updateConfigFrom(o, 'update'), rollbackConfig: updateConfigFrom(o, 'rollback'),
       };
       const s = await call<ServiceView>('POST', '/services', spec);
@@ -309,6 +320,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       spec.constraints = [...spec.constraints.filter((c) => !(o.constraintRm ?? []).includes(c)), ...(o.constraintAdd ?? [])];
       const healthcheck = healthcheckFrom(o, spec.healthcheck as Record<string, unknown> | undefined);
       if (healthcheck) spec.healthcheck = healthcheck;
+      Object.assign(spec, stopFrom(o));
       spec.updateConfig = updateConfigFrom(o, 'update', spec.updateConfig);
       spec.rollbackConfig = updateConfigFrom(o, 'rollback', spec.rollbackConfig);
       await update(s, spec, o.force === true);

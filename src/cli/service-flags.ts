@@ -136,6 +136,9 @@ export interface HealthFlags {
   healthRetries?: string;
   healthStartPeriod?: string;
   healthcheck?: boolean;
+  /** `--stop-grace-period`, `--stop-signal` (added with the health flags on create and update). */
+  stopGracePeriod?: string;
+  stopSignal?: string;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { endpointPortSchema } from './endpoints.js';
 import { storedHealthcheckSchema } from './health/spec.js';
+import { stopGraceSchema, stopSignalSchema } from './spec/stop.js';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
 const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
@@ -44,6 +45,9 @@ export const assignmentSchema = z.object({
     runtime: z.enum(['netns', 'docker']).default('netns'),
     /** The service's health check (core/health/spec.ts); absent: the image's (docker) or none. */
     healthcheck: storedHealthcheckSchema.optional(),
+    /** The service's stop settings (core/spec/stop.ts); absent: the agent's grace, the image's signal. */
+    stopGraceMs: stopGraceSchema.optional(),
+    stopSignal: stopSignalSchema.optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

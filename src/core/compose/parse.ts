@@ -5,7 +5,7 @@
  * key path (`services.web.deploy.replicaz: unknown key (did you mean replicas?)`).
  *
  * Supported: `version` (ignored), `services.<name>.{image, command, environment, ports,
- * networks (list, or map with `aliases`), healthcheck, deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
+ * networks (list, or map with `aliases`), healthcheck, stop_grace_period, stop_signal, deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
  * rollback_config, restart_policy, endpoint_mode}}`, top-level `networks.<name>.{driver:
  * overlay, ipam.config[0].subnet, attachable, external, name}`. Valid Compose keys meshd
  * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
@@ -78,6 +78,9 @@ export interface ComposeService {
   restartPolicy: ComposeRestartPolicy;
   /** `healthcheck` (compose/healthcheck.ts); absent = the image's own. */
   healthcheck?: HealthcheckSpec;
+  /** `stop_grace_period` (ms) and `stop_signal` (checked by the manager's schema: core/spec/stop.ts). */
+  stopGracePeriodMs?: number;
+  stopSignal?: string;
 }
 
 export interface ComposeNetwork {
@@ -98,9 +101,9 @@ export interface ComposeFile {
 
 const TOP_KEYS = ['version', 'services', 'networks'];
 const TOP_IGNORED = ['name', 'volumes', 'secrets', 'configs'];
-const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy', 'healthcheck'];
+const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy', 'healthcheck', 'stop_grace_period', 'stop_signal'];
 const SERVICE_IGNORED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'labels', 'logging',
-  'volumes', 'secrets', 'configs', 'stop_grace_period', 'stop_signal', 'hostname', 'init', 'tty', 'stdin_open',
+  'volumes', 'secrets', 'configs', 'hostname', 'init', 'tty', 'stdin_open',
   'working_dir', 'user', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts', 'entrypoint'];
 const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode'];
 const DEPLOY_IGNORED = ['resources', 'labels'];
@@ -224,6 +227,8 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, warnin
     if (s.command.length === 0) fail(cp, 'must not be empty');
   }
   if (o.healthcheck !== undefined && o.healthcheck !== null) s.healthcheck = composeHealthcheck(o.healthcheck, at(path, 'healthcheck'), warnings);
+  if (o.stop_grace_period !== undefined && o.stop_grace_period !== null) s.stopGracePeriodMs = parseComposeDuration(o.stop_grace_period, at(path, 'stop_grace_period'));
+  if (o.stop_signal !== undefined && o.stop_signal !== null) s.stopSignal = asString(o.stop_signal, at(path, 'stop_signal'));
   if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'), warnings);
   return s;
 }

@@ -134,6 +134,8 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
         ...(s.aliases[k] ?? []).map((a, j) => dnsName(a, `${path}.networks.${k}.aliases[${j}]`, 'alias'))],
     })),
     ...(s.healthcheck ? { healthcheck: s.healthcheck } : {}),
+    ...(s.stopGracePeriodMs !== undefined ? { stopGracePeriodMs: s.stopGracePeriodMs } : {}),
+    ...(s.stopSignal !== undefined ? { stopSignal: s.stopSignal } : {}),
     constraints: s.constraints,
     preferences: s.preferences,
     restartPolicy: s.restartPolicy,

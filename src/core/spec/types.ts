@@ -94,6 +94,10 @@ export interface ServiceSpec {
    * (netns); a task with a check is a backend and a DNS answer only once healthy.
    */
   healthcheck?: HealthcheckSpec | undefined;
+  /** Time a task gets after its stop signal before SIGKILL (ms); absent: the agent's default (5 s, docker's 10 s). */
+  stopGracePeriodMs?: number | undefined;
+  /** Signal that asks a task to stop (docker's `--stop-signal`); absent: the image's STOPSIGNAL, else SIGTERM. */
+  stopSignal?: string | undefined;
   /** Constraint expressions, e.g. `node.labels.zone==a`, all must hold. */
   constraints: string[];
   /** Hierarchical: the first preference splits the nodes, the next one splits each group, ... */
@@ -177,6 +181,9 @@ export interface TaskSpec {
   ports: PortSpec[];
   /** As ServiceSpec.healthcheck: a changed check replaces tasks (docker's behaviour). */
   healthcheck?: HealthcheckSpec | undefined;
+  /** As ServiceSpec (a change replaces tasks, as in docker). */
+  stopGracePeriodMs?: number | undefined;
+  stopSignal?: string | undefined;
   constraints: string[];
   preferences: PlacementPreference[];
   resources: Resources;
@@ -236,6 +243,8 @@ export function taskSpecOf(spec: ServiceSpec): TaskSpec {
     ...(spec.networkAliases !== undefined ? { networkAliases: spec.networkAliases } : {}),
     ports: spec.ports,
     ...(spec.healthcheck !== undefined ? { healthcheck: spec.healthcheck } : {}),
+    ...(spec.stopGracePeriodMs !== undefined ? { stopGracePeriodMs: spec.stopGracePeriodMs } : {}),
+    ...(spec.stopSignal !== undefined ? { stopSignal: spec.stopSignal } : {}),
     constraints: spec.constraints,
     preferences: spec.preferences,
     resources: spec.resources,

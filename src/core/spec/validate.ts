@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { MeshError } from '../errors.js';
 import { parseConstraint } from '../scheduler/constraint.js';
 import { healthcheckSchema, storedHealthcheckSchema } from '../health/spec.js';
+import { stopGraceSchema, stopSignalSchema } from './stop.js';
 import type { Node, ServiceSpec, Task } from './types.js';
 import { TASK_STATES } from './types.js';
 
@@ -129,6 +130,8 @@ export const serviceSpecSchema = z.object({
   networks: z.array(networkAttachmentSchema).max(64).default([]),
   networkAliases: z.record(dnsLabelSchema, aliasListSchema).optional(),
   healthcheck: healthcheckSchema.optional(),
+  stopGracePeriodMs: stopGraceSchema.optional(),
+  stopSignal: stopSignalSchema.optional(),
   constraints: z.array(constraintSchema).max(64).default([]),
   preferences: z.array(preferenceSchema).max(8).default([]),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
@@ -178,6 +181,8 @@ const taskSpecSchema = z.object({
   networkAliases: z.record(z.array(z.string())).optional(),
   ports: z.array(portSchema),
   healthcheck: storedHealthcheckSchema.optional(),
+  stopGracePeriodMs: stopGraceSchema.optional(),
+  stopSignal: stopSignalSchema.optional(),
   constraints: z.array(constraintSchema),
   preferences: z.array(preferenceSchema),
   resources: resourcesSchema,

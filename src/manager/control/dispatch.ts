@@ -52,6 +52,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       // The task's own spec: a task keeps the runtime it was scheduled for (the node has it).
       image: t.spec.image, argv: t.spec.command ?? [], env: t.spec.env, runtime: resolveRuntime(t.spec),
       ...(t.spec.healthcheck !== undefined ? { healthcheck: t.spec.healthcheck } : {}),
+      ...(t.spec.stopGracePeriodMs !== undefined ? { stopGraceMs: t.spec.stopGracePeriodMs } : {}),
+      ...(t.spec.stopSignal !== undefined ? { stopSignal: t.spec.stopSignal } : {}),
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,
