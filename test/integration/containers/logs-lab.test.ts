@@ -195,6 +195,33 @@ describe('netctl service logs (lab)', { timeout: 600_000 }, () => {
     }
   });
 
+  test('--stop-signal and --stop-grace-period reach the container (issue 12 item 2)', async () => {
+    // PID 1 in a container ignores a signal it has no handler for: `stopper` exits only on SIGUSR1 (its
+    // service's stop signal), `ignorer` on nothing, so it lasts exactly its 8 s grace (the default is 5 s).
+    ok(await m('service', 'create', '--name', 'stopper', '--network', 'app', '--stop-signal', 'SIGUSR1', '--stop-grace-period', '60s', '--timeout', '120s',
+      IMAGES.busybox, 'sh', '-c', 'trap "exit 0" USR1; while :; do sleep 0.2; done'), 'create stopper');
+    ok(await m('service', 'create', '--name', 'ignorer', '--network', 'app', '--stop-signal', 'SIGUSR2', '--stop-grace-period', '8s', '--timeout', '120s',
+      IMAGES.busybox, 'sh', '-c', 'while :; do sleep 0.2; done'), 'create ignorer');
+    const bad = await m('service', 'create', '--name', 'nosig', '--stop-signal', 'SIGFOO', IMAGES.busybox);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown stop signal "SIGFOO"/);
+    const gone = async (service: string): Promise<number> => {
+      const [t] = await current(service);
+      const name = labContainers().find((n) => n.endsWith(`c-${t!.id.slice(0, 12)}`));
+      assert.ok(name, `${service}'s container: ${labContainers().join(' ')}`);
+      const sig = spawnSync('docker', ['inspect', '-f', '{{.Config.StopSignal}}', name], { encoding: 'utf8' }).stdout.trim();
+      assert.equal(sig, service === 'stopper' ? 'SIGUSR1' : 'SIGUSR2', `${name} StopSignal`);
+      const t0 = Date.now();
+      ok(await m('service', 'rm', service), `rm ${service}`);
+      await waitFor(`${name} gone`, () => !labContainers().includes(name), 60_000, 100);
+      return Date.now() - t0;
+    };
+    const [fast, slow] = [await gone('stopper'), await gone('ignorer')];
+    console.log(`# stop: SIGUSR1-handling task gone ${fast} ms after service rm (grace 60 s); signal-ignoring task ${slow} ms (grace 8 s)`);
+    assert.ok(fast < 20_000, `the stop signal reached it: gone in ${fast} ms, not after its 60 s grace`);
+    assert.ok(slow >= 8000, `the service's 8 s grace was given (not the agent's 5 s): ${slow} ms`);
+  });
+
   test('teardown: removing the services leaves no container of this lab', async () => {
     for (const s of ['talk', 'pt']) ok(await m('service', 'rm', s), `rm ${s}`);
     await waitFor('no container left', () => labContainers().length === 0, 60_000, 500);
