@@ -120,4 +120,13 @@ describe('lb kernel comparison', () => {
     assert.ok(diffs.includes('unexpected vip 10.9.0.13 tcp 5000'), diffs.join('\n'));
     assert.ok(diffs.some((x) => x.startsWith('vip 10.9.0.10 tcp 80: targets')), diffs.join('\n'));
   });
+  test('masquerade is compared only where there are targets (an empty frontend has nothing to masquerade)', () => {
+    const fe = (targets: Array<{ ip: string; port: number }>, masquerade: boolean) => ({
+      backend: 'nftables' as const,
+      frontends: [{ key: 'ingress tcp 8080', kind: 'ingress' as const, proto: 'tcp' as const, port: 8080, targets, draining: [], masquerade }],
+    });
+    assert.deepEqual(compareKernel(fe([], true), fe([], false)), [], 'scaled to 0: the kernel keeps no masquerade bit');
+    const t = [{ ip: '10.0.0.5', port: 80 }];
+    assert.deepEqual(compareKernel(fe(t, true), fe(t, false)), ['ingress tcp 8080: masquerade false, want true']);
+  });
 });
