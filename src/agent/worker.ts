@@ -407,6 +407,7 @@ export class WorkerSubsystem implements Subsystem {
         id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a),
         ...(a.task.runtime === 'docker' && a.task.image !== 'whoami' ? { image: a.task.image } : {}),
       };
+      if (a.task.limits) spec.limits = a.task.limits;
       this.attachLocal(a);
       await this.o.overlay.settled();
       const list: RuntimeAttachment[] = a.attachments.map((att) => {

@@ -80,6 +80,8 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   'cluster managers': { examples: ['netctl --node n1 cluster managers', 'netctl cluster managers --format json'] },
   'cluster leave': { examples: ['netctl --node n3 cluster leave', 'netctl --node n1 cluster leave --force'] },
   'cluster status': { examples: ['netctl --node n2 cluster status', 'netctl cluster status --format json'] },
+  'cluster info': { examples: ['netctl cluster info', 'netctl cluster info --format json'] },
+  'cluster update': { examples: ['netctl cluster update --strategy binpack', 'netctl cluster update --strategy spread'] },
 
   // ---- network --------------------------------------------------------------------------
   'network create': { examples: ['netctl network create app', 'netctl network create -d overlay --subnet 10.10.0.0/24 --attachable app', 'netctl network create --mtu 1400 backend'] },
@@ -89,7 +91,10 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
 
   // ---- node -----------------------------------------------------------------------------
   'node ls': { examples: ['netctl node ls', 'netctl node ls -q', 'netctl node ls --format json'] },
-  'node inspect': { examples: ['netctl node inspect n2', 'netctl node inspect n1 n2 n3'] },
+  'node inspect': { examples: ['netctl node inspect n2', 'netctl node inspect n1 n2 n3', 'netctl node inspect --pretty n2'] },
+  'node ps': { examples: ['netctl node ps', 'netctl node ps n2', 'netctl node ps n2 --format json'] },
+  'node promote': { examples: ['netctl node promote n2', 'netctl node promote n2 n3'] },
+  'node demote': { examples: ['netctl node demote n2'] },
   'node update': { examples: ['netctl node update --availability drain n3', 'netctl node update --label-add zone=a --label-add rack=r1 n2', 'netctl node update --label-rm zone n2'] },
   'node rm': { examples: ['netctl node rm n3', 'netctl node rm --force n1'] },
 

@@ -41,6 +41,8 @@ export const assignmentSchema = z.object({
     argv: z.array(z.string().max(4096)).max(256).default([]),
     env: z.record(z.string(), z.string().max(4096)).default({}),
     runtime: z.enum(['netns', 'docker']).default('netns'),
+    /** Resource limits the runtime enforces (docker: HostConfig NanoCpus/Memory); absent: none. */
+    limits: z.object({ cpuMilli: z.number().int().min(0).max(2 ** 31 - 1), memoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict().optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

@@ -365,9 +365,27 @@ export class Manager {
     if (u.version !== undefined && u.version !== revision) {
       throw new MeshError('MESHD_STORE_CONFLICT', `node ${node.id} is at version ${revision}, not ${u.version}`, { key: KEYS.node(node.id), expected: u.version, actual: revision });
     }
+    if (u.role !== undefined && u.role !== node.role) await this.checkRoleChange(node, u.role);
     const next = applyNodeUpdate(node, u, this.now().getTime());
     const rev = await this.leaderTxn([{ op: 'put', key: KEYS.node(node.id), value: next, ifRevision: revision }]);
     return nodeView(next, rev, (await this.leadership.leader().catch(() => undefined))?.nodeId);
+  }
+
+  /**
+   * `node promote` / `node demote` (docker's rules): the last manager is never demoted; a
+   * worker becomes a manager only where managers share the store (etcd) — on the embedded
+   * store of one manager it could not host a manager, so it is refused, not half-promoted.
+   * The node itself takes the new role on its next dispatcher round (see renewCert).
+   */
+  private async checkRoleChange(node: ManagedNode, role: JoinRole): Promise<void> {
+    if (role === 'worker') {
+      const managers = (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.role === 'manager');
+      if (managers.length <= 1) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.hostname}: attempting to demote the last manager of the cluster`, { reason: 'last-manager' });
+      return;
+    }
+    if (!shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' })) {
+      throw new MeshError('MESHD_UNSUPPORTED', `node ${node.hostname} cannot be promoted: this cluster keeps its state in the embedded store of one manager; a second manager needs a shared etcd store (cluster init --store etcd)`, { reason: 'store-not-shared' });
+    }
   }
 
   /**
@@ -390,13 +408,15 @@ export class Manager {
   }
 
   /** Issues a fresh certificate to a member (same id and role) for a new key. */
-  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string }> {
+  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string; role: JoinRole; store?: StoreConfig }> {
     const r = parseBody(renewRequestSchema, 'renew request', body);
     const { node, revision } = await this.findNode(peer.nodeId);
     const now = this.now();
     const issued = await this.ca.issue({ csrPem: r.csr, nodeId: node.id, role: node.role, sans: node.addr ? [node.addr] : [], now, validityMs: this.opts.certValidityMs });
     await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);
-    return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString() };
+    // The certificate carries the node's current role (promote/demote); a manager also learns the shared store it runs on.
+    const shared = node.role === 'manager' ? shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) : undefined;
+    return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString(), role: node.role, ...(shared ? { store: shared } : {}) };
   }
 }
 

@@ -15,6 +15,8 @@ export const KEYS = {
   ca: 'cluster/ca',
   tokens: 'cluster/tokens',
   info: 'cluster/info',
+  /** ClusterSettings (scheduling strategy): written by `cluster update`, read by every step. */
+  settings: 'cluster/settings',
   revocations: 'cluster/revocations',
   node: (id: string): string => `nodes/${id}`,
   nodes: 'nodes/',
@@ -66,6 +68,8 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
 export const nodeUpdateSchema = z.object({
   availability: z.enum(['active', 'pause', 'drain']).optional(),
+  /** `node promote` / `node demote` (docker's node update --role). */
+  role: z.enum(['manager', 'worker']).optional(),
   labels: labelsSchema.optional(),
   labelAdd: labelsSchema.optional(),
   labelRm: z.array(z.string().regex(LABEL_KEY_RE, 'invalid label key')).max(256).optional(),
@@ -91,7 +95,7 @@ export function applyNodeUpdate(n: ManagedNode, u: NodeUpdate, now: number): Man
   const labels: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, u.labels ?? n.labels);
   for (const [k, v] of Object.entries(u.labelAdd ?? {})) labels[k] = v;
   for (const k of u.labelRm ?? []) delete labels[k];
-  return { ...n, availability: u.availability ?? n.availability, labels: { ...labels }, updatedAt: now };
+  return { ...n, availability: u.availability ?? n.availability, role: u.role ?? n.role, labels: { ...labels }, updatedAt: now };
 }
 
 /** docker's MANAGER STATUS column: Leader / Reachable / Unreachable (managers only). */

@@ -153,7 +153,12 @@ export class DockerRuntime implements Runtime {
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...(cmd.length ? { Cmd: cmd } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
-        HostConfig: { NetworkMode: `container:${sb}` },
+        HostConfig: {
+          NetworkMode: `container:${sb}`,
+          // Limits (service --limit-cpu/--limit-memory): docker's own enforcement, as `docker run --cpus/--memory`.
+          ...(task.limits?.cpuMilli ? { NanoCpus: task.limits.cpuMilli * 1_000_000 } : {}),
+          ...(task.limits?.memoryBytes ? { Memory: task.limits.memoryBytes } : {}),
+        },
       });
       creating.catch(() => undefined); // awaited below; a failure of the plumbing must not leave it unhandled
       await sandbox.start();

@@ -51,6 +51,7 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       ...(t.slot !== undefined ? { slot: t.slot } : {}),
       // The task's own spec: a task keeps the runtime it was scheduled for (the node has it).
       image: t.spec.image, argv: t.spec.command ?? [], env: t.spec.env, runtime: resolveRuntime(t.spec),
+      ...(t.spec.limits ? { limits: t.spec.limits } : {}),
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,
