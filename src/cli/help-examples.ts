@@ -106,6 +106,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service create --name agent --mode global whoami',
       'netctl service create --name pinger --network app --constraint node.labels.zone==a -e TARGET=web --runtime netns busybox sh -c "ping web"',
       'netctl service create --name cache --network app --runtime docker redis:7',
+      'netctl service create --name db --reserve-cpu 0.5 --reserve-memory 256m --limit-memory 512m meshd/redis:local',
     ],
     notes: [
       'Image whoami is the built-in demo server (netns runtime); any other image runs in Docker unless --runtime netns, '
@@ -124,6 +125,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service update --publish-add 9090:80 --publish-rm 8080 web',
       'netctl service update --force --detach web',
       'netctl service update --runtime auto web',
+      'netctl service update --reserve-cpu 1 --limit-cpu 0 db',
     ],
     notes: ['Task changes roll out per the update config; without --detach the command follows the update until it converged.'],
   },

@@ -9,16 +9,22 @@
  * - a reservation larger than any node stays pending with docker's message;
  * - `cluster update --strategy binpack` fills one node before the next (`node ps` shows it);
  * - `node.platform.os/arch` constraints place or hold tasks; a limit on netns is refused.
- * No Docker here (whoami tasks on the netns runtime): engine labels and docker limits are
- * unit-tested (test/unit/scheduler/nodes-resources.test.ts, test/unit/manager/nodes-roles.test.ts).
+ * The lab's tasks are whoami on the netns runtime; the docker side is checked apart, on the
+ * real engine: a task started by the docker runtime with limits gets HostConfig NanoCpus /
+ * Memory and its cgroup holds the memory limit, and the node description carries the engine
+ * (labels) next to resources and platform.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl } from '../../helpers/cli.js';
+import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { DockerRuntime } from '../../../src/adapters/runtime/docker.js';
+import { realExec } from '../../../src/adapters/exec.js';
+import { describeNode } from '../../../src/adapters/node-describe.js';
 import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
@@ -194,5 +200,49 @@ describe('nodes: resources, roles, strategy, platform (lab mnod)', { timeout: 15
     assert.equal(lim.code, 2, lim.stderr);
     assert.match(lim.stderr, /not supported by the netns runtime/);
     for (const s of ['plat', 'win']) await ok('n1', 'service', 'rm', s);
+  });
+});
+
+/** The memory limit and CPU quota/period of a process's cgroup, read on the host (cgroup v1 or v2). */
+function kernelLimits(pid: number): { memoryBytes: number; cpuQuotaPerPeriod: number } {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const v2 = lines.find((l) => l[0] === '0' && l[1] === '')?.[2];
+  const v1 = (ctl: string) => lines.find((l) => l[1]!.split(',').includes(ctl))?.[2];
+  if (v1('memory') !== undefined) {
+    const mem = Number(readFileSync(`/sys/fs/cgroup/memory${v1('memory')}/memory.limit_in_bytes`, 'utf8'));
+    const dir = `/sys/fs/cgroup/cpu${v1('cpu')}`;
+    const quota = Number(readFileSync(`${dir}/cpu.cfs_quota_us`, 'utf8'));
+    return { memoryBytes: mem, cpuQuotaPerPeriod: quota / Number(readFileSync(`${dir}/cpu.cfs_period_us`, 'utf8')) };
+  }
+  const [quota, period] = readFileSync(`/sys/fs/cgroup${v2}/cpu.max`, 'utf8').trim().split(' ').map(Number);
+  return { memoryBytes: Number(readFileSync(`/sys/fs/cgroup${v2}/memory.max`, 'utf8')), cpuQuotaPerPeriod: quota! / period! };
+}
+
+describe('docker: limits reach the engine; the description carries the engine', { timeout: 120_000 }, () => {
+  test('a docker task limited to 0.5 CPU and 64 MiB runs with NanoCpus and Memory set; its cgroup holds them', async (t) => {
+    if (!(await ensureDockerd())) return t.skip('docker is not installed');
+    await ensureImages();
+    const ns = `${LAB}-lim`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    const rt = new DockerRuntime({ prefix: `${LAB}-`, exec: realExec, node: 'x', image: IMAGES.busybox });
+    const id = 'mnodlimits0001';
+    try {
+      execFileSync('ip', ['-n', ns, 'link', 'add', 'br0', 'type', 'bridge']);
+      execFileSync('ip', ['-n', ns, 'link', 'set', 'br0', 'up']);
+      await rt.start({ id, name: 'lim.1', argv: ['sleep', '60'], image: IMAGES.busybox, limits: { cpuMilli: 500, memoryBytes: 64 * 2 ** 20 } },
+        [{ sandboxNs: ns, bridge: 'br0', ip: '10.250.0.2', prefix: 24, gateway: '10.250.0.1', mac: '02:42:0a:fa:00:02', mtu: 1450 }]);
+      const hc = (await rt.docker.getContainer(rt.container(id)).inspect()).HostConfig;
+      assert.equal(hc.NanoCpus, 500_000_000);
+      assert.equal(hc.Memory, 64 * 2 ** 20);
+      const pid = (await rt.docker.getContainer(rt.container(id)).inspect()).State.Pid;
+      assert.deepEqual(kernelLimits(pid), { memoryBytes: 64 * 2 ** 20, cpuQuotaPerPeriod: 0.5 }, 'the kernel holds the limits');
+      const d = await describeNode();
+      assert.ok(d.description.runtimes.includes('docker'), d.dockerProblem);
+      assert.ok(d.description.engine?.labels !== undefined, `engine labels read: ${d.dockerProblem ?? ''}`);
+      assert.ok(d.description.resources!.cpuMilli >= 1000 && d.description.platform!.os === 'linux');
+    } finally {
+      await rt.stop(id, 0).catch(() => undefined);
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
   });
 });
