@@ -42,7 +42,7 @@ import { ManagerApi, type Access, type ManagerHandler } from './server.js';
 import { notLeaderError, soleLeadership, stepDownIfDeposed, type LeaderInfo, type Leadership } from './leadership.js';
 import { shareableStore, type StoreConfig } from './store-config.js';
 import {
-  applyNodeUpdate, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
+  applyNodeUpdate, checkRoleChange, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
   type ClusterInfo, type ManagedNode, type ManagerStatus, type StoredCa,
 } from './model.js';
 
@@ -371,21 +371,10 @@ export class Manager {
     return nodeView(next, rev, (await this.leadership.leader().catch(() => undefined))?.nodeId);
   }
 
-  /**
-   * `node promote` / `node demote` (docker's rules): the last manager is never demoted; a
-   * worker becomes a manager only where managers share the store (etcd) — on the embedded
-   * store of one manager it could not host a manager, so it is refused, not half-promoted.
-   * The node itself takes the new role on its next dispatcher round (see renewCert).
-   */
+  /** `node promote` / `node demote`: refused per checkRoleChange (model.ts); the node takes the role on its next round (renewCert). */
   private async checkRoleChange(node: ManagedNode, role: JoinRole): Promise<void> {
-    if (role === 'worker') {
-      const managers = (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.role === 'manager');
-      if (managers.length <= 1) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.hostname}: attempting to demote the last manager of the cluster`, { reason: 'last-manager' });
-      return;
-    }
-    if (!shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' })) {
-      throw new MeshError('MESHD_UNSUPPORTED', `node ${node.hostname} cannot be promoted: this cluster keeps its state in the embedded store of one manager; a second manager needs a shared etcd store (cluster init --store etcd)`, { reason: 'store-not-shared' });
-    }
+    const managers = role === 'worker' ? (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.role === 'manager').length : 0;
+    checkRoleChange(node, role, managers, shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) !== undefined);
   }
 
   /**

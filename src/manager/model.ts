@@ -98,6 +98,22 @@ export function applyNodeUpdate(n: ManagedNode, u: NodeUpdate, now: number): Man
   return { ...n, availability: u.availability ?? n.availability, role: u.role ?? n.role, labels: { ...labels }, updatedAt: now };
 }
 
+/**
+ * `node promote` / `node demote` (docker's rules, pure): the last manager (`managers` = how
+ * many there are) is never demoted; a worker becomes a manager only where managers share
+ * the store (`sharedStore`: etcd) — on the embedded store of one manager it could not host
+ * one, so the promotion is refused rather than half-done.
+ */
+export function checkRoleChange(node: Pick<ManagedNode, 'hostname'>, role: 'manager' | 'worker', managers: number, sharedStore: boolean): void {
+  if (role === 'worker') {
+    if (managers <= 1) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.hostname}: attempting to demote the last manager of the cluster`, { reason: 'last-manager' });
+    return;
+  }
+  if (!sharedStore) {
+    throw new MeshError('MESHD_UNSUPPORTED', `node ${node.hostname} cannot be promoted: this cluster keeps its state in the embedded store of one manager; a second manager needs a shared etcd store (cluster init --store etcd)`, { reason: 'store-not-shared' });
+  }
+}
+
 /** docker's MANAGER STATUS column: Leader / Reachable / Unreachable (managers only). */
 export type ManagerStatus = 'leader' | 'reachable' | 'unreachable';
 
