@@ -233,7 +233,11 @@ export class ManagerLink implements Subsystem {
       // Health only for tasks with a check (`service ps`: running (healthy)).
       const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error, ...(t.health ? { health: t.health } : {}) }));
       const description = await this.describe();
-      await client.call('POST', '/v1/dispatcher/status', { tasks, ...(description ? { description } : {}) });
+      const st = await client.call<{ role?: string | null }>('POST', '/v1/dispatcher/status', { tasks, ...(description ? { description } : {}) });
+      if ((st.role === 'manager' || st.role === 'worker') && this.identity && st.role !== this.identity.role) {
+        await this.changeRole(client);
+        return;
+      }
       await this.syncIngress(client);
       this.polls++;
       if (this.lastError) this.o.log.info('manager reachable again');
@@ -292,14 +296,44 @@ export class ManagerLink implements Subsystem {
     this.lastIngress = text;
   }
 
+  /**
+   * The cluster changed this node's role (`node promote` / `node demote`): renew the
+   * certificate (it carries the role; a manager also learns the shared store), then restart
+   * the link as the new role — a promoted node starts its manager on the shared store and
+   * campaigns like any manager; a demoted one stops its manager (a leader thereby hands the
+   * lease to another) and goes on as a worker. Its tasks are unaffected.
+   */
+  private async changeRole(pool: ManagerPool): Promise<void> {
+    const from = this.identity?.role;
+    await this.takeRenewal(pool, from, await renewNodeCertificate(this.dir, 10_000, pool.current));
+  }
+
+  /** Uses a renewed identity; restarts the link when the role in it changed (see changeRole). */
+  private async takeRenewal(pool: ManagerPool, from: string | undefined, next: NodeIdentity & { store?: StoreConfig }): Promise<void> {
+    if (next.role === from) {
+      this.identity = next;
+      pool.setCredentials({ caPem: next.caPem, certPem: next.certPem, keyPem: next.keyPem });
+      return;
+    }
+    if (next.role === 'manager') {
+      if (!next.store) throw new MeshError('MESHD_UNSUPPORTED', 'promoted to manager, but the cluster handed out no shared store to run a manager on');
+      saveStoreConfig(this.dir, next.store);
+    } else {
+      rmSync(join(this.dir, STORE_CONFIG_FILE), { force: true });
+    }
+    this.o.log.info({ from, to: next.role }, next.role === 'manager' ? 'promoted to manager' : 'demoted to worker');
+    await this.deactivate();
+    await this.activate();
+  }
+
   private async maybeRenew(): Promise<void> {
     const now = Date.now();
     if (now - this.lastRenewCheck < 60_000 || !this.identity) return;
     this.lastRenewCheck = now;
     if (!certificateRenewalDue(this.identity, new Date(now), Math.random())) return;
     const pool = this.client;
-    this.identity = await renewNodeCertificate(this.dir, 10_000, pool?.current);
-    pool?.setCredentials({ caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem });
+    if (!pool) return;
+    await this.takeRenewal(pool, this.identity.role, await renewNodeCertificate(this.dir, 10_000, pool.current));
     this.o.log.info('node certificate renewed');
   }
 

@@ -18,7 +18,7 @@ import { MetricsSubsystem } from './metrics.js';
 import { DrainAcker } from './drain-ack.js';
 import { DrainWaiter } from './drain-wait.js';
 import { realExec } from '../adapters/exec.js';
-import { detectRuntimes } from '../adapters/runtime/detect.js';
+import { describeNode } from '../adapters/node-describe.js';
 import { nodeObjectPrefix } from '../lab/plan.js';
 import { cpus } from 'node:os';
 import { defaultDnsWorkers } from '../core/dns/snapshot.js';
@@ -90,7 +90,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
     // The node's runtimes ride on its status reports (docker: the engine answers on its socket).
     // Ask the engine this agent's runtime uses (docker.socketPath), not dockerd's default socket: a
     // node with its own engine must report what THAT engine has.
-    describeNode: () => detectRuntimes({ socketPath: config.docker.socketPath }) }));
+    describeNode: () => describeNode({ socketPath: config.docker.socketPath }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
   agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };

@@ -385,6 +385,7 @@ export class WorkerSubsystem implements Subsystem {
         ...(a.task.healthcheck ? { healthcheck: a.task.healthcheck } : {}),
         ...(a.task.stopSignal ? { stopSignal: a.task.stopSignal } : {}),
       };
+      if (a.task.limits) spec.limits = a.task.limits;
       this.attachLocal(a);
       await this.o.overlay.settled();
       const list: RuntimeAttachment[] = a.attachments.map((att) => {

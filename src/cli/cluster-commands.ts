@@ -10,6 +10,7 @@ import { MeshError } from '../core/errors.js';
 import { parseEndpoints } from '../manager/etcd-endpoints.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
+import { infoText, type InfoView } from './node-views.js';
 
 /** A client whose paths go to the manager through the local agent (`/v1/manager/...`). */
 export function managerCall(globals: () => GlobalOpts): <T = unknown>(method: string, path: string, body?: unknown) => Promise<T> {
@@ -116,6 +117,26 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
       const s = await agent().call<Record<string, unknown>>('GET', '/v1/cluster');
       if (parseFormat(o.format) === 'json') return printJson(s);
       process.stdout.write(table(['KEY', 'VALUE'], Object.entries(s).map(([k, v]) => [k, v === null ? '-' : String(v)])));
+    });
+  const call = managerCall(globals);
+  cluster
+    .command('info')
+    .description('the cluster as classic Swarm\'s docker info shows it: strategy, filters, and per node its tasks and reserved / total CPUs and memory')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { format?: string }) => {
+      const v = await call<InfoView>('GET', '/info');
+      if (parseFormat(o.format) === 'json') return printJson(v);
+      process.stdout.write(infoText(v));
+    });
+  cluster
+    .command('update')
+    .description('change cluster settings: --strategy spread (default; fewest tasks first) | binpack (fill a node before the next) | random')
+    .option('--strategy <s>', 'spread|binpack|random')
+    .action(async (o: { strategy?: string }) => {
+      if (o.strategy === undefined) throw new MeshError('MESHD_BAD_ARGUMENT', 'nothing to update: give --strategy');
+      if (!['spread', 'binpack', 'random'].includes(o.strategy)) throw new MeshError('MESHD_BAD_ARGUMENT', `--strategy ${JSON.stringify(o.strategy)}: use spread, binpack or random`);
+      const r = await call<{ strategy: string }>('POST', '/cluster/settings', { strategy: o.strategy });
+      process.stdout.write(`Cluster updated (strategy ${r.strategy}).\n`);
     });
   return cluster;
 }

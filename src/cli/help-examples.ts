@@ -80,6 +80,8 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   'cluster managers': { examples: ['netctl --node n1 cluster managers', 'netctl cluster managers --format json'] },
   'cluster leave': { examples: ['netctl --node n3 cluster leave', 'netctl --node n1 cluster leave --force'] },
   'cluster status': { examples: ['netctl --node n2 cluster status', 'netctl cluster status --format json'] },
+  'cluster info': { examples: ['netctl cluster info', 'netctl cluster info --format json'] },
+  'cluster update': { examples: ['netctl cluster update --strategy binpack', 'netctl cluster update --strategy spread'] },
 
   // ---- network --------------------------------------------------------------------------
   'network create': { examples: ['netctl network create app', 'netctl network create -d overlay --subnet 10.10.0.0/24 --attachable app', 'netctl network create --mtu 1400 backend'] },
@@ -89,7 +91,10 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
 
   // ---- node -----------------------------------------------------------------------------
   'node ls': { examples: ['netctl node ls', 'netctl node ls -q', 'netctl node ls --format json'] },
-  'node inspect': { examples: ['netctl node inspect n2', 'netctl node inspect n1 n2 n3'] },
+  'node inspect': { examples: ['netctl node inspect n2', 'netctl node inspect n1 n2 n3', 'netctl node inspect --pretty n2'] },
+  'node ps': { examples: ['netctl node ps', 'netctl node ps n2', 'netctl node ps n2 --format json'] },
+  'node promote': { examples: ['netctl node promote n2', 'netctl node promote n2 n3'] },
+  'node demote': { examples: ['netctl node demote n2'] },
   'node update': { examples: ['netctl node update --availability drain n3', 'netctl node update --label-add zone=a --label-add rack=r1 n2', 'netctl node update --label-rm zone n2'] },
   'node rm': { examples: ['netctl node rm n3', 'netctl node rm --force n1'] },
 
@@ -101,6 +106,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service create --name agent --mode global whoami',
       'netctl service create --name pinger --network app --constraint node.labels.zone==a -e TARGET=web --runtime netns busybox sh -c "ping web"',
       'netctl service create --name cache --network app --runtime docker redis:7',
+      'netctl service create --name db --reserve-cpu 0.5 --reserve-memory 256m --limit-memory 512m meshd/redis:local',
     ],
     notes: [
       'Image whoami is the built-in demo server (netns runtime); any other image runs in Docker unless --runtime netns, '
@@ -119,6 +125,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service update --publish-add 9090:80 --publish-rm 8080 web',
       'netctl service update --force --detach web',
       'netctl service update --runtime auto web',
+      'netctl service update --reserve-cpu 1 --limit-cpu 0 db',
     ],
     notes: ['Task changes roll out per the update config; without --detach the command follows the update until it converged.'],
   },

@@ -4,6 +4,7 @@ import { MeshError } from '../core/errors.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { parseFormat, printJson, table } from './format.js';
+import { NODE_PS_HEADERS, nodePretty, nodePsRows, type NodeRecordView, type TaskRow } from './node-views.js';
 
 interface NodeView {
   id: string;
@@ -63,10 +64,53 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
     });
   node
     .command('inspect')
-    .description('show nodes as JSON')
+    .description('show nodes as JSON (resources, platform, engine and its labels included); --pretty: docker\'s human layout')
+    .argument('<node...>', 'ids or hostnames')
+    .option('--pretty', 'human-readable')
+    .action(async (refs: string[], o: { pretty?: boolean }) => {
+      const list = await Promise.all(refs.map((r) => call<NodeRecordView>('GET', `/nodes/${encodeURIComponent(r)}`)));
+      if (!o.pretty) return printJson(list);
+      process.stdout.write(list.map(nodePretty).join('\n'));
+    });
+  node
+    .command('ps')
+    .description('tasks on a node, with history (default: this node)')
+    .argument('[node]', 'id or hostname')
+    .option('-q, --quiet', 'only ids')
+    .option('--format <fmt>', 'table|json')
+    .action(async (ref: string | undefined, o: { quiet?: boolean; format?: string }) => {
+      const fmt = parseFormat(o.format);
+      let target = ref;
+      if (target === undefined) {
+        const me = await clientFor(globals()).call<{ nodeId: string | null }>('GET', '/v1/cluster');
+        if (!me.nodeId) throw new MeshError('MESHD_NOT_READY', 'this node is not part of a cluster: name a node');
+        target = me.nodeId;
+      }
+      const list = await call<TaskRow[]>('GET', `/tasks?node=${encodeURIComponent(target)}`);
+      if (fmt === 'json') return printJson(list);
+      if (o.quiet) return void process.stdout.write(list.map((t) => `${t.id}\n`).join(''));
+      process.stdout.write(table(NODE_PS_HEADERS, nodePsRows(list)));
+    });
+  /** docker node promote / demote: the role change goes through node update (with the node's version). */
+  const setRole = async (ref: string, role: 'manager' | 'worker'): Promise<void> => {
+    const cur = await call<NodeRecordView & { version: number }>('GET', `/nodes/${encodeURIComponent(ref)}`);
+    if (cur.role === role) return void process.stdout.write(`Node ${ref} is already a ${role}.\n`);
+    await call('POST', `/nodes/${encodeURIComponent(ref)}`, { role, version: cur.version });
+    process.stdout.write(role === 'manager' ? `Node ${ref} promoted to a manager in the cluster.\n` : `Manager ${ref} demoted in the cluster.\n`);
+  };
+  node
+    .command('promote')
+    .description('make workers managers (needs a cluster on a shared etcd store; the node takes the role on its next round)')
     .argument('<node...>', 'ids or hostnames')
     .action(async (refs: string[]) => {
-      printJson(await Promise.all(refs.map((r) => call('GET', `/nodes/${encodeURIComponent(r)}`))));
+      for (const r of refs) await setRole(r, 'manager');
+    });
+  node
+    .command('demote')
+    .description('make managers workers (the last manager is never demoted)')
+    .argument('<node...>', 'ids or hostnames')
+    .action(async (refs: string[]) => {
+      for (const r of refs) await setRole(r, 'worker');
     });
   node
     .command('update')

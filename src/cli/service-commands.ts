@@ -14,6 +14,7 @@ import { collect, parseKv } from './node-commands.js';
 import {
   healthcheckFrom, parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey, type HealthFlags, type PortInput,
 } from './service-flags.js';
+import { addResourceOptions, resourcesFrom, type ResourceFlags } from './resource-flags.js';
 
 type Spec = Record<string, unknown> & {
   name: string;
@@ -195,7 +196,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
   const update = (s: ServiceView, spec: Spec, force = false) =>
     call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
 
-  addUpdateOptions(addHealthOptions(svc
+  addUpdateOptions(addHealthOptions(addResourceOptions(svc
     .command('create')
     .description('create a service; image `whoami` is the built-in demo server, any other image runs in Docker')
     .argument('<image>', 'image (whoami = built-in demo server)')
@@ -209,8 +210,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
-    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect)))
-    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect))))
+    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & ResourceFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
       const runtime = o.runtime === undefined ? undefined : parseRuntime(o.runtime);
@@ -222,6 +223,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         ...(healthcheck ? { healthcheck } : {}),
         ...stopFrom(o),
         updateConfig: updateConfigFrom(o, 'update'), rollbackConfig: updateConfigFrom(o, 'rollback'),
+        ...resourcesFrom(o),
       };
       const s = await call<ServiceView>('POST', '/services', spec);
       process.stdout.write(`${s.id}\n`);
@@ -281,7 +283,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       }
     });
 
-  addUpdateOptions(addHealthOptions(svc
+  addUpdateOptions(addHealthOptions(addResourceOptions(svc
     .command('update')
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
@@ -297,8 +299,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
-    .option('--force', 'replace every task even if nothing changed')))
-    .action(async (ref: string, o: UpdateFlags & HealthFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .option('--force', 'replace every task even if nothing changed'))))
+    .action(async (ref: string, o: UpdateFlags & HealthFlags & ResourceFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -323,6 +325,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       Object.assign(spec, stopFrom(o));
       spec.updateConfig = updateConfigFrom(o, 'update', spec.updateConfig);
       spec.rollbackConfig = updateConfigFrom(o, 'rollback', spec.rollbackConfig);
+      const res = resourcesFrom(o, spec as { resources?: { cpuMilli: number; memoryBytes: number }; limits?: { cpuMilli: number; memoryBytes: number } });
+      spec.resources = res.resources;
+      if (res.limits) spec.limits = res.limits;
+      else delete spec.limits;
       await update(s, spec, o.force === true);
       process.stdout.write(`${s.name}\n`);
       if (!o.detach) await converge(call, s.id, o.timeout);

@@ -48,6 +48,8 @@ export const assignmentSchema = z.object({
     /** The service's stop settings (core/spec/stop.ts); absent: the agent's grace, the image's signal. */
     stopGraceMs: stopGraceSchema.optional(),
     stopSignal: stopSignalSchema.optional(),
+    /** Resource limits the runtime enforces (docker: HostConfig NanoCpus/Memory); absent: none. */
+    limits: z.object({ cpuMilli: z.number().int().min(0).max(2 ** 31 - 1), memoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict().optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

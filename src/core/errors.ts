@@ -45,6 +45,8 @@ export const ERROR_CODES = Object.freeze({
   MESHD_CLUSTER_EXISTS: { kind: 'Conflict', message: 'a cluster already exists in this data directory' },
   MESHD_MANAGER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the manager' },
   MESHD_NOT_LEADER: { kind: 'Unavailable', message: 'this manager is not the leader' },
+  /** The request is valid but this runtime or setup cannot do it (named in the message): refused, never dropped. */
+  MESHD_UNSUPPORTED: { kind: 'BadRequest', message: 'not supported here' },
 } as const satisfies Record<string, { kind: ErrorKind; message: string }>);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -87,16 +87,23 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { stor
   return store ? { ...identity, store } : identity;
 }
 
-/** Renews this node's certificate with a new key and saves it (at `managerAddr`, default the saved one); returns the new identity. */
-export async function renewNodeCertificate(dataDir: string, timeoutMs?: number, managerAddr?: string): Promise<NodeIdentity> {
+/**
+ * Renews this node's certificate with a new key and saves it (at `managerAddr`, default the
+ * saved one); returns the new identity. The certificate carries the role the cluster now
+ * gives the node (`node promote` / `demote`), so the identity takes that role; a manager also
+ * gets the shared store it is to run on.
+ */
+export async function renewNodeCertificate(dataDir: string, timeoutMs?: number, managerAddr?: string): Promise<NodeIdentity & { store?: StoreConfig }> {
   const id = loadNodeIdentity(dataDir);
   const client = new ManagerClient(managerAddr ?? id.managerAddr, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem }, timeoutMs);
   const { keyPem, csrPem } = await createNodeKeyAndCsr(id.nodeId);
-  const res = await client.call<{ certPem: string; caPem: string }>('POST', '/v1/certs/renew', { csr: csrPem });
+  const res = await client.call<{ certPem: string; caPem: string; role?: JoinRole; store?: unknown }>('POST', '/v1/certs/renew', { csr: csrPem });
   await checkIssued(res.certPem, id.caPem, keyPem, id.nodeId);
-  const next = { ...id, certPem: res.certPem, keyPem };
+  const role: JoinRole = res.role === 'manager' || res.role === 'worker' ? res.role : id.role;
+  const next = { ...id, role, certPem: res.certPem, keyPem };
   saveNodeIdentity(dataDir, next);
-  return next;
+  const store = role === 'manager' && res.store !== undefined ? checkStoreConfig(res.store) : undefined;
+  return store ? { ...next, store } : next;
 }
 
 /** Whether the node's certificate should be renewed now (`jitter` ∈ [0,1], see renewal.ts). */

@@ -42,7 +42,7 @@ import { ManagerApi, type Access, type ManagerHandler } from './server.js';
 import { notLeaderError, soleLeadership, stepDownIfDeposed, type LeaderInfo, type Leadership } from './leadership.js';
 import { shareableStore, type StoreConfig } from './store-config.js';
 import {
-  applyNodeUpdate, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
+  applyNodeUpdate, checkRoleChange, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
   type ClusterInfo, type ManagedNode, type ManagerStatus, type StoredCa,
 } from './model.js';
 
@@ -365,9 +365,16 @@ export class Manager {
     if (u.version !== undefined && u.version !== revision) {
       throw new MeshError('MESHD_STORE_CONFLICT', `node ${node.id} is at version ${revision}, not ${u.version}`, { key: KEYS.node(node.id), expected: u.version, actual: revision });
     }
+    if (u.role !== undefined && u.role !== node.role) await this.checkRoleChange(node, u.role);
     const next = applyNodeUpdate(node, u, this.now().getTime());
     const rev = await this.leaderTxn([{ op: 'put', key: KEYS.node(node.id), value: next, ifRevision: revision }]);
     return nodeView(next, rev, (await this.leadership.leader().catch(() => undefined))?.nodeId);
+  }
+
+  /** `node promote` / `node demote`: refused per checkRoleChange (model.ts); the node takes the role on its next round (renewCert). */
+  private async checkRoleChange(node: ManagedNode, role: JoinRole): Promise<void> {
+    const managers = role === 'worker' ? (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.role === 'manager').length : 0;
+    checkRoleChange(node, role, managers, shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) !== undefined);
   }
 
   /**
@@ -390,13 +397,15 @@ export class Manager {
   }
 
   /** Issues a fresh certificate to a member (same id and role) for a new key. */
-  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string }> {
+  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string; role: JoinRole; store?: StoreConfig }> {
     const r = parseBody(renewRequestSchema, 'renew request', body);
     const { node, revision } = await this.findNode(peer.nodeId);
     const now = this.now();
     const issued = await this.ca.issue({ csrPem: r.csr, nodeId: node.id, role: node.role, sans: node.addr ? [node.addr] : [], now, validityMs: this.opts.certValidityMs });
     await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);
-    return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString() };
+    // The certificate carries the node's current role (promote/demote); a manager also learns the shared store it runs on.
+    const shared = node.role === 'manager' ? shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) : undefined;
+    return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString(), role: node.role, ...(shared ? { store: shared } : {}) };
   }
 }
 

@@ -15,6 +15,8 @@ export const KEYS = {
   ca: 'cluster/ca',
   tokens: 'cluster/tokens',
   info: 'cluster/info',
+  /** ClusterSettings (scheduling strategy): written by `cluster update`, read by every step. */
+  settings: 'cluster/settings',
   revocations: 'cluster/revocations',
   node: (id: string): string => `nodes/${id}`,
   nodes: 'nodes/',
@@ -66,6 +68,8 @@ export type JoinRequest = z.infer<typeof joinRequestSchema>;
 
 export const nodeUpdateSchema = z.object({
   availability: z.enum(['active', 'pause', 'drain']).optional(),
+  /** `node promote` / `node demote` (docker's node update --role). */
+  role: z.enum(['manager', 'worker']).optional(),
   labels: labelsSchema.optional(),
   labelAdd: labelsSchema.optional(),
   labelRm: z.array(z.string().regex(LABEL_KEY_RE, 'invalid label key')).max(256).optional(),
@@ -91,7 +95,23 @@ export function applyNodeUpdate(n: ManagedNode, u: NodeUpdate, now: number): Man
   const labels: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, u.labels ?? n.labels);
   for (const [k, v] of Object.entries(u.labelAdd ?? {})) labels[k] = v;
   for (const k of u.labelRm ?? []) delete labels[k];
-  return { ...n, availability: u.availability ?? n.availability, labels: { ...labels }, updatedAt: now };
+  return { ...n, availability: u.availability ?? n.availability, role: u.role ?? n.role, labels: { ...labels }, updatedAt: now };
+}
+
+/**
+ * `node promote` / `node demote` (docker's rules, pure): the last manager (`managers` = how
+ * many there are) is never demoted; a worker becomes a manager only where managers share
+ * the store (`sharedStore`: etcd) — on the embedded store of one manager it could not host
+ * one, so the promotion is refused rather than half-done.
+ */
+export function checkRoleChange(node: Pick<ManagedNode, 'hostname'>, role: 'manager' | 'worker', managers: number, sharedStore: boolean): void {
+  if (role === 'worker') {
+    if (managers <= 1) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.hostname}: attempting to demote the last manager of the cluster`, { reason: 'last-manager' });
+    return;
+  }
+  if (!sharedStore) {
+    throw new MeshError('MESHD_UNSUPPORTED', `node ${node.hostname} cannot be promoted: this cluster keeps its state in the embedded store of one manager; a second manager needs a shared etcd store (cluster init --store etcd)`, { reason: 'store-not-shared' });
+  }
 }
 
 /** docker's MANAGER STATUS column: Leader / Reachable / Unreachable (managers only). */

@@ -161,7 +161,12 @@ export class DockerRuntime implements Runtime {
         ...(cmd.length ? { Cmd: cmd } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         ...(healthcheck ? { Healthcheck: healthcheck } : {}),
-        HostConfig: { NetworkMode: `container:${sb}` },
+        HostConfig: {
+          NetworkMode: `container:${sb}`,
+          // Limits (service --limit-cpu/--limit-memory): docker's own enforcement, as `docker run --cpus/--memory`.
+          ...(task.limits?.cpuMilli ? { NanoCpus: task.limits.cpuMilli * 1_000_000 } : {}),
+          ...(task.limits?.memoryBytes ? { Memory: task.limits.memoryBytes } : {}),
+        },
       });
       creating.catch(() => undefined); // awaited below; a failure of the plumbing must not leave it unhandled
       await sandbox.start();

@@ -28,6 +28,8 @@ export interface TaskSpec {
   healthcheck?: HealthcheckSpec;
   /** Signal that asks the task to stop (default SIGTERM); stop() escalates to SIGKILL after the grace. */
   stopSignal?: string;
+  /** Resource limits (docker: HostConfig NanoCpus/Memory); the manager never sends them to netns tasks. */
+  limits?: { cpuMilli: number; memoryBytes: number };
 }
 
 export interface Attachment {

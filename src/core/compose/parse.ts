@@ -29,6 +29,7 @@ import {
 import { interpolate, type EnvLookup } from './interpolate.js';
 import { composeHealthcheck } from './healthcheck.js';
 import type { HealthcheckSpec } from '../health/spec.js';
+import { composeResources, type ComposeResources } from './resources.js';
 
 export interface ComposePort {
   /** 0 = not published (target only). */
@@ -81,6 +82,8 @@ export interface ComposeService {
   /** `stop_grace_period` (ms) and `stop_signal` (checked by the manager's schema: core/spec/stop.ts). */
   stopGracePeriodMs?: number;
   stopSignal?: string;
+  /** `deploy.resources` (reservations → the spec's resources, limits → its limits). */
+  resources?: ComposeResources;
 }
 
 export interface ComposeNetwork {
@@ -105,8 +108,8 @@ const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'd
 const SERVICE_IGNORED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'labels', 'logging',
   'volumes', 'secrets', 'configs', 'hostname', 'init', 'tty', 'stdin_open',
   'working_dir', 'user', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts', 'entrypoint'];
-const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode'];
-const DEPLOY_IGNORED = ['resources', 'labels'];
+const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode', 'resources'];
+const DEPLOY_IGNORED = ['labels'];
 const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'];
 const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
@@ -332,6 +335,7 @@ function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): vo
     s.replicas = asWhole(o.replicas, at(path, 'replicas'), 0, 10000);
   }
   if (o.endpoint_mode !== undefined) s.endpointMode = asEnum(o.endpoint_mode, at(path, 'endpoint_mode'), ['vip', 'dnsrr'] as const);
+  if (o.resources !== undefined && o.resources !== null) s.resources = composeResources(o.resources, at(path, 'resources'), warnings);
   if (o.placement !== undefined && o.placement !== null) {
     const pp = at(path, 'placement');
     const p = asObj(o.placement, pp);

@@ -139,6 +139,8 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     constraints: s.constraints,
     preferences: s.preferences,
     restartPolicy: s.restartPolicy,
+    ...(s.resources?.reservations ? { resources: s.resources.reservations } : {}),
+    ...(s.resources?.limits ? { limits: s.resources.limits } : {}),
     updateConfig: s.updateConfig,
     rollbackConfig: s.rollbackConfig,
   };

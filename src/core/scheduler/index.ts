@@ -3,7 +3,7 @@ export { schedule, preferenceValue } from './scheduler.js';
 export type { Assignment, ScheduleOptions, ScheduleResult, Unschedulable } from './scheduler.js';
 export { parseConstraint, matchConstraint, compileConstraints } from './constraint.js';
 export type { Constraint, ConstraintOp } from './constraint.js';
-export { compileFilters, explainFailures, countFailures, countRuntime } from './filters.js';
+export { compileFilters, explainFailures, countFailures, countRuntime, FILTER_ORDER } from './filters.js';
 export type { FilterName, ExplainContext } from './filters.js';
 export { IMAGE_MISSING_TTL_MS, missingImageOf } from './image.js';
 export type { StrategyName } from './strategy.js';

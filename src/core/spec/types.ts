@@ -104,6 +104,8 @@ export interface ServiceSpec {
   preferences: PlacementPreference[];
   /** Reservations: the scheduler only places a task where this much is still unreserved. */
   resources: Resources;
+  /** Limits the runtime enforces (docker: HostConfig NanoCpus/Memory); 0 = none. Absent: none. */
+  limits?: Resources | undefined;
   restartPolicy: RestartPolicy;
   updateConfig: UpdateConfig;
   rollbackConfig: UpdateConfig;
@@ -144,6 +146,8 @@ export interface Node {
   runtimes?: RuntimeKind[] | undefined;
   /** The Docker Engine the node reported, when it has the docker runtime. */
   engine?: EngineInfo | undefined;
+  /** OS and architecture the node reported (`node.platform.os/arch` constraints); absent: never reported. */
+  platform?: Platform | undefined;
   /**
    * When the node's description (runtimes, engine) last changed (manager clock, ms): images
    * reported missing on the node before then are forgotten (a new engine may have them).
@@ -157,6 +161,14 @@ export interface EngineInfo {
   version: string;
   /** Engine API version, e.g. `1.41`. */
   apiVersion: string;
+  /** The engine's labels (`GET /info` Labels, `k=v`), for `engine.labels.KEY` constraints. */
+  labels?: Record<string, string> | undefined;
+}
+
+/** A node's platform as docker shows it: `os` like `linux`, `arch` like `x86_64` (uname -m). */
+export interface Platform {
+  os: string;
+  arch: string;
 }
 
 /** Task lifecycle, in order; the last five are terminal. */
@@ -187,6 +199,8 @@ export interface TaskSpec {
   constraints: string[];
   preferences: PlacementPreference[];
   resources: Resources;
+  /** As ServiceSpec.limits. */
+  limits?: Resources | undefined;
 }
 
 export interface TaskTimestamps {
@@ -248,6 +262,7 @@ export function taskSpecOf(spec: ServiceSpec): TaskSpec {
     constraints: spec.constraints,
     preferences: spec.preferences,
     resources: spec.resources,
+    ...(spec.limits !== undefined ? { limits: spec.limits } : {}),
   };
 }
 

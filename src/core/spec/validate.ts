@@ -135,6 +135,7 @@ export const serviceSpecSchema = z.object({
   constraints: z.array(constraintSchema).max(64).default([]),
   preferences: z.array(preferenceSchema).max(8).default([]),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
+  limits: resourcesSchema.optional(),
   restartPolicy: restartPolicySchema.default({}),
   updateConfig: updateConfigSchema.default({}),
   rollbackConfig: updateConfigSchema.default({}),
@@ -168,7 +169,11 @@ export const nodeSchema = z.object({
   labels: z.record(z.string().regex(LABEL_KEY_RE, 'invalid label key'), z.string().max(1024)).default({}),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
   runtimes: z.array(z.enum(['netns', 'docker'])).max(2).optional(),
-  engine: z.object({ version: z.string().min(1).max(128), apiVersion: z.string().min(1).max(16) }).strict().optional(),
+  engine: z.object({
+    version: z.string().min(1).max(128), apiVersion: z.string().min(1).max(16),
+    labels: z.record(z.string().max(256), z.string().max(1024)).optional(),
+  }).strict().optional(),
+  platform: z.object({ os: z.string().min(1).max(64), arch: z.string().min(1).max(64) }).strict().optional(),
   descriptionAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 }).strict();
 
@@ -186,6 +191,7 @@ const taskSpecSchema = z.object({
   constraints: z.array(constraintSchema),
   preferences: z.array(preferenceSchema),
   resources: resourcesSchema,
+  limits: resourcesSchema.optional(),
 }).strict();
 
 export const taskSchema = z.object({

@@ -18,6 +18,7 @@ import type { Manager } from '../manager.js';
 import { type Liveness, step } from './engine.js';
 import { resumeUpdates, startStrandedTasks } from './failover.js';
 import { registerRoutes } from './routes.js';
+import { registerClusterRoutes } from './cluster-routes.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
@@ -65,6 +66,7 @@ export class ControlPlane {
   /** Adds the routes to the manager's API (call before the manager listens). */
   register(): void {
     registerRoutes(this);
+    registerClusterRoutes(this);
   }
 
   /**

@@ -54,6 +54,7 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       ...(t.spec.healthcheck !== undefined ? { healthcheck: t.spec.healthcheck } : {}),
       ...(t.spec.stopGracePeriodMs !== undefined ? { stopGraceMs: t.spec.stopGracePeriodMs } : {}),
       ...(t.spec.stopSignal !== undefined ? { stopSignal: t.spec.stopSignal } : {}),
+      ...(t.spec.limits ? { limits: t.spec.limits } : {}),
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,

@@ -196,12 +196,15 @@ export function orphanLostStops(st: ControlState, now: number): Array<{ serviceI
   return events;
 }
 
-/** Places pending tasks and gives them addresses; unschedulable ones keep a reason. */
-export function scheduleTasks(st: ControlState, now: number): void {
+/**
+ * Places pending tasks with the cluster's strategy (`cluster update --strategy`; `random`
+ * draws from `rng`) and gives them addresses; unschedulable ones keep a reason.
+ */
+export function scheduleTasks(st: ControlState, now: number, rng: () => number = Math.random): void {
   const pending = [...st.tasks.values()].filter((t) => t.state === 'pending' && t.desiredState !== 'shutdown');
   if (!pending.length) return;
   const nodes: Node[] = [...st.nodes.values()];
-  const res = schedule(pending, nodes, [...st.tasks.values()] as Task[], { now });
+  const res = schedule(pending, nodes, [...st.tasks.values()] as Task[], { now, strategy: st.settings.strategy, rng });
   for (const a of res.assignments) {
     const t = st.tasks.get(a.taskId)!;
     const names = addressNetworks(t.spec);

@@ -21,7 +21,7 @@ import {
   statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
 } from './model.js';
 import { newId, type ControlState } from './state.js';
-import { describedAs, normalizeDescription, type NodeDescription } from '../../core/spec/runtime.js';
+import { checkRuntimeSupport, describedAs, normalizeDescription, type NodeDescription } from '../../core/spec/runtime.js';
 
 /**
  * Records a node's reported description when it differs from its record; returns whether it
@@ -33,7 +33,11 @@ export function recordDescription(st: ControlState, nodeId: string, reported: No
   const d = normalizeDescription(reported);
   if (describedAs(n, d)) return false;
   const { engine: _old, ...rest } = n;
-  st.putNode({ ...rest, runtimes: d.runtimes, ...(d.engine ? { engine: d.engine } : {}), descriptionAt: now, updatedAt: now });
+  st.putNode({
+    ...rest, runtimes: d.runtimes, ...(d.engine ? { engine: d.engine } : {}),
+    ...(d.resources ? { resources: d.resources } : {}), ...(d.platform ? { platform: d.platform } : {}),
+    descriptionAt: now, updatedAt: now,
+  });
   return true;
 }
 
@@ -111,6 +115,7 @@ export function registerRoutes(cp: ControlPlane): void {
   // ---- services -------------------------------------------------------------------------
   m.route('POST', '/v1/services', 'manager', async (req) => {
     const spec = parseServiceSpec(req.body);
+    checkRuntimeSupport(spec);
     return { status: 201, json: await changed(cp.serialize((st) => {
       const netIds = checkSpec(st, spec);
       const now = cp.now();
@@ -132,6 +137,7 @@ export function registerRoutes(cp: ControlPlane): void {
   m.route('POST', '/v1/services/:id/update', 'manager', async (req) => {
     const b = parseBody(serviceUpdateSchema, 'service update', req.body);
     const spec = parseServiceSpec(b.spec);
+    checkRuntimeSupport(spec);
     return { json: await changed(cp.serialize((st) => {
       const cur = CP.findService(st, req.params.id!);
       if (b.version !== undefined && b.version !== cur.version) {
@@ -253,7 +259,8 @@ export function registerRoutes(cp: ControlPlane): void {
       }
       if (events.length) pumpUpdaters(st, events, { now, newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
       if (updated || described) cp.kick();
-      return { updated };
+      // The node's role in the cluster: a node promoted or demoted takes it on (manager-link.ts).
+      return { updated, role: st.nodes.get(nodeId)?.role ?? null };
     }) };
   });
 }

@@ -10,6 +10,7 @@ import { NetworkIpam } from '../../core/ipam/networks.js';
 import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
 import { CKEYS, INGRESS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
+import { parseClusterSettings, type ClusterSettings } from './settings.js';
 
 /** A fresh id: 24 lowercase hex chars (unique in its first 12, which names namespaces). */
 export function newId(): string {
@@ -30,15 +31,19 @@ export class ControlState {
   /** Ingress-sandbox address per node id. */
   readonly sboxes = new Map<string, string>();
   readonly ipam = new NetworkIpam();
+  /** Cluster-wide scheduling settings (`cluster update --strategy`); defaults when never set. */
+  settings: ClusterSettings = parseClusterSettings(undefined);
   private readonly dirty = new Map<string, unknown | null>();
 
   /** `now` (wall-clock ms) enables the address quarantine. */
   static async load(store: Store, now?: number): Promise<ControlState> {
     const s = new ControlState();
-    const [nets, svcs, tasks, nodes, sboxes] = await Promise.all([
+    const [nets, svcs, tasks, nodes, sboxes, settings] = await Promise.all([
       store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
       store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes), store.list<{ ip: string }>(CKEYS.sboxes),
+      store.get(KEYS.settings),
     ]);
+    s.settings = parseClusterSettings(settings?.value);
     for (const kv of nets) {
       const n = kv.value;
       s.networks.set(n.id, n);
@@ -118,6 +123,10 @@ export class ControlState {
     if (t) this.releaseTask(t);
     this.tasks.delete(id);
     this.dirty.set(CKEYS.task(id), null);
+  }
+  putSettings(v: ClusterSettings): void {
+    this.settings = v;
+    this.dirty.set(KEYS.settings, v);
   }
   putNode(n: ManagedNode): void {
     this.nodes.set(n.id, n);

@@ -129,12 +129,12 @@ describe('parseCompose + translateStack: the supported subset', () => {
   });
 
   test('warnings for valid Compose keys meshd ignores', () => {
-    const p = parseCompose('services:\n  a:\n    image: whoami\n    build: .\n    depends_on: [b]\n    deploy:\n      resources: {}\n  b:\n    image: whoami\nvolumes: {}\nx-anything: 1\n');
+    const p = parseCompose('services:\n  a:\n    image: whoami\n    build: .\n    depends_on: [b]\n    deploy:\n      labels: {}\n  b:\n    image: whoami\nvolumes: {}\nx-anything: 1\n');
     assert.deepEqual(p.warnings, [
       'volumes: ignored (not supported by meshd)',
       'services.a.build: ignored (not supported by meshd)',
       'services.a.depends_on: ignored (not supported by meshd)',
-      'services.a.deploy.resources: ignored (not supported by meshd)',
+      'services.a.deploy.labels: ignored (not supported by meshd)',
     ]);
   });
 

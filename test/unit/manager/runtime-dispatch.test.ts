@@ -81,3 +81,13 @@ describe('node description reports', () => {
     assert.deepEqual([v.runtimes, v.engine, v.descriptionAt], [['netns', 'docker'], { version: '20.10.24', apiVersion: '1.41' }, '1970-01-01T00:00:00.000Z']);
   });
 });
+
+describe('dispatch: limits', () => {
+  test('a task\'s limits ride on its assignment (the docker runtime applies them); none: absent', () => {
+    const limits = { cpuMilli: 500, memoryBytes: 64 * 2 ** 20 };
+    const { svc, task } = taskOf({ image: 'nginx', limits });
+    assert.deepEqual(assignmentFor(task, svc, new Map([['app', net]]))?.task.limits, limits);
+    const plain = taskOf({ image: 'nginx' });
+    assert.equal(assignmentFor(plain.task, plain.svc, new Map([['app', net]]))?.task.limits, undefined);
+  });
+});
