@@ -231,7 +231,10 @@ describe('bad input → 4xx with a stable code, never 5xx', () => {
     { name: 'version -1', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { version: -1 }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
     { name: 'version 2^53', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { version: 2 ** 53 }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
     { name: 'version 1.5', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { version: 1.5 }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
-    { name: 'unknown field', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { role: 'manager' }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
+    { name: 'unknown field', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { nickname: 'x' }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
+    // `role` is known now (node promote): on the embedded store of one manager, promotion is refused with its reason
+    { name: 'promote on the embedded store', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { role: 'manager' }, status: 400, code: 'MESHD_UNSUPPORTED', auth: true },
+    { name: 'bad role', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { role: 'king' }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
     { name: 'bad availability', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: { availability: 'gone' }, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
     { name: 'no body', method: 'POST', path: () => `/v1/nodes/${w1.nodeId}`, body: undefined, status: 400, code: 'MESHD_BAD_ARGUMENT', auth: true },
     { name: 'array body', method: 'POST', path: () => '/v1/join', body: [1, 2], status: 400, code: 'MESHD_BAD_ARGUMENT', auth: false },
