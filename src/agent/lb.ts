@@ -386,13 +386,16 @@ export class LbSubsystem implements Subsystem {
 
   /**
    * Drift is judged against what was last applied, and only for namespaces with no apply in
-   * flight during the read-back (a transaction that commits while we read would look like drift).
+   * flight at any time during the read-back: none when the check began (one that writes the
+   * kernel before our read and returns before our verdict looked like drift — kernel new,
+   * applied old), none started since, none running now.
    */
   private async check(): Promise<void> {
+    const busy = new Set(this.applying);
     const gen = new Map([...this.ns.values()].map((e) => [e, this.applyGen.get(e) ?? 0]));
     for (const [k, s] of await this.statusRows()) {
       const e = this.ns.get(k);
-      if (!e || this.applying.has(e) || (this.applyGen.get(e) ?? 0) !== gen.get(e)) continue;
+      if (!e || busy.has(e) || this.applying.has(e) || (this.applyGen.get(e) ?? 0) !== gen.get(e)) continue;
       if (s.drift.length === 0 && !s.error) continue;
       // Counted as drift only when the kernel was read and differs from what was applied; a failed
       // apply (e.g. a task namespace already gone) or an unreadable namespace resyncs uncounted.

@@ -21,7 +21,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { join } from 'node:path';
-import { LAB_AGENT_STUBS, run, snapshotDist, summary, timings } from './harness.js';
+import { LAB_AGENT_STUBS, run, snapshotDist, summary, timings } from '../../vm/harness.js';
 
 const VM_TIMEOUT_S = Number(process.env.MESHD_VM_TIMEOUT ?? 720);
 /** Limits inside the guest that a manual run on a very busy host may raise (see lb-ipvs-mesh.test.ts). */
