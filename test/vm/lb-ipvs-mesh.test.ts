@@ -19,9 +19,12 @@
  * under steady VIP and routing-mesh loops: no request started after a removed task's drain was
  * CONFIRMED (GET /v1/drain/waits, outcome `acked`) is answered by it, no errors, IPVS drops them; scale
  * to 0: the VIP and the published port refuse in well under a second.
+ * Then: no full resync on drift happened (driftResyncs 0); a real server deleted by hand in an
+ * ingress sandbox is flagged by `debug lb` and `debug trace`'s LB hop and repaired by the periodic
+ * check.
  * Not here (kept out of the TCG budget, covered elsewhere): the scale back up 1 → 5 (lb-agent test on
  * nftables; 1 → 5 on IPVS at dataplane level in the compliance suite, test/vm/lb-ipvs.test.ts), the
- * agent restart and `netctl debug lb` cases of the lb-agent test.
+ * agent restart case of the lb-agent test.
  *
  * Timing: under qemu TCG on a busy 2-core host a node process starts in 3-40 s and every exec of a
  * dynamically linked tool (ip, nft, ipvsadm) costs 0.1-1.5 s, so waits are generous but bounded and
@@ -40,7 +43,8 @@ import assert from 'node:assert/strict';
 import { realExec } from '../../src/adapters/exec.js';
 import type { LabState } from '../../src/lab/lab.js';
 import type { TaskView } from '../../src/agent/worker.js';
-import type { LbStatusReply } from '../../src/cli/lb-commands.js';
+import { renderLbStatus, type LbStatusReply } from '../../src/cli/lb-commands.js';
+import { traceMesh, type Hop } from '../../src/cli/trace-commands.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../helpers/lab.js';
 import { parseIpvsList, type IpvsListService } from './ipvsadm-list.js';
 import { distinct, LOC, LOC_INGRESS_IP, LOC_NODE, NODES, nodeAssignments, nodeIngress, PROBE, VIP, WEB } from './lb-mesh-fixture.js';
@@ -362,6 +366,55 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
     assert.deepEqual(distinct(via3), ['web.1'], via3.join(' '));
   });
 
+  test('the periodic drift check never resynced on its own: every change it saw was applied, none was drift', async () => {
+    // The check compares the kernel with what was last applied (src/agent/lb-status.ts), so a full
+    // resync from it means real drift; nothing above changes the kernel by hand.
+    for (const n of NODES) {
+      const s = (await agentClient(lab, n).call<{ stats: { driftResyncs: number; fullResyncs: number; lastDrift: string[] } }>('GET', '/v1/lb/status')).stats;
+      console.log(`# ${n}: driftResyncs=${s.driftResyncs} fullResyncs=${s.fullResyncs}`);
+      assert.equal(s.driftResyncs, 0, `${n} resynced on drift: ${s.lastDrift.join(' ')}`);
+    }
+  });
+
+  test('drift on IPVS: a real server deleted by hand is flagged by debug lb and debug trace (desired vs kernel) and repaired by the periodic check', async () => {
+    const node = 'n3';
+    const ns = ingressNs(node);
+    const real = webIngress(['web1aaaaaaaa'])[0]!;
+    const statsOf = async () => (await agentClient(lab, node).call<{ stats: { driftResyncs: number; lastDrift: string[] } }>('GET', '/v1/lb/status')).stats;
+    const before = (await statsOf()).driftResyncs;
+    // The agent's periodic check (every 10 s) may repair the deletion before debug lb reads it; then
+    // it flagged the drift itself (counted) and we delete again: each try is a fresh observation.
+    let seen: { text: string; hops: Hop[]; ms: number } | null = null;
+    for (let attempt = 1; attempt <= 3 && !seen; attempt++) {
+      const { services, text } = await ipvsIn(ns);
+      const svc = services.find((x) => x.reals.some((r) => r.address === real));
+      assert.ok(svc, `${ns} holds ${real}:\n${text}`);
+      const mark = svc.service.split(' ')[1]!;
+      const t = Date.now();
+      await realExec.check('ipvsadm', ['-d', '-f', mark, '-r', real], { netns: ns });
+      const st = await agentClient(lab, node).call<LbStatusReply>('GET', '/v1/lb/status');
+      const drift = st.namespaces.find((n) => n.netns === ns)?.drift ?? [];
+      if (drift.includes(`ingress tcp 8080: targets (none), want ${real}`)) {
+        seen = { text: renderLbStatus(st), hops: await traceMesh({ lab: LAB }, node, 8080, 'tcp'), ms: Date.now() - t };
+      } else {
+        console.log(`# drift try ${attempt}: debug lb read ${JSON.stringify(drift)} (the check repaired it first? driftResyncs ${(await statsOf()).driftResyncs - before})`);
+      }
+    }
+    assert.ok(seen, 'debug lb saw the deleted real server in one of 3 tries');
+    const line = seen.text.split('\n').find((l) => l.includes('ingress tcp 8080') && l.includes(ns));
+    assert.match(line ?? '', /\(none: reject\)\s+DRIFT\s*$/, `debug lb's row for the frontend:\n${seen.text}`);
+    const hop = seen.hops.find((h) => h.hop === 'backends');
+    assert.ok(hop && !hop.ok && hop.detail.includes(`MISSING ${real}`), `debug trace's LB hop: ${JSON.stringify(seen.hops)}`);
+    console.log(`# drift: real ${real} deleted by hand in ${ns}; debug lb and debug trace flagged it ${seen.ms} ms later (${since()})`);
+    const { ms } = await waitFor(`${node} repaired ${real} in ${ns} (full resync on drift)`, async () => (await allWebReals(ns)).join() === real && (await statsOf()).driftResyncs > before, CONVERGE_MS, 500,
+      async () => `reals: ${(await allWebReals(ns)).join(' ')}; stats ${JSON.stringify(await statsOf())}`);
+    const s = await statsOf();
+    assert.ok(s.lastDrift.includes(`ingress tcp 8080: targets (none), want ${real}`), JSON.stringify(s.lastDrift));
+    const via = await loopIn(lab.client.netns, `http://${lab.nodes.find((x) => x.name === node)!.underlay}:8080/`, 5);
+    assert.deepEqual(via, Array(5).fill('web.1'), via.join(' '));
+    console.log(`# drift repaired ${ms} ms after it was flagged (${s.driftResyncs - before} resync(s) on drift); ${node}:8080 answers again (${since()})`);
+  });
+
   test('scaled to 0: the VIP and the published port refuse at once', async () => {
     await assign([]);
     await waitFor('web tasks gone', async () => {
@@ -384,15 +437,5 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
       ing.push(`${n.name} ${c.ms} ms`);
     }
     console.log(`# empty service: VIP refused in ${v.ms} ms; published port refused: ${ing.join(', ')} (${since()})`);
-  });
-
-  test('the periodic drift check never resynced on its own: every change it saw was applied, none was drift', async () => {
-    // The check compares the kernel with what was last applied (src/agent/lb-status.ts), so a full
-    // resync from it means real drift; nothing above changes the kernel by hand.
-    for (const n of NODES) {
-      const s = (await agentClient(lab, n).call<{ stats: { driftResyncs: number; fullResyncs: number; lastDrift: string[] } }>('GET', '/v1/lb/status')).stats;
-      console.log(`# ${n}: driftResyncs=${s.driftResyncs} fullResyncs=${s.fullResyncs}`);
-      assert.equal(s.driftResyncs, 0, `${n} resynced on drift: ${s.lastDrift.join(' ')}`);
-    }
   });
 });

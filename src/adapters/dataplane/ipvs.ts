@@ -99,16 +99,34 @@ export class IpvsDataplane extends SyncedDataplane implements Dataplane {
     return { services: parseIpvsSaveText(save), marks: new Map([...marks].map(([m, i]) => [i.key, m])) };
   }
 
+  /**
+   * As faithful as the nftables read-back: each fwmark service the mark table routes to is a
+   * frontend (weight > 0 reals = targets, weight 0 = draining); a scheduler other than rr, a real
+   * not masqueraded or at a weight meshd never sets are `issues`; a fwmark service the mark table
+   * does not route to (left behind, or its mark lost) is `stray`. Address:port services are not
+   * meshd's and are not reported (a full resync removes them, see ipvs-render.ts).
+   */
   async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
     const { save, marks } = await this.readRaw(opts.netns);
     const frontends: KernelFrontend[] = [];
-    for (const [mark, svc] of parseIpvsSave(save)) {
-      const m = marks.get(mark);
-      if (!m) continue; // a service we did not program (or whose mark rule is gone): not ours to report
+    const stray: string[] = [];
+    for (const svc of parseIpvsSaveText(save)) {
+      if (svc.fwmark === null) continue;
+      const m = marks.get(svc.fwmark);
+      const reals = svc.reals.map((x) => `${x.ip}:${x.port}`).join(',') || 'no real server';
+      if (!m) {
+        stray.push(`stray IPVS service fwmark ${svc.fwmark} (${reals}): no frontend in the mark table routes to it`);
+        continue;
+      }
       const pick = (w: (x: number) => boolean): Target[] => svc.reals.filter((x) => w(x.weight)).map((x) => ({ ip: x.ip, port: x.port }));
-      frontends.push({ ...m, targets: pick((w) => w > 0), draining: pick((w) => w === 0) });
+      const issues = [
+        ...(svc.scheduler !== 'rr' || svc.extra ? [`IPVS scheduler ${[svc.scheduler || '?', svc.extra].filter(Boolean).join(' ')}, want rr`] : []),
+        ...svc.reals.filter((x) => x.forward !== 'm').map((x) => `real ${x.ip}:${x.port} forwards by -${x.forward}, want -m (masquerade)`),
+        ...svc.reals.filter((x) => x.weight !== 0 && x.weight !== 1).map((x) => `real ${x.ip}:${x.port} at weight ${x.weight}, want 1 (or 0 draining)`),
+      ];
+      frontends.push({ ...m, targets: pick((w) => w > 0), draining: pick((w) => w === 0), ...(issues.length ? { issues } : {}) });
     }
-    return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
+    return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), ...(stray.length ? { stray } : {}) };
   }
 
   async flush(opts: NetnsOptions = {}): Promise<void> {

@@ -141,6 +141,23 @@ describe('IpvsDataplane (recording exec)', () => {
     assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'ipvs'), k), []);
     assert.deepEqual(k.frontends.find((f) => f.key === 'vip 10.9.0.10 tcp 80')?.draining, [{ ip: '10.0.1.3', port: 8080 }]);
   });
+  test('readKernel is as faithful as nftables: weight-0 reals compared, scheduler/forwarding/weight issues and stray services are drift', async () => {
+    const save = G.IPVS_FULL.replace('-A -f 256 -s rr', '-A -f 256 -s wlc')
+      .replace('-a -f 257 -r 10.0.1.2:8080 -m -w 1', '-a -f 257 -r 10.0.1.2:8080 -g -w 1')
+      .replace('-a -f 259 -r 10.0.1.20:53 -m -w 1', '-a -f 259 -r 10.0.1.20:53 -m -w 5')
+      .replace('-a -f 258 -r 10.0.1.3:8080 -m -w 0\n', '') + '-A -f 300 -s rr\n-a -f 300 -r 10.0.1.7:80 -m -w 1\n-A -t 1.2.3.4:80 -s rr\n';
+    const dp = new IpvsDataplane(new RecordingExec((c) => ({ code: 0, stdout: c.cmd === 'ipvsadm' ? save : JSON.stringify(NFT_IPVS_MARKS_LISTING), stderr: '' })));
+    const k = await dp.readKernel();
+    assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'ipvs'), k), [
+      'ingress tcp 8080: IPVS scheduler wlc, want rr',
+      'ingress tcp 8081: real 10.0.1.2:8080 forwards by -g, want -m (masquerade)',
+      'vip 10.9.0.10 tcp 80: weight-0 (draining) reals (none), want 10.0.1.3:8080',
+      'vip 10.9.0.11 tcp 53: real 10.0.1.20:53 at weight 5, want 1 (or 0 draining)',
+      'stray IPVS service fwmark 300 (10.0.1.7:80): no frontend in the mark table routes to it',
+    ]);
+    // nftables holds no draining targets: never compared there
+    assert.deepEqual(expectedKernel(compile(base()), 'nftables').frontends.flatMap((f) => f.draining), []);
+  });
   test('failure → next apply full', async () => {
     let fail = false;
     const dp = new IpvsDataplane(new RecordingExec((c) => (fail && c.cmd === 'ipvsadm' && c.args[0] === '-R' ? { code: 1, stdout: '', stderr: 'Memory allocation problem' } : noTable(c))));
