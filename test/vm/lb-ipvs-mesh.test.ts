@@ -29,7 +29,8 @@
  * Timing: under qemu TCG on a busy 2-core host a node process starts in 3-40 s and every exec of a
  * dynamically linked tool (ip, nft, ipvsadm) costs 0.1-1.5 s, so waits are generous but bounded and
  * poll for the condition (agents ready 240 s, tasks running 180 s, convergence 120 s). Requests use
- * static busybox wget (curl's dynamic loading costs more per request). Gossip uses the `wan` preset
+ * one curl process per batch (see loopIn) and, in the scale-down loops, static busybox wget bounded by
+ * `busybox timeout` (never wget's own -T, see GET). Gossip uses the `wan` preset
  * (3 s probe timeout, ≥ 30 s suspicion): with `local` or `lan` a starved guest declares live members
  * dead. `drain.ackTimeoutMs` is 120 s instead of 10 s: a confirmation (gossip round trip + one LB
  * transaction per member) can take longer than 10 s under TCG, and this test asserts the drain was
@@ -105,11 +106,28 @@ async function allRunning(webIds: string[], nodes: readonly string[] = NODES): P
  */
 const GET = (url: string): string => `r=$(busybox timeout 5 busybox wget -q -O - ${url} 2>/dev/null | busybox head -n 1); [ -n "$r" ] || r="ERR"`;
 
-/** n requests in one shell loop inside a namespace; the task names that answered (or `ERR`). */
+/**
+ * n requests, each on a new connection (`Connection: close`: IPVS schedules each one),
+ * from ONE curl process inside a namespace; the task names that answered, or `ERR` for a request
+ * that failed or timed out (5 s each). One process, not a shell loop of busybox wget: under TCG
+ * every exec costs ~0.2-1 s, so a loop of wget (plus its `timeout` and `head`) cost ~0.9 s per
+ * request; curl pays its dynamic loading once.
+ */
 async function loopIn(ns: string, url: string, n: number): Promise<string[]> {
-  const script = `for i in $(busybox seq ${n}); do ${GET(url)}; echo "$r"; done`;
-  const r = await realExec.run('sh', ['-c', script], { netns: ns, timeoutMs: 240_000 });
-  return r.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^task: /, ''));
+  const args = ['-s', '-m', '5', '-H', 'Connection: close', '-w', '\nEND %{http_code}\n', ...Array<string>(n).fill(url)];
+  const r = await realExec.run('curl', args, { netns: ns, timeoutMs: (n * 5 + 60) * 1000 });
+  const out: string[] = [];
+  let body: string[] = [];
+  for (const l of r.stdout.split('\n')) {
+    const end = /^END (\d{3})$/.exec(l);
+    if (!end) {
+      if (l) body.push(l);
+      continue;
+    }
+    out.push(end[1] === '200' && body[0] ? body[0].replace(/^task: /, '') : 'ERR');
+    body = [];
+  }
+  return out;
 }
 
 /** curl's own connect/total time (-w time_total), not the process start (seconds under TCG), and its exit code. */
