@@ -46,7 +46,7 @@ import type { LabState } from '../../src/lab/lab.js';
 import type { TaskView } from '../../src/agent/worker.js';
 import { renderLbStatus, type LbStatusReply } from '../../src/cli/lb-commands.js';
 import { traceMesh, type Hop } from '../../src/cli/trace-commands.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../helpers/lab.js';
+import { agentClient, createLab, destroyLab, diagnose as labDiagnose, waitFor } from '../helpers/lab.js';
 import { parseIpvsList, type IpvsListService } from './ipvsadm-list.js';
 import { distinct, LOC, LOC_INGRESS_IP, LOC_NODE, NODES, nodeAssignments, nodeIngress, PROBE, VIP, WEB } from './lb-mesh-fixture.js';
 
@@ -274,10 +274,12 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
   });
 
   test('VIP: 30 requests from a task on the network reach all 3 tasks on 3 nodes; the task\'s IPVS holds them (fwmark service, VIP on lo)', async () => {
+    let seen = '';
     const { value } = await waitFor('probe IPVS holds 3 tasks', async () => {
       const r = await webReals(probeNs());
+      seen = r.text;
       return r.reals.length === 3 ? r : false;
-    }, CONVERGE_MS, 1000);
+    }, CONVERGE_MS, 1000, async () => `${probeNs()} ipvsadm -Ln (last read):\n${seen}\n${(await Promise.all(NODES.map((n) => labDiagnose(lab, n)))).join('\n')}`);
     assert.deepEqual(value.reals, ['10.40.0.11:80', '10.40.0.12:80', '10.40.0.13:80'], value.text);
     const addrs = await realExec.check('ip', ['-4', '-o', 'addr', 'show', 'dev', 'lo'], { netns: probeNs() });
     assert.match(addrs, new RegExp(`inet ${VIP.replace(/\./g, '\\.')}/32`), `the VIP is a local address for IPVS:\n${addrs}`);

@@ -179,7 +179,10 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), ke
     const e = fs.filter((f) => snatSet(f) === set).map((f) => String(mark(marks, f)));
     return `\tset ${set} {\n\t\ttype mark\n${e.length ? `\t\telements = { ${e.join(', ')} }\n` : ''}\t}`;
   };
-  const markRules = '\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n';
+  // Ingress first, VIP last: a VIP is a local address too (on lo), so a published port equal to a
+  // VIP's port would otherwise re-mark the VIP's packets for the ingress service. The VIP rule is
+  // the more specific one (address . proto . port) and a lookup miss leaves the mark as it was.
+  const markRules = '\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n';
   const nft = [
     `table ${T}`,
     `delete table ${T}`,

@@ -140,6 +140,9 @@ export function runDataplaneCompliance(opts: ComplianceOptions): void {
       // What a drift repair or a failure's retry does on a live node. A full resync that clears the
       // table first (IPVS `-C`) refuses new connections for a moment and, with expire_nodest_conn=1,
       // drops established ones; it must change only what differs (nftables: one atomic table swap).
+      // The VIP (3 backends) and a published port (2) share port 80 here: VIP requests must reach
+      // the VIP's own backends, never the published port's (IPVS: its mark table once let the
+      // ingress mark override the VIP's, since the VIP is a local address).
       const d: LbDesired = {
         services: vipOnly([be(1), be(2), be(3)]).services,
         ingress: [{ service: 'svc-web', publishedPort: 80, proto: 'tcp', targetPort: PORT, policy: 'cluster', backends: [be(1), be(2)] }],
@@ -165,7 +168,7 @@ export function runDataplaneCompliance(opts: ComplianceOptions): void {
       }
       assert.deepEqual(modes, ['full', 'full', 'full', 'full']);
       const c = counts(rs);
-      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], `every request answered by a backend (${rs.length} in the loop): ${JSON.stringify(c)}`);
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], `every request answered by one of the VIP's 3 backends (${rs.length} in the loop): ${JSON.stringify(c)}`);
       assert.deepEqual(compareKernel(expectedKernel(compile(d), dp.kind), await dp.readKernel({ netns: t.lb })), []);
       console.log(`# ${opts.name}: 4 full resyncs under a loop of ${rs.length} requests: ${JSON.stringify(c)}`);
     });

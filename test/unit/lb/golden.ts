@@ -255,13 +255,13 @@ table ip meshd-ipvs {
 	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain mangle-out {
 		type route hook output priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;
@@ -432,13 +432,13 @@ table ip meshd-ipvs {
 	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain mangle-out {
 		type route hook output priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;
