@@ -9,154 +9,30 @@
  *     the new SEP chain and `-X` of the old one, with --noflush.
  *  2. Request throughput (wrk, HTTP keep-alive and connection-per-request) through the VIP and
  *     through the ingress published port vs direct to the task, over the same path.
+ *  3. The IPVS column (issue 14): the same sync figures for IpvsDataplane, nftables and
+ *     iptables-restore side by side inside the IPVS VM (bench/lb-ipvs-vm.ts); only in-VM ratios.
  * Goals (issue 5): 10k full sync < 2 s, one change < 50 ms, VIP ≥ 0.9× direct.
  * Env: BENCH_SIZES=1000,10000  BENCH_REPS=5  BENCH_SECONDS=3  BENCH_ROUNDS=3  BENCH_SKIP_WRK=1
+ *      BENCH_IPVS_VM=0 (skip the VM part)  BENCH_IPVS_VM_TIMEOUT=1800 (s)
  * The machine's load average is recorded with the results: wall times on a shared, loaded machine
  * are inflated for both sides alike.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { NftablesDataplane } from '../src/adapters/dataplane/nftables.js';
 import { realExec } from '../src/adapters/exec.js';
-import type { Backend, LbDesired } from '../src/core/lb/model.js';
+import type { Backend } from '../src/core/lb/model.js';
 import { many, names, setup, teardown } from '../test/integration/lb/topology.js';
+import { cpuOf, desired, EPS, freshNs, iptFull, iptOneChange, ip4, median, r1, services, timed } from './lib/lb-sync.js';
 import { row, writeResults, type BenchRow } from './lib/results.js';
+import { run, timings } from '../test/vm/harness.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
-const EPS = 10;
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const NFT_NS = 'lbh-bn';
 const IPT_NS = 'lbh-bi';
-
-function ip4(base: number, n: number): string {
-  return `10.${base + (n >>> 16)}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-interface Svc {
-  vip: string;
-  eps: string[];
-}
-
-function services(n: number): Svc[] {
-  return Array.from({ length: n }, (_, i) => ({ vip: ip4(96, i + 1), eps: Array.from({ length: EPS }, (_, j) => ip4(200, i * EPS + j + 1)) }));
-}
-
-function desired(svcs: Svc[]): LbDesired {
-  return {
-    services: svcs.map((s, i) => ({ id: `svc-${i}`, name: `svc-${i}`, vip: s.vip, ports: [{ proto: 'tcp' as const, port: 80, targetPort: 8080 }], backends: s.eps.map((ip, j): Backend => ({ id: `t-${i}-${j}`, ip, state: 'active' })) })),
-    ingress: [],
-  };
-}
-
-/** kube-proxy's chain naming: prefix + first 16 chars of base32(sha256(key)). */
-function kchain(prefix: string, key: string): string {
-  const h = createHash('sha256').update(key).digest();
-  const b32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let val = 0;
-  let out = '';
-  for (const byte of h) {
-    val = (val << 8) | byte;
-    bits += 8;
-    while (bits >= 5 && out.length < 16) {
-      out += b32[(val >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return `${prefix}${out}`;
-}
-
-const svcChain = (i: number): string => kchain('KUBE-SVC-', `ns/svc-${i}:http`);
-const sepChain = (i: number, ip: string): string => kchain('KUBE-SEP-', `ns/svc-${i}:http${ip}:8080`);
-
-function svcRules(i: number, s: Svc): string[] {
-  const n = s.eps.length;
-  return s.eps.map((ip, j) => {
-    const prob = j === n - 1 ? '' : ` -m statistic --mode random --probability ${(1 / (n - j)).toFixed(10)}`;
-    return `-A ${svcChain(i)} -m comment --comment "ns/svc-${i}:http -> ${ip}:8080"${prob} -j ${sepChain(i, ip)}`;
-  });
-}
-
-function sepRules(i: number, ip: string): string[] {
-  const c = sepChain(i, ip);
-  return [`-A ${c} -m comment --comment ns/svc-${i}:http -s ${ip}/32 -j KUBE-MARK-MASQ`, `-A ${c} -m comment --comment ns/svc-${i}:http -p tcp -m tcp -j DNAT --to-destination ${ip}:8080`];
-}
-
-function servicesRules(svcs: Svc[]): string[] {
-  return svcs.map((s, i) => `-A KUBE-SERVICES -m comment --comment "ns/svc-${i}:http cluster IP" -d ${s.vip}/32 -p tcp -m tcp --dport 80 -j ${svcChain(i)}`);
-}
-
-function iptFull(svcs: Svc[]): string {
-  const decl = [':KUBE-SERVICES - [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-POSTROUTING - [0:0]'];
-  const rules = [
-    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-    '-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000',
-    '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
-    '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
-    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
-    ...servicesRules(svcs),
-  ];
-  svcs.forEach((s, i) => {
-    decl.push(`:${svcChain(i)} - [0:0]`, ...s.eps.map((ip) => `:${sepChain(i, ip)} - [0:0]`));
-    rules.push(...svcRules(i, s), ...s.eps.flatMap((ip) => sepRules(i, ip)));
-  });
-  return ['*nat', ...decl, ...rules, 'COMMIT', ''].join('\n');
-}
-
-/**
- * kube-proxy ≥1.26 partial restore after endpoint `oldIp` of service k became `newIp` (the stale
- * SEP chain is declared, which flushes it, then deleted — as kube-proxy does).
- */
-function iptOneChange(svcs: Svc[], k: number, oldIp: string): string {
-  const s = svcs[k]!;
-  const newIp = s.eps[0]!;
-  return ['*nat', ':KUBE-SERVICES - [0:0]', `:${svcChain(k)} - [0:0]`, `:${sepChain(k, newIp)} - [0:0]`, `:${sepChain(k, oldIp)} - [0:0]`, ...servicesRules(svcs), ...svcRules(k, s), ...sepRules(k, newIp), `-X ${sepChain(k, oldIp)}`, 'COMMIT', ''].join('\n');
-}
-
-async function timed(f: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await f();
-  return performance.now() - t0;
-}
-
-/**
- * CPU time (ms) of this process plus its reaped children (nft, iptables-restore run through
- * `ip netns exec`, which execs them: same process): load-independent, unlike wall time on a
- * shared machine. Children's time comes from /proc/self/stat (cutime + cstime, clock ticks).
- */
-function cpuNow(): { self: number; children: number } {
-  const f = readFileSync('/proc/self/stat', 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  const tick = 1000 / 100; // USER_HZ
-  const u = process.cpuUsage();
-  return { self: (u.user + u.system) / 1000, children: (Number(rest[13]) + Number(rest[14])) * tick };
-}
-
-async function cpuOf(f: () => Promise<unknown>): Promise<{ wall: number; self: number; children: number }> {
-  const c0 = cpuNow();
-  const wall = await timed(f);
-  const c1 = cpuNow();
-  return { wall, self: c1.self - c0.self, children: c1.children - c0.children };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-const r1 = (x: number): number => Math.round(x * 10) / 10;
-
-async function freshNs(ns: string): Promise<void> {
-  await realExec.run('ip', ['netns', 'del', ns]);
-  await realExec.check('ip', ['netns', 'add', ns]);
-}
 
 async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unknown>): Promise<void> {
   await freshNs(NFT_NS);
@@ -278,6 +154,33 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
   }
 }
 
+/**
+ * The IPVS column: bench/lb-ipvs-vm.ts inside the IPVS VM (this kernel has no ip_vs), IPVS next to
+ * nftables and iptables-restore in the same guest. Software emulation inflates every figure, so
+ * the rows carry only in-VM comparisons: IPVS vs iptables-restore and IPVS vs meshd's nftables
+ * dataplane, never against the native figures above.
+ */
+async function ipvsVmBench(rows: BenchRow[], extra: Record<string, unknown>): Promise<void> {
+  const prep = await run('native-scripts/vm/prepare.sh', [], {}, 600_000, '[vm-prepare] ');
+  if (prep.code !== 0) throw new Error(`VM prepare failed: ${prep.err.slice(-2000)}`);
+  const limitS = Number(process.env.BENCH_IPVS_VM_TIMEOUT ?? 1800);
+  const vm = await run('native-scripts/vm/run.sh', ['env', `BENCH_SIZES=${SIZES.join(',')}`, `BENCH_REPS=${REPS}`, 'node', 'dist/bench/lb-ipvs-vm.js'],
+    { MESHD_VM_TIMEOUT: String(limitS), MESHD_VM_MEM: '2048' }, (limitS + 30) * 1000, '[vm] ');
+  const line = vm.out.split('\n').find((l) => l.startsWith('BENCH-IPVS-VM '));
+  if (vm.code !== 0 || !line) throw new Error(`the IPVS bench inside the VM exited ${vm.code}: ${vm.err.slice(-2000)}`);
+  const res = JSON.parse(line.slice('BENCH-IPVS-VM '.length)) as { sizes: Record<string, Record<'ipvs' | 'nftables' | 'iptables', { cold: number; resync: number; one: number }>> };
+  const note = 'inside the IPVS VM (qemu TCG software emulation): only ratios within this VM run count';
+  for (const [n, f] of Object.entries(res.sizes)) {
+    const label = `${Number(n) / 1000}k svc × ${EPS} ep`;
+    const metrics: Array<[string, 'cold' | 'resync' | 'one']> = [['full sync, cold', 'cold'], ['full resync over existing (IPVS: read-back + diff)', 'resync'], [`one-endpoint change (median of ${REPS})`, 'one']];
+    for (const [m, k] of metrics) {
+      rows.push(row(`IPVS in VM: ${m}, ${label}`, 'ms', f.ipvs[k], f.iptables[k], k === 'one' ? 'kube-proxy ≥1.26 minimal iptables-restore --noflush (same VM)' : 'kube-proxy-iptables-style iptables-restore (same VM)', 'lower', note));
+      rows.push(row(`IPVS in VM: ${m}, ${label} vs meshd nftables`, 'ms', f.ipvs[k], f.nftables[k], 'meshd nftables dataplane (same VM)', 'lower', note));
+    }
+  }
+  extra.ipvsVm = { ...res, timings: timings(vm) };
+}
+
 async function main(): Promise<void> {
   const rows: BenchRow[] = [];
   const extra: Record<string, unknown> = { endpointsPerService: EPS, reps: REPS, wrkSeconds: SECONDS, wrkRounds: ROUNDS, loadAverageAtStart: loadavg(), goals: { fullSync10kMs: 2000, oneChangeMs: 50, vipVsDirect: 0.9 } };
@@ -285,6 +188,10 @@ async function main(): Promise<void> {
     for (const n of SIZES) {
       console.log(`sync bench: ${n} services × ${EPS} endpoints`);
       await syncBench(n, rows, extra);
+    }
+    if (process.env.BENCH_IPVS_VM !== '0') {
+      console.log('IPVS sync bench inside the VM (IPVS vs nftables vs iptables-restore)');
+      await ipvsVmBench(rows, extra);
     }
     if (process.env.BENCH_SKIP_WRK !== '1') {
       console.log('throughput bench (wrk)');

@@ -17,6 +17,8 @@ export interface LbFrontendRow {
   backends: Array<{ task: string; target: string; state: 'active' | 'draining'; local: boolean }>;
   /** What the kernel sends new connections to (null: frontend absent from the kernel). */
   kernel: string[] | null;
+  /** What the kernel holds at weight 0 (IPVS: draining reals; always empty on nftables). */
+  kernelDraining?: string[];
   /** Remote backends not selected yet: this node's overlay has not programmed them (core/lb/overlay-gate.ts). */
   held: Array<{ task: string; target: string; reason: HeldBackend['reason'] }>;
 }
@@ -73,8 +75,9 @@ export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: 
   return rows;
 }
 
+/** Only the frontends of `keys` (a service filter); stray kernel objects belong to no service, so they go too. */
 function only(k: KernelLbState, keys: Set<string> | null): KernelLbState {
-  return keys ? { ...k, frontends: k.frontends.filter((f) => keys.has(f.key)) } : k;
+  return keys ? { backend: k.backend, frontends: k.frontends.filter((f) => keys.has(f.key)) } : k;
 }
 
 /**
@@ -107,6 +110,7 @@ export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf
   for (const r of rows) {
     const f = byKey.get(r.key);
     r.kernel = f ? f.targets.map((t) => `${t.ip}:${t.port}`) : null;
+    if (f?.draining.length) r.kernelDraining = f.draining.map((t) => `${t.ip}:${t.port}`);
   }
   return {
     netns: e.netns, kind: e.kind, task: e.taskId,

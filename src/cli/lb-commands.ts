@@ -31,13 +31,15 @@ export function renderLbStatus(r: LbStatusReply): string {
     if (ns.frontends.length === 0) rows.push([where, '-', '-', '-', '-', ns.drift.length ? 'DRIFT' : 'ok']);
     for (const f of ns.frontends) {
       const want = f.backends.map((b) => `${b.target}${b.state === 'draining' ? '(draining)' : ''}`).join(' ') || '(none: reject)';
-      const have = f.kernel === null ? '(absent)' : f.kernel.join(' ') || '(none: reject)';
+      // IPVS holds draining tasks at weight 0: shown, so a real left behind or missing is visible.
+      const have = f.kernel === null ? '(absent)' : (f.kernel.join(' ') || '(none: reject)') + (f.kernelDraining?.length ? ` ${f.kernelDraining.map((t) => `${t}(weight 0)`).join(' ')}` : '');
       const drift = ns.drift.some((d) => d.includes(f.key)) ? 'DRIFT' : 'ok';
       rows.push([where, f.key, f.service, want, have, drift]);
     }
   }
   out.push('');
   out.push(table(['NAMESPACE', 'FRONTEND', 'SERVICE', 'DESIRED', 'KERNEL', 'STATE'], rows).trimEnd());
+  // Every drift line, including those of no frontend (IPVS: a stray service no mark routes to).
   const problems = r.namespaces.flatMap((ns) => [
     ...ns.drift.map((d) => `${ns.netns}: ${d}`),
     ...(ns.error ? [`${ns.netns}: last apply failed: ${ns.error}`] : []),

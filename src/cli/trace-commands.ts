@@ -12,7 +12,7 @@ import { nodeSocket, validateLabName } from '../lab/plan.js';
 import { DEFAULT_LAB, socketFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson } from './format.js';
 
-interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null }
+interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null; kernelDraining?: string[] }
 interface LbNs { netns: string; kind: 'task' | 'ingress'; task: string | null; frontends: LbRow[]; drift: string[]; error: string | null }
 interface LbStatus { node: string; backend: string; namespaces: LbNs[] }
 interface FdbRow { sandbox: string; network: string; mac: string; ip: string; want: string | null; have: string | null; fdb: string; neigh: string }
@@ -41,16 +41,25 @@ function agentFor(g: GlobalOpts, node: string): ApiClient {
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
-/** Backend hops shared by both paths: kernel choice, VXLAN peer on the entry node, the task on its node. */
-async function backendHops(g: GlobalOpts, entry: ApiClient, entryNode: string, row: LbRow, network: string | null, hops: Hop[]): Promise<void> {
+/**
+ * Backend hops shared by both paths: kernel choice, VXLAN peer on the entry node, the task on its
+ * node. On IPVS the kernel also holds draining tasks (real servers at weight 0, which keep their
+ * established connections): one missing there, or a weight-0 real nobody wants, is flagged too.
+ */
+async function backendHops(g: GlobalOpts, entry: ApiClient, entryNode: string, row: LbRow, network: string | null, hops: Hop[], backend: string): Promise<void> {
   const want = row.backends.filter((b) => b.state === 'active').map((b) => b.target);
   const kernel = row.kernel ?? [];
   const missing = want.filter((t) => !kernel.includes(t));
   const extra = kernel.filter((t) => !want.includes(t));
+  const ipvs = backend === 'ipvs' && row.kernel !== null;
+  const draining = ipvs ? row.kernelDraining ?? [] : [];
+  const extraDraining = draining.filter((t) => !row.backends.some((b) => b.state === 'draining' && b.target === t));
   hops.push({
     hop: 'backends', where: entryNode,
-    detail: `kernel picks among ${kernel.length ? kernel.join(', ') : '(none)'}` + (row.kernel === null ? ' — frontend ABSENT from the kernel' : '') + (missing.length ? ` — MISSING ${missing.join(', ')}` : '') + (extra.length ? ` — EXTRA ${extra.join(', ')}` : ''),
-    ok: row.kernel !== null && sameSet(want, kernel),
+    detail: `kernel picks among ${kernel.length ? kernel.join(', ') : '(none)'}` + (draining.length ? `; weight 0 (draining): ${draining.join(', ')}` : '') +
+      (row.kernel === null ? ' — frontend ABSENT from the kernel' : '') + (missing.length ? ` — MISSING ${missing.join(', ')}` : '') + (extra.length ? ` — EXTRA ${extra.join(', ')}` : '') +
+      (extraDraining.length ? ` — EXTRA at weight 0 ${extraDraining.join(', ')}` : ''),
+    ok: row.kernel !== null && sameSet(want, kernel) && extraDraining.length === 0,
   });
   const overlay = await entry.call<OverlayStatus>('GET', network ? `/v1/overlay/status?network=${encodeURIComponent(network)}` : '/v1/overlay/status');
   const members = await entry.call<Member[]>('GET', '/v1/gossip/members');
@@ -58,7 +67,8 @@ async function backendHops(g: GlobalOpts, entry: ApiClient, entryNode: string, r
   for (const b of row.backends) {
     const ip = b.target.split(':')[0]!;
     if (b.state !== 'active') {
-      hops.push({ hop: 'backend', where: entryNode, detail: `${b.target} task ${b.task.slice(0, 12)} is draining: no new connections`, ok: true });
+      const gone = ipvs && !draining.includes(b.target);
+      hops.push({ hop: 'backend', where: entryNode, detail: `${b.target} task ${b.task.slice(0, 12)} is draining: no new connections` + (gone ? ' — MISSING from IPVS at weight 0 (its established connections lose their real server)' : ''), ok: !gone });
       continue;
     }
     let node = entryNode;
@@ -96,7 +106,7 @@ export async function traceMesh(g: GlobalOpts, node: string, port: number, proto
   hops.push({ hop: 'published port', where: node, detail: `${node}:${port}/${proto} → service ${row.service} (host DNAT to ingress sandbox ${ns.netns}, dataplane ${lb.backend})`, ok: ns.error === null });
   const nsDrift = ns.drift.filter((d) => d.includes(String(port)));
   hops.push({ hop: 'ingress rule', where: ns.netns, detail: `${key}: ${row.backends.length} desired backend(s)${nsDrift.length ? ` — DRIFT: ${nsDrift.join('; ')}` : ''}`, ok: nsDrift.length === 0 && row.kernel !== null });
-  await backendHops(g, entry, node, row, 'ingress', hops);
+  await backendHops(g, entry, node, row, 'ingress', hops, lb.backend);
   return hops;
 }
 
@@ -109,7 +119,7 @@ export async function traceVip(g: GlobalOpts, fromTask: string, service: string,
   const row = ns.frontends.find((f) => f.service === service && f.key.endsWith(` ${proto} ${port}`));
   if (!row) throw new MeshError('MESHD_NOT_FOUND', `service ${service} has no VIP ${proto}/${port} on the networks of ${task.name}`);
   const hops: Hop[] = [{ hop: 'VIP rule', where: ns.netns, detail: `${row.key} → service ${service} (DNAT inside the task's own namespace, dataplane ${lb.backend})${ns.drift.length ? ` — DRIFT: ${ns.drift.join('; ')}` : ''}`, ok: ns.drift.length === 0 && row.kernel !== null }];
-  await backendHops({ ...g }, local, lb.node, row, task.networks[0] ?? null, hops);
+  await backendHops({ ...g }, local, lb.node, row, task.networks[0] ?? null, hops, lb.backend);
   return hops;
 }
 

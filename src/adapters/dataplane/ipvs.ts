@@ -1,8 +1,9 @@
 /**
  * IPVS dataplane (Docker's way, see core/lb/ipvs-render.ts): per apply at most one
  * `ip -force -batch -` (VIP addresses on lo), one `nft -f -` (fwmark table) and one `ipvsadm -R`;
- * on full syncs also `ipvsadm --set` (idle timeouts, moby#31208) and the IPVS sysctls. Read back with
- * `ipvsadm -S -n` joined with the mark table.
+ * on full syncs also `ipvsadm --set` (idle timeouts, moby#31208), the IPVS sysctls, and first a
+ * read-back of the kernel (`ipvsadm -S -n` + the mark table): a full resync is the difference from
+ * it, never `ipvsadm -C` on a live node. Read back with `ipvsadm -S -n` joined with the mark table.
  *
  * This kernel has no ip_vs, so this backend is covered here by golden tests of what it renders and
  * by unit tests with a recording Exec; the shared compliance suite runs it inside the VM harness.
@@ -11,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { KernelFrontend, KernelLbState } from '../../core/lb/kernel.js';
 import { IPVS_NFT_TABLE } from '../../core/lb/ipvs-render.js';
+import { parseIpvsSaveText, type IpvsKernelView } from '../../core/lb/ipvs-save.js';
 import type { LbDesired, Target } from '../../core/lb/model.js';
 import { SyncedDataplane } from './syncers.js';
 import { DEFAULT_IDLE_TIMEOUTS, IPVS_SYSCTLS, ipvsTimeoutArgs } from '../../core/lb/timeouts.js';
@@ -23,24 +25,11 @@ export interface IpvsService {
   reals: { ip: string; port: number; weight: number }[];
 }
 
-/** Parses `ipvsadm -S -n` (restore format): fwmark services and their real servers. */
+/** Parses `ipvsadm -S -n` (restore format): fwmark services and their real servers (core/lb/ipvs-save.ts). */
 export function parseIpvsSave(text: string): Map<number, IpvsService> {
   const out = new Map<number, IpvsService>();
-  for (const line of text.split('\n')) {
-    const t = line.trim().split(/\s+/);
-    const f = t.indexOf('-f');
-    if (f < 0) continue;
-    const mark = Number(t[f + 1]);
-    if (!Number.isInteger(mark)) continue;
-    if (t[0] === '-A') out.set(mark, out.get(mark) ?? { fwmark: mark, reals: [] });
-    if (t[0] === '-a') {
-      const r = t[t.indexOf('-r') + 1] ?? '';
-      const w = Number(t[t.indexOf('-w') + 1] ?? '1');
-      const i = r.lastIndexOf(':');
-      const svc = out.get(mark) ?? { fwmark: mark, reals: [] };
-      svc.reals.push({ ip: r.slice(0, i), port: Number(r.slice(i + 1)), weight: Number.isFinite(w) ? w : 1 });
-      out.set(mark, svc);
-    }
+  for (const s of parseIpvsSaveText(text)) {
+    if (s.fwmark !== null) out.set(s.fwmark, { fwmark: s.fwmark, reals: s.reals.map((r) => ({ ip: r.ip, port: r.port, weight: r.weight })) });
   }
   return out;
 }
@@ -55,8 +44,19 @@ export class IpvsDataplane extends SyncedDataplane implements Dataplane {
   async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {
     const t0 = performance.now();
     const s = this.syncer(opts.netns);
-    const plan = s.plan(desired);
     const netns = opts.netns;
+    // A full resync is a diff against what the kernel holds: read it first (read-only; a read
+    // failure is an apply failure like any other).
+    let kernel: IpvsKernelView | undefined;
+    if (s.fullNext()) {
+      try {
+        kernel = await this.readView(netns);
+      } catch (e) {
+        s.failed();
+        throw new MeshError('MESHD_EXEC_FAILED', `ipvs full sync failed${netns ? ` in ${netns}` : ''}: cannot read the kernel: ${toMeshError(e).message}`, { netns, mode: 'full' }, { cause: e });
+      }
+    }
+    const plan = s.plan(desired, kernel);
     try {
       if (plan.mode === 'full' && opts.sysctls !== false) {
         await this.exec.check('ipvsadm', ipvsTimeoutArgs(this.opts.timeouts ?? DEFAULT_IDLE_TIMEOUTS), { netns });
@@ -76,27 +76,57 @@ export class IpvsDataplane extends SyncedDataplane implements Dataplane {
     return { backend: 'ipvs', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length + plan.ipvs.length + plan.addrs.length, durationMs: performance.now() - t0 };
   }
 
-  async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
-    const save = await this.exec.check('ipvsadm', ['-S', '-n'], { netns: opts.netns });
-    const r = await this.exec.run('nft', ['-j', 'list', 'table', 'ip', IPVS_NFT_TABLE], { netns: opts.netns });
+  /** `ipvsadm -S -n` and the mark table (mark → frontend; empty when the table is absent). */
+  private async readRaw(netns: string | undefined): Promise<{ save: string; marks: Map<number, MarkInfo> }> {
+    const save = await this.exec.check('ipvsadm', ['-S', '-n'], { netns });
+    const r = await this.exec.run('nft', ['-j', 'list', 'table', 'ip', IPVS_NFT_TABLE], { netns });
     let marks = new Map<number, MarkInfo>();
     if (r.code === 0) {
       try {
         marks = parseNftMarks(JSON.parse(r.stdout));
       } catch (e) {
-        throw new MeshError('MESHD_INTERNAL', 'nft -j printed invalid JSON', { netns: opts.netns }, { cause: e });
+        throw new MeshError('MESHD_INTERNAL', 'nft -j printed invalid JSON', { netns }, { cause: e });
       }
     } else if (!/No such file or directory/.test(r.stderr)) {
-      throw new MeshError('MESHD_EXEC_FAILED', `nft list table failed: ${r.stderr.trim().slice(0, 300)}`, { netns: opts.netns });
+      throw new MeshError('MESHD_EXEC_FAILED', `nft list table failed: ${r.stderr.trim().slice(0, 300)}`, { netns });
     }
+    return { save, marks };
+  }
+
+  /** What a full resync diffs against: every IPVS service, and frontend key → mark from the mark table. */
+  private async readView(netns: string | undefined): Promise<IpvsKernelView> {
+    const { save, marks } = await this.readRaw(netns);
+    return { services: parseIpvsSaveText(save), marks: new Map([...marks].map(([m, i]) => [i.key, m])) };
+  }
+
+  /**
+   * As faithful as the nftables read-back: each fwmark service the mark table routes to is a
+   * frontend (weight > 0 reals = targets, weight 0 = draining); a scheduler other than rr, a real
+   * not masqueraded or at a weight meshd never sets are `issues`; a fwmark service the mark table
+   * does not route to (left behind, or its mark lost) is `stray`. Address:port services are not
+   * meshd's and are not reported (a full resync removes them, see ipvs-render.ts).
+   */
+  async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
+    const { save, marks } = await this.readRaw(opts.netns);
     const frontends: KernelFrontend[] = [];
-    for (const [mark, svc] of parseIpvsSave(save)) {
-      const m = marks.get(mark);
-      if (!m) continue; // a service we did not program (or whose mark rule is gone): not ours to report
+    const stray: string[] = [];
+    for (const svc of parseIpvsSaveText(save)) {
+      if (svc.fwmark === null) continue;
+      const m = marks.get(svc.fwmark);
+      const reals = svc.reals.map((x) => `${x.ip}:${x.port}`).join(',') || 'no real server';
+      if (!m) {
+        stray.push(`stray IPVS service fwmark ${svc.fwmark} (${reals}): no frontend in the mark table routes to it`);
+        continue;
+      }
       const pick = (w: (x: number) => boolean): Target[] => svc.reals.filter((x) => w(x.weight)).map((x) => ({ ip: x.ip, port: x.port }));
-      frontends.push({ ...m, targets: pick((w) => w > 0), draining: pick((w) => w === 0) });
+      const issues = [
+        ...(svc.scheduler !== 'rr' || svc.extra ? [`IPVS scheduler ${[svc.scheduler || '?', svc.extra].filter(Boolean).join(' ')}, want rr`] : []),
+        ...svc.reals.filter((x) => x.forward !== 'm').map((x) => `real ${x.ip}:${x.port} forwards by -${x.forward}, want -m (masquerade)`),
+        ...svc.reals.filter((x) => x.weight !== 0 && x.weight !== 1).map((x) => `real ${x.ip}:${x.port} at weight ${x.weight}, want 1 (or 0 draining)`),
+      ];
+      frontends.push({ ...m, targets: pick((w) => w > 0), draining: pick((w) => w === 0), ...(issues.length ? { issues } : {}) });
     }
-    return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
+    return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), ...(stray.length ? { stray } : {}) };
   }
 
   async flush(opts: NetnsOptions = {}): Promise<void> {

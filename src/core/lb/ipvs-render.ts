@@ -11,12 +11,16 @@
  * `ip -batch` script rendered here. Ingress `cluster` marks are listed in `snat-marks` and masqueraded
  * in postrouting (needs `net.ipv4.vs.conntrack=1`, set by the adapter).
  *
- * `ipvsadm-restore` is a batch, not a transaction: a failure part-way leaves a partial state, which
- * the syncer treats like any failure — the next apply is a full resync starting with `-C`.
- * Pure; golden-tested.
+ * `ipvsadm -R` is a batch, not a transaction: a failure part-way leaves a partial state, which the
+ * syncer treats like any failure — the next apply is a full resync. A full resync never clears the
+ * table (`-C` would take every service away for a moment, and with `expire_nodest_conn=1` drop the
+ * connections in flight): it diffs the kernel's own read-back (`ipvsadm -S -n` + the mark table,
+ * ipvs-save.ts) against the desired state and adds, edits and deletes only what differs, keeping the
+ * marks the kernel already uses. Pure; golden-tested.
  */
 import { diffCompiled, diffSets } from './diff.js';
 import { sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
+import { EMPTY_IPVS_VIEW, type IpvsKernelView, type IpvsSavedService } from './ipvs-save.js';
 import { elementKey } from './nftables-render.js';
 
 export const IPVS_NFT_TABLE = 'meshd-ipvs';
@@ -103,10 +107,70 @@ function snatSet(f: Frontend): 'snat-marks' | 'vip-snat-marks' | null {
   return f.kind === 'vip' ? 'vip-snat-marks' : null;
 }
 
-export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): IpvsPlan {
-  const marks = assignMarks(prevMarks, c);
+/**
+ * The marks a full resync starts from: the kernel's (the mark table is what routes live packets
+ * now, e.g. after an agent restart), then the syncer's own memory for keys the kernel lacks, unless
+ * that mark already means something else in the kernel.
+ */
+export function resyncMarks(prevMarks: MarkTable, kernel: IpvsKernelView): Map<string, number> {
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  for (const [k, m] of kernel.marks) {
+    if (used.has(m)) continue;
+    out.set(k, m);
+    used.add(m);
+  }
+  for (const [k, m] of prevMarks) {
+    if (out.has(k) || used.has(m)) continue;
+    out.set(k, m);
+    used.add(m);
+  }
+  return out;
+}
+
+/**
+ * `ipvsadm -R` lines taking the kernel's IPVS table to the desired one: services the desired state
+ * lacks (any fwmark not in use, any address:port service) are deleted; a desired service missing
+ * from the kernel is added whole; one present gets only its scheduler, added, re-weighted and
+ * deleted real servers. Deletions first, then the frontends in key order (deterministic).
+ */
+function resyncLines(fs: Frontend[], marks: MarkTable, kernel: readonly IpvsSavedService[]): string[] {
+  const want = new Map(fs.map((f) => [mark(marks, f), f]));
+  const out: string[] = [];
+  const byMark = new Map<number, IpvsSavedService>();
+  for (const k of kernel) {
+    if (k.fwmark !== null && want.has(k.fwmark)) byMark.set(k.fwmark, k);
+    else out.push(`-D ${k.spec}`);
+  }
+  for (const [m, f] of want) {
+    const k = byMark.get(m);
+    if (!k) {
+      out.push(...serviceLines(m, f));
+      continue;
+    }
+    if (k.scheduler !== 'rr' || k.extra !== '') out.push(`-E -f ${m} -s rr`);
+    const have = new Map(k.reals.map((r) => [`${r.ip}:${r.port}`, r]));
+    const wf = weights(f);
+    for (const [addr, w] of wf) {
+      const r = have.get(addr);
+      if (!r) out.push(real(m, parseTarget(addr), w));
+      else if (r.weight !== w || r.forward !== 'm') out.push(real(m, parseTarget(addr), w, '-e'));
+    }
+    for (const addr of have.keys()) if (!wf.has(addr)) out.push(`-d -f ${m} -r ${addr}`);
+  }
+  return out;
+}
+
+/**
+ * A full resync: `kernel` is what the namespace holds now (EMPTY_IPVS_VIEW for a new one); the IPVS
+ * part is the difference (see resyncLines), the mark table is replaced in one nft transaction
+ * (atomic: no packet sees it half-written), VIP addresses are (re)placed on lo.
+ */
+export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), kernel: IpvsKernelView = EMPTY_IPVS_VIEW): IpvsPlan {
+  const marks = assignMarks(resyncMarks(prevMarks, kernel), c);
   const fs = sortedFrontends(c);
-  const ipvs = ['-C', ...fs.flatMap((f) => serviceLines(mark(marks, f), f))].join('\n') + '\n';
+  const lines = resyncLines(fs, marks, kernel.services);
+  const ipvs = lines.length ? lines.join('\n') + '\n' : '';
   const els = (kind: Frontend['kind']): string => {
     const e = fs.filter((f) => f.kind === kind).map((f) => markElem(f, mark(marks, f)));
     return e.length ? `\t\telements = { ${e.join(', ')} }\n` : '';
@@ -115,7 +179,10 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map()): I
     const e = fs.filter((f) => snatSet(f) === set).map((f) => String(mark(marks, f)));
     return `\tset ${set} {\n\t\ttype mark\n${e.length ? `\t\telements = { ${e.join(', ')} }\n` : ''}\t}`;
   };
-  const markRules = '\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n';
+  // Ingress first, VIP last: a VIP is a local address too (on lo), so a published port equal to a
+  // VIP's port would otherwise re-mark the VIP's packets for the ingress service. The VIP rule is
+  // the more specific one (address . proto . port) and a lookup miss leaves the mark as it was.
+  const markRules = '\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n\t\tmeta mark set ip daddr . meta l4proto . th dport map @vip-marks\n';
   const nft = [
     `table ${T}`,
     `delete table ${T}`,

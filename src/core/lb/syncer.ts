@@ -2,7 +2,8 @@
  * The sync state machine of one sandbox (kube-proxy's proxier loop, minus the timers): remembers
  * the compiled state last applied SUCCESSFULLY and plans the next transaction against it.
  *
- * - first apply, after any failure, or on request → full resync (whole table / `-C` + everything);
+ * - first apply, after any failure, or on request → full resync (nftables: the whole table in one
+ *   transaction; IPVS: the difference from the kernel's read-back, never `-C` — see ipvs-render.ts);
  * - otherwise → incremental (only changed frontends), or noop when nothing changed.
  *
  * The adapter calls `plan()`, runs the scripts, then `committed(plan)` or `failed()`. Pure.
@@ -10,6 +11,7 @@
 import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
 import { fastPlan } from './fastpath.js';
 import { renderIpvsFull, renderIpvsIncremental, type MarkTable } from './ipvs-render.js';
+import type { IpvsKernelView } from './ipvs-save.js';
 import { compile, type Compiled, type CompileMemo, type LbDesired } from './model.js';
 import { applyNftDelta, type NftDelta, type NftState } from './nft-state.js';
 import { planNftFull, planNftIncremental } from './nftables-render.js';
@@ -49,8 +51,19 @@ export class LbSyncer {
 
   constructor(readonly kind: DataplaneKind) {}
 
-  /** Validates (MESHD_BAD_ARGUMENT) and plans; does not change state. */
-  plan(desired: LbDesired): SyncPlan {
+  /**
+   * True when the next plan is a full resync: an IPVS adapter then reads the kernel first and passes
+   * it to `plan` (the resync is a diff against it).
+   */
+  fullNext(): boolean {
+    return this.last === null || (this.kind === 'nftables' && this.nftState === null);
+  }
+
+  /**
+   * Validates (MESHD_BAD_ARGUMENT) and plans; does not change state. `ipvsKernel`: the kernel's
+   * IPVS state for a full IPVS resync (absent = an empty namespace).
+   */
+  plan(desired: LbDesired, ipvsKernel?: IpvsKernelView): SyncPlan {
     const fast = this.last !== null && this.lastDesired !== null && this.kind === 'nftables' ? fastPlan(this.lastDesired, this.last, desired, this.memo) : null;
     const next = fast ? fast.compiled : compile(desired, this.memo);
     const base = { kind: this.kind, next, frontends: next.size, desired };
@@ -58,9 +71,9 @@ export class LbSyncer {
       const p = planNftFull(next);
       return { ...base, mode: 'full', nft: p.script, ipvs: '', addrs: '', changed: next.size, marks: new Map(), nftState: p.state };
     };
-    if (this.last === null || (this.kind === 'nftables' && this.nftState === null)) {
+    if (this.last === null || (this.kind === 'nftables' && this.nftState === null)) { // = fullNext()
       if (this.kind === 'nftables') return nftFull();
-      const p = renderIpvsFull(next, this.marks);
+      const p = renderIpvsFull(next, this.marks, ipvsKernel);
       return { ...base, mode: 'full', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: next.size, marks: p.marks };
     }
     const d = fast ? fast.diff : diffCompiled(this.last, next);

@@ -13,7 +13,7 @@ import type { Dataplane } from '../../../src/adapters/dataplane/types.js';
 import { isMeshError } from '../../../src/core/errors.js';
 import { compareKernel, expectedKernel } from '../../../src/core/lb/kernel.js';
 import { compile, type Backend, type LbDesired } from '../../../src/core/lb/model.js';
-import { hold, many, names, setup, teardown, type ProbeResult, type Topology } from './topology.js';
+import { hold, loop, many, names, setup, teardown, type ProbeResult, type Topology } from './topology.js';
 
 export interface ComplianceOptions {
   /** Label, e.g. 'nftables'. */
@@ -134,6 +134,43 @@ export function runDataplaneCompliance(opts: ComplianceOptions): void {
       assert.ok(rs.every((r) => r.peer === t.clientIp), `client IP expected: ${JSON.stringify(rs.slice(0, 3))}`);
       const none = await many(t.client, t.lbClientSideIp, 82, 2, 3000);
       assert.ok(none.every((r) => r.err === 'ECONNREFUSED' && r.ms < 500), `no local task → refused: ${JSON.stringify(none)}`);
+    });
+
+    test('full resyncs under a request loop lose no request, and an established connection survives them', async () => {
+      // What a drift repair or a failure's retry does on a live node. A full resync that clears the
+      // table first (IPVS `-C`) refuses new connections for a moment and, with expire_nodest_conn=1,
+      // drops established ones; it must change only what differs (nftables: one atomic table swap).
+      // The VIP (3 backends) and a published port (2) share port 80 here: VIP requests must reach
+      // the VIP's own backends, never the published port's (IPVS: its mark table once let the
+      // ingress mark override the VIP's, since the VIP is a local address).
+      const d: LbDesired = {
+        services: vipOnly([be(1), be(2), be(3)]).services,
+        ingress: [{ service: 'svc-web', publishedPort: 80, proto: 'tcp', targetPort: PORT, policy: 'cluster', backends: [be(1), be(2)] }],
+      };
+      await apply(d);
+      const held = await hold(t.client, VIP, 80);
+      const heldOn = held.greeting.split(' ')[0]!;
+      let rs: ProbeResult[] = [];
+      const modes: string[] = [];
+      try {
+        const l = await loop(t.client, VIP, 80);
+        try {
+          for (let i = 0; i < 4; i++) {
+            dp.requestFullResync({ netns: t.lb });
+            modes.push((await dp.apply(d, { netns: t.lb })).mode);
+          }
+        } finally {
+          rs = await l.stop();
+        }
+        assert.equal(await held.ping(), `${heldOn} echo ping`, 'the connection established before the resyncs still works');
+      } finally {
+        held.close();
+      }
+      assert.deepEqual(modes, ['full', 'full', 'full', 'full']);
+      const c = counts(rs);
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], `every request answered by one of the VIP's 3 backends (${rs.length} in the loop): ${JSON.stringify(c)}`);
+      assert.deepEqual(compareKernel(expectedKernel(compile(d), dp.kind), await dp.readKernel({ netns: t.lb })), []);
+      console.log(`# ${opts.name}: 4 full resyncs under a loop of ${rs.length} requests: ${JSON.stringify(c)}`);
     });
 
     test('VIP and ingress together, then a forced failure: the next apply is a full resync that repairs the kernel', async () => {

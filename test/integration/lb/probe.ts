@@ -3,6 +3,8 @@
  *   serve NAME PORT            answer each connection with "NAME PEER_ADDR\n", then echo lines as "NAME echo LINE"
  *   many HOST PORT N TIMEOUT   N sequential connections; prints one JSON line {results:[{ok,name,peer,ms,err}]}
  *   hold HOST PORT             connect, print the greeting as JSON, on a stdin line send "ping", print the reply, exit
+ *   loop HOST PORT TIMEOUT     sequential connections until a stdin line; prints {"started":true} after the first
+ *                              answer, then at the end one JSON line {results:[...]}
  */
 import { createServer, connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -67,6 +69,17 @@ async function main(): Promise<void> {
     for (let i = 0; i < Number(c ?? 1); i++) results.push(await once(a ?? '127.0.0.1', Number(b), Number(d ?? 2000)));
     console.log(JSON.stringify({ results }));
     return;
+  }
+  if (mode === 'loop') {
+    const results: Result[] = [];
+    let stop = false;
+    createInterface({ input: process.stdin }).on('line', () => (stop = true));
+    while (!stop) {
+      results.push(await once(a ?? '127.0.0.1', Number(b), Number(c ?? 2000)));
+      if (results.length === 1) console.log(JSON.stringify({ started: true }));
+    }
+    console.log(JSON.stringify({ results }));
+    process.exit(0);
   }
   if (mode === 'hold') {
     const s = connect({ host: a ?? '127.0.0.1', port: Number(b) });

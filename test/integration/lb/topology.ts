@@ -107,6 +107,57 @@ export async function many(ns: string, host: string, port: number, n: number, ti
   return (JSON.parse(out) as { results: ProbeResult[] }).results;
 }
 
+export interface Loop {
+  /** Ends the loop; resolves with every connection's result, in order. */
+  stop(): Promise<ProbeResult[]>;
+}
+
+/**
+ * Sequential connections from inside `ns` until stopped (a request loop running while the test
+ * changes the dataplane). Resolves once the first connection has an answer, so the loop is known
+ * to be running before the change.
+ */
+export function loop(ns: string, host: string, port: number, timeoutMs = 2000): Promise<Loop> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, PROBE, 'loop', host, String(port), String(timeoutMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  let onLine: (() => void) | null = null;
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    onLine?.();
+  });
+  const exited = new Promise<void>((r) => child.on('close', () => r()));
+  const kill = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  // generous: includes starting node in the namespace, ~1-3 s under qemu TCG on a busy host
+  return new Promise<Loop>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`loop ${host}:${port} in ${ns}: no first answer in 15 s; output: ${out.slice(0, 300)}`));
+    }, 15_000);
+    onLine = () => {
+      if (!out.includes('{"started":true}')) return;
+      onLine = null;
+      clearTimeout(timer);
+      resolve({
+        stop: async () => {
+          child.stdin.write('\n');
+          const guard = setTimeout(kill, 10_000);
+          await exited;
+          clearTimeout(guard);
+          const last = out.trim().split('\n').pop() ?? '';
+          if (!last.startsWith('{"results"')) throw new Error(`loop ${host}:${port}: no results (killed?); output tail: ${out.slice(-300)}`);
+          return (JSON.parse(last) as { results: ProbeResult[] }).results;
+        },
+      });
+    };
+    child.on('close', () => {
+      clearTimeout(timer);
+      reject(new Error(`loop ${host}:${port} in ${ns} exited before its first answer: ${out.slice(0, 300)}`));
+    });
+  });
+}
+
 export interface Held {
   greeting: string;
   /** Sends a line on the held connection and resolves with the reply line. */

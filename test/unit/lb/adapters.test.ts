@@ -35,6 +35,9 @@ class RecordingExec implements Exec {
   }
 }
 
+/** A namespace without the IPVS mark table (`nft -j list table` fails as nft does); everything else succeeds empty. */
+const noTable = (c: Call): ExecResult => (c.cmd === 'nft' && c.args[0] === '-j' ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' } : { code: 0, stdout: '', stderr: '' });
+
 describe('nft -j read-back parser', () => {
   test('real listing of base() parses to exactly the expected kernel state', () => {
     const got = { backend: 'nftables' as const, frontends: parseNftLb(NFT_LB_LISTING) };
@@ -102,28 +105,62 @@ describe('NftablesDataplane (recording exec)', () => {
 });
 
 describe('IpvsDataplane (recording exec)', () => {
-  test('full: timeouts, sysctls, addresses, ipvsadm-restore, mark table; incremental: only what changed', async () => {
-    const ex = new RecordingExec();
+  test('full: read-back, timeouts, sysctls, addresses, ipvsadm-restore, mark table; incremental: only what changed', async () => {
+    const ex = new RecordingExec(noTable);
     const dp = new IpvsDataplane(ex);
     await dp.apply(base(), { netns: 'mtlb-v' });
-    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1 net.ipv4.icmp_ratemask=6160', 'ip -force -batch -', 'ipvsadm -R', 'nft -f -']);
-    assert.equal(ex.calls[3]!.opts?.input, G.IPVS_FULL);
-    assert.equal(ex.calls[4]!.opts?.input, G.IPVS_FULL_NFT);
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ipvsadm -S -n', 'nft -j list table ip meshd-ipvs', 'ipvsadm --set 86400 120 300', 'sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1 net.ipv4.ip_forward=1 net.ipv4.icmp_ratemask=6160', 'ip -force -batch -', 'ipvsadm -R', 'nft -f -']);
+    assert.equal(ex.calls[5]!.opts?.input, G.IPVS_FULL);
+    assert.equal(ex.calls[6]!.opts?.input, G.IPVS_FULL_NFT);
     ex.calls = [];
     const r = await dp.apply(changed(), { netns: 'mtlb-v' });
     assert.equal(r.mode, 'incremental');
     assert.deepEqual(ex.calls.map((c) => [c.cmd, c.opts?.input]), [['ip', G.IPVS_INCREMENTAL_ADDRS], ['ipvsadm', G.IPVS_INCREMENTAL], ['nft', G.IPVS_INCREMENTAL_NFT]]);
   });
+  test('full resync after an agent restart: diff against the kernel read-back (drifted), never -C', async () => {
+    const ex = new RecordingExec((c) => ({ code: 0, stdout: c.cmd === 'ipvsadm' && c.args[0] === '-S' ? G.IPVS_DRIFTED_SAVE : c.cmd === 'nft' && c.args[0] === '-j' ? JSON.stringify(NFT_IPVS_MARKS_LISTING) : '', stderr: '' }));
+    const r = await new IpvsDataplane(ex).apply(base(), { netns: 'mtlb-v' });
+    assert.equal(r.mode, 'full');
+    const restore = ex.calls.find((c) => c.cmd === 'ipvsadm' && c.args[0] === '-R');
+    assert.equal(restore?.opts?.input, G.IPVS_RESYNC);
+    assert.ok(ex.calls.every((c) => !(c.cmd === 'ipvsadm' && c.args[0] === '-C')), 'no ipvsadm -C');
+  });
+  test('full resync whose read-back fails: MESHD_EXEC_FAILED, nothing written, the next apply reads again', async () => {
+    let fail = true;
+    const ex = new RecordingExec((c) => (fail && c.cmd === 'ipvsadm' && c.args[0] === '-S' ? { code: 2, stdout: '', stderr: 'Can\'t initialize ipvs' } : noTable(c)));
+    const dp = new IpvsDataplane(ex);
+    await assert.rejects(dp.apply(base()), (e: unknown) => isMeshError(e) && e.code === 'MESHD_EXEC_FAILED' && /cannot read the kernel/.test(e.message));
+    assert.deepEqual(ex.calls.map((c) => c.args[0]), ['-S']);
+    fail = false;
+    assert.equal((await dp.apply(base())).mode, 'full');
+  });
   test('readKernel joins ipvsadm -S with the mark table; weight 0 = draining', async () => {
-    const save = G.IPVS_FULL.replace('-C\n', '');
+    const save = G.IPVS_FULL;
     const dp = new IpvsDataplane(new RecordingExec((c) => ({ code: 0, stdout: c.cmd === 'ipvsadm' ? save : JSON.stringify(NFT_IPVS_MARKS_LISTING), stderr: '' })));
     const k = await dp.readKernel();
     assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'ipvs'), k), []);
     assert.deepEqual(k.frontends.find((f) => f.key === 'vip 10.9.0.10 tcp 80')?.draining, [{ ip: '10.0.1.3', port: 8080 }]);
   });
+  test('readKernel is as faithful as nftables: weight-0 reals compared, scheduler/forwarding/weight issues and stray services are drift', async () => {
+    const save = G.IPVS_FULL.replace('-A -f 256 -s rr', '-A -f 256 -s wlc')
+      .replace('-a -f 257 -r 10.0.1.2:8080 -m -w 1', '-a -f 257 -r 10.0.1.2:8080 -g -w 1')
+      .replace('-a -f 259 -r 10.0.1.20:53 -m -w 1', '-a -f 259 -r 10.0.1.20:53 -m -w 5')
+      .replace('-a -f 258 -r 10.0.1.3:8080 -m -w 0\n', '') + '-A -f 300 -s rr\n-a -f 300 -r 10.0.1.7:80 -m -w 1\n-A -t 1.2.3.4:80 -s rr\n';
+    const dp = new IpvsDataplane(new RecordingExec((c) => ({ code: 0, stdout: c.cmd === 'ipvsadm' ? save : JSON.stringify(NFT_IPVS_MARKS_LISTING), stderr: '' })));
+    const k = await dp.readKernel();
+    assert.deepEqual(compareKernel(expectedKernel(compile(base()), 'ipvs'), k), [
+      'ingress tcp 8080: IPVS scheduler wlc, want rr',
+      'ingress tcp 8081: real 10.0.1.2:8080 forwards by -g, want -m (masquerade)',
+      'vip 10.9.0.10 tcp 80: weight-0 (draining) reals (none), want 10.0.1.3:8080',
+      'vip 10.9.0.11 tcp 53: real 10.0.1.20:53 at weight 5, want 1 (or 0 draining)',
+      'stray IPVS service fwmark 300 (10.0.1.7:80): no frontend in the mark table routes to it',
+    ]);
+    // nftables holds no draining targets: never compared there
+    assert.deepEqual(expectedKernel(compile(base()), 'nftables').frontends.flatMap((f) => f.draining), []);
+  });
   test('failure → next apply full', async () => {
     let fail = false;
-    const dp = new IpvsDataplane(new RecordingExec((c) => (fail && c.cmd === 'ipvsadm' && c.args[0] === '-R' ? { code: 1, stdout: '', stderr: 'Memory allocation problem' } : { code: 0, stdout: '', stderr: '' })));
+    const dp = new IpvsDataplane(new RecordingExec((c) => (fail && c.cmd === 'ipvsadm' && c.args[0] === '-R' ? { code: 1, stdout: '', stderr: 'Memory allocation problem' } : noTable(c))));
     await dp.apply(base());
     fail = true;
     await assert.rejects(dp.apply(changed()), /ipvs incremental sync failed/);

@@ -186,8 +186,7 @@ flush chain ip meshd-lb pick-vip-udp-1
 delete chain ip meshd-lb pick-vip-udp-1
 `;
 
-export const IPVS_FULL = `-C
--A -f 256 -s rr
+export const IPVS_FULL = `-A -f 256 -s rr
 -a -f 256 -r 10.0.1.2:8080 -m -w 1
 -a -f 256 -r 10.0.1.4:8080 -m -w 1
 -A -f 257 -s rr
@@ -200,6 +199,38 @@ export const IPVS_FULL = `-C
 -a -f 259 -r 10.0.1.20:53 -m -w 1
 -A -f 260 -s rr
 -a -f 260 -r 10.0.1.20:53 -m -w 1
+-A -f 261 -s rr
+`;
+
+/**
+ * A full resync of base() against a drifted kernel (IPVS_DRIFTED_SAVE, marks as IPVS_FULL): only the
+ * difference — stale services deleted, the missing one added, reals added/re-weighted/deleted.
+ */
+export const IPVS_DRIFTED_SAVE = `-A -f 256 -s rr
+-a -f 256 -r 10.0.1.2:8080 -m -w 1
+-a -f 256 -r 10.0.1.4:8080 -m -w 1
+-A -f 257 -s rr
+-a -f 257 -r 10.0.1.2:8080 -m -w 1
+-A -f 258 -s wlc
+-a -f 258 -r 10.0.1.2:8080 -m -w 1
+-a -f 258 -r 10.0.1.3:8080 -m -w 1
+-a -f 258 -r 10.0.1.9:8080 -m -w 1
+-A -f 259 -s rr
+-a -f 259 -r 10.0.1.20:53 -g -w 1
+-A -f 260 -s rr
+-a -f 260 -r 10.0.1.20:53 -m -w 1
+-A -f 300 -s rr
+-a -f 300 -r 10.0.1.7:80 -m -w 1
+-A -t 1.2.3.4:80 -s rr
+`;
+
+export const IPVS_RESYNC = `-D -f 300
+-D -t 1.2.3.4:80
+-E -f 258 -s rr
+-a -f 258 -r 10.0.1.4:8080 -m -w 1
+-e -f 258 -r 10.0.1.3:8080 -m -w 0
+-d -f 258 -r 10.0.1.9:8080
+-e -f 259 -r 10.0.1.20:53 -m -w 1
 -A -f 261 -s rr
 `;
 
@@ -224,13 +255,13 @@ table ip meshd-ipvs {
 	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain mangle-out {
 		type route hook output priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;
@@ -377,8 +408,7 @@ table ip meshd-lb {
 }
 `;
 
-export const IPVS_HOST_FULL = `-C
--A -f 256 -s rr
+export const IPVS_HOST_FULL = `-A -f 256 -s rr
 -a -f 256 -r 10.0.1.60:80 -m -w 1
 -a -f 256 -r 10.0.1.61:80 -m -w 1
 -a -f 256 -r 10.0.1.62:80 -m -w 0
@@ -402,13 +432,13 @@ table ip meshd-ipvs {
 	}
 	chain mangle-pre {
 		type filter hook prerouting priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain mangle-out {
 		type route hook output priority -150; policy accept;
-		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress-marks
+		meta mark set ip daddr . meta l4proto . th dport map @vip-marks
 	}
 	chain nat-post {
 		type nat hook postrouting priority 100; policy accept;

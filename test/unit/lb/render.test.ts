@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { assignMarks, FWMARK_BASE, renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
+import { assignMarks, FWMARK_BASE, renderIpvsFull, renderIpvsIncremental, resyncMarks } from '../../../src/core/lb/ipvs-render.js';
+import { parseIpvsSaveText } from '../../../src/core/lb/ipvs-save.js';
 import { compile } from '../../../src/core/lb/model.js';
 import { elementKey, frontMark, hexMark, pickChain, pickValue, planNftFull, planNftIncremental, slotKey, slotRule, renderNftFlush, renderNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
 import { applyNftDelta, MAX_FRONTEND_ID, setSize } from '../../../src/core/lb/nft-state.js';
@@ -177,11 +178,42 @@ describe('nftables state: frontend ids and sized sets', () => {
 });
 
 describe('ipvs render (golden)', () => {
-  test('full: -C, fwmark services, reals (draining at weight 0), mark table, VIP addresses', () => {
+  test('full into an empty namespace: fwmark services, reals (draining at weight 0), mark table, VIP addresses; never -C', () => {
     const p = renderIpvsFull(compile(base()));
     assert.equal(p.ipvs, G.IPVS_FULL);
     assert.equal(p.nft, G.IPVS_FULL_NFT);
     assert.equal(p.addrs, G.IPVS_FULL_ADDRS);
+  });
+  test('full resync against a drifted kernel: only the difference (add, edit, delete), never -C', () => {
+    const marks = assignMarks(new Map(), compile(base()));
+    const p = renderIpvsFull(compile(base()), new Map(), { services: parseIpvsSaveText(G.IPVS_DRIFTED_SAVE), marks });
+    assert.equal(p.ipvs, G.IPVS_RESYNC);
+    assert.doesNotMatch(p.ipvs, /^-C/m);
+    assert.equal(p.nft, G.IPVS_FULL_NFT, 'same marks: the mark table is rewritten identical, in one transaction');
+    assert.equal(p.addrs, G.IPVS_FULL_ADDRS);
+  });
+  test('full resync of a kernel that already matches: empty IPVS script', () => {
+    const f = renderIpvsFull(compile(base()));
+    const p = renderIpvsFull(compile(base()), new Map(), { services: parseIpvsSaveText(f.ipvs), marks: f.marks });
+    assert.equal(p.ipvs, '');
+  });
+  test('full resync keeps the marks the kernel uses (an agent restart renumbers nothing under live connections)', () => {
+    const vip = 'vip 10.9.0.10 tcp 80';
+    const save = '-A -f 700 -s rr\n-a -f 700 -r 10.0.1.2:8080 -m -w 1\n-a -f 700 -r 10.0.1.4:8080 -m -w 1\n-a -f 700 -r 10.0.1.3:8080 -m -w 0\n';
+    // the syncer remembers 258 for another key: the kernel's 700 wins for the VIP, 258 stays with its key
+    const p = renderIpvsFull(compile(base()), new Map([['ingress tcp 8081', 258]]), { services: parseIpvsSaveText(save), marks: new Map([[vip, 700]]) });
+    assert.equal(p.marks.get(vip), 700);
+    assert.equal(p.marks.get('ingress tcp 8081'), 258);
+    assert.doesNotMatch(p.ipvs, /-f 700/, p.ipvs);
+    assert.match(p.nft, /10\.9\.0\.10 \. tcp \. 80 : 700/);
+    assert.deepEqual(resyncMarks(new Map([['a', 256], ['b', 300]]), { services: [], marks: new Map([['b', 256], ['c', 256]]) }), new Map([['b', 256]]), 'a kernel mark is never given two keys');
+  });
+  test('ipvsadm -S -n parser: specs, scheduler, extra flags, forward method', () => {
+    const s = parseIpvsSaveText('-A -t 1.2.3.4:80 -s wlc -p 300\n-a -t 1.2.3.4:80 -r 10.0.0.1:80 -g -w 3\n-a -f 9 -r 10.0.0.2:81 -m -w 0\nnonsense\n');
+    assert.deepEqual(s, [
+      { spec: '-t 1.2.3.4:80', fwmark: null, scheduler: 'wlc', extra: '-p 300', reals: [{ ip: '10.0.0.1', port: 80, weight: 3, forward: 'g' }] },
+      { spec: '-f 9', fwmark: 9, scheduler: '', extra: '', reals: [{ ip: '10.0.0.2', port: 81, weight: 0, forward: 'm' }] },
+    ]);
   });
   test('incremental: only changed services / reals / elements', () => {
     const f = renderIpvsFull(compile(base()));
