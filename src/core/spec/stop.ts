@@ -6,16 +6,19 @@
  */
 import { z } from 'zod';
 
-/** Linux signal names (without SIG), as docker accepts them; RTMIN+n/RTMAX-n too. */
+/**
+ * Linux signal names (without SIG) that both runtimes can send (Node's os.constants.signals has
+ * each; real-time signals are given by number, 34–64).
+ */
 const NAMES = new Set(['HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'IOT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE',
   'ALRM', 'TERM', 'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF', 'WINCH',
   'IO', 'POLL', 'PWR', 'SYS']);
 
-/** True for `SIGTERM`, `term`, `15`, `SIGRTMIN+3`: a name with or without SIG (any case) or 1–64. */
+/** True for `SIGTERM`, `term`, `15`: a name with or without SIG (any case) or 1–64. */
 export function isStopSignal(s: string): boolean {
   if (/^\d{1,2}$/.test(s)) return Number(s) >= 1 && Number(s) <= 64;
   const n = s.toUpperCase().replace(/^SIG/, '');
-  return NAMES.has(n) || /^RTM(IN\+|AX-)([1-9]|1[0-5])$/.test(n) || n === 'RTMIN' || n === 'RTMAX';
+  return NAMES.has(n);
 }
 
 /** Longest stop grace a service may ask for (docker has none; an hour bounds a drain). */

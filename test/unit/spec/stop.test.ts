@@ -11,7 +11,7 @@ import type { NetworkRecord, ServiceRecord, TaskRecord } from '../../../src/mana
 describe('isStopSignal', () => {
   const table: Array<[string, boolean]> = [
     ['SIGTERM', true], ['term', true], ['SIGQUIT', true], ['USR1', true], ['sigwinch', true], ['15', true], ['1', true], ['64', true],
-    ['SIGRTMIN+3', true], ['RTMAX-1', true],
+    ['SIGRTMIN+3', false], ['RTMAX-1', false], ['35', true],
     ['0', false], ['65', false], ['SIGFOO', false], ['', false], ['TERM;rm', false], ['SIGRTMIN+16', false], ['-9', false],
   ];
   for (const [s, want] of table) test(`${JSON.stringify(s)} → ${want}`, () => assert.equal(isStopSignal(s), want));
