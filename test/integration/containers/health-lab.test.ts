@@ -140,8 +140,14 @@ describe('health checks drive the mesh (docker lab)', { timeout: 300_000 }, () =
     }, 30_000, 300);
     const want = [a.addresses.front!, b.addresses.front!].sort();
     await waitFor('every node\'s DNS: tasks.hweb = a and b', async () => (await dnsTasks()).every((ips) => same(ips, want)), 15_000, 300);
-    const table = ok(await m('service', 'ps', 'hweb'), 'ps').stdout;
-    assert.equal(table.match(/running \(healthy\)/g)?.length, 2, table);
+    // The manager learns health from the agents' status reports (every second, manager-link.ts pollMs), so its
+    // view may trail the mesh's by a report: wait for it, bounded, printing the last table on timeout.
+    const { value: table } = await waitFor('service ps shows both tasks running (healthy)', async () => {
+      const t = ok(await m('service', 'ps', 'hweb'), 'ps').stdout;
+      if (t.match(/running \(healthy\)/g)?.length === 2) return t;
+      throw new Error(t);
+    }, 15_000, 300);
+    assert.equal(String(table).match(/running \(healthy\)/g)?.length, 2, String(table));
   });
 
   test('(b) unhealthy: drained out of every LB and DNS before the stop, no failed request; the replacement joins once healthy', async () => {
