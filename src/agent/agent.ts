@@ -11,13 +11,8 @@ import type { Logger } from '../adapters/logger.js';
 import { listenUnix, Router } from '../adapters/api/server.js';
 import { VERSION } from '../version.js';
 
-export interface Subsystem {
-  readonly name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  /** Registers this subsystem's control API routes. */
-  routes?(router: Router): void;
-}
+export type { Subsystem } from '../adapters/api/subsystem.js';
+import type { Subsystem } from '../adapters/api/subsystem.js';
 
 export class Agent {
   private server: Server | undefined;

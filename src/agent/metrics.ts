@@ -8,7 +8,7 @@ import type { Router } from '../adapters/api/server.js';
 import type { GossipNode } from '../core/gossip/index.js';
 import type { DnsServerStats } from '../adapters/dns-server/stats.js';
 import type { Subsystem } from './agent.js';
-import type { LbStats } from './lb.js';
+import type { LbStats } from './lb/lb.js';
 
 export interface MetricSources {
   gossip?: () => GossipNode;

@@ -6,23 +6,22 @@ import { defaultNodeDownGraceMs, type AgentConfig } from '../core/config.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Agent } from './agent.js';
-import { GossipSubsystem } from './gossip.js';
-import { KeyStore } from './keys.js';
-import { ManagerLink } from './manager-link.js';
-import { OverlaySubsystem } from './overlay.js';
-import { WorkerSubsystem } from './worker.js';
-import { DnsSubsystem } from './dns.js';
-import { LbSubsystem } from './lb.js';
+import { GossipSubsystem } from './gossip/gossip.js';
+import { KeyStore } from './gossip/keys.js';
+import { ManagerLink } from './link/manager-link.js';
+import { OverlaySubsystem } from './overlay/overlay.js';
+import { WorkerSubsystem } from './worker/worker.js';
+import { DnsSubsystem } from './dns/dns.js';
+import { LbSubsystem } from './lb/lb.js';
 import { createDataplane } from '../adapters/dataplane/detect.js';
 import { MetricsSubsystem } from './metrics.js';
-import { DrainAcker } from './drain-ack.js';
-import { DrainWaiter } from './drain-wait.js';
+import { DrainAcker } from './drain/ack.js';
+import { DrainWaiter } from './drain/wait.js';
 import { realExec } from '../adapters/exec.js';
 import { describeNode } from '../adapters/node-describe.js';
-import { nodeObjectPrefix } from '../lab/plan.js';
 import { cpus } from 'node:os';
 import { defaultDnsWorkers } from '../core/dns/snapshot.js';
-import { parseUpstream } from './dns-plan.js';
+import { parseUpstream } from './dns/plan.js';
 
 export interface Subsystems {
   gossip: GossipSubsystem;
@@ -32,10 +31,6 @@ export interface Subsystems {
   lb: LbSubsystem;
 }
 
-/** Names of everything the agent creates: `mlab-<lab>-<node>-` in a lab (so `lab down` finds it), else `meshd-`. */
-export function objectPrefix(config: AgentConfig): string {
-  return config.lab ? nodeObjectPrefix(config.lab, config.nodeName) : 'meshd-';
-}
 
 export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, log: Logger): Subsystems {
   const keys = new KeyStore(config.dataDir, config.gossip.clusterName, config.gossip.keyFile);
@@ -43,7 +38,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   const gossip = new GossipSubsystem(config, clock, log.child({ sub: 'gossip' }), keys.cipher());
   agent.add({ name: 'keys', start: async () => undefined, stop: async () => undefined, routes: (r) => keys.routes(r) });
   agent.add(gossip);
-  const prefix = objectPrefix(config);
+  const prefix = config.objectPrefix;
   const exec = realExec;
   const overlay = new OverlaySubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, gossip, clock, log: log.child({ sub: 'overlay' }), exec,
@@ -62,7 +57,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
   agent.add(overlay);
   agent.add(worker);
   const dns = new DnsSubsystem({
-    nodeName: config.nodeName, lab: config.lab, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
+    nodeName: config.nodeName, resolvConfPath: config.dns.resolvConf, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
     ttlSec: config.dns.ttlSeconds, forwardTimeoutMs: config.dns.forwardTimeoutMs, maxPendingForwards: config.dns.maxPendingForwards,
     maxUdpPayload: config.dns.maxUdpPayload, cacheMaxEntries: config.dns.cacheMaxEntries, resyncMs: config.dns.resyncMs,

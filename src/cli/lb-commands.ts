@@ -5,7 +5,7 @@
  * A subcommand of `netctl debug` (added there by netctl.ts).
  */
 import { Command } from 'commander';
-import type { LbNsStatus } from '../agent/lb-status.js';
+import type { LbNsStatus } from '../api/lb.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
 

@@ -27,6 +27,11 @@ export const agentConfigSchema = z.object({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Lab name when the agent runs inside a lab host namespace (names carry the prefix). */
   lab: z.string().optional(),
+  /**
+   * Prefix of every kernel object and namespace the agent creates (`<prefix>t-<task>`, …). `meshd-` on a
+   * host; a lab gives each node its own (`mlab-<lab>-<node>-`) so that `lab down` finds everything.
+   */
+  objectPrefix: z.string().regex(/^[a-z0-9-]{1,40}$/, 'must be 1–40 chars of [a-z0-9-]').default('meshd-'),
   gossip: z
     .object({
       /** `lan` (memberlist's LAN defaults, the reference), `wan`, or `local` (fast, for labs/tests). */
@@ -61,6 +66,11 @@ export const agentConfigSchema = z.object({
        * agent sees it, which is what containers would have used without us.
        */
       upstreams: z.array(hostPortSchema).min(1).max(8).optional(),
+      /**
+       * The resolv.conf upstreams are read from when `upstreams` is absent. /etc/resolv.conf on a host; a lab
+       * agent (which shares the machine's mount namespace) is given iproute2's per-namespace file.
+       */
+      resolvConf: z.string().min(1).default('/etc/resolv.conf'),
       /** Total budget per forwarded query, ms. 3000: under glibc's 5 s so clients see SERVFAIL, not a timeout. */
       forwardTimeoutMs: z.number().int().min(100).max(30_000).default(3000),
       /**

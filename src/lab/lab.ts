@@ -13,6 +13,7 @@ import type { Exec } from '../adapters/exec.js';
 import { ApiClient } from '../adapters/api/client.js';
 import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig, removeLabContainers } from './containers.js';
 import {
+  hostResolvConf, nodeObjectPrefix,
   CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
   renderHost, renderSwitch, switchNs, validateLabName, type LabNodePlan,
 } from './plan.js';
@@ -187,7 +188,8 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
     ...extra,
     // Lab agents share one machine's CPUs: extra DNS worker processes per agent (the per-node
     // default on a real host) only add processes and wakeups here. A lab may still ask for more.
-    dns: { workers: 1, ...extraDns },
+    dns: { workers: 1, resolvConf: hostResolvConf(state.name, n.name), ...extraDns },
+    objectPrefix: nodeObjectPrefix(state.name, n.name),
     nodeName: n.name,
     advertiseAddr: n.underlay,
     controlSocket: n.socket,

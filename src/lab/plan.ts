@@ -9,6 +9,7 @@
  * Anything an agent creates in a lab (sandboxes, task namespaces) is named with the
  * node's prefix `mlab-L-nI-`, so `lab down` finds it by prefix even after a crash.
  */
+import { existsSync } from 'node:fs';
 import { MeshError } from '../core/errors.js';
 
 export const LAB_NS_PREFIX = 'mlab-';
@@ -94,4 +95,14 @@ export function renderSwitch(plan: LabNodePlan[]): string {
 /** `ip -n HOST -batch`: loopback and underlay address. */
 export function renderHost(addr: string): string {
   return ['link set lo up', `addr add ${addr}/${UNDERLAY_PREFIX_LEN} dev eth0`, 'link set eth0 up'].join('\n') + '\n';
+}
+
+/**
+ * The host's resolv.conf as a lab agent's network namespace sees it. A lab agent shares the machine's
+ * mount namespace (it is started with `nsenter --net`), so the lab applies iproute2's convention for it:
+ * `/etc/netns/<host-ns>/resolv.conf` when that file exists, else /etc/resolv.conf (config `dns.resolvConf`).
+ */
+export function hostResolvConf(lab: string, node: string, exists: (p: string) => boolean = existsSync): string {
+  const p = `/etc/netns/${hostNs(lab, node)}/resolv.conf`;
+  return exists(p) ? p : '/etc/resolv.conf';
 }

@@ -5,7 +5,7 @@
  * manager API on listen host:port while the agent runs.
  */
 import type { MeshError } from '../core/errors.js';
-import type { Subsystem } from '../agent/agent.js';
+import type { Subsystem } from '../adapters/api/subsystem.js';
 import { hasNodeIdentity } from '../adapters/pki/files.js';
 import type { EtcdStore } from '../adapters/store/etcd.js';
 import type { Store } from '../adapters/store/store.js';

@@ -43,7 +43,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { realExec } from '../../src/adapters/exec.js';
 import type { LabState } from '../../src/lab/lab.js';
-import type { TaskView } from '../../src/agent/worker.js';
+import type { TaskView } from '../../src/agent/worker/worker.js';
 import { renderLbStatus, type LbStatusReply } from '../../src/cli/lb-commands.js';
 import { traceMesh, type Hop } from '../../src/cli/trace-commands.js';
 import { agentClient, createLab, destroyLab, diagnose as labDiagnose, waitFor } from '../helpers/lab.js';
@@ -387,7 +387,7 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
   });
 
   test('the periodic drift check never resynced on its own: every change it saw was applied, none was drift', async () => {
-    // The check compares the kernel with what was last applied (src/agent/lb-status.ts), so a full
+    // The check compares the kernel with what was last applied (src/agent/lb/status.ts), so a full
     // resync from it means real drift; nothing above changes the kernel by hand.
     for (const n of NODES) {
       const s = (await agentClient(lab, n).call<{ stats: { driftResyncs: number; fullResyncs: number; lastDrift: string[] } }>('GET', '/v1/lb/status')).stats;

@@ -3,8 +3,26 @@
  * `stream` outbox items answered through `response()`, and the server side (`request()`), which answers
  * a ping with an ack and a push-pull with our own full state. Pending exchanges are forgotten after tcpTimeoutMs.
  */
-import type { Swim } from './swim.js';
+import type { GossipConfig } from './config.js';
+import type { Membership, Member } from './members.js';
+import type { GossipEvent, GossipMetrics, SwimDelegate } from './swim-types.js';
 import { decodeStream, encode, type PushPullState } from './wire.js';
+
+/** What the stream exchanges use of the SWIM engine (swim.ts implements it). */
+export interface StreamHost {
+  readonly cfg: GossipConfig;
+  readonly members: Membership;
+  readonly self: Member;
+  readonly delegate: SwimDelegate;
+  readonly metrics: GossipMetrics;
+  /** Set once any seed answered a join. */
+  seedAnswered: boolean;
+  emit(ev: GossipEvent): void;
+  drop(reason: string): void;
+  /** The TCP fallback ping for probe `seq` was acked. */
+  tcpAck(seq: number): void;
+  pushStream(id: number, to: string, bytes: Uint8Array): void;
+}
 
 type Kind = 'ping' | 'push-pull' | 'join';
 interface Pending {
@@ -18,7 +36,7 @@ export class SwimStreams {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(private readonly swim: Swim) {}
+  constructor(private readonly swim: StreamHost) {}
 
   get inFlight(): number {
     return this.pending.size;

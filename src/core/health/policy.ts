@@ -9,7 +9,7 @@
  *   that one does not count (the task stays `starting`);
  * - when the streak reaches `retries` the task is `unhealthy`. Like docker, probing goes on
  *   and a later success makes it healthy again; the agent does not wait for that: it drains
- *   and replaces an unhealthy task (src/agent/worker-health.ts).
+ *   and replaces an unhealthy task (src/agent/worker/health.ts).
  *
  * Driving it: `nextDeadline()` says when to call `tick(now)`; a tick that returns a probe
  * number means "run the check now"; its outcome goes back through `result(probe, ok, now)`.

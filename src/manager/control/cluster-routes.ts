@@ -9,7 +9,7 @@
 import { buildNodeInfos, FILTER_ORDER } from '../../core/scheduler/index.js';
 import type { Task } from '../../core/spec/types.js';
 import { parseBody } from '../model.js';
-import type { ControlPlane } from './control.js';
+import type { ControlHost } from './host.js';
 import type { ControlState } from './state.js';
 import { settingsUpdateSchema, type ClusterSettings } from './settings.js';
 
@@ -54,7 +54,7 @@ export function clusterInfo(st: ControlState): ClusterInfoView {
   return { strategy: st.settings.strategy, filters: FILTER_ORDER, tasks: list.reduce((s, n) => s + n.tasks, 0), nodes: list };
 }
 
-export function registerClusterRoutes(cp: ControlPlane): void {
+export function registerClusterRoutes(cp: ControlHost): void {
   const m = cp.o.manager;
   m.route('GET', '/v1/info', 'manager', async () => ({ json: await cp.serialize(clusterInfo) }));
   m.route('GET', '/v1/cluster/settings', 'manager', async () => ({ json: await cp.serialize((st) => st.settings) }));

@@ -12,35 +12,15 @@
  * of a restart) resumes the updates the store says were working (failover.ts); losing
  * leadership drops the in-memory update machines.
  */
-import { MeshError, toMeshError } from '../../core/errors.js';
+import { toMeshError } from '../../core/errors.js';
 import type { RollingUpdate } from '../../core/orchestrator/index.js';
-import type { Manager } from '../manager.js';
-import { type Liveness, step } from './engine.js';
+import { step } from './engine.js';
 import { resumeUpdates, startStrandedTasks } from './failover.js';
 import { registerRoutes } from './routes.js';
+import type { ControlPlaneOptions } from './options.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
-
-export interface ControlPlaneOptions {
-  manager: Manager;
-  /** Gossip membership of this manager's agent (node name → member state). */
-  liveness: Liveness;
-  /** Wall-clock ms (task timestamps are persisted and shown). */
-  now?: () => number;
-  /** Period of the background step (ms); default 500. */
-  tickMs?: number;
-  /** A node that never appears in gossip is down after this long (ms); default 15000. */
-  absentGraceMs?: number;
-  /** How long gossip has held each member in its state (ms); with `downGraceMs`, delays "down" for dead members. */
-  stateAge?: (hostname: string) => number | undefined;
-  /** A node dead in gossip is down (tasks rescheduled) only after this long (ms); default 0. */
-  downGraceMs?: number;
-  isLeader?: () => boolean;
-  onError?: (e: MeshError) => void;
-  /** Told which services' updates a new leadership term resumed (for the log). */
-  onResume?: (serviceIds: string[]) => void;
-}
 
 export class ControlPlane {
   readonly updaters = new Map<string, RollingUpdate>();
@@ -161,21 +141,7 @@ export class ControlPlane {
       this.o.onError?.(err);
     });
   }
-
-  /** Resolves a service reference (id, or unique name). */
-  static findService(st: ControlState, ref: string) {
-    const byId = st.services.get(ref);
-    if (byId) return byId;
-    const byName = [...st.services.values()].filter((s) => s.spec.name === ref);
-    if (byName.length === 1) return byName[0]!;
-    throw new MeshError('MESHD_NOT_FOUND', `no such service: ${ref}`);
-  }
-
-  static findNetwork(st: ControlState, ref: string) {
-    const n = st.networks.get(ref) ?? st.networkByName(ref);
-    if (!n) throw new MeshError('MESHD_NOT_FOUND', `no such network: ${ref}`);
-    return n;
-  }
 }
 
 export { CKEYS };
+export type { ControlPlaneOptions } from './options.js';

@@ -8,7 +8,7 @@
  * Draining: the worker that runs a task drains it itself when told to stop it: it republishes
  * the task's records as `draining` and stops the process only once every live member of the
  * task's networks acked (table `drain-acks`: that node's LB applied the drain and its DNS
- * dropped the task; src/core/drain/acks.ts, src/agent/drain-wait.ts), or after a bounded
+ * dropped the task; src/core/drain/acks.ts, src/agent/drain/wait.ts), or after a bounded
  * timeout. The task reports `stopped` only after that, and a stop-first update starts the
  * replacement on `taskStopped`; so a `drainTask` request is answered at once with
  * `taskDrained` here and the confirmation is not duplicated in the manager.

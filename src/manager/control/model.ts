@@ -28,7 +28,7 @@ export const CKEYS = {
 export const INGRESS = 'ingress';
 /**
  * Its fixed definition: the agents' load balancer plumbs the ingress sandbox on exactly this
- * network (src/agent/lb-plan.ts INGRESS_NET — keep the two equal), so it is not allocated
+ * network (src/agent/lb/plan.ts INGRESS_NET — keep the two equal), so it is not allocated
  * from the pool like user networks.
  */
 export const INGRESS_DEF = { id: 'ingress', subnet: '10.255.0.0/16', gateway: '10.255.0.1', vni: 4096 } as const;

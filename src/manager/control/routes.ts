@@ -11,8 +11,7 @@ import type { ServiceSpec } from '../../core/spec/types.js';
 import { isTerminal, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
 import { eventsForTaskChange } from '../../core/orchestrator/events.js';
 import { parseBody } from '../model.js';
-import type { ControlPlane } from './control.js';
-import { ControlPlane as CP } from './control.js';
+import type { ControlHost } from './host.js';
 import { assignmentsFor, dispatchable } from './dispatch.js';
 import { macFromIp } from '../../core/ipam/addr.js';
 import { pumpUpdaters } from './engine.js';
@@ -20,7 +19,7 @@ import {
   attachNetworks, INGRESS, networkCreateSchema, networkView, serviceUpdateSchema, serviceView, stateAdvances,
   statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
 } from './model.js';
-import { newId, type ControlState } from './state.js';
+import { findNetwork, findService, newId, type ControlState } from './state.js';
 import { checkRuntimeSupport, describedAs, normalizeDescription, type NodeDescription } from '../../core/spec/runtime.js';
 
 /**
@@ -69,7 +68,7 @@ function tasksOf(st: ControlState, serviceId: string): TaskRecord[] {
 }
 
 /** Starts a rolling update from the record's current spec to `next` (when tasks need replacing). */
-function startUpdate(cp: ControlPlane, st: ControlState, from: ServiceRecord, to: ServiceRecord, force: boolean): void {
+function startUpdate(cp: ControlHost, st: ControlState, from: ServiceRecord, to: ServiceRecord, force: boolean): void {
   cp.updaters.delete(from.id);
   if (!force && taskSpecEqual(taskSpecOf(from.spec), taskSpecOf(to.spec))) return;
   const u = new RollingUpdate({
@@ -80,7 +79,7 @@ function startUpdate(cp: ControlPlane, st: ControlState, from: ServiceRecord, to
   pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
 }
 
-export function registerRoutes(cp: ControlPlane): void {
+export function registerRoutes(cp: ControlHost): void {
   const m = cp.o.manager;
   const changed = <T>(p: Promise<T>): Promise<T> => p.then((v) => {
     cp.kick();
@@ -99,9 +98,9 @@ export function registerRoutes(cp: ControlPlane): void {
     })) };
   });
   m.route('GET', '/v1/networks', 'node', async () => ({ json: await cp.serialize((st) => [...st.networks.values()].sort((a, b) => a.name.localeCompare(b.name)).map(networkView)) }));
-  m.route('GET', '/v1/networks/:id', 'node', async (req) => ({ json: await cp.serialize((st) => networkView(CP.findNetwork(st, req.params.id!))) }));
+  m.route('GET', '/v1/networks/:id', 'node', async (req) => ({ json: await cp.serialize((st) => networkView(findNetwork(st, req.params.id!))) }));
   m.route('DELETE', '/v1/networks/:id', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
-    const n = CP.findNetwork(st, req.params.id!);
+    const n = findNetwork(st, req.params.id!);
     if (n.ingress) throw new MeshError('MESHD_BAD_ARGUMENT', `network ${n.name} is the built-in ingress network and cannot be removed`);
     const users = [...st.services.values()].filter((s) => attachNetworks(s.spec).includes(n.name)).map((s) => s.spec.name);
     if (users.length) throw new MeshError('MESHD_BAD_ARGUMENT', `network ${n.name} is in use by service(s) ${users.join(', ')}`, { services: users });
@@ -132,14 +131,14 @@ export function registerRoutes(cp: ControlPlane): void {
     }),
   }));
   m.route('GET', '/v1/services/:id', 'manager', async (req) => ({
-    json: await cp.serialize((st) => serviceView(CP.findService(st, req.params.id!), [...st.tasks.values()], st.netName)),
+    json: await cp.serialize((st) => serviceView(findService(st, req.params.id!), [...st.tasks.values()], st.netName)),
   }));
   m.route('POST', '/v1/services/:id/update', 'manager', async (req) => {
     const b = parseBody(serviceUpdateSchema, 'service update', req.body);
     const spec = parseServiceSpec(b.spec);
     checkRuntimeSupport(spec);
     return { json: await changed(cp.serialize((st) => {
-      const cur = CP.findService(st, req.params.id!);
+      const cur = findService(st, req.params.id!);
       if (b.version !== undefined && b.version !== cur.version) {
         throw new MeshError('MESHD_STORE_CONFLICT', `service ${cur.spec.name} is at version ${cur.version}, not ${b.version}`, { expected: b.version, actual: cur.version });
       }
@@ -153,7 +152,7 @@ export function registerRoutes(cp: ControlPlane): void {
     })) };
   });
   m.route('POST', '/v1/services/:id/rollback', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
-    const cur = CP.findService(st, req.params.id!);
+    const cur = findService(st, req.params.id!);
     const u = cp.updaters.get(cur.id);
     if (u && u.state !== 'completed') {
       u.rollback(cp.now());
@@ -170,7 +169,7 @@ export function registerRoutes(cp: ControlPlane): void {
     return serviceView(st.services.get(cur.id)!, [...st.tasks.values()], st.netName);
   })) }));
   m.route('DELETE', '/v1/services/:id', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
-    const cur = CP.findService(st, req.params.id!);
+    const cur = findService(st, req.params.id!);
     cp.updaters.delete(cur.id);
     st.deleteService(cur.id);
     return { removed: cur.id, name: cur.spec.name };
@@ -180,7 +179,7 @@ export function registerRoutes(cp: ControlPlane): void {
   m.route('GET', '/v1/tasks', 'manager', async (req) => ({ json: await cp.serialize((st) => {
     const svcRef = req.query.get('service');
     const nodeRef = req.query.get('node');
-    const svc = svcRef ? CP.findService(st, svcRef) : undefined;
+    const svc = svcRef ? findService(st, svcRef) : undefined;
     const node = nodeRef ? [...st.nodes.values()].find((n) => n.id === nodeRef || n.hostname === nodeRef) : undefined;
     if (nodeRef && !node) throw new MeshError('MESHD_NODE_NOT_FOUND', `no node ${nodeRef}`);
     return [...st.tasks.values()]

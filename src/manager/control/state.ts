@@ -6,6 +6,7 @@
  * the store is the only source of truth and a restarted manager allocates consistently.
  */
 import { randomBytes } from 'node:crypto';
+import { MeshError } from '../../core/errors.js';
 import { NetworkIpam } from '../../core/ipam/networks.js';
 import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
@@ -211,4 +212,20 @@ export class ControlState {
     }
     return ops.length;
   }
+}
+
+/** Resolves a service reference (id, or unique name). */
+export function findService(st: ControlState, ref: string): ServiceRecord {
+  const byId = st.services.get(ref);
+  if (byId) return byId;
+  const byName = [...st.services.values()].filter((s) => s.spec.name === ref);
+  if (byName.length === 1) return byName[0]!;
+  throw new MeshError('MESHD_NOT_FOUND', `no such service: ${ref}`);
+}
+
+/** Resolves a network reference (id or name). */
+export function findNetwork(st: ControlState, ref: string): NetworkRecord {
+  const n = st.networks.get(ref) ?? st.networkByName(ref);
+  if (!n) throw new MeshError('MESHD_NOT_FOUND', `no such network: ${ref}`);
+  return n;
 }

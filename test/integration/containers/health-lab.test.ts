@@ -27,7 +27,7 @@ import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
-import type { TaskView as AgentTask } from '../../../src/agent/worker.js';
+import type { TaskView as AgentTask } from '../../../src/agent/worker/worker.js';
 
 const LAB = 'mhlt';
 const CHECK = 'test -f /tmp/ready && test ! -f /tmp/unhealthy';

@@ -17,7 +17,7 @@ import type { AssignmentInput } from '../../../src/core/assignments.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
 import { labSignalAgent, labStartAgent, labUp, type LabState } from '../../../src/lab/lab.js';
 import { CLIENT_ADDR, clientNs, hostNs } from '../../../src/lab/plan.js';
-import type { TaskView } from '../../../src/agent/worker.js';
+import type { TaskView } from '../../../src/agent/worker/worker.js';
 import { agentClient, destroyLab, diagnose, waitFor } from '../../helpers/lab.js';
 import { buildBusyboxImage, ensureDockerd } from '../../helpers/docker.js';
 

@@ -11,8 +11,8 @@ import { realExec } from '../../../src/adapters/exec.js';
 import type { AssignmentInput } from '../../../src/core/assignments.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
-import type { TaskView } from '../../../src/agent/worker.js';
-import type { LbStats } from '../../../src/agent/lb.js';
+import type { TaskView } from '../../../src/agent/worker/worker.js';
+import type { LbStats } from '../../../src/agent/lb/lb.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { netctl } from '../../helpers/cli.js';
 

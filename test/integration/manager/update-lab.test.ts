@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { netctl } from '../../helpers/cli.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
-import type { DrainResult } from '../../../src/agent/drain-wait.js';
+import type { DrainResult } from '../../../src/agent/drain/wait.js';
 
 const LAB = 'upd';
 const NODES = ['n1', 'n2', 'n3'];

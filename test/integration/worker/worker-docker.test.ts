@@ -12,7 +12,7 @@ import { realExec } from '../../../src/adapters/exec.js';
 import type { AssignmentInput } from '../../../src/core/assignments.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
-import type { TaskView } from '../../../src/agent/worker.js';
+import type { TaskView } from '../../../src/agent/worker/worker.js';
 import { buildBusyboxImage, ensureDockerd } from '../../helpers/docker.js';
 import { buildSandboxImage } from '../../helpers/sandbox-image.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';

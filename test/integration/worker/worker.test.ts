@@ -16,7 +16,7 @@ import type { AssignmentInput } from '../../../src/core/assignments.js';
 import { MeshError } from '../../../src/core/errors.js';
 import { macFromIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
-import type { TaskView } from '../../../src/agent/worker.js';
+import type { TaskView } from '../../../src/agent/worker/worker.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { killAgent, nodeOf, restartAgentsInRootMounts, startAgent } from './agents.js';
 

@@ -16,7 +16,7 @@ import { ApiClient } from '../../../src/adapters/api/client.js';
 import { listenUnix, Router } from '../../../src/adapters/api/server.js';
 import { tailLines } from '../../../src/adapters/runtime/docker-stream.js';
 import type { LogOptions, Runtime } from '../../../src/adapters/runtime/types.js';
-import { TaskLogStreams } from '../../../src/agent/task-logs.js';
+import { TaskLogStreams } from '../../../src/agent/worker/task-logs.js';
 import { streamLogs } from '../../../src/cli/logs-commands.js';
 import type { LogTask } from '../../../src/cli/logs-lines.js';
 import { MeshError } from '../../../src/core/errors.js';

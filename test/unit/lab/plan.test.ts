@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { labOfNamespace, nodeAddr, parseNodeCount, planLab, renderCreateNamespaces, renderHost, renderSwitch, validateLabName } from '../../../src/lab/plan.js';
+import { hostResolvConf, labOfNamespace, nodeAddr, parseNodeCount, planLab, renderCreateNamespaces, renderHost, renderSwitch, validateLabName } from '../../../src/lab/plan.js';
 import { MeshError } from '../../../src/core/errors.js';
 
 test('node addresses are unique and on the underlay', () => {
@@ -49,4 +49,8 @@ test('plan: seeds point at earlier nodes only; golden batch scripts', () => {
   );
   assert.match(renderSwitch(p.slice(0, 1)), /link set n1 master br0\nlink set n1 up\n$/);
   assert.equal(renderHost('10.99.1.1'), 'link set lo up\naddr add 10.99.1.1/16 dev eth0\nlink set eth0 up\n');
+  test('hostResolvConf: the lab host namespace file when it exists (the lab puts it in the agent config)', () => {
+    assert.equal(hostResolvConf('lab1', 'n2', () => true), '/etc/netns/mlab-lab1-n2/resolv.conf');
+    assert.equal(hostResolvConf('lab1', 'n2', () => false), '/etc/resolv.conf');
+  });
 });

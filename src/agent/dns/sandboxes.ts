@@ -1,0 +1,267 @@
+/**
+ * Puts the node's one embedded DNS server at 127.0.0.11:53 inside every local task namespace
+ * (Docker's model: one resolver per node, reached from each sandbox at the same address).
+ *
+ * Node cannot setns(), so for each task namespace a short-lived helper binds a UDP socket and a
+ * TCP listener inside it and hands them back (adapters/netns-sockets.ts); the server then serves
+ * them tagged with the task's networks. Task namespaces are found by watching the runtime's
+ * namespace directory (/run/netns, where both runtimes name them `<prefix>t-<task>`): the sockets
+ * exist as soon as the namespace does — before the task's process starts in the common case — and
+ * are closed when it goes (an open socket would otherwise keep a deleted namespace alive).
+ *
+ * The watch (inotify) is backed by a periodic rescan (default 2 s) and a retry with exponential
+ * backoff (0.25 s → 30 s) for binds that failed (e.g. the namespace was still being plumbed).
+ */
+import { readdirSync, watch, type FSWatcher } from 'node:fs';
+import type { Exec } from '../../adapters/exec.js';
+import type { Logger } from '../../adapters/logger.js';
+import type { DnsServer, SandboxTag } from '../../adapters/dns-server/server.js';
+import { bindInNetns, type NetnsSockets } from '../../adapters/netns-sockets.js';
+import { toMeshError } from '../../core/errors.js';
+
+export const SANDBOX_DNS_ADDR = '127.0.0.11';
+export const SANDBOX_DNS_PORT = 53;
+const DEFAULT_RESCAN_MS = 2000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 30_000;
+
+export interface SandboxBinderOptions {
+  /** Task namespace prefix, e.g. `mlab-L-n1-t-` or `meshd-t-`; the rest of the name is the task's short id. */
+  taskNsPrefix: string;
+  server: DnsServer;
+  exec: Exec;
+  log: Logger;
+  /** Networks (registry names, preference order) of the task with this short id; undefined = not known yet. */
+  networksOf: (shortId: string) => readonly string[] | undefined;
+  /** Directory of named namespaces (default /run/netns). */
+  netnsDir?: string;
+  rescanMs?: number;
+  /** Test seam: how sockets are bound inside a namespace. */
+  bind?: (netns: string) => Promise<NetnsSockets>;
+}
+
+interface Bound {
+  readonly shortId: string;
+  readonly tag: SandboxTag;
+  readonly close: () => Promise<void>;
+  readonly boundAt: number;
+}
+
+interface Failure {
+  attempts: number;
+  nextAt: number;
+  error: string;
+}
+
+export interface SandboxView {
+  netns: string;
+  networks: readonly string[] | null;
+  boundMs: number;
+}
+
+/** Exponential retry delay for the n-th consecutive bind failure (n ≥ 1), ms. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.max(0, Math.min(attempts - 1, 20)));
+}
+
+/** True when two network lists are equal (same order). */
+export function sameNetworks(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  return a.every((x, i) => x === b[i]);
+}
+
+export class SandboxBinder {
+  private readonly bound = new Map<string, Bound>();
+  private readonly failures = new Map<string, Failure>();
+  private readonly binding = new Map<string, Promise<void>>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+  private dirty = false;
+  private stopped = true;
+  binds = 0;
+  bindFailures = 0;
+  lastBindMs = 0;
+
+  constructor(private readonly o: SandboxBinderOptions) {}
+
+  private get dir(): string {
+    return this.o.netnsDir ?? '/run/netns';
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.watchDir();
+    this.kick();
+    this.arm();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    await this.scanning?.catch(() => undefined);
+    await Promise.all([...this.bound.values()].map((b) => b.close()));
+    this.bound.clear();
+  }
+
+  /** Re-reads every bound sandbox's networks (call after the registry's inputs changed). */
+  refreshNetworks(): void {
+    for (const b of this.bound.values()) {
+      const nets = this.o.networksOf(b.shortId);
+      if (sameNetworks(nets, b.tag.networks)) continue;
+      b.tag.networks = nets ? Object.freeze([...nets]) : undefined;
+      this.o.server.retagSandbox(b.tag);
+    }
+  }
+
+  /** Bound sandboxes and pending failures, for the stats route. */
+  view(now: number): { bound: SandboxView[]; failing: Array<{ netns: string; attempts: number; error: string }> } {
+    return {
+      bound: [...this.bound].map(([netns, b]) => ({ netns, networks: b.tag.networks ?? null, boundMs: Math.round(now - b.boundAt) })).sort((a, b) => (a.netns < b.netns ? -1 : 1)),
+      failing: [...this.failures].map(([netns, f]) => ({ netns, attempts: f.attempts, error: f.error })),
+    };
+  }
+
+  /** Whether `netns` currently has our sockets. */
+  has(netns: string): boolean {
+    return this.bound.has(netns);
+  }
+
+  /** Requests a scan (coalesced: one at a time, one more if asked during a run). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.scanning) {
+      this.dirty = true;
+      return;
+    }
+    this.scanning = (async () => {
+      do {
+        this.dirty = false;
+        try {
+          await this.scan();
+        } catch (e) {
+          this.o.log.error({ err: e }, 'dns: sandbox scan failed');
+        }
+      } while (this.dirty && !this.stopped);
+      this.scanning = undefined;
+    })();
+  }
+
+  /** Resolves when no scan is running. */
+  async idle(): Promise<void> {
+    while (this.scanning) await this.scanning;
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    const soonest = Math.min(...[...this.failures.values()].map((f) => f.nextAt - Date.now()), this.o.rescanMs ?? DEFAULT_RESCAN_MS);
+    this.timer = setTimeout(() => {
+      if (!this.watcher) this.watchDir();
+      this.kick();
+      this.arm();
+    }, Math.max(50, soonest));
+    this.timer.unref();
+  }
+
+  /** inotify on the namespace directory; absent (no named namespace yet) → the rescan retries. */
+  private watchDir(): void {
+    try {
+      this.watcher = watch(this.dir, () => this.kick());
+      this.watcher.on('error', (e) => {
+        this.o.log.warn({ err: e, dir: this.dir }, 'dns: namespace watch failed; relying on the periodic rescan');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      /* still absent: the next rescan tries again */
+    }
+  }
+
+  private list(): string[] {
+    try {
+      return readdirSync(this.dir).filter((n) => n.startsWith(this.o.taskNsPrefix) && n.length > this.o.taskNsPrefix.length);
+    } catch {
+      return [];
+    }
+  }
+
+  private async scan(): Promise<void> {
+    const present = new Set(this.list());
+    for (const [ns, b] of this.bound) {
+      if (present.has(ns)) continue;
+      this.bound.delete(ns);
+      await b.close();
+      this.o.log.debug({ netns: ns }, 'dns: sandbox gone, sockets closed');
+    }
+    for (const ns of this.failures.keys()) if (!present.has(ns)) this.failures.delete(ns);
+    const now = Date.now();
+    for (const ns of present) {
+      if (this.stopped) return;
+      if (this.bound.has(ns)) continue;
+      const f = this.failures.get(ns);
+      if (f && f.nextAt > now) continue;
+      await this.bindOne(ns);
+    }
+  }
+
+  /**
+   * Serves `netns` now if it is a task namespace of ours not served yet, and resolves true once it
+   * is. A runtime can call this between plumbing a task and starting its process, so that even the
+   * first lookup the program makes at startup finds the server (instead of a port-unreachable).
+   */
+  async ensure(netns: string): Promise<boolean> {
+    if (this.stopped || !netns.startsWith(this.o.taskNsPrefix) || netns.length === this.o.taskNsPrefix.length) return false;
+    if (!this.bound.has(netns)) {
+      this.failures.delete(netns);
+      await this.bindOne(netns);
+    }
+    return this.bound.has(netns);
+  }
+
+  /** One bind per namespace at a time (the watcher, the rescan and ensure() may race). */
+  private bindOne(ns: string): Promise<void> {
+    let p = this.binding.get(ns);
+    if (!p) {
+      p = this.doBind(ns).finally(() => this.binding.delete(ns));
+      this.binding.set(ns, p);
+    }
+    return p;
+  }
+
+  private async doBind(ns: string): Promise<void> {
+    if (this.bound.has(ns)) return;
+    const shortId = ns.slice(this.o.taskNsPrefix.length);
+    const t0 = Date.now();
+    try {
+      // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently.
+      await this.o.exec.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      const sockets = await (this.o.bind ?? ((n: string) => bindInNetns(n, SANDBOX_DNS_ADDR, SANDBOX_DNS_PORT)))(ns);
+      if (this.stopped || !this.list().includes(ns)) {
+        // stopped, or the namespace went while we were binding
+        sockets.udp.close();
+        sockets.tcp.close();
+        return;
+      }
+      const nets = this.o.networksOf(shortId);
+      const tag: SandboxTag = { networks: nets ? Object.freeze([...nets]) : undefined };
+      const close = this.o.server.attachSandbox(sockets, tag);
+      this.bound.set(ns, { shortId, tag, close, boundAt: Date.now() });
+      this.failures.delete(ns);
+      this.binds++;
+      this.lastBindMs = Date.now() - t0;
+      this.o.log.info({ netns: ns, networks: tag.networks, ms: this.lastBindMs }, 'dns: serving 127.0.0.11:53 in task namespace');
+    } catch (e) {
+      const err = toMeshError(e);
+      const f = this.failures.get(ns) ?? { attempts: 0, nextAt: 0, error: '' };
+      f.attempts++;
+      f.error = err.message;
+      f.nextAt = Date.now() + retryDelayMs(f.attempts);
+      this.failures.set(ns, f);
+      this.bindFailures++;
+      (f.attempts >= 3 ? this.o.log.warn.bind(this.o.log) : this.o.log.debug.bind(this.o.log))({ err, netns: ns, attempts: f.attempts }, 'dns: cannot bind 127.0.0.11:53 in task namespace (retrying)');
+    }
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The agent's gossip subsystem: drives the pure GossipNode core from real sockets and
+ * timers. Every input (datagram, stream, timer, API call) is followed by a pump: drain the
+ * outbox to the transport, hand events to subscribers, re-arm one timer at nextDeadline().
+ */
+import type { Router } from '../../adapters/api/server.js';
+import type { Logger } from '../../adapters/logger.js';
+import type { AgentConfig } from '../../core/config.js';
+import type { Clock } from '../../core/clock.js';
+import { MeshError } from '../../core/errors.js';
+import { GossipNode, resolveGossipConfig, type GossipEvent } from '../../core/gossip/index.js';
+import { LIMITS } from '../../core/gossip/wire.js';
+import { GossipTransport, type PacketCipher } from '../../adapters/gossip/transport.js';
+import type { Subsystem } from '../agent.js';
+
+/** Longest the timer sleeps even when the core has nothing due (a safety net, not a schedule). */
+const MAX_SLEEP_MS = 1000;
+/** Between join attempts while no seed has answered. */
+const JOIN_RETRY_MS = 1000;
+/** How long a graceful leave may take to spread before the sockets close. */
+const LEAVE_GRACE_MS = 1500;
+
+export type GossipListener = (ev: GossipEvent) => void;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function str(v: unknown, what: string, max: number): string {
+  if (typeof v !== 'string' || v.length === 0 || enc.encode(v).length > max) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${max} bytes`);
+  }
+  return v;
+}
+
+export class GossipSubsystem implements Subsystem {
+  readonly name = 'gossip';
+  readonly core: GossipNode;
+  private readonly transport: GossipTransport;
+  private timer: NodeJS.Timeout | undefined;
+  private joinTimer: NodeJS.Timeout | undefined;
+  private joined = false;
+  private stopped = false;
+  private readonly listeners: GossipListener[] = [];
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    cipher?: PacketCipher,
+  ) {
+    const cfg = resolveGossipConfig(config.gossip.preset, config.gossip.overrides);
+    const addr = `${config.advertiseAddr}:${config.gossip.bindPort}`;
+    this.core = new GossipNode({ name: config.nodeName, addr, config: cfg, rng: Math.random, now: clock.now() });
+    this.transport = new GossipTransport(
+      { bindAddr: config.advertiseAddr, port: config.gossip.bindPort, maxStreamBytes: cfg.maxPushPullBytes + 1024, streamTimeoutMs: cfg.tcpTimeoutMs, cipher },
+      {
+        packet: (from, bytes) => {
+          this.core.handlePacket(from, bytes, this.clock.now());
+          this.pump();
+        },
+        stream: (from, bytes) => {
+          const reply = this.core.handleStreamRequest(from, bytes, this.clock.now());
+          this.pump();
+          return reply;
+        },
+        drop: (reason) => this.core.recordDrop(reason),
+      },
+    );
+  }
+
+  onEvent(l: GossipListener): void {
+    this.listeners.push(l);
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.joined = this.config.gossip.seeds.length === 0;
+    if (!this.joined) this.tryJoin();
+    this.pump();
+  }
+
+  private tryJoin(): void {
+    if (this.joined || this.stopped) return;
+    this.core.join(this.config.gossip.seeds, this.clock.now());
+    this.pump();
+    this.joinTimer = setTimeout(() => this.tryJoin(), JOIN_RETRY_MS);
+  }
+
+  /** Drains the core: sends, delivers events, re-arms the timer. */
+  pump(): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    for (const out of this.core.drain()) {
+      if (out.kind === 'udp') this.transport.sendPacket(out.to, out.bytes);
+      else {
+        const id = out.id;
+        void this.transport.request(out.to, out.bytes).then((reply) => {
+          if (this.stopped) return;
+          this.core.handleStreamResponse(id, reply, this.clock.now());
+          this.pump();
+        });
+      }
+    }
+    for (const ev of this.core.drainEvents()) {
+      if (ev.type === 'join-ok') {
+        if (!this.joined) this.log.info({ seed: ev.addr }, 'joined the cluster');
+        this.joined = true;
+        if (this.joinTimer) clearTimeout(this.joinTimer);
+      } else if (ev.type.startsWith('member-')) {
+        this.log.info({ ev }, 'membership');
+      }
+      for (const l of this.listeners) {
+        try {
+          l(ev);
+        } catch (e) {
+          this.log.error({ err: e, ev }, 'gossip listener failed');
+        }
+      }
+    }
+    if (this.timer) clearTimeout(this.timer);
+    const wait = Math.min(MAX_SLEEP_MS, Math.max(0, this.core.nextDeadline() - now));
+    this.timer = setTimeout(() => {
+      this.core.tick(this.clock.now());
+      this.pump();
+    }, wait);
+  }
+
+  async stop(): Promise<void> {
+    if (this.joinTimer) clearTimeout(this.joinTimer);
+    this.core.leave(this.clock.now());
+    this.pump();
+    const deadline = this.clock.now() + LEAVE_GRACE_MS;
+    while (this.core.pendingBroadcasts() > 0 && this.clock.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.transport.stop();
+  }
+
+  routes(router: Router): void {
+    router.add('GET', '/v1/gossip/members', () => ({ json: this.core.members() }));
+    router.add('GET', '/v1/gossip/metrics', () => ({ json: { ...this.core.metrics(), members: this.core.members().length, health: this.core.health() } }));
+    router.add('GET', '/v1/gossip/tables', (r) => {
+      const only = r.query.get('network');
+      const nets = only ? [str(only, 'network', LIMITS.name)] : this.core.networks();
+      return {
+        json: nets.map((network) => ({
+          network,
+          nodes: this.core.networkNodes(network),
+          entries: this.core.tableEntries(network).map((e) => ({ table: e.table, key: e.key, value: dec.decode(e.value), owner: e.owner, ltime: e.ltime })),
+        })),
+      };
+    });
+    router.add('POST', '/v1/gossip/networks/:network', (r) => {
+      this.core.joinNetwork(str(r.params.network, 'network', LIMITS.name), this.clock.now());
+      this.pump();
+      return { json: { ok: true } };
+    });
+    router.add('DELETE', '/v1/gossip/networks/:network', (r) => {
+      this.core.leaveNetwork(str(r.params.network, 'network', LIMITS.name), this.clock.now());
+      this.pump();
+      return { json: { ok: true } };
+    });
+    router.add('POST', '/v1/gossip/tables', (r) => {
+      const b = (r.body ?? {}) as Record<string, unknown>;
+      const network = str(b.network, 'network', LIMITS.name);
+      const table = str(b.table, 'table', LIMITS.name);
+      const key = str(b.key, 'key', LIMITS.key);
+      if (b.delete === true) {
+        const existed = this.core.tableDelete(network, table, key, this.clock.now());
+        this.pump();
+        if (!existed) throw new MeshError('MESHD_NOT_FOUND', `no entry ${network}/${table}/${key}`);
+        return { json: { ok: true } };
+      }
+      if (typeof b.value !== 'string' || enc.encode(b.value).length > LIMITS.value) {
+        throw new MeshError('MESHD_BAD_ARGUMENT', `value must be a string of at most ${LIMITS.value} bytes`);
+      }
+      if (!this.core.networks().includes(network)) throw new MeshError('MESHD_BAD_ARGUMENT', `this node has not joined network ${network}`);
+      this.core.tableSet(network, table, key, enc.encode(b.value), this.clock.now());
+      this.pump();
+      return { json: { ok: true } };
+    });
+  }
+}

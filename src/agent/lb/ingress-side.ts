@@ -1,0 +1,189 @@
+/**
+ * The LB's routing-mesh side on one node (lb.ts keeps planning and applying): the persisted
+ * ingress configuration (`lb-ingress.json`: the node's ingress address and per-task
+ * attachments), joining `ingress` (gossip + overlay sandbox), plumbing the ingress sandbox and
+ * task attachments (lb-ingress.ts), publishing their records, the host namespace's DNAT table,
+ * and the `/v1/ingress` routes.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Router } from '../../adapters/api/server.js';
+import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
+import { MeshError } from '../../core/errors.js';
+import type { IngressPublish } from '../../core/lb/model.js';
+import { IngressPlumber, type IngressAddr } from './ingress.js';
+import { HOST_NFT_TABLE, INGRESS_NET, parseIngressAddr, renderHostIngress, sboxRecord } from './plan.js';
+import type { LbState } from './state.js';
+import type { LbSubsystemOptions, Persisted } from './types.js';
+
+export class IngressSide {
+  readonly plumber: IngressPlumber;
+  private cfg: Persisted = { node: null, tasks: {} };
+  private plumbed = false;
+  /** Plumbed once since start (the overlay had created its `ingress` sandbox by then). */
+  private everPlumbed = false;
+  /** Tasks whose ingress attachment was checked since the last periodic check. */
+  private readonly attached = new Set<string>();
+  private hostRendered: string | null = null;
+
+  /** `changed()`: the ingress namespace needs a sync (lb.ts marks `#ingress` dirty). */
+  constructor(private readonly o: LbSubsystemOptions, private readonly state: LbState, private readonly netnsOf: (taskId: string) => string, private readonly changed: () => void) {
+    this.plumber = new IngressPlumber(o.exec, o.prefix);
+  }
+
+  private get file(): string {
+    return join(this.o.dataDir, 'lb-ingress.json');
+  }
+
+  /** True when this node has an ingress address (routing mesh on). */
+  get configured(): boolean {
+    return this.cfg.node !== null;
+  }
+
+  /** True when task `taskId` asked for an ingress attachment. */
+  attaches(taskId: string): boolean {
+    return this.cfg.tasks[taskId] !== undefined;
+  }
+
+  /** A local task record was created: re-check its attachment. */
+  taskCreated(taskId: string): void {
+    this.attached.delete(taskId);
+  }
+
+  /** Reads the persisted configuration and, if configured, joins `ingress` again. */
+  load(): void {
+    if (existsSync(this.file)) {
+      try {
+        this.cfg = JSON.parse(readFileSync(this.file, 'utf8')) as Persisted;
+      } catch (e) {
+        this.o.log.error({ err: e, file: this.file }, 'lb-ingress.json unreadable; ingress not configured');
+      }
+    }
+    if (this.cfg.node) this.define(this.cfg.node);
+  }
+
+  private save(): void {
+    mkdirSync(this.o.dataDir, { recursive: true });
+    writeFileSync(this.file + '.tmp', JSON.stringify(this.cfg));
+    renameSync(this.file + '.tmp', this.file);
+  }
+
+  /** Joins `ingress` (gossip + overlay sandbox held by the ingress sandbox's endpoint). */
+  private define(addr: IngressAddr): void {
+    this.o.gossip.core.joinNetwork(INGRESS_NETWORK, this.o.clock.now());
+    this.o.gossip.pump();
+    this.o.overlay.defineNetwork({ ...INGRESS_NET });
+    this.o.overlay.addLocal(this.sboxKey, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
+    // At once, not after plumbing: peers' overlays wait for our entry on `ingress` before activating.
+    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
+  }
+
+  private get sboxKey(): string {
+    return sboxRecord(this.o.nodeName, this.o.underlayIp, this.cfg.node ?? { ip: '0.0.0.0', mac: '' }).taskId;
+  }
+
+  private publishIfChanged(rec: EndpointRecord): void {
+    const cur = this.state.records(INGRESS_NETWORK).find((r) => r.taskId === rec.taskId && r.node === this.o.nodeName);
+    if (cur && JSON.stringify(cur) === JSON.stringify(rec)) return;
+    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, rec.taskId, encodeEndpoint(rec), this.o.clock.now());
+    this.o.gossip.pump();
+  }
+
+  /** Plumbing before the ingress sandbox's LB is applied; false when ingress is not configured. */
+  async prepare(): Promise<boolean> {
+    const addr = this.cfg.node;
+    if (!addr) return false;
+    const mtu = this.o.overlay.mtuOf(INGRESS_NET);
+    if (!this.plumbed) {
+      // Only before the first plumbing does the LB wait for the overlay (its sandbox for `ingress`
+      // must exist). The periodic re-check does not: under churn an overlay settle can take
+      // seconds, and every LB change (drains included) would queue behind it. If the overlay
+      // sandbox went away meanwhile, ensureSandbox fails (MESHD_NOT_READY) and the loop retries.
+      if (!this.everPlumbed) await this.o.overlay.settled();
+      const r = await this.plumber.ensureSandbox(addr, mtu);
+      if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
+      this.plumbed = this.everPlumbed = true;
+    }
+    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
+    await this.syncAttachments(mtu);
+    return true;
+  }
+
+  /** The host namespace's DNAT of published ports to the sandbox (replaced only when it changes). */
+  async programHost(ingress: readonly IngressPublish[]): Promise<void> {
+    const host = renderHostIngress(this.o.underlayIp, ingress.map((g) => ({ proto: g.proto, port: g.publishedPort })));
+    if (host === this.hostRendered) return;
+    this.hostRendered = null;
+    await this.o.exec.check('nft', ['-f', '-'], { input: host });
+    this.hostRendered = host;
+  }
+
+  /** Plumbs requested task attachments, mirrors their records, retires those of gone tasks. */
+  private async syncAttachments(mtu: number): Promise<void> {
+    let changed = false;
+    for (const [taskId, a] of Object.entries(this.cfg.tasks)) {
+      const main = this.state.localRecord(taskId);
+      if (!main) {
+        if (!a.seen) continue; // requested before the task started
+        if (this.state.records(INGRESS_NETWORK).some((r) => r.taskId === taskId && r.node === this.o.nodeName)) {
+          this.o.gossip.core.tableDelete(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, this.o.clock.now());
+          this.o.gossip.pump();
+        }
+        await this.plumber.removeTask(taskId);
+        this.attached.delete(taskId);
+        delete this.cfg.tasks[taskId];
+        changed = true;
+        continue;
+      }
+      if (!a.seen) {
+        a.seen = true;
+        changed = true;
+      }
+      // A `starting` task (health check pending) is plumbed too: it is ready the moment it turns healthy.
+      if (main.state !== 'draining' && !this.attached.has(taskId)) {
+        await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu, this.cfg.node!.ip);
+        this.attached.add(taskId);
+      }
+      this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] });
+    }
+    if (changed) this.save();
+  }
+
+  /** Periodic check: re-verify all plumbing on the next sync (cheap, idempotent); false when not configured. */
+  recheck(): boolean {
+    if (!this.cfg.node) return false;
+    this.plumbed = false;
+    this.attached.clear();
+    this.hostRendered = null;
+    return true;
+  }
+
+  /** The `ingress` part of GET /v1/lb/status. */
+  status(): object | null {
+    return this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks } : null;
+  }
+
+  routes(router: Router): void {
+    router.add('GET', '/v1/ingress', () => ({ json: { node: this.cfg.node, tasks: this.cfg.tasks } }));
+    router.add('PUT', '/v1/ingress', (r) => {
+      const addr = parseIngressAddr(r.body);
+      this.cfg.node = addr;
+      this.save();
+      this.plumbed = false;
+      this.define(addr);
+      this.changed();
+      return { json: { ok: true, ...addr } };
+    });
+    router.add('PUT', '/v1/ingress/tasks/:task', (r) => {
+      const addr = parseIngressAddr(r.body);
+      const taken = Object.entries(this.cfg.tasks).find(([id, a]) => a.ip === addr.ip && id !== r.params.task);
+      if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
+      const id = r.params.task!;
+      this.cfg.tasks[id] = { ...addr, seen: this.state.localRecord(id) !== undefined };
+      this.attached.delete(id);
+      this.save();
+      this.changed();
+      return { json: { ok: true, task: id, ...addr } };
+    });
+  }
+}

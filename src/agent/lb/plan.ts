@@ -1,0 +1,233 @@
+/**
+ * Pure part of the agent's load balancer: turns the `endpoints` gossip tables into the LB
+ * desired state of each namespace, and renders the host namespace's small ingress NAT table.
+ *
+ * Identity matters: the dataplane's syncer memoizes compiled frontends by object identity, so
+ * `LbModel` keeps one VipService / IngressPublish[] per service and replaces it only when a
+ * record of that service changes. Everything else handed to the dataplane is the very same
+ * object as last time, and planning an endpoint change costs O(that service).
+ *
+ * Robustness: records arrive from the network. One bad service must not stop a namespace from
+ * being programmed, so duplicate addresses are dropped (active wins) and VIP / published-port
+ * conflicts between services are resolved first-come (by service id) and reported.
+ */
+import type { Backend, IngressPublish, Proto, VipService } from '../../core/lb/model.js';
+import { INGRESS_NETWORK, type EndpointRecord } from '../../core/endpoints.js';
+import { MeshError } from '../../core/errors.js';
+import { cidrContains, lastOf, macFromIp, parseCidr, parseIp } from '../../core/ipam/addr.js';
+
+/** The fixed routing-mesh overlay network every node joins (Docker's `ingress`). */
+export const INGRESS_NET = { id: INGRESS_NETWORK, name: 'ingress', vni: 4096, subnet: '10.255.0.0/16', gateway: '10.255.0.1' } as const;
+export const INGRESS_PREFIX_LEN = 16;
+/** Service id of the per-node ingress sandbox records on network `ingress` (not a service: ignored by the LB). */
+export const SBOX_SERVICE = 'ingress-sbox';
+/** Host ↔ ingress-sandbox point-to-point link (/30, the same on every node: it never leaves the node). */
+export const HOST_LINK = { hostIf: 'meshd-ing0', sboxIf: 'ehost', hostIp: '172.31.255.1', sboxIp: '172.31.255.2', prefix: 30 } as const;
+export const HOST_NFT_TABLE = 'meshd-ingress';
+
+function backendOf(r: EndpointRecord, node: string): Backend {
+  return { id: r.taskId, ip: r.ip, state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}) };
+}
+
+/**
+ * Backends of a set of records, one per address (an active record wins over a draining one).
+ * A `starting` record (health check not passed yet) is no backend at all.
+ */
+export function backendsOf(records: readonly EndpointRecord[], node: string): Backend[] {
+  const byIp = new Map<string, Backend>();
+  for (const r of [...records].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))) {
+    if (r.state === 'starting') continue;
+    const prev = byIp.get(r.ip);
+    if (prev && (prev.state === 'active' || r.state !== 'running')) continue;
+    byIp.set(r.ip, backendOf(r, node));
+  }
+  return [...byIp.values()];
+}
+
+/**
+ * The VipService of one service on one network, or null (dnsrr, no VIP, no port). VIP port =
+ * target port (as in Docker). The VIP is taken from a running record when there is one.
+ */
+export function vipServiceOf(records: readonly EndpointRecord[], node: string): VipService | null {
+  if (records.length === 0) return null;
+  const lead = records.find((r) => r.state === 'running') ?? records[0]!;
+  if (lead.endpointMode !== 'vip' || !lead.vip) return null;
+  const ports = new Map<string, { proto: Proto; port: number; targetPort: number }>();
+  for (const r of records) for (const p of r.ports) ports.set(`${p.proto}/${p.target}`, { proto: p.proto, port: p.target, targetPort: p.target });
+  if (ports.size === 0) return null;
+  return { id: lead.serviceId, name: lead.serviceName, vip: lead.vip, ports: [...ports.values()], backends: backendsOf(records, node) };
+}
+
+/**
+ * Ingress publishes of one service from its records on network `ingress` (backend address =
+ * the task's ingress address). `policy: local` balances over this node's tasks only and does not
+ * masquerade (the task sees the client's address); the task's replies come back through this
+ * node's ingress sandbox by source-based routing set up at attachment (see lb-ingress.ts).
+ */
+export function ingressOf(records: readonly EndpointRecord[], node: string): IngressPublish[] {
+  if (records.length === 0) return [];
+  const seen = new Map<string, IngressPublish>();
+  const backends = backendsOf(records, node);
+  for (const r of records) {
+    for (const p of r.ports) {
+      if (p.published === undefined || (p.mode ?? 'ingress') !== 'ingress') continue;
+      const k = `${p.proto}/${p.published}`;
+      if (seen.has(k)) continue;
+      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: p.policy ?? 'cluster', backends });
+    }
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Keeps the first service per VIP:proto:port (inputs are in service-id order), services with
+ * tasks before remembered empty ones (a VIP reused by a new service wins over the old one);
+ * returns the dropped ids.
+ */
+export function dropVipConflicts(services: readonly VipService[]): { services: VipService[]; conflicts: string[] } {
+  const used = new Set<string>();
+  const out: VipService[] = [];
+  const conflicts: string[] = [];
+  const ordered = [...services.filter((s) => s.backends.length > 0), ...services.filter((s) => s.backends.length === 0)];
+  for (const s of ordered) {
+    const keys = s.ports.map((p) => `${s.vip} ${p.proto} ${p.port}`);
+    if (keys.some((k) => used.has(k))) {
+      conflicts.push(s.id);
+      continue;
+    }
+    for (const k of keys) used.add(k);
+    out.push(s);
+  }
+  return { services: out, conflicts };
+}
+
+export function dropIngressConflicts(pubs: readonly IngressPublish[]): { ingress: IngressPublish[]; conflicts: string[] } {
+  const used = new Set<string>();
+  const out: IngressPublish[] = [];
+  const conflicts: string[] = [];
+  for (const g of pubs) {
+    const k = `${g.proto}/${g.publishedPort}`;
+    if (used.has(k)) {
+      conflicts.push(`${g.service} ${k}`);
+      continue;
+    }
+    used.add(k);
+    out.push(g);
+  }
+  return { ingress: out, conflicts };
+}
+
+/**
+ * The host namespace's ingress table: traffic to this node's underlay address on a published
+ * port is DNATed to the ingress sandbox (which balances and masquerades). Replaced atomically
+ * as a whole (`add; delete; add` in one `nft -f`): it holds one element per published port.
+ * With no port published the table stays (empty), so a stale rule can never survive.
+ */
+export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ proto: Proto; port: number }>): string {
+  const elems = [...new Set(ports.map((p) => `${p.proto} . ${p.port}`))].sort();
+  const set = elems.length ? `\t\telements = { ${elems.join(', ')} }\n` : '';
+  return [
+    `add table ip ${HOST_NFT_TABLE}`,
+    `delete table ip ${HOST_NFT_TABLE}`,
+    `table ip ${HOST_NFT_TABLE} {`,
+    `\tset published {\n\t\ttype inet_proto . inet_service\n${set}\t}`,
+    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
+    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Routing table (in task namespaces) for replies from a task's ingress address. */
+export const INGRESS_REPLY_TABLE = 4096;
+
+/** Network namespace of a local task under the netns runtime. */
+export function taskNetnsName(prefix: string, taskId: string): string {
+  return `${prefix}t-${taskId.slice(0, 12)}`;
+}
+
+/** The node's ingress sandbox namespace (holds the LB for published ports). */
+export function ingressSboxName(prefix: string): string {
+  return `${prefix}ingress`;
+}
+
+/** Overlay-sandbox side of a task's ingress veth (≤ 15 chars). */
+export function ingressVethName(taskId: string): string {
+  return `vi-${taskId.slice(0, 12)}`;
+}
+
+/** An ingress address (node sandbox or task attachment): an ingress host address other than the gateway. */
+export function parseIngressAddr(body: unknown): { ip: string; mac: string } {
+  const b = (body ?? {}) as { ip?: unknown; mac?: unknown };
+  if (typeof b.ip !== 'string') throw new MeshError('MESHD_BAD_ARGUMENT', `ip must be an IPv4 address in ${INGRESS_NET.subnet}`);
+  const net = parseCidr(INGRESS_NET.subnet);
+  let ip: number;
+  try {
+    ip = parseIp(b.ip);
+  } catch {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `ip: not an IPv4 address: ${JSON.stringify(b.ip)}`);
+  }
+  if (!cidrContains(net, ip) || ip === net.base || ip === lastOf(net) || b.ip === INGRESS_NET.gateway) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `ip ${b.ip} must be a host address of ${INGRESS_NET.subnet} other than the gateway ${INGRESS_NET.gateway}`);
+  }
+  if (b.mac !== undefined && (typeof b.mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(b.mac))) throw new MeshError('MESHD_BAD_ARGUMENT', 'mac must look like 02:42:0a:ff:00:05');
+  return { ip: b.ip, mac: (b.mac as string | undefined) ?? macFromIp(b.ip) };
+}
+
+/**
+ * The record of a node's ingress sandbox on `ingress` (key = taskId `sbox-<node>`): peers program
+ * FDB/neighbour entries for it, so replies to its masqueraded connections find their way back.
+ */
+export function sboxRecord(node: string, nodeIp: string, addr: { ip: string; mac: string }): EndpointRecord {
+  return {
+    v: 1, taskId: `sbox-${node}`.slice(0, 64), taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
+    network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, mac: addr.mac, node, nodeIp,
+    vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
+  };
+}
+
+/** Host publish mode: the host-side veth of a task (≤ 15 chars) and its peer in the task's namespace. */
+export function hostVethName(taskId: string): string {
+  return `vh-${taskId.slice(0, 12)}`;
+}
+export const HOST_MODE = {
+  taskIf: 'mhost0',
+  /** On every host-side veth (a /32, link-local): the task's gateway for host-mode replies. */
+  hostIp: '169.254.255.1',
+  /** Connection mark (task namespace) of connections that came in over `taskIf`. */
+  ctMark: 0x4d48,
+  /** Routing table (task namespace) for their replies: default via `hostIp` on `taskIf`. */
+  replyTable: 4097,
+  nftTable: 'meshd-hostmode',
+} as const;
+
+/**
+ * Host-mode publishes (`--publish mode=host`) of THIS node from its local task records: per
+ * service and proto/published port, the node's own tasks (each by its address on its first
+ * network, in network-id order — the host routes that /32 to the task's host veth). Ports of other
+ * modes are ignored; nothing is returned for a port no local task publishes, so the port stays
+ * closed on nodes without a task. Not on `ingress` (host mode has no ingress involvement).
+ */
+export function hostPublishesOf(records: readonly EndpointRecord[], node: string): IngressPublish[] {
+  const byTask = new Map<string, EndpointRecord>();
+  for (const r of records) {
+    if (r.node !== node || r.network === INGRESS_NETWORK) continue;
+    const prev = byTask.get(r.taskId);
+    if (!prev || r.network < prev.network) byTask.set(r.taskId, r);
+  }
+  const pubs = new Map<string, { g: Omit<IngressPublish, 'backends'>; recs: EndpointRecord[] }>();
+  for (const r of [...byTask.values()].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))) {
+    for (const p of r.ports) {
+      if (p.mode !== 'host' || p.published === undefined) continue;
+      const k = `${p.proto}/${p.published}`;
+      const cur = pubs.get(k) ?? { g: { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: 'local', mode: 'host' }, recs: [] };
+      if (cur.g.service !== r.serviceId) continue; // the scheduler keeps host ports unique per node; first service wins
+      if (!cur.recs.some((x) => x.taskId === r.taskId)) cur.recs.push(r);
+      pubs.set(k, cur);
+    }
+  }
+  return [...pubs.keys()].sort().map((k) => {
+    const { g, recs } = pubs.get(k)!;
+    return { ...g, backends: backendsOf(recs, node) };
+  });
+}

@@ -1,0 +1,78 @@
+/**
+ * The worker's public shapes: its options (wired by the agent's composition root) and the view
+ * of a task that `GET /v1/tasks` answers and the manager link reports. Kept apart from
+ * worker.ts so that file stays one concern (converging tasks).
+ */
+import type { Exec } from '../../adapters/exec.js';
+import type { Logger } from '../../adapters/logger.js';
+import type { Runtime } from '../../adapters/runtime/types.js';
+import type { Clock } from '../../core/clock.js';
+import type { HealthStatus } from '../../core/health/policy.js';
+import type { DrainResult, DrainWait } from '../drain/wait.js';
+import type { PortRef, Readiness } from './ready.js';
+import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
+
+export type TaskState = 'new' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface WorkerOptions {
+  nodeName: string;
+  nodeIp: string;
+  dataDir: string;
+  /** Namespace/container prefix (lab: mlab-<lab>-<node>-, else meshd-). */
+  prefix: string;
+  exec: Exec;
+  clock: Clock;
+  log: Logger;
+  gossip: GossipPort;
+  overlay: OverlaySubsystem;
+  /** Confirms drains through the tables (acks from every live member); see drain-wait.ts. */
+  drain?: DrainWait;
+  /** Fixed drain period when `drain` is not given (ms), default 2000. */
+  drainMs?: number;
+  /** SIGTERM → SIGKILL grace when stopping a task (ms), default 5000. */
+  stopGraceMs?: number;
+  /**
+   * Longest wait for a started task to listen on its target ports before its records say
+   * `running` (ms), default 10000; 0 disables. See worker-ready.ts.
+   */
+  readyTimeoutMs?: number;
+  /** Readiness probe; default: /proc socket tables for the built-in netns runtime, none otherwise. */
+  readiness?: (pid: number, ports: readonly PortRef[], timeoutMs: number) => Promise<Readiness>;
+  /** Period of the background converge that retries failed starts (ms), default 5000. */
+  retryMs?: number;
+  /** Local docker image used for docker tasks with image 'whoami' (needs busybox). */
+  dockerWhoamiImage?: string;
+  /** Docker Engine API socket (default /var/run/docker.sock). */
+  dockerSocket?: string;
+  /** Local image of the per-task sandbox container (default meshd/sandbox:local). */
+  dockerSandboxImage?: string;
+  /**
+   * Runs when a task's namespace is plumbed, before its process starts (the agent waits for
+   * the 127.0.0.11 sockets there); a failure fails the start.
+   */
+  beforeApp?: (netns: string) => Promise<void>;
+  /** Test seams. */
+  netnsRuntime?: Runtime;
+  dockerRuntime?: Runtime;
+}
+
+export interface TaskView {
+  id: string;
+  name: string;
+  service: string;
+  runtime: 'netns' | 'docker';
+  state: TaskState;
+  desiredState: 'running' | 'shutdown';
+  /** network name → address */
+  ips: Record<string, string>;
+  networks: string[];
+  netns: string | null;
+  container: string | null;
+  pid: number | null;
+  error: string | null;
+  adopted: boolean;
+  /** How the task's last drain ended (confirmed drains only): acked by every member, or timed out. */
+  drain: { outcome: DrainResult['outcome']; ms: number } | null;
+  /** Health of a task with a check (null: no check); `starting` tasks are no backend yet. */
+  health: HealthStatus | null;
+}

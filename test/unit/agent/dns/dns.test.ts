@@ -1,0 +1,299 @@
+/**
+ * The agent's DNS subsystem without a lab: pure helpers (table tests), the registry feed from
+ * gossip table events (fake gossip), and DnsServer.attachSandbox serving sockets handed in from
+ * outside (real sockets on 127.0.0.1, tagged with networks).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { parseQtype, qtypeName, taskNetworks } from '../../../../src/agent/dns/plan.js';
+import { retryDelayMs, sameNetworks } from '../../../../src/agent/dns/sandboxes.js';
+import { DnsSubsystem } from '../../../../src/agent/dns/dns.js';
+import type { GossipSubsystem } from '../../../../src/agent/gossip/gossip.js';
+import { renderDnsDebug } from '../../../../src/cli/dns-commands.js';
+import { DnsServer } from '../../../../src/adapters/dns-server/server.js';
+import { DnsRegistry } from '../../../../src/core/dns/registry.js';
+import { ManualClock } from '../../../../src/core/clock.js';
+import { encodeEndpoint, type EndpointRecord } from '../../../../src/core/endpoints.js';
+import type { GossipEvent } from '../../../../src/core/gossip/index.js';
+import type { Exec } from '../../../../src/adapters/exec.js';
+import { buildQuery } from '../../dns/helpers.js';
+
+const log = pino({ level: 'silent' });
+
+describe('dns-plan helpers', () => {
+  test('parseQtype', () => {
+    const ok: Array<[string, number]> = [['A', 1], ['a', 1], ['AAAA', 28], ['ptr', 12], ['SRV', 33], ['ANY', 255], ['28', 28], ['TYPE65', 65], [' mx ', 15]];
+    for (const [raw, want] of ok) assert.equal(parseQtype(raw), want, raw);
+    for (const raw of ['', 'AA', '0', '65536', 'TYPE0', 'A1', '-1']) assert.throws(() => parseQtype(raw), /unknown query type/, raw);
+  });
+  test('qtypeName', () => {
+    assert.equal(qtypeName(1), 'A');
+    assert.equal(qtypeName(28), 'AAAA');
+    assert.equal(qtypeName(65), 'TYPE65');
+  });
+  test('taskNetworks: sorted, unique, filtered', () => {
+    const r = (taskId: string, networkName: string): EndpointRecord => rec({ taskId, networkName, network: `id${networkName}` });
+    assert.deepEqual(taskNetworks([r('a', 'zeta'), r('a', 'app'), r('b', 'other'), r('a', 'app')], (x) => x.taskId === 'a'), ['app', 'zeta']);
+    assert.deepEqual(taskNetworks([], () => true), []);
+  });
+  test('retryDelayMs doubles from 250 ms to a 30 s cap', () => {
+    assert.deepEqual([1, 2, 3, 4, 8, 9, 50].map(retryDelayMs), [250, 500, 1000, 2000, 30_000, 30_000, 30_000]);
+  });
+  test('sameNetworks', () => {
+    assert.equal(sameNetworks(['a', 'b'], ['a', 'b']), true);
+    assert.equal(sameNetworks(['a', 'b'], ['b', 'a']), false);
+    assert.equal(sameNetworks(undefined, undefined), true);
+    assert.equal(sameNetworks(['a'], undefined), false);
+  });
+  test('renderDnsDebug names sources and upstreams', () => {
+    const base = { node: 'n1', from: { task: 't1', taskName: 'web.1', node: 'n2', networks: ['app'] }, type: 'A', question: { name: 'web', type: 1, networks: ['app'] } };
+    const a = renderDnsDebug({ ...base, outcome: 'answer', records: [{ type: 1, data: '10.0.0.100' }], sources: [{ kind: 'service', network: 'app', name: 'web', ageMs: 1500, detail: 'vip 10.0.0.100' }], note: 'single answer' });
+    assert.match(a, /web A as task web\.1 \(on n2\), networks: app/);
+    assert.match(a, /answer: 10\.0\.0\.100/);
+    assert.match(a, /service\s+app\s+web\s+-\s+1\.5s\s+vip 10\.0\.0\.100/);
+    const f = renderDnsDebug({ ...base, from: null, outcome: 'forward', records: [], sources: [], note: 'forwarded upstream: not a registered name', upstream: { address: '10.1.1.1', port: 53, ms: 3, rcode: 'NXDOMAIN', answers: [] } });
+    assert.match(f, /as node n1/);
+    assert.match(f, /upstream 10\.1\.1\.1:53 answered NXDOMAIN in 3 ms/);
+  });
+});
+
+let n = 0;
+function rec(over: Partial<EndpointRecord> = {}): EndpointRecord {
+  n++;
+  return {
+    v: 1, taskId: `task${n}`, taskName: `web.${n}`, serviceId: 'svcweb', serviceName: 'web', network: 'net1', networkName: 'app',
+    ip: `10.0.0.${10 + n}`, mac: '02:42:0a:00:00:0b', node: 'n2', nodeIp: '10.99.1.2', vip: '10.0.0.100', endpointMode: 'vip',
+    aliases: [], ports: [], state: 'running', ...over,
+  };
+}
+
+/** Just enough of GossipSubsystem for DnsSubsystem: events in, tables for resync. */
+class FakeGossip {
+  readonly listeners: Array<(ev: GossipEvent) => void> = [];
+  readonly tables = new Map<string, Map<string, { value: Uint8Array; owner: string }>>();
+  readonly core = {
+    networks: (): string[] => [...this.tables.keys()],
+    tableEntries: (net: string) => [...(this.tables.get(net) ?? new Map<string, { value: Uint8Array; owner: string }>())].map(([key, e]) => ({ table: 'endpoints', key, value: e.value, owner: e.owner, ltime: 1 })),
+  };
+  onEvent(l: (ev: GossipEvent) => void): void {
+    this.listeners.push(l);
+  }
+  set(r: EndpointRecord, owner = r.node, raw?: Uint8Array): void {
+    const value = raw ?? encodeEndpoint(r);
+    let t = this.tables.get(r.network);
+    if (!t) this.tables.set(r.network, (t = new Map()));
+    const type = t.has(r.taskId) ? 'update' : 'create';
+    t.set(r.taskId, { value, owner });
+    for (const l of this.listeners) l({ type, network: r.network, table: 'endpoints', key: r.taskId, value, owner });
+  }
+  del(r: EndpointRecord): void {
+    const e = this.tables.get(r.network)?.get(r.taskId);
+    this.tables.get(r.network)?.delete(r.taskId);
+    for (const l of this.listeners) l({ type: 'delete', network: r.network, table: 'endpoints', key: r.taskId, value: e?.value ?? new Uint8Array(), owner: e?.owner ?? r.node });
+  }
+  emit(ev: GossipEvent): void {
+    for (const l of this.listeners) l(ev);
+  }
+}
+
+const noExec: Exec = {
+  run: async () => ({ code: 0, stdout: '', stderr: '' }),
+  check: async () => '',
+};
+
+async function subsystem(g: FakeGossip): Promise<DnsSubsystem> {
+  const s = new DnsSubsystem({
+    nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock: new ManualClock(0), log, exec: noExec,
+    upstreams: [], netnsDir: mkdtempSync(join(tmpdir(), 'dnsagent-')), resyncMs: 3_600_000,
+  });
+  await s.start();
+  return s;
+}
+
+const ips = (s: DnsSubsystem, name: string, nets = ['app']): string[] => {
+  const e = s.server.explain(nets, name, 1);
+  return e.outcome === 'answer' ? e.records.map((r) => r.data).sort() : [e.outcome];
+};
+
+describe('DnsSubsystem feed from the endpoints table', () => {
+  test('running → answers; draining → out of tasks.x; delete → gone; last task gone → service gone', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      const a = rec({ ip: '10.0.0.11' });
+      const b = rec({ ip: '10.0.0.12', node: 'n3' });
+      g.set(a);
+      g.set(b, 'n3');
+      assert.deepEqual(ips(s, 'tasks.web'), ['10.0.0.11', '10.0.0.12']);
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
+      assert.deepEqual(ips(s, 'web.app', ['app']), ['10.0.0.100']);
+      g.set({ ...a, state: 'draining' });
+      assert.deepEqual(ips(s, 'tasks.web'), ['10.0.0.12']);
+      g.del(a);
+      assert.deepEqual(ips(s, a.taskName), ['forward']);
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
+      g.del(b);
+      // The LB keeps the VIP rejecting at once; the name keeps answering it (not forwarded upstream).
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
+      assert.deepEqual(ips(s, 'tasks.web'), ['nodata']);
+      g.emit({ type: 'network-leave', node: 'n2', network: 'net1' });
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100'], 'another node leaving changes nothing');
+      g.emit({ type: 'network-leave', node: 'n1', network: 'net1' });
+      assert.deepEqual(ips(s, 'web'), ['forward'], 'we left the network: forgotten');
+      assert.equal(s.registry.size(), 0);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('a remembered empty VIP service gives way to a new service with its name or its VIP', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      const a = rec({ ip: '10.0.0.11' });
+      g.set(a);
+      g.del(a);
+      assert.deepEqual(ips(s, 'web'), ['10.0.0.100']);
+      g.set(rec({ taskId: 't9', serviceName: 'api', taskName: 'api.1', ip: '10.0.0.21' }));
+      assert.deepEqual(ips(s, 'api'), ['10.0.0.100']);
+      assert.deepEqual(ips(s, 'web'), ['forward'], 'the VIP now belongs to api');
+      g.set(rec({ taskId: 't10', serviceName: 'api', taskName: 'api.2', ip: '10.0.0.22', vip: '10.0.0.101' }));
+      assert.deepEqual(ips(s, 'api'), ['10.0.0.101'], 'the last record names the VIP');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('dnsrr service answers task IPs', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      g.set(rec({ serviceName: 'rr', taskName: 'rr.1', ip: '10.0.0.31', vip: null, endpointMode: 'dnsrr' }));
+      g.set(rec({ serviceName: 'rr', taskName: 'rr.2', ip: '10.0.0.32', vip: null, endpointMode: 'dnsrr' }));
+      assert.deepEqual(ips(s, 'rr'), ['10.0.0.31', '10.0.0.32']);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('bad records are counted and drop the previous value of that key', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      const a = rec({ ip: '10.0.0.11' });
+      g.set(a);
+      g.set(a, 'n2', new TextEncoder().encode('{"v":1,"not":"a record"}'));
+      assert.equal(s.counters.badRecords, 1);
+      assert.deepEqual(ips(s, 'tasks.web'), ['nodata'], 'no task left; the VIP service is remembered');
+      g.set(rec({ taskId: 'other', network: 'net1' }), 'n2', encodeEndpoint(rec({ taskId: 'mismatch' })));
+      assert.equal(s.counters.badRecords, 2);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('member-dead drops the node\'s entries; resync restores from the tables', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      g.set(rec({ ip: '10.0.0.11', node: 'n2' }), 'n2');
+      g.set(rec({ ip: '10.0.0.12', node: 'n3' }), 'n3');
+      g.emit({ type: 'member-dead', name: 'n3', addr: '10.99.1.3:7946', incarnation: 1 });
+      assert.deepEqual(ips(s, 'tasks.web'), ['10.0.0.11']);
+      s.resync(); // the fake's table still holds n3's entry (a real core would have purged it too)
+      assert.deepEqual(ips(s, 'tasks.web'), ['10.0.0.11', '10.0.0.12']);
+      g.tables.get('net1')!.clear();
+      s.resync();
+      assert.deepEqual(ips(s, 'tasks.web'), ['nodata'], 'no task left; the VIP service is remembered');
+    } finally {
+      await s.stop();
+    }
+  });
+});
+
+describe('DnsServer.attachSandbox', () => {
+  test('sockets handed in are served with their tag\'s networks; closing stops them', async () => {
+    const registry = new DnsRegistry();
+    registry.upsertService({ name: 'web', network: 'a', mode: 'vip', vip: '10.1.0.100' }, 0);
+    registry.upsertService({ name: 'web', network: 'b', mode: 'vip', vip: '10.2.0.100' }, 0);
+    const server = new DnsServer({ registry, listen: [], networksOf: () => undefined, upstreams: [] });
+    await server.start();
+    const tcp: Server = createServer();
+    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+    const port = (tcp.address() as { port: number }).port;
+    const udp: UdpSocket = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(port, '127.0.0.1', () => r()));
+    const tag: { networks: readonly string[] | undefined } = { networks: ['a'] };
+    const close = server.attachSandbox({ udp, tcp }, tag);
+    const client = createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
+    const ask = (id: number): Promise<Buffer> => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('timeout')), 1000);
+      client.once('message', (m) => (clearTimeout(t), resolve(m)));
+      client.send(buildQuery({ id, name: ['web'] }), port, '127.0.0.1');
+    });
+    const lastA = (m: Buffer): string => [...m.subarray(m.length - 4)].join('.');
+    try {
+      assert.equal(server.attachedSandboxes, 1);
+      assert.equal(lastA(await ask(1)), '10.1.0.100');
+      tag.networks = ['b'];
+      assert.equal(lastA(await ask(2)), '10.2.0.100');
+      tag.networks = undefined;
+      const refused = await ask(3);
+      assert.equal(refused[3]! & 0x0f, 5, 'unknown networks → REFUSED');
+      await close();
+      assert.equal(server.attachedSandboxes, 0);
+      await assert.rejects(ask(4), /timeout/);
+    } finally {
+      client.close();
+      await close();
+      await server.close();
+    }
+  });
+});
+
+describe('SandboxBinder via DnsSubsystem', () => {
+  test('ensure() binds a task namespace once (concurrent callers share it); a namespace that goes is closed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnsagent-ns-'));
+    let binds = 0;
+    const bind = async (): Promise<{ udp: UdpSocket; tcp: Server }> => {
+      binds++;
+      const tcp = createServer();
+      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+      const udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+      return { udp, tcp };
+    };
+    const g = new FakeGossip();
+    const s = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock: new ManualClock(0), log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind,
+      assignedNetworks: (id) => (id === 'abcdefabcdef' ? ['app'] : undefined),
+    });
+    await s.start();
+    try {
+      assert.equal(await s.ensureSandbox('other-ns'), false);
+      writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
+      const [a, b] = await Promise.all([s.ensureSandbox('mtest-n1-t-abcdefabcdef'), s.ensureSandbox('mtest-n1-t-abcdefabcdef')]);
+      assert.equal(a && b, true);
+      await s.sandboxes.idle();
+      assert.equal(binds, 1);
+      assert.deepEqual(s.sandboxes.view(0).bound.map((x) => [x.netns, x.networks]), [['mtest-n1-t-abcdefabcdef', ['app']]]);
+      // the record arrives: its networks win over the assignment's
+      g.set(rec({ taskId: 'abcdefabcdefXYZ', networkName: 'front', node: 'n1' }), 'n1');
+      assert.deepEqual(s.sandboxes.view(0).bound[0]!.networks, ['front']);
+      rmSync(join(dir, 'mtest-n1-t-abcdefabcdef'));
+      s.sandboxes.kick();
+      await s.sandboxes.idle();
+      assert.equal(s.server.attachedSandboxes, 0);
+    } finally {
+      await s.stop();
+    }
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * Worker with fakes: a confirmed drain (the task stays up, records `draining`, until the
+ * DrainWait resolves; its outcome shows in tasksView) and start readiness (a task that exits
+ * before serving is a failed start whose records never say `running`).
+ * (tasksView's `drain` field lives only until the stopped task is forgotten by the next converge.)
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
+import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
+import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
+import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
+import { realExec } from '../../../../src/adapters/exec.js';
+import { systemClock } from '../../../../src/adapters/clock.js';
+import type { AssignmentInput } from '../../../../src/core/assignments.js';
+import { decodeEndpoint } from '../../../../src/core/endpoints.js';
+import type { GossipEvent } from '../../../../src/core/gossip/index.js';
+import { macFromIp } from '../../../../src/core/ipam/addr.js';
+import { OverlaySubsystem, type GossipPort } from '../../../../src/agent/overlay/overlay.js';
+import { WorkerSubsystem } from '../../../../src/agent/worker/worker.js';
+import type { DrainResult, DrainWait } from '../../../../src/agent/drain/wait.js';
+import type { Readiness } from '../../../../src/agent/worker/ready.js';
+
+const NET = { id: 'net1', name: 'app', vni: 4101, subnet: '10.30.0.0/24', gateway: '10.30.0.1' };
+const task = (id: string, ip: string): AssignmentInput => ({
+  task: { id, name: `web.${id}`, serviceId: 's1', serviceName: 'web', image: 'whoami' },
+  desiredState: 'running',
+  attachments: [{ network: NET, ip, prefix: 24, mac: macFromIp(ip), vip: '10.30.0.2' }],
+  ports: [{ proto: 'tcp', target: 80 }],
+});
+
+class FakeGossip implements GossipPort {
+  readonly listeners: Array<(ev: GossipEvent) => void> = [];
+  readonly tables = new Map<string, Map<string, Uint8Array>>();
+  readonly joined = new Set<string>();
+  /** Every state a record was published with, in order. */
+  readonly history: Array<[string, string]> = [];
+  readonly core = {
+    members: () => [{ name: 'n1', addr: '10.99.1.1:7946', state: 'alive', incarnation: 1 }],
+    member: (n: string) => (n === 'n1' ? { name: 'n1', addr: '10.99.1.1:7946', state: 'alive', incarnation: 1 } : undefined),
+    networks: () => [...this.joined].sort(),
+    networkNodes: (net: string) => (this.joined.has(net) ? ['n1'] : []),
+    tableEntries: (net: string) => [...(this.tables.get(net) ?? [])].map(([key, value]) => ({ table: 'endpoints', key, value, owner: 'n1', ltime: 1 })),
+    joinNetwork: (net: string) => void this.joined.add(net),
+    leaveNetwork: (net: string) => {
+      this.joined.delete(net);
+      this.tables.delete(net);
+    },
+    tableSet: (net: string, _t: string, key: string, value: Uint8Array) => {
+      const m = this.tables.get(net) ?? new Map<string, Uint8Array>();
+      m.set(key, value);
+      this.tables.set(net, m);
+      const d = decodeEndpoint(value);
+      if (d.ok) this.history.push([key, d.record.state]);
+    },
+    tableDelete: (net: string, _t: string, key: string) => this.tables.get(net)?.delete(key) ?? false,
+  } as unknown as GossipPort['core'];
+  onEvent(l: (ev: GossipEvent) => void): void {
+    this.listeners.push(l);
+  }
+  pump(): void {}
+  state(key: string): string | undefined {
+    const v = this.tables.get('net1')?.get(key);
+    const d = v && decodeEndpoint(v);
+    return d && d.ok ? d.record.state : undefined;
+  }
+}
+
+/** A DrainWait the test resolves by hand. */
+class ManualDrain implements DrainWait {
+  readonly calls: Array<{ taskId: string; networks: readonly string[]; resolve: (r: DrainResult) => void }> = [];
+  wait(taskId: string, networks: readonly string[]): Promise<DrainResult> {
+    return new Promise((resolve) => this.calls.push({ taskId, networks, resolve }));
+  }
+}
+
+function rig(dir: string, opts: { drain?: DrainWait; readiness?: (pid: number) => Promise<Readiness> }) {
+  const log = pino({ level: 'silent' });
+  const gossip = new FakeGossip();
+  const runtime = new FakeRuntime('pfx-');
+  const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
+  const overlay = new OverlaySubsystem({
+    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock: systemClock, log, exec: realExec, underlayMtu: 1500,
+    syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, new FakeOverlayKernel(), new FakeVxlanGuard()),
+    timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
+  });
+  const worker = new WorkerSubsystem({
+    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock: systemClock, log, gossip, overlay,
+    stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime,
+    ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.readiness ? { readiness: opts.readiness } : {}),
+  });
+  return { gossip, runtime, overlay, worker };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function until(what: string, fn: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(5);
+  }
+}
+
+describe('worker: confirmed drain and start readiness', () => {
+  test('a removed task stays up and draining until every member acked; the outcome is kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-wdrain-'));
+    const drain = new ManualDrain();
+    const r = rig(dir, { drain });
+    try {
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      r.worker.setAssignments([task('a1', '10.30.0.11'), task('a2', '10.30.0.12')]);
+      await until('running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
+      r.worker.setAssignments([task('a1', '10.30.0.11')]);
+      await until('wait asked', () => drain.calls.length === 1);
+      assert.equal(drain.calls[0]!.taskId, 'a2');
+      assert.deepEqual(drain.calls[0]!.networks, ['net1']);
+      assert.equal(r.gossip.state('a2'), 'draining');
+      await sleep(300); // far beyond any fixed drain of the fake setup: still up
+      assert.ok(r.runtime.tasks.has('a2'), 'not stopped before the acks');
+      drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, endedAt: Date.now(), networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
+      await until('stopped', () => !r.runtime.tasks.has('a2'));
+      assert.equal(r.gossip.state('a2'), undefined, 'records deleted after the stop');
+    } finally {
+      await r.worker.stop();
+      await r.overlay.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('readiness: exited before serving → failed, never published running; ready/timeout → running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-wready-'));
+    const verdict = new Map<string, Readiness>([['b1', 'exited'], ['b2', 'ready'], ['b3', 'timeout']]);
+    const byPid = new Map<number, string>();
+    const r = rig(dir, { readiness: async (pid) => verdict.get(byPid.get(pid) ?? '') ?? 'ready' });
+    const rt = r.runtime;
+    const start = rt.start.bind(rt);
+    rt.start = async (spec, a) => {
+      const info = await start(spec, a);
+      if (info.pid !== null) byPid.set(info.pid, spec.id);
+      return info;
+    };
+    try {
+      await r.overlay.start();
+      await r.worker.start();
+      await until('active', () => r.overlay.active);
+      r.worker.setAssignments([task('b1', '10.30.0.21'), task('b2', '10.30.0.22'), task('b3', '10.30.0.23')]);
+      await until('settled', () => r.worker.tasksView().every((t) => t.state === 'running' || t.state === 'failed') && r.worker.tasksView().length === 3);
+      const view = Object.fromEntries(r.worker.tasksView().map((t) => [t.id, t]));
+      assert.equal(view.b1!.state, 'failed');
+      assert.match(view.b1!.error ?? '', /exited before serving 80\/tcp/);
+      assert.equal(view.b2!.state, 'running');
+      assert.equal(view.b3!.state, 'running');
+      assert.ok(!r.gossip.history.some(([k, s]) => k === 'b1' && s === 'running'), 'b1 never published running');
+      assert.equal(r.gossip.state('b1'), undefined);
+    } finally {
+      await r.worker.stop();
+      await r.overlay.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
