@@ -11,6 +11,22 @@ const bannedPaths = ioModules.flatMap((m) => [
   { name: `node:${m}`, message: 'src/core is pure: no I/O modules (put edges in src/adapters).' },
 ]);
 
+/**
+ * Layer boundaries (ARCHITECTURE §2): who may import whom. core is pure (below); adapters are edges
+ * and know no daemon; the agent hosts the manager but never the lab or the CLI; the manager never
+ * imports the agent; the CLI talks to daemons only through the API module and the client; src/api
+ * holds the shapes both sides read and imports only core. Each rule is proven to fire by
+ * test/unit/core/boundaries-lint.test.ts.
+ */
+const layer = (dir, banned, message) => ({
+  files: [`src/${dir}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: [{ group: banned.flatMap((b) => [`**/${b}/**`, `**/${b}`]), message }],
+    }],
+  },
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/go/**'] },
   {
@@ -51,4 +67,19 @@ export default tseslint.config(
       ],
     },
   },
+  layer('adapters', ['agent', 'manager', 'cli', 'lab', 'bin'], 'src/adapters are edges: they never import the agent, manager, cli, lab or bin.'),
+  layer('agent', ['lab', 'cli', 'bin'], 'src/agent never imports the lab, the CLI or bin (the lab passes what it needs through the config).'),
+  layer('manager', ['agent', 'cli', 'lab', 'bin'], 'src/manager never imports the agent, the CLI, the lab or bin (shared shapes live in src/api, src/adapters/api).'),
+  {
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/agent/**', '**/manager/**', '**/bin/**'], message: 'src/cli never imports agent or manager internals: use src/api, adapters/api/client and core.' },
+        ],
+      }],
+    },
+  },
+  layer('api', ['adapters', 'agent', 'manager', 'cli', 'lab', 'bin'], 'src/api holds shapes both sides read: it imports only src/core.'),
+  layer('lab', ['agent', 'manager', 'cli', 'bin'], 'src/lab drives daemons from outside (processes, sockets): it never imports the agent, manager, cli or bin.'),
 );

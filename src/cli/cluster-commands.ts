@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError } from '../core/errors.js';
-import { parseEndpoints } from '../manager/etcd-endpoints.js';
+import { parseEndpoints } from '../api/etcd-endpoints.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
 import { infoText, type InfoView } from './node-views.js';

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { toMeshError } from '../core/errors.js';
-import { notLeaderHint } from '../manager/not-leader.js';
+import { notLeaderHint } from '../api/not-leader.js';
 import { VERSION } from '../version.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { labCommand } from './lab-commands.js';

@@ -3,7 +3,7 @@
  * rows and classic Swarm's `docker info` cluster section (seed 003: `Strategy`, `Filters`,
  * `Nodes`, and per node `└ Reserved CPUs: 0 / 8`, `└ Reserved Memory: 0 B / 1.025 GiB`).
  */
-import { ago } from './service-commands.js';
+import { ago } from './time-ago.js';
 
 /** docker's go-units BytesSize: binary units, 4 significant digits (`1.025 GiB`; `sep` '' gives `1.025GiB`). */
 export function bytesSize(n: number, sep = ' '): string {

@@ -5,10 +5,27 @@
  */
 import { MeshError } from '../core/errors.js';
 import { isJoinRole, type JoinRole } from '../core/tokens/tokens.js';
-import type { Manager } from './manager.js';
-import { nodeView } from './model.js';
+import type { PeerIdentity } from '../adapters/pki/ca.js';
+import { nodeView, type ManagedNode } from './model.js';
+import type { Access, ManagerHandler } from './server.js';
 
-export function addCoreRoutes(m: Manager): void {
+/** What these routes use of the Manager (manager.ts implements it; no import back, so no cycle). */
+export interface CoreRoutesHost {
+  readonly ca: { readonly certPem: string };
+  route(method: string, pattern: string, access: Access, handler: ManagerHandler): unknown;
+  join(body: unknown, remoteAddress: string | undefined): Promise<unknown>;
+  renewCert(peer: PeerIdentity, body: unknown): Promise<unknown>;
+  listNodes(): Promise<unknown>;
+  listManagers(): Promise<unknown>;
+  findNode(ref: string): Promise<{ node: ManagedNode; revision: number }>;
+  leader(): Promise<{ nodeId: string } | undefined>;
+  updateNode(ref: string, body: unknown): Promise<unknown>;
+  removeNode(ref: string, force: boolean): Promise<unknown>;
+  joinToken(role: JoinRole): Promise<string>;
+  rotateJoinToken(role: JoinRole): Promise<string>;
+}
+
+export function addCoreRoutes(m: CoreRoutesHost): void {
   const roleParam = (v: string | undefined): JoinRole => {
     if (!isJoinRole(v)) throw new MeshError('MESHD_BAD_ARGUMENT', `role must be worker or manager, got ${JSON.stringify(v)}`);
     return v;

@@ -11,9 +11,9 @@
  */
 import { MeshError, toMeshError } from '../core/errors.js';
 import { ManagerClient, responseError, type RawResponse, type TlsCredentials } from './client.js';
-import { notLeaderTarget } from './not-leader.js';
+import { notLeaderTarget } from '../api/not-leader.js';
 
-export { notLeaderHint, notLeaderTarget } from './not-leader.js';
+export { notLeaderHint, notLeaderTarget } from '../api/not-leader.js';
 
 /** Whether `e` means "this manager cannot serve now, another one may". */
 export function isFailover(e: unknown): boolean {

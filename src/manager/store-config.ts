@@ -43,7 +43,7 @@ export const storeConfigSchema = z.discriminatedUnion('kind', [
 export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
 /** `--etcd-endpoints` parsing (validation is the schema's), from a light module netctl imports directly. */
-export { parseEndpoints } from './etcd-endpoints.js';
+export { parseEndpoints } from '../api/etcd-endpoints.js';
 
 /** Validates a store config; failures are MESHD_BAD_CONFIG naming the field. */
 export function checkStoreConfig(raw: unknown): StoreConfig {
