@@ -13,8 +13,11 @@
  * - CPUs: dnsperf is pinned to CPU 0 (--client-cpu) and each server to CPU 1 (--server-cpu) with taskset, so a
  *   server never competes with its own load generator. dockerd is NOT pinned (other people's containers
  *   use it); only dnsperf is, when it queries Docker.
- * - Rounds: --rounds interleaved rounds (every target once per round, the starting target rotating), median
- *   kept, so a burst of outside load hits every target alike.
+ * - Rounds (bench/lib/rounds.ts): --rounds interleaved rounds (every target once per round, the starting target
+ *   rotating), so a burst of outside load hits every target alike. Each row's ours/peer are the medians over
+ *   the rounds and its ratio the MEDIAN of the per-round ratios, with min–max; a result whose ratios spread
+ *   more than 1.5× is written to dns.rejected.json instead of dns.json (exit 1). Loss rows are not ratios
+ *   (0 vs 0) and are not checked.
  * - The load-independent headline: server CPU time per answered query at saturation (utime + stime from
  *   /proc/PID/stat of every serving process, over each saturating run; median over the rounds). qps and
  *   latency depend on what else the machine runs; CPU per query far less. `uptime` is recorded at start
@@ -28,7 +31,7 @@
  *   costs before any DNS logic) are measured alongside in sets[n], not as peer rows — they bound what a
  *   Node server can reach here.
  *
- *   node dist/bench/dns.js [--secs 4] [--rate 5000] [--rounds 3] [--no-docker] [--workers W]
+ *   node dist/bench/dns.js [--secs 3] [--rate 5000] [--rounds 3] [--no-docker] [--workers W]
  *                          [--client-cpu 0] [--server-cpu 1] [--baseline OTHER_BUILD/dist]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -39,14 +42,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realExec } from '../src/adapters/exec.js';
 import { defaultDnsWorkers } from '../src/core/dns/snapshot.js';
-import { row, writeResults, type BenchRow } from './lib/results.js';
+import { interleave, median as medianOrNull } from './lib/rounds.js';
+import { pairedRow, readCommitted, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
+
+const START = snapshot();
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: number): number => {
   const i = args.indexOf(`--${k}`);
   return i >= 0 ? Number(args[i + 1]) : d;
 };
-const SECS = opt('secs', 4);
+const SECS = opt('secs', 3);
 const RATE = opt('rate', 5000);
 /** Interleaved rounds per target; the median is kept. */
 const ROUNDS = opt('rounds', 3);
@@ -118,9 +124,8 @@ async function dnsperf(t: Target, file: string, secs: number, extra: string[] = 
 }
 
 const pct = (a: number[], p: number): number => a[Math.min(a.length - 1, Math.floor((a.length * p) / 100))] ?? NaN;
-const median = <T>(xs: T[], key: (x: T) => number): T => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)]!;
-const medianOf = (xs: number[]): number => median(xs, (x) => x);
 const r2 = (x: number): number => Math.round(x * 100) / 100;
+const medianOf = (xs: number[]): number => r2(medianOrNull(xs) ?? Number.NaN);
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').trim();
 
 async function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
@@ -214,61 +219,47 @@ async function startDocker(names: string[], tag: string): Promise<DockerPeer> {
   }
 }
 
-interface Figures {
+/** One target's figures in one round: a saturating run and a fixed-rate run. */
+interface RoundFigures {
   qps: number;
-  /** Every saturating round's qps, in run order (the spread shows how noisy the machine was). */
-  qpsRounds: number[];
   avgMs: number;
   lossPct: number;
-  /** Server CPU µs per query at saturation: median over the rounds, and each round's. */
-  cpuUsPerQuerySat: number;
-  cpuUsRounds: number[];
+  /** Server CPU µs per query at saturation. */
+  cpuUsSat: number;
   p50Ms: number;
   p99Ms: number;
-  p99Rounds: number[];
   fixedAvgMs: number;
-  /** Server CPU µs per query at the fixed rate (median over the rounds). */
-  cpuUsPerQuery: number;
+  /** Server CPU µs per query at the fixed rate. */
+  cpuUsFixed: number;
 }
+
+type Key = keyof RoundFigures;
+const KEYS: Key[] = ['qps', 'avgMs', 'lossPct', 'cpuUsSat', 'p50Ms', 'p99Ms', 'fixedAvgMs', 'cpuUsFixed'];
+
+/** Medians over the rounds, and every round's figures (the spread shows how noisy the machine was). */
+type Figures = Record<Key, number> & { rounds: RoundFigures[] };
 
 /** Interleaved rounds: each round runs every target once (saturating, then fixed-rate), starting target rotating. */
 async function measure(targets: Target[], qfile: string, loads: string[]): Promise<Map<string, Figures>> {
-  const sat = new Map<string, PerfResult[]>(targets.map((t) => [t.name, []]));
-  const fixed = new Map<string, PerfResult[]>(targets.map((t) => [t.name, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    loads.push(loadavg());
-    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-    for (const t of order) {
-      const r = await dnsperf(t, qfile, SECS);
-      sat.get(t.name)!.push(r);
-      const f = await dnsperf(t, qfile, 2, ['-Q', String(RATE), '-v']);
-      fixed.get(t.name)!.push(f);
-      const lat = f.latencies ?? [];
-      console.log(`  ${t.name.padEnd(20)} round ${round + 1}: ${Math.round(r.qps)} qps, avg ${r2(r.avgMs)} ms, loss ${r.lossPct}%, cpu ${r2(r.cpuUs)} µs/q | at ${RATE} qps: p99 ${r2(pct(lat, 99))} ms, cpu ${r2(f.cpuUs)} µs/q`);
-    }
-  }
   loads.push(loadavg());
+  const got = await interleave<RoundFigures>(ROUNDS, targets.map((t) => ({
+    name: t.name,
+    run: async (round) => {
+      const r = await dnsperf(t, qfile, SECS);
+      const f = await dnsperf(t, qfile, 2, ['-Q', String(RATE), '-v']);
+      const lat = f.latencies ?? [];
+      const fig: RoundFigures = {
+        qps: Math.round(r.qps), avgMs: r2(r.avgMs), lossPct: r.lossPct, cpuUsSat: r2(r.cpuUs),
+        p50Ms: r2(pct(lat, 50)), p99Ms: r2(pct(lat, 99)), fixedAvgMs: r2(lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length)), cpuUsFixed: r2(f.cpuUs),
+      };
+      console.log(`  ${t.name.padEnd(20)} round ${round + 1}: ${fig.qps} qps, avg ${fig.avgMs} ms, loss ${fig.lossPct}%, cpu ${fig.cpuUsSat} µs/q | at ${RATE} qps: p99 ${fig.p99Ms} ms, cpu ${fig.cpuUsFixed} µs/q`);
+      return fig;
+    },
+  })), { onRound: () => loads.push(loadavg()) });
   const out = new Map<string, Figures>();
   for (const t of targets) {
-    const runs = sat.get(t.name)!;
-    const fx = fixed.get(t.name)!;
-    const m = median(runs, (x) => x.qps);
-    const p99s = fx.map((f) => pct(f.latencies ?? [], 99));
-    const mf = median(fx, (f) => pct(f.latencies ?? [], 99));
-    const lat = mf.latencies ?? [];
-    out.set(t.name, {
-      qps: Math.round(m.qps),
-      qpsRounds: runs.map((x) => Math.round(x.qps)),
-      avgMs: r2(m.avgMs),
-      lossPct: m.lossPct,
-      cpuUsPerQuerySat: r2(medianOf(runs.map((x) => x.cpuUs))),
-      cpuUsRounds: runs.map((x) => r2(x.cpuUs)),
-      p50Ms: r2(pct(lat, 50)),
-      p99Ms: r2(pct(lat, 99)),
-      p99Rounds: p99s.map(r2),
-      fixedAvgMs: r2(lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length)),
-      cpuUsPerQuery: r2(medianOf(fx.map((f) => f.cpuUs))),
-    });
+    const rs = got[t.name]!;
+    out.set(t.name, { ...(Object.fromEntries(KEYS.map((k) => [k, medianOf(rs.map((x) => x[k]))])) as Record<Key, number>), rounds: rs });
   }
   return out;
 }
@@ -278,7 +269,6 @@ async function main(): Promise<void> {
     if ((await realExec.run('which', [tool])).code !== 0) throw new Error(`${tool} missing: apt-get install -y dnsperf dnsmasq util-linux`);
   }
   const uptimeAtStart = (await realExec.run('uptime', [])).stdout.trim();
-  const loadAtStart = loadavg();
   const dir = mkdtempSync(join(tmpdir(), 'h2dns-bench-'));
   const rows: BenchRow[] = [];
   const multi = Math.max(2, WORKERS);
@@ -334,13 +324,16 @@ async function main(): Promise<void> {
         ];
         for (const [peerName, o, p, note] of peers) {
           const n = p ? note : note ?? 'peer did not run';
-          rows.push(row(`server CPU per query at saturation, ${size} name(s)`, 'µs', o.cpuUsPerQuerySat, p?.cpuUsPerQuerySat ?? null, peerName, 'lower', n));
-          rows.push(row(`qps, ${size} name(s)`, 'queries/s', o.qps, p?.qps ?? null, peerName, 'higher', n));
-          rows.push(row(`avg latency at saturation, ${size} name(s)`, 'ms', o.avgMs, p?.avgMs ?? null, peerName, 'lower', n));
-          rows.push(row(`p99 latency at ${RATE} qps, ${size} name(s)`, 'ms', o.p99Ms, p?.p99Ms ?? null, peerName, 'lower', n));
-          rows.push(row(`avg latency at ${RATE} qps, ${size} name(s)`, 'ms', o.fixedAvgMs, p?.fixedAvgMs ?? null, peerName, 'lower', n));
+          const pr = (metric: string, unit: string, k: Key, better: 'higher' | 'lower'): BenchRow =>
+            pairedRow(metric, unit, o.rounds.map((x) => x[k]), p ? p.rounds.map((x) => x[k]) : null, peerName, better, n ? { note: n } : {});
+          rows.push(pr(`server CPU per query at saturation, ${size} name(s)`, 'µs', 'cpuUsSat', 'lower'));
+          rows.push(pr(`qps, ${size} name(s)`, 'queries/s', 'qps', 'higher'));
+          rows.push(pr(`avg latency at saturation, ${size} name(s)`, 'ms', 'avgMs', 'lower'));
+          rows.push(pr(`p99 latency at ${RATE} qps, ${size} name(s)`, 'ms', 'p99Ms', 'lower'));
+          rows.push(pr(`avg latency at ${RATE} qps, ${size} name(s)`, 'ms', 'fixedAvgMs', 'lower'));
+          // loss is 0 vs 0 on a working run: no ratio to check, the medians are shown as they are
           rows.push(row(`loss at saturation, ${size} name(s)`, '%', o.lossPct, p?.lossPct ?? null, peerName, 'lower', n));
-          rows.push(row(`server CPU per query at ${RATE} qps, ${size} name(s)`, 'µs', o.cpuUsPerQuery, p?.cpuUsPerQuery ?? null, peerName, 'lower', n));
+          rows.push(pr(`server CPU per query at ${RATE} qps, ${size} name(s)`, 'µs', 'cpuUsFixed', 'lower'));
         }
       } finally {
         for (const c of started) c.kill('SIGTERM');
@@ -358,9 +351,9 @@ async function main(): Promise<void> {
    */
   const bound = (n: number): Record<string, number | null> => {
     const s = (extra.sets as Record<string, Record<string, Figures | undefined>>)[String(n)];
-    const dm = s?.dnsmasq?.cpuUsPerQuerySat;
-    const fl = s?.['node-floor']?.cpuUsPerQuerySat;
-    const us = s?.meshd?.cpuUsPerQuerySat;
+    const dm = s?.dnsmasq?.cpuUsSat;
+    const fl = s?.['node-floor']?.cpuUsSat;
+    const us = s?.meshd?.cpuUsSat;
     return { nodeFloorCpuUs: fl ?? null, dnsmasqCpuUs: dm ?? null, oursCpuUs: us ?? null, nodeFloorQpsBound: dm && fl ? r2(dm / fl) : null, oursCpuBoundQpsRatio: dm && us ? r2(dm / us) : null };
   };
   const goals = [1, 1000].map((n) => ({
@@ -373,26 +366,19 @@ async function main(): Promise<void> {
     ...bound(n),
   })).map((g) => ({ ...g, dnsmasqGoalMet: g.qpsVsDnsmasq != null && g.qpsVsDnsmasq >= 0.8, dockerGoalMet: g.qpsVsDocker != null && g.qpsVsDocker >= 1.2 && (g.p99VsDocker ?? 0) >= 1 }));
   // The machine is shared and noisy: keep the previous run's figures next to this one's (one level deep).
-  let previousRun: unknown = null;
-  try {
-    const prev = JSON.parse(readFileSync(join(root, 'bench', 'results', 'dns.json'), 'utf8')) as Record<string, unknown>;
-    previousRun = { date: prev.date, meshdWorkers: prev.meshdWorkers, uptimeAtStart: prev.uptimeAtStart, loadavgAtStart: prev.loadavgAtStart, loadavgAtEnd: prev.loadavgAtEnd, goalStatus: prev.goalStatus, sets: prev.sets };
-  } catch {
-    /* first run */
-  }
+  const prev = readCommitted('dns');
+  const previousRun = prev ? { date: prev.date, meshdWorkers: prev.meshdWorkers, load: prev.load ?? null, uptimeAtStart: prev.uptimeAtStart, verdict: prev.verdict ?? null, goalStatus: prev.goalStatus, sets: prev.sets } : null;
   const uptimeAtEnd = (await realExec.run('uptime', [])).stdout.trim();
   writeResults('dns', rows, {
     ...extra,
     headline: 'server CPU per query at saturation (load-independent; qps and latency move with the outside load — see uptime and sets[n].load)',
     uptimeAtStart,
     uptimeAtEnd,
-    loadavgAtStart: loadAtStart,
-    loadavgAtEnd: loadavg(),
     dockerNote: dockerNote ?? null,
     goals: 'qps ≥ 0.8× dnsmasq; ≥ 1.2× Docker with p99 no worse',
     goalStatus: goals,
     previousRun,
-  });
+  }, { start: START });
 }
 
 main().catch((e: unknown) => {

@@ -18,12 +18,17 @@
  * netctl does, without netctl's process start) and stops at the N-th distinct answer.
  * Ratio: floor / meshd (lower is better, so < 1 = meshd slower); `addedMsPerContainer` says what meshd
  * adds per container over plain Docker. Also the agent's RSS with 30 tasks (docker and netns).
- * Env: BENCH_SIZES=1,10,30  BENCH_RUN_TIMEOUT_S=600. The load average is recorded at start and end:
- * the machine is shared, wall times are inflated alike for all three.
+ * Rounds (bench/lib/rounds.ts): per N, BENCH_ROUNDS rounds (default 3) of floor, docker, netns with the first
+ * side rotating; each row's ratio is the median of the per-round ratios with its min–max, and a result whose
+ * ratios spread more than 1.5× is written to runtime.rejected.json instead. The default sizes are 1 and 10
+ * (3 rounds × 11 tasks × 3 sides: about the 41 tasks × 3 sides of the earlier single run at 1, 10, 30).
+ * Env: BENCH_SIZES=1,10  BENCH_ROUNDS=3  BENCH_RUN_TIMEOUT_S=600. The load average and free memory are
+ * recorded at start and end.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { interleave } from './lib/rounds.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
@@ -32,10 +37,12 @@ import { realExec } from '../src/adapters/exec.js';
 import { labDown, labUp, type LabState } from '../src/lab/lab.js';
 import { ensureDockerd, ensureImages, IMAGES } from '../test/helpers/docker.js';
 import { netctl } from '../test/helpers/cli.js';
-import { row, writeResults, type BenchRow } from './lib/results.js';
+import { pairedRow, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
 
+const START = snapshot();
 const LAB = 'brt';
-const SIZES = (process.env.BENCH_SIZES ?? '1,10,30').split(',').map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? '1,10').split(',').map(Number);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_RUN_TIMEOUT_S ?? 600) * 1000;
 const PORT = 8080;
 const FLOOR_LABEL = 'meshd.bench';
@@ -171,11 +178,10 @@ async function floorRun(d: Docker, n: number, rss: Record<string, number>): Prom
 async function main(): Promise<void> {
   if (!(await ensureDockerd())) throw new Error('Debian docker.io is not installed');
   await ensureImages();
-  const loadAverageAtStart = loadavg();
   const d = new Docker({ socketPath: '/var/run/docker.sock' });
   await labDown(realExec, LAB).catch(() => undefined);
   const lab = await labUp(realExec, { name: LAB, nodes: 1 });
-  const runs: Record<string, Record<number, Run>> = { floor: {}, docker: {}, netns: {} };
+  const runs: Record<string, Record<number, Run[]>> = { floor: {}, docker: {}, netns: {} };
   const rss: Record<string, number> = {};
   try {
     const init = await netctl(['--lab', LAB, '--node', 'n1', 'cluster', 'init']);
@@ -191,12 +197,12 @@ async function main(): Promise<void> {
     const dpid = dockerdPid();
     if (dpid) rss.dockerdIdle = rssKiB(dpid);
     for (const n of SIZES) {
-      runs.floor![n] = await floorRun(d, n, rss);
-      console.log(`N=${n} floor   ${JSON.stringify(runs.floor![n])}  load ${loadavg()[0]!.toFixed(2)}`);
-      runs.docker![n] = await meshdRun(lab, agent, 'docker', n, rss);
-      console.log(`N=${n} docker  ${JSON.stringify(runs.docker![n])}  load ${loadavg()[0]!.toFixed(2)}`);
-      runs.netns![n] = await meshdRun(lab, agent, 'netns', n, rss);
-      console.log(`N=${n} netns   ${JSON.stringify(runs.netns![n])}  load ${loadavg()[0]!.toFixed(2)}`);
+      const got = await interleave(ROUNDS, [
+        { name: 'floor', run: () => floorRun(d, n, rss) },
+        { name: 'docker', run: () => meshdRun(lab, agent, 'docker', n, rss) },
+        { name: 'netns', run: () => meshdRun(lab, agent, 'netns', n, rss) },
+      ], { onRound: (r, g) => console.log(`N=${n} round ${r + 1}: ${Object.entries(g).map(([k, v]) => `${k} ${v.ms ?? 'timeout'} ms`).join(', ')}  load ${loadavg()[0]!.toFixed(2)}`) });
+      for (const k of ['floor', 'docker', 'netns']) runs[k]![n] = got[k]!;
     }
   } finally {
     await floorCleanup(d).catch(() => undefined);
@@ -208,15 +214,17 @@ async function main(): Promise<void> {
   const rows: BenchRow[] = [];
   const added: Record<number, number | null> = {};
   for (const n of SIZES) {
-    const f = runs.floor![n]!;
+    const f = runs.floor![n]!.map((r) => r.ms);
     for (const kind of ['docker', 'netns'] as const) {
-      const r = runs[kind]![n]!;
+      const rs = runs[kind]![n]!;
       const what = kind === 'docker' ? 'meshd docker runtime (nginx)' : 'meshd netns runtime (busybox httpd)';
-      // A run that timed out is written with the timeout as its figure and says so in its note.
-      rows.push(row(`create → all ${n} serving through the mesh, ${what}`, 'ms', r.ms ?? RUN_TIMEOUT_MS, f.ms, FLOOR, 'lower', r.note));
+      // A round that timed out has no figure (the row is then rejected) and says so in its note.
+      const notes = rs.flatMap((r) => (r.note ? [r.note] : []));
+      rows.push(pairedRow(`create → all ${n} serving through the mesh, ${what}`, 'ms', rs.map((r) => r.ms), f, FLOOR, 'lower', notes.length ? { note: notes.join('; ') } : {}));
     }
-    const dk = runs.docker![n]!.ms;
-    added[n] = dk !== null && f.ms !== null ? Math.round((dk - f.ms) / n) : null;
+    const dk = rows.at(-2)!.ours;
+    const fm = rows.at(-2)!.peer;
+    added[n] = Number.isFinite(dk) && fm != null ? Math.round((dk - fm) / n) : null;
   }
   if (rss.docker !== undefined) rows.push(row(`agent RSS with ${Math.max(...SIZES)} docker tasks`, 'KiB', rss.docker, null, 'none (no agent in plain Docker)', 'lower', `idle agent ${rss.idle} KiB; dockerd idle ${rss.dockerdIdle ?? '?'} KiB, with the floor's ${Math.max(...SIZES)} containers ${rss.dockerdWithFloor ?? '?'} KiB`));
   if (rss.netns !== undefined) rows.push(row(`agent RSS with ${Math.max(...SIZES)} netns tasks`, 'KiB', rss.netns, null, 'none', 'lower', `idle agent ${rss.idle} KiB`));
@@ -225,12 +233,10 @@ async function main(): Promise<void> {
     sizes: SIZES,
     runs,
     addedMsPerContainer: added,
-    startCostRatio: Object.fromEntries(SIZES.map((n) => [n, runs.docker![n]!.ms && runs.floor![n]!.ms ? Math.round((runs.docker![n]!.ms! / runs.floor![n]!.ms!) * 100) / 100 : null])),
-    startCostRatioNote: 'meshd docker runtime time / plain Docker time, per N (> 1: meshd slower); per container meshd starts a sandbox container too',
+    addedMsNote: 'median meshd docker time − median plain Docker time, per container',
+    rounds: ROUNDS,
     rssKiB: rss,
-    loadAverageAtStart,
-    loadAverageAtEnd: loadavg(),
-  });
+  }, { start: START });
 }
 
 main().catch((e) => {

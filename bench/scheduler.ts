@@ -7,16 +7,25 @@
  * Peer: swarmkit's BenchmarkScheduler1kNodes{1k,10k,100k}Tasks. Debian packages no
  * swarmkit (`apt-cache search swarmkit` is empty), so it cannot be built offline here and
  * the peer column holds swarmkit's PUBLISHED figures, not a run here — see `note`.
+ *
+ * Rounds (bench/lib/rounds.ts): every shape is timed BENCH_ROUNDS times (default 5) after one warm-up run;
+ * the peer is a constant, so a row's per-round ratios spread only as our own times do, and a result whose
+ * times spread more than 1.5× (the machine, not the scheduler) is rejected instead of written.
+ *   BENCH_ROUNDS=5 node dist/bench/scheduler.js
  */
-import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { reconcile } from '../src/core/orchestrator/reconcile.js';
 import { schedule } from '../src/core/scheduler/scheduler.js';
 import type { Node, ServiceSpec, Task } from '../src/core/spec/types.js';
 import { taskSpecOf } from '../src/core/spec/types.js';
 import { parseServiceSpec } from '../src/core/spec/validate.js';
-import { row, writeResults } from './lib/results.js';
+import { median } from './lib/rounds.js';
+import { pairedRow, snapshot, writeResults } from './lib/results.js';
 import type { BenchRow } from './lib/results.js';
+
+const START = snapshot();
+/** Timed runs per shape (each after one warm-up run). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const NODES = 1000;
 const ZONES = 10;
@@ -51,13 +60,8 @@ const constrained = parseServiceSpec({
 const withPrefs = parseServiceSpec({ ...constrained, preferences: [{ spread: 'node.labels.zone' }, { spread: 'node.labels.rack' }] });
 const bare = parseServiceSpec({ name: 'web', image: 'whoami:1', runtime: 'netns' });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** Times schedule() `runs` times on fresh inputs; checks everything was placed and spread evenly. */
-function measure(label: string, nodes: Node[], mk: () => Task[], runs: number, eligible: (n: Node) => boolean): number {
+/** Times schedule() `runs` times on fresh inputs (ms, one decimal); checks everything was placed and spread evenly. */
+function measure(label: string, nodes: Node[], mk: () => Task[], runs: number, eligible: (n: Node) => boolean): number[] {
   const times: number[] = [];
   for (let r = 0; r < runs + 1; r++) {
     const tasks = mk();
@@ -70,32 +74,27 @@ function measure(label: string, nodes: Node[], mk: () => Task[], runs: number, e
     const counts = nodes.filter(eligible).map((n) => per.get(n.id) ?? 0);
     if (Math.max(...counts) - Math.min(...counts) > 1 + (label.includes('pref') ? 1 : 0)) throw new Error(`${label}: uneven spread ${Math.min(...counts)}..${Math.max(...counts)}`);
     if ([...per.keys()].some((id) => !eligible(nodes.find((n) => n.id === id)!))) throw new Error(`${label}: constraint violated`);
-    if (r > 0) times.push(ms); // first run warms the JIT
+    if (r > 0) times.push(Math.round(ms * 10) / 10); // first run warms the JIT
   }
-  const m = median(times);
-  const min = Math.min(...times);
-  console.log(`${label}: median ${m.toFixed(1)} ms, min ${min.toFixed(1)} ms over ${runs} runs`);
-  spreadOfRuns[label] = { medianMs: Math.round(m * 10) / 10, minMs: Math.round(min * 10) / 10, runs };
-  return Math.round(m * 10) / 10;
+  console.log(`${label}: median ${median(times)!.toFixed(1)} ms, ${Math.min(...times)}–${Math.max(...times)} ms over ${runs} runs`);
+  return times;
 }
 
-const spreadOfRuns: Record<string, { medianMs: number; minMs: number; runs: number }> = {};
-const loadBefore = loadavg()[0];
 const nodes = makeNodes();
 const eligibleC = (n: Node) => n.role === 'worker' && n.labels.zone !== 'z9';
 const rows: BenchRow[] = [];
 const peerNote = 'peer = swarmkit\'s PUBLISHED figure (BenchmarkScheduler1kNodes*Tasks), NOT run here: Debian packages no swarmkit (apt-cache search swarmkit finds nothing), so its scheduler benchmark cannot be built offline from Debian Go packages. swarmkit\'s run also includes its memory store and watch round-trip, uses no constraints and a different machine; ours is the pure core only, with constraints and spread.';
 for (const n of [1000, 10000, 100000]) {
-  const ms = measure(`constraints+spread ${n}`, nodes, () => makeTasks(constrained, 'web', n, 't'), n >= 100000 ? 7 : 21, eligibleC);
-  rows.push(row(`place ${n / 1000}k tasks on 1k nodes (2 constraints, spread)`, 'ms', ms, SWARMKIT_PUBLISHED_MS[n]!, 'swarmkit (published)', 'lower', peerNote));
+  const ms = measure(`constraints+spread ${n}`, nodes, () => makeTasks(constrained, 'web', n, 't'), ROUNDS, eligibleC);
+  rows.push(pairedRow(`place ${n / 1000}k tasks on 1k nodes (2 constraints, spread)`, 'ms', ms, ms.map(() => SWARMKIT_PUBLISHED_MS[n]!), 'swarmkit (published)', 'lower', { note: peerNote }));
 }
-const bareMs = measure('no constraints 100k (swarmkit shape)', nodes, () => makeTasks(bare, 'web', 100000, 't'), 5, () => true);
-rows.push(row('place 100k tasks on 1k nodes (no constraints, swarmkit bench shape)', 'ms', bareMs, SWARMKIT_PUBLISHED_MS[100000]!, 'swarmkit (published)', 'lower', peerNote));
-const prefMs = measure('pref zone>rack 100k', nodes, () => makeTasks(withPrefs, 'web', 100000, 't'), 5, eligibleC);
-rows.push(row('place 100k tasks on 1k nodes (constraints + preferences zone>rack)', 'ms', prefMs, null, 'swarmkit', 'lower', 'no published swarmkit figure for this shape'));
+const bareMs = measure('no constraints 100k (swarmkit shape)', nodes, () => makeTasks(bare, 'web', 100000, 't'), ROUNDS, () => true);
+rows.push(pairedRow('place 100k tasks on 1k nodes (no constraints, swarmkit bench shape)', 'ms', bareMs, bareMs.map(() => SWARMKIT_PUBLISHED_MS[100000]!), 'swarmkit (published)', 'lower', { note: peerNote }));
+const prefMs = measure('pref zone>rack 100k', nodes, () => makeTasks(withPrefs, 'web', 100000, 't'), ROUNDS, eligibleC);
+rows.push(pairedRow('place 100k tasks on 1k nodes (constraints + preferences zone>rack)', 'ms', prefMs, null, 'swarmkit', 'lower', { note: 'no published swarmkit figure for this shape' }));
 const svcs = Array.from({ length: 100 }, (_, i) => ({ id: `svc${i}`, spec: parseServiceSpec({ ...constrained, name: `svc${i}` }) }));
-const multiMs = measure('100 services x 1k', nodes, () => svcs.flatMap((s) => makeTasks(s.spec, s.id, 1000, `${s.id}-`)), 5, eligibleC);
-rows.push(row('place 100 services x 1k tasks on 1k nodes (constraints, spread)', 'ms', multiMs, null, 'swarmkit', 'lower', 'no published swarmkit figure for this shape'));
+const multiMs = measure('100 services x 1k', nodes, () => svcs.flatMap((s) => makeTasks(s.spec, s.id, 1000, `${s.id}-`)), ROUNDS, eligibleC);
+rows.push(pairedRow('place 100 services x 1k tasks on 1k nodes (constraints, spread)', 'ms', multiMs, null, 'swarmkit', 'lower', { note: 'no published swarmkit figure for this shape' }));
 
 // Orchestrator pass over the placed 100k tasks (steady state: nothing to do) and after a node dies.
 {
@@ -107,26 +106,21 @@ rows.push(row('place 100 services x 1k tasks on 1k nodes (constraints, spread)',
   const deadNodes = nodes.map((n) => (n.id === 'node-0001' ? { ...n, state: 'down' as const } : n));
   const times: number[] = [];
   let replaced = 0;
-  for (let r = 0; r < 22; r++) {
+  for (let r = 0; r < ROUNDS + 1; r++) {
     const t0 = performance.now();
     const res = reconcile({ services: [svc], nodes: deadNodes, tasks, now: 0, newId: ids });
-    if (r > 0) times.push(performance.now() - t0);
+    if (r > 0) times.push(Math.round((performance.now() - t0) * 10) / 10);
     replaced = res.actions.filter((x) => x.type === 'createTask').length;
   }
-  const m = Math.round(median(times) * 10) / 10;
-  const min = Math.round(Math.min(...times) * 10) / 10;
-  spreadOfRuns['reconcile 10k'] = { medianMs: m, minMs: min, runs: times.length };
-  console.log(`reconcile 10k tasks, 1 node down: median ${m} ms, min ${min} ms (${replaced} replacements)`);
-  rows.push(row('reconcile 10k-replica service on 1k nodes, one node down', 'ms', m, null, 'swarmkit', 'lower', `orchestrator core only; ${replaced} tasks replaced; no published swarmkit figure`));
+  console.log(`reconcile 10k tasks, 1 node down: median ${median(times)} ms, ${Math.min(...times)}–${Math.max(...times)} ms (${replaced} replacements)`);
+  rows.push(pairedRow('reconcile 10k-replica service on 1k nodes, one node down', 'ms', times, null, 'swarmkit', 'lower', { note: `orchestrator core only; ${replaced} tasks replaced; no published swarmkit figure` }));
 }
 
 const goal = rows[2]!.ours < 2000;
 console.log(`goal 100k < 2 s: ${goal ? 'met' : 'NOT met'} (${rows[2]!.ours} ms)`);
 writeResults('scheduler', rows, {
   nodes: NODES,
+  rounds: ROUNDS,
   goal: { metric: '100k tasks, constraints + spread, core only', limitMs: 2000, met: goal },
   peerNote,
-  runs: spreadOfRuns,
-  loadAverage1m: { before: loadBefore, after: loadavg()[0] },
-  loadNote: 'the 2-core machine is shared with other engineers\' builds and tests during this run; medians are reported, minima in `runs`',
-});
+}, { start: START });
