@@ -22,6 +22,7 @@ import { describeNode } from '../adapters/node-describe.js';
 import { cpus } from 'node:os';
 import { defaultDnsWorkers } from '../core/dns/snapshot.js';
 import { parseUpstream } from './dns/plan.js';
+import { PeerSubsystem } from './peer/peer.js';
 
 export interface Subsystems {
   gossip: GossipSubsystem;
@@ -86,6 +87,8 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, l
     // Ask the engine this agent's runtime uses (docker.socketPath), not dockerd's default socket: a
     // node with its own engine must report what THAT engine has.
     describeNode: () => describeNode({ socketPath: config.docker.socketPath }) }));
+  // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
+  agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
   agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };

@@ -1,6 +1,6 @@
 /** `netctl debug ...`: what the mesh believes, per node. */
 import { Command } from 'commander';
-import { clientFor, type GlobalOpts } from './context.js';
+import { nodeClientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
 
 interface MemberRow {
@@ -24,7 +24,7 @@ export function debugCommand(globals: () => GlobalOpts): Command {
     .description('gossip membership as this node sees it')
     .option('--format <fmt>', 'table|json')
     .action(async (o: { format?: string }) => {
-      const rows = await clientFor(globals()).call<MemberRow[]>('GET', '/v1/gossip/members');
+      const rows = await nodeClientFor(globals()).call<MemberRow[]>('GET', '/v1/gossip/members');
       if (parseFormat(o.format) === 'json') return printJson(rows);
       process.stdout.write(table(['NAME', 'ADDRESS', 'STATE', 'INCARNATION', 'HEALTH'], rows.map((m) => [m.name, m.addr, m.state, m.incarnation, m.health ?? ''])));
     });
@@ -36,7 +36,7 @@ export function debugCommand(globals: () => GlobalOpts): Command {
     .option('--format <fmt>', 'table|json')
     .action(async (o: { network?: string; format?: string }) => {
       const q = o.network ? `?network=${encodeURIComponent(o.network)}` : '';
-      const dump = await clientFor(globals()).call<TableDump[]>('GET', `/v1/gossip/tables${q}`);
+      const dump = await nodeClientFor(globals()).call<TableDump[]>('GET', `/v1/gossip/tables${q}`);
       if (parseFormat(o.format) === 'json') return printJson(dump);
       const rows = dump.flatMap((d) => (d.entries.length ? d.entries.map((e) => [d.network, e.table, e.key, e.owner, e.ltime, e.value.length > 60 ? e.value.slice(0, 57) + '...' : e.value]) : [[d.network, '-', '-', '-', '-', `(no entries; nodes: ${d.nodes.join(',')})`]]));
       process.stdout.write(table(['NETWORK', 'TABLE', 'KEY', 'OWNER', 'LTIME', 'VALUE'], rows));
@@ -47,7 +47,7 @@ export function debugCommand(globals: () => GlobalOpts): Command {
     .description('gossip counters: packets, bytes, streams, probes, drops by reason')
     .option('--format <fmt>', 'table|json')
     .action(async (o: { format?: string }) => {
-      const m = await clientFor(globals()).call<Record<string, unknown>>('GET', '/v1/gossip/metrics');
+      const m = await nodeClientFor(globals()).call<Record<string, unknown>>('GET', '/v1/gossip/metrics');
       if (parseFormat(o.format) === 'json') return printJson(m);
       const flat: Array<[string, unknown]> = [];
       for (const [k, v] of Object.entries(m)) {

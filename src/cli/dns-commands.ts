@@ -5,7 +5,7 @@
  * Both are subcommands of `netctl debug` (added there by netctl.ts).
  */
 import { Command } from 'commander';
-import { clientFor, type GlobalOpts } from './context.js';
+import { nodeClientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
 
 interface Source {
@@ -63,7 +63,7 @@ export function dnsDebugCommands(globals: () => GlobalOpts): Command[] {
     .action(async (name: string, o: { from?: string; type: string; format?: string }) => {
       const q = new URLSearchParams({ name, type: o.type });
       if (o.from) q.set('task', o.from);
-      const r = await clientFor(globals()).call<DebugReply>('GET', `/v1/dns/debug?${q.toString()}`);
+      const r = await nodeClientFor(globals()).call<DebugReply>('GET', `/v1/dns/debug?${q.toString()}`);
       if (parseFormat(o.format) === 'json') return printJson(r);
       process.stdout.write(renderDnsDebug(r));
     });
@@ -71,7 +71,7 @@ export function dnsDebugCommands(globals: () => GlobalOpts): Command[] {
     .description('embedded DNS counters: queries, answers by rcode, forwards, cache, latency, sandboxes served')
     .option('--format <fmt>', 'table|json')
     .action(async (o: { format?: string }) => {
-      const s = await clientFor(globals()).call<Record<string, unknown>>('GET', '/v1/dns/stats');
+      const s = await nodeClientFor(globals()).call<Record<string, unknown>>('GET', '/v1/dns/stats');
       if (parseFormat(o.format) === 'json') return printJson(s);
       const flat: Array<[string, string]> = [];
       const walk = (prefix: string, v: unknown): void => {

@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import type { LbNsStatus } from '../api/lb.js';
-import { clientFor, type GlobalOpts } from './context.js';
+import { nodeClientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson, table } from './format.js';
 
 export interface LbStatusReply {
@@ -58,7 +58,7 @@ export function lbDebugCommand(globals: () => GlobalOpts): Command {
     .addHelpText('after', '\nExamples:\n  netctl --lab demo --node n2 debug lb --service web\n  netctl debug lb --format json')
     .action(async (o: { service?: string; format?: string }) => {
       const q = o.service ? `?${new URLSearchParams({ service: o.service }).toString()}` : '';
-      const r = await clientFor(globals()).call<LbStatusReply>('GET', `/v1/lb/status${q}`);
+      const r = await nodeClientFor(globals()).call<LbStatusReply>('GET', `/v1/lb/status${q}`);
       if (parseFormat(o.format) === 'json') return printJson(r);
       process.stdout.write(renderLbStatus(r));
     });

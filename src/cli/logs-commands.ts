@@ -4,16 +4,16 @@
  * tasks' output through their runtime (GET /v1/tasks/:task/logs, task-logs.ts); here every
  * line gets its task's prefix (`web.1.abcd1234efgh@n2 | line`) and the streams are merged line
  * by line as they come. Nodes are reached the way `debug trace` reaches them: in a lab through
- * each node's socket (--lab/--node); with -H only that one agent, so tasks on other nodes are
- * reported, not silently missing. A node or task that cannot be read prints one line naming it
- * and the others go on; the command then exits non-zero.
+ * each node's socket (--lab/--node); otherwise through the one -H/$MESHD_HOST agent, which asks the
+ * others over its peer API (src/agent/peer; task logs are served to manager nodes only). A node or
+ * task that cannot be read prints one line naming it and the others go on; the command then
+ * exits non-zero.
  */
 import { Command } from 'commander';
 import type { IncomingMessage } from 'node:http';
 import { ApiClient, streamError } from '../adapters/api/client.js';
 import { MeshError, toMeshError } from '../core/errors.js';
-import { nodeSocket, validateLabName } from '../lab/plan.js';
-import { DEFAULT_LAB, socketFor, type GlobalOpts } from './context.js';
+import { agentOf, labMode, socketFor, type GlobalOpts } from './context.js';
 import { LinePrefixer, findLogTask, logsQuery, paddedLabels, parseTail, serviceLogTasks, taskLabel, type LogTask } from './logs-lines.js';
 
 type ManagerCall = <T = unknown>(method: string, path: string, body?: unknown) => Promise<T>;
@@ -44,14 +44,9 @@ export async function logTargets(call: ManagerCall, ref: string): Promise<LogTas
   return [t];
 }
 
-/** Which agent serves a node: the lab's per-node sockets, or the one -H/$MESHD_HOST agent (null = lab mode). */
-function agentResolver(g: GlobalOpts): { single: string | null; client: (node: string) => ApiClient } {
-  if (!g.host && (g.lab || g.node)) {
-    const lab = validateLabName(g.lab ?? DEFAULT_LAB);
-    return { single: null, client: (node) => new ApiClient({ socketPath: nodeSocket(lab, node) }) };
-  }
-  const socketPath = socketFor(g);
-  return { single: socketPath, client: () => new ApiClient({ socketPath }) };
+/** Which agent serves a node: the lab's per-node sockets, or the node through the -H/$MESHD_HOST agent's peers (`via` names that agent). */
+function agentResolver(g: GlobalOpts): { via: string | null; client: (node: string) => ApiClient } {
+  return { via: labMode(g) ? null : socketFor(g), client: (node) => agentOf(g, node) };
 }
 
 /** One task's stream: prefixed lines to `out`; resolves with its error (null when it ended cleanly or was stopped). */
@@ -99,8 +94,9 @@ export async function streamLogs(g: GlobalOpts, tasks: readonly LogTask[], o: Lo
     const client = agents.client(node);
     try {
       const info = await client.call<{ node?: string }>('GET', '/v1/info');
-      if (agents.single !== null && info.node !== node) {
-        throw new MeshError('MESHD_AGENT_UNREACHABLE', `not reachable from here: ${agents.single} is the agent of ${info.node ?? '?'} (use --lab LAB, or run netctl on ${node})`);
+      // The manager's node name and the agent's own must agree (a renamed node, a stale placement).
+      if (info.node !== node) {
+        throw new MeshError('MESHD_AGENT_UNREACHABLE', `asked for node ${node}${agents.via ? ` through ${agents.via}` : ''}, the agent of ${info.node ?? '?'} answered`);
       }
     } catch (e) {
       const err = toMeshError(e);
@@ -140,7 +136,7 @@ export function logsCommand(globals: () => GlobalOpts, call: ManagerCall): Comma
     .option('-f, --follow', 'keep the streams open and print new lines until Ctrl-C')
     .option('-n, --tail <n>', 'only the last N lines of each task (default all)')
     .option('-t, --timestamps', 'show each line\'s time (docker runtime; the netns runtime keeps none)')
-    .addHelpText('after', '\nExamples:\n  netctl --node n1 service logs web\n  netctl --node n1 service logs -f --tail 10 web\n  netctl --node n1 service logs web.1\n\nIn a lab each node\'s agent is reached through its socket; with -H only that agent is, and tasks\non other nodes are reported as not reachable.')
+    .addHelpText('after', '\nExamples:\n  netctl --node n1 service logs web\n  netctl --node n1 service logs -f --tail 10 web\n  netctl --node n1 service logs web.1\n\nIn a lab each node\'s agent is reached through its socket; with -H the other nodes are asked through\nthat agent (its peer API: served only when that node is a manager).')
     .action(async (ref: string, f: { follow?: boolean; tail?: string; timestamps?: boolean }) => {
       const tail = parseTail(f.tail);
       const o: LogsOptions = { follow: f.follow === true, timestamps: f.timestamps === true, ...(tail !== undefined ? { tail } : {}) };

@@ -34,7 +34,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .version(VERSION, '-v, --version')
     .option('-H, --host <url>', 'agent control socket, unix:///path/to.sock (default $MESHD_HOST or /run/meshd/meshd.sock)')
     .option('--lab <lab>', 'talk to an agent of this lab (with --node)')
-    .option('--node <node>', 'lab node to talk to (default n1)')
+    .option('--node <node>', 'node to ask: with --lab (or without -H/$MESHD_HOST) that lab node\'s socket (default n1); with -H/$MESHD_HOST the node (name or address) the agent asks for per-node views (debug lb/dns/fdb/sandbox/members, task ls, exec)')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride()

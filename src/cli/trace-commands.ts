@@ -4,12 +4,15 @@
  * task — from the state actually programmed on each node (what the agents read back from the
  * kernel), and flags every hop where desired and actual differ. With `--from TASK` and
  * `--to SERVICE:PORT` it walks the VIP path from inside that task instead.
+ *
+ * Other nodes are asked through the one agent netctl talks to (its peer API, src/agent/peer), or in
+ * a lab through each node's socket (context.ts: labMode). `--to` takes a node name or its underlay
+ * address. A node that cannot be asked is a hop marked `unreachable: <reason>`, and the walk goes on.
  */
 import { Command } from 'commander';
-import { ApiClient } from '../adapters/api/client.js';
-import { MeshError } from '../core/errors.js';
-import { nodeSocket, validateLabName } from '../lab/plan.js';
-import { DEFAULT_LAB, socketFor, type GlobalOpts } from './context.js';
+import type { ApiClient } from '../adapters/api/client.js';
+import { MeshError, toMeshError } from '../core/errors.js';
+import { agentOf, labMode, nodeClientFor, type GlobalOpts } from './context.js';
 import { parseFormat, printJson } from './format.js';
 
 interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null; kernelDraining?: string[] }
@@ -29,14 +32,24 @@ export interface Hop {
 
 function parseTo(to: string): { target: string; port: number } {
   const m = /^([^:]+):(\d{1,5})$/.exec(to);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new MeshError('MESHD_BAD_ARGUMENT', `--to must be NODE:PORT or SERVICE:PORT, got ${JSON.stringify(to)}`);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new MeshError('MESHD_BAD_ARGUMENT', `--to must be NODE:PORT, ADDRESS:PORT or SERVICE:PORT, got ${JSON.stringify(to)}`);
   return { target: m[1]!, port: Number(m[2]) };
 }
 
-/** Agents by node name: in a lab from the lab's sockets; otherwise only the one -H points at. */
-function agentFor(g: GlobalOpts, node: string): ApiClient {
-  if (g.host) return new ApiClient({ socketPath: socketFor(g) });
-  return new ApiClient({ socketPath: nodeSocket(validateLabName(g.lab ?? DEFAULT_LAB), node) });
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** A node that could not be asked (its agent down, refused, no valid certificate): a hop, not a crash. */
+export function unreachableReason(e: unknown): string | null {
+  const err = toMeshError(e);
+  return err.code === 'MESHD_PEER_UNREACHABLE' || err.code === 'MESHD_AGENT_UNREACHABLE' ? err.message : null;
+}
+
+/** In a lab, an underlay address names the node whose member address it is (asked of the -H/--node agent). */
+async function labNodeOfAddr(g: GlobalOpts, ip: string): Promise<string> {
+  const members = await nodeClientFor(g).call<Member[]>('GET', '/v1/gossip/members');
+  const m = members.find((x) => x.addr.split(':')[0] === ip);
+  if (!m) throw new MeshError('MESHD_NODE_NOT_FOUND', `no node with underlay address ${ip} in the gossip membership (see: netctl debug members)`);
+  return m.name;
 }
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
@@ -87,17 +100,26 @@ async function backendHops(g: GlobalOpts, entry: ApiClient, entryNode: string, r
     }
     if (node === '?') continue;
     try {
-      const t = await agentFor(g, node).call<TaskView>('GET', `/v1/tasks/${encodeURIComponent(b.task)}`);
+      const t = await agentOf(g, node).call<TaskView>('GET', `/v1/tasks/${encodeURIComponent(b.task)}`);
       hops.push({ hop: 'task', where: node, detail: `${t.name} ${t.state}${t.netns ? ` in ${t.netns}` : ''}`, ok: t.state === 'running' });
     } catch (e) {
-      hops.push({ hop: 'task', where: node, detail: `task ${b.task.slice(0, 12)}: ${(e as Error).message}`, ok: false });
+      const why = unreachableReason(e);
+      hops.push({ hop: 'task', where: node, detail: why ? `task ${b.task.slice(0, 12)}: unreachable: ${why}` : `task ${b.task.slice(0, 12)}: ${(e as Error).message}`, ok: false });
     }
   }
 }
 
-export async function traceMesh(g: GlobalOpts, node: string, port: number, proto: string): Promise<Hop[]> {
-  const entry = agentFor(g, node);
-  const lb = await entry.call<LbStatus>('GET', '/v1/lb/status');
+export async function traceMesh(g: GlobalOpts, target: string, port: number, proto: string): Promise<Hop[]> {
+  const entry = agentOf(g, labMode(g) && IPV4.test(target) ? await labNodeOfAddr(g, target) : target);
+  let lb: LbStatus;
+  try {
+    lb = await entry.call<LbStatus>('GET', '/v1/lb/status');
+  } catch (e) {
+    const why = unreachableReason(e);
+    if (!why) throw e;
+    return [{ hop: 'published port', where: target, detail: `unreachable: ${why}`, ok: false }];
+  }
+  const node = lb.node;
   const hops: Hop[] = [];
   const key = `ingress ${proto} ${port}`;
   const ns = lb.namespaces.find((n) => n.kind === 'ingress' && n.frontends.some((f) => f.key === key));
@@ -111,7 +133,7 @@ export async function traceMesh(g: GlobalOpts, node: string, port: number, proto
 }
 
 export async function traceVip(g: GlobalOpts, fromTask: string, service: string, port: number, proto: string): Promise<Hop[]> {
-  const local = new ApiClient({ socketPath: socketFor(g) });
+  const local = nodeClientFor(g);
   const task = await local.call<TaskView>('GET', `/v1/tasks/${encodeURIComponent(fromTask)}`);
   const lb = await local.call<LbStatus & { node: string }>('GET', `/v1/lb/status?service=${encodeURIComponent(service)}`);
   const ns = lb.namespaces.find((n) => n.kind === 'task' && n.task === task.id);
@@ -119,14 +141,14 @@ export async function traceVip(g: GlobalOpts, fromTask: string, service: string,
   const row = ns.frontends.find((f) => f.service === service && f.key.endsWith(` ${proto} ${port}`));
   if (!row) throw new MeshError('MESHD_NOT_FOUND', `service ${service} has no VIP ${proto}/${port} on the networks of ${task.name}`);
   const hops: Hop[] = [{ hop: 'VIP rule', where: ns.netns, detail: `${row.key} → service ${service} (DNAT inside the task's own namespace, dataplane ${lb.backend})${ns.drift.length ? ` — DRIFT: ${ns.drift.join('; ')}` : ''}`, ok: ns.drift.length === 0 && row.kernel !== null }];
-  await backendHops({ ...g }, local, lb.node, row, task.networks[0] ?? null, hops, lb.backend);
+  await backendHops(g, local, lb.node, row, task.networks[0] ?? null, hops, lb.backend);
   return hops;
 }
 
 export function traceCommand(globals: () => GlobalOpts): Command {
   return new Command('trace')
     .description('walk the path of a new connection from the kernel state on each node, flagging drift')
-    .requiredOption('--to <target>', 'NODE:PORT (routing mesh) or SERVICE:PORT (VIP, with --from TASK)')
+    .requiredOption('--to <target>', 'NODE:PORT or ADDRESS:PORT (routing mesh, entering at that node) or SERVICE:PORT (VIP, with --from TASK)')
     .option('--from <src>', 'client (default: from outside, through the mesh) or a task name/id on the -H/--node agent')
     .option('--proto <p>', 'tcp|udp', 'tcp')
     .option('--format <fmt>', 'table|json')

@@ -4,11 +4,18 @@
  * All of them ask the agent (GET /v1/tasks, GET /v1/overlay/status); exec then runs the
  * command with `ip netns exec` in the task's namespace (both runtimes name it), with the
  * terminal attached, and exits with the command's status.
+ *
+ * `exec TASK` finds the task's node itself: this node's tasks first, else the manager's task list
+ * (through the local agent); a task on another node runs there through the local agent's peer API
+ * (src/agent/peer: served only when this node is a manager), its output returned when it ends.
+ * `--node N` names the node (in a lab: its socket, context.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
-import { clientFor, type GlobalOpts } from './context.js';
+import type { ApiClient } from '../adapters/api/client.js';
+import { clientFor, labMode, nodeClientFor, peerClient, type GlobalOpts } from './context.js';
+import { findLogTask, type LogTask } from './logs-lines.js';
 import { parseFormat, printJson, table } from './format.js';
 
 interface TaskRow {
@@ -70,6 +77,38 @@ export function findTask(rows: readonly TaskRow[], key: string): TaskRow {
   throw new MeshError('MESHD_NOT_FOUND', `no task ${key} on this node (see: netctl task ls)`);
 }
 
+/**
+ * Where TASK runs and its row there. `--node` (or lab mode) names the agent; otherwise this node's
+ * tasks first, then the manager's task list (GET /v1/manager/tasks; managers only) names the node,
+ * asked through the local agent's peer API. `remote`: the task is not on the node netctl runs on.
+ */
+async function locateTask(g: GlobalOpts, key: string): Promise<{ agent: ApiClient; t: TaskRow; remote: boolean }> {
+  if (labMode(g) || g.node !== undefined) {
+    const agent = nodeClientFor(g);
+    return { agent, t: findTask(await agent.call<TaskRow[]>('GET', '/v1/tasks'), key), remote: !labMode(g) };
+  }
+  const local = clientFor(g);
+  try {
+    return { agent: local, t: findTask(await local.call<TaskRow[]>('GET', '/v1/tasks'), key), remote: false };
+  } catch (e) {
+    if (!(e instanceof MeshError) || e.code !== 'MESHD_NOT_FOUND') throw e;
+  }
+  let listed: LogTask | null;
+  try {
+    listed = findLogTask(await local.call<LogTask[]>('GET', '/v1/manager/tasks'), key);
+  } catch (e) {
+    // A worker node cannot read the cluster's task list (nor exec on other nodes): say what to do.
+    if (e instanceof MeshError && (e.code === 'MESHD_FORBIDDEN' || e.code === 'MESHD_NOT_READY')) {
+      throw new MeshError('MESHD_NOT_FOUND', `no task ${key} on this node, and the cluster's task list is not readable here (${e.message}); run netctl on a manager node`);
+    }
+    throw e;
+  }
+  if (!listed) throw new MeshError('MESHD_NOT_FOUND', `no task ${key} in the cluster (see: netctl service ps SERVICE)`);
+  if (listed.node === null) throw new MeshError('MESHD_NOT_READY', `task ${listed.name} is not placed on a node (${listed.state})`);
+  const agent = peerClient(g, listed.node);
+  return { agent, t: findTask(await agent.call<TaskRow[]>('GET', '/v1/tasks'), listed.id), remote: true };
+}
+
 const driftMark = (s: string): string => (s === 'ok' ? 'ok' : s.toUpperCase());
 
 /** `exec` and `task` for the top level. */
@@ -80,12 +119,13 @@ export function workerCommands(globals: () => GlobalOpts, setExit: (code: number
     .argument('<cmd...>', 'command and arguments, after --')
     .action(async (task: string, cmd: string[]) => {
       if (!cmd.length) throw new MeshError('MESHD_BAD_ARGUMENT', 'no command given (use: -- CMD ARGS...)');
-      const rows = await clientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
-      const t = findTask(rows, task);
+      const g = globals();
+      const { agent, t, remote } = await locateTask(g, task);
       if (!t.netns || t.state === 'stopped') throw new MeshError('MESHD_NOT_READY', `task ${t.name} is ${t.state}; it has no namespace`);
-      if (t.runtime === 'docker') {
-        // Inside the container (its image's filesystem), through the agent's Engine API client.
-        const res = await clientFor(globals()).call<{ code: number; stdout: string; stderr: string }>('POST', `/v1/tasks/${encodeURIComponent(t.id)}/exec`, { argv: cmd });
+      if (t.runtime === 'docker' || remote) {
+        // Inside the container (docker: its image's filesystem) or, on another node, in the task's
+        // namespace there: through that node's agent, output returned when the command ends.
+        const res = await agent.call<{ code: number; stdout: string; stderr: string }>('POST', `/v1/tasks/${encodeURIComponent(t.id)}/exec`, { argv: cmd });
         process.stdout.write(res.stdout);
         process.stderr.write(res.stderr);
         setExit(res.code);
@@ -102,7 +142,7 @@ export function workerCommands(globals: () => GlobalOpts, setExit: (code: number
     .description('tasks this node runs or was assigned, with state and addresses')
     .option('--format <fmt>', 'table|json')
     .action(async (o: { format?: string }) => {
-      const rows = await clientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
+      const rows = await nodeClientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
       if (parseFormat(o.format) === 'json') return printJson(rows);
       process.stdout.write(table(['ID', 'NAME', 'SERVICE', 'RUNTIME', 'STATE', 'ADDRESSES', 'PID', 'ERROR'],
         rows.map((t) => [t.id.slice(0, 12), t.name, t.service, t.runtime, t.state,
@@ -119,7 +159,7 @@ export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
     .option('--format <fmt>', 'table|json')
     .action(async (o: { network?: string; format?: string }) => {
       const q = o.network ? `?network=${encodeURIComponent(o.network)}` : '';
-      const st = await clientFor(globals()).call<OverlayStatusView>('GET', `/v1/overlay/status${q}`);
+      const st = await nodeClientFor(globals()).call<OverlayStatusView>('GET', `/v1/overlay/status${q}`);
       if (parseFormat(o.format) === 'json') return printJson({ node: st.node, drift: st.drift, fdb: st.fdb });
       process.stdout.write(table(['SANDBOX', 'NETWORK', 'IP', 'MAC', 'WANT', 'HAVE', 'FDB', 'NEIGH'],
         st.fdb.map((r) => [r.sandbox, r.network, r.ip, r.mac, r.want, r.have, driftMark(r.fdb), driftMark(r.neigh)])));
@@ -130,7 +170,7 @@ export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
     .description('overlay sandboxes (one per network): desired vs kernel, VXLAN guard members')
     .option('--format <fmt>', 'table|json')
     .action(async (o: { format?: string }) => {
-      const st = await clientFor(globals()).call<OverlayStatusView>('GET', '/v1/overlay/status');
+      const st = await nodeClientFor(globals()).call<OverlayStatusView>('GET', '/v1/overlay/status');
       if (parseFormat(o.format) === 'json') {
         return printJson({ node: st.node, active: st.active, drift: st.drift, lastError: st.lastError, guardAllow: st.guardAllow, sandboxes: st.sandboxes, strayHostLinks: st.strayHostLinks });
       }

@@ -137,6 +137,26 @@ export const agentConfigSchema = z.object({
     })
     .strict()
     .default({}),
+  /**
+   * The peer API (src/agent/peer): agent to agent over mutual TLS with the node certificates the cluster
+   * issues, so `netctl` on one node can read another node's debug views (and, for manager nodes, run exec
+   * and read task logs there). Served only once the node has a cluster identity, on `advertiseAddr:port`.
+   */
+  peer: z
+    .object({
+      /** false: this node serves no peer API (other nodes see it as unreachable); it can still ask peers. */
+      enabled: z.boolean().default(true),
+      /**
+       * TCP port, the same on every node (a node reaches a peer at its gossip address and this port).
+       * 2378: next to the manager API's 2377 (the swarm-style "cluster management" port operators already
+       * open between nodes), clear of gossip 7946 (UDP+TCP), VXLAN 4789/udp and etcd's 2379/2380.
+       */
+      port: z.number().int().min(1).max(65535).default(2378),
+      /** Connect + response-headers budget of one peer request, ms. 5000: a LAN peer answers in ms; a dead one must not hold a trace. */
+      timeoutMs: z.number().int().min(100).max(120_000).default(5000),
+    })
+    .strict()
+    .default({}),
   /** The `docker` runtime (src/adapters/runtime/docker.ts): one Engine API client per agent. */
   docker: z
     .object({

@@ -44,6 +44,8 @@ export const ERROR_CODES = Object.freeze({
   MESHD_STORE_UNAVAILABLE: { kind: 'Unavailable', message: 'the state store is unavailable' },
   MESHD_CLUSTER_EXISTS: { kind: 'Conflict', message: 'a cluster already exists in this data directory' },
   MESHD_MANAGER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the manager' },
+  /** Another node's agent could not be asked over the peer API (down, refused, or no valid certificate): details.reason says which. */
+  MESHD_PEER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the peer node' },
   MESHD_NOT_LEADER: { kind: 'Unavailable', message: 'this manager is not the leader' },
   /** The request is valid but this runtime or setup cannot do it (named in the message): refused, never dropped. */
   MESHD_UNSUPPORTED: { kind: 'BadRequest', message: 'not supported here' },

@@ -8,6 +8,11 @@ import { MeshError, fromErrorJSON } from '../../core/errors.js';
 export interface ApiClientOptions {
   socketPath: string;
   timeoutMs?: number;
+  /**
+   * Prepended to every path: `/v1/peers/NODE` makes this a client of another node's agent, asked
+   * through the local one (its peer API, src/agent/peer), with the same paths as a local client.
+   */
+  pathPrefix?: string;
 }
 
 export function parseHost(host: string): string {
@@ -48,7 +53,7 @@ export class ApiClient {
    */
   stream(path: string): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.opts.socketPath, path, method: 'GET' }, (res) => {
+      const req = request({ socketPath: this.opts.socketPath, path: `${this.opts.pathPrefix ?? ''}${path}`, method: 'GET' }, (res) => {
         clearTimeout(timer);
         if ((res.statusCode ?? 0) < 400) return resolve(res);
         const chunks: Buffer[] = [];
@@ -81,7 +86,7 @@ export class ApiClient {
       const req = request(
         {
           socketPath: this.opts.socketPath,
-          path,
+          path: `${this.opts.pathPrefix ?? ''}${path}`,
           method,
           headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
           timeout: this.opts.timeoutMs ?? 15_000,
