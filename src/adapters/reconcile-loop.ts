@@ -70,6 +70,10 @@ export class ReconcileLoop<K> {
   pending(): K[] {
     return this.core.pending();
   }
+  /** When the next run is due (clock ms); undefined while a run is in flight or nothing waits. */
+  nextDeadline(): number | undefined {
+    return this.core.nextDeadline();
+  }
 
   private isIdle(): boolean {
     return !this.core.running && (this.core.isStopped || this.core.pending().length === 0);

@@ -24,6 +24,11 @@ export async function applyBatches(exec: Exec, batches: readonly Batch[], hostNs
       await exec.check('ip', ['-n', b.ns, 'link', 'set', 'lo', 'up']);
       stats.processes++;
     } else if (b.kind === 'netns-del') {
+      // The VXLAN device first (see core/overlay/diff.ts phase 1): frees its VNI at once.
+      if (b.vxlan) {
+        await exec.check('ip', ['-n', b.ns, 'link', 'del', b.vxlan]);
+        stats.processes++;
+      }
       await exec.check('ip', ['netns', 'del', b.ns]);
     } else {
       const ns = b.ns ?? hostNs;

@@ -1,55 +1,84 @@
 /**
- * OverlayService: drives the pure OverlayState with real time and runs its reconcile
- * actions through an OverlayReconciler. The agent's composition root creates one per
- * node, feeds it gossip table events and task assignments, and reads `lastReport` /
- * `lastError` for `netctl debug`. Errors are never dropped: each failed reconcile goes
- * to `onError` and is retried with backoff by the state machine.
+ * OverlayService: keeps the overlay's desired input (core/overlay/state.ts) and runs it through
+ * an OverlayReconciler on the shared reconcile loop (adapters/reconcile-loop.ts) — one reconcile
+ * at a time, bursts of events coalesced (`debounceMs`), a failed reconcile retried with back-off
+ * (`retryMinMs` doubling to `retryMaxMs`), and a full resync `resyncMs` after the last success
+ * that repairs drift nobody told us about. Every reconcile takes the input as it is when it
+ * starts, so events handed in while one runs are carried by the next.
+ *
+ * The agent's composition root creates one per node, feeds it gossip table events and task
+ * assignments, and reads `lastReport` / `lastError` for `netctl debug`. Errors are never
+ * dropped: each failed reconcile goes to `onError` and is retried.
  */
-import type { Clock } from '../../core/clock.js';
+import type { Timer, TimerClock } from '../../core/clock.js';
 import { toMeshError, type MeshError } from '../../core/errors.js';
 import { type OverlayEvent, OverlayState, type OverlayTimers, DEFAULT_OVERLAY_TIMERS, type ReconcileInput } from '../../core/overlay/state.js';
+import { ReconcileLoop } from '../reconcile-loop.js';
 import type { OverlayReconciler, OverlayStatus, ReconcileReport } from './overlay.js';
 
 export interface OverlayServiceOptions {
-  reconciler: OverlayReconciler;
-  clock: Clock;
+  reconciler: Pick<OverlayReconciler, 'reconcile' | 'status'>;
+  clock: TimerClock;
   timers?: OverlayTimers;
-  onReconciled?: (r: ReconcileReport, reason: string) => void;
+  onReconciled?: (r: ReconcileReport, reason: ReconcileReason) => void;
   onError: (e: MeshError) => void;
 }
 
+/** Why a reconcile ran: events came in, the periodic (or first) resync, or a retry after a failure. */
+export type ReconcileReason = 'event' | 'resync' | 'retry';
+
+type LoopKey = 'event' | 'resync';
+
 export class OverlayService {
-  private readonly state: OverlayState;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly state = new OverlayState();
+  private readonly timers: OverlayTimers;
+  private readonly loop: ReconcileLoop<LoopKey>;
+  private resyncTimer: Timer | undefined;
+  private started = false;
   private stopped = false;
   /** Bumped by every handle(): "everything handed in so far" is a generation number. */
   private handedIn = 0;
   /** Generation of the input of the last reconcile that finished (ok or not). */
   private finishedGen = -1;
+  private finishWaiters: Array<() => void> = [];
   lastReport: ReconcileReport | null = null;
   lastError: MeshError | null = null;
 
   constructor(private readonly opts: OverlayServiceOptions) {
-    this.state = new OverlayState(opts.clock.now(), opts.timers ?? DEFAULT_OVERLAY_TIMERS);
+    this.timers = opts.timers ?? DEFAULT_OVERLAY_TIMERS;
+    this.loop = new ReconcileLoop<LoopKey>({
+      clock: opts.clock,
+      run: (keys) => this.run(keys),
+      config: { minBackoffMs: this.timers.retryMinMs, maxBackoffMs: this.timers.retryMaxMs },
+    });
   }
 
-  /** Starts the loop (an immediate reconcile from the kernel, then events/resyncs). */
+  /**
+   * Starts reconciling: at once (an agent restart repairs from the kernel), then on events and
+   * resyncs. Events handed in before start() are only recorded: the first reconcile sees them all.
+   */
   start(): void {
-    this.stopped = false;
-    this.pump();
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.loop.mark('resync', 0);
   }
 
+  /** Nothing new starts (a reconcile in flight finishes); final. */
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.resyncTimer?.cancel();
+    this.resyncTimer = undefined;
+    void this.loop.stop();
+    this.wakeWaiters();
   }
 
   handle(ev: OverlayEvent): void {
     this.handedIn++;
-    this.state.handle(ev, this.opts.clock.now());
-    this.pump();
+    this.state.handle(ev);
+    if (!this.started || this.stopped) return;
+    // While failing, the retry already scheduled (back-off) carries the new input: do not hammer.
+    if (this.loop.consecutiveFailures > 0 && this.loop.pending().length > 0) return;
+    this.loop.mark('event', this.timers.debounceMs);
   }
 
   /** Current desired input (what the next reconcile will apply). */
@@ -62,6 +91,16 @@ export class OverlayService {
     return this.opts.reconciler.status(this.state.input());
   }
 
+  /** Consecutive failed reconciles (0 after a success). */
+  get consecutiveFailures(): number {
+    return this.loop.consecutiveFailures;
+  }
+
+  /** Reconciles started, and how many of them failed. */
+  get counters(): Readonly<{ runs: number; failedRuns: number }> {
+    return this.loop.counters;
+  }
+
   /**
    * Waits until a reconcile whose input includes every event handed in before this call has
    * finished (ok or not), or until no reconcile is running or due before `now + withinMs`,
@@ -72,48 +111,49 @@ export class OverlayService {
   async settle(withinMs = 0): Promise<void> {
     const target = this.handedIn;
     for (;;) {
-      if (this.finishedGen >= target) return;
-      if (this.running) {
-        await this.running;
-        continue;
+      if (this.finishedGen >= target || this.stopped) return;
+      if (!this.loop.running) {
+        const due = this.loop.nextDeadline();
+        if (due === undefined || due > this.opts.clock.now() + withinMs) return;
       }
-      const d = this.state.nextDeadline();
-      if (d === null || d > this.opts.clock.now() + withinMs) return;
-      await new Promise((r) => setTimeout(r, Math.max(1, d - this.opts.clock.now())));
+      await new Promise<void>((r) => this.finishWaiters.push(r));
     }
   }
 
-  private pump(): void {
-    if (this.stopped) return;
-    const now = this.opts.clock.now();
-    this.state.tick(now);
-    const gen = this.handedIn; // tick() above took the input with every event handled so far
-    for (const a of this.state.drain()) this.running = this.run(a.input, a.reason, gen);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const d = this.state.nextDeadline();
-    if (d !== null) {
-      this.timer = setTimeout(() => this.pump(), Math.max(0, d - now));
-      this.timer.unref();
-    }
-  }
-
-  private async run(input: ReconcileInput, reason: string, gen: number): Promise<void> {
-    let ok = false;
+  private async run(keys: LoopKey[]): Promise<void> {
+    const gen = this.handedIn; // the input below holds every event handed in so far
+    const input = this.state.input();
+    const reason: ReconcileReason = this.loop.consecutiveFailures > 0 ? 'retry' : keys.includes('event') ? 'event' : 'resync';
     try {
       const r = await this.opts.reconciler.reconcile(input);
       this.lastReport = r;
       this.lastError = null;
-      ok = true;
+      this.armResync();
       this.opts.onReconciled?.(r, reason);
     } catch (e) {
       this.lastError = toMeshError(e);
       this.opts.onError(this.lastError);
+      throw e; // the loop retries with back-off
     } finally {
-      this.state.reconciled(ok, this.opts.clock.now());
       this.finishedGen = Math.max(this.finishedGen, gen);
-      this.running = null;
-      this.pump();
+      // After the loop has booked this run's end (its next deadline is known then): next macrotask.
+      setImmediate(() => this.wakeWaiters());
     }
+  }
+
+  /** The next resync is `resyncMs` after the last successful reconcile. */
+  private armResync(): void {
+    this.resyncTimer?.cancel();
+    if (this.stopped) return;
+    this.resyncTimer = this.opts.clock.setTimer(this.timers.resyncMs, () => {
+      this.resyncTimer = undefined;
+      this.loop.mark('resync', 0);
+    });
+  }
+
+  private wakeWaiters(): void {
+    const w = this.finishWaiters;
+    this.finishWaiters = [];
+    for (const f of w) f();
   }
 }

@@ -7,25 +7,28 @@
  * there and the DNS registry no longer serves it as healthy. The ack is deleted when the record
  * is deleted (tombstoned and reaped like any entry) or turns `running` again.
  *
- * Evaluation is deferred (setImmediate) after table events, so it always runs after the LB and
- * DNS listeners saw the same event whatever the subscription order; it runs again each time the
+ * Evaluation runs on the shared reconcile loop (adapters/reconcile-loop.ts), marked with no delay
+ * after table events: the loop's timer fires after every listener saw the current event whatever
+ * the subscription order, and a burst of events is one evaluation. It runs again each time the
  * LB's apply loop settles (the `onSettled` hook of lb.ts) and, while an ack is outstanding,
- * every `recheckMs` as a safety net (e.g. a failed apply retried by the LB).
+ * `recheckMs` after the last evaluation as a safety net (e.g. a failed apply retried by the LB).
  */
 import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
-import type { Clock } from '../../core/clock.js';
+import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
+import type { TimerClock } from '../../core/clock.js';
 import { DRAIN_ACK_TABLE, ackAction, ackKey, encodeAck } from '../../core/drain/index.js';
 import { ENDPOINT_TABLE, decodeEndpoint } from '../../core/endpoints.js';
 import { toMeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
+import { registerDrainAckRoutes } from './routes.js';
 import type { GossipPort } from '../overlay/overlay.js';
 
 export interface DrainAckerOptions {
   nodeName: string;
   gossip: GossipPort;
-  clock: Clock;
+  clock: TimerClock;
   log: Logger;
   /**
    * True when this node's kernel no longer sends new connections to `taskId` on `network`
@@ -63,9 +66,8 @@ export class DrainAcker implements Subsystem {
   /** `${network}\0${taskId}` → what we know of its record. */
   private readonly cands = new Map<string, Candidate>();
   private readonly recent: Array<{ network: string; task: string; ms: number }> = [];
-  private immediate: NodeJS.Immediate | null = null;
-  private recheck: NodeJS.Timeout | null = null;
-  private stopped = true;
+  /** Created by start(), gone after stop(): evaluations run only in between. */
+  private loop: ReconcileLoop<'evaluate'> | null = null;
   readonly counters = { acks: 0, retracts: 0, errors: 0 };
 
   constructor(private readonly o: DrainAckerOptions) {
@@ -73,7 +75,11 @@ export class DrainAcker implements Subsystem {
   }
 
   async start(): Promise<void> {
-    this.stopped = false;
+    this.loop ??= new ReconcileLoop<'evaluate'>({
+      clock: this.o.clock,
+      run: async () => this.evaluate(),
+      onError: (err) => this.o.log.error({ err: toMeshError(err).message }, 'drain ack evaluation failed (retrying)'),
+    });
     // Records already held (agent restart): our own acks died with us; they are re-made here.
     for (const net of this.o.gossip.core.networks()) {
       for (const e of this.o.gossip.core.tableEntries(net, ENDPOINT_TABLE)) this.onRecord(net, e.key, e.value);
@@ -82,11 +88,9 @@ export class DrainAcker implements Subsystem {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.immediate) clearImmediate(this.immediate);
-    if (this.recheck) clearTimeout(this.recheck);
-    this.immediate = null;
-    this.recheck = null;
+    const loop = this.loop;
+    this.loop = null;
+    await loop?.stop();
   }
 
   private onGossip(ev: GossipEvent): void {
@@ -128,15 +132,10 @@ export class DrainAcker implements Subsystem {
 
   /** Evaluates on the next turn (after every listener saw the current event); also the LB's settle hook. */
   kick(): void {
-    if (this.stopped || this.immediate) return;
-    this.immediate = setImmediate(() => {
-      this.immediate = null;
-      this.evaluate();
-    });
+    this.loop?.mark('evaluate', 0);
   }
 
   private evaluate(): void {
-    if (this.stopped) return;
     let outstanding = false;
     let wrote = false;
     for (const [k, c] of this.cands) {
@@ -168,13 +167,7 @@ export class DrainAcker implements Subsystem {
       if (c.state === 'running' && !c.acked) this.cands.delete(k);
     }
     if (wrote) this.o.gossip.pump();
-    if (outstanding && !this.recheck && !this.stopped) {
-      this.recheck = setTimeout(() => {
-        this.recheck = null;
-        this.kick();
-      }, this.o.recheckMs ?? 250);
-      this.recheck.unref();
-    }
+    if (outstanding) this.loop?.mark('evaluate', this.o.recheckMs ?? 250);
   }
 
   private retract(c: Candidate): void {
@@ -198,6 +191,6 @@ export class DrainAcker implements Subsystem {
   }
 
   routes(router: Router): void {
-    router.add('GET', '/v1/drain/acks', () => ({ json: this.view() }));
+    registerDrainAckRoutes(router, this);
   }
 }

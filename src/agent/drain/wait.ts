@@ -11,11 +11,12 @@
  */
 import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
-import type { Clock } from '../../core/clock.js';
+import type { Timer, TimerClock } from '../../core/clock.js';
 import { DEFAULT_DRAIN_ACK_TIMEOUT_MS, DRAIN_ACK_TABLE, decodeAck, drainOutcome, parseAckKey, pendingAcks, type NetworkAcks } from '../../core/drain/index.js';
 import { ENDPOINT_TABLE, INGRESS_NETWORK } from '../../core/endpoints.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
+import { registerDrainWaitRoutes } from './routes.js';
 import type { GossipPort } from '../overlay/overlay.js';
 
 export interface DrainResult {
@@ -32,6 +33,17 @@ export interface DrainResult {
   pending: Array<{ network: string; node: string }>;
 }
 
+export interface DrainWaitView {
+  node: string;
+  timeoutMs: number;
+  started: number;
+  acked: number;
+  timedOut: number;
+  aborted: number;
+  waiting: Array<{ task: string; forMs: number; pending: Array<{ network: string; node: string }> }>;
+  recent: DrainResult[];
+}
+
 /** What the worker needs (a fake in unit tests). */
 export interface DrainWait {
   wait(taskId: string, networks: readonly string[]): Promise<DrainResult>;
@@ -40,7 +52,7 @@ export interface DrainWait {
 export interface DrainWaiterOptions {
   nodeName: string;
   gossip: GossipPort;
-  clock: Clock;
+  clock: TimerClock;
   log: Logger;
   /** Give up waiting for acks after this long (ms), default DEFAULT_DRAIN_ACK_TIMEOUT_MS (10 s). */
   timeoutMs?: number;
@@ -50,7 +62,7 @@ interface Waiting {
   taskId: string;
   networks: readonly string[];
   startedAt: number;
-  timer: NodeJS.Timeout;
+  timer: Timer;
   resolve: (r: DrainResult) => void;
 }
 
@@ -82,7 +94,7 @@ export class DrainWaiter implements Subsystem, DrainWait {
     return new Promise((resolve) => {
       const w: Waiting = {
         taskId, networks: [...new Set(networks)].sort(), startedAt: this.o.clock.now(), resolve,
-        timer: setTimeout(() => this.check(w, true), this.timeoutMs),
+        timer: this.o.clock.setTimer(this.timeoutMs, () => this.check(w, true)),
       };
       this.waits.set(taskId, w);
       // Not checked at once: our own ack comes from the local acker on a later turn anyway.
@@ -106,7 +118,7 @@ export class DrainWaiter implements Subsystem, DrainWait {
     return [...nets].sort();
   }
 
-  private view(w: Waiting): { nets: string[]; pending: Array<{ network: string; node: string }>; acks: DrainResult['acks'] } {
+  private viewOf(w: Waiting): { nets: string[]; pending: Array<{ network: string; node: string }>; acks: DrainResult['acks'] } {
     const core = this.o.gossip.core;
     const nets = this.networksOf(w);
     const acks: DrainResult['acks'] = [];
@@ -128,7 +140,7 @@ export class DrainWaiter implements Subsystem, DrainWait {
 
   private check(w: Waiting, timerFired: boolean): void {
     if (this.waits.get(w.taskId) !== w) return;
-    const { pending } = this.view(w);
+    const { pending } = this.viewOf(w);
     const now = this.o.clock.now();
     const out = drainOutcome(w.startedAt, now, timerFired ? 0 : this.timeoutMs, pending.length);
     if (out === 'acked') this.finish(w, 'acked');
@@ -136,9 +148,9 @@ export class DrainWaiter implements Subsystem, DrainWait {
   }
 
   private finish(w: Waiting, outcome: DrainResult['outcome']): void {
-    clearTimeout(w.timer);
+    w.timer.cancel();
     this.waits.delete(w.taskId);
-    const { nets, pending, acks } = this.view(w);
+    const { nets, pending, acks } = this.viewOf(w);
     const r: DrainResult = { taskId: w.taskId, outcome, ms: Math.round(this.o.clock.now() - w.startedAt), endedAt: Date.now(), networks: nets, acks, pending: outcome === 'acked' ? [] : pending };
     if (outcome === 'acked') {
       this.counters.acked++;
@@ -154,13 +166,16 @@ export class DrainWaiter implements Subsystem, DrainWait {
     w.resolve(r);
   }
 
+  /** What `GET /v1/drain/waits` shows: waits in progress with who is pending, and the last results. */
+  view(): DrainWaitView {
+    return {
+      node: this.o.nodeName, timeoutMs: this.timeoutMs, ...this.counters,
+      waiting: [...this.waits.values()].map((w) => ({ task: w.taskId, forMs: Math.round(this.o.clock.now() - w.startedAt), pending: this.viewOf(w).pending })),
+      recent: [...this.results],
+    };
+  }
+
   routes(router: Router): void {
-    router.add('GET', '/v1/drain/waits', () => ({
-      json: {
-        node: this.o.nodeName, timeoutMs: this.timeoutMs, ...this.counters,
-        waiting: [...this.waits.values()].map((w) => ({ task: w.taskId, forMs: Math.round(this.o.clock.now() - w.startedAt), pending: this.view(w).pending })),
-        recent: [...this.results],
-      },
-    }));
+    registerDrainWaitRoutes(router, this);
   }
 }

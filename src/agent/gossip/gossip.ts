@@ -7,11 +7,10 @@ import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { AgentConfig } from '../../core/config.js';
 import type { Clock } from '../../core/clock.js';
-import { MeshError } from '../../core/errors.js';
 import { GossipNode, resolveGossipConfig, type GossipEvent } from '../../core/gossip/index.js';
-import { LIMITS } from '../../core/gossip/wire.js';
 import { GossipTransport, type PacketCipher } from '../../adapters/gossip/transport.js';
 import type { Subsystem } from '../agent.js';
+import { registerGossipRoutes } from './routes.js';
 
 /** Longest the timer sleeps even when the core has nothing due (a safety net, not a schedule). */
 const MAX_SLEEP_MS = 1000;
@@ -21,16 +20,6 @@ const JOIN_RETRY_MS = 1000;
 const LEAVE_GRACE_MS = 1500;
 
 export type GossipListener = (ev: GossipEvent) => void;
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-function str(v: unknown, what: string, max: number): string {
-  if (typeof v !== 'string' || v.length === 0 || enc.encode(v).length > max) {
-    throw new MeshError('MESHD_BAD_ARGUMENT', `${what} must be a non-empty string of at most ${max} bytes`);
-  }
-  return v;
-}
 
 export class GossipSubsystem implements Subsystem {
   readonly name = 'gossip';
@@ -138,48 +127,12 @@ export class GossipSubsystem implements Subsystem {
     await this.transport.stop();
   }
 
+  /** Current time on the subsystem's clock (the routes stamp table writes with it). */
+  now(): number {
+    return this.clock.now();
+  }
+
   routes(router: Router): void {
-    router.add('GET', '/v1/gossip/members', () => ({ json: this.core.members() }));
-    router.add('GET', '/v1/gossip/metrics', () => ({ json: { ...this.core.metrics(), members: this.core.members().length, health: this.core.health() } }));
-    router.add('GET', '/v1/gossip/tables', (r) => {
-      const only = r.query.get('network');
-      const nets = only ? [str(only, 'network', LIMITS.name)] : this.core.networks();
-      return {
-        json: nets.map((network) => ({
-          network,
-          nodes: this.core.networkNodes(network),
-          entries: this.core.tableEntries(network).map((e) => ({ table: e.table, key: e.key, value: dec.decode(e.value), owner: e.owner, ltime: e.ltime })),
-        })),
-      };
-    });
-    router.add('POST', '/v1/gossip/networks/:network', (r) => {
-      this.core.joinNetwork(str(r.params.network, 'network', LIMITS.name), this.clock.now());
-      this.pump();
-      return { json: { ok: true } };
-    });
-    router.add('DELETE', '/v1/gossip/networks/:network', (r) => {
-      this.core.leaveNetwork(str(r.params.network, 'network', LIMITS.name), this.clock.now());
-      this.pump();
-      return { json: { ok: true } };
-    });
-    router.add('POST', '/v1/gossip/tables', (r) => {
-      const b = (r.body ?? {}) as Record<string, unknown>;
-      const network = str(b.network, 'network', LIMITS.name);
-      const table = str(b.table, 'table', LIMITS.name);
-      const key = str(b.key, 'key', LIMITS.key);
-      if (b.delete === true) {
-        const existed = this.core.tableDelete(network, table, key, this.clock.now());
-        this.pump();
-        if (!existed) throw new MeshError('MESHD_NOT_FOUND', `no entry ${network}/${table}/${key}`);
-        return { json: { ok: true } };
-      }
-      if (typeof b.value !== 'string' || enc.encode(b.value).length > LIMITS.value) {
-        throw new MeshError('MESHD_BAD_ARGUMENT', `value must be a string of at most ${LIMITS.value} bytes`);
-      }
-      if (!this.core.networks().includes(network)) throw new MeshError('MESHD_BAD_ARGUMENT', `this node has not joined network ${network}`);
-      this.core.tableSet(network, table, key, enc.encode(b.value), this.clock.now());
-      this.pump();
-      return { json: { ok: true } };
-    });
+    registerGossipRoutes(router, this);
   }
 }

@@ -10,6 +10,7 @@ import { MeshError } from '../../core/errors.js';
 import type { Router } from '../../adapters/api/server.js';
 import { KEY_BYTES, Keyring } from '../../adapters/gossip/keyring.js';
 import type { PacketCipher } from '../../adapters/gossip/transport.js';
+import { registerGossipKeyRoutes } from './routes.js';
 
 export const fingerprint = (k: Uint8Array): string => createHash('sha256').update(k).digest('hex').slice(0, 16);
 
@@ -73,19 +74,20 @@ export class KeyStore {
     return { encrypted: true, keys: this.keyring.keys().map((k, i) => ({ fingerprint: fingerprint(k), primary: i === 0 })) };
   }
 
+  /** Installs, switches to or removes a key (`op`); persists the ring; answers the fingerprints. */
+  change(op: unknown, keyB64: unknown): ReturnType<KeyStore['list']> {
+    const kr = this.keyring;
+    if (!kr) throw new MeshError('MESHD_BAD_ARGUMENT', 'gossip is not encrypted on this node (start it with gossip.keyFile)');
+    const key = decodeKey(keyB64);
+    if (op === 'install') kr.install(key);
+    else if (op === 'use') kr.use(key);
+    else if (op === 'remove') kr.remove(key);
+    else throw new MeshError('MESHD_BAD_ARGUMENT', 'op must be install, use or remove');
+    this.persist();
+    return this.list();
+  }
+
   routes(router: Router): void {
-    router.add('GET', '/v1/gossip/keys', () => ({ json: this.list() }));
-    router.add('POST', '/v1/gossip/keys', (r) => {
-      const kr = this.keyring;
-      if (!kr) throw new MeshError('MESHD_BAD_ARGUMENT', 'gossip is not encrypted on this node (start it with gossip.keyFile)');
-      const b = (r.body ?? {}) as Record<string, unknown>;
-      const key = decodeKey(b.key);
-      if (b.op === 'install') kr.install(key);
-      else if (b.op === 'use') kr.use(key);
-      else if (b.op === 'remove') kr.remove(key);
-      else throw new MeshError('MESHD_BAD_ARGUMENT', 'op must be install, use or remove');
-      this.persist();
-      return { json: this.list() };
-    });
+    registerGossipKeyRoutes(router, this);
   }
 }

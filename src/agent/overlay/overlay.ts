@@ -13,15 +13,14 @@
  * adoption; activate() first waits (bounded by `syncTimeoutMs`) until gossip has joined the
  * cluster and every live peer of each hosted network has shown up in its table.
  *
- * Dead members. When gossip declares a node dead its table entries are deleted at once.
- * An agent that was SIGKILLed and restarts in a few seconds looks exactly like that, while
- * its tasks never stopped. Removals caused by a member's death (not by a graceful leave or
- * a delete by the owner) are therefore held for `deadGraceMs`, and the dead member stays
- * in the guard's allow-list for as long: if it comes back and republishes, nothing was
- * ever removed. The cost: for deadGraceMs, packets to a really dead node go nowhere.
+ * Dead members. Removals caused by a member's death are held for `deadGraceMs` (an agent
+ * SIGKILLed and restarted in seconds looks dead while its tasks never stopped); that policy is
+ * the pure RemoteTable (core/overlay/remotes.ts). This shell feeds it gossip events, runs a
+ * timer at its `nextDeadline()`, and hands its actions to the OverlayService in one batch (the
+ * service's reconcile loop coalesces them into one reconcile).
  *
  * Progress for the LB. `programmed()` is what the last successful reconcile left in the
- * kernel (overlay-programmed.ts) and `onProgress` fires when it changes: the LB selects a new
+ * kernel (programmed.ts) and `onProgress` fires when it changes: the LB selects a new
  * remote backend only once its entries are there (core/lb/overlay-gate.ts), without waiting
  * for the overlay in its own apply loop.
  */
@@ -29,17 +28,21 @@ import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { Exec } from '../../adapters/exec.js';
 import { NftVxlanGuard } from '../../adapters/firewall/vxlan-guard.js';
-import { ipOverlay, type OverlayReconciler, type OverlayStatus } from '../../adapters/netlink/overlay.js';
+import { ipOverlay, type OverlayReconciler, type OverlayStatus, type ReconcileReport } from '../../adapters/netlink/overlay.js';
 import { OverlayService } from '../../adapters/netlink/service.js';
-import type { Clock } from '../../core/clock.js';
-import { ENDPOINT_TABLE, decodeEndpoint } from '../../core/endpoints.js';
+import type { Timer, TimerClock } from '../../core/clock.js';
+import { ENDPOINT_TABLE } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { GossipEvent, GossipNode } from '../../core/gossip/index.js';
-import { fdbRows, sandboxRows } from '../../core/overlay/debug.js';
-import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork, type RemoteEndpoint } from '../../core/overlay/model.js';
+import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
+import { DEFAULT_DEAD_GRACE_MS, RemoteTable, type RemotesEvent } from '../../core/overlay/remotes.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent, type OverlayTimers } from '../../core/overlay/state.js';
+import { gossipSynced } from '../../core/overlay/sync.js';
 import type { Subsystem } from '../agent.js';
 import { ProgrammedView } from './programmed.js';
+import { registerOverlayRoutes } from './routes.js';
+
+export { DEFAULT_DEAD_GRACE_MS } from '../../core/overlay/remotes.js';
 
 /** What the overlay and the worker use of the gossip subsystem (GossipSubsystem satisfies it). */
 export interface GossipPort {
@@ -56,7 +59,8 @@ export interface OverlaySubsystemOptions {
   /** Namespace prefix for sandboxes (`<prefix>ov-<net>`). */
   prefix: string;
   gossip: GossipPort;
-  clock: Clock;
+  /** Time and timers (the reconcile loop, the dead-member grace, the sync wait). */
+  clock: TimerClock;
   log: Logger;
   exec: Exec;
   /** Underlay MTU in bytes; default: read from the interface holding underlayIp, else 1500. */
@@ -72,11 +76,16 @@ export interface OverlaySubsystemOptions {
 }
 
 export const DEFAULT_SYNC_TIMEOUT_MS = 10_000;
-/** Covers an agent restart under the `local` and `lan` presets' failure detection. */
-export const DEFAULT_DEAD_GRACE_MS = 15_000;
+/** How often activate() looks again whether gossip has synced (ms). */
+const SYNC_POLL_MS = 100;
 
-const ipOf = (addr: string): string => addr.replace(/:\d+$/, '');
-const remoteKey = (network: string, key: string): string => `${network}/${key}`;
+/** Gossip member event → what it means for the grace. */
+function memberChange(type: string): Extract<RemotesEvent, { type: 'member' }>['change'] {
+  if (type === 'member-dead') return 'dead';
+  if (type === 'member-join' || type === 'member-alive') return 'alive';
+  if (type === 'member-left') return 'left';
+  return 'other';
+}
 
 export class OverlaySubsystem implements Subsystem {
   readonly name = 'overlay';
@@ -85,13 +94,10 @@ export class OverlaySubsystem implements Subsystem {
   private config: OverlayConfig;
   private readonly networks = new Map<string, OverlayNetwork>();
   private readonly local = new Map<string, LocalEndpoint>();
-  private readonly remote = new Map<string, RemoteEndpoint & { owner: string }>();
-  /** remote key → time its removal takes effect (owner declared dead). */
-  private readonly pendingRemoval = new Map<string, number>();
-  /** member name → time it was declared dead. */
-  private readonly deadAt = new Map<string, number>();
-  private readonly bad = new Map<string, number>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  /** Remote endpoints from gossip with the dead-member grace (the policy; this is its shell). */
+  private readonly remotes: RemoteTable;
+  private sweepTimer: Timer | undefined;
+  private sweepAt: number | undefined;
   private joined = false;
   private stopped = false;
   private activated = false;
@@ -113,6 +119,7 @@ export class OverlaySubsystem implements Subsystem {
       underlayMtu: opts.underlayMtu ?? 1500, vxlanPort: opts.vxlanPort ?? DEFAULT_VXLAN_PORT,
     };
     this.reconciler = opts.reconciler ?? null;
+    this.remotes = new RemoteTable({ nodeName: opts.nodeName, deadGraceMs: opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS });
     this.view = new ProgrammedView(this.config, opts.log);
     opts.gossip.onEvent((ev) => this.onGossip(ev));
   }
@@ -126,8 +133,7 @@ export class OverlaySubsystem implements Subsystem {
   async stop(): Promise<void> {
     this.stopped = true;
     this.service?.stop();
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    this.sweepTimer = null;
+    this.cancelSweep();
   }
 
   /** Overlay MTU for a network on this node (what task veths get). */
@@ -139,6 +145,10 @@ export class OverlaySubsystem implements Subsystem {
     return this.config.prefix;
   }
 
+  get nodeName(): string {
+    return this.opts.nodeName;
+  }
+
   // ---- inputs from the worker ----
   defineNetwork(n: OverlayNetwork): void {
     this.networks.set(n.id, n);
@@ -147,9 +157,9 @@ export class OverlaySubsystem implements Subsystem {
 
   forgetNetwork(id: string): void {
     this.networks.delete(id);
-    for (const k of [...this.remote.keys()]) if (k.startsWith(id + '/')) this.remote.delete(k);
-    for (const k of [...this.pendingRemoval.keys()]) if (k.startsWith(id + '/')) this.pendingRemoval.delete(k);
+    this.remotes.handle({ type: 'network-forget', network: id }, this.opts.clock.now());
     this.send({ type: 'network-forget', networkId: id });
+    this.applyRemotes();
   }
 
   addLocal(taskId: string, e: LocalEndpoint): void {
@@ -160,6 +170,11 @@ export class OverlaySubsystem implements Subsystem {
   removeLocal(taskId: string): void {
     this.local.delete(taskId);
     this.send({ type: 'local-remove', taskId });
+  }
+
+  /** A network this node knows, by name or id (the debug API's filter). */
+  findNetwork(nameOrId: string): OverlayNetwork | undefined {
+    return [...this.networks.values()].find((n) => n.name === nameOrId || n.id === nameOrId);
   }
 
   /** Schedules a reconcile soon (e.g. after someone changed the kernel by hand). */
@@ -183,9 +198,14 @@ export class OverlaySubsystem implements Subsystem {
     return this.activated;
   }
 
+  /** True once activate() created the service (reconciles run, possibly additions only). */
+  get started(): boolean {
+    return this.service !== null;
+  }
+
   /**
    * The remote endpoints the kernel holds as of the last SUCCESSFUL reconcile, `network ip` →
-   * `mac@nodeIp`; null before the first one (see overlay-programmed.ts). The LB selects a new
+   * `mac@nodeIp`; null before the first one (see programmed.ts). The LB selects a new
    * remote backend only once it is here.
    */
   programmed(): ReadonlyMap<string, string> | null {
@@ -205,6 +225,11 @@ export class OverlaySubsystem implements Subsystem {
   /** Message of the last reconcile's error, or null when it succeeded. */
   get lastErrorMessage(): string | null {
     return this.service?.lastError?.message ?? null;
+  }
+
+  /** What the last successful reconcile did (null before one). */
+  get lastReport(): ReconcileReport | null {
+    return this.service?.lastReport ?? null;
   }
 
   /** Called when `programmed()` changed, and after the first finished reconcile whatever its outcome. */
@@ -231,12 +256,11 @@ export class OverlaySubsystem implements Subsystem {
       },
       onError: (e) => this.opts.log.error({ err: e }, 'overlay reconcile failed (will retry)'),
     });
-    // Not running yet: handle() would otherwise reconcile with the first event alone (and, on a
-    // restart, delete the sandbox whose local endpoint comes in the next event).
-    s.stop();
+    // Not started yet: the first reconcile sees all of this at once (handed in one by one to a
+    // running service, a restart could delete the sandbox whose local endpoint comes next).
     for (const n of this.networks.values()) s.handle({ type: 'network-define', network: n });
     for (const [taskId, e] of this.local) s.handle({ type: 'local-add', taskId, endpoint: e });
-    for (const [key, e] of this.remote) s.handle({ type: 'remote-add', key, endpoint: e });
+    for (const [key, e] of this.remotes.entries()) s.handle({ type: 'remote-add', key, endpoint: e });
     s.handle({ type: 'members', underlayIps: this.memberIps() });
     this.service = s;
     s.start();
@@ -246,41 +270,39 @@ export class OverlaySubsystem implements Subsystem {
     this.additionsOnly = false;
     this.activated = true;
     s.handle({ type: 'members', underlayIps: this.memberIps() });
-    this.opts.log.info({ waitedMs: waited, networks: this.networks.size, local: this.local.size, remote: this.remote.size }, 'overlay active');
+    this.opts.log.info({ waitedMs: waited, networks: this.networks.size, local: this.local.size, remote: this.remotes.size }, 'overlay active');
   }
 
   private send(ev: OverlayEvent): void {
     this.service?.handle(ev);
   }
 
+  /** Waits (on the injected clock) until gossip has synced, at most syncTimeoutMs; returns the ms waited. */
   private async waitForSync(): Promise<number> {
     const { gossip, clock } = this.opts;
     const t0 = clock.now();
     const deadline = t0 + (this.opts.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
     while (clock.now() < deadline && !this.stopped) {
-      if (this.synced(gossip)) break;
-      await new Promise((r) => setTimeout(r, 100));
+      const synced = gossipSynced({
+        joined: this.joined, self: this.opts.nodeName, members: gossip.core.members(), networks: gossip.core.networks(),
+        hosted: new Set(this.networks.keys()),
+        owners: (net) => gossip.core.tableEntries(net, ENDPOINT_TABLE).map((e) => e.owner),
+        networkNodes: (net) => gossip.core.networkNodes(net),
+      });
+      if (synced) break;
+      await new Promise<void>((r) => clock.setTimer(Math.min(SYNC_POLL_MS, deadline - clock.now()), r));
     }
     return Math.round(clock.now() - t0);
   }
 
-  /** Joined the cluster (if we have seeds) and every live peer of our networks has entries here. */
-  private synced(gossip: GossipPort): boolean {
-    const members = gossip.core.members();
-    const alive = new Set(members.filter((m) => m.state === 'alive' && m.name !== this.opts.nodeName).map((m) => m.name));
-    if (!this.joined && alive.size === 0 && gossip.core.networks().length > 0) return false;
-    for (const net of gossip.core.networks()) {
-      if (!this.networks.has(net)) continue;
-      const owners = new Set(gossip.core.tableEntries(net, ENDPOINT_TABLE).map((e) => e.owner));
-      for (const n of gossip.core.networkNodes(net)) if (alive.has(n) && !owners.has(n)) return false;
-    }
-    return true;
-  }
-
   private seedFromTables(): void {
+    const now = this.opts.clock.now();
     for (const net of this.opts.gossip.core.networks()) {
-      for (const e of this.opts.gossip.core.tableEntries(net, ENDPOINT_TABLE)) this.onTable('create', net, e.key, e.value, e.owner);
+      for (const e of this.opts.gossip.core.tableEntries(net, ENDPOINT_TABLE)) {
+        if (e.owner !== this.opts.nodeName) this.remotes.handle({ type: 'entry-set', network: net, key: e.key, owner: e.owner, value: e.value }, now);
+      }
     }
+    this.applyRemotes();
   }
 
   // ---- gossip ----
@@ -292,100 +314,61 @@ export class OverlaySubsystem implements Subsystem {
         return;
       case 'create':
       case 'update':
-      case 'delete':
-        if (ev.table === ENDPOINT_TABLE) this.onTable(ev.type, ev.network, ev.key, ev.value, ev.owner);
-        return;
+        if (ev.table !== ENDPOINT_TABLE) return;
+        this.remotes.handle({ type: 'entry-set', network: ev.network, key: ev.key, owner: ev.owner, value: ev.value }, now);
+        break;
+      case 'delete': {
+        if (ev.table !== ENDPOINT_TABLE || ev.owner === this.opts.nodeName) return;
+        const owner = this.remotes.owner(ev.network, ev.key);
+        const ownerDead = owner !== undefined && this.opts.gossip.core.member(owner)?.state === 'dead';
+        this.remotes.handle({ type: 'entry-delete', network: ev.network, key: ev.key, ownerDead }, now);
+        break;
+      }
       default:
         if (!ev.type.startsWith('member-')) return;
+        this.remotes.handle({ type: 'member', name: (ev as { name: string }).name, change: memberChange(ev.type) }, now);
     }
-    const m = ev as { type: string; name: string };
-    if (m.type === 'member-dead') this.deadAt.set(m.name, now);
-    else if (m.type === 'member-join' || m.type === 'member-alive' || m.type === 'member-left') this.deadAt.delete(m.name);
-    if (m.type === 'member-left') this.flushOwner(m.name);
-    this.send({ type: 'members', underlayIps: this.memberIps() });
+    this.applyRemotes();
+  }
+
+  /** Runs what the grace policy decided: one batch of service events (one reconcile), then re-arms its timer. */
+  private applyRemotes(): void {
+    let members = false;
+    for (const a of this.remotes.drain()) {
+      if (a.type === 'remote-add') this.send({ type: 'remote-add', key: a.key, endpoint: a.endpoint });
+      else if (a.type === 'remote-remove') this.send({ type: 'remote-remove', key: a.key });
+      else if (a.type === 'members-changed') members = true;
+      else this.opts.log.warn({ network: a.network, key: a.key, owner: a.owner, reason: a.reason }, 'bad endpoint record dropped');
+    }
+    if (members) this.send({ type: 'members', underlayIps: this.memberIps() });
     this.armSweep();
-  }
-
-  private onTable(type: 'create' | 'update' | 'delete', network: string, key: string, value: Uint8Array, owner: string): void {
-    if (owner === this.opts.nodeName) return;
-    const k = remoteKey(network, key);
-    if (type === 'delete') {
-      const cur = this.remote.get(k);
-      if (!cur) return;
-      let died = this.deadAt.get(cur.owner);
-      if (died === undefined && this.opts.gossip.core.member(cur.owner)?.state === 'dead') {
-        died = this.opts.clock.now();
-        this.deadAt.set(cur.owner, died);
-      }
-      if (died !== undefined) {
-        this.pendingRemoval.set(k, died + (this.opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS));
-        this.armSweep();
-        return;
-      }
-      this.remote.delete(k);
-      this.send({ type: 'remote-remove', key: k });
-      return;
-    }
-    const d = decodeEndpoint(value);
-    if (!d.ok) {
-      this.bad.set(d.reason, (this.bad.get(d.reason) ?? 0) + 1);
-      this.opts.log.warn({ network, key, owner, reason: d.reason }, 'bad endpoint record dropped');
-      return;
-    }
-    const r = d.record;
-    if (r.node === this.opts.nodeName || r.network !== network) {
-      if (r.network !== network) this.bad.set('endpoint-network', (this.bad.get('endpoint-network') ?? 0) + 1);
-      return;
-    }
-    this.pendingRemoval.delete(k);
-    const e = { network, ip: r.ip, mac: r.mac, nodeIp: r.nodeIp, owner };
-    this.remote.set(k, e);
-    this.send({ type: 'remote-add', key: k, endpoint: { network, ip: r.ip, mac: r.mac, nodeIp: r.nodeIp } });
-  }
-
-  private flushOwner(name: string): void {
-    for (const [k, e] of this.remote) {
-      if (e.owner === name && this.pendingRemoval.has(k)) {
-        this.pendingRemoval.delete(k);
-        this.remote.delete(k);
-        this.send({ type: 'remote-remove', key: k });
-      }
-    }
   }
 
   /** Live members (alive or suspect) plus members dead for less than deadGraceMs. */
   memberIps(): string[] {
-    const now = this.opts.clock.now();
-    const grace = this.opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS;
-    const out = new Set<string>();
-    for (const m of this.opts.gossip.core.members()) {
-      const dead = this.deadAt.get(m.name);
-      if (m.state === 'alive' || m.state === 'suspect' || (m.state === 'dead' && dead !== undefined && now < dead + grace)) out.add(ipOf(m.addr));
-    }
-    return [...out].sort();
+    return this.remotes.guardAllow(this.opts.gossip.core.members(), this.opts.clock.now());
   }
 
-  /** Applies removals and guard changes whose grace has passed; re-arms for the next one. */
+  /** Keeps one timer at the grace policy's next deadline. */
   private armSweep(): void {
-    if (this.sweepTimer || this.stopped) return;
-    const grace = this.opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS;
-    const dues = [...this.pendingRemoval.values(), ...[...this.deadAt.values()].map((t) => t + grace)];
-    if (dues.length === 0) return;
-    const wait = Math.max(0, Math.min(...dues) - this.opts.clock.now()) + 10;
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = null;
-      const now = this.opts.clock.now();
-      for (const [k, due] of this.pendingRemoval) {
-        if (due > now) continue;
-        this.pendingRemoval.delete(k);
-        this.remote.delete(k);
-        this.send({ type: 'remote-remove', key: k });
-      }
-      for (const [name, t] of this.deadAt) if (t + grace <= now) this.deadAt.delete(name);
-      this.send({ type: 'members', underlayIps: this.memberIps() });
-      this.armSweep();
-    }, wait);
-    this.sweepTimer.unref();
+    const due = this.stopped ? null : this.remotes.nextDeadline();
+    if (due === null) return this.cancelSweep();
+    if (this.sweepTimer && this.sweepAt === due) return;
+    this.cancelSweep();
+    this.sweepAt = due;
+    // At least 1 ms: a timer that fires a hair early finds nothing due and re-arms, never spins.
+    this.sweepTimer = this.opts.clock.setTimer(Math.max(1, due - this.opts.clock.now()), () => {
+      this.sweepTimer = undefined;
+      this.sweepAt = undefined;
+      this.remotes.tick(this.opts.clock.now());
+      this.applyRemotes();
+    });
+  }
+
+  private cancelSweep(): void {
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
+    this.sweepAt = undefined;
   }
 
   private async readUnderlayMtu(): Promise<number> {
@@ -401,37 +384,12 @@ export class OverlaySubsystem implements Subsystem {
     const input = this.service?.input() ?? { networks: [], remote: [], members: this.memberIps() };
     const st = await this.reconciler!.status(input);
     return {
-      ...st, remote: this.remote.size, local: this.local.size, badRecords: Object.fromEntries(this.bad),
+      ...st, remote: this.remotes.size, local: this.local.size, badRecords: this.remotes.badRecords(),
       lastError: this.service?.lastError?.toJSON() ?? null, active: this.service !== null,
     };
   }
 
   routes(router: Router): void {
-    router.add('GET', '/v1/overlay/status', async (r) => {
-      const st = await this.status();
-      const net = r.query.get('network') ?? undefined;
-      const byName = net ? [...this.networks.values()].find((n) => n.name === net || n.id === net) : undefined;
-      if (net && !byName) throw new MeshError('MESHD_NOT_FOUND', `network ${net} is not known on ${this.opts.nodeName}`);
-      return {
-        json: {
-          node: this.opts.nodeName,
-          active: st.active,
-          drift: st.drift.length,
-          lastError: st.lastError,
-          badRecords: st.badRecords,
-          guardAllow: st.desired.guardAllow,
-          programmed: this.view.get()?.size ?? null,
-          fdb: fdbRows(st.desired.state, st.actual, byName?.id),
-          sandboxes: sandboxRows(st.desired.state, st.actual),
-          strayHostLinks: st.actual.strayHostLinks,
-        },
-      };
-    });
-    router.add('POST', '/v1/overlay/reconcile', async () => {
-      if (!this.service) throw new MeshError('MESHD_NOT_READY', 'overlay is not active yet (waiting for gossip to sync)');
-      this.kick();
-      await this.settled();
-      return { json: { ok: true, report: this.service.lastReport } };
-    });
+    registerOverlayRoutes(router, this);
   }
 }

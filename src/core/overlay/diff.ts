@@ -4,7 +4,10 @@
  * and so that consecutive operations on one namespace with one tool form ONE batch
  * (`ip -n NS -batch -`, `bridge -n NS -batch -`):
  *
- *   1 delete sandboxes no longer wanted (frees their VNI/port in the host namespace)
+ *   1 delete sandboxes no longer wanted (frees their VNI/port in the host namespace: the VXLAN
+ *     device is deleted first, synchronously — the kernel destroys a deleted namespace's devices
+ *     asynchronously, and until then a sandbox re-created at once for the same network fails with
+ *     "A VXLAN device with the specified VNI already exists"; the compliance suite caught it)
  *   2 create new sandbox namespaces
  *   3 per sandbox, delete a VXLAN device whose identity (vni/port/local/flags) is wrong
  *   4 host namespace: delete stray VXLAN links, create VXLAN devices and move them into
@@ -19,7 +22,8 @@ import type { FdbEntry, NeighEntry, NodeState, Sandbox, VxlanLink } from './mode
 
 export type Op =
   | { kind: 'netns-add'; ns: string }
-  | { kind: 'netns-del'; ns: string }
+  /** `vxlan`: the sandbox's VXLAN device, deleted before the namespace. */
+  | { kind: 'netns-del'; ns: string; vxlan?: string }
   /** `ns: null` = the host namespace. */
   | { kind: 'ip'; ns: string | null; line: string }
   | { kind: 'bridge'; ns: string; line: string };
@@ -47,7 +51,7 @@ export function diff(desired: NodeState, actual: NodeState): Op[] {
   const p5: Op[] = [];
   const p6: Op[] = [];
 
-  for (const s of actual.sandboxes) if (!want.has(s.ns)) p1.push({ kind: 'netns-del', ns: s.ns });
+  for (const s of actual.sandboxes) if (!want.has(s.ns)) p1.push({ kind: 'netns-del', ns: s.ns, ...(s.vxlan ? { vxlan: s.vxlan.name } : {}) });
   for (const name of actual.strayHostLinks) p4.push({ kind: 'ip', ns: null, line: `link del ${name}` });
 
   for (const d of desired.sandboxes) {
@@ -107,7 +111,7 @@ export function diff(desired: NodeState, actual: NodeState): Op[] {
 /** One process invocation: a namespace operation or a batch script for one tool in one namespace. */
 export type Batch =
   | { kind: 'netns-add'; ns: string }
-  | { kind: 'netns-del'; ns: string }
+  | { kind: 'netns-del'; ns: string; vxlan?: string }
   | { kind: 'ip' | 'bridge'; ns: string | null; lines: string[] };
 
 /** Groups consecutive ops on the same (tool, namespace) into one batch. */
@@ -135,7 +139,10 @@ export function renderBatches(batches: readonly Batch[], hostNs: string | null):
   const out: string[] = [];
   for (const b of batches) {
     if (b.kind === 'netns-add') out.push(`ip netns add ${b.ns}`);
-    else if (b.kind === 'netns-del') out.push(`ip netns del ${b.ns}`);
+    else if (b.kind === 'netns-del') {
+      if (b.vxlan) out.push(`ip -n ${b.ns} link del ${b.vxlan}`);
+      out.push(`ip netns del ${b.ns}`);
+    }
     else {
       const ns = b.ns ?? hostNs;
       out.push(`${b.kind}${ns ? ` -n ${ns}` : ''} -batch - <<EOF`, ...b.lines, 'EOF');

@@ -11,7 +11,8 @@ import { ensureDockerd } from '../../helpers/docker.js';
 import { buildSandboxImage } from '../../helpers/sandbox-image.js';
 import { IMAGE, buildImage, ncHttpGet, removeContainers } from './docker-image.js';
 import { attachment, endpoint, makeNode, type Node } from './helpers.js';
-import { type Lab, eventually, labUp, listNetns } from './lab.js';
+import { type Lab, labUp, listNetns } from './lab.js';
+import { until } from '../../helpers/until.js';
 
 const PREFIX = 'mtov-j-';
 const N: OverlayNetwork = { id: 'dddd0001', name: 'web', vni: 4111, subnet: '10.95.1.0/24', gateway: '10.95.1.1' };
@@ -44,11 +45,7 @@ describe('overlay with docker containers on two hosts', { timeout: 120_000 }, ()
   test('containers reach each other across hosts by IP (ICMP and HTTP)', async () => {
     assert.equal((await rts[0]!.exec('d0', ['ping', '-c', '1', '-W', '2', ip(1)])).code, 0);
     assert.equal((await rts[1]!.exec('d1', ['ping', '-c', '1', '-W', '2', ip(0)])).code, 0);
-    let body = '';
-    assert.ok(await eventually(async () => {
-      body = (await rts[0]!.exec('d0', ncHttpGet(`http://${ip(1)}/`))).stdout;
-      return body !== '';
-    }, 5000), 'whoami answers');
+    const body = await until(`whoami on ${ip(1)} answering d0`, async () => (await rts[0]!.exec('d0', ncHttpGet(`http://${ip(1)}/`))).stdout, 5000);
     assert.equal(body, `task: web.1\nip: ${ip(1)}\nnode: h2\n`);
   });
 

@@ -10,7 +10,8 @@ import { NetworkIpam } from '../../../src/core/ipam/networks.js';
 import { isMeshError } from '../../../src/core/errors.js';
 import type { OverlayNetwork, RemoteEndpoint } from '../../../src/core/overlay/model.js';
 import { sandboxName } from '../../../src/core/overlay/model.js';
-import { type Lab, eventually, labUp, listNetns } from './lab.js';
+import { type Lab, labUp, listNetns } from './lab.js';
+import { until } from '../../helpers/until.js';
 import { type Node, attachment, endpoint, httpGet, makeNode, ping } from './helpers.js';
 
 const PREFIX = 'mtov-i-';
@@ -43,7 +44,11 @@ describe('overlay on 3 namespace hosts', { timeout: 120_000 }, () => {
     }
     // whoami listening everywhere
     for (const [i, n] of nodes.entries()) {
-      assert.ok(await eventually(async () => (await n.runtime.exec(`a${i}`, httpGet(`http://${aIp(i)}/`))).code === 0), `whoami a${i} up`);
+      await until(`whoami a${i} answering on ${aIp(i)}`, async () => {
+        const r = await n.runtime.exec(`a${i}`, httpGet(`http://${aIp(i)}/`));
+        if (r.code !== 0) throw new Error(`curl exit ${r.code}: ${r.stderr.trim()}`);
+        return true;
+      });
     }
   });
 
@@ -133,7 +138,7 @@ describe('overlay on 3 namespace hosts', { timeout: 120_000 }, () => {
     // (proves the check above can see a packet that gets through).
     await target.overlay().reconcile({ networks: netsOf(0), remote, members: [...members, rogue.ip] });
     await inject('02:99:00:00:00:02');
-    assert.ok(await eventually(() => learnt('02:99:00:00:00:02'), 2000), 'member packet reaches the overlay');
+    await until('the member packet\'s source MAC learnt on the sandbox bridge', () => learnt('02:99:00:00:00:02'), 2000);
     await target.overlay().reconcile({ networks: netsOf(0), remote, members });
     assert.deepEqual((await target.guard.read()).allow, members.filter((m) => m !== target.host.ip));
     assert.equal((await nodes[1]!.runtime.exec('a1', ping(aIp(0)))).code, 0, 'member traffic passes');

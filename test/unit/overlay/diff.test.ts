@@ -132,6 +132,13 @@ describe('diff + render (golden)', () => {
       '',
     ].join('\n'));
   });
+  test('a sandbox no longer wanted: its VXLAN device is deleted before the namespace (frees the VNI at once)', () => {
+    const gone = desiredNode({ config, networks: [A, B], remote, members }).state;
+    const ops = diff(want, gone);
+    assert.deepEqual(ops, [{ kind: 'netns-del', ns: 'meshd-ov-ffff00001111', vxlan: 'vx-4097' }]);
+    assert.equal(renderBatches(toBatches(ops), 'host1'), 'ip -n meshd-ov-ffff00001111 link del vx-4097\nip netns del meshd-ov-ffff00001111\n');
+    assert.deepEqual(additionsOnly(ops), [], 'a removal as a whole');
+  });
   test('1,000 remote endpoints → still 4 processes', () => {
     const big = { ...A, subnet: '10.0.0.0/16' };
     const many: RemoteEndpoint[] = [];

@@ -3,12 +3,13 @@
  * tests, then DrainAcker + DrainWaiter on three in-memory nodes sharing one fake gossip bus
  * (tables replicated to the members of a network, events on pump): acked when every live
  * member acked, a dead member not waited for, a silent live member → timeout, the ingress
- * mirror waited for, acks retracted when the record goes.
+ * mirror waited for, acks retracted when the record goes. Time is simulated (ManualClock): nothing
+ * sleeps; `step(ms)` moves the clock and lets the loops' runs finish.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { systemClock } from '../../../../src/adapters/clock.js';
+import { ManualClock } from '../../../../src/core/clock.js';
 import {
   DRAIN_ACK_TABLE, ackAction, ackKey, awaitsAck, decodeAck, drainOutcome, encodeAck, parseAckKey, pendingAcks,
 } from '../../../../src/core/drain/index.js';
@@ -176,19 +177,34 @@ const rec = (taskId: string, network: string, state: 'running' | 'draining', nod
   node, nodeIp: '10.99.1.1', vip: null, endpointMode: 'vip', aliases: [], ports: [], state,
 });
 
+/** Lets promise callbacks run (no simulated time passes). */
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 3; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
 function cluster(opts: { timeoutMs?: number; silent?: string[] } = {}) {
+  const clock = new ManualClock();
+  const step = async (ms: number): Promise<void> => {
+    clock.advance(ms);
+    await flush();
+  };
   const bus = new Bus();
   const applied = new Map<string, boolean>();
+  /** Nodes whose LB view throws (a bug there must delay the ack, not kill the acker). */
+  const broken = new Set<string>();
   const ackers: DrainAcker[] = [];
   for (const name of ['n1', 'n2', 'n3']) {
     const g = bus.node(name);
     applied.set(name, true);
     if (!opts.silent?.includes(name)) {
-      ackers.push(new DrainAcker({ nodeName: name, gossip: g, clock: systemClock, log, lbApplied: () => applied.get(name)!, recheckMs: 20 }));
+      ackers.push(new DrainAcker({ nodeName: name, gossip: g, clock, log, lbApplied: () => {
+        if (broken.has(name)) throw new Error('lb view broken');
+        return applied.get(name)!;
+      }, recheckMs: 20 }));
     }
   }
   bus.join('net1', 'n1', 'n2', 'n3');
-  const waiter = new DrainWaiter({ nodeName: 'n1', gossip: bus.nodes.get('n1')!, clock: systemClock, log, timeoutMs: opts.timeoutMs ?? 5000 });
+  const waiter = new DrainWaiter({ nodeName: 'n1', gossip: bus.nodes.get('n1')!, clock, log, timeoutMs: opts.timeoutMs ?? 5000 });
   const n1 = bus.nodes.get('n1')!;
   const publish = (net: string, state: 'running' | 'draining') => {
     n1.core.tableSet(net, ENDPOINT_TABLE, 'T1', encodeEndpoint(rec('T1', net, state)), 0);
@@ -201,7 +217,7 @@ function cluster(opts: { timeoutMs?: number; silent?: string[] } = {}) {
     for (const a of ackers) await a.stop();
     await waiter.stop();
   };
-  return { bus, applied, ackers, waiter, publish, n1, start, stop };
+  return { bus, applied, broken, ackers, waiter, publish, n1, start, stop, step, clock };
 }
 
 const acksOn = (bus: Bus, net: string) => [...(bus.data.get(net) ?? [])].filter(([k]) => k.startsWith(`${DRAIN_ACK_TABLE}\0`)).map(([k]) => k.split('\0')[1]).sort();
@@ -215,10 +231,14 @@ describe('DrainAcker + DrainWaiter on three nodes', () => {
       c.applied.set('n2', false); // n2's LB has not applied yet
       const p = c.waiter.wait('T1', ['net1']);
       c.publish('net1', 'draining');
-      await new Promise((r) => setTimeout(r, 100));
+      await c.step(0);
       assert.deepEqual(acksOn(c.bus, 'net1'), ['T1/n1', 'T1/n3']);
       c.applied.set('n2', true); // its recheck picks it up
+      await c.step(19);
+      assert.deepEqual(acksOn(c.bus, 'net1'), ['T1/n1', 'T1/n3'], 'no recheck before recheckMs');
+      await c.step(1);
       const r = await p;
+      assert.equal(r.ms, 20);
       assert.equal(r.outcome, 'acked');
       assert.deepEqual(r.acks.map((a) => a.node).sort(), ['n1', 'n2', 'n3']);
       assert.ok(r.acks.every((a) => typeof a.ms === 'number'));
@@ -232,6 +252,28 @@ describe('DrainAcker + DrainWaiter on three nodes', () => {
     }
   });
 
+  test('an evaluation that throws is retried with back-off (the ack comes late, the acker lives)', async () => {
+    const c = cluster();
+    await c.start();
+    try {
+      c.publish('net1', 'running');
+      c.broken.add('n2');
+      const p = c.waiter.wait('T1', ['net1']);
+      c.publish('net1', 'draining');
+      await c.step(0);
+      assert.deepEqual(acksOn(c.bus, 'net1'), ['T1/n1', 'T1/n3']);
+      c.broken.delete('n2');
+      await c.step(499);
+      assert.deepEqual(acksOn(c.bus, 'net1'), ['T1/n1', 'T1/n3'], 'retried after the loop\'s first back-off (500 ms)');
+      await c.step(1);
+      const r = await p;
+      assert.equal(r.outcome, 'acked');
+      assert.equal(r.ms, 500);
+    } finally {
+      await c.stop();
+    }
+  });
+
   test('a dead member is not waited for (also when it dies during the wait)', async () => {
     const c = cluster({ silent: ['n3'] });
     await c.start();
@@ -239,11 +281,11 @@ describe('DrainAcker + DrainWaiter on three nodes', () => {
       c.publish('net1', 'running');
       const p = c.waiter.wait('T1', ['net1']);
       c.publish('net1', 'draining');
-      await new Promise((r) => setTimeout(r, 50));
+      await c.step(50);
       c.bus.kill('n3');
       const r = await p;
       assert.equal(r.outcome, 'acked');
-      assert.ok(r.ms < 2000, `${r.ms} ms`);
+      assert.equal(r.ms, 50, 'confirmed when n3 was declared dead');
     } finally {
       await c.stop();
     }
@@ -256,10 +298,13 @@ describe('DrainAcker + DrainWaiter on three nodes', () => {
       c.publish('net1', 'running');
       const p = c.waiter.wait('T1', ['net1']);
       c.publish('net1', 'draining');
+      await c.step(299);
+      assert.equal(c.waiter.counters.timedOut, 0);
+      await c.step(1);
       const r = await p;
       assert.equal(r.outcome, 'timeout');
       assert.deepEqual(r.pending, [{ network: 'net1', node: 'n3' }]);
-      assert.ok(r.ms >= 290, `${r.ms} ms`);
+      assert.equal(r.ms, 300);
       assert.equal(c.waiter.counters.timedOut, 1);
     } finally {
       await c.stop();
@@ -275,12 +320,13 @@ describe('DrainAcker + DrainWaiter on three nodes', () => {
       c.publish(INGRESS_NETWORK, 'running');
       const p = c.waiter.wait('T1', ['net1']);
       c.publish('net1', 'draining');
-      await new Promise((r) => setTimeout(r, 100));
+      await c.step(100);
       let settled = false;
       void p.then(() => (settled = true));
-      await new Promise((r) => setTimeout(r, 50));
+      await c.step(50);
       assert.equal(settled, false, 'ingress still running: not confirmed');
       c.publish(INGRESS_NETWORK, 'draining');
+      await c.step(0);
       const r = await p;
       assert.equal(r.outcome, 'acked');
       assert.deepEqual(r.networks, [INGRESS_NETWORK, 'net1']);
@@ -295,15 +341,16 @@ describe('DrainAcker + DrainWaiter on three nodes', () => {
     await c.start();
     try {
       c.publish('net1', 'draining');
-      await new Promise((r) => setTimeout(r, 50));
+      await c.step(0);
       assert.deepEqual(acksOn(c.bus, 'net1'), ['T1/n1', 'T1/n3']);
       c.publish('net1', 'running');
-      await new Promise((r) => setTimeout(r, 50));
+      await c.step(0);
       assert.deepEqual(acksOn(c.bus, 'net1'), []);
       // n3 forges n2's ack: the waiter only counts a node speaking for itself.
       c.bus.write('n3', 'net1', DRAIN_ACK_TABLE, 'T1/n2', encodeAck({ v: 1, node: 'n2', ms: 0 }));
       const p = c.waiter.wait('T1', ['net1']);
       c.publish('net1', 'draining');
+      await c.step(300);
       const r = await p;
       assert.equal(r.outcome, 'timeout');
       assert.deepEqual(r.pending, [{ network: 'net1', node: 'n2' }]);

@@ -1,0 +1,37 @@
+/**
+ * The overlay's control API: what `netctl debug fdb|sandbox` reads (desired vs what the kernel
+ * holds, read back now) and a manual reconcile that answers once it has run.
+ */
+import type { Router } from '../../adapters/api/server.js';
+import { MeshError } from '../../core/errors.js';
+import { fdbRows, sandboxRows } from '../../core/overlay/debug.js';
+import type { OverlaySubsystem } from './overlay.js';
+
+export function registerOverlayRoutes(router: Router, overlay: OverlaySubsystem): void {
+  router.add('GET', '/v1/overlay/status', async (r) => {
+    const st = await overlay.status();
+    const net = r.query.get('network') ?? undefined;
+    const byName = net ? overlay.findNetwork(net) : undefined;
+    if (net && !byName) throw new MeshError('MESHD_NOT_FOUND', `network ${net} is not known on ${overlay.nodeName}`);
+    return {
+      json: {
+        node: overlay.nodeName,
+        active: st.active,
+        drift: st.drift.length,
+        lastError: st.lastError,
+        badRecords: st.badRecords,
+        guardAllow: st.desired.guardAllow,
+        programmed: overlay.programmed()?.size ?? null,
+        fdb: fdbRows(st.desired.state, st.actual, byName?.id),
+        sandboxes: sandboxRows(st.desired.state, st.actual),
+        strayHostLinks: st.actual.strayHostLinks,
+      },
+    };
+  });
+  router.add('POST', '/v1/overlay/reconcile', async () => {
+    if (!overlay.started) throw new MeshError('MESHD_NOT_READY', 'overlay is not active yet (waiting for gossip to sync)');
+    overlay.kick();
+    await overlay.settled();
+    return { json: { ok: true, report: overlay.lastReport } };
+  });
+}

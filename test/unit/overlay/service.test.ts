@@ -1,0 +1,226 @@
+/**
+ * OverlayService on simulated time (ManualClock, no sleeps): the first reconcile at start, bursts
+ * coalesced by debounceMs, back-off on failure that events do not bypass, a resync resyncMs after
+ * the last success, settle() under churn, and the fake kernel behind a real OverlayReconciler.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ManualClock } from '../../../src/core/clock.js';
+import { MeshError } from '../../../src/core/errors.js';
+import type { OverlayNetwork } from '../../../src/core/overlay/model.js';
+import type { ReconcileInput } from '../../../src/core/overlay/state.js';
+import { OverlayService, type ReconcileReason } from '../../../src/adapters/netlink/service.js';
+import { OverlayReconciler, type ReconcileReport } from '../../../src/adapters/netlink/overlay.js';
+import { FakeOverlayKernel } from '../../../src/adapters/netlink/fake.js';
+import { FakeVxlanGuard } from '../../helpers/fake-vxlan-guard.js';
+
+const timers = { debounceMs: 50, resyncMs: 10_000, retryMinMs: 500, retryMaxMs: 4000 };
+const A: OverlayNetwork = { id: 'aaaa', name: 'a', vni: 4096, subnet: '10.0.1.0/24', gateway: '10.0.1.1' };
+
+/** Lets promise callbacks and the service's setImmediate wake-ups run (no simulated time passes). */
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+/** A reconciler that records each call (time, input) and fails while `fail` is set; `hold` keeps the next calls in flight. */
+class Recorder {
+  readonly calls: Array<{ at: number; input: ReconcileInput }> = [];
+  fail = false;
+  private gate: Promise<void> | null = null;
+  private open: (() => void) | null = null;
+  constructor(private readonly clock: ManualClock) {}
+  hold(): void {
+    this.gate = new Promise((r) => (this.open = r));
+  }
+  release(): void {
+    this.open?.();
+    this.gate = null;
+  }
+  async reconcile(input: ReconcileInput): Promise<ReconcileReport> {
+    this.calls.push({ at: this.clock.now(), input });
+    if (this.gate) await this.gate;
+    if (this.fail) throw new MeshError('MESHD_INTERNAL', 'boom');
+    return { ops: 0, processes: 0, plan: '' };
+  }
+  async status(): Promise<never> {
+    throw new Error('unused');
+  }
+}
+
+function rig() {
+  const clock = new ManualClock(1000);
+  const rec = new Recorder(clock);
+  const reasons: ReconcileReason[] = [];
+  const errors: MeshError[] = [];
+  const svc = new OverlayService({ reconciler: rec, clock, timers, onReconciled: (_r, why) => reasons.push(why), onError: (e) => errors.push(e) });
+  const step = async (ms: number): Promise<void> => {
+    clock.advance(ms);
+    await flush();
+  };
+  return { clock, rec, svc, reasons, errors, step, at: () => rec.calls.map((c) => c.at - 1000) };
+}
+
+const member = (i: number) => ({ type: 'members' as const, underlayIps: [`192.168.1.${i}`] });
+
+describe('OverlayService (ManualClock)', () => {
+  test('events before start are only recorded; start reconciles at once with all of them', async () => {
+    const r = rig();
+    r.svc.handle({ type: 'network-define', network: A });
+    r.svc.handle({ type: 'local-add', taskId: 't1', endpoint: { network: 'aaaa', ip: '10.0.1.2', mac: '02:42:0a:00:01:02' } });
+    await r.step(1000);
+    assert.equal(r.rec.calls.length, 0, 'not started: nothing runs');
+    r.svc.start();
+    await r.step(0);
+    assert.deepEqual(r.at(), [1000]);
+    assert.deepEqual(r.rec.calls[0]!.input.networks.map((n) => n.id), ['aaaa']);
+    assert.deepEqual(r.reasons, ['resync']);
+    r.svc.stop();
+  });
+
+  test('a burst of events is coalesced into one reconcile debounceMs after the first', async () => {
+    const r = rig();
+    r.svc.start();
+    await r.step(0);
+    for (let i = 1; i <= 5; i++) {
+      r.svc.handle(member(i)); // at 0, 10, 20, 30, 40
+      await r.step(i < 5 ? 10 : 9);
+    }
+    assert.equal(r.rec.calls.length, 1, 'at 49: not yet');
+    await r.step(1);
+    assert.equal(r.rec.calls.length, 2, 'at 50: due since the first event; later ones did not postpone it');
+    assert.deepEqual(r.rec.calls[1]!.input.members, ['192.168.1.5'], 'the run takes the input as it is when it starts');
+    assert.deepEqual(r.reasons, ['resync', 'event']);
+    r.svc.stop();
+  });
+
+  test('events during a run are carried by one more run right after it, never two at once', async () => {
+    const r = rig();
+    r.svc.start();
+    r.rec.hold();
+    await r.step(0);
+    assert.equal(r.rec.calls.length, 1);
+    for (let i = 1; i <= 3; i++) r.svc.handle(member(i));
+    await r.step(500);
+    assert.equal(r.rec.calls.length, 1, 'still in flight');
+    r.rec.release();
+    await flush(); // the run ends; the loop arms its timer for the next one (already due)
+    await r.step(0);
+    assert.equal(r.rec.calls.length, 2, 'due already (its debounce passed during the run)');
+    assert.deepEqual(r.rec.calls[1]!.input.members, ['192.168.1.3']);
+    r.svc.stop();
+  });
+
+  test('failure: back-off doubles from retryMinMs to retryMaxMs; events do not bypass it; success resets', async () => {
+    const r = rig();
+    r.rec.fail = true;
+    r.svc.start();
+    await r.step(0);
+    const rows: Array<[number, number]> = [[499, 1], [1, 2], [999, 2], [1, 3], [2000, 4], [4000, 5], [4000, 6]];
+    for (const [ms, calls] of rows) {
+      if (calls === 2) r.svc.handle(member(9)); // an event during back-off rides on the retry
+      await r.step(ms);
+      assert.equal(r.rec.calls.length, calls, `after +${ms} ms`);
+    }
+    assert.deepEqual(r.at(), [0, 500, 1500, 3500, 7500, 11_500]);
+    assert.equal(r.errors.length, 6);
+    assert.equal(r.svc.consecutiveFailures, 6);
+    assert.deepEqual(r.rec.calls[1]!.input.members, ['192.168.1.9'], 'the event rode on the retry');
+    r.rec.fail = false;
+    await r.step(4000);
+    assert.equal(r.svc.consecutiveFailures, 0);
+    assert.deepEqual(r.reasons, ['retry']);
+    // After a success an event is debounced again.
+    r.svc.handle(member(1));
+    await r.step(50);
+    assert.equal(r.rec.calls.length, 8);
+    assert.deepEqual(r.reasons, ['retry', 'event']);
+    r.svc.stop();
+  });
+
+  test('a resync runs resyncMs after the last successful reconcile, without events', async () => {
+    const r = rig();
+    r.svc.start();
+    await r.step(0);
+    await r.step(5000);
+    r.svc.handle(member(1));
+    await r.step(50); // success at 5050: the resync moves to 15 050
+    await r.step(9_999);
+    assert.equal(r.rec.calls.length, 2);
+    await r.step(1);
+    assert.deepEqual(r.at(), [0, 5050, 15_050]);
+    assert.deepEqual(r.reasons, ['resync', 'event', 'resync']);
+    r.svc.stop();
+    await r.step(20_000);
+    assert.equal(r.rec.calls.length, 3, 'nothing after stop');
+    assert.equal(r.clock.pendingTimers, 0);
+  });
+
+  test('settle() returns once a reconcile holding its events finished, also under steady churn', async () => {
+    const r = rig();
+    r.svc.start();
+    await r.step(0);
+    r.rec.hold();
+    r.svc.handle(member(1));
+    let settled = false;
+    const p = r.svc.settle(150).then(() => (settled = true));
+    await r.step(50); // the run with member 1 starts and is held
+    for (let i = 2; i < 6; i++) {
+      r.svc.handle(member(i)); // churn keeps marking
+      await r.step(10);
+    }
+    assert.equal(settled, false);
+    r.rec.release();
+    await r.step(0);
+    await p;
+    assert.equal(settled, true, 'returned after the run holding member 1, not after the churn');
+    assert.equal(r.rec.calls.length, 2);
+    await r.step(10);
+    assert.equal(r.rec.calls.length, 3, 'the churn is carried by one more run, 50 ms after its first event');
+    assert.deepEqual(r.rec.calls[2]!.input.members, ['192.168.1.5']);
+    r.svc.stop();
+  });
+
+  test('settle() does not wait for a retry further away than withinMs', async () => {
+    const r = rig();
+    r.rec.fail = true;
+    r.svc.start();
+    await r.step(0);
+    r.svc.handle(member(1));
+    await r.svc.settle(150); // the retry is 500 ms away: returns at once
+    assert.equal(r.rec.calls.length, 1);
+    r.svc.stop();
+  });
+
+  test('with the fake kernel: events program it; a guard failure goes to onError, changes nothing, and is retried', async () => {
+    const clock = new ManualClock();
+    const kernel = new FakeOverlayKernel();
+    const guard = new FakeVxlanGuard();
+    const errors: MeshError[] = [];
+    const svc = new OverlayService({
+      reconciler: new OverlayReconciler({ prefix: 'm-', hostNs: null, underlayIp: '192.168.1.1', underlayMtu: 1500, vxlanPort: 4789 }, kernel, guard),
+      clock, timers, onError: (e) => errors.push(e),
+    });
+    const step = async (ms: number): Promise<void> => {
+      clock.advance(ms);
+      await flush();
+    };
+    svc.start();
+    svc.handle({ type: 'network-define', network: A });
+    svc.handle({ type: 'members', underlayIps: ['192.168.1.1', '192.168.1.2'] });
+    svc.handle({ type: 'local-add', taskId: 't1', endpoint: { network: 'aaaa', ip: '10.0.1.2', mac: '02:42:0a:00:01:02' } });
+    svc.handle({ type: 'remote-add', key: 'k', endpoint: { network: 'aaaa', ip: '10.0.1.3', mac: '02:42:0a:00:01:03', nodeIp: '192.168.1.2' } });
+    await step(0);
+    assert.deepEqual(kernel.state.sandboxes.map((s) => [s.ns, s.fdb.length]), [['m-ov-aaaa', 1]]);
+    guard.failWith = 'boom';
+    svc.handle({ type: 'remote-remove', key: 'k' });
+    await step(50);
+    assert.equal(errors[0]?.code, 'MESHD_NOT_READY');
+    assert.equal(kernel.state.sandboxes[0]!.fdb.length, 1, 'fail closed: nothing changed');
+    guard.failWith = null;
+    await step(500);
+    assert.equal(kernel.state.sandboxes[0]!.fdb.length, 0);
+    assert.equal(svc.lastError, null);
+    assert.deepEqual((await svc.status()).drift, []);
+    svc.stop();
+  });
+});
