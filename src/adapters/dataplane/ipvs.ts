@@ -15,6 +15,7 @@ import { IPVS_NFT_TABLE } from '../../core/lb/ipvs-render.js';
 import { parseIpvsSaveText, type IpvsKernelView } from '../../core/lb/ipvs-save.js';
 import type { LbDesired, Target } from '../../core/lb/model.js';
 import { SyncedDataplane } from './syncers.js';
+import { IpvsSyncer } from '../../core/lb/ipvs-syncer.js';
 import { DEFAULT_IDLE_TIMEOUTS, IPVS_SYSCTLS, ipvsTimeoutArgs } from '../../core/lb/timeouts.js';
 import { realExec, type Exec } from '../exec.js';
 import { parseNftMarks, type MarkInfo } from './nft-parse.js';
@@ -34,11 +35,11 @@ export function parseIpvsSave(text: string): Map<number, IpvsService> {
   return out;
 }
 
-export class IpvsDataplane extends SyncedDataplane implements Dataplane {
+export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Dataplane {
   readonly kind = 'ipvs' as const;
 
   constructor(exec: Exec = realExec, opts: DataplaneOptions = {}) {
-    super('ipvs', exec, opts);
+    super(() => new IpvsSyncer(), exec, opts);
   }
 
   async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {

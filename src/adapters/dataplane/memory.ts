@@ -5,23 +5,38 @@
 import { MeshError } from '../../core/errors.js';
 import { expectedKernel, type KernelLbState } from '../../core/lb/kernel.js';
 import type { Compiled, LbDesired } from '../../core/lb/model.js';
-import type { LbSyncer } from '../../core/lb/syncer.js';
+import { NftSyncer } from '../../core/lb/nft-syncer.js';
 import { SyncerPool } from './syncers.js';
 import type { ApplyResult, Dataplane, NetnsOptions } from './types.js';
 
 export class MemoryDataplane implements Dataplane {
   readonly kind = 'memory' as const;
-  private readonly syncers = new SyncerPool('nftables');
+  private readonly syncers = new SyncerPool(() => new NftSyncer());
   private readonly kernel = new Map<string, Compiled>();
   private readonly scripts = new Map<string, string>();
   private failures = 0;
 
-  private syncer(k: string): LbSyncer {
+  private syncer(k: string): NftSyncer {
     return this.syncers.get(k);
   }
 
   requestFullResync(opts: NetnsOptions = {}): void {
-    this.syncer(opts.netns ?? '').requestFullResync();
+    this.syncers.requestFullResync(opts.netns);
+  }
+
+  /**
+   * Forgets the namespace's sync state, and its simulated kernel and script too: here the
+   * "kernel" of a namespace lives in this object, and a forgotten namespace is a deleted one.
+   */
+  forget(opts: NetnsOptions = {}): void {
+    const k = opts.netns ?? '';
+    this.syncers.forget(k);
+    this.kernel.delete(k);
+    this.scripts.delete(k);
+  }
+
+  syncedNamespaces(): number {
+    return this.syncers.size;
   }
 
   /** The next `n` applies fail with MESHD_EXEC_FAILED (kernel left as it was). */

@@ -9,16 +9,17 @@ import type { KernelLbState } from '../../core/lb/kernel.js';
 import type { LbDesired } from '../../core/lb/model.js';
 import { NFT_FAMILY, NFT_TABLE, renderNftFlush } from '../../core/lb/nftables-render.js';
 import { SyncedDataplane } from './syncers.js';
+import { NftSyncer } from '../../core/lb/nft-syncer.js';
 import { conntrackSysctls, DEFAULT_IDLE_TIMEOUTS } from '../../core/lb/timeouts.js';
 import { realExec, type Exec } from '../exec.js';
 import { parseNftLb } from './nft-parse.js';
 import type { ApplyResult, Dataplane, DataplaneOptions, NetnsOptions } from './types.js';
 
-export class NftablesDataplane extends SyncedDataplane implements Dataplane {
+export class NftablesDataplane extends SyncedDataplane<NftSyncer> implements Dataplane {
   readonly kind = 'nftables' as const;
 
   constructor(exec: Exec = realExec, opts: DataplaneOptions = {}) {
-    super('nftables', exec, opts);
+    super(() => new NftSyncer(), exec, opts);
   }
 
   async apply(desired: LbDesired, opts: NetnsOptions = {}): Promise<ApplyResult> {

@@ -43,6 +43,13 @@ export interface Dataplane {
   flush(opts?: NetnsOptions): Promise<void>;
   /** Drift was found behind our back: the next apply for the namespace is a full resync. */
   requestFullResync(opts?: NetnsOptions): void;
+  /**
+   * The namespace is gone (its task stopped and the agent no longer plans it): drop what this
+   * dataplane keeps for it (its sync state). Touches no kernel; an apply there later is a full one.
+   */
+  forget(opts?: NetnsOptions): void;
+  /** Namespaces this dataplane keeps sync state for (returns to 0 when every task is gone). */
+  syncedNamespaces(): number;
 }
 
 export interface DataplaneOptions {

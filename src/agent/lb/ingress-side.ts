@@ -3,16 +3,15 @@
  * ingress configuration (`lb-ingress.json`: the node's ingress address and per-task
  * attachments), joining `ingress` (gossip + overlay sandbox), plumbing the ingress sandbox and
  * task attachments (lb-ingress.ts), publishing their records, the host namespace's DNAT table,
- * and the `/v1/ingress` routes.
+ * and what the `/v1/ingress` routes (routes.ts) change.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Router } from '../../adapters/api/server.js';
 import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
-import { HOST_NFT_TABLE, INGRESS_NET, parseIngressAddr, renderHostIngress, sboxRecord } from './plan.js';
+import { HOST_NFT_TABLE, INGRESS_NET, renderHostIngress, sboxRecord } from './plan.js';
 import type { LbState } from './state.js';
 import type { LbSubsystemOptions, Persisted } from './types.js';
 
@@ -26,7 +25,7 @@ export class IngressSide {
   private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
 
-  /** `changed()`: the ingress namespace needs a sync (lb.ts marks `#ingress` dirty). */
+  /** `changed()`: the ingress namespace needs a sync (lb.ts marks it dirty). */
   constructor(private readonly o: LbSubsystemOptions, private readonly state: LbState, private readonly netnsOf: (taskId: string) => string, private readonly changed: () => void) {
     this.plumber = new IngressPlumber(o.exec, o.prefix);
   }
@@ -163,27 +162,27 @@ export class IngressSide {
     return this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks } : null;
   }
 
-  routes(router: Router): void {
-    router.add('GET', '/v1/ingress', () => ({ json: { node: this.cfg.node, tasks: this.cfg.tasks } }));
-    router.add('PUT', '/v1/ingress', (r) => {
-      const addr = parseIngressAddr(r.body);
-      this.cfg.node = addr;
-      this.save();
-      this.plumbed = false;
-      this.define(addr);
-      this.changed();
-      return { json: { ok: true, ...addr } };
-    });
-    router.add('PUT', '/v1/ingress/tasks/:task', (r) => {
-      const addr = parseIngressAddr(r.body);
-      const taken = Object.entries(this.cfg.tasks).find(([id, a]) => a.ip === addr.ip && id !== r.params.task);
-      if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
-      const id = r.params.task!;
-      this.cfg.tasks[id] = { ...addr, seen: this.state.localRecord(id) !== undefined };
-      this.attached.delete(id);
-      this.save();
-      this.changed();
-      return { json: { ok: true, task: id, ...addr } };
-    });
+  /** The persisted configuration (`GET /v1/ingress`). */
+  config(): Persisted {
+    return this.cfg;
+  }
+
+  /** `PUT /v1/ingress`: this node's ingress address; joins `ingress` and replans. */
+  setNode(addr: IngressAddr): void {
+    this.cfg.node = addr;
+    this.save();
+    this.plumbed = false;
+    this.define(addr);
+    this.changed();
+  }
+
+  /** `PUT /v1/ingress/tasks/:task`: a task's ingress attachment (MESHD_BAD_ARGUMENT for an address in use). */
+  attachTask(id: string, addr: IngressAddr): void {
+    const taken = Object.entries(this.cfg.tasks).find(([other, a]) => a.ip === addr.ip && other !== id);
+    if (taken || this.cfg.node?.ip === addr.ip) throw new MeshError('MESHD_BAD_ARGUMENT', `ingress address ${addr.ip} is already used on ${this.o.nodeName}`);
+    this.cfg.tasks[id] = { ...addr, seen: this.state.localRecord(id) !== undefined };
+    this.attached.delete(id);
+    this.save();
+    this.changed();
   }
 }

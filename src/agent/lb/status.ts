@@ -9,6 +9,8 @@ import { compareKernel, expectedKernel, type KernelFrontend, type KernelLbState 
 import { compile, type LbDesired } from '../../core/lb/model.js';
 import { describeHeld, type HeldBackend } from '../../core/lb/overlay-gate.js';
 
+import type { LbStats } from './types.js';
+
 export type { LbFrontendRow, LbNsStatus } from '../../api/lb.js';
 import type { LbFrontendRow, LbNsStatus } from '../../api/lb.js';
 
@@ -99,4 +101,24 @@ export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf
 export function heldLines(held: readonly HeldBackend[], overlayError: string | null): string[] {
   const why = overlayError ? ` (the overlay's last reconcile failed: ${overlayError})` : '';
   return held.map((h) => describeHeld(h) + why);
+}
+
+/**
+ * `LbSubsystem.stats()`: the counters (transactions sent, noops not counted, of which full
+ * resyncs; failed applies; last and total transaction wall time in ms; drift resyncs) and what
+ * the namespaces hold now: VIP/published-port frontends, active and held backends (summed).
+ */
+export function lbStats(entries: Iterable<Entry>, counters: Omit<LbStats, 'namespaces' | 'services' | 'backends' | 'heldBackends'>): LbStats {
+  let namespaces = 0;
+  let services = 0;
+  let backends = 0;
+  let heldBackends = 0;
+  for (const e of entries) {
+    namespaces++;
+    services += e.last?.frontends ?? 0;
+    heldBackends += e.held?.length ?? 0;
+    for (const s of e.desired.services) backends += s.vip ? s.ports.length * s.backends.filter((b) => b.state === 'active').length : 0;
+    for (const g of e.desired.ingress) backends += g.backends.filter((b) => b.state === 'active' && (g.policy === 'cluster' || b.local)).length;
+  }
+  return { ...counters, namespaces, services, backends, heldBackends };
 }

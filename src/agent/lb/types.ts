@@ -5,7 +5,7 @@
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { ApplyResult, Dataplane } from '../../adapters/dataplane/types.js';
-import type { Clock } from '../../core/clock.js';
+import type { TimerClock } from '../../core/clock.js';
 import { EMPTY_DESIRED, type LbDesired } from '../../core/lb/model.js';
 import { newGateMemo, type GateMemo, type HeldBackend } from '../../core/lb/overlay-gate.js';
 import type { IngressAddr } from './ingress.js';
@@ -18,7 +18,8 @@ export interface LbSubsystemOptions {
   dataDir: string;
   gossip: GossipPort;
   overlay: OverlaySubsystem;
-  clock: Clock;
+  /** Time, and the timers of the LB's schedule and reconcile loop (ManualClock in tests). */
+  clock: TimerClock;
   log: Logger;
   exec: Exec;
   dataplane?: Dataplane;

@@ -48,7 +48,7 @@ describe('overlay on 3 namespace hosts', { timeout: 120_000 }, () => {
         const r = await n.runtime.exec(`a${i}`, httpGet(`http://${aIp(i)}/`));
         if (r.code !== 0) throw new Error(`curl exit ${r.code}: ${r.stderr.trim()}`);
         return true;
-      });
+      }, 5000, 50);
     }
   });
 

@@ -5,7 +5,8 @@ import { seededRng } from '../../../src/core/clock.js';
 import { diffCompiled } from '../../../src/core/lb/diff.js';
 import { fastPlan, FAST_PATH_MAX } from '../../../src/core/lb/fastpath.js';
 import { compile, type CompileMemo, type LbDesired, type VipService } from '../../../src/core/lb/model.js';
-import { LbSyncer } from '../../../src/core/lb/syncer.js';
+import { NftSyncer } from '../../../src/core/lb/nft-syncer.js';
+import { IpvsSyncer } from '../../../src/core/lb/ipvs-syncer.js';
 import { renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
 import { b, base } from './fixtures.js';
 
@@ -54,7 +55,7 @@ describe('lb fast planning path', () => {
     assert.throws(() => fastPlan(d, c, dup, memo), /duplicate service id svc-web/);
   });
   test('the syncer uses it: one replaced service of many → incremental plan of 1 frontend', () => {
-    const s = new LbSyncer('nftables');
+    const s = new NftSyncer();
     const d: LbDesired = { services: Array.from({ length: 500 }, (_, i) => svc(i, 3, 0)), ingress: [] };
     s.committed(s.plan(d));
     const services = [...d.services];

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isMeshError } from '../../../src/core/errors.js';
-import { LbSyncer } from '../../../src/core/lb/syncer.js';
+import { NftSyncer } from '../../../src/core/lb/nft-syncer.js';
+import { IpvsSyncer } from '../../../src/core/lb/ipvs-syncer.js';
 import { conntrackSysctls, DEFAULT_IDLE_TIMEOUTS, effectiveTimeouts, ipvsTimeoutArgs, KEEPALIVE_HORIZON_SEC } from '../../../src/core/lb/timeouts.js';
 import { base, changed } from './fixtures.js';
 import * as G from './golden.js';
 
 describe('LbSyncer', () => {
   test('full → noop → incremental; failure → full again', () => {
-    const s = new LbSyncer('nftables');
+    const s = new NftSyncer();
     const p1 = s.plan(base());
     assert.equal(p1.mode, 'full');
     assert.equal(p1.nft, G.NFT_FULL);
@@ -29,13 +30,13 @@ describe('LbSyncer', () => {
     assert.equal(s.plan(changed()).mode, 'full');
   });
   test('planning does not change state until committed', () => {
-    const s = new LbSyncer('nftables');
+    const s = new NftSyncer();
     s.committed(s.plan(base()));
     s.plan(changed());
     assert.equal(s.plan(base()).mode, 'noop');
   });
   test('invalid desired state throws MESHD_BAD_ARGUMENT and keeps the last applied state', () => {
-    const s = new LbSyncer('nftables');
+    const s = new NftSyncer();
     s.committed(s.plan(base()));
     const d = base();
     d.services[0]!.vip = 'nope';
@@ -43,7 +44,7 @@ describe('LbSyncer', () => {
     assert.equal(s.plan(base()).mode, 'noop');
   });
   test('ipvs: marks carried across syncs', () => {
-    const s = new LbSyncer('ipvs');
+    const s = new IpvsSyncer();
     const p1 = s.plan(base());
     assert.equal(p1.ipvs, G.IPVS_FULL);
     s.committed(p1);

@@ -3,6 +3,7 @@
  * new remote backend is applied only after the overlay reports it programmed (no wait in the
  * apply loop: other changes go through meanwhile), a drain is applied at once even while a
  * backend is held, the status names the held backend, and a failed overlay keeps it out.
+ * Simulated time (ManualClock): the schedule's and the loop's timers fire as the test steps it.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,8 @@ import { endpointKey, locationKey } from '../../../../src/core/lb/overlay-gate.j
 import type { Logger } from '../../../../src/adapters/logger.js';
 import type { Exec } from '../../../../src/adapters/exec.js';
 import { lbStatus } from '../../../../src/agent/lb/status.js';
+import { ManualClock } from '../../../../src/core/clock.js';
+import { stepUntil } from '../../../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshd-lbgate-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,34 +69,39 @@ function setup() {
   const overlay = new FakeOverlay();
   const dp = new MemoryDataplane();
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined, child: () => log } as unknown as Logger;
+  const clock = new ManualClock(1_000);
   const lb = new LbSubsystem({
     nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'x-', dataDir: dir, gossip, overlay: overlay as unknown as OverlaySubsystem,
-    clock: { now: () => Date.now() }, log, exec: {} as Exec, dataplane: dp, taskNetns: (id) => `ns-${id}`, debounceMs: 0, checkMs: 3_600_000,
+    clock, log, exec: {} as Exec, dataplane: dp, taskNetns: (id) => `ns-${id}`, checkMs: 3_600_000,
   });
   const put = (r: EndpointRecord) => { for (const l of listeners) l({ type: 'update', network: r.network, table: ENDPOINT_TABLE, key: r.taskId, value: encodeEndpoint(r), owner: r.node } as unknown as GossipEvent); };
+  const del = (r: EndpointRecord) => { for (const l of listeners) l({ type: 'delete', network: r.network, table: ENDPOINT_TABLE, key: r.taskId, value: new Uint8Array(), owner: r.node } as unknown as GossipEvent); };
   const targets = async () => (await dp.readKernel({ netns: 'ns-local1' })).frontends.flatMap((f) => f.targets.map((t) => t.ip)).sort();
-  return { lb, overlay, dp, put, targets };
-}
-
-async function until(what: string, fn: () => Promise<boolean> | boolean): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`timed out: ${what}`);
+  /** Steps simulated time until the LB's loop has nothing pending or running. */
+  const settle = async (): Promise<void> => {
+    let done = false;
+    void lb.idle().then(() => (done = true));
+    await stepUntil(clock, 'lb loop idle', () => done);
+  };
+  const until = async (what: string, fn: () => Promise<boolean> | boolean): Promise<void> => void (await stepUntil(clock, what, fn, { maxMs: 5_000 }));
+  return { lb, overlay, dp, put, del, targets, settle, until, clock };
 }
 
 describe('LB apply loop', () => {
-  test('a kick with nothing dirty does not wedge the loop: later changes are still applied', async () => {
-    const { lb, overlay, put, targets } = setup();
+  test('a run with nothing to do (it never awaits) does not wedge the loop: later changes are still applied', async () => {
+    const { lb, overlay, put, del, targets, settle, until, clock } = setup();
     await lb.start();
     const local = rec('local1', 20, { node: 'n1', nodeIp: '10.99.1.1' });
     put(local);
     await until('lb active', async () => (await targets()).join() === '10.30.0.20');
-    await lb.idle();
-    // What a timer does when an earlier pass already took its key: kick with an empty dirty set.
-    (lb as unknown as { kick(): void }).kick();
-    await new Promise((r) => setTimeout(r, 20)); // not idle(): it would spin for ever on a wedged loop
+    await settle();
+    // A local task that comes and goes within the debounce: its namespace's sync finds no task
+    // and no entry, and returns without awaiting (the shape that wedged the old loop, 2273f8d).
+    const brief = rec('brief1', 30, { node: 'n1', nodeIp: '10.99.1.1', network: 'other', networkName: 'other' });
+    put(brief);
+    del(brief);
+    clock.advance(100);
+    await settle();
     const remote = rec('r1', 11);
     overlay.program(remote);
     put(remote);
@@ -104,7 +112,7 @@ describe('LB apply loop', () => {
 
 describe('LB subsystem with the overlay gate', () => {
   test('remote backend held until the overlay programs it; drain applied at once meanwhile; status explains', async () => {
-    const { lb, overlay, dp, put, targets } = setup();
+    const { lb, overlay, dp, put, targets, settle, until } = setup();
     await lb.start();
     const local = rec('local1', 20, { node: 'n1', nodeIp: '10.99.1.1' });
     const old = rec('old1', 11);
@@ -117,7 +125,7 @@ describe('LB subsystem with the overlay gate', () => {
     const fresh = rec('new1', 12);
     put(fresh);
     put({ ...old, state: 'draining' });
-    await lb.idle();
+    await settle();
     assert.deepEqual(await targets(), ['10.30.0.20'], 'only the local task: the old one drains, the new one waits for the overlay');
     assert.equal(lb.drained('app', 'old1'), true, 'the drain is acked without waiting for the overlay');
     assert.equal(lb.stats().heldBackends, 1);
@@ -133,7 +141,7 @@ describe('LB subsystem with the overlay gate', () => {
     // Address reuse: another task on another node gets 10.30.0.11 (the overlay still holds it at the old MAC).
     const reuse = rec('new2', 11, { mac: MAC(99), nodeIp: '10.99.1.3', node: 'n3' });
     put(reuse);
-    await lb.idle();
+    await settle();
     assert.deepEqual(await targets(), ['10.30.0.12', '10.30.0.20'], 'reused address at a new place: held (overlay-stale)');
     overlay.program(reuse);
     await until('reused address selected once re-programmed', async () => (await targets()).join() === '10.30.0.11,10.30.0.12,10.30.0.20');

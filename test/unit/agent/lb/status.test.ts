@@ -48,6 +48,9 @@ test('the subsystem check skips a namespace whose apply was in flight when the c
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { LbSubsystem } = await import('../../../../src/agent/lb/lb.js');
+  const { ManualClock } = await import('../../../../src/core/clock.js');
+  const { flush, stepUntil } = await import('../../../helpers/until.js');
+  const clock = new ManualClock(1_000);
   const { ENDPOINT_TABLE, encodeEndpoint } = await import('../../../../src/core/endpoints.js');
   type Ev = Parameters<Parameters<import('../../../../src/agent/overlay/overlay.js').GossipPort['onEvent']>[0]>[0];
   const dir = mkdtempSync(join(tmpdir(), 'meshd-lbdrift-'));
@@ -71,7 +74,7 @@ test('the subsystem check skips a namespace whose apply was in flight when the c
       const p = parked;
       parked = null;
       p?.(); // the apply returns between this read-back and the check's verdict
-      await new Promise((r) => setTimeout(r, 5));
+      await flush();
       return k;
     },
   });
@@ -81,7 +84,7 @@ test('the subsystem check skips a namespace whose apply was in flight when the c
   const lb = new LbSubsystem({
     nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'x-', dataDir: dir,
     gossip: { core: { networks: () => [], tableEntries: () => [] }, onEvent: (l: (ev: Ev) => void) => listeners.push(l), pump: () => undefined } as never,
-    overlay: overlay as never, clock: { now: () => Date.now() }, log: log as never, exec: {} as never, dataplane: dp, taskNetns: (id: string) => `ns-${id}`, debounceMs: 0, checkMs: 30,
+    overlay: overlay as never, clock, log: log as never, exec: {} as never, dataplane: dp, taskNetns: (id: string) => `ns-${id}`, debounceMs: 0, checkMs: 1_000,
   });
   const put = (taskId: string, last: number): void => {
     const r = { v: 1, taskId, taskName: `web.${taskId}`, serviceId: 'svcweb', serviceName: 'web', network: 'app', networkName: 'app', ip: `10.30.0.${last}`, mac: `02:42:0a:1e:00:${last.toString(16).padStart(2, "0")}`, node: 'n1', nodeIp: '10.99.1.1', vip: '10.30.0.2', endpointMode: 'vip', aliases: [], ports: [{ proto: 'tcp', target: 80 }], state: 'running' };
@@ -90,15 +93,14 @@ test('the subsystem check skips a namespace whose apply was in flight when the c
   try {
     await lb.start();
     put('a1', 11);
-    for (let i = 0; i < 300 && (await inner.readKernel({ netns: 'ns-a1' })).frontends.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    await lb.idle();
+    await stepUntil(clock, 'ns-a1 applied', async () => (await inner.readKernel({ netns: 'ns-a1' })).frontends.length > 0, { stepMs: 1 });
     const readsBefore = reads;
     holdNext = true;
     put('b1', 12); // a second local task: ns-a1's VIP gains a backend; that apply parks after writing
-    for (let i = 0; i < 300 && reads < readsBefore + 4; i++) await new Promise((r) => setTimeout(r, 10));
-    await lb.idle();
-    await new Promise((r) => setTimeout(r, 100)); // a few more checks, all settled
-    assert.ok(reads >= readsBefore + 4, `the check ran (${reads - readsBefore} read-backs)`);
+    await stepUntil(clock, 'the ns-a1 apply parked', () => parked !== null, { stepMs: 1 });
+    // The next drift check begins with the apply in flight; its read-back lets the apply return.
+    await stepUntil(clock, 'four read-backs (two checks)', () => reads >= readsBefore + 4, { stepMs: 100 });
+    await stepUntil(clock, 'a few more checks, all settled', () => reads >= readsBefore + 8, { stepMs: 100 });
     assert.equal(holdNext, false, 'the ns-a1 apply was parked under a check');
     assert.equal(lb.stats().driftResyncs, 0, `resynced on drift: ${lb.stats().lastDrift.join(' ')}`);
   } finally {
