@@ -22,7 +22,7 @@ import { ENDPOINT_TABLE, decodeEndpoint } from '../../core/endpoints.js';
 import { toMeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
-import { registerDrainAckRoutes } from './routes.js';
+import { registerDrainAckRoutes, type DrainAckView } from './routes.js';
 import type { GossipPort } from '../overlay/overlay.js';
 
 export interface DrainAckerOptions {
@@ -50,16 +50,6 @@ interface Candidate {
   acked: boolean;
 }
 
-export interface DrainAckView {
-  node: string;
-  acks: number;
-  retracts: number;
-  errors: number;
-  /** Drains seen here and not acked yet. */
-  outstanding: Array<{ network: string; task: string; forMs: number }>;
-  /** Last acks: latency from seeing the draining record to the ack (ms). */
-  recent: Array<{ network: string; task: string; ms: number }>;
-}
 
 export class DrainAcker implements Subsystem {
   readonly name = 'drain-ack';

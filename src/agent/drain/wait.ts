@@ -16,33 +16,12 @@ import { DEFAULT_DRAIN_ACK_TIMEOUT_MS, DRAIN_ACK_TABLE, decodeAck, drainOutcome,
 import { ENDPOINT_TABLE, INGRESS_NETWORK } from '../../core/endpoints.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
-import { registerDrainWaitRoutes } from './routes.js';
+import { registerDrainWaitRoutes, type DrainResult, type DrainWaitView } from './routes.js';
+
+export type { DrainResult } from './routes.js';
 import type { GossipPort } from '../overlay/overlay.js';
 
-export interface DrainResult {
-  taskId: string;
-  outcome: 'acked' | 'timeout' | 'aborted';
-  /** Wait duration (ms): publish of `draining` → last ack (or timeout). */
-  ms: number;
-  /** Wall-clock time the wait ended (epoch ms), to correlate with logs and request traces. */
-  endedAt: number;
-  networks: string[];
-  /** Who had acked, with each node's own latency from seeing the drain to acking (ms). */
-  acks: Array<{ network: string; node: string; ms: number | null }>;
-  /** Who had not acked when the wait ended (empty when acked). */
-  pending: Array<{ network: string; node: string }>;
-}
 
-export interface DrainWaitView {
-  node: string;
-  timeoutMs: number;
-  started: number;
-  acked: number;
-  timedOut: number;
-  aborted: number;
-  waiting: Array<{ task: string; forMs: number; pending: Array<{ network: string; node: string }> }>;
-  recent: DrainResult[];
-}
 
 /** What the worker needs (a fake in unit tests). */
 export interface DrainWait {

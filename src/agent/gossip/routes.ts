@@ -8,7 +8,9 @@ import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
 import type { GossipNode } from '../../core/gossip/index.js';
 import { LIMITS } from '../../core/gossip/wire.js';
-import type { KeyStore } from './keys.js';
+
+/** The keyring view the key routes serve (keys.ts implements it). */
+export type KeyringView = { encrypted: boolean; keys: Array<{ fingerprint: string; primary: boolean }> };
 
 /** What the routes use of the gossip subsystem (GossipSubsystem satisfies it). */
 export interface GossipRoutesHost {
@@ -74,7 +76,7 @@ export function registerGossipRoutes(router: Router, g: GossipRoutesHost): void 
 }
 
 /** The keyring API (keys arrive in request bodies, never argv; only fingerprints come back). */
-export function registerGossipKeyRoutes(router: Router, keys: Pick<KeyStore, 'list' | 'change'>): void {
+export function registerGossipKeyRoutes(router: Router, keys: { list(): KeyringView; change(op: unknown, keyB64: unknown): KeyringView }): void {
   router.add('GET', '/v1/gossip/keys', () => ({ json: keys.list() }));
   router.add('POST', '/v1/gossip/keys', (r) => {
     const b = (r.body ?? {}) as Record<string, unknown>;

@@ -5,9 +5,21 @@
 import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
 import { fdbRows, sandboxRows } from '../../core/overlay/debug.js';
-import type { OverlaySubsystem } from './overlay.js';
+import type { OverlayStatus, ReconcileReport } from '../../adapters/netlink/overlay.js';
 
-export function registerOverlayRoutes(router: Router, overlay: OverlaySubsystem): void {
+/** What the routes read of the overlay subsystem (overlay.ts implements it; no import back, so no cycle). */
+export interface OverlayRoutesHost {
+  readonly nodeName: string;
+  readonly started: boolean;
+  readonly lastReport: ReconcileReport | null;
+  status(): Promise<OverlayStatus & { badRecords: Record<string, number>; lastError: unknown; active: boolean }>;
+  findNetwork(nameOrId: string): { id: string } | undefined;
+  programmed(): ReadonlyMap<string, string> | null;
+  kick(): void;
+  settled(): Promise<void>;
+}
+
+export function registerOverlayRoutes(router: Router, overlay: OverlayRoutesHost): void {
   router.add('GET', '/v1/overlay/status', async (r) => {
     const st = await overlay.status();
     const net = r.query.get('network') ?? undefined;
