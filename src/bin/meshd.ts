@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 /**
  * meshd — the daemon (agent; manager when asked). Composition root: parse and validate
- * config, then load and run the agent (src/bin/meshd-agent.ts). `--help`, `--version` and
- * `--check-config` never load the agent. Exit codes come from the error table.
+ * config, then load and run the agent (src/bin/meshd-agent.ts). `--help` and `--version` load
+ * neither the config schema nor the agent, `--check-config` not the agent. Exit codes come from
+ * the error table.
  */
 import { cpus } from 'node:os';
 import { Command } from 'commander';
 import { toMeshError } from '../core/errors.js';
 import { VERSION } from '../version.js';
-import { effectiveConfig, loadConfig, type ConfigFlags } from './meshd-config.js';
+import type { ConfigFlags } from './meshd-config.js';
 
 function fail(e: unknown): never {
   const err = toMeshError(e);
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
     });
   program.parse(process.argv);
   const o = program.opts<ConfigFlags & { checkConfig?: string }>();
+  // The schema (zod) is loaded after the arguments parse: --help and --version never pay for it.
+  const { effectiveConfig, loadConfig } = await import('./meshd-config.js');
   if (o.checkConfig) {
     const config = loadConfig({ ...o, config: o.checkConfig });
     process.stdout.write(JSON.stringify(effectiveConfig(config, cpus().length), null, 2) + '\n');
