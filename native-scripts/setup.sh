@@ -27,10 +27,12 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 fi
 
-# build when any source is newer than the last build stamp.
+# build when any source is newer than the last build stamp: tsc, then the meshd/netctl bundles
+# (scripts/bundle.mjs, over tsc's dist/src/bin entries: the one path everything execs).
 stamp=dist/.build-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json -newer "$stamp" -name '*.ts' -o -newer "$stamp" -name tsconfig.json 2>/dev/null | head -1)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find src test bench scripts tsconfig.json -newer "$stamp" \( -name '*.ts' -o -name '*.mjs' -o -name tsconfig.json \) 2>/dev/null | head -1)" ]; then
   echo "setup: building"
   npx tsc -p tsconfig.json
+  node scripts/bundle.mjs
   touch "$stamp"
 fi

@@ -5,15 +5,17 @@
 #   MESHD_MANAGER_ADDR (IP:2377)
 # Steps: kernel modules (ip_vs → IPVS dataplane, vxlan) → Node.js 20 (official nodejs.org
 # tarball, checksum-verified; Debian 12 only ships Node 18) → copy the repo from /vagrant to
-# /opt/meshd and run native-scripts/setup.sh (Debian packages, npm ci, tsc) → /etc/meshd
-# config + gossip key → systemd unit `meshd` → manager: cluster init + worker token into the
-# synced folder (0600); worker: wait for that token and join.
+# /opt/meshd-src, run native-scripts/setup.sh there (Debian packages, npm ci, build) and
+# `npm pack` it → `npm install -g` of that tarball (meshd, netctl on PATH: exactly what a user
+# installs) → /etc/meshd config + gossip key → the package's systemd unit
+# (native-scripts/meshd.service) → manager: cluster init + worker token into the synced folder
+# (0600); worker: wait for that token and join.
 set -euo pipefail
 
 : "${MESHD_NODE_NAME:?}" "${MESHD_ADVERTISE_ADDR:?}" "${MESHD_ROLE:?}" "${MESHD_MANAGER_ADDR:?}"
 NODE_VERSION="${MESHD_NODE_VERSION:-v20.18.1}"
 SRC=/vagrant
-APP=/opt/meshd
+BUILD=/opt/meshd-src
 SHARED=/meshd-cluster
 TOKEN="$SHARED/worker.token"
 export DEBIAN_FRONTEND=noninteractive
@@ -31,7 +33,8 @@ sysctl -q --system || true
 
 # --- Node.js 20 from nodejs.org (no third-party apt repository) ---------------------------
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends ca-certificates curl xz-utils rsync >/dev/null
+# build-essential + python3: better-sqlite3 (the embedded store) compiles its native addon at install
+apt-get install -y -qq --no-install-recommends ca-certificates curl xz-utils rsync build-essential python3 >/dev/null
 if ! command -v node >/dev/null || [ "$(node --version)" != "$NODE_VERSION" ]; then
   case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "unsupported arch $(uname -m)" >&2; exit 1 ;; esac
   tarball="node-$NODE_VERSION-linux-$arch.tar.xz"
@@ -45,17 +48,18 @@ if ! command -v node >/dev/null || [ "$(node --version)" != "$NODE_VERSION" ]; t
 fi
 log "node $(node --version), npm $(npm --version)"
 
-# --- the code: a local copy (building on the synced folder is slow and would share node_modules) --
-log "copying the repository to $APP"
-mkdir -p "$APP"
-rsync -a --delete --exclude node_modules --exclude dist --exclude .git --exclude 'vagrant/.cluster' --exclude 'vagrant/.vagrant' "$SRC/" "$APP/"
-log "running native-scripts/setup.sh (Debian packages, npm ci, build)"
-(cd "$APP" && bash native-scripts/setup.sh)
-cat > /usr/local/bin/netctl <<'WRAP'
-#!/bin/sh
-exec /usr/local/bin/node /opt/meshd/dist/src/bin/netctl.js "$@"
-WRAP
-chmod 755 /usr/local/bin/netctl
+# --- the package: built from a local copy (building on the synced folder is slow and would share
+# node_modules), packed, and installed the way users install it ---------------------------------
+log "copying the repository to $BUILD"
+mkdir -p "$BUILD"
+rsync -a --delete --exclude node_modules --exclude dist --exclude .git --exclude 'vagrant/.cluster' --exclude 'vagrant/.vagrant' "$SRC/" "$BUILD/"
+log "running native-scripts/setup.sh (Debian packages the daemon uses, npm ci, build)"
+(cd "$BUILD" && bash native-scripts/setup.sh)
+log "npm pack + npm install -g"
+tgz=$(cd "$BUILD" && npm pack --pack-destination "$BUILD" --loglevel=error | tail -1)
+npm install -g --allow-scripts=better-sqlite3,protobufjs --no-audit --no-fund --loglevel=error "$BUILD/$tgz"
+PKG="$(npm root -g)/meshd"
+command -v meshd >/dev/null && command -v netctl >/dev/null || { echo "meshd/netctl not on PATH after npm install -g" >&2; exit 1; }
 
 # --- config and gossip key ------------------------------------------------------------------
 install -d -m 700 /etc/meshd
@@ -72,29 +76,10 @@ cat > /etc/meshd/meshd.json <<CONF
 }
 CONF
 chmod 600 /etc/meshd/meshd.json
+meshd --check-config /etc/meshd/meshd.json >/dev/null
 
-# --- systemd unit -------------------------------------------------------------------------------
-cat > /etc/systemd/system/meshd.service <<'UNIT'
-[Unit]
-Description=meshd: gossip, VXLAN overlay, load balancing and DNS for this node
-Documentation=file:///opt/meshd/README.md
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/node /opt/meshd/dist/src/bin/meshd.js --config /etc/meshd/meshd.json
-Restart=on-failure
-RestartSec=2
-# /run/meshd (control socket) and /var/lib/meshd (keyring, certificates, store)
-RuntimeDirectory=meshd
-RuntimeDirectoryPreserve=yes
-StateDirectory=meshd
-StateDirectoryMode=0700
-LimitNOFILE=65536
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+# --- systemd unit: the one the package ships ------------------------------------------------------
+install -m 644 "$PKG/native-scripts/meshd.service" /etc/systemd/system/meshd.service
 systemctl daemon-reload
 systemctl enable meshd >/dev/null 2>&1
 systemctl restart meshd

@@ -1,19 +1,15 @@
 #!/usr/bin/env node
 /**
  * meshd — the daemon (agent; manager when asked). Composition root: parse and validate
- * config, build the agent with its subsystems, handle signals. Exit codes come from the
- * error table.
+ * config, then load and run the agent (src/bin/meshd-agent.ts). `--help` and `--version` load
+ * neither the config schema nor the agent, `--check-config` not the agent. Exit codes come from
+ * the error table.
  */
-import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { Command } from 'commander';
-import { parseAgentConfig, type AgentConfigInput } from '../core/config.js';
-import { MeshError, toMeshError } from '../core/errors.js';
-import { parseJsonBody } from '../adapters/api/json.js';
-import { systemClock } from '../adapters/clock.js';
-import { createLogger } from '../adapters/logger.js';
-import { Agent } from '../agent/agent.js';
-import { addSubsystems } from '../agent/subsystems.js';
+import { toMeshError } from '../core/errors.js';
 import { VERSION } from '../version.js';
+import type { ConfigFlags } from './meshd-config.js';
 
 function fail(e: unknown): never {
   const err = toMeshError(e);
@@ -25,7 +21,8 @@ async function main(): Promise<void> {
   const program = new Command('meshd')
     .description('meshd daemon: gossip, overlay, load balancing and DNS for one node')
     .version(VERSION)
-    .option('-c, --config <file>', 'JSON config file')
+    .option('-c, --config <file>', 'JSON config file (e.g. /etc/meshd/meshd.json; every key: native-scripts/meshd.example.md)')
+    .option('--check-config <file>', 'validate this config file (with the flags over it), print the effective values as JSON and exit')
     .option('--node-name <name>', 'node name (DNS label)')
     .option('--advertise-addr <ip>', 'underlay address other nodes reach us on')
     .option('--socket <path>', 'control API unix socket')
@@ -39,56 +36,17 @@ async function main(): Promise<void> {
       process.exit(2);
     });
   program.parse(process.argv);
-  const o = program.opts<Record<string, string | undefined>>();
-
-  let raw: Record<string, unknown> = {};
-  if (o.config) {
-    let text: string;
-    try {
-      text = readFileSync(o.config, 'utf8');
-    } catch (e) {
-      throw new MeshError('MESHD_BAD_CONFIG', `cannot read config ${o.config}: ${(e as Error).message}`);
-    }
-    const parsed = parseJsonBody(text);
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new MeshError('MESHD_BAD_CONFIG', 'config must be a JSON object');
-    raw = parsed as Record<string, unknown>;
+  const o = program.opts<ConfigFlags & { checkConfig?: string }>();
+  // The schema (zod) is loaded after the arguments parse: --help and --version never pay for it.
+  const { effectiveConfig, loadConfig } = await import('./meshd-config.js');
+  if (o.checkConfig) {
+    const config = loadConfig({ ...o, config: o.checkConfig });
+    process.stdout.write(JSON.stringify(effectiveConfig(config, cpus().length), null, 2) + '\n');
+    return;
   }
-  const gossip = { ...((raw.gossip as Record<string, unknown>) ?? {}) };
-  if (o.gossipPreset) gossip.preset = o.gossipPreset;
-  if (o.gossipPort) gossip.bindPort = Number(o.gossipPort);
-  if (o.seeds) gossip.seeds = o.seeds.split(',').filter(Boolean);
-  const input: AgentConfigInput = {
-    ...(raw as AgentConfigInput),
-    ...(o.nodeName ? { nodeName: o.nodeName } : {}),
-    ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}),
-    ...(o.socket ? { controlSocket: o.socket } : {}),
-    ...(o.dataDir ? { dataDir: o.dataDir } : {}),
-    ...(o.logLevel ? { logLevel: o.logLevel as AgentConfigInput['logLevel'] } : {}),
-    gossip: gossip as AgentConfigInput['gossip'],
-  };
-  const config = parseAgentConfig(input);
-  const log = createLogger({ level: config.logLevel, name: 'meshd', node: config.nodeName });
-  const agent = new Agent(config, systemClock, log);
-  addSubsystems(agent, config, systemClock, log);
-
-  let stopping = false;
-  const shutdown = (sig: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ sig }, 'shutting down');
-    const hard = setTimeout(() => process.exit(1), 10_000);
-    hard.unref();
-    agent.stop().then(
-      () => process.exit(0),
-      (e) => {
-        log.error({ err: e }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  await agent.start();
+  const config = loadConfig(o);
+  const { runAgent } = await import('./meshd-agent.js');
+  await runAgent(config);
 }
 
 main().catch(fail);

@@ -22,7 +22,8 @@ export function labCommand(setExit: (code: number) => void): Command {
     .option('--preset <preset>', 'gossip preset for the agents: local|lan|wan', 'local')
     .option('--cluster', 'also make it a cluster: cluster init on n1, the others join as workers')
     .option('--format <fmt>', 'table|json')
-    .action(async (o: { nodes: string; name: string; preset: string; cluster?: boolean; format?: string }) => {
+    .option('--meshd <path>', 'the meshd to run, e.g. an installed one (default: $MESHD_BIN, else this checkout\'s dist/src/bin/meshd.js)')
+    .action(async (o: { nodes: string; name: string; preset: string; cluster?: boolean; format?: string; meshd?: string }) => {
       const nodes = parseNodeCount(o.nodes);
       const fmt = parseFormat(o.format);
       if (!['local', 'lan', 'wan'].includes(o.preset)) throw new MeshError('MESHD_BAD_ARGUMENT', `unknown --preset ${o.preset}: use local, lan or wan`);
@@ -30,6 +31,7 @@ export function labCommand(setExit: (code: number) => void): Command {
         name: validateLabName(o.name),
         nodes,
         gossipPreset: o.preset as 'local',
+        ...(o.meshd ? { meshd: o.meshd } : {}),
         onProgress: fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined,
       });
       if (o.cluster) await labInitCluster(s, fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined);

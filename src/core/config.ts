@@ -24,6 +24,7 @@ export const agentConfigSchema = z.object({
   controlSocket: z.string().min(1).default('/run/meshd/meshd.sock'),
   /** Directory for state that must survive restarts (keyring, certificates, store). */
   dataDir: z.string().min(1).default('/var/lib/meshd'),
+  /** Least level logged (pino JSON lines on stdout; under systemd the journal, with each line's priority). */
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Lab name when the agent runs inside a lab host namespace (names carry the prefix). */
   lab: z.string().optional(),

@@ -36,9 +36,24 @@ export interface LabState {
   agentConfig?: Record<string, unknown>;
   /** Per-node agent config over agentConfig (LabUpOptions.nodeConfig); absent in older state files. */
   nodeConfig?: Record<string, Record<string, unknown>>;
+  /** The meshd the agents run (LabUpOptions.meshd); absent: this checkout's (meshdCommand). */
+  meshd?: string;
 }
 
-const MESHD_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshd.js');
+/**
+ * This checkout's daemon: dist/src/bin/meshd.js, the esbuild bundle after `npm run build` (tsc's
+ * own output after a bare `tsc`). The same path from the unbundled dist/src/lab/lab.js and from
+ * the bundles and their chunks, which all sit in dist/src/bin.
+ */
+export const MESHD_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'meshd.js');
+
+/**
+ * argv that starts a meshd: a `.js` file runs under this Node; anything else is an executable
+ * (an installed `meshd` on PATH, `npm install -g`) and runs as it is, shebang and all.
+ */
+export function meshdCommand(bin: string = MESHD_BIN): string[] {
+  return bin.endsWith('.js') ? [process.execPath, bin] : [bin];
+}
 const stateFile = (lab: string): string => join(labRunDir(lab), 'lab.json');
 
 export async function listNamespaces(exec: Exec): Promise<string[]> {
@@ -131,6 +146,11 @@ export interface LabUpOptions {
    * from every engine named here.
    */
   nodeConfig?: Record<string, Record<string, unknown>>;
+  /**
+   * The meshd to run (`lab up --meshd PATH`, else $MESHD_BIN, else this checkout's): e.g. an installed
+   * package's bin/meshd. Kept in the lab state, so `lab start` after a kill runs the same one.
+   */
+  meshd?: string;
 }
 
 export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
@@ -142,6 +162,8 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
     throw new MeshError('MESHD_LAB_EXISTS', `lab ${lab} already exists (netctl lab down --name ${lab})`);
   }
   const progress = opts.onProgress ?? (() => undefined);
+  const meshd = opts.meshd ?? (process.env.MESHD_BIN || undefined);
+  if (meshd !== undefined && !existsSync(meshd)) throw new MeshError('MESHD_BAD_ARGUMENT', `no meshd at ${meshd} (--meshd / $MESHD_BIN)`);
   try {
     progress(`creating ${plan.length} host namespaces, a switch and a client`);
     await exec.check('ip', ['-batch', '-'], { input: renderCreateNamespaces(lab, plan) });
@@ -158,6 +180,7 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
       keyFile: opts.encrypt === false ? null : join(labRunDir(lab), 'gossip.key'),
       ...(opts.agentConfig ? { agentConfig: opts.agentConfig } : {}),
       ...(opts.nodeConfig ? { nodeConfig: opts.nodeConfig } : {}),
+      ...(meshd ? { meshd } : {}),
     };
     mkdirSync(labRunDir(lab), { recursive: true });
     if (state.keyFile) writeFileSync(state.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
@@ -203,7 +226,7 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
   // nsenter --net, not `ip netns exec`: the latter gives the agent a private mount namespace
   // (slave propagation), so namespaces the agent creates (sandboxes, tasks) would be invisible
   // to everyone else — to netctl exec, to lab down, and to the agent's own next incarnation.
-  const child = spawn('nsenter', [`--net=/run/netns/${n.netns}`, '--', process.execPath, MESHD_BIN, '--config', n.config], {
+  const child = spawn('nsenter', [`--net=/run/netns/${n.netns}`, '--', ...meshdCommand(state.meshd), '--config', n.config], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });

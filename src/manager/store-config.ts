@@ -14,8 +14,6 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
-import { EtcdStore } from '../adapters/store/etcd.js';
-import { SqliteStore } from '../adapters/store/sqlite.js';
 import type { Store } from '../adapters/store/store.js';
 
 export const STORE_CONFIG_FILE = 'store.json';
@@ -77,9 +75,14 @@ export function loadStoreConfig(dir: string): StoreConfig {
   return checkStoreConfig(raw);
 }
 
-/** Opens the store a config names (sqlite in `dir`). */
+/**
+ * Opens the store a config names (sqlite in `dir`). The store adapters are imported here, when
+ * a manager opens its store, not when an agent reads store.json: etcd's gRPC stack and the
+ * native sqlite binding cost every agent's start otherwise (issue 16 §3).
+ */
 export async function openStore(dir: string, cfg: StoreConfig): Promise<Store> {
-  if (cfg.kind === 'sqlite') return SqliteStore.open({ path: join(dir, STORE_FILE) });
+  if (cfg.kind === 'sqlite') return (await import('../adapters/store/sqlite.js')).SqliteStore.open({ path: join(dir, STORE_FILE) });
+  const { EtcdStore } = await import('../adapters/store/etcd.js');
   return new EtcdStore({ hosts: cfg.endpoints, ...(cfg.root ? { root: cfg.root } : {}) });
 }
 

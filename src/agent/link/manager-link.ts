@@ -34,8 +34,8 @@ import { parseBody } from '../../manager/model.js';
 import {
   certificateRenewalDue, checkStoreConfig, hostsManagerStore, joinCluster, loadStoreConfig, managerSubsystem, ManagerPool,
   renewNodeCertificate, saveStoreConfig, STORE_CONFIG_FILE, type ManagerSubsystem, type StoreConfig,
-} from '../../manager/index.js';
-import { ControlPlane } from '../../manager/control/index.js';
+} from '../../manager/link.js';
+import type { ControlPlane } from '../../manager/control/index.js';
 import type { RuntimeDetection } from '../../adapters/runtime/detect.js';
 import type { NodeDescription } from '../../core/spec/runtime.js';
 import type { Subsystem } from '../agent.js';
@@ -130,6 +130,7 @@ export class ManagerLink implements Subsystem {
     const hostsManager = init !== undefined || hostsManagerStore(this.dir);
     this.localManager = undefined;
     if (hostsManager) {
+      const { ControlPlane } = await import('../../manager/control/index.js'); // manager code only on manager nodes (issue 16 §3)
       const storeConfig = init?.store ?? loadStoreConfig(this.dir);
       const mgr = managerSubsystem({
         dataDir: this.dir, listenHost: this.o.advertiseAddr, listenPort: init?.listenPort ?? this.o.managerPort ?? 2377,

@@ -103,7 +103,7 @@ const LOCAL: GossipConfig = Object.freeze({
 export const GOSSIP_PRESETS: Readonly<Record<GossipPreset, GossipConfig>> = Object.freeze({ lan: LAN, wan: WAN, local: LOCAL });
 
 /** Inclusive bounds per field; anything outside is a configuration error. */
-const BOUNDS: Readonly<Record<keyof GossipConfig, readonly [number, number]>> = Object.freeze({
+export const BOUNDS: Readonly<Record<keyof GossipConfig, readonly [number, number]>> = Object.freeze({
   probeIntervalMs: [10, 600_000],
   probeTimeoutMs: [1, 600_000],
   indirectChecks: [0, 16],

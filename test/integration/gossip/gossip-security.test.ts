@@ -98,9 +98,10 @@ test('a node with the wrong key cannot join, and is counted as decrypt drops', a
   };
   writeFileSync(join(dir, 'cfg.json'), JSON.stringify(cfg));
   const d0 = (await metrics('n1')).drops.decrypt ?? 0;
-  const child = spawn('ip', ['netns', 'exec', lab.client.netns, process.execPath, MESHD, '--config', join(dir, 'cfg.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', lab.client.netns, process.execPath, MESHD, '--config', join(dir, 'cfg.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let childErr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (childErr += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (childErr += d)); // logs go to stdout
   try {
     const intruder = new ApiClient({ socketPath: join(dir, 'a.sock') });
     await waitFor('the intruder agent to be up', () => intruder.call<{ ready: boolean }>('GET', '/v1/health').then((h) => h.ready), 30_000);
