@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { FakeGossip } from '../../../helpers/fake-gossip.js';
 import { parseQtype, qtypeName, taskNetworks } from '../../../../src/agent/dns/plan.js';
 import { retryDelayMs, sameNetworks } from '../../../../src/agent/dns/sandboxes.js';
 import { DnsSubsystem } from '../../../../src/agent/dns/dns.js';
@@ -71,35 +72,6 @@ function rec(over: Partial<EndpointRecord> = {}): EndpointRecord {
     ip: `10.0.0.${10 + n}`, mac: '02:42:0a:00:00:0b', node: 'n2', nodeIp: '10.99.1.2', vip: '10.0.0.100', endpointMode: 'vip',
     aliases: [], ports: [], state: 'running', ...over,
   };
-}
-
-/** Just enough of GossipSubsystem for DnsSubsystem: events in, tables for resync. */
-class FakeGossip {
-  readonly listeners: Array<(ev: GossipEvent) => void> = [];
-  readonly tables = new Map<string, Map<string, { value: Uint8Array; owner: string }>>();
-  readonly core = {
-    networks: (): string[] => [...this.tables.keys()],
-    tableEntries: (net: string) => [...(this.tables.get(net) ?? new Map<string, { value: Uint8Array; owner: string }>())].map(([key, e]) => ({ table: 'endpoints', key, value: e.value, owner: e.owner, ltime: 1 })),
-  };
-  onEvent(l: (ev: GossipEvent) => void): void {
-    this.listeners.push(l);
-  }
-  set(r: EndpointRecord, owner = r.node, raw?: Uint8Array): void {
-    const value = raw ?? encodeEndpoint(r);
-    let t = this.tables.get(r.network);
-    if (!t) this.tables.set(r.network, (t = new Map()));
-    const type = t.has(r.taskId) ? 'update' : 'create';
-    t.set(r.taskId, { value, owner });
-    for (const l of this.listeners) l({ type, network: r.network, table: 'endpoints', key: r.taskId, value, owner });
-  }
-  del(r: EndpointRecord): void {
-    const e = this.tables.get(r.network)?.get(r.taskId);
-    this.tables.get(r.network)?.delete(r.taskId);
-    for (const l of this.listeners) l({ type: 'delete', network: r.network, table: 'endpoints', key: r.taskId, value: e?.value ?? new Uint8Array(), owner: e?.owner ?? r.node });
-  }
-  emit(ev: GossipEvent): void {
-    for (const l of this.listeners) l(ev);
-  }
 }
 
 const noExec: Exec = {
