@@ -3,7 +3,7 @@
  * parts are chosen; each subsystem gets its edges injected here.
  */
 import { defaultNodeDownGraceMs, type AgentConfig } from '../core/config.js';
-import type { Clock } from '../core/clock.js';
+import type { TimerClock } from '../core/clock.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Agent } from './agent.js';
 import { GossipSubsystem } from './gossip/gossip.js';
@@ -32,7 +32,7 @@ export interface Subsystems {
 }
 
 
-export function addSubsystems(agent: Agent, config: AgentConfig, clock: Clock, log: Logger): Subsystems {
+export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClock, log: Logger): Subsystems {
   const keys = new KeyStore(config.dataDir, config.gossip.clusterName, config.gossip.keyFile);
   if (!keys.keyring) log.warn('gossip is NOT encrypted: set gossip.keyFile (netctl lab does this for you)');
   const gossip = new GossipSubsystem(config, clock, log.child({ sub: 'gossip' }), keys.cipher());
