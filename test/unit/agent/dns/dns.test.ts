@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { FakeGossip } from '../../../helpers/fake-gossip.js';
+import { stepUntil } from '../../../helpers/until.js';
 import { parseQtype, qtypeName, taskNetworks } from '../../../../src/agent/dns/plan.js';
 import { retryDelayMs, sameNetworks } from '../../../../src/agent/dns/sandboxes.js';
 import { DnsSubsystem } from '../../../../src/agent/dns/dns.js';
@@ -243,8 +244,9 @@ describe('SandboxBinder via DnsSubsystem', () => {
       return { udp, tcp };
     };
     const g = new FakeGossip();
+    const clock = new ManualClock(0);
     const s = new DnsSubsystem({
-      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock: new ManualClock(0), log, exec: noExec,
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock, log, exec: noExec,
       upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind,
       assignedNetworks: (id) => (id === 'abcdefabcdef' ? ['app'] : undefined),
     });
@@ -254,7 +256,8 @@ describe('SandboxBinder via DnsSubsystem', () => {
       writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
       const [a, b] = await Promise.all([s.ensureSandbox('mtest-n1-t-abcdefabcdef'), s.ensureSandbox('mtest-n1-t-abcdefabcdef')]);
       assert.equal(a && b, true);
-      await s.sandboxes.idle();
+      // The background scan (on the simulated clock) finds it bound already: no second bind.
+      await stepUntil(clock, 'a scan ran and went idle', () => s.sandboxes.view(clock.now()).bound.length === 1 && s.sandboxes.scans > 0, { stepMs: 1, maxMs: 5000 });
       assert.equal(binds, 1);
       assert.deepEqual(s.sandboxes.view(0).bound.map((x) => [x.netns, x.networks]), [['mtest-n1-t-abcdefabcdef', ['app']]]);
       // the record arrives: its networks win over the assignment's
@@ -262,10 +265,43 @@ describe('SandboxBinder via DnsSubsystem', () => {
       assert.deepEqual(s.sandboxes.view(0).bound[0]!.networks, ['front']);
       rmSync(join(dir, 'mtest-n1-t-abcdefabcdef'));
       s.sandboxes.kick();
-      await s.sandboxes.idle();
-      assert.equal(s.server.attachedSandboxes, 0);
+      await stepUntil(clock, 'the sandbox that went is closed', () => s.server.attachedSandboxes === 0, { stepMs: 1, maxMs: 5000 });
+      assert.equal(s.sandboxes.view(clock.now()).bound.length, 0);
     } finally {
       await s.stop();
+    }
+  });
+});
+
+describe('SandboxBinder retries on simulated time', () => {
+  test('a failed bind is retried after 250 ms, then 500 ms (core/dns/sandbox-retry.ts), not by every scan', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnsagent-retry-'));
+    const clock = new ManualClock(0);
+    const attempts: number[] = [];
+    let failing = 2;
+    const bind = async (): Promise<{ udp: UdpSocket; tcp: Server }> => {
+      attempts.push(clock.now());
+      if (failing-- > 0) throw new Error('namespace not plumbed yet');
+      const tcp = createServer();
+      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+      const udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+      return { udp, tcp };
+    };
+    writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
+    const s = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: new FakeGossip() as unknown as GossipSubsystem, clock, log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind,
+    });
+    await s.start();
+    try {
+      await stepUntil(clock, 'bound after two failures', () => s.sandboxes.has('mtest-n1-t-abcdefabcdef'), { stepMs: 5, maxMs: 5000 });
+      assert.deepEqual(attempts.map((t, i) => (i === 0 ? 0 : t - attempts[i - 1]!)), [0, 250, 500], `attempts at ${attempts}`);
+      assert.equal(s.sandboxes.bindFailures, 2);
+      assert.deepEqual(s.sandboxes.view(clock.now()).failing, []);
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
