@@ -2,9 +2,13 @@
  * What the worker hands a runtime to start a task (its spec and one attachment per network,
  * plumbed into the overlay sandbox of that network), and the readiness wait after the start:
  * a task is published `running` only once it serves its target ports (ready.ts), so a program
- * that exits at once never becomes a backend. And what the runtimes still hold at agent start.
+ * that exits at once never becomes a backend. And the runtimes themselves, and what they still
+ * hold at agent start.
  */
+import { join } from 'node:path';
 import type { Logger } from '../../adapters/logger.js';
+import { DEFAULT_DOCKER_SOCKET, DockerRuntime } from '../../adapters/runtime/docker.js';
+import { NetnsRuntime } from '../../adapters/runtime/netns.js';
 import type { Attachment as RuntimeAttachment, Runtime, TaskInfo, TaskSpec } from '../../adapters/runtime/types.js';
 import type { Assignment } from '../../core/assignments.js';
 import { MeshError } from '../../core/errors.js';
@@ -13,6 +17,23 @@ import { shortId } from '../../core/worker/converge.js';
 import type { OverlaySubsystem } from '../overlay/overlay.js';
 import { overlayNetworkOf, programOf } from './plan.js';
 import type { PortRef, Readiness } from './ready.js';
+import type { WorkerOptions } from './types.js';
+
+export const DEFAULT_WHOAMI_IMAGE = 'meshd-busybox:test';
+
+/** The built-in runtime: task processes in their own namespaces, logs under dataDir/tasks. */
+export function netnsRuntimeFor(o: WorkerOptions): Runtime {
+  return new NetnsRuntime({ prefix: o.prefix, exec: o.exec, node: o.nodeName, logDir: join(o.dataDir, 'tasks') });
+}
+
+/** The agent's one Docker runtime (one Engine API client, one events stream). */
+export function dockerRuntimeFor(o: WorkerOptions): Runtime {
+  return new DockerRuntime({
+    prefix: o.prefix, exec: o.exec, node: o.nodeName, image: o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE,
+    socketPath: o.dockerSocket ?? DEFAULT_DOCKER_SOCKET, log: o.log,
+    ...(o.dockerSandboxImage ? { sandboxImage: o.dockerSandboxImage } : {}),
+  });
+}
 
 export function taskSpecOf(a: Assignment): TaskSpec {
   if (a.attachments.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${a.task.id} has no network attachment`);

@@ -24,11 +24,9 @@
  * ones are not the agent's children). One DockerRuntime per agent, made when first needed.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { ApiRequest, ApiResult, Router } from '../../adapters/api/server.js';
+import type { Router } from '../../adapters/api/server.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
-import { DEFAULT_DOCKER_SOCKET, DockerRuntime } from '../../adapters/runtime/docker.js';
-import { NetnsRuntime } from '../../adapters/runtime/netns.js';
+import { DEFAULT_DOCKER_SOCKET } from '../../adapters/runtime/docker.js';
 import type { Runtime, TaskInfo } from '../../adapters/runtime/types.js';
 import type { Timer } from '../../core/clock.js';
 import type { Assignment } from '../../core/assignments.js';
@@ -47,7 +45,7 @@ import type { TaskView, WorkerOptions } from './types.js';
 import { TaskLogStreams } from './task-logs.js';
 import { validateAssignments } from './plan.js';
 import { TaskMesh } from './mesh.js';
-import { heldByRuntimes, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
+import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
 import { taskViewOf } from './view.js';
 import { registerWorkerRoutes } from './routes.js';
 import { loadAssignments, saveAssignments } from './saved.js';
@@ -65,7 +63,7 @@ interface Held extends HeldTask {
 }
 
 export const DEFAULT_DRAIN_MS = 2000;
-export const DEFAULT_WHOAMI_IMAGE = 'meshd-busybox:test';
+export { DEFAULT_WHOAMI_IMAGE } from './start.js';
 /** Period of the background converge that retries failed starts (ms). */
 export const DEFAULT_RETRY_MS = 5000;
 /** The worker converges as a whole: one loop key. */
@@ -98,7 +96,7 @@ export class WorkerSubsystem implements Subsystem {
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
-    this.netns = o.netnsRuntime ?? new NetnsRuntime({ prefix: o.prefix, exec: o.exec, node: o.nodeName, logDir: join(o.dataDir, 'tasks') });
+    this.netns = o.netnsRuntime ?? netnsRuntimeFor(o);
     this.mesh = new TaskMesh(o);
     this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
   }
@@ -110,11 +108,7 @@ export class WorkerSubsystem implements Subsystem {
   /** The agent's one Docker runtime (one Engine API client, one events stream). */
   private docker(): Runtime {
     if (!this.dockerRt) {
-      this.dockerRt = this.o.dockerRuntime ?? new DockerRuntime({
-        prefix: this.o.prefix, exec: this.o.exec, node: this.o.nodeName, image: this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE,
-        socketPath: this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET, log: this.o.log,
-        ...(this.o.dockerSandboxImage ? { sandboxImage: this.o.dockerSandboxImage } : {}),
-      });
+      this.dockerRt = this.o.dockerRuntime ?? dockerRuntimeFor(this.o);
       this.watchExits(this.dockerRt);
     }
     return this.dockerRt;
@@ -397,28 +391,19 @@ export class WorkerSubsystem implements Subsystem {
     });
   }
 
-  /** One task's view by id or name (404 when this node has none). */
-  taskView(ref: string): TaskView {
-    const t = this.tasksView().find((x) => x.id === ref || x.name === ref);
-    if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${this.o.nodeName}`);
-    return t;
+  get nodeName(): string {
+    return this.o.nodeName;
   }
 
-  /** The runtime to exec in task `id` (409-ish NOT_READY unless it runs or drains). */
-  execTarget(id: string): Runtime {
+  /** The state and runtime of a task this worker holds (routes: exec, logs). */
+  held(id: string): { state: TaskState; runtime: Runtime } | undefined {
     const h = this.tasks.get(id);
-    if (!h || (h.state !== 'running' && h.state !== 'draining')) throw new MeshError('MESHD_NOT_READY', `task ${this.taskView(id).name} is ${h?.state ?? 'new'}`);
-    return this.runtimeOf(h.a);
+    return h && { state: h.state, runtime: this.runtimeOf(h.a) };
   }
 
-  /** `GET /v1/tasks/:task/logs`: any task the worker holds, also a failed one whose container is still there. */
-  logs(r: ApiRequest): Promise<ApiResult> {
-    return this.logStreams.handle(r, (ref) => {
-      const t = this.tasksView().find((x) => x.id === ref || x.name === ref);
-      const h = t && this.tasks.get(t.id);
-      if (!t || !h) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${this.o.nodeName}`);
-      return { id: t.id, name: t.name, runtime: this.runtimeOf(h.a) };
-    });
+  /** Open log streams, closed at stop (a follow never holds the agent up). */
+  get logStreamsOpen(): TaskLogStreams {
+    return this.logStreams;
   }
 
   routes(router: Router): void {
