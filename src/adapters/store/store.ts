@@ -10,7 +10,7 @@
  * - `watch(prefix)` delivers every committed change under the prefix, in revision order.
  *
  * Backends: memory (fake for tests), sqlite (embedded default), etcd (several managers).
- * Every backend passes test/integration/store/compliance.ts.
+ * Every backend passes test/compliance/store.ts.
  */
 import { MeshError } from '../../core/errors.js';
 

@@ -12,18 +12,20 @@
  * as well keeps DNS right even if an event were missed). A periodic resync (default 10 s) and one
  * after every member join/alive rebuild the view from the tables themselves, so a node that blips
  * and returns never leaves names NXDOMAIN (moby#53141). Bad records are counted and dropped.
+ * Resyncs run through the shared ReconcileLoop (coalesced) on the injected clock. Routes: routes.ts.
  *
  * Upstreams: config, else the host's /etc/resolv.conf as the agent sees it (in a lab host
  * namespace that is /etc/netns/<host-ns>/resolv.conf when it exists, by iproute2's convention).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Router } from '../../adapters/api/server.js';
+import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
 import { DnsServer } from '../../adapters/dns-server/server.js';
 import { parseResolvConf, type Upstream } from '../../adapters/dns-server/forwarder.js';
 import type { NetnsSockets } from '../../adapters/netns-sockets.js';
-import type { Clock } from '../../core/clock.js';
+import type { Timer, TimerClock } from '../../core/clock.js';
 import { DnsRegistry } from '../../core/dns/registry.js';
 import { ENDPOINT_TABLE, decodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
@@ -31,9 +33,12 @@ import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
 import { SandboxBinder } from './sandboxes.js';
-import { parseQtype, qtypeName, taskNetworks } from './plan.js';
+import { qtypeName, taskNetworks } from './plan.js';
+import { registerDnsRoutes } from './routes.js';
 
 export const DEFAULT_RESYNC_MS = 10_000;
+/** A member joined or came back: its entries arrive by push-pull as events; a resync this much later is the safety net. */
+export const REJOIN_RESYNC_MS = 1500;
 /** Task namespaces are `<objectPrefix>t-<first 12 chars of the task id>` in both runtimes. */
 export const TASK_ID_SHORT = 12;
 
@@ -42,7 +47,8 @@ export interface DnsSubsystemOptions {
   /** Object prefix of this node (lab: mlab-<lab>-<node>-, else meshd-); task namespaces are `<prefix>t-<id>`. */
   prefix: string;
   gossip: GossipSubsystem;
-  clock: Clock;
+  /** Time, the resync timers and the sandbox scan loop. */
+  clock: TimerClock;
   log: Logger;
   exec: Exec;
   /** Networks (names) of a local task by short id before its records exist (the worker's assignments). */
@@ -109,7 +115,9 @@ export class DnsSubsystem implements Subsystem {
    * definitions to agents, a deleted service can go at once; today the tables cannot tell.)
    */
   private readonly remembered = new Map<string, { gossipNet: string; network: string; name: string; vip: string }>();
-  private timer: NodeJS.Timeout | undefined;
+  /** Periodic and after-rejoin resync timers (cancelled at stop). */
+  private readonly timers = new Set<Timer>();
+  private loop: ReconcileLoop<'resync'> | undefined;
   private stopped = true;
   readonly counters = { applied: 0, removed: 0, badRecords: 0, resyncs: 0, ownerPurges: 0 };
 
@@ -136,6 +144,7 @@ export class DnsSubsystem implements Subsystem {
       server: this.server,
       exec: o.exec,
       log: o.log,
+      clock: o.clock,
       networksOf: (shortId) => this.networksOfTask(shortId),
       ...(o.netnsDir ? { netnsDir: o.netnsDir } : {}),
       ...(o.bind ? { bind: o.bind } : {}),
@@ -145,6 +154,11 @@ export class DnsSubsystem implements Subsystem {
 
   async start(): Promise<void> {
     this.stopped = false;
+    this.loop = new ReconcileLoop<'resync'>({
+      clock: this.o.clock,
+      run: async () => this.resync(),
+      onError: (err) => this.o.log.error({ err }, 'dns: resync failed'),
+    });
     await this.server.start();
     this.resync();
     this.sandboxes.start();
@@ -154,18 +168,27 @@ export class DnsSubsystem implements Subsystem {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    for (const t of this.timers) t.cancel();
+    this.timers.clear();
+    await this.loop?.stop();
     await this.sandboxes.stop();
     await this.server.close();
   }
 
+  /** The periodic resync. */
   private arm(): void {
+    this.resyncIn(this.o.resyncMs ?? DEFAULT_RESYNC_MS, () => this.arm());
+  }
+
+  /** A resync `ms` from now (through the loop: coalesced with any other due then); `then` after it is asked for. */
+  private resyncIn(ms: number, then?: () => void): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.resync();
-      this.arm();
-    }, this.o.resyncMs ?? DEFAULT_RESYNC_MS);
-    this.timer.unref();
+    const t = this.o.clock.setTimer(ms, () => {
+      this.timers.delete(t);
+      this.loop?.mark('resync');
+      then?.();
+    });
+    this.timers.add(t);
   }
 
   /**
@@ -213,7 +236,7 @@ export class DnsSubsystem implements Subsystem {
       case 'member-join':
       case 'member-alive':
         // Entries come back by push-pull as events; a resync shortly after is the safety net.
-        setTimeout(() => this.resync(), 1500).unref();
+        this.resyncIn(REJOIN_RESYNC_MS);
         return;
       default:
         return;
@@ -324,32 +347,32 @@ export class DnsSubsystem implements Subsystem {
     return { networks: localNets.length ? localNets : this.registry.networks(), from: null };
   }
 
+  /** `GET /v1/dns/debug`: how `name` resolves as task `task` (else as this node). */
+  async debug(name: string, qtype: number, task: string | undefined): Promise<Record<string, unknown>> {
+    const { networks, from } = this.networksFor(task);
+    const report = await this.server.debug(networks, name, qtype);
+    return { node: this.o.nodeName, from, type: qtypeName(qtype), ...report };
+  }
+
+  /** `GET /v1/dns/stats`. */
+  async stats(): Promise<Record<string, unknown>> {
+    const server = await this.server.collectStats();
+    const now = this.o.clock.now();
+    return {
+      node: this.o.nodeName,
+      server,
+      workers: { processes: this.o.workers ?? 1, pids: this.server.workerPids() },
+      registry: { entries: this.registry.size(), generation: this.registry.generation, networks: this.registry.networks() },
+      records: this.held.size,
+      feed: { ...this.counters },
+      upstreams: this.upstreams,
+      resolvConf: this.resolvConf,
+      ttlSec: this.server.handler.ttlSec,
+      sandboxes: { ...this.sandboxes.view(now), binds: this.sandboxes.binds, bindFailures: this.sandboxes.bindFailures, lastBindMs: this.sandboxes.lastBindMs },
+    };
+  }
+
   routes(router: Router): void {
-    router.add('GET', '/v1/dns/debug', async (r) => {
-      const name = r.query.get('name');
-      if (!name || name.length > 255) throw new MeshError('MESHD_BAD_ARGUMENT', 'name is required (at most 255 characters)');
-      const qtype = parseQtype(r.query.get('type') ?? 'A');
-      const { networks, from } = this.networksFor(r.query.get('task') ?? undefined);
-      const report = await this.server.debug(networks, name, qtype);
-      return { json: { node: this.o.nodeName, from, type: qtypeName(qtype), ...report } };
-    });
-    router.add('GET', '/v1/dns/stats', async () => {
-      const server = await this.server.collectStats();
-      const now = this.o.clock.now();
-      return {
-        json: {
-          node: this.o.nodeName,
-          server,
-          workers: { processes: this.o.workers ?? 1, pids: this.server.workerPids() },
-          registry: { entries: this.registry.size(), generation: this.registry.generation, networks: this.registry.networks() },
-          records: this.held.size,
-          feed: { ...this.counters },
-          upstreams: this.upstreams,
-          resolvConf: this.resolvConf,
-          ttlSec: this.server.handler.ttlSec,
-          sandboxes: { ...this.sandboxes.view(now), binds: this.sandboxes.binds, bindFailures: this.sandboxes.bindFailures, lastBindMs: this.sandboxes.lastBindMs },
-        },
-      };
-    });
+    registerDnsRoutes(router, this);
   }
 }

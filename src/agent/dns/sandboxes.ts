@@ -10,20 +10,25 @@
  * are closed when it goes (an open socket would otherwise keep a deleted namespace alive).
  *
  * The watch (inotify) is backed by a periodic rescan (default 2 s) and a retry with exponential
- * backoff (0.25 s → 30 s) for binds that failed (e.g. the namespace was still being plumbed).
+ * backoff (0.25 s → 30 s) for binds that failed (e.g. the namespace was still being plumbed); that
+ * policy is src/core/dns/sandbox-retry.ts. Scans run through the shared ReconcileLoop (coalesced,
+ * one at a time) on the injected clock.
  */
 import { readdirSync, watch, type FSWatcher } from 'node:fs';
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { DnsServer, SandboxTag } from '../../adapters/dns-server/server.js';
 import { bindInNetns, type NetnsSockets } from '../../adapters/netns-sockets.js';
+import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
+import type { Timer, TimerClock } from '../../core/clock.js';
+import { BindRetries, rescanDelayMs } from '../../core/dns/sandbox-retry.js';
 import { toMeshError } from '../../core/errors.js';
+
+export { retryDelayMs } from '../../core/dns/sandbox-retry.js';
 
 export const SANDBOX_DNS_ADDR = '127.0.0.11';
 export const SANDBOX_DNS_PORT = 53;
 const DEFAULT_RESCAN_MS = 2000;
-const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 30_000;
 
 export interface SandboxBinderOptions {
   /** Task namespace prefix, e.g. `mlab-L-n1-t-` or `meshd-t-`; the rest of the name is the task's short id. */
@@ -31,6 +36,8 @@ export interface SandboxBinderOptions {
   server: DnsServer;
   exec: Exec;
   log: Logger;
+  /** Time, the rescan timer and the scan loop's timers. */
+  clock: TimerClock;
   /** Networks (registry names, preference order) of the task with this short id; undefined = not known yet. */
   networksOf: (shortId: string) => readonly string[] | undefined;
   /** Directory of named namespaces (default /run/netns). */
@@ -47,21 +54,10 @@ interface Bound {
   readonly boundAt: number;
 }
 
-interface Failure {
-  attempts: number;
-  nextAt: number;
-  error: string;
-}
-
 export interface SandboxView {
   netns: string;
   networks: readonly string[] | null;
   boundMs: number;
-}
-
-/** Exponential retry delay for the n-th consecutive bind failure (n ≥ 1), ms. */
-export function retryDelayMs(attempts: number): number {
-  return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.max(0, Math.min(attempts - 1, 20)));
 }
 
 /** True when two network lists are equal (same order). */
@@ -73,12 +69,14 @@ export function sameNetworks(a: readonly string[] | undefined, b: readonly strin
 
 export class SandboxBinder {
   private readonly bound = new Map<string, Bound>();
-  private readonly failures = new Map<string, Failure>();
+  private readonly retries = new BindRetries();
   private readonly binding = new Map<string, Promise<void>>();
   private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private scanning: Promise<void> | undefined;
-  private dirty = false;
+  private timer: Timer | undefined;
+  /** When `timer` fires (clock ms). */
+  private timerAt = Infinity;
+  /** The scan loop (created at start: a stopped loop stays stopped). */
+  private loop: ReconcileLoop<'scan'> | undefined;
   private stopped = true;
   binds = 0;
   bindFailures = 0;
@@ -92,6 +90,12 @@ export class SandboxBinder {
 
   start(): void {
     this.stopped = false;
+    this.loop = new ReconcileLoop<'scan'>({
+      clock: this.o.clock,
+      run: () => this.scan(),
+      // scan() only throws on a bug (binds record their own failures): retried with back-off.
+      onError: (err) => this.o.log.error({ err }, 'dns: sandbox scan failed'),
+    });
     this.watchDir();
     this.kick();
     this.arm();
@@ -101,8 +105,9 @@ export class SandboxBinder {
     this.stopped = true;
     this.watcher?.close();
     this.watcher = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    await this.scanning?.catch(() => undefined);
+    this.timer?.cancel();
+    this.timer = undefined;
+    await this.loop?.stop();
     await Promise.all([...this.bound.values()].map((b) => b.close()));
     this.bound.clear();
   }
@@ -121,8 +126,13 @@ export class SandboxBinder {
   view(now: number): { bound: SandboxView[]; failing: Array<{ netns: string; attempts: number; error: string }> } {
     return {
       bound: [...this.bound].map(([netns, b]) => ({ netns, networks: b.tag.networks ?? null, boundMs: Math.round(now - b.boundAt) })).sort((a, b) => (a.netns < b.netns ? -1 : 1)),
-      failing: [...this.failures].map(([netns, f]) => ({ netns, attempts: f.attempts, error: f.error })),
+      failing: this.retries.view(),
     };
+  }
+
+  /** Scans run so far (tests, stats). */
+  get scans(): number {
+    return this.loop?.counters.runs ?? 0;
   }
 
   /** Whether `netns` currently has our sockets. */
@@ -132,38 +142,31 @@ export class SandboxBinder {
 
   /** Requests a scan (coalesced: one at a time, one more if asked during a run). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.scanning) {
-      this.dirty = true;
-      return;
-    }
-    this.scanning = (async () => {
-      do {
-        this.dirty = false;
-        try {
-          await this.scan();
-        } catch (e) {
-          this.o.log.error({ err: e }, 'dns: sandbox scan failed');
-        }
-      } while (this.dirty && !this.stopped);
-      this.scanning = undefined;
-    })();
+    if (!this.stopped) this.loop?.mark('scan');
   }
 
-  /** Resolves when no scan is running. */
+  /** Resolves when no scan is running or asked for. */
   async idle(): Promise<void> {
-    while (this.scanning) await this.scanning;
+    await this.loop?.idle();
   }
 
+  /**
+   * The periodic rescan, sooner when a failed bind's retry is due (core/dns/sandbox-retry.ts).
+   * Re-armed after a failed bind too: before, the first retry waited for the periodic rescan
+   * (2 s) instead of its 250 ms.
+   */
   private arm(): void {
     if (this.stopped) return;
-    const soonest = Math.min(...[...this.failures.values()].map((f) => f.nextAt - Date.now()), this.o.rescanMs ?? DEFAULT_RESCAN_MS);
-    this.timer = setTimeout(() => {
+    this.timer?.cancel();
+    const now = this.o.clock.now();
+    const delay = rescanDelayMs(now, this.o.rescanMs ?? DEFAULT_RESCAN_MS, this.retries.nextDeadline());
+    this.timerAt = now + delay;
+    this.timer = this.o.clock.setTimer(delay, () => {
+      this.timer = undefined;
       if (!this.watcher) this.watchDir();
       this.kick();
       this.arm();
-    }, Math.max(50, soonest));
-    this.timer.unref();
+    });
   }
 
   /** inotify on the namespace directory; absent (no named namespace yet) → the rescan retries. */
@@ -196,13 +199,11 @@ export class SandboxBinder {
       await b.close();
       this.o.log.debug({ netns: ns }, 'dns: sandbox gone, sockets closed');
     }
-    for (const ns of this.failures.keys()) if (!present.has(ns)) this.failures.delete(ns);
-    const now = Date.now();
+    this.retries.retain(present);
+    const now = this.o.clock.now();
     for (const ns of present) {
       if (this.stopped) return;
-      if (this.bound.has(ns)) continue;
-      const f = this.failures.get(ns);
-      if (f && f.nextAt > now) continue;
+      if (this.bound.has(ns) || !this.retries.due(ns, now)) continue;
       await this.bindOne(ns);
     }
   }
@@ -215,7 +216,7 @@ export class SandboxBinder {
   async ensure(netns: string): Promise<boolean> {
     if (this.stopped || !netns.startsWith(this.o.taskNsPrefix) || netns.length === this.o.taskNsPrefix.length) return false;
     if (!this.bound.has(netns)) {
-      this.failures.delete(netns);
+      this.retries.clear(netns);
       await this.bindOne(netns);
     }
     return this.bound.has(netns);
@@ -234,7 +235,7 @@ export class SandboxBinder {
   private async doBind(ns: string): Promise<void> {
     if (this.bound.has(ns)) return;
     const shortId = ns.slice(this.o.taskNsPrefix.length);
-    const t0 = Date.now();
+    const t0 = this.o.clock.now();
     try {
       // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently.
       await this.o.exec.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
@@ -248,20 +249,17 @@ export class SandboxBinder {
       const nets = this.o.networksOf(shortId);
       const tag: SandboxTag = { networks: nets ? Object.freeze([...nets]) : undefined };
       const close = this.o.server.attachSandbox(sockets, tag);
-      this.bound.set(ns, { shortId, tag, close, boundAt: Date.now() });
-      this.failures.delete(ns);
+      this.bound.set(ns, { shortId, tag, close, boundAt: this.o.clock.now() });
+      this.retries.clear(ns);
       this.binds++;
-      this.lastBindMs = Date.now() - t0;
+      this.lastBindMs = this.o.clock.now() - t0;
       this.o.log.info({ netns: ns, networks: tag.networks, ms: this.lastBindMs }, 'dns: serving 127.0.0.11:53 in task namespace');
     } catch (e) {
       const err = toMeshError(e);
-      const f = this.failures.get(ns) ?? { attempts: 0, nextAt: 0, error: '' };
-      f.attempts++;
-      f.error = err.message;
-      f.nextAt = Date.now() + retryDelayMs(f.attempts);
-      this.failures.set(ns, f);
+      const attempts = this.retries.failed(ns, this.o.clock.now(), err.message);
       this.bindFailures++;
-      (f.attempts >= 3 ? this.o.log.warn.bind(this.o.log) : this.o.log.debug.bind(this.o.log))({ err, netns: ns, attempts: f.attempts }, 'dns: cannot bind 127.0.0.11:53 in task namespace (retrying)');
+      if ((this.retries.nextDeadline() ?? Infinity) < this.timerAt) this.arm();
+      (attempts >= 3 ? this.o.log.warn.bind(this.o.log) : this.o.log.debug.bind(this.o.log))({ err, netns: ns, attempts }, 'dns: cannot bind 127.0.0.11:53 in task namespace (retrying)');
     }
   }
 }

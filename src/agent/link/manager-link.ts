@@ -20,26 +20,32 @@
  * ManagerPool — an unreachable manager is skipped, a follower's "not the leader" answer is
  * followed to the leader — so assignments, status reports and forwarded netctl calls carry
  * on through whichever manager leads. A manager node prefers its own manager for reads.
+ *
+ * Polling runs through the shared ReconcileLoop (one round at a time, the next `pollMs` after
+ * the last ended). Each activation gets its own loop; a re-activation (leave then join, or a role
+ * change decided inside a round) stops the old loop without waiting for it — the new loop's first
+ * round waits for the old round instead, so two rounds never overlap and the new link always polls
+ * (the hand-written `busy` flag it replaces refused that first round; 91ecb2e). Routes: routes.ts.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { ApiClient } from '../../adapters/api/client.js';
 import type { ApiResult, Router } from '../../adapters/api/server.js';
+import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { Logger } from '../../adapters/logger.js';
 import { hasNodeIdentity, loadNodeIdentity, type NodeIdentity } from '../../adapters/pki/files.js';
-import type { Clock } from '../../core/clock.js';
+import type { TimerClock } from '../../core/clock.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
-import { parseBody } from '../../manager/model.js';
 import {
   certificateRenewalDue, checkStoreConfig, hostsManagerStore, joinCluster, loadStoreConfig, managerSubsystem, ManagerPool,
   renewNodeCertificate, saveStoreConfig, STORE_CONFIG_FILE, type ManagerSubsystem, type StoreConfig,
 } from '../../manager/link.js';
 import type { ControlPlane } from '../../manager/control/index.js';
 import type { RuntimeDetection } from '../../adapters/runtime/detect.js';
-import type { NodeDescription } from '../../core/spec/runtime.js';
 import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
+import { registerLinkRoutes } from './routes.js';
+import { NodeDescriber } from './describe.js';
 
 /** What the link needs of the worker (src/agent/worker/worker.ts). */
 export interface AssignmentSink {
@@ -52,7 +58,8 @@ export interface ManagerLinkOptions {
   advertiseAddr: string;
   /** The agent's data directory; the cluster identity goes to <dataDir>/cluster. */
   dataDir: string;
-  clock: Clock;
+  /** Time and the poll loop's timers. */
+  clock: TimerClock;
   log: Logger;
   gossip: GossipSubsystem;
   worker: AssignmentSink;
@@ -76,16 +83,9 @@ export interface ManagerLinkOptions {
   describeEveryMs?: number;
 }
 
-const initSchema = z.object({
-  listenPort: z.number().int().min(0).max(65535).optional(),
-  /** `{ kind: 'etcd', endpoints: [...] }` for a cluster several managers can share; default sqlite. */
-  store: z.unknown().optional(),
-}).strict();
 const MANAGERS_FILE = 'managers.json';
 /** Refresh the manager list every this many dispatcher rounds. */
 const REFRESH_EVERY = 5;
-const joinSchema = z.object({ token: z.string().min(1).max(256), addr: z.string().min(1).max(300) }).strict();
-const leaveSchema = z.object({ force: z.boolean().default(false) }).strict();
 
 export class ManagerLink implements Subsystem {
   readonly name = 'manager-link';
@@ -97,21 +97,21 @@ export class ManagerLink implements Subsystem {
   /** Wall-clock ms this node's manager last became the leader (etcd); null when it is not. */
   private leaderSince: number | null = null;
   private identity: NodeIdentity | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The dispatcher poll loop of the current activation. */
+  private loop: ReconcileLoop<'poll'> | undefined;
+  /** Resolves when the last stopped loop's round (if one ran) has ended. */
+  private lastRound: Promise<void> = Promise.resolve();
   private lastList = '';
   private lastIngress = '';
   private lastError: string | null = null;
   private polls = 0;
   private lastRenewCheck = 0;
-  private busy = false;
-  private description: NodeDescription | undefined;
-  private describedAt = -Infinity;
-  private lastDescribed = '';
-  /** Consecutive detections that lost a runtime the node had (see describe()). */
-  private losses = 0;
+  /** This node's runtimes for the status reports (unset: nothing reported). */
+  private readonly describer: NodeDescriber | undefined;
 
   constructor(private readonly o: ManagerLinkOptions) {
     this.dir = join(o.dataDir, 'cluster');
+    this.describer = o.describeNode && new NodeDescriber(o.describeNode, o.clock, o.log, o.describeEveryMs);
     o.gossip.onEvent((ev) => {
       if (ev.type.startsWith('member-')) this.control?.kick();
     });
@@ -172,7 +172,7 @@ export class ManagerLink implements Subsystem {
       timeoutMs: 10_000,
       onSwitch: (from, to, why) => this.o.log.info({ from, to, why }, 'switched manager'),
     });
-    this.arm(0);
+    this.startPolling(this.client);
     this.o.log.info({ nodeId: this.identity.nodeId, role: this.identity.role, manager: this.client.current, managers: this.client.addresses() }, 'cluster link active');
   }
 
@@ -204,8 +204,7 @@ export class ManagerLink implements Subsystem {
 
   private async deactivate(): Promise<void> {
     this.leaderSince = null;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.stopPolling();
     this.client = undefined;
     this.control?.stop();
     this.control = undefined;
@@ -213,16 +212,33 @@ export class ManagerLink implements Subsystem {
     this.mgr = undefined;
   }
 
-  private arm(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.poll(), ms);
+  /** A loop polling through `client`; its first round waits for the previous loop's last one. */
+  private startPolling(client: ManagerPool): void {
+    const prev = this.lastRound;
+    const pollMs = this.o.pollMs ?? 1000;
+    const loop: ReconcileLoop<'poll'> = new ReconcileLoop<'poll'>({
+      clock: this.o.clock,
+      run: async () => {
+        await prev;
+        await this.poll(client);
+        loop.mark('poll', pollMs); // ignored once this loop is stopped (the next activation polls on its own)
+      },
+      // poll() catches its own errors (lastError); this is for a bug in it: retried with back-off.
+      onError: (e) => this.o.log.error({ err: e }, 'dispatcher round threw'),
+    });
+    this.loop = loop;
+    loop.mark('poll');
+  }
+
+  /** Stops polling without waiting (a round may be the caller: a role change restarts the link from inside it). */
+  private stopPolling(): void {
+    if (!this.loop) return;
+    this.lastRound = this.loop.stop();
+    this.loop = undefined;
   }
 
   /** One dispatcher round: assignments → worker, worker states → manager. */
-  private async poll(): Promise<void> {
-    const client = this.client;
-    if (!client || this.busy) return;
-    this.busy = true;
+  private async poll(client: ManagerPool): Promise<void> {
     try {
       if (this.polls % REFRESH_EVERY === 0) await this.refreshManagers(client);
       const list = await client.call<unknown[]>('GET', '/v1/dispatcher/assignments');
@@ -233,7 +249,7 @@ export class ManagerLink implements Subsystem {
       }
       // Health only for tasks with a check (`service ps`: running (healthy)).
       const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error, ...(t.health ? { health: t.health } : {}) }));
-      const description = await this.describe();
+      const description = await this.describer?.current();
       const st = await client.call<{ role?: string | null }>('POST', '/v1/dispatcher/status', { tasks, ...(description ? { description } : {}) });
       if ((st.role === 'manager' || st.role === 'worker') && this.identity && st.role !== this.identity.role) {
         await this.changeRole(client);
@@ -248,38 +264,7 @@ export class ManagerLink implements Subsystem {
       const msg = toMeshError(e).message;
       if (msg !== this.lastError) this.o.log.warn({ err: msg }, 'dispatcher round failed');
       this.lastError = msg;
-    } finally {
-      this.busy = false;
-      // Re-arm for whichever link is current: a link re-activated (leave, then join) while this
-      // round ran had its first round refused as busy, and would otherwise never poll.
-      if (this.client) this.arm(this.client === client ? (this.o.pollMs ?? 1000) : 0);
     }
-  }
-
-  /**
-   * This node's description, re-detected every `describeEveryMs` (cheap: one local request).
-   * Sent on every report, so a new leader learns it on the next round; logged when it changes.
-   * A lost runtime is re-checked on the next round before it is reported.
-   */
-  private async describe(): Promise<NodeDescription | undefined> {
-    const detect = this.o.describeNode;
-    if (!detect) return undefined;
-    const now = this.o.clock.now();
-    if (this.description && now - this.describedAt < (this.o.describeEveryMs ?? 10_000)) return this.description;
-    const d = await detect();
-    // Losing a runtime is confirmed by a second detection on the next round (a busy engine
-    // may miss one short deadline); gaining one is taken at once.
-    const lost = this.description?.runtimes.some((r) => !d.description.runtimes.includes(r)) ?? false;
-    if (lost && this.losses++ === 0) return this.description;
-    this.losses = 0;
-    this.description = d.description;
-    this.describedAt = now;
-    const text = JSON.stringify(d.description);
-    if (text !== this.lastDescribed) {
-      this.o.log.info({ runtimes: d.description.runtimes, engine: d.description.engine ?? null, ...(d.dockerProblem ? { docker: d.dockerProblem } : {}) }, 'node runtimes');
-      this.lastDescribed = text;
-    }
-    return d.description;
   }
 
   /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */
@@ -344,7 +329,7 @@ export class ManagerLink implements Subsystem {
   }
 
   /** Forwards a request to the manager and returns its answer as is (status and body). */
-  private async forward(method: string, path: string, body: unknown): Promise<ApiResult> {
+  async forward(method: string, path: string, body: unknown): Promise<ApiResult> {
     const r = await this.need().raw(method, path, body);
     let json: unknown;
     try {
@@ -365,64 +350,56 @@ export class ManagerLink implements Subsystem {
     };
   }
 
-  routes(r: Router): void {
-    r.add('GET', '/v1/cluster', () => ({ json: this.status() }));
-    r.add('POST', '/v1/cluster/init', async (req) => {
-      const b = parseBody(initSchema, 'cluster init', req.body ?? {});
-      if (this.client || hasNodeIdentity(this.dir)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'this node is already part of a cluster (netctl cluster leave first)');
-      const store = b.store === undefined ? undefined : checkStoreConfig(b.store);
-      try {
-        if (store?.kind === 'etcd') {
-          mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-          saveStoreConfig(this.dir, store);
-        }
-        await this.activate({ listenPort: b.listenPort, store });
-      } catch (e) {
-        await this.deactivate();
-        if (!hasNodeIdentity(this.dir)) rmSync(join(this.dir, STORE_CONFIG_FILE), { force: true });
-        throw e;
+  /** `cluster init`: this node becomes the cluster's first manager (etcd store: more managers may join). */
+  async init(b: { listenPort?: number | undefined; store?: unknown }): Promise<Record<string, unknown>> {
+    this.refuseIfMember();
+    const store = b.store === undefined ? undefined : checkStoreConfig(b.store);
+    try {
+      if (store?.kind === 'etcd') {
+        mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+        saveStoreConfig(this.dir, store);
       }
-      return { status: 201, json: this.status() };
-    });
-    r.add('POST', '/v1/cluster/join', async (req) => {
-      const b = parseBody(joinSchema, 'cluster join', req.body);
-      if (this.client || hasNodeIdentity(this.dir)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'this node is already part of a cluster (netctl cluster leave first)');
-      const joined = await joinCluster({ addr: b.addr, token: b.token, nodeName: this.o.nodeName, dataDir: this.dir, advertiseAddr: this.o.advertiseAddr, hostManager: true });
-      if (joined.role === 'manager' && joined.store) saveStoreConfig(this.dir, joined.store);
-      await this.activate();
-      return { status: 201, json: this.status() };
-    });
-    r.add('GET', '/v1/cluster/join-token/:role', (req) => {
-      const rotate = req.query.get('rotate') === '1';
-      return this.forward(rotate ? 'POST' : 'GET', `/v1/cluster/join-token/${encodeURIComponent(req.params.role!)}${rotate ? '?rotate=1' : ''}`, undefined);
-    });
-    r.add('POST', '/v1/cluster/leave', async (req) => {
-      const b = parseBody(leaveSchema, 'cluster leave', req.body ?? {});
-      if (!hasNodeIdentity(this.dir) && !this.client) throw new MeshError('MESHD_NOT_READY', 'this node is not part of a cluster');
-      if (this.mgr && !b.force) {
-        throw new MeshError('MESHD_BAD_ARGUMENT', this.mgr.manager()?.store.backend === 'etcd'
-          ? 'this node runs a manager of the cluster: leaving without removing it from the cluster first leaves a manager record behind; use --force'
-          : 'this node runs the cluster\'s only manager: leaving deletes the cluster state; use --force');
-      }
+      await this.activate({ listenPort: b.listenPort, store });
+    } catch (e) {
       await this.deactivate();
-      this.o.worker.setAssignments([]);
-      this.lastList = '';
-      this.lastIngress = '';
-      const id = this.identity;
-      this.identity = undefined;
-      rmSync(this.dir, { recursive: true, force: true });
-      return { json: { left: true, nodeId: id?.nodeId ?? null } };
-    });
-    // The generic proxy: /v1/manager/<path> → manager /v1/<path> (up to 4 segments).
-    const pats = ['/v1/manager/:a', '/v1/manager/:a/:b', '/v1/manager/:a/:b/:c', '/v1/manager/:a/:b/:c/:d'];
-    for (const method of ['GET', 'POST', 'PUT', 'DELETE']) {
-      for (const p of pats) {
-        r.add(method, p, (req) => {
-          const segs = ['a', 'b', 'c', 'd'].map((k) => req.params[k]).filter((s): s is string => s !== undefined);
-          const qs = req.query.toString();
-          return this.forward(method, `/v1/${segs.map(encodeURIComponent).join('/')}${qs ? `?${qs}` : ''}`, req.body);
-        });
-      }
+      if (!hasNodeIdentity(this.dir)) rmSync(join(this.dir, STORE_CONFIG_FILE), { force: true });
+      throw e;
     }
+    return this.status();
+  }
+
+  /** `cluster join` with a token at a manager's address. */
+  async join(b: { token: string; addr: string }): Promise<Record<string, unknown>> {
+    this.refuseIfMember();
+    const joined = await joinCluster({ addr: b.addr, token: b.token, nodeName: this.o.nodeName, dataDir: this.dir, advertiseAddr: this.o.advertiseAddr, hostManager: true });
+    if (joined.role === 'manager' && joined.store) saveStoreConfig(this.dir, joined.store);
+    await this.activate();
+    return this.status();
+  }
+
+  /** `cluster leave`: stops the link (and a local manager with `force`), drops the tasks and the identity. */
+  async leave(b: { force: boolean }): Promise<{ left: true; nodeId: string | null }> {
+    if (!hasNodeIdentity(this.dir) && !this.client) throw new MeshError('MESHD_NOT_READY', 'this node is not part of a cluster');
+    if (this.mgr && !b.force) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', this.mgr.manager()?.store.backend === 'etcd'
+        ? 'this node runs a manager of the cluster: leaving without removing it from the cluster first leaves a manager record behind; use --force'
+        : 'this node runs the cluster\'s only manager: leaving deletes the cluster state; use --force');
+    }
+    await this.deactivate();
+    this.o.worker.setAssignments([]);
+    this.lastList = '';
+    this.lastIngress = '';
+    const id = this.identity;
+    this.identity = undefined;
+    rmSync(this.dir, { recursive: true, force: true });
+    return { left: true, nodeId: id?.nodeId ?? null };
+  }
+
+  private refuseIfMember(): void {
+    if (this.client || hasNodeIdentity(this.dir)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'this node is already part of a cluster (netctl cluster leave first)');
+  }
+
+  routes(r: Router): void {
+    registerLinkRoutes(r, this);
   }
 }

@@ -18,12 +18,13 @@
  */
 import type { Logger } from '../../adapters/logger.js';
 import type { Runtime, TaskInfo } from '../../adapters/runtime/types.js';
-import type { Clock } from '../../core/clock.js';
+import type { Timer, TimerClock } from '../../core/clock.js';
 import { HealthPolicy, type HealthStatus } from '../../core/health/policy.js';
 import { probeOf, type HealthcheckSpec, type HealthProbe } from '../../core/health/spec.js';
 
 export interface HealthShellOptions {
-  clock: Clock;
+  /** Time and the probe timers (a ManualClock in tests). */
+  clock: TimerClock;
   log: Logger;
   /** A tracked task's status changed (not called for the status begin() returns). */
   onChange: (taskId: string, status: HealthStatus) => void;
@@ -33,7 +34,7 @@ interface Tracked {
   status: HealthStatus;
   /** Why it is unhealthy (last probe output), for the task's error. */
   reason: string;
-  probe?: { rt: Runtime; spec: HealthProbe; policy: HealthPolicy; timer: NodeJS.Timeout | null; running: boolean };
+  probe?: { rt: Runtime; spec: HealthProbe; policy: HealthPolicy; timer: Timer | null; running: boolean };
 }
 
 /** Verdicts kept for tasks not tracked yet (at most this many; a start takes seconds, not thousands of events). */
@@ -99,7 +100,7 @@ export class HealthShell {
   /** Stops tracking (task stopping, stopped or gone). Idempotent. */
   end(taskId: string): void {
     const t = this.tracked.get(taskId);
-    if (t?.probe?.timer) clearTimeout(t.probe.timer);
+    t?.probe?.timer?.cancel();
     this.tracked.delete(taskId);
   }
 
@@ -113,11 +114,10 @@ export class HealthShell {
     const p = t.probe!;
     if (this.stopped || this.tracked.get(taskId) !== t) return;
     const delay = Math.max(0, p.policy.nextDeadline() - this.o.clock.now());
-    p.timer = setTimeout(() => {
+    p.timer = this.o.clock.setTimer(delay, () => {
       p.timer = null;
       this.fire(taskId, t);
-    }, delay);
-    p.timer.unref();
+    });
   }
 
   private fire(taskId: string, t: Tracked): void {
@@ -135,7 +135,7 @@ export class HealthShell {
         if (this.tracked.get(taskId) !== t) return;
         p.policy.result(id, ok, this.o.clock.now(), out);
         this.settle(taskId, t);
-        if (p.timer) clearTimeout(p.timer);
+        p.timer?.cancel();
         this.arm(taskId, t);
       });
     }

@@ -11,8 +11,9 @@ import { cidrContains, lastOf, parseCidr, parseIp } from '../../core/ipam/addr.j
 import { validateNetwork } from '../../core/overlay/desired.js';
 import type { OverlayNetwork } from '../../core/overlay/model.js';
 
-/** Task namespaces and veths are named after the first 12 characters of the task id. */
-export const SHORT_ID_LEN = 12;
+import { SHORT_ID_LEN } from '../../core/worker/converge.js';
+
+export { SHORT_ID_LEN };
 
 /** Accepts `[...]` or `{ assignments: [...] }`; validates every item and the list as a whole. */
 export function validateAssignments(body: unknown): Assignment[] {

@@ -6,13 +6,15 @@
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { Runtime } from '../../adapters/runtime/types.js';
-import type { Clock } from '../../core/clock.js';
+import type { TimerClock } from '../../core/clock.js';
 import type { HealthStatus } from '../../core/health/policy.js';
 import type { DrainResult, DrainWait } from '../drain/wait.js';
 import type { PortRef, Readiness } from './ready.js';
 import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 
-export type TaskState = 'new' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+import type { TaskState } from '../../core/worker/converge.js';
+
+export type { TaskState };
 
 export interface WorkerOptions {
   nodeName: string;
@@ -21,7 +23,8 @@ export interface WorkerOptions {
   /** Namespace/container prefix (lab: mlab-<lab>-<node>-, else meshd-). */
   prefix: string;
   exec: Exec;
-  clock: Clock;
+  /** Time and timers (the converge loop and its periodic retry run on it). */
+  clock: TimerClock;
   log: Logger;
   gossip: GossipPort;
   overlay: OverlaySubsystem;

@@ -1,81 +1,73 @@
 /**
- * The worker: converges this node to its assignment list (Docker's agent/worker). It
- * starts tasks on a runtime, attaches them to overlay networks, publishes their endpoint
- * records in gossip, and drains and stops tasks that are no longer assigned.
+ * The worker: converges this node to its assignment list (Docker's agent/worker). It starts
+ * tasks on a runtime, attaches them to overlay networks, publishes their endpoint records in
+ * gossip (mesh.ts), and drains and stops tasks that are no longer assigned. What to start, stop,
+ * adopt or fail is the pure plan in src/core/worker/converge.ts; this file is its shell.
  *
- * Converge is serialized: one run at a time; a change during a run marks the worker dirty
- * and another run follows. Starting a task: join the gossip network of each attachment,
- * define the network on the overlay and add the local endpoint (the sandbox appears),
- * wait for that reconcile, start the process, publish records (state 'running').
- * Stopping: republish records as 'draining', wait until the drain is confirmed, stop the
- * process with a grace period (established connections finish), delete the records, remove
- * the local endpoint (the sandbox goes with the last one), leave the gossip network when no
- * task of it is left.
+ * Converge runs through the shared ReconcileLoop (one run at a time; a change during a run is
+ * followed by another; a run that throws is retried after `retryMs`), and a kick every `retryMs`
+ * retries failed starts. Starting: join each attachment's network, add the local endpoint (the
+ * sandbox appears), wait for the overlay, start the process, wait until it serves (start.ts),
+ * publish 'running'. Stopping: publish 'draining', wait for the confirmed drain (`drain`,
+ * src/agent/drain/wait.ts: every live member acked that its LB and DNS dropped the task, or the
+ * waiter's timeout; without `drain` a fixed `drainMs`, default 2000 ms), stop with a grace
+ * period, delete the records, remove the endpoint, leave networks no task uses.
  *
- * Confirmed drain (the agent wires `drain`, src/agent/drain/wait.ts; design in
- * src/core/drain/acks.ts): every live member of each of the task's networks acks in table
- * `drain-acks` once its LB dataplane applied the draining state and its DNS dropped the task;
- * the worker stops the task when all acked, or after the waiter's timeout (10 s default,
- * logged at warn and counted). Tasks stopping in one converge are drained together.
- * Without `drain` (unit tests, embedders) the worker falls back to a fixed `drainMs` sleep
- * (default 2000 ms, the time a table update needs to reach every node under the `local` and
- * `lan` presets).
+ * Health (health.ts): a task with a check is published `starting` until healthy; an unhealthy
+ * task is removed like a scale-down and only then marked failed (`unhealthy: …`), which the
+ * manager link reports so the manager replaces it.
  *
- * Health checks (worker-health.ts): a task with a check is published `starting` (on the overlay,
- * neither a backend nor a DNS answer) and republished `running` once healthy; an unhealthy task
- * is removed like a scale-down (records `draining`, confirmed drain, stop) and only then marked
- * failed with `unhealthy: …`, which the manager link reports so the manager replaces it.
- *
- * Restart safety: assignments are persisted in dataDir/assignments.json; on start, tasks
- * the runtimes still hold (task processes outlive the agent) are adopted when still
- * assigned and stopped otherwise, and only then is the overlay activated.
- *
- * Several networks per task: the runtimes plumb one interface per attachment (eth0, eth1, …
- * in assignment order; default route via the first). Exits: a runtime's onExit (docker: the
- * events stream; netns: its own children) marks a running task failed at once and kicks a
- * converge that cleans it up; the periodic list() poll remains only for netns tasks (adopted
- * netns processes are not the agent's children). One DockerRuntime (one Engine API client)
- * per agent, created when first needed.
+ * Restart safety: assignments are persisted (saved.ts); on start, tasks the runtimes still hold
+ * are adopted when still assigned and stopped otherwise, and only then is the overlay activated.
+ * Exits: a runtime's onExit (docker: the events stream; netns: its children) fails a running task
+ * at once and kicks a converge that cleans it up; the list() poll remains for netns tasks (adopted
+ * ones are not the agent's children). One DockerRuntime per agent, made when first needed.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Router } from '../../adapters/api/server.js';
-import { DEFAULT_DOCKER_SOCKET, DockerRuntime } from '../../adapters/runtime/docker.js';
-import { NetnsRuntime } from '../../adapters/runtime/netns.js';
-import { BRIDGE_NAME, sandboxName } from '../../core/overlay/model.js';
-import type { Attachment as RuntimeAttachment, Runtime, TaskInfo, TaskSpec } from '../../adapters/runtime/types.js';
+import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
+import { DEFAULT_DOCKER_SOCKET } from '../../adapters/runtime/docker.js';
+import type { Runtime, TaskInfo } from '../../adapters/runtime/types.js';
+import type { Timer } from '../../core/clock.js';
 import type { Assignment } from '../../core/assignments.js';
-import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
+import type { EndpointRecord } from '../../core/endpoints.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
+import type { HealthStatus } from '../../core/health/policy.js';
+import {
+  adoptVerdict, exitedByPoll, exitError, exitVerdict, publishedState, shortId, toCure, toDrain, toForget, toRemove, toStart,
+  type HeldTask, type TaskState,
+} from '../../core/worker/converge.js';
 import type { Subsystem } from '../agent.js';
 import type { DrainResult } from '../drain/wait.js';
 import { waitServing } from './ready.js';
 import { HealthShell } from './health.js';
-import type { HealthStatus } from '../../core/health/policy.js';
-import type { TaskState, TaskView, WorkerOptions } from './types.js';
+import type { TaskView, WorkerOptions } from './types.js';
 import { TaskLogStreams } from './task-logs.js';
-import { endpointRecord, overlayNetworkOf, programOf, validateAssignments, SHORT_ID_LEN } from './plan.js';
+import { validateAssignments } from './plan.js';
+import { TaskMesh } from './mesh.js';
+import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
+import { taskViewOf } from './view.js';
+import { registerWorkerRoutes } from './routes.js';
+import { loadAssignments, saveAssignments } from './saved.js';
 
-/** The overlay's key of a task's endpoint on one network. */
-export function localKey(taskId: string, networkId: string): string {
-  return `${taskId} ${networkId}`;
-}
+export { localKey } from './mesh.js';
 
 export type { TaskState, TaskView, WorkerOptions } from './types.js';
 
-interface Held {
+/** A task this node holds: the plan's view (HeldTask) plus what the shell needs to act on it. */
+interface Held extends HeldTask {
   a: Assignment;
-  state: TaskState;
   info: TaskInfo | null;
   error: string | null;
   adopted: boolean;
-  /** Health (null: no check) and whether it was ever published as a backend (then it is drained). */
-  health?: HealthStatus | null;
-  served?: boolean;
 }
 
 export const DEFAULT_DRAIN_MS = 2000;
-export const DEFAULT_WHOAMI_IMAGE = 'meshd-busybox:test';
+export { DEFAULT_WHOAMI_IMAGE } from './start.js';
+/** Period of the background converge that retries failed starts (ms). */
+export const DEFAULT_RETRY_MS = 5000;
+/** The worker converges as a whole: one loop key. */
+const CONVERGE = 'converge';
 
 export class WorkerSubsystem implements Subsystem {
   readonly name = 'worker';
@@ -90,36 +82,33 @@ export class WorkerSubsystem implements Subsystem {
   /** Exits reported while the task was starting (before it was published), by task id. */
   private readonly startExits = new Map<string, number | null>();
   private readonly unsubscribe: Array<() => void> = [];
-  private running: Promise<void> | null = null;
-  private dirty = false;
+  /** The converge loop; created at start (a stopped loop stays stopped), null until activation. */
+  private loop: ReconcileLoop<string> | null = null;
   private stopped = false;
-  private ready = false;
-  private timer: NodeJS.Timeout | null = null;
+  private retryTimer: Timer | null = null;
   /** Outcome of each task's last drain (task id → result), for tasksView. */
   private readonly lastDrains = new Map<string, DrainResult>();
   /** Open `GET /v1/tasks/:task/logs` streams (closed at stop, so a follow never holds the agent up). */
   private readonly logStreams = new TaskLogStreams();
-  /** Health checks of running tasks (worker-health.ts). */
+  /** Health checks of running tasks (health.ts). */
   private readonly health: HealthShell;
+  private readonly mesh: TaskMesh;
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
-    this.netns = o.netnsRuntime ?? new NetnsRuntime({ prefix: o.prefix, exec: o.exec, node: o.nodeName, logDir: join(o.dataDir, 'tasks') });
+    this.netns = o.netnsRuntime ?? netnsRuntimeFor(o);
+    this.mesh = new TaskMesh(o);
     this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
   }
 
-  private get file(): string {
-    return join(this.o.dataDir, 'assignments.json');
+  private get retryMs(): number {
+    return this.o.retryMs ?? DEFAULT_RETRY_MS;
   }
 
   /** The agent's one Docker runtime (one Engine API client, one events stream). */
   private docker(): Runtime {
     if (!this.dockerRt) {
-      this.dockerRt = this.o.dockerRuntime ?? new DockerRuntime({
-        prefix: this.o.prefix, exec: this.o.exec, node: this.o.nodeName, image: this.o.dockerWhoamiImage ?? DEFAULT_WHOAMI_IMAGE,
-        socketPath: this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET, log: this.o.log,
-        ...(this.o.dockerSandboxImage ? { sandboxImage: this.o.dockerSandboxImage } : {}),
-      });
+      this.dockerRt = this.o.dockerRuntime ?? dockerRuntimeFor(this.o);
       this.watchExits(this.dockerRt);
     }
     return this.dockerRt;
@@ -150,36 +139,48 @@ export class WorkerSubsystem implements Subsystem {
 
   /** Publishes a running task: a backend unless its check has not passed yet (`starting`). */
   private publishRunning(h: Held): void {
-    const serving = h.health === null || h.health === undefined || h.health === 'healthy';
-    if (serving) h.served = true;
-    this.publish(h.a, serving ? 'running' : 'starting');
+    const state = publishedState(h.health);
+    if (state === 'running') h.served = true;
+    this.publish(h, state);
   }
 
   /** A runtime saw a task's process exit: a running task is failed at once; the converge cleans up. */
   private exitedNow(taskId: string, code: number | null): void {
-    const h = this.tasks.get(taskId) ?? [...this.tasks.values()].find((x) => x.a.task.id.slice(0, SHORT_ID_LEN) === taskId.slice(0, SHORT_ID_LEN));
-    if (h?.state === 'starting') {
-      this.startExits.set(h.a.task.id, code);
+    const h = this.tasks.get(taskId) ?? [...this.tasks.values()].find((x) => shortId(x.id) === shortId(taskId));
+    const verdict = exitVerdict(h?.state);
+    if (!h || verdict === 'ignore') return;
+    if (verdict === 'during-start') {
+      this.startExits.set(h.id, code);
       return;
     }
-    if (!h || h.state !== 'running') return;
-    h.state = 'failed';
-    h.error = code === null ? 'task process exited' : `task process exited with code ${code}`;
-    this.exited.add(h.a.task.id);
-    this.o.log.warn({ task: h.a.task.id, code }, 'task process exited');
+    this.failExited(h, exitError(code), code);
     this.kick();
+  }
+
+  private failExited(h: Held, error: string, code?: number | null): void {
+    h.state = 'failed';
+    h.error = error;
+    this.exited.add(h.id);
+    this.o.log.warn({ task: h.id, ...(code !== undefined ? { code } : {}) }, 'task process exited');
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.desired = new Map(this.load().map((a) => [a.task.id, a]));
+    this.desired = new Map(loadAssignments(this.o.dataDir, this.o.log).map((a) => [a.task.id, a]));
     if (this.unsubscribe.length === 0) this.watchExits(this.netns);
     await this.adopt();
     // Activation waits for gossip to sync; do it in the background so the agent gets ready.
     void this.o.overlay.activate().then(() => {
-      this.ready = true;
+      if (this.stopped) return;
+      this.loop = new ReconcileLoop<string>({
+        clock: this.o.clock,
+        run: () => this.converge(),
+        onError: (err) => this.o.log.error({ err }, 'converge failed'),
+        // A converge that throws is retried on the same period as failed starts.
+        config: { minBackoffMs: this.retryMs, maxBackoffMs: this.retryMs },
+      });
       this.kick();
-      this.arm();
+      this.armRetry();
     }, (e) => this.o.log.error({ err: e }, 'overlay activation failed'));
   }
 
@@ -187,10 +188,10 @@ export class WorkerSubsystem implements Subsystem {
     this.stopped = true;
     this.logStreams.closeAll();
     this.health.stop();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.retryTimer?.cancel();
+    this.retryTimer = null;
     // Tasks keep running: they are separate processes and are adopted at the next start.
-    await this.running?.catch(() => undefined);
+    await this.loop?.stop();
     for (const off of this.unsubscribe.splice(0)) off();
     await this.dockerRt?.close?.();
     this.dockerRt = null;
@@ -208,55 +209,45 @@ export class WorkerSubsystem implements Subsystem {
     const valid = validateAssignments(list);
     this.managed = opts.managed === true;
     this.desired = new Map(valid.map((a) => [a.task.id, a]));
-    this.save(valid);
+    saveAssignments(this.o.dataDir, valid);
     this.kick();
     return { tasks: valid.length };
   }
 
+  assignments(): Assignment[] {
+    return [...this.desired.values()];
+  }
+
+  /** Requests a converge (coalesced; none before the overlay is active or after stop). */
+  kick(): void {
+    if (!this.stopped) this.loop?.mark(CONVERGE);
+  }
+
   /** Resolves when no converge is running or pending (tests, CLI). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    await this.loop?.idle();
   }
 
-  private load(): Assignment[] {
-    if (!existsSync(this.file)) return [];
-    try {
-      return validateAssignments(JSON.parse(readFileSync(this.file, 'utf8')));
-    } catch (e) {
-      this.o.log.error({ err: e, file: this.file }, 'saved assignments unreadable; starting with none (tasks not assigned will be stopped)');
-      return [];
-    }
-  }
-
-  private save(list: Assignment[]): void {
-    mkdirSync(this.o.dataDir, { recursive: true });
-    writeFileSync(this.file + '.tmp', JSON.stringify(list));
-    renameSync(this.file + '.tmp', this.file);
+  /** Kicks a converge every retryMs (retries failed starts; polls netns exits). */
+  private armRetry(): void {
+    if (this.stopped) return;
+    this.retryTimer = this.o.clock.setTimer(this.retryMs, () => {
+      this.retryTimer = null;
+      this.kick();
+      this.armRetry();
+    });
   }
 
   /** Adopts tasks the runtimes still hold and that are still assigned; stops the others. */
   private async adopt(): Promise<void> {
-    const found: Array<{ rt: Runtime; info: TaskInfo }> = [];
-    const inDocker = new Set<string>();
-    if (this.o.dockerRuntime || existsSync(this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET)) {
-      try {
-        for (const info of await this.docker().list()) {
-          found.push({ rt: this.docker(), info });
-          inDocker.add(info.id.slice(0, SHORT_ID_LEN));
-        }
-      } catch (e) {
-        this.o.log.warn({ err: e }, 'cannot list docker tasks');
-      }
-    }
-    // A docker task's namespace is named like a netns task's: it is Docker's, not an orphan of the
-    // netns runtime (stopping it as one killed the sandbox, and the application with it).
-    for (const info of await this.netns.list()) if (!inDocker.has(info.id.slice(0, SHORT_ID_LEN))) found.push({ rt: this.netns, info });
+    const mayDocker = this.o.dockerRuntime || existsSync(this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET);
+    const found = await heldByRuntimes(this.netns, mayDocker ? this.docker() : undefined, this.o.log);
     for (const { rt, info } of found) {
-      const a = [...this.desired.values()].find((x) => x.task.id.slice(0, SHORT_ID_LEN) === info.id.slice(0, SHORT_ID_LEN));
-      if (a && a.desiredState === 'running' && info.running && a.attachments.length > 0 && rt.kind === (a.task.runtime ?? 'netns')) {
-        const h: Held = { a, state: 'running', info: { ...info, id: a.task.id, name: a.task.name }, error: null, adopted: true };
-        this.tasks.set(a.task.id, h);
-        this.attachLocal(a);
+      const a = [...this.desired.values()].find((x) => shortId(x.task.id) === shortId(info.id));
+      const verdict = adoptVerdict(a && { desiredState: a.desiredState, attachments: a.attachments.length, runtime: a.task.runtime ?? 'netns' }, info.running, rt.kind);
+      if (a && verdict === 'adopt') {
+        const h = this.hold(a, 'running', { ...info, id: a.task.id, name: a.task.name }, true);
+        this.mesh.attach(a);
         h.health = this.health.begin(a.task.id, rt, h.info!, a.task.healthcheck);
         this.publishRunning(h);
         this.o.log.info({ task: a.task.id, netns: info.netns, pid: info.pid }, 'adopted running task');
@@ -267,65 +258,36 @@ export class WorkerSubsystem implements Subsystem {
     }
   }
 
-  /** Requests a converge; runs now unless one is running (then once more after it). */
-  kick(): void {
-    if (!this.ready || this.stopped) return;
-    if (this.running) {
-      this.dirty = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.dirty = false;
-        try {
-          await this.converge();
-        } catch (e) {
-          this.o.log.error({ err: e }, 'converge failed');
-        }
-      } while (this.dirty && !this.stopped);
-      this.running = null;
-    })();
+  private hold(a: Assignment, state: TaskState, info: TaskInfo | null, adopted: boolean): Held {
+    const h: Held = { id: a.task.id, networks: a.attachments.map((x) => x.network.id), a, state, info, error: null, adopted };
+    this.tasks.set(a.task.id, h);
+    return h;
   }
 
-  private arm(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.kick();
-      this.arm();
-    }, this.o.retryMs ?? 5000);
-    this.timer.unref();
+  private heldOf(ids: readonly string[]): Held[] {
+    return ids.map((id) => this.tasks.get(id)).filter((h): h is Held => h !== undefined);
   }
 
+  /** One converge: each phase asks the plan (core/worker/converge.ts) with the states the last phase left. */
   private async converge(): Promise<void> {
     this.converges++;
     await this.reapExited();
-    const want = new Map([...this.desired].filter(([, a]) => a.desiredState === 'running'));
-    const going = [...this.tasks.values()].filter((h) => !want.has(h.a.task.id) && h.state !== 'stopped');
+    const going = this.heldOf(toRemove(this.desired, this.tasks.values()));
     if (going.length) await this.remove(going);
-    // Unhealthy tasks: drained like a scale-down, stopped, and only then reported failed.
-    const sick = [...this.tasks.values()].filter((h) => h.state === 'running' && h.health === 'unhealthy');
-    if (sick.length) await this.remove(sick, new Map(sick.map((h) => [h.a.task.id, `unhealthy: ${this.health.reason(h.a.task.id) || 'health check failed'}`])));
-    for (const a of want.values()) {
-      const h = this.tasks.get(a.task.id);
-      if (h && (h.state === 'running' || h.state === 'starting')) continue;
-      if (h?.state === 'failed' && this.managed) continue; // the manager decides (see setAssignments)
-      if (this.exited.has(a.task.id)) continue; // exited during this run: cleaned up by the next one (kicked)
-      await this.startTask(a);
-    }
-    // Forget stopped tasks that are no longer assigned at all.
-    for (const [id, h] of this.tasks) {
-      if (h.state === 'stopped' && !this.desired.has(id)) {
-        this.tasks.delete(id);
-        this.lastDrains.delete(id);
-      }
+    const sick = this.heldOf(toCure(this.tasks.values()));
+    if (sick.length) await this.remove(sick, new Map(sick.map((h) => [h.id, `unhealthy: ${this.health.reason(h.id) || 'health check failed'}`])));
+    const plan = [...this.desired.values()].map((a) => ({ id: a.task.id, desiredState: a.desiredState }));
+    for (const id of toStart(plan, this.tasks, this.managed, this.exited)) await this.startTask(this.desired.get(id)!);
+    for (const id of toForget(this.desired, this.tasks.values())) {
+      this.tasks.delete(id);
+      this.lastDrains.delete(id);
     }
   }
 
   /**
    * A running task whose process is gone is marked failed, its records deleted (peers stop
    * sending to it) and its namespace removed; the converge then starts it again (every
-   * retryMs at most), until the manager link reports task states and decides restarts.
+   * retryMs at most), unless a manager owns its restart.
    */
   private async reapExited(): Promise<void> {
     // Poll (fallback): runtimes without exit events, and netns tasks adopted after a restart.
@@ -333,15 +295,9 @@ export class WorkerSubsystem implements Subsystem {
     if (polled.length) {
       const alive = new Set<string>();
       for (const rt of new Set(polled.map((h) => this.runtimeOf(h.a)))) {
-        for (const i of await rt.list()) if (i.running) alive.add(i.id.slice(0, SHORT_ID_LEN));
+        for (const i of await rt.list()) if (i.running) alive.add(shortId(i.id));
       }
-      for (const h of polled) {
-        if (alive.has(h.a.task.id.slice(0, SHORT_ID_LEN)) || h.state !== 'running') continue;
-        h.state = 'failed';
-        h.error = 'task process exited';
-        this.exited.add(h.a.task.id);
-        this.o.log.warn({ task: h.a.task.id }, 'task process exited');
-      }
+      for (const h of this.heldOf(exitedByPoll(polled, alive))) this.failExited(h, exitError(null));
     }
     for (const id of [...this.exited]) {
       this.exited.delete(id);
@@ -352,51 +308,23 @@ export class WorkerSubsystem implements Subsystem {
     }
   }
 
-  private attachLocal(a: Assignment): void {
-    for (const att of a.attachments) {
-      this.o.gossip.core.joinNetwork(att.network.id, this.o.clock.now());
-      this.o.overlay.defineNetwork(overlayNetworkOf(att));
-      // One local endpoint per attachment: keyed by task AND network (a task on `front` and
-      // `back` needs both sandboxes; keyed by task alone the second replaced the first).
-      this.o.overlay.addLocal(localKey(a.task.id, att.network.id), { network: att.network.id, ip: att.ip, mac: att.mac });
-    }
-    this.o.gossip.pump();
-  }
-
-  private publish(a: Assignment, state: EndpointRecord['state']): void {
-    const now = this.o.clock.now();
-    for (const att of a.attachments) {
-      const exposed = this.tasks.get(a.task.id)?.info?.exposed ?? [];
-      this.o.gossip.core.tableSet(att.network.id, ENDPOINT_TABLE, a.task.id, encodeEndpoint(endpointRecord(a, att, this.o.nodeName, this.o.nodeIp, state, exposed)), now);
-    }
-    this.o.gossip.pump();
+  private publish(h: Held, state: EndpointRecord['state']): void {
+    this.mesh.publish(h.a, state, h.info?.exposed ?? []);
   }
 
   private async startTask(a: Assignment): Promise<void> {
-    const held: Held = { a, state: 'starting', info: null, error: null, adopted: false };
+    const held = this.hold(a, 'starting', null, false);
     this.startExits.delete(a.task.id);
-    this.tasks.set(a.task.id, held);
     const rt = this.runtimeOf(a);
     try {
-      if (a.attachments.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${a.task.id} has no network attachment`);
-      const spec: TaskSpec = {
-        id: a.task.id, name: a.task.name, env: a.task.env, ...programOf(a),
-        ...(a.task.runtime === 'docker' && a.task.image !== 'whoami' ? { image: a.task.image } : {}),
-        ...(a.task.healthcheck ? { healthcheck: a.task.healthcheck } : {}),
-        ...(a.task.stopSignal ? { stopSignal: a.task.stopSignal } : {}),
-      };
-      if (a.task.limits) spec.limits = a.task.limits;
-      this.attachLocal(a);
+      const spec = taskSpecOf(a);
+      this.mesh.attach(a);
       await this.o.overlay.settled();
-      const list: RuntimeAttachment[] = a.attachments.map((att) => {
-        const net = overlayNetworkOf(att);
-        return {
-          sandboxNs: sandboxName(this.o.overlay.prefix, net.id), bridge: BRIDGE_NAME,
-          ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: this.o.overlay.mtuOf(net),
-        };
-      });
+      const list = runtimeAttachmentsOf(a, this.o.overlay);
       held.info = await rt.start(spec, list, this.o.beforeApp ? { beforeApp: this.o.beforeApp } : {});
-      await this.untilServing(a, rt, held.info);
+      // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
+      const real = (rt === this.netns && !this.o.netnsRuntime) || (rt === this.dockerRt && !this.o.dockerRuntime);
+      await untilServing(a, held.info, this.o.readiness ?? (real ? waitServing : undefined), this.o.readyTimeoutMs ?? 10_000, this.o.log);
       if (this.startExits.has(a.task.id)) {
         const code = this.startExits.get(a.task.id);
         throw new MeshError('MESHD_EXEC_FAILED', `task ${a.task.id} exited during start${code === null || code === undefined ? '' : ` with code ${code}`}`);
@@ -415,39 +343,23 @@ export class WorkerSubsystem implements Subsystem {
     }
   }
 
-  /** Waits until a started task serves its target ports (throws when it exited first). */
-  private async untilServing(a: Assignment, rt: Runtime, info: TaskInfo): Promise<void> {
-    const ms = this.o.readyTimeoutMs ?? 10_000;
-    // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
-    const real = (rt === this.netns && !this.o.netnsRuntime) || (rt === this.dockerRt && !this.o.dockerRuntime);
-    const probe = this.o.readiness ?? (real ? waitServing : undefined);
-    const ports = a.ports.map((p) => ({ proto: p.proto, port: p.target }));
-    if (!probe || ms <= 0 || ports.length === 0 || info.pid === null || info.pid <= 0) return;
-    const r = await probe(info.pid, ports, ms);
-    if (r === 'exited') throw new MeshError('MESHD_EXEC_FAILED', `task ${a.task.id} exited before serving ${ports.map((p) => `${p.port}/${p.proto}`).join(', ')}`);
-    if (r === 'timeout') this.o.log.warn({ task: a.task.id, ports, ms }, 'task does not serve its target ports yet: published as running anyway');
-  }
-
   /** Drains (tasks that were backends), stops; `failed` names tasks that end failed, with their error. */
   private async remove(list: Held[], failed?: ReadonlyMap<string, string>): Promise<void> {
-    for (const h of list) this.health.end(h.a.task.id);
-    const live = list.filter((h) => h.state === 'running' && h.served === true);
-    for (const h of list) if (h.state === 'running' && !live.includes(h)) h.state = 'draining'; // never a backend: nothing to drain
-    for (const h of live) {
-      h.state = 'draining';
-      this.publish(h.a, 'draining');
-    }
+    for (const h of list) this.health.end(h.id);
+    const live = this.heldOf(toDrain(list));
+    for (const h of list) if (h.state === 'running') h.state = 'draining';
+    for (const h of live) this.publish(h, 'draining');
     if (live.length) await this.drain(live);
     for (const h of list) {
       try {
-        await this.runtimeOf(h.a).stop(h.a.task.id, h.a.task.stopGraceMs ?? this.o.stopGraceMs ?? 5000, h.a.task.stopSignal);
-        const why = failed?.get(h.a.task.id);
+        await this.runtimeOf(h.a).stop(h.id, h.a.task.stopGraceMs ?? this.o.stopGraceMs ?? 5000, h.a.task.stopSignal);
+        const why = failed?.get(h.id);
         h.state = why === undefined ? 'stopped' : 'failed';
         h.error = why ?? null;
       } catch (e) {
         h.state = 'failed';
         h.error = `stop: ${toMeshError(e).message}`;
-        this.o.log.error({ err: e, task: h.a.task.id }, 'task stop failed (retried later)');
+        this.o.log.error({ err: e, task: h.id }, 'task stop failed (retried later)');
         continue;
       }
       this.detachLocal(h.a);
@@ -458,96 +370,43 @@ export class WorkerSubsystem implements Subsystem {
   private async drain(live: Held[]): Promise<void> {
     const d = this.o.drain;
     if (!d) {
-      await new Promise((r) => setTimeout(r, this.o.drainMs ?? DEFAULT_DRAIN_MS));
+      await new Promise<void>((r) => this.o.clock.setTimer(this.o.drainMs ?? DEFAULT_DRAIN_MS, r));
       return;
     }
-    const results: DrainResult[] = await Promise.all(live.map((h) => d.wait(h.a.task.id, h.a.attachments.map((x) => x.network.id))));
+    const results: DrainResult[] = await Promise.all(live.map((h) => d.wait(h.id, h.networks)));
     for (const r of results) this.lastDrains.set(r.taskId, r);
   }
 
-  /** Deletes the task's records and local endpoint; leaves networks no task uses any more. */
+  /** Deletes the task's records and local endpoints; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
     this.health.end(a.task.id);
-    const now = this.o.clock.now();
-    // Idempotent: a task that failed was detached when it exited, and is detached again when the
-    // manager then removes it; by then the node may have left the network (tableDelete would throw
-    // "not on network", failing the converge that must start the replacement).
-    const joined = new Set(this.o.gossip.core.networks());
-    for (const att of a.attachments) {
-      this.o.overlay.removeLocal(localKey(a.task.id, att.network.id));
-      if (!joined.has(att.network.id)) continue;
-      this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
-      const used = [...this.tasks.values()].some((h) => h.a.task.id !== a.task.id && (h.state === 'running' || h.state === 'starting' || h.state === 'draining')
-        && h.a.attachments.some((x) => x.network.id === att.network.id));
-      // Never leave `ingress`: the node's ingress sandbox (routing mesh) lives on it for the node's
-      // whole life (lb-ingress-side joins it at start). Leaving it with the last local task attached
-      // there made the node's published ports stop reaching remote tasks (found by the chaos soak).
-      if (!used && att.network.id !== INGRESS_NETWORK) {
-        this.o.gossip.core.leaveNetwork(att.network.id, now);
-        this.o.overlay.forgetNetwork(att.network.id);
-      }
-    }
-    this.o.gossip.pump();
+    this.mesh.detach(a, this.tasks.values());
   }
 
   tasksView(): TaskView[] {
     const ids = new Set([...this.tasks.keys(), ...this.desired.keys()]);
     return [...ids].sort().map((id) => {
       const h = this.tasks.get(id);
-      const a = h?.a ?? this.desired.get(id)!;
-      const rt = a.task.runtime ?? 'netns';
-      const netnsName = h?.info?.netns ?? null;
-      return {
-        id, name: a.task.name, service: a.task.serviceName, runtime: rt,
-        state: h?.state ?? 'new',
-        desiredState: this.desired.get(id)?.desiredState ?? 'shutdown',
-        ips: Object.fromEntries(a.attachments.map((x) => [x.network.name, x.ip])),
-        networks: a.attachments.map((x) => x.network.name),
-        netns: netnsName,
-        container: rt === 'docker' && h?.info ? `${this.o.prefix}c-${id.slice(0, SHORT_ID_LEN)}` : null,
-        pid: h?.info?.pid ?? null,
-        error: h?.error ?? null,
-        adopted: h?.adopted ?? false,
-        drain: this.drainOf(id),
-        health: h?.health ?? null,
-      };
+      return taskViewOf(id, h?.a ?? this.desired.get(id)!, h, this.desired.get(id), this.lastDrains.get(id), this.o.prefix);
     });
   }
 
-  private drainOf(id: string): TaskView['drain'] {
-    const r = this.lastDrains.get(id);
-    return r ? { outcome: r.outcome, ms: r.ms } : null;
+  get nodeName(): string {
+    return this.o.nodeName;
+  }
+
+  /** The state and runtime of a task this worker holds (routes: exec, logs). */
+  held(id: string): { state: TaskState; runtime: Runtime } | undefined {
+    const h = this.tasks.get(id);
+    return h && { state: h.state, runtime: this.runtimeOf(h.a) };
+  }
+
+  /** Open log streams, closed at stop (a follow never holds the agent up). */
+  get logStreamsOpen(): TaskLogStreams {
+    return this.logStreams;
   }
 
   routes(router: Router): void {
-    router.add('PUT', '/v1/assignments', (r) => ({ json: this.setAssignments(r.body) }));
-    router.add('GET', '/v1/assignments', () => ({ json: [...this.desired.values()] }));
-    router.add('GET', '/v1/tasks', () => ({ json: this.tasksView() }));
-    router.add('GET', '/v1/tasks/:task', (r) => {
-      const t = this.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task);
-      if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${r.params.task} on ${this.o.nodeName}`);
-      return { json: t };
-    });
-    // Runs a command INSIDE a task through its runtime (docker: an Engine API exec in the
-    // application container, so the image's own filesystem and tools; netns: in its namespace).
-    router.add('POST', '/v1/tasks/:task/exec', async (r) => {
-      const t = this.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task);
-      if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${r.params.task} on ${this.o.nodeName}`);
-      const h = this.tasks.get(t.id);
-      if (!h || (h.state !== 'running' && h.state !== 'draining')) throw new MeshError('MESHD_NOT_READY', `task ${t.name} is ${t.state}`);
-      const body = (r.body ?? {}) as { argv?: unknown; input?: unknown; timeoutMs?: unknown };
-      if (!Array.isArray(body.argv) || body.argv.length === 0 || !body.argv.every((x) => typeof x === 'string')) throw new MeshError('MESHD_BAD_ARGUMENT', 'exec: argv must be a non-empty list of strings');
-      const timeoutMs = typeof body.timeoutMs === 'number' && body.timeoutMs > 0 ? Math.min(body.timeoutMs, 600_000) : 60_000;
-      const res = await this.runtimeOf(h.a).exec(t.id, body.argv as string[], { timeoutMs, ...(typeof body.input === 'string' ? { input: body.input } : {}) });
-      return { json: res };
-    });
-    // The task's output through its runtime, streamed (task-logs.ts); any task the worker holds,
-    // also a failed one whose container is still there.
-    router.add('GET', '/v1/tasks/:task/logs', (r) => this.logStreams.handle(r, (ref) => {
-      const t = this.tasksView().find((x) => x.id === ref || x.name === ref);
-      const h = t && this.tasks.get(t.id);
-      if (!t || !h) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${this.o.nodeName}`);
-      return { id: t.id, name: t.name, runtime: this.runtimeOf(h.a) };
-    }));
+    registerWorkerRoutes(router, this);
   }
 }

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EtcdStore } from '../../../src/adapters/store/etcd.js';
-import { storeCompliance } from './compliance.js';
+import { storeCompliance } from '../../compliance/store.js';
 import { startEtcd, type EtcdServer } from './etcd-server.js';
 
 let etcd: EtcdServer | undefined;

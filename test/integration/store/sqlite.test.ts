@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MeshError } from '../../../src/core/errors.js';
 import { SqliteStore } from '../../../src/adapters/store/sqlite.js';
-import { storeCompliance } from './compliance.js';
+import { storeCompliance } from '../../compliance/store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshd-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

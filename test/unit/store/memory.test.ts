@@ -1,4 +1,4 @@
 import { MemoryStore } from '../../../src/adapters/store/memory.js';
-import { storeCompliance } from '../../integration/store/compliance.js';
+import { storeCompliance } from '../../compliance/store.js';
 
 storeCompliance('memory', () => Promise.resolve(new MemoryStore()));

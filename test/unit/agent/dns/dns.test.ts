@@ -11,6 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { FakeGossip } from '../../../helpers/fake-gossip.js';
+import { stepUntil } from '../../../helpers/until.js';
 import { parseQtype, qtypeName, taskNetworks } from '../../../../src/agent/dns/plan.js';
 import { retryDelayMs, sameNetworks } from '../../../../src/agent/dns/sandboxes.js';
 import { DnsSubsystem } from '../../../../src/agent/dns/dns.js';
@@ -71,35 +73,6 @@ function rec(over: Partial<EndpointRecord> = {}): EndpointRecord {
     ip: `10.0.0.${10 + n}`, mac: '02:42:0a:00:00:0b', node: 'n2', nodeIp: '10.99.1.2', vip: '10.0.0.100', endpointMode: 'vip',
     aliases: [], ports: [], state: 'running', ...over,
   };
-}
-
-/** Just enough of GossipSubsystem for DnsSubsystem: events in, tables for resync. */
-class FakeGossip {
-  readonly listeners: Array<(ev: GossipEvent) => void> = [];
-  readonly tables = new Map<string, Map<string, { value: Uint8Array; owner: string }>>();
-  readonly core = {
-    networks: (): string[] => [...this.tables.keys()],
-    tableEntries: (net: string) => [...(this.tables.get(net) ?? new Map<string, { value: Uint8Array; owner: string }>())].map(([key, e]) => ({ table: 'endpoints', key, value: e.value, owner: e.owner, ltime: 1 })),
-  };
-  onEvent(l: (ev: GossipEvent) => void): void {
-    this.listeners.push(l);
-  }
-  set(r: EndpointRecord, owner = r.node, raw?: Uint8Array): void {
-    const value = raw ?? encodeEndpoint(r);
-    let t = this.tables.get(r.network);
-    if (!t) this.tables.set(r.network, (t = new Map()));
-    const type = t.has(r.taskId) ? 'update' : 'create';
-    t.set(r.taskId, { value, owner });
-    for (const l of this.listeners) l({ type, network: r.network, table: 'endpoints', key: r.taskId, value, owner });
-  }
-  del(r: EndpointRecord): void {
-    const e = this.tables.get(r.network)?.get(r.taskId);
-    this.tables.get(r.network)?.delete(r.taskId);
-    for (const l of this.listeners) l({ type: 'delete', network: r.network, table: 'endpoints', key: r.taskId, value: e?.value ?? new Uint8Array(), owner: e?.owner ?? r.node });
-  }
-  emit(ev: GossipEvent): void {
-    for (const l of this.listeners) l(ev);
-  }
 }
 
 const noExec: Exec = {
@@ -271,8 +244,9 @@ describe('SandboxBinder via DnsSubsystem', () => {
       return { udp, tcp };
     };
     const g = new FakeGossip();
+    const clock = new ManualClock(0);
     const s = new DnsSubsystem({
-      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock: new ManualClock(0), log, exec: noExec,
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock, log, exec: noExec,
       upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind,
       assignedNetworks: (id) => (id === 'abcdefabcdef' ? ['app'] : undefined),
     });
@@ -282,7 +256,8 @@ describe('SandboxBinder via DnsSubsystem', () => {
       writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
       const [a, b] = await Promise.all([s.ensureSandbox('mtest-n1-t-abcdefabcdef'), s.ensureSandbox('mtest-n1-t-abcdefabcdef')]);
       assert.equal(a && b, true);
-      await s.sandboxes.idle();
+      // The background scan (on the simulated clock) finds it bound already: no second bind.
+      await stepUntil(clock, 'a scan ran and went idle', () => s.sandboxes.view(clock.now()).bound.length === 1 && s.sandboxes.scans > 0, { stepMs: 1, maxMs: 5000 });
       assert.equal(binds, 1);
       assert.deepEqual(s.sandboxes.view(0).bound.map((x) => [x.netns, x.networks]), [['mtest-n1-t-abcdefabcdef', ['app']]]);
       // the record arrives: its networks win over the assignment's
@@ -290,10 +265,43 @@ describe('SandboxBinder via DnsSubsystem', () => {
       assert.deepEqual(s.sandboxes.view(0).bound[0]!.networks, ['front']);
       rmSync(join(dir, 'mtest-n1-t-abcdefabcdef'));
       s.sandboxes.kick();
-      await s.sandboxes.idle();
-      assert.equal(s.server.attachedSandboxes, 0);
+      await stepUntil(clock, 'the sandbox that went is closed', () => s.server.attachedSandboxes === 0, { stepMs: 1, maxMs: 5000 });
+      assert.equal(s.sandboxes.view(clock.now()).bound.length, 0);
     } finally {
       await s.stop();
+    }
+  });
+});
+
+describe('SandboxBinder retries on simulated time', () => {
+  test('a failed bind is retried after 250 ms, then 500 ms (core/dns/sandbox-retry.ts), not by every scan', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnsagent-retry-'));
+    const clock = new ManualClock(0);
+    const attempts: number[] = [];
+    let failing = 2;
+    const bind = async (): Promise<{ udp: UdpSocket; tcp: Server }> => {
+      attempts.push(clock.now());
+      if (failing-- > 0) throw new Error('namespace not plumbed yet');
+      const tcp = createServer();
+      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+      const udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+      return { udp, tcp };
+    };
+    writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
+    const s = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: new FakeGossip() as unknown as GossipSubsystem, clock, log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind,
+    });
+    await s.start();
+    try {
+      await stepUntil(clock, 'bound after two failures', () => s.sandboxes.has('mtest-n1-t-abcdefabcdef'), { stepMs: 5, maxMs: 5000 });
+      assert.deepEqual(attempts.map((t, i) => (i === 0 ? 0 : t - attempts[i - 1]!)), [0, 250, 500], `attempts at ${attempts}`);
+      assert.equal(s.sandboxes.bindFailures, 2);
+      assert.deepEqual(s.sandboxes.view(clock.now()).failing, []);
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -18,6 +18,7 @@ import type { GossipEvent, MemberState } from '../../../../src/core/gossip/index
 import type { GossipPort } from '../../../../src/agent/overlay/overlay.js';
 import { DrainAcker } from '../../../../src/agent/drain/ack.js';
 import { DrainWaiter } from '../../../../src/agent/drain/wait.js';
+import { FakeGossipBus as Bus } from '../../../helpers/fake-gossip.js';
 
 describe('drain core', () => {
   test('ack keys round-trip; anything else is not an ack key', () => {
@@ -84,92 +85,6 @@ describe('drain core', () => {
 // ---- three nodes on a fake gossip bus ----
 
 interface Entry { value: Uint8Array; owner: string }
-
-class Bus {
-  readonly nodes = new Map<string, FakeNode>();
-  /** network → members */
-  readonly nets = new Map<string, Set<string>>();
-  /** network → `${table}\0${key}` → entry (one replicated copy: delivery is instant) */
-  readonly data = new Map<string, Map<string, Entry>>();
-  readonly states = new Map<string, MemberState>();
-  node(name: string): FakeNode {
-    const n = new FakeNode(this, name);
-    this.nodes.set(name, n);
-    this.states.set(name, 'alive');
-    return n;
-  }
-  join(net: string, ...names: string[]): void {
-    const m = this.nets.get(net) ?? new Set<string>();
-    for (const n of names) m.add(n);
-    this.nets.set(net, m);
-  }
-  /** Delivers an event to every member of `net` (all of them on the next pump). */
-  fire(net: string, ev: GossipEvent): void {
-    for (const n of this.nets.get(net) ?? []) this.nodes.get(n)?.queue.push(ev);
-  }
-  write(owner: string, net: string, table: string, key: string, value: Uint8Array | null): boolean {
-    const m = this.data.get(net) ?? new Map<string, Entry>();
-    this.data.set(net, m);
-    const k = `${table}\0${key}`;
-    const prev = m.get(k);
-    if (value === null) {
-      if (!prev) return false;
-      m.delete(k);
-      this.fire(net, { type: 'delete', network: net, table, key, value: new Uint8Array(), owner });
-      return true;
-    }
-    m.set(k, { value, owner });
-    this.fire(net, { type: prev ? 'update' : 'create', network: net, table, key, value, owner });
-    return true;
-  }
-  kill(name: string): void {
-    this.states.set(name, 'dead');
-    for (const m of this.nets.values()) m.delete(name);
-    for (const n of this.nodes.values()) n.queue.push({ type: 'member-dead', name, addr: '', incarnation: 1 });
-    this.pumpAll();
-  }
-  pumpAll(): void {
-    for (const n of this.nodes.values()) n.pump();
-  }
-}
-
-class FakeNode implements GossipPort {
-  readonly queue: GossipEvent[] = [];
-  private readonly listeners: Array<(ev: GossipEvent) => void> = [];
-  readonly core: GossipPort['core'];
-  constructor(private readonly bus: Bus, readonly name: string) {
-    const b = bus;
-    this.core = {
-      members: () => [...b.states].map(([n, state]) => ({ name: n, addr: '', state, incarnation: 1 })),
-      member: (n: string) => (b.states.has(n) ? { name: n, addr: '', state: b.states.get(n)!, incarnation: 1 } : undefined),
-      networks: () => [...b.nets].filter(([, m]) => m.has(name)).map(([n]) => n).sort(),
-      networkNodes: (net: string) => [...(b.nets.get(net) ?? [])].sort(),
-      tableEntries: (net: string, table?: string) => [...(b.data.get(net) ?? [])]
-        .map(([k, e]) => ({ table: k.split('\0')[0]!, key: k.split('\0')[1]!, value: e.value, owner: e.owner, ltime: 1 }))
-        .filter((e) => table === undefined || e.table === table),
-      joinNetwork: (net: string) => b.join(net, name),
-      leaveNetwork: () => undefined,
-      tableSet: (net: string, table: string, key: string, value: Uint8Array) => {
-        if (!b.nets.get(net)?.has(name)) throw new Error(`not on ${net}`);
-        b.write(name, net, table, key, value);
-      },
-      tableDelete: (net: string, table: string, key: string) => b.write(name, net, table, key, null),
-    } as unknown as GossipPort['core'];
-  }
-  onEvent(l: (ev: GossipEvent) => void): void {
-    this.listeners.push(l);
-  }
-  pump(): void {
-    // Like the real subsystem: a pump on any node flushes; deliver everywhere (instant network).
-    for (const n of this.bus.nodes.values()) n.flush();
-  }
-  flush(): void {
-    while (this.queue.length) {
-      const ev = this.queue.shift()!;
-      for (const l of this.listeners) l(ev);
-    }
-  }
-}
 
 const log = pino({ level: 'silent' });
 const rec = (taskId: string, network: string, state: 'running' | 'draining', node = 'n1'): EndpointRecord => ({

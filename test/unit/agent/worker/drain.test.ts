@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { FakeGossip } from '../../../helpers/fake-gossip.js';
+import { until } from '../../../helpers/until.js';
 import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
@@ -32,43 +34,6 @@ const task = (id: string, ip: string): AssignmentInput => ({
   attachments: [{ network: NET, ip, prefix: 24, mac: macFromIp(ip), vip: '10.30.0.2' }],
   ports: [{ proto: 'tcp', target: 80 }],
 });
-
-class FakeGossip implements GossipPort {
-  readonly listeners: Array<(ev: GossipEvent) => void> = [];
-  readonly tables = new Map<string, Map<string, Uint8Array>>();
-  readonly joined = new Set<string>();
-  /** Every state a record was published with, in order. */
-  readonly history: Array<[string, string]> = [];
-  readonly core = {
-    members: () => [{ name: 'n1', addr: '10.99.1.1:7946', state: 'alive', incarnation: 1 }],
-    member: (n: string) => (n === 'n1' ? { name: 'n1', addr: '10.99.1.1:7946', state: 'alive', incarnation: 1 } : undefined),
-    networks: () => [...this.joined].sort(),
-    networkNodes: (net: string) => (this.joined.has(net) ? ['n1'] : []),
-    tableEntries: (net: string) => [...(this.tables.get(net) ?? [])].map(([key, value]) => ({ table: 'endpoints', key, value, owner: 'n1', ltime: 1 })),
-    joinNetwork: (net: string) => void this.joined.add(net),
-    leaveNetwork: (net: string) => {
-      this.joined.delete(net);
-      this.tables.delete(net);
-    },
-    tableSet: (net: string, _t: string, key: string, value: Uint8Array) => {
-      const m = this.tables.get(net) ?? new Map<string, Uint8Array>();
-      m.set(key, value);
-      this.tables.set(net, m);
-      const d = decodeEndpoint(value);
-      if (d.ok) this.history.push([key, d.record.state]);
-    },
-    tableDelete: (net: string, _t: string, key: string) => this.tables.get(net)?.delete(key) ?? false,
-  } as unknown as GossipPort['core'];
-  onEvent(l: (ev: GossipEvent) => void): void {
-    this.listeners.push(l);
-  }
-  pump(): void {}
-  state(key: string): string | undefined {
-    const v = this.tables.get('net1')?.get(key);
-    const d = v && decodeEndpoint(v);
-    return d && d.ok ? d.record.state : undefined;
-  }
-}
 
 /** A DrainWait the test resolves by hand. */
 class ManualDrain implements DrainWait {
@@ -97,13 +62,6 @@ function rig(dir: string, opts: { drain?: DrainWait; readiness?: (pid: number) =
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('worker: confirmed drain and start readiness', () => {
   test('a removed task stays up and draining until every member acked; the outcome is kept', async () => {

@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { FakeGossip } from '../../../helpers/fake-gossip.js';
+import { until } from '../../../helpers/until.js';
 import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
@@ -32,51 +34,6 @@ const task = (id: string, ip: string, extra: Partial<AssignmentInput> = {}): Ass
   ...extra,
 });
 
-type Member = { name: string; addr: string; state: 'alive' | 'suspect' | 'dead' | 'left'; incarnation: number };
-
-/** In-memory gossip port: one node's tables and members; tests inject events. */
-class FakeGossip implements GossipPort {
-  readonly listeners: Array<(ev: GossipEvent) => void> = [];
-  readonly tables = new Map<string, Map<string, Uint8Array>>();
-  readonly joined = new Set<string>();
-  membersList: Member[] = [{ name: 'n1', addr: '10.99.1.1:7946', state: 'alive', incarnation: 1 }];
-  readonly core = {
-    members: () => this.membersList.map((m) => ({ ...m })),
-    member: (n: string) => this.membersList.find((m) => m.name === n),
-    networks: () => [...this.joined].sort(),
-    networkNodes: (net: string) => (this.joined.has(net) ? ['n1'] : []),
-    tableEntries: (net: string) => [...(this.tables.get(net) ?? [])].map(([key, value]) => ({ table: 'endpoints', key, value, owner: 'n1', ltime: 1 })),
-    joinNetwork: (net: string) => void this.joined.add(net),
-    leaveNetwork: (net: string) => {
-      this.joined.delete(net);
-      this.tables.delete(net);
-    },
-    tableSet: (net: string, _t: string, key: string, value: Uint8Array) => {
-      const m = this.tables.get(net) ?? new Map<string, Uint8Array>();
-      m.set(key, value);
-      this.tables.set(net, m);
-    },
-    tableDelete: (net: string, _t: string, key: string) => {
-      if (!this.joined.has(net)) throw new Error(`not on network ${net}`); // as the real tables do
-      return this.tables.get(net)?.delete(key) ?? false;
-    },
-  } as unknown as GossipPort['core'];
-  onEvent(l: (ev: GossipEvent) => void): void {
-    this.listeners.push(l);
-  }
-  pump(): void {}
-  emit(ev: GossipEvent): void {
-    for (const l of this.listeners) l(ev);
-  }
-  record(net: string, key: string): EndpointRecord | undefined {
-    const v = this.tables.get(net)?.get(key);
-    if (!v) return undefined;
-    const d = decodeEndpoint(v);
-    assert.ok(d.ok);
-    return d.record;
-  }
-}
-
 function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new FakeOverlayKernel(), gossip = new FakeGossip(), dockerRuntime?: FakeRuntime) {
   const log = pino({ level: 'silent' });
   const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
@@ -93,13 +50,6 @@ function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new Fa
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('validateAssignments', () => {
   test('accepts a consistent list, bare or wrapped', () => {

@@ -4,8 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MeshError } from '../../../src/core/errors.js';
-import type { LeaderFence, Store, WatchEvent } from '../../../src/adapters/store/store.js';
+import { MeshError } from '../../src/core/errors.js';
+import type { LeaderFence, Store, WatchEvent } from '../../src/adapters/store/store.js';
 
 /**
  * How a backend's leader fence is obtained for the suite. `hold` elects the store's writer

@@ -1,0 +1,45 @@
+/**
+ * The worker's HTTP routes on the agent socket: the assignment list (PUT from a manager-less
+ * setup, GET for debugging), the task views, exec inside a task, and its logs (streamed).
+ */
+import type { Router } from '../../adapters/api/server.js';
+import { MeshError } from '../../core/errors.js';
+import type { TaskView } from './types.js';
+import type { WorkerSubsystem } from './worker.js';
+
+/** Longest exec a caller may ask for, and the default (ms). */
+const EXEC_MAX_MS = 600_000;
+const EXEC_DEFAULT_MS = 60_000;
+
+export function registerWorkerRoutes(router: Router, w: WorkerSubsystem): void {
+  /** A task's view by id or name (404 when this node has none). */
+  const find = (ref: string): TaskView => {
+    const t = w.tasksView().find((x) => x.id === ref || x.name === ref);
+    if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${w.nodeName}`);
+    return t;
+  };
+  router.add('PUT', '/v1/assignments', (r) => ({ json: w.setAssignments(r.body) }));
+  router.add('GET', '/v1/assignments', () => ({ json: w.assignments() }));
+  router.add('GET', '/v1/tasks', () => ({ json: w.tasksView() }));
+  router.add('GET', '/v1/tasks/:task', (r) => ({ json: find(r.params.task!) }));
+  // Runs a command INSIDE a task through its runtime (docker: an Engine API exec in the
+  // application container, so the image's own filesystem and tools; netns: in its namespace).
+  router.add('POST', '/v1/tasks/:task/exec', async (r) => {
+    const t = find(r.params.task!);
+    const h = w.held(t.id);
+    if (!h || (h.state !== 'running' && h.state !== 'draining')) throw new MeshError('MESHD_NOT_READY', `task ${t.name} is ${t.state}`);
+    const body = (r.body ?? {}) as { argv?: unknown; input?: unknown; timeoutMs?: unknown };
+    if (!Array.isArray(body.argv) || body.argv.length === 0 || !body.argv.every((x) => typeof x === 'string')) throw new MeshError('MESHD_BAD_ARGUMENT', 'exec: argv must be a non-empty list of strings');
+    const timeoutMs = typeof body.timeoutMs === 'number' && body.timeoutMs > 0 ? Math.min(body.timeoutMs, EXEC_MAX_MS) : EXEC_DEFAULT_MS;
+    const res = await h.runtime.exec(t.id, body.argv as string[], { timeoutMs, ...(typeof body.input === 'string' ? { input: body.input } : {}) });
+    return { json: res };
+  });
+  // The task's output through its runtime, streamed (task-logs.ts); any task the worker holds,
+  // also a failed one whose container is still there.
+  router.add('GET', '/v1/tasks/:task/logs', (r) => w.logStreamsOpen.handle(r, (ref) => {
+    const t = w.tasksView().find((x) => x.id === ref || x.name === ref);
+    const h = t && w.held(t.id);
+    if (!t || !h) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${w.nodeName}`);
+    return { id: t.id, name: t.name, runtime: h.runtime };
+  }));
+}
