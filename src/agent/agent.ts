@@ -28,8 +28,13 @@ export class Agent {
     this.startedAt = clock.now();
   }
 
-  add(s: Subsystem): this {
-    this.subsystems.push(s);
+  /**
+   * Adds a subsystem. `routes`: its control API, when it lives in the subsystem folder's routes.ts
+   * (registered here, by the composition root, so routes.ts may name the subsystem's type while the
+   * subsystem never imports its routes: no import cycle).
+   */
+  add(s: Subsystem, routes?: (router: Router) => void): this {
+    this.subsystems.push(routes ? { name: s.name, start: () => s.start(), stop: () => s.stop(), routes: (r) => { s.routes?.(r); routes(r); } } : s);
     return this;
   }
 

@@ -9,6 +9,9 @@ import type { Agent } from './agent.js';
 import { GossipSubsystem } from './gossip/gossip.js';
 import { KeyStore } from './gossip/keys.js';
 import { ManagerLink } from './link/manager-link.js';
+import { registerLinkRoutes } from './link/routes.js';
+import { registerWorkerRoutes } from './worker/routes.js';
+import { registerDnsRoutes } from './dns/routes.js';
 import { OverlaySubsystem } from './overlay/overlay.js';
 import { WorkerSubsystem } from './worker/worker.js';
 import { DnsSubsystem } from './dns/dns.js';
@@ -56,7 +59,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     },
   });
   agent.add(overlay);
-  agent.add(worker);
+  agent.add(worker, (r) => registerWorkerRoutes(r, worker));
   const dns = new DnsSubsystem({
     nodeName: config.nodeName, resolvConfPath: config.dns.resolvConf, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
@@ -65,7 +68,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     workers: config.dns.workers ?? defaultDnsWorkers(cpus().length),
     ...(config.dns.upstreams ? { upstreams: config.dns.upstreams.map(parseUpstream) } : {}),
   });
-  agent.add(dns);
+  agent.add(dns, (r) => registerDnsRoutes(r, dns));
   // Load balancer: VIPs in local task namespaces, routing mesh (ingress sandbox + host DNAT).
   const lb = new LbSubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, dataDir: config.dataDir, gossip, overlay, clock,
@@ -81,12 +84,13 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
   agent.add(drainAck);
   agent.add(drainWait);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
-  agent.add(new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket,
+  const link = new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket,
     nodeDownGraceMs: config.manager.nodeDownGraceMs ?? defaultNodeDownGraceMs(config.gossip.preset),
     // The node's runtimes ride on its status reports (docker: the engine answers on its socket).
     // Ask the engine this agent's runtime uses (docker.socketPath), not dockerd's default socket: a
     // node with its own engine must report what THAT engine has.
-    describeNode: () => describeNode({ socketPath: config.docker.socketPath }) }));
+    describeNode: () => describeNode({ socketPath: config.docker.socketPath }) });
+  agent.add(link, (r) => registerLinkRoutes(r, link));
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.

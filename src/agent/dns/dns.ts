@@ -34,7 +34,6 @@ import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
 import { SandboxBinder } from './sandboxes.js';
 import { qtypeName, taskNetworks } from './plan.js';
-import { registerDnsRoutes } from './routes.js';
 
 export const DEFAULT_RESYNC_MS = 10_000;
 /** A member joined or came back: its entries arrive by push-pull as events; a resync this much later is the safety net. */
@@ -372,7 +371,4 @@ export class DnsSubsystem implements Subsystem {
     };
   }
 
-  routes(router: Router): void {
-    registerDnsRoutes(router, this);
-  }
 }

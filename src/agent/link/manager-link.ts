@@ -44,7 +44,6 @@ import type { ControlPlane } from '../../manager/control/index.js';
 import type { RuntimeDetection } from '../../adapters/runtime/detect.js';
 import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
-import { registerLinkRoutes } from './routes.js';
 import { NodeDescriber } from './describe.js';
 
 /** What the link needs of the worker (src/agent/worker/worker.ts). */
@@ -399,7 +398,4 @@ export class ManagerLink implements Subsystem {
     if (this.client || hasNodeIdentity(this.dir)) throw new MeshError('MESHD_CLUSTER_EXISTS', 'this node is already part of a cluster (netctl cluster leave first)');
   }
 
-  routes(r: Router): void {
-    registerLinkRoutes(r, this);
-  }
 }

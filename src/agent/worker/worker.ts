@@ -47,7 +47,6 @@ import { validateAssignments } from './plan.js';
 import { TaskMesh } from './mesh.js';
 import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
 import { taskViewOf } from './view.js';
-import { registerWorkerRoutes } from './routes.js';
 import { loadAssignments, saveAssignments } from './saved.js';
 
 export { localKey } from './mesh.js';
@@ -406,7 +405,4 @@ export class WorkerSubsystem implements Subsystem {
     return this.logStreams;
   }
 
-  routes(router: Router): void {
-    registerWorkerRoutes(router, this);
-  }
 }
