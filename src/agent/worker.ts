@@ -386,6 +386,7 @@ export class WorkerSubsystem implements Subsystem {
         ...(a.task.stopSignal ? { stopSignal: a.task.stopSignal } : {}),
       };
       if (a.task.limits) spec.limits = a.task.limits;
+      if (a.task.container) spec.container = a.task.container;
       this.attachLocal(a);
       await this.o.overlay.settled();
       const list: RuntimeAttachment[] = a.attachments.map((att) => {

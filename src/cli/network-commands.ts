@@ -1,5 +1,6 @@
 /** `netctl network ...` (docker network create/ls/inspect/rm for overlay networks of the cluster). */
 import { Command } from 'commander';
+import { printFormatted } from './template.js';
 import { MeshError } from '../core/errors.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
@@ -56,8 +57,9 @@ export function networkCommand(globals: () => GlobalOpts): Command {
     .command('inspect')
     .description('show networks as JSON')
     .argument('<network...>', 'names or ids')
-    .action(async (refs: string[]) => {
-      printJson(await Promise.all(refs.map((r) => call('GET', `/networks/${encodeURIComponent(r)}`))));
+    .option('-f, --format <tpl>', 'json (default), or a template per network, e.g. \'{{.subnet}}\'')
+    .action(async (refs: string[], o: { format?: string }) => {
+      printFormatted(await Promise.all(refs.map((r) => call('GET', `/networks/${encodeURIComponent(r)}`))), o.format);
     });
   net
     .command('rm')

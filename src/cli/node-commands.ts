@@ -1,5 +1,6 @@
 /** `netctl node ...` (docker node ls/inspect/update/rm), through the local agent to the manager. */
 import { Command } from 'commander';
+import { printFormatted } from './template.js';
 import { MeshError } from '../core/errors.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
@@ -67,9 +68,10 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
     .description('show nodes as JSON (resources, platform, engine and its labels included); --pretty: docker\'s human layout')
     .argument('<node...>', 'ids or hostnames')
     .option('--pretty', 'human-readable')
-    .action(async (refs: string[], o: { pretty?: boolean }) => {
+    .option('-f, --format <tpl>', 'json (default), or a template per node, e.g. \'{{.hostname}} {{json .resources}}\'')
+    .action(async (refs: string[], o: { pretty?: boolean; format?: string }) => {
       const list = await Promise.all(refs.map((r) => call<NodeRecordView>('GET', `/nodes/${encodeURIComponent(r)}`)));
-      if (!o.pretty) return printJson(list);
+      if (!o.pretty) return printFormatted(list, o.format);
       process.stdout.write(list.map(nodePretty).join('\n'));
     });
   node
