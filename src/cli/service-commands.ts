@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, printFormatted, table } from './format.js';
 import { logsCommand } from './logs-commands.js';
 import { collect, parseKv } from './node-commands.js';
 import {
@@ -16,7 +16,6 @@ import {
 } from './service-flags.js';
 import { addResourceOptions, resourcesFrom, type ResourceFlags } from './resource-flags.js';
 import { addTaskOptions, taskFieldsFrom, type TaskFlags } from './task-flags.js';
-import { printFormatted } from './template.js';
 
 type Spec = Record<string, unknown> & {
   name: string;
@@ -237,10 +236,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .command('ls')
     .description('list services')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const list = await call<ServiceView[]>('GET', '/services');
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       printServiceList(list, o.quiet);
     });
 
@@ -249,10 +248,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .description('tasks of a service, with history (older tasks of a slot shown with \\_)')
     .argument('<service>', 'name or id')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (ref: string, o: { quiet?: boolean; format?: string }) => {
       const list = await call<TaskView[]>('GET', `/tasks?service=${encodeURIComponent(ref)}`);
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       if (o.quiet) return void process.stdout.write(list.map((t) => `${t.id}\n`).join(''));
       const seen = new Set<string>();
       process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESSES', 'ERROR'], list.map((t) => {

@@ -11,7 +11,7 @@ import { asBool, asList, asObj, asString, asWhole, at, checkKeys, fail, parseCom
 const KEYS = ['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'];
 const UNSUPPORTED = ['start_interval'];
 
-export function composeHealthcheck(v: unknown, path: string, warnings: string[]): HealthcheckSpec {
+export function composeHealthcheck(v: unknown, path: string): HealthcheckSpec {
   const o = asObj(v, path);
   checkKeys(o, path, KEYS, UNSUPPORTED);
   const h: HealthcheckSpec = {};

@@ -171,17 +171,17 @@ export function composeFromObject(raw: unknown): ComposeFile {
   checkKeys(top, '', TOP_KEYS, TOP_UNSUPPORTED);
   if (top.version !== undefined && typeof top.version !== 'string' && typeof top.version !== 'number') fail('version', `expected a string, got ${describe(top.version)}`);
   const netsRaw = top.networks === undefined || top.networks === null ? {} : asObj(top.networks, 'networks');
-  const networks = Object.entries(netsRaw).map(([k, v]) => network(k, v, warnings));
+  const networks = Object.entries(netsRaw).map(([k, v]) => network(k, v));
   const svcsRaw = asObj(top.services, 'services');
   if (Object.keys(svcsRaw).length === 0) fail('services', 'at least one service is needed');
   const declared = new Set(networks.map((n) => n.key));
   const volumes = composeTopVolumes(top.volumes);
   const declaredVolumes = new Set(volumes.map((v) => v.key));
-  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, declaredVolumes, warnings));
+  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, declaredVolumes));
   return { services, networks, volumes, warnings };
 }
 
-function network(key: string, v: unknown, warnings: string[]): ComposeNetwork {
+function network(key: string, v: unknown): ComposeNetwork {
   const path = `networks.${key}`;
   if (!KEY_RE.test(key)) fail(path, 'network keys are [a-zA-Z0-9._-], starting with a letter or digit');
   const out: ComposeNetwork = { key, external: false, attachable: false };
@@ -226,7 +226,7 @@ function cidr(v: unknown, path: string): string {
   return s;
 }
 
-function service(name: string, v: unknown, declared: ReadonlySet<string>, declaredVolumes: ReadonlySet<string>, warnings: string[]): ComposeService {
+function service(name: string, v: unknown, declared: ReadonlySet<string>, declaredVolumes: ReadonlySet<string>): ComposeService {
   const path = `services.${name}`;
   if (!KEY_RE.test(name)) fail(path, 'service keys are [a-zA-Z0-9._-], starting with a letter or digit');
   const o = asObj(v, path);
@@ -236,8 +236,8 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, declar
   if (!image.trim()) fail(at(path, 'image'), 'must not be empty');
   const s: ComposeService = {
     name, image, env: environment(o.environment, at(path, 'environment')),
-    ports: o.ports === undefined ? [] : asList(o.ports, at(path, 'ports')).map((p, i) => port(p, `${path}.ports[${i}]`, warnings)),
-    ...serviceNetworks(o.networks, at(path, 'networks'), declared, warnings),
+    ports: o.ports === undefined ? [] : asList(o.ports, at(path, 'ports')).map((p, i) => port(p, `${path}.ports[${i}]`)),
+    ...serviceNetworks(o.networks, at(path, 'networks'), declared),
     mode: 'replicated', constraints: [], preferences: [], updateConfig: {}, rollbackConfig: {}, restartPolicy: {},
   };
   for (const k of Object.keys(o)) {
@@ -249,12 +249,12 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, declar
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);
     if (s.command.length === 0) fail(cp, 'must not be empty');
   }
-  if (o.healthcheck !== undefined && o.healthcheck !== null) s.healthcheck = composeHealthcheck(o.healthcheck, at(path, 'healthcheck'), warnings);
+  if (o.healthcheck !== undefined && o.healthcheck !== null) s.healthcheck = composeHealthcheck(o.healthcheck, at(path, 'healthcheck'));
   if (o.stop_grace_period !== undefined && o.stop_grace_period !== null) s.stopGracePeriodMs = parseComposeDuration(o.stop_grace_period, at(path, 'stop_grace_period'));
   if (o.stop_signal !== undefined && o.stop_signal !== null) s.stopSignal = asString(o.stop_signal, at(path, 'stop_signal'));
   const container = composeContainer(o, path, declaredVolumes);
   if (container) s.container = container;
-  if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'), warnings);
+  if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'));
   return s;
 }
 
@@ -295,7 +295,7 @@ function portNumber(s: string | number, path: string, whole: unknown): number {
 }
 
 /** Short syntax `"8080:80"`, `"8080:80/udp"`, `"80"`, `80`, or the long form mapping. */
-function port(v: unknown, path: string, warnings: string[]): ComposePort {
+function port(v: unknown, path: string): ComposePort {
   if (typeof v === 'number') return { published: 0, target: portNumber(v, path, v), proto: 'tcp', mode: 'ingress' };
   if (typeof v === 'string') {
     const m = /^(?:([^:/]+):)?([^:/]+)(?:\/(.*))?$/.exec(v.trim());
@@ -320,7 +320,7 @@ function port(v: unknown, path: string, warnings: string[]): ComposePort {
  * A list of network keys, or a mapping key → null | {aliases}; each must be declared (or be
  * `default`). Aliases are kept as written; the translator checks them as DNS labels.
  */
-function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>, warnings: string[]): { networks: string[]; aliases: Record<string, string[]> } {
+function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>): { networks: string[]; aliases: Record<string, string[]> } {
   const aliases: Record<string, string[]> = {};
   if (v === undefined || v === null) return { networks: ['default'], aliases };
   const check = (k: string, p: string) => {
@@ -349,7 +349,7 @@ function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>
   return { networks: out, aliases };
 }
 
-function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): void {
+function deploy(s: ComposeService, o: Obj, path: string): void {
   checkKeys(o, path, DEPLOY_KEYS);
   if (o.mode !== undefined) s.mode = asEnum(o.mode, at(path, 'mode'), ['replicated', 'global'] as const);
   if (o.replicas !== undefined) {
@@ -358,7 +358,7 @@ function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): vo
   }
   if (o.labels !== undefined && o.labels !== null) s.labels = composeLabels(o.labels, at(path, 'labels'));
   if (o.endpoint_mode !== undefined) s.endpointMode = asEnum(o.endpoint_mode, at(path, 'endpoint_mode'), ['vip', 'dnsrr'] as const);
-  if (o.resources !== undefined && o.resources !== null) s.resources = composeResources(o.resources, at(path, 'resources'), warnings);
+  if (o.resources !== undefined && o.resources !== null) s.resources = composeResources(o.resources, at(path, 'resources'));
   if (o.placement !== undefined && o.placement !== null) {
     const pp = at(path, 'placement');
     const p = asObj(o.placement, pp);
@@ -377,8 +377,8 @@ function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): vo
       });
     }
   }
-  if (o.update_config !== undefined && o.update_config !== null) s.updateConfig = updateConfig(o.update_config, at(path, 'update_config'), warnings);
-  if (o.rollback_config !== undefined && o.rollback_config !== null) s.rollbackConfig = updateConfig(o.rollback_config, at(path, 'rollback_config'), warnings);
+  if (o.update_config !== undefined && o.update_config !== null) s.updateConfig = updateConfig(o.update_config, at(path, 'update_config'));
+  if (o.rollback_config !== undefined && o.rollback_config !== null) s.rollbackConfig = updateConfig(o.rollback_config, at(path, 'rollback_config'));
   if (o.restart_policy !== undefined && o.restart_policy !== null) {
     const rp = at(path, 'restart_policy');
     const r = asObj(o.restart_policy, rp);
@@ -390,7 +390,7 @@ function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): vo
   }
 }
 
-function updateConfig(v: unknown, path: string, warnings: string[]): ComposeUpdateConfig {
+function updateConfig(v: unknown, path: string): ComposeUpdateConfig {
   const o = asObj(v, path);
   checkKeys(o, path, UPDATE_KEYS, []);
   const u: ComposeUpdateConfig = {};

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshError } from '../../../src/core/errors.js';
 import { parseEntrypoint, parseMount, parsePlacementPref, taskFieldsFrom } from '../../../src/cli/task-flags.js';
-import { renderTemplate } from '../../../src/cli/template.js';
+import { formatted, renderTemplate } from '../../../src/cli/format.js';
 
 describe('--mount', () => {
   const cases: Array<[string, unknown]> = [
@@ -90,5 +90,21 @@ describe('--format templates', () => {
   test('unknown fields and actions are refused', () => {
     assert.throws(() => renderTemplate('{{.nope}}', v), /no field "nope"/);
     assert.throws(() => renderTemplate('{{range .ports}}', v), /unsupported template action/);
+  });
+  test('list commands: a template prints one line per item, json prints JSON, table falls through', () => {
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string) => out.push(c) > 0) as typeof process.stdout.write;
+    try {
+      assert.equal(formatted([{ name: 'a' }, { name: 'b' }], '{{.Name}}'), true);
+      assert.equal(formatted({ name: 'c' }, 'x={{.name}}'), true);
+      assert.equal(formatted([1], 'json'), true);
+      assert.equal(formatted([1], undefined), false);
+      assert.equal(formatted([1], 'table'), false);
+    } finally {
+      process.stdout.write = write;
+    }
+    assert.deepEqual(out, ['a\nb\n', 'x=c\n', '[\n  1\n]\n']);
+    assert.throws(() => formatted([], 'yaml'), /use table, json or a template/);
   });
 });
