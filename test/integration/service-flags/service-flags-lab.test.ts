@@ -9,7 +9,10 @@
  * - `-p 8000` (target only): `service inspect` reports a port in 30000–32767 that answers on
  *   every node through the mesh, and keeps it across an update that replaces the task;
  * - `--restart-condition none`: a killed task stays dead (no replacement);
- * - `--replicas-max-per-node 1` with 3 replicas on 2 nodes: one task pending with docker's message.
+ * - `--replicas-max-per-node 1` with 3 replicas on 2 nodes: one task pending with docker's message;
+ * - `stack deploy` of a compose file with a named volume (`<stack>_<key>`), a tmpfs, a hostname
+ *   template, working_dir and deploy.labels: applied in the container; a file with `secrets` is
+ *   refused naming the key, and nothing of it is deployed.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +27,8 @@ import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mf15';
 const VOLUME = 'mf15-data';
+/** The named volume the compose case's stack gets (`<stack>_<key>`, docker's naming). */
+const STACK_VOLUME = 'cf_data';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mf15-'));
 let lab: LabState;
 const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
@@ -86,7 +91,7 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
   const left = labContainers();
   if (left.length) docker('rm', '-f', ...left.map((l) => l.split(' ')[1]!.replace(/^\//, '')));
-  docker('volume', 'rm', '-f', VOLUME);
+  docker('volume', 'rm', '-f', VOLUME, STACK_VOLUME);
 });
 
 describe('service spec flags (lab, docker runtime)', { timeout: 600_000 }, () => {
@@ -175,5 +180,37 @@ describe('service spec flags (lab, docker runtime)', { timeout: 600_000 }, () =>
     assert.deepEqual(new Set(l.filter((t) => t.state === 'running').map((t) => t.node)).size, 2, 'one per node');
     const pending = l.find((t) => t.state === 'pending')!;
     assert.equal(pending.message, 'no suitable node (max replicas per node limit exceed)');
+  });
+
+  test('stack deploy: compose volumes, hostname, working_dir, deploy.labels applied; secrets refused naming the key', async () => {
+    const file = join(tmp, 'stack.yml');
+    writeFileSync(file, [
+      'services:',
+      '  app:',
+      `    image: ${IMAGES.busybox}`,
+      '    command: ["sleep", "3600"]',
+      '    volumes: ["data:/data", {type: tmpfs, target: /scratch}]',
+      '    hostname: "{{.Service.Name}}-{{.Task.Slot}}"',
+      '    working_dir: /data',
+      '    deploy:',
+      '      labels: {team: shop}',
+      'volumes:',
+      '  data:',
+      '',
+    ].join('\n'));
+    ok(await m('stack', 'deploy', '-c', file, 'cf'), 'stack deploy cf');
+    assert.equal((await execIn('cf-app', ['hostname'])).stdout.trim(), 'cf-app-1');
+    assert.equal((await execIn('cf-app', ['pwd'])).stdout.trim(), '/data');
+    const mounts = (await execIn('cf-app', ['cat', '/proc/mounts'])).stdout;
+    assert.ok(mounts.split('\n').some((l) => l.split(' ')[1] === '/data'), `/data mounted:\n${mounts}`);
+    assert.ok(mounts.split('\n').some((l) => l.startsWith('tmpfs /scratch ')), `/scratch tmpfs:\n${mounts}`);
+    assert.equal(docker('volume', 'inspect', '-f', '{{.Name}}', STACK_VOLUME).stdout.trim(), STACK_VOLUME, 'the engine created the stack\'s named volume');
+    assert.equal(ok(await m('service', 'inspect', 'cf-app', '--format', '{{json .spec.labels}}'), 'inspect').stdout.trim(), '{"team":"shop"}');
+    const bad = join(tmp, 'secrets.yml');
+    writeFileSync(bad, `services:\n  other:\n    image: ${IMAGES.busybox}\n    secrets: [token]\nsecrets:\n  token: {file: ./token}\n`);
+    const r = await m('stack', 'deploy', '-c', bad, 'cg');
+    assert.notEqual(r.code, 0, 'refused');
+    assert.match(r.stderr, /services\.other\.secrets: not supported by meshd|secrets: not supported by meshd/);
+    assert.equal((await m('service', 'inspect', 'cg-other')).code === 0, false, 'nothing of the refused file was deployed');
   });
 });
