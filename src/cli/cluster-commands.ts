@@ -9,7 +9,7 @@ import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError } from '../core/errors.js';
 import { parseEndpoints } from '../api/etcd-endpoints.js';
 import { clientFor, type GlobalOpts } from './context.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, table } from './format.js';
 import { infoText, type InfoView } from './node-views.js';
 
 /** A client whose paths go to the manager through the local agent (`/v1/manager/...`). */
@@ -53,7 +53,7 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
     .option('--store <kind>', 'sqlite (embedded, one manager; default) or etcd (shared: more managers can join)')
     .option('--etcd-endpoints <urls>', 'etcd client URLs, comma-separated (with --store etcd)')
     .option('--etcd-root <prefix>', 'key prefix of this cluster in etcd (default /meshd/)')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .addHelpText('after', '\nExamples:\n  netctl --node n1 cluster init\n  netctl --node n1 cluster join-token worker -q > worker.token\n  netctl --node n1 cluster init --store etcd --etcd-endpoints http://10.99.0.2:2379\n  netctl --node n1 cluster join-token manager -q > manager.token   # then cluster join on n2, n3\n\nWith etcd, the root CA key is kept in etcd: whoever can read it can issue node certificates.\nKeep etcd reachable by the managers only.')
     .action(async (o: { listenPort?: string; format?: string; store?: string; etcdEndpoints?: string; etcdRoot?: string }) => {
       const port = o.listenPort === undefined ? undefined : Number(o.listenPort);
@@ -63,7 +63,7 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
       if (kind === 'sqlite' && o.etcdRoot !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--etcd-root needs --store etcd');
       const store = kind === 'etcd' ? { kind, endpoints: parseEndpoints(o.etcdEndpoints!), ...(o.etcdRoot !== undefined ? { root: o.etcdRoot } : {}) } : undefined;
       const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/init', { ...(port === undefined ? {} : { listenPort: port }), ...(store ? { store } : {}) });
-      if (parseFormat(o.format) === 'json') return printJson(s);
+      if (formatted(s, o.format)) return;
       process.stdout.write(`Cluster initialized: node ${s.nodeId} is now a manager at ${s.managerAddr}.\n\nTo add a worker, get its token on this node:\n    netctl cluster join-token worker -q > worker.token\nthen on the new node:\n    netctl cluster join --token-file worker.token ${s.managerAddr}\n`);
     });
   cluster
@@ -71,11 +71,11 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
     .description('join a cluster (a manager token on an etcd cluster makes this node a manager too); the token is read from --token-file or stdin')
     .argument('<addr>', 'manager address host:port')
     .option('--token-file <file>', 'file holding the join token (default: stdin)')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .addHelpText('after', '\nExample:\n  netctl --node n2 cluster join --token-file worker.token 10.99.1.1:2377')
     .action(async (addr: string, o: { tokenFile?: string; format?: string }) => {
       const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/join', { token: readTokenFrom(o.tokenFile), addr });
-      if (parseFormat(o.format) === 'json') return printJson(s);
+      if (formatted(s, o.format)) return;
       process.stdout.write(`This node joined the cluster as a ${s.role} (node ${s.nodeId}).\n`);
     });
   cluster
@@ -94,10 +94,10 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
   cluster
     .command('managers')
     .description('the cluster\'s managers and which one leads (docker node ls MANAGER STATUS)')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const list = await agent().call<Array<{ id: string; hostname: string; addr: string; status: string }>>('GET', '/v1/manager/managers');
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       const cap = (v: string): string => v.charAt(0).toUpperCase() + v.slice(1);
       process.stdout.write(table(['ID', 'HOSTNAME', 'ADDRESS', 'MANAGER STATUS'], list.map((m) => [m.id, m.hostname, m.addr, cap(m.status)])));
     });
@@ -112,20 +112,20 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
   cluster
     .command('status')
     .description('this node\'s view of its cluster membership')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const s = await agent().call<Record<string, unknown>>('GET', '/v1/cluster');
-      if (parseFormat(o.format) === 'json') return printJson(s);
+      if (formatted(s, o.format)) return;
       process.stdout.write(table(['KEY', 'VALUE'], Object.entries(s).map(([k, v]) => [k, v === null ? '-' : String(v)])));
     });
   const call = managerCall(globals);
   cluster
     .command('info')
     .description('the cluster as classic Swarm\'s docker info shows it: strategy, filters, and per node its tasks and reserved / total CPUs and memory')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const v = await call<InfoView>('GET', '/info');
-      if (parseFormat(o.format) === 'json') return printJson(v);
+      if (formatted(v, o.format)) return;
       process.stdout.write(infoText(v));
     });
   cluster

@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { nodeClientFor, type GlobalOpts } from './context.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, parseFormat, printJson, table } from './format.js';
 
 interface Source {
   kind: string;
@@ -58,21 +58,21 @@ export function dnsDebugCommands(globals: () => GlobalOpts): Command[] {
     .argument('<name>', 'name to resolve, e.g. web, tasks.web, web.app, 10.0.1.5.in-addr.arpa')
     .option('--from <task>', 'resolve with the networks of this task (id, id prefix or name); default: this node\'s tasks')
     .option('--type <type>', 'query type (A, AAAA, PTR, SRV, ANY, or a number)', 'A')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .addHelpText('after', '\nExamples:\n  netctl --node n2 debug dns tasks.web --from web.1\n  netctl debug dns example.org --format json')
     .action(async (name: string, o: { from?: string; type: string; format?: string }) => {
       const q = new URLSearchParams({ name, type: o.type });
       if (o.from) q.set('task', o.from);
       const r = await nodeClientFor(globals()).call<DebugReply>('GET', `/v1/dns/debug?${q.toString()}`);
-      if (parseFormat(o.format) === 'json') return printJson(r);
+      if (formatted(r, o.format)) return;
       process.stdout.write(renderDnsDebug(r));
     });
   const stats = new Command('dns-stats')
     .description('embedded DNS counters: queries, answers by rcode, forwards, cache, latency, sandboxes served')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const s = await nodeClientFor(globals()).call<Record<string, unknown>>('GET', '/v1/dns/stats');
-      if (parseFormat(o.format) === 'json') return printJson(s);
+      if (formatted(s, o.format)) return;
       const flat: Array<[string, string]> = [];
       const walk = (prefix: string, v: unknown): void => {
         if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}.${k}` : k, x);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { clientFor, type GlobalOpts } from './context.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, table } from './format.js';
 
 function readSecret(file: string | undefined): string {
   const src = file ?? '-';
@@ -27,10 +27,10 @@ export function keysCommand(globals: () => GlobalOpts): Command {
   keys
     .command('ls')
     .description('list key fingerprints; the primary encrypts, all decrypt')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const r = await clientFor(globals()).call<{ encrypted: boolean; keys: Array<{ fingerprint: string; primary: boolean }> }>('GET', '/v1/gossip/keys');
-      if (parseFormat(o.format) === 'json') return printJson(r);
+      if (formatted(r, o.format)) return;
       if (!r.encrypted) return void process.stdout.write('gossip is not encrypted on this node\n');
       process.stdout.write(table(['FINGERPRINT', 'PRIMARY'], r.keys.map((k) => [k.fingerprint, k.primary ? '*' : ''])));
     });

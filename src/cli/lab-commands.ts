@@ -7,7 +7,7 @@ import { labBlock, labHeal, labPartition } from '../lab/faults.js';
 import { labInitCluster } from '../lab/cluster.js';
 import { MeshError } from '../core/errors.js';
 import { DEFAULT_LAB } from './context.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, parseFormat, printJson, table } from './format.js';
 
 const SIGNALS = new Set(['SIGKILL', 'SIGTERM', 'SIGSTOP', 'SIGCONT', 'SIGINT']);
 
@@ -59,10 +59,10 @@ export function labCommand(setExit: (code: number) => void): Command {
   lab
     .command('ls')
     .description('list labs and their agents')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const labs = await labList(realExec);
-      if (parseFormat(o.format) === 'json') return printJson(labs);
+      if (formatted(labs, o.format)) return;
       const rows = labs.flatMap((l) =>
         l.nodes.length
           ? l.nodes.map((n) => [l.name, n.name, n.underlay, n.running ? 'running' : 'stopped', n.pid, n.socket])

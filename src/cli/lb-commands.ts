@@ -7,7 +7,7 @@
 import { Command } from 'commander';
 import type { LbNsStatus } from '../api/lb.js';
 import { nodeClientFor, type GlobalOpts } from './context.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, parseFormat, printJson, table } from './format.js';
 
 export interface LbStatusReply {
   node: string;
@@ -54,12 +54,12 @@ export function lbDebugCommand(globals: () => GlobalOpts): Command {
   return new Command('lb')
     .description('load balancer: desired vs kernel per namespace (VIPs in task sandboxes, published ports in the ingress sandbox)')
     .option('--service <s>', 'only this service (id or name)')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .addHelpText('after', '\nExamples:\n  netctl --lab demo --node n2 debug lb --service web\n  netctl debug lb --format json')
     .action(async (o: { service?: string; format?: string }) => {
       const q = o.service ? `?${new URLSearchParams({ service: o.service }).toString()}` : '';
       const r = await nodeClientFor(globals()).call<LbStatusReply>('GET', `/v1/lb/status${q}`);
-      if (parseFormat(o.format) === 'json') return printJson(r);
+      if (formatted(r, o.format)) return;
       process.stdout.write(renderLbStatus(r));
     });
 }

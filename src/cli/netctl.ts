@@ -20,7 +20,7 @@ import { networkCommand } from './network-commands.js';
 import { nodeCommand } from './node-commands.js';
 import { serviceCommand } from './service-commands.js';
 import { stackCommand } from './stack-commands.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, table } from './format.js';
 import { applyHelp } from './help-examples.js';
 
 export interface RunResult {
@@ -58,10 +58,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('info')
     .description('show the agent\'s view of itself (like docker info)')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const info = await clientFor(program.opts<GlobalOpts>()).call<Record<string, unknown>>('GET', '/v1/info');
-      if (parseFormat(o.format) === 'json') return printJson(info);
+      if (formatted(info, o.format)) return;
       process.stdout.write(table(['KEY', 'VALUE'], Object.entries(info).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)])));
     });
 

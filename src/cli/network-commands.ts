@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, printFormatted, table } from './format.js';
 
 interface NetworkView {
   id: string;
@@ -44,10 +44,10 @@ export function networkCommand(globals: () => GlobalOpts): Command {
     .command('ls')
     .description('list networks')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const list = await call<NetworkView[]>('GET', '/networks');
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       if (o.quiet) return void process.stdout.write(list.map((n) => `${n.id}\n`).join(''));
       process.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'GATEWAY', 'VNI'],
         list.map((n) => [n.id.slice(0, 12), n.name, n.driver, n.scope, n.subnet, n.gateway, n.vni])));
@@ -56,8 +56,9 @@ export function networkCommand(globals: () => GlobalOpts): Command {
     .command('inspect')
     .description('show networks as JSON')
     .argument('<network...>', 'names or ids')
-    .action(async (refs: string[]) => {
-      printJson(await Promise.all(refs.map((r) => call('GET', `/networks/${encodeURIComponent(r)}`))));
+    .option('-f, --format <tpl>', 'json (default), or a template per network, e.g. \'{{.subnet}}\'')
+    .action(async (refs: string[], o: { format?: string }) => {
+      printFormatted(await Promise.all(refs.map((r) => call('GET', `/networks/${encodeURIComponent(r)}`))), o.format);
     });
   net
     .command('rm')

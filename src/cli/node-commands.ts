@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { clientFor, type GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, isTemplate, parseFormat, printFormatted, printJson, table } from './format.js';
 import { NODE_PS_HEADERS, nodePretty, nodePsRows, type NodeRecordView, type TaskRow } from './node-views.js';
 
 interface NodeView {
@@ -54,10 +54,10 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
     .command('ls')
     .description('list nodes; STATUS comes from gossip membership (Down = declared dead); MANAGER STATUS: Leader / Reachable / Unreachable (managers only; JSON field managerStatus)')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const list = await call<NodeView[]>('GET', '/nodes');
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       if (o.quiet) return void process.stdout.write(list.map((n) => `${n.id}\n`).join(''));
       const me = await clientFor(globals()).call<{ nodeId: string | null }>('GET', '/v1/cluster').catch(() => ({ nodeId: null }));
       process.stdout.write(table(NODE_LS_HEADERS, nodeRows(list, me.nodeId)));
@@ -67,9 +67,10 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
     .description('show nodes as JSON (resources, platform, engine and its labels included); --pretty: docker\'s human layout')
     .argument('<node...>', 'ids or hostnames')
     .option('--pretty', 'human-readable')
-    .action(async (refs: string[], o: { pretty?: boolean }) => {
+    .option('-f, --format <tpl>', 'json (default), or a template per node, e.g. \'{{.hostname}} {{json .resources}}\'')
+    .action(async (refs: string[], o: { pretty?: boolean; format?: string }) => {
       const list = await Promise.all(refs.map((r) => call<NodeRecordView>('GET', `/nodes/${encodeURIComponent(r)}`)));
-      if (!o.pretty) return printJson(list);
+      if (!o.pretty) return printFormatted(list, o.format);
       process.stdout.write(list.map(nodePretty).join('\n'));
     });
   node
@@ -77,9 +78,9 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
     .description('tasks on a node, with history (default: this node)')
     .argument('[node]', 'id or hostname')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (ref: string | undefined, o: { quiet?: boolean; format?: string }) => {
-      const fmt = parseFormat(o.format);
+      const fmt = o.format !== undefined && isTemplate(o.format) ? 'template' : parseFormat(o.format);
       let target = ref;
       if (target === undefined) {
         const me = await clientFor(globals()).call<{ nodeId: string | null }>('GET', '/v1/cluster');
@@ -87,7 +88,7 @@ export function nodeCommand(globals: () => GlobalOpts): Command {
         target = me.nodeId;
       }
       const list = await call<TaskRow[]>('GET', `/tasks?node=${encodeURIComponent(target)}`);
-      if (fmt === 'json') return printJson(list);
+      if (fmt !== 'table' && formatted(list, o.format)) return;
       if (o.quiet) return void process.stdout.write(list.map((t) => `${t.id}\n`).join(''));
       process.stdout.write(table(NODE_PS_HEADERS, nodePsRows(list)));
     });

@@ -8,13 +8,14 @@ import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, printFormatted, table } from './format.js';
 import { logsCommand } from './logs-commands.js';
 import { collect, parseKv } from './node-commands.js';
 import {
   healthcheckFrom, parseCount, parseDuration, parseNetwork, parsePublish, parseRuntime, parseScale, publishKey, type HealthFlags, type PortInput,
 } from './service-flags.js';
 import { addResourceOptions, resourcesFrom, type ResourceFlags } from './resource-flags.js';
+import { addTaskOptions, taskFieldsFrom, type TaskFlags } from './task-flags.js';
 
 type Spec = Record<string, unknown> & {
   name: string;
@@ -191,7 +192,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
   const update = (s: ServiceView, spec: Spec, force = false) =>
     call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
 
-  addUpdateOptions(addHealthOptions(addResourceOptions(svc
+  addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('create')
     .description('create a service; image `whoami` is the built-in demo server, any other image runs in Docker')
     .argument('<image>', 'image (whoami = built-in demo server)')
@@ -205,8 +206,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
-    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect))))
-    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & ResourceFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect), 'create'))))
+    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
       const runtime = o.runtime === undefined ? undefined : parseRuntime(o.runtime);
@@ -219,6 +220,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         ...stopFrom(o),
         updateConfig: updateConfigFrom(o, 'update'), rollbackConfig: updateConfigFrom(o, 'rollback'),
         ...resourcesFrom(o),
+        ...taskFieldsFrom(o),
       };
       const s = await call<ServiceView>('POST', '/services', spec);
       process.stdout.write(`${s.id}\n`);
@@ -229,10 +231,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .command('ls')
     .description('list services')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { quiet?: boolean; format?: string }) => {
       const list = await call<ServiceView[]>('GET', '/services');
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       printServiceList(list, o.quiet);
     });
 
@@ -241,10 +243,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .description('tasks of a service, with history (older tasks of a slot shown with \\_)')
     .argument('<service>', 'name or id')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (ref: string, o: { quiet?: boolean; format?: string }) => {
       const list = await call<TaskView[]>('GET', `/tasks?service=${encodeURIComponent(ref)}`);
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       if (o.quiet) return void process.stdout.write(list.map((t) => `${t.id}\n`).join(''));
       const seen = new Set<string>();
       process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ADDRESSES', 'ERROR'], list.map((t) => {
@@ -260,7 +262,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .command('inspect')
     .description('show services as JSON')
     .argument('<service...>', 'names or ids')
-    .action(async (refs: string[]) => printJson(await Promise.all(refs.map(get))));
+    .option('-f, --format <tpl>', 'json (default), or a template per service, e.g. \'{{json .ports}}\' or \'{{.name}}\'')
+    .action(async (refs: string[], o: { format?: string }) => printFormatted(await Promise.all(refs.map(get)), o.format));
 
   svc
     .command('scale')
@@ -278,7 +281,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       }
     });
 
-  addUpdateOptions(addHealthOptions(addResourceOptions(svc
+  addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('update')
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
@@ -294,8 +297,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
-    .option('--force', 'replace every task even if nothing changed'))))
-    .action(async (ref: string, o: UpdateFlags & HealthFlags & ResourceFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .option('--force', 'replace every task even if nothing changed'), 'update'))))
+    .action(async (ref: string, o: UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -324,6 +327,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       spec.resources = res.resources;
       if (res.limits) spec.limits = res.limits;
       else delete spec.limits;
+      const task = taskFieldsFrom(o, s.spec);
+      delete spec.labels;
+      delete spec.maxReplicasPerNode;
+      Object.assign(spec, task);
       await update(s, spec, o.force === true);
       process.stdout.write(`${s.name}\n`);
       if (!o.detach) await converge(call, s.id, o.timeout);

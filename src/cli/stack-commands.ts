@@ -17,7 +17,7 @@ import { planDeploy, type ExistingService } from '../core/compose/diff.js';
 import { isStackNetworkName, stackOf, translateStack, validateStackName } from '../core/compose/translate.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, table } from './format.js';
 import { ago, printServiceList, stateWithHealth, type TaskView } from './service-commands.js';
 import { parseDuration } from './service-flags.js';
 
@@ -145,7 +145,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
   stack
     .command('ls')
     .description('list stacks')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const counts = new Map<string, number>();
       for (const s of await call<ServiceView[]>('GET', '/services')) {
@@ -153,7 +153,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
         if (st !== undefined) counts.set(st, (counts.get(st) ?? 0) + 1);
       }
       const rows = [...counts].sort((a, b) => a[0].localeCompare(b[0]));
-      if (parseFormat(o.format) === 'json') return printJson(rows.map(([n, c]) => ({ name: n, services: c })));
+      if (formatted(rows.map(([n, c]) => ({ name: n, services: c })), o.format)) return;
       process.stdout.write(table(['NAME', 'SERVICES'], rows));
     });
 
@@ -162,11 +162,11 @@ export function stackCommand(globals: () => GlobalOpts): Command {
     .description('list the services of a stack')
     .argument('<stack>', 'stack name')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (name: string, o: { quiet?: boolean; format?: string }) => {
       const list = await stackServices(call, validateStackName(name));
       if (list.length === 0) throw new MeshError('MESHD_NOT_FOUND', `nothing found in stack: ${name}`);
-      if (parseFormat(o.format) === 'json') return printJson(list);
+      if (formatted(list, o.format)) return;
       printServiceList(list, o.quiet);
     });
 
@@ -175,12 +175,12 @@ export function stackCommand(globals: () => GlobalOpts): Command {
     .description('list the tasks of a stack')
     .argument('<stack>', 'stack name')
     .option('-q, --quiet', 'only ids')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (name: string, o: { quiet?: boolean; format?: string }) => {
       const svcs = await stackServices(call, validateStackName(name));
       if (svcs.length === 0) throw new MeshError('MESHD_NOT_FOUND', `nothing found in stack: ${name}`);
       const tasks = (await Promise.all(svcs.map((s) => call<TaskView[]>('GET', `/tasks?service=${encodeURIComponent(s.id)}`)))).flat();
-      if (parseFormat(o.format) === 'json') return printJson(tasks);
+      if (formatted(tasks, o.format)) return;
       if (o.quiet) return void process.stdout.write(tasks.map((t) => `${t.id}\n`).join(''));
       process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], tasks.map((t) => [
         t.id.slice(0, 12), t.name.slice(0, t.name.lastIndexOf('.')), t.image, t.node, t.desiredState, `${stateWithHealth(t)} ${ago(t.updatedAt)}`,

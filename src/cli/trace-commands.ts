@@ -13,7 +13,7 @@ import { Command } from 'commander';
 import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import { agentOf, labMode, nodeClientFor, type GlobalOpts } from './context.js';
-import { parseFormat, printJson } from './format.js';
+import { formatted, parseFormat, printJson } from './format.js';
 
 interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null; kernelDraining?: string[] }
 interface LbNs { netns: string; kind: 'task' | 'ingress'; task: string | null; frontends: LbRow[]; drift: string[]; error: string | null }
@@ -151,14 +151,14 @@ export function traceCommand(globals: () => GlobalOpts): Command {
     .requiredOption('--to <target>', 'NODE:PORT or ADDRESS:PORT (routing mesh, entering at that node) or SERVICE:PORT (VIP, with --from TASK)')
     .option('--from <src>', 'client (default: from outside, through the mesh) or a task name/id on the -H/--node agent')
     .option('--proto <p>', 'tcp|udp', 'tcp')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { to: string; from?: string; proto: string; format?: string }) => {
       if (o.proto !== 'tcp' && o.proto !== 'udp') throw new MeshError('MESHD_BAD_ARGUMENT', `--proto must be tcp or udp, got ${o.proto}`);
       const { target, port } = parseTo(o.to);
       const g = globals();
       const hops = !o.from || o.from === 'client' ? await traceMesh(g, target, port, o.proto) : await traceVip(g, o.from, target, port, o.proto);
       const drift = hops.some((h) => !h.ok);
-      if (parseFormat(o.format) === 'json') return printJson({ to: o.to, from: o.from ?? 'client', drift, hops });
+      if (formatted({ to: o.to, from: o.from ?? 'client', drift, hops }, o.format)) return;
       hops.forEach((h, i) => process.stdout.write(`${String(i + 1).padStart(2)}. ${h.ok ? 'ok   ' : 'DRIFT'} ${h.hop.padEnd(15)} ${h.where.padEnd(28)} ${h.detail}\n`));
       process.stdout.write(drift ? 'drift found: desired and kernel state differ on the hops marked DRIFT\n' : 'path consistent: every hop matches the desired state\n');
     });

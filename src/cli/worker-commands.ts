@@ -16,7 +16,7 @@ import { MeshError } from '../core/errors.js';
 import type { ApiClient } from '../adapters/api/client.js';
 import { clientFor, labMode, nodeClientFor, peerClient, type GlobalOpts } from './context.js';
 import { findLogTask, type LogTask } from './logs-lines.js';
-import { parseFormat, printJson, table } from './format.js';
+import { formatted, parseFormat, printJson, table } from './format.js';
 
 interface TaskRow {
   id: string;
@@ -140,10 +140,10 @@ export function workerCommands(globals: () => GlobalOpts, setExit: (code: number
   task
     .command('ls')
     .description('tasks this node runs or was assigned, with state and addresses')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { format?: string }) => {
       const rows = await nodeClientFor(globals()).call<TaskRow[]>('GET', '/v1/tasks');
-      if (parseFormat(o.format) === 'json') return printJson(rows);
+      if (formatted(rows, o.format)) return;
       process.stdout.write(table(['ID', 'NAME', 'SERVICE', 'RUNTIME', 'STATE', 'ADDRESSES', 'PID', 'ERROR'],
         rows.map((t) => [t.id.slice(0, 12), t.name, t.service, t.runtime, t.state,
           Object.entries(t.ips).map(([n, ip]) => `${n}=${ip}`).join(','), t.pid, t.error])));
@@ -156,11 +156,11 @@ export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
   const fdb = new Command('fdb')
     .description('overlay FDB and neighbour entries: desired vs kernel, drift marked')
     .option('--network <net>', 'only this network (name or id)')
-    .option('--format <fmt>', 'table|json')
+    .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .action(async (o: { network?: string; format?: string }) => {
       const q = o.network ? `?network=${encodeURIComponent(o.network)}` : '';
       const st = await nodeClientFor(globals()).call<OverlayStatusView>('GET', `/v1/overlay/status${q}`);
-      if (parseFormat(o.format) === 'json') return printJson({ node: st.node, drift: st.drift, fdb: st.fdb });
+      if (formatted({ node: st.node, drift: st.drift, fdb: st.fdb }, o.format)) return;
       process.stdout.write(table(['SANDBOX', 'NETWORK', 'IP', 'MAC', 'WANT', 'HAVE', 'FDB', 'NEIGH'],
         st.fdb.map((r) => [r.sandbox, r.network, r.ip, r.mac, r.want, r.have, driftMark(r.fdb), driftMark(r.neigh)])));
       process.stdout.write(st.drift ? `drift: ${st.drift} operation(s) pending; the next reconcile repairs them\n` : 'no drift\n');

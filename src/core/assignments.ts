@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { endpointPortSchema } from './endpoints.js';
 import { storedHealthcheckSchema } from './health/spec.js';
 import { stopGraceSchema, stopSignalSchema } from './spec/stop.js';
+import { containerConfigSchema } from './spec/container.js';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
 const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
@@ -50,6 +51,12 @@ export const assignmentSchema = z.object({
     stopSignal: stopSignalSchema.optional(),
     /** Resource limits the runtime enforces (docker: HostConfig NanoCpus/Memory); absent: none. */
     limits: z.object({ cpuMilli: z.number().int().min(0).max(2 ** 31 - 1), memoryBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict().optional(),
+    /**
+     * Container settings (core/spec/container.ts) with the hostname template already rendered
+     * for this task; docker applies them all, netns only `workdir` (its `entrypoint` is already
+     * in `argv`: there is no image).
+     */
+    container: containerConfigSchema.optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

@@ -25,6 +25,7 @@ import Docker from 'dockerode';
 import { MeshError } from '../../core/errors.js';
 import type { HealthStatus } from '../../core/health/policy.js';
 import { dockerHealthConfig } from '../../core/health/spec.js';
+import type { MountSpec } from '../../core/spec/container.js';
 import type { Exec, ExecResult } from '../exec.js';
 import type { Logger } from '../logger.js';
 import { attach, detachAll, shortId } from './attach.js';
@@ -141,24 +142,30 @@ export class DockerRuntime implements Runtime {
     const cmd = task.builtin === 'whoami' ? ['sh', '-c', DOCKER_WHOAMI_SH] : [...(task.argv ?? [])];
     // The Engine runs the check and merges it with the image's HEALTHCHECK field by field.
     const healthcheck = dockerHealthConfig(task.healthcheck);
+    const cc = task.container ?? {};
     try {
       const sandbox = await this.docker.createContainer({
         name: sb, Image: sandboxImage, Labels: this.labels(task, 'sandbox'),
         // Hostname without dots (Docker's short-id style): a hostname like `web.1` makes resolvers
         // derive the search domain `1`, and then `web` resolves as `web.1` — another task's name.
-        Hostname: shortId(task.id),
+        // A --hostname (rendered by the manager) is the user's choice, dots included.
+        Hostname: cc.hostname ?? shortId(task.id),
         HostConfig: {
           NetworkMode: 'none',
           // The node's embedded DNS answers at 127.0.0.11 inside the task namespace (Docker's ndots:0).
-          Dns: ['127.0.0.11'], DnsOptions: ['ndots:0'],
+          Dns: ['127.0.0.11'], DnsOptions: dnsOptionsOf(cc.dnsOptions),
         },
       });
       // Creating the app container (a copy of its image's filesystem: the slow part on vfs) runs
       // while the sandbox starts and is plumbed; it only starts once the network is complete.
       const creating = this.docker.createContainer({
-        name: c, Image: image, Labels: this.labels(task, 'app'),
+        // meshd.* labels last: list() relies on them (the manager refuses meshd.* container labels anyway).
+        name: c, Image: image, Labels: { ...cc.labels, ...this.labels(task, 'app') },
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...(cmd.length ? { Cmd: cmd } : {}),
+        ...(cc.entrypoint !== undefined ? { Entrypoint: cc.entrypoint } : {}),
+        ...(cc.workdir !== undefined ? { WorkingDir: cc.workdir } : {}),
+        ...(cc.user !== undefined ? { User: cc.user } : {}),
         ...(stopSignal ? { StopSignal: stopSignal } : {}),
         ...(healthcheck ? { Healthcheck: healthcheck } : {}),
         HostConfig: {
@@ -166,6 +173,9 @@ export class DockerRuntime implements Runtime {
           // Limits (service --limit-cpu/--limit-memory): docker's own enforcement, as `docker run --cpus/--memory`.
           ...(task.limits?.cpuMilli ? { NanoCpus: task.limits.cpuMilli * 1_000_000 } : {}),
           ...(task.limits?.memoryBytes ? { Memory: task.limits.memoryBytes } : {}),
+          ...(cc.mounts?.length ? { Mounts: cc.mounts.map(engineMount) } : {}),
+          ...(cc.readOnly ? { ReadonlyRootfs: true } : {}),
+          ...(cc.init ? { Init: true } : {}),
         },
       });
       creating.catch(() => undefined); // awaited below; a failure of the plumbing must not leave it unhandled
@@ -350,6 +360,23 @@ export class DockerRuntime implements Runtime {
   async close(): Promise<void> {
     this.events.close();
   }
+}
+
+/** The sandbox's resolver options: ours (`ndots:0`) unless the spec sets its own `ndots`, then the spec's. */
+export function dnsOptionsOf(opts: readonly string[] | undefined): string[] {
+  const own = opts ?? [];
+  return [...(own.some((o) => o.startsWith('ndots:')) ? [] : ['ndots:0']), ...own];
+}
+
+/** A spec mount → the Engine's HostConfig.Mounts entry (a named volume that does not exist is created by the Engine). */
+export function engineMount(m: MountSpec): Docker.MountSettings {
+  // Source "" is the Engine's "none" (tmpfs, anonymous volume), as the docker CLI sends it.
+  const out: Docker.MountSettings = { Type: m.type, Source: m.source ?? '', Target: m.target, ReadOnly: m.readOnly === true };
+  if (m.type === 'tmpfs' && (m.tmpfsSizeBytes || m.tmpfsMode !== undefined)) {
+    // dockerode's type wants both; the Engine treats 0 as "not set" for either.
+    out.TmpfsOptions = { SizeBytes: m.tmpfsSizeBytes ?? 0, Mode: m.tmpfsMode ?? 0 };
+  }
+  return out;
 }
 
 /** State.Health.Status of an inspected container; undefined when it has no check (none, or Test NONE). */

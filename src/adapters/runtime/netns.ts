@@ -104,7 +104,7 @@ export class NetnsRuntime implements Runtime {
       mkdirSync(join(this.etcDir, ns), { recursive: true });
       writeFileSync(join(this.etcDir, ns, 'resolv.conf'), TASK_RESOLV_CONF);
       await opts.beforeApp?.(ns);
-      const pid = await this.spawnDetached(task.id, ns, argv, env);
+      const pid = await this.spawnDetached(task.id, ns, argv, env, task.container?.workdir);
       const held: Held = { spec: task, attach: list, pid, exited: false };
       this.tasks.set(task.id, held);
       return { id: task.id, name: task.name, netns: ns, pid, running: true, ip: a.ip };
@@ -116,14 +116,15 @@ export class NetnsRuntime implements Runtime {
     }
   }
 
-  private spawnDetached(taskId: string, ns: string, argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  /** `cwd`: the service's --workdir (`ip netns exec` keeps the directory it is started in). */
+  private spawnDetached(taskId: string, ns: string, argv: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<number> {
     let fd: number | 'ignore' = 'ignore';
     if (this.opts.logDir) {
       mkdirSync(this.opts.logDir, { recursive: true });
       fd = openSync(join(this.opts.logDir, `${taskId}.log`), 'a');
     }
     return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { detached: true, stdio: ['ignore', fd, fd], env });
+      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { detached: true, stdio: ['ignore', fd, fd], env, ...(cwd !== undefined ? { cwd } : {}) });
       if (typeof fd === 'number') closeSync(fd);
       child.once('error', (e) => reject(new MeshError('MESHD_EXEC_FAILED', `cannot start task ${taskId}: ${e.message}`, { argv }, { cause: e })));
       child.once('spawn', () => {

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { HealthStatus } from '../../core/health/policy.js';
 import type { HealthcheckSpec } from '../../core/health/spec.js';
 import type { ExecResult } from '../exec.js';
+import type { ContainerConfig } from '../../core/spec/container.js';
 
 export interface TaskSpec {
   /** Unique task id ([A-Za-z0-9_-]); namespace/veth names use its first 12 characters. */
@@ -30,6 +31,13 @@ export interface TaskSpec {
   stopSignal?: string;
   /** Resource limits (docker: HostConfig NanoCpus/Memory); the manager never sends them to netns tasks. */
   limits?: { cpuMilli: number; memoryBytes: number };
+  /**
+   * Container settings with the hostname already rendered (core/spec/container.ts). docker:
+   * all of them (mounts, labels, workdir, user, entrypoint, read-only, init on the application
+   * container; hostname and DNS options on the sandbox, whose UTS namespace and resolv.conf the
+   * application shares). netns: `workdir` only — the manager refuses the rest for netns services.
+   */
+  container?: ContainerConfig;
 }
 
 export interface Attachment {

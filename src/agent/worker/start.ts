@@ -44,6 +44,7 @@ export function taskSpecOf(a: Assignment): TaskSpec {
     ...(a.task.stopSignal ? { stopSignal: a.task.stopSignal } : {}),
   };
   if (a.task.limits) spec.limits = a.task.limits;
+  if (a.task.container) spec.container = a.task.container;
   return spec;
 }
 

@@ -6,6 +6,7 @@
  */
 import { MeshError } from '../errors.js';
 import type { ServiceSpec } from '../spec/types.js';
+import { isDynamicPort } from '../spec/ports.js';
 import { stackOf, type StackPlan } from './translate.js';
 
 export interface ExistingService {
@@ -28,6 +29,24 @@ function canonical(v: unknown): unknown {
     return Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => [k, canonical(o[k])]);
   }
   return v;
+}
+
+/**
+ * `spec` with each open ingress port (`"8000"`) given the port the manager assigned it in
+ * `cur` (same target and protocol), as the manager itself would keep it (spec/ports.ts): a
+ * redeploy of an unchanged file is then no update.
+ */
+function withKeptPorts(spec: ServiceSpec, cur: ServiceSpec): ServiceSpec {
+  const pool = cur.ports.filter((p) => p.mode === 'ingress' && isDynamicPort(p.published));
+  if (!pool.length) return spec;
+  return {
+    ...spec,
+    ports: spec.ports.map((p) => {
+      if (p.mode !== 'ingress' || p.published > 0) return p;
+      const i = pool.findIndex((q) => q.target === p.target && q.proto === p.proto);
+      return i < 0 ? p : { ...p, published: pool.splice(i, 1)[0]!.published };
+    }),
+  };
 }
 
 /** Same spec content (key order and undefined members do not matter)? */
@@ -54,7 +73,7 @@ export function planDeploy(plan: StackPlan, services: readonly ExistingService[]
     if (!cur) steps.push({ kind: 'create-service', name: spec.name, spec });
     else if (stackOf(cur.spec) !== plan.stack) {
       throw new MeshError('MESHD_BAD_ARGUMENT', `service ${spec.name} already exists and is not part of stack ${plan.stack}`, { field: 'services' });
-    } else if (sameServiceSpec(cur.spec, spec)) steps.push({ kind: 'unchanged-service', name: spec.name, id: cur.id });
+    } else if (sameServiceSpec(cur.spec, withKeptPorts(spec, cur.spec))) steps.push({ kind: 'unchanged-service', name: spec.name, id: cur.id });
     else steps.push({ kind: 'update-service', name: spec.name, id: cur.id, version: cur.version, spec });
   }
   if (prune) {

@@ -94,18 +94,18 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * Checks the keys of a mapping: `known` keys pass, `ignored` keys (valid Compose that a
- * swarm of meshd cannot honour, e.g. `build`) are reported as warnings like
- * `docker stack deploy`'s "Ignoring unsupported options", `x-*` extension keys pass
- * silently (Compose spec), anything else is an error naming the key path, with a
- * "did you mean" hint when a known key is at most 2 edits away.
+ * Checks the keys of a mapping: `known` keys pass, `x-*` extension keys pass silently
+ * (Compose spec); `unsupported` keys (valid Compose that meshd does not implement, e.g.
+ * `build`, `secrets`) are refused with MESHD_UNSUPPORTED naming the key path — never accepted
+ * and dropped, since a deploy that silently lacks a mount or a secret is worse than none.
+ * Anything else is an unknown key (MESHD_BAD_ARGUMENT), with a "did you mean" hint when a
+ * known key is at most 2 edits away.
  */
-export function checkKeys(o: Obj, path: string, known: readonly string[], ignored: readonly string[], warnings: string[]): void {
+export function checkKeys(o: Obj, path: string, known: readonly string[], unsupported: readonly string[] = []): void {
   for (const k of Object.keys(o)) {
     if (known.includes(k) || k.startsWith('x-')) continue;
-    if (ignored.includes(k)) {
-      warnings.push(`${at(path, k)}: ignored (not supported by meshd)`);
-      continue;
+    if (unsupported.includes(k)) {
+      throw new MeshError('MESHD_UNSUPPORTED', `${at(path, k)}: not supported by meshd (refused rather than ignored: remove it to deploy)`, { field: at(path, k) });
     }
     const near = known.map((c) => [c, editDistance(k, c)] as const).filter(([, d]) => d <= 2).sort((x, y) => x[1] - y[1])[0];
     fail(at(path, k), `unknown key${near ? ` (did you mean ${near[0]}?)` : ''}`);

@@ -3,17 +3,17 @@
  * → the spec's `healthcheck` (core/health/spec.ts; the manager's schema checks ranges and
  * combinations and names the field). Compose's forms of `test`: a string (run by the shell,
  * CMD-SHELL) or a list starting with NONE, CMD or CMD-SHELL. `start_interval` (newer Compose)
- * is ignored with a warning, as `docker stack deploy` ignores what it cannot honour.
+ * is refused naming the key (MESHD_UNSUPPORTED): meshd never accepts a key it then drops.
  */
 import type { HealthcheckSpec } from '../health/spec.js';
 import { asBool, asList, asObj, asString, asWhole, at, checkKeys, fail, parseComposeDuration } from './fields.js';
 
 const KEYS = ['test', 'interval', 'timeout', 'retries', 'start_period', 'disable'];
-const IGNORED = ['start_interval'];
+const UNSUPPORTED = ['start_interval'];
 
-export function composeHealthcheck(v: unknown, path: string, warnings: string[]): HealthcheckSpec {
+export function composeHealthcheck(v: unknown, path: string): HealthcheckSpec {
   const o = asObj(v, path);
-  checkKeys(o, path, KEYS, IGNORED, warnings);
+  checkKeys(o, path, KEYS, UNSUPPORTED);
   const h: HealthcheckSpec = {};
   if (o.test !== undefined && o.test !== null) {
     const p = at(path, 'test');

@@ -4,11 +4,16 @@
  * on for the usual `x-defaults: &d` anchors) into a checked model. Every error names the
  * key path (`services.web.deploy.replicaz: unknown key (did you mean replicas?)`).
  *
- * Supported: `version` (ignored), `services.<name>.{image, command, environment, ports,
- * networks (list, or map with `aliases`), healthcheck, stop_grace_period, stop_signal, deploy.{mode, replicas, placement.{constraints, preferences}, update_config,
- * rollback_config, restart_policy, endpoint_mode}}`, top-level `networks.<name>.{driver:
- * overlay, ipam.config[0].subnet, attachable, external, name}`. Valid Compose keys meshd
- * cannot honour (build, volumes, depends_on, …) are ignored with a warning, as docker does.
+ * Supported: `version` (obsolete, read and not used), `services.<name>.{image, command,
+ * environment, ports, networks (list, or map with `aliases`), healthcheck, stop_grace_period,
+ * stop_signal, volumes, labels, hostname, working_dir, user, entrypoint, read_only, init,
+ * dns_opt (compose/container.ts), deploy.{mode, replicas, labels, placement.{constraints,
+ * preferences, max_replicas_per_node}, update_config, rollback_config, restart_policy,
+ * endpoint_mode, resources}}`, top-level `networks.<name>.{driver: overlay,
+ * ipam.config[0].subnet, attachable, external, name}` and `volumes.<name>.{driver: local,
+ * name, external}`. Valid Compose keys meshd does not implement (build, secrets, configs,
+ * depends_on, …) are REFUSED naming the key (MESHD_UNSUPPORTED) — docker ignores some of
+ * them with a warning; meshd never accepts a key it then drops.
  * Variables (`${VAR}`, `$$`) are interpolated first (interpolate.ts). Not supported:
  * multiple files, `env_file`, `extends`.
  *
@@ -30,6 +35,7 @@ import { interpolate, type EnvLookup } from './interpolate.js';
 import { composeHealthcheck } from './healthcheck.js';
 import type { HealthcheckSpec } from '../health/spec.js';
 import { composeResources, type ComposeResources } from './resources.js';
+import { composeContainer, composeLabels, composeTopVolumes, type ComposeContainer, type ComposeVolume } from './container.js';
 
 export interface ComposePort {
   /** 0 = not published (target only). */
@@ -84,6 +90,12 @@ export interface ComposeService {
   stopSignal?: string;
   /** `deploy.resources` (reservations → the spec's resources, limits → its limits). */
   resources?: ComposeResources;
+  /** `deploy.placement.max_replicas_per_node`. */
+  maxReplicasPerNode?: number;
+  /** `deploy.labels` (service labels). */
+  labels?: Record<string, string>;
+  /** volumes, labels, hostname, working_dir, user, entrypoint, read_only, init, dns_opt. */
+  container?: ComposeContainer;
 }
 
 export interface ComposeNetwork {
@@ -98,23 +110,29 @@ export interface ComposeNetwork {
 export interface ComposeFile {
   services: ComposeService[];
   networks: ComposeNetwork[];
-  /** Keys that were ignored, one line each (`services.web.build: ignored (not supported by meshd)`). */
+  /** Top-level `volumes` (named volumes the services mount). */
+  volumes: ComposeVolume[];
+  /** Interpolation notes (an unset variable), one line each. */
   warnings: string[];
 }
 
-const TOP_KEYS = ['version', 'services', 'networks'];
-const TOP_IGNORED = ['name', 'volumes', 'secrets', 'configs'];
-const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy', 'healthcheck', 'stop_grace_period', 'stop_signal'];
-const SERVICE_IGNORED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'labels', 'logging',
-  'volumes', 'secrets', 'configs', 'hostname', 'init', 'tty', 'stdin_open',
-  'working_dir', 'user', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts', 'entrypoint'];
-const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode', 'resources'];
-const DEPLOY_IGNORED = ['labels'];
+const TOP_KEYS = ['version', 'services', 'networks', 'volumes'];
+/** Valid Compose meshd does not implement: refused naming the key (fields.ts checkKeys). */
+const TOP_UNSUPPORTED = ['name', 'secrets', 'configs', 'include'];
+const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy', 'healthcheck', 'stop_grace_period', 'stop_signal',
+  'volumes', 'labels', 'hostname', 'working_dir', 'user', 'entrypoint', 'read_only', 'init', 'dns_opt'];
+const SERVICE_UNSUPPORTED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'logging',
+  'secrets', 'configs', 'tty', 'stdin_open', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts',
+  'env_file', 'extends', 'devices', 'privileged', 'sysctls', 'tmpfs', 'domainname', 'mac_address', 'network_mode', 'pid', 'ipc',
+  'security_opt', 'shm_size', 'userns_mode', 'expose', 'external_links', 'isolation', 'cgroup_parent', 'platform', 'profiles',
+  'pull_policy', 'runtime', 'scale', 'storage_opt', 'volumes_from', 'credential_spec', 'group_add', 'oom_score_adj', 'mem_limit',
+  'cpus', 'cpu_shares', 'memswap_limit', 'stop_grace', 'annotations'];
+const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode', 'resources', 'labels'];
 const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'];
 const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
 const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name'];
-const NETWORK_IGNORED = ['driver_opts', 'labels', 'internal', 'enable_ipv6'];
+const NETWORK_UNSUPPORTED = ['driver_opts', 'labels', 'internal', 'enable_ipv6'];
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
 const SERVICE_EXTENSIONS = [RUNTIME_KEY];
@@ -150,45 +168,47 @@ export function parseCompose(text: string, opts: ParseOptions = {}): ComposeFile
 export function composeFromObject(raw: unknown): ComposeFile {
   const warnings: string[] = [];
   const top = asObj(raw, '');
-  checkKeys(top, '', TOP_KEYS, TOP_IGNORED, warnings);
+  checkKeys(top, '', TOP_KEYS, TOP_UNSUPPORTED);
   if (top.version !== undefined && typeof top.version !== 'string' && typeof top.version !== 'number') fail('version', `expected a string, got ${describe(top.version)}`);
   const netsRaw = top.networks === undefined || top.networks === null ? {} : asObj(top.networks, 'networks');
-  const networks = Object.entries(netsRaw).map(([k, v]) => network(k, v, warnings));
+  const networks = Object.entries(netsRaw).map(([k, v]) => network(k, v));
   const svcsRaw = asObj(top.services, 'services');
   if (Object.keys(svcsRaw).length === 0) fail('services', 'at least one service is needed');
   const declared = new Set(networks.map((n) => n.key));
-  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, warnings));
-  return { services, networks, warnings };
+  const volumes = composeTopVolumes(top.volumes);
+  const declaredVolumes = new Set(volumes.map((v) => v.key));
+  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, declaredVolumes));
+  return { services, networks, volumes, warnings };
 }
 
-function network(key: string, v: unknown, warnings: string[]): ComposeNetwork {
+function network(key: string, v: unknown): ComposeNetwork {
   const path = `networks.${key}`;
   if (!KEY_RE.test(key)) fail(path, 'network keys are [a-zA-Z0-9._-], starting with a letter or digit');
   const out: ComposeNetwork = { key, external: false, attachable: false };
   if (v === null || v === undefined) return out;
   const o = asObj(v, path);
-  checkKeys(o, path, NETWORK_KEYS, NETWORK_IGNORED, warnings);
+  checkKeys(o, path, NETWORK_KEYS, NETWORK_UNSUPPORTED);
   if (o.driver !== undefined && o.driver !== 'overlay') fail(at(path, 'driver'), `only "overlay" is supported, got ${describe(o.driver)}`);
   if (o.attachable !== undefined) out.attachable = asBool(o.attachable, at(path, 'attachable'));
   if (o.name !== undefined) out.name = asString(o.name, at(path, 'name'));
   if (o.external !== undefined) {
     // `external: {name: x}` is the old (v3.4-) spelling of `external: true` + `name: x`.
     if (isObj(o.external)) {
-      checkKeys(o.external, at(path, 'external'), ['name'], [], warnings);
+      checkKeys(o.external, at(path, 'external'), ['name'], []);
       out.external = true;
       if (o.external.name !== undefined) out.name = asString(o.external.name, at(path, 'external.name'));
     } else out.external = asBool(o.external, at(path, 'external'));
   }
   if (o.ipam !== undefined) {
     const ipam = asObj(o.ipam, at(path, 'ipam'));
-    checkKeys(ipam, at(path, 'ipam'), ['driver', 'config'], [], warnings);
+    checkKeys(ipam, at(path, 'ipam'), ['driver', 'config'], []);
     if (ipam.driver !== undefined && ipam.driver !== 'default') fail(at(path, 'ipam.driver'), `only "default" is supported, got ${describe(ipam.driver)}`);
     if (ipam.config !== undefined) {
       const cfg = asList(ipam.config, at(path, 'ipam.config'));
       if (cfg.length > 1) fail(at(path, 'ipam.config'), 'at most one subnet per network');
       if (cfg.length === 1) {
         const c = asObj(cfg[0], at(path, 'ipam.config[0]'));
-        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet'], ['gateway', 'ip_range', 'aux_addresses'], warnings);
+        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet'], ['gateway', 'ip_range', 'aux_addresses']);
         if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(path, 'ipam.config[0].subnet'));
       }
     }
@@ -206,18 +226,18 @@ function cidr(v: unknown, path: string): string {
   return s;
 }
 
-function service(name: string, v: unknown, declared: ReadonlySet<string>, warnings: string[]): ComposeService {
+function service(name: string, v: unknown, declared: ReadonlySet<string>, declaredVolumes: ReadonlySet<string>): ComposeService {
   const path = `services.${name}`;
   if (!KEY_RE.test(name)) fail(path, 'service keys are [a-zA-Z0-9._-], starting with a letter or digit');
   const o = asObj(v, path);
-  checkKeys(o, path, SERVICE_KEYS, SERVICE_IGNORED, warnings);
+  checkKeys(o, path, SERVICE_KEYS, SERVICE_UNSUPPORTED);
   if (o.image === undefined) fail(at(path, 'image'), 'required (meshd does not build images)');
   const image = asString(o.image, at(path, 'image'));
   if (!image.trim()) fail(at(path, 'image'), 'must not be empty');
   const s: ComposeService = {
     name, image, env: environment(o.environment, at(path, 'environment')),
-    ports: o.ports === undefined ? [] : asList(o.ports, at(path, 'ports')).map((p, i) => port(p, `${path}.ports[${i}]`, warnings)),
-    ...serviceNetworks(o.networks, at(path, 'networks'), declared, warnings),
+    ports: o.ports === undefined ? [] : asList(o.ports, at(path, 'ports')).map((p, i) => port(p, `${path}.ports[${i}]`)),
+    ...serviceNetworks(o.networks, at(path, 'networks'), declared),
     mode: 'replicated', constraints: [], preferences: [], updateConfig: {}, rollbackConfig: {}, restartPolicy: {},
   };
   for (const k of Object.keys(o)) {
@@ -229,10 +249,12 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, warnin
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);
     if (s.command.length === 0) fail(cp, 'must not be empty');
   }
-  if (o.healthcheck !== undefined && o.healthcheck !== null) s.healthcheck = composeHealthcheck(o.healthcheck, at(path, 'healthcheck'), warnings);
+  if (o.healthcheck !== undefined && o.healthcheck !== null) s.healthcheck = composeHealthcheck(o.healthcheck, at(path, 'healthcheck'));
   if (o.stop_grace_period !== undefined && o.stop_grace_period !== null) s.stopGracePeriodMs = parseComposeDuration(o.stop_grace_period, at(path, 'stop_grace_period'));
   if (o.stop_signal !== undefined && o.stop_signal !== null) s.stopSignal = asString(o.stop_signal, at(path, 'stop_signal'));
-  if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'), warnings);
+  const container = composeContainer(o, path, declaredVolumes);
+  if (container) s.container = container;
+  if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'));
   return s;
 }
 
@@ -273,7 +295,7 @@ function portNumber(s: string | number, path: string, whole: unknown): number {
 }
 
 /** Short syntax `"8080:80"`, `"8080:80/udp"`, `"80"`, `80`, or the long form mapping. */
-function port(v: unknown, path: string, warnings: string[]): ComposePort {
+function port(v: unknown, path: string): ComposePort {
   if (typeof v === 'number') return { published: 0, target: portNumber(v, path, v), proto: 'tcp', mode: 'ingress' };
   if (typeof v === 'string') {
     const m = /^(?:([^:/]+):)?([^:/]+)(?:\/(.*))?$/.exec(v.trim());
@@ -283,7 +305,7 @@ function port(v: unknown, path: string, warnings: string[]): ComposePort {
     return { published: m[1] === undefined ? 0 : portNumber(m[1], path, v), target: portNumber(m[2]!, path, v), proto, mode: 'ingress' };
   }
   const o = asObj(v, path);
-  checkKeys(o, path, PORT_KEYS, ['host_ip', 'name', 'app_protocol'], warnings);
+  checkKeys(o, path, PORT_KEYS, ['host_ip', 'name', 'app_protocol']);
   if (o.target === undefined) fail(at(path, 'target'), 'required');
   const num = (x: unknown, p: string) => asWhole(x, p, 1, 65535);
   return {
@@ -298,7 +320,7 @@ function port(v: unknown, path: string, warnings: string[]): ComposePort {
  * A list of network keys, or a mapping key → null | {aliases}; each must be declared (or be
  * `default`). Aliases are kept as written; the translator checks them as DNS labels.
  */
-function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>, warnings: string[]): { networks: string[]; aliases: Record<string, string[]> } {
+function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>): { networks: string[]; aliases: Record<string, string[]> } {
   const aliases: Record<string, string[]> = {};
   if (v === undefined || v === null) return { networks: ['default'], aliases };
   const check = (k: string, p: string) => {
@@ -315,7 +337,7 @@ function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>
     const p = at(path, k);
     if (x !== null && x !== undefined) {
       const n = asObj(x, p);
-      checkKeys(n, p, ['aliases'], ['ipv4_address', 'priority'], warnings);
+      checkKeys(n, p, ['aliases'], ['ipv4_address', 'priority']);
       if (n.aliases !== undefined && n.aliases !== null) {
         const list = asStringList(n.aliases, at(p, 'aliases'));
         if (list.length) aliases[k] = list;
@@ -327,35 +349,40 @@ function serviceNetworks(v: unknown, path: string, declared: ReadonlySet<string>
   return { networks: out, aliases };
 }
 
-function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): void {
-  checkKeys(o, path, DEPLOY_KEYS, DEPLOY_IGNORED, warnings);
+function deploy(s: ComposeService, o: Obj, path: string): void {
+  checkKeys(o, path, DEPLOY_KEYS);
   if (o.mode !== undefined) s.mode = asEnum(o.mode, at(path, 'mode'), ['replicated', 'global'] as const);
   if (o.replicas !== undefined) {
     if (s.mode === 'global') fail(at(path, 'replicas'), 'cannot be used with mode global');
     s.replicas = asWhole(o.replicas, at(path, 'replicas'), 0, 10000);
   }
+  if (o.labels !== undefined && o.labels !== null) s.labels = composeLabels(o.labels, at(path, 'labels'));
   if (o.endpoint_mode !== undefined) s.endpointMode = asEnum(o.endpoint_mode, at(path, 'endpoint_mode'), ['vip', 'dnsrr'] as const);
-  if (o.resources !== undefined && o.resources !== null) s.resources = composeResources(o.resources, at(path, 'resources'), warnings);
+  if (o.resources !== undefined && o.resources !== null) s.resources = composeResources(o.resources, at(path, 'resources'));
   if (o.placement !== undefined && o.placement !== null) {
     const pp = at(path, 'placement');
     const p = asObj(o.placement, pp);
-    checkKeys(p, pp, ['constraints', 'preferences'], ['max_replicas_per_node'], warnings);
+    checkKeys(p, pp, ['constraints', 'preferences', 'max_replicas_per_node']);
     if (p.constraints !== undefined) s.constraints = asStringList(p.constraints, at(pp, 'constraints'));
+    if (p.max_replicas_per_node !== undefined && p.max_replicas_per_node !== null) {
+      if (s.mode === 'global') fail(at(pp, 'max_replicas_per_node'), 'can only be used with mode replicated');
+      s.maxReplicasPerNode = asWhole(p.max_replicas_per_node, at(pp, 'max_replicas_per_node'), 0, 10000);
+    }
     if (p.preferences !== undefined) {
       s.preferences = asList(p.preferences, at(pp, 'preferences')).map((x, i) => {
         const xp = `${pp}.preferences[${i}]`;
         const po = asObj(x, xp);
-        checkKeys(po, xp, ['spread'], [], warnings);
+        checkKeys(po, xp, ['spread'], []);
         return { spread: asString(po.spread, at(xp, 'spread')) };
       });
     }
   }
-  if (o.update_config !== undefined && o.update_config !== null) s.updateConfig = updateConfig(o.update_config, at(path, 'update_config'), warnings);
-  if (o.rollback_config !== undefined && o.rollback_config !== null) s.rollbackConfig = updateConfig(o.rollback_config, at(path, 'rollback_config'), warnings);
+  if (o.update_config !== undefined && o.update_config !== null) s.updateConfig = updateConfig(o.update_config, at(path, 'update_config'));
+  if (o.rollback_config !== undefined && o.rollback_config !== null) s.rollbackConfig = updateConfig(o.rollback_config, at(path, 'rollback_config'));
   if (o.restart_policy !== undefined && o.restart_policy !== null) {
     const rp = at(path, 'restart_policy');
     const r = asObj(o.restart_policy, rp);
-    checkKeys(r, rp, RESTART_KEYS, [], warnings);
+    checkKeys(r, rp, RESTART_KEYS, []);
     if (r.condition !== undefined) s.restartPolicy.condition = asEnum(r.condition, at(rp, 'condition'), ['none', 'on-failure', 'any'] as const);
     if (r.delay !== undefined) s.restartPolicy.delayMs = parseComposeDuration(r.delay, at(rp, 'delay'));
     if (r.max_attempts !== undefined) s.restartPolicy.maxAttempts = asWhole(r.max_attempts, at(rp, 'max_attempts'));
@@ -363,9 +390,9 @@ function deploy(s: ComposeService, o: Obj, path: string, warnings: string[]): vo
   }
 }
 
-function updateConfig(v: unknown, path: string, warnings: string[]): ComposeUpdateConfig {
+function updateConfig(v: unknown, path: string): ComposeUpdateConfig {
   const o = asObj(v, path);
-  checkKeys(o, path, UPDATE_KEYS, [], warnings);
+  checkKeys(o, path, UPDATE_KEYS, []);
   const u: ComposeUpdateConfig = {};
   if (o.parallelism !== undefined) u.parallelism = asWhole(o.parallelism, at(path, 'parallelism'));
   if (o.delay !== undefined) u.delayMs = parseComposeDuration(o.delay, at(path, 'delay'));

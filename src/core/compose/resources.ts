@@ -14,9 +14,9 @@ export interface ComposeResources {
   limits?: Resources;
 }
 
-function amounts(v: unknown, path: string, warnings: string[]): Resources {
+function amounts(v: unknown, path: string): Resources {
   const o: Obj = asObj(v, path);
-  checkKeys(o, path, ['cpus', 'memory'], [], warnings);
+  checkKeys(o, path, ['cpus', 'memory'], []);
   const out: Resources = { cpuMilli: 0, memoryBytes: 0 };
   const read = <T>(key: string, f: (x: string | number, what: string) => T): T | undefined => {
     const x = o[key];
@@ -34,13 +34,13 @@ function amounts(v: unknown, path: string, warnings: string[]): Resources {
 }
 
 /** Parses `deploy.resources` (its path given). */
-export function composeResources(v: unknown, path: string, warnings: string[]): ComposeResources {
+export function composeResources(v: unknown, path: string): ComposeResources {
   const o = asObj(v, path);
-  checkKeys(o, path, ['reservations', 'limits'], [], warnings);
+  checkKeys(o, path, ['reservations', 'limits'], []);
   const r: ComposeResources = {};
-  if (o.reservations !== undefined && o.reservations !== null) r.reservations = amounts(o.reservations, at(path, 'reservations'), warnings);
+  if (o.reservations !== undefined && o.reservations !== null) r.reservations = amounts(o.reservations, at(path, 'reservations'));
   if (o.limits !== undefined && o.limits !== null) {
-    const l = amounts(o.limits, at(path, 'limits'), warnings);
+    const l = amounts(o.limits, at(path, 'limits'));
     if (l.cpuMilli > 0 || l.memoryBytes > 0) r.limits = l;
   }
   return r;

@@ -19,6 +19,7 @@ import { parseConstraint } from '../scheduler/constraint.js';
 import type { ServiceSpec } from '../spec/types.js';
 import { parseServiceSpec } from '../spec/validate.js';
 import type { ComposeFile, ComposeService } from './parse.js';
+import { stackVolumeName, type ComposeVolume } from './container.js';
 
 /** Env var that marks a service as part of a stack (value: the stack name). */
 export const STACK_ENV = 'MESHD_STACK_NAMESPACE';
@@ -94,7 +95,8 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
     nets.set(key, n);
     return n;
   };
-  const services = file.services.map((s) => serviceSpec(stack, s, (key, path) => netFor(key, path).name));
+  const volumes = new Map(file.volumes.map((v) => [v.key, v]));
+  const services = file.services.map((s) => serviceSpec(stack, s, (key, path) => netFor(key, path).name, volumes));
   const seen = new Map<string, string>();
   for (const n of nets.values()) {
     const other = seen.get(n.name);
@@ -104,7 +106,18 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
   return { stack, networks: [...nets.values()], services, warnings: [...file.warnings] };
 }
 
-function serviceSpec(stack: string, s: ComposeService, netName: (key: string, path: string) => string): ServiceSpec {
+/** The service's container settings with its named volumes given their cluster names. */
+function containerOf(stack: string, s: ComposeService, volumes: ReadonlyMap<string, ComposeVolume>): Record<string, unknown> | undefined {
+  if (!s.container) return undefined;
+  const { mounts, ...rest } = s.container;
+  if (!mounts) return rest;
+  return {
+    ...rest,
+    mounts: mounts.map(({ volume, ...m }) => (volume !== undefined ? { ...m, source: stackVolumeName(stack, volumes.get(volume)!) } : m)),
+  };
+}
+
+function serviceSpec(stack: string, s: ComposeService, netName: (key: string, path: string) => string, volumes: ReadonlyMap<string, ComposeVolume>): ServiceSpec {
   const path = `services.${s.name}`;
   const name = dnsName(stackObjectName(stack, s.name), path, 'service name');
   s.constraints.forEach((c, i) => {
@@ -138,6 +151,9 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     ...(s.stopSignal !== undefined ? { stopSignal: s.stopSignal } : {}),
     constraints: s.constraints,
     preferences: s.preferences,
+    ...(s.maxReplicasPerNode ? { maxReplicasPerNode: s.maxReplicasPerNode } : {}),
+    ...(s.labels ? { labels: s.labels } : {}),
+    ...(s.container ? { container: containerOf(stack, s, volumes) } : {}),
     restartPolicy: s.restartPolicy,
     ...(s.resources?.reservations ? { resources: s.resources.reservations } : {}),
     ...(s.resources?.limits ? { limits: s.resources.limits } : {}),

@@ -1,7 +1,7 @@
 /**
  * The filter pipeline, in swarmkit's order: node ready and active → the task's runtime
  * (swarmkit's platform filter) → its image not reported missing there → constraints →
- * resources → host-mode port conflicts. A node is eligible for a task when every
+ * resources → host-mode port conflicts → max replicas per node. A node is eligible for a task when every
  * filter passes; the first one to fail is the node's reason, and the reasons are
  * summed up in an "unschedulable" message like swarmkit's
  * `no suitable node (2 nodes not available for new tasks; 1 node not satisfying constraints)`.
@@ -12,8 +12,8 @@ import { compileConstraints } from './constraint.js';
 import type { NodeInfo } from './nodeinfo.js';
 import { hostPortKeys } from './nodeinfo.js';
 
-export type FilterName = 'availability' | 'runtime' | 'image' | 'constraints' | 'resources' | 'hostPorts';
-export const FILTER_ORDER: readonly FilterName[] = ['availability', 'runtime', 'image', 'constraints', 'resources', 'hostPorts'];
+export type FilterName = 'availability' | 'runtime' | 'image' | 'constraints' | 'resources' | 'hostPorts' | 'maxReplicas';
+export const FILTER_ORDER: readonly FilterName[] = ['availability', 'runtime', 'image', 'constraints', 'resources', 'hostPorts', 'maxReplicas'];
 
 /** One task spec's filters, compiled once and applied to many nodes. */
 export interface CompiledFilters {
@@ -22,14 +22,19 @@ export interface CompiledFilters {
   image: string;
   /** Filters that do not change while placing (availability, runtime, image, constraints). */
   staticFail(ni: NodeInfo): FilterName | null;
-  /** Filters that change as tasks are placed (resources, host ports). */
+  /** Filters that change as tasks are placed (resources, host ports, tasks of the service per node). */
   dynamicFail(ni: NodeInfo): FilterName | null;
   firstFail(ni: NodeInfo): FilterName | null;
   /** Does the spec publish host-mode ports (so one task of it per node at most)? */
   hasHostPorts: boolean;
 }
 
-export function compileFilters(spec: TaskSpec): CompiledFilters {
+/**
+ * `serviceId` is what `maxReplicasPerNode` counts (NodeInfo.byService: tasks of the service
+ * meant to run there, as swarmkit's MaxReplicasFilter counts them).
+ */
+export function compileFilters(spec: TaskSpec, serviceId = ''): CompiledFilters {
+  const maxPerNode = spec.maxReplicasPerNode ?? 0;
   const constraints = compileConstraints(spec.constraints);
   const ports = hostPortKeys(spec);
   const cpu = spec.resources.cpuMilli;
@@ -46,6 +51,7 @@ export function compileFilters(spec: TaskSpec): CompiledFilters {
     if (cpu > 0 && ni.node.resources.cpuMilli - ni.cpuReserved < cpu) return 'resources';
     if (mem > 0 && ni.node.resources.memoryBytes - ni.memReserved < mem) return 'resources';
     for (const p of ports) if (ni.hostPorts.has(p)) return 'hostPorts';
+    if (maxPerNode > 0 && (ni.byService.get(serviceId) ?? 0) >= maxPerNode) return 'maxReplicas';
     return null;
   };
   return {
@@ -76,6 +82,8 @@ const PHRASE: Record<FilterName, (n: number, total: number, c?: ExplainContext) 
   constraints: (n) => `${n} ${n === 1 ? 'node' : 'nodes'} not satisfying constraints`,
   resources: (n) => `insufficient resources on ${n} ${n === 1 ? 'node' : 'nodes'}`,
   hostPorts: (n) => `host-mode port already in use on ${n} ${n === 1 ? 'node' : 'nodes'}`,
+  // swarmkit's words exactly (no count): `no suitable node (max replicas per node limit exceed)`.
+  maxReplicas: () => 'max replicas per node limit exceed',
 };
 
 /** How many of `nodes` have the runtime (for the runtime phrase). */

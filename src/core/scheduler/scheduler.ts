@@ -132,10 +132,10 @@ function reserve(ni: NodeInfo, g: Group): void {
 
 type FilterCache = Map<Task['spec'], CompiledFilters>;
 
-function filtersFor(cache: FilterCache, spec: Task['spec']): CompiledFilters {
+function filtersFor(cache: FilterCache, spec: Task['spec'], serviceId: string): CompiledFilters {
   let f = cache.get(spec);
   if (!f) {
-    f = compileFilters(spec);
+    f = compileFilters(spec, serviceId);
     cache.set(spec, f);
   }
   return f;
@@ -158,7 +158,7 @@ function groupTasks(pending: readonly Task[], filterCache: FilterCache): { group
     const k = `${t.serviceId}\u0000${t.specVersion}`;
     let g = byKey.get(k);
     if (!g) {
-      const filters = filtersFor(filterCache, t.spec);
+      const filters = filtersFor(filterCache, t.spec, t.serviceId);
       g = { serviceId: t.serviceId, tasks: [], filters, proto: t, hostPorts: hostPortKeys(t.spec) };
       byKey.set(k, g);
     }
@@ -187,7 +187,7 @@ export function schedule(pending: readonly Task[], nodes: readonly Node[], exist
       unschedulable.push({ taskId: t.id, reason: `node ${t.nodeId} not found` });
       continue;
     }
-    const filters = filtersFor(filterCache, t.spec);
+    const filters = filtersFor(filterCache, t.spec, t.serviceId);
     const f = filters.firstFail(ni);
     if (f) {
       const ctx = { runtime: filters.runtime, image: filters.image, runtimeNodes: countRuntime(filters.runtime, [ni.node]) };

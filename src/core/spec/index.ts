@@ -7,3 +7,5 @@ export {
   imageMissingMessage, isImageMissing,
 } from './runtime.js';
 export type { NodeDescription } from './runtime.js';
+export { containerConfigSchema, expandHostname, checkNetnsContainer, normalizeContainer, MOUNT_TYPES, HOSTNAME_PLACEHOLDERS } from './container.js';
+export type { ContainerConfig, MountSpec, MountType, HostnameContext } from './container.js';

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MeshError } from '../errors.js';
 import type { EngineInfo, Node, Platform, Resources, RuntimeKind } from './types.js';
 import { RUNTIME_KINDS } from './types.js';
+import { checkNetnsContainer, type ContainerConfig } from './container.js';
 
 /** The built-in demo server's image name: a task of it is a host process (netns runtime). */
 export const BUILTIN_IMAGE = 'whoami';
@@ -89,10 +90,12 @@ export function describedAs(node: Pick<Node, 'runtimes' | 'engine' | 'resources'
 /**
  * Refuses what a spec's runtime cannot do, instead of accepting and dropping it: resource
  * limits are enforced by the docker runtime (HostConfig NanoCpus/Memory) only; the netns
- * runtime has no cgroup support, so a limit there is MESHD_UNSUPPORTED naming the runtime.
+ * runtime has no cgroup support, so a limit there is MESHD_UNSUPPORTED naming the runtime;
+ * so are the container settings netns cannot honour (container.ts checkNetnsContainer).
  */
-export function checkRuntimeSupport(spec: { name: string; image: string; runtime?: RuntimeKind | undefined; limits?: Resources | undefined }): void {
+export function checkRuntimeSupport(spec: { name: string; image: string; runtime?: RuntimeKind | undefined; limits?: Resources | undefined; container?: ContainerConfig | undefined }): void {
   const rt = resolveRuntime(spec);
+  if (rt === 'netns') checkNetnsContainer(spec.name, spec.container);
   const l = spec.limits;
   if (rt === 'netns' && l && (l.cpuMilli > 0 || l.memoryBytes > 0)) {
     throw new MeshError('MESHD_UNSUPPORTED', `service ${spec.name}: resource limits (--limit-cpu, --limit-memory) are not supported by the netns runtime (they are with --runtime docker)`, { runtime: rt, field: 'limits' });

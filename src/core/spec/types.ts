@@ -7,6 +7,7 @@
  */
 import type { HealthcheckSpec } from '../health/spec.js';
 import type { HealthStatus } from '../health/policy.js';
+import type { ContainerConfig } from './container.js';
 
 export type PortProto = 'tcp' | 'udp';
 /** `ingress`: routing mesh on every node; `host`: bound only on the node running the task. */
@@ -102,6 +103,12 @@ export interface ServiceSpec {
   constraints: string[];
   /** Hierarchical: the first preference splits the nodes, the next one splits each group, ... */
   preferences: PlacementPreference[];
+  /** Replicated only: at most this many tasks of the service on one node (docker's `--replicas-max-per-node`); absent/0: no limit. */
+  maxReplicasPerNode?: number | undefined;
+  /** Service labels (docker's `--label`, Compose `deploy.labels`): shown by inspect, not given to tasks. */
+  labels?: Record<string, string> | undefined;
+  /** Mounts, container labels, hostname, workdir, user, entrypoint, DNS options, read-only, init (container.ts). */
+  container?: ContainerConfig | undefined;
   /** Reservations: the scheduler only places a task where this much is still unreserved. */
   resources: Resources;
   /** Limits the runtime enforces (docker: HostConfig NanoCpus/Memory); 0 = none. Absent: none. */
@@ -198,6 +205,9 @@ export interface TaskSpec {
   stopSignal?: string | undefined;
   constraints: string[];
   preferences: PlacementPreference[];
+  /** As ServiceSpec (a change replaces tasks, as in docker). */
+  maxReplicasPerNode?: number | undefined;
+  container?: ContainerConfig | undefined;
   resources: Resources;
   /** As ServiceSpec.limits. */
   limits?: Resources | undefined;
@@ -261,6 +271,8 @@ export function taskSpecOf(spec: ServiceSpec): TaskSpec {
     ...(spec.stopSignal !== undefined ? { stopSignal: spec.stopSignal } : {}),
     constraints: spec.constraints,
     preferences: spec.preferences,
+    ...(spec.maxReplicasPerNode ? { maxReplicasPerNode: spec.maxReplicasPerNode } : {}),
+    ...(spec.container !== undefined ? { container: spec.container } : {}),
     resources: spec.resources,
     ...(spec.limits !== undefined ? { limits: spec.limits } : {}),
   };

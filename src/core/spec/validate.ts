@@ -12,6 +12,7 @@ import { MeshError } from '../errors.js';
 import { parseConstraint } from '../scheduler/constraint.js';
 import { healthcheckSchema, storedHealthcheckSchema } from '../health/spec.js';
 import { stopGraceSchema, stopSignalSchema } from './stop.js';
+import { containerConfigSchema, normalizeContainer, serviceLabelsSchema } from './container.js';
 import type { Node, ServiceSpec, Task } from './types.js';
 import { TASK_STATES } from './types.js';
 
@@ -134,6 +135,9 @@ export const serviceSpecSchema = z.object({
   stopSignal: stopSignalSchema.optional(),
   constraints: z.array(constraintSchema).max(64).default([]),
   preferences: z.array(preferenceSchema).max(8).default([]),
+  maxReplicasPerNode: count(10000).optional(),
+  labels: serviceLabelsSchema.optional(),
+  container: containerConfigSchema.optional(),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
   limits: resourcesSchema.optional(),
   restartPolicy: restartPolicySchema.default({}),
@@ -158,7 +162,17 @@ export const serviceSpecSchema = z.object({
   if (s.endpointMode === 'dnsrr' && s.ports.some((p) => p.mode === 'ingress' && p.published > 0)) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpointMode'], message: 'dnsrr cannot publish ingress ports (use mode host)' });
   }
-}).transform(({ networks, networkAliases, ...rest }) => ({ ...rest, ...normalizeNetworks(networks, networkAliases) }));
+  // docker: "replicas-max-per-node can only be used with replicated mode".
+  if (s.maxReplicasPerNode && 'global' in s.mode) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxReplicasPerNode'], message: 'can only be used with replicated mode' });
+}).transform(({ networks, networkAliases, maxReplicasPerNode, labels, container, ...rest }) => {
+  const c = normalizeContainer(container);
+  return {
+    ...rest, ...normalizeNetworks(networks, networkAliases),
+    ...(maxReplicasPerNode ? { maxReplicasPerNode } : {}),
+    ...(labels && Object.keys(labels).length ? { labels } : {}),
+    ...(c ? { container: c } : {}),
+  };
+});
 
 export const nodeSchema = z.object({
   id: z.string().min(1).max(128),
@@ -190,6 +204,8 @@ const taskSpecSchema = z.object({
   stopSignal: stopSignalSchema.optional(),
   constraints: z.array(constraintSchema),
   preferences: z.array(preferenceSchema),
+  maxReplicasPerNode: count(10000).optional(),
+  container: containerConfigSchema.optional(),
   resources: resourcesSchema,
   limits: resourcesSchema.optional(),
 }).strict();

@@ -11,6 +11,7 @@ import { assignmentSchema, type Assignment } from '../../core/assignments.js';
 import { macFromIp } from '../../core/ipam/addr.js';
 import { isTerminal } from '../../core/spec/types.js';
 import { resolveRuntime } from '../../core/spec/runtime.js';
+import { expandHostname } from '../../core/spec/container.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from './model.js';
 import { attachNetworks, taskName } from './model.js';
 
@@ -25,7 +26,7 @@ export function dispatchable(t: TaskRecord, nodeId: string): boolean {
  * One task's assignment. Returns undefined when something it needs is gone (service or
  * network removed, no address yet) — the task then simply is not handed out.
  */
-export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>): Assignment | undefined {
+export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = ''): Assignment | undefined {
   const spec = svc?.spec;
   const name = spec?.name;
   if (!svc || !spec || !name) return undefined;
@@ -45,16 +46,29 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
   const ports = t.spec.ports.map((p) => ({
     proto: p.proto, target: p.target, ...(p.published > 0 ? { published: p.published } : {}), mode: p.mode, policy: p.policy,
   }));
+  const runtime = resolveRuntime(t.spec);
+  const c = t.spec.container;
+  // netns has no image: an entrypoint is simply the start of the command line.
+  const argv = runtime === 'netns' && c?.entrypoint ? [...c.entrypoint, ...(t.spec.command ?? [])] : t.spec.command ?? [];
+  const container = c ? {
+    ...c,
+    ...(c.hostname !== undefined ? {
+      hostname: expandHostname(c.hostname, {
+        serviceName: name, serviceId: svc.id, taskId: t.id, taskName: taskName(name, t), slot: t.slot, nodeHostname: nodeHostname || (t.nodeId ?? ''), nodeId: t.nodeId ?? '',
+      }),
+    } : {}),
+  } : undefined;
   return assignmentSchema.parse({
     task: {
       id: t.id, name: taskName(name, t), serviceId: svc.id, serviceName: name,
       ...(t.slot !== undefined ? { slot: t.slot } : {}),
       // The task's own spec: a task keeps the runtime it was scheduled for (the node has it).
-      image: t.spec.image, argv: t.spec.command ?? [], env: t.spec.env, runtime: resolveRuntime(t.spec),
+      image: t.spec.image, argv, env: t.spec.env, runtime,
       ...(t.spec.healthcheck !== undefined ? { healthcheck: t.spec.healthcheck } : {}),
       ...(t.spec.stopGracePeriodMs !== undefined ? { stopGraceMs: t.spec.stopGracePeriodMs } : {}),
       ...(t.spec.stopSignal !== undefined ? { stopSignal: t.spec.stopSignal } : {}),
       ...(t.spec.limits ? { limits: t.spec.limits } : {}),
+      ...(container ? { container } : {}),
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,
@@ -64,11 +78,11 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
 }
 
 /** The whole list for one node, in task-id order (stable for the worker's diff). */
-export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>): Assignment[] {
+export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = ''): Assignment[] {
   const out: Assignment[] = [];
   for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     if (!dispatchable(t, nodeId)) continue;
-    const a = assignmentFor(t, services.get(t.serviceId), netsByName);
+    const a = assignmentFor(t, services.get(t.serviceId), netsByName, nodeHostname);
     if (a) out.push(a);
   }
   return out;

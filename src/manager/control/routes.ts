@@ -20,6 +20,7 @@ import {
   statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
 } from './model.js';
 import { findNetwork, findService, newId, type ControlState } from './state.js';
+import { assignPublishedPorts } from '../../core/spec/ports.js';
 import { checkRuntimeSupport, describedAs, normalizeDescription, type NodeDescription } from '../../core/spec/runtime.js';
 
 /**
@@ -61,6 +62,20 @@ function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string
     }
   }
   return ids;
+}
+
+/**
+ * The spec with its open ingress ports (`-p 8000`) given published ports from 30000–32767
+ * (core/spec/ports.ts), keeping those `current` had. dnsrr services publish no ingress port.
+ */
+function withAssignedPorts(st: ControlState, spec: ServiceSpec, current?: ServiceRecord): ServiceSpec {
+  if (spec.endpointMode !== 'vip' || !spec.ports.some((p) => p.mode === 'ingress' && p.published === 0)) return spec;
+  const used = new Set<string>();
+  for (const s of st.services.values()) {
+    if (s.id === current?.id) continue;
+    for (const p of s.spec.ports) if (p.mode === 'ingress' && p.published > 0) used.add(`${p.published}/${p.proto}`);
+  }
+  return { ...spec, ports: assignPublishedPorts(spec.ports, used, current?.spec.ports) };
 }
 
 function tasksOf(st: ControlState, serviceId: string): TaskRecord[] {
@@ -113,9 +128,10 @@ export function registerRoutes(cp: ControlHost): void {
 
   // ---- services -------------------------------------------------------------------------
   m.route('POST', '/v1/services', 'manager', async (req) => {
-    const spec = parseServiceSpec(req.body);
-    checkRuntimeSupport(spec);
+    const parsed = parseServiceSpec(req.body);
+    checkRuntimeSupport(parsed);
     return { status: 201, json: await changed(cp.serialize((st) => {
+      const spec = withAssignedPorts(st, parsed);
       const netIds = checkSpec(st, spec);
       const now = cp.now();
       const rec: ServiceRecord = { id: newId(), version: 1, spec, vips: {}, createdAt: now, updatedAt: now };
@@ -135,10 +151,11 @@ export function registerRoutes(cp: ControlHost): void {
   }));
   m.route('POST', '/v1/services/:id/update', 'manager', async (req) => {
     const b = parseBody(serviceUpdateSchema, 'service update', req.body);
-    const spec = parseServiceSpec(b.spec);
-    checkRuntimeSupport(spec);
+    const parsed = parseServiceSpec(b.spec);
+    checkRuntimeSupport(parsed);
     return { json: await changed(cp.serialize((st) => {
       const cur = findService(st, req.params.id!);
+      const spec = withAssignedPorts(st, parsed, cur);
       if (b.version !== undefined && b.version !== cur.version) {
         throw new MeshError('MESHD_STORE_CONFLICT', `service ${cur.spec.name} is at version ${cur.version}, not ${b.version}`, { expected: b.version, actual: cur.version });
       }
@@ -190,7 +207,7 @@ export function registerRoutes(cp: ControlHost): void {
 
   // ---- dispatcher -----------------------------------------------------------------------
   m.route('GET', '/v1/dispatcher/assignments', 'node', async (_req, ctx) => ({
-    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName())),
+    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName(), st.nodeName(ctx.peer!.nodeId))),
   }));
   // The routing mesh of a node: its ingress-sandbox address and the ingress addresses of its
   // tasks that publish ports without being attached to ingress (plumbed by the node's LB).

@@ -128,14 +128,31 @@ describe('parseCompose + translateStack: the supported subset', () => {
     assert.equal(stackOf({ name: 'shop-web', env: {} }), undefined);
   });
 
-  test('warnings for valid Compose keys meshd ignores', () => {
-    const p = parseCompose('services:\n  a:\n    image: whoami\n    build: .\n    depends_on: [b]\n    deploy:\n      labels: {}\n  b:\n    image: whoami\nvolumes: {}\nx-anything: 1\n');
-    assert.deepEqual(p.warnings, [
-      'volumes: ignored (not supported by meshd)',
-      'services.a.build: ignored (not supported by meshd)',
-      'services.a.depends_on: ignored (not supported by meshd)',
-      'services.a.deploy.labels: ignored (not supported by meshd)',
-    ]);
+  test('valid Compose keys meshd does not implement are refused naming the key (never accepted and dropped)', () => {
+    const refused = (body: string, field: string) => assert.throws(() => parseCompose(body), (e: unknown) => {
+      assert.ok(e instanceof MeshError);
+      assert.equal(e.code, 'MESHD_UNSUPPORTED');
+      assert.equal(e.details?.field, field);
+      assert.match(e.message, new RegExp(`^${field.replace(/[.[\]]/g, '\\$&')}: not supported by meshd`));
+      return true;
+    });
+    const svc = (extra: string) => `services:\n  a:\n    image: whoami\n${extra}`;
+    for (const [body, field] of [
+      [svc('    build: .\n'), 'services.a.build'],
+      [svc('    depends_on: [b]\n'), 'services.a.depends_on'],
+      [svc('    secrets: [s]\n'), 'services.a.secrets'],
+      [svc('    configs: [c]\n'), 'services.a.configs'],
+      [svc('    restart: always\n'), 'services.a.restart'],
+      [svc('') + 'secrets: {}\n', 'secrets'],
+      [svc('') + 'configs: {}\n', 'configs'],
+      [svc('') + 'name: proj\n', 'name'],
+      [svc('') + 'networks:\n  n:\n    internal: true\n', 'networks.n.internal'],
+      [svc('') + 'volumes:\n  v:\n    driver_opts: {}\n', 'volumes.v.driver_opts'],
+      [svc('    volumes:\n      - type: bind\n        source: /x\n        target: /y\n        bind: {propagation: shared}\n'), 'services.a.volumes[0].bind'],
+      [svc('    ports:\n      - target: 80\n        host_ip: 127.0.0.1\n'), 'services.a.ports[0].host_ip'],
+    ] as const) refused(body, field);
+    // x-* extension keys still pass (Compose spec), and nothing is left as a warning.
+    assert.deepEqual(parseCompose(svc('') + 'x-anything: 1\n').warnings, []);
   });
 
   test('network map form, external networks and name overrides', () => {
@@ -150,9 +167,10 @@ describe('parseCompose + translateStack: the supported subset', () => {
     const web = plan.services[0]!;
     assert.deepEqual(web.networkAliases, { 'shop-back': ['web'], 'shop-front': ['web'] });
     assert.deepEqual(plan.services[1]!.networkAliases, { 'shop-default': ['client'] });
-    const p = translateStack('s', parseCompose('services:\n  api:\n    image: whoami\n    networks:\n      n: {aliases: [api, backend, v1], ipv4_address: 10.0.0.9}\nnetworks:\n  n: {}\n'));
+    const p = translateStack('s', parseCompose('services:\n  api:\n    image: whoami\n    networks:\n      n: {aliases: [api, backend, v1]}\nnetworks:\n  n: {}\n'));
     assert.deepEqual(p.services[0]!.networkAliases, { 's-n': ['api', 'backend', 'v1'] }, 'duplicate of the short name dropped');
-    assert.deepEqual(p.warnings, ['services.api.networks.n.ipv4_address: ignored (not supported by meshd)']);
+    assert.throws(() => parseCompose('services:\n  api:\n    image: whoami\n    networks:\n      n: {ipv4_address: 10.0.0.9}\nnetworks:\n  n: {}\n'),
+      /services\.api\.networks\.n\.ipv4_address: not supported by meshd/);
   });
 });
 

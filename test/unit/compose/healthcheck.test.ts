@@ -21,9 +21,9 @@ test('a string test is a shell command; CMD-SHELL and NONE lists; disable', () =
   assert.deepEqual(hcOf('      disable: true\n'), { disable: true });
 });
 
-test('start_interval is ignored with a warning, like docker stack deploy', () => {
-  const p = translateStack('s', parseCompose(file('      test: "true"\n      start_interval: 1s\n')));
-  assert.deepEqual(p.warnings, ['services.web.healthcheck.start_interval: ignored (not supported by meshd)']);
+test('start_interval is refused naming the key (meshd does not implement it; never accepted and dropped)', () => {
+  assert.throws(() => translateStack('s', parseCompose(file('      test: "true"\n      start_interval: 1s\n'))),
+    /^MeshError: services\.web\.healthcheck\.start_interval: not supported by meshd/);
 });
 
 test('bad values name the key path', () => {
