@@ -30,7 +30,7 @@ const layer = (dir, banned, message) => ({
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bench/go/**'] },
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.cts'],
     languageOptions: { parser: tseslint.parser, parserOptions: { ecmaVersion: 2022, sourceType: 'module' } },
     plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {

@@ -13,12 +13,15 @@
  *     iptables-restore side by side inside the IPVS VM (bench/lb-ipvs-vm.ts); only in-VM ratios.
  * Goals (issue 5): 10k full sync < 2 s, one change < 50 ms, VIP ≥ 0.9× direct.
  * Env: BENCH_SIZES=1000,10000  BENCH_REPS=5  BENCH_SECONDS=3  BENCH_ROUNDS=3  BENCH_SKIP_WRK=1
- *      BENCH_IPVS_VM=0 (skip the VM part)  BENCH_IPVS_VM_TIMEOUT=1800 (s)
+ *      BENCH_IPVS_VM=0 (skip the VM part)  BENCH_IPVS_VM_TIMEOUT=1800 (s)  BENCH_IPVS_VM_SIZES (default BENCH_SIZES)
+ *      BENCH_ONLY_IPVS_VM=1 (only the VM part, merged into the existing lb.json)
  * The machine's load average is recorded with the results: wall times on a shared, loaded machine
  * are inflated for both sides alike.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { NftablesDataplane } from '../src/adapters/dataplane/nftables.js';
 import { realExec } from '../src/adapters/exec.js';
 import type { Backend } from '../src/core/lb/model.js';
@@ -33,6 +36,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const NFT_NS = 'lbh-bn';
 const IPT_NS = 'lbh-bi';
+const RESULTS = fileURLToPath(new URL('../../bench/results/lb.json', import.meta.url));
 
 async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unknown>): Promise<void> {
   await freshNs(NFT_NS);
@@ -164,24 +168,48 @@ async function ipvsVmBench(rows: BenchRow[], extra: Record<string, unknown>): Pr
   const prep = await run('native-scripts/vm/prepare.sh', [], {}, 600_000, '[vm-prepare] ');
   if (prep.code !== 0) throw new Error(`VM prepare failed: ${prep.err.slice(-2000)}`);
   const limitS = Number(process.env.BENCH_IPVS_VM_TIMEOUT ?? 1800);
-  const vm = await run('native-scripts/vm/run.sh', ['env', `BENCH_SIZES=${SIZES.join(',')}`, `BENCH_REPS=${REPS}`, 'node', 'dist/bench/lb-ipvs-vm.js'],
+  const sizes = (process.env.BENCH_IPVS_VM_SIZES ?? SIZES.join(',')).split(',').map(Number);
+  const loadAverageAtStart = loadavg();
+  const vm = await run('native-scripts/vm/run.sh', ['env', `BENCH_SIZES=${sizes.join(',')}`, `BENCH_REPS=${REPS}`, 'node', 'dist/bench/lb-ipvs-vm.js'],
     { MESHD_VM_TIMEOUT: String(limitS), MESHD_VM_MEM: '2048' }, (limitS + 30) * 1000, '[vm] ');
-  const line = vm.out.split('\n').find((l) => l.startsWith('BENCH-IPVS-VM '));
-  if (vm.code !== 0 || !line) throw new Error(`the IPVS bench inside the VM exited ${vm.code}: ${vm.err.slice(-2000)}`);
-  const res = JSON.parse(line.slice('BENCH-IPVS-VM '.length)) as { sizes: Record<string, Record<'ipvs' | 'nftables' | 'iptables', { cold: number; resync: number; one: number }>> };
+  const loadAverageAtEnd = loadavg();
+  // one line per size as soon as it is measured: a run cut off by the timeout keeps the sizes it finished
+  type Figures = Record<'ipvs' | 'nftables' | 'iptables', { cold: number; resync: number; one: number }>;
+  const done = vm.out.split('\n').filter((l) => l.startsWith('BENCH-IPVS-VM-SIZE ')).map((l) => JSON.parse(l.slice('BENCH-IPVS-VM-SIZE '.length)) as Figures & { n: number });
+  if (done.length === 0) throw new Error(`the IPVS bench inside the VM exited ${vm.code} with no size measured: ${vm.err.slice(-2000)}`);
+  const missing = sizes.filter((n) => !done.some((d) => d.n === n));
+  if (missing.length > 0) console.error(`IPVS bench in the VM: sizes ${missing.join(', ')} not measured (exit ${vm.code}, limit ${limitS} s)`);
   const note = 'inside the IPVS VM (qemu TCG software emulation): only ratios within this VM run count';
-  for (const [n, f] of Object.entries(res.sizes)) {
-    const label = `${Number(n) / 1000}k svc × ${EPS} ep`;
+  const res: Record<string, Figures> = {};
+  for (const { n, ...f } of done) {
+    res[String(n)] = f;
+    const label = `${n / 1000}k svc × ${EPS} ep`;
     const metrics: Array<[string, 'cold' | 'resync' | 'one']> = [['full sync, cold', 'cold'], ['full resync over existing (IPVS: read-back + diff)', 'resync'], [`one-endpoint change (median of ${REPS})`, 'one']];
     for (const [m, k] of metrics) {
       rows.push(row(`IPVS in VM: ${m}, ${label}`, 'ms', f.ipvs[k], f.iptables[k], k === 'one' ? 'kube-proxy ≥1.26 minimal iptables-restore --noflush (same VM)' : 'kube-proxy-iptables-style iptables-restore (same VM)', 'lower', note));
       rows.push(row(`IPVS in VM: ${m}, ${label} vs meshd nftables`, 'ms', f.ipvs[k], f.nftables[k], 'meshd nftables dataplane (same VM)', 'lower', note));
     }
   }
-  extra.ipvsVm = { ...res, timings: timings(vm) };
+  extra.ipvsVm = { endpointsPerService: EPS, reps: REPS, sizes: res, ...(missing.length ? { notMeasured: missing, exit: vm.code } : {}), loadAverageAtStart, loadAverageAtEnd, timings: timings(vm) };
+}
+
+/**
+ * BENCH_ONLY_IPVS_VM=1: run only the VM column and merge it into the existing bench/results/lb.json,
+ * keeping the native rows and figures of the last full run (the VM part alone takes many minutes;
+ * re-measuring the native part on a loaded machine would not make the file truer).
+ */
+async function ipvsVmOnly(): Promise<void> {
+  const prev = JSON.parse(readFileSync(RESULTS, 'utf8')) as { rows: BenchRow[]; date: string } & Record<string, unknown>;
+  const rows = prev.rows.filter((r) => !r.metric.startsWith('IPVS in VM:'));
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(prev)) if (!['name', 'date', 'machine', 'note', 'rows', 'ipvsVm'].includes(k)) extra[k] = v;
+  extra.nativeDate = prev.nativeDate ?? prev.date;
+  await ipvsVmBench(rows, extra);
+  writeResults('lb', rows, extra);
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY_IPVS_VM === '1') return ipvsVmOnly();
   const rows: BenchRow[] = [];
   const extra: Record<string, unknown> = { endpointsPerService: EPS, reps: REPS, wrkSeconds: SECONDS, wrkRounds: ROUNDS, loadAverageAtStart: loadavg(), goals: { fullSync10kMs: 2000, oneChangeMs: 50, vipVsDirect: 0.9 } };
   try {

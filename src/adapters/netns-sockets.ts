@@ -2,6 +2,33 @@
  * Sockets bound inside another network namespace, served by this process: a short-lived
  * child (netns-bind-child.js) binds them in the namespace and passes them over IPC. Used to
  * answer DNS at 127.0.0.11:53 inside every task namespace from one server per node.
+ *
+ * Why still one short-lived process per namespace (issue 14 looked at a long-lived binder): a
+ * socket lives in the namespace of the thread that created it, so binding in N namespaces needs
+ * setns(2), which Node cannot call and for which no native addon ships with meshd. Node can pass
+ * the sockets back (its IPC channel carries fds), but a process that stays up can only bind in
+ * the one namespace it started in. A long-lived helper would need a non-Node program with setns
+ * (e.g. python3 + ctypes, not a meshd dependency) speaking Node's internal IPC handle protocol.
+ *
+ * So the per-namespace process is made as cheap as a Node start can be, which matters where a
+ * process start costs seconds (the IPVS VM under qemu TCG; a starved host):
+ *  - it runs WITHOUT the parent's NODE_OPTIONS (preloads such as the VM tests' --import of
+ *    v8-flags.js, or --require, are for the parent's program, not for this helper) and with no V8
+ *    flags of its own: a flag (--jitless, --no-opt) cost more than it saved — most likely because it
+ *    changes V8's flag hash, so Node's built-in code cache is rejected — measured in the
+ *    VM, interleaved: plain ~2.0 s per start, --jitless ~3.5 s, --no-opt --no-sparkplug ~3.3 s;
+ *  - the child is CommonJS with node: builtins only (netns-bind-child.cts);
+ *  - it enters the namespace with `nsenter --net=/run/netns/NS` (util-linux, one small binary):
+ *    `ip netns exec` also unshares mounts and remounts /sys, which sockets do not need (the two
+ *    measured alike; nsenter is the lighter of them).
+ * bench/netns-bind.ts measures it (N namespaces, one after another).
+ *
+ * Two bounds instead of one, so that starvation does not feed itself: the old single 10 s bound
+ * counted the child's own start, so on a starved host (Node starts of 10 s and more) every attempt
+ * was killed just before it would have bound, and the caller's retry paid for another start. Now
+ * `startupTimeoutMs` (default 60 s) bounds the start — the child says `up` as its first act — and
+ * `timeoutMs` (default 10 s) bounds the bind after that, which is immediate unless something is
+ * wrong with the namespace.
  */
 import { spawn } from 'node:child_process';
 import type { Socket as UdpSocket } from 'node:dgram';
@@ -10,16 +37,41 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'netns-bind-child.js');
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'netns-bind-child.cjs');
+/** Where `ip netns add` names namespaces (iproute2's NETNS_RUN_DIR). */
+const NETNS_RUN_DIR = '/run/netns';
+const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 
 export interface NetnsSockets {
   udp: UdpSocket;
   tcp: Server;
 }
 
-export function bindInNetns(netns: string, addr: string, port: number, timeoutMs = 10_000): Promise<NetnsSockets> {
+/** The command line that runs the bind helper inside the named namespace `netns` (exported for tests). */
+export function binderArgv(netns: string, addr: string, port: number): [string, string[]] {
+  if (!/^[A-Za-z0-9_.-]+$/.test(netns) || netns === '.' || netns === '..') {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `not a namespace name: ${JSON.stringify(netns)}`);
+  }
+  return ['nsenter', [`--net=${join(NETNS_RUN_DIR, netns)}`, '--', process.execPath, CHILD, addr, String(port)]];
+}
+
+/** The parent's environment without NODE_OPTIONS (see the file comment). */
+export function binderEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  delete out.NODE_OPTIONS;
+  return out;
+}
+
+/**
+ * Binds a UDP socket and a TCP listener at addr:port inside the named namespace `netns` and returns
+ * them, served by this process. Rejects with MESHD_EXEC_FAILED when the helper cannot start within
+ * `startupTimeoutMs`, cannot bind within `timeoutMs` of starting, or reports a bind error; a socket
+ * that arrived before a failure is closed (it must not stay bound in the namespace).
+ */
+export function bindInNetns(netns: string, addr: string, port: number, timeoutMs = 10_000, startupTimeoutMs = DEFAULT_STARTUP_TIMEOUT_MS): Promise<NetnsSockets> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, CHILD, addr, String(port)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const [file, args] = binderArgv(netns, addr, port);
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: binderEnv(process.env) });
     let udp: UdpSocket | undefined;
     let tcp: Server | undefined;
     let settled = false;
@@ -33,14 +85,21 @@ export function bindInNetns(netns: string, addr: string, port: number, timeoutMs
       tcp?.close();
       reject(e);
     };
+    const arm = (ms: number, what: string) =>
+      setTimeout(() => {
+        child.kill('SIGKILL');
+        fail(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns} timed out: ${what} (${ms} ms)`));
+      }, ms);
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new MeshError('MESHD_EXEC_FAILED', `binding ${addr}:${port} in ${netns} timed out`));
-    }, timeoutMs);
+    let timer = arm(startupTimeoutMs, 'the bind helper did not start');
     child.on('message', (m: { kind: string; message?: string }, handle: unknown) => {
       if (settled) {
         (handle as { close?: () => void } | undefined)?.close?.();
+        return;
+      }
+      if (m.kind === 'up') {
+        clearTimeout(timer);
+        timer = arm(timeoutMs, 'the bind helper started but did not bind');
         return;
       }
       if (m.kind === 'udp') udp = handle as UdpSocket;

@@ -258,8 +258,8 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
     const cpu0 = cpu();
     try {
       // One node at a time: each task start spawns node processes (whoami, and the DNS socket binder
-      // for its namespace, which the agent kills and retries after 10 s); started all at once under
-      // TCG they starve each other past that timeout and the retries eat the guest's CPU.
+      // for its namespace); started all at once under TCG they starve each other. (The binder's bound
+      // counts its bind, not its start, since issue 14: a slow start is no longer killed and retried.)
       for (const n of NODES) {
         await assign(FIRST, [n]);
         await allRunning(FIRST, [n]);

@@ -105,7 +105,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     oneLineError(e1!, 3, /no such network: nosuch/, 'inspect unknown');
     oneLineError(e2!, 2, /app/, 'create twice');
     oneLineError(e3!, 2, /unsupported driver "bridge"/, 'driver');
-    oneLineError(e4!, 2, /unknown --format "yaml": use table or json/, 'format');
+    oneLineError(e4!, 2, /unknown --format "yaml": use table, json or a template/, 'format');
   });
 
   test('node ls -q / json / table, inspect, update --label-add / --label-rm', async () => {

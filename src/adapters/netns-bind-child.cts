@@ -1,9 +1,13 @@
 /**
  * Child half of bindInNetns (netns-sockets.ts): started inside a network namespace with
- * `ip netns exec NS node netns-bind-child.js ADDR PORT`, it binds a UDP socket and a TCP
- * listener there and hands both to the parent over the IPC channel, then exits. The sockets
- * stay in the namespace they were created in — Docker's embedded-DNS trick (it setns()es),
- * done without setns, which Node cannot do.
+ * `nsenter --net=/run/netns/NS node netns-bind-child.cjs ADDR PORT`, it says `up` (the parent's
+ * start-up bound ends there), binds a UDP socket and a TCP listener and hands both to the parent
+ * over the IPC channel, then exits. The sockets stay in the namespace they were created in —
+ * Docker's embedded-DNS trick (it setns()es), done without setns, which Node cannot do.
+ *
+ * Its whole cost is one Node start, paid on every task start, so: node: builtins only, and
+ * CommonJS (`.cts` → `.cjs`): Node's ESM loader is not even set up (inside the IPVS VM under TCG,
+ * interleaved: ~2.0–2.3 s per start as CommonJS vs ~2.0–3.5 s as an ES module).
  */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -17,6 +21,7 @@ if (!process.send || !addr || !Number.isInteger(port)) {
   process.stderr.write('netns-bind-child: must be started by bindInNetns\n');
   process.exit(2);
 }
+process.send!({ kind: 'up' });
 const udp = createSocket('udp4');
 udp.once('error', fail);
 udp.bind(port, addr, () => {
