@@ -23,7 +23,7 @@
  *   start was loading them.
  */
 import { build } from 'esbuild';
-import { readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -85,10 +85,14 @@ await build({
   ...common,
   entryPoints: {
     'worker-main': 'src/adapters/dns-server/worker-main.ts',
-    'netns-bind-child': 'src/adapters/netns-bind-child.ts',
     whoami: 'src/adapters/runtime/whoami.ts',
   },
 });
+
+// The namespace binder child is plain CommonJS with node: builtins only (src/adapters/netns-bind-child.cts,
+// kept small so its start is cheap): tsc's output is shipped as is, next to the bundles that spawn it.
+copyFileSync(join(root, 'dist', 'src', 'adapters', 'netns-bind-child.cjs'), join(outdir, 'netns-bind-child.cjs'));
+rmSync(join(outdir, 'netns-bind-child.js'), { force: true });
 
 if (process.argv.includes('--analyze')) {
   const { analyzeMetafile } = await import('esbuild');
