@@ -92,7 +92,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     describeNode: () => describeNode({ socketPath: config.docker.socketPath }) });
   agent.add(link, (r) => registerLinkRoutes(r, link));
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
-  agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), log: log.child({ sub: 'peer' }) }));
+  agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
   agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
   return { gossip, overlay, worker, dns, lb };

@@ -21,6 +21,7 @@ export interface CoreRoutesHost {
   leader(): Promise<{ nodeId: string } | undefined>;
   updateNode(ref: string, body: unknown): Promise<unknown>;
   removeNode(ref: string, force: boolean): Promise<unknown>;
+  listRevocations(): Promise<unknown>;
   joinToken(role: JoinRole): Promise<string>;
   rotateJoinToken(role: JoinRole): Promise<string>;
 }
@@ -43,6 +44,9 @@ export function addCoreRoutes(m: CoreRoutesHost): void {
   m.route('GET', '/v1/nodes', 'manager', async () => ({ json: await m.listNodes() }));
   // Every node may learn the managers' addresses (agents fail over between them).
   m.route('GET', '/v1/managers', 'node', async () => ({ json: await m.listManagers() }));
+  // Every node fetches the revocation list, so its peer API refuses removed nodes' certificates
+  // (src/agent/peer/revocations.ts); it names only node ids and serials, nothing secret.
+  m.route('GET', '/v1/revocations', 'node', async () => ({ json: await m.listRevocations() }));
   m.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
     const { node, revision } = await m.findNode(req.params.id!);
     return { json: nodeView(node, revision, (await m.leader().catch(() => undefined))?.nodeId) };

@@ -293,6 +293,16 @@ export class Manager {
     return peer;
   }
 
+  /**
+   * The revocation list as nodes need it (GET /v1/revocations): entries whose certificates have
+   * all expired are left out (TLS refuses those anyway), so the answer stays small.
+   */
+  async listRevocations(): Promise<{ entries: ReturnType<RevocationList['toJSON']> }> {
+    const { list } = await this.revocations();
+    list.prune(this.now().getTime());
+    return { entries: list.toJSON() };
+  }
+
   private async revocations(): Promise<{ list: RevocationList; revision: number }> {
     const kv = await this.store.get(KEYS.revocations);
     return { list: RevocationList.fromJSON(kv?.value), revision: kv?.revision ?? 0 };

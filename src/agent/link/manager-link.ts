@@ -327,6 +327,11 @@ export class ManagerLink implements Subsystem {
     return this.client;
   }
 
+  /** One call to the cluster's managers through the link's pool (failover, leader redirects); other subsystems use it (peer: revocations). */
+  managerCall<T = unknown>(method: string, path: string): Promise<T> {
+    return this.need().call<T>(method, path);
+  }
+
   /** Forwards a request to the manager and returns its answer as is (status and body). */
   async forward(method: string, path: string, body: unknown): Promise<ApiResult> {
     const r = await this.need().raw(method, path, body);

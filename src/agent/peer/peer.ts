@@ -12,6 +12,14 @@
  * manager link at init/join): it is picked up, swapped on renewal and dropped on leave by a check
  * every `checkEveryMs`, and at once when a forwarded request needs it. A peer that cannot be asked
  * is MESHD_PEER_UNREACHABLE with the reason; a peer's refusal (403) comes back as it is.
+ *
+ * Revocation: while serving, the agent fetches the cluster's revocation list from the managers
+ * through the link (`fetchRevocations`) when the server starts and every `revocationRefreshMs`
+ * (30 s, see revocations.ts for why), and refuses a revoked node's requests (403
+ * MESHD_CERT_REJECTED, reason `revoked`). A failed fetch keeps the last list (refusing every peer
+ * while the manager is away would cut debugging exactly when it is needed) and is retried with
+ * back-off; a manager refusing THIS node's certificate means this node was removed: its own
+ * forwards are then refused at once, before any peer is asked.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
@@ -25,6 +33,7 @@ import type { Subsystem } from '../../adapters/api/subsystem.js';
 import { peerRequest, type PeerCredentials } from './client.js';
 import { PeerServer } from './server.js';
 import { peerPath, peerRouteAccess, resolvePeer, type PeerMember } from './policy.js';
+import { EMPTY_REVOKED, isRevokedIn, parseRevocations, REVOCATION_REFRESH_MS, revocationRetryMs, type RevokedSet } from './revocations.js';
 
 export interface PeerOptions {
   nodeName: string;
@@ -40,6 +49,10 @@ export interface PeerOptions {
   log: Logger;
   /** Identity check period, ms (default 2000). */
   checkEveryMs?: number;
+  /** The manager's GET /v1/revocations, through the link's manager pool; unset: no revocation check. */
+  fetchRevocations?: () => Promise<unknown>;
+  /** Revocation list refresh period, ms (default REVOCATION_REFRESH_MS = 30 s). */
+  revocationRefreshMs?: number;
 }
 
 /** Longest a forwarded exec may run before its answer (the worker caps exec at 600 s). */
@@ -54,10 +67,18 @@ export class PeerSubsystem implements Subsystem {
   private syncing: Promise<void> | undefined;
   private lastError: string | null = null;
   private readonly dir: string;
+  private revoked: RevokedSet = EMPTY_REVOKED;
+  private revFetchedAt: number | null = null;
+  private revFailures = 0;
+  private revError: string | null = null;
+  private selfRevoked: string | null = null;
+  private revTimer: NodeJS.Timeout | undefined;
+  private revFetching: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(private readonly o: PeerOptions) {
     this.dir = join(o.dataDir, 'cluster');
-    this.server = new PeerServer({ router: () => this.router, log: o.log });
+    this.server = new PeerServer({ router: () => this.router, log: o.log, isRevoked: (id, serial) => isRevokedIn(this.revoked, id, serial) });
   }
 
   async start(): Promise<void> {
@@ -70,10 +91,14 @@ export class PeerSubsystem implements Subsystem {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     const t = this.timer;
     this.timer = undefined;
     if (t) clearTimeout(t);
+    if (this.revTimer) clearTimeout(this.revTimer);
+    this.revTimer = undefined;
     await this.syncing;
+    await this.revFetching;
     await this.server.close();
   }
 
@@ -103,17 +128,64 @@ export class PeerSubsystem implements Subsystem {
       if (!next) {
         if (this.server.listening) this.o.log.info('peer API stopped: this node left its cluster');
         await this.server.close();
+        this.forgetRevocations();
       } else if (!this.server.listening) {
         await this.server.listen(next, this.o.advertiseAddr, this.o.port);
         this.o.log.info({ addr: `${this.o.advertiseAddr}:${this.o.port}` }, 'peer API listening (mTLS, cluster CA)');
+        this.refreshRevocations(0);
       } else if (prev && (prev.certPem !== next.certPem || prev.keyPem !== next.keyPem || prev.caPem !== next.caPem)) {
         this.server.updateTls(next);
         this.o.log.info('peer API certificate reloaded');
+        if (prev.caPem !== next.caPem) this.forgetRevocations(); // another cluster: its list, not the old one
+        this.refreshRevocations(0);
       }
       this.report(null);
     } catch (e) {
       this.report(`peer API cannot listen on ${this.o.advertiseAddr}:${this.o.port}: ${toMeshError(e).message}`);
     }
+  }
+
+  /** (Re)schedules the next fetch of the revocation list in `delayMs` (0: now); one timer, one fetch at a time. */
+  private refreshRevocations(delayMs: number): void {
+    if (!this.o.fetchRevocations || this.stopped) return;
+    if (this.revTimer) clearTimeout(this.revTimer);
+    this.revTimer = setTimeout(() => {
+      this.revTimer = undefined;
+      this.revFetching ??= this.fetchRevocations().finally(() => (this.revFetching = undefined));
+    }, delayMs);
+  }
+
+  private async fetchRevocations(): Promise<void> {
+    const period = this.o.revocationRefreshMs ?? REVOCATION_REFRESH_MS;
+    if (!this.creds) return; // not a member (left): nothing to check against; the next join starts it again
+    try {
+      const next = parseRevocations(await this.o.fetchRevocations!());
+      const added = [...next.nodes].filter((n) => !this.revoked.nodes.has(n));
+      this.revoked = next;
+      this.revFetchedAt = Date.now();
+      this.revFailures = 0;
+      if (this.selfRevoked) this.o.log.info('the manager accepts this node\'s certificate again');
+      this.selfRevoked = null;
+      if (this.revError) this.o.log.info('revocation list fetched again');
+      this.revError = null;
+      if (added.length) this.o.log.info({ nodes: added, total: next.nodes.size + next.serials.size }, 'peer API: revoked nodes refused from now on');
+    } catch (e) {
+      const err = toMeshError(e);
+      this.revFailures++;
+      if (err.code === 'MESHD_CERT_REJECTED' && !this.selfRevoked) {
+        this.o.log.warn({ err: err.message }, 'the manager refuses this node\'s certificate (removed from the cluster?): peer requests from this node are refused');
+      }
+      this.selfRevoked = err.code === 'MESHD_CERT_REJECTED' ? err.message : null;
+      if (err.message !== this.revError) this.o.log.warn({ err: err.message, keptEntries: this.revoked.nodes.size + this.revoked.serials.size }, 'revocation list not refreshed; the last one stays in force');
+      this.revError = err.message;
+    }
+    this.refreshRevocations(revocationRetryMs(this.revFailures, period));
+  }
+
+  private forgetRevocations(): void {
+    this.revoked = EMPTY_REVOKED;
+    this.revFetchedAt = null;
+    this.selfRevoked = null;
   }
 
   private report(err: string | null): void {
@@ -126,6 +198,11 @@ export class PeerSubsystem implements Subsystem {
     return {
       node: this.o.nodeName, enabled: this.o.enabled, identity: !!this.creds, serving: this.server.listening,
       addr: `${this.o.advertiseAddr}:${this.o.port}`, lastError: this.lastError,
+      revocations: {
+        checked: !!this.o.fetchRevocations, nodes: [...this.revoked.nodes].sort(), serials: this.revoked.serials.size,
+        fetchedAt: this.revFetchedAt === null ? null : new Date(this.revFetchedAt).toISOString(),
+        refreshMs: this.o.revocationRefreshMs ?? REVOCATION_REFRESH_MS, lastError: this.revError, selfRevoked: this.selfRevoked !== null,
+      },
       peers: this.o.members().filter((m) => m.name !== this.o.nodeName).map((m) => ({ name: m.name, addr: `${m.addr.replace(/:\d+$/, '')}:${this.o.port}`, state: m.state })),
     };
   }
@@ -159,6 +236,7 @@ export class PeerSubsystem implements Subsystem {
     if (!this.creds) await this.sync();
     const creds = this.creds;
     if (!creds) throw new MeshError('MESHD_NOT_READY', `${this.o.nodeName} has no cluster identity (not joined): it can ask other nodes only as a member of their cluster`);
+    if (this.selfRevoked) throw new MeshError('MESHD_CERT_REJECTED', `${this.o.nodeName}'s certificate is refused by the cluster's managers (${this.selfRevoked}): it may not ask other nodes`, { reason: 'revoked', node: this.o.nodeName });
     const timeout = method === 'POST' ? EXEC_HEADERS_MS : this.o.timeoutMs;
     const res = await peerRequest({ name: target.name, ip: target.ip, port: this.o.port }, creds, method, path, body, timeout);
     const type = String(res.headers['content-type'] ?? '');

@@ -5,6 +5,9 @@
  * n1's agent and its peer API (agent to agent, mTLS with the node certificates of the cluster).
  * The peer API refuses a certificate of another CA (and none at all), a worker asking for
  * exec/logs, and unlisted routes; a node whose peer port is closed is a hop marked unreachable.
+ * Last (it removes n3): after `node rm --force n3` n1's peer API refuses n3's certificate within
+ * the revocation refresh bound (agents fetch the manager's list every 30 s), and n3's agent
+ * cannot ask n1 either; n2 is still served.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +20,7 @@ import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.j
 import type { LabState } from '../../../src/lab/lab.js';
 import { CertificateAuthority } from '../../../src/adapters/pki/ca.js';
 import { createNodeKeyAndCsr } from '../../../src/adapters/pki/crypto.js';
+import { MeshError } from '../../../src/core/errors.js';
 
 const LAB = 'mp16';
 const PEER_PORT = 2378;
@@ -206,4 +210,47 @@ test('a worker\'s certificate reads debug views but is refused exec and logs on 
   const viaAgent = await netctl(['-H', `unix://${lab.nodes[1]!.socket}`, '--node', 'n3', 'exec', onN3.id, '--', 'true']);
   assert.equal(viaAgent.code, 4, viaAgent.stderr);
   assert.match(viaAgent.stderr, /is for managers; node \S+ is a worker/);
+});
+
+interface PeerStatus { revocations: { fetchedAt: string | null; refreshMs: number; nodes: string[]; lastError: string | null; selfRevoked: boolean } }
+
+test('node rm --force n3: n1\'s peer API refuses n3\'s certificate within the refresh bound; n3 cannot ask n1 either', async () => {
+  const n1Info = `https://10.99.1.1:${PEER_PORT}/v1/info`;
+  // Positive controls: n1 has fetched a list (so a refusal below is the list's doing), and serves n3 now.
+  const st = await waitFor('n1 has fetched the revocation list', async () => {
+    const s = await agentClient(lab, 'n1').call<PeerStatus>('GET', '/v1/peers');
+    return s.revocations.fetchedAt ? s.revocations : undefined;
+  }, 30_000, 200);
+  console.log(`n1 revocations before node rm: ${JSON.stringify(st.value)}`);
+  const before = curl('n3', nodeCert('n3'), n1Info);
+  assert.equal(before.status, '200', `${before.body}${before.stderr}`);
+  const n3Id = (await agentClient(lab, 'n3').call<{ nodeId: string }>('GET', '/v1/cluster')).nodeId;
+  ok(await on('n1', 'node', 'rm', '--force', 'n3'), 'node rm --force n3');
+  const removedAt = Date.now();
+  // Bound: one refresh period, plus the time one fetch and one curl take on a busy 2-core machine.
+  const bound = st.value.refreshMs + 10_000;
+  let last = '';
+  const refused = await waitFor(`n1's peer API to refuse n3's certificate (bound ${bound} ms)`, () => {
+    const r = curl('n3', nodeCert('n3'), n1Info);
+    last = `HTTP ${r.status} ${r.body}${r.stderr}`;
+    return r.status === '403' ? r : undefined;
+  }, bound, 500).catch((e: Error) => {
+    throw new Error(`${e.message}\nlast curl: ${last}`);
+  });
+  console.log(`n3's certificate refused by n1 ${Date.now() - removedAt} ms after node rm: ${refused.value.body}`);
+  const e = JSON.parse(refused.value.body) as { code: string; details?: { reason?: string; nodeId?: string } };
+  assert.equal(e.code, 'MESHD_CERT_REJECTED');
+  assert.equal(e.details?.reason, 'revoked');
+  assert.equal(e.details?.nodeId, n3Id);
+  const n1St = await agentClient(lab, 'n1').call<PeerStatus>('GET', '/v1/peers');
+  assert.ok(n1St.revocations.nodes.includes(n3Id), JSON.stringify(n1St.revocations));
+  // n3's agent asking n1 (as netctl on n3 would): refused, by n1 or already by n3 itself.
+  const viaN3 = await agentClient(lab, 'n3').call('GET', '/v1/peers/n1/v1/info').then((v) => ({ answered: v }), (err: unknown) => err as MeshError);
+  console.log(`n3's agent asking n1: ${viaN3 instanceof MeshError ? `${viaN3.code} ${viaN3.status}: ${viaN3.message}` : JSON.stringify(viaN3)}`);
+  assert.ok(viaN3 instanceof MeshError, JSON.stringify(viaN3));
+  assert.equal(viaN3.code, 'MESHD_CERT_REJECTED');
+  assert.equal(viaN3.status, 403);
+  // Only n3 is cut off: n2's certificate is still served by n1.
+  const n2 = curl('n2', nodeCert('n2'), n1Info);
+  assert.equal(n2.status, '200', `${n2.body}${n2.stderr}`);
 });
