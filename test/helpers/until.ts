@@ -63,3 +63,36 @@ export async function stepUntil<T>(clock: ManualClock, what: string, fn: () => T
     clock.advance(step);
   }
 }
+
+/**
+ * Awaits `p` — a subsystem call that waits on its own timers (idle(), settled(), stop()) — while
+ * advancing `clock` by `stepMs` at a time, at most `maxMs` of simulated time. Returns p's value
+ * and the simulated ms it took; a rejection of `p` is passed on unchanged.
+ */
+export async function stepAwait<T>(clock: ManualClock, what: string, p: Promise<T>, opts: { stepMs?: number; maxMs?: number } = {}): Promise<{ value: T; ms: number }> {
+  const step = opts.stepMs ?? 10;
+  const max = opts.maxMs ?? 60_000;
+  const t0 = clock.now();
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+  p.then((value) => (outcome = { ok: true, value }), (error: unknown) => (outcome = { ok: false, error }));
+  for (;;) {
+    await flush();
+    if (outcome?.ok) return { value: outcome.value, ms: clock.now() - t0 };
+    if (outcome) throw outcome.error;
+    if (clock.now() - t0 >= max) throw new Error(`still pending after ${max} ms of simulated time: ${what} (${clock.pendingTimers} timer(s) pending)`);
+    clock.advance(step);
+  }
+}
+
+/**
+ * Lets `ms` of simulated time pass in steps of `stepMs` (promise callbacks run between steps), for
+ * tests that prove something does NOT happen within a period.
+ */
+export async function stepFor(clock: ManualClock, ms: number, stepMs = 10): Promise<void> {
+  const end = clock.now() + ms;
+  while (clock.now() < end) {
+    await flush();
+    clock.set(Math.min(end, clock.now() + stepMs));
+  }
+  await flush();
+}

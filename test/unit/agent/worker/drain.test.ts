@@ -11,19 +11,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { FakeGossip } from '../../../helpers/fake-gossip.js';
-import { until } from '../../../helpers/until.js';
+import { stepAwait, stepFor, stepUntil } from '../../../helpers/until.js';
 import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
 import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
 import { realExec } from '../../../../src/adapters/exec.js';
-import { systemClock } from '../../../../src/adapters/clock.js';
+import { ManualClock } from '../../../../src/core/clock.js';
 import type { AssignmentInput } from '../../../../src/core/assignments.js';
 import { decodeEndpoint } from '../../../../src/core/endpoints.js';
 import type { GossipEvent } from '../../../../src/core/gossip/index.js';
 import { macFromIp } from '../../../../src/core/ipam/addr.js';
 import { OverlaySubsystem, type GossipPort } from '../../../../src/agent/overlay/overlay.js';
-import { WorkerSubsystem } from '../../../../src/agent/worker/worker.js';
+import { DEFAULT_DRAIN_MS, WorkerSubsystem } from '../../../../src/agent/worker/worker.js';
 import type { DrainResult, DrainWait } from '../../../../src/agent/drain/wait.js';
 import type { Readiness } from '../../../../src/agent/worker/ready.js';
 
@@ -35,6 +35,9 @@ const task = (id: string, ip: string): AssignmentInput => ({
   ports: [{ proto: 'tcp', target: 80 }],
 });
 
+/** A wall-clock stamp for the drain results the test hands in (only shown, never compared). */
+const ENDED_AT = 1_800_000_000_000;
+
 /** A DrainWait the test resolves by hand. */
 class ManualDrain implements DrainWait {
   readonly calls: Array<{ taskId: string; networks: readonly string[]; resolve: (r: DrainResult) => void }> = [];
@@ -45,23 +48,26 @@ class ManualDrain implements DrainWait {
 
 function rig(dir: string, opts: { drain?: DrainWait; readiness?: (pid: number) => Promise<Readiness> }) {
   const log = pino({ level: 'silent' });
+  const clock = new ManualClock(1_000);
   const gossip = new FakeGossip();
   const runtime = new FakeRuntime('pfx-');
   const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
   const overlay = new OverlaySubsystem({
-    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock: systemClock, log, exec: realExec, underlayMtu: 1500,
+    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock, log, exec: realExec, underlayMtu: 1500,
     syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, new FakeOverlayKernel(), new FakeVxlanGuard()),
     timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
   });
   const worker = new WorkerSubsystem({
-    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock: systemClock, log, gossip, overlay,
+    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock, log, gossip, overlay,
     stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime,
     ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.readiness ? { readiness: opts.readiness } : {}),
   });
-  return { gossip, runtime, overlay, worker };
+  // Steps the simulated clock at most 10 s: below the 60 s retry and resync periods.
+  const until = async (what: string, fn: () => unknown, maxMs = 10_000): Promise<void> => void (await stepUntil(clock, what, fn, { maxMs }));
+  /** Awaits a call that waits on the overlay's or the worker's timers, stepping the clock. */
+  const drive = async <T>(what: string, p: Promise<T>): Promise<T> => (await stepAwait(clock, what, p, { maxMs: 10_000 })).value;
+  return { gossip, runtime, overlay, worker, clock, until, drive };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('worker: confirmed drain and start readiness', () => {
   test('a removed task stays up and draining until every member acked; the outcome is kept', async () => {
@@ -71,22 +77,22 @@ describe('worker: confirmed drain and start readiness', () => {
     try {
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       r.worker.setAssignments([task('a1', '10.30.0.11'), task('a2', '10.30.0.12')]);
-      await until('running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
+      await r.until('running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
       r.worker.setAssignments([task('a1', '10.30.0.11')]);
-      await until('wait asked', () => drain.calls.length === 1);
+      await r.until('wait asked', () => drain.calls.length === 1);
       assert.equal(drain.calls[0]!.taskId, 'a2');
       assert.deepEqual(drain.calls[0]!.networks, ['net1']);
       assert.equal(r.gossip.state('a2'), 'draining');
-      await sleep(300); // far beyond any fixed drain of the fake setup: still up
+      await stepFor(r.clock, 3 * DEFAULT_DRAIN_MS); // far beyond the fixed drain (simulated time): still up
       assert.ok(r.runtime.tasks.has('a2'), 'not stopped before the acks');
-      drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, endedAt: Date.now(), networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
-      await until('stopped', () => !r.runtime.tasks.has('a2'));
+      drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, endedAt: ENDED_AT, networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
+      await r.until('stopped', () => !r.runtime.tasks.has('a2'));
       assert.equal(r.gossip.state('a2'), undefined, 'records deleted after the stop');
     } finally {
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -106,9 +112,9 @@ describe('worker: confirmed drain and start readiness', () => {
     try {
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       r.worker.setAssignments([task('b1', '10.30.0.21'), task('b2', '10.30.0.22'), task('b3', '10.30.0.23')]);
-      await until('settled', () => r.worker.tasksView().every((t) => t.state === 'running' || t.state === 'failed') && r.worker.tasksView().length === 3);
+      await r.until('settled', () => r.worker.tasksView().every((t) => t.state === 'running' || t.state === 'failed') && r.worker.tasksView().length === 3);
       const view = Object.fromEntries(r.worker.tasksView().map((t) => [t.id, t]));
       assert.equal(view.b1!.state, 'failed');
       assert.match(view.b1!.error ?? '', /exited before serving 80\/tcp/);
@@ -117,8 +123,8 @@ describe('worker: confirmed drain and start readiness', () => {
       assert.ok(!r.gossip.history.some(([k, s]) => k === 'b1' && s === 'running'), 'b1 never published running');
       assert.equal(r.gossip.state('b1'), undefined);
     } finally {
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { FakeGossip } from '../../../helpers/fake-gossip.js';
-import { until } from '../../../helpers/until.js';
+import { stepAwait, stepFor, stepUntil } from '../../../helpers/until.js';
 import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
 import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
 import { realExec } from '../../../../src/adapters/exec.js';
-import { systemClock } from '../../../../src/adapters/clock.js';
+import { ManualClock } from '../../../../src/core/clock.js';
 import type { AssignmentInput } from '../../../../src/core/assignments.js';
 import { decodeEndpoint } from '../../../../src/core/endpoints.js';
 import type { GossipEvent } from '../../../../src/core/gossip/index.js';
@@ -37,6 +37,9 @@ const task = (id: string, ip: string, healthcheck: AssignmentInput['task']['heal
   desiredState: 'running',
   attachments: [{ network: NET, ip, prefix: 24, mac: macFromIp(ip), vip: '10.30.0.2' }],
 });
+
+/** A wall-clock stamp for the drain results the test hands in (only shown, never compared). */
+const ENDED_AT = 1_800_000_000_000;
 
 /** A DrainWait the test resolves by hand. */
 class ManualDrain implements DrainWait {
@@ -65,24 +68,26 @@ class SelfCheckingRuntime extends FakeRuntime {
 
 function rig(dir: string, opts: { drain?: DrainWait; dockerRuntime?: FakeRuntime }) {
   const log = pino({ level: 'silent' });
+  const clock = new ManualClock(1_000);
   const gossip = new FakeGossip();
   const runtime = new FakeRuntime('pfx-');
   const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
   const overlay = new OverlaySubsystem({
-    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock: systemClock, log, exec: realExec, underlayMtu: 1500,
+    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock, log, exec: realExec, underlayMtu: 1500,
     syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, new FakeOverlayKernel(), new FakeVxlanGuard()),
     timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
   });
   const worker = new WorkerSubsystem({
-    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock: systemClock, log, gossip, overlay,
+    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock, log, gossip, overlay,
     stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime,
     ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.dockerRuntime ? { dockerRuntime: opts.dockerRuntime } : {}),
   });
-  return { gossip, runtime, overlay, worker };
+  // Steps the simulated clock at most 10 s: below the 60 s retry and resync periods.
+  const until = async (what: string, fn: () => unknown, maxMs = 10_000): Promise<void> => void (await stepUntil(clock, what, fn, { maxMs }));
+  /** Awaits a call that waits on the overlay's or the worker's timers, stepping the clock. */
+  const drive = async <T>(what: string, p: Promise<T>): Promise<T> => (await stepAwait(clock, what, p, { maxMs: 10_000 })).value;
+  return { gossip, runtime, overlay, worker, clock, until, drive };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 
 async function withRig(name: string, opts: Parameters<typeof rig>[1], fn: (r: ReturnType<typeof rig>) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `meshd-${name}-`));
@@ -90,11 +95,11 @@ async function withRig(name: string, opts: Parameters<typeof rig>[1], fn: (r: Re
   try {
     await r.overlay.start();
     await r.worker.start();
-    await until('active', () => r.overlay.active);
+    await r.until('active', () => r.overlay.active);
     await fn(r);
   } finally {
-    await r.worker.stop();
-    await r.overlay.stop();
+    await r.drive('worker stopped', r.worker.stop());
+    await r.drive('overlay stopped', r.overlay.stop());
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -110,31 +115,31 @@ describe('worker: health checks drive the mesh', () => {
         return { code: healthy ? 0 : 1, stdout: '', stderr: healthy ? '' : 'not yet' };
       };
       r.worker.setAssignments([task('h1', '10.30.0.11'), task('plain', '10.30.0.12', null)], { managed: true });
-      await until('both running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
+      await r.until('both running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
       const view = () => Object.fromEntries(r.worker.tasksView().map((t) => [t.id, t]));
       assert.equal(view().plain!.health, null, 'no check: no health');
       assert.equal(r.gossip.state('plain'), 'running', 'no check: a backend at once');
       assert.equal(view().h1!.health, 'starting');
       assert.equal(r.gossip.state('h1'), 'starting', 'on the overlay, no backend yet');
-      await until('probed a few times', () => probes.length >= 3);
+      await r.until('probed a few times', () => probes.length >= 3);
       assert.deepEqual(probes[0], ['sh', '-c', 'test ! -f /tmp/unhealthy'], 'the check runs as a command in the task');
       assert.equal(view().h1!.health, 'starting', 'failures inside the start period do not count');
       healthy = true;
-      await until('healthy', () => view().h1!.health === 'healthy');
+      await r.until('healthy', () => view().h1!.health === 'healthy');
       assert.equal(r.gossip.state('h1'), 'running', 'a backend once healthy');
       healthy = false;
-      await until('drain asked', () => drain.calls.length === 1);
+      await r.until('drain asked', () => drain.calls.length === 1);
       assert.equal(drain.calls[0]!.taskId, 'h1');
       assert.equal(r.gossip.state('h1'), 'draining', 'withdrawn with the confirmed drain');
       assert.ok(r.runtime.tasks.has('h1'), 'not stopped before the drain is confirmed');
       assert.equal(view().h1!.state, 'draining', 'reported draining (still running for the manager), not failed yet');
-      drain.calls[0]!.resolve({ taskId: 'h1', outcome: 'acked', ms: 5, endedAt: Date.now(), networks: ['net1'], acks: [], pending: [] });
-      await until('stopped', () => !r.runtime.tasks.has('h1'));
-      await until('failed', () => view().h1!.state === 'failed');
+      drain.calls[0]!.resolve({ taskId: 'h1', outcome: 'acked', ms: 5, endedAt: ENDED_AT, networks: ['net1'], acks: [], pending: [] });
+      await r.until('stopped', () => !r.runtime.tasks.has('h1'));
+      await r.until('failed', () => view().h1!.state === 'failed');
       assert.match(view().h1!.error ?? '', /^unhealthy: health check failed 2 times \(last: exit 1: not yet\)$/);
       assert.equal(r.gossip.state('h1'), undefined, 'records deleted');
       const n = probes.length;
-      await sleep(100);
+      await stepFor(r.clock, 1_000); // 50 probe intervals of simulated time
       assert.equal(probes.length, n, 'no probe after the stop');
       assert.equal(view().plain!.state, 'running', 'the task without a check is untouched');
       const states = r.gossip.history.filter(([k]) => k === 'h1').map(([, s]) => s);
@@ -147,7 +152,7 @@ describe('worker: health checks drive the mesh', () => {
     await withRig('whealth2', { drain }, async (r) => {
       r.runtime.onExec = () => ({ code: 1, stdout: '', stderr: '' });
       r.worker.setAssignments([task('h2', '10.30.0.13', { ...CHECK, startPeriodMs: 0 })], { managed: true });
-      await until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
+      await r.until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
       assert.equal(drain.calls.length, 0);
       assert.ok(!r.gossip.history.some(([, s]) => s === 'running'), 'never published as a backend');
     });
@@ -158,16 +163,16 @@ describe('worker: health checks drive the mesh', () => {
     const drain = new ManualDrain();
     await withRig('whealth3', { drain, dockerRuntime: docker }, async (r) => {
       r.worker.setAssignments([task('d1', '10.30.0.14', null, 'docker'), task('d2', '10.30.0.15', { disable: true }, 'docker')], { managed: true });
-      await until('running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
+      await r.until('running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
       assert.equal(r.gossip.state('d1'), 'starting', 'the image\'s own check (reported by the runtime) holds it back');
       assert.deepEqual(docker.specs.find((s) => s.id === 'd2')?.healthcheck, { disable: true });
       docker.emit('d1', 'healthy');
-      await until('healthy', () => r.gossip.state('d1') === 'running');
+      await r.until('healthy', () => r.gossip.state('d1') === 'running');
       docker.emit('d1', 'unhealthy');
-      await until('drain asked', () => drain.calls.length === 1);
+      await r.until('drain asked', () => drain.calls.length === 1);
       assert.equal(r.gossip.state('d1'), 'draining');
-      drain.calls[0]!.resolve({ taskId: 'd1', outcome: 'acked', ms: 5, endedAt: Date.now(), networks: ['net1'], acks: [], pending: [] });
-      await until('failed', () => r.worker.tasksView().find((t) => t.id === 'd1')?.state === 'failed');
+      drain.calls[0]!.resolve({ taskId: 'd1', outcome: 'acked', ms: 5, endedAt: ENDED_AT, networks: ['net1'], acks: [], pending: [] });
+      await r.until('failed', () => r.worker.tasksView().find((t) => t.id === 'd1')?.state === 'failed');
       assert.match(r.worker.tasksView().find((t) => t.id === 'd1')!.error ?? '', /unhealthy/);
     });
   });

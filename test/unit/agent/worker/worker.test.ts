@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { FakeGossip } from '../../../helpers/fake-gossip.js';
-import { until } from '../../../helpers/until.js';
+import { stepAwait, stepUntil } from '../../../helpers/until.js';
 import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
 import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
 import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
 import { realExec } from '../../../../src/adapters/exec.js';
-import { systemClock } from '../../../../src/adapters/clock.js';
+import { ManualClock } from '../../../../src/core/clock.js';
 import type { AssignmentInput } from '../../../../src/core/assignments.js';
 import { decodeEndpoint, encodeEndpoint, type EndpointRecord } from '../../../../src/core/endpoints.js';
 import { MeshError } from '../../../../src/core/errors.js';
@@ -34,22 +34,29 @@ const task = (id: string, ip: string, extra: Partial<AssignmentInput> = {}): Ass
   ...extra,
 });
 
+/**
+ * One agent's worker + overlay on its own simulated clock (a restarted agent gets a new one).
+ * `until` steps the clock at most 10 s: below the 60 s retry and resync periods, so what a test
+ * sees was done by a kick, an event or the grace timer, never by a periodic pass.
+ */
 function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new FakeOverlayKernel(), gossip = new FakeGossip(), dockerRuntime?: FakeRuntime) {
   const log = pino({ level: 'silent' });
+  const clock = new ManualClock(1_000);
   const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
   const overlay = new OverlaySubsystem({
-    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock: systemClock, log, exec: realExec, underlayMtu: 1500,
+    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock, log, exec: realExec, underlayMtu: 1500,
     syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, kernel, new FakeVxlanGuard()),
     timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
   });
   const worker = new WorkerSubsystem({
-    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir, prefix: 'pfx-', exec: realExec, clock: systemClock, log, gossip, overlay,
+    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir, prefix: 'pfx-', exec: realExec, clock, log, gossip, overlay,
     drainMs: 100, stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime, ...(dockerRuntime ? { dockerRuntime } : {}),
   });
-  return { overlay, worker, runtime, kernel, gossip };
+  const until = async (what: string, fn: () => unknown, maxMs = 10_000): Promise<void> => void (await stepUntil(clock, what, fn, { maxMs }));
+  /** Awaits a call that waits on the overlay's or the worker's timers, stepping the clock. */
+  const drive = async <T>(what: string, p: Promise<T>): Promise<T> => (await stepAwait(clock, what, p, { maxMs: 10_000 })).value;
+  return { overlay, worker, runtime, kernel, gossip, clock, until, drive };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('validateAssignments', () => {
   test('accepts a consistent list, bare or wrapped', () => {
@@ -95,10 +102,10 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       assert.throws(() => r.worker.setAssignments([{ nope: 1 }]), MeshError);
       r.worker.setAssignments([task('a1', '10.30.0.11'), task('a2', '10.30.0.12')]);
-      await until('running', () => r.worker.tasksView().every((t) => t.state === 'running') && r.worker.tasksView().length === 2);
+      await r.until('running', () => r.worker.tasksView().every((t) => t.state === 'running') && r.worker.tasksView().length === 2);
       const started = r.runtime.tasks.get('a1')!;
       assert.deepEqual(started.attach, { sandboxNs: 'pfx-ov-net1', bridge: 'br0', ip: '10.30.0.11', prefix: 24, gateway: '10.30.0.1', mac: macFromIp('10.30.0.11'), mtu: 1450 });
       assert.equal(started.spec.builtin, 'whoami');
@@ -114,7 +121,7 @@ describe('worker + overlay with fakes', () => {
       r.gossip.emit({ type: 'create', network: 'net1', table: 'endpoints', key: 'b1', value: remote('b1', '10.30.0.21'), owner: 'n2' });
       r.gossip.emit({ type: 'create', network: 'net1', table: 'endpoints', key: 'bad', value: new TextEncoder().encode('{"v":1}'), owner: 'n2' });
       r.gossip.emit({ type: 'create', network: 'net1', table: 'endpoints', key: 'own', value: remote('own', '10.30.0.22', 'n1'), owner: 'n2' });
-      await r.overlay.settled();
+      await r.drive('overlay settled', r.overlay.settled());
       const st = await r.overlay.status();
       assert.deepEqual(st.actual.sandboxes[0]!.fdb, [{ mac: macFromIp('10.30.0.21'), dst: '10.99.1.2' }]);
       assert.deepEqual(st.badRecords, { 'endpoint-schema': 1 });
@@ -124,22 +131,22 @@ describe('worker + overlay with fakes', () => {
       r.gossip.membersList[1]!.state = 'dead';
       r.gossip.emit({ type: 'member-dead', name: 'n2', addr: '10.99.1.2:7946', incarnation: 1 } as GossipEvent);
       r.gossip.emit({ type: 'delete', network: 'net1', table: 'endpoints', key: 'b1', value: new Uint8Array(), owner: 'n2' });
-      await r.overlay.settled();
+      await r.drive('overlay settled', r.overlay.settled());
       assert.equal((await r.overlay.status()).actual.sandboxes[0]!.fdb.length, 1, 'kept during grace');
-      await until('removed after grace', async () => (await r.overlay.status()).actual.sandboxes[0]!.fdb.length === 0, 2000);
+      await r.until('removed after grace', async () => (await r.overlay.status()).actual.sandboxes[0]!.fdb.length === 0, 2000);
       assert.deepEqual((await r.overlay.status()).desired.guardAllow, []);
 
       // Remove a2: drained (record 'draining') before the stop, then record deleted.
       r.worker.setAssignments([task('a1', '10.30.0.11')]);
-      await until('draining', () => r.gossip.record('net1', 'a2')?.state === 'draining');
+      await r.until('draining', () => r.gossip.record('net1', 'a2')?.state === 'draining');
       assert.ok(r.runtime.tasks.has('a2'), 'not stopped while draining');
-      await until('stopped', () => !r.runtime.tasks.has('a2') && !r.worker.tasksView().some((t) => t.id === 'a2'));
+      await r.until('stopped', () => !r.runtime.tasks.has('a2') && !r.worker.tasksView().some((t) => t.id === 'a2'));
       assert.equal(r.gossip.record('net1', 'a2'), undefined);
       assert.deepEqual(r.runtime.stopped.map((s) => s.id), ['a2']);
 
       // Restart: a new agent adopts a1 (no restart of the process) and stops the unassigned stray.
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
       await r.runtime.start({ id: 'stray', name: 'stray', builtin: 'whoami' }, started.attachments);
       const pid = r.runtime.tasks.get('a1')!.pid;
       const r2 = rig(dir, r.runtime, r.kernel);
@@ -147,18 +154,18 @@ describe('worker + overlay with fakes', () => {
       await r2.worker.start();
       assert.equal(r2.worker.tasksView()[0]?.adopted, true);
       assert.ok(!r.runtime.tasks.has('stray'));
-      await until('active again', () => r2.overlay.active);
-      await r2.worker.idle();
+      await r2.until('active again', () => r2.overlay.active);
+      await r2.drive('worker idle', r2.worker.idle());
       assert.equal(r.runtime.tasks.get('a1')!.pid, pid, 'same process');
       assert.equal(r2.gossip.record('net1', 'a1')?.state, 'running', 'republished');
       assert.deepEqual(r.kernel.state.sandboxes.map((s) => s.ns), ['pfx-ov-net1'], 'sandbox kept');
 
       // Everything unassigned: sandbox and network go.
       r2.worker.setAssignments([]);
-      await until('empty', async () => r2.worker.tasksView().length === 0 && (await r2.overlay.status()).actual.sandboxes.length === 0);
+      await r2.until('empty', async () => r2.worker.tasksView().length === 0 && (await r2.overlay.status()).actual.sandboxes.length === 0);
       assert.deepEqual([...r2.gossip.joined], []);
-      await r2.worker.stop();
-      await r2.overlay.stop();
+      await r2.drive('worker stopped', r2.worker.stop());
+      await r2.drive('overlay stopped', r2.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -170,20 +177,20 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       r.worker.setAssignments([task('e1', '10.30.0.11')]);
-      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       const pid = r.runtime.tasks.get('e1')!.pid;
       r.runtime.tasks.delete('e1'); // the process died
       r.worker.kick();
-      await r.worker.idle();
+      await r.drive('worker idle', r.worker.idle());
       // Reaped (cleanup stop with no grace), then started again in the same converge.
       assert.deepEqual(r.runtime.stopped.map((x) => [x.id, x.graceMs]), [['e1', 0]]);
       assert.equal(r.worker.tasksView()[0]!.state, 'running');
       assert.equal(r.gossip.record('net1', 'e1')?.state, 'running', 'republished');
       assert.notEqual(r.runtime.tasks.get('e1')!.pid, pid);
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -195,24 +202,24 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       r.worker.setAssignments([task('m1', '10.30.0.11')], { managed: true });
-      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       r.runtime.tasks.delete('m1'); // the process died
       r.worker.kick();
-      await r.worker.idle();
+      await r.drive('worker idle', r.worker.idle());
       r.worker.kick();
-      await r.worker.idle();
+      await r.drive('worker idle', r.worker.idle());
       assert.equal(r.worker.tasksView()[0]!.state, 'failed', 'reported failed, not restarted in place');
       assert.ok(!r.runtime.tasks.has('m1'));
       assert.equal(r.gossip.record('net1', 'm1'), undefined, 'its records are gone');
       // The manager shuts it down and places a replacement here: the removal of the already
       // detached task must not fail the converge that starts the replacement.
       r.worker.setAssignments([task('m2', '10.30.0.12')], { managed: true });
-      await until('replacement running', () => r.worker.tasksView().some((t) => t.id === 'm2' && t.state === 'running'));
+      await r.until('replacement running', () => r.worker.tasksView().some((t) => t.id === 'm2' && t.state === 'running'));
       assert.equal(r.gossip.record('net1', 'm2')?.state, 'running');
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -224,16 +231,16 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       const ING = { id: 'ingress', name: 'ingress', vni: 4096, subnet: '10.255.0.0/16', gateway: '10.255.0.1' };
       r.gossip.core.joinNetwork('ingress', 0); // what lb-ingress-side does at start
       r.worker.setAssignments([task('i1', '10.255.0.11', { attachments: [{ network: ING, ip: '10.255.0.11', prefix: 16, mac: macFromIp('10.255.0.11'), vip: null }] })]);
-      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       r.worker.setAssignments([]);
-      await until('gone', () => r.worker.tasksView().length === 0);
+      await r.until('gone', () => r.worker.tasksView().length === 0);
       assert.ok(r.gossip.joined.has('ingress'), 'still on ingress');
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -245,12 +252,12 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       r.worker.setAssignments([{ ...task('c1', '10.30.0.11'), task: { id: 'c1', name: 'c.1', serviceId: 's', serviceName: 'c', image: 'busybox' } }]);
-      await until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
+      await r.until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
       assert.match(r.worker.tasksView()[0]!.error ?? '', /netns runtime needs argv/);
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -263,18 +270,18 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       const t = task('m1', '10.30.0.11');
       r.worker.setAssignments([{ ...t, attachments: [...t.attachments!, { network: NET2, ip: '10.31.0.11', prefix: 24, mac: macFromIp('10.31.0.11'), vip: null }] }]);
-      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       assert.deepEqual(r.runtime.tasks.get('m1')!.attachments.map((x) => [x.sandboxNs, x.ip, x.gateway]), [
         ['pfx-ov-net1', '10.30.0.11', '10.30.0.1'], ['pfx-ov-net2', '10.31.0.11', '10.31.0.1'],
       ]);
       assert.equal(r.gossip.record('net1', 'm1')?.state, 'running');
       assert.equal(r.gossip.record('net2', 'm1')?.ip, '10.31.0.11');
       assert.deepEqual(r.worker.tasksView()[0]!.ips, { app: '10.30.0.11', back: '10.31.0.11' });
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -287,18 +294,18 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir, undefined, undefined, undefined, docker);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       const t = task('x1', '10.30.0.11');
       r.worker.setAssignments([{ ...t, task: { ...t.task, runtime: 'docker', image: 'nginx:local' } }]);
-      await until('running', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       assert.equal(docker.tasks.get('x1')!.spec.image, 'nginx:local');
       docker.exit('x1', 137);
       assert.equal(r.worker.tasksView()[0]!.state, 'failed', 'failed synchronously, before any poll');
       assert.equal(r.worker.tasksView()[0]!.error, 'task process exited with code 137');
-      await until('cleaned', () => docker.stopped.some((x) => x.id === 'x1' && x.graceMs === 0));
-      await until('restarted', () => r.worker.tasksView()[0]?.state === 'running');
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.until('cleaned', () => docker.stopped.some((x) => x.id === 'x1' && x.graceMs === 0));
+      await r.until('restarted', () => r.worker.tasksView()[0]?.state === 'running');
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -314,13 +321,13 @@ describe('worker + overlay with fakes', () => {
       const r = rig(dir, undefined, undefined, undefined, docker);
       await r.overlay.start();
       await r.worker.start();
-      await until('active', () => r.overlay.active);
+      await r.until('active', () => r.overlay.active);
       const t = task('i1', '10.30.0.11');
       r.worker.setAssignments([{ ...t, task: { ...t.task, runtime: 'docker', image: 'nginx:9' } }]);
-      await until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
+      await r.until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
       assert.equal(r.worker.tasksView()[0]!.error, 'image nginx:9 not present on node n1');
-      await r.worker.stop();
-      await r.overlay.stop();
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
