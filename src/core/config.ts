@@ -48,6 +48,12 @@ export const agentConfigSchema = z.object({
        * when a keyring exists (this file, or the keyring persisted in dataDir after key changes).
        */
       keyFile: z.string().min(1).optional(),
+      /**
+       * Allow plain-text gossip on a node of a cluster. false: such a node never speaks or accepts
+       * plain text (`cluster init` makes a key, `cluster join` hands it out). true: logged as a
+       * warning at every start. Outside a cluster, without a key, gossip is plain text as before.
+       */
+      insecure: z.boolean().default(false),
       /** Per-parameter overrides of the preset (validated by the gossip config). */
       overrides: z.record(z.string(), z.number()).default({}),
     })
