@@ -93,7 +93,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     // Ask the engine this agent's runtime uses (docker.socketPath), not dockerd's default socket: a
     // node with its own engine must report what THAT engine has.
     describeNode: () => describeNode({ socketPath: config.docker.socketPath }),
-    gossipKeys: new ClusterGossipKeys(keys, config.gossip.insecure, log.child({ sub: 'cluster' })) });
+    gossipKeys: new ClusterGossipKeys(keys, config.gossip.insecure, log.child({ sub: 'cluster' }), config.manager.gossipKeyRotationMs) });
   agent.add(link, (r) => registerLinkRoutes(r, link));
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));

@@ -128,6 +128,12 @@ export const agentConfigSchema = z.object({
        * leaves gracefully (`cluster leave`) is down at once.
        */
       nodeDownGraceMs: z.number().int().min(0).max(3_600_000).optional(),
+      /**
+       * How often the leader rotates the cluster's gossip key (install everywhere → use → remove), ms.
+       * 43 200 000 (12 h, swarm's default); 0: only on `netctl cluster update --rotate-gossip-key`.
+       * Read on the leader's node.
+       */
+      gossipKeyRotationMs: z.number().int().min(0).max(365 * 86_400_000).default(43_200_000),
     })
     .strict()
     .default({}),

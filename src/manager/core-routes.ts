@@ -23,6 +23,7 @@ export interface CoreRoutesHost {
   removeNode(ref: string, force: boolean): Promise<unknown>;
   listRevocations(): Promise<unknown>;
   gossipKeys(): Promise<string[] | undefined>;
+  rotateGossipKey(): Promise<unknown>;
   joinToken(role: JoinRole): Promise<string>;
   rotateJoinToken(role: JoinRole): Promise<string>;
 }
@@ -51,6 +52,7 @@ export function addCoreRoutes(m: CoreRoutesHost): void {
   // Every node pulls the cluster's gossip keyring (mTLS, node certificate): a node of the cluster
   // gossips only with it (src/agent/link/gossip-keys.ts). Secret: never logged.
   m.route('GET', '/v1/gossip-keys', 'node', async () => ({ json: { keys: (await m.gossipKeys()) ?? [] } }));
+  m.route('POST', '/v1/cluster/gossip-keys/rotate', 'manager', async () => ({ json: await m.rotateGossipKey() }));
   m.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
     const { node, revision } = await m.findNode(req.params.id!);
     return { json: nodeView(node, revision, (await m.leader().catch(() => undefined))?.nodeId) };

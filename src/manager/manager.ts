@@ -33,7 +33,7 @@ import {
   SECRET_BYTES, type JoinRole, type TokenSecrets,
 } from '../core/tokens/tokens.js';
 import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
-import { checkGossipKeys, parseGossipKeysRecord } from './gossip-keys.js';
+import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, startRotation } from './gossip-keys.js';
 import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
@@ -337,7 +337,27 @@ export class Manager {
   /** Admits a node: token → role, CSR → certificate, record in the store. */
   /** The cluster's gossip keyring (undefined: a cluster made before keys were handed out). */
   async gossipKeys(): Promise<string[] | undefined> {
-    return parseGossipKeysRecord((await this.store.get(KEYS.gossipKeys))?.value);
+    return parseGossipKeysRecord((await this.store.get(KEYS.gossipKeys))?.value)?.keys;
+  }
+
+  /** `cluster update --rotate-gossip-key`: a new key joins the ring; the leader's rounds finish the rotation (advanceGossipKeys). */
+  async rotateGossipKey(): Promise<{ step: string; keys: number }> {
+    const kv = await this.store.get(KEYS.gossipKeys);
+    const rec = parseGossipKeysRecord(kv?.value);
+    if (!rec || !kv) throw new MeshError('MESHD_BAD_ARGUMENT', 'this cluster has no gossip keyring (made with gossip.insecure, or before keys were handed out)');
+    const next = startRotation(rec, Buffer.from(randomSecretBytes(32)).toString('base64'), this.now().getTime());
+    await this.leaderTxn([{ op: 'put', key: KEYS.gossipKeys, value: next, ifRevision: kv.revision }]);
+    return { step: next.step!, keys: next.keys.length };
+  }
+
+  /** The leader's per-round step of the keyring rotation (gossip-keys.ts nextRotationStep); no-op elsewhere. */
+  async advanceGossipKeys(periodMs: number): Promise<void> {
+    if (!this.leadership.isLeader()) return;
+    const kv = await this.store.get(KEYS.gossipKeys);
+    const rec = parseGossipKeysRecord(kv?.value);
+    if (!rec || !kv) return;
+    const next = nextRotationStep(rec, this.now().getTime(), { periodMs, fresh: () => Buffer.from(randomSecretBytes(32)).toString('base64') });
+    if (next) await this.leaderTxn([{ op: 'put', key: KEYS.gossipKeys, value: next, ifRevision: kv.revision }]);
   }
 
   async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig; gossipKeys?: string[] }> {

@@ -3,7 +3,7 @@
  * over the cluster's mTLS channels only.
  *  - `cluster init`: the node's ring (a new random key if it has none) becomes the cluster's;
  *  - `cluster join`: the join answer carries the ring; it is adopted before the link activates;
- *  - every activation and every few dispatcher rounds: the ring is pulled from the manager
+ *  - every dispatcher round: the ring is pulled from the manager
  *    (`GET /v1/gossip-keys`) and adopted, so a node that started without it (a restarted node
  *    whose ring file was lost) gets it, and a change of the cluster's ring reaches every node.
  * Pulling rather than pushing through the per-node key routes: the link already polls the
@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../adapters/logger.js';
 import { KEY_BYTES } from '../../adapters/gossip/keyring.js';
+import { DEFAULT_ROTATION_PERIOD_MS } from '../../manager/gossip-keys.js';
 
 /** What the link uses of the node's keyring (src/agent/gossip/keys.ts KeyStore). */
 export interface KeyHolder {
@@ -22,7 +23,11 @@ export interface KeyHolder {
 }
 
 export class ClusterGossipKeys {
-  constructor(private readonly keys: KeyHolder, private readonly insecure: boolean, private readonly log: Logger) {}
+  /**
+   * @param rotationPeriodMs the leader rotates the ring this often (config
+   *   `manager.gossipKeyRotationMs`, default 12 h like swarm; 0 = only on `cluster update --rotate-gossip-key`).
+   */
+  constructor(private readonly keys: KeyHolder, private readonly insecure: boolean, private readonly log: Logger, readonly rotationPeriodMs: number = DEFAULT_ROTATION_PERIOD_MS) {}
 
   /** The ring `cluster init` stores: the node's own, or a new key (none with `gossip.insecure`). */
   forInit(): string[] | undefined {

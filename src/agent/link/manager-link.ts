@@ -242,10 +242,8 @@ export class ManagerLink implements Subsystem {
   /** One dispatcher round: assignments → worker, worker states → manager. */
   private async poll(client: ManagerPool): Promise<void> {
     try {
-      if (this.polls % REFRESH_EVERY === 0) {
-        await this.refreshManagers(client);
-        await this.pullGossipKeys(client);
-      }
+      if (this.polls % REFRESH_EVERY === 0) await this.refreshManagers(client);
+      await this.pullGossipKeys(client);
       const list = await client.call<unknown[]>('GET', '/v1/dispatcher/assignments');
       const text = JSON.stringify(list);
       if (text !== this.lastList) {
@@ -272,11 +270,15 @@ export class ManagerLink implements Subsystem {
     }
   }
 
-  /** Adopts the cluster's gossip keyring (a rotation reaches this node within REFRESH_EVERY rounds). */
+  /**
+   * Adopts the cluster's gossip keyring every round (a rotation step reaches every live node within
+   * a round or two; gossip-keys.ts ROTATION_STEP_MS counts on it); the leader then takes the next step.
+   */
   private async pullGossipKeys(client: ManagerPool): Promise<void> {
     if (!this.o.gossipKeys) return;
     const r = await client.call<{ keys?: string[] }>('GET', '/v1/gossip-keys');
     this.o.gossipKeys.take(r.keys, 'manager');
+    await this.mgr?.manager()?.advanceGossipKeys(this.o.gossipKeys.rotationPeriodMs);
   }
 
   /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */

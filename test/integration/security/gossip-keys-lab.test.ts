@@ -85,3 +85,19 @@ test('a meshd with no key in a lab namespace can neither join the membership nor
     child.kill('SIGKILL');
   }
 });
+
+test('cluster update --rotate-gossip-key: a new key everywhere, the old one gone, every member alive, no decrypt failure', async () => {
+  const before = (await keysOf('n1')).keys.map((k) => k.fingerprint);
+  const d0 = await Promise.all(lab.nodes.map((n) => decryptDrops(n.name)));
+  const r = await on('n1', 'cluster', 'update', '--rotate-gossip-key');
+  assert.equal(r.code, 0, r.stderr);
+  const rings = () => Promise.all(lab.nodes.map(async (n) => (await keysOf(n.name)).keys.map((k) => k.fingerprint)));
+  await waitFor('every node on one new key, the old one removed', async () => {
+    const all = await rings();
+    return all.every((fps) => fps.length === 1 && !before.includes(fps[0]!)) && new Set(all.map((f) => f[0])).size === 1;
+  }, 30_000, 250, async () => `rings: ${JSON.stringify(await rings())} (old ${JSON.stringify(before)})`);
+  await waitFor('every node sees n1,n2,n3 alive', async () => (await Promise.all(lab.nodes.map((n) => alive(n.name)))).every((v) => v === 'n1,n2,n3'), 10_000, 200,
+    async () => `alive: ${JSON.stringify(await Promise.all(lab.nodes.map((n) => alive(n.name))))}`);
+  const d1 = await Promise.all(lab.nodes.map((n) => decryptDrops(n.name)));
+  assert.deepEqual(d1, d0, 'no decrypt failure during the rotation');
+});

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { applyKeyPolicy, KeyStore } from '../../../../src/agent/gossip/keys.js';
 import { ClusterGossipKeys } from '../../../../src/agent/link/gossip-keys.js';
-import { checkGossipKeys, parseGossipKeysRecord } from '../../../../src/manager/gossip-keys.js';
+import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, startRotation } from '../../../../src/manager/gossip-keys.js';
 import { createLogger } from '../../../../src/adapters/logger.js';
 
 const key = (): string => randomBytes(32).toString('base64');
@@ -116,10 +116,39 @@ describe('manager keyring record', () => {
     const k = key();
     assert.deepEqual(checkGossipKeys([k], 'x'), [k]);
     assert.equal(parseGossipKeysRecord(undefined), undefined);
-    assert.deepEqual(parseGossipKeysRecord({ keys: [k] }), [k]);
+    assert.deepEqual(parseGossipKeysRecord({ keys: [k] })?.keys, [k]);
     assert.throws(() => parseGossipKeysRecord({ keys: 'nope' }), { code: 'MESHD_STORE_CORRUPT' });
     assert.throws(() => checkGossipKeys([k, k], 'join answer'), { code: 'MESHD_BAD_ARGUMENT' });
     assert.throws(() => checkGossipKeys([], 'join answer'), { code: 'MESHD_BAD_ARGUMENT' });
     assert.throws(() => checkGossipKeys(['AAAA'], 'join answer'), { code: 'MESHD_BAD_ARGUMENT' });
+  });
+});
+
+describe('the leader\'s rotation steps (nextRotationStep)', () => {
+  const [a, b] = [key(), key()];
+  const o = { periodMs: 0, fresh: () => b, stepMs: 5000 };
+  test('a fresh ring gets its schedule start, then nothing is due without a period', () => {
+    assert.deepEqual(nextRotationStep({ keys: [a] }, 1000, o), { keys: [a], rotatedAt: 1000 });
+    assert.equal(nextRotationStep({ keys: [a], rotatedAt: 1000 }, 10 ** 12, o), undefined);
+  });
+  test('install → use → remove, one step per stepMs', () => {
+    const r1 = startRotation({ keys: [a], rotatedAt: 0 }, b, 100);
+    assert.deepEqual(r1.keys, [a, b]);
+    assert.equal(r1.step, 'install');
+    assert.equal(nextRotationStep(r1, 5099, o), undefined, 'not before stepMs');
+    const r2 = nextRotationStep(r1, 5100, o)!;
+    assert.deepEqual([r2.keys, r2.step], [[b, a], 'use']);
+    const r3 = nextRotationStep(r2, 10_100, o)!;
+    assert.deepEqual(r3, { keys: [b], rotatedAt: 10_100 });
+    assert.throws(() => startRotation(r2, key(), 6000), { code: 'MESHD_ROTATION_BUSY' });
+  });
+  test('the schedule starts a rotation once the period has passed', () => {
+    const r = nextRotationStep({ keys: [a], rotatedAt: 0 }, 43_200_000, { ...o, periodMs: 43_200_000 })!;
+    assert.deepEqual([r.keys, r.step], [[a, b], 'install']);
+    assert.equal(nextRotationStep({ keys: [a], rotatedAt: 1 }, 43_200_000, { ...o, periodMs: 43_200_000 }), undefined);
+  });
+  test('a stored record with an unknown step is refused loudly', () => {
+    assert.throws(() => parseGossipKeysRecord({ keys: [a], step: 'boom' }), { code: 'MESHD_STORE_CORRUPT' });
+    assert.deepEqual(parseGossipKeysRecord({ keys: [a], step: 'use', stepAt: 5 }), { keys: [a], step: 'use', stepAt: 5, rotatedAt: undefined });
   });
 });
