@@ -23,6 +23,8 @@ export interface GossipKeysRecord {
   stepAt?: number | undefined;
   /** Wall-clock ms the last rotation ended (or the ring was made): the schedule counts from it. */
   rotatedAt?: number | undefined;
+  /** Another rotation is owed once this one ends (`node rm` during a rotation: the removed node may hold the new key). */
+  again?: boolean | undefined;
 }
 
 /**
@@ -41,6 +43,14 @@ export function startRotation(rec: GossipKeysRecord, fresh: string, now: number)
 }
 
 /**
+ * `node rm`: the removed node must be cut off by a key it never saw — a new rotation now, or,
+ * while one runs (the node may already hold its new key), another right after it.
+ */
+export function requestRotation(rec: GossipKeysRecord, fresh: string, now: number): GossipKeysRecord {
+  return rec.step ? { ...rec, again: true } : startRotation(rec, fresh, now);
+}
+
+/**
  * The rotation's next step at `now`, or undefined when nothing is due: install (everywhere) →
  * use → remove the old keys, one step per `stepMs`; and a new rotation once `periodMs` has
  * passed since the last (0: never by schedule). Pure: the leader stores what it returns.
@@ -52,7 +62,8 @@ export function nextRotationStep(rec: GossipKeysRecord, now: number, o: { period
     const fresh = rec.keys[rec.keys.length - 1]!;
     return { keys: [fresh, ...rec.keys.filter((k) => k !== fresh)], step: 'use', stepAt: now, rotatedAt: rec.rotatedAt };
   }
-  if (rec.step === 'use') return { keys: [rec.keys[0]!], rotatedAt: now };
+  if (rec.step === 'use') return { keys: [rec.keys[0]!], rotatedAt: now, ...(rec.again ? { again: true } : {}) };
+  if (rec.again) return startRotation(rec, o.fresh(), now);
   if (o.periodMs > 0 && rec.rotatedAt !== undefined && now - rec.rotatedAt >= o.periodMs) return startRotation(rec, o.fresh(), now);
   if (rec.rotatedAt === undefined) return { ...rec, rotatedAt: now }; // the schedule starts now
   return undefined;
@@ -76,5 +87,5 @@ export function parseGossipKeysRecord(v: unknown): GossipKeysRecord | undefined 
   const keys = checkGossipKeys(r.keys, 'store');
   const num = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
   if (r.step !== undefined && r.step !== 'install' && r.step !== 'use') throw new MeshError('MESHD_STORE_CORRUPT', 'gossip keyring (store) has an unknown rotation step');
-  return { keys, step: r.step, stepAt: num(r.stepAt), rotatedAt: num(r.rotatedAt) };
+  return { keys, step: r.step, stepAt: num(r.stepAt), rotatedAt: num(r.rotatedAt), ...(r.again === true ? { again: true } : {}) };
 }

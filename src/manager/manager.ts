@@ -33,7 +33,7 @@ import {
   SECRET_BYTES, type JoinRole, type TokenSecrets,
 } from '../core/tokens/tokens.js';
 import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
-import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, startRotation } from './gossip-keys.js';
+import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, requestRotation, startRotation } from './gossip-keys.js';
 import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
@@ -429,9 +429,13 @@ export class Manager {
     const now = this.now().getTime();
     list.prune(now);
     list.revokeNode(node.id, node.certNotAfter, now);
+    // The removed node is cut off from gossip at the rotation its removal starts (it can no longer pull the ring).
+    const kv = await this.store.get(KEYS.gossipKeys);
+    const ring = parseGossipKeysRecord(kv?.value);
     await this.leaderTxn([
       { op: 'delete', key: KEYS.node(node.id), ifRevision: revision },
       { op: 'put', key: KEYS.revocations, value: list.toJSON(), ifRevision: rrev },
+      ...(ring && kv ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: requestRotation(ring, Buffer.from(randomSecretBytes(32)).toString('base64'), now), ifRevision: kv.revision }] : []),
     ]);
     return { removed: node.id };
   }

@@ -101,3 +101,17 @@ test('cluster update --rotate-gossip-key: a new key everywhere, the old one gone
   const d1 = await Promise.all(lab.nodes.map((n) => decryptDrops(n.name)));
   assert.deepEqual(d1, d0, 'no decrypt failure during the rotation');
 });
+
+test('node rm starts a rotation that cuts the removed node off: it keeps the old key and drops out of the membership', async () => {
+  const old = (await keysOf('n3')).keys.map((k) => k.fingerprint);
+  const r = await on('n1', 'node', 'rm', 'n3');
+  assert.equal(r.code, 0, r.stderr);
+  const ring = async (n: string) => (await keysOf(n)).keys.map((k) => k.fingerprint);
+  await waitFor('n1 and n2 on a new key alone', async () => {
+    const [a, b] = [await ring('n1'), await ring('n2')];
+    return a.length === 1 && JSON.stringify(a) === JSON.stringify(b) && !old.includes(a[0]!);
+  }, 30_000, 250, async () => `n1 ${JSON.stringify(await ring('n1'))} n2 ${JSON.stringify(await ring('n2'))} n3 ${JSON.stringify(await ring('n3'))} (old ${JSON.stringify(old)})`);
+  assert.deepEqual(await ring('n3'), old, 'the removed node never got the new key (its certificate no longer pulls the ring)');
+  await waitFor('n1 and n2 no longer see n3 alive', async () => (await alive('n1')) === 'n1,n2' && (await alive('n2')) === 'n1,n2', 20_000, 250,
+    async () => `alive: n1 ${await alive('n1')}, n2 ${await alive('n2')}`);
+});

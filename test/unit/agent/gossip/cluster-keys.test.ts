@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { applyKeyPolicy, KeyStore } from '../../../../src/agent/gossip/keys.js';
 import { ClusterGossipKeys } from '../../../../src/agent/link/gossip-keys.js';
-import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, startRotation } from '../../../../src/manager/gossip-keys.js';
+import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, requestRotation, startRotation } from '../../../../src/manager/gossip-keys.js';
 import { createLogger } from '../../../../src/adapters/logger.js';
 
 const key = (): string => randomBytes(32).toString('base64');
@@ -150,5 +150,20 @@ describe('the leader\'s rotation steps (nextRotationStep)', () => {
   test('a stored record with an unknown step is refused loudly', () => {
     assert.throws(() => parseGossipKeysRecord({ keys: [a], step: 'boom' }), { code: 'MESHD_STORE_CORRUPT' });
     assert.deepEqual(parseGossipKeysRecord({ keys: [a], step: 'use', stepAt: 5 }), { keys: [a], step: 'use', stepAt: 5, rotatedAt: undefined });
+  });
+});
+
+describe('node rm asks for a rotation (requestRotation)', () => {
+  const [a, b, c] = [key(), key(), key()];
+  test('idle: a rotation starts at once', () => {
+    assert.deepEqual(requestRotation({ keys: [a], rotatedAt: 0 }, b, 7), { keys: [a, b], step: 'install', stepAt: 7, rotatedAt: 0 });
+  });
+  test('during a rotation: another one follows right after it', () => {
+    const busy = requestRotation({ keys: [a, b], step: 'use', stepAt: 0, rotatedAt: 0 }, c, 1);
+    assert.equal(busy.again, true);
+    const ended = nextRotationStep(busy, 5000, { periodMs: 0, fresh: () => c, stepMs: 5000 })!;
+    assert.deepEqual(ended, { keys: [a], rotatedAt: 5000, again: true });
+    const next = nextRotationStep(ended, 5001, { periodMs: 0, fresh: () => c, stepMs: 5000 })!;
+    assert.deepEqual([next.keys, next.step, next.again], [[a, c], 'install', undefined]);
   });
 });
