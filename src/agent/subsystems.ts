@@ -7,7 +7,10 @@ import type { TimerClock } from '../core/clock.js';
 import type { Logger } from '../adapters/logger.js';
 import type { Agent } from './agent.js';
 import { GossipSubsystem } from './gossip/gossip.js';
-import { KeyStore } from './gossip/keys.js';
+import { applyKeyPolicy, KeyStore } from './gossip/keys.js';
+import { ClusterGossipKeys } from './link/gossip-keys.js';
+import { hasNodeIdentity } from '../adapters/pki/files.js';
+import { join } from 'node:path';
 import { ManagerLink } from './link/manager-link.js';
 import { registerLinkRoutes } from './link/routes.js';
 import { registerWorkerRoutes } from './worker/routes.js';
@@ -38,7 +41,7 @@ export interface Subsystems {
 
 export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClock, log: Logger): Subsystems {
   const keys = new KeyStore(config.dataDir, config.gossip.clusterName, config.gossip.keyFile);
-  if (!keys.keyring) log.warn('gossip is NOT encrypted: set gossip.keyFile (netctl lab does this for you)');
+  applyKeyPolicy(keys, { inCluster: hasNodeIdentity(join(config.dataDir, 'cluster')), insecure: config.gossip.insecure }, log);
   const gossip = new GossipSubsystem(config, clock, log.child({ sub: 'gossip' }), keys.cipher());
   agent.add({ name: 'keys', start: async () => undefined, stop: async () => undefined, routes: (r) => keys.routes(r) });
   agent.add(gossip);
@@ -89,7 +92,8 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     // The node's runtimes ride on its status reports (docker: the engine answers on its socket).
     // Ask the engine this agent's runtime uses (docker.socketPath), not dockerd's default socket: a
     // node with its own engine must report what THAT engine has.
-    describeNode: () => describeNode({ socketPath: config.docker.socketPath }) });
+    describeNode: () => describeNode({ socketPath: config.docker.socketPath }),
+    gossipKeys: new ClusterGossipKeys(keys, config.gossip.insecure, log.child({ sub: 'cluster' }), config.manager.gossipKeyRotationMs) });
   agent.add(link, (r) => registerLinkRoutes(r, link));
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));

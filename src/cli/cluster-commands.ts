@@ -130,10 +130,16 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
     });
   cluster
     .command('update')
-    .description('change cluster settings: --strategy spread (default; fewest tasks first) | binpack (fill a node before the next) | random')
+    .description('change cluster settings: --strategy spread (default; fewest tasks first) | binpack (fill a node before the next) | random; --rotate-gossip-key')
     .option('--strategy <s>', 'spread|binpack|random')
-    .action(async (o: { strategy?: string }) => {
-      if (o.strategy === undefined) throw new MeshError('MESHD_BAD_ARGUMENT', 'nothing to update: give --strategy');
+    .option('--rotate-gossip-key', 'rotate the gossip key now: the leader installs a new key on every node, then uses it, then removes the old one (~10 s)')
+    .action(async (o: { strategy?: string; rotateGossipKey?: boolean }) => {
+      if (o.rotateGossipKey) {
+        await call('POST', '/cluster/gossip-keys/rotate', {});
+        process.stdout.write('Gossip key rotation started: install everywhere → use → remove the old key.\n');
+        if (o.strategy === undefined) return;
+      }
+      if (o.strategy === undefined) throw new MeshError('MESHD_BAD_ARGUMENT', 'nothing to update: give --strategy or --rotate-gossip-key');
       if (!['spread', 'binpack', 'random'].includes(o.strategy)) throw new MeshError('MESHD_BAD_ARGUMENT', `--strategy ${JSON.stringify(o.strategy)}: use spread, binpack or random`);
       const r = await call<{ strategy: string }>('POST', '/cluster/settings', { strategy: o.strategy });
       process.stdout.write(`Cluster updated (strategy ${r.strategy}).\n`);

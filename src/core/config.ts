@@ -48,6 +48,12 @@ export const agentConfigSchema = z.object({
        * when a keyring exists (this file, or the keyring persisted in dataDir after key changes).
        */
       keyFile: z.string().min(1).optional(),
+      /**
+       * Allow plain-text gossip on a node of a cluster. false: such a node never speaks or accepts
+       * plain text (`cluster init` makes a key, `cluster join` hands it out). true: logged as a
+       * warning at every start. Outside a cluster, without a key, gossip is plain text as before.
+       */
+      insecure: z.boolean().default(false),
       /** Per-parameter overrides of the preset (validated by the gossip config). */
       overrides: z.record(z.string(), z.number()).default({}),
     })
@@ -122,6 +128,12 @@ export const agentConfigSchema = z.object({
        * leaves gracefully (`cluster leave`) is down at once.
        */
       nodeDownGraceMs: z.number().int().min(0).max(3_600_000).optional(),
+      /**
+       * How often the leader rotates the cluster's gossip key (install everywhere → use → remove), ms.
+       * 43 200 000 (12 h, swarm's default); 0: only on `netctl cluster update --rotate-gossip-key`.
+       * Read on the leader's node.
+       */
+      gossipKeyRotationMs: z.number().int().min(0).max(365 * 86_400_000).default(43_200_000),
     })
     .strict()
     .default({}),

@@ -43,6 +43,8 @@ export const ERROR_CODES = Object.freeze({
   MESHD_STORE_CONFLICT: { kind: 'Conflict', message: 'store revision conflict' },
   MESHD_STORE_UNAVAILABLE: { kind: 'Unavailable', message: 'the state store is unavailable' },
   MESHD_CLUSTER_EXISTS: { kind: 'Conflict', message: 'a cluster already exists in this data directory' },
+  /** A gossip key rotation is already under way (src/manager/gossip-keys.ts): the caller retries after it ends. */
+  MESHD_ROTATION_BUSY: { kind: 'Conflict', message: 'a gossip key rotation is under way' },
   MESHD_MANAGER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the manager' },
   /** Another node's agent could not be asked over the peer API (down, refused, or no valid certificate): details.reason says which. */
   MESHD_PEER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the peer node' },

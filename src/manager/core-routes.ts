@@ -22,6 +22,8 @@ export interface CoreRoutesHost {
   updateNode(ref: string, body: unknown): Promise<unknown>;
   removeNode(ref: string, force: boolean): Promise<unknown>;
   listRevocations(): Promise<unknown>;
+  gossipKeys(): Promise<string[] | undefined>;
+  rotateGossipKey(): Promise<unknown>;
   joinToken(role: JoinRole): Promise<string>;
   rotateJoinToken(role: JoinRole): Promise<string>;
 }
@@ -47,6 +49,10 @@ export function addCoreRoutes(m: CoreRoutesHost): void {
   // Every node fetches the revocation list, so its peer API refuses removed nodes' certificates
   // (src/agent/peer/revocations.ts); it names only node ids and serials, nothing secret.
   m.route('GET', '/v1/revocations', 'node', async () => ({ json: await m.listRevocations() }));
+  // Every node pulls the cluster's gossip keyring (mTLS, node certificate): a node of the cluster
+  // gossips only with it (src/agent/link/gossip-keys.ts). Secret: never logged.
+  m.route('GET', '/v1/gossip-keys', 'node', async () => ({ json: { keys: (await m.gossipKeys()) ?? [] } }));
+  m.route('POST', '/v1/cluster/gossip-keys/rotate', 'manager', async () => ({ json: await m.rotateGossipKey() }));
   m.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
     const { node, revision } = await m.findNode(req.params.id!);
     return { json: nodeView(node, revision, (await m.leader().catch(() => undefined))?.nodeId) };

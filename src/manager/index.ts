@@ -30,7 +30,7 @@ export interface ManagerSubsystemOptions {
   listenHost: string;
   listenPort?: number;
   /** Create a cluster if the data directory holds none (`cluster init`). */
-  init?: { nodeName: string; advertiseAddr: string };
+  init?: { nodeName: string; advertiseAddr: string; /** The cluster's gossip keyring (base64, primary first), stored at init. */ gossipKeys?: string[] };
   /** Store factory; default: what `storeConfig` names. */
   openStore?: () => Promise<Store> | Store;
   /** The store to run on; default sqlite at <dataDir>/state.db. */
@@ -76,7 +76,7 @@ export function managerSubsystem(o: ManagerSubsystemOptions): ManagerSubsystem {
       try {
         const listenPort = o.listenPort ?? DEFAULT_MANAGER_PORT;
         manager = o.init && !hasNodeIdentity(o.dataDir)
-          ? await Manager.initCluster({ dataDir: o.dataDir, store, nodeName: o.init.nodeName, advertiseAddr: o.init.advertiseAddr, port: listenPort, onInternalError: o.onInternalError, storeConfig: cfg })
+          ? await Manager.initCluster({ dataDir: o.dataDir, store, nodeName: o.init.nodeName, advertiseAddr: o.init.advertiseAddr, gossipKeys: o.init.gossipKeys, port: listenPort, onInternalError: o.onInternalError, storeConfig: cfg })
           : await Manager.open({ dataDir: o.dataDir, store, onInternalError: o.onInternalError, storeConfig: cfg });
         o.configure?.(manager);
         const m = manager;

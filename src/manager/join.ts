@@ -15,6 +15,7 @@ import { parseJoinToken, type JoinRole } from '../core/tokens/tokens.js';
 import { certDigestOfPem, createNodeKeyAndCsr, importPrivateKeyPem, parseCertPem, wcrypto } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { renewalDue } from '../adapters/pki/renewal.js';
+import { checkGossipKeys } from './gossip-keys.js';
 import { checkStoreConfig, type StoreConfig } from './store-config.js';
 import { httpsRequest, ManagerClient, parseManagerAddr, responseError, type ManagerEndpoint } from './client.js';
 
@@ -67,7 +68,7 @@ async function checkIssued(certPem: string, caPem: string, keyPem: string, nodeI
  * Joins a cluster; returns the saved identity (and, for a manager of an etcd cluster, the
  * store to run on). Refuses if dataDir already holds one.
  */
-export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { store?: StoreConfig }> {
+export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { store?: StoreConfig; gossipKeys?: string[] }> {
   const token = parseJoinToken(o.token);
   if (hasNodeIdentity(o.dataDir)) throw new MeshError('MESHD_CLUSTER_EXISTS', `${o.dataDir} already holds a node identity: leave the current cluster first`);
   const ep = parseManagerAddr(o.addr);
@@ -78,13 +79,15 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { stor
     ...(o.role ? { role: o.role } : {}), ...(o.advertiseAddr ? { addr: o.advertiseAddr } : {}), ...(o.hostManager ? { hostManager: true } : {}),
   }, o.timeoutMs);
   if (r.status >= 400) throw responseError(r);
-  const res = JSON.parse(r.body) as { nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: unknown };
+  const res = JSON.parse(r.body) as { nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: unknown; gossipKeys?: unknown };
+  // The cluster's gossip keyring, over the channel the pinned CA authenticates (absent: an older manager).
+  const gossipKeys = res.gossipKeys === undefined ? undefined : checkGossipKeys(res.gossipKeys, 'join answer');
   const store = res.role === 'manager' && res.store !== undefined ? checkStoreConfig(res.store) : undefined;
   if (res.caPem.trim() !== caPem.trim()) throw new MeshError('MESHD_CA_MISMATCH', 'the manager answered the join with another CA than the pinned one');
   await checkIssued(res.certPem, caPem, keyPem, res.nodeId);
   const identity: NodeIdentity = { nodeId: res.nodeId, role: res.role, managerAddr: `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}`, caPem, certPem: res.certPem, keyPem };
   saveNodeIdentity(o.dataDir, identity);
-  return store ? { ...identity, store } : identity;
+  return { ...identity, ...(store ? { store } : {}), ...(gossipKeys ? { gossipKeys } : {}) };
 }
 
 /**

@@ -40,7 +40,7 @@ export function managerSubsystem(o: ManagerSubsystemOptions): ManagerSubsystem {
   };
 }
 
-export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { store?: StoreConfig }> {
+export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { store?: StoreConfig; gossipKeys?: string[] }> {
   return (await import('./join.js')).joinCluster(o);
 }
 

@@ -33,6 +33,7 @@ import {
   SECRET_BYTES, type JoinRole, type TokenSecrets,
 } from '../core/tokens/tokens.js';
 import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
+import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, requestRotation, startRotation } from './gossip-keys.js';
 import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
@@ -85,6 +86,8 @@ export interface InitClusterOptions {
   certValidityMs?: number;
   onInternalError?: (e: MeshError) => void;
   storeConfig?: StoreConfig;
+  /** The cluster's gossip keyring (base64, primary first); stored with the cluster (gossip-keys.ts). */
+  gossipKeys?: string[] | undefined;
 }
 
 /** A fresh node id: 24 lowercase hex chars (96 random bits). */
@@ -216,6 +219,7 @@ export class Manager {
       { op: 'put', key: KEYS.tokens, value: tokens, ifRevision: 0 },
       { op: 'put', key: KEYS.info, value: info, ifRevision: 0 },
       { op: 'put', key: KEYS.node(nodeId), value: node, ifRevision: 0 },
+      ...(o.gossipKeys ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: { keys: checkGossipKeys(o.gossipKeys, 'init') }, ifRevision: 0 }] : []),
     ]);
     const identity: NodeIdentity = {
       nodeId, role: 'manager', managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
@@ -331,7 +335,32 @@ export class Manager {
   // ---- membership ------------------------------------------------------------------
 
   /** Admits a node: token → role, CSR → certificate, record in the store. */
-  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig }> {
+  /** The cluster's gossip keyring (undefined: a cluster made before keys were handed out). */
+  async gossipKeys(): Promise<string[] | undefined> {
+    return parseGossipKeysRecord((await this.store.get(KEYS.gossipKeys))?.value)?.keys;
+  }
+
+  /** `cluster update --rotate-gossip-key`: a new key joins the ring; the leader's rounds finish the rotation (advanceGossipKeys). */
+  async rotateGossipKey(): Promise<{ step: string; keys: number }> {
+    const kv = await this.store.get(KEYS.gossipKeys);
+    const rec = parseGossipKeysRecord(kv?.value);
+    if (!rec || !kv) throw new MeshError('MESHD_BAD_ARGUMENT', 'this cluster has no gossip keyring (made with gossip.insecure, or before keys were handed out)');
+    const next = startRotation(rec, Buffer.from(randomSecretBytes(32)).toString('base64'), this.now().getTime());
+    await this.leaderTxn([{ op: 'put', key: KEYS.gossipKeys, value: next, ifRevision: kv.revision }]);
+    return { step: next.step!, keys: next.keys.length };
+  }
+
+  /** The leader's per-round step of the keyring rotation (gossip-keys.ts nextRotationStep); no-op elsewhere. */
+  async advanceGossipKeys(periodMs: number): Promise<void> {
+    if (!this.leadership.isLeader()) return;
+    const kv = await this.store.get(KEYS.gossipKeys);
+    const rec = parseGossipKeysRecord(kv?.value);
+    if (!rec || !kv) return;
+    const next = nextRotationStep(rec, this.now().getTime(), { periodMs, fresh: () => Buffer.from(randomSecretBytes(32)).toString('base64') });
+    if (next) await this.leaderTxn([{ op: 'put', key: KEYS.gossipKeys, value: next, ifRevision: kv.revision }]);
+  }
+
+  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig; gossipKeys?: string[] }> {
     const r = parseBody(joinRequestSchema, 'join request', body);
     const role = grantedRole(roleForToken(r.token, this.ca.digest, (await this.secrets()).secrets, secretEquals), r.role);
     const shared = role === 'manager' ? shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) : undefined;
@@ -348,7 +377,8 @@ export class Manager {
       certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
     };
     await this.store.compareAndPut(KEYS.node(nodeId), node, 0);
-    return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem, ...(shared ? { store: shared } : {}) };
+    const gossipKeys = await this.gossipKeys();
+    return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem, ...(shared ? { store: shared } : {}), ...(gossipKeys ? { gossipKeys } : {}) };
   }
 
   async listNodes(): Promise<Record<string, unknown>[]> {
@@ -399,9 +429,13 @@ export class Manager {
     const now = this.now().getTime();
     list.prune(now);
     list.revokeNode(node.id, node.certNotAfter, now);
+    // The removed node is cut off from gossip at the rotation its removal starts (it can no longer pull the ring).
+    const kv = await this.store.get(KEYS.gossipKeys);
+    const ring = parseGossipKeysRecord(kv?.value);
     await this.leaderTxn([
       { op: 'delete', key: KEYS.node(node.id), ifRevision: revision },
       { op: 'put', key: KEYS.revocations, value: list.toJSON(), ifRevision: rrev },
+      ...(ring && kv ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: requestRotation(ring, Buffer.from(randomSecretBytes(32)).toString('base64'), now), ifRevision: kv.revision }] : []),
     ]);
     return { removed: node.id };
   }

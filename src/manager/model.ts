@@ -18,6 +18,8 @@ export const KEYS = {
   /** ClusterSettings (scheduling strategy): written by `cluster update`, read by every step. */
   settings: 'cluster/settings',
   revocations: 'cluster/revocations',
+  /** The gossip keyring (base64 keys, primary first): handed out in join answers and pulled by agents. */
+  gossipKeys: 'cluster/gossip-keys',
   node: (id: string): string => `nodes/${id}`,
   nodes: 'nodes/',
 } as const;

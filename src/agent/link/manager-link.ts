@@ -45,6 +45,7 @@ import type { RuntimeDetection } from '../../adapters/runtime/detect.js';
 import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
 import { NodeDescriber } from './describe.js';
+import type { ClusterGossipKeys } from './gossip-keys.js';
 
 /** What the link needs of the worker (src/agent/worker/worker.ts). */
 export interface AssignmentSink {
@@ -80,6 +81,8 @@ export interface ManagerLinkOptions {
   describeNode?: () => Promise<RuntimeDetection>;
   /** Re-detect at most this often (ms), default 10000: a dockerd started later is picked up. */
   describeEveryMs?: number;
+  /** The cluster's gossip keyring: made at init, taken at join, pulled from the manager (gossip-keys.ts). Unset: not handled. */
+  gossipKeys?: ClusterGossipKeys;
 }
 
 const MANAGERS_FILE = 'managers.json';
@@ -134,7 +137,7 @@ export class ManagerLink implements Subsystem {
       const mgr = managerSubsystem({
         dataDir: this.dir, listenHost: this.o.advertiseAddr, listenPort: init?.listenPort ?? this.o.managerPort ?? 2377,
         storeConfig, advertiseAddr: this.o.advertiseAddr,
-        ...(init ? { init: { nodeName: this.o.nodeName, advertiseAddr: this.o.advertiseAddr } } : {}),
+        ...(init ? { init: { nodeName: this.o.nodeName, advertiseAddr: this.o.advertiseAddr, gossipKeys: this.o.gossipKeys?.forInit() } } : {}),
         onInternalError: (e) => this.o.log.error({ err: e }, 'manager internal error'),
         configure: (m) => {
           this.control = new ControlPlane({
@@ -240,6 +243,7 @@ export class ManagerLink implements Subsystem {
   private async poll(client: ManagerPool): Promise<void> {
     try {
       if (this.polls % REFRESH_EVERY === 0) await this.refreshManagers(client);
+      await this.pullGossipKeys(client);
       const list = await client.call<unknown[]>('GET', '/v1/dispatcher/assignments');
       const text = JSON.stringify(list);
       if (text !== this.lastList) {
@@ -264,6 +268,17 @@ export class ManagerLink implements Subsystem {
       if (msg !== this.lastError) this.o.log.warn({ err: msg }, 'dispatcher round failed');
       this.lastError = msg;
     }
+  }
+
+  /**
+   * Adopts the cluster's gossip keyring every round (a rotation step reaches every live node within
+   * a round or two; gossip-keys.ts ROTATION_STEP_MS counts on it); the leader then takes the next step.
+   */
+  private async pullGossipKeys(client: ManagerPool): Promise<void> {
+    if (!this.o.gossipKeys) return;
+    const r = await client.call<{ keys?: string[] }>('GET', '/v1/gossip-keys');
+    this.o.gossipKeys.take(r.keys, 'manager');
+    await this.mgr?.manager()?.advanceGossipKeys(this.o.gossipKeys.rotationPeriodMs);
   }
 
   /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */
@@ -376,6 +391,8 @@ export class ManagerLink implements Subsystem {
   async join(b: { token: string; addr: string }): Promise<Record<string, unknown>> {
     this.refuseIfMember();
     const joined = await joinCluster({ addr: b.addr, token: b.token, nodeName: this.o.nodeName, dataDir: this.dir, advertiseAddr: this.o.advertiseAddr, hostManager: true });
+    // The ring before the link (and so before gossip speaks as a member): from now on, only the cluster's key.
+    this.o.gossipKeys?.take(joined.gossipKeys, 'join');
     if (joined.role === 'manager' && joined.store) saveStoreConfig(this.dir, joined.store);
     await this.activate();
     return this.status();
