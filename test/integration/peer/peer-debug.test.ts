@@ -244,12 +244,16 @@ test('node rm --force n3: n1\'s peer API refuses n3\'s certificate within the re
   assert.equal(e.details?.nodeId, n3Id);
   const n1St = await agentClient(lab, 'n1').call<PeerStatus>('GET', '/v1/peers');
   assert.ok(n1St.revocations.nodes.includes(n3Id), JSON.stringify(n1St.revocations));
-  // n3's agent asking n1 (as netctl on n3 would): refused, by n1 or already by n3 itself.
+  // n3's agent asking n1 (as netctl on n3 would) is refused, in one of two ways that both hold the line:
+  // by n1 or by n3 itself (its certificate revoked: MESHD_CERT_REJECTED, 403), or — since `node rm` also
+  // rotates the gossip key (issue 16 item 4) and cuts n3 out of the membership — n3 no longer sees n1 alive
+  // at all (MESHD_PEER_UNREACHABLE, 503, "dead in n3's gossip membership"). Which comes first is a race
+  // between the revocation refresh and the rotation; neither lets n3 through.
   const viaN3 = await agentClient(lab, 'n3').call('GET', '/v1/peers/n1/v1/info').then((v) => ({ answered: v }), (err: unknown) => err as MeshError);
   console.log(`n3's agent asking n1: ${viaN3 instanceof MeshError ? `${viaN3.code} ${viaN3.status}: ${viaN3.message}` : JSON.stringify(viaN3)}`);
   assert.ok(viaN3 instanceof MeshError, JSON.stringify(viaN3));
-  assert.equal(viaN3.code, 'MESHD_CERT_REJECTED');
-  assert.equal(viaN3.status, 403);
+  const refusedBy = `${viaN3.code} ${viaN3.status}`;
+  assert.ok(refusedBy === 'MESHD_CERT_REJECTED 403' || (refusedBy === 'MESHD_PEER_UNREACHABLE 503' && /dead in n3's gossip membership/.test(viaN3.message)), `${refusedBy}: ${viaN3.message}`);
   // Only n3 is cut off: n2's certificate is still served by n1.
   const n2 = curl('n2', nodeCert('n2'), n1Info);
   assert.equal(n2.status, '200', `${n2.body}${n2.stderr}`);
