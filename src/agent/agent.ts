@@ -29,12 +29,11 @@ export class Agent {
   }
 
   /**
-   * Adds a subsystem. `routes`: its control API, when it lives in the subsystem folder's routes.ts
-   * (registered here, by the composition root, so routes.ts may name the subsystem's type while the
-   * subsystem never imports its routes: no import cycle).
+   * Adds a subsystem. Its control API is its own `routes()`: each folder's routes.ts names only a narrow
+   * host interface the subsystem implements, so the subsystem may import its routes without a cycle.
    */
-  add(s: Subsystem, routes?: (router: Router) => void): this {
-    this.subsystems.push(routes ? { name: s.name, start: () => s.start(), stop: () => s.stop(), routes: (r) => { s.routes?.(r); routes(r); } } : s);
+  add(s: Subsystem): this {
+    this.subsystems.push(s);
     return this;
   }
 

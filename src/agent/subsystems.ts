@@ -12,9 +12,6 @@ import { ClusterGossipKeys } from './link/gossip-keys.js';
 import { hasNodeIdentity } from '../adapters/pki/files.js';
 import { join } from 'node:path';
 import { ManagerLink } from './link/manager-link.js';
-import { registerLinkRoutes } from './link/routes.js';
-import { registerWorkerRoutes } from './worker/routes.js';
-import { registerDnsRoutes } from './dns/routes.js';
 import { OverlaySubsystem } from './overlay/overlay.js';
 import { WorkerSubsystem } from './worker/worker.js';
 import { DnsSubsystem } from './dns/dns.js';
@@ -62,7 +59,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     },
   });
   agent.add(overlay);
-  agent.add(worker, (r) => registerWorkerRoutes(r, worker));
+  agent.add(worker);
   const dns = new DnsSubsystem({
     nodeName: config.nodeName, resolvConfPath: config.dns.resolvConf, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,
@@ -71,7 +68,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     workers: config.dns.workers ?? defaultDnsWorkers(cpus().length),
     ...(config.dns.upstreams ? { upstreams: config.dns.upstreams.map(parseUpstream) } : {}),
   });
-  agent.add(dns, (r) => registerDnsRoutes(r, dns));
+  agent.add(dns);
   // Load balancer: VIPs in local task namespaces, routing mesh (ingress sandbox + host DNAT).
   const lb = new LbSubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, dataDir: config.dataDir, gossip, overlay, clock,
@@ -94,7 +91,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     // node with its own engine must report what THAT engine has.
     describeNode: () => describeNode({ socketPath: config.docker.socketPath }),
     gossipKeys: new ClusterGossipKeys(keys, config.gossip.insecure, log.child({ sub: 'cluster' }), config.manager.gossipKeyRotationMs) });
-  agent.add(link, (r) => registerLinkRoutes(r, link));
+  agent.add(link);
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.

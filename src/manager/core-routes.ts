@@ -15,15 +15,12 @@ export interface CoreRoutesHost {
   route(method: string, pattern: string, access: Access, handler: ManagerHandler): unknown;
   join(body: unknown, remoteAddress: string | undefined): Promise<unknown>;
   renewCert(peer: PeerIdentity, body: unknown): Promise<unknown>;
-  listNodes(): Promise<unknown>;
   listManagers(): Promise<unknown>;
-  findNode(ref: string): Promise<{ node: ManagedNode; revision: number }>;
   leader(): Promise<{ nodeId: string } | undefined>;
-  updateNode(ref: string, body: unknown): Promise<unknown>;
+  readonly nodes: { list(): Promise<unknown>; find(ref: string): Promise<{ node: ManagedNode; revision: number }>; update(ref: string, body: unknown): Promise<unknown> };
   removeNode(ref: string, force: boolean): Promise<unknown>;
   listRevocations(): Promise<unknown>;
-  gossipKeys(): Promise<string[] | undefined>;
-  rotateGossipKey(): Promise<unknown>;
+  readonly keyring: { current(): Promise<string[] | undefined>; rotate(): Promise<unknown> };
   joinToken(role: JoinRole): Promise<string>;
   rotateJoinToken(role: JoinRole): Promise<string>;
 }
@@ -43,7 +40,7 @@ export function addCoreRoutes(m: CoreRoutesHost): void {
   m.route('POST', '/v1/join', 'public', async (req, ctx) => ({ status: 201, json: await m.join(req.body, ctx.remoteAddress) }));
   m.route('GET', '/v1/whoami', 'node', (_req, ctx) => ({ json: { nodeId: ctx.peer!.nodeId, role: ctx.peer!.role, notAfter: ctx.peer!.notAfter.toISOString() } }));
   m.route('POST', '/v1/certs/renew', 'node', async (req, ctx) => ({ json: await m.renewCert(ctx.peer!, req.body) }));
-  m.route('GET', '/v1/nodes', 'manager', async () => ({ json: await m.listNodes() }));
+  m.route('GET', '/v1/nodes', 'manager', async () => ({ json: await m.nodes.list() }));
   // Every node may learn the managers' addresses (agents fail over between them).
   m.route('GET', '/v1/managers', 'node', async () => ({ json: await m.listManagers() }));
   // Every node fetches the revocation list, so its peer API refuses removed nodes' certificates
@@ -51,13 +48,13 @@ export function addCoreRoutes(m: CoreRoutesHost): void {
   m.route('GET', '/v1/revocations', 'node', async () => ({ json: await m.listRevocations() }));
   // Every node pulls the cluster's gossip keyring (mTLS, node certificate): a node of the cluster
   // gossips only with it (src/agent/link/gossip-keys.ts). Secret: never logged.
-  m.route('GET', '/v1/gossip-keys', 'node', async () => ({ json: { keys: (await m.gossipKeys()) ?? [] } }));
-  m.route('POST', '/v1/cluster/gossip-keys/rotate', 'manager', async () => ({ json: await m.rotateGossipKey() }));
+  m.route('GET', '/v1/gossip-keys', 'node', async () => ({ json: { keys: (await m.keyring.current()) ?? [] } }));
+  m.route('POST', '/v1/cluster/gossip-keys/rotate', 'manager', async () => ({ json: await m.keyring.rotate() }));
   m.route('GET', '/v1/nodes/:id', 'manager', async (req) => {
-    const { node, revision } = await m.findNode(req.params.id!);
+    const { node, revision } = await m.nodes.find(req.params.id!);
     return { json: nodeView(node, revision, (await m.leader().catch(() => undefined))?.nodeId) };
   });
-  m.route('POST', '/v1/nodes/:id', 'manager', async (req) => ({ json: await m.updateNode(req.params.id!, req.body) }));
+  m.route('POST', '/v1/nodes/:id', 'manager', async (req) => ({ json: await m.nodes.update(req.params.id!, req.body) }));
   m.route('DELETE', '/v1/nodes/:id', 'manager', async (req) => ({ json: await m.removeNode(req.params.id!, flag(req.query, 'force')) }));
   m.route('GET', '/v1/cluster/join-token/:role', 'manager', async (req) => {
     const role = roleParam(req.params.role);

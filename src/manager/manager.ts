@@ -27,13 +27,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { MeshError, toMeshError } from '../core/errors.js';
+import { MeshError } from '../core/errors.js';
 import {
   formatJoinToken, grantedRole, newTokenSecrets, parseTokenSecrets, roleForToken, rotateSecret,
   SECRET_BYTES, type JoinRole, type TokenSecrets,
 } from '../core/tokens/tokens.js';
 import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
-import { checkGossipKeys, nextRotationStep, parseGossipKeysRecord, requestRotation, startRotation } from './gossip-keys.js';
+import { checkGossipKeys } from './gossip-keys.js';
+import { ClusterKeyring } from './cluster-keyring.js';
+import { NodeRecords } from './node-records.js';
 import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
@@ -43,7 +45,7 @@ import { ManagerApi, type Access, type ManagerHandler } from './server.js';
 import { notLeaderError, soleLeadership, stepDownIfDeposed, type LeaderInfo, type Leadership } from './leadership.js';
 import { shareableStore, type StoreConfig } from './store-config.js';
 import {
-  applyNodeUpdate, checkRoleChange, joinRequestSchema, KEYS, managerStatusOf, nodeUpdateSchema, nodeView, parseBody, renewRequestSchema,
+  joinRequestSchema, KEYS, managerStatusOf, parseBody, renewRequestSchema,
   type ClusterInfo, type ManagedNode, type ManagerStatus, type StoredCa,
 } from './model.js';
 
@@ -97,6 +99,10 @@ export function newNodeId(): string {
 
 export class Manager {
   readonly api: ManagerApi;
+  /** The cluster's gossip keyring (cluster-keyring.ts). */
+  readonly keyring: ClusterKeyring;
+  /** The node records (node-records.ts). */
+  readonly nodes: NodeRecords;
   private readonly now: () => Date;
   private leadership: Leadership;
 
@@ -108,6 +114,8 @@ export class Manager {
   ) {
     this.now = opts.now ?? (() => new Date());
     this.leadership = soleLeadership({ nodeId: ident.nodeId, addr: undefined });
+    this.keyring = new ClusterKeyring(this, this.now);
+    this.nodes = new NodeRecords(this, this.now, shareableStore(opts.storeConfig ?? { kind: 'sqlite' }) !== undefined);
     this.api = new ManagerApi((der) => this.verifyPeer(der), opts.onInternalError);
     this.api.setGuard((method, path, access) => this.leaderGuard(method, path, access));
     addCoreRoutes(this);
@@ -169,7 +177,7 @@ export class Manager {
    */
   async publishManagerAddr(addr: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const { node, revision } = await this.findNode(this.ident.nodeId);
+      const { node, revision } = await this.nodes.find(this.ident.nodeId);
       if (node.managerAddr === addr) return;
       try {
         await this.store.compareAndPut(KEYS.node(node.id), { ...node, managerAddr: addr, updatedAt: this.now().getTime() }, revision);
@@ -254,7 +262,7 @@ export class Manager {
    * certificateRenewalDue() says so.
    */
   async renewOwnCertificate(dataDir: string, managerAddr?: string): Promise<NodeIdentity> {
-    const { node, revision } = await this.findNode(this.ident.nodeId);
+    const { node, revision } = await this.nodes.find(this.ident.nodeId);
     const { keyPem, csrPem } = await createNodeKeyAndCsr(node.hostname);
     const now = this.now();
     const issued = await this.ca.issue({ csrPem, nodeId: node.id, role: 'manager', sans: node.addr ? [node.addr, '127.0.0.1'] : ['127.0.0.1'], now, validityMs: this.opts.certValidityMs });
@@ -335,31 +343,6 @@ export class Manager {
   // ---- membership ------------------------------------------------------------------
 
   /** Admits a node: token → role, CSR → certificate, record in the store. */
-  /** The cluster's gossip keyring (undefined: a cluster made before keys were handed out). */
-  async gossipKeys(): Promise<string[] | undefined> {
-    return parseGossipKeysRecord((await this.store.get(KEYS.gossipKeys))?.value)?.keys;
-  }
-
-  /** `cluster update --rotate-gossip-key`: a new key joins the ring; the leader's rounds finish the rotation (advanceGossipKeys). */
-  async rotateGossipKey(): Promise<{ step: string; keys: number }> {
-    const kv = await this.store.get(KEYS.gossipKeys);
-    const rec = parseGossipKeysRecord(kv?.value);
-    if (!rec || !kv) throw new MeshError('MESHD_BAD_ARGUMENT', 'this cluster has no gossip keyring (made with gossip.insecure, or before keys were handed out)');
-    const next = startRotation(rec, Buffer.from(randomSecretBytes(32)).toString('base64'), this.now().getTime());
-    await this.leaderTxn([{ op: 'put', key: KEYS.gossipKeys, value: next, ifRevision: kv.revision }]);
-    return { step: next.step!, keys: next.keys.length };
-  }
-
-  /** The leader's per-round step of the keyring rotation (gossip-keys.ts nextRotationStep); no-op elsewhere. */
-  async advanceGossipKeys(periodMs: number): Promise<void> {
-    if (!this.leadership.isLeader()) return;
-    const kv = await this.store.get(KEYS.gossipKeys);
-    const rec = parseGossipKeysRecord(kv?.value);
-    if (!rec || !kv) return;
-    const next = nextRotationStep(rec, this.now().getTime(), { periodMs, fresh: () => Buffer.from(randomSecretBytes(32)).toString('base64') });
-    if (next) await this.leaderTxn([{ op: 'put', key: KEYS.gossipKeys, value: next, ifRevision: kv.revision }]);
-  }
-
   async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig; gossipKeys?: string[] }> {
     const r = parseBody(joinRequestSchema, 'join request', body);
     const role = grantedRole(roleForToken(r.token, this.ca.digest, (await this.secrets()).secrets, secretEquals), r.role);
@@ -377,44 +360,8 @@ export class Manager {
       certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
     };
     await this.store.compareAndPut(KEYS.node(nodeId), node, 0);
-    const gossipKeys = await this.gossipKeys();
+    const gossipKeys = await this.keyring.current();
     return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem, ...(shared ? { store: shared } : {}), ...(gossipKeys ? { gossipKeys } : {}) };
-  }
-
-  async listNodes(): Promise<Record<string, unknown>[]> {
-    const leaderId = (await this.leadership.leader().catch(() => undefined))?.nodeId;
-    return (await this.store.list<ManagedNode>(KEYS.nodes)).map((kv) => nodeView(kv.value, kv.revision, leaderId));
-  }
-
-  /** Finds a node by id, or by hostname when that is unique. */
-  async findNode(ref: string): Promise<{ node: ManagedNode; revision: number }> {
-    const byId = await this.store.get<ManagedNode>(KEYS.node(ref)).catch((e: unknown) => {
-      if (e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT') return undefined; // not a valid id: try the name
-      throw e;
-    });
-    if (byId) return { node: byId.value, revision: byId.revision };
-    const byName = (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.hostname === ref);
-    if (byName.length === 1) return { node: byName[0]!.value, revision: byName[0]!.revision };
-    if (byName.length > 1) throw new MeshError('MESHD_BAD_ARGUMENT', `node name ${ref} is ambiguous (${byName.length} nodes): use the node id`);
-    throw new MeshError('MESHD_NODE_NOT_FOUND', `no node ${ref}`);
-  }
-
-  async updateNode(ref: string, body: unknown): Promise<Record<string, unknown>> {
-    const u = parseBody(nodeUpdateSchema, 'node update', body);
-    const { node, revision } = await this.findNode(ref);
-    if (u.version !== undefined && u.version !== revision) {
-      throw new MeshError('MESHD_STORE_CONFLICT', `node ${node.id} is at version ${revision}, not ${u.version}`, { key: KEYS.node(node.id), expected: u.version, actual: revision });
-    }
-    if (u.role !== undefined && u.role !== node.role) await this.checkRoleChange(node, u.role);
-    const next = applyNodeUpdate(node, u, this.now().getTime());
-    const rev = await this.leaderTxn([{ op: 'put', key: KEYS.node(node.id), value: next, ifRevision: revision }]);
-    return nodeView(next, rev, (await this.leadership.leader().catch(() => undefined))?.nodeId);
-  }
-
-  /** `node promote` / `node demote`: refused per checkRoleChange (model.ts); the node takes the role on its next round (renewCert). */
-  private async checkRoleChange(node: ManagedNode, role: JoinRole): Promise<void> {
-    const managers = role === 'worker' ? (await this.store.list<ManagedNode>(KEYS.nodes)).filter((kv) => kv.value.role === 'manager').length : 0;
-    checkRoleChange(node, role, managers, shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) !== undefined);
   }
 
   /**
@@ -422,7 +369,7 @@ export class Manager {
    * with `force`; this manager never removes itself.
    */
   async removeNode(ref: string, force: boolean): Promise<{ removed: string }> {
-    const { node, revision } = await this.findNode(ref);
+    const { node, revision } = await this.nodes.find(ref);
     if (node.id === this.ident.nodeId) throw new MeshError('MESHD_BAD_ARGUMENT', 'a manager cannot remove itself: use cluster leave on it');
     if (node.role === 'manager' && !force) throw new MeshError('MESHD_BAD_ARGUMENT', `node ${node.id} is a manager: pass force to remove it`);
     const { list, revision: rrev } = await this.revocations();
@@ -430,12 +377,10 @@ export class Manager {
     list.prune(now);
     list.revokeNode(node.id, node.certNotAfter, now);
     // The removed node is cut off from gossip at the rotation its removal starts (it can no longer pull the ring).
-    const kv = await this.store.get(KEYS.gossipKeys);
-    const ring = parseGossipKeysRecord(kv?.value);
     await this.leaderTxn([
       { op: 'delete', key: KEYS.node(node.id), ifRevision: revision },
       { op: 'put', key: KEYS.revocations, value: list.toJSON(), ifRevision: rrev },
-      ...(ring && kv ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: requestRotation(ring, Buffer.from(randomSecretBytes(32)).toString('base64'), now), ifRevision: kv.revision }] : []),
+      ...await this.keyring.rotationOps(now),
     ]);
     return { removed: node.id };
   }
@@ -443,7 +388,7 @@ export class Manager {
   /** Issues a fresh certificate to a member (same id and role) for a new key. */
   async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string; role: JoinRole; store?: StoreConfig }> {
     const r = parseBody(renewRequestSchema, 'renew request', body);
-    const { node, revision } = await this.findNode(peer.nodeId);
+    const { node, revision } = await this.nodes.find(peer.nodeId);
     const now = this.now();
     const issued = await this.ca.issue({ csrPem: r.csr, nodeId: node.id, role: node.role, sans: node.addr ? [node.addr] : [], now, validityMs: this.opts.certValidityMs });
     await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);

@@ -7,13 +7,13 @@
  * shape of the agent API (reusing its Router and `handle`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { MeshError, toMeshError } from '../core/errors.js';
 import type { JoinRole } from '../core/tokens/tokens.js';
 import { handle, Router, type ApiRequest, type ApiResult, type Handler } from '../adapters/api/server.js';
 import type { PeerIdentity } from '../adapters/pki/ca.js';
+import { MtlsServer, type TlsMaterial } from '../adapters/api/mtls-server.js';
 
 /** Who may call a route: anyone (no certificate), any node of the cluster, or managers. */
 export type Access = 'public' | 'node' | 'manager';
@@ -35,17 +35,14 @@ export type PeerVerifier = (der: Uint8Array | undefined) => Promise<PeerIdentity
  */
 export type RouteGuard = (method: string, pathname: string, access: Access) => Promise<void> | void;
 
-export interface TlsMaterial {
-  caPem: string;
-  certPem: string;
-  keyPem: string;
-}
+export type { TlsMaterial } from '../adapters/api/mtls-server.js';
 
 export class ManagerApi {
   private readonly router = new Router();
   private readonly access = new WeakMap<Handler, Access>();
   private readonly ctx = new AsyncLocalStorage<RequestContext>();
-  private server: Server | undefined;
+  /** Clients without a valid certificate still connect (join, CA download are public); each request is checked. */
+  private readonly server = new MtlsServer({ what: 'manager API', rejectUnauthorized: false, requestTimeoutMs: 60_000 });
   private guard: RouteGuard | undefined;
 
   constructor(
@@ -109,41 +106,16 @@ export class ManagerApi {
   }
 
   listen(tls: TlsMaterial, host: string, port: number): Promise<{ host: string; port: number }> {
-    if (this.server) throw new MeshError('MESHD_INTERNAL', 'manager API already listening');
-    const server = createServer({
-      key: tls.keyPem,
-      cert: tls.certPem,
-      ca: [tls.caPem],
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-    }, (req, res) => void this.dispatch(req, res));
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 60_000;
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const a = server.address();
-        resolve({ host, port: typeof a === 'object' && a ? a.port : port });
-      });
-    });
+    return this.server.listen(tls, host, port, (req, res) => void this.dispatch(req, res));
   }
 
   /** Swaps the server certificate (after renewal) for new connections. */
   updateTls(tls: TlsMaterial): void {
-    this.server?.setSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: [tls.caPem] });
+    this.server.updateTls(tls);
   }
 
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return this.server.close();
   }
 }
 

@@ -34,6 +34,7 @@ import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
 import { SandboxBinder } from './sandboxes.js';
 import { qtypeName, taskNetworks } from './plan.js';
+import { registerDnsRoutes } from './routes.js';
 
 export const DEFAULT_RESYNC_MS = 10_000;
 /** A member joined or came back: its entries arrive by push-pull as events; a resync this much later is the safety net. */
@@ -344,6 +345,10 @@ export class DnsSubsystem implements Subsystem {
     }
     const localNets = taskNetworks(recs.map((h) => h.rec), (r) => r.node === this.o.nodeName);
     return { networks: localNets.length ? localNets : this.registry.networks(), from: null };
+  }
+
+  routes(router: Router): void {
+    registerDnsRoutes(router, this);
   }
 
   /** `GET /v1/dns/debug`: how `name` resolves as task `task` (else as this node). */

@@ -5,10 +5,15 @@
  */
 import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
-import type { DnsSubsystem } from './dns.js';
 import { parseQtype } from './plan.js';
 
-export function registerDnsRoutes(router: Router, dns: DnsSubsystem): void {
+/** What the routes use of the DNS subsystem (dns.ts implements it; no import back, so no cycle). */
+export interface DnsRoutesHost {
+  debug(name: string, qtype: number, task: string | undefined): Promise<Record<string, unknown>>;
+  stats(): Promise<Record<string, unknown>>;
+}
+
+export function registerDnsRoutes(router: Router, dns: DnsRoutesHost): void {
   router.add('GET', '/v1/dns/debug', async (r) => {
     const name = r.query.get('name');
     if (!name || name.length > 255) throw new MeshError('MESHD_BAD_ARGUMENT', 'name is required (at most 255 characters)');

@@ -27,9 +27,8 @@
  * round waits for the old round instead, so two rounds never overlap and the new link always polls
  * (the hand-written `busy` flag it replaces refused that first round; 91ecb2e). Routes: routes.ts.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient } from '../../adapters/api/client.js';
 import type { ApiResult, Router } from '../../adapters/api/server.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { Logger } from '../../adapters/logger.js';
@@ -37,7 +36,7 @@ import { hasNodeIdentity, loadNodeIdentity, type NodeIdentity } from '../../adap
 import type { TimerClock } from '../../core/clock.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import {
-  certificateRenewalDue, checkStoreConfig, hostsManagerStore, joinCluster, loadStoreConfig, managerSubsystem, ManagerPool,
+  certificateRenewalDue, checkStoreConfig, hostsManagerStore, joinCluster, loadStoreConfig, ManagerPool,
   renewNodeCertificate, saveStoreConfig, STORE_CONFIG_FILE, type ManagerSubsystem, type StoreConfig,
 } from '../../manager/link.js';
 import type { ControlPlane } from '../../manager/control/index.js';
@@ -46,6 +45,10 @@ import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
 import { NodeDescriber } from './describe.js';
 import type { ClusterGossipKeys } from './gossip-keys.js';
+import { startLocalManager } from './local-manager.js';
+import { loadManagerList, saveManagerList } from './managers-file.js';
+import { IngressSync, type IngressAddresses } from './ingress-sync.js';
+import { registerLinkRoutes } from './routes.js';
 
 /** What the link needs of the worker (src/agent/worker/worker.ts). */
 export interface AssignmentSink {
@@ -85,7 +88,6 @@ export interface ManagerLinkOptions {
   gossipKeys?: ClusterGossipKeys;
 }
 
-const MANAGERS_FILE = 'managers.json';
 /** Refresh the manager list every this many dispatcher rounds. */
 const REFRESH_EVERY = 5;
 
@@ -104,7 +106,7 @@ export class ManagerLink implements Subsystem {
   /** Resolves when the last stopped loop's round (if one ran) has ended. */
   private lastRound: Promise<void> = Promise.resolve();
   private lastList = '';
-  private lastIngress = '';
+  private readonly ingress: IngressSync;
   private lastError: string | null = null;
   private polls = 0;
   private lastRenewCheck = 0;
@@ -113,10 +115,15 @@ export class ManagerLink implements Subsystem {
 
   constructor(private readonly o: ManagerLinkOptions) {
     this.dir = join(o.dataDir, 'cluster');
+    this.ingress = new IngressSync(o.controlSocket);
     this.describer = o.describeNode && new NodeDescriber(o.describeNode, o.clock, o.log, o.describeEveryMs);
     o.gossip.onEvent((ev) => {
       if (ev.type.startsWith('member-')) this.control?.kick();
     });
+  }
+
+  routes(router: Router): void {
+    registerLinkRoutes(router, this);
   }
 
   async start(): Promise<void> {
@@ -132,43 +139,17 @@ export class ManagerLink implements Subsystem {
     const hostsManager = init !== undefined || hostsManagerStore(this.dir);
     this.localManager = undefined;
     if (hostsManager) {
-      const { ControlPlane } = await import('../../manager/control/index.js'); // manager code only on manager nodes (issue 16 §3)
-      const storeConfig = init?.store ?? loadStoreConfig(this.dir);
-      const mgr = managerSubsystem({
-        dataDir: this.dir, listenHost: this.o.advertiseAddr, listenPort: init?.listenPort ?? this.o.managerPort ?? 2377,
-        storeConfig, advertiseAddr: this.o.advertiseAddr,
-        ...(init ? { init: { nodeName: this.o.nodeName, advertiseAddr: this.o.advertiseAddr, gossipKeys: this.o.gossipKeys?.forInit() } } : {}),
-        onInternalError: (e) => this.o.log.error({ err: e }, 'manager internal error'),
-        configure: (m) => {
-          this.control = new ControlPlane({
-            manager: m,
-            liveness: (host) => (host === this.o.nodeName ? 'alive' : this.o.gossip.core.member(host)?.state),
-            stateAge: (host) => {
-              const m = this.o.gossip.core.member(host);
-              return m ? this.o.clock.now() - m.stateChangeAt : undefined;
-            },
-            downGraceMs: this.o.nodeDownGraceMs ?? 0,
-            isLeader: () => m.isLeader(),
-            onError: (e) => this.o.log.error({ err: e }, 'control plane step failed'),
-            onResume: (ids) => this.o.log.info({ services: ids }, 'resumed rolling updates of the previous leader'),
-          });
-          this.control.register();
-        },
-        onLeadershipChange: (leader) => {
-          this.leaderSince = leader ? Date.now() : null;
-          this.o.log.info({ leader }, leader ? 'this manager is now the leader' : 'this manager is no longer the leader');
-          this.control?.leadershipChanged(leader);
-        },
-        onLeadershipError: (e) => this.o.log.warn({ err: toMeshError(e).message }, 'leadership lost or campaign failed; campaigning again'),
+      const started = await startLocalManager({
+        dir: this.dir, nodeName: this.o.nodeName, advertiseAddr: this.o.advertiseAddr, listenPort: init?.listenPort ?? this.o.managerPort ?? 2377,
+        store: init?.store ?? loadStoreConfig(this.dir), init: init !== undefined, gossip: this.o.gossip, gossipKeys: this.o.gossipKeys,
+        clock: this.o.clock, downGraceMs: this.o.nodeDownGraceMs ?? 0, log: this.o.log, onLeader: (since) => { this.leaderSince = since; },
       });
-      await mgr.start();
-      this.mgr = mgr;
-      await this.control!.start();
-      const port = mgr.port()!;
-      this.localManager = `${this.o.advertiseAddr.includes(':') ? `[${this.o.advertiseAddr}]` : this.o.advertiseAddr}:${port}`;
+      this.mgr = started.mgr;
+      this.control = started.control;
+      this.localManager = started.addr;
     }
     this.identity = loadNodeIdentity(this.dir);
-    const known = this.loadManagers();
+    const known = loadManagerList(this.dir, this.o.log);
     const addrs = [...(this.localManager ? [this.localManager] : []), ...known, this.identity.managerAddr];
     this.client = new ManagerPool({ caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, addrs, {
       timeoutMs: 10_000,
@@ -176,19 +157,6 @@ export class ManagerLink implements Subsystem {
     });
     this.startPolling(this.client);
     this.o.log.info({ nodeId: this.identity.nodeId, role: this.identity.role, manager: this.client.current, managers: this.client.addresses() }, 'cluster link active');
-  }
-
-  private loadManagers(): string[] {
-    const path = join(this.dir, MANAGERS_FILE);
-    if (!existsSync(path)) return [];
-    try {
-      const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-      return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x.length > 0 && x.length < 300) : [];
-    } catch (e) {
-      // A damaged cache only costs the failover targets until the next refresh: say so and go on with the join address.
-      this.o.log.warn({ err: (e as Error).message, path }, 'manager list unreadable; using the join address until refreshed');
-      return [];
-    }
   }
 
   /** Re-reads the manager list from the cluster (leader first) and caches it. */
@@ -199,9 +167,7 @@ export class ManagerLink implements Subsystem {
     // A manager node reads from itself; a worker keeps its current manager first (it works).
     const order = [...(this.localManager ? [this.localManager] : []), pool.current, ...addrs];
     pool.setAddresses(order.filter((a) => a === this.localManager || addrs.includes(a)));
-    const text = JSON.stringify(addrs);
-    const path = join(this.dir, MANAGERS_FILE);
-    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text, { mode: 0o600 });
+    saveManagerList(this.dir, addrs);
   }
 
   private async deactivate(): Promise<void> {
@@ -258,7 +224,7 @@ export class ManagerLink implements Subsystem {
         await this.changeRole(client);
         return;
       }
-      await this.syncIngress(client);
+      await this.ingress.sync(() => client.call<IngressAddresses>('GET', '/v1/dispatcher/ingress'));
       this.polls++;
       if (this.lastError) this.o.log.info('manager reachable again');
       this.lastError = null;
@@ -278,22 +244,7 @@ export class ManagerLink implements Subsystem {
     if (!this.o.gossipKeys) return;
     const r = await client.call<{ keys?: string[] }>('GET', '/v1/gossip-keys');
     this.o.gossipKeys.take(r.keys, 'manager');
-    await this.mgr?.manager()?.advanceGossipKeys(this.o.gossipKeys.rotationPeriodMs);
-  }
-
-  /** Hands new routing-mesh addresses (node sandbox, tasks' ingress interfaces) to the local LB. */
-  private async syncIngress(client: ManagerPool): Promise<void> {
-    if (!this.o.controlSocket) return;
-    const cfg = await client.call<{ node: { ip: string; mac: string } | null; tasks: Record<string, { ip: string; mac: string }> }>('GET', '/v1/dispatcher/ingress');
-    const text = JSON.stringify(cfg);
-    if (text === this.lastIngress) return;
-    const prev = this.lastIngress ? JSON.parse(this.lastIngress) as typeof cfg : { node: null, tasks: {} };
-    const agent = new ApiClient({ socketPath: this.o.controlSocket, timeoutMs: 10_000 });
-    if (cfg.node && JSON.stringify(cfg.node) !== JSON.stringify(prev.node)) await agent.call('PUT', '/v1/ingress', cfg.node);
-    for (const [id, a] of Object.entries(cfg.tasks)) {
-      if (JSON.stringify(prev.tasks[id]) !== JSON.stringify(a)) await agent.call('PUT', `/v1/ingress/tasks/${encodeURIComponent(id)}`, a);
-    }
-    this.lastIngress = text;
+    await this.mgr?.manager()?.keyring.advance(this.o.gossipKeys.rotationPeriodMs);
   }
 
   /**
@@ -409,7 +360,7 @@ export class ManagerLink implements Subsystem {
     await this.deactivate();
     this.o.worker.setAssignments([]);
     this.lastList = '';
-    this.lastIngress = '';
+    this.ingress.reset();
     const id = this.identity;
     this.identity = undefined;
     rmSync(this.dir, { recursive: true, force: true });

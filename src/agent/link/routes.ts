@@ -6,7 +6,16 @@
 import { z } from 'zod';
 import type { Router } from '../../adapters/api/server.js';
 import { parseBody } from '../../manager/model.js';
-import type { ManagerLink } from './manager-link.js';
+import type { ApiResult } from '../../adapters/api/server.js';
+
+/** What the routes use of the manager link (manager-link.ts implements it; no import back, so no cycle). */
+export interface LinkRoutesHost {
+  status(): Record<string, unknown>;
+  init(b: { listenPort?: number | undefined; store?: unknown }): Promise<Record<string, unknown>>;
+  join(b: { token: string; addr: string }): Promise<Record<string, unknown>>;
+  leave(b: { force: boolean }): Promise<{ left: true; nodeId: string | null }>;
+  forward(method: string, path: string, body: unknown): Promise<ApiResult>;
+}
 
 const initSchema = z.object({
   listenPort: z.number().int().min(0).max(65535).optional(),
@@ -18,7 +27,7 @@ const leaveSchema = z.object({ force: z.boolean().default(false) }).strict();
 /** Proxied paths have up to 4 segments after /v1/manager. */
 const PROXY_PATTERNS = ['/v1/manager/:a', '/v1/manager/:a/:b', '/v1/manager/:a/:b/:c', '/v1/manager/:a/:b/:c/:d'];
 
-export function registerLinkRoutes(r: Router, link: ManagerLink): void {
+export function registerLinkRoutes(r: Router, link: LinkRoutesHost): void {
   r.add('GET', '/v1/cluster', () => ({ json: link.status() }));
   r.add('POST', '/v1/cluster/init', async (req) => ({ status: 201, json: await link.init(parseBody(initSchema, 'cluster init', req.body ?? {})) }));
   r.add('POST', '/v1/cluster/join', async (req) => ({ status: 201, json: await link.join(parseBody(joinSchema, 'cluster join', req.body)) }));

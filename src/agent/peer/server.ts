@@ -6,11 +6,11 @@
  * allowlisted route, role; revocation when the node knows the list) and the request is served by
  * the agent's own control-API Router — the same handlers netctl reaches on the local socket.
  */
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import { handle, type Router } from '../../adapters/api/server.js';
+import { MtlsServer } from '../../adapters/api/mtls-server.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { PeerCredentials } from './client.js';
 import { checkPeerRequest, peerIdentityFromSubject } from './policy.js';
@@ -24,12 +24,20 @@ export interface PeerServerOptions {
 }
 
 export class PeerServer {
-  private server: Server | undefined;
+  private readonly server: MtlsServer;
 
-  constructor(private readonly o: PeerServerOptions) {}
+  constructor(private readonly o: PeerServerOptions) {
+    this.server = new MtlsServer({
+      what: 'peer API', rejectUnauthorized: true,
+      requestTimeoutMs: 0, // log streams (-f) last as long as the caller wants; idle sockets still time out via headersTimeout
+      // A refused handshake (foreign or expired certificate) is the refusal; log it as such, not as a crash.
+      onTlsClientError: (e, from) => this.o.log.warn({ from, err: e.message }, 'peer TLS handshake refused'),
+      onError: (e) => this.o.log.error({ err: e }, 'peer API server error'),
+    });
+  }
 
   get listening(): boolean {
-    return this.server !== undefined;
+    return this.server.listening;
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -67,39 +75,16 @@ export class PeerServer {
     await handle(router, req, res, (e) => this.o.log.error({ err: e }, 'peer api internal error'));
   }
 
-  listen(tls: PeerCredentials, host: string, port: number): Promise<void> {
-    if (this.server) throw new MeshError('MESHD_INTERNAL', 'peer API already listening');
-    const server = createServer({
-      key: tls.keyPem, cert: tls.certPem, ca: [tls.caPem],
-      requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2',
-    }, (req, res) => void this.dispatch(req, res));
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 0; // log streams (-f) last as long as the caller wants; idle sockets still time out via headersTimeout
-    // A refused handshake (foreign or expired certificate) is the refusal; log it as such, not as a crash.
-    server.on('tlsClientError', (e, s) => this.o.log.warn({ from: s.remoteAddress, err: e.message }, 'peer TLS handshake refused'));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        server.on('error', (e) => this.o.log.error({ err: e }, 'peer API server error'));
-        this.server = server;
-        resolve();
-      });
-    });
+  async listen(tls: PeerCredentials, host: string, port: number): Promise<void> {
+    await this.server.listen(tls, host, port, (req, res) => void this.dispatch(req, res));
   }
 
   /** New certificate (renewal) for new connections. */
   updateTls(tls: PeerCredentials): void {
-    this.server?.setSecureContext({ key: tls.keyPem, cert: tls.certPem, ca: [tls.caPem] });
+    this.server.updateTls(tls);
   }
 
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    await new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return this.server.close();
   }
 }

@@ -4,14 +4,25 @@
  */
 import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
-import type { TaskView } from './types.js';
-import type { WorkerSubsystem } from './worker.js';
+import type { Runtime } from '../../adapters/runtime/types.js';
+import type { TaskLogStreams } from './task-logs.js';
+import type { TaskState, TaskView } from './types.js';
+
+/** What the routes use of the worker (worker.ts implements it; no import back, so no cycle). */
+export interface WorkerRoutesHost {
+  readonly nodeName: string;
+  readonly logStreamsOpen: TaskLogStreams;
+  setAssignments(list: unknown): { tasks: number };
+  assignments(): unknown;
+  tasksView(): TaskView[];
+  held(id: string): { state: TaskState; runtime: Runtime } | undefined;
+}
 
 /** Longest exec a caller may ask for, and the default (ms). */
 const EXEC_MAX_MS = 600_000;
 const EXEC_DEFAULT_MS = 60_000;
 
-export function registerWorkerRoutes(router: Router, w: WorkerSubsystem): void {
+export function registerWorkerRoutes(router: Router, w: WorkerRoutesHost): void {
   /** A task's view by id or name (404 when this node has none). */
   const find = (ref: string): TaskView => {
     const t = w.tasksView().find((x) => x.id === ref || x.name === ref);

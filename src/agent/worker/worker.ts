@@ -48,6 +48,7 @@ import { TaskMesh } from './mesh.js';
 import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
 import { taskViewOf } from './view.js';
 import { loadAssignments, saveAssignments } from './saved.js';
+import { registerWorkerRoutes } from './routes.js';
 
 export { localKey } from './mesh.js';
 
@@ -392,6 +393,10 @@ export class WorkerSubsystem implements Subsystem {
 
   get nodeName(): string {
     return this.o.nodeName;
+  }
+
+  routes(router: Router): void {
+    registerWorkerRoutes(router, this);
   }
 
   /** The state and runtime of a task this worker holds (routes: exec, logs). */

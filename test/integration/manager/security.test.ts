@@ -275,14 +275,14 @@ describe('lifecycle', () => {
     const s1 = SqliteStore.open({ path: join(d, 'state.db') });
     const m1 = await Manager.initCluster({ dataDir: d, store: s1, nodeName: 'r1', advertiseAddr: '127.0.0.1' });
     const tok = await m1.joinToken('worker');
-    const nodes = (await m1.listNodes()).length;
+    const nodes = (await m1.nodes.list()).length;
     await s1.close();
     const s2 = SqliteStore.open({ path: join(d, 'state.db') });
     try {
       const m2 = await Manager.open({ dataDir: d, store: s2 });
       assert.equal(await m2.joinToken('worker'), tok);
       assert.equal(m2.ca.digest, m1.ca.digest);
-      assert.equal((await m2.listNodes()).length, nodes);
+      assert.equal((await m2.nodes.list()).length, nodes);
     } finally {
       await s2.close();
     }

@@ -44,7 +44,7 @@ runtimeContract('netns', async () => {
       rmSync(logDir, { recursive: true, force: true });
     },
   };
-});
+}, { restarts: true });
 
 runtimeContract('docker', async () => {
   const prefix = 'mwkd-';
@@ -65,4 +65,4 @@ runtimeContract('docker', async () => {
       await cleanupPrefix(prefix);
     },
   };
-});
+}, { restarts: true });

@@ -78,21 +78,21 @@ async function setup(name: string) {
 
 test('leader writes carry the fence; a deposed leader\'s node update is refused, writes nothing, and it steps down', async () => {
   const { store, term, m, f } = await setup('a');
-  await m.updateNode('a', { labels: { zone: 'x' } });
+  await m.nodes.update('a', { labels: { zone: 'x' } });
   assert.deepEqual(store.seen.at(-1), term, 'the node update carried the term');
   await m.rotateJoinToken('worker');
   assert.deepEqual(store.seen.at(-1), term, 'the token rotation carried the term');
 
   store.live = { key: term.key, createRevision: 99 }; // the term ended; this manager has not noticed
   const before = await store.revision();
-  await assert.rejects(m.updateNode('a', { labels: { zone: 'y' } }), isCode('MESHD_NOT_LEADER', 'deposed'));
+  await assert.rejects(m.nodes.update('a', { labels: { zone: 'y' } }), isCode('MESHD_NOT_LEADER', 'deposed'));
   assert.equal(await store.revision(), before, 'nothing written');
   assert.equal(f.st.stepDowns.length, 1, 'the manager stepped down');
   assert.equal(m.isLeader(), false);
   // Now a follower: a leader-only write is refused before the store, naming the leader.
-  await assert.rejects(m.updateNode('a', { labels: { zone: 'z' } }), (e: unknown) =>
+  await assert.rejects(m.nodes.update('a', { labels: { zone: 'z' } }), (e: unknown) =>
     isCode('MESHD_NOT_LEADER', 'not-leader')(e) && (e as MeshError).details?.leader === '127.0.0.2:2377' && /the leader, .*127\.0\.0\.2:2377/.test((e as MeshError).message));
-  assert.equal((await m.findNode('a')).node.labels.zone, 'x');
+  assert.equal((await m.nodes.find('a')).node.labels.zone, 'x');
 });
 
 test('a deposed leader\'s control-plane change and reconcile step are dropped; it steps down', async () => {
@@ -118,7 +118,7 @@ test('a deposed leader\'s control-plane change and reconcile step are dropped; i
     f.st.term = term2;
     f.set(true);
     // A node record whose state the step must change (gossip says dead → down), so the step writes.
-    const node = (await m.findNode('b')).node;
+    const node = (await m.nodes.find('b')).node;
     await store.put(`nodes/${'c'.repeat(24)}`, { ...node, id: 'c'.repeat(24), hostname: 'c', role: 'worker', state: 'ready', createdAt: 0 });
     store.live = undefined;
     const steps = cp.stepCount;

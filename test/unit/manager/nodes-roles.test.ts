@@ -123,9 +123,9 @@ describe('promote and demote', () => {
     const solo = await Manager.initCluster({ dataDir: join(root, 's1'), store: new MemoryStore(), nodeName: 's1', advertiseAddr: '127.0.0.1' });
     const { csrPem } = await createNodeKeyAndCsr('sw');
     const j = await solo.join({ token: await solo.joinToken('worker'), csr: csrPem, name: 'sw' }, '127.0.0.1');
-    await assert.rejects(solo.updateNode(j.nodeId, { role: 'manager' }), isCode('MESHD_UNSUPPORTED', /shared etcd store/));
-    assert.equal((await solo.findNode(j.nodeId)).node.role, 'worker');
-    await assert.rejects(solo.updateNode('s1', { role: 'worker' }), isCode('MESHD_BAD_ARGUMENT', /last manager/));
-    await assert.rejects(solo.updateNode('s1', { role: 'boss' }), isCode('MESHD_BAD_ARGUMENT', /role/));
+    await assert.rejects(solo.nodes.update(j.nodeId, { role: 'manager' }), isCode('MESHD_UNSUPPORTED', /shared etcd store/));
+    assert.equal((await solo.nodes.find(j.nodeId)).node.role, 'worker');
+    await assert.rejects(solo.nodes.update('s1', { role: 'worker' }), isCode('MESHD_BAD_ARGUMENT', /last manager/));
+    await assert.rejects(solo.nodes.update('s1', { role: 'boss' }), isCode('MESHD_BAD_ARGUMENT', /role/));
   });
 });

@@ -12,4 +12,4 @@ runtimeContract('fake', async () => {
     shell: false,
     graceMs: 100,
   };
-});
+}, { restarts: false });

@@ -7,24 +7,11 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { FakeGossip } from '../../../helpers/fake-gossip.js';
-import { stepAwait, stepFor, stepUntil } from '../../../helpers/until.js';
-import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
-import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
-import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
+import { withWorkerRig, type WorkerRig } from '../../../helpers/worker-rig.js';
+import { stepFor } from '../../../helpers/until.js';
 import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
-import { realExec } from '../../../../src/adapters/exec.js';
-import { ManualClock } from '../../../../src/core/clock.js';
 import type { AssignmentInput } from '../../../../src/core/assignments.js';
-import { decodeEndpoint } from '../../../../src/core/endpoints.js';
-import type { GossipEvent } from '../../../../src/core/gossip/index.js';
 import { macFromIp } from '../../../../src/core/ipam/addr.js';
-import { OverlaySubsystem, type GossipPort } from '../../../../src/agent/overlay/overlay.js';
-import { WorkerSubsystem } from '../../../../src/agent/worker/worker.js';
 import type { DrainResult, DrainWait } from '../../../../src/agent/drain/wait.js';
 import type { HealthStatus } from '../../../../src/core/health/policy.js';
 import type { TaskInfo, TaskSpec, Attachment } from '../../../../src/adapters/runtime/types.js';
@@ -66,42 +53,8 @@ class SelfCheckingRuntime extends FakeRuntime {
   }
 }
 
-function rig(dir: string, opts: { drain?: DrainWait; dockerRuntime?: FakeRuntime }) {
-  const log = pino({ level: 'silent' });
-  const clock = new ManualClock(1_000);
-  const gossip = new FakeGossip();
-  const runtime = new FakeRuntime('pfx-');
-  const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
-  const overlay = new OverlaySubsystem({
-    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock, log, exec: realExec, underlayMtu: 1500,
-    syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, new FakeOverlayKernel(), new FakeVxlanGuard()),
-    timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
-  });
-  const worker = new WorkerSubsystem({
-    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock, log, gossip, overlay,
-    stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime,
-    ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.dockerRuntime ? { dockerRuntime: opts.dockerRuntime } : {}),
-  });
-  // Steps the simulated clock at most 10 s: below the 60 s retry and resync periods.
-  const until = async (what: string, fn: () => unknown, maxMs = 10_000): Promise<void> => void (await stepUntil(clock, what, fn, { maxMs }));
-  /** Awaits a call that waits on the overlay's or the worker's timers, stepping the clock. */
-  const drive = async <T>(what: string, p: Promise<T>): Promise<T> => (await stepAwait(clock, what, p, { maxMs: 10_000 })).value;
-  return { gossip, runtime, overlay, worker, clock, until, drive };
-}
-
-async function withRig(name: string, opts: Parameters<typeof rig>[1], fn: (r: ReturnType<typeof rig>) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), `meshd-${name}-`));
-  const r = rig(dir, opts);
-  try {
-    await r.overlay.start();
-    await r.worker.start();
-    await r.until('active', () => r.overlay.active);
-    await fn(r);
-  } finally {
-    await r.drive('worker stopped', r.worker.stop());
-    await r.drive('overlay stopped', r.overlay.stop());
-    rmSync(dir, { recursive: true, force: true });
-  }
+function withRig(name: string, opts: { drain?: DrainWait; dockerRuntime?: FakeRuntime }, fn: (r: WorkerRig) => Promise<void>): Promise<void> {
+  return withWorkerRig(name, { worker: opts }, fn);
 }
 
 describe('worker: health checks drive the mesh', () => {

@@ -8,22 +8,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { FakeGossip } from '../../../helpers/fake-gossip.js';
-import { stepAwait, stepUntil } from '../../../helpers/until.js';
-import { FakeVxlanGuard } from '../../../helpers/fake-vxlan-guard.js';
+import { workerRig } from '../../../helpers/worker-rig.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
-import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
 import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
-import { realExec } from '../../../../src/adapters/exec.js';
-import { ManualClock } from '../../../../src/core/clock.js';
 import type { AssignmentInput } from '../../../../src/core/assignments.js';
-import { decodeEndpoint, encodeEndpoint, type EndpointRecord } from '../../../../src/core/endpoints.js';
+import { decodeEndpoint, encodeEndpoint } from '../../../../src/core/endpoints.js';
 import { MeshError } from '../../../../src/core/errors.js';
 import type { GossipEvent } from '../../../../src/core/gossip/index.js';
 import { macFromIp } from '../../../../src/core/ipam/addr.js';
-import { OverlaySubsystem, type GossipPort } from '../../../../src/agent/overlay/overlay.js';
-import { WorkerSubsystem } from '../../../../src/agent/worker/worker.js';
 import { endpointRecord, validateAssignments } from '../../../../src/agent/worker/plan.js';
 
 const NET = { id: 'net1', name: 'app', vni: 4101, subnet: '10.30.0.0/24', gateway: '10.30.0.1' };
@@ -34,28 +27,9 @@ const task = (id: string, ip: string, extra: Partial<AssignmentInput> = {}): Ass
   ...extra,
 });
 
-/**
- * One agent's worker + overlay on its own simulated clock (a restarted agent gets a new one).
- * `until` steps the clock at most 10 s: below the 60 s retry and resync periods, so what a test
- * sees was done by a kick, an event or the grace timer, never by a periodic pass.
- */
-function rig(dataDir: string, runtime = new FakeRuntime('pfx-'), kernel = new FakeOverlayKernel(), gossip = new FakeGossip(), dockerRuntime?: FakeRuntime) {
-  const log = pino({ level: 'silent' });
-  const clock = new ManualClock(1_000);
-  const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
-  const overlay = new OverlaySubsystem({
-    nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock, log, exec: realExec, underlayMtu: 1500,
-    syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, kernel, new FakeVxlanGuard()),
-    timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
-  });
-  const worker = new WorkerSubsystem({
-    nodeName: 'n1', nodeIp: '10.99.1.1', dataDir, prefix: 'pfx-', exec: realExec, clock, log, gossip, overlay,
-    drainMs: 100, stopGraceMs: 10, retryMs: 60_000, netnsRuntime: runtime, ...(dockerRuntime ? { dockerRuntime } : {}),
-  });
-  const until = async (what: string, fn: () => unknown, maxMs = 10_000): Promise<void> => void (await stepUntil(clock, what, fn, { maxMs }));
-  /** Awaits a call that waits on the overlay's or the worker's timers, stepping the clock. */
-  const drive = async <T>(what: string, p: Promise<T>): Promise<T> => (await stepAwait(clock, what, p, { maxMs: 10_000 })).value;
-  return { overlay, worker, runtime, kernel, gossip, clock, until, drive };
+/** The rig (test/helpers/worker-rig.ts) with this file's drain period: 100 ms. */
+function rig(dataDir: string, runtime?: FakeRuntime, kernel?: FakeOverlayKernel, gossip?: FakeGossip, dockerRuntime?: FakeRuntime) {
+  return workerRig(dataDir, { ...(runtime ? { runtime } : {}), ...(kernel ? { kernel } : {}), ...(gossip ? { gossip } : {}), worker: { drainMs: 100, ...(dockerRuntime ? { dockerRuntime } : {}) } });
 }
 
 describe('validateAssignments', () => {
