@@ -19,34 +19,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { inNs, type CliResult } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 
 const LAB = 'mctr';
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-ctr-'));
+const L = new DockerLab(LAB);
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const on = (node: string, ...args: string[]) => L.on(node, ...args);
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; slot?: number; node: string | null; desiredState: string; state: string; error?: string | null; message?: string; image: string; runtime?: string; updatedAt: string }
 async function ps(service: string): Promise<TaskJ[]> {
   return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
-}
-/** Labelled containers of this lab (agents label them with their prefix). */
-function labContainers(): string[] {
-  const r = spawnSync('docker', ['ps', '-aq', '--filter', `label=meshd.prefix`], { encoding: 'utf8' });
-  const ids = r.stdout.split('\n').filter(Boolean);
-  if (!ids.length) return [];
-  const ins = spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' });
-  return ins.stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`));
 }
 /** One HTTP GET from the lab client namespace (curl, bounded). */
 function get(url: string): string | null {
@@ -82,25 +68,11 @@ function requestLoop(url: string): { stop: () => Promise<{ sent: number; failed:
 }
 
 before(async () => {
-  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
-  await ensureImages();
-  lab = await createLab({ name: LAB, nodes: 3 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  for (const n of ['n2', 'n3']) ok(await on(n, 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), `join ${n}`);
-  await waitFor('3 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 3 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
-  for (const net of ['front', 'back']) ok(await m('network', 'create', '-d', 'overlay', net), `network ${net}`);
+  lab = await L.up({ nodes: 3, networks: ['front', 'back'] });
 });
 after(async () => {
   if (process.env.CTR_KEEP_LAB) return; // debugging: leave the lab up (netctl lab down --name mctr)
-  await destroyLab(LAB);
-  rmSync(tmp, { recursive: true, force: true });
-  const left = labContainers();
-  if (left.length) spawnSync('docker', ['rm', '-f', ...left.map((l) => l.split(' ')[1]!.replace(/^\//, ''))]);
+  await L.down();
 });
 
 describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
@@ -207,6 +179,6 @@ describe('services run Docker images (lab)', { timeout: 600_000 }, () => {
 
   test('teardown: removing the services leaves no container or sandbox of this lab', async () => {
     for (const s of ['app', 'redis', 'web']) ok(await m('service', 'rm', s), `rm ${s}`);
-    await waitFor('no container left', () => labContainers().length === 0, 60_000, 500);
+    await waitFor('no container left', () => L.containers().length === 0, 60_000, 500);
   });
 });

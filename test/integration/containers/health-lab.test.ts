@@ -19,28 +19,23 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { inNs } from '../../helpers/cli.js';
+import { agentClient, waitFor } from '../../helpers/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 import type { TaskView as AgentTask } from '../../../src/agent/worker/worker.js';
 
 const LAB = 'mhlt';
 const CHECK = 'test -f /tmp/ready && test ! -f /tmp/unhealthy';
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-hlt-'));
+const L = new DockerLab(LAB);
+const tmp = L.tmp;
 /** The netns task's check looks for this host file (netns tasks run from the host's filesystem). */
 const NETNS_READY = join(tmp, 'netns-ready');
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; health?: string | null; error?: string | null; addresses: Record<string, string> }
 async function ps(service: string): Promise<TaskJ[]> {
   return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
@@ -83,27 +78,12 @@ async function dnsTasks(): Promise<string[][]> {
 const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 before(async () => {
-  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
-  await ensureImages();
-  lab = await createLab({ name: LAB, nodes: 2 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), 'join n2');
-  await waitFor('2 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 2 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
-  ok(await m('network', 'create', '-d', 'overlay', 'front'), 'network front');
+  lab = await L.up({ nodes: 2, networks: ['front'] });
   // One plain container per node (no check) to ask each node's DNS.
   ok(await m('service', 'create', '--name', 'hdns', '--mode', 'global', '--network', 'front', '--timeout', '180s', IMAGES.busybox, 'sleep', '3600'), 'create hdns');
 });
 after(async () => {
-  await destroyLab(LAB);
-  rmSync(tmp, { recursive: true, force: true });
-  const ids = spawnSync('docker', ['ps', '-aq', '--filter', `label=meshd.prefix`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-  const mine = ids.length ? spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`)) : [];
-  if (mine.length) spawnSync('docker', ['rm', '-f', ...mine.map((l) => l.split(' ')[1]!.replace(/^\//, ''))]);
+  await L.down();
 });
 
 describe('health checks drive the mesh (docker lab)', { timeout: 300_000 }, () => {

@@ -16,36 +16,24 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, rmSync, writeSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { openSync, closeSync, writeSync } from 'node:fs';
 import { NETCTL, netctl, type CliResult } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { agentClient, waitFor } from '../../helpers/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 
 const LAB = 'mlog';
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-mlog-'));
+const L = new DockerLab(LAB);
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const on = (node: string, ...args: string[]) => L.on(node, ...args);
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string }
 async function current(service: string): Promise<TaskJ[]> {
   const all = JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
   return all.filter((t) => t.desiredState === 'running').sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 const prefixOf = (t: TaskJ) => `${t.name.slice(0, t.name.length - t.id.length)}${t.id.slice(0, 12)}@${t.node}`;
-function labContainers(): string[] {
-  const r = spawnSync('docker', ['ps', '-aq', '--filter', 'label=meshd.prefix'], { encoding: 'utf8' });
-  const ids = r.stdout.split('\n').filter(Boolean);
-  if (!ids.length) return [];
-  const ins = spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' });
-  return ins.stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`)).map((l) => l.split(' ')[1]!.replace(/^\//, ''));
-}
 
 /** `service logs -f ...` running in the background; stop() sends SIGINT (Ctrl-C) and resolves with its result. */
 function follow(...args: string[]): { out: () => string; stop: () => Promise<CliResult & { ms: number }> } {
@@ -71,26 +59,12 @@ function follow(...args: string[]): { out: () => string; stop: () => Promise<Cli
 const START = 'echo "hello 1 from $MESHD_TASK_NAME"; echo "hello 2"; exec sleep 3600';
 
 before(async () => {
-  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
-  await ensureImages();
-  lab = await createLab({ name: LAB, nodes: 2 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), 'join n2');
-  await waitFor('2 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 2 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
-  ok(await m('network', 'create', '-d', 'overlay', 'app'), 'network app');
+  lab = await L.up({ nodes: 2, networks: ['app'] });
   ok(await m('service', 'create', '--name', 'talk', '--replicas', '2', '--network', 'app', '--timeout', '180s', IMAGES.busybox, 'sh', '-c', START), 'create talk');
   ok(await m('service', 'create', '--name', 'pt', '--runtime', 'netns', '--network', 'app', '--timeout', '180s', 'busybox', 'sh', '-c', 'echo netns one; echo netns two; exec sleep 3600'), 'create pt');
 });
 after(async () => {
-  await destroyLab(LAB);
-  rmSync(tmp, { recursive: true, force: true });
-  const left = labContainers();
-  if (left.length) spawnSync('docker', ['rm', '-f', ...left]);
+  await L.down();
 });
 
 describe('netctl service logs (lab)', { timeout: 600_000 }, () => {
@@ -206,13 +180,13 @@ describe('netctl service logs (lab)', { timeout: 600_000 }, () => {
     assert.match(bad.stderr, /unknown stop signal "SIGFOO"/);
     const gone = async (service: string): Promise<number> => {
       const [t] = await current(service);
-      const name = labContainers().find((n) => n.endsWith(`c-${t!.id.slice(0, 12)}`));
-      assert.ok(name, `${service}'s container: ${labContainers().join(' ')}`);
+      const name = L.containers().find((n) => n.endsWith(`c-${t!.id.slice(0, 12)}`));
+      assert.ok(name, `${service}'s container: ${L.containers().join(' ')}`);
       const sig = spawnSync('docker', ['inspect', '-f', '{{.Config.StopSignal}}', name], { encoding: 'utf8' }).stdout.trim();
       assert.equal(sig, service === 'stopper' ? 'SIGUSR1' : 'SIGUSR2', `${name} StopSignal`);
       const t0 = Date.now();
       ok(await m('service', 'rm', service), `rm ${service}`);
-      await waitFor(`${name} gone`, () => !labContainers().includes(name), 60_000, 100);
+      await waitFor(`${name} gone`, () => !L.containers().includes(name), 60_000, 100);
       return Date.now() - t0;
     };
     const [fast, slow] = [await gone('stopper'), await gone('ignorer')];
@@ -223,6 +197,6 @@ describe('netctl service logs (lab)', { timeout: 600_000 }, () => {
 
   test('teardown: removing the services leaves no container of this lab', async () => {
     for (const s of ['talk', 'pt']) ok(await m('service', 'rm', s), `rm ${s}`);
-    await waitFor('no container left', () => labContainers().length === 0, 60_000, 500);
+    await waitFor('no container left', () => L.containers().length === 0, 60_000, 500);
   });
 });

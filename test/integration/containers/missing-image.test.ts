@@ -13,27 +13,21 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { netctl } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/lab.js';
 import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
 import { engineContainers, startNodeEngine, stopNodeEngine, type NodeEngine } from '../../helpers/node-engine.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 import { IMAGE_MISSING_TTL_MS } from '../../../src/core/scheduler/image.js';
 
 const LAB = 'mimg';
 const PREFIX = `mlab-${LAB}-`;
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-mimg-'));
+const L = new DockerLab(LAB);
 let lab: LabState;
 let n3engine: NodeEngine;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; error?: string | null; image: string; updatedAt: string }
 async function ps(service: string): Promise<TaskJ[]> {
   return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
@@ -52,24 +46,15 @@ before(async () => {
   // n3's own engine: the sandbox image only — NOT the application image.
   n3engine = await startNodeEngine(LAB, 'n3', [IMAGES.sandbox], [IMAGES.nginx1]);
   process.stdout.write(`# n3's engine: dockerd pid ${n3engine.pid} on ${n3engine.socket}, data root ${n3engine.dataRoot}\n`);
-  lab = await createLab({ name: LAB, nodes: 3, nodeConfig: { n3: { docker: { socketPath: n3engine.socket } } } });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  for (const n of ['n2', 'n3']) ok(await on(n, 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), `join ${n}`);
-  await waitFor('3 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 3 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
-  ok(await m('network', 'create', '-d', 'overlay', 'front'), 'network front');
+  lab = await L.up({ nodes: 3, networks: ['front'], nodeConfig: { n3: { docker: { socketPath: n3engine.socket } } } });
 });
 
 after(async () => {
   // Also when a test failed: the lab (removes its containers from both engines), then n3's engine.
-  await destroyLab(LAB);
-  const problems = await stopNodeEngine(LAB, 'n3');
-  if (problems.length) process.stdout.write(`# stopping n3's engine: ${problems.join('; ')}\n`);
-  rmSync(tmp, { recursive: true, force: true });
+  await L.down(async () => {
+    const problems = await stopNodeEngine(LAB, 'n3');
+    if (problems.length) process.stdout.write(`# stopping n3's engine: ${problems.join('; ')}\n`);
+  });
 });
 
 describe('a node whose engine lacks the image (n3 has its own dockerd)', { timeout: 600_000 }, () => {

@@ -17,26 +17,23 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { inNs, type CliResult } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 
 const LAB = 'mf15';
 const VOLUME = 'mf15-data';
 /** The named volume the compose case's stack gets (`<stack>_<key>`, docker's naming). */
 const STACK_VOLUME = 'cf_data';
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-mf15-'));
+const L = new DockerLab(LAB);
+const tmp = L.tmp;
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const on = (node: string, ...args: string[]) => L.on(node, ...args);
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; slot?: number; node: string | null; desiredState: string; state: string; error?: string | null; message?: string | null }
 async function ps(service: string): Promise<TaskJ[]> {
   return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
@@ -58,12 +55,6 @@ function appContainer(taskId: string): string {
   assert.ok(id, `app container of task ${taskId}: ${r.stderr}`);
   return id;
 }
-function labContainers(): string[] {
-  const r = docker('ps', '-aq', '--filter', `label=meshd.prefix`);
-  const ids = r.stdout.split('\n').filter(Boolean);
-  if (!ids.length) return [];
-  return docker('inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids).stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`));
-}
 function get(url: string): string | null {
   const r = inNs(lab.client.netns, ['curl', '-s', '-m', '2', url], 5000);
   return r.code === 0 ? r.stdout.trim() : null;
@@ -72,25 +63,11 @@ const publishedOf = async (service: string): Promise<Array<{ target: number; pub
   JSON.parse(ok(await m('service', 'inspect', service, '--format', '{{json .ports}}'), `inspect ${service}`).stdout) as Array<{ target: number; published: number }>;
 
 before(async () => {
-  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
-  await ensureImages();
-  lab = await createLab({ name: LAB, nodes: 2 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), 'join n2');
-  await waitFor('2 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 2 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
-  ok(await m('network', 'create', '-d', 'overlay', 'app'), 'network app');
+  lab = await L.up({ nodes: 2, networks: ['app'] });
 });
 after(async () => {
   if (process.env.MF15_KEEP_LAB) return;
-  await destroyLab(LAB);
-  rmSync(tmp, { recursive: true, force: true });
-  const left = labContainers();
-  if (left.length) docker('rm', '-f', ...left.map((l) => l.split(' ')[1]!.replace(/^\//, '')));
+  await L.down();
   docker('volume', 'rm', '-f', VOLUME, STACK_VOLUME);
 });
 
