@@ -63,7 +63,7 @@ describe('SRV and slot names inside a task (lab msrv)', { timeout: 300_000 }, ()
     ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`, '--format', 'json'), 'join n2');
     await waitFor('2 ready nodes', async () => (await json<Array<{ state: string }>>('node', 'ls', '--format', 'json')).filter((n) => n.state === 'ready').length === 2, 60_000, 500);
     ok(await m('network', 'create', '--subnet', '10.41.0.0/24', 'app'), 'network create');
-    // `-p 80` / `-p 443`: target ports without a published port (VIP only): what SRV names.
+    // `-p 80` / `-p 443`: target ports 80 and 443 (published ports assigned from 30000+): what SRV names.
     const [w, c] = await Promise.all([
       m('service', 'create', '--name', 'web', '--replicas', '3', '--network', 'app', '-p', '80', '-p', '443', '--runtime', 'netns', 'whoami'),
       m('service', 'create', '--name', 'cl', '--network', 'app', '--runtime', 'netns', 'busybox', 'sleep', '3600'),
