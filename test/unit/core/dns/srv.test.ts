@@ -11,7 +11,8 @@ import { DnsRegistry, type TaskInput } from '../../../../src/core/dns/registry.j
 import { QCLASS, QTYPE, resolve, explain } from '../../../../src/core/dns/resolver.js';
 import { parseSlotName, parseSrvName, slotFromTaskName } from '../../../../src/core/dns/srv.js';
 import { applySnapshot, snapshotRegistry } from '../../../../src/core/dns/snapshot.js';
-import { decodeQuery, encodeAnswer, RCODE } from '../../../../src/core/dns/wire.js';
+import { encodeAnswer } from '../../../../src/core/dns/answer.js';
+import { decodeQuery, RCODE } from '../../../../src/core/dns/wire.js';
 import { Forwarder } from '../../../../src/adapters/dns-server/forwarder.js';
 import { DnsHandler } from '../../../../src/adapters/dns-server/handler.js';
 import { taskInputOf } from '../../../../src/agent/dns/plan.js';
