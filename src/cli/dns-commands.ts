@@ -21,8 +21,9 @@ interface DebugReply {
   from: { task: string; taskName: string | null; node: string; networks: string[] } | null;
   type: string;
   question: { name: string; type: number; networks: string[] };
-  outcome: 'answer' | 'nodata' | 'forward';
-  records: Array<{ type: number; data: string }>;
+  outcome: 'answer' | 'nodata' | 'nxdomain' | 'forward';
+  records: Array<{ type: number; data: string; priority?: number; weight?: number; port?: number }>;
+  additional?: Array<{ name: string; data: string }>;
   sources: Source[];
   note: string;
   upstream?: { address?: string; port?: number; ms: number; rcode: string; answers: string[]; note?: string } | null;
@@ -43,8 +44,15 @@ export function renderDnsDebug(r: DebugReply): string {
     } else lines.push(`SERVFAIL: ${u.note ?? 'no upstream answered'}`);
     return lines.join('\n') + '\n';
   }
-  if (r.outcome === 'answer') lines.push(`answer: ${r.records.map((x) => x.data).join(' ')}  (${r.note})`);
-  else lines.push(r.note);
+  if (r.outcome === 'answer') {
+    // SRV: `priority weight port target` as dig prints it, then the targets' addresses.
+    const srv = (x: DebugReply['records'][number]): string => (x.port !== undefined ? `${x.priority ?? 0} ${x.weight ?? 0} ${x.port} ${x.data}` : x.data);
+    if (r.records.some((x) => x.port !== undefined)) {
+      lines.push(`answer (${r.note}):`);
+      for (const x of r.records) lines.push(`  ${srv(x)}`);
+      for (const a of r.additional ?? []) lines.push(`  additional: ${a.name} A ${a.data}`);
+    } else lines.push(`answer: ${r.records.map(srv).join(' ')}  (${r.note})`);
+  } else lines.push(r.note);
   if (r.sources.length) {
     lines.push('');
     lines.push(table(['SOURCE', 'NETWORK', 'NAME', 'OWNER', 'AGE', 'DETAIL'], r.sources.map((s) => [s.kind, s.network, s.name, s.owner ?? '-', `${(s.ageMs / 1000).toFixed(1)}s`, s.detail ?? ''])).trimEnd());
@@ -55,7 +63,7 @@ export function renderDnsDebug(r: DebugReply): string {
 export function dnsDebugCommands(globals: () => GlobalOpts): Command[] {
   const dns = new Command('dns')
     .description('resolve NAME as a task would, and show where the answer came from')
-    .argument('<name>', 'name to resolve, e.g. web, tasks.web, web.app, 10.0.1.5.in-addr.arpa')
+    .argument('<name>', 'name to resolve, e.g. web, tasks.web, web.app, 1.web, _80._tcp.web (--type SRV), 10.0.1.5.in-addr.arpa')
     .option('--from <task>', 'resolve with the networks of this task (id, id prefix or name); default: this node\'s tasks')
     .option('--type <type>', 'query type (A, AAAA, PTR, SRV, ANY, or a number)', 'A')
     .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')

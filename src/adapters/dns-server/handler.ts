@@ -13,7 +13,8 @@ import type { Rng } from '../../core/clock.js';
 import { MeshError } from '../../core/errors.js';
 import type { DnsRegistry } from '../../core/dns/registry.js';
 import { resolve } from '../../core/dns/resolver.js';
-import { decodeQuery, encodeAnswer, encodeError, encodeQueryError, EDNS_DEFAULT_MAX, questionName, RCODE, responseLimit, type Query } from '../../core/dns/wire.js';
+import { encodeAnswer } from '../../core/dns/answer.js';
+import { decodeQuery, encodeError, encodeQueryError, EDNS_DEFAULT_MAX, questionName, RCODE, responseLimit, type Query } from '../../core/dns/wire.js';
 import { AnswerCache, ipPool, netKey, questionHash, questionHashRaw, shuffleInto, type NetKey } from './cache.js';
 import { FastQuery } from './fastpath.js';
 import type { Forwarder } from './forwarder.js';
@@ -108,6 +109,7 @@ export class DnsHandler {
         if (hit) {
           const rcode = this.cache.lastRcode;
           if (rcode === RCODE.NOERROR) s.local.answer++;
+          else if (rcode === RCODE.NXDOMAIN) s.local.nxdomain++;
           this.send(reply, hit, rcode, t0);
           return true;
         }
@@ -136,20 +138,26 @@ export class DnsHandler {
     if (hit) {
       const rcode = this.cache.lastRcode;
       if (rcode === RCODE.NOERROR) s.local.answer++;
+      else if (rcode === RCODE.NXDOMAIN) s.local.nxdomain++;
       this.send(reply, hit, rcode, t0);
       return true;
     }
     const r = resolve(this.registry, networks, questionName(buf, q), q.qtype, q.qclass);
     if (r.kind !== 'forward') {
       const records = r.kind === 'answer' ? r.records : [];
-      const enc = encodeAnswer({ query: buf, q, rcode: RCODE.NOERROR, records, ttlSec: this.ttlSec, maxSize: limit, ednsUdpSize: this.maxUdpPayload });
+      const rcode = r.kind === 'nxdomain' ? RCODE.NXDOMAIN : RCODE.NOERROR;
+      const additional = r.kind === 'answer' ? r.additional : undefined;
+      const enc = encodeAnswer({ query: buf, q, rcode, records, ...(additional ? { additional } : {}), ttlSec: this.ttlSec, maxSize: limit, ednsUdpSize: this.maxUdpPayload });
       const pool = r.kind === 'answer' && r.shuffle ? ipPool(records.map((x) => x.data)) : undefined;
-      this.cache.set(hash, net, limit, buf, q, gen, { buf: enc.buf, rcode: RCODE.NOERROR, pool, aOffsets: enc.aOffsets });
+      // NXDOMAIN answers are cached like the others: keyed by the registry generation, so the first query
+      // after a table change (a slot filled again) resolves afresh.
+      this.cache.set(hash, net, limit, buf, q, gen, { buf: enc.buf, rcode, pool, aOffsets: enc.aOffsets });
       if (r.kind === 'answer') s.local.answer++;
+      else if (r.kind === 'nxdomain') s.local.nxdomain++;
       else s.local.nodata++;
       // The first reply is shuffled exactly like every cached one (the cache keeps its own copy).
       if (pool) shuffleInto(enc.buf, pool, enc.aOffsets, this.rng);
-      this.send(reply, enc.buf, RCODE.NOERROR, t0);
+      this.send(reply, enc.buf, rcode, t0);
       return true;
     }
     this.forward(buf, q, transport === 'tcp', (out, rcode) => this.send(reply, out, rcode, t0));

@@ -16,7 +16,7 @@ export interface DnsServerStats {
   /** Packets answered with nothing, by reason (short-header, qr-set, tcp-*, send-error, closing...). */
   drops: Record<string, number>;
   /** Local answers by outcome. */
-  local: { answer: number; nodata: number };
+  local: { answer: number; nodata: number; nxdomain: number };
   /** Forwards: started, answered by upstream, SERVFAIL'd (timeout / overflow / no upstream). */
   forwards: { started: number; answered: number; failed: number; overflow: number; noUpstream: number };
   /** Queries waiting for an upstream right now (gauge). */
@@ -30,7 +30,7 @@ export function emptyStats(): DnsServerStats {
     queries: { udp: 0, tcp: 0 },
     answers: {},
     drops: {},
-    local: { answer: 0, nodata: 0 },
+    local: { answer: 0, nodata: 0, nxdomain: 0 },
     forwards: { started: 0, answered: 0, failed: 0, overflow: 0, noUpstream: 0 },
     pending: 0,
     cache: { hits: 0, misses: 0, flushes: 0, evictions: 0, size: 0 },
@@ -74,6 +74,7 @@ export function sumStats(parts: readonly DnsServerStats[]): DnsServerStats {
     addRec(s.drops, p.drops);
     s.local.answer += p.local.answer;
     s.local.nodata += p.local.nodata;
+    s.local.nxdomain += p.local.nxdomain ?? 0;
     for (const k of ['started', 'answered', 'failed', 'overflow', 'noUpstream'] as const) s.forwards[k] += p.forwards[k];
     s.pending += p.pending;
     for (const k of ['hits', 'misses', 'flushes', 'evictions', 'size'] as const) s.cache[k] += p.cache[k];

@@ -5,7 +5,8 @@
  *
  * Feeding: each endpoint record (key = task id) becomes a task entry on its network — registry
  * network = the network's *name*, so `web.<network>` works with the name users know — healthy while
- * `running`, unhealthy (out of `tasks.x` and dnsrr answers) while `draining`, gone on delete; and
+ * `running`, unhealthy (out of `tasks.x`, dnsrr, slot and SRV answers) while `draining`, gone on delete,
+ * with its slot and target ports (`<slot>.<svc>` and SRV names; plan.ts `taskInputOf`); and
  * keeps the service entry (VIP or dnsrr, aliases) alive while at least one record of it exists
  * (a VIP service a little longer: see `remembered`).
  * A member declared dead or gone loses its entries (the gossip core purges them too; doing it here
@@ -33,7 +34,7 @@ import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
 import { SandboxBinder } from './sandboxes.js';
-import { qtypeName, taskNetworks } from './plan.js';
+import { qtypeName, taskInputOf, taskNetworks } from './plan.js';
 import { registerDnsRoutes } from './routes.js';
 
 export const DEFAULT_RESYNC_MS = 10_000;
@@ -259,7 +260,7 @@ export class DnsSubsystem implements Subsystem {
     if (prev && (prev.rec.taskName !== rec.taskName || prev.rec.networkName !== rec.networkName || prev.rec.serviceName !== rec.serviceName)) this.remove(key);
     const now = this.o.clock.now();
     try {
-      this.registry.upsertTask({ name: rec.taskName, network: rec.networkName, service: rec.serviceName, ip: rec.ip, healthy: rec.state === 'running', owner }, now);
+      this.registry.upsertTask(taskInputOf(rec, owner), now);
       this.registry.upsertService({ name: rec.serviceName, network: rec.networkName, mode: rec.endpointMode, ...(rec.vip ? { vip: rec.vip } : {}), aliases: rec.aliases }, now);
     } catch (e) {
       return bad(`registry: ${toMeshError(e).message}`);

@@ -1,7 +1,9 @@
 /**
  * Small pure helpers of the agent's DNS subsystem (table-tested in test/unit/agent/dns-plan.test.ts).
  */
+import type { TaskInput } from '../../core/dns/registry.js';
 import { QTYPE } from '../../core/dns/resolver.js';
+import { slotFromTaskName } from '../../core/dns/srv.js';
 import { MeshError } from '../../core/errors.js';
 import type { EndpointRecord } from '../../core/endpoints.js';
 
@@ -37,4 +39,18 @@ export function parseUpstream(hostPort: string): { address: string; port: number
   const port = Number(hostPort.slice(i + 1));
   if (i <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) throw new MeshError('MESHD_BAD_CONFIG', `dns upstream ${JSON.stringify(hostPort)}: IPV4:PORT expected`);
   return { address: hostPort.slice(0, i), port };
+}
+
+/**
+ * The registry's task entry for an endpoint record: healthy while `running`; the slot read back from the
+ * manager's task name (`<svc>.<slot>.<id>`, see core/dns/srv.ts); the ports the task listens on (targets)
+ * for SRV answers.
+ */
+export function taskInputOf(rec: EndpointRecord, owner: string): TaskInput {
+  const slot = slotFromTaskName(rec.taskName, rec.serviceName, rec.taskId);
+  return {
+    name: rec.taskName, network: rec.networkName, service: rec.serviceName, ip: rec.ip, healthy: rec.state === 'running', owner,
+    ...(slot !== undefined ? { slot } : {}),
+    ports: rec.ports.map((p) => ({ proto: p.proto, port: p.target })),
+  };
 }

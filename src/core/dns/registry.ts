@@ -14,6 +14,10 @@
  *
  * Precedence when names collide inside one network: service name > alias > task name. An alias shared by
  * several services resolves to the union of their answers (Docker does the same for network aliases).
+ *
+ * Tasks also carry their replicated-service slot and the ports they listen on (issue 19 item 4): the
+ * resolver derives `<slot>.<svc>` and SRV `_<port>._<proto>.<svc>` from them, so both are part of the
+ * no-op check below — a changed slot or port list bumps `generation` and drops cached SRV/slot answers.
  */
 import { MeshError } from '../errors.js';
 
@@ -42,6 +46,15 @@ export interface ServiceEntry {
   readonly updatedAt: number;
 }
 
+/** A port a task listens on (the endpoint record's `target`), for SRV answers. */
+export interface TaskPort {
+  readonly proto: 'tcp' | 'udp';
+  readonly port: number;
+}
+
+/** Highest slot number the registry accepts (services have at most 10 000 replicas; slots start at 1). */
+export const MAX_SLOT = 1_000_000;
+
 export interface TaskInput {
   /** Task name, e.g. `web.1.k3x9...`; resolvable by itself and the PTR target of its IP. */
   name: string;
@@ -52,6 +65,10 @@ export interface TaskInput {
   healthy: boolean;
   /** Node running the task (the gossip table entry's owner). */
   owner: string;
+  /** Slot of a replicated service's task (`<slot>.<svc>`); absent for global services. */
+  slot?: number;
+  /** Ports the task listens on (SRV targets); duplicates are merged, order does not matter. */
+  ports?: readonly TaskPort[];
 }
 
 export interface TaskEntry {
@@ -61,6 +78,9 @@ export interface TaskEntry {
   readonly ip: string;
   readonly healthy: boolean;
   readonly owner: string;
+  readonly slot: number | undefined;
+  /** Sorted by proto then port, no duplicates. */
+  readonly ports: readonly TaskPort[];
   readonly updatedAt: number;
 }
 
@@ -78,6 +98,8 @@ export interface NetworkView {
   name(lowerName: string): NameTarget | undefined;
   /** Tasks of a service (by lowercased service name), healthy or not, sorted by name. */
   tasksOf(lowerService: string): readonly TaskEntry[];
+  /** Tasks of a service in one slot, healthy or not, sorted by name (two during a start-first update). */
+  slotOf(lowerService: string, slot: number): readonly TaskEntry[];
   ptr(ip: string): PtrTarget | undefined;
 }
 
@@ -98,6 +120,21 @@ function checkName(what: string, name: string): string {
   const lower = name.toLowerCase();
   if (!isValidDnsName(lower)) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid ${what} name ${JSON.stringify(name)}`);
   return lower;
+}
+
+function checkPorts(ports: readonly TaskPort[] | undefined): readonly TaskPort[] {
+  const seen = new Map<string, TaskPort>();
+  for (const p of ports ?? []) {
+    if ((p.proto !== 'tcp' && p.proto !== 'udp') || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid task port ${JSON.stringify(p)} (tcp|udp and 1..65535 expected)`);
+    }
+    seen.set(`${p.proto}/${p.port}`, Object.freeze({ proto: p.proto, port: p.port }));
+  }
+  return Object.freeze([...seen.values()].sort((a, b) => (a.proto === b.proto ? a.port - b.port : a.proto < b.proto ? -1 : 1)));
+}
+
+function samePorts(a: readonly TaskPort[], b: readonly TaskPort[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.proto === b[i]!.proto && p.port === b[i]!.port);
 }
 
 function checkIp(what: string, ip: string): string {
@@ -151,10 +188,13 @@ export class DnsRegistry {
     const service = checkName('service', input.service);
     const ip = checkIp('task', input.ip);
     if (typeof input.owner !== 'string' || input.owner.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', 'dns: task owner must be a node name');
+    const slot = input.slot;
+    if (slot !== undefined && (!Number.isInteger(slot) || slot < 0 || slot > MAX_SLOT)) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid task slot ${String(slot)} (0..${MAX_SLOT} expected)`);
+    const ports = checkPorts(input.ports);
     const net = this.net(network);
     const old = net.tasks.get(name);
-    if (old && old.service === service && old.ip === ip && old.healthy === input.healthy && old.owner === input.owner) return false;
-    net.tasks.set(name, Object.freeze({ name, network, service, ip, healthy: !!input.healthy, owner: input.owner, updatedAt: now }));
+    if (old && old.service === service && old.ip === ip && old.healthy === input.healthy && old.owner === input.owner && old.slot === slot && samePorts(old.ports, ports)) return false;
+    net.tasks.set(name, Object.freeze({ name, network, service, ip, healthy: !!input.healthy, owner: input.owner, slot, ports, updatedAt: now }));
     this.changed(net);
     return true;
   }
@@ -238,6 +278,7 @@ function byName<T extends { name: string }>(a: T, b: T): number {
 function buildIndex(network: string, net: NetState): NetworkView {
   const names = new Map<string, NameTarget>();
   const tasksBySvc = new Map<string, TaskEntry[]>();
+  const bySlot = new Map<string, TaskEntry[]>();
   const ptrs = new Map<string, PtrTarget>();
   const tasks = [...net.tasks.values()].sort(byName);
   const services = [...net.services.values()].sort(byName);
@@ -246,6 +287,12 @@ function buildIndex(network: string, net: NetState): NetworkView {
     let l = tasksBySvc.get(t.service);
     if (!l) tasksBySvc.set(t.service, (l = []));
     l.push(t);
+    if (t.slot !== undefined) {
+      const k = `${t.service}\0${t.slot}`;
+      let sl = bySlot.get(k);
+      if (!sl) bySlot.set(k, (sl = []));
+      sl.push(t);
+    }
     if (!ptrs.has(t.ip)) ptrs.set(t.ip, { kind: 'task', task: t });
   }
   const aliasTo = new Map<string, ServiceEntry[]>();
@@ -267,6 +314,7 @@ function buildIndex(network: string, net: NetState): NetworkView {
     network,
     name: (n) => names.get(n),
     tasksOf: (svc) => tasksBySvc.get(svc) ?? none,
+    slotOf: (svc, slot) => bySlot.get(`${svc}\0${slot}`) ?? none,
     ptr: (ip) => ptrs.get(ip),
   };
 }

@@ -1,8 +1,10 @@
 /**
  * Pure resolver over the DNS registry (issue 6). Given the networks of the asking sandbox and a question,
- * it decides: answer (A / PTR records), NODATA (known name, other type: NOERROR with no answer — never
- * NXDOMAIN, so a stub resolver asking A and AAAA in parallel does not conclude the name is gone), or
- * forward (not ours: the host's upstream resolvers decide).
+ * it decides: answer (A / PTR / SRV records), NODATA (known name, other type: NOERROR with no answer — never
+ * NXDOMAIN, so a stub resolver asking A and AAAA in parallel does not conclude the name is gone), NXDOMAIN
+ * (a slot or SRV name under a service we know, that no task holds: the name space below a service is
+ * ours, so we say it does not exist rather than leak the question upstream), or forward (not ours: the
+ * host's upstream resolvers decide).
  *
  * Names it knows, in each of the sandbox's networks (first network that knows a name wins):
  *   `<svc>` / `<alias>`        → the VIP (vip mode) or every healthy task IP (dnsrr mode)
@@ -10,6 +12,14 @@
  *   `<task-name>`              → that task's IP (also when unhealthy: it names one container)
  *   any of the above + `.<network>` → the same, looked up only in that network (if the sandbox is on it)
  *   `d.c.b.a.in-addr.arpa` PTR → `<svc>.<network>` for a VIP, `<task-name>.<network>` for a task IP
+ *   `<slot>.<svc>` (issue 19)  → the healthy task(s) in that slot of a replicated service (two during a
+ *                                start-first update); NODATA while the slot's tasks are all unhealthy;
+ *                                NXDOMAIN when no task holds the slot (scaled down; global services have none)
+ *   `_<port>._<proto>.<svc>`, `_http._tcp.<svc>` (80), `_https._tcp.<svc>` (443) SRV → one record per
+ *                                healthy task listening on that port: priority 0, weight 1, the port, and
+ *                                target `<task-name>.<network>` whose A record rides in the additional
+ *                                section; NODATA while none is healthy, NXDOMAIN when no task has the port.
+ *                                Canonical order (slot, then name), never shuffled: SRV clients pick by weight.
  * Case-insensitive, trailing dot optional. Classes other than IN/ANY are forwarded.
  *
  * Records come back in a canonical (sorted) order with `shuffle: true` when the set is a load-spreading
@@ -18,13 +28,22 @@
  */
 import type { Rng } from '../clock.js';
 import type { DnsRegistry, NameTarget, NetworkView, ServiceEntry, TaskEntry } from './registry.js';
+import { parseSlotName, parseSrvName } from './srv.js';
 
 export const QTYPE = Object.freeze({ A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, ANY: 255 });
 export const QCLASS = Object.freeze({ IN: 1, CH: 3, ANY: 255 });
 
-export interface DnsRecord {
+/** An answer record; its owner is always the question name. */
+export type DnsRecord =
   /** QTYPE.A (data = dotted IPv4) or QTYPE.PTR (data = dotted name without trailing dot). */
-  readonly type: 1 | 12;
+  | { readonly type: 1 | 12; readonly data: string }
+  /** QTYPE.SRV (RFC 2782): data = target name (dotted, no trailing dot). */
+  | { readonly type: 33; readonly data: string; readonly priority: number; readonly weight: number; readonly port: number };
+
+/** An additional-section A record (the address of an SRV target), with its own owner name. */
+export interface AdditionalRecord {
+  readonly name: string;
+  readonly type: 1;
   readonly data: string;
 }
 
@@ -40,8 +59,9 @@ export interface SourceInfo {
 }
 
 export type Resolution =
-  | { readonly kind: 'answer'; readonly records: readonly DnsRecord[]; readonly shuffle: boolean; readonly sources: readonly SourceInfo[] }
+  | { readonly kind: 'answer'; readonly records: readonly DnsRecord[]; readonly additional?: readonly AdditionalRecord[]; readonly shuffle: boolean; readonly sources: readonly SourceInfo[] }
   | { readonly kind: 'nodata'; readonly sources: readonly SourceInfo[]; readonly reason: string }
+  | { readonly kind: 'nxdomain'; readonly reason: string }
   | { readonly kind: 'forward'; readonly reason: string };
 
 /** Lowercases and strips one trailing dot. */
@@ -95,6 +115,13 @@ interface Found {
   ips: string[];
   sources: SourceInfo[];
   multi: boolean;
+  /** Set for SRV names: the records (ips then unused) and the addresses of their targets. */
+  srv?: { records: DnsRecord[]; additional: AdditionalRecord[] };
+}
+
+/** A name below a service we know that nothing holds (answered NXDOMAIN when no network knows it). */
+interface Missing {
+  nx: string;
 }
 
 function healthyTaskIps(view: NetworkView, services: readonly ServiceEntry[] | string, sources: SourceInfo[]): string[] {
@@ -110,8 +137,63 @@ function healthyTaskIps(view: NetworkView, services: readonly ServiceEntry[] | s
   return [...ips].sort(ipCompare);
 }
 
+/** Service names a name refers to: a service or alias, else a service known only by its tasks so far. */
+function servicesNamed(view: NetworkView, name: string): { names: string[]; sources: SourceInfo[] } | undefined {
+  const target = view.name(name);
+  if (target?.kind === 'service') return { names: target.services.map((s) => s.name), sources: target.services.map((s) => svcSource(s, target.via === 'name' ? 'service' : 'alias')) };
+  if (target === undefined && view.tasksOf(name).length > 0) return { names: [name], sources: [] };
+  return undefined;
+}
+
+function bySlotThenName(a: TaskEntry, b: TaskEntry): number {
+  const x = a.slot ?? Number.MAX_SAFE_INTEGER;
+  const y = b.slot ?? Number.MAX_SAFE_INTEGER;
+  return x !== y ? x - y : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** `<slot>.<svc>` and `_<port>._<proto>.<svc>` inside one network (after exact names missed). */
+function lookupDerived(view: NetworkView, name: string): Found | Missing | undefined {
+  const srv = parseSrvName(name);
+  if (srv) {
+    const svc = servicesNamed(view, srv.rest);
+    if (!svc) return undefined;
+    const tasks = new Map<string, TaskEntry>();
+    for (const n of svc.names) for (const t of view.tasksOf(n)) if (t.ports.some((p) => p.port === srv.port && p.proto === srv.proto)) tasks.set(t.name, t);
+    if (tasks.size === 0) return { nx: `no task of ${svc.names.join(', ')} listens on ${srv.port}/${srv.proto}` };
+    const sources = svc.sources;
+    const records: DnsRecord[] = [];
+    const additional: AdditionalRecord[] = [];
+    for (const t of [...tasks.values()].sort(bySlotThenName)) {
+      sources.push(taskSource(t));
+      if (!t.healthy) continue;
+      const target = `${t.name}.${view.network}`;
+      records.push({ type: QTYPE.SRV, data: target, priority: 0, weight: 1, port: srv.port });
+      additional.push({ name: target, type: QTYPE.A, data: t.ip });
+    }
+    return { ips: [], sources, multi: false, srv: { records, additional } };
+  }
+  const slot = parseSlotName(name);
+  if (slot) {
+    const svc = servicesNamed(view, slot.rest);
+    if (!svc) return undefined;
+    const sources = svc.sources;
+    const ips = new Set<string>();
+    let held = 0;
+    for (const n of svc.names) {
+      for (const t of view.slotOf(n, slot.slot)) {
+        held++;
+        sources.push(taskSource(t));
+        if (t.healthy) ips.add(t.ip);
+      }
+    }
+    if (held === 0) return { nx: `no task of ${svc.names.join(', ')} in slot ${slot.slot}` };
+    return { ips: [...ips].sort(ipCompare), sources, multi: true };
+  }
+  return undefined;
+}
+
 /** Resolves a lowercased relative name inside one network; undefined when the network does not know it. */
-function lookupIn(view: NetworkView, name: string): Found | undefined {
+function lookupIn(view: NetworkView, name: string): Found | Missing | undefined {
   if (name.startsWith('tasks.')) {
     const rest = name.slice(6);
     const target = view.name(rest);
@@ -125,7 +207,7 @@ function lookupIn(view: NetworkView, name: string): Found | undefined {
     // otherwise fall through: `tasks.x` might itself be a task or alias name (unlikely, but exact names win)
   }
   const target: NameTarget | undefined = view.name(name);
-  if (!target) return undefined;
+  if (!target) return lookupDerived(view, name);
   if (target.kind === 'task') return { ips: [target.task.ip], sources: [taskSource(target.task)], multi: false };
   const sources: SourceInfo[] = [];
   const ips = new Set<string>();
@@ -175,22 +257,37 @@ export function resolve(registry: DnsRegistry, networks: readonly string[], qnam
     return { kind: 'forward', reason: 'address not in the registry' };
   }
 
+  // First network that knows the name wins; a name below a known service that nothing holds is NXDOMAIN
+  // only when no network (nor the `<name>.<network>` form) knows it.
   let found: Found | undefined;
-  for (const v of views) {
-    found = lookupIn(v, name);
-    if (found) break;
-  }
+  let missing: Missing | undefined;
+  const take = (r: Found | Missing | undefined): boolean => {
+    if (r === undefined) return false;
+    if ('nx' in r) {
+      missing ??= r;
+      return false;
+    }
+    found = r;
+    return true;
+  };
+  for (const v of views) if (take(lookupIn(v, name))) break;
   if (!found) {
     // `<name>.<network>`: only networks the sandbox is attached to.
     for (const v of views) {
       const suffix = `.${v.network}`;
-      if (name.length > suffix.length && name.endsWith(suffix)) {
-        found = lookupIn(v, name.slice(0, -suffix.length));
-        if (found) break;
-      }
+      if (name.length > suffix.length && name.endsWith(suffix) && take(lookupIn(v, name.slice(0, -suffix.length)))) break;
     }
   }
-  if (!found) return { kind: 'forward', reason: 'not a registered name' };
+  if (!found) return missing ? { kind: 'nxdomain', reason: missing.nx } : { kind: 'forward', reason: 'not a registered name' };
+  return answerFor(found, qtype, opts);
+}
+
+function answerFor(found: Found, qtype: number, opts: ResolveOptions): Resolution {
+  if (found.srv) {
+    if (qtype !== QTYPE.SRV && qtype !== QTYPE.ANY) return { kind: 'nodata', sources: found.sources, reason: `type ${qtype} for an SRV name` };
+    if (found.srv.records.length === 0) return { kind: 'nodata', sources: found.sources, reason: 'no healthy task listens on the port' };
+    return { kind: 'answer', records: found.srv.records, additional: found.srv.additional, shuffle: false, sources: found.sources };
+  }
   if (qtype !== QTYPE.A && qtype !== QTYPE.ANY) return { kind: 'nodata', sources: found.sources, reason: `type ${qtype} for a name with IPv4 addresses only` };
   if (found.ips.length === 0) return { kind: 'nodata', sources: found.sources, reason: 'no healthy address (no VIP / no healthy task)' };
   const records: DnsRecord[] = found.ips.map((ip) => ({ type: QTYPE.A, data: ip }));
@@ -202,8 +299,10 @@ export function resolve(registry: DnsRegistry, networks: readonly string[], qnam
 /** `netctl debug dns` view of one resolution: what, from which entries, owned by which node, how old. */
 export interface Explanation {
   readonly question: { readonly name: string; readonly type: number; readonly networks: readonly string[] };
-  readonly outcome: 'answer' | 'nodata' | 'forward';
+  readonly outcome: 'answer' | 'nodata' | 'nxdomain' | 'forward';
   readonly records: readonly DnsRecord[];
+  /** SRV answers: the targets' addresses (additional section). */
+  readonly additional?: readonly AdditionalRecord[];
   readonly sources: readonly (SourceInfo & { readonly ageMs: number })[];
   readonly note: string;
   readonly generation: number;
@@ -214,6 +313,8 @@ export function explain(registry: DnsRegistry, networks: readonly string[], qnam
   const question = { name: normalizeName(qname), type: qtype, networks: [...networks] };
   const age = (s: SourceInfo): SourceInfo & { ageMs: number } => ({ ...s, ageMs: Math.max(0, now - s.updatedAt) });
   if (r.kind === 'forward') return { question, outcome: 'forward', records: [], sources: [], note: `forwarded upstream: ${r.reason}`, generation: registry.generation };
+  if (r.kind === 'nxdomain') return { question, outcome: 'nxdomain', records: [], sources: [], note: `NXDOMAIN: ${r.reason}`, generation: registry.generation };
   if (r.kind === 'nodata') return { question, outcome: 'nodata', records: [], sources: r.sources.map(age), note: `NOERROR, no answer: ${r.reason}`, generation: registry.generation };
-  return { question, outcome: 'answer', records: r.records, sources: r.sources.map(age), note: r.shuffle ? 'address order is shuffled per query' : 'single answer', generation: registry.generation };
+  const note = r.shuffle ? 'address order is shuffled per query' : r.records.length > 1 ? 'canonical order (SRV: clients pick by weight)' : 'single answer';
+  return { question, outcome: 'answer', records: r.records, ...(r.additional ? { additional: r.additional } : {}), sources: r.sources.map(age), note, generation: registry.generation };
 }

@@ -15,12 +15,9 @@
  *   EDNS version ≠ 0                               → BADVERS (extended rcode 16, with our OPT)
  * Error replies carry the header only (qdcount 0), plus an OPT for BADVERS.
  *
- * Encoding writes our answers: the question is copied byte for byte from the query (so 0x20 case
- * randomisation round-trips), every answer owner name is a compression pointer to it (0xC00C), PTR targets
- * are compressed against names already written, and the whole message is cut to `maxSize` by dropping
- * whole trailing records and setting TC (RFC 2181 §9) — the OPT record is always kept.
+ * Encoding of answers lives in answer.ts; error replies and reply patching are here.
  */
-import { QTYPE, type DnsRecord } from './resolver.js';
+import { QTYPE } from './resolver.js';
 
 export const RCODE = Object.freeze({ NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 });
 
@@ -29,7 +26,7 @@ export const HEADER_LEN = 12;
 export const UDP_DEFAULT_MAX = 512;
 /** Max UDP payload we advertise/accept by default: the DNS flag day 2020 value, avoids IP fragmentation. */
 export const EDNS_DEFAULT_MAX = 1232;
-const OPT_LEN = 11;
+export const OPT_LEN = 11;
 
 export interface Edns {
   /** Requestor's UDP payload size (values < 512 read as 512, RFC 6891 §6.2.3). */
@@ -188,11 +185,13 @@ export function responseLimit(q: Query, tcp: boolean, udpCap: number = EDNS_DEFA
   return Math.max(UDP_DEFAULT_MAX, Math.min(q.edns.udpSize, udpCap));
 }
 
-function flagsWord(opcode: number, aa: boolean, tc: boolean, rd: boolean, rcode: number): number {
+/** Flags word of a reply (QR and RA set); shared with answer.ts. */
+export function flagsWord(opcode: number, aa: boolean, tc: boolean, rd: boolean, rcode: number): number {
   return 0x8000 | ((opcode & 0xf) << 11) | (aa ? 0x0400 : 0) | (tc ? 0x0200 : 0) | (rd ? 0x0100 : 0) | 0x0080 | (rcode & 0xf);
 }
 
-function writeOpt(out: Buffer, p: number, udpSize: number, extRcode: number): number {
+/** Writes our OPT record at `p`; returns the offset after it (shared with answer.ts). */
+export function writeOpt(out: Buffer, p: number, udpSize: number, extRcode: number): number {
   out[p] = 0; // root owner
   out.writeUInt16BE(QTYPE.OPT, p + 1);
   out.writeUInt16BE(udpSize, p + 3);
@@ -227,135 +226,6 @@ export function encodeQueryError(buf: Uint8Array, q: Query, rcode: number, ednsU
     writeOpt(out, HEADER_LEN + qlen, ednsUdpSize, 0);
   }
   return out;
-}
-
-export interface Encoded {
-  readonly buf: Buffer;
-  readonly truncated: boolean;
-  /** Answer records actually written. */
-  readonly answers: number;
-  /** Offsets of the 4-byte RDATA of each written A record (lets callers reorder addresses in place). */
-  readonly aOffsets: readonly number[];
-}
-
-function ipBytes(out: Buffer, p: number, ip: string): void {
-  let octet = 0;
-  let k = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 0x2e) {
-      out[p + k++] = octet;
-      octet = 0;
-    } else octet = octet * 10 + (c - 0x30);
-  }
-  out[p + k] = octet;
-}
-
-/** Writes `name` (dotted, no trailing dot) with compression against `table` (lowercased suffix → offset). */
-function writeName(out: Buffer, p: number, name: string, table: Map<string, number>): number {
-  const labels = name.length === 0 ? [] : name.split('.');
-  for (let i = 0; i < labels.length; i++) {
-    const suffix = labels.slice(i).join('.').toLowerCase();
-    const at = table.get(suffix);
-    if (at !== undefined) {
-      out.writeUInt16BE(0xc000 | at, p);
-      return p + 2;
-    }
-    if (p < 0x3fff) table.set(suffix, p);
-    const l = labels[i]!;
-    out[p] = l.length;
-    out.write(l, p + 1, 'latin1');
-    p += 1 + l.length;
-  }
-  out[p] = 0;
-  return p + 1;
-}
-
-/** Upper bound of the wire size of a name (uncompressed). */
-function nameLen(name: string): number {
-  return name.length === 0 ? 1 : name.length + 2;
-}
-
-export interface AnswerInput {
-  /** The query buffer and its decoded form (question copied from it). */
-  readonly query: Uint8Array;
-  readonly q: Query;
-  readonly rcode: number;
-  readonly records: readonly DnsRecord[];
-  /** TTL in seconds for every record. */
-  readonly ttlSec: number;
-  /** Size limit for the whole message (see responseLimit). */
-  readonly maxSize: number;
-  /** UDP payload size we advertise in our OPT (only written when the query had EDNS). */
-  readonly ednsUdpSize: number;
-}
-
-/** Encodes an authoritative answer (AA set) — or NODATA when `records` is empty — truncating to maxSize. */
-export function encodeAnswer(a: AnswerInput): Encoded {
-  const { q } = a;
-  const qlen = q.questionEnd - HEADER_LEN;
-  const optLen = q.edns ? OPT_LEN : 0;
-  let size = HEADER_LEN + qlen + optLen;
-  for (const r of a.records) size += 12 + (r.type === QTYPE.A ? 4 : nameLen(r.data));
-  const out = Buffer.allocUnsafe(size);
-  out.set(a.query.subarray(HEADER_LEN, q.questionEnd), HEADER_LEN);
-  const table = new Map<string, number>();
-  table.set(questionNameForTable(a.query, q), HEADER_LEN);
-  let p = HEADER_LEN + qlen;
-  const budget = Math.max(HEADER_LEN + qlen + optLen, a.maxSize) - optLen;
-  let n = 0;
-  let truncated = false;
-  const aOffsets: number[] = [];
-  for (const r of a.records) {
-    const start = p;
-    out[p] = 0xc0;
-    out[p + 1] = HEADER_LEN;
-    out.writeUInt16BE(r.type, p + 2);
-    out.writeUInt16BE(1, p + 4);
-    out.writeUInt32BE(a.ttlSec >>> 0, p + 6);
-    let end: number;
-    if (r.type === QTYPE.A) {
-      out.writeUInt16BE(4, p + 10);
-      ipBytes(out, p + 12, r.data);
-      end = p + 16;
-    } else {
-      const snapshot = new Map(table);
-      end = writeName(out, p + 12, r.data, table);
-      out.writeUInt16BE(end - p - 12, p + 10);
-      if (end > budget) {
-        table.clear();
-        for (const [k, v] of snapshot) table.set(k, v);
-      }
-    }
-    if (end > budget) {
-      p = start;
-      truncated = true;
-      break;
-    }
-    if (r.type === QTYPE.A) aOffsets.push(p + 12);
-    p = end;
-    n++;
-  }
-  out.writeUInt16BE(q.id, 0);
-  out.writeUInt16BE(flagsWord(0, true, truncated, q.rd, a.rcode), 2);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(n, 6);
-  out.writeUInt16BE(0, 8);
-  out.writeUInt16BE(q.edns ? 1 : 0, 10);
-  if (q.edns) p = writeOpt(out, p, a.ednsUdpSize, 0);
-  return { buf: out.subarray(0, p), truncated, answers: n, aOffsets };
-}
-
-/** Lowercased dotted question name for the compression table ('' root; raw latin1 for odd bytes). */
-function questionNameForTable(buf: Uint8Array, q: Query): string {
-  const labels: string[] = [];
-  let p = HEADER_LEN;
-  while (p < q.nameEnd - 1) {
-    const len = buf[p]!;
-    labels.push(Buffer.from(buf.subarray(p + 1, p + 1 + len)).toString('latin1').toLowerCase());
-    p += len + 1;
-  }
-  return labels.join('.');
 }
 
 /** Patches a cached reply for a new query: ID, RD bit and the question's original letter case. */

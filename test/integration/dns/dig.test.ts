@@ -15,7 +15,7 @@ describe('dns server with dig', () => {
   const registry = new DnsRegistry();
   registry.upsertService({ name: 'web', network: 'default', mode: 'vip', vip: '10.9.0.2', aliases: ['www'] }, 0);
   registry.upsertService({ name: 'big', network: 'default', mode: 'dnsrr' }, 0);
-  for (let i = 1; i <= 100; i++) registry.upsertTask({ name: `big.${i}.t${i}`, service: 'big', network: 'default', ip: `10.9.1.${i}`, healthy: true, owner: 'n1' }, 0);
+  for (let i = 1; i <= 100; i++) registry.upsertTask({ name: `big.${i}.t${i}`, service: 'big', network: 'default', ip: `10.9.1.${i}`, healthy: true, owner: 'n1', slot: i, ports: [{ proto: 'tcp', port: 80 }] }, 0);
   const server = new DnsServer({ registry, listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [], ttlSec: 7 });
   let port = 0;
   const dig = async (...args: string[]): Promise<string> => (await realExec.run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args], { timeoutMs: 10_000 })).stdout;
@@ -54,6 +54,20 @@ describe('dns server with dig', () => {
     const aaaa = await dig('AAAA', 'web');
     assert.match(aaaa, /status: NOERROR/);
     assert.match(aaaa, /ANSWER: 0,/);
+  });
+
+  test('SRV (issue 19): dig parses it; UDP truncates whole records, TCP carries all 100 with their targets; slot names', async () => {
+    const udp = await dig('+noedns', '+ignore', '_80._tcp.big', 'SRV');
+    assert.match(udp, /flags: qr aa tc rd ra;/);
+    const tcp = await dig('+tcp', '+noall', '+answer', '+additional', '_http._tcp.big', 'SRV');
+    const srv = tcp.split('\n').filter((l) => /\sIN\s+SRV\s/.test(l));
+    const a = tcp.split('\n').filter((l) => /\sIN\s+A\s/.test(l));
+    assert.equal(srv.length, 100);
+    assert.match(srv[0]!, /^_http\._tcp\.big\.\s+7\s+IN\s+SRV\s+0 1 80 big\.1\.t1\.default\.$/);
+    assert.equal(a.length, 100);
+    assert.match(a.join('\n'), /^big\.42\.t42\.default\.\s+7\s+IN\s+A\s+10\.9\.1\.42$/m);
+    assert.equal((await dig('+short', '42.big')).trim(), '10.9.1.42');
+    assert.match(await dig('101.big'), /status: NXDOMAIN/);
   });
 
   test('a scale change drops the cached answer at once (UDP and TCP)', async () => {

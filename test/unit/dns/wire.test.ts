@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import DNS from 'dns2';
 import { QTYPE, type DnsRecord } from '../../../src/core/dns/resolver.js';
-import { decodeQuery, encodeAnswer, encodeError, encodeQueryError, patchReply, questionName, RCODE, responseLimit, sameQuestion, type Query } from '../../../src/core/dns/wire.js';
+import { encodeAnswer } from '../../../src/core/dns/answer.js';
+import { decodeQuery, encodeError, encodeQueryError, patchReply, questionName, RCODE, responseLimit, sameQuestion, type Query } from '../../../src/core/dns/wire.js';
 import { buildQuery, encodeName } from './helpers.js';
 
 const { Packet } = DNS;
