@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeGossip } from '../../../helpers/fake-gossip.js';
-import { workerRig } from '../../../helpers/worker-rig.js';
+import { workerRig, withWorkerRig } from '../../../helpers/worker-rig.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
 import { FakeRuntime } from '../../../../src/adapters/runtime/fake.js';
 import type { AssignmentInput } from '../../../../src/core/assignments.js';
@@ -146,12 +146,7 @@ describe('worker + overlay with fakes', () => {
   });
 
   test('a task whose process exits is cleaned up and started again', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
-    try {
-      const r = rig(dir);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withWorkerRig('worker', { worker: { drainMs: 100 } }, async (r) => {
       r.worker.setAssignments([task('e1', '10.30.0.11')]);
       await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       const pid = r.runtime.tasks.get('e1')!.pid;
@@ -163,20 +158,11 @@ describe('worker + overlay with fakes', () => {
       assert.equal(r.worker.tasksView()[0]!.state, 'running');
       assert.equal(r.gossip.record('net1', 'e1')?.state, 'running', 'republished');
       assert.notEqual(r.runtime.tasks.get('e1')!.pid, pid);
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('managed (the list came from a manager): a task whose process exits stays failed for the manager to replace', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
-    try {
-      const r = rig(dir);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withWorkerRig('worker', { worker: { drainMs: 100 } }, async (r) => {
       r.worker.setAssignments([task('m1', '10.30.0.11')], { managed: true });
       await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       r.runtime.tasks.delete('m1'); // the process died
@@ -192,20 +178,11 @@ describe('worker + overlay with fakes', () => {
       r.worker.setAssignments([task('m2', '10.30.0.12')], { managed: true });
       await r.until('replacement running', () => r.worker.tasksView().some((t) => t.id === 'm2' && t.state === 'running'));
       assert.equal(r.gossip.record('net1', 'm2')?.state, 'running');
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('the last local task on `ingress` going away never makes the node leave ingress (its routing-mesh sandbox lives there)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
-    try {
-      const r = rig(dir);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withWorkerRig('worker', { worker: { drainMs: 100 } }, async (r) => {
       const ING = { id: 'ingress', name: 'ingress', vni: 4096, subnet: '10.255.0.0/16', gateway: '10.255.0.1' };
       r.gossip.core.joinNetwork('ingress', 0); // what lb-ingress-side does at start
       r.worker.setAssignments([task('i1', '10.255.0.11', { attachments: [{ network: ING, ip: '10.255.0.11', prefix: 16, mac: macFromIp('10.255.0.11'), vip: null }] })]);
@@ -213,38 +190,20 @@ describe('worker + overlay with fakes', () => {
       r.worker.setAssignments([]);
       await r.until('gone', () => r.worker.tasksView().length === 0);
       assert.ok(r.gossip.joined.has('ingress'), 'still on ingress');
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a failing start is reported on the task, not thrown', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
-    try {
-      const r = rig(dir);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withWorkerRig('worker', { worker: { drainMs: 100 } }, async (r) => {
       r.worker.setAssignments([{ ...task('c1', '10.30.0.11'), task: { id: 'c1', name: 'c.1', serviceId: 's', serviceName: 'c', image: 'busybox' } }]);
       await r.until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
       assert.match(r.worker.tasksView()[0]!.error ?? '', /netns runtime needs argv/);
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a task on two networks gets both attachments in assignment order and records on both', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
     const NET2 = { id: 'net2', name: 'back', vni: 4102, subnet: '10.31.0.0/24', gateway: '10.31.0.1' };
-    try {
-      const r = rig(dir);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withWorkerRig('worker', { worker: { drainMs: 100 } }, async (r) => {
       const t = task('m1', '10.30.0.11');
       r.worker.setAssignments([{ ...t, attachments: [...t.attachments!, { network: NET2, ip: '10.31.0.11', prefix: 24, mac: macFromIp('10.31.0.11'), vip: null }] }]);
       await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
@@ -254,21 +213,12 @@ describe('worker + overlay with fakes', () => {
       assert.equal(r.gossip.record('net1', 'm1')?.state, 'running');
       assert.equal(r.gossip.record('net2', 'm1')?.ip, '10.31.0.11');
       assert.deepEqual(r.worker.tasksView()[0]!.ips, { app: '10.30.0.11', back: '10.31.0.11' });
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a runtime exit event fails a running docker task at once; the converge cleans up and restarts it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
-    try {
-      const docker = new FakeRuntime('pfx-');
-      const r = rig(dir, undefined, undefined, undefined, docker);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    const docker = new FakeRuntime('pfx-');
+    await withWorkerRig('worker', { worker: { drainMs: 100, dockerRuntime: docker } }, async (r) => {
       const t = task('x1', '10.30.0.11');
       r.worker.setAssignments([{ ...t, task: { ...t.task, runtime: 'docker', image: 'nginx:local' } }]);
       await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
@@ -278,32 +228,19 @@ describe('worker + overlay with fakes', () => {
       assert.equal(r.worker.tasksView()[0]!.error, 'task process exited with code 137');
       await r.until('cleaned', () => docker.stopped.some((x) => x.id === 'x1' && x.graceMs === 0));
       await r.until('restarted', () => r.worker.tasksView()[0]?.state === 'running');
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a start error reaches the task unchanged (the manager matches the image-missing message)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-worker-'));
-    try {
-      const docker = new FakeRuntime('pfx-');
-      docker.start = async () => {
-        throw new MeshError('MESHD_IMAGE_NOT_FOUND', 'image nginx:9 not present on node n1');
-      };
-      const r = rig(dir, undefined, undefined, undefined, docker);
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    const docker = new FakeRuntime('pfx-');
+    docker.start = async () => {
+      throw new MeshError('MESHD_IMAGE_NOT_FOUND', 'image nginx:9 not present on node n1');
+    };
+    await withWorkerRig('worker', { worker: { drainMs: 100, dockerRuntime: docker } }, async (r) => {
       const t = task('i1', '10.30.0.11');
       r.worker.setAssignments([{ ...t, task: { ...t.task, runtime: 'docker', image: 'nginx:9' } }]);
       await r.until('failed', () => r.worker.tasksView()[0]?.state === 'failed');
       assert.equal(r.worker.tasksView()[0]!.error, 'image nginx:9 not present on node n1');
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
