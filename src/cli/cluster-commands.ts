@@ -43,9 +43,19 @@ interface ClusterStatus {
   lastError: string | null;
 }
 
+/** Bound on init, join and leave (see clusterOp). */
+const CLUSTER_OP_TIMEOUT_MS = 60_000;
+
 export function clusterCommand(globals: () => GlobalOpts): Command {
   const cluster = new Command('cluster').description('create, join and leave a cluster (like docker swarm)');
   const agent = () => clientFor(globals());
+  /**
+   * init, join and leave make keys, sign or fetch certificates and (join) load the x509 code and talk to a
+   * manager: seconds of CPU on a starved host, not a quick read. The usual 15 s bound cut joins off on a
+   * machine at load 30 (the agent still finished them); 60 s is what such a host needs. Docker's own
+   * join waits 20 s and then goes on in the background.
+   */
+  const clusterOp = () => clientFor(globals(), CLUSTER_OP_TIMEOUT_MS);
   cluster
     .command('init')
     .description('make this node the manager of a new cluster (root CA, join tokens, ingress network)')
@@ -62,7 +72,7 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
       if (kind === 'etcd' && !o.etcdEndpoints) throw new MeshError('MESHD_BAD_ARGUMENT', '--store etcd needs --etcd-endpoints URL[,URL]');
       if (kind === 'sqlite' && o.etcdRoot !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--etcd-root needs --store etcd');
       const store = kind === 'etcd' ? { kind, endpoints: parseEndpoints(o.etcdEndpoints!), ...(o.etcdRoot !== undefined ? { root: o.etcdRoot } : {}) } : undefined;
-      const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/init', { ...(port === undefined ? {} : { listenPort: port }), ...(store ? { store } : {}) });
+      const s = await clusterOp().call<ClusterStatus>('POST', '/v1/cluster/init', { ...(port === undefined ? {} : { listenPort: port }), ...(store ? { store } : {}) });
       if (formatted(s, o.format)) return;
       process.stdout.write(`Cluster initialized: node ${s.nodeId} is now a manager at ${s.managerAddr}.\n\nTo add a worker, get its token on this node:\n    netctl cluster join-token worker -q > worker.token\nthen on the new node:\n    netctl cluster join --token-file worker.token ${s.managerAddr}\n`);
     });
@@ -74,7 +84,7 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
     .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
     .addHelpText('after', '\nExample:\n  netctl --node n2 cluster join --token-file worker.token 10.99.1.1:2377')
     .action(async (addr: string, o: { tokenFile?: string; format?: string }) => {
-      const s = await agent().call<ClusterStatus>('POST', '/v1/cluster/join', { token: readTokenFrom(o.tokenFile), addr });
+      const s = await clusterOp().call<ClusterStatus>('POST', '/v1/cluster/join', { token: readTokenFrom(o.tokenFile), addr });
       if (formatted(s, o.format)) return;
       process.stdout.write(`This node joined the cluster as a ${s.role} (node ${s.nodeId}).\n`);
     });
@@ -106,7 +116,7 @@ export function clusterCommand(globals: () => GlobalOpts): Command {
     .description('leave the cluster (the worker stops its tasks); the manager needs --force')
     .option('-f, --force', 'leave even if this node is the manager (deletes the cluster state)')
     .action(async (o: { force?: boolean }) => {
-      const r = await agent().call<{ nodeId: string | null }>('POST', '/v1/cluster/leave', { force: o.force === true });
+      const r = await clusterOp().call<{ nodeId: string | null }>('POST', '/v1/cluster/leave', { force: o.force === true });
       process.stdout.write(`Node ${r.nodeId ?? ''} left the cluster.\n`);
     });
   cluster

@@ -31,8 +31,8 @@ export function socketFor(g: GlobalOpts): string {
   return DEFAULT_SOCKET;
 }
 
-export function clientFor(g: GlobalOpts): ApiClient {
-  return new ApiClient({ socketPath: socketFor(g) });
+export function clientFor(g: GlobalOpts, timeoutMs?: number): ApiClient {
+  return new ApiClient({ socketPath: socketFor(g), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
 }
 
 /** The agent of `node` asked through the local agent's peer API (same paths as a local client). */
