@@ -303,7 +303,7 @@ export class LbSubsystem implements Subsystem {
   // ---- host publish mode ----
   /** Plumbs local tasks that publish in host mode, then programs the node's own namespace. */
   private async syncHostMode(): Promise<void> {
-    const local = this.state.networks().filter((n) => n !== INGRESS_NETWORK).flatMap((n) => this.state.records(n).filter((r) => r.node === this.o.nodeName));
+    const local = this.state.localRecords();
     const pubs = hostPublishesOf(local, this.o.nodeName);
     const want = new Map<string, string>();
     for (const g of pubs) for (const b of g.backends) want.set(b.id, b.ip);

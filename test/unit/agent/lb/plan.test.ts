@@ -83,6 +83,41 @@ describe('lb-state', () => {
     assert.deepEqual(st.vipServices('app')[1]?.backends.map((b) => b.state), ['active', 'draining']);
   });
 
+  test('indexes agree with a scan of every record under random churn (moves between services, nodes, networks)', () => {
+    const st = new LbState('n1');
+    const all = new Map<string, EndpointRecord>(); // `${net}\0${key}` → record, the brute-force reference
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    for (let i = 0; i < 3000; i++) {
+      const net = ['app', 'db', 'ingress'][rnd(3)]!;
+      const key = `t${rnd(40)}`;
+      if (rnd(5) === 0) {
+        st.set(net, key, null);
+        all.delete(`${net}\0${key}`);
+        continue;
+      }
+      const svc = rnd(6);
+      const r = rec(key, { network: net, serviceId: `s${svc}`, serviceName: `svc${svc}`, vip: `10.30.1.${svc + 1}`, ip: `10.30.2.${rnd(200) + 1}`, node: rnd(3) === 0 ? 'n1' : 'n2', state: rnd(4) === 0 ? 'draining' : 'running' });
+      st.set(net, key, r);
+      all.set(`${net}\0${key}`, r);
+      if (i % 97 !== 0) continue;
+      const recs = [...all.entries()].map(([k, x]) => ({ net: k.slice(0, k.indexOf('\0')), r: x }));
+      const local = new Map<string, Set<string>>();
+      for (const { net: n, r: x } of recs) if (x.node === 'n1' && n !== INGRESS_NETWORK) local.set(x.taskId, (local.get(x.taskId) ?? new Set()).add(n));
+      assert.deepEqual(new Map([...st.localTasks()].map(([t, v]) => [t, v.networks])), local, `local tasks at step ${i}`);
+      assert.equal(st.localRecords().length, recs.filter(({ net: n, r: x }) => x.node === 'n1' && n !== INGRESS_NETWORK).length);
+      for (const n of ['app', 'db']) {
+        for (const v of st.vipServices(n)) {
+          const want = recs.filter(({ net: m, r: x }) => m === n && x.serviceId === v.id).map(({ r: x }) => x);
+          if (want.length) assert.deepEqual(v, vipServiceOf(want, 'n1'), `service ${v.id} on ${n} at step ${i}`);
+          else assert.deepEqual(v.backends, [], 'a service scaled to 0 stays, with no backend');
+        }
+        const ids = new Set(recs.filter(({ net: m }) => m === n).map(({ r: x }) => x.serviceId));
+        for (const id of ids) assert.ok(st.vipServices(n).some((v) => v.id === id), `service ${id} listed on ${n}`);
+      }
+    }
+  });
+
   test('local tasks and ingress publishes', () => {
     const st = new LbState('n1');
     st.set('app', 'a', rec('a'));
