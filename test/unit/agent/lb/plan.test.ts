@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointRecord } from '../../../../src/core/endpoints.js';
 import { compile } from '../../../../src/core/lb/model.js';
-import { backendsOf, dropIngressConflicts, dropVipConflicts, hostPublishesOf, hostVethName, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../../src/agent/lb/plan.js';
+import { backendsOf, dropIngressConflicts, dropVipConflicts, VipConflictMemo, hostPublishesOf, hostVethName, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../../src/agent/lb/plan.js';
 import { renderHostModeTaskTable } from '../../../../src/agent/lb/host.js';
 import { INGRESS_NETWORK } from '../../../../src/core/endpoints.js';
 import { encodeEndpoint } from '../../../../src/core/endpoints.js';
@@ -62,6 +62,33 @@ describe('lb-plan', () => {
     assert.match(t, /elements = \{ tcp \. 8080, udp \. 53 \}/);
     assert.match(t, /ip daddr 10\.99\.1\.2 meta l4proto \. th dport @published dnat to 172\.31\.255\.2/);
     assert.doesNotMatch(renderHostIngress('10.99.1.2', []), /elements/);
+  });
+});
+
+describe('lb-plan VipConflictMemo', () => {
+  test('gives what dropVipConflicts gives, change after change (VIP moves, emptiness flips, port changes)', () => {
+    const st = new LbState('n1');
+    const memo = new VipConflictMemo();
+    let seed = 11;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    let fast = 0;
+    for (let i = 0; i < 2000; i++) {
+      const svc = rnd(8);
+      const key = `t${rnd(24)}`;
+      if (rnd(6) === 0) st.set('app', key, null);
+      else {
+        st.set('app', key, rec(key, {
+          serviceId: `s${svc}`, serviceName: `svc${svc}`, vip: `10.30.1.${rnd(10) === 0 ? 99 : svc + 1}`, ip: `10.30.2.${rnd(50) + 1}`,
+          ports: [{ proto: 'tcp', target: rnd(10) === 0 ? 81 : 80 }], node: 'n2', state: rnd(3) === 0 ? 'draining' : 'running',
+        }));
+      }
+      const svcs = st.vipServices('app');
+      const before = svcs.map((x) => x);
+      const got = memo.run(svcs);
+      assert.deepEqual(got, dropVipConflicts(before), `step ${i}`);
+      if (got.conflicts.length === 0) fast++;
+    }
+    assert.ok(fast > 100, 'the no-conflict path was exercised');
   });
 });
 
