@@ -42,7 +42,7 @@ import { DriftTracker } from './drift.js';
 import { IngressSide } from './ingress-side.js';
 import { gateContext, gatedIngress, gatedVipServices, heldForLog } from './gate.js';
 import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './types.js';
-import { dropIngressConflicts, dropVipConflicts, hostPublishesOf, taskNetnsName } from './plan.js';
+import { dropIngressConflicts, hostPublishesOf, taskNetnsName, VipConflictMemo } from './plan.js';
 import { HostModePlumber } from './host.js';
 import { registerLbRoutes } from './routes.js';
 import { LbState } from './state.js';
@@ -58,6 +58,8 @@ export class LbSubsystem implements Subsystem {
   private readonly ns = new Map<NsKey, NsEntry>();
   /** Drain acks: the desired state last applied with success per namespace entry. */
   private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
+  /** Per namespace: the last VIP conflict resolution, reused while an endpoint change cannot alter it. */
+  private readonly conflictMemos = new WeakMap<NsEntry, VipConflictMemo>();
   /** Applies in flight and drift counters for the periodic check (drift.ts). */
   private readonly drift = new DriftTracker<NsEntry>();
   private readonly sched: LbSchedule;
@@ -255,7 +257,10 @@ export class LbSubsystem implements Subsystem {
     if (prev && prev.netns !== netns) this.dp.forget({ netns: prev.netns });
     const e = prev ?? newNsEntry(netns, 'task', taskId);
     const perNetwork = [...t.networks].sort().map((network) => ({ network, services: this.state.vipServices(network) }));
-    const { services, conflicts, held } = gatedVipServices(perNetwork, dropVipConflicts, this.gateOf(e), e.gate);
+    let cm = this.conflictMemos.get(e);
+    if (!cm) this.conflictMemos.set(e, (cm = new VipConflictMemo()));
+    const memo = cm;
+    const { services, conflicts, held } = gatedVipServices(perNetwork, (s) => memo.run(s), this.gateOf(e), e.gate);
     e.netns = netns;
     e.desired = { services, ingress: [] };
     e.conflicts = conflicts;
@@ -303,7 +308,7 @@ export class LbSubsystem implements Subsystem {
   // ---- host publish mode ----
   /** Plumbs local tasks that publish in host mode, then programs the node's own namespace. */
   private async syncHostMode(): Promise<void> {
-    const local = this.state.networks().filter((n) => n !== INGRESS_NETWORK).flatMap((n) => this.state.records(n).filter((r) => r.node === this.o.nodeName));
+    const local = this.state.localRecords();
     const pubs = hostPublishesOf(local, this.o.nodeName);
     const want = new Map<string, string>();
     for (const g of pubs) for (const b of g.backends) want.set(b.id, b.ip);

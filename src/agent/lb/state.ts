@@ -19,6 +19,18 @@ export interface Change {
 export class LbState {
   /** network → record key → record */
   private readonly recs = new Map<string, Map<string, EndpointRecord>>();
+  /**
+   * Indexes kept beside `recs` so one record change costs O(its service), not O(every record) (issue 18 §4:
+   * `localTasks()` and `recordsOf()` scanned every record of the network on each change, which made one
+   * change O(n) and a 10,000-service initial sync quadratic). `${network}\0${serviceId}` → key → record.
+   */
+  private readonly bySvc = new Map<string, Map<string, EndpointRecord>>();
+  /** Records this node owns: network → key → record. */
+  private readonly localRecs = new Map<string, Map<string, EndpointRecord>>();
+  /** network → service ids with records (not the sandbox service) → record count. */
+  private readonly svcCount = new Map<string, Map<string, number>>();
+  /** Sorted service ids per `${withKnown}\0${network}`, dropped when a network's id set changes. */
+  private readonly idCache = new Map<string, string[]>();
   /** `${network}\0${serviceId}` → memo */
   private readonly vipMemo = new Map<string, VipService | null>();
   private readonly ingMemo = new Map<string, IngressPublish[]>();
@@ -29,6 +41,8 @@ export class LbState {
    * network is left. (Once the manager feeds service definitions, those replace this memory.)
    */
   private readonly known = new Map<string, VipService>();
+  /** network → service ids in `known`. */
+  private readonly knownIds = new Map<string, Set<string>>();
 
   constructor(private readonly node: string) {}
 
@@ -40,6 +54,7 @@ export class LbState {
       if (!prev || !m) return null;
       m.delete(key);
       if (m.size === 0) this.recs.delete(network);
+      this.unindex(network, key, prev);
       this.invalidate(network, prev.serviceId);
       return { network, serviceId: prev.serviceId, node: prev.node, taskId: prev.taskId };
     }
@@ -49,18 +64,72 @@ export class LbState {
       this.recs.set(network, m);
     }
     m.set(key, rec);
+    if (prev) this.unindex(network, key, prev);
+    this.index(network, key, rec);
     const kept = rec.serviceId !== SBOX_SERVICE ? vipServiceOf([rec], this.node) : null;
-    if (kept) this.known.set(`${network}\0${rec.serviceId}`, { ...kept, backends: [] });
+    if (kept) {
+      const k = `${network}\0${rec.serviceId}`;
+      if (!this.known.has(k)) {
+        let ids = this.knownIds.get(network);
+        if (!ids) this.knownIds.set(network, (ids = new Set()));
+        ids.add(rec.serviceId);
+        this.idsChanged(network);
+      }
+      this.known.set(k, { ...kept, backends: [] });
+    }
     if (prev && prev.serviceId !== rec.serviceId) this.invalidate(network, prev.serviceId);
     this.invalidate(network, rec.serviceId);
     return { network, serviceId: rec.serviceId, node: rec.node, taskId: rec.taskId };
+  }
+
+  private index(network: string, key: string, rec: EndpointRecord): void {
+    const sk = `${network}\0${rec.serviceId}`;
+    let bs = this.bySvc.get(sk);
+    if (!bs) this.bySvc.set(sk, (bs = new Map()));
+    bs.set(key, rec);
+    if (rec.node === this.node) {
+      let l = this.localRecs.get(network);
+      if (!l) this.localRecs.set(network, (l = new Map()));
+      l.set(key, rec);
+    }
+    if (rec.serviceId === SBOX_SERVICE) return;
+    let c = this.svcCount.get(network);
+    if (!c) this.svcCount.set(network, (c = new Map()));
+    const n = c.get(rec.serviceId) ?? 0;
+    c.set(rec.serviceId, n + 1);
+    if (n === 0) this.idsChanged(network);
+  }
+
+  private unindex(network: string, key: string, rec: EndpointRecord): void {
+    const sk = `${network}\0${rec.serviceId}`;
+    const bs = this.bySvc.get(sk);
+    bs?.delete(key);
+    if (bs && bs.size === 0) this.bySvc.delete(sk);
+    const l = this.localRecs.get(network);
+    l?.delete(key);
+    if (l && l.size === 0) this.localRecs.delete(network);
+    if (rec.serviceId === SBOX_SERVICE) return;
+    const c = this.svcCount.get(network);
+    const n = c?.get(rec.serviceId) ?? 0;
+    if (!c || n === 0) return;
+    if (n > 1) return void c.set(rec.serviceId, n - 1);
+    c.delete(rec.serviceId);
+    if (c.size === 0) this.svcCount.delete(network);
+    this.idsChanged(network);
+  }
+
+  private idsChanged(network: string): void {
+    this.idCache.delete(`0\0${network}`);
+    this.idCache.delete(`1\0${network}`);
   }
 
   /** Drops every record of a network (we left it). */
   dropNetwork(network: string): Change[] {
     const m = this.recs.get(network);
     if (!m) return [];
-    for (const k of [...this.known.keys()]) if (k.startsWith(`${network}\0`)) this.known.delete(k);
+    for (const id of this.knownIds.get(network) ?? []) this.known.delete(`${network}\0${id}`);
+    this.knownIds.delete(network);
+    this.idsChanged(network);
     return [...m.keys()].map((k) => this.set(network, k, null)).filter((c): c is Change => c !== null);
   }
 
@@ -78,15 +147,20 @@ export class LbState {
     return [...this.recs.keys()].sort();
   }
 
+  /** Sorted service ids of a network (with `known`: also those scaled to 0); cached until the id set changes. */
   private serviceIds(network: string, withKnown = false): string[] {
-    const ids = new Set<string>();
-    if (withKnown) for (const k of this.known.keys()) if (k.startsWith(`${network}\0`)) ids.add(k.slice(network.length + 1));
-    for (const r of this.recs.get(network)?.values() ?? []) if (r.serviceId !== SBOX_SERVICE) ids.add(r.serviceId);
-    return [...ids].sort();
+    const ck = `${withKnown ? 1 : 0}\0${network}`;
+    const hit = this.idCache.get(ck);
+    if (hit) return hit;
+    const ids = new Set<string>(this.svcCount.get(network)?.keys() ?? []);
+    if (withKnown) for (const id of this.knownIds.get(network) ?? []) ids.add(id);
+    const out = [...ids].sort();
+    this.idCache.set(ck, out);
+    return out;
   }
 
   private recordsOf(network: string, serviceId: string): EndpointRecord[] {
-    return this.records(network).filter((r) => r.serviceId === serviceId);
+    return [...(this.bySvc.get(`${network}\0${serviceId}`)?.values() ?? [])];
   }
 
   /** VIP services of a network, in service-id order (same objects while unchanged). */
@@ -121,13 +195,12 @@ export class LbState {
     return out;
   }
 
-  /** Local tasks (records owned by this node, not on `ingress`) → their networks. */
+  /** Local tasks (records owned by this node, not on `ingress`) → their networks. O(local records). */
   localTasks(): Map<string, { networks: Set<string>; serviceIds: Set<string> }> {
     const out = new Map<string, { networks: Set<string>; serviceIds: Set<string> }>();
-    for (const [net, m] of this.recs) {
+    for (const [net, m] of this.localRecs) {
       if (net === INGRESS_NETWORK) continue;
       for (const r of m.values()) {
-        if (r.node !== this.node) continue;
         const t = out.get(r.taskId) ?? { networks: new Set(), serviceIds: new Set() };
         t.networks.add(net);
         t.serviceIds.add(r.serviceId);
@@ -146,11 +219,18 @@ export class LbState {
     return undefined;
   }
 
+  /** Records this node owns on every network but `ingress`. O(local records). */
+  localRecords(): EndpointRecord[] {
+    const out: EndpointRecord[] = [];
+    for (const [net, m] of this.localRecs) if (net !== INGRESS_NETWORK) out.push(...m.values());
+    return out;
+  }
+
   /** The local record of a task on one of its (non-ingress) networks. */
   localRecord(taskId: string): EndpointRecord | undefined {
-    for (const [net, m] of this.recs) {
+    for (const [net, m] of this.localRecs) {
       if (net === INGRESS_NETWORK) continue;
-      for (const r of m.values()) if (r.taskId === taskId && r.node === this.node) return r;
+      for (const r of m.values()) if (r.taskId === taskId) return r;
     }
     return undefined;
   }

@@ -110,6 +110,13 @@ export class OverlaySubsystem implements Subsystem {
    */
   private additionsOnly = true;
   reconciles = 0;
+  /**
+   * The guard allow-list last handed to the service (joined), so a member event that leaves it as it
+   * was (suspect ↔ alive, an address-less update) costs no reconcile: a reconcile spawns nft and ip
+   * (4-5 processes), and under flapping every agent sees every member's events — that made an idle
+   * agent's cost grow with N (issue 18 §3).
+   */
+  private lastMembers: string | undefined;
   /** What successful reconciles left in the kernel (the LB's overlay gate reads it). */
   private readonly view: ProgrammedView;
 
@@ -261,7 +268,8 @@ export class OverlaySubsystem implements Subsystem {
     for (const n of this.networks.values()) s.handle({ type: 'network-define', network: n });
     for (const [taskId, e] of this.local) s.handle({ type: 'local-add', taskId, endpoint: e });
     for (const [key, e] of this.remotes.entries()) s.handle({ type: 'remote-add', key, endpoint: e });
-    s.handle({ type: 'members', underlayIps: this.memberIps() });
+    this.lastMembers = undefined;
+    this.sendMembers(s);
     this.service = s;
     s.start();
     const waited = await this.waitForSync();
@@ -269,7 +277,7 @@ export class OverlaySubsystem implements Subsystem {
     this.seedFromTables();
     this.additionsOnly = false;
     this.activated = true;
-    s.handle({ type: 'members', underlayIps: this.memberIps() });
+    this.sendMembers(s, true);
     this.opts.log.info({ waitedMs: waited, networks: this.networks.size, local: this.local.size, remote: this.remotes.size }, 'overlay active');
   }
 
@@ -340,8 +348,17 @@ export class OverlaySubsystem implements Subsystem {
       else if (a.type === 'members-changed') members = true;
       else this.opts.log.warn({ network: a.network, key: a.key, owner: a.owner, reason: a.reason }, 'bad endpoint record dropped');
     }
-    if (members) this.send({ type: 'members', underlayIps: this.memberIps() });
+    if (members && this.service) this.sendMembers(this.service);
     this.armSweep();
+  }
+
+  /** Hands the service the guard allow-list when it changed (always when `force`). */
+  private sendMembers(s: OverlayService, force = false): void {
+    const ips = this.memberIps();
+    const key = ips.join(',');
+    if (!force && key === this.lastMembers) return;
+    this.lastMembers = key;
+    s.handle({ type: 'members', underlayIps: ips });
   }
 
   /** Live members (alive or suspect) plus members dead for less than deadGraceMs. */

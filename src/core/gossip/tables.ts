@@ -62,6 +62,15 @@ export class Tables {
   private readonly entries = new Map<string, Map<string, Entry>>();
   /** network → node → record */
   private readonly nets = new Map<string, Map<string, NetRecord>>();
+  /**
+   * Tombstones and network-leave records in the order they were made (`network\0table\0key` and
+   * `network\0node` → time), so the once-a-second reap looks only at the oldest ones instead of every
+   * entry: at rest the tables cost nothing per tick however many services they hold (issue 18 §3/§4).
+   * Times come from the caller's monotonic clock; were one to step back, a tombstone made then is
+   * reaped when the older ones ahead of it are — late, never early.
+   */
+  private readonly tombs = new Map<string, { net: string; tk: string; at: number }>();
+  private readonly leaves = new Map<string, { net: string; node: string; at: number }>();
 
   constructor(private readonly cfg: GossipConfig, private readonly self: string, private readonly host: TablesHost) {}
 
@@ -96,6 +105,9 @@ export class Tables {
     if (!m) this.nets.set(network, (m = new Map()));
     const prev = m.get(node);
     m.set(node, { ltime, leave, changedAt: now });
+    const lk = network + SEP + node;
+    this.leaves.delete(lk);
+    if (leave) this.leaves.set(lk, { net: network, node, at: now });
     return prev;
   }
   private announce(network: string, ltime: number, leave: boolean): void {
@@ -126,7 +138,18 @@ export class Tables {
     const m = this.entries.get(network);
     if (!m) return;
     this.entries.delete(network);
-    for (const [tk, e] of m) if (!e.deleted) this.emitEntry('delete', network, tk, e);
+    for (const [tk, e] of m) {
+      if (e.deleted) this.tombs.delete(network + SEP + tk);
+      else this.emitEntry('delete', network, tk, e);
+    }
+  }
+
+  /** Stores an entry and keeps the tombstone index in step. */
+  private put(m: Map<string, Entry>, network: string, tk: string, e: Entry): void {
+    m.set(tk, e);
+    const k = network + SEP + tk;
+    this.tombs.delete(k);
+    if (e.deleted) this.tombs.set(k, { net: network, tk, at: e.deletedAt });
   }
 
   private emitEntry(type: TableEvent['type'], network: string, tk: string, e: Entry): void {
@@ -141,7 +164,7 @@ export class Tables {
     this.entries.set(network, m);
     const tk = table + SEP + key;
     const prev = m.get(tk);
-    m.set(tk, e);
+    this.put(m, network, tk, e);
     if (!deleted) this.emitEntry(prev && !prev.deleted ? 'update' : 'create', network, tk, e);
     else if (prev && !prev.deleted) this.emitEntry('delete', network, tk, e);
     this.host.broadcast({
@@ -210,7 +233,7 @@ export class Tables {
     }
     const e: Entry = { value: w.deleted ? EMPTY : w.value, ltime: w.ltime, owner: w.owner, deleted: w.deleted, deletedAt: now };
     this.entries.set(w.network, m);
-    m.set(tk, e);
+    this.put(m, w.network, tk, e);
     if (w.deleted) {
       if (cur && !cur.deleted) this.emitEntry('delete', w.network, tk, e);
     } else {
@@ -260,6 +283,7 @@ export class Tables {
       for (const [tk, e] of m) {
         if (e.owner !== owner) continue;
         m.delete(tk);
+        if (e.deleted) this.tombs.delete(net + SEP + tk);
         if (!e.deleted) this.emitEntry('delete', net, tk, e);
       }
     }
@@ -271,19 +295,30 @@ export class Tables {
       const r = m.get(name);
       if (!r) continue;
       m.delete(name);
+      this.leaves.delete(net + SEP + name);
       if (!r.leave) this.host.emitTable({ type: 'network-leave', node: name, network: net });
     }
     this.purgeOwner(name);
   }
 
-  /** Reaps tombstones and network-leave records older than tombstoneReapMs; returns how many. */
+  /**
+   * Reaps tombstones and network-leave records older than tombstoneReapMs; returns how many. Walks the
+   * indexes from the oldest and stops at the first one still young: O(reaped), not O(entries).
+   */
   reap(now: number): number {
     let n = 0;
-    for (const m of this.entries.values()) {
-      for (const [tk, e] of m) if (e.deleted && now - e.deletedAt >= this.cfg.tombstoneReapMs) (m.delete(tk), n++);
+    for (const [k, t] of this.tombs) {
+      if (now - t.at < this.cfg.tombstoneReapMs) break;
+      this.tombs.delete(k);
+      const m = this.entries.get(t.net);
+      if (m?.get(t.tk)?.deleted) (m.delete(t.tk), n++);
     }
-    for (const m of this.nets.values()) {
-      for (const [node, r] of m) if (r.leave && node !== this.self && now - r.changedAt >= this.cfg.tombstoneReapMs) (m.delete(node), n++);
+    for (const [k, r] of this.leaves) {
+      if (now - r.at < this.cfg.tombstoneReapMs) break;
+      if (r.node === this.self) continue; // our own leave record stays (it answers stale news about us)
+      this.leaves.delete(k);
+      const m = this.nets.get(r.net);
+      if (m?.get(r.node)?.leave) (m.delete(r.node), n++);
     }
     return n;
   }

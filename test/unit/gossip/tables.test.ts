@@ -61,6 +61,34 @@ describe('tables (unit)', () => {
     assert.equal(t.reap(100 + GOSSIP_PRESETS.local.tombstoneReapMs), 1);
     assert.equal(t.snapshot().entries.length, 0);
   });
+  test('reap follows each tombstone\'s own time: a re-deleted key waits again, a revived one is never reaped', () => {
+    const { t } = fakeTables('me');
+    const R = GOSSIP_PRESETS.local.tombstoneReapMs;
+    t.joinNetwork('app', 0);
+    for (const k of ['a', 'b', 'c']) t.tableSet('app', 't', k, v('x'), 0);
+    t.tableDelete('app', 't', 'a', 100);
+    t.tableDelete('app', 't', 'b', 200);
+    t.tableSet('app', 't', 'a', v('again'), 300); // revived: no longer a tombstone
+    t.tableDelete('app', 't', 'c', 400);
+    t.tableDelete('app', 't', 'a', 500); // deleted anew: its clock restarts
+    assert.equal(t.reap(200 + R), 1, 'only b');
+    assert.deepEqual(t.snapshot().entries.map((e) => e.key).sort(), ['a', 'c']);
+    assert.equal(t.reap(400 + R), 1, 'c');
+    assert.equal(t.reap(500 + R - 1), 0);
+    assert.equal(t.reap(500 + R), 1, 'a, at its second delete');
+    assert.deepEqual(t.snapshot().entries, []);
+  });
+  test('network-leave records of others are reaped after tombstoneReapMs; a re-join is kept', () => {
+    const { t } = fakeTables('me');
+    const R = GOSSIP_PRESETS.local.tombstoneReapMs;
+    t.joinNetwork('app', 0);
+    t.applyNetwork({ node: 'b', network: 'app', ltime: 5, leave: true }, 100, false);
+    t.applyNetwork({ node: 'c', network: 'app', ltime: 5, leave: true }, 200, false);
+    t.applyNetwork({ node: 'c', network: 'app', ltime: 6, leave: false }, 300, false);
+    t.leaveNetwork('app', 50);
+    assert.equal(t.reap(300 + R), 1, 'b only: c re-joined, our own leave stays');
+    assert.deepEqual(t.snapshot().networks.map((r) => r.node).sort(), ['c', 'me']);
+  });
   test('news about our own entry we do not hold (a restart) is retracted with a newer tombstone', () => {
     const { t, sent } = fakeTables('me');
     t.joinNetwork('app', 0);

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointRecord } from '../../../../src/core/endpoints.js';
 import { compile } from '../../../../src/core/lb/model.js';
-import { backendsOf, dropIngressConflicts, dropVipConflicts, hostPublishesOf, hostVethName, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../../src/agent/lb/plan.js';
+import { backendsOf, dropIngressConflicts, dropVipConflicts, VipConflictMemo, hostPublishesOf, hostVethName, ingressOf, parseIngressAddr, renderHostIngress, sboxRecord, vipServiceOf } from '../../../../src/agent/lb/plan.js';
 import { renderHostModeTaskTable } from '../../../../src/agent/lb/host.js';
 import { INGRESS_NETWORK } from '../../../../src/core/endpoints.js';
 import { encodeEndpoint } from '../../../../src/core/endpoints.js';
@@ -65,6 +65,33 @@ describe('lb-plan', () => {
   });
 });
 
+describe('lb-plan VipConflictMemo', () => {
+  test('gives what dropVipConflicts gives, change after change (VIP moves, emptiness flips, port changes)', () => {
+    const st = new LbState('n1');
+    const memo = new VipConflictMemo();
+    let seed = 11;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    let fast = 0;
+    for (let i = 0; i < 2000; i++) {
+      const svc = rnd(8);
+      const key = `t${rnd(24)}`;
+      if (rnd(6) === 0) st.set('app', key, null);
+      else {
+        st.set('app', key, rec(key, {
+          serviceId: `s${svc}`, serviceName: `svc${svc}`, vip: `10.30.1.${rnd(10) === 0 ? 99 : svc + 1}`, ip: `10.30.2.${rnd(50) + 1}`,
+          ports: [{ proto: 'tcp', target: rnd(10) === 0 ? 81 : 80 }], node: 'n2', state: rnd(3) === 0 ? 'draining' : 'running',
+        }));
+      }
+      const svcs = st.vipServices('app');
+      const before = svcs.map((x) => x);
+      const got = memo.run(svcs);
+      assert.deepEqual(got, dropVipConflicts(before), `step ${i}`);
+      if (got.conflicts.length === 0) fast++;
+    }
+    assert.ok(fast > 100, 'the no-conflict path was exercised');
+  });
+});
+
 describe('lb-state', () => {
   test('unchanged services keep their identity; a change replaces only its service', () => {
     const st = new LbState('n1');
@@ -81,6 +108,41 @@ describe('lb-state', () => {
     assert.equal(web2?.backends.length, 2);
     st.set('app', 'b', rec('b', { ip: '10.30.0.12', node: 'n2', state: 'draining' }));
     assert.deepEqual(st.vipServices('app')[1]?.backends.map((b) => b.state), ['active', 'draining']);
+  });
+
+  test('indexes agree with a scan of every record under random churn (moves between services, nodes, networks)', () => {
+    const st = new LbState('n1');
+    const all = new Map<string, EndpointRecord>(); // `${net}\0${key}` → record, the brute-force reference
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    for (let i = 0; i < 3000; i++) {
+      const net = ['app', 'db', 'ingress'][rnd(3)]!;
+      const key = `t${rnd(40)}`;
+      if (rnd(5) === 0) {
+        st.set(net, key, null);
+        all.delete(`${net}\0${key}`);
+        continue;
+      }
+      const svc = rnd(6);
+      const r = rec(key, { network: net, serviceId: `s${svc}`, serviceName: `svc${svc}`, vip: `10.30.1.${svc + 1}`, ip: `10.30.2.${rnd(200) + 1}`, node: rnd(3) === 0 ? 'n1' : 'n2', state: rnd(4) === 0 ? 'draining' : 'running' });
+      st.set(net, key, r);
+      all.set(`${net}\0${key}`, r);
+      if (i % 97 !== 0) continue;
+      const recs = [...all.entries()].map(([k, x]) => ({ net: k.slice(0, k.indexOf('\0')), r: x }));
+      const local = new Map<string, Set<string>>();
+      for (const { net: n, r: x } of recs) if (x.node === 'n1' && n !== INGRESS_NETWORK) local.set(x.taskId, (local.get(x.taskId) ?? new Set()).add(n));
+      assert.deepEqual(new Map([...st.localTasks()].map(([t, v]) => [t, v.networks])), local, `local tasks at step ${i}`);
+      assert.equal(st.localRecords().length, recs.filter(({ net: n, r: x }) => x.node === 'n1' && n !== INGRESS_NETWORK).length);
+      for (const n of ['app', 'db']) {
+        for (const v of st.vipServices(n)) {
+          const want = recs.filter(({ net: m, r: x }) => m === n && x.serviceId === v.id).map(({ r: x }) => x);
+          if (want.length) assert.deepEqual(v, vipServiceOf(want, 'n1'), `service ${v.id} on ${n} at step ${i}`);
+          else assert.deepEqual(v.backends, [], 'a service scaled to 0 stays, with no backend');
+        }
+        const ids = new Set(recs.filter(({ net: m }) => m === n).map(({ r: x }) => x.serviceId));
+        for (const id of ids) assert.ok(st.vipServices(n).some((v) => v.id === id), `service ${id} listed on ${n}`);
+      }
+    }
   });
 
   test('local tasks and ingress publishes', () => {

@@ -100,6 +100,23 @@ describe('OverlaySubsystem (ManualClock, fakes)', () => {
     await r.overlay.stop();
   });
 
+  test('member events that leave the guard allow-list as it was cost no reconcile (suspect/alive flaps)', async () => {
+    const r = await rig();
+    const before = r.overlay.reconciles;
+    for (let i = 0; i < 20; i++) {
+      r.gossip.states.set('n2', 'suspect');
+      r.gossip.emit({ type: 'member-suspect', name: 'n2', addr: `${ADDR.n2}:7946`, incarnation: 1 } as GossipEvent);
+      r.gossip.member('n2', 'alive');
+      await r.step(60);
+    }
+    assert.equal(r.overlay.reconciles, before, 'no reconcile: the allow-list never changed');
+    r.gossip.member('n3', 'left'); // the allow-list changes: one reconcile
+    await r.step(60);
+    assert.equal(r.overlay.reconciles, before + 1);
+    assert.deepEqual(r.guard.state.allow, ['10.99.1.2']);
+    await r.overlay.stop();
+  });
+
   test('a dead member: entries and guard address kept for deadGraceMs, removed at its end', async () => {
     const r = await rig();
     r.gossip.publish('n2', 't2', '10.40.0.12');
