@@ -39,7 +39,7 @@
  */
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { realExec } from '../../src/adapters/exec.js';
 import type { LabState } from '../../src/lab/lab.js';
@@ -214,6 +214,39 @@ const cpuDelta = (a: ReturnType<typeof cpu>, b: ReturnType<typeof cpu>): string 
   `guest busy ${((b.busy - a.busy) / 100).toFixed(1)} CPU-s, agents ${per(a.agents, b.agents)} CPU-s + their execs ${per(a.execs, b.execs)} CPU-s, ` +
   `test process + its execs ${((b.test - a.test) / 100).toFixed(1)} CPU-s, load ${b.load}`;
 
+/**
+ * Samples the guest's processes every 500 ms and counts them by program (for `ip netns exec NS X`,
+ * by X; node processes by script name): a process seen in k samples ran about k/2 s, so the top of
+ * the list is where the agents' exec time goes (in run 3 of issue 14 the agents' reaped children cost more CPU than their own JS
+ * while the tasks start, see cpuDelta). Agents, the test runner and idle long-lived tasks are left out.
+ */
+function sampler(): { stop: () => string } {
+  const counts = new Map<string, number>();
+  const skip = new Set([String(process.pid), ...(lab?.nodes ?? []).map((n) => String(n.pid))]);
+  const timer = setInterval(() => {
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d) && !skip.has(d))) {
+      try {
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const state = st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3);
+        if (state !== 'R' && state !== 'D') continue; // running or in the kernel: what costs CPU now
+        let argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        if (argv[0]?.endsWith('ip') && argv[1] === 'netns' && argv[2] === 'exec') argv = argv.slice(4);
+        const prog = argv[0]?.split('/').pop() ?? '?';
+        const key = prog === 'node' ? `node ${(argv.find((a) => a.endsWith('.js') || a.endsWith('.cjs')) ?? '').split('/').pop()}` : `${prog} ${argv[1] ?? ''}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      } catch {
+        // gone between readdir and read
+      }
+    }
+  }, 500);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, v]) => `${k.trim()} ×${v}`).join(', ') || '(none)';
+    },
+  };
+}
+
 /** On a failed wait: each node's tasks and the last warnings of its agent. */
 async function diagnose(): Promise<void> {
   for (const n of NODES) {
@@ -266,6 +299,7 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
     await Promise.all(NODES.map((n, i) => agentClient(lab, n).call('PUT', '/v1/ingress', { ip: `10.255.255.${i + 1}` })));
     const start = Date.now();
     const cpu0 = cpu();
+    const samples = sampler();
     try {
       // One node at a time: each task start spawns node processes (whoami, and the DNS socket binder
       // for its namespace); started all at once under TCG they starve each other. (The binder's bound
@@ -278,7 +312,7 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
       await diagnose();
       throw e;
     } finally {
-      console.log(`# CPU while the tasks started: ${cpuDelta(cpu0, cpu())}`);
+      console.log(`# CPU while the tasks started: ${cpuDelta(cpu0, cpu())}; running processes sampled every 0.5 s (program ×samples): ${samples.stop()}`);
     }
     console.log(`# web.1-3, probe and loc running ${Date.now() - start} ms after PUT (${since()})`);
   });
