@@ -232,7 +232,9 @@ function sampler(): { stop: () => string } {
         let argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         if (argv[0]?.endsWith('ip') && argv[1] === 'netns' && argv[2] === 'exec') argv = argv.slice(4);
         const prog = argv[0]?.split('/').pop() ?? '?';
-        const key = prog === 'node' ? `node ${(argv.find((a) => a.endsWith('.js') || a.endsWith('.cjs')) ?? '').split('/').pop()}` : `${prog} ${argv[1] ?? ''}`;
+        // modprobe runs as the kernel's module autoloader (a module something asks for and the guest
+        // lacks is asked for again and again): keep its module name; nft and ip: their subcommand.
+        const key = prog === 'node' ? `node ${(argv.find((a) => a.endsWith('.js') || a.endsWith('.cjs')) ?? '').split('/').pop()}` : [prog, ...argv.slice(1, prog === 'modprobe' ? 4 : 3)].join(' ');
         counts.set(key, (counts.get(key) ?? 0) + 1);
       } catch {
         // gone between readdir and read
