@@ -11,6 +11,18 @@
  * finished) and `BENCH-IPVS-VM {json}` at the end (the guest's filesystem is read-only: the host
  * writes the results file). Phase lines (`# ...`) show progress: 10k services take minutes under
  * emulation. Namespaces lbv-* live in the VM's own kernel.
+ *
+ * The peer (BENCH_IPT_PEERS, default `nft:cold,resync,one`): a `;` list of `backend:metrics`, backend
+ * `nft` (Debian's iptables-restore, the nf_tables backend) or `legacy` (iptables-legacy-restore; needs
+ * ip_tables loaded: MESHD_VM_MODS=...,ip_tables,iptable_nat). Each metric of the `iptables` figures is
+ * the FASTEST peer that measured it (so the IPVS ratio stays conservative); `iptablesPeers` keeps
+ * every peer's own figures and `iptablesPeer` says which one each metric came from. Why two: at 10k
+ * services × 10 endpoints (110k chains, 310k rules) iptables-nft-restore 1.8.9 spends most of its CPU
+ * in chain-name lookups (strcmp/strlen/nftnl_chain_get_data: ~57% of samples on this host, cost
+ * superlinear — 0.5/1.2/5.0/11.9 s for 1k/2k/5k/10k natively) and peaks at ~700 MB RSS; a cold 10k
+ * restore ran past 9 min in the guest. The legacy backend restores the same input faster (8.3 s
+ * natively, ~390 MB) but is slower for the one-endpoint --noflush change (it reads and rewrites the
+ * whole table: 2.3 s vs 1.1 s natively), hence the per-metric choice: `legacy:cold,resync;nft:cold,one`.
  */
 import { existsSync } from 'node:fs';
 import { IpvsDataplane } from '../src/adapters/dataplane/ipvs.js';
@@ -69,28 +81,83 @@ async function dataplaneRun(dp: Dataplane, ns: string, n: number): Promise<VmSyn
   }
   const held = (await dp.readKernel({ netns: ns })).frontends.length;
   if (held !== n) throw new Error(`${dp.kind} holds ${held} frontends, want ${n}`);
-  await realExec.run('ip', ['netns', 'del', ns]);
+  await dropNs(ns, () => (dp.kind === 'ipvs' ? realExec.run('ipvsadm', ['-C'], { netns: ns }) : realExec.run('nft', ['flush', 'ruleset'], { netns: ns })));
   return { cold: r1(cold.durationMs), resync: r1(resync.durationMs), one: r1(median(one)) };
 }
 
-/** The peer: full iptables-restore twice (cold, over existing), then kube-proxy's minimal --noflush change. */
-async function iptablesRun(ns: string, n: number): Promise<VmSyncFigures> {
+type Metric = keyof VmSyncFigures;
+type PeerBackend = 'nft' | 'legacy';
+const PEER_CMD: Record<PeerBackend, string> = { nft: 'iptables-restore', legacy: 'iptables-legacy-restore' };
+
+/** BENCH_IPT_PEERS parsed: which backends run which metrics (`resync` and `one` need the cold restore first). */
+export function parsePeers(spec: string): Array<{ backend: PeerBackend; metrics: Set<Metric> }> {
+  return spec.split(';').filter(Boolean).map((part) => {
+    const [b, m = 'cold,resync,one'] = part.split(':');
+    if (b !== 'nft' && b !== 'legacy') throw new Error(`BENCH_IPT_PEERS: unknown backend ${JSON.stringify(b)} (nft | legacy)`);
+    const metrics = new Set(m.split(',').map((x) => x.trim()));
+    for (const x of metrics) if (x !== 'cold' && x !== 'resync' && x !== 'one') throw new Error(`BENCH_IPT_PEERS: unknown metric ${JSON.stringify(x)} (cold | resync | one)`);
+    return { backend: b, metrics: metrics as Set<Metric> };
+  });
+}
+const PEERS = parsePeers(process.env.BENCH_IPT_PEERS ?? 'nft:cold,resync,one');
+
+/**
+ * One peer backend: a full restore (always: the other metrics need the ruleset; timed as `cold`),
+ * optionally a second full restore over it (`resync`) and kube-proxy's minimal --noflush change
+ * (`one`). Metrics not asked for are absent.
+ */
+async function iptablesRun(ns: string, n: number, backend: PeerBackend, metrics: Set<Metric>): Promise<Partial<VmSyncFigures>> {
   await freshNs(ns);
+  const cmd = PEER_CMD[backend];
   const svcs = services(n);
   const full = iptFull(svcs);
-  progress(`iptables-restore ${n}: cold full restore`);
-  const cold = await timed(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: ns, timeoutMs: 1_800_000 }));
-  const resync = await timed(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: ns, timeoutMs: 1_800_000 }));
-  progress(`iptables-restore ${n}: cold ${r1(cold)} ms, resync ${r1(resync)} ms; ${REPS} --noflush changes`);
-  const one: number[] = [];
-  for (let r = 0; r < REPS; r++) {
-    const k = Math.floor((n * (r + 1)) / (REPS + 1));
-    const oldIp = svcs[k]!.eps[0]!;
-    svcs[k] = { ...svcs[k]!, eps: [ip4(220, k * 16 + r + 1), ...svcs[k]!.eps.slice(1)] };
-    one.push(await timed(() => realExec.check('iptables-restore', ['-w', '--noflush'], { input: iptOneChange(svcs, k, oldIp), netns: ns, timeoutMs: 600_000 })));
+  const out: Partial<VmSyncFigures> = {};
+  progress(`${cmd} ${n}: cold full restore`);
+  out.cold = r1(await timed(() => realExec.check(cmd, ['-w'], { input: full, netns: ns, timeoutMs: 1_800_000 })));
+  progress(`${cmd} ${n}: cold ${out.cold} ms`);
+  if (metrics.has('resync')) {
+    out.resync = r1(await timed(() => realExec.check(cmd, ['-w'], { input: full, netns: ns, timeoutMs: 1_800_000 })));
+    progress(`${cmd} ${n}: resync ${out.resync} ms`);
   }
+  if (metrics.has('one')) {
+    const one: number[] = [];
+    for (let r = 0; r < REPS; r++) {
+      const k = Math.floor((n * (r + 1)) / (REPS + 1));
+      const oldIp = svcs[k]!.eps[0]!;
+      svcs[k] = { ...svcs[k]!, eps: [ip4(220, k * 16 + r + 1), ...svcs[k]!.eps.slice(1)] };
+      one.push(await timed(() => realExec.check(cmd, ['-w', '--noflush'], { input: iptOneChange(svcs, k, oldIp), netns: ns, timeoutMs: 600_000 })));
+      progress(`${cmd} ${n}: --noflush change ${r + 1}/${REPS}: ${r1(one[r]!)} ms`);
+    }
+    out.one = r1(median(one));
+  }
+  if (!metrics.has('cold')) delete out.cold;
+  await dropNs(ns, () => realExec.run(backend === 'legacy' ? 'iptables-legacy' : 'iptables', ['-t', 'nat', '-F'], { netns: ns }).then(() => realExec.run(backend === 'legacy' ? 'iptables-legacy' : 'iptables', ['-t', 'nat', '-X'], { netns: ns })));
+  return out;
+}
+
+/**
+ * Deletes a namespace after emptying it synchronously: `ip netns del` returns at once and the kernel
+ * tears a namespace holding 10k services down in a worker, which under TCG ran into the next
+ * column's timed region. The flush is not timed.
+ */
+async function dropNs(ns: string, flush: () => Promise<unknown>): Promise<void> {
+  const t0 = Date.now();
+  await flush();
   await realExec.run('ip', ['netns', 'del', ns]);
-  return { cold: r1(cold), resync: r1(resync), one: r1(median(one)) };
+  progress(`${ns}: emptied and deleted in ${((Date.now() - t0) / 1000).toFixed(1)} s (not timed)`);
+}
+
+/** The peer's figures: each metric from the fastest backend that measured it. */
+async function peerRun(n: number): Promise<{ iptables: VmSyncFigures; iptablesPeer: Record<Metric, string>; iptablesPeers: Record<string, Partial<VmSyncFigures>> }> {
+  const per: Record<string, Partial<VmSyncFigures>> = {};
+  for (const p of PEERS) per[PEER_CMD[p.backend]] = await iptablesRun(`lbv-ipt-${p.backend}`, n, p.backend, p.metrics);
+  const pick = (m: Metric): [string, number] => {
+    const c = Object.entries(per).filter(([, f]) => f[m] !== undefined).sort((a, b) => a[1][m]! - b[1][m]!)[0];
+    if (!c) throw new Error(`BENCH_IPT_PEERS: no peer measures ${m}`);
+    return [c[0], c[1][m]!];
+  };
+  const [cold, resync, one] = (['cold', 'resync', 'one'] as const).map(pick);
+  return { iptables: { cold: cold![1], resync: resync![1], one: one![1] }, iptablesPeer: { cold: cold![0], resync: resync![0], one: one![0] }, iptablesPeers: per };
 }
 
 /** A progress line stamped with seconds since this script started (guest clock). */
@@ -101,17 +168,17 @@ function progress(what: string): void {
 
 async function main(): Promise<void> {
   if (!existsSync('/proc/net/ip_vs')) throw new Error('lb-ipvs-vm: /proc/net/ip_vs is missing — run inside the VM (native-scripts/vm/run.sh)');
-  const out: Record<string, { ipvs: VmSyncFigures; nftables: VmSyncFigures; iptables: VmSyncFigures }> = {};
+  if (PEERS.some((p) => p.backend === 'legacy') && !existsSync('/proc/net/ip_tables_names')) throw new Error('lb-ipvs-vm: the legacy peer needs ip_tables (/proc/net/ip_tables_names is missing): boot the VM with MESHD_VM_MODS=<the test modules>,ip_tables,iptable_nat');
+  const out: Record<string, { ipvs: VmSyncFigures; nftables: VmSyncFigures } & Awaited<ReturnType<typeof peerRun>>> = {};
   for (const n of SIZES) {
     const t0 = Date.now();
     const ipvs = await dataplaneRun(new IpvsDataplane(benchExec), 'lbv-ipvs', n);
     const nftables = await dataplaneRun(new NftablesDataplane(benchExec), 'lbv-nft', n);
-    const iptables = await iptablesRun('lbv-ipt', n);
-    out[String(n)] = { ipvs, nftables, iptables };
+    out[String(n)] = { ipvs, nftables, ...(await peerRun(n)) };
     console.log(`# ${n} services × ${EPS} endpoints in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     console.log(`BENCH-IPVS-VM-SIZE ${JSON.stringify({ n, ...out[String(n)] })}`);
   }
-  console.log(`BENCH-IPVS-VM ${JSON.stringify({ endpointsPerService: EPS, reps: REPS, sizes: out })}`);
+  console.log(`BENCH-IPVS-VM ${JSON.stringify({ endpointsPerService: EPS, reps: REPS, peers: process.env.BENCH_IPT_PEERS ?? 'nft:cold,resync,one', sizes: out })}`);
 }
 
 main().catch((e: unknown) => {

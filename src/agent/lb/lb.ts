@@ -46,6 +46,7 @@ import { dropIngressConflicts, hostPublishesOf, taskNetnsName, VipConflictMemo }
 import { HostModePlumber } from './host.js';
 import { registerLbRoutes } from './routes.js';
 import { LbState } from './state.js';
+import { FreshRead } from './fresh-read.js';
 import { lbStats, lbStatus, type LbNsStatus } from './status.js';
 
 export type { LbStats, LbSubsystemOptions, NsEntry } from './types.js';
@@ -372,7 +373,14 @@ export class LbSubsystem implements Subsystem {
     return out;
   }
 
-  private async statusRows(service?: string): Promise<Array<[NsKey, LbNsStatus]>> {
+  /** Unfiltered read-backs go through one shared, fresh read (fresh-read.ts: no pile-up under a slow host). */
+  private readonly rows = new FreshRead(() => this.readRows());
+
+  private statusRows(service?: string): Promise<Array<[NsKey, LbNsStatus]>> {
+    return service === undefined ? this.rows.get() : this.readRows(service);
+  }
+
+  private async readRows(service?: string): Promise<Array<[NsKey, LbNsStatus]>> {
     const out: Array<[NsKey, LbNsStatus]> = [];
     const names = new Map<string, string>();
     for (const n of this.state.networks()) for (const r of this.state.records(n)) names.set(r.serviceId, r.serviceName);
