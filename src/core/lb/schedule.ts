@@ -13,7 +13,8 @@
  *   (the loop's back-off, fixed: `lbLoopConfig`).
  * - Every `checkMs` after the previous check finished, the kernel is read back (the safety net);
  *   the check's result resyncs at once the namespaces it names, and the host namespace always
- *   (host-mode plumbing is re-verified).
+ *   (host-mode plumbing is re-verified). A check that took long spaces the next one out
+ *   (`nextCheckDelayMs`): the safety net never takes more than a tenth of the node's time.
  */
 import type { LoopConfig } from '../reconcile/loop.js';
 
@@ -44,6 +45,25 @@ export interface LbScheduleConfig {
 }
 
 export const DEFAULT_LB_SCHEDULE: LbScheduleConfig = { debounceMs: 30, retryMs: 1000, checkMs: 10_000, activePollMs: 100 };
+
+/**
+ * Share of wall time the drift check may take. Each check execs two read-backs per namespace;
+ * under a starved host (qemu TCG: 0.1-1.5 s per exec; a loaded 2-core machine) a fixed 10 s
+ * period let the checks alone eat the CPU the tasks needed to start (issue 14's VM mesh runs:
+ * `nft -j list`, `ip -j`, `ipvsadm -S` topped the guest's process samples). kube-proxy bounds its
+ * syncs the same way (a minimum sync period); here the bound follows the measured cost.
+ */
+export const CHECK_MAX_DUTY = 0.1;
+
+/**
+ * Delay from the end of one drift check to the start of the next (ms): `checkMs`, or longer when
+ * the last check took `lastCheckMs` — so that checking takes at most CHECK_MAX_DUTY of the time.
+ * A negative or NaN duration (clock step) counts as 0.
+ */
+export function nextCheckDelayMs(checkMs: number, lastCheckMs: number): number {
+  const d = Number.isFinite(lastCheckMs) && lastCheckMs > 0 ? lastCheckMs : 0;
+  return Math.max(checkMs, Math.ceil(d * (1 / CHECK_MAX_DUTY - 1)));
+}
 
 /** The reconcile loop's back-off for the LB: a failed sync is retried after `retryMs`, every time. */
 export function lbLoopConfig(cfg: LbScheduleConfig): LoopConfig {
@@ -99,6 +119,8 @@ export class LbSchedule {
   private phase: 'idle' | 'waiting' | 'active' | 'stopped' = 'idle';
   private pollAt: number | undefined;
   private checkAt: number | undefined;
+  /** When the running check was emitted (its cost spaces out the next one). */
+  private checkStartedAt: number | undefined;
   private actions: LbAction[] = [];
 
   constructor(private readonly cfg: LbScheduleConfig = DEFAULT_LB_SCHEDULE) {}
@@ -133,7 +155,8 @@ export class LbSchedule {
       case 'checked':
         if (this.phase !== 'active') return;
         this.sync(ev.resync, 0);
-        this.checkAt = now + this.cfg.checkMs;
+        this.checkAt = now + nextCheckDelayMs(this.cfg.checkMs, this.checkStartedAt === undefined ? 0 : now - this.checkStartedAt);
+        this.checkStartedAt = undefined;
         return;
       case 'stop':
         this.phase = 'stopped';
@@ -151,6 +174,7 @@ export class LbSchedule {
     }
     if (this.checkAt !== undefined && this.checkAt <= now) {
       this.checkAt = undefined; // re-armed by `checked`: checks never overlap
+      this.checkStartedAt = now;
       this.actions.push({ type: 'check' });
     }
   }

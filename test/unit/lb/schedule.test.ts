@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { drainedIn } from '../../../src/core/lb/drained.js';
 import type { LbDesired, VipService } from '../../../src/core/lb/model.js';
-import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbAction, type LbEvent, type NsKey } from '../../../src/core/lb/schedule.js';
+import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, nextCheckDelayMs, type LbAction, type LbEvent, type NsKey } from '../../../src/core/lb/schedule.js';
 import { backoffMs } from '../../../src/core/reconcile/loop.js';
 
 const show = (k: NsKey): string => describeNs(k);
@@ -49,6 +49,23 @@ function runSchedule(steps: Array<[number, LbEvent | 'tick']>, cfg = DEFAULT_LB_
   return out;
 }
 
+describe('nextCheckDelayMs', () => {
+  const cases: Array<[number, number, number]> = [
+    // [checkMs, last check took, delay]
+    [10_000, 0, 10_000],
+    [10_000, 500, 10_000],
+    [10_000, 1_111, 10_000],
+    [10_000, 1_112, 10_008],
+    [10_000, 4_000, 36_000],
+    [500, 100, 900],
+    [10_000, -5, 10_000],
+    [10_000, Number.NaN, 10_000],
+  ];
+  for (const [checkMs, took, want] of cases) {
+    test(`period ${checkMs} ms, last check ${took} ms → ${want} ms`, () => assert.equal(nextCheckDelayMs(checkMs, took), want));
+  }
+});
+
 describe('LbSchedule on simulated time', () => {
   test('before activation: overlay polled every 100 ms, changes dropped; activation syncs all at once, check armed', () => {
     const got = runSchedule([
@@ -73,10 +90,10 @@ describe('LbSchedule on simulated time', () => {
       [5, { type: 'changed', keys: ['t1', 't2'] }],
       [6, { type: 'changed', keys: [] }],
       [10_000, 'tick'],
-      [12_000, 'tick'],
-      [12_500, { type: 'checked', resync: ['t2', HOST_NS] }],
-      [22_499, 'tick'],
-      [22_500, 'tick'],
+      [10_400, 'tick'],
+      [10_500, { type: 'checked', resync: ['t2', HOST_NS] }],
+      [20_499, 'tick'],
+      [20_500, 'tick'],
     ]);
     assert.deepEqual(got, [
       [0, 'poll-overlay'], [0, 'next -'],
@@ -84,10 +101,29 @@ describe('LbSchedule on simulated time', () => {
       [5, 'sync task t1,task t2 +30'], [5, 'next 10000'],
       [6, 'next 10000'],
       [10_000, 'check'], [10_000, 'next -'],
-      [12_000, 'next -'],
-      [12_500, 'sync task t2,host +0'], [12_500, 'next 22500'],
-      [22_499, 'next 22500'],
-      [22_500, 'check'], [22_500, 'next -'],
+      [10_400, 'next -'],
+      [10_500, 'sync task t2,host +0'], [10_500, 'next 20500'],
+      [20_499, 'next 20500'],
+      [20_500, 'check'], [20_500, 'next -'],
+    ]);
+  });
+  test('a slow check spaces out the next one: checking takes at most a tenth of the time (issue 14, starved VM)', () => {
+    const got = runSchedule([
+      [0, { type: 'start' }],
+      [0, { type: 'overlay', ready: true, keys: [] }],
+      [10_000, 'tick'],
+      [14_000, { type: 'checked', resync: [] }], // took 4 s: next in 36 s, not 10 s
+      [24_000, 'tick'],
+      [50_000, 'tick'],
+      [50_100, { type: 'checked', resync: [] }], // fast again: back to 10 s
+    ]);
+    assert.deepEqual(got.filter(([, a]) => a.startsWith('check') || a.startsWith('next')), [
+      [0, 'next -'], [0, 'next 10000'],
+      [10_000, 'check'], [10_000, 'next -'],
+      [14_000, 'next 50000'],
+      [24_000, 'next 50000'],
+      [50_000, 'check'], [50_000, 'next -'],
+      [50_100, 'next 60100'],
     ]);
   });
   test('configured delays; stop drops everything; start again polls', () => {
