@@ -2,7 +2,10 @@
  * Issue 16 §4, secure by default: a lab WITHOUT the lab's shared key file. `cluster init` makes
  * the gossip key and keeps it in the manager's store, `cluster join` hands it out over the mTLS
  * join; the members then see each other over encrypted gossip. A meshd with no key in a lab
- * namespace can neither join the membership nor get a table entry accepted.
+ * namespace can neither join the membership nor get a table entry accepted. A rotation under a
+ * steady request load (routing mesh on every node, a VIP from inside a task) fails no request and
+ * suspects no member; `node rm` rotates the removed node out, and its VXLAN frames are then dropped
+ * by the other nodes' guard before any overlay sees them.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +16,8 @@ import type { LabState } from '../../../src/lab/lab.js';
 import { ApiClient } from '../../../src/adapters/api/client.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { MESHD, netctl } from '../../helpers/cli.js';
+import { realExec } from '../../../src/adapters/exec.js';
+import { bridgeLearnt, guardOf, sandboxVni, sendVxlan, startLoad, taskNetns } from './lab-probes.js';
 
 const LAB = 'mk16';
 const RUN = `/run/meshd/${LAB}`;
@@ -86,23 +91,99 @@ test('a meshd with no key in a lab namespace can neither join the membership nor
   }
 });
 
-test('cluster update --rotate-gossip-key: a new key everywhere, the old one gone, every member alive, no decrypt failure', async () => {
-  const before = (await keysOf('n1')).keys.map((k) => k.fingerprint);
-  const d0 = await Promise.all(lab.nodes.map((n) => decryptDrops(n.name)));
-  const r = await on('n1', 'cluster', 'update', '--rotate-gossip-key');
+/** Gossip's view on a node: every member's state and incarnation (a refuted suspicion bumps the incarnation). */
+const view = async (n: string) => (await agentClient(lab, n).call<Array<M & { incarnation: number }>>('GET', '/v1/gossip/members'))
+  .map((m) => `${m.name}:${m.state}:${m.incarnation}`).sort().join(',');
+const curl = (netns: string, url: string) => realExec.run('curl', ['-s', '-m', '3', url], { netns });
+/** Task name → node of web's running tasks. */
+const webTasks = async () => {
+  const r = await on('n1', 'service', 'ps', 'web', '--format', 'json');
   assert.equal(r.code, 0, r.stderr);
-  const rings = () => Promise.all(lab.nodes.map(async (n) => (await keysOf(n.name)).keys.map((k) => k.fingerprint)));
-  await waitFor('every node on one new key, the old one removed', async () => {
-    const all = await rings();
-    return all.every((fps) => fps.length === 1 && !before.includes(fps[0]!)) && new Set(all.map((f) => f[0])).size === 1;
-  }, 30_000, 250, async () => `rings: ${JSON.stringify(await rings())} (old ${JSON.stringify(before)})`);
-  await waitFor('every node sees n1,n2,n3 alive', async () => (await Promise.all(lab.nodes.map((n) => alive(n.name)))).every((v) => v === 'n1,n2,n3'), 10_000, 200,
-    async () => `alive: ${JSON.stringify(await Promise.all(lab.nodes.map((n) => alive(n.name))))}`);
-  const d1 = await Promise.all(lab.nodes.map((n) => decryptDrops(n.name)));
-  assert.deepEqual(d1, d0, 'no decrypt failure during the rotation');
+  return (JSON.parse(r.stdout) as Array<{ id: string; name: string; node: string | null; state: string; desiredState: string }>).filter((t) => t.state === 'running' && t.desiredState === 'running');
+};
+
+test('rotation under request load (routing mesh on every node, VIP from a task): no request fails, no member suspected, no decrypt failure', async () => {
+  assert.equal((await on('n1', 'network', 'create', '-d', 'overlay', '--subnet', '10.66.0.0/24', 'app')).code, 0);
+  const c = await on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '--network', 'app', '-p', '8080:80', '--timeout', '90s', 'whoami');
+  assert.equal(c.code, 0, c.stderr);
+  const tasks = await webTasks();
+  assert.deepEqual(tasks.map((t) => t.node).sort(), ['n1', 'n2', 'n3'], 'one web task per node');
+  const meshUrls = lab.nodes.map((n) => `http://${n.underlay}:8080/`);
+  const fromTask = await taskNetns(tasks.find((t) => t.node === 'n2')!.id);
+  const dig = await realExec.run('dig', ['+short', 'web', '@127.0.0.11'], { netns: fromTask });
+  const vip = dig.stdout.trim();
+  assert.match(vip, /^10\.66\.0\.\d+$/, `web resolves to its VIP inside a task: ${dig.stdout}${dig.stderr}`);
+  // Before the load: every node's mesh and the VIP reach all three tasks (else a failure would be the setup's, not the rotation's).
+  const seen = new Map<string, Set<string>>();
+  const reach = async (where: string, netns: string, url: string) => {
+    const r = await curl(netns, url);
+    const t = /task: (\S+)/.exec(r.stdout)?.[1];
+    if (t) (seen.get(where) ?? seen.set(where, new Set()).get(where)!).add(t);
+    return (seen.get(where)?.size ?? 0) === 3;
+  };
+  for (const [i, url] of meshUrls.entries()) {
+    await waitFor(`the mesh on n${i + 1} to reach all 3 tasks`, () => reach(url, lab.client.netns, url), 30_000, 100, () => `tasks seen: ${[...(seen.get(url) ?? [])].join(',')}`);
+  }
+  await waitFor('the VIP to reach all 3 tasks from a task on n2', () => reach('vip', fromTask, `http://${vip}/`), 30_000, 100, () => `tasks seen: ${[...(seen.get('vip') ?? [])].join(',')}`);
+
+  const loads = [startLoad('routing mesh (client → n1,n2,n3:8080)', lab.client.netns, meshUrls), startLoad(`VIP ${vip} (task on n2)`, fromTask, [`http://${vip}/`])];
+  const states = new Set<string>();
+  let sampling = true;
+  try {
+    await waitFor('both request loops to have 20 answers', () => loads.every((l) => l.counts().ok >= 20), 20_000, 100,
+      () => loads.map((l) => `${l.what}: ${JSON.stringify(l.counts())}`).join('; '));
+    const before = (await keysOf('n1')).keys.map((k) => k.fingerprint);
+    const v0 = await Promise.all(lab.nodes.map((n) => view(n.name)));
+    const d0 = await Promise.all(lab.nodes.map((n) => decryptDrops(n.name)));
+    // Any non-alive state any node shows while the rotation runs (the incarnation check below catches the ones between samples).
+    const sampler = (async () => {
+      while (sampling) {
+        for (const v of await Promise.all(lab.nodes.map(async (n) => `${n.name} sees ${await view(n.name)}`))) if (/:(suspect|dead|left):/.test(v)) states.add(v);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const r = await on('n1', 'cluster', 'update', '--rotate-gossip-key');
+    assert.equal(r.code, 0, r.stderr);
+    const atRotate = loads.map((l) => l.counts().ok);
+    const rings = () => Promise.all(lab.nodes.map(async (n) => (await keysOf(n.name)).keys.map((k) => k.fingerprint)));
+    await waitFor('every node on one new key, the old one removed', async () => {
+      const all = await rings();
+      return all.every((fps) => fps.length === 1 && !before.includes(fps[0]!)) && new Set(all.map((f) => f[0])).size === 1;
+    }, 30_000, 250, async () => `rings: ${JSON.stringify(await rings())} (old ${JSON.stringify(before)})`);
+    // Load on past the last step (old key removed everywhere): 20 more answers on each loop.
+    const atDone = loads.map((l) => l.counts().ok);
+    await waitFor('both request loops to answer 20 more after the rotation', () => loads.every((l, i) => l.counts().ok >= atDone[i]! + 20), 20_000, 100,
+      () => loads.map((l) => `${l.what}: ${JSON.stringify(l.counts())}`).join('; '));
+    sampling = false;
+    await sampler;
+    const finals = await Promise.all(loads.map((l) => l.stop()));
+    for (const [i, f] of finals.entries()) {
+      process.stdout.write(`# ${loads[i]!.what}: ${f.ok} answered (${f.ok - atRotate[i]!} after the rotation began), ${f.failed} failed; by task ${JSON.stringify(f.byTask)}\n`);
+      assert.equal(f.failed, 0, `${loads[i]!.what}: ${f.failed} of ${f.ok + f.failed} requests failed: ${f.failures.join(' | ')}`);
+      assert.equal(Object.keys(f.byTask).length, 3, `${loads[i]!.what} kept reaching all 3 tasks: ${JSON.stringify(f.byTask)}`);
+    }
+    assert.deepEqual([...states], [], 'no node saw a member suspect or dead during the rotation');
+    assert.deepEqual(await Promise.all(lab.nodes.map((n) => view(n.name))), v0, 'every member alive with the incarnation it had: nobody had to refute a suspicion');
+    assert.deepEqual(await Promise.all(lab.nodes.map((n) => decryptDrops(n.name))), d0, 'no decrypt failure during the rotation');
+  } finally {
+    sampling = false;
+    for (const l of loads) l.kill();
+  }
 });
 
-test('node rm starts a rotation that cuts the removed node off: it keeps the old key and drops out of the membership', async () => {
+test('node rm starts a rotation that cuts the removed node off: old key, out of the membership, its VXLAN frames dropped by n1\'s guard', async () => {
+  const n1 = lab.nodes[0]!;
+  const n3 = lab.nodes[2]!;
+  const appId = (JSON.parse((await on('n1', 'network', 'inspect', 'app')).stdout) as Array<{ id: string }>)[0]!.id;
+  const sbs = (await agentClient(lab, 'n1').call<{ sandboxes: Array<{ sandbox: string; network: string; fdbEntries: number; neighEntries: number }> }>('GET', '/v1/overlay/status')).sandboxes;
+  const sb = sbs.find((s) => s.network === appId)?.sandbox;
+  assert.ok(sb, `n1 has a sandbox for app (${appId}): ${JSON.stringify(sbs)}`);
+  const appSandbox = { ns: sb, vni: await sandboxVni(sb) };
+  // Control: while n3 is a member, its crafted frame reaches n1's overlay bridge (so the check below can see one that gets through).
+  await sendVxlan(n3.netns, n1.underlay, appSandbox.vni, '02:16:00:00:00:01', 3);
+  await waitFor('n3\'s frame (a member\'s) learnt on n1\'s app bridge', () => bridgeLearnt(appSandbox.ns, '02:16:00:00:00:01'), 5_000, 100,
+    async () => `guard on n1: ${JSON.stringify(await guardOf(n1.netns).read())}`);
+
   const old = (await keysOf('n3')).keys.map((k) => k.fingerprint);
   const r = await on('n1', 'node', 'rm', 'n3');
   assert.equal(r.code, 0, r.stderr);
@@ -114,4 +195,18 @@ test('node rm starts a rotation that cuts the removed node off: it keeps the old
   assert.deepEqual(await ring('n3'), old, 'the removed node never got the new key (its certificate no longer pulls the ring)');
   await waitFor('n1 and n2 no longer see n3 alive', async () => (await alive('n1')) === 'n1,n2' && (await alive('n2')) === 'n1,n2', 20_000, 250,
     async () => `alive: n1 ${await alive('n1')}, n2 ${await alive('n2')}`);
+
+  // n1's guard forgets n3's address once n3 is dead past the grace (core/overlay/remotes.ts deadGraceMs).
+  const guard = guardOf(n1.netns);
+  await waitFor(`n1's VXLAN guard to stop admitting n3 (${n3.underlay})`, async () => !(await guard.read()).allow.includes(n3.underlay), 40_000, 250,
+    async () => `guard allow ${JSON.stringify((await guard.read()).allow)}; n1 sees ${await view('n1')}`);
+  const status = () => agentClient(lab, 'n1').call<{ sandboxes: Array<{ sandbox: string; fdbEntries: number; neighEntries: number }> }>('GET', '/v1/overlay/status');
+  const entries = async () => JSON.stringify((await status()).sandboxes.find((s) => s.sandbox === appSandbox.ns));
+  const g0 = (await guard.read()).droppedPackets;
+  const e0 = await entries();
+  await sendVxlan(n3.netns, n1.underlay, appSandbox.vni, '02:16:00:00:00:02', 5);
+  await waitFor('n1\'s guard to count n3\'s 5 frames as dropped', async () => (await guard.read()).droppedPackets >= g0 + 5, 5_000, 100,
+    async () => `dropped ${(await guard.read()).droppedPackets} (before ${g0})`);
+  assert.equal(await bridgeLearnt(appSandbox.ns, '02:16:00:00:00:02'), false, 'the removed node\'s frame never reached n1\'s overlay bridge');
+  assert.equal(await entries(), e0, 'n1\'s app sandbox: FDB and neighbour entries unchanged');
 });
