@@ -116,7 +116,8 @@ export function hasVips(n: Pick<NetworkRecord, 'driver'>): boolean {
 /**
  * `network ls --filter` as docker: `label=k` (has the key), `label=k=v`, `driver=`, `name=`
  * (substring), `id=` (prefix), `scope=`, `type=custom|builtin`. Several values of one key
- * match any; several keys must all match. An unknown key is refused, never ignored.
+ * match any, except `label`, where every one must match (docker's MatchKVList); several keys
+ * must all match. An unknown key is refused, never ignored.
  */
 export function filterNetworks<T extends Pick<NetworkRecord, 'id' | 'name' | 'driver' | 'labels' | 'ingress'>>(list: readonly T[], filters: readonly string[]): T[] {
   const by = new Map<string, string[]>();
@@ -143,5 +144,5 @@ export function filterNetworks<T extends Pick<NetworkRecord, 'id' | 'name' | 'dr
       default: return v === (n.ingress ? 'builtin' : 'custom');
     }
   };
-  return list.filter((n) => [...by].every(([k, vs]) => vs.some((v) => one(n, k, v))));
+  return list.filter((n) => [...by].every(([k, vs]) => (k === 'label' ? vs.every((v) => one(n, k, v)) : vs.some((v) => one(n, k, v)))));
 }

@@ -52,7 +52,9 @@ describe('network ls filters and view', () => {
   test('docker\'s keys', () => {
     assert.deepEqual(names(['label=env']), ['front', 'back']);
     assert.deepEqual(names(['label=env=prod']), ['front']);
-    assert.deepEqual(names(['label=env=prod', 'label=env=dev']), ['front', 'back']);
+    assert.deepEqual(names(['label=env=prod', 'label=env=dev']), [], 'label filters must all match (docker)');
+    assert.deepEqual(names(['label=env', 'label=tier=web']), ['front']);
+    assert.deepEqual(names(['driver=macvlan', 'driver=overlay', 'name=a']), ['back', 'lan'], 'other keys: any value');
     assert.deepEqual(names(['label=env', 'name=ba']), ['back']);
     assert.deepEqual(names(['driver=macvlan']), ['lan']);
     assert.deepEqual(names(['id=bb']), ['back']);
