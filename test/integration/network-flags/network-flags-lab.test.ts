@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { netctl, type CliResult } from '../../helpers/cli.js';
+import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
 import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { cidrContains, parseCidr, parseIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
@@ -43,6 +43,15 @@ async function ps(service: string): Promise<TaskJ[]> {
   return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
 }
 const running = async (service: string) => (await ps(service)).filter((t) => t.desiredState === 'running' && t.state === 'running');
+/** What the kernel holds for a task's macvlan side and its node's parent: printed when a reach fails. */
+function macvlanDiag(tasks: readonly TaskJ[]): string {
+  return tasks.map((t) => {
+    const ns = `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
+    const run = (n: string, argv: string[]) => { const r = inNs(n, argv, 5000); return `${r.stdout}${r.stderr}`.trim(); };
+    return [`--- ${t.name} on ${t.node} (${ns})`, run(ns, ['ip', '-br', 'addr']), run(ns, ['ip', 'neigh']), run(ns, ['ip', 'route']),
+      `host ${t.node}:`, run(`mlab-${LAB}-${t.node}`, ['ip', '-br', 'link', 'show', 'eth0'])].join('\n');
+  }).join('\n');
+}
 const inRange = (ip: string, cidr: string) => cidrContains(parseCidr(cidr), parseIp(ip));
 
 before(async () => {
@@ -112,7 +121,9 @@ describe('network create flags (lab, netns runtime)', { timeout: 300_000 }, () =
     }
     const [a, b] = tasks;
     // By address, across the underlay switch: n1's task asks n2's task's whoami.
-    const byIp = ok(await on(a!.node!, 'exec', a!.name, '--', 'curl', '-s', '-m', '3', `http://${b!.addresses.lan}/`), 'curl by ip').stdout;
+    const r = await on(a!.node!, 'exec', a!.name, '--', 'curl', '-s', '-m', '3', `http://${b!.addresses.lan}/`);
+    assert.equal(r.code, 0, `curl by ip from ${a!.name} to ${b!.addresses.lan}: exit ${r.code} ${r.stderr}\n${macvlanDiag(tasks)}`);
+    const byIp = r.stdout;
     assert.ok(byIp.includes(`ip: ${b!.addresses.lan}`), `answer from ${b!.name}: ${byIp}`);
     // By name: `mv` resolves to both task addresses (no VIP), from either side.
     for (const t of [a!, b!]) {
