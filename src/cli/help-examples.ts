@@ -84,8 +84,14 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   'cluster update': { examples: ['netctl cluster update --strategy binpack', 'netctl cluster update --strategy spread'] },
 
   // ---- network --------------------------------------------------------------------------
-  'network create': { examples: ['netctl network create app', 'netctl network create -d overlay --subnet 10.10.0.0/24 --attachable app', 'netctl network create --mtu 1400 backend'] },
-  'network ls': { examples: ['netctl network ls', 'netctl network ls -q', 'netctl network ls --format json'] },
+  'network create': {
+    examples: [
+      'netctl network create app', 'netctl network create -d overlay --subnet 10.10.0.0/24 --attachable app', 'netctl network create --mtu 1400 backend',
+      'netctl network create --subnet 10.20.0.0/24 --ip-range 10.20.0.128/25 --aux-address router=10.20.0.200 --internal --label env=prod back',
+      'netctl network create -d macvlan --subnet 192.168.0.0/16 --ip-range 192.168.41.0/24 --aux-address fav=192.168.41.2 --gateway 192.168.41.1 -o parent=eth0 macnet41',
+    ],
+  },
+  'network ls': { examples: ['netctl network ls', 'netctl network ls -q', 'netctl network ls --format json', 'netctl network ls --filter label=env=prod'] },
   'network inspect': { examples: ['netctl network inspect app', 'netctl network inspect app ingress'] },
   'network rm': { examples: ['netctl network rm app', 'netctl network rm app backend'] },
 

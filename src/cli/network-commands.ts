@@ -1,9 +1,11 @@
-/** `netctl network ...` (docker network create/ls/inspect/rm for overlay networks of the cluster). */
+/** `netctl network ...` (docker network create/ls/inspect/rm for the cluster's overlay and macvlan networks). */
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { formatted, printFormatted, table } from './format.js';
+import { collect } from './node-commands.js';
+import { networkCreateBody, type NetworkCreateFlags } from './network-flags.js';
 
 interface NetworkView {
   id: string;
@@ -16,6 +18,7 @@ interface NetworkView {
   mtu?: number;
   attachable: boolean;
   ingress: boolean;
+  internal: boolean;
 }
 
 export function networkCommand(globals: () => GlobalOpts): Command {
@@ -23,34 +26,35 @@ export function networkCommand(globals: () => GlobalOpts): Command {
   const net = new Command('network').description('overlay networks of the cluster');
   net
     .command('create')
-    .description('create an overlay network; IPAM allocates subnet and VNI centrally')
+    .description('create a network; the manager\'s IPAM allocates subnet, VNI and every address centrally')
     .argument('<name>', 'network name (DNS label)')
-    .option('-d, --driver <driver>', 'driver (only overlay)', 'overlay')
-    .option('--subnet <cidr>', 'subnet, e.g. 10.10.0.0/24 (default: next free /24 of 10.0.0.0/8)')
+    .option('-d, --driver <driver>', 'overlay (VXLAN across nodes) or macvlan (a sub-interface of each node\'s -o parent=IF)', 'overlay')
+    .option('--subnet <cidr>', 'subnet, e.g. 10.10.0.0/24 (overlay default: next free /24 of 10.0.0.0/8; macvlan: required)')
     .option('--gateway <ip>', 'gateway address in the subnet (default: first address)')
-    .option('--mtu <bytes>', 'overlay MTU (default: underlay MTU - 50)')
+    .option('--ip-range <cidr>', 'allocate task addresses only from this range inside the subnet')
+    .option('--aux-address <name=ip>', 'address IPAM never hands out (repeatable)', collect)
+    .option('--mtu <bytes>', 'MTU (overlay default: underlay MTU - 50; macvlan default: the parent\'s)')
     .option('--attachable', 'allow standalone tasks to attach')
-    .action(async (name: string, o: { driver: string; subnet?: string; gateway?: string; mtu?: string; attachable?: boolean }) => {
-      if (o.driver !== 'overlay') throw new MeshError('MESHD_BAD_ARGUMENT', `unsupported driver ${JSON.stringify(o.driver)}: only overlay`);
-      const mtu = o.mtu === undefined ? undefined : Number(o.mtu);
-      if (mtu !== undefined && !Number.isInteger(mtu)) throw new MeshError('MESHD_BAD_ARGUMENT', `--mtu must be an integer, got ${JSON.stringify(o.mtu)}`);
-      const n = await call<NetworkView>('POST', '/networks', {
-        name, driver: 'overlay', attachable: o.attachable === true,
-        ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}), ...(mtu !== undefined ? { mtu } : {}),
-      });
+    .option('--internal', 'no published ports into it (a meshd overlay has no egress anyway)')
+    .option('--label <k=v>', 'network label (repeatable)', collect)
+    .option('-o, --opt <k=v>', 'driver option: macvlan parent=IF, macvlan_mode=bridge (repeatable)', collect)
+    .action(async (name: string, o: NetworkCreateFlags) => {
+      const n = await call<NetworkView>('POST', '/networks', networkCreateBody(name, o));
       process.stdout.write(`${n.id}\n`);
     });
   net
     .command('ls')
     .description('list networks')
     .option('-q, --quiet', 'only ids')
+    .option('-f, --filter <k=v>', 'label=KEY[=VALUE], driver=, name=, id=, scope=, type=custom|builtin (repeatable)', collect)
     .option('--format <fmt>', 'table|json|TEMPLATE (e.g. \'{{.name}}\')')
-    .action(async (o: { quiet?: boolean; format?: string }) => {
-      const list = await call<NetworkView[]>('GET', '/networks');
+    .action(async (o: { quiet?: boolean; format?: string; filter?: string[] }) => {
+      const q = (o.filter ?? []).map((f) => `filter=${encodeURIComponent(f)}`).join('&');
+      const list = await call<NetworkView[]>('GET', `/networks${q ? `?${q}` : ''}`);
       if (formatted(list, o.format)) return;
       if (o.quiet) return void process.stdout.write(list.map((n) => `${n.id}\n`).join(''));
       process.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'GATEWAY', 'VNI'],
-        list.map((n) => [n.id.slice(0, 12), n.name, n.driver, n.scope, n.subnet, n.gateway, n.vni])));
+        list.map((n) => [n.id.slice(0, 12), n.name, n.driver, n.scope, n.subnet, n.gateway, n.driver === 'macvlan' ? '-' : n.vni])));
     });
   net
     .command('inspect')

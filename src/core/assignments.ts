@@ -22,7 +22,13 @@ export const attachmentSchema = z.object({
     subnet: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/),
     gateway: ipv4,
     mtu: z.number().int().min(68).max(65535).optional(),
-  }).strict(),
+    /**
+     * Absent: overlay (VXLAN sandbox). macvlan: the task gets a macvlan sub-interface (mode
+     * bridge) of this node's `parent` interface; no sandbox, no VIP (names resolve to task IPs).
+     */
+    driver: z.literal('macvlan').optional(),
+    parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).optional(),
+  }).strict().refine((n) => (n.driver === 'macvlan') === (n.parent !== undefined), 'a macvlan network needs parent (and only macvlan has one)'),
   ip: ipv4,
   prefix: z.number().int().min(8).max(30),
   mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),

@@ -8,6 +8,11 @@
  * be the same for every network: each network has its own sandbox namespace, and a task is
  * attached to a network at most once (worker-plan.ts refuses duplicates).
  * One `ip -batch` per network sandbox plus one for the task namespace.
+ *
+ * A macvlan attachment has no sandbox: its `eth<i>` is a macvlan sub-interface (mode bridge)
+ * of the node's parent interface, created by one `ip -batch` in the agent's own namespace
+ * straight into the task namespace (`link add link PARENT name eth<i> netns TASK`); the
+ * interface dies with the task namespace, nothing is left on the node.
  */
 import { MeshError } from '../../core/errors.js';
 import type { Exec } from '../exec.js';
@@ -28,11 +33,17 @@ export function taskIfName(i: number): string {
   return `eth${i}`;
 }
 
-/** The batch scripts: one per attachment for its sandbox (same order), one for the task; pure, golden-tested. */
-export function attachScripts(taskId: string, taskNs: string, list: readonly Attachment[]): { sandboxes: string[]; task: string } {
+/**
+ * The batch scripts: one per attachment for its sandbox (same order; '' for macvlan), one for
+ * the agent's own namespace (macvlan sub-interfaces; '' without), one for the task; pure, golden-tested.
+ */
+export function attachScripts(taskId: string, taskNs: string, list: readonly Attachment[]): { sandboxes: string[]; host: string; task: string } {
   if (list.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${taskId}: no network attachment`);
   const veth = vethName(taskId);
-  const sandboxes = list.map((a, i) => [
+  const hostLines = list.flatMap((a, i) => (a.macvlanParent === undefined ? [] : [
+    `link add link ${a.macvlanParent} name ${taskIfName(i)}${a.mtu > 0 ? ` mtu ${a.mtu}` : ''} netns ${taskNs} type macvlan mode bridge`,
+  ]));
+  const sandboxes = list.map((a, i) => (a.macvlanParent !== undefined ? '' : [
     `link add ${veth} mtu ${a.mtu} type veth peer name ${taskIfName(i)} mtu ${a.mtu} netns ${taskNs}`,
     `link set ${veth} master ${a.bridge} up`,
     // IPAM reuses a freed address (and its MAC) on another node. A bridge that learned that MAC
@@ -42,25 +53,26 @@ export function attachScripts(taskId: string, taskNs: string, list: readonly Att
     // static entries stay, and the bridge relearns in a packet.
     `link set ${a.bridge} type bridge fdb_flush`,
     '',
-  ].join('\n'));
+  ].join('\n')));
   const task = [
     'link set lo up',
     ...list.flatMap((a, i) => [`link set ${taskIfName(i)} address ${a.mac} up`, `addr add ${a.ip}/${a.prefix} dev ${taskIfName(i)}`]),
     `route add default via ${list[0]!.gateway} dev ${taskIfName(0)}`,
     '',
   ].join('\n');
-  return { sandboxes, task };
+  return { sandboxes, host: hostLines.length ? `${hostLines.join('\n')}\n` : '', task };
 }
 
 export async function attach(exec: Exec, taskId: string, taskNs: string, list: readonly Attachment[]): Promise<void> {
   const s = attachScripts(taskId, taskNs, list);
-  for (const [i, a] of list.entries()) await exec.check('ip', ['-n', a.sandboxNs, '-batch', '-'], { input: s.sandboxes[i]! });
+  if (s.host) await exec.check('ip', ['-batch', '-'], { input: s.host });
+  for (const [i, a] of list.entries()) if (s.sandboxes[i]) await exec.check('ip', ['-n', a.sandboxNs, '-batch', '-'], { input: s.sandboxes[i] });
   await exec.check('ip', ['-n', taskNs, '-batch', '-'], { input: s.task });
 }
 
-/** Removes the sandbox ends (and so the pairs); absent is fine. */
-export async function detach(exec: Exec, taskId: string, list: readonly Pick<Attachment, 'sandboxNs'>[]): Promise<void> {
-  for (const a of list) await exec.run('ip', ['-n', a.sandboxNs, 'link', 'del', vethName(taskId)]);
+/** Removes the sandbox ends (and so the pairs); absent is fine. macvlan ones go with the task namespace. */
+export async function detach(exec: Exec, taskId: string, list: readonly Pick<Attachment, 'sandboxNs' | 'macvlanParent'>[]): Promise<void> {
+  for (const a of list) if (a.macvlanParent === undefined) await exec.run('ip', ['-n', a.sandboxNs, 'link', 'del', vethName(taskId)]);
 }
 
 /**

@@ -41,8 +41,13 @@ export interface TaskSpec {
 }
 
 export interface Attachment {
-  /** Network sandbox namespace holding the bridge. */
+  /** Network sandbox namespace holding the bridge (overlay; unused with `macvlanParent`). */
   sandboxNs: string;
+  /**
+   * macvlan network: the interface of the node (in the agent's own namespace) whose macvlan
+   * sub-interface, mode bridge, becomes the task's eth<i>; no sandbox, no bridge.
+   */
+  macvlanParent?: string;
   /** Bridge in the sandbox (br0). */
   bridge: string;
   /** Task address and prefix length, e.g. 10.0.1.5 / 24. */
@@ -50,7 +55,7 @@ export interface Attachment {
   prefix: number;
   gateway: string;
   mac: string;
-  /** Overlay MTU (bytes) for eth0 and the sandbox end. */
+  /** Overlay MTU (bytes) for eth0 and the sandbox end; macvlan: 0 keeps the parent's. */
   mtu: number;
 }
 

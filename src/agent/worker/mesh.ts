@@ -31,6 +31,8 @@ export class TaskMesh {
   attach(a: Assignment): void {
     for (const att of a.attachments) {
       this.o.gossip.core.joinNetwork(att.network.id, this.o.clock.now());
+      // macvlan: the gossip network carries its records (DNS), but there is no overlay sandbox.
+      if (att.network.driver === 'macvlan') continue;
       this.o.overlay.defineNetwork(overlayNetworkOf(att));
       // One local endpoint per attachment: keyed by task AND network (a task on `front` and
       // `back` needs both sandboxes; keyed by task alone the second replaced the first).
@@ -57,12 +59,13 @@ export class TaskMesh {
     const joined = new Set(this.o.gossip.core.networks());
     const others = [...held];
     for (const att of a.attachments) {
-      this.o.overlay.removeLocal(localKey(a.task.id, att.network.id));
+      const overlay = att.network.driver !== 'macvlan';
+      if (overlay) this.o.overlay.removeLocal(localKey(a.task.id, att.network.id));
       if (!joined.has(att.network.id)) continue;
       this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
       if (leavesNetwork(att.network.id, a.task.id, others)) {
         this.o.gossip.core.leaveNetwork(att.network.id, now);
-        this.o.overlay.forgetNetwork(att.network.id);
+        if (overlay) this.o.overlay.forgetNetwork(att.network.id);
       }
     }
     this.o.gossip.pump();

@@ -107,7 +107,8 @@ export function endpointRecord(a: Assignment, att: Attachment, node: string, nod
     node,
     nodeIp,
     vip: att.vip,
-    endpointMode: a.endpointMode,
+    // macvlan networks carry no VIP (the manager allocates none): names resolve to task addresses.
+    endpointMode: att.network.driver === 'macvlan' ? 'dnsrr' : a.endpointMode,
     aliases: att.aliases,
     ports: extra.length ? [...a.ports, ...extra] : a.ports,
     state,

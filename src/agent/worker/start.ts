@@ -51,6 +51,10 @@ export function taskSpecOf(a: Assignment): TaskSpec {
 export function runtimeAttachmentsOf(a: Assignment, overlay: Pick<OverlaySubsystem, 'prefix' | 'mtuOf'>): RuntimeAttachment[] {
   return a.attachments.map((att) => {
     const net = overlayNetworkOf(att);
+    if (att.network.driver === 'macvlan') {
+      // No sandbox: a sub-interface of the node's parent; MTU the parent's unless the network sets one.
+      return { sandboxNs: '', bridge: '', macvlanParent: att.network.parent ?? '', ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: att.network.mtu ?? 0 };
+    }
     return {
       sandboxNs: sandboxName(overlay.prefix, net.id), bridge: BRIDGE_NAME,
       ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: overlay.mtuOf(net),

@@ -9,8 +9,9 @@
  * stop_signal, volumes, labels, hostname, working_dir, user, entrypoint, read_only, init,
  * dns_opt (compose/container.ts), deploy.{mode, replicas, labels, placement.{constraints,
  * preferences, max_replicas_per_node}, update_config, rollback_config, restart_policy,
- * endpoint_mode, resources}}`, top-level `networks.<name>.{driver: overlay,
- * ipam.config[0].subnet, attachable, external, name}` and `volumes.<name>.{driver: local,
+ * endpoint_mode, resources}}`, top-level `networks.<name>.{driver: overlay|macvlan, driver_opts,
+ * labels, internal, ipam.config[0].{subnet, gateway, ip_range, aux_addresses}, attachable,
+ * external, name}` and `volumes.<name>.{driver: local,
  * name, external}`. Valid Compose keys meshd does not implement (build, secrets, configs,
  * depends_on, …) are REFUSED naming the key (MESHD_UNSUPPORTED) — docker ignores some of
  * them with a warning; meshd never accepts a key it then drops.
@@ -105,6 +106,16 @@ export interface ComposeNetwork {
   external: boolean;
   subnet?: string;
   attachable: boolean;
+  /** overlay (default) or macvlan; the manager checks options and refuses what it cannot honour. */
+  driver?: string;
+  /** `driver_opts` (macvlan: parent, macvlan_mode). */
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+  internal?: boolean;
+  /** `ipam.config[0].gateway / ip_range / aux_addresses`. */
+  gateway?: string;
+  ipRange?: string;
+  auxAddresses?: Record<string, string>;
 }
 
 export interface ComposeFile {
@@ -131,8 +142,8 @@ const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback
 const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'];
 const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
-const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name'];
-const NETWORK_UNSUPPORTED = ['driver_opts', 'labels', 'internal', 'enable_ipv6'];
+const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name', 'driver_opts', 'labels', 'internal'];
+const NETWORK_UNSUPPORTED = ['enable_ipv6'];
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
 const SERVICE_EXTENSIONS = [RUNTIME_KEY];
@@ -188,7 +199,11 @@ function network(key: string, v: unknown): ComposeNetwork {
   if (v === null || v === undefined) return out;
   const o = asObj(v, path);
   checkKeys(o, path, NETWORK_KEYS, NETWORK_UNSUPPORTED);
-  if (o.driver !== undefined && o.driver !== 'overlay') fail(at(path, 'driver'), `only "overlay" is supported, got ${describe(o.driver)}`);
+  if (o.driver !== undefined && o.driver !== 'overlay' && o.driver !== 'macvlan') fail(at(path, 'driver'), `only "overlay" and "macvlan" are supported, got ${describe(o.driver)}`);
+  if (o.driver !== undefined) out.driver = o.driver as string;
+  if (o.driver_opts !== undefined && o.driver_opts !== null) out.options = stringMap(o.driver_opts, at(path, 'driver_opts'));
+  if (o.labels !== undefined && o.labels !== null) out.labels = composeLabels(o.labels, at(path, 'labels'));
+  if (o.internal !== undefined) out.internal = asBool(o.internal, at(path, 'internal'));
   if (o.attachable !== undefined) out.attachable = asBool(o.attachable, at(path, 'attachable'));
   if (o.name !== undefined) out.name = asString(o.name, at(path, 'name'));
   if (o.external !== undefined) {
@@ -208,13 +223,26 @@ function network(key: string, v: unknown): ComposeNetwork {
       if (cfg.length > 1) fail(at(path, 'ipam.config'), 'at most one subnet per network');
       if (cfg.length === 1) {
         const c = asObj(cfg[0], at(path, 'ipam.config[0]'));
-        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet'], ['gateway', 'ip_range', 'aux_addresses']);
+        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet', 'gateway', 'ip_range', 'aux_addresses'], []);
         if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(path, 'ipam.config[0].subnet'));
+        if (c.gateway !== undefined) out.gateway = asString(c.gateway, at(path, 'ipam.config[0].gateway'));
+        if (c.ip_range !== undefined) out.ipRange = cidr(c.ip_range, at(path, 'ipam.config[0].ip_range'));
+        if (c.aux_addresses !== undefined && c.aux_addresses !== null) out.auxAddresses = stringMap(c.aux_addresses, at(path, 'ipam.config[0].aux_addresses'));
       }
     }
   }
-  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined)) {
+  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined)) {
     fail(path, 'an external network takes only `name` (it already exists)');
+  }
+  return out;
+}
+
+/** A mapping of strings (numbers and booleans written unquoted become their text, as Compose does). */
+function stringMap(v: unknown, path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(asObj(v, path))) {
+    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') fail(at(path, k), `must be a string, got ${describe(x)}`);
+    out[k] = String(x);
   }
   return out;
 }

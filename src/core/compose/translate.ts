@@ -34,7 +34,10 @@ export interface StackNetwork {
   /** External networks must already exist; they are neither created nor removed by the stack. */
   external: boolean;
   /** Body of POST /networks (absent for external networks). */
-  request?: { name: string; driver: 'overlay'; attachable: boolean; subnet?: string };
+  request?: {
+    name: string; driver: string; attachable: boolean; subnet?: string; gateway?: string; ipRange?: string;
+    auxAddresses?: Record<string, string>; internal?: boolean; labels?: Record<string, string>; options?: Record<string, string>;
+  };
 }
 
 export interface StackPlan {
@@ -90,7 +93,14 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
       n = { key, name: dnsName(d.name ?? key, `networks.${key}`, 'external network name'), external: true };
     } else {
       const name = dnsName(d?.name ?? stackObjectName(stack, key), d?.name !== undefined ? `networks.${key}.name` : path, 'network name');
-      n = { key, name, external: false, request: { name, driver: 'overlay', attachable: d?.attachable ?? false, ...(d?.subnet !== undefined ? { subnet: d.subnet } : {}) } };
+      n = {
+        key, name, external: false, request: {
+          name, driver: d?.driver ?? 'overlay', attachable: d?.attachable ?? false, ...(d?.subnet !== undefined ? { subnet: d.subnet } : {}),
+          ...(d?.gateway !== undefined ? { gateway: d.gateway } : {}), ...(d?.ipRange !== undefined ? { ipRange: d.ipRange } : {}),
+          ...(d?.auxAddresses !== undefined ? { auxAddresses: d.auxAddresses } : {}), ...(d?.internal ? { internal: true } : {}),
+          ...(d?.labels !== undefined ? { labels: d.labels } : {}), ...(d?.options !== undefined ? { options: d.options } : {}),
+        },
+      };
     }
     nets.set(key, n);
     return n;

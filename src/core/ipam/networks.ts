@@ -14,6 +14,10 @@ export interface NetworkRequest {
   /** Overlay MTU; default: agent computes underlay MTU − 50. */
   mtu?: number;
   attachable?: boolean;
+  /** Docker's --ip-range: dynamic addresses only from this CIDR inside the subnet. */
+  ipRange?: string | undefined;
+  /** Docker's --aux-address name=IP: reserved, never handed out. */
+  auxAddresses?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface NetworkAllocation {
@@ -23,6 +27,8 @@ export interface NetworkAllocation {
   vni: number;
   mtu?: number;
   attachable: boolean;
+  ipRange?: string;
+  auxAddresses?: Record<string, string>;
 }
 
 /** Docker-compatible-ish network names: start alnum, then alnum . _ -, at most 64. */
@@ -56,14 +62,19 @@ export class NetworkIpam {
     if (req.gateway !== undefined && req.subnet === undefined) {
       throw new MeshError('MESHD_BAD_ARGUMENT', '--gateway needs --subnet');
     }
+    if ((req.ipRange !== undefined || (req.auxAddresses && Object.keys(req.auxAddresses).length)) && req.subnet === undefined) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', '--ip-range and --aux-address need --subnet (they must lie inside it)');
+    }
     const subnet = this.subnets.allocate(req.name, req.subnet);
     let vni: number | undefined;
     try {
-      const addrs = new AddressPool(subnet, req.gateway);
+      const addrs = new AddressPool(subnet, req.gateway, { ipRange: req.ipRange, auxAddresses: req.auxAddresses });
       vni = this.vnis.allocate(req.vni);
       const alloc: NetworkAllocation = {
         name: req.name, subnet, gateway: addrs.gateway, vni, attachable: req.attachable ?? false,
         ...(req.mtu !== undefined ? { mtu: req.mtu } : {}),
+        ...(addrs.ipRange !== undefined ? { ipRange: addrs.ipRange } : {}),
+        ...(Object.keys(addrs.auxAddresses).length ? { auxAddresses: { ...addrs.auxAddresses } } : {}),
       };
       this.nets.set(req.name, { alloc, addrs });
       return alloc;

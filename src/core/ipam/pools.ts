@@ -134,21 +134,40 @@ export class VniAllocator {
   }
 }
 
+/** Docker's `--ip-range` and `--aux-address`: where dynamic addresses come from, and which never go out. */
+export interface AddressPoolOptions {
+  /** CIDR inside the subnet: addresses handed out without a request come only from here. */
+  ipRange?: string | undefined;
+  /** name → address inside the subnet that IPAM never hands out (reserved for hosts outside meshd). */
+  auxAddresses?: Readonly<Record<string, string>> | undefined;
+}
+
+/** Name of an aux address (docker takes any; we keep it printable and short). */
+const AUX_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 /**
  * Addresses inside one subnet: never the network or broadcast address, never the
- * gateway. Allocation cycles from the last allocated address (so a released task IP is
+ * gateway, never an aux address; dynamic ones only inside the ip-range (whole subnet by
+ * default). Allocation cycles from the last allocated address (so a released task IP is
  * not reused at once; stale neighbour entries elsewhere then cannot misdirect traffic).
+ * A requested address (a record restored from the store) may lie outside the ip-range,
+ * as docker's static addresses may, but never on a reserved one.
  */
 export class AddressPool {
   readonly subnet: string;
   readonly gateway: string;
   readonly prefix: number;
+  /** The dynamic range as given (normalized), or undefined for the whole subnet. */
+  readonly ipRange: string | undefined;
+  readonly auxAddresses: Readonly<Record<string, string>>;
   private readonly cidr: Cidr;
+  private readonly range: Cidr;
   private readonly gw: number;
+  private readonly aux = new Map<number, string>();
   private readonly used = new Map<number, string>();
   private cursor: number;
 
-  constructor(subnet: string, gateway?: string) {
+  constructor(subnet: string, gateway?: string, opts: AddressPoolOptions = {}) {
     this.cidr = parseCidr(subnet);
     if (this.cidr.prefix > MAX_SUBNET_PREFIX) {
       throw new MeshError('MESHD_BAD_ARGUMENT', `subnet ${subnet} is too small: at least /${MAX_SUBNET_PREFIX} is required`);
@@ -160,12 +179,40 @@ export class AddressPool {
       throw new MeshError('MESHD_BAD_ARGUMENT', `gateway ${gateway} is not a usable address of ${this.subnet}`);
     }
     this.gateway = formatIp(this.gw);
-    this.cursor = this.cidr.base;
+    if (opts.ipRange !== undefined) {
+      const r = parseCidr(opts.ipRange);
+      if (r.prefix < this.cidr.prefix || !cidrContains(this.cidr, r.base)) {
+        throw new MeshError('MESHD_BAD_ARGUMENT', `ip-range ${opts.ipRange} is not inside subnet ${this.subnet}`, { field: 'ipRange' });
+      }
+      this.range = r;
+      this.ipRange = formatCidr(r);
+    } else {
+      this.range = this.cidr;
+      this.ipRange = undefined;
+    }
+    const auxOut: Record<string, string> = {};
+    for (const [name, ip] of Object.entries(opts.auxAddresses ?? {})) {
+      if (!AUX_NAME.test(name)) throw new MeshError('MESHD_BAD_ARGUMENT', `aux-address name ${JSON.stringify(name)}: 1-64 characters [A-Za-z0-9_.-]`, { field: 'auxAddresses' });
+      const n = parseIp(ip);
+      if (!this.usable(n)) throw new MeshError('MESHD_BAD_ARGUMENT', `aux-address ${name}=${ip} is not a usable address of ${this.subnet}`, { field: 'auxAddresses' });
+      if (n === this.gw) throw new MeshError('MESHD_BAD_ARGUMENT', `aux-address ${name}=${ip} is the gateway`, { field: 'auxAddresses' });
+      const by = this.aux.get(n);
+      if (by !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', `aux-address ${name}=${ip} is already reserved as ${by}`, { field: 'auxAddresses' });
+      this.aux.set(n, name);
+      auxOut[name] = formatIp(n);
+    }
+    this.auxAddresses = auxOut;
+    if (this.dynamicCapacity() === 0) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', `no assignable address left in ${this.ipRange ?? this.subnet} (network, broadcast, gateway and aux addresses excluded)`, { field: 'ipRange' });
+    }
+    this.cursor = this.range.base;
   }
 
-  /** Number of task/VIP addresses still free. */
+  /** Number of dynamic (ip-range) addresses still free. */
   get free(): number {
-    return sizeOf(this.cidr.prefix) - 3 - this.used.size;
+    let held = 0;
+    for (const n of this.used.keys()) if (this.assignable(n)) held++;
+    return this.dynamicCapacity() - held;
   }
 
   /** Allocates an address for `owner` (a task or VIP id); `requested` pins it. */
@@ -175,21 +222,25 @@ export class AddressPool {
       if (!this.usable(n) || n === this.gw) {
         throw new MeshError('MESHD_BAD_ARGUMENT', `address ${requested} is not assignable in ${this.subnet} (network, broadcast or gateway)`);
       }
+      const aux = this.aux.get(n);
+      if (aux !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', `address ${requested} is reserved as aux-address ${aux}`);
       const by = this.used.get(n);
       if (by !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', `address ${requested} already held by ${by}`);
       this.used.set(n, owner);
       return requested;
     }
-    const size = sizeOf(this.cidr.prefix);
+    const size = sizeOf(this.range.prefix);
     for (let k = 1; k <= size; k++) {
-      const n = (this.cidr.base + ((this.cursor - this.cidr.base + k) % size)) >>> 0;
-      if (this.usable(n) && n !== this.gw && !this.used.has(n)) {
+      const n = (this.range.base + ((this.cursor - this.range.base + k) % size)) >>> 0;
+      if (this.assignable(n) && !this.used.has(n)) {
         this.used.set(n, owner);
         this.cursor = n;
         return formatIp(n);
       }
     }
-    throw new MeshError('MESHD_BAD_ARGUMENT', `subnet ${this.subnet} exhausted: all ${size - 3} task addresses are in use`);
+    throw new MeshError('MESHD_BAD_ARGUMENT', this.ipRange === undefined && this.aux.size === 0
+      ? `subnet ${this.subnet} exhausted: all ${this.dynamicCapacity()} task addresses are in use`
+      : `${this.ipRange ? `ip-range ${this.ipRange} of ` : ''}subnet ${this.subnet} exhausted: all ${this.dynamicCapacity()} assignable addresses are in use`);
   }
 
   release(ip: string): boolean {
@@ -202,5 +253,19 @@ export class AddressPool {
 
   private usable(n: number): boolean {
     return cidrContains(this.cidr, n) && n !== this.cidr.base && n !== lastOf(this.cidr);
+  }
+
+  /** A dynamic candidate: in the range, usable, not the gateway, not reserved. */
+  private assignable(n: number): boolean {
+    return cidrContains(this.range, n) && this.usable(n) && n !== this.gw && !this.aux.has(n);
+  }
+
+  private dynamicCapacity(): number {
+    let reserved = 0;
+    const first = this.range.base;
+    const last = lastOf(this.range);
+    for (const n of [this.cidr.base, lastOf(this.cidr), this.gw, ...this.aux.keys()]) if (n >= first && n <= last) reserved++;
+    // gateway / network / broadcast can coincide only when distinct checks above failed; counted once each.
+    return sizeOf(this.range.prefix) - reserved;
   }
 }

@@ -36,7 +36,10 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
     const ip = n ? t.addresses[n.id] : undefined;
     if (!n || !ip) return undefined;
     attachments.push({
-      network: { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}) },
+      network: {
+        id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}),
+        ...(n.driver === 'macvlan' ? { driver: 'macvlan' as const, parent: n.options?.parent ?? '' } : {}),
+      },
       ip, prefix: Number(n.subnet.split('/')[1]), mac: macFromIp(ip),
       vip: spec.endpointMode === 'vip' ? svc.vips[n.id] ?? null : null,
       // The task's own spec (not the service's): during a rolling update old tasks keep their names.

@@ -36,12 +36,23 @@ export const INGRESS_DEF = { id: 'ingress', subnet: '10.255.0.0/16', gateway: '1
 export interface NetworkRecord {
   id: string;
   name: string;
-  driver: 'overlay';
+  /** overlay: VXLAN across nodes; macvlan: a sub-interface of each node's `parent` (network-model.ts). */
+  driver: 'overlay' | 'macvlan';
   subnet: string;
   gateway: string;
+  /** Allocated for macvlan networks too (unused there: no VXLAN), so every network has one. */
   vni: number;
   mtu?: number | undefined;
   attachable: boolean;
+  /** Docker's --ip-range: task and VIP addresses come only from here. */
+  ipRange?: string | undefined;
+  /** Docker's --aux-address: name → address IPAM never hands out. */
+  auxAddresses?: Record<string, string> | undefined;
+  /** Docker's --internal: no way out of the network, and no published ports into it. */
+  internal?: boolean | undefined;
+  labels?: Record<string, string> | undefined;
+  /** Driver options (`-o k=v`); macvlan: `parent` (required), `macvlan_mode` (bridge). */
+  options?: Record<string, string> | undefined;
   /** The built-in routing-mesh network. */
   ingress: boolean;
   createdAt: number;
@@ -73,11 +84,16 @@ export function coreService(r: ServiceRecord): Service {
 /** `netctl network create` body. Names are DNS labels (they become DNS suffixes and gossip network names). */
 export const networkCreateSchema = z.object({
   name: dnsLabelSchema,
-  driver: z.literal('overlay').default('overlay'),
+  driver: z.string().max(64).default('overlay'),
   subnet: z.string().max(32).optional(),
   gateway: z.string().max(15).optional(),
   mtu: z.number().int().min(68).max(65535).optional(),
   attachable: z.boolean().default(false),
+  ipRange: z.string().max(32).optional(),
+  auxAddresses: z.record(z.string().max(64), z.string().max(15)).refine((r) => Object.keys(r).length <= 256, 'at most 256 aux addresses').optional(),
+  internal: z.boolean().default(false),
+  labels: z.record(z.string().min(1).max(256), z.string().max(4096)).refine((r) => Object.keys(r).length <= 64, 'at most 64 labels').optional(),
+  options: z.record(z.string().min(1).max(64), z.string().max(256)).refine((r) => Object.keys(r).length <= 16, 'at most 16 options').optional(),
 }).strict();
 
 /** `POST /v1/services/:id/update` body: the full new spec, optional optimistic version and force. */
@@ -146,8 +162,16 @@ export function addressNetworks(spec: Pick<ServiceSpec, 'networks' | 'ports'>): 
   return nets;
 }
 
+/**
+ * Docker's shape: every field present (empty when unset). Scope is `swarm` for macvlan too: the
+ * manager defines it once for every node and allocates its addresses (docker's `--scope swarm`
+ * macvlan), unlike a plain docker macvlan network that each engine defines for itself.
+ */
 export function networkView(n: NetworkRecord): Record<string, unknown> {
-  return { ...n, scope: 'swarm', createdAt: new Date(n.createdAt).toISOString() };
+  return {
+    ...n, scope: 'swarm', ipRange: n.ipRange ?? null, auxAddresses: n.auxAddresses ?? {},
+    internal: n.internal ?? false, labels: n.labels ?? {}, options: n.options ?? {}, createdAt: new Date(n.createdAt).toISOString(),
+  };
 }
 
 export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netName: (id: string) => string): Record<string, unknown> {

@@ -19,6 +19,7 @@ import {
   attachNetworks, INGRESS, networkCreateSchema, networkView, serviceUpdateSchema, serviceView, stateAdvances,
   statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
 } from './model.js';
+import { checkNetworkCreate, checkServiceNetworks, filterNetworks } from './network-model.js';
 import { findNetwork, findService, newId, type ControlState } from './state.js';
 import { assignPublishedPorts } from '../../core/spec/ports.js';
 import { checkRuntimeSupport, describedAs, normalizeDescription, type NodeDescription } from '../../core/spec/runtime.js';
@@ -48,6 +49,7 @@ function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string
     if (!n) throw new MeshError('MESHD_NOT_FOUND', `service ${spec.name}: no such network: ${name}`, { field: 'networks' });
     return n.id;
   });
+  checkServiceNetworks(spec, ids.map((id) => st.networks.get(id)!));
   if (spec.ports.some((p) => p.mode === 'ingress' && p.published > 0) && !st.networkByName(INGRESS)) {
     throw new MeshError('MESHD_NOT_READY', 'the ingress network is missing: published ports are unavailable');
   }
@@ -104,15 +106,23 @@ export function registerRoutes(cp: ControlHost): void {
   // ---- networks -------------------------------------------------------------------------
   m.route('POST', '/v1/networks', 'manager', async (req) => {
     const b = parseBody(networkCreateSchema, 'network', req.body);
+    const { ipam, extra } = checkNetworkCreate(b);
     return { status: 201, json: await changed(cp.serialize((st) => {
       if (st.networkByName(b.name)) throw new MeshError('MESHD_BAD_ARGUMENT', `network ${b.name} already exists`, { field: 'name' });
-      const a = st.ipam.create({ name: b.name, attachable: b.attachable, ...(b.subnet !== undefined ? { subnet: b.subnet } : {}), ...(b.gateway !== undefined ? { gateway: b.gateway } : {}), ...(b.mtu !== undefined ? { mtu: b.mtu } : {}) });
-      const rec: NetworkRecord = { id: newId(), name: a.name, driver: 'overlay', subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: a.attachable, ingress: false, createdAt: cp.now(), ...(a.mtu !== undefined ? { mtu: a.mtu } : {}) };
+      const a = st.ipam.create(ipam);
+      const rec: NetworkRecord = {
+        id: newId(), name: a.name, subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: a.attachable, ingress: false, createdAt: cp.now(),
+        ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), ...(a.ipRange !== undefined ? { ipRange: a.ipRange } : {}),
+        ...(a.auxAddresses !== undefined ? { auxAddresses: a.auxAddresses } : {}), ...extra,
+      };
       st.putNetwork(rec);
       return networkView(rec);
     })) };
   });
-  m.route('GET', '/v1/networks', 'node', async () => ({ json: await cp.serialize((st) => [...st.networks.values()].sort((a, b) => a.name.localeCompare(b.name)).map(networkView)) }));
+  // `?filter=label=k` (repeatable), docker's `network ls --filter` (network-model.ts filterNetworks).
+  m.route('GET', '/v1/networks', 'node', async (req) => ({
+    json: await cp.serialize((st) => filterNetworks([...st.networks.values()], req.query.getAll('filter')).sort((a, b) => a.name.localeCompare(b.name)).map(networkView)),
+  }));
   m.route('GET', '/v1/networks/:id', 'node', async (req) => ({ json: await cp.serialize((st) => networkView(findNetwork(st, req.params.id!))) }));
   m.route('DELETE', '/v1/networks/:id', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
     const n = findNetwork(st, req.params.id!);

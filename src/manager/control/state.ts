@@ -10,6 +10,7 @@ import { MeshError } from '../../core/errors.js';
 import { NetworkIpam } from '../../core/ipam/networks.js';
 import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
+import { hasVips, ipamRequestOf } from './network-model.js';
 import { CKEYS, INGRESS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
 import { parseClusterSettings, type ClusterSettings } from './settings.js';
 
@@ -48,7 +49,7 @@ export class ControlState {
     for (const kv of nets) {
       const n = kv.value;
       s.networks.set(n.id, n);
-      s.ipam.create({ name: n.name, subnet: n.subnet, gateway: n.gateway, vni: n.vni, attachable: n.attachable, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}) });
+      s.ipam.create(ipamRequestOf(n));
     }
     for (const kv of nodes) s.nodes.set(kv.value.id, kv.value);
     for (const kv of svcs) {
@@ -152,13 +153,13 @@ export class ControlState {
     const vips: Record<string, string> = {};
     for (const [id, ip] of Object.entries(s.vips)) {
       const n = this.networks.get(id);
-      if (want.has(id) && n) vips[id] = ip;
+      if (want.has(id) && n && hasVips(n)) vips[id] = ip;
       else if (n) this.ipam.releaseAddress(n.name, ip);
     }
     for (const id of want) {
       if (vips[id]) continue;
       const n = this.networks.get(id);
-      if (n) vips[id] = this.ipam.allocateAddress(n.name, vipOwner(s.id));
+      if (n && hasVips(n)) vips[id] = this.ipam.allocateAddress(n.name, vipOwner(s.id));
     }
     return vips;
   }

@@ -148,6 +148,18 @@ describe('runtime attach scripts (golden)', () => {
     assert.equal(taskIfName(3), 'eth3');
     assert.throws(() => attachScripts('t3', 'ns', []), /no network attachment/);
   });
+  test('macvlan: a sub-interface of the parent born in the task namespace, no sandbox script', () => {
+    const s = attachScripts('t4', 'meshd-t-t4', [
+      { sandboxNs: '', bridge: '', macvlanParent: 'eth0', ip: '192.168.41.3', prefix: 16, gateway: '192.168.41.1', mac: '02:42:c0:a8:29:03', mtu: 0 },
+      { sandboxNs: 'meshd-ov-app', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450 },
+      { sandboxNs: '', bridge: '', macvlanParent: 'eth1', ip: '172.20.0.9', prefix: 24, gateway: '172.20.0.1', mac: '02:42:ac:14:00:09', mtu: 1400 },
+    ]);
+    assert.equal(s.host, 'link add link eth0 name eth0 netns meshd-t-t4 type macvlan mode bridge\nlink add link eth1 name eth2 mtu 1400 netns meshd-t-t4 type macvlan mode bridge\n');
+    assert.deepEqual(s.sandboxes.map((x) => x.split('\n')[0]), ['', 'link add vt-t4 mtu 1450 type veth peer name eth1 mtu 1450 netns meshd-t-t4', '']);
+    assert.match(s.task, /link set eth0 address 02:42:c0:a8:29:03 up\naddr add 192\.168\.41\.3\/16 dev eth0\n/);
+    assert.match(s.task, /route add default via 192\.168\.41\.1 dev eth0\n$/);
+    assert.equal(attachScripts('t5', 'ns', [{ sandboxNs: 'x', bridge: 'br0', ip: '10.0.0.2', prefix: 24, gateway: '10.0.0.1', mac: '02:42:0a:00:00:02', mtu: 1450 }]).host, '');
+  });
   test('whoami body', () => {
     assert.equal(whoamiBody({ MESHD_TASK_NAME: 'web.1', MESHD_TASK_IP: '10.0.1.5', MESHD_NODE: 'n1' }), 'task: web.1\nip: 10.0.1.5\nnode: n1\n');
   });

@@ -1,0 +1,55 @@
+/**
+ * `netctl network create` flags → the API body, with docker's spellings: `-d overlay|macvlan`,
+ * `--ip-range`, `--aux-address name=IP` and `--label k[=v]` and `-o k=v` (repeatable),
+ * `--internal`. Pure, so the parse is unit-tested; the manager checks meaning (driver options,
+ * addresses inside the subnet) and answers with the stable codes.
+ */
+import { MeshError } from '../core/errors.js';
+import { parseKv } from './node-commands.js';
+
+export interface NetworkCreateFlags {
+  driver: string;
+  subnet?: string;
+  gateway?: string;
+  mtu?: string;
+  attachable?: boolean;
+  ipRange?: string;
+  auxAddress?: string[];
+  internal?: boolean;
+  label?: string[];
+  opt?: string[];
+}
+
+/** `name=IP` pairs; unlike a label, an aux address needs both halves, and a name only once. */
+function parseAux(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of list) {
+    const i = s.indexOf('=');
+    if (i <= 0 || i === s.length - 1) throw new MeshError('MESHD_BAD_ARGUMENT', `--aux-address: expected name=IP, got ${JSON.stringify(s)}`);
+    const k = s.slice(0, i);
+    if (Object.hasOwn(out, k)) throw new MeshError('MESHD_BAD_ARGUMENT', `--aux-address: name ${JSON.stringify(k)} given twice`);
+    out[k] = s.slice(i + 1);
+  }
+  return out;
+}
+
+/** `-o k=v`: docker's driver options; a bare key is refused (no option here is a boolean). */
+function parseOpts(list: readonly string[]): Record<string, string> {
+  for (const s of list) if (s.indexOf('=') <= 0) throw new MeshError('MESHD_BAD_ARGUMENT', `--opt: expected KEY=VALUE, got ${JSON.stringify(s)}`);
+  return parseKv([...list], '--opt');
+}
+
+export function networkCreateBody(name: string, o: NetworkCreateFlags): Record<string, unknown> {
+  const mtu = o.mtu === undefined ? undefined : Number(o.mtu);
+  if (mtu !== undefined && !Number.isInteger(mtu)) throw new MeshError('MESHD_BAD_ARGUMENT', `--mtu must be an integer, got ${JSON.stringify(o.mtu)}`);
+  const aux = parseAux(o.auxAddress ?? []);
+  const labels = parseKv(o.label, '--label');
+  const options = parseOpts(o.opt ?? []);
+  return {
+    name, driver: o.driver, attachable: o.attachable === true, internal: o.internal === true,
+    ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
+    ...(mtu !== undefined ? { mtu } : {}), ...(o.ipRange !== undefined ? { ipRange: o.ipRange } : {}),
+    ...(Object.keys(aux).length ? { auxAddresses: aux } : {}), ...(Object.keys(labels).length ? { labels } : {}),
+    ...(Object.keys(options).length ? { options } : {}),
+  };
+}
