@@ -78,4 +78,7 @@ export interface TaskView {
   drain: { outcome: DrainResult['outcome']; ms: number } | null;
   /** Health of a task with a check (null: no check); `starting` tasks are no backend yet. */
   health: HealthStatus | null;
+  /** Standalone containers only (`netctl run`): set, with the exit code once the process ended. */
+  standalone?: true;
+  exitCode?: number | null;
 }
