@@ -58,6 +58,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     beforeApp: async (netns) => {
       if (!(await dns.ensureSandbox(netns))) log.warn({ netns }, 'dns not bound in the task namespace before start; the background scan retries');
     },
+    lbSettled: (): Promise<void> => lb.idle(),
   });
   agent.add(overlay);
   agent.add(worker);

@@ -366,7 +366,8 @@ export class WorkerSubsystem implements Subsystem {
       this.mesh.attach(a);
       await this.o.overlay.settled();
       const list = runtimeAttachmentsOf(a, this.o.overlay);
-      held.info = await rt.start(spec, list, this.o.beforeApp ? { beforeApp: this.o.beforeApp } : {});
+      const before = a.task.standalone ? (netns: string) => this.beforeStandalone(held, netns) : this.o.beforeApp;
+      held.info = await rt.start(spec, list, before ? { beforeApp: before } : {});
       // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
       const real = (rt === this.netns && !this.o.netnsRuntime) || (rt === this.dockerRt && !this.o.dockerRuntime);
       await untilServing(a, held.info, this.o.readiness ?? (real ? waitServing : undefined), this.o.readyTimeoutMs ?? 10_000, this.o.log);
@@ -392,6 +393,18 @@ export class WorkerSubsystem implements Subsystem {
       await rt.stop(a.task.id, 0).catch(() => undefined);
       this.detachLocal(a);
     }
+  }
+
+  /**
+   * A standalone container is often a one-shot client (`netctl run ... wget http://web/`): its
+   * first instruction must already reach services' VIPs. So its records go out as `starting`
+   * before its process starts (the LB programs the VIPs in every local namespace it has records
+   * for), and the start waits until the LB applied them.
+   */
+  private async beforeStandalone(held: Held, netns: string): Promise<void> {
+    await this.o.beforeApp?.(netns);
+    this.publish(held, 'starting');
+    await this.o.lbSettled?.();
   }
 
   /** Drains (tasks that were backends), stops; `failed` names tasks that end failed, with their error. */

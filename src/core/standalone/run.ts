@@ -94,6 +94,8 @@ export function standaloneAssignment(grant: AttachmentGrant, run: Pick<RunReques
     task: {
       id: grant.id, name: grant.name, serviceId: `container:${grant.id}`, serviceName: grant.name,
       image: run.image, argv: run.argv, env: run.env, runtime: run.runtime, standalone: true,
+      // Removal of a running container is `rm -f` (docker: SIGKILL at once, no grace).
+      stopGraceMs: 0,
     },
     desiredState: 'running',
     endpointMode: 'dnsrr',
