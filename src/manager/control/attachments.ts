@@ -6,7 +6,7 @@
  * the orchestrator never sees them: it cannot mistake one for a stray task of a service, nor
  * restart or reschedule it (a standalone container belongs to its node, as in docker).
  *
- * Routes: a node creates and deletes attachments for itself only (`node` access: the node is
+ * Records: model.ts (AttachmentRecord, CKEYS.attachments). Routes: a node creates and deletes attachments for itself only (`node` access: the node is
  * the one in its certificate, never a parameter); managers list them (`netctl container ls
  * --all`). A node that is removed (`node rm`) loses its attachments with it (see
  * dropRemovedNodesAttachments); a node that is merely down keeps them — its containers may still run.
@@ -14,23 +14,9 @@
 import { MeshError } from '../../core/errors.js';
 import { attachRequestSchema, checkAttachable, type AttachmentGrant } from '../../core/standalone/run.js';
 import { parseBody } from '../model.js';
+import { attachmentOwner, type AttachmentRecord } from './model.js';
 import type { ControlHost } from './host.js';
 import { newId, type ControlState } from './state.js';
-
-export const ATTACHMENTS = 'attachments/';
-export const attachmentKey = (id: string): string => `${ATTACHMENTS}${id}`;
-/** The IPAM owner string of an attachment's addresses. */
-export const attachmentOwner = (id: string): string => `attachment:${id}`;
-
-export interface AttachmentRecord {
-  id: string;
-  /** Container name (unique in the cluster among attachments and services: it is a DNS name). */
-  name: string;
-  nodeId: string;
-  /** network id → address */
-  addresses: Record<string, string>;
-  createdAt: number;
-}
 
 /** Creates an attachment for `nodeId`: checks the networks and the name, allocates all addresses or none. */
 export function createAttachment(st: ControlState, nodeId: string, body: unknown, now: number, id = newId()): AttachmentGrant {

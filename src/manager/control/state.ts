@@ -10,8 +10,7 @@ import { MeshError } from '../../core/errors.js';
 import { NetworkIpam } from '../../core/ipam/networks.js';
 import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
-import { CKEYS, INGRESS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
-import { ATTACHMENTS, attachmentKey, attachmentOwner, type AttachmentRecord } from './attachments.js';
+import { attachmentOwner, CKEYS, INGRESS, type AttachmentRecord, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
 import { parseClusterSettings, type ClusterSettings } from './settings.js';
 
 /** A fresh id: 24 lowercase hex chars (unique in its first 12, which names namespaces). */
@@ -45,7 +44,7 @@ export class ControlState {
     const [nets, svcs, tasks, nodes, sboxes, settings, atts] = await Promise.all([
       store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
       store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes), store.list<{ ip: string }>(CKEYS.sboxes),
-      store.get(KEYS.settings), store.list<AttachmentRecord>(ATTACHMENTS),
+      store.get(KEYS.settings), store.list<AttachmentRecord>(CKEYS.attachments),
     ]);
     s.settings = parseClusterSettings(settings?.value);
     for (const kv of nets) {
@@ -134,7 +133,7 @@ export class ControlState {
   }
   putAttachment(a: AttachmentRecord): void {
     this.attachments.set(a.id, a);
-    this.dirty.set(attachmentKey(a.id), a);
+    this.dirty.set(CKEYS.attachment(a.id), a);
   }
   /** Deletes the record and returns its addresses to the pools (no quarantine: the container is gone). */
   deleteAttachment(id: string): void {
@@ -146,7 +145,7 @@ export class ControlState {
       }
     }
     this.attachments.delete(id);
-    this.dirty.set(attachmentKey(id), null);
+    this.dirty.set(CKEYS.attachment(id), null);
   }
   putSettings(v: ClusterSettings): void {
     this.settings = v;
