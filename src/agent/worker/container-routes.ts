@@ -27,8 +27,22 @@ export interface ContainerHost {
   readonly nodeName: string;
   readonly standalone: StandaloneContainers;
   tasksView(): TaskView[];
-  runStandalone(a: Assignment): Promise<void>;
-  removeStandalone(id: string): Promise<void>;
+  /** Converges after a change of `standalone`; resolves once that converge ran. */
+  standaloneChanged(): Promise<void>;
+}
+
+/** Runs a standalone container (its attachment already granted); resolves once it started or failed. */
+async function runStandalone(w: ContainerHost, a: Assignment): Promise<void> {
+  w.standalone.add(a);
+  await w.standaloneChanged();
+}
+
+/** Stops and removes a standalone container; resolves once its namespace and records are gone. */
+async function removeStandalone(w: ContainerHost, id: string): Promise<void> {
+  w.standalone.delete(id);
+  await w.standaloneChanged();
+  const t = w.tasksView().find((x) => x.id === id);
+  if (t && t.state !== 'stopped') throw new MeshError('MESHD_EXEC_FAILED', `container ${t.name}: ${t.error ?? `still ${t.state}`}`);
 }
 
 /** The manager's dispatcher, as this node (ManagerLink.managerCall). */
@@ -56,7 +70,7 @@ export function registerContainerRoutes(router: Router, w: ContainerHost, manage
     });
   };
   const remove = async (t: TaskView): Promise<{ removed: string; name: string }> => {
-    await w.removeStandalone(t.id);
+    await removeStandalone(w, t.id);
     await release(t.id);
     return { removed: t.id, name: t.name };
   };
@@ -65,9 +79,9 @@ export function registerContainerRoutes(router: Router, w: ContainerHost, manage
     const run = parseBody(runRequestSchema, 'container', r.body);
     const grant = await manager<AttachmentGrant>('POST', '/v1/dispatcher/attachments', { name: run.name ?? defaultRunName(randomBytes(4).toString('hex')), networks: run.networks });
     try {
-      await w.runStandalone(standaloneAssignment(grant, run));
+      await runStandalone(w, standaloneAssignment(grant, run));
     } catch (e) {
-      await w.removeStandalone(grant.id).catch(() => undefined);
+      await removeStandalone(w, grant.id).catch(() => undefined);
       await release(grant.id);
       throw e;
     }

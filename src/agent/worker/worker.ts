@@ -240,22 +240,14 @@ export class WorkerSubsystem implements Subsystem {
     this.desired = new Map([...this.assigned, ...this.standalone.list()].map((a) => [a.task.id, a]));
   }
 
-  /** Runs a standalone container (its attachment already granted by the manager); resolves once it is started or failed. */
-  async runStandalone(a: Assignment): Promise<void> {
-    this.standalone.add(a);
+  /**
+   * The standalone containers changed (container-routes.ts added or deleted one): converge now;
+   * resolves once that converge ran (the container started or failed, or was stopped and removed).
+   */
+  async standaloneChanged(): Promise<void> {
     this.refreshDesired();
     this.kick();
     await this.idle();
-  }
-
-  /** Stops and removes a standalone container; resolves once its namespace and records are gone. */
-  async removeStandalone(id: string): Promise<void> {
-    this.standalone.delete(id);
-    this.refreshDesired();
-    this.kick();
-    await this.idle();
-    const h = this.tasks.get(id);
-    if (h && h.state !== 'stopped') throw new MeshError('MESHD_EXEC_FAILED', `container ${h.a.task.name}: ${h.error ?? `still ${h.state}`}`);
   }
 
   assignments(): Assignment[] {
