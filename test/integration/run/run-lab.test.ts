@@ -8,6 +8,7 @@
  *   with the container's exit code (also a non-zero one); `--rm` leaves nothing behind;
  * - a network created without `--attachable` is refused with docker's wording, and nothing is
  *   recorded;
+ * - an agent restart adopts the running container (still reachable by name);
  * - `container rm` frees the attachment in the manager's IPAM and removes the container.
  */
 import { after, before, describe, test } from 'node:test';
@@ -94,6 +95,9 @@ describe('netctl run: standalone containers on attachable networks (lab, docker 
   test('run (attached) on n2: wget of the service by name prints its answer; the exit code is the container\'s; --rm leaves nothing', async () => {
     const r = ok(await on('n2', 'run', '--rm', '--network', 'app', IMAGES.busybox, 'busybox', 'timeout', '5', 'busybox', 'wget', '-q', '-O', '-', 'http://web/'), 'run wget web');
     assert.equal(r.stdout.trim(), 'hello-web');
+    // The netns runtime too (a host process; the node's busybox-static).
+    const viaNetns = ok(await on('n2', 'run', '--rm', '--runtime', 'netns', '--network', 'app', 'host', 'busybox', 'timeout', '5', 'busybox', 'wget', '-q', '-O', '-', 'http://web/'), 'run --runtime netns');
+    assert.equal(viaNetns.stdout.trim(), 'hello-web');
     const failed = await on('n2', 'run', '--name', 'three', '--network', 'app', IMAGES.busybox, 'sh', '-c', 'echo out; echo err >&2; exit 3');
     assert.equal(failed.code, 3, `exit code propagated: ${failed.stderr}`);
     // Docker keeps stdout and stderr as two streams: their relative order is not a promise.
@@ -111,6 +115,23 @@ describe('netctl run: standalone containers on attachable networks (lab, docker 
     const ing = await on('n2', 'run', '--network', 'ingress', IMAGES.busybox, 'true');
     assert.match(ing.stderr, /network ingress not manually attachable/);
     assert.deepEqual((await attachments()).map((a) => a.name), ['probe']);
+    const clash = await m('service', 'create', '--name', 'probe', '--network', 'app', '-d', 'whoami');
+    assert.match(clash.stderr, /service name probe is already in use by a container/);
+  });
+
+  test('an agent restart (SIGKILL, start) adopts the running container: still running, still reachable by name', async () => {
+    ok(await netctl(['lab', 'kill', '--name', LAB, 'n2']), 'kill n2');
+    ok(await netctl(['lab', 'start', '--name', LAB, 'n2']), 'start n2');
+    await waitFor('n2\'s agent lists probe as running again', async () => {
+      const r = await on('n2', 'container', 'ls', '--format', 'json');
+      return r.code === 0 && (JSON.parse(r.stdout) as ContainerJ[]).some((c) => c.name === 'probe' && c.status === 'running' && c.ips.app === probeIp) && r.stdout;
+    }, 60_000, 500);
+    const [t] = (JSON.parse(ok(await m('service', 'ps', 'web', '--format', 'json'), 'ps web').stdout) as TaskJ[]).filter((x) => x.state === 'running');
+    await waitFor('web\'s task still gets hello-probe from http://probe/', async () => {
+      const r = await on('n1', 'exec', t!.name, '--', 'busybox', 'timeout', '5', 'busybox', 'wget', '-q', '-O', '-', 'http://probe/');
+      return r.stdout.trim() === 'hello-probe' ? r.stdout : false;
+    }, 30_000, 500);
+    assert.deepEqual((await attachments()).map((a) => a.name), ['probe'], 'the attachment stays');
   });
 
   test('container rm frees the attachment (IPAM) and removes the container', async () => {
@@ -127,5 +148,11 @@ describe('netctl run: standalone containers on attachable networks (lab, docker 
     assert.equal((await attachments()).find((a) => a.id === id)?.name, 'again');
     ok(await on('n2', 'container', 'rm', '-f', 'again'), 'rm again');
     assert.deepEqual(await attachments(), []);
+    // -d --rm: the agent removes it (and frees its attachment) as soon as it exits.
+    ok(await on('n2', 'run', '-d', '--rm', '--name', 'once', '--network', 'app', IMAGES.busybox, 'true'), 'run -d --rm');
+    await waitFor('the -d --rm container and its attachment are gone', async () => {
+      const [atts, cs] = [await attachments(), await containersOn('n2')];
+      return atts.length === 0 && cs.length === 0 && 'gone';
+    }, 30_000, 250);
   });
 });
