@@ -26,6 +26,7 @@ import { cpus } from 'node:os';
 import { defaultDnsWorkers } from '../core/dns/snapshot.js';
 import { parseUpstream } from './dns/plan.js';
 import { PeerSubsystem } from './peer/peer.js';
+import { registerContainerRoutes } from './worker/container-routes.js';
 
 export interface Subsystems {
   gossip: GossipSubsystem;
@@ -57,6 +58,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     beforeApp: async (netns) => {
       if (!(await dns.ensureSandbox(netns))) log.warn({ netns }, 'dns not bound in the task namespace before start; the background scan retries');
     },
+    lbSettled: (): Promise<void> => lb.idle(),
   });
   agent.add(overlay);
   agent.add(worker);
@@ -92,6 +94,8 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     describeNode: () => describeNode({ socketPath: config.docker.socketPath }),
     gossipKeys: new ClusterGossipKeys(keys, config.gossip.insecure, log.child({ sub: 'cluster' }), config.manager.gossipKeyRotationMs) });
   agent.add(link);
+  // Standalone containers (`netctl run`): the worker runs them, the manager grants their network attachments.
+  agent.add({ name: 'containers', start: async () => undefined, stop: async () => undefined, routes: (r) => registerContainerRoutes(r, worker, (m, p, b) => link.managerCall(m, p, b), log.child({ sub: 'containers' })) });
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.

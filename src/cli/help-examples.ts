@@ -95,6 +95,24 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   'network inspect': { examples: ['netctl network inspect app', 'netctl network inspect app ingress'] },
   'network rm': { examples: ['netctl network rm app', 'netctl network rm app backend'] },
 
+  // ---- standalone containers (netctl run) -----------------------------------------------
+  run: {
+    examples: [
+      'netctl run --network app meshd/busybox:local busybox wget -q -O - http://web/',
+      'netctl run -d --name probe --network app meshd/busybox:local sleep 3600',
+      'netctl run --rm -e MODE=test --network app --network back meshd/busybox:local env',
+    ],
+    notes: [
+      'Only networks created with --attachable (netctl network create --attachable app); the address comes from the cluster\'s IPAM and is freed by container rm (or --rm).',
+      'The container resolves services by name (VIP) and tasks.NAME; services\' tasks resolve the container by its --name. Without -d the output is streamed and netctl exits with the container\'s exit code.',
+    ],
+  },
+  'container ls': { examples: ['netctl container ls', 'netctl container ls -a', 'netctl container ls -a --format \'{{.name}} {{.status}}\''] },
+  'container rm': { examples: ['netctl container rm probe', 'netctl container rm -f probe other'] },
+  'container wait': { examples: ['netctl container wait probe'] },
+  'container logs': { examples: ['netctl container logs probe'] },
+  ps: { examples: ['netctl ps', 'netctl ps -a --format json'] },
+
   // ---- node -----------------------------------------------------------------------------
   'node ls': { examples: ['netctl node ls', 'netctl node ls -q', 'netctl node ls --format json'] },
   'node inspect': { examples: ['netctl node inspect n2', 'netctl node inspect n1 n2 n3', 'netctl node inspect --pretty n2'] },

@@ -20,6 +20,7 @@ import { networkCommand } from './network-commands.js';
 import { nodeCommand } from './node-commands.js';
 import { serviceCommand } from './service-commands.js';
 import { stackCommand } from './stack-commands.js';
+import { containerCommands } from './container-commands.js';
 import { formatted, table } from './format.js';
 import { applyHelp } from './help-examples.js';
 
@@ -54,6 +55,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));
   for (const make of [clusterCommand, networkCommand, nodeCommand, serviceCommand]) program.addCommand(make(() => program.opts<GlobalOpts>()));
   program.addCommand(stackCommand(() => program.opts<GlobalOpts>()));
+  for (const c of containerCommands(() => program.opts<GlobalOpts>(), setExit)) program.addCommand(c);
 
   program
     .command('info')

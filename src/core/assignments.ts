@@ -63,6 +63,11 @@ export const assignmentSchema = z.object({
      * in `argv`: there is no image).
      */
     container: containerConfigSchema.optional(),
+    /**
+     * A standalone container (`netctl run`, core/standalone/run.ts), not a service's task: the
+     * node never restarts it and keeps it after it exits (output, exit code) until it is removed.
+     */
+    standalone: z.boolean().optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

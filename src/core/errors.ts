@@ -26,6 +26,8 @@ export const ERROR_CODES = Object.freeze({
   MESHD_NOT_FOUND: { kind: 'NotFound', message: 'not found' },
   /** A task's image is not on the node (images are never pulled); message `image X not present on node N`. */
   MESHD_IMAGE_NOT_FOUND: { kind: 'BadRequest', message: 'image not present on this node' },
+  /** `netctl run --network N` on a network created without `--attachable` (docker's PermissionDenied). */
+  MESHD_NOT_ATTACHABLE: { kind: 'Forbidden', message: 'network not manually attachable' },
   MESHD_LAB_NOT_FOUND: { kind: 'NotFound', message: 'no such lab' },
   MESHD_LAB_EXISTS: { kind: 'Conflict', message: 'lab already exists' },
   MESHD_NODE_NOT_FOUND: { kind: 'NotFound', message: 'no such node' },

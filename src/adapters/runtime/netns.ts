@@ -14,6 +14,7 @@ import { MeshError } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../exec.js';
 import { attach, detach, detachAll, shortId } from './attach.js';
 import { stopSignalOf } from './signal.js';
+import { withMounts } from './netns-mounts.js';
 import { WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec } from './types.js';
 
 export interface NetnsRuntimeOptions {
@@ -90,7 +91,8 @@ export class NetnsRuntime implements Runtime {
     if (task.argv && task.argv.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: empty argv`);
     const existing = await this.nsList();
     if (existing.includes(ns) || this.tasks.has(task.id)) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${ns})`);
-    const argv = task.builtin === 'whoami' ? [process.execPath, WHOAMI_JS] : [...(task.argv ?? [])];
+    // Bind/tmpfs mounts: made in the task's own mount namespace before its program (netns-mounts.ts).
+    const argv = withMounts(task.id, task.container?.mounts, task.builtin === 'whoami' ? [process.execPath, WHOAMI_JS] : [...(task.argv ?? [])]);
     await this.opts.exec.check('ip', ['netns', 'add', ns]);
     try {
       await attach(this.opts.exec, task.id, ns, list);

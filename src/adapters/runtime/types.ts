@@ -35,7 +35,8 @@ export interface TaskSpec {
    * Container settings with the hostname already rendered (core/spec/container.ts). docker:
    * all of them (mounts, labels, workdir, user, entrypoint, read-only, init on the application
    * container; hostname and DNS options on the sandbox, whose UTS namespace and resolv.conf the
-   * application shares). netns: `workdir` only — the manager refuses the rest for netns services.
+   * application shares). netns: `workdir` and bind/tmpfs `mounts` (in the task's own mount
+   * namespace, netns-mounts.ts) — the manager refuses the rest for netns services.
    */
   container?: ContainerConfig;
 }

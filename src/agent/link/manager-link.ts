@@ -294,8 +294,8 @@ export class ManagerLink implements Subsystem {
   }
 
   /** One call to the cluster's managers through the link's pool (failover, leader redirects); other subsystems use it (peer: revocations). */
-  managerCall<T = unknown>(method: string, path: string): Promise<T> {
-    return this.need().call<T>(method, path);
+  managerCall<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.need().call<T>(method, path, body);
   }
 
   /** Forwards a request to the manager and returns its answer as is (status and body). */

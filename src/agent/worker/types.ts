@@ -54,6 +54,11 @@ export interface WorkerOptions {
    * the 127.0.0.11 sockets there); a failure fails the start.
    */
   beforeApp?: (netns: string) => Promise<void>;
+  /**
+   * Resolves once the load balancer applied every pending change (a standalone container waits
+   * for its namespace's VIP rules before its process starts; see worker.ts beforeStandalone).
+   */
+  lbSettled?: () => Promise<void>;
   /** Test seams. */
   netnsRuntime?: Runtime;
   dockerRuntime?: Runtime;
@@ -78,4 +83,7 @@ export interface TaskView {
   drain: { outcome: DrainResult['outcome']; ms: number } | null;
   /** Health of a task with a check (null: no check); `starting` tasks are no backend yet. */
   health: HealthStatus | null;
+  /** Standalone containers only (`netctl run`): set, with the exit code once the process ended. */
+  standalone?: true;
+  exitCode?: number | null;
 }

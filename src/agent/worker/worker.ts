@@ -49,6 +49,7 @@ import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf
 import { taskViewOf } from './view.js';
 import { loadAssignments, saveAssignments } from './saved.js';
 import { registerWorkerRoutes } from './routes.js';
+import { StandaloneContainers } from './containers.js';
 
 export { localKey } from './mesh.js';
 
@@ -60,6 +61,8 @@ interface Held extends HeldTask {
   info: TaskInfo | null;
   error: string | null;
   adopted: boolean;
+  /** Exit code when its process exited by itself (standalone containers show it). */
+  exitCode?: number | null;
 }
 
 export const DEFAULT_DRAIN_MS = 2000;
@@ -72,6 +75,10 @@ const CONVERGE = 'converge';
 export class WorkerSubsystem implements Subsystem {
   readonly name = 'worker';
   private desired = new Map<string, Assignment>();
+  /** The manager's list (or the one PUT directly); `desired` is it plus the standalone containers. */
+  private assigned: Assignment[] = [];
+  /** Standalone containers (`netctl run`, containers.ts): one-shot, never restarted, kept after exit. */
+  readonly standalone: StandaloneContainers;
   /** The assignments come from a manager, which owns restarts (see setAssignments). */
   private managed = false;
   private readonly tasks = new Map<string, Held>();
@@ -98,6 +105,7 @@ export class WorkerSubsystem implements Subsystem {
   constructor(private readonly o: WorkerOptions) {
     this.netns = o.netnsRuntime ?? netnsRuntimeFor(o);
     this.mesh = new TaskMesh(o);
+    this.standalone = new StandaloneContainers(o.dataDir, o.log);
     this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
   }
 
@@ -160,15 +168,26 @@ export class WorkerSubsystem implements Subsystem {
   private failExited(h: Held, error: string, code?: number | null): void {
     h.state = 'failed';
     h.error = error;
+    h.exitCode = code ?? null;
+    this.standalone.ended(h.id, code ?? null);
     this.exited.add(h.id);
     this.o.log.warn({ task: h.id, ...(code !== undefined ? { code } : {}) }, 'task process exited');
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.desired = new Map(loadAssignments(this.o.dataDir, this.o.log).map((a) => [a.task.id, a]));
+    this.assigned = loadAssignments(this.o.dataDir, this.o.log);
+    this.standalone.load();
+    this.refreshDesired();
     if (this.unsubscribe.length === 0) this.watchExits(this.netns);
     await this.adopt();
+    // A standalone container not found running ended while the agent was down: it stays, exited
+    // (code unknown), until `container rm` — never started again (it is one-shot).
+    for (const a of this.standalone.list()) {
+      if (this.tasks.has(a.task.id)) continue;
+      this.hold(a, 'failed', null, false).error = 'exited while the agent was down';
+      this.standalone.ended(a.task.id, null);
+    }
     // Activation waits for gossip to sync; do it in the background so the agent gets ready.
     void this.o.overlay.activate().then(() => {
       if (this.stopped) return;
@@ -187,6 +206,7 @@ export class WorkerSubsystem implements Subsystem {
   async stop(): Promise<void> {
     this.stopped = true;
     this.logStreams.closeAll();
+    this.standalone.closeAll();
     this.health.stop();
     this.retryTimer?.cancel();
     this.retryTimer = null;
@@ -208,10 +228,26 @@ export class WorkerSubsystem implements Subsystem {
   setAssignments(list: unknown, opts: { managed?: boolean } = {}): { tasks: number } {
     const valid = validateAssignments(list);
     this.managed = opts.managed === true;
-    this.desired = new Map(valid.map((a) => [a.task.id, a]));
+    this.assigned = valid;
+    this.refreshDesired();
     saveAssignments(this.o.dataDir, valid);
     this.kick();
     return { tasks: valid.length };
+  }
+
+  /** desired = the assigned list plus the standalone containers (ids never collide: both are manager-made). */
+  private refreshDesired(): void {
+    this.desired = new Map([...this.assigned, ...this.standalone.list()].map((a) => [a.task.id, a]));
+  }
+
+  /**
+   * The standalone containers changed (container-routes.ts added or deleted one): converge now;
+   * resolves once that converge ran (the container started or failed, or was stopped and removed).
+   */
+  async standaloneChanged(): Promise<void> {
+    this.refreshDesired();
+    this.kick();
+    await this.idle();
   }
 
   assignments(): Assignment[] {
@@ -277,7 +313,7 @@ export class WorkerSubsystem implements Subsystem {
     const sick = this.heldOf(toCure(this.tasks.values()));
     if (sick.length) await this.remove(sick, new Map(sick.map((h) => [h.id, `unhealthy: ${this.health.reason(h.id) || 'health check failed'}`])));
     const plan = [...this.desired.values()].map((a) => ({ id: a.task.id, desiredState: a.desiredState }));
-    for (const id of toStart(plan, this.tasks, this.managed, this.exited)) await this.startTask(this.desired.get(id)!);
+    for (const id of toStart(plan, this.tasks, this.managed, this.exited, this.standalone.ids())) await this.startTask(this.desired.get(id)!);
     for (const id of toForget(this.desired, this.tasks.values())) {
       this.tasks.delete(id);
       this.lastDrains.delete(id);
@@ -303,7 +339,8 @@ export class WorkerSubsystem implements Subsystem {
       this.exited.delete(id);
       const h = this.tasks.get(id);
       if (!h || h.state !== 'failed') continue;
-      await this.runtimeOf(h.a).stop(id, 0).catch((e) => this.o.log.error({ err: e, task: id }, 'cleanup after exit failed'));
+      // A standalone container is kept after it exits (output, exit code) until `container rm`.
+      if (!h.a.task.standalone) await this.runtimeOf(h.a).stop(id, 0).catch((e) => this.o.log.error({ err: e, task: id }, 'cleanup after exit failed'));
       this.detachLocal(h.a);
     }
   }
@@ -321,10 +358,17 @@ export class WorkerSubsystem implements Subsystem {
       this.mesh.attach(a);
       await this.o.overlay.settled();
       const list = runtimeAttachmentsOf(a, this.o.overlay);
-      held.info = await rt.start(spec, list, this.o.beforeApp ? { beforeApp: this.o.beforeApp } : {});
+      const before = a.task.standalone ? (netns: string) => this.beforeStandalone(held, netns) : this.o.beforeApp;
+      held.info = await rt.start(spec, list, before ? { beforeApp: before } : {});
       // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
       const real = (rt === this.netns && !this.o.netnsRuntime) || (rt === this.dockerRt && !this.o.dockerRuntime);
       await untilServing(a, held.info, this.o.readiness ?? (real ? waitServing : undefined), this.o.readyTimeoutMs ?? 10_000, this.o.log);
+      if (this.startExits.has(a.task.id) && a.task.standalone) {
+        // A one-shot container may well finish before its start returns: that is its run, not a failed start.
+        this.failExited(held, exitError(this.startExits.get(a.task.id)), this.startExits.get(a.task.id));
+        this.detachLocal(a);
+        return;
+      }
       if (this.startExits.has(a.task.id)) {
         const code = this.startExits.get(a.task.id);
         throw new MeshError('MESHD_EXEC_FAILED', `task ${a.task.id} exited during start${code === null || code === undefined ? '' : ` with code ${code}`}`);
@@ -341,6 +385,18 @@ export class WorkerSubsystem implements Subsystem {
       await rt.stop(a.task.id, 0).catch(() => undefined);
       this.detachLocal(a);
     }
+  }
+
+  /**
+   * A standalone container is often a one-shot client (`netctl run ... wget http://web/`): its
+   * first instruction must already reach services' VIPs. So its records go out as `starting`
+   * before its process starts (the LB programs the VIPs in every local namespace it has records
+   * for), and the start waits until the LB applied them.
+   */
+  private async beforeStandalone(held: Held, netns: string): Promise<void> {
+    await this.o.beforeApp?.(netns);
+    this.publish(held, 'starting');
+    await this.o.lbSettled?.();
   }
 
   /** Drains (tasks that were backends), stops; `failed` names tasks that end failed, with their error. */
@@ -387,7 +443,9 @@ export class WorkerSubsystem implements Subsystem {
     const ids = new Set([...this.tasks.keys(), ...this.desired.keys()]);
     return [...ids].sort().map((id) => {
       const h = this.tasks.get(id);
-      return taskViewOf(id, h?.a ?? this.desired.get(id)!, h, this.desired.get(id), this.lastDrains.get(id), this.o.prefix);
+      const a = h?.a ?? this.desired.get(id)!;
+      const view = taskViewOf(id, a, h, this.desired.get(id), this.lastDrains.get(id), this.o.prefix);
+      return a.task.standalone ? { ...view, standalone: true, exitCode: h?.exitCode ?? null } : view;
     });
   }
 

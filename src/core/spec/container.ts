@@ -158,13 +158,19 @@ const FLAG: Record<keyof ContainerConfig, string> = {
 };
 /**
  * What the netns runtime honours: `entrypoint` (it is prepended to the command, there is no
- * image) and `workdir` (the process's current directory). A task there is a host process
- * sharing the host's filesystem, users and UTS namespace, so the rest has no meaning.
+ * image), `workdir` (the process's current directory) and bind / tmpfs mounts (made in the
+ * task's own mount namespace before its program starts: adapters/runtime/netns-mounts.ts). A
+ * task there is a host process sharing the host's filesystem, users and UTS namespace, so the
+ * rest has no meaning — nor has a named volume (there is no volume driver).
  */
-const NETNS_SUPPORTED: ReadonlySet<keyof ContainerConfig> = new Set(['entrypoint', 'workdir']);
+const NETNS_SUPPORTED: ReadonlySet<keyof ContainerConfig> = new Set(['entrypoint', 'workdir', 'mounts']);
 
 /** Throws MESHD_UNSUPPORTED naming the setting and the runtime when netns cannot honour it. */
 export function checkNetnsContainer(service: string, c: ContainerConfig | undefined): void {
+  for (const m of c?.mounts ?? []) {
+    if (m.type !== 'volume') continue;
+    throw new MeshError('MESHD_UNSUPPORTED', `service ${service}: --mount type=volume (compose named volumes) is not supported by the netns runtime (bind and tmpfs are; or use --runtime docker)`, { runtime: 'netns', field: 'container.mounts' });
+  }
   for (const k of Object.keys(normalizeContainer(c) ?? {}) as Array<keyof ContainerConfig>) {
     if (NETNS_SUPPORTED.has(k)) continue;
     throw new MeshError('MESHD_UNSUPPORTED', `service ${service}: ${FLAG[k]} is not supported by the netns runtime (a task there is a host process; use --runtime docker)`, { runtime: 'netns', field: `container.${k}` });

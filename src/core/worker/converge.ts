@@ -56,15 +56,16 @@ export function toCure(held: Iterable<HeldTask>): string[] {
  * Desired-running tasks to start now, in assignment order. Not: a task running or starting; a
  * failed task when the list is `managed` (the manager owns restarts: it shuts the task down and
  * places a replacement); a task whose exit was reported during this converge (the next converge,
- * already asked for, cleans it up first).
+ * already asked for, cleans it up first); a `oneShot` task (standalone container) that ran once
+ * and ended, whatever its exit code — it is never restarted.
  */
-export function toStart(desired: Iterable<DesiredTask>, held: ReadonlyMap<string, HeldTask>, managed: boolean, exited: ReadonlySet<string>): string[] {
+export function toStart(desired: Iterable<DesiredTask>, held: ReadonlyMap<string, HeldTask>, managed: boolean, exited: ReadonlySet<string>, oneShot: ReadonlySet<string> = new Set()): string[] {
   const out: string[] = [];
   for (const a of desired) {
     if (a.desiredState !== 'running') continue;
     const h = held.get(a.id);
     if (h && (h.state === 'running' || h.state === 'starting')) continue;
-    if (h?.state === 'failed' && managed) continue;
+    if (h?.state === 'failed' && (managed || oneShot.has(a.id))) continue;
     if (exited.has(a.id)) continue;
     out.push(a.id);
   }

@@ -19,6 +19,7 @@ import { resumeUpdates, startStrandedTasks } from './failover.js';
 import { registerRoutes } from './routes.js';
 import type { ControlPlaneOptions } from './options.js';
 import { registerClusterRoutes } from './cluster-routes.js';
+import { dropRemovedNodesAttachments, registerAttachmentRoutes } from './attachments.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
@@ -47,6 +48,7 @@ export class ControlPlane {
   register(): void {
     registerRoutes(this);
     registerClusterRoutes(this);
+    registerAttachmentRoutes(this);
   }
 
   /**
@@ -128,6 +130,7 @@ export class ControlPlane {
         if (ids.length) this.o.onResume?.(ids);
       }
       startStrandedTasks(st);
+      dropRemovedNodesAttachments(st);
       step(st, {
         now: this.now(), newId, updaters: this.updaters, liveness: this.o.liveness, selfId: this.o.manager.identity.nodeId,
         absentGraceMs: this.o.absentGraceMs ?? 15_000, since: this.since,

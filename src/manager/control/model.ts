@@ -22,7 +22,24 @@ export const CKEYS = {
   /** A node's ingress-sandbox address on the ingress network (routing mesh). */
   sbox: (nodeId: string): string => `ingress-sbox/${nodeId}`,
   sboxes: 'ingress-sbox/',
+  /** A standalone container's network attachment (`netctl run`; attachments.ts). */
+  attachment: (id: string): string => `attachments/${id}`,
+  attachments: 'attachments/',
 } as const;
+
+/** The IPAM owner string of a standalone container's attachment addresses. */
+export const attachmentOwner = (id: string): string => `attachment:${id}`;
+
+/** A standalone container's network attachment as stored (swarm's network attachment task). */
+export interface AttachmentRecord {
+  id: string;
+  /** Container name (unique in the cluster among attachments and services: it is a DNS name). */
+  name: string;
+  nodeId: string;
+  /** network id → address */
+  addresses: Record<string, string>;
+  createdAt: number;
+}
 
 /** The built-in network that carries published ports (Docker's `ingress`). */
 export const INGRESS = 'ingress';

@@ -53,6 +53,10 @@ function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string
   if (spec.ports.some((p) => p.mode === 'ingress' && p.published > 0) && !st.networkByName(INGRESS)) {
     throw new MeshError('MESHD_NOT_READY', 'the ingress network is missing: published ports are unavailable');
   }
+  // A standalone container's name is a DNS name on its networks too (attachments.ts).
+  if ([...st.attachments.values()].some((a) => a.name === spec.name)) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `service name ${spec.name} is already in use by a container (netctl run --name)`, { field: 'name' });
+  }
   for (const s of st.services.values()) {
     if (s.id === selfId) continue;
     if (s.spec.name === spec.name) throw new MeshError('MESHD_BAD_ARGUMENT', `service name ${spec.name} is already in use by ${s.id}`, { field: 'name' });

@@ -11,7 +11,7 @@ import { NetworkIpam } from '../../core/ipam/networks.js';
 import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
 import { hasVips, ipamRequestOf } from './network-model.js';
-import { CKEYS, INGRESS, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
+import { attachmentOwner, CKEYS, INGRESS, type AttachmentRecord, type NetworkRecord, type ServiceRecord, type TaskRecord } from './model.js';
 import { parseClusterSettings, type ClusterSettings } from './settings.js';
 
 /** A fresh id: 24 lowercase hex chars (unique in its first 12, which names namespaces). */
@@ -30,6 +30,8 @@ export class ControlState {
   readonly services = new Map<string, ServiceRecord>();
   readonly tasks = new Map<string, TaskRecord>();
   readonly nodes = new Map<string, ManagedNode>();
+  /** Standalone containers' network attachments (`netctl run`), by id; see attachments.ts. */
+  readonly attachments = new Map<string, AttachmentRecord>();
   /** Ingress-sandbox address per node id. */
   readonly sboxes = new Map<string, string>();
   readonly ipam = new NetworkIpam();
@@ -40,10 +42,10 @@ export class ControlState {
   /** `now` (wall-clock ms) enables the address quarantine. */
   static async load(store: Store, now?: number): Promise<ControlState> {
     const s = new ControlState();
-    const [nets, svcs, tasks, nodes, sboxes, settings] = await Promise.all([
+    const [nets, svcs, tasks, nodes, sboxes, settings, atts] = await Promise.all([
       store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
       store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes), store.list<{ ip: string }>(CKEYS.sboxes),
-      store.get(KEYS.settings),
+      store.get(KEYS.settings), store.list<AttachmentRecord>(CKEYS.attachments),
     ]);
     s.settings = parseClusterSettings(settings?.value);
     for (const kv of nets) {
@@ -61,6 +63,10 @@ export class ControlState {
       const nodeId = kv.key.slice(CKEYS.sboxes.length);
       s.sboxes.set(nodeId, kv.value.ip);
       if (ingress) s.claim(ingress.id, `sbox:${nodeId}`, kv.value.ip);
+    }
+    for (const kv of atts) {
+      s.attachments.set(kv.value.id, kv.value);
+      for (const [netId, ip] of Object.entries(kv.value.addresses)) s.claim(netId, attachmentOwner(kv.value.id), ip);
     }
     for (const kv of tasks) {
       const t = kv.value;
@@ -125,6 +131,22 @@ export class ControlState {
     if (t) this.releaseTask(t);
     this.tasks.delete(id);
     this.dirty.set(CKEYS.task(id), null);
+  }
+  putAttachment(a: AttachmentRecord): void {
+    this.attachments.set(a.id, a);
+    this.dirty.set(CKEYS.attachment(a.id), a);
+  }
+  /** Deletes the record and returns its addresses to the pools (no quarantine: the container is gone). */
+  deleteAttachment(id: string): void {
+    const a = this.attachments.get(id);
+    if (a) {
+      for (const [netId, ip] of Object.entries(a.addresses)) {
+        const n = this.networks.get(netId);
+        if (n) this.ipam.releaseAddress(n.name, ip);
+      }
+    }
+    this.attachments.delete(id);
+    this.dirty.set(CKEYS.attachment(id), null);
   }
   putSettings(v: ClusterSettings): void {
     this.settings = v;

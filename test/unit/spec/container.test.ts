@@ -80,14 +80,14 @@ describe('container settings: refused with the field at fault', () => {
 describe('the netns runtime refuses what it cannot honour, naming itself', () => {
   const netns = (container: Record<string, unknown>) => checkRuntimeSupport(parseServiceSpec({ name: 'w', image: 'whoami', container }));
   for (const [key, value, flag] of [
-    ['mounts', [{ type: 'tmpfs', target: '/t' }], '--mount'], ['labels', { a: 'b' }, '--container-label'], ['hostname', 'h', '--hostname'],
+    ['mounts', [{ type: 'volume', source: 'v', target: '/t' }], '--mount type=volume'], ['labels', { a: 'b' }, '--container-label'], ['hostname', 'h', '--hostname'],
     ['user', 'nobody', '--user'], ['dnsOptions', ['ndots:1'], '--dns-option'], ['readOnly', true, '--read-only'], ['init', true, '--init'],
   ] as const) {
     test(key, () => assert.throws(() => netns({ [key]: value }), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_UNSUPPORTED'
       && e.message.includes(flag) && e.message.includes('netns runtime') && e.details?.runtime === 'netns'));
   }
-  test('workdir and entrypoint are honoured there; docker takes everything', () => {
-    netns({ workdir: '/tmp', entrypoint: ['env'] });
+  test('workdir, entrypoint, bind and tmpfs mounts are honoured there; docker takes everything', () => {
+    netns({ workdir: '/tmp', entrypoint: ['env'], mounts: [{ type: 'bind', source: '/srv', target: '/data', readOnly: true }, { type: 'tmpfs', target: '/t' }] });
     checkRuntimeSupport(parseServiceSpec({ ...base, container: { mounts: [{ type: 'tmpfs', target: '/t' }], readOnly: true, init: true, user: 'nobody' } }));
   });
 });
