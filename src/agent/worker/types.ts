@@ -5,16 +5,27 @@
  */
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
-import type { Runtime } from '../../adapters/runtime/types.js';
+import type { Runtime, TaskInfo } from '../../adapters/runtime/types.js';
 import type { TimerClock } from '../../core/clock.js';
 import type { HealthStatus } from '../../core/health/policy.js';
 import type { DrainResult, DrainWait } from '../drain/wait.js';
 import type { PortRef, Readiness } from './ready.js';
 import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 
-import type { TaskState } from '../../core/worker/converge.js';
+import type { HeldTask, TaskState } from '../../core/worker/converge.js';
+import type { Assignment } from '../../core/assignments.js';
 
 export type { TaskState };
+
+/** A task this node holds: the plan's view (HeldTask) plus what the shell needs to act on it. */
+export interface Held extends HeldTask {
+  a: Assignment;
+  info: TaskInfo | null;
+  error: string | null;
+  adopted: boolean;
+  /** Exit code when its process exited by itself (standalone containers show it). */
+  exitCode?: number | null;
+}
 
 export interface WorkerOptions {
   nodeName: string;

@@ -34,38 +34,29 @@ import type { EndpointRecord } from '../../core/endpoints.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { HealthStatus } from '../../core/health/policy.js';
 import {
-  adoptVerdict, exitedByPoll, exitError, exitVerdict, publishedState, shortId, toCure, toDrain, toForget, toRemove, toStart,
-  type HeldTask, type TaskState,
+  adoptVerdict, exitedByPoll, exitError, exitVerdict, publishedState, shortId, toCure, toForget, toRemove, toStart,
+  type TaskState,
 } from '../../core/worker/converge.js';
 import type { Subsystem } from '../agent.js';
-import type { DrainResult } from '../drain/wait.js';
 import { waitServing } from './ready.js';
 import { HealthShell } from './health.js';
-import type { TaskView, WorkerOptions } from './types.js';
+import type { Held, TaskView, WorkerOptions } from './types.js';
 import { TaskLogStreams } from './task-logs.js';
 import { validateAssignments } from './plan.js';
 import { TaskMesh } from './mesh.js';
-import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
+import { heldByRuntimes, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
 import { taskViewOf } from './view.js';
 import { loadAssignments, saveAssignments } from './saved.js';
 import { registerWorkerRoutes } from './routes.js';
 import { StandaloneContainers } from './containers.js';
+import { TaskRemoval } from './removal.js';
+import { WorkerRuntimes } from './runtimes.js';
 
 export { localKey } from './mesh.js';
 
 export type { TaskState, TaskView, WorkerOptions } from './types.js';
 
-/** A task this node holds: the plan's view (HeldTask) plus what the shell needs to act on it. */
-interface Held extends HeldTask {
-  a: Assignment;
-  info: TaskInfo | null;
-  error: string | null;
-  adopted: boolean;
-  /** Exit code when its process exited by itself (standalone containers show it). */
-  exitCode?: number | null;
-}
-
-export const DEFAULT_DRAIN_MS = 2000;
+export { DEFAULT_DRAIN_MS } from './removal.js';
 export { DEFAULT_WHOAMI_IMAGE } from './start.js';
 /** Period of the background converge that retries failed starts (ms). */
 export const DEFAULT_RETRY_MS = 5000;
@@ -82,19 +73,18 @@ export class WorkerSubsystem implements Subsystem {
   /** The assignments come from a manager, which owns restarts (see setAssignments). */
   private managed = false;
   private readonly tasks = new Map<string, Held>();
-  private readonly netns: Runtime;
-  private dockerRt: Runtime | null = null;
+  /** The netns and Docker runtimes, their exit and health subscriptions (runtimes.ts). */
+  private readonly runtimes: WorkerRuntimes;
   /** Tasks whose exit a runtime reported; the next converge cleans them up. */
   private readonly exited = new Set<string>();
   /** Exits reported while the task was starting (before it was published), by task id. */
   private readonly startExits = new Map<string, number | null>();
-  private readonly unsubscribe: Array<() => void> = [];
   /** The converge loop; created at start (a stopped loop stays stopped), null until activation. */
   private loop: ReconcileLoop<string> | null = null;
   private stopped = false;
   private retryTimer: Timer | null = null;
-  /** Outcome of each task's last drain (task id → result), for tasksView. */
-  private readonly lastDrains = new Map<string, DrainResult>();
+  /** Drain, stop and detach of tasks taken away (removal.ts). */
+  private readonly removal: TaskRemoval;
   /** Open `GET /v1/tasks/:task/logs` streams (closed at stop, so a follow never holds the agent up). */
   private readonly logStreams = new TaskLogStreams();
   /** Health checks of running tasks (health.ts). */
@@ -103,34 +93,23 @@ export class WorkerSubsystem implements Subsystem {
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
-    this.netns = o.netnsRuntime ?? netnsRuntimeFor(o);
     this.mesh = new TaskMesh(o);
     this.standalone = new StandaloneContainers(o.dataDir, o.log);
     this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
+    this.runtimes = new WorkerRuntimes(o, this.health, (id, code) => this.exitedNow(id, code));
+    this.removal = new TaskRemoval({
+      clock: o.clock, log: o.log, drain: o.drain, drainMs: o.drainMs, stopGraceMs: o.stopGraceMs,
+      runtimeOf: (a) => this.runtimeOf(a), heldOf: (ids) => this.heldOf(ids), publish: (h, st) => this.publish(h, st),
+      detach: (a) => this.detachLocal(a), endHealth: (id) => this.health.end(id),
+    });
   }
 
   private get retryMs(): number {
     return this.o.retryMs ?? DEFAULT_RETRY_MS;
   }
 
-  /** The agent's one Docker runtime (one Engine API client, one events stream). */
-  private docker(): Runtime {
-    if (!this.dockerRt) {
-      this.dockerRt = this.o.dockerRuntime ?? dockerRuntimeFor(this.o);
-      this.watchExits(this.dockerRt);
-    }
-    return this.dockerRt;
-  }
-
   private runtimeOf(a: Assignment): Runtime {
-    return a.task.runtime === 'docker' ? this.docker() : this.netns;
-  }
-
-  private watchExits(rt: Runtime): void {
-    const off = rt.onExit?.((taskId, code) => this.exitedNow(taskId, code));
-    if (off) this.unsubscribe.push(off);
-    const offHealth = this.health.watch(rt);
-    if (offHealth) this.unsubscribe.push(offHealth);
+    return this.runtimes.of(a);
   }
 
   /**
@@ -179,7 +158,7 @@ export class WorkerSubsystem implements Subsystem {
     this.assigned = loadAssignments(this.o.dataDir, this.o.log);
     this.standalone.load();
     this.refreshDesired();
-    if (this.unsubscribe.length === 0) this.watchExits(this.netns);
+    this.runtimes.start();
     await this.adopt();
     // A standalone container not found running ended while the agent was down: it stays, exited
     // (code unknown), until `container rm` — never started again (it is one-shot).
@@ -212,9 +191,7 @@ export class WorkerSubsystem implements Subsystem {
     this.retryTimer = null;
     // Tasks keep running: they are separate processes and are adopted at the next start.
     await this.loop?.stop();
-    for (const off of this.unsubscribe.splice(0)) off();
-    await this.dockerRt?.close?.();
-    this.dockerRt = null;
+    await this.runtimes.stop();
   }
 
   /**
@@ -277,7 +254,7 @@ export class WorkerSubsystem implements Subsystem {
   /** Adopts tasks the runtimes still hold and that are still assigned; stops the others. */
   private async adopt(): Promise<void> {
     const mayDocker = this.o.dockerRuntime || existsSync(this.o.dockerSocket ?? DEFAULT_DOCKER_SOCKET);
-    const found = await heldByRuntimes(this.netns, mayDocker ? this.docker() : undefined, this.o.log);
+    const found = await heldByRuntimes(this.runtimes.netns, mayDocker ? this.runtimes.docker() : undefined, this.o.log);
     for (const { rt, info } of found) {
       const a = [...this.desired.values()].find((x) => shortId(x.task.id) === shortId(info.id));
       const verdict = adoptVerdict(a && { desiredState: a.desiredState, attachments: a.attachments.length, runtime: a.task.runtime ?? 'netns' }, info.running, rt.kind);
@@ -309,14 +286,14 @@ export class WorkerSubsystem implements Subsystem {
     this.converges++;
     await this.reapExited();
     const going = this.heldOf(toRemove(this.desired, this.tasks.values()));
-    if (going.length) await this.remove(going);
+    if (going.length) await this.removal.remove(going);
     const sick = this.heldOf(toCure(this.tasks.values()));
-    if (sick.length) await this.remove(sick, new Map(sick.map((h) => [h.id, `unhealthy: ${this.health.reason(h.id) || 'health check failed'}`])));
+    if (sick.length) await this.removal.remove(sick, new Map(sick.map((h) => [h.id, `unhealthy: ${this.health.reason(h.id) || 'health check failed'}`])));
     const plan = [...this.desired.values()].map((a) => ({ id: a.task.id, desiredState: a.desiredState }));
     for (const id of toStart(plan, this.tasks, this.managed, this.exited, this.standalone.ids())) await this.startTask(this.desired.get(id)!);
     for (const id of toForget(this.desired, this.tasks.values())) {
       this.tasks.delete(id);
-      this.lastDrains.delete(id);
+      this.removal.lastDrains.delete(id);
     }
   }
 
@@ -327,7 +304,7 @@ export class WorkerSubsystem implements Subsystem {
    */
   private async reapExited(): Promise<void> {
     // Poll (fallback): runtimes without exit events, and netns tasks adopted after a restart.
-    const polled = [...this.tasks.values()].filter((h) => h.state === 'running' && (!this.runtimeOf(h.a).onExit || this.runtimeOf(h.a) === this.netns));
+    const polled = [...this.tasks.values()].filter((h) => h.state === 'running' && (!this.runtimeOf(h.a).onExit || this.runtimeOf(h.a) === this.runtimes.netns));
     if (polled.length) {
       const alive = new Set<string>();
       for (const rt of new Set(polled.map((h) => this.runtimeOf(h.a)))) {
@@ -361,8 +338,7 @@ export class WorkerSubsystem implements Subsystem {
       const before = a.task.standalone ? (netns: string) => this.beforeStandalone(held, netns) : this.o.beforeApp;
       held.info = await rt.start(spec, list, before ? { beforeApp: before } : {});
       // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
-      const real = (rt === this.netns && !this.o.netnsRuntime) || (rt === this.dockerRt && !this.o.dockerRuntime);
-      await untilServing(a, held.info, this.o.readiness ?? (real ? waitServing : undefined), this.o.readyTimeoutMs ?? 10_000, this.o.log);
+      await untilServing(a, held.info, this.o.readiness ?? (this.runtimes.isReal(rt) ? waitServing : undefined), this.o.readyTimeoutMs ?? 10_000, this.o.log);
       if (this.startExits.has(a.task.id) && a.task.standalone) {
         // A one-shot container may well finish before its start returns: that is its run, not a failed start.
         this.failExited(held, exitError(this.startExits.get(a.task.id)), this.startExits.get(a.task.id));
@@ -399,40 +375,6 @@ export class WorkerSubsystem implements Subsystem {
     await this.o.lbSettled?.();
   }
 
-  /** Drains (tasks that were backends), stops; `failed` names tasks that end failed, with their error. */
-  private async remove(list: Held[], failed?: ReadonlyMap<string, string>): Promise<void> {
-    for (const h of list) this.health.end(h.id);
-    const live = this.heldOf(toDrain(list));
-    for (const h of list) if (h.state === 'running') h.state = 'draining';
-    for (const h of live) this.publish(h, 'draining');
-    if (live.length) await this.drain(live);
-    for (const h of list) {
-      try {
-        await this.runtimeOf(h.a).stop(h.id, h.a.task.stopGraceMs ?? this.o.stopGraceMs ?? 5000, h.a.task.stopSignal);
-        const why = failed?.get(h.id);
-        h.state = why === undefined ? 'stopped' : 'failed';
-        h.error = why ?? null;
-      } catch (e) {
-        h.state = 'failed';
-        h.error = `stop: ${toMeshError(e).message}`;
-        this.o.log.error({ err: e, task: h.id }, 'task stop failed (retried later)');
-        continue;
-      }
-      this.detachLocal(h.a);
-    }
-  }
-
-  /** Waits until the draining tasks are confirmed out of every node's LB and DNS (or the fixed period). */
-  private async drain(live: Held[]): Promise<void> {
-    const d = this.o.drain;
-    if (!d) {
-      await new Promise<void>((r) => this.o.clock.setTimer(this.o.drainMs ?? DEFAULT_DRAIN_MS, r));
-      return;
-    }
-    const results: DrainResult[] = await Promise.all(live.map((h) => d.wait(h.id, h.networks)));
-    for (const r of results) this.lastDrains.set(r.taskId, r);
-  }
-
   /** Deletes the task's records and local endpoints; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
     this.health.end(a.task.id);
@@ -444,7 +386,7 @@ export class WorkerSubsystem implements Subsystem {
     return [...ids].sort().map((id) => {
       const h = this.tasks.get(id);
       const a = h?.a ?? this.desired.get(id)!;
-      const view = taskViewOf(id, a, h, this.desired.get(id), this.lastDrains.get(id), this.o.prefix);
+      const view = taskViewOf(id, a, h, this.desired.get(id), this.removal.lastDrains.get(id), this.o.prefix);
       return a.task.standalone ? { ...view, standalone: true, exitCode: h?.exitCode ?? null } : view;
     });
   }
