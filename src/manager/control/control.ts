@@ -19,6 +19,7 @@ import { resumeUpdates, startStrandedTasks } from './failover.js';
 import { registerRoutes } from './routes.js';
 import type { ControlPlaneOptions } from './options.js';
 import { registerClusterRoutes } from './cluster-routes.js';
+import { registerFileRoutes } from './file-routes.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
@@ -47,6 +48,7 @@ export class ControlPlane {
   register(): void {
     registerRoutes(this);
     registerClusterRoutes(this);
+    registerFileRoutes(this, this.o.manager);
   }
 
   /**
