@@ -13,6 +13,7 @@ import type { PortRef, Readiness } from './ready.js';
 import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 
 import type { TaskState } from '../../core/worker/converge.js';
+import type { TaskFilesFetch } from './task-files.js';
 
 export type { TaskState };
 
@@ -54,6 +55,10 @@ export interface WorkerOptions {
    * the 127.0.0.11 sockets there); a failure fails the start.
    */
   beforeApp?: (netns: string) => Promise<void>;
+  /** Fetches a task's secret and config payloads from the manager (the manager link; task-files.ts). */
+  taskFiles?: TaskFilesFetch;
+  /** Where task secret/config files live (a tmpfs is mounted there); default <dataDir>/task-files. */
+  filesDir?: string;
   /** Test seams. */
   netnsRuntime?: Runtime;
   dockerRuntime?: Runtime;

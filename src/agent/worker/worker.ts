@@ -24,6 +24,7 @@
  * ones are not the agent's children). One DockerRuntime per agent, made when first needed.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Router } from '../../adapters/api/server.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import { DEFAULT_DOCKER_SOCKET } from '../../adapters/runtime/docker.js';
@@ -45,7 +46,8 @@ import type { TaskView, WorkerOptions } from './types.js';
 import { TaskLogStreams } from './task-logs.js';
 import { validateAssignments } from './plan.js';
 import { TaskMesh } from './mesh.js';
-import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
+import { dockerRuntimeFor, heldByRuntimes, netnsRuntimeFor, runtimeAttachmentsOf, taskSpecOf, untilServing, withMounts } from './start.js';
+import { TaskFiles } from './task-files.js';
 import { taskViewOf } from './view.js';
 import { loadAssignments, saveAssignments } from './saved.js';
 import { registerWorkerRoutes } from './routes.js';
@@ -93,11 +95,14 @@ export class WorkerSubsystem implements Subsystem {
   /** Health checks of running tasks (health.ts). */
   private readonly health: HealthShell;
   private readonly mesh: TaskMesh;
+  /** Secrets and configs of the tasks on this node (tmpfs, task-files.ts). */
+  readonly files: TaskFiles;
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
     this.netns = o.netnsRuntime ?? netnsRuntimeFor(o);
     this.mesh = new TaskMesh(o);
+    this.files = new TaskFiles({ root: o.filesDir ?? join(o.dataDir, 'task-files'), exec: o.exec, log: o.log, fetch: o.taskFiles });
     this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
   }
 
@@ -195,6 +200,7 @@ export class WorkerSubsystem implements Subsystem {
     for (const off of this.unsubscribe.splice(0)) off();
     await this.dockerRt?.close?.();
     this.dockerRt = null;
+    await this.files.close();
   }
 
   /**
@@ -317,7 +323,7 @@ export class WorkerSubsystem implements Subsystem {
     this.startExits.delete(a.task.id);
     const rt = this.runtimeOf(a);
     try {
-      const spec = taskSpecOf(a);
+      const spec = withMounts(taskSpecOf(a), await this.files.prepare(a));
       this.mesh.attach(a);
       await this.o.overlay.settled();
       const list = runtimeAttachmentsOf(a, this.o.overlay);
@@ -380,6 +386,7 @@ export class WorkerSubsystem implements Subsystem {
   /** Deletes the task's records and local endpoints; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
     this.health.end(a.task.id);
+    this.files.release(a.task.id);
     this.mesh.detach(a, this.tasks.values());
   }
 
