@@ -9,7 +9,7 @@
  * keyring (see Manager.open). A store that is already sealed and a missing key file is a loud
  * refusal (MESHD_DATA_KEY_MISSING) — a new key could never open it.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { writeFileAtomic } from '../adapters/pki/files.js';
@@ -50,4 +50,9 @@ export function loadDataKey(dataDir: string): Sealer {
     throw new MeshError('MESHD_DATA_KEY_MISSING', `${path} is missing: this manager cannot open the cluster's sealed store (copy data.key from another manager of the cluster, mode 0600)`);
   }
   return new Sealer(parseDataKey(readFileSync(path, 'utf8'), path));
+}
+
+/** Forgets the data key (a manager demoted to worker). */
+export function removeDataKey(dataDir: string): void {
+  rmSync(join(dataDir, DATA_KEY_FILE), { force: true });
 }

@@ -16,7 +16,7 @@ import { certDigestOfPem, createNodeKeyAndCsr, importPrivateKeyPem, parseCertPem
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { renewalDue } from '../adapters/pki/renewal.js';
 import { checkGossipKeys } from './gossip-keys.js';
-import { parseDataKey, saveDataKey } from './data-key.js';
+import { parseDataKey, removeDataKey, saveDataKey } from './data-key.js';
 import { checkStoreConfig, type StoreConfig } from './store-config.js';
 import { httpsRequest, ManagerClient, parseManagerAddr, responseError, type ManagerEndpoint } from './client.js';
 
@@ -109,6 +109,7 @@ export async function renewNodeCertificate(dataDir: string, timeoutMs?: number, 
   const next = { ...id, role, certPem: res.certPem, keyPem };
   saveNodeIdentity(dataDir, next);
   if (role === 'manager' && res.dataKey !== undefined) saveDataKey(dataDir, parseDataKey(res.dataKey, 'renew answer').toString('base64'));
+  if (role === 'worker') removeDataKey(dataDir); // demoted: a worker keeps no key to the sealed store
   const store = role === 'manager' && res.store !== undefined ? checkStoreConfig(res.store) : undefined;
   return store ? { ...next, store } : next;
 }
