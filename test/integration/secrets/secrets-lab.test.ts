@@ -12,12 +12,15 @@
  *   secret is refused with MESHD_UNSUPPORTED naming the runtime;
  * - rotation: `service update --secret-rm old --secret-add source=new,target=old` gives the
  *   new task the new content at the old path, and the old task's files leave the node;
- * - `service rm`: the task files are gone from the node's tmpfs; the secret can then be removed.
+ * - `service rm`: the task files are gone from the node's tmpfs; the secret can then be removed;
+ * - `stack deploy` of a compose file with top-level `secrets`/`configs` (file:) and both
+ *   service-level forms: created as `<stack>_<key>`, readable in the task at the key's path;
+ *   `stack rm` removes them.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -176,5 +179,39 @@ describe('secrets and configs (lab, docker runtime)', { timeout: 600_000 }, () =
       assert.ok(log.length > 0, `${n.name} logged something`);
       for (const s of needles) assert.ok(!log.includes(s), `${n.name}'s log holds a plain text`);
     }
+  });
+
+  test('compose: top-level secrets/configs from files, short and long service forms; stack rm removes them', async () => {
+    const dir = join(tmp, 'stack');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'pw.txt'), SECRET1, { mode: 0o600 });
+    writeFileSync(join(dir, 'app.conf'), CONFIG1);
+    const file = join(dir, 'stack.yml');
+    writeFileSync(file, [
+      'services:',
+      '  app:',
+      `    image: ${IMAGES.busybox}`,
+      '    command: sleep 3600',
+      '    secrets:',
+      '      - pw',
+      '      - {source: pw, target: copy, mode: 0440}',
+      '    configs:',
+      '      - source: conf',
+      '        target: /etc/app.conf',
+      'secrets:',
+      '  pw: {file: ./pw.txt}',
+      'configs:',
+      '  conf: {file: ./app.conf}',
+      '',
+    ].join('\n'));
+    ok(await m('stack', 'deploy', '-c', file, 'sk'), 'stack deploy sk');
+    assert.deepEqual(ok(await m('secret', 'ls', '--format', '{{.name}}'), 'secret ls').stdout.trim().split('\n'), ['sk_pw']);
+    const { value: t } = await waitFor('a running task of sk-app', async () => (await running('sk-app'))[0], 120_000, 500, async () => JSON.stringify(await ps('sk-app')));
+    assert.equal(await execIn(t, ['cat', '/run/secrets/pw']), SECRET1);
+    assert.equal((await execIn(t, ['stat', '-c', '%a', '/run/secrets/copy'])).trim(), '440');
+    assert.equal(await execIn(t, ['cat', '/etc/app.conf']), CONFIG1);
+    ok(await m('stack', 'rm', 'sk'), 'stack rm');
+    assert.equal(ok(await m('secret', 'ls', '-q'), 'secret ls').stdout.trim(), '', 'the stack\'s secret is gone');
+    assert.equal(ok(await m('config', 'ls', '-q'), 'config ls').stdout.trim(), '', 'the stack\'s config is gone');
   });
 });
