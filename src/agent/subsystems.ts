@@ -54,6 +54,8 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     nodeName: config.nodeName, nodeIp: config.advertiseAddr, dataDir: config.dataDir, prefix, exec, clock,
     log: log.child({ sub: 'worker' }), gossip, overlay, drain: drainWait,
     dockerSocket: config.docker.socketPath, dockerSandboxImage: config.docker.sandboxImage, dockerWhoamiImage: config.docker.whoamiImage,
+    // Secret/config payloads of a task, fetched over the manager link just before it starts (task-files.ts).
+    taskFiles: (taskId: string): Promise<unknown> => link.taskFiles(taskId),
     // 127.0.0.11 answers before the task's process starts (its first lookup must not race the bind).
     beforeApp: async (netns) => {
       if (!(await dns.ensureSandbox(netns))) log.warn({ netns }, 'dns not bound in the task namespace before start; the background scan retries');

@@ -131,6 +131,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service create --name pinger --network app --constraint node.labels.zone==a -e TARGET=web --runtime netns busybox sh -c "ping web"',
       'netctl service create --name cache --network app --runtime docker redis:7',
       'netctl service create --name db --reserve-cpu 0.5 --reserve-memory 256m --limit-memory 512m meshd/redis:local',
+      'netctl service create --name db --secret db-pw --secret source=tls-key,target=key.pem,mode=0400 --config source=app-ini,target=/etc/app.ini meshd/redis:local',
     ],
     notes: [
       'Image whoami is the built-in demo server (netns runtime); any other image runs in Docker unless --runtime netns, '
@@ -150,11 +151,25 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
       'netctl service update --force --detach web',
       'netctl service update --runtime auto web',
       'netctl service update --reserve-cpu 1 --limit-cpu 0 db',
+      'netctl service update --secret-rm db-pw --secret-add source=db-pw-v2,target=db-pw db',
     ],
     notes: ['Task changes roll out per the update config; without --detach the command follows the update until it converged.'],
   },
   'service rollback': { examples: ['netctl service rollback web', 'netctl service rollback --detach web'] },
   'service rm': { examples: ['netctl service rm web', 'netctl service rm web api'] },
+
+  // ---- secret / config ------------------------------------------------------------------
+  'secret create': {
+    examples: ['netctl secret create db-pw ./db-pw.txt', 'netctl secret create db-pw - < ./db-pw.txt', 'netctl secret create -l team=shop tls-key ./key.pem'],
+    notes: ['The payload comes from a file or stdin, never from the command line (at most 500 KB); it is sealed in the store.'],
+  },
+  'secret ls': { examples: ['netctl secret ls', 'netctl secret ls -q', 'netctl secret ls --format json'] },
+  'secret inspect': { examples: ['netctl secret inspect db-pw', 'netctl secret inspect --format \'{{.size}}\' db-pw'] },
+  'secret rm': { examples: ['netctl secret rm db-pw', 'netctl secret rm db-pw tls-key'], notes: ['A secret a service uses is not removed: the error names the services.'] },
+  'config create': { examples: ['netctl config create nginx-conf ./nginx.conf', 'netctl config create app-ini - < app.ini'] },
+  'config ls': { examples: ['netctl config ls', 'netctl config ls --format json'] },
+  'config inspect': { examples: ['netctl config inspect nginx-conf', 'netctl config inspect --format \'{{.data}}\' nginx-conf'] },
+  'config rm': { examples: ['netctl config rm nginx-conf'] },
 
   // ---- stack ----------------------------------------------------------------------------
   'stack deploy': {

@@ -19,6 +19,7 @@ import { clusterCommand } from './cluster-commands.js';
 import { networkCommand } from './network-commands.js';
 import { nodeCommand } from './node-commands.js';
 import { serviceCommand } from './service-commands.js';
+import { configCommand, secretCommand } from './file-commands.js';
 import { stackCommand } from './stack-commands.js';
 import { containerCommands } from './container-commands.js';
 import { formatted, table } from './format.js';
@@ -53,7 +54,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program.addCommand(debug);
   for (const c of workerCommands(() => program.opts<GlobalOpts>(), setExit)) program.addCommand(c);
   program.addCommand(keysCommand(() => program.opts<GlobalOpts>()));
-  for (const make of [clusterCommand, networkCommand, nodeCommand, serviceCommand]) program.addCommand(make(() => program.opts<GlobalOpts>()));
+  for (const make of [clusterCommand, networkCommand, nodeCommand, serviceCommand, secretCommand, configCommand]) program.addCommand(make(() => program.opts<GlobalOpts>()));
   program.addCommand(stackCommand(() => program.opts<GlobalOpts>()));
   for (const c of containerCommands(() => program.opts<GlobalOpts>(), setExit)) program.addCommand(c);
 

@@ -16,6 +16,7 @@ import { MeshError, isMeshError } from '../core/errors.js';
 import { planDeploy, type ExistingService } from '../core/compose/diff.js';
 import { isStackNetworkName, stackOf, translateStack, validateStackName } from '../core/compose/translate.js';
 import type { GlobalOpts } from './context.js';
+import { deployStackFiles, removeStackFiles } from './stack-files.js';
 import { managerCall } from './cluster-commands.js';
 import { formatted, table } from './format.js';
 import { ago, printServiceList, stateWithHealth, type TaskView } from './service-commands.js';
@@ -116,6 +117,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
       for (const w of plan.warnings) err(`warning: ${w}`);
       const [services, networks] = await Promise.all([call<ServiceView[]>('GET', '/services'), call<NetworkView[]>('GET', '/networks')]);
       const steps = planDeploy(plan, services, networks.map((n) => n.name), o.prune === true);
+      await deployStackFiles(call, name, plan.files, o.composeFile);
       for (const s of steps) {
         switch (s.kind) {
           case 'create-network':
@@ -190,7 +192,7 @@ export function stackCommand(globals: () => GlobalOpts): Command {
 
   stack
     .command('rm')
-    .description('remove stacks: their services, then their networks')
+    .description('remove stacks: their services, their secrets and configs, then their networks')
     .argument('<stack...>', 'stack names')
     .option('--timeout <d>', 'how long to wait for tasks to leave the networks', '60s')
     .action(async (names: string[], o: { timeout: string }) => {
@@ -205,7 +207,8 @@ export function stackCommand(globals: () => GlobalOpts): Command {
           await call('DELETE', `/services/${encodeURIComponent(s.id)}`);
         }
         const nets = (await call<NetworkView[]>('GET', '/networks')).filter((n) => isStackNetworkName(name, n.name));
-        if (svcs.length === 0 && nets.length === 0) {
+        const files = await removeStackFiles(call, name);
+        if (svcs.length === 0 && nets.length === 0 && files === 0) {
           problems.push(new MeshError('MESHD_NOT_FOUND', `nothing found in stack: ${name}`));
           continue;
         }

@@ -10,6 +10,7 @@ import { endpointPortSchema } from './endpoints.js';
 import { storedHealthcheckSchema } from './health/spec.js';
 import { stopGraceSchema, stopSignalSchema } from './spec/stop.js';
 import { containerConfigSchema } from './spec/container.js';
+import { storedFileRefSchema } from './spec/files.js';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
 const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
@@ -68,6 +69,9 @@ export const assignmentSchema = z.object({
      * node never restarts it and keeps it after it exits (output, exit code) until it is removed.
      */
     standalone: z.boolean().optional(),
+    /** Secret / config references (no payloads: the agent fetches those per task, GET /v1/dispatcher/tasks/:id/files). */
+    secrets: z.array(storedFileRefSchema).max(64).optional(),
+    configs: z.array(storedFileRefSchema).max(64).optional(),
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),

@@ -53,6 +53,12 @@ export const ERROR_CODES = Object.freeze({
   MESHD_NOT_LEADER: { kind: 'Unavailable', message: 'this manager is not the leader' },
   /** The request is valid but this runtime or setup cannot do it (named in the message): refused, never dropped. */
   MESHD_UNSUPPORTED: { kind: 'BadRequest', message: 'not supported here' },
+  /** A sealed store value failed authentication (tampered, moved to another key, or another cluster's data key): src/adapters/pki/seal.ts. */
+  MESHD_UNSEAL_FAILED: { kind: 'Internal', message: 'a sealed store value cannot be opened' },
+  /** A manager holds no cluster data key although its store is sealed (src/manager/data-key.ts). */
+  MESHD_DATA_KEY_MISSING: { kind: 'Internal', message: 'the cluster data key is missing' },
+  /** `secret rm` / `config rm` of one a service still uses; details.services names them. */
+  MESHD_SECRET_IN_USE: { kind: 'Conflict', message: 'the secret or config is in use by a service' },
 } as const satisfies Record<string, { kind: ErrorKind; message: string }>);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

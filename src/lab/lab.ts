@@ -319,6 +319,8 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
     // deleting a namespace deletes its links and nft tables with it
     await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
   }
+  // A node's secret tmpfs (<data>/task-files) outlives an agent that was killed: unmount before removing.
+  for (const mp of mountsUnder(labRunDir(lab))) await exec.run('umount', ['-l', mp]);
   if (!containerError) rmSync(labRunDir(lab), { recursive: true, force: true });
   // per-namespace /etc files (task resolv.conf) that `ip netns exec` bind-mounts
   for (const d of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) if (labOfNamespace(d) === lab) rmSync(join('/etc/netns', d), { recursive: true, force: true });
@@ -383,3 +385,15 @@ export function labRun(netns: string, argv: string[]): number {
 }
 
 export { LAB_NS_PREFIX };
+
+/** Mount points under `dir` (deepest first), from /proc/self/mounts (octal escapes decoded). */
+function mountsUnder(dir: string): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return text.split('\n').map((l) => unescape(l.split(' ')[1] ?? '')).filter((mp) => mp.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+}

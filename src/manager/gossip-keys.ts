@@ -4,8 +4,7 @@
  * join answer carries it (over the mTLS join channel, never argv or logs), and agents pull it
  * (`GET /v1/gossip-keys`, node access) so a node of a cluster always gossips with the cluster's key.
  *
- * At rest: the store has no encryption mechanism today (the CA key sits in it the same way), so
- * the keyring is as protected as the store's files / etcd access — not encrypted at rest.
+ * At rest: the record is sealed with the cluster data key (cluster-keyring.ts, src/adapters/pki/seal.ts).
  */
 import { MeshError } from '../core/errors.js';
 

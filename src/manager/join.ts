@@ -16,6 +16,7 @@ import { certDigestOfPem, createNodeKeyAndCsr, importPrivateKeyPem, parseCertPem
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { renewalDue } from '../adapters/pki/renewal.js';
 import { checkGossipKeys } from './gossip-keys.js';
+import { parseDataKey, removeDataKey, saveDataKey } from './data-key.js';
 import { checkStoreConfig, type StoreConfig } from './store-config.js';
 import { httpsRequest, ManagerClient, parseManagerAddr, responseError, type ManagerEndpoint } from './client.js';
 
@@ -79,7 +80,7 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { stor
     ...(o.role ? { role: o.role } : {}), ...(o.advertiseAddr ? { addr: o.advertiseAddr } : {}), ...(o.hostManager ? { hostManager: true } : {}),
   }, o.timeoutMs);
   if (r.status >= 400) throw responseError(r);
-  const res = JSON.parse(r.body) as { nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: unknown; gossipKeys?: unknown };
+  const res = JSON.parse(r.body) as { nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: unknown; gossipKeys?: unknown; dataKey?: unknown };
   // The cluster's gossip keyring, over the channel the pinned CA authenticates (absent: an older manager).
   const gossipKeys = res.gossipKeys === undefined ? undefined : checkGossipKeys(res.gossipKeys, 'join answer');
   const store = res.role === 'manager' && res.store !== undefined ? checkStoreConfig(res.store) : undefined;
@@ -87,6 +88,8 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity & { stor
   await checkIssued(res.certPem, caPem, keyPem, res.nodeId);
   const identity: NodeIdentity = { nodeId: res.nodeId, role: res.role, managerAddr: `${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}`, caPem, certPem: res.certPem, keyPem };
   saveNodeIdentity(o.dataDir, identity);
+  // A manager opens the sealed store with the cluster data key (data-key.ts); it never leaves the data dir.
+  if (res.role === 'manager' && res.dataKey !== undefined) saveDataKey(o.dataDir, parseDataKey(res.dataKey, 'join answer').toString('base64'));
   return { ...identity, ...(store ? { store } : {}), ...(gossipKeys ? { gossipKeys } : {}) };
 }
 
@@ -100,11 +103,13 @@ export async function renewNodeCertificate(dataDir: string, timeoutMs?: number, 
   const id = loadNodeIdentity(dataDir);
   const client = new ManagerClient(managerAddr ?? id.managerAddr, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem }, timeoutMs);
   const { keyPem, csrPem } = await createNodeKeyAndCsr(id.nodeId);
-  const res = await client.call<{ certPem: string; caPem: string; role?: JoinRole; store?: unknown }>('POST', '/v1/certs/renew', { csr: csrPem });
+  const res = await client.call<{ certPem: string; caPem: string; role?: JoinRole; store?: unknown; dataKey?: unknown }>('POST', '/v1/certs/renew', { csr: csrPem });
   await checkIssued(res.certPem, id.caPem, keyPem, id.nodeId);
   const role: JoinRole = res.role === 'manager' || res.role === 'worker' ? res.role : id.role;
   const next = { ...id, role, certPem: res.certPem, keyPem };
   saveNodeIdentity(dataDir, next);
+  if (role === 'manager' && res.dataKey !== undefined) saveDataKey(dataDir, parseDataKey(res.dataKey, 'renew answer').toString('base64'));
+  if (role === 'worker') removeDataKey(dataDir); // demoted: a worker keeps no key to the sealed store
   const store = role === 'manager' && res.store !== undefined ? checkStoreConfig(res.store) : undefined;
   return store ? { ...next, store } : next;
 }

@@ -18,8 +18,9 @@
  * A refused write (MESHD_NOT_LEADER, reason `deposed`) is dropped and the manager steps
  * down at once (stepDown): it stops scheduling and campaigns again.
  *
- * Trust: the root CA key sits in the store (StoredCa), so whoever reads the store can issue
- * certificates; see src/manager/store-config.ts for how the etcd endpoints are handed out.
+ * Trust: the root CA key sits in the store sealed with the cluster data key (sealed-ca.ts,
+ * data-key.ts): reading the store alone no longer lets anyone issue certificates; the key file
+ * is handed only to managers (join / renew answers). See store-config.ts for the etcd endpoints.
  *
  * No process globals: time (`now`), the store and the logger are passed in; the agent
  * composes it (src/manager/index.ts). Other routes (services, networks, tasks) are added
@@ -34,8 +35,11 @@ import {
 } from '../core/tokens/tokens.js';
 import { CertificateAuthority, type PeerIdentity } from '../adapters/pki/ca.js';
 import { checkGossipKeys } from './gossip-keys.js';
-import { ClusterKeyring } from './cluster-keyring.js';
+import { ClusterKeyring, sealKeyring } from './cluster-keyring.js';
 import { NodeRecords } from './node-records.js';
+import type { Sealer } from '../adapters/pki/seal.js';
+import { createDataKey } from './data-key.js';
+import { openClusterSecrets, sealCaRecord } from './sealed-ca.js';
 import { createNodeKeyAndCsr, randomSecretBytes, secretEquals } from '../adapters/pki/crypto.js';
 import { hasNodeIdentity, loadNodeIdentity, saveNodeIdentity, type NodeIdentity } from '../adapters/pki/files.js';
 import { RevocationList } from '../adapters/pki/revocation.js';
@@ -46,7 +50,7 @@ import { notLeaderError, soleLeadership, stepDownIfDeposed, type LeaderInfo, typ
 import { shareableStore, type StoreConfig } from './store-config.js';
 import {
   joinRequestSchema, KEYS, managerStatusOf, parseBody, renewRequestSchema,
-  type ClusterInfo, type ManagedNode, type ManagerStatus, type StoredCa,
+  type ClusterInfo, type ManagedNode, type ManagerStatus,
 } from './model.js';
 
 /** Writes a follower still serves: they touch one node record with compare-and-put. */
@@ -109,6 +113,8 @@ export class Manager {
   private constructor(
     readonly store: Store,
     readonly ca: CertificateAuthority,
+    /** Seals what the store must not hold in plain text (the cluster data key; never logged). */
+    readonly sealer: Sealer,
     private ident: NodeIdentity,
     private readonly opts: ManagerOptions,
   ) {
@@ -221,34 +227,31 @@ export class Manager {
       managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
     };
     const info: ClusterInfo = { id: newNodeId(), createdAt: now.getTime(), caDigest: ca.digest };
-    const stored: StoredCa = { certPem: ca.certPem, keyPem: await ca.keyPem() };
+    const sealer = createDataKey(o.dataDir);
     await o.store.txn([
-      { op: 'put', key: KEYS.ca, value: stored, ifRevision: 0 },
+      { op: 'put', key: KEYS.ca, value: sealCaRecord(sealer, ca.certPem, await ca.keyPem()), ifRevision: 0 },
       { op: 'put', key: KEYS.tokens, value: tokens, ifRevision: 0 },
       { op: 'put', key: KEYS.info, value: info, ifRevision: 0 },
       { op: 'put', key: KEYS.node(nodeId), value: node, ifRevision: 0 },
-      ...(o.gossipKeys ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: { keys: checkGossipKeys(o.gossipKeys, 'init') }, ifRevision: 0 }] : []),
+      ...(o.gossipKeys ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: sealKeyring(sealer, { keys: checkGossipKeys(o.gossipKeys, 'init') }), ifRevision: 0 }] : []),
     ]);
     const identity: NodeIdentity = {
       nodeId, role: 'manager', managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
       caPem: ca.certPem, certPem: issued.certPem, keyPem,
     };
     saveNodeIdentity(o.dataDir, identity);
-    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError, storeConfig: o.storeConfig });
+    return new Manager(o.store, ca, sealer, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError, storeConfig: o.storeConfig });
   }
 
   /** Opens the manager of an existing cluster (restart): CA from the store, identity from dataDir. */
-  static async open(o: { dataDir: string; store: Store; now?: () => Date; certValidityMs?: number; onInternalError?: (e: MeshError) => void; storeConfig?: StoreConfig }): Promise<Manager> {
+  static async open(o: { dataDir: string; store: Store; now?: () => Date; certValidityMs?: number; onInternalError?: (e: MeshError) => void; storeConfig?: StoreConfig; onMigrated?: (what: string[]) => void }): Promise<Manager> {
     if (!existsSync(o.dataDir)) throw new MeshError('MESHD_NOT_FOUND', `data directory ${o.dataDir} does not exist: initialize or join a cluster first`);
     const identity = loadNodeIdentity(o.dataDir);
     if (identity.role !== 'manager') throw new MeshError('MESHD_FORBIDDEN', `node ${identity.nodeId} is a ${identity.role}, not a manager`);
-    const stored = (await o.store.get<StoredCa>(KEYS.ca))?.value;
-    if (!stored || typeof stored.certPem !== 'string' || typeof stored.keyPem !== 'string') {
-      throw new MeshError('MESHD_STORE_CORRUPT', 'the store holds no cluster CA although this node is a manager');
-    }
+    const stored = await openClusterSecrets(o.store, o.dataDir, o.onMigrated);
     const ca = await CertificateAuthority.load(stored.certPem, stored.keyPem);
     if (ca.certPem.trim() !== identity.caPem.trim()) throw new MeshError('MESHD_CA_MISMATCH', 'the store belongs to another cluster than this node identity');
-    return new Manager(o.store, ca, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError, storeConfig: o.storeConfig });
+    return new Manager(o.store, ca, stored.sealer, identity, { store: o.store, identity, now: o.now, certValidityMs: o.certValidityMs, onInternalError: o.onInternalError, storeConfig: o.storeConfig });
   }
 
   /** This manager's own node identity (its certificate serves TLS). */
@@ -343,7 +346,7 @@ export class Manager {
   // ---- membership ------------------------------------------------------------------
 
   /** Admits a node: token → role, CSR → certificate, record in the store. */
-  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig; gossipKeys?: string[] }> {
+  async join(body: unknown, remoteAddress: string | undefined): Promise<{ nodeId: string; role: JoinRole; certPem: string; caPem: string; store?: StoreConfig; gossipKeys?: string[]; dataKey?: string }> {
     const r = parseBody(joinRequestSchema, 'join request', body);
     const role = grantedRole(roleForToken(r.token, this.ca.digest, (await this.secrets()).secrets, secretEquals), r.role);
     const shared = role === 'manager' ? shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) : undefined;
@@ -361,7 +364,11 @@ export class Manager {
     };
     await this.store.compareAndPut(KEYS.node(nodeId), node, 0);
     const gossipKeys = await this.keyring.current();
-    return { nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem, ...(shared ? { store: shared } : {}), ...(gossipKeys ? { gossipKeys } : {}) };
+    // A manager gets the cluster data key (it opens the sealed store); a worker never does.
+    return {
+      nodeId, role, certPem: issued.certPem, caPem: this.ca.certPem, ...(shared ? { store: shared } : {}), ...(gossipKeys ? { gossipKeys } : {}),
+      ...(role === 'manager' ? { dataKey: this.sealer.exportForManager() } : {}),
+    };
   }
 
   /**
@@ -386,7 +393,7 @@ export class Manager {
   }
 
   /** Issues a fresh certificate to a member (same id and role) for a new key. */
-  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string; role: JoinRole; store?: StoreConfig }> {
+  async renewCert(peer: PeerIdentity, body: unknown): Promise<{ certPem: string; caPem: string; notAfter: string; role: JoinRole; store?: StoreConfig; dataKey?: string }> {
     const r = parseBody(renewRequestSchema, 'renew request', body);
     const { node, revision } = await this.nodes.find(peer.nodeId);
     const now = this.now();
@@ -394,7 +401,10 @@ export class Manager {
     await this.store.compareAndPut(KEYS.node(node.id), { ...node, certSerial: issued.serial, certNotAfter: issued.notAfter.getTime(), updatedAt: now.getTime() }, revision);
     // The certificate carries the node's current role (promote/demote); a manager also learns the shared store it runs on.
     const shared = node.role === 'manager' ? shareableStore(this.opts.storeConfig ?? { kind: 'sqlite' }) : undefined;
-    return { certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString(), role: node.role, ...(shared ? { store: shared } : {}) };
+    return {
+      certPem: issued.certPem, caPem: this.ca.certPem, notAfter: issued.notAfter.toISOString(), role: node.role, ...(shared ? { store: shared } : {}),
+      ...(node.role === 'manager' ? { dataKey: this.sealer.exportForManager() } : {}),
+    };
   }
 }
 

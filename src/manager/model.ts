@@ -42,6 +42,7 @@ export interface ClusterInfo {
   caDigest: string;
 }
 
+/** The CA record of clusters made before sealing (plain key); sealed-ca.ts migrates it to SealedCaRecord. */
 export interface StoredCa {
   certPem: string;
   keyPem: string;

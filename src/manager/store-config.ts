@@ -3,8 +3,9 @@
  * so a restarted agent reopens the same one. `sqlite` is the embedded single-manager store
  * (<clusterDir>/state.db); `etcd` is shared by every manager of the cluster.
  *
- * Trust: the cluster's root CA key lives in the store (see Manager), so with etcd every
- * process that can read the cluster's etcd prefix can mint node certificates for any role.
+ * Trust: the cluster's root CA key lives in the store sealed with the cluster data key (see
+ * sealed-ca.ts): reading the etcd prefix alone no longer mints certificates, but a writer can
+ * still delete or replace records.
  * The etcd endpoints are therefore handed out only to managers (in the answer to a join
  * with a manager token, over TLS pinned to the CA digest of that token), and etcd itself
  * must be reachable only by the managers (client TLS, auth and a firewall in production;

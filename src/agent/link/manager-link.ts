@@ -205,6 +205,12 @@ export class ManagerLink implements Subsystem {
     this.loop = undefined;
   }
 
+  /** A task's secret and config payloads (mTLS, this node's own tasks only: file-routes.ts); for the worker. */
+  async taskFiles(taskId: string): Promise<unknown> {
+    if (!this.client) throw new MeshError('MESHD_NOT_READY', 'this node is not linked to a manager');
+    return this.client.call('GET', `/v1/dispatcher/tasks/${encodeURIComponent(taskId)}/files`);
+  }
+
   /** One dispatcher round: assignments → worker, worker states → manager. */
   private async poll(client: ManagerPool): Promise<void> {
     try {

@@ -12,6 +12,7 @@ import { NetnsRuntime } from '../../adapters/runtime/netns.js';
 import type { Attachment as RuntimeAttachment, Runtime, TaskInfo, TaskSpec } from '../../adapters/runtime/types.js';
 import type { Assignment } from '../../core/assignments.js';
 import { MeshError } from '../../core/errors.js';
+import type { MountSpec } from '../../core/spec/container.js';
 import { BRIDGE_NAME, sandboxName } from '../../core/overlay/model.js';
 import { shortId } from '../../core/worker/converge.js';
 import type { OverlaySubsystem } from '../overlay/overlay.js';
@@ -46,6 +47,12 @@ export function taskSpecOf(a: Assignment): TaskSpec {
   if (a.task.limits) spec.limits = a.task.limits;
   if (a.task.container) spec.container = a.task.container;
   return spec;
+}
+
+/** The spec with extra mounts (the task's secret and config files, task-files.ts) after its own. */
+export function withMounts(spec: TaskSpec, extra: readonly MountSpec[]): TaskSpec {
+  if (extra.length === 0) return spec;
+  return { ...spec, container: { ...spec.container, mounts: [...(spec.container?.mounts ?? []), ...extra] } };
 }
 
 export function runtimeAttachmentsOf(a: Assignment, overlay: Pick<OverlaySubsystem, 'prefix' | 'mtuOf'>): RuntimeAttachment[] {

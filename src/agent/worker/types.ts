@@ -14,6 +14,7 @@ import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 
 import type { HeldTask, TaskState } from '../../core/worker/converge.js';
 import type { Assignment } from '../../core/assignments.js';
+import type { TaskFilesFetch } from './task-files.js';
 
 export type { TaskState };
 
@@ -70,6 +71,10 @@ export interface WorkerOptions {
    * for its namespace's VIP rules before its process starts; see worker.ts beforeStandalone).
    */
   lbSettled?: () => Promise<void>;
+  /** Fetches a task's secret and config payloads from the manager (the manager link; task-files.ts). */
+  taskFiles?: TaskFilesFetch;
+  /** Where task secret/config files live (a tmpfs is mounted there); default <dataDir>/task-files. */
+  filesDir?: string;
   /** Test seams. */
   netnsRuntime?: Runtime;
   dockerRuntime?: Runtime;

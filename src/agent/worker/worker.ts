@@ -24,6 +24,7 @@
  * ones are not the agent's children). One DockerRuntime per agent, made when first needed.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Router } from '../../adapters/api/server.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import { DEFAULT_DOCKER_SOCKET } from '../../adapters/runtime/docker.js';
@@ -44,7 +45,8 @@ import type { Held, TaskView, WorkerOptions } from './types.js';
 import { TaskLogStreams } from './task-logs.js';
 import { validateAssignments } from './plan.js';
 import { TaskMesh } from './mesh.js';
-import { heldByRuntimes, runtimeAttachmentsOf, taskSpecOf, untilServing } from './start.js';
+import { heldByRuntimes, runtimeAttachmentsOf, taskSpecOf, untilServing, withMounts } from './start.js';
+import { TaskFiles } from './task-files.js';
 import { taskViewOf } from './view.js';
 import { loadAssignments, saveAssignments } from './saved.js';
 import { registerWorkerRoutes } from './routes.js';
@@ -90,11 +92,14 @@ export class WorkerSubsystem implements Subsystem {
   /** Health checks of running tasks (health.ts). */
   private readonly health: HealthShell;
   private readonly mesh: TaskMesh;
+  /** Secrets and configs of the tasks on this node (tmpfs, task-files.ts). */
+  readonly files: TaskFiles;
   converges = 0;
 
   constructor(private readonly o: WorkerOptions) {
     this.mesh = new TaskMesh(o);
     this.standalone = new StandaloneContainers(o.dataDir, o.log);
+    this.files = new TaskFiles({ root: o.filesDir ?? join(o.dataDir, 'task-files'), exec: o.exec, log: o.log, fetch: o.taskFiles });
     this.health = new HealthShell({ clock: o.clock, log: o.log, onChange: (id, st) => this.healthChanged(id, st) });
     this.runtimes = new WorkerRuntimes(o, this.health, (id, code) => this.exitedNow(id, code));
     this.removal = new TaskRemoval({
@@ -192,6 +197,7 @@ export class WorkerSubsystem implements Subsystem {
     // Tasks keep running: they are separate processes and are adopted at the next start.
     await this.loop?.stop();
     await this.runtimes.stop();
+    await this.files.close();
   }
 
   /**
@@ -331,7 +337,7 @@ export class WorkerSubsystem implements Subsystem {
     this.startExits.delete(a.task.id);
     const rt = this.runtimeOf(a);
     try {
-      const spec = taskSpecOf(a);
+      const spec = withMounts(taskSpecOf(a), await this.files.prepare(a));
       this.mesh.attach(a);
       await this.o.overlay.settled();
       const list = runtimeAttachmentsOf(a, this.o.overlay);
@@ -378,6 +384,7 @@ export class WorkerSubsystem implements Subsystem {
   /** Deletes the task's records and local endpoints; leaves networks no task uses any more. */
   private detachLocal(a: Assignment): void {
     this.health.end(a.task.id);
+    this.files.release(a.task.id);
     this.mesh.detach(a, this.tasks.values());
   }
 

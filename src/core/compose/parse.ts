@@ -12,8 +12,8 @@
  * endpoint_mode, resources}}`, top-level `networks.<name>.{driver: overlay|macvlan, driver_opts,
  * labels, internal, ipam.config[0].{subnet, gateway, ip_range, aux_addresses}, attachable,
  * external, name}` and `volumes.<name>.{driver: local,
- * name, external}`. Valid Compose keys meshd does not implement (build, secrets, configs,
- * depends_on, …) are REFUSED naming the key (MESHD_UNSUPPORTED) — docker ignores some of
+ * name, external}`, top-level and service-level `secrets` / `configs` (compose/files.ts).
+ * Valid Compose keys meshd does not implement (build, depends_on, …) are REFUSED naming the key (MESHD_UNSUPPORTED) — docker ignores some of
  * them with a warning; meshd never accepts a key it then drops.
  * Variables (`${VAR}`, `$$`) are interpolated first (interpolate.ts). Not supported:
  * multiple files, `env_file`, `extends`.
@@ -25,6 +25,7 @@
  * where the service runs); other `x-*` keys pass as the Compose spec says.
  */
 import { parseDocument } from 'yaml';
+import { composeServiceFiles, composeTopFiles, type ComposeFileObject, type ComposeFileRef } from './files.js';
 import { MeshError } from '../errors.js';
 import type { FailureAction, PlacementPreference, RestartCondition, RuntimeKind, UpdateOrder } from '../spec/types.js';
 import { RUNTIME_KINDS } from '../spec/types.js';
@@ -97,6 +98,9 @@ export interface ComposeService {
   labels?: Record<string, string>;
   /** volumes, labels, hostname, working_dir, user, entrypoint, read_only, init, dns_opt. */
   container?: ComposeContainer;
+  /** `secrets` / `configs` (compose/files.ts): keys of the top-level ones. */
+  secrets?: ComposeFileRef[];
+  configs?: ComposeFileRef[];
 }
 
 export interface ComposeNetwork {
@@ -123,17 +127,20 @@ export interface ComposeFile {
   networks: ComposeNetwork[];
   /** Top-level `volumes` (named volumes the services mount). */
   volumes: ComposeVolume[];
+  /** Top-level `secrets` / `configs` (compose/files.ts). */
+  secrets: ComposeFileObject[];
+  configs: ComposeFileObject[];
   /** Interpolation notes (an unset variable), one line each. */
   warnings: string[];
 }
 
-const TOP_KEYS = ['version', 'services', 'networks', 'volumes'];
+const TOP_KEYS = ['version', 'services', 'networks', 'volumes', 'secrets', 'configs'];
 /** Valid Compose meshd does not implement: refused naming the key (fields.ts checkKeys). */
-const TOP_UNSUPPORTED = ['name', 'secrets', 'configs', 'include'];
+const TOP_UNSUPPORTED = ['name', 'include'];
 const SERVICE_KEYS = ['image', 'command', 'environment', 'ports', 'networks', 'deploy', 'healthcheck', 'stop_grace_period', 'stop_signal',
-  'volumes', 'labels', 'hostname', 'working_dir', 'user', 'entrypoint', 'read_only', 'init', 'dns_opt'];
+  'volumes', 'labels', 'hostname', 'working_dir', 'user', 'entrypoint', 'read_only', 'init', 'dns_opt', 'secrets', 'configs'];
 const SERVICE_UNSUPPORTED = ['build', 'container_name', 'depends_on', 'links', 'restart', 'logging',
-  'secrets', 'configs', 'tty', 'stdin_open', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts',
+  'tty', 'stdin_open', 'ulimits', 'cap_add', 'cap_drop', 'dns', 'dns_search', 'extra_hosts',
   'env_file', 'extends', 'devices', 'privileged', 'sysctls', 'tmpfs', 'domainname', 'mac_address', 'network_mode', 'pid', 'ipc',
   'security_opt', 'shm_size', 'userns_mode', 'expose', 'external_links', 'isolation', 'cgroup_parent', 'platform', 'profiles',
   'pull_policy', 'runtime', 'scale', 'storage_opt', 'volumes_from', 'credential_spec', 'group_add', 'oom_score_adj', 'mem_limit',
@@ -188,8 +195,11 @@ export function composeFromObject(raw: unknown): ComposeFile {
   const declared = new Set(networks.map((n) => n.key));
   const volumes = composeTopVolumes(top.volumes);
   const declaredVolumes = new Set(volumes.map((v) => v.key));
-  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, declaredVolumes));
-  return { services, networks, volumes, warnings };
+  const secrets = composeTopFiles('secret', top.secrets);
+  const configs = composeTopFiles('config', top.configs);
+  const files = { secret: new Set(secrets.map((x) => x.key)), config: new Set(configs.map((x) => x.key)) };
+  const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, declaredVolumes, files));
+  return { services, networks, volumes, secrets, configs, warnings };
 }
 
 function network(key: string, v: unknown): ComposeNetwork {
@@ -254,7 +264,7 @@ function cidr(v: unknown, path: string): string {
   return s;
 }
 
-function service(name: string, v: unknown, declared: ReadonlySet<string>, declaredVolumes: ReadonlySet<string>): ComposeService {
+function service(name: string, v: unknown, declared: ReadonlySet<string>, declaredVolumes: ReadonlySet<string>, files: Readonly<Record<'secret' | 'config', ReadonlySet<string>>>): ComposeService {
   const path = `services.${name}`;
   if (!KEY_RE.test(name)) fail(path, 'service keys are [a-zA-Z0-9._-], starting with a letter or digit');
   const o = asObj(v, path);
@@ -282,6 +292,10 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, declar
   if (o.stop_signal !== undefined && o.stop_signal !== null) s.stopSignal = asString(o.stop_signal, at(path, 'stop_signal'));
   const container = composeContainer(o, path, declaredVolumes);
   if (container) s.container = container;
+  for (const kind of ['secret', 'config'] as const) {
+    const refs = composeServiceFiles(kind, o[`${kind}s`], at(path, `${kind}s`), files[kind]);
+    if (refs.length) s[`${kind}s`] = refs;
+  }
   if (o.deploy !== undefined && o.deploy !== null) deploy(s, asObj(o.deploy, at(path, 'deploy')), at(path, 'deploy'));
   return s;
 }

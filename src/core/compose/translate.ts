@@ -20,6 +20,7 @@ import type { ServiceSpec } from '../spec/types.js';
 import { parseServiceSpec } from '../spec/validate.js';
 import type { ComposeFile, ComposeService } from './parse.js';
 import { stackVolumeName, type ComposeVolume } from './container.js';
+import { specFileRefs, stackFileName, stackFiles, type StackFileObject } from './files.js';
 
 /** Env var that marks a service as part of a stack (value: the stack name). */
 export const STACK_ENV = 'MESHD_STACK_NAMESPACE';
@@ -46,6 +47,8 @@ export interface StackPlan {
   networks: StackNetwork[];
   /** Complete specs (defaults filled by the manager's own schema), in file order. */
   services: ServiceSpec[];
+  /** Secrets and configs the services use (compose/files.ts): created before the services, unless external. */
+  files: StackFileObject[];
   warnings: string[];
 }
 
@@ -106,14 +109,22 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
     return n;
   };
   const volumes = new Map(file.volumes.map((v) => [v.key, v]));
-  const services = file.services.map((s) => serviceSpec(stack, s, (key, path) => netFor(key, path).name, volumes));
+  const fileNames = {
+    secret: new Map(file.secrets.map((o) => [o.key, stackFileName(stack, o)])),
+    config: new Map(file.configs.map((o) => [o.key, stackFileName(stack, o)])),
+  };
+  const services = file.services.map((s) => serviceSpec(stack, s, (key, path) => netFor(key, path).name, volumes, fileNames));
+  const files = [
+    ...stackFiles('secret', stack, file.secrets, new Set(file.services.flatMap((s) => (s.secrets ?? []).map((r) => r.source)))),
+    ...stackFiles('config', stack, file.configs, new Set(file.services.flatMap((s) => (s.configs ?? []).map((r) => r.source)))),
+  ];
   const seen = new Map<string, string>();
   for (const n of nets.values()) {
     const other = seen.get(n.name);
     if (other !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', `networks.${n.key}: cluster name ${n.name} is also used by networks.${other}`, { field: `networks.${n.key}` });
     seen.set(n.name, n.key);
   }
-  return { stack, networks: [...nets.values()], services, warnings: [...file.warnings] };
+  return { stack, networks: [...nets.values()], services, files, warnings: [...file.warnings] };
 }
 
 /** The service's container settings with its named volumes given their cluster names. */
@@ -127,7 +138,9 @@ function containerOf(stack: string, s: ComposeService, volumes: ReadonlyMap<stri
   };
 }
 
-function serviceSpec(stack: string, s: ComposeService, netName: (key: string, path: string) => string, volumes: ReadonlyMap<string, ComposeVolume>): ServiceSpec {
+function serviceSpec(stack: string, s: ComposeService, netName: (key: string, path: string) => string, volumes: ReadonlyMap<string, ComposeVolume>, fileNames: Readonly<Record<'secret' | 'config', ReadonlyMap<string, string>>>): ServiceSpec {
+  const secrets = specFileRefs(s.secrets, fileNames.secret);
+  const configs = specFileRefs(s.configs, fileNames.config);
   const path = `services.${s.name}`;
   const name = dnsName(stackObjectName(stack, s.name), path, 'service name');
   s.constraints.forEach((c, i) => {
@@ -164,6 +177,8 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     ...(s.maxReplicasPerNode ? { maxReplicasPerNode: s.maxReplicasPerNode } : {}),
     ...(s.labels ? { labels: s.labels } : {}),
     ...(s.container ? { container: containerOf(stack, s, volumes) } : {}),
+    ...(secrets ? { secrets } : {}),
+    ...(configs ? { configs } : {}),
     restartPolicy: s.restartPolicy,
     ...(s.resources?.reservations ? { resources: s.resources.reservations } : {}),
     ...(s.resources?.limits ? { limits: s.resources.limits } : {}),

@@ -9,3 +9,5 @@ export {
 export type { NodeDescription } from './runtime.js';
 export { containerConfigSchema, expandHostname, checkNetnsContainer, normalizeContainer, MOUNT_TYPES, HOSTNAME_PLACEHOLDERS } from './container.js';
 export type { ContainerConfig, MountSpec, MountType, HostnameContext } from './container.js';
+export { fileRefsSchema, storedFileRefSchema, parseFileRefFlag, targetOf, checkNetnsFiles, FILE_NAME_RE, SECRETS_DIR, DEFAULT_MODE, MAX_FILE_REFS } from './files.js';
+export type { FileRef, FileKind } from './files.js';

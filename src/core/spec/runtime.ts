@@ -9,6 +9,7 @@ import { MeshError } from '../errors.js';
 import type { EngineInfo, Node, Platform, Resources, RuntimeKind } from './types.js';
 import { RUNTIME_KINDS } from './types.js';
 import { checkNetnsContainer, type ContainerConfig } from './container.js';
+import { checkNetnsFiles, type FileRef } from './files.js';
 
 /** The built-in demo server's image name: a task of it is a host process (netns runtime). */
 export const BUILTIN_IMAGE = 'whoami';
@@ -93,9 +94,10 @@ export function describedAs(node: Pick<Node, 'runtimes' | 'engine' | 'resources'
  * runtime has no cgroup support, so a limit there is MESHD_UNSUPPORTED naming the runtime;
  * so are the container settings netns cannot honour (container.ts checkNetnsContainer).
  */
-export function checkRuntimeSupport(spec: { name: string; image: string; runtime?: RuntimeKind | undefined; limits?: Resources | undefined; container?: ContainerConfig | undefined }): void {
+export function checkRuntimeSupport(spec: { name: string; image: string; runtime?: RuntimeKind | undefined; limits?: Resources | undefined; container?: ContainerConfig | undefined; secrets?: FileRef[] | undefined; configs?: FileRef[] | undefined }): void {
   const rt = resolveRuntime(spec);
   if (rt === 'netns') checkNetnsContainer(spec.name, spec.container);
+  if (rt === 'netns') checkNetnsFiles(spec.name, spec);
   const l = spec.limits;
   if (rt === 'netns' && l && (l.cpuMilli > 0 || l.memoryBytes > 0)) {
     throw new MeshError('MESHD_UNSUPPORTED', `service ${spec.name}: resource limits (--limit-cpu, --limit-memory) are not supported by the netns runtime (they are with --runtime docker)`, { runtime: rt, field: 'limits' });

@@ -8,6 +8,7 @@
 import type { HealthcheckSpec } from '../health/spec.js';
 import type { HealthStatus } from '../health/policy.js';
 import type { ContainerConfig } from './container.js';
+import type { FileRef } from './files.js';
 
 export type PortProto = 'tcp' | 'udp';
 /** `ingress`: routing mesh on every node; `host`: bound only on the node running the task. */
@@ -113,6 +114,9 @@ export interface ServiceSpec {
   resources: Resources;
   /** Limits the runtime enforces (docker: HostConfig NanoCpus/Memory); 0 = none. Absent: none. */
   limits?: Resources | undefined;
+  /** Secrets / configs the tasks get as read-only files (files.ts); a change replaces tasks (rotation). */
+  secrets?: FileRef[] | undefined;
+  configs?: FileRef[] | undefined;
   restartPolicy: RestartPolicy;
   updateConfig: UpdateConfig;
   rollbackConfig: UpdateConfig;
@@ -211,6 +215,9 @@ export interface TaskSpec {
   resources: Resources;
   /** As ServiceSpec.limits. */
   limits?: Resources | undefined;
+  /** As ServiceSpec. */
+  secrets?: FileRef[] | undefined;
+  configs?: FileRef[] | undefined;
 }
 
 export interface TaskTimestamps {
@@ -275,6 +282,8 @@ export function taskSpecOf(spec: ServiceSpec): TaskSpec {
     ...(spec.container !== undefined ? { container: spec.container } : {}),
     resources: spec.resources,
     ...(spec.limits !== undefined ? { limits: spec.limits } : {}),
+    ...(spec.secrets?.length ? { secrets: spec.secrets } : {}),
+    ...(spec.configs?.length ? { configs: spec.configs } : {}),
   };
 }
 

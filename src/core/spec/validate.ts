@@ -13,6 +13,7 @@ import { parseConstraint } from '../scheduler/constraint.js';
 import { healthcheckSchema, storedHealthcheckSchema } from '../health/spec.js';
 import { stopGraceSchema, stopSignalSchema } from './stop.js';
 import { containerConfigSchema, normalizeContainer, serviceLabelsSchema } from './container.js';
+import { fileRefsSchema, storedFileRefSchema } from './files.js';
 import type { Node, ServiceSpec, Task } from './types.js';
 import { TASK_STATES } from './types.js';
 
@@ -140,6 +141,8 @@ export const serviceSpecSchema = z.object({
   container: containerConfigSchema.optional(),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
   limits: resourcesSchema.optional(),
+  secrets: fileRefsSchema('secret').optional(),
+  configs: fileRefsSchema('config').optional(),
   restartPolicy: restartPolicySchema.default({}),
   updateConfig: updateConfigSchema.default({}),
   rollbackConfig: updateConfigSchema.default({}),
@@ -164,10 +167,12 @@ export const serviceSpecSchema = z.object({
   }
   // docker: "replicas-max-per-node can only be used with replicated mode".
   if (s.maxReplicasPerNode && 'global' in s.mode) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxReplicasPerNode'], message: 'can only be used with replicated mode' });
-}).transform(({ networks, networkAliases, maxReplicasPerNode, labels, container, ...rest }) => {
+}).transform(({ networks, networkAliases, maxReplicasPerNode, labels, container, secrets, configs, ...rest }) => {
   const c = normalizeContainer(container);
   return {
     ...rest, ...normalizeNetworks(networks, networkAliases),
+    ...(secrets?.length ? { secrets } : {}),
+    ...(configs?.length ? { configs } : {}),
     ...(maxReplicasPerNode ? { maxReplicasPerNode } : {}),
     ...(labels && Object.keys(labels).length ? { labels } : {}),
     ...(c ? { container: c } : {}),
@@ -208,6 +213,8 @@ const taskSpecSchema = z.object({
   container: containerConfigSchema.optional(),
   resources: resourcesSchema,
   limits: resourcesSchema.optional(),
+  secrets: z.array(storedFileRefSchema).max(64).optional(),
+  configs: z.array(storedFileRefSchema).max(64).optional(),
 }).strict();
 
 export const taskSchema = z.object({

@@ -20,6 +20,7 @@ import { registerRoutes } from './routes.js';
 import type { ControlPlaneOptions } from './options.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { dropRemovedNodesAttachments, registerAttachmentRoutes } from './attachments.js';
+import { registerFileRoutes } from './file-routes.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
@@ -49,6 +50,7 @@ export class ControlPlane {
     registerRoutes(this);
     registerClusterRoutes(this);
     registerAttachmentRoutes(this);
+    registerFileRoutes(this, this.o.manager);
   }
 
   /**

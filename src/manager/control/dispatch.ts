@@ -72,6 +72,9 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       ...(t.spec.stopSignal !== undefined ? { stopSignal: t.spec.stopSignal } : {}),
       ...(t.spec.limits ? { limits: t.spec.limits } : {}),
       ...(container ? { container } : {}),
+      // References only: the payloads are fetched per task over mTLS (file-routes.ts), never kept in assignments.
+      ...(t.spec.secrets?.length ? { secrets: t.spec.secrets } : {}),
+      ...(t.spec.configs?.length ? { configs: t.spec.configs } : {}),
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,

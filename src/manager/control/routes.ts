@@ -15,6 +15,7 @@ import type { ControlHost } from './host.js';
 import { assignmentsFor, dispatchable } from './dispatch.js';
 import { macFromIp } from '../../core/ipam/addr.js';
 import { pumpUpdaters } from './engine.js';
+import { checkFileRefs } from './file-objects.js';
 import {
   attachNetworks, INGRESS, networkCreateSchema, networkView, serviceUpdateSchema, serviceView, stateAdvances,
   statusReportSchema, taskStateFromWorker, taskView, type NetworkRecord, type ServiceRecord, type TaskRecord,
@@ -144,7 +145,8 @@ export function registerRoutes(cp: ControlHost): void {
   m.route('POST', '/v1/services', 'manager', async (req) => {
     const parsed = parseServiceSpec(req.body);
     checkRuntimeSupport(parsed);
-    return { status: 201, json: await changed(cp.serialize((st) => {
+    return { status: 201, json: await changed(cp.serialize(async (st) => {
+      await checkFileRefs(cp.o.manager.store, parsed);
       const spec = withAssignedPorts(st, parsed);
       const netIds = checkSpec(st, spec);
       const now = cp.now();
@@ -167,8 +169,9 @@ export function registerRoutes(cp: ControlHost): void {
     const b = parseBody(serviceUpdateSchema, 'service update', req.body);
     const parsed = parseServiceSpec(b.spec);
     checkRuntimeSupport(parsed);
-    return { json: await changed(cp.serialize((st) => {
+    return { json: await changed(cp.serialize(async (st) => {
       const cur = findService(st, req.params.id!);
+      await checkFileRefs(cp.o.manager.store, parsed);
       const spec = withAssignedPorts(st, parsed, cur);
       if (b.version !== undefined && b.version !== cur.version) {
         throw new MeshError('MESHD_STORE_CONFLICT', `service ${cur.spec.name} is at version ${cur.version}, not ${b.version}`, { expected: b.version, actual: cur.version });

@@ -11,8 +11,8 @@
  * - `--restart-condition none`: a killed task stays dead (no replacement);
  * - `--replicas-max-per-node 1` with 3 replicas on 2 nodes: one task pending with docker's message;
  * - `stack deploy` of a compose file with a named volume (`<stack>_<key>`), a tmpfs, a hostname
- *   template, working_dir and deploy.labels: applied in the container; a file with `secrets` is
- *   refused naming the key, and nothing of it is deployed.
+ *   template, working_dir and deploy.labels: applied in the container; a file with `depends_on` is
+ *   refused naming the key, and nothing of it is deployed (secrets: test/integration/secrets).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,7 +160,7 @@ describe('service spec flags (lab, docker runtime)', { timeout: 600_000 }, () =>
     assert.equal(pending.message, 'no suitable node (max replicas per node limit exceed)');
   });
 
-  test('stack deploy: compose volumes, hostname, working_dir, deploy.labels applied; secrets refused naming the key', async () => {
+  test('stack deploy: compose volumes, hostname, working_dir, deploy.labels applied; an unsupported key refused naming it', async () => {
     const file = join(tmp, 'stack.yml');
     writeFileSync(file, [
       'services:',
@@ -184,11 +184,11 @@ describe('service spec flags (lab, docker runtime)', { timeout: 600_000 }, () =>
     assert.ok(mounts.split('\n').some((l) => l.startsWith('tmpfs /scratch ')), `/scratch tmpfs:\n${mounts}`);
     assert.equal(docker('volume', 'inspect', '-f', '{{.Name}}', STACK_VOLUME).stdout.trim(), STACK_VOLUME, 'the engine created the stack\'s named volume');
     assert.equal(ok(await m('service', 'inspect', 'cf-app', '--format', '{{json .spec.labels}}'), 'inspect').stdout.trim(), '{"team":"shop"}');
-    const bad = join(tmp, 'secrets.yml');
-    writeFileSync(bad, `services:\n  other:\n    image: ${IMAGES.busybox}\n    secrets: [token]\nsecrets:\n  token: {file: ./token}\n`);
+    const bad = join(tmp, 'depends.yml');
+    writeFileSync(bad, `services:\n  other:\n    image: ${IMAGES.busybox}\n    depends_on: [x]\n`);
     const r = await m('stack', 'deploy', '-c', bad, 'cg');
     assert.notEqual(r.code, 0, 'refused');
-    assert.match(r.stderr, /services\.other\.secrets: not supported by meshd|secrets: not supported by meshd/);
+    assert.match(r.stderr, /services\.other\.depends_on: not supported by meshd/);
     assert.equal((await m('service', 'inspect', 'cg-other')).code === 0, false, 'nothing of the refused file was deployed');
   });
 });
