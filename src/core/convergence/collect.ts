@@ -11,6 +11,8 @@
  *
  * Bounded: the index mirrors the gossip table (which expires its acks), and completed changes are
  * remembered in a ring of `historySize` (what `debug convergence` lists once acks expired).
+ * A change completes (and is observed in the histogram) when every node that was a live member of
+ * its network AT THAT TIME acked; a node joining the network later acks it too (shown by `list`).
  */
 import { decodeConvergenceAck, type ConvergenceAck } from './acks.js';
 
@@ -142,18 +144,21 @@ export class ConvergenceBook {
   }
 
   /**
-   * The last changes, newest first: completed ones from the history, plus those still pending
-   * (from the index; `expectedOf` gives each network's live members).
+   * The last changes, newest first: each change's CURRENT view while its acks are in the table
+   * (`expectedOf` gives each network's live members now), else its view when it completed (the
+   * history, once the acks expired). Current wins: a node that joined the network after the change
+   * completed (its first task there started later) acks it too, and is then listed — or pending.
    */
   list(expectedOf: (network: string) => readonly string[], limit = 50): ChangeView[] {
-    const pending: ChangeView[] = [];
+    const byId = new Map<string, ChangeView>();
+    for (const d of this.done) byId.set(`${d.network}\0${d.task}\0${d.rev}\0${d.startedAt}`, d);
     for (const [k, m] of this.idx) {
       const i = k.indexOf('\0');
       const network = k.slice(0, i);
       const v = changeOf(network, k.slice(i + 1), m, expectedOf(network));
-      if (v && !v.complete && !this.doneKeys.has(`${v.network}\0${v.task}\0${v.rev}\0${v.startedAt}`)) pending.push(v);
+      if (v) byId.set(`${v.network}\0${v.task}\0${v.rev}\0${v.startedAt}`, v);
     }
-    return [...pending, ...this.done].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
+    return [...byId.values()].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
   }
 }
 

@@ -172,10 +172,16 @@ describe('collector', () => {
       b.set('app', `U${i}/n1`, 'n1', enc(ack('n1', 100 + i, 1)));
       b.check('app', `U${i}`, ['n1']);
     }
-    const l = b.list(() => ['n1']);
-    assert.equal(l.length, 3, 'history of 3; complete changes that left it are not listed as pending');
-    assert.deepEqual(l.map((x) => x.task), ['U9', 'U8', 'U7']);
+    assert.deepEqual(b.list(() => ['n1'], 3).map((x) => x.task), ['U9', 'U8', 'U7'], 'newest first, limited');
+    assert.equal(b.list(() => ['n1']).length, 11, 'every change with live acks');
+    // A node that joined the network later: the current view lists it as pending, then acked.
+    assert.deepEqual(b.list(() => ['n1', 'n3']).find((x) => x.task === 'U9')!.pending, ['n3']);
+    b.set('app', 'U9/n3', 'n3', enc(ack('n3', 5000, 10)));
+    const u9 = b.list(() => ['n1', 'n3']).find((x) => x.task === 'U9')!;
+    assert.deepEqual([u9.acks.map((a) => a.node), u9.complete, u9.slowest], [['n1', 'n3'], true, 'n3']);
     for (let i = 0; i < 10; i++) b.delete('app', `U${i}/n1`);
+    b.delete('app', 'U9/n3');
+    assert.deepEqual(b.list(() => ['n1']).map((x) => x.task), ['U9', 'U8', 'U7', 'T'], 'U acks gone: the history (3) remains; T still has live acks');
     b.dropNetwork('app');
     assert.equal(b.size(), 0);
   });
