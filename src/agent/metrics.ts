@@ -9,6 +9,7 @@ import type { GossipNode } from '../core/gossip/index.js';
 import type { DnsServerStats } from '../adapters/dns-server/stats.js';
 import type { Subsystem } from './agent.js';
 import type { LbStats } from './lb/lb.js';
+import type { ConvergenceHistogram } from '../core/convergence/index.js';
 
 export interface MetricSources {
   gossip?: () => GossipNode;
@@ -17,6 +18,8 @@ export interface MetricSources {
   lb?: () => LbStats | undefined;
   /** Confirmed drains of this node's stopping tasks (`DrainWaiter.counters`). */
   drain?: () => { started: number; acked: number; timedOut: number; aborted: number } | undefined;
+  /** Publication → last node holding a change (src/agent/drain/convergence.ts). */
+  convergence?: () => ConvergenceHistogram | undefined;
 }
 
 /** A counter whose value is owned elsewhere (monotonic in its subsystem): copied at collect time. */
@@ -194,7 +197,8 @@ export class MetricsSubsystem implements Subsystem {
 
   routes(router: Router): void {
     router.add('GET', '/metrics', async () => ({
-      text: (await this.registry.metrics()) + this.dnsHistogramText(this.src.dns?.(), this.node),
+      text: (await this.registry.metrics()) + this.dnsHistogramText(this.src.dns?.(), this.node)
+        + (this.src.convergence?.()?.render('meshd_convergence_seconds', `node="${this.node}"`) ?? ''),
       contentType: this.registry.contentType,
     }));
   }

@@ -20,6 +20,7 @@ import { createDataplane } from '../adapters/dataplane/detect.js';
 import { MetricsSubsystem } from './metrics.js';
 import { DrainAcker } from './drain/ack.js';
 import { DrainWaiter } from './drain/wait.js';
+import { ConvergenceReceipts } from './drain/convergence.js';
 import { realExec } from '../adapters/exec.js';
 import { describeNode } from '../adapters/node-describe.js';
 import { cpus } from 'node:os';
@@ -77,7 +78,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
   const lb = new LbSubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, dataDir: config.dataDir, gossip, overlay, clock,
     log: log.child({ sub: 'lb' }), exec, taskNetns: (id) => worker.tasksView().find((t) => t.id === id)?.netns,
-    onSettled: () => drainAck.kick(),
+    onSettled: () => (drainAck.kick(), convergence.kick()),
     dataplane: createDataplane(config.lb.dataplane, { exec }),
   });
   agent.add(lb);
@@ -86,6 +87,12 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     lbApplied: (net, task) => lb.drained(net, task), dnsServes: (net, task) => dns.servesTask(net, task),
   });
   agent.add(drainAck);
+  // Convergence receipts: every node acks additions and changes once its LB and DNS carry them.
+  const convergence = new ConvergenceReceipts({
+    nodeName: config.nodeName, gossip, clock, log: log.child({ sub: 'convergence' }),
+    lbPrograms: (rec) => lb.programs(rec), dnsRecord: (net, task) => dns.heldRecord(net, task),
+  });
+  agent.add(convergence);
   agent.add(drainWait);
   // Cluster link (init/join/leave, dispatcher polling, manager proxy); after the worker it feeds.
   const link = new ManagerLink({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, clock, log: log.child({ sub: 'cluster' }), gossip, worker, controlSocket: config.controlSocket,
@@ -101,6 +108,6 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
-  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters }));
+  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters, convergence: () => convergence.histogram }));
   return { gossip, overlay, worker, dns, lb };
 }

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { nodeClientFor, type GlobalOpts } from './context.js';
 import { formatted, parseFormat, printJson, table } from './format.js';
+import { convergenceCommand } from './convergence-commands.js';
 
 interface MemberRow {
   name: string;
@@ -56,6 +57,8 @@ export function debugCommand(globals: () => GlobalOpts): Command {
       }
       process.stdout.write(table(['COUNTER', 'VALUE'], flat.map(([k, v]) => [k, String(v)])));
     });
+
+  debug.addCommand(convergenceCommand(globals));
 
   return debug;
 }

@@ -39,6 +39,11 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   // ---- debug ----------------------------------------------------------------------------
   'debug members': { examples: ['netctl --node n2 debug members', 'netctl --node n2 debug members --format json'] },
   'debug tables': { examples: ['netctl --node n1 debug tables', 'netctl --node n1 debug tables --network app --format json'] },
+  'debug convergence': {
+    examples: ['netctl debug convergence', 'netctl --node n2 debug convergence --service web --limit 5', 'netctl debug convergence --format json'],
+    notes: ['Each row is one endpoint change (a new task, or a VIP/address change) and when each node\'s LB and DNS held it, in ms from its publication; '
+      + 'service create/scale/update print the same as "programmed on N/N nodes in T ms (slowest NODE)".'],
+  },
   'debug gossip': { examples: ['netctl --node n2 debug gossip', 'netctl debug gossip --format json'] },
   'debug dns': { examples: ['netctl --node n2 debug dns tasks.web --from web.1', 'netctl debug dns web.app --type A', 'netctl debug dns example.org --format json'] },
   'debug dns-stats': { examples: ['netctl --node n2 debug dns-stats', 'netctl debug dns-stats --format json'] },
@@ -136,7 +141,8 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
     notes: [
       'Image whoami is the built-in demo server (netns runtime); any other image runs in Docker unless --runtime netns, '
       + 'where the image is only a label and the command runs from the host\'s filesystem in its own namespace. '
-      + 'Without --detach, the command follows the service until it converged.',
+      + 'Without --detach, the command follows the service until it converged, then prints when every node\'s LB and DNS held '
+      + 'its new endpoints ("programmed on 3/3 nodes in 640 ms (slowest n2)"; netctl debug convergence shows them per node).',
     ],
   },
   'service ls': { examples: ['netctl service ls', 'netctl service ls -q', 'netctl service ls --format json'] },

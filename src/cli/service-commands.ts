@@ -9,6 +9,7 @@ import { MeshError } from '../core/errors.js';
 import { addFileOptions, editFiles, filesFrom, type FileFlags } from './file-flags.js';
 import type { GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
+import { printReceipt } from './convergence-commands.js';
 import { formatted, printFormatted, table } from './format.js';
 import { logsCommand } from './logs-commands.js';
 import { collect, parseKv } from './node-commands.js';
@@ -164,7 +165,7 @@ export const RUNTIME_HELP = 'netns|docker|auto (default auto: image whoami → n
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Follows a service until its tasks run on the current spec and no update is in flight. */
-async function converge(call: ReturnType<typeof managerCall>, id: string, timeout: string): Promise<void> {
+async function converge(call: ReturnType<typeof managerCall>, id: string, timeout: string, receipt?: { g: GlobalOpts; since: number }): Promise<void> {
   const deadline = Date.now() + parseDuration(timeout, '--timeout');
   let last = '';
   for (;;) {
@@ -178,6 +179,8 @@ async function converge(call: ReturnType<typeof managerCall>, id: string, timeou
     if (settled && s.replicas.running === s.replicas.desired) {
       if (u === 'rollback_completed') process.stderr.write(`rollback: ${s.update!.message}\n`);
       process.stderr.write('verify: Service converged\n');
+      // Convergence receipt: every node's LB and DNS hold the new endpoints (src/cli/convergence-commands.ts).
+      if (receipt) await printReceipt(receipt.g, call, s.name, receipt.since);
       return;
     }
     if (Date.now() > deadline) throw new MeshError('MESHD_NOT_READY', `service ${s.name} did not converge within ${timeout} (${s.replicas.running}/${s.replicas.desired} running): see netctl service ps ${s.name}`);
@@ -224,9 +227,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         ...taskFieldsFrom(o),
         ...filesFrom(o),
       };
+      const since = Date.now();
       const s = await call<ServiceView>('POST', '/services', spec);
       process.stdout.write(`${s.id}\n`);
-      if (!o.detach) await converge(call, s.id, o.timeout);
+      if (!o.detach) await converge(call, s.id, o.timeout, { g: globals(), since });
     });
 
   svc
@@ -277,9 +281,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       for (const [ref, n] of pairs.map(parseScale)) {
         const s = await get(ref);
         if (!s.spec.mode.replicated) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${s.name} is global: it cannot be scaled`);
+        const since = Date.now();
         await update(s, { ...s.spec, mode: { replicated: { replicas: n } } });
         process.stdout.write(`${s.name} scaled to ${n}\n`);
-        if (!o.detach) await converge(call, s.id, o.timeout);
+        if (!o.detach) await converge(call, s.id, o.timeout, { g: globals(), since });
       }
     });
 
@@ -333,9 +338,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       delete spec.labels;
       delete spec.maxReplicasPerNode;
       Object.assign(spec, task, editFiles(s.spec, o));
+      const since = Date.now();
       await update(s, spec, o.force === true);
       process.stdout.write(`${s.name}\n`);
-      if (!o.detach) await converge(call, s.id, o.timeout);
+      if (!o.detach) await converge(call, s.id, o.timeout, { g: globals(), since });
     });
 
   svc
@@ -345,9 +351,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('-d, --detach', 'do not wait for convergence')
     .option('--timeout <d>', 'how long to wait for convergence', '120s')
     .action(async (ref: string, o: { detach?: boolean; timeout: string }) => {
+      const since = Date.now();
       const s = await call<ServiceView>('POST', `/services/${encodeURIComponent(ref)}/rollback`, {});
       process.stdout.write(`${s.name}\n`);
-      if (!o.detach) await converge(call, s.id, o.timeout);
+      if (!o.detach) await converge(call, s.id, o.timeout, { g: globals(), since });
     });
 
   svc

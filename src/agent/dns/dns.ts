@@ -209,6 +209,15 @@ export class DnsSubsystem implements Subsystem {
     return this.held.get(`${network}\0${taskId}`)?.rec.state === 'running';
   }
 
+  /**
+   * Convergence-ack query (src/agent/drain/convergence.ts): the record the registry answers from
+   * for `taskId` on `network` (updated in the gossip event handler itself, so current once the
+   * event was delivered); undefined when not held.
+   */
+  heldRecord(network: string, taskId: string): EndpointRecord | undefined {
+    return this.held.get(`${network}\0${taskId}`)?.rec;
+  }
+
   /** Networks of a task by short id: its records' networks, else its assignment's (local tasks). */
   networksOfTask(shortId: string): readonly string[] | undefined {
     const fromRecords = taskNetworks([...this.held.values()].map((h) => h.rec), (r) => r.taskId.slice(0, TASK_ID_SHORT) === shortId);

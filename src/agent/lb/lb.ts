@@ -35,6 +35,7 @@ import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, type EndpointRecord } 
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import { drainedIn } from '../../core/lb/drained.js';
+import { lbProgrammed } from '../../core/convergence/programmed.js';
 import type { LbDesired } from '../../core/lb/model.js';
 import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type NsKey } from '../../core/lb/schedule.js';
 import type { Subsystem } from '../agent.js';
@@ -215,6 +216,33 @@ export class LbSubsystem implements Subsystem {
       for (const e of self.ns.values()) yield { applied: self.appliedOf.get(e), desired: e.desired };
     };
     return drainedIn(views(this), taskId);
+  }
+
+  /**
+   * Convergence-ack query (src/agent/drain/convergence.ts): true when every namespace of this
+   * node that should balance to `rec` has APPLIED it (core/convergence/programmed.ts): the task
+   * namespaces on its network (VIP), the ingress sandbox (published ports on `ingress`).
+   */
+  programs(rec: EndpointRecord): boolean {
+    if (!this.sched.active) return false;
+    const self = this;
+    const views = function* () {
+      if (rec.network === INGRESS_NETWORK) {
+        if (!self.ingress.configured) return;
+        const wants = self.state.ingress().some((p) => p.backends.some((b) => b.id === rec.taskId && b.state === 'active'));
+        const e = self.ns.get(INGRESS_NS);
+        yield { wants, applied: e ? self.appliedOf.get(e) : undefined };
+        return;
+      }
+      const wants = rec.vip !== null && self.state.vipServices(rec.network).some((s) => s.vip === rec.vip && s.backends.some((b) => b.id === rec.taskId && b.state === 'active'));
+      if (!wants) return;
+      for (const [taskId, t] of self.state.localTasks()) {
+        if (!t.networks.has(rec.network)) continue;
+        const e = self.ns.get(taskId);
+        yield { wants, applied: e ? self.appliedOf.get(e) : undefined };
+      }
+    };
+    return lbProgrammed(views(), rec.taskId, rec.ip, rec.network === INGRESS_NETWORK ? null : rec.vip);
   }
 
   /** Resolves when nothing is dirty and no sync runs (tests). */

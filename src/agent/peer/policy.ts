@@ -40,6 +40,8 @@ export const PEER_ROUTES: readonly PeerRoute[] = Object.freeze([
   { method: 'GET', pattern: '/v1/gossip/members', access: 'node' },
   { method: 'GET', pattern: '/v1/gossip/metrics', access: 'node' },
   { method: 'GET', pattern: '/v1/gossip/tables', access: 'node' },
+  // Convergence receipts: read from the acks gossip spreads to every member (src/agent/drain/convergence.ts).
+  { method: 'GET', pattern: '/v1/convergence', access: 'node' },
   { method: 'GET', pattern: '/v1/tasks/:task/logs', access: 'manager' },
   { method: 'POST', pattern: '/v1/tasks/:task/exec', access: 'manager' },
 ] as const);

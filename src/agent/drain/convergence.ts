@@ -1,0 +1,217 @@
+/**
+ * Convergence receipts on one node (design: src/core/convergence/*): the shell of the pure acker
+ * and collector. Runs on every node, beside the drain acks (ack.ts) which confirm removals.
+ *
+ * Acking: for every `running` endpoint record of the networks this node is on, it writes
+ * `${task}/${node}` into table `conv-acks` once the LB APPLIED a transaction holding the record
+ * (LbSubsystem.programs) and the DNS registry answers from this version of it
+ * (DnsSubsystem.heldRecord). Evaluations run on the shared reconcile loop: marked with no delay
+ * after table events and after every LB apply (the `onSettled` hook), `recheckMs` later while a
+ * version is outstanding (safety net: a failed apply retried by the LB), and at the next expiry.
+ *
+ * Collecting: every node indexes the acks it receives (ConvergenceBook); when a change is acked by
+ * every live member of its network it is observed once into `meshd_convergence_seconds` and kept in
+ * the history that `GET /v1/convergence` (netctl's "programmed on 3/3 nodes" line and
+ * `netctl debug convergence`) reads.
+ */
+import type { Router } from '../../adapters/api/server.js';
+import type { Logger } from '../../adapters/logger.js';
+import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
+import type { TimerClock } from '../../core/clock.js';
+import {
+  CONVERGENCE_ACK_TABLE, ConvergenceAcks, ConvergenceBook, ConvergenceHistogram, encodeConvergenceAck, recordRev, type ChangeView,
+} from '../../core/convergence/index.js';
+import { awaitsAck } from '../../core/drain/index.js';
+import { ENDPOINT_TABLE, decodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
+import { MeshError, toMeshError } from '../../core/errors.js';
+import type { GossipEvent } from '../../core/gossip/index.js';
+import type { Subsystem } from '../agent.js';
+import type { GossipPort } from '../overlay/overlay.js';
+
+export interface ConvergenceOptions {
+  nodeName: string;
+  gossip: GossipPort;
+  clock: TimerClock;
+  log: Logger;
+  /** LB applied a state holding the record (LbSubsystem.programs). Default: true (no LB). */
+  lbPrograms?: (rec: EndpointRecord) => boolean;
+  /** The record DNS answers from (DnsSubsystem.heldRecord). Default: the record itself (no DNS). */
+  dnsRecord?: (network: string, taskId: string) => EndpointRecord | undefined;
+  /** Wall clock (epoch ms) for the acks' `seenAt`; default Date.now. */
+  wall?: () => number;
+  /** Ack lifetime in the table (ms) and live acks kept at most (core defaults). */
+  ttlMs?: number;
+  maxAcks?: number;
+  /** Re-check period while a version is outstanding (ms), default 250. */
+  recheckMs?: number;
+}
+
+/** `GET /v1/convergence` */
+export interface ConvergenceView {
+  node: string;
+  acker: { acks: number; expired: number; retracted: number; capped: number; errors: number; live: number; outstanding: Array<{ network: string; task: string; forMs: number }> };
+  indexed: number;
+  badAcks: number;
+  changes: ChangeView[];
+}
+
+export class ConvergenceReceipts implements Subsystem {
+  readonly name = 'convergence';
+  private readonly acks: ConvergenceAcks;
+  private readonly book = new ConvergenceBook(200);
+  readonly histogram = new ConvergenceHistogram();
+  /** The records acked about, `${network}\0${task}` → record (one per endpoint record held). */
+  private readonly recs = new Map<string, EndpointRecord>();
+  private loop: ReconcileLoop<'evaluate'> | null = null;
+  private errors = 0;
+
+  constructor(private readonly o: ConvergenceOptions) {
+    this.acks = new ConvergenceAcks(o.nodeName, { ...(o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {}), ...(o.maxAcks !== undefined ? { maxAcks: o.maxAcks } : {}) });
+    o.gossip.onEvent((ev) => this.onGossip(ev));
+  }
+
+  private wall(): number {
+    return this.o.wall?.() ?? Date.now();
+  }
+
+  async start(): Promise<void> {
+    this.loop ??= new ReconcileLoop<'evaluate'>({
+      clock: this.o.clock,
+      run: async () => this.evaluate(),
+      onError: (err) => this.o.log.error({ err: toMeshError(err).message }, 'convergence ack evaluation failed (retrying)'),
+    });
+    const core = this.o.gossip.core;
+    for (const net of core.networks()) {
+      for (const e of core.tableEntries(net, ENDPOINT_TABLE)) this.onRecord(net, e.key, e.value);
+      for (const e of core.tableEntries(net, CONVERGENCE_ACK_TABLE)) this.onAck(net, e.key, e.owner, e.value);
+    }
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    const loop = this.loop;
+    this.loop = null;
+    await loop?.stop();
+  }
+
+  /** Evaluates on the next turn; also the LB's settle hook. */
+  kick(): void {
+    this.loop?.mark('evaluate', 0);
+  }
+
+  private onGossip(ev: GossipEvent): void {
+    if (ev.type === 'create' || ev.type === 'update') {
+      if (ev.table === ENDPOINT_TABLE) (this.onRecord(ev.network, ev.key, ev.value), this.kick());
+      else if (ev.table === CONVERGENCE_ACK_TABLE) this.onAck(ev.network, ev.key, ev.owner, ev.value);
+    } else if (ev.type === 'delete') {
+      if (ev.table === ENDPOINT_TABLE) {
+        this.recs.delete(`${ev.network}\0${ev.key}`);
+        this.acks.gone(ev.network, ev.key);
+        this.kick();
+      } else if (ev.table === CONVERGENCE_ACK_TABLE) {
+        this.book.delete(ev.network, ev.key);
+      }
+    } else if (ev.type === 'network-leave' && ev.node === this.o.nodeName) {
+      this.acks.leftNetwork(ev.network);
+      this.book.dropNetwork(ev.network);
+      for (const k of [...this.recs.keys()]) if (k.startsWith(`${ev.network}\0`)) this.recs.delete(k);
+    } else if (ev.type === 'network-leave' || ev.type === 'network-join') {
+      this.recheck([ev.network]);
+    } else if (ev.type.startsWith('member-')) {
+      // A node declared dead is no longer waited for: changes it held back may complete now.
+      this.recheck(this.o.gossip.core.networks());
+    }
+  }
+
+  private onRecord(network: string, key: string, value: Uint8Array): void {
+    const d = decodeEndpoint(value);
+    if (!d.ok || d.record.taskId !== key || d.record.network !== network) return; // the LB and DNS count bad records
+    const r = d.record;
+    this.recs.set(`${network}\0${key}`, r);
+    this.acks.record(network, key, r.serviceName, r.state, recordRev(r), this.o.clock.now(), this.wall());
+  }
+
+  private onAck(network: string, key: string, owner: string, value: Uint8Array): void {
+    const got = this.book.set(network, key, owner, value);
+    if (got) this.observe(network, got.task);
+  }
+
+  private recheck(networks: readonly string[]): void {
+    for (const n of networks) for (const t of this.book.tasksOn(n)) this.observe(n, t);
+  }
+
+  /** Live members of a network (self included): whom a change waits for. */
+  private expected(network: string): string[] {
+    const core = this.o.gossip.core;
+    return core.networkNodes(network).filter((n) => n === this.o.nodeName || awaitsAck(core.member(n)?.state));
+  }
+
+  private observe(network: string, task: string): void {
+    const { view, completed } = this.book.check(network, task, this.expected(network));
+    if (completed && view?.totalMs != null) {
+      this.histogram.observe(view.totalMs / 1000);
+      this.o.log.debug({ network, task, service: view.service, ms: view.totalMs, slowest: view.slowest, nodes: view.acks.length }, 'change programmed on every node');
+    }
+  }
+
+  /** Does this node carry version `rev` of the record: LB applied it and DNS answers from it? */
+  private programmed(network: string, taskId: string, rev: string): boolean {
+    const rec = this.recs.get(`${network}\0${taskId}`);
+    if (!rec || recordRev(rec) !== rev) return false;
+    const dns = this.o.dnsRecord ? this.o.dnsRecord(network, taskId) : rec;
+    if (!dns || dns.state !== 'running' || recordRev(dns) !== rev) return false;
+    return this.o.lbPrograms?.(rec) ?? true;
+  }
+
+  private evaluate(): void {
+    const now = this.o.clock.now();
+    const core = this.o.gossip.core;
+    let wrote = false;
+    for (const a of this.acks.evaluate(now, this.wall(), (n, t, r) => this.programmed(n, t, r))) {
+      try {
+        if (a.type === 'write') core.tableSet(a.network, CONVERGENCE_ACK_TABLE, a.key, encodeConvergenceAck(a.ack), now);
+        else core.tableDelete(a.network, CONVERGENCE_ACK_TABLE, a.key, now);
+        wrote = true;
+      } catch (e) {
+        // Not on the network any more (the entry left with us) or a table limit: counted, shown in the view.
+        this.errors++;
+        this.o.log.warn({ err: toMeshError(e).message, network: a.network, key: a.key, action: a.type }, 'convergence ack not written');
+      }
+    }
+    if (wrote) this.o.gossip.pump();
+    if (this.acks.outstanding(now).length) this.loop?.mark('evaluate', this.o.recheckMs ?? 250);
+    const next = this.acks.nextDeadline();
+    if (next !== undefined) this.loop?.mark('evaluate', Math.max(0, next - now));
+  }
+
+  /** What `GET /v1/convergence` returns; `service` and `since` (epoch ms) filter the changes. */
+  view(filter: { service?: string; since?: number; limit?: number } = {}): ConvergenceView {
+    const now = this.o.clock.now();
+    let changes = this.book.list((n) => this.expected(n), 1000);
+    if (filter.service !== undefined) changes = changes.filter((c) => c.service === filter.service);
+    if (filter.since !== undefined) changes = changes.filter((c) => c.startedAt >= filter.since!);
+    return {
+      node: this.o.nodeName,
+      acker: { ...this.acks.counters, errors: this.errors, live: this.acks.liveAcks(), outstanding: this.acks.outstanding(now) },
+      indexed: this.book.size(), badAcks: this.book.badAcks,
+      changes: changes.slice(0, filter.limit ?? 50),
+    };
+  }
+
+  routes(router: Router): void {
+    router.add('GET', '/v1/convergence', (r) => {
+      const num = (name: string, max: number): number | undefined => {
+        const v = r.query.get(name);
+        if (v === null) return undefined;
+        const n = Number(v);
+        if (!/^\d{1,15}$/.test(v) || n > max) throw new MeshError('MESHD_BAD_ARGUMENT', `${name} must be an integer from 0 to ${max}, got ${JSON.stringify(v.slice(0, 40))}`);
+        return n;
+      };
+      const service = r.query.get('service');
+      if (service !== null && !/^[a-z0-9][a-z0-9-]{0,62}$/i.test(service)) throw new MeshError('MESHD_BAD_ARGUMENT', `service must be a service name, got ${JSON.stringify(service.slice(0, 70))}`);
+      const since = num('since', 8.64e15);
+      const limit = num('limit', 1000);
+      return { json: this.view({ ...(service !== null ? { service } : {}), ...(since !== undefined ? { since } : {}), ...(limit !== undefined ? { limit } : {}) }) };
+    });
+  }
+}
