@@ -30,13 +30,14 @@ import { MeshError } from '../errors.js';
 import type { FailureAction, PlacementPreference, RestartCondition, RuntimeKind, UpdateOrder } from '../spec/types.js';
 import { RUNTIME_KINDS } from '../spec/types.js';
 import {
-  asBool, asEnum, asList, asNumber, asObj, asString, asStringList, asWhole, at, checkKeys, describe, fail, isObj,
+  asEnum, asList, asNumber, asObj, asString, asStringList, asWhole, at, checkKeys, describe, fail, 
   parseComposeDuration, shellSplit, type Obj,
 } from './fields.js';
 import { interpolate, type EnvLookup } from './interpolate.js';
 import { composeHealthcheck } from './healthcheck.js';
 import type { HealthcheckSpec } from '../health/spec.js';
 import { composeResources, type ComposeResources } from './resources.js';
+import { composeNetwork, type ComposeNetwork } from './networks.js';
 import { composeContainer, composeLabels, composeTopVolumes, type ComposeContainer, type ComposeVolume } from './container.js';
 
 export interface ComposePort {
@@ -103,25 +104,6 @@ export interface ComposeService {
   configs?: ComposeFileRef[];
 }
 
-export interface ComposeNetwork {
-  key: string;
-  /** `name:` override (used as is, not prefixed); for external networks the existing network's name. */
-  name?: string;
-  external: boolean;
-  subnet?: string;
-  attachable: boolean;
-  /** overlay (default) or macvlan; the manager checks options and refuses what it cannot honour. */
-  driver?: string;
-  /** `driver_opts` (macvlan: parent, macvlan_mode). */
-  options?: Record<string, string>;
-  labels?: Record<string, string>;
-  internal?: boolean;
-  /** `ipam.config[0].gateway / ip_range / aux_addresses`. */
-  gateway?: string;
-  ipRange?: string;
-  auxAddresses?: Record<string, string>;
-}
-
 export interface ComposeFile {
   services: ComposeService[];
   networks: ComposeNetwork[];
@@ -149,8 +131,6 @@ const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback
 const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'];
 const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
-const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name', 'driver_opts', 'labels', 'internal'];
-const NETWORK_UNSUPPORTED = ['enable_ipv6'];
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
 const SERVICE_EXTENSIONS = [RUNTIME_KEY];
@@ -189,7 +169,7 @@ export function composeFromObject(raw: unknown): ComposeFile {
   checkKeys(top, '', TOP_KEYS, TOP_UNSUPPORTED);
   if (top.version !== undefined && typeof top.version !== 'string' && typeof top.version !== 'number') fail('version', `expected a string, got ${describe(top.version)}`);
   const netsRaw = top.networks === undefined || top.networks === null ? {} : asObj(top.networks, 'networks');
-  const networks = Object.entries(netsRaw).map(([k, v]) => network(k, v));
+  const networks = Object.entries(netsRaw).map(([k, v]) => composeNetwork(k, v));
   const svcsRaw = asObj(top.services, 'services');
   if (Object.keys(svcsRaw).length === 0) fail('services', 'at least one service is needed');
   const declared = new Set(networks.map((n) => n.key));
@@ -200,68 +180,6 @@ export function composeFromObject(raw: unknown): ComposeFile {
   const files = { secret: new Set(secrets.map((x) => x.key)), config: new Set(configs.map((x) => x.key)) };
   const services = Object.entries(svcsRaw).map(([k, v]) => service(k, v, declared, declaredVolumes, files));
   return { services, networks, volumes, secrets, configs, warnings };
-}
-
-function network(key: string, v: unknown): ComposeNetwork {
-  const path = `networks.${key}`;
-  if (!KEY_RE.test(key)) fail(path, 'network keys are [a-zA-Z0-9._-], starting with a letter or digit');
-  const out: ComposeNetwork = { key, external: false, attachable: false };
-  if (v === null || v === undefined) return out;
-  const o = asObj(v, path);
-  checkKeys(o, path, NETWORK_KEYS, NETWORK_UNSUPPORTED);
-  if (o.driver !== undefined && o.driver !== 'overlay' && o.driver !== 'macvlan') fail(at(path, 'driver'), `only "overlay" and "macvlan" are supported, got ${describe(o.driver)}`);
-  if (o.driver !== undefined) out.driver = o.driver as string;
-  if (o.driver_opts !== undefined && o.driver_opts !== null) out.options = stringMap(o.driver_opts, at(path, 'driver_opts'));
-  if (o.labels !== undefined && o.labels !== null) out.labels = composeLabels(o.labels, at(path, 'labels'));
-  if (o.internal !== undefined) out.internal = asBool(o.internal, at(path, 'internal'));
-  if (o.attachable !== undefined) out.attachable = asBool(o.attachable, at(path, 'attachable'));
-  if (o.name !== undefined) out.name = asString(o.name, at(path, 'name'));
-  if (o.external !== undefined) {
-    // `external: {name: x}` is the old (v3.4-) spelling of `external: true` + `name: x`.
-    if (isObj(o.external)) {
-      checkKeys(o.external, at(path, 'external'), ['name'], []);
-      out.external = true;
-      if (o.external.name !== undefined) out.name = asString(o.external.name, at(path, 'external.name'));
-    } else out.external = asBool(o.external, at(path, 'external'));
-  }
-  if (o.ipam !== undefined) {
-    const ipam = asObj(o.ipam, at(path, 'ipam'));
-    checkKeys(ipam, at(path, 'ipam'), ['driver', 'config'], []);
-    if (ipam.driver !== undefined && ipam.driver !== 'default') fail(at(path, 'ipam.driver'), `only "default" is supported, got ${describe(ipam.driver)}`);
-    if (ipam.config !== undefined) {
-      const cfg = asList(ipam.config, at(path, 'ipam.config'));
-      if (cfg.length > 1) fail(at(path, 'ipam.config'), 'at most one subnet per network');
-      if (cfg.length === 1) {
-        const c = asObj(cfg[0], at(path, 'ipam.config[0]'));
-        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet', 'gateway', 'ip_range', 'aux_addresses'], []);
-        if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(path, 'ipam.config[0].subnet'));
-        if (c.gateway !== undefined) out.gateway = asString(c.gateway, at(path, 'ipam.config[0].gateway'));
-        if (c.ip_range !== undefined) out.ipRange = cidr(c.ip_range, at(path, 'ipam.config[0].ip_range'));
-        if (c.aux_addresses !== undefined && c.aux_addresses !== null) out.auxAddresses = stringMap(c.aux_addresses, at(path, 'ipam.config[0].aux_addresses'));
-      }
-    }
-  }
-  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined)) {
-    fail(path, 'an external network takes only `name` (it already exists)');
-  }
-  return out;
-}
-
-/** A mapping of strings (numbers and booleans written unquoted become their text, as Compose does). */
-function stringMap(v: unknown, path: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(asObj(v, path))) {
-    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') fail(at(path, k), `must be a string, got ${describe(x)}`);
-    out[k] = String(x);
-  }
-  return out;
-}
-
-function cidr(v: unknown, path: string): string {
-  const s = asString(v, path);
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
-  if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32) fail(path, `${JSON.stringify(s)} is not an IPv4 CIDR like 10.10.0.0/24`);
-  return s;
 }
 
 function service(name: string, v: unknown, declared: ReadonlySet<string>, declaredVolumes: ReadonlySet<string>, files: Readonly<Record<'secret' | 'config', ReadonlySet<string>>>): ComposeService {

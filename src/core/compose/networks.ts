@@ -1,0 +1,94 @@
+/**
+ * Top-level `networks.<key>` of a compose file: overlay (default) or macvlan with `driver_opts`,
+ * `labels`, `internal`, `attachable`, `external`/`name` and one `ipam.config` entry (subnet, gateway,
+ * ip_range, aux_addresses). Unknown keys are refused naming the path; `enable_ipv6` is valid Compose
+ * meshd does not implement, refused the same way. The manager checks what the options mean.
+ */
+import { composeLabels } from './container.js';
+import { asBool, asList, asObj, asString, at, checkKeys, describe, fail, isObj } from './fields.js';
+
+const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name', 'driver_opts', 'labels', 'internal'];
+const NETWORK_UNSUPPORTED = ['enable_ipv6'];
+/** Compose's own rule for network keys (the same as for services). */
+const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
+
+export interface ComposeNetwork {
+  key: string;
+  /** `name:` override (used as is, not prefixed); for external networks the existing network's name. */
+  name?: string;
+  external: boolean;
+  subnet?: string;
+  attachable: boolean;
+  /** overlay (default) or macvlan; the manager checks options and refuses what it cannot honour. */
+  driver?: string;
+  /** `driver_opts` (macvlan: parent, macvlan_mode). */
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+  internal?: boolean;
+  /** `ipam.config[0].gateway / ip_range / aux_addresses`. */
+  gateway?: string;
+  ipRange?: string;
+  auxAddresses?: Record<string, string>;
+}
+
+export function composeNetwork(key: string, v: unknown): ComposeNetwork {
+  const path = `networks.${key}`;
+  if (!KEY_RE.test(key)) fail(path, 'network keys are [a-zA-Z0-9._-], starting with a letter or digit');
+  const out: ComposeNetwork = { key, external: false, attachable: false };
+  if (v === null || v === undefined) return out;
+  const o = asObj(v, path);
+  checkKeys(o, path, NETWORK_KEYS, NETWORK_UNSUPPORTED);
+  if (o.driver !== undefined && o.driver !== 'overlay' && o.driver !== 'macvlan') fail(at(path, 'driver'), `only "overlay" and "macvlan" are supported, got ${describe(o.driver)}`);
+  if (o.driver !== undefined) out.driver = o.driver as string;
+  if (o.driver_opts !== undefined && o.driver_opts !== null) out.options = stringMap(o.driver_opts, at(path, 'driver_opts'));
+  if (o.labels !== undefined && o.labels !== null) out.labels = composeLabels(o.labels, at(path, 'labels'));
+  if (o.internal !== undefined) out.internal = asBool(o.internal, at(path, 'internal'));
+  if (o.attachable !== undefined) out.attachable = asBool(o.attachable, at(path, 'attachable'));
+  if (o.name !== undefined) out.name = asString(o.name, at(path, 'name'));
+  if (o.external !== undefined) {
+    // `external: {name: x}` is the old (v3.4-) spelling of `external: true` + `name: x`.
+    if (isObj(o.external)) {
+      checkKeys(o.external, at(path, 'external'), ['name'], []);
+      out.external = true;
+      if (o.external.name !== undefined) out.name = asString(o.external.name, at(path, 'external.name'));
+    } else out.external = asBool(o.external, at(path, 'external'));
+  }
+  if (o.ipam !== undefined) {
+    const ipam = asObj(o.ipam, at(path, 'ipam'));
+    checkKeys(ipam, at(path, 'ipam'), ['driver', 'config'], []);
+    if (ipam.driver !== undefined && ipam.driver !== 'default') fail(at(path, 'ipam.driver'), `only "default" is supported, got ${describe(ipam.driver)}`);
+    if (ipam.config !== undefined) {
+      const cfg = asList(ipam.config, at(path, 'ipam.config'));
+      if (cfg.length > 1) fail(at(path, 'ipam.config'), 'at most one subnet per network');
+      if (cfg.length === 1) {
+        const c = asObj(cfg[0], at(path, 'ipam.config[0]'));
+        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet', 'gateway', 'ip_range', 'aux_addresses'], []);
+        if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(path, 'ipam.config[0].subnet'));
+        if (c.gateway !== undefined) out.gateway = asString(c.gateway, at(path, 'ipam.config[0].gateway'));
+        if (c.ip_range !== undefined) out.ipRange = cidr(c.ip_range, at(path, 'ipam.config[0].ip_range'));
+        if (c.aux_addresses !== undefined && c.aux_addresses !== null) out.auxAddresses = stringMap(c.aux_addresses, at(path, 'ipam.config[0].aux_addresses'));
+      }
+    }
+  }
+  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined)) {
+    fail(path, 'an external network takes only `name` (it already exists)');
+  }
+  return out;
+}
+
+/** A mapping of strings (numbers and booleans written unquoted become their text, as Compose does). */
+function stringMap(v: unknown, path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(asObj(v, path))) {
+    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') fail(at(path, k), `must be a string, got ${describe(x)}`);
+    out[k] = String(x);
+  }
+  return out;
+}
+
+function cidr(v: unknown, path: string): string {
+  const s = asString(v, path);
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(s);
+  if (!m || m.slice(1, 5).some((x) => Number(x) > 255) || Number(m[5]) > 32) fail(path, `${JSON.stringify(s)} is not an IPv4 CIDR like 10.10.0.0/24`);
+  return s;
+}
