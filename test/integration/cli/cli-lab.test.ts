@@ -104,7 +104,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     assert.equal((JSON.parse(ok(insp2!, 'inspect 2').stdout) as unknown[]).length, 2);
     oneLineError(e1!, 3, /no such network: nosuch/, 'inspect unknown');
     oneLineError(e2!, 2, /app/, 'create twice');
-    oneLineError(e3!, 2, /unsupported driver "bridge"/, 'driver');
+    oneLineError(e3!, 2, /unsupported network driver "bridge": meshd has overlay and macvlan/, 'driver');
     oneLineError(e4!, 2, /unknown --format "yaml": use table, json or a template/, 'format');
   });
 

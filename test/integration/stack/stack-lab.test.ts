@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl } from '../../helpers/cli.js';
+import { inNs, netctl, ROOT } from '../../helpers/cli.js';
 import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
@@ -21,6 +21,8 @@ const LAB = 'itstk';
 const STACK = 'itstk';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-itstk-'));
 const OUT = join(tmp, 'client.out');
+/** Where vagrant/example-stack.yml's client writes (it runs on the netns runtime, from the host's filesystem). */
+const SHOP_LOG = '/tmp/shop-client.log';
 let lab: LabState;
 const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 200_000 });
 
@@ -165,5 +167,26 @@ describe('netctl stack on a 3-node lab', { timeout: 300_000 }, () => {
     const again = await on('n1', 'stack', 'rm', STACK);
     assert.equal(again.code, 3, again.stderr);
     assert.match(again.stderr, /^netctl: nothing found in stack: itstk\n$/);
+  });
+
+  // Issue 15: the example users copy deploys unchanged (netns whoami + a netns client that logs to the host's /tmp).
+  test('vagrant/example-stack.yml deploys unchanged: shop-web answers through the mesh, shop-client reaches it by name', async () => {
+    rmSync(SHOP_LOG, { force: true });
+    try {
+      const r = await on('n1', 'stack', 'deploy', '-c', join(ROOT, 'vagrant', 'example-stack.yml'), 'shop');
+      assert.equal(r.code, 0, r.stderr);
+      for (const n of lab.nodes) {
+        await waitFor(`shop-web through the mesh on ${n.name}`, () => {
+          const x = inNs(lab.client.netns, ['curl', '-s', '-m', '3', `http://${n.underlay}:8080/`]);
+          return x.code === 0 && /task: shop-web\.\d/.test(x.stdout) ? x.stdout : undefined;
+        }, 60_000, 500);
+      }
+      await waitFor('shop-client logged an answer of shop-web', () => (existsSync(SHOP_LOG) && /task: shop-web\.\d/.test(readFileSync(SHOP_LOG, 'utf8')) ? true : undefined), 60_000, 500,
+        () => `${SHOP_LOG}: ${existsSync(SHOP_LOG) ? JSON.stringify(readFileSync(SHOP_LOG, 'utf8').slice(-300)) : 'absent'}`);
+      const rm = await on('n1', 'stack', 'rm', 'shop');
+      assert.equal(rm.code, 0, rm.stderr);
+    } finally {
+      rmSync(SHOP_LOG, { force: true });
+    }
   });
 });
