@@ -157,8 +157,8 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const c = ok(cw!, 'create web');
     assert.match(c.stdout, /^[0-9a-f]{12,}\n$/);
     assert.match(c.stderr, /overall progress: \d out of 2 tasks\n/);
-    assert.match(c.stderr, /overall progress: 2 out of 2 tasks\nverify: Service converged\n$/);
-    assert.match(ok(cl!, 'create loop').stderr, /verify: Service converged\n$/);
+    assert.match(c.stderr, /overall progress: 2 out of 2 tasks\nverify: Service converged\nprogrammed on \d+\/\d+ nodes[^\n]*\n$/); // the convergence receipt (#18)
+    assert.match(ok(cl!, 'create loop').stderr, /verify: Service converged\n(programmed on \d+\/\d+ nodes[^\n]*\n)?$/);
 
     const [ls, lsq, lsj, psj, psq, pst, psl, iw, iwl] = await all([
       () => m('service', 'ls'), () => m('service', 'ls', '-q'), () => m('service', 'ls', '--format', 'json'),
@@ -223,7 +223,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const u = ok(uw!, 'update env');
     assert.equal(u.stdout, 'web\n');
     assert.match(u.stderr, /overall progress: \d out of 3 tasks \(updating\)\n/);
-    assert.match(u.stderr, /verify: Service converged\n$/);
+    assert.match(u.stderr, /verify: Service converged\n(programmed on \d+\/\d+ nodes[^\n]*\n)?$/);
     const [[s], wps, loopPs] = await Promise.all([json<ServiceJ[]>('service', 'inspect', 'web'), json<TaskJ[]>('service', 'ps', 'web', '--format', 'json'), json<TaskJ[]>('service', 'ps', 'loop', '--format', 'json')]);
     assert.deepEqual(s!.spec.env, { V: '2', W: 'x' });
     assert.deepEqual(s!.previousSpec!.env, { V: '1' });
@@ -232,7 +232,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     assert.ok(after.every((id) => !before.includes(id)), 'every task replaced');
 
     const i = ok(ul!, 'update image');
-    assert.match(i.stderr, /verify: Service converged\n$/);
+    assert.match(i.stderr, /verify: Service converged\n(programmed on \d+\/\d+ nodes[^\n]*\n)?$/);
     assert.deepEqual(running(loopPs).map((t) => t.image), ['busybox:2']);
     assert.ok(loopPs.some((t) => t.image === 'busybox' && t.desiredState === 'shutdown'), 'the old task stays in the history');
     assert.match(ok(await m('service', 'ps', 'loop'), 'ps').stdout, /\n\w{12}\s+ \\_ loop\.1\s+busybox\s/);
@@ -249,7 +249,7 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const r = ok(await m('service', 'rollback', 'web'), 'rollback');
     assert.equal(r.stdout, 'web\n');
     assert.match(r.stderr, /overall progress: \d out of 3 tasks/);
-    assert.match(r.stderr, /verify: Service converged\n$/);
+    assert.match(r.stderr, /verify: Service converged\n(programmed on \d+\/\d+ nodes[^\n]*\n)?$/);
     const [s] = await json<ServiceJ[]>('service', 'inspect', 'web');
     assert.deepEqual(s!.spec.env, { V: '2', W: 'x' }, 'the spec before the last update');
     const d = ok(await m('service', 'rollback', '--detach', 'loop'), 'rollback --detach');
