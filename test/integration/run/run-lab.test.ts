@@ -14,23 +14,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { netctl, type CliResult } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { netctl } from '../../helpers/cli.js';
+import { agentClient, waitFor } from '../../helpers/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 
 const LAB = 'mrun';
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-mrun-'));
+const L = new DockerLab(LAB);
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const on = (node: string, ...args: string[]) => L.on(node, ...args);
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string }
 interface AttachmentJ { id: string; name: string; node: string; addresses: Record<string, string> }
 interface ContainerJ { id: string; name: string; status: string; ips: Record<string, string> }
@@ -38,6 +32,7 @@ const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf
 /** The manager's attachment records (through n1's agent, as any netctl call goes). */
 const attachments = () => agentClient(lab, 'n1').call<AttachmentJ[]>('GET', '/v1/manager/attachments');
 const containersOn = async (node: string): Promise<ContainerJ[]> => JSON.parse(ok(await on(node, 'container', 'ls', '-a', '--format', 'json'), 'container ls').stdout) as ContainerJ[];
+/** `PREFIX NAME` of this lab's containers (the prefix names the node: mlab-mrun-n2-…). */
 function labContainers(): string[] {
   const r = docker('ps', '-aq', '--filter', 'label=meshd.prefix');
   const ids = r.stdout.split('\n').filter(Boolean);
@@ -47,17 +42,7 @@ function labContainers(): string[] {
 const HTTPD = (text: string) => `mkdir -p /tmp/w && echo ${text} > /tmp/w/index.html && exec httpd -f -p 80 -h /tmp/w`;
 
 before(async () => {
-  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
-  await ensureImages();
-  lab = await createLab({ name: LAB, nodes: 2 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), 'join n2');
-  await waitFor('2 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 2 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
+  lab = await L.up({ nodes: 2, networks: [] });
   ok(await m('network', 'create', '--attachable', '--subnet', '10.77.0.0/24', 'app'), 'network app');
   ok(await m('network', 'create', 'plain'), 'network plain');
   // `-p 80`: the VIP forwards only ports the service declares or the image exposes (busybox exposes none).
@@ -66,10 +51,7 @@ before(async () => {
 });
 after(async () => {
   if (process.env.MRUN_KEEP_LAB) return;
-  await destroyLab(LAB);
-  rmSync(tmp, { recursive: true, force: true });
-  const left = labContainers();
-  if (left.length) docker('rm', '-f', ...left.map((l) => l.split(' ')[1]!.replace(/^\//, '')));
+  await L.down();
 });
 
 describe('netctl run: standalone containers on attachable networks (lab, docker runtime)', { timeout: 600_000 }, () => {

@@ -20,25 +20,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { netctl } from '../../helpers/cli.js';
+import { waitFor } from '../../helpers/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { DockerLab, ok } from '../../helpers/docker-lab.js';
 import { labRunDir } from '../../../src/lab/plan.js';
 
 const LAB = 'msec';
-const tmp = mkdtempSync(join(tmpdir(), 'meshd-msec-'));
+const L = new DockerLab(LAB);
+const tmp = L.tmp;
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 240_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const on = (node: string, ...args: string[]) => L.on(node, ...args);
+const m = (...args: string[]) => L.m(...args);
 interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; error?: string | null }
 async function ps(service: string): Promise<TaskJ[]> {
   return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
@@ -47,7 +44,6 @@ const running = async (service: string) => (await ps(service)).filter((t) => t.d
 async function execIn(t: TaskJ, argv: string[]): Promise<string> {
   return ok(await on(t.node!, 'exec', t.name, '--', ...argv), `exec ${argv.join(' ')} in ${t.name}`).stdout;
 }
-const docker = (...args: string[]) => spawnSync('docker', args, { encoding: 'utf8', timeout: 30_000 });
 /** A node's task-files tmpfs (worker: <dataDir>/task-files). */
 const filesDir = (node: string): string => join(labRunDir(LAB), node, 'data', 'task-files');
 const taskDirs = (node: string): string[] => (existsSync(filesDir(node)) ? readdirSync(filesDir(node)) : []);
@@ -73,26 +69,11 @@ function assertStoreSealed(): void {
 }
 
 before(async () => {
-  assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
-  await ensureImages();
-  lab = await createLab({ name: LAB, nodes: 2 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), 'join n2');
-  await waitFor('2 nodes report the docker runtime', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;
-    return nodes.length === 2 && nodes.every((n) => n.runtimes?.includes('docker')) && nodes;
-  }, 30_000, 250);
-  ok(await m('network', 'create', '-d', 'overlay', 'app'), 'network app');
+  lab = await L.up({ nodes: 2, networks: ['app'] });
 });
 after(async () => {
   if (process.env.MSEC_KEEP_LAB) return;
-  await destroyLab(LAB);
-  rmSync(tmp, { recursive: true, force: true });
-  const ids = docker('ps', '-aq', '--filter', 'label=meshd.prefix').stdout.split('\n').filter(Boolean);
-  const ours = ids.length ? docker('inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids).stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`)) : [];
-  if (ours.length) docker('rm', '-f', ...ours.map((l) => l.split(' ')[1]!.replace(/^\//, '')));
+  await L.down();
 });
 
 describe('secrets and configs (lab, docker runtime)', { timeout: 600_000 }, () => {
