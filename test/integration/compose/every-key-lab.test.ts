@@ -15,6 +15,7 @@ import { inNs, ROOT } from '../../helpers/cli.js';
 import { DockerLab, ok } from '../../helpers/docker-lab.js';
 import { waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
+import { IMAGES } from '../../helpers/docker.js';
 
 const L = new DockerLab('mek');
 const STACK = 'ek';
@@ -73,5 +74,36 @@ describe('a compose file with every supported key (docker lab)', { timeout: 600_
     assert.equal(ok(await L.m('config', 'ls', '-q'), 'config ls').stdout.trim(), '');
     const nets = JSON.parse(ok(await L.m('network', 'ls', '--format', 'json'), 'network ls').stdout) as Array<{ name: string }>;
     assert.deepEqual(nets.map((n) => n.name).filter((n) => n.startsWith(`${STACK}-`)), []);
+  });
+
+  // Issue 15's macvlan row on the Docker runtime (the netns side is network-flags-lab's): the attach code is shared,
+  // this proves a container's macvlan sub-interface of the node's underlay (parent eth0) carries traffic across nodes.
+  test('macvlan on the docker runtime: containers on two nodes reach each other by address and by name', async () => {
+    ok(await L.m('network', 'create', '-d', 'macvlan', '--subnet', '10.89.0.0/16', '--ip-range', '10.89.41.0/29', '--gateway', '10.89.41.1', '-o', 'parent=eth0', 'mvd'), 'create mvd');
+    ok(await L.m('service', 'create', '--name', 'mvweb', '--mode', 'global', '--network', 'mvd', '--timeout', '180s', IMAGES.busybox,
+      'sh', '-c', 'mkdir -p /tmp/w && hostname > /tmp/w/index.html && exec httpd -f -p 80 -h /tmp/w'), 'create mvweb');
+    const { value: tasks } = await waitFor('a running mvweb task on each node', async () => {
+      const r = await running('mvweb');
+      return r.length === 2 && new Set(r.map((t) => t.node)).size === 2 && r;
+    }, 120_000, 500, async () => JSON.stringify(await ps('mvweb')));
+    const [a, b] = tasks;
+    const ipB = b!.addresses?.mvd;
+    assert.match(ipB ?? '', /^10\.89\.41\.[0-7]$/, `b's address from the ip-range: ${JSON.stringify(b)}`);
+    const get = (t: TaskJ, url: string) => L.on(t.node!, 'exec', t.name, '--', 'busybox', 'timeout', '5', 'busybox', 'wget', '-q', '-O', '-', url);
+    const byIp = await get(a!, `http://${ipB}/`);
+    assert.equal(byIp.code, 0, `wget from ${a!.name} (${a!.node}) to ${ipB} (${b!.node}): exit ${byIp.code} ${byIp.stderr}`);
+    assert.equal(byIp.stdout.trim(), b!.id.slice(0, 12), 'the answer is b\'s hostname');
+    await waitFor(`mvweb by name from ${b!.name}`, async () => {
+      const r = await get(b!, 'http://mvweb/');
+      return r.code === 0 && r.stdout.trim().length > 0 ? r.stdout : false;
+    }, 20_000, 500);
+    ok(await L.m('service', 'rm', 'mvweb'), 'rm mvweb');
+    // The network is refused while the removed service's tasks are still stopping (MESHD_* "retry shortly").
+    let last = '';
+    await waitFor('network mvd removed once its tasks stopped', async () => {
+      const r = await L.m('network', 'rm', 'mvd');
+      last = r.stderr.trim();
+      return r.code === 0;
+    }, 60_000, 500, () => last);
   });
 });
