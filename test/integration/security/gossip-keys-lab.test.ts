@@ -233,7 +233,7 @@ test('rotation under request load (routing mesh on every node, VIP from a task):
     await waitFor('every node sees n1,n2,n3 alive', async () => (await Promise.all(lab.nodes.map((n) => alive(n.name)))).every((v) => v === 'n1,n2,n3'), 10_000, 200,
       async () => `alive: ${JSON.stringify(await Promise.all(lab.nodes.map((n) => alive(n.name))))}`);
   } finally {
-    await watch?.stop().catch(() => undefined);
+    await watch?.stop().catch((e: unknown) => console.error(`# gossip-keys-lab: stopping the member watch failed: ${(e as Error).message}`));
     for (const l of loads) l.kill();
   }
 });
