@@ -17,6 +17,8 @@
  * acked again; a new version is. A record that leaves `running` or disappears retracts the ack.
  * Candidates are one per record this node holds, so they are bounded by the endpoint table.
  */
+import { isFiniteNumber, jsonRecordCodec } from '../json-record.js';
+
 export const CONVERGENCE_ACK_TABLE = 'conv-acks';
 /** How long an ack stays in the table (ms): long enough for netctl and `debug convergence`. */
 export const DEFAULT_CONVERGENCE_ACK_TTL_MS = 120_000;
@@ -59,25 +61,19 @@ export interface ConvergenceAck {
   ms: number;
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const ackCodec = jsonRecordCodec<ConvergenceAck>((o) =>
+  (o.v === 1 && typeof o.node === 'string' && typeof o.service === 'string' && typeof o.rev === 'string'
+    && isFiniteNumber(o.seenAt) && isFiniteNumber(o.ms) && o.ms >= 0
+    ? { v: 1, node: o.node, service: o.service, rev: o.rev, seenAt: o.seenAt, ms: o.ms }
+    : null));
 
 export function encodeConvergenceAck(a: ConvergenceAck): Uint8Array {
-  return enc.encode(JSON.stringify(a));
+  return ackCodec.encode(a);
 }
 
 /** Null when the bytes are not an ack (from the network: validated, never throws). */
 export function decodeConvergenceAck(bytes: Uint8Array): ConvergenceAck | null {
-  try {
-    const o = JSON.parse(dec.decode(bytes)) as Partial<ConvergenceAck>;
-    if (o && o.v === 1 && typeof o.node === 'string' && typeof o.service === 'string' && typeof o.rev === 'string'
-      && typeof o.seenAt === 'number' && Number.isFinite(o.seenAt) && typeof o.ms === 'number' && Number.isFinite(o.ms) && o.ms >= 0) {
-      return { v: 1, node: o.node, service: o.service, rev: o.rev, seenAt: o.seenAt, ms: o.ms };
-    }
-  } catch {
-    /* not JSON: not an ack */
-  }
-  return null;
+  return ackCodec.decode(bytes);
 }
 
 export type ConvergenceAction =

@@ -24,6 +24,7 @@
  * during the wait is waited for too (it learns the draining state with the tables it syncs).
  */
 import type { MemberState } from '../gossip/wire.js';
+import { isFiniteNumber, jsonRecordCodec } from '../json-record.js';
 
 /** Gossip table (per network) holding drain acks. */
 export const DRAIN_ACK_TABLE = 'drain-acks';
@@ -50,22 +51,16 @@ export interface AckValue {
   ms: number;
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const ackCodec = jsonRecordCodec<AckValue>((o) =>
+  (o.v === 1 && typeof o.node === 'string' && isFiniteNumber(o.ms) ? { v: 1, node: o.node, ms: o.ms } : null));
 
 export function encodeAck(a: AckValue): Uint8Array {
-  return enc.encode(JSON.stringify(a));
+  return ackCodec.encode(a);
 }
 
 /** Null when the bytes are not an ack (a bad ack is ignored; the key still names the node). */
 export function decodeAck(bytes: Uint8Array): AckValue | null {
-  try {
-    const o = JSON.parse(dec.decode(bytes)) as Partial<AckValue>;
-    if (o && o.v === 1 && typeof o.node === 'string' && typeof o.ms === 'number' && Number.isFinite(o.ms)) return { v: 1, node: o.node, ms: o.ms };
-  } catch {
-    /* not JSON: not an ack */
-  }
-  return null;
+  return ackCodec.decode(bytes);
 }
 
 /** Is a member with this SWIM state waited for? alive and suspect yes; dead, left, unknown no. */

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MeshError } from '../../../src/core/errors.js';
 import { createNodeKeyAndCsr } from '../../../src/adapters/pki/crypto.js';
 import { loadNodeIdentity, type NodeIdentity } from '../../../src/adapters/pki/files.js';
 import { SqliteStore } from '../../../src/adapters/store/sqlite.js';
@@ -18,6 +17,7 @@ import { httpsRequest, ManagerClient, type ManagerEndpoint } from '../../../src/
 import { joinCluster, renewNodeCertificate } from '../../../src/manager/join.js';
 import { managerSubsystem } from '../../../src/manager/index.js';
 import { ManagerApi } from '../../../src/manager/server.js';
+import { meshCode } from '../../helpers/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'meshd-mgr-'));
 let dirN = 0;
@@ -32,15 +32,6 @@ let other: Manager; // another cluster
 let otherAddr: string;
 let w1: NodeIdentity;
 let w1Dir: string;
-
-function code(c: string, reason?: string) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof MeshError, `expected MeshError ${c}, got ${String(e)}`);
-    assert.equal(e.code, c, e.message);
-    if (reason !== undefined) assert.equal(e.details?.reason, reason, e.message);
-    return true;
-  };
-}
 
 const clientOf = (id: NodeIdentity, at = addr): ManagerClient => new ManagerClient(at, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem });
 
@@ -85,7 +76,7 @@ describe('joining', () => {
     assert.equal((await clientOf(m2).listNodes()).length >= 3, true);
     const asWorker = await joinCluster({ addr, token: await mgr.joinToken('manager'), nodeName: 'mw', dataDir: dir('mw'), role: 'worker' });
     assert.equal(asWorker.role, 'worker');
-    await assert.rejects(joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: 'sneaky', dataDir: dir('sneaky'), role: 'manager' }), code('MESHD_TOKEN_REJECTED', 'role'));
+    await assert.rejects(joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: 'sneaky', dataDir: dir('sneaky'), role: 'manager' }), meshCode('MESHD_TOKEN_REJECTED', 'role'));
   });
 
   test('malformed tokens are refused locally and by the server with MESHD_BAD_TOKEN', async () => {
@@ -95,7 +86,7 @@ describe('joining', () => {
       [good.replace('MESHTKN-1-', 'MESHTKN-2-'), 'version'], [good.slice(0, -1), 'secret-length'], [good.replace(/-[0-9a-f]{64}-/, '-abc-'), 'digest-length'],
     ];
     for (const [t, reason] of bads) {
-      await assert.rejects(joinCluster({ addr, token: t, nodeName: 'bad', dataDir: dir('bad') }), code('MESHD_BAD_TOKEN', reason), t);
+      await assert.rejects(joinCluster({ addr, token: t, nodeName: 'bad', dataDir: dir('bad') }), meshCode('MESHD_BAD_TOKEN', reason), t);
     }
     const { csrPem } = await createNodeKeyAndCsr('bad');
     const r = await httpsRequest(ep, { caPem: mgr.ca.certPem }, 'POST', '/v1/join', { token: 'MESHTKN-1-zz-zz', csr: csrPem, name: 'bad' });
@@ -105,7 +96,7 @@ describe('joining', () => {
 
   test('a token of another cluster: the joiner refuses the manager (CA digest), the manager refuses the token', async () => {
     const foreign = await other.joinToken('worker');
-    await assert.rejects(joinCluster({ addr, token: foreign, nodeName: 'x', dataDir: dir('x') }), code('MESHD_CA_MISMATCH'));
+    await assert.rejects(joinCluster({ addr, token: foreign, nodeName: 'x', dataDir: dir('x') }), meshCode('MESHD_CA_MISMATCH'));
     const { csrPem } = await createNodeKeyAndCsr('x');
     const r = await httpsRequest(ep, { caPem: mgr.ca.certPem }, 'POST', '/v1/join', { token: foreign, csr: csrPem, name: 'x' });
     assert.equal(r.status, 403);
@@ -119,14 +110,14 @@ describe('joining', () => {
     const fresh = await mc.joinToken('worker', true);
     assert.notEqual(fresh, old);
     assert.equal(await mc.joinToken('manager'), managerBefore, 'the other role keeps its token');
-    await assert.rejects(joinCluster({ addr, token: old, nodeName: 'late', dataDir: dir('late') }), code('MESHD_TOKEN_REJECTED', 'secret'));
+    await assert.rejects(joinCluster({ addr, token: old, nodeName: 'late', dataDir: dir('late') }), meshCode('MESHD_TOKEN_REJECTED', 'secret'));
     const ok = await joinCluster({ addr, token: fresh, nodeName: 'late', dataDir: dir('late') });
     assert.equal(ok.role, 'worker');
     assert.equal((await clientOf(w1).whoami()).nodeId, w1.nodeId);
   });
 
   test('joining twice into the same data directory is refused', async () => {
-    await assert.rejects(joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: 'w1', dataDir: w1Dir }), code('MESHD_CLUSTER_EXISTS'));
+    await assert.rejects(joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: 'w1', dataDir: w1Dir }), meshCode('MESHD_CLUSTER_EXISTS'));
   });
 });
 
@@ -142,11 +133,11 @@ describe('client certificates', () => {
   test('foreign client certificate (another CA) → MESHD_CERT_REJECTED (foreign)', async () => {
     const o = other.identity;
     const c = new ManagerClient(addr, { caPem: mgr.ca.certPem, certPem: o.certPem, keyPem: o.keyPem });
-    await assert.rejects(c.listNodes(), code('MESHD_CERT_REJECTED', 'foreign'));
+    await assert.rejects(c.listNodes(), meshCode('MESHD_CERT_REJECTED', 'foreign'));
   });
 
   test('a manager of another cluster is refused by the client (pinned CA)', async () => {
-    await assert.rejects(clientOf(w1, otherAddr).whoami(), code('MESHD_CA_MISMATCH'));
+    await assert.rejects(clientOf(w1, otherAddr).whoami(), meshCode('MESHD_CA_MISMATCH'));
   });
 
   test('a node that is not a manager cannot pose as one (server OU check)', async () => {
@@ -154,7 +145,7 @@ describe('client certificates', () => {
     fake.route('GET', '/v1/whoami', 'public', () => ({ json: { nodeId: 'fake', role: 'manager' } }));
     const { port } = await fake.listen({ caPem: w1.caPem, certPem: w1.certPem, keyPem: w1.keyPem }, '127.0.0.1', 0);
     try {
-      await assert.rejects(clientOf(w1, `127.0.0.1:${port}`).whoami(), code('MESHD_CERT_REJECTED', 'server-not-manager'));
+      await assert.rejects(clientOf(w1, `127.0.0.1:${port}`).whoami(), meshCode('MESHD_CERT_REJECTED', 'server-not-manager'));
     } finally {
       await fake.close();
     }
@@ -165,16 +156,16 @@ describe('client certificates', () => {
     const past = new Date(Date.now() - 10 * 86_400_000);
     const issued = await mgr.ca.issue({ csrPem, nodeId: w1.nodeId, role: 'worker', now: past, validityMs: 86_400_000 });
     const c = new ManagerClient(addr, { caPem: w1.caPem, certPem: issued.certPem, keyPem });
-    await assert.rejects(c.whoami(), code('MESHD_CERT_REJECTED', 'expired'));
+    await assert.rejects(c.whoami(), meshCode('MESHD_CERT_REJECTED', 'expired'));
   });
 
   test('a worker calling manager-only routes → MESHD_FORBIDDEN (403)', async () => {
     const c = clientOf(w1);
-    await assert.rejects(c.listNodes(), code('MESHD_FORBIDDEN'));
-    await assert.rejects(c.joinToken('manager'), code('MESHD_FORBIDDEN'));
-    await assert.rejects(c.joinToken('worker', true), code('MESHD_FORBIDDEN'));
-    await assert.rejects(c.removeNode(w1.nodeId), code('MESHD_FORBIDDEN'));
-    await assert.rejects(c.updateNode(w1.nodeId, { availability: 'drain' }), code('MESHD_FORBIDDEN'));
+    await assert.rejects(c.listNodes(), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(c.joinToken('manager'), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(c.joinToken('worker', true), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(c.removeNode(w1.nodeId), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(c.updateNode(w1.nodeId, { availability: 'drain' }), meshCode('MESHD_FORBIDDEN'));
     assert.equal((await c.whoami()).role, 'worker');
   });
 
@@ -183,8 +174,8 @@ describe('client certificates', () => {
     assert.equal((await clientOf(gone).whoami()).nodeId, gone.nodeId);
     const mc = ManagerClient.fromDataDir(mgrDir, addr);
     assert.deepEqual(await mc.removeNode(gone.nodeId), { removed: gone.nodeId });
-    await assert.rejects(clientOf(gone).whoami(), code('MESHD_CERT_REJECTED', 'revoked'));
-    await assert.rejects(mc.inspectNode(gone.nodeId), code('MESHD_NODE_NOT_FOUND'));
+    await assert.rejects(clientOf(gone).whoami(), meshCode('MESHD_CERT_REJECTED', 'revoked'));
+    await assert.rejects(mc.inspectNode(gone.nodeId), meshCode('MESHD_NODE_NOT_FOUND'));
     assert.equal((await clientOf(w1).whoami()).nodeId, w1.nodeId);
   });
 
@@ -206,18 +197,18 @@ describe('node administration', () => {
     const u = await mc.updateNode(w1.nodeId, { availability: 'drain', labelAdd: { zone: 'a', disk: 'ssd' }, version: v0.version as number });
     assert.equal(u.availability, 'drain');
     assert.deepEqual(u.labels, { zone: 'a', disk: 'ssd' });
-    await assert.rejects(mc.updateNode(w1.nodeId, { availability: 'active', version: v0.version as number }), code('MESHD_STORE_CONFLICT'));
+    await assert.rejects(mc.updateNode(w1.nodeId, { availability: 'active', version: v0.version as number }), meshCode('MESHD_STORE_CONFLICT'));
     const u2 = await mc.updateNode('w1', { availability: 'active', labelRm: ['disk'] });
     assert.deepEqual([u2.availability, u2.labels], ['active', { zone: 'a' }]);
   });
 
   test('the manager refuses to remove itself; a manager needs force', async () => {
     const mc = ManagerClient.fromDataDir(mgrDir, addr);
-    await assert.rejects(mc.removeNode(mgr.identity.nodeId, true), code('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(mc.removeNode(mgr.identity.nodeId, true), meshCode('MESHD_BAD_ARGUMENT'));
     const m3 = await joinCluster({ addr, token: await mgr.joinToken('manager'), nodeName: 'm3', dataDir: dir('m3') });
-    await assert.rejects(mc.removeNode(m3.nodeId), code('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(mc.removeNode(m3.nodeId), meshCode('MESHD_BAD_ARGUMENT'));
     await mc.removeNode(m3.nodeId, true);
-    await assert.rejects(clientOf(m3).listNodes(), code('MESHD_CERT_REJECTED', 'revoked'));
+    await assert.rejects(clientOf(m3).listNodes(), meshCode('MESHD_CERT_REJECTED', 'revoked'));
   });
 });
 
@@ -270,7 +261,7 @@ describe('bad input → 4xx with a stable code, never 5xx', () => {
 
 describe('lifecycle', () => {
   test('initCluster refuses an existing cluster; a restarted manager keeps tokens, CA and nodes', async () => {
-    await assert.rejects(Manager.initCluster({ dataDir: mgrDir, store, nodeName: 'again', advertiseAddr: '127.0.0.1' }), code('MESHD_CLUSTER_EXISTS'));
+    await assert.rejects(Manager.initCluster({ dataDir: mgrDir, store, nodeName: 'again', advertiseAddr: '127.0.0.1' }), meshCode('MESHD_CLUSTER_EXISTS'));
     const d = dir('restart');
     const s1 = SqliteStore.open({ path: join(d, 'state.db') });
     const m1 = await Manager.initCluster({ dataDir: d, store: s1, nodeName: 'r1', advertiseAddr: '127.0.0.1' });
@@ -305,7 +296,7 @@ describe('lifecycle', () => {
     assert.equal(mc.endpoint.port, sub.port());
     assert.equal((await mc.listNodes()).length, 1);
     await sub.stop();
-    await assert.rejects(mc.listNodes(), code('MESHD_MANAGER_UNREACHABLE'));
+    await assert.rejects(mc.listNodes(), meshCode('MESHD_MANAGER_UNREACHABLE'));
     const again = managerSubsystem({ dataDir: d, listenHost: '127.0.0.1', listenPort: 0 });
     await again.start();
     try {

@@ -5,7 +5,7 @@ import { ControlState } from '../../../src/manager/control/state.js';
 import { createAttachment, deleteAttachment, dropRemovedNodesAttachments } from '../../../src/manager/control/attachments.js';
 import type { NetworkRecord } from '../../../src/manager/control/model.js';
 import type { ManagedNode } from '../../../src/manager/model.js';
-import { MeshError } from '../../../src/core/errors.js';
+import { thrownCode } from '../../helpers/errors.js';
 
 function state(): ControlState {
   const st = new ControlState();
@@ -20,14 +20,6 @@ function state(): ControlState {
   st.putNode({ id: 'node1', hostname: 'n1' } as ManagedNode);
   return st;
 }
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    return (e as MeshError).code;
-  }
-  return undefined;
-};
 
 describe('attachments', () => {
   test('one address per network from the network\'s pool, recorded for the calling node', () => {
@@ -38,10 +30,10 @@ describe('attachments', () => {
   });
   test('a non-attachable network, a taken name, a service name: refused, nothing allocated', () => {
     const st = state();
-    assert.equal(code(() => createAttachment(st, 'node1', { name: 'x', networks: ['back', 'plain'] }, 1, 'a')), 'MESHD_NOT_ATTACHABLE');
+    assert.equal(thrownCode(() => createAttachment(st, 'node1', { name: 'x', networks: ['back', 'plain'] }, 1, 'a')), 'MESHD_NOT_ATTACHABLE');
     createAttachment(st, 'node1', { name: 'probe', networks: ['back'] }, 1, 'b');
-    assert.equal(code(() => createAttachment(st, 'node1', { name: 'probe', networks: ['back'] }, 1, 'c')), 'MESHD_BAD_ARGUMENT');
-    assert.equal(code(() => createAttachment(st, 'node1', { name: 'probe', networks: ['back'], extra: 1 }, 1, 'd')), 'MESHD_BAD_ARGUMENT');
+    assert.equal(thrownCode(() => createAttachment(st, 'node1', { name: 'probe', networks: ['back'] }, 1, 'c')), 'MESHD_BAD_ARGUMENT');
+    assert.equal(thrownCode(() => createAttachment(st, 'node1', { name: 'probe', networks: ['back'], extra: 1 }, 1, 'd')), 'MESHD_BAD_ARGUMENT');
     assert.deepEqual([...st.attachments.keys()], ['b']);
     // 'back' got exactly one address: the refused ones left nothing held
     assert.equal(st.ipam.allocateAddress('back', 'check', '10.78.0.3'), '10.78.0.3');
@@ -55,9 +47,9 @@ describe('attachments', () => {
   test('delete frees the address at once; another node cannot delete it; removed nodes lose theirs', () => {
     const st = state();
     createAttachment(st, 'node1', { name: 'a', networks: ['app'] }, 1, 'a');
-    assert.equal(code(() => deleteAttachment(st, 'node2', 'a')), 'MESHD_FORBIDDEN');
+    assert.equal(thrownCode(() => deleteAttachment(st, 'node2', 'a')), 'MESHD_FORBIDDEN');
     assert.deepEqual(deleteAttachment(st, 'node1', 'a'), { removed: 'a', name: 'a' });
-    assert.equal(code(() => deleteAttachment(st, 'node1', 'a')), 'MESHD_NOT_FOUND');
+    assert.equal(thrownCode(() => deleteAttachment(st, 'node1', 'a')), 'MESHD_NOT_FOUND');
     assert.equal(st.ipam.allocateAddress('app', 'check', '10.77.0.2'), '10.77.0.2', 'the freed address is allocatable again');
     createAttachment(st, 'node1', { name: 'b', networks: ['app'] }, 1, 'b');
     createAttachment(st, 'node9', { name: 'gone', networks: ['app'] }, 1, 'g');

@@ -8,18 +8,17 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MeshError } from '../../../src/core/errors.js';
 import type { Assignment } from '../../../src/core/assignments.js';
-import { MemoryStore } from '../../../src/adapters/store/memory.js';
 import type { NodeIdentity } from '../../../src/adapters/pki/files.js';
 import { Manager } from '../../../src/manager/manager.js';
 import { ManagerClient } from '../../../src/manager/client.js';
-import { joinCluster } from '../../../src/manager/join.js';
 import { ControlPlane } from '../../../src/manager/control/index.js';
 import { waitFor } from '../../helpers/lab.js';
+import { meshCode } from '../../helpers/errors.js';
+import { startManagerRig, type ManagerRig } from '../../helpers/manager-rig.js';
 
 const root = mkdtempSync(join(tmpdir(), 'meshd-ctl-'));
 const members = new Map<string, 'alive' | 'dead'>();
@@ -32,7 +31,6 @@ const clients: Record<string, ManagerClient> = {};
 
 interface TaskV { id: string; name: string; node: string | null; nodeId: string | null; desiredState: string; state: string; addresses: Record<string, string>; specVersion: number }
 
-const clientOf = (id: NodeIdentity): ManagerClient => new ManagerClient(addr, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem });
 
 /** Every node plays its worker: run what is assigned, stop what is to stop. */
 async function nodesRun(names = Object.keys(clients)): Promise<void> {
@@ -63,36 +61,21 @@ async function converged(svc: string, n: number, timeoutMs = 8000): Promise<Task
   }, timeoutMs, 50)).value;
 }
 
-function code(c: string) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof MeshError, `expected MeshError ${c}, got ${String(e)}`);
-    assert.equal(e.code, c, e.message);
-    return true;
-  };
-}
+let rig: ManagerRig;
 
 before(async () => {
-  const store = new MemoryStore();
-  mgr = await Manager.initCluster({ dataDir: join(root, 'm1'), store, nodeName: 'm1', advertiseAddr: '127.0.0.1' });
-  cp = new ControlPlane({ manager: mgr, liveness: (h) => members.get(h), tickMs: 50, absentGraceMs: 60_000 });
-  cp.register();
-  addr = `127.0.0.1:${(await mgr.listen('127.0.0.1', 0)).port}`;
-  await cp.start();
-  ids.m1 = mgr.identity;
-  for (const n of ['w2', 'w3']) {
-    ids[n] = await joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: n, dataDir: join(root, n), advertiseAddr: '127.0.0.1' });
-  }
+  rig = await startManagerRig({ root, liveness: (h) => members.get(h), workers: ['w2', 'w3'] });
+  ({ mgr, cp, addr } = rig);
+  Object.assign(ids, rig.ids);
   for (const n of ['m1', 'w2', 'w3']) {
     members.set(n, 'alive');
-    clients[n] = clientOf(ids[n]!);
+    clients[n] = rig.clients[n]!;
   }
   admin = clients.m1!;
 });
 
 after(async () => {
-  cp?.stop();
-  await mgr?.close();
-  rmSync(root, { recursive: true, force: true });
+  await rig?.close();
 });
 
 describe('control plane', () => {
@@ -101,10 +84,10 @@ describe('control plane', () => {
     const ing = nets.find((n) => n.name === 'ingress');
     assert.ok(ing?.ingress, JSON.stringify(nets));
     await admin.call('POST', '/v1/networks', { name: 'app', subnet: '10.10.0.0/24' });
-    await assert.rejects(admin.call('POST', '/v1/networks', { name: 'app2', subnet: '10.10.0.128/25' }), (e: unknown) => code('MESHD_BAD_ARGUMENT')(e) && /overlap/i.test((e as Error).message));
-    await assert.rejects(admin.call('POST', '/v1/networks', { name: 'bad', subnet: '10.300.0.0/24' }), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(admin.call('POST', '/v1/networks', { name: 'app', subnet: '10.11.0.0/24' }), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(clients.w2!.call('POST', '/v1/networks', { name: 'x' }), code('MESHD_FORBIDDEN'));
+    await assert.rejects(admin.call('POST', '/v1/networks', { name: 'app2', subnet: '10.10.0.128/25' }), (e: unknown) => meshCode('MESHD_BAD_ARGUMENT')(e) && /overlap/i.test((e as Error).message));
+    await assert.rejects(admin.call('POST', '/v1/networks', { name: 'bad', subnet: '10.300.0.0/24' }), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(admin.call('POST', '/v1/networks', { name: 'app', subnet: '10.11.0.0/24' }), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(clients.w2!.call('POST', '/v1/networks', { name: 'x' }), meshCode('MESHD_FORBIDDEN'));
   });
 
   test('6 replicas spread 2/2/2 with addresses, VIP and dispatcher assignments', async () => {
@@ -169,19 +152,19 @@ describe('control plane', () => {
   test('bad input → 4xx with a stable code, never 5xx', async () => {
     const base = { name: 'bad', image: 'whoami' };
     for (const replicas of [null, -1, 2 ** 53, 1.5, '3']) {
-      await assert.rejects(admin.call('POST', '/v1/services', { ...base, mode: { replicated: { replicas } } }), code('MESHD_BAD_ARGUMENT'));
+      await assert.rejects(admin.call('POST', '/v1/services', { ...base, mode: { replicated: { replicas } } }), meshCode('MESHD_BAD_ARGUMENT'));
     }
     for (const name of ['Web', '-x', 'a'.repeat(64), 'a_b', '']) {
-      await assert.rejects(admin.call('POST', '/v1/services', { ...base, name }), code('MESHD_BAD_ARGUMENT'));
+      await assert.rejects(admin.call('POST', '/v1/services', { ...base, name }), meshCode('MESHD_BAD_ARGUMENT'));
     }
-    await assert.rejects(admin.call('POST', '/v1/services', '{"name":"x","image":"y","__proto__":{"a":1}}'), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(admin.call('POST', '/v1/services', '{"name":'), code('MESHD_BAD_JSON'));
-    await assert.rejects(admin.call('POST', '/v1/services', JSON.stringify({ ...base, env: { X: 'y'.repeat(1 << 20) } })), code('MESHD_BODY_TOO_LARGE'));
-    await assert.rejects(admin.call('POST', '/v1/services', { ...base, networks: ['nope'] }), code('MESHD_NOT_FOUND'));
-    await assert.rejects(admin.call('POST', '/v1/services', { ...base, name: 'web' }), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(admin.call('POST', '/v1/dispatcher/status', { tasks: [{ id: 'x', state: 'bogus' }] }), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(clients.w2!.call('GET', '/v1/services'), code('MESHD_FORBIDDEN'));
-    await assert.rejects(admin.call('DELETE', '/v1/networks/app'), code('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(admin.call('POST', '/v1/services', '{"name":"x","image":"y","__proto__":{"a":1}}'), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(admin.call('POST', '/v1/services', '{"name":'), meshCode('MESHD_BAD_JSON'));
+    await assert.rejects(admin.call('POST', '/v1/services', JSON.stringify({ ...base, env: { X: 'y'.repeat(1 << 20) } })), meshCode('MESHD_BODY_TOO_LARGE'));
+    await assert.rejects(admin.call('POST', '/v1/services', { ...base, networks: ['nope'] }), meshCode('MESHD_NOT_FOUND'));
+    await assert.rejects(admin.call('POST', '/v1/services', { ...base, name: 'web' }), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(admin.call('POST', '/v1/dispatcher/status', { tasks: [{ id: 'x', state: 'bogus' }] }), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(clients.w2!.call('GET', '/v1/services'), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(admin.call('DELETE', '/v1/networks/app'), meshCode('MESHD_BAD_ARGUMENT'));
   });
 
   test('a node cannot report on tasks of another node', async () => {
@@ -193,7 +176,7 @@ describe('control plane', () => {
   });
 
   test('health: the check reaches the assignment; reported health shows in ps and counts only once healthy', async () => {
-    await assert.rejects(admin.call('POST', '/v1/services', { name: 'hc', image: 'whoami', healthcheck: { intervalMs: 0 } }), code('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(admin.call('POST', '/v1/services', { name: 'hc', image: 'whoami', healthcheck: { intervalMs: 0 } }), meshCode('MESHD_BAD_ARGUMENT'));
     await admin.call('POST', '/v1/services', { name: 'hc', image: 'whoami', healthcheck: { test: 'test -f /tmp/ok', intervalMs: 500, retries: 2 } });
     const { value: found } = await waitFor('hc assigned', async () => {
       for (const n of Object.keys(clients)) {

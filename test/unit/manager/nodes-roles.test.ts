@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MeshError } from '../../../src/core/errors.js';
@@ -17,16 +17,14 @@ import { createNodeKeyAndCsr } from '../../../src/adapters/pki/crypto.js';
 import type { NodeIdentity } from '../../../src/adapters/pki/files.js';
 import { Manager } from '../../../src/manager/manager.js';
 import { ManagerClient } from '../../../src/manager/client.js';
-import { joinCluster, renewNodeCertificate } from '../../../src/manager/join.js';
-import { ControlPlane } from '../../../src/manager/control/index.js';
+import { renewNodeCertificate } from '../../../src/manager/join.js';
 import type { ClusterInfoView } from '../../../src/manager/control/cluster-routes.js';
 import { waitFor } from '../../helpers/lab.js';
+import { startManagerRig, type ManagerRig } from '../../helpers/manager-rig.js';
 
 const GiB = 2 ** 30;
 const root = mkdtempSync(join(tmpdir(), 'meshd-nroles-'));
 const ETCD = { kind: 'etcd' as const, endpoints: ['http://127.0.0.1:2379'] };
-let mgr: Manager;
-let cp: ControlPlane;
 let addr: string;
 let admin: ManagerClient;
 let w2: NodeIdentity;
@@ -37,22 +35,19 @@ const description = {
   runtimes: ['netns'], resources: { cpuMilli: 2000, memoryBytes: 4 * GiB }, platform: { os: 'linux', arch: 'x86_64' },
 };
 
+let rig: ManagerRig;
+
 before(async () => {
   // The manager says it runs on etcd (so a promoted node can be handed the store); the records live in memory.
-  mgr = await Manager.initCluster({ dataDir: join(root, 'm1'), store: new MemoryStore(), nodeName: 'm1', advertiseAddr: '127.0.0.1', storeConfig: ETCD });
-  cp = new ControlPlane({ manager: mgr, liveness: () => 'alive', tickMs: 50, absentGraceMs: 60_000 });
-  cp.register();
-  addr = `127.0.0.1:${(await mgr.listen('127.0.0.1', 0)).port}`;
-  await cp.start();
-  admin = new ManagerClient(addr, { caPem: mgr.identity.caPem, certPem: mgr.identity.certPem, keyPem: mgr.identity.keyPem });
-  w2 = await joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: 'w2', dataDir: join(root, 'w2'), advertiseAddr: '127.0.0.1' });
-  w2c = new ManagerClient(addr, { caPem: w2.caPem, certPem: w2.certPem, keyPem: w2.keyPem });
+  rig = await startManagerRig({ root, storeConfig: ETCD, workers: ['w2'] });
+  ({ addr } = rig);
+  admin = rig.clients.m1!;
+  w2 = rig.ids.w2!;
+  w2c = rig.clients.w2!;
 });
 
 after(async () => {
-  cp?.stop();
-  await mgr?.close();
-  rmSync(root, { recursive: true, force: true });
+  await rig?.close();
 });
 
 describe('node resources and the info view', () => {

@@ -18,50 +18,36 @@ import { isSealed } from '../../../src/adapters/pki/seal.js';
 import { Manager } from '../../../src/manager/manager.js';
 import { ManagerClient } from '../../../src/manager/client.js';
 import { joinCluster } from '../../../src/manager/join.js';
-import { ControlPlane } from '../../../src/manager/control/index.js';
 import { DATA_KEY_FILE, loadDataKey } from '../../../src/manager/data-key.js';
 import { KEYS } from '../../../src/manager/model.js';
 import { waitFor } from '../../helpers/lab.js';
+import { meshCode } from '../../helpers/errors.js';
+import { startManagerRig, type ManagerRig } from '../../helpers/manager-rig.js';
 
 const root = mkdtempSync(join(tmpdir(), 'meshd-sec-'));
 const GOSSIP_KEY = Buffer.alloc(32, 3).toString('base64');
 const PLAIN = 'hunter2-unit-secret';
 let store: MemoryStore;
 let mgr: Manager;
-let cp: ControlPlane;
 let addr: string;
 const ids: Record<string, NodeIdentity> = {};
 const clients: Record<string, ManagerClient> = {};
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-function code(c: string) {
-  return (e: unknown): boolean => {
-    assert.ok(e instanceof MeshError, `expected MeshError ${c}, got ${String(e)}`);
-    assert.equal(e.code, c, e.message);
-    return true;
-  };
-}
+let rig: ManagerRig;
 
 before(async () => {
   store = new MemoryStore();
-  mgr = await Manager.initCluster({ dataDir: join(root, 'm1'), store, nodeName: 'm1', advertiseAddr: '127.0.0.1', gossipKeys: [GOSSIP_KEY] });
-  cp = new ControlPlane({ manager: mgr, liveness: () => 'alive', tickMs: 50, absentGraceMs: 60_000 });
-  cp.register();
-  addr = `127.0.0.1:${(await mgr.listen('127.0.0.1', 0)).port}`;
-  await cp.start();
-  ids.m1 = mgr.identity;
-  for (const n of ['w2', 'w3']) {
-    ids[n] = await joinCluster({ addr, token: await mgr.joinToken('worker'), nodeName: n, dataDir: join(root, n), advertiseAddr: '127.0.0.1' });
-  }
-  for (const n of ['m1', 'w2', 'w3']) clients[n] = new ManagerClient(addr, { caPem: ids[n]!.caPem, certPem: ids[n]!.certPem, keyPem: ids[n]!.keyPem });
+  rig = await startManagerRig({ root, store, gossipKeys: [GOSSIP_KEY], workers: ['w2', 'w3'] });
+  ({ mgr, addr } = rig);
+  Object.assign(ids, rig.ids);
+  Object.assign(clients, rig.clients);
   // w2 alone runs docker: the docker service lands there.
   await clients.w2!.call('POST', '/v1/dispatcher/status', { tasks: [], description: { runtimes: ['netns', 'docker'] } });
 });
 
 after(async () => {
-  cp?.stop();
-  await mgr?.close();
-  rmSync(root, { recursive: true, force: true });
+  await rig?.close();
 });
 
 describe('sealed store', () => {
@@ -103,7 +89,7 @@ describe('sealed store', () => {
     await Manager.open({ dataDir: dir, store: s2, onMigrated: (w) => migrated.push(w) });
     assert.equal(migrated.length, 1, 'a sealed store is not migrated again');
     rmSync(join(dir, DATA_KEY_FILE));
-    await assert.rejects(Manager.open({ dataDir: dir, store: s2 }), code('MESHD_DATA_KEY_MISSING'));
+    await assert.rejects(Manager.open({ dataDir: dir, store: s2 }), meshCode('MESHD_DATA_KEY_MISSING'));
     await reopened.close();
     await m.close();
     const tampered = await Manager.initCluster({ dataDir: join(root, 't'), store: new MemoryStore(), nodeName: 't', advertiseAddr: '127.0.0.1' });
@@ -111,7 +97,7 @@ describe('sealed store', () => {
     const ct = Buffer.from(rec.keySealed.ct, 'base64');
     ct[5] = ct[5]! ^ 1;
     await tampered.store.put(KEYS.ca, { ...rec, keySealed: { ...rec.keySealed, ct: ct.toString('base64') } });
-    await assert.rejects(Manager.open({ dataDir: join(root, 't'), store: tampered.store }), code('MESHD_UNSEAL_FAILED'));
+    await assert.rejects(Manager.open({ dataDir: join(root, 't'), store: tampered.store }), meshCode('MESHD_UNSEAL_FAILED'));
   });
 });
 
@@ -133,23 +119,23 @@ describe('secret and config routes', () => {
 
   test('refusals: duplicate, empty, over 500 KB, bad name, worker caller, unknown', async () => {
     const m1 = clients.m1!;
-    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'pw', data: b64('x') }), (e: unknown) => code('MESHD_BAD_ARGUMENT')(e) && /already exists/.test((e as Error).message));
-    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'e', data: '' }), (e: unknown) => code('MESHD_BAD_ARGUMENT')(e) && /empty/.test((e as Error).message));
-    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'big', data: Buffer.alloc(500 * 1024 + 1).toString('base64') }), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'a b', data: b64('x') }), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(m1.call('POST', '/v1/secrets', JSON.parse(`{"name":"x","data":"${b64('x')}","__proto__":{"a":1}}`)), code('MESHD_BAD_ARGUMENT'));
-    await assert.rejects(clients.w2!.call('POST', '/v1/secrets', { name: 'w', data: b64('x') }), code('MESHD_FORBIDDEN'));
-    await assert.rejects(clients.w2!.call('GET', '/v1/secrets'), code('MESHD_FORBIDDEN'));
-    await assert.rejects(m1.call('GET', '/v1/secrets/nope'), code('MESHD_NOT_FOUND'));
-    await assert.rejects(m1.call('DELETE', '/v1/configs/nope'), code('MESHD_NOT_FOUND'));
+    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'pw', data: b64('x') }), (e: unknown) => meshCode('MESHD_BAD_ARGUMENT')(e) && /already exists/.test((e as Error).message));
+    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'e', data: '' }), (e: unknown) => meshCode('MESHD_BAD_ARGUMENT')(e) && /empty/.test((e as Error).message));
+    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'big', data: Buffer.alloc(500 * 1024 + 1).toString('base64') }), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(m1.call('POST', '/v1/secrets', { name: 'a b', data: b64('x') }), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(m1.call('POST', '/v1/secrets', JSON.parse(`{"name":"x","data":"${b64('x')}","__proto__":{"a":1}}`)), meshCode('MESHD_BAD_ARGUMENT'));
+    await assert.rejects(clients.w2!.call('POST', '/v1/secrets', { name: 'w', data: b64('x') }), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(clients.w2!.call('GET', '/v1/secrets'), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(m1.call('GET', '/v1/secrets/nope'), meshCode('MESHD_NOT_FOUND'));
+    await assert.rejects(m1.call('DELETE', '/v1/configs/nope'), meshCode('MESHD_NOT_FOUND'));
   });
 
   test('services: unknown secret refused; in use → rm refused naming the service; files only to the task\'s node', async () => {
     const m1 = clients.m1!;
-    await assert.rejects(m1.call('POST', '/v1/services', { name: 'bad', image: 'busybox', secrets: [{ source: 'missing' }] }), (e: unknown) => code('MESHD_NOT_FOUND')(e) && /no such secret: missing/.test((e as Error).message));
+    await assert.rejects(m1.call('POST', '/v1/services', { name: 'bad', image: 'busybox', secrets: [{ source: 'missing' }] }), (e: unknown) => meshCode('MESHD_NOT_FOUND')(e) && /no such secret: missing/.test((e as Error).message));
     await m1.call('POST', '/v1/services', { name: 'db', image: 'busybox', secrets: [{ source: 'pw', target: 'db-pw', mode: 0o440 }], configs: [{ source: 'conf' }] });
-    await assert.rejects(m1.call('DELETE', '/v1/secrets/pw'), (e: unknown) => code('MESHD_SECRET_IN_USE')(e) && (e as MeshError).details?.services !== undefined && /in use by the following service: db/.test((e as Error).message));
-    await assert.rejects(m1.call('DELETE', '/v1/configs/conf'), code('MESHD_SECRET_IN_USE'));
+    await assert.rejects(m1.call('DELETE', '/v1/secrets/pw'), (e: unknown) => meshCode('MESHD_SECRET_IN_USE')(e) && (e as MeshError).details?.services !== undefined && /in use by the following service: db/.test((e as Error).message));
+    await assert.rejects(m1.call('DELETE', '/v1/configs/conf'), meshCode('MESHD_SECRET_IN_USE'));
     const { value: a } = await waitFor('db assigned to w2', async () => (await clients.w2!.call<Assignment[]>('GET', '/v1/dispatcher/assignments')).find((x) => x.task.serviceName === 'db'), 8000, 50);
     assert.deepEqual(a.task.secrets, [{ source: 'pw', target: '/run/secrets/db-pw', uid: 0, gid: 0, mode: 0o440 }]);
     assert.ok(!JSON.stringify(a).includes(b64(PLAIN)), 'assignments carry references only');
@@ -157,8 +143,8 @@ describe('secret and config routes', () => {
     assert.deepEqual(files.files.map((f) => [f.kind, f.name, f.target, f.mode, Buffer.from(f.data, 'base64').toString()]), [
       ['secret', 'pw', '/run/secrets/db-pw', 0o440, PLAIN], ['config', 'conf', '/conf', 0o444, 'port 80\n'],
     ]);
-    await assert.rejects(clients.w3!.call('GET', `/v1/dispatcher/tasks/${a.task.id}/files`), code('MESHD_FORBIDDEN'));
-    await assert.rejects(m1.call('GET', `/v1/dispatcher/tasks/${a.task.id}/files`), code('MESHD_FORBIDDEN'));
+    await assert.rejects(clients.w3!.call('GET', `/v1/dispatcher/tasks/${a.task.id}/files`), meshCode('MESHD_FORBIDDEN'));
+    await assert.rejects(m1.call('GET', `/v1/dispatcher/tasks/${a.task.id}/files`), meshCode('MESHD_FORBIDDEN'));
     const svc = await m1.call<{ id: string }>('GET', '/v1/services/db');
     await m1.call('DELETE', `/v1/services/${svc.id}`);
     await m1.call('DELETE', '/v1/secrets/pw');

@@ -2,21 +2,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkAttachable, containerStatus, defaultRunName, runRequestSchema, standaloneAssignment, type AttachedNetwork } from '../../../../src/core/standalone/run.js';
-import { MeshError } from '../../../../src/core/errors.js';
 import { toStart } from '../../../../src/core/worker/converge.js';
+import { thrownCode } from '../../../helpers/errors.js';
 
 const net = (name: string, over: Partial<AttachedNetwork> = {}): AttachedNetwork => ({
   id: `id${name}`, name, vni: 4100, subnet: '10.77.0.0/24', gateway: '10.77.0.1', attachable: true, ingress: false, ...over,
 });
 const nets = new Map([['app', net('app')], ['plain', net('plain', { attachable: false })], ['ingress', net('ingress', { ingress: true, attachable: false })]]);
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-  } catch (e) {
-    return (e as MeshError).code;
-  }
-  return undefined;
-};
 
 describe('checkAttachable', () => {
   test('an attachable network passes', () => {
@@ -24,10 +16,10 @@ describe('checkAttachable', () => {
   });
   test('refusals, each with its code and docker\'s wording', () => {
     assert.throws(() => checkAttachable(['plain'], (n) => nets.get(n)), /Could not attach to network plain: network plain not manually attachable/);
-    assert.equal(code(() => checkAttachable(['plain'], (n) => nets.get(n))), 'MESHD_NOT_ATTACHABLE');
-    assert.equal(code(() => checkAttachable(['ingress'], (n) => nets.get(n))), 'MESHD_NOT_ATTACHABLE');
-    assert.equal(code(() => checkAttachable(['nope'], (n) => nets.get(n))), 'MESHD_NOT_FOUND');
-    assert.equal(code(() => checkAttachable(['app', 'app'], (n) => nets.get(n))), 'MESHD_BAD_ARGUMENT');
+    assert.equal(thrownCode(() => checkAttachable(['plain'], (n) => nets.get(n))), 'MESHD_NOT_ATTACHABLE');
+    assert.equal(thrownCode(() => checkAttachable(['ingress'], (n) => nets.get(n))), 'MESHD_NOT_ATTACHABLE');
+    assert.equal(thrownCode(() => checkAttachable(['nope'], (n) => nets.get(n))), 'MESHD_NOT_FOUND');
+    assert.equal(thrownCode(() => checkAttachable(['app', 'app'], (n) => nets.get(n))), 'MESHD_BAD_ARGUMENT');
   });
 });
 
@@ -43,7 +35,7 @@ describe('standaloneAssignment', () => {
     assert.deepEqual(a.attachments.map((x) => [x.network.name, x.ip, x.prefix, x.vip, x.mac]), [['app', '10.77.0.9', 24, null, '02:42:0a:4d:00:09']]);
   });
   test('no network: refused', () => {
-    assert.equal(code(() => standaloneAssignment({ ...grant, networks: [] }, { image: 'x', argv: [], env: {}, runtime: 'docker' })), 'MESHD_BAD_ARGUMENT');
+    assert.equal(thrownCode(() => standaloneAssignment({ ...grant, networks: [] }, { image: 'x', argv: [], env: {}, runtime: 'docker' })), 'MESHD_BAD_ARGUMENT');
   });
 });
 
