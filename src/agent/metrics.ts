@@ -9,6 +9,7 @@ import type { GossipNode } from '../core/gossip/index.js';
 import type { DnsServerStats } from '../adapters/dns-server/stats.js';
 import type { Subsystem } from './agent.js';
 import type { LbStats } from './lb/lb.js';
+import type { ProxyStats } from '../adapters/proxy-listener.js';
 import type { ConvergenceHistogram } from '../core/convergence/index.js';
 
 export interface MetricSources {
@@ -16,6 +17,8 @@ export interface MetricSources {
   dns?: () => DnsServerStats | undefined;
   /** Load-balancer transactions and what is programmed (`LbSubsystem.stats()`). */
   lb?: () => LbStats | undefined;
+  /** The PROXY protocol listeners of published ports (src/agent/lb/proxy-ports.ts). */
+  proxy?: () => ProxyStats | undefined;
   /** Confirmed drains of this node's stopping tasks (`DrainWaiter.counters`). */
   drain?: () => { started: number; acked: number; timedOut: number; aborted: number } | undefined;
   /** Publication → last node holding a change (src/agent/drain/convergence.ts). */
@@ -151,6 +154,32 @@ export class MetricsSubsystem implements Subsystem {
       collect() {
         const s = src.lb?.();
         if (s) this.set(s.lastSyncMs / 1000);
+      },
+    });
+    new Counter({
+      name: 'meshd_proxy_connections_total', help: 'Connections to PROXY-protocol published ports: accepted, rejected over lb.proxyProtocol.maxConnections, failed by reason', labelNames: ['result'], registers: [r],
+      collect() {
+        const s = src.proxy?.();
+        if (!s) return;
+        mirror(this, { result: 'accepted' }, s.accepted);
+        mirror(this, { result: 'rejected' }, s.rejected);
+        for (const [why, n] of Object.entries(s.errors)) mirror(this, { result: `error_${why}` }, n);
+      },
+    });
+    new Gauge({
+      name: 'meshd_proxy_active_connections', help: 'Connections open through the PROXY-protocol listeners', registers: [r],
+      collect() {
+        const s = src.proxy?.();
+        if (s) this.set(s.active);
+      },
+    });
+    new Counter({
+      name: 'meshd_proxy_bytes_total', help: 'Payload bytes through the PROXY-protocol listeners (in: client to task, out: task to client), counted when a connection ends', labelNames: ['direction'], registers: [r],
+      collect() {
+        const s = src.proxy?.();
+        if (!s) return;
+        mirror(this, { direction: 'in' }, s.bytesIn);
+        mirror(this, { direction: 'out' }, s.bytesOut);
       },
     });
     new Counter({

@@ -80,6 +80,7 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     log: log.child({ sub: 'lb' }), exec, taskNetns: (id) => worker.tasksView().find((t) => t.id === id)?.netns,
     onSettled: () => (drainAck.kick(), convergence.kick()),
     dataplane: createDataplane(config.lb.dataplane, { exec }),
+    proxyProtocol: config.lb.proxyProtocol,
   });
   agent.add(lb);
   const drainAck = new DrainAcker({
@@ -108,6 +109,6 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
   // Agent-to-agent debugging over mTLS (cross-node netctl through one local agent): src/agent/peer.
   agent.add(new PeerSubsystem({ nodeName: config.nodeName, advertiseAddr: config.advertiseAddr, dataDir: config.dataDir, ...config.peer, members: () => gossip.core.members(), fetchRevocations: () => link.managerCall('GET', '/v1/revocations'), log: log.child({ sub: 'peer' }) }));
   // Prometheus metrics at GET /metrics, read from the subsystems at scrape time.
-  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), drain: () => drainWait.counters, convergence: () => convergence.histogram }));
+  agent.add(new MetricsSubsystem(config.nodeName, { gossip: () => gossip.core, dns: () => dns.server.stats(), lb: () => lb.stats(), proxy: () => lb.ingress.proxies.stats, drain: () => drainWait.counters, convergence: () => convergence.histogram }));
   return { gossip, overlay, worker, dns, lb };
 }

@@ -206,7 +206,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--replicas <n>', 'number of tasks (replicated mode)')
     .option('--runtime <r>', RUNTIME_HELP)
     .option('--mode <mode>', 'replicated|global', 'replicated')
-    .option('-p, --publish <spec>', 'publish a port: 8080:80[/udp] or mode=ingress,published=8080,target=80,policy=local (repeatable)', collect)
+    .option('-p, --publish <spec>', 'publish a port: 8080:80[/udp] or mode=ingress,published=8080,target=80,policy=local (repeatable); proxy-protocol=v1|v2 sends the client address to the task', collect)
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)

@@ -12,6 +12,8 @@ export interface PortInput {
   proto: 'tcp' | 'udp';
   mode: 'ingress' | 'host';
   policy: 'cluster' | 'local';
+  /** `proxy-protocol=v1|v2`: the manager refuses it with mode host, policy local or udp. */
+  proxyProtocol?: 'v1' | 'v2';
 }
 
 function port(s: string, what: string): number {
@@ -21,7 +23,7 @@ function port(s: string, what: string): number {
 
 /**
  * `-p 8080:80`, `-p 8080:80/udp`, `-p 80` (target only) or the long form
- * `mode=ingress,published=8080,target=80,protocol=tcp,policy=local`.
+ * `mode=ingress,published=8080,target=80,protocol=tcp,policy=local[,proxy-protocol=v1|v2]`.
  */
 export function parsePublish(s: string): PortInput {
   const out: PortInput = { published: 0, target: 0, proto: 'tcp', mode: 'ingress', policy: 'cluster' };
@@ -42,6 +44,9 @@ export function parsePublish(s: string): PortInput {
       } else if (k === 'policy') {
         if (v !== 'cluster' && v !== 'local') throw new MeshError('MESHD_BAD_ARGUMENT', `--publish policy must be cluster or local, got ${JSON.stringify(v)}`);
         out.policy = v;
+      } else if (k === 'proxy-protocol') {
+        if (v !== 'v1' && v !== 'v2') throw new MeshError('MESHD_BAD_ARGUMENT', `--publish proxy-protocol must be v1 or v2, got ${JSON.stringify(v)}`);
+        out.proxyProtocol = v;
       } else throw new MeshError('MESHD_BAD_ARGUMENT', `--publish: unknown key ${JSON.stringify(k)}`);
     }
   } else {

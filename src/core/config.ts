@@ -110,6 +110,27 @@ export const agentConfigSchema = z.object({
        * them or when a host tool owns the other.
        */
       dataplane: z.enum(['auto', 'nftables', 'ipvs']).default('auto'),
+      /**
+       * The agent's userspace proxy for published ports with `proxy-protocol=v1|v2` (the kernel cannot add
+       * the header): its bounds on this node, over all such ports.
+       */
+      proxyProtocol: z
+        .object({
+          /**
+           * Connections through the proxy at once; one more is reset at accept (counted in
+           * meshd_proxy_connections_total{result="rejected"}). Each holds two sockets: 4096 stays far below
+           * the file limit Node raises itself to, and above what one node's tasks answer on this machine.
+           */
+          maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
+          /**
+           * A connection with no byte either way for this long is reset, ms (the upstream connect has the
+           * same bound). 350 000: AWS NLB's fixed TCP idle timeout, what clients behind a cloud LB already
+           * survive; long-lived idle protocols should keep alive below it.
+           */
+          idleTimeoutMs: z.number().int().min(1000).max(86_400_000).default(350_000),
+        })
+        .strict()
+        .default({}),
     })
     .strict()
     .default({}),

@@ -22,6 +22,8 @@ export const endpointPortSchema = z.object({
   published: z.number().int().min(1).max(65535).optional(),
   mode: z.enum(['ingress', 'host']).optional(),
   policy: z.enum(['cluster', 'local']).optional(),
+  /** PROXY protocol header the receiving node's agent writes (ingress, policy cluster, TCP only). */
+  proxyProtocol: z.enum(['v1', 'v2']).optional(),
 }).strict();
 
 export const endpointRecordSchema = z.object({

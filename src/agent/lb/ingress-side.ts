@@ -11,12 +11,15 @@ import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } 
 import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
-import { HOST_NFT_TABLE, INGRESS_NET, renderHostIngress, sboxRecord } from './plan.js';
+import { HOST_LINK, HOST_NFT_TABLE, INGRESS_NET, renderHostIngress, sboxRecord } from './plan.js';
+import { ProxyPorts, proxyPortsOf } from './proxy-ports.js';
 import type { LbState } from './state.js';
 import type { LbSubsystemOptions, Persisted } from './types.js';
 
 export class IngressSide {
   readonly plumber: IngressPlumber;
+  /** Published ports with a PROXY protocol header: served by listeners of this process (proxy-ports.ts). */
+  readonly proxies: ProxyPorts;
   private cfg: Persisted = { node: null, tasks: {} };
   private plumbed = false;
   /** Plumbed once since start (the overlay had created its `ingress` sandbox by then). */
@@ -28,6 +31,10 @@ export class IngressSide {
   /** `changed()`: the ingress namespace needs a sync (lb.ts marks it dirty). */
   constructor(private readonly o: LbSubsystemOptions, private readonly state: LbState, private readonly netnsOf: (taskId: string) => string, private readonly changed: () => void) {
     this.plumber = new IngressPlumber(o.exec, o.prefix);
+    this.proxies = new ProxyPorts({
+      host: o.underlayIp, upstreamHost: HOST_LINK.sboxIp,
+      maxConnections: o.proxyProtocol?.maxConnections ?? 4096, idleTimeoutMs: o.proxyProtocol?.idleTimeoutMs ?? 350_000,
+    });
   }
 
   private get file(): string {
@@ -108,13 +115,29 @@ export class IngressSide {
     return true;
   }
 
-  /** The host namespace's DNAT of published ports to the sandbox (replaced only when it changes). */
+  /**
+   * The host namespace's DNAT of published ports to the sandbox (replaced only when it changes),
+   * except TCP ports with a PROXY protocol header: this process's listeners take those (opened
+   * before the DNAT stops, closed after it is back; see proxy-ports.ts). A port that cannot be
+   * bound fails the sync (retried) once the rest is programmed.
+   */
   async programHost(ingress: readonly IngressPublish[]): Promise<void> {
-    const host = renderHostIngress(this.o.underlayIp, ingress.map((g) => ({ proto: g.proto, port: g.publishedPort })));
-    if (host === this.hostRendered) return;
-    this.hostRendered = null;
-    await this.o.exec.check('nft', ['-f', '-'], { input: host });
-    this.hostRendered = host;
+    const proxied = proxyPortsOf(ingress);
+    const unbound = await this.proxies.open(proxied);
+    const dnat = ingress.filter((g) => g.proto !== 'tcp' || !proxied.has(g.publishedPort));
+    const host = renderHostIngress(this.o.underlayIp, dnat.map((g) => ({ proto: g.proto, port: g.publishedPort })));
+    if (host !== this.hostRendered) {
+      this.hostRendered = null;
+      await this.o.exec.check('nft', ['-f', '-'], { input: host });
+      this.hostRendered = host;
+    }
+    await this.proxies.closeStale(proxied);
+    if (unbound.size) throw ProxyPorts.failure(unbound);
+  }
+
+  /** Agent stop: the proxy listeners go (their ports refuse until the agent is back). */
+  async stop(): Promise<void> {
+    await this.proxies.closeAll();
   }
 
   /** Plumbs requested task attachments, mirrors their records, retires those of gone tasks. */
@@ -159,7 +182,7 @@ export class IngressSide {
 
   /** The `ingress` part of GET /v1/lb/status. */
   status(): object | null {
-    return this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks } : null;
+    return this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks, proxyProtocol: this.proxies.status() } : null;
   }
 
   /** The persisted configuration (`GET /v1/ingress`). */

@@ -114,6 +114,7 @@ export class LbSubsystem implements Subsystem {
   async stop(): Promise<void> {
     this.feed({ type: 'stop' });
     await this.loop.stop();
+    await this.ingress.stop();
     // Rules stay in the kernel: tasks keep being balanced while the agent is away.
   }
 

@@ -73,7 +73,7 @@ export function ingressOf(records: readonly EndpointRecord[], node: string): Ing
       if (p.published === undefined || (p.mode ?? 'ingress') !== 'ingress') continue;
       const k = `${p.proto}/${p.published}`;
       if (seen.has(k)) continue;
-      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: p.policy ?? 'cluster', backends });
+      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: p.policy ?? 'cluster', ...(p.proxyProtocol ? { proxyProtocol: p.proxyProtocol } : {}), backends });
     }
   }
   return [...seen.values()];

@@ -29,6 +29,8 @@ export interface LbSubsystemOptions {
   debounceMs?: number;
   /** Kernel drift check and plumbing repair period (ms), default 10000. */
   checkMs?: number;
+  /** Bounds of the PROXY protocol listeners (config `lb.proxyProtocol`; defaults there). */
+  proxyProtocol?: { maxConnections: number; idleTimeoutMs: number };
   /**
    * Drain-ack hook (src/agent/drain/ack.ts): called after each successful namespace apply.
    * Pair with `drained()`.

@@ -46,6 +46,8 @@ export interface ComposePort {
   target: number;
   proto: 'tcp' | 'udp';
   mode: 'ingress' | 'host';
+  /** `x-meshd-proxy-protocol: v1|v2` on a long-syntax port entry (see PROXY_PROTOCOL_KEY). */
+  proxyProtocol?: 'v1' | 'v2';
 }
 
 /** Present keys only: the translator fills the rest with the manager's defaults. */
@@ -130,7 +132,9 @@ const SERVICE_UNSUPPORTED = ['build', 'container_name', 'depends_on', 'links', '
 const DEPLOY_KEYS = ['mode', 'replicas', 'placement', 'update_config', 'rollback_config', 'restart_policy', 'endpoint_mode', 'resources', 'labels'];
 const UPDATE_KEYS = ['parallelism', 'delay', 'failure_action', 'monitor', 'max_failure_ratio', 'order'];
 const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
-const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
+/** meshd's extension on a long-syntax port entry: a PROXY protocol header for the task (v1 | v2). */
+export const PROXY_PROTOCOL_KEY = 'x-meshd-proxy-protocol';
+const PORT_KEYS = ['target', 'published', 'protocol', 'mode', PROXY_PROTOCOL_KEY];
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
 const SERVICE_EXTENSIONS = [RUNTIME_KEY];
@@ -273,6 +277,7 @@ function port(v: unknown, path: string): ComposePort {
     published: o.published === undefined ? 0 : num(o.published, at(path, 'published')),
     proto: o.protocol === undefined ? 'tcp' : asEnum(o.protocol, at(path, 'protocol'), ['tcp', 'udp'] as const),
     mode: o.mode === undefined ? 'ingress' : asEnum(o.mode, at(path, 'mode'), ['ingress', 'host'] as const),
+    ...(o[PROXY_PROTOCOL_KEY] === undefined ? {} : { proxyProtocol: asEnum(o[PROXY_PROTOCOL_KEY], at(path, PROXY_PROTOCOL_KEY), ['v1', 'v2'] as const) }),
   };
 }
 

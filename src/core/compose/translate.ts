@@ -163,7 +163,7 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     env: { ...s.env, [STACK_ENV]: stack },
     mode: s.mode === 'global' ? { global: {} } : { replicated: { replicas: s.replicas ?? 1 } },
     endpointMode: s.endpointMode ?? 'vip',
-    ports: s.ports.map((p) => ({ published: p.published, target: p.target, proto: p.proto, mode: p.mode, policy: 'cluster' })),
+    ports: s.ports.map((p) => ({ published: p.published, target: p.target, proto: p.proto, mode: p.mode, policy: 'cluster', ...(p.proxyProtocol ? { proxyProtocol: p.proxyProtocol } : {}) })),
     networks: s.networks.map((k, i) => ({
       target: netName(k, k === 'default' ? path : `${path}.networks[${i}]`),
       aliases: [dnsName(s.name, path, 'service key (its short name, a network alias)'),

@@ -66,6 +66,12 @@ export interface IngressPublish {
    * no local task gets no frontend at all for it: the port is simply not open (connection refused).
    */
   mode?: 'ingress' | 'host';
+  /**
+   * `--publish ...,proxy-protocol=v1|v2` (policy cluster, TCP): the node's agent accepts the port
+   * in userspace and writes a PROXY header before splicing to the ingress sandbox (src/agent/lb/
+   * proxy-ports.ts). The kernel frontend is the same; only the host namespace's DNAT skips it.
+   */
+  proxyProtocol?: 'v1' | 'v2';
   backends: Backend[];
 }
 
@@ -221,6 +227,7 @@ function validateIngress(g: IngressPublish, p: string): number[] {
   if (g.policy !== 'cluster' && g.policy !== 'local') bad(`${p}.policy`, `must be cluster or local, got ${String(g.policy)}`);
   if (g.mode !== undefined && g.mode !== 'ingress' && g.mode !== 'host') bad(`${p}.mode`, `must be ingress or host, got ${String(g.mode)}`);
   if (g.mode === 'host' && g.policy !== 'local') bad(`${p}.policy`, 'host mode goes to local tasks only: policy must be local');
+  if (g.proxyProtocol !== undefined && (g.proxyProtocol !== 'v1' && g.proxyProtocol !== 'v2' || g.policy !== 'cluster' || g.proto !== 'tcp' || g.mode === 'host')) bad(`${p}.proxyProtocol`, 'PROXY protocol: v1 or v2, TCP, policy cluster, mode ingress only');
   return checkBackends(`${p}.backends`, g.backends);
 }
 

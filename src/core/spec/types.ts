@@ -9,6 +9,7 @@ import type { HealthcheckSpec } from '../health/spec.js';
 import type { HealthStatus } from '../health/policy.js';
 import type { ContainerConfig } from './container.js';
 import type { FileRef } from './files.js';
+import type { ProxyVersion } from '../proxy-protocol.js';
 
 export type PortProto = 'tcp' | 'udp';
 /** `ingress`: routing mesh on every node; `host`: bound only on the node running the task. */
@@ -23,6 +24,12 @@ export interface PortSpec {
   proto: PortProto;
   mode: PublishMode;
   policy: PortPolicy;
+  /**
+   * PROXY protocol header (haproxy's v1 text / v2 binary) written in front of each connection by
+   * the receiving node's agent, so the task learns the real client address behind the mesh's
+   * masquerade. Only for `mode: ingress`, `policy: cluster`, TCP, a published port.
+   */
+  proxyProtocol?: ProxyVersion;
 }
 
 export interface Resources {

@@ -43,7 +43,17 @@ const portSchema = z.object({
   proto: z.enum(['tcp', 'udp']).default('tcp'),
   mode: z.enum(['ingress', 'host']).default('ingress'),
   policy: z.enum(['cluster', 'local']).default('cluster'),
-}).strict();
+  proxyProtocol: z.enum(['v1', 'v2']).optional(),
+}).strict().superRefine((p, ctx) => {
+  if (p.proxyProtocol === undefined) return;
+  // The agent's proxy sits where ingress traffic arrives and masquerades anyway; host mode and
+  // policy local already keep the client address (no proxy there), UDP has no stream to prefix.
+  const why = p.mode === 'host' ? 'mode host keeps the client address already (no proxy there): use mode ingress'
+    : p.policy === 'local' ? 'policy local keeps the client address already (no proxy there): use policy cluster'
+      : p.proto !== 'tcp' ? 'only TCP ports can carry a PROXY protocol header'
+        : p.published === 0 ? 'needs a published port' : null;
+  if (why) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['proxyProtocol'], message: why });
+});
 
 const restartPolicySchema = z.object({
   condition: z.enum(['any', 'on-failure', 'none']).default('any'),

@@ -48,6 +48,7 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
   }
   const ports = t.spec.ports.map((p) => ({
     proto: p.proto, target: p.target, ...(p.published > 0 ? { published: p.published } : {}), mode: p.mode, policy: p.policy,
+    ...(p.proxyProtocol ? { proxyProtocol: p.proxyProtocol } : {}),
   }));
   const runtime = resolveRuntime(t.spec);
   const c = t.spec.container;
