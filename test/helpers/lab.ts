@@ -63,8 +63,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
       let extra = '';
       try {
         // Each node's diagnosis is bounded: a stopped (SIGSTOP) agent must not hang the report.
-        const bounded = (p: Promise<string>, who: string) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`--- diagnosis of ${who}: no answer in 5 s`), 5000).unref())]);
-        extra = diag ? await diag() : (await Promise.all([...liveLabs.values()].flatMap((lab) => lab.nodes.map((n) => bounded(diagnose(lab, n.name), n.name))))).join('\n');
+        // A node that does not answer still gets what needs no agent: is its process alive, its log's tail.
+        const bounded = (p: Promise<string>, lab: LabState, who: string) => Promise.race([p, new Promise<string>((r) => setTimeout(() => r(`--- diagnosis of ${who}: the agent did not answer in 5 s\n${processDiagnosis(lab, who)}`), 5000).unref())]);
+        extra = diag ? await diag() : (await Promise.all([...liveLabs.values()].flatMap((lab) => lab.nodes.map((n) => bounded(diagnose(lab, n.name), lab, n.name))))).join('\n');
       } catch (e) {
         extra = `diagnosis failed: ${(e as Error).message}`;
       }
@@ -103,10 +104,31 @@ export async function diagnose(lab: LabState, node: string): Promise<string> {
   } catch (e) {
     out.push(`tables: ${(e as Error).message}`);
   }
+  out.push(processDiagnosis(lab, node));
+  return out.join('\n');
+}
+
+/**
+ * What a node's diagnosis can say without its agent: whether the agent process is alive, its last
+ * warnings/errors and its last lines of any level (a hung or dead agent's last words). Never throws.
+ */
+export function processDiagnosis(lab: LabState, node: string): string {
   const n = lab.nodes.find((x) => x.name === node);
+  const out: string[] = [];
+  if (n?.pid) {
+    let alive = true;
+    try {
+      process.kill(n.pid, 0);
+    } catch {
+      alive = false;
+    }
+    out.push(`agent pid ${n.pid}: ${alive ? 'alive' : 'GONE'}`);
+  }
   try {
-    const lines = n ? readFileSync(n.log, 'utf8').split('\n').filter((l) => /"level":(4|5|6)\d/.test(l)).slice(-25) : [];
-    out.push(...lines.map((l) => `log: ${l.slice(0, 600)}`));
+    const all = n ? readFileSync(n.log, 'utf8').split('\n').filter((l) => l.length > 0) : [];
+    const bad = all.filter((l) => /"level":(4|5|6)\d/.test(l)).slice(-25);
+    out.push(...bad.map((l) => `log: ${l.slice(0, 600)}`));
+    out.push(...all.slice(-5).map((l) => `log tail: ${l.slice(0, 600)}`));
   } catch (e) {
     out.push(`log: ${(e as Error).message}`);
   }
