@@ -73,12 +73,18 @@ export class TaskNsDesired {
     if (ctx.version !== this.gateVersion) for (const k of this.held.keys()) keys.add(k);
     this.dirty.clear();
     this.gateVersion = ctx.version;
-    const changes: DesiredChange<VipService>[] = [];
+    // Claims first: a VIP:port now claimed twice is resolved over the whole list (before `out` moves).
+    const next: Array<[string, string, VipService | null]> = [];
     for (const k of keys) {
       const i = k.indexOf(SEP);
       const network = k.slice(0, i);
       const s = networks.includes(network) ? state.vipService(network, k.slice(i + 1)) : null;
       this.setSrc(k, s);
+      next.push([k, network, s]);
+    }
+    if (this.contested > 0) return this.rebuild(networks, netKey, state, ctx, gateMemo, conflictMemo);
+    const changes: DesiredChange<VipService>[] = [];
+    for (const [k, network, s] of next) {
       const before = this.out.get(k) ?? null;
       const after = s ? this.gate(k, network, s, ctx, gateMemo) : null;
       if (!s) this.held.delete(k);
@@ -86,8 +92,6 @@ export class TaskNsDesired {
       else this.out.delete(k);
       if (before !== after) changes.push({ key: k, before, after });
     }
-    // A VIP:port now claimed twice: resolve it over the whole list.
-    if (this.contested > 0) return this.rebuild(networks, netKey, state, ctx, gateMemo, conflictMemo);
     this.conflicts = [];
     this.desired = this.desired.next({ services: changes, ingress: [] });
     return { desired: this.desired, conflicts: this.conflicts, held: this.heldList() };
