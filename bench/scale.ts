@@ -104,6 +104,8 @@ class Pair {
   t = 1_000_000;
   private readonly byAddr = new Map<string, GossipNode>();
   pushPullBytes = 0;
+  pushPullFrames = 0;
+  largestFrame = 0;
   constructor(readonly a: GossipNode, readonly b: GossipNode, readonly onEvents: (evs: GossipEvent[]) => void) {
     this.byAddr.set(a.addr, a);
     this.byAddr.set(b.addr, b);
@@ -121,8 +123,12 @@ class Pair {
         if (!to) continue;
         if (o.kind === 'udp') to.handlePacket(from.addr, o.bytes, this.t);
         else {
-          const reply = to.handleStreamRequest(from.addr, o.bytes, this.t);
-          if (from === this.a) this.pushPullBytes = Math.max(this.pushPullBytes, reply.length);
+          const reply = to.handleStreamRequest(from.addr, o.frames, this.t);
+          if (from === this.a) {
+            this.pushPullBytes = Math.max(this.pushPullBytes, reply.reduce((n, f) => n + f.length, 0));
+            this.pushPullFrames = Math.max(this.pushPullFrames, reply.length);
+            this.largestFrame = Math.max(this.largestFrame, ...reply.map((f) => f.length));
+          }
           from.handleStreamResponse(o.id, reply, this.t);
         }
       }
