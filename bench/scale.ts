@@ -10,7 +10,9 @@
  * registry (core/dns, fed the way src/agent/dns feeds it). Simulated time; nothing touches the kernel.
  * Figures per size:
  * - RSS and heapUsed (after gc) once n1 holds everything;
- * - push-pull size: the bytes of n2's full state that n1's join pulls (the anti-entropy round's payload);
+ * - push-pull size: the bytes of n2's full state that n1's join pulls (the anti-entropy round's payload),
+ *   with the default gossip config: a state over maxPushPullBytes (8 MiB) goes as several frames of at
+ *   most that size (frames and the largest frame are printed too);
  * - initial sync: wall time from n1's join to LB and DNS holding every endpoint;
  * - full resync: a fresh nft syncer's plan + render of all S services (what a resync after a failure costs);
  * - CPU per endpoint change: n2 flips one endpoint's state (running ↔ draining), gossips it, n1 applies it, the
@@ -90,6 +92,8 @@ interface SizeFigures {
   rssMb: number;
   heapMb: number;
   pushPullBytes: number;
+  pushPullFrames: number;
+  largestFrameBytes: number;
   initialSyncMs: number;
   fullResyncMs: number;
   cpuPerChangeMs: number;
@@ -104,6 +108,8 @@ class Pair {
   t = 1_000_000;
   private readonly byAddr = new Map<string, GossipNode>();
   pushPullBytes = 0;
+  pushPullFrames = 0;
+  largestFrame = 0;
   constructor(readonly a: GossipNode, readonly b: GossipNode, readonly onEvents: (evs: GossipEvent[]) => void) {
     this.byAddr.set(a.addr, a);
     this.byAddr.set(b.addr, b);
@@ -121,8 +127,12 @@ class Pair {
         if (!to) continue;
         if (o.kind === 'udp') to.handlePacket(from.addr, o.bytes, this.t);
         else {
-          const reply = to.handleStreamRequest(from.addr, o.bytes, this.t);
-          if (from === this.a) this.pushPullBytes = Math.max(this.pushPullBytes, reply.length);
+          const reply = to.handleStreamRequest(from.addr, o.frames, this.t);
+          if (from === this.a) {
+            this.pushPullBytes = Math.max(this.pushPullBytes, reply.reduce((n, f) => n + f.length, 0));
+            this.pushPullFrames = Math.max(this.pushPullFrames, reply.length);
+            this.largestFrame = Math.max(this.largestFrame, ...reply.map((f) => f.length));
+          }
           from.handleStreamResponse(o.id, reply, this.t);
         }
       }
@@ -142,10 +152,9 @@ class Pair {
 }
 
 async function measure(S: number, changes: number): Promise<SizeFigures> {
-  // The agent's config (lan), with push-pull room for the largest size (8 MiB by default: see the printed
-  // sizes) and no periodic push-pull: the rounds are measured on their own (`pushPullCpuMs`), so the idle
-  // figure is the cost between push-pulls.
-  const big = { maxPushPullBytes: 256 * 1024 * 1024, pushPullIntervalMs: 86_400_000 };
+  // The agent's config (lan, default push-pull limits: the state is framed), with no periodic push-pull:
+  // the rounds are measured on their own (`pushPullCpuMs`), so the idle figure is the cost between push-pulls.
+  const big = { pushPullIntervalMs: 86_400_000 };
   const cfg = resolveGossipConfig('lan', big);
   // The owner's queue is kept small: its bulk load is set-up, not what is measured.
   const ownerCfg = resolveGossipConfig('lan', { ...big, maxBroadcastQueue: 64 });
@@ -269,7 +278,7 @@ async function measure(S: number, changes: number): Promise<SizeFigures> {
   await lb.stop();
   rmSync(dir, { recursive: true, force: true });
   return {
-    services: S, endpoints: S * EPS, rssMb: mem.rss / 2 ** 20, heapMb: mem.heapUsed / 2 ** 20, pushPullBytes: pair.pushPullBytes,
+    services: S, endpoints: S * EPS, rssMb: mem.rss / 2 ** 20, heapMb: mem.heapUsed / 2 ** 20, pushPullBytes: pair.pushPullBytes, pushPullFrames: pair.pushPullFrames, largestFrameBytes: pair.largestFrame,
     initialSyncMs, fullResyncMs: fr[1]!, cpuPerChangeMs, idleCoreCpuMsPerS, pushPullCpuMs, dnsEntries: dns.size(), dnsHeapMb: dnsHeapBytes / 2 ** 20,
   };
 }
@@ -296,6 +305,8 @@ const METRICS: Array<{ key: keyof SizeFigures; metric: string; unit: string; sca
   { key: 'initialSyncMs', metric: 'initial sync (join push-pull → LB + DNS)', unit: 'ms' },
   { key: 'fullResyncMs', metric: 'full resync (LB plan + nft render)', unit: 'ms' },
   { key: 'pushPullBytes', metric: 'gossip push-pull size', unit: 'KiB', scale: 1 / 1024 },
+  { key: 'pushPullFrames', metric: 'gossip push-pull frames (≤ 8 MiB each)', unit: 'frames' },
+  { key: 'largestFrameBytes', metric: 'gossip push-pull largest frame', unit: 'KiB', scale: 1 / 1024 },
   { key: 'idleCoreCpuMsPerS', metric: 'idle gossip CPU between push-pulls (2 cores)', unit: 'ms/s' },
   { key: 'pushPullCpuMs', metric: 'CPU of one push-pull round (both sides)', unit: 'ms' },
   { key: 'dnsEntries', metric: 'DNS registry entries', unit: 'entries' },
@@ -331,11 +342,16 @@ async function parent(): Promise<void> {
     });
   }
   const at1k = figs.find((f) => f.services === 1000);
+  const at10k = figs.find((f) => f.services === 10000);
+  const growth = at1k && at10k ? r3(at10k.cpuPerChangeMs / at1k.cpuPerChangeMs) : null;
+  if (growth !== null) console.log(`CPU per endpoint change, 10,000 over 1,000 services: ${growth}× (goal ≤ 1.5×: one change O(1) in the number of services)`);
   writeResults('scale', rows, {
     sizes, endpointsPerService: EPS, changesMeasured: changes, curves,
     goals: {
       rssUnder150MbAt1000: at1k ? { rssMb: r3(at1k.rssMb), ok: at1k.rssMb < 150 } : null,
       oneChangeO1: curves.cpuPerChangeMs?.order === 'O(1)',
+      cpuPerChange10kOver1k: growth === null ? null : { ratio: growth, ok: growth <= 1.5 },
+      pushPullWithDefaultConfig: at10k ? { frames: at10k.pushPullFrames, largestFrameBytes: at10k.largestFrameBytes, ok: at10k.largestFrameBytes <= 8 * 1024 * 1024 } : null,
     },
     method: 'one child process per size; pure parts only (two gossip cores in memory, LB subsystem on the memory dataplane, DNS registry); simulated time',
   }, { start: START });

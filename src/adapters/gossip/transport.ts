@@ -1,10 +1,14 @@
 /**
  * The gossip edge: one UDP socket for SWIM datagrams and one TCP listener for streams
  * (push-pull, TCP fallback pings), both on the advertised address and port, like
- * memberlist's NetTransport. Streams are length-framed: [u32 big-endian length][payload],
- * one request and one reply per connection, bounded in size and time. An optional cipher
- * (the keyring) seals every datagram and stream frame; what cannot be opened is dropped and
- * counted by the caller, never thrown.
+ * memberlist's NetTransport. Streams are length-framed: [u32 big-endian header][payload], one
+ * request and one reply per connection, bounded in size and time. A request or reply may be
+ * several frames (a push-pull state over maxPushPullBytes is split, core/gossip/wire.ts): the
+ * header's top bit says "more frames follow", its low 31 bits are the length. Each frame is bounded
+ * by maxStreamBytes and sealed on its own, and a message holds at most maxStreamFrames frames (a
+ * peer without the bit writes exactly what it always did: one frame, top bit clear; an old reader
+ * sees a flagged frame as oversized and refuses it). An optional cipher (the keyring) seals every
+ * datagram and stream frame; what cannot be opened is dropped and counted by the caller, never thrown.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -17,8 +21,8 @@ export interface PacketCipher {
 
 export interface TransportHandlers {
   packet(from: string, bytes: Uint8Array): void;
-  /** Server side of a stream: returns the reply (empty = close without reply). */
-  stream(from: string, bytes: Uint8Array): Uint8Array;
+  /** Server side of a stream: its frames in, the reply's frames out (none = close without reply). */
+  stream(from: string, frames: Uint8Array[]): Uint8Array[];
   /** A datagram or stream that failed before reaching the core (decrypt, framing, oversize). */
   drop(reason: string): void;
 }
@@ -26,7 +30,10 @@ export interface TransportHandlers {
 export interface TransportOptions {
   bindAddr: string;
   port: number;
+  /** Largest frame (after sealing) read from a stream. */
   maxStreamBytes: number;
+  /** Most frames one stream message may have (default 1). */
+  maxStreamFrames?: number;
   streamTimeoutMs: number;
   cipher?: PacketCipher | undefined;
 }
@@ -38,39 +45,53 @@ export function splitAddr(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i), port };
 }
 
-/** Reads one length-prefixed frame from a socket, bounded by maxBytes. */
-function readFrame(sock: Socket, maxBytes: number, onFrame: (b: Uint8Array) => void, onError: (reason: string) => void): void {
+const MORE = 0x8000_0000;
+
+/**
+ * Reads one message (1..maxFrames length-prefixed frames, the last without the MORE bit) from a
+ * socket, each frame bounded by maxBytes. Frames are cut out as they complete, so at most one
+ * partial frame is buffered beyond the finished ones.
+ */
+function readFrames(sock: Socket, maxBytes: number, maxFrames: number, onFrames: (f: Uint8Array[]) => void, onError: (reason: string) => void): void {
   let buf: Buffer = Buffer.alloc(0);
-  let want = -1;
+  const frames: Uint8Array[] = [];
   let done = false;
+  const fail = (reason: string): void => {
+    done = true;
+    onError(reason);
+  };
   sock.on('data', (chunk: Buffer) => {
     if (done) return;
     buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-    if (want < 0 && buf.length >= 4) {
-      want = buf.readUInt32BE(0);
-      if (want > maxBytes) {
+    while (!done && buf.length >= 4) {
+      const head = buf.readUInt32BE(0);
+      const want = head & ~MORE & 0x7fff_ffff;
+      const more = (head & MORE) !== 0;
+      if (want > maxBytes) return fail('stream-oversized');
+      if (more && frames.length + 1 >= maxFrames) return fail('stream-too-many-frames');
+      if (buf.length < 4 + want) return;
+      frames.push(new Uint8Array(buf.subarray(4, 4 + want)));
+      buf = buf.subarray(4 + want);
+      if (!more) {
         done = true;
-        onError('stream-oversized');
-        return;
+        onFrames(frames);
       }
-    }
-    if (want >= 0 && buf.length >= 4 + want) {
-      done = true;
-      onFrame(new Uint8Array(buf.subarray(4, 4 + want)));
     }
   });
   sock.on('end', () => {
-    if (!done) {
-      done = true;
-      onError('stream-truncated');
-    }
+    if (!done) fail('stream-truncated');
   });
 }
 
-function frame(bytes: Uint8Array): Buffer {
+function frame(bytes: Uint8Array, more = false): Buffer {
   const head = Buffer.alloc(4);
-  head.writeUInt32BE(bytes.length, 0);
+  head.writeUInt32BE((bytes.length | (more ? MORE : 0)) >>> 0, 0);
   return Buffer.concat([head, bytes]);
+}
+
+/** One message's frames on the wire, each sealed. */
+function frameAll(frames: readonly Uint8Array[], seal: (b: Uint8Array) => Uint8Array): Buffer {
+  return Buffer.concat(frames.map((f, i) => frame(seal(f), i < frames.length - 1)));
 }
 
 export class GossipTransport {
@@ -124,6 +145,16 @@ export class GossipTransport {
     }
     return r.bytes;
   }
+  /** Every frame opened, or undefined (counted) when one cannot be. */
+  private unsealAll(frames: readonly Uint8Array[]): Uint8Array[] | undefined {
+    const out: Uint8Array[] = [];
+    for (const f of frames) {
+      const p = this.unseal(f);
+      if (!p) return undefined;
+      out.push(p);
+    }
+    return out;
+  }
   private seal(bytes: Uint8Array): Uint8Array {
     return this.o.cipher ? this.o.cipher.seal(bytes) : bytes;
   }
@@ -137,10 +168,10 @@ export class GossipTransport {
       sock.destroy();
     });
     const from = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
-    readFrame(sock, this.o.maxStreamBytes, (req) => {
-      const plain = this.unseal(req);
+    readFrames(sock, this.o.maxStreamBytes, this.o.maxStreamFrames ?? 1, (req) => {
+      const plain = this.unsealAll(req);
       if (!plain) return void sock.destroy();
-      let reply: Uint8Array;
+      let reply: Uint8Array[];
       try {
         reply = this.h.stream(from, plain);
       } catch {
@@ -148,7 +179,7 @@ export class GossipTransport {
         return void sock.destroy();
       }
       if (reply.length === 0) return void sock.end();
-      sock.end(frame(this.seal(reply)));
+      sock.end(frameAll(reply, (b) => this.seal(b)));
     }, (reason) => {
       this.h.drop(reason);
       sock.destroy();
@@ -163,11 +194,11 @@ export class GossipTransport {
     return out.length;
   }
 
-  /** Client side of a stream: resolves with the reply, or null on refusal, reset, timeout or bad reply. */
-  request(to: string, bytes: Uint8Array): Promise<Uint8Array | null> {
+  /** Client side of a stream: resolves with the reply's frames, or null on refusal, reset, timeout or bad reply. */
+  request(to: string, frames: readonly Uint8Array[]): Promise<Uint8Array[] | null> {
     return new Promise((resolve) => {
       let settled = false;
-      const finish = (v: Uint8Array | null) => {
+      const finish = (v: Uint8Array[] | null) => {
         if (settled) return;
         settled = true;
         sock.destroy();
@@ -189,10 +220,9 @@ export class GossipTransport {
       });
       sock.on('error', () => finish(null));
       sock.setTimeout(this.o.streamTimeoutMs, () => finish(null));
-      sock.on('connect', () => sock.write(frame(this.seal(bytes))));
-      readFrame(sock, this.o.maxStreamBytes, (reply) => {
-        const plain = this.unseal(reply);
-        finish(plain ?? null);
+      sock.on('connect', () => sock.write(frameAll(frames, (b) => this.seal(b))));
+      readFrames(sock, this.o.maxStreamBytes, this.o.maxStreamFrames ?? 1, (reply) => {
+        finish(this.unsealAll(reply) ?? null);
       }, () => finish(null));
     });
   }

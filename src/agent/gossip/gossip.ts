@@ -41,14 +41,14 @@ export class GossipSubsystem implements Subsystem {
     const addr = `${config.advertiseAddr}:${config.gossip.bindPort}`;
     this.core = new GossipNode({ name: config.nodeName, addr, config: cfg, rng: Math.random, now: clock.now() });
     this.transport = new GossipTransport(
-      { bindAddr: config.advertiseAddr, port: config.gossip.bindPort, maxStreamBytes: cfg.maxPushPullBytes + 1024, streamTimeoutMs: cfg.tcpTimeoutMs, cipher },
+      { bindAddr: config.advertiseAddr, port: config.gossip.bindPort, maxStreamBytes: cfg.maxPushPullBytes + 1024, maxStreamFrames: cfg.maxPushPullFrames, streamTimeoutMs: cfg.tcpTimeoutMs, cipher },
       {
         packet: (from, bytes) => {
           this.core.handlePacket(from, bytes, this.clock.now());
           this.pump();
         },
-        stream: (from, bytes) => {
-          const reply = this.core.handleStreamRequest(from, bytes, this.clock.now());
+        stream: (from, frames) => {
+          const reply = this.core.handleStreamRequest(from, frames, this.clock.now());
           this.pump();
           return reply;
         },
@@ -83,7 +83,7 @@ export class GossipSubsystem implements Subsystem {
       if (out.kind === 'udp') this.transport.sendPacket(out.to, out.bytes);
       else {
         const id = out.id;
-        void this.transport.request(out.to, out.bytes).then((reply) => {
+        void this.transport.request(out.to, out.frames).then((reply) => {
           if (this.stopped) return;
           this.core.handleStreamResponse(id, reply, this.clock.now());
           this.pump();

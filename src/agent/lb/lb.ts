@@ -41,9 +41,10 @@ import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysO
 import type { Subsystem } from '../agent.js';
 import { DriftTracker } from './drift.js';
 import { IngressSide } from './ingress-side.js';
-import { gateContext, gatedIngress, gatedVipServices, heldForLog } from './gate.js';
+import { gateContext, gatedIngress, heldForLog } from './gate.js';
 import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './types.js';
 import { dropIngressConflicts, hostPublishesOf, taskNetnsName, VipConflictMemo } from './plan.js';
+import { TaskNsDesired } from './ns-desired.js';
 import { HostModePlumber } from './host.js';
 import { registerLbRoutes } from './routes.js';
 import { LbState } from './state.js';
@@ -62,6 +63,8 @@ export class LbSubsystem implements Subsystem {
   private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
   /** Per namespace: the last VIP conflict resolution, reused while an endpoint change cannot alter it. */
   private readonly conflictMemos = new WeakMap<NsEntry, VipConflictMemo>();
+  /** Per local task: its namespace's desired state, kept incrementally (ns-desired.ts). */
+  private readonly taskDesired = new Map<string, TaskNsDesired>();
   /** Applies in flight and drift counters for the periodic check (drift.ts). */
   private readonly drift = new DriftTracker<NsEntry>();
   private readonly sched: LbSchedule;
@@ -192,6 +195,13 @@ export class LbSubsystem implements Subsystem {
     if (c.node === this.o.nodeName && type === 'create') this.ingress.taskCreated(c.taskId);
     const localTasksOn: string[] = [];
     for (const [taskId, t] of this.state.localTasks()) if (t.networks.has(network)) localTasksOn.push(taskId);
+    for (const taskId of localTasksOn) {
+      const d = this.taskDesired.get(taskId);
+      d?.touch(network, c.serviceId);
+      if (c.prevServiceId !== undefined) d?.touch(network, c.prevServiceId);
+    }
+    // A local task's own record: its networks may have changed.
+    if (c.node === this.o.nodeName) this.taskDesired.get(c.taskId)?.invalidate();
     const keys = keysOfTableChange(c, { nodeName: this.o.nodeName, ingressNetwork: INGRESS_NETWORK, localTasksOn, attachesIngress: this.ingress.attaches(c.taskId) });
     this.feed({ type: 'changed', keys });
   }
@@ -281,18 +291,19 @@ export class LbSubsystem implements Subsystem {
         this.ns.delete(taskId);
         this.dp.forget({ netns: prev.netns });
       }
+      this.taskDesired.delete(taskId);
       return;
     }
     const netns = this.netnsOf(taskId);
     if (prev && prev.netns !== netns) this.dp.forget({ netns: prev.netns });
     const e = prev ?? newNsEntry(netns, 'task', taskId);
-    const perNetwork = [...t.networks].sort().map((network) => ({ network, services: this.state.vipServices(network) }));
     let cm = this.conflictMemos.get(e);
     if (!cm) this.conflictMemos.set(e, (cm = new VipConflictMemo()));
-    const memo = cm;
-    const { services, conflicts, held } = gatedVipServices(perNetwork, (s) => memo.run(s), this.gateOf(e), e.gate);
+    let td = this.taskDesired.get(taskId);
+    if (!td) this.taskDesired.set(taskId, (td = new TaskNsDesired()));
+    const { desired, conflicts, held } = td.plan([...t.networks].sort(), this.state, this.gateOf(e), e.gate, cm);
     e.netns = netns;
-    e.desired = { services, ingress: [] };
+    e.desired = desired;
     e.conflicts = conflicts;
     e.held = held;
     this.noteHeld(e);

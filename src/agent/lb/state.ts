@@ -14,6 +14,8 @@ export interface Change {
   /** Node that owns the record (local tasks change which namespaces exist). */
   node: string;
   taskId: string;
+  /** The service the record was in before, when it moved to another one (both changed). */
+  prevServiceId?: string;
 }
 
 export class LbState {
@@ -77,9 +79,10 @@ export class LbState {
       }
       this.known.set(k, { ...kept, backends: [] });
     }
-    if (prev && prev.serviceId !== rec.serviceId) this.invalidate(network, prev.serviceId);
+    const moved = prev && prev.serviceId !== rec.serviceId ? prev.serviceId : undefined;
+    if (moved !== undefined) this.invalidate(network, moved);
     this.invalidate(network, rec.serviceId);
-    return { network, serviceId: rec.serviceId, node: rec.node, taskId: rec.taskId };
+    return { network, serviceId: rec.serviceId, node: rec.node, taskId: rec.taskId, ...(moved !== undefined ? { prevServiceId: moved } : {}) };
   }
 
   private index(network: string, key: string, rec: EndpointRecord): void {
@@ -163,21 +166,31 @@ export class LbState {
     return [...(this.bySvc.get(`${network}\0${serviceId}`)?.values() ?? [])];
   }
 
-  /** VIP services of a network, in service-id order (same objects while unchanged). */
+  /** VIP services of a network, in service-id order (same objects while unchanged). O(services). */
   vipServices(network: string): VipService[] {
     if (network === INGRESS_NETWORK) return [];
     const out: VipService[] = [];
     for (const id of this.serviceIds(network, true)) {
-      const k = `${network}\0${id}`;
-      let s = this.vipMemo.get(k);
-      if (s === undefined) {
-        const recs = this.recordsOf(network, id);
-        s = recs.length ? vipServiceOf(recs, this.node) : (this.known.get(k) ?? null);
-        this.vipMemo.set(k, s);
-      }
+      const s = this.vipService(network, id);
       if (s) out.push(s);
     }
     return out;
+  }
+
+  /**
+   * The VIP service `serviceId` on `network` (null: none, dnsrr, no port, or on `ingress`), the same
+   * object while none of its records changed. O(its records) on a change, O(1) after.
+   */
+  vipService(network: string, serviceId: string): VipService | null {
+    if (network === INGRESS_NETWORK || serviceId === SBOX_SERVICE) return null;
+    const k = `${network}\0${serviceId}`;
+    let s = this.vipMemo.get(k);
+    if (s === undefined) {
+      const recs = this.recordsOf(network, serviceId);
+      s = recs.length ? vipServiceOf(recs, this.node) : (this.known.get(k) ?? null);
+      this.vipMemo.set(k, s);
+    }
+    return s;
   }
 
   /** Ingress publishes of every service attached to `ingress`, in service-id order. */

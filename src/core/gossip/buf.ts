@@ -5,7 +5,11 @@
 
 export type DecodeReason =
   | 'empty' | 'bad-version' | 'truncated' | 'bad-type' | 'length' | 'oversized' | 'bad-string'
-  | 'trailing' | 'nested-compound' | 'bad-incarnation' | 'bad-flag' | 'malformed';
+  | 'trailing' | 'nested-compound' | 'bad-incarnation' | 'bad-flag' | 'malformed'
+  /** A multi-frame push-pull: frames out of order, mixed senders, a frame after the last, no last. */
+  | 'bad-part'
+  /** A push-pull stream of more frames than maxPushPullFrames. */
+  | 'too-many-frames';
 
 /** Internal: thrown by Reader, converted to `{ok:false, reason}` by the decoders. */
 export class WireError extends Error {
@@ -81,6 +85,11 @@ export class Writer {
   bytes16(b: Uint8Array, max: number): this {
     if (b.length > max) throw new RangeError(`value too long (${b.length} > ${max})`);
     return this.u16(b.length).raw(b);
+  }
+  /** Overwrites the u32 at `pos` (a count written before the items it counts). */
+  patchU32(pos: number, v: number): this {
+    this.view.setUint32(pos, v >>> 0);
+    return this;
   }
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);

@@ -38,8 +38,16 @@ export interface GossipConfig {
   readonly tcpTimeoutMs: number;
   /** Largest UDP payload we build (compound packets are filled up to this). */
   readonly maxPacketBytes: number;
-  /** Largest push-pull state accepted or sent, in bytes. */
+  /**
+   * Largest push-pull frame accepted or sent, in bytes: a state above it is sent as several frames
+   * in one stream (wire.ts `encodePushPull`), so this bounds each frame, not the cluster's state.
+   */
   readonly maxPushPullBytes: number;
+  /**
+   * Most frames one push-pull may carry (frames × maxPushPullBytes bounds what one stream can make a
+   * node hold); a longer stream is refused and counted (`too-many-frames`).
+   */
+  readonly maxPushPullFrames: number;
   /** Broadcast queue cap; beyond it the most-transmitted (oldest) messages are dropped. */
   readonly maxBroadcastQueue: number;
   /** 1 = send a TCP ping alongside indirect probes (memberlist's default), 0 = disable. */
@@ -66,7 +74,8 @@ const LAN: GossipConfig = Object.freeze({
   reconnectIntervalMs: 30_000, // ours: serf's ReconnectInterval is 30s
   tcpTimeoutMs: 10_000, // memberlist TCPTimeout 10s
   maxPacketBytes: 1400, // memberlist UDPBufferSize 1400: fits a 1500 MTU with IP/UDP/crypto overhead
-  maxPushPullBytes: 8 * 1024 * 1024, // ours: ~100k members or endpoints; refuse anything larger
+  maxPushPullBytes: 8 * 1024 * 1024, // ours: per frame; ~20k endpoint records fit one
+  maxPushPullFrames: 16, // ours: 128 MiB of state per stream, ~40k services × 10 endpoints (memberlist: one 20 MB stream)
   maxBroadcastQueue: 4096, // ours: bounded memory when joins flood the queue
   tcpFallback: 1, // memberlist DisableTcpPings=false
 });
@@ -121,6 +130,7 @@ export const BOUNDS: Readonly<Record<keyof GossipConfig, readonly [number, numbe
   tcpTimeoutMs: [10, 600_000],
   maxPacketBytes: [512, 65_000],
   maxPushPullBytes: [64 * 1024, 256 * 1024 * 1024],
+  maxPushPullFrames: [1, 1024],
   maxBroadcastQueue: [16, 1_000_000],
   tcpFallback: [0, 1],
 });

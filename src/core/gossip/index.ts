@@ -93,12 +93,12 @@ export class GossipNode {
     this.swim.handlePacket(fromAddr, bytes, now);
   }
   /** Server side of a stream: the request bytes in, the reply bytes out (empty = close without reply). */
-  handleStreamRequest(fromAddr: string, bytes: Uint8Array, now: number): Uint8Array {
-    return this.swim.streams.request(fromAddr, bytes, now);
+  handleStreamRequest(fromAddr: string, frames: Uint8Array | readonly Uint8Array[], now: number): Uint8Array[] {
+    return this.swim.streams.request(fromAddr, frames instanceof Uint8Array ? [frames] : frames, now);
   }
-  /** Client side: the reply to a `stream` outbox item, or null if it failed or timed out. */
-  handleStreamResponse(id: number, bytes: Uint8Array | null, now: number): void {
-    this.swim.streams.response(id, bytes, now);
+  /** Client side: the reply's frames to a `stream` outbox item, or null if it failed or timed out. */
+  handleStreamResponse(id: number, frames: Uint8Array | readonly Uint8Array[] | null, now: number): void {
+    this.swim.streams.response(id, frames instanceof Uint8Array ? [frames] : frames, now);
   }
   tick(now: number): void {
     this.swim.tick(now);

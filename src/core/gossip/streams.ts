@@ -2,11 +2,13 @@
  * Stream (TCP) exchanges of the SWIM engine: the client side (TCP fallback ping, push-pull, join) as
  * `stream` outbox items answered through `response()`, and the server side (`request()`), which answers
  * a ping with an ack and a push-pull with our own full state. Pending exchanges are forgotten after tcpTimeoutMs.
+ * A stream is a list of frames: one message, or a push-pull state split into frames of at most
+ * maxPushPullBytes (and at most maxPushPullFrames of them), joined strictly before anything is merged.
  */
 import type { GossipConfig } from './config.js';
 import type { Membership, Member } from './members.js';
 import type { GossipEvent, GossipMetrics, SwimDelegate } from './swim-types.js';
-import { decodeStream, encode, type PushPullState } from './wire.js';
+import { decodePushPullFrames, encode, encodePushPull, type PushPullState } from './wire.js';
 
 /** What the stream exchanges use of the SWIM engine (swim.ts implements it). */
 export interface StreamHost {
@@ -21,10 +23,16 @@ export interface StreamHost {
   drop(reason: string): void;
   /** The TCP fallback ping for probe `seq` was acked. */
   tcpAck(seq: number): void;
-  pushStream(id: number, to: string, bytes: Uint8Array): void;
+  pushStream(id: number, to: string, frames: Uint8Array[]): void;
 }
 
 type Kind = 'ping' | 'push-pull' | 'join';
+
+function byteLength(frames: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const f of frames) n += f?.length ?? 0;
+  return n;
+}
 interface Pending {
   kind: Kind;
   to: string;
@@ -42,56 +50,64 @@ export class SwimStreams {
     return this.pending.size;
   }
 
-  open(kind: Kind, to: string, bytes: Uint8Array, now: number, seq = 0): number {
+  open(kind: Kind, to: string, frames: Uint8Array[], now: number, seq = 0): number {
     const id = this.nextId++;
     this.pending.set(id, { kind, to, seq, deadline: now + this.swim.cfg.tcpTimeoutMs });
-    this.swim.pushStream(id, to, bytes);
+    this.swim.pushStream(id, to, frames);
     return id;
   }
 
   pushPull(to: string, join: boolean, now: number): number {
-    const bytes = encode({ type: 'push-pull', state: this.state(join) });
-    return this.open(join ? 'join' : 'push-pull', to, bytes, now);
+    return this.open(join ? 'join' : 'push-pull', to, this.frames(join), now);
   }
 
-  /** Server side: one request in, one reply out (empty = nothing to say; close the stream). */
-  request(from: string, bytes: Uint8Array, now: number): Uint8Array {
+  /** Our full state as stream frames (several when it is over maxPushPullBytes). */
+  private frames(join: boolean): Uint8Array[] {
+    return encodePushPull(this.state(join), this.swim.cfg.maxPushPullBytes);
+  }
+
+  private decode(frames: readonly Uint8Array[]): ReturnType<typeof decodePushPullFrames> {
+    return decodePushPullFrames(frames, this.swim.cfg.maxPushPullBytes, this.swim.cfg.maxPushPullFrames);
+  }
+
+  /** Server side: one request in (its frames), one reply out (no frame = nothing to say; close the stream). */
+  request(from: string, frames: readonly Uint8Array[], now: number): Uint8Array[] {
     const s = this.swim;
     s.metrics.streamsIn++;
-    s.metrics.bytesIn += bytes?.length ?? 0;
-    const d = decodeStream(bytes, s.cfg.maxPushPullBytes);
+    s.metrics.bytesIn += byteLength(frames);
+    const d = this.decode(frames);
     if (!d.ok) {
       s.drop(d.reason);
-      return new Uint8Array(0);
+      return [];
     }
     const m = d.msg;
-    let reply: Uint8Array;
+    let reply: Uint8Array[];
     if (m.type === 'ping') {
       if (m.target !== s.self.name) {
         s.drop('wrong-target');
-        return new Uint8Array(0);
+        return [];
       }
-      reply = encode({ type: 'ack', seq: m.seq });
+      reply = [encode({ type: 'ack', seq: m.seq })];
     } else if (m.type === 'push-pull') {
       this.merge(m.state, now);
-      reply = encode({ type: 'push-pull', state: this.state(false) });
+      reply = this.frames(false);
     } else {
       s.drop('bad-type');
-      return new Uint8Array(0);
+      return [];
     }
-    s.metrics.bytesOut += reply.length;
+    s.metrics.bytesOut += byteLength(reply);
     return reply;
   }
 
-  /** Client side: the reply to stream `id`, or null when it failed (refused, reset, timed out). */
-  response(id: number, bytes: Uint8Array | null, now: number): void {
+  /** Client side: the reply's frames to stream `id`, or null when it failed (refused, reset, timed out). */
+  response(id: number, frames: readonly Uint8Array[] | null, now: number): void {
     const s = this.swim;
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    if (bytes === null || bytes.length === 0) return this.fail(p);
-    s.metrics.bytesIn += bytes.length;
-    const d = decodeStream(bytes, s.cfg.maxPushPullBytes);
+    if (frames === null || frames.length === 0 || byteLength(frames) === 0) return this.fail(p);
+    s.metrics.bytesIn += byteLength(frames);
+    const d = this.decode(frames);
     if (!d.ok) {
       s.drop(d.reason);
       return this.fail(p);

@@ -16,10 +16,14 @@ import {
   type Msg, type NetworkRecordWire, type PushPullState, type TableEntryWire,
 } from './wire.js';
 
-/** Something to send. `udp`: one datagram. `stream`: open TCP to `to`, write bytes, read one reply, call handleStreamResponse(id, reply|null). */
+/**
+ * Something to send. `udp`: one datagram. `stream`: open TCP to `to`, write the frames (one, or a
+ * push-pull split into several: wire.ts `encodePushPull`), read the reply's frames, call
+ * handleStreamResponse(id, frames|null).
+ */
 export type Outgoing =
   | { kind: 'udp'; to: string; bytes: Uint8Array }
-  | { kind: 'stream'; id: number; to: string; bytes: Uint8Array };
+  | { kind: 'stream'; id: number; to: string; frames: Uint8Array[] };
 
 export type { GossipEvent, SwimDelegate, GossipMetrics } from './swim-types.js';
 import type { GossipEvent, SwimDelegate, GossipMetrics } from './swim-types.js';
@@ -121,9 +125,9 @@ export class Swim {
   retransmits(): number {
     return retransmitLimit(this.cfg.retransmitMult, this.members.byName.size);
   }
-  pushStream(id: number, to: string, bytes: Uint8Array): void {
+  pushStream(id: number, to: string, frames: Uint8Array[]): void {
     this.metrics.streamsOut++;
-    this.outbox.push({ kind: 'stream', id, to, bytes });
+    this.outbox.push({ kind: 'stream', id, to, frames });
   }
 
   private acceptFor(node: string | undefined): (b: BroadcastItem) => boolean {
@@ -305,7 +309,7 @@ export class Swim {
     p.expectedNacks = helpers.length;
     if (this.cfg.tcpFallback) {
       const ping = encode({ type: 'ping', seq: p.seq, target: p.target.name, source: me.name, sourceAddr: me.addr });
-      this.streams.open('ping', p.target.addr, ping, now, p.seq);
+      this.streams.open('ping', p.target.addr, [ping], now, p.seq);
     }
   }
 

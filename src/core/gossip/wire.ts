@@ -21,6 +21,7 @@ export const MAX_INCARNATION = 0xffff_fffe;
 /** Wire type codes; never renumber. */
 export const T = Object.freeze({
   ping: 1, indirectPing: 2, ack: 3, nack: 4, suspect: 5, alive: 6, dead: 7, compound: 8, pushPull: 9, table: 10, network: 11,
+  pushPullPart: 12,
 });
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
@@ -65,6 +66,8 @@ export type Msg =
   | { type: 'dead'; incarnation: number; node: string; from: string; left: boolean }
   | { type: 'compound'; parts: Uint8Array[] }
   | { type: 'push-pull'; state: PushPullState }
+  /** One frame of a push-pull sent as several (stream only; `decodePushPullFrames` joins them). */
+  | { type: 'push-pull-part'; part: number; last: boolean; state: PushPullState }
   | ({ type: 'table' } & TableEntryWire)
   | ({ type: 'network' } & NetworkRecordWire);
 
@@ -113,14 +116,13 @@ export function encode(m: Msg): Uint8Array {
     case 'push-pull': {
       const s = m.state;
       head(w, T.pushPull).str8(s.from, LIMITS.name).u8(s.join ? 1 : 0);
-      w.u32(s.members.length);
-      for (const mb of s.members) {
-        w.str8(mb.name, LIMITS.name).str8(mb.addr, LIMITS.addr).u32(mb.incarnation).u8(STATE_CODES.indexOf(mb.state));
-      }
-      w.u32(s.networks.length);
-      for (const n of s.networks) writeNetwork(w, n);
-      w.u32(s.entries.length);
-      for (const e of s.entries) writeEntry(w, e);
+      writeLists(w, s, { members: [0, s.members.length], networks: [0, s.networks.length], entries: [0, s.entries.length] });
+      break;
+    }
+    case 'push-pull-part': {
+      const s = m.state;
+      head(w, T.pushPullPart).str8(s.from, LIMITS.name).u8(s.join ? 1 : 0).u16(m.part).u8(m.last ? 1 : 0);
+      writeLists(w, s, { members: [0, s.members.length], networks: [0, s.networks.length], entries: [0, s.entries.length] });
       break;
     }
     case 'table':
@@ -132,6 +134,73 @@ export function encode(m: Msg): Uint8Array {
   }
   return w.finish();
 }
+
+type Ranges = Record<'members' | 'networks' | 'entries', [number, number]>;
+
+function writeMember(w: Writer, mb: MemberWire): void {
+  w.str8(mb.name, LIMITS.name).str8(mb.addr, LIMITS.addr).u32(mb.incarnation).u8(STATE_CODES.indexOf(mb.state));
+}
+
+/** The three counted lists of a push-pull body, each item range [from, to). */
+function writeLists(w: Writer, s: PushPullState, r: Ranges): void {
+  w.u32(r.members[1] - r.members[0]);
+  for (let i = r.members[0]; i < r.members[1]; i++) writeMember(w, s.members[i]!);
+  w.u32(r.networks[1] - r.networks[0]);
+  for (let i = r.networks[0]; i < r.networks[1]; i++) writeNetwork(w, s.networks[i]!);
+  w.u32(r.entries[1] - r.entries[0]);
+  for (let i = r.entries[0]; i < r.entries[1]; i++) writeEntry(w, s.entries[i]!);
+}
+
+/** Largest encoded member / network record / table entry (all fields at their LIMITS). */
+const MAX_ITEM = { members: 1 + LIMITS.name + 1 + LIMITS.addr + 4 + 1, networks: 2 * (1 + LIMITS.name) + 4 + 1, entries: 3 * (1 + LIMITS.name) + 2 + LIMITS.key + 2 + LIMITS.value + 4 + 1 };
+/** Part header: version, type, from, join, part, last, three counts. */
+const PART_HEAD = 2 + 1 + LIMITS.name + 1 + 2 + 1 + 12;
+/** Frames one push-pull can be numbered with. */
+export const MAX_PUSH_PULL_PARTS = 0xffff;
+
+/**
+ * A push-pull state as stream frames of at most `maxFrameBytes` each (issue 18 §4: a 10,000-service
+ * state is ~35 MiB, over the 8 MiB a frame may hold). A state that fits is ONE plain `push-pull`
+ * message, byte for byte what it always was; a larger one is `push-pull-part` frames 0..n−1, the
+ * last flagged, carrying members, then network records, then entries in order, so the joined state
+ * is the same list (records still precede the entries they admit). Each frame is filled while the
+ * largest possible next item still fits. Throws RangeError past MAX_PUSH_PULL_PARTS frames.
+ */
+export function encodePushPull(state: PushPullState, maxFrameBytes: number): Uint8Array[] {
+  const one = encode({ type: 'push-pull', state });
+  if (one.length <= maxFrameBytes) return [one];
+  const frames: Uint8Array[] = [];
+  const lists = ['members', 'networks', 'entries'] as const;
+  const pos = { members: 0, networks: 0, entries: 0 };
+  while (frames.length === 0 || lists.some((l) => pos[l] < state[l].length)) {
+    if (frames.length >= MAX_PUSH_PULL_PARTS) throw new RangeError(`push-pull needs more than ${MAX_PUSH_PULL_PARTS} frames`);
+    const w = head(new Writer(Math.min(maxFrameBytes, 1 << 20)), T.pushPullPart).str8(state.from, LIMITS.name).u8(state.join ? 1 : 0).u16(frames.length);
+    const lastAt = w.length;
+    w.u8(0);
+    for (const l of lists) {
+      const countAt = w.length;
+      w.u32(0);
+      let n = 0;
+      const items = state[l];
+      while (pos[l] < items.length && w.length + MAX_ITEM[l] + 12 <= maxFrameBytes) {
+        if (l === 'members') writeMember(w, state.members[pos[l]]!);
+        else if (l === 'networks') writeNetwork(w, state.networks[pos[l]]!);
+        else writeEntry(w, state.entries[pos[l]]!);
+        pos[l]++;
+        n++;
+      }
+      w.patchU32(countAt, n);
+    }
+    const done = lists.every((l) => pos[l] >= state[l].length);
+    const bytes = w.finish();
+    if (done) bytes[lastAt] = 1;
+    frames.push(bytes);
+  }
+  return frames;
+}
+
+/** Smallest frame size `encodePushPull` can work with (one item of each kind after the header). */
+export const MIN_PUSH_PULL_FRAME = PART_HEAD + MAX_ITEM.members + MAX_ITEM.networks + MAX_ITEM.entries;
 
 /** Compound packet: [ver][8][count u8][len u16 × count][parts…]. 1..64 parts, each a complete message. */
 export function encodeCompound(parts: readonly Uint8Array[]): Uint8Array {
@@ -232,13 +301,15 @@ export function decodePacket(bytes: Uint8Array, allowCompound = true): Decoded {
   });
 }
 
-/** Decodes a stream (TCP) message: a ping (TCP fallback), an ack, or a push-pull state up to maxBytes. */
+/** Decodes a stream (TCP) message: a ping (TCP fallback), an ack, or a push-pull state (or one frame of it) up to maxBytes. */
 export function decodeStream(bytes: Uint8Array, maxBytes: number): Decoded {
   return guard(bytes, maxBytes, (r, type): Msg => {
     if (type === T.ping || type === T.ack) return decodeBody(r, type, false);
-    if (type !== T.pushPull) throw new WireError('bad-type');
+    if (type !== T.pushPull && type !== T.pushPullPart) throw new WireError('bad-type');
     const from = r.str8(LIMITS.name);
     const join = r.bool();
+    const part = type === T.pushPullPart ? r.u16() : -1;
+    const last = type === T.pushPullPart ? r.bool() : true;
     const members: MemberWire[] = [];
     for (let i = 0, n = r.count32(11); i < n; i++) {
       const name = r.str8(LIMITS.name);
@@ -252,6 +323,41 @@ export function decodeStream(bytes: Uint8Array, maxBytes: number): Decoded {
     for (let i = 0, n = r.count32(9); i < n; i++) networks.push(readNetwork(r));
     const entries: TableEntryWire[] = [];
     for (let i = 0, n = r.count32(16); i < n; i++) entries.push(readEntry(r));
-    return { type: 'push-pull', state: { from, join, members, networks, entries } };
+    const state = { from, join, members, networks, entries };
+    return part < 0 ? { type: 'push-pull', state } : { type: 'push-pull-part', part, last, state };
   });
+}
+
+/**
+ * One stream's frames → one message. A single frame is what `decodeStream` makes of it (a lone
+ * part must be part 0 and last). Several frames must all be parts of one sender's push-pull,
+ * numbered 0..n−1, only the final one flagged last, at most `maxFrames` of them; each frame is
+ * bounded by `maxBytes` and decoded as strictly as a single message. Returns the joined push-pull.
+ */
+export function decodePushPullFrames(frames: readonly Uint8Array[], maxBytes: number, maxFrames: number): Decoded {
+  if (!Array.isArray(frames) || frames.length === 0) return { ok: false, reason: 'empty' };
+  if (frames.length > maxFrames) return { ok: false, reason: 'too-many-frames' };
+  const parts: Array<Extract<Msg, { type: 'push-pull-part' }>> = [];
+  for (const f of frames) {
+    const d = decodeStream(f, maxBytes);
+    if (!d.ok) return d;
+    if (d.msg.type !== 'push-pull-part') {
+      if (frames.length === 1) return d;
+      return { ok: false, reason: 'bad-part' };
+    }
+    parts.push(d.msg);
+  }
+  const first = parts[0]!.state;
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.part !== i || p.last !== (i === parts.length - 1) || p.state.from !== first.from || p.state.join !== first.join) return { ok: false, reason: 'bad-part' };
+  }
+  if (parts.length === 1) return { ok: true, msg: { type: 'push-pull', state: first } };
+  const state: PushPullState = { from: first.from, join: first.join, members: [], networks: [], entries: [] };
+  for (const p of parts) {
+    for (const x of p.state.members) state.members.push(x);
+    for (const x of p.state.networks) state.networks.push(x);
+    for (const x of p.state.entries) state.entries.push(x);
+  }
+  return { ok: true, msg: { type: 'push-pull', state } };
 }

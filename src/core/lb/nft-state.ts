@@ -8,6 +8,8 @@
  *   connections' slots), released ids are reused later (never inside the transaction that
  *   releases them, so one transaction never gives an id two meanings);
  * - how many shared slot chains (`slot-0` ..) exist;
+ * - how many live frontends use each pick number (so whether a pick chain is still in use is a
+ *   lookup, not a scan of every frontend: issue 18 §4);
  * - element counts and declared `size` of the sized sets/maps: `size` is a cap in nftables (an
  *   `add element` beyond it fails with ENFILE), so an incremental sync that would overflow one is
  *   replaced by a full sync, which sizes the sets anew.
@@ -36,6 +38,8 @@ export interface NftState {
   counts: Map<string, number>;
   /** Sized set → its declared `size`. */
   sizes: Map<string, number>;
+  /** Pick number → live frontends (with targets) using it. */
+  picks: Map<number, number>;
 }
 
 export interface NftDelta {
@@ -47,10 +51,12 @@ export interface NftDelta {
   slotChains: number;
   /** Sized sets whose count changed → new count. */
   counts: Map<string, number>;
+  /** Pick numbers whose use count changed → new count. */
+  picks: Map<number, number>;
 }
 
 export function emptyNftState(): NftState {
-  return { ids: new Map(), next: new Map(), free: new Map(), slotChains: 0, counts: new Map(), sizes: new Map() };
+  return { ids: new Map(), next: new Map(), free: new Map(), slotChains: 0, counts: new Map(), sizes: new Map(), picks: new Map() };
 }
 
 /** Declared size for a set that holds `n` elements after a full sync: room to double. */
@@ -83,7 +89,7 @@ export class IdPlanner {
   readonly delta: NftDelta;
 
   constructor(private readonly s: NftState) {
-    this.delta = { assigned: new Map(), released: [], popped: new Map(), next: new Map(), slotChains: s.slotChains, counts: new Map() };
+    this.delta = { assigned: new Map(), released: [], popped: new Map(), next: new Map(), slotChains: s.slotChains, counts: new Map(), picks: new Map() };
   }
 
   /** The id of an existing frontend (or one assigned earlier in this plan). */
@@ -119,6 +125,23 @@ export class IdPlanner {
     this.delta.counts.set(set, (this.delta.counts.get(set) ?? this.s.counts.get(set) ?? 0) + d);
   }
 
+  /** Live frontends using pick number `v` in the committed state. */
+  pickUsers(v: number): number {
+    return this.s.picks.get(v) ?? 0;
+  }
+
+  /** Adds `d` to pick number `v`'s use count; returns the count after this plan. */
+  pick(v: number, d: number): number {
+    const n = (this.delta.picks.get(v) ?? this.pickUsers(v)) + d;
+    this.delta.picks.set(v, n);
+    return n;
+  }
+
+  /** Pick number `v`'s use count after this plan. */
+  pickUsersAfter(v: number): number {
+    return this.delta.picks.get(v) ?? this.pickUsers(v);
+  }
+
   /** True when every sized set stays within its declared size. */
   fits(): boolean {
     for (const [set, n] of this.delta.counts) if (n > (this.s.sizes.get(set) ?? 0)) return false;
@@ -139,4 +162,5 @@ export function applyNftDelta(s: NftState, d: NftDelta): void {
   }
   s.slotChains = d.slotChains;
   for (const [set, n] of d.counts) s.counts.set(set, n);
+  for (const [v, n] of d.picks) n > 0 ? s.picks.set(v, n) : s.picks.delete(v);
 }

@@ -250,7 +250,7 @@ export function planNftFull(c: Compiled): NftFullPlan {
     ...picks.map((f) => `\tchain ${pickChain(f)} {\n${pickRules(f).map((r) => `\t\t${r}\n`).join('')}\t}`),
   ];
   const script = [`table ${T}`, `delete table ${T}`, `table ${T} {`, ...body, '}', ''].join('\n');
-  return { script, state: { ids, next, free: new Map(), slotChains: maxN, counts, sizes } };
+  return { script, state: { ids, next, free: new Map(), slotChains: maxN, counts, sizes, picks: pickUse(fs) } };
 }
 
 export function renderNftFull(c: Compiled): string {
@@ -262,9 +262,11 @@ export function renderNftFlush(): string {
   return `table ${T}\ndelete table ${T}\n`;
 }
 
-function usesPick(c: Compiled, v: number): boolean {
-  for (const f of c.values()) if (f.targets.length && pickValue(f) === v) return true;
-  return false;
+/** Live frontends (with targets) per pick number (nft-state.ts keeps it from then on). */
+function pickUse(fs: readonly Frontend[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const f of fs) if (f.targets.length) m.set(pickValue(f), (m.get(pickValue(f)) ?? 0) + 1);
+  return m;
 }
 
 export interface NftIncrementalPlan {
@@ -278,8 +280,8 @@ export interface NftIncrementalPlan {
  * `script` is '' when nothing changed. Order inside the transaction: new slot chains, new pick
  * chains and their `pick` elements, element deletes, element adds (a replaced element is deleted
  * then re-added), then pick elements and chains no longer used (a chain must lose its map
- * reference before it can go). Whether a pick number is still used elsewhere is checked only for
- * pick numbers this diff touches. Slot chains are never removed incrementally (a full sync trims).
+ * reference before it can go). Whether a pick number is still used elsewhere is a use count kept
+ * in `state` (O(1), not a scan of `prev`/`next`). Slot chains are never removed incrementally (a full sync trims).
  */
 export function planNftIncremental(prev: Compiled, next: Compiled, state: NftState, diff: LbDiff = diffCompiled(prev, next)): NftIncrementalPlan | null {
   const ids = new IdPlanner(state);
@@ -302,11 +304,11 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
   const all = (f: Frontend): number[] => f.targets.map((_, i) => i);
   const addElem = (f: Frontend, id: number): void => {
     add(setName(f, f.targets.length === 0), [frontendElem(f, id)]);
-    if (f.targets.length) gained.set(pickValue(f), f);
+    if (f.targets.length) (gained.set(pickValue(f), f), ids.pick(pickValue(f), 1));
   };
   const delElem = (f: Frontend): void => {
     del(setName(f, f.targets.length === 0), [elementKey(f)]);
-    if (f.targets.length) lost.set(pickValue(f), f);
+    if (f.targets.length) (lost.set(pickValue(f), f), ids.pick(pickValue(f), -1));
   };
   const portOf = (f: Frontend): number | undefined => (f.kind === 'vip' ? f.targets[0]?.port : undefined);
   const ports = (f: Frontend): string => `vip-ports-${f.proto}`;
@@ -359,7 +361,7 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
   const head: string[] = [];
   const tail: string[] = [];
   for (const [v, f] of [...gained].sort((a, b) => a[0] - b[0])) {
-    if (lost.has(v) || usesPick(prev, v)) continue;
+    if (lost.has(v) || ids.pickUsers(v) > 0) continue;
     const n = f.targets.length;
     if (n > ids.delta.slotChains) {
       const rs = Array.from({ length: n - ids.delta.slotChains }, (_, k) => ids.delta.slotChains + k);
@@ -369,11 +371,11 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
     }
   }
   for (const [v, f] of [...gained].sort((a, b) => a[0] - b[0])) {
-    if (lost.has(v) || usesPick(prev, v)) continue;
+    if (lost.has(v) || ids.pickUsers(v) > 0) continue;
     head.push(`add chain ${T} ${pickChain(f)}`, ...pickRules(f).map((r) => `add rule ${T} ${pickChain(f)} ${r}`), `add element ${T} pick { ${pickElem(f)} }`);
   }
   for (const [v, f] of [...lost].sort((a, b) => a[0] - b[0])) {
-    if (gained.has(v) || usesPick(next, v)) continue;
+    if (gained.has(v) || ids.pickUsersAfter(v) > 0) continue;
     tail.push(`delete element ${T} pick { ${hexMark(v)} }`, `flush chain ${T} ${pickChain(f)}`, `delete chain ${T} ${pickChain(f)}`);
   }
   const lines = [...head, ...dels, ...adds, ...tail];

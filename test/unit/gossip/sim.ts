@@ -197,7 +197,7 @@ export class Sim {
         }));
       } else {
         const id = o.id;
-        const reply = (bytes: Uint8Array | null, after: number): void =>
+        const reply = (bytes: Uint8Array[] | null, after: number): void =>
           this.at(this.now + after, () => this.onNode(s, () => {
             s.node.handleStreamResponse(id, bytes, this.now);
             this.flush(s);
@@ -207,7 +207,7 @@ export class Sim {
         } else if (!this.reachable(s, to) || to.paused) {
           reply(null, s.node.config.tcpTimeoutMs); // no answer: timeout
         } else {
-          const bytes = o.bytes;
+          const bytes = o.frames;
           this.at(this.now + this.latency(), () => {
             if (to.killed || to.paused || !this.reachable(s, to)) return reply(null, s.node.config.tcpTimeoutMs);
             const r = to.node.handleStreamRequest(s.addr, bytes, this.now);
