@@ -76,38 +76,53 @@ export function percentile(xs: readonly number[], p: number): number | null {
 
 interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: string | null }
 
-/** One scale-up of `probe`, timed by the receipts n1 collects; null when it did not complete in 60 s. */
-async function oneChange(n1: ApiClient, replicas: number): Promise<Sample | null> {
+/**
+ * One scale-up of `probe`, timed by the receipts n1 collects. A change that fails (the scale call errs) or
+ * does not complete within 60 s is a sample of +Infinity, not a dropped one: a percentile that reaches it is
+ * unbounded, its row gets no ratio, and the result is rejected (rounds.ts) instead of quoting only the
+ * changes that made it.
+ */
+async function oneChange(n1: ApiClient, replicas: number, failures: string[]): Promise<Sample> {
+  const missed: Sample = { publishToLastMs: Number.POSITIVE_INFINITY, commitToLastMs: Number.POSITIVE_INFINITY, slowest: null };
   const t0 = Date.now();
-  await netctl('n1', 'service', 'scale', '-d', `probe=${replicas}`);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const v = await n1.call<{ changes: ChangeView[] }>('GET', `/v1/convergence?service=probe&since=${t0}&limit=50`);
-    const done = v.changes.find((c) => c.complete && c.totalMs !== null);
-    if (done) return { publishToLastMs: done.totalMs!, commitToLastMs: done.startedAt + done.totalMs! - t0, slowest: done.slowest };
-    await sleep(25);
+  try {
+    await netctl('n1', 'service', 'scale', '-d', `probe=${replicas}`);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const v = await n1.call<{ changes: ChangeView[] }>('GET', `/v1/convergence?service=probe&since=${t0}&limit=50`);
+      const done = v.changes.find((c) => c.complete && c.totalMs !== null);
+      if (done) return { publishToLastMs: done.totalMs!, commitToLastMs: done.startedAt + done.totalMs! - t0, slowest: done.slowest };
+      await sleep(25);
+    }
+    failures.push(`probe=${replicas}: not complete within 60 s`);
+  } catch (e) {
+    failures.push(`probe=${replicas}: ${(e as Error).message.trim().slice(0, 200)}`);
   }
-  return null;
+  return missed;
 }
 
-async function phase(n1: ApiClient, label: string, count: number): Promise<Sample[]> {
+/** `count` measured changes; failed ones are +Infinity samples, their reasons appended to `failures`. */
+async function phase(n1: ApiClient, label: string, count: number, failures: string[]): Promise<Sample[]> {
   const out: Sample[] = [];
   let replicas = 1;
-  let missed = 0;
+  const before = failures.length;
+  const back = async () => {
+    // waits until converged (drains confirmed); a failure here is reported, and the next scale sets the count anyway
+    await netctl('n1', 'service', 'scale', 'probe=1').catch((e: Error) => failures.push(`scale back to 1: ${e.message.trim().slice(0, 200)}`));
+  };
   for (let i = 0; i < count; i++) {
     if (replicas >= MAX_TASKS) {
-      await netctl('n1', 'service', 'scale', 'probe=1'); // waits until converged (drains confirmed)
+      await back();
       replicas = 1;
     }
     replicas++;
-    const s = await oneChange(n1, replicas);
-    if (s) out.push(s);
-    else missed++;
+    out.push(await oneChange(n1, replicas, failures));
     if ((i + 1) % 10 === 0) console.error(`${label}: ${i + 1}/${count} changes (p50 so far ${percentile(out.map((x) => x.publishToLastMs), 50)} ms)`);
   }
-  if (missed) console.error(`${label}: ${missed} change(s) not complete within 60 s`);
+  const failed = failures.slice(before);
+  if (failed.length) console.error(`${label}: ${failed.length} failure(s): ${failed.join(' | ')}`);
   console.error(`${label}: ${out.length} changes, p50 ${percentile(out.map((x) => x.publishToLastMs), 50)} ms, p99 ${percentile(out.map((x) => x.publishToLastMs), 99)} ms`);
-  await netctl('n1', 'service', 'scale', 'probe=1');
+  await back();
   return out;
 }
 
@@ -156,8 +171,9 @@ async function main(): Promise<void> {
     const writers = (lab.nodes.length > 1 ? lab.nodes.slice(1) : lab.nodes).map((n) => ({ node: n.name, nodeIp: n.underlay, client: new ApiClient({ socketPath: nodeSocket(LAB, n.name) }) }));
     const ipOf = (i: number) => `10.77.200.${(i % 250) + 2}`;
 
+    const failures: string[] = [];
     const got = await interleave<PhaseRound>(ROUNDS, [
-      { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND), churn: null }) },
+      { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures), churn: null }) },
       {
         name: 'churn',
         run: async (r) => {
@@ -165,7 +181,7 @@ async function main(): Promise<void> {
           let samples: Sample[] = [];
           let failure: unknown = null;
           try {
-            samples = await phase(n1, `churn ${CHURN}/s, round ${r + 1}`, PER_ROUND);
+            samples = await phase(n1, `churn ${CHURN}/s, round ${r + 1}`, PER_ROUND, failures);
           } catch (e) {
             failure = e;
           }
@@ -196,7 +212,7 @@ async function main(): Promise<void> {
           rows.push(pairedRow(`p${p} ${what} → last node's LB+DNS, ${name}, N=${NODES}`, 'ms', per, per.map(() => SWARM_FLOOR_MS), swarm, 'lower', {
             pooled: { ours: pooled, peer: SWARM_FLOOR_MS }, floor: CONV_FLOOR_MS, peerFloor: 0, samplesPerRound: PER_ROUND,
             ...(p === 99 ? P99_SPREAD : {}),
-            note: `${all.length} changes in ${rounds.length} rounds (p${p} over all of them; min–max from each round's p${p})${extra}; ${why}`,
+            note: `${all.length} changes in ${rounds.length} rounds, ${all.filter((x) => !Number.isFinite(x[k])).length} failed or not complete in 60 s (counted as unbounded); p${p} over all of them, min–max from each round's p${p}${extra}; ${why}`,
           }));
         }
       }
@@ -205,7 +221,7 @@ async function main(): Promise<void> {
     for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
     const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnErrors, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnErrors, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,

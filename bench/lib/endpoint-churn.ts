@@ -33,7 +33,7 @@ export interface ChurnOptions {
   ipOf(i: number): string;
   /** Live records at most (default 20). */
   pool?: number;
-  /** Writes in flight at most (default 8): the generator never queues more than the nodes answer. */
+  /** Writes in flight at most (default 2 per writer): the generator never queues more than the nodes answer. */
   inflight?: number;
 }
 
@@ -62,7 +62,7 @@ export function churnRecord(t: EndpointRecord, i: number, ip: string, w: { node:
 /** Starts writing at once; `stop()` stops, waits for writes in flight, removes what is still live and reports. */
 export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<ChurnReport> } {
   const pool = o.pool ?? 20;
-  const maxInflight = o.inflight ?? 8;
+  const maxInflight = o.inflight ?? 2 * o.writers.length;
   const live: { key: string; w: ChurnWriter }[] = [];
   let next = 0;
   let issued = 0;
