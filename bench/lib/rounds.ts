@@ -137,6 +137,9 @@ export function rowVerdict(r: SpreadFields, defaultMax = DEFAULT_MAX_SPREAD): Ro
   if (r.rounds === undefined) return { metric: r.metric, status: 'unchecked', why: 'made without rounds' };
   const kind = r.kind ?? kindOf(r.unit ?? '');
   if (kind === 'count') return { metric: r.metric, status: 'unchecked', why: 'a count (0 on a good run): no ratio to check' };
+  // an unbounded figure (a change that never converged) is a failure of the round, never a missing peer
+  const unbounded = (r.oursRounds ?? []).filter((x) => x === Number.POSITIVE_INFINITY).length;
+  if (unbounded) return { metric: r.metric, status: 'rejected', why: `${unbounded} of ${(r.oursRounds ?? []).length} round(s) unbounded (something never completed)` };
   const ratios = r.roundRatios ?? [];
   const finite = ratios.filter((x): x is number => x != null && Number.isFinite(x));
   const max = r.maxSpread ?? defaultMax;

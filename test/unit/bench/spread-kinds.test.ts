@@ -66,3 +66,16 @@ test('pairedRow pooled: ours/peer/ratio from every sample, min–max and spread 
   assert.equal(r.ratioMax, 6.667);
   assert.equal(rowVerdict(r).status, 'ok');
 });
+
+test('rowVerdict: an unbounded round (never completed) rejects, even with no ratio at all', () => {
+  const inf = Number.POSITIVE_INFINITY;
+  for (const r of [
+    pairedRow('p99', 'ms', [inf, inf], [2000, 2000], 'swarm', 'lower', { floor: 20, peerFloor: 0 }),
+    pairedRow('p99', 'ms', [300, inf], [2000, 2000], 'swarm', 'lower'),
+    pairedRow('own', 'ms', [inf, 5], null, 'none', 'lower'),
+  ]) {
+    const v = rowVerdict(r);
+    assert.equal(v.status, 'rejected');
+    assert.match((v as { why: string }).why, /round\(s\) unbounded/);
+  }
+});
