@@ -4,19 +4,23 @@
  * measured with the convergence receipts themselves (src/core/convergence: every node acks once its
  * LB transaction holding the endpoint is applied and its DNS registry answers from it).
  *
- * One change = `service scale probe=K+1` (the manager commits a new task; its node starts it and
- * publishes the endpoint). Its figures come from n1's `GET /v1/convergence`: publication → last ack
- * (`totalMs`) and commit → last ack (the scale call's start → startedAt + totalMs, same machine so
- * one clock). The probe service's tasks are `sleep` processes (netns runtime: a command in its own
- * namespace, cheap), scaled up one at a time to MAX_TASKS, then back to 1 (not measured).
- * Two phases: alone, then under churn (a second service scaled up and down in the background aiming
- * at CHURN endpoint changes per second; the rate reached is recorded — on 2 loaded cores it is far
- * below 100/s, and the row says so).
+ * One measured change = `service scale probe=K+1` through the manager, as a user makes it (the manager
+ * commits a new task; its node starts it and publishes the endpoint). Its figures come from n1's
+ * `GET /v1/convergence`: publication → last ack (`totalMs`) and commit → last ack (the scale call's start →
+ * startedAt + totalMs, same machine so one clock). The probe service's tasks are `sleep` processes (netns
+ * runtime), scaled up one at a time to MAX_TASKS, then back to 1 (not measured).
+ *
+ * Two phases, alone and under churn, interleaved in --rounds rounds (bench/lib/rounds.ts; first phase
+ * alternating), --changes per phase in all. Churn is real endpoint records of a synthetic set of `churn`
+ * tasks added and removed at --churn changes/s in the gossip table, written on every node but n1
+ * (bench/lib/endpoint-churn.ts) — every node's LB, DNS, overlay and receipts process them; the rate reached
+ * is measured per round and recorded. Rows: p50 and p99 over every change of a phase (pooled), with the
+ * per-round figures for min–max and the spread check ('time' rows, floor CONV_FLOOR_MS).
  *
  * Peer: Docker swarm has no convergence bound at all; its documented floor is a fixed 2 s sleep
  * before a task is considered gone/added (the comparison is against that constant, not a run here).
  *
- *   node dist/bench/convergence.js [--nodes 10] [--changes 200] [--churn 100]
+ *   node dist/bench/convergence.js [--nodes 10] [--changes 200] [--rounds 4] [--churn 100]
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -26,7 +30,10 @@ import { realExec } from '../src/adapters/exec.js';
 import type { ChangeView } from '../src/core/convergence/index.js';
 import { labDown, labUp } from '../src/lab/lab.js';
 import { nodeSocket } from '../src/lab/plan.js';
-import { row, snapshot, writeResults, type BenchRow } from './lib/results.js';
+import { decodeEndpoint, ENDPOINT_TABLE, type EndpointRecord } from '../src/core/endpoints.js';
+import { startEndpointChurn, type ChurnReport } from './lib/endpoint-churn.js';
+import { pairedRow, snapshot, writeResults, type BenchRow } from './lib/results.js';
+import { interleave } from './lib/rounds.js';
 
 const START = snapshot();
 const arg = (name: string, dflt: number): number => {
@@ -36,6 +43,17 @@ const arg = (name: string, dflt: number): number => {
 const NODES = arg('nodes', 10);
 const CHANGES = arg('changes', 200);
 const CHURN = arg('churn', 100);
+const ROUNDS = arg('rounds', 4);
+/** Measured changes per phase per round. */
+const PER_ROUND = Math.ceil(CHANGES / ROUNDS);
+/**
+ * ± resolution of one convergence time, in ms: a node's LB and DNS work is coalesced by its reconcile loop
+ * and the acks travel by gossip (gossip interval 'local' preset: tens of ms), so two identical changes can
+ * differ by about this much. The swarm peer is a constant (floor 0).
+ */
+const CONV_FLOOR_MS = 20;
+/** The `app` network's subnet: IPAM hands out from its start; the churn's synthetic tasks use 10.77.200.0/24. */
+const SUBNET = '10.77.0.0/16';
 const MAX_TASKS = arg('max-tasks', 10);
 const LAB = 'bcv';
 const SWARM_FLOOR_MS = 2000;
@@ -58,69 +76,79 @@ export function percentile(xs: readonly number[], p: number): number | null {
 
 interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: string | null }
 
-/** One scale-up of `probe`, timed by the receipts n1 collects; null when it did not complete in 60 s. */
-async function oneChange(n1: ApiClient, replicas: number): Promise<Sample | null> {
+/**
+ * One scale-up of `probe`, timed by the receipts n1 collects. A change that fails (the scale call errs) or
+ * does not complete within 60 s is a sample of +Infinity, not a dropped one: a percentile that reaches it is
+ * unbounded, its row gets no ratio, and the result is rejected (rounds.ts) instead of quoting only the
+ * changes that made it.
+ */
+async function oneChange(n1: ApiClient, replicas: number, failures: string[]): Promise<Sample> {
+  const missed: Sample = { publishToLastMs: Number.POSITIVE_INFINITY, commitToLastMs: Number.POSITIVE_INFINITY, slowest: null };
   const t0 = Date.now();
-  await netctl('n1', 'service', 'scale', '-d', `probe=${replicas}`);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const v = await n1.call<{ changes: ChangeView[] }>('GET', `/v1/convergence?service=probe&since=${t0}&limit=50`);
-    const done = v.changes.find((c) => c.complete && c.totalMs !== null);
-    if (done) return { publishToLastMs: done.totalMs!, commitToLastMs: done.startedAt + done.totalMs! - t0, slowest: done.slowest };
-    await sleep(25);
-  }
-  return null;
-}
-
-/** Background churn: `churn` scaled between 0 and a step size, aiming at `rate` endpoint changes/s. */
-function startChurn(rate: number): { stop: () => Promise<{ changes: number; seconds: number }> } {
-  let stopped = false;
-  let changes = 0;
-  const step = Math.max(1, Math.min(10, Math.round(rate / 10)));
-  const began = Date.now();
-  const run = (async () => {
-    let up = false;
-    while (!stopped) {
-      const t = Date.now();
-      up = !up;
-      try {
-        await netctl('n1', 'service', 'scale', '-d', `churn=${up ? step : 0}`);
-        changes += step;
-      } catch (e) {
-        console.error(`churn: ${(e as Error).message}`);
-      }
-      const wait = (step / rate) * 1000 - (Date.now() - t);
-      if (wait > 0) await sleep(wait);
+  try {
+    await netctl('n1', 'service', 'scale', '-d', `probe=${replicas}`);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const v = await n1.call<{ changes: ChangeView[] }>('GET', `/v1/convergence?service=probe&since=${t0}&limit=50`);
+      const done = v.changes.find((c) => c.complete && c.totalMs !== null);
+      if (done) return { publishToLastMs: done.totalMs!, commitToLastMs: done.startedAt + done.totalMs! - t0, slowest: done.slowest };
+      await sleep(25);
     }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await run;
-      return { changes, seconds: (Date.now() - began) / 1000 };
-    },
-  };
+    failures.push(`probe=${replicas}: not complete within 60 s`);
+  } catch (e) {
+    failures.push(`probe=${replicas}: ${(e as Error).message.trim().slice(0, 200)}`);
+  }
+  return missed;
 }
 
-async function phase(n1: ApiClient, label: string, count: number): Promise<Sample[]> {
+/** `count` measured changes; failed ones are +Infinity samples, their reasons appended to `failures`. */
+async function phase(n1: ApiClient, label: string, count: number, failures: string[]): Promise<Sample[]> {
   const out: Sample[] = [];
   let replicas = 1;
-  let missed = 0;
+  const before = failures.length;
+  const back = async () => {
+    // waits until converged (drains confirmed); a failure here is reported, and the next scale sets the count anyway
+    await netctl('n1', 'service', 'scale', 'probe=1').catch((e: Error) => failures.push(`scale back to 1: ${e.message.trim().slice(0, 200)}`));
+  };
   for (let i = 0; i < count; i++) {
     if (replicas >= MAX_TASKS) {
-      await netctl('n1', 'service', 'scale', 'probe=1'); // waits until converged (drains confirmed)
+      await back();
       replicas = 1;
     }
     replicas++;
-    const s = await oneChange(n1, replicas);
-    if (s) out.push(s);
-    else missed++;
+    out.push(await oneChange(n1, replicas, failures));
     if ((i + 1) % 10 === 0) console.error(`${label}: ${i + 1}/${count} changes (p50 so far ${percentile(out.map((x) => x.publishToLastMs), 50)} ms)`);
   }
-  if (missed) console.error(`${label}: ${missed} change(s) not complete within 60 s`);
-  await netctl('n1', 'service', 'scale', 'probe=1');
+  const failed = failures.slice(before);
+  if (failed.length) console.error(`${label}: ${failed.length} failure(s): ${failed.join(' | ')}`);
+  console.error(`${label}: ${out.length} changes, p50 ${percentile(out.map((x) => x.publishToLastMs), 50)} ms, p99 ${percentile(out.map((x) => x.publishToLastMs), 99)} ms`);
+  await back();
   return out;
 }
+
+/** The record of one of `service`'s tasks in n1's gossip table (the churn's template). */
+async function recordOf(n1: ApiClient, service: string): Promise<EndpointRecord> {
+  const deadline = Date.now() + 60_000;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const nets = await n1.call<{ network: string; entries: { table: string; value: string }[] }[]>('GET', '/v1/gossip/tables');
+    for (const n of nets) {
+      for (const e of n.entries) {
+        if (e.table !== ENDPOINT_TABLE) continue;
+        seen++;
+        const d = decodeEndpoint(new TextEncoder().encode(e.value));
+        if (d.ok && d.record.serviceName === service && d.record.state === 'running') return d.record;
+      }
+    }
+    await sleep(200);
+  }
+  throw new Error(`no running endpoint record of ${service} in n1's gossip tables after 60 s (${seen} endpoint records seen in the last reads)`);
+}
+
+/** Percentile p of the changes' figure `k` (null when none). */
+const pct = (xs: readonly Sample[], k: 'publishToLastMs' | 'commitToLastMs', p: number) => percentile(xs.map((x) => x[k]), p);
+
+interface PhaseRound { samples: Sample[]; churn: ChurnReport | null }
 
 async function main(): Promise<void> {
   await labDown(realExec, LAB).catch(() => undefined);
@@ -132,36 +160,71 @@ async function main(): Promise<void> {
     const file = `/run/meshd/${LAB}/worker.token`;
     writeFileSync(file, token + '\n', { mode: 0o600 });
     for (const n of lab.nodes.slice(1)) await netctl(n.name, 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`);
-    await netctl('n1', 'network', 'create', '-d', 'overlay', 'app');
+    await netctl('n1', 'network', 'create', '-d', 'overlay', '--subnet', SUBNET, 'app');
     // Every node on `app` (global service): all N nodes must ack each change.
     await netctl('n1', 'service', 'create', '--name', 'anchor', '--mode', 'global', '--runtime', 'netns', '--network', 'app', 'sleep', 'sleep', '1000000');
     await netctl('n1', 'service', 'create', '--name', 'probe', '--replicas', '1', '--runtime', 'netns', '--network', 'app', 'sleep', 'sleep', '1000000');
-    await netctl('n1', 'service', 'create', '--name', 'churn', '--replicas', '0', '--runtime', 'netns', '--network', 'app', 'sleep', 'sleep', '1000000');
+    // One real task gives the churn its template (service id, VIP, network); the synthetic tasks join it.
+    await netctl('n1', 'service', 'create', '--name', 'churn', '--replicas', '1', '--runtime', 'netns', '--network', 'app', 'sleep', 'sleep', '1000000');
     const n1 = new ApiClient({ socketPath: nodeSocket(LAB, 'n1') });
+    const template = await recordOf(n1, 'churn');
+    const writers = (lab.nodes.length > 1 ? lab.nodes.slice(1) : lab.nodes).map((n) => ({ node: n.name, nodeIp: n.underlay, client: new ApiClient({ socketPath: nodeSocket(LAB, n.name) }) }));
+    const ipOf = (i: number) => `10.77.200.${(i % 250) + 2}`;
 
-    const alone = await phase(n1, 'alone', CHANGES);
-    const churn = startChurn(CHURN);
-    const loaded = await phase(n1, `churn ${CHURN}/s`, CHANGES);
-    const achieved = await churn.stop();
-    const churnRate = achieved.changes / achieved.seconds;
-    await netctl('n1', 'service', 'scale', 'churn=0');
+    const failures: string[] = [];
+    const got = await interleave<PhaseRound>(ROUNDS, [
+      { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures), churn: null }) },
+      {
+        name: 'churn',
+        run: async (r) => {
+          const churn = startEndpointChurn({ writers, template, ratePerS: CHURN, ipOf, pool: 20 });
+          let samples: Sample[] = [];
+          let failure: unknown = null;
+          try {
+            samples = await phase(n1, `churn ${CHURN}/s, round ${r + 1}`, PER_ROUND, failures);
+          } catch (e) {
+            failure = e;
+          }
+          const rep = await churn.stop();
+          console.error(`churn, round ${r + 1}: ${rep.changes} changes in ${rep.seconds.toFixed(1)} s = ${rep.ratePerS}/s (aimed ${CHURN}/s), ${rep.errors} failed writes${rep.firstErrors.length ? `: ${rep.firstErrors.join(' | ')}` : ''}`);
+          if (failure !== null) throw failure;
+          return { samples, churn: rep };
+        },
+      },
+    ]);
+    const churnReports = got.churn!.map((x) => x.churn!);
+    const reached = churnReports.map((c) => c.ratePerS);
+    const churnErrors = churnReports.reduce((a, c) => a + c.errors, 0);
 
     const rows: BenchRow[] = [];
+    const swarm = 'docker swarm 2 s sleep';
     const note = `peer: Docker swarm has no convergence bound; its documented floor is a fixed ${SWARM_FLOOR_MS} ms sleep (a constant, not a run here)`;
-    for (const [name, xs, extra] of [['alone', alone, ''], ['churn', loaded, ` (churn aimed ${CHURN}/s, reached ${churnRate.toFixed(1)} endpoint changes/s)`]] as const) {
+    const P99_SPREAD = { maxSpread: 2, spreadWhy: `a round's p99 of ${PER_ROUND} changes is about its worst one: one slow reconcile on one of ${NODES} nodes moves it, so rounds agree to 2×, not 1.5×` };
+    for (const name of ['alone', 'churn'] as const) {
+      const rounds = got[name]!.map((x) => x.samples);
+      const all = rounds.flat();
+      const extra = name === 'churn' ? ` (churn aimed ${CHURN}/s, reached ${reached.join(' / ')} changes/s per round, ${churnErrors} failed writes)` : '';
       for (const p of [50, 99]) {
-        const pub = percentile(xs.map((x) => x.publishToLastMs), p);
-        const com = percentile(xs.map((x) => x.commitToLastMs), p);
-        if (pub !== null) rows.push(row(`p${p} publication → last node's LB+DNS, ${name}, N=${NODES}`, 'ms', pub, SWARM_FLOOR_MS, 'docker swarm 2 s sleep', 'lower', `${xs.length} changes${extra}; ${note}`));
-        if (com !== null) rows.push(row(`p${p} manager commit → last node's LB+DNS, ${name}, N=${NODES}`, 'ms', com, SWARM_FLOOR_MS, 'docker swarm 2 s sleep', 'lower', `${xs.length} changes${extra}; includes scheduling and the task's start`));
+        for (const [k, what, why] of [['publishToLastMs', 'publication', note], ['commitToLastMs', 'manager commit', 'includes scheduling and the task\'s start']] as const) {
+          const per = rounds.map((xs) => pct(xs, k, p));
+          const pooled = pct(all, k, p);
+          if (pooled === null) continue;
+          rows.push(pairedRow(`p${p} ${what} → last node's LB+DNS, ${name}, N=${NODES}`, 'ms', per, per.map(() => SWARM_FLOOR_MS), swarm, 'lower', {
+            pooled: { ours: pooled, peer: SWARM_FLOOR_MS }, floor: CONV_FLOOR_MS, peerFloor: 0, samplesPerRound: PER_ROUND,
+            ...(p === 99 ? P99_SPREAD : {}),
+            note: `${all.length} changes in ${rounds.length} rounds, ${all.filter((x) => !Number.isFinite(x[k])).length} failed or not complete in 60 s (counted as unbounded); p${p} over all of them, min–max from each round's p${p}${extra}; ${why}`,
+          }));
+        }
       }
     }
     const slowest: Record<string, number> = {};
-    for (const s of [...alone, ...loaded]) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
+    for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
+    const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, changes: CHANGES, churnAimedPerS: CHURN, churnReachedPerS: Math.round(churnRate * 10) / 10, maxTasks: MAX_TASKS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnErrors, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
+      goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,
-      caveat: 'one run on a shared 2-core machine; the p99 goal (< 1 s at 10 nodes) is claimed only if a row above shows it at N=10',
     }, { start: START });
   } finally {
     await labDown(realExec, LAB).catch((e: Error) => console.error(`lab down: ${e.message}`));

@@ -15,8 +15,12 @@
  * Env: BENCH_SIZES=1000,10000  BENCH_REPS=5  BENCH_SECONDS=3  BENCH_ROUNDS=3  BENCH_SKIP_WRK=1
  *      BENCH_IPVS_VM=0 (skip the VM part)  BENCH_IPVS_VM_TIMEOUT=1800 (s)  BENCH_IPVS_VM_SIZES (default BENCH_SIZES)
  *      BENCH_ONLY_IPVS_VM=1 (only the VM part, merged into the existing lb.json)
- * The machine's load average is recorded with the results: wall times on a shared, loaded machine
- * are inflated for both sides alike.
+ * Rounds (bench/lib/rounds.ts): the sync bench runs BENCH_ROUNDS rounds, each step (cold, resync, every
+ * one-endpoint change) for both sides back to back with the first side alternating by round; wrk runs the
+ * three paths interleaved, first path rotating. Rows carry the median per-round ratio with min–max; ms rows
+ * are judged beyond ±WALL_FLOOR_MS (wall) or ±CPU_FLOOR_MS (CPU), and a result whose ratios spread wider
+ * than 1.5× is written to lb.rejected.json instead (exit 1). The IPVS-in-VM rows come from one VM run
+ * (no rounds: listed as unchecked). Load at start and end is recorded.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,42 +31,73 @@ import { realExec } from '../src/adapters/exec.js';
 import type { Backend } from '../src/core/lb/model.js';
 import { many, names, setup, teardown } from '../test/integration/lb/topology.js';
 import { cpuOf, desired, EPS, freshNs, iptFull, iptOneChange, ip4, median, r1, services, timed } from './lib/lb-sync.js';
-import { row, writeResults, type BenchRow } from './lib/results.js';
+import { pairedRow, row, snapshot, writeResults, type BenchRow, type PairedOptions } from './lib/results.js';
+import { interleave, roundOrder } from './lib/rounds.js';
 import { run, timings } from '../test/vm/harness.js';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+/** Interleaved rounds of the sync bench and of each wrk mode (bench/lib/rounds.ts). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/**
+ * ± resolution of one wall-time figure, in ms ('time' rows): every figure spans a process spawn (`nft -f`,
+ * iptables-restore), whose start varies by about this much on this shared machine (an estimate, stated).
+ */
+const WALL_FLOOR_MS = 1;
+/** ± resolution of a CPU-time figure: children's CPU (nft, iptables-restore) is accounted in 10 ms ticks. */
+const CPU_FLOOR_MS = 10;
+const START = snapshot();
 const NFT_NS = 'lbh-bn';
 const IPT_NS = 'lbh-bi';
 const RESULTS = fileURLToPath(new URL('../../bench/results/lb.json', import.meta.url));
 
-async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unknown>): Promise<void> {
+/** One side's sync figures in one round (ms; one-endpoint figures are the median of REPS changes). */
+interface SyncFigures { cold: number; coldCpu: number; resync: number; one: number; oneCpu: number }
+
+/**
+ * One round of the sync bench: both namespaces emptied, then cold sync, full resync and REPS one-endpoint
+ * changes, each step run for both sides back to back, the first side alternating by round (rounds.ts
+ * roundOrder) — a burst of outside load lands on both sides of a step alike. Fresh services every round (the
+ * one-endpoint changes edit them). The kernel's rulesets are checked after every round.
+ */
+async function syncRound(n: number, round: number, info: Record<string, unknown>): Promise<{ ours: SyncFigures; peer: SyncFigures }> {
   await freshNs(NFT_NS);
   await freshNs(IPT_NS);
   const svcs = services(n);
   const dp = new NftablesDataplane();
-  const label = `${n / 1000}k svc × ${EPS} ep`;
-  // ours: cold full sync, then forced full resync over the existing table
-  let cold = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
-  const d0 = desired(svcs); // building the input is not part of the sync (the agent has it already)
-  const coldCpu = await cpuOf(async () => (cold = await dp.apply(d0, { netns: NFT_NS })));
-  dp.requestFullResync({ netns: NFT_NS });
-  const resync = await dp.apply(desired(svcs), { netns: NFT_NS });
-  // peer: full iptables-restore
   const full = iptFull(svcs);
-  const iptColdCpu = await cpuOf(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: IPT_NS, timeoutMs: 900_000 }));
-  const iptCold = iptColdCpu.wall;
-  const iptResync = await timed(() => realExec.check('iptables-restore', ['-w'], { input: full, netns: IPT_NS, timeoutMs: 900_000 }));
-  // one-endpoint changes
-  const oursOne: number[] = [];
-  const peerOne: number[] = [];
-  const oursOneCpu: number[] = [];
-  const peerOneCpu: number[] = [];
+  const restore = (input: string, noflush = false) => realExec.check('iptables-restore', ['-w', ...(noflush ? ['--noflush'] : [])], { input, netns: IPT_NS, timeoutMs: 900_000 });
+  const first = roundOrder(2, round)[0] === 0 ? 'ours' : 'peer';
+  const both = async (ours: () => Promise<void>, peer: () => Promise<void>): Promise<void> => {
+    if (first === 'ours') { await ours(); await peer(); } else { await peer(); await ours(); }
+  };
+  const o = { oneAll: [] as number[], oneCpuAll: [] as number[] } as { cold: number; coldCpu: number; resync: number; oneAll: number[]; oneCpuAll: number[] };
+  const p = { oneAll: [] as number[], oneCpuAll: [] as number[] } as typeof o;
+  let coldBytes = 0;
   let oneBytes = 0;
-  // The agent keeps unchanged service objects between syncs (immutable updates), so the syncer's
-  // compile memo makes planning O(change); only the changed service object is new.
+  // cold full sync (building the input is not part of the sync: the agent has it already)
+  const d0 = desired(svcs);
+  await both(async () => {
+    let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
+    const c = await cpuOf(async () => (res = await dp.apply(d0, { netns: NFT_NS })));
+    o.cold = res.durationMs;
+    o.coldCpu = c.self + c.children;
+    coldBytes = res.bytes;
+  }, async () => {
+    const c = await cpuOf(() => restore(full));
+    p.cold = c.wall;
+    p.coldCpu = c.children;
+  });
+  // forced full resync over the existing ruleset
+  await both(async () => {
+    dp.requestFullResync({ netns: NFT_NS });
+    o.resync = (await dp.apply(desired(svcs), { netns: NFT_NS })).durationMs;
+  }, async () => {
+    p.resync = await timed(() => restore(full));
+  });
+  // one-endpoint changes. The agent keeps unchanged service objects between syncs (immutable updates), so
+  // the syncer's compile memo makes planning O(change); only the changed service object is new.
   let current = desired(svcs);
   await dp.apply(current, { netns: NFT_NS }); // noop, primes the memo with these objects
   for (let r = 0; r < REPS; r++) {
@@ -70,34 +105,53 @@ async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unkn
     const s = svcs[k]!;
     const oldIp = s.eps[0]!;
     s.eps[0] = ip4(220, k * 16 + r + 1);
-    const services = [...current.services];
-    services[k] = desired([s]).services[0]!;
-    services[k] = { ...services[k]!, id: `svc-${k}`, name: `svc-${k}`, backends: services[k]!.backends.map((b, j) => ({ ...b, id: `t-${k}-${j}` })) };
-    current = { services, ingress: [] };
-    let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
-    const c = await cpuOf(async () => (res = await dp.apply(current, { netns: NFT_NS })));
-    if (res.mode !== 'incremental' || res.changed !== 1) throw new Error(`expected an incremental change of 1 frontend, got ${res.mode}/${res.changed}`);
-    oursOne.push(res.durationMs);
-    oursOneCpu.push(c.self + c.children);
-    oneBytes = res.bytes;
     const script = iptOneChange(svcs, k, oldIp);
-    const p = await cpuOf(() => realExec.check('iptables-restore', ['-w', '--noflush'], { input: script, netns: IPT_NS, timeoutMs: 300_000 }));
-    peerOne.push(p.wall);
-    peerOneCpu.push(p.children);
+    const next = [...current.services];
+    next[k] = desired([s]).services[0]!;
+    next[k] = { ...next[k]!, id: `svc-${k}`, name: `svc-${k}`, backends: next[k]!.backends.map((b, j) => ({ ...b, id: `t-${k}-${j}` })) };
+    current = { services: next, ingress: [] };
+    await both(async () => {
+      let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
+      const c = await cpuOf(async () => (res = await dp.apply(current, { netns: NFT_NS })));
+      if (res.mode !== 'incremental' || res.changed !== 1) throw new Error(`expected an incremental change of 1 frontend, got ${res.mode}/${res.changed}`);
+      o.oneAll.push(res.durationMs);
+      o.oneCpuAll.push(c.self + c.children);
+      oneBytes = res.bytes;
+    }, async () => {
+      const c = await cpuOf(() => restore(script, true));
+      p.oneAll.push(c.wall);
+      p.oneCpuAll.push(c.children);
+    });
   }
   // sanity: both rulesets hold what we think
   const kernel = await dp.readKernel({ netns: NFT_NS });
   if (kernel.frontends.length !== n) throw new Error(`nft holds ${kernel.frontends.length} frontends, want ${n}`);
   const iptRules = (await realExec.check('iptables-save', ['-t', 'nat'], { netns: IPT_NS, timeoutMs: 300_000 })).split('\n').filter((l) => l.startsWith('-A KUBE-SVC-')).length;
   if (iptRules !== n * EPS) throw new Error(`iptables holds ${iptRules} KUBE-SVC rules, want ${n * EPS}`);
+  Object.assign(info, { oursFullBytes: coldBytes, peerFullBytes: full.length, oursOneChangeBytes: oneBytes });
+  const fig = (x: typeof o): SyncFigures => ({ cold: r1(x.cold), coldCpu: r1(x.coldCpu), resync: r1(x.resync), one: r1(median(x.oneAll)), oneCpu: r1(median(x.oneCpuAll)) });
+  const res = { ours: fig(o), peer: fig(p) };
+  console.log(`  round ${round + 1} (${first} first): cold ${res.ours.cold}/${res.peer.cold} ms, resync ${res.ours.resync}/${res.peer.resync} ms, one change ${res.ours.one}/${res.peer.one} ms (ours/peer)`);
+  return res;
+}
+
+async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unknown>): Promise<void> {
+  const label = `${n / 1000}k svc × ${EPS} ep`;
+  const info: Record<string, unknown> = {};
+  const got: { ours: SyncFigures; peer: SyncFigures }[] = [];
+  for (let r = 0; r < ROUNDS; r++) got.push(await syncRound(n, r, info));
+  const full = 'kube-proxy-iptables-style iptables-restore (iptables-nft)';
+  const minimal = 'kube-proxy ≥1.26 minimal iptables-restore --noflush';
+  const pr = (metric: string, k: keyof SyncFigures, peerName: string, o: PairedOptions): BenchRow =>
+    pairedRow(metric, 'ms', got.map((g) => g.ours[k]), got.map((g) => g.peer[k]), peerName, 'lower', o);
   rows.push(
-    row(`full sync, cold, ${label}`, 'ms', r1(cold.durationMs), r1(iptCold), 'kube-proxy-iptables-style iptables-restore (iptables-nft)', 'lower'),
-    row(`full sync, cold, ${label}: CPU time (ours: node + nft; peer: iptables-restore)`, 'ms', r1(coldCpu.self + coldCpu.children), r1(iptColdCpu.children), 'kube-proxy-iptables-style iptables-restore (iptables-nft)', 'lower', 'load-independent: wall time on this shared 2-core machine is inflated by other work'),
-    row(`full resync over existing, ${label}`, 'ms', r1(resync.durationMs), r1(iptResync), 'kube-proxy-iptables-style iptables-restore (iptables-nft)', 'lower'),
-    row(`one-endpoint change, ${label} (median of ${REPS})`, 'ms', r1(median(oursOne)), r1(median(peerOne)), 'kube-proxy ≥1.26 minimal iptables-restore --noflush', 'lower'),
-    row(`one-endpoint change, ${label}: CPU time (median of ${REPS})`, 'ms', r1(median(oursOneCpu)), r1(median(peerOneCpu)), 'kube-proxy ≥1.26 minimal iptables-restore --noflush', 'lower', 'load-independent; children CPU has 10 ms resolution'),
+    pr(`full sync, cold, ${label}`, 'cold', full, { floor: WALL_FLOOR_MS }),
+    pr(`full sync, cold, ${label}: CPU time (ours: node + nft; peer: iptables-restore)`, 'coldCpu', full, { floor: CPU_FLOOR_MS, note: 'load-independent: wall time on this shared 2-core machine is inflated by other work' }),
+    pr(`full resync over existing, ${label}`, 'resync', full, { floor: WALL_FLOOR_MS }),
+    pr(`one-endpoint change, ${label} (median of ${REPS} per round)`, 'one', minimal, { floor: WALL_FLOOR_MS, samplesPerRound: REPS }),
+    pr(`one-endpoint change, ${label}: CPU time (median of ${REPS} per round)`, 'oneCpu', minimal, { floor: CPU_FLOOR_MS, samplesPerRound: REPS, note: 'load-independent; children CPU has 10 ms resolution' }),
   );
-  extra[`sync_${n}`] = { oursFullCpuMs: { node: r1(coldCpu.self), nft: r1(coldCpu.children) }, peerFullCpuMs: r1(iptColdCpu.children), oursFullBytes: cold.bytes, peerFullBytes: full.length, oursOneChangeBytes: oneBytes, oursOne: oursOne.map(r1), peerOne: peerOne.map(r1) };
+  extra[`sync_${n}`] = { ...info, rounds: got };
   await realExec.run('ip', ['netns', 'del', NFT_NS]);
   await realExec.run('ip', ['netns', 'del', IPT_NS]);
 }
@@ -140,18 +194,15 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
     const paths: [string, string][] = [['direct to task', `http://${task.ip}:8000/`], ['VIP', 'http://10.96.0.10/'], ['ingress (routing mesh)', `http://${t.lbClientSideIp}/`]];
     await wrk(t.client, paths[0]![1], false, 2); // warm the server's JIT before measuring anything
     for (const close of [false, true]) {
-      // rounds interleave the paths so load from elsewhere on the machine hits all of them alike
-      const runs: Record<string, Wrk[]> = {};
-      for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, url] of paths) (runs[name] ??= []).push(await wrk(t.client, url, close));
-      }
-      const res: Record<string, Wrk> = {};
-      for (const [name, rs] of Object.entries(runs)) res[name] = { rps: median(rs.map((r) => r.rps)), errors: rs.reduce((a, r) => a + r.errors, 0) };
+      // the three paths interleaved in rounds, first path rotating, so outside load hits all of them alike
       const mode = close ? 'connection per request' : 'keep-alive';
-      const direct = res['direct to task']!;
-      rows.push(row(`HTTP req/s through VIP, ${mode}`, 'req/s', res.VIP!.rps, direct.rps, 'direct to the task (same path, no LB)', 'higher'));
-      rows.push(row(`HTTP req/s through ingress published port (DNAT+SNAT), ${mode}`, 'req/s', res['ingress (routing mesh)']!.rps, direct.rps, 'direct to the task (same path, no LB)', 'higher'));
-      extra[`wrk_${close ? 'close' : 'keepalive'}`] = res;
+      const got = await interleave(ROUNDS, paths.map(([name, url]) => ({ name, run: () => wrk(t.client, url, close) })),
+        { onRound: (r, g) => console.log(`  wrk ${mode} round ${r + 1}: ${paths.map(([name]) => `${name} ${g[name]!.rps}`).join(', ')} req/s`) });
+      const rps = (name: string) => got[name]!.map((w) => w.rps); // socket errors are kept per run in extra (wrk_*)
+      const direct = 'direct to the task (same path, no LB)';
+      rows.push(pairedRow(`HTTP req/s through VIP, ${mode}`, 'req/s', rps('VIP'), rps('direct to task'), direct, 'higher'));
+      rows.push(pairedRow(`HTTP req/s through ingress published port (DNAT+SNAT), ${mode}`, 'req/s', rps('ingress (routing mesh)'), rps('direct to task'), direct, 'higher'));
+      extra[`wrk_${close ? 'close' : 'keepalive'}`] = got;
     }
   } finally {
     await teardown(t);
@@ -230,7 +281,7 @@ async function main(): Promise<void> {
     await realExec.run('ip', ['netns', 'del', IPT_NS]);
   }
   extra.loadAverageAtEnd = loadavg();
-  writeResults('lb', rows, extra);
+  writeResults('lb', rows, extra, { start: START });
 }
 
 main().catch((e: unknown) => {

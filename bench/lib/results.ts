@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, hostname, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MAX_SPREAD, median, roundRatio, spread, verdict, type Better, type Verdict } from './rounds.js';
+import { DEFAULT_MAX_SPREAD, MIN_SAMPLES_NEAR_FLOOR, NEAR_FLOOR, median, roundRatio, spread, verdict, withStatus, type Better, type MetricKind, type Verdict } from './rounds.js';
 
 export interface BenchRow {
   /** What was measured, e.g. "qps, 1 name". */
@@ -37,6 +37,15 @@ export interface BenchRow {
   roundRatios?: (number | null)[];
   oursRounds?: (number | null)[];
   peerRounds?: (number | null)[];
+  /** How the spread is judged (rounds.ts MetricKind; absent: from the unit). */
+  kind?: MetricKind;
+  /** 'time' rows: ± resolution of one per-round figure in `unit`, and the peer's when it differs. */
+  floor?: number;
+  peerFloor?: number;
+  /** Samples behind each per-round figure (a round's figure is their median). */
+  samplesPerRound?: number;
+  /** 'pooled': ours/peer/ratio are over every sample of every round (e.g. a p99 of 200), not the per-round median. */
+  headline?: 'pooled';
 }
 
 const r3 = (x: number | null): number | null => (x == null ? null : Math.round(x * 1000) / 1000);
@@ -53,6 +62,17 @@ export interface PairedOptions {
   /** Bound on max/min of the per-round ratios for this row; say why in `spreadWhy` when not the default. */
   maxSpread?: number;
   spreadWhy?: string;
+  kind?: MetricKind;
+  /** 'time' rows: ± resolution of one per-round figure, in the row's unit (say where it comes from in the bench). */
+  floor?: number;
+  /** 0 for a peer that is a published constant (it has no jitter); default `floor`. */
+  peerFloor?: number;
+  samplesPerRound?: number;
+  /**
+   * Figures over every sample of every round (a p99 over 200 changes is not the median of four p99s of 50):
+   * they become the row's ours/peer/ratio; the rounds still give min–max and the spread check.
+   */
+  pooled?: { ours: number; peer: number | null };
 }
 
 /**
@@ -66,13 +86,13 @@ export function pairedRow(metric: string, unit: string, ours: readonly (number |
   const ratios = ours.map((x, k) => r3(roundRatio(x, p[k], better)));
   const finite = ratios.filter((x): x is number => x != null);
   const s = spread(finite);
-  const pm = median(p);
+  const pm = o.pooled ? o.pooled.peer : median(p);
   return {
     metric, unit,
-    ours: r2(median(ours) ?? Number.NaN),
+    ours: r2((o.pooled ? o.pooled.ours : median(ours)) ?? Number.NaN),
     peer: pm == null ? null : r2(pm),
     peerName,
-    ratio: r3(median(finite)),
+    ratio: o.pooled ? r3(roundRatio(o.pooled.ours, o.pooled.peer, better)) : r3(median(finite)),
     better,
     ...(o.note ? { note: o.note } : {}),
     rounds: ours.length,
@@ -81,6 +101,11 @@ export function pairedRow(metric: string, unit: string, ours: readonly (number |
     spread: s == null ? null : r3(s),
     ...(o.maxSpread !== undefined ? { maxSpread: o.maxSpread } : {}),
     ...(o.spreadWhy ? { spreadWhy: o.spreadWhy } : {}),
+    ...(o.kind ? { kind: o.kind } : {}),
+    ...(o.floor !== undefined ? { floor: o.floor } : {}),
+    ...(o.peerFloor !== undefined ? { peerFloor: o.peerFloor } : {}),
+    ...(o.samplesPerRound !== undefined ? { samplesPerRound: o.samplesPerRound } : {}),
+    ...(o.pooled ? { headline: 'pooled' as const } : {}),
     roundRatios: ratios,
     oursRounds: [...ours],
     peerRounds: [...p],
@@ -137,8 +162,8 @@ export function writeResults(name: string, rows: BenchRow[], extra: Record<strin
     machine: machine(),
     load: { start: o.start ?? IMPORTED_AT, end: snapshot() },
     note: 'ratio > 1 means meshd is better than the peer on that metric; with rounds, ratio = median of the per-round ratios, ratioMin–ratioMax their range',
-    method: `sides interleaved in rounds (first side rotating); a row is rejected when its ratio spread (max/min) exceeds its maxSpread (default ${maxSpread}×)`,
-    verdict: { ok: v.ok, rejected: v.reasons, unchecked: v.rows.filter((x) => x.status === 'unchecked').map((x) => x.metric) },
+    method: `sides interleaved in rounds (first side rotating); a row is rejected when its per-round ratios spread (max/min) wider than its maxSpread (default ${maxSpread}×); a 'time' row's figures count as ± its floor (spread beyond what the floor explains), need ≥ ${MIN_SAMPLES_NEAR_FLOOR} samples per round within ${NEAR_FLOOR}× the floor, and are 'unresolved' (no ratio claimed, not rejected) at or below it; bench/lib/rounds.ts`,
+    verdict: { ok: v.ok, rejected: v.reasons, unchecked: withStatus(v, 'unchecked'), unresolved: withStatus(v, 'unresolved') },
     rows,
     ...extra,
   };

@@ -5,8 +5,10 @@
  * seconds apart); a row reports the MEDIAN of those ratios with their min–max. When the per-round ratios
  * disagree by more than the row's bound (max/min, default {@link DEFAULT_MAX_SPREAD}), the machine moved
  * the answer more than the figure can claim, and the result is rejected instead of written (results.ts).
+ * How "disagree" is judged depends on the row's kind ({@link MetricKind}): a millisecond row is allowed the
+ * jitter its floor explains, and must rest on enough samples when it is close to that floor.
  *
- * The pure parts (median, roundRatio, spread, verdict) are small exported functions with table tests
+ * The pure parts (median, roundRatio, spread, ratioInterval, timeSpread, verdict) are small exported functions with table tests
  * (test/unit/bench/rounds.test.ts); `interleave` is the only one that runs anything.
  */
 
@@ -48,45 +50,133 @@ export function spread(ratios: readonly (number | null)[]): number | null {
   return Math.max(...v) / Math.min(...v);
 }
 
+/**
+ * What kind of figure a row holds; it decides how its spread is judged (issue 18 §2: one bound for every
+ * row rejected millisecond rows whose few ms of jitter are a large relative spread).
+ * - 'rate': throughput, bytes/s, CPU per query over thousands of queries: figures far above any resolution,
+ *   so the plain rule holds — max/min of the per-round ratios ≤ maxSpread.
+ * - 'time': a duration or latency. Each per-round figure is known only to ± its `floor` (in the row's unit:
+ *   the timer's resolution plus the wake-up jitter of what is timed, stated per bench); see {@link timeSpread}.
+ * - 'count': events that are 0 on a good run (false deaths, errors): no ratio, never checked.
+ * A row that says nothing gets {@link kindOf} its unit.
+ */
+export type MetricKind = 'rate' | 'time' | 'count';
+
+/** 'time' for ms/s/µs/us/ns units, 'rate' otherwise. */
+export function kindOf(unit: string): MetricKind {
+  return /^(ms|s|µs|us|ns)$/.test(unit) ? 'time' : 'rate';
+}
+
+/**
+ * A 'time' figure within this many floors of its floor is close enough to it that one sample per round is a
+ * draw, not a figure: each round must then be the median of at least {@link MIN_SAMPLES_NEAR_FLOOR} samples.
+ */
+export const NEAR_FLOOR = 10;
+export const MIN_SAMPLES_NEAR_FLOOR = 5;
+
 /** What a row's verdict needs from it (a BenchRow carries these fields). */
 export interface SpreadFields {
   metric: string;
+  unit?: string;
   ratio: number | null;
+  better?: Better;
   /** Rounds measured; undefined for a row made without rounds (legacy `row()`): not checked. */
   rounds?: number;
   roundRatios?: (number | null)[];
   /** Our per-round figures: checked on their own when the row has no ratio (no peer). */
   oursRounds?: (number | null)[];
+  peerRounds?: (number | null)[];
   maxSpread?: number;
+  /** Default: kindOf(unit). */
+  kind?: MetricKind;
+  /** 'time' rows: ± resolution of one per-round figure, in the row's unit (default 0: the plain rule). */
+  floor?: number;
+  /** The peer's floor when it differs (0 for a published constant); default `floor`. */
+  peerFloor?: number;
+  /** Samples behind each per-round figure (default 1). */
+  samplesPerRound?: number;
 }
 
 export type RowVerdict =
   | { metric: string; status: 'ok'; spread: number; maxSpread: number }
   | { metric: string; status: 'unchecked'; why: string }
+  | { metric: string; status: 'unresolved'; why: string }
   | { metric: string; status: 'rejected'; why: string };
 
+/** One round's ratio as an interval, each side known to ± its floor (oriented like roundRatio). */
+export function ratioInterval(ours: number, peer: number, better: Better, floor: number, peerFloor = floor): [number, number] {
+  const [num, numF, den, denF] = better === 'higher' ? [ours, floor, peer, peerFloor] : [peer, peerFloor, ours, floor];
+  const lo = Math.max(num - numF, 0) / (den + denF);
+  const hi = den - denF > 0 ? (num + numF) / (den - denF) : Number.POSITIVE_INFINITY;
+  return [lo, hi];
+}
+
 /**
- * A row passes when its per-round ratios (at least two) stay within its bound. A row with rounds but no
- * ratio at all (no peer) is held to the same bound on its own per-round figures: an absolute figure must
- * hold from run to run too. Rows made without rounds, and rows with neither ratios nor two positive figures
- * of their own (zeros, counts), are 'unchecked' — they neither pass nor reject, and the results file lists
- * them so nobody quotes them as checked.
+ * The spread of per-round values each known only as an interval [lo, hi]: how far apart the rounds are
+ * beyond what their resolution explains — max(lo) / min(hi), and 1 when the intervals overlap. With zero
+ * floors (lo = hi) it is max/min, the plain rule.
+ */
+export function timeSpread(intervals: readonly [number, number][]): number {
+  const maxLo = Math.max(...intervals.map((x) => x[0]));
+  const minHi = Math.min(...intervals.map((x) => x[1]));
+  return maxLo <= minHi ? 1 : maxLo / minHi;
+}
+
+const fmt = (x: number): string => String(Math.round(x * 1000) / 1000);
+
+/**
+ * A row passes when its per-round ratios (at least two) stay within its bound, judged by its kind
+ * ({@link MetricKind}). A row with rounds but no ratio at all (no peer) is held to the same bound on its own
+ * per-round figures: an absolute figure must hold from run to run too. Rows made without rounds, 'count'
+ * rows, and rows with neither ratios nor two positive figures of their own (zeros) are 'unchecked'; a 'time'
+ * row with a figure at or below its floor in some round is 'unresolved' (the machine cannot tell it from
+ * zero, so no ratio is claimed). Neither rejects the result; the results file lists both, so nobody quotes
+ * them as checked.
  */
 export function rowVerdict(r: SpreadFields, defaultMax = DEFAULT_MAX_SPREAD): RowVerdict {
   if (r.rounds === undefined) return { metric: r.metric, status: 'unchecked', why: 'made without rounds' };
+  const kind = r.kind ?? kindOf(r.unit ?? '');
+  if (kind === 'count') return { metric: r.metric, status: 'unchecked', why: 'a count (0 on a good run): no ratio to check' };
+  // an unbounded figure (a change that never converged) is a failure of the round, never a missing peer
+  const unbounded = (r.oursRounds ?? []).filter((x) => x === Number.POSITIVE_INFINITY).length;
+  if (unbounded) return { metric: r.metric, status: 'rejected', why: `${unbounded} of ${(r.oursRounds ?? []).length} round(s) unbounded (something never completed)` };
   const ratios = r.roundRatios ?? [];
   const finite = ratios.filter((x): x is number => x != null && Number.isFinite(x));
   const max = r.maxSpread ?? defaultMax;
-  if (r.ratio == null && finite.length === 0) {
-    const own = (r.oursRounds ?? []).filter((x): x is number => x != null && Number.isFinite(x) && x > 0);
+  const floor = kind === 'time' ? r.floor ?? 0 : 0;
+  const peerFloor = kind === 'time' ? r.peerFloor ?? floor : 0;
+  const ownOnly = r.ratio == null && finite.length === 0;
+  const own = (r.oursRounds ?? []).filter((x): x is number => x != null && Number.isFinite(x) && x > 0);
+  if (ownOnly) {
     if (own.length < 2) return { metric: r.metric, status: 'unchecked', why: 'no ratio and fewer than two positive figures of its own' };
     if (own.length < (r.oursRounds ?? []).length) return { metric: r.metric, status: 'rejected', why: `${(r.oursRounds ?? []).length - own.length} of ${(r.oursRounds ?? []).length} round(s) gave no figure` };
+  } else {
+    if (finite.length < 2) return { metric: r.metric, status: 'rejected', why: `only ${finite.length} round(s) with a ratio: a single round cannot show its spread` };
+    if (finite.length < ratios.length) return { metric: r.metric, status: 'rejected', why: `${ratios.length - finite.length} of ${ratios.length} round(s) gave no ratio` };
+  }
+  const floored = ownOnly || (r.oursRounds?.length === ratios.length && r.peerRounds?.length === ratios.length);
+  if (floor > 0 && floored) {
+    const peers = (r.peerRounds ?? []).filter((x): x is number => typeof x === 'number');
+    const low = [...own.filter((x) => x <= floor), ...(ownOnly || peerFloor === 0 ? [] : peers.filter((x) => x <= peerFloor))];
+    if (low.length) return { metric: r.metric, status: 'unresolved', why: `${fmt(Math.min(...low))} ${r.unit ?? ''} is within its floor of ±${floor} ${r.unit ?? ''}: no ratio claimed` };
+    const med = median(own)!;
+    const samples = r.samplesPerRound ?? 1;
+    if (med < NEAR_FLOOR * floor && samples < MIN_SAMPLES_NEAR_FLOOR) {
+      return { metric: r.metric, status: 'rejected', why: `${fmt(med)} ${r.unit ?? ''} is within ${NEAR_FLOOR}× its floor (±${floor}) but each round is ${samples} sample(s), fewer than ${MIN_SAMPLES_NEAR_FLOOR}` };
+    }
+    const iv: [number, number][] = ownOnly
+      ? own.map((o) => [o - floor, o + floor])
+      : (r.oursRounds ?? []).map((o, k) => ratioInterval(o!, r.peerRounds![k]!, r.better ?? 'lower', floor, peerFloor));
+    const s = timeSpread(iv);
+    const what = ownOnly ? `no peer; its own figures (${Math.min(...own)}–${Math.max(...own)})` : `ratio (${Math.min(...finite).toFixed(3)}–${Math.max(...finite).toFixed(3)})`;
+    if (s > max) return { metric: r.metric, status: 'rejected', why: `${what} spread ${s.toFixed(2)}× beyond the ±${floor} ${r.unit ?? ''} floor, wider than ${max}×` };
+    return { metric: r.metric, status: 'ok', spread: s, maxSpread: max };
+  }
+  if (ownOnly) {
     const s = spread(own)!;
     if (s > max) return { metric: r.metric, status: 'rejected', why: `no peer; its own figures spread ${s.toFixed(2)}× (${Math.min(...own)}–${Math.max(...own)}), wider than ${max}×` };
     return { metric: r.metric, status: 'ok', spread: s, maxSpread: max };
   }
-  if (finite.length < 2) return { metric: r.metric, status: 'rejected', why: `only ${finite.length} round(s) with a ratio: a single round cannot show its spread` };
-  if (finite.length < ratios.length) return { metric: r.metric, status: 'rejected', why: `${ratios.length - finite.length} of ${ratios.length} round(s) gave no ratio` };
   const s = spread(finite)!;
   if (s > max) return { metric: r.metric, status: 'rejected', why: `ratio spread ${s.toFixed(2)}× (${Math.min(...finite).toFixed(3)}–${Math.max(...finite).toFixed(3)}) is wider than ${max}×` };
   return { metric: r.metric, status: 'ok', spread: s, maxSpread: max };
@@ -97,6 +187,11 @@ export interface Verdict {
   rows: RowVerdict[];
   /** One line per rejected row. */
   reasons: string[];
+}
+
+/** The metrics of the rows with `status` (for the results file's verdict). */
+export function withStatus(v: Verdict, status: RowVerdict['status']): string[] {
+  return v.rows.filter((x) => x.status === status).map((x) => x.metric);
 }
 
 /** The whole result: ok unless some row is rejected. */
