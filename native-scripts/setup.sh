@@ -27,6 +27,21 @@ if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ]
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 fi
 
+# The DNS server's native UDP path (native/meshd_udp.c, src/adapters/dns-server/native-udp.ts): built
+# from source with Debian's compiler and npm's bundled node-gyp against the installed Node headers (never a
+# header download: --nodedir). Rebuilt when the source is newer than the addon. A failed build does not stop
+# setup: the DNS server then runs its pure-JS path and says so (stats `udp.path`, the agent's 'dns ready' log).
+addon=native/build/Release/meshd_udp.node
+if [ "$(uname -s)" = Linux ] && { [ ! -f "$addon" ] || [ native/meshd_udp.c -nt "$addon" ] || [ native/binding.gyp -nt "$addon" ]; }; then
+  gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  nodedir="$(npm config get nodedir 2>/dev/null || true)"
+  if [ -z "$nodedir" ] || [ "$nodedir" = undefined ] || [ "$nodedir" = null ]; then nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"; fi
+  echo "setup: building the native DNS UDP addon (node-gyp, nodedir $nodedir)"
+  if [ ! -f "$gyp" ] || ! [ -f "$nodedir/include/node/node_api.h" ] || ! (cd native && node "$gyp" rebuild --nodedir="$nodedir" --loglevel=error >/dev/null); then
+    echo "setup: WARNING native DNS UDP addon not built (node-gyp at $gyp, headers in $nodedir/include/node, g++, make, python3 needed): DNS serves UDP with the JS path" >&2
+  fi
+fi
+
 # build when any source is newer than the last build stamp: tsc, then the meshd/netctl bundles
 # (scripts/bundle.mjs, over tsc's dist/src/bin entries: the one path everything execs).
 stamp=dist/.build-stamp

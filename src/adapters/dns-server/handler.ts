@@ -46,6 +46,11 @@ export interface HandlerOptions {
   readonly rng?: Rng;
 }
 
+/** Mutable holder of the networks a socket's queries are resolved on (undefined: the handler's networksOf). */
+export interface NetworksRef {
+  networks: readonly string[] | undefined;
+}
+
 /** Where a reply goes; called at most once per packet (never for drops). */
 export type Reply = (buf: Buffer) => void;
 

@@ -28,6 +28,7 @@ import { DnsWorkerPool } from './workers.js';
 import { perWorkerPendingBound } from '../../core/dns/snapshot.js';
 import { decodeQuery } from '../../core/dns/wire.js';
 import { createDnsUdpSocket, plainAddress, serveUdp, useLiteralLookup } from './udp.js';
+import { chooseUdpPath, type UdpPath, type UdpPathChoice } from './native-udp.js';
 
 const { Packet } = DNS;
 
@@ -73,6 +74,20 @@ export interface DnsServerOptions {
   readonly workerStatsMs?: number;
   /** Worker trouble (start failures, exits, respawns): for the agent's log. */
   readonly onWorkerEvent?: (event: string, detail: Record<string, unknown>) => void;
+  /**
+   * UDP receive/send path (native-udp.ts): `auto` (default) runs the native batched path when its addon
+   * loads, else dgram; `native` requires the addon (MESHD_BAD_CONFIG otherwise); `js` is dgram only.
+   */
+  readonly udp?: UdpPathChoice;
+}
+
+/** Which UDP path serves this server's sockets, and how many sockets each path took. */
+export interface UdpPathReport {
+  readonly path: 'native' | 'js';
+  readonly reason: string;
+  readonly sockets: { native: number; js: number };
+  /** Why the last socket that could not go native fell back to dgram (undefined: none did). */
+  readonly lastFallback: string | undefined;
 }
 
 /** The Forwarder's own default bound on pending forwards (node-wide figure split between workers). */
@@ -107,9 +122,14 @@ export class DnsServer {
   /** UDP sockets served by the workers too: socket → pool id. */
   private readonly sharedIds = new Map<UdpSocket, number>();
   private readonly tagSockets = new Map<SandboxTag, UdpSocket>();
+  /** The UDP path chosen at construction (once per process). */
+  readonly udpPath: UdpPath;
+  private readonly udpSockets = { native: 0, js: 0 };
+  private lastFallback: string | undefined;
 
   constructor(opts: DnsServerOptions) {
     this.opts = opts;
+    this.udpPath = chooseUdpPath(opts.udp ?? 'auto');
     const listen = opts.listen ?? [{ address: '127.0.0.1', port: 53 }];
     let upstreams: Upstream[] = [...(opts.upstreams ?? [])];
     if (!opts.upstreams && opts.resolvConfPath) {
@@ -153,6 +173,7 @@ export class DnsServer {
           // A custom networksOf cannot cross processes: workers then refuse what it would have had to map.
           defaultNetworks: opts.networksOf ? null : [...(opts.defaultNetworks ?? ['default'])],
           statsMs: opts.workerStatsMs ?? 1000,
+          udp: this.udpPath.path,
         },
       });
     }
@@ -287,7 +308,15 @@ export class DnsServer {
 
   /** Answers datagrams arriving on a bound UDP socket (`tag`: the networks of the sandbox it lives in). */
   private serveUdp(sock: UdpSocket, tag: SandboxTag | undefined): void {
-    serveUdp(sock, this.handler, tag, () => this.closing);
+    const got = serveUdp(sock, this.handler, tag, () => this.closing, this.udpPath, (reason) => {
+      this.lastFallback = reason;
+    });
+    this.udpSockets[got]++;
+  }
+
+  /** The UDP path of this process (workers choose theirs alike and report a fallback as a worker error). */
+  udpReport(): UdpPathReport {
+    return { path: this.udpPath.path, reason: this.udpPath.reason, sockets: { ...this.udpSockets }, lastFallback: this.lastFallback };
   }
 
   /**

@@ -3,17 +3,19 @@
  * never shares its event loop). Not the agent's entry point: the agent composes DnsServer itself.
  *
  *   node dist/src/adapters/dns-server/standalone.js --hosts FILE [--address 127.0.0.1] [--port 0]
- *        [--network default] [--ttl 5] [--upstream IP:PORT]... [--workers N]
+ *        [--network default] [--ttl 5] [--upstream IP:PORT]... [--workers N] [--udp auto|native|js]
  *
  * FILE has hosts(5) lines `IP NAME...`: each NAME becomes a vip-mode service with that IP as VIP (the same
  * file dnsmasq reads with --addn-hosts, so both serve the same record set). Prints `listening ADDR PORT`
  * on stdout once bound and every worker process is up (`--workers N`: N processes in all, default 1); exits cleanly on SIGTERM/SIGINT, printing the server's counters as JSON to stderr.
+ * `--udp` picks the UDP path (native-udp.ts; default auto); the path in use is printed on stderr at start.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { DnsRegistry } from '../../core/dns/registry.js';
 import { DnsServer } from './server.js';
 import type { Upstream } from './forwarder.js';
+import type { UdpPathChoice } from './native-udp.js';
 
 function parseArgs(argv: string[]): Map<string, string[]> {
   const m = new Map<string, string[]>();
@@ -51,7 +53,9 @@ async function main(): Promise<void> {
     upstreams,
     workers: Number(one('workers', '1')),
     onWorkerEvent: (event, detail) => process.stderr.write(`${event} ${JSON.stringify(detail)}\n`),
+    udp: one('udp', 'auto') as UdpPathChoice,
   });
+  process.stderr.write(`dns udp path: ${server.udpPath.path} (${server.udpPath.reason})\n`);
   const [bound] = await server.start();
   await server.workersReady();
   // `pids` lists every serving process (this one first) so a benchmark can add up their CPU time.
@@ -59,7 +63,7 @@ async function main(): Promise<void> {
   const stop = async (): Promise<void> => {
     const stats = await server.collectStats();
     await server.close();
-    process.stderr.write(JSON.stringify(stats) + '\n');
+    process.stderr.write(JSON.stringify({ ...stats, udp: server.udpReport() }) + '\n');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());

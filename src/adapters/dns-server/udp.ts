@@ -9,8 +9,9 @@
  * next tick even for a literal address, which costs a tick-queue round and a closure per reply.
  */
 import { createSocket, type Socket as UdpSocket, type SocketType } from 'node:dgram';
-import type { DnsHandler } from './handler.js';
+import type { DnsHandler, NetworksRef } from './handler.js';
 import { countDrop } from './stats.js';
+import { serveUdpNative, type UdpPath } from './native-udp.js';
 
 /** Sources seen on a dual-stack socket come as ::ffff:a.b.c.d; the agent's mapping wants a.b.c.d. */
 export function plainAddress(a: string): string {
@@ -29,13 +30,21 @@ export function createDnsUdpSocket(type: SocketType, recvBufferBytes: number): U
   return createSocket({ type, recvBufferSize: recvBufferBytes, sendBufferSize: 1 << 20, lookup: literalLookup(type === 'udp6' ? 6 : 4) as never });
 }
 
-/** Mutable holder of the networks a socket's queries are resolved on (undefined: the handler's networksOf). */
-export interface NetworksRef {
-  networks: readonly string[] | undefined;
-}
 
-/** Answers datagrams arriving on `sock` with `handler` until the socket closes or `closing()` says so. */
-export function serveUdp(sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean): void {
+/**
+ * Answers datagrams arriving on `sock` with `handler` until the socket closes or `closing()` says so.
+ * With a native `path` the addon serves it (native-udp.ts); a socket it cannot take (no fd) falls back
+ * to dgram, with the reason passed to `onFallback`. Returns the path that serves the socket.
+ */
+export function serveUdp(sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean, path?: UdpPath, onFallback?: (reason: string) => void): 'native' | 'js' {
+  if (path?.addon) {
+    try {
+      serveUdpNative(path.addon, sock, handler, ref, closing);
+      return 'native';
+    } catch (e) {
+      onFallback?.((e as Error).message);
+    }
+  }
   sock.on('error', () => countDrop(handler.stats, 'udp-send-or-socket-error'));
   sock.on('message', (msg, rinfo) => {
     const address = rinfo.address;
@@ -44,6 +53,7 @@ export function serveUdp(sock: UdpSocket, handler: DnsHandler, ref: NetworksRef 
       if (!closing()) sock.send(out, port, address);
     }, ref?.networks);
   });
+  return 'js';
 }
 
 /**

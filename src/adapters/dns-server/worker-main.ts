@@ -12,8 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { DnsRegistry } from '../../core/dns/registry.js';
 import { applySnapshot } from '../../core/dns/snapshot.js';
 import { Forwarder } from './forwarder.js';
-import { DnsHandler } from './handler.js';
-import { serveUdp, useLiteralLookup, type NetworksRef } from './udp.js';
+import { DnsHandler, type NetworksRef } from './handler.js';
+import { serveUdp, useLiteralLookup } from './udp.js';
+import { chooseUdpPath, type UdpPath } from './native-udp.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 interface Served {
@@ -33,6 +34,7 @@ function main(): void {
   const served = new Map<number, Served>();
   let handler: DnsHandler | undefined;
   let forwarder: Forwarder | undefined;
+  let udpPath: UdpPath | undefined;
   let statsTimer: NodeJS.Timeout | undefined;
   let closing = false;
 
@@ -68,6 +70,8 @@ function main(): void {
       maxUdpPayload: o.maxUdpPayload,
       cacheMaxEntries: o.cacheMaxEntries,
     });
+    udpPath = chooseUdpPath(o.udp === 'native' ? 'auto' : 'js');
+    if (o.udp === 'native' && udpPath.path !== 'native') send({ t: 'error', message: `native UDP path unavailable in the worker, serving with dgram: ${udpPath.reason}` });
     statsTimer = setInterval(report, o.statsMs);
     send({ t: 'ready' });
   };
@@ -98,7 +102,7 @@ function main(): void {
         useLiteralLookup(sock);
         const ref: NetworksRef = { networks: m.networks ? Object.freeze([...m.networks]) : undefined };
         served.set(m.id, { sock, ref });
-        serveUdp(sock, handler, ref, () => closing);
+        serveUdp(sock, handler, ref, () => closing, udpPath, (reason) => send({ t: 'error', message: `udp ${m.id}: native path refused the socket, serving with dgram: ${reason}` }));
         return;
       }
       case 'retag': {

@@ -23,6 +23,8 @@ export interface WorkerInit {
   readonly defaultNetworks: readonly string[] | null;
   /** How often the worker reports its counters, ms. */
   readonly statsMs: number;
+  /** The parent's UDP path: a worker runs native too when it can load the addon (else JS, reported as an error). */
+  readonly udp: 'native' | 'js';
 }
 
 export type ToWorker =

@@ -164,7 +164,9 @@ export class DnsSubsystem implements Subsystem {
     this.resync();
     this.sandboxes.start();
     this.arm();
-    this.o.log.info({ upstreams: this.upstreams, resolvConf: this.resolvConf, ttlSec: this.server.handler.ttlSec, workers: this.o.workers ?? 1 }, 'dns ready');
+    // Which UDP path serves the sandboxes (native batched addon, or dgram and why): said once at start.
+    const udp = this.server.udpPath;
+    this.o.log.info({ upstreams: this.upstreams, resolvConf: this.resolvConf, ttlSec: this.server.handler.ttlSec, workers: this.o.workers ?? 1, udpPath: udp.path, udpPathReason: udp.reason }, 'dns ready');
   }
 
   async stop(): Promise<void> {
@@ -376,6 +378,7 @@ export class DnsSubsystem implements Subsystem {
       node: this.o.nodeName,
       server,
       workers: { processes: this.o.workers ?? 1, pids: this.server.workerPids() },
+      udp: this.server.udpReport(),
       registry: { entries: this.registry.size(), generation: this.registry.generation, networks: this.registry.networks() },
       records: this.held.size,
       feed: { ...this.counters },

@@ -7,16 +7,17 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { realExec } from '../../../src/adapters/exec.js';
 import { DnsRegistry } from '../../../src/core/dns/registry.js';
+import { UDP_PATHS } from './paths.js';
 import { DnsServer } from '../../../src/adapters/dns-server/server.js';
 import { askTcp } from './stub.js';
 import { buildQuery } from '../../unit/dns/helpers.js';
 
-describe('dns server with dig', () => {
+for (const udpPath of UDP_PATHS) describe(`dns server with dig (udp ${udpPath})`, () => {
   const registry = new DnsRegistry();
   registry.upsertService({ name: 'web', network: 'default', mode: 'vip', vip: '10.9.0.2', aliases: ['www'] }, 0);
   registry.upsertService({ name: 'big', network: 'default', mode: 'dnsrr' }, 0);
   for (let i = 1; i <= 100; i++) registry.upsertTask({ name: `big.${i}.t${i}`, service: 'big', network: 'default', ip: `10.9.1.${i}`, healthy: true, owner: 'n1', slot: i, ports: [{ proto: 'tcp', port: 80 }] }, 0);
-  const server = new DnsServer({ registry, listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [], ttlSec: 7 });
+  const server = new DnsServer({ udp: udpPath, registry, listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [], ttlSec: 7 });
   let port = 0;
   const dig = async (...args: string[]): Promise<string> => (await realExec.run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args], { timeoutMs: 10_000 })).stdout;
   before(async () => {
@@ -27,6 +28,7 @@ describe('dns server with dig', () => {
   });
 
   test('A, alias, TTL, case', async () => {
+    assert.deepEqual(server.udpReport().sockets, { native: udpPath === 'native' ? 1 : 0, js: udpPath === 'js' ? 1 : 0 });
     assert.equal((await dig('+short', 'WEB')).trim(), '10.9.0.2');
     assert.equal((await dig('+short', 'www.default.')).trim(), '10.9.0.2');
     const full = await dig('+noall', '+answer', 'web');

@@ -11,6 +11,7 @@ import DNS from 'dns2';
 import { DnsRegistry } from '../../../src/core/dns/registry.js';
 import { RCODE } from '../../../src/core/dns/wire.js';
 import { parseResolvConf } from '../../../src/adapters/dns-server/forwarder.js';
+import { UDP_PATHS } from './paths.js';
 import { DnsServer } from '../../../src/adapters/dns-server/server.js';
 import { buildQuery } from '../../unit/dns/helpers.js';
 import { askTcp, startStubUpstream, UdpClient, type StubUpstream } from './stub.js';
@@ -24,12 +25,12 @@ function registry(): DnsRegistry {
   return r;
 }
 
-describe('dns forwarding', () => {
+for (const udpPath of UDP_PATHS) describe(`dns forwarding (udp ${udpPath})`, () => {
   let stub: StubUpstream;
   const servers: DnsServer[] = [];
   const clients: UdpClient[] = [];
   const start = async (opts: { maxPendingForwards?: number; forwardTimeoutMs?: number }): Promise<{ server: DnsServer; port: number; client: UdpClient }> => {
-    const server = new DnsServer({ registry: registry(), listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [{ address: '127.0.0.1', port: stub.port }], ...opts });
+    const server = new DnsServer({ udp: udpPath, registry: registry(), listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [{ address: '127.0.0.1', port: stub.port }], ...opts });
     servers.push(server);
     const [{ port }] = (await server.start()) as [{ port: number; address: string }];
     const client = await UdpClient.open(port);
@@ -56,6 +57,27 @@ describe('dns forwarding', () => {
     assert.equal(seen[0]!.tcp, false);
     const nx = await client.ask(buildQuery({ id: 0x0103, name: ['nothing', 'example'] }));
     assert.equal(rcodeOf(nx), RCODE.NXDOMAIN);
+  });
+
+  test('a burst mixing local answers and forwards: each query answered once, with its own ID and answer', async () => {
+    const { server, client } = await start({});
+    assert.deepEqual({ path: server.udpReport().path, sockets: server.udpReport().sockets }, { path: udpPath, sockets: { native: udpPath === 'native' ? 1 : 0, js: udpPath === 'js' ? 1 : 0 } });
+    // Sent without waiting: the native path gets them in batches, answers some in the batch (local) and
+    // some after it (forwards, sent one by one to the address kept for each).
+    const asks = Array.from({ length: 240 }, (_, i) => {
+      const id = 0x4000 + i;
+      const local = i % 3 !== 0;
+      return client.ask(buildQuery({ id, name: local ? ['web'] : ['fast', 'example'] }), 5000).then((b) => ({ id, local, b }));
+    });
+    for (const { id, local, b } of await Promise.all(asks)) {
+      const p = Packet.parse(b);
+      assert.equal(p.header.id, id);
+      assert.equal((p.answers[0] as unknown as { address: string }).address, local ? '10.9.0.2' : '192.0.2.1', `id ${id}`);
+    }
+    const s = server.stats();
+    assert.equal(s.queries.udp, 240);
+    assert.equal(s.forwards.answered, 80);
+    assert.deepEqual(s.drops, {});
   });
 
   test('a TCP query is forwarded over TCP and returns the whole answer; UDP relays the TC reply', async () => {
@@ -158,7 +180,7 @@ describe('dns forwarding', () => {
     assert.match(fwd.upstream!.answers[0]!, /^fast\.example 30 1 192\.0\.2\.1$/);
     const nx = await server.debug(['default'], 'nothing.example', 1);
     assert.equal(nx.upstream?.rcode, 'NXDOMAIN');
-    const none = new DnsServer({ registry: registry(), listen: [], upstreams: [] });
+    const none = new DnsServer({ udp: udpPath, registry: registry(), listen: [], upstreams: [] });
     const r = await none.debug(['default'], 'fast.example', 1);
     assert.equal(r.upstream?.note, 'no upstream resolvers configured');
     await none.close();

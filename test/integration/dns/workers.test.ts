@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import DNS from 'dns2';
 import { DnsRegistry } from '../../../src/core/dns/registry.js';
+import { UDP_PATHS } from './paths.js';
 import { DnsServer, type SandboxTag } from '../../../src/adapters/dns-server/server.js';
 import { buildQuery } from '../../unit/dns/helpers.js';
 
@@ -90,12 +91,12 @@ class Client {
   }
 }
 
-describe('dns worker processes', { timeout: 120_000 }, () => {
+for (const udpPath of UDP_PATHS) describe(`dns worker processes (udp ${udpPath})`, { timeout: 120_000 }, () => {
   const registry = new DnsRegistry();
   registry.upsertService({ name: 'web', network: 'default', mode: 'vip', vip: '10.9.0.2' }, 0);
   registry.upsertService({ name: 'api', network: 'other', mode: 'vip', vip: '10.8.0.2' }, 0);
   const events: string[] = [];
-  const server = new DnsServer({ registry, listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [], workers: 3, workerStatsMs: 200, onWorkerEvent: (e) => events.push(e) });
+  const server = new DnsServer({ udp: udpPath, registry, listen: [{ address: '127.0.0.1', port: 0 }], upstreams: [], workers: 3, workerStatsMs: 200, onWorkerEvent: (e) => events.push(e) });
   const client = new Client();
   let port = 0;
   let pids: number[] = [];
@@ -112,6 +113,8 @@ describe('dns worker processes', { timeout: 120_000 }, () => {
 
   test('three processes answer on one socket; counters add up over them', async () => {
     assert.equal(pids.length, 2);
+    assert.equal(server.udpReport().path, udpPath);
+    assert.deepEqual(events.filter((e) => e.startsWith('dns worker error')), [], 'a worker could not take the UDP path');
     const n = 600;
     const answers = await client.burst(n, port, 'web');
     assert.deepEqual(new Set(answers.map((a) => JSON.stringify(a))), new Set([JSON.stringify(['10.9.0.2'])]));
