@@ -6,13 +6,14 @@ import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
 import { fdbRows, sandboxRows } from '../../core/overlay/debug.js';
 import type { OverlayStatus, ReconcileReport } from '../../adapters/netlink/overlay.js';
+import type { OverlayMtuView } from './mtu.js';
 
 /** What the routes read of the overlay subsystem (overlay.ts implements it; no import back, so no cycle). */
 export interface OverlayRoutesHost {
   readonly nodeName: string;
   readonly started: boolean;
   readonly lastReport: ReconcileReport | null;
-  status(): Promise<OverlayStatus & { badRecords: Record<string, number>; lastError: unknown; active: boolean }>;
+  status(): Promise<OverlayStatus & { badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null }>;
   findNetwork(nameOrId: string): { id: string } | undefined;
   programmed(): ReadonlyMap<string, string> | null;
   kick(): void;
@@ -37,6 +38,7 @@ export function registerOverlayRoutes(router: Router, overlay: OverlayRoutesHost
         fdb: fdbRows(st.desired.state, st.actual, byName?.id),
         sandboxes: sandboxRows(st.desired.state, st.actual),
         strayHostLinks: st.actual.strayHostLinks,
+        mtu: st.mtu,
       },
     };
   });
