@@ -204,5 +204,16 @@ export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
       if (!st.active) process.stdout.write('overlay not active yet (waiting for gossip to sync)\n');
       if (st.lastError) process.stdout.write(`last reconcile failed: ${st.lastError.message ?? ''}\n`);
     });
-  return [fdb, sandbox];
+  const mtu = new Command('mtu')
+    .description('the automatic overlay MTU on this node: smallest path to any peer, each peer\'s path MTU')
+    .option('--probe', 'probe every peer now (after an underlay change) and show the result')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { probe?: boolean; format?: string }) => {
+      const c = nodeClientFor(globals());
+      const r = o.probe ? await c.call<{ node: string; mtu: MtuView | null }>('POST', '/v1/overlay/mtu/probe')
+        : await c.call<{ node: string; mtu: MtuView | null }>('GET', '/v1/overlay/mtu');
+      if (parseFormat(o.format) === 'json') return printJson(r);
+      process.stdout.write(r.mtu ? mtuLine(r.mtu) : 'overlay not started yet\n');
+    });
+  return [fdb, sandbox, mtu];
 }

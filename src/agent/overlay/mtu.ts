@@ -15,6 +15,7 @@ import type { Logger } from '../../adapters/logger.js';
 import { probePathMtu } from '../../adapters/netlink/pmtu.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { Timer, TimerClock } from '../../core/clock.js';
+import { MeshError, toMeshError } from '../../core/errors.js';
 import { MIN_UNDERLAY_MTU, MtuPolicy, type MtuChange, type MtuView } from '../../core/overlay/mtu.js';
 
 export interface OverlayMtuOptions {
@@ -58,6 +59,9 @@ export class OverlayMtu {
   /** Failed rounds (the probe process failed); each is logged and retried with back-off. */
   failedRounds = 0;
   lastChange: MtuChange | null = null;
+  /** Rounds started (a probeNow() caller waits for one numbered above what had started when it asked). */
+  private started = 0;
+  private waiters: Array<{ gen: number; resolve: () => void; reject: (e: unknown) => void }> = [];
 
   constructor(private readonly o: OverlayMtuOptions, private readonly d: OverlayMtuDeps) {
     this.loop = new ReconcileLoop<'probe'>({
@@ -80,6 +84,7 @@ export class OverlayMtu {
 
   stop(): void {
     this.stopped = true;
+    this.settle(Infinity, new MeshError('MESHD_NOT_READY', 'the overlay is stopping'));
     this.periodic?.cancel();
     this.periodic = undefined;
     void this.loop.stop();
@@ -103,13 +108,37 @@ export class OverlayMtu {
     this.listeners.push(listener);
   }
 
-  /** Runs one round now and resolves when it (or the one in flight) is done (tests, `POST .../mtu/probe`). */
-  async probeNow(): Promise<void> {
+  /**
+   * Runs a round now (`POST /v1/overlay/mtu/probe`, e.g. after an operator changed the underlay) and
+   * resolves when a round that started after this call has finished; rejects with its error if it failed.
+   */
+  probeNow(): Promise<void> {
+    if (!this.policy || this.stopped) return Promise.reject(new MeshError('MESHD_NOT_READY', 'the overlay MTU prober is not running'));
+    if (!this.o.probe) return Promise.reject(new MeshError('MESHD_UNSUPPORTED', 'path-MTU probes are off on this node (overlay.mtuProbe: false)'));
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ gen: this.started + 1, resolve, reject }));
     this.loop.mark('probe', 0);
-    await this.loop.idle();
+    return p;
+  }
+
+  /** Settles the probeNow() callers whose round (started at generation ≥ theirs) just ended. */
+  private settle(gen: number, err: unknown): void {
+    const due = this.waiters.filter((w) => gen >= w.gen);
+    this.waiters = this.waiters.filter((w) => gen < w.gen);
+    for (const w of due) if (err === undefined) w.resolve(); else w.reject(toMeshError(err));
   }
 
   private async round(): Promise<void> {
+    const gen = ++this.started;
+    try {
+      await this.roundOnce();
+    } catch (e) {
+      this.settle(gen, e);
+      throw e;
+    }
+    this.settle(gen, undefined);
+  }
+
+  private async roundOnce(): Promise<void> {
     const policy = this.policy;
     if (!policy || this.stopped) return;
     if (this.d.link) {

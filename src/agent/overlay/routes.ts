@@ -18,6 +18,7 @@ export interface OverlayRoutesHost {
   programmed(): ReadonlyMap<string, string> | null;
   kick(): void;
   settled(): Promise<void>;
+  readonly mtu: { view(): OverlayMtuView | null; probeNow(): Promise<void> };
 }
 
 export function registerOverlayRoutes(router: Router, overlay: OverlayRoutesHost): void {
@@ -41,6 +42,12 @@ export function registerOverlayRoutes(router: Router, overlay: OverlayRoutesHost
         mtu: st.mtu,
       },
     };
+  });
+  // The automatic MTU (agent/overlay/mtu.ts): what it is and why; POST runs a probe round now.
+  router.add('GET', '/v1/overlay/mtu', async () => ({ json: { node: overlay.nodeName, mtu: overlay.mtu.view() } }));
+  router.add('POST', '/v1/overlay/mtu/probe', async () => {
+    await overlay.mtu.probeNow();
+    return { json: { node: overlay.nodeName, mtu: overlay.mtu.view() } };
   });
   router.add('POST', '/v1/overlay/reconcile', async () => {
     if (!overlay.started) throw new MeshError('MESHD_NOT_READY', 'overlay is not active yet (waiting for gossip to sync)');
