@@ -48,6 +48,10 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
   const exec = realExec;
   const overlay = new OverlaySubsystem({
     nodeName: config.nodeName, underlayIp: config.advertiseAddr, prefix, gossip, clock, log: log.child({ sub: 'overlay' }), exec,
+    mtu: {
+      probe: config.overlay.mtuProbe, probeIntervalMs: config.overlay.mtuProbeIntervalMs,
+      probeTimeoutMs: config.overlay.mtuProbeTimeoutMs, raiseAfterRounds: config.overlay.mtuRaiseAfterRounds,
+    },
   });
   // Confirmed drains: the worker waits for every member's ack (drain-wait), every node acks (drain-ack).
   const drainWait = new DrainWaiter({ nodeName: config.nodeName, gossip, clock, log: log.child({ sub: 'drain' }), timeoutMs: config.drain.ackTimeoutMs });
@@ -62,6 +66,10 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
       if (!(await dns.ensureSandbox(netns))) log.warn({ netns }, 'dns not bound in the task namespace before start; the background scan retries');
     },
     lbSettled: (): Promise<void> => lb.idle(),
+  });
+  // Automatic MTU changed: the overlay re-programs its sandboxes; running tasks' interfaces follow.
+  overlay.onMtuChange(() => {
+    worker.retuneMtu().catch((err: unknown) => log.error({ err }, 'running tasks could not follow the new overlay MTU'));
   });
   agent.add(overlay);
   agent.add(worker);

@@ -50,6 +50,7 @@ export const HELP: Readonly<Record<string, CommandHelp>> = {
   'debug lb': { examples: ['netctl --lab demo --node n2 debug lb --service web', 'netctl debug lb --format json'] },
   'debug fdb': { examples: ['netctl --node n2 debug fdb --network app', 'netctl debug fdb --format json'] },
   'debug sandbox': { examples: ['netctl --node n3 debug sandbox', 'netctl debug sandbox --format json'] },
+  'debug mtu': { examples: ['netctl debug mtu', 'netctl --node n3 debug mtu --probe', 'netctl debug mtu --format json'] },
   'debug trace': {
     examples: ['netctl debug trace --to n3:8080', 'netctl --node n1 debug trace --from web.1 --to web:80', 'netctl debug trace --to n2:5353 --proto udp --format json'],
     notes: ['Exit code 0 also with drift: drift is reported per hop (DRIFT) and in the last line.'],

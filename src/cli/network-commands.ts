@@ -1,7 +1,7 @@
 /** `netctl network ...` (docker network create/ls/inspect/rm for the cluster's overlay and macvlan networks). */
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
-import type { GlobalOpts } from './context.js';
+import { nodeClientFor, type GlobalOpts } from './context.js';
 import { managerCall } from './cluster-commands.js';
 import { formatted, printFormatted, table } from './format.js';
 import { collect } from './node-commands.js';
@@ -19,6 +19,24 @@ interface NetworkView {
   attachable: boolean;
   ingress: boolean;
   internal: boolean;
+}
+
+/**
+ * Adds what MTU an overlay network has on the node asked (`--node`, else this one): `mtu` = its
+ * `--mtu`, else that node's automatic overlay MTU (issue 19: the smallest path to any peer minus
+ * VXLAN's 50 bytes), and `mtuSource` = `configured` | `auto`. The automatic value is per node
+ * (each probes its own paths), so it is read from the node, not from the manager's record.
+ */
+export async function withEffectiveMtu(globals: () => GlobalOpts, nets: NetworkView[]): Promise<Array<NetworkView & { mtuSource?: string }>> {
+  if (!nets.some((n) => n.driver === 'overlay' && n.mtu === undefined)) {
+    return nets.map((n) => (n.driver === 'overlay' ? { ...n, mtuSource: 'configured' } : n));
+  }
+  const st = await nodeClientFor(globals()).call<{ mtu?: { overlay: number } | null }>('GET', '/v1/overlay/status');
+  return nets.map((n) => {
+    if (n.driver !== 'overlay') return n;
+    if (n.mtu !== undefined) return { ...n, mtuSource: 'configured' };
+    return st.mtu ? { ...n, mtu: st.mtu.overlay, mtuSource: 'auto' } : { ...n, mtuSource: 'auto' };
+  });
 }
 
 export function networkCommand(globals: () => GlobalOpts): Command {
@@ -62,7 +80,8 @@ export function networkCommand(globals: () => GlobalOpts): Command {
     .argument('<network...>', 'names or ids')
     .option('-f, --format <tpl>', 'json (default), or a template per network, e.g. \'{{.subnet}}\'')
     .action(async (refs: string[], o: { format?: string }) => {
-      printFormatted(await Promise.all(refs.map((r) => call('GET', `/networks/${encodeURIComponent(r)}`))), o.format);
+      const nets = await Promise.all(refs.map((r) => call('GET', `/networks/${encodeURIComponent(r)}`))) as NetworkView[];
+      printFormatted(await withEffectiveMtu(globals, nets), o.format);
     });
   net
     .command('rm')

@@ -48,6 +48,19 @@ interface SandboxRow {
   details: string[];
   fdbEntries: number;
   neighEntries: number;
+  mtu?: number | null;
+}
+/** The automatic MTU as `GET /v1/overlay/status` reports it (src/agent/overlay/mtu.ts OverlayMtuView). */
+interface MtuView {
+  link: number;
+  underlay: number;
+  overlay: number;
+  limitedBy: 'link' | 'path';
+  peer: string | null;
+  paths: Record<string, number | null>;
+  probe: boolean;
+  rounds: number;
+  lastChange: { overlayFrom: number; overlayTo: number; at: number } | null;
 }
 interface OverlayStatusView {
   node: string;
@@ -58,6 +71,15 @@ interface OverlayStatusView {
   fdb: FdbRow[];
   sandboxes: SandboxRow[];
   strayHostLinks: string[];
+  mtu?: MtuView | null;
+}
+
+/** One line on the automatic MTU: what it is, what limits it, and each peer's path. */
+export function mtuLine(m: MtuView): string {
+  const why = m.limitedBy === 'path' ? `smallest path: ${m.peer ?? '?'} carries ${m.underlay}` : `link MTU ${m.link}`;
+  const paths = Object.entries(m.paths).map(([p, v]) => `${p}=${v ?? '?'}`).join(' ');
+  return `overlay MTU ${m.overlay} (automatic, networks without --mtu; ${why}; ${m.probe ? `${m.rounds} probe round(s)` : 'probes off'})` +
+    `${paths ? `; paths: ${paths}` : ''}\n`;
 }
 
 /**
@@ -172,14 +194,26 @@ export function workerDebugCommands(globals: () => GlobalOpts): Command[] {
     .action(async (o: { format?: string }) => {
       const st = await nodeClientFor(globals()).call<OverlayStatusView>('GET', '/v1/overlay/status');
       if (parseFormat(o.format) === 'json') {
-        return printJson({ node: st.node, active: st.active, drift: st.drift, lastError: st.lastError, guardAllow: st.guardAllow, sandboxes: st.sandboxes, strayHostLinks: st.strayHostLinks });
+        return printJson({ node: st.node, active: st.active, drift: st.drift, lastError: st.lastError, guardAllow: st.guardAllow, sandboxes: st.sandboxes, strayHostLinks: st.strayHostLinks, mtu: st.mtu ?? null });
       }
-      process.stdout.write(table(['SANDBOX', 'NETWORK', 'STATE', 'FDB', 'NEIGH', 'DETAILS'],
-        st.sandboxes.map((s) => [s.sandbox, s.network, driftMark(s.state), s.fdbEntries, s.neighEntries, s.details.join('; ')])));
+      process.stdout.write(table(['SANDBOX', 'NETWORK', 'STATE', 'MTU', 'FDB', 'NEIGH', 'DETAILS'],
+        st.sandboxes.map((s) => [s.sandbox, s.network, driftMark(s.state), s.mtu ?? '-', s.fdbEntries, s.neighEntries, s.details.join('; ')])));
+      if (st.mtu) process.stdout.write(mtuLine(st.mtu));
       process.stdout.write(`vxlan guard allows: ${st.guardAllow.join(', ') || '(nobody)'}\n`);
       if (st.strayHostLinks.length) process.stdout.write(`stray host links: ${st.strayHostLinks.join(', ')}\n`);
       if (!st.active) process.stdout.write('overlay not active yet (waiting for gossip to sync)\n');
       if (st.lastError) process.stdout.write(`last reconcile failed: ${st.lastError.message ?? ''}\n`);
     });
-  return [fdb, sandbox];
+  const mtu = new Command('mtu')
+    .description('the automatic overlay MTU on this node: smallest path to any peer, each peer\'s path MTU')
+    .option('--probe', 'probe every peer now (after an underlay change) and show the result')
+    .option('--format <fmt>', 'table|json')
+    .action(async (o: { probe?: boolean; format?: string }) => {
+      const c = nodeClientFor(globals());
+      const r = o.probe ? await c.call<{ node: string; mtu: MtuView | null }>('POST', '/v1/overlay/mtu/probe')
+        : await c.call<{ node: string; mtu: MtuView | null }>('GET', '/v1/overlay/mtu');
+      if (parseFormat(o.format) === 'json') return printJson(r);
+      process.stdout.write(r.mtu ? mtuLine(r.mtu) : 'overlay not started yet\n');
+    });
+  return [fdb, sandbox, mtu];
 }

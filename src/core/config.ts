@@ -158,6 +158,31 @@ export const agentConfigSchema = z.object({
     })
     .strict()
     .default({}),
+  /** The overlay (VXLAN sandboxes per network). */
+  overlay: z
+    .object({
+      /**
+       * Automatic MTU (issue 19): probe the path MTU to every peer's underlay address (DF pings, binary
+       * search) and build overlays without `--mtu` on the smallest path minus VXLAN's 50 bytes, so a
+       * smaller path somewhere (a 1400-byte tunnel, a cloud fabric) refuses big packets at the sender
+       * ("message too long") instead of black-holing them. false: the local link MTU only, as before.
+       */
+      mtuProbe: z.boolean().default(true),
+      /**
+       * Background probe period, ms (rounds also run at start and ~1 s after a member joins). 300 000:
+       * paths rarely change, and a round on a path smaller than the link costs a few seconds of pings.
+       */
+      mtuProbeIntervalMs: z.number().int().min(1000).max(86_400_000).default(300_000),
+      /** Wait for a reply per probe try, ms (ping -W). 1000: far above a LAN round trip, yet a round stays short. */
+      mtuProbeTimeoutMs: z.number().int().min(50).max(10_000).default(1000),
+      /**
+       * Consecutive rounds that must all allow a LARGER MTU before it is raised (a smaller one applies at
+       * once). 2: one lucky or flapping probe never moves every interface up and down.
+       */
+      mtuRaiseAfterRounds: z.number().int().min(1).max(100).default(2),
+    })
+    .strict()
+    .default({}),
   /** Draining a stopping task: its endpoint is withdrawn everywhere before it is stopped. */
   drain: z
     .object({

@@ -6,7 +6,7 @@
  */
 import { MeshError } from '../../core/errors.js';
 import { ipKey } from '../../core/overlay/desired.js';
-import type { BridgeLink, FdbEntry, NeighEntry, NodeState, Sandbox, VxlanLink } from '../../core/overlay/model.js';
+import type { BridgeLink, FdbEntry, NeighEntry, NodeState, PortLink, Sandbox, VxlanLink } from '../../core/overlay/model.js';
 import { BRIDGE_NAME } from '../../core/overlay/model.js';
 import type { Exec } from '../exec.js';
 
@@ -35,11 +35,13 @@ export function parseNetnsList(text: string): string[] {
 }
 
 /** `ip -j -d addr show` of a sandbox → bridge and VXLAN link (overlay-owned only). */
-export function parseSandboxLinks(text: string): { bridge: BridgeLink | null; vxlan: VxlanLink | null } {
+export function parseSandboxLinks(text: string): { bridge: BridgeLink | null; vxlan: VxlanLink | null; ports: PortLink[] } {
   const links = parseJson<JLink[]>(text, 'ip addr');
   let bridge: BridgeLink | null = null;
   let vxlan: VxlanLink | null = null;
+  const ports: PortLink[] = [];
   for (const l of links) {
+    if (l.master === BRIDGE_NAME && l.linkinfo?.info_kind === 'veth' && l.ifname) ports.push({ name: l.ifname, mtu: l.mtu ?? 0 });
     const up = (l.flags ?? []).includes('UP');
     if (l.ifname === BRIDGE_NAME && l.linkinfo?.info_kind === 'bridge') {
       const addrs = (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => `${a.local}/${a.prefixlen}`).sort();
@@ -52,7 +54,7 @@ export function parseSandboxLinks(text: string): { bridge: BridgeLink | null; vx
       };
     }
   }
-  return { bridge, vxlan };
+  return { bridge, vxlan, ports: ports.sort((a, b) => (a.name < b.name ? -1 : 1)) };
 }
 
 /** `ip -j neigh show nud permanent` → permanent entries on the given device. */
@@ -90,9 +92,9 @@ export async function readSandbox(exec: Exec, ns: string): Promise<Sandbox> {
     exec.check('ip', ['-j', '-n', ns, 'neigh', 'show', 'nud', 'permanent']),
     exec.check('bridge', ['-j', '-n', ns, 'fdb', 'show']),
   ]);
-  const { bridge, vxlan } = parseSandboxLinks(links);
+  const { bridge, vxlan, ports } = parseSandboxLinks(links);
   const dev = vxlan?.name ?? '';
-  return { ns, network: '', bridge, vxlan, fdb: vxlan ? parseFdb(fdb, dev) : [], neigh: vxlan ? parseNeigh(neigh, dev) : [] };
+  return { ns, network: '', bridge, vxlan, fdb: vxlan ? parseFdb(fdb, dev) : [], neigh: vxlan ? parseNeigh(neigh, dev) : [], ports };
 }
 
 /** Reads every sandbox with our prefix plus stray links in the host namespace. */

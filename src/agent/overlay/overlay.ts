@@ -30,15 +30,18 @@ import type { Exec } from '../../adapters/exec.js';
 import { NftVxlanGuard } from '../../adapters/firewall/vxlan-guard.js';
 import { ipOverlay, type OverlayReconciler, type OverlayStatus, type ReconcileReport } from '../../adapters/netlink/overlay.js';
 import { OverlayService } from '../../adapters/netlink/service.js';
+import { readLinkMtu } from '../../adapters/netlink/pmtu.js';
 import type { Timer, TimerClock } from '../../core/clock.js';
 import { ENDPOINT_TABLE } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { GossipEvent, GossipNode } from '../../core/gossip/index.js';
 import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
+import { overlayMtuOf, type MtuChange } from '../../core/overlay/mtu.js';
 import { DEFAULT_DEAD_GRACE_MS, RemoteTable, type RemotesEvent } from '../../core/overlay/remotes.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent, type OverlayTimers } from '../../core/overlay/state.js';
 import { gossipSynced } from '../../core/overlay/sync.js';
 import type { Subsystem } from '../agent.js';
+import { DEFAULT_OVERLAY_MTU, OverlayMtu, type OverlayMtuOptions, type OverlayMtuView } from './mtu.js';
 import { ProgrammedView } from './programmed.js';
 import { registerOverlayRoutes } from './routes.js';
 
@@ -63,8 +66,13 @@ export interface OverlaySubsystemOptions {
   clock: TimerClock;
   log: Logger;
   exec: Exec;
-  /** Underlay MTU in bytes; default: read from the interface holding underlayIp, else 1500. */
+  /**
+   * Underlay link MTU in bytes; default: read from the interface holding underlayIp (again each
+   * probe round), else 1500. The overlay is built on the smallest path to any peer (mtu.ts).
+   */
   underlayMtu?: number;
+  /** Automatic MTU: path-MTU probes to peers (agent/overlay/mtu.ts); defaults DEFAULT_OVERLAY_MTU. */
+  mtu?: Partial<OverlayMtuOptions>;
   vxlanPort?: number;
   timers?: OverlayTimers;
   /** How long activate() waits for gossip to sync before reconciling anyway (ms). */
@@ -73,6 +81,8 @@ export interface OverlaySubsystemOptions {
   deadGraceMs?: number;
   /** Test seam: a reconciler other than the iproute2/nft one. */
   reconciler?: OverlayReconciler;
+  /** Test seam: the path-MTU probe (default: DF pings, adapters/netlink/pmtu.ts). */
+  mtuProbe?: (peers: readonly string[], max: number) => Promise<Record<string, number | null>>;
 }
 
 export const DEFAULT_SYNC_TIMEOUT_MS = 10_000;
@@ -119,6 +129,8 @@ export class OverlaySubsystem implements Subsystem {
   private lastMembers: string | undefined;
   /** What successful reconciles left in the kernel (the LB's overlay gate reads it). */
   private readonly view: ProgrammedView;
+  /** Automatic MTU: probes + policy; `config.underlayMtu` follows its decisions. */
+  readonly mtu: OverlayMtu;
 
   constructor(private readonly opts: OverlaySubsystemOptions) {
     this.config = {
@@ -128,24 +140,42 @@ export class OverlaySubsystem implements Subsystem {
     this.reconciler = opts.reconciler ?? null;
     this.remotes = new RemoteTable({ nodeName: opts.nodeName, deadGraceMs: opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS });
     this.view = new ProgrammedView(this.config, opts.log);
+    this.mtu = new OverlayMtu({ ...DEFAULT_OVERLAY_MTU, ...opts.mtu }, {
+      exec: opts.exec, clock: opts.clock, log: opts.log,
+      peers: () => this.memberIps().filter((ip) => ip !== opts.underlayIp),
+      ...(opts.underlayMtu === undefined ? { link: () => readLinkMtu(opts.exec, opts.underlayIp) } : {}),
+      ...(opts.mtuProbe ? { probe: opts.mtuProbe } : {}),
+    });
+    // First listener: the desired state moves before anyone else (the worker's re-tune) hears of it.
+    this.mtu.onChange((c) => {
+      this.config.underlayMtu = c.to;
+      this.kick();
+    });
     opts.gossip.onEvent((ev) => this.onGossip(ev));
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    if (this.opts.underlayMtu === undefined) this.config.underlayMtu = await this.readUnderlayMtu();
+    this.mtu.start(this.opts.underlayMtu ?? await readLinkMtu(this.opts.exec, this.opts.underlayIp));
+    this.config.underlayMtu = this.mtu.underlay;
     this.reconciler ??= ipOverlay(this.opts.exec, this.config, new NftVxlanGuard(this.opts.exec, null));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.service?.stop();
+    this.mtu.stop();
     this.cancelSweep();
   }
 
-  /** Overlay MTU for a network on this node (what task veths get). */
+  /** Overlay MTU for a network on this node (what task veths get): its `--mtu`, else the automatic one. */
   mtuOf(n: OverlayNetwork): number {
-    return n.mtu ?? this.config.underlayMtu - 50;
+    return overlayMtuOf(this.config.underlayMtu, n.mtu);
+  }
+
+  /** Called after the automatic MTU changed and the overlay's desired state follows it. */
+  onMtuChange(listener: (c: MtuChange) => void): void {
+    this.mtu.onChange(listener);
   }
 
   get prefix(): string {
@@ -334,6 +364,7 @@ export class OverlaySubsystem implements Subsystem {
       }
       default:
         if (!ev.type.startsWith('member-')) return;
+        if (ev.type === 'member-join') this.mtu.memberJoined();
         this.remotes.handle({ type: 'member', name: (ev as { name: string }).name, change: memberChange(ev.type) }, now);
     }
     this.applyRemotes();
@@ -388,21 +419,13 @@ export class OverlaySubsystem implements Subsystem {
     this.sweepAt = undefined;
   }
 
-  private async readUnderlayMtu(): Promise<number> {
-    const r = await this.opts.exec.run('ip', ['-j', '-4', 'addr', 'show']);
-    if (r.code !== 0) return 1500;
-    const links = JSON.parse(r.stdout || '[]') as Array<{ mtu?: number; addr_info?: Array<{ local?: string }> }>;
-    const l = links.find((x) => x.addr_info?.some((a) => a.local === this.opts.underlayIp));
-    return l?.mtu ?? 1500;
-  }
-
   // ---- API ----
-  async status(): Promise<OverlayStatus & { remote: number; local: number; badRecords: Record<string, number>; lastError: unknown; active: boolean }> {
+  async status(): Promise<OverlayStatus & { remote: number; local: number; badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null }> {
     const input = this.service?.input() ?? { networks: [], remote: [], members: this.memberIps() };
     const st = await this.reconciler!.status(input);
     return {
       ...st, remote: this.remotes.size, local: this.local.size, badRecords: this.remotes.badRecords(),
-      lastError: this.service?.lastError?.toJSON() ?? null, active: this.service !== null,
+      lastError: this.service?.lastError?.toJSON() ?? null, active: this.service !== null, mtu: this.mtu.view(),
     };
   }
 

@@ -37,6 +37,9 @@ export const PEER_ROUTES: readonly PeerRoute[] = Object.freeze([
   { method: 'GET', pattern: '/v1/dns/debug', access: 'node' },
   { method: 'GET', pattern: '/v1/dns/stats', access: 'node' },
   { method: 'GET', pattern: '/v1/overlay/status', access: 'node' },
+  { method: 'GET', pattern: '/v1/overlay/mtu', access: 'node' },
+  // Sends a few pings to members' underlay addresses, nothing else: a manager may ask it after an underlay change.
+  { method: 'POST', pattern: '/v1/overlay/mtu/probe', access: 'manager' },
   { method: 'GET', pattern: '/v1/gossip/members', access: 'node' },
   { method: 'GET', pattern: '/v1/gossip/metrics', access: 'node' },
   { method: 'GET', pattern: '/v1/gossip/tables', access: 'node' },

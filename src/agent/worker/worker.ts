@@ -53,6 +53,7 @@ import { registerWorkerRoutes } from './routes.js';
 import { StandaloneContainers } from './containers.js';
 import { TaskRemoval } from './removal.js';
 import { WorkerRuntimes } from './runtimes.js';
+import { retuneTasks } from './mtu.js';
 
 export { localKey } from './mesh.js';
 
@@ -386,6 +387,17 @@ export class WorkerSubsystem implements Subsystem {
     this.health.end(a.task.id);
     this.files.release(a.task.id);
     this.mesh.detach(a, this.tasks.values());
+  }
+
+  /**
+   * The overlay's automatic MTU changed: running tasks' overlay interfaces follow (mtu.ts; one
+   * `ip -batch` per task namespace). Resolves with what it did; never throws (failures are logged there).
+   */
+  async retuneMtu(): Promise<{ changed: number; failed: string[] }> {
+    const tasks = [...this.tasks.values()].filter((h) => h.info !== null).map((h) => ({ a: h.a, netns: h.info!.netns }));
+    const r = await retuneTasks(this.o.exec, tasks, (n) => this.o.overlay.mtuOf(n), this.o.log);
+    this.o.log.info({ changed: r.changed, failed: r.failed.length }, 'running tasks follow the new overlay MTU');
+    return r;
   }
 
   tasksView(): TaskView[] {

@@ -60,6 +60,8 @@ export interface SandboxRow {
   details: string[];
   fdbEntries: number;
   neighEntries: number;
+  /** Overlay MTU the sandbox should have (its bridge's), null when not desired here. */
+  mtu: number | null;
 }
 
 /** One row per sandbox namespace with link-level drift spelled out. */
@@ -84,11 +86,12 @@ export function sandboxRows(desired: NodeState, actual: NodeState): SandboxRow[]
           if (a.vxlan[k] !== d.vxlan[k]) details.push(`vxlan ${k} ${String(a.vxlan[k])} ≠ ${String(d.vxlan[k])}`);
         }
       }
+      for (const p of a.ports ?? []) if (d.bridge && p.mtu !== d.bridge.mtu) details.push(`port ${p.name} mtu ${p.mtu} ≠ ${d.bridge.mtu}`);
     }
     out.push({
       sandbox: ns, network: d?.network ?? '',
       state: !a ? 'missing' : !d ? 'extra' : details.length ? 'wrong' : 'ok',
-      details, fdbEntries: a?.fdb.length ?? 0, neighEntries: a?.neigh.length ?? 0,
+      details, fdbEntries: a?.fdb.length ?? 0, neighEntries: a?.neigh.length ?? 0, mtu: d?.bridge?.mtu ?? null,
     });
   }
   return out;

@@ -12,7 +12,7 @@
  *   3 per sandbox, delete a VXLAN device whose identity (vni/port/local/flags) is wrong
  *   4 host namespace: delete stray VXLAN links, create VXLAN devices and move them into
  *     their sandboxes (created in the host so their UDP socket stays on the underlay)
- *   5 per sandbox: bridge, addresses, VXLAN mtu/master/up, neighbour entries
+ *   5 per sandbox: bridge, addresses, VXLAN mtu/master/up, bridge ports' mtu, neighbour entries
  *   6 per sandbox: FDB entries
  *
  * Lines use `replace` where iproute2 offers it, so a batch re-applied after a partial
@@ -103,6 +103,9 @@ export function diff(desired: NodeState, actual: NodeState): Op[] {
       for (const f of aFdb) if (!wantF.has(f.mac)) p6.push({ kind: 'bridge', ns: d.ns, line: `fdb del ${f.mac} dev ${dev} dst ${f.dst} self` });
       for (const f of d.fdb) if (haveF.get(f.mac) !== f.dst) p6.push({ kind: 'bridge', ns: d.ns, line: `fdb replace ${f.mac} dev ${dev} dst ${f.dst} self permanent` });
     }
+    // Bridge ports (task veths) follow the bridge's MTU: a port larger than the VXLAN device lets a
+    // task send frames the bridge then drops silently (the automatic MTU lowers it at runtime).
+    if (d.bridge) for (const p of a.ports ?? []) if (p.mtu !== d.bridge.mtu) ipLines.push(`link set ${p.name} mtu ${d.bridge.mtu}`);
     for (const line of ipLines) p5.push({ kind: 'ip', ns: d.ns, line });
   }
   return [...p1, ...p2, ...p3, ...p4, ...p5, ...p6];

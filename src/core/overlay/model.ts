@@ -92,6 +92,16 @@ export interface NeighEntry {
   mac: string;
 }
 
+/**
+ * A task's (or the ingress sandbox's) veth end enslaved to the bridge, read back only: the overlay
+ * does not own these links, but it owns their MTU — they must carry what the bridge and VXLAN
+ * device carry, or frames larger than the VXLAN MTU vanish on the bridge without an error.
+ */
+export interface PortLink {
+  name: string;
+  mtu: number;
+}
+
 /** One sandbox namespace's overlay-owned state (desired or read back). */
 export interface Sandbox {
   ns: string;
@@ -103,6 +113,8 @@ export interface Sandbox {
   fdb: FdbEntry[];
   /** Sorted by ip. */
   neigh: NeighEntry[];
+  /** Bridge ports other than the VXLAN device (actual only; absent in desired state). */
+  ports?: PortLink[];
 }
 
 /** Everything the overlay owns on one node. */
@@ -122,6 +134,7 @@ export function vxlanName(vni: number): string {
   return `vx-${vni}`;
 }
 
+/** The overlay MTU of a network: its `--mtu`, else the (effective) underlay MTU minus VXLAN overhead. */
 export function overlayMtu(underlayMtu: number, override?: number): number {
   return override ?? underlayMtu - VXLAN_OVERHEAD;
 }

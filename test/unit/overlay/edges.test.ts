@@ -33,12 +33,13 @@ const NEIGH = '[{"dst":"10.77.1.12","dev":"vx-4100","lladdr":"02:42:0a:4d:01:0c"
   '{"dst":"10.77.1.51","dev":"vx-4100","lladdr":"02:42:0a:4d:01:33","state":["REACHABLE"]}]';
 
 describe('read parsers', () => {
-  test('sandbox links: bridge (IPv4 only) and our VXLAN device; task veths ignored', () => {
+  test('sandbox links: bridge (IPv4 only), our VXLAN device, task veths on the bridge as ports (name + MTU only)', () => {
     assert.deepEqual(parseSandboxLinks(ADDR), {
       bridge: { name: 'br0', mtu: 1450, up: true, addrs: ['10.77.1.1/24'] },
       vxlan: { name: 'vx-4100', vni: 4100, port: 4789, local: '192.168.213.1', learning: false, proxy: true, mtu: 1450, master: 'br0', up: true },
+      ports: [{ name: 'vt-task0', mtu: 1450 }],
     });
-    assert.deepEqual(parseSandboxLinks(''), { bridge: null, vxlan: null });
+    assert.deepEqual(parseSandboxLinks(''), { bridge: null, vxlan: null, ports: [] });
   });
   test('fdb: only the device remote entries, lower-cased, no all-zero default', () => {
     assert.deepEqual(parseFdb(FDB, 'vx-4100'), [{ mac: '02:42:0a:4d:01:0c', dst: '192.168.213.2' }]);
