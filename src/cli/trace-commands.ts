@@ -14,7 +14,7 @@ import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import { agentOf, labMode, nodeClientFor, type GlobalOpts } from './context.js';
 import { formatted, parseFormat, printJson } from './format.js';
-import { policyHops } from './trace-policy.js';
+import { policyHops, type Hop } from './trace-policy.js';
 
 interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null; kernelDraining?: string[] }
 interface LbNs { netns: string; kind: 'task' | 'ingress'; task: string | null; frontends: LbRow[]; drift: string[]; error: string | null }
@@ -24,14 +24,7 @@ interface OverlayStatus { node: string; fdb: FdbRow[] }
 interface Member { name: string; addr: string; state: string }
 interface TaskView { id: string; name: string; state: string; netns: string | null; networks: string[]; ips?: Record<string, string> }
 
-export interface Hop {
-  hop: string;
-  where: string;
-  detail: string;
-  ok: boolean;
-  /** A policy between services refuses the connection here (trace-policy.ts). */
-  denied?: boolean;
-}
+export type { Hop } from './trace-policy.js';
 
 function parseTo(to: string): { target: string; port: number } {
   const m = /^([^:]+):(\d{1,5})$/.exec(to);

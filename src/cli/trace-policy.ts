@@ -9,7 +9,16 @@
 import type { ApiClient } from '../adapters/api/client.js';
 import { verdict, type NsPolicy } from '../core/policy/desired.js';
 import { agentOf, type GlobalOpts } from './context.js';
-import type { Hop } from './trace-commands.js';
+
+/** One hop of `debug trace` (defined here so trace-commands.ts and this file share it without an import cycle). */
+export interface Hop {
+  hop: string;
+  where: string;
+  detail: string;
+  ok: boolean;
+  /** A policy between services refuses the connection here. */
+  denied?: boolean;
+}
 
 interface PolicyNs { task: string; name: string; service: string; policy: NsPolicy | null; applied: boolean; error: string | null }
 interface PolicyStatus { node: string; namespaces: PolicyNs[] }
