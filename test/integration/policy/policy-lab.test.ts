@@ -31,8 +31,9 @@ const netnsOf = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
 interface Probe { code: number; ms: number; body: string }
 /** One HTTP GET from inside a task's namespace; `ms` is curl's own total time (process start excluded). */
 function probe(from: TaskJ, ip: string): Probe {
-  const r = inNs(netnsOf(from), ['curl', '-s', '-m', '3', '-o', '/dev/stderr', '-w', '%{time_total}', `http://${ip}/`], 10_000);
-  return { code: r.code, ms: Math.round(Number(r.stdout.trim() || 'NaN') * 1000), body: r.stderr };
+  const r = inNs(netnsOf(from), ['curl', '-s', '-m', '3', '-w', '\n%{time_total}', `http://${ip}/`], 10_000);
+  const lines = r.stdout.trimEnd().split('\n');
+  return { code: r.code, ms: Number((Number(lines.pop() || 'NaN') * 1000).toFixed(2)), body: lines.join('\n') };
 }
 
 let web: TaskJ[] = [];
@@ -47,7 +48,7 @@ before(async () => {
   writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
   ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377'), 'join');
   ok(await on('n1', 'network', 'create', '--default-deny', 'app'), 'network create');
-  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app', '--allow-from', 'client', 'whoami'), 'web');
+  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app', '--allow-from', 'client', '-p', '80', 'whoami'), 'web');
   ok(await on('n1', 'service', 'create', '--name', 'client', '--network', 'app', 'whoami'), 'client');
   ok(await on('n1', 'service', 'create', '--name', 'rogue', '--network', 'app', 'whoami'), 'rogue');
   web = (await waitFor('web has 2 running tasks on 2 nodes', async () => {
