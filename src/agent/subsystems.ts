@@ -28,6 +28,7 @@ import { defaultDnsWorkers } from '../core/dns/snapshot.js';
 import { parseUpstream } from './dns/plan.js';
 import { PeerSubsystem } from './peer/peer.js';
 import { registerContainerRoutes } from './worker/container-routes.js';
+import { PolicySubsystem } from './policy/policy.js';
 
 export interface Subsystems {
   gossip: GossipSubsystem;
@@ -64,6 +65,8 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
     // 127.0.0.11 answers before the task's process starts (its first lookup must not race the bind).
     beforeApp: async (netns) => {
       if (!(await dns.ensureSandbox(netns))) log.warn({ netns }, 'dns not bound in the task namespace before start; the background scan retries');
+      // Policies between services (issue #19): the filter is in place before the application runs.
+      await policy.prepare(netns);
     },
     lbSettled: (): Promise<void> => lb.idle(),
   });
@@ -73,6 +76,14 @@ export function addSubsystems(agent: Agent, config: AgentConfig, clock: TimerClo
   });
   agent.add(overlay);
   agent.add(worker);
+  // Policies between services (issue #19): allow-from / default-deny filters in local task namespaces.
+  const policy = new PolicySubsystem({
+    nodeName: config.nodeName, clock, log: log.child({ sub: 'policy' }), exec,
+    onGossip: (l) => gossip.onEvent(l), networks: () => gossip.core.networks(), tableEntries: (net, table) => gossip.core.tableEntries(net, table),
+    assignments: () => worker.assignments(), onAssignments: (fn) => worker.onAssignments(fn),
+    taskNetns: (id) => worker.tasksView().find((t) => t.id === id)?.netns,
+  });
+  agent.add(policy);
   const dns = new DnsSubsystem({
     nodeName: config.nodeName, resolvConfPath: config.dns.resolvConf, prefix, gossip, clock, log: log.child({ sub: 'dns' }), exec,
     assignedNetworks: (shortId) => worker.tasksView().find((t) => t.id.slice(0, 12) === shortId)?.networks,

@@ -56,6 +56,7 @@ export function networkCommand(globals: () => GlobalOpts): Command {
     .option('--internal', 'no published ports into it (a meshd overlay has no egress anyway)')
     .option('--label <k=v>', 'network label (repeatable)', collect)
     .option('-o, --opt <k=v>', 'driver option: macvlan parent=IF, macvlan_mode=bridge (repeatable)', collect)
+    .option('--default-deny', 'a task on it accepts connections only from the services its own service lists in --allow-from (refused at once otherwise)')
     .action(async (name: string, o: NetworkCreateFlags) => {
       const n = await call<NetworkView>('POST', '/networks', networkCreateBody(name, o));
       process.stdout.write(`${n.id}\n`);

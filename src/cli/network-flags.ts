@@ -18,6 +18,8 @@ export interface NetworkCreateFlags {
   internal?: boolean;
   label?: string[];
   opt?: string[];
+  /** Issue #19: tasks on the network accept connections only from their service's --allow-from. */
+  defaultDeny?: boolean;
 }
 
 /** `name=IP` pairs; unlike a label, an aux address needs both halves, and a name only once. */
@@ -51,5 +53,6 @@ export function networkCreateBody(name: string, o: NetworkCreateFlags): Record<s
     ...(mtu !== undefined ? { mtu } : {}), ...(o.ipRange !== undefined ? { ipRange: o.ipRange } : {}),
     ...(Object.keys(aux).length ? { auxAddresses: aux } : {}), ...(Object.keys(labels).length ? { labels } : {}),
     ...(Object.keys(options).length ? { options } : {}),
+    ...(o.defaultDeny ? { defaultDeny: true } : {}),
   };
 }

@@ -14,6 +14,7 @@ import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import { agentOf, labMode, nodeClientFor, type GlobalOpts } from './context.js';
 import { formatted, parseFormat, printJson } from './format.js';
+import { policyHops, type Hop } from './trace-policy.js';
 
 interface LbRow { key: string; service: string; backends: Array<{ task: string; target: string; state: string; local: boolean }>; kernel: string[] | null; kernelDraining?: string[] }
 interface LbNs { netns: string; kind: 'task' | 'ingress'; task: string | null; frontends: LbRow[]; drift: string[]; error: string | null }
@@ -21,14 +22,9 @@ interface LbStatus { node: string; backend: string; namespaces: LbNs[] }
 interface FdbRow { sandbox: string; network: string; mac: string; ip: string; want: string | null; have: string | null; fdb: string; neigh: string }
 interface OverlayStatus { node: string; fdb: FdbRow[] }
 interface Member { name: string; addr: string; state: string }
-interface TaskView { id: string; name: string; state: string; netns: string | null; networks: string[] }
+interface TaskView { id: string; name: string; state: string; netns: string | null; networks: string[]; ips?: Record<string, string> }
 
-export interface Hop {
-  hop: string;
-  where: string;
-  detail: string;
-  ok: boolean;
-}
+export type { Hop } from './trace-policy.js';
 
 function parseTo(to: string): { target: string; port: number } {
   const m = /^([^:]+):(\d{1,5})$/.exec(to);
@@ -142,6 +138,7 @@ export async function traceVip(g: GlobalOpts, fromTask: string, service: string,
   if (!row) throw new MeshError('MESHD_NOT_FOUND', `service ${service} has no VIP ${proto}/${port} on the networks of ${task.name}`);
   const hops: Hop[] = [{ hop: 'VIP rule', where: ns.netns, detail: `${row.key} → service ${service} (DNAT inside the task's own namespace, dataplane ${lb.backend})${ns.drift.length ? ` — DRIFT: ${ns.drift.join('; ')}` : ''}`, ok: ns.drift.length === 0 && row.kernel !== null }];
   await backendHops(g, local, lb.node, row, task.networks[0] ?? null, hops, lb.backend);
+  hops.push(...await policyHops(g, local, task.ips ?? {}, row.backends));
   return hops;
 }
 
@@ -158,8 +155,10 @@ export function traceCommand(globals: () => GlobalOpts): Command {
       const g = globals();
       const hops = !o.from || o.from === 'client' ? await traceMesh(g, target, port, o.proto) : await traceVip(g, o.from, target, port, o.proto);
       const drift = hops.some((h) => !h.ok);
-      if (formatted({ to: o.to, from: o.from ?? 'client', drift, hops }, o.format)) return;
-      hops.forEach((h, i) => process.stdout.write(`${String(i + 1).padStart(2)}. ${h.ok ? 'ok   ' : 'DRIFT'} ${h.hop.padEnd(15)} ${h.where.padEnd(28)} ${h.detail}\n`));
+      const denied = hops.filter((h) => h.denied);
+      if (formatted({ to: o.to, from: o.from ?? 'client', drift, denied: denied.length > 0, hops }, o.format)) return;
+      hops.forEach((h, i) => process.stdout.write(`${String(i + 1).padStart(2)}. ${h.denied ? 'DENY ' : h.ok ? 'ok   ' : 'DRIFT'} ${h.hop.padEnd(15)} ${h.where.padEnd(28)} ${h.detail}\n`));
       process.stdout.write(drift ? 'drift found: desired and kernel state differ on the hops marked DRIFT\n' : 'path consistent: every hop matches the desired state\n');
+      for (const h of denied) process.stdout.write(`${h.detail.slice(h.detail.indexOf('denied by policy'))}\n`);
     });
 }

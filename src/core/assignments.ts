@@ -29,6 +29,8 @@ export const attachmentSchema = z.object({
      */
     driver: z.literal('macvlan').optional(),
     parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).optional(),
+    /** `network create --default-deny` (issue #19): the node's policy subsystem filters this attachment. */
+    defaultDeny: z.literal(true).optional(),
   }).strict().refine((n) => (n.driver === 'macvlan') === (n.parent !== undefined), 'a macvlan network needs parent (and only macvlan has one)'),
   ip: ipv4,
   prefix: z.number().int().min(8).max(30),
@@ -77,6 +79,13 @@ export const assignmentSchema = z.object({
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),
   attachments: z.array(attachmentSchema).min(1).max(16),
   ports: z.array(endpointPortSchema).max(64).default([]),
+  /**
+   * The service's CURRENT allow-from (issue #19, src/core/policy): names of the services whose
+   * tasks may connect to this task. Taken from the service, not the task's spec: a change is
+   * reprogrammed in place by the node's policy subsystem, it never replaces the task. Absent: open
+   * (except on default-deny networks).
+   */
+  allowFrom: z.array(label).max(64).optional(),
 }).strict();
 
 export type Attachment = z.infer<typeof attachmentSchema>;

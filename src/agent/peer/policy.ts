@@ -34,6 +34,8 @@ export const PEER_ROUTES: readonly PeerRoute[] = Object.freeze([
   { method: 'GET', pattern: '/v1/tasks', access: 'node' },
   { method: 'GET', pattern: '/v1/tasks/:task', access: 'node' },
   { method: 'GET', pattern: '/v1/lb/status', access: 'node' },
+  // Policies between services (issue #19): what each task's filter allows (debug trace's "denied by policy").
+  { method: 'GET', pattern: '/v1/policy/status', access: 'node' },
   { method: 'GET', pattern: '/v1/dns/debug', access: 'node' },
   { method: 'GET', pattern: '/v1/dns/stats', access: 'node' },
   { method: 'GET', pattern: '/v1/overlay/status', access: 'node' },

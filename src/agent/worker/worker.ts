@@ -216,7 +216,14 @@ export class WorkerSubsystem implements Subsystem {
     this.refreshDesired();
     saveAssignments(this.o.dataDir, valid);
     this.kick();
+    for (const l of this.assignmentListeners) l();
     return { tasks: valid.length };
+  }
+
+  /** Listeners told after every replacement of the assignment list (the policy subsystem: allow-from edits). */
+  private readonly assignmentListeners: Array<() => void> = [];
+  onAssignments(fn: () => void): void {
+    this.assignmentListeners.push(fn);
   }
 
   /** desired = the assigned list plus the standalone containers (ids never collide: both are manager-made). */

@@ -29,7 +29,12 @@ export interface ComposeNetwork {
   gateway?: string;
   ipRange?: string;
   auxAddresses?: Record<string, string>;
+  /** `x-meshd-default-deny` (issue #19): `network create --default-deny`. */
+  defaultDeny?: boolean;
 }
+
+/** meshd's extension key under a network; any other `x-meshd-*` key is refused (see parse.ts). */
+export const DEFAULT_DENY_KEY = 'x-meshd-default-deny';
 
 export function composeNetwork(key: string, v: unknown): ComposeNetwork {
   const path = `networks.${key}`;
@@ -38,6 +43,8 @@ export function composeNetwork(key: string, v: unknown): ComposeNetwork {
   if (v === null || v === undefined) return out;
   const o = asObj(v, path);
   checkKeys(o, path, NETWORK_KEYS, NETWORK_UNSUPPORTED);
+  for (const k of Object.keys(o)) if (k.startsWith('x-meshd-') && k !== DEFAULT_DENY_KEY) fail(at(path, k), `unknown meshd key (known: ${DEFAULT_DENY_KEY})`);
+  if (o[DEFAULT_DENY_KEY] !== undefined) out.defaultDeny = asBool(o[DEFAULT_DENY_KEY], at(path, DEFAULT_DENY_KEY));
   if (o.driver !== undefined && o.driver !== 'overlay' && o.driver !== 'macvlan') fail(at(path, 'driver'), `only "overlay" and "macvlan" are supported, got ${describe(o.driver)}`);
   if (o.driver !== undefined) out.driver = o.driver as string;
   if (o.driver_opts !== undefined && o.driver_opts !== null) out.options = stringMap(o.driver_opts, at(path, 'driver_opts'));
@@ -70,7 +77,7 @@ export function composeNetwork(key: string, v: unknown): ComposeNetwork {
       }
     }
   }
-  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined)) {
+  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined || o[DEFAULT_DENY_KEY] !== undefined)) {
     fail(path, 'an external network takes only `name` (it already exists)');
   }
   return out;

@@ -21,8 +21,12 @@
  * meshd's own extension keys under a service (Compose's `x-` prefix, so docker ignores them):
  * `x-meshd-runtime: netns | docker` (absent: automatic from the image, see
  * spec/runtime.ts; with netns the image is only a label and the command runs from the
- * host's filesystem). Any other `x-meshd-*` key is refused (a typo would silently change
- * where the service runs); other `x-*` keys pass as the Compose spec says.
+ * host's filesystem); `x-meshd-allow: [svc, …]` (issue #19: only these services may connect
+ * to the service's tasks, `netctl service create --allow-from`; keys of this file's services
+ * become their stack names, other names are cluster service names as is; `[]` = nobody).
+ * Under a network, `x-meshd-default-deny: true` (`network create --default-deny`). Any other
+ * `x-meshd-*` key is refused (a typo would silently change where the service runs or who may
+ * reach it); other `x-*` keys pass as the Compose spec says.
  */
 import { parseDocument } from 'yaml';
 import { composeServiceFiles, composeTopFiles, type ComposeFileObject, type ComposeFileRef } from './files.js';
@@ -104,6 +108,8 @@ export interface ComposeService {
   /** `secrets` / `configs` (compose/files.ts): keys of the top-level ones. */
   secrets?: ComposeFileRef[];
   configs?: ComposeFileRef[];
+  /** `x-meshd-allow` (issue #19): compose service keys or cluster service names; absent = open. */
+  allowFrom?: string[];
 }
 
 export interface ComposeFile {
@@ -137,7 +143,8 @@ export const PROXY_PROTOCOL_KEY = 'x-meshd-proxy-protocol';
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode', PROXY_PROTOCOL_KEY];
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
-const SERVICE_EXTENSIONS = [RUNTIME_KEY];
+export const ALLOW_KEY = 'x-meshd-allow';
+const SERVICE_EXTENSIONS = [RUNTIME_KEY, ALLOW_KEY];
 /** Compose's own rule for service and network keys. */
 const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 
@@ -204,6 +211,7 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, declar
     if (k.startsWith('x-meshd-') && !SERVICE_EXTENSIONS.includes(k)) fail(at(path, k), `unknown meshd key (known: ${SERVICE_EXTENSIONS.join(', ')})`);
   }
   if (o[RUNTIME_KEY] !== undefined) s.runtime = asEnum(o[RUNTIME_KEY], at(path, RUNTIME_KEY), RUNTIME_KINDS);
+  if (o[ALLOW_KEY] !== undefined && o[ALLOW_KEY] !== null) s.allowFrom = asStringList(o[ALLOW_KEY], at(path, ALLOW_KEY));
   if (o.command !== undefined && o.command !== null) {
     const cp = at(path, 'command');
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);

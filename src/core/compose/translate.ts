@@ -38,6 +38,7 @@ export interface StackNetwork {
   request?: {
     name: string; driver: string; attachable: boolean; subnet?: string; gateway?: string; ipRange?: string;
     auxAddresses?: Record<string, string>; internal?: boolean; labels?: Record<string, string>; options?: Record<string, string>;
+    defaultDeny?: boolean;
   };
 }
 
@@ -102,6 +103,7 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
           ...(d?.gateway !== undefined ? { gateway: d.gateway } : {}), ...(d?.ipRange !== undefined ? { ipRange: d.ipRange } : {}),
           ...(d?.auxAddresses !== undefined ? { auxAddresses: d.auxAddresses } : {}), ...(d?.internal ? { internal: true } : {}),
           ...(d?.labels !== undefined ? { labels: d.labels } : {}), ...(d?.options !== undefined ? { options: d.options } : {}),
+          ...(d?.defaultDeny ? { defaultDeny: true } : {}),
         },
       };
     }
@@ -113,7 +115,8 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
     secret: new Map(file.secrets.map((o) => [o.key, stackFileName(stack, o)])),
     config: new Map(file.configs.map((o) => [o.key, stackFileName(stack, o)])),
   };
-  const services = file.services.map((s) => serviceSpec(stack, s, (key, path) => netFor(key, path).name, volumes, fileNames));
+  const keys = new Set(file.services.map((s) => s.name));
+  const services = file.services.map((s) => serviceSpec(stack, s, (key, path) => netFor(key, path).name, volumes, fileNames, keys));
   const files = [
     ...stackFiles('secret', stack, file.secrets, new Set(file.services.flatMap((s) => (s.secrets ?? []).map((r) => r.source)))),
     ...stackFiles('config', stack, file.configs, new Set(file.services.flatMap((s) => (s.configs ?? []).map((r) => r.source)))),
@@ -138,7 +141,7 @@ function containerOf(stack: string, s: ComposeService, volumes: ReadonlyMap<stri
   };
 }
 
-function serviceSpec(stack: string, s: ComposeService, netName: (key: string, path: string) => string, volumes: ReadonlyMap<string, ComposeVolume>, fileNames: Readonly<Record<'secret' | 'config', ReadonlyMap<string, string>>>): ServiceSpec {
+function serviceSpec(stack: string, s: ComposeService, netName: (key: string, path: string) => string, volumes: ReadonlyMap<string, ComposeVolume>, fileNames: Readonly<Record<'secret' | 'config', ReadonlyMap<string, string>>>, keys: ReadonlySet<string>): ServiceSpec {
   const secrets = specFileRefs(s.secrets, fileNames.secret);
   const configs = specFileRefs(s.configs, fileNames.config);
   const path = `services.${s.name}`;
@@ -184,6 +187,8 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     ...(s.resources?.limits ? { limits: s.resources.limits } : {}),
     updateConfig: s.updateConfig,
     rollbackConfig: s.rollbackConfig,
+    // x-meshd-allow: a key of this file's services names that service in the stack.
+    ...(s.allowFrom ? { allowFrom: s.allowFrom.map((k) => (keys.has(k) ? stackObjectName(stack, k) : k)) } : {}),
   };
   try {
     return parseServiceSpec(raw);

@@ -117,6 +117,13 @@ export interface ServiceSpec {
   labels?: Record<string, string> | undefined;
   /** Mounts, container labels, hostname, workdir, user, entrypoint, DNS options, read-only, init (container.ts). */
   container?: ContainerConfig | undefined;
+  /**
+   * Services whose tasks may open connections to this service's tasks (issue #19; enforced by
+   * each node's policy subsystem in the task's namespace, src/core/policy). Absent: open, unless
+   * a network is `defaultDeny` (then nobody on that network); `[]`: nobody. Not part of the
+   * task spec: a change reprograms filters in place, it never replaces tasks.
+   */
+  allowFrom?: string[] | undefined;
   /** Reservations: the scheduler only places a task where this much is still unreserved. */
   resources: Resources;
   /** Limits the runtime enforces (docker: HostConfig NanoCpus/Memory); 0 = none. Absent: none. */

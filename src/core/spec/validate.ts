@@ -14,6 +14,7 @@ import { healthcheckSchema, storedHealthcheckSchema } from '../health/spec.js';
 import { stopGraceSchema, stopSignalSchema } from './stop.js';
 import { containerConfigSchema, normalizeContainer, serviceLabelsSchema } from './container.js';
 import { fileRefsSchema, storedFileRefSchema } from './files.js';
+import { allowFromSchema } from '../policy/spec.js';
 import type { Node, ServiceSpec, Task } from './types.js';
 import { TASK_STATES } from './types.js';
 
@@ -149,6 +150,7 @@ export const serviceSpecSchema = z.object({
   maxReplicasPerNode: count(10000).optional(),
   labels: serviceLabelsSchema.optional(),
   container: containerConfigSchema.optional(),
+  allowFrom: allowFromSchema.optional(),
   resources: resourcesSchema.default({ cpuMilli: 0, memoryBytes: 0 }),
   limits: resourcesSchema.optional(),
   secrets: fileRefsSchema('secret').optional(),
@@ -177,10 +179,11 @@ export const serviceSpecSchema = z.object({
   }
   // docker: "replicas-max-per-node can only be used with replicated mode".
   if (s.maxReplicasPerNode && 'global' in s.mode) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxReplicasPerNode'], message: 'can only be used with replicated mode' });
-}).transform(({ networks, networkAliases, maxReplicasPerNode, labels, container, secrets, configs, ...rest }) => {
+}).transform(({ networks, networkAliases, maxReplicasPerNode, labels, container, secrets, configs, allowFrom, ...rest }) => {
   const c = normalizeContainer(container);
   return {
     ...rest, ...normalizeNetworks(networks, networkAliases),
+    ...(allowFrom !== undefined ? { allowFrom: [...new Set(allowFrom)] } : {}),
     ...(secrets?.length ? { secrets } : {}),
     ...(configs?.length ? { configs } : {}),
     ...(maxReplicasPerNode ? { maxReplicasPerNode } : {}),

@@ -39,6 +39,7 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       network: {
         id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}),
         ...(n.driver === 'macvlan' ? { driver: 'macvlan' as const, parent: n.options?.parent ?? '' } : {}),
+        ...(n.defaultDeny ? { defaultDeny: true as const } : {}),
       },
       ip, prefix: Number(n.subnet.split('/')[1]), mac: macFromIp(ip),
       vip: spec.endpointMode === 'vip' ? svc.vips[n.id] ?? null : null,
@@ -81,6 +82,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
     endpointMode: spec.endpointMode,
     attachments,
     ports,
+    // The service's current policy (not the task's spec): an allow-from edit never replaces tasks.
+    ...(spec.allowFrom !== undefined ? { allowFrom: spec.allowFrom } : {}),
   });
 }
 

@@ -70,6 +70,12 @@ export interface NetworkRecord {
   labels?: Record<string, string> | undefined;
   /** Driver options (`-o k=v`); macvlan: `parent` (required), `macvlan_mode` (bridge). */
   options?: Record<string, string> | undefined;
+  /**
+   * `network create --default-deny` (issue #19): a task on it accepts new connections on its
+   * address here only from tasks of the services its own service's `allowFrom` names (none when
+   * unset). Absent: open unless the service sets allowFrom. Enforced by src/core/policy.
+   */
+  defaultDeny?: boolean | undefined;
   /** The built-in routing-mesh network. */
   ingress: boolean;
   createdAt: number;
@@ -111,6 +117,8 @@ export const networkCreateSchema = z.object({
   internal: z.boolean().default(false),
   labels: z.record(z.string().min(1).max(256), z.string().max(4096)).refine((r) => Object.keys(r).length <= 64, 'at most 64 labels').optional(),
   options: z.record(z.string().min(1).max(64), z.string().max(256)).refine((r) => Object.keys(r).length <= 16, 'at most 16 options').optional(),
+  /** Issue #19: a task on this network accepts connections only from its service's allowFrom (src/core/policy). */
+  defaultDeny: z.boolean().default(false),
 }).strict();
 
 /** `POST /v1/services/:id/update` body: the full new spec, optional optimistic version and force. */
@@ -187,7 +195,7 @@ export function addressNetworks(spec: Pick<ServiceSpec, 'networks' | 'ports'>): 
 export function networkView(n: NetworkRecord): Record<string, unknown> {
   return {
     ...n, scope: 'swarm', ipRange: n.ipRange ?? null, auxAddresses: n.auxAddresses ?? {},
-    internal: n.internal ?? false, labels: n.labels ?? {}, options: n.options ?? {}, createdAt: new Date(n.createdAt).toISOString(),
+    internal: n.internal ?? false, defaultDeny: n.defaultDeny ?? false, labels: n.labels ?? {}, options: n.options ?? {}, createdAt: new Date(n.createdAt).toISOString(),
   };
 }
 

@@ -41,13 +41,14 @@ export interface NetworkCreateBody {
   internal: boolean;
   labels?: Record<string, string> | undefined;
   options?: Record<string, string> | undefined;
+  defaultDeny?: boolean | undefined;
 }
 
 /**
  * Checks driver, options and labels (IPAM checks the addresses) and returns the IPAM request
  * plus the record fields beyond IPAM's.
  */
-export function checkNetworkCreate(b: NetworkCreateBody): { ipam: NetworkRequest; extra: Pick<NetworkRecord, 'driver' | 'internal' | 'labels' | 'options'> } {
+export function checkNetworkCreate(b: NetworkCreateBody): { ipam: NetworkRequest; extra: Pick<NetworkRecord, 'driver' | 'internal' | 'labels' | 'options' | 'defaultDeny'> } {
   if (!(NETWORK_DRIVERS as readonly string[]).includes(b.driver)) {
     throw new MeshError('MESHD_UNSUPPORTED', `unsupported network driver ${JSON.stringify(b.driver)}: meshd has ${NETWORK_DRIVERS.join(' and ')}`, { field: 'driver' });
   }
@@ -79,7 +80,7 @@ export function checkNetworkCreate(b: NetworkCreateBody): { ipam: NetworkRequest
       ...(b.auxAddresses !== undefined ? { auxAddresses: b.auxAddresses } : {}),
     },
     extra: {
-      driver, ...(b.internal ? { internal: true } : {}),
+      driver, ...(b.internal ? { internal: true } : {}), ...(b.defaultDeny ? { defaultDeny: true } : {}),
       ...(b.labels && Object.keys(b.labels).length ? { labels: { ...b.labels } } : {}),
       ...(Object.keys(options).length ? { options } : {}),
     },

@@ -23,7 +23,7 @@ test('netns and docker reach the spec', () => {
 test('an unknown value or a misspelt meshd key is refused with the key path', () => {
   badArg(() => parseCompose(file('    x-meshd-runtime: lxc\n')), /^services\.web\.x-meshd-runtime: expected one of netns, docker, got "lxc"$/);
   badArg(() => parseCompose(file('    x-meshd-runtime: true\n')), /^services\.web\.x-meshd-runtime: expected one of netns, docker, got true$/);
-  badArg(() => parseCompose(file('    x-meshd-runtim: netns\n')), /^services\.web\.x-meshd-runtim: unknown meshd key \(known: x-meshd-runtime\)$/);
+  badArg(() => parseCompose(file('    x-meshd-runtim: netns\n')), /^services\.web\.x-meshd-runtim: unknown meshd key \(known: x-meshd-runtime, x-meshd-allow\)$/);
   // Other extension keys stay free (Compose spec).
   assert.equal(parseCompose(file('    x-team: shop\n')).services[0]!.runtime, undefined);
 });
