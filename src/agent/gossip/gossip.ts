@@ -95,8 +95,12 @@ export class GossipSubsystem implements Subsystem {
         if (!this.joined) this.log.info({ seed: ev.addr }, 'joined the cluster');
         this.joined = true;
         if (this.joinTimer) clearTimeout(this.joinTimer);
-      } else if (ev.type.startsWith('member-')) {
+      } else if (ev.type === 'member-dead' || ev.type === 'member-left' || ev.type === 'member-reaped') {
         this.log.info({ ev }, 'membership');
+      } else if (ev.type.startsWith('member-')) {
+        // joins, suspicions and refutations: every agent sees each one, so at info level a cluster of N logs N
+        // lines per flap (a 32-node lab's profile: logging was about a tenth of an agent's CPU in a join storm)
+        this.log.debug({ ev }, 'membership');
       }
       for (const l of this.listeners) {
         try {
