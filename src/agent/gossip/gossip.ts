@@ -14,8 +14,20 @@ import { registerGossipRoutes } from './routes.js';
 
 /** Longest the timer sleeps even when the core has nothing due (a safety net, not a schedule). */
 const MAX_SLEEP_MS = 1000;
-/** Between join attempts while no seed has answered. */
+/** First wait between join attempts while no seed has answered; doubles per attempt up to JOIN_RETRY_MAX_MS. */
 const JOIN_RETRY_MS = 1000;
+const JOIN_RETRY_MAX_MS = 16_000;
+
+/**
+ * Wait before join attempt `attempt + 1` (0-based): JOIN_RETRY_MS × 2^attempt, capped, with jitter in [½, 1].
+ * A fixed 1 s retry made a 64-agent lab's seeds serve 3 × 63 push-pulls a second while they were too busy to
+ * answer any within the stream timeout (n1: 443 truncated streams in 3 min); backing off lets them catch up.
+ * `rand` in [0, 1).
+ */
+export function joinRetryDelayMs(attempt: number, rand: number): number {
+  const base = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_MS * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (0.5 + rand / 2));
+}
 /** How long a graceful leave may take to spread before the sockets close. */
 const LEAVE_GRACE_MS = 1500;
 
@@ -28,6 +40,7 @@ export class GossipSubsystem implements Subsystem {
   private timer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
   private joined = false;
+  private joinAttempts = 0;
   private stopped = false;
   private readonly listeners: GossipListener[] = [];
 
@@ -72,7 +85,7 @@ export class GossipSubsystem implements Subsystem {
     if (this.joined || this.stopped) return;
     this.core.join(this.config.gossip.seeds, this.clock.now());
     this.pump();
-    this.joinTimer = setTimeout(() => this.tryJoin(), JOIN_RETRY_MS);
+    this.joinTimer = setTimeout(() => this.tryJoin(), joinRetryDelayMs(this.joinAttempts++, Math.random()));
   }
 
   /** Drains the core: sends, delivers events, re-arms the timer. */
@@ -95,8 +108,12 @@ export class GossipSubsystem implements Subsystem {
         if (!this.joined) this.log.info({ seed: ev.addr }, 'joined the cluster');
         this.joined = true;
         if (this.joinTimer) clearTimeout(this.joinTimer);
-      } else if (ev.type.startsWith('member-')) {
+      } else if (ev.type === 'member-dead' || ev.type === 'member-left' || ev.type === 'member-reaped') {
         this.log.info({ ev }, 'membership');
+      } else if (ev.type.startsWith('member-')) {
+        // joins, suspicions and refutations: every agent sees each one, so at info level a cluster of N logs N
+        // lines per flap (a 32-node lab's profile: logging was about a tenth of an agent's CPU in a join storm)
+        this.log.debug({ ev }, 'membership');
       }
       for (const l of this.listeners) {
         try {

@@ -35,8 +35,8 @@ export interface MembershipHost {
   memberDown(name: string, now: number): void;
   /** A member was added (probe list insertion). */
   memberAdded(name: string): void;
-  /** We started suspecting `m` on someone else's word: the engine pings it directly so it can refute to us. */
-  suspicionStarted(m: Member): void;
+  /** We started suspecting `m` on someone else's word: the engine may ping it directly so it can refute to us. */
+  suspicionStarted(m: Member, minTimeoutMs: number): void;
   /** A dead/left member came back alive (a healed partition, a restart): worth a prompt state sync. */
   memberRevived(name: string): void;
 }
@@ -168,7 +168,7 @@ export class Membership {
     if (m.state !== 'suspect') {
       this.setState(m, 'suspect', now);
       this.emit('member-suspect', m);
-      if (from !== s.name) this.host.suspicionStarted(m);
+      if (from !== s.name) this.host.suspicionStarted(m, min);
     }
     this.send(name, bytes, from === s.name);
     return true;

@@ -49,6 +49,21 @@ interface Relay {
 const REAP_EVERY_MS = 1000;
 
 /**
+ * Buddy pings sent at once per suspicion, in expectation, cluster-wide: each member that starts suspecting on
+ * someone else's word pings the suspect with probability BUDDY_FANOUT / (live members − 2). Every member doing
+ * it (the first design) sent N − 2 pings to the suspect at once: a suspect that is merely slow (a starved CPU)
+ * then had N packets to process, missed more probes and was suspected again: at N = 64 that loop alone turned
+ * a busy machine's lab into one that never converged (test/unit/gossip/join-storm.test.ts, CPU model).
+ */
+export const BUDDY_FANOUT = 3;
+/**
+ * Members that did not ping at once check again at a random point in this fraction of the minimum suspicion
+ * timeout, and ping only if the suspicion still stands: a refutation that gossip failed to bring them is
+ * fetched directly, while in the common case (the refutation spread first) nobody sends anything.
+ */
+export const BUDDY_LATE_WINDOW = [0.4, 0.7] as const;
+
+/**
  * A relay nacks after 80% of the probe timeout (memberlist waits the full timeout): the prober escalates at
  * probeTimeout and gives up at probeInterval, often 2×probeTimeout, so the nack must leave early enough to land
  * before that deadline — a nack that arrives late counts as missing and wrongly lowers the prober's health.
@@ -81,6 +96,8 @@ export class Swim {
   private lastUrgentAt = -Infinity;
   private lastNow: number;
   private networkRound = false;
+  /** Late buddy checks: suspect name → when to check and the suspected incarnation (see BUDDY_LATE_WINDOW). */
+  private readonly buddyChecks = new Map<string, { at: number; incarnation: number }>();
   /** Addresses given to join(); retried by the reconnect timer while we know no live peer. */
   seeds: readonly string[] = [];
   /** A join push-pull succeeded since join() was called. */
@@ -95,7 +112,7 @@ export class Swim {
       memberDown: (n, t) => this.delegate.memberDown(n, t),
       memberAdded: (n) => this.probeList.splice(Math.floor(this.rng() * (this.probeList.length + 1)), 0, n),
       memberRevived: (n) => this.syncWith(n),
-      suspicionStarted: (m) => this.buddyPing(m),
+      suspicionStarted: (m, minTimeoutMs) => this.suspicionHeard(m, minTimeoutMs),
     }, now);
     this.streams = new SwimStreams(this);
     this.nextProbeAt = now + Math.floor(rng() * cfg.probeIntervalMs);
@@ -284,10 +301,28 @@ export class Swim {
 
   /**
    * Lifeguard's buddy system, extended: when we start suspecting a member on someone else's word, we ping it
-   * once with the suspicion attached. A live (or just-resumed) member refutes, and its ack carries the alive
-   * straight back to us (local updates go first), so a refutation cannot miss a suspecter by gossip bad luck.
-   * The ack itself is not awaited (it counts as stale); this costs one packet per suspecter per suspicion.
+   * with the suspicion attached — at once with probability BUDDY_FANOUT / (live − 2) (about BUDDY_FANOUT pings
+   * per suspicion cluster-wide), else later, only if the suspicion still stands then. A live (or just-resumed)
+   * member refutes, and its ack carries the alive straight back to us (local updates go first), so a
+   * refutation cannot miss a suspecter by gossip bad luck, and a suspect is not flooded with N − 2 pings at once.
+   * The ack itself is not awaited (it counts as stale).
    */
+  private suspicionHeard(m: Member, minTimeoutMs: number): void {
+    const others = Math.max(1, this.members.liveCount() - 2);
+    if (this.rng() < BUDDY_FANOUT / others) return this.buddyPing(m);
+    const [lo, hi] = BUDDY_LATE_WINDOW;
+    this.buddyChecks.set(m.name, { at: this.lastNow + Math.floor(minTimeoutMs * (lo + this.rng() * (hi - lo))), incarnation: m.incarnation });
+  }
+
+  private runBuddyChecks(now: number): void {
+    for (const [name, c] of this.buddyChecks) {
+      if (c.at > now) continue;
+      this.buddyChecks.delete(name);
+      const m = this.members.byName.get(name);
+      if (m && m.state === 'suspect' && m.incarnation === c.incarnation) this.buddyPing(m);
+    }
+  }
+
   private buddyPing(m: Member): void {
     const me = this.self;
     const ping = encode({ type: 'ping', seq: this.nextSeq(), target: m.name, source: me.name, sourceAddr: me.addr });
@@ -365,6 +400,7 @@ export class Swim {
     }
     this.streams.expire(now);
     this.members.tickSuspicions(now);
+    if (this.buddyChecks.size) this.runBuddyChecks(now);
     if (now >= this.nextGossipAt) {
       this.nextGossipAt = now + this.cfg.gossipIntervalMs;
       if (this.queue.size > 0) this.gossip();
@@ -415,6 +451,7 @@ export class Swim {
     const p = this.probe;
     if (p) d = Math.min(d, p.indirect ? p.finalDeadline : p.directDeadline);
     for (const r of this.relays.values()) d = Math.min(d, r.deadline);
+    for (const c of this.buddyChecks.values()) d = Math.min(d, c.at);
     return d;
   }
 }

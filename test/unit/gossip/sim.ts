@@ -66,6 +66,8 @@ export interface SimNode {
   held: (() => void)[];
   scheduled: number;
   group: number;
+  /** With a CPU model: when this node's (single-threaded) event loop is free again. */
+  busyUntil: number;
 }
 
 export interface SimOptions {
@@ -75,6 +77,12 @@ export interface SimOptions {
   loss?: number;
   latencyMinMs?: number;
   latencyMaxMs?: number;
+  /**
+   * A CPU model: every input (datagram, stream request or reply, timer tick) occupies the node's one event loop
+   * for perInputMs + perKiBMs per KiB of input, inputs queue behind each other (FIFO) and what an input produces
+   * leaves when its processing ends. Absent: processing is instantaneous (the protocol alone).
+   */
+  cpu?: { perInputMs: number; perKiBMs: number };
 }
 
 export class Sim {
@@ -88,6 +96,8 @@ export class Sim {
   udpBlocked = false;
   delivered = 0;
   dropped = 0;
+  /** Traffic sent, for per-member rates: UDP datagrams and their bytes, stream exchanges and their bytes (request + reply). */
+  readonly sent = { udp: 0, udpBytes: 0, streams: 0, streamBytes: 0 };
   /** Called for every event a node emits. */
   onEvent: ((node: string, ev: GossipEvent, now: number) => void) | undefined;
   private readonly latMin: number;
@@ -112,7 +122,7 @@ export class Sim {
     const i = this.nodes.size + this.seq;
     addr ??= `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7946#${name}`;
     const node = new GossipNode({ name, addr, config, rng: seededRng(this.o.seed * 7919 + i), now: this.now });
-    const s: SimNode = { name, addr, node, killed: false, paused: false, held: [], scheduled: Infinity, group: 0 };
+    const s: SimNode = { name, addr, node, killed: false, paused: false, held: [], scheduled: Infinity, group: 0, busyUntil: 0 };
     this.nodes.set(name, s);
     this.byAddr.set(addr, s);
     this.flush(s);
@@ -177,6 +187,15 @@ export class Sim {
     else f();
   }
 
+  /** Runs `f` on node s after its event loop has processed `bytes` of input (CPU model), or at once. */
+  private work(s: SimNode, bytes: number, f: () => void): void {
+    const c = this.o.cpu;
+    if (!c) return this.onNode(s, f);
+    const start = Math.max(this.now, s.busyUntil);
+    s.busyUntil = start + c.perInputMs + (c.perKiBMs * bytes) / 1024;
+    this.at(s.busyUntil, () => this.onNode(s, f));
+  }
+
   private flush(s: SimNode): void {
     if (s.killed) return;
     const evs = s.node.drainEvents();
@@ -184,21 +203,26 @@ export class Sim {
     for (const o of s.node.drain()) {
       const to = this.byAddr.get(o.to);
       if (o.kind === 'udp') {
+        this.sent.udp++;
+        this.sent.udpBytes += o.bytes.length;
         if (!to || !this.reachable(s, to) || this.udpBlocked || this.rng() < this.loss) {
           this.dropped++;
           continue;
         }
         const bytes = o.bytes;
         const from = s.addr;
-        this.at(this.now + this.latency(), () => this.onNode(to, () => {
+        this.at(this.now + this.latency(), () => this.work(to, bytes.length, () => {
           this.delivered++;
           to.node.handlePacket(from, bytes, this.now);
           this.flush(to);
         }));
       } else {
         const id = o.id;
+        const frameBytes = (fs: Uint8Array[]): number => fs.reduce((n, f) => n + f.length, 0);
+        this.sent.streams++;
+        this.sent.streamBytes += frameBytes(o.frames);
         const reply = (bytes: Uint8Array[] | null, after: number): void =>
-          this.at(this.now + after, () => this.onNode(s, () => {
+          this.at(this.now + after, () => this.work(s, bytes ? frameBytes(bytes) : 0, () => {
             s.node.handleStreamResponse(id, bytes, this.now);
             this.flush(s);
           }));
@@ -208,12 +232,14 @@ export class Sim {
           reply(null, s.node.config.tcpTimeoutMs); // no answer: timeout
         } else {
           const bytes = o.frames;
-          this.at(this.now + this.latency(), () => {
+          const serve = (): void => {
             if (to.killed || to.paused || !this.reachable(s, to)) return reply(null, s.node.config.tcpTimeoutMs);
             const r = to.node.handleStreamRequest(s.addr, bytes, this.now);
+            this.sent.streamBytes += frameBytes(r);
             this.flush(to);
             reply(r.length ? r : null, this.latency());
-          });
+          };
+          this.at(this.now + this.latency(), () => (this.o.cpu ? this.work(to, frameBytes(bytes), serve) : serve()));
         }
       }
     }
@@ -226,9 +252,13 @@ export class Sim {
     s.scheduled = d;
     this.at(d, () => {
       if (s.scheduled !== d || s.killed || s.paused) return;
-      s.scheduled = Infinity;
-      s.node.tick(this.now);
-      this.flush(s);
+      const run = (): void => {
+        s.scheduled = Infinity;
+        s.node.tick(this.now);
+        this.flush(s);
+      };
+      if (this.o.cpu) this.work(s, 0, run);
+      else run();
     });
   }
 
