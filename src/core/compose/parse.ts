@@ -21,7 +21,9 @@
  * meshd's own extension keys under a service (Compose's `x-` prefix, so docker ignores them):
  * `x-meshd-runtime: netns | docker` (absent: automatic from the image, see
  * spec/runtime.ts; with netns the image is only a label and the command runs from the
- * host's filesystem). Any other `x-meshd-*` key is refused (a typo would silently change
+ * host's filesystem); `x-meshd-lb-algorithm: random | round-robin | source-hash` and
+ * `x-meshd-lb-locality: none | node | zone` (`--lb-algorithm` / `--lb-locality`, issue 19).
+ * Any other `x-meshd-*` key is refused (a typo would silently change
  * where the service runs); other `x-*` keys pass as the Compose spec says.
  */
 import { parseDocument } from 'yaml';
@@ -70,6 +72,8 @@ export interface ComposeService {
   image: string;
   /** `x-meshd-runtime`; absent = automatic. */
   runtime?: RuntimeKind;
+  /** `x-meshd-lb-algorithm` / `x-meshd-lb-locality` (the spec's `lb`); absent = defaults. */
+  lb?: { algorithm?: 'random' | 'round-robin' | 'source-hash'; locality?: 'none' | 'node' | 'zone' };
   command?: string[];
   env: Record<string, string>;
   ports: ComposePort[];
@@ -133,7 +137,9 @@ const RESTART_KEYS = ['condition', 'delay', 'max_attempts', 'window'];
 const PORT_KEYS = ['target', 'published', 'protocol', 'mode'];
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
-const SERVICE_EXTENSIONS = [RUNTIME_KEY];
+export const LB_ALGORITHM_KEY = 'x-meshd-lb-algorithm';
+export const LB_LOCALITY_KEY = 'x-meshd-lb-locality';
+const SERVICE_EXTENSIONS = [RUNTIME_KEY, LB_ALGORITHM_KEY, LB_LOCALITY_KEY];
 /** Compose's own rule for service and network keys. */
 const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 
@@ -200,6 +206,8 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, declar
     if (k.startsWith('x-meshd-') && !SERVICE_EXTENSIONS.includes(k)) fail(at(path, k), `unknown meshd key (known: ${SERVICE_EXTENSIONS.join(', ')})`);
   }
   if (o[RUNTIME_KEY] !== undefined) s.runtime = asEnum(o[RUNTIME_KEY], at(path, RUNTIME_KEY), RUNTIME_KINDS);
+  if (o[LB_ALGORITHM_KEY] !== undefined) s.lb = { ...s.lb, algorithm: asEnum(o[LB_ALGORITHM_KEY], at(path, LB_ALGORITHM_KEY), ['random', 'round-robin', 'source-hash'] as const) };
+  if (o[LB_LOCALITY_KEY] !== undefined) s.lb = { ...s.lb, locality: asEnum(o[LB_LOCALITY_KEY], at(path, LB_LOCALITY_KEY), ['none', 'node', 'zone'] as const) };
   if (o.command !== undefined && o.command !== null) {
     const cp = at(path, 'command');
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);

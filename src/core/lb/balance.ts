@@ -4,7 +4,13 @@
  * renderers only see the result (`Frontend.algorithm`, `weights`, `slots`). Pure formulas with
  * table tests.
  */
-import type { Backend, Frontend, Target } from './model.js';
+
+/** What locality and weights read of a backend (model.ts `Backend`; structural, so this file imports nothing). */
+interface Placed {
+  state: 'active' | 'draining';
+  local?: boolean | undefined;
+  sameZone?: boolean | undefined;
+}
 
 /**
  * How a frontend picks a backend for a NEW connection (moby#23813). `random` (the default, what
@@ -35,7 +41,7 @@ export interface LbOptions {
 }
 
 /** 0 = this node, 1 = this node's zone, 2 = elsewhere. */
-export function tier(b: Backend): number {
+export function tier(b: Placed): number {
   return b.local === true ? 0 : b.sameZone === true ? 1 : 2;
 }
 
@@ -43,7 +49,7 @@ export function tier(b: Backend): number {
  * The highest locality tier a new connection may go to: the best tier holding an active backend
  * (passing `filter`), or 2 (anything) when locality is off or no preferred tier has one.
  */
-export function maxTier(backends: readonly Backend[], filter: (b: Backend) => boolean, locality: LbLocality | undefined): number {
+export function maxTier<B extends Placed>(backends: readonly B[], filter: (b: B) => boolean, locality: LbLocality | undefined): number {
   if (locality === undefined || locality === 'none') return 2;
   let best = 2;
   for (const b of backends) if (b.state === 'active' && filter(b)) best = Math.min(best, tier(b));
@@ -78,12 +84,12 @@ export function slotCounts(ws: readonly number[]): number[] {
 }
 
 /** Weights and slot list of a frontend's targets (both absent when unweighted). */
-export function weighting(targets: readonly Target[], w: Map<string, number> | null): Pick<Frontend, 'weights' | 'slots'> {
+export function weighting<T extends { ip: string }>(targets: readonly T[], w: Map<string, number> | null): { weights?: number[]; slots?: T[] } {
   if (!w) return {};
   const ws = reduceWeights(targets.map((t) => w.get(t.ip) ?? 1));
   if (!ws) return {};
   const counts = slotCounts(ws);
-  const slots: Target[] = [];
+  const slots: T[] = [];
   targets.forEach((t, i) => {
     for (let k = 0; k < counts[i]!; k++) slots.push(t);
   });
@@ -91,7 +97,7 @@ export function weighting(targets: readonly Target[], w: Map<string, number> | n
 }
 
 /** The frontend's `algorithm` field: absent for the default, so default renders stay as they were. */
-export function algorithmOf(lb: LbOptions | undefined): Pick<Frontend, 'algorithm'> {
+export function algorithmOf(lb: LbOptions | undefined): { algorithm?: LbAlgorithm } {
   return lb?.algorithm && lb.algorithm !== 'random' ? { algorithm: lb.algorithm } : {};
 }
 
