@@ -14,13 +14,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realExec } from '../src/adapters/exec.js';
 import { interleave, median } from './lib/rounds.js';
 import { pairedRow, snapshot, writeResults, type BenchRow } from './lib/results.js';
+import { cpuTicks, freePort, waitLine } from './lib/proc.js';
 
 const START = snapshot();
 const args = process.argv.slice(2);
@@ -51,36 +51,8 @@ interface Figures {
 const pin = (cpu: string): string[] => (cpu ? ['taskset', '-c', cpu] : []);
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').trim();
 
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, clock ticks (100/s)
-}
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
-async function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`timeout after ${ms} ms waiting for ${re}; got: ${buf}`)), ms);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = re.exec(buf);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[0]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${buf}`)));
-  });
-}
 
 async function startOurs(hosts: string, udp: 'native' | 'js'): Promise<{ target: Target; child: ChildProcess }> {
   const argv = [...pin(SERVER_CPU), process.execPath, join(root, 'dist/src/adapters/dns-server/standalone.js'), '--hosts', hosts, '--port', '0', '--workers', '1', '--udp', udp];

@@ -37,7 +37,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +44,7 @@ import { realExec } from '../src/adapters/exec.js';
 import { defaultDnsWorkers } from '../src/core/dns/snapshot.js';
 import { interleave, median as medianOrNull } from './lib/rounds.js';
 import { pairedRow, readCommitted, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
+import { cpuTicks, freePort, waitLine } from './lib/proc.js';
 
 const START = snapshot();
 
@@ -95,23 +95,10 @@ interface PerfResult {
   cpuUs: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** argv prefix pinning a command to `cpu` (nothing when unpinned). */
 const pin = (cpu: string): string[] => (cpu ? ['taskset', '-c', cpu] : []);
 
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15), clock ticks (100/s)
-}
 
 const serverTicks = (t: Target): number => [t.pid, ...(t.morePids ?? [])].reduce((a, p) => a + cpuTicks(p), 0);
 
@@ -136,21 +123,6 @@ const r2 = (x: number): number => Math.round(x * 100) / 100;
 const medianOf = (xs: number[]): number => r2(medianOrNull(xs) ?? Number.NaN);
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').trim();
 
-async function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}: ${buf}`)), ms);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const m = re.exec(buf);
-      if (m) {
-        clearTimeout(t);
-        resolve(m[0]);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited ${code}: ${buf}`)));
-  });
-}
 
 /** Spawns `argv` pinned to `cpu` (taskset execs: the pid is the program's). */
 function spawnPinned(cpu: string, argv: string[], stdout: 'pipe' | 'ignore'): ChildProcess {
