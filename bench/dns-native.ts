@@ -13,14 +13,14 @@
  *   node dist/bench/dns-native.js [--secs 3] [--rounds 5] [--client-cpu 0] [--server-cpu 1] [--sizes 1,1000]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realExec } from '../src/adapters/exec.js';
 import { interleave, median } from './lib/rounds.js';
 import { pairedRow, snapshot, writeResults, type BenchRow } from './lib/results.js';
-import { cpuTicks, freePort, waitLine } from './lib/proc.js';
+import { cpuTicks, freePort, waitLine, writeDnsFixture } from './lib/proc.js';
 
 const START = snapshot();
 const args = process.argv.slice(2);
@@ -102,11 +102,7 @@ async function main(): Promise<void> {
   const pinning = SERVER_CPU ? `servers pinned to CPU ${SERVER_CPU}, dnsperf to CPU ${CLIENT_CPU}` : 'unpinned (one CPU)';
   try {
     for (const size of SIZES) {
-      const names = Array.from({ length: size }, (_, i) => `svc${i}`);
-      const hosts = join(dir, `hosts-${size}`);
-      const qfile = join(dir, `queries-${size}`);
-      writeFileSync(hosts, names.map((n, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255} ${n}`).join('\n') + '\n');
-      writeFileSync(qfile, names.map((n) => `${n} A`).join('\n') + '\n');
+      const { hosts, qfile } = writeDnsFixture(dir, size);
       console.log(`\n# ${size} name(s)`);
       const started: ChildProcess[] = [];
       try {

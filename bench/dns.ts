@@ -36,7 +36,7 @@
  *                          [--client-cpu 0] [--server-cpu 1] [--baseline OTHER_BUILD/dist]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +44,7 @@ import { realExec } from '../src/adapters/exec.js';
 import { defaultDnsWorkers } from '../src/core/dns/snapshot.js';
 import { interleave, median as medianOrNull } from './lib/rounds.js';
 import { pairedRow, readCommitted, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
-import { cpuTicks, freePort, waitLine } from './lib/proc.js';
+import { cpuTicks, freePort, waitLine, writeDnsFixture } from './lib/proc.js';
 
 const START = snapshot();
 
@@ -258,11 +258,7 @@ async function main(): Promise<void> {
   let dockerVersion = '';
   try {
     for (const size of [1, 1000]) {
-      const names = Array.from({ length: size }, (_, i) => `svc${i}`);
-      const hosts = join(dir, `hosts-${size}`);
-      const qfile = join(dir, `queries-${size}`);
-      writeFileSync(hosts, names.map((n, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255} ${n}`).join('\n') + '\n');
-      writeFileSync(qfile, names.map((n) => `${n} A`).join('\n') + '\n');
+      const { hosts, qfile, names } = writeDnsFixture(dir, size);
       console.log(`\n# ${size} name(s)`);
       const started: ChildProcess[] = [];
       let docker: DockerPeer | undefined;

@@ -2,7 +2,8 @@
  * Process helpers shared by the DNS benches (bench/dns.ts, bench/dns-native.ts): a free loopback port,
  * a process's CPU ticks, and waiting for a child's stdout to print a line.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 
@@ -38,4 +39,17 @@ export async function waitLine(child: ChildProcess, re: RegExp, ms: number): Pro
     });
     child.on('exit', (code) => reject(new Error(`exited ${code}: ${buf}`)));
   });
+}
+
+/**
+ * The DNS benches' fixture for `size` names (svc0…): a hosts(5) file both servers load and a dnsperf
+ * query file asking each name's A record. Returns their paths under `dir` and the names.
+ */
+export function writeDnsFixture(dir: string, size: number): { hosts: string; qfile: string; names: string[] } {
+  const names = Array.from({ length: size }, (_, i) => `svc${i}`);
+  const hosts = join(dir, `hosts-${size}`);
+  const qfile = join(dir, `queries-${size}`);
+  writeFileSync(hosts, names.map((n, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255} ${n}`).join('\n') + '\n');
+  writeFileSync(qfile, names.map((n) => `${n} A`).join('\n') + '\n');
+  return { hosts, qfile, names };
 }
