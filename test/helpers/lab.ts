@@ -122,7 +122,8 @@ export function processDiagnosis(lab: LabState, node: string): string {
     } catch {
       alive = false;
     }
-    out.push(`agent pid ${n.pid}: ${alive ? 'alive' : 'GONE'}`);
+    // The pid is the one the lab started; a test that restarted the agent has a newer one.
+    out.push(`agent pid ${n.pid} (as the lab started it): ${alive ? 'alive' : 'not running — gone, or restarted since under a new pid'}`);
   }
   try {
     const all = n ? readFileSync(n.log, 'utf8').split('\n').filter((l) => l.length > 0) : [];
