@@ -21,8 +21,12 @@ fi
 # import` (never pulled); starts dockerd via native-scripts/dockerd.sh. Skipped per image when up to date.
 bash native-scripts/images.sh
 
-# npm deps: install when node_modules is missing or older than the lockfile.
-if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+# npm deps: install when node_modules is missing or older than the lockfile. A node_modules that is a
+# symlink (a git worktree borrowing another checkout's deps) is never reinstalled from here: `npm ci`
+# through the link would empty the other checkout's tree while its builds and tests use it.
+if [ -L node_modules ]; then
+  echo "setup: node_modules is a symlink to $(readlink -f node_modules); not installing through it"
+elif [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
   echo "setup: installing npm dependencies"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 fi
