@@ -4,7 +4,13 @@
  * and underlay, same measuring method (the harness polls each member's view over its unix socket).
  *
  *   node dist/bench/gossip.js [--only meshd|memberlist] [--nodes 16,32] [--rounds 2] [--trials 2] [--rest-ms 5000]
- *                             [--preset local|lan]
+ *                             [--preset local|lan] [--rest-only] [--plain]
+ *
+ * Both kinds encrypt their gossip (meshd's lab agents always do; memberlist-peer gets a key file of its own),
+ * so the wire bytes weigh the same AES-GCM overhead (29 bytes a datagram on both); --plain runs both in clear.
+ *
+ * --rest-only: only the rest phase, printed as JSON (wire bytes broken down from a tcpdump of the switch
+ * ports, and meshd's payload bytes by kind of message); writes no result file.
  *
  * Rounds (bench/lib/rounds.ts): per N, --rounds rounds; a round starts one kind's cluster, measures it (bytes at
  * rest over --rest-ms, 2 × trials writes, trials kills) and tears it down, then the other kind's, the first kind
@@ -21,7 +27,8 @@
  *   through TransmitLimitedQueue, which is how Docker's NetworkDB replicates a table entry) until every other
  *   member holds it (2 × trials per round; the worst of all is shown, not checked: it is a tail);
  * - bytes/s per member at rest over --rest-ms (default 5 s = the local preset's push-pull interval): wire bytes (underlay NIC tx incl. IP/UDP/TCP headers, from the lab
- *   switch's port counters, identical method for both) and self-reported UDP payload bytes;
+ *   switch's port counters, identical method for both) and self-reported UDP payload bytes as handed to the
+ *   socket (after encryption: meshd's core count + ENCRYPTION_OVERHEAD per datagram; memberlist counts below its crypto);
  * - false deaths: one member SIGSTOPped for 0.5, 1 and 2 s, then 3 s to settle: distinct members (other than
  *   killed ones — none yet at that point) any view ever reported dead/left, polled every 100 ms; first round of
  *   each kind at the first N only, a count (0 vs 0), not a ratio. A stop longer
@@ -34,11 +41,13 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realExec } from '../src/adapters/exec.js';
+import { ENCRYPTION_OVERHEAD } from '../src/adapters/gossip/keyring.js';
 import { MeshError } from '../src/core/errors.js';
 import { resolveGossipConfig, type GossipConfig } from '../src/core/gossip/config.js';
 import { NetnsCluster, memberlistFlags, type PeerKind } from './lib/netns-cluster.js';
 import { interleave, median as exactMedian } from './lib/rounds.js';
 import { pairedRow, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
+import { WireCapture, type WireBreakdown } from './lib/wire-capture.js';
 
 const START = snapshot();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -104,27 +113,54 @@ async function broadcastTrial(c: NetnsCluster, origin: string, key: string, time
 interface RestFigures {
   wireTxBps: number;
   payloadOutBps: number | null;
+  /** Where the wire bytes went (tcpdump on the switch ports); absent when tcpdump is missing. */
+  wire?: WireBreakdown;
+  /** meshd only: payload bytes/s per member by kind of message (core counters, before encryption). */
+  payloadByKind?: Record<string, number>;
 }
 
-/** Average bytes/s one member sends over `ms` of an idle cluster. */
-async function restBytes(c: NetnsCluster, ms: number): Promise<RestFigures> {
+/** Average bytes/s one member sends while `during` runs (an idle wait, or the write trials). */
+async function measureBytes(c: NetnsCluster, during: () => Promise<void>): Promise<RestFigures> {
   const names = c.responsive().map((n) => n.name);
   const sumPayload = async (): Promise<number | null> => {
     const ms = await Promise.all(names.map((n) => c.metrics(n).catch(() => undefined)));
-    return ms.every((m) => m && typeof m.bytesOut === 'number') ? ms.reduce((a, m) => a + m!.bytesOut, 0) : null;
+    if (!ms.every((m) => m && typeof m.bytesOut === 'number')) return null;
+    // what reaches the socket, for both kinds alike: memberlist-peer counts below memberlist's encryption,
+    // meshd's core counts before the adapter seals each datagram (+ ENCRYPTION_OVERHEAD a packet)
+    const seal = c.kind === 'meshd' && c.opts.encrypt !== false ? ENCRYPTION_OVERHEAD : 0;
+    return ms.reduce((a, m) => a + m!.bytesOut + seal * m!.packetsOut, 0);
   };
+  const byKind = async (): Promise<Map<string, number> | null> => {
+    const ms = await Promise.all(names.map((n) => c.metrics(n).catch(() => undefined)));
+    if (!ms.every((m) => m && typeof m.bytesOutByKind === 'object')) return null;
+    const out = new Map<string, number>();
+    for (const m of ms) for (const [k, v] of Object.entries(m!.bytesOutByKind as Record<string, number>)) out.set(k, (out.get(k) ?? 0) + v);
+    return out;
+  };
+  const cap = await WireCapture.start(c.opts.lab).catch((e: Error) => (process.stderr.write(`wire capture off: ${e.message}\n`), undefined));
   const w0 = await c.wireBytes();
   const p0 = await sumPayload();
+  const k0 = await byKind();
   const t0 = now();
-  await sleep(ms);
+  await during();
   const w1 = await c.wireBytes();
   const p1 = await sumPayload();
+  const k1 = await byKind();
   const secs = (now() - t0) / 1000;
   const wire = names.reduce((a, n) => a + ((w1.get(n)?.tx ?? 0) - (w0.get(n)?.tx ?? 0)), 0);
-  return {
+  const out: RestFigures = {
     wireTxBps: Math.round(wire / names.length / secs),
     payloadOutBps: p0 == null || p1 == null ? null : Math.round((p1 - p0) / names.length / secs),
   };
+  if (cap) out.wire = await cap.stop(names.length);
+  if (k0 && k1) {
+    out.payloadByKind = {};
+    for (const [k, v] of [...k1].sort((a, b) => b[1] - a[1])) {
+      const d = Math.round(((v - (k0.get(k) ?? 0)) / names.length / secs) * 10) / 10;
+      if (d > 0) out.payloadByKind[k] = d;
+    }
+  }
+  return out;
 }
 
 interface FalseDeathFigures {
@@ -186,6 +222,8 @@ interface RoundFigures {
   detectMs: (number | null)[];
   broadcastMs: (number | null)[];
   rest: RestFigures | null;
+  /** Bytes while the write trials ran (a diagnosis: raw figures only, no row). */
+  write?: RestFigures;
   /** Only in the first round at the first N, keyed by stop ms. */
   falseDeaths?: Record<number, FalseDeathFigures>;
   errors: string[];
@@ -199,6 +237,10 @@ interface Params {
   preset: 'local' | 'lan';
   config: GossipConfig;
   stopsMs: number[];
+  /** Measure only the rest phase (a byte breakdown without the timing trials). */
+  restOnly: boolean;
+  /** Both kinds encrypt (the default: how meshd clusters run); --plain turns it off on both. */
+  encrypt: boolean;
 }
 
 async function runRound(kind: PeerKind, n: number, round: number, p: Params, hold: { cluster?: NetnsCluster }): Promise<RoundFigures> {
@@ -207,20 +249,29 @@ async function runRound(kind: PeerKind, n: number, round: number, p: Params, hol
   const log = (m: string): void => void process.stderr.write(`[gossip ${kind} N=${n} round ${round + 1}] ${m}\n`);
   let c: NetnsCluster | undefined;
   try {
-    c = await NetnsCluster.start({ kind, lab, nodes: n, preset: p.preset, config: p.config, exec: realExec, onProgress: log });
+    c = await NetnsCluster.start({ kind, lab, nodes: n, preset: p.preset, config: p.config, exec: realExec, encrypt: p.encrypt, onProgress: log });
     hold.cluster = c;
-    await sleep(2000);
-    f.rest = await restBytes(c, p.restMs);
+    // at rest = in its steady state: memberlist starts its periodic push-pull a random stagger plus one
+    // interval after start (meshd: a stagger), so a window opened 2 s after convergence caught memberlist
+    // with fewer push-pulls than it makes at rest; wait one push-pull interval (at most 10 s) first
+    await sleep(Math.max(2000, Math.min(p.config.pushPullIntervalMs, 10_000)));
+    f.rest = await measureBytes(c, () => sleep(p.restMs));
     log(`at rest: ${f.rest.wireTxBps} B/s wire tx, ${f.rest.payloadOutBps ?? '-'} B/s payload per member`);
+    if (f.rest.wire) log(`at rest, wire per member: ${JSON.stringify(f.rest.wire)}`);
+    if (f.rest.payloadByKind) log(`at rest, payload B/s per member by kind: ${JSON.stringify(f.rest.payloadByKind)}`);
+    if (p.restOnly) return f;
 
     try {
       await c.prepareBroadcast();
       // writes are cheap and noisier than detection: twice the trials, origins n1, n2, ...
-      for (let t = 0; t < 2 * p.trials; t++) {
-        f.broadcastMs.push(await broadcastTrial(c, `n${1 + (t % n)}`, `k${n}-${round}-${t}`, 10_000));
-        await sleep(300);
-      }
+      f.write = await measureBytes(c, async () => {
+        for (let t = 0; t < 2 * p.trials; t++) {
+          f.broadcastMs.push(await broadcastTrial(c!, `n${1 + (t % n)}`, `k${n}-${round}-${t}`, 10_000));
+          await sleep(300);
+        }
+      });
       log(`dissemination ms: ${f.broadcastMs.map((x) => (x == null ? 'timeout' : x.toFixed(0))).join(' ')}`);
+      log(`write phase: ${f.write.wireTxBps} B/s wire tx per member; by kind ${JSON.stringify(f.write.payloadByKind ?? {})}; wire ${JSON.stringify(f.write.wire?.perMemberBps ?? {})}`);
     } catch (e) {
       f.errors.push(`N=${n} round ${round + 1} dissemination: ${(e as Error).message}`);
       log(`dissemination skipped: ${(e as Error).message}`);
@@ -260,7 +311,7 @@ async function runAll(kinds: PeerKind[], p: Params, hold: { cluster?: NetnsClust
   return out;
 }
 
-function parseArgs(argv: string[]): { only?: PeerKind; sizes: number[]; rounds: number; trials: number; restMs: number; preset: 'local' | 'lan' } {
+function parseArgs(argv: string[]): { only?: PeerKind; sizes: number[]; rounds: number; trials: number; restMs: number; preset: 'local' | 'lan'; restOnly: boolean; encrypt: boolean } {
   const get = (k: string): string | undefined => {
     const i = argv.indexOf(k);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -277,7 +328,7 @@ function parseArgs(argv: string[]): { only?: PeerKind; sizes: number[]; rounds: 
   if (!Number.isInteger(restMs) || restMs < 1000 || restMs > 120_000) throw new MeshError('MESHD_BAD_ARGUMENT', '--rest-ms: 1000..120000');
   const preset = get('--preset') ?? 'local';
   if (preset !== 'local' && preset !== 'lan') throw new MeshError('MESHD_BAD_ARGUMENT', '--preset local|lan');
-  return { ...(only ? { only: only as PeerKind } : {}), sizes, rounds, trials, restMs, preset };
+  return { ...(only ? { only: only as PeerKind } : {}), sizes, rounds, trials, restMs, preset, restOnly: argv.includes('--rest-only'), encrypt: !argv.includes('--plain') };
 }
 
 function buildPeer(): void {
@@ -336,7 +387,7 @@ function rows(p: Params, ours: Record<number, RoundFigures[]> | undefined, peer:
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const config = resolveGossipConfig(a.preset);
-  const p: Params = { sizes: a.sizes, rounds: a.rounds, trials: a.trials, restMs: a.restMs, preset: a.preset, config, stopsMs: [500, 1000, 2000] };
+  const p: Params = { sizes: a.sizes, rounds: a.rounds, trials: a.trials, restMs: a.restMs, preset: a.preset, config, stopsMs: [500, 1000, 2000], restOnly: a.restOnly, encrypt: a.encrypt };
   const hold: { cluster?: NetnsCluster } = {};
   const onSignal = (): void => {
     process.stderr.write('gossip bench: interrupted, tearing down\n');
@@ -348,8 +399,14 @@ async function main(): Promise<void> {
   const kinds: PeerKind[] = a.only ? [a.only] : ['memberlist', 'meshd'];
   if (kinds.includes('memberlist')) buildPeer();
   const got = await runAll(kinds, p, hold);
+  if (p.restOnly) {
+    // a diagnosis, not a result: the byte breakdown on stdout, gossip.json untouched
+    const rest = Object.fromEntries(kinds.map((k) => [k, Object.fromEntries(p.sizes.map((n) => [n, got[k]![n]!.map((r) => ({ rest: r.rest, errors: r.errors }))]))]));
+    process.stdout.write(`${JSON.stringify({ load: { start: START, end: snapshot() }, rest }, null, 1)}\n`);
+    return;
+  }
   writeResults('gossip', rows(p, got.meshd, got.memberlist), {
-    params: { sizes: p.sizes, rounds: p.rounds, trials: p.trials, restMs: p.restMs, preset: p.preset, stopsMs: p.stopsMs, config, memberlistFlags: memberlistFlags(config) },
+    params: { sizes: p.sizes, rounds: p.rounds, trials: p.trials, restMs: p.restMs, preset: p.preset, encrypt: p.encrypt, stopsMs: p.stopsMs, config, memberlistFlags: memberlistFlags(config) },
     method: 'views polled over each member\'s unix socket: 100 ms (detection, false deaths), 25 ms (dissemination); wire bytes = lab switch port counters; one kind\'s cluster at a time, a fresh cluster per round',
     raw: { meshd: got.meshd ?? null, memberlist: got.memberlist ?? null },
     durationS: Math.round((now() - started) / 1000),

@@ -13,7 +13,8 @@
  * `stop()` always removes every process, namespace and socket (call it in `finally`).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/adapters/api/client.js';
@@ -52,6 +53,12 @@ export interface ClusterOptions {
   preset: 'local' | 'lan';
   config: GossipConfig;
   exec: Exec;
+  /**
+   * Encrypt gossip on both kinds alike (default true): meshd's lab agents with their per-lab key, memberlist
+   * with a fresh AES-256 key of its own (its SecretKey, read from a 0600 file, never argv). A comparison of
+   * wire bytes with crypto on one side only weighs 29 bytes a datagram against one kind.
+   */
+  encrypt?: boolean;
   onProgress?: (msg: string) => void;
 }
 
@@ -118,14 +125,15 @@ export class NetnsCluster {
     try {
       if (opts.kind === 'meshd') {
         progress(`${opts.lab}: netctl lab up --nodes ${opts.nodes} (meshd, preset ${opts.preset})`);
-        const s = await labUp(opts.exec, { name: opts.lab, nodes: opts.nodes, gossipPreset: opts.preset, logLevel: 'warn', readyTimeoutMs: 60_000 });
+        const s = await labUp(opts.exec, { name: opts.lab, nodes: opts.nodes, gossipPreset: opts.preset, logLevel: 'warn', readyTimeoutMs: 60_000, encrypt: opts.encrypt !== false });
         cluster = new NetnsCluster(opts, s.nodes.map((n) => ({ ...n, sock: n.socket })));
       } else {
         if (!existsSync(PEER_BIN)) throw new MeshError('MESHD_NOT_FOUND', `${PEER_BIN} missing: run native-scripts/build-memberlist-peer.sh`);
         progress(`${opts.lab}: ${opts.nodes} lab namespaces + memberlist-peer on :${MEMBERLIST_PORT}`);
         await createNamespaces(opts.exec, opts.lab, plan);
         const dir = join(BENCH_RUN_DIR, opts.lab);
-        mkdirSync(dir, { recursive: true });
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (opts.encrypt !== false) writeFileSync(join(dir, 'gossip.key'), `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
         const nodes: ClusterNode[] = plan.map((n) => ({ ...n, pid: null, sock: join(dir, `${n.name}.sock`) }));
         cluster = new NetnsCluster(opts, nodes);
         for (const n of nodes) n.pid = cluster.spawnPeer(n);
@@ -146,6 +154,7 @@ export class NetnsCluster {
       '-name', n.name, '-bind', n.underlay, '-port', String(MEMBERLIST_PORT), '-sock', n.sock, '-preset', this.opts.preset,
       ...memberlistFlags(this.opts.config),
     ];
+    if (this.opts.encrypt !== false) args.push('-key-file', join(BENCH_RUN_DIR, this.opts.lab, 'gossip.key'));
     const seeds = seedsOnPort(n.seeds, MEMBERLIST_PORT);
     if (seeds.length) args.push('-join', seeds.join(','));
     const fd = openSync(log, 'a');

@@ -21,10 +21,15 @@
 // incarnation) by reflection under its own nodeLock; if those fields are missing (another memberlist
 // version) it falls back to the event delegate's record (alive/dead, incarnation 0).
 //
+// Encryption: with -key-file, memberlist encrypts every datagram and stream with that AES-256 key (its
+// SecretKey; GCM, version 1: 29 bytes a message), as meshd's lab agents do with theirs, so a wire-bytes
+// comparison weighs the same crypto on both sides.
+//
 // Build offline with native-scripts/build-memberlist-peer.sh (GOPATH mode against /usr/share/gocode).
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -370,6 +375,7 @@ func main() {
 	sock := flag.String("sock", "", "unix socket path for the HTTP view (required)")
 	verbose := flag.Bool("v", false, "memberlist logs to stderr")
 	joinTimeout := flag.Duration("join-timeout", 30*time.Second, "keep retrying the join this long")
+	keyFile := flag.String("key-file", "", "file holding a base64 AES-256 key: encrypt like meshd (memberlist SecretKey); the key is never an argument")
 	t := presetLocal
 	// every timing can be overridden; the harness passes all of them from meshd's config.ts
 	type knob struct {
@@ -422,6 +428,16 @@ func main() {
 	conf.AdvertiseAddr, conf.AdvertisePort = *bind, *port
 	conf.Logger = logger
 	conf.LogOutput = nil
+	if *keyFile != "" {
+		raw, err := os.ReadFile(*keyFile)
+		if err == nil {
+			conf.SecretKey, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+		}
+		if err != nil || len(conf.SecretKey) != 32 {
+			fmt.Fprintf(os.Stderr, "memberlist-peer: -key-file %s: want base64 of 32 bytes (%v)\n", *keyFile, err)
+			os.Exit(2)
+		}
+	}
 
 	c := &counters{}
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{*bind}, BindPort: *port, Logger: logger})

@@ -24,6 +24,8 @@ export interface StreamHost {
   /** The TCP fallback ping for probe `seq` was acked. */
   tcpAck(seq: number): void;
   pushStream(id: number, to: string, frames: Uint8Array[]): void;
+  /** Counts payload bytes sent under a kind (GossipMetrics.bytesOutByKind). */
+  countOut(kind: string, bytes: number): void;
 }
 
 type Kind = 'ping' | 'push-pull' | 'join';
@@ -74,7 +76,7 @@ export class SwimStreams {
   request(from: string, frames: readonly Uint8Array[], now: number): Uint8Array[] {
     const s = this.swim;
     s.metrics.streamsIn++;
-    s.metrics.bytesIn += byteLength(frames);
+    s.metrics.streamBytesIn += byteLength(frames);
     const d = this.decode(frames);
     if (!d.ok) {
       s.drop(d.reason);
@@ -95,7 +97,8 @@ export class SwimStreams {
       s.drop('bad-type');
       return [];
     }
-    s.metrics.bytesOut += byteLength(reply);
+    s.metrics.streamBytesOut += byteLength(reply);
+    s.countOut('stream:reply', byteLength(reply));
     return reply;
   }
 
@@ -106,7 +109,7 @@ export class SwimStreams {
     if (!p) return;
     this.pending.delete(id);
     if (frames === null || frames.length === 0 || byteLength(frames) === 0) return this.fail(p);
-    s.metrics.bytesIn += byteLength(frames);
+    s.metrics.streamBytesIn += byteLength(frames);
     const d = this.decode(frames);
     if (!d.ok) {
       s.drop(d.reason);

@@ -24,10 +24,14 @@ export interface SwimDelegate {
 export interface GossipMetrics {
   packetsIn: number;
   packetsOut: number;
+  /** UDP payload bytes (what memberlist's transport counts for packets; streams are counted apart). */
   bytesIn: number;
   bytesOut: number;
   streamsIn: number;
   streamsOut: number;
+  /** Stream (TCP) payload bytes: push-pull and TCP fallback pings, requests and replies. */
+  streamBytesIn: number;
+  streamBytesOut: number;
   streamFailures: number;
   probes: number;
   probeFailures: number;
@@ -40,4 +44,12 @@ export interface GossipMetrics {
   tcpFallbackAcks: number;
   broadcastsEvicted: number;
   drops: Record<string, number>;
+  /**
+   * Payload bytes sent, by kind (the sum is bytesOut + streamBytesOut; encryption and IP/UDP/TCP headers are the adapter's and
+   * the kernel's): `udp:<type>` for a packet's own messages (ping, ack, nack, indirect-ping, and the buddy
+   * system's suspect/alive), `piggyback:<type>` for broadcasts riding on them, `gossip:<type>` for broadcasts
+   * in gossip-round packets, `udp:compound` for compound headers, `stream:push-pull`, `stream:ping` (TCP
+   * fallback) and `stream:reply` (what we answer). Lets a bench say where the bytes go (issue 18 §3).
+   */
+  bytesOutByKind: Record<string, number>;
 }

@@ -12,7 +12,7 @@ import { SwimStreams } from './streams.js';
 import type { Rng } from '../clock.js';
 import type { NetworkEvent, TableEvent } from './tables.js';
 import {
-  COMPOUND_HEADER, COMPOUND_PART_OVERHEAD, LIMITS, decodePacket, encode, encodeCompound,
+  COMPOUND_HEADER, COMPOUND_PART_OVERHEAD, LIMITS, NO_SOURCE_ADDR, decodePacket, encode, encodeCompound, typeName,
   type Msg, type NetworkRecordWire, type PushPullState, type TableEntryWire,
 } from './wire.js';
 
@@ -78,8 +78,8 @@ export class Swim {
   readonly streams: SwimStreams;
   readonly events: GossipEvent[] = [];
   readonly metrics: GossipMetrics = {
-    packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamsIn: 0, streamsOut: 0, streamFailures: 0,
-    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, broadcastsEvicted: 0, drops: {},
+    packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamsIn: 0, streamsOut: 0, streamBytesIn: 0, streamBytesOut: 0, streamFailures: 0,
+    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, broadcastsEvicted: 0, drops: {}, bytesOutByKind: {},
   };
   private outbox: Outgoing[] = [];
   private probeList: string[] = [];
@@ -128,6 +128,18 @@ export class Swim {
   drop(reason: string): void {
     this.metrics.drops[reason] = (this.metrics.drops[reason] ?? 0) + 1;
   }
+  /** Counts `bytes` sent under `kind` (GossipMetrics.bytesOutByKind). */
+  countOut(kind: string, bytes: number): void {
+    const k = this.metrics.bytesOutByKind;
+    k[kind] = (k[kind] ?? 0) + bytes;
+  }
+  /** Counts one outgoing UDP packet: its messages (own or broadcasts, by type) and its compound header. */
+  private countPacket(own: readonly Uint8Array[], extra: readonly Uint8Array[], extraKind: string, total: number): void {
+    let parts = 0;
+    for (const m of own) (this.countOut(`udp:${typeName(m[1])}`, m.length), parts += m.length);
+    for (const m of extra) (this.countOut(`${extraKind}:${typeName(m[1])}`, m.length), parts += m.length);
+    if (total > parts) this.countOut('udp:compound', total - parts);
+  }
   drain(): Outgoing[] {
     const o = this.outbox;
     this.outbox = [];
@@ -144,6 +156,10 @@ export class Swim {
   }
   pushStream(id: number, to: string, frames: Uint8Array[]): void {
     this.metrics.streamsOut++;
+    let n = 0;
+    for (const f of frames) n += f.length;
+    this.metrics.streamBytesOut += n;
+    this.countOut(`stream:${typeName(frames[0]?.[1])}`, n);
     this.outbox.push({ kind: 'stream', id, to, frames });
   }
 
@@ -163,6 +179,7 @@ export class Swim {
     const bytes = parts.length === 1 ? parts[0]! : encodeCompound(parts);
     this.metrics.packetsOut++;
     this.metrics.bytesOut += bytes.length;
+    this.countPacket(msgs, parts === msgs ? [] : parts.slice(msgs.length), 'piggyback', bytes.length);
     this.outbox.push({ kind: 'udp', to, bytes });
   }
 
@@ -203,7 +220,7 @@ export class Swim {
         if (m.target === me.name) return this.sendUdp(from, encode({ type: 'ack', seq: m.seq }), m.source);
         const seq = this.nextSeq();
         this.relays.set(seq, { origSeq: m.seq, requester: m.source, requesterAddr: from, wantNack: m.nack, deadline: now + nackDelayMs(this.cfg.probeTimeoutMs) });
-        return this.sendUdp(m.targetAddr, encode({ type: 'ping', seq, target: m.target, source: me.name, sourceAddr: me.addr }), m.target);
+        return this.sendUdp(m.targetAddr, encode({ type: 'ping', seq, target: m.target, source: me.name, sourceAddr: NO_SOURCE_ADDR }), m.target);
       }
       case 'ack': {
         const p = this.probe;
@@ -292,7 +309,7 @@ export class Swim {
       seq, target: t, indirect: false, expectedNacks: 0, nacks: 0, tcpOk: false,
       directDeadline: now + this.members.scale(this.cfg.probeTimeoutMs), finalDeadline: this.nextProbeAt,
     };
-    const ping = encode({ type: 'ping', seq, target: t.name, source: this.self.name, sourceAddr: this.self.addr });
+    const ping = encode({ type: 'ping', seq, target: t.name, source: this.self.name, sourceAddr: NO_SOURCE_ADDR });
     if (t.state !== 'suspect') return this.sendUdp(t.addr, ping, t.name);
     // Lifeguard's buddy system: tell a suspect directly, so it can refute (its ack piggybacks the alive).
     const suspect = encode({ type: 'suspect', incarnation: t.incarnation, node: t.name, from: this.self.name });
@@ -325,7 +342,7 @@ export class Swim {
 
   private buddyPing(m: Member): void {
     const me = this.self;
-    const ping = encode({ type: 'ping', seq: this.nextSeq(), target: m.name, source: me.name, sourceAddr: me.addr });
+    const ping = encode({ type: 'ping', seq: this.nextSeq(), target: m.name, source: me.name, sourceAddr: NO_SOURCE_ADDR });
     const suspect = encode({ type: 'suspect', incarnation: m.incarnation, node: m.name, from: me.name });
     this.sendUdp(m.addr, [ping, suspect], m.name);
   }
@@ -338,12 +355,12 @@ export class Swim {
     const helpers = this.sample(this.cfg.indirectChecks, (m) => m.state === 'alive' && m !== p.target);
     for (const h of helpers) {
       this.sendUdp(h.addr, encode({
-        type: 'indirect-ping', seq: p.seq, target: p.target.name, targetAddr: p.target.addr, source: me.name, sourceAddr: me.addr, nack: true,
+        type: 'indirect-ping', seq: p.seq, target: p.target.name, targetAddr: p.target.addr, source: me.name, sourceAddr: NO_SOURCE_ADDR, nack: true,
       }), h.name);
     }
     p.expectedNacks = helpers.length;
     if (this.cfg.tcpFallback) {
-      const ping = encode({ type: 'ping', seq: p.seq, target: p.target.name, source: me.name, sourceAddr: me.addr });
+      const ping = encode({ type: 'ping', seq: p.seq, target: p.target.name, source: me.name, sourceAddr: NO_SOURCE_ADDR });
       this.streams.open('ping', p.target.addr, [ping], now, p.seq);
     }
   }
@@ -379,6 +396,7 @@ export class Swim {
       const bytes = parts.length === 1 ? parts[0]! : encodeCompound(parts);
       this.metrics.packetsOut++;
       this.metrics.bytesOut += bytes.length;
+      this.countPacket([], parts, 'gossip', bytes.length);
       this.outbox.push({ kind: 'udp', to: t.addr, bytes });
     }
   }

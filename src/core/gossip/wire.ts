@@ -18,10 +18,27 @@ export const LIMITS = Object.freeze({
 
 export const MAX_INCARNATION = 0xffff_fffe;
 
+/**
+ * What a sender puts in a ping's or indirect ping's `sourceAddr`. No receiver reads that field: an ack goes
+ * to the datagram's source address, a relay remembers the requester's source address, and a member's
+ * address is its member record's. Filling it with the sender's "ip:port" cost 13 of a ping's 28 payload
+ * bytes, 5 pings a second per member with the local preset (issue 18 §3, wire bytes against memberlist).
+ * The field stays in the v1 layout, non-empty, so every v1 reader still accepts the packet.
+ */
+export const NO_SOURCE_ADDR = '-';
+
 /** Wire type codes; never renumber. */
 export const T = Object.freeze({
   ping: 1, indirectPing: 2, ack: 3, nack: 4, suspect: 5, alive: 6, dead: 7, compound: 8, pushPull: 9, table: 10, network: 11,
   pushPullPart: 12,
+});
+
+/** Type code → name (metrics labels); unknown codes read 'other'. */
+export function typeName(code: number | undefined): string {
+  return TYPE_NAMES[code ?? 0] ?? 'other';
+}
+const TYPE_NAMES: Readonly<Record<number, string>> = Object.freeze({
+  1: 'ping', 2: 'indirect-ping', 3: 'ack', 4: 'nack', 5: 'suspect', 6: 'alive', 7: 'dead', 8: 'compound', 9: 'push-pull', 10: 'table', 11: 'network', 12: 'push-pull',
 });
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
