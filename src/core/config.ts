@@ -165,15 +165,15 @@ export const agentConfigSchema = z.object({
        * Automatic MTU (issue 19): probe the path MTU to every peer's underlay address (DF pings, binary
        * search) and build overlays without `--mtu` on the smallest path minus VXLAN's 50 bytes, so a
        * smaller path somewhere (a 1400-byte tunnel, a cloud fabric) refuses big packets at the sender
-       * ("message too long") instead of black-holing them. false (the default): the local link MTU
-       * only, as before. Off by default for now: with probes on, the 16-agent gossip lab's UDP-block case
-       * (a member reachable only over TCP) saw false deaths in 3 of 6 runs against 0 of 4 without them;
-       * the interaction is not understood yet, so probing is opt-in until it is.
+       * ("message too long") instead of black-holing them. false: the local link MTU only, as before.
+       * A round is one niced process; a join probes only the new member, at a random point 1–5 s later
+       * (a full round per join, in step on every agent, once stalled the gossip lab's event loops).
        */
-      mtuProbe: z.boolean().default(false),
+      mtuProbe: z.boolean().default(true),
       /**
-       * Background probe period, ms (rounds also run at start and ~1 s after a member joins). 300 000:
-       * paths rarely change, and a round on a path smaller than the link costs a few seconds of pings.
+       * Background period of the full round (every peer), ms, jittered ±10 % per agent; full rounds also
+       * run at start, and a member that joins is probed alone 1–5 s later. 300 000: paths rarely change,
+       * and a round on a path smaller than the link costs a few seconds of pings.
        */
       mtuProbeIntervalMs: z.number().int().min(1000).max(86_400_000).default(300_000),
       /** Wait for a reply per probe try, ms (ping -W). 1000: far above a LAN round trip, yet a round stays short. */

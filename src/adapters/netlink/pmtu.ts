@@ -8,8 +8,11 @@
  * with DF set that goes unanswered is the only signal that works there, and it works without
  * netem. A probe larger than this node's own route MTU fails at once, locally ("message too long").
  *
- * Cost: ONE process from the agent per round (`sh`), whatever the number of peers: the script
- * probes all peers in parallel. Per peer it first tries the largest size (the common case, a
+ * Cost: ONE process from the agent per round (`sh`, under `nice -n 10`), whatever the number of
+ * peers: the script probes all peers in parallel (a subshell and a `ping` per peer). Niced because
+ * those forks compete with the agent's own event loop for CPU (they share its session, i.e. its
+ * autogroup): gossip's probe deadlines (100 ms in the `local` preset) matter more than how fast
+ * an MTU round ends. Per peer it first tries the largest size (the common case, a
  * clean path: one ping, done), then the smallest (nothing passes: the peer is unreachable, not a
  * small path → no result), and only then binary-searches between them. Each try sends two
  * packets (a single lost reply must not read as a small path on a loaded machine) and waits at
@@ -21,6 +24,9 @@
 import { MeshError } from '../../core/errors.js';
 import { isIp } from '../../core/ipam/addr.js';
 import type { Exec } from '../exec.js';
+
+/** Niceness of the probe process and its pings (they yield the CPU to the agent and its peers). */
+export const PROBE_NICE = 10;
 
 /** IPv4 header (20) + ICMP echo header (8). */
 export const PING_OVERHEAD = 28;
@@ -35,7 +41,7 @@ export interface ProbeOptions {
 }
 
 /**
- * The probe script (`sh -c SCRIPT sh MAX MIN TIMEOUT PEER...`): prints "PEER SIZE" per peer, or
+ * The probe script (`nice -n 10 sh -c SCRIPT sh MAX MIN TIMEOUT PEER...`): prints "PEER SIZE" per peer, or
  * "PEER -" when not even the smallest size got through. Pure text; peers go in as arguments.
  */
 export const PROBE_SCRIPT = [
@@ -82,7 +88,7 @@ export async function probePathMtu(exec: Exec, peers: readonly string[], o: Prob
   if (peers.length === 0) return {};
   // Worst case: ~log2(max-min)+2 failed tries of (timeout + 50 ms) each, plus slack for a loaded machine.
   const tries = Math.ceil(Math.log2(Math.max(2, o.max - o.min))) + 2;
-  const r = await exec.run('sh', ['-c', PROBE_SCRIPT, 'sh', String(o.max), String(o.min), String(o.timeoutS), ...peers], {
+  const r = await exec.run('nice', ['-n', String(PROBE_NICE), 'sh', '-c', PROBE_SCRIPT, 'sh', String(o.max), String(o.min), String(o.timeoutS), ...peers], {
     timeoutMs: Math.ceil(tries * (o.timeoutS + 0.5) * 1000) + 10_000,
   });
   if (r.code !== 0) throw new MeshError('MESHD_EXEC_FAILED', `path-MTU probe failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);

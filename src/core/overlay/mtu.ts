@@ -42,7 +42,14 @@ export type MtuInput =
    * DF set (bytes), or null when the probe learned nothing. Peers absent from the round are forgotten
    * (they left the cluster).
    */
-  | { type: 'round'; results: Readonly<Record<string, number | null>> };
+  | { type: 'round'; results: Readonly<Record<string, number | null>> }
+  /**
+   * Probes of SOME peers only (members that just joined, whose path is not known yet): merged into
+   * the known paths, nobody is forgotten, and it may lower the MTU at once but never raise it (a
+   * raise needs full rounds). Why: a join adds one path; re-probing every peer on each join made
+   * every agent of a cluster fork a process per peer at the same moment (see agent/overlay/mtu.ts).
+   */
+  | { type: 'paths'; results: Readonly<Record<string, number | null>> };
 
 export interface MtuChange {
   /** Effective underlay MTU before and after (bytes). */
@@ -124,17 +131,20 @@ export class MtuPolicy {
       this.decide(now, false);
       return;
     }
-    if (ev.type !== 'round') throw new MeshError('MESHD_BAD_ARGUMENT', `unknown MTU input ${(ev as { type: string }).type}`);
-    const seen = new Set(Object.keys(ev.results));
-    for (const p of [...this.paths.keys()]) if (!seen.has(p)) this.paths.delete(p);
+    if (ev.type !== 'round' && ev.type !== 'paths') throw new MeshError('MESHD_BAD_ARGUMENT', `unknown MTU input ${(ev as { type: string }).type}`);
+    for (const [peer, v] of Object.entries(ev.results)) if (v !== null) checkMtu(v, `path to ${peer}`);
+    if (ev.type === 'round') {
+      const seen = new Set(Object.keys(ev.results));
+      for (const p of [...this.paths.keys()]) if (!seen.has(p)) this.paths.delete(p);
+    }
     for (const [peer, v] of Object.entries(ev.results)) {
       if (v === null) {
         if (!this.paths.has(peer)) this.paths.set(peer, null);
         continue; // learned nothing: keep what we knew
       }
-      checkMtu(v, `path to ${peer}`);
       this.paths.set(peer, v);
     }
+    if (ev.type === 'paths') return this.decide(now, false);
     this.rounds++;
     this.decide(now, true);
   }
@@ -164,7 +174,7 @@ export class MtuPolicy {
     };
   }
 
-  /** `round`: a probe round (counts towards a raise); a link change alone never raises by itself. */
+  /** `round`: a full probe round (counts towards a raise); a link change or a partial probe never raises by itself. */
   private decide(now: number, round: boolean): void {
     const c = smallestPath(this.link, Object.fromEntries(this.paths));
     if (c.mtu < this.applied) return this.apply(c, now);

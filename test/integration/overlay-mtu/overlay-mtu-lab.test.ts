@@ -49,7 +49,7 @@ async function diag(tasks: readonly TaskJ[]): Promise<string> {
 }
 
 before(async () => {
-  lab = await createLab({ name: LAB, nodes: 3, agentConfig: { overlay: { mtuProbe: true } } }); // probes are opt-in
+  lab = await createLab({ name: LAB, nodes: 3 }); // automatic MTU probes are on by default (overlay.mtuProbe)
   ok(await m('cluster', 'init'), 'init');
   const file = join(tmp, 'worker.token');
   writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });

@@ -17,6 +17,7 @@ import type { Assignment } from '../../../src/core/assignments.js';
 import type { Exec } from '../../../src/adapters/exec.js';
 
 const round = (results: Record<string, number | null>): MtuInput => ({ type: 'round', results });
+const paths = (results: Record<string, number | null>): MtuInput => ({ type: 'paths', results });
 
 describe('MtuPolicy (table)', () => {
   const cases: Array<{ name: string; link: number; raiseAfter?: number; steps: MtuInput[]; underlay: number[]; changes: number }> = [
@@ -52,6 +53,16 @@ describe('MtuPolicy (table)', () => {
       name: 'a link raise alone does not raise; the rounds do', link: 1400,
       steps: [{ type: 'link', mtu: 1500 }, round({ a: 1500 }), round({ a: 1500 })], underlay: [1400, 1400, 1500], changes: 1,
     },
+    // Partial probes (`paths`: a member just joined): lower at once, forget nobody, never raise.
+    { name: 'a joined peer\'s small path (partial probe) lowers at once', link: 1500, steps: [round({ a: 1500 }), paths({ b: 1400 })], underlay: [1500, 1400], changes: 1 },
+    {
+      name: 'a partial probe forgets nobody: the limiting peer stays', link: 1500,
+      steps: [round({ a: 1400 }), paths({ b: 1500 }), paths({ c: 1500 })], underlay: [1400, 1400, 1400], changes: 1,
+    },
+    {
+      name: 'partial probes never raise (nor count towards a raise); full rounds do', link: 1500,
+      steps: [round({ a: 1400 }), paths({ a: 1500 }), paths({ a: 1500 }), round({ a: 1500 }), round({ a: 1500 })], underlay: [1400, 1400, 1400, 1400, 1500], changes: 2,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -83,6 +94,12 @@ describe('MtuPolicy (table)', () => {
     assert.throws(() => p.handle(round({ a: 1.5 }), 0), { code: 'MESHD_BAD_ARGUMENT' });
     assert.throws(() => p.handle(round({ a: 70_000 }), 0), { code: 'MESHD_BAD_ARGUMENT' });
     assert.throws(() => p.handle({ type: 'nope' } as unknown as MtuInput, 0), { code: 'MESHD_BAD_ARGUMENT' });
+    // All or nothing: a bad value anywhere in a probe changes nothing, not even the valid peers before it.
+    p.handle(round({ a: 1500 }), 0);
+    assert.throws(() => p.handle(paths({ b: 1400, c: 100 }), 0), { code: 'MESHD_BAD_ARGUMENT' });
+    assert.throws(() => p.handle(round({ b: 1400, c: 100 }), 0), { code: 'MESHD_BAD_ARGUMENT' });
+    assert.deepEqual(p.view().paths, { a: 1500 });
+    assert.equal(p.underlay, 1500);
   });
 
   test('--mtu wins over the automatic value; smallestPath breaks ties towards the link', () => {
@@ -106,14 +123,15 @@ describe('path-MTU probe (adapter, pure parts)', () => {
     const exec: Exec = {
       run: async (cmd, args) => {
         calls.push({ cmd, args });
-        return { code: 0, stdout: args.slice(6).map((p) => `${p} 1500`).join('\n'), stderr: '' };
+        return { code: 0, stdout: args.slice(9).map((p) => `${p} 1500`).join('\n'), stderr: '' };
       },
       check: async () => '',
     };
     assert.deepEqual(await probePathMtu(exec, ['10.0.0.2', '10.0.0.3'], { max: 1500, min: 576, timeoutS: 1 }), { '10.0.0.2': 1500, '10.0.0.3': 1500 });
     assert.equal(calls.length, 1);
-    assert.deepEqual(calls[0]!.args.slice(0, 2), ['-c', PROBE_SCRIPT]);
-    assert.deepEqual(calls[0]!.args.slice(2), ['sh', '1500', '576', '1', '10.0.0.2', '10.0.0.3']);
+    assert.equal(calls[0]!.cmd, 'nice', 'niced: the probe yields the CPU to the agents');
+    assert.deepEqual(calls[0]!.args.slice(0, 5), ['-n', '10', 'sh', '-c', PROBE_SCRIPT]);
+    assert.deepEqual(calls[0]!.args.slice(5), ['sh', '1500', '576', '1', '10.0.0.2', '10.0.0.3']);
     assert.match(PROBE_SCRIPT, /ping -n -q -M do -c 2 .* -s \$\(\(\$2 - 28\)\)/);
     assert.deepEqual(await probePathMtu(exec, [], { max: 1500, min: 576, timeoutS: 1 }), {});
     assert.equal(calls.length, 1, 'no peers, no process');
