@@ -2,7 +2,11 @@
 // Idle CPU per agent of a lab of N idle agents (issue 18 item 3): lab up (no cluster, no service), wait until
 // every agent sees N alive, settle, then read utime+stime of every agent from /proc over a window.
 // usage: node scripts/idle-cpu.mjs N [preset=lan] [windowS=30] [settleS=10] [labName=i18g] [--prof DIR]
-import { readFileSync } from 'node:fs';
+// SPAWNS=1: also count the processes the agents start during the window (nft, ip, ...): `perf record` of the
+// sched_process_fork tracepoint machine-wide, kept where the parent is an agent (other helpers' forks are not
+// counted); printed as spawnsPerMinPerAgent. Needs perf (linux-perf) and tracefs.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { labUp, labDown } from '../dist/src/lab/lab.js';
 import { realExec } from '../dist/src/adapters/exec.js';
@@ -18,6 +22,22 @@ const cpuOf = (pid) => {
 };
 const rssOf = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const load0 = loadavg()[0];
+// SPAWNS=1 also counts the join storm: forks by agents from lab up until the window starts (start-up, joins, settle).
+const stormFile = `/tmp/idle-cpu-${lab}.storm.perf`;
+const storm = process.env.SPAWNS ? spawn('perf', ['record', '-q', '-e', 'sched:sched_process_fork', '-a', '-o', stormFile], { stdio: 'ignore' }) : null;
+if (storm) await new Promise((r) => setTimeout(r, 1000)); // perf is recording
+/** Forks per agent pid recorded in a perf file (machine-wide record, kept where the parent is an agent). */
+const forksByAgent = (file, pids) => {
+  const agents = new Set(pids.map(String));
+  const out = spawnSync('perf', ['script', '-F', 'pid,trace', '-i', file], { encoding: 'utf8', maxBuffer: 256 << 20 }).stdout;
+  const by = new Map();
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\d+)\s/.exec(line);
+    if (m && agents.has(m[1])) by.set(m[1], (by.get(m[1]) ?? 0) + 1);
+  }
+  rmSync(file, { force: true });
+  return pids.map((p) => by.get(String(p)) ?? 0).sort((a, b) => a - b);
+};
 const t0 = Date.now();
 const s = await labUp(realExec, { name: lab, nodes: N, gossipPreset: preset, logLevel: 'warn', readyTimeoutMs: 120_000 });
 try {
@@ -41,12 +61,32 @@ try {
   const startCpu = s.nodes.map((n) => cpuOf(n.pid)).sort((a, b) => a - b);
   await new Promise((r) => setTimeout(r, Number(settleArg) * 1000));
   const pids = s.nodes.map((n) => n.pid);
+  let stormSpawns = null;
+  if (storm) {
+    storm.kill('SIGINT');
+    await new Promise((r) => storm.once('exit', r));
+    const counts = forksByAgent(stormFile, pids);
+    stormSpawns = { seconds: +((Date.now() - t0) / 1000).toFixed(1), total: counts.reduce((a, b) => a + b, 0), perAgentMedian: counts[Math.floor(N / 2)], perAgentMax: counts[N - 1] };
+  }
   const c0 = pids.map(cpuOf); const w0 = Date.now(); const l1 = loadavg()[0];
-  await new Promise((r) => setTimeout(r, Number(winArg) * 1000));
+  const perfFile = `/tmp/idle-cpu-${lab}.perf`;
+  if (process.env.SPAWNS) {
+    const r = spawnSync('perf', ['record', '-q', '-e', 'sched:sched_process_fork', '-a', '-o', perfFile, '--', 'sleep', String(Number(winArg))], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`perf record failed (status ${r.status})`);
+  } else {
+    await new Promise((r) => setTimeout(r, Number(winArg) * 1000));
+  }
   const c1 = pids.map(cpuOf); const w1 = Date.now(); const l2 = loadavg()[0];
   const secs = (w1 - w0) / 1000;
   const per = c1.map((c, i) => (100 * (c - c0[i])) / secs);
   const rss = pids.map(rssOf);
+  let spawns = null;
+  if (process.env.SPAWNS) {
+    const counts = forksByAgent(perfFile, pids);
+    const perMin = (x) => +((60 * x) / secs).toFixed(1);
+    spawns = { total: counts.reduce((a, b) => a + b, 0), perMinPerAgentMean: perMin(counts.reduce((a, b) => a + b, 0) / N),
+      perMinPerAgentMedian: perMin(counts[Math.floor(N / 2)]), perMinPerAgentMax: perMin(counts[N - 1]) };
+  }
   const sum = per.reduce((a, b) => a + b, 0);
   const sorted = [...per].sort((a, b) => a - b);
   console.log(JSON.stringify({
@@ -54,10 +94,11 @@ try {
     totalPctCore: +sum.toFixed(1), perAgentMeanPct: +(sum / N).toFixed(2), perAgentMedianPct: +sorted[Math.floor(N / 2)].toFixed(2),
     perAgentMaxPct: +sorted[N - 1].toFixed(2), rssMbMedian: +[...rss].sort((a, b) => a - b)[Math.floor(N / 2)].toFixed(1),
     startCpuSMedian: startCpu[Math.floor(N / 2)], startCpuSMax: startCpu[N - 1],
-    aliveSeen: last.join(','),
+    aliveSeen: last.join(','), spawns, stormSpawns,
   }));
   if (process.env.KEEP) { console.log('KEEP set: lab left up; pids', pids.join(' ')); process.exit(0); }
 } finally {
+  if (storm && storm.exitCode === null) storm.kill('SIGINT');
   if (process.env.TERM_FIRST) { // graceful stop first (a --cpu-prof agent writes its profile on exit)
     for (const n of s.nodes) try { process.kill(n.pid, 'SIGTERM'); } catch { /* gone */ }
     const until = Date.now() + 20_000;

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { FakeOverlayKernel } from '../../src/adapters/netlink/fake.js';
-import { OverlayReconciler } from '../../src/adapters/netlink/overlay.js';
 import { FakeRuntime } from '../../src/adapters/runtime/fake.js';
 import { realExec } from '../../src/adapters/exec.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -34,10 +33,9 @@ export function workerRig(dataDir: string, o: WorkerRigOptions = {}) {
   const runtime = o.runtime ?? new FakeRuntime('pfx-');
   const kernel = o.kernel ?? new FakeOverlayKernel();
   const gossip = o.gossip ?? new FakeGossip();
-  const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: '10.99.1.1', underlayMtu: 1500, vxlanPort: 4789 };
   const overlay = new OverlaySubsystem({
     nodeName: 'n1', underlayIp: '10.99.1.1', prefix: 'pfx-', gossip, clock, log, exec: realExec, underlayMtu: 1500,
-    syncTimeoutMs: 0, deadGraceMs: 300, reconciler: new OverlayReconciler(cfg, kernel, new FakeVxlanGuard()),
+    syncTimeoutMs: 0, deadGraceMs: 300, kernel, guard: new FakeVxlanGuard(),
     timers: { debounceMs: 5, resyncMs: 60_000, retryMinMs: 50, retryMaxMs: 200 },
   });
   const worker = new WorkerSubsystem({

@@ -15,6 +15,12 @@
  * Membership changes rewrite only the set's elements, in ONE `nft -f -` transaction
  * (flush + add is atomic: there is no instant with an empty set). Failure to install or
  * verify throws MeshError, and callers must not bring the overlay up (fail closed).
+ *
+ * Cost (issue 18 §3: the allow-list follows gossip membership, so this runs on every member
+ * change of every agent): `update` is one process (the set's elements, no read-back: nft's
+ * transaction either commits or fails); `ensure` is one `nft -j list` when the kernel already
+ * holds exactly what is asked, else list + write + list to verify. How often each runs is the
+ * pacer's decision (core/overlay/guard-pacer.ts).
  */
 import { MeshError } from '../../core/errors.js';
 import { isIp } from '../../core/ipam/addr.js';
@@ -36,6 +42,11 @@ export interface GuardState {
 export interface VxlanGuard {
   /** Installs or updates the guard so that exactly `allow` may send to `port`; verifies. */
   ensure(port: number, allow: readonly string[]): Promise<void>;
+  /**
+   * Rewrites only the allow-list in one transaction, without reading back; throws MeshError when
+   * the guard is not installed (the set is missing) — then ensure() must run.
+   */
+  update(port: number, allow: readonly string[]): Promise<void>;
   read(): Promise<GuardState>;
   remove(): Promise<void>;
 }
@@ -132,7 +143,9 @@ export class NftVxlanGuard implements VxlanGuard {
     try {
       const cur = await this.read();
       if (cur.installed && cur.port === port && cur.fragmentsPass) {
-        if (cur.allow.join(',') !== allow.join(',')) await this.nft(['-f', '-'], renderGuardUpdate(allow));
+        // Already exactly right: the read was the verification (one process).
+        if (cur.allow.join(',') === allow.join(',')) return;
+        await this.nft(['-f', '-'], renderGuardUpdate(allow));
       } else {
         await this.nft(['-f', '-'], renderGuardInstall(port, allow));
       }
@@ -143,6 +156,16 @@ export class NftVxlanGuard implements VxlanGuard {
     } catch (e) {
       throw new MeshError('MESHD_NOT_READY', `cannot install the VXLAN guard (table inet ${GUARD_TABLE}) on ${this.hostNs ?? 'this host'}: ` +
         `${(e as Error).message}; overlay stays down (fail closed)`, { hostNs: this.hostNs }, { cause: e });
+    }
+  }
+
+  async update(port: number, allowIn: readonly string[]): Promise<void> {
+    const allow = checkGuardArgs(port, allowIn);
+    try {
+      await this.nft(['-f', '-'], renderGuardUpdate(allow));
+    } catch (e) {
+      throw new MeshError('MESHD_NOT_READY', `cannot update the VXLAN guard's members (table inet ${GUARD_TABLE}) on ${this.hostNs ?? 'this host'}: ` +
+        `${(e as Error).message}; a full reinstall follows`, { hostNs: this.hostNs }, { cause: e });
     }
   }
 

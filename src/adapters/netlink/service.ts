@@ -72,9 +72,14 @@ export class OverlayService {
     this.wakeWaiters();
   }
 
-  handle(ev: OverlayEvent): void {
-    this.handedIn++;
+  /**
+   * Records an event; `reconcile: false` only records it (the next reconcile carries it): the
+   * agent's member-list updates that change nothing the overlay programs (issue 18 §3).
+   */
+  handle(ev: OverlayEvent, opts: { reconcile?: boolean } = {}): void {
     this.state.handle(ev);
+    if (opts.reconcile === false) return;
+    this.handedIn++;
     if (!this.started || this.stopped) return;
     // While failing, the retry already scheduled (back-off) carries the new input: do not hammer.
     if (this.loop.consecutiveFailures > 0 && this.loop.pending().length > 0) return;

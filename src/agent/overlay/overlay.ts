@@ -19,6 +19,12 @@
  * timer at its `nextDeadline()`, and hands its actions to the OverlayService in one batch (the
  * service's reconcile loop coalesces them into one reconcile).
  *
+ * The VXLAN guard. Its allow-list (live members plus members within their dead grace) has one
+ * writer, OverlayGuard (guard.ts, paced: one `nft -f` a second at most, trailing edge); the overlay
+ * reconcile only waits until the guard is in place (fail closed). A member change reaches the
+ * overlay reconcile only when it changes what the overlay programs (a remote endpoint sits on that
+ * member's address): an idle agent's cost per member change is O(1) and no `ip` process (issue 18 §3).
+ *
  * Progress for the LB. `programmed()` is what the last successful reconcile left in the
  * kernel (programmed.ts) and `onProgress` fires when it changes: the LB selects a new
  * remote backend only once its entries are there (core/lb/overlay-gate.ts), without waiting
@@ -27,8 +33,8 @@
 import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { Exec } from '../../adapters/exec.js';
-import { NftVxlanGuard } from '../../adapters/firewall/vxlan-guard.js';
-import { ipOverlay, type OverlayReconciler, type OverlayStatus, type ReconcileReport } from '../../adapters/netlink/overlay.js';
+import { NftVxlanGuard, type VxlanGuard } from '../../adapters/firewall/vxlan-guard.js';
+import { IpOverlayKernel, type OverlayKernel, OverlayReconciler, type OverlayStatus, type ReconcileReport } from '../../adapters/netlink/overlay.js';
 import { OverlayService } from '../../adapters/netlink/service.js';
 import { readLinkMtu } from '../../adapters/netlink/pmtu.js';
 import type { Timer, TimerClock } from '../../core/clock.js';
@@ -38,9 +44,11 @@ import type { GossipEvent, GossipNode } from '../../core/gossip/index.js';
 import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
 import { overlayMtuOf, type MtuChange } from '../../core/overlay/mtu.js';
 import { DEFAULT_DEAD_GRACE_MS, RemoteTable, type RemotesEvent } from '../../core/overlay/remotes.js';
+import type { GuardPacerConfig } from '../../core/overlay/guard-pacer.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent, type OverlayTimers } from '../../core/overlay/state.js';
 import { gossipSynced } from '../../core/overlay/sync.js';
 import type { Subsystem } from '../agent.js';
+import { OverlayGuard, type OverlayGuardView } from './guard.js';
 import { DEFAULT_OVERLAY_MTU, OverlayMtu, type OverlayMtuOptions, type OverlayMtuView } from './mtu.js';
 import { ProgrammedView } from './programmed.js';
 import { registerOverlayRoutes } from './routes.js';
@@ -79,8 +87,12 @@ export interface OverlaySubsystemOptions {
   syncTimeoutMs?: number;
   /** How long removals caused by a member's death are held back (ms). */
   deadGraceMs?: number;
-  /** Test seam: a reconciler other than the iproute2/nft one. */
-  reconciler?: OverlayReconciler;
+  /** Test seam: a kernel other than iproute2 (the reconciler around it is always the real one). */
+  kernel?: OverlayKernel;
+  /** Test seam: a VXLAN guard other than nftables (written only by the paced OverlayGuard). */
+  guard?: VxlanGuard;
+  /** Test seam: the guard's pacing (core/overlay/guard-pacer.ts defaults). */
+  guardPacer?: Partial<GuardPacerConfig>;
   /** Test seam: the path-MTU probe (default: DF pings, adapters/netlink/pmtu.ts). */
   mtuProbe?: (peers: readonly string[], max: number) => Promise<Record<string, number | null>>;
 }
@@ -100,7 +112,9 @@ function memberChange(type: string): Extract<RemotesEvent, { type: 'member' }>['
 export class OverlaySubsystem implements Subsystem {
   readonly name = 'overlay';
   private service: OverlayService | null = null;
-  private reconciler: OverlayReconciler | null;
+  private reconciler: OverlayReconciler | null = null;
+  /** The one writer of the VXLAN guard's allow-list (paced); created in start(). */
+  private guard: OverlayGuard | null = null;
   private config: OverlayConfig;
   private readonly networks = new Map<string, OverlayNetwork>();
   private readonly local = new Map<string, LocalEndpoint>();
@@ -121,12 +135,14 @@ export class OverlaySubsystem implements Subsystem {
   private additionsOnly = true;
   reconciles = 0;
   /**
-   * The guard allow-list last handed to the service (joined), so a member event that leaves it as it
-   * was (suspect ↔ alive, an address-less update) costs no reconcile: a reconcile spawns nft and ip
-   * (4-5 processes), and under flapping every agent sees every member's events — that made an idle
-   * agent's cost grow with N (issue 18 §3).
+   * The member list last handed to the service (joined, and as a set), so a member event that leaves
+   * it as it was (suspect ↔ alive, an address-less update) costs nothing, and one that changes it
+   * triggers an overlay reconcile only when a remote endpoint sits on a changed address: under
+   * flapping every agent sees every member's events — that made an idle agent's cost grow with N
+   * (issue 18 §3).
    */
   private lastMembers: string | undefined;
+  private lastMemberSet: ReadonlySet<string> = new Set();
   /** What successful reconciles left in the kernel (the LB's overlay gate reads it). */
   private readonly view: ProgrammedView;
   /** Automatic MTU: probes + policy; `config.underlayMtu` follows its decisions. */
@@ -137,7 +153,6 @@ export class OverlaySubsystem implements Subsystem {
       prefix: opts.prefix, hostNs: null, underlayIp: opts.underlayIp,
       underlayMtu: opts.underlayMtu ?? 1500, vxlanPort: opts.vxlanPort ?? DEFAULT_VXLAN_PORT,
     };
-    this.reconciler = opts.reconciler ?? null;
     this.remotes = new RemoteTable({ nodeName: opts.nodeName, deadGraceMs: opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS });
     this.view = new ProgrammedView(this.config, opts.log);
     this.mtu = new OverlayMtu({ ...DEFAULT_OVERLAY_MTU, ...opts.mtu }, {
@@ -158,12 +173,19 @@ export class OverlaySubsystem implements Subsystem {
     this.stopped = false;
     this.mtu.start(this.opts.underlayMtu ?? await readLinkMtu(this.opts.exec, this.opts.underlayIp));
     this.config.underlayMtu = this.mtu.underlay;
-    this.reconciler ??= ipOverlay(this.opts.exec, this.config, new NftVxlanGuard(this.opts.exec, null));
+    if (this.reconciler) return;
+    this.guard = new OverlayGuard({
+      guard: this.opts.guard ?? new NftVxlanGuard(this.opts.exec, null), port: this.config.vxlanPort, clock: this.opts.clock, log: this.opts.log,
+      ...(this.opts.guardPacer ? { pacer: this.opts.guardPacer } : {}),
+    });
+    const kernel = this.opts.kernel ?? new IpOverlayKernel(this.opts.exec, this.config.prefix, this.config.hostNs);
+    this.reconciler = new OverlayReconciler(this.config, kernel, this.guard.gate());
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.service?.stop();
+    await this.guard?.stop();
     this.mtu.stop();
     this.cancelSweep();
   }
@@ -307,7 +329,7 @@ export class OverlaySubsystem implements Subsystem {
     this.seedFromTables();
     this.additionsOnly = false;
     this.activated = true;
-    this.sendMembers(s, true);
+    this.sendMembers(s, true); // the guard's first write, then a full reconcile
     this.opts.log.info({ waitedMs: waited, networks: this.networks.size, local: this.local.size, remote: this.remotes.size }, 'overlay active');
   }
 
@@ -383,13 +405,27 @@ export class OverlaySubsystem implements Subsystem {
     this.armSweep();
   }
 
-  /** Hands the service the guard allow-list when it changed (always when `force`). */
+  /**
+   * Hands the member list on when it changed (always when `force`): to the guard (once active:
+   * before gossip has synced the list is partial and the guard keeps what it had), and to the
+   * service, which reconciles only when `force` or a remote endpoint sits on a changed address
+   * (desiredNode drops endpoints of non-members); otherwise the list is only recorded.
+   */
   private sendMembers(s: OverlayService, force = false): void {
     const ips = this.memberIps();
     const key = ips.join(',');
     if (!force && key === this.lastMembers) return;
+    const prev = this.lastMemberSet;
     this.lastMembers = key;
-    s.handle({ type: 'members', underlayIps: ips });
+    this.lastMemberSet = new Set(ips);
+    if (this.activated) this.guard?.want(ips.filter((ip) => ip !== this.config.underlayIp));
+    s.handle({ type: 'members', underlayIps: ips }, { reconcile: force || this.remoteOnChanged(prev, this.lastMemberSet) });
+  }
+
+  /** True when a remote endpoint's node address is in one set and not the other (O(remote endpoints)). */
+  private remoteOnChanged(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+    for (const [, e] of this.remotes.entries()) if (a.has(e.nodeIp) !== b.has(e.nodeIp)) return true;
+    return false;
   }
 
   /** Live members (alive or suspect) plus members dead for less than deadGraceMs. */
@@ -420,11 +456,14 @@ export class OverlaySubsystem implements Subsystem {
   }
 
   // ---- API ----
-  async status(): Promise<OverlayStatus & { remote: number; local: number; badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null }> {
+  async status(): Promise<OverlayStatus & {
+    remote: number; local: number; badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null;
+    guard: OverlayGuardView | null;
+  }> {
     const input = this.service?.input() ?? { networks: [], remote: [], members: this.memberIps() };
     const st = await this.reconciler!.status(input);
     return {
-      ...st, remote: this.remotes.size, local: this.local.size, badRecords: this.remotes.badRecords(),
+      ...st, guard: this.guard?.view() ?? null, remote: this.remotes.size, local: this.local.size, badRecords: this.remotes.badRecords(),
       lastError: this.service?.lastError?.toJSON() ?? null, active: this.service !== null, mtu: this.mtu.view(),
     };
   }

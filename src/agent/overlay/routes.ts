@@ -6,6 +6,7 @@ import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
 import { fdbRows, sandboxRows } from '../../core/overlay/debug.js';
 import type { OverlayStatus, ReconcileReport } from '../../adapters/netlink/overlay.js';
+import type { OverlayGuardView } from './guard.js';
 import type { OverlayMtuView } from './mtu.js';
 
 /** What the routes read of the overlay subsystem (overlay.ts implements it; no import back, so no cycle). */
@@ -13,7 +14,9 @@ export interface OverlayRoutesHost {
   readonly nodeName: string;
   readonly started: boolean;
   readonly lastReport: ReconcileReport | null;
-  status(): Promise<OverlayStatus & { badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null }>;
+  status(): Promise<OverlayStatus & { badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null;
+    guard: OverlayGuardView | null;
+  }>;
   findNetwork(nameOrId: string): { id: string } | undefined;
   programmed(): ReadonlyMap<string, string> | null;
   kick(): void;
@@ -35,6 +38,7 @@ export function registerOverlayRoutes(router: Router, overlay: OverlayRoutesHost
         lastError: st.lastError,
         badRecords: st.badRecords,
         guardAllow: st.desired.guardAllow,
+        guard: st.guard,
         programmed: overlay.programmed()?.size ?? null,
         fdb: fdbRows(st.desired.state, st.actual, byName?.id),
         sandboxes: sandboxRows(st.desired.state, st.actual),

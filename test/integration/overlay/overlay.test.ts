@@ -144,6 +144,20 @@ describe('overlay on 3 namespace hosts', { timeout: 120_000 }, () => {
     assert.equal((await nodes[1]!.runtime.exec('a1', ping(aIp(0)))).code, 0, 'member traffic passes');
   });
 
+  test('guard update (the paced membership write): one transaction, counter kept; without the table it throws and ensure reinstalls', async () => {
+    const g = nodes[0]!.guard;
+    const allow = members.filter((m) => m !== nodes[0]!.host.ip);
+    const dropped = (await g.read()).droppedPackets;
+    await g.update(4789, [...allow, '10.99.99.9']);
+    const st = await g.read();
+    assert.deepEqual(st.allow, [...allow, '10.99.99.9'].sort());
+    assert.equal(st.droppedPackets, dropped, 'the drop counter survives an update');
+    await g.remove();
+    await assert.rejects(g.update(4789, allow), (e: unknown) => isMeshError(e) && e.code === 'MESHD_NOT_READY' && /reinstall/.test(e.message));
+    await g.ensure(4789, allow);
+    assert.deepEqual((await g.read()).allow, [...allow].sort());
+  });
+
   test('guard cannot be installed → network not brought up (fail closed)', async () => {
     const C: OverlayNetwork = { id: 'cccc0003', name: 'c', vni: 4103, subnet: '10.91.3.0/24', gateway: '10.91.3.1' };
     const broken = new FakeVxlanGuard();

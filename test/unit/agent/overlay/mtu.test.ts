@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Exec } from '../../../../src/adapters/exec.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
-import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
 import { OverlayMtu } from '../../../../src/agent/overlay/mtu.js';
 import { type GossipPort, OverlaySubsystem } from '../../../../src/agent/overlay/overlay.js';
 import { ManualClock } from '../../../../src/core/clock.js';
@@ -49,11 +48,10 @@ async function rig(paths: Record<string, number | null>, fail = { n: 0 }) {
   const clock = new ManualClock();
   const gossip = gossipOf(['n1', 'n2']);
   const kernel = new FakeOverlayKernel();
-  const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: ADDR.n1!, underlayMtu: 1500, vxlanPort: 4789 };
   const probes: string[][] = [];
   const overlay = new OverlaySubsystem({
     nodeName: 'n1', underlayIp: ADDR.n1!, prefix: 'pfx-', gossip, clock, log: pino({ level: 'silent' }), exec: {} as Exec, underlayMtu: 1500,
-    syncTimeoutMs: 0, reconciler: new OverlayReconciler(cfg, kernel, new FakeVxlanGuard()),
+    syncTimeoutMs: 0, kernel, guard: new FakeVxlanGuard(),
     timers: { debounceMs: 50, resyncMs: 600_000, retryMinMs: 500, retryMaxMs: 4000 },
     mtu: { probeIntervalMs: INTERVAL, joinDelayMs: 1000, joinSpreadMs: 0, raiseAfterRounds: 2 },
     mtuProbe: async (peers, max) => {
@@ -66,9 +64,6 @@ async function rig(paths: Record<string, number | null>, fail = { n: 0 }) {
       return Object.fromEntries(peers.map((p) => [p, paths[p] ?? null]));
     },
   });
-  // The shell and the reconciler share the config object in the agent (overlay.ts passes its own); here the
-  // reconciler has its own copy, so mirror what the overlay decides into it.
-  overlay.onMtuChange((c) => void (cfg.underlayMtu = c.to));
   const changes: MtuChange[] = [];
   overlay.onMtuChange((c) => void changes.push(c));
   const step = async (ms: number): Promise<void> => {

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Exec } from '../../../../src/adapters/exec.js';
 import { FakeOverlayKernel } from '../../../../src/adapters/netlink/fake.js';
-import { OverlayReconciler } from '../../../../src/adapters/netlink/overlay.js';
 import { type GossipPort, OverlaySubsystem } from '../../../../src/agent/overlay/overlay.js';
 import { ManualClock } from '../../../../src/core/clock.js';
 import { ENDPOINT_TABLE, encodeEndpoint, type EndpointRecord } from '../../../../src/core/endpoints.js';
@@ -66,10 +65,9 @@ async function rig() {
   const gossip = new FakeGossip();
   const kernel = new FakeOverlayKernel();
   const guard = new FakeVxlanGuard();
-  const cfg = { prefix: 'pfx-', hostNs: null, underlayIp: ADDR.n1!, underlayMtu: 1500, vxlanPort: 4789 };
   const overlay = new OverlaySubsystem({
     nodeName: 'n1', underlayIp: ADDR.n1!, prefix: 'pfx-', gossip, clock, log: pino({ level: 'silent' }), exec: {} as Exec, underlayMtu: 1500,
-    syncTimeoutMs: 0, deadGraceMs: GRACE, reconciler: new OverlayReconciler(cfg, kernel, guard),
+    syncTimeoutMs: 0, deadGraceMs: GRACE, kernel, guard,
     timers: { debounceMs: 50, resyncMs: 60_000, retryMinMs: 500, retryMaxMs: 4000 },
   });
   const step = async (ms: number): Promise<void> => {
@@ -110,10 +108,91 @@ describe('OverlaySubsystem (ManualClock, fakes)', () => {
       await r.step(60);
     }
     assert.equal(r.overlay.reconciles, before, 'no reconcile: the allow-list never changed');
-    r.gossip.member('n3', 'left'); // the allow-list changes: one reconcile
+    const updates = r.guard.updates;
+    assert.equal(updates, 0, 'no guard write either');
+    r.gossip.member('n3', 'left'); // the allow-list changes: one guard write, and no overlay reconcile (no endpoint on n3)
     await r.step(60);
-    assert.equal(r.overlay.reconciles, before + 1);
+    assert.equal(r.overlay.reconciles, before);
     assert.deepEqual(r.guard.state.allow, ['10.99.1.2']);
+    assert.equal(r.guard.updates, 1);
+    await r.overlay.stop();
+  });
+
+  test('a member change that moves a remote endpoint reconciles the overlay; one that does not, only the guard', async () => {
+    const r = await rig();
+    r.gossip.publish('n2', 't2', '10.40.0.12');
+    await r.step(50);
+    const before = r.overlay.reconciles;
+    r.gossip.states.set('n3', 'left');
+    r.gossip.member('n3', 'left');
+    await r.step(60);
+    assert.equal(r.overlay.reconciles, before, 'n3 holds no endpoint');
+    r.gossip.states.set('n2', 'left');
+    r.gossip.member('n2', 'left');
+    await r.step(60);
+    assert.equal(r.overlay.reconciles, before + 1, 'n2 held t2');
+    assert.deepEqual(r.fdb(), []);
+    await r.step(1000);
+    assert.deepEqual(r.guard.state.allow, []);
+    await r.overlay.stop();
+  });
+
+  test('a join storm: at most one guard write a second, the final member set written, a leave gone within 1 s', async () => {
+    const r = await rig();
+    const writes: Array<[number, string]> = [];
+    const real = r.guard.update.bind(r.guard);
+    r.guard.update = async (port, allow) => {
+      writes.push([r.clock.now(), [...allow].join(',')]);
+      return real(port, allow);
+    };
+    const t0 = r.clock.now();
+    // 40 members join one by one, every 25 ms (1 s), interleaved with n3 flapping away and back.
+    for (let i = 0; i < 40; i++) {
+      const name = `m${i}`;
+      ADDR[name] = `10.99.2.${i + 1}`;
+      r.gossip.states.set(name, 'alive');
+      r.gossip.emit({ type: 'member-join', name, addr: `${ADDR[name]}:7946`, incarnation: 1 } as GossipEvent);
+      await r.step(25);
+    }
+    await r.step(2000);
+    const starts = writes.map(([t]) => t);
+    for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! >= 1000, `writes ${starts[i - 1]! - t0} and ${starts[i]! - t0} ms are < 1 s apart`);
+    assert.ok(writes.length <= 3, `${writes.length} writes for 40 joins`);
+    assert.equal(r.guard.state.allow.length, 42, 'every member written (n2, n3 and 40)');
+    // A leave: gone within 1 s of the event even right after a write.
+    const tLeave = r.clock.now();
+    r.gossip.states.set('m7', 'left');
+    r.gossip.member('m7', 'left');
+    let gone = -1;
+    for (let t = 0; t <= 1200 && gone < 0; t += 10) {
+      if (!r.guard.state.allow.includes(ADDR.m7!)) gone = r.clock.now() - tLeave;
+      else await r.step(10);
+    }
+    assert.ok(gone >= 0 && gone <= 1000, `m7 removed after ${gone} ms`);
+    assert.equal(r.overlay.reconciles > 0, true);
+    await r.overlay.stop();
+    assert.equal(r.clock.pendingTimers, 0, 'stop cancels every timer');
+  });
+
+  test('the guard fails: the overlay stays as it is (fail closed); it recovers once the guard does', async () => {
+    const r = await rig();
+    r.guard.failWith = 'nft: table vanished';
+    r.gossip.states.set('n3', 'left');
+    r.gossip.member('n3', 'left'); // the guard's write fails (when its window opens: 1 s after the first write)
+    await r.step(1000);
+    assert.equal(r.overlay.status !== undefined && (await r.overlay.status()).guard?.status, 'failed');
+    assert.deepEqual(r.guard.state.allow, ['10.99.1.2', '10.99.1.3'], 'not written');
+    r.gossip.publish('n2', 't2', '10.40.0.12');
+    await r.step(60);
+    assert.deepEqual(r.fdb(), [], 'no overlay change while the guard is failing');
+    assert.match(r.overlay.lastErrorMessage ?? '', /table vanished/);
+    r.guard.failWith = null;
+    for (let t = 0; t < 3000; t += 100) await r.step(100); // guard retry (a verify) 1 s after the failure, then the overlay's retry
+    assert.deepEqual(r.guard.state.allow, ['10.99.1.2']);
+    assert.equal(r.fdb().length, 1, JSON.stringify({ err: r.overlay.lastErrorMessage, st: (await r.overlay.status()).guard }));
+    const st = await r.overlay.status();
+    assert.equal(st.guard?.status, 'ok');
+    assert.equal(st.guard?.counters.failed, 1);
     await r.overlay.stop();
   });
 
