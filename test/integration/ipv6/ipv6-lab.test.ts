@@ -69,6 +69,10 @@ describe('IPv6 dual stack on overlay networks (lab mv6)', { timeout: 240_000 }, 
       return `ping: ${p.stdout}${p.stderr}; task neighbours: ${inNs(netnsOf(a), ['ip', '-6', 'neigh']).stdout}`;
     });
     process.stdout.write(`# ${r.value.stdout.split('\n').find((l) => l.includes('time=')) ?? ''}\n`);
+    // The path is the programmed one: b's IPv6 address is a permanent neighbour on a's sandbox VXLAN device.
+    const netId = (JSON.parse(ok(await on('n1', 'network', 'inspect', 'app6', '--format', 'json'), 'inspect').stdout) as Array<{ id: string }>)[0]!.id;
+    const neigh = inNs(`mlab-${LAB}-${a.node}-ov-${netId.slice(0, 12)}`, ['ip', '-6', 'neigh', 'show', 'nud', 'permanent']).stdout;
+    assert.match(neigh, new RegExp(`^${v6} dev vx-\\d+ lladdr [0-9a-f:]{17} PERMANENT`, 'm'), neigh);
   });
 
   test('DNS: AAAA tasks.web lists both, AAAA web is NODATA (IPv4 VIP), PTR names the task, A unchanged', async () => {

@@ -15,6 +15,7 @@ import { snapshotRegistry, applySnapshot } from '../../../src/core/dns/snapshot.
 import { reverseName6 } from '../../../src/core/ipam/addr6.js';
 import { desiredNode } from '../../../src/core/overlay/desired.js';
 import { diff } from '../../../src/core/overlay/diff.js';
+import { fdbRows } from '../../../src/core/overlay/debug.js';
 import { parseNeigh } from '../../../src/adapters/netlink/read.js';
 import { attachScripts } from '../../../src/adapters/runtime/attach.js';
 import { networkCreateBody } from '../../../src/cli/network-flags.js';
@@ -131,6 +132,9 @@ describe('overlay: IPv6 neighbours next to the IPv4 ones (same MAC, same FDB ent
     assert.equal(s.fdb.length, 2);
     const lines = diff(d.state, { sandboxes: [], strayHostLinks: [] }).map((o) => ('line' in o ? o.line : o.kind));
     assert.ok(lines.includes('neigh replace fd00:61::9 lladdr 02:42:0a:00:01:09 dev vx-4096 nud permanent'), lines.join('\n'));
+    const rows = fdbRows(d.state, { sandboxes: [], strayHostLinks: [] });
+    assert.deepEqual(rows.map((r) => [r.ip, r.ip6, r.neigh, r.neigh6]), [['10.0.1.9', 'fd00:61::9', 'missing', 'missing'], ['10.0.1.10', undefined, 'missing', undefined]],
+      'debug overlay: one row per MAC, the IPv4 neighbour as before and the IPv6 one beside it');
     const v4only = desiredNode({ config, networks: [{ ...net, subnet6: undefined }], remote });
     assert.deepEqual(v4only.state.sandboxes[0]!.neigh.map((n) => n.ip), ['10.0.1.9', '10.0.1.10'], 'an IPv4-only network has no IPv6 neighbours');
   });
