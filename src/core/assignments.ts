@@ -14,6 +14,8 @@ import { storedFileRefSchema } from './spec/files.js';
 
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
 const label = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+/** An IPv6 address as the manager writes it (canonical, addr6.ts); the worker's plan checks it fully. */
+const ipv6 = z.string().regex(/^[0-9a-f:]{2,39}$/);
 
 export const attachmentSchema = z.object({
   network: z.object({
@@ -31,14 +33,21 @@ export const attachmentSchema = z.object({
     parent: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/).optional(),
     /** `network create --default-deny` (issue #19): the node's policy subsystem filters this attachment. */
     defaultDeny: z.literal(true).optional(),
+    /** Dual stack (issue #19 item 2): the network's IPv6 subnet and gateway; absent on IPv4-only networks. */
+    subnet6: z.string().regex(/^[0-9a-f:]{2,39}\/\d{1,3}$/).optional(),
+    gateway6: ipv6.optional(),
   }).strict().refine((n) => (n.driver === 'macvlan') === (n.parent !== undefined), 'a macvlan network needs parent (and only macvlan has one)'),
   ip: ipv4,
   prefix: z.number().int().min(8).max(30),
+  /** The task's IPv6 address and prefix on a dual-stack network (both or neither). */
+  ip6: ipv6.optional(),
+  prefix6: z.number().int().min(64).max(124).optional(),
   mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
   /** The service's VIP on this network (vip mode), else null. */
   vip: ipv4.nullable(),
   aliases: z.array(label).max(32).default([]),
-}).strict();
+}).strict().refine((a) => (a.ip6 === undefined) === (a.prefix6 === undefined) && (a.ip6 === undefined || a.network.subnet6 !== undefined),
+  'ip6 and prefix6 come together, and only on a network with subnet6');
 
 export const assignmentSchema = z.object({
   task: z.object({

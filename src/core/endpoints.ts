@@ -36,6 +36,12 @@ export const endpointRecordSchema = z.object({
   network: z.string().min(1).max(64),
   networkName: label,
   ip: ipv4,
+  /**
+   * Dual stack (issue #19 item 2): the task's IPv6 address on this network, canonical text
+   * (core/ipam/addr6.ts). Optional and additive: records without it (IPv4-only networks, older
+   * nodes) decode as before, and it is not part of the record's identity (key = task id).
+   */
+  ip6: z.string().regex(/^[0-9a-f:]{2,39}$/).optional(),
   mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
   node: z.string().min(1).max(64),
   /** The hosting node's underlay address (VXLAN destination). */

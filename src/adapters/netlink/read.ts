@@ -5,6 +5,7 @@
  * `ip netns list` and one look at the host namespace, whatever the number of entries.
  */
 import { MeshError } from '../../core/errors.js';
+import { canonicalIp6 } from '../../core/ipam/addr6.js';
 import { ipKey } from '../../core/overlay/desired.js';
 import type { BridgeLink, FdbEntry, NeighEntry, NodeState, PortLink, Sandbox, VxlanLink } from '../../core/overlay/model.js';
 import { BRIDGE_NAME } from '../../core/overlay/model.js';
@@ -61,8 +62,9 @@ export function parseSandboxLinks(text: string): { bridge: BridgeLink | null; vx
 export function parseNeigh(text: string, dev: string): NeighEntry[] {
   const rows = parseJson<{ dst?: string; dev?: string; lladdr?: string; state?: string[] }[]>(text, 'ip neigh');
   return rows
-    .filter((r) => r.dev === dev && r.dst && r.lladdr && (r.state ?? []).includes('PERMANENT') && !r.dst.includes(':'))
-    .map((r) => ({ ip: r.dst as string, mac: (r.lladdr as string).toLowerCase() }))
+    .filter((r) => r.dev === dev && r.dst && r.lladdr && (r.state ?? []).includes('PERMANENT'))
+    // IPv6 ones too (dual-stack networks), in canonical form so they compare with the desired ones.
+    .map((r) => ({ ip: r.dst!.includes(':') ? canonicalIp6(r.dst!) : r.dst!, mac: (r.lladdr as string).toLowerCase() }))
     .sort((a, b) => (ipKey(a.ip) < ipKey(b.ip) ? -1 : 1));
 }
 

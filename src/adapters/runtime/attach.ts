@@ -4,7 +4,9 @@
  * order the manager assigned, like Docker's): a veth pair is created in that network's
  * sandbox (`vt-<task>`, enslaved to the bridge) whose peer is born directly inside the task
  * namespace as `eth<i>`; then address (which brings the route to its subnet), MAC, MTU,
- * `lo` up, and the default route via the FIRST attachment's gateway. The host-side name can
+ * `lo` up, and the default route via the FIRST attachment's gateway. A dual-stack attachment
+ * also gets its IPv6 address with `nodad` (no 1-2 s of tentative state: IPAM made it unique);
+ * no IPv6 default route (the overlay has no way out, the /64 route reaches every task). The host-side name can
  * be the same for every network: each network has its own sandbox namespace, and a task is
  * attached to a network at most once (worker-plan.ts refuses duplicates).
  * One `ip -batch` per network sandbox plus one for the task namespace.
@@ -56,7 +58,10 @@ export function attachScripts(taskId: string, taskNs: string, list: readonly Att
   ].join('\n')));
   const task = [
     'link set lo up',
-    ...list.flatMap((a, i) => [`link set ${taskIfName(i)} address ${a.mac} up`, `addr add ${a.ip}/${a.prefix} dev ${taskIfName(i)}`]),
+    ...list.flatMap((a, i) => [
+      `link set ${taskIfName(i)} address ${a.mac} up`, `addr add ${a.ip}/${a.prefix} dev ${taskIfName(i)}`,
+      ...(a.ip6 !== undefined && a.prefix6 !== undefined ? [`addr add ${a.ip6}/${a.prefix6} dev ${taskIfName(i)} nodad`] : []),
+    ]),
     `route add default via ${list[0]!.gateway} dev ${taskIfName(0)}`,
     '',
   ].join('\n');

@@ -55,6 +55,12 @@ export interface Attachment {
   ip: string;
   prefix: number;
   gateway: string;
+  /**
+   * Dual stack (issue #19 item 2): the task's IPv6 address and prefix length on this network,
+   * added with `nodad` (usable at once: IPAM already made it unique). Both or neither.
+   */
+  ip6?: string;
+  prefix6?: number;
   mac: string;
   /** Overlay MTU (bytes) for eth0 and the sandbox end; macvlan: 0 keeps the parent's. */
   mtu: number;

@@ -50,6 +50,7 @@ export function taskInputOf(rec: EndpointRecord, owner: string): TaskInput {
   const slot = slotFromTaskName(rec.taskName, rec.serviceName, rec.taskId);
   return {
     name: rec.taskName, network: rec.networkName, service: rec.serviceName, ip: rec.ip, healthy: rec.state === 'running', owner,
+    ...(rec.ip6 !== undefined ? { ip6: rec.ip6 } : {}),
     ...(slot !== undefined ? { slot } : {}),
     ports: rec.ports.map((p) => ({ proto: p.proto, port: p.target })),
   };

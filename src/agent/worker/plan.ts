@@ -8,6 +8,7 @@ import { assignmentSchema, type Assignment, type Attachment } from '../../core/a
 import type { EndpointRecord } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import { cidrContains, lastOf, parseCidr, parseIp } from '../../core/ipam/addr.js';
+import { cidr6Contains, formatIp6, parseCidr6, parseIp6 } from '../../core/ipam/addr6.js';
 import { validateNetwork } from '../../core/overlay/desired.js';
 import type { OverlayNetwork } from '../../core/overlay/model.js';
 
@@ -69,6 +70,7 @@ function checkList(list: readonly Assignment[]): void {
       if (!cidrContains(subnet, ip)) bad(`task ${id}: address ${att.ip} is outside ${n.subnet}`);
       if (ip === subnet.base || ip === lastOf(subnet)) bad(`task ${id}: address ${att.ip} is the network or broadcast address of ${n.subnet}`);
       if (att.ip === n.gateway) bad(`task ${id}: address ${att.ip} is network ${n.id}'s gateway`);
+      if (att.ip6 !== undefined) checkIp6(id, att);
       if (a.desiredState === 'running') {
         const ipKey = `${n.id}/${att.ip}`;
         if (ips.has(ipKey)) bad(`tasks ${ips.get(ipKey)} and ${id} both have ${att.ip} on network ${n.id}`);
@@ -81,9 +83,29 @@ function checkList(list: readonly Assignment[]): void {
   }
 }
 
+/** A dual-stack attachment's IPv6 address: canonical, inside the network's subnet6, not anycast or gateway. */
+function checkIp6(id: string, att: Attachment): void {
+  const n = att.network;
+  let c: ReturnType<typeof parseCidr6>;
+  let ip: bigint;
+  try {
+    c = parseCidr6(n.subnet6 ?? '');
+    ip = parseIp6(att.ip6 ?? '');
+  } catch (e) {
+    return bad(`task ${id}: ${(e as Error).message}`);
+  }
+  if (formatIp6(ip) !== att.ip6) bad(`task ${id}: IPv6 address ${att.ip6} is not in canonical form (${formatIp6(ip)})`);
+  if (att.prefix6 !== c.prefix) bad(`task ${id}: prefix /${att.prefix6} differs from network ${n.id}'s ${n.subnet6}`);
+  if (!cidr6Contains(c, ip)) bad(`task ${id}: IPv6 address ${att.ip6} is outside ${n.subnet6}`);
+  if (ip === c.base || att.ip6 === n.gateway6) bad(`task ${id}: IPv6 address ${att.ip6} is network ${n.id}'s anycast or gateway address`);
+}
+
 export function overlayNetworkOf(att: Attachment): OverlayNetwork {
   const n = att.network;
-  return { id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}) };
+  return {
+    id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}),
+    ...(n.subnet6 !== undefined ? { subnet6: n.subnet6 } : {}),
+  };
 }
 
 /** The record a node publishes for one attachment of a task it runs. */
@@ -103,6 +125,7 @@ export function endpointRecord(a: Assignment, att: Attachment, node: string, nod
     network: att.network.id,
     networkName: att.network.name,
     ip: att.ip,
+    ...(att.ip6 !== undefined ? { ip6: att.ip6 } : {}),
     mac: att.mac,
     node,
     nodeIp,

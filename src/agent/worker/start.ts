@@ -65,6 +65,7 @@ export function runtimeAttachmentsOf(a: Assignment, overlay: Pick<OverlaySubsyst
     return {
       sandboxNs: sandboxName(overlay.prefix, net.id), bridge: BRIDGE_NAME,
       ip: att.ip, prefix: att.prefix, gateway: net.gateway, mac: att.mac, mtu: overlay.mtuOf(net),
+      ...(att.ip6 !== undefined && att.prefix6 !== undefined ? { ip6: att.ip6, prefix6: att.prefix6 } : {}),
     };
   });
 }

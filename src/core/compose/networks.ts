@@ -1,14 +1,16 @@
 /**
  * Top-level `networks.<key>` of a compose file: overlay (default) or macvlan with `driver_opts`,
- * `labels`, `internal`, `attachable`, `external`/`name` and one `ipam.config` entry (subnet, gateway,
- * ip_range, aux_addresses). Unknown keys are refused naming the path; `enable_ipv6` is valid Compose
- * meshd does not implement, refused the same way. The manager checks what the options mean.
+ * `labels`, `internal`, `attachable`, `external`/`name` and `ipam.config` entries: one IPv4 (subnet,
+ * gateway, ip_range, aux_addresses) and, with `enable_ipv6: true` (issue #19 item 2), one IPv6 entry
+ * (`subnet` only: its gateway is always ::1). Unknown keys are refused naming the path, and so is an
+ * IPv6 entry without `enable_ipv6: true` (never dropped). The manager checks what the options mean.
  */
+import { looksV6 } from '../ipam/addr6.js';
 import { composeLabels } from './container.js';
 import { asBool, asList, asObj, asString, at, checkKeys, describe, fail, isObj } from './fields.js';
 
-const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name', 'driver_opts', 'labels', 'internal'];
-const NETWORK_UNSUPPORTED = ['enable_ipv6'];
+const NETWORK_KEYS = ['driver', 'ipam', 'attachable', 'external', 'name', 'driver_opts', 'labels', 'internal', 'enable_ipv6'];
+const NETWORK_UNSUPPORTED: string[] = [];
 /** Compose's own rule for network keys (the same as for services). */
 const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 
@@ -29,6 +31,9 @@ export interface ComposeNetwork {
   gateway?: string;
   ipRange?: string;
   auxAddresses?: Record<string, string>;
+  /** `enable_ipv6` (dual stack) and the IPv6 `ipam.config` entry's subnet (absent: a ULA /64 is picked). */
+  ipv6?: boolean;
+  subnet6?: string;
   /** `x-meshd-default-deny` (issue #19): `network create --default-deny`. */
   defaultDeny?: boolean;
 }
@@ -50,6 +55,7 @@ export function composeNetwork(key: string, v: unknown): ComposeNetwork {
   if (o.driver_opts !== undefined && o.driver_opts !== null) out.options = stringMap(o.driver_opts, at(path, 'driver_opts'));
   if (o.labels !== undefined && o.labels !== null) out.labels = composeLabels(o.labels, at(path, 'labels'));
   if (o.internal !== undefined) out.internal = asBool(o.internal, at(path, 'internal'));
+  if (o.enable_ipv6 !== undefined && asBool(o.enable_ipv6, at(path, 'enable_ipv6'))) out.ipv6 = true;
   if (o.attachable !== undefined) out.attachable = asBool(o.attachable, at(path, 'attachable'));
   if (o.name !== undefined) out.name = asString(o.name, at(path, 'name'));
   if (o.external !== undefined) {
@@ -66,18 +72,29 @@ export function composeNetwork(key: string, v: unknown): ComposeNetwork {
     if (ipam.driver !== undefined && ipam.driver !== 'default') fail(at(path, 'ipam.driver'), `only "default" is supported, got ${describe(ipam.driver)}`);
     if (ipam.config !== undefined) {
       const cfg = asList(ipam.config, at(path, 'ipam.config'));
-      if (cfg.length > 1) fail(at(path, 'ipam.config'), 'at most one subnet per network');
-      if (cfg.length === 1) {
-        const c = asObj(cfg[0], at(path, 'ipam.config[0]'));
-        checkKeys(c, at(path, 'ipam.config[0]'), ['subnet', 'gateway', 'ip_range', 'aux_addresses'], []);
-        if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(path, 'ipam.config[0].subnet'));
-        if (c.gateway !== undefined) out.gateway = asString(c.gateway, at(path, 'ipam.config[0].gateway'));
-        if (c.ip_range !== undefined) out.ipRange = cidr(c.ip_range, at(path, 'ipam.config[0].ip_range'));
-        if (c.aux_addresses !== undefined && c.aux_addresses !== null) out.auxAddresses = stringMap(c.aux_addresses, at(path, 'ipam.config[0].aux_addresses'));
+      if (cfg.length > 2) fail(at(path, 'ipam.config'), 'at most two entries: one IPv4 and one IPv6 subnet');
+      let v4Seen = false;
+      for (const [i, e] of cfg.entries()) {
+        const p = at(path, `ipam.config[${i}]`);
+        const c = asObj(e, p);
+        if (c.subnet !== undefined && looksV6(asString(c.subnet, at(p, 'subnet')))) {
+          checkKeys(c, p, ['subnet'], ['gateway', 'ip_range', 'aux_addresses']);
+          if (out.subnet6 !== undefined) fail(p, 'a second IPv6 subnet: at most one per network');
+          if (!out.ipv6) fail(at(p, 'subnet'), `an IPv6 subnet needs enable_ipv6: true on ${path}`);
+          out.subnet6 = asString(c.subnet, at(p, 'subnet'));
+          continue;
+        }
+        if (v4Seen) fail(p, 'a second IPv4 entry: at most one IPv4 subnet per network');
+        v4Seen = true;
+        checkKeys(c, p, ['subnet', 'gateway', 'ip_range', 'aux_addresses'], []);
+        if (c.subnet !== undefined) out.subnet = cidr(c.subnet, at(p, 'subnet'));
+        if (c.gateway !== undefined) out.gateway = asString(c.gateway, at(p, 'gateway'));
+        if (c.ip_range !== undefined) out.ipRange = cidr(c.ip_range, at(p, 'ip_range'));
+        if (c.aux_addresses !== undefined && c.aux_addresses !== null) out.auxAddresses = stringMap(c.aux_addresses, at(p, 'aux_addresses'));
       }
     }
   }
-  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined || o[DEFAULT_DENY_KEY] !== undefined)) {
+  if (out.external && (o.ipam !== undefined || o.driver !== undefined || o.attachable !== undefined || o.driver_opts !== undefined || o.labels !== undefined || o.internal !== undefined || o[DEFAULT_DENY_KEY] !== undefined || o.enable_ipv6 !== undefined)) {
     fail(path, 'an external network takes only `name` (it already exists)');
   }
   return out;

@@ -38,7 +38,7 @@ export interface StackNetwork {
   request?: {
     name: string; driver: string; attachable: boolean; subnet?: string; gateway?: string; ipRange?: string;
     auxAddresses?: Record<string, string>; internal?: boolean; labels?: Record<string, string>; options?: Record<string, string>;
-    defaultDeny?: boolean;
+    defaultDeny?: boolean; ipv6?: boolean; subnet6?: string;
   };
 }
 
@@ -104,6 +104,7 @@ export function translateStack(stack: string, file: ComposeFile): StackPlan {
           ...(d?.auxAddresses !== undefined ? { auxAddresses: d.auxAddresses } : {}), ...(d?.internal ? { internal: true } : {}),
           ...(d?.labels !== undefined ? { labels: d.labels } : {}), ...(d?.options !== undefined ? { options: d.options } : {}),
           ...(d?.defaultDeny ? { defaultDeny: true } : {}),
+          ...(d?.ipv6 ? { ipv6: true } : {}), ...(d?.subnet6 !== undefined ? { subnet6: d.subnet6 } : {}),
         },
       };
     }

@@ -8,6 +8,7 @@
  * and setting TC (RFC 2181 §9) — additional records that do not fit are dropped without TC; the OPT
  * record is always kept.
  */
+import { parseIp6 } from '../ipam/addr6.js';
 import { QTYPE, type AdditionalRecord, type DnsRecord } from './resolver.js';
 import { flagsWord, HEADER_LEN, OPT_LEN, writeOpt, type Query } from './wire.js';
 
@@ -31,6 +32,12 @@ function ipBytes(out: Buffer, p: number, ip: string): void {
     } else octet = octet * 10 + (c - 0x30);
   }
   out[p + k] = octet;
+}
+
+/** The 16 bytes of an IPv6 address (AAAA RDATA). */
+function ip6Bytes(out: Buffer, p: number, ip: string): void {
+  const n = parseIp6(ip);
+  for (let i = 0; i < 16; i++) out[p + i] = Number((n >> BigInt((15 - i) * 8)) & 0xffn);
 }
 
 /**
@@ -99,6 +106,11 @@ function writeAnswer(out: Buffer, p: number, r: DnsRecord, ttlSec: number, table
     ipBytes(out, rdlen + 2, r.data);
     return rdlen + 6;
   }
+  if (r.type === QTYPE.AAAA) {
+    out.writeUInt16BE(16, rdlen);
+    ip6Bytes(out, rdlen + 2, r.data);
+    return rdlen + 18;
+  }
   let end: number;
   if (r.type === QTYPE.SRV) {
     out.writeUInt16BE(r.priority, rdlen + 2);
@@ -118,7 +130,7 @@ export function encodeAnswer(a: AnswerInput): Encoded {
   const qlen = q.questionEnd - HEADER_LEN;
   const optLen = q.edns ? OPT_LEN : 0;
   let size = HEADER_LEN + qlen + optLen;
-  for (const r of a.records) size += 12 + (r.type === QTYPE.A ? 4 : r.type === QTYPE.SRV ? 6 + nameLen(r.data) : nameLen(r.data));
+  for (const r of a.records) size += 12 + (r.type === QTYPE.A ? 4 : r.type === QTYPE.AAAA ? 16 : r.type === QTYPE.SRV ? 6 + nameLen(r.data) : nameLen(r.data));
   for (const r of a.additional ?? []) size += nameLen(r.name) + 14;
   const out = Buffer.allocUnsafe(size);
   out.set(a.query.subarray(HEADER_LEN, q.questionEnd), HEADER_LEN);
@@ -130,7 +142,7 @@ export function encodeAnswer(a: AnswerInput): Encoded {
   let truncated = false;
   const aOffsets: number[] = [];
   for (const r of a.records) {
-    const snapshot = r.type === QTYPE.A ? undefined : new Map(table);
+    const snapshot = r.type === QTYPE.A || r.type === QTYPE.AAAA ? undefined : new Map(table);
     const end = writeAnswer(out, p, r, a.ttlSec, table);
     if (end > budget) {
       if (snapshot) {

@@ -18,8 +18,12 @@
  * Tasks also carry their replicated-service slot and the ports they listen on (issue 19 item 4): the
  * resolver derives `<slot>.<svc>` and SRV `_<port>._<proto>.<svc>` from them, so both are part of the
  * no-op check below — a changed slot or port list bumps `generation` and drops cached SRV/slot answers.
+ *
+ * Dual stack (issue #19 item 2): a task may carry an IPv6 address (`ip6`, stored canonical) — AAAA for
+ * its names and `tasks.<svc>`, and a PTR key of its own. VIPs stay IPv4: a vip-mode service has no AAAA.
  */
 import { MeshError } from '../errors.js';
+import { canonicalIp6, isIp6 } from '../ipam/addr6.js';
 
 export type ServiceMode = 'vip' | 'dnsrr';
 
@@ -62,6 +66,8 @@ export interface TaskInput {
   /** Service the task belongs to (may be registered before or after the service itself). */
   service: string;
   ip: string;
+  /** The task's IPv6 address on a dual-stack network (any valid spelling; stored canonical). */
+  ip6?: string;
   healthy: boolean;
   /** Node running the task (the gossip table entry's owner). */
   owner: string;
@@ -76,6 +82,8 @@ export interface TaskEntry {
   readonly network: string;
   readonly service: string;
   readonly ip: string;
+  /** Canonical IPv6 address (dual-stack networks), else undefined. */
+  readonly ip6: string | undefined;
   readonly healthy: boolean;
   readonly owner: string;
   readonly slot: number | undefined;
@@ -89,7 +97,7 @@ export type NameTarget =
   | { readonly kind: 'service'; readonly services: readonly ServiceEntry[]; readonly via: 'name' | 'alias' }
   | { readonly kind: 'task'; readonly task: TaskEntry };
 
-/** What an IPv4 address maps back to (PTR) inside one network. */
+/** What an address (IPv4, or canonical IPv6) maps back to (PTR) inside one network. */
 export type PtrTarget = { readonly kind: 'vip'; readonly service: ServiceEntry } | { readonly kind: 'task'; readonly task: TaskEntry };
 
 /** Read-only lookup view of one network, valid until the next change. */
@@ -187,14 +195,16 @@ export class DnsRegistry {
     const name = checkName('task', input.name);
     const service = checkName('service', input.service);
     const ip = checkIp('task', input.ip);
+    if (input.ip6 !== undefined && !isIp6(input.ip6)) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid task IPv6 address ${JSON.stringify(input.ip6)}`);
+    const ip6 = input.ip6 === undefined ? undefined : canonicalIp6(input.ip6);
     if (typeof input.owner !== 'string' || input.owner.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', 'dns: task owner must be a node name');
     const slot = input.slot;
     if (slot !== undefined && (!Number.isInteger(slot) || slot < 0 || slot > MAX_SLOT)) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid task slot ${String(slot)} (0..${MAX_SLOT} expected)`);
     const ports = checkPorts(input.ports);
     const net = this.net(network);
     const old = net.tasks.get(name);
-    if (old && old.service === service && old.ip === ip && old.healthy === input.healthy && old.owner === input.owner && old.slot === slot && samePorts(old.ports, ports)) return false;
-    net.tasks.set(name, Object.freeze({ name, network, service, ip, healthy: !!input.healthy, owner: input.owner, slot, ports, updatedAt: now }));
+    if (old && old.service === service && old.ip === ip && old.ip6 === ip6 && old.healthy === input.healthy && old.owner === input.owner && old.slot === slot && samePorts(old.ports, ports)) return false;
+    net.tasks.set(name, Object.freeze({ name, network, service, ip, ip6, healthy: !!input.healthy, owner: input.owner, slot, ports, updatedAt: now }));
     this.changed(net);
     return true;
   }
@@ -294,6 +304,7 @@ function buildIndex(network: string, net: NetState): NetworkView {
       sl.push(t);
     }
     if (!ptrs.has(t.ip)) ptrs.set(t.ip, { kind: 'task', task: t });
+    if (t.ip6 !== undefined && !ptrs.has(t.ip6)) ptrs.set(t.ip6, { kind: 'task', task: t });
   }
   const aliasTo = new Map<string, ServiceEntry[]>();
   for (const s of services) {

@@ -20,6 +20,10 @@
  *                                target `<task-name>.<network>` whose A record rides in the additional
  *                                section; NODATA while none is healthy, NXDOMAIN when no task has the port.
  *                                Canonical order (slot, then name), never shuffled: SRV clients pick by weight.
+ * Dual stack (issue #19 item 2): AAAA for a task name, `tasks.<svc>`, `<slot>.<svc>` and a dnsrr service
+ * gives the healthy tasks' IPv6 addresses; a vip-mode `<svc>` has no AAAA (VIPs are IPv4 only: NODATA);
+ * a 32-nibble `….ip6.arpa` PTR names the task. AAAA sets come in canonical order, not shuffled (the
+ * server's in-place shuffle works on 4-byte A records).
  * Case-insensitive, trailing dot optional. Classes other than IN/ANY are forwarded.
  *
  * Records come back in a canonical (sorted) order with `shuffle: true` when the set is a load-spreading
@@ -27,6 +31,7 @@
  * encoded answer and still hand out a fresh order every time.
  */
 import type { Rng } from '../clock.js';
+import { parseIp6, parseReverse6 } from '../ipam/addr6.js';
 import type { DnsRegistry, NameTarget, NetworkView, ServiceEntry, TaskEntry } from './registry.js';
 import { parseSlotName, parseSrvName } from './srv.js';
 
@@ -35,8 +40,8 @@ export const QCLASS = Object.freeze({ IN: 1, CH: 3, ANY: 255 });
 
 /** An answer record; its owner is always the question name. */
 export type DnsRecord =
-  /** QTYPE.A (data = dotted IPv4) or QTYPE.PTR (data = dotted name without trailing dot). */
-  | { readonly type: 1 | 12; readonly data: string }
+  /** QTYPE.A (data = dotted IPv4), QTYPE.AAAA (data = IPv6 text) or QTYPE.PTR (data = dotted name without trailing dot). */
+  | { readonly type: 1 | 12 | 28; readonly data: string }
   /** QTYPE.SRV (RFC 2782): data = target name (dotted, no trailing dot). */
   | { readonly type: 33; readonly data: string; readonly priority: number; readonly weight: number; readonly port: number };
 
@@ -101,7 +106,7 @@ function svcSource(s: ServiceEntry, kind: 'service' | 'alias'): SourceInfo {
 }
 
 function taskSource(t: TaskEntry, kind: 'task' | 'task-ptr' = 'task'): SourceInfo {
-  return { kind, network: t.network, name: t.name, owner: t.owner, updatedAt: t.updatedAt, detail: `${t.ip}${t.healthy ? '' : ' (unhealthy)'}` };
+  return { kind, network: t.network, name: t.name, owner: t.owner, updatedAt: t.updatedAt, detail: `${t.ip}${t.ip6 !== undefined ? ` ${t.ip6}` : ''}${t.healthy ? '' : ' (unhealthy)'}` };
 }
 
 function ipCompare(a: string, b: string): number {
@@ -111,8 +116,16 @@ function ipCompare(a: string, b: string): number {
   return 0;
 }
 
+function ip6Compare(a: string, b: string): number {
+  const x = parseIp6(a);
+  const y = parseIp6(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 interface Found {
   ips: string[];
+  /** IPv6 addresses (AAAA), canonical order. */
+  ips6: string[];
   sources: SourceInfo[];
   multi: boolean;
   /** Set for SRV names: the records (ips then unused) and the addresses of their targets. */
@@ -124,18 +137,22 @@ interface Missing {
   nx: string;
 }
 
-function healthyTaskIps(view: NetworkView, services: readonly ServiceEntry[] | string, sources: SourceInfo[]): string[] {
+/** Healthy tasks' IPv4 addresses (returned) and IPv6 ones (added to `out6`). */
+function healthyTaskIps(view: NetworkView, services: readonly ServiceEntry[] | string, sources: SourceInfo[], out6?: Set<string>): string[] {
   const ips = new Set<string>();
   const names = typeof services === 'string' ? [services] : services.map((s) => s.name);
   for (const n of names) {
     for (const t of view.tasksOf(n)) {
       if (!t.healthy) continue;
       ips.add(t.ip);
+      if (t.ip6 !== undefined) out6?.add(t.ip6);
       sources.push(taskSource(t));
     }
   }
   return [...ips].sort(ipCompare);
 }
+
+const sorted6 = (s: Set<string>): string[] => [...s].sort(ip6Compare);
 
 /** Service names a name refers to: a service or alias, else a service known only by its tasks so far. */
 function servicesNamed(view: NetworkView, name: string): { names: string[]; sources: SourceInfo[] } | undefined {
@@ -170,7 +187,7 @@ function lookupDerived(view: NetworkView, name: string): Found | Missing | undef
       records.push({ type: QTYPE.SRV, data: target, priority: 0, weight: 1, port: srv.port });
       additional.push({ name: target, type: QTYPE.A, data: t.ip });
     }
-    return { ips: [], sources, multi: false, srv: { records, additional } };
+    return { ips: [], ips6: [], sources, multi: false, srv: { records, additional } };
   }
   const slot = parseSlotName(name);
   if (slot) {
@@ -178,16 +195,18 @@ function lookupDerived(view: NetworkView, name: string): Found | Missing | undef
     if (!svc) return undefined;
     const sources = svc.sources;
     const ips = new Set<string>();
+    const ips6 = new Set<string>();
     let held = 0;
     for (const n of svc.names) {
       for (const t of view.slotOf(n, slot.slot)) {
         held++;
         sources.push(taskSource(t));
         if (t.healthy) ips.add(t.ip);
+        if (t.healthy && t.ip6 !== undefined) ips6.add(t.ip6);
       }
     }
     if (held === 0) return { nx: `no task of ${svc.names.join(', ')} in slot ${slot.slot}` };
-    return { ips: [...ips].sort(ipCompare), sources, multi: true };
+    return { ips: [...ips].sort(ipCompare), ips6: sorted6(ips6), sources, multi: true };
   }
   return undefined;
 }
@@ -198,28 +217,38 @@ function lookupIn(view: NetworkView, name: string): Found | Missing | undefined 
     const rest = name.slice(6);
     const target = view.name(rest);
     const sources: SourceInfo[] = [];
+    const v6 = new Set<string>();
     if (target?.kind === 'service') {
       for (const s of target.services) sources.push(svcSource(s, target.via === 'name' ? 'service' : 'alias'));
-      return { ips: healthyTaskIps(view, target.services, sources), sources, multi: true };
+      const ips = healthyTaskIps(view, target.services, sources, v6);
+      return { ips, ips6: sorted6(v6), sources, multi: true };
     }
     // Tasks can arrive (gossip) before their service entry: still answer `tasks.<svc>` from them.
-    if (target === undefined && view.tasksOf(rest).length > 0) return { ips: healthyTaskIps(view, rest, sources), sources, multi: true };
+    if (target === undefined && view.tasksOf(rest).length > 0) {
+      const ips = healthyTaskIps(view, rest, sources, v6);
+      return { ips, ips6: sorted6(v6), sources, multi: true };
+    }
     // otherwise fall through: `tasks.x` might itself be a task or alias name (unlikely, but exact names win)
   }
   const target: NameTarget | undefined = view.name(name);
   if (!target) return lookupDerived(view, name);
-  if (target.kind === 'task') return { ips: [target.task.ip], sources: [taskSource(target.task)], multi: false };
+  if (target.kind === 'task') {
+    const t = target.task;
+    return { ips: [t.ip], ips6: t.ip6 !== undefined ? [t.ip6] : [], sources: [taskSource(t)], multi: false };
+  }
   const sources: SourceInfo[] = [];
   const ips = new Set<string>();
+  const ips6 = new Set<string>();
   for (const s of target.services) {
     sources.push(svcSource(s, target.via === 'name' ? 'service' : 'alias'));
     if (s.mode === 'vip') {
+      // VIPs are IPv4 only (a v6 VIP is issue #19 item 2 part 2): no AAAA for a vip-mode name.
       if (s.vip !== undefined) ips.add(s.vip);
     } else {
-      for (const ip of healthyTaskIps(view, [s], sources)) ips.add(ip);
+      for (const ip of healthyTaskIps(view, [s], sources, ips6)) ips.add(ip);
     }
   }
-  return { ips: [...ips].sort(ipCompare), sources, multi: true };
+  return { ips: [...ips].sort(ipCompare), ips6: sorted6(ips6), sources, multi: true };
 }
 
 export interface ResolveOptions {
@@ -244,7 +273,7 @@ export function resolve(registry: DnsRegistry, networks: readonly string[], qnam
   }
   if (views.length === 0) return { kind: 'forward', reason: 'no registered names on the sandbox networks' };
 
-  const rev = parseReverseV4(name);
+  const rev = parseReverseV4(name) ?? parseReverse6(name);
   if (rev !== undefined) {
     for (const v of views) {
       const p = v.ptr(rev);
@@ -288,9 +317,19 @@ function answerFor(found: Found, qtype: number, opts: ResolveOptions): Resolutio
     if (found.srv.records.length === 0) return { kind: 'nodata', sources: found.sources, reason: 'no healthy task listens on the port' };
     return { kind: 'answer', records: found.srv.records, additional: found.srv.additional, shuffle: false, sources: found.sources };
   }
-  if (qtype !== QTYPE.A && qtype !== QTYPE.ANY) return { kind: 'nodata', sources: found.sources, reason: `type ${qtype} for a name with IPv4 addresses only` };
+  if (qtype === QTYPE.AAAA) {
+    if (found.ips6.length === 0) {
+      return { kind: 'nodata', sources: found.sources, reason: found.ips.length ? 'no IPv6 address (IPv4-only network, or a vip-mode service: VIPs are IPv4 only)' : 'no healthy address (no healthy task)' };
+    }
+    return { kind: 'answer', records: found.ips6.map((ip) => ({ type: QTYPE.AAAA, data: ip })), shuffle: false, sources: found.sources };
+  }
+  if (qtype !== QTYPE.A && qtype !== QTYPE.ANY) return { kind: 'nodata', sources: found.sources, reason: `type ${qtype} for a name with A/AAAA addresses only` };
   if (found.ips.length === 0) return { kind: 'nodata', sources: found.sources, reason: 'no healthy address (no VIP / no healthy task)' };
   const records: DnsRecord[] = found.ips.map((ip) => ({ type: QTYPE.A, data: ip }));
+  // ANY on a dual-stack name: A then AAAA, unshuffled (the server's shuffle handles A-only sets).
+  if (qtype === QTYPE.ANY && found.ips6.length) {
+    return { kind: 'answer', records: [...records, ...found.ips6.map((ip) => ({ type: QTYPE.AAAA, data: ip }))], shuffle: false, sources: found.sources };
+  }
   const shuffle = found.multi && records.length > 1;
   if (shuffle && opts.rng) shuffleInPlace(records, opts.rng);
   return { kind: 'answer', records, shuffle, sources: found.sources };

@@ -39,7 +39,7 @@ export function snapshotRegistry(reg: DnsRegistry): RegistrySnapshot {
     for (const s of reg.services(net)) {
       services.push({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), aliases: [...s.aliases], ...(s.owner !== undefined ? { owner: s.owner } : {}) });
     }
-    for (const t of reg.tasks(net)) tasks.push({ name: t.name, network: t.network, service: t.service, ip: t.ip, healthy: t.healthy, owner: t.owner, slot: t.slot, ports: t.ports.map((p) => ({ ...p })) });
+    for (const t of reg.tasks(net)) tasks.push({ name: t.name, network: t.network, service: t.service, ip: t.ip, ip6: t.ip6, healthy: t.healthy, owner: t.owner, slot: t.slot, ports: t.ports.map((p) => ({ ...p })) });
   }
   return { generation: reg.generation, services, tasks };
 }
@@ -58,7 +58,7 @@ export function applySnapshot(reg: DnsRegistry, snap: RegistrySnapshot, now: num
     keepSvc.add(`${s.network}\0${s.name}`);
   }
   for (const t of snap.tasks) {
-    reg.upsertTask({ name: t.name, network: t.network, service: t.service, ip: t.ip, healthy: t.healthy, owner: t.owner, ...(t.slot !== undefined ? { slot: t.slot } : {}), ports: t.ports }, now);
+    reg.upsertTask({ name: t.name, network: t.network, service: t.service, ip: t.ip, ...(t.ip6 !== undefined ? { ip6: t.ip6 } : {}), healthy: t.healthy, owner: t.owner, ...(t.slot !== undefined ? { slot: t.slot } : {}), ports: t.ports }, now);
     keepTask.add(`${t.network}\0${t.name}`);
   }
   for (const net of reg.networks()) {

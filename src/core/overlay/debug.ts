@@ -20,6 +20,9 @@ export interface FdbRow {
   /** FDB (MAC → underlay) and neighbour (IP → MAC) drift, separately. */
   fdb: DriftState;
   neigh: DriftState;
+  /** Dual-stack networks: the endpoint's IPv6 neighbour (same MAC) and its drift; absent otherwise. */
+  ip6?: string;
+  neigh6?: DriftState;
 }
 
 const state = (want: string | null | undefined, have: string | null | undefined): DriftState =>
@@ -37,13 +40,20 @@ export function fdbRows(desired: NodeState, actual: NodeState, networkId?: strin
     if (networkId !== undefined && network !== networkId) continue;
     const dF = new Map((d?.fdb ?? []).map((f) => [f.mac, f.dst]));
     const aF = new Map((a?.fdb ?? []).map((f) => [f.mac, f.dst]));
-    const dN = new Map((d?.neigh ?? []).map((n) => [n.mac, n.ip]));
-    const aN = new Map((a?.neigh ?? []).map((n) => [n.mac, n.ip]));
-    for (const mac of new Set([...dF.keys(), ...aF.keys(), ...dN.keys(), ...aN.keys()])) {
+    // One MAC carries an IPv4 and (dual stack) an IPv6 neighbour: one map per family.
+    const byMac = (list: readonly { ip: string; mac: string }[] | undefined, v6: boolean) =>
+      new Map((list ?? []).filter((n) => n.ip.includes(':') === v6).map((n) => [n.mac, n.ip]));
+    const dN = byMac(d?.neigh, false);
+    const aN = byMac(a?.neigh, false);
+    const dN6 = byMac(d?.neigh, true);
+    const aN6 = byMac(a?.neigh, true);
+    for (const mac of new Set([...dF.keys(), ...aF.keys(), ...dN.keys(), ...aN.keys(), ...dN6.keys(), ...aN6.keys()])) {
+      const ip6 = dN6.get(mac) ?? aN6.get(mac);
       rows.push({
         sandbox: ns, network, mac, ip: dN.get(mac) ?? aN.get(mac) ?? null,
         want: dF.get(mac) ?? null, have: aF.get(mac) ?? null,
         fdb: state(dF.get(mac), aF.get(mac)), neigh: state(dN.get(mac), aN.get(mac)),
+        ...(ip6 !== undefined ? { ip6, neigh6: state(dN6.get(mac), aN6.get(mac)) } : {}),
       });
     }
   }

@@ -5,6 +5,7 @@
  */
 import { MeshError } from '../errors.js';
 import { isIp, macFromIp, normalizeMac, parseCidr, parseIp, cidrContains } from '../ipam/addr.js';
+import { cidr6Contains, formatIp6, parseCidr6, parseIp6 } from '../ipam/addr6.js';
 import {
   BRIDGE_NAME, type NodeState, type OverlayConfig, type OverlayNetwork, type RemoteEndpoint, type Sandbox,
   overlayMtu, sandboxName, vxlanName,
@@ -30,8 +31,8 @@ export interface DesiredNode {
 }
 
 const byKey = <T>(key: (t: T) => string) => (a: T, b: T): number => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
-/** Numeric IP order (so 10.0.0.10 sorts after 10.0.0.9). */
-export const ipKey = (ip: string): string => parseIp(ip).toString(16).padStart(8, '0');
+/** Numeric IP order (so 10.0.0.10 sorts after 10.0.0.9); IPv6 addresses after every IPv4 one. */
+export const ipKey = (ip: string): string => (ip.includes(':') ? `~${parseIp6(ip).toString(16).padStart(32, '0')}` : parseIp(ip).toString(16).padStart(8, '0'));
 
 export function validateNetwork(n: OverlayNetwork): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(n.id)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid network id ${JSON.stringify(n.id)}`);
@@ -56,6 +57,7 @@ export function desiredNode(input: DesiredInput): DesiredNode {
     seenVni.set(n.vni, n.id);
     const mtu = overlayMtu(config.underlayMtu, n.mtu);
     const subnet = parseCidr(n.subnet);
+    const subnet6 = n.subnet6 !== undefined ? parseCidr6(n.subnet6) : undefined;
     const fdb = new Map<string, string>();
     const neigh = new Map<string, string>();
     for (const e of input.remote) {
@@ -65,6 +67,11 @@ export function desiredNode(input: DesiredInput): DesiredNode {
       const mac = normalizeMac(e.mac);
       fdb.set(mac, e.nodeIp);
       neigh.set(e.ip, mac);
+      // Dual stack: the IPv6 neighbour next to the IPv4 one, same MAC (the VXLAN device's proxy answers ND too).
+      if (subnet6 && e.ip6 !== undefined) {
+        const v6 = parseIp6(e.ip6);
+        if (cidr6Contains(subnet6, v6)) neigh.set(formatIp6(v6), mac);
+      }
     }
     sandboxes.push({
       ns,

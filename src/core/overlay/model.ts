@@ -22,6 +22,8 @@ export interface OverlayNetwork {
   gateway: string;
   /** Overlay MTU; default underlay MTU − VXLAN_OVERHEAD. */
   mtu?: number;
+  /** Dual stack (issue #19 item 2): "fd00:1::/64"; remote endpoints' IPv6 neighbours are programmed only then. */
+  subnet6?: string;
 }
 
 /** A remote endpoint as the gossip table delivers it. */
@@ -29,6 +31,8 @@ export interface RemoteEndpoint {
   /** Network id. */
   network: string;
   ip: string;
+  /** Its IPv6 address on a dual-stack network (same MAC, so the same FDB entry carries it). */
+  ip6?: string;
   mac: string;
   /** Underlay address of the node that hosts it. */
   nodeIp: string;

@@ -125,7 +125,7 @@ export class RemoteTable {
 
   /** Every remote endpoint held (including those whose removal is pending), by remote key. */
   entries(): Array<[string, RemoteEndpoint]> {
-    return [...this.remote].map(([k, { network, ip, mac, nodeIp }]) => [k, { network, ip, mac, nodeIp }]);
+    return [...this.remote].map(([k, { network, ip, ip6, mac, nodeIp }]) => [k, { network, ip, ...(ip6 !== undefined ? { ip6 } : {}), mac, nodeIp }]);
   }
 
   get size(): number {
@@ -171,8 +171,9 @@ export class RemoteTable {
     if (r.node === this.cfg.nodeName) return;
     const k = remoteKey(network, key);
     this.pendingRemoval.delete(k);
-    this.remote.set(k, { network, ip: r.ip, mac: r.mac, nodeIp: r.nodeIp, owner });
-    this.out.push({ type: 'remote-add', key: k, endpoint: { network, ip: r.ip, mac: r.mac, nodeIp: r.nodeIp } });
+    const endpoint: RemoteEndpoint = { network, ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}), mac: r.mac, nodeIp: r.nodeIp };
+    this.remote.set(k, { ...endpoint, owner });
+    this.out.push({ type: 'remote-add', key: k, endpoint });
   }
 
   private delete(k: string, ownerDead: boolean, now: number): void {

@@ -40,8 +40,11 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
         id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, gateway: n.gateway, ...(n.mtu !== undefined ? { mtu: n.mtu } : {}),
         ...(n.driver === 'macvlan' ? { driver: 'macvlan' as const, parent: n.options?.parent ?? '' } : {}),
         ...(n.defaultDeny ? { defaultDeny: true as const } : {}),
+        ...(n.subnet6 !== undefined && n.gateway6 !== undefined ? { subnet6: n.subnet6, gateway6: n.gateway6 } : {}),
       },
       ip, prefix: Number(n.subnet.split('/')[1]), mac: macFromIp(ip),
+      // Dual stack: the v6 address only when the network still has its subnet (both or neither).
+      ...(n.subnet6 !== undefined && t.addresses6?.[n.id] !== undefined ? { ip6: t.addresses6[n.id], prefix6: Number(n.subnet6.split('/')[1]) } : {}),
       vip: spec.endpointMode === 'vip' ? svc.vips[n.id] ?? null : null,
       // The task's own spec (not the service's): during a rolling update old tasks keep their names.
       aliases: t.spec.networkAliases?.[netName] ?? [],

@@ -214,8 +214,8 @@ export function scheduleTasks(st: ControlState, now: number, rng: () => number =
       continue;
     }
     try {
-      const addresses = st.allocateTask(t, netIds as string[]);
-      st.putTask({ ...t, nodeId: a.nodeId, state: 'assigned', addresses, released: false, message: 'assigned', timestamps: { ...t.timestamps, updated: now } });
+      const { addresses, addresses6 } = st.allocateTask(t, netIds as string[]);
+      st.putTask({ ...t, nodeId: a.nodeId, state: 'assigned', addresses, addresses6, released: false, message: 'assigned', timestamps: { ...t.timestamps, updated: now } });
     } catch (e) {
       st.putTask({ ...t, message: `no address: ${(e as Error).message}` });
     }

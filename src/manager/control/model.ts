@@ -57,6 +57,12 @@ export interface NetworkRecord {
   driver: 'overlay' | 'macvlan';
   subnet: string;
   gateway: string;
+  /**
+   * Dual stack (issue #19 item 2, `network create --ipv6`): the IPv6 subnet and gateway, both or
+   * neither. Absent on every network made before (they stay IPv4 only, unchanged).
+   */
+  subnet6?: string | undefined;
+  gateway6?: string | undefined;
   /** Allocated for macvlan networks too (unused there: no VXLAN), so every network has one. */
   vni: number;
   mtu?: number | undefined;
@@ -96,6 +102,8 @@ export interface ServiceRecord {
 /** A task as stored: the core Task plus its addresses (network id → IP). */
 export interface TaskRecord extends Task {
   addresses: Record<string, string>;
+  /** IPv6 addresses on dual-stack networks (network id → IPv6); absent on IPv4-only tasks and older records. */
+  addresses6?: Record<string, string> | undefined;
   /** The addresses went back to the pool (the task ended); kept for `service ps`. */
   released?: boolean | undefined;
 }
@@ -110,6 +118,9 @@ export const networkCreateSchema = z.object({
   driver: z.string().max(64).default('overlay'),
   subnet: z.string().max(32).optional(),
   gateway: z.string().max(15).optional(),
+  /** Issue #19 item 2: dual stack; `subnet6` (optional: a ULA /64 is picked) is the IPv6 subnet. */
+  ipv6: z.boolean().default(false),
+  subnet6: z.string().max(43).optional(),
   mtu: z.number().int().min(68).max(65535).optional(),
   attachable: z.boolean().default(false),
   ipRange: z.string().max(32).optional(),
@@ -194,7 +205,7 @@ export function addressNetworks(spec: Pick<ServiceSpec, 'networks' | 'ports'>): 
  */
 export function networkView(n: NetworkRecord): Record<string, unknown> {
   return {
-    ...n, scope: 'swarm', ipRange: n.ipRange ?? null, auxAddresses: n.auxAddresses ?? {},
+    ...n, scope: 'swarm', ipv6: n.subnet6 !== undefined, ipRange: n.ipRange ?? null, auxAddresses: n.auxAddresses ?? {},
     internal: n.internal ?? false, defaultDeny: n.defaultDeny ?? false, labels: n.labels ?? {}, options: n.options ?? {}, createdAt: new Date(n.createdAt).toISOString(),
   };
 }
@@ -220,11 +231,14 @@ export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netN
 export function taskView(t: TaskRecord, service: string, nodeName: (id: string) => string | undefined, netName: (id: string) => string): Record<string, unknown> {
   const addresses: Record<string, string> = {};
   for (const [id, ip] of Object.entries(t.addresses)) addresses[netName(id)] = ip;
+  const addresses6: Record<string, string> = {};
+  for (const [id, ip] of Object.entries(t.addresses6 ?? {})) addresses6[netName(id)] = ip;
   return {
     id: t.id, name: taskName(service, t), serviceId: t.serviceId, service, slot: t.slot ?? null,
     nodeId: t.nodeId ?? null, node: t.nodeId ? nodeName(t.nodeId) ?? t.nodeId : null,
     desiredState: t.desiredState, state: t.state, message: t.message ?? null, error: t.error ?? null, health: t.health ?? null,
     specVersion: t.specVersion, image: t.spec.image, runtime: resolveRuntime(t.spec), addresses,
+    ...(Object.keys(addresses6).length ? { addresses6 } : {}),
     createdAt: new Date(t.timestamps.created).toISOString(), updatedAt: new Date(t.timestamps.updated).toISOString(),
   };
 }

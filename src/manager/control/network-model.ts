@@ -42,6 +42,8 @@ export interface NetworkCreateBody {
   labels?: Record<string, string> | undefined;
   options?: Record<string, string> | undefined;
   defaultDeny?: boolean | undefined;
+  ipv6?: boolean | undefined;
+  subnet6?: string | undefined;
 }
 
 /**
@@ -53,6 +55,9 @@ export function checkNetworkCreate(b: NetworkCreateBody): { ipam: NetworkRequest
     throw new MeshError('MESHD_UNSUPPORTED', `unsupported network driver ${JSON.stringify(b.driver)}: meshd has ${NETWORK_DRIVERS.join(' and ')}`, { field: 'driver' });
   }
   const driver = b.driver as NetworkDriver;
+  if (b.subnet !== undefined && b.subnet.includes(':')) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `subnet ${b.subnet} is IPv6: pass it as subnet6 with ipv6 (netctl: --ipv6 --subnet ${b.subnet})`, { field: 'subnet' });
+  }
   for (const k of Object.keys(b.labels ?? {})) {
     if (!LABEL_KEY.test(k)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid label key ${JSON.stringify(k)}: letters, digits and . _ / -, starting with a letter or digit`, { field: 'labels' });
   }
@@ -70,6 +75,7 @@ export function checkNetworkCreate(b: NetworkCreateBody): { ipam: NetworkRequest
     if (!MACVLAN_MODES.includes(mode)) throw new MeshError('MESHD_UNSUPPORTED', `macvlan_mode ${JSON.stringify(mode)} is not supported: only bridge (tasks on one node reach each other)`, { field: 'options' });
     options.macvlan_mode = mode;
     if (b.subnet === undefined) throw new MeshError('MESHD_BAD_ARGUMENT', 'a macvlan network needs --subnet (the subnet of the parent interface\'s LAN)', { field: 'subnet' });
+    if (b.ipv6) throw new MeshError('MESHD_UNSUPPORTED', 'IPv6 on a macvlan network is not supported (dual stack is for overlay networks)', { field: 'ipv6' });
     if (b.internal) throw new MeshError('MESHD_UNSUPPORTED', 'an internal macvlan network is not supported: macvlan tasks sit on the parent\'s LAN (use an --internal overlay)', { field: 'internal' });
   }
   return {
@@ -78,6 +84,7 @@ export function checkNetworkCreate(b: NetworkCreateBody): { ipam: NetworkRequest
       ...(b.subnet !== undefined ? { subnet: b.subnet } : {}), ...(b.gateway !== undefined ? { gateway: b.gateway } : {}),
       ...(b.mtu !== undefined ? { mtu: b.mtu } : {}), ...(b.ipRange !== undefined ? { ipRange: b.ipRange } : {}),
       ...(b.auxAddresses !== undefined ? { auxAddresses: b.auxAddresses } : {}),
+      ...(b.ipv6 ? { ipv6: true } : {}), ...(b.subnet6 !== undefined ? { subnet6: b.subnet6 } : {}),
     },
     extra: {
       driver, ...(b.internal ? { internal: true } : {}), ...(b.defaultDeny ? { defaultDeny: true } : {}),
@@ -93,6 +100,7 @@ export function ipamRequestOf(n: NetworkRecord): NetworkRequest {
     name: n.name, subnet: n.subnet, gateway: n.gateway, vni: n.vni, attachable: n.attachable,
     ...(n.mtu !== undefined ? { mtu: n.mtu } : {}), ...(n.ipRange !== undefined ? { ipRange: n.ipRange } : {}),
     ...(n.auxAddresses !== undefined ? { auxAddresses: n.auxAddresses } : {}),
+    ...(n.subnet6 !== undefined ? { ipv6: true, subnet6: n.subnet6, gateway6: n.gateway6 } : {}),
   };
 }
 

@@ -119,6 +119,7 @@ export function registerRoutes(cp: ControlHost): void {
         id: newId(), name: a.name, subnet: a.subnet, gateway: a.gateway, vni: a.vni, attachable: a.attachable, ingress: false, createdAt: cp.now(),
         ...(a.mtu !== undefined ? { mtu: a.mtu } : {}), ...(a.ipRange !== undefined ? { ipRange: a.ipRange } : {}),
         ...(a.auxAddresses !== undefined ? { auxAddresses: a.auxAddresses } : {}), ...extra,
+        ...(a.subnet6 !== undefined ? { subnet6: a.subnet6, gateway6: a.gateway6 } : {}),
       };
       st.putNetwork(rec);
       return networkView(rec);

@@ -74,7 +74,10 @@ export class ControlState {
       // Held, or released less than QUARANTINE_MS ago: a just-freed address is not handed out
       // again at once (stale neighbour/LB entries elsewhere could still point at it).
       const held = !t.released || (now !== undefined && now - t.timestamps.updated < QUARANTINE_MS);
-      if (held) for (const [netId, ip] of Object.entries(t.addresses)) s.claim(netId, taskOwner(t.id), ip);
+      if (held) {
+        for (const [netId, ip] of Object.entries(t.addresses)) s.claim(netId, taskOwner(t.id), ip);
+        for (const [netId, ip] of Object.entries(t.addresses6 ?? {})) s.claim6(netId, taskOwner(t.id), ip);
+      }
     }
     return s;
   }
@@ -87,6 +90,17 @@ export class ControlState {
       this.ipam.allocateAddress(n.name, owner, ip);
     } catch {
       /* already held or outside the subnet: the record is stale; the holder keeps it */
+    }
+  }
+
+  /** claim() for a task's IPv6 address (a network that lost its IPv6 subnet cannot: it has none to lose). */
+  private claim6(netId: string, owner: string, ip: string): void {
+    const n = this.networks.get(netId);
+    if (!n || n.subnet6 === undefined) return;
+    try {
+      this.ipam.allocateAddress6(n.name, owner, ip);
+    } catch {
+      /* as claim(): the holder keeps it */
     }
   }
 
@@ -186,18 +200,24 @@ export class ControlState {
     return vips;
   }
 
-  /** Gives a task one address per network it attaches to; all or none (throws on exhaustion). */
-  allocateTask(t: TaskRecord, netIds: readonly string[]): Record<string, string> {
+  /**
+   * Gives a task one address per network it attaches to, plus an IPv6 one on each dual-stack
+   * network (`addresses6`, only when there is one); all or none (throws on exhaustion).
+   */
+  allocateTask(t: TaskRecord, netIds: readonly string[]): { addresses: Record<string, string>; addresses6?: Record<string, string> } {
     const got: Record<string, string> = {};
+    const got6: Record<string, string> = {};
     try {
       for (const id of netIds) {
         const n = this.networks.get(id);
         if (!n) throw new Error(`network ${id} is gone`);
         got[id] = this.ipam.allocateAddress(n.name, taskOwner(t.id));
+        if (n.subnet6 !== undefined) got6[id] = this.ipam.allocateAddress6(n.name, taskOwner(t.id));
       }
-      return got;
+      return Object.keys(got6).length ? { addresses: got, addresses6: got6 } : { addresses: got };
     } catch (e) {
       for (const [id, ip] of Object.entries(got)) this.ipam.releaseAddress(this.networks.get(id)!.name, ip);
+      for (const [id, ip] of Object.entries(got6)) this.ipam.releaseAddress6(this.networks.get(id)!.name, ip);
       throw e;
     }
   }
@@ -208,6 +228,10 @@ export class ControlState {
     for (const [id, ip] of Object.entries(t.addresses)) {
       const n = this.networks.get(id);
       if (n) this.ipam.releaseAddress(n.name, ip);
+    }
+    for (const [id, ip] of Object.entries(t.addresses6 ?? {})) {
+      const n = this.networks.get(id);
+      if (n) this.ipam.releaseAddress6(n.name, ip);
     }
     return { ...t, released: true };
   }

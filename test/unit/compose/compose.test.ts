@@ -145,7 +145,6 @@ describe('parseCompose + translateStack: the supported subset', () => {
       [svc('') + 'secrets:\n  s: {file: ./s, driver: x}\n', 'secrets.s.driver'],
       [svc('') + 'configs:\n  c: {file: ./c, template_driver: golang}\n', 'configs.c.template_driver'],
       [svc('') + 'name: proj\n', 'name'],
-      [svc('') + 'networks:\n  n:\n    enable_ipv6: true\n', 'networks.n.enable_ipv6'],
       [svc('') + 'volumes:\n  v:\n    driver_opts: {}\n', 'volumes.v.driver_opts'],
       [svc('    volumes:\n      - type: bind\n        source: /x\n        target: /y\n        bind: {propagation: shared}\n'), 'services.a.volumes[0].bind'],
       [svc('    ports:\n      - target: 80\n        host_ip: 127.0.0.1\n'), 'services.a.ports[0].host_ip'],
