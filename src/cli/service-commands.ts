@@ -4,6 +4,7 @@
  * field. Create, update, scale and rollback follow the service until it converged (like
  * `docker service create`'s "verify: Service converged") unless --detach.
  */
+import { addLbOptions, lbFrom, type LbFlags } from './lb-flags.js';
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { addFileOptions, editFiles, filesFrom, type FileFlags } from './file-flags.js';
@@ -197,7 +198,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
   const update = (s: ServiceView, spec: Spec, force = false) =>
     call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
 
-  addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
+  addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('create')
     .description('create a service; image `whoami` is the built-in demo server, any other image runs in Docker')
     .argument('<image>', 'image (whoami = built-in demo server)')
@@ -211,8 +212,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
-    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect), 'create')))), 'create'), 'create')
-    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect), 'create')))), 'create'), 'create'))
+    .action(async (image: string, args: string[], o: LbFlags & UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
       const runtime = o.runtime === undefined ? undefined : parseRuntime(o.runtime);
@@ -228,6 +229,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         ...taskFieldsFrom(o),
         ...filesFrom(o),
         ...allowFromCreate(o),
+        ...withLb(lbFrom(o)),
       };
       const since = Date.now();
       const s = await call<ServiceView>('POST', '/services', spec);
@@ -290,7 +292,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       }
     });
 
-  addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
+  addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('update')
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
@@ -306,8 +308,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
-    .option('--force', 'replace every task even if nothing changed'), 'update')))), 'update'), 'update')
-    .action(async (ref: string, o: UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .option('--force', 'replace every task even if nothing changed'), 'update')))), 'update'), 'update'))
+    .action(async (ref: string, o: LbFlags & UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -343,6 +345,9 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       const allowFrom = allowFromUpdate(s.spec.allowFrom as string[] | undefined, o);
       if (allowFrom) spec.allowFrom = allowFrom;
       else delete spec.allowFrom;
+      const lb = lbFrom(o, s.spec.lb);
+      if (lb) spec.lb = lb;
+      else delete spec.lb;
       const since = Date.now();
       await update(s, spec, o.force === true);
       process.stdout.write(`${s.name}\n`);
@@ -374,4 +379,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     });
   svc.addCommand(logsCommand(globals, call));
   return svc;
+}
+
+function withLb(lb: Record<string, string> | undefined): { lb?: Record<string, string> } {
+  return lb ? { lb } : {};
 }

@@ -26,7 +26,7 @@ export function dispatchable(t: TaskRecord, nodeId: string): boolean {
  * One task's assignment. Returns undefined when something it needs is gone (service or
  * network removed, no address yet) — the task then simply is not handed out.
  */
-export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = ''): Assignment | undefined {
+export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = '', nodeZone?: string): Assignment | undefined {
   const spec = svc?.spec;
   const name = spec?.name;
   if (!svc || !spec || !name) return undefined;
@@ -80,6 +80,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,
+    ...lbOf(spec.lb),
+    ...(nodeZone ? { zone: nodeZone } : {}),
     attachments,
     ports,
     // The service's current policy (not the task's spec): an allow-from edit never replaces tasks.
@@ -87,12 +89,20 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
   });
 }
 
-/** The whole list for one node, in task-id order (stable for the worker's diff). */
-export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = ''): Assignment[] {
+/** The assignment's `lb`: only the non-default choices, absent when there is none (older agents stay compatible). */
+function lbOf(lb: ServiceRecord['spec']['lb']): { lb?: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone' } } {
+  const out: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone' } = {};
+  if (lb?.algorithm && lb.algorithm !== 'random') out.algorithm = lb.algorithm;
+  if (lb?.locality && lb.locality !== 'none') out.locality = lb.locality;
+  return Object.keys(out).length ? { lb: out } : {};
+}
+
+/** The whole list for one node, in task-id order (stable for the worker's diff). `nodeZone`: the node's `node.labels.zone`. */
+export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = '', nodeZone?: string): Assignment[] {
   const out: Assignment[] = [];
   for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     if (!dispatchable(t, nodeId)) continue;
-    const a = assignmentFor(t, services.get(t.serviceId), netsByName, nodeHostname);
+    const a = assignmentFor(t, services.get(t.serviceId), netsByName, nodeHostname, nodeZone);
     if (a) out.push(a);
   }
   return out;

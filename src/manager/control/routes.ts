@@ -73,10 +73,10 @@ function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string
 
 /**
  * The spec with its open ingress ports (`-p 8000`) given published ports from 30000–32767
- * (core/spec/ports.ts), keeping those `current` had. dnsrr services publish no ingress port.
+ * (core/spec/ports.ts), keeping those `current` had. dnsrr services publish through the mesh too.
  */
 function withAssignedPorts(st: ControlState, spec: ServiceSpec, current?: ServiceRecord): ServiceSpec {
-  if (spec.endpointMode !== 'vip' || !spec.ports.some((p) => p.mode === 'ingress' && p.published === 0)) return spec;
+  if (!spec.ports.some((p) => p.mode === 'ingress' && p.published === 0)) return spec;
   const used = new Set<string>();
   for (const s of st.services.values()) {
     if (s.id === current?.id) continue;
@@ -224,7 +224,7 @@ export function registerRoutes(cp: ControlHost): void {
 
   // ---- dispatcher -----------------------------------------------------------------------
   m.route('GET', '/v1/dispatcher/assignments', 'node', async (_req, ctx) => ({
-    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName(), st.nodeName(ctx.peer!.nodeId))),
+    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName(), st.nodeName(ctx.peer!.nodeId), zoneLabel(st.nodes.get(ctx.peer!.nodeId)?.labels.zone))),
   }));
   // The routing mesh of a node: its ingress-sandbox address and the ingress addresses of its
   // tasks that publish ports without being attached to ingress (plumbed by the node's LB).
@@ -296,4 +296,9 @@ export function registerRoutes(cp: ControlHost): void {
       return { updated, role: st.nodes.get(nodeId)?.role ?? null };
     }) };
   });
+}
+
+/** A node's zone label as endpoint records carry it (a DNS-label-sized string), or undefined. */
+function zoneLabel(z: string | undefined): string | undefined {
+  return z && z.length <= 63 ? z : undefined;
 }
