@@ -5,6 +5,7 @@
  * `docker service create`'s "verify: Service converged") unless --detach.
  */
 import { addLbOptions, lbFrom, type LbFlags } from './lb-flags.js';
+import { addCanaryOptions, canaryPercent, type CanaryFlags } from './canary-flags.js';
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { addFileOptions, editFiles, filesFrom, type FileFlags } from './file-flags.js';
@@ -177,6 +178,8 @@ async function converge(call: ReturnType<typeof managerCall>, id: string, timeou
     if (line !== last) process.stderr.write(`${line}\n`);
     last = line;
     if (u === 'paused' || u === 'rollback_paused') throw new MeshError('MESHD_NOT_READY', `update ${u}: ${s.update!.message}`);
+    // A canary is settled once its tasks run beside the old ones (held until promoted or rolled back).
+    if (u === 'canary') return void process.stderr.write(`${s.update!.message}\n`);
     const settled = !u || u === 'completed' || u === 'rollback_completed';
     if (settled && s.replicas.running === s.replicas.desired) {
       if (u === 'rollback_completed') process.stderr.write(`rollback: ${s.update!.message}\n`);
@@ -195,8 +198,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
   // Positional options: what follows IMAGE belongs to the task's command (`busybox sh -c ...`), as in docker.
   const svc = new Command('service').description('services of the cluster (manager only)').enablePositionalOptions();
   const get = (ref: string) => call<ServiceView>('GET', `/services/${encodeURIComponent(ref)}`);
-  const update = (s: ServiceView, spec: Spec, force = false) =>
-    call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
+  const update = (s: ServiceView, spec: Spec, force = false, canary?: number) =>
+    call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force, ...(canary !== undefined ? { canary } : {}) });
 
   addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('create')
@@ -292,7 +295,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       }
     });
 
-  addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
+  addCanaryOptions(addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('update')
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
@@ -308,8 +311,16 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
-    .option('--force', 'replace every task even if nothing changed'), 'update')))), 'update'), 'update'))
-    .action(async (ref: string, o: LbFlags & UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .option('--force', 'replace every task even if nothing changed'), 'update')))), 'update'), 'update')))
+    .action(async (ref: string, o: CanaryFlags & LbFlags & UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+      const canary = canaryPercent(o);
+      if (o.canaryComplete) {
+        const since = Date.now();
+        const done = await call<ServiceView>('POST', `/services/${encodeURIComponent(ref)}/canary-complete`, {});
+        process.stdout.write(`${done.name}\n`);
+        if (!o.detach) await converge(call, done.id, o.timeout, { g: globals(), since });
+        return;
+      }
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -349,7 +360,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       if (lb) spec.lb = lb;
       else delete spec.lb;
       const since = Date.now();
-      await update(s, spec, o.force === true);
+      await update(s, spec, o.force === true, canary);
       process.stdout.write(`${s.name}\n`);
       if (!o.detach) await converge(call, s.id, o.timeout, { g: globals(), since });
     });

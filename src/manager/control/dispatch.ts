@@ -9,7 +9,8 @@
  */
 import { assignmentSchema, type Assignment } from '../../core/assignments.js';
 import { macFromIp } from '../../core/ipam/addr.js';
-import { isTerminal } from '../../core/spec/types.js';
+import { isTerminal, replicasOf } from '../../core/spec/types.js';
+import { canaryWeights } from '../../core/orchestrator/canary.js';
 import { resolveRuntime } from '../../core/spec/runtime.js';
 import { expandHostname } from '../../core/spec/container.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from './model.js';
@@ -80,7 +81,7 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,
-    ...lbOf(spec.lb),
+    ...lbOf(spec.lb, canaryWeightOf(t, svc)),
     ...(nodeZone ? { zone: nodeZone } : {}),
     attachments,
     ports,
@@ -89,11 +90,23 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
   });
 }
 
+/**
+ * A task's LB weight while its service runs a canary (core/orchestrator/canary.ts): tasks of the
+ * current spec version are the canary, the others the old ones (`replicas` of them, never replaced
+ * while the canary is held). Undefined otherwise (all tasks equal).
+ */
+function canaryWeightOf(t: TaskRecord, svc: ServiceRecord): number | undefined {
+  if (!svc.canary) return undefined;
+  const w = canaryWeights(replicasOf(svc.spec), svc.canary.count, svc.canary.percent);
+  return t.specVersion === svc.version ? w.canary : w.old;
+}
+
 /** The assignment's `lb`: only the non-default choices, absent when there is none (older agents stay compatible). */
-function lbOf(lb: ServiceRecord['spec']['lb']): { lb?: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone' } } {
-  const out: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone' } = {};
+function lbOf(lb: ServiceRecord['spec']['lb'], weight?: number): { lb?: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone'; weight?: number } } {
+  const out: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone'; weight?: number } = {};
   if (lb?.algorithm && lb.algorithm !== 'random') out.algorithm = lb.algorithm;
   if (lb?.locality && lb.locality !== 'none') out.locality = lb.locality;
+  if (weight !== undefined) out.weight = weight;
   return Object.keys(out).length ? { lb: out } : {};
 }
 
