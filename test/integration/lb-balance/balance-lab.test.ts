@@ -84,11 +84,14 @@ describe('balancing choices (lab mbal)', { timeout: 400_000 }, () => {
   test('source-hash: one client stays on one task across 100 connections; 100 clients spread over the 3 tasks', async () => {
     const tasks = new Set((await running('sh')).map((t) => t.name));
     assert.equal(tasks.size, 3, 'three sh tasks running');
-    // every task answering through n1 first (the LB has all three), then the measurement
-    await waitFor('3 sh tasks behind n1:8090', () => {
-      const got = counts(ask(`http://${ips[0]}:8090/`, 30, Array.from({ length: 30 }, (_, i) => `10.99.200.${i + 1}`)));
-      return got.size === 3 && !got.has('-') ? got : false;
-    }, 60_000, 500, () => show(counts(ask(`http://${ips[0]}:8090/`, 10))));
+    // every task answering through EACH node first (its LB has all three), then the measurement: a
+    // wait on n1 alone let the n2 measurement meet n2's LB still programming (2 of 100 unanswered)
+    for (const ip of ips) {
+      await waitFor(`3 sh tasks behind ${ip}:8090`, () => {
+        const got = counts(ask(`http://${ip}:8090/`, 30, Array.from({ length: 30 }, (_, i) => `10.99.200.${i + 1}`)));
+        return got.size === 3 && !got.has('-') ? got : false;
+      }, 60_000, 500, () => show(counts(ask(`http://${ip}:8090/`, 10))));
+    }
     for (const ip of ips) {
       const one = counts(ask(`http://${ip}:8090/`, 100));
       assert.equal(one.size, 1, `one client through ${ip}: ${show(one)}`);
