@@ -33,16 +33,25 @@ function ok(r: CliResult, what: string): CliResult {
 const live = async (): Promise<TaskJ[]> => (JSON.parse(ok(await m('service', 'ps', 'cw', '--format', 'json'), 'ps').stdout) as TaskJ[])
   .filter((t) => t.desiredState === 'running' && t.state === 'running');
 
-/** `n` new connections to `url` from the lab client, 20 at a time: the `ip:` each answer names (or `-`). */
+/**
+ * `n` new connections to `url` from the lab client, 20 at a time: the `ip:` each answer names (or
+ * `-`). Each request settles once (an error after its answer must not count twice, which stalled
+ * the batch in one run); the batch ends by itself after 60 s with `-` for what is still open.
+ */
 function ask(url: string, n: number): string[] {
-  const js = `const http=require('http');let left=${n},busy=0;const out=[];` +
-    `function one(){if(left===0){if(busy===0)console.log(out.join('\\n'));return;}left--;busy++;` +
+  const js = `const http=require('http');let next=0;const out=new Array(${n}).fill(null);let done=0;` +
+    `const fin=()=>{process.stdout.write(out.map((x)=>x??'-').join('\\n')+'\\n');process.exit(0);};` +
+    `setTimeout(fin,60000).unref();` +
+    `function one(){if(next>=${n})return;const i=next++;let settled=false;` +
+    `const set=(v)=>{if(settled)return;settled=true;out[i]=v;if(++done===${n})fin();else one();};` +
     `const q=http.get(${JSON.stringify(url)},{agent:false,timeout:3000},(r)=>{let b='';r.on('data',(d)=>b+=d);` +
-    `r.on('end',()=>{const m=/ip: (\\S+)/.exec(b);out.push(m?m[1]:'-');busy--;one();});});` +
-    `q.on('timeout',()=>q.destroy(new Error('timeout')));q.on('error',()=>{out.push('-');busy--;one();});}` +
+    `r.on('end',()=>{const m=/ip: (\\S+)/.exec(b);set(m?m[1]:'-');});r.on('error',()=>set('-'));});` +
+    `q.on('timeout',()=>q.destroy(new Error('timeout')));q.on('error',()=>set('-'));}` +
     `for(let i=0;i<20;i++)one();`;
   const r = inNs(lab.client.netns, [process.execPath, '-e', js], 120_000);
-  return r.stdout.trim().split('\n').filter(Boolean);
+  const got = r.stdout.trim().split('\n').filter(Boolean);
+  assert.equal(got.length, n, `client batch: exit ${r.code}, ${got.length} of ${n} answers; stderr: ${r.stderr.slice(0, 500)}`);
+  return got;
 }
 
 /** What node `node`'s LB holds in the kernel for the published port (nftables: one entry per slot). */
