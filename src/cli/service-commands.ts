@@ -4,6 +4,8 @@
  * field. Create, update, scale and rollback follow the service until it converged (like
  * `docker service create`'s "verify: Service converged") unless --detach.
  */
+import { addLbOptions, lbFrom, type LbFlags } from './lb-flags.js';
+import { addCanaryOptions, canaryPercent, type CanaryFlags } from './canary-flags.js';
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { addFileOptions, editFiles, filesFrom, type FileFlags } from './file-flags.js';
@@ -176,6 +178,8 @@ async function converge(call: ReturnType<typeof managerCall>, id: string, timeou
     if (line !== last) process.stderr.write(`${line}\n`);
     last = line;
     if (u === 'paused' || u === 'rollback_paused') throw new MeshError('MESHD_NOT_READY', `update ${u}: ${s.update!.message}`);
+    // A canary is settled once its tasks run beside the old ones (held until promoted or rolled back).
+    if (u === 'canary') return void process.stderr.write(`${s.update!.message}\n`);
     const settled = !u || u === 'completed' || u === 'rollback_completed';
     if (settled && s.replicas.running === s.replicas.desired) {
       if (u === 'rollback_completed') process.stderr.write(`rollback: ${s.update!.message}\n`);
@@ -194,10 +198,10 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
   // Positional options: what follows IMAGE belongs to the task's command (`busybox sh -c ...`), as in docker.
   const svc = new Command('service').description('services of the cluster (manager only)').enablePositionalOptions();
   const get = (ref: string) => call<ServiceView>('GET', `/services/${encodeURIComponent(ref)}`);
-  const update = (s: ServiceView, spec: Spec, force = false) =>
-    call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force });
+  const update = (s: ServiceView, spec: Spec, force = false, canary?: number) =>
+    call<ServiceView>('POST', `/services/${encodeURIComponent(s.id)}/update`, { spec, version: s.version, force, ...(canary !== undefined ? { canary } : {}) });
 
-  addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
+  addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('create')
     .description('create a service; image `whoami` is the built-in demo server, any other image runs in Docker')
     .argument('<image>', 'image (whoami = built-in demo server)')
@@ -211,8 +215,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network <net>', 'attach to a network: app, or name=app,alias=NAME[,alias=NAME2] (repeatable)', collect)
     .option('--endpoint-mode <m>', 'vip|dnsrr', 'vip')
     .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect)
-    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect), 'create')))), 'create'), 'create')
-    .action(async (image: string, args: string[], o: UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
+    .option('-e, --env <k=v>', 'environment variable (repeatable)', collect), 'create')))), 'create'), 'create'))
+    .action(async (image: string, args: string[], o: LbFlags & UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { name: string; replicas?: string; runtime?: string; mode: string; publish?: string[]; network?: string[]; endpointMode: string; constraint?: string[]; env?: string[]; detach?: boolean; timeout: string }) => {
       if (o.mode !== 'replicated' && o.mode !== 'global') throw new MeshError('MESHD_BAD_ARGUMENT', `--mode must be replicated or global, got ${JSON.stringify(o.mode)}`);
       if (o.mode === 'global' && o.replicas !== undefined) throw new MeshError('MESHD_BAD_ARGUMENT', '--replicas cannot be used with --mode global');
       const runtime = o.runtime === undefined ? undefined : parseRuntime(o.runtime);
@@ -228,6 +232,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
         ...taskFieldsFrom(o),
         ...filesFrom(o),
         ...allowFromCreate(o),
+        ...withLb(lbFrom(o)),
       };
       const since = Date.now();
       const s = await call<ServiceView>('POST', '/services', spec);
@@ -290,7 +295,7 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       }
     });
 
-  addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
+  addCanaryOptions(addLbOptions(addPolicyOptions(addFileOptions(addUpdateOptions(addHealthOptions(addResourceOptions(addTaskOptions(svc
     .command('update')
     .description('change a service; task changes roll out per its update config')
     .argument('<service>', 'name or id')
@@ -306,8 +311,16 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     .option('--network-rm <net>', 'detach from a network (repeatable)', collect)
     .option('--constraint-add <expr>', 'add a placement constraint (repeatable)', collect)
     .option('--constraint-rm <expr>', 'remove a placement constraint (repeatable)', collect)
-    .option('--force', 'replace every task even if nothing changed'), 'update')))), 'update'), 'update')
-    .action(async (ref: string, o: UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+    .option('--force', 'replace every task even if nothing changed'), 'update')))), 'update'), 'update')))
+    .action(async (ref: string, o: CanaryFlags & LbFlags & UpdateFlags & HealthFlags & ResourceFlags & TaskFlags & FileFlags & PolicyFlags & { image?: string; runtime?: string; args?: string[]; replicas?: string; envAdd?: string[]; envRm?: string[]; publishAdd?: string[]; publishRm?: string[]; networkAdd?: string[]; networkRm?: string[]; constraintAdd?: string[]; constraintRm?: string[]; force?: boolean; detach?: boolean; timeout: string }) => {
+      const canary = canaryPercent(o);
+      if (o.canaryComplete) {
+        const since = Date.now();
+        const done = await call<ServiceView>('POST', `/services/${encodeURIComponent(ref)}/canary-complete`, {});
+        process.stdout.write(`${done.name}\n`);
+        if (!o.detach) await converge(call, done.id, o.timeout, { g: globals(), since });
+        return;
+      }
       const s = await get(ref);
       const spec: Spec = { ...s.spec, env: { ...s.spec.env } };
       if (o.image !== undefined) spec.image = o.image;
@@ -343,8 +356,11 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
       const allowFrom = allowFromUpdate(s.spec.allowFrom as string[] | undefined, o);
       if (allowFrom) spec.allowFrom = allowFrom;
       else delete spec.allowFrom;
+      const lb = lbFrom(o, s.spec.lb);
+      if (lb) spec.lb = lb;
+      else delete spec.lb;
       const since = Date.now();
-      await update(s, spec, o.force === true);
+      await update(s, spec, o.force === true, canary);
       process.stdout.write(`${s.name}\n`);
       if (!o.detach) await converge(call, s.id, o.timeout, { g: globals(), since });
     });
@@ -374,4 +390,8 @@ export function serviceCommand(globals: () => GlobalOpts): Command {
     });
   svc.addCommand(logsCommand(globals, call));
   return svc;
+}
+
+function withLb(lb: Record<string, string> | undefined): { lb?: Record<string, string> } {
+  return lb ? { lb } : {};
 }

@@ -6,7 +6,7 @@
  * stopped.
  */
 import { z } from 'zod';
-import { endpointPortSchema } from './endpoints.js';
+import { endpointLbSchema, endpointPortSchema } from './endpoints.js';
 import { storedHealthcheckSchema } from './health/spec.js';
 import { stopGraceSchema, stopSignalSchema } from './spec/stop.js';
 import { containerConfigSchema } from './spec/container.js';
@@ -86,6 +86,10 @@ export const assignmentSchema = z.object({
   }).strict(),
   desiredState: z.enum(['running', 'shutdown']),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),
+  /** The service's balancing (its current spec: changes apply to running tasks) — copied into the endpoint records. */
+  lb: endpointLbSchema.optional(),
+  /** The node's `node.labels.zone`, copied into the endpoint records (locality). */
+  zone: z.string().min(1).max(63).optional(),
   attachments: z.array(attachmentSchema).min(1).max(16),
   ports: z.array(endpointPortSchema).max(64).default([]),
   /**

@@ -26,6 +26,12 @@ export const endpointPortSchema = z.object({
   proxyProtocol: z.enum(['v1', 'v2']).optional(),
 }).strict();
 
+export const endpointLbSchema = z.object({
+  algorithm: z.enum(['random', 'round-robin', 'source-hash']).optional(),
+  locality: z.enum(['none', 'node', 'zone']).optional(),
+  weight: z.number().int().min(1).max(10000).optional(),
+}).strict();
+
 export const endpointRecordSchema = z.object({
   v: z.literal(1),
   taskId: z.string().min(1).max(64),
@@ -57,6 +63,14 @@ export const endpointRecordSchema = z.object({
    * DNS answer (docker's disabled service binding).
    */
   state: z.enum(['starting', 'running', 'draining']),
+  /**
+   * Balancing of the service (issue 19; core/lb/balance.ts) and this task's relative weight.
+   * Optional and only written when set, so records of services that use none stay readable by
+   * older agents (the schema is strict).
+   */
+  lb: endpointLbSchema.optional(),
+  /** The hosting node's `node.labels.zone` (locality `zone`); only written when the node has one. */
+  zone: z.string().min(1).max(63).optional(),
 }).strict();
 
 export type EndpointRecord = z.infer<typeof endpointRecordSchema>;

@@ -102,8 +102,8 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
 
   /**
    * As faithful as the nftables read-back: each fwmark service the mark table routes to is a
-   * frontend (weight > 0 reals = targets, weight 0 = draining); a scheduler other than rr, a real
-   * not masqueraded or at a weight meshd never sets are `issues`; a fwmark service the mark table
+   * frontend (weight > 0 reals = targets with their weights, weight 0 = draining, the scheduler);
+   * scheduler flags or a real not masqueraded are `issues`; a fwmark service the mark table
    * does not route to (left behind, or its mark lost) is `stray`. Address:port services are not
    * meshd's and are not reported (a full resync removes them, see ipvs-render.ts).
    */
@@ -120,12 +120,13 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
         continue;
       }
       const pick = (w: (x: number) => boolean): Target[] => svc.reals.filter((x) => w(x.weight)).map((x) => ({ ip: x.ip, port: x.port }));
+      // scheduler and weights are compared with the expected ones (core/lb/kernel.ts): meshd sets rr, wrr or sh
       const issues = [
-        ...(svc.scheduler !== 'rr' || svc.extra ? [`IPVS scheduler ${[svc.scheduler || '?', svc.extra].filter(Boolean).join(' ')}, want rr`] : []),
+        ...(svc.extra ? [`IPVS scheduler flags ${svc.extra}, want none`] : []),
         ...svc.reals.filter((x) => x.forward !== 'm').map((x) => `real ${x.ip}:${x.port} forwards by -${x.forward}, want -m (masquerade)`),
-        ...svc.reals.filter((x) => x.weight !== 0 && x.weight !== 1).map((x) => `real ${x.ip}:${x.port} at weight ${x.weight}, want 1 (or 0 draining)`),
       ];
-      frontends.push({ ...m, targets: pick((w) => w > 0), draining: pick((w) => w === 0), ...(issues.length ? { issues } : {}) });
+      const live = svc.reals.filter((x) => x.weight > 0);
+      frontends.push({ ...m, targets: live.map((x) => ({ ip: x.ip, port: x.port })), draining: pick((w) => w === 0), scheduler: svc.scheduler, weights: live.map((x) => x.weight), ...(issues.length ? { issues } : {}) });
     }
     return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), ...(stray.length ? { stray } : {}) };
   }

@@ -4,8 +4,8 @@
  * elements; anything not recognised is ignored rather than guessed.
  */
 import type { KernelFrontend } from '../../core/lb/kernel.js';
-import { ingressKey, vipKey, type Proto, type Target } from '../../core/lb/model.js';
-import { FRONT_MASK, MASQ_MARK, PICK_MASK } from '../../core/lb/nftables-render.js';
+import { ingressKey, vipKey, type LbAlgorithm, type Proto, type Target } from '../../core/lb/model.js';
+import { ALGO, FRONT_MASK, MASQ_MARK, PICK_MASK } from '../../core/lb/nftables-render.js';
 
 type J = Record<string, unknown>;
 
@@ -51,15 +51,21 @@ function concat(x: unknown): unknown[] | undefined {
   return Array.isArray(c) ? c : undefined;
 }
 
-/** Slot count of a pick chain: its `numgen random mod N vmap @slots`. */
-function chainSlots(exprs: J[][]): number {
+/**
+ * Slot count and algorithm of a pick chain: its `numgen random|inc mod N vmap @slots` or
+ * `jhash ip saddr mod N ... vmap @slots` (what the kernel does, whatever set the frontend sits in).
+ */
+function chainSlots(exprs: J[][]): { n: number; algorithm: LbAlgorithm } {
   for (const rule of exprs) {
     for (const e of rule) {
-      const ng = obj(obj(obj(e.vmap)?.key)?.numgen);
-      if (ng && typeof ng.mod === 'number') return ng.mod;
+      const key = obj(obj(e.vmap)?.key);
+      const ng = obj(key?.numgen);
+      if (ng && typeof ng.mod === 'number') return { n: ng.mod, algorithm: ng.mode === 'inc' ? 'round-robin' : 'random' };
+      const jh = obj(key?.jhash);
+      if (jh && typeof jh.mod === 'number') return { n: jh.mod, algorithm: 'source-hash' };
     }
   }
-  return 0;
+  return { n: 0, algorithm: 'random' };
 }
 
 /** A number-keyed map's elements: key → value. */
@@ -91,11 +97,16 @@ function elemKey(x: unknown): unknown {
  */
 export function parseNftLb(doc: unknown): KernelFrontend[] {
   const { maps, rules } = indexListing(doc);
-  const pickChains = new Map<number, string>();
-  for (const el of maps.get('pick') ?? []) {
-    if (!Array.isArray(el) || typeof el[0] !== 'number') continue;
-    const chain = gotoTarget(el[1]);
-    if (chain) pickChains.set(el[0], chain);
+  // one pick map per algorithm (`pick`, `pick-rr`, `pick-sh`), keyed by suffix
+  const pickChains = new Map<string, Map<number, string>>();
+  for (const { suffix } of Object.values(ALGO)) {
+    const m = new Map<number, string>();
+    for (const el of maps.get(`pick${suffix}`) ?? []) {
+      if (!Array.isArray(el) || typeof el[0] !== 'number') continue;
+      const chain = gotoTarget(el[1]);
+      if (chain) m.set(el[0], chain);
+    }
+    pickChains.set(suffix, m);
   }
   const tables = new Map<string, Map<number, unknown>>();
   const table = (name: string): Map<number, unknown> => {
@@ -103,10 +114,10 @@ export function parseNftLb(doc: unknown): KernelFrontend[] {
     if (!t) tables.set(name, (t = numberMap(maps, name)));
     return t;
   };
-  const targetsOf = (kind: 'vip' | 'ingress', proto: Proto, mark: unknown): { targets: Target[]; masquerade: boolean } => {
+  const targetsOf = (kind: 'vip' | 'ingress', proto: Proto, mark: unknown, suffix: string): { targets: Target[]; masquerade: boolean; algorithm?: LbAlgorithm } => {
     if (typeof mark !== 'number') return { targets: [], masquerade: false };
-    const chain = pickChains.get(mark & PICK_MASK);
-    const n = chain ? chainSlots(rules.get(chain) ?? []) : 0;
+    const chain = pickChains.get(suffix)?.get(mark & PICK_MASK);
+    const { n, algorithm } = chain ? chainSlots(rules.get(chain) ?? []) : { n: 0, algorithm: 'random' as const };
     const front = (mark & FRONT_MASK) >>> 0;
     const slots = table(`${kind}-targets-${proto}`);
     const port = kind === 'vip' ? table(`vip-ports-${proto}`).get(front) : undefined;
@@ -116,10 +127,10 @@ export function parseNftLb(doc: unknown): KernelFrontend[] {
       const t = kind === 'vip' ? [v, port] : concat(v);
       if (t && typeof t[0] === 'string' && typeof t[1] === 'number') targets.push({ ip: t[0], port: t[1] });
     }
-    return { targets, masquerade: (mark & MASQ_MARK) !== 0 };
+    return { targets, masquerade: (mark & MASQ_MARK) !== 0, ...(algorithm !== 'random' ? { algorithm } : {}) };
   };
   const out: KernelFrontend[] = [];
-  const visit = (name: string, kind: 'vip' | 'ingress', empty: boolean): void => {
+  const visit = (name: string, kind: 'vip' | 'ingress', empty: boolean, suffix = ''): void => {
     for (const el of maps.get(name) ?? []) {
       const k = concat(elemKey(empty ? el : Array.isArray(el) ? el[0] : undefined));
       if (!k) continue;
@@ -127,17 +138,19 @@ export function parseNftLb(doc: unknown): KernelFrontend[] {
       if (kind === 'vip') {
         const proto = protoOf(k[1]);
         if (typeof k[0] !== 'string' || !proto || typeof k[2] !== 'number') continue;
-        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], ...targetsOf(kind, proto, mark), draining: [] });
+        out.push({ key: vipKey(k[0], proto, k[2]), kind, vip: k[0], proto, port: k[2], ...targetsOf(kind, proto, mark, suffix), draining: [] });
       } else {
         const proto = protoOf(k[0]);
         if (!proto || typeof k[1] !== 'number') continue;
-        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], ...targetsOf(kind, proto, mark), draining: [] });
+        out.push({ key: ingressKey(proto, k[1]), kind, proto, port: k[1], ...targetsOf(kind, proto, mark, suffix), draining: [] });
       }
     }
   };
-  visit('vips', 'vip', false);
+  for (const { suffix } of Object.values(ALGO)) {
+    visit(`vips${suffix}`, 'vip', false, suffix);
+    visit(`ingress${suffix}`, 'ingress', false, suffix);
+  }
   visit('empty-vips', 'vip', true);
-  visit('ingress', 'ingress', false);
   visit('empty-ingress', 'ingress', true);
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

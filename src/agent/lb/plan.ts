@@ -11,7 +11,7 @@
  * being programmed, so duplicate addresses are dropped (active wins) and VIP / published-port
  * conflicts between services are resolved first-come (by service id) and reported.
  */
-import type { Backend, IngressPublish, Proto, VipService } from '../../core/lb/model.js';
+import type { Backend, IngressPublish, LbOptions, Proto, VipService } from '../../core/lb/model.js';
 import { INGRESS_NETWORK, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import { cidrContains, lastOf, macFromIp, parseCidr, parseIp } from '../../core/ipam/addr.js';
@@ -25,8 +25,31 @@ export const SBOX_SERVICE = 'ingress-sbox';
 export const HOST_LINK = { hostIf: 'meshd-ing0', sboxIf: 'ehost', hostIp: '172.31.255.1', sboxIp: '172.31.255.2', prefix: 30 } as const;
 export const HOST_NFT_TABLE = 'meshd-ingress';
 
-function backendOf(r: EndpointRecord, node: string): Backend {
-  return { id: r.taskId, ip: r.ip, state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}) };
+function backendOf(r: EndpointRecord, node: string, zone: string | undefined): Backend {
+  return {
+    id: r.taskId, ip: r.ip, state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}),
+    ...(zone !== undefined && r.zone === zone ? { sameZone: true } : {}),
+    ...(r.lb?.weight !== undefined ? { weight: r.lb.weight } : {}),
+  };
+}
+
+/**
+ * This node's zone as the records know it: the `zone` of a record of this node. Records carry
+ * their node's `node.labels.zone` (the manager puts it in the assignments), and the agent has no
+ * other view of its labels; a node with no task of the service therefore prefers no zone (its
+ * locality falls back to "any active task").
+ */
+function zoneOf(records: readonly EndpointRecord[], node: string): string | undefined {
+  for (const r of records) if (r.node === node && r.zone !== undefined) return r.zone;
+  return undefined;
+}
+
+/** The LbOptions of a service from its records (the lead record's; absent = defaults). */
+function lbOf(r: EndpointRecord): { lb?: LbOptions } {
+  const lb: LbOptions = {};
+  if (r.lb?.algorithm) lb.algorithm = r.lb.algorithm;
+  if (r.lb?.locality) lb.locality = r.lb.locality;
+  return lb.algorithm || lb.locality ? { lb } : {};
 }
 
 /**
@@ -35,11 +58,12 @@ function backendOf(r: EndpointRecord, node: string): Backend {
  */
 export function backendsOf(records: readonly EndpointRecord[], node: string): Backend[] {
   const byIp = new Map<string, Backend>();
+  const zone = zoneOf(records, node);
   for (const r of [...records].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))) {
     if (r.state === 'starting') continue;
     const prev = byIp.get(r.ip);
     if (prev && (prev.state === 'active' || r.state !== 'running')) continue;
-    byIp.set(r.ip, backendOf(r, node));
+    byIp.set(r.ip, backendOf(r, node, zone));
   }
   return [...byIp.values()];
 }
@@ -55,7 +79,7 @@ export function vipServiceOf(records: readonly EndpointRecord[], node: string): 
   const ports = new Map<string, { proto: Proto; port: number; targetPort: number }>();
   for (const r of records) for (const p of r.ports) ports.set(`${p.proto}/${p.target}`, { proto: p.proto, port: p.target, targetPort: p.target });
   if (ports.size === 0) return null;
-  return { id: lead.serviceId, name: lead.serviceName, vip: lead.vip, ports: [...ports.values()], backends: backendsOf(records, node) };
+  return { id: lead.serviceId, name: lead.serviceName, vip: lead.vip, ports: [...ports.values()], backends: backendsOf(records, node), ...lbOf(lead) };
 }
 
 /**
@@ -68,12 +92,13 @@ export function ingressOf(records: readonly EndpointRecord[], node: string): Ing
   if (records.length === 0) return [];
   const seen = new Map<string, IngressPublish>();
   const backends = backendsOf(records, node);
+  const lead = records.find((r) => r.state === 'running') ?? records[0]!;
   for (const r of records) {
     for (const p of r.ports) {
       if (p.published === undefined || (p.mode ?? 'ingress') !== 'ingress') continue;
       const k = `${p.proto}/${p.published}`;
       if (seen.has(k)) continue;
-      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: p.policy ?? 'cluster', ...(p.proxyProtocol ? { proxyProtocol: p.proxyProtocol } : {}), backends });
+      seen.set(k, { service: r.serviceId, publishedPort: p.published, proto: p.proto, targetPort: p.target, policy: p.policy ?? 'cluster', ...(p.proxyProtocol ? { proxyProtocol: p.proxyProtocol } : {}), backends, ...lbOf(lead) });
     }
   }
   return [...seen.values()];

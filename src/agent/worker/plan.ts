@@ -135,6 +135,8 @@ export function endpointRecord(a: Assignment, att: Attachment, node: string, nod
     aliases: att.aliases,
     ports: extra.length ? [...a.ports, ...extra] : a.ports,
     state,
+    ...(a.lb ? { lb: a.lb } : {}),
+    ...(a.zone ? { zone: a.zone } : {}),
   };
 }
 

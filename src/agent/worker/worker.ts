@@ -305,9 +305,25 @@ export class WorkerSubsystem implements Subsystem {
     if (sick.length) await this.removal.remove(sick, new Map(sick.map((h) => [h.id, `unhealthy: ${this.health.reason(h.id) || 'health check failed'}`])));
     const plan = [...this.desired.values()].map((a) => ({ id: a.task.id, desiredState: a.desiredState }));
     for (const id of toStart(plan, this.tasks, this.managed, this.exited, this.standalone.ids())) await this.startTask(this.desired.get(id)!);
+    this.republishBalancing();
     for (const id of toForget(this.desired, this.tasks.values())) {
       this.tasks.delete(id);
       this.removal.lastDrains.delete(id);
+    }
+  }
+
+  /**
+   * A running task's balancing (the service's `lb`, the node's zone) comes from the manager's
+   * current assignment, not from the one it started with: `service update --lb-algorithm` changes
+   * no task, so the records of running tasks are published again with the new values.
+   */
+  private republishBalancing(): void {
+    for (const h of this.tasks.values()) {
+      const a = this.desired.get(h.id);
+      if (h.state !== 'running' || !a || balancingOf(a) === balancingOf(h.a)) continue;
+      const { lb: _lb, zone: _zone, ...rest } = h.a;
+      h.a = { ...rest, ...(a.lb ? { lb: a.lb } : {}), ...(a.zone ? { zone: a.zone } : {}) };
+      this.publishRunning(h);
     }
   }
 
@@ -436,4 +452,9 @@ export class WorkerSubsystem implements Subsystem {
     return this.logStreams;
   }
 
+}
+
+/** What of an assignment goes into the endpoint records' balancing fields, as a comparable string. */
+function balancingOf(a: Assignment): string {
+  return JSON.stringify([a.lb ?? null, a.zone ?? null]);
 }

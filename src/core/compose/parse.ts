@@ -23,7 +23,9 @@
  * spec/runtime.ts; with netns the image is only a label and the command runs from the
  * host's filesystem); `x-meshd-allow: [svc, …]` (issue #19: only these services may connect
  * to the service's tasks, `netctl service create --allow-from`; keys of this file's services
- * become their stack names, other names are cluster service names as is; `[]` = nobody).
+ * become their stack names, other names are cluster service names as is; `[]` = nobody);
+ * `x-meshd-lb-algorithm: random | round-robin | source-hash` and
+ * `x-meshd-lb-locality: none | node | zone` (`--lb-algorithm` / `--lb-locality`, issue 19).
  * Under a network, `x-meshd-default-deny: true` (`network create --default-deny`). Any other
  * `x-meshd-*` key is refused (a typo would silently change where the service runs or who may
  * reach it); other `x-*` keys pass as the Compose spec says.
@@ -76,6 +78,8 @@ export interface ComposeService {
   image: string;
   /** `x-meshd-runtime`; absent = automatic. */
   runtime?: RuntimeKind;
+  /** `x-meshd-lb-algorithm` / `x-meshd-lb-locality` (the spec's `lb`); absent = defaults. */
+  lb?: { algorithm?: 'random' | 'round-robin' | 'source-hash'; locality?: 'none' | 'node' | 'zone' };
   command?: string[];
   env: Record<string, string>;
   ports: ComposePort[];
@@ -144,7 +148,9 @@ const PORT_KEYS = ['target', 'published', 'protocol', 'mode', PROXY_PROTOCOL_KEY
 /** meshd's extension keys under a service (see the header). */
 export const RUNTIME_KEY = 'x-meshd-runtime';
 export const ALLOW_KEY = 'x-meshd-allow';
-const SERVICE_EXTENSIONS = [RUNTIME_KEY, ALLOW_KEY];
+export const LB_ALGORITHM_KEY = 'x-meshd-lb-algorithm';
+export const LB_LOCALITY_KEY = 'x-meshd-lb-locality';
+const SERVICE_EXTENSIONS = [RUNTIME_KEY, ALLOW_KEY, LB_ALGORITHM_KEY, LB_LOCALITY_KEY];
 /** Compose's own rule for service and network keys. */
 const KEY_RE = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 
@@ -212,6 +218,8 @@ function service(name: string, v: unknown, declared: ReadonlySet<string>, declar
   }
   if (o[RUNTIME_KEY] !== undefined) s.runtime = asEnum(o[RUNTIME_KEY], at(path, RUNTIME_KEY), RUNTIME_KINDS);
   if (o[ALLOW_KEY] !== undefined && o[ALLOW_KEY] !== null) s.allowFrom = asStringList(o[ALLOW_KEY], at(path, ALLOW_KEY));
+  if (o[LB_ALGORITHM_KEY] !== undefined) s.lb = { ...s.lb, algorithm: asEnum(o[LB_ALGORITHM_KEY], at(path, LB_ALGORITHM_KEY), ['random', 'round-robin', 'source-hash'] as const) };
+  if (o[LB_LOCALITY_KEY] !== undefined) s.lb = { ...s.lb, locality: asEnum(o[LB_LOCALITY_KEY], at(path, LB_LOCALITY_KEY), ['none', 'node', 'zone'] as const) };
   if (o.command !== undefined && o.command !== null) {
     const cp = at(path, 'command');
     s.command = typeof o.command === 'string' ? shellSplit(o.command, cp) : asStringList(o.command, cp);

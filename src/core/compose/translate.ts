@@ -163,6 +163,7 @@ function serviceSpec(stack: string, s: ComposeService, netName: (key: string, pa
     name,
     image: s.image,
     ...(s.runtime ? { runtime: s.runtime } : {}),
+    ...(s.lb ? { lb: s.lb } : {}),
     ...(s.command ? { command: s.command } : {}),
     env: { ...s.env, [STACK_ENV]: stack },
     mode: s.mode === 'global' ? { global: {} } : { replicated: { replicas: s.replicas ?? 1 } },

@@ -217,6 +217,15 @@ export class Tables {
     const wins = !cur || w.ltime > cur.ltime || (w.ltime === cur.ltime && w.owner > cur.owner);
     if (!wins) return false;
     if (w.owner === this.self) {
+      // News of our own entry newer than what we hold can only come from before a restart (our clock
+      // started again at 0). If we wrote the key since (an adopted task re-published before the stale
+      // copy reached us), what we hold is the truth: re-assert it, newer. Deleting it here (or taking
+      // the old tombstone) lost live endpoint records after staggered restarts (cluster-faults).
+      if (cur && cur.owner === this.self) {
+        this.entries.set(w.network, m);
+        this.write(w.network, w.table, w.key, cur.value, cur.deleted, now);
+        return true;
+      }
       // Live news about our own entry that we do not hold (we restarted): re-assert it deleted, newer.
       if (!w.deleted) {
         this.entries.set(w.network, m);

@@ -3,7 +3,8 @@
  * frontend gets a firewall mark; a small nftables table marks packets by `ip daddr . l4proto . dport`
  * (VIP) or `l4proto . dport` on local addresses (ingress), and IPVS holds one fwmark virtual service
  * per frontend (`-A -f MARK -s rr`) with its tasks as masqueraded real servers
- * (`-a -f MARK -r IP:PORT -m -w 1`). Draining tasks stay at weight 0: IPVS sends them no new
+ * (`-a -f MARK -r IP:PORT -m -w 1`). Balancing choices (model.ts `LbAlgorithm`): source-hash → `sh`,
+ * weighted (canary) → `wrr` with the weights, otherwise `rr` (IPVS has no random scheduler). Draining tasks stay at weight 0: IPVS sends them no new
  * connections but keeps existing ones (what Docker does on task removal). A virtual service with no
  * usable real server answers new connections with ICMP port unreachable (connection refused at once).
  *
@@ -20,6 +21,7 @@
  */
 import { diffCompiled, diffSets } from './diff.js';
 import { sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
+import { ipvsScheduler } from './kernel.js';
 import { EMPTY_IPVS_VIEW, type IpvsKernelView, type IpvsSavedService } from './ipvs-save.js';
 import { elementKey } from './nftables-render.js';
 
@@ -78,7 +80,7 @@ function real(m: number, t: Target, w: number, op: '-a' | '-e' = '-a'): string {
 }
 
 function serviceLines(m: number, f: Frontend): string[] {
-  return [`-A -f ${m} -s rr`, ...f.targets.map((t) => real(m, t, 1)), ...f.draining.map((t) => real(m, t, 0))];
+  return [`-A -f ${m} -s ${ipvsScheduler(f)}`, ...f.targets.map((t, i) => real(m, t, f.weights?.[i] ?? 1)), ...f.draining.map((t) => real(m, t, 0))];
 }
 
 function vipAddrs(c: Compiled): Set<string> {
@@ -148,7 +150,7 @@ function resyncLines(fs: Frontend[], marks: MarkTable, kernel: readonly IpvsSave
       out.push(...serviceLines(m, f));
       continue;
     }
-    if (k.scheduler !== 'rr' || k.extra !== '') out.push(`-E -f ${m} -s rr`);
+    if (k.scheduler !== ipvsScheduler(f) || k.extra !== '') out.push(`-E -f ${m} -s ${ipvsScheduler(f)}`);
     const have = new Map(k.reals.map((r) => [`${r.ip}:${r.port}`, r]));
     const wf = weights(f);
     for (const [addr, w] of wf) {
@@ -203,7 +205,7 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), ke
 
 function weights(f: Frontend): Map<string, number> {
   const m = new Map<string, number>();
-  for (const t of f.targets) m.set(`${t.ip}:${t.port}`, 1);
+  f.targets.forEach((t, i) => m.set(`${t.ip}:${t.port}`, f.weights?.[i] ?? 1));
   for (const t of f.draining) m.set(`${t.ip}:${t.port}`, 0);
   return m;
 }
@@ -237,6 +239,7 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
   }
   for (const { before, after } of d.changed) {
     const m = mark(marks, after);
+    if (ipvsScheduler(before) !== ipvsScheduler(after)) ipvs.push(`-E -f ${m} -s ${ipvsScheduler(after)}`);
     const wb = weights(before);
     const wa = weights(after);
     for (const [k, w] of wa) {

@@ -3,7 +3,7 @@
  * `Dataplane.readKernel` (from `nft -j list table` or `ipvsadm -S -n`), and the comparison with
  * what the desired state says it should hold. Used by the compliance suite and `netctl debug lb`.
  */
-import { sortedFrontends, type Compiled, type Proto, type Target } from './model.js';
+import { slotsOf, sortedFrontends, type Compiled, type Frontend, type LbAlgorithm, type Proto, type Target } from './model.js';
 
 export interface KernelFrontend {
   key: string;
@@ -16,6 +16,11 @@ export interface KernelFrontend {
   /** Targets held at weight 0 (IPVS only; nftables simply leaves them out). */
   draining: Target[];
   masquerade: boolean;
+  /** nftables: the pick chain's algorithm (absent = random). */
+  algorithm?: LbAlgorithm;
+  /** IPVS: the virtual service's scheduler (`rr`, `wrr`, `sh`) and each target's weight (same order as `targets`). */
+  scheduler?: string;
+  weights?: number[];
   /**
    * What the read-back found wrong inside the frontend beyond its targets (IPVS: a scheduler other
    * than rr, a real server not masqueraded or at a weight meshd never sets); each is drift.
@@ -43,11 +48,27 @@ export function expectedKernel(c: Compiled, backend: KernelLbState['backend']): 
       ...(f.vip !== undefined ? { vip: f.vip } : {}),
       proto: f.proto,
       port: f.port,
-      targets: f.targets.map((t) => ({ ...t })),
+      // nftables holds the weighted slot list (a target repeated per its weight)
+      targets: (backend === 'ipvs' ? f.targets : slotsOf(f)).map((t) => ({ ...t })),
       draining: backend === 'ipvs' ? f.draining.map((t) => ({ ...t })) : [],
       masquerade: f.masquerade,
+      ...(backend !== 'ipvs' && f.algorithm ? { algorithm: f.algorithm } : {}),
+      ...(backend === 'ipvs' ? { scheduler: ipvsScheduler(f), weights: f.targets.map((_, i) => f.weights?.[i] ?? 1) } : {}),
     })),
   };
+}
+
+/**
+ * The IPVS scheduler of a frontend: `sh` for source-hash; `wrr` when weighted; else `rr` (IPVS
+ * has no random scheduler: rr is the nearest stateless even spread, and what Docker uses).
+ */
+export function ipvsScheduler(f: Pick<Frontend, 'algorithm' | 'weights'>): 'rr' | 'wrr' | 'sh' {
+  if (f.algorithm === 'source-hash') return 'sh';
+  return f.weights ? 'wrr' : 'rr';
+}
+
+function fmtWeights(ts: readonly Target[], ws: readonly number[] | undefined): string {
+  return ts.map((t, i) => `${t.ip}:${t.port}=${ws?.[i] ?? 1}`).sort().join(',');
 }
 
 function fmtTargets(ts: readonly Target[]): string {
@@ -75,6 +96,9 @@ export function compareKernel(expected: KernelLbState, actual: KernelLbState): s
     // reported drift whenever the periodic check met a service scaled to 0 (lb-agent, 1 run in 3).
     if (e.targets.length > 0 && e.masquerade !== a.masquerade) out.push(`${k}: masquerade ${a.masquerade}, want ${e.masquerade}`);
     if (expected.backend === 'ipvs' && fmtTargets(e.draining) !== fmtTargets(a.draining)) out.push(`${k}: weight-0 (draining) reals ${fmtTargets(a.draining) || '(none)'}, want ${fmtTargets(e.draining) || '(none)'}`);
+    if ((e.algorithm ?? 'random') !== (a.algorithm ?? 'random')) out.push(`${k}: algorithm ${a.algorithm ?? 'random'}, want ${e.algorithm ?? 'random'}`);
+    if (e.scheduler !== undefined && e.targets.length > 0 && e.scheduler !== a.scheduler) out.push(`${k}: IPVS scheduler ${a.scheduler ?? '?'}, want ${e.scheduler}`);
+    if (e.weights !== undefined && fmtWeights(e.targets, e.weights) !== fmtWeights(a.targets, a.weights)) out.push(`${k}: weights ${fmtWeights(a.targets, a.weights)}, want ${fmtWeights(e.targets, e.weights)}`);
     for (const i of a.issues ?? []) out.push(`${k}: ${i}`);
   }
   for (const k of act.keys()) if (!exp.has(k)) out.push(`unexpected ${k}`);

@@ -8,6 +8,9 @@
  * `details.path` naming the offending field, so `netctl` can point at it.
  */
 import { MeshError } from '../errors.js';
+import { algorithmOf, LB_ALGORITHMS, LB_LOCALITIES, MAX_WEIGHT, maxTier, tier, weighting, type LbAlgorithm, type LbLocality, type LbOptions } from './balance.js';
+
+export * from './balance.js';
 
 export type Proto = 'tcp' | 'udp';
 export const PROTOS: readonly Proto[] = ['tcp', 'udp'];
@@ -23,8 +26,15 @@ export interface Backend {
   /** IPv4 address of the task on the service's network. */
   ip: string;
   state: 'active' | 'draining';
-  /** True when the task runs on this node (used by ingress `policy: 'local'`). */
+  /** True when the task runs on this node (used by ingress `policy: 'local'` and locality). */
   local?: boolean;
+  /** True when the task's node is in this node's zone (`node.labels.zone`; locality `zone`). */
+  sameZone?: boolean;
+  /**
+   * Relative share of new connections (integer 1..MAX_WEIGHT, absent = 1), e.g. a canary split.
+   * Only ratios between active backends matter.
+   */
+  weight?: number;
 }
 
 export interface ServicePort {
@@ -43,6 +53,7 @@ export interface VipService {
   vip?: string;
   ports: ServicePort[];
   backends: Backend[];
+  lb?: LbOptions;
 }
 
 /**
@@ -73,6 +84,7 @@ export interface IngressPublish {
    */
   proxyProtocol?: 'v1' | 'v2';
   backends: Backend[];
+  lb?: LbOptions;
 }
 
 export interface LbDesired {
@@ -107,6 +119,16 @@ export interface Frontend {
   masquerade: boolean;
   /** Human label: service name/id and port. */
   comment: string;
+  /** Absent = `random`. */
+  algorithm?: LbAlgorithm;
+  /** Weight of each target (same order), only when they are not all equal. IPVS: real server weights. */
+  weights?: number[];
+  /**
+   * nftables slot list when weighted: each target repeated in proportion to its weight (at most
+   * MAX_WEIGHTED_SLOTS slots unless there are more targets), so `numgen`/`jhash mod len` over the
+   * slots is a weighted pick with the unweighted machinery. Absent = `targets`.
+   */
+  slots?: Target[];
 }
 
 /** Frontends by key, in no particular order (use `sortedFrontends` where order matters). */
@@ -197,8 +219,17 @@ function checkBackends(path: string, backends: readonly Backend[]): number[] {
     if (dupIp) bad(`${path}[${i}].ip`, `two tasks share the address ${b.ip}`);
     ints[i] = ip;
     if (b.state !== 'active' && b.state !== 'draining') bad(`${path}[${i}].state`, `must be active or draining, got ${String(b.state)}`);
+    const w = b.weight;
+    if (w !== undefined && (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > MAX_WEIGHT)) bad(`${path}[${i}].weight`, `must be an integer 1..${MAX_WEIGHT}, got ${String(w)}`);
   }
   return ints;
+}
+
+function checkLb(path: string, lb: LbOptions | undefined): void {
+  if (lb === undefined) return;
+  if (typeof lb !== 'object' || lb === null) bad(path, 'must be an object');
+  if (lb.algorithm !== undefined && !LB_ALGORITHMS.includes(lb.algorithm)) bad(`${path}.algorithm`, `must be one of ${LB_ALGORITHMS.join(', ')}, got ${String(lb.algorithm)}`);
+  if (lb.locality !== undefined && !LB_LOCALITIES.includes(lb.locality)) bad(`${path}.locality`, `must be one of ${LB_LOCALITIES.join(', ')}, got ${String(lb.locality)}`);
 }
 
 function validateService(s: VipService, p: string): number[] {
@@ -216,6 +247,7 @@ function validateService(s: VipService, p: string): number[] {
     if (!validPort(pt.targetPort)) checkPort(`${p}.ports[${j}].targetPort`, pt.targetPort);
     for (let k = 0; k < j; k++) if (ports[k]!.proto === pt.proto && ports[k]!.port === pt.port) bad(`${p}.ports[${j}]`, `duplicate port ${pt.proto}/${pt.port}`);
   }
+  checkLb(`${p}.lb`, s.lb);
   return checkBackends(`${p}.backends`, s.backends);
 }
 
@@ -228,6 +260,7 @@ function validateIngress(g: IngressPublish, p: string): number[] {
   if (g.mode !== undefined && g.mode !== 'ingress' && g.mode !== 'host') bad(`${p}.mode`, `must be ingress or host, got ${String(g.mode)}`);
   if (g.mode === 'host' && g.policy !== 'local') bad(`${p}.policy`, 'host mode goes to local tasks only: policy must be local');
   if (g.proxyProtocol !== undefined && (g.proxyProtocol !== 'v1' && g.proxyProtocol !== 'v2' || g.policy !== 'cluster' || g.proto !== 'tcp' || g.mode === 'host')) bad(`${p}.proxyProtocol`, 'PROXY protocol: v1 or v2, TCP, policy cluster, mode ingress only');
+  checkLb(`${p}.lb`, g.lb);
   return checkBackends(`${p}.backends`, g.backends);
 }
 
@@ -244,20 +277,27 @@ export function validateDesired(d: LbDesired): LbDesired {
 interface Picked {
   active: string[];
   draining: string[];
+  /** Weight per active address (only when some backend has a weight). */
+  weights: Map<string, number> | null;
 }
 
 /**
  * Active and draining addresses of the backends passing `filter`, each sorted by numeric address
- * (`ints` = the addresses as numbers, from validation). Insertion sort: lists are short, and
- * usually already sorted.
+ * (`ints` = the addresses as numbers, from validation). Active backends outside the preferred
+ * locality tier count as draining: no new connections (IPVS holds them at weight 0), established
+ * ones continue. Insertion sort: lists are short, and usually already sorted.
  */
-function split(backends: readonly Backend[], ints: readonly number[], filter: (b: Backend) => boolean): Picked {
+function split(backends: readonly Backend[], ints: readonly number[], filter: (b: Backend) => boolean, locality?: LbLocality): Picked {
   const a: number[] = [];
   const d: number[] = [];
+  const top = maxTier(backends, filter, locality);
+  let weighted = false;
   for (let i = 0; i < backends.length; i++) {
     const b = backends[i]!;
     if (!filter(b)) continue;
-    (b.state === 'active' ? a : d).push(i);
+    const on = b.state === 'active' && (top === 2 || tier(b) <= top);
+    (on ? a : d).push(i);
+    if (on && b.weight !== undefined) weighted = true;
   }
   const sorted = (idx: number[]): string[] => {
     for (let i = 1; i < idx.length; i++) {
@@ -271,7 +311,8 @@ function split(backends: readonly Backend[], ints: readonly number[], filter: (b
     }
     return idx.map((i) => backends[i]!.ip);
   };
-  return { active: sorted(a), draining: sorted(d) };
+  const weights = weighted ? new Map(a.map((i) => [backends[i]!.ip, backends[i]!.weight ?? 1])) : null;
+  return { active: sorted(a), draining: sorted(d), weights };
 }
 
 function targetsAt(ips: readonly string[], port: number): Target[] {
@@ -299,20 +340,21 @@ function serviceFrontends(s: VipService, p: string): Frontend[] {
   const ints = validateService(s, p);
   if (s.vip === undefined) return [];
   const vip = s.vip;
-  const picked = split(s.backends, ints, ALL);
+  const picked = split(s.backends, ints, ALL, s.lb?.locality);
+  const algo = algorithmOf(s.lb);
   return s.ports.map((pt) => {
     const targets = targetsAt(picked.active, pt.targetPort);
     const draining = targetsAt(picked.draining, pt.targetPort);
-    return { key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}` };
+    return { key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}`, ...algo, ...weighting(targets, picked.weights) };
   });
 }
 
 function ingressFrontends(g: IngressPublish, p: string): Frontend[] {
   const ints = validateIngress(g, p);
-  const picked = split(g.backends, ints, (b) => g.policy === 'cluster' || b.local === true);
+  const picked = split(g.backends, ints, (b) => g.policy === 'cluster' || b.local === true, g.lb?.locality);
   const targets = targetsAt(picked.active, g.targetPort);
   const draining = targetsAt(picked.draining, g.targetPort);
-  return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.mode === 'host' ? 'host' : g.policy}` }];
+  return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.mode === 'host' ? 'host' : g.policy}`, ...algorithmOf(g.lb), ...weighting(targets, picked.weights) }];
 }
 
 /**
@@ -388,5 +430,14 @@ export function sameTargets(a: readonly Target[], b: readonly Target[]): boolean
 /** True when two frontends render identically (same key assumed). */
 export function sameFrontend(a: Frontend, b: Frontend): boolean {
   if (a === b) return true;
-  return a.masquerade === b.masquerade && a.comment === b.comment && sameTargets(a.targets, b.targets) && sameTargets(a.draining, b.draining);
+  return a.masquerade === b.masquerade && a.comment === b.comment && sameTargets(a.targets, b.targets) && sameTargets(a.draining, b.draining) && a.algorithm === b.algorithm && sameWeights(a.weights, b.weights);
+}
+
+export function sameWeights(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((w, i) => w === b[i]));
+}
+
+/** The targets new connections are spread over, in slot order (weighted: repeated; see Frontend.slots). */
+export function slotsOf(f: Pick<Frontend, 'targets' | 'slots'>): readonly Target[] {
+  return f.slots ?? f.targets;
 }

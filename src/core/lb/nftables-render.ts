@@ -49,7 +49,7 @@
  * strings out; golden-tested.
  */
 import { diffCompiled, type LbDiff } from './diff.js';
-import { PROTOS, sortedFrontends, type Compiled, type Frontend } from './model.js';
+import { PROTOS, slotsOf, sortedFrontends, type Compiled, type Frontend, type LbAlgorithm } from './model.js';
 import { freshIds, IdPlanner, setSize, type NftDelta, type NftState } from './nft-state.js';
 
 export const NFT_FAMILY = 'ip';
@@ -66,7 +66,7 @@ export const ID_SHIFT = 16;
 /** Front mark = mark without the N/R bits. */
 export const FRONT_MASK = 0xffffe000;
 
-type PickId = Pick<Frontend, 'kind' | 'proto' | 'masquerade'> & { targets: { length: number } };
+type PickId = Pick<Frontend, 'kind' | 'proto' | 'masquerade' | 'algorithm'> & { targets: { length: number }; slots?: { length: number } | undefined };
 
 const T = `${NFT_FAMILY} ${NFT_TABLE}`;
 const HEX_MARK = `0x${MASQ_MARK.toString(16)}`;
@@ -88,9 +88,42 @@ export function flagsOf(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>): num
   return (f.kind === 'ingress' ? PICK_INGRESS : 0) | (f.proto === 'udp' ? PICK_UDP : 0) | (f.masquerade ? MASQ_MARK : 0);
 }
 
-/** The `pick` key of a live frontend: which shared pick chain handles it (flags | N). */
+/** Number of slots new connections are spread over (targets, or weighted slots). */
+function nSlots(f: PickId): number {
+  return (f.slots ?? f.targets).length;
+}
+
+/**
+ * Per algorithm: the suffix of its frontend set and pick map (`vips`, `vips-rr`, `vips-sh`) and the
+ * expression that picks a slot. Each algorithm has its own frontend sets and `pick` map, so the
+ * 16-bit pick number (flags | N) and the mark layout stay as they were; default renders are
+ * unchanged. `numgen inc` counts per pick chain, which frontends with the same pick number share:
+ * each frontend still gets an even spread, in round-robin order of the shared counter. `jhash`
+ * with a fixed seed maps one client address to the same slot on every node.
+ */
+export const ALGO: Record<LbAlgorithm, { suffix: string; bits: number; expr: string }> = {
+  random: { suffix: '', bits: 0, expr: 'numgen random' },
+  'round-robin': { suffix: '-rr', bits: 1, expr: 'numgen inc' },
+  'source-hash': { suffix: '-sh', bits: 2, expr: 'jhash ip saddr' },
+};
+/** jhash seed ("mesh"): fixed, so every node hashes a client alike. */
+export const JHASH_SEED = 0x6d657368;
+
+function algoOf(f: Pick<Frontend, 'algorithm'>): (typeof ALGO)[LbAlgorithm] {
+  return ALGO[f.algorithm ?? 'random'];
+}
+
+/**
+ * Which shared pick chain handles a live frontend: flags | N in the low 16 bits (the `pick` map's
+ * key), the algorithm above them (identity only, never in a mark).
+ */
 export function pickValue(f: PickId): number {
-  return flagsOf(f) | f.targets.length;
+  return algoOf(f).bits * 0x10000 + (flagsOf(f) | nSlots(f));
+}
+
+/** The `pick` map of an algorithm. */
+function pickMap(v: number): string {
+  return `pick${Object.values(ALGO).find((a) => a.bits === Math.floor(v / 0x10000))!.suffix}`;
 }
 
 /** Mark of a frontend without slot bits: id in the high half, flags. Keys its ports element. */
@@ -100,7 +133,7 @@ export function frontMark(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>, id
 
 /** The shared chain of a pick number: `pick-vip-tcp-3`, `pick-ing-udp-2-masq`. */
 export function pickChain(f: PickId): string {
-  return `pick-${f.kind === 'vip' ? 'vip' : 'ing'}-${f.proto}-${f.targets.length}${f.masquerade ? '-masq' : ''}`;
+  return `pick${algoOf(f).suffix}-${f.kind === 'vip' ? 'vip' : 'ing'}-${f.proto}-${nSlots(f)}${f.masquerade ? '-masq' : ''}`;
 }
 
 /** Element key in `vips`/`empty-vips` or `ingress`/`empty-ingress`. */
@@ -108,8 +141,8 @@ export function elementKey(f: Pick<Frontend, 'kind' | 'vip' | 'proto' | 'port'>)
   return f.kind === 'vip' ? `${f.vip ?? ''} . ${f.proto} . ${f.port}` : `${f.proto} . ${f.port}`;
 }
 
-function setName(f: Pick<Frontend, 'kind'>, empty: boolean): string {
-  return (empty ? 'empty-' : '') + (f.kind === 'vip' ? 'vips' : 'ingress');
+function setName(f: Pick<Frontend, 'kind' | 'algorithm'>, empty: boolean): string {
+  return (empty ? 'empty-' : '') + (f.kind === 'vip' ? 'vips' : 'ingress') + (empty ? '' : algoOf(f).suffix);
 }
 
 /** Slot map of a frontend; also its id pool (ids are unique per slot map). */
@@ -130,7 +163,7 @@ export function slotKey(f: Pick<Frontend, 'kind' | 'proto' | 'masquerade'>, id: 
 
 /** VIP slots map to an address (the port comes from `vip-ports-PROTO`); ingress slots to `ip . port`. */
 function slotElem(f: Frontend, id: number, i: number): string {
-  const t = f.targets[i];
+  const t = slotsOf(f)[i];
   if (!t) throw new RangeError(`${f.key}: no slot ${i}`);
   return f.kind === 'vip' ? `${slotKey(f, id, i)} : ${t.ip}` : `${slotKey(f, id, i)} : ${t.ip} . ${t.port}`;
 }
@@ -142,7 +175,9 @@ function portElem(f: Frontend, id: number): string {
 
 /** The rules of a shared pick chain. */
 export function pickRules(f: PickId): string[] {
-  return [`numgen random mod ${f.targets.length} vmap @slots`, `goto ${dnatChain(f)}`];
+  const a = algoOf(f);
+  const seed = a.bits === ALGO['source-hash'].bits ? ` seed ${hexMark(JHASH_SEED)}` : '';
+  return [`${a.expr} mod ${nSlots(f)}${seed} vmap @slots`, `goto ${dnatChain(f)}`];
 }
 
 /** The rule of shared slot chain `slot-r`: replace N (or a previous slot) with r. */
@@ -153,7 +188,7 @@ export function slotRule(r: number): string {
 /** `vips`/`ingress` element (live frontend) or `empty-*` element (no active target). */
 function frontendElem(f: Frontend, id: number): string {
   const c = ` comment "${f.comment}"`;
-  return f.targets.length ? `${elementKey(f)}${c} : ${hexMark(frontMark(f, id) | f.targets.length)}` : `${elementKey(f)}${c}`;
+  return f.targets.length ? `${elementKey(f)}${c} : ${hexMark(frontMark(f, id) | nSlots(f))}` : `${elementKey(f)}${c}`;
 }
 
 function elemBlock(elems: readonly string[]): string {
@@ -168,7 +203,7 @@ function picksOf(fs: Iterable<Frontend>): Map<number, Frontend> {
 }
 
 function pickElem(f: Frontend): string {
-  return `${hexMark(pickValue(f))} : goto ${pickChain(f)}`;
+  return `${hexMark(pickValue(f) & PICK_MASK)} : goto ${pickChain(f)}`;
 }
 
 function slotsElem(r: number): string {
@@ -176,13 +211,19 @@ function slotsElem(r: number): string {
 }
 
 /** Sets and maps that hold per-frontend or per-slot elements: declared with a `size`. */
-export const SIZED_SETS = ['vips', 'empty-vips', 'ingress', 'empty-ingress', ...PROTOS.flatMap((p) => [`vip-targets-${p}`, `vip-ports-${p}`, `ingress-targets-${p}`])];
+export const SIZED_SETS = ['vips', 'empty-vips', 'ingress', 'empty-ingress', 'vips-rr', 'vips-sh', 'ingress-rr', 'ingress-sh', ...PROTOS.flatMap((p) => [`vip-targets-${p}`, `vip-ports-${p}`, `ingress-targets-${p}`])];
 
 const VIP_TYPE = 'ipv4_addr . inet_proto . inet_service';
 const ING_TYPE = 'inet_proto . inet_service';
 
 function setDecl(kind: 'map' | 'set', name: string, type: string, elems: readonly string[], size: number): string {
   return `\t${kind} ${name} {\n\t\ttype ${type}\n\t\tsize ${size}\n${elemBlock(elems)}\t}`;
+}
+
+/** The dispatch rules of one algorithm's sets (a missed map lookup ends the rule). */
+function dispatchRules(x: string): string {
+  const m = hexMark(PICK_MASK);
+  return `\t\tmeta mark set ip daddr . meta l4proto . th dport map @vips${x} meta mark & ${m} vmap @pick${x}\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress${x} meta mark & ${m} vmap @pick${x}\n`;
 }
 
 export interface NftFullPlan {
@@ -203,7 +244,7 @@ export function planNftFull(c: Compiled): NftFullPlan {
   let maxN = 0;
   for (const f of fs) {
     const id = ids.get(f.key)!;
-    const n = f.targets.length;
+    const n = nSlots(f);
     el[setName(f, n === 0)]!.push(frontendElem(f, id));
     if (n === 0) continue;
     if (n > maxN) maxN = n;
@@ -213,7 +254,7 @@ export function planNftFull(c: Compiled): NftFullPlan {
     const fm = frontMark(f, id);
     const pre = `0x${hex4(fm >>> 16)}`;
     const lo = fm & 0xffff;
-    const ts = f.targets;
+    const ts = slotsOf(f);
     if (f.kind === 'vip') for (let i = 0; i < n; i++) s.push(`${pre}${hex4(lo | i)} : ${ts[i]!.ip}`);
     else for (let i = 0; i < n; i++) s.push(`${pre}${hex4(lo | i)} : ${ts[i]!.ip} . ${ts[i]!.port}`);
   }
@@ -226,7 +267,11 @@ export function planNftFull(c: Compiled): NftFullPlan {
     decl('set', 'empty-vips', VIP_TYPE),
     decl('map', 'ingress', `${ING_TYPE} : mark`),
     decl('set', 'empty-ingress', ING_TYPE),
-    `\tmap pick {\n\t\ttype mark : verdict\n${elemBlock(picks.map(pickElem))}\t}`,
+    decl('map', 'vips-rr', `${VIP_TYPE} : mark`),
+    decl('map', 'vips-sh', `${VIP_TYPE} : mark`),
+    decl('map', 'ingress-rr', `${ING_TYPE} : mark`),
+    decl('map', 'ingress-sh', `${ING_TYPE} : mark`),
+    ...Object.values(ALGO).map((al) => `\tmap pick${al.suffix} {\n\t\ttype mark : verdict\n${elemBlock(picks.filter((f) => algoOf(f) === al).map(pickElem))}\t}`),
     `\tmap slots {\n\t\ttypeof numgen random mod 2 : verdict\n${elemBlock(slotIdx.map(slotsElem))}\t}`,
     ...PROTOS.flatMap((p) => [
       decl('map', `vip-targets-${p}`, 'mark : ipv4_addr'),
@@ -242,7 +287,7 @@ export function planNftFull(c: Compiled): NftFullPlan {
     '\tchain filter-pre {\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
     '\tchain filter-out {\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
     // a missed `map` lookup ends the rule, so the vmap only ever sees a pick number we set
-    `\tchain dispatch {\n\t\tmeta mark set ip daddr . meta l4proto . th dport map @vips meta mark & ${hexMark(PICK_MASK)} vmap @pick\n\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & ${hexMark(PICK_MASK)} vmap @pick\n\t}`,
+    `\tchain dispatch {\n${Object.values(ALGO).map((al) => dispatchRules(al.suffix)).join('')}\t}`,
     '\tchain nat-pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tjump dispatch\n\t}',
     '\tchain nat-out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tjump dispatch\n\t}',
     `\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark & ${HEX_MARK} == ${HEX_MARK} masquerade\n\t}`,
@@ -301,7 +346,7 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
   };
   const addSlots = (f: Frontend, id: number, idx: number[]): void => add(targetsMap(f), idx.map((i) => slotElem(f, id, i)));
   const delSlots = (f: Frontend, id: number, idx: number[]): void => del(targetsMap(f), idx.map((i) => slotKey(f, id, i)));
-  const all = (f: Frontend): number[] => f.targets.map((_, i) => i);
+  const all = (f: Frontend): number[] => slotsOf(f).map((_, i) => i);
   const addElem = (f: Frontend, id: number): void => {
     add(setName(f, f.targets.length === 0), [frontendElem(f, id)]);
     if (f.targets.length) (gained.set(pickValue(f), f), ids.pick(pickValue(f), 1));
@@ -320,15 +365,15 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
   }
   for (const { before, after } of diff.changed) {
     const id = ids.id(before.key);
-    const nb = before.targets.length;
-    const na = after.targets.length;
+    const nb = nSlots(before);
+    const na = nSlots(after);
     const pb = portOf(before);
     const pa = portOf(after);
     if (pb !== pa) {
       if (pb !== undefined) del(ports(before), [hexMark(frontMark(before, id))]);
       if (pa !== undefined) add(ports(after), [portElem(after, id)]);
     }
-    const elemChanged = nb !== na || before.masquerade !== after.masquerade || before.comment !== after.comment;
+    const elemChanged = nb !== na || before.masquerade !== after.masquerade || before.comment !== after.comment || before.algorithm !== after.algorithm;
     if (elemChanged) {
       delElem(before);
       addElem(after, id);
@@ -341,8 +386,8 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
     }
     const replaced: number[] = [];
     for (let i = 0; i < Math.min(nb, na); i++) {
-      const x = before.targets[i]!;
-      const y = after.targets[i]!;
+      const x = slotsOf(before)[i]!;
+      const y = slotsOf(after)[i]!;
       if (x.ip !== y.ip || (x.port !== y.port && after.kind !== 'vip')) replaced.push(i);
     }
     const grown = Array.from({ length: Math.max(0, na - nb) }, (_, k) => nb + k);
@@ -362,7 +407,7 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
   const tail: string[] = [];
   for (const [v, f] of [...gained].sort((a, b) => a[0] - b[0])) {
     if (lost.has(v) || ids.pickUsers(v) > 0) continue;
-    const n = f.targets.length;
+    const n = nSlots(f);
     if (n > ids.delta.slotChains) {
       const rs = Array.from({ length: n - ids.delta.slotChains }, (_, k) => ids.delta.slotChains + k);
       for (const r of rs) head.push(`add chain ${T} slot-${r}`, `add rule ${T} slot-${r} ${slotRule(r)}`);
@@ -372,11 +417,11 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
   }
   for (const [v, f] of [...gained].sort((a, b) => a[0] - b[0])) {
     if (lost.has(v) || ids.pickUsers(v) > 0) continue;
-    head.push(`add chain ${T} ${pickChain(f)}`, ...pickRules(f).map((r) => `add rule ${T} ${pickChain(f)} ${r}`), `add element ${T} pick { ${pickElem(f)} }`);
+    head.push(`add chain ${T} ${pickChain(f)}`, ...pickRules(f).map((r) => `add rule ${T} ${pickChain(f)} ${r}`), `add element ${T} ${pickMap(v)} { ${pickElem(f)} }`);
   }
   for (const [v, f] of [...lost].sort((a, b) => a[0] - b[0])) {
     if (gained.has(v) || ids.pickUsersAfter(v) > 0) continue;
-    tail.push(`delete element ${T} pick { ${hexMark(v)} }`, `flush chain ${T} ${pickChain(f)}`, `delete chain ${T} ${pickChain(f)}`);
+    tail.push(`delete element ${T} ${pickMap(v)} { ${hexMark(v & PICK_MASK)} }`, `flush chain ${T} ${pickChain(f)}`, `delete chain ${T} ${pickChain(f)}`);
   }
   const lines = [...head, ...dels, ...adds, ...tail];
   return { script: lines.length ? lines.join('\n') + '\n' : '', delta: ids.delta };

@@ -5,7 +5,8 @@
  */
 import type { ServiceSpec, Task } from '../spec/types.js';
 
-export type UpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+/** `canary`: the canary tasks run beside the old ones, held until promoted or rolled back (canary.ts). */
+export type UpdateState = 'updating' | 'canary' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
 
 export type Action =
   /**

@@ -31,6 +31,11 @@ export interface RollingUpdateInit {
   startTimeoutMs?: number;
   /** Replace tasks even when their task spec already equals the target (`--force`). */
   force?: boolean;
+  /**
+   * A canary (`--canary`): start `count` tasks of the target spec start-first beside the first
+   * slots' old tasks and hold there (state `canary`) until `promote` or `rollback` (canary.ts).
+   */
+  canary?: { count: number };
 }
 
 export type UpdateEvent =
@@ -41,7 +46,8 @@ export type UpdateEvent =
   /** The orchestrator replaced `oldTaskId` (restart): follow the slot's new task. */
   | { type: 'taskReplaced'; oldTaskId: string; task: Task };
 
-export type Step = 'queued' | 'draining' | 'stopping' | 'starting' | 'done';
+/** `canary`: a canary task runs beside its slot's old task, held until the canary is promoted. */
+export type Step = 'queued' | 'draining' | 'stopping' | 'starting' | 'canary' | 'done';
 
 export interface Item {
   key: string;
@@ -56,6 +62,8 @@ export interface Item {
   phase: 'forward' | 'rollback';
   cfg: UpdateConfig;
   version: number;
+  /** One of a canary's slots (started start-first, outside the workers, held at `canary`). */
+  canary?: boolean;
 }
 
 export const ACTIVE: ReadonlySet<UpdateState> = new Set(['updating', 'rollback_started']);

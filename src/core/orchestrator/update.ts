@@ -52,6 +52,9 @@ export class RollingUpdate {
   private unconfirmedDrains = 0;
   private st: UpdateState = 'updating';
   private readonly specs = new Map<number, TaskSpec>();
+  /** A canary's slots, and whether they are still held (not promoted, not rolled back). */
+  private canaryItems: Item[] = [];
+  private holding = false;
 
   constructor(private readonly init: RollingUpdateInit) {
     for (const t of init.tasks) {
@@ -64,7 +67,8 @@ export class RollingUpdate {
     // Resumed by a new leader: the previous leader's last finished slot started its delay.
     const lastDone = lastRunningOn(init.tasks, init.to.version);
     if (lastDone !== undefined) this.workers.fill(lastDone + init.to.spec.updateConfig.delayMs);
-    this.emitState(`updating to version ${init.to.version}: ${this.total} slot(s)`);
+    if (init.canary) this.startCanary(init.canary.count, init.now);
+    else this.emitState(`updating to version ${init.to.version}: ${this.total} slot(s)`);
     this.pump(init.now);
   }
 
@@ -130,6 +134,56 @@ export class RollingUpdate {
     // A monitor ends one ms after `until` (failures at exactly `until` still count).
     for (const until of this.monitors.values()) min(until + 1);
     return d;
+  }
+
+  /** True while a canary is held (started, not yet promoted or rolled back). */
+  get canaryHeld(): boolean {
+    return this.holding;
+  }
+
+  /** `--canary-complete`: the canary tasks replace their slots' old tasks and the rest rolls on. */
+  promote(now: number): boolean {
+    if (!this.holding) return false;
+    this.holding = false;
+    this.setState('updating', `canary promoted: rolling the rest to version ${this.init.to.version}`);
+    for (const item of this.canaryItems) if (item.step === 'canary') this.drainOrSkip(item, now);
+    this.pump(now);
+    return true;
+  }
+
+  /** The first `count` slots get a task of the target spec beside their old one (start-first). */
+  private startCanary(count: number, now: number): void {
+    this.holding = true;
+    this.canaryItems = this.queue.splice(0, Math.min(count, this.queue.length));
+    this.emitState(`canary: starting ${this.canaryItems.length} task(s) of version ${this.init.to.version} beside ${this.total}`);
+    for (const item of this.canaryItems) {
+      item.canary = true;
+      item.cfg = { ...item.cfg, order: 'start-first' };
+      this.startItem(item, now);
+    }
+  }
+
+  /** A canary task runs: once every canary slot runs (or ended), the state says so. */
+  private canaryRunning(): void {
+    const held = this.canaryItems.filter((i) => i.step === 'canary').length;
+    if (held === 0 || this.canaryItems.some((i) => i.step !== 'canary' && i.step !== 'done')) return;
+    this.setState('canary', `canary running: ${held} task(s) of version ${this.init.to.version} beside ${this.total}; `
+      + '`service update --canary-complete` rolls the rest, `service rollback` removes them');
+  }
+
+  /** A held canary rolled back: its tasks go, the old ones never stopped serving. */
+  private dropCanary(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    for (const item of this.canaryItems) {
+      if (item.step === 'done') continue;
+      if (item.next && !isTerminal(item.next.state)) this.emit({ type: 'shutdownTask', taskId: item.next.id, reason: 'canary rolled back' });
+      if (item.old) this.inFlight.delete(item.old.id);
+      if (item.next) this.inFlight.delete(item.next.id);
+      item.next = undefined;
+      item.step = 'done';
+      item.deadline = undefined;
+    }
   }
 
   /** Manual rollback (`netctl service rollback`), also after completion. */
@@ -207,7 +261,7 @@ export class RollingUpdate {
       this.pendingRollbackBuild = false;
       this.buildQueue(this.init.from.version, this.config());
     }
-    if (ACTIVE.has(this.st)) {
+    if (ACTIVE.has(this.st) && !this.holding) {
       for (let w = 0; w < this.workers.length && this.queue.length > 0; w++) {
         if (this.busy.has(w) || this.workers[w]! > now) continue;
         const item = this.queue.shift()!;
@@ -217,7 +271,8 @@ export class RollingUpdate {
         if (!this.busy.has(w)) w--; // the slot needed nothing: the same worker takes the next
       }
     }
-    if (ACTIVE.has(this.st) && !this.pendingRollbackBuild && this.queue.length === 0 && this.busy.size === 0 && this.monitors.size === 0) {
+    const canaryOpen = this.holding || this.canaryItems.some((i) => i.step !== 'done');
+    if (ACTIVE.has(this.st) && !canaryOpen && !this.pendingRollbackBuild && this.queue.length === 0 && this.busy.size === 0 && this.monitors.size === 0) {
       const note = this.unconfirmedDrains ? ` (${this.unconfirmedDrains} drain(s) not confirmed in time)` : '';
       if (this.phase === 'forward') this.setState('completed', `update to version ${this.init.to.version} completed${note}`);
       else this.setState('rollback_completed', `rolled back to version ${this.init.from.version}${note}`);
@@ -344,6 +399,10 @@ export class RollingUpdate {
       this.afterDrain(item, now);
     } else if (isOld && (ev.type === 'taskStopped' || ev.type === 'taskFailed') && item.step === 'stopping') {
       this.startNew(item, now);
+    } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting' && item.canary && this.holding) {
+      item.step = 'canary';
+      item.deadline = undefined;
+      this.canaryRunning();
     } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting') {
       if (item.phase === this.phase && item.cfg.monitorMs > 0) this.monitors.set(item.next!.id, now + item.cfg.monitorMs);
       if (item.cfg.order === 'start-first' && item.old) this.drainOrSkip(item, now);
@@ -377,6 +436,7 @@ export class RollingUpdate {
       this.inFlight.delete(item.next.id);
       this.current.set(item.key, item.next);
     }
+    if (item.canary) return; // canary slots use no worker
     this.busy.delete(item.worker);
     if (item.phase === this.phase) this.workers[item.worker] = now + item.cfg.delayMs;
   }
@@ -398,6 +458,7 @@ export class RollingUpdate {
   }
 
   private startRollback(now: number, why: string): void {
+    this.dropCanary();
     this.phase = 'rollback';
     this.queue = [];
     this.monitors.clear();

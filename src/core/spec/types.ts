@@ -88,6 +88,12 @@ export interface ServiceSpec {
   env: Record<string, string>;
   mode: ServiceMode;
   endpointMode: 'vip' | 'dnsrr';
+  /**
+   * Balancing of new connections to this service, on every node and both dataplanes (issue 19):
+   * `algorithm` (`--lb-algorithm`, default random), `locality` (`--lb-locality`, default none).
+   * Not part of the task spec: changing it re-programs the load balancers, it replaces no task.
+   */
+  lb?: { algorithm?: 'random' | 'round-robin' | 'source-hash' | undefined; locality?: 'none' | 'node' | 'zone' | undefined } | undefined;
   ports: PortSpec[];
   /** Network names the tasks attach to (none: `ingress`). */
   networks: string[];

@@ -130,6 +130,12 @@ export function normalizeNetworks(
   return { networks, networkAliases: Object.fromEntries([...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) };
 }
 
+/** `lb` of a service spec (types.ts ServiceSpec.lb); values as core/lb/balance.ts. */
+export const lbSpecSchema = z.object({
+  algorithm: z.enum(['random', 'round-robin', 'source-hash']).optional(),
+  locality: z.enum(['none', 'node', 'zone']).optional(),
+}).strict();
+
 export const serviceSpecSchema = z.object({
   name: dnsLabelSchema,
   image: z.string().min(1).max(512),
@@ -139,6 +145,7 @@ export const serviceSpecSchema = z.object({
   env: z.record(z.string().regex(ENV_KEY_RE, 'invalid environment variable name'), z.string().max(32768)).default({}),
   mode: modeSchema.default({ replicated: { replicas: 1 } }),
   endpointMode: z.enum(['vip', 'dnsrr']).default('vip'),
+  lb: lbSpecSchema.optional(),
   ports: z.array(portSchema).max(256).default([]),
   networks: z.array(networkAttachmentSchema).max(64).default([]),
   networkAliases: z.record(dnsLabelSchema, aliasListSchema).optional(),
@@ -174,9 +181,8 @@ export const serviceSpecSchema = z.object({
     if (seen.has(k)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['ports', i, 'published'], message: `port ${k} published twice` });
     seen.add(k);
   });
-  if (s.endpointMode === 'dnsrr' && s.ports.some((p) => p.mode === 'ingress' && p.published > 0)) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['endpointMode'], message: 'dnsrr cannot publish ingress ports (use mode host)' });
-  }
+  // dnsrr services publish through the mesh too (swarmkit#1693): the ingress LB targets the
+  // tasks' ingress addresses directly, no VIP is involved.
   // docker: "replicas-max-per-node can only be used with replicated mode".
   if (s.maxReplicasPerNode && 'global' in s.mode) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['maxReplicasPerNode'], message: 'can only be used with replicated mode' });
 }).transform(({ networks, networkAliases, maxReplicasPerNode, labels, container, secrets, configs, allowFrom, ...rest }) => {

@@ -9,7 +9,8 @@
  */
 import { assignmentSchema, type Assignment } from '../../core/assignments.js';
 import { macFromIp } from '../../core/ipam/addr.js';
-import { isTerminal } from '../../core/spec/types.js';
+import { isTerminal, replicasOf } from '../../core/spec/types.js';
+import { canaryWeights } from '../../core/orchestrator/canary.js';
 import { resolveRuntime } from '../../core/spec/runtime.js';
 import { expandHostname } from '../../core/spec/container.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from './model.js';
@@ -26,7 +27,7 @@ export function dispatchable(t: TaskRecord, nodeId: string): boolean {
  * One task's assignment. Returns undefined when something it needs is gone (service or
  * network removed, no address yet) — the task then simply is not handed out.
  */
-export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = ''): Assignment | undefined {
+export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = '', nodeZone?: string): Assignment | undefined {
   const spec = svc?.spec;
   const name = spec?.name;
   if (!svc || !spec || !name) return undefined;
@@ -83,6 +84,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
     },
     desiredState: t.desiredState === 'shutdown' ? 'shutdown' : 'running',
     endpointMode: spec.endpointMode,
+    ...lbOf(spec.lb, canaryWeightOf(t, svc)),
+    ...(nodeZone ? { zone: nodeZone } : {}),
     attachments,
     ports,
     // The service's current policy (not the task's spec): an allow-from edit never replaces tasks.
@@ -90,12 +93,32 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
   });
 }
 
-/** The whole list for one node, in task-id order (stable for the worker's diff). */
-export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = ''): Assignment[] {
+/**
+ * A task's LB weight while its service runs a canary (core/orchestrator/canary.ts): tasks of the
+ * current spec version are the canary, the others the old ones (`replicas` of them, never replaced
+ * while the canary is held). Undefined otherwise (all tasks equal).
+ */
+function canaryWeightOf(t: TaskRecord, svc: ServiceRecord): number | undefined {
+  if (!svc.canary) return undefined;
+  const w = canaryWeights(replicasOf(svc.spec), svc.canary.count, svc.canary.percent);
+  return t.specVersion === svc.version ? w.canary : w.old;
+}
+
+/** The assignment's `lb`: only the non-default choices, absent when there is none (older agents stay compatible). */
+function lbOf(lb: ServiceRecord['spec']['lb'], weight?: number): { lb?: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone'; weight?: number } } {
+  const out: { algorithm?: 'round-robin' | 'source-hash'; locality?: 'node' | 'zone'; weight?: number } = {};
+  if (lb?.algorithm && lb.algorithm !== 'random') out.algorithm = lb.algorithm;
+  if (lb?.locality && lb.locality !== 'none') out.locality = lb.locality;
+  if (weight !== undefined) out.weight = weight;
+  return Object.keys(out).length ? { lb: out } : {};
+}
+
+/** The whole list for one node, in task-id order (stable for the worker's diff). `nodeZone`: the node's `node.labels.zone`. */
+export function assignmentsFor(nodeId: string, tasks: readonly TaskRecord[], services: ReadonlyMap<string, ServiceRecord>, netsByName: ReadonlyMap<string, NetworkRecord>, nodeHostname = '', nodeZone?: string): Assignment[] {
   const out: Assignment[] = [];
   for (const t of [...tasks].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     if (!dispatchable(t, nodeId)) continue;
-    const a = assignmentFor(t, services.get(t.serviceId), netsByName, nodeHostname);
+    const a = assignmentFor(t, services.get(t.serviceId), netsByName, nodeHostname, nodeZone);
     if (a) out.push(a);
   }
   return out;

@@ -42,7 +42,7 @@ export interface StepContext {
   stateAge?: StateAge;
 }
 
-const ACTIVE = new Set(['updating', 'rollback_started', 'paused', 'rollback_paused']);
+const ACTIVE = new Set(['updating', 'canary', 'rollback_started', 'paused', 'rollback_paused']);
 
 /** A node's state from its gossip membership. */
 export function nodeStateFrom(member: ReturnType<Liveness>, createdAt: number, ctx: Pick<StepContext, 'now' | 'since' | 'absentGraceMs' | 'downGraceMs'>, deadForMs?: number): NodeState {
@@ -103,7 +103,10 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
       }
       case 'updateState': {
         const s = st.services.get(a.serviceId);
-        if (s) st.putService({ ...s, update: { state: a.state, message: a.message, at: now } });
+        // A canary's weights last while it starts or is held; promotion clears them in its route, a
+        // rollback, pause or completion here (dispatch.ts reads `canary`).
+        const keep = a.state === 'updating' || a.state === 'canary';
+        if (s) st.putService({ ...s, update: { state: a.state, message: a.message, at: now }, ...(keep ? {} : { canary: undefined }) });
         break;
       }
     }

@@ -11,6 +11,7 @@ import { isGlobal, isServing, replicasOf, taskSpecEqual, taskSpecOf } from '../.
 import { dnsLabelSchema } from '../../core/spec/validate.js';
 import { nodeDescriptionSchema, resolveRuntime } from '../../core/spec/runtime.js';
 import type { UpdateState } from '../../core/orchestrator/actions.js';
+import { MAX_CANARY_PERCENT, MIN_CANARY_PERCENT } from '../../core/orchestrator/canary.js';
 
 export const CKEYS = {
   network: (id: string): string => `networks/${id}`,
@@ -97,6 +98,11 @@ export interface ServiceRecord {
   createdAt: number;
   updatedAt: number;
   update?: { state: UpdateState; message: string; at: number } | undefined;
+  /**
+   * A canary in progress (`service update --canary`): `count` tasks of the current spec run beside
+   * the old ones and get `percent` % of new connections through per-task LB weights (dispatch.ts).
+   */
+  canary?: { percent: number; count: number } | undefined;
 }
 
 /** A task as stored: the core Task plus its addresses (network id → IP). */
@@ -137,6 +143,8 @@ export const serviceUpdateSchema = z.object({
   spec: z.unknown(),
   version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   force: z.boolean().default(false),
+  /** `--canary P%`: start the new spec's tasks beside the old ones with P % of new connections. */
+  canary: z.number().int().min(MIN_CANARY_PERCENT).max(MAX_CANARY_PERCENT).optional(),
 }).strict();
 
 /**
@@ -223,6 +231,7 @@ export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netN
     replicas: { running, desired: isGlobal(s.spec) ? mine.length : replicasOf(s.spec) },
     image: s.spec.image, runtime: resolveRuntime(s.spec), ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips,
     update: s.update ? { ...s.update, at: new Date(s.update.at).toISOString() } : null,
+    canary: s.canary ?? null,
     createdAt: new Date(s.createdAt).toISOString(), updatedAt: new Date(s.updatedAt).toISOString(),
     spec: s.spec, previousSpec: s.previous?.spec ?? null,
   };

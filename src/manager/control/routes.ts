@@ -8,7 +8,8 @@ import { MeshError } from '../../core/errors.js';
 import { RollingUpdate } from '../../core/orchestrator/index.js';
 import { parseServiceSpec } from '../../core/spec/validate.js';
 import type { ServiceSpec } from '../../core/spec/types.js';
-import { isTerminal, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
+import { isGlobal, isTerminal, replicasOf, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
+import { canaryCount } from '../../core/orchestrator/canary.js';
 import { eventsForTaskChange } from '../../core/orchestrator/events.js';
 import { parseBody } from '../model.js';
 import type { ControlHost } from './host.js';
@@ -73,10 +74,10 @@ function checkSpec(st: ControlState, spec: ServiceSpec, selfId?: string): string
 
 /**
  * The spec with its open ingress ports (`-p 8000`) given published ports from 30000–32767
- * (core/spec/ports.ts), keeping those `current` had. dnsrr services publish no ingress port.
+ * (core/spec/ports.ts), keeping those `current` had. dnsrr services publish through the mesh too.
  */
 function withAssignedPorts(st: ControlState, spec: ServiceSpec, current?: ServiceRecord): ServiceSpec {
-  if (spec.endpointMode !== 'vip' || !spec.ports.some((p) => p.mode === 'ingress' && p.published === 0)) return spec;
+  if (!spec.ports.some((p) => p.mode === 'ingress' && p.published === 0)) return spec;
   const used = new Set<string>();
   for (const s of st.services.values()) {
     if (s.id === current?.id) continue;
@@ -89,13 +90,28 @@ function tasksOf(st: ControlState, serviceId: string): TaskRecord[] {
   return [...st.tasks.values()].filter((t) => t.serviceId === serviceId);
 }
 
+/**
+ * The canary of `service update --canary P`: a replicated service whose task spec changes (the
+ * canary runs the new tasks), no update or canary already working. Returns the record's `canary`.
+ */
+function checkCanary(cp: ControlHost, cur: ServiceRecord, spec: ServiceSpec, percent: number, force: boolean): { percent: number; count: number } {
+  if (isGlobal(spec) || isGlobal(cur.spec)) throw new MeshError('MESHD_BAD_ARGUMENT', '--canary needs a replicated service', { field: 'canary' });
+  if (replicasOf(spec) !== replicasOf(cur.spec)) throw new MeshError('MESHD_BAD_ARGUMENT', '--canary cannot change --replicas in the same update', { field: 'canary' });
+  if (!force && taskSpecEqual(taskSpecOf(cur.spec), taskSpecOf(spec))) throw new MeshError('MESHD_BAD_ARGUMENT', '--canary needs a change to the tasks (image, env, ...): nothing to try', { field: 'canary' });
+  const state = cp.updaters.get(cur.id)?.state;
+  if (state === 'updating' || state === 'canary' || state === 'rollback_started') {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `service ${cur.spec.name} is ${state === 'canary' ? 'running a canary' : 'updating'}: complete or roll it back first`, { field: 'canary' });
+  }
+  return { percent, count: canaryCount(replicasOf(spec), percent) };
+}
+
 /** Starts a rolling update from the record's current spec to `next` (when tasks need replacing). */
 function startUpdate(cp: ControlHost, st: ControlState, from: ServiceRecord, to: ServiceRecord, force: boolean): void {
   cp.updaters.delete(from.id);
   if (!force && taskSpecEqual(taskSpecOf(from.spec), taskSpecOf(to.spec))) return;
   const u = new RollingUpdate({
     serviceId: to.id, from: { version: from.version, spec: from.spec }, to: { version: to.version, spec: to.spec },
-    tasks: tasksOf(st, to.id), now: cp.now(), newId, force,
+    tasks: tasksOf(st, to.id), now: cp.now(), newId, force, ...(to.canary ? { canary: { count: to.canary.count } } : {}),
   });
   cp.updaters.set(to.id, u);
   pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
@@ -179,17 +195,29 @@ export function registerRoutes(cp: ControlHost): void {
       }
       if (spec.name !== cur.spec.name) throw new MeshError('MESHD_BAD_ARGUMENT', 'a service cannot be renamed', { field: 'name' });
       const netIds = checkSpec(st, spec, cur.id);
-      const next: ServiceRecord = { ...cur, version: cur.version + 1, spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now() };
+      const next: ServiceRecord = { ...cur, version: cur.version + 1, spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now(), canary: undefined };
+      if (b.canary !== undefined) next.canary = checkCanary(cp, cur, spec, b.canary, b.force);
       next.vips = st.setVips(cur, spec.endpointMode === 'vip' ? netIds : []);
       st.putService(next);
       startUpdate(cp, st, cur, next, b.force);
       return serviceView(st.services.get(cur.id)!, [...st.tasks.values()], st.netName);
     })) };
   });
+  // `service update --canary-complete`: the held canary's tasks replace their slots and the rest rolls.
+  m.route('POST', '/v1/services/:id/canary-complete', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
+    const cur = findService(st, req.params.id!);
+    const u = cp.updaters.get(cur.id);
+    if (!u?.canaryHeld) throw new MeshError('MESHD_BAD_ARGUMENT', `service ${cur.spec.name} has no canary running (state ${cur.update?.state ?? 'none'})`);
+    st.putService({ ...cur, canary: undefined });
+    u.promote(cp.now());
+    pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
+    return serviceView(st.services.get(cur.id)!, [...st.tasks.values()], st.netName);
+  })) }));
   m.route('POST', '/v1/services/:id/rollback', 'manager', async (req) => ({ json: await changed(cp.serialize((st) => {
     const cur = findService(st, req.params.id!);
     const u = cp.updaters.get(cur.id);
     if (u && u.state !== 'completed') {
+      if (cur.canary) st.putService({ ...cur, canary: undefined });
       u.rollback(cp.now());
       pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
     } else {
@@ -225,7 +253,7 @@ export function registerRoutes(cp: ControlHost): void {
 
   // ---- dispatcher -----------------------------------------------------------------------
   m.route('GET', '/v1/dispatcher/assignments', 'node', async (_req, ctx) => ({
-    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName(), st.nodeName(ctx.peer!.nodeId))),
+    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName(), st.nodeName(ctx.peer!.nodeId), zoneLabel(st.nodes.get(ctx.peer!.nodeId)?.labels.zone))),
   }));
   // The routing mesh of a node: its ingress-sandbox address and the ingress addresses of its
   // tasks that publish ports without being attached to ingress (plumbed by the node's LB).
@@ -297,4 +325,9 @@ export function registerRoutes(cp: ControlHost): void {
       return { updated, role: st.nodes.get(nodeId)?.role ?? null };
     }) };
   });
+}
+
+/** A node's zone label as endpoint records carry it (a DNS-label-sized string), or undefined. */
+function zoneLabel(z: string | undefined): string | undefined {
+  return z && z.length <= 63 ? z : undefined;
 }

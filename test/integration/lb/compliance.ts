@@ -136,6 +136,24 @@ export function runDataplaneCompliance(opts: ComplianceOptions): void {
       assert.ok(none.every((r) => r.err === 'ECONNREFUSED' && r.ms < 500), `no local task → refused: ${JSON.stringify(none)}`);
     });
 
+    test('balancing (issue 19): round-robin is even, source-hash sticks, a 90/10 weight splits, locality node spills when drained', async () => {
+      const svc = (lb: NonNullable<LbDesired['services'][0]['lb']>, backends: Backend[]): LbDesired => ({ services: [{ ...vipOnly(backends).services[0]!, lb }], ingress: [] });
+      await apply(svc({ algorithm: 'round-robin' }, [be(1), be(2), be(3)]));
+      assert.deepEqual(counts(await many(t.client, VIP, 80, 30)), { b1: 10, b2: 10, b3: 10 }, 'round-robin: 10 each');
+      await apply(svc({ algorithm: 'source-hash' }, [be(1), be(2), be(3)]));
+      assert.equal(Object.keys(counts(await many(t.client, VIP, 80, 20))).length, 1, 'source-hash: one client, one task');
+      await apply({ services: [{ ...vipOnly([{ ...be(1), weight: 90 }, { ...be(2), weight: 10 }]).services[0]! }], ingress: [] });
+      const w = counts(await many(t.client, VIP, 80, 200));
+      // IPVS wrr: exactly 20; nftables numgen random: binomial(200, 0.1), ±3 sd = 8..32
+      assert.ok((w.b2 ?? 0) >= 8 && (w.b2 ?? 0) <= 32 && (w.b1 ?? 0) + (w.b2 ?? 0) === 200, `90/10 weights: ${JSON.stringify(w)}`);
+      const ing = (b2: Backend['state']): LbDesired => ({ services: [], ingress: [{ service: 'svc-loc', publishedPort: 83, proto: 'tcp', targetPort: PORT, policy: 'cluster', lb: { locality: 'node' }, backends: [be(1, 'active', false), be(2, b2, true), be(3, 'active', false)] }] });
+      await apply(ing('active'));
+      assert.deepEqual(counts(await many(t.client, t.lbClientSideIp, 83, 20)), { b2: 20 }, 'locality node: the local task only');
+      await apply(ing('draining'));
+      const spill = counts(await many(t.client, t.lbClientSideIp, 83, 30));
+      assert.deepEqual(Object.keys(spill).sort(), ['b1', 'b3'], `local task drained: spill to the others: ${JSON.stringify(spill)}`);
+    });
+
     test('full resyncs under a request loop lose no request, and an established connection survives them', async () => {
       // What a drift repair or a failure's retry does on a live node. A full resync that clears the
       // table first (IPVS `-C`) refuses new connections for a moment and, with expire_nodest_conn=1,

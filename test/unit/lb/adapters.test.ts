@@ -152,7 +152,7 @@ describe('IpvsDataplane (recording exec)', () => {
       'ingress tcp 8080: IPVS scheduler wlc, want rr',
       'ingress tcp 8081: real 10.0.1.2:8080 forwards by -g, want -m (masquerade)',
       'vip 10.9.0.10 tcp 80: weight-0 (draining) reals (none), want 10.0.1.3:8080',
-      'vip 10.9.0.11 tcp 53: real 10.0.1.20:53 at weight 5, want 1 (or 0 draining)',
+      'vip 10.9.0.11 tcp 53: weights 10.0.1.20:53=5, want 10.0.1.20:53=1',
       'stray IPVS service fwmark 300 (10.0.1.7:80): no frontend in the mark table routes to it',
     ]);
     // nftables holds no draining targets: never compared there

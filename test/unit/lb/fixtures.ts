@@ -42,3 +42,21 @@ export function hostMode(): LbDesired {
     ingress: [{ service: 'svc-h', publishedPort: 8080, proto: 'tcp', targetPort: 80, policy: 'local', mode: 'host', backends: [b('h2', '10.0.1.61', 'active', true), b('h1', '10.0.1.60', 'active', true), b('h3', '10.0.1.62', 'draining', true)] }],
   };
 }
+
+/**
+ * Balancing choices (issue 19 §3): `rr` VIP over two tasks round-robin; `canary` VIP with a 90/10
+ * split (the canary task at weight 10, the two stable ones at 45); a source-hash published port;
+ * a published port with locality `node` (the local task only while it is active).
+ */
+export function balanced(): LbDesired {
+  return {
+    services: [
+      { id: 'svc-rr', name: 'rr', vip: '10.9.0.20', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], backends: [b('r1', '10.0.2.1'), b('r2', '10.0.2.2')], lb: { algorithm: 'round-robin' } },
+      { id: 'svc-can', name: 'canary', vip: '10.9.0.21', ports: [{ proto: 'tcp', port: 80, targetPort: 80 }], backends: [{ ...b('c1', '10.0.2.11'), weight: 45 }, { ...b('c2', '10.0.2.12'), weight: 45 }, { ...b('c3', '10.0.2.13'), weight: 10 }] },
+    ],
+    ingress: [
+      { service: 'svc-sh', publishedPort: 9000, proto: 'tcp', targetPort: 80, policy: 'cluster', backends: [b('s1', '10.0.2.21'), b('s2', '10.0.2.22'), b('s3', '10.0.2.23')], lb: { algorithm: 'source-hash' } },
+      { service: 'svc-loc', publishedPort: 9001, proto: 'tcp', targetPort: 80, policy: 'cluster', backends: [b('l1', '10.0.2.31', 'active', true), b('l2', '10.0.2.32', 'active', false), { ...b('l3', '10.0.2.33'), sameZone: true }], lb: { locality: 'node' } },
+    ],
+  };
+}

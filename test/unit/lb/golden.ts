@@ -28,6 +28,22 @@ table ip meshd-lb {
 		type inet_proto . inet_service
 		size 256
 	}
+	map vips-rr {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+	}
+	map vips-sh {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+	}
+	map ingress-rr {
+		type inet_proto . inet_service : mark
+		size 256
+	}
+	map ingress-sh {
+		type inet_proto . inet_service : mark
+		size 256
+	}
 	map pick {
 		type mark : verdict
 		elements = { 0x00000001 : goto pick-vip-tcp-1,
@@ -35,6 +51,12 @@ table ip meshd-lb {
 			     0x00002001 : goto pick-ing-tcp-1,
 			     0x00006002 : goto pick-ing-tcp-2-masq,
 			     0x00008001 : goto pick-vip-udp-1 }
+	}
+	map pick-rr {
+		type mark : verdict
+	}
+	map pick-sh {
+		type mark : verdict
 	}
 	map slots {
 		typeof numgen random mod 2 : verdict
@@ -106,6 +128,10 @@ table ip meshd-lb {
 	chain dispatch {
 		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark & 0x0000ffff vmap @pick
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & 0x0000ffff vmap @pick
+		meta mark set ip daddr . meta l4proto . th dport map @vips-rr meta mark & 0x0000ffff vmap @pick-rr
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-rr meta mark & 0x0000ffff vmap @pick-rr
+		meta mark set ip daddr . meta l4proto . th dport map @vips-sh meta mark & 0x0000ffff vmap @pick-sh
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-sh meta mark & 0x0000ffff vmap @pick-sh
 	}
 	chain nat-pre {
 		type nat hook prerouting priority -100; policy accept;
@@ -316,9 +342,31 @@ table ip meshd-lb {
 		type inet_proto . inet_service
 		size 256
 	}
+	map vips-rr {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+	}
+	map vips-sh {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+	}
+	map ingress-rr {
+		type inet_proto . inet_service : mark
+		size 256
+	}
+	map ingress-sh {
+		type inet_proto . inet_service : mark
+		size 256
+	}
 	map pick {
 		type mark : verdict
 		elements = { 0x00002002 : goto pick-ing-tcp-2 }
+	}
+	map pick-rr {
+		type mark : verdict
+	}
+	map pick-sh {
+		type mark : verdict
 	}
 	map slots {
 		typeof numgen random mod 2 : verdict
@@ -382,6 +430,10 @@ table ip meshd-lb {
 	chain dispatch {
 		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark & 0x0000ffff vmap @pick
 		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & 0x0000ffff vmap @pick
+		meta mark set ip daddr . meta l4proto . th dport map @vips-rr meta mark & 0x0000ffff vmap @pick-rr
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-rr meta mark & 0x0000ffff vmap @pick-rr
+		meta mark set ip daddr . meta l4proto . th dport map @vips-sh meta mark & 0x0000ffff vmap @pick-sh
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-sh meta mark & 0x0000ffff vmap @pick-sh
 	}
 	chain nat-pre {
 		type nat hook prerouting priority -100; policy accept;
@@ -444,6 +496,261 @@ table ip meshd-ipvs {
 		type nat hook postrouting priority 100; policy accept;
 		meta mark @snat-marks masquerade
 		meta mark @vip-snat-marks fib saddr type local masquerade
+	}
+}
+`;
+
+/** balanced(): per-algorithm sets and pick maps, a weighted (canary) VIP, locality `node`. */
+export const NFT_BALANCED_FULL = `table ip meshd-lb
+delete table ip meshd-lb
+table ip meshd-lb {
+	map vips {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+		elements = { 10.9.0.21 . tcp . 80 comment "canary tcp/80" : 0x00020014 }
+	}
+	set empty-vips {
+		type ipv4_addr . inet_proto . inet_service
+		size 256
+	}
+	map ingress {
+		type inet_proto . inet_service : mark
+		size 256
+		elements = { tcp . 9001 comment "svc-loc tcp/9001 cluster" : 0x00026001 }
+	}
+	set empty-ingress {
+		type inet_proto . inet_service
+		size 256
+	}
+	map vips-rr {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+		elements = { 10.9.0.20 . tcp . 80 comment "rr tcp/80" : 0x00010002 }
+	}
+	map vips-sh {
+		type ipv4_addr . inet_proto . inet_service : mark
+		size 256
+	}
+	map ingress-rr {
+		type inet_proto . inet_service : mark
+		size 256
+	}
+	map ingress-sh {
+		type inet_proto . inet_service : mark
+		size 256
+		elements = { tcp . 9000 comment "svc-sh tcp/9000 cluster" : 0x00016003 }
+	}
+	map pick {
+		type mark : verdict
+		elements = { 0x00000014 : goto pick-vip-tcp-20,
+			     0x00006001 : goto pick-ing-tcp-1-masq }
+	}
+	map pick-rr {
+		type mark : verdict
+		elements = { 0x00000002 : goto pick-rr-vip-tcp-2 }
+	}
+	map pick-sh {
+		type mark : verdict
+		elements = { 0x00006003 : goto pick-sh-ing-tcp-3-masq }
+	}
+	map slots {
+		typeof numgen random mod 2 : verdict
+		elements = { 0 : jump slot-0,
+			     1 : jump slot-1,
+			     2 : jump slot-2,
+			     3 : jump slot-3,
+			     4 : jump slot-4,
+			     5 : jump slot-5,
+			     6 : jump slot-6,
+			     7 : jump slot-7,
+			     8 : jump slot-8,
+			     9 : jump slot-9,
+			     10 : jump slot-10,
+			     11 : jump slot-11,
+			     12 : jump slot-12,
+			     13 : jump slot-13,
+			     14 : jump slot-14,
+			     15 : jump slot-15,
+			     16 : jump slot-16,
+			     17 : jump slot-17,
+			     18 : jump slot-18,
+			     19 : jump slot-19 }
+	}
+	map vip-targets-tcp {
+		type mark : ipv4_addr
+		size 256
+		elements = { 0x00010000 : 10.0.2.1,
+			     0x00010001 : 10.0.2.2,
+			     0x00020000 : 10.0.2.11,
+			     0x00020001 : 10.0.2.11,
+			     0x00020002 : 10.0.2.11,
+			     0x00020003 : 10.0.2.11,
+			     0x00020004 : 10.0.2.11,
+			     0x00020005 : 10.0.2.11,
+			     0x00020006 : 10.0.2.11,
+			     0x00020007 : 10.0.2.11,
+			     0x00020008 : 10.0.2.11,
+			     0x00020009 : 10.0.2.12,
+			     0x0002000a : 10.0.2.12,
+			     0x0002000b : 10.0.2.12,
+			     0x0002000c : 10.0.2.12,
+			     0x0002000d : 10.0.2.12,
+			     0x0002000e : 10.0.2.12,
+			     0x0002000f : 10.0.2.12,
+			     0x00020010 : 10.0.2.12,
+			     0x00020011 : 10.0.2.12,
+			     0x00020012 : 10.0.2.13,
+			     0x00020013 : 10.0.2.13 }
+	}
+	map vip-ports-tcp {
+		type mark : inet_service
+		size 256
+		elements = { 0x00010000 : 80,
+			     0x00020000 : 80 }
+	}
+	map ingress-targets-tcp {
+		type mark : ipv4_addr . inet_service
+		size 256
+		elements = { 0x00016000 : 10.0.2.21 . 80,
+			     0x00016001 : 10.0.2.22 . 80,
+			     0x00016002 : 10.0.2.23 . 80,
+			     0x00026000 : 10.0.2.31 . 80 }
+	}
+	map vip-targets-udp {
+		type mark : ipv4_addr
+		size 256
+	}
+	map vip-ports-udp {
+		type mark : inet_service
+		size 256
+	}
+	map ingress-targets-udp {
+		type mark : ipv4_addr . inet_service
+		size 256
+	}
+	chain vip-dnat-tcp {
+		meta l4proto tcp dnat ip to meta mark map @vip-targets-tcp : meta mark & 0xffffe000 map @vip-ports-tcp
+	}
+	chain ingress-dnat-tcp {
+		meta l4proto tcp dnat ip to meta mark map @ingress-targets-tcp
+	}
+	chain vip-dnat-udp {
+		meta l4proto udp dnat ip to meta mark map @vip-targets-udp : meta mark & 0xffffe000 map @vip-ports-udp
+	}
+	chain ingress-dnat-udp {
+		meta l4proto udp dnat ip to meta mark map @ingress-targets-udp
+	}
+	chain reject-empty {
+		meta l4proto tcp reject with tcp reset
+		reject
+	}
+	chain empty-check {
+		ip daddr . meta l4proto . th dport @empty-vips goto reject-empty
+		fib daddr type local meta l4proto . th dport @empty-ingress goto reject-empty
+	}
+	chain filter-pre {
+		type filter hook prerouting priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain filter-out {
+		type filter hook output priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain dispatch {
+		meta mark set ip daddr . meta l4proto . th dport map @vips meta mark & 0x0000ffff vmap @pick
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress meta mark & 0x0000ffff vmap @pick
+		meta mark set ip daddr . meta l4proto . th dport map @vips-rr meta mark & 0x0000ffff vmap @pick-rr
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-rr meta mark & 0x0000ffff vmap @pick-rr
+		meta mark set ip daddr . meta l4proto . th dport map @vips-sh meta mark & 0x0000ffff vmap @pick-sh
+		fib daddr type local meta mark set meta l4proto . th dport map @ingress-sh meta mark & 0x0000ffff vmap @pick-sh
+	}
+	chain nat-pre {
+		type nat hook prerouting priority -100; policy accept;
+		jump dispatch
+	}
+	chain nat-out {
+		type nat hook output priority -100; policy accept;
+		jump dispatch
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		meta mark & 0x4000 == 0x4000 masquerade
+	}
+	chain slot-0 {
+		meta mark set meta mark & 0xffffe000 | 0
+	}
+	chain slot-1 {
+		meta mark set meta mark & 0xffffe000 | 1
+	}
+	chain slot-2 {
+		meta mark set meta mark & 0xffffe000 | 2
+	}
+	chain slot-3 {
+		meta mark set meta mark & 0xffffe000 | 3
+	}
+	chain slot-4 {
+		meta mark set meta mark & 0xffffe000 | 4
+	}
+	chain slot-5 {
+		meta mark set meta mark & 0xffffe000 | 5
+	}
+	chain slot-6 {
+		meta mark set meta mark & 0xffffe000 | 6
+	}
+	chain slot-7 {
+		meta mark set meta mark & 0xffffe000 | 7
+	}
+	chain slot-8 {
+		meta mark set meta mark & 0xffffe000 | 8
+	}
+	chain slot-9 {
+		meta mark set meta mark & 0xffffe000 | 9
+	}
+	chain slot-10 {
+		meta mark set meta mark & 0xffffe000 | 10
+	}
+	chain slot-11 {
+		meta mark set meta mark & 0xffffe000 | 11
+	}
+	chain slot-12 {
+		meta mark set meta mark & 0xffffe000 | 12
+	}
+	chain slot-13 {
+		meta mark set meta mark & 0xffffe000 | 13
+	}
+	chain slot-14 {
+		meta mark set meta mark & 0xffffe000 | 14
+	}
+	chain slot-15 {
+		meta mark set meta mark & 0xffffe000 | 15
+	}
+	chain slot-16 {
+		meta mark set meta mark & 0xffffe000 | 16
+	}
+	chain slot-17 {
+		meta mark set meta mark & 0xffffe000 | 17
+	}
+	chain slot-18 {
+		meta mark set meta mark & 0xffffe000 | 18
+	}
+	chain slot-19 {
+		meta mark set meta mark & 0xffffe000 | 19
+	}
+	chain pick-vip-tcp-20 {
+		numgen random mod 20 vmap @slots
+		goto vip-dnat-tcp
+	}
+	chain pick-ing-tcp-1-masq {
+		numgen random mod 1 vmap @slots
+		goto ingress-dnat-tcp
+	}
+	chain pick-rr-vip-tcp-2 {
+		numgen inc mod 2 vmap @slots
+		goto vip-dnat-tcp
+	}
+	chain pick-sh-ing-tcp-3-masq {
+		jhash ip saddr mod 3 seed 0x6d657368 vmap @slots
+		goto ingress-dnat-tcp
 	}
 }
 `;

@@ -64,7 +64,9 @@ describe('service spec validation', () => {
     ['bad preference', { ...ok, preferences: [{ spread: 'zone' }] }, /preferences\.0\.spread/],
     ['bad order', { ...ok, updateConfig: { order: 'random' } }, /updateConfig\.order/],
     ['bad failure action', { ...ok, updateConfig: { failureAction: 'explode' } }, /updateConfig\.failureAction/],
-    ['dnsrr with ingress port', { ...ok, endpointMode: 'dnsrr', ports: [{ published: 80, target: 80 }] }, /endpointMode/],
+    ['bad lb algorithm', { ...ok, lb: { algorithm: 'least-conn' } }, /lb\.algorithm/],
+    ['bad lb locality', { ...ok, lb: { locality: 'rack' } }, /lb\.locality/],
+    ['unknown lb key', { ...ok, lb: { weight: 3 } }, /lb/],
     ['both modes', { ...ok, mode: { replicated: { replicas: 1 }, global: {} } }, /mode/],
     ['replicas > 10000', { ...ok, mode: { replicated: { replicas: 10001 } } }, /mode\.replicated\.replicas/],
   ];
@@ -75,6 +77,13 @@ describe('service spec validation', () => {
     rejects(JSON.parse('{"name":"web","image":"x","env":{"__proto__":"1"}}'), /^env\.__proto__: forbidden key/);
     rejects(JSON.parse('{"name":"web","image":"x","ports":[{"target":80,"constructor":{"prototype":{}}}]}'), /ports\[0\]\.constructor/);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  test('dnsrr may publish through the mesh (swarmkit#1693); lb choices are kept', () => {
+    const s = parseServiceSpec({ ...ok, endpointMode: 'dnsrr', ports: [{ published: 80, target: 80 }], lb: { algorithm: 'source-hash', locality: 'zone' } });
+    assert.equal(s.endpointMode, 'dnsrr');
+    assert.equal(s.ports[0]!.published, 80);
+    assert.deepEqual(s.lb, { algorithm: 'source-hash', locality: 'zone' });
   });
 
   test('not an object', () => {

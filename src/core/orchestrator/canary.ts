@@ -1,0 +1,58 @@
+/**
+ * Canary updates (issue 19 §3, swarmkit#1045): `service update --canary 10%` starts tasks of the new
+ * spec BESIDE the old ones and weights every node's load balancer so that the given share of NEW
+ * connections reaches them; `--canary-complete` rolls the rest (update.ts promote), `service
+ * rollback` removes the canary tasks. Pure formulas, table-tested; the machine is update.ts.
+ *
+ * Weights are per task (assignment `lb.weight` → endpoint record → LB backend, core/lb/balance.ts),
+ * so the split holds on both dataplanes and for VIPs and published ports alike.
+ */
+import { MAX_WEIGHT } from '../lb/balance.js';
+
+/** Accepted canary shares, in whole percent. */
+export const MIN_CANARY_PERCENT = 1;
+export const MAX_CANARY_PERCENT = 99;
+
+/**
+ * How many canary tasks run beside `replicas` old ones: the share of the replicas, rounded, at least
+ * one (a canary needs a task) and at most `replicas`. 10 % of 3 → 1; 50 % of 4 → 2.
+ */
+export function canaryCount(replicas: number, percent: number): number {
+  return Math.min(Math.max(1, replicas), Math.max(1, Math.round((replicas * percent) / 100)));
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * Per-task weights so that `canary` tasks together get `percent` % of new connections and `old`
+ * tasks the rest: canary weight ∝ percent·old, old weight ∝ (100 − percent)·canary (then each
+ * side's total is in the ratio percent : 100 − percent), reduced by their common divisor and
+ * scaled into 1..MAX_WEIGHT. 10 % with 3 old and 1 canary → old 3, canary 1 (1 / (1 + 9) = 10 %).
+ */
+export function canaryWeights(old: number, canary: number, percent: number): { old: number; canary: number } {
+  let c = percent * Math.max(1, old);
+  let o = (100 - percent) * Math.max(1, canary);
+  const g = gcd(c, o);
+  c /= g;
+  o /= g;
+  const top = Math.max(c, o);
+  if (top > MAX_WEIGHT) {
+    c = Math.max(1, Math.round((c * MAX_WEIGHT) / top));
+    o = Math.max(1, Math.round((o * MAX_WEIGHT) / top));
+  }
+  return { old: o, canary: c };
+}
+
+/**
+ * `--canary 10%` / `--canary 10`: whole percent in MIN..MAX; null when malformed (the caller
+ * raises its own MeshError with the flag's name).
+ */
+export function parseCanaryPercent(s: string): number | null {
+  const m = /^\s*(\d{1,2})\s*%?\s*$/.exec(s);
+  if (!m) return null;
+  const p = Number(m[1]);
+  return p >= MIN_CANARY_PERCENT && p <= MAX_CANARY_PERCENT ? p : null;
+}
