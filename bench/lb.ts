@@ -18,7 +18,8 @@
  *      BENCH_ONLY_IPVS_VM=1 (only the VM part, merged into the existing lb.json)
  * Rounds (bench/lib/rounds.ts): the sync bench runs BENCH_ROUNDS rounds, each step (cold, resync, every
  * one-endpoint change) for both sides back to back with the first side alternating by round; wrk runs the
- * three paths interleaved, first path rotating. Rows carry the median per-round ratio with min–max; ms rows
+ * three paths interleaved, first path rotating, in slices of BENCH_SECONDS/BENCH_WRK_SLICES (default 3 × 1 s per
+ * path and round). Rows carry the median per-round ratio with min–max; ms rows
  * are judged beyond ±WALL_FLOOR_MS (wall) or ±CPU_FLOOR_MS (CPU), and a result whose ratios spread wider
  * than 1.5× is written to lb.rejected.json instead (exit 1). The IPVS-in-VM rows come from one VM run
  * (no rounds: listed as unchecked; re-measured only with BENCH_IPVS_VM=1). Load at start and end is recorded.
@@ -41,6 +42,8 @@ const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** Interleaved rounds of the sync bench and of each wrk mode (bench/lib/rounds.ts). */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Slices each wrk round's BENCH_SECONDS per path is cut into, interleaved across paths (see throughputBench). */
+const WRK_SLICES = Number(process.env.BENCH_WRK_SLICES ?? 3);
 /**
  * ± resolution of one wall-time figure, in ms ('time' rows): every figure spans a process spawn (`nft -f`,
  * iptables-restore), whose start varies by about this much on this shared machine (an estimate, stated).
@@ -197,8 +200,15 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
     for (const close of [false, true]) {
       // the three paths interleaved in rounds, first path rotating, so outside load hits all of them alike
       const mode = close ? 'connection per request' : 'keep-alive';
-      const got = await interleave(ROUNDS, paths.map(([name, url]) => ({ name, run: () => wrk(t.client, url, close) })),
-        { onRound: (r, g) => console.log(`  wrk ${mode} round ${r + 1}: ${paths.map(([name]) => `${name} ${g[name]!.rps}`).join(', ')} req/s`) });
+      // Each round's SECONDS per path is cut into WRK_SLICES slices, the paths interleaved slice by slice (the
+      // first path rotating): a burst of outside load a second or two long then lands on every path of the
+      // round, not on one path's whole run. A round's figure is the mean rate of its slices (equal lengths).
+      const slices = await interleave(ROUNDS * WRK_SLICES, paths.map(([name, url]) => ({ name, run: () => wrk(t.client, url, close, SECONDS / WRK_SLICES) })));
+      const got = Object.fromEntries(paths.map(([name]) => [name, Array.from({ length: ROUNDS }, (_, r) => {
+        const mine = slices[name]!.slice(r * WRK_SLICES, (r + 1) * WRK_SLICES);
+        return { rps: Math.round(mine.reduce((a, w) => a + w.rps, 0) / mine.length), errors: mine.reduce((a, w) => a + w.errors, 0) };
+      })])) as Record<string, Wrk[]>;
+      for (let r = 0; r < ROUNDS; r++) console.log(`  wrk ${mode} round ${r + 1} (${WRK_SLICES} slices of ${SECONDS / WRK_SLICES} s): ${paths.map(([name]) => `${name} ${got[name]![r]!.rps}`).join(', ')} req/s`);
       const rps = (name: string) => got[name]!.map((w) => w.rps); // socket errors are kept per run in extra (wrk_*)
       const direct = 'direct to the task (same path, no LB)';
       rows.push(pairedRow(`HTTP req/s through VIP, ${mode}`, 'req/s', rps('VIP'), rps('direct to task'), direct, 'higher'));
@@ -288,7 +298,7 @@ function keepIpvsVm(rows: BenchRow[], extra: Record<string, unknown>): void {
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY_IPVS_VM === '1') return ipvsVmOnly();
   const rows: BenchRow[] = [];
-  const extra: Record<string, unknown> = { endpointsPerService: EPS, reps: REPS, wrkSeconds: SECONDS, wrkRounds: ROUNDS, loadAverageAtStart: loadavg(), goals: { fullSync10kMs: 2000, oneChangeMs: 50, vipVsDirect: 0.9 } };
+  const extra: Record<string, unknown> = { endpointsPerService: EPS, reps: REPS, wrkSeconds: SECONDS, wrkRounds: ROUNDS, wrkSlices: WRK_SLICES, loadAverageAtStart: loadavg(), goals: { fullSync10kMs: 2000, oneChangeMs: 50, vipVsDirect: 0.9 } };
   try {
     for (const n of SIZES) {
       console.log(`sync bench: ${n} services × ${EPS} endpoints`);
