@@ -93,8 +93,12 @@ function probe(lab: LabState, n: number): { started: Promise<void>; result: (t0:
     // Node's start in the namespace is not part of the measurement: give it a moment before the create.
     started: sleep(800),
     result: async (t0) => {
-      const timer = sleep(RUN_TIMEOUT_MS).then(() => 'timeout' as const);
+      // The timeout is cleared once the probe is done: a pending 600 s timer per run kept the process alive
+      // for up to 10 minutes after the results were written.
+      let handle: NodeJS.Timeout | undefined;
+      const timer = new Promise<'timeout'>((res) => (handle = setTimeout(() => res('timeout'), RUN_TIMEOUT_MS)));
       const r = await Promise.race([closed.then(() => 'done' as const), timer]);
+      clearTimeout(handle);
       if (r === 'timeout') {
         child.kill('SIGKILL');
         return { ms: null, firstMs: times[0] ? times[0] - t0 : null, note: `only ${times.length}/${n} tasks answered within ${RUN_TIMEOUT_MS / 1000} s` };
