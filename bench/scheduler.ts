@@ -171,8 +171,10 @@ const nodes = makeNodes();
 const eligibleC = (n: Node) => n.role === 'worker' && n.labels.zone !== 'z9';
 const rows: BenchRow[] = [];
 const peerNote = 'peer = swarmkit\'s PUBLISHED figure (BenchmarkScheduler1kNodes*Tasks), NOT run here: Debian packages no swarmkit (apt-cache search swarmkit finds nothing), so its scheduler benchmark cannot be built offline from Debian Go packages. swarmkit\'s run also includes its memory store and watch round-trip, uses no constraints and a different machine; ours is the pure core only, with constraints and spread.';
-const oursOnly = (t: Timed, note: string) => ({ ...timing(t), note });
-const published = (t: Timed) => ({ ...timing(t), peerFloor: 0, note: peerNote });
+/** Said on every row: what the figure leaves out. */
+const cpuNote = 'main-thread CPU per run; V8 helper threads (parallel/concurrent GC, sweeping after the forced gc()) add about as much again — timings[label].processCpuMs has the whole process';
+const oursOnly = (t: Timed, note: string) => ({ ...timing(t), note: `${note}; ${cpuNote}` });
+const published = (t: Timed) => ({ ...timing(t), peerFloor: 0, note: `${peerNote} ${cpuNote}` });
 for (const n of [1000, 10000, 100000]) {
   const t = measure(`constraints+spread ${n}`, () => makeTasks(constrained, 'web', n, 't'), (x) => schedule(x, nodes, []), placement(`constraints+spread ${n}`, nodes, eligibleC));
   const ms = keep(t);
