@@ -178,7 +178,19 @@ export function writeResults(name: string, rows: BenchRow[], extra: Record<strin
     console.error(`wrote ${file} instead (rerun on a quieter machine; load at start ${doc.load.start.loadavg1}, at end ${doc.load.end.loadavg1})`);
     process.exitCode = 1;
   }
+  console.log(verdictLine(v, doc.load.start.loadavg1, doc.load.end.loadavg1));
   return { file, verdict: v };
+}
+
+/**
+ * The one line a run ends with (the integrator greps it): "ACCEPTED" or "REJECTED: <first reason> (+N more)",
+ * with the load at start and end — an accepted run at load 20 is not a quiet-machine figure.
+ */
+export function verdictLine(v: Verdict, loadStart: number, loadEnd: number): string {
+  const load = `load ${loadStart} → ${loadEnd}`;
+  if (v.ok) return `ACCEPTED (${load})`;
+  const more = v.reasons.length > 1 ? ` (+${v.reasons.length - 1} more)` : '';
+  return `REJECTED: ${v.reasons[0]}${more} (${load})`;
 }
 
 /** The committed result's top-level fields (e.g. to keep the previous run's figures alongside); null when absent. */

@@ -34,6 +34,26 @@ export function median(xs: readonly (number | null | undefined)[]): number | nul
 }
 
 /**
+ * One figure per round from consecutive samples: the median of each group of `per` samples (samples[0..per)
+ * is round 0, …), rounded to `digits` decimals. A trailing partial group is dropped (it is not a round).
+ */
+export function perRound(samples: readonly number[], per: number, digits = 1): number[] {
+  if (!Number.isInteger(per) || per < 1) throw new Error(`perRound: per must be a positive integer, got ${per}`);
+  const f = 10 ** digits;
+  return Array.from({ length: Math.floor(samples.length / per) }, (_, k) => Math.round(median(samples.slice(k * per, (k + 1) * per))! * f) / f);
+}
+
+/**
+ * How many runs one timed sample should hold so that it takes about `targetMs`, given one run's `estimateMs`
+ * (e.g. a warm-up median): ceil(target / estimate), within [1, max]. Why: a run close to the timer's floor
+ * (GC, JIT, a wake-up) is a draw; a batch of them is a figure, and its per-run floor is floor / batch.
+ */
+export function batchSize(estimateMs: number, targetMs: number, max: number): number {
+  if (!(estimateMs > 0) || !Number.isFinite(estimateMs)) return max;
+  return Math.max(1, Math.min(max, Math.ceil(targetMs / estimateMs)));
+}
+
+/**
  * One round's ratio, oriented so that > 1 means meshd is better: ours/peer for higher-is-better metrics,
  * peer/ours for lower-is-better. Null when either side is missing, not finite, or not positive (a zero
  * cannot be divided by, and "0 false deaths vs 0" is no ratio).

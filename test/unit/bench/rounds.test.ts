@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MAX_SPREAD, interleave, median, roundOrder, roundRatio, rowVerdict, spread, verdict } from '../../../bench/lib/rounds.js';
-import { pairedRow, row, snapshot, writeResults } from '../../../bench/lib/results.js';
+import { DEFAULT_MAX_SPREAD, batchSize, interleave, median, perRound, roundOrder, roundRatio, rowVerdict, spread, verdict } from '../../../bench/lib/rounds.js';
+import { pairedRow, row, snapshot, verdictLine, writeResults } from '../../../bench/lib/results.js';
 
 test('median: odd, even, empty, non-finite dropped', () => {
   const cases: [(number | null)[], number | null][] = [
@@ -16,6 +16,25 @@ test('median: odd, even, empty, non-finite dropped', () => {
     [[1, null, 9, Number.POSITIVE_INFINITY, 5], 5],
   ];
   for (const [xs, want] of cases) assert.equal(median(xs), want, JSON.stringify(xs));
+});
+
+test('perRound: the median of each consecutive group, rounded; a partial group is not a round', () => {
+  assert.deepEqual(perRound([3, 1, 2, 10, 30, 20, 99], 3), [2, 20]);
+  assert.deepEqual(perRound([1.234, 1.236], 1, 2), [1.23, 1.24]);
+  assert.deepEqual(perRound([], 5), []);
+  assert.throws(() => perRound([1], 0), /positive integer/);
+});
+
+test('batchSize: runs per sample to reach the target, within [1, max]; max when the estimate is unusable', () => {
+  const cases: [number, number, number, number][] = [
+    [1, 20, 50, 20],
+    [1.5, 20, 50, 14],
+    [0.1, 20, 50, 50],
+    [40, 20, 50, 1],
+    [0, 20, 50, 50],
+    [Number.NaN, 20, 50, 50],
+  ];
+  for (const [est, target, max, want] of cases) assert.equal(batchSize(est, target, max), want, `${est} ${target} ${max}`);
 });
 
 test('roundRatio: oriented so > 1 is meshd better; no ratio for missing or non-positive figures', () => {
@@ -122,7 +141,9 @@ test('writeResults writes NAME.json when every row holds, NAME.rejected.json and
   const log = console.log;
   const err = console.error;
   const table = console.table;
-  console.log = console.error = console.table = () => undefined;
+  const lines: string[] = [];
+  console.error = console.table = () => undefined;
+  console.log = (l: string) => void lines.push(String(l));
   try {
     const start = snapshot();
     const ok = writeResults('x', [pairedRow('a', 'ms', [10, 11, 10], [10, 10, 10], 'p', 'lower'), row('legacy', 'ms', 1, 2, 'p', 'lower')], { extra: 1 }, { dir, start });
@@ -135,10 +156,12 @@ test('writeResults writes NAME.json when every row holds, NAME.rejected.json and
     assert.equal(typeof doc.load.end.freeMemBytes, 'number');
     assert.equal(typeof doc.machine.cpus, 'number');
     assert.deepEqual(doc.verdict.unchecked, ['legacy']);
+    assert.match(lines.at(-1)!, /^ACCEPTED \(load [\d.]+ → [\d.]+\)$/);
 
     const bad = writeResults('x', [pairedRow('a', 'ms', [10, 30, 10], [10, 10, 10], 'p', 'lower')], {}, { dir });
     assert.equal(bad.verdict.ok, false);
     assert.equal(process.exitCode, 1);
+    assert.match(lines.at(-1)!, /^REJECTED: a: ratio spread 3\.00× .* \(load [\d.]+ → [\d.]+\)$/);
     assert.deepEqual(readdirSync(dir).sort(), ['x.json', 'x.rejected.json']);
     // the good file was not overwritten
     assert.equal((JSON.parse(readFileSync(join(dir, 'x.json'), 'utf8')) as { verdict: { ok: boolean } }).verdict.ok, true);
@@ -149,4 +172,10 @@ test('writeResults writes NAME.json when every row holds, NAME.rejected.json and
     console.table = table;
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('verdictLine: ACCEPTED, or REJECTED with the first reason and how many more, always with the load', () => {
+  assert.equal(verdictLine({ ok: true, rows: [], reasons: [] }, 1.2, 0.9), 'ACCEPTED (load 1.2 → 0.9)');
+  assert.equal(verdictLine({ ok: false, rows: [], reasons: ['a: wide'] }, 3, 4), 'REJECTED: a: wide (load 3 → 4)');
+  assert.equal(verdictLine({ ok: false, rows: [], reasons: ['a: wide', 'b: wide', 'c: wide'] }, 3, 4), 'REJECTED: a: wide (+2 more) (load 3 → 4)');
 });
