@@ -186,7 +186,7 @@ async function main(): Promise<void> {
             failure = e;
           }
           const rep = await churn.stop();
-          console.error(`churn, round ${r + 1}: ${rep.changes} changes in ${rep.seconds.toFixed(1)} s = ${rep.ratePerS}/s (aimed ${CHURN}/s), ${rep.errors} failed writes${rep.firstErrors.length ? `: ${rep.firstErrors.join(' | ')}` : ''}`);
+          console.error(`churn, round ${r + 1}: ${rep.changes} changes in ${rep.seconds.toFixed(1)} s = ${rep.ratePerS}/s (aimed ${CHURN}/s, ≤ ${rep.inflight} writes in flight, round trip p50 ${rep.writeMs.p50} / p99 ${rep.writeMs.p99} / max ${rep.writeMs.max} ms), ${rep.errors} failed writes${rep.firstErrors.length ? `: ${rep.firstErrors.join(' | ')}` : ''}`);
           if (failure !== null) throw failure;
           return { samples, churn: rep };
         },
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
     for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
     const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnErrors, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,
