@@ -50,6 +50,8 @@ export interface ChurnReport {
   ratePerS: number;
   errors: number;
   firstErrors: string[];
+  /** Failed writes by kind: the error's code and, for an unreachable agent, its cause (timeout / ECONNRESET / …). */
+  errorKinds: Record<string, number>;
   /** Acknowledged writes' round trips (request → the node's answer), ms: where the generator's time goes. */
   writeMs: { p50: number | null; p99: number | null; max: number | null };
   /** Writes in flight at most (the cap the rate is bounded by: cap / round trip). */
@@ -57,6 +59,14 @@ export interface ChurnReport {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A failed write's kind: its code, and the cause of an unreachable agent (`MESHD_AGENT_UNREACHABLE (ECONNRESET)`). */
+export function errorKind(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const m = err.message ?? '';
+  const cause = /did not answer in time/.test(m) ? 'timeout' : /\bE[A-Z]{4,}\b/.exec(m)?.[0];
+  return cause ? `${err.code ?? 'error'} (${cause})` : (err.code ?? 'error');
+}
 
 /** Nearest-rank percentile p (0–100] of a non-empty list. */
 function percentileOf(xs: readonly number[], p: number): number {
@@ -89,8 +99,11 @@ export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<Churn
   let stopped = false;
   const began = Date.now();
   const lat: number[] = [];
+  const errorKinds: Record<string, number> = {};
   const fail = (what: string, e: unknown) => {
     errors++;
+    const kind = errorKind(e);
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
     if (firstErrors.length < 5) firstErrors.push(`${what}: ${(e as Error).message}`);
   };
   const write = async (w: ChurnWriter, body: Record<string, unknown>) => {
@@ -143,7 +156,7 @@ export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<Churn
       await loop;
       const seconds = (Date.now() - began) / 1000;
       const q = (p: number) => (lat.length ? Math.round(percentileOf(lat, p)) : null);
-      const report: ChurnReport = { changes, seconds, ratePerS: Math.round((changes / seconds) * 10) / 10, errors, firstErrors, writeMs: { p50: q(50), p99: q(99), max: q(100) }, inflight: maxInflight };
+      const report: ChurnReport = { changes, seconds, ratePerS: Math.round((changes / seconds) * 10) / 10, errors, firstErrors, errorKinds, writeMs: { p50: q(50), p99: q(99), max: q(100) }, inflight: maxInflight };
       for (const l of live.splice(0)) await write(l.w, { key: l.key, delete: true }).catch((e: unknown) => fail(`cleanup ${l.key}`, e));
       report.errors = errors;
       return report;
