@@ -172,6 +172,7 @@ async function main(): Promise<void> {
     const ipOf = (i: number) => `10.77.200.${(i % 250) + 2}`;
 
     const failures: string[] = [];
+    const evictions: number[][] = [];
     const got = await interleave<PhaseRound>(ROUNDS, [
       { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures), churn: null }) },
       {
@@ -186,7 +187,11 @@ async function main(): Promise<void> {
             failure = e;
           }
           const rep = await churn.stop();
-          console.error(`churn, round ${r + 1}: ${rep.changes} changes in ${rep.seconds.toFixed(1)} s = ${rep.ratePerS}/s (aimed ${CHURN}/s), ${rep.errors} failed writes${rep.firstErrors.length ? `: ${rep.firstErrors.join(' | ')}` : ''}`);
+          // Gossip broadcasts each node evicted so far (a full queue drops news; push-pull must then carry it).
+          const evicted = await Promise.all(lab.nodes.map((n) => new ApiClient({ socketPath: nodeSocket(LAB, n.name) }).call<{ broadcastsEvicted?: number }>('GET', '/v1/gossip/metrics').then((m) => m.broadcastsEvicted ?? 0, () => -1)));
+          evictions.push(evicted);
+          console.error(`churn, round ${r + 1}: gossip broadcasts evicted so far per node: ${evicted.join(' / ')} (-1: no answer)`);
+          console.error(`churn, round ${r + 1}: ${rep.changes} changes in ${rep.seconds.toFixed(1)} s = ${rep.ratePerS}/s (aimed ${CHURN}/s, ≤ ${rep.inflight} writes in flight, round trip p50 ${rep.writeMs.p50} / p99 ${rep.writeMs.p99} / max ${rep.writeMs.max} ms), ${rep.errors} failed writes ${JSON.stringify(rep.errorKinds)}${rep.firstErrors.length ? `: ${rep.firstErrors.join(' | ')}` : ''}`);
           if (failure !== null) throw failure;
           return { samples, churn: rep };
         },
@@ -221,7 +226,7 @@ async function main(): Promise<void> {
     for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
     const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnErrors, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,

@@ -33,7 +33,13 @@ export interface ChurnOptions {
   ipOf(i: number): string;
   /** Live records at most (default 20). */
   pool?: number;
-  /** Writes in flight at most (default 2 per writer): the generator never queues more than the nodes answer. */
+  /**
+   * Writes in flight at most (default: the rate × 0.5 s, at least 2 per writer). The rate reached is
+   * at most inflight ÷ a write's round trip, and the round trip is mostly the loaded machine's
+   * scheduling delay (N=3 at load 15: p50 65 ms, p99 0.5 s): the old 2 per writer capped 100/s churn at
+   * 7–25/s at load 30–40, with the agents mostly idle. Bounded all the same: the generator never queues
+   * more than this on the nodes, and a write that fails is counted, not retried.
+   */
   inflight?: number;
 }
 
@@ -44,9 +50,29 @@ export interface ChurnReport {
   ratePerS: number;
   errors: number;
   firstErrors: string[];
+  /** Failed writes by kind: the error's code and, for an unreachable agent, its cause (timeout / ECONNRESET / …). */
+  errorKinds: Record<string, number>;
+  /** Acknowledged writes' round trips (request → the node's answer), ms: where the generator's time goes. */
+  writeMs: { p50: number | null; p99: number | null; max: number | null };
+  /** Writes in flight at most (the cap the rate is bounded by: cap / round trip). */
+  inflight: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A failed write's kind: its code, and the cause of an unreachable agent (`MESHD_AGENT_UNREACHABLE (ECONNRESET)`). */
+export function errorKind(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const m = err.message ?? '';
+  const cause = /did not answer in time/.test(m) ? 'timeout' : /\bE[A-Z]{4,}\b/.exec(m)?.[0];
+  return cause ? `${err.code ?? 'error'} (${cause})` : (err.code ?? 'error');
+}
+
+/** Nearest-rank percentile p (0–100] of a non-empty list. */
+function percentileOf(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
 
 /**
  * The synthetic record of task i written by `w` (pure; exported for the unit test). Its `node` is a name no
@@ -62,7 +88,7 @@ export function churnRecord(t: EndpointRecord, i: number, ip: string, w: { node:
 /** Starts writing at once; `stop()` stops, waits for writes in flight, removes what is still live and reports. */
 export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<ChurnReport> } {
   const pool = o.pool ?? 20;
-  const maxInflight = o.inflight ?? 2 * o.writers.length;
+  const maxInflight = o.inflight ?? Math.max(2 * o.writers.length, Math.ceil(o.ratePerS * 0.5));
   const live: { key: string; w: ChurnWriter }[] = [];
   let next = 0;
   let issued = 0;
@@ -72,13 +98,23 @@ export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<Churn
   let inflight = 0;
   let stopped = false;
   const began = Date.now();
+  const lat: number[] = [];
+  const errorKinds: Record<string, number> = {};
   const fail = (what: string, e: unknown) => {
     errors++;
+    const kind = errorKind(e);
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
     if (firstErrors.length < 5) firstErrors.push(`${what}: ${(e as Error).message}`);
   };
-  const write = async (w: ChurnWriter, body: Record<string, unknown>) => w.client.call('POST', '/v1/gossip/tables', { network: o.template.network, table: ENDPOINT_TABLE, ...body });
+  const write = async (w: ChurnWriter, body: Record<string, unknown>) => {
+    const t0 = performance.now();
+    await w.client.call('POST', '/v1/gossip/tables', { network: o.template.network, table: ENDPOINT_TABLE, ...body });
+    lat.push(performance.now() - t0);
+  };
+  let adding = 0;
   const one = async (): Promise<void> => {
-    if (live.length >= pool) {
+    // adds in flight count towards the pool: with many writes in flight, live records stay ≤ pool
+    if (live.length > 0 && live.length + adding >= pool) {
       const old = live.shift()!;
       try {
         await write(old.w, { key: old.key, delete: true });
@@ -91,12 +127,15 @@ export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<Churn
     const i = next++;
     const w = o.writers[i % o.writers.length]!;
     const rec = churnRecord(o.template, i, o.ipOf(i), w);
+    adding++;
     try {
       await write(w, { key: rec.taskId, value: JSON.stringify(rec) });
       live.push({ key: rec.taskId, w });
       changes++;
     } catch (e) {
       fail(`add ${rec.taskId} on ${w.node}`, e);
+    } finally {
+      adding--;
     }
   };
   const loop = (async () => {
@@ -116,7 +155,8 @@ export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<Churn
       stopped = true;
       await loop;
       const seconds = (Date.now() - began) / 1000;
-      const report = { changes, seconds, ratePerS: Math.round((changes / seconds) * 10) / 10, errors, firstErrors };
+      const q = (p: number) => (lat.length ? Math.round(percentileOf(lat, p)) : null);
+      const report: ChurnReport = { changes, seconds, ratePerS: Math.round((changes / seconds) * 10) / 10, errors, firstErrors, errorKinds, writeMs: { p50: q(50), p99: q(99), max: q(100) }, inflight: maxInflight };
       for (const l of live.splice(0)) await write(l.w, { key: l.key, delete: true }).catch((e: unknown) => fail(`cleanup ${l.key}`, e));
       report.errors = errors;
       return report;

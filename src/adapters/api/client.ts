@@ -82,7 +82,16 @@ export class ApiClient {
 
   raw(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
+    return this.once(method, path, payload, false).catch((e: unknown) => {
+      if (!isStaleKeepAlive(e)) throw e;
+      return this.once(method, path, payload, true);
+    });
+  }
+
+  /** One request; a failure on a reused kept-alive socket before any response rejects with a StaleKeepAlive (raw() retries it). */
+  private once(method: string, path: string, payload: string | undefined, fresh: boolean): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = request(
         {
           socketPath: this.opts.socketPath,
@@ -90,8 +99,11 @@ export class ApiClient {
           method,
           headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
           timeout: this.opts.timeoutMs ?? 15_000,
+          // the retry: a connection of its own, never another pooled one that may be stale too
+          ...(fresh ? { agent: false } : {}),
         },
         (res) => {
+          answered = true;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -101,11 +113,41 @@ export class ApiClient {
       req.on('timeout', () => req.destroy(new MeshError('MESHD_AGENT_UNREACHABLE', `agent at ${this.opts.socketPath} did not answer in time`)));
       req.on('error', (e: NodeJS.ErrnoException) => {
         if (e instanceof MeshError) return reject(e);
+        if (req.reusedSocket && !answered && RESET_CODES.has(e.code ?? '')) return reject(new StaleKeepAlive(e));
         reject(new MeshError('MESHD_AGENT_UNREACHABLE', `cannot reach the agent at ${this.opts.socketPath}: ${e.code ?? e.message}`));
       });
       req.end(payload);
     });
   }
+}
+
+/**
+ * Errors of a kept-alive socket the agent had closed while it sat idle in the client's pool: the
+ * request was written into (or onto) a connection the server no longer reads, so it never reached
+ * a handler. Node's pool drops an idle socket 1 s before the server's announced keep-alive timeout,
+ * but a client process starved of CPU (load 30–40 on 2 cores) runs that timer late and reuses the
+ * socket as the server closes it: EPIPE when the close came first, ECONNRESET when the request was
+ * already queued unread (the kernel resets a unix socket closed with unread data). Node's own docs
+ * prescribe one retry on a fresh connection for exactly this case (`request.reusedSocket`).
+ */
+const RESET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE']);
+
+class StaleKeepAlive extends Error {
+  constructor(override readonly cause: NodeJS.ErrnoException) {
+    super(`kept-alive connection closed by the agent: ${cause.code}`);
+  }
+}
+
+/**
+ * Retried once, on a connection of its own (outside the pool, which may hold more stale sockets).
+ * Safe for every method: the agent's server answers every request it has read (errors included,
+ * server.ts handle()) and closes a kept-alive connection only while no request is on it, so a request
+ * failed this way was not acted on — unless the agent died while handling it, and then the retry
+ * meets no agent (MESHD_AGENT_UNREACHABLE) or its next incarnation. The retry's own failure is the
+ * caller's error, as any first failure on a fresh connection is.
+ */
+function isStaleKeepAlive(e: unknown): e is StaleKeepAlive {
+  return e instanceof StaleKeepAlive;
 }
 
 /** The error a streamed response ended with (its `x-meshd-error` trailer), once it ended; null when it finished cleanly. */

@@ -142,6 +142,18 @@ export async function handle(router: Router, req: IncomingMessage, res: ServerRe
   }
 }
 
+/**
+ * How long the control server keeps an idle kept-alive connection, in ms. Node's default (5 s) equals
+ * the client pool's own idle timeout (http.globalAgent: 5 s, or 1 s before the server's announced
+ * `Keep-Alive: timeout=`), so a client that runs that timer late — any process starved of CPU on a
+ * loaded machine — reuses a socket the agent is closing at that instant: EPIPE or ECONNRESET
+ * (~2 in 3,000 bench writes at load 30–40). Far beyond the clients' idle timeout, the race needs a
+ * client starved for the difference (~60 s); the client also retries that one case (client.ts).
+ * Idle connections cost a file descriptor each and belong to live clients (netctl exits; close()
+ * drops idle ones at once).
+ */
+export const API_KEEP_ALIVE_MS = 65_000;
+
 /** Listens on a unix socket path (stale socket files from a crash are replaced; mode 0660). */
 export function listenUnix(router: Router, socketPath: string, onError?: (e: MeshError) => void): Promise<Server> {
   mkdirSync(dirname(socketPath), { recursive: true });
@@ -149,6 +161,7 @@ export function listenUnix(router: Router, socketPath: string, onError?: (e: Mes
   const server = createServer((req, res) => void handle(router, req, res, onError));
   server.headersTimeout = 10_000;
   server.requestTimeout = 60_000;
+  server.keepAliveTimeout = API_KEEP_ALIVE_MS;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => {
