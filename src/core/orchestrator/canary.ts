@@ -56,3 +56,52 @@ export function parseCanaryPercent(s: string): number | null {
   const p = Number(m[1]);
   return p >= MIN_CANARY_PERCENT && p <= MAX_CANARY_PERCENT ? p : null;
 }
+
+/**
+ * A held canary as stored in its service record, so that a manager that starts (restart, new
+ * leader) resumes it exactly instead of letting the orchestrator drop the old task that shares
+ * each canary slot: the share, the slots that run a canary task beside their old one, and the
+ * per-task weights every node's LB was given (kept as given, never recomputed).
+ */
+export interface CanaryRecord {
+  percent: number;
+  count: number;
+  /** The canary's slot numbers (absent in records written before resume existed: derived then). */
+  slots?: readonly number[] | undefined;
+  weights?: { old: number; canary: number } | undefined;
+}
+
+interface SlotTask {
+  id: string;
+  slot?: number | undefined;
+  specVersion: number;
+  desiredState: string;
+  state: string;
+  timestamps: { created: number };
+}
+
+/**
+ * On resume: the canary task (spec `version`) and the old task (any other version) of each held
+ * slot, from the stored tasks. Slots: the record's, or (older records) every slot holding a live
+ * task of `version`. Live = desired not shutdown and not ended; the newest wins on duplicates.
+ */
+export function heldCanarySlots<T extends SlotTask>(tasks: readonly T[], version: number, slots: readonly number[] | undefined, ended: (t: T) => boolean): Map<number, { old: T | undefined; canary: T | undefined }> {
+  const out = new Map<number, { old: T | undefined; canary: T | undefined }>();
+  const live = tasks.filter((t) => t.slot !== undefined && t.desiredState !== 'shutdown' && !ended(t));
+  const want = slots ?? [...new Set(live.filter((t) => t.specVersion === version).map((t) => t.slot!))].sort((a, b) => a - b);
+  const newest = (a: T | undefined, b: T): T => (a && a.timestamps.created >= b.timestamps.created ? a : b);
+  for (const s of want) out.set(s, { old: undefined, canary: undefined });
+  for (const t of live) {
+    const e = out.get(t.slot!);
+    if (!e) continue;
+    if (t.specVersion === version) e.canary = newest(e.canary, t);
+    else e.old = newest(e.old, t);
+  }
+  return out;
+}
+
+/** Splits the update queue into the canary's items (`held` ones on resume, else the first `count`) and the rest. */
+export function pickCanarySlots<I>(queue: readonly I[], count: number, held?: (item: I) => boolean): [I[], I[]] {
+  if (!held) return [queue.slice(0, Math.min(count, queue.length)), queue.slice(Math.min(count, queue.length))];
+  return [queue.filter(held), queue.filter((i) => !held(i))];
+}

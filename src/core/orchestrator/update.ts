@@ -33,6 +33,7 @@ import type { Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
 import { isServing, isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
 import type { Action, UpdateState } from './actions.js';
 import { newTask } from './reconcile.js';
+import { heldCanarySlots, pickCanarySlots } from './canary.js';
 import { ACTIVE, lastRunningOn, mayBeRunning, slotKey, type Item, type RollingUpdateInit, type SpecVersion, type UpdateEvent } from './update-types.js';
 
 export type { RollingUpdateInit, SpecVersion, UpdateEvent } from './update-types.js';
@@ -63,11 +64,14 @@ export class RollingUpdate {
       const prev = this.current.get(k);
       if (!prev || t.timestamps.created > prev.timestamps.created) this.current.set(k, t);
     }
+    // A resumed canary's slots hold their old task (the slot's) and a canary task (adopted below).
+    const held = init.canary?.resume ? heldCanarySlots(init.tasks, init.to.version, init.canary.slots, (t) => isTerminal(t.state)) : undefined;
+    for (const [slot, h] of held ?? []) if (h.old) this.current.set(`s${slot}`, h.old);
     this.buildQueue(init.to.version, init.to.spec.updateConfig);
     // Resumed by a new leader: the previous leader's last finished slot started its delay.
     const lastDone = lastRunningOn(init.tasks, init.to.version);
     if (lastDone !== undefined) this.workers.fill(lastDone + init.to.spec.updateConfig.delayMs);
-    if (init.canary) this.startCanary(init.canary.count, init.now);
+    if (init.canary) this.startCanary(init.canary.count, init.now, held);
     else this.emitState(`updating to version ${init.to.version}: ${this.total} slot(s)`);
     this.pump(init.now);
   }
@@ -126,7 +130,7 @@ export class RollingUpdate {
       if (t !== undefined && (d === undefined || t < d)) d = t;
     };
     for (const item of this.inFlight.values()) min(item.deadline);
-    if (ACTIVE.has(this.st) && this.queue.length > 0) {
+    if (ACTIVE.has(this.st) && !this.holding && this.queue.length > 0) {
       this.workers.forEach((free, w) => {
         if (!this.busy.has(w)) min(free);
       });
@@ -151,16 +155,37 @@ export class RollingUpdate {
     return true;
   }
 
-  /** The first `count` slots get a task of the target spec beside their old one (start-first). */
-  private startCanary(count: number, now: number): void {
+  /** The canary's slot numbers (stored with the service, so that a new manager resumes the same ones). */
+  get canarySlots(): number[] {
+    return this.canaryItems.filter((i) => i.key.startsWith('s')).map((i) => Number(i.key.slice(1)));
+  }
+
+  /**
+   * The first `count` slots get a task of the target spec beside their old one (start-first); a
+   * resumed canary (`held`) adopts the canary tasks its slots already run, held as they were.
+   */
+  private startCanary(count: number, now: number, held?: ReturnType<typeof heldCanarySlots<Task>>): void {
     this.holding = true;
-    this.canaryItems = this.queue.splice(0, Math.min(count, this.queue.length));
-    this.emitState(`canary: starting ${this.canaryItems.length} task(s) of version ${this.init.to.version} beside ${this.total}`);
-    for (const item of this.canaryItems) {
+    const [picked, rest] = pickCanarySlots(this.queue, count, held && ((i) => held.has(Number(i.key.slice(1)))));
+    this.canaryItems = picked;
+    this.queue = rest;
+    if (!held) this.emitState(`canary: starting ${picked.length} task(s) of version ${this.init.to.version} beside ${this.total}`);
+    for (const item of picked) {
       item.canary = true;
       item.cfg = { ...item.cfg, order: 'start-first' };
-      this.startItem(item, now);
+      const c = held?.get(Number(item.key.slice(1)))?.canary;
+      if (!c) {
+        this.startItem(item, now);
+        continue;
+      }
+      item.next = c;
+      this.track(item, item.old);
+      this.track(item, c);
+      item.step = c.state === 'running' ? 'canary' : 'starting';
+      item.deadline = item.step === 'starting' ? now + this.startTimeout() : undefined;
     }
+    this.canaryRunning();
+    if (held && this.st !== 'canary') this.emitState(`canary resumed: ${picked.length} task(s) of version ${this.init.to.version} starting beside ${this.total}`);
   }
 
   /** A canary task runs: once every canary slot runs (or ended), the state says so. */

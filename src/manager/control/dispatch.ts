@@ -100,7 +100,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
  */
 function canaryWeightOf(t: TaskRecord, svc: ServiceRecord): number | undefined {
   if (!svc.canary) return undefined;
-  const w = canaryWeights(replicasOf(svc.spec), svc.canary.count, svc.canary.percent);
+  // The stored weights (a resumed canary keeps exactly what the nodes were given); computed for older records.
+  const w = svc.canary.weights ?? canaryWeights(replicasOf(svc.spec), svc.canary.count, svc.canary.percent);
   return t.specVersion === svc.version ? w.canary : w.old;
 }
 

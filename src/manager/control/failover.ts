@@ -8,7 +8,8 @@
  *   slots whose task still runs another spec, so finished slots stay as they are and the
  *   update carries on from where the old leader stopped. A rollback that was under way
  *   resumes as an update towards the (already restored) old spec, with that spec's
- *   update config. Paused updates stay paused (no machine; `service update` resumes).
+ *   update config. Paused updates stay paused (no machine; `service update` resumes). A held
+ *   canary resumes held (issue 19 §3): its slots keep their old task beside the canary task.
  * - `startStrandedTasks`: a stop-first replacement is created with desired state `ready`
  *   and started once its predecessor reports stopped — by the machine that created it.
  *   A new leader has no such machine, so a `ready` task whose slot holds no task that may
@@ -16,10 +17,11 @@
  */
 import { RollingUpdate } from '../../core/orchestrator/index.js';
 import { isTerminal } from '../../core/spec/types.js';
-import type { TaskRecord } from './model.js';
+import type { ServiceRecord, TaskRecord } from './model.js';
 import type { ControlState } from './state.js';
 
-const WORKING = new Set(['updating', 'rollback_started']);
+/** `canary`: a held canary is resumed as held (its slots, tasks and weights are in the record). */
+const WORKING = new Set(['updating', 'rollback_started', 'canary']);
 
 /** Could an agent still be running it (mirrors the updater's rule)? */
 function mayRun(t: TaskRecord): boolean {
@@ -39,12 +41,21 @@ export function resumeUpdates(st: ControlState, updaters: Map<string, RollingUpd
     const tasks = [...st.tasks.values()].filter((t) => t.serviceId === s.id);
     const u = new RollingUpdate({
       serviceId: s.id, from: s.previous ?? { version: s.version, spec: s.spec }, to: { version: s.version, spec: s.spec },
-      tasks, now, newId,
+      tasks, now, newId, ...(canaryToResume(s) ? { canary: { count: s.canary!.count, resume: true, slots: s.canary!.slots } } : {}),
     });
     updaters.set(s.id, u);
     resumed.push(s.id);
   }
   return resumed;
+}
+
+/**
+ * A canary not yet promoted: the record keeps `canary` from `service update --canary` until
+ * `--canary-complete` or a rollback clears it, and the state is `canary` (held) or `updating`
+ * (its tasks were still starting). Its machine resumes holding: old tasks keep running.
+ */
+function canaryToResume(s: ServiceRecord): boolean {
+  return s.canary !== undefined && (s.update?.state === 'canary' || s.update?.state === 'updating');
 }
 
 /** Starts `ready` tasks whose slot has nothing left that may run; returns their ids. */

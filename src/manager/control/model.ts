@@ -11,7 +11,7 @@ import { isGlobal, isServing, replicasOf, taskSpecEqual, taskSpecOf } from '../.
 import { dnsLabelSchema } from '../../core/spec/validate.js';
 import { nodeDescriptionSchema, resolveRuntime } from '../../core/spec/runtime.js';
 import type { UpdateState } from '../../core/orchestrator/actions.js';
-import { MAX_CANARY_PERCENT, MIN_CANARY_PERCENT } from '../../core/orchestrator/canary.js';
+import { MAX_CANARY_PERCENT, MIN_CANARY_PERCENT, type CanaryRecord } from '../../core/orchestrator/canary.js';
 
 export const CKEYS = {
   network: (id: string): string => `networks/${id}`,
@@ -101,8 +101,9 @@ export interface ServiceRecord {
   /**
    * A canary in progress (`service update --canary`): `count` tasks of the current spec run beside
    * the old ones and get `percent` % of new connections through per-task LB weights (dispatch.ts).
+   * Its slots and weights are stored too, so a manager that starts resumes it held (failover.ts).
    */
-  canary?: { percent: number; count: number } | undefined;
+  canary?: CanaryRecord | undefined;
 }
 
 /** A task as stored: the core Task plus its addresses (network id → IP). */
