@@ -33,7 +33,7 @@ export interface RollingUpdateInit {
   force?: boolean;
   /**
    * A canary (`--canary`): start `count` tasks of the target spec start-first beside the first
-   * slots' old tasks and hold there (state `canary`) until `promote` or `rollback` (canary.ts).
+   * slots' old tasks and hold there (state `canary`) until `promote` or `rollback` (canary-hold.ts).
    * `resume`: a manager that starts finds the canary held in the store: `slots` (stored; derived
    * from the tasks when absent) keep their old task and adopt their running canary task.
    */

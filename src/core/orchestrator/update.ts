@@ -33,7 +33,8 @@ import type { Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
 import { isServing, isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
 import type { Action, UpdateState } from './actions.js';
 import { newTask } from './reconcile.js';
-import { heldCanarySlots, pickCanarySlots } from './canary.js';
+import { heldCanarySlots } from './canary.js';
+import { CanaryHold } from './canary-hold.js';
 import { ACTIVE, lastRunningOn, mayBeRunning, slotKey, type Item, type RollingUpdateInit, type SpecVersion, type UpdateEvent } from './update-types.js';
 
 export type { RollingUpdateInit, SpecVersion, UpdateEvent } from './update-types.js';
@@ -53,9 +54,12 @@ export class RollingUpdate {
   private unconfirmedDrains = 0;
   private st: UpdateState = 'updating';
   private readonly specs = new Map<number, TaskSpec>();
-  /** A canary's slots, and whether they are still held (not promoted, not rolled back). */
-  private canaryItems: Item[] = [];
-  private holding = false;
+  /** The canary's slots and whether they are held (canary-hold.ts). */
+  private readonly canary = new CanaryHold({
+    version: () => this.init.to.version, total: () => this.total, state: () => this.st, startItem: (i, now) => this.startItem(i, now),
+    drainOrSkip: (i, now) => this.drainOrSkip(i, now), track: (i, t) => this.track(i, t), untrack: (id) => this.inFlight.delete(id),
+    startTimeoutMs: () => this.startTimeout(), emit: (a) => this.emit(a), emitState: (m) => this.emitState(m), setState: (st, m) => this.setState(st, m),
+  });
 
   constructor(private readonly init: RollingUpdateInit) {
     for (const t of init.tasks) {
@@ -71,7 +75,7 @@ export class RollingUpdate {
     // Resumed by a new leader: the previous leader's last finished slot started its delay.
     const lastDone = lastRunningOn(init.tasks, init.to.version);
     if (lastDone !== undefined) this.workers.fill(lastDone + init.to.spec.updateConfig.delayMs);
-    if (init.canary) this.startCanary(init.canary.count, init.now, held);
+    if (init.canary) this.queue = this.canary.start(this.queue, init.canary.count, init.now, held);
     else this.emitState(`updating to version ${init.to.version}: ${this.total} slot(s)`);
     this.pump(init.now);
   }
@@ -130,7 +134,7 @@ export class RollingUpdate {
       if (t !== undefined && (d === undefined || t < d)) d = t;
     };
     for (const item of this.inFlight.values()) min(item.deadline);
-    if (ACTIVE.has(this.st) && !this.holding && this.queue.length > 0) {
+    if (ACTIVE.has(this.st) && !this.canary.holding && this.queue.length > 0) {
       this.workers.forEach((free, w) => {
         if (!this.busy.has(w)) min(free);
       });
@@ -142,73 +146,18 @@ export class RollingUpdate {
 
   /** True while a canary is held (started, not yet promoted or rolled back). */
   get canaryHeld(): boolean {
-    return this.holding;
+    return this.canary.holding;
+  }
+  /** The canary's slot numbers (stored with the service: a new manager resumes the same ones). */
+  get canarySlots(): number[] {
+    return this.canary.slots;
   }
 
   /** `--canary-complete`: the canary tasks replace their slots' old tasks and the rest rolls on. */
   promote(now: number): boolean {
-    if (!this.holding) return false;
-    this.holding = false;
-    this.setState('updating', `canary promoted: rolling the rest to version ${this.init.to.version}`);
-    for (const item of this.canaryItems) if (item.step === 'canary') this.drainOrSkip(item, now);
+    if (!this.canary.promote(now)) return false;
     this.pump(now);
     return true;
-  }
-
-  /** The canary's slot numbers (stored with the service, so that a new manager resumes the same ones). */
-  get canarySlots(): number[] {
-    return this.canaryItems.filter((i) => i.key.startsWith('s')).map((i) => Number(i.key.slice(1)));
-  }
-
-  /**
-   * The first `count` slots get a task of the target spec beside their old one (start-first); a
-   * resumed canary (`held`) adopts the canary tasks its slots already run, held as they were.
-   */
-  private startCanary(count: number, now: number, held?: ReturnType<typeof heldCanarySlots<Task>>): void {
-    this.holding = true;
-    const [picked, rest] = pickCanarySlots(this.queue, count, held && ((i) => held.has(Number(i.key.slice(1)))));
-    this.canaryItems = picked;
-    this.queue = rest;
-    if (!held) this.emitState(`canary: starting ${picked.length} task(s) of version ${this.init.to.version} beside ${this.total}`);
-    for (const item of picked) {
-      item.canary = true;
-      item.cfg = { ...item.cfg, order: 'start-first' };
-      const c = held?.get(Number(item.key.slice(1)))?.canary;
-      if (!c) {
-        this.startItem(item, now);
-        continue;
-      }
-      item.next = c;
-      this.track(item, item.old);
-      this.track(item, c);
-      item.step = c.state === 'running' ? 'canary' : 'starting';
-      item.deadline = item.step === 'starting' ? now + this.startTimeout() : undefined;
-    }
-    this.canaryRunning();
-    if (held && this.st !== 'canary') this.emitState(`canary resumed: ${picked.length} task(s) of version ${this.init.to.version} starting beside ${this.total}`);
-  }
-
-  /** A canary task runs: once every canary slot runs (or ended), the state says so. */
-  private canaryRunning(): void {
-    const held = this.canaryItems.filter((i) => i.step === 'canary').length;
-    if (held === 0 || this.canaryItems.some((i) => i.step !== 'canary' && i.step !== 'done')) return;
-    this.setState('canary', `canary running: ${held} task(s) of version ${this.init.to.version} beside ${this.total}; `
-      + '`service update --canary-complete` rolls the rest, `service rollback` removes them');
-  }
-
-  /** A held canary rolled back: its tasks go, the old ones never stopped serving. */
-  private dropCanary(): void {
-    if (!this.holding) return;
-    this.holding = false;
-    for (const item of this.canaryItems) {
-      if (item.step === 'done') continue;
-      if (item.next && !isTerminal(item.next.state)) this.emit({ type: 'shutdownTask', taskId: item.next.id, reason: 'canary rolled back' });
-      if (item.old) this.inFlight.delete(item.old.id);
-      if (item.next) this.inFlight.delete(item.next.id);
-      item.next = undefined;
-      item.step = 'done';
-      item.deadline = undefined;
-    }
   }
 
   /** Manual rollback (`netctl service rollback`), also after completion. */
@@ -286,7 +235,7 @@ export class RollingUpdate {
       this.pendingRollbackBuild = false;
       this.buildQueue(this.init.from.version, this.config());
     }
-    if (ACTIVE.has(this.st) && !this.holding) {
+    if (ACTIVE.has(this.st) && !this.canary.holding) {
       for (let w = 0; w < this.workers.length && this.queue.length > 0; w++) {
         if (this.busy.has(w) || this.workers[w]! > now) continue;
         const item = this.queue.shift()!;
@@ -296,8 +245,7 @@ export class RollingUpdate {
         if (!this.busy.has(w)) w--; // the slot needed nothing: the same worker takes the next
       }
     }
-    const canaryOpen = this.holding || this.canaryItems.some((i) => i.step !== 'done');
-    if (ACTIVE.has(this.st) && !canaryOpen && !this.pendingRollbackBuild && this.queue.length === 0 && this.busy.size === 0 && this.monitors.size === 0) {
+    if (ACTIVE.has(this.st) && !this.canary.open && !this.pendingRollbackBuild && this.queue.length === 0 && this.busy.size === 0 && this.monitors.size === 0) {
       const note = this.unconfirmedDrains ? ` (${this.unconfirmedDrains} drain(s) not confirmed in time)` : '';
       if (this.phase === 'forward') this.setState('completed', `update to version ${this.init.to.version} completed${note}`);
       else this.setState('rollback_completed', `rolled back to version ${this.init.from.version}${note}`);
@@ -424,10 +372,10 @@ export class RollingUpdate {
       this.afterDrain(item, now);
     } else if (isOld && (ev.type === 'taskStopped' || ev.type === 'taskFailed') && item.step === 'stopping') {
       this.startNew(item, now);
-    } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting' && item.canary && this.holding) {
+    } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting' && item.canary && this.canary.holding) {
       item.step = 'canary';
       item.deadline = undefined;
-      this.canaryRunning();
+      this.canary.running();
     } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting') {
       if (item.phase === this.phase && item.cfg.monitorMs > 0) this.monitors.set(item.next!.id, now + item.cfg.monitorMs);
       if (item.cfg.order === 'start-first' && item.old) this.drainOrSkip(item, now);
@@ -483,7 +431,7 @@ export class RollingUpdate {
   }
 
   private startRollback(now: number, why: string): void {
-    this.dropCanary();
+    this.canary.drop();
     this.phase = 'rollback';
     this.queue = [];
     this.monitors.clear();

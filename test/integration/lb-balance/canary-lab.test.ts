@@ -4,7 +4,8 @@
  * - `service update --canary 10% --env-add V=2` starts one task of the new spec beside the 3 old
  *   ones; 2,000 NEW connections through the published port reach it 10 % ± 3 % of the time;
  * - `service rollback` removes it (the old tasks never stopped);
- * - a second canary and `service update --canary-complete`: every task ends on the new spec.
+ * - a second canary survives a kill -9 and restart of n1 (the only manager): the same 4 tasks and
+ *   weights after it; then `service update --canary-complete`: every task ends on the new spec.
  * The 2,000 connections come from one Node process in the lab client's namespace (a fresh TCP
  * connection each, 20 at a time), not a process per request.
  */
@@ -112,9 +113,30 @@ describe('canary (lab mcan)', { timeout: 400_000 }, () => {
     assert.ok(after.every((ip) => oldIps.has(ip)), `after rollback only old tasks answer: ${[...new Set(after)].join(',')}`);
   });
 
-  test('--canary-complete rolls the rest: every task ends on the new spec, unweighted', async () => {
+  test('the manager is killed while the canary is held: restarted, it holds it; --canary-complete rolls the rest, unweighted', async () => {
     ok(await m('service', 'update', '--canary', '10%', '--env-add', 'V=3', 'cw'), 'update --canary');
-    assert.equal((await live()).length, 4);
+    const held = (await live()).map((t) => t.id).sort();
+    assert.equal(held.length, 4);
+    // n1 runs the only manager: kill -9 it and start it again (its tasks are adopted). The new
+    // manager must resume the canary held: the same 4 tasks, 10 weighted slots on each node's LB.
+    ok(await netctl(['lab', 'kill', 'n1', '--name', LAB]), 'kill n1');
+    ok(await netctl(['lab', 'start', 'n1', '--name', LAB]), 'start n1');
+    let seen = '';
+    await waitFor('the restarted manager holds the canary: state canary, the same 4 tasks running', async () => {
+      const r = await m('service', 'inspect', 'cw', '--format', '{{json .update}}');
+      const ts = r.code === 0 ? (await live()).map((t) => t.id).sort() : [];
+      seen = `${r.stdout.trim() || r.stderr.trim()} tasks ${ts.join(',')} (want ${held.join(',')})`;
+      return r.code === 0 && /"state":"canary"/.test(r.stdout) && ts.join() === held.join();
+    }, 60_000, 500, () => seen);
+    for (const n of lab.nodes.map((x) => x.name)) {
+      let last: string[] = [];
+      await waitFor(`${n}: ${PORT} still holds 10 weighted slots after the manager restart`, async () => {
+        last = await kernelSlots(n);
+        return last.length === 10;
+      }, 30_000, 250, () => `kernel slots: ${last.join(',')}`);
+    }
+    const still = (await live()).map((t) => t.id).sort();
+    assert.deepEqual(still, held, 'no task replaced or dropped by the restarted manager');
     const r = ok(await m('service', 'update', '--canary-complete', 'cw'), 'canary-complete');
     assert.match(r.stderr, /verify: Service converged/);
     const ts = await live();
