@@ -16,6 +16,7 @@
  * Eviction when full stays one message at a time from the tail (the most-transmitted, oldest): popping the
  * tail is O(1), so batches would only drop news early without saving work.
  */
+import { MeshError } from '../errors.js';
 
 export interface BroadcastItem {
   /** Invalidation key: 'm:<member>', 't:<net>/<table>/<key>', 'n:<node>/<net>'. */
@@ -86,7 +87,7 @@ class SortedBlocks {
     const bi = this.blockFor(q);
     const block = this.blocks[bi];
     const i = block ? SortedBlocks.indexIn(block, q) : -1;
-    if (!block || block[i] !== q) throw new Error('broadcast queue: item not where its order says (bug)');
+    if (!block || block[i] !== q) throw new MeshError('MESHD_INTERNAL', 'broadcast queue: item not where its order says (bug)', { key: q.key });
     block.splice(i, 1);
     if (block.length === 0) this.blocks.splice(bi, 1);
   }
