@@ -15,6 +15,15 @@
  * refuses (network-scoped news for a peer outside the network) are walked past one by one.
  * Eviction when full stays one message at a time from the tail (the most-transmitted, oldest): popping the
  * tail is O(1), so batches would only drop news early without saving work.
+ *
+ * The cap is not what limits news under churn; the send budget is (issue 18 §1, measured 2026-12-07): per node
+ * ≈ gossipNodes (3) × 1 packet × maxPacketBytes (1,400) per gossipInterval, plus what fits on probes' pings and
+ * acks: ≈ 40 packets ≈ 54 KB/s with `local`, ≈ 23 KB/s with `lan` (memberlist's budget; it has no cap of its
+ * own and serf prunes to 4,096). At 90–100 endpoint changes/s on 4 nodes the table news (record ≈ 440 B,
+ * tombstone ≈ 70 B, N convergence acks ≈ 180 B and their later deletes) is ≈ 450 messages ≈ 68 KB/s, each
+ * sent retransmitLimit (4) times by every node: ≈ 270 KB/s, 5× the `local` budget. The excess is evicted at
+ * any cap and push-pull carries it; a larger cap would only queue staler news, which newest-first order
+ * never reaches under sustained overload.
  */
 import { MeshError } from '../errors.js';
 
