@@ -59,4 +59,39 @@ describe('transmit-limited broadcast queue', () => {
     assert.equal(q.evicted, 1);
     assert.deepEqual(str(q.take(1000, 2, 10, 64)).sort(), ['b', 'c']);
   });
+  test('invalidate and replace anywhere in the order; clear empties', () => {
+    const q = new BroadcastQueue(100);
+    for (const k of ['a', 'b', 'c', 'd']) q.queue({ key: k, bytes: b(k), local: false });
+    q.take(1000, 2, 10, 2); // d, c sent once
+    q.invalidate('c');
+    q.invalidate('nope');
+    q.queue({ key: 'a', bytes: b('a2'), local: false });
+    assert.equal(q.size, 3);
+    assert.deepEqual(str(q.take(1000, 2, 10, 64)), ['a2', 'b', 'd']);
+    q.clear();
+    assert.equal(q.size, 0);
+    assert.deepEqual(q.take(1000, 2, 10, 64), []);
+  });
+  test('under overload the oldest unsent news is evicted (newest first within a transmit count)', () => {
+    const q = new BroadcastQueue(3);
+    for (const k of ['1', '2', '3', '4', '5']) q.queue({ key: k, bytes: b(k), local: false });
+    assert.equal(q.evicted, 2);
+    assert.deepEqual(str(q.take(1000, 2, 10, 64)), ['5', '4', '3']);
+  });
+  test('a smaller message later in the order still fills the space a big one left', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: 'small', bytes: new Uint8Array(10), local: false });
+    q.queue({ key: 'big', bytes: new Uint8Array(500), local: false });
+    q.queue({ key: 'mid', bytes: new Uint8Array(300), local: false });
+    // budget 400: mid (302) fits, big (502) does not, small (12) still does
+    assert.deepEqual(q.take(400, 2, 10, 64).map((x) => x.length), [300, 10]);
+  });
+  test('a lower limit (fewer members) retires messages already sent that often at their next send', () => {
+    const q = new BroadcastQueue(100);
+    q.queue({ key: 'a', bytes: b('a'), local: false });
+    q.take(1000, 2, 10, 64);
+    q.take(1000, 2, 10, 64);
+    assert.deepEqual(str(q.take(1000, 2, 1, 64)), ['a']);
+    assert.equal(q.size, 0);
+  });
 });
