@@ -8,6 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BroadcastQueue, type BroadcastItem } from '../../../src/core/gossip/broadcast.js';
+import { seededRng as rng } from '../../../src/core/clock.js';
 
 interface RefQueued extends BroadcastItem { transmits: number; id: number }
 
@@ -54,18 +55,6 @@ class RefQueue {
     for (const q of out) if (++q.transmits >= limit) this.byKey.delete(q.key);
     return out.map((q) => q.bytes);
   }
-}
-
-/** Deterministic PRNG (mulberry32) so a failure names its seed and replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Message bytes carry a serial number so equal-looking messages are told apart. */
