@@ -21,9 +21,10 @@ import { ApiClient } from '../../src/adapters/api/client.js';
 import type { Exec } from '../../src/adapters/exec.js';
 import { MeshError } from '../../src/core/errors.js';
 import type { GossipConfig } from '../../src/core/gossip/config.js';
+import { pushPullScale } from '../../src/core/gossip/formulas.js';
 import { labDown, labSignalAgent, labUp, listNamespaces } from '../../src/lab/lab.js';
 import {
-  CLIENT_ADDR, clientNs, labOfNamespace, planLab, renderCreateNamespaces, renderHost, renderSwitch, switchNs,
+  clientNs, labOfNamespace, planLab, renderCreateNamespaces, renderHost, renderSwitch, switchNs, underlayHosts,
   type LabNodePlan,
 } from '../../src/lab/plan.js';
 
@@ -91,6 +92,20 @@ export function memberlistFlags(c: GossipConfig): string[] {
     ['tcp-timeout-ms', c.tcpTimeoutMs], ['udp-buffer-size', c.maxPacketBytes], ['tcp-fallback', c.tcpFallback],
   ];
   return m.map(([k, v]) => `-${k}=${v}`);
+}
+
+/**
+ * The rest window and the settle wait before it, for a cluster of n: both kinds scale their push-pull interval
+ * above 32 members (formulas.ts pushPullScale, memberlist's pushPullScale: 10 s at 64 with the local preset's
+ * 5 s), and each member push-pulls once per scaled interval with a phase set at start. A window shorter than
+ * one scaled interval counts a phase-dependent share of the push-pulls: at N=64 a 5.5 s window saw 0.2 TCP
+ * connections/s per member in one round and 0.02/s in the next (1,570 vs 871 B/s wire tx, spread 1.88×). So
+ * the window is a whole scaled interval at least (`restMs` when longer), and the settle wait one scaled
+ * interval (2–20 s), so the first periodic push-pulls have started before the window opens.
+ */
+export function restTiming(restMs: number, pushPullIntervalMs: number, n: number): { settleMs: number; windowMs: number } {
+  const period = pushPullScale(pushPullIntervalMs, n);
+  return { settleMs: Math.max(2000, Math.min(period, 20_000)), windowMs: Math.max(restMs, period) };
 }
 
 /** Seeds of a plan node, re-pointed at another port (memberlist listens on 7947). */
@@ -308,10 +323,11 @@ export class NetnsCluster {
 }
 
 async function createNamespaces(exec: Exec, lab: string, plan: LabNodePlan[]): Promise<void> {
+  const hosts = underlayHosts(plan);
   await exec.check('ip', ['-batch', '-'], { input: renderCreateNamespaces(lab, plan) });
   await exec.check('ip', ['-n', switchNs(lab), '-batch', '-'], { input: renderSwitch(plan) });
-  await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(CLIENT_ADDR) });
-  await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(n.underlay) })));
+  await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(hosts[0]!, hosts) });
+  await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(hosts[n.index]!, hosts) })));
 }
 
 /** labDown (processes in the namespaces, namespaces, /run/meshd/<lab>) plus our socket directory. */

@@ -15,7 +15,7 @@ import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig, r
 import {
   hostResolvConf, nodeObjectPrefix,
   CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
-  renderHost, renderSwitch, switchNs, validateLabName, type LabNodePlan,
+  renderHost, renderSwitch, switchNs, underlayHosts, validateLabName, type LabNodePlan,
 } from './plan.js';
 
 export interface LabNodeState extends LabNodePlan {
@@ -166,10 +166,11 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
   if (meshd !== undefined && !existsSync(meshd)) throw new MeshError('MESHD_BAD_ARGUMENT', `no meshd at ${meshd} (--meshd / $MESHD_BIN)`);
   try {
     progress(`creating ${plan.length} host namespaces, a switch and a client`);
+    const hosts = underlayHosts(plan);
     await exec.check('ip', ['-batch', '-'], { input: renderCreateNamespaces(lab, plan) });
     await exec.check('ip', ['-n', switchNs(lab), '-batch', '-'], { input: renderSwitch(plan) });
-    await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(CLIENT_ADDR) });
-    await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(n.underlay) })));
+    await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(hosts[0]!, hosts) });
+    await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(hosts[n.index]!, hosts) })));
     const state: LabState = {
       name: lab,
       createdAt: new Date().toISOString(),

@@ -42,6 +42,12 @@ export const nodeObjectPrefix = (lab: string, node: string): string => `${LAB_NS
 /** Underlay address of node i (1-based): 10.99.1.i for i ≤ 250. */
 export const nodeAddr = (i: number): string => `10.99.${1 + Math.floor((i - 1) / 250)}.${((i - 1) % 250) + 1}`;
 export const CLIENT_ADDR = '10.99.0.2';
+/**
+ * Underlay MAC of node i (1-based; 0 = the client): fixed, locally administered, so every host can hold a
+ * permanent neighbour entry for every other host (see renderHost for why).
+ */
+export const nodeMac = (i: number): string => `02:99:00:00:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+export const CLIENT_MAC = nodeMac(0);
 export const labRunDir = (lab: string): string => `/run/meshd/${lab}`;
 export const nodeSocket = (lab: string, node: string): string => `${labRunDir(lab)}/${node}.sock`;
 
@@ -57,6 +63,8 @@ export interface LabNodePlan {
   index: number;
   netns: string;
   underlay: string;
+  /** MAC of the host's eth0 (nodeMac(index)). */
+  mac: string;
   socket: string;
   /** Seeds this node joins through: up to 3 lower-numbered nodes (n1 seeds nobody). */
   seeds: string[];
@@ -70,7 +78,7 @@ export function planLab(lab: string, nodes: number): LabNodePlan[] {
     const name = nodeName(i);
     const seeds: string[] = [];
     for (let j = 1; j < i && seeds.length < 3; j++) seeds.push(`${nodeAddr(j)}:${GOSSIP_PORT}`);
-    out.push({ name, index: i, netns: hostNs(lab, name), underlay: nodeAddr(i), socket: nodeSocket(lab, name), seeds });
+    out.push({ name, index: i, netns: hostNs(lab, name), underlay: nodeAddr(i), mac: nodeMac(i), socket: nodeSocket(lab, name), seeds });
   }
   return out;
 }
@@ -92,9 +100,35 @@ export function renderSwitch(plan: LabNodePlan[]): string {
   return lines.join('\n') + '\n';
 }
 
-/** `ip -n HOST -batch`: loopback and underlay address. */
-export function renderHost(addr: string): string {
-  return ['link set lo up', `addr add ${addr}/${UNDERLAY_PREFIX_LEN} dev eth0`, 'link set eth0 up'].join('\n') + '\n';
+/** One host on the lab underlay: its eth0 address and MAC. */
+export interface UnderlayHost {
+  addr: string;
+  mac: string;
+}
+
+/** Every host on a lab's underlay: the client first, then the nodes in plan order. */
+export function underlayHosts(plan: readonly LabNodePlan[]): UnderlayHost[] {
+  return [{ addr: CLIENT_ADDR, mac: CLIENT_MAC }, ...plan.map((n) => ({ addr: n.underlay, mac: n.mac }))];
+}
+
+/**
+ * `ip -n HOST -batch`: loopback, eth0's MAC and underlay address, and a permanent neighbour entry for every
+ * other host on the underlay (`all`, self skipped).
+ *
+ * Why permanent neighbours: the kernel's IPv4 neighbour table is one table for the whole machine, all
+ * namespaces together, and refuses a new resolved (ARP) entry past net.ipv4.neigh.default.gc_thresh3 (1024
+ * here) with ENOBUFS ("No buffer space available"), while entries used in the last 5 s cannot be reclaimed. A
+ * lab whose N hosts all gossip with each other holds N×(N−1) such entries (64 nodes: 4,032), which broke
+ * every other lab on the machine. Permanent entries are exempt from the gc thresholds (measured on this
+ * kernel: 1,200 permanent + 1,024 ARP entries accepted; 600 ARP entries in one namespace + 424 in another
+ * = 1,024, then refused), so a lab with them adds no ARP entries at all between its hosts and changes no
+ * sysctl. Anything else (a link set down flushes its permanent entries, a host outside the plan) falls back
+ * to ARP as before.
+ */
+export function renderHost(self: UnderlayHost, all: readonly UnderlayHost[]): string {
+  const lines = ['link set lo up', `link set eth0 address ${self.mac}`, `addr add ${self.addr}/${UNDERLAY_PREFIX_LEN} dev eth0`, 'link set eth0 up'];
+  for (const h of all) if (h.addr !== self.addr) lines.push(`neigh replace ${h.addr} lladdr ${h.mac} dev eth0 nud permanent`);
+  return lines.join('\n') + '\n';
 }
 
 /**
