@@ -22,11 +22,14 @@
  *
  * Figures, per kind:
  * - detection: SIGKILL one member; time until every other live member reports it dead/left or no longer lists
- *   it (killed members are not restarted, so the cluster shrinks by one per trial within a round);
+ *   it (killed members are not restarted, so the cluster shrinks by one per trial within a round); each trial's
+ *   timeline (first view with it suspect, first with it gone) and the members' Lifeguard health scores before
+ *   the kill go to the raw figures, so a gap between the kinds can be placed (probe, suspicion or spread);
  * - dissemination: a replicated write on one member (meshd: a table write, memberlist: a user broadcast
  *   through TransmitLimitedQueue, which is how Docker's NetworkDB replicates a table entry) until every other
  *   member holds it (2 × trials per round; the worst of all is shown, not checked: it is a tail);
- * - bytes/s per member at rest over --rest-ms (default 5 s = the local preset's push-pull interval): wire bytes (underlay NIC tx incl. IP/UDP/TCP headers, from the lab
+ * - bytes/s per member at rest over --rest-ms (default 5 s = the local preset's push-pull interval; at least one
+ *   push-pull interval as scaled for N, e.g. 10 s at 64: lib/netns-cluster.ts restTiming): wire bytes (underlay NIC tx incl. IP/UDP/TCP headers, from the lab
  *   switch's port counters, identical method for both) and self-reported UDP payload bytes as handed to the
  *   socket (after encryption: meshd's core count + ENCRYPTION_OVERHEAD per datagram; memberlist counts below its crypto);
  * - false deaths: one member SIGSTOPped for 0.5, 1 and 2 s, then 3 s to settle: distinct members (other than
@@ -44,7 +47,7 @@ import { realExec } from '../src/adapters/exec.js';
 import { ENCRYPTION_OVERHEAD } from '../src/adapters/gossip/keyring.js';
 import { MeshError } from '../src/core/errors.js';
 import { resolveGossipConfig, type GossipConfig } from '../src/core/gossip/config.js';
-import { NetnsCluster, memberlistFlags, type PeerKind } from './lib/netns-cluster.js';
+import { NetnsCluster, memberlistFlags, restTiming, type PeerKind } from './lib/netns-cluster.js';
 import { interleave, median as exactMedian } from './lib/rounds.js';
 import { pairedRow, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
 import { WireCapture, type WireBreakdown } from './lib/wire-capture.js';
@@ -70,24 +73,52 @@ const gone = (rows: readonly { name: string; state: string }[], victim: string):
   return !r || r.state === 'dead' || r.state === 'left';
 };
 
-/** SIGKILL `victim`; ms until every responsive member reports it dead/left/absent, or null after timeoutMs. */
-async function detectTrial(c: NetnsCluster, victim: string, timeoutMs: number): Promise<number | null> {
+/**
+ * One detection's timeline as the polls saw it (ms after the SIGKILL, 100 ms resolution, same for both kinds):
+ * the first view that listed the victim suspect, the first that listed it dead/left/absent, the last (= the
+ * detection figure); and the members' local health scores (Lifeguard awareness: each point stretches probe
+ * interval and timeout by one more base value) read just before the kill.
+ */
+export interface DetectTimeline {
+  firstSuspectMs: number | null;
+  firstGoneMs: number | null;
+  allGoneMs: number | null;
+  /** Highest and summed health score over the observers before the kill; null when a kind does not report it. */
+  healthMax: number | null;
+  healthSum: number | null;
+}
+
+async function healthScores(c: NetnsCluster, names: readonly string[]): Promise<number[] | null> {
+  const ms = await Promise.all(names.map((n) => c.metrics(n).catch(() => undefined)));
+  return ms.every((m) => m && typeof m.health === 'number') ? ms.map((m) => m!.health as number) : null;
+}
+
+/** SIGKILL `victim`; its timeline, allGoneMs = ms until every responsive member reports it dead/left/absent (null after timeoutMs). */
+async function detectTrial(c: NetnsCluster, victim: string, timeoutMs: number): Promise<DetectTimeline> {
   const observers = c.nodes.filter((n) => n.name !== victim && !c.killed.has(n.name) && !c.stopped.has(n.name)).map((n) => n.name);
+  const health = await healthScores(c, observers);
   const doneAt = new Map<string, number>();
   const t0 = now();
+  const tl: DetectTimeline = {
+    firstSuspectMs: null, firstGoneMs: null, allGoneMs: null,
+    healthMax: health ? Math.max(...health) : null, healthSum: health ? health.reduce((a, b) => a + b, 0) : null,
+  };
   c.signal(victim, 'SIGKILL');
   while (doneAt.size < observers.length) {
-    if (now() - t0 > timeoutMs) return null;
+    if (now() - t0 > timeoutMs) return tl;
     await sleep(100);
     const pending = observers.filter((o) => !doneAt.has(o));
     const views = await Promise.all(pending.map((o) => c.members(o).catch(() => undefined)));
     const t = now();
     pending.forEach((o, i) => {
       const v = views[i];
+      if (v && tl.firstSuspectMs == null && v.some((r) => r.name === victim && r.state === 'suspect')) tl.firstSuspectMs = Math.round(t - t0);
       if (v && gone(v, victim)) doneAt.set(o, t);
     });
+    if (doneAt.size && tl.firstGoneMs == null) tl.firstGoneMs = Math.round(t - t0);
   }
-  return Math.round(Math.max(...doneAt.values()) - t0);
+  tl.allGoneMs = Math.round(Math.max(...doneAt.values()) - t0);
+  return tl;
 }
 
 /** A replicated write on `origin`; ms until every other responsive member holds it, or null after timeoutMs. */
@@ -220,6 +251,8 @@ async function falseDeathTrial(c: NetnsCluster, victim: string, stopMs: number, 
 /** One round of one kind: a fresh cluster, measured, torn down. */
 interface RoundFigures {
   detectMs: (number | null)[];
+  /** Per detection trial: when the polls first saw suspect / gone, and health before the kill. */
+  detectTimeline: DetectTimeline[];
   broadcastMs: (number | null)[];
   rest: RestFigures | null;
   /** Bytes while the write trials ran (a diagnosis: raw figures only, no row). */
@@ -244,7 +277,7 @@ interface Params {
 }
 
 async function runRound(kind: PeerKind, n: number, round: number, p: Params, hold: { cluster?: NetnsCluster }): Promise<RoundFigures> {
-  const f: RoundFigures = { detectMs: [], broadcastMs: [], rest: null, errors: [] };
+  const f: RoundFigures = { detectMs: [], detectTimeline: [], broadcastMs: [], rest: null, errors: [] };
   const lab = `gb${kind === 'meshd' ? 'md' : 'ml'}${n}`;
   const log = (m: string): void => void process.stderr.write(`[gossip ${kind} N=${n} round ${round + 1}] ${m}\n`);
   let c: NetnsCluster | undefined;
@@ -253,9 +286,11 @@ async function runRound(kind: PeerKind, n: number, round: number, p: Params, hol
     hold.cluster = c;
     // at rest = in its steady state: memberlist starts its periodic push-pull a random stagger plus one
     // interval after start (meshd: a stagger), so a window opened 2 s after convergence caught memberlist
-    // with fewer push-pulls than it makes at rest; wait one push-pull interval (at most 10 s) first
-    await sleep(Math.max(2000, Math.min(p.config.pushPullIntervalMs, 10_000)));
-    f.rest = await measureBytes(c, () => sleep(p.restMs));
+    // with fewer push-pulls than it makes at rest; wait one (size-scaled) push-pull interval first, and
+    // measure over a whole one at least (restTiming: above 32 members the interval grows)
+    const rest = restTiming(p.restMs, p.config.pushPullIntervalMs, n);
+    await sleep(rest.settleMs);
+    f.rest = await measureBytes(c, () => sleep(rest.windowMs));
     log(`at rest: ${f.rest.wireTxBps} B/s wire tx, ${f.rest.payloadOutBps ?? '-'} B/s payload per member`);
     if (f.rest.wire) log(`at rest, wire per member: ${JSON.stringify(f.rest.wire)}`);
     if (f.rest.payloadByKind) log(`at rest, payload B/s per member by kind: ${JSON.stringify(f.rest.payloadByKind)}`);
@@ -287,10 +322,12 @@ async function runRound(kind: PeerKind, n: number, round: number, p: Params, hol
     }
 
     for (let t = 0; t < p.trials; t++) {
-      f.detectMs.push(await detectTrial(c, `n${n - t}`, 30_000));
+      const tl = await detectTrial(c, `n${n - t}`, 30_000);
+      f.detectTimeline.push(tl);
+      f.detectMs.push(tl.allGoneMs);
       await sleep(1000);
     }
-    log(`detection ms: ${f.detectMs.map((x) => (x == null ? 'timeout' : x.toFixed(0))).join(' ')}`);
+    log(`detection ms: ${f.detectMs.map((x) => (x == null ? 'timeout' : x.toFixed(0))).join(' ')}; timeline ${JSON.stringify(f.detectTimeline)}`);
   } catch (e) {
     f.errors.push(`N=${n} round ${round + 1}: ${(e as Error).message}`);
     log(`failed: ${(e as Error).message}`);

@@ -4,7 +4,7 @@
 // view meshd's control API gives, on a unix socket, so the harness can query both the same way:
 //
 //	GET  /members    [{name, addr, state: alive|suspect|dead|left, incarnation, deaths}]
-//	GET  /metrics    {bytesOut, bytesIn, packetsOut, packetsIn, streamsOut, streamsIn, streamBytesOut, streamBytesIn, deathsSeen, numMembers}
+//	GET  /metrics    {bytesOut, bytesIn, packetsOut, packetsIn, streamsOut, streamsIn, streamBytesOut, streamBytesIn, deathsSeen, numMembers, health}
 //	GET  /config     the effective memberlist.Config timings (ms)
 //	POST /broadcast  {"key":K,"value":V}  a user broadcast (NetworkDB's way of replicating a table write)
 //	GET  /kv?key=K   {"key":K,"value":V|null}
@@ -503,6 +503,7 @@ func main() {
 			"streamsOut": atomic.LoadInt64(&c.streamsOut), "streamsIn": atomic.LoadInt64(&c.streamsIn),
 			"streamBytesOut": atomic.LoadInt64(&c.streamBytesOut), "streamBytesIn": atomic.LoadInt64(&c.streamBytesIn),
 			"deathsSeen": deaths, "numMembers": int64(m.NumMembers()), "uptimeMs": time.Since(started).Milliseconds(),
+			"health": int64(m.GetHealthScore()),
 		})
 	})
 	mux.HandleFunc("/config", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, t) })
