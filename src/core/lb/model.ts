@@ -211,6 +211,7 @@ function checkBackends(path: string, backends: readonly Backend[]): number[] {
   const small = n <= 32;
   const ids = small ? null : new Set<string>();
   const ips = small ? null : new Set<number>();
+  const ip6s = small ? null : new Set<string>();
   for (let i = 0; i < n; i++) {
     const b = backends[i]!;
     if (typeof b.id !== 'string' || !ID.test(b.id)) bad(`${path}[${i}].id`, `invalid task id ${JSON.stringify(b.id)}`);
@@ -231,7 +232,12 @@ function checkBackends(path: string, backends: readonly Backend[]): number[] {
     ints[i] = ip;
     if (b.ip6 !== undefined) {
       checkIp6(`${path}[${i}].ip6`, b.ip6);
-      for (let j = 0; j < i; j++) if (backends[j]!.ip6 === b.ip6) bad(`${path}[${i}].ip6`, `two tasks share the address ${b.ip6}`);
+      let dup6 = false;
+      if (ip6s) {
+        dup6 = ip6s.has(b.ip6);
+        ip6s.add(b.ip6);
+      } else for (let j = 0; j < i && !dup6; j++) dup6 = backends[j]!.ip6 === b.ip6;
+      if (dup6) bad(`${path}[${i}].ip6`, `two tasks share the address ${b.ip6}`);
     }
     if (b.state !== 'active' && b.state !== 'draining') bad(`${path}[${i}].state`, `must be active or draining, got ${String(b.state)}`);
     const w = b.weight;

@@ -179,6 +179,9 @@ describe('LB: IPv6 VIP frontends', () => {
     assert.throws(() => compile(desired([{ ...web(B), vip: undefined }])), /services\[0\]\.vip6: an IPv6 VIP needs an IPv4 one/);
     assert.throws(() => compile(desired([{ ...web(B), vip6: 'fd00:9:0::10' }])), /not canonical IPv6 text/);
     assert.throws(() => compile(desired([web([...B, { id: 't4', ip: '10.9.0.5', ip6: 'fd00:9::2', state: 'active' }])])), /backends\[3\]\.ip6: two tasks share the address fd00:9::2/);
+    const many = Array.from({ length: 40 }, (_, i) => ({ id: `m${i}`, ip: `10.9.1.${i + 1}`, ip6: `fd00:9::1:${(i + 1).toString(16)}`, state: 'active' as const }));
+    assert.equal(compile(desired([web(many)])).get('vip fd00:9::10 tcp 80')!.targets.length, 40);
+    assert.throws(() => compile(desired([web([...many, { id: 'm40', ip: '10.9.1.99', ip6: 'fd00:9::1:5', state: 'active' }])])), /backends\[40\]\.ip6: two tasks share the address fd00:9::1:5/, 'large lists too');
   });
   test('nftables full: the IPv4 table unchanged, the IPv6 table appended to the same script (golden)', () => {
     const { script } = planNftFull(compile(desired([web(B)])));
