@@ -45,9 +45,12 @@ export const attachmentSchema = z.object({
   mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
   /** The service's VIP on this network (vip mode), else null. */
   vip: ipv4.nullable(),
+  /** The service's IPv6 VIP on a dual-stack network (vip mode; issue #19 item 2 part 2); absent otherwise. */
+  vip6: ipv6.optional(),
   aliases: z.array(label).max(32).default([]),
 }).strict().refine((a) => (a.ip6 === undefined) === (a.prefix6 === undefined) && (a.ip6 === undefined || a.network.subnet6 !== undefined),
-  'ip6 and prefix6 come together, and only on a network with subnet6');
+  'ip6 and prefix6 come together, and only on a network with subnet6')
+  .refine((a) => a.vip6 === undefined || (a.vip !== null && a.network.subnet6 !== undefined), 'vip6 only beside an IPv4 vip, on a network with subnet6');
 
 export const assignmentSchema = z.object({
   task: z.object({

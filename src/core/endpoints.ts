@@ -53,6 +53,11 @@ export const endpointRecordSchema = z.object({
   /** The hosting node's underlay address (VXLAN destination). */
   nodeIp: ipv4,
   vip: ipv4.nullable(),
+  /**
+   * The service's IPv6 VIP on a dual-stack network (issue #19 item 2 part 2): DNS AAAA and the v6
+   * LB frontend. Optional and additive like `ip6`: records without it decode as before.
+   */
+  vip6: z.string().regex(/^[0-9a-f:]{2,39}$/).optional(),
   endpointMode: z.enum(['vip', 'dnsrr']),
   aliases: z.array(label).max(32),
   ports: z.array(endpointPortSchema).max(64),

@@ -22,7 +22,13 @@ function main(): void {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
-  server.listen(port, '0.0.0.0');
+  // `::` takes IPv4 too (dual-stack socket), so a task answers on its IPv6 address and VIP as well
+  // (issue #19 item 2); a namespace without IPv6 falls back to IPv4 only, as before.
+  server.once('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EAFNOSUPPORT' && e.code !== 'EADDRNOTAVAIL') throw e;
+    server.listen(port, '0.0.0.0');
+  });
+  server.listen(port, '::');
   const bye = (): void => {
     server.close();
     server.closeAllConnections();

@@ -115,7 +115,7 @@ export class DnsSubsystem implements Subsystem {
    * network, or another service takes the name or the VIP. (Once the manager feeds service
    * definitions to agents, a deleted service can go at once; today the tables cannot tell.)
    */
-  private readonly remembered = new Map<string, { gossipNet: string; network: string; name: string; vip: string }>();
+  private readonly remembered = new Map<string, { gossipNet: string; network: string; name: string; vip: string; vip6?: string | undefined }>();
   /** Periodic and after-rejoin resync timers (cancelled at stop). */
   private readonly timers = new Set<Timer>();
   private loop: ReconcileLoop<'resync'> | undefined;
@@ -272,7 +272,7 @@ export class DnsSubsystem implements Subsystem {
     const now = this.o.clock.now();
     try {
       this.registry.upsertTask(taskInputOf(rec, owner), now);
-      this.registry.upsertService({ name: rec.serviceName, network: rec.networkName, mode: rec.endpointMode, ...(rec.vip ? { vip: rec.vip } : {}), aliases: rec.aliases }, now);
+      this.registry.upsertService({ name: rec.serviceName, network: rec.networkName, mode: rec.endpointMode, ...(rec.vip ? { vip: rec.vip } : {}), ...(rec.vip && rec.vip6 ? { vip6: rec.vip6 } : {}), aliases: rec.aliases }, now);
     } catch (e) {
       return bad(`registry: ${toMeshError(e).message}`);
     }
@@ -301,11 +301,11 @@ export class DnsSubsystem implements Subsystem {
     refs?.delete(key);
     if (!refs || refs.size === 0) {
       this.svcRefs.delete(sk);
-      if (rec.endpointMode === 'vip' && rec.vip) this.remembered.set(sk, { gossipNet: key.split('\0')[0]!, network: rec.networkName, name: rec.serviceName, vip: rec.vip });
+      if (rec.endpointMode === 'vip' && rec.vip) this.remembered.set(sk, { gossipNet: key.split('\0')[0]!, network: rec.networkName, name: rec.serviceName, vip: rec.vip, ...(rec.vip6 ? { vip6: rec.vip6 } : {}) });
       else this.registry.removeService(rec.networkName, rec.serviceName);
     } else {
       const r = this.held.get([...refs].at(-1)!)!.rec;
-      this.registry.upsertService({ name: r.serviceName, network: r.networkName, mode: r.endpointMode, ...(r.vip ? { vip: r.vip } : {}), aliases: r.aliases }, this.o.clock.now());
+      this.registry.upsertService({ name: r.serviceName, network: r.networkName, mode: r.endpointMode, ...(r.vip ? { vip: r.vip } : {}), ...(r.vip && r.vip6 ? { vip6: r.vip6 } : {}), aliases: r.aliases }, this.o.clock.now());
     }
     this.counters.removed++;
   }

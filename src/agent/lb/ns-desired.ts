@@ -21,12 +21,12 @@
 import { DeltaDesired, type DesiredChange } from '../../core/lb/desired-delta.js';
 import type { VipService } from '../../core/lb/model.js';
 import { gateServices, type GateContext, type GateMemo, type HeldBackend } from '../../core/lb/overlay-gate.js';
-import type { VipConflictMemo } from './plan.js';
+import { vipClaims, type VipConflictMemo } from './plan.js';
 import type { LbState } from './state.js';
 
 const SEP = '\0';
 
-const claimKeys = (s: VipService): string[] => (s.vip ? s.ports.map((p) => `${s.vip} ${p.proto} ${p.port}`) : []);
+const claimKeys = vipClaims;
 
 export interface NsPlan {
   desired: DeltaDesired;

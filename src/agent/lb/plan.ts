@@ -27,7 +27,7 @@ export const HOST_NFT_TABLE = 'meshd-ingress';
 
 function backendOf(r: EndpointRecord, node: string, zone: string | undefined): Backend {
   return {
-    id: r.taskId, ip: r.ip, state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}),
+    id: r.taskId, ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}), state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}),
     ...(zone !== undefined && r.zone === zone ? { sameZone: true } : {}),
     ...(r.lb?.weight !== undefined ? { weight: r.lb.weight } : {}),
   };
@@ -79,7 +79,7 @@ export function vipServiceOf(records: readonly EndpointRecord[], node: string): 
   const ports = new Map<string, { proto: Proto; port: number; targetPort: number }>();
   for (const r of records) for (const p of r.ports) ports.set(`${p.proto}/${p.target}`, { proto: p.proto, port: p.target, targetPort: p.target });
   if (ports.size === 0) return null;
-  return { id: lead.serviceId, name: lead.serviceName, vip: lead.vip, ports: [...ports.values()], backends: backendsOf(records, node), ...lbOf(lead) };
+  return { id: lead.serviceId, name: lead.serviceName, vip: lead.vip, ...(lead.vip6 !== undefined ? { vip6: lead.vip6 } : {}), ports: [...ports.values()], backends: backendsOf(records, node), ...lbOf(lead) };
 }
 
 /**
@@ -115,7 +115,7 @@ export function dropVipConflicts(services: readonly VipService[]): { services: V
   const conflicts: string[] = [];
   const ordered = [...services.filter((s) => s.backends.length > 0), ...services.filter((s) => s.backends.length === 0)];
   for (const s of ordered) {
-    const keys = s.ports.map((p) => `${s.vip} ${p.proto} ${p.port}`);
+    const keys = vipClaims(s);
     if (keys.some((k) => used.has(k))) {
       conflicts.push(s.id);
       continue;
@@ -124,6 +124,13 @@ export function dropVipConflicts(services: readonly VipService[]): { services: V
     out.push(s);
   }
   return { services: out, conflicts };
+}
+
+/** The `VIP proto port` keys a service claims: IPv4 and, on a dual-stack network, IPv6. */
+export function vipClaims(s: VipService): string[] {
+  if (!s.vip) return [];
+  const k = s.ports.map((p) => `${s.vip} ${p.proto} ${p.port}`);
+  return s.vip6 ? [...k, ...s.ports.map((p) => `${s.vip6} ${p.proto} ${p.port}`)] : k;
 }
 
 const samePorts = (a: VipService['ports'], b: VipService['ports']): boolean =>
@@ -148,7 +155,7 @@ export class VipConflictMemo {
       for (let i = 0; i < services.length && same; i++) {
         const a = prev[i]!;
         const b = services[i]!;
-        if (a !== b) same = a.vip === b.vip && a.backends.length > 0 === b.backends.length > 0 && samePorts(a.ports, b.ports);
+        if (a !== b) same = a.vip === b.vip && a.vip6 === b.vip6 && a.backends.length > 0 === b.backends.length > 0 && samePorts(a.ports, b.ports);
       }
       if (same) return { services: [...services.filter((s) => s.backends.length > 0), ...services.filter((s) => s.backends.length === 0)], conflicts: [] };
     }

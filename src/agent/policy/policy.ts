@@ -41,7 +41,7 @@ interface Applied {
 export function policyTaskOf(a: Assignment): PolicyTask {
   return {
     taskId: a.task.id, serviceName: a.task.serviceName, allowFrom: a.allowFrom,
-    attachments: a.attachments.map((x) => ({ networkId: x.network.id, networkName: x.network.name, ip: x.ip, defaultDeny: x.network.defaultDeny === true })),
+    attachments: a.attachments.map((x) => ({ networkId: x.network.id, networkName: x.network.name, ip: x.ip, ...(x.ip6 !== undefined ? { ip6: x.ip6 } : {}), defaultDeny: x.network.defaultDeny === true })),
   };
 }
 
@@ -138,7 +138,7 @@ export class PolicySubsystem implements Subsystem {
     }
     let m = this.endpoints.get(network);
     if (!m) this.endpoints.set(network, (m = new Map()));
-    m.set(key, { serviceName: d.record.serviceName, ip: d.record.ip });
+    m.set(key, { serviceName: d.record.serviceName, ip: d.record.ip, ...(d.record.ip6 !== undefined ? { ip6: d.record.ip6 } : {}) });
     return true;
   }
 

@@ -130,6 +130,7 @@ export function endpointRecord(a: Assignment, att: Attachment, node: string, nod
     node,
     nodeIp,
     vip: att.vip,
+    ...(att.vip6 !== undefined && att.network.driver !== 'macvlan' ? { vip6: att.vip6 } : {}),
     // macvlan networks carry no VIP (the manager allocates none): names resolve to task addresses.
     endpointMode: att.network.driver === 'macvlan' ? 'dnsrr' : a.endpointMode,
     aliases: att.aliases,

@@ -20,7 +20,8 @@
  * no-op check below — a changed slot or port list bumps `generation` and drops cached SRV/slot answers.
  *
  * Dual stack (issue #19 item 2): a task may carry an IPv6 address (`ip6`, stored canonical) — AAAA for
- * its names and `tasks.<svc>`, and a PTR key of its own. VIPs stay IPv4: a vip-mode service has no AAAA.
+ * its names and `tasks.<svc>`, and a PTR key of its own. A vip-mode service on a dual-stack network has
+ * an IPv6 VIP too (`vip6`, part 2): AAAA for its name and its own PTR key.
  */
 import { MeshError } from '../errors.js';
 import { canonicalIp6, isIp6 } from '../ipam/addr6.js';
@@ -33,6 +34,8 @@ export interface ServiceInput {
   mode: ServiceMode;
   /** Virtual IP (vip mode). A vip-mode service without a VIP answers NODATA. */
   vip?: string;
+  /** IPv6 VIP (vip mode on a dual-stack network, issue #19 item 2 part 2): AAAA and ip6.arpa PTR. */
+  vip6?: string;
   /** Extra names (network aliases) that resolve exactly like the service, `tasks.<alias>` included. */
   aliases?: readonly string[];
   /** Node that published this entry; `removeOwner(node)` drops it. Omit for manager-owned entries. */
@@ -44,6 +47,7 @@ export interface ServiceEntry {
   readonly network: string;
   readonly mode: ServiceMode;
   readonly vip: string | undefined;
+  readonly vip6: string | undefined;
   readonly aliases: readonly string[];
   readonly owner: string | undefined;
   /** `now` of the last effective change (ms, injected clock). */
@@ -171,12 +175,14 @@ export class DnsRegistry {
     const name = checkName('service', input.name);
     if (input.mode !== 'vip' && input.mode !== 'dnsrr') throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid mode ${String(input.mode)}`);
     const vip = input.vip === undefined ? undefined : checkIp('VIP', input.vip);
+    if (input.vip6 !== undefined && !isIp6(input.vip6)) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: invalid IPv6 VIP ${JSON.stringify(input.vip6)}`);
+    const vip6 = input.vip6 === undefined ? undefined : canonicalIp6(input.vip6);
     const aliases = [...new Set((input.aliases ?? []).map((a) => checkName('alias', a)))].filter((a) => a !== name).sort();
     const net = this.net(network);
     const old = net.services.get(name);
-    if (old && old.mode === input.mode && old.vip === vip && old.owner === input.owner &&
+    if (old && old.mode === input.mode && old.vip === vip && old.vip6 === vip6 && old.owner === input.owner &&
       old.aliases.length === aliases.length && old.aliases.every((a, i) => a === aliases[i])) return false;
-    net.services.set(name, Object.freeze({ name, network, mode: input.mode, vip, aliases: Object.freeze(aliases), owner: input.owner, updatedAt: now }));
+    net.services.set(name, Object.freeze({ name, network, mode: input.mode, vip, vip6, aliases: Object.freeze(aliases), owner: input.owner, updatedAt: now }));
     this.changed(net);
     return true;
   }
@@ -319,6 +325,7 @@ function buildIndex(network: string, net: NetState): NetworkView {
     names.set(s.name, { kind: 'service', services: [s], via: 'name' });
     // A VIP maps back to its service even when a task somehow shares the address.
     if (s.vip !== undefined) ptrs.set(s.vip, { kind: 'vip', service: s });
+    if (s.vip6 !== undefined) ptrs.set(s.vip6, { kind: 'vip', service: s });
   }
   const none: readonly TaskEntry[] = [];
   return {

@@ -21,7 +21,7 @@
  *                                section; NODATA while none is healthy, NXDOMAIN when no task has the port.
  *                                Canonical order (slot, then name), never shuffled: SRV clients pick by weight.
  * Dual stack (issue #19 item 2): AAAA for a task name, `tasks.<svc>`, `<slot>.<svc>` and a dnsrr service
- * gives the healthy tasks' IPv6 addresses; a vip-mode `<svc>` has no AAAA (VIPs are IPv4 only: NODATA);
+ * gives the healthy tasks' IPv6 addresses; a vip-mode `<svc>` answers its IPv6 VIP (NODATA on IPv4-only networks);
  * a 32-nibble `….ip6.arpa` PTR names the task. AAAA sets come in canonical order, not shuffled (the
  * server's in-place shuffle works on 4-byte A records).
  * Case-insensitive, trailing dot optional. Classes other than IN/ANY are forwarded.
@@ -242,8 +242,9 @@ function lookupIn(view: NetworkView, name: string): Found | Missing | undefined 
   for (const s of target.services) {
     sources.push(svcSource(s, target.via === 'name' ? 'service' : 'alias'));
     if (s.mode === 'vip') {
-      // VIPs are IPv4 only (a v6 VIP is issue #19 item 2 part 2): no AAAA for a vip-mode name.
+      // The IPv6 VIP (dual-stack network, issue #19 item 2 part 2) is the AAAA; none on IPv4-only networks.
       if (s.vip !== undefined) ips.add(s.vip);
+      if (s.vip6 !== undefined) ips6.add(s.vip6);
     } else {
       for (const ip of healthyTaskIps(view, [s], sources, ips6)) ips.add(ip);
     }
@@ -319,7 +320,7 @@ function answerFor(found: Found, qtype: number, opts: ResolveOptions): Resolutio
   }
   if (qtype === QTYPE.AAAA) {
     if (found.ips6.length === 0) {
-      return { kind: 'nodata', sources: found.sources, reason: found.ips.length ? 'no IPv6 address (IPv4-only network, or a vip-mode service: VIPs are IPv4 only)' : 'no healthy address (no healthy task)' };
+      return { kind: 'nodata', sources: found.sources, reason: found.ips.length ? 'no IPv6 address (IPv4-only network)' : 'no healthy address (no healthy task)' };
     }
     return { kind: 'answer', records: found.ips6.map((ip) => ({ type: QTYPE.AAAA, data: ip })), shuffle: false, sources: found.sources };
   }

@@ -17,6 +17,7 @@ export interface ServiceSnap {
   readonly network: string;
   readonly mode: ServiceMode;
   readonly vip?: string;
+  readonly vip6?: string;
   readonly aliases: readonly string[];
   readonly owner?: string;
 }
@@ -37,7 +38,7 @@ export function snapshotRegistry(reg: DnsRegistry): RegistrySnapshot {
   const tasks: TaskSnap[] = [];
   for (const net of reg.networks()) {
     for (const s of reg.services(net)) {
-      services.push({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), aliases: [...s.aliases], ...(s.owner !== undefined ? { owner: s.owner } : {}) });
+      services.push({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), ...(s.vip6 !== undefined ? { vip6: s.vip6 } : {}), aliases: [...s.aliases], ...(s.owner !== undefined ? { owner: s.owner } : {}) });
     }
     for (const t of reg.tasks(net)) tasks.push({ name: t.name, network: t.network, service: t.service, ip: t.ip, ip6: t.ip6, healthy: t.healthy, owner: t.owner, slot: t.slot, ports: t.ports.map((p) => ({ ...p })) });
   }
@@ -54,7 +55,7 @@ export function applySnapshot(reg: DnsRegistry, snap: RegistrySnapshot, now: num
   const keepSvc = new Set<string>();
   const keepTask = new Set<string>();
   for (const s of snap.services) {
-    reg.upsertService({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), aliases: s.aliases, ...(s.owner !== undefined ? { owner: s.owner } : {}) }, now);
+    reg.upsertService({ name: s.name, network: s.network, mode: s.mode, ...(s.vip !== undefined ? { vip: s.vip } : {}), ...(s.vip6 !== undefined ? { vip6: s.vip6 } : {}), aliases: s.aliases, ...(s.owner !== undefined ? { owner: s.owner } : {}) }, now);
     keepSvc.add(`${s.network}\0${s.name}`);
   }
   for (const t of snap.tasks) {

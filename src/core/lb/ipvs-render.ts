@@ -18,9 +18,15 @@
  * connections in flight): it diffs the kernel's own read-back (`ipvsadm -S -n` + the mark table,
  * ipvs-save.ts) against the desired state and adds, edits and deletes only what differs, keeping the
  * marks the kernel already uses. Pure; golden-tested.
+ *
+ * IPv6 VIPs (dual-stack networks, issue #19 item 2 part 2) are address services instead of fwmark
+ * ones — `-A -t [fd00::10]:80 -s rr`, reals `-r [fd00::2]:80` — with the VIP on lo as a /128: IPVS
+ * matches them by address in LOCAL_IN, so they need no mark and the IPv4 mark table is unchanged.
+ * Not done for them: the masquerade of a task's own connection to its own IPv6 VIP (the IPv4
+ * `vip-snat-marks` case), and the kernel read-back (kernel.ts expects no IPv6 frontend).
  */
 import { diffCompiled, diffSets } from './diff.js';
-import { sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
+import { isV6, sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
 import { ipvsScheduler } from './kernel.js';
 import { EMPTY_IPVS_VIEW, type IpvsKernelView, type IpvsSavedService } from './ipvs-save.js';
 import { elementKey } from './nftables-render.js';
@@ -42,13 +48,14 @@ export function assignMarks(prev: MarkTable, c: Compiled): Map<string, number> {
   const out = new Map<string, number>();
   const used = new Set<number>(prev.values());
   for (const k of c.keys()) {
+    if (isV6(c.get(k)!)) continue;
     const m = prev.get(k);
     if (m !== undefined) {
       out.set(k, m);
     }
   }
   let next = FWMARK_BASE;
-  for (const k of [...c.keys()].filter((x) => !out.has(x)).sort()) {
+  for (const k of [...c.keys()].filter((x) => !out.has(x) && !isV6(c.get(x)!)).sort()) {
     if (out.has(k)) continue;
     while (used.has(next)) next++;
     if (next > FWMARK_MAX) throw new RangeError('fwmark space exhausted');
@@ -75,12 +82,22 @@ function mark(marks: MarkTable, f: Frontend): number {
   return m;
 }
 
-function real(m: number, t: Target, w: number, op: '-a' | '-e' = '-a'): string {
-  return `${op} -f ${m} -r ${t.ip}:${t.port} -m -w ${w}`;
+/** `ADDR:PORT` as ipvsadm writes it (IPv6 in brackets). */
+function hostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function serviceLines(m: number, f: Frontend): string[] {
-  return [`-A -f ${m} -s ${ipvsScheduler(f)}`, ...f.targets.map((t, i) => real(m, t, f.weights?.[i] ?? 1)), ...f.draining.map((t) => real(m, t, 0))];
+/** How ipvsadm names a frontend's virtual service: `-f MARK`, or `-t|-u [VIP6]:PORT` for an IPv6 VIP. */
+export function ipvsSpec(marks: MarkTable, f: Frontend): string {
+  return isV6(f) ? `${f.proto === 'udp' ? '-u' : '-t'} ${hostPort(f.vip!, f.port)}` : `-f ${mark(marks, f)}`;
+}
+
+function real(spec: string, t: Target, w: number, op: '-a' | '-e' = '-a'): string {
+  return `${op} ${spec} -r ${hostPort(t.ip, t.port)} -m -w ${w}`;
+}
+
+function serviceLines(spec: string, f: Frontend): string[] {
+  return [`-A ${spec} -s ${ipvsScheduler(f)}`, ...f.targets.map((t, i) => real(spec, t, f.weights?.[i] ?? 1)), ...f.draining.map((t) => real(spec, t, 0))];
 }
 
 function vipAddrs(c: Compiled): Set<string> {
@@ -88,6 +105,9 @@ function vipAddrs(c: Compiled): Set<string> {
   for (const f of c.values()) if (f.kind === 'vip' && f.vip) s.add(f.vip);
   return s;
 }
+
+/** `ip` argument of a VIP on lo: a host route of its family. */
+const loAddr = (a: string): string => (a.includes(':') ? `${a}/128` : `${a}/32`);
 
 function markElem(f: Frontend, m: number): string {
   return `${elementKey(f)} : ${m}`;
@@ -137,28 +157,29 @@ export function resyncMarks(prevMarks: MarkTable, kernel: IpvsKernelView): Map<s
  * deleted real servers. Deletions first, then the frontends in key order (deterministic).
  */
 function resyncLines(fs: Frontend[], marks: MarkTable, kernel: readonly IpvsSavedService[]): string[] {
-  const want = new Map(fs.map((f) => [mark(marks, f), f]));
+  // by spec: `-f MARK` (IPv4 frontends) or `-t [VIP6]:PORT` (IPv6 VIPs); ipvsadm -S -n prints both so
+  const want = new Map(fs.map((f) => [ipvsSpec(marks, f), f]));
   const out: string[] = [];
-  const byMark = new Map<number, IpvsSavedService>();
+  const bySpec = new Map<string, IpvsSavedService>();
   for (const k of kernel) {
-    if (k.fwmark !== null && want.has(k.fwmark)) byMark.set(k.fwmark, k);
+    if (want.has(k.spec) && (k.fwmark !== null || isV6(want.get(k.spec)!))) bySpec.set(k.spec, k);
     else out.push(`-D ${k.spec}`);
   }
-  for (const [m, f] of want) {
-    const k = byMark.get(m);
+  for (const [spec, f] of want) {
+    const k = bySpec.get(spec);
     if (!k) {
-      out.push(...serviceLines(m, f));
+      out.push(...serviceLines(spec, f));
       continue;
     }
-    if (k.scheduler !== ipvsScheduler(f) || k.extra !== '') out.push(`-E -f ${m} -s ${ipvsScheduler(f)}`);
-    const have = new Map(k.reals.map((r) => [`${r.ip}:${r.port}`, r]));
+    if (k.scheduler !== ipvsScheduler(f) || k.extra !== '') out.push(`-E ${spec} -s ${ipvsScheduler(f)}`);
+    const have = new Map(k.reals.map((r) => [hostPort(r.ip, r.port), r]));
     const wf = weights(f);
     for (const [addr, w] of wf) {
       const r = have.get(addr);
-      if (!r) out.push(real(m, parseTarget(addr), w));
-      else if (r.weight !== w || r.forward !== 'm') out.push(real(m, parseTarget(addr), w, '-e'));
+      if (!r) out.push(real(spec, parseTarget(addr), w));
+      else if (r.weight !== w || r.forward !== 'm') out.push(real(spec, parseTarget(addr), w, '-e'));
     }
-    for (const addr of have.keys()) if (!wf.has(addr)) out.push(`-d -f ${m} -r ${addr}`);
+    for (const addr of have.keys()) if (!wf.has(addr)) out.push(`-d ${spec} -r ${addr}`);
   }
   return out;
 }
@@ -170,8 +191,10 @@ function resyncLines(fs: Frontend[], marks: MarkTable, kernel: readonly IpvsSave
  */
 export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), kernel: IpvsKernelView = EMPTY_IPVS_VIEW): IpvsPlan {
   const marks = assignMarks(resyncMarks(prevMarks, kernel), c);
-  const fs = sortedFrontends(c);
-  const lines = resyncLines(fs, marks, kernel.services);
+  const all = sortedFrontends(c);
+  const lines = resyncLines(all, marks, kernel.services);
+  // the mark table routes IPv4 frontends only (IPv6 VIPs are address services)
+  const fs = all.filter((f) => !isV6(f));
   const ipvs = lines.length ? lines.join('\n') + '\n' : '';
   const els = (kind: Frontend['kind']): string => {
     const e = fs.filter((f) => f.kind === kind).map((f) => markElem(f, mark(marks, f)));
@@ -199,20 +222,20 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), ke
     '}',
     '',
   ].join('\n');
-  const addrs = [...vipAddrs(c)].sort().map((a) => `address replace ${a}/32 dev lo`).join('\n');
+  const addrs = [...vipAddrs(c)].sort().map((a) => `address replace ${loAddr(a)} dev lo`).join('\n');
   return { ipvs, nft, addrs: addrs ? addrs + '\n' : '', marks };
 }
 
 function weights(f: Frontend): Map<string, number> {
   const m = new Map<string, number>();
-  f.targets.forEach((t, i) => m.set(`${t.ip}:${t.port}`, f.weights?.[i] ?? 1));
-  for (const t of f.draining) m.set(`${t.ip}:${t.port}`, 0);
+  f.targets.forEach((t, i) => m.set(hostPort(t.ip, t.port), f.weights?.[i] ?? 1));
+  for (const t of f.draining) m.set(hostPort(t.ip, t.port), 0);
   return m;
 }
 
 function parseTarget(s: string): Target {
   const i = s.lastIndexOf(':');
-  return { ip: s.slice(0, i), port: Number(s.slice(i + 1)) };
+  return { ip: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
 }
 
 /** Only the changed virtual services, real servers, mark elements and VIP addresses. */
@@ -224,6 +247,10 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
   const nftDel: string[] = [];
   const mapOf = (f: Frontend): string => (f.kind === 'vip' ? 'vip-marks' : 'ingress-marks');
   for (const f of d.removed) {
+    if (isV6(f)) {
+      ipvs.push(`-D ${ipvsSpec(prevMarks, f)}`);
+      continue;
+    }
     const m = mark(prevMarks, f);
     ipvs.push(`-D -f ${m}`);
     nftDel.push(`delete element ${T} ${mapOf(f)} { ${elementKey(f)} }`);
@@ -231,23 +258,29 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
     if (ds) nftDel.push(`delete element ${T} ${ds} { ${m} }`);
   }
   for (const f of d.added) {
+    if (isV6(f)) {
+      ipvs.push(...serviceLines(ipvsSpec(marks, f), f));
+      continue;
+    }
     const m = mark(marks, f);
-    ipvs.push(...serviceLines(m, f));
+    ipvs.push(...serviceLines(`-f ${m}`, f));
     nftAdd.push(`add element ${T} ${mapOf(f)} { ${markElem(f, m)} }`);
     const as = snatSet(f);
     if (as) nftAdd.push(`add element ${T} ${as} { ${m} }`);
   }
   for (const { before, after } of d.changed) {
-    const m = mark(marks, after);
-    if (ipvsScheduler(before) !== ipvsScheduler(after)) ipvs.push(`-E -f ${m} -s ${ipvsScheduler(after)}`);
+    const spec = ipvsSpec(marks, after);
+    if (ipvsScheduler(before) !== ipvsScheduler(after)) ipvs.push(`-E ${spec} -s ${ipvsScheduler(after)}`);
     const wb = weights(before);
     const wa = weights(after);
     for (const [k, w] of wa) {
       const old = wb.get(k);
-      if (old === undefined) ipvs.push(real(m, parseTarget(k), w));
-      else if (old !== w) ipvs.push(real(m, parseTarget(k), w, '-e'));
+      if (old === undefined) ipvs.push(real(spec, parseTarget(k), w));
+      else if (old !== w) ipvs.push(real(spec, parseTarget(k), w, '-e'));
     }
-    for (const k of wb.keys()) if (!wa.has(k)) ipvs.push(`-d -f ${m} -r ${k}`);
+    for (const k of wb.keys()) if (!wa.has(k)) ipvs.push(`-d ${spec} -r ${k}`);
+    if (isV6(after)) continue;
+    const m = mark(marks, after);
     const sb = snatSet(before);
     const sa = snatSet(after);
     if (sb !== sa) {
@@ -256,7 +289,7 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
     }
   }
   const a = diffSets(vipAddrs(prev), vipAddrs(next));
-  const addrs = [...a.add.sort().map((x) => `address replace ${x}/32 dev lo`), ...a.del.sort().map((x) => `address del ${x}/32 dev lo`)];
+  const addrs = [...a.add.sort().map((x) => `address replace ${loAddr(x)} dev lo`), ...a.del.sort().map((x) => `address del ${loAddr(x)} dev lo`)];
   const nft = [...nftAdd, ...nftDel];
   return { ipvs: ipvs.length ? ipvs.join('\n') + '\n' : '', nft: nft.length ? nft.join('\n') + '\n' : '', addrs: addrs.length ? addrs.join('\n') + '\n' : '', marks };
 }

@@ -8,6 +8,7 @@
  * `details.path` naming the offending field, so `netctl` can point at it.
  */
 import { MeshError } from '../errors.js';
+import { canonicalIp6, isIp6 } from '../ipam/addr6.js';
 import { algorithmOf, LB_ALGORITHMS, LB_LOCALITIES, MAX_WEIGHT, maxTier, tier, weighting, type LbAlgorithm, type LbLocality, type LbOptions } from './balance.js';
 
 export * from './balance.js';
@@ -25,6 +26,11 @@ export interface Backend {
   id: string;
   /** IPv4 address of the task on the service's network. */
   ip: string;
+  /**
+   * The task's IPv6 address on a dual-stack network (canonical text), absent otherwise. Only
+   * backends with one are targets of the service's IPv6 VIP (`VipService.vip6`).
+   */
+  ip6?: string;
   state: 'active' | 'draining';
   /** True when the task runs on this node (used by ingress `policy: 'local'` and locality). */
   local?: boolean;
@@ -51,6 +57,11 @@ export interface VipService {
   name: string;
   /** No VIP = dnsrr mode: nothing is programmed (DNS answers with task IPs). */
   vip?: string;
+  /**
+   * IPv6 VIP (dual-stack network, issue #19 item 2 part 2; needs `vip`): the same ports balanced
+   * over the backends' `ip6`, as frontends of their own (`vip fd00::… tcp 80`, see `isV6`).
+   */
+  vip6?: string;
   ports: ServicePort[];
   backends: Backend[];
   lb?: LbOptions;
@@ -200,6 +211,7 @@ function checkBackends(path: string, backends: readonly Backend[]): number[] {
   const small = n <= 32;
   const ids = small ? null : new Set<string>();
   const ips = small ? null : new Set<number>();
+  const ip6s = small ? null : new Set<string>();
   for (let i = 0; i < n; i++) {
     const b = backends[i]!;
     if (typeof b.id !== 'string' || !ID.test(b.id)) bad(`${path}[${i}].id`, `invalid task id ${JSON.stringify(b.id)}`);
@@ -218,11 +230,31 @@ function checkBackends(path: string, backends: readonly Backend[]): number[] {
     } else for (let j = 0; j < i && !dupIp; j++) dupIp = ints[j] === ip;
     if (dupIp) bad(`${path}[${i}].ip`, `two tasks share the address ${b.ip}`);
     ints[i] = ip;
+    if (b.ip6 !== undefined) {
+      checkIp6(`${path}[${i}].ip6`, b.ip6);
+      let dup6 = false;
+      if (ip6s) {
+        dup6 = ip6s.has(b.ip6);
+        ip6s.add(b.ip6);
+      } else for (let j = 0; j < i && !dup6; j++) dup6 = backends[j]!.ip6 === b.ip6;
+      if (dup6) bad(`${path}[${i}].ip6`, `two tasks share the address ${b.ip6}`);
+    }
     if (b.state !== 'active' && b.state !== 'draining') bad(`${path}[${i}].state`, `must be active or draining, got ${String(b.state)}`);
     const w = b.weight;
     if (w !== undefined && (typeof w !== 'number' || !Number.isInteger(w) || w < 1 || w > MAX_WEIGHT)) bad(`${path}[${i}].weight`, `must be an integer 1..${MAX_WEIGHT}, got ${String(w)}`);
   }
   return ints;
+}
+
+/** Canonical IPv6 text only (renders and kernel read-backs compare strings). */
+function checkIp6(path: string, s: unknown): void {
+  if (typeof s !== 'string' || !isIp6(s)) bad(path, `not an IPv6 address: ${JSON.stringify(s)}`);
+  if (canonicalIp6(s) !== s) bad(path, `not canonical IPv6 text: ${s} (want ${canonicalIp6(s)})`);
+}
+
+/** True for a frontend of an IPv6 VIP (rendered in the IPv6 table / as an IPv6 virtual service). */
+export function isV6(f: Pick<Frontend, 'vip'>): boolean {
+  return f.vip !== undefined && f.vip.includes(':');
 }
 
 function checkLb(path: string, lb: LbOptions | undefined): void {
@@ -238,6 +270,11 @@ function validateService(s: VipService, p: string): number[] {
   if (s.name.includes('"')) bad(`${p}.name`, 'name must not contain a double quote');
   if (s.vip !== undefined && (typeof s.vip !== 'string' || !isIPv4(s.vip))) bad(`${p}.vip`, `not an IPv4 address: ${JSON.stringify(s.vip)}`);
   if (s.vip === '0.0.0.0' || s.vip === '255.255.255.255') bad(`${p}.vip`, `unusable VIP ${s.vip}`);
+  if (s.vip6 !== undefined) {
+    if (s.vip === undefined) bad(`${p}.vip6`, 'an IPv6 VIP needs an IPv4 one (dual stack)');
+    checkIp6(`${p}.vip6`, s.vip6);
+    if (s.vip6 === '::') bad(`${p}.vip6`, 'unusable VIP ::');
+  }
   if (!Array.isArray(s.ports)) bad(`${p}.ports`, 'must be an array');
   const ports = s.ports;
   for (let j = 0; j < ports.length; j++) {
@@ -339,14 +376,21 @@ const ALL = (): boolean => true;
 function serviceFrontends(s: VipService, p: string): Frontend[] {
   const ints = validateService(s, p);
   if (s.vip === undefined) return [];
-  const vip = s.vip;
-  const picked = split(s.backends, ints, ALL, s.lb?.locality);
   const algo = algorithmOf(s.lb);
-  return s.ports.map((pt) => {
+  const of = (vip: string, picked: Picked, tag: string): Frontend[] => s.ports.map((pt) => {
     const targets = targetsAt(picked.active, pt.targetPort);
     const draining = targetsAt(picked.draining, pt.targetPort);
-    return { key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}`, ...algo, ...weighting(targets, picked.weights) };
+    return { key: vipKey(vip, pt.proto, pt.port), kind: 'vip', vip, proto: pt.proto, port: pt.port, targets, draining, masquerade: false, comment: `${s.name} ${pt.proto}/${pt.port}${tag}`, ...algo, ...weighting(targets, picked.weights) };
   });
+  const v4 = of(s.vip, split(s.backends, ints, ALL, s.lb?.locality), '');
+  if (s.vip6 === undefined) return v4;
+  // IPv6: the backends that have an IPv6 address, in the IPv4 order (deterministic), mapped to it.
+  const to6 = new Map<string, string>();
+  for (const b of s.backends) if (b.ip6 !== undefined) to6.set(b.ip, b.ip6);
+  const p4 = split(s.backends, ints, (b) => b.ip6 !== undefined, s.lb?.locality);
+  const map = (ips: string[]): string[] => ips.map((ip) => to6.get(ip)!);
+  const p6: Picked = { active: map(p4.active), draining: map(p4.draining), weights: p4.weights ? new Map([...p4.weights].map(([ip, w]) => [to6.get(ip)!, w])) : null };
+  return [...v4, ...of(s.vip6, p6, ' ipv6')];
 }
 
 function ingressFrontends(g: IngressPublish, p: string): Frontend[] {

@@ -2,8 +2,9 @@
  * Desired (compiled) state → nftables script, in the shape of kube-proxy's nftables proxier, tuned
  * so a full sync costs little per element and an endpoint change costs O(change):
  *
- * - one table `ip meshd-lb` per sandbox (family `ip`: overlay addressing is IPv4 only, and an `inet`
- *   table would make every IPv6 packet walk these hooks for nothing);
+ * - one table `ip meshd-lb` per sandbox (family `ip`: an `inet` table would make every IPv6 packet
+ *   walk these hooks for nothing); IPv6 VIPs of dual-stack networks get their own small `ip6` table
+ *   (nft6-render.ts), rendered into the same transaction;
  * - every frontend has a 16-bit id (nft-state.ts). Its "front mark" is `id << 16 | flags` (flags:
  *   0x2000 ingress, 0x4000 masquerade, 0x8000 udp);
  * - DATA maps keyed by what the kernel matches — `vips`: `ip daddr . meta l4proto . th dport`,
@@ -49,7 +50,8 @@
  * strings out; golden-tested.
  */
 import { diffCompiled, type LbDiff } from './diff.js';
-import { PROTOS, slotsOf, sortedFrontends, type Compiled, type Frontend, type LbAlgorithm } from './model.js';
+import { isV6, PROTOS, slotsOf, sortedFrontends, type Compiled, type Frontend, type LbAlgorithm } from './model.js';
+import { renderNft6 } from './nft6-render.js';
 import { freshIds, IdPlanner, setSize, type NftDelta, type NftState } from './nft-state.js';
 
 export const NFT_FAMILY = 'ip';
@@ -237,7 +239,10 @@ export interface NftFullPlan {
  * Returns the state to keep for incremental syncs.
  */
 export function planNftFull(c: Compiled): NftFullPlan {
-  const fs = sortedFrontends(c);
+  const sorted = sortedFrontends(c);
+  // IPv6 VIP frontends live in their own table (nft6-render.ts), appended to this transaction.
+  const fs = sorted.filter((f) => !isV6(f));
+  const v6 = sorted.filter(isV6);
   const { ids, next } = freshIds(fs, poolOf);
   const picks = [...picksOf(fs)].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
   const el: Record<string, string[]> = Object.fromEntries(SIZED_SETS.map((s) => [s, []]));
@@ -294,7 +299,7 @@ export function planNftFull(c: Compiled): NftFullPlan {
     ...slotIdx.map((r) => `\tchain slot-${r} {\n\t\t${slotRule(r)}\n\t}`),
     ...picks.map((f) => `\tchain ${pickChain(f)} {\n${pickRules(f).map((r) => `\t\t${r}\n`).join('')}\t}`),
   ];
-  const script = [`table ${T}`, `delete table ${T}`, `table ${T} {`, ...body, '}', ''].join('\n');
+  const script = [`table ${T}`, `delete table ${T}`, `table ${T} {`, ...body, '}', ''].join('\n') + renderNft6(v6);
   return { script, state: { ids, next, free: new Map(), slotChains: maxN, counts, sizes, picks: pickUse(fs) } };
 }
 
@@ -304,7 +309,7 @@ export function renderNftFull(c: Compiled): string {
 
 /** `delete table` for Dataplane.flush (with the leading `table` so it never fails). */
 export function renderNftFlush(): string {
-  return `table ${T}\ndelete table ${T}\n`;
+  return `table ${T}\ndelete table ${T}\n${renderNft6([])}`;
 }
 
 /** Live frontends (with targets) per pick number (nft-state.ts keeps it from then on). */
@@ -328,7 +333,12 @@ export interface NftIncrementalPlan {
  * reference before it can go). Whether a pick number is still used elsewhere is a use count kept
  * in `state` (O(1), not a scan of `prev`/`next`). Slot chains are never removed incrementally (a full sync trims).
  */
-export function planNftIncremental(prev: Compiled, next: Compiled, state: NftState, diff: LbDiff = diffCompiled(prev, next)): NftIncrementalPlan | null {
+export function planNftIncremental(prev: Compiled, next: Compiled, state: NftState, diffIn: LbDiff = diffCompiled(prev, next)): NftIncrementalPlan | null {
+  // IPv6 VIP frontends: any change of one re-renders the (small) IPv6 table from `next`, in this
+  // same transaction; the IPv4 machinery below sees only IPv4 frontends.
+  const v6Changed = diffIn.added.some(isV6) || diffIn.removed.some(isV6) || diffIn.changed.some((c) => isV6(c.after));
+  const diff: LbDiff = v6Changed ? { added: diffIn.added.filter((f) => !isV6(f)), removed: diffIn.removed.filter((f) => !isV6(f)), changed: diffIn.changed.filter((c) => !isV6(c.after)) } : diffIn;
+  const v6Script = v6Changed ? renderNft6(sortedFrontends(next).filter(isV6)) : '';
   const ids = new IdPlanner(state);
   const adds: string[] = [];
   const dels: string[] = [];
@@ -424,7 +434,7 @@ export function planNftIncremental(prev: Compiled, next: Compiled, state: NftSta
     tail.push(`delete element ${T} ${pickMap(v)} { ${hexMark(v & PICK_MASK)} }`, `flush chain ${T} ${pickChain(f)}`, `delete chain ${T} ${pickChain(f)}`);
   }
   const lines = [...head, ...dels, ...adds, ...tail];
-  return { script: lines.length ? lines.join('\n') + '\n' : '', delta: ids.delta };
+  return { script: (lines.length ? lines.join('\n') + '\n' : '') + v6Script, delta: ids.delta };
 }
 
 /**

@@ -24,6 +24,8 @@ import { INGRESS_NETWORK } from '../endpoints.js';
 export interface PolicyEndpoint {
   serviceName: string;
   ip: string;
+  /** The endpoint's IPv6 address on a dual-stack network (issue #19 item 2). */
+  ip6?: string | undefined;
 }
 
 /** What the policy reads of a local task's assignment. */
@@ -32,7 +34,7 @@ export interface PolicyTask {
   serviceName: string;
   /** The service's allow-from; undefined = not set. */
   allowFrom?: readonly string[] | undefined;
-  attachments: ReadonlyArray<{ networkId: string; networkName: string; ip: string; defaultDeny?: boolean | undefined }>;
+  attachments: ReadonlyArray<{ networkId: string; networkName: string; ip: string; ip6?: string | undefined; defaultDeny?: boolean | undefined }>;
 }
 
 export type RuleMode = 'default-deny' | 'allow-from';
@@ -48,6 +50,13 @@ export interface PolicyRule {
   allowFrom: readonly string[];
   /** Allowed source addresses, sorted (numerically): the nft set's elements. */
   allowed: readonly string[];
+  /**
+   * Dual stack (issue #19 item 2 part 2): the task's IPv6 address on the network and the allowed
+   * services' IPv6 addresses there. The filter is keyed by address, so an IPv6 destination gets
+   * its own rule: without it a denied service could reach the task over IPv6 (fail open).
+   */
+  daddr6?: string;
+  allowed6?: readonly string[];
 }
 
 /** A task namespace's whole policy: the service it guards and its rules (sorted by network id). */
@@ -74,10 +83,18 @@ export function desiredPolicy(task: PolicyTask, endpointsOn: (networkId: string)
     const allowFrom = task.allowFrom ?? [];
     const names = new Set(allowFrom);
     const ips: string[] = [];
-    if (names.size) for (const e of endpointsOn(att.networkId)) if (names.has(e.serviceName) && e.ip !== att.ip) ips.push(e.ip);
+    const ips6: string[] = [];
+    if (names.size) {
+      for (const e of endpointsOn(att.networkId)) {
+        if (!names.has(e.serviceName)) continue;
+        if (e.ip !== att.ip) ips.push(e.ip);
+        if (att.ip6 !== undefined && e.ip6 !== undefined && e.ip6 !== att.ip6) ips6.push(e.ip6);
+      }
+    }
     rules.push({
       networkId: att.networkId, networkName: att.networkName, daddr: att.ip,
       mode: att.defaultDeny ? 'default-deny' : 'allow-from', allowFrom: [...allowFrom], allowed: sortIps(ips),
+      ...(att.ip6 !== undefined ? { daddr6: att.ip6, allowed6: [...new Set(ips6)].sort() } : {}),
     });
   }
   if (!rules.length) return null;
@@ -90,7 +107,7 @@ export function sameShape(a: NsPolicy, b: NsPolicy): boolean {
   if (a.service !== b.service || a.rules.length !== b.rules.length) return false;
   return a.rules.every((r, i) => {
     const s = b.rules[i]!;
-    return r.networkId === s.networkId && r.networkName === s.networkName && r.daddr === s.daddr && r.mode === s.mode && r.allowFrom.join() === s.allowFrom.join();
+    return r.networkId === s.networkId && r.networkName === s.networkName && r.daddr === s.daddr && r.daddr6 === s.daddr6 && r.mode === s.mode && r.allowFrom.join() === s.allowFrom.join();
   });
 }
 
@@ -99,8 +116,8 @@ export function sameShape(a: NsPolicy, b: NsPolicy): boolean {
  * accepted (debug trace: "denied by policy of web"). Only new connections are judged.
  */
 export function verdict(p: NsPolicy | null, daddr: string, saddr: string): string | null {
-  const r = p?.rules.find((x) => x.daddr === daddr);
-  if (!p || !r || saddr === daddr || r.allowed.includes(saddr)) return null;
+  const r = p?.rules.find((x) => x.daddr === daddr || (x.daddr6 !== undefined && x.daddr6 === daddr));
+  if (!p || !r || saddr === daddr || r.allowed.includes(saddr) || (r.allowed6 ?? []).includes(saddr)) return null;
   const why = r.mode === 'default-deny'
     ? `network ${r.networkName} is default-deny${r.allowFrom.length ? ` and allow-from is ${r.allowFrom.join(',')}` : ' and no allow-from is set'}`
     : `allow-from is ${r.allowFrom.length ? r.allowFrom.join(',') : '(nobody)'}`;

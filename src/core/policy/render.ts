@@ -31,6 +31,8 @@ import { sameShape, type NsPolicy } from './desired.js';
 export const POLICY_TABLE = 'meshd-policy';
 
 export const setName = (networkId: string): string => `allow-${networkId}`;
+/** The IPv6 set of a dual-stack attachment (issue #19 item 2 part 2). */
+export const setName6 = (networkId: string): string => `allow6-${networkId}`;
 
 /** `add table` first so the `delete table` of a fresh namespace does not fail. */
 function header(): string {
@@ -44,6 +46,10 @@ export function renderFull(p: NsPolicy): string {
     lines.push(`\tset ${setName(r.networkId)} {`, '\t\ttype ipv4_addr', `\t\tcomment "${p.service} on ${r.networkName}: ${r.mode}${r.allowFrom.length ? ` allow-from ${r.allowFrom.join(',')}` : ''}"`);
     if (r.allowed.length) lines.push(`\t\telements = { ${r.allowed.join(', ')} }`);
     lines.push('\t}');
+    if (r.daddr6 === undefined) continue;
+    lines.push(`\tset ${setName6(r.networkId)} {`, '\t\ttype ipv6_addr');
+    if (r.allowed6?.length) lines.push(`\t\telements = { ${r.allowed6.join(', ')} }`);
+    lines.push('\t}');
   }
   lines.push('\tchain input {', '\t\ttype filter hook input priority filter; policy accept;', '\t\tct state established,related accept', '\t\tiif "lo" accept');
   for (const r of p.rules) {
@@ -52,6 +58,14 @@ export function renderFull(p: NsPolicy): string {
       `\t\tip daddr ${r.daddr} meta l4proto tcp reject with tcp reset comment "denied by policy of ${p.service}"`,
       `\t\tip daddr ${r.daddr} reject with icmpx type port-unreachable comment "denied by policy of ${p.service}"`,
     );
+    // IPv6: the same rule for the task's IPv6 address, so IPv6 is filtered exactly like IPv4 (fail closed).
+    if (r.daddr6 !== undefined) {
+      lines.push(
+        `\t\tip6 daddr ${r.daddr6} ip6 saddr @${setName6(r.networkId)} accept`,
+        `\t\tip6 daddr ${r.daddr6} meta l4proto tcp reject with tcp reset comment "denied by policy of ${p.service}"`,
+        `\t\tip6 daddr ${r.daddr6} meta l4proto udp reject with icmpx type port-unreachable comment "denied by policy of ${p.service}"`,
+      );
+    }
   }
   lines.push('\t}', '}');
   return header() + lines.join('\n') + '\n';
@@ -79,6 +93,13 @@ export function renderDelta(prev: NsPolicy | null, next: NsPolicy | null): strin
     const add = r.allowed.filter((ip) => !before.has(ip));
     if (del.length) out.push(`delete element inet ${POLICY_TABLE} ${setName(r.networkId)} { ${del.join(', ')} }`);
     if (add.length) out.push(`add element inet ${POLICY_TABLE} ${setName(r.networkId)} { ${add.join(', ')} }`);
+    if (r.daddr6 === undefined) return;
+    const before6 = new Set(prev.rules[i]!.allowed6 ?? []);
+    const now6 = new Set(r.allowed6 ?? []);
+    const del6 = [...before6].filter((ip) => !now6.has(ip));
+    const add6 = [...now6].filter((ip) => !before6.has(ip));
+    if (del6.length) out.push(`delete element inet ${POLICY_TABLE} ${setName6(r.networkId)} { ${del6.join(', ')} }`);
+    if (add6.length) out.push(`add element inet ${POLICY_TABLE} ${setName6(r.networkId)} { ${add6.join(', ')} }`);
   });
   return out.length ? out.join('\n') + '\n' : '';
 }

@@ -47,6 +47,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
       // Dual stack: the v6 address only when the network still has its subnet (both or neither).
       ...(n.subnet6 !== undefined && t.addresses6?.[n.id] !== undefined ? { ip6: t.addresses6[n.id], prefix6: Number(n.subnet6.split('/')[1]) } : {}),
       vip: spec.endpointMode === 'vip' ? svc.vips[n.id] ?? null : null,
+      // The IPv6 VIP (issue #19 item 2 part 2) only beside an IPv4 one on a network that is still dual stack.
+      ...(spec.endpointMode === 'vip' && n.subnet6 !== undefined && svc.vips6?.[n.id] !== undefined && svc.vips[n.id] !== undefined ? { vip6: svc.vips6[n.id] } : {}),
       // The task's own spec (not the service's): during a rolling update old tasks keep their names.
       aliases: t.spec.networkAliases?.[netName] ?? [],
     });

@@ -97,7 +97,7 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
         const s = st.services.get(a.serviceId);
         if (!s) break;
         const next = { ...s, version: a.version, spec: a.spec, previous: { version: s.version, spec: s.spec }, updatedAt: now };
-        next.vips = a.spec.endpointMode === 'vip' ? st.setVips(s, attachNetworks(a.spec).map((n) => st.networkByName(n)?.id ?? '').filter(Boolean)) : st.setVips(s, []);
+        st.assignVips(s, next, a.spec.endpointMode === 'vip' ? attachNetworks(a.spec).map((n) => st.networkByName(n)?.id ?? '').filter(Boolean) : []);
         st.putService(next);
         break;
       }

@@ -95,6 +95,12 @@ export interface ServiceRecord {
   previous?: { version: number; spec: ServiceSpec } | undefined;
   /** Virtual IP per network id (endpoint mode vip). */
   vips: Record<string, string>;
+  /**
+   * Dual stack (issue #19 item 2 part 2): the IPv6 VIP per network id, on the service's networks
+   * that have an IPv6 subnet (vip mode only). Absent when there is none, so records written before
+   * (and services on IPv4-only networks) read and write exactly as they did.
+   */
+  vips6?: Record<string, string> | undefined;
   createdAt: number;
   updatedAt: number;
   update?: { state: UpdateState; message: string; at: number } | undefined;
@@ -226,11 +232,13 @@ export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netN
   const running = mine.filter((t) => isServing(t) && (t.specVersion === s.version || taskSpecEqual(t.spec, want))).length;
   const vips: Record<string, string> = {};
   for (const [id, ip] of Object.entries(s.vips)) vips[netName(id)] = ip;
+  const vips6: Record<string, string> = {};
+  for (const [id, ip] of Object.entries(s.vips6 ?? {})) vips6[netName(id)] = ip;
   return {
     id: s.id, name: s.spec.name, version: s.version,
     mode: isGlobal(s.spec) ? 'global' : 'replicated',
     replicas: { running, desired: isGlobal(s.spec) ? mine.length : replicasOf(s.spec) },
-    image: s.spec.image, runtime: resolveRuntime(s.spec), ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips,
+    image: s.spec.image, runtime: resolveRuntime(s.spec), ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips, ...(Object.keys(vips6).length ? { vips6 } : {}),
     update: s.update ? { ...s.update, at: new Date(s.update.at).toISOString() } : null,
     canary: s.canary ?? null,
     createdAt: new Date(s.createdAt).toISOString(), updatedAt: new Date(s.updatedAt).toISOString(),

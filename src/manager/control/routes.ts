@@ -170,7 +170,7 @@ export function registerRoutes(cp: ControlHost): void {
       const netIds = checkSpec(st, spec);
       const now = cp.now();
       const rec: ServiceRecord = { id: newId(), version: 1, spec, vips: {}, createdAt: now, updatedAt: now };
-      rec.vips = spec.endpointMode === 'vip' ? st.setVips(rec, netIds) : {};
+      st.assignVips(rec, rec, spec.endpointMode === 'vip' ? netIds : []);
       st.putService(rec);
       return serviceView(rec, [], st.netName);
     })) };
@@ -199,7 +199,7 @@ export function registerRoutes(cp: ControlHost): void {
       const netIds = checkSpec(st, spec, cur.id);
       const next: ServiceRecord = { ...cur, version: cur.version + 1, spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now(), canary: undefined };
       if (b.canary !== undefined) next.canary = checkCanary(cp, cur, spec, b.canary, b.force);
-      next.vips = st.setVips(cur, spec.endpointMode === 'vip' ? netIds : []);
+      st.assignVips(cur, next, spec.endpointMode === 'vip' ? netIds : []);
       st.putService(next);
       startUpdate(cp, st, cur, next, b.force);
       return serviceView(st.services.get(cur.id)!, [...st.tasks.values()], st.netName);
@@ -227,7 +227,7 @@ export function registerRoutes(cp: ControlHost): void {
       // Docker: a manual rollback rolls out with the current spec's rollback config.
       const prevSpec = { ...cur.previous.spec, updateConfig: cur.spec.rollbackConfig };
       const next: ServiceRecord = { ...cur, version: cur.version + 1, spec: cur.previous.spec, previous: { version: cur.version, spec: cur.spec }, updatedAt: cp.now() };
-      next.vips = st.setVips(cur, cur.previous.spec.endpointMode === 'vip' ? checkSpec(st, cur.previous.spec, cur.id) : []);
+      st.assignVips(cur, next, cur.previous.spec.endpointMode === 'vip' ? checkSpec(st, cur.previous.spec, cur.id) : []);
       st.putService(next);
       startUpdate(cp, st, cur, { ...next, spec: prevSpec }, false);
     }

@@ -57,6 +57,7 @@ export class ControlState {
     for (const kv of svcs) {
       s.services.set(kv.value.id, kv.value);
       for (const [netId, ip] of Object.entries(kv.value.vips)) s.claim(netId, vipOwner(kv.value.id), ip);
+      for (const [netId, ip] of Object.entries(kv.value.vips6 ?? {})) s.claim6(netId, vipOwner(kv.value.id), ip);
     }
     const ingress = s.networkByName(INGRESS);
     for (const kv of sboxes) {
@@ -133,6 +134,7 @@ export class ControlState {
   deleteService(id: string): void {
     const s = this.services.get(id);
     if (s) this.setVips(s, []);
+    if (s) this.setVips6(s, []);
     this.services.delete(id);
     this.dirty.set(CKEYS.service(id), null);
   }
@@ -198,6 +200,44 @@ export class ControlState {
       if (n && hasVips(n)) vips[id] = this.ipam.allocateAddress(n.name, vipOwner(s.id));
     }
     return vips;
+  }
+
+  /**
+   * setVips for the IPv6 VIPs (issue #19 item 2 part 2): one on each network of `netIds` that has
+   * an IPv6 subnet; the others' are released. Returns undefined when there is none, so a service
+   * record without IPv6 keeps no `vips6` key at all.
+   */
+  setVips6(s: Pick<ServiceRecord, 'id' | 'vips6'>, netIds: readonly string[]): Record<string, string> | undefined {
+    const want = new Set(netIds);
+    const vips: Record<string, string> = {};
+    for (const [id, ip] of Object.entries(s.vips6 ?? {})) {
+      const n = this.networks.get(id);
+      if (want.has(id) && n && hasVips(n) && n.subnet6 !== undefined) vips[id] = ip;
+      else if (n) this.ipam.releaseAddress6(n.name, ip);
+    }
+    const got: string[] = [];
+    try {
+      for (const id of want) {
+        if (vips[id]) continue;
+        const n = this.networks.get(id);
+        if (n && hasVips(n) && n.subnet6 !== undefined) {
+          vips[id] = this.ipam.allocateAddress6(n.name, vipOwner(s.id));
+          got.push(id);
+        }
+      }
+    } catch (e) {
+      for (const id of got) this.ipam.releaseAddress6(this.networks.get(id)!.name, vips[id]!);
+      throw e;
+    }
+    return Object.keys(vips).length ? vips : undefined;
+  }
+
+  /** Both VIP families of `next` (vip mode: on `netIds`; else none), from what `prev` holds. */
+  assignVips(prev: ServiceRecord, next: ServiceRecord, netIds: readonly string[]): void {
+    next.vips = this.setVips(prev, netIds);
+    const v6 = this.setVips6(prev, netIds);
+    if (v6) next.vips6 = v6;
+    else delete next.vips6;
   }
 
   /**

@@ -172,6 +172,8 @@ table ip meshd-lb {
 		goto vip-dnat-udp
 	}
 }
+table ip6 meshd-lb6
+delete table ip6 meshd-lb6
 `;
 
 export const NFT_INCREMENTAL = `add chain ip meshd-lb slot-2
@@ -458,6 +460,8 @@ table ip meshd-lb {
 		goto ingress-dnat-tcp
 	}
 }
+table ip6 meshd-lb6
+delete table ip6 meshd-lb6
 `;
 
 export const IPVS_HOST_FULL = `-A -f 256 -s rr
@@ -753,4 +757,6 @@ table ip meshd-lb {
 		goto ingress-dnat-tcp
 	}
 }
+table ip6 meshd-lb6
+delete table ip6 meshd-lb6
 `;

@@ -118,7 +118,7 @@ describe('nftables render (golden)', () => {
     assert.equal(slotKey({ kind: 'vip', proto: 'tcp', masquerade: false }, 1, 0), '0x00010000');
     assert.equal(slotRule(3), 'meta mark set meta mark & 0xffffe000 | 3');
     assert.equal(elementKey({ kind: 'vip', vip: '10.1.2.3', proto: 'udp', port: 53 }), '10.1.2.3 . udp . 53');
-    assert.equal(renderNftFlush(), 'table ip meshd-lb\ndelete table ip meshd-lb\n');
+    assert.equal(renderNftFlush(), 'table ip meshd-lb\ndelete table ip meshd-lb\ntable ip6 meshd-lb6\ndelete table ip6 meshd-lb6\n');
   });
   test('empty desired state renders a valid skeleton with no frontend chains', () => {
     const s = renderNftFull(compile({ services: [], ingress: [] }));

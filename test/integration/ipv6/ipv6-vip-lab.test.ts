@@ -1,0 +1,144 @@
+/**
+ * Issue #19 item 2 part 2, IPv6 VIPs through the mesh, end to end on a 2-node lab (`m6v`, netns
+ * runtime) through the real netctl and meshd:
+ * - on `network create --ipv6 … app6`, `web` (3 tasks over 2 nodes) gets an IPv6 VIP beside its
+ *   IPv4 one (`service inspect` vips6); `dig AAAA web` inside a task answers it, its PTR names `web`;
+ * - `curl -6 http://[VIP6]/` and `curl -6 http://web/` from a task reach ≥ 2 different tasks (the
+ *   task namespace's `ip6 meshd-lb6` table balances to the tasks' IPv6 addresses);
+ * - policy keyed by address fails closed over IPv6: `guarded` (--allow-from client) answers
+ *   `client` over its IPv6 VIP and refuses `rogue` at once (reset), as it does over IPv4;
+ * - an IPv4-only network is unchanged: no vips6, `AAAA old` is NODATA, its VIP answers over IPv4.
+ * Not covered here (not built): published ports over the nodes' IPv6 underlay addresses.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
+import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+
+const LAB = 'm6v';
+const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
+function ok(r: CliResult, what: string): CliResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+  return r;
+}
+interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string>; addresses6?: Record<string, string> }
+async function tasks(service: string): Promise<TaskJ[]> {
+  const all = JSON.parse(ok(await on('n1', 'service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
+  return all.filter((t) => t.desiredState === 'running' && t.state === 'running');
+}
+async function vipsOf(service: string): Promise<{ vips: Record<string, string>; vips6?: Record<string, string> }> {
+  const j = JSON.parse(ok(await on('n1', 'service', 'inspect', service, '--format', 'json'), `inspect ${service}`).stdout) as unknown;
+  return (Array.isArray(j) ? j[0] : j) as { vips: Record<string, string>; vips6?: Record<string, string> };
+}
+const netnsOf = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
+const dig = (t: TaskJ, ...args: string[]): CliResult => inNs(netnsOf(t), ['dig', '@127.0.0.11', '+time=2', '+tries=1', ...args], 10_000);
+const short = (r: CliResult): string[] => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+/** One HTTP GET from a task's namespace (curl's own exit code and time). */
+function get(from: TaskJ, url: string, ...flags: string[]): { code: number; ms: number; body: string } {
+  const r = inNs(netnsOf(from), ['curl', '-s', '-m', '3', ...flags, '-w', '\n%{time_total}', url], 10_000);
+  const lines = r.stdout.trimEnd().split('\n');
+  return { code: r.code, ms: Number((Number(lines.pop() || 'NaN') * 1000).toFixed(2)), body: lines.join('\n') };
+}
+const taskOf = (body: string): string => /^task: (.*)$/m.exec(body)?.[1] ?? '';
+
+let web: TaskJ[] = [];
+let client: TaskJ;
+let rogue: TaskJ;
+let old: TaskJ;
+
+before(async () => {
+  await createLab({ name: LAB, nodes: 2 });
+  ok(await on('n1', 'cluster', 'init'), 'init');
+  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'token').stdout.trim();
+  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
+  ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377'), 'join');
+  ok(await on('n1', 'network', 'create', '--ipv6', '--subnet', '10.63.0.0/24', '--subnet', 'fd00:63::/64', 'app6'), 'network create app6');
+  ok(await on('n1', 'network', 'create', '--subnet', '10.64.0.0/24', 'plain4'), 'network create plain4');
+  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '--network', 'app6', '-p', '80', 'whoami'), 'web');
+  ok(await on('n1', 'service', 'create', '--name', 'guarded', '--network', 'app6', '--allow-from', 'client', '-p', '80', 'whoami'), 'guarded');
+  ok(await on('n1', 'service', 'create', '--name', 'client', '--network', 'app6', 'whoami'), 'client');
+  ok(await on('n1', 'service', 'create', '--name', 'rogue', '--network', 'app6', 'whoami'), 'rogue');
+  ok(await on('n1', 'service', 'create', '--name', 'old', '--network', 'plain4', '-p', '80', 'whoami'), 'old');
+  web = (await waitFor('web has 3 running tasks on 2 nodes', async () => {
+    const t = await tasks('web');
+    return t.length === 3 && new Set(t.map((x) => x.node)).size === 2 ? t : undefined;
+  }, 90_000, 250)).value;
+  client = (await waitFor('client runs', async () => (await tasks('client'))[0], 60_000, 250)).value;
+  rogue = (await waitFor('rogue runs', async () => (await tasks('rogue'))[0], 60_000, 250)).value;
+  old = (await waitFor('old runs', async () => (await tasks('old'))[0], 60_000, 250)).value;
+  await waitFor('guarded runs', async () => (await tasks('guarded'))[0], 60_000, 250);
+});
+after(async () => {
+  await destroyLab(LAB);
+});
+
+describe('IPv6 VIPs through the mesh (lab m6v)', { timeout: 300_000 }, () => {
+  test('web has an IPv6 VIP in fd00:63::/64; AAAA web answers it and its PTR names web', async () => {
+    const v = await vipsOf('web');
+    const vip6 = v.vips6?.app6 ?? '';
+    assert.match(vip6, /^fd00:63::[0-9a-f:]+$/, JSON.stringify(v));
+    const t = client;
+    await waitFor(`AAAA web = ${vip6}`, () => {
+      const got = short(dig(t, '+short', 'AAAA', 'web'));
+      return JSON.stringify(got) === JSON.stringify([vip6]) ? got : undefined;
+    }, 30_000, 250, () => dig(t, 'AAAA', 'web').stdout);
+    assert.deepEqual(short(dig(t, '+short', 'A', 'web')), [v.vips.app6!], 'A web = the IPv4 VIP');
+    assert.deepEqual(short(dig(t, '+short', '-x', vip6)), ['web.app6.'], `PTR of ${vip6}`);
+  });
+
+  test('curl -6 to [VIP6]:80 and to web (AAAA) spreads over ≥ 2 tasks', async () => {
+    const vip6 = (await vipsOf('web')).vips6!.app6!;
+    const names = new Set(web.map((x) => x.name));
+    const seen = new Set<string>();
+    const last: string[] = [];
+    await waitFor(`[${vip6}]:80 from ${client.name} reaches ≥ 2 of ${[...names].join(',')}`, () => {
+      for (let i = 0; i < 6; i++) {
+        const r = get(client, `http://[${vip6}]/`, '-6');
+        last.splice(0, last.length, `exit ${r.code} ${r.body.replace(/\n/g, ' ')}`);
+        if (r.code === 0 && names.has(taskOf(r.body))) seen.add(taskOf(r.body));
+      }
+      return seen.size >= 2 ? [...seen] : undefined;
+    }, 30_000, 250, () => `seen ${[...seen].join(',') || '(none)'}; last ${last.join('')}; lb6: ${inNs(netnsOf(client), ['nft', 'list', 'table', 'ip6', 'meshd-lb6']).stdout}`);
+    const byName = new Set<string>();
+    for (let i = 0; i < 12 && byName.size < 2; i++) {
+      const r = get(client, 'http://web/', '-6');
+      assert.equal(r.code, 0, `curl -6 http://web/: exit ${r.code}`);
+      byName.add(taskOf(r.body));
+    }
+    assert.ok(byName.size >= 2, `curl -6 http://web/ reached ${[...byName].join(',')}`);
+    process.stdout.write(`# [${vip6}]:80 reached ${[...seen].join(', ')}; web (AAAA) reached ${[...byName].join(', ')}\n`);
+  });
+
+  test('policy over IPv6 fails closed: client answers via the IPv6 VIP, rogue is refused at once', async () => {
+    const vip6 = (await vipsOf('guarded')).vips6!.app6!;
+    await waitFor(`client → [${vip6}] answers`, () => {
+      const r = get(client, `http://[${vip6}]/`, '-6');
+      return r.code === 0 ? r : undefined;
+    }, 30_000, 250, () => JSON.stringify(get(client, `http://[${vip6}]/`, '-6')));
+    const denied = await waitFor(`rogue → [${vip6}] refused (curl exit 7)`, () => {
+      const r = get(rogue, `http://[${vip6}]/`, '-6');
+      return r.code === 7 ? r : undefined;
+    }, 30_000, 250, () => JSON.stringify(get(rogue, `http://[${vip6}]/`, '-6')));
+    assert.ok(denied.value.ms < 100, `refused in ${denied.value.ms} ms`);
+    // straight to a guarded task's own IPv6 address too (no VIP on the way)
+    const g = (await tasks('guarded'))[0]!;
+    const direct = get(rogue, `http://[${g.addresses6!.app6!}]/`, '-6');
+    assert.equal(direct.code, 7, `rogue → guarded task's IPv6 address: exit ${direct.code} ${direct.body}`);
+    process.stdout.write(`# rogue → [${vip6}]: refused in ${denied.value.ms} ms; direct IPv6 refused too\n`);
+  });
+
+  test('an IPv4-only network is unchanged: no vips6, AAAA NODATA, the IPv4 VIP answers', async () => {
+    const v = await vipsOf('old');
+    assert.equal(v.vips6, undefined, JSON.stringify(v));
+    const aaaa = dig(old, 'AAAA', 'old');
+    assert.match(aaaa.stdout, /status: NOERROR/, aaaa.stdout);
+    assert.match(aaaa.stdout, /ANSWER: 0,/, aaaa.stdout);
+    await waitFor(`old → ${v.vips.plain4!} answers`, () => {
+      const r = get(old, `http://${v.vips.plain4!}/`);
+      return r.code === 0 ? r : undefined;
+    }, 30_000, 250, () => JSON.stringify(get(old, `http://${v.vips.plain4!}/`)));
+    const t6 = inNs(netnsOf(old), ['nft', 'list', 'table', 'ip6', 'meshd-lb6']);
+    assert.notEqual(t6.code, 0, `no IPv6 LB table in an IPv4-only task: ${t6.stdout}`);
+  });
+});
