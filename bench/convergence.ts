@@ -20,7 +20,7 @@
  * Peer: Docker swarm has no convergence bound at all; its documented floor is a fixed 2 s sleep
  * before a task is considered gone/added (the comparison is against that constant, not a run here).
  *
- *   node dist/bench/convergence.js [--nodes 10] [--changes 200] [--rounds 4] [--churn 100]
+ *   node dist/bench/convergence.js [--nodes 10] [--changes 200] [--rounds 4] [--churn 100] [--lab bcv]
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -55,7 +55,8 @@ const CONV_FLOOR_MS = 20;
 /** The `app` network's subnet: IPAM hands out from its start; the churn's synthetic tasks use 10.77.200.0/24. */
 const SUBNET = '10.77.0.0/16';
 const MAX_TASKS = arg('max-tasks', 10);
-const LAB = 'bcv';
+/** Lab name (`--lab`): a second checkout's run needs its own. */
+const LAB = process.argv.includes('--lab') ? process.argv[process.argv.indexOf('--lab') + 1]! : 'bcv';
 const SWARM_FLOOR_MS = 2000;
 const NETCTL = new URL('../src/bin/netctl.js', import.meta.url).pathname;
 
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
 
     const failures: string[] = [];
     const evictions: number[][] = [];
+    const tableBytes: Array<Record<string, number>> = [];
     const got = await interleave<PhaseRound>(ROUNDS, [
       { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures), churn: null }) },
       {
@@ -188,9 +190,15 @@ async function main(): Promise<void> {
           }
           const rep = await churn.stop();
           // Gossip broadcasts each node evicted so far (a full queue drops news; push-pull must then carry it).
-          const evicted = await Promise.all(lab.nodes.map((n) => new ApiClient({ socketPath: nodeSocket(LAB, n.name) }).call<{ broadcastsEvicted?: number }>('GET', '/v1/gossip/metrics').then((m) => m.broadcastsEvicted ?? 0, () => -1)));
+          const metrics = await Promise.all(lab.nodes.map((n) => new ApiClient({ socketPath: nodeSocket(LAB, n.name) }).call<{ broadcastsEvicted?: number; tableBytesQueued?: Record<string, number> }>('GET', '/v1/gossip/metrics').catch(() => null)));
+          const evicted = metrics.map((m) => (m ? m.broadcastsEvicted ?? 0 : -1));
           evictions.push(evicted);
-          console.error(`churn, round ${r + 1}: gossip broadcasts evicted so far per node: ${evicted.join(' / ')} (-1: no answer)`);
+          // Table news queued for broadcast so far, by table, summed over the nodes (absent on agents before session 7).
+          const byTable: Record<string, number> = {};
+          for (const m of metrics) for (const [t, b] of Object.entries(m?.tableBytesQueued ?? {})) byTable[t] = (byTable[t] ?? 0) + b;
+          tableBytes.push(byTable);
+          const total = Object.values(byTable).reduce((a, b) => a + b, 0);
+          console.error(`churn, round ${r + 1}: gossip broadcasts evicted so far per node: ${evicted.join(' / ')} (-1: no answer); table bytes queued so far (all nodes): ${Object.entries(byTable).map(([t, b]) => `${t} ${(b / 1e6).toFixed(1)} MB (${total ? Math.round((100 * b) / total) : 0} %)`).join(', ') || 'not reported'}`);
           console.error(`churn, round ${r + 1}: ${rep.changes} changes in ${rep.seconds.toFixed(1)} s = ${rep.ratePerS}/s (aimed ${CHURN}/s, ≤ ${rep.inflight} writes in flight, round trip p50 ${rep.writeMs.p50} / p99 ${rep.writeMs.p99} / max ${rep.writeMs.max} ms), ${rep.errors} failed writes ${JSON.stringify(rep.errorKinds)}${rep.firstErrors.length ? `: ${rep.firstErrors.join(' | ')}` : ''}`);
           if (failure !== null) throw failure;
           return { samples, churn: rep };
@@ -226,7 +234,7 @@ async function main(): Promise<void> {
     for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
     const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,

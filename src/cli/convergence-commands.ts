@@ -13,7 +13,7 @@ import { formatted, table } from './format.js';
 
 interface ConvergenceView {
   node: string;
-  acker: { acks: number; expired: number; retracted: number; capped: number; errors: number; live: number; outstanding: Array<{ network: string; task: string; forMs: number }> };
+  acker: { programmed: number; writes: number; deletes: number; held: number; errors: number; live: number; outstanding: Array<{ network: string; task: string; forMs: number }> };
   indexed: number;
   changes: ChangeView[];
 }

@@ -2,24 +2,26 @@
  * Convergence receipts on one node (design: src/core/convergence/*): the shell of the pure acker
  * and collector. Runs on every node, beside the drain acks (ack.ts) which confirm removals.
  *
- * Acking: for every `running` endpoint record of the networks this node is on, it writes
- * `${task}/${node}` into table `conv-acks` once the LB APPLIED a transaction holding the record
- * (LbSubsystem.programs) and the DNS registry answers from this version of it
- * (DnsSubsystem.heldRecord). Evaluations run on the shared reconcile loop: marked with no delay
- * after table events and after every LB apply (the `onSettled` hook), `recheckMs` later while a
- * version is outstanding (safety net: a failed apply retried by the LB), and at the next expiry.
+ * Acking: for every `running` endpoint record of the networks this node is on, it notes when
+ * the LB APPLIED a transaction holding the record (LbSubsystem.programs) and the DNS registry
+ * answers from this version of it (DnsSubsystem.heldRecord), and keeps ONE entry per service
+ * (`svc:${serviceId}:${bucket}/${node}` in table `conv-acks`, core/convergence/snapshot.ts) listing
+ * what it programmed; each rewrite replaces the older entry and its queued broadcast. Evaluations
+ * run on the shared reconcile loop: marked with no delay after table events and after every LB
+ * apply (the `onSettled` hook), `recheckMs` later while a version is outstanding (safety net: a
+ * failed apply retried by the LB), and when a write held back by `minWriteMs` is due.
  *
- * Collecting: every node indexes the acks it receives (ConvergenceBook); when a change is acked by
- * every live member of its network it is observed once into `meshd_convergence_seconds` and kept in
- * the history that `GET /v1/convergence` (netctl's "programmed on 3/3 nodes" line and
- * `netctl debug convergence`) reads.
+ * Collecting: every node indexes the acks it receives (ConvergenceBook, v2 snapshots and v1 acks of
+ * older nodes) and expires them locally; when a change is acked by every live member of its network
+ * it is observed once into `meshd_convergence_seconds` and kept in the history that
+ * `GET /v1/convergence` (netctl's "programmed on 3/3 nodes" line and `netctl debug convergence`) reads.
  */
 import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { TimerClock } from '../../core/clock.js';
 import {
-  CONVERGENCE_ACK_TABLE, ConvergenceAcks, ConvergenceBook, ConvergenceHistogram, encodeConvergenceAck, recordRev, type ChangeView,
+  CONVERGENCE_ACK_TABLE, ConvergenceAcks, ConvergenceBook, ConvergenceHistogram, DEFAULT_CONVERGENCE_ACK_TTL_MS, encodeSnapshot, recordRev, taskHash, type ChangeView,
 } from '../../core/convergence/index.js';
 import { awaitsAck } from '../../core/drain/index.js';
 import { ENDPOINT_TABLE, decodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
@@ -39,9 +41,9 @@ export interface ConvergenceOptions {
   dnsRecord?: (network: string, taskId: string) => EndpointRecord | undefined;
   /** Wall clock (epoch ms) for the acks' `seenAt`; default Date.now. */
   wall?: () => number;
-  /** Ack lifetime in the table (ms) and live acks kept at most (core defaults). */
+  /** How long a collected ack is kept after its last mention (ms), and the least time between two writes of one entry (ms): core defaults. */
   ttlMs?: number;
-  maxAcks?: number;
+  minWriteMs?: number;
   /** Re-check period while a version is outstanding (ms), default 250. */
   recheckMs?: number;
 }
@@ -49,24 +51,31 @@ export interface ConvergenceOptions {
 /** `GET /v1/convergence` */
 export interface ConvergenceView {
   node: string;
-  acker: { acks: number; expired: number; retracted: number; capped: number; errors: number; live: number; outstanding: Array<{ network: string; task: string; forMs: number }> };
+  acker: { programmed: number; writes: number; deletes: number; held: number; errors: number; live: number; outstanding: Array<{ network: string; task: string; forMs: number }> };
   indexed: number;
   badAcks: number;
+  /** Acks of nodes still writing the v1 format (one entry per change), indexed too. */
+  legacyAcks: number;
+  /** Collected acks dropped `ttlMs` after their last mention. */
+  expired: number;
   changes: ChangeView[];
 }
 
 export class ConvergenceReceipts implements Subsystem {
   readonly name = 'convergence';
   private readonly acks: ConvergenceAcks;
-  private readonly book = new ConvergenceBook(200);
+  private readonly book: ConvergenceBook;
   readonly histogram = new ConvergenceHistogram();
   /** The records acked about, `${network}\0${task}` → record (one per endpoint record held). */
   private readonly recs = new Map<string, EndpointRecord>();
+  /** `${network}\0${taskHash}` → task id of the records held: names the tasks of snapshots. */
+  private readonly names = new Map<string, string>();
   private loop: ReconcileLoop<'evaluate'> | null = null;
   private errors = 0;
 
   constructor(private readonly o: ConvergenceOptions) {
-    this.acks = new ConvergenceAcks(o.nodeName, { ...(o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {}), ...(o.maxAcks !== undefined ? { maxAcks: o.maxAcks } : {}) });
+    this.acks = new ConvergenceAcks(o.nodeName, o.minWriteMs !== undefined ? { minWriteMs: o.minWriteMs } : {});
+    this.book = new ConvergenceBook(200, o.ttlMs ?? DEFAULT_CONVERGENCE_ACK_TTL_MS);
     o.gossip.onEvent((ev) => this.onGossip(ev));
   }
 
@@ -106,6 +115,7 @@ export class ConvergenceReceipts implements Subsystem {
     } else if (ev.type === 'delete') {
       if (ev.table === ENDPOINT_TABLE) {
         this.recs.delete(`${ev.network}\0${ev.key}`);
+        this.names.delete(`${ev.network}\0${taskHash(ev.key)}`);
         this.acks.gone(ev.network, ev.key);
         this.kick();
       } else if (ev.table === CONVERGENCE_ACK_TABLE) {
@@ -115,6 +125,7 @@ export class ConvergenceReceipts implements Subsystem {
       this.acks.leftNetwork(ev.network);
       this.book.dropNetwork(ev.network);
       for (const k of [...this.recs.keys()]) if (k.startsWith(`${ev.network}\0`)) this.recs.delete(k);
+      for (const k of [...this.names.keys()]) if (k.startsWith(`${ev.network}\0`)) this.names.delete(k);
     } else if (ev.type === 'network-leave' || ev.type === 'network-join') {
       this.recheck([ev.network]);
     } else if (ev.type.startsWith('member-')) {
@@ -128,12 +139,14 @@ export class ConvergenceReceipts implements Subsystem {
     if (!d.ok || d.record.taskId !== key || d.record.network !== network) return; // the LB and DNS count bad records
     const r = d.record;
     this.recs.set(`${network}\0${key}`, r);
-    this.acks.record(network, key, r.serviceName, r.state, recordRev(r), this.o.clock.now(), this.wall());
+    this.names.set(`${network}\0${taskHash(key)}`, key);
+    this.acks.record(network, key, r.serviceId, r.serviceName, r.state, recordRev(r), this.o.clock.now(), this.wall());
   }
 
   private onAck(network: string, key: string, owner: string, value: Uint8Array): void {
-    const got = this.book.set(network, key, owner, value);
-    if (got) this.observe(network, got.task);
+    const got = this.book.set(network, key, owner, value, this.o.clock.now());
+    if (got) for (const t of got.tasks) this.observe(network, t);
+    if (got?.tasks.length) this.kick(); // the book's next expiry
   }
 
   private recheck(networks: readonly string[]): void {
@@ -146,11 +159,13 @@ export class ConvergenceReceipts implements Subsystem {
     return core.networkNodes(network).filter((n) => n === this.o.nodeName || awaitsAck(core.member(n)?.state));
   }
 
-  private observe(network: string, task: string): void {
-    const { view, completed } = this.book.check(network, task, this.expected(network));
+  private readonly nameOf = (network: string, hash: string): string => this.names.get(`${network}\0${hash}`) ?? hash;
+
+  private observe(network: string, hash: string): void {
+    const { view, completed } = this.book.check(network, hash, this.expected(network), this.nameOf);
     if (completed && view?.totalMs != null) {
       this.histogram.observe(view.totalMs / 1000);
-      this.o.log.debug({ network, task, service: view.service, ms: view.totalMs, slowest: view.slowest, nodes: view.acks.length }, 'change programmed on every node');
+      this.o.log.debug({ network, task: view.task, service: view.service, ms: view.totalMs, slowest: view.slowest, nodes: view.acks.length }, 'change programmed on every node');
     }
   }
 
@@ -167,12 +182,14 @@ export class ConvergenceReceipts implements Subsystem {
     const now = this.o.clock.now();
     const core = this.o.gossip.core;
     let wrote = false;
+    this.book.expire(now);
     for (const a of this.acks.evaluate(now, this.wall(), (n, t, r) => this.programmed(n, t, r))) {
       try {
-        if (a.type === 'write') core.tableSet(a.network, CONVERGENCE_ACK_TABLE, a.key, encodeConvergenceAck(a.ack), now);
+        if (a.type === 'write') core.tableSet(a.network, CONVERGENCE_ACK_TABLE, a.key, encodeSnapshot(a.snapshot), now);
         else core.tableDelete(a.network, CONVERGENCE_ACK_TABLE, a.key, now);
         wrote = true;
       } catch (e) {
+        this.acks.failed(a.network, a.key);
         // Not on the network any more (the entry left with us) or a table limit: counted, shown in the view.
         this.errors++;
         this.o.log.warn({ err: toMeshError(e).message, network: a.network, key: a.key, action: a.type }, 'convergence ack not written');
@@ -180,20 +197,20 @@ export class ConvergenceReceipts implements Subsystem {
     }
     if (wrote) this.o.gossip.pump();
     if (this.acks.outstanding(now).length) this.loop?.mark('evaluate', this.o.recheckMs ?? 250);
-    const next = this.acks.nextDeadline();
-    if (next !== undefined) this.loop?.mark('evaluate', Math.max(0, next - now));
+    for (const next of [this.acks.nextDeadline(), this.book.nextExpiry()]) if (next !== undefined) this.loop?.mark('evaluate', Math.max(0, next - now));
   }
 
   /** What `GET /v1/convergence` returns; `service` and `since` (epoch ms) filter the changes. */
   view(filter: { service?: string; since?: number; limit?: number } = {}): ConvergenceView {
     const now = this.o.clock.now();
-    let changes = this.book.list((n) => this.expected(n), 1000);
+    this.book.expire(now);
+    let changes = this.book.list((n) => this.expected(n), 1000, this.nameOf);
     if (filter.service !== undefined) changes = changes.filter((c) => c.service === filter.service);
     if (filter.since !== undefined) changes = changes.filter((c) => c.startedAt >= filter.since!);
     return {
       node: this.o.nodeName,
       acker: { ...this.acks.counters, errors: this.errors, live: this.acks.liveAcks(), outstanding: this.acks.outstanding(now) },
-      indexed: this.book.size(), badAcks: this.book.badAcks,
+      indexed: this.book.size(), badAcks: this.book.badAcks, legacyAcks: this.book.legacyAcks, expired: this.book.expired,
       changes: changes.slice(0, filter.limit ?? 50),
     };
   }

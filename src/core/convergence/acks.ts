@@ -1,29 +1,32 @@
 /**
  * Convergence receipts, acking half (pure). The drain acks (core/drain/acks.ts) confirm removals;
- * these confirm additions and changes: every node says, per endpoint record it holds, "my LB and my
- * DNS carry this version of it".
+ * these confirm additions and changes: every node says, per service, "my LB and my DNS carry these
+ * versions of its endpoint records" (the v2 snapshot of snapshot.ts: one table entry per node ×
+ * service, replaced by each newer snapshot, never deleted per change).
  *
  * A change is one (network, task) record reaching a new VERSION while `running`: its first
  * publication as running (addition), or a later update of what the LB or DNS programs (VIP, IP,
  * ports, aliases, endpoint mode, names) — the version is {@link recordRev}, a hash of those fields.
- * A node writes `${task}/${node}` into table {@link CONVERGENCE_ACK_TABLE} of the network once its
- * LB transaction holding the record was APPLIED and its DNS registry answers the record (the shell
- * asks both through `programmed`). The value carries when the node first saw that version (its wall
- * clock) and how long programming took, so any node can compute "publication → last node".
+ * A version is PROGRAMMED here once the LB transaction holding it was applied and the DNS registry
+ * answers it (the shell asks both through `programmed`); from then on it is in this node's snapshot
+ * of the record's service until the record changes again, leaves `running` or is deleted.
  *
- * Bounded: acks are per endpoint per node and the table is replicated to every member, so each ack
- * EXPIRES `ttlMs` after it was written (deleted; the tombstone is reaped like any other), and no
- * node holds more than `maxAcks` live acks (the oldest expire first). An expired version is not
- * acked again; a new version is. A record that leaves `running` or disappears retracts the ack.
- * Candidates are one per record this node holds, so they are bounded by the endpoint table.
+ * Writes are coalesced: a snapshot key is rewritten when what it lists changed (a (task, rev) in or
+ * out), at most once per `minWriteMs` (the first change after a quiet spell goes out at once: the
+ * alone case pays nothing; under churn one write carries everything programmed meanwhile). A bucket
+ * that became empty is deleted once — the only delete, per service and node, not per change.
+ * Bounded: candidates are one per record this node holds; written keys one per service bucket.
  */
+import {
+  CONVERGENCE_ACK_TABLE, bucketCount, bucketOf, encodeSnapshot, snapshotKey, taskHash, type ProgrammedSnapshot,
+} from './snapshot.js';
 import { isFiniteNumber, jsonRecordCodec } from '../json-record.js';
 
-export const CONVERGENCE_ACK_TABLE = 'conv-acks';
-/** How long an ack stays in the table (ms): long enough for netctl and `debug convergence`. */
+export { CONVERGENCE_ACK_TABLE };
+/** How long a collector keeps a node's ack after its last mention (ms): long enough for netctl and `debug convergence`. */
 export const DEFAULT_CONVERGENCE_ACK_TTL_MS = 120_000;
-/** Live acks one node keeps at most (oldest expire first beyond it). */
-export const DEFAULT_CONVERGENCE_MAX_ACKS = 2_000;
+/** A snapshot key is rewritten at most this often (ms). */
+export const DEFAULT_CONVERGENCE_MIN_WRITE_MS = 100;
 
 /** The record fields whose change the LB or DNS must program. */
 export interface RevFields {
@@ -49,7 +52,11 @@ export function recordRev(r: RevFields): string {
   return h.toString(16).padStart(8, '0');
 }
 
-/** Ack payload. Wall-clock times (epoch ms): comparable across nodes as far as their clocks agree. */
+/**
+ * The v1 ack (sessions ≤ 6): one entry per change, `${task}/${node}`. Only DECODED now, so acks from
+ * nodes still running the old format are counted (mixed clusters); encode is kept for the tests.
+ * Wall-clock times (epoch ms): comparable across nodes as far as their clocks agree.
+ */
 export interface ConvergenceAck {
   v: 1;
   node: string;
@@ -71,136 +78,157 @@ export function encodeConvergenceAck(a: ConvergenceAck): Uint8Array {
   return ackCodec.encode(a);
 }
 
-/** Null when the bytes are not an ack (from the network: validated, never throws). */
+/** Null when the bytes are not a v1 ack (from the network: validated, never throws). */
 export function decodeConvergenceAck(bytes: Uint8Array): ConvergenceAck | null {
   return ackCodec.decode(bytes);
 }
 
 export type ConvergenceAction =
-  | { type: 'write'; network: string; key: string; ack: ConvergenceAck }
-  | { type: 'delete'; network: string; key: string; why: 'expired' | 'retracted' | 'capped' };
+  | { type: 'write'; network: string; key: string; snapshot: ProgrammedSnapshot }
+  | { type: 'delete'; network: string; key: string; why: 'empty' };
 
 interface Candidate {
   network: string;
   taskId: string;
+  hash: string;
+  serviceId: string;
   service: string;
   rev: string;
   /** Clock ms / wall ms when this version was first seen here. */
   since: number;
   sinceWall: number;
-  /** Version acked and still in the table (null: none live). */
-  ackedRev: string | null;
-  ackedAt: number;
-  /** This version was acked once and expired (or was capped): not acked again. */
-  doneRev: string | null;
+  /** Wall ms when this version was programmed here; null while it is not. */
+  programmedWall: number | null;
+}
+
+interface Written {
+  network: string;
+  /** What the entry lists, times aside (`hash rev` sorted): a rewrite is due when it differs. */
+  content: string;
+  at: number;
 }
 
 export interface ConvergenceAcksOptions {
-  ttlMs?: number;
-  maxAcks?: number;
+  minWriteMs?: number;
 }
 
 /**
  * One node's acks as a state machine: fed the records it holds (`record`, `gone`, `leftNetwork`),
- * asked to `evaluate(now, wall, programmed)`, it returns the table writes and deletes to run.
- * `nextDeadline()` is the next expiry; evaluation is also needed after any LB apply or DNS update.
+ * asked to `evaluate(now, wall, programmed)`, it returns the table writes (and rare deletes) to run.
+ * `nextDeadline()` says when a write held back by `minWriteMs` is due.
  */
 export class ConvergenceAcks {
   private readonly cands = new Map<string, Candidate>();
-  /** Retractions to emit on the next evaluate. */
-  private readonly retract: Array<{ network: string; key: string }> = [];
-  readonly counters = { acks: 0, expired: 0, retracted: 0, capped: 0 };
-  private readonly ttlMs: number;
-  private readonly maxAcks: number;
+  /** `${network}\0${key}` → the snapshot entries this node wrote and holds (the same key exists once per network). */
+  private readonly written = new Map<string, Written & { key: string }>();
+  private due: number | undefined;
+  readonly counters = { programmed: 0, writes: 0, deletes: 0, held: 0 };
+  private readonly minWriteMs: number;
 
   constructor(readonly node: string, o: ConvergenceAcksOptions = {}) {
-    this.ttlMs = o.ttlMs ?? DEFAULT_CONVERGENCE_ACK_TTL_MS;
-    this.maxAcks = o.maxAcks ?? DEFAULT_CONVERGENCE_MAX_ACKS;
-  }
-
-  private ackKey(taskId: string): string {
-    return `${taskId}/${this.node}`;
+    this.minWriteMs = o.minWriteMs ?? DEFAULT_CONVERGENCE_MIN_WRITE_MS;
   }
 
   /** A record this node holds, as decoded from the `endpoints` table. */
-  record(network: string, taskId: string, service: string, state: string, rev: string, now: number, wall: number): void {
+  record(network: string, taskId: string, serviceId: string, service: string, state: string, rev: string, now: number, wall: number): void {
     const k = `${network}\0${taskId}`;
     const c = this.cands.get(k);
     if (state !== 'running') return this.gone(network, taskId);
     if (!c) {
-      this.cands.set(k, { network, taskId, service, rev, since: now, sinceWall: wall, ackedRev: null, ackedAt: 0, doneRev: null });
-    } else if (c.rev !== rev) {
-      c.rev = rev;
-      c.service = service;
-      c.since = now;
-      c.sinceWall = wall;
+      this.cands.set(k, { network, taskId, hash: taskHash(taskId), serviceId, service, rev, since: now, sinceWall: wall, programmedWall: null });
+    } else if (c.rev !== rev || c.serviceId !== serviceId) {
+      Object.assign(c, { rev, serviceId, service, since: now, sinceWall: wall, programmedWall: null });
     }
   }
 
-  /** The record was deleted or left `running`: its ack (if live) is retracted. */
+  /** The record was deleted or left `running`: it leaves the next snapshot (nothing is deleted for it). */
   gone(network: string, taskId: string): void {
-    const k = `${network}\0${taskId}`;
-    const c = this.cands.get(k);
-    if (!c) return;
-    this.cands.delete(k);
-    if (c.ackedRev !== null) this.retract.push({ network, key: this.ackKey(taskId) });
+    this.cands.delete(`${network}\0${taskId}`);
   }
 
-  /** This node left the network: its entries there went with it; nothing to retract. */
+  /** This node left the network: its entries there went with it. */
   leftNetwork(network: string): void {
     for (const [k, c] of this.cands) if (c.network === network) this.cands.delete(k);
+    for (const [k, w] of this.written) if (w.network === network) this.written.delete(k);
   }
 
-  /** Versions seen and neither acked nor expired (waiting for the LB or DNS). */
+  /** Versions seen and not programmed yet (waiting for the LB or DNS). */
   outstanding(now: number): Array<{ network: string; task: string; forMs: number }> {
     const out: Array<{ network: string; task: string; forMs: number }> = [];
-    for (const c of this.cands.values()) if (c.ackedRev !== c.rev && c.doneRev !== c.rev) out.push({ network: c.network, task: c.taskId, forMs: now - c.since });
+    for (const c of this.cands.values()) if (c.programmedWall === null) out.push({ network: c.network, task: c.taskId, forMs: Math.round(now - c.since) });
     return out;
   }
 
-  /** Live acks this node holds in the tables. */
+  /** Versions programmed here (what the snapshots list). */
   liveAcks(): number {
     let n = 0;
-    for (const c of this.cands.values()) if (c.ackedRev !== null) n++;
+    for (const c of this.cands.values()) if (c.programmedWall !== null) n++;
     return n;
   }
 
   evaluate(now: number, wall: number, programmed: (network: string, taskId: string, rev: string) => boolean): ConvergenceAction[] {
-    const out: ConvergenceAction[] = this.retract.splice(0).map((r) => ({ type: 'delete' as const, ...r, why: 'retracted' as const }));
-    this.counters.retracted += out.length;
-    const live: Candidate[] = [];
+    // Service → its programmed candidates (per network: the table is per network).
+    const groups = new Map<string, Candidate[]>();
     for (const c of this.cands.values()) {
-      if (c.ackedRev !== null && now - c.ackedAt >= this.ttlMs) {
-        out.push({ type: 'delete', network: c.network, key: this.ackKey(c.taskId), why: 'expired' });
-        this.counters.expired++;
-        if (c.ackedRev === c.rev) c.doneRev = c.rev;
-        c.ackedRev = null;
+      if (c.programmedWall === null && programmed(c.network, c.taskId, c.rev)) {
+        c.programmedWall = wall;
+        this.counters.programmed++;
       }
-      if (c.ackedRev !== c.rev && c.doneRev !== c.rev && programmed(c.network, c.taskId, c.rev)) {
-        const ms = Math.max(0, Math.round(now - c.since));
-        out.push({ type: 'write', network: c.network, key: this.ackKey(c.taskId), ack: { v: 1, node: this.node, service: c.service, rev: c.rev, seenAt: Math.round(c.sinceWall), ms } });
-        this.counters.acks++;
-        c.ackedRev = c.rev;
-        c.ackedAt = now;
-      }
-      if (c.ackedRev !== null) live.push(c);
+      if (c.programmedWall === null) continue;
+      const g = `${c.network}\0${c.serviceId}`;
+      const l = groups.get(g);
+      if (l) l.push(c);
+      else groups.set(g, [c]);
     }
-    if (live.length > this.maxAcks) {
-      live.sort((a, b) => a.ackedAt - b.ackedAt);
-      for (const c of live.slice(0, live.length - this.maxAcks)) {
-        out.push({ type: 'delete', network: c.network, key: this.ackKey(c.taskId), why: 'capped' });
-        this.counters.capped++;
-        c.doneRev = c.ackedRev;
-        c.ackedRev = null;
+    const want = new Map<string, { network: string; key: string; items: Candidate[]; service: string }>();
+    for (const list of groups.values()) {
+      const nb = bucketCount(list.length);
+      for (const c of list) {
+        const key = snapshotKey(c.serviceId, bucketOf(c.hash, nb), this.node);
+        const wk = `${c.network}\0${key}`;
+        const w = want.get(wk);
+        if (w) w.items.push(c);
+        else want.set(wk, { network: c.network, key, items: [c], service: c.service });
       }
+    }
+    const out: ConvergenceAction[] = [];
+    this.due = undefined;
+    for (const [wk, w] of want) {
+      const key = w.key;
+      w.items.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+      const content = w.items.map((c) => c.hash + c.rev).join(',');
+      const prev = this.written.get(wk);
+      if (prev && prev.content === content) continue;
+      if (prev && now - prev.at < this.minWriteMs) {
+        this.counters.held++;
+        const at = prev.at + this.minWriteMs;
+        if (this.due === undefined || at < this.due) this.due = at;
+        continue;
+      }
+      const snapshot: ProgrammedSnapshot = {
+        v: 2, node: this.node, service: w.service, at: wall,
+        items: w.items.map((c) => ({ task: c.hash, rev: c.rev, tookMs: c.programmedWall! - c.sinceWall, agoMs: wall - c.programmedWall! })),
+      };
+      out.push({ type: 'write', network: w.network, key, snapshot });
+      this.written.set(wk, { network: w.network, key, content, at: now });
+      this.counters.writes++;
+    }
+    for (const [wk, w] of this.written) {
+      if (want.has(wk)) continue;
+      out.push({ type: 'delete', network: w.network, key: w.key, why: 'empty' });
+      this.written.delete(wk);
+      this.counters.deletes++;
     }
     return out;
   }
 
-  /** When the next ack expires (clock ms), if any is live. */
+  /** A write or delete the shell could not run (a table limit, say): forgotten, so the next evaluation retries it. */
+  failed(network: string, key: string): void {
+    this.written.delete(`${network}\0${key}`);
+  }
+
+  /** When a write held back by `minWriteMs` is due (clock ms), if any. */
   nextDeadline(): number | undefined {
-    let at: number | undefined;
-    for (const c of this.cands.values()) if (c.ackedRev !== null && (at === undefined || c.ackedAt + this.ttlMs < at)) at = c.ackedAt + this.ttlMs;
-    return at;
+    return this.due;
   }
 }

@@ -1,20 +1,38 @@
 /**
- * Convergence receipts, collecting half (pure): the acks every node wrote (acks.ts) as this node
- * sees them in its tables, grouped per change, so the agent can say "web: programmed on 5/5 nodes in
- * 640 ms (slowest n4)" and feed the `meshd_convergence_seconds` histogram.
+ * Convergence receipts, collecting half (pure): the acks every node wrote (acks.ts, snapshot.ts) as
+ * this node sees them in its tables, grouped per change, so the agent can say "web: programmed on
+ * 5/5 nodes in 640 ms (slowest n4)" and feed the `meshd_convergence_seconds` histogram.
  *
- * A change is (network, task, rev). Its start is the earliest `seenAt` among its acks — the owner
- * of the task sees its own publication first, so this is the publication time as far as the nodes'
- * clocks agree. Each node's time is its `seenAt + ms − start`. Expected nodes are the live members
- * of the network (alive or suspect, like the drain waits); a node still acking an older rev of the
- * task is pending for the newer one.
+ * A change is (network, task, rev); tasks are indexed by their hash (snapshot.ts) and named through
+ * the records this node holds (`nameOf`). Its start is the earliest time a node first saw it — the
+ * owner of the task sees its own publication first, so this is the publication time as far as the
+ * nodes' clocks agree. Each node's time is when it programmed the change − start. Expected nodes are
+ * the live members of the network (alive or suspect, like the drain waits).
  *
- * Bounded: the index mirrors the gossip table (which expires its acks), and completed changes are
- * remembered in a ring of `historySize` (what `debug convergence` lists once acks expired).
- * A change completes (and is observed in the histogram) when every node that was a live member of
- * its network AT THAT TIME acked; a node joining the network later acks it too (shown by `list`).
+ * Acks EXPIRE HERE, not by broadcast deletes: a node's ack of a change is kept `ttlMs` after the
+ * last snapshot of that node that listed it (a v1 ack: until its entry is deleted, or `ttlMs` after
+ * it arrived). Completed changes are remembered in a ring of `historySize` (what `debug convergence`
+ * lists once acks expired). A change completes (and is observed in the histogram) once, when the
+ * last node that was a live member of its network AT THAT TIME acked it; only a node's NEW ack of a
+ * change triggers the check, so snapshots that keep listing a long-lived task observe nothing.
  */
-import { decodeConvergenceAck, type ConvergenceAck } from './acks.js';
+import { decodeConvergenceAck } from './acks.js';
+import { decodeSnapshot, parseSnapshotKey, taskHash } from './snapshot.js';
+
+/** One node's ack of one version of one task, as this collector holds it. */
+export interface NodeAck {
+  node: string;
+  service: string;
+  rev: string;
+  /** When the node first saw this version (epoch ms, its wall clock). */
+  seenAt: number;
+  /** From seeing it to programming it there (ms). */
+  ms: number;
+  /** This collector's clock (ms) when the ack was last mentioned: its expiry counts from here. */
+  heardAt: number;
+  /** A v1 ack: kept until its entry is deleted (or expiry). */
+  legacy: boolean;
+}
 
 export interface ChangeView {
   network: string;
@@ -34,7 +52,7 @@ export interface ChangeView {
   slowest: string | null;
 }
 
-/** `${task}/${node}` → parts; null for anything else. */
+/** v1 key `${task}/${node}` → parts; null for anything else. */
 export function parseConvergenceKey(key: string): { taskId: string; node: string } | null {
   const i = key.indexOf('/');
   if (i <= 0 || i === key.length - 1 || key.indexOf('/', i + 1) !== -1) return null;
@@ -42,16 +60,16 @@ export function parseConvergenceKey(key: string): { taskId: string; node: string
 }
 
 /** Groups the acks of one (network, task) into the view of its newest rev. */
-export function changeOf(network: string, task: string, acks: ReadonlyMap<string, ConvergenceAck>, expected: readonly string[]): ChangeView | null {
+export function changeOf(network: string, task: string, acks: ReadonlyMap<string, Pick<NodeAck, 'node' | 'service' | 'rev' | 'seenAt' | 'ms'>>, expected: readonly string[]): ChangeView | null {
   if (acks.size === 0) return null;
   // Newest rev = the one whose earliest seenAt is latest.
-  const byRev = new Map<string, ConvergenceAck[]>();
+  const byRev = new Map<string, Array<Pick<NodeAck, 'node' | 'service' | 'rev' | 'seenAt' | 'ms'>>>();
   for (const a of acks.values()) {
     const l = byRev.get(a.rev);
     if (l) l.push(a);
     else byRev.set(a.rev, [a]);
   }
-  let best: { rev: string; start: number; list: ConvergenceAck[] } | null = null;
+  let best: { rev: string; start: number; list: Array<Pick<NodeAck, 'node' | 'service' | 'rev' | 'seenAt' | 'ms'>> } | null = null;
   for (const [rev, list] of byRev) {
     const start = Math.min(...list.map((a) => a.seenAt));
     if (!best || start > best.start || (start === best.start && rev > best.rev)) best = { rev, start, list };
@@ -70,73 +88,126 @@ export function changeOf(network: string, task: string, acks: ReadonlyMap<string
 }
 
 /**
- * The acks index and the history of completed changes. Fed table events (`set`/`delete`); asked
- * `check(network, task, expected)` after each, it returns the change when it just completed (once
- * per change) so the shell observes its latency.
+ * The acks index and the history of completed changes. Fed table events (`set`/`delete`) and the
+ * time (`expire`); `set` returns the tasks whose acks changed, and `check(network, task, expected)`
+ * after each returns the change when it just completed (once per change) so the shell observes it.
  */
 export class ConvergenceBook {
-  /** `${network}\0${task}` → node → ack. */
-  private readonly idx = new Map<string, Map<string, ConvergenceAck>>();
-  private readonly done: ChangeView[] = [];
+  /** `${network}\0${taskHash}` → node → ack. */
+  private readonly idx = new Map<string, Map<string, NodeAck>>();
+  private readonly done: Array<{ id: string; view: ChangeView }> = [];
   private readonly doneKeys = new Set<string>();
   badAcks = 0;
+  /** Acks from nodes running the v1 format, indexed as well. */
+  legacyAcks = 0;
+  expired = 0;
+  /**
+   * No ack expires before this (clock ms): a lower bound kept on every insert, so `expire` — run on
+   * every evaluation, hundreds a second under churn — walks the index only when something is due.
+   */
+  private nextAt = Infinity;
 
-  constructor(private readonly historySize = 200) {}
+  constructor(private readonly historySize = 200, private readonly ttlMs = 120_000) {}
 
-  /** An ack entry created or updated; false (and counted) when it is not a valid ack of the key's node. */
-  set(network: string, key: string, owner: string, value: Uint8Array): { task: string } | null {
-    const p = parseConvergenceKey(key);
-    const a = decodeConvergenceAck(value);
-    // Only the node named in the key may speak for itself.
-    if (!p || !a || p.node !== owner || a.node !== owner) {
-      this.badAcks++;
-      return null;
-    }
-    const k = `${network}\0${p.taskId}`;
+  private entry(network: string, hash: string): Map<string, NodeAck> {
+    const k = `${network}\0${hash}`;
     let m = this.idx.get(k);
     if (!m) this.idx.set(k, (m = new Map()));
-    m.set(p.node, a);
-    return { task: p.taskId };
+    return m;
   }
 
-  delete(network: string, key: string): void {
+  private heard(now: number): void {
+    if (now + this.ttlMs < this.nextAt) this.nextAt = now + this.ttlMs;
+  }
+
+  /**
+   * An ack entry created or updated (v2 snapshot or v1 ack); null (and counted in `badAcks`) when it
+   * is not a valid ack of the key's node. Returns the task hashes whose ack from that node is new.
+   */
+  set(network: string, key: string, owner: string, value: Uint8Array, now: number): { tasks: string[] } | null {
+    const sk = parseSnapshotKey(key);
+    if (sk) {
+      const s = decodeSnapshot(value);
+      // Only the node named in the key may speak for itself.
+      if (!s || sk.node !== owner || s.node !== owner) return (this.badAcks++, null);
+      const tasks: string[] = [];
+      for (const it of s.items) {
+        const m = this.entry(network, it.task);
+        const cur = m.get(owner);
+        if (cur && cur.rev === it.rev && !cur.legacy) {
+          cur.heardAt = now;
+          continue;
+        }
+        this.heard(now);
+        const doneAt = s.at - it.agoMs;
+        m.set(owner, { node: owner, service: s.service, rev: it.rev, seenAt: doneAt - it.tookMs, ms: it.tookMs, heardAt: now, legacy: false });
+        tasks.push(it.task);
+      }
+      return { tasks };
+    }
     const p = parseConvergenceKey(key);
+    const a = decodeConvergenceAck(value);
+    if (!p || !a || p.node !== owner || a.node !== owner) return (this.badAcks++, null);
+    this.legacyAcks++;
+    this.heard(now);
+    const hash = taskHash(p.taskId);
+    this.entry(network, hash).set(owner, { node: owner, service: a.service, rev: a.rev, seenAt: a.seenAt, ms: a.ms, heardAt: now, legacy: true });
+    return { tasks: [hash] };
+  }
+
+  /** An ack entry deleted: a v1 ack goes at once; a v2 snapshot's acks expire on their own. */
+  delete(network: string, key: string): void {
+    const p = parseSnapshotKey(key) ? null : parseConvergenceKey(key);
     if (!p) return;
-    const k = `${network}\0${p.taskId}`;
+    const k = `${network}\0${taskHash(p.taskId)}`;
     const m = this.idx.get(k);
-    if (!m) return;
-    m.delete(p.node);
-    if (m.size === 0) this.idx.delete(k);
+    if (m?.get(p.node)?.legacy) m.delete(p.node);
+    if (m && m.size === 0) this.idx.delete(k);
+  }
+
+  /** Drops acks not mentioned for `ttlMs` (clock ms). */
+  expire(now: number): void {
+    if (now < this.nextAt) return;
+    this.nextAt = Infinity;
+    for (const [k, m] of this.idx) {
+      for (const [n, a] of m) {
+        if (now - a.heardAt >= this.ttlMs) (m.delete(n), this.expired++);
+        else if (a.heardAt + this.ttlMs < this.nextAt) this.nextAt = a.heardAt + this.ttlMs;
+      }
+      if (m.size === 0) this.idx.delete(k);
+    }
+  }
+
+  /** When the next ack may expire (clock ms; a lower bound), if any is held. */
+  nextExpiry(): number | undefined {
+    return this.idx.size > 0 && this.nextAt !== Infinity ? this.nextAt : undefined;
   }
 
   dropNetwork(network: string): void {
     for (const k of [...this.idx.keys()]) if (k.startsWith(`${network}\0`)) this.idx.delete(k);
   }
 
-  /** The change of (network, task) now; returned as `completed` the first time it is complete. */
-  check(network: string, task: string, expected: readonly string[]): { view: ChangeView | null; completed: boolean } {
-    const m = this.idx.get(`${network}\0${task}`);
-    const view = m ? changeOf(network, task, m, expected) : null;
+  /** The change of (network, task hash) now; returned as `completed` the first time it is complete. */
+  check(network: string, hash: string, expected: readonly string[], nameOf: (network: string, hash: string) => string = (_n, h) => h): { view: ChangeView | null; completed: boolean } {
+    const m = this.idx.get(`${network}\0${hash}`);
+    const view = m ? changeOf(network, nameOf(network, hash), m, expected) : null;
     if (!view || !view.complete) return { view, completed: false };
-    const id = `${network}\0${task}\0${view.rev}\0${view.startedAt}`;
+    const id = `${network}\0${hash}\0${view.rev}\0${view.startedAt}`;
     if (this.doneKeys.has(id)) return { view, completed: false };
     this.doneKeys.add(id);
-    this.done.push(view);
-    if (this.done.length > this.historySize) {
-      const old = this.done.shift()!;
-      this.doneKeys.delete(`${old.network}\0${old.task}\0${old.rev}\0${old.startedAt}`);
-    }
+    this.done.push({ id, view });
+    if (this.done.length > this.historySize) this.doneKeys.delete(this.done.shift()!.id);
     return { view, completed: true };
   }
 
-  /** Tasks with acks on a network (to re-check after membership changes). */
+  /** Task hashes with acks on a network (to re-check after membership changes). */
   tasksOn(network: string): string[] {
     const out: string[] = [];
     for (const k of this.idx.keys()) if (k.startsWith(`${network}\0`)) out.push(k.slice(network.length + 1));
     return out;
   }
 
-  /** Index size (entries = acks held): bounded by the table it mirrors. */
+  /** Index size (node acks held): bounded by tasks × nodes, expired `ttlMs` after their last mention. */
   size(): number {
     let n = 0;
     for (const m of this.idx.values()) n += m.size;
@@ -144,19 +215,20 @@ export class ConvergenceBook {
   }
 
   /**
-   * The last changes, newest first: each change's CURRENT view while its acks are in the table
-   * (`expectedOf` gives each network's live members now), else its view when it completed (the
-   * history, once the acks expired). Current wins: a node that joined the network after the change
-   * completed (its first task there started later) acks it too, and is then listed — or pending.
+   * The last changes, newest first: each change's CURRENT view while its acks are held (`expectedOf`
+   * gives each network's live members now), else its view when it completed (the history, once the
+   * acks expired). Current wins: a node that joined the network after the change completed acks it
+   * too, and is then listed — or pending.
    */
-  list(expectedOf: (network: string) => readonly string[], limit = 50): ChangeView[] {
+  list(expectedOf: (network: string) => readonly string[], limit = 50, nameOf: (network: string, hash: string) => string = (_n, h) => h): ChangeView[] {
     const byId = new Map<string, ChangeView>();
-    for (const d of this.done) byId.set(`${d.network}\0${d.task}\0${d.rev}\0${d.startedAt}`, d);
+    for (const d of this.done) byId.set(d.id, d.view);
     for (const [k, m] of this.idx) {
       const i = k.indexOf('\0');
       const network = k.slice(0, i);
-      const v = changeOf(network, k.slice(i + 1), m, expectedOf(network));
-      if (v) byId.set(`${v.network}\0${v.task}\0${v.rev}\0${v.startedAt}`, v);
+      const hash = k.slice(i + 1);
+      const v = changeOf(network, nameOf(network, hash), m, expectedOf(network));
+      if (v) byId.set(`${v.network}\0${hash}\0${v.rev}\0${v.startedAt}`, v);
     }
     return [...byId.values()].sort((a, b) => b.startedAt - a.startedAt).slice(0, limit);
   }

@@ -162,9 +162,10 @@ export class GossipNode {
   health(): number {
     return this.swim.members.health;
   }
-  metrics(): GossipMetrics {
+  /** Engine metrics, plus `tableBytesQueued`: bytes of table news queued for broadcast, per table (Tables.queuedBytesByTable). */
+  metrics(): GossipMetrics & { tableBytesQueued: Record<string, number> } {
     const m = this.swim.metrics;
-    return { ...m, drops: { ...m.drops } };
+    return { ...m, drops: { ...m.drops }, tableBytesQueued: { ...this.tables.queuedBytesByTable } };
   }
   /** Lets the adapter count drops that happen before the core (e.g. 'decrypt'). */
   recordDrop(reason: string): void {

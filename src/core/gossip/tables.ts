@@ -72,7 +72,24 @@ export class Tables {
   private readonly tombs = new Map<string, { net: string; tk: string; at: number }>();
   private readonly leaves = new Map<string, { net: string; node: string; at: number }>();
 
+  /**
+   * Bytes of table news handed to the broadcast queue, per table (local writes and rebroadcasts):
+   * the demand each table puts on gossip's send budget (issue 18 §1: convergence acks were two thirds
+   * of it). A queued message later replaced by a newer one of the same key still counts here.
+   */
+  readonly queuedBytesByTable: Record<string, number> = {};
+
   constructor(private readonly cfg: GossipConfig, private readonly self: string, private readonly host: TablesHost) {}
+
+  /**
+   * Queues table news under its key `t:<net>/<table>\0<key>`: the broadcast queue REPLACES a queued
+   * message of the same key (memberlist's NamedBroadcast.Invalidates), so a newer version of an entry —
+   * ours or relayed — never travels behind its stale predecessor, and N quick rewrites cost one queued message.
+   */
+  private queueEntry(network: string, tk: string, table: string, local: boolean, bytes: Uint8Array): void {
+    this.queuedBytesByTable[table] = (this.queuedBytesByTable[table] ?? 0) + bytes.length;
+    this.host.broadcast({ key: `t:${network}/${tk}`, local, network, bytes });
+  }
 
   get lamport(): number {
     return this.clock;
@@ -167,10 +184,7 @@ export class Tables {
     this.put(m, network, tk, e);
     if (!deleted) this.emitEntry(prev && !prev.deleted ? 'update' : 'create', network, tk, e);
     else if (prev && !prev.deleted) this.emitEntry('delete', network, tk, e);
-    this.host.broadcast({
-      key: `t:${network}/${tk}`, local: true, network,
-      bytes: encode({ type: 'table', network, table, key, value, ltime: lt, owner: this.self, deleted }),
-    });
+    this.queueEntry(network, tk, table, true, encode({ type: 'table', network, table, key, value, ltime: lt, owner: this.self, deleted }));
   }
 
   tableSet(network: string, table: string, key: string, value: Uint8Array, now: number): void {
@@ -249,7 +263,7 @@ export class Tables {
       this.emitEntry(cur && !cur.deleted ? 'update' : 'create', w.network, tk, e);
     }
     if (rebroadcast) {
-      this.host.broadcast({ key: `t:${w.network}/${tk}`, local: false, network: w.network, bytes: encode({ type: 'table', ...w }) });
+      this.queueEntry(w.network, tk, w.table, false, encode({ type: 'table', ...w }));
     }
     return true;
   }

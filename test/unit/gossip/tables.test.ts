@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GOSSIP_PRESETS } from '../../../src/core/gossip/config.js';
 import { Tables, type NetworkEvent, type TableEvent } from '../../../src/core/gossip/tables.js';
-import type { BroadcastItem } from '../../../src/core/gossip/broadcast.js';
+import { BroadcastQueue, type BroadcastItem } from '../../../src/core/gossip/broadcast.js';
+import { decodePacket, type Msg } from '../../../src/core/gossip/wire.js';
 import type { MemberState } from '../../../src/core/gossip/wire.js';
 import { MeshError } from '../../../src/core/errors.js';
 import { cluster } from './helpers.js';
@@ -98,6 +99,51 @@ describe('tables (unit)', () => {
     assert.equal(sent.length, 1);
     const snap = t.snapshot().entries.find((e) => e.key === 'old')!;
     assert.ok(snap.deleted && snap.ltime > 40);
+  });
+});
+
+describe('tables → broadcast queue: a newer version of a key replaces the queued one', () => {
+  // memberlist's NamedBroadcast.Invalidates: without it every rewrite of an ack entry (issue 18 §1)
+  // would queue one more message and the stale ones would go on using the send budget.
+  const queued = (self: string) => {
+    const q = new BroadcastQueue(4096);
+    const t = new Tables(GOSSIP_PRESETS.local, self, { broadcast: (b) => q.queue(b), emitTable: () => undefined, memberState: () => 'alive', requestSync: () => undefined });
+    t.joinNetwork('app', 0);
+    q.take(1e9, 0, 1, 99); // the network-join record, retired
+    return { t, q };
+  };
+  const sent = (q: BroadcastQueue): Msg[] => q.take(1e9, 0, 1, 99).map((b) => {
+    const d = decodePacket(b, false);
+    assert.ok(d.ok);
+    return d.msg;
+  }).filter((m) => m.type === 'table');
+
+  test('local rewrites and a delete of one key: one queued message, the newest', () => {
+    const { t, q } = queued('me');
+    t.tableSet('app', 'conv-acks', 'svc:S:0/me', v('one'), 0);
+    t.tableSet('app', 'conv-acks', 'svc:S:0/me', v('two'), 0);
+    t.tableSet('app', 'conv-acks', 'svc:S:0/other', v('x'), 0);
+    assert.equal(q.size, 2);
+    t.tableDelete('app', 'conv-acks', 'svc:S:0/other', 0);
+    const out = sent(q);
+    assert.equal(out.length, 2);
+    const byKey = new Map(out.map((m) => [m.type === 'table' ? m.key : '', m]));
+    const one = byKey.get('svc:S:0/me')!;
+    assert.ok(one.type === 'table' && s(one.value) === 'two' && !one.deleted);
+    const other = byKey.get('svc:S:0/other')!;
+    assert.ok(other.type === 'table' && other.deleted, 'the tombstone replaced the queued write');
+    assert.equal(t.queuedBytesByTable['conv-acks']! > 0, true);
+  });
+
+  test('a relayed newer version replaces the queued relay of the older one; an older one is not queued', () => {
+    const { t, q } = queued('relay');
+    const e = (ltime: number, value: string) => ({ network: 'app', table: 'conv-acks', key: 'svc:S:0/n2', value: v(value), ltime, owner: 'n2', deleted: false });
+    assert.ok(t.applyEntry(e(5, 'old'), 1, true));
+    assert.ok(t.applyEntry(e(9, 'new'), 1, true));
+    assert.ok(!t.applyEntry(e(7, 'stale'), 1, true));
+    const out = sent(q);
+    assert.equal(out.length, 1);
+    assert.ok(out[0]!.type === 'table' && s(out[0]!.value) === 'new');
   });
 });
 

@@ -3,13 +3,13 @@
  * sharing the fake gossip bus, simulated time (ManualClock; the wall clock is the same counter):
  * each node acks a new endpoint once ITS LB and DNS hold it; every node's collector sees the change
  * complete with three node times, once, into the histogram; a dead member is not waited for; a VIP
- * change is acked again; acks expire out of the table; the route validates its query.
+ * change is acked again; one ack entry per node × service; collected acks expire locally; the route validates its query.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { ManualClock } from '../../../../src/core/clock.js';
-import { CONVERGENCE_ACK_TABLE } from '../../../../src/core/convergence/index.js';
+import { CONVERGENCE_ACK_TABLE, decodeSnapshot, taskHash } from '../../../../src/core/convergence/index.js';
 import { ENDPOINT_TABLE, encodeEndpoint, type EndpointRecord } from '../../../../src/core/endpoints.js';
 import { ConvergenceReceipts } from '../../../../src/agent/drain/convergence.js';
 import { FakeGossipBus as Bus } from '../../../helpers/fake-gossip.js';
@@ -36,7 +36,7 @@ function cluster(ttlMs = 60_000) {
   const nodes = ['n1', 'n2', 'n3'].map((name) => {
     const g = bus.node(name);
     lb.set(name, true);
-    return new ConvergenceReceipts({ nodeName: name, gossip: g, clock, log, wall: () => 1_000_000 + clock.now(), lbPrograms: () => lb.get(name)!, recheckMs: 20, ttlMs });
+    return new ConvergenceReceipts({ nodeName: name, gossip: g, clock, log, wall: () => 1_000_000 + clock.now(), lbPrograms: () => lb.get(name)!, recheckMs: 20, ttlMs, minWriteMs: 0 });
   });
   bus.join('net1', 'n1', 'n2', 'n3');
   const n1 = bus.nodes.get('n1')!;
@@ -44,8 +44,12 @@ function cluster(ttlMs = 60_000) {
     n1.core.tableSet('net1', ENDPOINT_TABLE, r.taskId, encodeEndpoint(r), 0);
     n1.pump();
   };
-  const acks = () => [...(bus.data.get('net1') ?? [])].filter(([k]) => k.startsWith(`${CONVERGENCE_ACK_TABLE}\0`)).map(([k]) => k.split('\0')[1]).sort();
-  return { clock, step, bus, lb, nodes, publish, acks, start: async () => { for (const n of nodes) await n.start(); }, stop: async () => { for (const n of nodes) await n.stop(); } };
+  /** Every change acked in the table, as `${task}/${node}` (decoded from the per-service snapshots). */
+  const acks = () => [...(bus.data.get('net1') ?? [])].filter(([k]) => k.startsWith(`${CONVERGENCE_ACK_TABLE}\0`))
+    .flatMap(([, e]) => decodeSnapshot(e.value)!.items.map((i) => `${['T1', 'T2'].find((t) => taskHash(t) === i.task)}/${e.owner}`)).sort();
+  /** The ack table's keys: one per node × service. */
+  const keys = () => [...(bus.data.get('net1') ?? [])].filter(([k]) => k.startsWith(`${CONVERGENCE_ACK_TABLE}\0`)).map(([k]) => k.split('\0')[1]).sort();
+  return { clock, step, bus, lb, nodes, publish, acks, keys, start: async () => { for (const n of nodes) await n.start(); }, stop: async () => { for (const n of nodes) await n.stop(); } };
 }
 
 describe('ConvergenceReceipts on three nodes', () => {
@@ -86,7 +90,7 @@ describe('ConvergenceReceipts on three nodes', () => {
     }
   });
 
-  test('a dead member is not waited for; deletion retracts; acks expire (table bounded)', async () => {
+  test('a dead member is not waited for; deletion leaves the next snapshot (one entry per node × service); collected acks expire locally', async () => {
     const c = cluster(1000);
     await c.start();
     try {
@@ -100,13 +104,18 @@ describe('ConvergenceReceipts on three nodes', () => {
       c.publish(rec('T2'));
       await c.step(0);
       assert.deepEqual(c.acks(), ['T1/n1', 'T1/n2', 'T2/n1', 'T2/n2']);
+      assert.deepEqual(c.keys(), ['svc:s1:0/n1', 'svc:s1:0/n2'], 'two changes, one entry per node');
       c.bus.nodes.get('n1')!.core.tableDelete('net1', ENDPOINT_TABLE, 'T2', 0);
       c.bus.pumpAll();
       await c.step(0);
-      assert.deepEqual(c.acks(), ['T1/n1', 'T1/n2'], 'retracted with the record');
+      assert.deepEqual(c.acks(), ['T1/n1', 'T1/n2'], 'T2 left the next snapshot (no delete per task)');
+      assert.equal(c.nodes[0]!.view().indexed, 4, 'collected acks are kept until they expire');
+      c.bus.nodes.get('n1')!.core.tableDelete('net1', ENDPOINT_TABLE, 'T1', 0);
+      c.bus.pumpAll();
+      await c.step(0);
+      assert.deepEqual(c.keys(), [], 'the service has no record left: its entry is deleted once');
       await c.step(1000);
-      assert.deepEqual(c.acks(), [], 'expired after ttlMs');
-      assert.equal(c.nodes[0]!.view().indexed, 0);
+      assert.equal(c.nodes[0]!.view().indexed, 0, 'expired ttlMs after their last mention');
       assert.equal(c.nodes[0]!.view().changes.length, 2, 'completed changes stay in the history');
     } finally {
       await c.stop();
@@ -125,7 +134,7 @@ describe('ConvergenceReceipts on three nodes', () => {
       assert.equal(c.acks().length, 3);
       c.publish(rec('T1', '10.30.0.2', 'draining'));
       await c.step(0);
-      assert.deepEqual(c.acks(), [], 'drain retracts (the drain acks take over)');
+      assert.deepEqual(c.acks(), [], 'a draining record leaves the snapshot (the drain acks take over)');
     } finally {
       await c.stop();
     }

@@ -1,14 +1,15 @@
 /**
- * Convergence receipts, pure core: record versions, ack codec, the acker state machine in
- * simulated time (ack when programmed, re-ack a new version, retract, expiry and the cap keep the
- * table bounded), the collector (per-change times, pending live members, once-only completion,
- * bounded history), the CLI summary line, the LB predicate and the histogram.
+ * Convergence receipts, pure core: record versions, the v2 snapshot and v1 ack codecs, the acker
+ * state machine in simulated time (one entry per service replaced by each write, coalescing,
+ * buckets, no per-task deletes), the collector (per-change times, local expiry, v1 and v2 acks
+ * together, once-only completion, bounded history), the CLI summary line, the LB predicate and the histogram.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ConvergenceAcks, ConvergenceBook, ConvergenceHistogram, changeOf, decodeConvergenceAck, encodeConvergenceAck, formatServiceConvergence,
-  holdsBackend, lbProgrammed, parseConvergenceKey, recordRev, serviceConvergence, type ChangeView, type ConvergenceAck, type RevFields,
+  BUCKET_TASKS, ConvergenceAcks, ConvergenceBook, ConvergenceHistogram, bucketCount, bucketOf, changeOf, decodeConvergenceAck, decodeSnapshot, encodeConvergenceAck,
+  encodeSnapshot, formatServiceConvergence, holdsBackend, lbProgrammed, parseConvergenceKey, parseSnapshotKey, recordRev, serviceConvergence, snapshotKey, taskHash,
+  type ChangeView, type ConvergenceAck, type ConvergenceAction, type ProgrammedSnapshot, type RevFields,
 } from '../../../../src/core/convergence/index.js';
 import type { LbDesired } from '../../../../src/core/lb/model.js';
 
@@ -27,108 +28,121 @@ describe('recordRev', () => {
   });
 });
 
-describe('ack codec and keys', () => {
-  test('round trip; garbage → null', () => {
+describe('wire: v2 snapshots, v1 acks, keys', () => {
+  test('snapshot round trip; garbage → null; v1 still decodes', () => {
+    const snap: ProgrammedSnapshot = { v: 2, node: 'n2', service: 'web', at: 1_700_000_000_123, items: [{ task: taskHash('T1'), rev: 'abcd0123', tookMs: 45, agoMs: 0 }, { task: taskHash('T2'), rev: '0000ffff', tookMs: 123456, agoMs: 70000 }] };
+    assert.deepEqual(decodeSnapshot(encodeSnapshot(snap)), snap);
+    assert.deepEqual(decodeSnapshot(encodeSnapshot({ ...snap, items: [] })), { ...snap, items: [] });
+    assert.ok(encodeSnapshot(snap).length < 110, 'an item costs ~26 bytes');
+    const enc = new TextEncoder();
+    for (const bad of ['', 'x', '{}', '{"v":2,"node":"n","service":"s","at":1,"s":"zz"}', '{"v":2,"node":"n","service":"s","at":"1","s":""}',
+      '{"v":1,"node":"n","service":"s","rev":"r","seenAt":1,"ms":1}', '{"v":2,"node":"n","service":"s","at":1,"s":"0123456789abcdef1.1,"}']) {
+      assert.equal(decodeSnapshot(enc.encode(bad)), null, bad);
+    }
     const a: ConvergenceAck = { v: 1, node: 'n2', service: 'web', rev: 'abcd0123', seenAt: 1000, ms: 12 };
     assert.deepEqual(decodeConvergenceAck(encodeConvergenceAck(a)), a);
-    const enc = new TextEncoder();
-    for (const bad of ['', 'x', 'null', '{}', '{"v":2,"node":"n","service":"s","rev":"r","seenAt":1,"ms":1}', '{"v":1,"node":"n","service":"s","rev":"r","seenAt":1,"ms":-1}',
-      '{"v":1,"node":"n","service":"s","rev":"r","seenAt":"1","ms":1}', '{"v":1,"node":3,"service":"s","rev":"r","seenAt":1,"ms":1}']) {
-      assert.equal(decodeConvergenceAck(enc.encode(bad)), null, bad);
-    }
+    assert.equal(decodeConvergenceAck(encodeSnapshot(snap)), null, 'an old node sees a v2 value as a bad ack');
     assert.deepEqual(parseConvergenceKey('T/n1'), { taskId: 'T', node: 'n1' });
     for (const bad of ['', 'T', '/n', 'T/', 'T/n/x']) assert.equal(parseConvergenceKey(bad), null, bad);
+    assert.deepEqual(parseSnapshotKey(snapshotKey('svc1', 3, 'n1')), { serviceId: 'svc1', bucket: 3, node: 'n1' });
+    assert.equal(parseSnapshotKey('T/n1'), null);
+  });
+
+  test('buckets keep a snapshot ≤ BUCKET_TASKS items', () => {
+    assert.deepEqual([1, 40, 41, 80, 81, 10_000].map(bucketCount), [1, 1, 2, 2, 4, 256]);
+    const per = new Map<number, number>();
+    for (let i = 0; i < 1000; i++) { const b = bucketOf(taskHash(`task-${i}`), bucketCount(1000)); per.set(b, (per.get(b) ?? 0) + 1); }
+    assert.equal(per.size, 32);
+    assert.ok(Math.max(...per.values()) < 2 * BUCKET_TASKS);
   });
 });
 
 describe('ConvergenceAcks (simulated time)', () => {
   const yes = () => true;
-  test('acks once programmed, with seenAt and ms; not again for the same version', () => {
-    const a = new ConvergenceAcks('n1', { ttlMs: 1000 });
-    a.record('app', 'T', 'web', 'running', 'r1', 100, 5100);
+  const items = (x: ConvergenceAction) => (x.type === 'write' ? x.snapshot.items.map((i) => `${i.task}:${i.rev}`).sort() : []);
+  const it = (t: string, r: string) => `${taskHash(t)}:${r}`;
+
+  test('one entry per service, written once programmed, with when it was seen and programmed', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 100 });
+    a.record('app', 'T', 'S', 'web', 'running', 'r1', 100, 5100);
     assert.deepEqual(a.evaluate(120, 5120, () => false), []);
     assert.deepEqual(a.outstanding(150), [{ network: 'app', task: 'T', forMs: 50 }]);
-    assert.deepEqual(a.evaluate(160, 5160, yes), [{ type: 'write', network: 'app', key: 'T/n1', ack: { v: 1, node: 'n1', service: 'web', rev: 'r1', seenAt: 5100, ms: 60 } }]);
-    assert.deepEqual(a.evaluate(170, 5170, yes), []);
-    a.record('app', 'T', 'web', 'running', 'r1', 180, 5180); // same version again (e.g. a push-pull): not a change
-    assert.deepEqual(a.evaluate(190, 5190, yes), []);
+    const w = a.evaluate(160, 5160, yes);
+    assert.deepEqual(w, [{ type: 'write', network: 'app', key: 'svc:S:0/n1', snapshot: { v: 2, node: 'n1', service: 'web', at: 5160, items: [{ task: taskHash('T'), rev: 'r1', tookMs: 60, agoMs: 0 }] } }]);
+    assert.deepEqual(a.evaluate(170, 5170, yes), [], 'nothing new: no write');
+    a.record('app', 'T', 'S', 'web', 'running', 'r1', 180, 5180); // same version again (e.g. a push-pull): not a change
+    assert.deepEqual(a.evaluate(400, 5400, yes), []);
     assert.equal(a.liveAcks(), 1);
   });
 
-  test('a new version (VIP change) is acked again, timed from when it was seen', () => {
-    const a = new ConvergenceAcks('n1');
-    a.record('app', 'T', 'web', 'running', 'r1', 0, 0);
-    a.evaluate(10, 10, yes);
-    a.record('app', 'T', 'web', 'running', 'r2', 500, 500);
-    const out = a.evaluate(540, 540, (_n, _t, rev) => rev === 'r2');
-    assert.equal(out.length, 1);
-    assert.deepEqual(out[0], { type: 'write', network: 'app', key: 'T/n1', ack: { v: 1, node: 'n1', service: 'web', rev: 'r2', seenAt: 500, ms: 40 } });
+  test('REPLACEMENT: many changes in one write window are one entry listing them all (a watermark of what is programmed)', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 100 });
+    a.record('app', 'T0', 'S', 'web', 'running', 'r', 0, 0);
+    assert.equal(a.evaluate(0, 0, yes).length, 1);
+    for (let i = 1; i <= 30; i++) {
+      a.record('app', `T${i}`, 'S', 'web', 'running', 'r', i, i);
+      assert.deepEqual(a.evaluate(i, i, yes), [], 'held back by minWriteMs');
+    }
+    assert.equal(a.nextDeadline(), 100);
+    const w = a.evaluate(100, 100, yes);
+    assert.equal(w.length, 1);
+    assert.equal(items(w[0]!).length, 31, 'one write carries all 31 programmed tasks');
+    assert.equal(a.counters.writes, 2);
+    assert.ok(a.counters.held >= 30);
   });
 
-  test('starting records are not acked; leaving running or deletion retracts a live ack', () => {
-    const a = new ConvergenceAcks('n1');
-    a.record('app', 'S', 'web', 'starting', 'r1', 0, 0);
-    assert.deepEqual(a.evaluate(1, 1, yes), []);
-    a.record('app', 'T', 'web', 'running', 'r1', 0, 0);
+  test('a new version (VIP change) replaces the old one in the next snapshot, timed from when it was seen', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 0 });
+    a.record('app', 'T', 'S', 'web', 'running', 'r1', 0, 0);
+    a.evaluate(10, 10, yes);
+    a.record('app', 'T', 'S', 'web', 'running', 'r2', 1000, 9000);
+    assert.deepEqual(a.evaluate(1001, 9001, () => false).map(items), [[]], 'r1 is no longer what the record says: it leaves the snapshot until r2 is programmed');
+    const w = a.evaluate(1050, 9050, yes);
+    assert.deepEqual(items(w[0]!), [it('T', 'r2')]);
+    const w0 = w[0]!;
+    assert.equal(w0.type === 'write' && w0.snapshot.items[0]!.tookMs, 50);
+  });
+
+  test('EXPIRY instead of deletes: removals send nothing per task; an emptied service bucket is deleted once', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 0 });
+    a.record('app', 'T', 'S', 'web', 'running', 'r1', 0, 0);
+    a.record('app', 'U', 'S', 'web', 'running', 'r1', 0, 0);
     a.evaluate(1, 1, yes);
-    a.record('app', 'T', 'web', 'draining', 'r1', 2, 2);
-    assert.deepEqual(a.evaluate(3, 3, yes), [{ type: 'delete', network: 'app', key: 'T/n1', why: 'retracted' }]);
-    a.gone('app', 'T'); // already gone: nothing more
-    assert.deepEqual(a.evaluate(4, 4, yes), []);
-    a.record('app', 'U', 'web', 'running', 'r1', 0, 0);
-    a.gone('app', 'U'); // never acked: nothing to retract
-    assert.deepEqual(a.evaluate(5, 5, yes), []);
+    a.gone('app', 'T');
+    assert.deepEqual(a.evaluate(2, 2, yes).map(items), [[it('U', 'r1')]], 'the next snapshot no longer lists T');
+    a.record('app', 'U', 'S', 'web', 'draining', 'r1', 3, 3);
+    assert.deepEqual(a.evaluate(4, 4, yes), [{ type: 'delete', network: 'app', key: 'svc:S:0/n1', why: 'empty' }]);
+    a.record('app', 'V', 'S', 'web', 'starting', 'r1', 5, 5);
+    assert.deepEqual(a.evaluate(6, 6, yes), [], 'starting records are not acked');
+    assert.equal(a.counters.deletes, 1);
   });
 
-  test('acks expire after ttlMs and are not re-made for the same version; nextDeadline says when', () => {
-    const a = new ConvergenceAcks('n1', { ttlMs: 1000 });
-    a.record('app', 'T', 'web', 'running', 'r1', 0, 0);
-    a.evaluate(10, 10, yes);
-    assert.equal(a.nextDeadline(), 1010);
-    assert.deepEqual(a.evaluate(1009, 1009, yes), []);
-    assert.deepEqual(a.evaluate(1010, 1010, yes), [{ type: 'delete', network: 'app', key: 'T/n1', why: 'expired' }]);
-    assert.equal(a.nextDeadline(), undefined);
-    assert.deepEqual(a.evaluate(5000, 5000, yes), []);
-    assert.deepEqual(a.outstanding(5000), []);
-    a.record('app', 'T', 'web', 'running', 'r2', 6000, 6000); // a later change is acked again
-    assert.equal(a.evaluate(6001, 6001, yes)[0]?.type, 'write');
+  test('a service grown past BUCKET_TASKS is split into buckets; the old bucket key is rewritten, none lost', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 0 });
+    for (let i = 0; i < 100; i++) a.record('app', `T${i}`, 'S', 'web', 'running', 'r', 0, 0);
+    const w = a.evaluate(1, 1, yes);
+    assert.equal(w.length, 4);
+    assert.equal(w.flatMap(items).length, 100);
+    assert.ok(w.every((x) => x.type === 'write' && encodeSnapshot(x.snapshot).length < 1400), 'each entry fits one packet');
+    for (let i = 40; i < 100; i++) a.gone('app', `T${i}`);
+    const back = a.evaluate(2, 2, yes);
+    assert.deepEqual(back.filter((x) => x.type === 'delete').length, 3, 'buckets 1..3 deleted once');
+    assert.equal(back.filter((x) => x.type === 'write').flatMap(items).length, 40);
   });
 
-  test('bounded: 10,000 changes over simulated hours keep live acks ≤ the cap and expire the rest', () => {
-    const a = new ConvergenceAcks('n1', { ttlMs: 60_000, maxAcks: 100 });
-    let now = 0;
-    let writes = 0;
-    let deletes = 0;
-    for (let i = 0; i < 10_000; i++) {
-      now += 50; // 20 changes/s
-      a.record('app', `T${i % 500}`, 'web', 'running', `r${i}`, now, now);
-      for (const x of a.evaluate(now, now, yes)) x.type === 'write' ? writes++ : deletes++;
-      assert.ok(a.liveAcks() <= 100, `live ${a.liveAcks()} at ${i}`);
-    }
-    assert.equal(writes, 10_000);
-    assert.equal(a.counters.capped, 10_000 - 100);
-    // Quiet afterwards: everything still live expires.
-    for (const x of a.evaluate(now + 60_000, now + 60_000, yes)) if (x.type === 'delete') deletes++;
-    assert.equal(a.liveAcks(), 0);
-    assert.equal(deletes, 10_000, 'each ack left the table once: 9,900 capped, the last 100 expired');
+  test('a service on two networks (app + ingress) has one entry on each', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 0 });
+    a.record('app', 'T', 'S', 'web', 'running', 'r1', 0, 0);
+    a.record('ingress', 'T', 'S', 'web', 'running', 'r2', 0, 0);
+    const w = a.evaluate(1, 1, yes);
+    assert.deepEqual(w.map((x) => [x.network, x.key, items(x)]), [['app', 'svc:S:0/n1', [it('T', 'r1')]], ['ingress', 'svc:S:0/n1', [it('T', 'r2')]]]);
+    a.gone('ingress', 'T');
+    assert.deepEqual(a.evaluate(2, 2, yes), [{ type: 'delete', network: 'ingress', key: 'svc:S:0/n1', why: 'empty' }]);
   });
 
-  test('ttl alone bounds the table at a steady rate below the cap', () => {
-    const a = new ConvergenceAcks('n1', { ttlMs: 1000, maxAcks: 10_000 });
-    let max = 0;
-    for (let i = 0; i < 5000; i++) {
-      const now = i * 10; // 100 changes/s, 1 s ttl → ~100 live
-      a.record('app', `T${i}`, 'web', 'running', 'r', now, now);
-      a.evaluate(now, now, yes);
-      max = Math.max(max, a.liveAcks());
-    }
-    assert.ok(max <= 101, `max live ${max}`);
-    assert.equal(a.counters.capped, 0);
-  });
-
-  test('leaving a network forgets its candidates without retracting', () => {
-    const a = new ConvergenceAcks('n1');
-    a.record('app', 'T', 'web', 'running', 'r1', 0, 0);
+  test('leaving a network forgets its candidates and entries without writing', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 0 });
+    a.record('app', 'T', 'S', 'web', 'running', 'r1', 0, 0);
     a.evaluate(1, 1, yes);
     a.leftNetwork('app');
     assert.deepEqual(a.evaluate(2, 2, yes), []);
@@ -155,35 +169,74 @@ describe('collector', () => {
     assert.equal(changeOf('app', 'T', new Map(), ['n1']), null);
   });
 
-  test('book: bad or foreign acks counted; completion reported once; history bounded', () => {
+  test('book (v1 acks of old nodes): bad or foreign acks counted; completion reported once; history bounded', () => {
     const b = new ConvergenceBook(3);
     const enc = encodeConvergenceAck;
-    assert.equal(b.set('app', 'T/n2', 'n1', enc(ack('n2', 0, 1))), null, 'n1 cannot ack for n2');
-    assert.equal(b.set('app', 'T/n1', 'n1', new TextEncoder().encode('x')), null);
+    const h = taskHash;
+    const name = (_n: string, x: string) => ({ [h('T')]: 'T', ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [h(`U${i}`), `U${i}`])) }[x] ?? x);
+    assert.equal(b.set('app', 'T/n2', 'n1', enc(ack('n2', 0, 1)), 0), null, 'n1 cannot ack for n2');
+    assert.equal(b.set('app', 'T/n1', 'n1', new TextEncoder().encode('x'), 0), null);
     assert.equal(b.badAcks, 2);
-    assert.deepEqual(b.set('app', 'T/n1', 'n1', enc(ack('n1', 0, 5))), { task: 'T' });
-    assert.equal(b.check('app', 'T', ['n1', 'n2']).completed, false);
-    b.set('app', 'T/n2', 'n2', enc(ack('n2', 0, 9)));
-    const c = b.check('app', 'T', ['n1', 'n2']);
+    assert.deepEqual(b.set('app', 'T/n1', 'n1', enc(ack('n1', 0, 5)), 0), { tasks: [h('T')] });
+    assert.equal(b.legacyAcks, 1);
+    assert.equal(b.check('app', h('T'), ['n1', 'n2']).completed, false);
+    b.set('app', 'T/n2', 'n2', enc(ack('n2', 0, 9)), 0);
+    const c = b.check('app', h('T'), ['n1', 'n2'], name);
     assert.equal(c.completed, true);
     assert.equal(c.view!.totalMs, 9);
-    assert.equal(b.check('app', 'T', ['n1', 'n2']).completed, false, 'once');
+    assert.equal(c.view!.task, 'T');
+    assert.equal(b.check('app', h('T'), ['n1', 'n2']).completed, false, 'once');
     for (let i = 0; i < 10; i++) {
-      b.set('app', `U${i}/n1`, 'n1', enc(ack('n1', 100 + i, 1)));
-      b.check('app', `U${i}`, ['n1']);
+      b.set('app', `U${i}/n1`, 'n1', enc(ack('n1', 100 + i, 1)), 0);
+      b.check('app', h(`U${i}`), ['n1'], name);
     }
-    assert.deepEqual(b.list(() => ['n1'], 3).map((x) => x.task), ['U9', 'U8', 'U7'], 'newest first, limited');
+    assert.deepEqual(b.list(() => ['n1'], 3, name).map((x) => x.task), ['U9', 'U8', 'U7'], 'newest first, limited');
     assert.equal(b.list(() => ['n1']).length, 11, 'every change with live acks');
-    // A node that joined the network later: the current view lists it as pending, then acked.
-    assert.deepEqual(b.list(() => ['n1', 'n3']).find((x) => x.task === 'U9')!.pending, ['n3']);
-    b.set('app', 'U9/n3', 'n3', enc(ack('n3', 5000, 10)));
-    const u9 = b.list(() => ['n1', 'n3']).find((x) => x.task === 'U9')!;
+    assert.deepEqual(b.list(() => ['n1', 'n3'], 50, name).find((x) => x.task === 'U9')!.pending, ['n3']);
+    b.set('app', 'U9/n3', 'n3', enc(ack('n3', 5000, 10)), 0);
+    const u9 = b.list(() => ['n1', 'n3'], 50, name).find((x) => x.task === 'U9')!;
     assert.deepEqual([u9.acks.map((a) => a.node), u9.complete, u9.slowest], [['n1', 'n3'], true, 'n3']);
     for (let i = 0; i < 10; i++) b.delete('app', `U${i}/n1`);
     b.delete('app', 'U9/n3');
-    assert.deepEqual(b.list(() => ['n1']).map((x) => x.task), ['U9', 'U8', 'U7', 'T'], 'U acks gone: the history (3) remains; T still has live acks');
+    assert.deepEqual(b.list(() => ['n1'], 50, name).map((x) => x.task), ['U9', 'U8', 'U7', 'T'], 'U acks gone: the history (3) remains; T still has live acks');
     b.dropNetwork('app');
     assert.equal(b.size(), 0);
+  });
+
+  test('book (v2 snapshots): node times from the snapshot, a replaced snapshot loses nothing, expiry is local, mixed v1/v2 completes', () => {
+    const b = new ConvergenceBook(10, 1000);
+    const snap = (node: string, at: number, its: Array<[string, string, number, number]>) =>
+      encodeSnapshot({ v: 2, node, service: 'web', at, items: its.map(([t, rev, tookMs, agoMs]) => ({ task: taskHash(t), rev, tookMs, agoMs })) });
+    const T = taskHash('T');
+    const R1 = 'aaaa0001';
+    // n1 (the owner) saw T at 10,000 and programmed it 20 ms later.
+    assert.deepEqual(b.set('app', 'svc:S:0/n1', 'n1', snap('n1', 10_020, [['T', R1, 20, 0]]), 0), { tasks: [T] });
+    assert.equal(b.set('app', 'svc:S:0/n2', 'n1', snap('n2', 1, []), 0), null, 'n1 cannot speak for n2');
+    assert.equal(b.set('app', 'svc:S:0/n2', 'n2', encodeConvergenceAck(ack('n2', 0, 1)), 0), null, 'a v1 value under a v2 key is bad');
+    // n2's first snapshot listing T was replaced in flight: its later one (also listing U) still says when T was programmed.
+    b.set('app', 'svc:S:0/n2', 'n2', snap('n2', 10_500, [['T', R1, 30, 400], ['U', R1, 5, 0]]), 10);
+    // n3 runs the old format: one v1 ack.
+    b.set('app', 'T/n3', 'n3', encodeConvergenceAck(ack('n3', 10_010, 90, R1)), 20);
+    const c = b.check('app', T, ['n1', 'n2', 'n3'], () => 'T');
+    assert.equal(c.completed, true);
+    assert.deepEqual(c.view!.acks, [{ node: 'n1', ms: 20 }, { node: 'n2', ms: 100 }, { node: 'n3', ms: 100 }]);
+    assert.equal(c.view!.slowest, 'n2');
+    // Re-listing an acked (task, rev) is no news: no check needed, nothing observed twice.
+    assert.deepEqual(b.set('app', 'svc:S:0/n2', 'n2', snap('n2', 11_000, [['T', R1, 30, 900]]), 500), { tasks: [] });
+    // Expiry: n1's ack was last mentioned at 0, n2's at 500, n3's (v1) at 20: all gone ttl after.
+    assert.equal(b.nextExpiry(), 1000);
+    b.expire(999);
+    assert.equal(b.size(), 4);
+    b.expire(1000);
+    assert.equal(b.size(), 3, 'n1 expired');
+    b.expire(1600);
+    assert.equal(b.size(), 0);
+    assert.equal(b.expired, 4);
+    assert.equal(b.list(() => ['n1', 'n2', 'n3'], 50, () => 'T')[0]!.totalMs, 100, 'the history remains');
+    // A v2 key's delete (an emptied bucket) does not drop acks: they expire.
+    b.set('app', 'svc:S:0/n1', 'n1', snap('n1', 20_000, [['V', R1, 1, 0]]), 2000);
+    b.delete('app', 'svc:S:0/n1');
+    assert.equal(b.size(), 1);
   });
 
   test('service summary and its line', () => {
