@@ -58,6 +58,8 @@ export interface ConvergenceView {
   legacyAcks: number;
   /** Collected acks dropped `ttlMs` after their last mention. */
   expired: number;
+  /** Collected acks dropped because the index reached its bound (oldest-indexed tasks first). */
+  capped: number;
   changes: ChangeView[];
 }
 
@@ -210,7 +212,7 @@ export class ConvergenceReceipts implements Subsystem {
     return {
       node: this.o.nodeName,
       acker: { ...this.acks.counters, errors: this.errors, live: this.acks.liveAcks(), outstanding: this.acks.outstanding(now) },
-      indexed: this.book.size(), badAcks: this.book.badAcks, legacyAcks: this.book.legacyAcks, expired: this.book.expired,
+      indexed: this.book.size(), badAcks: this.book.badAcks, legacyAcks: this.book.legacyAcks, expired: this.book.expired, capped: this.book.capped,
       changes: changes.slice(0, filter.limit ?? 50),
     };
   }

@@ -101,13 +101,40 @@ export class ConvergenceBook {
   /** Acks from nodes running the v1 format, indexed as well. */
   legacyAcks = 0;
   expired = 0;
+  /** Node acks dropped because the index was full (`maxAcks`): the oldest-indexed tasks go first. */
+  capped = 0;
+  /** Node acks held now (kept in step with `idx`, so the bound is checked without a walk). */
+  private held = 0;
   /**
    * No ack expires before this (clock ms): a lower bound kept on every insert, so `expire` — run on
    * every evaluation, hundreds a second under churn — walks the index only when something is due.
    */
   private nextAt = Infinity;
 
-  constructor(private readonly historySize = 200, private readonly ttlMs = 120_000) {}
+  /**
+   * @param historySize completed changes remembered for `netctl debug convergence`.
+   * @param ttlMs an ack not mentioned for this long is dropped (a removed task's acks live this long).
+   * @param maxAcks hard bound on node acks held. Removed tasks' acks live `ttlMs`, so under churn the
+   *   index grows with changes/s × ttl × nodes (100/s × 120 s × 10 nodes = 120k); past the bound the
+   *   tasks indexed longest ago go first (a live task's ack comes back with its node's next snapshot).
+   */
+  constructor(private readonly historySize = 200, private readonly ttlMs = 120_000, private readonly maxAcks = 50_000) {}
+
+  private put(m: Map<string, NodeAck>, a: NodeAck): void {
+    if (!m.has(a.node)) this.held++;
+    m.set(a.node, a);
+    if (this.held > this.maxAcks) this.shed();
+  }
+
+  /** Drops whole tasks, oldest-indexed first, until the index is back under its bound. */
+  private shed(): void {
+    for (const [k, m] of this.idx) {
+      if (this.held <= this.maxAcks) return;
+      this.held -= m.size;
+      this.capped += m.size;
+      this.idx.delete(k);
+    }
+  }
 
   private entry(network: string, hash: string): Map<string, NodeAck> {
     const k = `${network}\0${hash}`;
@@ -140,7 +167,7 @@ export class ConvergenceBook {
         }
         this.heard(now);
         const doneAt = s.at - it.agoMs;
-        m.set(owner, { node: owner, service: s.service, rev: it.rev, seenAt: doneAt - it.tookMs, ms: it.tookMs, heardAt: now, legacy: false });
+        this.put(m, { node: owner, service: s.service, rev: it.rev, seenAt: doneAt - it.tookMs, ms: it.tookMs, heardAt: now, legacy: false });
         tasks.push(it.task);
       }
       return { tasks };
@@ -151,7 +178,7 @@ export class ConvergenceBook {
     this.legacyAcks++;
     this.heard(now);
     const hash = taskHash(p.taskId);
-    this.entry(network, hash).set(owner, { node: owner, service: a.service, rev: a.rev, seenAt: a.seenAt, ms: a.ms, heardAt: now, legacy: true });
+    this.put(this.entry(network, hash), { node: owner, service: a.service, rev: a.rev, seenAt: a.seenAt, ms: a.ms, heardAt: now, legacy: true });
     return { tasks: [hash] };
   }
 
@@ -161,7 +188,7 @@ export class ConvergenceBook {
     if (!p) return;
     const k = `${network}\0${taskHash(p.taskId)}`;
     const m = this.idx.get(k);
-    if (m?.get(p.node)?.legacy) m.delete(p.node);
+    if (m?.get(p.node)?.legacy) (m.delete(p.node), this.held--);
     if (m && m.size === 0) this.idx.delete(k);
   }
 
@@ -171,7 +198,7 @@ export class ConvergenceBook {
     this.nextAt = Infinity;
     for (const [k, m] of this.idx) {
       for (const [n, a] of m) {
-        if (now - a.heardAt >= this.ttlMs) (m.delete(n), this.expired++);
+        if (now - a.heardAt >= this.ttlMs) (m.delete(n), this.expired++, this.held--);
         else if (a.heardAt + this.ttlMs < this.nextAt) this.nextAt = a.heardAt + this.ttlMs;
       }
       if (m.size === 0) this.idx.delete(k);
@@ -184,7 +211,7 @@ export class ConvergenceBook {
   }
 
   dropNetwork(network: string): void {
-    for (const k of [...this.idx.keys()]) if (k.startsWith(`${network}\0`)) this.idx.delete(k);
+    for (const [k, m] of [...this.idx]) if (k.startsWith(`${network}\0`)) (this.idx.delete(k), (this.held -= m.size));
   }
 
   /** The change of (network, task hash) now; returned as `completed` the first time it is complete. */
@@ -207,11 +234,9 @@ export class ConvergenceBook {
     return out;
   }
 
-  /** Index size (node acks held): bounded by tasks × nodes, expired `ttlMs` after their last mention. */
+  /** Index size (node acks held): tasks × nodes, expired `ttlMs` after their last mention, at most `maxAcks`. */
   size(): number {
-    let n = 0;
-    for (const m of this.idx.values()) n += m.size;
-    return n;
+    return this.held;
   }
 
   /**

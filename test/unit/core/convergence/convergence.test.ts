@@ -203,6 +203,25 @@ describe('collector', () => {
     assert.equal(b.size(), 0);
   });
 
+  test('book: the index is bounded; past maxAcks the tasks indexed longest ago go first, counted', () => {
+    const b = new ConvergenceBook(10, 60_000, 5);
+    const snap = (node: string, tasks: string[]) =>
+      encodeSnapshot({ v: 2, node, service: 'web', at: 0, items: tasks.map((t) => ({ task: taskHash(t), rev: 'aaaa0001', tookMs: 1, agoMs: 0 })) });
+    b.set('app', 'svc:S:0/n1', 'n1', snap('n1', ['A', 'B', 'C']), 0);
+    b.set('app', 'svc:S:0/n2', 'n2', snap('n2', ['A', 'B']), 1);
+    assert.equal(b.size(), 5);
+    assert.equal(b.capped, 0);
+    b.set('app', 'svc:S:0/n2', 'n2', snap('n2', ['A', 'B', 'D']), 2);
+    assert.equal(b.size(), 4, 'A (2 node acks, indexed first) shed to make room for D');
+    assert.equal(b.capped, 2);
+    assert.deepEqual(b.tasksOn('app').sort(), [taskHash('B'), taskHash('C'), taskHash('D')].sort());
+    b.expire(60_000);
+    assert.equal(b.size(), 2, "n1's B and C expired (last mentioned at 0); n2's B and D, mentioned at 2, live until 60,002");
+    assert.deepEqual(b.tasksOn('app').sort(), [taskHash('B'), taskHash('D')].sort());
+    b.dropNetwork('app');
+    assert.equal(b.size(), 0);
+  });
+
   test('book (v2 snapshots): node times from the snapshot, a replaced snapshot loses nothing, expiry is local, mixed v1/v2 completes', () => {
     const b = new ConvergenceBook(10, 1000);
     const snap = (node: string, at: number, its: Array<[string, string, number, number]>) =>
