@@ -103,8 +103,8 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
       }
       case 'updateState': {
         const s = st.services.get(a.serviceId);
-        // A canary's weights last while it starts or is held; promotion clears them in its route, a
-        // rollback, pause or completion here (dispatch.ts reads `canary`).
+        // A canary (and so its weights, derived from it by dispatch.ts) lasts while it starts or is
+        // held; promotion clears it in its route, a rollback, pause or completion here.
         const keep = a.state === 'updating' || a.state === 'canary';
         if (s) st.putService({ ...s, update: { state: a.state, message: a.message, at: now }, ...(keep ? {} : { canary: undefined }) });
         break;

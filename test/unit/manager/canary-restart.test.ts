@@ -5,7 +5,8 @@
  * old task sharing the canary's slot and left the weights on; now it resumes the canary held:
  * the same four tasks keep running with the same LB weights through many reconcile steps, and
  * `--canary-complete` (after a process restart) or `service rollback` (after a leader change)
- * still finish it.
+ * still finish it. The record stores the share and slots only; the weights are derived (a record
+ * written by older code with `weights` loads, and the stored copy is ignored).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +43,10 @@ const admin = (): ManagerClient => clients.m1!;
 const svc = (name: string): Promise<SvcV> => admin().call<SvcV>('GET', `/v1/services/${name}`);
 async function live(name: string): Promise<TaskV[]> {
   return (await admin().call<TaskV[]>('GET', `/v1/tasks?service=${name}`)).filter((t) => t.desiredState !== 'shutdown');
+}
+/** The service record as the store holds it (not the API's view). */
+async function stored(id: string): Promise<Record<string, unknown> & { canary?: unknown }> {
+  return (await rig.store.get<Record<string, unknown> & { canary?: unknown }>(`services/${id}`))!.value;
 }
 const ids = (ts: TaskV[]): string[] => ts.map((t) => `${t.id}@${t.slot}:v${t.specVersion}`).sort();
 
@@ -83,7 +88,8 @@ async function heldCanary(name: string): Promise<{ old: TaskV[]; held: TaskV[]; 
   await admin().call('POST', `/v1/services/${cur.id}/update`, { spec: { ...cur.spec, env: { V: '2' } }, version: cur.version, canary: 10 });
   const held = await until(name, 'canary', 4);
   const s = await svc(name);
-  assert.deepEqual(s.canary, { percent: 10, count: 1, slots: [1], weights: { old: 3, canary: 1 } }, 'slots and weights are in the stored record');
+  assert.deepEqual(s.canary, { percent: 10, count: 1, slots: [1], weights: { old: 3, canary: 1 } }, 'inspect shows the slots and the derived weights');
+  assert.deepEqual((await stored(s.id)).canary, { percent: 10, count: 1, slots: [1] }, 'the record stores only what cannot be derived');
   const all = await nodesRun();
   const weights = new Map(held.map((t) => [t.id, all.get(t.id)]));
   return { old, held, weights };
@@ -138,5 +144,22 @@ describe('canary across a manager loss', () => {
     const back = await until('api', 'rollback_completed', 3);
     assert.deepEqual(ids(back), ids(before.old), 'the old tasks never stopped');
     assert.equal((await svc('api')).canary, null);
+  });
+
+  test('a record written by older code (with `weights`) loads: the stored copy is ignored, the formula weighs', async () => {
+    const before = await heldCanary('old');
+    const s = await svc('old');
+    // 6r's code stored `weights` beside the slots. Wrong numbers on purpose: were they still read,
+    // the nodes would get 99 / 7 instead of the formula's 3 / 1.
+    const rec = await stored(s.id);
+    await rig.store.put(`services/${s.id}`, { ...rec, canary: { ...(rec.canary as object), weights: { old: 99, canary: 7 } } });
+    await restartManager();
+    await assertStillHeld('old', before);
+    assert.deepEqual((await svc('old')).canary, { percent: 10, count: 1, slots: [1], weights: { old: 3, canary: 1 } });
+    // The resumed machine wrote its state into the record: the loaded copy had the field dropped.
+    assert.deepEqual((await stored(s.id)).canary, { percent: 10, count: 1, slots: [1] }, 'rewritten without the stale weights');
+    await admin().call('POST', `/v1/services/${s.id}/canary-complete`, {});
+    await until('old', 'completed', 3);
+    assert.equal((await stored(s.id)).canary, undefined, 'the next write keeps no canary (and so no weights)');
   });
 });
