@@ -167,9 +167,12 @@ export function step(st: ControlState, ctx: StepContext): number | undefined {
   const lostStops = orphanLostStops(st, ctx.now);
   // 2. orchestrate
   const updating = new Set([...ctx.updaters].filter(([, u]) => ACTIVE.has(u.state)).map(([id]) => id));
+  // A canary is held while its record has `canary` (set with it, cleared on promote, rollback,
+  // pause or completion): the store says so, also right after a manager loss.
+  const canaryHeld = new Set([...st.services.values()].filter((s) => s.canary !== undefined).map((s) => s.id));
   const r = reconcile({
     services: [...st.services.values()].map(coreService), nodes: [...st.nodes.values()], tasks: [...st.tasks.values()],
-    now: ctx.now, newId: ctx.newId, updating,
+    now: ctx.now, newId: ctx.newId, updating, canaryHeld,
   });
   const actions = withoutRestartsDuringUpdate(r.actions, st, ctx.updaters);
   const events = [...lostStops, ...applyActions(st, actions, ctx)];

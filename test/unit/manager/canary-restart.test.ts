@@ -81,8 +81,8 @@ async function restartManager(): Promise<void> {
 }
 
 /** Creates a 3-replica service, runs it, starts a 10 % canary and waits until it is held. */
-async function heldCanary(name: string): Promise<{ old: TaskV[]; held: TaskV[]; weights: Map<string, number | undefined> }> {
-  await admin().call('POST', '/v1/services', { name, image: 'whoami', mode: { replicated: { replicas: 3 } }, updateConfig: { parallelism: 1, delayMs: 0, monitorMs: 0 } });
+async function heldCanary(name: string, extra: Record<string, unknown> = {}): Promise<{ old: TaskV[]; held: TaskV[]; weights: Map<string, number | undefined> }> {
+  await admin().call('POST', '/v1/services', { name, image: 'whoami', mode: { replicated: { replicas: 3 } }, updateConfig: { parallelism: 1, delayMs: 0, monitorMs: 0 }, ...extra });
   const old = await until(name, null, 3);
   const cur = await svc(name);
   await admin().call('POST', `/v1/services/${cur.id}/update`, { spec: { ...cur.spec, env: { V: '2' } }, version: cur.version, canary: 10 });
@@ -144,6 +144,28 @@ describe('canary across a manager loss', () => {
     const back = await until('api', 'rollback_completed', 3);
     assert.deepEqual(ids(back), ids(before.old), 'the old tasks never stopped');
     assert.equal((await svc('api')).canary, null);
+  });
+
+  test('an old task that fails while held is restarted on the old spec: still one canary, same weights', async () => {
+    const before = await heldCanary('rs', { restartPolicy: { delayMs: 0 } });
+    const s = await svc('rs');
+    const victim = before.held.find((t) => t.slot === 2)!;
+    // Its node reports it failed (the node whose assignments hold it).
+    for (const c of Object.values(clients)) {
+      const list = await c.call<Assignment[]>('GET', '/v1/dispatcher/assignments');
+      if (list.some((a) => a.task.id === victim.id)) await c.call('POST', '/v1/dispatcher/status', { tasks: [{ id: victim.id, state: 'failed', error: 'test: the old task died' }] });
+    }
+    const now = (await waitFor('rs: slot 2 runs a replacement of the failed old task', async () => {
+      await nodesRun();
+      const ts = await live('rs');
+      return ts.length === 4 && ts.every((t) => t.state === 'running') && !ts.some((t) => t.id === victim.id) ? ts : false;
+    }, 8000, 50, async () => ids(await live('rs')).join(' '))).value;
+    const repl = now.find((t) => t.slot === 2)!;
+    assert.equal(repl.specVersion, victim.specVersion, `the replacement runs the old spec version: ${ids(now).join(' ')}`);
+    assert.equal(now.filter((t) => t.specVersion === s.version).length, 1, 'one canary task, as before');
+    assert.equal((await svc('rs')).update?.state, 'canary');
+    const w = await nodesRun();
+    assert.deepEqual(now.map((t) => w.get(t.id)).sort(), [1, 3, 3, 3], 'the replacement weighs as an old task');
   });
 
   test('a record written by older code (with `weights`) loads: the stored copy is ignored, the formula weighs', async () => {
