@@ -142,11 +142,12 @@ export function processDiagnosis(lab: LabState, node: string): string {
  * The cluster preamble the 2-node lab tests shared word for word (it stood in 17 lab files, some
  * with their own variations): `cluster init` on the first node, the worker join token written to
  * `tokenFile` (mode 0600: a secret never goes on argv), `cluster join` of every other node to the
- * first one's underlay address, all `--format json` through the lab's CLI; with `waitReady`, then
+ * first one's underlay address, `--format json` unless `json: false`, through the lab's CLI; with `waitReady`, then
  * until `node ls` counts every node ready (60 s, polled every 500 ms, "N ready nodes" on timeout).
  * Each command must exit 0; a failure names the step, its exit code and stderr.
  */
-export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean } = {}): Promise<void> {
+export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; json?: boolean } = {}): Promise<void> {
+  const fmt = o.json === false ? [] : ['--format', 'json'];
   const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab.name, '--node', node, ...args], { timeoutMs: 150_000 });
   const ok = (r: CliResult, what: string): CliResult => {
     assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr}`);
@@ -154,9 +155,9 @@ export async function joinLabCluster(lab: LabState, tokenFile: string, o: { wait
   };
   const [first, ...rest] = lab.nodes;
   if (!first) throw new Error(`lab ${lab.name} has no nodes`);
-  ok(await on(first.name, 'cluster', 'init', '--format', 'json'), 'init');
+  ok(await on(first.name, 'cluster', 'init', ...fmt), 'init');
   writeFileSync(tokenFile, ok(await on(first.name, 'cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  for (const n of rest) ok(await on(n.name, 'cluster', 'join', '--token-file', tokenFile, `${first.underlay}:2377`, '--format', 'json'), `join ${n.name}`);
+  for (const n of rest) ok(await on(n.name, 'cluster', 'join', '--token-file', tokenFile, `${first.underlay}:2377`, ...fmt), `join ${n.name}`);
   if (!o.waitReady) return;
   const want = lab.nodes.length;
   await waitFor(`${want} ready nodes`, async () => {
