@@ -60,15 +60,31 @@ export function parseCanaryPercent(s: string): number | null {
 /**
  * A held canary as stored in its service record, so that a manager that starts (restart, new
  * leader) resumes it exactly instead of letting the orchestrator drop the old task that shares
- * each canary slot: the share, the slots that run a canary task beside their old one, and the
- * per-task weights every node's LB was given (kept as given, never recomputed).
+ * each canary slot: the share and the slots that run a canary task beside their old one. Only
+ * what cannot be derived: the per-task weights are always `recordWeights` of it (one formula,
+ * so a stored copy can never disagree with what dispatch computes).
  */
 export interface CanaryRecord {
   percent: number;
   count: number;
   /** The canary's slot numbers (absent in records written before resume existed: derived then). */
   slots?: readonly number[] | undefined;
-  weights?: { old: number; canary: number } | undefined;
+}
+
+/** The per-task weights of a held canary of a service with `replicas` old tasks (dispatch and inspect). */
+export function recordWeights(replicas: number, c: Pick<CanaryRecord, 'percent' | 'count'>): { old: number; canary: number } {
+  return canaryWeights(replicas, c.count, c.percent);
+}
+
+/**
+ * A stored canary as this code keeps it. Records written by 6r's code also hold `weights`, a copy
+ * of `recordWeights` made when the canary started (replicas cannot change while it is held, so
+ * the copy always equals the formula): it is dropped here, on purpose, so the formula is the
+ * only source. Every other field is kept as stored.
+ */
+export function storedCanary(c: CanaryRecord & { weights?: unknown }): CanaryRecord {
+  const { weights: _derived, ...rest } = c;
+  return rest;
 }
 
 interface SlotTask {

@@ -18,7 +18,14 @@
  * - Tasks of services that no longer exist are shut down, then removed.
  *
  * Slots with more than one live task are left alone while the service is in
- * `updating` (start-first updates run two tasks in a slot on purpose).
+ * `updating` or holds a canary (start-first updates and canaries run two tasks in a slot on purpose).
+ *
+ * A replacement (restart, node loss) is made from the service's current spec, except while the
+ * service holds a canary (`canaryHeld`): then it runs the spec version of the task it replaces
+ * (swarmkit#1045's rule for a canary: the slots outside it keep the old spec until it is
+ * promoted). Otherwise an old task that died would come back as one more canary, and the canary's
+ * share of connections would grow by itself; its slot is rolled by `--canary-complete`, or keeps
+ * the old spec on rollback, like every other old slot.
  */
 import { compileConstraints } from '../scheduler/constraint.js';
 import { nodeRuntimes, resolveRuntime } from '../spec/runtime.js';
@@ -40,6 +47,11 @@ export interface ReconcileInput {
   historyLimit?: number;
   /** Services with a rolling update in progress. */
   updating?: ReadonlySet<string>;
+  /**
+   * Services holding a canary (started, not yet promoted or rolled back; the manager's record
+   * says so): a task they lose is replaced with its own spec version, not the current one.
+   */
+  canaryHeld?: ReadonlySet<string>;
 }
 
 export interface ReconcileResult {
@@ -98,7 +110,7 @@ class Pass {
 
   /** Keeps the best of several live tasks in one slot/node: on the current spec, running, newest. */
   dedupe(live: Task[], service: Service): Task[] {
-    if (live.length <= 1 || this.input.updating?.has(service.id)) return live;
+    if (live.length <= 1 || this.input.updating?.has(service.id) || this.input.canaryHeld?.has(service.id)) return live;
     const cur = (t: Task): number => Number(t.specVersion === service.version);
     const sorted = [...live].sort((a, b) =>
       cur(b) - cur(a) || Number(b.state === 'running') - Number(a.state === 'running') || b.timestamps.created - a.timestamps.created);
@@ -106,13 +118,23 @@ class Pass {
     return sorted.slice(0, 1);
   }
 
+  /**
+   * What replaces `t`: the service's current spec, or `t`'s own spec version while the service
+   * holds a canary (a slot keeps its version until the canary is promoted; see the header).
+   */
+  replacementOf(t: Task, service: Service, spec: TaskSpec): [Service, TaskSpec] {
+    if (!this.input.canaryHeld?.has(service.id) || t.specVersion === service.version) return [service, spec];
+    return [{ ...service, version: t.specVersion }, t.spec];
+  }
+
   /** Node lost → replace now; ended → restart policy. */
-  heal(t: Task, service: Service, spec: TaskSpec, where: { slot?: number; nodeId?: string }, replaceOnLoss: boolean): void {
+  heal(t: Task, service: Service, current: TaskSpec, where: { slot?: number; nodeId?: string }, replaceOnLoss: boolean): void {
+    const [svc, spec] = this.replacementOf(t, service, current);
     if (t.nodeId !== undefined) {
       const why = nodeLossReason(this.nodes.get(t.nodeId));
       if (why) {
         this.shutdown(t, why);
-        if (replaceOnLoss) this.create(newTask(service, spec, this.input.newId(), this.input.now, { ...where, restarts: t.restarts }), t.id);
+        if (replaceOnLoss) this.create(newTask(svc, spec, this.input.newId(), this.input.now, { ...where, restarts: t.restarts }), t.id);
         return;
       }
     }
@@ -127,7 +149,7 @@ class Pass {
       return;
     }
     this.shutdown(t, 'restarting');
-    this.create(newTask(service, spec, this.input.newId(), this.input.now, { ...where, restarts: d.history }), t.id);
+    this.create(newTask(svc, spec, this.input.newId(), this.input.now, { ...where, restarts: d.history }), t.id);
   }
 
   replicated(service: Service, tasks: Task[]): void {

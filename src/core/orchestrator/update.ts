@@ -3,13 +3,8 @@
  * handle(event, now) / tick(now) / nextDeadline() / drain() of actions.
  *
  * `parallelism` workers (0 = one per slot) each take a slot whose task runs an older
- * spec, replace its task, then wait `delayMs` before taking the next slot. Replacing:
- * - stop-first:  drainTask(old) → taskDrained → shutdownTask(old) + createTask(new, desired
- *   `ready`) → taskStopped(old) → startTask(new) → taskRunning(new)
- * - start-first: createTask(new) → taskRunning(new) → drainTask(old) → taskDrained → shutdownTask(old)
- * The drain step is confirmed by the agents (LB and DNS dropped the task on all nodes,
- * seen through the tables), not a fixed sleep; only after `drainTimeoutMs` does it go on
- * unconfirmed (and says so in the state message). Old tasks that are not running skip it.
+ * spec, replace its task (stop-first or start-first, with a confirmed drain: the steps of
+ * one slot are update-slot.ts), then wait `delayMs` before taking the next slot.
  *
  * A new task that fails before running, or within `monitorMs` of running, counts as a
  * failure; once failures / slots > maxFailureRatio, failureAction applies: `pause`
@@ -22,20 +17,17 @@
  * The orchestrator may replace a task under the update's feet (its node went down, it was
  * restarted): `taskReplaced` moves the slot to the replacement. A queued slot reads its old
  * task only when a worker takes it, and is skipped when the replacement already runs the
- * target spec; an in-flight slot whose new task was replaced follows the replacement, and
- * one whose old task was replaced by a task on the target spec adopts it (withdrawing its
- * own new task), so a slot never ends with two live tasks. A task known to be ended is
- * never started. `starting` is bounded by `startTimeoutMs`: a new task that never runs is
- * a failure (the failure action applies), never a hang. A machine created by a new leader
- * waits out the update delay after the last slot the previous leader finished.
+ * target spec; an in-flight slot follows or adopts the replacement (update-slot.ts). A held
+ * canary is canary-hold.ts. A machine created by a new leader waits out the update delay
+ * after the last slot the previous leader finished.
  */
 import type { Task, TaskSpec, TaskState, UpdateConfig } from '../spec/types.js';
-import { isServing, isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
+import { isTerminal, taskSpecEqual, taskSpecOf } from '../spec/types.js';
 import type { Action, UpdateState } from './actions.js';
-import { newTask } from './reconcile.js';
 import { heldCanarySlots } from './canary.js';
 import { CanaryHold } from './canary-hold.js';
-import { ACTIVE, lastRunningOn, mayBeRunning, slotKey, type Item, type RollingUpdateInit, type SpecVersion, type UpdateEvent } from './update-types.js';
+import { SlotSteps } from './update-slot.js';
+import { ACTIVE, lastRunningOn, slotKey, type Item, type RollingUpdateInit, type SpecVersion, type UpdateEvent } from './update-types.js';
 
 export type { RollingUpdateInit, SpecVersion, UpdateEvent } from './update-types.js';
 
@@ -54,14 +46,22 @@ export class RollingUpdate {
   private unconfirmedDrains = 0;
   private st: UpdateState = 'updating';
   private readonly specs = new Map<number, TaskSpec>();
+  /** One slot's replacement steps (update-slot.ts); they share this machine's maps. Set first in the constructor (it needs `init`). */
+  private readonly slots: SlotSteps;
   /** The canary's slots and whether they are held (canary-hold.ts). */
   private readonly canary = new CanaryHold({
-    version: () => this.init.to.version, total: () => this.total, state: () => this.st, startItem: (i, now) => this.startItem(i, now),
-    drainOrSkip: (i, now) => this.drainOrSkip(i, now), track: (i, t) => this.track(i, t), untrack: (id) => this.inFlight.delete(id),
+    version: () => this.init.to.version, total: () => this.total, state: () => this.st, startItem: (i, now) => this.slots.startItem(i, now),
+    drainOrSkip: (i, now) => this.slots.drainOrSkip(i, now), track: (i, t) => this.slots.track(i, t), untrack: (id) => this.inFlight.delete(id),
     startTimeoutMs: () => this.startTimeout(), emit: (a) => this.emit(a), emitState: (m) => this.emitState(m), setState: (st, m) => this.setState(st, m),
   });
 
   constructor(private readonly init: RollingUpdateInit) {
+    this.slots = new SlotSteps({
+      init, current: this.current, inFlight: this.inFlight, monitors: this.monitors, phase: () => this.phase, target: () => this.target(),
+      taskSpec: (sv) => this.taskSpec(sv), dirty: (t, v) => this.dirty(t, v), startTimeout: () => this.startTimeout(),
+      canaryHolding: () => this.canary.holding, canaryRunning: () => this.canary.running(), emit: (a) => this.emit(a), fail: (now, why) => this.fail(now, why),
+      freeWorker: (w) => this.busy.delete(w), workerRests: (w, until) => { this.workers[w] = until; },
+    });
     for (const t of init.tasks) {
       if (t.desiredState === 'shutdown') continue;
       const k = slotKey(t);
@@ -98,14 +98,14 @@ export class RollingUpdate {
       for (const [k, t] of this.current) if (t.id === ev.oldTaskId) this.current.set(k, ev.task);
       this.monitors.delete(ev.oldTaskId);
       const item = this.inFlight.get(ev.oldTaskId);
-      if (item) this.followReplacement(item, ev.oldTaskId, ev.task, now);
+      if (item) this.slots.followReplacement(item, ev.oldTaskId, ev.task, now);
     } else if (ev.type === 'taskFailed' && this.monitors.has(ev.taskId)) {
       const until = this.monitors.get(ev.taskId)!;
       this.monitors.delete(ev.taskId);
       if (now <= until) this.fail(now, `task ${ev.taskId} failed within the monitor period${ev.message ? `: ${ev.message}` : ''}`);
     } else {
       const item = this.inFlight.get(ev.taskId);
-      if (item) this.advance(item, ev, now);
+      if (item) this.slots.advance(item, ev, now);
     }
     this.tick(now);
   }
@@ -116,11 +116,11 @@ export class RollingUpdate {
         if (item.step === 'draining') {
           item.unconfirmed = true;
           this.unconfirmedDrains++;
-          this.afterDrain(item, now);
+          this.slots.afterDrain(item, now);
         } else if (item.step === 'stopping') {
-          this.startNew(item, now);
+          this.slots.startNew(item, now);
         } else if (item.step === 'starting') {
-          this.startTimedOut(item, now);
+          this.slots.startTimedOut(item, now);
         }
       }
     }
@@ -241,7 +241,7 @@ export class RollingUpdate {
         const item = this.queue.shift()!;
         item.worker = w;
         this.busy.add(w);
-        this.startItem(item, now);
+        this.slots.startItem(item, now);
         if (!this.busy.has(w)) w--; // the slot needed nothing: the same worker takes the next
       }
     }
@@ -250,72 +250,6 @@ export class RollingUpdate {
       if (this.phase === 'forward') this.setState('completed', `update to version ${this.init.to.version} completed${note}`);
       else this.setState('rollback_completed', `rolled back to version ${this.init.from.version}${note}`);
     }
-  }
-
-  private track(item: Item, t: Task | undefined): void {
-    if (t) this.inFlight.set(t.id, item);
-  }
-
-  private startItem(item: Item, now: number): void {
-    const sv = this.target();
-    // The slot's task now: the orchestrator may have replaced the one the queue was built with.
-    const old = this.current.get(item.key) ?? item.old;
-    item.old = old;
-    if (old && !isTerminal(old.state) && old.desiredState !== 'shutdown' && !this.dirty(old, item.version)) {
-      // Already on the target (a replacement made from the current spec): nothing to do.
-      item.step = 'done';
-      this.busy.delete(item.worker);
-      return;
-    }
-    const where = old ? { slot: old.slot, nodeId: old.slot === undefined ? old.nodeId : undefined } : {};
-    const svc = { id: this.init.serviceId, version: sv.version, spec: sv.spec };
-    item.next = newTask(svc, this.taskSpec(sv), this.init.newId(), now, where as { slot?: number; nodeId?: string });
-    this.track(item, old);
-    this.track(item, item.next);
-    if (item.cfg.order === 'start-first' || !old) {
-      item.step = 'starting';
-      item.deadline = now + this.startTimeout();
-      this.emit({ type: 'createTask', task: item.next });
-      return;
-    }
-    this.drainOrSkip(item, now);
-  }
-
-  private drainOrSkip(item: Item, now: number): void {
-    if (item.old && item.old.state === 'running') {
-      item.step = 'draining';
-      item.deadline = now + (this.init.drainTimeoutMs ?? 30_000);
-      this.emit({ type: 'drainTask', taskId: item.old.id });
-    } else {
-      this.afterDrain(item, now);
-    }
-  }
-
-  /** Old task is out of LB/DNS (or needs no draining). */
-  private afterDrain(item: Item, now: number): void {
-    const old = item.old;
-    if (old) this.emit({ type: 'shutdownTask', taskId: old.id, reason: `${item.phase === 'forward' ? 'rolling update' : 'rollback'} to version ${item.version}` });
-    if (item.cfg.order === 'start-first') {
-      this.done(item, now);
-      return;
-    }
-    if (old && mayBeRunning(old)) {
-      item.step = 'stopping';
-      item.deadline = now + (this.init.stopTimeoutMs ?? 30_000);
-      this.emit({ type: 'createTask', task: { ...item.next!, desiredState: 'ready' } });
-    } else {
-      item.step = 'starting';
-      item.deadline = now + this.startTimeout();
-      this.emit({ type: 'createTask', task: item.next! });
-    }
-  }
-
-  private startNew(item: Item, now: number): void {
-    item.step = 'starting';
-    item.deadline = now + this.startTimeout();
-    // A new task known to have ended (its node was lost) is never started again: the
-    // orchestrator's replacement (taskReplaced) or the start bound moves the slot on.
-    if (!isTerminal(item.next!.state)) this.emit({ type: 'startTask', taskId: item.next!.id });
   }
 
   private startTimeout(): number {
@@ -327,91 +261,6 @@ export class RollingUpdate {
     const sv = version === this.init.to.version ? this.init.to : this.init.from;
     const force = this.init.force === true && this.phase === 'forward';
     return t.specVersion !== version && (force || !taskSpecEqual(t.spec, this.taskSpec(sv)));
-  }
-
-  /**
-   * The orchestrator replaced one of an in-flight slot's tasks (its node went down, or a
-   * restart). New task replaced: follow the replacement (it is made from the current spec).
-   * Old task replaced: if the replacement already runs the target, adopt it as the slot's
-   * new task and withdraw ours (two live tasks in one slot otherwise); else it is the
-   * slot's old task now.
-   */
-  private followReplacement(item: Item, oldId: string, repl: Task, now: number): void {
-    this.inFlight.delete(oldId);
-    const onTarget = !this.dirty(repl, item.version);
-    if (item.next?.id === oldId || (item.old?.id === oldId && onTarget)) {
-      if (item.old?.id === oldId) {
-        // Our own new task is redundant now: withdraw it (it never served, or is not yet needed).
-        if (item.next && item.next.id !== repl.id) {
-          this.inFlight.delete(item.next.id);
-          if (!isTerminal(item.next.state)) this.emit({ type: 'shutdownTask', taskId: item.next.id, reason: 'slot replaced by the orchestrator during the update' });
-        }
-        item.old = undefined;
-      }
-      item.next = repl;
-      this.track(item, repl);
-      if (item.step === 'starting' || item.step === 'stopping' || item.old === undefined || isTerminal(item.old.state)) {
-        // The replacement is created to run (desired running): wait for it, bounded.
-        item.step = 'starting';
-        item.deadline = now + this.startTimeout();
-        if (isServing(repl)) this.advance(item, { type: 'taskRunning', taskId: repl.id }, now);
-      }
-      return;
-    }
-    if (item.old?.id === oldId) {
-      item.old = repl;
-      this.track(item, repl);
-    }
-  }
-
-  private advance(item: Item, ev: UpdateEvent, now: number): void {
-    const isOld = item.old !== undefined && ev.type !== 'taskReplaced' && ev.taskId === item.old.id;
-    const isNew = item.next !== undefined && ev.type !== 'taskReplaced' && ev.taskId === item.next.id;
-    if (isOld && ev.type === 'taskDrained' && item.step === 'draining') {
-      item.deadline = undefined;
-      this.afterDrain(item, now);
-    } else if (isOld && (ev.type === 'taskStopped' || ev.type === 'taskFailed') && item.step === 'stopping') {
-      this.startNew(item, now);
-    } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting' && item.canary && this.canary.holding) {
-      item.step = 'canary';
-      item.deadline = undefined;
-      this.canary.running();
-    } else if (isNew && ev.type === 'taskRunning' && item.step === 'starting') {
-      if (item.phase === this.phase && item.cfg.monitorMs > 0) this.monitors.set(item.next!.id, now + item.cfg.monitorMs);
-      if (item.cfg.order === 'start-first' && item.old) this.drainOrSkip(item, now);
-      else this.done(item, now);
-    } else if (isNew && ev.type === 'taskFailed' && (item.step === 'starting' || item.step === 'stopping')) {
-      if (item.cfg.order === 'start-first' && item.old) {
-        // Keep the old task serving; withdraw the failed new one.
-        this.emit({ type: 'shutdownTask', taskId: item.next!.id, reason: 'new task failed during start-first update' });
-        item.next = undefined;
-      }
-      this.done(item, now);
-      if (item.phase === this.phase) this.fail(now, `task ${ev.taskId} failed to start${ev.message ? `: ${ev.message}` : ''}`);
-    }
-  }
-
-  /** The new task did not run within the start bound: withdraw it and count a failure. */
-  private startTimedOut(item: Item, now: number): void {
-    const id = item.next?.id ?? '?';
-    const secs = Math.round(this.startTimeout() / 1000);
-    if (item.next) this.emit({ type: 'shutdownTask', taskId: item.next.id, reason: `not running ${secs} s after its start` });
-    if (item.cfg.order === 'start-first' && item.old) item.next = undefined; // the old one keeps serving
-    this.done(item, now);
-    if (item.phase === this.phase) this.fail(now, `task ${id} not running ${secs} s after its start`);
-  }
-
-  private done(item: Item, now: number): void {
-    item.step = 'done';
-    item.deadline = undefined;
-    if (item.old) this.inFlight.delete(item.old.id);
-    if (item.next) {
-      this.inFlight.delete(item.next.id);
-      this.current.set(item.key, item.next);
-    }
-    if (item.canary) return; // canary slots use no worker
-    this.busy.delete(item.worker);
-    if (item.phase === this.phase) this.workers[item.worker] = now + item.cfg.delayMs;
   }
 
   private fail(now: number, why: string): void {

@@ -10,7 +10,7 @@
 import { assignmentSchema, type Assignment } from '../../core/assignments.js';
 import { macFromIp } from '../../core/ipam/addr.js';
 import { isTerminal, replicasOf } from '../../core/spec/types.js';
-import { canaryWeights } from '../../core/orchestrator/canary.js';
+import { recordWeights } from '../../core/orchestrator/canary.js';
 import { resolveRuntime } from '../../core/spec/runtime.js';
 import { expandHostname } from '../../core/spec/container.js';
 import type { NetworkRecord, ServiceRecord, TaskRecord } from './model.js';
@@ -102,8 +102,8 @@ export function assignmentFor(t: TaskRecord, svc: ServiceRecord | undefined, net
  */
 function canaryWeightOf(t: TaskRecord, svc: ServiceRecord): number | undefined {
   if (!svc.canary) return undefined;
-  // The stored weights (a resumed canary keeps exactly what the nodes were given); computed for older records.
-  const w = svc.canary.weights ?? canaryWeights(replicasOf(svc.spec), svc.canary.count, svc.canary.percent);
+  // Derived every time from the stored share (never stored itself): a resumed canary gets the same numbers.
+  const w = recordWeights(replicasOf(svc.spec), svc.canary);
   return t.specVersion === svc.version ? w.canary : w.old;
 }
 

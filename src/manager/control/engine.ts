@@ -103,8 +103,8 @@ export function applyActions(st: ControlState, actions: readonly Action[], ctx: 
       }
       case 'updateState': {
         const s = st.services.get(a.serviceId);
-        // A canary's weights last while it starts or is held; promotion clears them in its route, a
-        // rollback, pause or completion here (dispatch.ts reads `canary`).
+        // A canary (and so its weights, derived from it by dispatch.ts) lasts while it starts or is
+        // held; promotion clears it in its route, a rollback, pause or completion here.
         const keep = a.state === 'updating' || a.state === 'canary';
         if (s) st.putService({ ...s, update: { state: a.state, message: a.message, at: now }, ...(keep ? {} : { canary: undefined }) });
         break;
@@ -167,9 +167,12 @@ export function step(st: ControlState, ctx: StepContext): number | undefined {
   const lostStops = orphanLostStops(st, ctx.now);
   // 2. orchestrate
   const updating = new Set([...ctx.updaters].filter(([, u]) => ACTIVE.has(u.state)).map(([id]) => id));
+  // A canary is held while its record has `canary` (set with it, cleared on promote, rollback,
+  // pause or completion): the store says so, also right after a manager loss.
+  const canaryHeld = new Set([...st.services.values()].filter((s) => s.canary !== undefined).map((s) => s.id));
   const r = reconcile({
     services: [...st.services.values()].map(coreService), nodes: [...st.nodes.values()], tasks: [...st.tasks.values()],
-    now: ctx.now, newId: ctx.newId, updating,
+    now: ctx.now, newId: ctx.newId, updating, canaryHeld,
   });
   const actions = withoutRestartsDuringUpdate(r.actions, st, ctx.updaters);
   const events = [...lostStops, ...applyActions(st, actions, ctx)];

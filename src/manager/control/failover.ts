@@ -20,7 +20,7 @@ import { isTerminal } from '../../core/spec/types.js';
 import type { ServiceRecord, TaskRecord } from './model.js';
 import type { ControlState } from './state.js';
 
-/** `canary`: a held canary is resumed as held (its slots, tasks and weights are in the record). */
+/** `canary`: a held canary is resumed as held (its share and slots are in the record, its tasks in the store). */
 const WORKING = new Set(['updating', 'rollback_started', 'canary']);
 
 /** Could an agent still be running it (mirrors the updater's rule)? */

@@ -11,7 +11,7 @@ import { isGlobal, isServing, replicasOf, taskSpecEqual, taskSpecOf } from '../.
 import { dnsLabelSchema } from '../../core/spec/validate.js';
 import { nodeDescriptionSchema, resolveRuntime } from '../../core/spec/runtime.js';
 import type { UpdateState } from '../../core/orchestrator/actions.js';
-import { MAX_CANARY_PERCENT, MIN_CANARY_PERCENT, type CanaryRecord } from '../../core/orchestrator/canary.js';
+import { MAX_CANARY_PERCENT, MIN_CANARY_PERCENT, recordWeights, type CanaryRecord } from '../../core/orchestrator/canary.js';
 
 export const CKEYS = {
   network: (id: string): string => `networks/${id}`,
@@ -107,7 +107,8 @@ export interface ServiceRecord {
   /**
    * A canary in progress (`service update --canary`): `count` tasks of the current spec run beside
    * the old ones and get `percent` % of new connections through per-task LB weights (dispatch.ts).
-   * Its slots and weights are stored too, so a manager that starts resumes it held (failover.ts).
+   * Its slots are stored too, so a manager that starts resumes it held (failover.ts); the weights
+   * are not (derived: canary.ts recordWeights).
    */
   canary?: CanaryRecord | undefined;
 }
@@ -240,7 +241,8 @@ export function serviceView(s: ServiceRecord, tasks: readonly TaskRecord[], netN
     replicas: { running, desired: isGlobal(s.spec) ? mine.length : replicasOf(s.spec) },
     image: s.spec.image, runtime: resolveRuntime(s.spec), ports: s.spec.ports, networks: attachNetworks(s.spec), endpointMode: s.spec.endpointMode, vips, ...(Object.keys(vips6).length ? { vips6 } : {}),
     update: s.update ? { ...s.update, at: new Date(s.update.at).toISOString() } : null,
-    canary: s.canary ?? null,
+    // The weights shown are derived (the formula dispatch uses), not stored.
+    canary: s.canary ? { ...s.canary, weights: recordWeights(replicasOf(s.spec), s.canary) } : null,
     createdAt: new Date(s.createdAt).toISOString(), updatedAt: new Date(s.updatedAt).toISOString(),
     spec: s.spec, previousSpec: s.previous?.spec ?? null,
   };

@@ -9,7 +9,7 @@ import { RollingUpdate } from '../../core/orchestrator/index.js';
 import { parseServiceSpec } from '../../core/spec/validate.js';
 import type { ServiceSpec } from '../../core/spec/types.js';
 import { isGlobal, isTerminal, replicasOf, taskSpecEqual, taskSpecOf } from '../../core/spec/types.js';
-import { canaryCount, canaryWeights } from '../../core/orchestrator/canary.js';
+import { canaryCount } from '../../core/orchestrator/canary.js';
 import { eventsForTaskChange } from '../../core/orchestrator/events.js';
 import { parseBody } from '../model.js';
 import type { ControlHost } from './host.js';
@@ -114,8 +114,9 @@ function startUpdate(cp: ControlHost, st: ControlState, from: ServiceRecord, to:
     tasks: tasksOf(st, to.id), now: cp.now(), newId, force, ...(to.canary ? { canary: { count: to.canary.count } } : {}),
   });
   cp.updaters.set(to.id, u);
-  // The canary's slots and weights go into the record with it: a manager that starts resumes them.
-  if (to.canary) st.putService({ ...to, canary: { ...to.canary, slots: u.canarySlots, weights: canaryWeights(replicasOf(to.spec), to.canary.count, to.canary.percent) } });
+  // The canary's slots go into the record with it: a manager that starts resumes them (the weights
+  // are derived from percent and count wherever they are needed, dispatch.ts).
+  if (to.canary) st.putService({ ...to, canary: { ...to.canary, slots: u.canarySlots } });
   pumpUpdaters(st, [], { now: cp.now(), newId, updaters: cp.updaters, liveness: cp.o.liveness, selfId: '', absentGraceMs: 0, since: 0 });
 }
 

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { MeshError } from '../../core/errors.js';
 import { NetworkIpam } from '../../core/ipam/networks.js';
+import { storedCanary } from '../../core/orchestrator/canary.js';
 import type { Store, TxnOp, TxnOptions } from '../../adapters/store/store.js';
 import { KEYS, type ManagedNode } from '../model.js';
 import { hasVips, ipamRequestOf } from './network-model.js';
@@ -55,7 +56,8 @@ export class ControlState {
     }
     for (const kv of nodes) s.nodes.set(kv.value.id, kv.value);
     for (const kv of svcs) {
-      s.services.set(kv.value.id, kv.value);
+      // A canary stored by older code also carries its derived weights: storedCanary drops them.
+      s.services.set(kv.value.id, kv.value.canary ? { ...kv.value, canary: storedCanary(kv.value.canary) } : kv.value);
       for (const [netId, ip] of Object.entries(kv.value.vips)) s.claim(netId, vipOwner(kv.value.id), ip);
       for (const [netId, ip] of Object.entries(kv.value.vips6 ?? {})) s.claim6(netId, vipOwner(kv.value.id), ip);
     }

@@ -10,11 +10,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mbal';
@@ -57,11 +57,7 @@ describe('balancing choices (lab mbal)', { timeout: 400_000 }, () => {
   let ips: string[] = [];
   before(async () => {
     lab = await createLab({ name: LAB, nodes: 2 });
-    ok(await m('cluster', 'init', '--format', 'json'), 'init');
-    const file = join(tmp, 'worker.token');
-    writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-    ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`, '--format', 'json'), 'join n2');
-    await waitFor('2 ready nodes', async () => (await json<Array<{ state: string }>>('node', 'ls', '--format', 'json')).filter((n) => n.state === 'ready').length === 2, 60_000, 500);
+    await joinLabCluster(lab, join(tmp, 'worker.token'), { waitReady: true });
     ips = lab.nodes.map((n) => n.underlay);
     // 100 more client addresses on the underlay (the lab's /16), for source-hash spreading
     const extra = Array.from({ length: 100 }, (_, i) => `10.99.200.${i + 1}`);

@@ -11,11 +11,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mcan';
@@ -65,10 +65,7 @@ async function kernelSlots(node: string): Promise<string[]> {
 describe('canary (lab mcan)', { timeout: 400_000 }, () => {
   before(async () => {
     lab = await createLab({ name: LAB, nodes: 2 });
-    ok(await m('cluster', 'init', '--format', 'json'), 'init');
-    const file = join(tmp, 'worker.token');
-    writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-    ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`, '--format', 'json'), 'join n2');
+    await joinLabCluster(lab, join(tmp, 'worker.token'));
     ok(await m('service', 'create', '--name', 'cw', '--replicas', '3', '-p', `${PORT}:80`, '--env', 'V=1', '--runtime', 'netns', 'whoami'), 'create cw');
   });
   after(async () => {

@@ -12,11 +12,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import { cidrContains, parseCidr, parseIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
@@ -56,10 +56,7 @@ const inRange = (ip: string, cidr: string) => cidrContains(parseCidr(cidr), pars
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 2 });
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), 'join n2');
+  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false });
   await waitFor('2 ready nodes', async () => {
     const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ hostname?: string; state?: string }>;
     lastNodes = nodes.map((n) => `${n.hostname}:${n.state}`).join(' ');

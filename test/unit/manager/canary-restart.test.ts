@@ -5,7 +5,8 @@
  * old task sharing the canary's slot and left the weights on; now it resumes the canary held:
  * the same four tasks keep running with the same LB weights through many reconcile steps, and
  * `--canary-complete` (after a process restart) or `service rollback` (after a leader change)
- * still finish it.
+ * still finish it. The record stores the share and slots only; the weights are derived (a record
+ * written by older code with `weights` loads, and the stored copy is ignored).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,6 +44,10 @@ const svc = (name: string): Promise<SvcV> => admin().call<SvcV>('GET', `/v1/serv
 async function live(name: string): Promise<TaskV[]> {
   return (await admin().call<TaskV[]>('GET', `/v1/tasks?service=${name}`)).filter((t) => t.desiredState !== 'shutdown');
 }
+/** The service record as the store holds it (not the API's view). */
+async function stored(id: string): Promise<Record<string, unknown> & { canary?: unknown }> {
+  return (await rig.store.get<Record<string, unknown> & { canary?: unknown }>(`services/${id}`))!.value;
+}
 const ids = (ts: TaskV[]): string[] => ts.map((t) => `${t.id}@${t.slot}:v${t.specVersion}`).sort();
 
 /** Drives the nodes until `name` is in update state `state` (null: never updated) with `n` running live tasks. */
@@ -76,14 +81,15 @@ async function restartManager(): Promise<void> {
 }
 
 /** Creates a 3-replica service, runs it, starts a 10 % canary and waits until it is held. */
-async function heldCanary(name: string): Promise<{ old: TaskV[]; held: TaskV[]; weights: Map<string, number | undefined> }> {
-  await admin().call('POST', '/v1/services', { name, image: 'whoami', mode: { replicated: { replicas: 3 } }, updateConfig: { parallelism: 1, delayMs: 0, monitorMs: 0 } });
+async function heldCanary(name: string, extra: Record<string, unknown> = {}): Promise<{ old: TaskV[]; held: TaskV[]; weights: Map<string, number | undefined> }> {
+  await admin().call('POST', '/v1/services', { name, image: 'whoami', mode: { replicated: { replicas: 3 } }, updateConfig: { parallelism: 1, delayMs: 0, monitorMs: 0 }, ...extra });
   const old = await until(name, null, 3);
   const cur = await svc(name);
   await admin().call('POST', `/v1/services/${cur.id}/update`, { spec: { ...cur.spec, env: { V: '2' } }, version: cur.version, canary: 10 });
   const held = await until(name, 'canary', 4);
   const s = await svc(name);
-  assert.deepEqual(s.canary, { percent: 10, count: 1, slots: [1], weights: { old: 3, canary: 1 } }, 'slots and weights are in the stored record');
+  assert.deepEqual(s.canary, { percent: 10, count: 1, slots: [1], weights: { old: 3, canary: 1 } }, 'inspect shows the slots and the derived weights');
+  assert.deepEqual((await stored(s.id)).canary, { percent: 10, count: 1, slots: [1] }, 'the record stores only what cannot be derived');
   const all = await nodesRun();
   const weights = new Map(held.map((t) => [t.id, all.get(t.id)]));
   return { old, held, weights };
@@ -138,5 +144,44 @@ describe('canary across a manager loss', () => {
     const back = await until('api', 'rollback_completed', 3);
     assert.deepEqual(ids(back), ids(before.old), 'the old tasks never stopped');
     assert.equal((await svc('api')).canary, null);
+  });
+
+  test('an old task that fails while held is restarted on the old spec: still one canary, same weights', async () => {
+    const before = await heldCanary('rs', { restartPolicy: { delayMs: 0 } });
+    const s = await svc('rs');
+    const victim = before.held.find((t) => t.slot === 2)!;
+    // Its node reports it failed (the node whose assignments hold it).
+    for (const c of Object.values(clients)) {
+      const list = await c.call<Assignment[]>('GET', '/v1/dispatcher/assignments');
+      if (list.some((a) => a.task.id === victim.id)) await c.call('POST', '/v1/dispatcher/status', { tasks: [{ id: victim.id, state: 'failed', error: 'test: the old task died' }] });
+    }
+    const now = (await waitFor('rs: slot 2 runs a replacement of the failed old task', async () => {
+      await nodesRun();
+      const ts = await live('rs');
+      return ts.length === 4 && ts.every((t) => t.state === 'running') && !ts.some((t) => t.id === victim.id) ? ts : false;
+    }, 8000, 50, async () => ids(await live('rs')).join(' '))).value;
+    const repl = now.find((t) => t.slot === 2)!;
+    assert.equal(repl.specVersion, victim.specVersion, `the replacement runs the old spec version: ${ids(now).join(' ')}`);
+    assert.equal(now.filter((t) => t.specVersion === s.version).length, 1, 'one canary task, as before');
+    assert.equal((await svc('rs')).update?.state, 'canary');
+    const w = await nodesRun();
+    assert.deepEqual(now.map((t) => w.get(t.id)).sort(), [1, 3, 3, 3], 'the replacement weighs as an old task');
+  });
+
+  test('a record written by older code (with `weights`) loads: the stored copy is ignored, the formula weighs', async () => {
+    const before = await heldCanary('old');
+    const s = await svc('old');
+    // 6r's code stored `weights` beside the slots. Wrong numbers on purpose: were they still read,
+    // the nodes would get 99 / 7 instead of the formula's 3 / 1.
+    const rec = await stored(s.id);
+    await rig.store.put(`services/${s.id}`, { ...rec, canary: { ...(rec.canary as object), weights: { old: 99, canary: 7 } } });
+    await restartManager();
+    await assertStillHeld('old', before);
+    assert.deepEqual((await svc('old')).canary, { percent: 10, count: 1, slots: [1], weights: { old: 3, canary: 1 } });
+    // The resumed machine wrote its state into the record: the loaded copy had the field dropped.
+    assert.deepEqual((await stored(s.id)).canary, { percent: 10, count: 1, slots: [1] }, 'rewritten without the stale weights');
+    await admin().call('POST', `/v1/services/${s.id}/canary-complete`, {});
+    await until('old', 'completed', 3);
+    assert.equal((await stored(s.id)).canary, undefined, 'the next write keeps no canary (and so no weights)');
   });
 });

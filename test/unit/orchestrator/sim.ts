@@ -1,10 +1,14 @@
 /**
  * A tiny in-memory manager for tests: a store of services/nodes/tasks, the pure
  * reconcile + schedule cores, and "agents" that run what they are given at once.
+ * Rolling updates put in `updaters` are fed as the manager's engine feeds them
+ * (replacements, task state changes, drains confirmed at once) and their actions applied.
  */
 import { ManualClock } from '../../../src/core/clock.js';
 import type { Action } from '../../../src/core/orchestrator/actions.js';
 import { reconcile } from '../../../src/core/orchestrator/reconcile.js';
+import { eventsForTaskChange, replacementEvents } from '../../../src/core/orchestrator/events.js';
+import type { RollingUpdate, UpdateEvent } from '../../../src/core/orchestrator/update.js';
 import { schedule } from '../../../src/core/scheduler/scheduler.js';
 import type { Node, Service, Task, TaskState } from '../../../src/core/spec/types.js';
 import { idGen } from './fixtures.js';
@@ -20,6 +24,10 @@ export class Sim {
   /** When true, assigned tasks on ready nodes start running and shut-down ones stop at once. */
   autoRun = true;
   updating = new Set<string>();
+  /** Services holding a canary (the manager derives it from the record's `canary`). */
+  canaryHeld = new Set<string>();
+  /** Rolling updates by service id (empty: settle is reconcile → schedule → agents only). */
+  readonly updaters = new Map<string, RollingUpdate>();
 
   constructor(nodes: Node[], services: Service[] = []) {
     for (const n of nodes) this.nodes.set(n.id, n);
@@ -83,17 +91,47 @@ export class Sim {
     }
   }
 
-  /** Reconcile → apply → schedule → agents, until nothing changes. */
+  /** Reconcile → apply → schedule → agents (→ updaters), until nothing changes. */
   settle(): void {
-    for (let i = 0; i < 20; i++) {
-      const r = reconcile({ services: [...this.services.values()], nodes: [...this.nodes.values()], tasks: [...this.tasks.values()], now: this.clock.now(), newId: this.newId, updating: this.updating });
+    for (let i = 0; i < 40; i++) {
+      const before = new Map(this.tasks);
+      const r = reconcile({
+        services: [...this.services.values()], nodes: [...this.nodes.values()], tasks: [...this.tasks.values()], now: this.clock.now(), newId: this.newId,
+        updating: this.updating, canaryHeld: this.canaryHeld,
+      });
       this.lastDeadline = r.nextDeadline;
       this.apply(r.actions);
+      const events = new Map<string, UpdateEvent[]>();
+      for (const id of this.updaters.keys()) events.set(id, replacementEvents(r.actions, id));
       this.scheduleNow();
       this.agents();
-      if (r.actions.length === 0) return;
+      const moved = this.pumpUpdaters(before, events);
+      if (r.actions.length === 0 && !moved) return;
     }
     throw new Error('did not settle');
+  }
+
+  /** Feeds the updaters their events (replacements, task changes since `before`); true when they acted. */
+  private pumpUpdaters(before: ReadonlyMap<string, Task>, events: Map<string, UpdateEvent[]>): boolean {
+    if (this.updaters.size === 0) return false;
+    const now = this.clock.now();
+    for (const t of this.tasks.values()) {
+      const prev = before.get(t.id);
+      if (prev?.state === t.state) continue;
+      events.get(t.serviceId)?.push(...eventsForTaskChange(prev, t));
+    }
+    let moved = false;
+    for (const [id, u] of this.updaters) {
+      for (const ev of events.get(id) ?? []) u.handle(ev, now);
+      u.tick(now);
+      // The agents confirm a drain at once (the engine answers drainTask with taskDrained).
+      for (let acts = u.drain(); acts.length; acts = u.drain()) {
+        moved = true;
+        this.apply(acts);
+        for (const a of acts) if (a.type === 'drainTask') u.handle({ type: 'taskDrained', taskId: a.taskId }, now);
+      }
+    }
+    return moved;
   }
 
   live(serviceId: string): Task[] {
