@@ -39,7 +39,7 @@ import type { Timer } from '../../core/clock.js';
 import { ENDPOINT_TABLE } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
-import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
+import { DEFAULT_VXLAN_PORT, vxlanOverheadOf, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
 import { overlayMtuOf, type MtuChange } from '../../core/overlay/mtu.js';
 import { DEFAULT_DEAD_GRACE_MS, RemoteTable } from '../../core/overlay/remotes.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent } from '../../core/overlay/state.js';
@@ -101,7 +101,7 @@ export class OverlaySubsystem implements Subsystem {
     this.remotes = new RemoteTable({ nodeName: opts.nodeName, deadGraceMs: opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS });
     this.view = new ProgrammedView(this.config, opts.log);
     this.mtu = new OverlayMtu({ ...DEFAULT_OVERLAY_MTU, ...opts.mtu }, {
-      exec: opts.exec, clock: opts.clock, log: opts.log,
+      exec: opts.exec, clock: opts.clock, log: opts.log, overhead: vxlanOverheadOf(opts.underlayIp),
       peers: () => this.memberIps().filter((ip) => ip !== opts.underlayIp),
       ...(opts.underlayMtu === undefined ? { link: () => readLinkMtu(opts.exec, opts.underlayIp) } : {}),
       ...(opts.mtuProbe ? { probe: opts.mtuProbe } : {}),
@@ -137,7 +137,7 @@ export class OverlaySubsystem implements Subsystem {
 
   /** Overlay MTU for a network on this node (what task veths get): its `--mtu`, else the automatic one. */
   mtuOf(n: OverlayNetwork): number {
-    return overlayMtuOf(this.config.underlayMtu, n.mtu);
+    return overlayMtuOf(this.config.underlayMtu, n.mtu, vxlanOverheadOf(this.config.underlayIp));
   }
 
   /** Called after the automatic MTU changed and the overlay's desired state follows it. */
