@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { realExec } from '../adapters/exec.js';
 import { labDown, labDownAll, labList, labNodeNs, labRun, labSignalAgent, labStartAgent, labUp, requireState } from '../lab/lab.js';
-import { parseNodeCount, validateLabName } from '../lab/plan.js';
+import { checkLabUnderlay, parseNodeCount, validateLabName } from '../lab/plan.js';
 import { labBlock, labHeal, labPartition } from '../lab/faults.js';
 import { labInitCluster } from '../lab/cluster.js';
 import { MeshError } from '../core/errors.js';
@@ -23,7 +23,8 @@ export function labCommand(setExit: (code: number) => void): Command {
     .option('--cluster', 'also make it a cluster: cluster init on n1, the others join as workers')
     .option('--format <fmt>', 'table|json')
     .option('--meshd <path>', 'the meshd to run, e.g. an installed one (default: $MESHD_BIN, else this checkout\'s dist/src/bin/meshd.js)')
-    .action(async (o: { nodes: string; name: string; preset: string; cluster?: boolean; format?: string; meshd?: string }) => {
+    .option('--underlay <families>', 'underlay address families: ipv4|ipv6 (IPv6-only: gossip and VXLAN over IPv6)|dual', 'ipv4')
+    .action(async (o: { nodes: string; name: string; preset: string; cluster?: boolean; format?: string; meshd?: string; underlay: string }) => {
       const nodes = parseNodeCount(o.nodes);
       const fmt = parseFormat(o.format);
       if (!['local', 'lan', 'wan'].includes(o.preset)) throw new MeshError('MESHD_BAD_ARGUMENT', `unknown --preset ${o.preset}: use local, lan or wan`);
@@ -32,6 +33,7 @@ export function labCommand(setExit: (code: number) => void): Command {
         nodes,
         gossipPreset: o.preset as 'local',
         ...(o.meshd ? { meshd: o.meshd } : {}),
+        underlay: checkLabUnderlay(o.underlay),
         onProgress: fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined,
       });
       if (o.cluster) await labInitCluster(s, fmt === 'table' ? (m) => process.stderr.write(`${m}\n`) : undefined);

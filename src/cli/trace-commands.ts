@@ -12,6 +12,7 @@
 import { Command } from 'commander';
 import type { ApiClient } from '../adapters/api/client.js';
 import { MeshError, toMeshError } from '../core/errors.js';
+import { hostOfAddr } from '../core/hostport.js';
 import { agentOf, labMode, nodeClientFor, type GlobalOpts } from './context.js';
 import { formatted, parseFormat, printJson } from './format.js';
 import { policyHops, type Hop } from './trace-policy.js';
@@ -43,7 +44,7 @@ export function unreachableReason(e: unknown): string | null {
 /** In a lab, an underlay address names the node whose member address it is (asked of the -H/--node agent). */
 async function labNodeOfAddr(g: GlobalOpts, ip: string): Promise<string> {
   const members = await nodeClientFor(g).call<Member[]>('GET', '/v1/gossip/members');
-  const m = members.find((x) => x.addr.split(':')[0] === ip);
+  const m = members.find((x) => hostOfAddr(x.addr) === ip); // [v6]:port on an IPv6 underlay
   if (!m) throw new MeshError('MESHD_NODE_NOT_FOUND', `no node with underlay address ${ip} in the gossip membership (see: netctl debug members)`);
   return m.name;
 }
@@ -72,7 +73,7 @@ async function backendHops(g: GlobalOpts, entry: ApiClient, entryNode: string, r
   });
   const overlay = await entry.call<OverlayStatus>('GET', network ? `/v1/overlay/status?network=${encodeURIComponent(network)}` : '/v1/overlay/status');
   const members = await entry.call<Member[]>('GET', '/v1/gossip/members');
-  const byAddr = new Map(members.map((m) => [m.addr.split(':')[0]!, m]));
+  const byAddr = new Map(members.map((m) => [hostOfAddr(m.addr), m]));
   for (const b of row.backends) {
     const ip = b.target.split(':')[0]!;
     if (b.state !== 'active') {

@@ -5,21 +5,38 @@
  */
 import { z } from 'zod';
 import { MeshError } from './errors.js';
+import { isUnderlayIp, parseHostPort } from './hostport.js';
+import { canonicalIp6, isIp6 } from './ipam/addr6.js';
 
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
 export const nodeNameSchema = z.string().regex(NAME_RE, 'must be a DNS label of at most 32 chars: [a-z0-9-]');
 const ipv4Re = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 export const ipv4Schema = z.string().regex(ipv4Re, 'must be an IPv4 address');
-export const hostPortSchema = z.string().refine((s) => {
+/** IPV4:PORT (DNS upstreams: the forwarder's sockets are IPv4). */
+export const ipv4HostPortSchema = z.string().refine((s) => {
   const m = /^(.+):(\d{1,5})$/.exec(s);
   return !!m && ipv4Re.test(m[1]!) && Number(m[2]) > 0 && Number(m[2]) < 65536;
 }, 'must be IPV4:PORT');
+/** IPV4:PORT or [IPV6]:PORT (core/hostport.ts; an IPv6 underlay's seeds are bracketed). */
+export const hostPortSchema = z.string().refine((s) => {
+  try {
+    return isUnderlayIp(parseHostPort(s).host);
+  } catch {
+    return false;
+  }
+}, 'must be IPV4:PORT or [IPV6]:PORT');
+/** An IPv4 or IPv6 underlay address; IPv6 stored canonical (the VXLAN guard's set prints it so). */
+export const underlayIpSchema = z.string().refine(isUnderlayIp, 'must be an IPv4 or IPv6 address')
+  .transform((s) => (isIp6(s) ? canonicalIp6(s) : s));
 
 export const agentConfigSchema = z.object({
   /** Node name, unique in the cluster; also the gossip member name. */
   nodeName: nodeNameSchema,
-  /** Underlay address other nodes reach us on (gossip, VXLAN). */
-  advertiseAddr: ipv4Schema,
+  /**
+   * Underlay address other nodes reach us on (gossip, VXLAN), IPv4 or IPv6. An IPv6 one makes an IPv6
+   * underlay: gossip on [addr]:port, VXLAN over IPv6 (70 bytes of overhead, not 50), the guard's IPv6 set.
+   */
+  advertiseAddr: underlayIpSchema,
   /** Unix socket for the control API (dockerd-style). */
   controlSocket: z.string().min(1).default('/run/meshd/meshd.sock'),
   /** Directory for state that must survive restarts (keyring, certificates, store). */
@@ -72,7 +89,7 @@ export const agentConfigSchema = z.object({
        * Upstream resolvers (IPV4:PORT) for names that are not ours. Absent: the host's resolv.conf as the
        * agent sees it, which is what containers would have used without us.
        */
-      upstreams: z.array(hostPortSchema).min(1).max(8).optional(),
+      upstreams: z.array(ipv4HostPortSchema).min(1).max(8).optional(),
       /**
        * The resolv.conf upstreams are read from when `upstreams` is absent. /etc/resolv.conf on a host; a lab
        * agent (which shares the machine's mount namespace) is given iproute2's per-namespace file.

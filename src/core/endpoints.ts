@@ -6,11 +6,14 @@
  * a bad record is reported (and counted by the caller), not applied.
  */
 import { z } from 'zod';
+import { canonicalIp6, isIp6 } from './ipam/addr6.js';
 
 export const ENDPOINT_TABLE = 'endpoints';
 /** The gossip network every node joins: ingress endpoints (published ports) live there. */
 export const INGRESS_NETWORK = 'ingress';
 
+/** An IPv6 underlay address, canonical (so FDB entries compare equal to what the kernel prints). */
+const underlayIp6 = z.string().max(39).refine((s) => isIp6(s) && canonicalIp6(s) === s, 'must be a canonical IPv6 address');
 const ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/);
 const label = z.string().min(1).max(63);
 
@@ -51,7 +54,8 @@ export const endpointRecordSchema = z.object({
   mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/),
   node: z.string().min(1).max(64),
   /** The hosting node's underlay address (VXLAN destination). */
-  nodeIp: ipv4,
+  /** The owner node's underlay address: IPv4, or IPv6 in canonical form (an IPv6 underlay, issue 19 §2). */
+  nodeIp: z.union([ipv4, underlayIp6]),
   vip: ipv4.nullable(),
   /**
    * The service's IPv6 VIP on a dual-stack network (issue #19 item 2 part 2): DNS AAAA and the v6

@@ -16,6 +16,7 @@ import {
   hostResolvConf, nodeObjectPrefix,
   CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
   renderHost, renderSwitch, switchNs, underlayHosts, validateLabName, type LabNodePlan,
+  CLIENT_ADDR6, nodeAddr, nodeAddr6, renderHostUnderlay, type LabUnderlay,
 } from './plan.js';
 
 export interface LabNodeState extends LabNodePlan {
@@ -38,6 +39,8 @@ export interface LabState {
   nodeConfig?: Record<string, Record<string, unknown>>;
   /** The meshd the agents run (LabUpOptions.meshd); absent: this checkout's (meshdCommand). */
   meshd?: string;
+  /** The underlay's families (LabUpOptions.underlay); absent in older state files: ipv4. */
+  underlay?: LabUnderlay;
 }
 
 /**
@@ -151,11 +154,14 @@ export interface LabUpOptions {
    * package's bin/meshd. Kept in the lab state, so `lab start` after a kill runs the same one.
    */
   meshd?: string;
+  /** Underlay address families (plan.ts LabUnderlay): `ipv6` = an IPv6-only underlay. Default ipv4. */
+  underlay?: LabUnderlay;
 }
 
 export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
   const lab = validateLabName(opts.name);
-  const plan = planLab(lab, opts.nodes);
+  const underlay = opts.underlay ?? 'ipv4';
+  const plan = planLab(lab, opts.nodes, underlay);
   checkNodeConfig(opts.nodeConfig, plan.map((n) => n.name));
   const existing = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (existing.length || readState(lab)) {
@@ -166,22 +172,21 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
   if (meshd !== undefined && !existsSync(meshd)) throw new MeshError('MESHD_BAD_ARGUMENT', `no meshd at ${meshd} (--meshd / $MESHD_BIN)`);
   try {
     progress(`creating ${plan.length} host namespaces, a switch and a client`);
-    const hosts = underlayHosts(plan);
     await exec.check('ip', ['-batch', '-'], { input: renderCreateNamespaces(lab, plan) });
     await exec.check('ip', ['-n', switchNs(lab), '-batch', '-'], { input: renderSwitch(plan) });
-    await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(hosts[0]!, hosts) });
-    await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(hosts[n.index]!, hosts) })));
+    await addUnderlayAddresses(exec, lab, plan, underlay);
     const state: LabState = {
       name: lab,
       createdAt: new Date().toISOString(),
       switchNs: switchNs(lab),
-      client: { netns: clientNs(lab), underlay: CLIENT_ADDR },
+      client: { netns: clientNs(lab), underlay: underlay === 'ipv6' ? CLIENT_ADDR6 : CLIENT_ADDR },
       nodes: plan.map((n) => ({ ...n, pid: null, log: join(labRunDir(lab), `${n.name}.log`), config: join(labRunDir(lab), `${n.name}.json`) })),
       gossipPreset: opts.gossipPreset ?? 'local',
       keyFile: opts.encrypt === false ? null : join(labRunDir(lab), 'gossip.key'),
       ...(opts.agentConfig ? { agentConfig: opts.agentConfig } : {}),
       ...(opts.nodeConfig ? { nodeConfig: opts.nodeConfig } : {}),
       ...(meshd ? { meshd } : {}),
+      ...(underlay !== 'ipv4' ? { underlay } : {}),
     };
     mkdirSync(labRunDir(lab), { recursive: true });
     if (state.keyFile) writeFileSync(state.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
@@ -196,6 +201,22 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
     await labDown(exec, lab).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Underlay addresses on the client and every host: IPv4 (as always), IPv6 only, or both
+ * (LabUpOptions.underlay). On its own so other lab options that add addresses merge beside it.
+ */
+async function addUnderlayAddresses(exec: Exec, lab: string, plan: readonly LabNodePlan[], underlay: LabUnderlay): Promise<void> {
+  if (underlay === 'ipv4') {
+    // Permanent neighbours between all hosts (see renderHost): a 64-node lab adds no ARP entries.
+    const hosts = underlayHosts(plan);
+    await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHost(hosts[0]!, hosts) });
+    await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHost(hosts[n.index]!, hosts) })));
+    return;
+  }
+  await exec.check('ip', ['-n', clientNs(lab), '-batch', '-'], { input: renderHostUnderlay(underlay, CLIENT_ADDR, CLIENT_ADDR6) });
+  await Promise.all(plan.map((n) => exec.check('ip', ['-n', n.netns, '-batch', '-'], { input: renderHostUnderlay(underlay, nodeAddr(n.index), nodeAddr6(n.index)) })));
 }
 
 /** The extra agent config of one node: the lab's, then the node's own on top. */

@@ -11,6 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { MeshError } from '../core/errors.js';
+import { formatHostPort } from '../core/hostport.js';
 
 export const LAB_NS_PREFIX = 'mlab-';
 export const LAB_NAME_RE = /^[a-z][a-z0-9]{0,11}$/;
@@ -70,17 +71,53 @@ export interface LabNodePlan {
   seeds: string[];
 }
 
-export function planLab(lab: string, nodes: number): LabNodePlan[] {
+export function planLab(lab: string, nodes: number, underlay: LabUnderlay = 'ipv4'): LabNodePlan[] {
   validateLabName(lab);
   parseNodeCount(nodes);
+  checkLabUnderlay(underlay);
   const out: LabNodePlan[] = [];
   for (let i = 1; i <= nodes; i++) {
     const name = nodeName(i);
     const seeds: string[] = [];
-    for (let j = 1; j < i && seeds.length < 3; j++) seeds.push(`${nodeAddr(j)}:${GOSSIP_PORT}`);
-    out.push({ name, index: i, netns: hostNs(lab, name), underlay: nodeAddr(i), mac: nodeMac(i), socket: nodeSocket(lab, name), seeds });
+    for (let j = 1; j < i && seeds.length < 3; j++) seeds.push(formatHostPort(advertisedAddr(underlay, j), GOSSIP_PORT));
+    out.push({ name, index: i, netns: hostNs(lab, name), underlay: advertisedAddr(underlay, i), mac: nodeMac(i), socket: nodeSocket(lab, name), seeds });
   }
   return out;
+}
+
+/**
+ * The lab underlay's address families (issue 19 §2): `ipv4` (default, 10.99.0.0/16 as always),
+ * `ipv6` (an IPv6-only underlay: hosts get only fd99:6c61:6200::/64 addresses, agents advertise them,
+ * gossip and VXLAN run over IPv6), `dual` (both addresses on every host; agents advertise IPv4).
+ */
+export type LabUnderlay = 'ipv4' | 'ipv6' | 'dual';
+export const LAB_UNDERLAYS: readonly LabUnderlay[] = ['ipv4', 'ipv6', 'dual'];
+export const UNDERLAY6_PREFIX_LEN = 64;
+/** IPv6 underlay address of node i (1-based): fd99:6c61:6200::<i in hex>. */
+export const nodeAddr6 = (i: number): string => `fd99:6c61:6200::${i.toString(16)}`;
+/** The lab client's IPv6 underlay address (outside the nodes' range, which ends at ::fa). */
+export const CLIENT_ADDR6 = 'fd99:6c61:6200::1:2';
+
+export function checkLabUnderlay(u: string): LabUnderlay {
+  if (!(LAB_UNDERLAYS as readonly string[]).includes(u)) {
+    throw new MeshError('MESHD_BAD_ARGUMENT', `invalid lab underlay ${JSON.stringify(u)}: one of ${LAB_UNDERLAYS.join(', ')}`);
+  }
+  return u as LabUnderlay;
+}
+
+/** The address node i's agent advertises: its IPv6 one on an IPv6-only underlay, else IPv4. */
+export function advertisedAddr(underlay: LabUnderlay, i: number): string {
+  return underlay === 'ipv6' ? nodeAddr6(i) : nodeAddr(i);
+}
+
+/** `ip -n HOST -batch` for a host (or the client) on an underlay of the given families. */
+export function renderHostUnderlay(underlay: LabUnderlay, addr4: string, addr6: string): string {
+  const lines = ['link set lo up'];
+  if (underlay !== 'ipv6') lines.push(`addr add ${addr4}/${UNDERLAY_PREFIX_LEN} dev eth0`);
+  // nodad: the address is usable at once (no 1-2 s of tentative state before an agent binds it).
+  if (underlay !== 'ipv4') lines.push(`addr add ${addr6}/${UNDERLAY6_PREFIX_LEN} dev eth0 nodad`);
+  lines.push('link set eth0 up');
+  return lines.join('\n') + '\n';
 }
 
 /** `ip -batch` for the root side: namespaces and veths (created directly in their namespaces). */

@@ -5,6 +5,7 @@
  * manager API on listen host:port while the agent runs.
  */
 import type { MeshError } from '../core/errors.js';
+import { formatHostPort } from '../core/hostport.js';
 import type { Subsystem } from '../adapters/api/subsystem.js';
 import { hasNodeIdentity } from '../adapters/pki/files.js';
 import type { EtcdStore } from '../adapters/store/etcd.js';
@@ -87,7 +88,7 @@ export function managerSubsystem(o: ManagerSubsystemOptions): ManagerSubsystem {
         port = (await m.listen(o.listenHost, listenPort)).port;
         if (listenPort === 0 && o.init) {
           // An ephemeral port (tests): record the real one so local clients find the manager.
-          m.setManagerAddr(o.dataDir, `${o.init.advertiseAddr}:${port}`);
+          m.setManagerAddr(o.dataDir, formatHostPort(o.init.advertiseAddr, port));
         }
         const adv = o.advertiseAddr ?? o.init?.advertiseAddr;
         const apiAddr = adv ? `${adv.includes(':') ? `[${adv}]` : adv}:${port}` : undefined;

@@ -29,6 +29,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { MeshError } from '../core/errors.js';
+import { formatHostPort } from '../core/hostport.js';
 import {
   formatJoinToken, grantedRole, newTokenSecrets, parseTokenSecrets, roleForToken, rotateSecret,
   SECRET_BYTES, type JoinRole, type TokenSecrets,
@@ -224,7 +225,7 @@ export class Manager {
       id: nodeId, hostname: o.nodeName, role: 'manager', availability: 'active', state: 'ready', labels: {},
       resources: { cpuMilli: 0, memoryBytes: 0 }, addr: o.advertiseAddr, certSerial: issued.serial,
       certNotAfter: issued.notAfter.getTime(), createdAt: now.getTime(), updatedAt: now.getTime(),
-      managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
+      managerAddr: formatHostPort(o.advertiseAddr, o.port ?? DEFAULT_MANAGER_PORT),
     };
     const info: ClusterInfo = { id: newNodeId(), createdAt: now.getTime(), caDigest: ca.digest };
     const sealer = createDataKey(o.dataDir);
@@ -236,7 +237,7 @@ export class Manager {
       ...(o.gossipKeys ? [{ op: 'put' as const, key: KEYS.gossipKeys, value: sealKeyring(sealer, { keys: checkGossipKeys(o.gossipKeys, 'init') }), ifRevision: 0 }] : []),
     ]);
     const identity: NodeIdentity = {
-      nodeId, role: 'manager', managerAddr: `${o.advertiseAddr}:${o.port ?? DEFAULT_MANAGER_PORT}`,
+      nodeId, role: 'manager', managerAddr: formatHostPort(o.advertiseAddr, o.port ?? DEFAULT_MANAGER_PORT),
       caPem: ca.certPem, certPem: issued.certPem, keyPem,
     };
     saveNodeIdentity(o.dataDir, identity);

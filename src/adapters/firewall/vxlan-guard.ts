@@ -3,7 +3,14 @@
  * VXLAN port is accepted only from current members' underlay addresses. The rule sits in
  * an nftables `prerouting` chain at priority `raw` (-300): before conntrack, before any
  * `filter`-priority chain an admin may add, so no later accept can re-open the port.
- * Everything else to that port (IPv4 non-members, any IPv6) is counted and dropped.
+ * Everything else to that port is counted and dropped.
+ *
+ * IPv6 underlays (issue 19 §2): members' IPv6 addresses sit in a second set, `members6`
+ * (`ipv6_addr`; an nft set holds one family), matched by `ip6 saddr`; the drop rule is family-blind
+ * (`inet`), so an IPv6 source outside `members6` is dropped and counted like an IPv4 one — fail
+ * closed on both. Non-first IPv6 fragments pass for the reason IPv4 ones do (the first fragment
+ * carries the UDP header and meets the rules). A guard installed before `members6` existed is
+ * reinstalled by ensure() (read back as `ipv6: false`).
  *
  * Non-first IPv4 fragments pass first: they carry no UDP header, yet nft (without conntrack's
  * defragmentation in the namespace) reads "dport" from their payload, so the drop rule ate the
@@ -24,6 +31,7 @@
  */
 import { MeshError } from '../../core/errors.js';
 import { isIp } from '../../core/ipam/addr.js';
+import { canonicalIp6, isIp6 } from '../../core/ipam/addr6.js';
 import type { Exec } from '../exec.js';
 
 export const GUARD_TABLE = 'meshd-vxlan';
@@ -37,6 +45,8 @@ export interface GuardState {
   droppedPackets: number;
   /** The rule letting non-first fragments through is in place (older installs lack it: reinstalled). */
   fragmentsPass: boolean;
+  /** The IPv6 member set and fragment rule are in place (older installs lack them: reinstalled). */
+  ipv6: boolean;
 }
 
 export interface VxlanGuard {
@@ -51,18 +61,31 @@ export interface VxlanGuard {
   remove(): Promise<void>;
 }
 
-/** Validates a port and member list; returns the members deduplicated and sorted. */
+/**
+ * Validates a port and member list (IPv4 and IPv6 addresses); returns the members deduplicated and
+ * sorted, IPv6 ones in canonical form (how nft prints them back, so a read-back compares equal).
+ */
 export function checkGuardArgs(port: number, allow: readonly string[]): string[] {
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid VXLAN port ${port}`);
-  for (const a of allow) if (!isIp(a)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid member address ${JSON.stringify(a)}`);
-  return [...new Set(allow)].sort();
+  const out = new Set<string>();
+  for (const a of allow) {
+    if (isIp(a)) out.add(a);
+    else if (isIp6(a)) out.add(canonicalIp6(a));
+    else throw new MeshError('MESHD_BAD_ARGUMENT', `invalid member address ${JSON.stringify(a)}`);
+  }
+  return [...out].sort();
+}
+
+/** The allow-list split by family: `members` (ipv4_addr) and `members6` (ipv6_addr). */
+function byFamily(allow: readonly string[]): { v4: string[]; v6: string[] } {
+  return { v4: allow.filter((a) => !a.includes(':')), v6: allow.filter((a) => a.includes(':')) };
 }
 
 const elements = (allow: readonly string[]): string => (allow.length ? `elements = { ${allow.join(', ')} }` : '');
 
 /** Full install script: create-if-missing, delete, recreate — one atomic transaction. */
 export function renderGuardInstall(port: number, allowIn: readonly string[]): string {
-  const allow = checkGuardArgs(port, allowIn);
+  const { v4, v6 } = byFamily(checkGuardArgs(port, allowIn));
   return [
     `table inet ${GUARD_TABLE} {}`,
     `delete table inet ${GUARD_TABLE}`,
@@ -70,12 +93,18 @@ export function renderGuardInstall(port: number, allowIn: readonly string[]): st
     '  counter dropped {}',
     '  set members {',
     '    type ipv4_addr',
-    ...(allow.length ? [`    ${elements(allow)}`] : []),
+    ...(v4.length ? [`    ${elements(v4)}`] : []),
+    '  }',
+    '  set members6 {',
+    '    type ipv6_addr',
+    ...(v6.length ? [`    ${elements(v6)}`] : []),
     '  }',
     '  chain guard {',
     '    type filter hook prerouting priority raw; policy accept;',
     '    ip frag-off & 0x1fff != 0 accept',
+    '    frag frag-off != 0 accept',
     `    ip saddr @members udp dport ${port} accept`,
+    `    ip6 saddr @members6 udp dport ${port} accept`,
     `    udp dport ${port} counter name "dropped" drop`,
     '  }',
     '}',
@@ -85,10 +114,12 @@ export function renderGuardInstall(port: number, allowIn: readonly string[]): st
 
 /** Membership update: only the set's elements, atomically; the drop counter is kept. */
 export function renderGuardUpdate(allowIn: readonly string[]): string {
-  const allow = checkGuardArgs(1, allowIn);
+  const { v4, v6 } = byFamily(checkGuardArgs(1, allowIn));
   return [
     `flush set inet ${GUARD_TABLE} members`,
-    ...(allow.length ? [`add element inet ${GUARD_TABLE} members { ${allow.join(', ')} }`] : []),
+    `flush set inet ${GUARD_TABLE} members6`,
+    ...(v4.length ? [`add element inet ${GUARD_TABLE} members { ${v4.join(', ')} }`] : []),
+    ...(v6.length ? [`add element inet ${GUARD_TABLE} members6 { ${v6.join(', ')} }`] : []),
     '',
   ].join('\n');
 }
@@ -97,7 +128,7 @@ interface NftJson {
   nftables?: Array<{
     set?: { name?: string; elem?: unknown[] };
     counter?: { name?: string; packets?: number };
-    rule?: { chain?: string; expr?: Array<{ match?: { left?: { payload?: { protocol?: string; field?: string }; '&'?: unknown[] }; right?: unknown } }> };
+    rule?: { chain?: string; expr?: Array<{ match?: { left?: { payload?: { protocol?: string; field?: string }; exthdr?: { name?: string; field?: string }; '&'?: unknown[] }; right?: unknown } }> };
   }>;
 }
 
@@ -108,8 +139,15 @@ export function parseGuard(text: string): GuardState {
   let allow: string[] = [];
   let dropped = 0;
   let fragmentsPass = false;
+  let members6 = false;
+  let fragments6Pass = false;
+  const elems = (e: unknown[] | undefined): string[] => (e ?? []).filter((x): x is string => typeof x === 'string');
   for (const o of doc.nftables ?? []) {
-    if (o.set?.name === 'members') allow = (o.set.elem ?? []).filter((e): e is string => typeof e === 'string').sort();
+    if (o.set?.name === 'members') allow = [...allow, ...elems(o.set.elem)];
+    if (o.set?.name === 'members6') {
+      members6 = true;
+      allow = [...allow, ...elems(o.set.elem)];
+    }
     if (o.counter?.name === 'dropped') dropped = o.counter.packets ?? 0;
     if (o.rule?.chain === 'guard') {
       for (const x of o.rule.expr ?? []) {
@@ -118,10 +156,12 @@ export function parseGuard(text: string): GuardState {
         const masked = x.match?.left?.['&'];
         const fp = (masked?.[0] as { payload?: { protocol?: string; field?: string } } | undefined)?.payload;
         if (fp?.protocol === 'ip' && fp.field === 'frag-off' && masked?.[1] === 0x1fff) fragmentsPass = true;
+        const xh = x.match?.left?.exthdr;
+        if (xh?.name === 'frag' && xh.field === 'frag-off' && x.match?.right === 0) fragments6Pass = true;
       }
     }
   }
-  return { installed: true, port, allow, droppedPackets: dropped, fragmentsPass };
+  return { installed: true, port, allow: allow.sort(), droppedPackets: dropped, fragmentsPass, ipv6: members6 && fragments6Pass };
 }
 
 export class NftVxlanGuard implements VxlanGuard {
@@ -134,7 +174,7 @@ export class NftVxlanGuard implements VxlanGuard {
 
   async read(): Promise<GuardState> {
     const r = await this.exec.run('nft', ['-j', 'list', 'table', 'inet', GUARD_TABLE], this.hostNs ? { netns: this.hostNs } : {});
-    if (r.code !== 0) return { installed: false, port: null, allow: [], droppedPackets: 0, fragmentsPass: false };
+    if (r.code !== 0) return { installed: false, port: null, allow: [], droppedPackets: 0, fragmentsPass: false, ipv6: false };
     return parseGuard(r.stdout);
   }
 
@@ -142,7 +182,7 @@ export class NftVxlanGuard implements VxlanGuard {
     const allow = checkGuardArgs(port, allowIn);
     try {
       const cur = await this.read();
-      if (cur.installed && cur.port === port && cur.fragmentsPass) {
+      if (cur.installed && cur.port === port && cur.fragmentsPass && cur.ipv6) {
         // Already exactly right: the read was the verification (one process).
         if (cur.allow.join(',') === allow.join(',')) return;
         await this.nft(['-f', '-'], renderGuardUpdate(allow));
@@ -150,7 +190,7 @@ export class NftVxlanGuard implements VxlanGuard {
         await this.nft(['-f', '-'], renderGuardInstall(port, allow));
       }
       const after = await this.read();
-      if (!after.installed || after.port !== port || !after.fragmentsPass || after.allow.join(',') !== allow.join(',')) {
+      if (!after.installed || after.port !== port || !after.fragmentsPass || !after.ipv6 || after.allow.join(',') !== allow.join(',')) {
         throw new MeshError('MESHD_INTERNAL', `VXLAN guard verification failed: port ${after.port}, members [${after.allow.join(', ')}]`);
       }
     } catch (e) {

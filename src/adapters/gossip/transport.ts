@@ -12,7 +12,8 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { MeshError } from '../../core/errors.js';
+import { formatHostPort, parseHostPort } from '../../core/hostport.js';
+import { isIp6 } from '../../core/ipam/addr6.js';
 
 export interface PacketCipher {
   seal(plain: Uint8Array): Uint8Array;
@@ -38,11 +39,9 @@ export interface TransportOptions {
   cipher?: PacketCipher | undefined;
 }
 
+/** `ip:port` or `[ipv6]:port` → host and port (core/hostport.ts; an IPv6 underlay's members are bracketed). */
 export function splitAddr(addr: string): { host: string; port: number } {
-  const i = addr.lastIndexOf(':');
-  const port = Number(addr.slice(i + 1));
-  if (i <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new MeshError('MESHD_BAD_ARGUMENT', `bad gossip address ${addr}`);
-  return { host: addr.slice(0, i), port };
+  return parseHostPort(addr, 'gossip address');
 }
 
 const MORE = 0x8000_0000;
@@ -102,9 +101,10 @@ export class GossipTransport {
   constructor(private readonly o: TransportOptions, private readonly h: TransportHandlers) {}
 
   async start(): Promise<void> {
-    const udp = createSocket({ type: 'udp4', reuseAddr: false });
+    // An IPv6 underlay (issue 19 §2) binds a udp6 socket on its address; IPv4 stays udp4.
+    const udp = createSocket({ type: isIp6(this.o.bindAddr) ? 'udp6' : 'udp4', reuseAddr: false });
     udp.on('message', (msg, rinfo) => {
-      const from = `${rinfo.address}:${rinfo.port}`;
+      const from = formatHostPort(rinfo.address, rinfo.port);
       const opened = this.unseal(msg);
       if (opened) this.h.packet(from, opened);
     });
@@ -167,7 +167,7 @@ export class GossipTransport {
       this.h.drop('stream-timeout');
       sock.destroy();
     });
-    const from = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+    const from = formatHostPort(sock.remoteAddress ?? '?', sock.remotePort ?? 0);
     readFrames(sock, this.o.maxStreamBytes, this.o.maxStreamFrames ?? 1, (req) => {
       const plain = this.unsealAll(req);
       if (!plain) return void sock.destroy();

@@ -22,13 +22,13 @@
  * Sizes are whole IP packets (what an MTU means); ping's `-s` is the ICMP payload, 28 bytes less.
  */
 import { MeshError } from '../../core/errors.js';
-import { isIp } from '../../core/ipam/addr.js';
+import { isUnderlayIp } from '../../core/hostport.js';
 import type { Exec } from '../exec.js';
 
 /** Niceness of the probe process and its pings (they yield the CPU to the agent and its peers). */
 export const PROBE_NICE = 10;
 
-/** IPv4 header (20) + ICMP echo header (8). */
+/** IPv4 header (20) + ICMP echo header (8); over IPv6 the script uses 48 (40 + 8). */
 export const PING_OVERHEAD = 28;
 
 export interface ProbeOptions {
@@ -47,7 +47,8 @@ export interface ProbeOptions {
 export const PROBE_SCRIPT = [
   'max=$1; min=$2; w=$3; shift 3',
   // Two packets 50 ms apart; exit 0 when at least one reply came back.
-  'try() { ping -n -q -M do -c 2 -i 0.05 -W "$w" -s $(($2 - 28)) "$1" >/dev/null 2>&1; }',
+  // ICMP payload = packet − IP header − ICMP header: 28 over IPv4, 48 over IPv6 (an IPv6 underlay).
+  'try() { case "$1" in *:*) h=48;; *) h=28;; esac; ping -n -q -M do -c 2 -i 0.05 -W "$w" -s $(($2 - h)) "$1" >/dev/null 2>&1; }',
   'probe() {',
   '  p=$1; hi=$max; lo=$min',
   '  if try "$p" "$hi"; then echo "$p $hi"; return; fi',
@@ -80,7 +81,7 @@ export function parseProbeOutput(text: string, peers: readonly string[]): Record
 
 /** Probes every peer in one process; an empty list costs nothing. */
 export async function probePathMtu(exec: Exec, peers: readonly string[], o: ProbeOptions): Promise<Record<string, number | null>> {
-  for (const p of peers) if (!isIp(p)) throw new MeshError('MESHD_BAD_ARGUMENT', `path-MTU probe: invalid peer address ${JSON.stringify(p)}`);
+  for (const p of peers) if (!isUnderlayIp(p)) throw new MeshError('MESHD_BAD_ARGUMENT', `path-MTU probe: invalid peer address ${JSON.stringify(p)}`);
   if (!(Number.isInteger(o.max) && Number.isInteger(o.min) && o.min > PING_OVERHEAD && o.min <= o.max)) {
     throw new MeshError('MESHD_BAD_ARGUMENT', `path-MTU probe: invalid size range ${o.min}..${o.max}`);
   }
@@ -100,7 +101,8 @@ export async function probePathMtu(exec: Exec, peers: readonly string[], o: Prob
  * or `ip` cannot be read (one process).
  */
 export async function readLinkMtu(exec: Exec, ip: string): Promise<number> {
-  const r = await exec.run('ip', ['-j', '-4', 'addr', 'show']);
+  // Both families: an IPv6 underlay's address is on its link like an IPv4 one.
+  const r = await exec.run('ip', ['-j', 'addr', 'show']);
   if (r.code !== 0) return 1500;
   const links = JSON.parse(r.stdout || '[]') as Array<{ mtu?: number; addr_info?: Array<{ local?: string }> }>;
   const l = links.find((x) => x.addr_info?.some((a) => a.local === ip));

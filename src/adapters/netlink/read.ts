@@ -16,7 +16,7 @@ interface JLink {
   flags?: string[];
   mtu?: number;
   master?: string;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number; learning?: boolean; proxy?: boolean } };
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; port?: number; learning?: boolean; proxy?: boolean } };
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
 }
 
@@ -50,7 +50,7 @@ export function parseSandboxLinks(text: string): { bridge: BridgeLink | null; vx
     } else if (l.linkinfo?.info_kind === 'vxlan' && /^vx-\d+$/.test(l.ifname ?? '')) {
       const d = l.linkinfo.info_data ?? {};
       vxlan = {
-        name: l.ifname ?? '', vni: d.id ?? 0, port: d.port ?? 0, local: d.local ?? '',
+        name: l.ifname ?? '', vni: d.id ?? 0, port: d.port ?? 0, local: d.local ?? (d.local6 ? canonicalIp6(d.local6) : ''), // local6: an IPv6 underlay
         learning: d.learning ?? true, proxy: d.proxy ?? false, mtu: l.mtu ?? 0, master: l.master ?? null, up,
       };
     }
@@ -74,7 +74,7 @@ export function parseFdb(text: string, dev: string): FdbEntry[] {
   const m = new Map<string, string>();
   for (const r of rows) {
     if (r.ifname !== dev || !r.dst || !r.mac || r.mac === '00:00:00:00:00:00') continue;
-    m.set(r.mac.toLowerCase(), r.dst);
+    m.set(r.mac.toLowerCase(), r.dst.includes(':') ? canonicalIp6(r.dst) : r.dst); // an IPv6 underlay's dst
   }
   return [...m].map(([mac, dst]) => ({ mac, dst })).sort((a, b) => (a.mac < b.mac ? -1 : 1));
 }

@@ -80,6 +80,9 @@ async function unless404<T>(p: Promise<T>, what: string, also: number[] = []): P
 
 type Labels = Record<string, string>;
 
+/** Sandbox sysctls that turn IPv6 on in the task namespace (tasks on an --ipv6 network). */
+const IPV6_ON: Record<string, string> = { 'net.ipv6.conf.all.disable_ipv6': '0', 'net.ipv6.conf.default.disable_ipv6': '0' };
+
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
   readonly docker: Docker;
@@ -154,6 +157,11 @@ export class DockerRuntime implements Runtime {
           NetworkMode: 'none',
           // The node's embedded DNS answers at 127.0.0.11 inside the task namespace (Docker's ndots:0).
           Dns: ['127.0.0.11'], DnsOptions: dnsOptionsOf(cc.dnsOptions),
+          // An attachment on an --ipv6 network: Docker disables IPv6 in a container with no IPv6
+          // network of its own (`addr add` then fails "IPv6 is disabled on this device"); what
+          // `docker run --sysctl` does, as Docker itself does for its --ipv6 networks. `default`
+          // too: the task's eth<i> are created after the sandbox starts and take the default.
+          ...(list.some((x) => x.ip6 !== undefined) ? { Sysctls: IPV6_ON } : {}),
         },
       });
       // Creating the app container (a copy of its image's filesystem: the slow part on vfs) runs

@@ -8,6 +8,7 @@ import type { Logger } from '../../adapters/logger.js';
 import type { AgentConfig } from '../../core/config.js';
 import type { Clock } from '../../core/clock.js';
 import { GossipNode, resolveGossipConfig, type GossipEvent } from '../../core/gossip/index.js';
+import { formatHostPort } from '../../core/hostport.js';
 import { GossipTransport, type PacketCipher } from '../../adapters/gossip/transport.js';
 import type { Subsystem } from '../agent.js';
 import { registerGossipRoutes } from './routes.js';
@@ -51,7 +52,7 @@ export class GossipSubsystem implements Subsystem {
     cipher?: PacketCipher,
   ) {
     const cfg = resolveGossipConfig(config.gossip.preset, config.gossip.overrides);
-    const addr = `${config.advertiseAddr}:${config.gossip.bindPort}`;
+    const addr = formatHostPort(config.advertiseAddr, config.gossip.bindPort);
     this.core = new GossipNode({ name: config.nodeName, addr, config: cfg, rng: Math.random, now: clock.now() });
     this.transport = new GossipTransport(
       { bindAddr: config.advertiseAddr, port: config.gossip.bindPort, maxStreamBytes: cfg.maxPushPullBytes + 1024, maxStreamFrames: cfg.maxPushPullFrames, streamTimeoutMs: cfg.tcpTimeoutMs, cipher },

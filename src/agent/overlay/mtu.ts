@@ -62,6 +62,8 @@ export interface OverlayMtuDeps {
   probe?: (peers: readonly string[], max: number) => Promise<Record<string, number | null>>;
   /** Jitter source in [0, 1) (default Math.random; tests pin it). */
   random?: () => number;
+  /** VXLAN overhead of this node's underlay (50 IPv4 default, 70 IPv6: model.ts vxlanOverheadOf). */
+  overhead?: number;
 }
 
 /** `full`: every peer, counts towards a raise. `joined`: only peers with no known path (after joins). */
@@ -97,7 +99,9 @@ export class OverlayMtu {
   /** Starts with the link MTU (what the overlay used before probes) and schedules the first round. */
   start(linkMtu: number): void {
     this.stopped = false;
-    this.policy = new MtuPolicy(Math.max(MIN_UNDERLAY_MTU, linkMtu), { raiseAfterRounds: this.o.raiseAfterRounds });
+    this.policy = new MtuPolicy(Math.max(MIN_UNDERLAY_MTU, linkMtu), {
+      raiseAfterRounds: this.o.raiseAfterRounds, ...(this.d.overhead !== undefined ? { overhead: this.d.overhead } : {}),
+    });
     if (this.o.probe) this.loop.mark('full', 0);
   }
 

@@ -31,83 +31,28 @@
  * for the overlay in its own apply loop.
  */
 import type { Router } from '../../adapters/api/server.js';
-import type { Logger } from '../../adapters/logger.js';
-import type { Exec } from '../../adapters/exec.js';
-import { NftVxlanGuard, type VxlanGuard } from '../../adapters/firewall/vxlan-guard.js';
-import { IpOverlayKernel, type OverlayKernel, OverlayReconciler, type OverlayStatus, type ReconcileReport } from '../../adapters/netlink/overlay.js';
+import { NftVxlanGuard } from '../../adapters/firewall/vxlan-guard.js';
+import { IpOverlayKernel, OverlayReconciler, type OverlayStatus, type ReconcileReport } from '../../adapters/netlink/overlay.js';
 import { OverlayService } from '../../adapters/netlink/service.js';
 import { readLinkMtu } from '../../adapters/netlink/pmtu.js';
-import type { Timer, TimerClock } from '../../core/clock.js';
+import type { Timer } from '../../core/clock.js';
 import { ENDPOINT_TABLE } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
-import type { GossipEvent, GossipNode } from '../../core/gossip/index.js';
-import { DEFAULT_VXLAN_PORT, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
+import type { GossipEvent } from '../../core/gossip/index.js';
+import { DEFAULT_VXLAN_PORT, vxlanOverheadOf, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
 import { overlayMtuOf, type MtuChange } from '../../core/overlay/mtu.js';
-import { DEFAULT_DEAD_GRACE_MS, RemoteTable, type RemotesEvent } from '../../core/overlay/remotes.js';
-import type { GuardPacerConfig } from '../../core/overlay/guard-pacer.js';
-import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent, type OverlayTimers } from '../../core/overlay/state.js';
-import { gossipSynced } from '../../core/overlay/sync.js';
+import { DEFAULT_DEAD_GRACE_MS, RemoteTable } from '../../core/overlay/remotes.js';
+import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent } from '../../core/overlay/state.js';
 import type { Subsystem } from '../agent.js';
 import { OverlayGuard, type OverlayGuardView } from './guard.js';
-import { DEFAULT_OVERLAY_MTU, OverlayMtu, type OverlayMtuOptions, type OverlayMtuView } from './mtu.js';
+import { DEFAULT_OVERLAY_MTU, OverlayMtu, type OverlayMtuView } from './mtu.js';
+import { DEFAULT_SYNC_TIMEOUT_MS, memberChange, type OverlaySubsystemOptions } from './options.js';
 import { ProgrammedView } from './programmed.js';
 import { registerOverlayRoutes } from './routes.js';
+import { waitForGossipSync } from './sync-wait.js';
 
 export { DEFAULT_DEAD_GRACE_MS } from '../../core/overlay/remotes.js';
-
-/** What the overlay and the worker use of the gossip subsystem (GossipSubsystem satisfies it). */
-export interface GossipPort {
-  readonly core: Pick<GossipNode, 'members' | 'member' | 'networks' | 'tableEntries' | 'networkNodes' | 'joinNetwork' | 'leaveNetwork' | 'tableSet' | 'tableDelete'>;
-  onEvent(listener: (ev: GossipEvent) => void): void;
-  /** Flushes what direct core calls queued (sends, events). */
-  pump(): void;
-}
-
-export interface OverlaySubsystemOptions {
-  nodeName: string;
-  /** This node's underlay address (VXLAN local, endpoint nodeIp). */
-  underlayIp: string;
-  /** Namespace prefix for sandboxes (`<prefix>ov-<net>`). */
-  prefix: string;
-  gossip: GossipPort;
-  /** Time and timers (the reconcile loop, the dead-member grace, the sync wait). */
-  clock: TimerClock;
-  log: Logger;
-  exec: Exec;
-  /**
-   * Underlay link MTU in bytes; default: read from the interface holding underlayIp (again each
-   * probe round), else 1500. The overlay is built on the smallest path to any peer (mtu.ts).
-   */
-  underlayMtu?: number;
-  /** Automatic MTU: path-MTU probes to peers (agent/overlay/mtu.ts); defaults DEFAULT_OVERLAY_MTU. */
-  mtu?: Partial<OverlayMtuOptions>;
-  vxlanPort?: number;
-  timers?: OverlayTimers;
-  /** How long activate() waits for gossip to sync before reconciling anyway (ms). */
-  syncTimeoutMs?: number;
-  /** How long removals caused by a member's death are held back (ms). */
-  deadGraceMs?: number;
-  /** Test seam: a kernel other than iproute2 (the reconciler around it is always the real one). */
-  kernel?: OverlayKernel;
-  /** Test seam: a VXLAN guard other than nftables (written only by the paced OverlayGuard). */
-  guard?: VxlanGuard;
-  /** Test seam: the guard's pacing (core/overlay/guard-pacer.ts defaults). */
-  guardPacer?: Partial<GuardPacerConfig>;
-  /** Test seam: the path-MTU probe (default: DF pings, adapters/netlink/pmtu.ts). */
-  mtuProbe?: (peers: readonly string[], max: number) => Promise<Record<string, number | null>>;
-}
-
-export const DEFAULT_SYNC_TIMEOUT_MS = 10_000;
-/** How often activate() looks again whether gossip has synced (ms). */
-const SYNC_POLL_MS = 100;
-
-/** Gossip member event → what it means for the grace. */
-function memberChange(type: string): Extract<RemotesEvent, { type: 'member' }>['change'] {
-  if (type === 'member-dead') return 'dead';
-  if (type === 'member-join' || type === 'member-alive') return 'alive';
-  if (type === 'member-left') return 'left';
-  return 'other';
-}
+export { DEFAULT_SYNC_TIMEOUT_MS, type GossipPort, type OverlaySubsystemOptions } from './options.js';
 
 export class OverlaySubsystem implements Subsystem {
   readonly name = 'overlay';
@@ -156,7 +101,7 @@ export class OverlaySubsystem implements Subsystem {
     this.remotes = new RemoteTable({ nodeName: opts.nodeName, deadGraceMs: opts.deadGraceMs ?? DEFAULT_DEAD_GRACE_MS });
     this.view = new ProgrammedView(this.config, opts.log);
     this.mtu = new OverlayMtu({ ...DEFAULT_OVERLAY_MTU, ...opts.mtu }, {
-      exec: opts.exec, clock: opts.clock, log: opts.log,
+      exec: opts.exec, clock: opts.clock, log: opts.log, overhead: vxlanOverheadOf(opts.underlayIp),
       peers: () => this.memberIps().filter((ip) => ip !== opts.underlayIp),
       ...(opts.underlayMtu === undefined ? { link: () => readLinkMtu(opts.exec, opts.underlayIp) } : {}),
       ...(opts.mtuProbe ? { probe: opts.mtuProbe } : {}),
@@ -192,7 +137,7 @@ export class OverlaySubsystem implements Subsystem {
 
   /** Overlay MTU for a network on this node (what task veths get): its `--mtu`, else the automatic one. */
   mtuOf(n: OverlayNetwork): number {
-    return overlayMtuOf(this.config.underlayMtu, n.mtu);
+    return overlayMtuOf(this.config.underlayMtu, n.mtu, vxlanOverheadOf(this.config.underlayIp));
   }
 
   /** Called after the automatic MTU changed and the overlay's desired state follows it. */
@@ -338,21 +283,11 @@ export class OverlaySubsystem implements Subsystem {
   }
 
   /** Waits (on the injected clock) until gossip has synced, at most syncTimeoutMs; returns the ms waited. */
-  private async waitForSync(): Promise<number> {
-    const { gossip, clock } = this.opts;
-    const t0 = clock.now();
-    const deadline = t0 + (this.opts.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
-    while (clock.now() < deadline && !this.stopped) {
-      const synced = gossipSynced({
-        joined: this.joined, self: this.opts.nodeName, members: gossip.core.members(), networks: gossip.core.networks(),
-        hosted: new Set(this.networks.keys()),
-        owners: (net) => gossip.core.tableEntries(net, ENDPOINT_TABLE).map((e) => e.owner),
-        networkNodes: (net) => gossip.core.networkNodes(net),
-      });
-      if (synced) break;
-      await new Promise<void>((r) => clock.setTimer(Math.min(SYNC_POLL_MS, deadline - clock.now()), r));
-    }
-    return Math.round(clock.now() - t0);
+  private waitForSync(): Promise<number> {
+    return waitForGossipSync({
+      gossip: this.opts.gossip, clock: this.opts.clock, self: this.opts.nodeName, timeoutMs: this.opts.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS,
+      joined: () => this.joined, stopped: () => this.stopped, hosted: () => new Set(this.networks.keys()),
+    });
   }
 
   private seedFromTables(): void {

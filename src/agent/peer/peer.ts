@@ -29,6 +29,7 @@ import { STREAM_ERROR_TRAILER } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
 import { hasNodeIdentity, loadNodeIdentity } from '../../adapters/pki/files.js';
 import { MeshError, fromErrorJSON, toMeshError } from '../../core/errors.js';
+import { formatHostPort, hostOfAddr } from '../../core/hostport.js';
 import type { Subsystem } from '../../adapters/api/subsystem.js';
 import { peerRequest, type PeerCredentials } from './client.js';
 import { PeerServer } from './server.js';
@@ -131,7 +132,7 @@ export class PeerSubsystem implements Subsystem {
         this.forgetRevocations();
       } else if (!this.server.listening) {
         await this.server.listen(next, this.o.advertiseAddr, this.o.port);
-        this.o.log.info({ addr: `${this.o.advertiseAddr}:${this.o.port}` }, 'peer API listening (mTLS, cluster CA)');
+        this.o.log.info({ addr: formatHostPort(this.o.advertiseAddr, this.o.port) }, 'peer API listening (mTLS, cluster CA)');
         this.refreshRevocations(0);
       } else if (prev && (prev.certPem !== next.certPem || prev.keyPem !== next.keyPem || prev.caPem !== next.caPem)) {
         this.server.updateTls(next);
@@ -197,13 +198,13 @@ export class PeerSubsystem implements Subsystem {
   status(): Record<string, unknown> {
     return {
       node: this.o.nodeName, enabled: this.o.enabled, identity: !!this.creds, serving: this.server.listening,
-      addr: `${this.o.advertiseAddr}:${this.o.port}`, lastError: this.lastError,
+      addr: formatHostPort(this.o.advertiseAddr, this.o.port), lastError: this.lastError,
       revocations: {
         checked: !!this.o.fetchRevocations, nodes: [...this.revoked.nodes].sort(), serials: this.revoked.serials.size,
         fetchedAt: this.revFetchedAt === null ? null : new Date(this.revFetchedAt).toISOString(),
         refreshMs: this.o.revocationRefreshMs ?? REVOCATION_REFRESH_MS, lastError: this.revError, selfRevoked: this.selfRevoked !== null,
       },
-      peers: this.o.members().filter((m) => m.name !== this.o.nodeName).map((m) => ({ name: m.name, addr: `${m.addr.replace(/:\d+$/, '')}:${this.o.port}`, state: m.state })),
+      peers: this.o.members().filter((m) => m.name !== this.o.nodeName).map((m) => ({ name: m.name, addr: formatHostPort(hostOfAddr(m.addr), this.o.port), state: m.state })),
     };
   }
 

@@ -10,6 +10,8 @@
  */
 import { MeshError } from '../../core/errors.js';
 import { nodeNameSchema } from '../../core/config.js';
+import { hostOfAddr } from '../../core/hostport.js';
+import { isIp6 } from '../../core/ipam/addr6.js';
 import { isJoinRole, type JoinRole } from '../../core/tokens/tokens.js';
 
 /** Who may call a peer route: any node of the cluster (`node`), or manager nodes only. */
@@ -110,7 +112,7 @@ export interface ResolvedPeer {
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
-const hostOf = (addr: string): string => addr.replace(/:\d+$/, '');
+const hostOf = hostOfAddr;
 
 /**
  * A node reference — its name or its underlay address — to the member it names, through this
@@ -118,8 +120,8 @@ const hostOf = (addr: string): string => addr.replace(/:\d+$/, '');
  * left members are refused as unreachable at once: asking them would only wait for a timeout.
  */
 export function resolvePeer(ref: string, self: { name: string; addr: string }, members: readonly PeerMember[]): ResolvedPeer {
-  const isIp = IPV4.test(ref);
-  if (!isIp && !nodeNameSchema.safeParse(ref).success) throw new MeshError('MESHD_BAD_ARGUMENT', `not a node name or IPv4 address: ${JSON.stringify(ref.slice(0, 64))}`);
+  const isIp = IPV4.test(ref) || isIp6(ref);
+  if (!isIp && !nodeNameSchema.safeParse(ref).success) throw new MeshError('MESHD_BAD_ARGUMENT', `not a node name or IP address: ${JSON.stringify(ref.slice(0, 64))}`);
   if (ref === self.name || ref === self.addr) return { name: self.name, ip: self.addr, self: true };
   const m = members.find((x) => x.name === ref) ?? (isIp ? members.find((x) => hostOf(x.addr) === ref) : undefined);
   if (!m) throw new MeshError('MESHD_NODE_NOT_FOUND', `no node ${ref} in ${self.name}'s gossip membership (see: netctl debug members)`, { node: ref });

@@ -4,11 +4,12 @@
  * the diff against what the kernel holds is empty once converged.
  */
 import { MeshError } from '../errors.js';
-import { isIp, macFromIp, normalizeMac, parseCidr, parseIp, cidrContains } from '../ipam/addr.js';
+import { isUnderlayIp } from '../hostport.js';
+import { macFromIp, normalizeMac, parseCidr, parseIp, cidrContains } from '../ipam/addr.js';
 import { cidr6Contains, formatIp6, parseCidr6, parseIp6 } from '../ipam/addr6.js';
 import {
   BRIDGE_NAME, type NodeState, type OverlayConfig, type OverlayNetwork, type RemoteEndpoint, type Sandbox,
-  overlayMtu, sandboxName, vxlanName,
+  overlayMtu, sandboxName, vxlanName, vxlanOverheadOf,
 } from './model.js';
 
 export interface DesiredInput {
@@ -43,7 +44,7 @@ export function validateNetwork(n: OverlayNetwork): void {
 
 export function desiredNode(input: DesiredInput): DesiredNode {
   const { config } = input;
-  if (!isIp(config.underlayIp)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid underlay address ${config.underlayIp}`);
+  if (!isUnderlayIp(config.underlayIp)) throw new MeshError('MESHD_BAD_ARGUMENT', `invalid underlay address ${config.underlayIp}`);
   const members = input.members ? new Set(input.members) : null;
   const seenNs = new Map<string, string>();
   const seenVni = new Map<number, string>();
@@ -55,7 +56,7 @@ export function desiredNode(input: DesiredInput): DesiredNode {
     if (seenVni.has(n.vni)) throw new MeshError('MESHD_BAD_ARGUMENT', `networks ${seenVni.get(n.vni)} and ${n.id} share VNI ${n.vni}`);
     seenNs.set(ns, n.id);
     seenVni.set(n.vni, n.id);
-    const mtu = overlayMtu(config.underlayMtu, n.mtu);
+    const mtu = overlayMtu(config.underlayMtu, n.mtu, vxlanOverheadOf(config.underlayIp));
     const subnet = parseCidr(n.subnet);
     const subnet6 = n.subnet6 !== undefined ? parseCidr6(n.subnet6) : undefined;
     const fdb = new Map<string, string>();

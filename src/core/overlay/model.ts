@@ -60,6 +60,13 @@ export interface OverlayConfig {
 
 /** IPv4 outer (20) + UDP (8) + VXLAN (8) + inner Ethernet (14) = 50 bytes. */
 export const VXLAN_OVERHEAD = 50;
+/** Over an IPv6 underlay the outer header is 40 bytes, not 20: 70 bytes (issue 19 §2). */
+export const VXLAN6_OVERHEAD = 70;
+
+/** VXLAN overhead for an underlay address: 70 when it is IPv6 (has a colon), else 50. */
+export function vxlanOverheadOf(underlayIp: string): number {
+  return underlayIp.includes(':') ? VXLAN6_OVERHEAD : VXLAN_OVERHEAD;
+}
 export const DEFAULT_VXLAN_PORT = 4789;
 export const BRIDGE_NAME = 'br0';
 
@@ -138,7 +145,7 @@ export function vxlanName(vni: number): string {
   return `vx-${vni}`;
 }
 
-/** The overlay MTU of a network: its `--mtu`, else the (effective) underlay MTU minus VXLAN overhead. */
-export function overlayMtu(underlayMtu: number, override?: number): number {
-  return override ?? underlayMtu - VXLAN_OVERHEAD;
+/** The overlay MTU of a network: its `--mtu`, else the (effective) underlay MTU minus VXLAN overhead (50, or 70 over IPv6). */
+export function overlayMtu(underlayMtu: number, override?: number, overhead: number = VXLAN_OVERHEAD): number {
+  return override ?? underlayMtu - overhead;
 }

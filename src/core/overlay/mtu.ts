@@ -30,6 +30,8 @@ export const MAX_UNDERLAY_MTU = 65_535;
 export interface MtuPolicyConfig {
   /** Consecutive rounds that must allow a larger MTU before it is raised (≥ 1). */
   raiseAfterRounds: number;
+  /** VXLAN overhead the overlay MTU is computed with: 50 (IPv4 underlay, default) or 70 (IPv6). */
+  overhead?: number;
 }
 
 export const DEFAULT_MTU_POLICY: MtuPolicyConfig = { raiseAfterRounds: 2 };
@@ -82,8 +84,8 @@ export interface MtuView {
 }
 
 /** The overlay MTU of a network: its configured `--mtu` wins, else the underlay MTU minus VXLAN overhead. */
-export function overlayMtuOf(underlayMtu: number, configured?: number): number {
-  return configured ?? underlayMtu - VXLAN_OVERHEAD;
+export function overlayMtuOf(underlayMtu: number, configured?: number, overhead: number = VXLAN_OVERHEAD): number {
+  return configured ?? underlayMtu - overhead;
 }
 
 function checkMtu(v: number, what: string): void {
@@ -156,7 +158,7 @@ export class MtuPolicy {
 
   /** Automatic overlay MTU now (a network's `--mtu` wins: overlayMtuOf). */
   get overlay(): number {
-    return overlayMtuOf(this.applied);
+    return overlayMtuOf(this.applied, undefined, this.cfg.overhead);
   }
 
   /** Changes since the last drain, oldest first. */
@@ -201,6 +203,6 @@ export class MtuPolicy {
     this.higherRounds = 0;
     this.raiseFloor = Infinity;
     this.changes++;
-    this.out.push({ from, to: c.mtu, overlayFrom: overlayMtuOf(from), overlayTo: overlayMtuOf(c.mtu), limitedBy: c.limitedBy, peer: c.peer, at: now });
+    this.out.push({ from, to: c.mtu, overlayFrom: overlayMtuOf(from, undefined, this.cfg.overhead), overlayTo: overlayMtuOf(c.mtu, undefined, this.cfg.overhead), limitedBy: c.limitedBy, peer: c.peer, at: now });
   }
 }

@@ -16,6 +16,7 @@
  * and records naming another network than the table they sit in are not remote endpoints.
  */
 import { decodeEndpoint } from '../endpoints.js';
+import { hostOfAddr } from '../hostport.js';
 import type { RemoteEndpoint } from './model.js';
 
 /** Member states as gossip reports them (core/gossip MemberState). */
@@ -54,7 +55,8 @@ export type RemotesAction =
 /** Remote key: gossip network + table key (the same table key may appear in two networks). */
 export const remoteKey = (network: string, key: string): string => `${network}/${key}`;
 
-const ipOf = (addr: string): string => addr.replace(/:\d+$/, '');
+/** A member's underlay IP from its gossip address (`ip:port` or `[ipv6]:port`). */
+const ipOf = hostOfAddr;
 
 export class RemoteTable {
   private readonly remote = new Map<string, RemoteEndpoint & { owner: string }>();

@@ -67,10 +67,15 @@ describe('VXLAN guard scripts (golden)', () => {
       '    type ipv4_addr',
       '    elements = { 192.168.1.2, 192.168.1.3 }',
       '  }',
+      '  set members6 {',
+      '    type ipv6_addr',
+      '  }',
       '  chain guard {',
       '    type filter hook prerouting priority raw; policy accept;',
       '    ip frag-off & 0x1fff != 0 accept',
+      '    frag frag-off != 0 accept',
       '    ip saddr @members udp dport 4789 accept',
+      '    ip6 saddr @members6 udp dport 4789 accept',
       '    udp dport 4789 counter name "dropped" drop',
       '  }',
       '}',
@@ -78,13 +83,23 @@ describe('VXLAN guard scripts (golden)', () => {
     ].join('\n'));
     assert.doesNotMatch(renderGuardInstall(8472, []), /elements/);
   });
+  test('install over an IPv6 underlay: members6 holds the canonical IPv6 members, IPv4 ones stay in members', () => {
+    const s = renderGuardInstall(4789, ['fd6d:0:0:99::2', 'FD6D::99:3', '10.0.0.2']);
+    assert.match(s, /  set members \{\n    type ipv4_addr\n    elements = \{ 10\.0\.0\.2 \}\n  \}/);
+    assert.match(s, /  set members6 \{\n    type ipv6_addr\n    elements = \{ fd6d:0:0:99::2, fd6d::99:3 \}\n  \}/);
+    assert.match(s, /    frag frag-off != 0 accept\n    ip saddr @members udp dport 4789 accept\n    ip6 saddr @members6 udp dport 4789 accept\n    udp dport 4789 counter name "dropped" drop\n/);
+  });
   test('update is one flush + add (atomic in one nft -f)', () => {
-    assert.equal(renderGuardUpdate(['10.0.0.2']), 'flush set inet meshd-vxlan members\nadd element inet meshd-vxlan members { 10.0.0.2 }\n');
-    assert.equal(renderGuardUpdate([]), 'flush set inet meshd-vxlan members\n');
+    assert.equal(renderGuardUpdate(['10.0.0.2']), 'flush set inet meshd-vxlan members\nflush set inet meshd-vxlan members6\nadd element inet meshd-vxlan members { 10.0.0.2 }\n');
+    assert.equal(renderGuardUpdate([]), 'flush set inet meshd-vxlan members\nflush set inet meshd-vxlan members6\n');
+    assert.equal(renderGuardUpdate(['fd00:99::2', 'fd00:99:0::1']), 'flush set inet meshd-vxlan members\nflush set inet meshd-vxlan members6\n' +
+      'add element inet meshd-vxlan members6 { fd00:99::1, fd00:99::2 }\n');
   });
   test('bad input', () => {
     assert.throws(() => renderGuardInstall(0, []), /invalid VXLAN port/);
     assert.throws(() => renderGuardUpdate(['1.2.3.4; flush ruleset']), /invalid member address/);
+    assert.throws(() => renderGuardUpdate(['fd00::1; flush ruleset']), /invalid member address/);
+    assert.throws(() => renderGuardUpdate(['[fd00::1]']), /invalid member address/);
   });
   test('parse nft -j output', () => {
     const j = JSON.stringify({ nftables: [
@@ -93,11 +108,18 @@ describe('VXLAN guard scripts (golden)', () => {
       { set: { name: 'members', elem: ['192.168.1.3', '192.168.1.2'] } },
       { rule: { chain: 'guard', expr: [{ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 4789 } }, { accept: null }] } },
     ] });
-    assert.deepEqual(parseGuard(j), { installed: true, port: 4789, allow: ['192.168.1.2', '192.168.1.3'], droppedPackets: 7, fragmentsPass: false });
+    assert.deepEqual(parseGuard(j), { installed: true, port: 4789, allow: ['192.168.1.2', '192.168.1.3'], droppedPackets: 7, fragmentsPass: false, ipv6: false });
     // The rule that lets non-first fragments through (as `nft -j` prints `ip frag-off & 0x1fff != 0 accept`).
     const withFrag = JSON.parse(j) as { nftables: unknown[] };
     withFrag.nftables.push({ rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'ip', field: 'frag-off' } }, 8191] }, right: 0 } }, { accept: null }] } });
     assert.equal(parseGuard(JSON.stringify(withFrag)).fragmentsPass, true);
+    // members6 plus the IPv6 fragment rule (`frag frag-off != 0 accept`): ipv6 true, both sets in allow.
+    withFrag.nftables.push({ set: { name: 'members6', elem: ['fd00:99::2'] } });
+    assert.equal(parseGuard(JSON.stringify(withFrag)).ipv6, false);
+    withFrag.nftables.push({ rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { exthdr: { name: 'frag', field: 'frag-off' } }, right: 0 } }, { accept: null }] } });
+    const g = parseGuard(JSON.stringify(withFrag));
+    assert.equal(g.ipv6, true);
+    assert.deepEqual(g.allow, ['192.168.1.2', '192.168.1.3', 'fd00:99::2']);
   });
   test('an installed guard without the fragment rule (older version) is reinstalled, not just updated', async () => {
     const scripts: string[] = [];
@@ -105,7 +127,9 @@ describe('VXLAN guard scripts (golden)', () => {
     const listing = () => JSON.stringify({ nftables: [
       { set: { name: 'members', elem: ['10.0.0.2'] } },
       { rule: { chain: 'guard', expr: [{ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 4789 } }, { accept: null }] } },
-      ...(installed ? [{ rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'ip', field: 'frag-off' } }, 8191] }, right: 0 } }, { accept: null }] } }] : []),
+      ...(installed ? [{ rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'ip', field: 'frag-off' } }, 8191] }, right: 0 } }, { accept: null }] } },
+        { set: { name: 'members6', elem: [] } },
+        { rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { exthdr: { name: 'frag', field: 'frag-off' } }, right: 0 } }, { accept: null }] } }] : []),
     ] });
     const exec = {
       run: async () => ({ code: 0, stdout: listing(), stderr: '' }),
@@ -118,6 +142,28 @@ describe('VXLAN guard scripts (golden)', () => {
     await new NftVxlanGuard(exec, null).ensure(4789, ['10.0.0.2']);
     assert.equal(scripts.length, 1);
     assert.match(scripts[0]!, /delete table inet meshd-vxlan[\s\S]*ip frag-off & 0x1fff != 0 accept/);
+  });
+  test('an installed guard without the IPv6 set (before IPv6 underlays) is reinstalled', async () => {
+    const scripts: string[] = [];
+    let installed = false;
+    const frag4 = { rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { '&': [{ payload: { protocol: 'ip', field: 'frag-off' } }, 8191] }, right: 0 } }, { accept: null }] } };
+    const listing = () => JSON.stringify({ nftables: [
+      { set: { name: 'members', elem: [] } }, frag4,
+      { rule: { chain: 'guard', expr: [{ match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: 4789 } }, { accept: null }] } },
+      ...(installed ? [{ set: { name: 'members6', elem: ['fd00:99::2'] } },
+        { rule: { chain: 'guard', expr: [{ match: { op: '!=', left: { exthdr: { name: 'frag', field: 'frag-off' } }, right: 0 } }, { accept: null }] } }] : []),
+    ] });
+    const exec = {
+      run: async () => ({ code: 0, stdout: listing(), stderr: '' }),
+      check: async (_c: string, _a: readonly string[], o?: { input?: string }) => {
+        scripts.push(o?.input ?? '');
+        installed = /members6/.test(o?.input ?? '');
+        return '';
+      },
+    } as unknown as Exec;
+    await new NftVxlanGuard(exec, null).ensure(4789, ['fd00:99:0::2']);
+    assert.equal(scripts.length, 1);
+    assert.match(scripts[0]!, /delete table inet meshd-vxlan[\s\S]*elements = \{ fd00:99::2 \}/);
   });
 });
 

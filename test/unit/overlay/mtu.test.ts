@@ -118,7 +118,7 @@ describe('path-MTU probe (adapter, pure parts)', () => {
     assert.throws(() => parseProbeOutput('', ['10.0.0.2']), { code: 'MESHD_INTERNAL', message: /no result for 10\.0\.0\.2/ });
   });
 
-  test('one process per round with peers as arguments; DF pings of the IP size minus 28; bad input refused before spawning', async () => {
+  test('one process per round with peers as arguments; DF pings of the IP size minus 28 (48 to an IPv6 peer); bad input refused before spawning', async () => {
     const calls: Array<{ cmd: string; args: readonly string[] }> = [];
     const exec: Exec = {
       run: async (cmd, args) => {
@@ -132,7 +132,7 @@ describe('path-MTU probe (adapter, pure parts)', () => {
     assert.equal(calls[0]!.cmd, 'nice', 'niced: the probe yields the CPU to the agents');
     assert.deepEqual(calls[0]!.args.slice(0, 5), ['-n', '10', 'sh', '-c', PROBE_SCRIPT]);
     assert.deepEqual(calls[0]!.args.slice(5), ['sh', '1500', '576', '1', '10.0.0.2', '10.0.0.3']);
-    assert.match(PROBE_SCRIPT, /ping -n -q -M do -c 2 .* -s \$\(\(\$2 - 28\)\)/);
+    assert.match(PROBE_SCRIPT, /case "\$1" in \*:\*\) h=48;; \*\) h=28;; esac; ping -n -q -M do -c 2 .* -s \$\(\(\$2 - h\)\)/);
     assert.deepEqual(await probePathMtu(exec, [], { max: 1500, min: 576, timeoutS: 1 }), {});
     assert.equal(calls.length, 1, 'no peers, no process');
     await assert.rejects(probePathMtu(exec, ['10.0.0.2; reboot'], { max: 1500, min: 576, timeoutS: 1 }), { code: 'MESHD_BAD_ARGUMENT' });
