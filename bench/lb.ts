@@ -242,13 +242,15 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
       http.on('exit', () => rej(new Error('http server exited')));
     });
     // Connection per request: each request takes a fresh client port, and the side that closes first holds that
-    // 4-tuple in TIME_WAIT for 60 s (wrk closes on a `Connection: close` response). With the default port range
-    // (32768–60999) and tcp_tw_reuse=2 (loopback only) the client runs out of ports after ~28k connections and
-    // then makes only ~28k/60 s ≈ 470 per second: the old bench's rate fell 6,678 → 2,513 → 351 req/s over
-    // three rounds on EVERY path, direct included — it measured the client's port supply, not the LB. Inside the
-    // client's own namespace (never the root one): the widest port range and reuse of a TIME_WAIT port for a new
-    // outgoing connection (safe: TCP timestamps keep the old one's segments apart). Every request is still a new
-    // TCP connection (SYN, DNAT, conntrack entry, FIN), which is what this row measures.
+    // 4-tuple in TIME_WAIT for 60 s. The old bench's rate fell 6,678 → 2,513 → 351 req/s over three rounds on
+    // EVERY path, direct included, and ~470/s is what 28k default ports (32768–60999) over 60 s allow: the
+    // suspected cause is the client's port supply (tcp_tw_reuse=2 reuses TIME_WAIT ports on loopback only).
+    // Inside the client's own namespace (never the root one): the widest port range and TIME_WAIT reuse for new
+    // outgoing connections (safe: TCP timestamps keep the old one's segments apart). Not proven: at load 19 a
+    // client with only 1,000 ports and tw_reuse=2 still made 300–540 req/s (not 1,000/60 s), so the quiet-machine
+    // collapse may be conntrack in the LB's namespace instead (TIME_WAIT entries live 120 s there): after each
+    // mode the bench prints TIME_WAIT sockets of the client and the task and the LB namespace's conntrack count.
+    // Every request is still a new TCP connection (SYN, DNAT, conntrack entry, FIN), which is what this row measures.
     const clientSysctls = ['net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535'];
     await realExec.check('sysctl', ['-q', '-w', ...clientSysctls], { netns: t.client });
     extra.wrkClientSysctls = clientSysctls;
@@ -275,8 +277,9 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
         return { rps: Math.round(mine.reduce((a, w) => a + w.rps, 0) / mine.length), errors: mine.reduce((a, w) => a + w.errors, 0) };
       })])) as Record<string, Wrk[]>;
       for (let r = 0; r < ROUNDS; r++) console.log(`  wrk ${mode} round ${r + 1} (${WRK_SLICES} slices of ${SECONDS / WRK_SLICES} s): ${paths.map(([name]) => `${name} ${got[name]![r]!.rps}`).join(', ')} req/s`);
-      const tw = { client: await timeWait(t.client), task: await timeWait(task.ns) };
-      console.log(`  sockets in TIME_WAIT after ${mode}: client ${tw.client}, task ${tw.task}`);
+      const ct = Number((await realExec.run('cat', ['/proc/sys/net/netfilter/nf_conntrack_count'], { netns: t.lb })).stdout.trim());
+      const tw = { client: await timeWait(t.client), task: await timeWait(task.ns), lbConntrack: ct };
+      console.log(`  after ${mode}: sockets in TIME_WAIT client ${tw.client}, task ${tw.task}; conntrack entries in the LB namespace ${ct}`);
       extra[`timeWait_${close ? 'close' : 'keepalive'}`] = tw;
       const rps = (name: string) => got[name]!.map((w) => w.rps); // socket errors are kept per run in extra (wrk_*)
       const direct = 'direct to the task (same path, no LB)';
