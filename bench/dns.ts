@@ -24,9 +24,9 @@
  *   latency depend on what else the machine runs; CPU per query far less. `uptime` is recorded at start
  *   and end (and per round in sets[n].load).
  * - Throughput: dnsperf default (100 outstanding), --secs per run. Latency: fixed-rate runs (-Q --rate)
- *   with per-query output (-v) for p50/p99: --fixed-runs (3) runs of --fixed-secs (1.5) per round for each
- *   target in a row, the round's figure their median (one stall sets a short run's p99); one run for the
- *   references. Every target gets a discarded 1 s saturating warm-up run before round 1.
+ *   with per-query output (-v) for p50/p99: --fixed-slices (10) runs of --slice-secs (0.4) per round for every
+ *   target, interleaved slice by slice across the targets, the round's figures over the pooled queries (see
+ *   FIXED_SLICES). Every target gets a discarded 1 s saturating warm-up run before round 1.
  * - `meshd` is our server as the agent runs it on this machine (--workers W, W = defaultDnsWorkers(CPUs)),
  *   pinned like the others. `meshd-Wproc-unpinned` and `meshd-Nproc-unpinned` (N = max(2, W): the layout
  *   the agent had before on 2 CPUs) compare process counts as a real node runs them (nothing pinned), and
@@ -34,7 +34,7 @@
  *   costs before any DNS logic) are measured alongside in sets[n], not as peer rows — they bound what a
  *   Node server can reach here.
  *
- *   node dist/bench/dns.js [--secs 3] [--rate 5000] [--rounds 3] [--fixed-runs 3] [--fixed-secs 1.5] [--no-docker] [--workers W]
+ *   node dist/bench/dns.js [--secs 3] [--rate 5000] [--rounds 3] [--fixed-slices 10] [--slice-secs 0.4] [--no-docker] [--workers W]
  *                          [--client-cpu 0] [--server-cpu 1] [--baseline OTHER_BUILD/dist]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -44,7 +44,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realExec } from '../src/adapters/exec.js';
 import { defaultDnsWorkers } from '../src/core/dns/snapshot.js';
-import { interleave, median as medianOrNull } from './lib/rounds.js';
+import { median as medianOrNull, roundOrder } from './lib/rounds.js';
 import { pairedRow, readCommitted, row, snapshot, writeResults, type BenchRow } from './lib/results.js';
 import { cpuTicks, freePort, waitLine, writeDnsFixture } from './lib/proc.js';
 
@@ -60,13 +60,20 @@ const RATE = opt('rate', 5000);
 /** Interleaved rounds per target; the median is kept. */
 const ROUNDS = opt('rounds', 3);
 /**
- * Fixed-rate runs per round for a row target, FIXED_SECS each; the round's latency figures are their median.
- * Why: at 5,000 qps a 2 s run's p99 is its 100 slowest queries, so ONE stall of the VM or of dnsperf of
- * ~20 ms sets it — last session at load 1.2 dnsmasq's own p99 went 0.49, 0.18, 0.87 ms over three rounds
- * (the machine, not a server). The median of three runs is not moved by one stall.
+ * Fixed-rate latency: each round, every target gets FIXED_SLICES runs of SLICE_SECS, the targets interleaved
+ * slice by slice (the first target rotating every slice), and the round's p50/p99/avg are over the POOLED
+ * queries of its slices (RATE × SLICE_SECS × FIXED_SLICES per target: 20,000 at the defaults, p99 = its 200
+ * slowest). Why: at 5,000 qps the tail is set by wake-ups, not by the server (a query costs the server ~3 µs
+ * at saturation) — whether some other task holds the server's or dnsperf's CPU when a query lands. The old
+ * method ran each target's three 1.5 s runs in one block and took the median of their p99s: a block of 4.5 s
+ * met the machine of those 4.5 s, and a quiet machine's single runs went 0.14–0.83 ms at random (dnsmasq
+ * 0.38, 0.76, 0.83 in one round, 0.16, 0.17, 0.14 in another), so one round's ratio was 0.42 and another's
+ * 2.9. Interleaved 0.4 s slices spread each second of outside load over every target alike, and pooling
+ * them makes p99 a count over 20,000 queries (one 20 ms stall delays ~100 of them: half a p99's margin)
+ * instead of the worst moment of one short run.
  */
-const FIXED_RUNS = opt('fixed-runs', 3);
-const FIXED_SECS = opt('fixed-secs', 1.5);
+const FIXED_SLICES = opt('fixed-slices', 10);
+const SLICE_SECS = opt('slice-secs', 0.4);
 /** Discarded saturating run per target before round 1 (JIT warm-up of a fresh server). */
 const WARMUP_SECS = 1;
 /**
@@ -95,7 +102,7 @@ interface Target {
   morePids?: number[];
   /** Run dnsperf inside this process's network namespace. */
   netnsPid?: number;
-  /** A reference measured alongside (sets[n]), in no row: one fixed-rate run per round. */
+  /** A reference measured alongside (sets[n]), in no row (measured like the others: its slices interleave with theirs). */
   ref?: boolean;
 }
 
@@ -234,38 +241,45 @@ const KEYS: Key[] = ['qps', 'avgMs', 'lossPct', 'cpuUsSat', 'p50Ms', 'p99Ms', 'f
 type Figures = Record<Key, number> & { rounds: RoundFigures[] };
 
 /**
- * Interleaved rounds: each round runs every target once (saturating, then fixed-rate), starting target rotating.
+ * Interleaved rounds: each round runs every target's saturating run (starting target rotating), then
+ * FIXED_SLICES fixed-rate slices of every target, interleaved slice by slice (starting target rotating every
+ * slice); a target's fixed-rate figures are over the pooled queries of its slices (see FIXED_SLICES).
  * Before round 1 every target gets a WARM-UP saturating run of WARMUP_SECS, discarded (a fresh Node server's
- * first queries run through its JIT). A row target's fixed-rate figures are the median over FIXED_RUNS runs
- * (CPU per query: over all of them); a reference target (`ref`) gets one fixed-rate run.
+ * first queries run through its JIT).
  */
 async function measure(targets: Target[], qfile: string, loads: string[]): Promise<Map<string, Figures>> {
   for (const t of targets) await dnsperf(t, qfile, WARMUP_SECS);
   loads.push(loadavg());
-  const got = await interleave<RoundFigures>(ROUNDS, targets.map((t) => ({
-    name: t.name,
-    run: async (round) => {
-      const r = await dnsperf(t, qfile, SECS);
-      const fixed: PerfResult[] = [];
-      for (let i = 0; i < (t.ref ? 1 : FIXED_RUNS); i++) fixed.push(await dnsperf(t, qfile, FIXED_SECS, ['-Q', String(RATE), '-v']));
-      const each = fixed.map((f) => {
-        const lat = f.latencies ?? [];
-        return { p50: pct(lat, 50), p99: pct(lat, 99), avg: lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length) };
-      });
+  const rounds = new Map<string, RoundFigures[]>(targets.map((t) => [t.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const sat = new Map<string, PerfResult>();
+    for (const i of roundOrder(targets.length, round)) sat.set(targets[i]!.name, await dnsperf(targets[i]!, qfile, SECS));
+    const slices = new Map<string, PerfResult[]>(targets.map((t) => [t.name, []]));
+    for (let k = 0; k < FIXED_SLICES; k++) {
+      for (const i of roundOrder(targets.length, round * FIXED_SLICES + k)) {
+        const t = targets[i]!;
+        slices.get(t.name)!.push(await dnsperf(t, qfile, SLICE_SECS, ['-Q', String(RATE), '-v']));
+      }
+    }
+    for (const t of targets) {
+      const r = sat.get(t.name)!;
+      const fixed = slices.get(t.name)!;
+      const lat = fixed.flatMap((f) => f.latencies ?? []).sort((x, y) => x - y);
       const completed = fixed.reduce((a, f) => a + f.completed, 0);
       const fig: RoundFigures = {
         qps: Math.round(r.qps), avgMs: r2(r.avgMs), lossPct: r.lossPct, cpuUsSat: r2(r.cpuUs),
-        p50Ms: medianOf(each.map((e) => e.p50)), p99Ms: medianOf(each.map((e) => e.p99)), fixedAvgMs: medianOf(each.map((e) => e.avg)),
+        p50Ms: r2(pct(lat, 50)), p99Ms: r2(pct(lat, 99)), fixedAvgMs: r2(lat.reduce((a, b) => a + b, 0) / Math.max(1, lat.length)),
         cpuUsFixed: r2(fixed.reduce((a, f) => a + f.cpuUs * f.completed, 0) / Math.max(1, completed)),
       };
-      const p99s = fixed.length > 1 ? ` (runs ${each.map((e) => r2(e.p99)).join(', ')})` : '';
-      console.log(`  ${t.name.padEnd(20)} round ${round + 1}: ${fig.qps} qps, avg ${fig.avgMs} ms, loss ${fig.lossPct}%, cpu ${fig.cpuUsSat} µs/q | at ${RATE} qps: p99 ${fig.p99Ms} ms${p99s}, cpu ${fig.cpuUsFixed} µs/q`);
-      return fig;
-    },
-  })), { onRound: () => loads.push(loadavg()) });
+      const each = fixed.map((f) => pct(f.latencies ?? [], 99));
+      console.log(`  ${t.name.padEnd(20)} round ${round + 1}: ${fig.qps} qps, avg ${fig.avgMs} ms, loss ${fig.lossPct}%, cpu ${fig.cpuUsSat} µs/q | at ${RATE} qps: p99 ${fig.p99Ms} ms over ${lat.length} queries (slices' p99 ${r2(Math.min(...each))}–${r2(Math.max(...each))}), cpu ${fig.cpuUsFixed} µs/q`);
+      rounds.get(t.name)!.push(fig);
+    }
+    loads.push(loadavg());
+  }
   const out = new Map<string, Figures>();
   for (const t of targets) {
-    const rs = got[t.name]!;
+    const rs = rounds.get(t.name)!;
     out.set(t.name, { ...(Object.fromEntries(KEYS.map((k) => [k, medianOf(rs.map((x) => x[k]))])) as Record<Key, number>), rounds: rs });
   }
   return out;
@@ -279,7 +293,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'h2dns-bench-'));
   const rows: BenchRow[] = [];
   const multi = Math.max(2, WORKERS);
-  const extra: Record<string, unknown> = { baseline: BASELINE ?? null, secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, fixedRuns: FIXED_RUNS, fixedSecs: FIXED_SECS, warmUpSecs: WARMUP_SECS, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, unpinned: [`meshd-${WORKERS}proc-unpinned`, `meshd-${multi}proc-unpinned`] }, sets: {} };
+  const extra: Record<string, unknown> = { baseline: BASELINE ?? null, secsPerRun: SECS, rounds: ROUNDS, fixedRateQps: RATE, fixedSlices: FIXED_SLICES, sliceSecs: SLICE_SECS, warmUpSecs: WARMUP_SECS, meshdWorkers: WORKERS, pinning: { dnsperf: CLIENT_CPU || null, servers: SERVER_CPU || null, dockerd: null, unpinned: [`meshd-${WORKERS}proc-unpinned`, `meshd-${multi}proc-unpinned`] }, sets: {} };
   const dnsmasqVersion = (await realExec.run('dnsmasq', ['-v'])).stdout.split('\n')[0]!.replace(/\s+Copyright.*/, '');
   let dockerNote: string | undefined = args.includes('--no-docker') ? 'skipped (--no-docker)' : undefined;
   let dockerVersion = '';
@@ -337,8 +351,8 @@ async function main(): Promise<void> {
           rows.push(pr(`server CPU per query at saturation, ${size} name(s)`, 'µs', 'cpuUsSat', 'lower'));
           rows.push(pr(`qps, ${size} name(s)`, 'queries/s', 'qps', 'higher'));
           rows.push(pr(`avg latency at saturation, ${size} name(s)`, 'ms', 'avgMs', 'lower', satQueries));
-          rows.push(pr(`p99 latency at ${RATE} qps, ${size} name(s)`, 'ms', 'p99Ms', 'lower', Math.round(RATE * FIXED_SECS * FIXED_RUNS)));
-          rows.push(pr(`avg latency at ${RATE} qps, ${size} name(s)`, 'ms', 'fixedAvgMs', 'lower', Math.round(RATE * FIXED_SECS * FIXED_RUNS)));
+          rows.push(pr(`p99 latency at ${RATE} qps, ${size} name(s)`, 'ms', 'p99Ms', 'lower', Math.round(RATE * SLICE_SECS * FIXED_SLICES)));
+          rows.push(pr(`avg latency at ${RATE} qps, ${size} name(s)`, 'ms', 'fixedAvgMs', 'lower', Math.round(RATE * SLICE_SECS * FIXED_SLICES)));
           // loss is 0 vs 0 on a working run: no ratio to check, the medians are shown as they are
           rows.push(row(`loss at saturation, ${size} name(s)`, '%', o.lossPct, p?.lossPct ?? null, peerName, 'lower', n));
           rows.push(pr(`server CPU per query at ${RATE} qps, ${size} name(s)`, 'µs', 'cpuUsFixed', 'lower'));

@@ -12,7 +12,7 @@
  *  3. The IPVS column (issue 14): the same sync figures for IpvsDataplane, nftables and
  *     iptables-restore side by side inside the IPVS VM (bench/lb-ipvs-vm.ts); only in-VM ratios.
  * Goals (issue 5): 10k full sync < 2 s, one change < 50 ms, VIP ≥ 0.9× direct.
- * Env: BENCH_SIZES=1000,10000  BENCH_REPS=5  BENCH_SECONDS=3  BENCH_ROUNDS=3  BENCH_SKIP_WRK=1
+ * Env: BENCH_SIZES=1000,10000 (0: none)  BENCH_REPS=5  BENCH_SECONDS=3  BENCH_ROUNDS=3  BENCH_SKIP_WRK=1
  *      BENCH_IPVS_VM=1 (also measure the VM part: 20+ min; default off — its rows are carried over from the
  *      committed lb.json)  BENCH_IPVS_VM_TIMEOUT=1800 (s)  BENCH_IPVS_VM_SIZES (default BENCH_SIZES)
  *      BENCH_ONLY_IPVS_VM=1 (only the VM part, merged into the existing lb.json)
@@ -32,12 +32,15 @@ import { NftablesDataplane } from '../src/adapters/dataplane/nftables.js';
 import { realExec } from '../src/adapters/exec.js';
 import type { Backend } from '../src/core/lb/model.js';
 import { many, names, setup, teardown } from '../test/integration/lb/topology.js';
-import { cpuOf, desired, EPS, freshNs, iptFull, iptOneChange, ip4, median, r1, services, timed } from './lib/lb-sync.js';
+import { desired, EPS, freshNs, iptFull, iptOneChange, ip4, median, r1, services, timed } from './lib/lb-sync.js';
 import { pairedRow, row, snapshot, writeResults, type BenchRow, type PairedOptions } from './lib/results.js';
 import { interleave, roundOrder } from './lib/rounds.js';
+import { cpuGroup, type CpuGroup } from './lib/cgroup-cpu.js';
+import { exposeGc, threadCpuMs } from './lib/cpu.js';
 import { run, timings } from '../test/vm/harness.js';
 
-const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
+/** BENCH_SIZES=0: no sync bench (e.g. the wrk part alone). */
+const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 /** Interleaved rounds of the sync bench and of each wrk mode (bench/lib/rounds.ts). */
@@ -49,50 +52,92 @@ const WRK_SLICES = Number(process.env.BENCH_WRK_SLICES ?? 3);
  * iptables-restore), whose start varies by about this much on this shared machine (an estimate, stated).
  */
 const WALL_FLOOR_MS = 1;
-/** ± resolution of a CPU-time figure: children's CPU (nft, iptables-restore) is accounted in 10 ms ticks. */
-const CPU_FLOOR_MS = 10;
+/**
+ * ± resolution of a CPU-time figure: the children's CPU (nft, iptables-restore) is exact (a cpuacct cgroup
+ * counts ns; the old 10 ms floor was cutime's clock ticks), and this thread's schedstat lags by up to one
+ * scheduler tick (4 ms at HZ=250; the kernel does not say its HZ, so the coarser common value is assumed).
+ */
+const CPU_FLOOR_MS = 4;
 const START = snapshot();
 const NFT_NS = 'lbh-bn';
 const IPT_NS = 'lbh-bi';
 const RESULTS = fileURLToPath(new URL('../../bench/results/lb.json', import.meta.url));
 
-/** One side's sync figures in one round (ms; one-endpoint figures are the median of REPS changes). */
+/** One side's sync figures in one round (ms; cold and one-endpoint figures are medians of several samples). */
 interface SyncFigures { cold: number; coldCpu: number; resync: number; one: number; oneCpu: number }
 
 /**
- * One round of the sync bench: both namespaces emptied, then cold sync, full resync and REPS one-endpoint
- * changes, each step run for both sides back to back, the first side alternating by round (rounds.ts
- * roundOrder) — a burst of outside load lands on both sides of a step alike. Fresh services every round (the
- * one-endpoint changes edit them). The kernel's rulesets are checked after every round.
+ * The sync bench's clocks (issue 18 §2). The old CPU figure was process.cpuUsage() (every thread of this
+ * process: V8's concurrent GC and compiler threads at random, the garbage of earlier rounds) plus the reaped
+ * children's cutime in 10 ms ticks, over ONE cold sync per round, the first of which ran node's JIT cold:
+ * ours read 106, 131, 70 ms over three rounds at load 1.4 (the 1k cold CPU ratio 3.6–7.2×). Now: ours = this
+ * thread's CPU (schedstat, ns) + the exact CPU of the `nft` child, the peer = the exact CPU of
+ * `iptables-restore` — children counted by a cpuacct group (bench/lib/cgroup-cpu.ts, ns) — each sample starting
+ * from a collected heap (gc()), after a discarded warm-up sync of both sides, COLD_REPS samples per round.
  */
-async function syncRound(n: number, round: number, info: Record<string, unknown>): Promise<{ ours: SyncFigures; peer: SyncFigures }> {
+interface Sample { wall: number; cpu: number }
+let gc: () => void = () => undefined;
+async function sample(group: CpuGroup, f: () => Promise<unknown>, withThread: boolean): Promise<Sample> {
+  gc();
+  const t0 = threadCpuMs();
+  const g0 = group.usageMs();
+  const wall = await timed(f);
+  const cpu = group.usageMs() - g0 + (withThread ? threadCpuMs() - t0 : 0);
+  return { wall, cpu };
+}
+
+/** Cold samples per round: at 1k a sync costs ~100 ms of CPU, one sample a draw; at 10k one sample is seconds. */
+const coldReps = (n: number): number => Number(process.env.BENCH_COLD_REPS ?? Math.max(1, Math.round(5000 / n)));
+
+/**
+ * One cold full sync of each side (`first` side first): both namespaces emptied and a new dataplane (no
+ * syncer state), as at an agent's start — but with node's JIT warm (the bench's warm-up did that), so the
+ * figure is the sync's cost, not V8's compile of it.
+ */
+async function coldPair(group: CpuGroup, svcs: ReturnType<typeof services>, full: string, first: 'ours' | 'peer'): Promise<{ ours: Sample; peer: Sample; dp: NftablesDataplane; bytes: number }> {
   await freshNs(NFT_NS);
   await freshNs(IPT_NS);
+  const dp = new NftablesDataplane(group.exec);
+  const d0 = desired(svcs); // building the input is not part of the sync: the agent has it already
+  let bytes = 0;
+  const ours = async (): Promise<Sample> => {
+    let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
+    const s = await sample(group, async () => (res = await dp.apply(d0, { netns: NFT_NS })), true);
+    bytes = res.bytes;
+    return { wall: res.durationMs, cpu: s.cpu };
+  };
+  const peer = (): Promise<Sample> => sample(group, () => group.exec.check('iptables-restore', ['-w'], { input: full, netns: IPT_NS, timeoutMs: 900_000 }), false);
+  if (first === 'ours') { const o = await ours(); return { ours: o, peer: await peer(), dp, bytes }; }
+  const p = await peer();
+  return { ours: await ours(), peer: p, dp, bytes };
+}
+
+/**
+ * One round of the sync bench: COLD_REPS cold syncs, then a full resync and REPS one-endpoint changes, each
+ * step run for both sides back to back, the first side alternating by round (rounds.ts roundOrder) — a burst
+ * of outside load lands on both sides of a step alike. Fresh services every round (the one-endpoint changes
+ * edit them). The kernel's rulesets are checked after every round.
+ */
+async function syncRound(group: CpuGroup, n: number, round: number, info: Record<string, unknown>): Promise<{ ours: SyncFigures; peer: SyncFigures }> {
   const svcs = services(n);
-  const dp = new NftablesDataplane();
   const full = iptFull(svcs);
-  const restore = (input: string, noflush = false) => realExec.check('iptables-restore', ['-w', ...(noflush ? ['--noflush'] : [])], { input, netns: IPT_NS, timeoutMs: 900_000 });
+  const restore = (input: string, noflush = false) => group.exec.check('iptables-restore', ['-w', ...(noflush ? ['--noflush'] : [])], { input, netns: IPT_NS, timeoutMs: 900_000 });
   const first = roundOrder(2, round)[0] === 0 ? 'ours' : 'peer';
   const both = async (ours: () => Promise<void>, peer: () => Promise<void>): Promise<void> => {
     if (first === 'ours') { await ours(); await peer(); } else { await peer(); await ours(); }
   };
-  const o = { oneAll: [] as number[], oneCpuAll: [] as number[] } as { cold: number; coldCpu: number; resync: number; oneAll: number[]; oneCpuAll: number[] };
-  const p = { oneAll: [] as number[], oneCpuAll: [] as number[] } as typeof o;
+  const o = { oneAll: [] as number[], oneCpuAll: [] as number[], coldAll: [] as number[], coldCpuAll: [] as number[] } as { resync: number; oneAll: number[]; oneCpuAll: number[]; coldAll: number[]; coldCpuAll: number[] };
+  const p = { oneAll: [] as number[], oneCpuAll: [] as number[], coldAll: [] as number[], coldCpuAll: [] as number[] } as typeof o;
   let coldBytes = 0;
   let oneBytes = 0;
-  // cold full sync (building the input is not part of the sync: the agent has it already)
-  const d0 = desired(svcs);
-  await both(async () => {
-    let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
-    const c = await cpuOf(async () => (res = await dp.apply(d0, { netns: NFT_NS })));
-    o.cold = res.durationMs;
-    o.coldCpu = c.self + c.children;
-    coldBytes = res.bytes;
-  }, async () => {
-    const c = await cpuOf(() => restore(full));
-    p.cold = c.wall;
-    p.coldCpu = c.children;
-  });
+  let dp = null as unknown as NftablesDataplane;
+  for (let k = 0; k < coldReps(n); k++) {
+    const c = await coldPair(group, svcs, full, first);
+    o.coldAll.push(c.ours.wall); o.coldCpuAll.push(c.ours.cpu);
+    p.coldAll.push(c.peer.wall); p.coldCpuAll.push(c.peer.cpu);
+    dp = c.dp;
+    coldBytes = c.bytes;
+  }
   // forced full resync over the existing ruleset
   await both(async () => {
     dp.requestFullResync({ netns: NFT_NS });
@@ -116,15 +161,15 @@ async function syncRound(n: number, round: number, info: Record<string, unknown>
     current = { services: next, ingress: [] };
     await both(async () => {
       let res = null as unknown as Awaited<ReturnType<NftablesDataplane['apply']>>;
-      const c = await cpuOf(async () => (res = await dp.apply(current, { netns: NFT_NS })));
+      const c = await sample(group, async () => (res = await dp.apply(current, { netns: NFT_NS })), true);
       if (res.mode !== 'incremental' || res.changed !== 1) throw new Error(`expected an incremental change of 1 frontend, got ${res.mode}/${res.changed}`);
       o.oneAll.push(res.durationMs);
-      o.oneCpuAll.push(c.self + c.children);
+      o.oneCpuAll.push(c.cpu);
       oneBytes = res.bytes;
     }, async () => {
-      const c = await cpuOf(() => restore(script, true));
+      const c = await sample(group, () => restore(script, true), false);
       p.oneAll.push(c.wall);
-      p.oneCpuAll.push(c.children);
+      p.oneCpuAll.push(c.cpu);
     });
   }
   // sanity: both rulesets hold what we think
@@ -133,9 +178,9 @@ async function syncRound(n: number, round: number, info: Record<string, unknown>
   const iptRules = (await realExec.check('iptables-save', ['-t', 'nat'], { netns: IPT_NS, timeoutMs: 300_000 })).split('\n').filter((l) => l.startsWith('-A KUBE-SVC-')).length;
   if (iptRules !== n * EPS) throw new Error(`iptables holds ${iptRules} KUBE-SVC rules, want ${n * EPS}`);
   Object.assign(info, { oursFullBytes: coldBytes, peerFullBytes: full.length, oursOneChangeBytes: oneBytes });
-  const fig = (x: typeof o): SyncFigures => ({ cold: r1(x.cold), coldCpu: r1(x.coldCpu), resync: r1(x.resync), one: r1(median(x.oneAll)), oneCpu: r1(median(x.oneCpuAll)) });
+  const fig = (x: typeof o): SyncFigures => ({ cold: r1(median(x.coldAll)), coldCpu: r1(median(x.coldCpuAll)), resync: r1(x.resync), one: r1(median(x.oneAll)), oneCpu: r1(median(x.oneCpuAll)) });
   const res = { ours: fig(o), peer: fig(p) };
-  console.log(`  round ${round + 1} (${first} first): cold ${res.ours.cold}/${res.peer.cold} ms, resync ${res.ours.resync}/${res.peer.resync} ms, one change ${res.ours.one}/${res.peer.one} ms (ours/peer)`);
+  console.log(`  round ${round + 1} (${first} first): cold ${res.ours.cold}/${res.peer.cold} ms (CPU ${res.ours.coldCpu}/${res.peer.coldCpu}; samples ${o.coldCpuAll.map(r1).join(' ')} / ${p.coldCpuAll.map(r1).join(' ')}), resync ${res.ours.resync}/${res.peer.resync} ms, one change ${res.ours.one}/${res.peer.one} ms (CPU ${res.ours.oneCpu}/${res.peer.oneCpu}) (ours/peer)`);
   return res;
 }
 
@@ -143,21 +188,30 @@ async function syncBench(n: number, rows: BenchRow[], extra: Record<string, unkn
   const label = `${n / 1000}k svc × ${EPS} ep`;
   const info: Record<string, unknown> = {};
   const got: { ours: SyncFigures; peer: SyncFigures }[] = [];
-  for (let r = 0; r < ROUNDS; r++) got.push(await syncRound(n, r, info));
+  const group = cpuGroup('meshd-bench-lb');
+  try {
+    // warm-up, discarded: node's JIT compiles the compile/render path, iptables-restore's pages are cached
+    const w = await coldPair(group, services(n), iptFull(services(n)), 'ours');
+    console.log(`  warm-up (discarded): cold CPU ${r1(w.ours.cpu)}/${r1(w.peer.cpu)} ms (ours/peer)`);
+    for (let r = 0; r < ROUNDS; r++) got.push(await syncRound(group, n, r, info));
+  } finally {
+    await realExec.run('ip', ['netns', 'del', NFT_NS]);
+    await realExec.run('ip', ['netns', 'del', IPT_NS]);
+    group.remove();
+  }
+  const cold = coldReps(n);
   const full = 'kube-proxy-iptables-style iptables-restore (iptables-nft)';
   const minimal = 'kube-proxy ≥1.26 minimal iptables-restore --noflush';
   const pr = (metric: string, k: keyof SyncFigures, peerName: string, o: PairedOptions): BenchRow =>
     pairedRow(metric, 'ms', got.map((g) => g.ours[k]), got.map((g) => g.peer[k]), peerName, 'lower', o);
   rows.push(
-    pr(`full sync, cold, ${label}`, 'cold', full, { floor: WALL_FLOOR_MS }),
-    pr(`full sync, cold, ${label}: CPU time (ours: node + nft; peer: iptables-restore)`, 'coldCpu', full, { floor: CPU_FLOOR_MS, note: 'load-independent: wall time on this shared 2-core machine is inflated by other work' }),
+    pr(`full sync, cold, ${label}${cold > 1 ? ` (median of ${cold} per round)` : ''}`, 'cold', full, { floor: WALL_FLOOR_MS, samplesPerRound: cold }),
+    pr(`full sync, cold, ${label}: CPU time (ours: node thread + nft; peer: iptables-restore)${cold > 1 ? `, median of ${cold} per round` : ''}`, 'coldCpu', full, { floor: CPU_FLOOR_MS, samplesPerRound: cold, note: 'load-independent: children CPU from a cpuacct cgroup (ns), ours + this thread (schedstat); warm JIT (a discarded warm-up sync first), gc() before each sample' }),
     pr(`full resync over existing, ${label}`, 'resync', full, { floor: WALL_FLOOR_MS }),
     pr(`one-endpoint change, ${label} (median of ${REPS} per round)`, 'one', minimal, { floor: WALL_FLOOR_MS, samplesPerRound: REPS }),
-    pr(`one-endpoint change, ${label}: CPU time (median of ${REPS} per round)`, 'oneCpu', minimal, { floor: CPU_FLOOR_MS, samplesPerRound: REPS, note: 'load-independent; children CPU has 10 ms resolution' }),
+    pr(`one-endpoint change, ${label}: CPU time (median of ${REPS} per round)`, 'oneCpu', minimal, { floor: CPU_FLOOR_MS, samplesPerRound: REPS, note: 'load-independent; children CPU from a cpuacct cgroup (ns), ours + this thread (schedstat)' }),
   );
-  extra[`sync_${n}`] = { ...info, rounds: got };
-  await realExec.run('ip', ['netns', 'del', NFT_NS]);
-  await realExec.run('ip', ['netns', 'del', IPT_NS]);
+  extra[`sync_${n}`] = { ...info, coldSamplesPerRound: cold, rounds: got };
 }
 
 interface Wrk {
@@ -187,6 +241,20 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
       http.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('ready') && res());
       http.on('exit', () => rej(new Error('http server exited')));
     });
+    // Connection per request: each request takes a fresh client port, and the side that closes first holds that
+    // 4-tuple in TIME_WAIT for 60 s. The old bench's rate fell 6,678 → 2,513 → 351 req/s over three rounds on
+    // EVERY path, direct included, and ~470/s is what 28k default ports (32768–60999) over 60 s allow: the
+    // suspected cause is the client's port supply (tcp_tw_reuse=2 reuses TIME_WAIT ports on loopback only).
+    // Inside the client's own namespace (never the root one): the widest port range and TIME_WAIT reuse for new
+    // outgoing connections (safe: TCP timestamps keep the old one's segments apart). Not proven: at load 19 a
+    // client with only 1,000 ports and tw_reuse=2 still made 300–540 req/s (not 1,000/60 s), so the quiet-machine
+    // collapse may be conntrack in the LB's namespace instead (TIME_WAIT entries live 120 s there): after each
+    // mode the bench prints TIME_WAIT sockets of the client and the task and the LB namespace's conntrack count.
+    // Every request is still a new TCP connection (SYN, DNAT, conntrack entry, FIN), which is what this row measures.
+    const clientSysctls = ['net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535'];
+    await realExec.check('sysctl', ['-q', '-w', ...clientSysctls], { netns: t.client });
+    extra.wrkClientSysctls = clientSysctls;
+    const timeWait = async (ns: string): Promise<number> => (await realExec.check('ss', ['-Htan', 'state', 'time-wait'], { netns: ns })).split('\n').filter((l) => l.trim()).length;
     const task = t.backends[0]!;
     const be: Backend[] = [{ id: 't1', ip: task.ip, state: 'active' }];
     await dp.apply({
@@ -209,6 +277,10 @@ async function throughputBench(rows: BenchRow[], extra: Record<string, unknown>)
         return { rps: Math.round(mine.reduce((a, w) => a + w.rps, 0) / mine.length), errors: mine.reduce((a, w) => a + w.errors, 0) };
       })])) as Record<string, Wrk[]>;
       for (let r = 0; r < ROUNDS; r++) console.log(`  wrk ${mode} round ${r + 1} (${WRK_SLICES} slices of ${SECONDS / WRK_SLICES} s): ${paths.map(([name]) => `${name} ${got[name]![r]!.rps}`).join(', ')} req/s`);
+      const ct = Number((await realExec.run('cat', ['/proc/sys/net/netfilter/nf_conntrack_count'], { netns: t.lb })).stdout.trim());
+      const tw = { client: await timeWait(t.client), task: await timeWait(task.ns), lbConntrack: ct };
+      console.log(`  after ${mode}: sockets in TIME_WAIT client ${tw.client}, task ${tw.task}; conntrack entries in the LB namespace ${ct}`);
+      extra[`timeWait_${close ? 'close' : 'keepalive'}`] = tw;
       const rps = (name: string) => got[name]!.map((w) => w.rps); // socket errors are kept per run in extra (wrk_*)
       const direct = 'direct to the task (same path, no LB)';
       rows.push(pairedRow(`HTTP req/s through VIP, ${mode}`, 'req/s', rps('VIP'), rps('direct to task'), direct, 'higher'));
@@ -297,6 +369,7 @@ function keepIpvsVm(rows: BenchRow[], extra: Record<string, unknown>): void {
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY_IPVS_VM === '1') return ipvsVmOnly();
+  gc = exposeGc();
   const rows: BenchRow[] = [];
   const extra: Record<string, unknown> = { endpointsPerService: EPS, reps: REPS, wrkSeconds: SECONDS, wrkRounds: ROUNDS, wrkSlices: WRK_SLICES, loadAverageAtStart: loadavg(), goals: { fullSync10kMs: 2000, oneChangeMs: 50, vipVsDirect: 0.9 } };
   try {

@@ -34,6 +34,8 @@ export interface BenchRow {
   /** This row's bound on `spread` (absent: DEFAULT_MAX_SPREAD) and why it differs from the default. */
   maxSpread?: number;
   spreadWhy?: string;
+  /** Shown, never checked: context for a checked row, with the reason (rounds.ts SpreadFields.informative). */
+  informative?: string;
   roundRatios?: (number | null)[];
   oursRounds?: (number | null)[];
   peerRounds?: (number | null)[];
@@ -62,6 +64,8 @@ export interface PairedOptions {
   /** Bound on max/min of the per-round ratios for this row; say why in `spreadWhy` when not the default. */
   maxSpread?: number;
   spreadWhy?: string;
+  /** Shown, never checked; the reason (rounds.ts SpreadFields.informative). */
+  informative?: string;
   kind?: MetricKind;
   /** 'time' rows: ± resolution of one per-round figure, in the row's unit (say where it comes from in the bench). */
   floor?: number;
@@ -101,6 +105,7 @@ export function pairedRow(metric: string, unit: string, ours: readonly (number |
     spread: s == null ? null : r3(s),
     ...(o.maxSpread !== undefined ? { maxSpread: o.maxSpread } : {}),
     ...(o.spreadWhy ? { spreadWhy: o.spreadWhy } : {}),
+    ...(o.informative ? { informative: o.informative } : {}),
     ...(o.kind ? { kind: o.kind } : {}),
     ...(o.floor !== undefined ? { floor: o.floor } : {}),
     ...(o.peerFloor !== undefined ? { peerFloor: o.peerFloor } : {}),

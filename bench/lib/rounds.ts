@@ -115,6 +115,11 @@ export interface SpreadFields {
   peerFloor?: number;
   /** Samples behind each per-round figure (default 1). */
   samplesPerRound?: number;
+  /**
+   * Shown, never checked: why this row is context for another row's figure (e.g. throughput on 2 CPUs is
+   * each side's CPU share; the CPU cost per byte next to it is the checked figure). Say why, always.
+   */
+  informative?: string;
 }
 
 export type RowVerdict =
@@ -148,13 +153,14 @@ const fmt = (x: number): string => String(Math.round(x * 1000) / 1000);
  * A row passes when its per-round ratios (at least two) stay within its bound, judged by its kind
  * ({@link MetricKind}). A row with rounds but no ratio at all (no peer) is held to the same bound on its own
  * per-round figures: an absolute figure must hold from run to run too. Rows made without rounds, 'count'
- * rows, and rows with neither ratios nor two positive figures of their own (zeros) are 'unchecked'; a 'time'
+ * rows, 'informative' rows (context for a checked row, with the reason), and rows with neither ratios nor two positive figures of their own (zeros) are 'unchecked'; a 'time'
  * row with a figure at or below its floor in some round is 'unresolved' (the machine cannot tell it from
  * zero, so no ratio is claimed). Neither rejects the result; the results file lists both, so nobody quotes
  * them as checked.
  */
 export function rowVerdict(r: SpreadFields, defaultMax = DEFAULT_MAX_SPREAD): RowVerdict {
   if (r.rounds === undefined) return { metric: r.metric, status: 'unchecked', why: 'made without rounds' };
+  if (r.informative) return { metric: r.metric, status: 'unchecked', why: `informative: ${r.informative}` };
   const kind = r.kind ?? kindOf(r.unit ?? '');
   if (kind === 'count') return { metric: r.metric, status: 'unchecked', why: 'a count (0 on a good run): no ratio to check' };
   // an unbounded figure (a change that never converged) is a failure of the round, never a missing peer

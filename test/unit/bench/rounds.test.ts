@@ -79,6 +79,8 @@ test('rowVerdict: ok within the bound, rejected beyond it, unchecked without rou
     [{ metric: 'm', ratio: null, rounds: 3, roundRatios: [null, null, null], oursRounds: [100, null, 120] }, 'rejected', /1 of 3 round\(s\) gave no figure/],
     [{ metric: 'm', ratio: null, rounds: 2, roundRatios: [null, null], oursRounds: [0, 0] }, 'unchecked', /fewer than two positive/],
     [{ ...base }, 'unchecked', /without rounds/],
+    // informative: shown with its reason, never checked, however wide
+    [{ ...base, rounds: 3, roundRatios: [0.45, 0.9, 0.99], informative: 'CPU share of each side' }, 'unchecked', /informative: CPU share of each side/],
   ];
   for (const [r, status, why] of cases) {
     const v = rowVerdict(r);
