@@ -11,7 +11,7 @@ import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } 
 import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
-import { HOST_LINK, HOST_NFT_TABLE, INGRESS_NET, renderHostIngress, sboxRecord } from './plan.js';
+import { HOST_LINK, HOST_NFT_TABLE, INGRESS_NET, INGRESS_NET6, ingress6Of, renderHostIngress, sboxRecord } from './plan.js';
 import { ProxyPorts, proxyPortsOf } from './proxy-ports.js';
 import type { LbState } from './state.js';
 import type { LbSubsystemOptions, Persisted } from './types.js';
@@ -27,6 +27,12 @@ export class IngressSide {
   /** Tasks whose ingress attachment was checked since the last periodic check. */
   private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
+  /**
+   * This node's IPv6 underlay addresses (issue 19 §2): the advertised address on an IPv6-only
+   * underlay, else the global IPv6 addresses of the device holding the IPv4 one (dual underlay;
+   * read at each plumbing check). Non-empty = the routing mesh is dual stack on this node.
+   */
+  private underlay6: string[] = [];
 
   /** `changed()`: the ingress namespace needs a sync (lb.ts marks it dirty). */
   constructor(private readonly o: LbSubsystemOptions, private readonly state: LbState, private readonly netnsOf: (taskId: string) => string, private readonly changed: () => void) {
@@ -78,10 +84,27 @@ export class IngressSide {
   private define(addr: IngressAddr): void {
     this.o.gossip.core.joinNetwork(INGRESS_NETWORK, this.o.clock.now());
     this.o.gossip.pump();
-    this.o.overlay.defineNetwork({ ...INGRESS_NET });
+    // subnet6: neighbour entries for the derived IPv6 ingress addresses of records that carry one
+    // (only nodes with an IPv6 underlay publish them: nothing changes on an IPv4 cluster).
+    this.o.overlay.defineNetwork({ ...INGRESS_NET, subnet6: INGRESS_NET6.subnet });
     this.o.overlay.addLocal(this.sboxKey, { network: INGRESS_NETWORK, ip: addr.ip, mac: addr.mac });
     // At once, not after plumbing: peers' overlays wait for our entry on `ingress` before activating.
-    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
+    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr, this.v6));
+  }
+
+  /** True when the routing mesh is dual stack on this node (its underlay has IPv6). */
+  get v6(): boolean {
+    return this.underlay6.length > 0;
+  }
+
+  /** Reads this node's IPv6 underlay addresses (see `underlay6`). */
+  private async readUnderlay6(): Promise<string[]> {
+    if (this.o.underlayIp.includes(':')) return [this.o.underlayIp];
+    const r = await this.o.exec.run('ip', ['-j', 'addr', 'show']);
+    if (r.code !== 0) throw new MeshError('MESHD_NOT_READY', `ip addr show failed: ${r.stderr.trim()}`);
+    const links = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ family?: string; local?: string; scope?: string }> }>;
+    const dev = links.find((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === this.o.underlayIp));
+    return (dev?.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope === 'global' && a.local).map((a) => a.local!).sort();
   }
 
   private get sboxKey(): string {
@@ -106,11 +129,17 @@ export class IngressSide {
       // seconds, and every LB change (drains included) would queue behind it. If the overlay
       // sandbox went away meanwhile, ensureSandbox fails (MESHD_NOT_READY) and the loop retries.
       if (!this.everPlumbed) await this.o.overlay.settled();
-      const r = await this.plumber.ensureSandbox(addr, mtu);
+      const six = await this.readUnderlay6();
+      if (six.join() !== this.underlay6.join()) {
+        this.o.log.info({ underlay6: six }, six.length ? 'routing mesh: IPv6 published ports on' : 'routing mesh: IPv6 published ports off');
+        this.underlay6 = six;
+        this.attached.clear();
+      }
+      const r = await this.plumber.ensureSandbox(addr, mtu, this.v6);
       if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
       this.plumbed = this.everPlumbed = true;
     }
-    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr));
+    this.publishIfChanged(sboxRecord(this.o.nodeName, this.o.underlayIp, addr, this.v6));
     await this.syncAttachments(mtu);
     return true;
   }
@@ -125,7 +154,7 @@ export class IngressSide {
     const proxied = proxyPortsOf(ingress);
     const unbound = await this.proxies.open(proxied);
     const dnat = ingress.filter((g) => g.proto !== 'tcp' || !proxied.has(g.publishedPort));
-    const host = renderHostIngress(this.o.underlayIp, dnat.map((g) => ({ proto: g.proto, port: g.publishedPort })));
+    const host = renderHostIngress(this.o.underlayIp, dnat.map((g) => ({ proto: g.proto, port: g.publishedPort })), this.underlay6);
     if (host !== this.hostRendered) {
       this.hostRendered = null;
       await this.o.exec.check('nft', ['-f', '-'], { input: host });
@@ -163,10 +192,12 @@ export class IngressSide {
       }
       // A `starting` task (health check pending) is plumbed too: it is ready the moment it turns healthy.
       if (main.state !== 'draining' && !this.attached.has(taskId)) {
-        await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu, this.cfg.node!.ip);
+        await this.plumber.ensureTask(taskId, this.netnsOf(taskId), a, mtu, this.cfg.node!.ip, this.v6);
         this.attached.add(taskId);
       }
-      this.publishIfChanged({ ...main, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, mac: a.mac, vip: null, aliases: [] });
+      // ip6: the task's derived IPv6 ingress address when dual stack, never its overlay one (`main`'s).
+      const { ip6: _overlay6, ...rest } = main;
+      this.publishIfChanged({ ...rest, network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: a.ip, ...(this.v6 ? { ip6: ingress6Of(a.ip) } : {}), mac: a.mac, vip: null, aliases: [] });
     }
     if (changed) this.save();
   }
@@ -182,7 +213,9 @@ export class IngressSide {
 
   /** The `ingress` part of GET /v1/lb/status. */
   status(): object | null {
-    return this.cfg.node ? { ...this.cfg.node, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks, proxyProtocol: this.proxies.status() } : null;
+    if (!this.cfg.node) return null;
+    const ipv6 = this.v6 ? { ip6: ingress6Of(this.cfg.node.ip), underlay6: this.underlay6 } : {};
+    return { ...this.cfg.node, ...ipv6, sandbox: this.plumber.sbox, hostTable: HOST_NFT_TABLE, attachments: this.cfg.tasks, proxyProtocol: this.proxies.status() };
   }
 
   /** The persisted configuration (`GET /v1/ingress`). */

@@ -13,11 +13,17 @@
  * The host table DNATs underlay:published → 172.31.255.2; the ingress sandbox's LB picks a task
  * ingress address and masquerades to the node's unique ingress address, so replies come back
  * through this node whichever node the task is on.
+ *
+ * IPv6 (`v6` true: this node's underlay has IPv6, issue 19 §2): the same picture doubled, every
+ * address derived (plan.ts INGRESS_NET6 / HOST_LINK6): fd6d:6573:6864:fffe::1/64 ═ ::2/64 on the
+ * host link, the sandbox's and each task's ingress6Of(IPv4 ingress address)/64 on eth0 / ing0,
+ * table 4096 for IPv6 replies too, IPv6 forwarding in the host and the sandbox. Addresses are
+ * added `nodad` (usable at once; they are unique by construction).
  */
 import type { Exec } from '../../adapters/exec.js';
 import { MeshError } from '../../core/errors.js';
 import { BRIDGE_NAME, sandboxName } from '../../core/overlay/model.js';
-import { HOST_LINK, INGRESS_NET, INGRESS_PREFIX_LEN, INGRESS_REPLY_TABLE, ingressSboxName, ingressVethName } from './plan.js';
+import { HOST_LINK, HOST_LINK6, INGRESS_NET, INGRESS_NET6, INGRESS_PREFIX_LEN, INGRESS_REPLY_TABLE, ingress6Of, ingressSboxName, ingressVethName } from './plan.js';
 
 export const SBOX_VETH = 'vi-sbox';
 /** The routing mesh's interface in a task namespace (the task's own networks are eth0, eth1, …). */
@@ -50,7 +56,7 @@ export class IngressPlumber {
   }
 
   /** Ingress sandbox, its two veths, addresses, routes and forwarding. Needs the overlay sandbox. */
-  async ensureSandbox(addr: IngressAddr, mtu: number): Promise<{ created: string[] }> {
+  async ensureSandbox(addr: IngressAddr, mtu: number, v6 = false): Promise<{ created: string[] }> {
     const created: string[] = [];
     const { exec } = this;
     if (!(await nsExists(exec, this.overlayNs))) throw new MeshError('MESHD_NOT_READY', `overlay sandbox ${this.overlayNs} of network ingress is not there yet`);
@@ -89,15 +95,38 @@ export class IngressPlumber {
     if (stale.length) await exec.check('ip', ['-n', this.sbox, '-batch', '-'], { input: stale.join('\n') + '\n' });
     await exec.check('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
     await exec.check('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: this.sbox });
+    if (v6) await this.ensureSandbox6(addr);
     return { created };
+  }
+
+  /** The sandbox's IPv6 half (see the file comment); drops a stale derived address. */
+  private async ensureSandbox6(addr: IngressAddr): Promise<void> {
+    const { exec } = this;
+    const ip6 = ingress6Of(addr.ip);
+    await exec.check('sysctl', ['-q', '-w', `net.ipv6.conf.${HOST_LINK.hostIf}.disable_ipv6=0`, 'net.ipv6.conf.all.forwarding=1']);
+    await exec.check('sysctl', ['-q', '-w', 'net.ipv6.conf.eth0.disable_ipv6=0', `net.ipv6.conf.${HOST_LINK.sboxIf}.disable_ipv6=0`, 'net.ipv6.conf.all.forwarding=1'], { netns: this.sbox });
+    await exec.check('ip', ['-batch', '-'], { input: `addr replace ${HOST_LINK6.hostIp}/${HOST_LINK6.prefix} dev ${HOST_LINK.hostIf} nodad\n` });
+    await exec.check('ip', ['-n', this.sbox, '-batch', '-'], {
+      input: [
+        `addr replace ${ip6}/${INGRESS_NET6.prefix} dev eth0 nodad`,
+        `addr replace ${HOST_LINK6.sboxIp}/${HOST_LINK6.prefix} dev ${HOST_LINK.sboxIf} nodad`,
+        `route replace ::/0 via ${HOST_LINK6.hostIp} dev ${HOST_LINK.sboxIf}`,
+        '',
+      ].join('\n'),
+    });
+    const cur = await exec.run('ip', ['-n', this.sbox, '-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']);
+    const infos = (JSON.parse(cur.stdout || '[]') as Array<{ addr_info?: Array<{ local: string; prefixlen: number }> }>)[0]?.addr_info ?? [];
+    const stale = infos.filter((a) => a.local !== ip6).map((a) => `addr del ${a.local}/${a.prefixlen} dev eth0`);
+    if (stale.length) await exec.check('ip', ['-n', this.sbox, '-batch', '-'], { input: stale.join('\n') + '\n' });
   }
 
   /**
    * Attaches a task namespace to `ingress` as `ing0` (skipped when it is there; not `ethN`: those
    * are the task's own networks, one per attachment, plumbed by the runtime) and (re)sets the
    * reply routing for its ingress address via `gatewayIp` (this node's ingress sandbox).
+   * `v6`: also its derived IPv6 ingress address and its reply routing (see the file comment).
    */
-  async ensureTask(taskId: string, taskNs: string, addr: IngressAddr, mtu: number, gatewayIp: string): Promise<boolean> {
+  async ensureTask(taskId: string, taskNs: string, addr: IngressAddr, mtu: number, gatewayIp: string, v6 = false): Promise<boolean> {
     const { exec } = this;
     let created = false;
     if (!(await linkExists(exec, INGRESS_TASK_IF, taskNs))) {
@@ -120,7 +149,25 @@ export class IngressPlumber {
         '',
       ].join('\n'),
     });
+    if (v6) await this.ensureTask6(taskNs, ingress6Of(addr.ip), ingress6Of(gatewayIp));
     return created;
+  }
+
+  /** A task's IPv6 ingress address and its reply routing (docker sandboxes may have IPv6 off: turned on for ing0). */
+  private async ensureTask6(taskNs: string, ip6: string, gateway6: string): Promise<void> {
+    const { exec } = this;
+    const t = INGRESS_REPLY_TABLE;
+    await exec.check('sysctl', ['-q', '-w', `net.ipv6.conf.${INGRESS_TASK_IF}.disable_ipv6=0`], { netns: taskNs });
+    const rules = await exec.run('ip', ['-n', taskNs, '-6', 'rule', 'show', 'from', ip6, 'lookup', String(t)]);
+    await exec.check('ip', ['-n', taskNs, '-batch', '-'], {
+      input: [
+        `addr replace ${ip6}/${INGRESS_NET6.prefix} dev ${INGRESS_TASK_IF} nodad`,
+        ...(rules.stdout.trim() ? [] : [`rule add from ${ip6} lookup ${t} priority ${t}`]),
+        `route replace ${INGRESS_NET6.subnet} dev ${INGRESS_TASK_IF} table ${t}`,
+        `route replace ::/0 via ${gateway6} dev ${INGRESS_TASK_IF} table ${t}`,
+        '',
+      ].join('\n'),
+    });
   }
 
   /** Removes a task's ingress veth (absent is fine: it goes with the task namespace). */

@@ -25,6 +25,26 @@ export const SBOX_SERVICE = 'ingress-sbox';
 export const HOST_LINK = { hostIf: 'meshd-ing0', sboxIf: 'ehost', hostIp: '172.31.255.1', sboxIp: '172.31.255.2', prefix: 30 } as const;
 export const HOST_NFT_TABLE = 'meshd-ingress';
 
+/**
+ * IPv6 published ports (issue 19 §2): when this node's underlay has IPv6, the routing mesh is dual
+ * stack. The ingress network's IPv6 addresses are NOT allocated: each is derived from the node's or
+ * task's IPv4 ingress address (`ingress6Of`: the reserved ULA /64 below + the 32 IPv4 bits), so
+ * they are as unique as the IPv4 ones, need no IPAM, no manager change and no new record field
+ * beyond `ip6`. Reserved ULA /64s (never routed off a node / off the ingress overlay):
+ * - `fd6d:6573:6864:ff00::/64` ingress network (e.g. 10.255.0.5 → fd6d:6573:6864:ff00::aff:5);
+ * - `fd6d:6573:6864:fffe::/64` host ↔ ingress-sandbox link (`::1` host, `::2` sandbox).
+ */
+export const INGRESS_NET6 = { subnet: 'fd6d:6573:6864:ff00::/64', prefix: 64, base: 'fd6d:6573:6864:ff00::' } as const;
+export const HOST_LINK6 = { hostIp: 'fd6d:6573:6864:fffe::1', sboxIp: 'fd6d:6573:6864:fffe::2', prefix: 64 } as const;
+
+/** The IPv6 ingress address of an IPv4 ingress address (see INGRESS_NET6). */
+export function ingress6Of(ip4: string): string {
+  const n = parseIp(ip4);
+  const hi = (n >>> 16) & 0xffff;
+  const lo = n & 0xffff;
+  return hi === 0 ? `${INGRESS_NET6.base}${lo.toString(16)}` : `${INGRESS_NET6.base}${hi.toString(16)}:${lo.toString(16)}`;
+}
+
 function backendOf(r: EndpointRecord, node: string, zone: string | undefined): Backend {
   return {
     id: r.taskId, ip: r.ip, ...(r.ip6 !== undefined ? { ip6: r.ip6 } : {}), state: r.state === 'running' ? 'active' : 'draining', ...(r.node === node ? { local: true } : {}),
@@ -186,17 +206,40 @@ export function dropIngressConflicts(pubs: readonly IngressPublish[]): { ingress
  * port is DNATed to the ingress sandbox (which balances and masquerades). Replaced atomically
  * as a whole (`add; delete; add` in one `nft -f`): it holds one element per published port.
  * With no port published the table stays (empty), so a stale rule can never survive.
+ *
+ * `underlay6`: this node's IPv6 underlay addresses (IPv6 or dual underlay; empty on IPv4). Then an
+ * `ip6` table of the same name DNATs them to the sandbox's HOST_LINK6 address, in the SAME
+ * transaction; an IPv4 `underlayIp` that is an IPv6 address (IPv6-only underlay) gives an `ip`
+ * table with the set and no DNAT rule (the `ip` family cannot name an IPv6 address). With no
+ * IPv6 address the output is byte-identical to what it was before IPv6 published ports.
  */
-export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ proto: Proto; port: number }>): string {
+export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ proto: Proto; port: number }>, underlay6: readonly string[] = []): string {
   const elems = [...new Set(ports.map((p) => `${p.proto} . ${p.port}`))].sort();
   const set = elems.length ? `\t\telements = { ${elems.join(', ')} }\n` : '';
-  return [
+  const v4 = !underlayIp.includes(':');
+  const rule4 = v4 ? `\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}` : '';
+  const out = [
     `add table ip ${HOST_NFT_TABLE}`,
     `delete table ip ${HOST_NFT_TABLE}`,
     `table ip ${HOST_NFT_TABLE} {`,
     `\tset published {\n\t\ttype inet_proto . inet_service\n${set}\t}`,
-    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
-    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}\n\t}`,
+    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;${rule4}\n\t}`,
+    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;${rule4}\n\t}`,
+    '}',
+    '',
+  ];
+  const six = [...new Set(underlay6)].sort();
+  if (six.length === 0) return out.join('\n');
+  const d6 = six.length === 1 ? six[0]! : `{ ${six.join(', ')} }`;
+  const rule6 = `\n\t\tip6 daddr ${d6} meta l4proto . th dport @published dnat ip6 to ${HOST_LINK6.sboxIp}`;
+  return [
+    ...out.slice(0, -1),
+    `add table ip6 ${HOST_NFT_TABLE}`,
+    `delete table ip6 ${HOST_NFT_TABLE}`,
+    `table ip6 ${HOST_NFT_TABLE} {`,
+    `\tset published {\n\t\ttype inet_proto . inet_service\n${set}\t}`,
+    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;${rule6}\n\t}`,
+    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;${rule6}\n\t}`,
     '}',
     '',
   ].join('\n');
@@ -240,12 +283,13 @@ export function parseIngressAddr(body: unknown): { ip: string; mac: string } {
 
 /**
  * The record of a node's ingress sandbox on `ingress` (key = taskId `sbox-<node>`): peers program
- * FDB/neighbour entries for it, so replies to its masqueraded connections find their way back.
+ * FDB/neighbour entries for it, so replies to its masqueraded connections find their way back
+ * (`v6`: with its IPv6 ingress address, so peers' VXLAN proxies answer ND for it too).
  */
-export function sboxRecord(node: string, nodeIp: string, addr: { ip: string; mac: string }): EndpointRecord {
+export function sboxRecord(node: string, nodeIp: string, addr: { ip: string; mac: string }, v6 = false): EndpointRecord {
   return {
     v: 1, taskId: `sbox-${node}`.slice(0, 64), taskName: `ingress-sbox.${node}`.slice(0, 128), serviceId: SBOX_SERVICE, serviceName: SBOX_SERVICE,
-    network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, mac: addr.mac, node, nodeIp,
+    network: INGRESS_NETWORK, networkName: INGRESS_NET.name, ip: addr.ip, ...(v6 ? { ip6: ingress6Of(addr.ip) } : {}), mac: addr.mac, node, nodeIp,
     vip: null, endpointMode: 'dnsrr', aliases: [], ports: [], state: 'running',
   };
 }

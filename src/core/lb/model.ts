@@ -120,6 +120,11 @@ export interface Frontend {
   kind: 'vip' | 'ingress';
   /** Only for kind 'vip'. */
   vip?: string;
+  /**
+   * True for the IPv6 frontend of an ingress publish (`ingress6 tcp 8080`, see `isV6`): it matches
+   * IPv6 packets to a local address and picks among the backends' `ip6`.
+   */
+  ipv6?: true;
   proto: Proto;
   port: number;
   /** Active backends: candidates for new connections. Empty → new connections are rejected. */
@@ -253,8 +258,8 @@ function checkIp6(path: string, s: unknown): void {
 }
 
 /** True for a frontend of an IPv6 VIP (rendered in the IPv6 table / as an IPv6 virtual service). */
-export function isV6(f: Pick<Frontend, 'vip'>): boolean {
-  return f.vip !== undefined && f.vip.includes(':');
+export function isV6(f: Pick<Frontend, 'vip' | 'ipv6'>): boolean {
+  return f.ipv6 === true || (f.vip !== undefined && f.vip.includes(':'));
 }
 
 function checkLb(path: string, lb: LbOptions | undefined): void {
@@ -364,6 +369,9 @@ export function vipKey(vip: string, proto: Proto, port: number): string {
 export function ingressKey(proto: Proto, port: number): string {
   return `ingress ${proto} ${port}`;
 }
+export function ingress6Key(proto: Proto, port: number): string {
+  return `ingress6 ${proto} ${port}`;
+}
 
 /**
  * Per-object memo of validated, compiled frontends (see `compile`). Keys are the caller's service /
@@ -398,7 +406,19 @@ function ingressFrontends(g: IngressPublish, p: string): Frontend[] {
   const picked = split(g.backends, ints, (b) => g.policy === 'cluster' || b.local === true, g.lb?.locality);
   const targets = targetsAt(picked.active, g.targetPort);
   const draining = targetsAt(picked.draining, g.targetPort);
-  return [{ key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment: `${g.service} ${g.proto}/${g.publishedPort} ${g.mode === 'host' ? 'host' : g.policy}`, ...algorithmOf(g.lb), ...weighting(targets, picked.weights) }];
+  const comment = `${g.service} ${g.proto}/${g.publishedPort} ${g.mode === 'host' ? 'host' : g.policy}`;
+  const v4: Frontend = { key: ingressKey(g.proto, g.publishedPort), kind: 'ingress', proto: g.proto, port: g.publishedPort, targets, draining, masquerade: g.policy === 'cluster', comment, ...algorithmOf(g.lb), ...weighting(targets, picked.weights) };
+  // IPv6 (routing mesh only): when some backend has an IPv6 ingress address, the same publish over
+  // the backends that have one, mapped to it (the IPv4 order), as a frontend of its own.
+  if (g.mode === 'host' || !g.backends.some((b) => b.ip6 !== undefined)) return [v4];
+  const to6 = new Map<string, string>();
+  for (const b of g.backends) if (b.ip6 !== undefined) to6.set(b.ip, b.ip6);
+  const p4 = split(g.backends, ints, (b) => b.ip6 !== undefined && (g.policy === 'cluster' || b.local === true), g.lb?.locality);
+  const map = (ips: string[]): string[] => ips.map((ip) => to6.get(ip)!);
+  const t6 = targetsAt(map(p4.active), g.targetPort);
+  const w6 = p4.weights ? new Map([...p4.weights].map(([ip, w]) => [to6.get(ip)!, w])) : null;
+  const v6: Frontend = { key: ingress6Key(g.proto, g.publishedPort), kind: 'ingress', ipv6: true, proto: g.proto, port: g.publishedPort, targets: t6, draining: targetsAt(map(p4.draining), g.targetPort), masquerade: g.policy === 'cluster', comment: `${comment} ipv6`, ...algorithmOf(g.lb), ...weighting(t6, w6) };
+  return [v4, v6];
 }
 
 /**

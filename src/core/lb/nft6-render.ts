@@ -24,6 +24,8 @@ export const NFT6_TABLE = 'meshd-lb6';
 const T = `${NFT6_FAMILY} ${NFT6_TABLE}`;
 /** Same seed as the IPv4 table's source-hash (nftables-render.ts JHASH_SEED), spelled as nft prints it. */
 const SEED = '0x6d657368';
+/** Masquerade mark bit (the IPv4 table's MASQ_MARK): ingress `cluster` IPv6 connections. */
+const MASQ = '0x4000';
 
 const PICK: Record<LbAlgorithm, (n: number) => string> = {
   random: (n) => `numgen random mod ${n}`,
@@ -47,25 +49,45 @@ export function dnat6Rule(f: Frontend): string {
 }
 
 /**
- * The IPv6 table for `fs` (IPv6 VIP frontends, in key order), preceded by its delete. Chains are
+ * The IPv6 table for `fs` (IPv6 frontends, in key order), preceded by its delete. Chains are
  * numbered in that order; nothing refers to a chain number from outside the table.
+ *
+ * Ingress IPv6 frontends (`ingress6 …`, the routing mesh's sandbox; issue 19 §2 published ports)
+ * add, only when there is one (a table without any renders exactly as before): the verdict map
+ * `ingress` (`proto . port : goto fe-N`) and the set `empty-ingress`, matched on any local address
+ * (`fib daddr type local`, as the IPv4 table); `cluster` chains set the mark bit 0x4000 before
+ * their DNAT and `nat-post` masquerades it (the IPv4 table's `nat-post` never sees IPv6 packets).
  */
 export function renderNft6(fs: readonly Frontend[]): string {
   const head = `table ${T}\ndelete table ${T}\n`;
   if (fs.length === 0) return head;
-  const live = fs.filter((f) => f.targets.length > 0);
-  const empty = fs.filter((f) => f.targets.length === 0).map((f) => `${elemKey(f)} comment "${f.comment}"`);
-  const vips = live.map((f, i) => `${elemKey(f)} comment "${f.comment}" : goto fe-${i}`);
+  const vipFs = fs.filter((f) => f.kind === 'vip');
+  const ingFs = fs.filter((f) => f.kind === 'ingress');
+  const live = [...vipFs.filter((f) => f.targets.length > 0), ...ingFs.filter((f) => f.targets.length > 0)];
+  const chainOf = new Map(live.map((f, i) => [f, i]));
+  const empty = vipFs.filter((f) => f.targets.length === 0).map((f) => `${elemKey(f)} comment "${f.comment}"`);
+  const vips = vipFs.filter((f) => f.targets.length > 0).map((f) => `${elemKey(f)} comment "${f.comment}" : goto fe-${chainOf.get(f)!}`);
   const match = 'ip6 daddr . meta l4proto . th dport';
+  const imatch = 'fib daddr type local meta l4proto . th dport';
+  const ing = ingFs.length > 0;
+  const masq = ingFs.some((f) => f.masquerade && f.targets.length > 0);
+  const iEmpty = ingFs.filter((f) => f.targets.length === 0).map((f) => `${f.proto} . ${f.port} comment "${f.comment}"`);
+  const iLive = ingFs.filter((f) => f.targets.length > 0).map((f) => `${f.proto} . ${f.port} comment "${f.comment}" : goto fe-${chainOf.get(f)!}`);
+  const feRule = (f: Frontend): string => (f.masquerade ? `meta mark set meta mark | ${MASQ} ${dnat6Rule(f)}` : dnat6Rule(f));
   const body = [
     `\tset empty {\n\t\ttype ipv6_addr . inet_proto . inet_service\n${block(empty)}\t}`,
     `\tmap vips {\n\t\ttype ipv6_addr . inet_proto . inet_service : verdict\n${block(vips)}\t}`,
-    ...live.map((f, i) => `\tchain fe-${i} {\n\t\t${dnat6Rule(f)}\n\t}`),
-    `\tchain empty-check {\n\t\t${match} @empty meta l4proto tcp reject with tcp reset\n\t\t${match} @empty reject\n\t}`,
+    ...(ing ? [
+      `\tset empty-ingress {\n\t\ttype inet_proto . inet_service\n${block(iEmpty)}\t}`,
+      `\tmap ingress {\n\t\ttype inet_proto . inet_service : verdict\n${block(iLive)}\t}`,
+    ] : []),
+    ...live.map((f, i) => `\tchain fe-${i} {\n\t\t${feRule(f)}\n\t}`),
+    `\tchain empty-check {\n\t\t${match} @empty meta l4proto tcp reject with tcp reset\n\t\t${match} @empty reject\n${ing ? `\t\t${imatch} @empty-ingress meta l4proto tcp reject with tcp reset\n\t\t${imatch} @empty-ingress reject\n` : ''}\t}`,
     '\tchain filter-pre {\n\t\ttype filter hook prerouting priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
     '\tchain filter-out {\n\t\ttype filter hook output priority -110; policy accept;\n\t\tct state new jump empty-check\n\t}',
-    `\tchain nat-pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\t${match} vmap @vips\n\t}`,
-    `\tchain nat-out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\t${match} vmap @vips\n\t}`,
+    `\tchain nat-pre {\n\t\ttype nat hook prerouting priority -100; policy accept;\n\t\t${match} vmap @vips\n${ing ? `\t\t${imatch} vmap @ingress\n` : ''}\t}`,
+    `\tchain nat-out {\n\t\ttype nat hook output priority -100; policy accept;\n\t\t${match} vmap @vips\n${ing ? `\t\t${imatch} vmap @ingress\n` : ''}\t}`,
+    ...(masq ? [`\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark & ${MASQ} == ${MASQ} masquerade\n\t}`] : []),
   ];
   return `${head}table ${T} {\n${body.join('\n')}\n}\n`;
 }
