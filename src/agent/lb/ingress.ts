@@ -115,8 +115,9 @@ export class IngressPlumber {
       ].join('\n'),
     });
     const cur = await exec.run('ip', ['-n', this.sbox, '-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']);
-    const infos = (JSON.parse(cur.stdout || '[]') as Array<{ addr_info?: Array<{ local: string; prefixlen: number }> }>)[0]?.addr_info ?? [];
-    const stale = infos.filter((a) => a.local !== ip6).map((a) => `addr del ${a.local}/${a.prefixlen} dev eth0`);
+    // `ip -j` lists addresses its filter skipped as `{}`: only entries with an address count
+    const infos = (JSON.parse(cur.stdout || '[]') as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>)[0]?.addr_info ?? [];
+    const stale = infos.filter((a) => a.local !== undefined && a.local !== ip6).map((a) => `addr del ${a.local}/${a.prefixlen} dev eth0`);
     if (stale.length) await exec.check('ip', ['-n', this.sbox, '-batch', '-'], { input: stale.join('\n') + '\n' });
   }
 
@@ -159,10 +160,11 @@ export class IngressPlumber {
     const t = INGRESS_REPLY_TABLE;
     await exec.check('sysctl', ['-q', '-w', `net.ipv6.conf.${INGRESS_TASK_IF}.disable_ipv6=0`], { netns: taskNs });
     const rules = await exec.run('ip', ['-n', taskNs, '-6', 'rule', 'show', 'from', ip6, 'lookup', String(t)]);
+    // `ip rule` takes IPv4 unless told (-6), and a batch line cannot say it: a command of its own
+    if (!rules.stdout.trim()) await exec.check('ip', ['-n', taskNs, '-6', 'rule', 'add', 'from', ip6, 'lookup', String(t), 'priority', String(t)]);
     await exec.check('ip', ['-n', taskNs, '-batch', '-'], {
       input: [
         `addr replace ${ip6}/${INGRESS_NET6.prefix} dev ${INGRESS_TASK_IF} nodad`,
-        ...(rules.stdout.trim() ? [] : [`rule add from ${ip6} lookup ${t} priority ${t}`]),
         `route replace ${INGRESS_NET6.subnet} dev ${INGRESS_TASK_IF} table ${t}`,
         `route replace ::/0 via ${gateway6} dev ${INGRESS_TASK_IF} table ${t}`,
         '',

@@ -1,0 +1,97 @@
+/**
+ * Issue #19 item 2, last part: IPv6 published ports through the routing mesh, end to end through
+ * the real netctl and meshd (netns runtime, whoami), lab `p6` (2 nodes), twice:
+ * - `--underlay ipv6` (hosts have no IPv4): `curl -6 http://[node v6]:8080/` from the lab client
+ *   answers on BOTH nodes and spreads over both tasks (before the fix, the node's LB sync failed:
+ *   the host table named an IPv6 address in an `ip` table and nft refused the transaction);
+ * - `--underlay dual`: the same over IPv6 and over IPv4 on both nodes.
+ * The path: host `ip6 meshd-ingress` DNAT → ingress sandbox (fd6d:6573:6864:fffe::2) → `ip6
+ * meshd-lb6` ingress6 frontend → a task's derived IPv6 ingress address over the ingress VXLAN.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
+import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { nodeAddr6, type LabUnderlay } from '../../../src/lab/plan.js';
+import type { LabState } from '../../../src/lab/lab.js';
+
+const LAB = 'p6';
+const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 120_000 });
+function ok(r: CliResult, what: string): CliResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+  return r;
+}
+const url = (addr: string): string => (addr.includes(':') ? `http://[${addr}]:8080/` : `http://${addr}:8080/`);
+
+/** One request from the lab client: the answering task's name, or the failure text. */
+function ask(lab: LabState, addr: string): { task?: string; out: string } {
+  const r = inNs(lab.client.netns, ['curl', '-s', '-m', '2', addr.includes(':') ? '-6' : '-4', url(addr)], 5000);
+  const task = /^task: (\S+)$/m.exec(r.stdout)?.[1];
+  return { ...(task ? { task } : {}), out: `exit ${r.code} ${r.stdout}${r.stderr}`.trim() };
+}
+
+/** What a failed wait prints: the node's host table, its sandbox's IPv6 LB and the LB status. */
+function diagnose(lab: LabState, node: string): string {
+  const ns = `mlab-${LAB}-${node}`;
+  return [
+    `host ip6 table: ${inNs(ns, ['nft', 'list', 'table', 'ip6', 'meshd-ingress']).stdout || '(none)'}`,
+    `sandbox lb6: ${inNs(`${ns}-ingress`, ['nft', 'list', 'table', 'ip6', 'meshd-lb6']).stdout || '(none)'}`,
+    `sandbox addrs: ${inNs(`${ns}-ingress`, ['ip', '-6', '-o', 'addr']).stdout}`,
+  ].join('\n').slice(0, 4000) + `\nlab ${lab.name}`;
+}
+
+async function cluster(lab: LabState): Promise<void> {
+  ok(await on('n1', 'cluster', 'init'), 'init');
+  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'token').stdout.trim();
+  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
+  const mgr = lab.nodes[0]!.underlay;
+  ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, `${mgr.includes(':') ? `[${mgr}]` : mgr}:2377`), 'join');
+  ok(await on('n1', 'network', 'create', 'app'), 'network create app');
+  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app', '-p', '8080:80', 'whoami'), 'web');
+}
+
+/** Waits until `addr` answers, then asks until ≥ 2 distinct tasks answered (bounded). */
+async function spreads(lab: LabState, node: string, addr: string): Promise<string[]> {
+  const seen = new Set<string>();
+  let last = '';
+  await waitFor(`${url(addr)} (${node}) answers from 2 distinct tasks`, () => {
+    const a = ask(lab, addr);
+    last = a.out;
+    if (a.task) seen.add(a.task);
+    return seen.size >= 2 ? [...seen] : undefined;
+  }, 60_000, 100, () => `seen ${[...seen].join(',') || '(none)'}; last: ${last}\n${diagnose(lab, node)}`);
+  return [...seen].sort();
+}
+
+for (const underlay of ['ipv6', 'dual'] as LabUnderlay[]) {
+  describe(`IPv6 published ports, ${underlay} underlay (lab ${LAB})`, { timeout: 300_000 }, () => {
+    let lab: LabState;
+    before(async () => {
+      lab = await createLab({ name: LAB, nodes: 2, underlay });
+      await cluster(lab);
+    });
+    after(async () => {
+      await destroyLab(LAB);
+    });
+
+    test('curl -6 to every node\'s IPv6 underlay address answers and spreads over both tasks', async () => {
+      for (const n of lab.nodes) {
+        const addr = nodeAddr6(n.index);
+        const tasks = await spreads(lab, n.name, addr);
+        process.stdout.write(`# ${underlay}: [${addr}]:8080 on ${n.name} → ${tasks.join(', ')}\n`);
+        assert.equal(tasks.length, 2);
+      }
+    });
+
+    if (underlay === 'dual') {
+      test('IPv4 still answers on every node (dual: both families)', async () => {
+        for (const n of lab.nodes) {
+          const tasks = await spreads(lab, n.name, n.underlay);
+          process.stdout.write(`# dual: ${n.underlay}:8080 on ${n.name} → ${tasks.join(', ')}\n`);
+          assert.ok(!n.underlay.includes(':'));
+        }
+      });
+    }
+  });
+}
