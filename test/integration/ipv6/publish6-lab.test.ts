@@ -4,7 +4,9 @@
  * - `--underlay ipv6` (hosts have no IPv4): `curl -6 http://[node v6]:8080/` from the lab client
  *   answers on BOTH nodes and spreads over both tasks (before the fix, the node's LB sync failed:
  *   the host table named an IPv6 address in an `ip` table and nft refused the transaction);
- * - `--underlay dual`: the same over IPv6 and over IPv4 on both nodes.
+ * - `--underlay dual`: the same over IPv6 and over IPv4 on both nodes;
+ * - on both: `policy=local` over IPv6 answers from the node's own task only, without masquerade
+ *   (the task's reply to the client's IPv6 address finds its way back only by the IPv6 reply rule).
  * The path: host `ip6 meshd-ingress` DNAT → ingress sandbox (fd6d:6573:6864:fffe::2) → `ip6
  * meshd-lb6` ingress6 frontend → a task's derived IPv6 ingress address over the ingress VXLAN.
  */
@@ -49,6 +51,7 @@ async function cluster(lab: LabState): Promise<void> {
   ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, `${mgr.includes(':') ? `[${mgr}]` : mgr}:2377`), 'join');
   ok(await on('n1', 'network', 'create', 'app'), 'network create app');
   ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app', '-p', '8080:80', 'whoami'), 'web');
+  ok(await on('n1', 'service', 'create', '--name', 'loc', '--mode', 'global', '--network', 'app', '--publish', 'published=8081,target=80,policy=local', 'whoami'), 'loc');
 }
 
 /** Waits until `addr` answers, then asks until ≥ 2 distinct tasks answered (bounded). */
@@ -81,6 +84,25 @@ for (const underlay of ['ipv6', 'dual'] as LabUnderlay[]) {
         const tasks = await spreads(lab, n.name, addr);
         process.stdout.write(`# ${underlay}: [${addr}]:8080 on ${n.name} → ${tasks.join(', ')}\n`);
         assert.equal(tasks.length, 2);
+      }
+    });
+
+    test('policy=local over IPv6: each node answers from its own task (replies routed back unmasqueraded)', async () => {
+      for (const n of lab.nodes) {
+        const addr = nodeAddr6(n.index);
+        let last = '';
+        const r = await waitFor(`[${addr}]:8081 (${n.name}, policy local) answers`, () => {
+          const x = inNs(lab.client.netns, ['curl', '-s', '-m', '2', '-6', `http://[${addr}]:8081/`], 5000);
+          last = `exit ${x.code} ${x.stdout}${x.stderr}`;
+          return x.code === 0 && x.stdout.includes('task: loc.') ? x.stdout : undefined;
+        }, 60_000, 100, () => `last: ${last}\n${diagnose(lab, n.name)}`);
+        assert.match(r.value, new RegExp(`^node: ${n.name}$`, 'm'));
+        for (let i = 0; i < 5; i++) {
+          const x = inNs(lab.client.netns, ['curl', '-s', '-m', '2', '-6', `http://[${addr}]:8081/`], 5000);
+          assert.match(x.stdout, new RegExp(`^node: ${n.name}$`, 'm'), `${n.name}: ${x.stdout}${x.stderr}`);
+        }
+        const lb6 = inNs(`mlab-${LAB}-${n.name}-ingress`, ['nft', 'list', 'table', 'ip6', 'meshd-lb6']).stdout;
+        assert.match(lb6, / tcp\/8081 local ipv6"/, `${n.name}: the policy-local IPv6 frontend`);
       }
     });
 
