@@ -97,14 +97,30 @@ export class IngressSide {
     return this.underlay6.length > 0;
   }
 
-  /** Reads this node's IPv6 underlay addresses (see `underlay6`). */
-  private async readUnderlay6(): Promise<string[]> {
-    if (this.o.underlayIp.includes(':')) return [this.o.underlayIp];
+  /**
+   * Reads this node's IPv6 underlay addresses (see `underlay6`) and the device that holds the
+   * advertised address (null when none does, e.g. an address on `lo` in tests).
+   */
+  private async readUnderlay6(): Promise<{ addrs: string[]; dev: string | null }> {
     const r = await this.o.exec.run('ip', ['-j', 'addr', 'show']);
     if (r.code !== 0) throw new MeshError('MESHD_NOT_READY', `ip addr show failed: ${r.stderr.trim()}`);
-    const links = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ family?: string; local?: string; scope?: string }> }>;
-    const dev = links.find((l) => (l.addr_info ?? []).some((a) => a.family === 'inet' && a.local === this.o.underlayIp));
-    return (dev?.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope === 'global' && a.local).map((a) => a.local!).sort();
+    const links = JSON.parse(r.stdout || '[]') as Array<{ ifname?: string; addr_info?: Array<{ family?: string; local?: string; scope?: string }> }>;
+    const dev = links.find((l) => (l.addr_info ?? []).some((a) => a.local === this.o.underlayIp));
+    const global6 = (dev?.addr_info ?? []).filter((a) => a.family === 'inet6' && a.scope === 'global' && a.local).map((a) => a.local!);
+    const addrs = this.o.underlayIp.includes(':') ? [...new Set([this.o.underlayIp, ...global6])] : global6;
+    return { addrs: addrs.sort(), dev: dev?.ifname ?? null };
+  }
+
+  /**
+   * IPv6 forwarding (needed by the IPv6 routing mesh) makes Linux ignore router advertisements
+   * on interfaces with `accept_ra=1`: a host whose underlay IPv6 default route comes from RAs
+   * would lose it when the route expires. `accept_ra=2` accepts them while forwarding; only a
+   * value of 1 (the default) is raised, an operator's 0 or 2 is left alone.
+   */
+  private async keepRouterAdvertisements(dev: string): Promise<void> {
+    const key = `net.ipv6.conf.${dev}.accept_ra`;
+    const cur = await this.o.exec.run('sysctl', ['-n', key]);
+    if (cur.code === 0 && cur.stdout.trim() === '1') await this.o.exec.check('sysctl', ['-q', '-w', `${key}=2`]);
   }
 
   private get sboxKey(): string {
@@ -130,11 +146,12 @@ export class IngressSide {
       // sandbox went away meanwhile, ensureSandbox fails (MESHD_NOT_READY) and the loop retries.
       if (!this.everPlumbed) await this.o.overlay.settled();
       const six = await this.readUnderlay6();
-      if (six.join() !== this.underlay6.join()) {
-        this.o.log.info({ underlay6: six }, six.length ? 'routing mesh: IPv6 published ports on' : 'routing mesh: IPv6 published ports off');
-        this.underlay6 = six;
+      if (six.addrs.join() !== this.underlay6.join()) {
+        this.o.log.info({ underlay6: six.addrs }, six.addrs.length ? 'routing mesh: IPv6 published ports on' : 'routing mesh: IPv6 published ports off');
+        this.underlay6 = six.addrs;
         this.attached.clear();
       }
+      if (this.v6 && six.dev) await this.keepRouterAdvertisements(six.dev);
       const r = await this.plumber.ensureSandbox(addr, mtu, this.v6);
       if (r.created.length) this.o.log.info({ created: r.created }, 'ingress sandbox plumbed');
       this.plumbed = this.everPlumbed = true;
