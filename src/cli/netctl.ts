@@ -73,9 +73,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
   return program;
 }
 
-/** Subcommands added via addCommand don't inherit settings; copy the error behaviour down. */
+/**
+ * Subcommands added via addCommand don't inherit settings; copy the error behaviour down. Excess
+ * arguments are refused (commander 12 accepts and drops them): `lab up p6 --nodes 2` used to create the
+ * default lab, silently ignoring `p6`.
+ */
 function propagate(c: Command): void {
   c.exitOverride();
+  c.allowExcessArguments(false);
   c.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `netctl: ${s.slice(7)}` : s) });
   c.showSuggestionAfterError(true);
   for (const s of c.commands) propagate(s);
