@@ -131,6 +131,20 @@ const B = [
 ];
 const desired = (s: VipService[]): LbDesired => ({ services: s, ingress: [] });
 
+export const IPVS6_NAT = `table ip6 meshd-ipvs6
+delete table ip6 meshd-ipvs6
+table ip6 meshd-ipvs6 {
+	set vips {
+		type ipv6_addr
+		elements = { fd00:9::10 }
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		ct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade
+	}
+}
+`;
+
 export const NFT6_FULL_TAIL = `table ip6 meshd-lb6
 delete table ip6 meshd-lb6
 table ip6 meshd-lb6 {
@@ -209,7 +223,9 @@ describe('LB: IPv6 VIP frontends', () => {
     ].join('\n'));
     assert.equal(p.addrs, 'address replace 10.9.0.10/32 dev lo\naddress replace fd00:9::10/128 dev lo\n');
     assert.deepEqual([...p.marks.keys()], ['vip 10.9.0.10 tcp 80']);
-    assert.doesNotMatch(p.nft, /fd00/);
+    assert.doesNotMatch(p.nft.slice(0, p.nft.indexOf('table ip6')), /fd00/, 'the IPv4 mark table holds no IPv6 VIP');
+    // a task's own connection to its own IPv6 VIP is masqueraded (the IPv4 vip-snat-marks twin)
+    assert.ok(p.nft.endsWith(`}\n${IPVS6_NAT}`), p.nft);
     // a full resync against a kernel that already holds it: nothing to do for IPv6
     const again = renderIpvsFull(compile(desired([web(B)])), p.marks, { services: [
       { spec: '-f 256', fwmark: 256, scheduler: 'rr', extra: '', reals: ['10.9.0.2', '10.9.0.3', '10.9.0.4'].map((ip) => ({ ip, port: 8080, weight: 1, forward: 'm' })) },
@@ -221,9 +237,11 @@ describe('LB: IPv6 VIP frontends', () => {
     const gone = renderIpvsIncremental(compile(desired([web(B)])), compile(desired([{ ...web(B), vip6: undefined }])), p.marks);
     assert.equal(gone.ipvs, '-D -t [fd00:9::10]:80\n');
     assert.equal(gone.addrs, 'address del fd00:9::10/128 dev lo\n');
+    assert.equal(gone.nft, 'table ip6 meshd-ipvs6\ndelete table ip6 meshd-ipvs6\n', 'the last IPv6 VIP went: its masquerade table goes');
+    assert.equal(inc.nft, '', 'same IPv6 VIPs: the masquerade table is left alone');
   });
-  test('the kernel read-back does not expect IPv6 frontends (not read back yet)', () => {
-    assert.deepEqual(expectedKernel(compile(desired([web(B)])), 'nftables').frontends.map((f) => f.key), ['vip 10.9.0.10 tcp 80']);
+  test('the kernel read-back expects the IPv6 frontends too', () => {
+    assert.deepEqual(expectedKernel(compile(desired([web(B)])), 'nftables').frontends.map((f) => f.key), ['vip 10.9.0.10 tcp 80', 'vip fd00:9::10 tcp 80']);
   });
   test('agent: the VipService of dual-stack records carries vip6 and the backends ip6', () => {
     const s = vipServiceOf([{ ...rec, vip6: 'fd00:61::2' }], 'n1')!;
