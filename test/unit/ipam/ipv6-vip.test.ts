@@ -274,6 +274,8 @@ describe('policy over IPv6: fails closed', () => {
     assert.equal(renderDelta(a, b), 'add element inet meshd-policy allow-n6 { 10.61.0.9 }\nadd element inet meshd-policy allow6-n6 { fd00:61::9 }\n');
     const v4 = desiredPolicy({ ...task, attachments: [{ networkId: 'n4', networkName: 'plain', ip: '10.62.0.5' }] }, () => [])!;
     assert.equal('daddr6' in v4.rules[0]!, false);
-    assert.doesNotMatch(renderFull(v4), /ip6|allow6/);
+    assert.doesNotMatch(renderFull(v4), /allow6|ip6 daddr [0-9a-f]/, 'no IPv6 address rules');
+    // but link-local IPv6 is refused even there: the netns runtime leaves IPv6 on, every interface has fe80::
+    assert.match(renderFull(v4), /ip6 daddr \{ fe80::\/10, ff00::\/8 \} meta l4proto tcp reject with tcp reset comment "denied by policy of web: link-local"/);
   });
 });
