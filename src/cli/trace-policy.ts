@@ -7,6 +7,7 @@
  * node that cannot be asked is a hop saying so, never a crash.
  */
 import type { ApiClient } from '../adapters/api/client.js';
+import { hostOfAddr } from '../core/hostport.js';
 import { verdict, type NsPolicy } from '../core/policy/desired.js';
 import { agentOf, type GlobalOpts } from './context.js';
 
@@ -24,7 +25,11 @@ interface PolicyNs { task: string; name: string; service: string; policy: NsPoli
 interface PolicyStatus { node: string; namespaces: PolicyNs[] }
 interface Member { name: string; addr: string; state: string }
 
-/** One policy hop per active backend whose node holds a filter for it (open backends add none). */
+/**
+ * One policy hop per active backend whose node holds a filter for it (open backends add none).
+ * `sourceIps`: the source task's addresses of the backends' family (network name → address; the
+ * IPv6 ones for an IPv6 VIP's backends).
+ */
 export async function policyHops(g: GlobalOpts, local: ApiClient, sourceIps: Readonly<Record<string, string>>, backends: ReadonlyArray<{ task: string; target: string; state: string }>): Promise<Hop[]> {
   const members = await local.call<Member[]>('GET', '/v1/gossip/members');
   const status = new Map<string, PolicyStatus | string>();
@@ -37,7 +42,7 @@ export async function policyHops(g: GlobalOpts, local: ApiClient, sourceIps: Rea
   }
   const hops: Hop[] = [];
   for (const b of backends.filter((x) => x.state === 'active')) {
-    const ip = b.target.split(':')[0]!;
+    const ip = hostOfAddr(b.target); // [v6]:port for an IPv6 VIP's backend
     let found: { node: string; ns: PolicyNs } | undefined;
     for (const [node, st] of status) {
       const ns = typeof st === 'string' ? undefined : st.namespaces.find((n) => n.task === b.task);
@@ -49,7 +54,7 @@ export async function policyHops(g: GlobalOpts, local: ApiClient, sourceIps: Rea
       continue;
     }
     const { node, ns } = found;
-    const rule = ns.policy?.rules.find((r) => r.daddr === ip);
+    const rule = ns.policy?.rules.find((r) => r.daddr === ip || (r.daddr6 !== undefined && r.daddr6 === ip));
     if (!rule) continue;
     const saddr = sourceIps[rule.networkName];
     const why = saddr ? verdict(ns.policy, ip, saddr) : `denied by policy of ${ns.service}: the source task has no address on ${rule.networkName}`;

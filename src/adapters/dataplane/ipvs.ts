@@ -11,9 +11,10 @@
 import { performance } from 'node:perf_hooks';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { KernelFrontend, KernelLbState } from '../../core/lb/kernel.js';
-import { IPVS_NFT_TABLE } from '../../core/lb/ipvs-render.js';
+import { IPVS_NFT_TABLE, renderIpvs6Nat } from '../../core/lb/ipvs-render.js';
 import { parseIpvsSaveText, type IpvsKernelView } from '../../core/lb/ipvs-save.js';
-import type { LbDesired, Target } from '../../core/lb/model.js';
+import { canonicalIp6, isIp6 } from '../../core/ipam/addr6.js';
+import { vipKey, type LbDesired, type Target } from '../../core/lb/model.js';
 import { SyncedDataplane } from './syncers.js';
 import { IpvsSyncer } from '../../core/lb/ipvs-syncer.js';
 import { DEFAULT_IDLE_TIMEOUTS, IPVS_SYSCTLS, ipvsTimeoutArgs } from '../../core/lb/timeouts.js';
@@ -33,6 +34,20 @@ export function parseIpvsSave(text: string): Map<number, IpvsService> {
     if (s.fwmark !== null) out.set(s.fwmark, { fwmark: s.fwmark, reals: s.reals.map((r) => ({ ip: r.ip, port: r.port, weight: r.weight })) });
   }
   return out;
+}
+
+/**
+ * The frontend an IPv6 address service stands for (`-t [fd00::10]:80` → `vip fd00::10 tcp 80`);
+ * undefined for an IPv4 address service, which meshd never programs and does not report.
+ */
+export function v6Frontend(spec: string): MarkInfo | undefined {
+  const m = /^(-t|-u) \[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(spec);
+  if (!m) return undefined;
+  const proto = m[1] === '-u' ? 'udp' : 'tcp';
+  if (!isIp6(m[2]!)) return undefined;
+  const vip = canonicalIp6(m[2]!); // the model keeps IPv6 text canonical; ipvsadm prints inet_ntop's
+  const port = Number(m[3]);
+  return { key: vipKey(vip, proto, port), kind: 'vip', vip, proto, port, masquerade: false };
 }
 
 export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Dataplane {
@@ -104,29 +119,32 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
    * As faithful as the nftables read-back: each fwmark service the mark table routes to is a
    * frontend (weight > 0 reals = targets with their weights, weight 0 = draining, the scheduler);
    * scheduler flags or a real not masqueraded are `issues`; a fwmark service the mark table
-   * does not route to (left behind, or its mark lost) is `stray`. Address:port services are not
-   * meshd's and are not reported (a full resync removes them, see ipvs-render.ts).
+   * does not route to (left behind, or its mark lost) is `stray`. IPv6 `[VIP]:PORT` services are
+   * the IPv6 VIP frontends; IPv4 address:port services are not meshd's and are not reported (a
+   * full resync removes them, see ipvs-render.ts).
    */
   async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
     const { save, marks } = await this.readRaw(opts.netns);
     const frontends: KernelFrontend[] = [];
     const stray: string[] = [];
     for (const svc of parseIpvsSaveText(save)) {
-      if (svc.fwmark === null) continue;
-      const m = marks.get(svc.fwmark);
+      // IPv6 VIPs are address services (ipvs-render.ts): the spec names the frontend, no mark needed
+      const m = svc.fwmark === null ? v6Frontend(svc.spec) : marks.get(svc.fwmark);
+      if (svc.fwmark === null && !m) continue;
       const reals = svc.reals.map((x) => `${x.ip}:${x.port}`).join(',') || 'no real server';
       if (!m) {
         stray.push(`stray IPVS service fwmark ${svc.fwmark} (${reals}): no frontend in the mark table routes to it`);
         continue;
       }
-      const pick = (w: (x: number) => boolean): Target[] => svc.reals.filter((x) => w(x.weight)).map((x) => ({ ip: x.ip, port: x.port }));
+      const ipOf = (ip: string): string => (isIp6(ip) ? canonicalIp6(ip) : ip);
+      const pick = (w: (x: number) => boolean): Target[] => svc.reals.filter((x) => w(x.weight)).map((x) => ({ ip: ipOf(x.ip), port: x.port }));
       // scheduler and weights are compared with the expected ones (core/lb/kernel.ts): meshd sets rr, wrr or sh
       const issues = [
         ...(svc.extra ? [`IPVS scheduler flags ${svc.extra}, want none`] : []),
         ...svc.reals.filter((x) => x.forward !== 'm').map((x) => `real ${x.ip}:${x.port} forwards by -${x.forward}, want -m (masquerade)`),
       ];
       const live = svc.reals.filter((x) => x.weight > 0);
-      frontends.push({ ...m, targets: live.map((x) => ({ ip: x.ip, port: x.port })), draining: pick((w) => w === 0), scheduler: svc.scheduler, weights: live.map((x) => x.weight), ...(issues.length ? { issues } : {}) });
+      frontends.push({ ...m, targets: live.map((x) => ({ ip: ipOf(x.ip), port: x.port })), draining: pick((w) => w === 0), scheduler: svc.scheduler, weights: live.map((x) => x.weight), ...(issues.length ? { issues } : {}) });
     }
     return { backend: 'ipvs', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)), ...(stray.length ? { stray } : {}) };
   }
@@ -136,7 +154,7 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
     const last = s.lastApplied();
     s.failed();
     await this.exec.check('ipvsadm', ['-C'], { netns: opts.netns });
-    await this.exec.check('nft', ['-f', '-'], { input: `table ip ${IPVS_NFT_TABLE}\ndelete table ip ${IPVS_NFT_TABLE}\n`, netns: opts.netns });
+    await this.exec.check('nft', ['-f', '-'], { input: `table ip ${IPVS_NFT_TABLE}\ndelete table ip ${IPVS_NFT_TABLE}\n${renderIpvs6Nat([])}`, netns: opts.netns });
     const vips = new Set<string>();
     for (const f of last?.values() ?? []) if (f.vip) vips.add(f.vip);
     if (vips.size) await this.exec.check('ip', ['-force', '-batch', '-'], { input: [...vips].map((v) => `address del ${v}/32 dev lo`).join('\n') + '\n', netns: opts.netns });

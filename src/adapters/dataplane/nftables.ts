@@ -1,6 +1,6 @@
 /**
  * nftables dataplane: one `nft -f -` per apply (an atomic transaction), read back with
- * `nft -j list table ip meshd-lb`. The sync state (what was last applied) is kept per namespace in
+ * `nft -j list ruleset` (tables `ip meshd-lb` and `ip6 meshd-lb6`). The sync state (what was last applied) is kept per namespace in
  * this instance; any failure makes the next apply of that namespace a full resync.
  */
 import { performance } from 'node:perf_hooks';
@@ -13,6 +13,7 @@ import { NftSyncer } from '../../core/lb/nft-syncer.js';
 import { conntrackSysctls, DEFAULT_IDLE_TIMEOUTS } from '../../core/lb/timeouts.js';
 import { realExec, type Exec } from '../exec.js';
 import { parseNftLb } from './nft-parse.js';
+import { parseNft6Lb, tableOf } from './nft6-parse.js';
 import type { ApplyResult, Dataplane, DataplaneOptions, NetnsOptions } from './types.js';
 
 export class NftablesDataplane extends SyncedDataplane<NftSyncer> implements Dataplane {
@@ -41,19 +42,22 @@ export class NftablesDataplane extends SyncedDataplane<NftSyncer> implements Dat
     return { backend: 'nftables', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length, durationMs: performance.now() - t0 };
   }
 
+  /**
+   * One `nft -j list ruleset` per namespace (nft6-parse.ts says why not one `list table` per
+   * table): the IPv4 table `ip meshd-lb` and the IPv6 VIP table `ip6 meshd-lb6`, either of which
+   * may be absent (no frontend of that family: nothing expected either).
+   */
   async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
-    const r = await this.exec.run('nft', ['-j', 'list', 'table', NFT_FAMILY, NFT_TABLE], { netns: opts.netns });
-    if (r.code !== 0) {
-      if (/No such file or directory/.test(r.stderr)) return { backend: 'nftables', frontends: [] };
-      throw new MeshError('MESHD_EXEC_FAILED', `nft list table failed: ${r.stderr.trim().slice(0, 300)}`, { netns: opts.netns });
-    }
+    const r = await this.exec.run('nft', ['-j', 'list', 'ruleset'], { netns: opts.netns });
+    if (r.code !== 0) throw new MeshError('MESHD_EXEC_FAILED', `nft list ruleset failed: ${r.stderr.trim().slice(0, 300)}`, { netns: opts.netns });
     let doc: unknown;
     try {
       doc = JSON.parse(r.stdout);
     } catch (e) {
       throw new MeshError('MESHD_INTERNAL', 'nft -j printed invalid JSON', { netns: opts.netns }, { cause: e });
     }
-    return { backend: 'nftables', frontends: parseNftLb(doc) };
+    const frontends = [...parseNftLb(tableOf(doc, NFT_FAMILY, NFT_TABLE)), ...parseNft6Lb(doc)];
+    return { backend: 'nftables', frontends: frontends.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)) };
   }
 
   async flush(opts: NetnsOptions = {}): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { Dataplane } from '../../adapters/dataplane/types.js';
 import { toMeshError } from '../../core/errors.js';
+import { formatHostPort } from '../../core/hostport.js';
 import { compareKernel, expectedKernel, type KernelFrontend, type KernelLbState } from '../../core/lb/kernel.js';
 import { compile, type LbDesired } from '../../core/lb/model.js';
 import { describeHeld, type HeldBackend } from '../../core/lb/overlay-gate.js';
@@ -38,6 +39,13 @@ export function desiredRows(d: LbDesired, service?: string, nameOf: (serviceId: 
         key: `vip ${s.vip} ${p.proto} ${p.port}`, service: s.name, serviceId: s.id,
         backends: s.backends.map((b) => ({ task: b.id, target: `${b.ip}:${p.targetPort}`, state: b.state, local: b.local === true })), kernel: null,
         held: heldOf(s.id, p.targetPort),
+      });
+      // the IPv6 VIP of a dual-stack service: its frontend balances over the backends with an IPv6 address
+      if (s.vip6 === undefined) continue;
+      rows.push({
+        key: `vip ${s.vip6} ${p.proto} ${p.port}`, service: s.name, serviceId: s.id,
+        backends: s.backends.filter((b) => b.ip6 !== undefined).map((b) => ({ task: b.id, target: formatHostPort(b.ip6!, p.targetPort), state: b.state, local: b.local === true })), kernel: null,
+        held: [],
       });
     }
   }
@@ -87,8 +95,8 @@ export async function lbStatus(dp: Dataplane, e: Entry, service?: string, nameOf
   const byKey = new Map(actual.map((f) => [f.key, f]));
   for (const r of rows) {
     const f = byKey.get(r.key);
-    r.kernel = f ? f.targets.map((t) => `${t.ip}:${t.port}`) : null;
-    if (f?.draining.length) r.kernelDraining = f.draining.map((t) => `${t.ip}:${t.port}`);
+    r.kernel = f ? f.targets.map((t) => formatHostPort(t.ip, t.port)) : null;
+    if (f?.draining.length) r.kernelDraining = f.draining.map((t) => formatHostPort(t.ip, t.port));
   }
   return {
     netns: e.netns, kind: e.kind, task: e.taskId,

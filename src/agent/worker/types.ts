@@ -89,6 +89,8 @@ export interface TaskView {
   desiredState: 'running' | 'shutdown';
   /** network name → address */
   ips: Record<string, string>;
+  /** network name → IPv6 address, for the task's networks created with --ipv6 (debug trace of an IPv6 VIP) */
+  ips6: Record<string, string>;
   networks: string[];
   netns: string | null;
   container: string | null;

@@ -22,8 +22,8 @@
  * IPv6 VIPs (dual-stack networks, issue #19 item 2 part 2) are address services instead of fwmark
  * ones — `-A -t [fd00::10]:80 -s rr`, reals `-r [fd00::2]:80` — with the VIP on lo as a /128: IPVS
  * matches them by address in LOCAL_IN, so they need no mark and the IPv4 mark table is unchanged.
- * Not done for them: the masquerade of a task's own connection to its own IPv6 VIP (the IPv4
- * `vip-snat-marks` case), and the kernel read-back (kernel.ts expects no IPv6 frontend).
+ * A task's own connection to its own IPv6 VIP is masqueraded like the IPv4 `vip-snat-marks` case
+ * (see `renderIpvs6Nat`); they are read back from `ipvsadm -S -n` like the fwmark services.
  */
 import { diffCompiled, diffSets } from './diff.js';
 import { isV6, sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
@@ -32,6 +32,8 @@ import { EMPTY_IPVS_VIEW, type IpvsKernelView, type IpvsSavedService } from './i
 import { elementKey } from './nftables-render.js';
 
 export const IPVS_NFT_TABLE = 'meshd-ipvs';
+/** The `ip6` table holding the IPv6 VIPs' masquerade (renderIpvs6Nat). */
+export const IPVS_NFT6_TABLE = 'meshd-ipvs6';
 /** First firewall mark handed out (Docker also starts its fwmarks at 256). */
 export const FWMARK_BASE = 0x100;
 export const FWMARK_MAX = 0x0fffffff;
@@ -184,6 +186,40 @@ function resyncLines(fs: Frontend[], marks: MarkTable, kernel: readonly IpvsSave
   return out;
 }
 
+const T6 = `ip6 ${IPVS_NFT6_TABLE}`;
+
+function vip6Addrs(c: Compiled): string[] {
+  const s = new Set<string>();
+  for (const f of c.values()) if (isV6(f)) s.add(f.vip!);
+  return [...s].sort();
+}
+
+/**
+ * The IPv6 twin of `vip-snat-marks` (see `snatSet` for why a task's own connection to its VIP must
+ * be masqueraded): IPv6 VIPs are address services and carry no mark, so the rule keys on what
+ * conntrack recorded before IPVS rewrote the destination (`ct original ip6 daddr`, a VIP; IPVS
+ * keeps the entry with `vs.conntrack=1`), on a source that is an address of this namespace (`fib
+ * saddr type local`: the VIP itself on lo), and on a packet leaving the namespace (`oifname !=
+ * "lo"`: a VIP port no service has is delivered locally and left alone). Forwarded VIP traffic keeps
+ * its client address. Redefined whole (delete first) when the set of IPv6 VIPs changes; with none,
+ * only the delete (a stale table goes). Small: one element per IPv6 VIP.
+ */
+export function renderIpvs6Nat(vips: readonly string[]): string {
+  const head = `table ${T6}\ndelete table ${T6}\n`;
+  if (vips.length === 0) return head;
+  return `${head}table ${T6} {
+\tset vips {
+\t\ttype ipv6_addr
+\t\telements = { ${vips.join(', ')} }
+\t}
+\tchain nat-post {
+\t\ttype nat hook postrouting priority 100; policy accept;
+\t\tct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade
+\t}
+}
+`;
+}
+
 /**
  * A full resync: `kernel` is what the namespace holds now (EMPTY_IPVS_VIEW for a new one); the IPVS
  * part is the difference (see resyncLines), the mark table is replaced in one nft transaction
@@ -221,7 +257,7 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), ke
     '\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t\tmeta mark @vip-snat-marks fib saddr type local masquerade\n\t}',
     '}',
     '',
-  ].join('\n');
+  ].join('\n') + renderIpvs6Nat(vip6Addrs(c));
   const addrs = [...vipAddrs(c)].sort().map((a) => `address replace ${loAddr(a)} dev lo`).join('\n');
   return { ipvs, nft, addrs: addrs ? addrs + '\n' : '', marks };
 }
@@ -291,5 +327,8 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
   const a = diffSets(vipAddrs(prev), vipAddrs(next));
   const addrs = [...a.add.sort().map((x) => `address replace ${loAddr(x)} dev lo`), ...a.del.sort().map((x) => `address del ${loAddr(x)} dev lo`)];
   const nft = [...nftAdd, ...nftDel];
-  return { ipvs: ipvs.length ? ipvs.join('\n') + '\n' : '', nft: nft.length ? nft.join('\n') + '\n' : '', addrs: addrs.length ? addrs.join('\n') + '\n' : '', marks };
+  const v6a = vip6Addrs(prev).join(' ');
+  const v6b = vip6Addrs(next);
+  const nft6 = v6a !== v6b.join(' ') ? renderIpvs6Nat(v6b) : '';
+  return { ipvs: ipvs.length ? ipvs.join('\n') + '\n' : '', nft: (nft.length ? nft.join('\n') + '\n' : '') + nft6, addrs: addrs.length ? addrs.join('\n') + '\n' : '', marks };
 }

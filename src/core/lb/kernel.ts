@@ -3,7 +3,8 @@
  * `Dataplane.readKernel` (from `nft -j list table` or `ipvsadm -S -n`), and the comparison with
  * what the desired state says it should hold. Used by the compliance suite and `netctl debug lb`.
  */
-import { isV6, slotsOf, sortedFrontends, type Compiled, type Frontend, type LbAlgorithm, type Proto, type Target } from './model.js';
+import { formatHostPort } from '../hostport.js';
+import { slotsOf, sortedFrontends, type Compiled, type Frontend, type LbAlgorithm, type Proto, type Target } from './model.js';
 
 export interface KernelFrontend {
   key: string;
@@ -42,8 +43,10 @@ export interface KernelLbState {
 export function expectedKernel(c: Compiled, backend: KernelLbState['backend']): KernelLbState {
   return {
     backend,
-    // IPv6 VIP frontends are not read back yet (nft6-render.ts / ipvs-render.ts): not expected either.
-    frontends: sortedFrontends(c).filter((f) => !isV6(f)).map((f) => ({
+    // IPv6 VIP frontends too: nftables reads them from `ip6 meshd-lb6`, IPVS from its `-t [VIP6]:PORT` services.
+    // IPv6 published ports (`ingress6 …`) exist on nftables only: the IPVS syncer never programs them
+    // (ipvs-syncer.ts `withoutIngress6`), so expecting them there would be drift on every check.
+    frontends: sortedFrontends(c).filter((f) => backend !== 'ipvs' || !(f.kind === 'ingress' && f.ipv6)).map((f) => ({
       key: f.key,
       kind: f.kind,
       ...(f.vip !== undefined ? { vip: f.vip } : {}),
@@ -69,11 +72,11 @@ export function ipvsScheduler(f: Pick<Frontend, 'algorithm' | 'weights'>): 'rr' 
 }
 
 function fmtWeights(ts: readonly Target[], ws: readonly number[] | undefined): string {
-  return ts.map((t, i) => `${t.ip}:${t.port}=${ws?.[i] ?? 1}`).sort().join(',');
+  return ts.map((t, i) => `${formatHostPort(t.ip, t.port)}=${ws?.[i] ?? 1}`).sort().join(',');
 }
 
 function fmtTargets(ts: readonly Target[]): string {
-  return ts.map((t) => `${t.ip}:${t.port}`).sort().join(',');
+  return ts.map((t) => formatHostPort(t.ip, t.port)).sort().join(',');
 }
 
 /**

@@ -13,6 +13,7 @@
  *       ip daddr A ip saddr @allow-N accept
  *       ip daddr A meta l4proto tcp reject with tcp reset
  *       ip daddr A reject with icmpx type port-unreachable
+ *       ip6 daddr { fe80::/10, ff00::/8 } tcp|udp reject   link-local: no way around the rules
  *     }
  *   }
  *
@@ -66,6 +67,20 @@ export function renderFull(p: NsPolicy): string {
         `\t\tip6 daddr ${r.daddr6} meta l4proto udp reject with icmpx type port-unreachable comment "denied by policy of ${p.service}"`,
       );
     }
+  }
+  // Link-local IPv6 (fe80::/10, and multicast): every task interface has a link-local address once
+  // IPv6 is on in its namespace (the netns runtime leaves it on even on IPv4-only networks), and a
+  // neighbour on the same overlay L2 reaches it — a task on the same bridge at once (neighbour
+  // discovery floods there), a remote one with a static neighbour entry (the VXLAN FDB carries every
+  // task's MAC). The rules above name the task's addresses only, so this was a way around them:
+  // TCP/UDP to a link-local or multicast destination is refused for a filtered task, whoever sends
+  // it. ICMPv6 is left alone (neighbour discovery and router messages need it); replies to the
+  // task's own connections pass (established, first rule).
+  if (p.rules.length) {
+    lines.push(
+      `\t\tip6 daddr { fe80::/10, ff00::/8 } meta l4proto tcp reject with tcp reset comment "denied by policy of ${p.service}: link-local"`,
+      `\t\tip6 daddr { fe80::/10, ff00::/8 } meta l4proto udp reject with icmpx type port-unreachable comment "denied by policy of ${p.service}: link-local"`,
+    );
   }
   lines.push('\t}', '}');
   return header() + lines.join('\n') + '\n';

@@ -7,6 +7,9 @@
  *   task namespace's `ip6 meshd-lb6` table balances to the tasks' IPv6 addresses);
  * - policy keyed by address fails closed over IPv6: `guarded` (--allow-from client) answers
  *   `client` over its IPv6 VIP and refuses `rogue` at once (reset), as it does over IPv4;
+ * - `netctl debug lb` shows web's IPv6 frontend with its backends, in the kernel, no drift; `debug
+ *   trace --from rogue --to [VIP6]:80` walks guarded's IPv6 frontend to its policy refusal;
+ * - an element deleted by hand from a task's `ip6 meshd-lb6` is put back by the drift check;
  * - an IPv4-only network is unchanged: no vips6, `AAAA old` is NODATA, its VIP answers over IPv4.
  * Not covered here (not built): published ports over the nodes' IPv6 underlay addresses.
  */
@@ -40,6 +43,7 @@ function get(from: TaskJ, url: string, ...flags: string[]): { code: number; ms: 
   const lines = r.stdout.trimEnd().split('\n');
   return { code: r.code, ms: Number((Number(lines.pop() || 'NaN') * 1000).toFixed(2)), body: lines.join('\n') };
 }
+interface LbJ { namespaces: Array<{ task: string | null; drift: string[]; frontends: Array<{ key: string; service: string; backends: Array<{ target: string }>; kernel: string[] | null }> }> }
 const taskOf = (body: string): string => /^task: (.*)$/m.exec(body)?.[1] ?? '';
 
 let web: TaskJ[] = [];
@@ -126,6 +130,53 @@ describe('IPv6 VIPs through the mesh (lab m6v)', { timeout: 300_000 }, () => {
     const direct = get(rogue, `http://[${g.addresses6!.app6!}]/`, '-6');
     assert.equal(direct.code, 7, `rogue → guarded task's IPv6 address: exit ${direct.code} ${direct.body}`);
     process.stdout.write(`# rogue → [${vip6}]: refused in ${denied.value.ms} ms; direct IPv6 refused too\n`);
+  });
+
+  test('debug lb shows the IPv6 frontend with its backends, in sync; debug trace --to [VIP6]:80 walks it to the policy verdict', async () => {
+    const vip6 = (await vipsOf('web')).vips6!.app6!;
+    const key = `vip ${vip6} tcp 80`;
+    const want = web.map((t) => `[${t.addresses6!.app6!}]:80`).sort();
+    const row = (await waitFor(`debug lb on ${client.node} shows ${key} → ${want.join(' ')} in the kernel, no drift`, async () => {
+      const st = JSON.parse(ok(await on(client.node!, 'debug', 'lb', '--service', 'web', '--format', 'json'), 'debug lb').stdout) as LbJ;
+      const ns = st.namespaces.find((n) => n.task === client.id);
+      const r = ns?.frontends.find((f) => f.key === key);
+      return r && ns!.drift.length === 0 && JSON.stringify([...r.kernel ?? []].sort()) === JSON.stringify(want) && JSON.stringify(r.backends.map((b) => b.target).sort()) === JSON.stringify(want) ? r : undefined;
+    }, 30_000, 250, async () => (await on(client.node!, 'debug', 'lb', '--service', 'web')).stdout)).value;
+    assert.equal(row.service, 'web');
+    const text = ok(await on(client.node!, 'debug', 'lb', '--service', 'web'), 'debug lb table').stdout;
+    assert.match(text, new RegExp(`${key.replace(/\./g, '\\.')} +web .*\\[fd00:63::`), text);
+    // trace from rogue to guarded's IPv6 VIP: the frontend, its backend, and the policy's refusal
+    const g6 = (await vipsOf('guarded')).vips6!.app6!;
+    const tr = ok(await on(rogue.node!, 'debug', 'trace', '--from', rogue.name, '--to', `[${g6}]:80`, '--format', 'json'), 'trace v6');
+    const t = JSON.parse(tr.stdout) as { denied: boolean; hops: Array<{ hop: string; detail: string; ok: boolean }> };
+    assert.equal(t.hops[0]!.hop, 'VIP rule', tr.stdout);
+    assert.match(t.hops[0]!.detail, new RegExp(`^vip ${g6} tcp 80 → service guarded .*IPv6 table`), tr.stdout);
+    assert.ok(t.hops[0]!.ok, tr.stdout);
+    const gt = (await tasks('guarded'))[0]!;
+    assert.match(t.hops.find((h) => h.hop === 'backends')!.detail, new RegExp(`kernel picks among \\[${gt.addresses6!.app6!}\\]:80`), tr.stdout);
+    assert.equal(t.denied, true, tr.stdout);
+    assert.match(t.hops.find((h) => h.hop === 'policy')!.detail, new RegExp(`denied by policy of guarded: ${rogue.addresses6!.app6!} is not a task of an allowed service`), tr.stdout);
+    process.stdout.write(`# debug lb: ${key} → ${row.kernel!.join(' ')}; trace rogue → [${g6}]:80 denied by policy of guarded\n`);
+  });
+
+  test('a deliberately deleted IPv6 VIP element is found by the drift check and repaired', async () => {
+    const vip6 = (await vipsOf('web')).vips6!.app6!;
+    const ns = netnsOf(client);
+    const del = inNs(ns, ['nft', 'delete', 'element', 'ip6', 'meshd-lb6', 'vips', `{ ${vip6} . tcp . 80 }`]);
+    assert.equal(del.code, 0, `nft delete element: ${del.stdout}${del.stderr}`);
+    assert.doesNotMatch(inNs(ns, ['nft', 'list', 'map', 'ip6', 'meshd-lb6', 'vips']).stdout, new RegExp(vip6), 'deleted');
+    // the periodic check (10 s after the last one ended, or longer on a loaded host: schedule.ts) resyncs the namespace
+    const t0 = Date.now();
+    await waitFor(`${vip6} . tcp . 80 back in ${ns}'s ip6 meshd-lb6 vips`, () => {
+      const l = inNs(ns, ['nft', 'list', 'map', 'ip6', 'meshd-lb6', 'vips']).stdout;
+      return l.includes(`${vip6} . tcp . 80`) ? l : undefined;
+    }, 60_000, 250, async () => (await on(client.node!, 'debug', 'lb', '--service', 'web')).stdout);
+    const r = get(client, `http://[${vip6}]/`, '-6');
+    assert.equal(r.code, 0, `curl -6 [${vip6}] after the repair: exit ${r.code}`);
+    // repaired by the drift check (counted, with what it found), not by an unrelated apply
+    const st = JSON.parse(ok(await on(client.node!, 'debug', 'lb', '--format', 'json'), 'debug lb').stdout) as { stats: { driftResyncs: number; lastDrift: string[] } };
+    assert.ok(st.stats.driftResyncs >= 1 && st.stats.lastDrift.includes(`missing vip ${vip6} tcp 80`), JSON.stringify(st.stats));
+    process.stdout.write(`# deleted IPv6 VIP element repaired in ${Date.now() - t0} ms\n`);
   });
 
   test('an IPv4-only network is unchanged: no vips6, AAAA NODATA, the IPv4 VIP answers', async () => {

@@ -131,6 +131,20 @@ const B = [
 ];
 const desired = (s: VipService[]): LbDesired => ({ services: s, ingress: [] });
 
+export const IPVS6_NAT = `table ip6 meshd-ipvs6
+delete table ip6 meshd-ipvs6
+table ip6 meshd-ipvs6 {
+	set vips {
+		type ipv6_addr
+		elements = { fd00:9::10 }
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		ct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade
+	}
+}
+`;
+
 export const NFT6_FULL_TAIL = `table ip6 meshd-lb6
 delete table ip6 meshd-lb6
 table ip6 meshd-lb6 {
@@ -209,7 +223,9 @@ describe('LB: IPv6 VIP frontends', () => {
     ].join('\n'));
     assert.equal(p.addrs, 'address replace 10.9.0.10/32 dev lo\naddress replace fd00:9::10/128 dev lo\n');
     assert.deepEqual([...p.marks.keys()], ['vip 10.9.0.10 tcp 80']);
-    assert.doesNotMatch(p.nft, /fd00/);
+    assert.doesNotMatch(p.nft.slice(0, p.nft.indexOf('table ip6')), /fd00/, 'the IPv4 mark table holds no IPv6 VIP');
+    // a task's own connection to its own IPv6 VIP is masqueraded (the IPv4 vip-snat-marks twin)
+    assert.ok(p.nft.endsWith(`}\n${IPVS6_NAT}`), p.nft);
     // a full resync against a kernel that already holds it: nothing to do for IPv6
     const again = renderIpvsFull(compile(desired([web(B)])), p.marks, { services: [
       { spec: '-f 256', fwmark: 256, scheduler: 'rr', extra: '', reals: ['10.9.0.2', '10.9.0.3', '10.9.0.4'].map((ip) => ({ ip, port: 8080, weight: 1, forward: 'm' })) },
@@ -221,9 +237,11 @@ describe('LB: IPv6 VIP frontends', () => {
     const gone = renderIpvsIncremental(compile(desired([web(B)])), compile(desired([{ ...web(B), vip6: undefined }])), p.marks);
     assert.equal(gone.ipvs, '-D -t [fd00:9::10]:80\n');
     assert.equal(gone.addrs, 'address del fd00:9::10/128 dev lo\n');
+    assert.equal(gone.nft, 'table ip6 meshd-ipvs6\ndelete table ip6 meshd-ipvs6\n', 'the last IPv6 VIP went: its masquerade table goes');
+    assert.equal(inc.nft, '', 'same IPv6 VIPs: the masquerade table is left alone');
   });
-  test('the kernel read-back does not expect IPv6 frontends (not read back yet)', () => {
-    assert.deepEqual(expectedKernel(compile(desired([web(B)])), 'nftables').frontends.map((f) => f.key), ['vip 10.9.0.10 tcp 80']);
+  test('the kernel read-back expects the IPv6 frontends too', () => {
+    assert.deepEqual(expectedKernel(compile(desired([web(B)])), 'nftables').frontends.map((f) => f.key), ['vip 10.9.0.10 tcp 80', 'vip fd00:9::10 tcp 80']);
   });
   test('agent: the VipService of dual-stack records carries vip6 and the backends ip6', () => {
     const s = vipServiceOf([{ ...rec, vip6: 'fd00:61::2' }], 'n1')!;
@@ -256,6 +274,8 @@ describe('policy over IPv6: fails closed', () => {
     assert.equal(renderDelta(a, b), 'add element inet meshd-policy allow-n6 { 10.61.0.9 }\nadd element inet meshd-policy allow6-n6 { fd00:61::9 }\n');
     const v4 = desiredPolicy({ ...task, attachments: [{ networkId: 'n4', networkName: 'plain', ip: '10.62.0.5' }] }, () => [])!;
     assert.equal('daddr6' in v4.rules[0]!, false);
-    assert.doesNotMatch(renderFull(v4), /ip6|allow6/);
+    assert.doesNotMatch(renderFull(v4), /allow6|ip6 daddr [0-9a-f]/, 'no IPv6 address rules');
+    // but link-local IPv6 is refused even there: the netns runtime leaves IPv6 on, every interface has fe80::
+    assert.match(renderFull(v4), /ip6 daddr \{ fe80::\/10, ff00::\/8 \} meta l4proto tcp reject with tcp reset comment "denied by policy of web: link-local"/);
   });
 });

@@ -94,9 +94,12 @@ describe('NftablesDataplane (recording exec)', () => {
     assert.equal(r.mode, 'full');
     assert.match(String(ex.calls[0]!.opts?.input), /^table ip meshd-lb\ndelete table ip meshd-lb\n/);
   });
-  test('readKernel: absent table → empty state', async () => {
-    const dp = new NftablesDataplane(new RecordingExec(() => ({ code: 1, stdout: '', stderr: 'Error: No such file or directory; did you mean table' })));
-    assert.deepEqual(await dp.readKernel(), { backend: 'nftables', frontends: [] });
+  test('readKernel: one `nft -j list ruleset`; absent tables → empty state; a failed listing → MESHD_EXEC_FAILED', async () => {
+    const ex = new RecordingExec(() => ({ code: 0, stdout: '{"nftables": [{"metainfo": {"version": "1.0.6", "json_schema_version": 1}}]}', stderr: '' }));
+    assert.deepEqual(await new NftablesDataplane(ex).readKernel({ netns: 'x' }), { backend: 'nftables', frontends: [] });
+    assert.deepEqual(ex.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['nft -j list ruleset']);
+    const bad = new NftablesDataplane(new RecordingExec(() => ({ code: 1, stdout: '', stderr: 'Error: Operation not permitted' })));
+    await assert.rejects(bad.readKernel(), (e: unknown) => isMeshError(e) && e.code === 'MESHD_EXEC_FAILED' && /list ruleset failed: Error: Operation not permitted/.test(e.message));
   });
   test('readKernel parses nft -j', async () => {
     const dp = new NftablesDataplane(new RecordingExec(() => ({ code: 0, stdout: JSON.stringify(NFT_LB_LISTING), stderr: '' })));

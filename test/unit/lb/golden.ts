@@ -297,6 +297,8 @@ table ip meshd-ipvs {
 		meta mark @vip-snat-marks fib saddr type local masquerade
 	}
 }
+table ip6 meshd-ipvs6
+delete table ip6 meshd-ipvs6
 `;
 
 export const IPVS_FULL_ADDRS = `address replace 10.9.0.10/32 dev lo
@@ -502,6 +504,8 @@ table ip meshd-ipvs {
 		meta mark @vip-snat-marks fib saddr type local masquerade
 	}
 }
+table ip6 meshd-ipvs6
+delete table ip6 meshd-ipvs6
 `;
 
 /** balanced(): per-algorithm sets and pick maps, a weighted (canary) VIP, locality `node`. */

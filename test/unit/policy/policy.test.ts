@@ -73,6 +73,8 @@ table inet meshd-policy {
 \t\tip daddr 10.0.1.5 ip saddr @allow-netapp accept
 \t\tip daddr 10.0.1.5 meta l4proto tcp reject with tcp reset comment "denied by policy of web"
 \t\tip daddr 10.0.1.5 reject with icmpx type port-unreachable comment "denied by policy of web"
+\t\tip6 daddr { fe80::/10, ff00::/8 } meta l4proto tcp reject with tcp reset comment "denied by policy of web: link-local"
+\t\tip6 daddr { fe80::/10, ff00::/8 } meta l4proto udp reject with icmpx type port-unreachable comment "denied by policy of web: link-local"
 \t}
 }
 `;
