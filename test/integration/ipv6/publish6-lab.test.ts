@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
 import { nodeAddr6, type LabUnderlay } from '../../../src/lab/plan.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
@@ -103,6 +103,16 @@ for (const underlay of ['ipv6', 'dual'] as LabUnderlay[]) {
         }
         const lb6 = inNs(`mlab-${LAB}-${n.name}-ingress`, ['nft', 'list', 'table', 'ip6', 'meshd-lb6']).stdout;
         assert.match(lb6, / tcp\/8081 local ipv6"/, `${n.name}: the policy-local IPv6 frontend`);
+      }
+    });
+
+    test('the kernel read-back holds the IPv6 published ports: no drift in any namespace, none resynced on its own', async () => {
+      type Status = { namespaces: Array<{ netns?: string; drift: string[]; error?: string; frontends?: Array<{ key: string }> }>; stats: { driftResyncs: number; lastDrift: string[] } };
+      for (const n of lab.nodes) {
+        const s = await agentClient(lab, n.name).call<Status>('GET', '/v1/lb/status');
+        const bad = s.namespaces.filter((x) => x.drift.length > 0 || x.error);
+        assert.deepEqual(bad, [], `${n.name}: namespaces with drift`);
+        assert.equal(s.stats.driftResyncs, 0, `${n.name} resynced on drift: ${s.stats.lastDrift.join(' ')}`);
       }
     });
 
