@@ -146,8 +146,12 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     assert.deepEqual(await dig(ns, 'WEB'), { status: 'NOERROR', answers: [WEB_VIP] });
     assert.deepEqual(await dig(ns, 'web', 'AAAA'), { status: 'NOERROR', answers: [] }, 'known name, other type: NODATA, not NXDOMAIN');
     assert.deepEqual(await dig(ns, '12.0.40.10.in-addr.arpa', 'PTR'), { status: 'NOERROR', answers: ['web.2.app.'] });
-    // the same view from another node's task
-    assert.deepEqual(await dig(nsOfTask.get('rr.2')!, 'tasks.web'), { status: 'NOERROR', answers: ['10.40.0.11', '10.40.0.12', '10.40.0.13'] });
+    // The same view from another node's task. Waited for, with the time printed: the wait above was on n1
+    // only, and a record written before its peers' joins of the network are known to the writer reaches
+    // them only by the next push-pull (≤ 5 s with the `local` preset) — seen once in a clean-clone run
+    // under the whole suite's load (n2 and n3 lacked web.1 for > 0.6 s); see the session-7 closing note.
+    const ms2 = await resolvesTo(nsOfTask.get('rr.2')!, 'tasks.web', ['10.40.0.11', '10.40.0.12', '10.40.0.13'], 20_000);
+    console.log(`# tasks.web complete on n2 ${ms2} ms after n1`);
     // a real client through getaddrinfo (glibc, resolv.conf) reaching a task on another node by name
     const c = await realExec.run('curl', ['-s', '-m', '5', 'http://web.3/'], { netns: ns, timeoutMs: 10_000 });
     assert.equal(c.code, 0, `curl http://web.3/ failed: ${c.stderr}`);
@@ -209,7 +213,12 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
       return { code: r.status ?? 128, out: `${r.stdout}${r.stderr}` };
     };
     assert.match(run(['cat', '/etc/resolv.conf']).out, /nameserver 127\.0\.0\.11/);
-    await waitFor('nslookup tasks.web in the container', () => /10\.40\.0\.13/.test(run(['nslookup', 'tasks.web']).out), 20_000, 300);
+    let lastTw = '';
+    const { ms: twMs } = await waitFor('nslookup tasks.web in the container lists all three web tasks', () => {
+      lastTw = run(['nslookup', 'tasks.web']).out;
+      return ['10.40.0.11', '10.40.0.12', '10.40.0.13'].every((ip) => lastTw.includes(ip));
+    }, 20_000, 300, () => `last nslookup: ${lastTw}`);
+    console.log(`# tasks.web complete in the docker task on n3 after ${twMs} ms`);
     const web = run(['nslookup', 'web']);
     assert.match(web.out, /10\.40\.0\.100/, web.out);
     const tw = run(['nslookup', 'tasks.web']).out;
