@@ -8,7 +8,7 @@
 import { Command } from 'commander';
 import type { ChangeView } from '../core/convergence/collect.js';
 import { formatServiceConvergence, serviceConvergence } from '../core/convergence/collect.js';
-import { clientFor, nodeClientFor, type GlobalOpts } from './context.js';
+import { agentOf, clientFor, nodeClientFor, type GlobalOpts } from './context.js';
 import { formatted, table } from './format.js';
 
 interface ConvergenceView {
@@ -25,6 +25,8 @@ interface TaskRow {
   desiredState: string;
   state: string;
   updatedAt: string;
+  /** The node's name (null while unassigned). */
+  node?: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -48,13 +50,23 @@ export function tasksWithoutChange(tasks: readonly TaskRow[], service: string, s
  * with complete acks; after that prints what is known (who is pending) — a receipt, not a gate.
  */
 export async function printReceipt(g: GlobalOpts, managerCall: <T>(m: string, p: string) => Promise<T>, service: string, since: number, waitMs = 10_000): Promise<void> {
-  const c = clientFor(g);
+  let c = clientFor(g);
+  let asked: string | null = null;
   const deadline = Date.now() + waitMs;
   for (;;) {
     const v = await c.call<ConvergenceView>('GET', `/v1/convergence?service=${encodeURIComponent(service)}&since=${since}&limit=1000`);
     const tasks = await managerCall<TaskRow[]>('GET', '/tasks');
     const missing = tasksWithoutChange(tasks, service, since, v.changes);
     const s = serviceConvergence(v.changes);
+    // A node holds a network's acks only while it is on that network (it joins with its first task there): the
+    // agent netctl talks to may run none of the service's tasks and never see a receipt. Ask, once, the node of
+    // a new task instead (its lab socket, or through the local agent's peer API).
+    const host = tasks.find((t) => missing.includes(t.name) && t.node)?.node;
+    if (s.changes === 0 && asked === null && host && host !== v.node) {
+      asked = host;
+      c = agentOf(g, host);
+      continue;
+    }
     const done = missing.length === 0 && (s.changes === 0 || s.totalMs !== null);
     if (done || Date.now() > deadline) {
       if (s.changes === 0 && missing.length === 0) return; // nothing was added or changed (e.g. a scale down: the drains confirm removals)

@@ -157,7 +157,10 @@ describe('netctl against a 3-node lab', { timeout: 400_000 }, () => {
     const c = ok(cw!, 'create web');
     assert.match(c.stdout, /^[0-9a-f]{12,}\n$/);
     assert.match(c.stderr, /overall progress: \d out of 2 tasks\n/);
-    assert.match(c.stderr, /overall progress: 2 out of 2 tasks\nverify: Service converged\nprogrammed on \d+\/\d+ nodes[^\n]*\n$/); // the convergence receipt (#18)
+    // The receipt (#18): web's tasks may both land off n1, whom netctl asks; netctl then reads it from a node of
+    // the tasks (a clean clone once printed "programmed: no endpoint changes seen" here before that).
+    console.log(`# create web receipt: ${c.stderr.trim().split('\n').at(-1)}`);
+    assert.match(c.stderr, /overall progress: 2 out of 2 tasks\nverify: Service converged\nprogrammed on \d+\/\d+ nodes[^\n]*\n$/);
     assert.match(ok(cl!, 'create loop').stderr, /verify: Service converged\n(programmed on \d+\/\d+ nodes[^\n]*\n)?$/);
 
     const [ls, lsq, lsj, psj, psq, pst, psl, iw, iwl] = await all([

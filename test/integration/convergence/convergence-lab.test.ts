@@ -81,3 +81,15 @@ test('scale up: the receipt covers the new task only', async (t) => {
   const changes = JSON.parse(since.stdout) as ChangeView[];
   assert.equal(changes.length, 8, 'two more changes: the new task on app and on ingress');
 });
+
+test('a service with no task on the node netctl asks: the receipt comes from a node of its tasks', async (t) => {
+  // n1 joins `far` only with a task there, so its gossip holds no acks of `far` (a clean clone once printed
+  // "programmed: no endpoint changes seen" for such a service in cli-lab).
+  await ok('n1', 'network', 'create', '-d', 'overlay', 'far');
+  const c = await on('n1', 'service', 'create', '--name', 'far', '--replicas', '2', '--network', 'far', '--constraint', 'node.hostname!=n1', 'whoami');
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stderr, RECEIPT, c.stderr);
+  const [, got, of] = RECEIPT.exec(c.stderr)!;
+  assert.equal(`${got}/${of}`, '2/2', 'the two nodes on far');
+  t.diagnostic(RECEIPT.exec(c.stderr)![0]);
+});
