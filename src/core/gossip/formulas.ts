@@ -77,3 +77,14 @@ export function detectionBoundMs(probeIntervalMs: number, suspicionMaxMs: number
   const disseminate = Math.ceil(Math.log10(n + 1)) * 4 * gossipIntervalMs;
   return probeIntervalMs * awarenessMax * 3 + suspicionMaxMs + disseminate;
 }
+
+/**
+ * How long the news that a member joined a network takes to reach every member, for the join catch-up
+ * (tables.ts): the joiner sends its news in every gossip packet until it has used its retransmitLimit
+ * transmits (≥ 1 round of gossipNodes packets each), and each member that hears it relays it as many times;
+ * two full budgets of gossip rounds cover the joiner's transmits and one generation of relays.
+ * 2 × retransmits × gossipInterval: 800 ms with `local` at ≤ 9 members, 3.2 s with `lan` at 10–99.
+ */
+export function joinSpreadMs(retransmits: number, gossipIntervalMs: number): number {
+  return 2 * Math.max(1, retransmits) * gossipIntervalMs;
+}

@@ -8,6 +8,7 @@ import type { Rng } from '../clock.js';
 import type { GossipConfig } from './config.js';
 import { Swim, type GossipEvent, type GossipMetrics, type Outgoing } from './swim.js';
 import { Tables } from './tables.js';
+import { joinSpreadMs } from './formulas.js';
 import { LIMITS, type MemberState } from './wire.js';
 
 export type { GossipEvent, GossipMetrics, Outgoing } from './swim.js';
@@ -57,6 +58,9 @@ export class GossipNode {
         const pick = peers[Math.floor(o.rng() * peers.length)];
         if (pick) ref.swim!.syncWith(pick);
       },
+      sendDirect: (node, msgs) => ref.swim!.sendDirect(node, msgs),
+      syncWith: (node) => ref.swim!.syncWith(node),
+      joinSpreadMs: () => joinSpreadMs(ref.swim!.retransmits(), o.config.gossipIntervalMs),
     });
     const swim = new Swim(o.config, o.name, o.addr, o.rng, {
       snapshot: () => tables.snapshot(),
@@ -162,10 +166,10 @@ export class GossipNode {
   health(): number {
     return this.swim.members.health;
   }
-  /** Engine metrics, plus `tableBytesQueued`: bytes of table news queued for broadcast, per table (Tables.queuedBytesByTable). */
-  metrics(): GossipMetrics & { tableBytesQueued: Record<string, number> } {
+  /** Engine metrics, plus `tableBytesQueued`: bytes of table news queued for broadcast, per table (Tables.queuedBytesByTable), and join catch-ups (Tables.catchUps). */
+  metrics(): GossipMetrics & { tableBytesQueued: Record<string, number>; tableCatchUps: { sent: number; messages: number; syncs: number } } {
     const m = this.swim.metrics;
-    return { ...m, drops: { ...m.drops }, tableBytesQueued: { ...this.tables.queuedBytesByTable } };
+    return { ...m, drops: { ...m.drops }, tableBytesQueued: { ...this.tables.queuedBytesByTable }, tableCatchUps: { ...this.tables.catchUps } };
   }
   /** Lets the adapter count drops that happen before the core (e.g. 'decrypt'). */
   recordDrop(reason: string): void {

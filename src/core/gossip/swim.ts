@@ -183,6 +183,37 @@ export class Swim {
     this.outbox.push({ kind: 'udp', to, bytes });
   }
 
+  /**
+   * Sends `msgs` to member `name` packed into as few UDP packets as fit (maxPacketBytes, compoundParts), nothing
+   * piggybacked: a join catch-up (tables.ts catchUp), counted as `direct:<type>`. False, and nothing sent, when
+   * `name` is not an alive member or one message alone does not fit a packet.
+   */
+  sendDirect(name: string, msgs: readonly Uint8Array[]): boolean {
+    const m = this.members.byName.get(name);
+    if (!m || m === this.self || m.state !== 'alive') return false;
+    const room = this.cfg.maxPacketBytes - COMPOUND_HEADER - COMPOUND_PART_OVERHEAD;
+    if (msgs.some((b) => b.length > room)) return false;
+    let batch: Uint8Array[] = [];
+    let size = 0;
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      const bytes = batch.length === 1 ? batch[0]! : encodeCompound(batch);
+      this.metrics.packetsOut++;
+      this.metrics.bytesOut += bytes.length;
+      this.countPacket([], batch, 'direct', bytes.length);
+      this.outbox.push({ kind: 'udp', to: m.addr, bytes });
+      batch = [];
+      size = 0;
+    };
+    for (const b of msgs) {
+      if (batch.length >= LIMITS.compoundParts || size + b.length + COMPOUND_PART_OVERHEAD > room + COMPOUND_PART_OVERHEAD) flush();
+      batch.push(b);
+      size += b.length + COMPOUND_PART_OVERHEAD;
+    }
+    flush();
+    return true;
+  }
+
   handlePacket(from: string, bytes: Uint8Array, now: number): void {
     this.lastNow = now;
     this.metrics.packetsIn++;
