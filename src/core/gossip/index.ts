@@ -7,7 +7,7 @@ import { MeshError } from '../errors.js';
 import type { Rng } from '../clock.js';
 import type { GossipConfig } from './config.js';
 import { Swim, type GossipEvent, type GossipMetrics, type Outgoing } from './swim.js';
-import { Tables } from './tables.js';
+import { DIRECT_FANOUT_MAX_MEMBERS, Tables } from './tables.js';
 import { joinSpreadMs } from './formulas.js';
 import { LIMITS, type MemberState } from './wire.js';
 
@@ -60,6 +60,11 @@ export class GossipNode {
       },
       sendDirect: (node, msgs) => ref.swim!.sendDirect(node, msgs),
       syncWith: (node) => ref.swim!.syncWith(node),
+      sendDirectAll: (bytes) => {
+        const sw = ref.swim!;
+        if (sw.members.liveCount() > DIRECT_FANOUT_MAX_MEMBERS) return;
+        for (const m of sw.members.byName.values()) if (m.state === 'alive' && m.name !== o.name) sw.sendDirect(m.name, [bytes]);
+      },
       joinSpreadMs: () => joinSpreadMs(ref.swim!.retransmits(), o.config.gossipIntervalMs),
     });
     const swim = new Swim(o.config, o.name, o.addr, o.rng, {

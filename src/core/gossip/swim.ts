@@ -82,6 +82,8 @@ export class Swim {
     probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, broadcastsEvicted: 0, drops: {}, bytesOutByKind: {},
   };
   private outbox: Outgoing[] = [];
+  /** Member name → table news to send it directly at the next drain() (sendDirect). */
+  private readonly direct = new Map<string, Uint8Array[]>();
   private probeList: string[] = [];
   private probeIdx = 0;
   private seq = 0;
@@ -141,6 +143,7 @@ export class Swim {
     if (total > parts) this.countOut('udp:compound', total - parts);
   }
   drain(): Outgoing[] {
+    if (this.direct.size > 0) this.flushDirect();
     const o = this.outbox;
     this.outbox = [];
     return o;
@@ -184,34 +187,49 @@ export class Swim {
   }
 
   /**
-   * Sends `msgs` to member `name` packed into as few UDP packets as fit (maxPacketBytes, compoundParts), nothing
-   * piggybacked: a join catch-up (tables.ts catchUp), counted as `direct:<type>`. False, and nothing sent, when
-   * `name` is not an alive member or one message alone does not fit a packet.
+   * Queues `msgs` for member `name`, sent straight to it at the next drain() packed into as few UDP packets as
+   * fit (maxPacketBytes, compoundParts), nothing piggybacked: table news an owner hands to each member of a
+   * network itself (tables.ts fanOut, catchUp), counted as `direct:<type>`. Everything queued for one member
+   * in one turn of the caller's loop shares packets. False, and nothing queued, when `name` is not an alive
+   * member or one message alone does not fit a packet.
    */
   sendDirect(name: string, msgs: readonly Uint8Array[]): boolean {
     const m = this.members.byName.get(name);
     if (!m || m === this.self || m.state !== 'alive') return false;
     const room = this.cfg.maxPacketBytes - COMPOUND_HEADER - COMPOUND_PART_OVERHEAD;
     if (msgs.some((b) => b.length > room)) return false;
-    let batch: Uint8Array[] = [];
-    let size = 0;
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      const bytes = batch.length === 1 ? batch[0]! : encodeCompound(batch);
-      this.metrics.packetsOut++;
-      this.metrics.bytesOut += bytes.length;
-      this.countPacket([], batch, 'direct', bytes.length);
-      this.outbox.push({ kind: 'udp', to: m.addr, bytes });
-      batch = [];
-      size = 0;
-    };
-    for (const b of msgs) {
-      if (batch.length >= LIMITS.compoundParts || size + b.length + COMPOUND_PART_OVERHEAD > room + COMPOUND_PART_OVERHEAD) flush();
-      batch.push(b);
-      size += b.length + COMPOUND_PART_OVERHEAD;
-    }
-    flush();
+    const list = this.direct.get(name);
+    if (list) list.push(...msgs);
+    else this.direct.set(name, [...msgs]);
     return true;
+  }
+
+  /** Packs what sendDirect queued into datagrams, per member (see sendDirect). */
+  private flushDirect(): void {
+    const room = this.cfg.maxPacketBytes - COMPOUND_HEADER;
+    for (const [name, msgs] of this.direct) {
+      const m = this.members.byName.get(name);
+      if (!m || m.state !== 'alive') continue;
+      let batch: Uint8Array[] = [];
+      let size = 0;
+      const flush = (): void => {
+        if (batch.length === 0) return;
+        const bytes = batch.length === 1 ? batch[0]! : encodeCompound(batch);
+        this.metrics.packetsOut++;
+        this.metrics.bytesOut += bytes.length;
+        this.countPacket([], batch, 'direct', bytes.length);
+        this.outbox.push({ kind: 'udp', to: m.addr, bytes });
+        batch = [];
+        size = 0;
+      };
+      for (const b of msgs) {
+        if (batch.length >= LIMITS.compoundParts || size + b.length + COMPOUND_PART_OVERHEAD > room) flush();
+        batch.push(b);
+        size += b.length + COMPOUND_PART_OVERHEAD;
+      }
+      flush();
+    }
+    this.direct.clear();
   }
 
   handlePacket(from: string, bytes: Uint8Array, now: number): void {

@@ -18,7 +18,7 @@ const s = (u: Uint8Array): string => new TextDecoder().decode(u);
 function fakeTables(self: string) {
   const sent: BroadcastItem[] = [];
   const t = new Tables(GOSSIP_PRESETS.local, self, {
-    broadcast: (b) => sent.push(b), emitTable: () => undefined, memberState: () => 'alive', requestSync: () => undefined, sendDirect: () => true, syncWith: () => undefined, joinSpreadMs: () => 800,
+    broadcast: (b) => sent.push(b), emitTable: () => undefined, memberState: () => 'alive', requestSync: () => undefined, sendDirect: () => true, syncWith: () => undefined, joinSpreadMs: () => 800, sendDirectAll: () => undefined,
   });
   return { t, sent };
 }

@@ -18,7 +18,7 @@ function fakeTables(self: string, states: Record<string, MemberState> = {}) {
   const events: (TableEvent | NetworkEvent)[] = [];
   const sent: BroadcastItem[] = [];
   const t = new Tables(GOSSIP_PRESETS.local, self, {
-    broadcast: (b) => sent.push(b), emitTable: (e) => events.push(e), memberState: (n) => states[n] ?? 'alive', requestSync: () => undefined, sendDirect: () => true, syncWith: () => undefined, joinSpreadMs: () => 800,
+    broadcast: (b) => sent.push(b), emitTable: (e) => events.push(e), memberState: (n) => states[n] ?? 'alive', requestSync: () => undefined, sendDirect: () => true, syncWith: () => undefined, joinSpreadMs: () => 800, sendDirectAll: () => undefined,
   });
   return { t, events, sent };
 }
@@ -107,7 +107,7 @@ describe('tables → broadcast queue: a newer version of a key replaces the queu
   // would queue one more message and the stale ones would go on using the send budget.
   const queued = (self: string) => {
     const q = new BroadcastQueue(4096);
-    const t = new Tables(GOSSIP_PRESETS.local, self, { broadcast: (b) => q.queue(b), emitTable: () => undefined, memberState: () => 'alive', requestSync: () => undefined, sendDirect: () => true, syncWith: () => undefined, joinSpreadMs: () => 800 });
+    const t = new Tables(GOSSIP_PRESETS.local, self, { broadcast: (b) => q.queue(b), emitTable: () => undefined, memberState: () => 'alive', requestSync: () => undefined, sendDirect: () => true, syncWith: () => undefined, joinSpreadMs: () => 800, sendDirectAll: () => undefined });
     t.joinNetwork('app', 0);
     q.take(1e9, 0, 1, 99); // the network-join record, retired
     return { t, q };
