@@ -21,8 +21,8 @@ export interface StreamHost {
   seedAnswered: boolean;
   emit(ev: GossipEvent): void;
   drop(reason: string): void;
-  /** The TCP fallback ping for probe `seq` was acked. */
-  tcpAck(seq: number): void;
+  /** The TCP fallback ping for probe `seq`, sent to `addr`, was acked (possibly after the probe ended). */
+  tcpAck(seq: number, addr: string): void;
   pushStream(id: number, to: string, frames: Uint8Array[]): void;
   /** Counts payload bytes sent under a kind (GossipMetrics.bytesOutByKind). */
   countOut(kind: string, bytes: number): void;
@@ -116,7 +116,7 @@ export class SwimStreams {
       return this.fail(p);
     }
     const m = d.msg;
-    if (p.kind === 'ping' && m.type === 'ack' && m.seq === p.seq) return s.tcpAck(p.seq);
+    if (p.kind === 'ping' && m.type === 'ack' && m.seq === p.seq) return s.tcpAck(p.seq, p.to);
     if (p.kind !== 'ping' && m.type === 'push-pull') {
       this.merge(m.state, now);
       if (p.kind === 'join') {

@@ -42,6 +42,8 @@ export interface GossipMetrics {
   indirectAcks: number;
   /** Escalated probes answered by the TCP fallback ping (the target is reachable over TCP only). */
   tcpFallbackAcks: number;
+  /** Push-pulls started because a member we suspect answered a TCP ping (swim.ts tcpAck): its way to refute. */
+  tcpRefuteSyncs: number;
   broadcastsEvicted: number;
   drops: Record<string, number>;
   /**

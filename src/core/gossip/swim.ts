@@ -79,7 +79,7 @@ export class Swim {
   readonly events: GossipEvent[] = [];
   readonly metrics: GossipMetrics = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamsIn: 0, streamsOut: 0, streamBytesIn: 0, streamBytesOut: 0, streamFailures: 0,
-    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, broadcastsEvicted: 0, drops: {}, bytesOutByKind: {},
+    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, tcpRefuteSyncs: 0, broadcastsEvicted: 0, drops: {}, bytesOutByKind: {},
   };
   private outbox: Outgoing[] = [];
   /** Member name → table news to send it directly at the next drain() (sendDirect). */
@@ -414,11 +414,27 @@ export class Swim {
     }
   }
 
-  /** Called by the stream layer when the TCP fallback ping was acked. */
-  tcpAck(seq: number): void {
+  /**
+   * Called by the stream layer when a TCP fallback ping was acked. A member that answers over TCP while we
+   * suspect it (our own probe ended before the ack came — a stalled event loop — or someone else's suspicion)
+   * is alive but may be unable to hear the suspicion: with its UDP blocked, neither gossip nor the buddy ping
+   * reaches it, so it cannot refute and is declared dead while it answers every TCP ping (the gossip lab's
+   * UDP-only case under load: all 15 others saw n14 dead 5.0 s into the block). So we push-pull with it at once:
+   * our state tells it the suspicion, it refutes, and its reply carries the refutation back over TCP (memberlist
+   * has no such path).
+   */
+  tcpAck(seq: number, addr: string): void {
     if (this.probe && this.probe.seq === seq && !this.probe.tcpOk) {
       this.probe.tcpOk = true;
       this.metrics.tcpFallbackAcks++;
+    }
+    for (const m of this.members.byName.values()) {
+      if (m.addr !== addr) continue;
+      if (m.state === 'suspect') {
+        this.metrics.tcpRefuteSyncs++;
+        this.streams.pushPull(addr, false, this.lastNow);
+      }
+      break;
     }
   }
 

@@ -94,6 +94,8 @@ export class Sim {
   private readonly rng: Rng;
   loss: number;
   udpBlocked = false;
+  /** Nodes whose UDP is blocked both ways (a per-node `labBlock --proto udp`); streams still pass. */
+  readonly udpBlockedNodes = new Set<string>();
   delivered = 0;
   dropped = 0;
   /** Traffic sent, for per-member rates: UDP datagrams and their bytes, stream exchanges and their bytes (request + reply). */
@@ -205,7 +207,7 @@ export class Sim {
       if (o.kind === 'udp') {
         this.sent.udp++;
         this.sent.udpBytes += o.bytes.length;
-        if (!to || !this.reachable(s, to) || this.udpBlocked || this.rng() < this.loss) {
+        if (!to || !this.reachable(s, to) || this.udpBlocked || this.udpBlockedNodes.has(s.name) || this.udpBlockedNodes.has(to.name) || this.rng() < this.loss) {
           this.dropped++;
           continue;
         }

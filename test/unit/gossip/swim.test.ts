@@ -95,6 +95,29 @@ describe('SWIM state machine (simulated network)', () => {
     });
   });
 
+  test('a member reachable over TCP only, falsely suspected (a stalled prober), refutes through the prober\'s push-pull (40 seeds)', () => {
+    // It cannot hear the suspicion over UDP (neither gossip nor the buddy ping reaches it), so before swim.ts
+    // tcpAck's push-pull it was declared dead while answering every TCP ping (gossip lab, UDP-only case, under load).
+    const dead: string[] = [];
+    let syncs = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const { sim, names } = cluster(8, 100 + seed);
+      sim.udpBlockedNodes.add('n7');
+      sim.runFor(2000);
+      sim.pause('n7'); // every TCP ping times out now: whoever probes n7 suspects it
+      const t = sim.runUntilTrue(() => names.some((n) => n !== 'n7' && sim.get(n).node.member('n7')?.state === 'suspect'), 10_000, 10);
+      assert.ok(t !== undefined, `seed ${seed}: nobody suspected the paused member`);
+      sim.resume('n7');
+      let died = false;
+      sim.onEvent = (n, e) => (e.type === 'member-dead' && e.name === 'n7' ? (died = true) : undefined);
+      sim.runFor(15_000);
+      if (died || !allSee(sim, names, ['n7'], 'alive')) dead.push(`seed ${seed}`);
+      for (const n of names) syncs += sim.get(n).node.metrics().tcpRefuteSyncs;
+    }
+    console.log(`refutation push-pulls: ${syncs} over 40 seeds`);
+    assert.deepEqual(dead, [], 'declared dead while answering TCP pings');
+  });
+
   test('without the TCP fallback the same block brings deaths (the fallback is what saves them)', () => {
     const { sim } = cluster(4, 7, { tcpFallback: 0 });
     let deaths = 0;
