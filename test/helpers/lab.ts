@@ -143,11 +143,12 @@ export function processDiagnosis(lab: LabState, node: string): string {
  * `tokenFile` (mode 0600: a secret never goes on argv), `cluster join` of every other node to the
  * first one's underlay address (`[v6]:2377` on an IPv6-only underlay), `--format json` unless `json: false`,
  * through the lab's CLI; with `waitReady`, then until `node ls` counts every node ready (60 s, polled every
- * 500 ms, "N ready nodes" on timeout). Each command must exit 0 (cli.ts ok: the step, exit code, stderr).
+ * 500 ms; a timeout names each node's last state). Each command must exit 0 (cli.ts ok: the step, exit code, stderr);
+ * one that has not exited after `timeoutMs` (150 s) is killed, and fails so.
  */
-export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; json?: boolean } = {}): Promise<void> {
+export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; json?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const fmt = o.json === false ? [] : ['--format', 'json'];
-  const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab.name, '--node', node, ...args], { timeoutMs: 150_000 });
+  const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab.name, '--node', node, ...args], { timeoutMs: o.timeoutMs ?? 150_000 });
   const [first, ...rest] = lab.nodes;
   if (!first) throw new Error(`lab ${lab.name} has no nodes`);
   const manager = first.underlay.includes(':') ? `[${first.underlay}]:2377` : `${first.underlay}:2377`;
@@ -157,7 +158,9 @@ export async function joinLabCluster(lab: LabState, tokenFile: string, o: { wait
   if (!o.waitReady) return;
   const want = lab.nodes.length;
   await waitFor(`${want} ready nodes`, async () => {
-    const ls = JSON.parse(ok(await on(first.name, 'node', 'ls', '--format', 'json'), 'node ls --format json').stdout) as Array<{ state: string }>;
-    return ls.filter((n) => n.state === 'ready').length === want;
+    const ls = JSON.parse(ok(await on(first.name, 'node', 'ls', '--format', 'json'), 'node ls --format json').stdout) as Array<{ hostname?: string; state: string }>;
+    // not ready yet: thrown, so that a timeout names every node's state (waitFor keeps the last error)
+    if (ls.filter((n) => n.state === 'ready').length !== want) throw new Error(`nodes: ${ls.map((n) => `${n.hostname}:${n.state}`).join(' ')}`);
+    return true;
   }, 60_000, 500);
 }
