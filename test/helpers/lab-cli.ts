@@ -18,6 +18,8 @@ export interface TaskJ {
   addresses: Record<string, string>;
   /** Network name → IPv6 address, on dual-stack (`--ipv6`) networks only. */
   addresses6?: Record<string, string>;
+  /** The version of the service spec the task runs (a rolling update or canary raises it). */
+  specVersion: number;
 }
 
 export interface LabCli {
@@ -25,6 +27,8 @@ export interface LabCli {
   on(node: string, ...args: string[]): Promise<CliResult>;
   /** netctl against the manager (the lab's first node, n1: joinLabCluster initialises it). */
   m(...args: string[]): Promise<CliResult>;
+  /** `m(...args)` that must exit 0, its stdout parsed as JSON (pass `--format json` in args). */
+  json<T>(...args: string[]): Promise<T>;
   /** The tasks of `service` that run and are meant to (desired and actual state `running`). */
   running(service: string): Promise<TaskJ[]>;
   /**
@@ -49,6 +53,7 @@ export interface LabCli {
 export function labCli(lab: string, timeoutMs = 120_000): LabCli {
   const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab, '--node', node, ...args], { timeoutMs });
   const m = (...args: string[]): Promise<CliResult> => on('n1', ...args);
+  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(ok(await m(...args), args.join(' ')).stdout) as T;
   const running = async (service: string): Promise<TaskJ[]> => {
     const all = JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
     return all.filter((t) => t.desiredState === 'running' && t.state === 'running');
@@ -60,5 +65,5 @@ export function labCli(lab: string, timeoutMs = 120_000): LabCli {
     }, ms, 250)).value;
   const waitFirst = async (service: string, ms: number): Promise<TaskJ> => (await waitFor(`${service} has a running task`, async () => (await running(service))[0], ms, 250)).value;
   const netnsOf = (t: Pick<TaskJ, 'id' | 'node'>): string => `mlab-${lab}-${t.node}-t-${t.id.slice(0, 12)}`;
-  return { on, m, running, waitRunning, waitFirst, netnsOf };
+  return { on, m, json, running, waitRunning, waitFirst, netnsOf };
 }
