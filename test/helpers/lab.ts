@@ -142,11 +142,11 @@ export function processDiagnosis(lab: LabState, node: string): string {
  * with their own variations): `cluster init` on the first node, the worker join token written to
  * `tokenFile` (mode 0600: a secret never goes on argv), `cluster join` of every other node to the
  * first one's underlay address (`[v6]:2377` on an IPv6-only underlay), `--format json` unless `json: false`,
- * through the lab's CLI; with `waitReady`, then until `node ls` counts every node ready (60 s, polled every
- * 500 ms; a timeout names each node's last state). Each command must exit 0 (cli.ts ok: the step, exit code, stderr);
+ * through the lab's CLI; with `waitReady`, then until `node ls` counts every node ready (`readyTimeoutMs`, 60 s,
+ * polled every 500 ms; a timeout names each node's last state). Each command must exit 0 (cli.ts ok: the step, exit code, stderr);
  * one that has not exited after `timeoutMs` (150 s) is killed, and fails so.
  */
-export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; json?: boolean; timeoutMs?: number } = {}): Promise<void> {
+export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; readyTimeoutMs?: number; json?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const fmt = o.json === false ? [] : ['--format', 'json'];
   const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab.name, '--node', node, ...args], { timeoutMs: o.timeoutMs ?? 150_000 });
   const [first, ...rest] = lab.nodes;
@@ -162,5 +162,5 @@ export async function joinLabCluster(lab: LabState, tokenFile: string, o: { wait
     // not ready yet: thrown, so that a timeout names every node's state (waitFor keeps the last error)
     if (ls.filter((n) => n.state === 'ready').length !== want) throw new Error(`nodes: ${ls.map((n) => `${n.hostname}:${n.state}`).join(' ')}`);
     return true;
-  }, 60_000, 500);
+  }, o.readyTimeoutMs ?? 60_000, 500);
 }

@@ -24,7 +24,6 @@ import type { LabState } from '../../../src/lab/lab.js';
 const LAB = 'mnet';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mnet-'));
 let lab: LabState;
-let lastNodes = '(none yet)';
 const { on, m, running, netnsOf } = labCli(LAB);
 /**
  * netctl prints the message and exits with the kind's code: MESHD_BAD_ARGUMENT and
@@ -47,12 +46,7 @@ const inRange = (ip: string, cidr: string) => cidrContains(parseCidr(cidr), pars
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 2 });
-  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false });
-  await waitFor('2 ready nodes', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ hostname?: string; state?: string }>;
-    lastNodes = nodes.map((n) => `${n.hostname}:${n.state}`).join(' ');
-    return nodes.length === 2 && nodes.every((n) => n.state === 'ready') && nodes;
-  }, 30_000, 250, () => `nodes: ${lastNodes}`);
+  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, waitReady: true, readyTimeoutMs: 30_000 });
 });
 after(async () => {
   if (process.env.MNET_KEEP_LAB) return;
