@@ -1,4 +1,5 @@
 /** Drive the real binaries from tests. */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,16 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * Asserts that a command exited 0 and returns its result. The message names the step (`what`), the
+ * exit code and stderr, then stdout when there is any (a netctl error can print its detail there).
+ */
+export function ok(r: CliResult, what: string): CliResult {
+  const out = r.stdout.trim();
+  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}${out ? `\nstdout: ${out}` : ''}`);
+  return r;
 }
 
 export function netctlSync(args: string[], opts: { input?: string; timeoutMs?: number } = {}): CliResult {

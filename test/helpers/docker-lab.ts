@@ -10,14 +10,27 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabState } from '../../src/lab/lab.js';
-import { netctl, type CliResult } from './cli.js';
+import { netctl, ok, type CliResult } from './cli.js';
 import { ensureDockerd, ensureImages } from './docker.js';
 import { createLab, destroyLab, waitFor } from './lab.js';
 
-/** Asserts a netctl call exited 0 (the message names the step and carries its stderr). */
-export function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
+/** The Docker lab tests take `ok` from here with DockerLab (it asserts a netctl call exited 0). */
+export { ok };
+
+/** Names of the containers the agents of lab `lab` made (label meshd.prefix = mlab-LAB-…), also after a crash of theirs. */
+export function labContainers(lab: string): string[] {
+  const ids = spawnSync('docker', ['ps', '-aq', '--filter', 'label=meshd.prefix'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  if (!ids.length) return [];
+  const ins = spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' });
+  return ins.stdout.split('\n').filter((l) => l.startsWith(`mlab-${lab}-`)).map((l) => l.split(' ')[1]!.replace(/^\//, ''));
+}
+
+/** Removes what labContainers(lab) names (`docker rm -f`); a removal that fails is said on stderr, not dropped. */
+export function removeLabContainers(lab: string): void {
+  const left = labContainers(lab);
+  if (!left.length) return;
+  const r = spawnSync('docker', ['rm', '-f', ...left], { encoding: 'utf8' });
+  if (r.status !== 0) console.error(`# lab ${lab}: docker rm -f ${left.join(' ')} failed: ${r.stderr.trim()}`);
 }
 
 export class DockerLab {
@@ -65,10 +78,7 @@ export class DockerLab {
 
   /** Names of the containers this lab's agents made (still there after a crash of theirs). */
   containers(): string[] {
-    const ids = spawnSync('docker', ['ps', '-aq', '--filter', 'label=meshd.prefix'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    if (!ids.length) return [];
-    const ins = spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' });
-    return ins.stdout.split('\n').filter((l) => l.startsWith(`mlab-${this.name}-`)).map((l) => l.split(' ')[1]!.replace(/^\//, ''));
+    return labContainers(this.name);
   }
 
   /**
@@ -79,9 +89,6 @@ export class DockerLab {
     await destroyLab(this.name);
     rmSync(this.tmp, { recursive: true, force: true });
     await beforeContainers?.();
-    const left = this.containers();
-    if (!left.length) return;
-    const r = spawnSync('docker', ['rm', '-f', ...left], { encoding: 'utf8' });
-    if (r.status !== 0) console.error(`# lab ${this.name}: docker rm -f ${left.join(' ')} failed: ${r.stderr.trim()}`);
+    removeLabContainers(this.name);
   }
 }

@@ -3,12 +3,11 @@
  * (it runs also when the test fails); leftovers of a crashed earlier run with the same name
  * are removed by `createLab` first.
  */
-import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { realExec } from '../../src/adapters/exec.js';
 import { labDown, labUp, type LabState, type LabUpOptions } from '../../src/lab/lab.js';
 import { ApiClient } from '../../src/adapters/api/client.js';
-import { netctl, type CliResult } from './cli.js';
+import { netctl, ok, type CliResult } from './cli.js';
 
 /**
  * Labs alive in this test process: a waitFor that times out prints what their agents say
@@ -142,26 +141,26 @@ export function processDiagnosis(lab: LabState, node: string): string {
  * The cluster preamble the 2-node lab tests shared word for word (it stood in 17 lab files, some
  * with their own variations): `cluster init` on the first node, the worker join token written to
  * `tokenFile` (mode 0600: a secret never goes on argv), `cluster join` of every other node to the
- * first one's underlay address, `--format json` unless `json: false`, through the lab's CLI; with `waitReady`, then
- * until `node ls` counts every node ready (60 s, polled every 500 ms, "N ready nodes" on timeout).
- * Each command must exit 0; a failure names the step, its exit code and stderr.
+ * first one's underlay address (`[v6]:2377` on an IPv6-only underlay), `--format json` unless `json: false`,
+ * through the lab's CLI; with `waitReady`, then until `node ls` counts every node ready (`readyTimeoutMs`, 60 s,
+ * polled every 500 ms; a timeout names each node's last state). Each command must exit 0 (cli.ts ok: the step, exit code, stderr);
+ * one that has not exited after `timeoutMs` (150 s) is killed, and fails so.
  */
-export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; json?: boolean } = {}): Promise<void> {
+export async function joinLabCluster(lab: LabState, tokenFile: string, o: { waitReady?: boolean; readyTimeoutMs?: number; json?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const fmt = o.json === false ? [] : ['--format', 'json'];
-  const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab.name, '--node', node, ...args], { timeoutMs: 150_000 });
-  const ok = (r: CliResult, what: string): CliResult => {
-    assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr}`);
-    return r;
-  };
+  const on = (node: string, ...args: string[]): Promise<CliResult> => netctl(['--lab', lab.name, '--node', node, ...args], { timeoutMs: o.timeoutMs ?? 150_000 });
   const [first, ...rest] = lab.nodes;
   if (!first) throw new Error(`lab ${lab.name} has no nodes`);
+  const manager = first.underlay.includes(':') ? `[${first.underlay}]:2377` : `${first.underlay}:2377`;
   ok(await on(first.name, 'cluster', 'init', ...fmt), 'init');
   writeFileSync(tokenFile, ok(await on(first.name, 'cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  for (const n of rest) ok(await on(n.name, 'cluster', 'join', '--token-file', tokenFile, `${first.underlay}:2377`, ...fmt), `join ${n.name}`);
+  for (const n of rest) ok(await on(n.name, 'cluster', 'join', '--token-file', tokenFile, manager, ...fmt), `join ${n.name}`);
   if (!o.waitReady) return;
   const want = lab.nodes.length;
   await waitFor(`${want} ready nodes`, async () => {
-    const ls = JSON.parse(ok(await on(first.name, 'node', 'ls', '--format', 'json'), 'node ls --format json').stdout) as Array<{ state: string }>;
-    return ls.filter((n) => n.state === 'ready').length === want;
-  }, 60_000, 500);
+    const ls = JSON.parse(ok(await on(first.name, 'node', 'ls', '--format', 'json'), 'node ls --format json').stdout) as Array<{ hostname?: string; state: string }>;
+    // not ready yet: thrown, so that a timeout names every node's state (waitFor keeps the last error)
+    if (ls.filter((n) => n.state === 'ready').length !== want) throw new Error(`nodes: ${ls.map((n) => `${n.hostname}:${n.state}`).join(' ')}`);
+    return true;
+  }, o.readyTimeoutMs ?? 60_000, 500);
 }

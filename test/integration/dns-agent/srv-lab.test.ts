@@ -10,26 +10,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { netctl, type CliResult } from '../../helpers/cli.js';
+import { ok } from '../../helpers/cli.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
 import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'msrv';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-msrv-'));
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 150_000 });
-const m = (...args: string[]) => on('n1', ...args);
-
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string> }
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr}`);
-  return r;
-}
-async function json<T>(...args: string[]): Promise<T> {
-  return JSON.parse(ok(await m(...args), args.join(' ')).stdout) as T;
-}
-const running = (ts: TaskJ[]) => ts.filter((t) => t.desiredState === 'running' && t.state === 'running');
+const { on, m, json, running } = labCli(LAB, 150_000);
 
 /** One parsed `dig` reply: header status and the answer / additional records as [owner, type, rdata]. */
 interface Dig { status: string; answer: string[][]; additional: string[][]; raw: string }
@@ -52,7 +41,7 @@ describe('SRV and slot names inside a task (lab msrv)', { timeout: 300_000 }, ()
     const r = ok(await on(client.node, 'exec', client.name, '--', 'dig', '+time=2', '+tries=2', '@127.0.0.11', name, type), `dig ${name} ${type}`);
     return parseDig(r.stdout);
   };
-  const webTasks = async (): Promise<TaskJ[]> => running(await json<TaskJ[]>('service', 'ps', 'web', '--format', 'json'));
+  const webTasks = (): Promise<TaskJ[]> => running('web');
   const slotOf = (t: TaskJ): number => Number(t.name.split('.')[1]);
 
   before(async () => {
@@ -66,7 +55,7 @@ describe('SRV and slot names inside a task (lab msrv)', { timeout: 300_000 }, ()
     ]);
     ok(w, 'create web');
     ok(c, 'create cl');
-    const [ct] = running(await json<TaskJ[]>('service', 'ps', 'cl', '--format', 'json'));
+    const [ct] = await running('cl');
     assert.ok(ct?.node, 'client task placed');
     client = { node: ct.node, name: 'cl.1' };
   });

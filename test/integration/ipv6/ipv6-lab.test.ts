@@ -11,43 +11,27 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { inNs, ok, type CliResult } from '../../helpers/cli.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
+import { digIn, shortLines as short } from '../../helpers/task-probes.js';
 
 const LAB = 'mv6';
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r;
-}
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string>; addresses6?: Record<string, string> }
-async function tasks(service: string): Promise<TaskJ[]> {
-  const all = JSON.parse(ok(await on('n1', 'service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
-  return all.filter((t) => t.desiredState === 'running' && t.state === 'running');
-}
-const netnsOf = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
-const dig = (t: TaskJ, ...args: string[]): CliResult => inNs(netnsOf(t), ['dig', '@127.0.0.11', '+time=2', '+tries=1', ...args], 10_000);
-const short = (r: CliResult): string[] => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+const { on, m, waitRunning, waitFirst, netnsOf } = labCli(LAB);
+const dig = (t: TaskJ, ...args: string[]): CliResult => digIn(netnsOf(t), ...args);
 
 let web: TaskJ[] = [];
 let old: TaskJ;
 
 before(async () => {
-  await createLab({ name: LAB, nodes: 2 });
-  ok(await on('n1', 'cluster', 'init'), 'init');
-  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'token').stdout.trim();
-  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377'), 'join');
-  ok(await on('n1', 'network', 'create', '--ipv6', '--subnet', '10.61.0.0/24', '--subnet', 'fd00:61::/64', 'app6'), 'network create app6');
-  ok(await on('n1', 'network', 'create', '--subnet', '10.62.0.0/24', 'plain4'), 'network create plain4');
-  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app6', 'whoami'), 'web');
-  ok(await on('n1', 'service', 'create', '--name', 'old', '--network', 'plain4', 'whoami'), 'old');
-  web = (await waitFor('web has 2 running tasks on 2 nodes', async () => {
-    const t = await tasks('web');
-    return t.length === 2 && new Set(t.map((x) => x.node)).size === 2 ? t : undefined;
-  }, 60_000, 250)).value;
-  old = (await waitFor('old has a running task', async () => (await tasks('old'))[0], 60_000, 250)).value;
+  const lab = await createLab({ name: LAB, nodes: 2 });
+  await joinLabCluster(lab, `/run/meshd/${LAB}/worker.token`, { json: false });
+  ok(await m('network', 'create', '--ipv6', '--subnet', '10.61.0.0/24', '--subnet', 'fd00:61::/64', 'app6'), 'network create app6');
+  ok(await m('network', 'create', '--subnet', '10.62.0.0/24', 'plain4'), 'network create plain4');
+  ok(await m('service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app6', 'whoami'), 'web');
+  ok(await m('service', 'create', '--name', 'old', '--network', 'plain4', 'whoami'), 'old');
+  web = await waitRunning('web', 2, 2, 60_000);
+  old = await waitFirst('old', 60_000);
 });
 after(async () => {
   await destroyLab(LAB);

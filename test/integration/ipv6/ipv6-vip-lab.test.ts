@@ -15,34 +15,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { inNs, ok, type CliResult } from '../../helpers/cli.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
+import { digIn, httpGet, shortLines as short, type HttpProbe } from '../../helpers/task-probes.js';
 
 const LAB = 'm6v';
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r;
-}
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string>; addresses6?: Record<string, string> }
-async function tasks(service: string): Promise<TaskJ[]> {
-  const all = JSON.parse(ok(await on('n1', 'service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
-  return all.filter((t) => t.desiredState === 'running' && t.state === 'running');
-}
+const { on, m, running: tasks, waitRunning, waitFirst, netnsOf } = labCli(LAB);
 async function vipsOf(service: string): Promise<{ vips: Record<string, string>; vips6?: Record<string, string> }> {
   const j = JSON.parse(ok(await on('n1', 'service', 'inspect', service, '--format', 'json'), `inspect ${service}`).stdout) as unknown;
   return (Array.isArray(j) ? j[0] : j) as { vips: Record<string, string>; vips6?: Record<string, string> };
 }
-const netnsOf = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
-const dig = (t: TaskJ, ...args: string[]): CliResult => inNs(netnsOf(t), ['dig', '@127.0.0.11', '+time=2', '+tries=1', ...args], 10_000);
-const short = (r: CliResult): string[] => r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
+const dig = (t: TaskJ, ...args: string[]): CliResult => digIn(netnsOf(t), ...args);
 /** One HTTP GET from a task's namespace (curl's own exit code and time). */
-function get(from: TaskJ, url: string, ...flags: string[]): { code: number; ms: number; body: string } {
-  const r = inNs(netnsOf(from), ['curl', '-s', '-m', '3', ...flags, '-w', '\n%{time_total}', url], 10_000);
-  const lines = r.stdout.trimEnd().split('\n');
-  return { code: r.code, ms: Number((Number(lines.pop() || 'NaN') * 1000).toFixed(2)), body: lines.join('\n') };
-}
+const get = (from: TaskJ, url: string, ...flags: string[]): HttpProbe => httpGet(netnsOf(from), url, ...flags);
 interface LbJ { namespaces: Array<{ task: string | null; drift: string[]; frontends: Array<{ key: string; service: string; backends: Array<{ target: string }>; kernel: string[] | null }> }> }
 const taskOf = (body: string): string => /^task: (.*)$/m.exec(body)?.[1] ?? '';
 
@@ -52,26 +38,20 @@ let rogue: TaskJ;
 let old: TaskJ;
 
 before(async () => {
-  await createLab({ name: LAB, nodes: 2 });
-  ok(await on('n1', 'cluster', 'init'), 'init');
-  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'token').stdout.trim();
-  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377'), 'join');
-  ok(await on('n1', 'network', 'create', '--ipv6', '--subnet', '10.63.0.0/24', '--subnet', 'fd00:63::/64', 'app6'), 'network create app6');
-  ok(await on('n1', 'network', 'create', '--subnet', '10.64.0.0/24', 'plain4'), 'network create plain4');
-  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '--network', 'app6', '-p', '80', 'whoami'), 'web');
-  ok(await on('n1', 'service', 'create', '--name', 'guarded', '--network', 'app6', '--allow-from', 'client', '-p', '80', 'whoami'), 'guarded');
-  ok(await on('n1', 'service', 'create', '--name', 'client', '--network', 'app6', 'whoami'), 'client');
-  ok(await on('n1', 'service', 'create', '--name', 'rogue', '--network', 'app6', 'whoami'), 'rogue');
-  ok(await on('n1', 'service', 'create', '--name', 'old', '--network', 'plain4', '-p', '80', 'whoami'), 'old');
-  web = (await waitFor('web has 3 running tasks on 2 nodes', async () => {
-    const t = await tasks('web');
-    return t.length === 3 && new Set(t.map((x) => x.node)).size === 2 ? t : undefined;
-  }, 90_000, 250)).value;
-  client = (await waitFor('client runs', async () => (await tasks('client'))[0], 60_000, 250)).value;
-  rogue = (await waitFor('rogue runs', async () => (await tasks('rogue'))[0], 60_000, 250)).value;
-  old = (await waitFor('old runs', async () => (await tasks('old'))[0], 60_000, 250)).value;
-  await waitFor('guarded runs', async () => (await tasks('guarded'))[0], 60_000, 250);
+  const lab = await createLab({ name: LAB, nodes: 2 });
+  await joinLabCluster(lab, `/run/meshd/${LAB}/worker.token`, { json: false });
+  ok(await m('network', 'create', '--ipv6', '--subnet', '10.63.0.0/24', '--subnet', 'fd00:63::/64', 'app6'), 'network create app6');
+  ok(await m('network', 'create', '--subnet', '10.64.0.0/24', 'plain4'), 'network create plain4');
+  ok(await m('service', 'create', '--name', 'web', '--replicas', '3', '--network', 'app6', '-p', '80', 'whoami'), 'web');
+  ok(await m('service', 'create', '--name', 'guarded', '--network', 'app6', '--allow-from', 'client', '-p', '80', 'whoami'), 'guarded');
+  ok(await m('service', 'create', '--name', 'client', '--network', 'app6', 'whoami'), 'client');
+  ok(await m('service', 'create', '--name', 'rogue', '--network', 'app6', 'whoami'), 'rogue');
+  ok(await m('service', 'create', '--name', 'old', '--network', 'plain4', '-p', '80', 'whoami'), 'old');
+  web = await waitRunning('web', 3, 2, 90_000);
+  client = await waitFirst('client', 60_000);
+  rogue = await waitFirst('rogue', 60_000);
+  old = await waitFirst('old', 60_000);
+  await waitFirst('guarded', 60_000);
 });
 after(async () => {
   await destroyLab(LAB);

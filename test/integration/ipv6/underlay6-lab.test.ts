@@ -13,26 +13,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { inNs, ok } from '../../helpers/cli.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
 import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
+import { removeLabContainers } from '../../helpers/docker-lab.js';
 import { parseGuard } from '../../../src/adapters/firewall/vxlan-guard.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'u6';
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 120_000 });
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r;
-}
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string>; addresses6?: Record<string, string> }
-async function tasks(service: string): Promise<TaskJ[]> {
-  const all = JSON.parse(ok(await on('n1', 'service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
-  return all.filter((t) => t.desiredState === 'running' && t.state === 'running');
-}
-const netnsOf = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
+const { on, m, running: tasks, waitRunning, netnsOf } = labCli(LAB);
 const guardOf = (node: string) => {
   const r = inNs(`mlab-${LAB}-${node}`, ['nft', '-j', 'list', 'table', 'inet', 'meshd-vxlan']);
   assert.equal(r.code, 0, `guard of ${node}: ${r.stderr}`);
@@ -48,26 +38,16 @@ before(async () => {
   docker = await ensureDockerd();
   if (docker) await ensureImages();
   lab = await createLab({ name: LAB, nodes: 2, underlay: 'ipv6' });
-  ok(await on('n1', 'cluster', 'init'), 'init');
-  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'token').stdout.trim();
-  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, `[${lab.nodes[0]!.underlay}]:2377`), 'join');
-  ok(await on('n1', 'network', 'create', '--ipv6', '--subnet', '10.63.0.0/24', '--subnet', 'fd00:63::/64', 'app6'), 'network create app6');
-  netId = (JSON.parse(ok(await on('n1', 'network', 'inspect', 'app6', '--format', 'json'), 'inspect').stdout) as Array<{ id: string }>)[0]!.id;
-  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app6', 'whoami'), 'web');
-  web = (await waitFor('web has 2 running tasks on 2 nodes', async () => {
-    const t = await tasks('web');
-    return t.length === 2 && new Set(t.map((x) => x.node)).size === 2 ? t : undefined;
-  }, 60_000, 250)).value;
+  // n2 joins n1 at [its IPv6 underlay address]:2377
+  await joinLabCluster(lab, `/run/meshd/${LAB}/worker.token`, { json: false });
+  ok(await m('network', 'create', '--ipv6', '--subnet', '10.63.0.0/24', '--subnet', 'fd00:63::/64', 'app6'), 'network create app6');
+  netId = (JSON.parse(ok(await m('network', 'inspect', 'app6', '--format', 'json'), 'inspect').stdout) as Array<{ id: string }>)[0]!.id;
+  ok(await m('service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app6', 'whoami'), 'web');
+  web = await waitRunning('web', 2, 2, 60_000);
 });
 after(async () => {
   await destroyLab(LAB);
-  if (docker) {
-    const ids = spawnSync('docker', ['ps', '-aq', '--filter', 'label=meshd.prefix'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    const mine = ids.length ? spawnSync('docker', ['inspect', '-f', '{{index .Config.Labels "meshd.prefix"}} {{.Name}}', ...ids], { encoding: 'utf8' })
-      .stdout.split('\n').filter((l) => l.startsWith(`mlab-${LAB}-`)).map((l) => l.split(' ')[1]!.replace(/^\//, '')) : [];
-    if (mine.length) spawnSync('docker', ['rm', '-f', ...mine], { encoding: 'utf8' });
-  }
+  if (docker) removeLabContainers(LAB);
 });
 
 describe('IPv6-only underlay (lab u6)', { timeout: 300_000 }, () => {

@@ -13,26 +13,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
+import { inNs, ok } from '../../helpers/cli.js';
+import { labCli } from '../../helpers/lab-cli.js';
 import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mbal';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mbal-'));
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 150_000 });
-const m = (...args: string[]) => on('n1', ...args);
-
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string }
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr}`);
-  return r;
-}
-async function json<T>(...args: string[]): Promise<T> {
-  return JSON.parse(ok(await m(...args), args.join(' ')).stdout) as T;
-}
-const running = async (svc: string): Promise<TaskJ[]> => (await json<TaskJ[]>('service', 'ps', svc, '--format', 'json')).filter((t) => t.desiredState === 'running' && t.state === 'running');
+const { on, m, json, running } = labCli(LAB, 150_000);
 
 /**
  * `n` requests to `url` from the client namespace, each from source address `from[i % from.length]`

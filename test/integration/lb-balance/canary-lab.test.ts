@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
+import { inNs, netctl, ok } from '../../helpers/cli.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
 import { agentClient, createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
@@ -22,17 +23,8 @@ const LAB = 'mcan';
 const PORT = 8093;
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mcan-'));
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 150_000 });
-const m = (...args: string[]) => on('n1', ...args);
-
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; specVersion: number; addresses: Record<string, string> }
-
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr}`);
-  return r;
-}
-const live = async (): Promise<TaskJ[]> => (JSON.parse(ok(await m('service', 'ps', 'cw', '--format', 'json'), 'ps').stdout) as TaskJ[])
-  .filter((t) => t.desiredState === 'running' && t.state === 'running');
+const { on, m, running } = labCli(LAB, 150_000);
+const live = (): Promise<TaskJ[]> => running('cw');
 
 /**
  * `n` new connections to `url` from the lab client, 20 at a time: the `ip:` each answer names (or

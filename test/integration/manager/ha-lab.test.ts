@@ -15,18 +15,18 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl } from '../../helpers/cli.js';
+import { netctl } from '../../helpers/cli.js';
 import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { startLabEtcd, stopLabEtcd, type LabEtcd } from '../../helpers/lab-etcd.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mha';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mha-'));
 let lab: LabState;
-let etcd: ChildProcess | undefined;
+let etcd: LabEtcd | undefined;
 let etcdUrl = '';
 const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
 
@@ -40,36 +40,13 @@ async function json<T>(node: string, ...args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-/** Starts etcd in the lab's client namespace (lab down kills it with the namespace's processes). */
-async function startLabEtcd(): Promise<void> {
-  const ip = lab.client.underlay;
-  etcdUrl = `http://${ip}:2379`;
-  etcd = spawn('nsenter', [`--net=/run/netns/${lab.client.netns}`, '--', 'etcd',
-    '--name', 'mha', '--data-dir', join(tmp, 'etcd'),
-    '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl,
-    '--listen-peer-urls', `http://${ip}:2380`, '--initial-advertise-peer-urls', `http://${ip}:2380`,
-    '--initial-cluster', `mha=http://${ip}:2380`, '--initial-cluster-state', 'new',
-    '--heartbeat-interval', '100', '--election-timeout', '1000', '--log-level', 'error',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  etcd.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
-  const probe = `fetch(${JSON.stringify(`${etcdUrl}/health`)}).then(r=>r.json()).then(j=>process.exit(j.health==='true'?0:1),()=>process.exit(1))`;
-  await waitFor('etcd healthy in the lab', () => {
-    if (etcd!.exitCode !== null) throw new Error(`etcd exited: ${stderr}`);
-    return inNs(lab.client.netns, [process.execPath, '-e', probe], 5000).code === 0;
-  }, 30_000, 200);
-}
-
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 3 });
-  await startLabEtcd();
+  etcd = await startLabEtcd(lab, 'mha', join(tmp, 'etcd'));
+  etcdUrl = etcd.url;
 });
 after(async () => {
-  if (etcd && etcd.exitCode === null && etcd.signalCode === null) {
-    const gone = new Promise((r) => etcd!.once('exit', r));
-    etcd.kill('SIGKILL');
-    await gone;
-  }
+  await stopLabEtcd(etcd);
   await destroyLab(LAB);
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -32,7 +32,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netctl } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import type { DrainResult } from '../../../src/agent/drain/wait.js';
 
@@ -151,15 +151,7 @@ after(async () => {
 
 describe('rolling update and rollback under a steady request loop (3-node lab)', { timeout: 600_000 }, () => {
   test('cluster: init on n1, join n2 and n3; web (6 × whoami v1) on app, published 8080', async () => {
-    assert.equal((await on('n1', 'cluster', 'init')).code, 0);
-    const tok = await on('n1', 'cluster', 'join-token', 'worker', '-q');
-    assert.equal(tok.code, 0, tok.stderr);
-    const file = join(tmp, 'worker.token');
-    writeFileSync(file, tok.stdout, { mode: 0o600 });
-    for (const n of ['n2', 'n3']) {
-      const j = await on(n, 'cluster', 'join', '--token-file', file, '10.99.1.1:2377');
-      assert.equal(j.code, 0, j.stderr);
-    }
+    await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, timeoutMs: 300_000 });
     assert.equal((await on('n1', 'network', 'create', '-d', 'overlay', '--subnet', '10.21.0.0/24', 'app')).code, 0);
     const r = await on('n1', 'service', 'create', '--name', 'web', '--replicas', '6', '--network', 'app', '-p', '8080:80', '--timeout', '120s', 'whoami');
     assert.equal(r.code, 0, r.stderr);

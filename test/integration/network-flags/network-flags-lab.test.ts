@@ -15,7 +15,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
+import { inNs, ok, type CliResult } from '../../helpers/cli.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
 import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import { cidrContains, parseCidr, parseIp } from '../../../src/core/ipam/addr.js';
 import type { LabState } from '../../../src/lab/lab.js';
@@ -23,13 +24,7 @@ import type { LabState } from '../../../src/lab/lab.js';
 const LAB = 'mnet';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mnet-'));
 let lab: LabState;
-let lastNodes = '(none yet)';
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 120_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
+const { on, m, running, netnsOf } = labCli(LAB);
 /**
  * netctl prints the message and exits with the kind's code: MESHD_BAD_ARGUMENT and
  * MESHD_UNSUPPORTED are both BadRequest (exit 2); the unit tests pin the codes themselves.
@@ -38,15 +33,10 @@ function refused(r: CliResult, code: 'MESHD_BAD_ARGUMENT' | 'MESHD_UNSUPPORTED',
   assert.equal(r.code, 2, `${what} must be refused (${code}, exit 2): exit ${r.code} ${r.stdout}${r.stderr}`);
   assert.match(r.stderr, re, what);
 }
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string> }
-async function ps(service: string): Promise<TaskJ[]> {
-  return JSON.parse(ok(await m('service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
-}
-const running = async (service: string) => (await ps(service)).filter((t) => t.desiredState === 'running' && t.state === 'running');
 /** What the kernel holds for a task's macvlan side and its node's parent: printed when a reach fails. */
 function macvlanDiag(tasks: readonly TaskJ[]): string {
   return tasks.map((t) => {
-    const ns = `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
+    const ns = netnsOf(t);
     const run = (n: string, argv: string[]) => { const r = inNs(n, argv, 5000); return `${r.stdout}${r.stderr}`.trim(); };
     return [`--- ${t.name} on ${t.node} (${ns})`, run(ns, ['ip', '-br', 'addr']), run(ns, ['ip', 'neigh']), run(ns, ['ip', 'route']),
       `host ${t.node}:`, run(`mlab-${LAB}-${t.node}`, ['ip', '-br', 'link', 'show', 'eth0'])].join('\n');
@@ -56,12 +46,7 @@ const inRange = (ip: string, cidr: string) => cidrContains(parseCidr(cidr), pars
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 2 });
-  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false });
-  await waitFor('2 ready nodes', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ hostname?: string; state?: string }>;
-    lastNodes = nodes.map((n) => `${n.hostname}:${n.state}`).join(' ');
-    return nodes.length === 2 && nodes.every((n) => n.state === 'ready') && nodes;
-  }, 30_000, 250, () => `nodes: ${lastNodes}`);
+  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, waitReady: true, readyTimeoutMs: 30_000 });
 });
 after(async () => {
   if (process.env.MNET_KEEP_LAB) return;

@@ -16,23 +16,24 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl } from '../../helpers/cli.js';
+import { netctl } from '../../helpers/cli.js';
 import { ensureDockerd, ensureImages, IMAGES } from '../../helpers/docker.js';
 import { DockerRuntime } from '../../../src/adapters/runtime/docker.js';
 import { realExec } from '../../../src/adapters/exec.js';
 import { describeNode } from '../../../src/adapters/node-describe.js';
 import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { startLabEtcd, stopLabEtcd, type LabEtcd } from '../../helpers/lab-etcd.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mnod';
 const NODES = ['n1', 'n2', 'n3'];
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mnod-'));
 let lab: LabState;
-let etcd: ChildProcess | undefined;
+let etcd: LabEtcd | undefined;
 const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
 
 interface NodeJ { id: string; hostname: string; role: string; resources: { cpuMilli: number; memoryBytes: number }; platform: { os: string; arch: string } | null }
@@ -48,26 +49,6 @@ async function ok(node: string, ...args: string[]): Promise<string> {
 }
 const json = async <T>(node: string, ...args: string[]): Promise<T> => JSON.parse(await ok(node, ...args, '--format', 'json')) as T;
 
-/** Starts etcd in the lab's client namespace on its underlay address (killed in after()). */
-async function startLabEtcd(): Promise<string> {
-  const ip = lab.client.underlay;
-  const url = `http://${ip}:2379`;
-  etcd = spawn('nsenter', [`--net=/run/netns/${lab.client.netns}`, '--', 'etcd',
-    '--name', LAB, '--data-dir', join(tmp, 'etcd'), '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', `http://${ip}:2380`, '--initial-advertise-peer-urls', `http://${ip}:2380`,
-    '--initial-cluster', `${LAB}=http://${ip}:2380`, '--initial-cluster-state', 'new',
-    '--heartbeat-interval', '100', '--election-timeout', '1000', '--log-level', 'error',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  etcd.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
-  const probe = `fetch(${JSON.stringify(`${url}/health`)}).then(r=>r.json()).then(j=>process.exit(j.health==='true'?0:1),()=>process.exit(1))`;
-  await waitFor('etcd healthy in the lab', () => {
-    if (etcd!.exitCode !== null) throw new Error(`etcd exited: ${stderr}`);
-    return inNs(lab.client.netns, [process.execPath, '-e', probe], 5000).code === 0;
-  }, 30_000, 200);
-  return url;
-}
-
 /** What the cluster believes about nodes and managers, printed when a wait times out. */
 const clusterView = async (): Promise<string> => {
   const parts = await Promise.all([
@@ -78,7 +59,8 @@ const clusterView = async (): Promise<string> => {
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 3 });
-  const url = await startLabEtcd();
+  etcd = await startLabEtcd(lab, LAB, join(tmp, 'etcd'));
+  const url = etcd.url;
   await ok('n1', 'cluster', 'init', '--store', 'etcd', '--etcd-endpoints', url, '--etcd-root', '/mnod/');
   const file = join(tmp, 'worker.token');
   writeFileSync(file, await ok('n1', 'cluster', 'join-token', 'worker', '-q'), { mode: 0o600 });
@@ -86,11 +68,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (etcd && etcd.exitCode === null && etcd.signalCode === null) {
-    const gone = new Promise((r) => etcd!.once('exit', r));
-    etcd.kill('SIGKILL');
-    await gone;
-  }
+  await stopLabEtcd(etcd);
   await destroyLab(LAB);
   rmSync(tmp, { recursive: true, force: true });
 });

@@ -14,25 +14,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { inNs, ok } from '../../helpers/cli.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
 import { switchNs } from '../../../src/lab/plan.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'mmtu';
 const tmp = mkdtempSync(join(tmpdir(), 'meshd-mmtu-'));
 let lab: LabState;
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args], { timeoutMs: 120_000 });
-const m = (...args: string[]) => on('n1', ...args);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}: ${r.stderr.trim()}`);
-  return r;
-}
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string> }
-const taskNs = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
+const { on, m, waitRunning, netnsOf: taskNs } = labCli(LAB);
 const nodeNs = (node: string) => `mlab-${LAB}-${node}`;
 /** MTU of a link in a namespace (`ip -j link show`). */
 function mtuIn(ns: string, dev: string): number {
@@ -50,16 +44,7 @@ async function diag(tasks: readonly TaskJ[]): Promise<string> {
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 3 }); // automatic MTU probes are on by default (overlay.mtuProbe)
-  ok(await m('cluster', 'init'), 'init');
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, ok(await m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
-  for (const n of ['n2', 'n3']) ok(await on(n, 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`), `join ${n}`);
-  let last = '';
-  await waitFor('3 ready nodes', async () => {
-    const nodes = JSON.parse(ok(await m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ hostname?: string; state?: string }>;
-    last = nodes.map((n) => `${n.hostname}:${n.state}`).join(' ');
-    return nodes.length === 3 && nodes.every((n) => n.state === 'ready') && nodes;
-  }, 60_000, 250, () => `nodes: ${last}`);
+  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, waitReady: true, timeoutMs: 120_000 });
 });
 after(async () => {
   if (process.env.MMTU_KEEP_LAB) return;
@@ -72,11 +57,7 @@ describe('automatic overlay MTU (lab, netns runtime)', { timeout: 300_000 }, () 
     ok(await m('network', 'create', '--subnet', '10.66.0.0/24', 'auto'), 'create auto');
     ok(await m('network', 'create', '--subnet', '10.67.0.0/24', '--mtu', '1200', 'fixed'), 'create fixed');
     ok(await m('service', 'create', '--name', 'pinger', '--mode', 'global', '--network', 'auto', '--network', 'fixed', '--timeout', '90s', 'whoami'), 'create pinger');
-    const { value: tasks } = await waitFor('a running pinger task on each node', async () => {
-      const all = JSON.parse(ok(await m('service', 'ps', 'pinger', '--format', 'json'), 'ps').stdout) as TaskJ[];
-      const r = all.filter((t) => t.desiredState === 'running' && t.state === 'running');
-      return r.length === 3 && new Set(r.map((t) => t.node)).size === 3 && r;
-    }, 60_000, 250);
+    const tasks = await waitRunning('pinger', 3, 3, 60_000); // a running pinger task on each node
     const byNode = (n: string) => tasks.find((t) => t.node === n)!;
     const [t1, t3] = [byNode('n1'), byNode('n3')];
     assert.equal(mtuIn(taskNs(t1), 'eth0'), 1450, 'clean 1500-byte paths: 1450');

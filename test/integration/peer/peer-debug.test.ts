@@ -15,8 +15,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NETCTL, inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { NETCTL, inNs, netctl, ok, type CliResult } from '../../helpers/cli.js';
+import { agentClient, createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import { CertificateAuthority } from '../../../src/adapters/pki/ca.js';
 import { createNodeKeyAndCsr } from '../../../src/adapters/pki/crypto.js';
@@ -54,11 +54,6 @@ function hidden(args: string[], withHost = true): Promise<CliResult> {
   });
 }
 
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r;
-}
-
 /** curl inside a lab namespace against a peer API; `-w` appends the HTTP status (000: no answer). */
 function curl(fromNode: string, args: string[], url: string): { status: string; body: string; code: number; stderr: string } {
   const r = inNs(ns(fromNode), ['curl', '-sS', '-m', '5', '-w', '\n%{http_code}', ...args, url]);
@@ -70,10 +65,7 @@ const nodeCert = (node: string) => ['--cacert', `${clusterDir(node)}/ca.crt`, '-
 before(async () => {
   writeFileSync(n1Sock, '');
   lab = await createLab({ name: LAB, nodes: 3 });
-  ok(await on('n1', 'cluster', 'init'), 'cluster init');
-  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'join-token').stdout.trim();
-  writeFileSync(join(tmp, 'worker.token'), token + '\n', { mode: 0o600 });
-  for (const n of ['n2', 'n3']) ok(await on(n, 'cluster', 'join', '--token-file', join(tmp, 'worker.token'), '10.99.1.1:2377'), `join ${n}`);
+  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, timeoutMs: 120_000 });
   ok(await on('n1', 'network', 'create', '-d', 'overlay', 'app'), 'network create');
   ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--network', 'app', 'whoami'), 'create web');
   ok(await on('n1', 'service', 'create', '--name', 'talk', '--mode', 'global', '--runtime', 'netns', '--network', 'app', 'busybox', 'sh', '-c', 'echo talk-line-one; exec sleep 3600'), 'create talk');

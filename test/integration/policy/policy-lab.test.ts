@@ -11,30 +11,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { ok } from '../../helpers/cli.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
+import { labCli, type TaskJ } from '../../helpers/lab-cli.js';
+import { httpGet, type HttpProbe } from '../../helpers/task-probes.js';
 
 const LAB = 'mpol';
-const on = (node: string, ...args: string[]) => netctl(['--lab', LAB, '--node', node, ...args]);
-function ok(r: CliResult, what: string): CliResult {
-  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-  return r;
-}
-interface TaskJ { id: string; name: string; node: string | null; desiredState: string; state: string; addresses: Record<string, string> }
-async function tasks(service: string): Promise<TaskJ[]> {
-  const all = JSON.parse(ok(await on('n1', 'service', 'ps', service, '--format', 'json'), `ps ${service}`).stdout) as TaskJ[];
-  return all.filter((t) => t.desiredState === 'running' && t.state === 'running');
-}
-const netnsOf = (t: TaskJ) => `mlab-${LAB}-${t.node}-t-${t.id.slice(0, 12)}`;
+const { on, m, running: tasks, waitRunning, netnsOf } = labCli(LAB);
 
-interface Probe { code: number; ms: number; body: string }
 /** One HTTP GET from inside a task's namespace; `ms` is curl's own total time (process start excluded). */
-function probe(from: TaskJ, ip: string): Probe {
-  const r = inNs(netnsOf(from), ['curl', '-s', '-m', '3', '-w', '\n%{time_total}', `http://${ip}/`], 10_000);
-  const lines = r.stdout.trimEnd().split('\n');
-  return { code: r.code, ms: Number((Number(lines.pop() || 'NaN') * 1000).toFixed(2)), body: lines.join('\n') };
-}
+const probe = (from: TaskJ, ip: string): HttpProbe => httpGet(netnsOf(from), `http://${ip}/`);
 
 let web: TaskJ[] = [];
 let client: TaskJ;
@@ -42,25 +28,19 @@ let rogue: TaskJ;
 let vip = '';
 
 before(async () => {
-  await createLab({ name: LAB, nodes: 2 });
-  ok(await on('n1', 'cluster', 'init'), 'init');
-  const token = ok(await on('n1', 'cluster', 'join-token', 'worker', '-q'), 'token').stdout.trim();
-  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
-  ok(await on('n2', 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377'), 'join');
-  ok(await on('n1', 'network', 'create', '--default-deny', 'app'), 'network create');
-  ok(await on('n1', 'service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app', '--allow-from', 'client', '-p', '80', 'whoami'), 'web');
-  ok(await on('n1', 'service', 'create', '--name', 'client', '--network', 'app', 'whoami'), 'client');
-  ok(await on('n1', 'service', 'create', '--name', 'rogue', '--network', 'app', 'whoami'), 'rogue');
-  web = (await waitFor('web has 2 running tasks on 2 nodes', async () => {
-    const t = await tasks('web');
-    return t.length === 2 && new Set(t.map((x) => x.node)).size === 2 ? t : undefined;
-  }, 60_000, 250)).value;
+  const lab = await createLab({ name: LAB, nodes: 2 });
+  await joinLabCluster(lab, `/run/meshd/${LAB}/worker.token`, { json: false });
+  ok(await m('network', 'create', '--default-deny', 'app'), 'network create');
+  ok(await m('service', 'create', '--name', 'web', '--replicas', '2', '--network', 'app', '--allow-from', 'client', '-p', '80', 'whoami'), 'web');
+  ok(await m('service', 'create', '--name', 'client', '--network', 'app', 'whoami'), 'client');
+  ok(await m('service', 'create', '--name', 'rogue', '--network', 'app', 'whoami'), 'rogue');
+  web = await waitRunning('web', 2, 2, 60_000);
   const [c] = await tasks('client');
   const [r] = await tasks('rogue');
   assert.ok(c && r, 'client and rogue run');
   client = c;
   rogue = r;
-  vip = (JSON.parse(ok(await on('n1', 'service', 'inspect', 'web', '--format', '{{json .vips}}'), 'vips').stdout) as Record<string, string>).app!;
+  vip = (JSON.parse(ok(await m('service', 'inspect', 'web', '--format', '{{json .vips}}'), 'vips').stdout) as Record<string, string>).app!;
   assert.ok(vip, 'web has a VIP on app');
 });
 after(async () => {

@@ -12,11 +12,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl } from '../../helpers/cli.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import { defaultNodeDownGraceMs } from '../../../src/core/config.js';
 
@@ -104,14 +104,7 @@ after(async () => {
 
 describe('cluster faults on a 5-node lab', { timeout: 600_000 }, () => {
   test('setup: manager n1, 4 workers, web ×5 published on 8080 through the mesh', async () => {
-    assert.equal((await on('n1', 'cluster', 'init')).code, 0);
-    const tok = await on('n1', 'cluster', 'join-token', 'worker', '-q');
-    const file = join(tmp, 'worker.token');
-    writeFileSync(file, tok.stdout, { mode: 0o600 });
-    for (const n of NODES.slice(1)) {
-      const j = await on(n, 'cluster', 'join', '--token-file', file, '10.99.1.1:2377');
-      assert.equal(j.code, 0, j.stderr);
-    }
+    await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, timeoutMs: 120_000 }); // n1 manager, n2..n5 workers
     const net = await on('n1', 'network', 'create', '-d', 'overlay', '--subnet', '10.61.0.0/24', 'app');
     assert.equal(net.code, 0, net.stderr);
     const c = await on('n1', 'service', 'create', '--name', 'web', '--replicas', '5', '--network', 'app', '-p', '8080:80', '--timeout', '90s', 'whoami');

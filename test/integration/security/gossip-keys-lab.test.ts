@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LabState } from '../../../src/lab/lab.js';
 import { ApiClient } from '../../../src/adapters/api/client.js';
-import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { agentClient, createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import { MESHD, netctl } from '../../helpers/cli.js';
 import { realExec } from '../../../src/adapters/exec.js';
 import { ROTATION_STEP_MS } from '../../../src/manager/gossip-keys.js';
@@ -37,14 +37,7 @@ before(async () => {
   lab = await createLab({ name: LAB, nodes: 3, gossipPreset: 'local', encrypt: false });
   assert.equal(lab.keyFile, null, 'the lab shares no key file');
   for (const n of lab.nodes) assert.equal((await keysOf(n.name)).encrypted, false, `${n.name} starts without a key (plain text, not in a cluster)`);
-  const init = await on('n1', 'cluster', 'init');
-  assert.equal(init.code, 0, init.stderr);
-  const token = (await on('n1', 'cluster', 'join-token', 'worker', '-q')).stdout.trim();
-  writeFileSync(join(RUN, 'worker.token'), token + '\n', { mode: 0o600 });
-  for (const n of ['n2', 'n3']) {
-    const r = await on(n, 'cluster', 'join', '--token-file', join(RUN, 'worker.token'), `${lab.nodes[0]!.underlay}:2377`);
-    assert.equal(r.code, 0, r.stderr);
-  }
+  await joinLabCluster(lab, join(RUN, 'worker.token'), { json: false, timeoutMs: 120_000 });
 });
 after(async () => {
   await destroyLab(LAB);

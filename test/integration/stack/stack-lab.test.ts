@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inNs, netctl, ROOT } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'itstk';
@@ -57,16 +57,7 @@ interface TaskJ { id: string; name: string; node: string | null; desiredState: s
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 3 });
-  const init = await on('n1', 'cluster', 'init');
-  assert.equal(init.code, 0, init.stderr);
-  const tok = await on('n1', 'cluster', 'join-token', 'worker', '-q');
-  assert.equal(tok.code, 0, tok.stderr);
-  const file = join(tmp, 'worker.token');
-  writeFileSync(file, tok.stdout, { mode: 0o600 });
-  for (const n of ['n2', 'n3']) {
-    const j = await on(n, 'cluster', 'join', '--token-file', file, `${lab.nodes[0]!.underlay}:2377`);
-    assert.equal(j.code, 0, j.stderr);
-  }
+  await joinLabCluster(lab, join(tmp, 'worker.token'), { json: false, timeoutMs: 200_000 });
 });
 after(async () => {
   await destroyLab(LAB);

@@ -5,9 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { netctl } from '../../helpers/cli.js';
-import { createLab, destroyLab, waitFor } from '../../helpers/lab.js';
+import { createLab, destroyLab, joinLabCluster, waitFor } from '../../helpers/lab.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'ittrc';
@@ -17,10 +16,7 @@ interface Hop { hop: string; where: string; detail: string; ok: boolean }
 
 before(async () => {
   lab = await createLab({ name: LAB, nodes: 3 });
-  assert.equal((await on('n1', 'cluster', 'init')).code, 0);
-  const token = (await on('n1', 'cluster', 'join-token', 'worker', '-q')).stdout.trim();
-  writeFileSync(`/run/meshd/${LAB}/worker.token`, token + '\n', { mode: 0o600 });
-  for (const n of ['n2', 'n3']) assert.equal((await on(n, 'cluster', 'join', '--token-file', `/run/meshd/${LAB}/worker.token`, '10.99.1.1:2377')).code, 0);
+  await joinLabCluster(lab, `/run/meshd/${LAB}/worker.token`, { json: false, timeoutMs: 120_000 });
   assert.equal((await on('n1', 'network', 'create', '-d', 'overlay', 'app')).code, 0);
   const c = await on('n1', 'service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', '--network', 'app', 'whoami');
   assert.equal(c.code, 0, c.stderr);

@@ -25,6 +25,7 @@ import { renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs
 import { expectedKernel } from '../../../src/core/lb/kernel.js';
 import { vipServiceOf } from '../../../src/agent/lb/plan.js';
 import { desiredPolicy, verdict } from '../../../src/core/policy/desired.js';
+import { IPVS6_NAT, NFT6_FULL_TAIL } from '../lb/golden.js';
 import { renderDelta, renderFull } from '../../../src/core/policy/render.js';
 
 const net6: NetworkRecord = {
@@ -130,56 +131,6 @@ const B = [
   { id: 't3', ip: '10.9.0.4', state: 'active' as const },
 ];
 const desired = (s: VipService[]): LbDesired => ({ services: s, ingress: [] });
-
-export const IPVS6_NAT = `table ip6 meshd-ipvs6
-delete table ip6 meshd-ipvs6
-table ip6 meshd-ipvs6 {
-	set vips {
-		type ipv6_addr
-		elements = { fd00:9::10 }
-	}
-	chain nat-post {
-		type nat hook postrouting priority 100; policy accept;
-		ct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade
-	}
-}
-`;
-
-export const NFT6_FULL_TAIL = `table ip6 meshd-lb6
-delete table ip6 meshd-lb6
-table ip6 meshd-lb6 {
-	set empty {
-		type ipv6_addr . inet_proto . inet_service
-	}
-	map vips {
-		type ipv6_addr . inet_proto . inet_service : verdict
-		elements = { fd00:9::10 . tcp . 80 comment "web tcp/80 ipv6" : goto fe-0 }
-	}
-	chain fe-0 {
-		meta l4proto tcp dnat ip6 to numgen random mod 2 map { 0 : fd00:9::2 . 8080, 1 : fd00:9::3 . 8080 }
-	}
-	chain empty-check {
-		ip6 daddr . meta l4proto . th dport @empty meta l4proto tcp reject with tcp reset
-		ip6 daddr . meta l4proto . th dport @empty reject
-	}
-	chain filter-pre {
-		type filter hook prerouting priority -110; policy accept;
-		ct state new jump empty-check
-	}
-	chain filter-out {
-		type filter hook output priority -110; policy accept;
-		ct state new jump empty-check
-	}
-	chain nat-pre {
-		type nat hook prerouting priority -100; policy accept;
-		ip6 daddr . meta l4proto . th dport vmap @vips
-	}
-	chain nat-out {
-		type nat hook output priority -100; policy accept;
-		ip6 daddr . meta l4proto . th dport vmap @vips
-	}
-}
-`;
 
 describe('LB: IPv6 VIP frontends', () => {
   test('compile: the IPv6 VIP balances over the backends that have an IPv6 address', () => {

@@ -764,3 +764,118 @@ table ip meshd-lb {
 table ip6 meshd-lb6
 delete table ip6 meshd-lb6
 `;
+
+/**
+ * IPv6 VIPs (test/unit/ipam/ipv6-vip.test.ts: `web` with VIP 10.9.0.10 / fd00:9::10, tcp 80 → 8080,
+ * over t1 fd00:9::2, t2 fd00:9::3 and the IPv4-only t3): the `ip6 meshd-lb6` table planNftFull appends
+ * after the unchanged `ip meshd-lb` table (t3 has no IPv6 address, so 2 slots).
+ */
+export const NFT6_FULL_TAIL = `table ip6 meshd-lb6
+delete table ip6 meshd-lb6
+table ip6 meshd-lb6 {
+	set empty {
+		type ipv6_addr . inet_proto . inet_service
+	}
+	map vips {
+		type ipv6_addr . inet_proto . inet_service : verdict
+		elements = { fd00:9::10 . tcp . 80 comment "web tcp/80 ipv6" : goto fe-0 }
+	}
+	chain fe-0 {
+		meta l4proto tcp dnat ip6 to numgen random mod 2 map { 0 : fd00:9::2 . 8080, 1 : fd00:9::3 . 8080 }
+	}
+	chain empty-check {
+		ip6 daddr . meta l4proto . th dport @empty meta l4proto tcp reject with tcp reset
+		ip6 daddr . meta l4proto . th dport @empty reject
+	}
+	chain filter-pre {
+		type filter hook prerouting priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain filter-out {
+		type filter hook output priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain nat-pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr . meta l4proto . th dport vmap @vips
+	}
+	chain nat-out {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr . meta l4proto . th dport vmap @vips
+	}
+}
+`;
+
+/**
+ * The same `web` through IPVS: the `ip6 meshd-ipvs6` table that masquerades a task's own connection
+ * to its own IPv6 VIP (the twin of IPv4's vip-snat-marks), appended after the IPv4 mark table.
+ */
+export const IPVS6_NAT = `table ip6 meshd-ipvs6
+delete table ip6 meshd-ipvs6
+table ip6 meshd-ipvs6 {
+	set vips {
+		type ipv6_addr
+		elements = { fd00:9::10 }
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		ct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade
+	}
+}
+`;
+
+/**
+ * IPv6 published ports (test/unit/lb/ingress6.test.ts: `web` published tcp 8080 → 80, policy cluster,
+ * over two backends with IPv6 ingress addresses and one without; `loc` udp 8081 → 53, policy local,
+ * with no local IPv6 backend, so refused at once): the `ip6 meshd-lb6` part of planNftFull's script.
+ */
+export const NFT6_INGRESS_FULL = `table ip6 meshd-lb6
+delete table ip6 meshd-lb6
+table ip6 meshd-lb6 {
+	set empty {
+		type ipv6_addr . inet_proto . inet_service
+	}
+	map vips {
+		type ipv6_addr . inet_proto . inet_service : verdict
+	}
+	set empty-ingress {
+		type inet_proto . inet_service
+		elements = { udp . 8081 comment "loc udp/8081 local ipv6" }
+	}
+	map ingress {
+		type inet_proto . inet_service : verdict
+		elements = { tcp . 8080 comment "web tcp/8080 cluster ipv6" : goto fe-0 }
+	}
+	chain fe-0 {
+		meta mark set meta mark | 0x4000 meta l4proto tcp dnat ip6 to numgen random mod 2 map { 0 : fd6d:6573:6864:ff00::aff:3 . 80, 1 : fd6d:6573:6864:ff00::aff:4 . 80 }
+	}
+	chain empty-check {
+		ip6 daddr . meta l4proto . th dport @empty meta l4proto tcp reject with tcp reset
+		ip6 daddr . meta l4proto . th dport @empty reject
+		fib daddr type local meta l4proto . th dport @empty-ingress meta l4proto tcp reject with tcp reset
+		fib daddr type local meta l4proto . th dport @empty-ingress reject
+	}
+	chain filter-pre {
+		type filter hook prerouting priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain filter-out {
+		type filter hook output priority -110; policy accept;
+		ct state new jump empty-check
+	}
+	chain nat-pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr . meta l4proto . th dport vmap @vips
+		fib daddr type local meta l4proto . th dport vmap @ingress
+	}
+	chain nat-out {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr . meta l4proto . th dport vmap @vips
+		fib daddr type local meta l4proto . th dport vmap @ingress
+	}
+	chain nat-post {
+		type nat hook postrouting priority 100; policy accept;
+		meta mark & 0x4000 == 0x4000 masquerade
+	}
+}
+`;

@@ -14,6 +14,7 @@ import { planNftFull, renderNftIncremental } from '../../../src/core/lb/nftables
 import { IpvsSyncer, withoutIngress6 } from '../../../src/core/lb/ipvs-syncer.js';
 import { expectedKernel } from '../../../src/core/lb/kernel.js';
 import type { EndpointRecord } from '../../../src/core/endpoints.js';
+import { NFT6_INGRESS_FULL } from './golden.js';
 
 const B: Backend[] = [
   { id: 't1', ip: '10.255.0.3', ip6: ingress6Of('10.255.0.3'), state: 'active', local: true },
@@ -23,57 +24,6 @@ const B: Backend[] = [
 const web = (backends: Backend[], over: Partial<IngressPublish> = {}): IngressPublish => ({ service: 'web', publishedPort: 8080, proto: 'tcp', targetPort: 80, policy: 'cluster', backends, ...over });
 const d = (...ingress: IngressPublish[]): LbDesired => ({ services: [], ingress });
 const strip = (bs: Backend[]): Backend[] => bs.map(({ ip6: _, ...b }) => b);
-
-const NFT6 = `table ip6 meshd-lb6
-delete table ip6 meshd-lb6
-table ip6 meshd-lb6 {
-	set empty {
-		type ipv6_addr . inet_proto . inet_service
-	}
-	map vips {
-		type ipv6_addr . inet_proto . inet_service : verdict
-	}
-	set empty-ingress {
-		type inet_proto . inet_service
-		elements = { udp . 8081 comment "loc udp/8081 local ipv6" }
-	}
-	map ingress {
-		type inet_proto . inet_service : verdict
-		elements = { tcp . 8080 comment "web tcp/8080 cluster ipv6" : goto fe-0 }
-	}
-	chain fe-0 {
-		meta mark set meta mark | 0x4000 meta l4proto tcp dnat ip6 to numgen random mod 2 map { 0 : fd6d:6573:6864:ff00::aff:3 . 80, 1 : fd6d:6573:6864:ff00::aff:4 . 80 }
-	}
-	chain empty-check {
-		ip6 daddr . meta l4proto . th dport @empty meta l4proto tcp reject with tcp reset
-		ip6 daddr . meta l4proto . th dport @empty reject
-		fib daddr type local meta l4proto . th dport @empty-ingress meta l4proto tcp reject with tcp reset
-		fib daddr type local meta l4proto . th dport @empty-ingress reject
-	}
-	chain filter-pre {
-		type filter hook prerouting priority -110; policy accept;
-		ct state new jump empty-check
-	}
-	chain filter-out {
-		type filter hook output priority -110; policy accept;
-		ct state new jump empty-check
-	}
-	chain nat-pre {
-		type nat hook prerouting priority -100; policy accept;
-		ip6 daddr . meta l4proto . th dport vmap @vips
-		fib daddr type local meta l4proto . th dport vmap @ingress
-	}
-	chain nat-out {
-		type nat hook output priority -100; policy accept;
-		ip6 daddr . meta l4proto . th dport vmap @vips
-		fib daddr type local meta l4proto . th dport vmap @ingress
-	}
-	chain nat-post {
-		type nat hook postrouting priority 100; policy accept;
-		meta mark & 0x4000 == 0x4000 masquerade
-	}
-}
-`;
 
 describe('IPv6 published ports: addresses and the host table', () => {
   test('IPv6 ingress addresses are derived from the IPv4 ones (reserved ULA /64 + 32 bits)', () => {
@@ -126,7 +76,7 @@ describe('IPv6 published ports: model and renders', () => {
     const s = planNftFull(compile(d(...both))).script;
     const s4 = planNftFull(compile(d(...both.map((g) => ({ ...g, backends: strip(g.backends) }))))).script;
     assert.equal(s.slice(0, s.indexOf('table ip6')), s4.slice(0, s4.indexOf('table ip6')));
-    assert.equal(s.slice(s.indexOf('table ip6')), NFT6);
+    assert.equal(s.slice(s.indexOf('table ip6')), NFT6_INGRESS_FULL);
     const inc = renderNftIncremental(compile(d(...both)), compile(d(web([B[0]!, B[2]!]), both[1]!)));
     assert.match(inc, /map \{ 0 : fd6d:6573:6864:ff00::aff:3 \. 80 \}/, 'an endpoint change re-renders the ip6 table');
     const loc = planNftFull(compile(d(web(B, { policy: 'local' })))).script;
