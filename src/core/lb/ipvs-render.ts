@@ -217,16 +217,18 @@ function vip6Addrs(c: Compiled): string[] {
   return [...s].sort();
 }
 
-/** An IPv6 published port in the `ip6` mark table: its map element, its mark, masqueraded or not. */
+/** An IPv6 published port in the `ip6` mark table: its map element, its mark, masqueraded or not, without active target. */
 export interface Mark6 {
   elem: string;
   mark: number;
   masquerade: boolean;
+  /** No active target: new TCP connections get a reset from the table (see `renderIpvs6`). */
+  empty?: boolean;
 }
 
 /** The IPv6 published ports of `c` with their marks, in key order (what `renderIpvs6` lists). */
 export function marks6Of(c: Compiled, marks: MarkTable): Mark6[] {
-  return sortedFrontends(c).filter(isFwmark6).map((f) => ({ elem: elementKey(f), mark: mark(marks, f), masquerade: f.masquerade }));
+  return sortedFrontends(c).filter(isFwmark6).map((f) => ({ elem: elementKey(f), mark: mark(marks, f), masquerade: f.masquerade, ...(f.targets.length === 0 ? { empty: true } : {}) }));
 }
 
 /**
@@ -259,10 +261,13 @@ export function renderIpvs6(vips: readonly string[], ingress: readonly Mark6[] =
   }
   if (ingress.length) {
     const snat = ingress.filter((x) => x.masquerade).map((x) => String(x.mark));
-    const rule = '\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n';
+    const empty = ingress.filter((x) => x.empty).map((x) => x.elem);
+    const reset = empty.length ? '\t\tct state new fib daddr type local meta l4proto . th dport @empty-ingress meta l4proto tcp reject with tcp reset\n' : '';
+    const rule = `\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n${reset}`;
     body.push(
       `\tmap ingress-marks {\n\t\ttype inet_proto . inet_service : mark\n\t\telements = { ${ingress.map((x) => `${x.elem} : ${x.mark}`).join(', ')} }\n\t}`,
       `\tset snat-marks {\n\t\ttype mark\n${snat.length ? `\t\telements = { ${snat.join(', ')} }\n` : ''}\t}`,
+      ...(empty.length ? [`\tset empty-ingress {\n\t\ttype inet_proto . inet_service\n\t\telements = { ${empty.join(', ')} }\n\t}`] : []),
       `\tchain mangle-pre {\n\t\ttype filter hook prerouting priority -150; policy accept;\n${rule}\t}`,
       `\tchain mangle-out {\n\t\ttype route hook output priority -150; policy accept;\n${rule}\t}`,
     );
@@ -274,7 +279,7 @@ export function renderIpvs6(vips: readonly string[], ingress: readonly Mark6[] =
 
 /** What `renderIpvs6` depends on, as one comparable string (an incremental plan re-renders on change). */
 function ipvs6Sig(c: Compiled, marks: MarkTable): string {
-  return `${vip6Addrs(c).join(' ')}|${marks6Of(c, marks).map((x) => `${x.elem}:${x.mark}:${x.masquerade}`).join(' ')}`;
+  return `${vip6Addrs(c).join(' ')}|${marks6Of(c, marks).map((x) => `${x.elem}:${x.mark}:${x.masquerade}:${x.empty === true}`).join(' ')}`;
 }
 
 /**

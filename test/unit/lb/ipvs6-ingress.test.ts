@@ -132,6 +132,17 @@ table ip6 meshd-ipvs6 {
     assert.ok(none.nft.endsWith('table ip6 meshd-ipvs6\ndelete table ip6 meshd-ipvs6\n'), 'last IPv6 port gone: the ip6 table goes');
   });
 
+  test('a port with no active target: new TCP connections get a reset from the ip6 table (IPVS\'s ICMPv6 came ~1 s late), re-rendered when the last target goes', () => {
+    const full = renderIpvsFull(compile(desired()));
+    const { ingress } = desired();
+    const drained: LbDesired = { services: [], ingress: [web([{ ...B[0]!, state: 'draining' }, { ...B[1]!, state: 'draining' }]), ingress[1]!] };
+    const p = renderIpvsIncremental(compile(desired()), compile(drained), full.marks);
+    assert.match(p.nft, /\tset empty-ingress \{\n\t\ttype inet_proto \. inet_service\n\t\telements = \{ tcp \. 8080 \}\n\t\}\n/);
+    assert.equal(p.nft.match(/\t\tct state new fib daddr type local meta l4proto \. th dport @empty-ingress meta l4proto tcp reject with tcp reset\n/g)?.length, 2, 'prerouting and output');
+    assert.match(p.ipvs, /^-e -f 258 -6 -r \[fd6d:6573:6864:ff00::aff:3\]:80 -m -w 0$/m, 'the draining reals stay at weight 0: established connections go on');
+    assert.doesNotMatch(NFT6, /empty-ingress|reject/, 'no empty port: no set, no rule');
+  });
+
   test('a full resync against a kernel that holds exactly the desired state changes nothing', () => {
     const c = compile(desired());
     const full = renderIpvsFull(c);
