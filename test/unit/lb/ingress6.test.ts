@@ -98,6 +98,73 @@ describe('IPv6 published ports: addresses and the host table', () => {
     assert.match(renderHostIngress('10.99.1.2', [], ['fd99::3', 'fd99::2']), /ip6 daddr \{ fd99::2, fd99::3 \} /);
   });
 
+  test('golden (rendered before the ip/ip6 render was folded into one function, byte for byte)', () => {
+    assert.equal(renderHostIngress('10.99.1.2', [{ proto: 'tcp', port: 8080 }], ['fd99:6c61:6200::2']), `add table ip meshd-ingress
+delete table ip meshd-ingress
+table ip meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+		elements = { tcp . 8080 }
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+}
+add table ip6 meshd-ingress
+delete table ip6 meshd-ingress
+table ip6 meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+		elements = { tcp . 8080 }
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr fd99:6c61:6200::2 meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr fd99:6c61:6200::2 meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+}
+`);
+    assert.equal(renderHostIngress('10.99.1.2', [], ['fd99::3', 'fd99::2', 'fd99::3']), `add table ip meshd-ingress
+delete table ip meshd-ingress
+table ip meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+}
+add table ip6 meshd-ingress
+delete table ip6 meshd-ingress
+table ip6 meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr { fd99::2, fd99::3 } meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr { fd99::2, fd99::3 } meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+}
+`);
+  });
+
   test('IPv6-only underlay: the ip table names no IPv6 address (nft refused that transaction), the ip6 table DNATs', () => {
     const t = renderHostIngress('fd99:6c61:6200::2', [{ proto: 'tcp', port: 8080 }], ['fd99:6c61:6200::2']);
     const ip = t.slice(0, t.indexOf('add table ip6'));
