@@ -10,8 +10,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { MeshError, toMeshError } from '../../core/errors.js';
+import { formatHostPort } from '../../core/hostport.js';
 import type { KernelFrontend, KernelLbState } from '../../core/lb/kernel.js';
-import { IPVS_NFT_TABLE, renderIpvs6Nat } from '../../core/lb/ipvs-render.js';
+import { IPVS_NFT6_TABLE, IPVS_NFT_TABLE, renderIpvs6 } from '../../core/lb/ipvs-render.js';
 import { parseIpvsSaveText, type IpvsKernelView } from '../../core/lb/ipvs-save.js';
 import { canonicalIp6, isIp6 } from '../../core/ipam/addr6.js';
 import { vipKey, type LbDesired, type Target } from '../../core/lb/model.js';
@@ -92,48 +93,60 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
     return { backend: 'ipvs', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length + plan.ipvs.length + plan.addrs.length, durationMs: performance.now() - t0 };
   }
 
-  /** `ipvsadm -S -n` and the mark table (mark → frontend; empty when the table is absent). */
-  private async readRaw(netns: string | undefined): Promise<{ save: string; marks: Map<number, MarkInfo> }> {
-    const save = await this.exec.check('ipvsadm', ['-S', '-n'], { netns });
-    const r = await this.exec.run('nft', ['-j', 'list', 'table', 'ip', IPVS_NFT_TABLE], { netns });
-    let marks = new Map<number, MarkInfo>();
+  /** One mark table's listing (mark → frontend); empty when the table is absent. */
+  private async readMarks(netns: string | undefined, family: 'ip' | 'ip6'): Promise<Map<number, MarkInfo>> {
+    const r = await this.exec.run('nft', ['-j', 'list', 'table', family, family === 'ip' ? IPVS_NFT_TABLE : IPVS_NFT6_TABLE], { netns });
     if (r.code === 0) {
       try {
-        marks = parseNftMarks(JSON.parse(r.stdout));
+        return parseNftMarks(JSON.parse(r.stdout), family);
       } catch (e) {
         throw new MeshError('MESHD_INTERNAL', 'nft -j printed invalid JSON', { netns }, { cause: e });
       }
     } else if (!/No such file or directory/.test(r.stderr)) {
       throw new MeshError('MESHD_EXEC_FAILED', `nft list table failed: ${r.stderr.trim().slice(0, 300)}`, { netns });
     }
-    return { save, marks };
+    return new Map();
+  }
+
+  /**
+   * `ipvsadm -S -n` and the mark tables. The `ip6` one (IPv6 published ports) is read only when
+   * IPVS holds an IPv6 fwmark service (`-f MARK -6`): without one nothing in it routes a packet
+   * to IPVS, and most namespaces (every task's) never have one — one exec fewer per read there.
+   */
+  private async readRaw(netns: string | undefined): Promise<{ save: string; marks: Map<number, MarkInfo>; marks6: Map<number, MarkInfo> }> {
+    const save = await this.exec.check('ipvsadm', ['-S', '-n'], { netns });
+    const marks = await this.readMarks(netns, 'ip');
+    const marks6 = parseIpvsSaveText(save).some((x) => x.spec.endsWith(' -6')) ? await this.readMarks(netns, 'ip6') : new Map<number, MarkInfo>();
+    return { save, marks, marks6 };
   }
 
   /** What a full resync diffs against: every IPVS service, and frontend key → mark from the mark table. */
   private async readView(netns: string | undefined): Promise<IpvsKernelView> {
-    const { save, marks } = await this.readRaw(netns);
-    return { services: parseIpvsSaveText(save), marks: new Map([...marks].map(([m, i]) => [i.key, m])) };
+    const { save, marks, marks6 } = await this.readRaw(netns);
+    return { services: parseIpvsSaveText(save), marks: new Map([...marks, ...marks6].map(([m, i]) => [i.key, m])) };
   }
 
   /**
    * As faithful as the nftables read-back: each fwmark service the mark table routes to is a
    * frontend (weight > 0 reals = targets with their weights, weight 0 = draining, the scheduler);
    * scheduler flags or a real not masqueraded are `issues`; a fwmark service the mark table
-   * does not route to (left behind, or its mark lost) is `stray`. IPv6 `[VIP]:PORT` services are
+   * does not route to (left behind, or its mark lost) is `stray`; `-f MARK -6` services (IPv6
+   * published ports) are joined with the `ip6` mark table. IPv6 `[VIP]:PORT` services are
    * the IPv6 VIP frontends; IPv4 address:port services are not meshd's and are not reported (a
    * full resync removes them, see ipvs-render.ts).
    */
   async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {
-    const { save, marks } = await this.readRaw(opts.netns);
+    const { save, marks, marks6 } = await this.readRaw(opts.netns);
     const frontends: KernelFrontend[] = [];
     const stray: string[] = [];
     for (const svc of parseIpvsSaveText(save)) {
       // IPv6 VIPs are address services (ipvs-render.ts): the spec names the frontend, no mark needed
-      const m = svc.fwmark === null ? v6Frontend(svc.spec) : marks.get(svc.fwmark);
+      // IPv6 published ports are `-f MARK -6` services, marked by the ip6 table (ipvs-render.ts renderIpvs6)
+      const m = svc.fwmark === null ? v6Frontend(svc.spec) : (svc.spec.endsWith(' -6') ? marks6 : marks).get(svc.fwmark);
       if (svc.fwmark === null && !m) continue;
-      const reals = svc.reals.map((x) => `${x.ip}:${x.port}`).join(',') || 'no real server';
+      const reals = svc.reals.map((x) => formatHostPort(x.ip, x.port)).join(',') || 'no real server';
       if (!m) {
-        stray.push(`stray IPVS service fwmark ${svc.fwmark} (${reals}): no frontend in the mark table routes to it`);
+        stray.push(`stray IPVS service fwmark ${svc.fwmark}${svc.spec.endsWith(' -6') ? ' (IPv6)' : ''} (${reals}): no frontend in the mark table routes to it`);
         continue;
       }
       const ipOf = (ip: string): string => (isIp6(ip) ? canonicalIp6(ip) : ip);
@@ -154,7 +167,7 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
     const last = s.lastApplied();
     s.failed();
     await this.exec.check('ipvsadm', ['-C'], { netns: opts.netns });
-    await this.exec.check('nft', ['-f', '-'], { input: `table ip ${IPVS_NFT_TABLE}\ndelete table ip ${IPVS_NFT_TABLE}\n${renderIpvs6Nat([])}`, netns: opts.netns });
+    await this.exec.check('nft', ['-f', '-'], { input: `table ip ${IPVS_NFT_TABLE}\ndelete table ip ${IPVS_NFT_TABLE}\n${renderIpvs6([])}`, netns: opts.netns });
     const vips = new Set<string>();
     for (const f of last?.values() ?? []) if (f.vip) vips.add(f.vip);
     if (vips.size) await this.exec.check('ip', ['-force', '-batch', '-'], { input: [...vips].map((v) => `address del ${v}/32 dev lo`).join('\n') + '\n', netns: opts.netns });

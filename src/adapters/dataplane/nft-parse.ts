@@ -4,7 +4,7 @@
  * elements; anything not recognised is ignored rather than guessed.
  */
 import type { KernelFrontend } from '../../core/lb/kernel.js';
-import { ingressKey, vipKey, type LbAlgorithm, type Proto, type Target } from '../../core/lb/model.js';
+import { ingress6Key, ingressKey, vipKey, type LbAlgorithm, type Proto, type Target } from '../../core/lb/model.js';
 import { ALGO, FRONT_MASK, MASQ_MARK, PICK_MASK } from '../../core/lb/nftables-render.js';
 
 type J = Record<string, unknown>;
@@ -164,8 +164,12 @@ export interface MarkInfo {
   masquerade: boolean;
 }
 
-/** fwmark → frontend identity, from the meshd-ipvs mark table listing. */
-export function parseNftMarks(doc: unknown): Map<number, MarkInfo> {
+/**
+ * fwmark → frontend identity, from the meshd-ipvs mark table listing (`family` 'ip'), or from the
+ * `ip6 meshd-ipvs6` one (`family` 'ip6': its `ingress-marks` are IPv6 published ports, `ingress6 …`;
+ * it has no `vip-marks`, IPv6 VIPs being address services).
+ */
+export function parseNftMarks(doc: unknown, family: 'ip' | 'ip6' = 'ip'): Map<number, MarkInfo> {
   const { maps } = indexListing(doc);
   const snat = new Set((maps.get('snat-marks') ?? []).filter((x): x is number => typeof x === 'number'));
   const out = new Map<number, MarkInfo>();
@@ -183,7 +187,7 @@ export function parseNftMarks(doc: unknown): Map<number, MarkInfo> {
     const m = Array.isArray(el) ? el[1] : undefined;
     const proto = k ? protoOf(k[0]) : undefined;
     if (!k || !proto || typeof k[1] !== 'number' || typeof m !== 'number') continue;
-    out.set(m, { key: ingressKey(proto, k[1]), kind: 'ingress', proto, port: k[1], masquerade: snat.has(m) });
+    out.set(m, { key: (family === 'ip6' ? ingress6Key : ingressKey)(proto, k[1]), kind: 'ingress', proto, port: k[1], masquerade: snat.has(m) });
   }
   return out;
 }

@@ -74,8 +74,6 @@ export class LbSubsystem implements Subsystem {
   private readonly hostPlumber: HostModePlumber;
   /** Tasks plumbed for host publish mode since the last periodic check. */
   private readonly hostAttached = new Set<string>();
-  /** The IPVS + IPv6 published ports warning was logged (once per process). */
-  private warnedIpvs6 = false;
   private readonly totals = { syncs: 0, fullResyncs: 0, failures: 0, totalSyncMs: 0, lastSyncMs: 0 };
   private badRecords = 0;
   applies = 0;
@@ -345,10 +343,6 @@ export class LbSubsystem implements Subsystem {
     this.noteHeld(e);
     this.ns.set(INGRESS_NS, e);
     await this.applyNs(e);
-    if (this.ingress.v6 && this.dp.kind === 'ipvs' && !this.warnedIpvs6) {
-      this.warnedIpvs6 = true;
-      this.o.log.warn('lb: IPv6 published ports need the nftables dataplane; with IPVS they are refused (IPv4 ones work)');
-    }
     await this.ingress.programHost(ingress);
   }
 

@@ -216,33 +216,28 @@ export function dropIngressConflicts(pubs: readonly IngressPublish[]): { ingress
 export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ proto: Proto; port: number }>, underlay6: readonly string[] = []): string {
   const elems = [...new Set(ports.map((p) => `${p.proto} . ${p.port}`))].sort();
   const set = elems.length ? `\t\telements = { ${elems.join(', ')} }\n` : '';
-  const v4 = !underlayIp.includes(':');
-  const rule4 = v4 ? `\n\t\tip daddr ${underlayIp} meta l4proto . th dport @published dnat to ${HOST_LINK.sboxIp}` : '';
-  const out = [
-    `add table ip ${HOST_NFT_TABLE}`,
-    `delete table ip ${HOST_NFT_TABLE}`,
-    `table ip ${HOST_NFT_TABLE} {`,
-    `\tset published {\n\t\ttype inet_proto . inet_service\n${set}\t}`,
-    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;${rule4}\n\t}`,
-    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;${rule4}\n\t}`,
-    '}',
-    '',
-  ];
+  const v4 = hostTable('ip', set, underlayIp.includes(':') ? [] : [underlayIp], HOST_LINK.sboxIp);
   const six = [...new Set(underlay6)].sort();
-  if (six.length === 0) return out.join('\n');
-  const d6 = six.length === 1 ? six[0]! : `{ ${six.join(', ')} }`;
-  const rule6 = `\n\t\tip6 daddr ${d6} meta l4proto . th dport @published dnat ip6 to ${HOST_LINK6.sboxIp}`;
+  return [...v4, ...(six.length ? hostTable('ip6', set, six, HOST_LINK6.sboxIp) : []), ''].join('\n');
+}
+
+/**
+ * One family's host table, as lines: the `published` set (`set`: its rendered elements line or
+ * '') and, when `daddrs` is not empty, the DNAT of those addresses on a published port to the
+ * sandbox's address `to`, in prerouting (from the underlay) and output (from the node itself).
+ */
+function hostTable(family: 'ip' | 'ip6', set: string, daddrs: readonly string[], to: string): string[] {
+  const d = daddrs.length === 1 ? daddrs[0]! : `{ ${daddrs.join(', ')} }`;
+  const rule = daddrs.length ? `\n\t\t${family} daddr ${d} meta l4proto . th dport @published dnat ${family === 'ip6' ? 'ip6 ' : ''}to ${to}` : '';
   return [
-    ...out.slice(0, -1),
-    `add table ip6 ${HOST_NFT_TABLE}`,
-    `delete table ip6 ${HOST_NFT_TABLE}`,
-    `table ip6 ${HOST_NFT_TABLE} {`,
+    `add table ${family} ${HOST_NFT_TABLE}`,
+    `delete table ${family} ${HOST_NFT_TABLE}`,
+    `table ${family} ${HOST_NFT_TABLE} {`,
     `\tset published {\n\t\ttype inet_proto . inet_service\n${set}\t}`,
-    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;${rule6}\n\t}`,
-    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;${rule6}\n\t}`,
+    `\tchain pre {\n\t\ttype nat hook prerouting priority -100; policy accept;${rule}\n\t}`,
+    `\tchain out {\n\t\ttype nat hook output priority -100; policy accept;${rule}\n\t}`,
     '}',
-    '',
-  ].join('\n');
+  ];
 }
 
 /** Routing table (in task namespaces) for replies from a task's ingress address. */

@@ -23,7 +23,14 @@
  * ones — `-A -t [fd00::10]:80 -s rr`, reals `-r [fd00::2]:80` — with the VIP on lo as a /128: IPVS
  * matches them by address in LOCAL_IN, so they need no mark and the IPv4 mark table is unchanged.
  * A task's own connection to its own IPv6 VIP is masqueraded like the IPv4 `vip-snat-marks` case
- * (see `renderIpvs6Nat`); they are read back from `ipvsadm -S -n` like the fwmark services.
+ * (see `renderIpvs6`); they are read back from `ipvsadm -S -n` like the fwmark services.
+ *
+ * IPv6 published ports (`ingress6 …` frontends, the ingress sandbox; issue #19 item 2) are fwmark
+ * services of the IPv6 family (`-A -f MARK -6 -s rr`, reals `-a -f MARK -6 -r [ADDR]:PORT -m`):
+ * IPVS keys fwmark services by (mark, family), and an `ip` table never sees IPv6 packets, so their
+ * marks are set by the `ip6 meshd-ipvs6` table (`ingress-marks`, `snat-marks` for `cluster`; see
+ * `renderIpvs6`). They take marks from the same space as the IPv4 frontends (one mark, one meaning,
+ * whatever the family), so a namespace without them renders exactly as before.
  */
 import { diffCompiled, diffSets } from './diff.js';
 import { isV6, sortedFrontends, type Compiled, type Frontend, type Target } from './model.js';
@@ -32,13 +39,23 @@ import { EMPTY_IPVS_VIEW, type IpvsKernelView, type IpvsSavedService } from './i
 import { elementKey } from './nftables-render.js';
 
 export const IPVS_NFT_TABLE = 'meshd-ipvs';
-/** The `ip6` table holding the IPv6 VIPs' masquerade (renderIpvs6Nat). */
+/** The `ip6` table: the IPv6 VIPs' masquerade and the IPv6 published ports' marks (renderIpvs6). */
 export const IPVS_NFT6_TABLE = 'meshd-ipvs6';
 /** First firewall mark handed out (Docker also starts its fwmarks at 256). */
 export const FWMARK_BASE = 0x100;
 export const FWMARK_MAX = 0x0fffffff;
 
 export type MarkTable = ReadonlyMap<string, number>;
+
+/** An IPv6 VIP: an IPVS address service (`-t [VIP6]:PORT`), the only frontends without a fwmark. */
+export function isAddrService(f: Pick<Frontend, 'kind' | 'vip' | 'ipv6'>): boolean {
+  return f.kind === 'vip' && isV6(f);
+}
+
+/** An IPv6 published port: a fwmark service of the IPv6 family, marked by the `ip6` table. */
+export function isFwmark6(f: Pick<Frontend, 'kind' | 'vip' | 'ipv6'>): boolean {
+  return f.kind === 'ingress' && isV6(f);
+}
 
 /**
  * Keeps the marks of frontends that still exist (a mark must not move under live connections) and
@@ -50,14 +67,14 @@ export function assignMarks(prev: MarkTable, c: Compiled): Map<string, number> {
   const out = new Map<string, number>();
   const used = new Set<number>(prev.values());
   for (const k of c.keys()) {
-    if (isV6(c.get(k)!)) continue;
+    if (isAddrService(c.get(k)!)) continue;
     const m = prev.get(k);
     if (m !== undefined) {
       out.set(k, m);
     }
   }
   let next = FWMARK_BASE;
-  for (const k of [...c.keys()].filter((x) => !out.has(x) && !isV6(c.get(x)!)).sort()) {
+  for (const k of [...c.keys()].filter((x) => !out.has(x) && !isAddrService(c.get(x)!)).sort()) {
     if (out.has(k)) continue;
     while (used.has(next)) next++;
     if (next > FWMARK_MAX) throw new RangeError('fwmark space exhausted');
@@ -89,9 +106,14 @@ function hostPort(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-/** How ipvsadm names a frontend's virtual service: `-f MARK`, or `-t|-u [VIP6]:PORT` for an IPv6 VIP. */
+/**
+ * How ipvsadm names a frontend's virtual service: `-f MARK`, `-f MARK -6` for an IPv6 published
+ * port (what `ipvsadm -S -n` prints for it, so a resync compares specs as they are), or
+ * `-t|-u [VIP6]:PORT` for an IPv6 VIP.
+ */
 export function ipvsSpec(marks: MarkTable, f: Frontend): string {
-  return isV6(f) ? `${f.proto === 'udp' ? '-u' : '-t'} ${hostPort(f.vip!, f.port)}` : `-f ${mark(marks, f)}`;
+  if (isAddrService(f)) return `${f.proto === 'udp' ? '-u' : '-t'} ${hostPort(f.vip!, f.port)}`;
+  return isFwmark6(f) ? `-f ${mark(marks, f)} -6` : `-f ${mark(marks, f)}`;
 }
 
 function real(spec: string, t: Target, w: number, op: '-a' | '-e' = '-a'): string {
@@ -159,12 +181,13 @@ export function resyncMarks(prevMarks: MarkTable, kernel: IpvsKernelView): Map<s
  * deleted real servers. Deletions first, then the frontends in key order (deterministic).
  */
 function resyncLines(fs: Frontend[], marks: MarkTable, kernel: readonly IpvsSavedService[]): string[] {
-  // by spec: `-f MARK` (IPv4 frontends) or `-t [VIP6]:PORT` (IPv6 VIPs); ipvsadm -S -n prints both so
+  // by spec: `-f MARK` (IPv4 frontends), `-f MARK -6` (IPv6 published ports) or `-t [VIP6]:PORT`
+  // (IPv6 VIPs); ipvsadm -S -n prints them so
   const want = new Map(fs.map((f) => [ipvsSpec(marks, f), f]));
   const out: string[] = [];
   const bySpec = new Map<string, IpvsSavedService>();
   for (const k of kernel) {
-    if (want.has(k.spec) && (k.fwmark !== null || isV6(want.get(k.spec)!))) bySpec.set(k.spec, k);
+    if (want.has(k.spec) && (k.fwmark !== null || isAddrService(want.get(k.spec)!))) bySpec.set(k.spec, k);
     else out.push(`-D ${k.spec}`);
   }
   for (const [spec, f] of want) {
@@ -190,34 +213,73 @@ const T6 = `ip6 ${IPVS_NFT6_TABLE}`;
 
 function vip6Addrs(c: Compiled): string[] {
   const s = new Set<string>();
-  for (const f of c.values()) if (isV6(f)) s.add(f.vip!);
+  for (const f of c.values()) if (isAddrService(f)) s.add(f.vip!);
   return [...s].sort();
 }
 
-/**
- * The IPv6 twin of `vip-snat-marks` (see `snatSet` for why a task's own connection to its VIP must
- * be masqueraded): IPv6 VIPs are address services and carry no mark, so the rule keys on what
- * conntrack recorded before IPVS rewrote the destination (`ct original ip6 daddr`, a VIP; IPVS
- * keeps the entry with `vs.conntrack=1`), on a source that is an address of this namespace (`fib
- * saddr type local`: the VIP itself on lo), and on a packet leaving the namespace (`oifname !=
- * "lo"`: a VIP port no service has is delivered locally and left alone). Forwarded VIP traffic keeps
- * its client address. Redefined whole (delete first) when the set of IPv6 VIPs changes; with none,
- * only the delete (a stale table goes). Small: one element per IPv6 VIP.
- */
-export function renderIpvs6Nat(vips: readonly string[]): string {
-  const head = `table ${T6}\ndelete table ${T6}\n`;
-  if (vips.length === 0) return head;
-  return `${head}table ${T6} {
-\tset vips {
-\t\ttype ipv6_addr
-\t\telements = { ${vips.join(', ')} }
-\t}
-\tchain nat-post {
-\t\ttype nat hook postrouting priority 100; policy accept;
-\t\tct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade
-\t}
+/** An IPv6 published port in the `ip6` mark table: its map element, its mark, masqueraded or not, without active target. */
+export interface Mark6 {
+  elem: string;
+  mark: number;
+  masquerade: boolean;
+  /** No active target: new TCP connections get a reset from the table (see `renderIpvs6`). */
+  empty?: boolean;
 }
-`;
+
+/** The IPv6 published ports of `c` with their marks, in key order (what `renderIpvs6` lists). */
+export function marks6Of(c: Compiled, marks: MarkTable): Mark6[] {
+  return sortedFrontends(c).filter(isFwmark6).map((f) => ({ elem: elementKey(f), mark: mark(marks, f), masquerade: f.masquerade, ...(f.targets.length === 0 ? { empty: true } : {}) }));
+}
+
+/**
+ * The `ip6 meshd-ipvs6` table: everything IPVS needs from nftables for IPv6, rendered whole
+ * (delete first) whenever any of it changes — small, one element per IPv6 VIP or published port.
+ *
+ * `vips` + the first `nat-post` rule: the IPv6 twin of `vip-snat-marks` (see `snatSet` for why a
+ * task's own connection to its VIP must be masqueraded): IPv6 VIPs are address services and carry
+ * no mark, so the rule keys on what conntrack recorded before IPVS rewrote the destination (`ct
+ * original ip6 daddr`, a VIP; IPVS keeps the entry with `vs.conntrack=1`), on a source that is an
+ * address of this namespace (`fib saddr type local`: the VIP itself on lo), and on a packet leaving
+ * the namespace (`oifname != "lo"`: a VIP port no service has is delivered locally and left
+ * alone). Forwarded VIP traffic keeps its client address.
+ *
+ * `ingress` (IPv6 published ports, `ingress6 …`): `ingress-marks` (`proto . port : mark`) marks
+ * packets to any local address in prerouting and output, as the IPv4 table does, so the `-6` fwmark
+ * service takes them; `snat-marks` lists the `cluster` ones, masqueraded in `nat-post` (replies must
+ * come back through this sandbox); `policy=local` ones are not (the task sees the client's address).
+ * With neither, only the delete (a stale table goes); without `ingress` the render is exactly what
+ * it was before IPv6 published ports existed on IPVS.
+ */
+export function renderIpvs6(vips: readonly string[], ingress: readonly Mark6[] = []): string {
+  const head = `table ${T6}\ndelete table ${T6}\n`;
+  if (vips.length === 0 && ingress.length === 0) return head;
+  const body: string[] = [];
+  const post: string[] = [];
+  if (vips.length) {
+    body.push(`\tset vips {\n\t\ttype ipv6_addr\n\t\telements = { ${vips.join(', ')} }\n\t}`);
+    post.push('\t\tct original ip6 daddr @vips oifname != "lo" fib saddr type local masquerade');
+  }
+  if (ingress.length) {
+    const snat = ingress.filter((x) => x.masquerade).map((x) => String(x.mark));
+    const empty = ingress.filter((x) => x.empty).map((x) => x.elem);
+    const reset = empty.length ? '\t\tct state new fib daddr type local meta l4proto . th dport @empty-ingress meta l4proto tcp reject with tcp reset\n' : '';
+    const rule = `\t\tfib daddr type local meta mark set meta l4proto . th dport map @ingress-marks\n${reset}`;
+    body.push(
+      `\tmap ingress-marks {\n\t\ttype inet_proto . inet_service : mark\n\t\telements = { ${ingress.map((x) => `${x.elem} : ${x.mark}`).join(', ')} }\n\t}`,
+      `\tset snat-marks {\n\t\ttype mark\n${snat.length ? `\t\telements = { ${snat.join(', ')} }\n` : ''}\t}`,
+      ...(empty.length ? [`\tset empty-ingress {\n\t\ttype inet_proto . inet_service\n\t\telements = { ${empty.join(', ')} }\n\t}`] : []),
+      `\tchain mangle-pre {\n\t\ttype filter hook prerouting priority -150; policy accept;\n${rule}\t}`,
+      `\tchain mangle-out {\n\t\ttype route hook output priority -150; policy accept;\n${rule}\t}`,
+    );
+    post.push('\t\tmeta mark @snat-marks masquerade');
+  }
+  body.push(`\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n${post.join('\n')}\n\t}`);
+  return `${head}table ${T6} {\n${body.join('\n')}\n}\n`;
+}
+
+/** What `renderIpvs6` depends on, as one comparable string (an incremental plan re-renders on change). */
+function ipvs6Sig(c: Compiled, marks: MarkTable): string {
+  return `${vip6Addrs(c).join(' ')}|${marks6Of(c, marks).map((x) => `${x.elem}:${x.mark}:${x.masquerade}:${x.empty === true}`).join(' ')}`;
 }
 
 /**
@@ -229,7 +291,8 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), ke
   const marks = assignMarks(resyncMarks(prevMarks, kernel), c);
   const all = sortedFrontends(c);
   const lines = resyncLines(all, marks, kernel.services);
-  // the mark table routes IPv4 frontends only (IPv6 VIPs are address services)
+  // the ip mark table routes IPv4 frontends only (IPv6 VIPs are address services, IPv6 published
+  // ports are marked by the ip6 table)
   const fs = all.filter((f) => !isV6(f));
   const ipvs = lines.length ? lines.join('\n') + '\n' : '';
   const els = (kind: Frontend['kind']): string => {
@@ -257,7 +320,7 @@ export function renderIpvsFull(c: Compiled, prevMarks: MarkTable = new Map(), ke
     '\tchain nat-post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n\t\tmeta mark @snat-marks masquerade\n\t\tmeta mark @vip-snat-marks fib saddr type local masquerade\n\t}',
     '}',
     '',
-  ].join('\n') + renderIpvs6Nat(vip6Addrs(c));
+  ].join('\n') + renderIpvs6(vip6Addrs(c), marks6Of(c, marks));
   const addrs = [...vipAddrs(c)].sort().map((a) => `address replace ${loAddr(a)} dev lo`).join('\n');
   return { ipvs, nft, addrs: addrs ? addrs + '\n' : '', marks };
 }
@@ -327,8 +390,6 @@ export function renderIpvsIncremental(prev: Compiled, next: Compiled, prevMarks:
   const a = diffSets(vipAddrs(prev), vipAddrs(next));
   const addrs = [...a.add.sort().map((x) => `address replace ${loAddr(x)} dev lo`), ...a.del.sort().map((x) => `address del ${loAddr(x)} dev lo`)];
   const nft = [...nftAdd, ...nftDel];
-  const v6a = vip6Addrs(prev).join(' ');
-  const v6b = vip6Addrs(next);
-  const nft6 = v6a !== v6b.join(' ') ? renderIpvs6Nat(v6b) : '';
+  const nft6 = ipvs6Sig(prev, prevMarks) !== ipvs6Sig(next, marks) ? renderIpvs6(vip6Addrs(next), marks6Of(next, marks)) : '';
   return { ipvs: ipvs.length ? ipvs.join('\n') + '\n' : '', nft: (nft.length ? nft.join('\n') + '\n' : '') + nft6, addrs: addrs.length ? addrs.join('\n') + '\n' : '', marks };
 }

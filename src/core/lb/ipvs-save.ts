@@ -6,9 +6,12 @@
  *   -A -f 256 -s rr
  *   -a -f 256 -r 10.0.1.2:8080 -m -w 1
  *   -A -t 10.0.0.1:80 -s wlc -p 300
+ *   -A -f 259 -6 -s rr
+ *   -a -f 259 -6 -r [fd6d:6573:6864:ff00::aff:3]:80 -m -w 1
  *
  * A service is identified by its spec (`-f MARK`, `-t|-u ADDR:PORT`, `--sctp-service ADDR:PORT`), which
- * is also what `-D`/`-d` need to remove it. Lines that are neither `-A` nor `-a` are ignored; a real
+ * is also what `-D`/`-d` need to remove it; a fwmark service of the IPv6 family (`-6` anywhere on the
+ * line) is `-f MARK -6`, since IPVS keys fwmark services by mark and family. Lines that are neither `-A` nor `-a` are ignored; a real
  * server line whose service was not listed before it still creates the service (scheduler unknown).
  */
 
@@ -21,7 +24,7 @@ export interface IpvsSavedReal {
 }
 
 export interface IpvsSavedService {
-  /** `-f 256`, `-t 10.0.0.1:80`: the arguments that name this service to ipvsadm. */
+  /** `-f 256`, `-f 259 -6`, `-t 10.0.0.1:80`: the arguments that name this service to ipvsadm. */
   spec: string;
   /** The firewall mark of a fwmark service; null for an address:port service (meshd never programs those). */
   fwmark: number | null;
@@ -53,7 +56,7 @@ export function parseIpvsSaveText(text: string): IpvsSavedService[] {
   const service = (spec: string): IpvsSavedService => {
     let s = out.get(spec);
     if (!s) {
-      const [flag, arg] = spec.split(' ');
+      const [flag, arg] = spec.split(' '); // `-f 259 -6`: the mark is still the second word
       const mark = flag === '-f' ? Number(arg) : NaN;
       s = { spec, fwmark: Number.isInteger(mark) ? mark : null, scheduler: '', extra: '', reals: [] };
       out.set(spec, s);
@@ -65,9 +68,10 @@ export function parseIpvsSaveText(text: string): IpvsSavedService[] {
     if (t[0] !== '-A' && t[0] !== '-a') continue;
     const i = t.findIndex((x) => SPEC_FLAGS.has(x));
     if (i < 0 || t[i + 1] === undefined) continue;
-    const spec = `${t[i]} ${t[i + 1]}`;
+    const v6 = t[i] === '-f' ? t.indexOf('-6') : -1;
+    const spec = `${t[i]} ${t[i + 1]}${v6 > 0 ? ' -6' : ''}`;
     const s = service(spec);
-    const rest = t.filter((_, j) => j !== 0 && j !== i && j !== i + 1);
+    const rest = t.filter((_, j) => j !== 0 && j !== i && j !== i + 1 && j !== v6);
     if (t[0] === '-A') {
       const si = rest.indexOf('-s');
       s.scheduler = si >= 0 ? (rest[si + 1] ?? '') : '';

@@ -21,19 +21,6 @@ export interface IpvsPlan extends PlanBase {
   marks: MarkTable;
 }
 
-/**
- * IPv6 published ports (`ingress6 …` frontends) are nftables-only for now: IPVS would need an
- * IPv6 fwmark table and `-6` fwmark services. They are left out of the IPVS state here (the
- * frontends of IPv4 stay exactly as before); the agent logs it once (lb.ts syncIngress) and a
- * connection to such a port is refused in the ingress sandbox (no listener there).
- */
-export function withoutIngress6(c: Compiled): Compiled {
-  let has = false;
-  for (const f of c.values()) if (f.kind === 'ingress' && f.ipv6) has = true;
-  if (!has) return c;
-  return new Map([...c].filter(([, f]) => !(f.kind === 'ingress' && f.ipv6)));
-}
-
 export class IpvsSyncer implements LbSyncer<IpvsPlan, IpvsKernelView> {
   readonly kind = 'ipvs' as const;
   private last: Compiled | null = null;
@@ -46,7 +33,7 @@ export class IpvsSyncer implements LbSyncer<IpvsPlan, IpvsKernelView> {
 
   /** `kernel`: the kernel's IPVS state for a full resync (absent = an empty namespace). */
   plan(desired: LbDesired, kernel?: IpvsKernelView): IpvsPlan {
-    const next = withoutIngress6(compile(desired, this.memo));
+    const next = compile(desired, this.memo);
     const base = { kind: this.kind, next, frontends: next.size, desired };
     if (this.last === null) {
       const p = renderIpvsFull(next, this.marks, kernel);

@@ -43,10 +43,10 @@ export interface KernelLbState {
 export function expectedKernel(c: Compiled, backend: KernelLbState['backend']): KernelLbState {
   return {
     backend,
-    // IPv6 VIP frontends too: nftables reads them from `ip6 meshd-lb6`, IPVS from its `-t [VIP6]:PORT` services.
-    // IPv6 published ports (`ingress6 …`) exist on nftables only: the IPVS syncer never programs them
-    // (ipvs-syncer.ts `withoutIngress6`), so expecting them there would be drift on every check.
-    frontends: sortedFrontends(c).filter((f) => backend !== 'ipvs' || !(f.kind === 'ingress' && f.ipv6)).map((f) => ({
+    // IPv6 frontends too: nftables reads them from `ip6 meshd-lb6`; IPVS reads IPv6 VIPs from its
+    // `-t [VIP6]:PORT` services and IPv6 published ports from its `-f MARK -6` services joined with
+    // the `ip6 meshd-ipvs6` mark table.
+    frontends: sortedFrontends(c).map((f) => ({
       key: f.key,
       kind: f.kind,
       ...(f.vip !== undefined ? { vip: f.vip } : {}),

@@ -6,7 +6,9 @@
  *   the host table named an IPv6 address in an `ip` table and nft refused the transaction);
  * - `--underlay dual`: the same over IPv6 and over IPv4 on both nodes;
  * - on both: `policy=local` over IPv6 answers from the node's own task only, without masquerade
- *   (the task's reply to the client's IPv6 address finds its way back only by the IPv6 reply rule).
+ *   (the task's reply to the client's IPv6 address finds its way back only by the IPv6 reply rule):
+ *   whoami (`GET /?remote`) prints the lab client's own IPv6 address, where the `cluster` port
+ *   prints an ingress sandbox's (masqueraded).
  * The path: host `ip6 meshd-ingress` DNAT → ingress sandbox (fd6d:6573:6864:fffe::2) → `ip6
  * meshd-lb6` ingress6 frontend → a task's derived IPv6 ingress address over the ingress VXLAN.
  */
@@ -15,7 +17,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { inNs, netctl, type CliResult } from '../../helpers/cli.js';
 import { agentClient, createLab, destroyLab, waitFor } from '../../helpers/lab.js';
-import { nodeAddr6, type LabUnderlay } from '../../../src/lab/plan.js';
+import { CLIENT_ADDR6, nodeAddr6, type LabUnderlay } from '../../../src/lab/plan.js';
 import type { LabState } from '../../../src/lab/lab.js';
 
 const LAB = 'p6';
@@ -103,6 +105,13 @@ for (const underlay of ['ipv6', 'dual'] as LabUnderlay[]) {
         }
         const lb6 = inNs(`mlab-${LAB}-${n.name}-ingress`, ['nft', 'list', 'table', 'ip6', 'meshd-lb6']).stdout;
         assert.match(lb6, / tcp\/8081 local ipv6"/, `${n.name}: the policy-local IPv6 frontend`);
+        // the client's real IPv6 address reaches the task (issue 19 §6 over IPv6); the cluster port's task
+        // sees an ingress sandbox's IPv6 ingress address instead (masqueraded)
+        const loc = inNs(lab.client.netns, ['curl', '-s', '-m', '2', '-6', `http://[${addr}]:8081/?remote`], 5000);
+        assert.match(loc.stdout, new RegExp(`^remote: ${CLIENT_ADDR6}$`, 'm'), `${n.name}: policy local over IPv6 keeps the client's address: ${loc.stdout}${loc.stderr}`);
+        const cl = inNs(lab.client.netns, ['curl', '-s', '-m', '2', '-6', `http://[${addr}]:8080/?remote`], 5000);
+        assert.match(cl.stdout, /^remote: fd6d:6573:6864:ff00::/m, `${n.name}: policy cluster over IPv6 masquerades: ${cl.stdout}${cl.stderr}`);
+        process.stdout.write(`# ${underlay}: ${n.name} policy local → ${/^remote: (.*)$/m.exec(loc.stdout)?.[1]}, cluster → ${/^remote: (.*)$/m.exec(cl.stdout)?.[1]}\n`);
       }
     });
 

@@ -13,7 +13,8 @@ import type { Dataplane } from '../../../src/adapters/dataplane/types.js';
 import { isMeshError } from '../../../src/core/errors.js';
 import { compareKernel, expectedKernel } from '../../../src/core/lb/kernel.js';
 import { compile, type Backend, type LbDesired } from '../../../src/core/lb/model.js';
-import { hold, loop, many, names, setup, teardown, type ProbeResult, type Topology } from './topology.js';
+import { realExec } from '../../../src/adapters/exec.js';
+import { hold, loop, many, names, serve, setup, teardown, type ProbeResult, type Topology } from './topology.js';
 
 export interface ComplianceOptions {
   /** Label, e.g. 'nftables'. */
@@ -26,6 +27,8 @@ export interface ComplianceOptions {
 }
 
 const VIP = '10.96.0.10';
+/** The same service's IPv6 VIP (routed out of be0 in the sandbox, topology.ts). */
+const VIP6 = 'fd7a:96::10';
 const PORT = 8080;
 
 function counts(rs: ProbeResult[]): Record<string, number> {
@@ -45,6 +48,8 @@ export function runDataplaneCompliance(opts: ComplianceOptions): void {
       const b = t.backends[i - 1]!;
       return { id: `task-${b.name}`, ip: b.ip, state, ...(local !== undefined ? { local } : {}) };
     };
+    /** A backend with its IPv6 address too (dual-stack network / IPv6 ingress address). */
+    const be6 = (i: number, state: Backend['state'] = 'active', local?: boolean): Backend => ({ ...be(i, state, local), ip6: t.backends[i - 1]!.ip6 });
     const vipOnly = (backends: Backend[]): LbDesired => ({ services: [{ id: 'svc-web', name: 'web', vip: VIP, ports: [{ proto: 'tcp', port: 80, targetPort: PORT }], backends }], ingress: [] });
     const apply = async (d: LbDesired): Promise<void> => {
       await dp.apply(d, { netns: t.lb });
@@ -134,6 +139,50 @@ export function runDataplaneCompliance(opts: ComplianceOptions): void {
       assert.ok(rs.every((r) => r.peer === t.clientIp), `client IP expected: ${JSON.stringify(rs.slice(0, 3))}`);
       const none = await many(t.client, t.lbClientSideIp, 82, 2, 3000);
       assert.ok(none.every((r) => r.err === 'ECONNREFUSED' && r.ms < 500), `no local task → refused: ${JSON.stringify(none)}`);
+    });
+
+    test('IPv6 published ports (issue 19 §2): cluster reaches every backend over IPv6, masqueraded; local keeps the client\'s IPv6 address; no local task → refused at once', async () => {
+      const d: LbDesired = { services: [], ingress: [
+        { service: 'svc-web6', publishedPort: 84, proto: 'tcp', targetPort: PORT, policy: 'cluster', backends: [be6(1), be6(2), be6(3)] },
+        { service: 'svc-loc6', publishedPort: 85, proto: 'tcp', targetPort: PORT, policy: 'local', backends: [be6(1, 'active', false), be6(2, 'active', true), be6(3, 'active', false)] },
+        { service: 'svc-none6', publishedPort: 86, proto: 'tcp', targetPort: PORT, policy: 'local', backends: [be6(1, 'active', false)] },
+      ] };
+      await apply(d); // readKernel holds the ingress6 frontends exactly (no drift after a sync)
+      assert.deepEqual((await dp.readKernel({ netns: t.lb })).frontends.filter((f) => f.key.startsWith('ingress6')).map((f) => f.key), ['ingress6 tcp 84', 'ingress6 tcp 85', 'ingress6 tcp 86']);
+      const rs = await many(t.client, t.lbClientSideIp6, 84, 30);
+      const c = counts(rs);
+      assert.deepEqual(Object.keys(c).sort(), ['b1', 'b2', 'b3'], JSON.stringify(c));
+      assert.ok(rs.every((r) => r.peer === t.lbBackendSideIp6), `SNAT to the sandbox's IPv6 address expected: ${JSON.stringify(rs.slice(0, 3))}`);
+      const c4 = counts(await many(t.client, t.lbClientSideIp, 84, 30));
+      assert.deepEqual(Object.keys(c4).sort(), ['b1', 'b2', 'b3'], `the same publish over IPv4 still balances: ${JSON.stringify(c4)}`);
+      const loc = await many(t.client, t.lbClientSideIp6, 85, 20);
+      assert.deepEqual(counts(loc), { b2: 20 });
+      assert.ok(loc.every((r) => r.peer === t.clientIp6), `the client's IPv6 address expected: ${JSON.stringify(loc.slice(0, 3))}`);
+      const none = await many(t.client, t.lbClientSideIp6, 86, 2, 3000);
+      assert.ok(none.every((r) => r.err === 'ECONNREFUSED' && r.ms < 500), `no local task → refused: ${JSON.stringify(none)}`);
+      // an endpoint change (b3 drains, b4 joins) is an incremental apply; the kernel follows it exactly
+      const d2: LbDesired = { services: [], ingress: [{ ...d.ingress[0]!, backends: [be6(1), be6(2), be6(3, 'draining'), be6(4)] }, d.ingress[1]!, d.ingress[2]!] };
+      await apply(d2);
+      const c2 = counts(await many(t.client, t.lbClientSideIp6, 84, 30));
+      assert.deepEqual(Object.keys(c2).sort(), ['b1', 'b2', 'b4'], JSON.stringify(c2));
+    });
+
+    test('IPv6 VIP: the client reaches every backend; a task of the service (holding the VIP on lo, as under IPVS) reaches itself and the others (self-masquerade)', async () => {
+      const svc6 = (backends: Backend[]): LbDesired => ({ services: [{ id: 'svc-v6', name: 'v6', vip: VIP, vip6: VIP6, ports: [{ proto: 'tcp', port: 80, targetPort: PORT }], backends }], ingress: [] });
+      await apply(svc6([be6(1), be6(2), be6(3)]));
+      const rs = await many(t.client, VIP6, 80, 30);
+      assert.deepEqual(Object.keys(counts(rs)).sort(), ['b1', 'b2', 'b3'], JSON.stringify(counts(rs)));
+      assert.ok(rs.every((r) => r.peer === t.clientIp6), `a VIP is DNAT only: ${JSON.stringify(rs.slice(0, 3))}`);
+      // The sandbox plays a task of v6: it serves PORT itself and is a backend. Under IPVS every task
+      // of the network holds the VIP on lo, so b1 and b2 get it too: a connection that left the
+      // sandbox with the VIP as its source would be answered by b1/b2 to themselves (a hang).
+      await serve(t, t.lb, 'self', PORT);
+      for (const b of t.backends.slice(0, 2)) await realExec.check('ip', ['-n', b.ns, 'addr', 'replace', `${VIP6}/128`, 'dev', 'lo'], {});
+      await apply(svc6([{ id: 'task-self', ip: t.lbBackendSideIp, ip6: t.lbBackendSideIp6, state: 'active' }, be6(1), be6(2)]));
+      const own = await many(t.lb, VIP6, 80, 30, 3000);
+      const co = counts(own);
+      assert.deepEqual(Object.keys(co).sort(), ['b1', 'b2', 'self'], `every request answered, by the task itself and the others: ${JSON.stringify(co)}`);
+      assert.ok(own.every((r) => r.name === 'self' || r.peer === t.lbBackendSideIp6), `to another task the source is the task's own address, never the VIP: ${JSON.stringify(own.filter((r) => r.name !== 'self').slice(0, 3))}`);
     });
 
     test('balancing (issue 19): round-robin is even, source-hash sticks, a 90/10 weight splits, locality node spills when drained', async () => {

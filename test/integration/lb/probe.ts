@@ -61,7 +61,8 @@ async function main(): Promise<void> {
       });
       s.on('error', () => undefined);
     });
-    srv.listen(Number(b ?? 8080), '0.0.0.0', () => console.log('ready'));
+    // `::` takes both families (IPv4 peers print without their ::ffff: prefix, see above)
+    srv.listen(Number(b ?? 8080), '::', () => console.log('ready'));
     return;
   }
   if (mode === 'many') {

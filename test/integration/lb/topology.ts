@@ -8,6 +8,11 @@
  * The lb sandbox forwards; backends and client route through it, so replies always cross the
  * sandbox's conntrack (needed for DNAT without SNAT: the `local` policy and plain VIP from client).
  * VIPs (10.96.0.0/16) are routed out of be0 in the lb sandbox, as a container's default route would.
+ *
+ * Dual stack (issue #19 item 2, IPv6 published ports and VIPs on every dataplane): the same links
+ * also carry fd7a:78::/64 (client side: lb ::1, client ::2) and fd7a:77::/64 (backend side: lb ::1,
+ * bN ::1x), addresses added `nodad` (usable at once), IPv6 forwarding on in the lb sandbox, and
+ * IPv6 VIPs (fd7a:96::/64) routed out of be0. The probe servers listen on `::` (both families).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,10 +25,13 @@ export interface Topology {
   sw: string;
   lb: string;
   client: string;
-  backends: { name: string; ns: string; ip: string }[];
+  backends: { name: string; ns: string; ip: string; ip6: string }[];
   lbClientSideIp: string;
   lbBackendSideIp: string;
   clientIp: string;
+  lbClientSideIp6: string;
+  lbBackendSideIp6: string;
+  clientIp6: string;
   servers: ChildProcess[];
 }
 
@@ -33,10 +41,13 @@ export function names(prefix: string, nBackends: number): Topology {
     sw: `${prefix}-sw`,
     lb: `${prefix}-lb`,
     client: `${prefix}-cl`,
-    backends: Array.from({ length: nBackends }, (_, i) => ({ name: `b${i + 1}`, ns: `${prefix}-b${i + 1}`, ip: `10.77.0.${11 + i}` })),
+    backends: Array.from({ length: nBackends }, (_, i) => ({ name: `b${i + 1}`, ns: `${prefix}-b${i + 1}`, ip: `10.77.0.${11 + i}`, ip6: `fd7a:77::${11 + i}` })),
     lbClientSideIp: '10.78.0.1',
     lbBackendSideIp: '10.77.0.1',
     clientIp: '10.78.0.2',
+    lbClientSideIp6: 'fd7a:78::1',
+    lbBackendSideIp6: 'fd7a:77::1',
+    clientIp6: 'fd7a:78::2',
     servers: [],
   };
 }
@@ -82,15 +93,18 @@ export async function setup(t: Topology, port = 8080): Promise<void> {
     await realExec.check('ip', ['-n', ns, '-batch', '-'], { input: lines.join('\n') + '\n' });
   };
   await batch(t.sw, ['link set lo up', 'link add br0 type bridge', 'link set br0 up', 'link set lb0 master br0', 'link set lb0 up', ...t.backends.flatMap((b) => [`link set ${b.name} master br0`, `link set ${b.name} up`])]);
-  await batch(t.lb, ['link set lo up', `addr add ${t.lbBackendSideIp}/24 dev be0`, 'link set be0 up', `addr add ${t.lbClientSideIp}/24 dev cl0`, 'link set cl0 up', 'route add 10.96.0.0/16 dev be0']);
-  await batch(t.client, ['link set lo up', `addr add ${t.clientIp}/24 dev eth0`, 'link set eth0 up', `route add default via ${t.lbClientSideIp}`]);
-  for (const b of t.backends) await batch(b.ns, ['link set lo up', `addr add ${b.ip}/24 dev eth0`, 'link set eth0 up', `route add default via ${t.lbBackendSideIp}`]);
-  await realExec.check('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: t.lb });
-  for (const b of t.backends) {
-    const child = spawn('ip', ['netns', 'exec', b.ns, process.execPath, PROBE, 'serve', b.name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    t.servers.push(child);
-    await waitReady(child, `server ${b.name}`);
-  }
+  await batch(t.lb, ['link set lo up', `addr add ${t.lbBackendSideIp}/24 dev be0`, `addr add ${t.lbBackendSideIp6}/64 dev be0 nodad`, 'link set be0 up', `addr add ${t.lbClientSideIp}/24 dev cl0`, `addr add ${t.lbClientSideIp6}/64 dev cl0 nodad`, 'link set cl0 up', 'route add 10.96.0.0/16 dev be0', 'route add fd7a:96::/64 dev be0']);
+  await batch(t.client, ['link set lo up', `addr add ${t.clientIp}/24 dev eth0`, `addr add ${t.clientIp6}/64 dev eth0 nodad`, 'link set eth0 up', `route add default via ${t.lbClientSideIp}`, `route add default via ${t.lbClientSideIp6}`]);
+  for (const b of t.backends) await batch(b.ns, ['link set lo up', `addr add ${b.ip}/24 dev eth0`, `addr add ${b.ip6}/64 dev eth0 nodad`, 'link set eth0 up', `route add default via ${t.lbBackendSideIp}`, `route add default via ${t.lbBackendSideIp6}`]);
+  await realExec.check('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1'], { netns: t.lb });
+  for (const b of t.backends) await serve(t, b.ns, b.name, port);
+}
+
+/** Starts a probe server named `name` in `ns` on `port` (both families); stopped by `teardown`. */
+export async function serve(t: Topology, ns: string, name: string, port: number): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, PROBE, 'serve', name, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.servers.push(child);
+  await waitReady(child, `server ${name} in ${ns}`);
 }
 
 export interface ProbeResult {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { HOST_LINK6, INGRESS_NET6, ingress6Of, ingressOf, renderHostIngress, sboxRecord } from '../../../src/agent/lb/plan.js';
 import { compile, isV6, type Backend, type IngressPublish, type LbDesired } from '../../../src/core/lb/model.js';
 import { planNftFull, renderNftIncremental } from '../../../src/core/lb/nftables-render.js';
-import { IpvsSyncer, withoutIngress6 } from '../../../src/core/lb/ipvs-syncer.js';
+import { IpvsSyncer } from '../../../src/core/lb/ipvs-syncer.js';
 import { expectedKernel } from '../../../src/core/lb/kernel.js';
 import type { EndpointRecord } from '../../../src/core/endpoints.js';
 import { NFT6_INGRESS_FULL } from './golden.js';
@@ -46,6 +46,73 @@ describe('IPv6 published ports: addresses and the host table', () => {
     assert.equal(t.match(/ip6 daddr fd99:6c61:6200::2 meta l4proto \. th dport @published dnat ip6 to fd6d:6573:6864:fffe::2/g)?.length, 2, 'prerouting and output');
     assert.equal(HOST_LINK6.sboxIp, 'fd6d:6573:6864:fffe::2');
     assert.match(renderHostIngress('10.99.1.2', [], ['fd99::3', 'fd99::2']), /ip6 daddr \{ fd99::2, fd99::3 \} /);
+  });
+
+  test('golden (rendered before the ip/ip6 render was folded into one function, byte for byte)', () => {
+    assert.equal(renderHostIngress('10.99.1.2', [{ proto: 'tcp', port: 8080 }], ['fd99:6c61:6200::2']), `add table ip meshd-ingress
+delete table ip meshd-ingress
+table ip meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+		elements = { tcp . 8080 }
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+}
+add table ip6 meshd-ingress
+delete table ip6 meshd-ingress
+table ip6 meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+		elements = { tcp . 8080 }
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr fd99:6c61:6200::2 meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr fd99:6c61:6200::2 meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+}
+`);
+    assert.equal(renderHostIngress('10.99.1.2', [], ['fd99::3', 'fd99::2', 'fd99::3']), `add table ip meshd-ingress
+delete table ip meshd-ingress
+table ip meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip daddr 10.99.1.2 meta l4proto . th dport @published dnat to 172.31.255.2
+	}
+}
+add table ip6 meshd-ingress
+delete table ip6 meshd-ingress
+table ip6 meshd-ingress {
+	set published {
+		type inet_proto . inet_service
+	}
+	chain pre {
+		type nat hook prerouting priority -100; policy accept;
+		ip6 daddr { fd99::2, fd99::3 } meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+	chain out {
+		type nat hook output priority -100; policy accept;
+		ip6 daddr { fd99::2, fd99::3 } meta l4proto . th dport @published dnat ip6 to fd6d:6573:6864:fffe::2
+	}
+}
+`);
   });
 
   test('IPv6-only underlay: the ip table names no IPv6 address (nft refused that transaction), the ip6 table DNATs', () => {
@@ -83,17 +150,16 @@ describe('IPv6 published ports: model and renders', () => {
     assert.doesNotMatch(loc.slice(loc.indexOf('table ip6')), /masquerade|meta mark/, 'policy local: no masquerade');
   });
 
-  test('IPVS: ingress6 frontends are left out (nftables only), the IPv4 state is exactly as without them', () => {
+  test('IPVS: ingress6 frontends are -6 fwmark services after the IPv4 ones, whose state is exactly as without them', () => {
     const c = compile(d(web(B)));
-    assert.deepEqual([...withoutIngress6(c).keys()], ['ingress tcp 8080']);
-    const c4 = compile(d(web(strip(B))));
-    assert.equal(withoutIngress6(c4), c4, 'no copy without IPv6');
     const a = new IpvsSyncer().plan(d(web(B)));
     const b = new IpvsSyncer().plan(d(web(strip(B))));
-    assert.equal(a.ipvs, b.ipvs);
-    assert.equal(a.nft, b.nft);
+    assert.ok(a.ipvs.startsWith(b.ipvs), 'the IPv4 services first, unchanged');
+    assert.equal(a.ipvs.slice(b.ipvs.length), '-A -f 257 -6 -s rr\n-a -f 257 -6 -r [fd6d:6573:6864:ff00::aff:3]:80 -m -w 1\n-a -f 257 -6 -r [fd6d:6573:6864:ff00::aff:4]:80 -m -w 1\n');
+    assert.equal(a.nft.slice(0, a.nft.indexOf('table ip6')), b.nft.slice(0, b.nft.indexOf('table ip6')), 'the ip mark table unchanged');
+    assert.match(a.nft.slice(a.nft.indexOf('table ip6')), /elements = \{ tcp \. 8080 : 257 \}/, 'the ip6 mark table routes the IPv6 port');
     assert.deepEqual(expectedKernel(c, 'nftables').frontends.map((f) => f.key), ['ingress tcp 8080', 'ingress6 tcp 8080'], 'nftables reads ip6 meshd-lb6 back');
-    assert.deepEqual(expectedKernel(c, 'ipvs').frontends.map((f) => f.key), ['ingress tcp 8080'], 'IPVS never programs ingress6');
+    assert.deepEqual(expectedKernel(c, 'ipvs').frontends.map((f) => f.key), ['ingress tcp 8080', 'ingress6 tcp 8080'], 'IPVS reads its -6 fwmark services back');
   });
 });
 

@@ -180,7 +180,9 @@ describe('IPv6 published ports read-back (ingress sandbox)', () => {
     const d = compareKernel(expectedKernel(ingress6(), 'nftables'), { backend: 'nftables', frontends: parseNft6Lb(doc) });
     assert.deepEqual(d, ['ingress6 tcp 8080: masquerade false, want true']);
   });
-  test('IPVS never programs IPv6 published ports, so it does not expect them', () => {
-    assert.deepEqual(expectedKernel(ingress6(), 'ipvs').frontends.map((f) => f.key), ['vip fd00:9::10 tcp 80']);
+  test('IPVS programs IPv6 published ports too (-f MARK -6 services, ipvs6-ingress.test.ts), so it expects them with their scheduler', () => {
+    const k = expectedKernel(ingress6(), 'ipvs').frontends;
+    assert.deepEqual(k.map((f) => f.key), ['ingress6 tcp 8080', 'ingress6 tcp 8081', 'ingress6 udp 5353', 'vip fd00:9::10 tcp 80']);
+    assert.deepEqual(k.map((f) => f.scheduler), ['rr', 'sh', 'rr', 'rr']);
   });
 });

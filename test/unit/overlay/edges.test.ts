@@ -209,5 +209,8 @@ describe('runtime attach scripts (golden)', () => {
   });
   test('whoami body', () => {
     assert.equal(whoamiBody({ MESHD_TASK_NAME: 'web.1', MESHD_TASK_IP: '10.0.1.5', MESHD_NODE: 'n1' }), 'task: web.1\nip: 10.0.1.5\nnode: n1\n');
+    // `GET /?remote`: the peer's address last, an IPv4 peer on the dual-stack socket without ::ffff:
+    assert.equal(whoamiBody({ MESHD_TASK_NAME: 'web.1', MESHD_TASK_IP: '10.0.1.5', MESHD_NODE: 'n1' }, 'fd99:6c61:6200::1:2'), 'task: web.1\nip: 10.0.1.5\nnode: n1\nremote: fd99:6c61:6200::1:2\n');
+    assert.match(whoamiBody({}, '::ffff:10.99.0.2'), /\nremote: 10\.99\.0\.2\n$/);
   });
 });
