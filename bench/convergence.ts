@@ -30,7 +30,7 @@ import { realExec } from '../src/adapters/exec.js';
 import type { ChangeView } from '../src/core/convergence/index.js';
 import { labDown, labUp } from '../src/lab/lab.js';
 import { nodeSocket } from '../src/lab/plan.js';
-import { decodeEndpoint, ENDPOINT_TABLE, type EndpointRecord } from '../src/core/endpoints.js';
+import { compactAllowed, decodeEndpoint, ENDPOINT_CODEC_TABLE, ENDPOINT_TABLE, type EndpointEncoding, type EndpointRecord } from '../src/core/endpoints.js';
 import { startEndpointChurn, type ChurnReport } from './lib/endpoint-churn.js';
 import { pairedRow, snapshot, writeResults, type BenchRow } from './lib/results.js';
 import { interleave } from './lib/rounds.js';
@@ -146,6 +146,17 @@ async function recordOf(n1: ApiClient, service: string): Promise<EndpointRecord>
   throw new Error(`no running endpoint record of ${service} in n1's gossip tables after 60 s (${seen} endpoint records seen in the last reads)`);
 }
 
+/**
+ * The encoding the lab's agents write records in on `network` (the rule of src/agent/worker/mesh.ts, read from
+ * n1's table): the churn writes the same, so its records cost what the agents' own would.
+ */
+async function encodingOn(n1: ApiClient, network: string): Promise<EndpointEncoding> {
+  const [t] = await n1.call<{ nodes: string[]; entries: { table: string; key: string; value: string }[] }[]>('GET', `/v1/gossip/tables?network=${encodeURIComponent(network)}`);
+  if (!t) return 'json';
+  const codecs = new Map(t.entries.filter((e) => e.table === ENDPOINT_CODEC_TABLE).map((e) => [e.key, e.value]));
+  return compactAllowed(t.nodes, codecs) ? 'compact' : 'json';
+}
+
 /** Percentile p of the changes' figure `k` (null when none). */
 const pct = (xs: readonly Sample[], k: 'publishToLastMs' | 'commitToLastMs', p: number) => percentile(xs.map((x) => x[k]), p);
 
@@ -169,6 +180,8 @@ async function main(): Promise<void> {
     await netctl('n1', 'service', 'create', '--name', 'churn', '--replicas', '1', '--runtime', 'netns', '--network', 'app', 'sleep', 'sleep', '1000000');
     const n1 = new ApiClient({ socketPath: nodeSocket(LAB, 'n1') });
     const template = await recordOf(n1, 'churn');
+    const encoding = await encodingOn(n1, template.network);
+    console.error(`churn records written ${encoding} (the encoding n1's table says every node on the network reads)`);
     const writers = (lab.nodes.length > 1 ? lab.nodes.slice(1) : lab.nodes).map((n) => ({ node: n.name, nodeIp: n.underlay, client: new ApiClient({ socketPath: nodeSocket(LAB, n.name) }) }));
     const ipOf = (i: number) => `10.77.200.${(i % 250) + 2}`;
 
@@ -180,7 +193,7 @@ async function main(): Promise<void> {
       {
         name: 'churn',
         run: async (r) => {
-          const churn = startEndpointChurn({ writers, template, ratePerS: CHURN, ipOf, pool: 20 });
+          const churn = startEndpointChurn({ writers, template, ratePerS: CHURN, ipOf, pool: 20, encoding });
           let samples: Sample[] = [];
           let failure: unknown = null;
           try {
@@ -234,7 +247,7 @@ async function main(): Promise<void> {
     for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
     const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, churnRecordEncoding: encoding, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,

@@ -13,8 +13,8 @@
  * failed write is counted and its first messages kept (never dropped silently).
  */
 import type { ApiClient } from '../../src/adapters/api/client.js';
-import type { EndpointRecord } from '../../src/core/endpoints.js';
-import { ENDPOINT_TABLE } from '../../src/core/endpoints.js';
+import type { EndpointEncoding, EndpointRecord } from '../../src/core/endpoints.js';
+import { ENDPOINT_TABLE, encodeEndpoint } from '../../src/core/endpoints.js';
 import { macFromIp } from '../../src/core/ipam/addr.js';
 
 export interface ChurnWriter {
@@ -41,6 +41,11 @@ export interface ChurnOptions {
    * more than this on the nodes, and a write that fails is counted, not retried.
    */
   inflight?: number;
+  /**
+   * How records are written (default 'json'): 'compact' as the lab's agents write theirs once every node on the
+   * network reads compact records (src/agent/worker/mesh.ts), sent as `valueBase64`.
+   */
+  encoding?: EndpointEncoding;
 }
 
 export interface ChurnReport {
@@ -129,7 +134,9 @@ export function startEndpointChurn(o: ChurnOptions): { stop: () => Promise<Churn
     const rec = churnRecord(o.template, i, o.ipOf(i), w);
     adding++;
     try {
-      await write(w, { key: rec.taskId, value: JSON.stringify(rec) });
+      await write(w, o.encoding === 'compact'
+        ? { key: rec.taskId, valueBase64: Buffer.from(encodeEndpoint(rec, 'compact')).toString('base64') }
+        : { key: rec.taskId, value: JSON.stringify(rec) });
       live.push({ key: rec.taskId, w });
       changes++;
     } catch (e) {

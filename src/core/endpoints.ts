@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { canonicalIp6, isIp6 } from './ipam/addr6.js';
+import { COMPACT_VERSION, readCompact, writeCompact } from './endpoint-compact.js';
 
 export const ENDPOINT_TABLE = 'endpoints';
 /** The gossip network every node joins: ingress endpoints (published ports) live there. */
@@ -88,19 +89,63 @@ export type EndpointPort = z.infer<typeof endpointPortSchema>;
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
-export function encodeEndpoint(r: EndpointRecord): Uint8Array {
-  return enc.encode(JSON.stringify(endpointRecordSchema.parse(r)));
+/**
+ * How a record is written: 'json' (v1, what every agent reads) or 'compact' (endpoint-compact.ts, ~4×
+ * smaller; read by agents from this version on). Agents before it refuse a compact record as bad JSON
+ * (counted, not applied), so an agent writes 'compact' on a network only when every node on it says it
+ * reads it (compactAllowed); JSON stays the default for every other writer.
+ */
+export type EndpointEncoding = 'json' | 'compact';
+
+/**
+ * Encodes a record (throws on an invalid one: a bug of the writer). 'compact' falls back to JSON for a record
+ * whose addresses are not in canonical spelling (the schema accepts `10.0.0.05`; compact packs only exact ones).
+ */
+export function encodeEndpoint(r: EndpointRecord, encoding: EndpointEncoding = 'json'): Uint8Array {
+  const valid = endpointRecordSchema.parse(r);
+  return (encoding === 'compact' ? writeCompact(valid) : null) ?? enc.encode(JSON.stringify(valid));
+}
+
+/** The encoding of stored record bytes (by their first byte; what is neither decodes to an error anyway). */
+export function endpointEncodingOf(bytes: Uint8Array): EndpointEncoding {
+  return bytes[0] === COMPACT_VERSION ? 'compact' : 'json';
 }
 
 export type DecodedEndpoint = { ok: true; record: EndpointRecord } | { ok: false; reason: string };
 
+/**
+ * Decodes either encoding; never throws. Reasons: 'endpoint-json' (not JSON: also what a record of an unknown
+ * future encoding gives), 'endpoint-compact' (compact bytes that do not read exactly), 'endpoint-schema'.
+ */
 export function decodeEndpoint(bytes: Uint8Array): DecodedEndpoint {
   let raw: unknown;
-  try {
-    raw = JSON.parse(dec.decode(bytes), (k, v: unknown) => (k === '__proto__' ? undefined : v));
-  } catch {
-    return { ok: false, reason: 'endpoint-json' };
+  if (bytes[0] === COMPACT_VERSION) {
+    const c = readCompact(bytes);
+    if (!c.ok) return { ok: false, reason: 'endpoint-compact' };
+    raw = { v: 1, ...c.fields };
+  } else {
+    try {
+      raw = JSON.parse(dec.decode(bytes), (k, v: unknown) => (k === '__proto__' ? undefined : v));
+    } catch {
+      return { ok: false, reason: 'endpoint-json' };
+    }
   }
   const r = endpointRecordSchema.safeParse(raw);
   return r.success ? { ok: true, record: r.data } : { ok: false, reason: 'endpoint-schema' };
+}
+
+/**
+ * The gossip table (per network) where each node says which record encodings it reads: key = node name,
+ * value = ENDPOINT_CODECS. Agents before the compact encoding write nothing there.
+ */
+export const ENDPOINT_CODEC_TABLE = 'endpoint-codecs';
+export const ENDPOINT_CODECS = 'json,compact';
+
+/**
+ * Whether records on a network may be written compact: every node on it (`nodes`, this one included) has said
+ * it reads them. A node whose word has not arrived yet counts as one that does not (JSON until it does): the
+ * rule fails towards the encoding every agent reads.
+ */
+export function compactAllowed(nodes: readonly string[], codecs: ReadonlyMap<string, string>): boolean {
+  return nodes.length > 0 && nodes.every((n) => (codecs.get(n) ?? '').split(',').includes('compact'));
 }

@@ -82,7 +82,12 @@ interface Held {
   raw: string;
 }
 
-const dec = new TextDecoder();
+/**
+ * A record's bytes as a string that differs whenever the bytes do (latin1: one char per byte), to skip
+ * unchanged records on resync. Not UTF-8 text: a compact (binary) record has invalid sequences, which a
+ * lossy decode maps to the same U+FFFD and so two different records could compare equal.
+ */
+const rawOf = (v: Uint8Array): string => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1');
 
 /** Upstreams from a resolv.conf file; none when it is absent or unreadable (forwarding then answers SERVFAIL). */
 export function readUpstreams(path: string): Upstream[] {
@@ -276,7 +281,7 @@ export class DnsSubsystem implements Subsystem {
     } catch (e) {
       return bad(`registry: ${toMeshError(e).message}`);
     }
-    this.held.set(key, { rec, owner, raw: dec.decode(value) });
+    this.held.set(key, { rec, owner, raw: rawOf(value) });
     const sk = `${rec.networkName}\0${rec.serviceName}`;
     this.remembered.delete(sk);
     for (const [k, r] of this.remembered) {
@@ -331,7 +336,7 @@ export class DnsSubsystem implements Subsystem {
         const key = `${net}\0${e.key}`;
         seen.add(key);
         const h = this.held.get(key);
-        if (h && h.owner === e.owner && h.raw === dec.decode(e.value)) continue;
+        if (h && h.owner === e.owner && h.raw === rawOf(e.value)) continue;
         this.apply(net, e.key, e.value, e.owner);
       }
     }

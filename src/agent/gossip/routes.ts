@@ -1,6 +1,9 @@
 /**
  * The gossip control API: members and metrics, the per-network tables (values shown as text),
- * and manual network join/leave and table writes for operators and tests. Every name, key and
+ * and manual network join/leave and table writes for operators and tests. Endpoint records are
+ * shown as their JSON text whichever encoding they travel in (compact records are binary: issue 18
+ * §1), with `encoding` and `bytes` saying what is on the wire; any other value that is not UTF-8
+ * comes as `valueBase64`. A write takes `value` (text) or `valueBase64` (bytes, e.g. a compact record). Every name, key and
  * value is checked against the wire limits (core/gossip/wire.ts LIMITS) before it reaches the
  * core: a bad one is MESHD_BAD_ARGUMENT, never a truncated or dropped write.
  */
@@ -8,6 +11,7 @@ import type { Router } from '../../adapters/api/server.js';
 import { MeshError } from '../../core/errors.js';
 import type { GossipNode } from '../../core/gossip/index.js';
 import { LIMITS } from '../../core/gossip/wire.js';
+import { decodeEndpoint, ENDPOINT_TABLE, endpointEncodingOf } from '../../core/endpoints.js';
 
 /** The keyring view the key routes serve (keys.ts implements it). */
 export type KeyringView = { encrypted: boolean; keys: Array<{ fingerprint: string; primary: boolean }> };
@@ -21,7 +25,21 @@ export interface GossipRoutesHost {
 }
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** How one table value is shown (see the file comment). */
+export function showValue(table: string, value: Uint8Array): { value: string; encoding?: string; bytes?: number; valueBase64?: string } {
+  if (table === ENDPOINT_TABLE) {
+    const d = decodeEndpoint(value);
+    const encoding = endpointEncodingOf(value);
+    if (d.ok && encoding === 'compact') return { value: JSON.stringify(d.record), encoding, bytes: value.length };
+  }
+  try {
+    return { value: utf8.decode(value) };
+  } catch {
+    return { value: '', valueBase64: Buffer.from(value).toString('base64') };
+  }
+}
 
 function str(v: unknown, what: string, max: number): string {
   if (typeof v !== 'string' || v.length === 0 || enc.encode(v).length > max) {
@@ -40,7 +58,7 @@ export function registerGossipRoutes(router: Router, g: GossipRoutesHost): void 
       json: nets.map((network) => ({
         network,
         nodes: g.core.networkNodes(network),
-        entries: g.core.tableEntries(network).map((e) => ({ table: e.table, key: e.key, value: dec.decode(e.value), owner: e.owner, ltime: e.ltime })),
+        entries: g.core.tableEntries(network).map((e) => ({ table: e.table, key: e.key, ...showValue(e.table, e.value), owner: e.owner, ltime: e.ltime })),
       })),
     };
   });
@@ -65,11 +83,17 @@ export function registerGossipRoutes(router: Router, g: GossipRoutesHost): void 
       if (!existed) throw new MeshError('MESHD_NOT_FOUND', `no entry ${network}/${table}/${key}`);
       return { json: { ok: true } };
     }
-    if (typeof b.value !== 'string' || enc.encode(b.value).length > LIMITS.value) {
-      throw new MeshError('MESHD_BAD_ARGUMENT', `value must be a string of at most ${LIMITS.value} bytes`);
+    let value: Uint8Array;
+    if (typeof b.valueBase64 === 'string' && b.value === undefined && /^[A-Za-z0-9+/]*={0,2}$/.test(b.valueBase64)) {
+      value = new Uint8Array(Buffer.from(b.valueBase64, 'base64'));
+    } else if (typeof b.value === 'string' && b.valueBase64 === undefined) {
+      value = enc.encode(b.value);
+    } else {
+      throw new MeshError('MESHD_BAD_ARGUMENT', 'give the value as `value` (a string) or `valueBase64` (base64 bytes), one of them');
     }
+    if (value.length > LIMITS.value) throw new MeshError('MESHD_BAD_ARGUMENT', `value must be at most ${LIMITS.value} bytes`);
     if (!g.core.networks().includes(network)) throw new MeshError('MESHD_BAD_ARGUMENT', `this node has not joined network ${network}`);
-    g.core.tableSet(network, table, key, enc.encode(b.value), g.now());
+    g.core.tableSet(network, table, key, value, g.now());
     g.pump();
     return { json: { ok: true } };
   });

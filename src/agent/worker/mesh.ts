@@ -3,10 +3,19 @@
  * network, its overlay endpoint (the sandbox appears with the first one), its endpoint records
  * (`starting`/`running`/`draining`), and the reverse when it goes — leaving a network when no
  * task of this node uses it any more (the rule: core/worker/converge.ts leavesNetwork).
+ *
+ * Record encoding (issue 18 §1): on each network it joins, the node says in ENDPOINT_CODEC_TABLE that it reads
+ * compact records; it writes its records compact on a network only while every node there has said so
+ * (core/endpoints.ts compactAllowed), else JSON, which agents before the compact encoding read. When that
+ * changes (a node joins or leaves the network, a word arrives) the records already written are rewritten in
+ * the encoding now allowed: an older agent joining gets JSON records, an upgrade completing gets compact ones.
  */
 import type { Assignment } from '../../core/assignments.js';
 import type { Clock } from '../../core/clock.js';
-import { ENDPOINT_TABLE, encodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
+import {
+  compactAllowed, ENDPOINT_CODEC_TABLE, ENDPOINT_CODECS, ENDPOINT_TABLE, encodeEndpoint, type EndpointEncoding, type EndpointRecord,
+} from '../../core/endpoints.js';
+import type { GossipEvent } from '../../core/gossip/index.js';
 import { leavesNetwork, type HeldTask } from '../../core/worker/converge.js';
 import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 import { endpointRecord, overlayNetworkOf } from './plan.js';
@@ -24,13 +33,26 @@ export interface TaskMeshOptions {
   overlay: OverlaySubsystem;
 }
 
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A record this node has written, with the encoding it was written in (to rewrite it when the rule changes). */
+interface Written { network: string; taskId: string; record: EndpointRecord; encoding: EndpointEncoding }
+
 export class TaskMesh {
-  constructor(private readonly o: TaskMeshOptions) {}
+  /** By localKey(task, network). */
+  private readonly written = new Map<string, Written>();
+  private regatePending = false;
+
+  constructor(private readonly o: TaskMeshOptions) {
+    o.gossip.onEvent((ev) => this.onGossip(ev));
+  }
 
   /** Joins the task's networks and adds its local endpoints (one per attachment). */
   attach(a: Assignment): void {
     for (const att of a.attachments) {
       this.o.gossip.core.joinNetwork(att.network.id, this.o.clock.now());
+      this.sayCodecs(att.network.id);
       // macvlan: the gossip network carries its records (DNS), but there is no overlay sandbox.
       if (att.network.driver === 'macvlan') continue;
       this.o.overlay.defineNetwork(overlayNetworkOf(att));
@@ -44,8 +66,13 @@ export class TaskMesh {
   /** Publishes the task's records in `state` on each of its networks. `exposed`: the image's declared ports. */
   publish(a: Assignment, state: EndpointRecord['state'], exposed: ReadonlyArray<{ proto: 'tcp' | 'udp'; port: number }> = []): void {
     const now = this.o.clock.now();
+    const allowed = new Map<string, EndpointEncoding>();
     for (const att of a.attachments) {
-      this.o.gossip.core.tableSet(att.network.id, ENDPOINT_TABLE, a.task.id, encodeEndpoint(endpointRecord(a, att, this.o.nodeName, this.o.nodeIp, state, exposed)), now);
+      const net = att.network.id;
+      if (!allowed.has(net)) allowed.set(net, this.encodingOn(net));
+      const w: Written = { network: net, taskId: a.task.id, record: endpointRecord(a, att, this.o.nodeName, this.o.nodeIp, state, exposed), encoding: allowed.get(net)! };
+      this.o.gossip.core.tableSet(net, ENDPOINT_TABLE, a.task.id, encodeEndpoint(w.record, w.encoding), now);
+      this.written.set(localKey(a.task.id, net), w);
     }
     this.o.gossip.pump();
   }
@@ -61,6 +88,7 @@ export class TaskMesh {
     for (const att of a.attachments) {
       const overlay = att.network.driver !== 'macvlan';
       if (overlay) this.o.overlay.removeLocal(localKey(a.task.id, att.network.id));
+      this.written.delete(localKey(a.task.id, att.network.id));
       if (!joined.has(att.network.id)) continue;
       this.o.gossip.core.tableDelete(att.network.id, ENDPOINT_TABLE, a.task.id, now);
       if (leavesNetwork(att.network.id, a.task.id, others)) {
@@ -69,5 +97,49 @@ export class TaskMesh {
       }
     }
     this.o.gossip.pump();
+  }
+
+  /** The encoding this node may write records in on `network` now. */
+  encodingOn(network: string): EndpointEncoding {
+    const core = this.o.gossip.core;
+    const codecs = new Map(core.tableEntries(network, ENDPOINT_CODEC_TABLE).map((e) => [e.key, dec.decode(e.value)]));
+    const nodes = new Set([...core.networkNodes(network), this.o.nodeName]);
+    return compactAllowed([...nodes], codecs) ? 'compact' : 'json';
+  }
+
+  /** Says on `network` which encodings this node reads (once: the entry stays while the node is on it). */
+  private sayCodecs(network: string): void {
+    const mine = this.o.gossip.core.tableEntries(network, ENDPOINT_CODEC_TABLE).find((e) => e.key === this.o.nodeName && e.owner === this.o.nodeName);
+    if (mine && dec.decode(mine.value) === ENDPOINT_CODECS) return;
+    this.o.gossip.core.tableSet(network, ENDPOINT_CODEC_TABLE, this.o.nodeName, enc.encode(ENDPOINT_CODECS), this.o.clock.now());
+  }
+
+  private onGossip(ev: GossipEvent): void {
+    const relevant = ev.type === 'network-join' || ev.type === 'network-leave'
+      || ((ev.type === 'create' || ev.type === 'update' || ev.type === 'delete') && ev.table === ENDPOINT_CODEC_TABLE);
+    if (!relevant || this.written.size === 0 || this.regatePending) return;
+    // after the event's dispatch: writing from inside a gossip listener would re-enter the pump
+    this.regatePending = true;
+    queueMicrotask(() => {
+      this.regatePending = false;
+      this.regate();
+    });
+  }
+
+  /** Rewrites the records whose network's allowed encoding changed since they were written. */
+  private regate(): void {
+    const joined = new Set(this.o.gossip.core.networks());
+    const allowed = new Map<string, EndpointEncoding>();
+    let wrote = false;
+    for (const w of this.written.values()) {
+      if (!joined.has(w.network)) continue;
+      if (!allowed.has(w.network)) allowed.set(w.network, this.encodingOn(w.network));
+      const e = allowed.get(w.network)!;
+      if (e === w.encoding) continue;
+      w.encoding = e;
+      this.o.gossip.core.tableSet(w.network, ENDPOINT_TABLE, w.taskId, encodeEndpoint(w.record, e), this.o.clock.now());
+      wrote = true;
+    }
+    if (wrote) this.o.gossip.pump();
   }
 }

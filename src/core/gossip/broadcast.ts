@@ -1,14 +1,23 @@
 /**
- * Transmit-limited broadcast queue (memberlist's TransmitLimitedQueue, NetworkDB's priority for local updates).
+ * Transmit-limited broadcast queue (memberlist's TransmitLimitedQueue), with a bounded share of each packet for relays.
  * Messages piggyback on probes and gossip packets; each is sent at most `limit` times
  * (retransmitLimit(mult, N)); a newer message with the same key (same member, same table key, same
- * node×network) replaces the older one. Order: local updates first, then least-transmitted, then newest.
+ * node×network) replaces the older one.
+ *
+ * Order (issue 18 §1): within local updates and within relays (others' news), fewest transmits first, then
+ * newest (memberlist's order). Each take() gives relays a bounded share first — up to RELAY_SHARE of its bytes —
+ * then local updates, then relays again with whatever the locals left. The old rule (every local update before
+ * any relay, NetworkDB's priority) starved relays under sustained local writes: a node writing ~30 records/s
+ * filled every packet with its own news, so it never passed on others' and a node with no writer heard a
+ * record only from its origin's few sends or the next push-pull (9–12 s at 100 changes/s). Eviction when full
+ * takes the most-transmitted, oldest message whatever its origin: with relays evicted first, every local
+ * write at the cap dropped a relay at once.
  *
  * Why a sorted structure and not a sort per call: under churn (~90 endpoint changes/s) the queue sits at its
  * cap (4,096) and the old code sorted all of it on every take() and, once full, on every new message
  * (2.8 ms per message, 3.7 ms per take: a third of a core per agent). memberlist keeps a btree ordered by
- * (transmits, size, newest) plus a name map; we keep a block-sorted list (sorted blocks of ≤ BLOCK items,
- * binary search over block ends) ordered by (local, transmits, newest) plus a key map. Costs: queue / replace /
+ * (transmits, size, newest) plus a name map; we keep two block-sorted lists, local and relay (sorted blocks of ≤ BLOCK items,
+ * binary search over block ends), each ordered by (transmits, newest), plus a key map. Costs: queue / replace /
  * retire / evict one O(log n + BLOCK); take() walks from the head and stops once its item cap is reached or no
  * queued message can fit the bytes left (a running minimum of message sizes), so a full packet costs
  * O(k·(log n + BLOCK)) for k messages sent, independent of the queue's length. Only messages that `accept`
@@ -45,9 +54,15 @@ interface Queued extends BroadcastItem {
 /** Max items per block: splices stay a small memmove, the block index stays short (4,096 → ≥ 32 blocks). */
 const BLOCK = 128;
 
-/** Send order: local first, then fewest transmits, then newest (highest id). Ids are unique, so this is total. */
+/**
+ * Share of a take()'s bytes offered to relays before local updates (the rest, and whatever locals leave, goes
+ * to either). Half: a writing node still sends its own news at least at half its budget, and passes on others'
+ * at least at the other half when both are waiting.
+ */
+export const RELAY_SHARE = 0.5;
+
+/** Send order within one class: fewest transmits, then newest (highest id). Ids are unique, so this is total. */
 function cmp(a: Queued, b: Queued): number {
-  if (a.local !== b.local) return a.local ? -1 : 1;
   return a.transmits - b.transmits || b.id - a.id;
 }
 
@@ -101,6 +116,12 @@ class SortedBlocks {
     if (block.length === 0) this.blocks.splice(bi, 1);
   }
 
+  /** The last item in send order. */
+  last(): Queued | undefined {
+    const block = this.blocks[this.blocks.length - 1];
+    return block?.[block.length - 1];
+  }
+
   /** Removes and returns the last item in send order. */
   popLast(): Queued | undefined {
     const block = this.blocks[this.blocks.length - 1];
@@ -120,7 +141,9 @@ class SortedBlocks {
 
 export class BroadcastQueue {
   private readonly byKey = new Map<string, Queued>();
-  private readonly order = new SortedBlocks();
+  /** Local updates and relays, each in send order. */
+  private readonly locals = new SortedBlocks();
+  private readonly relays = new SortedBlocks();
   /** Queued messages per byte length: the smallest one bounds how far take() needs to look. */
   private readonly lengths = new Map<number, number>();
   private minLen = Infinity;
@@ -144,7 +167,7 @@ export class BroadcastQueue {
     if (old) this.forget(old);
     const q: Queued = { ...item, transmits: 0, id: this.nextId++ };
     this.byKey.set(q.key, q);
-    this.order.insert(q);
+    this.listOf(q).insert(q);
     this.countLen(q.bytes.length, 1);
     if (this.byKey.size > this.maxItems) this.prune(this.maxItems);
   }
@@ -155,10 +178,12 @@ export class BroadcastQueue {
     if (q) this.forget(q);
   }
 
-  /** Keeps at most `max` messages, dropping the most-transmitted / oldest ones. */
+  /** Keeps at most `max` messages, dropping the most-transmitted / oldest ones (local or relay alike). */
   prune(max: number): void {
     while (this.byKey.size > max) {
-      const q = this.order.popLast()!;
+      const l = this.locals.last();
+      const r = this.relays.last();
+      const q = (!r || (l && cmp(l, r) > 0) ? this.locals : this.relays).popLast()!;
       this.byKey.delete(q.key);
       this.countLen(q.bytes.length, -1);
       this.dropped++;
@@ -167,40 +192,53 @@ export class BroadcastQueue {
 
   /**
    * Picks messages whose encoded sizes plus `overheadPerItem` fit in `budgetBytes`, counts one transmit each and
-   * retires those that reached `limit`. `accept` filters per destination (network scope). When `oversizeAlone`
-   * is set and nothing fits, the first acceptable message is returned alone (sent as its own, fragmenting, packet).
-   * A message that does not fit is skipped and smaller later ones are still tried (as before), but the walk ends
-   * once not even the smallest queued message would fit.
+   * retires those that reached `limit`. `accept` filters per destination (network scope). Relays first within
+   * RELAY_SHARE of the budget, then local updates, then relays again (file comment); returned locals first, each
+   * class in send order.
+   * When `oversizeAlone` is set and nothing fits, the first acceptable message (local before relay) is returned
+   * alone (sent as its own, fragmenting, packet). A message that does not fit is skipped and smaller later ones
+   * are still tried, but a walk ends once not even the smallest queued message would fit.
    */
   take(budgetBytes: number, overheadPerItem: number, limit: number, maxItems: number,
     accept: (b: BroadcastItem) => boolean = () => true, oversizeAlone = false): Uint8Array[] {
     if (this.byKey.size === 0 || budgetBytes <= 0) return [];
     const minCost = this.smallestLen() + overheadPerItem;
-    const out: Queued[] = [];
+    const picked = new Set<Queued>();
+    const relays: Queued[] = [];
+    const locals: Queued[] = [];
     let used = 0;
-    let firstTooBig: Queued | undefined;
-    for (const q of this.order) {
-      if (out.length >= maxItems) break;
-      if (used + minCost > budgetBytes && (out.length > 0 || firstTooBig)) break;
-      if (!accept(q)) continue;
-      const cost = q.bytes.length + overheadPerItem;
-      if (used + cost > budgetBytes) {
-        if (!firstTooBig && out.length === 0) firstTooBig = q;
-        continue;
+    const walk = (list: SortedBlocks, upTo: number, into: Queued[]): void => {
+      for (const q of list) {
+        if (picked.size >= maxItems || used + minCost > upTo) return;
+        if (picked.has(q) || !accept(q)) continue;
+        const cost = q.bytes.length + overheadPerItem;
+        if (used + cost > upTo) continue;
+        used += cost;
+        picked.add(q);
+        into.push(q);
       }
-      used += cost;
-      out.push(q);
+    };
+    walk(this.relays, Math.floor(budgetBytes * RELAY_SHARE), relays);
+    walk(this.locals, budgetBytes, locals);
+    walk(this.relays, budgetBytes, relays);
+    if (picked.size === 0 && oversizeAlone && maxItems > 0) {
+      // nothing fit at all: every acceptable message is larger than the budget
+      const first = (list: SortedBlocks) => { for (const q of list) if (accept(q)) return q; return undefined; };
+      const q = first(this.locals) ?? first(this.relays);
+      if (q) locals.push(q);
     }
-    if (out.length === 0 && oversizeAlone && firstTooBig) out.push(firstTooBig);
-    // Re-filed after the walk: moving an item while iterating could visit it twice.
+    // relays in send order (the two walks interleave it); locals were walked once, already in order
+    const out = [...locals, ...relays.sort(cmp)];
+    // Re-filed after the walks: moving an item while iterating could visit it twice.
     for (const q of out) {
-      this.order.remove(q);
+      const list = this.listOf(q);
+      list.remove(q);
       q.transmits++;
       if (q.transmits >= limit) {
         this.byKey.delete(q.key);
         this.countLen(q.bytes.length, -1);
       } else {
-        this.order.insert(q);
+        list.insert(q);
       }
     }
     return out.map((q) => q.bytes);
@@ -209,15 +247,20 @@ export class BroadcastQueue {
   /** Clears everything (used when leaving after the flush window). */
   clear(): void {
     this.byKey.clear();
-    this.order.clear();
+    this.locals.clear();
+    this.relays.clear();
     this.lengths.clear();
     this.minLen = Infinity;
     this.minLenStale = false;
   }
 
+  private listOf(q: Queued): SortedBlocks {
+    return q.local ? this.locals : this.relays;
+  }
+
   private forget(q: Queued): void {
     this.byKey.delete(q.key);
-    this.order.remove(q);
+    this.listOf(q).remove(q);
     this.countLen(q.bytes.length, -1);
   }
 

@@ -1,6 +1,8 @@
 /**
- * The broadcast queue against a reference model: the previous implementation (sort the whole queue on every
- * take and on every eviction), kept here verbatim in behaviour. Random op sequences (queue with key reuse,
+ * The broadcast queue against a reference model: a sort of the whole queue on every take and on every eviction
+ * (the pre-#18 implementation's shape), with the send rule of issue 18 §1 (relays' bounded share first, then
+ * local updates, then relays; fewest transmits then newest within each; eviction by that order whatever the
+ * origin). Random op sequences (queue with key reuse,
  * invalidate, take with varying budgets / caps / limits / network filters / oversizeAlone, prune) must give
  * the same messages in the same order, the same size and the same eviction count. Also prints a
  * micro-measure at 4,096 queued (ops/s; informational, not asserted: the machine is shared).
@@ -12,7 +14,7 @@ import { seededRng as rng } from '../../../src/core/clock.js';
 
 interface RefQueued extends BroadcastItem { transmits: number; id: number }
 
-/** The pre-#18 queue: O(n log n) per call, obviously right. */
+/** O(n log n) per call, obviously right. */
 class RefQueue {
   readonly byKey = new Map<string, RefQueued>();
   private nextId = 0;
@@ -27,31 +29,42 @@ class RefQueue {
   invalidate(key: string): void { this.byKey.delete(key); }
   prune(max: number): void {
     if (this.byKey.size <= max) return;
-    const all = this.ordered();
+    const all = this.ordered((q) => q);
     for (let i = max; i < all.length; i++) (this.byKey.delete(all[i]!.key), this.evicted++);
   }
-  private ordered(): RefQueued[] {
-    const all = [...this.byKey.values()];
-    all.sort((a, b) => (a.local === b.local ? 0 : a.local ? -1 : 1) || a.transmits - b.transmits || b.id - a.id);
+  /** Send order (fewest transmits, newest), of the messages `which` keeps. */
+  private ordered(which: (q: RefQueued) => RefQueued | false): RefQueued[] {
+    const all = [...this.byKey.values()].filter((q) => which(q));
+    all.sort((a, b) => a.transmits - b.transmits || b.id - a.id);
     return all;
   }
   take(budget: number, over: number, limit: number, maxItems: number, accept: (b: BroadcastItem) => boolean = () => true, alone = false): Uint8Array[] {
     if (this.byKey.size === 0 || budget <= 0) return [];
-    const out: RefQueued[] = [];
+    const picked: RefQueued[] = [];
     let used = 0;
-    let tooBig: RefQueued | undefined;
-    for (const q of this.ordered()) {
-      if (out.length >= maxItems) break;
-      if (!accept(q)) continue;
-      const cost = q.bytes.length + over;
-      if (used + cost > budget) {
-        if (!tooBig && out.length === 0) tooBig = q;
-        continue;
+    const walk = (list: RefQueued[], upTo: number): RefQueued[] => {
+      const got: RefQueued[] = [];
+      for (const q of list) {
+        if (picked.length >= maxItems) break;
+        if (picked.includes(q) || !accept(q)) continue;
+        const cost = q.bytes.length + over;
+        if (used + cost > upTo) continue;
+        used += cost;
+        picked.push(q);
+        got.push(q);
       }
-      used += cost;
-      out.push(q);
+      return got;
+    };
+    const relays = this.ordered((q) => !q.local && q);
+    const locals = this.ordered((q) => q.local && q);
+    const r1 = walk(relays, Math.floor(budget * 0.5));
+    const l = walk(locals, budget);
+    const r2 = walk(relays, budget);
+    let out = [...l, ...[...r1, ...r2].sort((a, b) => a.transmits - b.transmits || b.id - a.id)];
+    if (out.length === 0 && alone && maxItems > 0) {
+      const first = [...locals, ...relays].find((q) => accept(q));
+      if (first) out = [first];
     }
-    if (out.length === 0 && alone && tooBig) out.push(tooBig);
     for (const q of out) if (++q.transmits >= limit) this.byKey.delete(q.key);
     return out.map((q) => q.bytes);
   }

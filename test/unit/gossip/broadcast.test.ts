@@ -94,4 +94,32 @@ describe('transmit-limited broadcast queue', () => {
     assert.deepEqual(str(q.take(1000, 2, 1, 64)), ['a']);
     assert.equal(q.size, 0);
   });
+  test('a relay gets through under sustained local writes, and locals under a flood of relays (issue 18 §1)', () => {
+    // Simulated gossip rounds at churn: each round the node writes 60 records of its own (~100 B) and sends
+    // 3 packets (1,360 B budget): 60 × 102 B > 3 × 1,360 B, so local news alone overfills every packet.
+    // With every local update before any relay, the relay queued at round 10 was never sent (it sat behind
+    // fresher local news until evicted); with the relay share it leaves in the round it arrived.
+    const rounds = (flood: boolean, one: boolean) => {
+      const q = new BroadcastQueue(4096);
+      const sentAt: number[] = [];
+      let own = 0;
+      for (let round = 0; round < 50; round++) {
+        for (let i = 0; i < 60; i++) q.queue({ key: `f${round}-${i}`, bytes: new Uint8Array(100), local: flood });
+        // the same size as the rest: a small one would ride in the bytes a packet of 100 B records leaves over
+        if (round === 10) q.queue({ key: 'one', bytes: new Uint8Array(100).fill(1), local: one });
+        for (let p = 0; p < 3; p++) {
+          const out = q.take(1360, 2, 4, 64);
+          if (out.some((x) => x[0] === 1)) sentAt.push(round);
+          if (round === 20) own += out.filter((x) => x[0] === 0).length;
+        }
+      }
+      return { sentAt, floodSentInRound20: own };
+    };
+    const relay = rounds(true, false);
+    // 4 transmits: in each of round 10's 3 packets (3 peers), then once more
+    assert.deepEqual(relay.sentAt, [10, 10, 10, 11], 'the relay is sent in the round it arrived');
+    assert.ok(relay.floodSentInRound20 >= 30, `local news keeps most of the budget (${relay.floodSentInRound20} of 39 per round)`);
+    const local = rounds(false, true);
+    assert.deepEqual(local.sentAt, [10, 10, 10, 11], 'a local update is not starved by relays either');
+  });
 });
