@@ -84,6 +84,8 @@ export class Swim {
   private outbox: Outgoing[] = [];
   /** Member name → table news to send it directly at the next drain() (sendDirect). */
   private readonly direct = new Map<string, Uint8Array[]>();
+  /** Member → the incarnation we already pushed a refutation push-pull for (tcpAck). */
+  private readonly refuteSynced = new Map<string, number>();
   private probeList: string[] = [];
   private probeIdx = 0;
   private seq = 0;
@@ -430,7 +432,11 @@ export class Swim {
     }
     for (const m of this.members.byName.values()) {
       if (m.addr !== addr) continue;
-      if (m.state === 'suspect') {
+      // Once per suspicion (member × incarnation): a push-pull carries the full state, and a starved cluster
+      // (many suspicions, late TCP acks) must not answer each late ack with another one.
+      if (m.state === 'suspect' && this.refuteSynced.get(m.name) !== m.incarnation) {
+        if (this.refuteSynced.size > 2 * this.members.byName.size) this.refuteSynced.clear();
+        this.refuteSynced.set(m.name, m.incarnation);
         this.metrics.tcpRefuteSyncs++;
         this.streams.pushPull(addr, false, this.lastNow);
       }
