@@ -216,11 +216,7 @@ export class Swim {
       let size = 0;
       const flush = (): void => {
         if (batch.length === 0) return;
-        const bytes = batch.length === 1 ? batch[0]! : encodeCompound(batch);
-        this.metrics.packetsOut++;
-        this.metrics.bytesOut += bytes.length;
-        this.countPacket([], batch, 'direct', bytes.length);
-        this.outbox.push({ kind: 'udp', to: m.addr, bytes });
+        this.sendParts(m.addr, batch, 'direct');
         batch = [];
         size = 0;
       };
@@ -463,13 +459,17 @@ export class Swim {
     for (const t of targets) {
       if (this.queue.size === 0) break;
       const parts = this.queue.take(this.cfg.maxPacketBytes - COMPOUND_HEADER, COMPOUND_PART_OVERHEAD, limit, LIMITS.compoundParts, this.acceptFor(t.name), true);
-      if (parts.length === 0) continue;
-      const bytes = parts.length === 1 ? parts[0]! : encodeCompound(parts);
-      this.metrics.packetsOut++;
-      this.metrics.bytesOut += bytes.length;
-      this.countPacket([], parts, 'gossip', bytes.length);
-      this.outbox.push({ kind: 'udp', to: t.addr, bytes });
+      if (parts.length > 0) this.sendParts(t.addr, parts, 'gossip');
     }
+  }
+
+  /** One datagram of queued messages only (gossip round, direct hand-off): compound when several, counted under `kind`. */
+  private sendParts(to: string, parts: readonly Uint8Array[], kind: string): void {
+    const bytes = parts.length === 1 ? parts[0]! : encodeCompound(parts);
+    this.metrics.packetsOut++;
+    this.metrics.bytesOut += bytes.length;
+    this.countPacket([], parts, kind, bytes.length);
+    this.outbox.push({ kind: 'udp', to, bytes });
   }
 
   tick(now: number): void {
