@@ -128,10 +128,13 @@ export class ConvergenceReceipts implements Subsystem {
       this.book.dropNetwork(ev.network);
       for (const k of [...this.recs.keys()]) if (k.startsWith(`${ev.network}\0`)) this.recs.delete(k);
       for (const k of [...this.names.keys()]) if (k.startsWith(`${ev.network}\0`)) this.names.delete(k);
-    } else if (ev.type === 'network-leave' || ev.type === 'network-join') {
+    } else if (ev.type === 'network-leave') {
+      // A node that left the network is no longer waited for. A join only adds a node to wait for: it
+      // completes nothing (its acks arrive through onAck).
       this.recheck([ev.network]);
-    } else if (ev.type.startsWith('member-')) {
-      // A node declared dead is no longer waited for: changes it held back may complete now.
+    } else if (ev.type === 'member-dead' || ev.type === 'member-left') {
+      // A node declared dead is no longer waited for: changes it held back may complete now. Other member
+      // events (alive, suspect, update) keep or add nodes to wait for, so they complete nothing.
       this.recheck(this.o.gossip.core.networks());
     }
   }
@@ -147,12 +150,20 @@ export class ConvergenceReceipts implements Subsystem {
 
   private onAck(network: string, key: string, owner: string, value: Uint8Array): void {
     const got = this.book.set(network, key, owner, value, this.o.clock.now());
-    if (got) for (const t of got.tasks) this.observe(network, t);
-    if (got?.tasks.length) this.kick(); // the book's next expiry
+    if (!got?.tasks.length) return;
+    const expected = this.expected(network);
+    for (const t of got.tasks) this.observe(network, t, expected);
+    this.kick(); // the book's next expiry
   }
 
+  /** Re-checks the changes still open on `networks` (only those can complete now); each network's members once. */
   private recheck(networks: readonly string[]): void {
-    for (const n of networks) for (const t of this.book.tasksOn(n)) this.observe(n, t);
+    for (const n of networks) {
+      const open = this.book.openTasksOn(n);
+      if (open.length === 0) continue;
+      const expected = this.expected(n);
+      for (const t of open) this.observe(n, t, expected);
+    }
   }
 
   /** Live members of a network (self included): whom a change waits for. */
@@ -163,8 +174,8 @@ export class ConvergenceReceipts implements Subsystem {
 
   private readonly nameOf = (network: string, hash: string): string => this.names.get(`${network}\0${hash}`) ?? hash;
 
-  private observe(network: string, hash: string): void {
-    const { view, completed } = this.book.check(network, hash, this.expected(network), this.nameOf);
+  private observe(network: string, hash: string, expected: readonly string[]): void {
+    const { view, completed } = this.book.check(network, hash, expected, this.nameOf);
     if (completed && view?.totalMs != null) {
       this.histogram.observe(view.totalMs / 1000);
       this.o.log.debug({ network, task: view.task, service: view.service, ms: view.totalMs, slowest: view.slowest, nodes: view.acks.length }, 'change programmed on every node');

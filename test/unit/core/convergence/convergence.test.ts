@@ -214,12 +214,36 @@ describe('collector', () => {
     b.set('app', 'svc:S:0/n2', 'n2', snap('n2', ['A', 'B', 'D']), 2);
     assert.equal(b.size(), 4, 'A (2 node acks, indexed first) shed to make room for D');
     assert.equal(b.capped, 2);
-    assert.deepEqual(b.tasksOn('app').sort(), [taskHash('B'), taskHash('C'), taskHash('D')].sort());
+    assert.deepEqual(b.openTasksOn('app').sort(), [taskHash('B'), taskHash('C'), taskHash('D')].sort());
     b.expire(60_000);
     assert.equal(b.size(), 2, "n1's B and C expired (last mentioned at 0); n2's B and D, mentioned at 2, live until 60,002");
-    assert.deepEqual(b.tasksOn('app').sort(), [taskHash('B'), taskHash('D')].sort());
+    assert.deepEqual(b.openTasksOn('app').sort(), [taskHash('B'), taskHash('D')].sort());
     b.dropNetwork('app');
     assert.equal(b.size(), 0);
+  });
+
+  test('book: only changes still open are rechecked — a completed one leaves the open set until a new version arrives', () => {
+    const b = new ConvergenceBook(10, 60_000);
+    const snap = (node: string, rev: string, tasks: string[]) =>
+      encodeSnapshot({ v: 2, node, service: 'web', at: 0, items: tasks.map((t) => ({ task: taskHash(t), rev, tookMs: 1, agoMs: 0 })) });
+    const [A, B] = [taskHash('A'), taskHash('B')];
+    b.set('app', 'svc:S:0/n1', 'n1', snap('n1', 'aaaa0001', ['A', 'B']), 0);
+    assert.deepEqual(b.openTasksOn('app').sort(), [A, B].sort(), 'not checked yet: open');
+    b.set('app', 'svc:S:0/n2', 'n2', snap('n2', 'aaaa0001', ['A']), 1);
+    assert.equal(b.check('app', A, ['n1', 'n2']).completed, true);
+    assert.equal(b.check('app', B, ['n1', 'n2']).completed, false, 'B waits for n2');
+    assert.deepEqual(b.openTasksOn('app'), [B], 'A is complete: a member event need not look at it again');
+    assert.deepEqual(b.openTasksOn('other'), []);
+    // n2 dies: the recheck of the open ones completes B.
+    assert.equal(b.check('app', B, ['n1']).completed, true);
+    assert.deepEqual(b.openTasksOn('app'), []);
+    // A new version of A re-opens it until every node acks it.
+    b.set('app', 'svc:S:0/n1', 'n1', snap('n1', 'aaaa0002', ['A']), 5);
+    assert.deepEqual(b.openTasksOn('app'), [A]);
+    assert.equal(b.check('app', A, ['n1', 'n2']).completed, false);
+    assert.deepEqual(b.openTasksOn('app'), [A]);
+    b.dropNetwork('app');
+    assert.deepEqual(b.openTasksOn('app'), []);
   });
 
   test('book (v2 snapshots): node times from the snapshot, a replaced snapshot loses nothing, expiry is local, mixed v1/v2 completes', () => {
