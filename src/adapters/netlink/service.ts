@@ -17,6 +17,7 @@ import { ReconcileLoop } from '../reconcile-loop.js';
 import type { OverlayReconciler, OverlayStatus, ReconcileReport } from './overlay.js';
 
 export interface OverlayServiceOptions {
+  /** `fresh: false`: the reconcile may start from the last known kernel state (adapters/netlink/overlay.ts). */
   reconciler: Pick<OverlayReconciler, 'reconcile' | 'status'>;
   clock: TimerClock;
   timers?: OverlayTimers;
@@ -43,6 +44,12 @@ export class OverlayService {
   private finishWaiters: Array<() => void> = [];
   lastReport: ReconcileReport | null = null;
   lastError: MeshError | null = null;
+  /**
+   * The next reconcile must read the kernel: an event other than a remote endpoint or member change came in
+   * (networks, attachments, local endpoints: structure and task ports whose kernel details only a read shows),
+   * or someone asked (`readBack`, a manual reconcile). Resyncs and retries always read.
+   */
+  private needsRead = true;
 
   constructor(private readonly opts: OverlayServiceOptions) {
     this.timers = opts.timers ?? DEFAULT_OVERLAY_TIMERS;
@@ -78,12 +85,18 @@ export class OverlayService {
    */
   handle(ev: OverlayEvent, opts: { reconcile?: boolean } = {}): void {
     this.state.handle(ev);
+    if (ev.type !== 'remote-add' && ev.type !== 'remote-remove' && ev.type !== 'members') this.needsRead = true;
     if (opts.reconcile === false) return;
     this.handedIn++;
     if (!this.started || this.stopped) return;
     // While failing, the retry already scheduled (back-off) carries the new input: do not hammer.
     if (this.loop.consecutiveFailures > 0 && this.loop.pending().length > 0) return;
     this.loop.mark('event', this.timers.debounceMs);
+  }
+
+  /** The next reconcile reads the kernel back first (someone may have changed it by hand). */
+  readBack(): void {
+    this.needsRead = true;
   }
 
   /** Current desired input (what the next reconcile will apply). */
@@ -129,8 +142,10 @@ export class OverlayService {
     const gen = this.handedIn; // the input below holds every event handed in so far
     const input = this.state.input();
     const reason: ReconcileReason = this.loop.consecutiveFailures > 0 ? 'retry' : keys.includes('event') ? 'event' : 'resync';
+    const fresh = this.needsRead || reason !== 'event' || keys.includes('resync');
+    this.needsRead = false; // events handed in from here on set it again for the next run
     try {
-      const r = await this.opts.reconciler.reconcile(input);
+      const r = await this.opts.reconciler.reconcile(input, { fresh });
       this.lastReport = r;
       this.lastError = null;
       this.armResync();

@@ -183,6 +183,7 @@ export class OverlaySubsystem implements Subsystem {
 
   /** Schedules a reconcile soon (e.g. after someone changed the kernel by hand). */
   kick(): void {
+    this.service?.readBack();
     this.send({ type: 'members', underlayIps: this.memberIps() });
   }
 
@@ -256,7 +257,10 @@ export class OverlaySubsystem implements Subsystem {
       timers: this.opts.timers ?? DEFAULT_OVERLAY_TIMERS,
       onReconciled: (r, reason) => {
         this.reconciles++;
-        if (r.ops > 0) this.opts.log.info({ ops: r.ops, processes: r.processes, reason, plan: r.plan }, 'overlay repaired');
+        // Programming what events asked for is routine (one line per endpoint change under churn): debug. A resync
+        // or retry that had to change something found drift: info.
+        if (r.ops > 0 && reason === 'event') this.opts.log.debug({ ops: r.ops, processes: r.processes, reads: r.reads, plan: r.plan }, 'overlay programmed');
+        else if (r.ops > 0) this.opts.log.info({ ops: r.ops, processes: r.processes, reason, plan: r.plan }, 'overlay repaired');
       },
       onError: (e) => this.opts.log.error({ err: e }, 'overlay reconcile failed (will retry)'),
     });
@@ -394,12 +398,15 @@ export class OverlaySubsystem implements Subsystem {
   async status(): Promise<OverlayStatus & {
     remote: number; local: number; badRecords: Record<string, number>; lastError: unknown; active: boolean; mtu: OverlayMtuView | null;
     guard: OverlayGuardView | null;
+    /** Reconciles run; of them, started from the last known state and also without the verify read (entry changes). */
+    reconciles: { runs: number; fromKnown: number; modelled: number };
   }> {
     const input = this.service?.input() ?? { networks: [], remote: [], members: this.memberIps() };
     const st = await this.reconciler!.status(input);
     return {
       ...st, guard: this.guard?.view() ?? null, remote: this.remotes.size, local: this.local.size, badRecords: this.remotes.badRecords(),
       lastError: this.service?.lastError?.toJSON() ?? null, active: this.service !== null, mtu: this.mtu.view(),
+      reconciles: { runs: this.service?.counters.runs ?? 0, ...this.reconciler!.counters },
     };
   }
 

@@ -44,7 +44,7 @@ export class ProgrammedView {
    */
   tracking(inner: OverlayReconciler): OverlayReconciler {
     const wrapped = Object.create(inner) as OverlayReconciler;
-    wrapped.reconcile = async (input: OverlayInput, opts?: { additionsOnly?: boolean }): Promise<ReconcileReport> => {
+    wrapped.reconcile = async (input: OverlayInput, opts?: { additionsOnly?: boolean; fresh?: boolean }): Promise<ReconcileReport> => {
       let r: ReconcileReport;
       try {
         r = await inner.reconcile(input, opts);

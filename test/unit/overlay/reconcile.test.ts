@@ -82,4 +82,43 @@ describe('OverlayReconciler (fakes)', () => {
     assert.deepEqual(k.state.sandboxes, []);
     assert.equal(k.batches, 0);
   });
+
+  test('fresh: false starts from the last known state and computes entry changes without reading; structure, failure or drift read', async () => {
+    const k = new FakeOverlayKernel();
+    let reads = 0;
+    const read = k.read.bind(k);
+    k.read = () => (reads++, read());
+    const g = new FakeVxlanGuard();
+    const rec = new OverlayReconciler(config, k, g);
+    const r0 = await rec.reconcile({ networks: [A, B], remote, members }, { fresh: false });
+    assert.equal(r0.reads, 2, 'nothing known yet: read, apply, verify');
+    reads = 0;
+    const more = [...remote, ep(A, '10.0.1.4', '192.168.1.3')];
+    const r1 = await rec.reconcile({ networks: [A, B], remote: more, members }, { fresh: false });
+    assert.deepEqual([r1.ops, r1.reads, reads], [2, 0, 0], 'one neigh + one fdb entry: no read at all');
+    assert.deepEqual(await k.read(), r1.actual, 'the computed state is what the kernel holds');
+    reads = 0;
+    const r2 = await rec.reconcile({ networks: [A, B], remote, members }, { fresh: false });
+    assert.deepEqual([r2.ops, r2.reads], [2, 0], 'removal modelled too');
+    assert.deepEqual(await k.read(), r2.actual);
+    reads = 0;
+    // Structure (a network goes) is read back to verify.
+    const r3 = await rec.reconcile({ networks: [A], remote, members }, { fresh: false });
+    assert.equal(r3.reads, 1, 'from the known state, then verified by a read');
+    // Drift behind our back is not seen by fresh: false (until a fresh reconcile), and a fresh one repairs it.
+    k.state.sandboxes[0]!.fdb = [];
+    const r4 = await rec.reconcile({ networks: [A], remote, members }, { fresh: false });
+    assert.equal(r4.ops, 0);
+    const r5 = await rec.reconcile({ networks: [A], remote, members });
+    assert.equal(r5.ops, 2, 'the default (fresh) reads and repairs');
+    // A failed apply forgets the known state: the next reconcile reads.
+    const apply = k.apply.bind(k);
+    k.apply = async () => { throw new Error('boom'); };
+    await assert.rejects(rec.reconcile({ networks: [A], remote: more, members }, { fresh: false }));
+    k.apply = apply;
+    reads = 0;
+    const r6 = await rec.reconcile({ networks: [A], remote: more, members }, { fresh: false });
+    assert.equal(r6.reads, 2, 'nothing known after a failure');
+    assert.equal(rec.counters.modelled, 2);
+  });
 });

@@ -24,7 +24,7 @@ const flush = async (): Promise<void> => {
 
 /** A reconciler that records each call (time, input) and fails while `fail` is set; `hold` keeps the next calls in flight. */
 class Recorder {
-  readonly calls: Array<{ at: number; input: ReconcileInput }> = [];
+  readonly calls: Array<{ at: number; input: ReconcileInput; fresh: boolean | undefined }> = [];
   fail = false;
   private gate: Promise<void> | null = null;
   private open: (() => void) | null = null;
@@ -36,8 +36,8 @@ class Recorder {
     this.open?.();
     this.gate = null;
   }
-  async reconcile(input: ReconcileInput): Promise<ReconcileReport> {
-    this.calls.push({ at: this.clock.now(), input });
+  async reconcile(input: ReconcileInput, opts?: { fresh?: boolean }): Promise<ReconcileReport> {
+    this.calls.push({ at: this.clock.now(), input, fresh: opts?.fresh });
     if (this.gate) await this.gate;
     if (this.fail) throw new MeshError('MESHD_INTERNAL', 'boom');
     return { ops: 0, processes: 0, plan: '' };
@@ -222,5 +222,35 @@ describe('OverlayService (ManualClock)', () => {
     assert.equal(svc.lastError, null);
     assert.deepEqual((await svc.status()).drift, []);
     svc.stop();
+  });
+
+  test('a reconcile reads the kernel unless only remote endpoints or members changed since the last one', async () => {
+    const r = rig();
+    r.svc.start();
+    await r.step(0);
+    r.svc.handle({ type: 'remote-add', key: 'k', endpoint: { network: 'aaaa', ip: '10.0.1.3', mac: '02:42:0a:00:01:03', nodeIp: '192.168.1.2' } });
+    await r.step(50);
+    r.svc.handle(member(2));
+    await r.step(50);
+    r.svc.handle({ type: 'local-add', taskId: 't1', endpoint: { network: 'aaaa', ip: '10.0.1.2', mac: '02:42:0a:00:01:02' } });
+    r.svc.handle({ type: 'remote-remove', key: 'k' });
+    await r.step(50);
+    r.svc.handle({ type: 'remote-remove', key: 'k' });
+    r.svc.readBack(); // a manual reconcile (someone changed the kernel by hand)
+    await r.step(50);
+    r.svc.handle({ type: 'network-define', network: A });
+    await r.step(50);
+    r.svc.handle(member(3));
+    await r.step(50);
+    await r.step(10_000); // the periodic resync
+    assert.deepEqual(r.rec.calls.map((c) => c.fresh), [true, false, false, true, true, true, false, true],
+      'start; remote; members; local (+remote); manual; network; members; resync');
+    r.rec.fail = true;
+    r.svc.handle(member(4));
+    await r.step(50);
+    r.rec.fail = false;
+    await r.step(500);
+    assert.deepEqual(r.rec.calls.slice(-2).map((c) => c.fresh), [false, true], 'a retry after a failure reads');
+    r.svc.stop();
   });
 });
