@@ -9,7 +9,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BroadcastQueue, type BroadcastItem } from '../../../src/core/gossip/broadcast.js';
+import { BroadcastQueue, WALK_MISS_LIMIT, type BroadcastItem } from '../../../src/core/gossip/broadcast.js';
 import { seededRng as rng } from '../../../src/core/clock.js';
 
 interface RefQueued extends BroadcastItem { transmits: number; id: number }
@@ -44,11 +44,16 @@ class RefQueue {
     let used = 0;
     const walk = (list: RefQueued[], upTo: number): RefQueued[] => {
       const got: RefQueued[] = [];
+      let misses = 0;
       for (const q of list) {
-        if (picked.length >= maxItems) break;
-        if (picked.includes(q) || !accept(q)) continue;
+        if (picked.length >= maxItems || misses >= WALK_MISS_LIMIT) break;
+        if (picked.includes(q)) continue;
         const cost = q.bytes.length + over;
-        if (used + cost > upTo) continue;
+        if (used + cost > upTo || !accept(q)) {
+          misses++;
+          continue;
+        }
+        misses = 0;
         used += cost;
         picked.push(q);
         got.push(q);

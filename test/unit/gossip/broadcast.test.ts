@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BroadcastQueue } from '../../../src/core/gossip/broadcast.js';
+import { BroadcastQueue, WALK_MISS_LIMIT } from '../../../src/core/gossip/broadcast.js';
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (u: Uint8Array[]): string[] => u.map((x) => new TextDecoder().decode(x));
@@ -121,5 +121,28 @@ describe('transmit-limited broadcast queue', () => {
     assert.ok(relay.floodSentInRound20 >= 30, `local news keeps most of the budget (${relay.floodSentInRound20} of 39 per round)`);
     const local = rounds(false, true);
     assert.deepEqual(local.sentAt, [10, 10, 10, 11], 'a local update is not starved by relays either');
+  });
+
+  test('a walk ends after WALK_MISS_LIMIT messages in a row it cannot take: the cost of one take is bounded, not O(queue)', () => {
+    // Same transmits: newest first, so the small (oldest) message comes last.
+    const q = new BroadcastQueue(10_000);
+    q.queue({ key: 'small', bytes: new Uint8Array(10), local: true });
+    for (let i = 0; i < 3000; i++) q.queue({ key: `big${i}`, bytes: new Uint8Array(500), local: true });
+    let examined = 0;
+    const accept = () => (examined++, true);
+    assert.deepEqual(q.take(100, 2, 4, 100, accept), [], 'the small one lies beyond the limit: left for the next packets');
+    assert.ok(examined <= 2 * WALK_MISS_LIMIT, `examined ${examined}`);
+    // Within the limit, a smaller later message is still found.
+    const r = new BroadcastQueue(100);
+    r.queue({ key: 'small', bytes: new Uint8Array(10), local: true });
+    for (let i = 0; i < WALK_MISS_LIMIT - 1; i++) r.queue({ key: `big${i}`, bytes: new Uint8Array(500), local: true });
+    assert.deepEqual(r.take(100, 2, 4, 100).map((b) => b.length), [10]);
+    // Messages for networks the destination is not on count as misses too; a pick starts the count again.
+    const n = new BroadcastQueue(10_000);
+    for (let i = 0; i < 40; i++) n.queue({ key: `x${i}`, bytes: new Uint8Array(20), local: true, network: 'x' });
+    n.queue({ key: 'y0', bytes: new Uint8Array(20), local: true, network: 'y' });
+    for (let i = 0; i < 40; i++) n.queue({ key: `x${i + 40}`, bytes: new Uint8Array(20), local: true, network: 'x' });
+    n.queue({ key: 'y1', bytes: new Uint8Array(20), local: true, network: 'y' });
+    assert.equal(n.take(1000, 2, 4, 100, (b) => b.network === 'y').length, 2);
   });
 });
