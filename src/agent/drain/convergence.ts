@@ -41,7 +41,10 @@ export interface ConvergenceOptions {
   dnsRecord?: (network: string, taskId: string) => EndpointRecord | undefined;
   /** Wall clock (epoch ms) for the acks' `seenAt`; default Date.now. */
   wall?: () => number;
-  /** How long a collected ack is kept after its last mention (ms), and the least time between two writes of one entry (ms): core defaults. */
+  /**
+   * How long a collected ack is kept after its last mention (ms), and the least time between two writes of one entry
+   * (ms; given, it is used as is; absent, core's default scaled with the network's size: ackWriteIntervalMs).
+   */
   ttlMs?: number;
   minWriteMs?: number;
   /** Re-check period while a version is outstanding (ms), default 250. */
@@ -196,7 +199,10 @@ export class ConvergenceReceipts implements Subsystem {
     const core = this.o.gossip.core;
     let wrote = false;
     this.book.expire(now);
-    for (const a of this.acks.evaluate(now, this.wall(), (n, t, r) => this.programmed(n, t, r))) {
+    const sizes = new Map<string, number>();
+    const members = (n: string): number => sizes.get(n) ?? (sizes.set(n, core.networkNodes(n).length), sizes.get(n)!);
+    // An explicit minWriteMs is the interval as given (tests); by default it grows with the network (ackWriteIntervalMs).
+    for (const a of this.acks.evaluate(now, this.wall(), (n, t, r) => this.programmed(n, t, r), this.o.minWriteMs === undefined ? members : undefined)) {
       try {
         if (a.type === 'write') core.tableSet(a.network, CONVERGENCE_ACK_TABLE, a.key, encodeSnapshot(a.snapshot), now);
         else core.tableDelete(a.network, CONVERGENCE_ACK_TABLE, a.key, now);

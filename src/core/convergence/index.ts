@@ -1,6 +1,6 @@
 /** Convergence receipts: acks for additions and changes (acks.ts, wire format snapshot.ts), their collection (collect.ts), the histogram. */
 export {
-  CONVERGENCE_ACK_TABLE, DEFAULT_CONVERGENCE_ACK_TTL_MS, DEFAULT_CONVERGENCE_MIN_WRITE_MS, recordRev, encodeConvergenceAck, decodeConvergenceAck, ConvergenceAcks,
+  CONVERGENCE_ACK_TABLE, DEFAULT_CONVERGENCE_ACK_TTL_MS, DEFAULT_CONVERGENCE_MIN_WRITE_MS, ACK_WRITE_MS_PER_MEMBER, ackWriteIntervalMs, recordRev, encodeConvergenceAck, decodeConvergenceAck, ConvergenceAcks,
   type ConvergenceAck, type ConvergenceAction, type ConvergenceAcksOptions, type RevFields,
 } from './acks.js';
 export {

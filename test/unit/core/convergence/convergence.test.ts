@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BUCKET_TASKS, ConvergenceAcks, ConvergenceBook, ConvergenceHistogram, bucketCount, bucketOf, changeOf, decodeConvergenceAck, decodeSnapshot, encodeConvergenceAck,
+  ACK_WRITE_MS_PER_MEMBER, BUCKET_TASKS, ConvergenceAcks, ackWriteIntervalMs, ConvergenceBook, ConvergenceHistogram, bucketCount, bucketOf, changeOf, decodeConvergenceAck, decodeSnapshot, encodeConvergenceAck,
   encodeSnapshot, formatServiceConvergence, holdsBackend, lbProgrammed, parseConvergenceKey, parseSnapshotKey, recordRev, serviceConvergence, snapshotKey, taskHash,
   type ChangeView, type ConvergenceAck, type ConvergenceAction, type ProgrammedSnapshot, type RevFields,
 } from '../../../../src/core/convergence/index.js';
@@ -89,6 +89,25 @@ describe('ConvergenceAcks (simulated time)', () => {
     assert.equal(items(w[0]!).length, 31, 'one write carries all 31 programmed tasks');
     assert.equal(a.counters.writes, 2);
     assert.ok(a.counters.held >= 30);
+  });
+
+  test('ackWriteIntervalMs: the write interval grows with the network, so snapshot writes per service stay ≤ 20/s at any size', () => {
+    const rows: Array<[number, number, number]> = [[100, 0, 100], [100, 1, 100], [100, 2, 100], [100, 4, 200], [100, 10, 500], [100, 64, 3200], [0, 3, 150], [1000, 10, 1000]];
+    for (const [min, n, want] of rows) assert.equal(ackWriteIntervalMs(min, n), want, `min ${min}, ${n} members`);
+    for (const n of [2, 10, 64, 500]) assert.ok((n * 1000) / ackWriteIntervalMs(100, n) <= 1000 / ACK_WRITE_MS_PER_MEMBER + 1e-9);
+  });
+
+  test('on a 10-node network a busy snapshot is rewritten every 500 ms; the first write after a quiet spell goes out at once', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 100 });
+    const ten = () => 10;
+    a.record('app', 'T0', 'S', 'web', 'running', 'r', 0, 0);
+    assert.equal(a.evaluate(0, 0, yes, ten).length, 1, 'at once');
+    a.record('app', 'T1', 'S', 'web', 'running', 'r', 10, 10);
+    assert.deepEqual(a.evaluate(100, 100, yes, ten), [], 'held (100 ms would be due without the network size)');
+    assert.equal(a.nextDeadline(), 500);
+    assert.equal(a.evaluate(500, 500, yes, ten).length, 1);
+    a.record('app', 'T2', 'S', 'web', 'running', 'r', 2000, 2000);
+    assert.equal(a.evaluate(2000, 2000, yes, ten).length, 1, 'quiet for longer than the interval: at once');
   });
 
   test('a new version (VIP change) replaces the old one in the next snapshot, timed from when it was seen', () => {
