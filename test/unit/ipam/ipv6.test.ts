@@ -28,9 +28,10 @@ describe('IPv6 addresses (addr6.ts)', () => {
     assert.equal(formatIp6(parseIp6('fd00:61::3') + 1n), 'fd00:61::4');
   });
   test('bad addresses are refused', () => {
-    for (const s of ['', ':', 'fd00::1::2', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', 'g::1', '12345::', '::ffff:1.2.3.4', 'fe80::1%eth0', '10.0.0.1']) {
+    for (const s of ['', ':', 'fd00::1::2', '1:2:3:4:5:6:7', '1:2:3:4:5:6:7:8:9', 'g::1', '12345::', '::ffff:1.2.3.4', 'fe80::1%eth0', '10.0.0.1', '10.0.0.1:7946', 'a:b']) {
       assert.equal(isIp6(s), false, s);
     }
+    for (const s of ['::', '::1', 'fd00::1', '1:2:3:4:5:6:7:8']) assert.equal(isIp6(s), true, s);
   });
   test('CIDRs: host bits, prefix range', () => {
     assert.deepEqual(parseCidr6('fd00:61::/64'), { base: parseIp6('fd00:61::'), prefix: 64 });
