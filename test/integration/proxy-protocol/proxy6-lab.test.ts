@@ -137,5 +137,34 @@ for (const underlay of ['dual', 'ipv6'] as LabUnderlay[]) {
         process.stdout.write(`# ${underlay}: ${svc} logged ${lines.length} IPv6 line(s), e.g. ${lines[0]!.trim().slice(-120)}\n`);
       }
     });
+
+    if (underlay === 'dual') {
+      test('an IPv6 underlay address added at runtime serves the proxied ports after the next check; removed, it stops', async () => {
+        const n1 = lab.nodes[0]!;
+        const ns = `mlab-${LAB}-${n1.name}`;
+        const extra = 'fd99:6c61:6200::1:9'; // outside the nodes' range (::1-::fa), like the client's ::1:2
+        const u = url(extra, 8090);
+        const status = async () => (await agentClient(lab, n1.name).call<LbStatus>('GET', '/v1/lb/status')).ingress;
+        const t0 = Date.now();
+        assert.equal(inNs(ns, ['ip', 'addr', 'add', `${extra}/64`, 'dev', 'eth0', 'nodad']).code, 0, 'ip addr add');
+        try {
+          const { value: body, ms } = await waitFor(`${u} answers through the proxy after the agent's periodic check (10 s)`, () => get(u).body ?? false, 60_000, 250, () => diagnose(n1.name, u));
+          assert.match(body, new RegExp(`^client ${re(CLIENT_ADDR6)} server ${re(extra)} via 10\\.255\\.`), body);
+          const st = await status();
+          assert.ok(st?.underlay6?.includes(extra), `the agent read the new address: ${JSON.stringify(st?.underlay6)}`);
+          assert.deepEqual(st?.proxyProtocol.underlay6Listeners?.filter((l) => l.host === extra).map((l) => l.port).sort(), [8090, 8091]);
+          process.stdout.write(`# dual: ${extra} added on ${n1.name}: proxied after ${ms} ms → ${body}\n`);
+        } finally {
+          inNs(ns, ['ip', 'addr', 'del', `${extra}/64`, 'dev', 'eth0']);
+        }
+        const t1 = Date.now();
+        const { ms } = await waitFor(`${n1.name} closes its listeners on ${extra} after the next check`, async () => {
+          const st = await status();
+          return !st?.underlay6?.includes(extra) && !(st?.proxyProtocol.underlay6Listeners ?? []).some((l) => l.host === extra) && st;
+        }, 60_000, 250, async () => JSON.stringify(await status()));
+        assert.equal(get(url(nodeAddr6(n1.index), 8090)).body?.startsWith(`client ${CLIENT_ADDR6} server ${nodeAddr6(n1.index)} `), true, 'the node\'s own IPv6 address still answers');
+        process.stdout.write(`# dual: ${extra} removed: listeners closed after ${ms} ms (added at +0, removed at +${t1 - t0} ms)\n`);
+      });
+    }
   });
 }
