@@ -64,6 +64,11 @@ export class ProxyListener {
     return this.o.port;
   }
 
+  /** The address it binds (an IPv6 one for a dual-stack node's IPv6 underlay addresses). */
+  get host(): string {
+    return this.o.host;
+  }
+
   /** The header version written on NEW connections (a `service update` may switch it). */
   setVersion(v: ProxyVersion): void {
     this.version = v;

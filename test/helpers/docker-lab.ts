@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LabState } from '../../src/lab/lab.js';
+import type { LabUnderlay } from '../../src/lab/plan.js';
 import { netctl, ok, type CliResult } from './cli.js';
 import { ensureDockerd, ensureImages } from './docker.js';
 import { createLab, destroyLab, waitFor } from './lab.js';
@@ -57,16 +58,20 @@ export class DockerLab {
     return this.on('n1', ...args);
   }
 
-  /** Starts dockerd (if needed) and the local images, the lab, the cluster, and the overlay `networks`. */
-  async up(o: { nodes: number; networks: readonly string[]; nodeConfig?: Record<string, Record<string, unknown>> }): Promise<LabState> {
+  /**
+   * Starts dockerd (if needed) and the local images, the lab, the cluster, and the overlay `networks`.
+   * `underlay`: the lab's underlay family (default IPv4; on `ipv6` the join dials `[manager]:2377`).
+   */
+  async up(o: { nodes: number; networks: readonly string[]; nodeConfig?: Record<string, Record<string, unknown>>; underlay?: LabUnderlay }): Promise<LabState> {
     assert.ok(await ensureDockerd(), 'Debian docker.io is installed and dockerd answers');
     await ensureImages();
-    this.state = await createLab({ name: this.name, nodes: o.nodes, ...(o.nodeConfig ? { nodeConfig: o.nodeConfig } : {}) });
+    this.state = await createLab({ name: this.name, nodes: o.nodes, ...(o.nodeConfig ? { nodeConfig: o.nodeConfig } : {}), ...(o.underlay ? { underlay: o.underlay } : {}) });
     ok(await this.m('cluster', 'init'), 'init');
     const file = join(this.tmp, 'worker.token');
     writeFileSync(file, ok(await this.m('cluster', 'join-token', 'worker', '-q'), 'join-token').stdout, { mode: 0o600 });
     for (const n of this.state.nodes.slice(1)) {
-      ok(await this.on(n.name, 'cluster', 'join', '--token-file', file, `${this.state.nodes[0]!.underlay}:2377`), `join ${n.name}`);
+      const mgr = this.state.nodes[0]!.underlay;
+      ok(await this.on(n.name, 'cluster', 'join', '--token-file', file, `${mgr.includes(':') ? `[${mgr}]` : mgr}:2377`), `join ${n.name}`);
     }
     await waitFor(`${o.nodes} nodes report the docker runtime`, async () => {
       const nodes = JSON.parse(ok(await this.m('node', 'ls', '--format', 'json'), 'node ls').stdout) as Array<{ runtimes?: string[] }>;

@@ -19,7 +19,11 @@
  * under steady VIP and routing-mesh loops: no request started after a removed task's drain was
  * CONFIRMED (GET /v1/drain/waits, outcome `acked`) is answered by it, no errors, IPVS drops them; scale
  * to 0: the VIP and the published port refuse in well under a second.
- * Then: no full resync on drift happened (driftResyncs 0); a real server deleted by hand in an
+ * IPv6 (issue 19 §2 on IPVS): the lab's underlay is dual stack, so every node's ingress sandbox also
+ * holds the `-f MARK -6` service of 8080 (`FWM  N IPv6` in `ipvsadm -Ln`) over the tasks' derived IPv6
+ * ingress addresses, and 30 requests from the lab client to EACH node's IPv6 underlay :8080 (`curl
+ * -6`) reach all 3 tasks. The other cases assert the IPv4 services (webReals/allWebReals, family 4).
+ * Then: no full resync on drift happened (driftResyncs 0, IPv6 services included); a real server deleted by hand in an
  * ingress sandbox is flagged by `debug lb` and `debug trace`'s LB hop and repaired by the periodic
  * check.
  * Not here (kept out of the TCG budget, covered elsewhere): the scale back up 1 → 5 (lb-agent test on
@@ -47,6 +51,8 @@ import type { TaskView } from '../../src/agent/worker/worker.js';
 import { renderLbStatus, type LbStatusReply } from '../../src/cli/lb-commands.js';
 import { traceMesh, type Hop } from '../../src/cli/trace-commands.js';
 import { agentClient, createLab, destroyLab, diagnose as labDiagnose, waitFor } from '../helpers/lab.js';
+import { nodeAddr6 } from '../../src/lab/plan.js';
+import { ingress6Of } from '../../src/agent/lb/plan.js';
 import { parseIpvsList, type IpvsListService } from './ipvsadm-list.js';
 import { distinct, LOC, LOC_INGRESS_IP, LOC_NODE, NODES, nodeAssignments, nodeIngress, PROBE, VIP, WEB } from './lb-mesh-fixture.js';
 
@@ -66,6 +72,10 @@ const FIRST = ['web1aaaaaaaa', 'web2aaaaaaaa', 'web3aaaaaaaa'];
 const THREE = ['web.1', 'web.2', 'web.3'];
 /** Ingress addresses of the web tasks (what IPVS in an ingress sandbox balances over). */
 const webIngress = (ids: string[]): string[] => ids.map((id) => `${WEB[id]![2]}:80`).sort();
+/** The same, IPv6 (the derived ingress addresses the `-6` fwmark services balance over). */
+const webIngress6 = (ids: string[]): string[] => ids.map((id) => `[${ingress6Of(WEB[id]![2])}]:80`).sort();
+/** `loc`'s real servers (by app, ingress or IPv6 ingress address): left out of the web sets. */
+const LOC_REALS = [`${LOC_INGRESS_IP}:80`, `${LOC.attachments[0]!.ip}:80`, `[${ingress6Of(LOC_INGRESS_IP)}]:80`];
 
 let lab: LabState;
 const t0 = Date.now();
@@ -147,25 +157,23 @@ async function ipvsIn(ns: string): Promise<{ services: IpvsListService[]; text: 
 
 /**
  * The web real servers IPVS sends new connections to (weight > 0) in a namespace, over its fwmark
- * services (`loc` has a VIP on `app` and a published port too: its real, by app or ingress address,
- * is left out).
+ * services of one family (`family` 4, or 6: the `-6` services of the dual-stack routing mesh); `loc`
+ * has a VIP on `app` and a published port too: its reals are left out.
  */
-async function webReals(ns: string): Promise<{ reals: string[]; text: string }> {
+async function webReals(ns: string, family: 4 | 6 = 4): Promise<{ reals: string[]; text: string }> {
   const { services, text } = await ipvsIn(ns);
   for (const s of services) {
     assert.match(s.service, /^FWM \d+$/, text);
     assert.equal(s.scheduler, 'rr', text);
   }
-  const loc = [`${LOC_INGRESS_IP}:80`, `${LOC.attachments[0]!.ip}:80`];
-  const reals = services.flatMap((s) => s.reals).filter((r) => r.weight > 0 && !loc.includes(r.address)).map((r) => r.address).sort();
+  const reals = services.filter((s) => s.ipv6 === (family === 6)).flatMap((s) => s.reals).filter((r) => r.weight > 0 && !LOC_REALS.includes(r.address)).map((r) => r.address).sort();
   return { reals, text };
 }
 
-/** Every web real server in a namespace whatever its weight, as `ADDR/WEIGHT/ACTIVE/INACTIVE`, sorted (`loc` left out). */
+/** Every IPv4 web real server in a namespace whatever its weight, as `ADDR/WEIGHT/ACTIVE/INACTIVE`, sorted (`loc` left out). */
 async function allWebReals(ns: string): Promise<string[]> {
-  const loc = [`${LOC_INGRESS_IP}:80`, `${LOC.attachments[0]!.ip}:80`];
   const { services } = await ipvsIn(ns);
-  return services.flatMap((s) => s.reals).filter((r) => !loc.includes(r.address)).map((r) => `${r.address}${r.weight === 1 ? '' : `/w${r.weight}/${r.active}/${r.inactive}`}`).sort();
+  return services.filter((s) => !s.ipv6).flatMap((s) => s.reals).filter((r) => !LOC_REALS.includes(r.address)).map((r) => `${r.address}${r.weight === 1 ? '' : `/w${r.weight}/${r.active}/${r.inactive}`}`).sort();
 }
 
 async function noDrift(node: string): Promise<boolean> {
@@ -285,7 +293,8 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
     }, 2000);
     try {
       lab = await createLab({
-        name: LAB, nodes: 3, gossipPreset: 'wan', readyTimeoutMs: READY_MS, logLevel: 'info',
+        // dual: IPv4 advertised (every IPv4 case as before) plus an IPv6 underlay address per node
+        name: LAB, nodes: 3, underlay: 'dual', gossipPreset: 'wan', readyTimeoutMs: READY_MS, logLevel: 'info',
         agentConfig: { dns: { workers: 1 }, drain: { ackTimeoutMs: DRAIN_ACK_TIMEOUT_MS } },
       });
     } catch (e) {
@@ -358,6 +367,28 @@ describe('lb on IPVS: VIPs and the routing mesh in a 3-node lab inside the VM', 
       console.log(`# ingress via ${n.name} (${n.underlay}) balanced over 3 tasks (${tally(answers)}), converged in ${took} ms (${since()})`);
     }
     for (const n of NODES) await waitFor(`${n}: desired == kernel`, () => noDrift(n), CONVERGE_MS, 1000);
+  });
+
+  test('IPv6 (dual underlay): 30 requests to EACH node\'s IPv6 underlay :8080 reach all 3 tasks; each ingress sandbox holds the -6 fwmark service over their IPv6 ingress addresses', async () => {
+    for (const n of lab.nodes) {
+      const addr = nodeAddr6(n.index);
+      const url = `http://[${addr}]:8080/`;
+      let seen = '';
+      const { ms: took } = await waitFor(`IPv6 ingress on ${n.name}`, async () => {
+        const a = await loopIn(lab.client.netns, url, 6);
+        seen = a.join(' ');
+        return distinct(a).join() === THREE.join();
+      }, CONVERGE_MS, 500, async () => `last answers: ${seen}\n${(await webReals(ingressNs(n.name), 6)).text}`);
+      const answers = await loopIn(lab.client.netns, url, 30);
+      assert.equal(answers.length, 30, answers.join(' '));
+      assert.deepEqual(distinct(answers), THREE, `${n.name} over IPv6: ${answers.join(' ')}`);
+      const { reals, text } = await webReals(ingressNs(n.name), 6);
+      assert.deepEqual(reals, webIngress6(FIRST), `${n.name}:\n${text}`);
+      assert.match(text, /^FWM\s+\d+ IPv6\s+rr\s*$/m, `${n.name}: the kernel holds an IPv6 fwmark service:\n${text}`);
+      console.log(`# IPv6 ingress via ${n.name} ([${addr}]) balanced over 3 tasks (${tally(answers)}), converged in ${took} ms; IPVS -6 reals ${reals.join(' ')} (${since()})`);
+    }
+    console.log(`# ipvsadm -Ln in ${ingressNs('n1')}:\n${(await ipvsIn(ingressNs('n1'))).text.trim()}`);
+    for (const n of NODES) await waitFor(`${n}: desired == kernel (IPv6 services included)`, () => noDrift(n), CONVERGE_MS, 1000);
   });
 
   test('policy local: only the node\'s own task answers, it sees the client\'s real address; a node without a task refuses', async () => {

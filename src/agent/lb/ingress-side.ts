@@ -12,7 +12,7 @@ import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
 import { HOST_LINK, HOST_NFT_TABLE, INGRESS_NET, INGRESS_NET6, ingress6Of, renderHostIngress, sboxRecord } from './plan.js';
-import { ProxyPorts, proxyPortsOf } from './proxy-ports.js';
+import { dnatPortsOf, ProxyPorts, proxyPortsOf } from './proxy-ports.js';
 import type { LbState } from './state.js';
 import type { LbSubsystemOptions, Persisted } from './types.js';
 
@@ -165,19 +165,20 @@ export class IngressSide {
    * The host namespace's DNAT of published ports to the sandbox (replaced only when it changes),
    * except TCP ports with a PROXY protocol header: this process's listeners take those (opened
    * before the DNAT stops, closed after it is back; see proxy-ports.ts). A port that cannot be
-   * bound fails the sync (retried) once the rest is programmed.
+   * bound fails the sync (retried) once the rest is programmed. On an IPv6 underlay they are
+   * served on each IPv6 underlay address too (re-read at each check: an address changed at runtime
+   * moves its listeners then).
    */
   async programHost(ingress: readonly IngressPublish[]): Promise<void> {
     const proxied = proxyPortsOf(ingress);
-    const unbound = await this.proxies.open(proxied);
-    const dnat = ingress.filter((g) => g.proto !== 'tcp' || !proxied.has(g.publishedPort));
-    const host = renderHostIngress(this.o.underlayIp, dnat.map((g) => ({ proto: g.proto, port: g.publishedPort })), this.underlay6);
+    const unbound = await this.proxies.open(proxied, this.underlay6);
+    const host = renderHostIngress(this.o.underlayIp, dnatPortsOf(ingress, proxied), this.underlay6);
     if (host !== this.hostRendered) {
       this.hostRendered = null;
       await this.o.exec.check('nft', ['-f', '-'], { input: host });
       this.hostRendered = host;
     }
-    await this.proxies.closeStale(proxied);
+    await this.proxies.closeStale(proxied, this.underlay6);
     if (unbound.size) throw ProxyPorts.failure(unbound);
   }
 

@@ -2,7 +2,8 @@
  * The routing mesh and VIP balancing on REAL IPVS: boots Debian's stock kernel under qemu (this
  * machine's kernel has no ip_vs) and runs dist/test/vm/lb-ipvs-mesh.test.js inside — a 3-node lab whose
  * agents run the IPVS dataplane (see that file for the cases: every node's :8080 and the VIP reach all
- * 3 tasks, policy local keeps the client address, scale 3 → 1 with confirmed drains, scale to 0
+ * 3 tasks, over IPv6 too (dual underlay: each node's IPv6 :8080 reaches all 3 through the `-6` fwmark
+ * service), policy local keeps the client address, scale 3 → 1 with confirmed drains, scale to 0
  * refuses at once; kernel state asserted with `ipvsadm -Ln`). The nftables twin is
  * test/integration/lb-agent/lb-agent.test.ts.
  *
