@@ -37,7 +37,7 @@ import type { GossipEvent } from '../../core/gossip/index.js';
 import { drainedIn } from '../../core/lb/drained.js';
 import { lbProgrammed } from '../../core/convergence/programmed.js';
 import type { LbDesired } from '../../core/lb/model.js';
-import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type NsKey } from '../../core/lb/schedule.js';
+import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type LbScheduleConfig, type NsKey } from '../../core/lb/schedule.js';
 import type { Subsystem } from '../agent.js';
 import { DriftTracker } from './drift.js';
 import { IngressSide } from './ingress-side.js';
@@ -68,6 +68,7 @@ export class LbSubsystem implements Subsystem {
   /** Applies in flight and drift counters for the periodic check (drift.ts). */
   private readonly drift = new DriftTracker<NsEntry>();
   private readonly sched: LbSchedule;
+  private readonly schedCfg: LbScheduleConfig;
   private loop: ReconcileLoop<NsKey>;
   /** The one timer of the schedule (its nextDeadline: an overlay poll or the drift check). */
   private timer: Timer | null = null;
@@ -83,11 +84,13 @@ export class LbSubsystem implements Subsystem {
     this.state = new LbState(o.nodeName);
     this.ingress = new IngressSide(o, this.state, (id) => this.netnsOf(id), () => this.feed({ type: 'changed', keys: [INGRESS_NS] }));
     this.hostPlumber = new HostModePlumber(o.exec);
-    this.sched = new LbSchedule({
+    this.schedCfg = {
       ...DEFAULT_LB_SCHEDULE,
       ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
       ...(o.checkMs !== undefined ? { checkMs: o.checkMs } : {}),
-    });
+      ...(o.maxApplyDuty !== undefined ? { maxApplyDuty: o.maxApplyDuty } : {}),
+    };
+    this.sched = new LbSchedule(this.schedCfg);
     this.loop = this.newLoop();
     o.gossip.onEvent((ev) => this.onGossip(ev));
     o.overlay.onProgress(() => this.onOverlayProgress());
@@ -97,7 +100,7 @@ export class LbSubsystem implements Subsystem {
     return new ReconcileLoop<NsKey>({
       clock: this.o.clock,
       run: (keys) => this.run(keys),
-      config: lbLoopConfig({ ...DEFAULT_LB_SCHEDULE }),
+      config: lbLoopConfig(this.schedCfg),
     });
   }
 
