@@ -248,7 +248,10 @@ export class LbSubsystem implements Subsystem {
         yield { wants, applied: e ? self.appliedOf.get(e) : undefined };
         return;
       }
-      const wants = rec.vip !== null && self.state.vipServices(rec.network).some((s) => s.vip === rec.vip && s.backends.some((b) => b.id === rec.taskId && b.state === 'active'));
+      // Only the record's own service can hold its task as a backend (one record per task and network): O(its
+      // backends), not a scan of every service on the network (asked after every apply, per pending version).
+      const svc = rec.vip !== null ? self.state.vipService(rec.network, rec.serviceId) : null;
+      const wants = svc !== null && svc.vip === rec.vip && svc.backends.some((b) => b.id === rec.taskId && b.state === 'active');
       if (!wants) return;
       for (const [taskId, t] of self.state.localTasks()) {
         if (!t.networks.has(rec.network)) continue;
