@@ -34,7 +34,7 @@ import type { Timer } from '../../core/clock.js';
 import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
-import { drainedIn } from '../../core/lb/drained.js';
+import { DrainIndex, drainedIn } from '../../core/lb/drained.js';
 import { lbProgrammed } from '../../core/convergence/programmed.js';
 import type { LbDesired } from '../../core/lb/model.js';
 import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type LbScheduleConfig, type NsKey } from '../../core/lb/schedule.js';
@@ -61,6 +61,8 @@ export class LbSubsystem implements Subsystem {
   private readonly ns = new Map<NsKey, NsEntry>();
   /** Drain acks: the desired state last applied with success per namespace entry. */
   private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
+  /** Drain acks: active backend ids per applied desired state (core/lb/drained.ts). */
+  private readonly drainIndex = new DrainIndex();
   /** Per namespace: the last VIP conflict resolution, reused while an endpoint change cannot alter it. */
   private readonly conflictMemos = new WeakMap<NsEntry, VipConflictMemo>();
   /** Per local task: its namespace's desired state, kept incrementally (ns-desired.ts). */
@@ -229,7 +231,7 @@ export class LbSubsystem implements Subsystem {
     const views = function* (self: LbSubsystem) {
       for (const e of self.ns.values()) yield { applied: self.appliedOf.get(e), desired: e.desired };
     };
-    return drainedIn(views(this), taskId);
+    return drainedIn(views(this), taskId, this.drainIndex);
   }
 
   /**
