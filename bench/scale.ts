@@ -16,7 +16,8 @@
  * - initial sync: wall time from n1's join to LB and DNS holding every endpoint;
  * - full resync: a fresh nft syncer's plan + render of all S services (what a resync after a failure costs);
  * - CPU per endpoint change: n2 flips one endpoint's state (running ↔ draining), gossips it, n1 applies it, the
- *   LB re-plans and renders its namespace, DNS updates; process CPU over --changes changes / changes;
+ *   LB re-plans and renders its namespace, DNS updates, n1's convergence receipts (src/agent/drain/convergence.ts,
+ *   asking the LB whether it programmed the version) ack it; process CPU over --changes changes / changes;
  * - idle core CPU: n1's gossip tick() over 60 simulated seconds with nothing changing (per second).
  * DNS registry size: entries (services + tasks) and the heap they take.
  * Printed with each curve's slope between successive sizes (log-log: ~0 = O(1), ~1 = O(n)) and written to
@@ -28,6 +29,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConvergenceReceipts } from '../src/agent/drain/convergence.js';
 import { LbSubsystem } from '../src/agent/lb/lb.js';
 import type { GossipPort, OverlaySubsystem } from '../src/agent/overlay/overlay.js';
 import { MemoryDataplane } from '../src/adapters/dataplane/memory.js';
@@ -191,7 +193,10 @@ async function measure(S: number, changes: number): Promise<SizeFigures> {
   const lb = new LbSubsystem({
     nodeName: N1.name, underlayIp: N1.ip, prefix: 'x-', dataDir: dir, gossip: port, overlay: overlay as unknown as OverlaySubsystem,
     clock, log, exec: {} as Exec, dataplane: dp, taskNetns: (id) => `ns-${id}`, debounceMs: 0, checkMs: 3_600_000,
+    onSettled: () => receipts.kick(), // as src/agent/subsystems.ts wires it
   });
+  // n1's convergence receipts: every running record it holds is a candidate, acked once the LB programmed it.
+  const receipts: ConvergenceReceipts = new ConvergenceReceipts({ nodeName: N1.name, gossip: port, clock, log, lbPrograms: (r) => lb.programs(r) });
   const dns = new DnsRegistry();
   const dnsFeed = (ev: GossipEvent, now: number): void => {
     if ((ev.type !== 'create' && ev.type !== 'update') || ev.table !== ENDPOINT_TABLE) return;
@@ -212,7 +217,9 @@ async function measure(S: number, changes: number): Promise<SizeFigures> {
     for (const ev of pendingDns) dnsFeed(ev, pair.t);
     pendingDns = [];
   };
+  const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
   await lb.start();
+  await receipts.start();
   n1.joinNetwork(NET, pair.t);
   n1.tableSet(NET, ENDPOINT_TABLE, 'local0', encodeEndpoint(localRecord()), pair.t);
   pair.flush();
@@ -254,6 +261,8 @@ async function measure(S: number, changes: number): Promise<SizeFigures> {
     pair.advance(cfg.gossipIntervalMs, n2);
     feedDns();
     await lb.idle();
+    await turn(); // the receipts' evaluation (marked after the table event and the LB's apply)
+    pair.flush();
   };
   for (let i = 0; i < 20; i++) await change(i); // warm-up (JIT)
   const c0 = cpuMs();
@@ -275,6 +284,7 @@ async function measure(S: number, changes: number): Promise<SizeFigures> {
 
   if (reg.size() + 2 !== dns.size()) throw new Error(`registry sizes differ: ${reg.size()} + the local task and service vs ${dns.size()}`);
 
+  await receipts.stop();
   await lb.stop();
   rmSync(dir, { recursive: true, force: true });
   return {

@@ -125,7 +125,10 @@ export function decodeEndpoint(bytes: Uint8Array): DecodedEndpoint {
     raw = { v: 1, ...c.fields };
   } else {
     try {
-      raw = JSON.parse(dec.decode(bytes), (k, v: unknown) => (k === '__proto__' ? undefined : v));
+      // The reviver (drops `__proto__` keys) makes JSON.parse ~3x slower, and runs for every record of every
+      // table event in five subsystems: only text that can spell such a key (literally or with a \u escape) needs it.
+      const text = dec.decode(bytes);
+      raw = text.includes('__proto__') || text.includes('\\u') ? JSON.parse(text, (k, v: unknown) => (k === '__proto__' ? undefined : v)) : JSON.parse(text);
     } catch {
       return { ok: false, reason: 'endpoint-json' };
     }

@@ -109,6 +109,11 @@ export class DnsSubsystem implements Subsystem {
   readonly resolvConf: string;
   /** entry key (`<gossip network>\0<task id>`) → record. */
   private readonly held = new Map<string, Held>();
+  /**
+   * `${networkName}\0${taskName}` → how many held records name that task: remove() keeps the name while a twin
+   * (a re-keyed task) still holds it, without scanning every held record per removal (O(1), not O(records)).
+   */
+  private readonly nameRefs = new Map<string, number>();
   /** `<network name>\0<service>` → entry keys of its records. */
   private readonly svcRefs = new Map<string, Set<string>>();
   /**
@@ -281,6 +286,10 @@ export class DnsSubsystem implements Subsystem {
     } catch (e) {
       return bad(`registry: ${toMeshError(e).message}`);
     }
+    if (!this.held.has(key)) {
+      const nk = `${rec.networkName}\0${rec.taskName}`;
+      this.nameRefs.set(nk, (this.nameRefs.get(nk) ?? 0) + 1);
+    }
     this.held.set(key, { rec, owner, raw: rawOf(value) });
     const sk = `${rec.networkName}\0${rec.serviceName}`;
     this.remembered.delete(sk);
@@ -299,8 +308,13 @@ export class DnsSubsystem implements Subsystem {
     this.held.delete(key);
     const { rec } = h;
     // Another record may name the same task on the same network (a re-keyed task): keep it then.
-    const twin = [...this.held.values()].find((x) => x.rec.networkName === rec.networkName && x.rec.taskName === rec.taskName);
-    if (!twin) this.registry.removeTask(rec.networkName, rec.taskName);
+    const nk = `${rec.networkName}\0${rec.taskName}`;
+    const named = (this.nameRefs.get(nk) ?? 1) - 1;
+    if (named > 0) this.nameRefs.set(nk, named);
+    else {
+      this.nameRefs.delete(nk);
+      this.registry.removeTask(rec.networkName, rec.taskName);
+    }
     const sk = `${rec.networkName}\0${rec.serviceName}`;
     const refs = this.svcRefs.get(sk);
     refs?.delete(key);

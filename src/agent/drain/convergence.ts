@@ -215,7 +215,7 @@ export class ConvergenceReceipts implements Subsystem {
       }
     }
     if (wrote) this.o.gossip.pump();
-    if (this.acks.outstanding(now).length) this.loop?.mark('evaluate', this.o.recheckMs ?? 250);
+    if (this.acks.outstandingCount()) this.loop?.mark('evaluate', this.o.recheckMs ?? 250);
     for (const next of [this.acks.nextDeadline(), this.book.nextExpiry()]) if (next !== undefined) this.loop?.mark('evaluate', Math.max(0, next - now));
   }
 

@@ -7,10 +7,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENDPOINT_TABLE, INGRESS_NETWORK, encodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
+import { INGRESS_NETWORK, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
+import { IngressRecords } from './ingress-records.js';
 import { HOST_LINK, HOST_NFT_TABLE, INGRESS_NET, INGRESS_NET6, ingress6Of, renderHostIngress, sboxRecord } from './plan.js';
 import { dnatPortsOf, ProxyPorts, proxyPortsOf } from './proxy-ports.js';
 import type { LbState } from './state.js';
@@ -20,6 +21,8 @@ export class IngressSide {
   readonly plumber: IngressPlumber;
   /** Published ports with a PROXY protocol header: served by listeners of this process (proxy-ports.ts). */
   readonly proxies: ProxyPorts;
+  /** This node's records on `ingress`, JSON or compact as the gate allows (ingress-records.ts). */
+  private readonly records: IngressRecords;
   private cfg: Persisted = { node: null, tasks: {} };
   private plumbed = false;
   /** Plumbed once since start (the overlay had created its `ingress` sandbox by then). */
@@ -37,6 +40,7 @@ export class IngressSide {
   /** `changed()`: the ingress namespace needs a sync (lb.ts marks it dirty). */
   constructor(private readonly o: LbSubsystemOptions, private readonly state: LbState, private readonly netnsOf: (taskId: string) => string, private readonly changed: () => void) {
     this.plumber = new IngressPlumber(o.exec, o.prefix);
+    this.records = new IngressRecords(o);
     this.proxies = new ProxyPorts({
       host: o.underlayIp, upstreamHost: HOST_LINK.sboxIp,
       maxConnections: o.proxyProtocol?.maxConnections ?? 4096, idleTimeoutMs: o.proxyProtocol?.idleTimeoutMs ?? 350_000,
@@ -83,6 +87,7 @@ export class IngressSide {
   /** Joins `ingress` (gossip + overlay sandbox held by the ingress sandbox's endpoint). */
   private define(addr: IngressAddr): void {
     this.o.gossip.core.joinNetwork(INGRESS_NETWORK, this.o.clock.now());
+    this.records.say();
     this.o.gossip.pump();
     // subnet6: neighbour entries for the derived IPv6 ingress addresses of records that carry one
     // (only nodes with an IPv6 underlay publish them: nothing changes on an IPv4 cluster).
@@ -129,8 +134,9 @@ export class IngressSide {
 
   private publishIfChanged(rec: EndpointRecord): void {
     const cur = this.state.records(INGRESS_NETWORK).find((r) => r.taskId === rec.taskId && r.node === this.o.nodeName);
-    if (cur && JSON.stringify(cur) === JSON.stringify(rec)) return;
-    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, rec.taskId, encodeEndpoint(rec), this.o.clock.now());
+    // not written by this process (e.g. came back from peers after a restart): write it once, so the gate tracks it
+    if (cur && this.records.wrote(rec.taskId) && JSON.stringify(cur) === JSON.stringify(rec)) return;
+    this.records.set(rec);
     this.o.gossip.pump();
   }
 
@@ -195,7 +201,7 @@ export class IngressSide {
       if (!main) {
         if (!a.seen) continue; // requested before the task started
         if (this.state.records(INGRESS_NETWORK).some((r) => r.taskId === taskId && r.node === this.o.nodeName)) {
-          this.o.gossip.core.tableDelete(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, this.o.clock.now());
+          this.records.delete(taskId);
           this.o.gossip.pump();
         }
         await this.plumber.removeTask(taskId);

@@ -34,10 +34,10 @@ import type { Timer } from '../../core/clock.js';
 import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
-import { drainedIn } from '../../core/lb/drained.js';
+import { DrainIndex, drainedIn } from '../../core/lb/drained.js';
 import { lbProgrammed } from '../../core/convergence/programmed.js';
 import type { LbDesired } from '../../core/lb/model.js';
-import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type NsKey } from '../../core/lb/schedule.js';
+import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type LbScheduleConfig, type NsKey } from '../../core/lb/schedule.js';
 import type { Subsystem } from '../agent.js';
 import { DriftTracker } from './drift.js';
 import { IngressSide } from './ingress-side.js';
@@ -61,6 +61,8 @@ export class LbSubsystem implements Subsystem {
   private readonly ns = new Map<NsKey, NsEntry>();
   /** Drain acks: the desired state last applied with success per namespace entry. */
   private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
+  /** Drain acks: active backend ids per applied desired state (core/lb/drained.ts). */
+  private readonly drainIndex = new DrainIndex();
   /** Per namespace: the last VIP conflict resolution, reused while an endpoint change cannot alter it. */
   private readonly conflictMemos = new WeakMap<NsEntry, VipConflictMemo>();
   /** Per local task: its namespace's desired state, kept incrementally (ns-desired.ts). */
@@ -68,6 +70,7 @@ export class LbSubsystem implements Subsystem {
   /** Applies in flight and drift counters for the periodic check (drift.ts). */
   private readonly drift = new DriftTracker<NsEntry>();
   private readonly sched: LbSchedule;
+  private readonly schedCfg: LbScheduleConfig;
   private loop: ReconcileLoop<NsKey>;
   /** The one timer of the schedule (its nextDeadline: an overlay poll or the drift check). */
   private timer: Timer | null = null;
@@ -83,11 +86,13 @@ export class LbSubsystem implements Subsystem {
     this.state = new LbState(o.nodeName);
     this.ingress = new IngressSide(o, this.state, (id) => this.netnsOf(id), () => this.feed({ type: 'changed', keys: [INGRESS_NS] }));
     this.hostPlumber = new HostModePlumber(o.exec);
-    this.sched = new LbSchedule({
+    this.schedCfg = {
       ...DEFAULT_LB_SCHEDULE,
       ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
       ...(o.checkMs !== undefined ? { checkMs: o.checkMs } : {}),
-    });
+      ...(o.maxApplyDuty !== undefined ? { maxApplyDuty: o.maxApplyDuty } : {}),
+    };
+    this.sched = new LbSchedule(this.schedCfg);
     this.loop = this.newLoop();
     o.gossip.onEvent((ev) => this.onGossip(ev));
     o.overlay.onProgress(() => this.onOverlayProgress());
@@ -97,7 +102,7 @@ export class LbSubsystem implements Subsystem {
     return new ReconcileLoop<NsKey>({
       clock: this.o.clock,
       run: (keys) => this.run(keys),
-      config: lbLoopConfig({ ...DEFAULT_LB_SCHEDULE }),
+      config: lbLoopConfig(this.schedCfg),
     });
   }
 
@@ -226,7 +231,7 @@ export class LbSubsystem implements Subsystem {
     const views = function* (self: LbSubsystem) {
       for (const e of self.ns.values()) yield { applied: self.appliedOf.get(e), desired: e.desired };
     };
-    return drainedIn(views(this), taskId);
+    return drainedIn(views(this), taskId, this.drainIndex);
   }
 
   /**
@@ -245,7 +250,10 @@ export class LbSubsystem implements Subsystem {
         yield { wants, applied: e ? self.appliedOf.get(e) : undefined };
         return;
       }
-      const wants = rec.vip !== null && self.state.vipServices(rec.network).some((s) => s.vip === rec.vip && s.backends.some((b) => b.id === rec.taskId && b.state === 'active'));
+      // Only the record's own service can hold its task as a backend (one record per task and network): O(its
+      // backends), not a scan of every service on the network (asked after every apply, per pending version).
+      const svc = rec.vip !== null ? self.state.vipService(rec.network, rec.serviceId) : null;
+      const wants = svc !== null && svc.vip === rec.vip && svc.backends.some((b) => b.id === rec.taskId && b.state === 'active');
       if (!wants) return;
       for (const [taskId, t] of self.state.localTasks()) {
         if (!t.networks.has(rec.network)) continue;

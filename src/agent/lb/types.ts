@@ -27,6 +27,8 @@ export interface LbSubsystemOptions {
   taskNetns?: (taskId: string) => string | null | undefined;
   /** Burst coalescing (ms), default 30. */
   debounceMs?: number;
+  /** Share of wall time apply runs may take under sustained churn (core/lb/schedule.ts LB_MAX_DUTY); 1 = no pacing. */
+  maxApplyDuty?: number;
   /** Kernel drift check and plumbing repair period (ms), default 10000. */
   checkMs?: number;
   /** Bounds of the PROXY protocol listeners (config `lb.proxyProtocol`; defaults there). */

@@ -135,7 +135,17 @@ export interface ConvergenceAcksOptions {
 export class ConvergenceAcks {
   private readonly cands = new Map<string, Candidate>();
   /** `${network}\0${key}` → the snapshot entries this node wrote and holds (the same key exists once per network). */
-  private readonly written = new Map<string, Written & { key: string }>();
+  private readonly written = new Map<string, Written & { key: string; group: string }>();
+  /**
+   * Indexes so one change costs O(its service), not O(every record held) (issue 18: `evaluate` runs after
+   * every table event and LB apply, and rebuilt every service's snapshot content from all candidates):
+   * candidates not programmed yet; group `${network}\0${serviceId}` → its candidates; group → its written
+   * keys; groups whose snapshot may differ from what was written (changed, or held back by `minWriteMs`).
+   */
+  private readonly pending = new Set<Candidate>();
+  private readonly groups = new Map<string, Set<Candidate>>();
+  private readonly writtenOf = new Map<string, Set<string>>();
+  private readonly dirty = new Set<string>();
   private due: number | undefined;
   readonly counters = { programmed: 0, writes: 0, deletes: 0, held: 0 };
   private readonly minWriteMs: number;
@@ -144,27 +154,64 @@ export class ConvergenceAcks {
     this.minWriteMs = o.minWriteMs ?? DEFAULT_CONVERGENCE_MIN_WRITE_MS;
   }
 
+  private join(c: Candidate): void {
+    const g = `${c.network}\0${c.serviceId}`;
+    let set = this.groups.get(g);
+    if (!set) this.groups.set(g, (set = new Set()));
+    set.add(c);
+    this.dirty.add(g);
+  }
+
+  private part(c: Candidate): void {
+    const g = `${c.network}\0${c.serviceId}`;
+    const set = this.groups.get(g);
+    set?.delete(c);
+    if (set && set.size === 0) this.groups.delete(g);
+    this.dirty.add(g);
+  }
+
   /** A record this node holds, as decoded from the `endpoints` table. */
   record(network: string, taskId: string, serviceId: string, service: string, state: string, rev: string, now: number, wall: number): void {
     const k = `${network}\0${taskId}`;
     const c = this.cands.get(k);
     if (state !== 'running') return this.gone(network, taskId);
     if (!c) {
-      this.cands.set(k, { network, taskId, hash: taskHash(taskId), serviceId, service, rev, since: now, sinceWall: wall, programmedWall: null });
+      const n: Candidate = { network, taskId, hash: taskHash(taskId), serviceId, service, rev, since: now, sinceWall: wall, programmedWall: null };
+      this.cands.set(k, n);
+      this.pending.add(n);
+      this.join(n);
     } else if (c.rev !== rev || c.serviceId !== serviceId) {
+      this.part(c);
       Object.assign(c, { rev, serviceId, service, since: now, sinceWall: wall, programmedWall: null });
+      this.pending.add(c);
+      this.join(c);
     }
   }
 
   /** The record was deleted or left `running`: it leaves the next snapshot (nothing is deleted for it). */
   gone(network: string, taskId: string): void {
-    this.cands.delete(`${network}\0${taskId}`);
+    const k = `${network}\0${taskId}`;
+    const c = this.cands.get(k);
+    if (!c) return;
+    this.cands.delete(k);
+    this.pending.delete(c);
+    this.part(c);
   }
 
   /** This node left the network: its entries there went with it. */
   leftNetwork(network: string): void {
-    for (const [k, c] of this.cands) if (c.network === network) this.cands.delete(k);
-    for (const [k, w] of this.written) if (w.network === network) this.written.delete(k);
+    for (const [k, c] of this.cands) {
+      if (c.network !== network) continue;
+      this.cands.delete(k);
+      this.pending.delete(c);
+      this.part(c);
+    }
+    for (const [k, w] of this.written) {
+      if (w.network !== network) continue;
+      this.written.delete(k);
+      this.writtenOf.get(w.group)?.delete(k);
+      if (this.writtenOf.get(w.group)?.size === 0) this.writtenOf.delete(w.group);
+    }
   }
 
   /** Versions seen and not programmed yet (waiting for the LB or DNS). */
@@ -174,30 +221,36 @@ export class ConvergenceAcks {
     return out;
   }
 
-  /** Versions programmed here (what the snapshots list). */
-  liveAcks(): number {
-    let n = 0;
-    for (const c of this.cands.values()) if (c.programmedWall !== null) n++;
-    return n;
+  /** How many versions are outstanding (O(1): the shell asks after every evaluation). */
+  outstandingCount(): number {
+    return this.pending.size;
   }
 
-  /** `members(network)`: nodes on the network, for {@link ackWriteIntervalMs} (absent: `minWriteMs` alone). */
+  /** Versions programmed here (what the snapshots list). */
+  liveAcks(): number {
+    return this.cands.size - this.pending.size;
+  }
+
+  /**
+   * The writes and deletes due: the pending versions are asked about (`programmed`), then only the services
+   * whose snapshot may have changed are rebuilt (O(changed services × their records), not O(records held)).
+   * `members(network)`: nodes on the network, for {@link ackWriteIntervalMs} (absent: `minWriteMs` alone).
+   */
   evaluate(now: number, wall: number, programmed: (network: string, taskId: string, rev: string) => boolean, members?: (network: string) => number): ConvergenceAction[] {
-    // Service → its programmed candidates (per network: the table is per network).
-    const groups = new Map<string, Candidate[]>();
-    for (const c of this.cands.values()) {
-      if (c.programmedWall === null && programmed(c.network, c.taskId, c.rev)) {
-        c.programmedWall = wall;
-        this.counters.programmed++;
-      }
-      if (c.programmedWall === null) continue;
-      const g = `${c.network}\0${c.serviceId}`;
-      const l = groups.get(g);
-      if (l) l.push(c);
-      else groups.set(g, [c]);
+    for (const c of this.pending) {
+      if (!programmed(c.network, c.taskId, c.rev)) continue;
+      c.programmedWall = wall;
+      this.counters.programmed++;
+      this.pending.delete(c);
+      this.dirty.add(`${c.network}\0${c.serviceId}`);
     }
-    const want = new Map<string, { network: string; key: string; items: Candidate[]; service: string }>();
-    for (const list of groups.values()) {
+    const out: ConvergenceAction[] = [];
+    this.due = undefined;
+    for (const g of [...this.dirty]) {
+      this.dirty.delete(g);
+      const list: Candidate[] = [];
+      for (const c of this.groups.get(g) ?? []) if (c.programmedWall !== null) list.push(c);
+      const want = new Map<string, { network: string; key: string; items: Candidate[]; service: string }>();
       const nb = bucketCount(list.length);
       for (const c of list) {
         const key = snapshotKey(c.serviceId, bucketOf(c.hash, nb), this.node);
@@ -206,42 +259,53 @@ export class ConvergenceAcks {
         if (w) w.items.push(c);
         else want.set(wk, { network: c.network, key, items: [c], service: c.service });
       }
-    }
-    const out: ConvergenceAction[] = [];
-    this.due = undefined;
-    for (const [wk, w] of want) {
-      const key = w.key;
-      w.items.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
-      const content = w.items.map((c) => c.hash + c.rev).join(',');
-      const prev = this.written.get(wk);
-      if (prev && prev.content === content) continue;
-      const interval = members ? ackWriteIntervalMs(this.minWriteMs, members(w.network)) : this.minWriteMs;
-      if (prev && now - prev.at < interval) {
-        this.counters.held++;
-        const at = prev.at + interval;
-        if (this.due === undefined || at < this.due) this.due = at;
-        continue;
+      for (const [wk, w] of want) {
+        const key = w.key;
+        w.items.sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
+        const content = w.items.map((c) => c.hash + c.rev).join(',');
+        const prev = this.written.get(wk);
+        if (prev && prev.content === content) continue;
+        const interval = members ? ackWriteIntervalMs(this.minWriteMs, members(w.network)) : this.minWriteMs;
+        if (prev && now - prev.at < interval) {
+          this.counters.held++;
+          const at = prev.at + interval;
+          if (this.due === undefined || at < this.due) this.due = at;
+          this.dirty.add(g); // still differs: looked at again on every evaluation until written
+          continue;
+        }
+        const snapshot: ProgrammedSnapshot = {
+          v: 2, node: this.node, service: w.service, at: wall,
+          items: w.items.map((c) => ({ task: c.hash, rev: c.rev, tookMs: c.programmedWall! - c.sinceWall, agoMs: wall - c.programmedWall! })),
+        };
+        out.push({ type: 'write', network: w.network, key, snapshot });
+        this.written.set(wk, { network: w.network, key, content, at: now, group: g });
+        let keys = this.writtenOf.get(g);
+        if (!keys) this.writtenOf.set(g, (keys = new Set()));
+        keys.add(wk);
+        this.counters.writes++;
       }
-      const snapshot: ProgrammedSnapshot = {
-        v: 2, node: this.node, service: w.service, at: wall,
-        items: w.items.map((c) => ({ task: c.hash, rev: c.rev, tookMs: c.programmedWall! - c.sinceWall, agoMs: wall - c.programmedWall! })),
-      };
-      out.push({ type: 'write', network: w.network, key, snapshot });
-      this.written.set(wk, { network: w.network, key, content, at: now });
-      this.counters.writes++;
-    }
-    for (const [wk, w] of this.written) {
-      if (want.has(wk)) continue;
-      out.push({ type: 'delete', network: w.network, key: w.key, why: 'empty' });
-      this.written.delete(wk);
-      this.counters.deletes++;
+      for (const wk of [...(this.writtenOf.get(g) ?? [])]) {
+        if (want.has(wk)) continue;
+        const w = this.written.get(wk)!;
+        out.push({ type: 'delete', network: w.network, key: w.key, why: 'empty' });
+        this.written.delete(wk);
+        this.writtenOf.get(g)!.delete(wk);
+        this.counters.deletes++;
+      }
+      if (this.writtenOf.get(g)?.size === 0) this.writtenOf.delete(g);
     }
     return out;
   }
 
   /** A write or delete the shell could not run (a table limit, say): forgotten, so the next evaluation retries it. */
   failed(network: string, key: string): void {
-    this.written.delete(`${network}\0${key}`);
+    const wk = `${network}\0${key}`;
+    const w = this.written.get(wk);
+    if (!w) return;
+    this.written.delete(wk);
+    this.writtenOf.get(w.group)?.delete(wk);
+    if (this.writtenOf.get(w.group)?.size === 0) this.writtenOf.delete(w.group);
+    this.dirty.add(w.group);
   }
 
   /** When a write held back by `minWriteMs` is due (clock ms), if any. */

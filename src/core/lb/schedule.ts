@@ -10,7 +10,9 @@
  *   changes seen before it are covered by that and dropped.
  * - After activation a change syncs its namespaces after `debounceMs` (a burst of table events
  *   coalesces into one transaction per namespace); a failed sync is retried after `retryMs`
- *   (the loop's back-off, fixed: `lbLoopConfig`).
+ *   (the loop's back-off, fixed: `lbLoopConfig`). Under sustained churn the loop paces its runs
+ *   (LB_MAX_DUTY): each run is one `nft -f` per dirty namespace, and back-to-back runs every
+ *   `debounceMs` made a node under 100 changes/s spawn ~30 of them a second per namespace.
  * - Every `checkMs` after the previous check finished, the kernel is read back (the safety net);
  *   the check's result resyncs at once the namespaces it names, and the host namespace always
  *   (host-mode plumbing is re-verified). A check that took long spaces the next one out
@@ -42,6 +44,8 @@ export interface LbScheduleConfig {
   checkMs: number;
   /** How often readiness of the overlay is polled before activation (ms). */
   activePollMs: number;
+  /** Largest share of wall time apply runs may take under sustained churn (LB_MAX_DUTY; 1 = no pacing). */
+  maxApplyDuty?: number;
 }
 
 export const DEFAULT_LB_SCHEDULE: LbScheduleConfig = { debounceMs: 30, retryMs: 1000, checkMs: 10_000, activePollMs: 100 };
@@ -65,9 +69,21 @@ export function nextCheckDelayMs(checkMs: number, lastCheckMs: number): number {
   return Math.max(checkMs, Math.ceil(d * (1 / CHECK_MAX_DUTY - 1)));
 }
 
-/** The reconcile loop's back-off for the LB: a failed sync is retried after `retryMs`, every time. */
+/**
+ * Share of wall time the LB's apply runs may take under sustained churn (core/reconcile/loop.ts pacing):
+ * after a run of d ms the next starts ≥ 3d later (at most LB_MAX_PACE_MS), and the changes of that gap go
+ * in one transaction per namespace. A lone change is not delayed (its run follows `debounceMs` after it).
+ */
+export const LB_MAX_DUTY = 0.25;
+/** Ceiling of that gap (ms): bounds what pacing adds to a change's latency on a starved node. */
+export const LB_MAX_PACE_MS = 250;
+
+/**
+ * The reconcile loop's config for the LB: a failed sync is retried after `retryMs`, every time; runs are
+ * paced (`maxApplyDuty`, default LB_MAX_DUTY).
+ */
 export function lbLoopConfig(cfg: LbScheduleConfig): LoopConfig {
-  return { minBackoffMs: cfg.retryMs, maxBackoffMs: cfg.retryMs };
+  return { minBackoffMs: cfg.retryMs, maxBackoffMs: cfg.retryMs, maxDuty: cfg.maxApplyDuty ?? LB_MAX_DUTY, maxPaceMs: LB_MAX_PACE_MS };
 }
 
 /** A record of the `endpoints` table changed (stored, replaced or deleted). */

@@ -13,7 +13,12 @@
  *   made while running beyond its own);
  * - a failed run puts its failed keys back and retries after a back-off that doubles from
  *   `minBackoffMs` up to `maxBackoffMs`; a run with no failure resets it;
- * - after `stop()` nothing new starts; a run in flight finishes.
+ * - after `stop()` nothing new starts; a run in flight finishes;
+ * - pacing (optional, `maxDuty`): after a successful run that took `d` ms, the next run starts no
+ *   earlier than `d × (1/maxDuty − 1)` ms (at most `maxPaceMs`) after it ended, so runs take at most
+ *   `maxDuty` of the time. Marks during that gap coalesce into the next run. A mark after a quiet
+ *   spell is not delayed (the gap has passed), so a lone change keeps its latency; under sustained
+ *   churn the runs, not the changes, are what costs (one kernel transaction and process per run).
  */
 
 export interface LoopConfig {
@@ -21,10 +26,25 @@ export interface LoopConfig {
   minBackoffMs: number;
   /** Ceiling of the doubling retry delay, ms. */
   maxBackoffMs: number;
+  /** Largest share of wall time runs may take (0 < maxDuty ≤ 1); absent or 1 = no pacing. */
+  maxDuty?: number;
+  /** Ceiling of the pacing gap after a run, ms (default 500). */
+  maxPaceMs?: number;
 }
 
 /** Defaults: retry a failed change after 0.5 s, at most every 10 s while it keeps failing. */
 export const DEFAULT_LOOP_CONFIG: LoopConfig = { minBackoffMs: 500, maxBackoffMs: 10_000 };
+
+/**
+ * The pacing gap after a successful run of `runMs` (see the rules): `runMs × (1/maxDuty − 1)`, at most
+ * `maxPaceMs` (default 500); 0 without pacing. A negative or NaN duration (clock step) counts as 0.
+ */
+export function paceMs(cfg: LoopConfig, runMs: number): number {
+  const duty = cfg.maxDuty;
+  if (duty === undefined || !(duty > 0) || duty >= 1) return 0;
+  const d = Number.isFinite(runMs) && runMs > 0 ? runMs : 0;
+  return Math.min(cfg.maxPaceMs ?? 500, Math.ceil(d * (1 / duty - 1)));
+}
 
 /** The retry delay after `failures` consecutive failed runs (1 → min, doubling, capped). */
 export function backoffMs(cfg: LoopConfig, failures: number): number {
@@ -36,6 +56,9 @@ export class LoopCore<K> {
   private readonly dirtyKeys = new Set<K>();
   /** When the next run is due (undefined: nothing asked for). */
   private due: number | undefined;
+  /** No run starts before this (pacing, see the rules); 0 = no bound. */
+  private notBefore = 0;
+  private runStartedAt = 0;
   private inRun = false;
   private stopped = false;
   private failures = 0;
@@ -54,8 +77,8 @@ export class LoopCore<K> {
 
   /** When the shell should call `start` next (undefined: never, until a mark). A run in flight defers it. */
   nextDeadline(): number | undefined {
-    if (this.stopped || this.inRun || this.dirtyKeys.size === 0) return undefined;
-    return this.due;
+    if (this.stopped || this.inRun || this.dirtyKeys.size === 0 || this.due === undefined) return undefined;
+    return Math.max(this.due, this.notBefore);
   }
 
   /** Starts a run if one is due at `now`: returns its keys (and clears them), else undefined. */
@@ -66,13 +89,15 @@ export class LoopCore<K> {
     this.dirtyKeys.clear();
     this.due = undefined;
     this.inRun = true;
+    this.runStartedAt = now;
     this.counters.runs++;
     return keys;
   }
 
   /**
    * Ends the run started last. `failed`: the keys to retry (all of the run's keys when the run threw).
-   * Keys marked during the run are due at once (their own delay already counted from their mark).
+   * Keys marked during the run are due at once (their own delay already counted from their mark), or when
+   * the pacing gap after a successful run ends.
    */
   finish(now: number, failed: readonly K[] = []): void {
     if (!this.inRun) throw new Error('finish() without a run');
@@ -86,6 +111,8 @@ export class LoopCore<K> {
       this.due = this.due === undefined ? retryAt : Math.min(this.due, retryAt);
     } else {
       this.failures = 0;
+      const gap = paceMs(this.cfg, now - this.runStartedAt);
+      this.notBefore = gap > 0 ? now + gap : 0;
     }
   }
 

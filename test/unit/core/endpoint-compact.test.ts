@@ -138,3 +138,18 @@ test('compactAllowed: only when every node on the network has said it reads comp
   assert.equal(compactAllowed(['n1', 'n4'], says), false, 'n4 (an older agent, or its word not here yet) has said nothing');
   assert.equal(compactAllowed([], says), false);
 });
+
+test('endpoint record JSON: a `__proto__` key, spelled plainly or with \\u escapes, at any depth, is dropped as before (the fast path skips the reviver only when no such key can be spelled)', () => {
+  const json = JSON.stringify(withPorts);
+  const variants = [
+    json.replace('{"v":1,', '{"__proto__":{"x":1},"v":1,'),
+    json.replace('{"v":1,', '{"\\u005f_proto__":{"x":1},"v":1,'),
+    json.replace('{"proto":"udp"', '{"__pr\\u006fto__":7,"proto":"udp"'),
+    json.replace('"aliases":', '"ali\\u0061ses":'), // an escape that spells a real key: parsed as before
+  ];
+  for (const text of variants) {
+    const d = decodeEndpoint(new TextEncoder().encode(text));
+    assert.deepEqual(d, { ok: true, record: withPorts }, text.slice(0, 60));
+  }
+  assert.deepEqual(decodeEndpoint(new TextEncoder().encode(json.replace('"aliases":', '"__proto_x":1,"aliases":'))), { ok: false, reason: 'endpoint-schema' }, 'an unknown key is still refused');
+});

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { drainedIn } from '../../../src/core/lb/drained.js';
+import { DrainIndex, drainedIn, selects } from '../../../src/core/lb/drained.js';
 import type { LbDesired, VipService } from '../../../src/core/lb/model.js';
 import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, nextCheckDelayMs, type LbAction, type LbEvent, type NsKey } from '../../../src/core/lb/schedule.js';
 import { backoffMs } from '../../../src/core/reconcile/loop.js';
@@ -164,4 +164,21 @@ describe('drainedIn', () => {
     ['one namespace of two still selects it', [{ applied: d(), desired: d() }, { applied: d(svc('active')), desired: d() }], false],
   ];
   for (const [name, ns, want] of cases) test(name, () => assert.equal(drainedIn(ns, 'a'), want));
+  for (const [name, ns, want] of cases) test(`${name} (DrainIndex)`, () => assert.equal(drainedIn(ns, 'a', new DrainIndex()), want));
+
+  test('DrainIndex: same answer as selects for random states and ids (ingress too); the set is built once per desired object', () => {
+    let seed = 9;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const backends = () => Array.from({ length: rnd(5) }, () => ({ id: `t${rnd(12)}`, ip: '10.0.0.5', state: (rnd(2) ? 'active' : 'draining') as 'active' | 'draining' }));
+    const index = new DrainIndex();
+    for (let i = 0; i < 300; i++) {
+      const want: LbDesired = {
+        services: Array.from({ length: rnd(4) }, (_, k) => ({ ...svc('active'), id: `s${k}`, backends: backends() })),
+        ingress: Array.from({ length: rnd(3) }, () => ({ proto: 'tcp' as const, publishedPort: 8080, targetPort: 80, backends: backends() })) as unknown as LbDesired['ingress'],
+      };
+      for (let t = 0; t < 12; t++) assert.equal(index.selects(want, `t${t}`), selects(want, `t${t}`), `state ${i}, t${t}`);
+    }
+    const one = d(svc('active'));
+    assert.equal(index.active(one), index.active(one), 'memoized per object');
+  });
 });

@@ -125,6 +125,28 @@ describe('DnsSubsystem feed from the endpoints table', () => {
     }
   });
 
+  test('a task name held by two records (a re-keyed task) keeps answering until the last of them goes; a renamed record frees its old name', async () => {
+    const g = new FakeGossip();
+    const s = await subsystem(g);
+    try {
+      const a = rec({ ip: '10.0.0.21', taskName: 'web.twin' });
+      const b = rec({ ip: '10.0.0.21', taskName: 'web.twin' });
+      g.set(a);
+      g.set(b);
+      assert.deepEqual(ips(s, 'web.twin'), ['10.0.0.21']);
+      g.set({ ...a, state: 'draining' }); // a replaced in place: still one holder of the name
+      g.del(a);
+      assert.deepEqual(ips(s, 'web.twin'), ['10.0.0.21'], 'b still names the task');
+      g.set({ ...b, taskName: 'web.renamed' });
+      assert.deepEqual(ips(s, 'web.twin'), ['forward'], 'the last holder was renamed: the old name is gone');
+      assert.deepEqual(ips(s, 'web.renamed'), ['10.0.0.21']);
+      g.del(b);
+      assert.deepEqual(ips(s, 'web.renamed'), ['forward']);
+    } finally {
+      await s.stop();
+    }
+  });
+
   test('a remembered empty VIP service gives way to a new service with its name or its VIP', async () => {
     const g = new FakeGossip();
     const s = await subsystem(g);

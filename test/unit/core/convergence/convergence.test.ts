@@ -12,6 +12,7 @@ import {
   type ChangeView, type ConvergenceAck, type ConvergenceAction, type ProgrammedSnapshot, type RevFields,
 } from '../../../../src/core/convergence/index.js';
 import type { LbDesired } from '../../../../src/core/lb/model.js';
+import { ReferenceAcks } from './acks-reference.js';
 
 const base: RevFields = { taskName: 'web.1', serviceName: 'web', networkName: 'app', ip: '10.0.0.5', vip: '10.0.0.2', endpointMode: 'vip', aliases: [], ports: [{ proto: 'tcp', target: 80 }] };
 
@@ -343,5 +344,67 @@ describe('histogram', () => {
     assert.match(t, /meshd_convergence_seconds_bucket\{le="2",node="n1"\} 4/);
     assert.match(t, /meshd_convergence_seconds_bucket\{le="\+Inf",node="n1"\} 5/);
     assert.match(t, /meshd_convergence_seconds_count\{node="n1"\} 5/);
+  });
+});
+
+describe('ConvergenceAcks: one change costs O(its service) (issue 18), same actions as before', () => {
+  const yes = () => true;
+
+  test('1,000 services × 10 programmed records: one change asks about one version and rebuilds one service', () => {
+    const a = new ConvergenceAcks('n1', { minWriteMs: 0 });
+    for (let s = 0; s < 1000; s++) for (let e = 0; e < 10; e++) a.record('app', `t${s}x${e}`, `s${s}`, `svc${s}`, 'running', 'r1', 0, 0);
+    assert.equal(a.evaluate(1, 1, yes).length, 1000, 'first evaluation: one entry per service');
+    let asked = 0;
+    a.record('app', 't7x3', 's7', 'svc7', 'running', 'r2', 2, 2);
+    const w = a.evaluate(3, 3, () => (asked++, true));
+    assert.equal(asked, 1, 'only the pending version is asked about');
+    assert.deepEqual(w.map((x) => [x.type, x.key]), [['write', 'svc:s7:0/n1']]);
+    assert.equal(a.outstandingCount(), 0);
+    assert.equal(a.liveAcks(), 10_000);
+    assert.deepEqual(a.evaluate(4, 4, () => (asked++, true)), [], 'nothing changed: nothing asked, nothing written');
+    assert.equal(asked, 1);
+  });
+
+  test('differential: 3,000 random steps give the same writes, deletes, counters and deadlines as the acker before the indexes', () => {
+    let seed = 18;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const a = new ConvergenceAcks('n1', { minWriteMs: 50 });
+    const ref = new ReferenceAcks('n1', { minWriteMs: 50 });
+    const both = [a, ref] as const;
+    const norm = (xs: ConvergenceAction[]) => xs.map((x) => JSON.stringify(x)).sort();
+    let now = 0;
+    let writes = 0;
+    for (let step = 0; step < 3000; step++) {
+      now += rnd(30);
+      const net = ['app', 'ingress', 'db'][rnd(3)]!;
+      const task = `T${rnd(60)}`;
+      const svc = `S${rnd(6)}`;
+      switch (rnd(7)) {
+        case 0: case 1: case 2: {
+          const state = ['running', 'running', 'running', 'draining', 'starting'][rnd(5)]!;
+          const rev = `r${rnd(3)}`;
+          for (const x of both) x.record(net, task, svc, `name-${svc}`, state, rev, now, now + 5000);
+          break;
+        }
+        case 3: for (const x of both) x.gone(net, task); break;
+        case 4: if (rnd(20) === 0) for (const x of both) x.leftNetwork(net); break;
+        default: {
+          // the LB/DNS answer: a deterministic function of the version and time, the same for both
+          const programmed = (n: string, t: string, r: string) => (n.length + t.length * 7 + r.charCodeAt(1) + Math.floor(now / 40)) % 3 !== 0;
+          const got = a.evaluate(now, now + 5000, programmed);
+          const want = ref.evaluate(now, now + 5000, programmed);
+          assert.deepEqual(norm(got), norm(want), `step ${step}`);
+          writes += got.length;
+          const fail = got.find((x) => x.type === 'write' && rnd(10) === 0);
+          if (fail) for (const x of both) x.failed(fail.network, fail.key);
+          assert.equal(a.nextDeadline(), ref.nextDeadline(), `deadline, step ${step}`);
+        }
+      }
+      assert.deepEqual(a.counters, ref.counters, `counters, step ${step}`);
+      assert.deepEqual(a.outstanding(now), ref.outstanding(now), `outstanding, step ${step}`);
+      assert.equal(a.liveAcks(), ref.liveAcks());
+      assert.equal(a.outstandingCount(), ref.outstanding(now).length);
+    }
+    assert.ok(writes > 100, `the walk wrote (${writes})`);
   });
 });

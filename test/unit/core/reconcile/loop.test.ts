@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffMs, LoopCore } from '../../../../src/core/reconcile/loop.js';
+import { backoffMs, LoopCore, paceMs } from '../../../../src/core/reconcile/loop.js';
 
 const cfg = { minBackoffMs: 500, maxBackoffMs: 10_000 };
 
@@ -83,5 +83,62 @@ describe('reconcile loop core (simulated time)', () => {
     assert.equal(c.nextDeadline(), undefined);
     assert.equal(c.start(1000), undefined);
     assert.throws(() => c.finish(4), /without a run/);
+  });
+});
+
+describe('reconcile loop pacing (maxDuty, simulated time)', () => {
+  const paced = { ...cfg, maxDuty: 0.25, maxPaceMs: 250 };
+
+  test('paceMs: run time × (1/maxDuty − 1), capped; 0 without pacing or for a bad duration', () => {
+    const table: Array<[number, number]> = [[0, 0], [1, 3], [20, 60], [83.4, 250], [84, 250], [1000, 250], [-5, 0], [NaN, 0]];
+    for (const [d, want] of table) assert.equal(paceMs(paced, d), want, `run ${d} ms`);
+    assert.equal(paceMs(cfg, 1000), 0, 'no maxDuty: no pacing');
+    assert.equal(paceMs({ ...cfg, maxDuty: 1 }, 1000), 0);
+    assert.equal(paceMs({ ...cfg, maxDuty: 0 }, 1000), 0, 'a nonsensical duty disables pacing rather than stalling the loop');
+    assert.equal(paceMs({ ...cfg, maxDuty: 0.5 }, 40), 40, 'default cap 500');
+    assert.equal(paceMs({ ...cfg, maxDuty: 0.1 }, 100), 500);
+  });
+
+  test('marks during and after a run wait for the gap: one run takes them all', () => {
+    const c = new LoopCore<string>(paced);
+    c.mark('a', 0, 30);
+    assert.deepEqual(c.start(30), ['a']);
+    c.mark('b', 40, 30); // due 70
+    c.finish(50); // ran 20 ms: next no earlier than 50 + 60
+    assert.equal(c.nextDeadline(), 110);
+    assert.equal(c.start(70), undefined, 'its own due time has come, the gap has not ended');
+    c.mark('c', 80, 30);
+    c.mark('d', 100, 0);
+    assert.equal(c.nextDeadline(), 110);
+    assert.deepEqual(c.start(110)?.sort(), ['b', 'c', 'd']);
+  });
+
+  test('a lone change after a quiet spell is not delayed; a failed run is retried on its back-off, not paced', () => {
+    const c = new LoopCore<string>(paced);
+    c.mark('a', 0);
+    c.start(0);
+    c.finish(100); // gap until 400 (capped at 250: 350)
+    c.mark('b', 1000, 30);
+    assert.equal(c.nextDeadline(), 1030, 'the gap ended long ago');
+    c.start(1030);
+    c.finish(1230, ['b']); // failed after 200 ms
+    assert.equal(c.nextDeadline(), 1730, 'back-off 500, pacing bound from the last success only');
+  });
+
+  test('100 changes at 10 ms spacing, runs of 20 ms: 13 runs with pacing, 25 without', () => {
+    const runs = (config: typeof cfg): number => {
+      const c = new LoopCore<number>(config);
+      let runEnd: number | undefined;
+      let n = 0;
+      for (let t = 0; t <= 2000; t++) {
+        if (runEnd === t) (c.finish(t), (runEnd = undefined));
+        if (t % 10 === 0 && t < 1000) c.mark(t / 10, t, 30);
+        if (runEnd === undefined && c.start(t)) (n++, (runEnd = t + 20));
+      }
+      assert.equal(c.pending().length, 0, 'every change applied');
+      return n;
+    };
+    assert.equal(runs(cfg), 25);
+    assert.equal(runs(paced), 13);
   });
 });

@@ -1,0 +1,90 @@
+/**
+ * The records this node writes on `ingress` (its ingress sandbox `sbox-<node>` and its tasks' ingress
+ * attachments), in the encoding the gate allows (issue 18 §1), like the worker does for task networks
+ * (agent/worker/mesh.ts): the node says in ENDPOINT_CODEC_TABLE on `ingress` that it reads compact records,
+ * writes compact only while every node on `ingress` has said so (core/endpoints.ts compactAllowed: a node
+ * whose word has not arrived counts as one that does not), else JSON, and rewrites what it wrote when that
+ * changes (an older agent joining the routing mesh gets JSON again, an upgrade completing gets compact).
+ * Readers need nothing: decodeEndpoint takes both, and a record that reads as neither is counted, not applied.
+ */
+import type { Clock } from '../../core/clock.js';
+import {
+  compactAllowed, ENDPOINT_CODEC_TABLE, ENDPOINT_CODECS, ENDPOINT_TABLE, encodeEndpoint, INGRESS_NETWORK,
+  type EndpointEncoding, type EndpointRecord,
+} from '../../core/endpoints.js';
+import type { GossipEvent } from '../../core/gossip/index.js';
+import type { GossipPort } from '../overlay/overlay.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class IngressRecords {
+  /** By task id: what this node wrote on `ingress` and in which encoding. */
+  private readonly written = new Map<string, { record: EndpointRecord; encoding: EndpointEncoding }>();
+  private regatePending = false;
+
+  constructor(private readonly o: { nodeName: string; clock: Clock; gossip: GossipPort }) {
+    o.gossip.onEvent((ev) => this.onGossip(ev));
+  }
+
+  /** After joining `ingress`: says this node reads compact records there (written once; the entry stays). */
+  say(): void {
+    const core = this.o.gossip.core;
+    const mine = core.tableEntries(INGRESS_NETWORK, ENDPOINT_CODEC_TABLE).find((e) => e.key === this.o.nodeName && e.owner === this.o.nodeName);
+    if (mine && dec.decode(mine.value) === ENDPOINT_CODECS) return;
+    core.tableSet(INGRESS_NETWORK, ENDPOINT_CODEC_TABLE, this.o.nodeName, enc.encode(ENDPOINT_CODECS), this.o.clock.now());
+  }
+
+  /** The encoding records may be written in on `ingress` now. */
+  encoding(): EndpointEncoding {
+    const core = this.o.gossip.core;
+    const codecs = new Map(core.tableEntries(INGRESS_NETWORK, ENDPOINT_CODEC_TABLE).map((e) => [e.key, dec.decode(e.value)]));
+    const nodes = new Set([...core.networkNodes(INGRESS_NETWORK), this.o.nodeName]);
+    return compactAllowed([...nodes], codecs) ? 'compact' : 'json';
+  }
+
+  /** Writes `rec` (key = its task id) in the allowed encoding; the caller pumps. */
+  set(rec: EndpointRecord): void {
+    const encoding = this.encoding();
+    this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, rec.taskId, encodeEndpoint(rec, encoding), this.o.clock.now());
+    this.written.set(rec.taskId, { record: rec, encoding });
+  }
+
+  /** True when this process wrote record `taskId` (and tracks its encoding). */
+  wrote(taskId: string): boolean {
+    return this.written.has(taskId);
+  }
+
+  /** Deletes this node's record `taskId`; the caller pumps. */
+  delete(taskId: string): void {
+    this.written.delete(taskId);
+    this.o.gossip.core.tableDelete(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, this.o.clock.now());
+  }
+
+  private onGossip(ev: GossipEvent): void {
+    const onIngress = 'network' in ev && ev.network === INGRESS_NETWORK;
+    const relevant = onIngress && (ev.type === 'network-join' || ev.type === 'network-leave'
+      || ((ev.type === 'create' || ev.type === 'update' || ev.type === 'delete') && ev.table === ENDPOINT_CODEC_TABLE));
+    if (!relevant || this.written.size === 0 || this.regatePending) return;
+    // after the event's dispatch: writing from inside a gossip listener would re-enter the pump
+    this.regatePending = true;
+    queueMicrotask(() => {
+      this.regatePending = false;
+      this.regate();
+    });
+  }
+
+  /** Rewrites the records whose allowed encoding changed since they were written. */
+  private regate(): void {
+    if (!this.o.gossip.core.networks().includes(INGRESS_NETWORK)) return;
+    const e = this.encoding();
+    let wrote = false;
+    for (const [taskId, w] of this.written) {
+      if (w.encoding === e) continue;
+      w.encoding = e;
+      this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, encodeEndpoint(w.record, e), this.o.clock.now());
+      wrote = true;
+    }
+    if (wrote) this.o.gossip.pump();
+  }
+}
