@@ -30,6 +30,8 @@ export class IngressSide {
   /** Tasks whose ingress attachment was checked since the last periodic check. */
   private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
+  /** An ip6 host table was programmed (IPv6 underlay addresses): a later render without any deletes it. */
+  private had6 = false;
   /**
    * This node's IPv6 underlay addresses (issue 19 §2): the advertised address on an IPv6-only
    * underlay, else the global IPv6 addresses of the device holding the IPv4 one (dual underlay;
@@ -178,11 +180,14 @@ export class IngressSide {
   async programHost(ingress: readonly IngressPublish[]): Promise<void> {
     const proxied = proxyPortsOf(ingress);
     const unbound = await this.proxies.open(proxied, this.underlay6);
-    const host = renderHostIngress(this.o.underlayIp, dnatPortsOf(ingress, proxied), this.underlay6);
+    const host = renderHostIngress(this.o.underlayIp, dnatPortsOf(ingress, proxied), this.underlay6, this.had6);
     if (host !== this.hostRendered) {
       this.hostRendered = null;
       await this.o.exec.check('nft', ['-f', '-'], { input: host });
       this.hostRendered = host;
+      // Once the ip6 table exists, a render without IPv6 addresses deletes it (it would keep DNATing a port
+      // that is no longer published, on addresses that may come back).
+      if (this.underlay6.length) this.had6 = true;
     }
     await this.proxies.closeStale(proxied, this.underlay6);
     if (unbound.size) throw ProxyPorts.failure(unbound);

@@ -213,12 +213,14 @@ export function dropIngressConflicts(pubs: readonly IngressPublish[]): { ingress
  * table with the set and no DNAT rule (the `ip` family cannot name an IPv6 address). With no
  * IPv6 address the output is byte-identical to what it was before IPv6 published ports.
  */
-export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ proto: Proto; port: number }>, underlay6: readonly string[] = []): string {
+export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ proto: Proto; port: number }>, underlay6: readonly string[] = [], dropStale6 = false): string {
   const elems = [...new Set(ports.map((p) => `${p.proto} . ${p.port}`))].sort();
   const set = elems.length ? `\t\telements = { ${elems.join(', ')} }\n` : '';
   const v4 = hostTable('ip', set, underlayIp.includes(':') ? [] : [underlayIp], HOST_LINK.sboxIp);
   const six = [...new Set(underlay6)].sort();
-  return [...v4, ...(six.length ? hostTable('ip6', set, six, HOST_LINK6.sboxIp) : []), ''].join('\n');
+  // `dropStale6`: the node had IPv6 underlay addresses and lost them all: its ip6 table goes in the same transaction.
+  const gone6 = !six.length && dropStale6 ? [`add table ip6 ${HOST_NFT_TABLE}`, `delete table ip6 ${HOST_NFT_TABLE}`] : [];
+  return [...v4, ...(six.length ? hostTable('ip6', set, six, HOST_LINK6.sboxIp) : gone6), ''].join('\n');
 }
 
 /**

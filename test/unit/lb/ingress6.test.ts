@@ -37,6 +37,9 @@ describe('IPv6 published ports: addresses and the host table', () => {
     const ports = [{ proto: 'tcp' as const, port: 8080 }, { proto: 'udp' as const, port: 53 }];
     assert.equal(renderHostIngress('10.99.1.2', ports, []), renderHostIngress('10.99.1.2', ports));
     assert.doesNotMatch(renderHostIngress('10.99.1.2', ports), /ip6/);
+    // A node that lost all its IPv6 underlay addresses drops its ip6 table in the same transaction (and only then).
+    assert.match(renderHostIngress('10.99.1.2', ports, [], true), /\nadd table ip6 meshd-ingress\ndelete table ip6 meshd-ingress\n$/);
+    assert.equal(renderHostIngress('10.99.1.2', ports, ['fd99:6c61:6200::2'], true), renderHostIngress('10.99.1.2', ports, ['fd99:6c61:6200::2']));
   });
 
   test('dual underlay: an ip6 table of the same name DNATs the IPv6 addresses to the sandbox, same transaction', () => {
