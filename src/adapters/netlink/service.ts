@@ -56,7 +56,11 @@ export class OverlayService {
     this.loop = new ReconcileLoop<LoopKey>({
       clock: opts.clock,
       run: (keys) => this.run(keys),
-      config: { minBackoffMs: this.timers.retryMinMs, maxBackoffMs: this.timers.retryMaxMs },
+      config: {
+        minBackoffMs: this.timers.retryMinMs, maxBackoffMs: this.timers.retryMaxMs,
+        ...(this.timers.maxDuty !== undefined ? { maxDuty: this.timers.maxDuty } : {}),
+        ...(this.timers.maxPaceMs !== undefined ? { maxPaceMs: this.timers.maxPaceMs } : {}),
+      },
     });
   }
 

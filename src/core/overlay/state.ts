@@ -23,9 +23,18 @@ export interface OverlayTimers {
   resyncMs: number;
   retryMinMs: number;
   retryMaxMs: number;
+  /**
+   * Largest share of wall time reconciles may take under sustained churn (core/reconcile/loop.ts pacing; absent:
+   * none). Each event reconcile is at least one `ip`/`bridge` batch process, and a fork of a ~150 MB agent is
+   * not cheap: a 10-node lab agent at 100 endpoint changes/s, reconciling back to back, spent ~13 % of its busy
+   * time spawning them. A lone change is not delayed (its reconcile follows debounceMs after it).
+   */
+  maxDuty?: number;
+  /** Ceiling of the pacing gap after a reconcile (ms): bounds what pacing adds to a change on a starved node. */
+  maxPaceMs?: number;
 }
 
-export const DEFAULT_OVERLAY_TIMERS: OverlayTimers = { debounceMs: 50, resyncMs: 30_000, retryMinMs: 500, retryMaxMs: 30_000 };
+export const DEFAULT_OVERLAY_TIMERS: OverlayTimers = { debounceMs: 50, resyncMs: 30_000, retryMinMs: 500, retryMaxMs: 30_000, maxDuty: 0.25, maxPaceMs: 250 };
 
 export type OverlayEvent =
   | { type: 'network-define'; network: OverlayNetwork }

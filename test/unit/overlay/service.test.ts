@@ -253,4 +253,33 @@ describe('OverlayService (ManualClock)', () => {
     assert.deepEqual(r.rec.calls.slice(-2).map((c) => c.fresh), [false, true], 'a retry after a failure reads');
     r.svc.stop();
   });
+
+  test('paced under sustained churn (maxDuty): after a reconcile of d ms the next waits 3d; a lone change is not delayed', async () => {
+    const clock = new ManualClock(1000);
+    const rec = new Recorder(clock);
+    const svc = new OverlayService({ reconciler: rec, clock, timers: { ...timers, maxDuty: 0.25, maxPaceMs: 250 }, onError: () => {} });
+    const step = async (ms: number): Promise<void> => {
+      clock.advance(ms);
+      await flush();
+    };
+    svc.start();
+    await step(0);
+    await step(5000);
+    svc.handle(member(2));
+    await step(50);
+    assert.equal(rec.calls.length, 2, 'a lone change: debounceMs after it');
+    rec.hold();
+    svc.handle(member(3));
+    await step(50); // starts, takes 40 ms
+    await step(40);
+    rec.release();
+    await flush();
+    svc.handle(member(4));
+    await step(50);
+    assert.equal(rec.calls.length, 3, 'paced: not yet (3 × 40 ms after the last one ended)');
+    await step(70);
+    assert.equal(rec.calls.length, 4);
+    assert.deepEqual(rec.calls.map((c) => c.at - 1000), [0, 5050, 5100, 5260]);
+    svc.stop();
+  });
 });
