@@ -121,6 +121,7 @@ export class ConvergenceReceipts implements Subsystem {
       if (ev.table === ENDPOINT_TABLE) {
         this.recs.delete(`${ev.network}\0${ev.key}`);
         this.names.delete(`${ev.network}\0${taskHash(ev.key)}`);
+        this.book.close(ev.network, taskHash(ev.key));
         this.acks.gone(ev.network, ev.key);
         this.kick();
       } else if (ev.table === CONVERGENCE_ACK_TABLE) {

@@ -250,6 +250,15 @@ export class ConvergenceBook {
   }
 
   /**
+   * The task's record was deleted: its change is no longer waited for (nodes that dropped the record before
+   * programming it never ack it, so under churn most removed tasks' changes would stay open for the acks' ttl,
+   * and every member death would recheck thousands of them). Its acks stay (they expire); a new ack reopens it.
+   */
+  close(network: string, hash: string): void {
+    this.open.delete(`${network}\0${hash}`);
+  }
+
+  /**
    * Task hashes on a network whose newest change was incomplete at its last check: what a member's death or
    * a node leaving the network may complete (to re-check then). A complete change stays complete until a
    * new version arrives, and a new version's acks come through `set`, whose caller checks them.

@@ -262,6 +262,11 @@ describe('collector', () => {
     assert.deepEqual(b.openTasksOn('app'), [A]);
     assert.equal(b.check('app', A, ['n1', 'n2']).completed, false);
     assert.deepEqual(b.openTasksOn('app'), [A]);
+    // A deleted task's change is closed: no recheck waits for it; a later ack of it reopens it.
+    b.close('app', A);
+    assert.deepEqual(b.openTasksOn('app'), []);
+    b.set('app', 'svc:S:0/n2', 'n2', snap('n2', 'aaaa0002', ['A']), 6);
+    assert.deepEqual(b.openTasksOn('app'), [A]);
     b.dropNetwork('app');
     assert.deepEqual(b.openTasksOn('app'), []);
   });
