@@ -62,6 +62,16 @@ export class TaskRemoval {
     }
   }
 
+  /**
+   * A task whose process died while it was a backend, just published `draining`, still holding
+   * its sandbox: starts the wait at once (same turn as the publish) and resolves once every member
+   * confirmed its LB and DNS dropped it (or the waiter's timeout / the fixed period), so the
+   * caller removes its sandbox only then.
+   */
+  withdrawDead(h: Held): Promise<void> {
+    return this.drain([h]);
+  }
+
   /** Waits until the draining tasks are confirmed out of every node's LB and DNS (or the fixed period). */
   private async drain(live: Held[]): Promise<void> {
     const d = this.w.drain;

@@ -24,6 +24,13 @@ export interface Held extends HeldTask {
   info: TaskInfo | null;
   error: string | null;
   adopted: boolean;
+  /**
+   * Its process died while it was a backend (core drainsOnExit): published `draining` at once and
+   * this wait for the drain acks started in the same turn (acks that land before a later wait
+   * began would never wake it: it would sit until the waiter's timeout); the reap awaits it before
+   * the runtime removes the sandbox.
+   */
+  deadDrain?: Promise<void>;
   /** Exit code when its process exited by itself (standalone containers show it). */
   exitCode?: number | null;
 }

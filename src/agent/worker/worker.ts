@@ -20,8 +20,10 @@
  * Restart safety: assignments are persisted (saved.ts); on start, tasks the runtimes still hold
  * are adopted when still assigned and stopped otherwise, and only then is the overlay activated.
  * Exits: a runtime's onExit (docker: the events stream; netns: its children) fails a running task
- * at once and kicks a converge that cleans it up; the list() poll remains for netns tasks (adopted
- * ones are not the agent's children). One DockerRuntime per agent, made when first needed.
+ * at once (a backend is published `draining` there and then) and kicks a converge that cleans it
+ * up once every member dropped it (its sandbox refuses connections meanwhile); the list() poll
+ * remains for netns tasks (adopted ones are not the agent's children). One DockerRuntime per
+ * agent, made when first needed.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +37,7 @@ import type { EndpointRecord } from '../../core/endpoints.js';
 import { MeshError, toMeshError } from '../../core/errors.js';
 import type { HealthStatus } from '../../core/health/policy.js';
 import {
-  adoptVerdict, exitedByPoll, exitError, exitVerdict, publishedState, shortId, toCure, toForget, toRemove, toStart,
+  adoptVerdict, drainsOnExit, exitedByPoll, exitError, exitVerdict, publishedState, shortId, toCure, toForget, toRemove, toStart,
   type TaskState,
 } from '../../core/worker/converge.js';
 import type { Subsystem } from '../agent.js';
@@ -151,6 +153,12 @@ export class WorkerSubsystem implements Subsystem {
   }
 
   private failExited(h: Held, error: string, code?: number | null): void {
+    // Read before the state changes: a backend that died is withdrawn now, its sandbox kept until
+    // every member acked the drop (reapExited; core/worker/converge.ts drainsOnExit says why).
+    if (drainsOnExit(h)) {
+      this.publish(h, 'draining');
+      h.deadDrain = this.removal.withdrawDead(h);
+    }
     h.state = 'failed';
     h.error = error;
     h.exitCode = code ?? null;
@@ -328,9 +336,10 @@ export class WorkerSubsystem implements Subsystem {
   }
 
   /**
-   * A running task whose process is gone is marked failed, its records deleted (peers stop
-   * sending to it) and its namespace removed; the converge then starts it again (every
-   * retryMs at most), unless a manager owns its restart.
+   * A running task whose process is gone is marked failed (a backend's records turn `draining` at
+   * once, failExited), the drain acks of the backends are awaited, then its namespace is removed
+   * and its records deleted; the converge then starts it again (every retryMs at most), unless a
+   * manager owns its restart.
    */
   private async reapExited(): Promise<void> {
     // Poll (fallback): runtimes without exit events, and netns tasks adopted after a restart.
@@ -342,12 +351,15 @@ export class WorkerSubsystem implements Subsystem {
       }
       for (const h of this.heldOf(exitedByPoll(polled, alive))) this.failExited(h, exitError(null));
     }
-    for (const id of [...this.exited]) {
-      this.exited.delete(id);
-      const h = this.tasks.get(id);
-      if (!h || h.state !== 'failed') continue;
+    const reaped = this.heldOf([...this.exited]).filter((h) => h.state === 'failed');
+    this.exited.clear();
+    // Dead backends leave every node's LB and DNS BEFORE the runtime removes their sandbox (and
+    // address): until then a connection to one is refused at once, never lost (drainsOnExit).
+    await Promise.all(reaped.map((h) => h.deadDrain));
+    for (const h of reaped) {
+      delete h.deadDrain;
       // A standalone container is kept after it exits (output, exit code) until `container rm`.
-      if (!h.a.task.standalone) await this.runtimeOf(h.a).stop(id, 0).catch((e) => this.o.log.error({ err: e, task: id }, 'cleanup after exit failed'));
+      if (!h.a.task.standalone) await this.runtimeOf(h.a).stop(h.id, 0).catch((e) => this.o.log.error({ err: e, task: h.id }, 'cleanup after exit failed'));
       this.detachLocal(h.a);
     }
   }

@@ -104,6 +104,21 @@ export function exitVerdict(state: TaskState | undefined): 'during-start' | 'fai
   return 'ignore';
 }
 
+/**
+ * A task whose process died (runtime exit report or poll): is it drained before its sandbox goes?
+ * Yes when it was a backend (running and served): its records turn `draining` at once and the
+ * runtime stops it (which removes the sandbox and so its address) only after every member acked
+ * that its LB and DNS dropped it. Until then a connection sent to it is refused at once by the
+ * sandbox's kernel (RST: nothing listens any more); were the address gone first, the SYN would be
+ * lost and the client's retransmits would follow the same conntrack entry to the dead address
+ * until its own timeout (containers-lab, 2026-12-07: 2 s curl timeouts after `docker kill`). A
+ * task that never served has no LB entry anywhere: stopped at once. Call it BEFORE the task is
+ * marked failed (it reads the state the death found).
+ */
+export function drainsOnExit(h: Pick<HeldTask, 'state' | 'served'>): boolean {
+  return h.state === 'running' && h.served === true;
+}
+
 export function exitError(code: number | null | undefined): string {
   return code === null || code === undefined ? 'task process exited' : `task process exited with code ${code}`;
 }

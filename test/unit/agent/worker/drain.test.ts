@@ -1,6 +1,7 @@
 /**
  * Worker with fakes: a confirmed drain (the task stays up, records `draining`, until the
- * DrainWait resolves; its outcome shows in tasksView) and start readiness (a task that exits
+ * DrainWait resolves; its outcome shows in tasksView), also for a backend whose process died (its
+ * sandbox stays until the acks) and start readiness (a task that exits
  * before serving is a failed start whose records never say `running`).
  * (tasksView's `drain` field lives only until the stopped task is forgotten by the next converge.)
  */
@@ -61,6 +62,64 @@ describe('worker: confirmed drain and start readiness', () => {
       drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, endedAt: ENDED_AT, networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
       await r.until('stopped', () => !r.runtime.tasks.has('a2'));
       assert.equal(r.gossip.state('a2'), undefined, 'records deleted after the stop');
+    } finally {
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a backend whose process died: draining at once, its sandbox kept until every member acked, then stopped and its records deleted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-wdead-'));
+    const drain = new ManualDrain();
+    const r = rig(dir, { drain });
+    try {
+      await r.overlay.start();
+      await r.worker.start();
+      await r.until('active', () => r.overlay.active);
+      r.worker.setAssignments([task('d1', '10.30.0.31')], { managed: true });
+      await r.until('running', () => r.worker.tasksView().some((t) => t.id === 'd1' && t.state === 'running'));
+      r.runtime.exit('d1', 137);
+      // At once, before any converge: the LBs and DNS everywhere drop it; the manager sees it failed.
+      assert.equal(r.gossip.state('d1'), 'draining');
+      assert.equal(r.worker.tasksView().find((t) => t.id === 'd1')?.state, 'failed');
+      // The wait starts with the publish, not at the next converge: acks that landed before a later
+      // wait began would never wake it (worker-docker lab: 'drain confirmed' only at the 10 s timeout).
+      assert.equal(drain.calls.length, 1, 'wait asked in the same turn as the publish');
+      assert.equal(drain.calls[0]!.taskId, 'd1');
+      await stepFor(r.clock, 3 * DEFAULT_DRAIN_MS);
+      assert.ok(r.runtime.tasks.has('d1'), 'sandbox (and address) kept until the acks: a connection to it is refused, not lost');
+      assert.deepEqual(r.runtime.stopped.map((x) => x.id), [], 'no stop before the acks');
+      drain.calls[0]!.resolve({ taskId: 'd1', outcome: 'acked', ms: 120, endedAt: ENDED_AT, networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
+      await r.until('stopped', () => !r.runtime.tasks.has('d1'));
+      assert.equal(r.gossip.state('d1'), undefined, 'records deleted after the stop');
+      const v = r.worker.tasksView().find((t) => t.id === 'd1');
+      assert.equal(v?.state, 'failed', 'still failed (the manager replaces it), not stopped');
+      assert.match(v?.error ?? '', /exited with code 137/);
+      assert.equal(drain.calls.length, 1, 'one wait');
+    } finally {
+      await r.drive('worker stopped', r.worker.stop());
+      await r.drive('overlay stopped', r.overlay.stop());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a process that died before it ever served is stopped at once (no LB holds it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-wdead2-'));
+    const drain = new ManualDrain();
+    const r = rig(dir, { drain });
+    try {
+      await r.overlay.start();
+      await r.worker.start();
+      await r.until('active', () => r.overlay.active);
+      const t = task('d2', '10.30.0.32');
+      r.worker.setAssignments([{ ...t, task: { ...t.task, healthcheck: { test: ['CMD', 'false'], intervalMs: 60_000, timeoutMs: 1000, retries: 3, startPeriodMs: 60_000 } } }], { managed: true });
+      await r.until('running (starting)', () => r.worker.tasksView().some((x) => x.id === 'd2' && x.state === 'running'));
+      assert.equal(r.gossip.state('d2'), 'starting', 'not a backend yet');
+      r.runtime.exit('d2', 1);
+      await r.until('stopped', () => !r.runtime.tasks.has('d2'));
+      assert.equal(drain.calls.length, 0, 'nothing to drain');
+      assert.equal(r.gossip.state('d2'), undefined);
     } finally {
       await r.drive('worker stopped', r.worker.stop());
       await r.drive('overlay stopped', r.overlay.stop());

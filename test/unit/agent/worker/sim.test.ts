@@ -121,7 +121,8 @@ describe('worker on simulated time', () => {
   });
 
   test('an exit event fails the task at once and the kicked converge restarts it without waiting for the retry period', async () => {
-    const r = await rig({ retryMs: 60_000 });
+    // drainMs 0: the dead backend's drain (next test) takes no time here, so what is measured is the kick.
+    const r = await rig({ retryMs: 60_000, drainMs: 0 });
     try {
       r.worker.setAssignments([task('e1', '10.30.0.11')]);
       await stepUntil(r.clock, 'running', () => r.state('e1') === 'running', { stepMs: 1 });
@@ -131,6 +132,27 @@ describe('worker on simulated time', () => {
       const { ms } = await stepUntil(r.clock, 'restarted', () => r.state('e1') === 'running' && r.runtime.tasks.get('e1')?.pid !== pid, { stepMs: 1 });
       assert.ok(ms <= 1, `restarted by the kick, not the 60 s retry (${ms} ms)`);
       assert.deepEqual(r.runtime.stopped.map((s) => [s.id, s.graceMs]), [['e1', 0]]);
+    } finally {
+      await r.done();
+    }
+  });
+
+  test('an exit event of a backend: draining at once, its sandbox stopped only after drainMs of simulated time, then restarted', async () => {
+    const r = await rig({ retryMs: 60_000, drainMs: 2000 });
+    try {
+      r.worker.setAssignments([task('e2', '10.30.0.12')]);
+      await stepUntil(r.clock, 'running', () => r.state('e2') === 'running', { stepMs: 1 });
+      const pid = r.runtime.tasks.get('e2')!.pid;
+      const t0 = r.clock.now();
+      r.runtime.exit('e2', 137);
+      assert.equal(r.state('e2'), 'failed');
+      assert.equal(r.gossip.state('e2'), 'draining', 'withdrawn from every LB at once');
+      r.clock.advance(1_999);
+      await flush();
+      assert.equal(r.runtime.stopped.length, 0, 'sandbox kept during the drain');
+      const { ms } = await stepUntil(r.clock, 'restarted', () => r.state('e2') === 'running' && r.runtime.tasks.get('e2')?.pid !== pid, { stepMs: 1, maxMs: 100 });
+      assert.equal(r.clock.now() - t0, 2_000, `stopped and restarted right after drainMs (${ms})`);
+      assert.deepEqual(r.runtime.stopped.map((s) => [s.id, s.graceMs]), [['e2', 0]]);
     } finally {
       await r.done();
     }

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  adoptVerdict, exitedByPoll, exitError, exitVerdict, leavesNetwork, publishedState, shortId, toCure, toDrain, toForget, toRemove, toStart,
+  adoptVerdict, drainsOnExit, exitedByPoll, exitError, exitVerdict, leavesNetwork, publishedState, shortId, toCure, toDrain, toForget, toRemove, toStart,
   type DesiredTask, type HeldTask, type TaskState,
 } from '../../../../src/core/worker/converge.js';
 
@@ -76,6 +76,15 @@ describe('worker converge plan', () => {
     assert.deepEqual(toDrain([
       held('a', 'running', { served: true }), held('b', 'running', { served: false }), held('c', 'running'), held('d', 'failed', { served: true }),
     ]), ['a']);
+  });
+
+  test('drainsOnExit: a task that died while it was a backend is drained before its sandbox goes', () => {
+    const rows: Array<[TaskState, boolean | undefined, boolean]> = [
+      ['running', true, true], // a backend somewhere: withdraw, wait for the acks, then remove the sandbox
+      ['running', false, false], ['running', undefined, false], // never served (e.g. its check never passed): no LB holds it
+      ['starting', true, false], ['draining', true, false], ['failed', true, false], ['stopped', true, false], ['new', undefined, false],
+    ];
+    for (const [state, served, v] of rows) assert.equal(drainsOnExit({ state, served }), v, `${state} served=${served}`);
   });
 
   test('publishedState: a backend unless a check has not passed', () => {
