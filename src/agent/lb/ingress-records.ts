@@ -8,15 +8,10 @@
  * Readers need nothing: decodeEndpoint takes both, and a record that reads as neither is counted, not applied.
  */
 import type { Clock } from '../../core/clock.js';
-import {
-  compactAllowed, ENDPOINT_CODEC_TABLE, ENDPOINT_CODECS, ENDPOINT_TABLE, encodeEndpoint, INGRESS_NETWORK,
-  type EndpointEncoding, type EndpointRecord,
-} from '../../core/endpoints.js';
+import { ENDPOINT_CODEC_TABLE, ENDPOINT_TABLE, encodeEndpoint, INGRESS_NETWORK, type EndpointEncoding, type EndpointRecord } from '../../core/endpoints.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
+import { allowedEncoding, sayCodecs } from '../gossip/codecs.js';
 import type { GossipPort } from '../overlay/overlay.js';
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export class IngressRecords {
   /** By task id: what this node wrote on `ingress` and in which encoding. */
@@ -29,18 +24,12 @@ export class IngressRecords {
 
   /** After joining `ingress`: says this node reads compact records there (written once; the entry stays). */
   say(): void {
-    const core = this.o.gossip.core;
-    const mine = core.tableEntries(INGRESS_NETWORK, ENDPOINT_CODEC_TABLE).find((e) => e.key === this.o.nodeName && e.owner === this.o.nodeName);
-    if (mine && dec.decode(mine.value) === ENDPOINT_CODECS) return;
-    core.tableSet(INGRESS_NETWORK, ENDPOINT_CODEC_TABLE, this.o.nodeName, enc.encode(ENDPOINT_CODECS), this.o.clock.now());
+    sayCodecs(this.o.gossip.core, INGRESS_NETWORK, this.o.nodeName, this.o.clock.now());
   }
 
   /** The encoding records may be written in on `ingress` now. */
   encoding(): EndpointEncoding {
-    const core = this.o.gossip.core;
-    const codecs = new Map(core.tableEntries(INGRESS_NETWORK, ENDPOINT_CODEC_TABLE).map((e) => [e.key, dec.decode(e.value)]));
-    const nodes = new Set([...core.networkNodes(INGRESS_NETWORK), this.o.nodeName]);
-    return compactAllowed([...nodes], codecs) ? 'compact' : 'json';
+    return allowedEncoding(this.o.gossip.core, INGRESS_NETWORK, this.o.nodeName);
   }
 
   /** Writes `rec` (key = its task id) in the allowed encoding; the caller pumps. */

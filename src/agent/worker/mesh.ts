@@ -12,11 +12,10 @@
  */
 import type { Assignment } from '../../core/assignments.js';
 import type { Clock } from '../../core/clock.js';
-import {
-  compactAllowed, ENDPOINT_CODEC_TABLE, ENDPOINT_CODECS, ENDPOINT_TABLE, encodeEndpoint, type EndpointEncoding, type EndpointRecord,
-} from '../../core/endpoints.js';
+import { ENDPOINT_CODEC_TABLE, ENDPOINT_TABLE, encodeEndpoint, type EndpointEncoding, type EndpointRecord } from '../../core/endpoints.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import { leavesNetwork, type HeldTask } from '../../core/worker/converge.js';
+import { allowedEncoding, sayCodecs } from '../gossip/codecs.js';
 import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 import { endpointRecord, overlayNetworkOf } from './plan.js';
 
@@ -32,9 +31,6 @@ export interface TaskMeshOptions {
   gossip: GossipPort;
   overlay: OverlaySubsystem;
 }
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** A record this node has written, with the encoding it was written in (to rewrite it when the rule changes). */
 interface Written { network: string; taskId: string; record: EndpointRecord; encoding: EndpointEncoding }
@@ -101,17 +97,12 @@ export class TaskMesh {
 
   /** The encoding this node may write records in on `network` now. */
   encodingOn(network: string): EndpointEncoding {
-    const core = this.o.gossip.core;
-    const codecs = new Map(core.tableEntries(network, ENDPOINT_CODEC_TABLE).map((e) => [e.key, dec.decode(e.value)]));
-    const nodes = new Set([...core.networkNodes(network), this.o.nodeName]);
-    return compactAllowed([...nodes], codecs) ? 'compact' : 'json';
+    return allowedEncoding(this.o.gossip.core, network, this.o.nodeName);
   }
 
   /** Says on `network` which encodings this node reads (once: the entry stays while the node is on it). */
   private sayCodecs(network: string): void {
-    const mine = this.o.gossip.core.tableEntries(network, ENDPOINT_CODEC_TABLE).find((e) => e.key === this.o.nodeName && e.owner === this.o.nodeName);
-    if (mine && dec.decode(mine.value) === ENDPOINT_CODECS) return;
-    this.o.gossip.core.tableSet(network, ENDPOINT_CODEC_TABLE, this.o.nodeName, enc.encode(ENDPOINT_CODECS), this.o.clock.now());
+    sayCodecs(this.o.gossip.core, network, this.o.nodeName, this.o.clock.now());
   }
 
   private onGossip(ev: GossipEvent): void {
