@@ -37,19 +37,32 @@ class ManualDrain implements DrainWait {
   }
 }
 
-function rig(dir: string, opts: { drain?: DrainWait; readiness?: (pid: number) => Promise<Readiness> }) {
-  return workerRig(dir, { worker: opts });
+type Rig = ReturnType<typeof workerRig>;
+
+/**
+ * A worker rig in a temporary directory, started until the overlay is active, handed to `body`; always stopped and
+ * removed afterwards. `prepare` runs on the rig before it starts (e.g. to wrap the runtime).
+ */
+async function withRig(name: string, opts: { drain?: DrainWait; readiness?: (pid: number) => Promise<Readiness> }, body: (r: Rig) => Promise<void>, prepare?: (r: Rig) => void): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `meshd-${name}-`));
+  const r = workerRig(dir, { worker: opts });
+  prepare?.(r);
+  try {
+    await r.overlay.start();
+    await r.worker.start();
+    await r.until('active', () => r.overlay.active);
+    await body(r);
+  } finally {
+    await r.drive('worker stopped', r.worker.stop());
+    await r.drive('overlay stopped', r.overlay.stop());
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('worker: confirmed drain and start readiness', () => {
   test('a removed task stays up and draining until every member acked; the outcome is kept', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-wdrain-'));
     const drain = new ManualDrain();
-    const r = rig(dir, { drain });
-    try {
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withRig('wdrain', { drain }, async (r) => {
       r.worker.setAssignments([task('a1', '10.30.0.11'), task('a2', '10.30.0.12')]);
       await r.until('running', () => r.worker.tasksView().filter((t) => t.state === 'running').length === 2);
       r.worker.setAssignments([task('a1', '10.30.0.11')]);
@@ -62,21 +75,12 @@ describe('worker: confirmed drain and start readiness', () => {
       drain.calls[0]!.resolve({ taskId: 'a2', outcome: 'acked', ms: 321, endedAt: ENDED_AT, networks: ['net1'], acks: [{ network: 'net1', node: 'n1', ms: 5 }], pending: [] });
       await r.until('stopped', () => !r.runtime.tasks.has('a2'));
       assert.equal(r.gossip.state('a2'), undefined, 'records deleted after the stop');
-    } finally {
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a backend whose process died: draining at once, its sandbox kept until every member acked, then stopped and its records deleted', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-wdead-'));
     const drain = new ManualDrain();
-    const r = rig(dir, { drain });
-    try {
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withRig('wdead', { drain }, async (r) => {
       r.worker.setAssignments([task('d1', '10.30.0.31')], { managed: true });
       await r.until('running', () => r.worker.tasksView().some((t) => t.id === 'd1' && t.state === 'running'));
       r.runtime.exit('d1', 137);
@@ -97,21 +101,12 @@ describe('worker: confirmed drain and start readiness', () => {
       assert.equal(v?.state, 'failed', 'still failed (the manager replaces it), not stopped');
       assert.match(v?.error ?? '', /exited with code 137/);
       assert.equal(drain.calls.length, 1, 'one wait');
-    } finally {
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('a process that died before it ever served is stopped at once (no LB holds it)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-wdead2-'));
     const drain = new ManualDrain();
-    const r = rig(dir, { drain });
-    try {
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withRig('wdead2', { drain }, async (r) => {
       const t = task('d2', '10.30.0.32');
       r.worker.setAssignments([{ ...t, task: { ...t.task, healthcheck: { test: ['CMD', 'false'], intervalMs: 60_000, timeoutMs: 1000, retries: 3, startPeriodMs: 60_000 } } }], { managed: true });
       await r.until('running (starting)', () => r.worker.tasksView().some((x) => x.id === 'd2' && x.state === 'running'));
@@ -120,29 +115,22 @@ describe('worker: confirmed drain and start readiness', () => {
       await r.until('stopped', () => !r.runtime.tasks.has('d2'));
       assert.equal(drain.calls.length, 0, 'nothing to drain');
       assert.equal(r.gossip.state('d2'), undefined);
-    } finally {
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   test('readiness: exited before serving → failed, never published running; ready/timeout → running', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meshd-wready-'));
     const verdict = new Map<string, Readiness>([['b1', 'exited'], ['b2', 'ready'], ['b3', 'timeout']]);
     const byPid = new Map<number, string>();
-    const r = rig(dir, { readiness: async (pid) => verdict.get(byPid.get(pid) ?? '') ?? 'ready' });
-    const rt = r.runtime;
-    const start = rt.start.bind(rt);
-    rt.start = async (spec, a) => {
-      const info = await start(spec, a);
-      if (info.pid !== null) byPid.set(info.pid, spec.id);
-      return info;
+    const countPids = (r: Rig): void => {
+      const rt = r.runtime;
+      const start = rt.start.bind(rt);
+      rt.start = async (spec, a) => {
+        const info = await start(spec, a);
+        if (info.pid !== null) byPid.set(info.pid, spec.id);
+        return info;
+      };
     };
-    try {
-      await r.overlay.start();
-      await r.worker.start();
-      await r.until('active', () => r.overlay.active);
+    await withRig('wready', { readiness: async (pid) => verdict.get(byPid.get(pid) ?? '') ?? 'ready' }, async (r) => {
       r.worker.setAssignments([task('b1', '10.30.0.21'), task('b2', '10.30.0.22'), task('b3', '10.30.0.23')]);
       await r.until('settled', () => r.worker.tasksView().every((t) => t.state === 'running' || t.state === 'failed') && r.worker.tasksView().length === 3);
       const view = Object.fromEntries(r.worker.tasksView().map((t) => [t.id, t]));
@@ -152,10 +140,6 @@ describe('worker: confirmed drain and start readiness', () => {
       assert.equal(view.b3!.state, 'running');
       assert.ok(!r.gossip.history.some(([k, s]) => k === 'b1' && s === 'running'), 'b1 never published running');
       assert.equal(r.gossip.state('b1'), undefined);
-    } finally {
-      await r.drive('worker stopped', r.worker.stop());
-      await r.drive('overlay stopped', r.overlay.stop());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    }, countPids);
   });
 });
