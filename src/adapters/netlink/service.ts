@@ -126,7 +126,8 @@ export class OverlayService {
   /**
    * Waits until a reconcile whose input includes every event handed in before this call has
    * finished (ok or not), or until no reconcile is running or due before `now + withinMs`,
-   * whichever comes first. The first condition bounds the wait under steady churn: waiting
+   * whichever comes first — the second only while retrying after a failure (a paced or debounced reconcile is
+   * waited for). The first condition bounds the wait under steady churn: waiting
    * for quiet alone never ends while events keep arriving faster than a reconcile takes (on a
    * loaded node that starved the LB's ingress plumbing for minutes).
    */
@@ -136,7 +137,11 @@ export class OverlayService {
       if (this.finishedGen >= target || this.stopped) return;
       if (!this.loop.running) {
         const due = this.loop.nextDeadline();
-        if (due === undefined || due > this.opts.clock.now() + withinMs) return;
+        // Only a retry (back-off after a failure) may be further away than the caller waits. A reconcile held
+        // back by pacing (≤ maxPaceMs) or the debounce is waited for: returning early there let the worker
+        // attach a task to a sandbox the pending reconcile had not created yet (clean clone, run-lab: `ip -n
+        // …-ov-… -batch`: Cannot open network namespace).
+        if (due === undefined || (this.loop.consecutiveFailures > 0 && due > this.opts.clock.now() + withinMs)) return;
       }
       await new Promise<void>((r) => this.finishWaiters.push(r));
     }

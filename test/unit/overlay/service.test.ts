@@ -280,6 +280,23 @@ describe('OverlayService (ManualClock)', () => {
     await step(70);
     assert.equal(rec.calls.length, 4);
     assert.deepEqual(rec.calls.map((c) => c.at - 1000), [0, 5050, 5100, 5260]);
+    // settle() waits for a reconcile held back by pacing (it returns early only for a retry's back-off): the
+    // worker attaches a task right after it, to the sandbox that reconcile creates.
+    rec.hold();
+    svc.handle({ type: 'network-define', network: A });
+    await step(50); // starts at 5310, takes 100 ms → the next is paced to ≥ 5410 + 250
+    await step(100);
+    rec.release();
+    await flush();
+    svc.handle({ type: 'local-add', taskId: 't9', endpoint: { network: 'aaaa', ip: '10.0.1.9', mac: '02:42:0a:00:01:09' } });
+    let settled = false;
+    void svc.settle(150).then(() => (settled = true));
+    await step(150);
+    assert.equal(settled, false, 'the paced reconcile (due in 250 ms) is waited for');
+    await step(100);
+    assert.equal(rec.calls.length, 6);
+    await flush();
+    assert.equal(settled, true);
     svc.stop();
   });
 });
