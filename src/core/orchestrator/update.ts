@@ -86,6 +86,16 @@ export class RollingUpdate {
   get failureCount(): number {
     return this.failures;
   }
+  /**
+   * What completion still waits for (diagnostics: a test prints it when an update does not finish): queued
+   * slots, busy workers, monitored tasks, an open canary, a pending rollback build, and each in-flight item's
+   * step with its old and new task (`id:state/desired`).
+   */
+  get progress(): { state: UpdateState; queue: number; busy: number; monitors: number; canaryOpen: boolean; pendingRollbackBuild: boolean; items: string[] } {
+    const t = (x: Task | undefined): string => (x ? `${x.id}:${x.state}/${x.desiredState}` : '-');
+    const items = [...new Set(this.inFlight.values())].map((i) => `${i.key} ${i.step}${i.canary ? ' canary' : ''} old=${t(i.old)} new=${t(i.next)}`);
+    return { state: this.st, queue: this.queue.length, busy: this.busy.size, monitors: this.monitors.size, canaryOpen: this.canary.open, pendingRollbackBuild: this.pendingRollbackBuild, items };
+  }
   drain(): Action[] {
     return this.out.splice(0);
   }

@@ -56,7 +56,7 @@ async function until(name: string, state: string | null, n: number): Promise<Tas
     await nodesRun();
     const [s, ts] = [await svc(name), await live(name)];
     return (s.update?.state ?? null) === state && ts.length === n && ts.every((t) => t.state === 'running') ? ts : false;
-  }, 8000, 50, async () => JSON.stringify({ svc: (await svc(name)).update, tasks: ids(await live(name)) }))).value;
+  }, 8000, 50, async () => JSON.stringify({ svc: (await svc(name)).update, tasks: ids(await live(name)), machines: [...cp.updaters.values()].map((u) => u.progress) }))).value;
 }
 
 /** Waits for `k` more reconcile steps of the current control plane, playing the nodes meanwhile. */

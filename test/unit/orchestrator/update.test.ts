@@ -173,6 +173,10 @@ describe('rolling update', () => {
     const drained = h.pendingDrains[0]!;
     assert.ok(drained);
     assert.equal(h.actions.filter(({ a }) => a.type === 'shutdownTask').length, 0, 'nothing stopped before the agents confirm');
+    // progress (what a test prints when an update does not finish) names the item waiting for its drain.
+    const p = h.ru.progress;
+    assert.deepEqual([p.state, p.busy, p.canaryOpen], ['updating', 1, false]);
+    assert.ok(p.items.some((x) => x.includes(' draining ') && x.includes(`old=${drained}:running/`)), JSON.stringify(p.items));
     h.ru.handle({ type: 'taskDrained', taskId: drained }, h.sim.clock.now());
     h.pendingDrains.splice(0);
     h.autoDrain = true;
@@ -182,6 +186,7 @@ describe('rolling update', () => {
     assert.ok(shut.every((x) => x.at === 10_000));
     h.runUntil(60_000);
     assert.equal(h.ru.state, 'completed');
+    assert.deepEqual(h.ru.progress.items, [], 'nothing in flight once completed');
   });
 
   test('unconfirmed drain goes on after drainTimeoutMs and says so', () => {
