@@ -6,9 +6,11 @@
  *
  * One measured change = `service scale probe=K+1` through the manager, as a user makes it (the manager
  * commits a new task; its node starts it and publishes the endpoint). Its figures come from n1's
- * `GET /v1/convergence`: publication → last ack (`totalMs`) and commit → last ack (the scale call's start →
- * startedAt + totalMs, same machine so one clock). The probe service's tasks are `sleep` processes (netns
- * runtime), scaled up one at a time to MAX_TASKS, then back to 1 (not measured).
+ * `GET /v1/convergence`: publication → last ack (`totalMs`) and commit → last ack (from just before the
+ * API call that commits the new replica count — n1's control socket, forwarded to the manager over mTLS,
+ * as netctl does it but without timing netctl's own process start — to startedAt + totalMs; same machine,
+ * so one clock). The probe service's tasks are `sleep` processes (netns runtime), scaled up one at a time
+ * to MAX_TASKS, then back to 1 (not measured).
  *
  * Two phases, alone and under churn, interleaved in --rounds rounds (bench/lib/rounds.ts; first phase
  * alternating), --changes per phase in all. Churn is real endpoint records of a synthetic set of `churn`
@@ -85,9 +87,11 @@ interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: str
  */
 async function oneChange(n1: ApiClient, replicas: number, failures: string[]): Promise<Sample> {
   const missed: Sample = { publishToLastMs: Number.POSITIVE_INFINITY, commitToLastMs: Number.POSITIVE_INFINITY, slowest: null };
-  const t0 = Date.now();
+  let t0 = Date.now();
   try {
-    await netctl('n1', 'service', 'scale', '-d', `probe=${replicas}`);
+    const svc = await n1.call<{ id: string; version: number; spec: Record<string, unknown> }>('GET', '/v1/manager/services/probe');
+    t0 = Date.now();
+    await n1.call('POST', `/v1/manager/services/${encodeURIComponent(svc.id)}/update`, { spec: { ...svc.spec, mode: { replicated: { replicas } } }, version: svc.version });
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const v = await n1.call<{ changes: ChangeView[] }>('GET', `/v1/convergence?service=probe&since=${t0}&limit=50`);
@@ -246,10 +250,14 @@ async function main(): Promise<void> {
     const slowest: Record<string, number> = {};
     for (const s of [...got.alone!, ...got.churn!].flatMap((x) => x.samples)) if (s.slowest) slowest[s.slowest] = (slowest[s.slowest] ?? 0) + 1;
     const p99churn = pct(got.churn!.flatMap((x) => x.samples), 'publishToLastMs', 99);
+    const p99commitAlone = pct(got.alone!.flatMap((x) => x.samples), 'commitToLastMs', 99);
+    const p99commitChurn = pct(got.churn!.flatMap((x) => x.samples), 'commitToLastMs', 99);
     writeResults('convergence', rows, {
       params: { nodes: NODES, churnRecordEncoding: encoding, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
-      goal: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
+      // The issue's goal is stated from the manager's commit (scheduling and the task's start included); publication → last node is the mesh's part.
+      goal: { metric: `p99 manager commit → last node's LB+DNS, alone and under churn, N=${NODES}`, limitMs: 1000, measuredMs: { alone: p99commitAlone, churn: p99commitChurn }, met: p99commitAlone !== null && p99commitChurn !== null && Math.max(p99commitAlone, p99commitChurn) < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
+      meshPart: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,
     }, { start: START });
   } finally {

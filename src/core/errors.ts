@@ -48,6 +48,8 @@ export const ERROR_CODES = Object.freeze({
   /** A gossip key rotation is already under way (src/manager/gossip-keys.ts): the caller retries after it ends. */
   MESHD_ROTATION_BUSY: { kind: 'Conflict', message: 'a gossip key rotation is under way' },
   MESHD_MANAGER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the manager' },
+  /** The caller gave up on its own request (a long-poll stopped with its link): not the manager's failure, never failed over. */
+  MESHD_CANCELLED: { kind: 'Unavailable', message: 'request cancelled by its caller' },
   /** Another node's agent could not be asked over the peer API (down, refused, or no valid certificate): details.reason says which. */
   MESHD_PEER_UNREACHABLE: { kind: 'Unavailable', message: 'cannot reach the peer node' },
   MESHD_NOT_LEADER: { kind: 'Unavailable', message: 'this manager is not the leader' },

@@ -47,7 +47,7 @@ export interface TlsCredentials {
  * the CA before pinning it). Connection and TLS failures are MESHD_MANAGER_UNREACHABLE,
  * except a server certificate that does not chain to the pinned CA: MESHD_CA_MISMATCH.
  */
-export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<RawResponse> {
+export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method: string, path: string, body?: unknown, timeoutMs = 15_000, signal?: AbortSignal): Promise<RawResponse> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   const opts: RequestOptions = {
     host: ep.host,
@@ -57,6 +57,7 @@ export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method:
     headers: payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
     timeout: timeoutMs,
     agent: false,
+    ...(signal ? { signal } : {}),
     ...(creds.caPem ? { ca: [creds.caPem], rejectUnauthorized: true, checkServerIdentity: checkManagerIdentity } : { rejectUnauthorized: false }),
     ...(creds.certPem && creds.keyPem ? { cert: creds.certPem, key: creds.keyPem } : {}),
   };
@@ -70,6 +71,7 @@ export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method:
     req.on('timeout', () => req.destroy(new MeshError('MESHD_MANAGER_UNREACHABLE', `manager ${ep.host}:${ep.port} did not answer in ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e instanceof MeshError) return reject(e);
+      if (signal?.aborted) return reject(new MeshError('MESHD_CANCELLED', `request to the manager ${ep.host}:${ep.port} cancelled`));
       const tlsCodes = ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'];
       if (e.code === 'ERR_MESHD_NOT_A_MANAGER') {
         return reject(new MeshError('MESHD_CERT_REJECTED', `${ep.host}:${ep.port} is a node of the cluster but not a manager: ${e.message}`, { reason: 'server-not-manager' }));
@@ -97,6 +99,12 @@ export function responseError(r: RawResponse): MeshError {
   return fromErrorJSON(parsed);
 }
 
+/** Per-request options of ManagerClient / ManagerPool calls. */
+export interface CallOptions {
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 export class ManagerClient {
   readonly endpoint: ManagerEndpoint;
   constructor(
@@ -113,12 +121,13 @@ export class ManagerClient {
     return new ManagerClient(addr ?? id.managerAddr, { caPem: id.caPem, certPem: id.certPem, keyPem: id.keyPem });
   }
 
-  raw(method: string, path: string, body?: unknown): Promise<RawResponse> {
-    return httpsRequest(this.endpoint, this.creds, method, path, body, this.timeoutMs);
+  /** `opts.timeoutMs`: this request's idle limit instead of the client's (a long-poll waits longer); `opts.signal` cancels it. */
+  raw(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<RawResponse> {
+    return httpsRequest(this.endpoint, this.creds, method, path, body, opts.timeoutMs ?? this.timeoutMs, opts.signal);
   }
 
-  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const r = await this.raw(method, path, body);
+  async call<T = unknown>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
+    const r = await this.raw(method, path, body, opts);
     if (r.status >= 400) throw responseError(r);
     return (r.body.length ? JSON.parse(r.body) : undefined) as T;
   }

@@ -10,7 +10,7 @@
  * caller from `GET /v1/managers`; an address a redirect names is added to it.
  */
 import { MeshError, toMeshError } from '../core/errors.js';
-import { ManagerClient, responseError, type RawResponse, type TlsCredentials } from './client.js';
+import { ManagerClient, responseError, type CallOptions, type RawResponse, type TlsCredentials } from './client.js';
 import { notLeaderTarget } from '../api/not-leader.js';
 
 export { notLeaderHint, notLeaderTarget } from '../api/not-leader.js';
@@ -99,8 +99,8 @@ export class ManagerPool {
     }
   }
 
-  call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    return this.run((c) => c.call<T>(method, path, body));
+  call<T = unknown>(method: string, path: string, body?: unknown, opts?: CallOptions): Promise<T> {
+    return this.run((c) => c.call<T>(method, path, body, opts));
   }
 
   /** The raw answer of whichever manager served the request (a redirect is followed, not returned). */

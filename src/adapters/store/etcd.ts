@@ -179,7 +179,7 @@ export class EtcdStore implements Store {
     return Number(r.header.revision);
   }
 
-  async watch(prefix: string, cb: (ev: WatchEvent) => void): Promise<Unwatch> {
+  async watch(prefix: string, cb: (ev: WatchEvent) => void, onBroken?: (e: unknown) => void): Promise<Unwatch> {
     this.open();
     checkPrefix(prefix);
     const w = await this.client.watch().prefix(this.kvPrefix + prefix).create().catch((e: unknown) => Promise.reject(unavailable(e, 'watch')));
@@ -194,7 +194,7 @@ export class EtcdStore implements Store {
         }
       }
     });
-    w.on('error', (e) => this.onWatchError(unavailable(e, 'watch')));
+    w.on('error', (e) => (onBroken ?? this.onWatchError)(unavailable(e, 'watch')));
     return async () => {
       this.watchers.delete(w);
       await w.cancel();

@@ -79,8 +79,13 @@ export interface Store {
    * change; with `opts.fence`, only while the writer still leads (else MESHD_NOT_LEADER).
    */
   txn(ops: TxnOp[], opts?: TxnOptions): Promise<number>;
-  /** Calls `cb` for every change under `prefix` after this call, in revision order. */
-  watch(prefix: string, cb: (ev: WatchEvent) => void): Promise<Unwatch>;
+  /**
+   * Calls `cb` for every change under `prefix` after this call, in revision order. `onBroken`: this
+   * watch's stream failed and delivers nothing more (etcd unreachable past the client's own retries) —
+   * the caller opens a new one; without it the store's `onWatchError` hears it. The in-process stores'
+   * watches never break.
+   */
+  watch(prefix: string, cb: (ev: WatchEvent) => void, onBroken?: (e: unknown) => void): Promise<Unwatch>;
   /** The current store revision (0 for an empty store). */
   revision(): Promise<number>;
   close(): Promise<void>;

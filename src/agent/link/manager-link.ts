@@ -1,9 +1,11 @@
 /**
  * The agent's link to the cluster (dockerd's swarm component): cluster lifecycle on the
  * agent's socket (init, join, join tokens, leave), the manager and its control plane on
- * the node that initialized the cluster, and on every joined node a loop that polls the
- * dispatcher with the node's mTLS identity, hands the assignment list to the worker and
- * reports the worker's task states back.
+ * the node that initialized the cluster, and on every joined node, with the node's mTLS
+ * identity, a feed that hands the worker its assignment list as soon as the manager commits
+ * a change to it (assignment-feed.ts: a long-poll, not a poll) and a dispatcher round every
+ * `pollMs` that reports the worker's task states back (and pulls keys and ingress addresses) —
+ * sooner when the worker says a state changed (REPORT_SOON_MS), as swarm's agent reports at once.
  *
  * netctl only ever talks to the local agent socket: `/v1/manager/...` is forwarded to the
  * manager over mTLS with this node's certificate (so a worker node gets the manager's 403
@@ -21,7 +23,7 @@
  * followed to the leader — so assignments, status reports and forwarded netctl calls carry
  * on through whichever manager leads. A manager node prefers its own manager for reads.
  *
- * Polling runs through the shared ReconcileLoop (one round at a time, the next `pollMs` after
+ * The round runs through the shared ReconcileLoop (one round at a time, the next `pollMs` after
  * the last ended). Each activation gets its own loop; a re-activation (leave then join, or a role
  * change decided inside a round) stops the old loop without waiting for it — the new loop's first
  * round waits for the old round instead, so two rounds never overlap and the new link always polls
@@ -48,12 +50,15 @@ import type { ClusterGossipKeys } from './gossip-keys.js';
 import { startLocalManager } from './local-manager.js';
 import { loadManagerList, saveManagerList } from './managers-file.js';
 import { IngressSync, type IngressAddresses } from './ingress-sync.js';
+import { AssignmentFeed } from './assignment-feed.js';
 import { registerLinkRoutes } from './routes.js';
 
 /** What the link needs of the worker (src/agent/worker/worker.ts). */
 export interface AssignmentSink {
   setAssignments(list: unknown, opts?: { managed?: boolean }): unknown;
   tasksView(): Array<{ id: string; state: string; error: string | null; health?: string | null }>;
+  /** Told when task states may have changed: the link reports them without waiting for the next round. */
+  onTaskStates?(fn: () => void): void;
 }
 
 export interface ManagerLinkOptions {
@@ -66,8 +71,10 @@ export interface ManagerLinkOptions {
   log: Logger;
   gossip: GossipSubsystem;
   worker: AssignmentSink;
-  /** Dispatcher poll period (ms), default 1000. */
+  /** Dispatcher round period (ms), default 1000: status reports, keys, ingress (assignments are pushed: assignment-feed.ts). */
   pollMs?: number;
+  /** How long the manager may hold an assignment watch request with nothing new (ms), default 10000. */
+  assignmentWaitMs?: number;
   /** When this node runs a manager: how long a node stays dead in gossip before it is down (config `manager.nodeDownGraceMs`). */
   nodeDownGraceMs?: number;
   /** Manager API port when this node initializes a cluster; default 2377. */
@@ -90,6 +97,11 @@ export interface ManagerLinkOptions {
 
 /** Refresh the manager list every this many dispatcher rounds. */
 const REFRESH_EVERY = 5;
+/**
+ * A changed task state is reported this soon (ms) instead of at the next round: the manager's rolling
+ * update and `service ps` wait on it. Short, so the states one converge changes go in one report.
+ */
+const REPORT_SOON_MS = 20;
 
 export class ManagerLink implements Subsystem {
   readonly name = 'manager-link';
@@ -105,9 +117,12 @@ export class ManagerLink implements Subsystem {
   private loop: ReconcileLoop<'poll'> | undefined;
   /** Resolves when the last stopped loop's round (if one ran) has ended. */
   private lastRound: Promise<void> = Promise.resolve();
-  private lastList = '';
+  /** The assignment feed of the current activation (pushed by the manager; polled by the round when it cannot push). */
+  private feed: AssignmentFeed | undefined;
   private readonly ingress: IngressSync;
   private lastError: string | null = null;
+  /** The task states the manager last accepted (JSON): a state change reports sooner only when it differs. */
+  private lastReport = '';
   private polls = 0;
   private lastRenewCheck = 0;
   /** This node's runtimes for the status reports (unset: nothing reported). */
@@ -119,6 +134,9 @@ export class ManagerLink implements Subsystem {
     this.describer = o.describeNode && new NodeDescriber(o.describeNode, o.clock, o.log, o.describeEveryMs);
     o.gossip.onEvent((ev) => {
       if (ev.type.startsWith('member-')) this.control?.kick();
+    });
+    o.worker.onTaskStates?.(() => {
+      if (this.loop && JSON.stringify(this.taskReport()) !== this.lastReport) this.loop.mark('poll', REPORT_SOON_MS);
     });
   }
 
@@ -153,7 +171,10 @@ export class ManagerLink implements Subsystem {
     const addrs = [...(this.localManager ? [this.localManager] : []), ...known, this.identity.managerAddr];
     this.client = new ManagerPool({ caPem: this.identity.caPem, certPem: this.identity.certPem, keyPem: this.identity.keyPem }, addrs, {
       timeoutMs: 10_000,
-      onSwitch: (from, to, why) => this.o.log.info({ from, to, why }, 'switched manager'),
+      onSwitch: (from, to, why) => {
+        this.o.log.info({ from, to, why }, 'switched manager');
+        this.feed?.redirect();
+      },
     });
     this.startPolling(this.client);
     this.o.log.info({ nodeId: this.identity.nodeId, role: this.identity.role, manager: this.client.current, managers: this.client.addresses() }, 'cluster link active');
@@ -196,12 +217,19 @@ export class ManagerLink implements Subsystem {
     });
     this.loop = loop;
     loop.mark('poll');
+    const feed = new AssignmentFeed(client, { clock: this.o.clock, log: this.o.log, worker: this.o.worker, ...(this.o.assignmentWaitMs !== undefined ? { waitMs: this.o.assignmentWaitMs } : {}) });
+    this.feed = feed;
+    // After the previous activation's last round (it may still apply a list; the new feed's first answer comes after it).
+    void prev.then(() => { if (this.feed === feed) feed.start(); });
   }
 
   /** Stops polling without waiting (a round may be the caller: a role change restarts the link from inside it). */
   private stopPolling(): void {
     if (!this.loop) return;
-    this.lastRound = this.loop.stop();
+    const feedStopped = this.feed?.stop() ?? Promise.resolve();
+    this.feed = undefined;
+    const roundEnded = this.loop.stop();
+    this.lastRound = Promise.all([roundEnded, feedStopped]).then(() => undefined);
     this.loop = undefined;
   }
 
@@ -216,16 +244,13 @@ export class ManagerLink implements Subsystem {
     try {
       if (this.polls % REFRESH_EVERY === 0) await this.refreshManagers(client);
       await this.pullGossipKeys(client);
-      const list = await client.call<unknown[]>('GET', '/v1/dispatcher/assignments');
-      const text = JSON.stringify(list);
-      if (text !== this.lastList) {
-        this.o.worker.setAssignments(list, { managed: true });
-        this.lastList = text;
-      }
-      // Health only for tasks with a check (`service ps`: running (healthy)).
-      const tasks = this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error, ...(t.health ? { health: t.health } : {}) }));
+      // Pushed by the feed; fetched here only from a manager without the watch (older version).
+      const feed = this.feed;
+      if (feed?.mode === 'poll') feed.apply(await client.call<unknown[]>('GET', '/v1/dispatcher/assignments'));
+      const tasks = this.taskReport();
       const description = await this.describer?.current();
       const st = await client.call<{ role?: string | null }>('POST', '/v1/dispatcher/status', { tasks, ...(description ? { description } : {}) });
+      this.lastReport = JSON.stringify(tasks);
       if ((st.role === 'manager' || st.role === 'worker') && this.identity && st.role !== this.identity.role) {
         await this.changeRole(client);
         return;
@@ -240,6 +265,11 @@ export class ManagerLink implements Subsystem {
       if (msg !== this.lastError) this.o.log.warn({ err: msg }, 'dispatcher round failed');
       this.lastError = msg;
     }
+  }
+
+  /** The worker's task states as the status report carries them (health only for tasks with a check: `service ps` shows running (healthy)). */
+  private taskReport(): Array<{ id: string; state: string; error: string | null; health?: string }> {
+    return this.o.worker.tasksView().map((t) => ({ id: t.id, state: t.state, error: t.error, ...(t.health ? { health: t.health } : {}) }));
   }
 
   /**
@@ -323,6 +353,7 @@ export class ManagerLink implements Subsystem {
       joined: !!id, nodeId: id?.nodeId ?? null, role: id?.role ?? null, managerAddr: this.client?.current ?? id?.managerAddr ?? null,
       manager: !!this.mgr, managerPort: this.mgr?.port() ?? null, leader: m ? m.isLeader() : null, leaderSince: this.leaderSince,
       store: m ? m.store.backend : null, managers: this.client?.addresses() ?? [], polls: this.polls, lastError: this.lastError,
+      assignments: this.feed?.status() ?? null,
     };
   }
 
@@ -365,7 +396,6 @@ export class ManagerLink implements Subsystem {
     }
     await this.deactivate();
     this.o.worker.setAssignments([]);
-    this.lastList = '';
     this.ingress.reset();
     const id = this.identity;
     this.identity = undefined;

@@ -130,6 +130,7 @@ export class WorkerSubsystem implements Subsystem {
     h.health = status;
     if (status === 'healthy') this.publishRunning(h);
     if (status === 'unhealthy') this.kick();
+    this.statesChanged();
   }
 
   /** Publishes a running task: a backend unless its check has not passed yet (`starting`). */
@@ -165,6 +166,7 @@ export class WorkerSubsystem implements Subsystem {
     this.standalone.ended(h.id, code ?? null);
     this.exited.add(h.id);
     this.o.log.warn({ task: h.id, ...(code !== undefined ? { code } : {}) }, 'task process exited');
+    this.statesChanged();
   }
 
   async start(): Promise<void> {
@@ -232,6 +234,15 @@ export class WorkerSubsystem implements Subsystem {
   private readonly assignmentListeners: Array<() => void> = [];
   onAssignments(fn: () => void): void {
     this.assignmentListeners.push(fn);
+  }
+
+  /** Listeners told when task states may have changed (a start, an exit, a health change, a converge): the link reports them at once. */
+  private readonly stateListeners: Array<() => void> = [];
+  onTaskStates(fn: () => void): void {
+    this.stateListeners.push(fn);
+  }
+  private statesChanged(): void {
+    for (const l of this.stateListeners) l();
   }
 
   /** desired = the assigned list plus the standalone containers (ids never collide: both are manager-made). */
@@ -312,12 +323,16 @@ export class WorkerSubsystem implements Subsystem {
     const sick = this.heldOf(toCure(this.tasks.values()));
     if (sick.length) await this.removal.remove(sick, new Map(sick.map((h) => [h.id, `unhealthy: ${this.health.reason(h.id) || 'health check failed'}`])));
     const plan = [...this.desired.values()].map((a) => ({ id: a.task.id, desiredState: a.desiredState }));
-    for (const id of toStart(plan, this.tasks, this.managed, this.exited, this.standalone.ids())) await this.startTask(this.desired.get(id)!);
+    for (const id of toStart(plan, this.tasks, this.managed, this.exited, this.standalone.ids())) {
+      await this.startTask(this.desired.get(id)!);
+      this.statesChanged();
+    }
     this.republishBalancing();
     for (const id of toForget(this.desired, this.tasks.values())) {
       this.tasks.delete(id);
       this.removal.lastDrains.delete(id);
     }
+    this.statesChanged();
   }
 
   /**

@@ -12,7 +12,7 @@
  * of a restart) resumes the updates the store says were working (failover.ts); losing
  * leadership drops the in-memory update machines.
  */
-import { toMeshError } from '../../core/errors.js';
+import { MeshError, toMeshError } from '../../core/errors.js';
 import type { RollingUpdate } from '../../core/orchestrator/index.js';
 import { step } from './engine.js';
 import { resumeUpdates, startStrandedTasks } from './failover.js';
@@ -21,6 +21,7 @@ import type { ControlPlaneOptions } from './options.js';
 import { registerClusterRoutes } from './cluster-routes.js';
 import { dropRemovedNodesAttachments, registerAttachmentRoutes } from './attachments.js';
 import { registerFileRoutes } from './file-routes.js';
+import { AssignmentWatch, registerAssignmentRoutes } from './assignment-watch.js';
 import { ControlState, newId } from './state.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
@@ -33,9 +34,15 @@ export class ControlPlane {
   private resumePending = true;
   private since: number;
   stepCount = 0;
+  /** Wakes nodes' assignment watches on commits that concern them (assignment-watch.ts). */
+  readonly assignments: AssignmentWatch;
 
   constructor(readonly o: ControlPlaneOptions) {
     this.since = this.now();
+    this.assignments = new AssignmentWatch(() => this.store, (e) => {
+      const err = toMeshError(e);
+      this.o.onError?.(new MeshError(err.code, `assignment watch: ${err.message}`, err.details));
+    });
   }
 
   now(): number {
@@ -51,6 +58,7 @@ export class ControlPlane {
     registerClusterRoutes(this);
     registerAttachmentRoutes(this);
     registerFileRoutes(this, this.o.manager);
+    registerAssignmentRoutes(this, this.assignments);
   }
 
   /**
@@ -98,9 +106,11 @@ export class ControlPlane {
     this.kick();
   }
 
+  /** Stops the loop; waiting assignment watches answer now (a server closing waits for open requests). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    void this.assignments.stop();
   }
 
   /**

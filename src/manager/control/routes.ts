@@ -13,7 +13,7 @@ import { canaryCount } from '../../core/orchestrator/canary.js';
 import { eventsForTaskChange } from '../../core/orchestrator/events.js';
 import { parseBody } from '../model.js';
 import type { ControlHost } from './host.js';
-import { assignmentsFor, dispatchable } from './dispatch.js';
+import { dispatchable } from './dispatch.js';
 import { macFromIp } from '../../core/ipam/addr.js';
 import { pumpUpdaters } from './engine.js';
 import { checkFileRefs } from './file-objects.js';
@@ -255,9 +255,6 @@ export function registerRoutes(cp: ControlHost): void {
   }) }));
 
   // ---- dispatcher -----------------------------------------------------------------------
-  m.route('GET', '/v1/dispatcher/assignments', 'node', async (_req, ctx) => ({
-    json: await cp.serialize((st) => assignmentsFor(ctx.peer!.nodeId, [...st.tasks.values()], st.services, st.netsByName(), st.nodeName(ctx.peer!.nodeId), zoneLabel(st.nodes.get(ctx.peer!.nodeId)?.labels.zone))),
-  }));
   // The routing mesh of a node: its ingress-sandbox address and the ingress addresses of its
   // tasks that publish ports without being attached to ingress (plumbed by the node's LB).
   m.route('GET', '/v1/dispatcher/ingress', 'node', async (_req, ctx) => ({
@@ -328,9 +325,4 @@ export function registerRoutes(cp: ControlHost): void {
       return { updated, role: st.nodes.get(nodeId)?.role ?? null };
     }) };
   });
-}
-
-/** A node's zone label as endpoint records carry it (a DNS-label-sized string), or undefined. */
-function zoneLabel(z: string | undefined): string | undefined {
-  return z && z.length <= 63 ? z : undefined;
 }
