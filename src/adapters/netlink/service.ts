@@ -42,6 +42,8 @@ export class OverlayService {
   /** Generation of the input of the last reconcile that finished (ok or not). */
   private finishedGen = -1;
   private finishWaiters: Array<() => void> = [];
+  /** The networks the reconcile in flight hosts (its input); undefined while none runs. */
+  private inFlight: ReadonlySet<string> | undefined;
   lastReport: ReconcileReport | null = null;
   lastError: MeshError | null = null;
   /**
@@ -147,9 +149,24 @@ export class OverlayService {
     }
   }
 
+  /**
+   * True when each of `sandboxes` ({network id, namespace}) is in the kernel now and stays there: the last
+   * reconcile succeeded and left it with its bridge and VXLAN device, and a reconcile in flight (its input
+   * taken before the caller's events) hosts the network too, so it cannot be removing it. A task start needs
+   * only that much — not a reconcile of the remote entries that churn keeps handing in, which pacing may hold
+   * back for up to maxPaceMs (issue 18 item 1: commit → last node under churn).
+   */
+  sandboxesReady(sandboxes: ReadonlyArray<{ network: string; ns: string }>): boolean {
+    const actual = this.lastReport?.actual;
+    if (this.stopped || this.lastError || !actual) return false;
+    if (this.inFlight && sandboxes.some((x) => !this.inFlight!.has(x.network))) return false;
+    return sandboxes.every((x) => actual.sandboxes.some((sb) => sb.ns === x.ns && sb.bridge !== null && sb.vxlan !== null));
+  }
+
   private async run(keys: LoopKey[]): Promise<void> {
     const gen = this.handedIn; // the input below holds every event handed in so far
     const input = this.state.input();
+    this.inFlight = new Set(input.networks.map((n) => n.id));
     const reason: ReconcileReason = this.loop.consecutiveFailures > 0 ? 'retry' : keys.includes('event') ? 'event' : 'resync';
     const fresh = this.needsRead || reason !== 'event' || keys.includes('resync');
     this.needsRead = false; // events handed in from here on set it again for the next run
@@ -164,6 +181,7 @@ export class OverlayService {
       this.opts.onError(this.lastError);
       throw e; // the loop retries with back-off
     } finally {
+      this.inFlight = undefined;
       this.finishedGen = Math.max(this.finishedGen, gen);
       // After the loop has booked this run's end (its next deadline is known then): next macrotask.
       setImmediate(() => this.wakeWaiters());

@@ -39,7 +39,7 @@ import type { Timer } from '../../core/clock.js';
 import { ENDPOINT_TABLE } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
-import { DEFAULT_VXLAN_PORT, vxlanOverheadOf, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
+import { DEFAULT_VXLAN_PORT, sandboxName, vxlanOverheadOf, type LocalEndpoint, type OverlayConfig, type OverlayNetwork } from '../../core/overlay/model.js';
 import { overlayMtuOf, type MtuChange } from '../../core/overlay/mtu.js';
 import { DEFAULT_DEAD_GRACE_MS, RemoteTable } from '../../core/overlay/remotes.js';
 import { DEFAULT_OVERLAY_TIMERS, type OverlayEvent } from '../../core/overlay/state.js';
@@ -196,6 +196,16 @@ export class OverlaySubsystem implements Subsystem {
     if (!s) throw new MeshError('MESHD_NOT_READY', 'overlay is not active yet');
     await s.settle(DEFAULT_OVERLAY_TIMERS.debounceMs + 100);
     if (s.lastError) throw s.lastError;
+  }
+
+  /**
+   * What a task start waits for: at once when the sandboxes of `networkIds` are in place and stay
+   * (OverlayService.sandboxesReady), else `settled()` — a start does not wait behind a paced reconcile
+   * that only carries other nodes' entries.
+   */
+  async sandboxesSettled(networkIds: readonly string[]): Promise<void> {
+    if (this.service?.sandboxesReady(networkIds.map((network) => ({ network, ns: sandboxName(this.prefix, network) })))) return;
+    await this.settled();
   }
 
   /** True once activate() finished: gossip synced (or the bound passed) and removals are allowed. */

@@ -390,7 +390,8 @@ export class WorkerSubsystem implements Subsystem {
     try {
       const spec = withMounts(taskSpecOf(a), await this.files.prepare(a));
       this.mesh.attach(a);
-      await this.o.overlay.settled();
+      // Only its networks' sandboxes must be there (macvlan has none); not every entry churn handed in.
+      await this.o.overlay.sandboxesSettled(a.attachments.filter((x) => x.network.driver !== 'macvlan').map((x) => x.network.id));
       const list = runtimeAttachmentsOf(a, this.o.overlay);
       const before = a.task.standalone ? (netns: string) => this.beforeStandalone(held, netns) : this.o.beforeApp;
       held.info = await rt.start(spec, list, before ? { beforeApp: before } : {});

@@ -224,6 +224,54 @@ describe('OverlayService (ManualClock)', () => {
     svc.stop();
   });
 
+  test('sandboxesReady: true once the sandbox is in the kernel, false before, while failing, and while a reconcile in flight does not host it', async () => {
+    const clock = new ManualClock();
+    const kernel = new FakeOverlayKernel();
+    const guard = new FakeVxlanGuard();
+    const rec = new OverlayReconciler({ prefix: 'm-', hostNs: null, underlayIp: '192.168.1.1', underlayMtu: 1500, vxlanPort: 4789 }, kernel, guard);
+    let hold: Promise<void> | null = null;
+    let open = (): void => undefined;
+    const svc = new OverlayService({
+      reconciler: { reconcile: async (i, o) => { if (hold) await hold; return rec.reconcile(i, o); }, status: (i) => rec.status(i) },
+      clock, timers: { ...timers, maxDuty: 0.25, maxPaceMs: 250 }, onError: () => undefined,
+    });
+    const step = async (ms: number): Promise<void> => {
+      clock.advance(ms);
+      await flush();
+    };
+    const a = [{ network: 'aaaa', ns: 'm-ov-aaaa' }];
+    svc.start();
+    svc.handle({ type: 'network-define', network: A });
+    svc.handle({ type: 'members', underlayIps: ['192.168.1.1', '192.168.1.2'] });
+    assert.equal(svc.sandboxesReady(a), false, 'nothing reconciled yet');
+    svc.handle({ type: 'local-add', taskId: 't1', endpoint: { network: 'aaaa', ip: '10.0.1.2', mac: '02:42:0a:00:01:02' } });
+    await step(0);
+    assert.equal(svc.sandboxesReady(a), true);
+    // Churn of remote entries keeps a paced reconcile due: a start does not need it.
+    for (let i = 0; i < 5; i++) svc.handle({ type: 'remote-add', key: `k${i}`, endpoint: { network: 'aaaa', ip: `10.0.1.${10 + i}`, mac: `02:42:0a:00:01:${10 + i}`, nodeIp: '192.168.1.2' } });
+    assert.equal(svc.sandboxesReady(a), true, 'remote entries pending: the sandbox is there all the same');
+    // The last task leaves and a reconcile that removes the sandbox is in flight when a new task arrives: not ready.
+    svc.handle({ type: 'local-remove', taskId: 't1' });
+    hold = new Promise<void>((r) => (open = r));
+    await step(300);
+    svc.handle({ type: 'local-add', taskId: 't2', endpoint: { network: 'aaaa', ip: '10.0.1.3', mac: '02:42:0a:00:01:03' } });
+    assert.equal(svc.sandboxesReady(a), false, 'the run in flight (input without the network) removes the sandbox');
+    hold = null;
+    open();
+    await flush();
+    assert.equal(kernel.state.sandboxes.length, 0, 'removed by the run that was in flight');
+    assert.equal(svc.sandboxesReady(a), false, 'gone in the last report');
+    await step(300);
+    assert.equal(kernel.state.sandboxes.length, 1);
+    assert.equal(svc.sandboxesReady(a), true, 'created again by the next run');
+    // A failed reconcile: not ready (the kernel state is unknown), whatever the last report said.
+    guard.failWith = 'boom';
+    svc.handle({ type: 'network-attach', networkId: 'aaaa' });
+    await step(300);
+    assert.equal(svc.sandboxesReady(a), false);
+    svc.stop();
+  });
+
   test('a reconcile reads the kernel unless only remote endpoints or members changed since the last one', async () => {
     const r = rig();
     r.svc.start();

@@ -32,7 +32,7 @@ function stubOverlay(): OverlaySubsystem & { locals: Set<string> } {
   const locals = new Set<string>();
   return {
     locals, prefix: 'pfx-',
-    activate: async () => undefined, settled: async () => undefined, mtuOf: () => 1450,
+    activate: async () => undefined, settled: async () => undefined, sandboxesSettled: async () => undefined, mtuOf: () => 1450,
     defineNetwork: () => undefined, forgetNetwork: () => undefined,
     addLocal: (k: string) => void locals.add(k), removeLocal: (k: string) => void locals.delete(k),
   } as unknown as OverlaySubsystem & { locals: Set<string> };
