@@ -36,7 +36,7 @@ fi
 # header download: --nodedir). Rebuilt when the source is newer than the addon. A failed build does not stop
 # setup: the DNS server then runs its pure-JS path and says so (stats `udp.path`, the agent's 'dns ready' log).
 addon=native/build/Release/meshd_udp.node
-if [ "$(uname -s)" = Linux ] && { [ ! -f "$addon" ] || [ native/meshd_udp.c -nt "$addon" ] || [ native/binding.gyp -nt "$addon" ]; }; then
+if [ "$(uname -s)" = Linux ] && { [ ! -f "$addon" ] || [ native/meshd_udp.c -nt "$addon" ] || [ native/meshd_netns.c -nt "$addon" ] || [ native/binding.gyp -nt "$addon" ]; }; then
   gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
   nodedir="$(npm config get nodedir 2>/dev/null || true)"
   if [ -z "$nodedir" ] || [ "$nodedir" = undefined ] || [ "$nodedir" = null ]; then nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"; fi

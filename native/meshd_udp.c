@@ -21,6 +21,7 @@
  *   sendTo(handle, buf, sockaddr: Buffer) -> 1 or -errno (an answer that came after its batch).
  *   ntop(sockaddr: Buffer) -> [address string, port]
  *   close(handle)      stops polling, closes the dup (idempotent).
+ *   bindInNetns(nsPath, addr, port) -> [udpFd, tcpFd]   (native/meshd_netns.c)
  *   constants: BATCH, META_BYTES, SLOT_BYTES.
  */
 #define _GNU_SOURCE
@@ -346,6 +347,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* native/meshd_netns.c: the DNS sockets bound inside a task's namespace from this thread. */
+napi_value meshd_bind_in_netns(napi_env env, napi_callback_info info);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value v;
   napi_property_descriptor props[] = {
@@ -354,6 +358,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendTo", NULL, js_send_to, NULL, NULL, NULL, napi_default, NULL},
       {"ntop", NULL, js_ntop, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"bindInNetns", NULL, meshd_bind_in_netns, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_create_uint32(env, BATCH, &v);

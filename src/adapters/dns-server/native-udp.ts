@@ -36,6 +36,8 @@ export interface NativeUdpAddon {
   close(h: unknown): void;
   readonly BATCH: number;
   readonly META_BYTES: number;
+  /** native/meshd_netns.c (absent in an addon built before it): the DNS sockets bound inside a task namespace from this thread. */
+  bindInNetns?: (nsPath: string, addr: string, port: number) => [number, number];
 }
 
 /** The UDP path a server runs: chosen once at start. */

@@ -2,9 +2,10 @@
  * Puts the node's one embedded DNS server at 127.0.0.11:53 inside every local task namespace
  * (Docker's model: one resolver per node, reached from each sandbox at the same address).
  *
- * Node cannot setns(), so for each task namespace a short-lived helper binds a UDP socket and a
- * TCP listener inside it and hands them back (adapters/netns-sockets.ts); the server then serves
- * them tagged with the task's networks. Task namespaces are found by watching the runtime's
+ * Node cannot setns() by itself: the DNS server's native addon does it on this thread (setns in,
+ * bind a UDP socket and a TCP listener, setns back: native/meshd_netns.c) when it is built; else a
+ * short-lived helper process binds them inside the namespace and hands them back (both in
+ * adapters/netns-sockets.ts). The server then serves them tagged with the task's networks. Task namespaces are found by watching the runtime's
  * namespace directory (/run/netns, where both runtimes name them `<prefix>t-<task>`): the sockets
  * exist as soon as the namespace does — before the task's process starts in the common case — and
  * are closed when it goes (an open socket would otherwise keep a deleted namespace alive).
@@ -18,7 +19,7 @@ import { readdirSync, watch, type FSWatcher } from 'node:fs';
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { DnsServer, SandboxTag } from '../../adapters/dns-server/server.js';
-import { bindInNetns, type NetnsSockets } from '../../adapters/netns-sockets.js';
+import { bindInNetns, bindInNetnsNative, type NetnsSockets } from '../../adapters/netns-sockets.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { Timer, TimerClock } from '../../core/clock.js';
 import { BindRetries, rescanDelayMs } from '../../core/dns/sandbox-retry.js';
@@ -222,6 +223,15 @@ export class SandboxBinder {
     return this.bound.has(netns);
   }
 
+  /**
+   * Without a test seam: the native addon's setns bind when the server loaded it (no process per
+   * namespace), else the helper process (adapters/netns-sockets.ts).
+   */
+  private readonly defaultBind = (ns: string): Promise<NetnsSockets> => {
+    const native = this.o.server.udpPath.addon?.bindInNetns;
+    return native ? bindInNetnsNative(native, ns, SANDBOX_DNS_ADDR, SANDBOX_DNS_PORT) : bindInNetns(ns, SANDBOX_DNS_ADDR, SANDBOX_DNS_PORT);
+  };
+
   /** One bind per namespace at a time (the watcher, the rescan and ensure() may race). */
   private bindOne(ns: string): Promise<void> {
     let p = this.binding.get(ns);
@@ -239,7 +249,7 @@ export class SandboxBinder {
     try {
       // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently.
       await this.o.exec.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      const sockets = await (this.o.bind ?? ((n: string) => bindInNetns(n, SANDBOX_DNS_ADDR, SANDBOX_DNS_PORT)))(ns);
+      const sockets = await (this.o.bind ?? this.defaultBind)(ns);
       if (this.stopped || !this.list().includes(ns)) {
         // stopped, or the namespace went while we were binding
         sockets.udp.close();

@@ -1,14 +1,19 @@
 /**
- * bindInNetns (src/adapters/netns-sockets.ts) for real: the sockets it returns live in the task
- * namespace (a datagram and a connection made inside it reach them), the helper ignores the parent's
- * NODE_OPTIONS, its start-up bound fails loudly and leaves nothing bound, and a bad or missing
- * namespace or a taken port is a clear error. Namespaces `nsk14-*`, removed also on failure.
+ * bindInNetns (src/adapters/netns-sockets.ts) for real, in both implementations — the helper process
+ * and the native addon's setns path (bindInNetnsNative; the addon is built by native-scripts/setup.sh,
+ * and a missing one fails these tests rather than testing the helper twice): the sockets returned live
+ * in the task namespace (a datagram and a connection made inside it reach them), a bad or missing
+ * namespace or a taken port is a clear error and leaves nothing bound. Helper only: it ignores the
+ * parent's NODE_OPTIONS, its start-up bound fails loudly. Native only: the agent's own sockets stay in
+ * its namespace afterwards. Namespaces `nsk14-*`, removed also on failure.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { realExec } from '../../../src/adapters/exec.js';
-import { bindInNetns, type NetnsSockets } from '../../../src/adapters/netns-sockets.js';
+import { createSocket } from 'node:dgram';
+import { bindInNetns, bindInNetnsNative, type NetnsSockets } from '../../../src/adapters/netns-sockets.js';
+import { loadNativeUdp } from '../../../src/adapters/dns-server/native-udp.js';
 import { MeshError } from '../../../src/core/errors.js';
 
 const NS = `nsk14-${process.pid}`;
@@ -35,27 +40,84 @@ async function probe(port: number): Promise<string> {
   return (await realExec.check('node', ['-e', js], { netns: NS })).trim();
 }
 
-describe('bindInNetns: sockets bound inside a task namespace', () => {
-  before(async () => {
-    await realExec.run('ip', ['netns', 'del', NS]);
-    await realExec.check('ip', ['netns', 'add', NS]);
-    await realExec.check('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
-  });
-  after(async () => {
-    await realExec.run('ip', ['netns', 'del', NS]);
-  });
+/** The native bind of the addon setup built; its absence is a failure (see the file comment). */
+function nativeBind(): NonNullable<ReturnType<typeof loadNativeUdp>['addon']>['bindInNetns'] & {} {
+  const l = loadNativeUdp();
+  if (!l.addon) throw new Error(`native addon unavailable: ${l.reason}`);
+  if (!l.addon.bindInNetns) throw new Error('native addon has no bindInNetns (built before native/meshd_netns.c: run native-scripts/setup.sh)');
+  return l.addon.bindInNetns;
+}
 
-  test('UDP and TCP from inside the namespace reach the returned sockets', async () => {
-    const s = await bindInNetns(NS, ADDR, 53);
-    try {
-      assert.deepEqual(s.udp.address(), { address: ADDR, family: 'IPv4', port: 53 });
-      echo(s);
-      assert.equal(await probe(53), 'udp-ok tcp-ok');
-    } finally {
-      await close(s);
-    }
-  });
+const IMPLS = {
+  helper: (ns: string, addr: string, port: number) => bindInNetns(ns, addr, port),
+  native: (ns: string, addr: string, port: number) => bindInNetnsNative(nativeBind(), ns, addr, port),
+} as const;
 
+before(async () => {
+  await realExec.run('ip', ['netns', 'del', NS]);
+  await realExec.check('ip', ['netns', 'add', NS]);
+  await realExec.check('ip', ['-n', NS, 'link', 'set', 'lo', 'up']);
+});
+after(async () => {
+  await realExec.run('ip', ['netns', 'del', NS]);
+});
+
+for (const [impl, bind] of Object.entries(IMPLS)) {
+  describe(`bindInNetns (${impl}): sockets bound inside a task namespace`, () => {
+    const base = impl === 'helper' ? 5300 : 5400;
+    test('UDP and TCP from inside the namespace reach the returned sockets', async () => {
+      const s = await bind(NS, ADDR, 53);
+      try {
+        assert.deepEqual(s.udp.address(), { address: ADDR, family: 'IPv4', port: 53 });
+        echo(s);
+        assert.equal(await probe(53), 'udp-ok tcp-ok');
+      } finally {
+        await close(s);
+      }
+    });
+
+    test('a port already bound in the namespace is a clear error, and the first binding keeps serving', async () => {
+      const s = await bind(NS, ADDR, base + 3);
+      try {
+        echo(s);
+        await assert.rejects(bind(NS, ADDR, base + 3), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_EXEC_FAILED' && new RegExp(`cannot bind 127\\.0\\.0\\.11:${base + 3} in .*(EADDRINUSE|Address already in use)`).test(e.message));
+        assert.equal(await probe(base + 3), 'udp-ok tcp-ok');
+      } finally {
+        await close(s);
+      }
+      // nothing of the failed attempt stayed bound: the port binds again once the first is closed
+      await close(await bind(NS, ADDR, base + 3));
+    });
+
+    test('a missing namespace and a name that is not one are clear errors', async () => {
+      await assert.rejects(bind(`${NS}-absent`, ADDR, 53), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_EXEC_FAILED' && /nsenter|No such file/.test(e.message));
+      await assert.rejects(bind('../../proc/1/ns/net', ADDR, 53), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
+    });
+  });
+}
+
+describe('bindInNetns (native): the agent stays in its own namespace', () => {
+  test('after a bind in the task namespace, a new socket of this process binds in the root namespace again', async () => {
+    const s = await IMPLS.native(NS, ADDR, 5410);
+    await close(s);
+    // 127.0.0.11:5410 is free in this namespace, and the socket is really here: a client here reaches it.
+    const here = createSocket('udp4');
+    await new Promise<void>((r) => here.bind(0, '127.0.0.1', r));
+    const port = (here.address() as { port: number }).port;
+    const got = new Promise<string>((r) => here.once('message', (m) => r(String(m))));
+    const c = createSocket('udp4');
+    c.send('root-ns', port, '127.0.0.1');
+    assert.equal(await got, 'root-ns');
+    c.close();
+    here.close();
+    // and the task namespace's 127.0.0.11 is unreachable from here (its lo is not ours)
+    const nsLinks = (await realExec.check('ip', ['-n', NS, '-o', 'link'])).split('\n').filter(Boolean).length;
+    const ourLinks = (await realExec.check('ip', ['-o', 'link'])).split('\n').filter(Boolean).length;
+    assert.notEqual(nsLinks, ourLinks, 'this process sees its own links, not the task namespace\'s');
+  });
+});
+
+describe('bindInNetns (helper): process details', () => {
   test("the helper does not inherit the parent's NODE_OPTIONS (a preload that would fail is ignored)", async () => {
     const saved = process.env.NODE_OPTIONS;
     process.env.NODE_OPTIONS = '--require=/nonexistent/meshd-preload.cjs';
@@ -72,21 +134,5 @@ describe('bindInNetns: sockets bound inside a task namespace', () => {
     // the killed helper held no socket: the same address binds at once
     const s = await bindInNetns(NS, ADDR, 5302);
     await close(s);
-  });
-
-  test('a port already bound in the namespace is a clear error, and the first binding keeps serving', async () => {
-    const s = await bindInNetns(NS, ADDR, 5303);
-    try {
-      echo(s);
-      await assert.rejects(bindInNetns(NS, ADDR, 5303), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_EXEC_FAILED' && /cannot bind 127\.0\.0\.11:5303 in .*EADDRINUSE/.test(e.message));
-      assert.equal(await probe(5303), 'udp-ok tcp-ok');
-    } finally {
-      await close(s);
-    }
-  });
-
-  test('a missing namespace and a name that is not one are clear errors', async () => {
-    await assert.rejects(bindInNetns(`${NS}-absent`, ADDR, 53), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_EXEC_FAILED' && /nsenter|No such file/.test(e.message));
-    await assert.rejects(bindInNetns('../../proc/1/ns/net', ADDR, 53), (e: unknown) => e instanceof MeshError && e.code === 'MESHD_BAD_ARGUMENT');
   });
 });
