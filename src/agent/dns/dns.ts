@@ -33,6 +33,8 @@ import { MeshError, toMeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import type { Subsystem } from '../agent.js';
 import type { GossipSubsystem } from '../gossip/gossip.js';
+import { DEFAULT_SYNC_TIMEOUT_MS } from '../overlay/options.js';
+import { waitForGossipSync } from '../overlay/sync-wait.js';
 import { SandboxBinder } from './sandboxes.js';
 import { qtypeName, taskInputOf, taskNetworks } from './plan.js';
 import { registerDnsRoutes } from './routes.js';
@@ -45,6 +47,8 @@ export const TASK_ID_SHORT = 12;
 
 export interface DnsSubsystemOptions {
   nodeName: string;
+  /** Longest wait for the gossip sync before task namespaces are served anyway (ms), default DEFAULT_SYNC_TIMEOUT_MS (the overlay's). */
+  syncTimeoutMs?: number;
   /** Object prefix of this node (lab: mlab-<lab>-<node>-, else meshd-); task namespaces are `<prefix>t-<id>`. */
   prefix: string;
   gossip: GossipSubsystem;
@@ -172,8 +176,22 @@ export class DnsSubsystem implements Subsystem {
     });
     await this.server.start();
     this.resync();
-    this.sandboxes.start();
     this.arm();
+    // Task namespaces get 127.0.0.11 once gossip has synced (every live peer of each of our networks has
+    // shown up in its endpoint table), at most syncTimeoutMs after start: an agent restarted next to running
+    // tasks (SIGKILL, upgrade) must not answer their lookups from a half-filled registry — a name whose
+    // records had not arrived yet was forwarded upstream and came back NXDOMAIN, which resolvers cache.
+    // Until then those namespaces have no server (as while the agent was down): lookups are refused, not
+    // answered wrong. A node without seeds, or a first start with no tasks, is synced at once.
+    void waitForGossipSync({
+      gossip: this.o.gossip, clock: this.o.clock, self: this.o.nodeName, timeoutMs: this.o.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS,
+      joined: () => this.o.gossip.hasJoined, stopped: () => this.stopped, hosted: () => new Set(this.o.gossip.core.networks()),
+    }).then((ms) => {
+      if (this.stopped) return;
+      this.resync();
+      this.sandboxes.start();
+      if (ms > 0) this.o.log.info({ waitedMs: ms }, 'dns: gossip synced, serving task namespaces');
+    });
     // Which UDP path serves the sandboxes (native batched addon, or dgram and why): said once at start.
     const udp = this.server.udpPath;
     this.o.log.info({ upstreams: this.upstreams, resolvConf: this.resolvConf, ttlSec: this.server.handler.ttlSec, workers: this.o.workers ?? 1, udpPath: udp.path, udpPathReason: udp.reason }, 'dns ready');

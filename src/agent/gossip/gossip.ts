@@ -41,6 +41,10 @@ export class GossipSubsystem implements Subsystem {
   private timer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
   private joined = false;
+  /** True once this agent joined the cluster (a push-pull with a seed answered), or from the start when it has no seeds. */
+  get hasJoined(): boolean {
+    return this.joined;
+  }
   private joinAttempts = 0;
   private stopped = false;
   private readonly listeners: GossipListener[] = [];

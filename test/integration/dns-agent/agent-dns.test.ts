@@ -82,8 +82,24 @@ async function resolvesTo(ns: string, name: string, want: string[], timeoutMs: n
     }, timeoutMs, 200);
     return ms;
   } catch (e) {
-    throw new Error(`${(e as Error).message} (last: ${last})`);
+    throw new Error(`${(e as Error).message} (last: ${last})\n${await dnsDiagnosis(ns)}`);
   }
+}
+
+/** What a failed lookup waited on: the namespace's sockets and lo, and what its node's DNS says it serves there. */
+async function dnsDiagnosis(ns: string): Promise<string> {
+  const node = NODES.find((n) => ns.startsWith(`${hostNs(LAB, n)}-`));
+  const ss = await realExec.run('ss', ['-uatnp'], { netns: ns });
+  const lo = await realExec.run('ip', ['-o', 'addr', 'show', 'lo'], { netns: ns });
+  const dig1 = await realExec.run('dig', ['@127.0.0.11', '+tries=1', '+time=1', 'web'], { netns: ns, timeoutMs: 5000 });
+  const stats = node ? await agentClient(lab, node).call<{ sandboxes?: unknown }>('GET', '/v1/dns/stats').catch((x: Error) => ({ sandboxes: x.message })) : { sandboxes: 'node unknown' };
+  let log = '';
+  try {
+    log = readFileSync(`/run/meshd/${LAB}/${node}.log`, 'utf8').split('\n').filter((l) => /dns/.test(l) && !/"level":30/.test(l)).slice(-15).join('\n');
+  } catch (e) {
+    log = (e as Error).message;
+  }
+  return `${node} agent log, dns warnings:\n${log}\nsockets in ${ns}:\n${ss.stdout}${ss.stderr}\nlo: ${lo.stdout}${lo.stderr}\ndig: exit ${dig1.code} ${dig1.stdout.slice(-400)}${dig1.stderr}\n${node} dns stats: ${JSON.stringify(stats)}`;
 }
 
 after(async () => {

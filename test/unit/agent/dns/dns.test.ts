@@ -309,6 +309,88 @@ describe('SandboxBinder via DnsSubsystem', () => {
   });
 });
 
+describe('DNS after an agent restart: task namespaces are served once gossip has synced', () => {
+  const bindCounter = () => {
+    const binds: number[] = [];
+    const bind = async (): Promise<{ udp: UdpSocket; tcp: Server }> => {
+      const tcp = createServer();
+      await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
+      const udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
+      binds.push(1);
+      return { udp, tcp };
+    };
+    return { binds, bind };
+  };
+  /** n1 restarted on `net1` next to a live n2 whose records have not arrived yet. */
+  const restarted = () => {
+    const g = new FakeGossip();
+    g.joined.add('net1');
+    g.membersList.push({ name: 'n2', addr: '10.99.1.2:7946', state: 'alive', incarnation: 1 });
+    (g.core as { networkNodes: (net: string) => string[] }).networkNodes = (net) => (g.joined.has(net) ? ['n1', 'n2'] : []);
+    (g as unknown as { hasJoined: boolean }).hasJoined = true;
+    return g;
+  };
+
+  test('no socket in a task namespace until every live peer of its network shows up in the table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnsagent-sync-'));
+    writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
+    const clock = new ManualClock(0);
+    const { binds, bind } = bindCounter();
+    const g = restarted();
+    const s = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: g as unknown as GossipSubsystem, clock, log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind, syncTimeoutMs: 10_000,
+    });
+    await s.start();
+    try {
+      await stepUntil(clock, '3 s of waiting', () => clock.now() >= 3000, { stepMs: 100, maxMs: 5000 });
+      assert.equal(binds.length, 0, 'served before the peer\'s records arrived (a lookup would be answered NXDOMAIN)');
+      g.set(rec({ node: 'n2' }), 'n2');
+      await stepUntil(clock, 'bound once synced', () => binds.length === 1, { stepMs: 50, maxMs: 2000 });
+      assert.ok(clock.now() < 3400, `bound ${clock.now() - 3000} ms after the peer's records arrived`);
+    } finally {
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a peer that never shows up delays serving by syncTimeoutMs at most; a node without peers serves at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnsagent-sync2-'));
+    writeFileSync(join(dir, 'mtest-n1-t-abcdefabcdef'), '');
+    const clock = new ManualClock(0);
+    const { binds, bind } = bindCounter();
+    const s = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: restarted() as unknown as GossipSubsystem, clock, log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind, syncTimeoutMs: 2000,
+    });
+    await s.start();
+    try {
+      await stepUntil(clock, 'bound after the bound', () => binds.length === 1, { stepMs: 100, maxMs: 5000 });
+      assert.ok(clock.now() >= 2000 && clock.now() <= 2600, `bound at ${clock.now()} ms`);
+    } finally {
+      await s.stop();
+    }
+    const alone = new FakeGossip();
+    alone.joined.add('net1');
+    (alone as unknown as { hasJoined: boolean }).hasJoined = true;
+    const c2 = new ManualClock(0);
+    const b2 = bindCounter();
+    const s2 = new DnsSubsystem({
+      nodeName: 'n1', prefix: 'mtest-n1-', gossip: alone as unknown as GossipSubsystem, clock: c2, log, exec: noExec,
+      upstreams: [], netnsDir: dir, resyncMs: 3_600_000, bind: b2.bind, syncTimeoutMs: 10_000,
+    });
+    await s2.start();
+    try {
+      await stepUntil(c2, 'bound at once', () => b2.binds.length === 1, { stepMs: 10, maxMs: 1000 });
+      assert.ok(c2.now() <= 200, `a lone node waited ${c2.now()} ms`);
+    } finally {
+      await s2.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SandboxBinder retries on simulated time', () => {
   test('a failed bind is retried after 250 ms, then 500 ms (core/dns/sandbox-retry.ts), not by every scan', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dnsagent-retry-'));
