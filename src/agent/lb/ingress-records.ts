@@ -8,18 +8,23 @@
  * Readers need nothing: decodeEndpoint takes both, and a record that reads as neither is counted, not applied.
  */
 import type { Clock } from '../../core/clock.js';
-import { ENDPOINT_CODEC_TABLE, ENDPOINT_TABLE, encodeEndpoint, INGRESS_NETWORK, type EndpointEncoding, type EndpointRecord } from '../../core/endpoints.js';
-import type { GossipEvent } from '../../core/gossip/index.js';
-import { allowedEncoding, sayCodecs } from '../gossip/codecs.js';
+import { ENDPOINT_TABLE, encodeEndpoint, INGRESS_NETWORK, type EndpointEncoding, type EndpointRecord } from '../../core/endpoints.js';
+import { allowedEncoding, CodecRegate, sayCodecs } from '../gossip/codecs.js';
 import type { GossipPort } from '../overlay/overlay.js';
 
 export class IngressRecords {
   /** By task id: what this node wrote on `ingress` and in which encoding. */
   private readonly written = new Map<string, { record: EndpointRecord; encoding: EndpointEncoding }>();
-  private regatePending = false;
+
+  /** Rewrites them when the gate on `ingress` changes. */
+  private readonly regate: CodecRegate;
 
   constructor(private readonly o: { nodeName: string; clock: Clock; gossip: GossipPort }) {
-    o.gossip.onEvent((ev) => this.onGossip(ev));
+    this.regate = new CodecRegate({
+      self: o.nodeName, gossip: o.gossip, watches: (network) => network === INGRESS_NETWORK,
+      holds: () => this.written.size > 0, rewrite: (_network, e) => this.rewrite(e),
+    });
+    o.gossip.onEvent((ev) => this.regate.onGossip(ev));
   }
 
   /** After joining `ingress`: says this node reads compact records there (written once; the entry stays). */
@@ -50,23 +55,8 @@ export class IngressRecords {
     this.o.gossip.core.tableDelete(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, this.o.clock.now());
   }
 
-  private onGossip(ev: GossipEvent): void {
-    const onIngress = 'network' in ev && ev.network === INGRESS_NETWORK;
-    const relevant = onIngress && (ev.type === 'network-join' || ev.type === 'network-leave'
-      || ((ev.type === 'create' || ev.type === 'update' || ev.type === 'delete') && ev.table === ENDPOINT_CODEC_TABLE));
-    if (!relevant || this.written.size === 0 || this.regatePending) return;
-    // after the event's dispatch: writing from inside a gossip listener would re-enter the pump
-    this.regatePending = true;
-    queueMicrotask(() => {
-      this.regatePending = false;
-      this.regate();
-    });
-  }
-
-  /** Rewrites the records whose allowed encoding changed since they were written. */
-  private regate(): void {
-    if (!this.o.gossip.core.networks().includes(INGRESS_NETWORK)) return;
-    const e = this.encoding();
+  /** Rewrites the records whose allowed encoding changed since they were written; true when it wrote one. */
+  private rewrite(e: EndpointEncoding): boolean {
     let wrote = false;
     for (const [taskId, w] of this.written) {
       if (w.encoding === e) continue;
@@ -74,6 +64,6 @@ export class IngressRecords {
       this.o.gossip.core.tableSet(INGRESS_NETWORK, ENDPOINT_TABLE, taskId, encodeEndpoint(w.record, e), this.o.clock.now());
       wrote = true;
     }
-    if (wrote) this.o.gossip.pump();
+    return wrote;
   }
 }

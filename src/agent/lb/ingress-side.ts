@@ -12,7 +12,7 @@ import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
 import { IngressRecords } from './ingress-records.js';
-import { HOST_LINK, HOST_NFT_TABLE, INGRESS_NET, INGRESS_NET6, ingress6Of, renderHostIngress, sboxRecord } from './plan.js';
+import { HOST_LINK, HOST_NFT_TABLE, hostTableFamilies, INGRESS_NET, INGRESS_NET6, ingress6Of, renderHostIngress, sboxRecord } from './plan.js';
 import { dnatPortsOf, ProxyPorts, proxyPortsOf } from './proxy-ports.js';
 import type { LbState } from './state.js';
 import type { LbSubsystemOptions, Persisted } from './types.js';
@@ -30,8 +30,18 @@ export class IngressSide {
   /** Tasks whose ingress attachment was checked since the last periodic check. */
   private readonly attached = new Set<string>();
   private hostRendered: string | null = null;
-  /** An ip6 host table was programmed (IPv6 underlay addresses): a later render without any deletes it. */
+  /**
+   * An ip6 host table is in the kernel (programmed here with IPv6 underlay addresses, or found by
+   * `kernelRead`): a later render without IPv6 addresses deletes it.
+   */
   private had6 = false;
+  /**
+   * The kernel's host tables were read since start or the last periodic check. An agent restarted after its
+   * node lost its IPv6 underlay addresses does not know it had an ip6 table: read, not remembered. Read only
+   * when the render would leave the ip6 table alone (no IPv6 address, none known): a node without IPv6 in
+   * its kernel must never get an `ip6` line it would refuse, so the table is not deleted blindly.
+   */
+  private kernelRead = false;
   /**
    * This node's IPv6 underlay addresses (issue 19 §2): the advertised address on an IPv6-only
    * underlay, else the global IPv6 addresses of the device holding the IPv4 one (dual underlay;
@@ -175,9 +185,15 @@ export class IngressSide {
    * before the DNAT stops, closed after it is back; see proxy-ports.ts). A port that cannot be
    * bound fails the sync (retried) once the rest is programmed. On an IPv6 underlay they are
    * served on each IPv6 underlay address too (re-read at each check: an address changed at runtime
-   * moves its listeners then).
+   * moves its listeners then). An ip6 table left from a run that had IPv6 addresses is deleted in the
+   * same transaction, also after a restart (`kernelRead`).
    */
   async programHost(ingress: readonly IngressPublish[]): Promise<void> {
+    if (!this.kernelRead && !this.underlay6.length && !this.had6) {
+      // one `nft list tables` (not a read per table); a failed read fails the sync, retried like a failed apply
+      this.had6 = hostTableFamilies(await this.o.exec.check('nft', ['list', 'tables'])).has('ip6');
+    }
+    this.kernelRead = true;
     const proxied = proxyPortsOf(ingress);
     const unbound = await this.proxies.open(proxied, this.underlay6);
     const host = renderHostIngress(this.o.underlayIp, dnatPortsOf(ingress, proxied), this.underlay6, this.had6);
@@ -237,6 +253,7 @@ export class IngressSide {
     this.plumbed = false;
     this.attached.clear();
     this.hostRendered = null;
+    this.kernelRead = false;
     return true;
   }
 

@@ -224,6 +224,20 @@ export function renderHostIngress(underlayIp: string, ports: ReadonlyArray<{ pro
 }
 
 /**
+ * The families (`ip`, `ip6`) holding a HOST_NFT_TABLE in `nft list tables` output (`table FAMILY NAME`
+ * lines; other tables and anything else ignored). What the kernel has, for an agent that does not know
+ * what it programmed before it started (ingress-side.ts programHost).
+ */
+export function hostTableFamilies(listing: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of listing.split('\n')) {
+    const m = /^table (\S+) (\S+)$/.exec(line.trim());
+    if (m && m[2] === HOST_NFT_TABLE) out.add(m[1]!);
+  }
+  return out;
+}
+
+/**
  * One family's host table, as lines: the `published` set (`set`: its rendered elements line or
  * '') and, when `daddrs` is not empty, the DNAT of those addresses on a published port to the
  * sandbox's address `to`, in prerouting (from the underlay) and output (from the node itself).

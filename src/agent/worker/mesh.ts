@@ -12,10 +12,9 @@
  */
 import type { Assignment } from '../../core/assignments.js';
 import type { Clock } from '../../core/clock.js';
-import { ENDPOINT_CODEC_TABLE, ENDPOINT_TABLE, encodeEndpoint, type EndpointEncoding, type EndpointRecord } from '../../core/endpoints.js';
-import type { GossipEvent } from '../../core/gossip/index.js';
+import { ENDPOINT_TABLE, encodeEndpoint, type EndpointEncoding, type EndpointRecord } from '../../core/endpoints.js';
 import { leavesNetwork, type HeldTask } from '../../core/worker/converge.js';
-import { allowedEncoding, sayCodecs } from '../gossip/codecs.js';
+import { allowedEncoding, CodecRegate, sayCodecs } from '../gossip/codecs.js';
 import type { GossipPort, OverlaySubsystem } from '../overlay/overlay.js';
 import { endpointRecord, overlayNetworkOf } from './plan.js';
 
@@ -38,10 +37,14 @@ interface Written { network: string; taskId: string; record: EndpointRecord; enc
 export class TaskMesh {
   /** By localKey(task, network). */
   private readonly written = new Map<string, Written>();
-  private regatePending = false;
+  /** Rewrites them when a network's gate changes. */
+  private readonly regate: CodecRegate;
 
   constructor(private readonly o: TaskMeshOptions) {
-    o.gossip.onEvent((ev) => this.onGossip(ev));
+    this.regate = new CodecRegate({
+      self: o.nodeName, gossip: o.gossip, holds: () => this.written.size > 0, rewrite: (network, e) => this.rewrite(network, e),
+    });
+    o.gossip.onEvent((ev) => this.regate.onGossip(ev));
   }
 
   /** Joins the task's networks and adds its local endpoints (one per attachment). */
@@ -105,32 +108,15 @@ export class TaskMesh {
     sayCodecs(this.o.gossip.core, network, this.o.nodeName, this.o.clock.now());
   }
 
-  private onGossip(ev: GossipEvent): void {
-    const relevant = ev.type === 'network-join' || ev.type === 'network-leave'
-      || ((ev.type === 'create' || ev.type === 'update' || ev.type === 'delete') && ev.table === ENDPOINT_CODEC_TABLE);
-    if (!relevant || this.written.size === 0 || this.regatePending) return;
-    // after the event's dispatch: writing from inside a gossip listener would re-enter the pump
-    this.regatePending = true;
-    queueMicrotask(() => {
-      this.regatePending = false;
-      this.regate();
-    });
-  }
-
-  /** Rewrites the records whose network's allowed encoding changed since they were written. */
-  private regate(): void {
-    const joined = new Set(this.o.gossip.core.networks());
-    const allowed = new Map<string, EndpointEncoding>();
+  /** Rewrites this node's records on `network` not in `e`, the encoding now allowed there; true when it wrote one. */
+  private rewrite(network: string, e: EndpointEncoding): boolean {
     let wrote = false;
     for (const w of this.written.values()) {
-      if (!joined.has(w.network)) continue;
-      if (!allowed.has(w.network)) allowed.set(w.network, this.encodingOn(w.network));
-      const e = allowed.get(w.network)!;
-      if (e === w.encoding) continue;
+      if (w.network !== network || w.encoding === e) continue;
       w.encoding = e;
       this.o.gossip.core.tableSet(w.network, ENDPOINT_TABLE, w.taskId, encodeEndpoint(w.record, e), this.o.clock.now());
       wrote = true;
     }
-    if (wrote) this.o.gossip.pump();
+    return wrote;
   }
 }

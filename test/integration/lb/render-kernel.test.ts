@@ -4,7 +4,7 @@
  * Then the read-back of each step equals the desired state.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { NftablesDataplane } from '../../../src/adapters/dataplane/nftables.js';
 import { realExec } from '../../../src/adapters/exec.js';
 import { renderIpvsFull, renderIpvsIncremental } from '../../../src/core/lb/ipvs-render.js';
@@ -13,17 +13,12 @@ import { compile } from '../../../src/core/lb/model.js';
 import { applyNftDelta } from '../../../src/core/lb/nft-state.js';
 import { planNftFull, planNftIncremental, renderNftFull } from '../../../src/core/lb/nftables-render.js';
 import { base, changed, hostMode } from '../../unit/lb/fixtures.js';
+import { scratchNetns } from '../../helpers/netns.js';
 
 const NS = 'mtlb-rk';
 
 describe('renders load into the real nftables', () => {
-  before(async () => {
-    await realExec.run('ip', ['netns', 'del', NS]);
-    await realExec.check('ip', ['netns', 'add', NS]);
-  });
-  after(async () => {
-    await realExec.run('ip', ['netns', 'del', NS]);
-  });
+  scratchNetns(NS);
   const nft = (script: string): Promise<string> => realExec.check('nft', ['-f', '-'], { input: script, netns: NS });
   const read = new NftablesDataplane();
   const check = async (d: ReturnType<typeof base>): Promise<void> => {

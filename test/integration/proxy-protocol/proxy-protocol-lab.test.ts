@@ -15,42 +15,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { inNs } from '../../helpers/cli.js';
 import { agentClient, waitFor } from '../../helpers/lab.js';
 import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import { DockerLab, ok } from '../../helpers/docker-lab.js';
+import { createProxyServices, curlGet, logLinesWith, proxyNginxConf, tasksAnswering } from '../../helpers/proxy-lab.js';
 
-const LAB = 'mppx';
+/** MPPX_LAB names the lab otherwise (a helper's prefix, so as not to collide with another run of this file). */
+const LAB = process.env.MPPX_LAB ?? 'mppx';
 const L = new DockerLab(LAB);
 let lab: LabState;
 const m = (...args: string[]) => L.m(...args);
 
-const NGINX_CONF = `user www-data;
-worker_processes 1;
-pid /run/nginx.pid;
-error_log /dev/stderr warn;
-events { worker_connections 256; }
-http {
-    log_format pp 'mppx client=$proxy_protocol_addr:$proxy_protocol_port peer=$remote_addr server=$proxy_protocol_server_addr:$proxy_protocol_server_port';
-    access_log /dev/stdout pp;
-    server {
-        listen 80 proxy_protocol default_server;
-        location / {
-            default_type text/plain;
-            return 200 "client $proxy_protocol_addr via $remote_addr on $hostname\\n";
-        }
-    }
-}
-`;
+const NGINX_CONF = proxyNginxConf('mppx', 'client $proxy_protocol_addr via $remote_addr');
 
 /** One GET from the lab client namespace: the body, or null (curl's exit code in `why`). */
-function get(url: string): { body: string | null; why: string } {
-  const r = inNs(lab.client.netns, ['curl', '-s', '-m', '2', url], 5000);
-  return { body: r.code === 0 ? r.stdout.trim() : null, why: `curl exit ${r.code} ${r.stderr.trim().slice(0, 120)}` };
-}
+const get = (url: string) => curlGet(lab.client.netns, url);
 
 interface LbStatus { ingress: { proxyProtocol: { listeners: Array<{ port: number; version: string }>; failed: Record<string, string> } } | null }
 
@@ -64,13 +44,7 @@ after(async () => {
 
 describe('PROXY protocol on published ports (lab, docker runtime)', { timeout: 600_000 }, () => {
   test('nginx behind proxy-protocol=v1 and v2 sees and logs the lab client on every node', async () => {
-    const conf = join(L.tmp, 'nginx.conf');
-    writeFileSync(conf, NGINX_CONF);
-    ok(await m('config', 'create', 'ngx-pp', conf), 'config create');
-    ok(await m('service', 'create', '--name', 'pp', '--replicas', '2', '--network', 'app', '--timeout', '180s',
-      '--config', 'source=ngx-pp,target=/etc/nginx/nginx.conf', '--publish', 'published=8090,target=80,proxy-protocol=v1', IMAGES.nginx1), 'create pp');
-    ok(await m('service', 'create', '--name', 'pp2', '--network', 'app', '--timeout', '180s',
-      '--config', 'source=ngx-pp,target=/etc/nginx/nginx.conf', '--publish', 'published=8091,target=80,proxy-protocol=v2', IMAGES.nginx1), 'create pp2');
+    await createProxyServices(L, 'ngx-pp', NGINX_CONF);
 
     const client = lab.client.underlay;
     for (const n of lab.nodes) {
@@ -94,20 +68,10 @@ describe('PROXY protocol on published ports (lab, docker runtime)', { timeout: 6
     }
 
     // Both of pp's tasks answer (balancing stays in the kernel), each logging the client.
-    const { value: hosts } = await waitFor('both tasks of pp answer through n1', () => {
-      const seen = new Set<string>();
-      for (let i = 0; i < 12; i++) {
-        const b = get(`http://${lab.nodes[0]!.underlay}:8090/`).body;
-        if (b) seen.add(b.split(' on ')[1]!);
-      }
-      return seen.size === 2 && seen;
-    }, 30_000, 200);
+    const hosts = await tasksAnswering('both tasks of pp answer through n1', () => get(`http://${lab.nodes[0]!.underlay}:8090/`).body, 2);
     assert.equal(hosts.size, 2);
     for (const svc of ['pp', 'pp2']) {
-      const { value: lines } = await waitFor(`${svc}'s access log names the lab client`, async () => {
-        const out = ok(await m('service', 'logs', svc), `service logs ${svc}`).stdout.split('\n').filter((l) => l.includes('mppx client='));
-        return out.length > 0 && out;
-      }, 20_000, 500);
+      const lines = await logLinesWith(`${svc}'s access log names the lab client`, async () => ok(await m('service', 'logs', svc), `service logs ${svc}`).stdout, 'mppx client=');
       for (const l of lines) {
         assert.match(l, new RegExp(`mppx client=${client.replace(/\./g, '\\.')}:\\d+ peer=10\\.255\\.\\d+\\.\\d+ server=10\\.99\\.\\d+\\.\\d+:${svc === 'pp' ? 8090 : 8091}$`), `${svc} log line: ${l}`);
       }

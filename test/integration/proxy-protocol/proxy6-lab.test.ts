@@ -14,34 +14,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { inNs } from '../../helpers/cli.js';
 import { agentClient, waitFor } from '../../helpers/lab.js';
-import { IMAGES } from '../../helpers/docker.js';
 import type { LabState } from '../../../src/lab/lab.js';
 import { CLIENT_ADDR, CLIENT_ADDR6, nodeAddr6, type LabUnderlay } from '../../../src/lab/plan.js';
 import { DockerLab, ok } from '../../helpers/docker-lab.js';
+import { createProxyServices, curlGet, logLinesWith, proxyNginxConf, tasksAnswering } from '../../helpers/proxy-lab.js';
 
 const LAB = 'mpp6';
 
-const NGINX_CONF = `user www-data;
-worker_processes 1;
-pid /run/nginx.pid;
-error_log /dev/stderr warn;
-events { worker_connections 256; }
-http {
-    log_format pp 'mpp6 client=$proxy_protocol_addr:$proxy_protocol_port peer=$remote_addr server=$proxy_protocol_server_addr:$proxy_protocol_server_port';
-    access_log /dev/stdout pp;
-    server {
-        listen 80 proxy_protocol default_server;
-        location / {
-            default_type text/plain;
-            return 200 "client $proxy_protocol_addr server $proxy_protocol_server_addr via $remote_addr on $hostname\\n";
-        }
-    }
-}
-`;
+const NGINX_CONF = proxyNginxConf('mpp6', 'client $proxy_protocol_addr server $proxy_protocol_server_addr via $remote_addr');
 
 interface LbStatus {
   ingress: { underlay6?: string[]; proxyProtocol: { listeners: Array<{ port: number; version: string }>; underlay6Listeners?: Array<{ host: string; port: number; version: string }>; failed: Record<string, string> } } | null;
@@ -57,10 +39,7 @@ for (const underlay of ['dual', 'ipv6'] as LabUnderlay[]) {
     const m = (...args: string[]) => L.m(...args);
 
     /** One GET from the lab client namespace: the body, or null (curl's exit code in `why`). */
-    function get(u: string): { body: string | null; why: string } {
-      const r = inNs(lab.client.netns, ['curl', '-s', '-m', '2', ...(u.includes('[') ? ['-6'] : ['-4']), u], 5000);
-      return { body: r.code === 0 ? r.stdout.trim() : null, why: `curl exit ${r.code} ${r.stderr.trim().slice(0, 120)}` };
-    }
+    const get = (u: string) => curlGet(lab.client.netns, u, u.includes('[') ? ['-6'] : ['-4']);
 
     /** What a failed wait prints: the node's proxy status and its host ip6 table. */
     async function diagnose(node: string, u: string): Promise<string> {
@@ -78,13 +57,7 @@ for (const underlay of ['dual', 'ipv6'] as LabUnderlay[]) {
     });
 
     test('nginx behind proxy-protocol=v1 and v2 sees and logs the lab client\'s IPv6 address on every node', async () => {
-      const conf = join(L.tmp, 'nginx.conf');
-      writeFileSync(conf, NGINX_CONF);
-      ok(await m('config', 'create', 'ngx-pp6', conf), 'config create');
-      ok(await m('service', 'create', '--name', 'pp', '--replicas', '2', '--network', 'app', '--timeout', '180s',
-        '--config', 'source=ngx-pp6,target=/etc/nginx/nginx.conf', '--publish', 'published=8090,target=80,proxy-protocol=v1', IMAGES.nginx1), 'create pp');
-      ok(await m('service', 'create', '--name', 'pp2', '--network', 'app', '--timeout', '180s',
-        '--config', 'source=ngx-pp6,target=/etc/nginx/nginx.conf', '--publish', 'published=8091,target=80,proxy-protocol=v2', IMAGES.nginx1), 'create pp2');
+      await createProxyServices(L, 'ngx-pp6', NGINX_CONF);
 
       for (const n of lab.nodes) {
         const addrs = [nodeAddr6(n.index), ...(underlay === 'dual' ? [n.underlay] : [])];
@@ -114,23 +87,13 @@ for (const underlay of ['dual', 'ipv6'] as LabUnderlay[]) {
 
       // Both of pp's tasks answer over IPv6 (balancing stays in the kernel).
       const u1 = url(nodeAddr6(1), 8090);
-      const { value: hosts } = await waitFor('both tasks of pp answer through n1 over IPv6', () => {
-        const seen = new Set<string>();
-        for (let i = 0; i < 12; i++) {
-          const b = get(u1).body;
-          if (b) seen.add(b.split(' on ')[1]!);
-        }
-        return seen.size === 2 && seen;
-      }, 30_000, 200);
+      const hosts = await tasksAnswering('both tasks of pp answer through n1 over IPv6', () => get(u1).body, 2);
       assert.equal(hosts.size, 2);
 
       // Access logs: every IPv6 line names the client's IPv6 address and a node's IPv6 address.
       for (const svc of ['pp', 'pp2']) {
         const port = svc === 'pp' ? 8090 : 8091;
-        const { value: lines } = await waitFor(`${svc}'s access log names the lab client's IPv6 address`, async () => {
-          const out = ok(await m('service', 'logs', svc), `service logs ${svc}`).stdout.split('\n').filter((l) => l.includes(`mpp6 client=${CLIENT_ADDR6}:`));
-          return out.length > 0 && out;
-        }, 20_000, 500);
+        const lines = await logLinesWith(`${svc}'s access log names the lab client's IPv6 address`, async () => ok(await m('service', 'logs', svc), `service logs ${svc}`).stdout, `mpp6 client=${CLIENT_ADDR6}:`);
         for (const l of lines) {
           assert.match(l, new RegExp(`mpp6 client=${re(CLIENT_ADDR6)}:\\d+ peer=10\\.255\\.\\d+\\.\\d+ server=fd99:6c61:6200::[12]:${port}$`), `${svc} log line: ${l}`);
         }
