@@ -50,13 +50,37 @@ async function stored(id: string): Promise<Record<string, unknown> & { canary?: 
 }
 const ids = (ts: TaskV[]): string[] => ts.map((t) => `${t.id}@${t.slot}:v${t.specVersion}`).sort();
 
-/** Drives the nodes until `name` is in update state `state` (null: never updated) with `n` running live tasks. */
+/**
+ * Node rounds `until` allows: a round is every node reporting once, then one reconcile step (it schedules what
+ * the round started). The rest of a held 3-slot canary takes at most 4 (each stop-first slot: its old task
+ * stops, then its new one runs); 12 leaves room and still fails a machine that does not move, at any load.
+ * The bound is work, not wall time: at load ~11 one round took over 2 s (6 mTLS calls through the serialized
+ * control plane), so an 8 s wall-clock bound on 4 rounds failed a correct update by chance (session 9).
+ */
+const MAX_ROUNDS = 12;
+
+/**
+ * Drives the nodes until `name` is in update state `state` (null: never updated) with `n` running live tasks,
+ * in at most MAX_ROUNDS rounds. Otherwise fails saying what it waited on: the live tasks with their states
+ * (`id@slot:vN state/desired`), each machine's progress, and how long each round took.
+ */
 async function until(name: string, state: string | null, n: number): Promise<TaskV[]> {
-  return (await waitFor(`${name}: update state ${state}, ${n} running tasks`, async () => {
+  const rounds: number[] = [];
+  for (;;) {
+    const t0 = Date.now();
     await nodesRun();
     const [s, ts] = [await svc(name), await live(name)];
-    return (s.update?.state ?? null) === state && ts.length === n && ts.every((t) => t.state === 'running') ? ts : false;
-  }, 8000, 50, async () => JSON.stringify({ svc: (await svc(name)).update, tasks: ids(await live(name)), machines: [...cp.updaters.values()].map((u) => u.progress) }))).value;
+    rounds.push(Date.now() - t0);
+    if ((s.update?.state ?? null) === state && ts.length === n && ts.every((t) => t.state === 'running')) return ts;
+    if (rounds.length >= MAX_ROUNDS) {
+      assert.fail(`${name}: not in update state ${state} with ${n} running tasks after ${rounds.length} node rounds (ms: ${rounds.join(',')}): ${JSON.stringify({
+        svc: s.update, tasks: ts.map((t) => `${t.id}@${t.slot}:v${t.specVersion} ${t.state}/${t.desiredState}`).sort(), machines: [...cp.updaters.values()].map((u) => u.progress),
+      })}`);
+    }
+    const from = cp.stepCount;
+    // A hang guard for the control loop (it steps every 50 ms), not the update's bound.
+    await waitFor(`a reconcile step after ${from}`, () => cp.stepCount > from, 8000, 10, () => `stepCount ${cp.stepCount}`);
+  }
 }
 
 /** Waits for `k` more reconcile steps of the current control plane, playing the nodes meanwhile. */
