@@ -4,8 +4,8 @@
  * certificate, swarm's check; host names are not used since nodes are addressed by IP).
  * Error bodies become MeshErrors with the manager's code.
  */
-import { request, type RequestOptions } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
+import { Agent, request, type RequestOptions } from 'node:https';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { MeshError, fromErrorJSON } from '../core/errors.js';
 import type { JoinRole } from '../core/tokens/tokens.js';
 import { loadNodeIdentity } from '../adapters/pki/files.js';
@@ -47,7 +47,25 @@ export interface TlsCredentials {
  * the CA before pinning it). Connection and TLS failures are MESHD_MANAGER_UNREACHABLE,
  * except a server certificate that does not chain to the pinned CA: MESHD_CA_MISMATCH.
  */
-export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method: string, path: string, body?: unknown, timeoutMs = 15_000, signal?: AbortSignal): Promise<RawResponse> {
+export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method: string, path: string, body?: unknown, timeoutMs = 15_000, signal?: AbortSignal, pool?: ConnectionPool): Promise<RawResponse> {
+  return attempt(ep, creds, method, path, body, timeoutMs, signal, pool, 0);
+}
+
+/** Kept-alive connections of one client and its TLS material, parsed once (ManagerClient). */
+export interface ConnectionPool {
+  agent: Agent;
+  secureContext: SecureContext;
+}
+
+/**
+ * How many times a request is sent again after the kept-alive connection it went out on turned
+ * out closed (the server closes idle connections after its keep-alive time; a request written
+ * into that moment meets a reset before any answer, so the server never read it). A fresh
+ * connection is not retried.
+ */
+const STALE_SOCKET_RETRIES = 2;
+
+function attempt(ep: ManagerEndpoint, creds: TlsCredentials, method: string, path: string, body: unknown, timeoutMs: number, signal: AbortSignal | undefined, pool: ConnectionPool | undefined, retried: number): Promise<RawResponse> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   const opts: RequestOptions = {
     host: ep.host,
@@ -56,10 +74,11 @@ export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method:
     path,
     headers: payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
     timeout: timeoutMs,
-    agent: false,
+    agent: pool?.agent ?? false,
     ...(signal ? { signal } : {}),
     ...(creds.caPem ? { ca: [creds.caPem], rejectUnauthorized: true, checkServerIdentity: checkManagerIdentity } : { rejectUnauthorized: false }),
     ...(creds.certPem && creds.keyPem ? { cert: creds.certPem, key: creds.keyPem } : {}),
+    ...(pool ? { secureContext: pool.secureContext } : {}),
   };
   return new Promise((resolve, reject) => {
     const req = request(opts, (res) => {
@@ -71,6 +90,9 @@ export function httpsRequest(ep: ManagerEndpoint, creds: TlsCredentials, method:
     req.on('timeout', () => req.destroy(new MeshError('MESHD_MANAGER_UNREACHABLE', `manager ${ep.host}:${ep.port} did not answer in ${timeoutMs} ms`)));
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (e instanceof MeshError) return reject(e);
+      if (req.reusedSocket && !signal?.aborted && retried < STALE_SOCKET_RETRIES && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+        return resolve(attempt(ep, creds, method, path, body, timeoutMs, signal, pool, retried + 1));
+      }
       if (signal?.aborted) return reject(new MeshError('MESHD_CANCELLED', `request to the manager ${ep.host}:${ep.port} cancelled`));
       const tlsCodes = ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'];
       if (e.code === 'ERR_MESHD_NOT_A_MANAGER') {
@@ -105,14 +127,32 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * A client of one manager. Its requests share kept-alive mTLS connections (`pool`): a new TLS
+ * connection per request cost both sides a full handshake and the manager a certificate check
+ * each time — measured on a 10-node lab under endpoint churn, the manager's certificate checks
+ * alone were 23 % of its CPU and an API call took 0.7–0.9 s. The TLS material is parsed once
+ * (`secureContext`), not per connection. Free connections do not keep the process alive and are
+ * closed a second before the server's keep-alive hint; `close()` ends them at once.
+ */
 export class ManagerClient {
   readonly endpoint: ManagerEndpoint;
+  private readonly pool: ConnectionPool;
   constructor(
     addr: string | ManagerEndpoint,
     private readonly creds: Required<TlsCredentials>,
     private readonly timeoutMs = 15_000,
   ) {
     this.endpoint = typeof addr === 'string' ? parseManagerAddr(addr) : addr;
+    this.pool = {
+      agent: new Agent({ keepAlive: true, maxFreeSockets: 4, scheduling: 'lifo' }),
+      secureContext: createSecureContext({ ca: [creds.caPem], cert: creds.certPem, key: creds.keyPem }),
+    };
+  }
+
+  /** Closes the kept-alive connections (a client that is replaced: new credentials, a manager gone). */
+  close(): void {
+    this.pool.agent.destroy();
   }
 
   /** A client with the identity stored in a node's data directory. */
@@ -123,7 +163,7 @@ export class ManagerClient {
 
   /** `opts.timeoutMs`: this request's idle limit instead of the client's (a long-poll waits longer); `opts.signal` cancels it. */
   raw(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<RawResponse> {
-    return httpsRequest(this.endpoint, this.creds, method, path, body, opts.timeoutMs ?? this.timeoutMs, opts.signal);
+    return httpsRequest(this.endpoint, this.creds, method, path, body, opts.timeoutMs ?? this.timeoutMs, opts.signal, this.pool);
   }
 
   async call<T = unknown>(method: string, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {

@@ -63,12 +63,17 @@ export class ManagerPool {
     if (!next.length) return;
     this.addrs = next;
     if (!next.includes(this.cur)) this.cur = next[0]!;
-    for (const a of [...this.clients.keys()]) if (!next.includes(a)) this.clients.delete(a);
+    for (const [a, c] of [...this.clients]) {
+      if (next.includes(a)) continue;
+      c.close();
+      this.clients.delete(a);
+    }
   }
 
   /** New certificate (after renewal): clients are rebuilt. */
   setCredentials(creds: Required<TlsCredentials>): void {
     this.creds = creds;
+    for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
 

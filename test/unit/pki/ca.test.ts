@@ -70,6 +70,26 @@ describe('root CA and node certificates', async () => {
     assert.equal((await ca.verifyPeer(issued.certPem, now, unrelated)).nodeId, 'abc123');
   });
 
+  test('verifyPeer keeps what the bytes decide (parse + signature), never what time or revocation decide', async () => {
+    const fresh = await ca.issue({ csrPem, nodeId: 'cached1', role: 'manager', now: T0 });
+    const der = Buffer.from(parseCertPem(fresh.certPem).rawData);
+    const now = new Date(T0.getTime() + DAY);
+    const first = await ca.verifyPeer(der, now);
+    // Same bytes in a different buffer (a new TLS connection's copy): the same identity.
+    assert.deepEqual(await ca.verifyPeer(new Uint8Array(Buffer.from(der)), now), first);
+    // Checked on every call, cached or not: validity and revocation.
+    await assert.rejects(ca.verifyPeer(der, new Date(T0.getTime() + 91 * DAY)), rejected('expired'));
+    const gone = new RevocationList();
+    gone.revokeNode('cached1', fresh.notAfter.getTime(), now.getTime());
+    await assert.rejects(ca.verifyPeer(der, now, gone), rejected('revoked'));
+    // One flipped bit in the signature is other bytes: verified again, and refused.
+    const bent = Buffer.from(der);
+    bent[bent.length - 2]! ^= 0x01;
+    await assert.rejects(ca.verifyPeer(bent, now), (e: unknown) => rejected('foreign')(e) || rejected('malformed')(e));
+    // A refused certificate is not kept: refused again the same way.
+    await assert.rejects(ca.verifyPeer(bent, now), (e: unknown) => rejected('foreign')(e) || rejected('malformed')(e));
+  });
+
   test('issue refuses bad CSRs, ids, roles and validity', async () => {
     await assert.rejects(ca.issue({ csrPem: 'junk', nodeId: 'a', role: 'worker', now: T0 }), badArg);
     await assert.rejects(ca.issue({ csrPem: 42, nodeId: 'a', role: 'worker', now: T0 }), badArg);

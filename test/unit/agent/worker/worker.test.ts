@@ -151,7 +151,12 @@ describe('worker + overlay with fakes', () => {
       await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       const pid = r.runtime.tasks.get('e1')!.pid;
       r.runtime.tasks.delete('e1'); // the process died
+      // A kick alone does not list the runtime (exits are polled once per retryMs, not per converge).
       r.worker.kick();
+      await r.drive('worker idle', r.worker.idle());
+      assert.equal(r.worker.tasksView()[0]!.state, 'running', 'not polled by an ordinary converge');
+      assert.equal(r.runtime.stopped.length, 0);
+      r.clock.advance(60_000); // the rig's retryMs: the poll is due
       await r.drive('worker idle', r.worker.idle());
       // Reaped (cleanup stop with no grace), then started again in the same converge.
       assert.deepEqual(r.runtime.stopped.map((x) => [x.id, x.graceMs]), [['e1', 0]]);
@@ -166,7 +171,7 @@ describe('worker + overlay with fakes', () => {
       r.worker.setAssignments([task('m1', '10.30.0.11')], { managed: true });
       await r.until('running', () => r.worker.tasksView()[0]?.state === 'running');
       r.runtime.tasks.delete('m1'); // the process died
-      r.worker.kick();
+      r.clock.advance(60_000); // the rig's retryMs: the exit poll is due
       await r.drive('worker idle', r.worker.idle());
       r.worker.kick();
       await r.drive('worker idle', r.worker.idle());
