@@ -224,8 +224,7 @@ export class ConvergenceReceipts implements Subsystem {
   view(filter: { service?: string; since?: number; limit?: number } = {}): ConvergenceView {
     const now = this.o.clock.now();
     this.book.expire(now);
-    let changes = this.book.list((n) => this.expected(n), 1000, this.nameOf);
-    if (filter.service !== undefined) changes = changes.filter((c) => c.service === filter.service);
+    let changes = this.book.list((n) => this.expected(n), 1000, this.nameOf, filter.service);
     if (filter.since !== undefined) changes = changes.filter((c) => c.startedAt >= filter.since!);
     return {
       node: this.o.nodeName,

@@ -279,12 +279,16 @@ export class ConvergenceBook {
    * The last changes, newest first: each change's CURRENT view while its acks are held (`expectedOf`
    * gives each network's live members now), else its view when it completed (the history, once the
    * acks expired). Current wins: a node that joined the network after the change completed acks it
-   * too, and is then listed — or pending.
+   * too, and is then listed — or pending. `service`: only that service's changes.
    */
-  list(expectedOf: (network: string) => readonly string[], limit = 50, nameOf: (network: string, hash: string) => string = (_n, h) => h): ChangeView[] {
+  list(expectedOf: (network: string) => readonly string[], limit = 50, nameOf: (network: string, hash: string) => string = (_n, h) => h, service?: string): ChangeView[] {
     const byId = new Map<string, ChangeView>();
-    for (const d of this.done) byId.set(d.id, d.view);
+    for (const d of this.done) if (service === undefined || d.view.service === service) byId.set(d.id, d.view);
     for (const [k, m] of this.idx) {
+      // One task's acks all name its service: a view asked for one service (`netctl service scale`
+      // and the convergence bench poll it every 25 ms) skips the others' views, which under churn
+      // were most of the index and most of the cost.
+      if (service !== undefined && m.values().next().value?.service !== service) continue;
       const i = k.indexOf('\0');
       const network = k.slice(0, i);
       const hash = k.slice(i + 1);

@@ -23,6 +23,7 @@ import { dropRemovedNodesAttachments, registerAttachmentRoutes } from './attachm
 import { registerFileRoutes } from './file-routes.js';
 import { AssignmentWatch, registerAssignmentRoutes } from './assignment-watch.js';
 import { ControlState, newId } from './state.js';
+import type { Memo } from './host.js';
 import { CKEYS, INGRESS, INGRESS_DEF, type NetworkRecord } from './model.js';
 
 export class ControlPlane {
@@ -36,6 +37,8 @@ export class ControlPlane {
   stepCount = 0;
   /** Wakes nodes' assignment watches on commits that concern them (assignment-watch.ts). */
   readonly assignments: AssignmentWatch;
+  /** Answers of the nodes' per-second rounds (routes.ts `memoized`), one per node and route. */
+  readonly memos = new Map<string, Memo>();
 
   constructor(readonly o: ControlPlaneOptions) {
     this.since = this.now();
@@ -50,6 +53,9 @@ export class ControlPlane {
   }
   get store() {
     return this.o.manager.store;
+  }
+  storeRevision(): Promise<number> {
+    return this.store.revision();
   }
 
   /** Adds the routes to the manager's API (call before the manager listens). */

@@ -8,10 +8,21 @@ import type { RollingUpdate } from '../../core/orchestrator/index.js';
 import type { ControlState } from './state.js';
 import type { ControlPlaneOptions } from './options.js';
 
+/** A read's input (JSON), the store revision its state was loaded at, and its answer (routes.ts `memoized`). */
+export interface Memo {
+  input: string;
+  revision: number;
+  answer: unknown;
+}
+
 export interface ControlHost {
   readonly o: Pick<ControlPlaneOptions, 'manager' | 'liveness'>;
   readonly updaters: Map<string, RollingUpdate>;
   now(): number;
   kick(): void;
   serialize<T>(fn: (st: ControlState) => T | Promise<T>): Promise<T>;
+  /** Answers of per-node rounds by key (routes.ts `memoized`: the same input on an unchanged store is answered from here). */
+  readonly memos: Map<string, Memo>;
+  /** The store's current revision. */
+  storeRevision(): Promise<number>;
 }

@@ -39,10 +39,17 @@ export class ControlState {
   /** Cluster-wide scheduling settings (`cluster update --strategy`); defaults when never set. */
   settings: ClusterSettings = parseClusterSettings(undefined);
   private readonly dirty = new Map<string, unknown | null>();
+  /**
+   * The store's revision read just BEFORE this state was loaded: every record here is at least this
+   * new, so a later read of the same revision means nothing changed since (a write racing the load
+   * only makes this older — a cache keyed by it recomputes once more, never serves a stale answer).
+   */
+  loadedRevision = 0;
 
   /** `now` (wall-clock ms) enables the address quarantine. */
   static async load(store: Store, now?: number): Promise<ControlState> {
     const s = new ControlState();
+    s.loadedRevision = await store.revision();
     const [nets, svcs, tasks, nodes, sboxes, settings, atts] = await Promise.all([
       store.list<NetworkRecord>(CKEYS.networks), store.list<ServiceRecord>(CKEYS.services),
       store.list<TaskRecord>(CKEYS.tasks), store.list<ManagedNode>(KEYS.nodes), store.list<{ ip: string }>(CKEYS.sboxes),

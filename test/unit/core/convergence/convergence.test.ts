@@ -242,6 +242,21 @@ describe('collector', () => {
     assert.equal(b.size(), 0);
   });
 
+  test('book: list(service) gives exactly that service\'s views, live and completed, as filtering the whole list would', () => {
+    const b = new ConvergenceBook(100, 60_000);
+    const snap = (node: string, service: string, tasks: string[]) =>
+      encodeSnapshot({ v: 2, node, service, at: 0, items: tasks.map((t) => ({ task: taskHash(t), rev: 'aaaa0001', tookMs: 1, agoMs: 0 })) });
+    b.set('app', 'svc:W:0/n1', 'n1', snap('n1', 'web', ['A', 'B']), 0);
+    b.set('app', 'svc:D:0/n1', 'n1', snap('n1', 'db', ['C']), 0);
+    b.set('app', 'svc:W:0/n2', 'n2', snap('n2', 'web', ['A']), 1);
+    b.check('app', taskHash('A'), ['n1', 'n2']); // completed: in the history too
+    const all = b.list(() => ['n1', 'n2'], 50);
+    for (const svc of ['web', 'db', 'none']) {
+      assert.deepEqual(b.list(() => ['n1', 'n2'], 50, undefined, svc), all.filter((c) => c.service === svc), svc);
+    }
+    assert.equal(b.list(() => ['n1', 'n2'], 50, undefined, 'web').length, 2);
+  });
+
   test('book: only changes still open are rechecked — a completed one leaves the open set until a new version arrives', () => {
     const b = new ConvergenceBook(10, 60_000);
     const snap = (node: string, rev: string, tasks: string[]) =>
