@@ -14,71 +14,23 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { realExec } from '../../../src/adapters/exec.js';
 import { ExecConntrack } from '../../../src/adapters/dataplane/conntrack.js';
 import { NftablesDataplane } from '../../../src/adapters/dataplane/nftables.js';
 import type { Backend, LbDesired } from '../../../src/core/lb/model.js';
 import { hold, names, setup, teardown, type Topology } from './topology.js';
+import { UDP_PEER, udpClient, waitReady } from './udp.js';
 
-const PEER = fileURLToPath(new URL('./udp-peer.js', import.meta.url));
 const VIP = '10.96.0.10';
 const UDP_PORT = 53;
 const UDP_TARGET = 5353;
 const PUBLISHED = 5300;
 const SPORT = 40053;
 
-function waitReady(child: ChildProcess, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what}: not ready after 10 s: ${out}`)), 10_000);
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      if (out.includes('ready')) (clearTimeout(timer), resolve());
-    });
-    child.on('exit', (code) => (clearTimeout(timer), reject(new Error(`${what} exited ${code}: ${out}`))));
-  });
-}
-
-interface UdpClient {
-  /** Sends one datagram from the fixed source port; the answering backend's name, or 'TIMEOUT' after `waitMs`. */
-  send(waitMs: number): Promise<string>;
-  close(): void;
-}
-
-async function udpClient(ns: string, host: string, port: number): Promise<UdpClient> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER, 'client', host, String(port), String(SPORT)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await waitReady(child, `udp client in ${ns}`);
-  const lines: string[] = [];
-  let waiter: ((l: string) => void) | null = null;
-  let buf = '';
-  child.stdout!.on('data', (d: string) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const l = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (l === 'ready') continue;
-      if (waiter) (waiter(l), (waiter = null));
-      else lines.push(l);
-    }
-  });
-  return {
-    send: (waitMs) => new Promise((resolve) => {
-      waiter = (l) => {
-        const j = JSON.parse(l) as { reply?: string };
-        resolve(j.reply ?? 'TIMEOUT');
-      };
-      child.stdin!.write(`${waitMs}\n`);
-    }),
-    close: () => void (child.exitCode === null && child.kill('SIGKILL')),
-  };
-}
-
 async function udpServe(t: Topology, ns: string, name: string): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, PEER, 'serve', name, String(UDP_TARGET)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, UDP_PEER, 'serve', name, String(UDP_TARGET)], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.servers.push(child);
   await waitReady(child, `udp server ${name}`);
 }
@@ -109,7 +61,7 @@ for (const kind of ['vip', 'ingress'] as const) {
       const dp = new NftablesDataplane(realExec);
       await dp.apply(want(b1), { netns: t.lb });
 
-      const udp = await udpClient(t.client, host, kind === 'vip' ? UDP_PORT : PUBLISHED);
+      const udp = await udpClient(t.client, host, kind === 'vip' ? UDP_PORT : PUBLISHED, SPORT);
       const tcp = await hold(t.client, host, 8080);
       try {
         assert.equal(await udp.send(2000), 'b1', 'pinned to b1');
