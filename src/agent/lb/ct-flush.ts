@@ -3,13 +3,15 @@
  * (core/lb/ct-flush.ts says what and why; adapters/dataplane/conntrack.ts runs one `conntrack`
  * process per namespace). A failed flush does not fail the apply (the rules are right; only old
  * flows are still pinned): its targets stay pending and are retried with the namespace's next
- * sync, merged into that one process. A namespace that is forgotten (its task gone) drops them.
+ * sync, merged into that one process, minus the addresses that sync serves again. A namespace that
+ * is forgotten (its task gone) drops them.
  */
 import { ExecConntrack, MemoryConntrack, type ConntrackFlusher } from '../../adapters/dataplane/conntrack.js';
 import type { Dataplane } from '../../adapters/dataplane/types.js';
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
-import type { StaleTarget } from '../../core/lb/ct-flush.js';
+import { notServedIn, type StaleTarget } from '../../core/lb/ct-flush.js';
+import type { LbDesired } from '../../core/lb/model.js';
 import { toMeshError } from '../../core/errors.js';
 
 /** Pending targets kept per namespace while flushes fail (e.g. no `conntrack` binary): oldest dropped beyond. */
@@ -35,12 +37,15 @@ export class StaleFlush {
 
   constructor(readonly ct: ConntrackFlusher, private readonly log: Logger) {}
 
-  /** Deletes the entries of `stale` (plus what is pending) in `netns` ('' = the agent's own). Never throws. */
-  async flush(netns: string, stale: readonly StaleTarget[]): Promise<void> {
+  /**
+   * Deletes the entries of `stale` (plus what is pending and `applied` no longer serves) in `netns`
+   * ('' = the agent's own); `applied`: the desired state just applied there. Never throws.
+   */
+  async flush(netns: string, stale: readonly StaleTarget[], applied: LbDesired): Promise<void> {
     const prev = this.pending.get(netns);
-    const all = prev ? [...prev, ...stale] : stale;
-    if (all.length === 0) return;
+    const all = prev ? [...notServedIn(applied, prev), ...stale] : stale;
     this.pending.delete(netns);
+    if (all.length === 0) return;
     try {
       const r = await this.ct.flush(all, netns ? { netns } : {});
       this.stats.runs++;

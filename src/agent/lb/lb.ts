@@ -292,7 +292,7 @@ export class LbSubsystem implements Subsystem {
       this.totals.failures++;
       throw err;
     }
-    await this.ctFlush.flush(e.netns, e.last.stale); // after the apply: no packet re-pins a removed backend
+    await this.ctFlush.flush(e.netns, e.last.stale, want); // after the apply: no packet re-pins a removed backend
   }
 
   private async syncTask(taskId: string): Promise<void> {

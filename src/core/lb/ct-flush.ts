@@ -30,7 +30,7 @@
  * publish mode included).
  */
 import type { LbDiff } from './diff.js';
-import { isV6, type Frontend, type Proto, type Target } from './model.js';
+import { isV6, type Frontend, type LbDesired, type Proto, type Target } from './model.js';
 
 /** One removed backend of one frontend: the conntrack entries to delete. */
 export interface StaleTarget {
@@ -96,4 +96,16 @@ export function conntrackBatch(stale: readonly StaleTarget[]): string {
   const lines = new Set<string>();
   for (const s of stale) lines.add(conntrackDeleteArgs(s).join(' '));
   return lines.size ? [...lines].join('\n') + '\n' : '';
+}
+
+/**
+ * Stale targets whose address `d` serves again (any service or published port, active or
+ * draining): a flush retried later (agent/lb/ct-flush.ts) must not cut the flows of a backend that
+ * came back meanwhile (a node declared dead while only partitioned). O(backends of `d`): only run
+ * for retries, which are rare.
+ */
+export function notServedIn(d: LbDesired, stale: readonly StaleTarget[]): StaleTarget[] {
+  const ips = new Set<string>();
+  for (const x of [...d.services, ...d.ingress]) for (const b of x.backends) (ips.add(b.ip), b.ip6 !== undefined && ips.add(b.ip6));
+  return stale.filter((s) => !ips.has(s.ip));
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { conntrackBatch, staleTargets, type StaleTarget } from '../../../src/core/lb/ct-flush.js';
+import { conntrackBatch, notServedIn, staleTargets, type StaleTarget } from '../../../src/core/lb/ct-flush.js';
 import { DeltaDesired } from '../../../src/core/lb/desired-delta.js';
 import { diffCompiled } from '../../../src/core/lb/diff.js';
 import { compile, type Backend, type IngressPublish, type LbDesired, type VipService } from '../../../src/core/lb/model.js';
@@ -63,6 +63,12 @@ describe('conntrackBatch', () => {
       + '-D -f ipv4 -p tcp --orig-port-dst 8080 --reply-src 10.0.0.1 --reply-port-src 80\n',
     );
   });
+});
+
+test('notServedIn: a retried flush skips addresses served again (any service, active or draining, IPv6 too)', () => {
+  const v6: StaleTarget = { family: 'ipv6', proto: 'udp', vip: 'fd00::9:2', port: 53, ip: 'fd00::3', targetPort: 5353 };
+  const d = desired([svc([be(2, 'draining'), be(3, 'active', { ip6: 'fd00::3' })])], [pub([be(4)])]);
+  assert.deepEqual(notServedIn(d, [vipUdp(1), vipUdp(2), v6, { ...vipTcp(4), vip: undefined }, vipUdp(5)]), [vipUdp(1), vipUdp(5)]);
 });
 
 describe('syncer plans carry the stale backends', () => {

@@ -141,4 +141,28 @@ describe('LB: conntrack entries of removed backends', () => {
     assert.equal(lb.ctFlush.pendingNamespaces, 0);
     await lb.stop();
   });
+
+  test('a pending flush is not retried for a backend that came back meanwhile (its flows are live again)', async () => {
+    const { lb, ct, put, del, targets, until } = setup();
+    await lb.start();
+    const a = rec('a1', 11);
+    const b = rec('b1', 12);
+    const c = rec('c1', 13);
+    put(client);
+    put(a);
+    put(b);
+    put(c);
+    await until('applied', async () => (await targets()).join() === '10.30.0.11,10.30.0.12,10.30.0.13');
+    ct.failNext(1);
+    del(b); // declared dead while only partitioned: the flush fails
+    await until('flush failed', () => lb.ctFlush.stats.failures === 1);
+    put(b); // it is back
+    await until('b back', async () => (await targets()).join() === '10.30.0.11,10.30.0.12,10.30.0.13');
+    assert.equal(lb.ctFlush.pendingNamespaces, 0, 'the sync that brought b back dropped it from the retry');
+    assert.equal(ct.calls.length, 0, 'nothing flushed for b');
+    del(c);
+    await until('c flushed', () => ct.calls.length === 1);
+    assert.deepEqual(ct.calls[0]!.stale.map((s) => s.ip), ['10.30.0.13']);
+    await lb.stop();
+  });
 });
