@@ -6,7 +6,7 @@
  * (delta-plan.ts: O(change), the committed map is patched in place on commit); any other desired
  * state is compared by object identity with the last one (fastpath.ts). Pure.
  */
-import { staleTargets } from './ct-flush.js';
+import { staleTargets, type StaleTarget } from './ct-flush.js';
 import { deltaFrom } from './desired-delta.js';
 import { deltaPlan, PatchedCompiled, serviceIdCounts } from './delta-plan.js';
 import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
@@ -15,7 +15,6 @@ import { compile, type Compiled, type CompileMemo, type Frontend, type LbDesired
 import { applyNftDelta, type NftDelta, type NftState } from './nft-state.js';
 import { planNftFull, planNftIncremental } from './nftables-render.js';
 import type { LbSyncer, PlanBase } from './syncer.js';
-import type { StaleTarget } from './ct-flush.js';
 
 export interface NftPlan extends PlanBase {
   kind: 'nftables';
