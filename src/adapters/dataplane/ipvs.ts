@@ -90,7 +90,7 @@ export class IpvsDataplane extends SyncedDataplane<IpvsSyncer> implements Datapl
       throw new MeshError('MESHD_EXEC_FAILED', `ipvs ${plan.mode} sync failed${netns ? ` in ${netns}` : ''}: ${err.message}`, { netns, mode: plan.mode }, { cause: e });
     }
     s.committed(plan);
-    return { backend: 'ipvs', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length + plan.ipvs.length + plan.addrs.length, durationMs: performance.now() - t0 };
+    return { backend: 'ipvs', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length + plan.ipvs.length + plan.addrs.length, durationMs: performance.now() - t0 , stale: plan.stale };
   }
 
   /** One mark table's listing (mark → frontend); empty when the table is absent. */

@@ -61,7 +61,7 @@ export class MemoryDataplane implements Dataplane {
     s.committed(plan);
     this.kernel.set(k, plan.next);
     this.scripts.set(k, plan.nft);
-    return { backend: 'memory', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length, durationMs: 0 };
+    return { backend: 'memory', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length, durationMs: 0 , stale: plan.stale };
   }
 
   async readKernel(opts: NetnsOptions = {}): Promise<KernelLbState> {

@@ -39,7 +39,7 @@ export class NftablesDataplane extends SyncedDataplane<NftSyncer> implements Dat
       throw new MeshError(err.code === 'MESHD_INTERNAL' ? 'MESHD_INTERNAL' : 'MESHD_EXEC_FAILED', `nftables ${plan.mode} sync failed${opts.netns ? ` in ${opts.netns}` : ''}: ${err.message}`, { netns: opts.netns, mode: plan.mode }, { cause: e });
     }
     s.committed(plan);
-    return { backend: 'nftables', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length, durationMs: performance.now() - t0 };
+    return { backend: 'nftables', mode: plan.mode, changed: plan.changed, frontends: plan.frontends, bytes: plan.nft.length, durationMs: performance.now() - t0 , stale: plan.stale };
   }
 
   /**

@@ -2,6 +2,7 @@
  * The dataplane edge: programs the desired load-balancing state of one network namespace into the
  * kernel (nftables or IPVS) and reads back what the kernel actually holds.
  */
+import type { StaleTarget } from '../../core/lb/ct-flush.js';
 import type { KernelLbState } from '../../core/lb/kernel.js';
 import type { LbDesired } from '../../core/lb/model.js';
 import type { IdleTimeouts } from '../../core/lb/timeouts.js';
@@ -27,6 +28,11 @@ export interface ApplyResult {
   bytes: number;
   /** Wall time of the apply, milliseconds. */
   durationMs: number;
+  /**
+   * Backends this apply took out of frontends (core/lb/ct-flush.ts): the caller deletes their
+   * conntrack entries (conntrack.ts), after the apply so no packet re-creates one to them.
+   */
+  stale: StaleTarget[];
 }
 
 export interface Dataplane {

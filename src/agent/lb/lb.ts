@@ -40,6 +40,7 @@ import type { LbDesired } from '../../core/lb/model.js';
 import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type LbScheduleConfig, type NsKey } from '../../core/lb/schedule.js';
 import type { Subsystem } from '../agent.js';
 import { DriftTracker } from './drift.js';
+import { defaultFlusher, StaleFlush } from './ct-flush.js';
 import { IngressSide } from './ingress-side.js';
 import { gateContext, gatedIngress, heldForLog } from './gate.js';
 import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './types.js';
@@ -75,6 +76,8 @@ export class LbSubsystem implements Subsystem {
   /** The one timer of the schedule (its nextDeadline: an overlay poll or the drift check). */
   private timer: Timer | null = null;
   private readonly hostPlumber: HostModePlumber;
+  /** Conntrack entries of backends an apply removed are deleted right after it (ct-flush.ts). */
+  readonly ctFlush: StaleFlush;
   /** Tasks plumbed for host publish mode since the last periodic check. */
   private readonly hostAttached = new Set<string>();
   private readonly totals = { syncs: 0, fullResyncs: 0, failures: 0, totalSyncMs: 0, lastSyncMs: 0 };
@@ -86,6 +89,7 @@ export class LbSubsystem implements Subsystem {
     this.state = new LbState(o.nodeName);
     this.ingress = new IngressSide(o, this.state, (id) => this.netnsOf(id), () => this.feed({ type: 'changed', keys: [INGRESS_NS] }));
     this.hostPlumber = new HostModePlumber(o.exec);
+    this.ctFlush = new StaleFlush(o.conntrack ?? defaultFlusher(this.dp, o.exec), o.log);
     this.schedCfg = {
       ...DEFAULT_LB_SCHEDULE,
       ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
@@ -288,6 +292,7 @@ export class LbSubsystem implements Subsystem {
       this.totals.failures++;
       throw err;
     }
+    await this.ctFlush.flush(e.netns, e.last.stale, want); // after the apply: no packet re-pins a removed backend
   }
 
   private async syncTask(taskId: string): Promise<void> {
@@ -298,12 +303,13 @@ export class LbSubsystem implements Subsystem {
       if (prev) {
         this.ns.delete(taskId);
         this.dp.forget({ netns: prev.netns });
+        this.ctFlush.forget(prev.netns);
       }
       this.taskDesired.delete(taskId);
       return;
     }
     const netns = this.netnsOf(taskId);
-    if (prev && prev.netns !== netns) this.dp.forget({ netns: prev.netns });
+    if (prev && prev.netns !== netns) (this.dp.forget({ netns: prev.netns }), this.ctFlush.forget(prev.netns));
     const e = prev ?? newNsEntry(netns, 'task', taskId);
     let cm = this.conflictMemos.get(e);
     if (!cm) this.conflictMemos.set(e, (cm = new VipConflictMemo()));
@@ -447,7 +453,7 @@ export class LbSubsystem implements Subsystem {
     }
     return {
       node: this.o.nodeName, backend: this.dp.kind, active: this.sched.active, applies: this.applies, badRecords: this.badRecords, stats: this.stats(),
-      ingress: this.ingress.status(),
+      ingress: this.ingress.status(), conntrack: this.ctFlush.stats,
       namespaces: rows,
     };
   }

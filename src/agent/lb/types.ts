@@ -4,6 +4,7 @@
  */
 import type { Exec } from '../../adapters/exec.js';
 import type { Logger } from '../../adapters/logger.js';
+import type { ConntrackFlusher } from '../../adapters/dataplane/conntrack.js';
 import type { ApplyResult, Dataplane } from '../../adapters/dataplane/types.js';
 import type { TimerClock } from '../../core/clock.js';
 import { EMPTY_DESIRED, type LbDesired } from '../../core/lb/model.js';
@@ -23,6 +24,8 @@ export interface LbSubsystemOptions {
   log: Logger;
   exec: Exec;
   dataplane?: Dataplane;
+  /** Deletes conntrack entries of removed backends (agent/lb/ct-flush.ts); default by dataplane kind. */
+  conntrack?: ConntrackFlusher;
   /** Namespace of a local task (the worker knows); default `<prefix>t-<id[0:12]>`. */
   taskNetns?: (taskId: string) => string | null | undefined;
   /** Burst coalescing (ms), default 30. */

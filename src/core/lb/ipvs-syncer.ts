@@ -2,6 +2,13 @@
  * The IPVS backend's syncer (see syncer.ts): a full resync is the difference from the kernel's
  * read-back (`ipvsadm -S -n` + the mark table, passed to `plan`), never `ipvsadm -C` on a live
  * node; fwmarks are carried across syncs so live connections keep their service (ipvs-render.ts).
+ *
+ * Plans carry no stale backends (`stale: []`, see ct-flush.ts): IPVS forwards an established flow
+ * by its own connection table, and with `net.ipv4.vs.expire_nodest_conn=1` (timeouts.ts
+ * IPVS_SYSCTLS) the kernel expires the connections of a removed real server itself — since Linux
+ * 5.9 from a work item queued when the real server is deleted, before that on the flow's next
+ * packet (which is dropped; the one after goes to a live server) — and with `vs.conntrack=1`
+ * expiring an IPVS connection drops its conntrack entry too (ip_vs_conn_drop_conntrack).
  * Pure.
  */
 import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
@@ -37,12 +44,12 @@ export class IpvsSyncer implements LbSyncer<IpvsPlan, IpvsKernelView> {
     const base = { kind: this.kind, next, frontends: next.size, desired };
     if (this.last === null) {
       const p = renderIpvsFull(next, this.marks, kernel);
-      return { ...base, mode: 'full', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: next.size, marks: p.marks };
+      return { ...base, mode: 'full', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: next.size, marks: p.marks, stale: [] };
     }
     const d = diffCompiled(this.last, next);
-    if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', ipvs: '', addrs: '', changed: 0, marks: this.marks };
+    if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', ipvs: '', addrs: '', changed: 0, marks: this.marks, stale: [] };
     const p = renderIpvsIncremental(this.last, next, this.marks);
-    return { ...base, mode: 'incremental', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: diffSize(d), marks: p.marks };
+    return { ...base, mode: 'incremental', nft: p.nft, ipvs: p.ipvs, addrs: p.addrs, changed: diffSize(d), marks: p.marks, stale: [] };
   }
 
   committed(plan: IpvsPlan): void {

@@ -6,6 +6,7 @@
  * (delta-plan.ts: O(change), the committed map is patched in place on commit); any other desired
  * state is compared by object identity with the last one (fastpath.ts). Pure.
  */
+import { staleTargets, type StaleTarget } from './ct-flush.js';
 import { deltaFrom } from './desired-delta.js';
 import { deltaPlan, PatchedCompiled, serviceIdCounts } from './delta-plan.js';
 import { diffCompiled, diffSize, isEmptyDiff } from './diff.js';
@@ -37,6 +38,12 @@ export class NftSyncer implements LbSyncer<NftPlan> {
   private nftState: NftState | null = null;
   /** Compiled frontends per service object: unchanged objects are not re-validated or recompiled. */
   private readonly memo: CompileMemo = new WeakMap();
+  /**
+   * The state last committed, kept across `failed()` for stale-backend detection only: a failed
+   * `nft -f` is atomic (the kernel still holds it), and a backend removed while an apply failed
+   * must still have its conntrack entries deleted by the full resync that applies the removal.
+   */
+  private flushBase: Compiled | null = null;
 
   fullNext(): boolean {
     return this.last === null || this.nftState === null;
@@ -44,23 +51,26 @@ export class NftSyncer implements LbSyncer<NftPlan> {
 
   plan(desired: LbDesired): NftPlan {
     if (this.last !== null && this.nftState !== null) {
-      if (desired === this.lastDesired) return { kind: this.kind, next: this.last, frontends: this.last.size, desired, mode: 'noop', nft: '', changed: 0 };
+      if (desired === this.lastDesired) return { kind: this.kind, next: this.last, frontends: this.last.size, desired, mode: 'noop', nft: '', changed: 0, stale: [] };
       const ch = deltaFrom(this.lastDesired, desired);
       if (ch) return this.planDelta(desired, ch);
     }
     const fast = this.last !== null && this.lastDesired !== null ? fastPlan(this.lastDesired, this.last, desired, this.memo) : null;
     const next = fast ? fast.compiled : compile(desired, this.memo);
     const base = { kind: this.kind, next, frontends: next.size, desired };
-    const full = (): NftPlan => {
+    const full = (stale: StaleTarget[]): NftPlan => {
       const p = planNftFull(next);
-      return { ...base, mode: 'full', nft: p.script, changed: next.size, nftState: p.state };
+      return { ...base, mode: 'full', nft: p.script, changed: next.size, nftState: p.state, stale };
     };
-    if (this.last === null || this.nftState === null) return full();
+    if (this.last === null || this.nftState === null) {
+      // O(frontends) like the full render itself
+      return full(this.flushBase ? staleTargets(diffCompiled(this.flushBase, next)) : []);
+    }
     const d = fast ? fast.diff : diffCompiled(this.last, next);
-    if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', changed: 0 };
+    if (isEmptyDiff(d)) return { ...base, mode: 'noop', nft: '', changed: 0, stale: [] };
     // a sized set would overflow → full sync (it sizes the sets anew)
     const p = planNftIncremental(this.last, next, this.nftState, d);
-    return p ? { ...base, mode: 'incremental', nft: p.script, changed: diffSize(d), nftDelta: p.delta } : full();
+    return p ? { ...base, mode: 'incremental', nft: p.script, changed: diffSize(d), nftDelta: p.delta, stale: staleTargets(d) } : full(staleTargets(d));
   }
 
   /** O(change): the committed state plus the changes, sized and rendered incrementally when it fits. */
@@ -68,7 +78,7 @@ export class NftSyncer implements LbSyncer<NftPlan> {
     const last = this.last!;
     this.ids ??= serviceIdCounts(this.lastDesired!.services);
     const dp = deltaPlan(last, ch, this.memo, this.ids);
-    const base = { kind: this.kind, next: dp.compiled, frontends: dp.compiled.size, desired, idDelta: dp.idDelta };
+    const base = { kind: this.kind, next: dp.compiled, frontends: dp.compiled.size, desired, idDelta: dp.idDelta, stale: staleTargets(dp.diff) };
     if (isEmptyDiff(dp.diff)) return { ...base, mode: 'noop', nft: '', changed: 0 };
     const p = planNftIncremental(last, dp.compiled, this.nftState!, dp.diff);
     if (p) return { ...base, mode: 'incremental', nft: p.script, changed: diffSize(dp.diff), nftDelta: p.delta };
@@ -92,11 +102,13 @@ export class NftSyncer implements LbSyncer<NftPlan> {
       this.ids = null;
     }
     this.lastDesired = plan.desired;
+    this.flushBase = null;
     if (plan.nftState) this.nftState = plan.nftState;
     else if (plan.nftDelta && this.nftState) applyNftDelta(this.nftState, plan.nftDelta);
   }
 
   failed(): void {
+    if (this.last !== null) this.flushBase = this.last;
     this.last = null;
     this.nftState = null;
     this.ids = null;

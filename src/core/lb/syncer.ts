@@ -10,6 +10,7 @@
  * code branches on the backend's kind. The adapter calls `plan()`, runs the scripts, then
  * `committed(plan)` or `failed()`. Pure.
  */
+import type { StaleTarget } from './ct-flush.js';
 import type { Compiled, LbDesired } from './model.js';
 
 export type DataplaneKind = 'nftables' | 'ipvs';
@@ -24,6 +25,12 @@ export interface PlanBase {
   next: Compiled;
   /** The desired state planned (kept on commit: the next plan's fast path compares objects). */
   desired: LbDesired;
+  /**
+   * Backends this plan takes out of frontends, against the state last committed (ct-flush.ts):
+   * their conntrack entries are deleted once it is applied. Empty when nothing was committed
+   * before in this namespace (first apply, agent restart: what the kernel held is not known).
+   */
+  stale: StaleTarget[];
 }
 
 /**
