@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
 import type { Exec } from '../adapters/exec.js';
 import { ApiClient } from '../adapters/api/client.js';
-import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig, removeLabContainers } from './containers.js';
+import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig } from './containers.js';
+import { stopAgents, sweepLabContainers, type LabDownResult } from './engine-requests.js';
 import {
   hostResolvConf, nodeObjectPrefix,
   CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
@@ -302,11 +303,12 @@ export function labSignalAgent(lab: string, node: string, signal: NodeJS.Signals
 
 /**
  * Removes every process, container, namespace (and with it every link and nft table) and file of a lab.
- * Order: agents first (none may start a task while we remove it), then the lab's containers on every
- * engine its agents used (containers.ts), then whatever else runs in the lab's namespaces, then the
- * namespaces.
+ * Order: agents first (none may start a task while we remove it; stopAgents also waits for them to be
+ * dead and for the engine requests they had sent), then the lab's containers on every engine its
+ * agents used (containers.ts, swept until a listing is empty), then whatever else runs in the lab's
+ * namespaces, then the namespaces.
  */
-export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: number; processes: number; containers: number }> {
+export async function labDown(exec: Exec, lab: string): Promise<LabDownResult> {
   validateLabName(lab);
   const state = readState(lab);
   let processes = 0;
@@ -319,17 +321,21 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
       /* already gone */
     }
   };
-  for (const n of state?.nodes ?? []) if (alive(n.pid)) kill(n.pid!);
   const sockets = engineSockets((state?.nodes ?? []).map((n) => extraConfig(state!, n.name)));
+  // The agents are dead, and every Docker request they had sent is finished, before the lab's
+  // containers are listed (engine-requests.ts: a create dockerd was still running once leaked).
+  const agents = await stopAgents(exec, (state?.nodes ?? []).filter((n) => alive(n.pid)).map((n) => n.pid!), sockets);
+  processes += agents.killed;
   // A refused removal must not stop the rest of the teardown; it is reported at the end, and the
   // state file (which names the node engines) is kept so a second `lab down` can retry.
   let containers = 0;
   let containerError: unknown;
   try {
-    containers = await removeLabContainers(exec, lab, sockets);
+    containers = (await sweepLabContainers(exec, lab, sockets)).removed;
   } catch (e) {
     containerError = e;
   }
+  if (agents.problems.length && !containerError) containerError = new MeshError('MESHD_EXEC_FAILED', `lab ${lab}: stopping the agents: ${agents.problems.join('; ')}`);
   const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   const pids = new Set<number>();
   for (const ns of nss) {
@@ -349,7 +355,7 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
   const left = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
   if (containerError) throw containerError;
-  return { namespaces: nss.length, processes, containers };
+  return { namespaces: nss.length, processes, containers, agents };
 }
 
 export function knownLabs(): string[] {
