@@ -10,40 +10,47 @@
  * The barrier, without a guessed sleep: dockerd keeps its end of a connection open until the
  * request on it is done (response written, handler returned). So, per agent:
  *   1. SIGSTOP and wait until it is stopped: it can open no new connection from here on;
- *   2. note its socket inodes (/proc/PID/fd) and, from `ss -xn` in the root namespace, the engine
- *      side of each of its connections to an engine socket (a row whose local path is the engine
- *      socket and whose peer inode is one of the agent's);
+ *   2. note its socket inodes (/proc/PID/fd) and, from `ss -xnp` in ITS network namespace (the
+ *      engine's end of a unix connection is created in the connecting side's namespace, not in
+ *      dockerd's), the engine side of each of its connections to an engine socket: a row whose
+ *      local path is the engine socket and whose peer inode is one of the agent's — with the
+ *      process and fd that hold it (dockerd);
  *   3. SIGKILL and wait until it is dead (process.kill returns before the process is gone);
- *   4. wait until dockerd has closed every engine-side socket noted in 2: every request the agent
- *      had sent is then finished, and a create it made is in `docker ps -a`.
+ *   4. wait until dockerd has closed every engine-side socket noted in 2 (its /proc/PID/fd/FD no
+ *      longer names that socket): every request the agent had sent is then finished, and a create
+ *      it made is in `docker ps -a`.
  * Then the sweep (sweepLabContainers) lists and removes until a listing is empty.
  *
- * Limits: an engine whose socket is not in the root network namespace is not seen by `ss` here
- * (its requests are not waited on); every wait is bounded and a bound that is hit is an error
- * naming what was still open, never a silent pass.
+ * Every wait is bounded and a bound that is hit is an error naming what was still open, never a
+ * silent pass.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Exec } from '../adapters/exec.js';
 import { MeshError } from '../core/errors.js';
 import { removeLabContainers } from './containers.js';
 
-/** One `ss -xn` row: the socket's bound path ('*' when none), its inode and its peer's (0: peer gone). */
-export interface UnixSocketRow { path: string; inode: number; peer: number }
+/** A process holding a socket: its pid and the fd number. */
+export interface SocketOwner { pid: number; fd: number }
+/** One `ss -xnp` row: the socket's bound path ('*' when none), its inode, its peer's (0: peer gone), and who holds it. */
+export interface UnixSocketRow { path: string; inode: number; peer: number; owners: SocketOwner[] }
 
 /**
- * Rows of `ss -xnH` (`u_str ESTAB 0 0 /var/run/docker.sock 18724628 * 18723391`). Read from the
- * end: the local path may contain spaces, the last three fields never do. Lines that do not
- * parse (a header, blank) are skipped.
+ * Rows of `ss -xnpH` (`u_str ESTAB 0 0 /var/run/docker.sock 18724628 * 18723391 users:(("dockerd",pid=9273,fd=31))`).
+ * The `users:` part is cut off first (a process name may hold spaces); the rest is read from the
+ * end: the local path may contain spaces, the last three fields never do. Lines that do not parse
+ * (a header, blank) are skipped.
  */
 export function parseUnixSockets(ssOutput: string): UnixSocketRow[] {
   const out: UnixSocketRow[] = [];
-  for (const line of ssOutput.split('\n')) {
-    const f = line.trim().split(/\s+/);
+  for (const raw of ssOutput.split('\n')) {
+    const at = raw.indexOf(' users:(');
+    const owners = at < 0 ? [] : [...raw.slice(at).matchAll(/pid=(\d+),fd=(\d+)/g)].map((m) => ({ pid: Number(m[1]), fd: Number(m[2]) }));
+    const f = (at < 0 ? raw : raw.slice(0, at)).trim().split(/\s+/);
     if (f.length < 8 || !f[0]!.startsWith('u_')) continue;
     const inode = Number(f[f.length - 3]);
     const peer = Number(f[f.length - 1]);
     if (!Number.isInteger(inode) || !Number.isInteger(peer)) continue;
-    out.push({ path: f.slice(4, f.length - 3).join(' '), inode, peer });
+    out.push({ path: f.slice(4, f.length - 3).join(' '), inode, peer, owners });
   }
   return out;
 }
@@ -58,27 +65,33 @@ export function socketInodes(links: readonly string[]): number[] {
   return out;
 }
 
+/** An engine-side socket to watch: its inode and where dockerd holds it. */
+export interface EngineSocket { inode: number; owners: SocketOwner[] }
+
 /**
- * Engine-side inodes of the connections between `clients` (socket inodes of the agents) and an
- * engine socket in `engines`: the requests dockerd may still be running for them. Inode 0 (a
- * connection dockerd has not accepted yet) cannot be followed and is counted apart.
+ * The engine side of the connections between `clients` (socket inodes of the agents) and an
+ * engine socket in `engines`: the requests dockerd may still be running for them. A connection
+ * dockerd has not accepted yet (no owner: its fd appears at accept) cannot be followed and is
+ * counted apart.
  */
-export function engineConnections(rows: readonly UnixSocketRow[], engines: readonly string[], clients: readonly number[]): { inodes: number[]; unaccepted: number } {
+export function engineConnections(rows: readonly UnixSocketRow[], engines: readonly string[], clients: readonly number[]): { sockets: EngineSocket[]; unaccepted: number } {
   const want = new Set(clients);
-  const inodes: number[] = [];
+  const sockets: EngineSocket[] = [];
   let unaccepted = 0;
   for (const r of rows) {
     if (!engines.includes(r.path) || !want.has(r.peer)) continue;
-    if (r.inode === 0) unaccepted++;
-    else inodes.push(r.inode);
+    if (r.inode === 0 || !r.owners.length) unaccepted++;
+    else sockets.push({ inode: r.inode, owners: r.owners });
   }
-  return { inodes, unaccepted };
+  return { sockets, unaccepted };
 }
 
-/** The noted engine-side inodes still present in a later `ss` listing. */
-export function stillOpen(rows: readonly UnixSocketRow[], inodes: readonly number[]): number[] {
-  const present = new Set(rows.map((r) => r.inode));
-  return inodes.filter((i) => present.has(i));
+/**
+ * The noted engine-side sockets still open: `fdTarget(pid, fd)` (the link /proc/PID/fd/FD points
+ * to, undefined when gone) still names `socket:[inode]` for one of its owners.
+ */
+export function stillOpen(sockets: readonly EngineSocket[], fdTarget: (pid: number, fd: number) => string | undefined): EngineSocket[] {
+  return sockets.filter((s) => s.owners.some((o) => fdTarget(o.pid, o.fd) === `socket:[${s.inode}]`));
 }
 
 /**
@@ -132,10 +145,20 @@ function fdLinks(pid: number): string[] {
   return out;
 }
 
-async function unixRows(exec: Exec): Promise<UnixSocketRow[]> {
-  const r = await exec.run('ss', ['-xnH'], { timeoutMs: 10_000 });
-  if (r.code !== 0) throw new MeshError('MESHD_EXEC_FAILED', `ss -xnH: ${r.stderr.trim().slice(0, 300)}`);
+/** `ss -xnpH` in the network namespace of `pid` (alive): where the engine ends of its connections are. */
+async function unixRowsOf(exec: Exec, pid: number): Promise<UnixSocketRow[]> {
+  const r = await exec.run('nsenter', [`--net=/proc/${pid}/ns/net`, '--', 'ss', '-xnpH'], { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new MeshError('MESHD_EXEC_FAILED', `ss -xnpH in the namespace of ${pid}: ${r.stderr.trim().slice(0, 300)}`);
   return parseUnixSockets(r.stdout);
+}
+
+/** Target of /proc/PID/fd/FD, undefined when the fd or the process is gone. */
+export function procFdTarget(pid: number, fd: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/fd/${fd}`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What stopping the agents waited on (printed by `lab down`). */
@@ -176,18 +199,24 @@ export async function stopAgents(exec: Exec, pids: readonly number[], engines: r
   for (const p of live) signal(p, 'SIGSTOP');
   const stopped = await until(() => live.every((p) => { const s = procState(p); return dead(s) || s === 'T' || s === 't'; }), STOP_BOUND_MS, 5);
   if (!stopped.ok) res.problems.push(`agents not stopped ${stopped.ms} ms after SIGSTOP: ${live.filter((p) => !['T', 't'].includes(procState(p)) && !dead(procState(p))).join(', ')}`);
-  const clients = live.flatMap((p) => socketInodes(fdLinks(p)));
-  let held: number[] = [];
-  // Without `ss` (or when it fails) the agents are still killed; the missing barrier is a problem.
-  const listed = async (): Promise<UnixSocketRow[] | undefined> => unixRows(exec).catch((e: Error) => { res.problems.push(e.message); return undefined; });
-  if (clients.length && engines.length) {
-    // The stopped agents open no connection; one dockerd has not accepted yet (engine-side inode 0)
-    // gets its inode at accept, which dockerd does at once: list again until there is none.
-    const connections = async () => { const r = await listed(); return r ? engineConnections(r, engines, clients) : undefined; };
-    let c = (await connections()) ?? { inodes: [], unaccepted: 0 };
-    const accepted = await until(async () => c.unaccepted === 0 || (c = (await connections()) ?? { inodes: c.inodes, unaccepted: 0 }).unaccepted === 0, STOP_BOUND_MS, 20);
-    held = c.inodes;
-    res.engineRequests = c.inodes.length + c.unaccepted;
+  let held: EngineSocket[] = [];
+  const present = engines.filter((e) => existsSync(e)); // no socket file: no engine, nothing to list
+  if (present.length) {
+    // Per agent (stopped: its connections are fixed), in its namespace. A connection dockerd has
+    // not accepted yet gets its fd at accept, which dockerd does at once: list again until none.
+    const snapshot = async (): Promise<{ sockets: EngineSocket[]; unaccepted: number }> => {
+      const per = await Promise.all(live.map(async (p) => {
+        const clients = socketInodes(fdLinks(p));
+        if (!clients.length) return { sockets: [], unaccepted: 0 };
+        const rows = await unixRowsOf(exec, p).catch((e: Error) => { res.problems.push(e.message); return []; });
+        return engineConnections(rows, present, clients);
+      }));
+      return { sockets: per.flatMap((c) => c.sockets), unaccepted: per.reduce((n, c) => n + c.unaccepted, 0) };
+    };
+    let c = await snapshot();
+    const accepted = await until(async () => c.unaccepted === 0 || (c = await snapshot()).unaccepted === 0, STOP_BOUND_MS, 20);
+    held = c.sockets;
+    res.engineRequests = c.sockets.length + c.unaccepted;
     if (!accepted.ok) res.problems.push(`${c.unaccepted} connection(s) of the agents not accepted by the engine after ${accepted.ms} ms: not followed`);
   }
   for (const p of live) if (signal(p, 'SIGKILL')) res.killed++;
@@ -196,9 +225,9 @@ export async function stopAgents(exec: Exec, pids: readonly number[], engines: r
   if (!gone.ok) res.problems.push(`agents still alive ${gone.ms} ms after SIGKILL: ${live.filter((p) => !dead(procState(p))).join(', ')}`);
   if (held.length) {
     let open = held;
-    const w = await until(async () => { const r = await listed(); return !r || (open = stillOpen(r, held)).length === 0; }, ENGINE_BOUND_MS, 50);
+    const w = await until(() => (open = stillOpen(held, procFdTarget)).length === 0, ENGINE_BOUND_MS, 20);
     res.engineMs = w.ms;
-    if (!w.ok) res.problems.push(`engine still serving ${open.length} request(s) of the dead agents after ${w.ms} ms (engine-side socket inodes ${open.join(', ')})`);
+    if (!w.ok) res.problems.push(`engine still serving ${open.length} request(s) of the dead agents after ${w.ms} ms (${open.map((o) => `socket ${o.inode} at ${o.owners.map((x) => `pid ${x.pid} fd ${x.fd}`).join('/')}`).join(', ')})`);
   }
   return res;
 }

@@ -322,9 +322,14 @@ export async function labDown(exec: Exec, lab: string): Promise<LabDownResult> {
     }
   };
   const sockets = engineSockets((state?.nodes ?? []).map((n) => extraConfig(state!, n.name)));
+  // Agents: those of the state file AND every meshd in the lab's namespaces — one started by
+  // other means (a test's restartAgentsInRootMounts) is not in the state file and was killed only
+  // after the sweep, while it re-created a container (a clean clone left mlab-itwd-n2-s-…, Created).
+  const inLab = await namespacePids(exec, (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab));
+  const agentPids = new Set([...(state?.nodes ?? []).map((n) => n.pid), ...inLab].filter((p): p is number => alive(p)));
   // The agents are dead, and every Docker request they had sent is finished, before the lab's
-  // containers are listed (engine-requests.ts: a create dockerd was still running once leaked).
-  const agents = await stopAgents(exec, (state?.nodes ?? []).filter((n) => alive(n.pid)).map((n) => n.pid!), sockets);
+  // containers are listed (engine-requests.ts: dockerd finishes a create after its client died).
+  const agents = await stopAgents(exec, [...agentPids], sockets);
   processes += agents.killed;
   // A refused removal must not stop the rest of the teardown; it is reported at the end, and the
   // state file (which names the node engines) is kept so a second `lab down` can retry.
@@ -337,12 +342,7 @@ export async function labDown(exec: Exec, lab: string): Promise<LabDownResult> {
   }
   if (agents.problems.length && !containerError) containerError = new MeshError('MESHD_EXEC_FAILED', `lab ${lab}: stopping the agents: ${agents.problems.join('; ')}`);
   const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
-  const pids = new Set<number>();
-  for (const ns of nss) {
-    const r = await exec.run('ip', ['netns', 'pids', ns]);
-    for (const p of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(p));
-  }
-  for (const pid of pids) kill(pid);
+  for (const pid of await namespacePids(exec, nss)) kill(pid);
   if (nss.length) {
     // deleting a namespace deletes its links and nft tables with it
     await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
@@ -356,6 +356,13 @@ export async function labDown(exec: Exec, lab: string): Promise<LabDownResult> {
   if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
   if (containerError) throw containerError;
   return { namespaces: nss.length, processes, containers, agents };
+}
+
+/** Every process in `nss` (one `ip -batch`: only the union is needed, so the outputs may run together). */
+async function namespacePids(exec: Exec, nss: readonly string[]): Promise<number[]> {
+  if (!nss.length) return [];
+  const r = await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns pids ${ns}`).join('\n') + '\n' });
+  return [...new Set(r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((p) => Number.isInteger(p) && p > 0))];
 }
 
 export function knownLabs(): string[] {

@@ -6,8 +6,9 @@
  * namespaces, no real agent) sends a create of a 768 MB image, which a vfs dockerd copies for
  * a second or more; as soon as the request is in the socket, `lab down` runs. The create finishes
  * in dockerd after the agent's death (docker events say when); no container of the lab may be
- * left once dockerd has finished the request (its end of the connection is closed).
- * Everything it makes (the container, the state dir, the image) is removed in `after`.
+ * left once dockerd has finished the request (its end of the connection is closed). Twice: the
+ * stand-in as the state file's agent, and as an agent only found in the node's namespace.
+ * Everything it makes (the container, the state dir, the namespace, the image) is removed in `after`.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { realExec } from '../../../src/adapters/exec.js';
 import { labDown } from '../../../src/lab/lab.js';
 import { labRunDir } from '../../../src/lab/plan.js';
-import { engineConnections, parseUnixSockets, socketInodes, stillOpen } from '../../../src/lab/engine-requests.js';
+import { engineConnections, parseUnixSockets, procFdTarget, socketInodes, stillOpen } from '../../../src/lab/engine-requests.js';
 import { ensureDockerd } from '../../helpers/docker.js';
 
 /** TA_LAB: another lab name, so two checkouts can run this file side by side. */
@@ -36,7 +37,8 @@ const docker = (args: string[]): { status: number | null; stdout: string; stderr
   spawnSync('docker', args, { encoding: 'utf8', timeout: 60_000 });
 /** Names of this lab's containers (the name filter is a substring match: check the prefix). */
 const labContainers = (): string[] => docker(['ps', '-a', '--filter', `name=mlab-${LAB}-`, '--format', '{{.Names}}']).stdout.split('\n').filter((n) => n.startsWith(`mlab-${LAB}-`));
-const rows = () => parseUnixSockets(spawnSync('ss', ['-xnH'], { encoding: 'utf8' }).stdout);
+/** `ss -xnp` where the engine's end of PID's connections is: in PID's network namespace. */
+const rowsOf = (pid: number) => parseUnixSockets(spawnSync('nsenter', [`--net=/proc/${pid}/ns/net`, '--', 'ss', '-xnpH'], { encoding: 'utf8' }).stdout);
 const fdLinks = (pid: number): string[] => readdirSync(`/proc/${pid}/fd`).map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } });
 
 /**
@@ -67,6 +69,7 @@ function cleanup(): void {
   const left = labContainers();
   if (left.length) docker(['rm', '-f', '-v', ...left]);
   rmSync(labRunDir(LAB), { recursive: true, force: true });
+  spawnSync('ip', ['netns', 'del', `mlab-${LAB}-n1`], { stdio: 'ignore' }); // the only namespace this file makes
 }
 
 before(async () => {
@@ -79,9 +82,18 @@ after(() => {
   docker(['rmi', BULK]);
 });
 
-test('lab down leaves no container whose create was in flight when the agent died', { timeout: 240_000 }, async () => {
+/**
+ * One case: the stand-in sends its create; `lab down` runs at once. `recorded`: the stand-in is
+ * the state file's agent for n1; otherwise it runs in n1's namespace and the state file names a
+ * dead pid — an agent restarted outside `lab up` (the worker tests' restartAgentsInRootMounts),
+ * which is how the clean clone's itwd agent was still alive when the old teardown listed.
+ */
+async function inflightCase(recorded: boolean): Promise<void> {
   const tStart = Date.now();
-  mimic = spawn(process.execPath, [MIMIC, SOCK, NAME, PREFIX, BULK], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ns = `mlab-${LAB}-n1`;
+  if (!recorded) assert.equal(spawnSync('ip', ['netns', 'add', ns]).status, 0, `ip netns add ${ns}`);
+  const argv = [process.execPath, MIMIC, SOCK, NAME, PREFIX, BULK];
+  mimic = recorded ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('nsenter', [`--net=/run/netns/${ns}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
   const pid = mimic.pid!;
   let out = '';
   await new Promise<void>((resolve, reject) => {
@@ -90,22 +102,22 @@ test('lab down leaves no container whose create was in flight when the agent die
     mimic!.once('exit', (code) => { clearTimeout(t); reject(new Error(`stand-in agent exited ${code}: ${out}`)); });
   });
   // The engine's end of the stand-in's connection: closed once dockerd has finished the create.
-  const conn = engineConnections(rows(), [SOCK], socketInodes(fdLinks(pid)));
-  assert.equal(conn.inodes.length, 1, `one accepted connection of the stand-in to ${SOCK} (${JSON.stringify(conn)})`);
+  const conn = engineConnections(rowsOf(pid), [SOCK], socketInodes(fdLinks(pid)));
+  assert.equal(conn.sockets.length, 1, `one accepted connection of the stand-in to ${SOCK} (${JSON.stringify(conn)})`);
   const atStart = labContainers();
   assert.deepEqual(atStart, [], 'the create is still running in dockerd when lab down starts');
-  // The node's agent, as `lab up` would have recorded it.
+  // The node's agent, as `lab up` would have recorded it (a pid that is not running when not `recorded`).
   mkdirSync(labRunDir(LAB), { recursive: true });
-  const n1 = { name: 'n1', netns: `mlab-${LAB}-n1`, underlay: '10.0.0.1', socket: join(labRunDir(LAB), 'n1.sock'), pid, log: '', config: '', seeds: [] };
+  const n1 = { name: 'n1', netns: ns, underlay: '10.0.0.1', socket: join(labRunDir(LAB), 'n1.sock'), pid: recorded ? pid : 0x3ffffff, log: '', config: '', seeds: [] };
   writeFileSync(join(labRunDir(LAB), 'lab.json'), JSON.stringify({ name: LAB, createdAt: new Date().toISOString(), switchNs: `mlab-${LAB}-sw`, client: { netns: `mlab-${LAB}-client`, underlay: '10.0.0.254' }, nodes: [n1], gossipPreset: 'lan', keyFile: null }));
   const tDown = Date.now();
   const r = await labDown(realExec, LAB);
   const downMs = Date.now() - tDown;
-  process.stdout.write(`# lab down: ${downMs} ms, ${JSON.stringify(r)}\n`);
+  process.stdout.write(`# lab down (${recorded ? 'agent in the state file' : 'agent only in the node namespace'}): ${downMs} ms, ${JSON.stringify(r)}\n`);
   assert.equal(r.processes, 1, 'the stand-in agent was killed');
   // What the assertion below waits on: dockerd finishing the create (not a sleep).
   const t1 = Date.now();
-  while (stillOpen(rows(), conn.inodes).length) {
+  while (stillOpen(conn.sockets, procFdTarget).length) {
     assert.ok(Date.now() - t1 < 120_000, `dockerd still serving the dead agent's create ${Date.now() - t1} ms after lab down`);
     await new Promise((res) => setTimeout(res, 50));
   }
@@ -116,4 +128,14 @@ test('lab down leaves no container whose create was in flight when the agent die
   assert.ok(created, 'dockerd did create the container (the request outlived its client)');
   assert.ok(Number(created[1]) / 1e6 > tDown, 'the create finished after lab down started (it was in flight when the agent was killed)');
   assert.deepEqual(labContainers(), [], 'no container of the lab is left');
+  assert.equal(spawnSync('ip', ['netns', 'pids', ns]).status === 0, false, `lab down removed ${ns}`);
+}
+
+test('lab down leaves no container whose create was in flight when the agent died', { timeout: 240_000 }, async () => {
+  await inflightCase(true);
+});
+
+test('… also when the agent is not the state file\'s (restarted outside lab up) but runs in the node namespace', { timeout: 240_000 }, async () => {
+  cleanup();
+  await inflightCase(false);
 });

@@ -13,23 +13,25 @@ import { MeshError } from '../../../src/core/errors.js';
 import type { Exec, ExecResult } from '../../../src/adapters/exec.js';
 import { labContainerIds } from '../../../src/lab/containers.js';
 
-/** `ss -xnH` as read on this machine: an in-flight create (engine side 18724628, client 18723391), then after the client's SIGKILL (peer 0). */
+/** `ss -xnpH` as read on this machine: an in-flight create (engine side 18724628 held by dockerd, client 18723391), a listener, garbage. */
 const SS = [
-  'u_str ESTAB 0      0                                               * 18693411 * 18694879',
-  'u_str ESTAB 0      0                            /var/run/docker.sock 18724628            * 18723391',
-  'u_str LISTEN 0     4096                         /var/run/docker.sock 17000001            * 0',
-  'u_str ESTAB 0      0                    /run/meshd/a b/docker.sock 18724700            * 18723400',
-  'Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port',
+  'u_str ESTAB 0      0                                               * 18693411 * 18694879 users:(("node",pid=700,fd=3))',
+  'u_str ESTAB 0      0                            /var/run/docker.sock 18724628            * 18723391 users:(("dockerd",pid=9273,fd=31))',
+  'u_str LISTEN 0     4096                         /var/run/docker.sock 17000001            * 0 users:(("dockerd",pid=9273,fd=5),("docker init",pid=1,fd=9))',
+  'u_str ESTAB 0      0                    /run/meshd/a b/docker.sock 18724700            * 18723400 users:(("dockerd",pid=9300,fd=40))',
+  'u_str ESTAB 0      0                            /var/run/docker.sock 18724800            * 18723500',
+  'Netid State Recv-Q Send-Q Local Address:Port Peer Address:Port Process',
   '',
   'u_str ESTAB 0 0 /var/run/docker.sock x * 1',
 ].join('\n');
 
-test('parseUnixSockets: path, inode and peer; a path with a space; headers and garbage skipped', () => {
+test('parseUnixSockets: path, inode, peer and holders; a path with a space; a process name with a space; headers and garbage skipped', () => {
   assert.deepEqual(parseUnixSockets(SS), [
-    { path: '*', inode: 18693411, peer: 18694879 },
-    { path: '/var/run/docker.sock', inode: 18724628, peer: 18723391 },
-    { path: '/var/run/docker.sock', inode: 17000001, peer: 0 },
-    { path: '/run/meshd/a b/docker.sock', inode: 18724700, peer: 18723400 },
+    { path: '*', inode: 18693411, peer: 18694879, owners: [{ pid: 700, fd: 3 }] },
+    { path: '/var/run/docker.sock', inode: 18724628, peer: 18723391, owners: [{ pid: 9273, fd: 31 }] },
+    { path: '/var/run/docker.sock', inode: 17000001, peer: 0, owners: [{ pid: 9273, fd: 5 }, { pid: 1, fd: 9 }] },
+    { path: '/run/meshd/a b/docker.sock', inode: 18724700, peer: 18723400, owners: [{ pid: 9300, fd: 40 }] },
+    { path: '/var/run/docker.sock', inode: 18724800, peer: 18723500, owners: [] },
   ]);
   assert.deepEqual(parseUnixSockets(''), []);
 });
@@ -40,20 +42,22 @@ test('socketInodes: only socket links', () => {
 
 test('engineConnections: the engine side of the agents\' connections to the lab\'s engines only', () => {
   const rows = parseUnixSockets(SS);
-  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock'], [18723391, 18694879]), { inodes: [18724628], unaccepted: 0 });
-  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock', '/run/meshd/a b/docker.sock'], [18723391, 18723400]), { inodes: [18724628, 18724700], unaccepted: 0 });
-  assert.deepEqual(engineConnections(rows, ['/other.sock'], [18723391]), { inodes: [], unaccepted: 0 }, 'another engine');
-  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock'], [42]), { inodes: [], unaccepted: 0 }, 'someone else\'s connection');
-  // the listener's peer 0 is not a client inode (inodes are never 0)
-  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock'], [0]).inodes, [17000001]);
-  const pending = parseUnixSockets('u_str ESTAB 0 0 /var/run/docker.sock 0 * 555');
-  assert.deepEqual(engineConnections(pending, ['/var/run/docker.sock'], [555]), { inodes: [], unaccepted: 1 }, 'not accepted yet: counted, not followed');
+  const docker = { inode: 18724628, owners: [{ pid: 9273, fd: 31 }] };
+  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock'], [18723391, 18694879]), { sockets: [docker], unaccepted: 0 });
+  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock', '/run/meshd/a b/docker.sock'], [18723391, 18723400]),
+    { sockets: [docker, { inode: 18724700, owners: [{ pid: 9300, fd: 40 }] }], unaccepted: 0 });
+  assert.deepEqual(engineConnections(rows, ['/other.sock'], [18723391]), { sockets: [], unaccepted: 0 }, 'another engine');
+  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock'], [42]), { sockets: [], unaccepted: 0 }, 'someone else\'s connection');
+  assert.deepEqual(engineConnections(rows, ['/var/run/docker.sock'], [18723500]), { sockets: [], unaccepted: 1 }, 'no holder yet (not accepted): counted, not followed');
+  const pending = parseUnixSockets('u_str ESTAB 0 0 /var/run/docker.sock 0 * 555 users:(("dockerd",pid=1,fd=2))');
+  assert.deepEqual(engineConnections(pending, ['/var/run/docker.sock'], [555]), { sockets: [], unaccepted: 1 }, 'inode 0: counted, not followed');
 });
 
-test('stillOpen: the noted engine-side sockets that a later listing still has (peer gone or not)', () => {
-  const after = parseUnixSockets('u_str ESTAB 0 0 /var/run/docker.sock 18724628 * 0\n');
-  assert.deepEqual(stillOpen(after, [18724628, 18724700]), [18724628]);
-  assert.deepEqual(stillOpen([], [18724628]), []);
+test('stillOpen: open while a holder\'s fd still names the socket; a closed fd, a reused fd number or a gone process is closed', () => {
+  const s = [{ inode: 18724628, owners: [{ pid: 9273, fd: 31 }] }, { inode: 18724700, owners: [{ pid: 9300, fd: 40 }] }];
+  const fds = new Map<string, string>([['9273/31', 'socket:[18724628]'], ['9300/40', 'socket:[99]']]);
+  assert.deepEqual(stillOpen(s, (pid, fd) => fds.get(`${pid}/${fd}`)), [s[0]]);
+  assert.deepEqual(stillOpen(s, () => undefined), []);
 });
 
 test('nextSweep: done on an empty listing; again after a removal; give up after the last round', () => {
