@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { realExec } from '../adapters/exec.js';
+import { labDownSummary } from '../lab/engine-requests.js';
 import { labDown, labUp, readState, type LabState } from '../lab/lab.js';
 import { labRunDir, parseNodeCount, validateLabName } from '../lab/plan.js';
 
@@ -136,7 +137,7 @@ export function demoCommand(): Command {
       });
       say('\ntearing down…');
       const r = await labDown(realExec, name);
-      say(`removed lab ${name}: ${r.namespaces} namespaces, ${r.processes} processes, ${r.containers} containers`);
+      say(labDownSummary(name, r));
       if (failed) throw failed;
     });
 }

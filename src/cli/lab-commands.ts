@@ -1,6 +1,7 @@
 /** `netctl lab ...`: a cluster of namespace hosts on this machine (see src/lab). */
 import { Command } from 'commander';
 import { realExec } from '../adapters/exec.js';
+import { labDownSummary } from '../lab/engine-requests.js';
 import { labDown, labDownAll, labList, labNodeNs, labRun, labSignalAgent, labStartAgent, labUp, requireState } from '../lab/lab.js';
 import { checkLabUnderlay, parseNodeCount, validateLabName } from '../lab/plan.js';
 import { labBlock, labHeal, labPartition } from '../lab/faults.js';
@@ -55,7 +56,7 @@ export function labCommand(setExit: (code: number) => void): Command {
       }
       const r = await labDown(realExec, validateLabName(o.name));
       if (r.namespaces === 0 && r.containers === 0 && r.processes === 0) throw new MeshError('MESHD_LAB_NOT_FOUND', `no lab named ${o.name}`);
-      process.stdout.write(`removed lab ${o.name}: ${r.namespaces} namespaces, ${r.processes} processes, ${r.containers} containers\n`);
+      process.stdout.write(`${labDownSummary(o.name, r)}\n`);
     });
 
   lab

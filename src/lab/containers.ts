@@ -50,15 +50,17 @@ export function engineSockets(configs: readonly Section[]): string[] {
 }
 
 /**
- * Container ids from `docker ps -a --format '{{.ID}} {{.Label "meshd.prefix"}}'` whose prefix
- * belongs to `lab` (`mlab-<lab>-…`; `mlab-ab-` must not match lab `a`, hence the dash).
+ * Container ids from `docker ps -a --format '{{.ID}} {{.Label "meshd.prefix"}} {{.Names}}'` (the
+ * name optional) whose prefix label or name belongs to `lab` (`mlab-<lab>-…`; `mlab-ab-` must not
+ * match lab `a`, hence the dash). The runtime names every container `<prefix>s-…`/`<prefix>c-…`,
+ * so the name finds one whose label is missing or unexpected; an empty label leaves `id name`.
  */
 export function labContainerIds(psOutput: string, lab: string): string[] {
   const want = `${LAB_NS_PREFIX}${lab}-`;
   const out: string[] = [];
   for (const line of psOutput.split('\n')) {
-    const [id, prefix] = line.trim().split(/\s+/);
-    if (id && prefix?.startsWith(want)) out.push(id);
+    const [id, ...rest] = line.trim().split(/\s+/);
+    if (id && rest.some((f) => f.startsWith(want))) out.push(id);
   }
   return out;
 }
@@ -87,7 +89,8 @@ export async function labsWithContainers(exec: Exec): Promise<string[]> {
 }
 
 /**
- * Removes (SIGKILL + rm, with volumes) every container of `lab` on each engine. An engine that
+ * Removes (SIGKILL + rm, with volumes) every container of `lab` on each engine, found by label or
+ * name (one pass: src/lab/engine-requests.ts repeats it until none is found). An engine that
  * does not answer is skipped (no socket: nothing can run there); one that answers but fails
  * the removal is an error, so `lab down` never reports a clean teardown it did not do.
  * Returns how many containers were removed.
@@ -98,7 +101,8 @@ export async function removeLabContainers(exec: Exec, lab: string, sockets: read
   for (const sock of sockets) {
     if (!existsSync(sock)) continue;
     const host = ['-H', `unix://${sock}`];
-    const ps = await exec.run('docker', [...host, ...PS_ARGS], { timeoutMs: 10_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    // Every container of the engine, unfiltered: label and name are judged here, in one docker call.
+    const ps = await exec.run('docker', [...host, 'ps', '-a', '--format', '{{.ID}} {{.Label "meshd.prefix"}} {{.Names}}'], { timeoutMs: 10_000 }).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (ps.code !== 0) continue; // a stale socket of a stopped engine
     const ids = labContainerIds(ps.stdout, lab);
     if (!ids.length) continue;

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
 import type { Exec } from '../adapters/exec.js';
 import { ApiClient } from '../adapters/api/client.js';
-import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig, removeLabContainers } from './containers.js';
+import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig } from './containers.js';
+import { stopAgents, sweepLabContainers, type LabDownResult } from './engine-requests.js';
 import {
   hostResolvConf, nodeObjectPrefix,
   CLIENT_ADDR, clientNs, hostNs, labOfNamespace, labRunDir, LAB_NS_PREFIX, planLab, renderCreateNamespaces,
@@ -302,11 +303,12 @@ export function labSignalAgent(lab: string, node: string, signal: NodeJS.Signals
 
 /**
  * Removes every process, container, namespace (and with it every link and nft table) and file of a lab.
- * Order: agents first (none may start a task while we remove it), then the lab's containers on every
- * engine its agents used (containers.ts), then whatever else runs in the lab's namespaces, then the
- * namespaces.
+ * Order: agents first (none may start a task while we remove it; stopAgents also waits for them to be
+ * dead and for the engine requests they had sent), then the lab's containers on every engine its
+ * agents used (containers.ts, swept until a listing is empty), then whatever else runs in the lab's
+ * namespaces, then the namespaces.
  */
-export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: number; processes: number; containers: number }> {
+export async function labDown(exec: Exec, lab: string): Promise<LabDownResult> {
   validateLabName(lab);
   const state = readState(lab);
   let processes = 0;
@@ -319,24 +321,28 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
       /* already gone */
     }
   };
-  for (const n of state?.nodes ?? []) if (alive(n.pid)) kill(n.pid!);
   const sockets = engineSockets((state?.nodes ?? []).map((n) => extraConfig(state!, n.name)));
+  // Agents: those of the state file AND every meshd in the lab's namespaces — one started by
+  // other means (a test's restartAgentsInRootMounts) is not in the state file and was killed only
+  // after the sweep, while it re-created a container (a clean clone left mlab-itwd-n2-s-…, Created).
+  const inLab = await namespacePids(exec, (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab));
+  const agentPids = new Set([...(state?.nodes ?? []).map((n) => n.pid), ...inLab].filter((p): p is number => alive(p)));
+  // The agents are dead, and every Docker request they had sent is finished, before the lab's
+  // containers are listed (engine-requests.ts: dockerd finishes a create after its client died).
+  const agents = await stopAgents(exec, [...agentPids], sockets);
+  processes += agents.killed;
   // A refused removal must not stop the rest of the teardown; it is reported at the end, and the
   // state file (which names the node engines) is kept so a second `lab down` can retry.
   let containers = 0;
   let containerError: unknown;
   try {
-    containers = await removeLabContainers(exec, lab, sockets);
+    containers = (await sweepLabContainers(exec, lab, sockets)).removed;
   } catch (e) {
     containerError = e;
   }
+  if (agents.problems.length && !containerError) containerError = new MeshError('MESHD_EXEC_FAILED', `lab ${lab}: stopping the agents: ${agents.problems.join('; ')}`);
   const nss = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
-  const pids = new Set<number>();
-  for (const ns of nss) {
-    const r = await exec.run('ip', ['netns', 'pids', ns]);
-    for (const p of r.stdout.split(/\s+/).filter(Boolean)) pids.add(Number(p));
-  }
-  for (const pid of pids) kill(pid);
+  for (const pid of await namespacePids(exec, nss)) kill(pid);
   if (nss.length) {
     // deleting a namespace deletes its links and nft tables with it
     await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns del ${ns}`).join('\n') + '\n' });
@@ -349,7 +355,14 @@ export async function labDown(exec: Exec, lab: string): Promise<{ namespaces: nu
   const left = (await listNamespaces(exec)).filter((ns) => labOfNamespace(ns) === lab);
   if (left.length) throw new MeshError('MESHD_EXEC_FAILED', `could not remove namespaces: ${left.join(', ')}`);
   if (containerError) throw containerError;
-  return { namespaces: nss.length, processes, containers };
+  return { namespaces: nss.length, processes, containers, agents };
+}
+
+/** Every process in `nss` (one `ip -batch`: only the union is needed, so the outputs may run together). */
+async function namespacePids(exec: Exec, nss: readonly string[]): Promise<number[]> {
+  if (!nss.length) return [];
+  const r = await exec.run('ip', ['-force', '-batch', '-'], { input: nss.map((ns) => `netns pids ${ns}`).join('\n') + '\n' });
+  return [...new Set(r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((p) => Number.isInteger(p) && p > 0))];
 }
 
 export function knownLabs(): string[] {
