@@ -59,6 +59,8 @@ export interface SandboxView {
   netns: string;
   networks: readonly string[] | null;
   boundMs: number;
+  /** Its UDP socket's id in the server's per-process socket report (null: not attached). */
+  socketId: number | null;
 }
 
 /** True when two network lists are equal (same order). */
@@ -126,7 +128,7 @@ export class SandboxBinder {
   /** Bound sandboxes and pending failures, for the stats route. */
   view(now: number): { bound: SandboxView[]; failing: Array<{ netns: string; attempts: number; error: string }> } {
     return {
-      bound: [...this.bound].map(([netns, b]) => ({ netns, networks: b.tag.networks ?? null, boundMs: Math.round(now - b.boundAt) })).sort((a, b) => (a.netns < b.netns ? -1 : 1)),
+      bound: [...this.bound].map(([netns, b]) => ({ netns, networks: b.tag.networks ?? null, boundMs: Math.round(now - b.boundAt), socketId: this.o.server.sandboxSocketId(b.tag) ?? null })).sort((a, b) => (a.netns < b.netns ? -1 : 1)),
       failing: this.retries.view(),
     };
   }
