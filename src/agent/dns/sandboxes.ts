@@ -249,7 +249,10 @@ export class SandboxBinder {
     const shortId = ns.slice(this.o.taskNsPrefix.length);
     const t0 = this.o.clock.now();
     try {
-      // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently.
+      // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently. This can fail
+      // when it runs between `ip netns add` creating the file (what the watch saw) and mounting the
+      // namespace on it; the bind below then refuses a namespace that cannot route to 127.0.0.11 yet (a
+      // socket bound there would answer from 127.0.0.1: native/meshd_netns.c local_route) and is retried.
       await this.o.exec.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       const sockets = await (this.o.bind ?? this.defaultBind)(ns);
       if (this.stopped || !this.list().includes(ns)) {
