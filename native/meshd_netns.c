@@ -14,7 +14,9 @@
  *   bindInNetns(nsPath: string, addr: string (IPv4), port: number) -> [udpFd, tcpFd]
  *     both non-blocking and close-on-exec, the TCP one listening; the caller hands them to dgram
  *     (`bind({ fd })`) and net (`listen({ fd })`), which own them from then on.
- *     Throws an Error whose message names the failing step and errno.
+ *     Throws an Error whose message names the failing step and errno — also when the namespace cannot
+ *     route to `addr` yet (lo never up: see local_route), so that the caller retries instead of keeping
+ *     a socket that answers from the wrong address.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,6 +67,28 @@ static int bound_socket(int type, const struct sockaddr_in *sa, const char **ste
   return fd;
 }
 
+/*
+ * 0 when the namespace can route to `sa` (its local table exists), else -errno. Why: in a namespace whose
+ * lo was never up there is no local routing table at all, and then the kernel types EVERY address as
+ * broadcast (__inet_dev_addr_type's default): bind(127.0.0.11) succeeds anyway, but with no source
+ * address of its own, so once lo comes up every reply leaves from 127.0.0.1 — and connected clients
+ * (dig, glibc's resolver) drop it: that namespace's DNS timed out for its whole life. That happened
+ * when the agent's `ip link set lo up` ran before `ip netns add` had mounted the new namespace (the file
+ * exists first) and failed, and this bind came just after the mount. Once the local table exists the
+ * bind itself decides (local address, or EADDRNOTAVAIL: retried), so one probe before it is enough.
+ */
+static int local_route(const struct sockaddr_in *sa, const char **step) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *step = "socket(probe)";
+    return -errno;
+  }
+  int r = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ? 0 : -errno;
+  close(fd);
+  if (r) *step = "no route to the address in the namespace (lo not up yet)";
+  return r;
+}
+
 napi_value meshd_bind_in_netns(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -104,7 +128,8 @@ napi_value meshd_bind_in_netns(napi_env env, napi_callback_info info) {
     return fail(env, "setns into the namespace", e);
   }
   const char *step = NULL;
-  int udp = bound_socket(SOCK_DGRAM, &sa, &step);
+  int udp = local_route(&sa, &step);
+  if (udp == 0) udp = bound_socket(SOCK_DGRAM, &sa, &step);
   int tcp = udp < 0 ? -1 : bound_socket(SOCK_STREAM, &sa, &step);
   int err = udp < 0 ? -udp : tcp < 0 ? -tcp : 0;
   if (setns(self, CLONE_NEWNET) != 0) {

@@ -21,6 +21,7 @@
  *   sendTo(handle, buf, sockaddr: Buffer) -> 1 or -errno (an answer that came after its batch).
  *   ntop(sockaddr: Buffer) -> [address string, port]
  *   close(handle)      stops polling, closes the dup (idempotent).
+ *   fd(handle) -> the dup's descriptor (diagnostics: who holds a socket, as `ss -p` shows); before close() only.
  *   bindInNetns(nsPath, addr, port) -> [udpFd, tcpFd]   (native/meshd_netns.c)
  *   constants: BATCH, META_BYTES, SLOT_BYTES.
  */
@@ -347,6 +348,16 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  sock_t *s = get_sock(env, argv[0]);
+  if (!s) return NULL;
+  CHECK(env, napi_create_int32(env, s->closed ? -1 : s->fd, &out));
+  return out;
+}
+
 /* native/meshd_netns.c: the DNS sockets bound inside a task's namespace from this thread. */
 napi_value meshd_bind_in_netns(napi_env env, napi_callback_info info);
 
@@ -358,6 +369,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendTo", NULL, js_send_to, NULL, NULL, NULL, napi_default, NULL},
       {"ntop", NULL, js_ntop, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"fd", NULL, js_fd, NULL, NULL, NULL, napi_default, NULL},
       {"bindInNetns", NULL, meshd_bind_in_netns, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

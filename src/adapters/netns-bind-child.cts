@@ -22,20 +22,34 @@ if (!process.send || !addr || !Number.isInteger(port)) {
   process.exit(2);
 }
 process.send!({ kind: 'up' });
-const udp = createSocket('udp4');
-udp.once('error', fail);
-udp.bind(port, addr, () => {
-  const tcp = createServer();
-  tcp.once('error', fail);
-  tcp.listen(port, addr, () => {
-    // disconnect (not exit) after both sends: the parent sees 'disconnect' only after it has
-    // received every message, so it can never mistake a fast exit for a failure
-    process.send!({ kind: 'udp' }, udp, {}, () => {
-      process.send!({ kind: 'tcp' }, tcp, {}, () => {
-        udp.close();
-        tcp.close();
-        process.disconnect();
+
+/** Binds both sockets and hands them to the parent. */
+function bindBoth(): void {
+  const udp = createSocket('udp4');
+  udp.once('error', fail);
+  udp.bind(port, addr!, () => {
+    const tcp = createServer();
+    tcp.once('error', fail);
+    tcp.listen(port, addr, () => {
+      // disconnect (not exit) after both sends: the parent sees 'disconnect' only after it has
+      // received every message, so it can never mistake a fast exit for a failure
+      process.send!({ kind: 'udp' }, udp, {}, () => {
+        process.send!({ kind: 'tcp' }, tcp, {}, () => {
+          udp.close();
+          tcp.close();
+          process.disconnect();
+        });
       });
     });
   });
+}
+
+// Bind only where the namespace can route to addr (as native/meshd_netns.c's local_route, which says why):
+// with lo never up there is no local table, the bind succeeds anyway and every reply would leave from
+// 127.0.0.1, which connected clients (dig, glibc's resolver) drop.
+const probe = createSocket('udp4');
+probe.connect(port, addr!, (err?: Error | null) => {
+  probe.close();
+  if (err) fail(new Error(`no route to the address in the namespace (lo not up yet): ${err.message}`));
+  else bindBoth();
 });

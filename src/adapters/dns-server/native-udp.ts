@@ -23,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../../core/errors.js';
 import type { DnsHandler, NetworksRef } from './handler.js';
-import { countDrop } from './stats.js';
+import { countDrop, emptySocketCounters, type UdpSocketCounters } from './stats.js';
 
 /** What the addon exports (see native/meshd_udp.c for the contract). */
 export interface NativeUdpAddon {
@@ -34,6 +34,8 @@ export interface NativeUdpAddon {
   sendTo(h: unknown, buf: Buffer, sockaddr: Buffer): number;
   ntop(sockaddr: Buffer): [string, number];
   close(h: unknown): void;
+  /** The dup this handle polls; before close() only (absent in an addon built before it: diagnostics only). */
+  fd?: (h: unknown) => number;
   readonly BATCH: number;
   readonly META_BYTES: number;
   /** native/meshd_netns.c (absent in an addon built before it): the DNS sockets bound inside a task namespace from this thread. */
@@ -108,6 +110,18 @@ function dgramHandle(sock: UdpSocket): DgramHandle | undefined {
   return state?.handle ?? undefined;
 }
 
+/** The fd of a bound dgram socket in this process (undefined: not bound, or an unknown dgram layout). */
+export function dgramFd(sock: UdpSocket): number | undefined {
+  const fd = dgramHandle(sock)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** The native handle's own descriptor, when the addon can say (diagnostics: matches `ss -p`). */
+function nativeFd(addon: NativeUdpAddon, h: unknown): number[] {
+  const fd = typeof addon.fd === 'function' ? addon.fd(h) : -1;
+  return fd >= 0 ? [fd] : [];
+}
+
 const AF_INET = 2;
 const AF_INET6 = 10;
 
@@ -116,7 +130,7 @@ const AF_INET6 = 10;
  * MESHD_INTERNAL when the socket's fd cannot be had (then nothing changed: the caller serves it with
  * the JS path). Returns a function that stops the native reading (also run when the socket closes).
  */
-export function serveUdpNative(addon: NativeUdpAddon, sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean): () => void {
+export function serveUdpNative(addon: NativeUdpAddon, sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean, counters: UdpSocketCounters = emptySocketCounters()): () => void {
   const h0 = dgramHandle(sock);
   const fd = h0?.fd;
   if (!h0 || typeof fd !== 'number' || fd < 0 || typeof h0.recvStop !== 'function') throw new MeshError('MESHD_INTERNAL', 'dns: no file descriptor on this UDP socket (not bound, or an unknown dgram layout)');
@@ -158,11 +172,13 @@ export function serveUdpNative(addon: NativeUdpAddon, sock: UdpSocket, handler: 
     const batch = ++batchNo;
     inBatch = batch;
     n = 0;
+    counters.read += count;
     try {
       for (let i = 0; i < count; i++) {
         const o = i * M;
         const w = i * W;
         if (u32[w + 3] !== 0) {
+          counters.errors++;
           countDrop(stats, 'udp-truncated');
           continue;
         }
@@ -178,7 +194,10 @@ export function serveUdpNative(addon: NativeUdpAddon, sock: UdpSocket, handler: 
             indices[n++] = i;
             return;
           }
-          if (addon.sendTo(h, out, later!) < 0) countDrop(stats, 'udp-send-error');
+          if (addon.sendTo(h, out, later!) < 0) {
+            counters.errors++;
+            countDrop(stats, 'udp-send-error');
+          } else counters.answered++;
         };
         if (handler.handle(msg, address, port, 'udp', reply, ref?.networks) && n === before) {
           later = Buffer.from(meta.subarray(o + 16, o + 16 + u32[w + 2]!)); // answered after this batch
@@ -188,6 +207,8 @@ export function serveUdpNative(addon: NativeUdpAddon, sock: UdpSocket, handler: 
       inBatch = -1;
       if (n > 0 && !stopped) {
         const failed = addon.sendBatch(h, replies, indices, n);
+        counters.answered += n - failed;
+        counters.errors += failed;
         for (let k = 0; k < failed; k++) countDrop(stats, 'udp-send-error');
       }
       replies.fill(undefined as unknown as Buffer, 0, n);
@@ -197,12 +218,17 @@ export function serveUdpNative(addon: NativeUdpAddon, sock: UdpSocket, handler: 
 
   const h = addon.open(fd, meta, onBatch);
   h0.recvStop();
+  counters.path = 'native';
+  counters.fds = [fd, ...nativeFd(addon, h)];
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     addon.close(h);
   };
-  sock.on('error', () => countDrop(stats, 'udp-send-or-socket-error'));
+  sock.on('error', () => {
+    counters.errors++;
+    countDrop(stats, 'udp-send-or-socket-error');
+  });
   sock.once('close', stop);
   return stop;
 }

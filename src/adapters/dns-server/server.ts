@@ -23,7 +23,7 @@ import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../clock.js';
 import { Forwarder, parseResolvConf, type Upstream } from './forwarder.js';
 import { DnsHandler, type NetworksOf } from './handler.js';
-import { countDrop, RCODE_NAMES, sumStats, type DnsServerStats } from './stats.js';
+import { countDrop, emptySocketCounters, RCODE_NAMES, sumStats, type DnsServerStats, type ProcessSockets, type UdpSocketCounters } from './stats.js';
 import { DnsWorkerPool } from './workers.js';
 import { perWorkerPendingBound } from '../../core/dns/snapshot.js';
 import { decodeQuery } from '../../core/dns/wire.js';
@@ -122,6 +122,9 @@ export class DnsServer {
   /** UDP sockets served by the workers too: socket → pool id. */
   private readonly sharedIds = new Map<UdpSocket, number>();
   private readonly tagSockets = new Map<SandboxTag, UdpSocket>();
+  /** This process's counters of each UDP socket it serves; the id is the one the workers report too. */
+  private readonly sockCounters = new Map<UdpSocket, UdpSocketCounters>();
+  private nextSocketId = 1;
   /** The UDP path chosen at construction (once per process). */
   readonly udpPath: UdpPath;
   private readonly udpSockets = { native: 0, js: 0 };
@@ -190,7 +193,7 @@ export class DnsServer {
     }
     if (this.pool) {
       // Node listeners are shared only when the workers can map their sources (default networksOf).
-      if (!this.opts.networksOf) for (const u of this.udp) this.sharedIds.set(u, this.pool.share(u, undefined));
+      if (!this.opts.networksOf) for (const u of this.udp) this.sharedIds.set(u, this.pool.share(u, undefined, this.sockCounters.get(u)?.id));
       this.poolStarted = this.pool.start();
     }
     return [...this.bound];
@@ -306,12 +309,33 @@ export class DnsServer {
     });
   }
 
-  /** Answers datagrams arriving on a bound UDP socket (`tag`: the networks of the sandbox it lives in). */
-  private serveUdp(sock: UdpSocket, tag: SandboxTag | undefined): void {
+  /**
+   * Answers datagrams arriving on a bound UDP socket (`tag`: the networks of the sandbox it lives in).
+   * Returns the socket's id (its counters' id here and in every worker).
+   */
+  private serveUdp(sock: UdpSocket, tag: SandboxTag | undefined): number {
+    const counters = emptySocketCounters(this.nextSocketId++);
+    this.sockCounters.set(sock, counters);
     const got = serveUdp(sock, this.handler, tag, () => this.closing, this.udpPath, (reason) => {
       this.lastFallback = reason;
-    });
+    }, counters);
     this.udpSockets[got]++;
+    return counters.id;
+  }
+
+  /**
+   * Every process's view of the UDP sockets it serves — this one's now, the workers' as of their last
+   * report (collectStats() refreshes them): which process read a socket's datagrams and what it answered.
+   */
+  socketReport(): ProcessSockets[] {
+    const own: ProcessSockets = { role: 'agent', pid: process.pid, sockets: [...this.sockCounters.values()].map((c) => ({ ...c, fds: [...c.fds] })) };
+    return [own, ...(this.pool?.socketReport() ?? [])];
+  }
+
+  /** The id under which an attached sandbox's UDP socket appears in socketReport() (undefined: not attached). */
+  sandboxSocketId(tag: SandboxTag): number | undefined {
+    const sock = this.tagSockets.get(tag);
+    return sock ? this.sockCounters.get(sock)?.id : undefined;
   }
 
   /** The UDP path of this process (workers choose theirs alike and report a fallback as a worker error). */
@@ -330,8 +354,8 @@ export class DnsServer {
     if (this.closing) throw new MeshError('MESHD_NOT_READY', 'dns: server is closed');
     const conns = new Set<Socket>();
     useLiteralLookup(sockets.udp);
-    this.serveUdp(sockets.udp, tag);
-    const id = this.pool?.share(sockets.udp, tag.networks);
+    const sockId = this.serveUdp(sockets.udp, tag);
+    const id = this.pool?.share(sockets.udp, tag.networks, sockId);
     if (id !== undefined) this.sharedIds.set(sockets.udp, id);
     this.tagSockets.set(tag, sockets.udp);
     sockets.tcp.maxConnections = this.opts.maxTcpConnections ?? 256;
@@ -347,6 +371,7 @@ export class DnsServer {
       closed ??= (async () => {
         this.sandboxes--;
         this.tagSockets.delete(tag);
+        this.sockCounters.delete(sockets.udp);
         const shared = this.sharedIds.get(sockets.udp);
         this.sharedIds.delete(sockets.udp);
         if (shared !== undefined) await this.pool?.unshare(shared);
@@ -417,6 +442,7 @@ export class DnsServer {
     this.closing = true;
     await this.pool?.close();
     this.sharedIds.clear();
+    this.sockCounters.clear();
     this.forwarder.close();
     for (const c of this.conns) c.destroy();
     this.conns.clear();

@@ -25,6 +25,40 @@ export interface DnsServerStats {
   latency: { count: number; sumUs: number; bucketsUs: readonly number[]; counts: number[] };
 }
 
+/**
+ * One UDP socket as ONE process serves it. Several processes read the same socket (workers.ts: the kernel
+ * hands each datagram to one reader), so when a socket answers nothing these say which process took its
+ * datagrams and what became of them (`read` − `answered` − `errors` = dropped by the handler, or still
+ * waiting on an upstream). Plain counters, never reset while the socket is served.
+ */
+export interface UdpSocketCounters {
+  /** The server's id for the socket: the same in the agent and in every worker (0: not assigned yet). */
+  id: number;
+  /** The path serving it in this process. */
+  path: 'native' | 'js';
+  /** This process's descriptors for it (the dgram socket's, then the native path's dup): `ss -p` shows these. */
+  fds: number[];
+  /** Datagrams this process read from it. */
+  read: number;
+  /** Replies handed to the kernel. */
+  answered: number;
+  /** Replies the kernel refused, truncated datagrams and socket errors. */
+  errors: number;
+}
+
+export function emptySocketCounters(id = 0): UdpSocketCounters {
+  return { id, path: 'js', fds: [], read: 0, answered: 0, errors: 0 };
+}
+
+/** What one process (the agent, or DNS worker `worker`) reports about the UDP sockets it serves. */
+export interface ProcessSockets {
+  readonly role: 'agent' | 'worker';
+  /** Worker slot (workers only). */
+  readonly worker?: number;
+  readonly pid: number | undefined;
+  readonly sockets: readonly UdpSocketCounters[];
+}
+
 export function emptyStats(): DnsServerStats {
   return {
     queries: { udp: 0, tcp: 0 },

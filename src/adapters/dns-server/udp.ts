@@ -10,8 +10,8 @@
  */
 import { createSocket, type Socket as UdpSocket, type SocketType } from 'node:dgram';
 import type { DnsHandler, NetworksRef } from './handler.js';
-import { countDrop } from './stats.js';
-import { serveUdpNative, type UdpPath } from './native-udp.js';
+import { countDrop, emptySocketCounters, type UdpSocketCounters } from './stats.js';
+import { dgramFd, serveUdpNative, type UdpPath } from './native-udp.js';
 
 /** Sources seen on a dual-stack socket come as ::ffff:a.b.c.d; the agent's mapping wants a.b.c.d. */
 export function plainAddress(a: string): string {
@@ -34,23 +34,33 @@ export function createDnsUdpSocket(type: SocketType, recvBufferBytes: number): U
 /**
  * Answers datagrams arriving on `sock` with `handler` until the socket closes or `closing()` says so.
  * With a native `path` the addon serves it (native-udp.ts); a socket it cannot take (no fd) falls back
- * to dgram, with the reason passed to `onFallback`. Returns the path that serves the socket.
+ * to dgram, with the reason passed to `onFallback`. Returns the path that serves the socket. `counters`
+ * (this process's view of this socket: what it read and answered) are filled in as it serves.
  */
-export function serveUdp(sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean, path?: UdpPath, onFallback?: (reason: string) => void): 'native' | 'js' {
+export function serveUdp(sock: UdpSocket, handler: DnsHandler, ref: NetworksRef | undefined, closing: () => boolean, path?: UdpPath, onFallback?: (reason: string) => void, counters: UdpSocketCounters = emptySocketCounters()): 'native' | 'js' {
   if (path?.addon) {
     try {
-      serveUdpNative(path.addon, sock, handler, ref, closing);
+      serveUdpNative(path.addon, sock, handler, ref, closing, counters);
       return 'native';
     } catch (e) {
       onFallback?.((e as Error).message);
     }
   }
-  sock.on('error', () => countDrop(handler.stats, 'udp-send-or-socket-error'));
+  counters.path = 'js';
+  const fd = dgramFd(sock);
+  counters.fds = fd === undefined ? [] : [fd];
+  sock.on('error', () => {
+    counters.errors++;
+    countDrop(handler.stats, 'udp-send-or-socket-error');
+  });
   sock.on('message', (msg, rinfo) => {
+    counters.read++;
     const address = rinfo.address;
     const port = rinfo.port;
     handler.handle(msg, plainAddress(address), port, 'udp', (out) => {
-      if (!closing()) sock.send(out, port, address);
+      if (closing()) return;
+      counters.answered++;
+      sock.send(out, port, address);
     }, ref?.networks);
   });
   return 'js';

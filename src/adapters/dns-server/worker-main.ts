@@ -16,10 +16,12 @@ import { DnsHandler, type NetworksRef } from './handler.js';
 import { serveUdp, useLiteralLookup } from './udp.js';
 import { chooseUdpPath, type UdpPath } from './native-udp.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { emptySocketCounters, type UdpSocketCounters } from './stats.js';
 
 interface Served {
   readonly sock: UdpSocket;
   readonly ref: NetworksRef;
+  readonly counters: UdpSocketCounters;
 }
 
 function main(): void {
@@ -39,7 +41,7 @@ function main(): void {
   let closing = false;
 
   const report = (): void => {
-    if (handler) send({ t: 'stats', stats: handler.snapshot(), generation: registry.generation });
+    if (handler) send({ t: 'stats', stats: handler.snapshot(), generation: registry.generation, sockets: [...served.values()].map((s) => ({ ...s.counters, fds: [...s.counters.fds] })) });
   };
   const stop = (code: number): void => {
     if (closing) return;
@@ -99,10 +101,13 @@ function main(): void {
           sock?.close();
           return;
         }
+        // A second copy under one id would leave the first one served by nobody's counters: say so.
+        if (served.has(m.id)) send({ t: 'error', message: `udp ${m.id}: received again while already served (fds ${served.get(m.id)!.counters.fds.join(',')})` });
         useLiteralLookup(sock);
         const ref: NetworksRef = { networks: m.networks ? Object.freeze([...m.networks]) : undefined };
-        served.set(m.id, { sock, ref });
-        serveUdp(sock, handler, ref, () => closing, udpPath, (reason) => send({ t: 'error', message: `udp ${m.id}: native path refused the socket, serving with dgram: ${reason}` }));
+        const counters = emptySocketCounters(m.id);
+        served.set(m.id, { sock, ref, counters });
+        serveUdp(sock, handler, ref, () => closing, udpPath, (reason) => send({ t: 'error', message: `udp ${m.id}: native path refused the socket, serving with dgram: ${reason}` }), counters);
         return;
       }
       case 'retag': {

@@ -5,7 +5,7 @@
  */
 import type { RegistrySnapshot } from '../../core/dns/snapshot.js';
 import type { Upstream } from './forwarder.js';
-import type { DnsServerStats } from './stats.js';
+import type { DnsServerStats, UdpSocketCounters } from './stats.js';
 
 /** What a worker needs to build its own DnsHandler (mirrors DnsServerOptions). */
 export interface WorkerInit {
@@ -39,6 +39,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { readonly t: 'ready' }
-  | { readonly t: 'stats'; readonly stats: DnsServerStats; readonly generation: number }
+  /** `sockets`: this worker's view of each socket it serves (what it read and answered), by share id. */
+  | { readonly t: 'stats'; readonly stats: DnsServerStats; readonly generation: number; readonly sockets: readonly UdpSocketCounters[] }
   | { readonly t: 'closed-udp'; readonly id: number }
   | { readonly t: 'error'; readonly message: string };

@@ -34,8 +34,9 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DnsRegistry } from '../../core/dns/registry.js';
+import { MeshError } from '../../core/errors.js';
 import { snapshotRegistry, type RegistrySnapshot } from '../../core/dns/snapshot.js';
-import { emptyStats, sumStats, type DnsServerStats } from './stats.js';
+import { emptyStats, sumStats, type DnsServerStats, type ProcessSockets, type UdpSocketCounters } from './stats.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
 
 const WORKER_MAIN = join(dirname(fileURLToPath(import.meta.url)), 'worker-main.js');
@@ -64,6 +65,8 @@ interface Slot {
   child: ChildProcess | undefined;
   ready: boolean;
   last: DnsServerStats | undefined;
+  /** The sockets this worker served at its last report (what it read and answered on each). */
+  lastSockets: readonly UdpSocketCounters[];
   failures: number;
   timer: NodeJS.Timeout | undefined;
   /** Resolvers waiting for the next stats report. */
@@ -96,7 +99,7 @@ export class DnsWorkerPool {
     this.stopping = false;
     this.syncRegistry();
     await Promise.all(Array.from({ length: this.o.count }, (_, index) => {
-      const slot: Slot = { index, child: undefined, ready: false, last: undefined, failures: 0, timer: undefined, waiters: [], closeAcks: new Map() };
+      const slot: Slot = { index, child: undefined, ready: false, last: undefined, lastSockets: [], failures: 0, timer: undefined, waiters: [], closeAcks: new Map() };
       this.slots.push(slot);
       return this.spawn(slot);
     }));
@@ -114,9 +117,12 @@ export class DnsWorkerPool {
     return this.slots.flatMap((s) => (s.child?.pid !== undefined && s.ready ? [s.child.pid] : []));
   }
 
-  /** Serves `sock` from every worker too; returns its id for retag/unshare. */
-  share(sock: UdpSocket, networks: readonly string[] | undefined): number {
-    const id = this.nextId++;
+  /**
+   * Serves `sock` from every worker too; returns its id for retag/unshare (`id`: the caller's, unique
+   * among the shared sockets, so that every process reports the socket under one number).
+   */
+  share(sock: UdpSocket, networks: readonly string[] | undefined, id: number = this.nextId++): number {
+    if (this.shared.has(id)) throw new MeshError('MESHD_INTERNAL', `dns worker pool: socket id ${id} is already shared`);
     const sh: Shared = { sock, networks: networks ? [...networks] : null };
     this.shared.set(id, sh);
     for (const s of this.slots) if (s.ready) this.sendSocket(s, id, sh);
@@ -153,6 +159,11 @@ export class DnsWorkerPool {
   /** Node-wide counters from the workers' last reports (plus retired workers'). */
   stats(): DnsServerStats {
     return sumStats([this.retired, ...this.slots.flatMap((s) => (s.last ? [s.last] : []))]);
+  }
+
+  /** Each worker's view of the sockets it serves, as of its last report (collect() refreshes). */
+  socketReport(): ProcessSockets[] {
+    return this.slots.map((s) => ({ role: 'worker', worker: s.index, pid: s.ready ? s.child?.pid : undefined, sockets: s.lastSockets }));
   }
 
   /** Asks every worker for fresh counters (waits ≤ timeoutMs), then returns stats(). */
@@ -220,6 +231,7 @@ export class DnsWorkerPool {
             return;
           case 'stats':
             slot.last = m.stats;
+            slot.lastSockets = m.sockets ?? [];
             for (const w of slot.waiters.splice(0)) w();
             return;
           case 'closed-udp':
@@ -237,6 +249,7 @@ export class DnsWorkerPool {
         slot.ready = false;
         if (slot.last) this.retired = sumStats([this.retired, { ...slot.last, pending: 0, cache: { ...slot.last.cache, size: 0 } }]);
         slot.last = undefined;
+        slot.lastSockets = [];
         for (const w of slot.waiters.splice(0)) w();
         for (const l of slot.closeAcks.values()) for (const f of l) f();
         slot.closeAcks.clear();

@@ -416,6 +416,8 @@ export class DnsSubsystem implements Subsystem {
       server,
       workers: { processes: this.o.workers ?? 1, pids: this.server.workerPids() },
       udp: this.server.udpReport(),
+      // Per process, per socket: who read each socket's datagrams and what it answered (after collectStats).
+      udpSockets: this.server.socketReport(),
       registry: { entries: this.registry.size(), generation: this.registry.generation, networks: this.registry.networks() },
       records: this.held.size,
       feed: { ...this.counters },

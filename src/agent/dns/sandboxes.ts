@@ -59,6 +59,8 @@ export interface SandboxView {
   netns: string;
   networks: readonly string[] | null;
   boundMs: number;
+  /** Its UDP socket's id in the server's per-process socket report (null: not attached). */
+  socketId: number | null;
 }
 
 /** True when two network lists are equal (same order). */
@@ -126,7 +128,7 @@ export class SandboxBinder {
   /** Bound sandboxes and pending failures, for the stats route. */
   view(now: number): { bound: SandboxView[]; failing: Array<{ netns: string; attempts: number; error: string }> } {
     return {
-      bound: [...this.bound].map(([netns, b]) => ({ netns, networks: b.tag.networks ?? null, boundMs: Math.round(now - b.boundAt) })).sort((a, b) => (a.netns < b.netns ? -1 : 1)),
+      bound: [...this.bound].map(([netns, b]) => ({ netns, networks: b.tag.networks ?? null, boundMs: Math.round(now - b.boundAt), socketId: this.o.server.sandboxSocketId(b.tag) ?? null })).sort((a, b) => (a.netns < b.netns ? -1 : 1)),
       failing: this.retries.view(),
     };
   }
@@ -247,7 +249,10 @@ export class SandboxBinder {
     const shortId = ns.slice(this.o.taskNsPrefix.length);
     const t0 = this.o.clock.now();
     try {
-      // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently.
+      // 127.0.0.0/8 is only local once lo is up; the runtime does this too, idempotently. This can fail
+      // when it runs between `ip netns add` creating the file (what the watch saw) and mounting the
+      // namespace on it; the bind below then refuses a namespace that cannot route to 127.0.0.11 yet (a
+      // socket bound there would answer from 127.0.0.1: native/meshd_netns.c local_route) and is retried.
       await this.o.exec.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
       const sockets = await (this.o.bind ?? this.defaultBind)(ns);
       if (this.stopped || !this.list().includes(ns)) {

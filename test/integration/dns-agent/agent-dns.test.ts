@@ -99,7 +99,32 @@ async function dnsDiagnosis(ns: string): Promise<string> {
   } catch (e) {
     log = (e as Error).message;
   }
-  return `${node} agent log, dns warnings:\n${log}\nsockets in ${ns}:\n${ss.stdout}${ss.stderr}\nlo: ${lo.stdout}${lo.stderr}\ndig: exit ${dig1.code} ${dig1.stdout.slice(-400)}${dig1.stderr}\n${node} dns stats: ${JSON.stringify(stats)}`;
+  return `${node} agent log, dns warnings:\n${log}\nsockets in ${ns}:\n${ss.stdout}${ss.stderr}\nlo: ${lo.stdout}${lo.stderr}\ndig: exit ${dig1.code} ${dig1.stdout.slice(-400)}${dig1.stderr}\n${node} udp sockets per process (after that dig):\n${socketLines(stats)}\n${node} dns stats: ${JSON.stringify(stats)}`;
+}
+
+interface SocketCountersView { id: number; path: string; fds: number[]; read: number; answered: number; errors: number }
+
+/**
+ * One line per sandbox socket and process from /v1/dns/stats: which process (agent or DNS worker, with the
+ * fds `ss -p` shows) read the socket's datagrams and how many it answered — who took a lookup that timed out.
+ */
+function socketLines(stats: unknown): string {
+  const st = stats as { sandboxes?: { bound?: Array<{ netns: string; socketId?: number | null }> }; udpSockets?: Array<{ role: string; worker?: number; pid?: number; sockets: SocketCountersView[] }> };
+  const bound = Array.isArray(st.sandboxes?.bound) ? st.sandboxes.bound : [];
+  const procs = st.udpSockets ?? [];
+  if (!procs.length) return '  (no per-socket counters in the stats)';
+  const lines: string[] = [];
+  for (const b of bound) {
+    lines.push(`  socket #${b.socketId ?? '?'} ${b.netns}`);
+    for (const p of procs) {
+      const c = p.sockets.find((x) => x.id === b.socketId);
+      const who = `${p.role}${p.worker !== undefined ? ` ${p.worker}` : ''} pid ${p.pid ?? '-'}`;
+      lines.push(c ? `    ${who}: fds ${c.fds.join(',')} ${c.path}: read ${c.read} answered ${c.answered} errors ${c.errors}` : `    ${who}: not serving it`);
+    }
+  }
+  const known = new Set(bound.map((b) => b.socketId));
+  for (const p of procs) for (const c of p.sockets) if (!known.has(c.id)) lines.push(`  socket #${c.id} (no bound sandbox) ${p.role} pid ${p.pid ?? '-'}: fds ${c.fds.join(',')} ${c.path}: read ${c.read} answered ${c.answered} errors ${c.errors}`);
+  return lines.join('\n');
 }
 
 after(async () => {
@@ -218,7 +243,8 @@ describe('agent DNS: 127.0.0.11 in every task namespace (3-node lab)', { timeout
     const w = (stats as unknown as { workers: { processes: number; pids: number[] } }).workers;
     assert.equal(w.processes, 2);
     assert.equal(w.pids.length, w.processes - 1);
-    console.log(`# n1 serves ${stats.sandboxes.bound.length} task namespaces; last bind took ${(stats.sandboxes as unknown as { lastBindMs: number }).lastBindMs} ms`);
+    const sb = stats.sandboxes as unknown as { lastBindMs: number; binds: number; bindFailures: number };
+    console.log(`# n1 serves ${stats.sandboxes.bound.length} task namespaces; last bind took ${sb.lastBindMs} ms; ${sb.binds} binds, ${sb.bindFailures} failed attempts (retried)`);
   });
 
   test('inside a Docker container: busybox nslookup and wget by service and task name', async () => {

@@ -31,13 +31,17 @@ async function close(s: NetnsSockets): Promise<void> {
   await once(s.tcp, 'close');
 }
 
-/** A client run inside the namespace: one UDP round trip and one TCP round trip to ADDR:port. */
-async function probe(port: number): Promise<string> {
+/**
+ * A client run inside the namespace: one UDP round trip and one TCP round trip to ADDR:port. The UDP
+ * socket is connected, as dig's and glibc's are: a reply that leaves from another address than ADDR
+ * never reaches it (a sandbox socket bound while lo was down answered from 127.0.0.1: dig timed out).
+ */
+async function probe(port: number, ns = NS): Promise<string> {
   const js = `const d=require('dgram').createSocket('udp4');const t=setTimeout(()=>{console.log('timeout');process.exit(1)},5000);` +
     `d.on('message',(m)=>{d.close();const c=require('net').connect(${port},'${ADDR}',()=>c.write('tcp-ok'));` +
     `c.on('data',(b)=>{console.log(m+' '+b);clearTimeout(t);c.destroy()});c.on('error',(e)=>{console.log(e.message);process.exit(1)})});` +
-    `d.send('udp-ok',${port},'${ADDR}')`;
-  return (await realExec.check('node', ['-e', js], { netns: NS })).trim();
+    `d.connect(${port},'${ADDR}',()=>d.send('udp-ok'))`;
+  return (await realExec.check('node', ['-e', js], { netns: ns })).trim();
 }
 
 /** The native bind of the addon setup built; its absence is a failure (see the file comment). */
@@ -87,6 +91,34 @@ for (const [impl, bind] of Object.entries(IMPLS)) {
       }
       // nothing of the failed attempt stayed bound: the port binds again once the first is closed
       await close(await bind(NS, ADDR, base + 3));
+    });
+
+    test('a namespace whose lo was never up is refused until lo is up (a socket bound there would answer from 127.0.0.1)', async () => {
+      // With lo never up the namespace has no local routing table; the kernel then takes 127.0.0.11 for a
+      // broadcast address and the bind succeeds without a source address: replies leave from 127.0.0.1
+      // and connected clients drop them. The agent's own `ip link set lo up` can fail that way when it runs
+      // before `ip netns add` has mounted the namespace file (seen: one task's DNS timed out for a whole run).
+      const ns = `${NS}-${impl}-lo`;
+      await realExec.run('ip', ['netns', 'del', ns]);
+      await realExec.check('ip', ['netns', 'add', ns]);
+      try {
+        const early = await bind(ns, ADDR, 53).then((sockets) => sockets, (e: unknown) => e);
+        if (!(early instanceof Error)) {
+          await close(early as NetnsSockets); // a socket left open would keep this test's process alive
+          assert.fail('127.0.0.11 was bound in a namespace whose lo was never up');
+        }
+        assert.ok(early instanceof MeshError && early.code === 'MESHD_EXEC_FAILED' && /lo not up yet/.test(early.message), String(early));
+        await realExec.check('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+        const s = await bind(ns, ADDR, 53);
+        try {
+          echo(s);
+          assert.equal(await probe(53, ns), 'udp-ok tcp-ok');
+        } finally {
+          await close(s);
+        }
+      } finally {
+        await realExec.run('ip', ['netns', 'del', ns]);
+      }
     });
 
     test('a missing namespace and a name that is not one are clear errors', async () => {

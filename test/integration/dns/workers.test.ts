@@ -125,6 +125,14 @@ for (const udpPath of UDP_PATHS) describe(`dns worker processes (udp ${udpPath})
     assert.equal(all.latency.count, n);
     // The workers answered part of it (the kernel hands each datagram to one reader).
     assert.ok(own.queries.udp < n, `the agent process answered all ${n}: the workers served nothing`);
+    // Per process, per socket: every datagram read by exactly one process, each answered by the one that read it.
+    const procs = server.socketReport();
+    assert.deepEqual(procs.map((p) => p.role), ['agent', 'worker', 'worker']);
+    const mine = procs.map((p) => p.sockets.find((c) => c.id === procs[0]!.sockets[0]!.id));
+    assert.ok(mine.every((c) => c !== undefined && c.path === udpPath && c.fds.length === (udpPath === 'native' ? 2 : 1)), JSON.stringify(procs));
+    assert.equal(mine.reduce((a, c) => a + c!.read, 0), n, JSON.stringify(procs));
+    assert.equal(mine.reduce((a, c) => a + c!.answered, 0), n, JSON.stringify(procs));
+    assert.equal(mine[0]!.read, own.queries.udp);
   });
 
   test('a registry change reaches every process within the sync bound', async () => {
