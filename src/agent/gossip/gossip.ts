@@ -6,12 +6,13 @@
 import type { Router } from '../../adapters/api/server.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { AgentConfig } from '../../core/config.js';
-import type { Clock } from '../../core/clock.js';
-import { GossipNode, resolveGossipConfig, type GossipEvent } from '../../core/gossip/index.js';
+import type { TimerClock } from '../../core/clock.js';
+import { GossipNode, membersToRemember, planIsEmpty, planRejoin, resolveGossipConfig, seedsForAttempt, type GossipEvent, type RejoinPlan } from '../../core/gossip/index.js';
 import { formatHostPort } from '../../core/hostport.js';
 import { GossipTransport, type PacketCipher } from '../../adapters/gossip/transport.js';
 import type { Subsystem } from '../agent.js';
 import { registerGossipRoutes } from './routes.js';
+import { MemberSnapshot } from './member-snapshot.js';
 
 /** Longest the timer sleeps even when the core has nothing due (a safety net, not a schedule). */
 const MAX_SLEEP_MS = 1000;
@@ -41,7 +42,15 @@ export class GossipSubsystem implements Subsystem {
   private timer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
   private joined = false;
-  /** True once this agent joined the cluster (a push-pull with a seed answered), or from the start when it has no seeds. */
+  /** Who the join attempts try: configured seeds and the members remembered from the last run (core/gossip/rejoin.ts). */
+  private plan: RejoinPlan = { configured: [], remembered: [] };
+  private readonly snapshot: MemberSnapshot;
+  /**
+   * True once this agent joined the cluster (a push-pull with a seed answered), or from the start when it has
+   * nobody to join through (no configured seed, no remembered member). A node with only remembered members
+   * starts not joined, like one with configured seeds: the overlay/DNS sync wait holds it at most its bound
+   * (agent/overlay/sync-wait.ts) when it is the first one back and nobody answers.
+   */
   get hasJoined(): boolean {
     return this.joined;
   }
@@ -51,10 +60,18 @@ export class GossipSubsystem implements Subsystem {
 
   constructor(
     private readonly config: AgentConfig,
-    private readonly clock: Clock,
+    private readonly clock: TimerClock,
     private readonly log: Logger,
     cipher?: PacketCipher,
   ) {
+    this.snapshot = new MemberSnapshot({
+      dataDir: config.dataDir, clock, log,
+      // Not before we rejoined or see someone alive: the first node back keeps what it remembers.
+      current: () => {
+        const list = membersToRemember(this.core.members(), this.core.name);
+        return this.joined || list.length > 0 ? list : undefined;
+      },
+    });
     const cfg = resolveGossipConfig(config.gossip.preset, config.gossip.overrides);
     const addr = formatHostPort(config.advertiseAddr, config.gossip.bindPort);
     this.core = new GossipNode({ name: config.nodeName, addr, config: cfg, rng: Math.random, now: clock.now() });
@@ -81,14 +98,20 @@ export class GossipSubsystem implements Subsystem {
 
   async start(): Promise<void> {
     await this.transport.start();
-    this.joined = this.config.gossip.seeds.length === 0;
+    const remembered = this.snapshot.load();
+    this.plan = planRejoin(this.config.gossip.seeds, remembered.map((m) => m.addr), this.core.addr, Math.random);
+    if (this.plan.remembered.length > 0) {
+      this.log.info({ configured: this.plan.configured.length, remembered: remembered.map((m) => m.name) }, 'joining through configured seeds and members remembered from the last run');
+    }
+    this.joined = planIsEmpty(this.plan);
     if (!this.joined) this.tryJoin();
     this.pump();
   }
 
   private tryJoin(): void {
     if (this.joined || this.stopped) return;
-    this.core.join(this.config.gossip.seeds, this.clock.now());
+    // Configured seeds and this attempt's few remembered members (a bounded window, another one per retry).
+    this.core.join(seedsForAttempt(this.plan, this.joinAttempts), this.clock.now());
     this.pump();
     this.joinTimer = setTimeout(() => this.tryJoin(), joinRetryDelayMs(this.joinAttempts++, Math.random()));
   }
@@ -113,9 +136,13 @@ export class GossipSubsystem implements Subsystem {
         if (!this.joined) this.log.info({ seed: ev.addr }, 'joined the cluster');
         this.joined = true;
         if (this.joinTimer) clearTimeout(this.joinTimer);
+        this.snapshot.changed();
       } else if (ev.type === 'member-dead' || ev.type === 'member-left' || ev.type === 'member-reaped') {
         this.log.info({ ev }, 'membership');
+        this.snapshot.changed();
       } else if (ev.type.startsWith('member-')) {
+        // The snapshot write is debounced (member-snapshot.ts): a flap costs no write of its own.
+        this.snapshot.changed();
         // joins, suspicions and refutations: every agent sees each one, so at info level a cluster of N logs N
         // lines per flap (a 32-node lab's profile: logging was about a tenth of an agent's CPU in a join storm)
         this.log.debug({ ev }, 'membership');
@@ -138,6 +165,8 @@ export class GossipSubsystem implements Subsystem {
 
   async stop(): Promise<void> {
     if (this.joinTimer) clearTimeout(this.joinTimer);
+    // Before the leave: afterwards every member is still in our table, but this is the view we want to rejoin with.
+    this.snapshot.flush();
     this.core.leave(this.clock.now());
     this.pump();
     const deadline = this.clock.now() + LEAVE_GRACE_MS;
@@ -146,6 +175,7 @@ export class GossipSubsystem implements Subsystem {
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.snapshot.cancel(); // a write armed during the leave would only repeat the flushed view
     await this.transport.stop();
   }
 

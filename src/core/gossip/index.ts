@@ -16,6 +16,10 @@ export type { TableEvent, NetworkEvent } from './tables.js';
 export type { MemberEvent } from './members.js';
 export type { MemberState } from './wire.js';
 export { GOSSIP_PRESETS, resolveGossipConfig, type GossipConfig, type GossipPreset } from './config.js';
+export {
+  MEMBER_SNAPSHOT_MAX, REJOIN_SEEDS_PER_ATTEMPT, decodeMemberSnapshot, encodeMemberSnapshot, membersToRemember, planIsEmpty, planRejoin, seedsForAttempt,
+  type RejoinPlan, type RememberedMember,
+} from './rejoin.js';
 
 export interface MemberView {
   name: string;
