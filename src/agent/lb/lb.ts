@@ -89,7 +89,7 @@ export class LbSubsystem implements Subsystem {
     this.state = new LbState(o.nodeName);
     this.ingress = new IngressSide(o, this.state, (id) => this.netnsOf(id), () => this.feed({ type: 'changed', keys: [INGRESS_NS] }));
     this.hostPlumber = new HostModePlumber(o.exec);
-    this.ctFlush = new StaleFlush(o.conntrack ?? defaultFlusher(this.dp, o.exec), o.log);
+    this.ctFlush = new StaleFlush(o.conntrack ?? defaultFlusher(this.dp, o.exec), o.log, o.clock);
     this.schedCfg = {
       ...DEFAULT_LB_SCHEDULE,
       ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
@@ -126,6 +126,7 @@ export class LbSubsystem implements Subsystem {
   async stop(): Promise<void> {
     this.feed({ type: 'stop' });
     await this.loop.stop();
+    await this.ctFlush.stop();
     await this.ingress.stop();
     // Rules stay in the kernel: tasks keep being balanced while the agent is away.
   }
@@ -292,7 +293,7 @@ export class LbSubsystem implements Subsystem {
       this.totals.failures++;
       throw err;
     }
-    await this.ctFlush.flush(e.netns, e.last.stale, want); // after the apply: no packet re-pins a removed backend
+    this.ctFlush.queue(e.netns, e.last.stale, want); // after the apply: no packet re-pins a removed backend
   }
 
   private async syncTask(taskId: string): Promise<void> {

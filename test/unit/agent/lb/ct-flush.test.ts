@@ -20,6 +20,9 @@ import type { Logger } from '../../../../src/adapters/logger.js';
 import type { Exec } from '../../../../src/adapters/exec.js';
 import { endpointKey, locationKey } from '../../../../src/core/lb/overlay-gate.js';
 import { ManualClock } from '../../../../src/core/clock.js';
+import { StaleFlush } from '../../../../src/agent/lb/ct-flush.js';
+import type { StaleTarget } from '../../../../src/core/lb/ct-flush.js';
+import type { LbDesired } from '../../../../src/core/lb/model.js';
 import { stepUntil } from '../../../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshd-lbct-'));
@@ -165,4 +168,46 @@ describe('LB: conntrack entries of removed backends', () => {
     assert.deepEqual(ct.calls[0]!.stale.map((s) => s.ip), ['10.30.0.13']);
     await lb.stop();
   });
+
+  test('StaleFlush: runs off the apply path, one at a time, a gap between runs; removals meanwhile merge per namespace', async () => {
+    const calls: Array<{ netns: string; ips: string[] }> = [];
+    let release: (() => void) | null = null;
+    const ct = {
+      flush: (stale: readonly StaleTarget[], o: { netns?: string } = {}) => new Promise<{ lines: number; deleted: number }>((resolve) => {
+        calls.push({ netns: o.netns ?? '', ips: stale.map((x) => x.ip) });
+        release = () => resolve({ lines: stale.length, deleted: 0 });
+      }),
+    };
+    const log = { info: () => undefined, warn: () => undefined } as unknown as Logger;
+    const clock = new ManualClock(0);
+    const f = new StaleFlush(ct, log, clock, 200);
+    const st = (ip: string): StaleTarget => ({ family: 'ipv4', proto: 'udp', vip: '10.30.0.2', port: 53, ip, targetPort: 53 });
+    const none = { services: [], ingress: [] } as unknown as LbDesired;
+    const served = (ip: string) => ({ services: [{ backends: [{ ip }] }], ingress: [] }) as unknown as LbDesired;
+    f.queue('ns-a', [st('10.30.0.11')], none);
+    const tick = () => new Promise((r) => setImmediate(r));
+    await tick();
+    assert.deepEqual(calls, [{ netns: 'ns-a', ips: ['10.30.0.11'] }], 'queued → run at once');
+    f.queue('ns-a', [st('10.30.0.12')], none);
+    f.queue('ns-b', [st('10.30.0.13')], none);
+    f.queue('ns-a', [st('10.30.0.14')], none);
+    await tick();
+    assert.equal(calls.length, 1, 'one run at a time');
+    release!();
+    await tick();
+    assert.equal(calls.length, 1, 'the gap before the next run');
+    clock.advance(200);
+    await tick();
+    assert.deepEqual(calls[1], { netns: 'ns-a', ips: ['10.30.0.12', '10.30.0.14'] }, 'ns-a\'s removals merged into one run');
+    // A backend served again before its run is not flushed (its flows are live).
+    f.queue('ns-b', [], served('10.30.0.13'));
+    release!();
+    await tick();
+    clock.advance(200);
+    await tick();
+    assert.equal(calls.length, 2, 'ns-b had nothing left to flush');
+    await f.idle();
+    assert.equal(f.stats.runs, 2);
+  });
 });
+
