@@ -15,6 +15,8 @@ export interface WorkerRoutesHost {
   setAssignments(list: unknown): { tasks: number };
   assignments(): unknown;
   tasksView(): TaskView[];
+  /** The last view of a task this node held and forgot (the manager took it away), while kept. */
+  endedView(ref: string): TaskView | undefined;
   held(id: string): { state: TaskState; runtime: Runtime } | undefined;
 }
 
@@ -32,7 +34,8 @@ export function registerWorkerRoutes(router: Router, w: WorkerRoutesHost): void 
   router.add('PUT', '/v1/assignments', (r) => ({ json: w.setAssignments(r.body) }));
   router.add('GET', '/v1/assignments', () => ({ json: w.assignments() }));
   router.add('GET', '/v1/tasks', () => ({ json: w.tasksView() }));
-  router.add('GET', '/v1/tasks/:task', (r) => ({ json: find(r.params.task!) }));
+  // A task this node no longer holds still answers how it ended here for a while (worker keepEnded).
+  router.add('GET', '/v1/tasks/:task', (r) => ({ json: w.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task) ?? w.endedView(r.params.task!) ?? find(r.params.task!) }));
   // Runs a command INSIDE a task through its runtime (docker: an Engine API exec in the
   // application container, so the image's own filesystem and tools; netns: in its namespace).
   router.add('POST', '/v1/tasks/:task/exec', async (r) => {

@@ -65,6 +65,8 @@ export { DEFAULT_DRAIN_MS } from './removal.js';
 export { DEFAULT_WHOAMI_IMAGE } from './start.js';
 /** Period of the background converge that retries failed starts (ms). */
 export const DEFAULT_RETRY_MS = 5000;
+/** Views of forgotten tasks a worker keeps for `GET /v1/tasks/:task` (keepEnded): a few replacement rounds' worth. */
+export const ENDED_KEPT = 64;
 /** The worker converges as a whole: one loop key. */
 const CONVERGE = 'converge';
 
@@ -88,6 +90,8 @@ export class WorkerSubsystem implements Subsystem {
   private loop: ReconcileLoop<string> | null = null;
   private stopped = false;
   private retryTimer: Timer | null = null;
+  /** Last views of tasks forgotten after the manager took them away, oldest first (keepEnded). */
+  private readonly ended = new Map<string, TaskView>();
   /** The next converge polls the runtimes for exits (set every retryMs by armRetry, and for the first one). */
   private exitPollDue = true;
   /** Drain, stop and detach of tasks taken away (removal.ts). */
@@ -332,10 +336,31 @@ export class WorkerSubsystem implements Subsystem {
     }
     this.republishBalancing();
     for (const id of toForget(this.desired, this.tasks.values())) {
+      this.keepEnded(id);
       this.tasks.delete(id);
       this.removal.lastDrains.delete(id);
     }
     this.statesChanged();
+  }
+
+  /**
+   * Keeps the last view of a task the manager took away (its state, error, drain outcome) for
+   * `GET /v1/tasks/:task`: once the manager has the failure it replaces the task at once, and the
+   * node forgot it within ~100 ms — too soon for anyone to read how it ended on this node. The
+   * newest ENDED_KEPT are kept (the list, `GET /v1/tasks`, shows only what the node holds).
+   */
+  private keepEnded(id: string): void {
+    const h = this.tasks.get(id);
+    if (!h) return;
+    this.ended.delete(id);
+    this.ended.set(id, taskViewOf(id, h.a, h, undefined, this.removal.lastDrains.get(id), this.o.prefix));
+    if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value!);
+  }
+
+  /** The last view of a task this node held and forgot (by id or name), if still kept. */
+  endedView(ref: string): TaskView | undefined {
+    for (const v of this.ended.values()) if (v.id === ref || v.name === ref) return v;
+    return undefined;
   }
 
   /**

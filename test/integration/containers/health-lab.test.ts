@@ -147,9 +147,15 @@ describe('health checks drive the mesh (docker lab)', { timeout: 300_000 }, () =
       await new Promise((r) => setTimeout(r, 500));
       const t0 = Date.now();
       await touch(victim, '/tmp/unhealthy');
+      // The node's view says how the task ended there (drain outcome; still answered after the manager replaced
+      // the task and the node forgot it — worker keepEnded); the manager's record keeps the failure and its error
+      // (the node stops the task once more on the manager's shutdown, which ends its own view 'stopped'). The
+      // manager now takes the failure within ~100 ms, so the node's own 'failed' window is too short to poll.
       ({ value: view } = await waitFor(`${victim.name} drained, stopped and failed on ${victim.node}`, async () => {
         const v = await agentClient(lab, victim.node!).call<AgentTask>('GET', `/v1/tasks/${victim.id}`);
-        return v.state === 'failed' && v;
+        if (v.state !== 'failed' && v.state !== 'stopped') return false;
+        const rec = (await ps('hweb')).find((t) => t.id === victim.id);
+        return rec?.state === 'failed' && { ...v, error: rec.error ?? null };
       }, 30_000, 100));
       failedAt = Date.now();
       process.stdout.write(`# unhealthy → failed after ${failedAt - t0} ms; drain ${JSON.stringify(view.drain)}; error: ${view.error}\n`);

@@ -183,6 +183,12 @@ describe('worker + overlay with fakes', () => {
       r.worker.setAssignments([task('m2', '10.30.0.12')], { managed: true });
       await r.until('replacement running', () => r.worker.tasksView().some((t) => t.id === 'm2' && t.state === 'running'));
       assert.equal(r.gossip.record('net1', 'm2')?.state, 'running');
+      // m1 is forgotten (the list shows what the node holds) but how it ended stays readable by id.
+      assert.ok(!r.worker.tasksView().some((t) => t.id === 'm1'));
+      // (stopped: the replacement list took m1 away, and its removal ran once more — the failure is the manager's record)
+      assert.equal(r.worker.endedView('m1')?.id, 'm1');
+      assert.equal(r.worker.endedView('m1')?.state, 'stopped');
+      assert.equal(r.worker.endedView('m2'), undefined);
     });
   });
 
