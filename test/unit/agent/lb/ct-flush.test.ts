@@ -24,6 +24,7 @@ import { StaleFlush } from '../../../../src/agent/lb/ct-flush.js';
 import type { StaleTarget } from '../../../../src/core/lb/ct-flush.js';
 import type { LbDesired } from '../../../../src/core/lb/model.js';
 import { stepUntil } from '../../../helpers/until.js';
+import { FakeLbOverlay } from '../../../helpers/fake-lb-overlay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshd-lbct-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,31 +38,6 @@ function rec(taskId: string, last: number, over: Partial<EndpointRecord> = {}): 
   };
 }
 
-/** The overlay, as the gate sees it (gate.test.ts): remote backends are selected once `program`med. */
-class FakeOverlay {
-  active = true;
-  reconciledOnce = true;
-  programmedVersion = 0;
-  lastErrorMessage: string | null = null;
-  private view = new Map<string, string>();
-  private readonly listeners: Array<() => void> = [];
-  programmed(): ReadonlyMap<string, string> {
-    return this.view;
-  }
-  memberIps(): string[] {
-    return ['10.99.1.1', '10.99.1.2', '10.99.1.3'];
-  }
-  onProgress(l: () => void): void {
-    this.listeners.push(l);
-  }
-  program(...recs: EndpointRecord[]): void {
-    this.view = new Map(this.view);
-    for (const r of recs) this.view.set(endpointKey(r.network, r.ip), locationKey(r));
-    this.programmedVersion++;
-    for (const l of this.listeners) l();
-  }
-}
-
 function setup() {
   const listeners: Array<(ev: GossipEvent) => void> = [];
   const gossip = {
@@ -69,7 +45,7 @@ function setup() {
     onEvent: (l: (ev: GossipEvent) => void) => listeners.push(l),
     pump: () => undefined,
   } as unknown as GossipPort;
-  const overlay = new FakeOverlay();
+  const overlay = new FakeLbOverlay();
   const dp = new MemoryDataplane();
   const ct = new MemoryConntrack();
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined, child: () => log } as unknown as Logger;

@@ -21,6 +21,7 @@ import type { Exec } from '../../../../src/adapters/exec.js';
 import { lbStatus } from '../../../../src/agent/lb/status.js';
 import { ManualClock } from '../../../../src/core/clock.js';
 import { stepUntil } from '../../../helpers/until.js';
+import { FakeLbOverlay } from '../../../helpers/fake-lb-overlay.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meshd-lbgate-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,31 +35,6 @@ function rec(taskId: string, last: number, over: Partial<EndpointRecord> = {}): 
   };
 }
 
-class FakeOverlay {
-  active = true;
-  reconciledOnce = true;
-  programmedVersion = 0;
-  lastErrorMessage: string | null = null;
-  private view = new Map<string, string>();
-  private readonly listeners: Array<() => void> = [];
-  programmed(): ReadonlyMap<string, string> {
-    return this.view;
-  }
-  memberIps(): string[] {
-    return ['10.99.1.1', '10.99.1.2', '10.99.1.3'];
-  }
-  onProgress(l: () => void): void {
-    this.listeners.push(l);
-  }
-  /** The overlay's reconcile of these records succeeded. */
-  program(...recs: EndpointRecord[]): void {
-    this.view = new Map(this.view);
-    for (const r of recs) this.view.set(endpointKey(r.network, r.ip), locationKey(r));
-    this.programmedVersion++;
-    for (const l of this.listeners) l();
-  }
-}
-
 function setup() {
   const listeners: Array<(ev: GossipEvent) => void> = [];
   const gossip = {
@@ -66,7 +42,7 @@ function setup() {
     onEvent: (l: (ev: GossipEvent) => void) => listeners.push(l),
     pump: () => undefined,
   } as unknown as GossipPort;
-  const overlay = new FakeOverlay();
+  const overlay = new FakeLbOverlay();
   const dp = new MemoryDataplane();
   const log = { info: () => undefined, warn: () => undefined, error: () => undefined, child: () => log } as unknown as Logger;
   const clock = new ManualClock(1_000);
