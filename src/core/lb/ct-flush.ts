@@ -101,8 +101,8 @@ export function conntrackBatch(stale: readonly StaleTarget[]): string {
 /**
  * Stale targets whose address `d` serves again (any service or published port, active or
  * draining): a flush retried later (agent/lb/ct-flush.ts) must not cut the flows of a backend that
- * came back meanwhile (a node declared dead while only partitioned). O(backends of `d`): only run
- * for retries, which are rare.
+ * came back meanwhile (a node declared dead while only partitioned). O(backends of `d`): run when a
+ * namespace is applied again while earlier targets still wait for their run or their retry.
  */
 export function notServedIn(d: LbDesired, stale: readonly StaleTarget[]): StaleTarget[] {
   const ips = new Set<string>();
