@@ -66,6 +66,15 @@ describe('lb: a crashed node\'s UDP backend', { timeout: 240_000 }, () => {
   });
 
   test('after the LB removes it, the next datagram from the same source port reaches the live task', async () => {
+    // Before the first datagram: one sent while the sandbox has no DNAT rule for the VIP yet makes a
+    // conntrack entry to the VIP itself, and the client's own datagrams (one source port, every 100 ms)
+    // keep that entry alive — no answer ever (a clean clone timed out 60 s here). The flush is for
+    // removed backends, not for this; so the client starts once n1 balances the VIP over both tasks.
+    await waitFor('n1 balances the VIP over both UDP tasks in the client sandbox', async () => {
+      const s = await agentClient(lab, 'n1').call<LbReply>('GET', '/v1/lb/status?service=udp');
+      const tasksIn = s.namespaces.filter((n) => n.netns === probeNs).flatMap((n) => n.frontends.flatMap((f) => f.backends.map((b) => b.task)));
+      return tasksIn.includes('udp2aaaaaaaa') && tasksIn.includes('udp3aaaaaaaa');
+    }, 60_000, 100, () => diagnose(lab, 'n1'));
     client = await udpClient(probeNs, UVIP, PORT, SPORT);
     const c = client;
     const { value: first, ms } = await waitFor('the VIP answers', async () => {
