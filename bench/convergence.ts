@@ -191,6 +191,7 @@ async function main(): Promise<void> {
 
     const failures: string[] = [];
     const evictions: number[][] = [];
+    const falseDeaths: number[][] = [];
     const tableBytes: Array<Record<string, number>> = [];
     const got = await interleave<PhaseRound>(ROUNDS, [
       { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures), churn: null }) },
@@ -207,9 +208,13 @@ async function main(): Promise<void> {
           }
           const rep = await churn.stop();
           // Gossip broadcasts each node evicted so far (a full queue drops news; push-pull must then carry it).
-          const metrics = await Promise.all(lab.nodes.map((n) => new ApiClient({ socketPath: nodeSocket(LAB, n.name) }).call<{ broadcastsEvicted?: number; tableBytesQueued?: Record<string, number> }>('GET', '/v1/gossip/metrics').catch(() => null)));
+          const metrics = await Promise.all(lab.nodes.map((n) => new ApiClient({ socketPath: nodeSocket(LAB, n.name) }).call<{ broadcastsEvicted?: number; suspicionsExpired?: number; tableBytesQueued?: Record<string, number> }>('GET', '/v1/gossip/metrics').catch(() => null)));
           const evicted = metrics.map((m) => (m ? m.broadcastsEvicted ?? 0 : -1));
           evictions.push(evicted);
+          // No node is killed in this bench: every member a node declared dead (its suspicion timed out) is a false death.
+          const expired = metrics.map((m) => (m ? m.suspicionsExpired ?? 0 : -1));
+          falseDeaths.push(expired);
+          console.error(`churn, round ${r + 1}: false deaths declared so far per node (suspicions timed out; -1: no answer): ${expired.join(' / ')}`);
           // Table news queued for broadcast so far, by table, summed over the nodes (absent on agents before session 7).
           const byTable: Record<string, number> = {};
           for (const m of metrics) for (const [t, b] of Object.entries(m?.tableBytesQueued ?? {})) byTable[t] = (byTable[t] ?? 0) + b;
@@ -253,7 +258,7 @@ async function main(): Promise<void> {
     const p99commitAlone = pct(got.alone!.flatMap((x) => x.samples), 'commitToLastMs', 99);
     const p99commitChurn = pct(got.churn!.flatMap((x) => x.samples), 'commitToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, churnRecordEncoding: encoding, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, churnRecordEncoding: encoding, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, falseDeathsDeclaredPerNodeAfterChurnRounds: falseDeaths, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       // The issue's goal is stated from the manager's commit (scheduling and the task's start included); publication → last node is the mesh's part.
       goal: { metric: `p99 manager commit → last node's LB+DNS, alone and under churn, N=${NODES}`, limitMs: 1000, measuredMs: { alone: p99commitAlone, churn: p99commitChurn }, met: p99commitAlone !== null && p99commitChurn !== null && Math.max(p99commitAlone, p99commitChurn) < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },

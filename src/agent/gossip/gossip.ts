@@ -4,6 +4,7 @@
  * outbox to the transport, hand events to subscribers, re-arm one timer at nextDeadline().
  */
 import type { Router } from '../../adapters/api/server.js';
+import { InputAwareTimer } from '../../adapters/clock.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { AgentConfig } from '../../core/config.js';
 import type { TimerClock } from '../../core/clock.js';
@@ -39,7 +40,11 @@ export class GossipSubsystem implements Subsystem {
   readonly name = 'gossip';
   readonly core: GossipNode;
   private readonly transport: GossipTransport;
-  private timer: NodeJS.Timeout | undefined;
+  /** The core's next deadline; judged after the input already waiting (InputAwareTimer says why). */
+  private readonly ticker = new InputAwareTimer(() => {
+    this.core.tick(this.clock.now());
+    this.pump();
+  });
   private joinTimer: NodeJS.Timeout | undefined;
   private joined = false;
   /** Who the join attempts try: configured seeds and the members remembered from the last run (core/gossip/rejoin.ts). */
@@ -155,12 +160,7 @@ export class GossipSubsystem implements Subsystem {
         }
       }
     }
-    if (this.timer) clearTimeout(this.timer);
-    const wait = Math.min(MAX_SLEEP_MS, Math.max(0, this.core.nextDeadline() - now));
-    this.timer = setTimeout(() => {
-      this.core.tick(this.clock.now());
-      this.pump();
-    }, wait);
+    this.ticker.arm(Math.min(MAX_SLEEP_MS, Math.max(0, this.core.nextDeadline() - now)));
   }
 
   async stop(): Promise<void> {
@@ -174,7 +174,7 @@ export class GossipSubsystem implements Subsystem {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.ticker.cancel();
     this.snapshot.cancel(); // a write armed during the leave would only repeat the flushed view
     await this.transport.stop();
   }

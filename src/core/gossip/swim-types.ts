@@ -45,6 +45,11 @@ export interface GossipMetrics {
   /** Push-pulls started because a member we suspect answered a TCP ping (swim.ts tcpAck): its way to refute. */
   tcpRefuteSyncs: number;
   broadcastsEvicted: number;
+  /**
+   * Members this node declared dead because their suspicion timed out (not deaths it heard of). Under CPU starvation
+   * most are false: the convergence bench reports them per round (a false death drops and re-adds the node's entries).
+   */
+  suspicionsExpired: number;
   drops: Record<string, number>;
   /**
    * Payload bytes sent, by kind (the sum is bytesOut + streamBytesOut; encryption and IP/UDP/TCP headers are the adapter's and

@@ -79,7 +79,7 @@ export class Swim {
   readonly events: GossipEvent[] = [];
   readonly metrics: GossipMetrics = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, streamsIn: 0, streamsOut: 0, streamBytesIn: 0, streamBytesOut: 0, streamFailures: 0,
-    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, tcpRefuteSyncs: 0, broadcastsEvicted: 0, drops: {}, bytesOutByKind: {},
+    probes: 0, probeFailures: 0, staleAcks: 0, indirectProbes: 0, indirectAcks: 0, tcpFallbackAcks: 0, tcpRefuteSyncs: 0, broadcastsEvicted: 0, suspicionsExpired: 0, drops: {}, bytesOutByKind: {},
   };
   private outbox: Outgoing[] = [];
   /** Member name → table news to send it directly at the next drain() (sendDirect). */
@@ -488,7 +488,7 @@ export class Swim {
       if (r.wantNack) this.sendUdp(r.requesterAddr, encode({ type: 'nack', seq: r.origSeq }), r.requester);
     }
     this.streams.expire(now);
-    this.members.tickSuspicions(now);
+    this.metrics.suspicionsExpired += this.members.tickSuspicions(now);
     if (this.buddyChecks.size) this.runBuddyChecks(now);
     if (now >= this.nextGossipAt) {
       this.nextGossipAt = now + this.cfg.gossipIntervalMs;

@@ -37,6 +37,10 @@ describe('SWIM state machine (simulated network)', () => {
     assert.ok(t !== undefined);
     const max = cfg.suspicionMaxTimeoutMult * suspicionTimeout(cfg.suspicionMult, 8, cfg.probeIntervalMs);
     assert.ok(t - t0 <= 3 * cfg.probeIntervalMs + max + 1000, `detected in ${t - t0} ms`);
+    // Some member's suspicion timed out (the others may have heard the death first); nobody else was declared.
+    const expired = names.filter((n) => n !== 'n5').map((n) => sim.get(n).node.metrics().suspicionsExpired);
+    assert.ok(expired.reduce((a, b) => a + b, 0) >= 1, `suspicions expired per node: ${expired.join(' ')}`);
+    assert.ok(expired.every((x) => x <= 1), `only n5 was declared dead: ${expired.join(' ')}`);
   });
 
   test('SIGSTOP below the suspicion timeout: the paused member refutes, zero false deaths', () => {
@@ -56,6 +60,7 @@ describe('SWIM state machine (simulated network)', () => {
       sim.runFor(3000);
     }
     assert.equal(deaths, 0);
+    assert.deepEqual(names.map((n) => sim.get(n).node.metrics().suspicionsExpired), names.map(() => 0));
     assert.ok(suspects > 0, 'the pause was long enough to be suspected');
     assert.ok(sim.get('n2').node.member('n2')!.incarnation > inc0, 'refuted with a higher incarnation');
     assert.ok(allSee(sim, names, names, 'alive'));
