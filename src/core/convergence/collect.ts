@@ -233,10 +233,25 @@ export class ConvergenceBook {
     for (const [k, m] of [...this.idx]) if (k.startsWith(`${network}\0`)) (this.idx.delete(k), this.open.delete(k), (this.held -= m.size));
   }
 
-  /** The change of (network, task hash) now; returned as `completed` the first time it is complete. */
+  /**
+   * The change of (network, task hash) now; returned as `completed` the first time it is complete. `view` is null
+   * when no ack is held, and also when some expected node has not acked any version of the task yet: such a change
+   * cannot be complete, and its view is not built. Why: every node checks the tasks of every snapshot it receives
+   * (each lists up to a bucket's tasks), and under churn most of them still wait for someone — building their views
+   * (group by version, sort, pending list) was the agents' largest single JS cost in a 10-node lab at 100 changes/s
+   * (~5 % of each agent's samples, profiled 2026-12-07).
+   */
   check(network: string, hash: string, expected: readonly string[], nameOf: (network: string, hash: string) => string = (_n, h) => h): { view: ChangeView | null; completed: boolean } {
     const k = `${network}\0${hash}`;
     const m = this.idx.get(k);
+    if (m) {
+      for (const n of expected) {
+        if (!m.has(n)) {
+          this.open.add(k);
+          return { view: null, completed: false };
+        }
+      }
+    }
     const view = m ? changeOf(network, nameOf(network, hash), m, expected) : null;
     if (view && !view.complete) this.open.add(k);
     else this.open.delete(k);

@@ -428,3 +428,22 @@ describe('ConvergenceAcks: one change costs O(its service) (issue 18), same acti
     assert.ok(writes > 100, `the walk wrote (${writes})`);
   });
 });
+
+test('ConvergenceBook.check: a change some expected node has not acked yet gets no view built, stays open and completes later', () => {
+  const b = new ConvergenceBook(10, 1000);
+  const T = taskHash('T');
+  b.set('app', 'T/n1', 'n1', encodeConvergenceAck({ v: 1, node: 'n1', service: 'S', rev: 'r1', seenAt: 0, ms: 5 }), 0);
+  const early = b.check('app', T, ['n1', 'n2']);
+  assert.deepEqual(early, { view: null, completed: false });
+  assert.deepEqual(b.openTasksOn('app'), [T], 'still open: a death of n2 must recheck it');
+  b.set('app', 'T/n2', 'n2', encodeConvergenceAck({ v: 1, node: 'n2', service: 'S', rev: 'r1', seenAt: 1, ms: 7 }), 0);
+  const c = b.check('app', T, ['n1', 'n2']);
+  assert.equal(c.completed, true);
+  assert.equal(c.view!.totalMs, 8);
+  assert.deepEqual(b.openTasksOn('app'), []);
+  // Once n2 is no longer expected (dead), n1's ack alone completes a task only n1 acked.
+  const U = taskHash('U');
+  b.set('app', 'U/n1', 'n1', encodeConvergenceAck({ v: 1, node: 'n1', service: 'S', rev: 'r2', seenAt: 10, ms: 3 }), 0);
+  assert.equal(b.check('app', U, ['n1', 'n2']).completed, false);
+  assert.equal(b.check('app', U, ['n1']).completed, true);
+});
