@@ -2,9 +2,9 @@
  * The embedded DNS server's sockets: UDP and TCP on each configured address (one server per node; the
  * agent redirects 127.0.0.11:53 of every sandbox here). Packet logic lives in DnsHandler.
  *
- * TCP (RFC 7766): 2-byte length framing, several queries per connection (pipelined, replies in completion
- * order), idle timeout, a bound on connections (excess connections are closed at once) and on frames in
- * flight per connection (excess frames are dropped and counted).
+ * TCP (RFC 7766): a bound on connections (excess connections are closed at once); framing, pipelining, the
+ * idle timeout and the bound on frames in flight per connection are tcp.ts's. `netctl debug dns`'s upstream
+ * half is debug.ts's; the options and reported shapes are in types.ts.
  *
  * Port 0 binds TCP first on an ephemeral port and then UDP on the same number, so one port serves both
  * (what clients like dig expect when retrying over TCP).
@@ -12,99 +12,25 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { randomInt } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import DNS from 'dns2';
-import type { Rng } from '../../core/clock.js';
 import { MeshError } from '../../core/errors.js';
-import type { DnsRegistry } from '../../core/dns/registry.js';
 import { explain, type Explanation } from '../../core/dns/resolver.js';
-import type { Clock } from '../../core/clock.js';
 import { systemClock } from '../clock.js';
 import { Forwarder, parseResolvConf, type Upstream } from './forwarder.js';
-import { DnsHandler, type NetworksOf } from './handler.js';
-import { countDrop, emptySocketCounters, RCODE_NAMES, sumStats, type DnsServerStats, type ProcessSockets, type UdpSocketCounters } from './stats.js';
+import { DnsHandler } from './handler.js';
+import { countDrop, emptySocketCounters, sumStats, type DnsServerStats, type ProcessSockets, type UdpSocketCounters } from './stats.js';
 import { DnsWorkerPool } from './workers.js';
 import { perWorkerPendingBound } from '../../core/dns/snapshot.js';
-import { decodeQuery } from '../../core/dns/wire.js';
-import { createDnsUdpSocket, plainAddress, serveUdp, useLiteralLookup } from './udp.js';
-import { chooseUdpPath, type UdpPath, type UdpPathChoice } from './native-udp.js';
+import { createDnsUdpSocket, serveUdp, useLiteralLookup } from './udp.js';
+import { chooseUdpPath, type UdpPath } from './native-udp.js';
+import { debugReport, type DebugReport } from './debug.js';
+import { serveTcpConnection } from './tcp.js';
+import type { DnsServerOptions, ListenAddress, SandboxTag, UdpPathReport } from './types.js';
 
-const { Packet } = DNS;
-
-export interface ListenAddress {
-  readonly address: string;
-  /** 0 = ephemeral (the same number for UDP and TCP). */
-  readonly port: number;
-}
-
-export interface DnsServerOptions {
-  readonly registry: DnsRegistry;
-  /** Where to listen, UDP and TCP on each (default 127.0.0.1:53). */
-  readonly listen?: readonly ListenAddress[];
-  readonly networksOf?: NetworksOf;
-  readonly defaultNetworks?: readonly string[];
-  readonly ttlSec?: number;
-  readonly maxUdpPayload?: number;
-  readonly cacheMaxEntries?: number;
-  /** Upstream resolvers; when absent, read from `resolvConfPath`. Our own listen addresses are skipped. */
-  readonly upstreams?: readonly Upstream[];
-  /** resolv.conf to read upstreams from when `upstreams` is absent (default none: no forwarding). */
-  readonly resolvConfPath?: string;
-  readonly forwardTimeoutMs?: number;
-  readonly maxPendingForwards?: number;
-  /** Max simultaneous TCP connections (default 256). */
-  readonly maxTcpConnections?: number;
-  /** Close idle TCP connections after this many ms (default 10 000). */
-  readonly tcpIdleTimeoutMs?: number;
-  /** Socket receive buffer for UDP (bytes, default 4 MiB: absorbs bursts). */
-  readonly udpRecvBufferBytes?: number;
-  readonly rng?: Rng;
-  /** Clock for `explain` ages (default the process monotonic clock; must match the registry's `now`). */
-  readonly clock?: Clock;
-  /**
-   * Processes serving the UDP sockets, this one included (default 1: no extra process). N > 1 forks N − 1
-   * DNS workers (workers.ts) that read the same sockets; `maxPendingForwards` is then split between the
-   * processes (⌈max / N⌉ each). TCP is served by this process only.
-   */
-  readonly workers?: number;
-  /** How often workers pick up registry changes, ms (default 20). */
-  readonly workerSyncMs?: number;
-  /** How often workers report counters, ms (default 1000). */
-  readonly workerStatsMs?: number;
-  /** Worker trouble (start failures, exits, respawns): for the agent's log. */
-  readonly onWorkerEvent?: (event: string, detail: Record<string, unknown>) => void;
-  /**
-   * UDP receive/send path (native-udp.ts): `auto` (default) runs the native batched path when its addon
-   * loads, else dgram; `native` requires the addon (MESHD_BAD_CONFIG otherwise); `js` is dgram only.
-   */
-  readonly udp?: UdpPathChoice;
-}
-
-/** Which UDP path serves this server's sockets, and how many sockets each path took. */
-export interface UdpPathReport {
-  readonly path: 'native' | 'js';
-  readonly reason: string;
-  readonly sockets: { native: number; js: number };
-  /** Why the last socket that could not go native fell back to dgram (undefined: none did). */
-  readonly lastFallback: string | undefined;
-}
+export type { DnsServerOptions, ListenAddress, SandboxTag, UdpPathReport } from './types.js';
+export type { DebugReport } from './debug.js';
 
 /** The Forwarder's own default bound on pending forwards (node-wide figure split between workers). */
 const DEFAULT_MAX_PENDING = 256;
-
-const MAX_TCP_INFLIGHT = 64;
-
-/** Networks of the sandbox a set of attached sockets lives in (mutable holder; see attachSandbox). */
-export interface SandboxTag {
-  /** undefined = not known yet: the server's `networksOf` decides (REFUSED by default in the agent). */
-  networks: readonly string[] | undefined;
-}
-
-export interface DebugReport extends Explanation {
-  /** Set when the name is not ours: what the upstream said (or why nobody did). */
-  readonly upstream: { address: string | undefined; port: number | undefined; ms: number; rcode: string; answers: string[]; note: string | undefined } | undefined;
-}
 
 export class DnsServer {
   readonly handler: DnsHandler;
@@ -236,36 +162,7 @@ export class DnsServer {
    * dns2 builds the query and decodes the upstream's answer (not a hot path).
    */
   async debug(networks: readonly string[], name: string, qtype: number): Promise<DebugReport> {
-    const e = this.explain(networks, name, qtype);
-    if (e.outcome !== 'forward') return { ...e, upstream: undefined };
-    const p = new Packet();
-    p.header.id = randomInt(0x10000);
-    p.header.rd = 1;
-    p.questions.push({ name: e.question.name, type: qtype, class: 1 } as never);
-    const buf = p.toBuffer();
-    const d = decodeQuery(buf);
-    if (!d.ok) throw new MeshError('MESHD_BAD_ARGUMENT', `dns: cannot build a query for ${JSON.stringify(name)}: ${d.drop ? d.reason : d.reason}`);
-    const t0 = performance.now();
-    const upstream = await new Promise<DebugReport['upstream']>((resolve) => {
-      const started = this.forwarder.forward(buf, d.query, false, (reply, up) => {
-        const ms = Math.round((performance.now() - t0) * 100) / 100;
-        if (!reply || !up) return resolve({ address: undefined, port: undefined, ms, rcode: 'SERVFAIL', answers: [], note: 'no upstream answered within the forward timeout' });
-        const r = Packet.parse(reply);
-        resolve({
-          address: up.address,
-          port: up.port,
-          ms,
-          rcode: RCODE_NAMES[r.header.rcode] ?? `RCODE${r.header.rcode}`,
-          answers: r.answers.map((a) => {
-            const x = a as unknown as { name: string; type: number; ttl: number; address?: string; domain?: string; data?: unknown };
-            return `${x.name} ${x.ttl} ${x.type} ${x.address ?? x.domain ?? JSON.stringify(x.data ?? '')}`;
-          }),
-          note: undefined,
-        });
-      });
-      if (!started) resolve({ address: undefined, port: undefined, ms: 0, rcode: 'SERVFAIL', answers: [], note: this.forwarder.hasUpstreams ? 'pending-forward bound reached' : 'no upstream resolvers configured' });
-    });
-    return { ...e, upstream };
+    return debugReport(this.forwarder, this.explain(networks, name, qtype), name, qtype);
   }
 
   private async bindPair(l: ListenAddress): Promise<ListenAddress> {
@@ -403,38 +300,8 @@ export class DnsServer {
       return;
     }
     this.conns.add(c);
-    c.setNoDelay(true);
-    c.setTimeout(this.opts.tcpIdleTimeoutMs ?? 10_000, () => {
-      countDrop(this.handler.stats, 'tcp-idle');
-      c.destroy();
-    });
-    let buf: Buffer = Buffer.alloc(0);
-    let inflight = 0;
-    c.on('error', () => countDrop(this.handler.stats, 'tcp-error'));
     c.on('close', () => this.conns.delete(c));
-    c.on('data', (d: Buffer) => {
-      buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-      while (buf.length >= 2) {
-        const len = buf.readUInt16BE(0);
-        if (buf.length < 2 + len) break;
-        const frame = Buffer.from(buf.subarray(2, 2 + len));
-        buf = buf.subarray(2 + len);
-        if (inflight >= MAX_TCP_INFLIGHT) {
-          countDrop(this.handler.stats, 'tcp-inflight');
-          continue;
-        }
-        inflight++;
-        const replies = this.handler.handle(frame, plainAddress(c.remoteAddress ?? ''), c.remotePort ?? 0, 'tcp', (out) => {
-          inflight--;
-          if (c.destroyed || this.closing) return;
-          const framed = Buffer.allocUnsafe(out.length + 2);
-          framed.writeUInt16BE(out.length, 0);
-          out.copy(framed, 2);
-          c.write(framed);
-        }, tag?.networks);
-        if (!replies) inflight--; // dropped: no reply will come
-      }
-    });
+    serveTcpConnection(c, this.handler, tag, () => this.closing, this.opts.tcpIdleTimeoutMs ?? 10_000);
   }
 
   /** Stops listening, closes every connection, fails pending forwards. Idempotent. */

@@ -117,8 +117,11 @@ export class StaleFlush {
     this.failed.delete(netns);
   }
 
-  /** Namespaces with targets waiting for a retry (leak checks, tests). */
-  get pendingNamespaces(): number {
+  /**
+   * Namespaces whose last flush run FAILED, their targets waiting to be retried with the namespace's
+   * next sync (leak checks, tests). Targets merely queued for the background run are not counted.
+   */
+  get failedNamespaces(): number {
     return this.failed.size;
   }
 }

@@ -16,6 +16,8 @@
  * dataplane transaction per dirty namespace, never two runs at once) and runs its checks. A
  * failed apply is retried (the dataplane makes it a full resync); the check reads the kernel back
  * and fully resyncs a namespace whose kernel drifted from what was applied (the safety net).
+ * This file is that shell (with the gossip input, the drain and convergence acks, the drift check
+ * and the status); what one sync does to a namespace — plan, gate, apply, count — is ns-sync.ts's.
  *
  * Overlay gate: a NEW remote backend is left out of a namespace's plan until this node's overlay
  * reports its FDB/neighbour entries programmed (core/lb/overlay-gate.ts, gate.ts): otherwise a
@@ -28,29 +30,27 @@
  */
 import type { Router } from '../../adapters/api/server.js';
 import { createDataplane } from '../../adapters/dataplane/detect.js';
-import type { ApplyResult, Dataplane } from '../../adapters/dataplane/types.js';
+import type { Dataplane } from '../../adapters/dataplane/types.js';
 import { ReconcileLoop } from '../../adapters/reconcile-loop.js';
 import type { Timer } from '../../core/clock.js';
 import { ENDPOINT_TABLE, INGRESS_NETWORK, decodeEndpoint, type EndpointRecord } from '../../core/endpoints.js';
-import { MeshError, toMeshError } from '../../core/errors.js';
+import { MeshError } from '../../core/errors.js';
 import type { GossipEvent } from '../../core/gossip/index.js';
 import { DrainIndex, drainedIn } from '../../core/lb/drained.js';
 import { lbProgrammed } from '../../core/convergence/programmed.js';
 import type { LbDesired } from '../../core/lb/model.js';
-import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, describeNs, keysOfTableChange, lbLoopConfig, type LbEvent, type LbScheduleConfig, type NsKey } from '../../core/lb/schedule.js';
+import { DEFAULT_LB_SCHEDULE, HOST_NS, INGRESS_NS, LbSchedule, keysOfTableChange, lbLoopConfig, type LbEvent, type LbScheduleConfig, type NsKey } from '../../core/lb/schedule.js';
 import type { Subsystem } from '../agent.js';
-import { DriftTracker } from './drift.js';
+import type { DriftTracker } from './drift.js';
 import { defaultFlusher, StaleFlush } from './ct-flush.js';
 import { IngressSide } from './ingress-side.js';
-import { gateContext, gatedIngress, heldForLog } from './gate.js';
-import { newNsEntry, type LbStats, type LbSubsystemOptions, type NsEntry } from './types.js';
-import { dropIngressConflicts, hostPublishesOf, taskNetnsName, VipConflictMemo } from './plan.js';
-import { TaskNsDesired } from './ns-desired.js';
-import { HostModePlumber } from './host.js';
+import type { LbStats, LbSubsystemOptions, NsEntry } from './types.js';
+import type { TaskNsDesired } from './ns-desired.js';
+import { NamespaceSync } from './ns-sync.js';
 import { registerLbRoutes } from './routes.js';
 import { LbState } from './state.js';
 import { FreshRead } from './fresh-read.js';
-import { lbStats, lbStatus, type LbNsStatus } from './status.js';
+import { lbStatus, type LbNsStatus } from './status.js';
 
 export type { LbStats, LbSubsystemOptions, NsEntry } from './types.js';
 
@@ -59,37 +59,31 @@ export class LbSubsystem implements Subsystem {
   readonly dp: Dataplane;
   private readonly state: LbState;
   readonly ingress: IngressSide;
-  private readonly ns = new Map<NsKey, NsEntry>();
-  /** Drain acks: the desired state last applied with success per namespace entry. */
-  private readonly appliedOf = new WeakMap<NsEntry, LbDesired>();
+  /** What a sync does to a namespace, and what each namespace holds (ns-sync.ts). */
+  private readonly sync: NamespaceSync;
+  /** The sync's namespaces and what each last applied, read-only here (acks, status, drift check). */
+  private readonly ns: ReadonlyMap<NsKey, NsEntry>;
+  private readonly appliedOf: Pick<WeakMap<NsEntry, LbDesired>, 'get'>;
+  private readonly taskDesired: ReadonlyMap<string, TaskNsDesired>;
+  private readonly drift: Pick<DriftTracker<NsEntry>, 'begin' | 'judge'>;
   /** Drain acks: active backend ids per applied desired state (core/lb/drained.ts). */
   private readonly drainIndex = new DrainIndex();
-  /** Per namespace: the last VIP conflict resolution, reused while an endpoint change cannot alter it. */
-  private readonly conflictMemos = new WeakMap<NsEntry, VipConflictMemo>();
-  /** Per local task: its namespace's desired state, kept incrementally (ns-desired.ts). */
-  private readonly taskDesired = new Map<string, TaskNsDesired>();
-  /** Applies in flight and drift counters for the periodic check (drift.ts). */
-  private readonly drift = new DriftTracker<NsEntry>();
   private readonly sched: LbSchedule;
   private readonly schedCfg: LbScheduleConfig;
   private loop: ReconcileLoop<NsKey>;
   /** The one timer of the schedule (its nextDeadline: an overlay poll or the drift check). */
   private timer: Timer | null = null;
-  private readonly hostPlumber: HostModePlumber;
   /** Conntrack entries of backends an apply removed are deleted right after it (ct-flush.ts). */
   readonly ctFlush: StaleFlush;
-  /** Tasks plumbed for host publish mode since the last periodic check. */
-  private readonly hostAttached = new Set<string>();
-  private readonly totals = { syncs: 0, fullResyncs: 0, failures: 0, totalSyncMs: 0, lastSyncMs: 0 };
   private badRecords = 0;
-  applies = 0;
 
   constructor(private readonly o: LbSubsystemOptions) {
     this.dp = o.dataplane ?? createDataplane('auto', { exec: o.exec });
     this.state = new LbState(o.nodeName);
-    this.ingress = new IngressSide(o, this.state, (id) => this.netnsOf(id), () => this.feed({ type: 'changed', keys: [INGRESS_NS] }));
-    this.hostPlumber = new HostModePlumber(o.exec);
+    this.ingress = new IngressSide(o, this.state, (id) => this.sync.netnsOf(id), () => this.feed({ type: 'changed', keys: [INGRESS_NS] }));
     this.ctFlush = new StaleFlush(o.conntrack ?? defaultFlusher(this.dp, o.exec), o.log, o.clock);
+    this.sync = new NamespaceSync(o, this.dp, this.state, this.ingress, this.ctFlush);
+    ({ ns: this.ns, appliedOf: this.appliedOf, taskDesired: this.taskDesired, drift: this.drift } = this.sync);
     this.schedCfg = {
       ...DEFAULT_LB_SCHEDULE,
       ...(o.debounceMs !== undefined ? { debounceMs: o.debounceMs } : {}),
@@ -105,7 +99,7 @@ export class LbSubsystem implements Subsystem {
   private newLoop(): ReconcileLoop<NsKey> {
     return new ReconcileLoop<NsKey>({
       clock: this.o.clock,
-      run: (keys) => this.run(keys),
+      run: (keys) => this.sync.run(keys),
       config: lbLoopConfig(this.schedCfg),
     });
   }
@@ -165,22 +159,6 @@ export class LbSubsystem implements Subsystem {
     const keys = new Set<NsKey>(this.state.localTasks().keys());
     for (const e of this.ns.values()) if (e.taskId) keys.add(e.taskId);
     return [...keys, INGRESS_NS, HOST_NS];
-  }
-
-  /** One loop run: each namespace in its own transaction; the failed ones are retried. */
-  private async run(keys: NsKey[]): Promise<NsKey[]> {
-    const failed: NsKey[] = [];
-    for (const k of keys) {
-      try {
-        if (k === INGRESS_NS) await this.syncIngress();
-        else if (k === HOST_NS) await this.syncHostMode();
-        else await this.syncTask(k);
-      } catch (e) {
-        failed.push(k);
-        this.o.log.error({ err: e, what: describeNs(k) }, 'lb sync failed (retrying)');
-      }
-    }
-    return failed;
   }
 
   // ---- gossip input ----
@@ -274,130 +252,14 @@ export class LbSubsystem implements Subsystem {
     await this.loop.idle();
   }
 
-  private netnsOf(taskId: string): string {
-    return this.o.taskNetns?.(taskId) ?? taskNetnsName(this.o.prefix, taskId);
-  }
-
-  private async applyNs(e: NsEntry): Promise<void> {
-    const want = e.desired;
-    try {
-      e.last = await this.drift.track(e, () => this.dp.apply(want, { netns: e.netns, ...(e.kind === 'host' ? { sysctls: false } : {}) }));
-      this.appliedOf.set(e, want); // drain-ack: what the kernel holds
-      this.o.onSettled?.(); // drain-ack hook
-      e.lastAt = this.o.clock.now();
-      e.error = null;
-      this.applies++;
-      this.count(e.last);
-    } catch (err) {
-      e.error = toMeshError(err).message;
-      this.totals.failures++;
-      throw err;
-    }
-    this.ctFlush.queue(e.netns, e.last.stale, want); // after the apply: no packet re-pins a removed backend
-  }
-
-  private async syncTask(taskId: string): Promise<void> {
-    const t = this.state.localTasks().get(taskId);
-    const prev = this.ns.get(taskId);
-    if (!t) {
-      // The task's records are gone: forget its namespace here and in the dataplane.
-      if (prev) {
-        this.ns.delete(taskId);
-        this.dp.forget({ netns: prev.netns });
-        this.ctFlush.forget(prev.netns);
-      }
-      this.taskDesired.delete(taskId);
-      return;
-    }
-    const netns = this.netnsOf(taskId);
-    if (prev && prev.netns !== netns) (this.dp.forget({ netns: prev.netns }), this.ctFlush.forget(prev.netns));
-    const e = prev ?? newNsEntry(netns, 'task', taskId);
-    let cm = this.conflictMemos.get(e);
-    if (!cm) this.conflictMemos.set(e, (cm = new VipConflictMemo()));
-    let td = this.taskDesired.get(taskId);
-    if (!td) this.taskDesired.set(taskId, (td = new TaskNsDesired()));
-    const { desired, conflicts, held } = td.plan([...t.networks].sort(), this.state, this.gateOf(e), e.gate, cm);
-    e.netns = netns;
-    e.desired = desired;
-    e.conflicts = conflicts;
-    e.held = held;
-    this.noteHeld(e);
-    this.ns.set(taskId, e);
-    await this.applyNs(e);
-  }
-
-  /**
-   * The gate has no timer: a held backend waits for an event that moves it — the overlay
-   * programming it (onOverlayProgress replans), its node coming back, or its record going away
-   * (the manager rescheduled the task). `node-dead` makes the one case that used to need a bound
-   * explicit (see core/lb/overlay-gate.ts). What is held, and why, is in `netctl debug lb`.
-   */
-  private gateOf(e: NsEntry): ReturnType<typeof gateContext> {
-    return gateContext(this.o.overlay, this.state, this.appliedOf.get(e));
-  }
-
-  private noteHeld(e: NsEntry): void {
-    if (!e.held.length) {
-      e.heldSince = null;
-      return;
-    }
-    if (e.heldSince !== null) return;
-    e.heldSince = this.o.clock.now();
-    this.o.log.info({ netns: e.netns, held: heldForLog(e.held, this.o.overlay, this.state) }, 'lb: remote backends held back until the overlay programs them');
-  }
-
-  // ---- ingress (routing mesh; plumbing and configuration in ingress-side.ts) ----
-  private async syncIngress(): Promise<void> {
-    if (!(await this.ingress.prepare())) return;
-    const { ingress, conflicts } = dropIngressConflicts(this.state.ingress());
-    const e = this.ns.get(INGRESS_NS) ?? newNsEntry(this.ingress.plumber.sbox, 'ingress', null);
-    const gated = gatedIngress(ingress, this.gateOf(e), e.gate);
-    e.desired = { services: [], ingress: gated.ingress };
-    e.conflicts = conflicts;
-    e.held = gated.held;
-    this.noteHeld(e);
-    this.ns.set(INGRESS_NS, e);
-    await this.applyNs(e);
-    await this.ingress.programHost(ingress);
-  }
-
-  // ---- host publish mode ----
-  /** Plumbs local tasks that publish in host mode, then programs the node's own namespace. */
-  private async syncHostMode(): Promise<void> {
-    const local = this.state.localRecords();
-    const pubs = hostPublishesOf(local, this.o.nodeName);
-    const want = new Map<string, string>();
-    for (const g of pubs) for (const b of g.backends) want.set(b.id, b.ip);
-    for (const [taskId, ip] of want) {
-      if (this.hostAttached.has(taskId)) continue;
-      await this.hostPlumber.ensureTask(taskId, this.netnsOf(taskId), ip);
-      this.hostAttached.add(taskId);
-    }
-    for (const taskId of [...this.hostAttached]) {
-      if (want.has(taskId)) continue;
-      await this.hostPlumber.removeTask(taskId);
-      this.hostAttached.delete(taskId);
-    }
-    const prev = this.ns.get(HOST_NS);
-    if (!prev && pubs.length === 0) return; // never had host-mode ports: leave the node's namespace alone
-    // Host mode balances over this node's own tasks only: nothing to wait for in the overlay.
-    const e = prev ?? newNsEntry('', 'host', null);
-    e.desired = { services: [], ingress: pubs };
-    this.ns.set(HOST_NS, e);
-    await this.applyNs(e);
-  }
-
-  private count(r: ApplyResult): void {
-    if (r.mode === 'noop') return;
-    this.totals.syncs++;
-    if (r.mode === 'full') this.totals.fullResyncs++;
-    this.totals.lastSyncMs = r.durationMs;
-    this.totals.totalSyncMs += r.durationMs;
-  }
-
-  /** Counters for metrics (meshd_lb_*) and what the namespaces hold now (status.ts). */
+  /** Counters for metrics (meshd_lb_*) and what the namespaces hold now (ns-sync.ts). */
   stats(): LbStats {
-    return lbStats(this.ns.values(), { ...this.totals, driftResyncs: this.drift.resyncs, lastDrift: this.drift.last, backend: this.dp.kind });
+    return this.sync.stats();
+  }
+
+  /** Namespace applies that succeeded (`GET /v1/lb/status`). */
+  get applies(): number {
+    return this.sync.applies;
   }
 
   // ---- periodic drift check (when: core/lb/schedule.ts) ----
@@ -409,7 +271,7 @@ export class LbSubsystem implements Subsystem {
       this.o.log.error({ err: e }, 'lb drift check failed (checked again next period)');
     }
     if (this.ingress.recheck()) resync.push(INGRESS_NS);
-    this.hostAttached.clear();
+    this.sync.recheckHostMode();
     resync.push(HOST_NS);
     this.feed({ type: 'checked', resync });
   }
