@@ -5,12 +5,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
 import type { Exec } from '../adapters/exec.js';
 import { ApiClient } from '../adapters/api/client.js';
+import { writeFileAtomic } from '../adapters/fs/atomic.js';
 import { checkNodeConfig, engineSockets, labsWithContainers, mergeAgentConfig } from './containers.js';
 import { stopAgents, sweepLabContainers, type LabDownResult } from './engine-requests.js';
 import {
@@ -97,9 +98,9 @@ function readPidFile(lab: string, node: string): number | undefined {
 
 function writeState(s: LabState): void {
   mkdirSync(labRunDir(s.name), { recursive: true });
-  writeFileSync(stateFile(s.name) + '.tmp', JSON.stringify(s, null, 2));
-  // rename is atomic: readers never see half a file
-  renameSync(stateFile(s.name) + '.tmp', stateFile(s.name));
+  // Atomic: readers never see half a file. 0644: names, addresses, pids and the key file's PATH
+  // (never a key), read by anyone listing labs.
+  writeFileAtomic(stateFile(s.name), JSON.stringify(s, null, 2), 0o644);
 }
 
 export function requireState(lab: string): LabState {
@@ -190,7 +191,7 @@ export async function labUp(exec: Exec, opts: LabUpOptions): Promise<LabState> {
       ...(underlay !== 'ipv4' ? { underlay } : {}),
     };
     mkdirSync(labRunDir(lab), { recursive: true });
-    if (state.keyFile) writeFileSync(state.keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    if (state.keyFile) writeFileAtomic(state.keyFile, randomBytes(32).toString('base64') + '\n', 0o600); // the lab's gossip key
     writeState(state);
     progress(`starting ${plan.length} agents`);
     for (const n of state.nodes) n.pid = startAgentProcess(state, n, opts.logLevel ?? 'info');
@@ -256,8 +257,7 @@ function startAgentProcess(state: LabState, n: LabNodeState, logLevel: string): 
   closeSync(fd);
   child.unref();
   if (!child.pid) throw new MeshError('MESHD_EXEC_FAILED', `could not start meshd for ${n.name}`);
-  writeFileSync(pidFile(state.name, n.name) + '.tmp', `${child.pid}\n`);
-  renameSync(pidFile(state.name, n.name) + '.tmp', pidFile(state.name, n.name));
+  writeFileAtomic(pidFile(state.name, n.name), `${child.pid}\n`, 0o644); // a pid file is public, as /run/*.pid
   return child.pid;
 }
 

@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MeshError } from '../core/errors.js';
-import { writeFileAtomic } from '../adapters/pki/files.js';
+import { writeFileAtomic } from '../adapters/fs/atomic.js';
 import { DATA_KEY_BYTES, newDataKey, Sealer } from '../adapters/pki/seal.js';
 
 export const DATA_KEY_FILE = 'data.key';

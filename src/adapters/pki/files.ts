@@ -1,12 +1,12 @@
 /**
  * Files of a node's identity in its data directory: `ca.crt` (pinned root), `node.crt`,
  * `node.key` (0600) and `node.json` (id, role, manager address). Secrets are written to a
- * temporary file with mode 0600 and renamed, so a crash never leaves a half-written or
- * world-readable key.
+ * temporary file with mode 0600, fsync'ed and renamed (adapters/fs/atomic.ts), so a crash never
+ * leaves a half-written or world-readable key.
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { MeshError } from '../../core/errors.js';
 import { isJoinRole, type JoinRole } from '../../core/tokens/tokens.js';
 
@@ -21,14 +21,6 @@ export interface NodeIdentity {
 }
 
 export const IDENTITY_FILES = { ca: 'ca.crt', cert: 'node.crt', key: 'node.key', meta: 'node.json' } as const;
-
-/** Writes `data` atomically with `mode` (0600 for keys). */
-export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  writeFileSync(tmp, data, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, path);
-}
 
 export function saveNodeIdentity(dataDir: string, id: NodeIdentity): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -4,8 +4,9 @@
  * restarted agent keeps the keys it was rotated to. The API only ever shows fingerprints.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../adapters/fs/atomic.js';
 import { MeshError } from '../../core/errors.js';
 import type { Router } from '../../adapters/api/server.js';
 import { KEY_BYTES, Keyring } from '../../adapters/gossip/keyring.js';
@@ -124,8 +125,7 @@ export class KeyStore {
     if (!this.ring) return;
     mkdirSync(join(this.file, '..'), { recursive: true });
     const text = this.ring.keys().map((k) => Buffer.from(k).toString('base64')).join('\n') + '\n';
-    writeFileSync(this.file + '.tmp', text, { mode: 0o600 });
-    renameSync(this.file + '.tmp', this.file);
+    writeFileAtomic(this.file, text, 0o600);
   }
 
   list(): { encrypted: boolean; keys: Array<{ fingerprint: string; primary: boolean }> } {

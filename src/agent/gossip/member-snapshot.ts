@@ -3,7 +3,7 @@
  * this agent last saw alive, so a restart can rejoin through them when its configured seeds are gone
  * or absent (core/gossip/rejoin.ts says why and what is remembered).
  *
- * Written atomically (temp file + rename, as the worker's assignments and the keyring), debounced:
+ * Written atomically (adapters/fs/atomic.ts, as the worker's assignments and the keyring), debounced:
  * the first membership change arms one write WRITE_DELAY_MS later and later changes ride on it, so a
  * 64-node lab's flaps cost at most one small write per WRITE_DELAY_MS, and an unchanged list is not
  * rewritten at all. flush() writes at once (the agent's stop, before the graceful leave).
@@ -11,8 +11,9 @@
  * An unreadable or corrupt file is logged once and read as no members (never a crash); the next write
  * replaces it. A write that fails is logged and retried on the next change (gossip runs on regardless).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../adapters/fs/atomic.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { Timer, TimerClock } from '../../core/clock.js';
 import { decodeMemberSnapshot, encodeMemberSnapshot, type RememberedMember } from '../../core/gossip/rejoin.js';
@@ -90,8 +91,8 @@ export class MemberSnapshot {
     if (text === this.lastText) return;
     try {
       mkdirSync(this.o.dataDir, { recursive: true });
-      writeFileSync(this.file + '.tmp', text);
-      renameSync(this.file + '.tmp', this.file);
+      // 0644: member addresses only, no secret (readable for debugging, as before by umask).
+      writeFileAtomic(this.file, text, 0o644);
       this.lastText = text;
       this.writes++;
     } catch (e) {

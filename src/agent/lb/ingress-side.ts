@@ -5,8 +5,9 @@
  * task attachments (lb-ingress.ts), publishing their records, the host namespace's DNAT table,
  * and what the `/v1/ingress` routes (routes.ts) change.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../adapters/fs/atomic.js';
 import { INGRESS_NETWORK, type EndpointRecord } from '../../core/endpoints.js';
 import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
@@ -92,8 +93,8 @@ export class IngressSide {
 
   private save(): void {
     mkdirSync(this.o.dataDir, { recursive: true });
-    writeFileSync(this.file + '.tmp', JSON.stringify(this.cfg));
-    renameSync(this.file + '.tmp', this.file);
+    // 0644: addresses and task ids only, no secret (as before by umask).
+    writeFileAtomic(this.file, JSON.stringify(this.cfg), 0o644);
   }
 
   /** Joins `ingress` (gossip + overlay sandbox held by the ingress sandbox's endpoint). */

@@ -11,8 +11,9 @@
  * only when no task *or container* uses it), records, DNS binding in the namespace, exit events,
  * and adoption after a restart.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../adapters/fs/atomic.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { Assignment } from '../../core/assignments.js';
 import { validateAssignments } from './plan.js';
@@ -46,8 +47,8 @@ export class StandaloneContainers {
   private save(): void {
     const file = containersFile(this.dataDir);
     mkdirSync(this.dataDir, { recursive: true });
-    writeFileSync(file + '.tmp', JSON.stringify([...this.byId.values()]));
-    renameSync(file + '.tmp', file);
+    // 0600: the containers' specs carry their env values (as assignments.json, saved.ts).
+    writeFileAtomic(file, JSON.stringify([...this.byId.values()]), 0o600);
   }
 
   list(): Assignment[] {

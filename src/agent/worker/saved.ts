@@ -1,11 +1,13 @@
 /**
  * The worker's assignment list on disk (dataDir/assignments.json), so an agent restarted
  * without its manager still knows which of the tasks it finds to adopt. Written atomically
- * (temp file + rename); an unreadable file is logged and read as no assignments (the tasks
+ * (adapters/fs/atomic.ts) with mode 0600: task specs carry their env values, which users fill
+ * with passwords. An unreadable or empty file is logged and read as no assignments (the tasks
  * found are then stopped: the manager re-sends the list on its next round).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../adapters/fs/atomic.js';
 import type { Logger } from '../../adapters/logger.js';
 import type { Assignment } from '../../core/assignments.js';
 import { validateAssignments } from './plan.js';
@@ -28,6 +30,5 @@ export function loadAssignments(dataDir: string, log: Logger): Assignment[] {
 export function saveAssignments(dataDir: string, list: readonly Assignment[]): void {
   const file = assignmentsFile(dataDir);
   mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file + '.tmp', JSON.stringify(list));
-  renameSync(file + '.tmp', file);
+  writeFileAtomic(file, JSON.stringify(list), 0o600);
 }

@@ -406,7 +406,9 @@ export class WorkerSubsystem implements Subsystem {
     for (const h of reaped) {
       delete h.deadDrain;
       // A standalone container is kept after it exits (output, exit code) until `container rm`.
-      if (!h.a.task.standalone) await this.runtimeOf(h.a).stop(h.id, 0).catch((e) => this.o.log.error({ err: e, task: h.id }, 'cleanup after exit failed'));
+      // Cleaned up: it has ended (a later shutdown from the manager neither stops it again nor
+      // erases its exit error). A cleanup that failed is retried by the removal.
+      if (!h.a.task.standalone) await this.runtimeOf(h.a).stop(h.id, 0).then(() => { h.ended = true; }, (e: unknown) => this.o.log.error({ err: e, task: h.id }, 'cleanup after exit failed'));
       this.detachLocal(h.a);
     }
   }
@@ -448,7 +450,8 @@ export class WorkerSubsystem implements Subsystem {
       held.state = 'failed';
       held.error = err.message;
       this.o.log.error({ err, task: a.task.id }, 'task start failed (retried later)');
-      await rt.stop(a.task.id, 0).catch(() => undefined);
+      // Cleaned up: ended (a retry is a new held task; a managed one keeps its error until forgotten).
+      await rt.stop(a.task.id, 0).then(() => { held.ended = true; }, () => undefined);
       this.detachLocal(a);
     }
   }

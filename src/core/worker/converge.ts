@@ -9,7 +9,13 @@
  * Order of one converge (why): reap exited tasks first (their records go before anything is
  * started in their place); then remove what is no longer assigned; then remove unhealthy tasks
  * (drained like a scale-down, then reported failed); then start what is missing; then forget
- * stopped tasks no longer assigned at all.
+ * ended tasks no longer assigned at all.
+ *
+ * A task that already ended (`ended`: a stop of it succeeded, or it never had a process — a
+ * failed health check drained and stopped it, its exit was cleaned up, a failed start was
+ * cleaned up) is not removed again when the manager takes it away: stopping it again would do
+ * nothing, and marking it `stopped` would erase how it ended (`failed`, its error) from the
+ * node's view before anyone read it. It is forgotten as a stopped task is.
  */
 import { INGRESS_NETWORK } from '../endpoints.js';
 import type { HealthStatus } from '../health/policy.js';
@@ -30,6 +36,12 @@ export interface HeldTask {
   /** Ever published as a backend (then it is drained before it stops). */
   served?: boolean;
   networks: readonly string[];
+  /**
+   * Nothing of it runs any more: a stop of it succeeded (after a failed health check, an exit or
+   * a failed start), so its state and error are final. Unset while a stop is still to do or
+   * failed (`stop: …`): the removal retries it.
+   */
+  ended?: boolean;
 }
 
 /** What the plan reads of an assignment. */
@@ -38,10 +50,10 @@ export interface DesiredTask {
   desiredState: 'running' | 'shutdown';
 }
 
-/** Held tasks that are no longer desired running and not stopped yet: drained (if served) and stopped. */
+/** Held tasks that are no longer desired running and have not ended yet: drained (if served) and stopped. */
 export function toRemove(desired: ReadonlyMap<string, Pick<DesiredTask, 'desiredState'>>, held: Iterable<HeldTask>): string[] {
   const out: string[] = [];
-  for (const h of held) if (desired.get(h.id)?.desiredState !== 'running' && h.state !== 'stopped') out.push(h.id);
+  for (const h of held) if (desired.get(h.id)?.desiredState !== 'running' && !hasEnded(h)) out.push(h.id);
   return out;
 }
 
@@ -72,11 +84,16 @@ export function toStart(desired: Iterable<DesiredTask>, held: ReadonlyMap<string
   return out;
 }
 
-/** Stopped tasks no longer assigned at all: dropped from the view. */
+/** Ended tasks (stopped, or failed and cleaned up) no longer assigned at all: dropped from the view. */
 export function toForget(desired: ReadonlyMap<string, unknown>, held: Iterable<HeldTask>): string[] {
   const out: string[] = [];
-  for (const h of held) if (h.state === 'stopped' && !desired.has(h.id)) out.push(h.id);
+  for (const h of held) if (hasEnded(h) && !desired.has(h.id)) out.push(h.id);
   return out;
+}
+
+/** Stopped, or ended another way with nothing left to stop (see HeldTask.ended). */
+export function hasEnded(h: Pick<HeldTask, 'state' | 'ended'>): boolean {
+  return h.state === 'stopped' || h.ended === true;
 }
 
 /**

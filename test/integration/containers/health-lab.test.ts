@@ -143,18 +143,20 @@ describe('health checks drive the mesh (docker lab)', { timeout: 300_000 }, () =
     })();
     let failedAt = 0;
     let view: AgentTask | undefined;
+    let nodeView: AgentTask | undefined;
     try {
       await new Promise((r) => setTimeout(r, 500));
       const t0 = Date.now();
       await touch(victim, '/tmp/unhealthy');
       // The node's view says how the task ended there (drain outcome; still answered after the manager replaced
-      // the task and the node forgot it — worker keepEnded); the manager's record keeps the failure and its error
-      // (the node stops the task once more on the manager's shutdown, which ends its own view 'stopped'). The
-      // manager now takes the failure within ~100 ms, so the node's own 'failed' window is too short to poll.
+      // the task and the node forgot it — worker keepEnded); the manager's record keeps the failure and its error.
+      // The node's own view keeps them too: the task had ended, so the manager's shutdown neither stops it again
+      // nor rewrites it 'stopped' (worker/removal.ts, HeldTask.ended).
       ({ value: view } = await waitFor(`${victim.name} drained, stopped and failed on ${victim.node}`, async () => {
         const v = await agentClient(lab, victim.node!).call<AgentTask>('GET', `/v1/tasks/${victim.id}`);
         if (v.state !== 'failed' && v.state !== 'stopped') return false;
         const rec = (await ps('hweb')).find((t) => t.id === victim.id);
+        if (rec?.state === 'failed') nodeView = v;
         return rec?.state === 'failed' && { ...v, error: rec.error ?? null };
       }, 30_000, 100));
       failedAt = Date.now();
@@ -166,6 +168,8 @@ describe('health checks drive the mesh (docker lab)', { timeout: 300_000 }, () =
     }
     assert.equal(view!.drain?.outcome, 'acked', 'every member confirmed the task out of its LB and DNS before the stop');
     assert.match(view!.error ?? '', /^unhealthy: /);
+    assert.equal(nodeView?.state, 'failed', `the node's own view keeps how the task ended: ${JSON.stringify(nodeView)}`);
+    assert.match(nodeView?.error ?? '', /^unhealthy: /);
     const failed = log.filter((x) => x.who === null);
     const late = log.filter((x) => x.who === host(victim) && x.at >= failedAt);
     process.stdout.write(`# loop: ${log.length} requests, ${failed.length} failed, victim answered ${log.filter((x) => x.who === host(victim)).length} (last at ${Math.max(0, ...log.filter((x) => x.who === host(victim)).map((x) => x.at)) - failedAt} ms from failed)\n`);

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../../src/adapters/logger.js';
@@ -39,6 +39,7 @@ test('a burst of membership changes is one write, WRITE_DELAY_MS after the first
     const onDisk = JSON.parse(readFileSync(r.snap.file, 'utf8')) as { members: RememberedMember[] };
     assert.deepEqual(onDisk.members, list, 'the list as it was at the write');
     assert.ok(!existsSync(r.snap.file + '.tmp'), 'written through a temp file renamed into place');
+    assert.deepEqual(readdirSync(join(r.dir, 'data')).filter((f) => f.includes('.tmp')), [], 'no temp file left (adapters/fs/atomic.ts)');
     r.snap.changed();
     r.clock.advance(WRITE_DELAY_MS);
     assert.equal(r.snap.writes, 1, 'same list: no write');

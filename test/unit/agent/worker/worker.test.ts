@@ -185,9 +185,12 @@ describe('worker + overlay with fakes', () => {
       assert.equal(r.gossip.record('net1', 'm2')?.state, 'running');
       // m1 is forgotten (the list shows what the node holds) but how it ended stays readable by id.
       assert.ok(!r.worker.tasksView().some((t) => t.id === 'm1'));
-      // (stopped: the replacement list took m1 away, and its removal ran once more — the failure is the manager's record)
+      // Failed, with its error: it had ended (its exit was cleaned up), so the replacement list that
+      // took it away neither stopped it again nor rewrote it `stopped` (removal.ts, HeldTask.ended).
       assert.equal(r.worker.endedView('m1')?.id, 'm1');
-      assert.equal(r.worker.endedView('m1')?.state, 'stopped');
+      assert.equal(r.worker.endedView('m1')?.state, 'failed');
+      assert.equal(r.worker.endedView('m1')?.error, 'task process exited');
+      assert.equal(r.runtime.stopped.filter((x) => x.id === 'm1').length, 1, 'stopped once: the cleanup after the exit');
       assert.equal(r.worker.endedView('m2'), undefined);
     });
   });

@@ -24,6 +24,9 @@ describe('worker converge plan', () => {
       ['starting and unassigned', want(), [held('a', 'starting')], ['a']],
       ['draining and unassigned (a stop that failed before)', want(['a', 'shutdown']), [held('a', 'draining')], ['a']],
       ['mixed, in held order', want(['b', 'running']), [held('c', 'running'), held('b', 'running'), held('a', 'failed')], ['c', 'a']],
+      ['failed and ended (cleaned up): never stopped again, keeps how it ended', want(['a', 'shutdown']), [held('a', 'failed', { ended: true })], []],
+      ['failed and ended, unassigned', want(), [held('a', 'failed', { ended: true })], []],
+      ['failed, its stop failed (not ended): retried', want(['a', 'shutdown']), [held('a', 'failed', { ended: false })], ['a']],
     ];
     for (const [name, d, h, out] of rows) assert.deepEqual(toRemove(d, h), out, name);
   });
@@ -70,6 +73,10 @@ describe('worker converge plan', () => {
       [want(), 'running', false],
     ];
     for (const [d, st, gone] of rows) assert.deepEqual(toForget(d, [held('a', st)]), gone ? ['a'] : [], `${[...d.keys()]} ${st}`);
+    // A failed task that has ended (cleaned up) is forgotten like a stopped one: its view (failed, its error) is kept by the worker.
+    assert.deepEqual(toForget(want(), [held('a', 'failed', { ended: true })]), ['a'], 'failed and ended, unassigned');
+    assert.deepEqual(toForget(want(['a', 'shutdown']), [held('a', 'failed', { ended: true })]), [], 'failed and ended, still listed');
+    assert.deepEqual(toForget(want(['a', 'running']), [held('a', 'failed', { ended: true })]), [], 'failed and ended, still assigned (managed: the manager replaces it)');
   });
 
   test('toDrain: running tasks that were backends', () => {
