@@ -22,7 +22,7 @@
  * Peer: Docker swarm has no convergence bound at all; its documented floor is a fixed 2 s sleep
  * before a task is considered gone/added (the comparison is against that constant, not a run here).
  *
- *   node dist/bench/convergence.js [--nodes 10] [--changes 200] [--rounds 4] [--churn 100] [--lab bcv]
+ *   node dist/bench/convergence.js [--nodes 10] [--changes 200] [--rounds 4] [--churn 100] [--lab bcv] [--preset local|lan]
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -57,6 +57,17 @@ const CONV_FLOOR_MS = 20;
 /** The `app` network's subnet: IPAM hands out from its start; the churn's synthetic tasks use 10.77.200.0/24. */
 const SUBNET = '10.77.0.0/16';
 const MAX_TASKS = arg('max-tasks', 10);
+/**
+ * Gossip preset of the lab's agents (`--preset`, default `local`: the labs' fast timings). `lan` is what a real
+ * cluster runs (memberlist's LAN values: 1 s probes, ≥ 4 s suspicion at N=10): with `local` a starved agent on this
+ * 2-core machine cannot refute within its 800 ms minimum suspicion, and false deaths cascade (session 12).
+ */
+const PRESET = ((): 'local' | 'lan' => {
+  const i = process.argv.indexOf('--preset');
+  const v = i >= 0 ? process.argv[i + 1] : 'local';
+  if (v !== 'local' && v !== 'lan') throw new Error(`--preset must be local or lan, not ${String(v)}`);
+  return v;
+})();
 /** Lab name (`--lab`): a second checkout's run needs its own. */
 const LAB = process.argv.includes('--lab') ? process.argv[process.argv.indexOf('--lab') + 1]! : 'bcv';
 const SWARM_FLOOR_MS = 2000;
@@ -169,7 +180,7 @@ interface PhaseRound { samples: Sample[]; churn: ChurnReport | null }
 async function main(): Promise<void> {
   await labDown(realExec, LAB).catch(() => undefined);
   const load0 = loadavg()[0]!;
-  const lab = await labUp(realExec, { name: LAB, nodes: NODES, onProgress: (m) => console.error(`lab: ${m}`) });
+  const lab = await labUp(realExec, { name: LAB, nodes: NODES, gossipPreset: PRESET, onProgress: (m) => console.error(`lab: ${m}`) });
   try {
     await netctl('n1', 'cluster', 'init');
     const token = (await netctl('n1', 'cluster', 'join-token', 'worker', '-q')).trim();
@@ -258,7 +269,7 @@ async function main(): Promise<void> {
     const p99commitAlone = pct(got.alone!.flatMap((x) => x.samples), 'commitToLastMs', 99);
     const p99commitChurn = pct(got.churn!.flatMap((x) => x.samples), 'commitToLastMs', 99);
     writeResults('convergence', rows, {
-      params: { nodes: NODES, churnRecordEncoding: encoding, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, falseDeathsDeclaredPerNodeAfterChurnRounds: falseDeaths, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
+      params: { nodes: NODES, gossipPreset: PRESET, churnRecordEncoding: encoding, changes: CHANGES, rounds: ROUNDS, changesPerRound: PER_ROUND, churnAimedPerS: CHURN, churnReachedPerS: reached, churnWriteMs: churnReports.map((c) => c.writeMs), churnInflight: churnReports[0]?.inflight ?? null, churnErrors, churnErrorKinds: churnReports.map((c) => c.errorKinds), gossipEvictedPerNodeAfterChurnRounds: evictions, falseDeathsDeclaredPerNodeAfterChurnRounds: falseDeaths, tableBytesQueuedAfterChurnRounds: tableBytes, churnFirstErrors: churnReports.flatMap((c) => c.firstErrors).slice(0, 5), measuredChangeFailures: failures.length, firstMeasuredChangeFailures: failures.slice(0, 5), maxTasks: MAX_TASKS, floorMs: CONV_FLOOR_MS, loadavgBeforeLab: load0 },
       churnMethod: 'synthetic endpoint records of the churn service added/removed in the gossip table through the nodes\' control sockets (bench/lib/endpoint-churn.ts), not through the manager',
       // The issue's goal is stated from the manager's commit (scheduling and the task's start included); publication → last node is the mesh's part.
       goal: { metric: `p99 manager commit → last node's LB+DNS, alone and under churn, N=${NODES}`, limitMs: 1000, measuredMs: { alone: p99commitAlone, churn: p99commitChurn }, met: p99commitAlone !== null && p99commitChurn !== null && Math.max(p99commitAlone, p99commitChurn) < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
