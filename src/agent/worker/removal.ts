@@ -4,7 +4,7 @@
  * fixed period without a waiter), then each is stopped with its grace and signal, and its records
  * and local endpoints go. A stop that fails leaves the task `failed` with the reason, attached, for
  * the next converge to retry — never dropped silently. A stop that succeeds marks the task `ended`:
- * it is never stopped again, and its end state and error stay as they are (a task that failed its
+ * the plan (toRemove) never hands it in again, and its end state and error stay as they are (a task that failed its
  * health check stays `failed` with why after the manager shuts it down; core/worker/converge.ts).
  */
 import type { Logger } from '../../adapters/logger.js';
@@ -49,12 +49,6 @@ export class TaskRemoval {
     for (const h of live) this.w.publish(h, 'draining');
     if (live.length) await this.drain(live);
     for (const h of list) {
-      // Already ended (the plan does not hand these in; a caller that does gets no second stop and
-      // no overwritten end state): only the detach, which is idempotent.
-      if (h.ended) {
-        this.w.detach(h.a);
-        continue;
-      }
       try {
         await this.w.runtimeOf(h.a).stop(h.id, h.a.task.stopGraceMs ?? this.w.stopGraceMs ?? 5000, h.a.task.stopSignal);
         const why = failed?.get(h.id);

@@ -25,9 +25,9 @@ const EXEC_MAX_MS = 600_000;
 const EXEC_DEFAULT_MS = 60_000;
 
 export function registerWorkerRoutes(router: Router, w: WorkerRoutesHost): void {
-  /** A task's view by id or name (404 when this node has none). */
-  const find = (ref: string): TaskView => {
-    const t = w.tasksView().find((x) => x.id === ref || x.name === ref);
+  /** A task's view by id or name (404 when this node has none); `ended`: also one it forgot, while kept. */
+  const find = (ref: string, ended = false): TaskView => {
+    const t = w.tasksView().find((x) => x.id === ref || x.name === ref) ?? (ended ? w.endedView(ref) : undefined);
     if (!t) throw new MeshError('MESHD_NOT_FOUND', `no task ${ref} on ${w.nodeName}`);
     return t;
   };
@@ -35,7 +35,7 @@ export function registerWorkerRoutes(router: Router, w: WorkerRoutesHost): void 
   router.add('GET', '/v1/assignments', () => ({ json: w.assignments() }));
   router.add('GET', '/v1/tasks', () => ({ json: w.tasksView() }));
   // A task this node no longer holds still answers how it ended here for a while (worker keepEnded).
-  router.add('GET', '/v1/tasks/:task', (r) => ({ json: w.tasksView().find((x) => x.id === r.params.task || x.name === r.params.task) ?? w.endedView(r.params.task!) ?? find(r.params.task!) }));
+  router.add('GET', '/v1/tasks/:task', (r) => ({ json: find(r.params.task!, true) }));
   // Runs a command INSIDE a task through its runtime (docker: an Engine API exec in the
   // application container, so the image's own filesystem and tools; netns: in its namespace).
   router.add('POST', '/v1/tasks/:task/exec', async (r) => {
