@@ -88,7 +88,38 @@ export function percentile(xs: readonly number[], p: number): number | null {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
-interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: string | null }
+interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: string | null; stages?: Stages | null }
+
+/**
+ * Where one change's "manager commit → publication" went (ms), read after it completed: `api` from the
+ * bench's update call to the task record's creation (the manager's update + orchestrator), `dispatch` from
+ * there to the node's receiving it (the assignment watch; derived: publication − creation − the node's
+ * start total, so it also holds any clock skew, none here: one machine), then the node's own start steps
+ * (src/agent/worker/start.ts StartTiming). Null when a read failed (said in the failures).
+ */
+type Stages = Record<'api' | 'dispatch' | 'queued' | 'files' | 'sandboxes' | 'runtime' | 'beforeApp' | 'ready' | 'start', number>;
+const STAGE_KEYS = ['api', 'dispatch', 'queued', 'files', 'sandboxes', 'runtime', 'beforeApp', 'ready', 'start'] as const;
+
+interface StartTiming { queuedMs: number | null; filesMs: number; sandboxesMs: number; runtimeMs: number; beforeAppMs: number; readyMs: number; totalMs: number }
+
+async function stagesOf(n1: ApiClient, change: ChangeView, t0: number, failures: string[]): Promise<Stages | null> {
+  try {
+    const tasks = await n1.call<Array<{ id: string; node: string | null; createdAt: string }>>('GET', '/v1/manager/tasks?service=probe');
+    const t = tasks.find((x) => x.id === change.task);
+    if (!t?.node) throw new Error(`task ${change.task} not in the manager's list or not placed`);
+    const view = await new ApiClient({ socketPath: nodeSocket(LAB, t.node) }).call<{ start: StartTiming | null }>('GET', `/v1/tasks/${encodeURIComponent(t.id)}`);
+    const st = view.start;
+    if (!st) throw new Error(`task ${t.id} on ${t.node} has no start timing`);
+    const created = Date.parse(t.createdAt);
+    return {
+      api: created - t0, dispatch: change.startedAt - created - st.totalMs, queued: st.queuedMs ?? 0, files: st.filesMs,
+      sandboxes: st.sandboxesMs, runtime: st.runtimeMs, beforeApp: st.beforeAppMs, ready: st.readyMs, start: st.totalMs,
+    };
+  } catch (e) {
+    failures.push(`stages of ${change.task}: ${(e as Error).message.trim().slice(0, 200)}`);
+    return null;
+  }
+}
 
 /**
  * One scale-up of `probe`, timed by the receipts n1 collects. A change that fails (the scale call errs) or
@@ -96,7 +127,7 @@ interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: str
  * unbounded, its row gets no ratio, and the result is rejected (rounds.ts) instead of quoting only the
  * changes that made it.
  */
-async function oneChange(n1: ApiClient, replicas: number, failures: string[]): Promise<Sample> {
+async function oneChange(n1: ApiClient, replicas: number, failures: string[], stageFailures: string[]): Promise<Sample> {
   const missed: Sample = { publishToLastMs: Number.POSITIVE_INFINITY, commitToLastMs: Number.POSITIVE_INFINITY, slowest: null };
   let t0 = Date.now();
   try {
@@ -107,7 +138,7 @@ async function oneChange(n1: ApiClient, replicas: number, failures: string[]): P
     while (Date.now() < deadline) {
       const v = await n1.call<{ changes: ChangeView[] }>('GET', `/v1/convergence?service=probe&since=${t0}&limit=50`);
       const done = v.changes.find((c) => c.complete && c.totalMs !== null);
-      if (done) return { publishToLastMs: done.totalMs!, commitToLastMs: done.startedAt + done.totalMs! - t0, slowest: done.slowest };
+      if (done) return { publishToLastMs: done.totalMs!, commitToLastMs: done.startedAt + done.totalMs! - t0, slowest: done.slowest, stages: await stagesOf(n1, done, t0, stageFailures) };
       await sleep(25);
     }
     failures.push(`probe=${replicas}: not complete within 60 s`);
@@ -118,7 +149,7 @@ async function oneChange(n1: ApiClient, replicas: number, failures: string[]): P
 }
 
 /** `count` measured changes; failed ones are +Infinity samples, their reasons appended to `failures`. */
-async function phase(n1: ApiClient, label: string, count: number, failures: string[]): Promise<Sample[]> {
+async function phase(n1: ApiClient, label: string, count: number, failures: string[], stageFailures: string[]): Promise<Sample[]> {
   const out: Sample[] = [];
   let replicas = 1;
   const before = failures.length;
@@ -132,12 +163,13 @@ async function phase(n1: ApiClient, label: string, count: number, failures: stri
       replicas = 1;
     }
     replicas++;
-    out.push(await oneChange(n1, replicas, failures));
+    out.push(await oneChange(n1, replicas, failures, stageFailures));
     if ((i + 1) % 10 === 0) console.error(`${label}: ${i + 1}/${count} changes (p50 so far ${percentile(out.map((x) => x.publishToLastMs), 50)} ms)`);
   }
   const failed = failures.slice(before);
   if (failed.length) console.error(`${label}: ${failed.length} failure(s): ${failed.join(' | ')}`);
   console.error(`${label}: ${out.length} changes, p50 ${percentile(out.map((x) => x.publishToLastMs), 50)} ms, p99 ${percentile(out.map((x) => x.publishToLastMs), 99)} ms`);
+  console.error(`${label}: commit → publication by stage, p50/p99 ms: ${stageLine(out)}`);
   await back();
   return out;
 }
@@ -172,6 +204,16 @@ async function encodingOn(n1: ApiClient, network: string): Promise<EndpointEncod
   return compactAllowed(t.nodes, codecs) ? 'compact' : 'json';
 }
 
+/** Per stage: p50 / p99 / max over the changes whose stages were read (ms). */
+function stageFigures(xs: readonly Sample[]): Record<string, { p50: number | null; p99: number | null; max: number | null }> {
+  const got = xs.flatMap((x) => (x.stages ? [x.stages] : []));
+  return Object.fromEntries(STAGE_KEYS.map((k) => {
+    const v = got.map((g) => g[k]);
+    return [k, { p50: percentile(v, 50), p99: percentile(v, 99), max: v.length ? Math.max(...v) : null }];
+  }));
+}
+const stageLine = (xs: readonly Sample[]) => Object.entries(stageFigures(xs)).map(([k, f]) => `${k} ${f.p50}/${f.p99}`).join(', ');
+
 /** Percentile p of the changes' figure `k` (null when none). */
 const pct = (xs: readonly Sample[], k: 'publishToLastMs' | 'commitToLastMs', p: number) => percentile(xs.map((x) => x[k]), p);
 
@@ -201,11 +243,12 @@ async function main(): Promise<void> {
     const ipOf = (i: number) => `10.77.200.${(i % 250) + 2}`;
 
     const failures: string[] = [];
+    const stageFailures: string[] = [];
     const evictions: number[][] = [];
     const falseDeaths: number[][] = [];
     const tableBytes: Array<Record<string, number>> = [];
     const got = await interleave<PhaseRound>(ROUNDS, [
-      { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures), churn: null }) },
+      { name: 'alone', run: async (r) => ({ samples: await phase(n1, `alone, round ${r + 1}`, PER_ROUND, failures, stageFailures), churn: null }) },
       {
         name: 'churn',
         run: async (r) => {
@@ -213,7 +256,7 @@ async function main(): Promise<void> {
           let samples: Sample[] = [];
           let failure: unknown = null;
           try {
-            samples = await phase(n1, `churn ${CHURN}/s, round ${r + 1}`, PER_ROUND, failures);
+            samples = await phase(n1, `churn ${CHURN}/s, round ${r + 1}`, PER_ROUND, failures, stageFailures);
           } catch (e) {
             failure = e;
           }
@@ -275,6 +318,8 @@ async function main(): Promise<void> {
       goal: { metric: `p99 manager commit → last node's LB+DNS, alone and under churn, N=${NODES}`, limitMs: 1000, measuredMs: { alone: p99commitAlone, churn: p99commitChurn }, met: p99commitAlone !== null && p99commitChurn !== null && Math.max(p99commitAlone, p99commitChurn) < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       meshPart: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,
+      // Where commit → publication went, per phase (pooled over its rounds): see Stages.
+      commitToPublicationStagesMs: { alone: stageFigures(got.alone!.flatMap((x) => x.samples)), churn: stageFigures(got.churn!.flatMap((x) => x.samples)), unread: stageFailures.length, firstUnread: stageFailures.slice(0, 3) },
     }, { start: START });
   } finally {
     await labDown(realExec, LAB).catch((e: Error) => console.error(`lab down: ${e.message}`));

@@ -18,7 +18,7 @@ import { shortId } from '../../core/worker/converge.js';
 import type { OverlaySubsystem } from '../overlay/overlay.js';
 import { overlayNetworkOf, programOf } from './plan.js';
 import type { PortRef, Readiness } from './ready.js';
-import type { WorkerOptions } from './types.js';
+import type { StartTiming, WorkerOptions } from './types.js';
 
 export const DEFAULT_WHOAMI_IMAGE = 'meshd-busybox:test';
 
@@ -105,4 +105,45 @@ export async function heldByRuntimes(netns: Runtime, docker: Runtime | undefined
   }
   for (const info of await netns.list()) if (!inDocker.has(shortId(info.id))) found.push({ rt: netns, info });
   return found;
+}
+
+type StartStep = 'files' | 'sandboxes' | 'runtime' | 'ready';
+
+/** Laps of one start on the worker's monotonic clock; `done()` gives the figures (whole ms). */
+export class StartLaps {
+  private readonly t0: number;
+  private last: number;
+  private readonly laps: Record<StartStep, number> = { files: 0, sandboxes: 0, runtime: 0, ready: 0 };
+  beforeAppMs = 0;
+  constructor(private readonly now: () => number, private readonly assignedAt: number | undefined) {
+    this.t0 = now();
+    this.last = this.t0;
+  }
+  /** Ends step `step` now. */
+  lap(step: StartStep): void {
+    const t = this.now();
+    this.laps[step] = t - this.last;
+    this.last = t;
+  }
+  /** Wraps the runtime's beforeApp hook so its own time is counted apart. */
+  timed<A extends unknown[]>(fn: ((...a: A) => Promise<void>) | undefined): ((...a: A) => Promise<void>) | undefined {
+    if (!fn) return undefined;
+    return async (...a: A) => {
+      const t = this.now();
+      try {
+        await fn(...a);
+      } finally {
+        this.beforeAppMs += this.now() - t;
+      }
+    };
+  }
+  done(): StartTiming {
+    const r = Math.round;
+    const from = this.assignedAt ?? this.t0;
+    return {
+      queuedMs: this.assignedAt === undefined ? null : r(this.t0 - this.assignedAt),
+      filesMs: r(this.laps.files), sandboxesMs: r(this.laps.sandboxes), runtimeMs: r(this.laps.runtime),
+      beforeAppMs: r(this.beforeAppMs), readyMs: r(this.laps.ready), totalMs: r(this.now() - from),
+    };
+  }
 }

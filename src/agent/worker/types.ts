@@ -33,6 +33,8 @@ export interface Held extends HeldTask {
   deadDrain?: Promise<void>;
   /** Exit code when its process exited by itself (standalone containers show it). */
   exitCode?: number | null;
+  /** How its start went, step by step (set once it runs; StartTiming below). */
+  timing?: StartTiming;
 }
 
 export interface WorkerOptions {
@@ -108,7 +110,29 @@ export interface TaskView {
   drain: { outcome: DrainResult['outcome']; ms: number } | null;
   /** Health of a task with a check (null: no check); `starting` tasks are no backend yet. */
   health: HealthStatus | null;
+  /** How long its start took on this node, by step (null: adopted, not started yet, or failed). */
+  start: StartTiming | null;
   /** Standalone containers only (`netctl run`): set, with the exit code once the process ended. */
   standalone?: true;
   exitCode?: number | null;
+}
+
+/**
+ * How long one task's start took on this node, by step (ms; issue 18 item 1: "manager commit →
+ * last node" had a part nobody could see — the time between the node receiving its assignment and
+ * publishing the task). `queuedMs`: from the list that first assigned it (setAssignments) to the
+ * start's first step — the converge it waited for; null for a task held before this agent started.
+ * `filesMs`: its secret/config files; `sandboxesMs`: waiting for its networks' sandboxes;
+ * `runtimeMs`: the runtime's start (namespace, veths, addresses, process), of which `beforeAppMs`
+ * is the agent's own hook (the 127.0.0.11 sockets); `readyMs`: waiting until it serves its target
+ * ports. `totalMs`: assignment (or start, when not known) → published running.
+ */
+export interface StartTiming {
+  queuedMs: number | null;
+  filesMs: number;
+  sandboxesMs: number;
+  runtimeMs: number;
+  beforeAppMs: number;
+  readyMs: number;
+  totalMs: number;
 }

@@ -7,7 +7,7 @@ import type { Assignment } from '../../core/assignments.js';
 import type { HealthStatus } from '../../core/health/policy.js';
 import { shortId, type TaskState } from '../../core/worker/converge.js';
 import type { DrainResult } from '../drain/wait.js';
-import type { TaskView } from './types.js';
+import type { StartTiming, TaskView } from './types.js';
 
 export interface HeldState {
   a: Assignment;
@@ -16,6 +16,7 @@ export interface HeldState {
   error: string | null;
   adopted: boolean;
   health?: HealthStatus | null;
+  timing?: StartTiming;
 }
 
 /** `a`: the held task's assignment, else the desired one; `desired`: the current assignment (undefined: no longer assigned). */
@@ -35,5 +36,6 @@ export function taskViewOf(id: string, a: Assignment, h: HeldState | undefined, 
     adopted: h?.adopted ?? false,
     drain: drain ? { outcome: drain.outcome, ms: drain.ms } : null,
     health: h?.health ?? null,
+    start: h?.timing ?? null,
   };
 }

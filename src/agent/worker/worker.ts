@@ -47,7 +47,7 @@ import type { Held, TaskView, WorkerOptions } from './types.js';
 import { TaskLogStreams } from './task-logs.js';
 import { validateAssignments } from './plan.js';
 import { TaskMesh } from './mesh.js';
-import { heldByRuntimes, runtimeAttachmentsOf, taskSpecOf, untilServing, withMounts } from './start.js';
+import { heldByRuntimes, runtimeAttachmentsOf, StartLaps, taskSpecOf, untilServing, withMounts } from './start.js';
 import { TaskFiles } from './task-files.js';
 import { taskViewOf } from './view.js';
 import { loadAssignments, saveAssignments } from './saved.js';
@@ -230,10 +230,22 @@ export class WorkerSubsystem implements Subsystem {
     this.managed = opts.managed === true;
     this.assigned = valid;
     this.refreshDesired();
+    this.noteAssigned();
     saveAssignments(this.o.dataDir, valid);
     this.kick();
     for (const l of this.assignmentListeners) l();
     return { tasks: valid.length };
+  }
+
+  /**
+   * When each task desired running first appeared in a list (the worker's clock): a start's
+   * `queuedMs` (types.ts StartTiming). Forgotten once the task is no longer desired.
+   */
+  private readonly assignedAt = new Map<string, number>();
+  private noteAssigned(): void {
+    const now = this.o.clock.now();
+    for (const id of this.assignedAt.keys()) if (this.desired.get(id)?.desiredState !== 'running') this.assignedAt.delete(id);
+    for (const [id, a] of this.desired) if (a.desiredState === 'running' && !this.assignedAt.has(id) && !this.tasks.has(id)) this.assignedAt.set(id, now);
   }
 
   /** Listeners told after every replacement of the assignment list (the policy subsystem: allow-from edits). */
@@ -421,16 +433,21 @@ export class WorkerSubsystem implements Subsystem {
     const held = this.hold(a, 'starting', null, false);
     this.startExits.delete(a.task.id);
     const rt = this.runtimeOf(a);
+    const laps = new StartLaps(() => this.o.clock.now(), this.assignedAt.get(a.task.id));
     try {
       const spec = withMounts(taskSpecOf(a), await this.files.prepare(a));
+      laps.lap('files');
       this.mesh.attach(a);
       // Only its networks' sandboxes must be there (macvlan has none); not every entry churn handed in.
       await this.o.overlay.sandboxesSettled(a.attachments.filter((x) => x.network.driver !== 'macvlan').map((x) => x.network.id));
+      laps.lap('sandboxes');
       const list = runtimeAttachmentsOf(a, this.o.overlay);
-      const before = a.task.standalone ? (netns: string) => this.beforeStandalone(held, netns) : this.o.beforeApp;
+      const before = laps.timed(a.task.standalone ? (netns: string) => this.beforeStandalone(held, netns) : this.o.beforeApp);
       held.info = await rt.start(spec, list, before ? { beforeApp: before } : {});
+      laps.lap('runtime');
       // /proc/<pid>/net/* is the whole namespace's socket table: it works for a container's pid too.
       await untilServing(a, held.info, this.o.readiness ?? (this.runtimes.isReal(rt) ? waitServing : undefined), this.o.readyTimeoutMs ?? 10_000, this.o.log);
+      laps.lap('ready');
       if (this.startExits.has(a.task.id) && a.task.standalone) {
         // A one-shot container may well finish before its start returns: that is its run, not a failed start.
         this.failExited(held, exitError(this.startExits.get(a.task.id)), this.startExits.get(a.task.id));
@@ -444,7 +461,8 @@ export class WorkerSubsystem implements Subsystem {
       held.state = 'running';
       held.health = this.health.begin(a.task.id, rt, held.info, a.task.healthcheck);
       this.publishRunning(held);
-      this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ips: a.attachments.map((x) => x.ip) }, 'task running');
+      held.timing = laps.done();
+      this.o.log.info({ task: a.task.id, netns: held.info.netns, pid: held.info.pid, ips: a.attachments.map((x) => x.ip), startMs: held.timing }, 'task running');
     } catch (e) {
       const err = toMeshError(e);
       held.state = 'failed';

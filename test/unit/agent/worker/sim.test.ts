@@ -28,22 +28,22 @@ const task = (id: string, ip: string): AssignmentInput => ({
 });
 
 /** The overlay as the worker sees it: active and settled at once, endpoints recorded. */
-function stubOverlay(): OverlaySubsystem & { locals: Set<string> } {
+function stubOverlay(sandboxesSettled: () => Promise<void> = async () => undefined): OverlaySubsystem & { locals: Set<string> } {
   const locals = new Set<string>();
   return {
     locals, prefix: 'pfx-',
-    activate: async () => undefined, settled: async () => undefined, sandboxesSettled: async () => undefined, mtuOf: () => 1450,
+    activate: async () => undefined, settled: async () => undefined, sandboxesSettled, mtuOf: () => 1450,
     defineNetwork: () => undefined, forgetNetwork: () => undefined,
     addLocal: (k: string) => void locals.add(k), removeLocal: (k: string) => void locals.delete(k),
   } as unknown as OverlaySubsystem & { locals: Set<string> };
 }
 
-async function rig(opts: { retryMs?: number; drainMs?: number } = {}) {
+async function rig(opts: { retryMs?: number; drainMs?: number; sandboxesMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'meshd-wsim-'));
   const clock = new ManualClock(1_000);
   const gossip = new FakeGossip();
   const runtime = new FakeRuntime('pfx-');
-  const overlay = stubOverlay();
+  const overlay = stubOverlay(opts.sandboxesMs ? () => new Promise<void>((res) => void clock.setTimer(opts.sandboxesMs!, res)) : undefined);
   const worker = new WorkerSubsystem({
     nodeName: 'n1', nodeIp: '10.99.1.1', dataDir: dir, prefix: 'pfx-', exec: realExec, clock, log: pino({ level: 'silent' }), gossip, overlay,
     drainMs: opts.drainMs ?? 2000, stopGraceMs: 10, retryMs: opts.retryMs ?? 5000, netnsRuntime: runtime,
@@ -70,6 +70,30 @@ describe('worker on simulated time', () => {
       assert.ok(ms <= 1, `a kick runs on the next timer turn, not after a delay (${ms} ms)`);
       assert.equal(r.gossip.state('a1'), 'running');
       assert.equal(r.worker.converges, before + 1);
+      await r.worker.idle();
+    } finally {
+      await r.done();
+    }
+  });
+
+  test('a started task says how long its start took, by step, from the list that assigned it (issue 18: commit → publication)', async () => {
+    const r = await rig({ sandboxesMs: 300 });
+    try {
+      assert.equal(r.worker.tasksView().length, 0);
+      r.worker.setAssignments([task('a1', '10.30.0.11')]);
+      await stepUntil(r.clock, 'a1 running', () => r.state('a1') === 'running', { stepMs: 10 });
+      const st = r.worker.tasksView().find((t) => t.id === 'a1')!.start;
+      assert.ok(st, 'a running task has its start timing');
+      assert.ok(st.queuedMs !== null && st.queuedMs <= 10, `queued ${st.queuedMs} ms: the kick runs on the next timer turn`);
+      assert.ok(st.sandboxesMs >= 300 && st.sandboxesMs <= 310, `the sandbox wait is its own step (${st.sandboxesMs} ms)`);
+      assert.equal(st.filesMs, 0);
+      assert.equal(st.runtimeMs, 0, 'the fake runtime starts at once on simulated time');
+      assert.equal(st.totalMs, st.queuedMs! + st.filesMs + st.sandboxesMs + st.runtimeMs + st.readyMs, 'the steps add up to assignment → running');
+      // A second list naming the same task does not restart its clock (only a task's first appearance counts).
+      r.worker.setAssignments([task('a1', '10.30.0.11'), task('a2', '10.30.0.12')]);
+      await stepUntil(r.clock, 'a2 running', () => r.state('a2') === 'running', { stepMs: 10 });
+      assert.deepEqual(r.worker.tasksView().find((t) => t.id === 'a1')!.start, st);
+      assert.ok(r.worker.tasksView().find((t) => t.id === 'a2')!.start!.sandboxesMs >= 300);
       await r.worker.idle();
     } finally {
       await r.done();
