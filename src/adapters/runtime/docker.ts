@@ -190,8 +190,8 @@ export class DockerRuntime implements Runtime {
       await sandbox.start();
       const pid = (await sandbox.inspect()).State.Pid;
       if (!(pid > 0)) throw new MeshError('MESHD_EXEC_FAILED', `sandbox ${sb} is not running`);
-      await this.opts.exec.check('ip', ['netns', 'attach', ns, String(pid)]);
-      await attach(this.opts.exec, task.id, ns, list);
+      // Names the sandbox's namespace and plumbs it, in one process (attach.ts).
+      await attach(this.opts.exec, task.id, ns, list, ['netns', 'attach', ns, String(pid)]);
       await sopts.beforeApp?.(ns);
       const app = await creating;
       await app.start();

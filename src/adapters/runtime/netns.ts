@@ -17,6 +17,9 @@ import { stopSignalOf } from './signal.js';
 import { withMounts } from './netns-mounts.js';
 import { WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec } from './types.js';
 
+/** Where iproute2 keeps named network namespaces (`ip netns add` makes the file, `ip netns list` reads the directory). */
+const NETNS_RUN_DIR = '/run/netns';
+
 export interface NetnsRuntimeOptions {
   /** Namespace prefix (e.g. "meshd-", or a test prefix); task namespaces are `<prefix>t-<id>`. */
   prefix: string;
@@ -73,6 +76,11 @@ export class NetnsRuntime implements Runtime {
     return () => this.exitListeners.delete(cb);
   }
 
+  /** Whether the named namespace exists (iproute2 keeps them as files in NETNS_RUN_DIR). */
+  private nsExists(ns: string): boolean {
+    return existsSync(join(NETNS_RUN_DIR, ns));
+  }
+
   private get etcDir(): string {
     return this.opts.etcNetnsDir ?? '/etc/netns';
   }
@@ -89,13 +97,13 @@ export class NetnsRuntime implements Runtime {
       throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: give exactly one of argv or builtin`);
     }
     if (task.argv && task.argv.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: empty argv`);
-    const existing = await this.nsList();
-    if (existing.includes(ns) || this.tasks.has(task.id)) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${ns})`);
+    // iproute2's named namespaces are files in /run/netns (what `ip netns list` reads): no process for this check.
+    if (this.nsExists(ns) || this.tasks.has(task.id)) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${ns})`);
     // Bind/tmpfs mounts: made in the task's own mount namespace before its program (netns-mounts.ts).
     const argv = withMounts(task.id, task.container?.mounts, task.builtin === 'whoami' ? [process.execPath, WHOAMI_JS] : [...(task.argv ?? [])]);
-    await this.opts.exec.check('ip', ['netns', 'add', ns]);
     try {
-      await attach(this.opts.exec, task.id, ns, list);
+      // The namespace and its plumbing in one process (attach.ts); a failure after `netns add` is undone below.
+      await attach(this.opts.exec, task.id, ns, list, ['netns', 'add', ns]);
       const env: NodeJS.ProcessEnv = {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
         MESHD_TASK_ID: task.id, MESHD_TASK_NAME: task.name, MESHD_TASK_IP: a.ip, MESHD_NODE: this.opts.node,
@@ -112,7 +120,7 @@ export class NetnsRuntime implements Runtime {
       return { id: task.id, name: task.name, netns: ns, pid, running: true, ip: a.ip };
     } catch (e) {
       await detach(this.opts.exec, task.id, list);
-      await this.opts.exec.run('ip', ['netns', 'del', ns]);
+      if (this.nsExists(ns)) await this.opts.exec.run('ip', ['netns', 'del', ns]);
       rmSync(join(this.etcDir, ns), { recursive: true, force: true });
       throw e;
     }
@@ -156,7 +164,7 @@ export class NetnsRuntime implements Runtime {
     while ([...pids].some(alive) && Date.now() < killDeadline) await sleep(20);
     if (held) await detach(this.opts.exec, taskId, held.attach);
     else await detachAll(this.opts.exec, ns); // adopted after a restart: the sandboxes are not known
-    if ((await this.nsList()).includes(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
+    if (this.nsExists(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
     rmSync(join(this.etcDir, ns), { recursive: true, force: true });
     this.tasks.delete(taskId);
   }
@@ -206,7 +214,7 @@ export class NetnsRuntime implements Runtime {
 
   async exec(taskId: string, argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
     const ns = this.taskNs(taskId);
-    if (!(await this.nsList()).includes(ns)) throw new MeshError('MESHD_NOT_FOUND', `no such task: ${taskId}`);
+    if (!this.nsExists(ns)) throw new MeshError('MESHD_NOT_FOUND', `no such task: ${taskId}`);
     if (argv.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', 'exec needs a command');
     const [cmd, ...args] = argv as [string, ...string[]];
     return this.opts.exec.run(cmd, args, { netns: ns, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.input !== undefined ? { input: opts.input } : {}) });

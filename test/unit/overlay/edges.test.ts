@@ -7,7 +7,11 @@ import assert from 'node:assert/strict';
 import { parseFdb, parseNeigh, parseNetnsList, parseSandboxLinks, parseStrayHostLinks } from '../../../src/adapters/netlink/read.js';
 import { NftVxlanGuard, parseGuard, renderGuardInstall, renderGuardUpdate } from '../../../src/adapters/firewall/vxlan-guard.js';
 import type { Exec } from '../../../src/adapters/exec.js';
-import { attachScripts, taskIfName, vethName } from '../../../src/adapters/runtime/attach.js';
+import { attachScripts, attachShell, shellWord, taskIfName, vethName } from '../../../src/adapters/runtime/attach.js';
+import { realExec } from '../../../src/adapters/exec.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { whoamiBody } from '../../../src/adapters/runtime/whoami.js';
 
 // Captured from `ip -j -d -n NS addr show` (trimmed to the fields we read).
@@ -206,6 +210,45 @@ describe('runtime attach scripts (golden)', () => {
     assert.match(s.task, /link set eth0 address 02:42:c0:a8:29:03 up\naddr add 192\.168\.41\.3\/16 dev eth0\n/);
     assert.match(s.task, /route add default via 192\.168\.41\.1 dev eth0\n$/);
     assert.equal(attachScripts('t5', 'ns', [{ sandboxNs: 'x', bridge: 'br0', ip: '10.0.0.2', prefix: 24, gateway: '10.0.0.1', mac: '02:42:0a:00:00:02', mtu: 1450 }]).host, '');
+  });
+  test('the whole plumbing is one sh script: the namespace first, then one quoted here-document per ip batch (golden)', () => {
+    const list = [{ sandboxNs: 'meshd-ov-aaaa', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450 }];
+    const sh = attachShell('3f9a0c1d2e3b4a5c', 'meshd-t-3f9a0c1d2e3b', list, ['netns', 'add', 'meshd-t-3f9a0c1d2e3b']);
+    const s = attachScripts('3f9a0c1d2e3b4a5c', 'meshd-t-3f9a0c1d2e3b', list);
+    assert.equal(sh, [
+      "ip 'netns' 'add' 'meshd-t-3f9a0c1d2e3b' || { echo 'meshd: ip netns add meshd-t-3f9a0c1d2e3b failed' >&2; exit 1; }",
+      "ip -n 'meshd-ov-aaaa' -batch - <<'MESHD_EOF_0' || { echo 'meshd: plumbing in namespace meshd-ov-aaaa failed' >&2; exit 1; }",
+      s.sandboxes[0]!.replace(/\n$/, ''), 'MESHD_EOF_0',
+      "ip -n 'meshd-t-3f9a0c1d2e3b' -batch - <<'MESHD_EOF_1' || { echo 'meshd: plumbing in namespace meshd-t-3f9a0c1d2e3b failed' >&2; exit 1; }",
+      s.task.replace(/\n$/, ''), 'MESHD_EOF_1', '',
+    ].join('\n'));
+    // Docker's sandbox: named by `netns attach`; macvlan lines run in the node's own namespace; no first step: none.
+    const mv = attachShell('t4', 'ns4', [{ sandboxNs: '', bridge: '', macvlanParent: 'eth0', ip: '192.168.41.3', prefix: 16, gateway: '192.168.41.1', mac: '02:42:c0:a8:29:03', mtu: 0 }]);
+    assert.match(mv, /^ip -batch - <<'MESHD_EOF_0' \|\| \{ echo 'meshd: plumbing in the node namespace failed'/);
+    assert.equal(mv.match(/-batch/g)!.length, 2, 'node namespace + task namespace, no sandbox');
+    assert.equal(shellWord("it's"), "'it'\\''s'");
+  });
+  test('the script stops at the first failing step and names it (real sh, a stand-in for ip)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshd-attach-'));
+    try {
+      // `ip` here records its argv and stdin; it fails for the sandbox batch.
+      writeFileSync(join(dir, 'ip'), '#!/bin/sh\necho "ip $*" >> "$LOG"\ncase "$*" in *ov-bad*) cat >/dev/null; echo "Command failed -:1" >&2; exit 1;; esac\ncase "$*" in *-batch*) cat >> "$LOG";; esac\nexit 0\n', { mode: 0o755 });
+      const log = join(dir, 'log');
+      const env = { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, LOG: log };
+      const good = [{ sandboxNs: 'ov-ok', bridge: 'br0', ip: '10.0.1.5', prefix: 24, gateway: '10.0.1.1', mac: '02:42:0a:00:01:05', mtu: 1450 }];
+      const r1 = await realExec.run('sh', ['-s'], { input: attachShell('t1', 'ns1', good, ['netns', 'add', 'ns1']), env });
+      assert.equal(r1.code, 0, r1.stderr);
+      const out = readFileSync(log, 'utf8');
+      assert.match(out, /^ip netns add ns1\nip -n ov-ok -batch -\nlink add vt-t1 /);
+      assert.match(out, /ip -n ns1 -batch -\nlink set lo up\n[\s\S]*route add default via 10\.0\.1\.1 dev eth0\n$/, 'each batch got its whole script, nothing expanded');
+      rmSync(log);
+      const r2 = await realExec.run('sh', ['-s'], { input: attachShell('t1', 'ns1', [{ ...good[0]!, sandboxNs: 'ov-bad' }], ['netns', 'add', 'ns1']), env });
+      assert.notEqual(r2.code, 0);
+      assert.match(r2.stderr, /Command failed -:1\nmeshd: plumbing in namespace ov-bad failed\n$/);
+      assert.doesNotMatch(readFileSync(log, 'utf8'), /-n ns1/, 'nothing ran after the failing step');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   test('whoami body', () => {
     assert.equal(whoamiBody({ MESHD_TASK_NAME: 'web.1', MESHD_TASK_IP: '10.0.1.5', MESHD_NODE: 'n1' }), 'task: web.1\nip: 10.0.1.5\nnode: n1\n');
