@@ -13,7 +13,7 @@ import { MeshError } from '../../core/errors.js';
 import type { IngressPublish } from '../../core/lb/model.js';
 import { IngressPlumber, type IngressAddr } from './ingress.js';
 import { IngressRecords } from './ingress-records.js';
-import { HOST_LINK, HOST_NFT_TABLE, hostTableFamilies, INGRESS_NET, INGRESS_NET6, ingress6Of, renderHostIngress, sboxRecord } from './plan.js';
+import { HOST_LINK, HOST_NFT_TABLE, hostTableFamilies, INGRESS_NET, INGRESS_NET6, ingress6Of, parseIngressAddr, renderHostIngress, sboxRecord } from './plan.js';
 import { dnatPortsOf, ProxyPorts, proxyPortsOf } from './proxy-ports.js';
 import type { LbState } from './state.js';
 import type { LbSubsystemOptions, Persisted } from './types.js';
@@ -79,13 +79,20 @@ export class IngressSide {
     this.attached.delete(taskId);
   }
 
-  /** Reads the persisted configuration and, if configured, joins `ingress` again. */
+  /**
+   * Reads the persisted configuration and, if configured, joins `ingress` again. A file that is
+   * unreadable or not the shape `save` writes (`null`, a number, an array, a bad `node` / `tasks`:
+   * decodeIngressConfig below) is logged once, naming the file, and read as no configuration —
+   * never a crash (`null` used to throw out of the agent's start), never half a configuration; the
+   * next `PUT /v1/ingress` replaces it (the policy of worker/saved.ts and gossip/member-snapshot.ts).
+   */
   load(): void {
     if (existsSync(this.file)) {
       try {
-        this.cfg = JSON.parse(readFileSync(this.file, 'utf8')) as Persisted;
+        this.cfg = decodeIngressConfig(readFileSync(this.file, 'utf8'));
       } catch (e) {
-        this.o.log.error({ err: e, file: this.file }, 'lb-ingress.json unreadable; ingress not configured');
+        this.cfg = { node: null, tasks: {} };
+        this.o.log.error({ err: e, file: this.file }, 'saved ingress configuration unreadable; ingress not configured (replaced on the next write)');
       }
     }
     if (this.cfg.node) this.define(this.cfg.node);
@@ -288,4 +295,37 @@ export class IngressSide {
     this.save();
     this.changed();
   }
+}
+
+/**
+ * The persisted routing-mesh configuration (`lb-ingress.json`, ingress-side.ts) from its text:
+ * `{ node: addr | null, tasks: { [taskId]: addr & { seen?: boolean } } }`, every address as
+ * parseIngressAddr accepts it (the only way one got in) with its `mac` written out. Throws
+ * (MESHD_BAD_ARGUMENT, saying what is wrong) on anything else — bad JSON, `null`, a number, an
+ * array, a missing or wrong-typed `node` / `tasks`, one bad entry: the caller then starts with no
+ * configuration rather than half of one. Task ids are own properties (`Object.fromEntries`), so a
+ * `__proto__` key stays a key.
+ */
+export function decodeIngressConfig(text: string): Persisted {
+  const v: unknown = JSON.parse(text);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MeshError('MESHD_BAD_ARGUMENT', `not a JSON object: ${text.slice(0, 40)}`);
+  const o = v as { node?: unknown; tasks?: unknown };
+  const addr = (x: unknown, where: string): IngressAddr => {
+    const a = x as { ip?: unknown; mac?: unknown } | null;
+    if (typeof a !== 'object' || a === null || Array.isArray(a) || typeof a.mac !== 'string') throw new MeshError('MESHD_BAD_ARGUMENT', `${where}: not an address {ip, mac}`);
+    try {
+      return parseIngressAddr(a);
+    } catch (e) {
+      throw new MeshError('MESHD_BAD_ARGUMENT', `${where}: ${(e as Error).message}`);
+    }
+  };
+  if (o.node === undefined) throw new MeshError('MESHD_BAD_ARGUMENT', 'no `node` (null or an address)');
+  const node = o.node === null ? null : addr(o.node, 'node');
+  if (typeof o.tasks !== 'object' || o.tasks === null || Array.isArray(o.tasks)) throw new MeshError('MESHD_BAD_ARGUMENT', '`tasks` is not an object of task id → address');
+  const tasks = Object.fromEntries(Object.entries(o.tasks as Record<string, unknown>).map(([id, x]) => {
+    const seen = (x as { seen?: unknown } | null)?.seen;
+    if (seen !== undefined && typeof seen !== 'boolean') throw new MeshError('MESHD_BAD_ARGUMENT', `tasks.${id}.seen: not a boolean`);
+    return [id, { ...addr(x, `tasks.${id}`), ...(seen !== undefined ? { seen } : {}) }];
+  }));
+  return { node, tasks };
 }

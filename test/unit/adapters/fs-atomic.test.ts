@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../../src/adapters/logger.js';
-import { writeFileAtomic } from '../../../src/adapters/fs/atomic.js';
+import { syncDir, writeFileAtomic, type DirSyncOps } from '../../../src/adapters/fs/atomic.js';
 import { KeyStore } from '../../../src/agent/gossip/keys.js';
 import { MemberSnapshot } from '../../../src/agent/gossip/member-snapshot.js';
 import { assignmentsFile, loadAssignments, saveAssignments } from '../../../src/agent/worker/saved.js';
@@ -71,6 +71,23 @@ describe('writeFileAtomic', () => {
     assert.ok(existsSync(join(target, 'child')), 'what was at the path is intact');
   }));
 
+  test('a first write into an empty directory and rewrites: the file with its mode, only it in the directory', () => withDir((dir) => {
+    const f = join(dir, 'lb-ingress.json');
+    writeFileAtomic(f, '{"node":null,"tasks":{}}', 0o644);
+    for (let i = 0; i < 5; i++) writeFileAtomic(f, JSON.stringify({ i }), 0o644);
+    assert.deepEqual(readdirSync(dir), ['lb-ingress.json'], 'no temp file, nothing else');
+    assert.equal(readFileSync(f, 'utf8'), '{"i":4}');
+    assert.equal(statSync(f).mode & 0o777, 0o644);
+  }));
+
+  test('a failed write (temp file created and synced, rename refused) removes its temp file, every time', () => withDir((dir) => {
+    // The target is a non-empty directory: open, write and fsync of the temp file succeed, the rename fails.
+    const target = join(dir, 'busy');
+    mkdirSync(join(target, 'child'), { recursive: true });
+    for (let i = 0; i < 3; i++) assert.throws(() => writeFileAtomic(target, 'x'.repeat(1900), 0o644), { code: 'EISDIR' });
+    assert.deepEqual(readdirSync(dir), ['busy'], 'no temp file left by any of the failed writes');
+  }));
+
   test('a temp file left by a crash breaks nothing: it is never read, reused or removed', () => withDir((dir) => {
     const f = join(dir, 'gossip-keys');
     const leftover = `${f}.tmp-0123456789ab`;
@@ -80,6 +97,56 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(new KeyStore(dir, 'c').exportKeys(), [k], 'the keyring reads its own file only');
     assert.equal(readFileSync(leftover, 'utf8'), 'half a ke', 'another writer\'s temp file is never touched');
   }));
+});
+
+describe('syncDir: the directory fsync after the rename', () => {
+  test('a real directory: synced; a file system that cannot (procfs: EINVAL) is ignored; a missing directory throws', () => withDir((dir) => {
+    syncDir(dir);
+    syncDir('/proc'); // fsync(2) of a procfs directory fails with EINVAL on Linux: unsupported, not a risk
+    assert.throws(() => syncDir(join(dir, 'gone')), { code: 'ENOENT' });
+  }));
+
+  /** Fake calls: `open`/`fsync` fail with the given errno codes; records every call. */
+  function ops(fail: { open?: string; fsync?: string }): DirSyncOps & { calls: string[] } {
+    const calls: string[] = [];
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    return {
+      calls,
+      open: (d) => {
+        calls.push(`open ${d}`);
+        if (fail.open) throw err(fail.open);
+        return 7;
+      },
+      fsync: (fd) => {
+        calls.push(`fsync ${fd}`);
+        if (fail.fsync) throw err(fail.fsync);
+      },
+      close: (fd) => void calls.push(`close ${fd}`),
+    };
+  }
+
+  test('EINVAL, EISDIR, EPERM (platform or file system cannot) are ignored; the descriptor is always closed', () => {
+    const ok = ops({});
+    syncDir('/d', ok);
+    assert.deepEqual(ok.calls, ['open /d', 'fsync 7', 'close 7']);
+    for (const code of ['EINVAL', 'EPERM']) {
+      const o = ops({ fsync: code });
+      assert.doesNotThrow(() => syncDir('/d', o), code);
+      assert.deepEqual(o.calls, ['open /d', 'fsync 7', 'close 7'], code);
+    }
+    for (const code of ['EISDIR', 'EINVAL', 'EPERM']) {
+      const o = ops({ open: code });
+      assert.doesNotThrow(() => syncDir('/d', o), code);
+      assert.deepEqual(o.calls, ['open /d'], code);
+    }
+  });
+
+  test('anything else is thrown (EIO: the directory was not written; EACCES, ENOENT on open), the descriptor closed', () => {
+    const io = ops({ fsync: 'EIO' });
+    assert.throws(() => syncDir('/d', io), { code: 'EIO' });
+    assert.deepEqual(io.calls, ['open /d', 'fsync 7', 'close 7']);
+    for (const code of ['EACCES', 'ENOENT']) assert.throws(() => syncDir('/d', ops({ open: code })), { code });
+  });
 });
 
 describe('readers of a file a crash left empty', () => {
