@@ -99,7 +99,10 @@ export class PolicySubsystem implements Subsystem {
     const a = this.h.assignments().find((x) => netns.endsWith(`t-${x.task.id.slice(0, 12)}`));
     if (!a || this.stopped) return;
     try {
-      await this.syncTask(a.task.id);
+      // The namespace is named here: the worker's view has none until the runtime's start returns
+      // (this runs inside it), and without it syncTask applied nothing — the application ran unfiltered
+      // until its own endpoint's event planned the task again.
+      await this.syncTask(a.task.id, netns);
     } catch (e) {
       this.h.log.warn({ err: toMeshError(e).message, netns }, 'policy not applied before the task started; the loop retries');
       this.loop?.mark(a.task.id);
@@ -161,9 +164,10 @@ export class PolicySubsystem implements Subsystem {
   }
 
   /** One namespace: the smallest script from what was applied to what is desired. */
-  private async syncTask(taskId: string): Promise<void> {
+  /** `startingIn`: the namespace of a task being started (prepare), which the worker's view does not show yet. */
+  private async syncTask(taskId: string, startingIn?: string): Promise<void> {
     const a = this.h.assignments().find((x) => x.task.id === taskId);
-    const netns = this.h.taskNetns(taskId) ?? null;
+    const netns = startingIn ?? this.h.taskNetns(taskId) ?? null;
     const prev = this.applied.get(taskId);
     if (!a || a.desiredState !== 'running' || !netns) {
       // The task is gone or going (its namespace leaves with it): forget, never touch a dead namespace.

@@ -32,7 +32,7 @@ function assignment(allowFrom?: string[], defaultDeny = false): Assignment {
   };
 }
 
-function rig() {
+function rig(o: { startingNetns?: boolean } = {}) {
   const clock = new ManualClock(1000);
   const listeners: Array<(ev: GossipEvent) => void> = [];
   const onAssign: Array<() => void> = [];
@@ -54,7 +54,7 @@ function rig() {
     nodeName: 'n1', clock, log: pino({ level: 'silent' }), exec,
     onGossip: (l) => listeners.push(l), networks: () => ['netapp'],
     tableEntries: () => [{ key: 'tcli1', value: encodeEndpoint(rec('tcli1', 'client', '10.0.1.9')) }],
-    assignments: () => list, onAssignments: (fn) => onAssign.push(fn), taskNetns: (id) => (list.some((a) => a.task.id === id) ? 'pfx-t-tweb1' : null),
+    assignments: () => list, onAssignments: (fn) => onAssign.push(fn), taskNetns: (id) => (!o.startingNetns && list.some((a) => a.task.id === id) ? 'pfx-t-tweb1' : null),
   });
   const table = (type: 'create' | 'delete', r: EndpointRecord) => {
     for (const l of listeners) l({ type, network: 'netapp', table: ENDPOINT_TABLE, key: r.taskId, value: encodeEndpoint(r), owner: r.node });
@@ -146,4 +146,17 @@ test('the dispatcher hands the service\'s current allow-from and the network\'s 
   const a = assignmentFor(task, svc, new Map([['app', net]]))!;
   assert.deepEqual(a.allowFrom, ['client']);
   assert.equal(a.attachments[0]!.network.defaultDeny, true);
+});
+
+test('prepare() applies the table in the namespace it is given, though the worker does not show it yet (the task is starting)', async () => {
+  // The worker's view has a task's namespace only once the runtime's start returned; prepare runs inside that start.
+  const r = rig({ startingNetns: true });
+  await r.p.start();
+  await r.settle();
+  assert.equal(r.calls.length, 0, 'nothing to apply while no namespace is known');
+  await r.p.prepare('pfx-t-tweb1');
+  assert.equal(r.calls.length, 1, 'the filter is applied before the application starts');
+  assert.equal(r.calls[0]!.netns, 'pfx-t-tweb1');
+  assert.match(r.calls[0]!.input, /add table/);
+  await r.p.stop();
 });
