@@ -172,6 +172,8 @@ async function phase(n1: ApiClient, label: string, count: number, failures: stri
   if (failed.length) console.error(`${label}: ${failed.length} failure(s): ${failed.join(' | ')}`);
   console.error(`${label}: ${out.length} changes, p50 ${percentile(out.map((x) => x.publishToLastMs), 50)} ms, p99 ${percentile(out.map((x) => x.publishToLastMs), 99)} ms`);
   console.error(`${label}: commit → publication by stage, p50/p99 ms: ${stageLine(out)}`);
+  const worst = out.filter((x) => Number.isFinite(x.commitToLastMs)).sort((a, b) => b.commitToLastMs - a.commitToLastMs)[0];
+  if (worst) console.error(`${label}: slowest change: commit → last ${worst.commitToLastMs} ms, publication → last ${worst.publishToLastMs} ms (slowest node ${worst.slowest}), stages ${JSON.stringify(worst.stages ?? null)}`);
   await back();
   return out;
 }
@@ -321,6 +323,8 @@ async function main(): Promise<void> {
       meshPart: { metric: `p99 publication → last node's LB+DNS under churn, N=${NODES}`, limitMs: 1000, measuredMs: p99churn, met: p99churn !== null && p99churn < 1000 && NODES >= 10 && Math.min(...reached) >= CHURN * 0.9 },
       slowestNodeCounts: slowest,
       // Where commit → publication went, per phase (pooled over its rounds): see Stages.
+      // The three slowest changes of each phase (commit → last node), whole: what a round's p99 (its worst of PER_ROUND) is made of.
+      slowestChanges: Object.fromEntries((['alone', 'churn'] as const).map((ph) => [ph, got[ph]!.flatMap((x) => x.samples).filter((x) => Number.isFinite(x.commitToLastMs)).sort((a, b) => b.commitToLastMs - a.commitToLastMs).slice(0, 3)])),
       commitToPublicationStagesMs: { alone: stageFigures(got.alone!.flatMap((x) => x.samples)), churn: stageFigures(got.churn!.flatMap((x) => x.samples)), unread: stageFailures.length, firstUnread: stageFailures.slice(0, 3) },
     }, { start: START });
   } finally {
