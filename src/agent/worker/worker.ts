@@ -330,6 +330,8 @@ export class WorkerSubsystem implements Subsystem {
       for (const rt of new Set(polled.map((h) => this.runtimeOf(h.a)))) {
         for (const i of await rt.list()) if (i.running) alive.add(shortId(i.id));
       }
+      // Stopped while it listed (stop() does not wait for a poll beside the loop): judge nothing, publish nothing.
+      if (this.stopped) return false;
       const gone = this.heldOf(exitedByPoll(polled, alive));
       for (const h of gone) this.failExited(h, exitError(null));
       return gone.length > 0;

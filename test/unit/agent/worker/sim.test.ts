@@ -100,6 +100,27 @@ describe('worker on simulated time', () => {
     }
   });
 
+  test('an exit poll still listing when the worker stops judges nothing afterwards (no draining record, no failed task)', async () => {
+    const r = await rig({ retryMs: 5000 });
+    try {
+      r.worker.setAssignments([task('p1', '10.30.0.11')]);
+      await stepUntil(r.clock, 'p1 running', () => r.state('p1') === 'running', { stepMs: 1 });
+      await r.worker.idle();
+      let release: (v: Awaited<ReturnType<FakeRuntime['list']>>) => void = () => undefined;
+      r.runtime.list = () => new Promise((res) => (release = res));
+      r.runtime.tasks.delete('p1'); // its process is gone; only the poll can tell (the fake sends no exit event here)
+      r.clock.advance(5000); // the poll starts and waits on list()
+      await flush();
+      await r.worker.stop();
+      release([]);
+      await flush();
+      assert.equal(r.state('p1'), 'running', 'not judged after stop');
+      assert.equal(r.gossip.state('p1'), 'running', 'no draining record published after stop');
+    } finally {
+      await r.done();
+    }
+  });
+
   test('an unmanaged failed start is retried by the periodic kick (every retryMs of simulated time since activation), not before', async () => {
     const r = await rig({ retryMs: 5000 });
     const activated = r.clock.now();
