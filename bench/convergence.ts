@@ -36,6 +36,7 @@ import { compactAllowed, decodeEndpoint, ENDPOINT_CODEC_TABLE, ENDPOINT_TABLE, t
 import { startEndpointChurn, type ChurnReport } from './lib/endpoint-churn.js';
 import { pairedRow, snapshot, writeResults, type BenchRow } from './lib/results.js';
 import { interleave } from './lib/rounds.js';
+import type { StartTiming } from '../src/agent/worker/types.js';
 
 const START = snapshot();
 const arg = (name: string, dflt: number): number => {
@@ -99,10 +100,8 @@ interface Sample { publishToLastMs: number; commitToLastMs: number; slowest: str
  * start total, so it also holds any clock skew, none here: one machine), then the node's own start steps
  * (src/agent/worker/start.ts StartTiming). Null when a read failed (said in the failures).
  */
-type Stages = Record<'api' | 'dispatch' | 'queued' | 'files' | 'sandboxes' | 'runtime' | 'beforeApp' | 'ready' | 'start', number>;
 const STAGE_KEYS = ['api', 'dispatch', 'queued', 'files', 'sandboxes', 'runtime', 'beforeApp', 'ready', 'start'] as const;
-
-interface StartTiming { queuedMs: number | null; filesMs: number; sandboxesMs: number; runtimeMs: number; beforeAppMs: number; readyMs: number; totalMs: number }
+type Stages = Record<(typeof STAGE_KEYS)[number], number>;
 
 async function stagesOf(n1: ApiClient, change: ChangeView, t0: number, failures: string[]): Promise<Stages | null> {
   try {
