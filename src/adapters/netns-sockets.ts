@@ -39,10 +39,9 @@ import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MeshError } from '../core/errors.js';
+import { NETNS_RUN_DIR } from './netns-dir.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'netns-bind-child.cjs');
-/** Where `ip netns add` names namespaces (iproute2's NETNS_RUN_DIR). */
-const NETNS_RUN_DIR = '/run/netns';
 const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 
 export interface NetnsSockets {

@@ -28,6 +28,7 @@ import { dockerHealthConfig } from '../../core/health/spec.js';
 import type { MountSpec } from '../../core/spec/container.js';
 import type { Exec, ExecResult } from '../exec.js';
 import type { Logger } from '../logger.js';
+import { netnsExists } from '../netns-dir.js';
 import { attach, detachAll, shortId } from './attach.js';
 import { DockerEvents } from './docker-events.js';
 import { FrameDemuxer } from './docker-stream.js';
@@ -229,7 +230,7 @@ export class DockerRuntime implements Runtime {
     }
     // force: SIGKILL whatever is left after the grace, then remove.
     await this.remove(taskId);
-    if ((await this.opts.exec.run('ip', ['netns', 'list'])).stdout.split('\n').some((l) => l.split(' ')[0] === this.taskNs(taskId))) {
+    if (netnsExists(this.taskNs(taskId))) {
       await this.opts.exec.check('ip', ['netns', 'del', this.taskNs(taskId)]);
     }
   }

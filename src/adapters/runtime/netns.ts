@@ -12,13 +12,11 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { MeshError } from '../../core/errors.js';
 import type { Exec, ExecResult } from '../exec.js';
+import { netnsExists } from '../netns-dir.js';
 import { attach, detach, detachAll, shortId } from './attach.js';
 import { stopSignalOf } from './signal.js';
 import { withMounts } from './netns-mounts.js';
 import { WHOAMI_PORT, type Attachment, type ExitListener, type LogOptions, type RunOptions, type Runtime, type StartOptions, type TaskInfo, type TaskSpec } from './types.js';
-
-/** Where iproute2 keeps named network namespaces (`ip netns add` makes the file, `ip netns list` reads the directory). */
-const NETNS_RUN_DIR = '/run/netns';
 
 export interface NetnsRuntimeOptions {
   /** Namespace prefix (e.g. "meshd-", or a test prefix); task namespaces are `<prefix>t-<id>`. */
@@ -76,11 +74,6 @@ export class NetnsRuntime implements Runtime {
     return () => this.exitListeners.delete(cb);
   }
 
-  /** Whether the named namespace exists (iproute2 keeps them as files in NETNS_RUN_DIR). */
-  private nsExists(ns: string): boolean {
-    return existsSync(join(NETNS_RUN_DIR, ns));
-  }
-
   private get etcDir(): string {
     return this.opts.etcNetnsDir ?? '/etc/netns';
   }
@@ -97,8 +90,7 @@ export class NetnsRuntime implements Runtime {
       throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: give exactly one of argv or builtin`);
     }
     if (task.argv && task.argv.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id}: empty argv`);
-    // iproute2's named namespaces are files in /run/netns (what `ip netns list` reads): no process for this check.
-    if (this.nsExists(ns) || this.tasks.has(task.id)) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${ns})`);
+    if (netnsExists(ns) || this.tasks.has(task.id)) throw new MeshError('MESHD_BAD_ARGUMENT', `task ${task.id} already exists (${ns})`);
     // Bind/tmpfs mounts: made in the task's own mount namespace before its program (netns-mounts.ts).
     const argv = withMounts(task.id, task.container?.mounts, task.builtin === 'whoami' ? [process.execPath, WHOAMI_JS] : [...(task.argv ?? [])]);
     try {
@@ -120,7 +112,7 @@ export class NetnsRuntime implements Runtime {
       return { id: task.id, name: task.name, netns: ns, pid, running: true, ip: a.ip };
     } catch (e) {
       await detach(this.opts.exec, task.id, list);
-      if (this.nsExists(ns)) await this.opts.exec.run('ip', ['netns', 'del', ns]);
+      if (netnsExists(ns)) await this.opts.exec.run('ip', ['netns', 'del', ns]);
       rmSync(join(this.etcDir, ns), { recursive: true, force: true });
       throw e;
     }
@@ -164,7 +156,7 @@ export class NetnsRuntime implements Runtime {
     while ([...pids].some(alive) && Date.now() < killDeadline) await sleep(20);
     if (held) await detach(this.opts.exec, taskId, held.attach);
     else await detachAll(this.opts.exec, ns); // adopted after a restart: the sandboxes are not known
-    if (this.nsExists(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
+    if (netnsExists(ns)) await this.opts.exec.check('ip', ['netns', 'del', ns]);
     rmSync(join(this.etcDir, ns), { recursive: true, force: true });
     this.tasks.delete(taskId);
   }
@@ -214,7 +206,7 @@ export class NetnsRuntime implements Runtime {
 
   async exec(taskId: string, argv: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
     const ns = this.taskNs(taskId);
-    if (!this.nsExists(ns)) throw new MeshError('MESHD_NOT_FOUND', `no such task: ${taskId}`);
+    if (!netnsExists(ns)) throw new MeshError('MESHD_NOT_FOUND', `no such task: ${taskId}`);
     if (argv.length === 0) throw new MeshError('MESHD_BAD_ARGUMENT', 'exec needs a command');
     const [cmd, ...args] = argv as [string, ...string[]];
     return this.opts.exec.run(cmd, args, { netns: ns, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.input !== undefined ? { input: opts.input } : {}) });
